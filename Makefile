@@ -1,0 +1,41 @@
+# The two commands a newcomer types: `make demo` and `make test`.
+# Both install missing Debian packages first (deploy/local/deps.sh).
+PRESET ?= ci
+BUILD  := build/$(PRESET)
+JOBS   ?= $(shell nproc)
+
+.PHONY: all deps configure build test unit demo bench format format-check clean
+
+all: build
+
+deps:
+	@deploy/local/deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+# Every test: unit, integration and e2e. Fixtures start the servers they need.
+test: build
+	@ctest --preset $(PRESET) -j $(JOBS)
+
+unit: build
+	@ctest --preset $(PRESET) -j $(JOBS) -L unit
+
+# The embedded stack: PostgreSQL, ispflow-bus, ispflowd and a billing feed.
+demo: build
+	@deploy/local/demo.sh $(BUILD)
+
+bench: build
+	@deploy/local/bench.sh $(BUILD)
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
+clean:
+	@rm -rf build

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package that ispflow's build, tests and demo need.
+# Idempotent: only missing packages are installed, and they are named first.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config
+  libcaf-dev librdkafka-dev libpqxx-dev libpq-dev rapidjson-dev
+  libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev
+  libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # servers the tests and the demo start on loopback
+  postgresql postgresql-contrib
+  freeradius freeradius-postgresql freeradius-utils
+  # tools the tests and the demo drive the programs with
+  kcat procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps: not root and no sudo" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "deps: done"

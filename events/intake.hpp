@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "events/records.hpp"
+
+namespace ispflow::events {
+
+/// A billing event that passed every intake check, ready for the inbox.
+struct accepted_event {
+  std::string source;      ///< ce_source
+  std::string id;          ///< ce_id; (source, id) is the inbox key
+  std::string type;        ///< ce_type
+  std::string time;        ///< ce_time (RFC 3339), may be empty
+  std::string tenant_id;   ///< ce_tenantid
+  std::string subject;     ///< ce_subject: the subscriber id
+  std::string traceparent; ///< W3C trace context, may be empty
+  std::string data;        ///< the validated JSON payload, compact
+  kafka_record origin;     ///< where and what it came from (value cleared)
+
+  friend bool operator==(const accepted_event&, const accepted_event&)
+    = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, accepted_event& x) {
+  return f(caf::meta::type_name("accepted_event"), x.source, x.id, x.type,
+           x.time, x.tenant_id, x.subject, x.traceparent, x.data, x.origin);
+}
+
+/// Input that intake refused, with a stable reason code and human detail.
+/// `record` keeps the original key, value and headers byte for byte.
+struct dead_letter {
+  std::string error;  ///< machine-readable code, e.g. "schema_violation"
+  std::string detail; ///< human text, e.g. "/plan_id: required"
+  kafka_record record;
+
+  friend bool operator==(const dead_letter&, const dead_letter&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dead_letter& x) {
+  return f(caf::meta::type_name("dead_letter"), x.error, x.detail, x.record);
+}
+
+/// Everything intake decided about a run of consumed records. The store
+/// writes it in one transaction; only then are `commit` offsets committed.
+struct intake_batch {
+  std::vector<accepted_event> accepted;
+  std::vector<dead_letter> rejected;
+  std::vector<topic_offset> commit;
+
+  friend bool operator==(const intake_batch&, const intake_batch&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, intake_batch& x) {
+  return f(caf::meta::type_name("intake_batch"), x.accepted, x.rejected,
+           x.commit);
+}
+
+/// What the store did with an intake batch.
+struct intake_outcome {
+  uint32_t recorded = 0;      ///< new inbox rows
+  uint32_t duplicates = 0;    ///< events already in the inbox
+  uint32_t dead_lettered = 0; ///< new dead-letter rows
+
+  friend bool operator==(const intake_outcome&, const intake_outcome&)
+    = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, intake_outcome& x) {
+  return f(caf::meta::type_name("intake_outcome"), x.recorded, x.duplicates,
+           x.dead_lettered);
+}
+
+} // namespace ispflow::events
