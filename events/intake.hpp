@@ -21,6 +21,9 @@ struct accepted_event {
   std::string traceparent; ///< W3C trace context, may be empty
   std::string data;        ///< the validated JSON payload, compact
   kafka_record origin;     ///< where and what it came from (value cleared)
+  /// Records to publish (through the outbox) if, and only if, this event is
+  /// new to the inbox; e.g. the `intake.accepted` saga event.
+  std::vector<kafka_record> emits;
 
   friend bool operator==(const accepted_event&, const accepted_event&)
     = default;
@@ -29,7 +32,8 @@ struct accepted_event {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, accepted_event& x) {
   return f(caf::meta::type_name("accepted_event"), x.source, x.id, x.type,
-           x.time, x.tenant_id, x.subject, x.traceparent, x.data, x.origin);
+           x.time, x.tenant_id, x.subject, x.traceparent, x.data, x.origin,
+           x.emits);
 }
 
 /// Input that intake refused, with a stable reason code and human detail.
@@ -38,13 +42,17 @@ struct dead_letter {
   std::string error;  ///< machine-readable code, e.g. "schema_violation"
   std::string detail; ///< human text, e.g. "/plan_id: required"
   kafka_record record;
+  /// Records to publish if this dead letter is new: the copy for the
+  /// dead-letter topic, with `ispflow_error` and `ispflow_error_detail`.
+  std::vector<kafka_record> emits;
 
   friend bool operator==(const dead_letter&, const dead_letter&) = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dead_letter& x) {
-  return f(caf::meta::type_name("dead_letter"), x.error, x.detail, x.record);
+  return f(caf::meta::type_name("dead_letter"), x.error, x.detail, x.record,
+           x.emits);
 }
 
 /// Everything intake decided about a run of consumed records. The store
