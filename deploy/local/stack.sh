@@ -1,0 +1,117 @@
+# Shell functions that start and stop the embedded stack: a throwaway
+# PostgreSQL, ispflow-bus (librdkafka's mock cluster) and ispflowd.
+# Sourced by deploy/local/demo.sh, the e2e tests and the benchmarks.
+#
+#   STACK_DIR   where state and logs go (required)
+#   STACK_BIN   directory with ispflowd and ispflow-bus (required)
+#   STACK_PG_PORT  loopback port of PostgreSQL (default 55432)
+#   STACK_DB    database name (default ispflow)
+
+STACK_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${STACK_PG_PORT:=55432}"
+: "${STACK_DB:=ispflow}"
+
+stack_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Finds a built program in STACK_BIN or below it.
+stack_program() {
+  local found
+  found=$(find "$STACK_BIN" -type f -name "$1" -perm -u+x 2>/dev/null | head -n1)
+  [[ -n "$found" ]] || { echo "stack: $1 not built under $STACK_BIN" >&2; return 1; }
+  echo "$found"
+}
+
+stack_pg_start() {
+  mkdir -p "$STACK_DIR"
+  "$STACK_SRC/pg.sh" start "$STACK_DIR/pg" "$STACK_PG_PORT" >/dev/null
+  STACK_PG_ADMIN="host=$STACK_DIR/pg/sock port=$STACK_PG_PORT user=postgres dbname=postgres"
+  if [[ -z $(psql "$STACK_PG_ADMIN" -Atc "select 1 from pg_database where datname='$STACK_DB'") ]]; then
+    psql "$STACK_PG_ADMIN" -qc "create database \"$STACK_DB\"" >/dev/null
+  fi
+  STACK_DSN="host=$STACK_DIR/pg/sock port=$STACK_PG_PORT user=postgres dbname=$STACK_DB"
+  export STACK_DSN
+}
+
+stack_pg_stop() { "$STACK_SRC/pg.sh" stop "$STACK_DIR/pg"; }
+
+# Runs a query on the stack's database and prints the bare result.
+stack_sql() { psql "$STACK_DSN" -qAtX -c "$1"; }
+
+stack_bus_start() {
+  local bus
+  bus=$(stack_program ispflow-bus) || return 1
+  rm -f "$STACK_DIR/bus.out"
+  "$bus" --partitions "${1:-6}" >"$STACK_DIR/bus.out" 2>"$STACK_DIR/bus.log" &
+  STACK_BUS_PID=$!
+  for _ in $(seq 100); do
+    if head -n1 "$STACK_DIR/bus.out" 2>/dev/null | grep -q '^bootstrap.servers='; then
+      STACK_BOOTSTRAP=$(head -n1 "$STACK_DIR/bus.out" | cut -d= -f2-)
+      export STACK_BOOTSTRAP
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "stack: ispflow-bus did not print its address" >&2
+  return 1
+}
+
+stack_bus_stop() {
+  [[ -n "${STACK_BUS_PID:-}" ]] || return 0
+  kill -TERM "$STACK_BUS_PID" 2>/dev/null || true
+  wait "$STACK_BUS_PID" 2>/dev/null || true
+  STACK_BUS_PID=
+}
+
+# Starts ispflowd on the stack with the given YAML configuration.
+stack_ispflowd_start() {
+  local daemon config=${1:-$STACK_SRC/ispflow.yaml}
+  daemon=$(stack_program ispflowd) || return 1
+  ISPFLOW_KAFKA_BOOTSTRAP_SERVERS=$STACK_BOOTSTRAP ISPFLOW_POSTGRES_DSN=$STACK_DSN \
+    "$daemon" --config "$config" >>"$STACK_DIR/ispflowd.log" 2>&1 &
+  STACK_ISPFLOWD_PID=$!
+}
+
+# Stops ispflowd with a signal (TERM by default) and returns its exit code.
+stack_ispflowd_stop() {
+  local sig=${1:-TERM} rc=0
+  [[ -n "${STACK_ISPFLOWD_PID:-}" ]] || return 0
+  kill -"$sig" "$STACK_ISPFLOWD_PID" 2>/dev/null || true
+  wait "$STACK_ISPFLOWD_PID" 2>/dev/null || rc=$?
+  STACK_ISPFLOWD_PID=
+  return $rc
+}
+
+stack_stop_all() {
+  stack_ispflowd_stop TERM || true
+  stack_bus_stop
+  stack_pg_stop
+}
+
+# Prints one structured-mode CloudEvent line "<key>\t<json>" for kcat -K'\t'.
+#   stack_event ID TYPE TENANT SUBSCRIBER DATA_JSON
+stack_event() {
+  printf '%s\t{"specversion":"1.0","id":"%s","source":"billing.example","type":"%s","time":"2026-11-23T12:00:00Z","subject":"%s","tenantid":"%s","datacontenttype":"application/json","data":%s}\n' \
+    "$4" "$1" "$2" "$4" "$3" "$5"
+}
+
+# Sets STACK_PAYLOAD to an FTTH activation for subscriber $2 of tenant $1 on
+# plan $3 (no subshell, so generators stay fast). The ONU and CPE serials
+# derive from the subscriber id's digits.
+stack_activation_payload() {
+  local n=${2//[^0-9]/}
+  n=$((10#${n:-0}))
+  printf -v STACK_PAYLOAD '{"schema_version":1,"tenant_id":"%s","subscriber_id":"%s","plan_id":"%s","service_type":"ftth","site":"ams-01","access":{"onu_serial":"ALCL%08X","cpe":{"serial":"CPE%08X","oui":"00259E","product_class":"HG8245"}}}' \
+    "$1" "$2" "$3" "$n" "$n"
+}
+
+# Prints the payload that stack_activation_payload makes.
+stack_activation() {
+  stack_activation_payload "$@"
+  printf '%s' "$STACK_PAYLOAD"
+}
+
+# Produces the lines on stdin to TOPIC in structured mode.
+stack_produce() {
+  kcat -b "$STACK_BOOTSTRAP" -P -t "$1" -K $'\t' \
+    -H content-type=application/cloudevents+json
+}
