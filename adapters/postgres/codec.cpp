@@ -1,0 +1,295 @@
+#include "adapters/postgres/codec.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+
+#include <rapidjson/document.h>
+
+#include "events/errc.hpp"
+
+namespace ispflow::adapters::postgres::detail {
+
+namespace {
+
+constexpr char b64_alphabet[]
+  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+constexpr std::array<int8_t, 256> make_b64_table() {
+  std::array<int8_t, 256> t{};
+  for (auto& x : t)
+    x = -1;
+  for (int i = 0; i < 64; ++i)
+    t[static_cast<unsigned char>(b64_alphabet[i])] = static_cast<int8_t>(i);
+  return t;
+}
+
+constexpr auto b64_table = make_b64_table();
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  auto cont = [&](size_t k) {
+    return i + k < s.size()
+           && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+  };
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2))
+      return 0;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F))
+      return 0; // overlong or surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3))
+      return 0;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+bool digits(std::string_view s, size_t pos, size_t n, int& value) {
+  if (pos + n > s.size())
+    return false;
+  value = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    value = value * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+} // namespace
+
+void append_base64(std::string& out, std::string_view bytes) {
+  out.reserve(out.size() + (bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto at = [&](size_t k) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k]));
+  };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    out += b64_alphabet[(v >> 18) & 63];
+    out += b64_alphabet[(v >> 12) & 63];
+    out += b64_alphabet[(v >> 6) & 63];
+    out += b64_alphabet[v & 63];
+  }
+  if (auto rest = bytes.size() - i; rest == 1) {
+    uint32_t v = at(i) << 16;
+    out += b64_alphabet[(v >> 18) & 63];
+    out += b64_alphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    uint32_t v = (at(i) << 16) | (at(i + 1) << 8);
+    out += b64_alphabet[(v >> 18) & 63];
+    out += b64_alphabet[(v >> 12) & 63];
+    out += b64_alphabet[(v >> 6) & 63];
+    out += '=';
+  }
+}
+
+std::optional<std::string> decode_base64(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t pad = 0;
+  for (char ch : text) {
+    if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
+      continue;
+    if (ch == '=') {
+      ++pad;
+      continue;
+    }
+    auto v = b64_table[static_cast<unsigned char>(ch)];
+    if (v < 0 || pad > 0)
+      return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  if (pad > 2)
+    return std::nullopt;
+  return out;
+}
+
+bool is_clean_text(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (s[i] == '\0')
+      return false;
+    auto n = utf8_sequence(s, i);
+    if (n == 0)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+void append_json_text(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\0') {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      auto n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+void append_headers_json(std::string& out,
+                         const std::vector<events::kafka_header>& headers) {
+  out += '[';
+  bool first = true;
+  for (auto& h : headers) {
+    if (!first)
+      out += ',';
+    first = false;
+    if (is_clean_text(h.key)) {
+      out += "{\"key\":";
+      append_json_text(out, h.key);
+    } else {
+      out += "{\"key_base64\":\"";
+      append_base64(out, h.key);
+      out += '"';
+    }
+    out += ",\"value\":\"";
+    if (!h.null_value)
+      append_base64(out, h.value);
+    out += h.null_value ? "\",\"null\":true}" : "\",\"null\":false}";
+  }
+  out += ']';
+}
+
+caf::expected<std::vector<events::kafka_header>>
+parse_headers_json(std::string_view json) {
+  auto bad = [](const char* what) {
+    return caf::make_error(errc::database_error,
+                           std::string{"malformed stored headers: "} + what);
+  };
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return bad("not a JSON array");
+  std::vector<events::kafka_header> result;
+  result.reserve(doc.Size());
+  for (auto& item : doc.GetArray()) {
+    if (!item.IsObject())
+      return bad("element is not an object");
+    events::kafka_header h;
+    if (auto k = item.FindMember("key");
+        k != item.MemberEnd() && k->value.IsString()) {
+      h.key.assign(k->value.GetString(), k->value.GetStringLength());
+    } else if (auto kb = item.FindMember("key_base64");
+               kb != item.MemberEnd() && kb->value.IsString()) {
+      auto key = decode_base64(
+        {kb->value.GetString(), kb->value.GetStringLength()});
+      if (!key)
+        return bad("key_base64 is not base64");
+      h.key = std::move(*key);
+    } else {
+      return bad("header without key");
+    }
+    if (auto n = item.FindMember("null");
+        n != item.MemberEnd() && n->value.IsBool())
+      h.null_value = n->value.GetBool();
+    if (!h.null_value) {
+      auto v = item.FindMember("value");
+      if (v == item.MemberEnd() || !v->value.IsString())
+        return bad("header without value");
+      auto value = decode_base64(
+        {v->value.GetString(), v->value.GetStringLength()});
+      if (!value)
+        return bad("value is not base64");
+      h.value = std::move(*value);
+    }
+    result.push_back(std::move(h));
+  }
+  return result;
+}
+
+bool is_rfc3339(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-'
+      || !digits(s, 5, 2, month) || s[7] != '-' || !digits(s, 8, 2, day)
+      || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
+      || !digits(s, 11, 2, hour) || s[13] != ':' || !digits(s, 14, 2, minute)
+      || s[16] != ':' || !digits(s, 17, 2, second))
+    return false;
+  std::chrono::year_month_day ymd{std::chrono::year{year},
+                                  std::chrono::month{
+                                    static_cast<unsigned>(month)},
+                                  std::chrono::day{static_cast<unsigned>(day)}};
+  if (year < 1 || !ymd.ok() || hour > 23 || minute > 59 || second > 60)
+    return false;
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t start = ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9')
+      ++pos;
+    if (pos == start)
+      return false;
+  }
+  if (pos == s.size())
+    return false;
+  if ((s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size())
+    return true;
+  int oh = 0, om = 0;
+  return (s[pos] == '+' || s[pos] == '-') && pos + 6 == s.size()
+         && digits(s, pos + 1, 2, oh) && s[pos + 3] == ':'
+         && digits(s, pos + 4, 2, om) && oh <= 15 && om <= 59;
+}
+
+} // namespace ispflow::adapters::postgres::detail

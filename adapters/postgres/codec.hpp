@@ -1,0 +1,45 @@
+#pragma once
+
+// Internal to ispflow_adapters_postgres: not a public header. Encodes what
+// the store sends to PostgreSQL as JSON parameters, byte for byte.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "events/records.hpp"
+
+namespace ispflow::adapters::postgres::detail {
+
+/// Appends the standard base64 (RFC 4648, padded) encoding of `bytes`.
+void append_base64(std::string& out, std::string_view bytes);
+
+/// Decodes standard base64, ignoring whitespace; nullopt if malformed.
+std::optional<std::string> decode_base64(std::string_view text);
+
+/// True if `s` is valid UTF-8 without NUL, so that it survives PostgreSQL
+/// text and jsonb unchanged.
+bool is_clean_text(std::string_view s);
+
+/// Appends `s` as a quoted JSON string. Bytes that are not valid UTF-8 and
+/// NUL become U+FFFD, because PostgreSQL text cannot hold them.
+void append_json_text(std::string& out, std::string_view s);
+
+/// Appends a JSON array of headers in the stored format:
+/// {"key":<text>,"value":<base64>,"null":<bool>}, with "key_base64" instead
+/// of "key" when the key is not clean text.
+void append_headers_json(std::string& out,
+                         const std::vector<events::kafka_header>& headers);
+
+/// Parses the stored header format back into headers.
+caf::expected<std::vector<events::kafka_header>>
+parse_headers_json(std::string_view json);
+
+/// True if `s` is an RFC 3339 date-time with a valid calendar date and time
+/// zone offset, so that a cast to timestamptz cannot fail.
+bool is_rfc3339(std::string_view s);
+
+} // namespace ispflow::adapters::postgres::detail

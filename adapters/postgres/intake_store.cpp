@@ -1,0 +1,277 @@
+#include "adapters/postgres/intake_store.hpp"
+
+#include "adapters/postgres/codec.hpp"
+#include "adapters/postgres/session.hpp"
+
+namespace ispflow::adapters::postgres {
+
+namespace {
+
+// The whole batch in one statement: each table gets one jsonb parameter,
+// expanded with jsonb_to_recordset; duplicates inside the batch are removed
+// first (the earliest wins), ON CONFLICT skips rows already stored, and the
+// outbox receives the emits of exactly the rows that RETURNING reports.
+// Insertion follows batch order, so inbox and outbox ids keep input order.
+constexpr const char* write_sql = R"sql(
+WITH a_in AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    n int, source text, id text, type text, "time" text, tenant text,
+    subject text, tp text, payload jsonb, topic text, "partition" int,
+    "offset" bigint, emits jsonb)
+), a AS (
+  SELECT DISTINCT ON (source, id) * FROM a_in ORDER BY source, id, n
+), ai AS (
+  INSERT INTO inbox (source, event_id, type, tenant_id, subscriber_id,
+                     event_time, traceparent, payload, topic, "partition",
+                     "offset")
+  SELECT source, id, type, tenant, subject, "time"::timestamptz, tp,
+         COALESCE(payload, 'null'::jsonb), topic, "partition", "offset"
+    FROM a ORDER BY n
+  ON CONFLICT (source, event_id) DO NOTHING
+  RETURNING source, event_id
+), d_in AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(
+    n int, topic text, "partition" int, "offset" bigint, key text,
+    value text, headers jsonb, error text, detail text, tenant text,
+    emits jsonb)
+), d AS (
+  SELECT DISTINCT ON (topic, "partition", "offset") * FROM d_in
+   ORDER BY topic, "partition", "offset", n
+), di AS (
+  INSERT INTO dead_letters (topic, "partition", "offset", key, value,
+                            headers, error, detail, tenant_id)
+  SELECT topic, "partition", "offset", decode(key, 'base64'),
+         decode(value, 'base64'), headers, error, detail, tenant
+    FROM d ORDER BY n
+  ON CONFLICT (topic, "partition", "offset") DO NOTHING
+  RETURNING topic, "partition", "offset"
+), emitted AS (
+  SELECT 0 AS kind, a.n, a.emits
+    FROM a JOIN ai ON ai.source = a.source AND ai.event_id = a.id
+  UNION ALL
+  SELECT 1, d.n, d.emits
+    FROM d JOIN di ON di.topic = d.topic AND di."partition" = d."partition"
+                  AND di."offset" = d."offset"
+), o AS (
+  INSERT INTO outbox (topic, key, value, headers)
+  SELECT m->>'topic', decode(m->>'key', 'base64'),
+         decode(m->>'value', 'base64'), m->'headers'
+    FROM emitted, jsonb_array_elements(emitted.emits) WITH ORDINALITY
+         AS y(m, k)
+   ORDER BY emitted.kind, emitted.n, y.k
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM ai), (SELECT count(*) FROM di),
+       (SELECT count(*) FROM o)
+)sql";
+
+constexpr const char* upsert_tenants_sql = R"sql(
+INSERT INTO tenants AS t (id, name)
+SELECT DISTINCT ON (id) id, name
+  FROM jsonb_to_recordset($1::jsonb) AS x(n int, id text, name text)
+ ORDER BY id, n DESC
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = now()
+ WHERE t.name IS DISTINCT FROM excluded.name
+)sql";
+
+void prepare(pqxx::connection& conn) {
+  conn.prepare("ispflow_intake_write", write_sql);
+  conn.prepare("ispflow_upsert_tenants", upsert_tenants_sql);
+}
+
+void append_nullable_text(std::string& out, const std::string& s) {
+  if (s.empty())
+    out += "null";
+  else
+    detail::append_json_text(out, s);
+}
+
+void append_emits(std::string& out,
+                  const std::vector<events::kafka_record>& emits) {
+  out += '[';
+  bool first = true;
+  for (auto& r : emits) {
+    if (!first)
+      out += ',';
+    first = false;
+    out += "{\"topic\":";
+    detail::append_json_text(out, r.topic);
+    if (r.null_key) {
+      out += ",\"key\":null";
+    } else {
+      out += ",\"key\":\"";
+      detail::append_base64(out, r.key);
+      out += '"';
+    }
+    out += ",\"value\":\"";
+    detail::append_base64(out, r.value);
+    out += "\",\"headers\":";
+    detail::append_headers_json(out, r.headers);
+    out += '}';
+  }
+  out += ']';
+}
+
+std::string accepted_json(const std::vector<events::accepted_event>& xs) {
+  std::string out;
+  out.reserve(xs.size() * 1024);
+  out += '[';
+  size_t n = 0;
+  for (auto& x : xs) {
+    if (n > 0)
+      out += ',';
+    out += "{\"n\":";
+    out += std::to_string(n++);
+    out += ",\"source\":";
+    detail::append_json_text(out, x.source);
+    out += ",\"id\":";
+    detail::append_json_text(out, x.id);
+    out += ",\"type\":";
+    detail::append_json_text(out, x.type);
+    out += ",\"time\":";
+    // An unparseable ce_time must not fail the whole batch.
+    if (detail::is_rfc3339(x.time))
+      detail::append_json_text(out, x.time);
+    else
+      out += "null";
+    out += ",\"tenant\":";
+    detail::append_json_text(out, x.tenant_id);
+    out += ",\"subject\":";
+    detail::append_json_text(out, x.subject);
+    out += ",\"tp\":";
+    append_nullable_text(out, x.traceparent);
+    // `data` is intake's validated, compact JSON: embedded as it is.
+    out += ",\"payload\":";
+    out += x.data.empty() ? std::string_view{"null"} : x.data;
+    out += ",\"topic\":";
+    detail::append_json_text(out, x.origin.topic);
+    out += ",\"partition\":";
+    out += std::to_string(x.origin.partition);
+    out += ",\"offset\":";
+    out += std::to_string(x.origin.offset);
+    out += ",\"emits\":";
+    append_emits(out, x.emits);
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::string dead_letters_json(const std::vector<events::dead_letter>& xs) {
+  std::string out;
+  out.reserve(xs.size() * 1024);
+  out += '[';
+  size_t n = 0;
+  for (auto& x : xs) {
+    auto& r = x.record;
+    if (n > 0)
+      out += ',';
+    out += "{\"n\":";
+    out += std::to_string(n++);
+    out += ",\"topic\":";
+    detail::append_json_text(out, r.topic);
+    out += ",\"partition\":";
+    out += std::to_string(r.partition);
+    out += ",\"offset\":";
+    out += std::to_string(r.offset);
+    if (r.null_key) {
+      out += ",\"key\":null";
+    } else {
+      out += ",\"key\":\"";
+      detail::append_base64(out, r.key);
+      out += '"';
+    }
+    out += ",\"value\":\"";
+    detail::append_base64(out, r.value);
+    out += "\",\"headers\":";
+    detail::append_headers_json(out, r.headers);
+    out += ",\"error\":";
+    detail::append_json_text(out, x.error);
+    out += ",\"detail\":";
+    detail::append_json_text(out, x.detail);
+    out += ",\"tenant\":";
+    // The tenant is whatever ce_tenantid said, if it is text at all.
+    auto tenant = r.header("ce_tenantid");
+    if (tenant != nullptr && !tenant->null_value && !tenant->value.empty()
+        && detail::is_clean_text(tenant->value))
+      detail::append_json_text(out, tenant->value);
+    else
+      out += "null";
+    out += ",\"emits\":";
+    append_emits(out, x.emits);
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+} // namespace
+
+struct intake_store::impl {
+  explicit impl(std::string dsn) : db(std::move(dsn), prepare) {
+    // nop
+  }
+  detail::session db;
+};
+
+intake_store::intake_store(std::unique_ptr<impl> ptr)
+  : impl_(std::move(ptr)) {
+  // nop
+}
+
+intake_store::intake_store(intake_store&&) noexcept = default;
+intake_store& intake_store::operator=(intake_store&&) noexcept = default;
+intake_store::~intake_store() = default;
+
+caf::expected<intake_store> intake_store::connect(const std::string& dsn) {
+  auto ptr = std::make_unique<impl>(dsn);
+  if (auto err = ptr->db.open())
+    return err;
+  return intake_store{std::move(ptr)};
+}
+
+caf::expected<events::intake_outcome>
+intake_store::write(const events::intake_batch& batch) {
+  events::intake_outcome outcome;
+  if (batch.accepted.empty() && batch.rejected.empty())
+    return outcome;
+  auto accepted = accepted_json(batch.accepted);
+  auto rejected = dead_letters_json(batch.rejected);
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::work w{conn};
+    auto row = w.exec_prepared1("ispflow_intake_write", accepted, rejected);
+    w.commit();
+    outcome.recorded = row[0].as<uint32_t>();
+    outcome.duplicates
+      = static_cast<uint32_t>(batch.accepted.size()) - outcome.recorded;
+    outcome.dead_lettered = row[1].as<uint32_t>();
+    return outcome;
+  });
+}
+
+caf::expected<void> intake_store::upsert_tenants(
+  const std::vector<std::pair<std::string, std::string>>& id_name) {
+  if (id_name.empty())
+    return {};
+  std::string json = "[";
+  size_t n = 0;
+  for (auto& [id, name] : id_name) {
+    if (n > 0)
+      json += ',';
+    json += "{\"n\":";
+    json += std::to_string(n++);
+    json += ",\"id\":";
+    detail::append_json_text(json, id);
+    json += ",\"name\":";
+    detail::append_json_text(json, name);
+    json += '}';
+  }
+  json += ']';
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::work w{conn};
+    w.exec_prepared0("ispflow_upsert_tenants", json);
+    w.commit();
+  });
+}
+
+} // namespace ispflow::adapters::postgres

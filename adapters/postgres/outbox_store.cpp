@@ -1,0 +1,111 @@
+#include "adapters/postgres/outbox_store.hpp"
+
+#include "adapters/postgres/codec.hpp"
+#include "adapters/postgres/session.hpp"
+
+namespace ispflow::adapters::postgres {
+
+namespace {
+
+void prepare(pqxx::connection& conn) {
+  conn.prepare("ispflow_outbox_fetch",
+               "SELECT id, topic, key, value, headers::text FROM outbox "
+               "WHERE published_at IS NULL ORDER BY id LIMIT $1");
+  conn.prepare("ispflow_outbox_mark",
+               "UPDATE outbox SET published_at = now() "
+               "WHERE id = ANY($1::bigint[]) AND published_at IS NULL");
+  conn.prepare("ispflow_outbox_backlog",
+               "SELECT count(*) FROM outbox WHERE published_at IS NULL");
+}
+
+std::string bytes_of(const pqxx::field& f) {
+  pqxx::binarystring bin{f};
+  return std::string{bin.get(), bin.size()};
+}
+
+} // namespace
+
+struct outbox_store::impl {
+  explicit impl(std::string dsn) : db(std::move(dsn), prepare) {
+    // nop
+  }
+  detail::session db;
+};
+
+outbox_store::outbox_store(std::unique_ptr<impl> ptr)
+  : impl_(std::move(ptr)) {
+  // nop
+}
+
+outbox_store::outbox_store(outbox_store&&) noexcept = default;
+outbox_store& outbox_store::operator=(outbox_store&&) noexcept = default;
+outbox_store::~outbox_store() = default;
+
+caf::expected<outbox_store> outbox_store::connect(const std::string& dsn) {
+  auto ptr = std::make_unique<impl>(dsn);
+  if (auto err = ptr->db.open())
+    return err;
+  return outbox_store{std::move(ptr)};
+}
+
+caf::expected<std::vector<outbox_entry>>
+outbox_store::fetch_unsent(size_t limit) {
+  auto rows = impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction r{conn};
+    return r.exec_prepared("ispflow_outbox_fetch",
+                           static_cast<int64_t>(limit));
+  });
+  if (!rows)
+    return std::move(rows.error());
+  std::vector<outbox_entry> result;
+  result.reserve(rows->size());
+  try {
+    for (auto row : *rows) {
+      outbox_entry e;
+      e.id = row[0].as<int64_t>();
+      e.record.topic = row[1].as<std::string>();
+      e.record.null_key = row[2].is_null();
+      if (!e.record.null_key)
+        e.record.key = bytes_of(row[2]);
+      if (!row[3].is_null())
+        e.record.value = bytes_of(row[3]);
+      auto headers = detail::parse_headers_json(row[4].c_str());
+      if (!headers)
+        return caf::make_error(errc::database_error,
+                               "outbox row " + std::to_string(e.id) + ": "
+                                 + render_error(headers.error()));
+      e.record.headers = std::move(*headers);
+      result.push_back(std::move(e));
+    }
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::database_error, std::string{e.what()});
+  }
+  return result;
+}
+
+caf::expected<void>
+outbox_store::mark_published(const std::vector<int64_t>& ids) {
+  if (ids.empty())
+    return {};
+  std::string array = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0)
+      array += ',';
+    array += std::to_string(ids[i]);
+  }
+  array += '}';
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::work w{conn};
+    w.exec_prepared("ispflow_outbox_mark", array);
+    w.commit();
+  });
+}
+
+caf::expected<int64_t> outbox_store::backlog() {
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction r{conn};
+    return r.exec_prepared1("ispflow_outbox_backlog")[0].as<int64_t>();
+  });
+}
+
+} // namespace ispflow::adapters::postgres

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "events/records.hpp"
+
+namespace ispflow::adapters::postgres {
+
+/// One unpublished outbox row. `record` has topic, key/null_key, value and
+/// headers exactly as written; partition is -1 (the producer partitions by
+/// key), offset -1 and timestamp_ms 0.
+struct outbox_entry {
+  int64_t id = 0;
+  events::kafka_record record;
+
+  friend bool operator==(const outbox_entry&, const outbox_entry&) = default;
+};
+
+/// Reads and acknowledges outbox rows for the relay, over one PostgreSQL
+/// connection (blocking). After a broken connection, the next call
+/// reconnects. Errors: `errc::database_unavailable`, `errc::database_error`.
+class outbox_store {
+public:
+  /// Opens a connection to `dsn`; fails with `errc::database_unavailable`.
+  static caf::expected<outbox_store> connect(const std::string& dsn);
+
+  outbox_store(outbox_store&&) noexcept;
+  outbox_store& operator=(outbox_store&&) noexcept;
+  ~outbox_store();
+
+  /// Up to `limit` unpublished rows, oldest (lowest id) first.
+  caf::expected<std::vector<outbox_entry>> fetch_unsent(size_t limit);
+
+  /// Marks the rows with these ids published (now). Unknown or already
+  /// published ids are ignored.
+  caf::expected<void> mark_published(const std::vector<int64_t>& ids);
+
+  /// The number of unpublished rows.
+  caf::expected<int64_t> backlog();
+
+private:
+  struct impl;
+  explicit outbox_store(std::unique_ptr<impl> ptr);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ispflow::adapters::postgres

@@ -1,0 +1,67 @@
+#pragma once
+
+// Internal to ispflow_adapters_postgres: not a public header.
+
+#include <exception>
+#include <functional>
+#include <type_traits>
+#include <utility>
+#include <memory>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <pqxx/pqxx>
+
+#include "events/errc.hpp"
+
+namespace ispflow::adapters::postgres::detail {
+
+/// One lazily opened libpqxx connection with error translation: a broken
+/// connection becomes `errc::database_unavailable` and is dropped, so the
+/// next call reconnects; any other failure becomes `errc::database_error`
+/// with the server's message.
+class session {
+public:
+  /// Called on every fresh connection, e.g. to prepare statements.
+  using setup_fn = std::function<void(pqxx::connection&)>;
+
+  session(std::string dsn, setup_fn setup);
+
+  /// Opens the connection if needed; fails as `run` does.
+  caf::error open();
+
+  /// Runs `f(conn)` and returns its result, translating exceptions.
+  template <class F>
+  auto run(F&& f) -> caf::expected<decltype(f(std::declval<pqxx::connection&>()))> {
+    if (auto err = open())
+      return err;
+    try {
+      if constexpr (std::is_void_v<decltype(f(*conn_))>) {
+        f(*conn_);
+        return caf::expected<void>{};
+      } else {
+        return f(*conn_);
+      }
+    } catch (...) {
+      return translate(std::current_exception());
+    }
+  }
+
+private:
+  caf::error translate(std::exception_ptr ep);
+  caf::error reset_unavailable(caf::error err);
+
+  std::string dsn_;
+  setup_fn setup_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+/// Maps a libpqxx (or other) exception to our error category. Sets `broken`
+/// when the connection can no longer be used.
+caf::error translate_exception(std::exception_ptr ep, bool& broken);
+
+/// A server message without its trailing newline.
+std::string trim_message(const char* what);
+
+} // namespace ispflow::adapters::postgres::detail

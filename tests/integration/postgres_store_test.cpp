@@ -1,0 +1,350 @@
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "adapters/postgres/intake_store.hpp"
+#include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/outbox_store.hpp"
+#include "events/errc.hpp"
+#include "tests/support/scratch_database.hpp"
+
+namespace pg = ispflow::adapters::postgres;
+namespace ev = ispflow::events;
+using ispflow::errc;
+using ispflow::testing::scratch_database;
+using testing::HasSubstr;
+
+namespace {
+
+bool has_code(const caf::error& err, errc code) {
+  return err.category() == caf::atom("ispflow")
+         && err.code() == static_cast<uint8_t>(code);
+}
+
+ev::kafka_record saga_record(const std::string& value) {
+  ev::kafka_record r;
+  r.topic = "saga.events.v1";
+  r.key = "sub-1";
+  r.value = value;
+  r.headers = {{"ce_type", "intake.accepted", false}};
+  return r;
+}
+
+ev::accepted_event event(const std::string& id,
+                         const std::string& subject = "sub-1",
+                         const std::string& source = "billing") {
+  ev::accepted_event e;
+  e.source = source;
+  e.id = id;
+  e.type = "billing.subscription.activated";
+  e.time = "2024-05-01T10:00:00Z";
+  e.tenant_id = "acme";
+  e.subject = subject;
+  e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  e.data = R"({"subscriber_id":")" + subject + R"(","plan_id":"p100"})";
+  e.origin.topic = "billing.events.v1";
+  e.origin.partition = 3;
+  e.origin.offset = 100;
+  e.emits.push_back(saga_record("accepted " + id));
+  return e;
+}
+
+ev::dead_letter dead(int64_t offset, const std::string& tenant = "acme") {
+  ev::dead_letter d;
+  d.error = "schema_violation";
+  d.detail = "/plan_id: required";
+  d.record.topic = "billing.events.v1";
+  d.record.partition = 1;
+  d.record.offset = offset;
+  d.record.key = "sub-9";
+  d.record.value = "{not json";
+  d.record.headers = {{"ce_id", "x-" + std::to_string(offset), false},
+                      {"ce_tenantid", tenant, false}};
+  ev::kafka_record copy = d.record;
+  copy.topic = "billing.events.v1.dlq";
+  copy.partition = -1;
+  copy.offset = -1;
+  copy.headers.push_back({"ispflow_error", d.error, false});
+  d.emits.push_back(copy);
+  return d;
+}
+
+class postgres_store : public testing::Test {
+protected:
+  void SetUp() override {
+    auto report = pg::apply_migrations(db.dsn());
+    ASSERT_TRUE(report) << ispflow::render_error(report.error());
+    auto in = pg::intake_store::connect(db.dsn());
+    ASSERT_TRUE(in) << ispflow::render_error(in.error());
+    intake.emplace(std::move(*in));
+    auto out = pg::outbox_store::connect(db.dsn());
+    ASSERT_TRUE(out) << ispflow::render_error(out.error());
+    outbox.emplace(std::move(*out));
+  }
+
+  ev::intake_outcome write(const ev::intake_batch& batch) {
+    auto res = intake->write(batch);
+    EXPECT_TRUE(res) << ispflow::render_error(res.error());
+    return res ? *res : ev::intake_outcome{};
+  }
+
+  std::vector<pg::outbox_entry> unsent(size_t limit = 1000) {
+    auto res = outbox->fetch_unsent(limit);
+    EXPECT_TRUE(res) << ispflow::render_error(res.error());
+    return res ? *res : std::vector<pg::outbox_entry>{};
+  }
+
+  void terminate_other_sessions() {
+    db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  }
+
+  scratch_database db;
+  std::optional<pg::intake_store> intake;
+  std::optional<pg::outbox_store> outbox;
+};
+
+ev::intake_outcome outcome(uint32_t recorded, uint32_t duplicates,
+                           uint32_t dead_lettered) {
+  ev::intake_outcome o;
+  o.recorded = recorded;
+  o.duplicates = duplicates;
+  o.dead_lettered = dead_lettered;
+  return o;
+}
+
+} // namespace
+
+TEST_F(postgres_store, write_records_new_events_with_their_fields) {
+  ev::intake_batch batch;
+  batch.accepted = {event("e1", "sub-1"), event("e2", "sub-2")};
+  EXPECT_EQ(write(batch), outcome(2, 0, 0));
+  EXPECT_EQ(db.value("SELECT count(*) FROM inbox"), "2");
+  auto rows = db.query(
+    "SELECT source, event_id, type, tenant_id, subscriber_id, "
+    "event_time = '2024-05-01T10:00:00Z', traceparent, payload->>'plan_id', "
+    "topic, partition, \"offset\" FROM inbox WHERE event_id = 'e2'");
+  ASSERT_EQ(rows.size(), 1u);
+  std::vector<std::optional<std::string>> expected{
+    "billing", "e2",    "billing.subscription.activated",
+    "acme",    "sub-2", "t",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "p100",    "billing.events.v1", "3", "100"};
+  EXPECT_EQ(rows[0], expected);
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "2");
+}
+
+TEST_F(postgres_store, write_keeps_batch_order_in_inbox_and_outbox_ids) {
+  ev::intake_batch batch;
+  batch.accepted = {event("c"), event("a"), event("b")};
+  EXPECT_EQ(write(batch), outcome(3, 0, 0));
+  EXPECT_EQ(db.value("SELECT string_agg(event_id, ',' ORDER BY id) "
+                     "FROM inbox"),
+            "c,a,b");
+  auto entries = unsent();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].record.value, "accepted c");
+  EXPECT_EQ(entries[1].record.value, "accepted a");
+  EXPECT_EQ(entries[2].record.value, "accepted b");
+}
+
+TEST_F(postgres_store, write_counts_duplicates_across_batches_without_outbox) {
+  ev::intake_batch first;
+  first.accepted = {event("e1"), event("e2")};
+  EXPECT_EQ(write(first), outcome(2, 0, 0));
+  ev::intake_batch second;
+  second.accepted = {event("e2"), event("e3")};
+  second.accepted[0].emits[0].value = "second copy of e2";
+  EXPECT_EQ(write(second), outcome(1, 1, 0));
+  EXPECT_EQ(db.value("SELECT count(*) FROM inbox"), "3");
+  EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ',' "
+                     "ORDER BY id) FROM outbox"),
+            "accepted e1,accepted e2,accepted e3");
+}
+
+TEST_F(postgres_store, write_counts_a_duplicate_within_one_batch_once) {
+  ev::intake_batch batch;
+  batch.accepted = {event("e1"), event("e1"), event("e1", "sub-1", "crm")};
+  batch.accepted[1].emits[0].value = "second copy of e1";
+  EXPECT_EQ(write(batch), outcome(2, 1, 0));
+  EXPECT_EQ(db.value("SELECT count(*) FROM inbox"), "2");
+  EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ',' "
+                     "ORDER BY id) FROM outbox"),
+            "accepted e1,accepted e1");
+}
+
+TEST_F(postgres_store, write_records_dead_letters_once_with_their_emits) {
+  ev::intake_batch batch;
+  batch.rejected = {dead(7), dead(8, "globex"), dead(7)};
+  EXPECT_EQ(write(batch), outcome(0, 0, 2));
+  EXPECT_EQ(db.value("SELECT string_agg(\"offset\" || ':' || tenant_id || ':' "
+                     "|| error || ':' || detail, ',' ORDER BY id) "
+                     "FROM dead_letters"),
+            "7:acme:schema_violation:/plan_id: required,"
+            "8:globex:schema_violation:/plan_id: required");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox "
+                     "WHERE topic = 'billing.events.v1.dlq'"),
+            "2");
+  ev::intake_batch again;
+  again.rejected = {dead(8), dead(9)};
+  again.accepted = {event("e1")};
+  EXPECT_EQ(write(again), outcome(1, 0, 1));
+  EXPECT_EQ(db.value("SELECT count(*) FROM dead_letters"), "3");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "4");
+}
+
+TEST_F(postgres_store, dead_letter_without_text_tenant_has_null_tenant) {
+  ev::intake_batch batch;
+  batch.rejected = {dead(1, std::string{"\xff\x00x", 3}), dead(2)};
+  batch.rejected[1].record.headers.pop_back();
+  EXPECT_EQ(write(batch), outcome(0, 0, 2));
+  EXPECT_EQ(db.value("SELECT count(*) FROM dead_letters "
+                     "WHERE tenant_id IS NULL"),
+            "2");
+}
+
+TEST_F(postgres_store, bytes_round_trip_from_write_to_fetch_unsent) {
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i)
+    all_bytes += static_cast<char>(i);
+  ev::kafka_record rec;
+  rec.topic = "billing.events.v1.dlq";
+  rec.null_key = true;
+  rec.value = std::string{"a\0b\xff", 4} + all_bytes;
+  rec.headers = {
+    {"binary", std::string{"\0\xff\x80\n\"", 5}, false},
+    {"nothing", "", true},
+    {"empty", "", false},
+    {std::string{"k\xff\0y", 4}, "odd key", false},
+    {"binary", "repeated key", false},
+  };
+  ev::dead_letter d = dead(42);
+  d.record.key = std::string{"\0\xfe", 2};
+  d.record.value = all_bytes;
+  d.emits = {rec};
+  ev::kafka_record keyed = rec;
+  keyed.null_key = false;
+  keyed.key = std::string{"\xff\0", 2};
+  keyed.value.clear();
+  keyed.headers.clear();
+  d.emits.push_back(keyed);
+  ev::intake_batch batch;
+  batch.rejected = {d};
+  EXPECT_EQ(write(batch), outcome(0, 0, 1));
+  auto entries = unsent();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].record, rec);
+  EXPECT_EQ(entries[1].record, keyed);
+  EXPECT_LT(entries[0].id, entries[1].id);
+  // The dead letter keeps the consumed bytes too.
+  EXPECT_EQ(db.value("SELECT encode(key, 'hex') FROM dead_letters"), "00fe");
+  EXPECT_EQ(db.value("SELECT value = decode(string_agg(lpad(to_hex(i), 2, "
+                     "'0'), '' ORDER BY i), 'hex') FROM dead_letters, "
+                     "generate_series(0, 255) i GROUP BY value"),
+            "t");
+}
+
+TEST_F(postgres_store, fetch_unsent_orders_by_id_and_respects_the_limit) {
+  ev::intake_batch batch;
+  for (int i = 0; i < 5; ++i)
+    batch.accepted.push_back(event("e" + std::to_string(i)));
+  write(batch);
+  auto first = unsent(3);
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0].record.value, "accepted e0");
+  EXPECT_EQ(first[2].record.value, "accepted e2");
+  EXPECT_LT(first[0].id, first[1].id);
+  EXPECT_EQ(first[0].record.partition, -1);
+}
+
+TEST_F(postgres_store, mark_published_shrinks_the_backlog) {
+  ev::intake_batch batch;
+  for (int i = 0; i < 4; ++i)
+    batch.accepted.push_back(event("e" + std::to_string(i)));
+  write(batch);
+  auto backlog = outbox->backlog();
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(*backlog, 4);
+  auto entries = unsent(2);
+  ASSERT_EQ(entries.size(), 2u);
+  ASSERT_TRUE(outbox->mark_published({entries[0].id, entries[1].id}));
+  backlog = outbox->backlog();
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(*backlog, 2);
+  auto rest = unsent();
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].record.value, "accepted e2");
+  // Marking again, or unknown ids, changes nothing.
+  ASSERT_TRUE(outbox->mark_published({entries[0].id, 999999}));
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox WHERE published_at IS NULL"),
+            "2");
+}
+
+TEST_F(postgres_store, broken_connection_is_unavailable_then_write_reconnects) {
+  ev::intake_batch batch;
+  batch.accepted = {event("e1")};
+  write(batch);
+  terminate_other_sessions();
+  batch.accepted = {event("e2")};
+  auto res = intake->write(batch);
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(has_code(res.error(), errc::database_unavailable))
+    << ispflow::render_error(res.error());
+  EXPECT_EQ(write(batch), outcome(1, 0, 0));
+  EXPECT_EQ(db.value("SELECT count(*) FROM inbox"), "2");
+}
+
+TEST_F(postgres_store, outbox_reconnects_after_a_broken_connection) {
+  terminate_other_sessions();
+  auto res = outbox->backlog();
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(has_code(res.error(), errc::database_unavailable))
+    << ispflow::render_error(res.error());
+  res = outbox->backlog();
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(*res, 0);
+}
+
+TEST_F(postgres_store, invalid_ce_time_is_stored_as_null) {
+  ev::intake_batch batch;
+  batch.accepted = {event("e1"), event("e2"), event("e3")};
+  batch.accepted[0].time = "2024-02-30T10:00:00Z";
+  batch.accepted[1].time = "yesterday";
+  batch.accepted[2].time = "2024-02-29T23:59:59.123+05:30";
+  EXPECT_EQ(write(batch), outcome(3, 0, 0));
+  EXPECT_EQ(db.value("SELECT string_agg(event_id || '=' || coalesce("
+                     "to_char(event_time AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD HH24:MI:SS.MS'), 'null'), ',' ORDER BY id) "
+                     "FROM inbox"),
+            "e1=null,e2=null,e3=2024-02-29 18:29:59.123");
+}
+
+TEST_F(postgres_store, upsert_tenants_inserts_and_renames) {
+  ASSERT_TRUE(intake->upsert_tenants({{"acme", "Acme"}, {"globex", "Globex"}}));
+  db.query("UPDATE tenants SET settings = '{\"x\": 1}' WHERE id = 'acme'");
+  ASSERT_TRUE(intake->upsert_tenants({{"acme", "Acme Corp"}}));
+  EXPECT_EQ(db.value("SELECT string_agg(id || '=' || name || settings::text, "
+                     "',' ORDER BY id) FROM tenants"),
+            "acme=Acme Corp{\"x\": 1},globex=Globex{}");
+}
+
+TEST_F(postgres_store, sql_failure_is_a_database_error_with_the_message) {
+  db.query("DROP TABLE inbox CASCADE");
+  ev::intake_batch batch;
+  batch.accepted = {event("e1")};
+  auto res = intake->write(batch);
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(has_code(res.error(), errc::database_error))
+    << ispflow::render_error(res.error());
+  EXPECT_THAT(ispflow::render_error(res.error()), HasSubstr("inbox"));
+}
+
+TEST(postgres_store_connect, unreachable_database_is_unavailable) {
+  auto store = pg::intake_store::connect(
+    "host=/nonexistent-ispflow-socket-dir port=1 user=postgres");
+  ASSERT_FALSE(store);
+  EXPECT_TRUE(has_code(store.error(), errc::database_unavailable))
+    << ispflow::render_error(store.error());
+}

@@ -1,0 +1,93 @@
+#include "tests/support/scratch_database.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+#include <unistd.h>
+
+namespace ispflow::testing {
+
+namespace {
+
+std::string unique_name() {
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  return "ispflow_test_" + std::to_string(::getpid()) + "_"
+         + std::to_string(counter++) + "_" + std::to_string(rd() % 1000000);
+}
+
+// libpq keeps the last of repeated keywords, so appending dbname overrides
+// the one in a key=value DSN; a URI takes it as a query parameter.
+std::string with_dbname(const std::string& dsn, const std::string& db) {
+  if (dsn.rfind("postgres://", 0) == 0 || dsn.rfind("postgresql://", 0) == 0)
+    return dsn + (dsn.find('?') == std::string::npos ? "?" : "&")
+           + "dbname=" + db;
+  return dsn + " dbname=" + db;
+}
+
+} // namespace
+
+std::string scratch_database::admin_dsn() {
+  const char* env = std::getenv("ISPFLOW_TEST_PG_DSN");
+  if (env == nullptr || *env == '\0') {
+    const char* msg
+      = "ISPFLOW_TEST_PG_DSN is not set. Run this test through ctest (the "
+        "`pg` fixture sets it) or start a server with "
+        "deploy/local/pg.sh start DIR PORT and export "
+        "ISPFLOW_TEST_PG_DSN=\"host=DIR/sock port=PORT user=postgres "
+        "dbname=postgres\"";
+    ADD_FAILURE() << msg;
+    throw std::runtime_error(msg);
+  }
+  return env;
+}
+
+scratch_database::scratch_database() {
+  auto admin = admin_dsn();
+  name_ = unique_name();
+  pqxx::connection conn{admin};
+  pqxx::nontransaction{conn}.exec("CREATE DATABASE " + conn.quote_name(name_));
+  dsn_ = with_dbname(admin, name_);
+}
+
+scratch_database::~scratch_database() {
+  try {
+    pqxx::connection conn{admin_dsn()};
+    pqxx::nontransaction{conn}.exec("DROP DATABASE IF EXISTS "
+                                    + conn.quote_name(name_)
+                                    + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "could not drop scratch database " << name_ << ": "
+                  << e.what();
+  }
+}
+
+std::vector<std::vector<std::optional<std::string>>>
+scratch_database::query(const std::string& sql) const {
+  pqxx::connection conn{dsn_};
+  pqxx::work w{conn};
+  auto res = w.exec(sql);
+  w.commit();
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (auto row : res) {
+    auto& out = rows.emplace_back();
+    for (auto field : row)
+      out.push_back(field.is_null() ? std::nullopt
+                                    : std::optional{field.as<std::string>()});
+  }
+  return rows;
+}
+
+std::string scratch_database::value(const std::string& sql) const {
+  auto rows = query(sql);
+  if (rows.size() != 1 || rows[0].size() != 1)
+    throw std::runtime_error("expected one value from: " + sql);
+  return rows[0][0].value_or("");
+}
+
+} // namespace ispflow::testing

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ispflow::testing {
+
+/// A fresh, empty PostgreSQL database for one test, dropped afterwards.
+/// Reads the superuser DSN from ISPFLOW_TEST_PG_DSN; when it is unset, the
+/// current test fails with a message that says how to set it, and the
+/// constructor throws.
+class scratch_database {
+public:
+  /// Creates a database with a unique name.
+  scratch_database();
+
+  /// Drops the database WITH (FORCE), ending any session still on it.
+  ~scratch_database();
+
+  scratch_database(const scratch_database&) = delete;
+  scratch_database& operator=(const scratch_database&) = delete;
+
+  /// The DSN of the scratch database.
+  const std::string& dsn() const {
+    return dsn_;
+  }
+
+  /// The scratch database's name.
+  const std::string& name() const {
+    return name_;
+  }
+
+  /// Runs `sql` (one or more statements) on the scratch database in its own
+  /// transaction and returns the last statement's rows; a SQL NULL is
+  /// nullopt. Throws on error, so the test fails with the server's message.
+  std::vector<std::vector<std::optional<std::string>>>
+  query(const std::string& sql) const;
+
+  /// The single value of a one-row, one-column `query`, "" for NULL.
+  std::string value(const std::string& sql) const;
+
+  /// The superuser DSN from ISPFLOW_TEST_PG_DSN (fails the test if unset).
+  static std::string admin_dsn();
+
+private:
+  std::string name_;
+  std::string dsn_;
+};
+
+} // namespace ispflow::testing
