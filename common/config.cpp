@@ -1,0 +1,886 @@
+#include "common/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <caf/error.hpp>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <span>
+#include <sstream>
+#include <yaml-cpp/yaml.h>
+
+extern char** environ;
+
+namespace ispflow::common {
+
+// -- env_source ---------------------------------------------------------------
+
+env_source::env_source(std::optional<variables> vars) : vars_(std::move(vars)) {
+  // nop
+}
+
+env_source env_source::process() {
+  return env_source{std::nullopt};
+}
+
+env_source process_env() {
+  return env_source::process();
+}
+
+env_source env_source::from_map(variables vars) {
+  return env_source{std::move(vars)};
+}
+
+std::optional<std::string> env_source::get(std::string_view name) const {
+  if (vars_) {
+    if (auto i = vars_->find(name); i != vars_->end())
+      return i->second;
+    return std::nullopt;
+  }
+  std::string key{name};
+  if (const char* value = std::getenv(key.c_str()))
+    return std::string{value};
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>>
+env_source::with_prefix(std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> result;
+  if (vars_) {
+    for (auto i = vars_->lower_bound(prefix);
+         i != vars_->end() && i->first.starts_with(prefix); ++i)
+      result.emplace_back(i->first, i->second);
+    return result;
+  }
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view var{*entry};
+    auto eq = var.find('=');
+    if (eq == std::string_view::npos || !var.starts_with(prefix))
+      continue;
+    result.emplace_back(std::string{var.substr(0, eq)},
+                        std::string{var.substr(eq + 1)});
+  }
+  std::sort(result.begin(), result.end());
+  return result;
+}
+
+std::string env_name(std::string_view path) {
+  std::string result = "ISPFLOW_";
+  for (char ch : path) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c))
+      result += static_cast<char>(std::toupper(c));
+    else if (ch != ']')
+      result += '_';
+  }
+  return result;
+}
+
+std::string postgres_settings::redacted_dsn() const {
+  return redact_dsn(dsn);
+}
+
+namespace {
+
+// -- schema -------------------------------------------------------------------
+
+/// How a scalar value is parsed and checked.
+enum class value_kind {
+  /// A non-empty string.
+  string,
+  /// A file path; empty means "not set".
+  path,
+  /// An integer within [min, max].
+  integer,
+  /// true/false (also yes/no, on/off, 1/0).
+  boolean,
+  /// One of `choices`.
+  choice,
+  /// "host:port".
+  host_port,
+  /// ^[a-z0-9][a-z0-9_-]{0,62}$
+  tenant_id,
+};
+
+/// A parsed scalar; `assign` reads the member that matches the key's kind.
+struct parsed {
+  std::string text;
+  int64_t integer = 0;
+  bool boolean = false;
+  size_t choice = 0;
+};
+
+/// One scalar key: path relative to `Target`, type, default, constraints and
+/// where the value goes.
+template <class Target>
+struct key_spec {
+  std::string_view path;
+  value_kind kind;
+  bool required;
+  /// The default as text, parsed like any value; unused when `required`.
+  std::string_view fallback;
+  int64_t min = 0;
+  int64_t max = 0;
+  std::span<const std::string_view> choices = {};
+  void (*assign)(Target&, const parsed&) = nullptr;
+};
+
+constexpr std::array<std::string_view, 5> level_choices{
+  "trace", "debug", "info", "warn", "error"};
+constexpr std::array<std::string_view, 2> format_choices{"json", "text"};
+
+using root_spec = key_spec<config>;
+using tenant_spec = key_spec<tenant_settings>;
+
+// clang-format off
+const root_spec root_keys[] = {
+  {"kafka.bootstrap_servers", value_kind::string, true, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.bootstrap_servers = v.text; }},
+  {"kafka.group_id", value_kind::string, false, "ispflow", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.group_id = v.text; }},
+  {"kafka.client_id", value_kind::string, false, "ispflowd", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.client_id = v.text; }},
+  {"kafka.topics.billing", value_kind::string, false, "billing.events.v1", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.topics.billing = v.text; }},
+  {"kafka.topics.lifecycle", value_kind::string, false, "lifecycle.events.v1", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.topics.lifecycle = v.text; }},
+  {"kafka.topics.saga", value_kind::string, false, "saga.events.v1", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.topics.saga = v.text; }},
+  {"kafka.topics.dead_letter", value_kind::string, false, "billing.events.v1.dlq", 0, 0, {},
+   [](config& c, const parsed& v) { c.kafka.topics.dead_letter = v.text; }},
+  {"postgres.dsn", value_kind::string, true, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.postgres.dsn = v.text; }},
+  {"postgres.password_file", value_kind::path, false, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.postgres.password_file = v.text; }},
+  {"postgres.pool_size", value_kind::integer, false, "4", 1, 64, {},
+   [](config& c, const parsed& v) { c.postgres.pool_size = static_cast<int>(v.integer); }},
+  {"intake.max_batch", value_kind::integer, false, "1000", 1, 100000, {},
+   [](config& c, const parsed& v) { c.intake.max_batch = static_cast<int>(v.integer); }},
+  {"intake.linger_ms", value_kind::integer, false, "5", 0, 10000, {},
+   [](config& c, const parsed& v) { c.intake.linger_ms = static_cast<int>(v.integer); }},
+  {"outbox.batch", value_kind::integer, false, "1000", 1, 100000, {},
+   [](config& c, const parsed& v) { c.outbox.batch = static_cast<int>(v.integer); }},
+  {"outbox.poll_interval_ms", value_kind::integer, false, "50", 1, 60000, {},
+   [](config& c, const parsed& v) { c.outbox.poll_interval_ms = static_cast<int>(v.integer); }},
+  {"outbox.tail_scan", value_kind::integer, false, "2000", 0, 1000000, {},
+   [](config& c, const parsed& v) { c.outbox.tail_scan = static_cast<int>(v.integer); }},
+  {"log.level", value_kind::choice, false, "info", 0, 0, level_choices,
+   [](config& c, const parsed& v) { c.log.level = static_cast<log_level>(v.choice); }},
+  {"log.format", value_kind::choice, false, "json", 0, 0, format_choices,
+   [](config& c, const parsed& v) { c.log.format = static_cast<log_format>(v.choice); }},
+  {"admin.listen", value_kind::host_port, false, "127.0.0.1:8089", 0, 0, {},
+   [](config& c, const parsed& v) { c.admin.listen = v.text; }},
+};
+
+const tenant_spec tenant_keys[] = {
+  {"id", value_kind::tenant_id, true, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.id = v.text; }},
+  {"name", value_kind::string, true, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.name = v.text; }},
+  {"systems.radius", value_kind::boolean, false, "true", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.systems.radius = v.boolean; }},
+  {"systems.netbox", value_kind::boolean, false, "true", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.systems.netbox = v.boolean; }},
+  {"systems.voltha", value_kind::boolean, false, "true", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.systems.voltha = v.boolean; }},
+  {"systems.genieacs", value_kind::boolean, false, "true", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.systems.genieacs = v.boolean; }},
+  {"systems.awx", value_kind::boolean, false, "false", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.systems.awx = v.boolean; }},
+};
+// clang-format on
+
+constexpr std::string_view properties_path = "kafka.properties";
+constexpr std::string_view tenants_path = "tenants";
+constexpr std::string_view tenant_item_path = "tenants[]";
+
+/// What a (generic) path denotes in the schema.
+enum class shape { unknown, scalar, section, properties, tenants };
+
+/// The known paths, with list items written as "tenants[]".
+class schema_index {
+public:
+  schema_index() {
+    for (const auto& k : root_keys)
+      add_scalar(std::string{k.path});
+    for (const auto& k : tenant_keys)
+      add_scalar(std::string{tenant_item_path} + "." + std::string{k.path});
+    add(std::string{properties_path}, shape::properties);
+    add(std::string{tenants_path}, shape::tenants);
+  }
+
+  shape lookup(std::string_view path) const {
+    if (auto i = shapes_.find(path); i != shapes_.end())
+      return i->second;
+    return shape::unknown;
+  }
+
+  /// Known paths directly below `parent` ("" for the top level).
+  std::vector<std::string> children(std::string_view parent) const {
+    std::vector<std::string> result;
+    for (const auto& [path, kind] : shapes_)
+      if (parent_of(path) == parent)
+        result.push_back(path);
+    return result;
+  }
+
+  /// All known paths.
+  std::vector<std::string> all() const {
+    std::vector<std::string> result;
+    for (const auto& [path, kind] : shapes_)
+      result.push_back(path);
+    return result;
+  }
+
+  static std::string_view parent_of(std::string_view path) {
+    auto dot = path.rfind('.');
+    return dot == std::string_view::npos ? std::string_view{}
+                                         : path.substr(0, dot);
+  }
+
+  static std::string_view leaf_of(std::string_view path) {
+    auto dot = path.rfind('.');
+    return dot == std::string_view::npos ? path : path.substr(dot + 1);
+  }
+
+private:
+  void add_scalar(const std::string& path) {
+    add(path, shape::scalar);
+    for (auto p = parent_of(path); !p.empty(); p = parent_of(p))
+      if (p != tenant_item_path)
+        shapes_.emplace(std::string{p}, shape::section);
+  }
+
+  void add(const std::string& path, shape s) {
+    shapes_[path] = s;
+  }
+
+  std::map<std::string, shape, std::less<>> shapes_;
+};
+
+const schema_index& schema() {
+  static const schema_index instance;
+  return instance;
+}
+
+// -- helpers ------------------------------------------------------------------
+
+/// Optimal string alignment distance (edits incl. adjacent transpositions).
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1,
+                                     std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i)
+    d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j)
+    d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j]
+        = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+/// Shows a known generic path the way a user would write it, e.g.
+/// "tenants[].name" below "tenants[2]" → "tenants[2].name".
+std::string display(std::string_view generic, std::string_view item_prefix) {
+  if (!item_prefix.empty() && generic.starts_with(tenant_item_path))
+    return std::string{item_prefix}
+           + std::string{generic.substr(tenant_item_path.size())};
+  return std::string{generic};
+}
+
+/// The closest known key to the unknown `leaf` below `generic_parent`, or
+/// a key elsewhere with exactly that leaf name; empty if none is close.
+std::string suggest(std::string_view generic_parent, std::string_view leaf,
+                    std::string_view item_prefix) {
+  const auto& idx = schema();
+  std::string best;
+  size_t best_distance = SIZE_MAX;
+  for (const auto& candidate : idx.children(generic_parent)) {
+    auto d = edit_distance(leaf, schema_index::leaf_of(candidate));
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  auto limit = std::clamp<size_t>(leaf.size() / 3, 1, 3);
+  if (!best.empty() && best_distance <= limit)
+    return display(best, item_prefix);
+  for (const auto& candidate : idx.all())
+    if (schema_index::leaf_of(candidate) == leaf)
+      return display(candidate, item_prefix);
+  return {};
+}
+
+std::string_view describe(YAML::NodeType::value type) {
+  switch (type) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Null:
+      return "nothing";
+    default:
+      return "an undefined value";
+  }
+}
+
+/// A value as shown in an error: quoted, control characters escaped, long
+/// values cut.
+std::string quote(std::string_view s) {
+  constexpr size_t max_len = 80;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < max_len; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += s[i];
+    } else if (c < 0x20 || c == 0x7F) {
+      constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    } else {
+      out += s[i];
+    }
+  }
+  if (s.size() > max_len)
+    out += "...";
+  out += '"';
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  auto is_space = [](char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+  };
+  while (!s.empty() && is_space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back()))
+    s.remove_suffix(1);
+  return std::string{s};
+}
+
+std::string lower(std::string_view s) {
+  std::string out{s};
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+  return out;
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty())
+    return std::nullopt;
+  return value;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+  auto l = lower(s);
+  if (l == "true" || l == "yes" || l == "on" || l == "1")
+    return true;
+  if (l == "false" || l == "no" || l == "off" || l == "0")
+    return false;
+  return std::nullopt;
+}
+
+bool valid_tenant_id(std::string_view s) {
+  auto ok_first = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  if (s.empty() || s.size() > 63 || !ok_first(s.front()))
+    return false;
+  return std::all_of(s.begin() + 1, s.end(), [&](char c) {
+    return ok_first(c) || c == '_' || c == '-';
+  });
+}
+
+bool valid_host_port(std::string_view s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return false;
+  auto host = s.substr(0, colon);
+  auto port = parse_int(s.substr(colon + 1));
+  if (!port || *port < 1 || *port > 65535)
+    return false;
+  if (host.front() == '[')
+    return host.size() > 2 && host.back() == ']';
+  return host.find_first_of(":[] \t") == std::string_view::npos;
+}
+
+std::string expected_integer(int64_t min) {
+  if (min == 1)
+    return "a positive integer";
+  if (min == 0)
+    return "a non-negative integer";
+  return "an integer";
+}
+
+std::string join(std::span<const std::string_view> xs) {
+  std::string out;
+  for (auto x : xs) {
+    if (!out.empty())
+      out += ", ";
+    out += x;
+  }
+  return out;
+}
+
+/// `libpq` key/value quoting: '...' with backslash escapes.
+std::string libpq_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\\' || c == '\'')
+      out += '\\';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string percent_encode(std::string_view s) {
+  constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+bool is_uri(std::string_view dsn) {
+  auto l = lower(dsn.substr(0, 13));
+  return l.starts_with("postgresql://") || l.starts_with("postgres://");
+}
+
+// -- loader -------------------------------------------------------------------
+
+/// A scalar found in the file.
+struct file_value {
+  std::string text;
+  int line = 0;
+};
+
+/// A value for one key and where it came from.
+struct sourced {
+  std::string text;
+  std::string origin;
+};
+
+class loader {
+public:
+  loader(std::string source_name, const env_source& env)
+    : source_name_(std::move(source_name)), env_(env) {
+    // nop
+  }
+
+  caf::expected<config> run(std::string_view text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string{text});
+    } catch (const YAML::Exception& ex) {
+      return caf::make_error(
+        errc::invalid_config,
+        "config: " + source_name_ + ": invalid YAML at line "
+          + std::to_string(ex.mark.line + 1) + ", column "
+          + std::to_string(ex.mark.column + 1) + ": " + ex.msg);
+    }
+    try {
+      if (root.IsMap())
+        walk(root, "", "", "");
+      else if (!root.IsNull())
+        error("config: the top level must be a map, got "
+              + std::string{describe(root.Type())} + at(root));
+      resolve();
+    } catch (const std::exception& ex) {
+      error("config: " + source_name_ + ": " + ex.what());
+    }
+    if (!errors_.empty()) {
+      std::string detail;
+      for (const auto& e : errors_) {
+        if (!detail.empty())
+          detail += '\n';
+        detail += e;
+      }
+      return caf::make_error(errc::invalid_config, std::move(detail));
+    }
+    return std::move(cfg_);
+  }
+
+private:
+  void error(std::string msg) {
+    errors_.push_back(std::move(msg));
+  }
+
+  std::string file_origin(int line) const {
+    return "from " + source_name_ + ", line " + std::to_string(line);
+  }
+
+  std::string at(const YAML::Node& node) const {
+    return " (" + file_origin(node.Mark().line + 1) + ")";
+  }
+
+  static std::string join_path(std::string_view parent, std::string_view leaf) {
+    if (parent.empty())
+      return std::string{leaf};
+    return std::string{parent} + "." + std::string{leaf};
+  }
+
+  /// Checks the shape of a map in the file and records its scalars.
+  /// `path` is the displayed path, `generic` the schema path, `item` the
+  /// displayed path of the enclosing tenant ("" outside tenants).
+  void walk(const YAML::Node& map, const std::string& path,
+            const std::string& generic, const std::string& item) {
+    std::set<std::string> seen;
+    for (const auto& entry : map) {
+      const YAML::Node key_node = entry.first;
+      const YAML::Node value = entry.second;
+      if (!key_node.IsScalar()) {
+        error("config: " + (path.empty() ? std::string{"top level"} : path)
+              + ": keys must be plain names" + at(key_node));
+        continue;
+      }
+      const auto& key = key_node.Scalar();
+      auto full = join_path(path, key);
+      auto full_generic = join_path(generic, key);
+      if (!seen.insert(key).second) {
+        error("config: " + full + ": duplicate key" + at(key_node));
+        continue;
+      }
+      switch (schema().lookup(full_generic)) {
+        case shape::scalar:
+          if (value.IsScalar())
+            file_values_[full] = {value.Scalar(), value.Mark().line + 1};
+          else if (!value.IsNull())
+            error("config: " + full + ": expected a single value, got "
+                  + std::string{describe(value.Type())} + at(value));
+          break;
+        case shape::section:
+          if (value.IsMap())
+            walk(value, full, full_generic, item);
+          else if (!value.IsNull())
+            error("config: " + full + ": expected a map, got "
+                  + std::string{describe(value.Type())} + at(value));
+          break;
+        case shape::properties:
+          walk_properties(value, full);
+          break;
+        case shape::tenants:
+          walk_tenants(value, full);
+          break;
+        case shape::unknown: {
+          std::string msg = "config: " + full + ": unknown key";
+          if (auto s = suggest(generic, key, item); !s.empty())
+            msg += " (did you mean " + s + "?)";
+          error(msg + at(key_node));
+          break;
+        }
+      }
+    }
+  }
+
+  void walk_properties(const YAML::Node& map, const std::string& path) {
+    if (map.IsNull())
+      return;
+    if (!map.IsMap()) {
+      error("config: " + path
+            + ": expected a map of librdkafka properties, got "
+            + std::string{describe(map.Type())} + at(map));
+      return;
+    }
+    for (const auto& entry : map) {
+      const YAML::Node key_node = entry.first;
+      const YAML::Node value = entry.second;
+      if (!key_node.IsScalar()) {
+        error("config: " + path + ": keys must be plain names" + at(key_node));
+        continue;
+      }
+      auto key = key_node.Scalar();
+      auto full = path + "." + key;
+      if (value.IsScalar())
+        properties_[key] = value.Scalar();
+      else
+        error("config: " + full + ": expected a string, got "
+              + std::string{describe(value.Type())} + at(value));
+    }
+  }
+
+  void walk_tenants(const YAML::Node& seq, const std::string& path) {
+    if (seq.IsNull())
+      return;
+    if (!seq.IsSequence()) {
+      error("config: " + path + ": expected a list of tenants, got "
+            + std::string{describe(seq.Type())} + at(seq));
+      return;
+    }
+    file_tenants_ = seq.size();
+    for (size_t i = 0; i < seq.size(); ++i) {
+      auto item = path + "[" + std::to_string(i) + "]";
+      const YAML::Node node = seq[i];
+      if (node.IsMap())
+        walk(node, item, std::string{tenant_item_path}, item);
+      else
+        error("config: " + item + ": expected a map with id and name, got "
+              + std::string{describe(node.Type())} + at(node));
+    }
+  }
+
+  /// The value of `path`: environment first, then file.
+  std::optional<sourced> find(const std::string& path) const {
+    auto var = env_name(path);
+    if (auto value = env_.get(var))
+      return sourced{*value, "from " + var};
+    if (auto i = file_values_.find(path); i != file_values_.end())
+      return sourced{i->second.text, file_origin(i->second.line)};
+    return std::nullopt;
+  }
+
+  /// Parses and checks one value; records an error and returns nullopt if
+  /// it does not fit.
+  template <class Target>
+  std::optional<parsed> check(const key_spec<Target>& spec,
+                              const std::string& path, const sourced& v) {
+    auto fail = [&](const std::string& what) {
+      error("config: " + path + ": " + what + " (" + v.origin + ")");
+      return std::nullopt;
+    };
+    parsed result;
+    switch (spec.kind) {
+      case value_kind::string:
+        if (trim(v.text).empty())
+          return fail("must not be empty");
+        result.text = v.text;
+        break;
+      case value_kind::path:
+        result.text = trim(v.text);
+        break;
+      case value_kind::integer: {
+        auto n = parse_int(trim(v.text));
+        if (!n)
+          return fail("expected " + expected_integer(spec.min) + ", got "
+                      + quote(v.text));
+        if (*n < spec.min || *n > spec.max)
+          return fail(std::to_string(*n) + " is out of range, expected "
+                      + std::to_string(spec.min) + ".."
+                      + std::to_string(spec.max));
+        result.integer = *n;
+        break;
+      }
+      case value_kind::boolean: {
+        auto b = parse_bool(trim(v.text));
+        if (!b)
+          return fail("expected a boolean (true or false), got "
+                      + quote(v.text));
+        result.boolean = *b;
+        break;
+      }
+      case value_kind::choice: {
+        auto l = lower(trim(v.text));
+        auto i = std::find(spec.choices.begin(), spec.choices.end(), l);
+        if (i == spec.choices.end())
+          return fail("expected one of " + join(spec.choices) + ", got "
+                      + quote(v.text));
+        result.choice = static_cast<size_t>(i - spec.choices.begin());
+        result.text = l;
+        break;
+      }
+      case value_kind::host_port: {
+        auto t = trim(v.text);
+        if (!valid_host_port(t))
+          return fail("expected host:port with a port in 1..65535, got "
+                      + quote(v.text));
+        result.text = t;
+        break;
+      }
+      case value_kind::tenant_id:
+        if (!valid_tenant_id(v.text))
+          return fail("expected a tenant id matching "
+                      "^[a-z0-9][a-z0-9_-]{0,62}$, got "
+                      + quote(v.text));
+        result.text = v.text;
+        break;
+    }
+    return result;
+  }
+
+  /// Fills `target` from the keys in `specs`, below `prefix`.
+  template <class Target, size_t N>
+  void apply(Target& target, const key_spec<Target> (&specs)[N],
+             const std::string& prefix) {
+    for (const auto& spec : specs) {
+      auto path = join_path(prefix, spec.path);
+      auto value = find(path);
+      if (!value) {
+        if (spec.required) {
+          error("config: " + path + ": required key is missing (set it in "
+                + source_name_ + " or in " + env_name(path) + ")");
+          continue;
+        }
+        value = sourced{std::string{spec.fallback}, "default"};
+      }
+      if (auto p = check(spec, path, *value))
+        spec.assign(target, *p);
+    }
+  }
+
+  void resolve() {
+    apply(cfg_, root_keys, "");
+    resolve_properties();
+    resolve_tenants();
+    resolve_password();
+  }
+
+  void resolve_properties() {
+    std::set<std::string> consumed;
+    for (auto& [key, value] : properties_) {
+      auto var = env_name(std::string{properties_path} + "." + key);
+      if (auto v = env_.get(var)) {
+        value = *v;
+        consumed.insert(var);
+      }
+    }
+    auto prefix = env_name(properties_path) + "_";
+    for (const auto& [var, value] : env_.with_prefix(prefix)) {
+      if (consumed.count(var) > 0 || var.size() == prefix.size())
+        continue;
+      auto key = lower(std::string_view{var}.substr(prefix.size()));
+      std::replace(key.begin(), key.end(), '_', '.');
+      properties_[key] = value;
+    }
+    cfg_.kafka.properties = properties_;
+  }
+
+  void resolve_tenants() {
+    auto count = file_tenants_;
+    // Tenants beyond those in the file may come from the environment alone.
+    for (;; ++count) {
+      auto item = std::string{tenants_path} + "[" + std::to_string(count) + "]";
+      bool any = std::any_of(
+        std::begin(tenant_keys), std::end(tenant_keys),
+        [&](const tenant_spec& spec) {
+          return env_.get(env_name(join_path(item, spec.path))).has_value();
+        });
+      if (!any)
+        break;
+    }
+    if (count == 0) {
+      error("config: tenants: at least one tenant is required (a list of "
+            "{id, name})");
+      return;
+    }
+    std::map<std::string, std::string> ids;
+    for (size_t i = 0; i < count; ++i) {
+      auto item = std::string{tenants_path} + "[" + std::to_string(i) + "]";
+      tenant_settings tenant;
+      apply(tenant, tenant_keys, item);
+      if (!tenant.id.empty()) {
+        auto [pos, fresh] = ids.emplace(tenant.id, item + ".id");
+        if (!fresh)
+          error("config: " + item + ".id: duplicate tenant id "
+                + quote(tenant.id) + " (also " + pos->second + ")");
+      }
+      cfg_.tenants.push_back(std::move(tenant));
+    }
+  }
+
+  void resolve_password() {
+    auto& pg = cfg_.postgres;
+    if (pg.password_file.empty() || pg.dsn.empty())
+      return;
+    const std::string key = "postgres.password_file";
+    auto origin = find(key);
+    auto where = origin ? " (" + origin->origin + ")" : std::string{};
+    if (redact_dsn(pg.dsn) != pg.dsn) {
+      error("config: " + key
+            + ": postgres.dsn already contains a password; "
+              "set only one of them"
+            + where);
+      return;
+    }
+    std::ifstream in{pg.password_file, std::ios::binary};
+    if (!in) {
+      auto reason = std::string{std::strerror(errno)};
+      error("config: " + key + ": cannot read "
+            + quote(pg.password_file.string()) + ": " + reason + where);
+      return;
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    auto password = trim(buf.str());
+    if (password.empty()) {
+      error("config: " + key + ": " + quote(pg.password_file.string())
+            + " is empty" + where);
+      return;
+    }
+    if (is_uri(pg.dsn)) {
+      pg.dsn += pg.dsn.find('?') == std::string::npos ? '?' : '&';
+      pg.dsn += "password=" + percent_encode(password);
+    } else {
+      if (!trim(pg.dsn).empty())
+        pg.dsn += ' ';
+      pg.dsn += "password=" + libpq_quote(password);
+    }
+  }
+
+  std::string source_name_;
+  const env_source& env_;
+  std::vector<std::string> errors_;
+  std::map<std::string, file_value> file_values_;
+  std::map<std::string, std::string> properties_;
+  size_t file_tenants_ = 0;
+  config cfg_;
+};
+
+} // namespace
+
+caf::expected<config> load_config_text(std::string_view yaml,
+                                       const env_source& env) {
+  try {
+    return loader{"the YAML text", env}.run(yaml);
+  } catch (const std::exception& ex) {
+    return caf::make_error(errc::invalid_config,
+                           std::string{"config: "} + ex.what());
+  }
+}
+
+caf::expected<config> load_config(const std::filesystem::path& file,
+                                  const env_source& env) {
+  try {
+    std::ifstream in{file, std::ios::binary};
+    if (!in) {
+      auto reason = std::string{std::strerror(errno)};
+      return caf::make_error(errc::invalid_config, "config: cannot read "
+                                                     + quote(file.string())
+                                                     + ": " + reason);
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return loader{file.string(), env}.run(buf.str());
+  } catch (const std::exception& ex) {
+    return caf::make_error(errc::invalid_config,
+                           std::string{"config: "} + ex.what());
+  }
+}
+
+} // namespace ispflow::common

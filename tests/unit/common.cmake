@@ -1,0 +1,12 @@
+# Unit tests of ispflow::common (configuration and logging).
+ispflow_add_gtest(NAME common_config_test
+                  SOURCES unit/common_config_test.cpp
+                  LIBS ispflow::common
+                  LABELS unit)
+target_compile_definitions(common_config_test PRIVATE
+  ISPFLOW_DEPLOY_LOCAL_CONFIG="${PROJECT_SOURCE_DIR}/deploy/local/ispflow.yaml")
+
+ispflow_add_gtest(NAME common_log_test
+                  SOURCES unit/common_log_test.cpp
+                  LIBS ispflow::common ispflow::rapidjson
+                  LABELS unit)

@@ -1,0 +1,639 @@
+#include "common/config.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <map>
+#include <string>
+#include <unistd.h>
+
+using ispflow::common::config;
+using ispflow::common::env_name;
+using ispflow::common::env_source;
+using ispflow::common::load_config;
+using ispflow::common::load_config_text;
+using ispflow::common::log_format;
+using ispflow::common::log_level;
+using testing::HasSubstr;
+using testing::Not;
+
+namespace {
+
+constexpr const char* minimal_yaml = R"(
+kafka:
+  bootstrap_servers: 127.0.0.1:9092
+postgres:
+  dsn: host=127.0.0.1 port=5432 user=postgres dbname=ispflow
+tenants:
+  - id: demo
+    name: Demo ISP
+)";
+
+env_source no_env() {
+  return env_source::from_map({});
+}
+
+/// The error detail of a failed load; fails the test if the load succeeded.
+std::string failure(const caf::expected<config>& res) {
+  if (res) {
+    ADD_FAILURE() << "expected the configuration to be rejected";
+    return {};
+  }
+  EXPECT_EQ(res.error().code(),
+            static_cast<uint8_t>(ispflow::errc::invalid_config));
+  EXPECT_EQ(res.error().category(), caf::atom("ispflow"));
+  const auto& ctx = res.error().context();
+  if (ctx.size() != 1 || !ctx.match_element<std::string>(0)) {
+    ADD_FAILURE() << "error without a string detail";
+    return {};
+  }
+  return ctx.get_as<std::string>(0);
+}
+
+size_t line_count(const std::string& s) {
+  return s.empty()
+           ? 0
+           : 1 + static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+/// A temporary file removed at scope exit.
+struct temp_file {
+  explicit temp_file(const std::string& content) {
+    std::string tmpl = testing::TempDir() + "ispflow-config-XXXXXX";
+    int fd = ::mkstemp(tmpl.data());
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+    path = tmpl;
+    std::ofstream out{path, std::ios::binary};
+    out << content;
+  }
+  ~temp_file() {
+    std::remove(path.c_str());
+  }
+  std::string path;
+};
+
+} // namespace
+
+// -- defaults -----------------------------------------------------------------
+
+TEST(config, applies_defaults_to_keys_not_set) {
+  auto res = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  const auto& c = *res;
+  EXPECT_EQ(c.kafka.bootstrap_servers, "127.0.0.1:9092");
+  EXPECT_EQ(c.kafka.group_id, "ispflow");
+  EXPECT_EQ(c.kafka.client_id, "ispflowd");
+  EXPECT_EQ(c.kafka.topics.billing, "billing.events.v1");
+  EXPECT_EQ(c.kafka.topics.lifecycle, "lifecycle.events.v1");
+  EXPECT_EQ(c.kafka.topics.saga, "saga.events.v1");
+  EXPECT_EQ(c.kafka.topics.dead_letter, "billing.events.v1.dlq");
+  EXPECT_TRUE(c.kafka.properties.empty());
+  EXPECT_EQ(c.postgres.dsn,
+            "host=127.0.0.1 port=5432 user=postgres dbname=ispflow");
+  EXPECT_TRUE(c.postgres.password_file.empty());
+  EXPECT_EQ(c.postgres.pool_size, 4);
+  EXPECT_EQ(c.intake.max_batch, 1000);
+  EXPECT_EQ(c.intake.linger_ms, 5);
+  EXPECT_EQ(c.outbox.batch, 1000);
+  EXPECT_EQ(c.outbox.poll_interval_ms, 50);
+  EXPECT_EQ(c.outbox.tail_scan, 2000);
+  EXPECT_EQ(c.log.level, log_level::info);
+  EXPECT_EQ(c.log.format, log_format::json);
+  EXPECT_EQ(c.admin.listen, "127.0.0.1:8089");
+  ASSERT_EQ(c.tenants.size(), 1u);
+  EXPECT_EQ(c.tenants[0].id, "demo");
+  EXPECT_EQ(c.tenants[0].name, "Demo ISP");
+  EXPECT_TRUE(c.tenants[0].systems.radius);
+  EXPECT_TRUE(c.tenants[0].systems.netbox);
+  EXPECT_TRUE(c.tenants[0].systems.voltha);
+  EXPECT_TRUE(c.tenants[0].systems.genieacs);
+  EXPECT_FALSE(c.tenants[0].systems.awx);
+}
+
+TEST(config, schema_defaults_match_the_struct_defaults) {
+  auto res = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  config plain;
+  EXPECT_EQ(res->kafka.topics, plain.kafka.topics);
+  EXPECT_EQ(res->kafka.group_id, plain.kafka.group_id);
+  EXPECT_EQ(res->kafka.client_id, plain.kafka.client_id);
+  EXPECT_EQ(res->postgres.pool_size, plain.postgres.pool_size);
+  EXPECT_EQ(res->intake, plain.intake);
+  EXPECT_EQ(res->outbox, plain.outbox);
+  EXPECT_EQ(res->log.level, plain.log.level);
+  EXPECT_EQ(res->log.format, plain.log.format);
+  EXPECT_EQ(res->admin, plain.admin);
+  EXPECT_EQ(res->tenants[0].systems, ispflow::common::tenant_systems{});
+}
+
+TEST(config, reads_every_key_from_the_file) {
+  auto res = load_config_text(R"(
+kafka:
+  bootstrap_servers: k1:9092,k2:9092
+  group_id: g
+  client_id: c
+  topics: {billing: b, lifecycle: l, saga: s, dead_letter: d}
+  properties:
+    security.protocol: SSL
+    queue.buffering.max.ms: 7
+postgres:
+  dsn: postgresql://u@db/x
+  pool_size: 64
+intake: {max_batch: 100000, linger_ms: 0}
+outbox: {batch: 1, poll_interval_ms: 60000, tail_scan: 0}
+log: {level: debug, format: text}
+admin: {listen: "[::1]:9000"}
+tenants:
+  - {id: a-1, name: A, systems: {radius: false, netbox: no, voltha: off, genieacs: 0, awx: true}}
+  - {id: b_2, name: B}
+)",
+                              no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  const auto& c = *res;
+  EXPECT_EQ(c.kafka.bootstrap_servers, "k1:9092,k2:9092");
+  EXPECT_EQ(c.kafka.group_id, "g");
+  EXPECT_EQ(c.kafka.client_id, "c");
+  EXPECT_EQ(c.kafka.topics,
+            (ispflow::common::kafka_topics{"b", "l", "s", "d"}));
+  EXPECT_EQ(c.kafka.properties,
+            (std::map<std::string, std::string>{
+              {"security.protocol", "SSL"}, {"queue.buffering.max.ms", "7"}}));
+  EXPECT_EQ(c.postgres.dsn, "postgresql://u@db/x");
+  EXPECT_EQ(c.postgres.pool_size, 64);
+  EXPECT_EQ(c.intake.max_batch, 100000);
+  EXPECT_EQ(c.intake.linger_ms, 0);
+  EXPECT_EQ(c.outbox.batch, 1);
+  EXPECT_EQ(c.outbox.poll_interval_ms, 60000);
+  EXPECT_EQ(c.outbox.tail_scan, 0);
+  EXPECT_EQ(c.log.level, log_level::debug);
+  EXPECT_EQ(c.log.format, log_format::text);
+  EXPECT_EQ(c.admin.listen, "[::1]:9000");
+  ASSERT_EQ(c.tenants.size(), 2u);
+  EXPECT_EQ(c.tenants[0].id, "a-1");
+  EXPECT_EQ(c.tenants[0].systems, (ispflow::common::tenant_systems{
+                                    false, false, false, false, true}));
+  EXPECT_EQ(c.tenants[1].id, "b_2");
+  EXPECT_EQ(c.tenants[1].name, "B");
+}
+
+// -- environment overrides ----------------------------------------------------
+
+TEST(config, env_name_upper_cases_the_path_and_flattens_indexes) {
+  EXPECT_EQ(env_name("kafka.bootstrap_servers"),
+            "ISPFLOW_KAFKA_BOOTSTRAP_SERVERS");
+  EXPECT_EQ(env_name("postgres.dsn"), "ISPFLOW_POSTGRES_DSN");
+  EXPECT_EQ(env_name("tenants[0].name"), "ISPFLOW_TENANTS_0_NAME");
+  EXPECT_EQ(env_name("tenants[12].systems.awx"),
+            "ISPFLOW_TENANTS_12_SYSTEMS_AWX");
+}
+
+TEST(config, every_scalar_key_is_overridable_from_the_environment) {
+  auto env = env_source::from_map({
+    {"ISPFLOW_KAFKA_BOOTSTRAP_SERVERS", "bus:1"},
+    {"ISPFLOW_KAFKA_GROUP_ID", "grp"},
+    {"ISPFLOW_KAFKA_CLIENT_ID", "cli"},
+    {"ISPFLOW_KAFKA_TOPICS_BILLING", "tb"},
+    {"ISPFLOW_KAFKA_TOPICS_LIFECYCLE", "tl"},
+    {"ISPFLOW_KAFKA_TOPICS_SAGA", "ts"},
+    {"ISPFLOW_KAFKA_TOPICS_DEAD_LETTER", "td"},
+    {"ISPFLOW_POSTGRES_DSN", "host=db port=1 dbname=x"},
+    {"ISPFLOW_POSTGRES_POOL_SIZE", "9"},
+    {"ISPFLOW_INTAKE_MAX_BATCH", "77"},
+    {"ISPFLOW_INTAKE_LINGER_MS", "0"},
+    {"ISPFLOW_OUTBOX_BATCH", "12"},
+    {"ISPFLOW_OUTBOX_POLL_INTERVAL_MS", "13"},
+    {"ISPFLOW_OUTBOX_TAIL_SCAN", "14"},
+    {"ISPFLOW_LOG_LEVEL", "warn"},
+    {"ISPFLOW_LOG_FORMAT", "text"},
+    {"ISPFLOW_ADMIN_LISTEN", "0.0.0.0:1234"},
+    {"ISPFLOW_TENANTS_0_ID", "acme"},
+    {"ISPFLOW_TENANTS_0_NAME", "Acme Net"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_RADIUS", "false"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_NETBOX", "false"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_VOLTHA", "false"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_GENIEACS", "false"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_AWX", "true"},
+  });
+  auto res = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  const auto& c = *res;
+  EXPECT_EQ(c.kafka.bootstrap_servers, "bus:1");
+  EXPECT_EQ(c.kafka.group_id, "grp");
+  EXPECT_EQ(c.kafka.client_id, "cli");
+  EXPECT_EQ(c.kafka.topics,
+            (ispflow::common::kafka_topics{"tb", "tl", "ts", "td"}));
+  EXPECT_EQ(c.postgres.dsn, "host=db port=1 dbname=x");
+  EXPECT_EQ(c.postgres.pool_size, 9);
+  EXPECT_EQ(c.intake.max_batch, 77);
+  EXPECT_EQ(c.intake.linger_ms, 0);
+  EXPECT_EQ(c.outbox.batch, 12);
+  EXPECT_EQ(c.outbox.poll_interval_ms, 13);
+  EXPECT_EQ(c.outbox.tail_scan, 14);
+  EXPECT_EQ(c.log.level, log_level::warn);
+  EXPECT_EQ(c.log.format, log_format::text);
+  EXPECT_EQ(c.admin.listen, "0.0.0.0:1234");
+  ASSERT_EQ(c.tenants.size(), 1u);
+  EXPECT_EQ(c.tenants[0].id, "acme");
+  EXPECT_EQ(c.tenants[0].name, "Acme Net");
+  EXPECT_EQ(c.tenants[0].systems, (ispflow::common::tenant_systems{
+                                    false, false, false, false, true}));
+}
+
+TEST(config, environment_supplies_required_keys_missing_from_the_file) {
+  auto env = env_source::from_map({
+    {"ISPFLOW_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:40000"},
+    {"ISPFLOW_POSTGRES_DSN", "host=127.0.0.1 port=55432"},
+    {"ISPFLOW_TENANTS_0_ID", "demo"},
+    {"ISPFLOW_TENANTS_0_NAME", "Demo ISP"},
+  });
+  auto res = load_config_text("", env);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->kafka.bootstrap_servers, "127.0.0.1:40000");
+  ASSERT_EQ(res->tenants.size(), 1u);
+  EXPECT_EQ(res->tenants[0].name, "Demo ISP");
+}
+
+TEST(config, environment_adds_tenants_after_those_in_the_file) {
+  auto env = env_source::from_map({
+    {"ISPFLOW_TENANTS_1_ID", "second"},
+    {"ISPFLOW_TENANTS_1_NAME", "Second ISP"},
+    {"ISPFLOW_TENANTS_1_SYSTEMS_AWX", "yes"},
+  });
+  auto res = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  ASSERT_EQ(res->tenants.size(), 2u);
+  EXPECT_EQ(res->tenants[0].id, "demo");
+  EXPECT_EQ(res->tenants[1].id, "second");
+  EXPECT_EQ(res->tenants[1].name, "Second ISP");
+  EXPECT_TRUE(res->tenants[1].systems.awx);
+  EXPECT_TRUE(res->tenants[1].systems.radius);
+}
+
+TEST(config, env_tenant_without_its_required_keys_is_reported) {
+  auto env = env_source::from_map({{"ISPFLOW_TENANTS_1_NAME", "Nameless"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail,
+              HasSubstr("config: tenants[1].id: required key is missing"));
+  EXPECT_THAT(detail, HasSubstr("ISPFLOW_TENANTS_1_ID"));
+}
+
+TEST(config, kafka_properties_come_from_the_environment_with_dotted_names) {
+  auto env = env_source::from_map({
+    {"ISPFLOW_KAFKA_PROPERTIES_SECURITY_PROTOCOL", "SASL_SSL"},
+    {"ISPFLOW_KAFKA_PROPERTIES_SASL_MECHANISMS", "PLAIN"},
+    {"ISPFLOW_KAFKA_PROPERTIES_QUEUE_BUFFERING_MAX_MS", "3"},
+    {"ISPFLOW_KAFKA_PROPERTIESX", "ignored"},
+  });
+  auto res = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->kafka.properties, (std::map<std::string, std::string>{
+                                     {"security.protocol", "SASL_SSL"},
+                                     {"sasl.mechanisms", "PLAIN"},
+                                     {"queue.buffering.max.ms", "3"}}));
+}
+
+TEST(config, env_overrides_a_kafka_property_from_the_file) {
+  auto res
+    = load_config_text(R"(
+kafka:
+  bootstrap_servers: b:1
+  properties:
+    security.protocol: PLAINTEXT
+    statistics.interval.ms: 1000
+postgres: {dsn: host=x}
+tenants: [{id: t, name: T}]
+)",
+                       env_source::from_map({
+                         {"ISPFLOW_KAFKA_PROPERTIES_SECURITY_PROTOCOL", "SSL"},
+                       }));
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->kafka.properties, (std::map<std::string, std::string>{
+                                     {"security.protocol", "SSL"},
+                                     {"statistics.interval.ms", "1000"}}));
+}
+
+TEST(config, process_environment_source_reads_real_variables) {
+  ::setenv("ISPFLOW_COMMON_TEST_PROBE", "v1", 1);
+  auto env = ispflow::common::process_env();
+  EXPECT_EQ(env.get("ISPFLOW_COMMON_TEST_PROBE"), "v1");
+  EXPECT_EQ(env.get("ISPFLOW_COMMON_TEST_UNSET_PROBE"), std::nullopt);
+  auto found = env.with_prefix("ISPFLOW_COMMON_TEST_");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].first, "ISPFLOW_COMMON_TEST_PROBE");
+  EXPECT_EQ(found[0].second, "v1");
+  ::unsetenv("ISPFLOW_COMMON_TEST_PROBE");
+}
+
+// -- errors -------------------------------------------------------------------
+
+TEST(config, unknown_key_is_reported_with_its_path_and_a_suggestion) {
+  auto detail = failure(load_config_text(R"(
+kafka:
+  bootstrap_server: b:1
+postgres: {dsn: host=x}
+tenants: [{id: t, name: T, sytems: {radius: true}}]
+)",
+                                         no_env()));
+  EXPECT_THAT(detail,
+              HasSubstr("config: kafka.bootstrap_server: unknown key (did you "
+                        "mean kafka.bootstrap_servers?)"));
+  EXPECT_THAT(detail, HasSubstr("line 3"));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].sytems: unknown key (did "
+                                "you mean tenants[0].systems?)"));
+}
+
+TEST(config, unknown_key_far_from_any_known_key_has_no_suggestion) {
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml} + "zookeeper: {hosts: z}\n", no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: zookeeper: unknown key"));
+  EXPECT_THAT(detail, Not(HasSubstr("did you mean")));
+}
+
+TEST(config, misplaced_key_suggests_the_section_it_belongs_to) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1, max_batch: 5}
+postgres: {dsn: host=x}
+tenants: [{id: t, name: T}]
+)",
+                                         no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: kafka.max_batch: unknown key (did you "
+                                "mean intake.max_batch?)"));
+}
+
+TEST(config, wrong_type_in_the_file_names_key_expectation_and_line) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: host=x}
+intake:
+  max_batch: abc
+tenants: [{id: t, name: T, systems: {awx: maybe}}]
+)",
+                                         no_env()));
+  EXPECT_THAT(detail,
+              HasSubstr("config: intake.max_batch: expected a positive "
+                        "integer, got \"abc\" (from the YAML text, line 5)"));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].systems.awx: expected a "
+                                "boolean (true or false), got \"maybe\""));
+}
+
+TEST(config, wrong_type_from_the_environment_names_the_variable) {
+  auto env = env_source::from_map({{"ISPFLOW_INTAKE_MAX_BATCH", "abc"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_EQ(detail, "config: intake.max_batch: expected a positive integer, "
+                    "got \"abc\" (from ISPFLOW_INTAKE_MAX_BATCH)");
+}
+
+TEST(config, structure_of_the_wrong_kind_is_a_type_error) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: [a, b]}
+postgres: host=x
+tenants: {id: t}
+)",
+                                         no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: kafka.bootstrap_servers: expected a "
+                                "single value, got a list"));
+  EXPECT_THAT(detail,
+              HasSubstr("config: postgres: expected a map, got a scalar"));
+  EXPECT_THAT(detail, HasSubstr("config: tenants: expected a list of tenants, "
+                                "got a map"));
+}
+
+TEST(config, value_out_of_range_is_reported_with_the_range) {
+  auto env = env_source::from_map({{"ISPFLOW_POSTGRES_POOL_SIZE", "65"}});
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml} + "outbox: {tail_scan: -1}\n", env));
+  EXPECT_THAT(detail, HasSubstr("config: postgres.pool_size: 65 is out of "
+                                "range, expected 1..64 (from "
+                                "ISPFLOW_POSTGRES_POOL_SIZE)"));
+  EXPECT_THAT(detail, HasSubstr("config: outbox.tail_scan: -1 is out of range, "
+                                "expected 0..1000000"));
+}
+
+TEST(config, value_not_in_the_enum_lists_the_choices) {
+  auto env = env_source::from_map({{"ISPFLOW_LOG_FORMAT", "xml"}});
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml} + "log: {level: verbose}\n", env));
+  EXPECT_THAT(detail, HasSubstr("config: log.level: expected one of trace, "
+                                "debug, info, warn, error, got \"verbose\""));
+  EXPECT_THAT(detail, HasSubstr("config: log.format: expected one of json, "
+                                "text, got \"xml\" (from ISPFLOW_LOG_FORMAT)"));
+}
+
+TEST(config, admin_listen_must_be_host_and_port) {
+  auto env = env_source::from_map({{"ISPFLOW_ADMIN_LISTEN", "localhost"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("config: admin.listen: expected host:port"));
+}
+
+TEST(config, missing_required_keys_are_each_reported) {
+  auto detail = failure(load_config_text("log: {level: info}\n", no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: kafka.bootstrap_servers: required key "
+                                "is missing (set it in the YAML text or in "
+                                "ISPFLOW_KAFKA_BOOTSTRAP_SERVERS)"));
+  EXPECT_THAT(detail,
+              HasSubstr("config: postgres.dsn: required key is missing"));
+  EXPECT_THAT(detail,
+              HasSubstr("config: tenants: at least one tenant is required"));
+  EXPECT_EQ(line_count(detail), 3u);
+}
+
+TEST(config, empty_tenant_list_is_rejected) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: host=x}
+tenants: []
+)",
+                                         no_env()));
+  EXPECT_EQ(detail, "config: tenants: at least one tenant is required (a list "
+                    "of {id, name})");
+}
+
+TEST(config, empty_required_string_is_rejected) {
+  auto env = env_source::from_map({{"ISPFLOW_POSTGRES_DSN", ""}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_EQ(detail, "config: postgres.dsn: must not be empty (from "
+                    "ISPFLOW_POSTGRES_DSN)");
+}
+
+TEST(config, duplicate_tenant_id_names_both_entries) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: host=x}
+tenants:
+  - {id: demo, name: A}
+  - {id: other, name: B}
+  - {id: demo, name: C}
+)",
+                                         no_env()));
+  EXPECT_EQ(detail, "config: tenants[2].id: duplicate tenant id \"demo\" "
+                    "(also tenants[0].id)");
+}
+
+TEST(config, bad_tenant_id_is_rejected_with_the_pattern) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: host=x}
+tenants:
+  - {id: Demo ISP, name: A}
+  - {id: _x, name: B}
+  - {id: ok, name: C}
+)",
+                                         no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].id: expected a tenant id "
+                                "matching ^[a-z0-9][a-z0-9_-]{0,62}$, got "
+                                "\"Demo ISP\""));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[1].id: expected a tenant id"));
+  EXPECT_EQ(line_count(detail), 2u);
+}
+
+TEST(config, tenant_id_longer_than_63_characters_is_rejected) {
+  auto env
+    = env_source::from_map({{"ISPFLOW_TENANTS_0_ID", std::string(64, 'a')}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].id: expected a tenant id"));
+  auto ok = load_config_text(
+    minimal_yaml,
+    env_source::from_map({{"ISPFLOW_TENANTS_0_ID", std::string(63, 'a')}}));
+  EXPECT_TRUE(ok);
+}
+
+TEST(config, collects_every_error_not_just_the_first) {
+  auto env = env_source::from_map({{"ISPFLOW_OUTBOX_BATCH", "0"}});
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1, grup_id: g}
+intake: {linger_ms: 20000}
+log: {format: yaml}
+tenants: [{id: t, name: T}, {id: t, name: U}]
+)",
+                                         env));
+  EXPECT_THAT(detail, HasSubstr("kafka.grup_id: unknown key (did you mean "
+                                "kafka.group_id?)"));
+  EXPECT_THAT(detail, HasSubstr("postgres.dsn: required key is missing"));
+  EXPECT_THAT(detail, HasSubstr("intake.linger_ms: 20000 is out of range"));
+  EXPECT_THAT(detail, HasSubstr("outbox.batch: 0 is out of range"));
+  EXPECT_THAT(detail, HasSubstr("log.format: expected one of json, text"));
+  EXPECT_THAT(detail, HasSubstr("tenants[1].id: duplicate tenant id"));
+  EXPECT_EQ(line_count(detail), 6u);
+}
+
+TEST(config, duplicate_key_in_a_map_is_reported) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: host=x}
+intake:
+  max_batch: 5
+  max_batch: 6
+tenants: [{id: t, name: T}]
+)",
+                                         no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: intake.max_batch: duplicate key"));
+}
+
+TEST(config, invalid_yaml_reports_line_and_column) {
+  auto detail = failure(load_config_text("kafka: [unclosed\n", no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: the YAML text: invalid YAML at line"));
+}
+
+TEST(config, missing_file_is_reported_with_its_path) {
+  auto detail = failure(load_config("/nonexistent/ispflow.yaml", no_env()));
+  EXPECT_THAT(detail,
+              HasSubstr("config: cannot read \"/nonexistent/ispflow.yaml\""));
+}
+
+TEST(config, errors_from_a_file_name_the_file) {
+  temp_file f{std::string{minimal_yaml} + "intake: {max_batch: x}\n"};
+  auto detail = failure(load_config(f.path, no_env()));
+  EXPECT_THAT(detail, HasSubstr("(from " + f.path + ", line"));
+}
+
+// -- password file ------------------------------------------------------------
+
+TEST(config, password_file_is_appended_to_the_dsn_and_never_redacted_out) {
+  temp_file pw{"  s3cr'et\\x \n"};
+  auto env
+    = env_source::from_map({{"ISPFLOW_POSTGRES_PASSWORD_FILE", pw.path}});
+  auto res = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->postgres.password_file, pw.path);
+  EXPECT_EQ(res->postgres.dsn, "host=127.0.0.1 port=5432 user=postgres "
+                               "dbname=ispflow password='s3cr\\'et\\\\x'");
+  auto shown = res->postgres.redacted_dsn();
+  EXPECT_THAT(shown, Not(HasSubstr("s3cr")));
+  EXPECT_EQ(shown, "host=127.0.0.1 port=5432 user=postgres dbname=ispflow "
+                   "password=***");
+}
+
+TEST(config, password_file_with_a_uri_dsn_becomes_a_query_parameter) {
+  temp_file pw{"p@ss word\n"};
+  auto res = load_config_text(
+    R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "postgresql://ispflow@db:5432/ispflow?sslmode=require"}
+tenants: [{id: t, name: T}]
+)",
+    env_source::from_map({{"ISPFLOW_POSTGRES_PASSWORD_FILE", pw.path}}));
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->postgres.dsn, "postgresql://ispflow@db:5432/ispflow?"
+                               "sslmode=require&password=p%40ss%20word");
+  EXPECT_EQ(
+    res->postgres.redacted_dsn(),
+    "postgresql://ispflow@db:5432/ispflow?sslmode=require&password=***");
+}
+
+TEST(config, unreadable_or_empty_password_file_is_an_error_naming_the_key) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_POSTGRES_PASSWORD_FILE", "/nonexistent/pgpass"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("config: postgres.password_file: cannot read "
+                                "\"/nonexistent/pgpass\""));
+  EXPECT_THAT(detail, HasSubstr("(from ISPFLOW_POSTGRES_PASSWORD_FILE)"));
+  temp_file empty{" \n"};
+  auto detail2 = failure(load_config_text(
+    minimal_yaml,
+    env_source::from_map({{"ISPFLOW_POSTGRES_PASSWORD_FILE", empty.path}})));
+  EXPECT_THAT(detail2, HasSubstr("config: postgres.password_file:"));
+  EXPECT_THAT(detail2, HasSubstr("is empty"));
+}
+
+TEST(config, password_file_and_a_password_in_the_dsn_conflict) {
+  temp_file pw{"filepw"};
+  auto env = env_source::from_map({
+    {"ISPFLOW_POSTGRES_DSN", "host=x password=inline"},
+    {"ISPFLOW_POSTGRES_PASSWORD_FILE", pw.path},
+  });
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("config: postgres.password_file: postgres.dsn "
+                                "already contains a password"));
+  EXPECT_THAT(detail, Not(HasSubstr("inline")));
+  EXPECT_THAT(detail, Not(HasSubstr("filepw")));
+}
+
+// -- the shipped configuration ------------------------------------------------
+
+TEST(config, deploy_local_configuration_loads_without_error) {
+  auto res = load_config(ISPFLOW_DEPLOY_LOCAL_CONFIG, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  ASSERT_EQ(res->tenants.size(), 1u);
+  EXPECT_EQ(res->tenants[0].id, "demo");
+  EXPECT_EQ(res->tenants[0].name, "Demo ISP");
+  EXPECT_EQ(res->kafka.bootstrap_servers, "127.0.0.1:9092");
+  EXPECT_EQ(res->postgres.dsn,
+            "host=127.0.0.1 port=55432 user=postgres dbname=ispflow");
+}
+
+TEST(config, deploy_local_configuration_takes_the_demo_overrides) {
+  auto env = env_source::from_map({
+    {"ISPFLOW_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:39092"},
+    {"ISPFLOW_POSTGRES_DSN",
+     "host=/tmp/pg/sock port=55432 user=postgres dbname=ispflow"},
+  });
+  auto res = load_config(ISPFLOW_DEPLOY_LOCAL_CONFIG, env);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->kafka.bootstrap_servers, "127.0.0.1:39092");
+  EXPECT_EQ(res->postgres.dsn,
+            "host=/tmp/pg/sock port=55432 user=postgres dbname=ispflow");
+}
