@@ -1,0 +1,213 @@
+#include "events/intake_check.hpp"
+
+#include "events/cloud_event.hpp"
+#include "events/detail/envelope.hpp"
+#include "events/detail/schema_access.hpp"
+#include "events/intake_errors.hpp"
+#include "events/schema_registry.hpp"
+
+#include <optional>
+#include <utility>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace ispflow::events {
+
+namespace {
+
+constexpr std::string_view accepted_type = "intake.accepted";
+
+std::string_view string_member(const rapidjson::Value& obj, const char* name) {
+  auto i = obj.FindMember(name);
+  if (i == obj.MemberEnd() || !i->value.IsString())
+    return {};
+  return {i->value.GetString(), i->value.GetStringLength()};
+}
+
+std::string accepted_payload(const cloud_event& ev, const kafka_record& rec) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  auto str = [&w](const char* key, const std::string& value) {
+    w.Key(key);
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  w.StartObject();
+  w.Key("schema_version");
+  w.Int(1);
+  str("tenant_id", ev.tenant_id);
+  str("subscriber_id", ev.subject);
+  str("event_source", ev.source);
+  str("event_id", ev.id);
+  str("event_type", ev.type);
+  str("topic", rec.topic);
+  w.Key("partition");
+  w.Int(rec.partition);
+  w.Key("offset");
+  w.Int64(rec.offset);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+dead_letter refuse(const kafka_record& rec, const intake_settings& settings,
+                   intake_error err) {
+  dead_letter out;
+  kafka_record copy = rec;
+  copy.topic = settings.dead_letter_topic;
+  copy.partition = -1;
+  copy.offset = -1;
+  copy.headers.push_back(kafka_header{"ispflow_error", err.code, false});
+  copy.headers.push_back(
+    kafka_header{"ispflow_error_detail", err.detail, false});
+  copy.headers.push_back(
+    kafka_header{"ispflow_source_topic", rec.topic, false});
+  copy.headers.push_back(kafka_header{"ispflow_source_partition",
+                                      std::to_string(rec.partition), false});
+  copy.headers.push_back(
+    kafka_header{"ispflow_source_offset", std::to_string(rec.offset), false});
+  out.error = std::move(err.code);
+  out.detail = std::move(err.detail);
+  out.record = rec;
+  out.emits.push_back(std::move(copy));
+  return out;
+}
+
+intake_error error(std::string_view code, std::string detail) {
+  return {std::string{code}, std::move(detail)};
+}
+
+// PostgreSQL text and jsonb cannot hold U+0000 and text must be UTF-8. Such
+// input could never be recorded, so it is refused here; otherwise it would
+// fail its whole batch on every retry and stall the partition.
+bool storable(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos)
+    return false;
+  auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  auto* end = p + text.size();
+  while (p < end) {
+    int n = *p < 0x80 ? 0 : (*p >> 5) == 0x6 ? 1 : (*p >> 4) == 0xe ? 2
+          : (*p >> 3) == 0x1e ? 3 : -1;
+    if (n < 0 || end - p <= n)
+      return n == 0;
+    for (int i = 1; i <= n; ++i)
+      if ((p[i] & 0xc0) != 0x80)
+        return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+// The JSON pointer of the first string (or key) in `v` holding U+0000.
+std::optional<std::string> find_nul(const rapidjson::Value& v,
+                                    const std::string& at) {
+  if (v.IsString())
+    return std::string_view{v.GetString(), v.GetStringLength()}.find('\0')
+               == std::string_view::npos
+             ? std::nullopt
+             : std::optional<std::string>{at.empty() ? "(root)" : at};
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject()) {
+      auto key = std::string{m.name.GetString(), m.name.GetStringLength()};
+      auto here = at + "/" + key;
+      if (key.find('\0') != std::string::npos)
+        return here;
+      if (auto hit = find_nul(m.value, here))
+        return hit;
+    }
+  } else if (v.IsArray()) {
+    size_t i = 0;
+    for (auto& e : v.GetArray())
+      if (auto hit = find_nul(e, at + "/" + std::to_string(i++)))
+        return hit;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+intake_decision check_billing_record(const kafka_record& rec,
+                                     const intake_settings& settings) {
+  const auto& registry = schema_registry::builtin();
+  detail::envelope_reader reader;
+  if (auto err = reader.read_envelope(rec))
+    return refuse(rec, settings, std::move(*err));
+  const auto& ev = reader.event;
+  for (auto [name, value] : {std::pair{"id", &ev.id}, {"source", &ev.source},
+                             {"type", &ev.type}, {"time", &ev.time},
+                             {"subject", &ev.subject},
+                             {"tenantid", &ev.tenant_id},
+                             {"traceparent", &ev.traceparent}})
+    if (!storable(*value))
+      return refuse(rec, settings,
+                    error(intake_errors::malformed_envelope,
+                          std::string{reader.structured ? "" : "ce_"} + name
+                            + ": must be UTF-8 text without NUL bytes"));
+  if (ev.tenant_id.empty())
+    return refuse(rec, settings,
+                  error(intake_errors::malformed_envelope,
+                        reader.structured ? "tenantid: missing"
+                                          : "ce_tenantid: missing"));
+  if (ev.subject.empty())
+    return refuse(rec, settings,
+                  error(intake_errors::malformed_envelope,
+                        reader.structured ? "subject: missing"
+                                          : "ce_subject: missing"));
+  if (!registry.is_billing_input(ev.type))
+    return refuse(
+      rec, settings,
+      error(intake_errors::unknown_type,
+            "ce_type: \"" + ev.type + "\" is not a billing input type"));
+  if (auto err = reader.read_payload(rec))
+    return refuse(rec, settings, std::move(*err));
+  if (auto at = find_nul(*reader.payload, ""))
+    return refuse(rec, settings,
+                  error(intake_errors::malformed_json,
+                        *at + ": U+0000 cannot be stored"));
+  if (auto err = detail::schema_access::validate(registry, ev.type,
+                                                 *reader.payload))
+    return refuse(rec, settings, std::move(*err));
+  if (settings.known_tenant && !settings.known_tenant(ev.tenant_id))
+    return refuse(
+      rec, settings,
+      error(intake_errors::unknown_tenant,
+            "ce_tenantid: tenant \"" + ev.tenant_id + "\" is not configured"));
+  if (auto tenant = string_member(*reader.payload, "tenant_id");
+      tenant != ev.tenant_id)
+    return refuse(rec, settings,
+                  error(intake_errors::envelope_mismatch,
+                        "/tenant_id: \"" + std::string{tenant}
+                          + "\" differs from ce_tenantid \"" + ev.tenant_id
+                          + "\""));
+  if (auto subscriber = string_member(*reader.payload, "subscriber_id");
+      subscriber != ev.subject)
+    return refuse(rec, settings,
+                  error(intake_errors::envelope_mismatch,
+                        "/subscriber_id: \"" + std::string{subscriber}
+                          + "\" differs from ce_subject \"" + ev.subject
+                          + "\""));
+  accepted_event out;
+  out.source = ev.source;
+  out.id = ev.id;
+  out.type = ev.type;
+  out.time = ev.time;
+  out.tenant_id = ev.tenant_id;
+  out.subject = ev.subject;
+  out.traceparent = ev.traceparent;
+  out.data = reader.compact_payload();
+  out.origin = rec;
+  out.origin.value.clear();
+  cloud_event saga_event;
+  saga_event.id = std::string{accepted_type} + ":" + ev.source + ":" + ev.id;
+  saga_event.source = "ispflow";
+  saga_event.type = std::string{accepted_type};
+  saga_event.time = settings.clock ? settings.clock() : rfc3339_now();
+  saga_event.subject = ev.subject;
+  saga_event.tenant_id = ev.tenant_id;
+  saga_event.traceparent = ev.traceparent;
+  saga_event.tracestate = ev.tracestate;
+  saga_event.data = accepted_payload(ev, rec);
+  out.emits.push_back(encode_binary(saga_event, settings.saga_topic));
+  return out;
+}
+
+} // namespace ispflow::events

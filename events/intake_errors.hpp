@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string_view>
+
+/// Stable, machine-readable reasons why intake refuses a record. They appear
+/// in `dead_letter::error`, in the `ispflow_error` header of dead-letter
+/// records and in the `dead_letters` table; never rename one.
+namespace ispflow::events::intake_errors {
+
+/// A CloudEvents attribute is missing or invalid, the specversion is not
+/// "1.0", the content type is unsupported or `ce_time` is not RFC 3339.
+inline constexpr std::string_view malformed_envelope = "malformed_envelope";
+
+/// The payload is not valid UTF-8 JSON or not a JSON object.
+inline constexpr std::string_view malformed_json = "malformed_json";
+
+/// `ce_type` names no billing input type.
+inline constexpr std::string_view unknown_type = "unknown_type";
+
+/// The payload does not satisfy the JSON Schema of its type.
+inline constexpr std::string_view schema_violation = "schema_violation";
+
+/// `ce_tenantid` or `ce_subject` contradicts the payload's `tenant_id` or
+/// `subscriber_id`.
+inline constexpr std::string_view envelope_mismatch = "envelope_mismatch";
+
+/// The tenant is not configured.
+inline constexpr std::string_view unknown_tenant = "unknown_tenant";
+
+} // namespace ispflow::events::intake_errors
