@@ -1,0 +1,246 @@
+#include "adapters/kafka/consumer.hpp"
+
+#include "adapters/kafka/detail/rdkafka.hpp"
+#include "events/errc.hpp"
+
+#include <exception>
+
+namespace ispflow::adapters::kafka {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::vector<topic_partition>
+convert(const std::vector<RdKafka::TopicPartition*>& xs) {
+  std::vector<topic_partition> out;
+  out.reserve(xs.size());
+  for (auto* x : xs)
+    out.push_back(topic_partition{x->topic(), x->partition()});
+  return out;
+}
+
+} // namespace
+
+rebalance_listener::~rebalance_listener() {
+  // nop
+}
+
+struct consumer::impl : RdKafka::RebalanceCb {
+  detail::event_sink events;
+  std::shared_ptr<rebalance_listener> listener;
+  caf::error pending;
+  bool closed = false;
+  // Declared last, so destroyed first: no callback outlives the state.
+  std::unique_ptr<RdKafka::KafkaConsumer> handle;
+
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    // Exceptions must not unwind through librdkafka's C frames.
+    try {
+      bool cooperative = c->rebalance_protocol() == "COOPERATIVE";
+      if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+        if (cooperative) {
+          std::unique_ptr<RdKafka::Error> e{c->incremental_assign(parts)};
+          if (e)
+            pending = caf::make_error(errc::kafka_error,
+                                      "incremental assign: " + e->str());
+        } else if (auto code = c->assign(parts);
+                   code != RdKafka::ERR_NO_ERROR) {
+          pending = detail::kafka_error("assign", code);
+        }
+        if (listener)
+          listener->on_assigned(convert(parts));
+      } else if (err == RdKafka::ERR__REVOKE_PARTITIONS) {
+        if (listener)
+          listener->on_revoked(convert(parts));
+        if (cooperative) {
+          std::unique_ptr<RdKafka::Error> ignored{
+            c->incremental_unassign(parts)};
+        } else {
+          c->unassign();
+        }
+      } else {
+        pending = detail::kafka_error("rebalance", err);
+        if (listener)
+          listener->on_revoked(convert(parts));
+        c->unassign();
+      }
+    } catch (const std::exception& e) {
+      pending
+        = caf::make_error(errc::unspecified,
+                          std::string{"rebalance listener threw: "} + e.what());
+    } catch (...) {
+      pending = caf::make_error(errc::unspecified, "rebalance listener threw");
+    }
+  }
+};
+
+consumer::consumer(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
+  // nop
+}
+
+consumer::~consumer() {
+  if (impl_)
+    static_cast<void>(close());
+}
+
+caf::expected<std::unique_ptr<consumer>>
+consumer::make(const client_settings& settings,
+               const std::vector<std::string>& topics,
+               std::shared_ptr<rebalance_listener> listener) {
+  if (settings.group_id.empty())
+    return caf::make_error(errc::invalid_config,
+                           "kafka consumer needs a group id");
+  if (topics.empty())
+    return caf::make_error(errc::invalid_config,
+                           "kafka consumer needs at least one topic");
+  auto st = std::make_unique<impl>();
+  st->listener = std::move(listener);
+  auto conf = detail::make_conf(settings, detail::client_kind::consumer,
+                                &st->events);
+  if (!conf)
+    return std::move(conf.error());
+  std::string errstr;
+  if ((*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(st.get()),
+                   errstr)
+      != RdKafka::Conf::CONF_OK)
+    return caf::make_error(errc::invalid_config,
+                           "kafka property rebalance_cb: " + errstr);
+  st->handle.reset(RdKafka::KafkaConsumer::create(conf->get(), errstr));
+  if (!st->handle)
+    return caf::make_error(errc::kafka_error,
+                           "cannot create consumer: " + errstr);
+  if (auto err = st->handle->subscribe(topics); err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("subscribe", err);
+  return std::unique_ptr<consumer>{new consumer(std::move(st))};
+}
+
+caf::expected<std::vector<events::kafka_record>>
+consumer::poll_batch(size_t max, std::chrono::milliseconds wait) {
+  auto& st = *impl_;
+  if (st.closed)
+    return caf::make_error(errc::shutting_down, "kafka consumer is closed");
+  if (st.pending)
+    return std::exchange(st.pending, caf::none);
+  std::vector<events::kafka_record> out;
+  auto deadline = clock_type::now() + wait;
+  while (out.size() < max) {
+    // Wait for the first record; afterwards only drain what is ready.
+    int timeout_ms = 0;
+    if (out.empty()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - clock_type::now())
+                    .count();
+      if (left > 0)
+        timeout_ms = static_cast<int>(left);
+    }
+    std::unique_ptr<RdKafka::Message> msg{st.handle->consume(timeout_ms)};
+    if (st.pending)
+      break;
+    if (!msg)
+      break;
+    auto code = msg->err();
+    if (code == RdKafka::ERR_NO_ERROR) {
+      out.push_back(detail::to_record(*msg));
+      continue;
+    }
+    if (code == RdKafka::ERR__PARTITION_EOF)
+      continue;
+    if (code == RdKafka::ERR__TIMED_OUT) {
+      if (!out.empty() || clock_type::now() >= deadline)
+        break;
+      continue;
+    }
+    auto what = msg->topic_name().empty()
+                  ? std::string{"consume"}
+                  : "consume from " + msg->topic_name() + "["
+                      + std::to_string(msg->partition()) + "]";
+    st.pending = detail::kafka_error(what, code);
+    break;
+  }
+  if (out.empty() && st.pending)
+    return std::exchange(st.pending, caf::none);
+  return out;
+}
+
+caf::expected<void>
+consumer::commit(const std::vector<events::topic_offset>& offsets) {
+  auto& st = *impl_;
+  if (st.closed)
+    return caf::make_error(errc::shutting_down, "kafka consumer is closed");
+  if (offsets.empty())
+    return caf::unit;
+  detail::partition_list parts;
+  for (const auto& x : offsets)
+    parts.add(x.topic, x.partition, x.next_offset);
+  if (auto err = st.handle->commitSync(parts.items);
+      err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("commit", err);
+  for (auto* p : parts.items)
+    if (p->err() != RdKafka::ERR_NO_ERROR)
+      return detail::kafka_error("commit " + p->topic() + "["
+                                   + std::to_string(p->partition()) + "]",
+                                 p->err());
+  return caf::unit;
+}
+
+caf::expected<std::vector<topic_partition>> consumer::assignment() {
+  auto& st = *impl_;
+  if (st.closed)
+    return caf::make_error(errc::shutting_down, "kafka consumer is closed");
+  detail::partition_list parts;
+  if (auto err = st.handle->assignment(parts.items);
+      err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("assignment", err);
+  return convert(parts.items);
+}
+
+caf::expected<std::vector<partition_lag>>
+consumer::lag(std::chrono::milliseconds timeout) {
+  auto& st = *impl_;
+  if (st.closed)
+    return caf::make_error(errc::shutting_down, "kafka consumer is closed");
+  detail::partition_list parts;
+  if (auto err = st.handle->assignment(parts.items);
+      err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("assignment", err);
+  std::vector<partition_lag> out;
+  if (parts.items.empty())
+    return out;
+  auto timeout_ms = static_cast<int>(timeout.count());
+  if (auto err = st.handle->committed(parts.items, timeout_ms);
+      err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("committed offsets", err);
+  for (auto* p : parts.items) {
+    int64_t low = -1;
+    int64_t high = -1;
+    if (auto err = st.handle->query_watermark_offsets(
+          p->topic(), p->partition(), &low, &high, timeout_ms);
+        err != RdKafka::ERR_NO_ERROR)
+      return detail::kafka_error("watermarks of " + p->topic() + "["
+                                   + std::to_string(p->partition()) + "]",
+                                 err);
+    partition_lag x;
+    x.topic = p->topic();
+    x.partition = p->partition();
+    x.committed = p->offset() >= 0 ? p->offset() : -1;
+    x.high_watermark = high;
+    x.lag = high - (x.committed >= 0 ? x.committed : low);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+caf::expected<void> consumer::close() {
+  auto& st = *impl_;
+  if (st.closed)
+    return caf::unit;
+  st.closed = true;
+  auto err = st.handle->close();
+  if (err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("close", err);
+  return caf::unit;
+}
+
+} // namespace ispflow::adapters::kafka
