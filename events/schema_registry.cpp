@@ -4,10 +4,6 @@
 #include <map>
 #include <utility>
 
-// GCC 12 warns about a null check inside RapidJSON 1.1's schema validator
-// after inlining it into this file (schema.h:1751); the code is fine.
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-
 #include "events/detail/embedded_schemas.hpp"
 #include "events/detail/schema_access.hpp"
 #include "events/intake_errors.hpp"

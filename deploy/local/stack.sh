@@ -41,7 +41,11 @@ stack_bus_start() {
   local bus
   bus=$(stack_program ispflow-bus) || return 1
   rm -f "$STACK_DIR/bus.out"
-  "$bus" --partitions "${1:-6}" >"$STACK_DIR/bus.out" 2>"$STACK_DIR/bus.log" &
+  # The mock gives auto-created topics 4 partitions whatever --partitions
+  # says, so every topic ispflow uses is created up front.
+  "$bus" --partitions "${1:-6}" --topic billing.events.v1 --topic lifecycle.events.v1 \
+    --topic saga.events.v1 --topic billing.events.v1.dlq \
+    >"$STACK_DIR/bus.out" 2>"$STACK_DIR/bus.log" &
   STACK_BUS_PID=$!
   for _ in $(seq 100); do
     if head -n1 "$STACK_DIR/bus.out" 2>/dev/null | grep -q '^bootstrap.servers='; then
@@ -66,7 +70,11 @@ stack_bus_stop() {
 stack_ispflowd_start() {
   local daemon config=${1:-$STACK_SRC/ispflow.yaml}
   daemon=$(stack_program ispflowd) || return 1
+  # A short session timeout: after a SIGKILL the group rebalances in about
+  # 4 s instead of 45 s (the mock waits session.timeout.ms - 1 s).
   ISPFLOW_KAFKA_BOOTSTRAP_SERVERS=$STACK_BOOTSTRAP ISPFLOW_POSTGRES_DSN=$STACK_DSN \
+    ISPFLOW_KAFKA_PROPERTIES_SESSION_TIMEOUT_MS=4000 \
+    ISPFLOW_KAFKA_PROPERTIES_HEARTBEAT_INTERVAL_MS=1000 \
     "$daemon" --config "$config" >>"$STACK_DIR/ispflowd.log" 2>&1 &
   STACK_ISPFLOWD_PID=$!
 }

@@ -1,0 +1,177 @@
+#include "actors/outbox_relay.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <unordered_set>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "adapters/kafka/tail_reader.hpp"
+#include "adapters/postgres/outbox_store.hpp"
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
+namespace ispflow::actors {
+
+namespace {
+
+namespace kafka = adapters::kafka;
+namespace pg = adapters::postgres;
+using namespace std::chrono_literals;
+
+struct relay_state {
+  outbox_relay_settings cfg;
+  std::unique_ptr<kafka::producer> producer;
+  std::optional<pg::outbox_store> db;
+  bool reconciled = false;
+  std::chrono::milliseconds backoff{0};
+  uint64_t published = 0;
+  static inline const char* name = "ispflow.outbox_relay";
+
+  caf::error ensure_connected() {
+    if (db)
+      return caf::none;
+    auto conn = pg::outbox_store::connect(cfg.dsn);
+    if (!conn)
+      return std::move(conn.error());
+    db.emplace(std::move(*conn));
+    return caf::none;
+  }
+
+  // Marks rows whose records are already in Kafka as published. Reads the
+  // last `tail_scan` records of every partition of every topic that has
+  // unpublished rows.
+  caf::error reconcile() {
+    auto rows = db->fetch_unsent(static_cast<size_t>(cfg.tail_scan));
+    if (!rows)
+      return std::move(rows.error());
+    std::set<std::string> topics;
+    for (auto& row : *rows)
+      topics.insert(row.record.topic);
+    std::unordered_set<int64_t> in_kafka;
+    for (auto& topic : topics) {
+      auto tail = kafka::read_tail(cfg.kafka, topic, cfg.tail_scan);
+      if (!tail)
+        return std::move(tail.error());
+      for (auto& rec : *tail)
+        if (auto* h = rec.header(outbox_id_header))
+          in_kafka.insert(std::strtoll(h->value.c_str(), nullptr, 10));
+    }
+    std::vector<int64_t> found;
+    for (auto& row : *rows)
+      if (in_kafka.count(row.id) > 0)
+        found.push_back(row.id);
+    if (!found.empty()) {
+      if (auto res = db->mark_published(found); !res)
+        return std::move(res.error());
+      common::log_info("outbox", "reconciled rows already in Kafka",
+                       {{"rows", std::to_string(found.size())}});
+    }
+    reconciled = true;
+    return caf::none;
+  }
+
+  // Publishes one batch; returns how many rows it published.
+  caf::expected<size_t> publish_batch() {
+    if (auto err = ensure_connected())
+      return err;
+    if (!reconciled)
+      if (auto err = reconcile())
+        return err;
+    auto rows = db->fetch_unsent(cfg.batch);
+    if (!rows)
+      return std::move(rows.error());
+    if (rows->empty())
+      return size_t{0};
+    std::vector<events::kafka_record> records;
+    std::vector<int64_t> ids;
+    records.reserve(rows->size());
+    ids.reserve(rows->size());
+    for (auto& row : *rows) {
+      row.record.headers.push_back(
+        events::kafka_header{outbox_id_header, std::to_string(row.id), false});
+      records.push_back(std::move(row.record));
+      ids.push_back(row.id);
+    }
+    if (auto res = producer->produce_all(records, cfg.produce_timeout); !res) {
+      // Some records may have been delivered: look before sending again.
+      reconciled = false;
+      return std::move(res.error());
+    }
+    if (auto res = db->mark_published(ids); !res)
+      return std::move(res.error());
+    published += ids.size();
+    return ids.size();
+  }
+};
+
+using relay_ptr = outbox_relay_actor::stateful_pointer<relay_state>;
+
+void run(relay_ptr self) {
+  auto& st = self->state;
+  auto n = st.publish_batch();
+  if (!n) {
+    st.backoff = std::clamp(st.backoff * 2, 100ms, 5000ms);
+    common::log_warn("outbox", "publication failed, retrying",
+                     {{"error", render_error(n.error())},
+                      {"retry_in_ms", std::to_string(st.backoff.count())}});
+    st.db.reset();
+    self->delayed_send(self, st.backoff, relay_atom_v);
+    return;
+  }
+  st.backoff = 0ms;
+  if (*n == st.cfg.batch)
+    self->send(self, relay_atom_v);
+  else
+    self->delayed_send(self, st.cfg.poll_interval, relay_atom_v);
+}
+
+outbox_relay_actor::behavior_type
+relay(relay_ptr self, outbox_relay_settings cfg,
+      std::unique_ptr<kafka::producer> producer) {
+  self->state.cfg = std::move(cfg);
+  self->state.producer = std::move(producer);
+  self->send(self, relay_atom_v);
+  return {
+    [self](relay_atom) { run(self); },
+    [self](stop_atom) -> int64_t {
+      auto& st = self->state;
+      auto deadline = std::chrono::steady_clock::now() + st.cfg.drain_timeout;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto n = st.publish_batch();
+        if (!n || *n == 0)
+          break;
+      }
+      int64_t backlog = -1;
+      if (!st.ensure_connected())
+        if (auto b = st.db->backlog())
+          backlog = *b;
+      st.producer->flush(5s);
+      common::log_info("outbox", "stopped",
+                       {{"published", std::to_string(st.published)},
+                        {"backlog", std::to_string(backlog)}});
+      self->quit();
+      return backlog;
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<outbox_relay_actor>
+spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings cfg) {
+  if (cfg.tail_scan < static_cast<int64_t>(cfg.batch))
+    return caf::make_error(errc::invalid_config,
+                           std::string{"outbox.tail_scan must be at least "
+                                       "outbox.batch"});
+  auto producer = kafka::producer::make(cfg.kafka);
+  if (!producer)
+    return std::move(producer.error());
+  return sys.spawn<caf::detached>(relay, std::move(cfg),
+                                  std::move(*producer));
+}
+
+} // namespace ispflow::actors

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "adapters/kafka/producer.hpp"
+#include "adapters/kafka/settings.hpp"
+#include "events/type_ids.hpp"
+
+namespace ispflow::actors {
+
+/// Header that carries an outbox row's id on every record the relay
+/// publishes; it is how a restarted relay recognises rows that reached
+/// Kafka before the crash but were not yet marked published.
+inline constexpr const char* outbox_id_header = "ispflow_outbox_id";
+
+/// The outbox relay: publishes outbox rows to Kafka in id order and marks
+/// them published once their delivery reports arrived.
+///
+/// Publication is effectively once: before its first batch, and after any
+/// failed batch, the relay reads the tail of each target topic and marks
+/// the rows it finds there (by `outbox_id_header`) as published instead of
+/// sending them again.
+///
+/// interface outbox_relay_actor {
+///   /// Publishes one batch and schedules the next run.
+///   (relay_atom) -> ()
+///   /// Publishes what is left (within the drain timeout) and quits;
+///   /// replies with the number of rows still unpublished.
+///   (stop_atom) -> (int64_t backlog)
+/// }
+using outbox_relay_actor
+  = caf::typed_actor<caf::reacts_to<relay_atom>,
+                     caf::replies_to<stop_atom>::with<int64_t>>;
+
+/// What the relay needs.
+struct outbox_relay_settings {
+  adapters::kafka::client_settings kafka;
+  /// libpq connection string (never logged).
+  std::string dsn;
+  /// Rows published per produce round.
+  size_t batch = 1000;
+  /// Pause between polls when the outbox is empty.
+  std::chrono::milliseconds poll_interval{50};
+  /// Records read back from the end of each partition when reconciling;
+  /// must be at least `batch`.
+  int64_t tail_scan = 2000;
+  /// How long a batch may wait for its delivery reports.
+  std::chrono::milliseconds produce_timeout{std::chrono::seconds{30}};
+  /// How long `stop` keeps publishing.
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds{10}};
+};
+
+/// Spawns the relay on a thread of its own and starts publishing.
+caf::expected<outbox_relay_actor>
+spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings cfg);
+
+} // namespace ispflow::actors

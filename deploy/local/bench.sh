@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the benchmarks on a throwaway PostgreSQL (fsync on, the defaults) and,
+# for scale, pgbench's single-row insert on the same server.
+#   bench.sh BUILD_DIR
+set -euo pipefail
+
+build=$(cd "${1:-build/ci}" && pwd)
+export STACK_BIN=$build STACK_DIR=$build/bench STACK_PG_PORT=55435 STACK_DB=bench
+source "$(dirname "$0")/stack.sh"
+trap stack_pg_stop EXIT
+stack_pg_start
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+echo "== PostgreSQL: fsync=$(stack_sql 'show fsync'), synchronous_commit=$(stack_sql 'show synchronous_commit')"
+
+fresh_db() {
+  psql "$STACK_PG_ADMIN" -qc "drop database if exists $1 with (force)" -c "create database $1" >/dev/null
+  echo "host=$STACK_DIR/pg/sock port=$STACK_PG_PORT user=postgres dbname=$1"
+}
+
+echo "== durable intake (3 runs of 50,000 events, batch 1000)"
+for run in 1 2 3; do
+  "$(stack_program intake_throughput)" --dsn "$(fresh_db intake_bench)" --events 50000 --batch 1000
+done
+
+echo "== pgbench: one single-row jsonb INSERT per transaction, 4 clients, 15 s"
+db=$(fresh_db pgbench_ref)
+psql "$db" -qc "create table t (id bigserial primary key, payload jsonb not null)"
+script=$(mktemp)
+echo "insert into t(payload) values ('{\"subscriber_id\":\"sub-1\",\"plan_id\":\"fiber-100\"}');" >"$script"
+pgbench -n -c 4 -j 2 -T 15 -f "$script" "$db" 2>/dev/null | grep -E '^(tps|latency average)'
+rm -f "$script"

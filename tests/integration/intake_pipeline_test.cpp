@@ -1,0 +1,314 @@
+// The intake pipeline against real servers: ispflow-bus (the Kafka protocol
+// through librdkafka) and PostgreSQL. Records are produced with librdkafka;
+// the test asserts the database, the dead-letter topic and saga.events.v1.
+
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/intake.hpp"
+#include "actors/outbox_relay.hpp"
+#include "actors/store.hpp"
+#include "adapters/kafka/consumer.hpp"
+#include "adapters/kafka/producer.hpp"
+#include "adapters/kafka/tail_reader.hpp"
+#include "adapters/postgres/intake_store.hpp"
+#include "adapters/postgres/migrations.hpp"
+#include "events/type_ids.hpp"
+#include "tests/support/scratch_database.hpp"
+
+using namespace ispflow;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Runs the ispflow-bus binary and reads its bootstrap address.
+class bus_process {
+public:
+  bus_process() {
+    int fds[2];
+    if (pipe(fds) != 0)
+      return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      execl(ISPFLOW_BUS_PATH, ISPFLOW_BUS_PATH, "--partitions", "3",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+    char line[1024] = {0};
+    if (out_ && fgets(line, sizeof line, out_)) {
+      std::string s{line};
+      const std::string prefix = "bootstrap.servers=";
+      if (s.rfind(prefix, 0) == 0)
+        bootstrap_ = s.substr(prefix.size(), s.find_last_not_of("\r\n") + 1
+                                               - prefix.size());
+    }
+  }
+
+  ~bus_process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (out_)
+      fclose(out_);
+  }
+
+  const std::string& bootstrap() const {
+    return bootstrap_;
+  }
+
+private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  std::string bootstrap_;
+};
+
+events::kafka_record binary_event(const std::string& id,
+                                  const std::string& tenant,
+                                  const std::string& sub,
+                                  const std::string& payload) {
+  events::kafka_record rec;
+  rec.topic = "billing.events.v1";
+  rec.key = sub;
+  rec.value = payload;
+  auto h = [&](const char* k, const std::string& v) {
+    rec.headers.push_back(events::kafka_header{k, v, false});
+  };
+  h("ce_specversion", "1.0");
+  h("ce_id", id);
+  h("ce_source", "billing.test");
+  h("ce_type", "billing.subscription.suspended");
+  h("ce_subject", sub);
+  h("ce_tenantid", tenant);
+  h("content-type", "application/json");
+  h("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  return rec;
+}
+
+std::string suspension(const std::string& tenant, const std::string& sub,
+                       const std::string& reason) {
+  return R"({"schema_version":1,"tenant_id":")" + tenant
+         + R"(","subscriber_id":")" + sub + R"(","reason":")" + reason
+         + R"("})";
+}
+
+struct pipeline_test : ::testing::Test {
+  testing::scratch_database db;
+  bus_process bus;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  adapters::kafka::client_settings kafka;
+
+  void SetUp() override {
+    ASSERT_FALSE(bus.bootstrap().empty()) << "ispflow-bus gave no address";
+    ASSERT_TRUE(adapters::postgres::apply_migrations(db.dsn()));
+    auto store = adapters::postgres::intake_store::connect(db.dsn());
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->upsert_tenants({{"acme", "Acme Fibre"}}));
+    cfg.add_message_types<caf::id_block::ispflow>();
+    sys = std::make_unique<caf::actor_system>(cfg);
+    kafka.bootstrap_servers = bus.bootstrap();
+    kafka.client_id = "pipeline-test";
+    kafka.group_id = "pipeline-test";
+  }
+
+  void produce(const std::vector<events::kafka_record>& recs) {
+    auto producer = adapters::kafka::producer::make(kafka);
+    ASSERT_TRUE(producer);
+    ASSERT_TRUE((*producer)->produce_all(recs, 30s));
+  }
+
+  int64_t count(const std::string& sql) {
+    pqxx::connection c{db.dsn()};
+    pqxx::nontransaction tx{c};
+    return tx.exec1(sql)[0].as<int64_t>();
+  }
+
+  // Waits until `sql` counts `want` rows, for at most 60 s.
+  int64_t await_count(const std::string& sql, int64_t want) {
+    int64_t n = -1;
+    for (int i = 0; i < 600 && n != want; ++i) {
+      n = count(sql);
+      if (n != want)
+        std::this_thread::sleep_for(100ms);
+    }
+    return n;
+  }
+
+  std::vector<events::kafka_record> read_all(const std::string& topic) {
+    auto tail = adapters::kafka::read_tail(kafka, topic, 100000);
+    EXPECT_TRUE(tail);
+    return tail ? *tail : std::vector<events::kafka_record>{};
+  }
+};
+
+TEST_F(pipeline_test, records_valid_events_once_and_dead_letters_the_rest) {
+  std::vector<events::kafka_record> recs;
+  for (int i = 0; i < 20; ++i) {
+    auto sub = "sub-" + std::to_string(i);
+    recs.push_back(binary_event("evt-" + std::to_string(i), "acme", sub,
+                                suspension("acme", sub, "non_payment")));
+  }
+  // A producer retry: the same event again.
+  recs.push_back(recs.front());
+  // Bad input of three kinds.
+  recs.push_back(binary_event("bad-1", "acme", "sub-1", "{not json"));
+  recs.push_back(binary_event("bad-2", "globex", "sub-2",
+                              suspension("globex", "sub-2", "non_payment")));
+  recs.push_back(binary_event("bad-3", "acme", "sub-3",
+                              suspension("acme", "sub-3", "vacation")));
+  produce(recs);
+
+  auto store = actors::spawn_store(*sys, {db.dsn()});
+  actors::intake_settings is;
+  is.kafka = kafka;
+  is.topics = {"billing.events.v1"};
+  is.max_batch = 7;
+  is.check.known_tenant = [](std::string_view t) { return t == "acme"; };
+  auto intake = actors::spawn_intake(*sys, is, store);
+  ASSERT_TRUE(intake);
+  actors::outbox_relay_settings rs;
+  rs.kafka = kafka;
+  rs.dsn = db.dsn();
+  rs.batch = 5;
+  rs.tail_scan = 100;
+  auto relay = actors::spawn_outbox_relay(*sys, rs);
+  ASSERT_TRUE(relay);
+
+  EXPECT_EQ(await_count("select count(*) from inbox", 20), 20);
+  EXPECT_EQ(await_count("select count(*) from dead_letters", 3), 3);
+  EXPECT_EQ(await_count("select count(*) from outbox where published_at is "
+                        "null",
+                        0),
+            0);
+  EXPECT_EQ(count("select count(*) from inbox where traceparent like "
+                  "'00-4bf92f35%'"),
+            20);
+  EXPECT_EQ(count("select count(*) from dead_letters where error = "
+                  "'malformed_json'"),
+            1);
+  EXPECT_EQ(count("select count(*) from dead_letters where error = "
+                  "'unknown_tenant'"),
+            1);
+  EXPECT_EQ(count("select count(*) from dead_letters where error = "
+                  "'schema_violation' and detail like '%reason%'"),
+            1);
+
+  // The DLQ holds each refused record once, byte for byte, with a reason.
+  auto dlq = read_all("billing.events.v1.dlq");
+  ASSERT_EQ(dlq.size(), 3u);
+  std::set<std::string> codes;
+  for (auto& rec : dlq) {
+    auto* code = rec.header("ispflow_error");
+    ASSERT_NE(code, nullptr);
+    codes.insert(code->value);
+    ASSERT_NE(rec.header("ispflow_error_detail"), nullptr);
+    auto* id = rec.header("ce_id");
+    ASSERT_NE(id, nullptr);
+    auto original = std::find_if(recs.begin(), recs.end(), [&](auto& r) {
+      return r.header("ce_id")->value == id->value;
+    });
+    ASSERT_NE(original, recs.end());
+    EXPECT_EQ(rec.value, original->value);
+    EXPECT_EQ(rec.key, original->key);
+  }
+  EXPECT_EQ(codes, (std::set<std::string>{"malformed_json", "unknown_tenant",
+                                          "schema_violation"}));
+
+  // saga.events.v1 announces each accepted event exactly once.
+  auto saga = read_all("saga.events.v1");
+  std::multiset<std::string> ids;
+  for (auto& rec : saga)
+    if (auto* h = rec.header("ce_id"))
+      ids.insert(h->value);
+  EXPECT_EQ(saga.size(), 20u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 20u);
+
+  caf::scoped_actor self{*sys};
+  self->request(*intake, 30s, stop_atom_v)
+    .receive([](uint64_t n) { EXPECT_EQ(n, 24u); },
+             [](caf::error& err) { FAIL() << caf::to_string(err); });
+  self->request(*relay, 30s, stop_atom_v)
+    .receive([](int64_t backlog) { EXPECT_EQ(backlog, 0); },
+             [](caf::error& err) { FAIL() << caf::to_string(err); });
+  self->send_exit(store, caf::exit_reason::user_shutdown);
+
+  // A restarted intake in the same group finds every offset committed and
+  // records nothing twice.
+  auto store2 = actors::spawn_store(*sys, {db.dsn()});
+  auto intake2 = actors::spawn_intake(*sys, is, store2);
+  ASSERT_TRUE(intake2);
+  std::this_thread::sleep_for(8s); // covers the mock's group join
+  self->request(*intake2, 30s, stop_atom_v)
+    .receive([](uint64_t n) { EXPECT_EQ(n, 0u); },
+             [](caf::error& err) { FAIL() << caf::to_string(err); });
+  self->send_exit(store2, caf::exit_reason::user_shutdown);
+  EXPECT_EQ(count("select count(*) from inbox"), 20);
+}
+
+TEST_F(pipeline_test, relay_does_not_republish_rows_already_in_kafka) {
+  // Rows published by a relay that died before marking them: they carry
+  // their outbox id in Kafka but are still unpublished in the database.
+  pqxx::connection c{db.dsn()};
+  {
+    pqxx::work tx{c};
+    tx.exec("insert into outbox(topic, key, value) select 'saga.events.v1', "
+            "convert_to('k' || g, 'UTF8'), convert_to('v' || g, 'UTF8') "
+            "from generate_series(1, 10) g");
+    tx.commit();
+  }
+  std::vector<events::kafka_record> already;
+  {
+    pqxx::nontransaction tx{c};
+    for (auto row : tx.exec("select id from outbox order by id limit 4")) {
+      events::kafka_record rec;
+      rec.topic = "saga.events.v1";
+      rec.key = "k";
+      rec.value = "v";
+      rec.headers.push_back(events::kafka_header{
+        actors::outbox_id_header, row[0].as<std::string>(), false});
+      already.push_back(rec);
+    }
+  }
+  produce(already);
+
+  actors::outbox_relay_settings rs;
+  rs.kafka = kafka;
+  rs.dsn = db.dsn();
+  rs.batch = 3;
+  rs.tail_scan = 50;
+  auto relay = actors::spawn_outbox_relay(*sys, rs);
+  ASSERT_TRUE(relay);
+  EXPECT_EQ(await_count("select count(*) from outbox where published_at is "
+                        "null",
+                        0),
+            0);
+  auto saga = read_all("saga.events.v1");
+  std::map<std::string, int> per_id;
+  for (auto& rec : saga)
+    per_id[rec.header(actors::outbox_id_header)->value]++;
+  EXPECT_EQ(saga.size(), 10u);
+  EXPECT_EQ(per_id.size(), 10u);
+  caf::scoped_actor self{*sys};
+  self->request(*relay, 30s, stop_atom_v)
+    .receive([](int64_t backlog) { EXPECT_EQ(backlog, 0); },
+             [](caf::error& err) { FAIL() << caf::to_string(err); });
+}
+
+} // namespace
