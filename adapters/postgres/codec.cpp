@@ -212,6 +212,32 @@ void append_headers_json(std::string& out,
   out += ']';
 }
 
+void append_records_json(std::string& out,
+                         const std::vector<events::kafka_record>& records) {
+  out += '[';
+  bool first = true;
+  for (auto& r : records) {
+    if (!first)
+      out += ',';
+    first = false;
+    out += "{\"topic\":";
+    append_json_text(out, r.topic);
+    if (r.null_key) {
+      out += ",\"key\":null";
+    } else {
+      out += ",\"key\":\"";
+      append_base64(out, r.key);
+      out += '"';
+    }
+    out += ",\"value\":\"";
+    append_base64(out, r.value);
+    out += "\",\"headers\":";
+    append_headers_json(out, r.headers);
+    out += '}';
+  }
+  out += ']';
+}
+
 caf::expected<std::vector<events::kafka_header>>
 parse_headers_json(std::string_view json) {
   auto bad = [](const char* what) {

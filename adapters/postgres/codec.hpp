@@ -34,6 +34,13 @@ void append_json_text(std::string& out, std::string_view s);
 void append_headers_json(std::string& out,
                          const std::vector<events::kafka_header>& headers);
 
+/// Appends a JSON array of records to insert into the outbox, one object
+/// per record: {"topic":<text>,"key":<base64>|null,"value":<base64>,
+/// "headers":<stored header format>}; key null for a null key. The format
+/// the intake store writes its outbox rows in.
+void append_records_json(std::string& out,
+                         const std::vector<events::kafka_record>& records);
+
 /// Parses the stored header format back into headers.
 caf::expected<std::vector<events::kafka_header>>
 parse_headers_json(std::string_view json);

@@ -109,7 +109,7 @@ std::string suspension(const std::string& tenant, const std::string& sub,
 }
 
 struct pipeline_test : ::testing::Test {
-  testing::scratch_database db;
+  ispflow::testing::scratch_database db;
   bus_process bus;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;

@@ -1,0 +1,772 @@
+#include "adapters/postgres/saga_store.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include <rapidjson/document.h>
+
+#include "adapters/postgres/codec.hpp"
+#include "adapters/postgres/session.hpp"
+#include "sagas/states.hpp"
+
+namespace ispflow::adapters::postgres {
+
+namespace {
+
+// Times travel as int64 microseconds since the Unix epoch, both ways, so
+// that nothing is lost to float or text formatting.
+#define ISPFLOW_FROM_US(x) "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
+#define ISPFLOW_TO_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
+
+// The whole group commit in one statement: every table gets one jsonb
+// parameter expanded with jsonb_to_recordset. The caller has already
+// reduced the batch to one row per saga, per step and per timer key, since
+// one statement cannot touch a row twice, and left out the step rows it
+// knows are stored unchanged; a step row sent unchanged anyway is not
+// rewritten (no new tuple version).
+constexpr const char* write_sql = R"sql(
+WITH s_in AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    id text, name text, version int, tenant text, subscriber text,
+    service_type text, causation text, payload jsonb, state text,
+    "cursor" int, gen bigint, cancel boolean, failed_step text, error text,
+    created bigint, updated bigint, inbox bigint, part int, replay_of text)
+), s AS (
+  INSERT INTO sagas AS t (id, name, version, tenant_id, subscriber_id,
+                          service_type, causation, payload, state, "cursor",
+                          generation, cancel_requested, failed_step, error,
+                          created_at, updated_at, inbox_id, kafka_partition,
+                          replay_of)
+  SELECT id, name, version, tenant, subscriber, service_type, causation,
+         payload, state, "cursor", gen, cancel, failed_step, error,
+         )sql" ISPFLOW_FROM_US("created") R"sql(,
+         )sql" ISPFLOW_FROM_US("updated") R"sql(,
+         inbox, part, replay_of
+    FROM s_in
+  ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name, version = excluded.version,
+    tenant_id = excluded.tenant_id, subscriber_id = excluded.subscriber_id,
+    service_type = excluded.service_type, causation = excluded.causation,
+    payload = excluded.payload, state = excluded.state,
+    "cursor" = excluded."cursor", generation = excluded.generation,
+    cancel_requested = excluded.cancel_requested,
+    failed_step = excluded.failed_step, error = excluded.error,
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    inbox_id = COALESCE(excluded.inbox_id, t.inbox_id),
+    kafka_partition = COALESCE(excluded.kafka_partition, t.kafka_partition),
+    replay_of = COALESCE(excluded.replay_of, t.replay_of)
+  RETURNING 1
+), i AS (
+  UPDATE inbox SET saga_id = s_in.id
+    FROM s_in
+   WHERE s_in.inbox IS NOT NULL AND inbox.id = s_in.inbox
+  RETURNING 1
+), st AS (
+  INSERT INTO saga_steps AS t (saga_id, idx, name, state, attempts,
+                               last_error, output, first_attempt_at,
+                               next_attempt_at, reconcile, generation,
+                               compensation_attempts,
+                               compensation_started_at)
+  SELECT saga, idx, name, state, attempts, last_error, output,
+         )sql" ISPFLOW_FROM_US("first") R"sql(,
+         )sql" ISPFLOW_FROM_US("next") R"sql(,
+         reconcile, gen, cattempts,
+         )sql" ISPFLOW_FROM_US("cstarted") R"sql(
+    FROM jsonb_to_recordset($2::jsonb) AS x(
+      saga text, idx int, name text, state text, attempts int,
+      last_error text, output jsonb, first bigint, next bigint,
+      reconcile boolean, gen bigint, cattempts int, cstarted bigint)
+  ON CONFLICT (saga_id, idx) DO UPDATE SET
+    name = excluded.name, state = excluded.state,
+    attempts = excluded.attempts, last_error = excluded.last_error,
+    output = excluded.output, first_attempt_at = excluded.first_attempt_at,
+    next_attempt_at = excluded.next_attempt_at,
+    reconcile = excluded.reconcile, generation = excluded.generation,
+    compensation_attempts = excluded.compensation_attempts,
+    compensation_started_at = excluded.compensation_started_at
+  WHERE (t.name, t.state, t.attempts, t.last_error, t.output,
+         t.first_attempt_at, t.next_attempt_at, t.reconcile, t.generation,
+         t.compensation_attempts, t.compensation_started_at)
+        IS DISTINCT FROM
+        (excluded.name, excluded.state, excluded.attempts,
+         excluded.last_error, excluded.output, excluded.first_attempt_at,
+         excluded.next_attempt_at, excluded.reconcile, excluded.generation,
+         excluded.compensation_attempts, excluded.compensation_started_at)
+  RETURNING 1
+), o AS (
+  INSERT INTO outbox (topic, key, value, headers)
+  SELECT m->>'topic', decode(m->>'key', 'base64'),
+         decode(m->>'value', 'base64'), m->'headers'
+    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS y(m, k)
+   ORDER BY y.k
+  RETURNING 1
+), ts AS (
+  INSERT INTO timers (saga_id, step, generation, due_at)
+  SELECT saga, step, gen, )sql" ISPFLOW_FROM_US("due") R"sql(
+    FROM jsonb_to_recordset($4::jsonb) AS x(
+      saga text, step int, gen bigint, due bigint)
+  ON CONFLICT (saga_id, step, generation) DO UPDATE SET due_at = excluded.due_at
+  RETURNING 1
+), tc AS (
+  DELETE FROM timers t
+   USING jsonb_to_recordset($5::jsonb) AS x(saga text, step int, gen bigint)
+   WHERE t.saga_id = x.saga AND t.step = x.step AND t.generation = x.gen
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
+       (SELECT count(*) FROM st), (SELECT count(*) FROM o),
+       (SELECT count(*) FROM ts), (SELECT count(*) FROM tc)
+)sql";
+
+// An unstarted event whose subscriber has no open saga and no older
+// unstarted event. Scans unstarted rows in id order and stops at `limit`.
+#define ISPFLOW_STARTABLE_SQL(partition_filter)                               \
+  "SELECT i.id, i.source, i.event_id, i.type, i.tenant_id, i.subscriber_id,"  \
+  "       i.payload::text, COALESCE(i.traceparent, ''), i.\"partition\""       \
+  "  FROM inbox i"                                                            \
+  " WHERE i.saga_id IS NULL AND i.skipped_reason IS NULL " partition_filter   \
+  "   AND NOT EXISTS (SELECT 1 FROM inbox e"                                  \
+  "        WHERE e.saga_id IS NULL AND e.skipped_reason IS NULL"              \
+  "          AND e.tenant_id = i.tenant_id"                                   \
+  "          AND e.subscriber_id = i.subscriber_id AND e.id < i.id)"          \
+  "   AND NOT EXISTS (SELECT 1 FROM sagas s"                                  \
+  "        WHERE s.tenant_id = i.tenant_id"                                   \
+  "          AND s.subscriber_id = i.subscriber_id"                           \
+  "          AND s.state IN ('pending', 'running', 'compensating',"           \
+  "                          'needs_attention'))"                             \
+  " ORDER BY i.id LIMIT $1"
+
+#define ISPFLOW_SAGA_COLUMNS                                                  \
+  "s.id, s.name, s.version, s.tenant_id, s.subscriber_id, s.service_type,"    \
+  " s.causation, s.payload::text, s.state, s.\"cursor\", s.generation,"       \
+  " s.cancel_requested, s.failed_step, s.error, " ISPFLOW_TO_US(              \
+    "s.created_at") ", " ISPFLOW_TO_US("s.updated_at")
+
+#define ISPFLOW_STEP_COLUMNS                                                  \
+  "st.saga_id, st.idx, st.state, st.attempts, st.last_error,"                 \
+  " st.output::text, " ISPFLOW_TO_US("st.first_attempt_at") ", "              \
+  ISPFLOW_TO_US("st.next_attempt_at") ", st.reconcile, st.generation,"        \
+  " st.compensation_attempts, " ISPFLOW_TO_US("st.compensation_started_at")
+
+#define ISPFLOW_ACTIVE " s.state IN ('pending', 'running', 'compensating')"
+
+constexpr const char* skip_sql = R"sql(
+WITH u AS (
+  UPDATE inbox SET skipped_reason = $2
+   WHERE id = $1 AND saga_id IS NULL AND skipped_reason IS NULL
+  RETURNING 1
+), o AS (
+  INSERT INTO outbox (topic, key, value, headers)
+  SELECT m->>'topic', decode(m->>'key', 'base64'),
+         decode(m->>'value', 'base64'), m->'headers'
+    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS y(m, k)
+   WHERE EXISTS (SELECT 1 FROM u)
+   ORDER BY y.k
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM o)
+)sql";
+
+void prepare(pqxx::connection& conn) {
+  conn.prepare("ispflow_saga_write", write_sql);
+  conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
+  conn.prepare("ispflow_saga_startable_in",
+               ISPFLOW_STARTABLE_SQL("AND i.\"partition\" = ANY($2::int[])"));
+  conn.prepare("ispflow_saga_skip", skip_sql);
+  conn.prepare("ispflow_saga_skip_state",
+               "SELECT saga_id, skipped_reason FROM inbox WHERE id = $1");
+  conn.prepare("ispflow_saga_active",
+               "SELECT " ISPFLOW_SAGA_COLUMNS " FROM sagas s WHERE" ISPFLOW_ACTIVE
+               " ORDER BY s.created_at, s.id");
+  conn.prepare("ispflow_saga_active_steps",
+               "SELECT " ISPFLOW_STEP_COLUMNS
+               " FROM saga_steps st JOIN sagas s ON s.id = st.saga_id"
+               " WHERE" ISPFLOW_ACTIVE);
+  conn.prepare("ispflow_saga_active_in",
+               "SELECT " ISPFLOW_SAGA_COLUMNS " FROM sagas s WHERE" ISPFLOW_ACTIVE
+               " AND s.kafka_partition = ANY($1::int[])"
+               " ORDER BY s.created_at, s.id");
+  conn.prepare("ispflow_saga_active_steps_in",
+               "SELECT " ISPFLOW_STEP_COLUMNS
+               " FROM saga_steps st JOIN sagas s ON s.id = st.saga_id"
+               " WHERE" ISPFLOW_ACTIVE " AND s.kafka_partition = ANY($1::int[])");
+  conn.prepare("ispflow_saga_one",
+               "SELECT " ISPFLOW_SAGA_COLUMNS " FROM sagas s WHERE s.id = $1");
+  conn.prepare("ispflow_saga_one_steps",
+               "SELECT " ISPFLOW_STEP_COLUMNS
+               " FROM saga_steps st WHERE st.saga_id = $1");
+  conn.prepare("ispflow_timers_due",
+               "SELECT saga_id, step, generation, " ISPFLOW_TO_US("due_at")
+               " FROM timers WHERE due_at <= " ISPFLOW_FROM_US("$1::bigint")
+               " ORDER BY due_at, saga_id, step, generation LIMIT $2");
+  conn.prepare("ispflow_timers_next",
+               "SELECT " ISPFLOW_TO_US("min(due_at)") " FROM timers");
+}
+
+#undef ISPFLOW_STARTABLE_SQL
+#undef ISPFLOW_SAGA_COLUMNS
+#undef ISPFLOW_STEP_COLUMNS
+#undef ISPFLOW_ACTIVE
+#undef ISPFLOW_FROM_US
+#undef ISPFLOW_TO_US
+
+// -- encoding -----------------------------------------------------------------
+
+int64_t to_us(sagas::time_point t) {
+  return std::chrono::floor<std::chrono::microseconds>(t.time_since_epoch())
+    .count();
+}
+
+sagas::time_point from_us(int64_t us) {
+  return sagas::time_point{
+    std::chrono::duration_cast<sagas::time_point::duration>(
+      std::chrono::microseconds{us})};
+}
+
+void append_int(std::string& out, int64_t x) {
+  out += std::to_string(x);
+}
+
+void append_time(std::string& out, const std::optional<sagas::time_point>& t) {
+  if (t)
+    append_int(out, to_us(*t));
+  else
+    out += "null";
+}
+
+void append_field_map(std::string& out, const sagas::field_map& xs) {
+  out += '{';
+  bool first = true;
+  for (auto& [k, v] : xs) {
+    if (!first)
+      out += ',';
+    first = false;
+    detail::append_json_text(out, k);
+    out += ':';
+    detail::append_json_text(out, v);
+  }
+  out += '}';
+}
+
+void append_saga(std::string& out, const sagas::saga_instance& x,
+                 int64_t inbox_id, int32_t partition,
+                 const std::string& replay_of) {
+  out += "{\"id\":";
+  detail::append_json_text(out, x.id);
+  out += ",\"name\":";
+  detail::append_json_text(out, x.name);
+  out += ",\"version\":";
+  append_int(out, x.version);
+  out += ",\"tenant\":";
+  detail::append_json_text(out, x.tenant_id);
+  out += ",\"subscriber\":";
+  detail::append_json_text(out, x.subscriber_id);
+  out += ",\"service_type\":";
+  detail::append_json_text(out, x.service_type);
+  out += ",\"causation\":";
+  detail::append_json_text(out, x.causation);
+  out += ",\"payload\":";
+  append_field_map(out, x.payload);
+  out += ",\"state\":\"";
+  out += sagas::to_string(x.state);
+  out += "\",\"cursor\":";
+  append_int(out, static_cast<int64_t>(x.cursor));
+  out += ",\"gen\":";
+  append_int(out, x.generation);
+  out += x.cancel_requested ? ",\"cancel\":true" : ",\"cancel\":false";
+  out += ",\"failed_step\":";
+  detail::append_json_text(out, x.failed_step);
+  out += ",\"error\":";
+  detail::append_json_text(out, x.error);
+  out += ",\"created\":";
+  append_int(out, to_us(x.created_at));
+  out += ",\"updated\":";
+  append_int(out, to_us(x.updated_at));
+  out += ",\"inbox\":";
+  if (inbox_id > 0)
+    append_int(out, inbox_id);
+  else
+    out += "null";
+  out += ",\"part\":";
+  if (partition >= 0)
+    append_int(out, partition);
+  else
+    out += "null";
+  out += ",\"replay_of\":";
+  if (replay_of.empty())
+    out += "null";
+  else
+    detail::append_json_text(out, replay_of);
+  out += '}';
+}
+
+void append_step(std::string& out, const std::string& saga_id, size_t idx,
+                 const std::string& name, const sagas::step_record& x) {
+  out += "{\"saga\":";
+  detail::append_json_text(out, saga_id);
+  out += ",\"idx\":";
+  append_int(out, static_cast<int64_t>(idx));
+  out += ",\"name\":";
+  detail::append_json_text(out, name);
+  out += ",\"state\":\"";
+  out += sagas::to_string(x.state);
+  out += "\",\"attempts\":";
+  append_int(out, x.attempts);
+  out += ",\"last_error\":";
+  detail::append_json_text(out, x.last_error);
+  out += ",\"output\":";
+  append_field_map(out, x.output);
+  out += ",\"first\":";
+  append_time(out, x.first_attempt_at);
+  out += ",\"next\":";
+  append_time(out, x.next_attempt_at);
+  out += x.reconcile ? ",\"reconcile\":true" : ",\"reconcile\":false";
+  out += ",\"gen\":";
+  append_int(out, x.generation);
+  out += ",\"cattempts\":";
+  append_int(out, x.compensation_attempts);
+  out += ",\"cstarted\":";
+  append_time(out, x.compensation_started_at);
+  out += '}';
+}
+
+// -- decoding -----------------------------------------------------------------
+
+caf::error corrupt(const std::string& what) {
+  return caf::make_error(errc::database_error, "stored saga: " + what);
+}
+
+caf::expected<sagas::field_map> parse_field_map(const char* json,
+                                                const std::string& where) {
+  rapidjson::Document doc;
+  doc.Parse(json);
+  if (doc.HasParseError() || !doc.IsObject())
+    return corrupt(where + " is not a JSON object");
+  sagas::field_map result;
+  for (auto& m : doc.GetObject()) {
+    if (!m.value.IsString())
+      return corrupt(where + " holds a value that is not a string");
+    result.emplace(std::string{m.name.GetString(), m.name.GetStringLength()},
+                   std::string{m.value.GetString(), m.value.GetStringLength()});
+  }
+  return result;
+}
+
+std::optional<sagas::time_point> optional_time(const pqxx::field& f) {
+  if (f.is_null())
+    return std::nullopt;
+  return from_us(f.as<int64_t>());
+}
+
+caf::expected<sagas::saga_instance> decode_saga(const pqxx::row& row) {
+  sagas::saga_instance x;
+  x.id = row[0].as<std::string>();
+  x.name = row[1].as<std::string>();
+  x.version = row[2].as<int32_t>();
+  x.tenant_id = row[3].as<std::string>();
+  x.subscriber_id = row[4].as<std::string>();
+  x.service_type = row[5].as<std::string>();
+  x.causation = row[6].as<std::string>();
+  auto payload = parse_field_map(row[7].c_str(), "payload of " + x.id);
+  if (!payload)
+    return std::move(payload.error());
+  x.payload = std::move(*payload);
+  auto state = sagas::parse_saga_state(row[8].c_str());
+  if (!state)
+    return corrupt(x.id + " has unknown state " + row[8].as<std::string>());
+  x.state = *state;
+  x.cursor = row[9].as<size_t>();
+  x.generation = row[10].as<int64_t>();
+  x.cancel_requested = row[11].as<bool>();
+  x.failed_step = row[12].as<std::string>();
+  x.error = row[13].as<std::string>();
+  x.created_at = from_us(row[14].as<int64_t>());
+  x.updated_at = from_us(row[15].as<int64_t>());
+  return x;
+}
+
+caf::expected<sagas::step_record> decode_step(const pqxx::row& row,
+                                              const std::string& where) {
+  sagas::step_record x;
+  auto state = sagas::parse_step_state(row[2].c_str());
+  if (!state)
+    return corrupt(where + " has unknown state " + row[2].as<std::string>());
+  x.state = *state;
+  x.attempts = row[3].as<int32_t>();
+  x.last_error = row[4].as<std::string>();
+  auto output = parse_field_map(row[5].c_str(), "output of " + where);
+  if (!output)
+    return std::move(output.error());
+  x.output = std::move(*output);
+  x.first_attempt_at = optional_time(row[6]);
+  x.next_attempt_at = optional_time(row[7]);
+  x.reconcile = row[8].as<bool>();
+  x.generation = row[9].as<int64_t>();
+  x.compensation_attempts = row[10].as<int32_t>();
+  x.compensation_started_at = optional_time(row[11]);
+  return x;
+}
+
+// Decodes saga rows and attaches the step rows (in any order) to them.
+caf::expected<std::vector<sagas::saga_instance>>
+assemble(const pqxx::result& saga_rows, const pqxx::result& step_rows) {
+  std::vector<sagas::saga_instance> result;
+  result.reserve(saga_rows.size());
+  std::unordered_map<std::string, size_t> index;
+  for (auto row : saga_rows) {
+    auto x = decode_saga(row);
+    if (!x)
+      return std::move(x.error());
+    index.emplace(x->id, result.size());
+    result.push_back(std::move(*x));
+  }
+  std::vector<std::vector<std::optional<sagas::step_record>>> steps(
+    result.size());
+  for (auto row : step_rows) {
+    auto id = row[0].as<std::string>();
+    auto i = index.find(id);
+    if (i == index.end())
+      continue; // the saga row moved out of the filter between the queries
+    auto idx = row[1].as<size_t>();
+    auto where = "step " + std::to_string(idx) + " of " + id;
+    auto x = decode_step(row, where);
+    if (!x)
+      return std::move(x.error());
+    auto& slots = steps[i->second];
+    if (slots.size() <= idx)
+      slots.resize(idx + 1);
+    slots[idx] = std::move(*x);
+  }
+  for (size_t i = 0; i < result.size(); ++i) {
+    auto& inst = result[i];
+    inst.steps.reserve(steps[i].size());
+    for (size_t k = 0; k < steps[i].size(); ++k) {
+      if (!steps[i][k])
+        return corrupt(inst.id + " lacks step row " + std::to_string(k));
+      inst.steps.push_back(std::move(*steps[i][k]));
+    }
+  }
+  return result;
+}
+
+std::string int_array(const std::vector<int32_t>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += std::to_string(xs[i]);
+  }
+  out += '}';
+  return out;
+}
+
+using snapshot
+  = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+
+} // namespace
+
+struct saga_store::impl {
+  impl(std::string dsn, const sagas::saga_registry& reg)
+    : db(std::move(dsn), prepare), registry(reg) {
+    // nop
+  }
+  detail::session db;
+  sagas::saga_registry registry;
+  // Per open saga, a hash of each step row as this store last committed it.
+  // A transition changes one or two steps; the rest are not sent again.
+  // Only confirmed commits enter; a failed write and every load drop
+  // entries, so a hit always means "stored exactly so by this store".
+  std::unordered_map<std::string, std::vector<size_t>> written_steps;
+};
+
+saga_store::saga_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
+  // nop
+}
+
+saga_store::saga_store(saga_store&&) noexcept = default;
+saga_store& saga_store::operator=(saga_store&&) noexcept = default;
+saga_store::~saga_store() = default;
+
+caf::expected<saga_store>
+saga_store::connect(const std::string& dsn,
+                    const sagas::saga_registry& registry) {
+  auto ptr = std::make_unique<impl>(dsn, registry);
+  if (auto err = ptr->db.open())
+    return err;
+  return saga_store{std::move(ptr)};
+}
+
+caf::expected<std::vector<startable_event>>
+saga_store::next_startable(size_t limit,
+                           const std::vector<int32_t>& partitions) {
+  std::vector<startable_event> result;
+  if (limit == 0)
+    return result;
+  auto rows = impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction r{conn};
+    auto n = static_cast<int64_t>(limit);
+    if (partitions.empty())
+      return r.exec_prepared("ispflow_saga_startable", n);
+    return r.exec_prepared("ispflow_saga_startable_in", n,
+                           int_array(partitions));
+  });
+  if (!rows)
+    return std::move(rows.error());
+  try {
+    result.reserve(rows->size());
+    for (auto row : *rows) {
+      startable_event e;
+      e.inbox_id = row[0].as<int64_t>();
+      e.source = row[1].as<std::string>();
+      e.event_id = row[2].as<std::string>();
+      e.type = row[3].as<std::string>();
+      e.tenant_id = row[4].as<std::string>();
+      e.subscriber_id = row[5].as<std::string>();
+      e.payload = row[6].as<std::string>();
+      e.traceparent = row[7].as<std::string>();
+      e.partition = row[8].as<int32_t>();
+      result.push_back(std::move(e));
+    }
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::database_error, std::string{e.what()});
+  }
+  return result;
+}
+
+caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
+  if (batch.empty())
+    return {};
+  // One row per saga (its last element wins; first-write links are taken
+  // from whichever element carries them) and the net effect per timer key.
+  struct links {
+    size_t last = 0;
+    int64_t inbox_id = 0;
+    int32_t partition = -1;
+    const std::string* replay_of = nullptr;
+  };
+  std::unordered_map<std::string, links> sagas_seen;
+  std::vector<std::string> order;
+  using timer_id = std::tuple<std::string, size_t, int64_t>;
+  std::map<timer_id, std::optional<sagas::time_point>> timers;
+  std::string outbox = "[";
+  size_t outbox_rows = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& w = batch[i];
+    auto& inst = w.instance;
+    auto def = impl_->registry.find(inst.name, inst.version);
+    if (def == nullptr)
+      return caf::make_error(errc::invalid_input,
+                             "saga " + inst.id + ": no definition " + inst.name
+                               + " v" + std::to_string(inst.version));
+    if (auto why = sagas::check_instance(*def, inst))
+      return caf::make_error(errc::invalid_input, std::move(*why));
+    auto [it, added] = sagas_seen.try_emplace(inst.id);
+    if (added)
+      order.push_back(inst.id);
+    auto& l = it->second;
+    l.last = i;
+    if (w.inbox_id > 0)
+      l.inbox_id = w.inbox_id;
+    if (w.partition >= 0)
+      l.partition = w.partition;
+    if (!w.replay_of.empty())
+      l.replay_of = &w.replay_of;
+    if (!w.outbox.empty()) {
+      std::string records;
+      detail::append_records_json(records, w.outbox);
+      // Splice the array's elements into the batch-wide array.
+      if (outbox_rows > 0)
+        outbox += ',';
+      outbox.append(records, 1, records.size() - 2);
+      outbox_rows += w.outbox.size();
+    }
+    for (auto& t : w.timers_set)
+      timers[{t.saga_id, t.step, t.generation}] = t.due_at;
+    for (auto& t : w.timers_cleared)
+      timers[{t.saga_id, t.step, t.generation}] = std::nullopt;
+  }
+  outbox += ']';
+  std::string saga_rows = "[";
+  std::string step_rows = "[";
+  saga_rows.reserve(order.size() * 512);
+  step_rows.reserve(order.size() * 1536);
+  // The step hashes to remember once the transaction commits.
+  std::vector<std::pair<const sagas::saga_instance*, std::vector<size_t>>>
+    committed;
+  committed.reserve(order.size());
+  std::string step;
+  std::hash<std::string> hash;
+  for (size_t k = 0; k < order.size(); ++k) {
+    auto& l = sagas_seen[order[k]];
+    auto& inst = batch[l.last].instance;
+    if (k > 0)
+      saga_rows += ',';
+    static const std::string no_replay;
+    append_saga(saga_rows, inst, l.inbox_id, l.partition,
+                l.replay_of != nullptr ? *l.replay_of : no_replay);
+    auto def = impl_->registry.find(inst.name, inst.version);
+    auto known = impl_->written_steps.find(inst.id);
+    std::vector<size_t> hashes(inst.steps.size());
+    for (size_t s = 0; s < inst.steps.size(); ++s) {
+      step.clear();
+      append_step(step, inst.id, s, def->steps[s].name, inst.steps[s]);
+      hashes[s] = hash(step);
+      if (known != impl_->written_steps.end()
+          && known->second.size() == hashes.size()
+          && known->second[s] == hashes[s])
+        continue;
+      if (step_rows.size() > 1)
+        step_rows += ',';
+      step_rows += step;
+    }
+    committed.emplace_back(&inst, std::move(hashes));
+  }
+  saga_rows += ']';
+  step_rows += ']';
+  std::string timers_set = "[";
+  std::string timers_cleared = "[";
+  for (auto& [key, due] : timers) {
+    auto& out = due ? timers_set : timers_cleared;
+    if (out.size() > 1)
+      out += ',';
+    out += "{\"saga\":";
+    detail::append_json_text(out, std::get<0>(key));
+    out += ",\"step\":";
+    append_int(out, static_cast<int64_t>(std::get<1>(key)));
+    out += ",\"gen\":";
+    append_int(out, std::get<2>(key));
+    if (due) {
+      out += ",\"due\":";
+      append_int(out, to_us(*due));
+    }
+    out += '}';
+  }
+  timers_set += ']';
+  timers_cleared += ']';
+  auto res = impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::work w{conn};
+    w.exec_prepared1("ispflow_saga_write", saga_rows, step_rows, outbox,
+                     timers_set, timers_cleared);
+    w.commit();
+  });
+  auto& cache = impl_->written_steps;
+  for (auto& [inst, hashes] : committed) {
+    auto open = inst->state == sagas::saga_state::pending
+                || inst->state == sagas::saga_state::running
+                || inst->state == sagas::saga_state::compensating;
+    if (res && open)
+      cache.insert_or_assign(inst->id, std::move(hashes));
+    else
+      cache.erase(inst->id);
+  }
+  return res;
+}
+
+caf::expected<void>
+saga_store::skip_event(int64_t inbox_id, const std::string& reason,
+                       const std::vector<events::kafka_record>& outbox) {
+  std::string records;
+  detail::append_records_json(records, outbox);
+  auto outcome = impl_->db.run([&](pqxx::connection& conn) -> std::string {
+    pqxx::work w{conn};
+    auto row = w.exec_prepared1("ispflow_saga_skip", inbox_id, reason,
+                                records);
+    if (row[0].as<int64_t>() == 1) {
+      w.commit();
+      return {};
+    }
+    auto state = w.exec_prepared("ispflow_saga_skip_state", inbox_id);
+    if (state.empty())
+      return "unknown inbox event " + std::to_string(inbox_id);
+    if (!state[0][0].is_null())
+      return "inbox event " + std::to_string(inbox_id) + " started saga "
+             + state[0][0].as<std::string>();
+    // Skipped already (e.g. a retry after an unknown commit outcome).
+    return {};
+  });
+  if (!outcome)
+    return std::move(outcome.error());
+  if (!outcome->empty())
+    return caf::make_error(errc::invalid_input, std::move(*outcome));
+  return {};
+}
+
+caf::expected<std::vector<sagas::saga_instance>>
+saga_store::load_active(const std::vector<int32_t>& partitions) {
+  auto rows = impl_->db.run([&](pqxx::connection& conn) {
+    snapshot r{conn};
+    if (partitions.empty())
+      return std::pair{r.exec_prepared("ispflow_saga_active"),
+                       r.exec_prepared("ispflow_saga_active_steps")};
+    auto parts = int_array(partitions);
+    return std::pair{r.exec_prepared("ispflow_saga_active_in", parts),
+                     r.exec_prepared("ispflow_saga_active_steps_in", parts)};
+  });
+  // Another instance may have written these sagas since this store did.
+  impl_->written_steps.clear();
+  if (!rows)
+    return std::move(rows.error());
+  try {
+    return assemble(rows->first, rows->second);
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::database_error, std::string{e.what()});
+  }
+}
+
+caf::expected<std::optional<sagas::saga_instance>>
+saga_store::load(const std::string& id) {
+  auto rows = impl_->db.run([&](pqxx::connection& conn) {
+    snapshot r{conn};
+    return std::pair{r.exec_prepared("ispflow_saga_one", id),
+                     r.exec_prepared("ispflow_saga_one_steps", id)};
+  });
+  impl_->written_steps.erase(id);
+  if (!rows)
+    return std::move(rows.error());
+  try {
+    auto xs = assemble(rows->first, rows->second);
+    if (!xs)
+      return std::move(xs.error());
+    if (xs->empty())
+      return std::optional<sagas::saga_instance>{};
+    return std::optional<sagas::saga_instance>{std::move(xs->front())};
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::database_error, std::string{e.what()});
+  }
+}
+
+caf::expected<std::vector<timer_row>>
+saga_store::due_timers(sagas::time_point now, size_t limit) {
+  std::vector<timer_row> result;
+  if (limit == 0)
+    return result;
+  auto rows = impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction r{conn};
+    return r.exec_prepared("ispflow_timers_due", to_us(now),
+                           static_cast<int64_t>(limit));
+  });
+  if (!rows)
+    return std::move(rows.error());
+  try {
+    result.reserve(rows->size());
+    for (auto row : *rows)
+      result.push_back({row[0].as<std::string>(), row[1].as<size_t>(),
+                        row[2].as<int64_t>(), from_us(row[3].as<int64_t>())});
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::database_error, std::string{e.what()});
+  }
+  return result;
+}
+
+caf::expected<std::optional<sagas::time_point>> saga_store::next_due() {
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction r{conn};
+    auto row = r.exec_prepared1("ispflow_timers_next");
+    return optional_time(row[0]);
+  });
+}
+
+} // namespace ispflow::adapters::postgres
