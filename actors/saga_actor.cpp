@@ -1,0 +1,275 @@
+#include "actors/saga_actor.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
+// A saga actor's life:
+//
+//            input                          write committed
+//   idle ----------> writing (inputs queue) ----------------> idle
+//    ^                  |  store failed: rewrite after backoff     |
+//    |                  +------------------+                       |
+//    |                                                             v
+//    +---- adapter replies, timers ---- carry out the commands: run_*, timers
+//                                       finished: tell the router, quit
+
+namespace ispflow::actors {
+
+namespace {
+
+namespace api = adapters::api;
+namespace pg = adapters::postgres;
+
+using std::chrono::microseconds;
+
+struct saga_actor_state {
+  std::shared_ptr<const saga_actor_deps> deps;
+  const sagas::saga_definition* def = nullptr;
+  /// As last committed.
+  sagas::saga_instance inst;
+  int64_t inbox_id = 0;
+  int32_t partition = -1;
+  sagas::uniform_random_source random;
+  /// A transition being written: the next instance and its commands.
+  bool writing = false;
+  pg::saga_write pending;
+  std::vector<sagas::saga_command> pending_cmds;
+  std::chrono::milliseconds retry_delay{0};
+  std::deque<sagas::saga_input> queued;
+  static inline const char* name = "ispflow.saga";
+};
+
+using self_ptr = saga_actor::stateful_pointer<saga_actor_state>;
+
+sagas::time_point fresh_now(self_ptr self) {
+  auto& st = self->state;
+  auto now = st.deps->clock ? st.deps->clock()
+                            : std::chrono::system_clock::now();
+  auto t = std::chrono::time_point_cast<microseconds>(now);
+  sagas::time_point res{t};
+  // Output ids need a fresh `now` per transition of a saga.
+  if (res <= st.inst.updated_at)
+    res = st.inst.updated_at + microseconds{1};
+  return res;
+}
+
+sagas::step_outcome to_outcome(const api::adapter_reply& r) {
+  switch (r.outcome) {
+    case api::adapter_outcome::succeeded:
+      return sagas::step_succeeded{r.outputs};
+    case api::adapter_outcome::retryable_failure:
+      return sagas::step_retryable_failure{r.error};
+    case api::adapter_outcome::permanent_failure:
+      return sagas::step_permanent_failure{r.error};
+    case api::adapter_outcome::unknown_outcome:
+      return sagas::step_unknown_outcome{r.error};
+    case api::adapter_outcome::parked: {
+      sagas::step_parked res;
+      if (r.retry_after_ms > 0)
+        res.retry_after = std::chrono::milliseconds{r.retry_after_ms};
+      return res;
+    }
+  }
+  return sagas::step_permanent_failure{"invalid adapter outcome"};
+}
+
+void apply(self_ptr self, sagas::saga_input input);
+void drain(self_ptr self);
+void write_pending(self_ptr self);
+
+// GCC 12 reports a false maybe-uninitialized when a step_result (a variant
+// holding a std::map) is moved into a saga_input variant.
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+void call_adapter(self_ptr self, const sagas::operation_call& call) {
+  auto& st = self->state;
+  auto step = call.step;
+  auto gen = call.generation;
+  auto handle = st.deps->adapters.actor(call.system);
+  if (!handle) {
+    st.queued.emplace_back(sagas::step_result{
+      step, gen,
+      sagas::step_permanent_failure{"no adapter for system "
+                                    + std::string{to_string(call.system)}}});
+    return;
+  }
+  api::adapter_request req{st.inst.tenant_id, st.inst.subscriber_id,
+                           std::string{to_string(call.system)},
+                           call.operation,  call.idempotency_key,
+                           call.reconcile,  call.input};
+  auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
+  self->request(handle, timeout, invoke_atom_v, std::move(req))
+    .then(
+      [self, step, gen](api::adapter_reply& reply) {
+        apply(self, sagas::step_result{step, gen, to_outcome(reply)});
+      },
+      [self, step, gen](caf::error& err) {
+        // The request may have been delivered: the effect is unknown.
+        apply(self, sagas::step_result{
+                      step, gen,
+                      sagas::step_unknown_outcome{"no answer: "
+                                                  + render_error(err)}});
+      });
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
+
+void committed(self_ptr self) {
+  auto& st = self->state;
+  st.writing = false;
+  st.retry_delay = st.deps->write_retry;
+  st.inst = std::move(st.pending.instance);
+  st.inbox_id = 0;
+  st.partition = -1;
+  auto cmds = std::move(st.pending_cmds);
+  st.pending = pg::saga_write{};
+  st.pending_cmds.clear();
+  for (auto& cmd : cmds) {
+    if (auto run = std::get_if<sagas::run_step>(&cmd)) {
+      call_adapter(self, run->call);
+    } else if (auto comp = std::get_if<sagas::run_compensation>(&cmd)) {
+      call_adapter(self, comp->call);
+    } else if (auto timer = std::get_if<sagas::schedule_timer>(&cmd)) {
+      if (st.deps->timer)
+        self->send(st.deps->timer, schedule_atom_v, timer->due,
+                   saga_actor{self}, static_cast<uint64_t>(timer->step),
+                   timer->generation);
+    } else if (std::holds_alternative<sagas::finished>(cmd)) {
+      if (st.deps->router)
+        self->send(st.deps->router, done_atom_v, st.inst);
+      self->quit();
+      return;
+    }
+  }
+  drain(self);
+}
+
+void write_pending(self_ptr self) {
+  auto& st = self->state;
+  std::vector<pg::saga_write> batch{st.pending};
+  self->request(st.deps->store, st.deps->store_timeout, save_atom_v,
+                std::move(batch))
+    .then([self](uint64_t) { committed(self); },
+          [self](caf::error& err) {
+            auto& rs = self->state;
+            if (err == errc::invalid_input) {
+              common::log_error("saga", "store refused a saga transition",
+                                {{"saga_id", rs.inst.id},
+                                 {"error", render_error(err)}});
+              self->quit(err);
+              return;
+            }
+            common::log_warn("saga", "saga transition not written, retrying",
+                             {{"saga_id", rs.inst.id},
+                              {"error", render_error(err)}});
+            self->delayed_send(self, rs.retry_delay, rewrite_atom_v);
+            rs.retry_delay = std::min(rs.retry_delay * 2,
+                                      std::chrono::milliseconds{5'000});
+          });
+}
+
+void apply(self_ptr self, sagas::saga_input input) {
+  auto& st = self->state;
+  if (st.writing) {
+    st.queued.push_back(std::move(input));
+    return;
+  }
+  auto next = st.inst;
+  auto now = fresh_now(self);
+  auto cmds = sagas::transition(*st.def, next, input, now, st.random);
+  if (cmds.empty() && next == st.inst) {
+    // Stale or not fitting: nothing changed, nothing to write.
+    drain(self);
+    return;
+  }
+  pg::saga_write w;
+  w.inbox_id = st.inbox_id;
+  w.partition = st.partition;
+  w.outbox = sagas::output_records(cmds, next, st.deps->outputs);
+  for (auto& cmd : cmds)
+    if (auto t = std::get_if<sagas::schedule_timer>(&cmd))
+      w.timers_set.push_back(
+        pg::timer_row{next.id, t->step, t->generation, t->due});
+  if (auto fired = std::get_if<sagas::timer_fired>(&input))
+    w.timers_cleared.push_back(
+      pg::timer_key{next.id, fired->step, fired->generation});
+  w.instance = std::move(next);
+  st.pending = std::move(w);
+  st.pending_cmds = std::move(cmds);
+  st.writing = true;
+  write_pending(self);
+}
+
+void drain(self_ptr self) {
+  auto& st = self->state;
+  if (!st.writing && !st.queued.empty()) {
+    auto input = std::move(st.queued.front());
+    st.queued.pop_front();
+    apply(self, std::move(input));
+  }
+}
+
+saga_actor::behavior_type saga(self_ptr self,
+                               std::shared_ptr<const saga_actor_deps> deps,
+                               saga_start start) {
+  auto& st = self->state;
+  st.deps = std::move(deps);
+  st.inst = std::move(start.instance);
+  st.inbox_id = start.inbox_id;
+  st.partition = start.partition;
+  st.random = sagas::make_seeded_source(start.seed);
+  st.retry_delay = st.deps->write_retry;
+  st.def = st.deps->registry->find(st.inst.name, st.inst.version);
+  std::optional<std::string> why;
+  if (st.def == nullptr)
+    why = "unknown saga definition " + st.inst.name + " v"
+          + std::to_string(st.inst.version);
+  else
+    why = sagas::check_instance(*st.def, st.inst);
+  if (why) {
+    common::log_error("saga", "saga instance does not fit its definition",
+                      {{"saga_id", st.inst.id}, {"error", *why}});
+    self->quit(caf::make_error(errc::invalid_input, *why));
+    return {
+      [](fire_atom, uint64_t, int64_t) {},
+      [](rewrite_atom) {},
+      [self](caf::get_atom) { return self->state.inst; },
+    };
+  }
+  apply(self, std::move(start.first_input));
+  return {
+    [self](fire_atom, uint64_t step, int64_t generation) {
+      apply(self, sagas::timer_fired{static_cast<size_t>(step), generation});
+    },
+    [self](rewrite_atom) {
+      if (self->state.writing)
+        write_pending(self);
+    },
+    [self](caf::get_atom) { return self->state.inst; },
+  };
+}
+
+} // namespace
+
+saga_actor spawn_saga_actor(caf::actor_system& sys,
+                            std::shared_ptr<const saga_actor_deps> deps,
+                            saga_start start) {
+  return sys.spawn(saga, std::move(deps), std::move(start));
+}
+
+} // namespace ispflow::actors

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "actors/saga_interfaces.hpp"
+#include "actors/timer.hpp"
+#include "adapters/api/adapters.hpp"
+#include "sagas/engine.hpp"
+#include "sagas/outputs.hpp"
+
+namespace ispflow::actors {
+
+/// What every saga actor shares (built once by the router).
+struct saga_actor_deps {
+  /// Definitions by (name, version); must outlive every saga actor.
+  const sagas::saga_registry* registry = nullptr;
+  saga_store_actor store;
+  timer_actor timer;
+  /// Told (done_atom, instance) when the saga ends; may be invalid.
+  saga_router_actor router;
+  /// Adapter actors by system.
+  adapters::api::adapter_set adapters;
+  /// How emit commands become outbox records.
+  sagas::output_settings outputs;
+  /// `now` of each transition (empty: the system clock). Truncated to
+  /// microseconds and kept strictly increasing per saga.
+  saga_clock clock;
+  /// Bound of one store request.
+  std::chrono::milliseconds store_timeout{30'000};
+  /// First delay before writing a transition again after a store failure;
+  /// doubles up to 5 s.
+  std::chrono::milliseconds write_retry{100};
+};
+
+/// How a saga actor begins.
+struct saga_start {
+  /// The instance as committed (resume) or just made (new saga).
+  sagas::saga_instance instance;
+  /// start_saga for a new saga, resume_after_restart for a loaded one.
+  sagas::saga_input first_input;
+  /// On a new saga: the inbox event it links in its first write.
+  int64_t inbox_id = 0;
+  /// On a new saga: the event's Kafka partition.
+  int32_t partition = -1;
+  /// Seed of the backoff jitter.
+  uint64_t seed = 0;
+};
+
+/// Spawns the actor of one saga (scheduled, so the test_coordinator runs
+/// it). It applies each input with sagas::transition to a copy of the
+/// instance, writes that transition (instance, outbox records, timers) as
+/// one saga_write through the store, and only once the write committed
+/// adopts the copy and carries out the commands: adapter requests bounded
+/// by the step's attempt_timeout (silence = step_unknown_outcome), timers
+/// through the timer actor, and on `finished` (done_atom, instance) to the
+/// router, then it quits. Inputs arriving meanwhile wait in order. A failed
+/// write is retried with backoff, so the instance never runs ahead of the
+/// database; a write refused as invalid (errc::invalid_input) stops the
+/// actor without acting.
+saga_actor spawn_saga_actor(caf::actor_system& sys,
+                            std::shared_ptr<const saga_actor_deps> deps,
+                            saga_start start);
+
+} // namespace ispflow::actors

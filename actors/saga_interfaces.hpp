@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "adapters/postgres/saga_store.hpp"
+#include "events/records.hpp"
+#include "events/type_ids.hpp"
+#include "sagas/instance.hpp"
+
+// The typed interfaces of the saga engine's actors: saga store, saga actor,
+// timer and router. The spawn functions are in saga_store.hpp,
+// saga_actor.hpp, timer.hpp and saga_router.hpp.
+
+namespace ispflow::actors {
+
+/// What the router has done since it started.
+struct saga_router_counts {
+  /// Sagas started from inbox events (first write committed or in flight).
+  uint64_t started = 0;
+  /// Inbox events refused by admission (dead-lettered).
+  uint64_t skipped = 0;
+  /// Sagas resumed from the store at start.
+  uint64_t resumed = 0;
+  /// Saga actors that reported their saga finished.
+  uint64_t finished = 0;
+  /// Saga actors alive now.
+  uint64_t running = 0;
+  /// Sagas whose actor stopped without finishing (e.g. a first write the
+  /// store refused); they are resumed at the next start.
+  uint64_t abandoned = 0;
+
+  friend bool operator==(const saga_router_counts&, const saga_router_counts&)
+    = default;
+};
+
+/// The durable store of the saga engine, as an actor.
+///
+/// interface saga_store_actor {
+///   /// Writes every element in one transaction. Writes that arrive while
+///   /// a transaction runs are batched into the next (group commit).
+///   /// Replies with the number of elements written, or errc::* (see
+///   /// adapters::postgres::saga_store::write): nothing was written.
+///   (save_atom, vector<saga_write>) -> (uint64_t)
+///   /// Up to `limit` startable inbox events of `partitions` (empty = all).
+///   (next_atom, uint64_t limit, vector<int32_t> partitions)
+///     -> (vector<startable_event>)
+///   /// Marks inbox event `inbox_id` as starting no saga with `reason` and
+///   /// appends the outbox records; replies with `inbox_id`.
+///   (skip_atom, int64_t inbox_id, string reason, vector<kafka_record>)
+///     -> (int64_t)
+///   /// Every saga in pending, running or compensating of `partitions`.
+///   (load_atom, vector<int32_t> partitions) -> (vector<saga_instance>)
+///   /// The lifecycle state (sagas::subscriber_state as text) and service
+///   /// type ("" if never seen) of a subscriber, derived from its finished
+///   /// sagas, oldest first, with sagas::next_state.
+///   (status_atom, string tenant_id, string subscriber_id)
+///     -> (string state, string service_type)
+///   /// Internal: runs the queued writes as one transaction.
+///   (gc_flush_atom) -> ()
+/// }
+using saga_store_actor = caf::typed_actor<
+  caf::replies_to<save_atom, std::vector<adapters::postgres::saga_write>>::
+    with<uint64_t>,
+  caf::replies_to<next_atom, uint64_t, std::vector<int32_t>>::with<
+    std::vector<adapters::postgres::startable_event>>,
+  caf::replies_to<skip_atom, int64_t, std::string,
+                  std::vector<events::kafka_record>>::with<int64_t>,
+  caf::replies_to<load_atom, std::vector<int32_t>>::with<
+    std::vector<sagas::saga_instance>>,
+  caf::replies_to<status_atom, std::string, std::string>::with<std::string,
+                                                                std::string>,
+  caf::reacts_to<gc_flush_atom>>;
+
+/// One running saga.
+///
+/// interface saga_actor {
+///   /// Timer (step, generation) came due: sagas::timer_fired.
+///   (fire_atom, uint64_t step, int64_t generation) -> ()
+///   /// The instance as last committed.
+///   (get_atom) -> (saga_instance)
+///   /// Internal: write the pending transition again after a store failure.
+///   (rewrite_atom) -> ()
+/// }
+using saga_actor = caf::typed_actor<
+  caf::reacts_to<fire_atom, uint64_t, int64_t>, caf::reacts_to<rewrite_atom>,
+  caf::replies_to<caf::get_atom>::with<sagas::saga_instance>>;
+
+/// Delivers durable timers to saga actors, driven by the actor clock (so
+/// CAF's test_coordinator advances it without sleeping).
+///
+/// interface timer_actor {
+///   /// At `due`, send (fire_atom, step, generation) to `target`. The row
+///   /// itself was written by the store in the saga's transaction.
+///   (schedule_atom, timestamp due, saga_actor target, uint64_t step,
+///    int64_t generation) -> ()
+/// }
+using timer_actor = caf::typed_actor<
+  caf::reacts_to<schedule_atom, sagas::time_point, saga_actor, uint64_t,
+                 int64_t>>;
+
+/// Starts one saga per startable inbox event, in per-subscriber order.
+///
+/// interface saga_router_actor {
+///   /// Poll the store for startable events now (e.g. after intake wrote).
+///   (nudge_atom) -> ()
+///   /// Periodic poll (self-sent every poll_interval).
+///   (tick_atom) -> ()
+///   /// A saga actor's saga ended (completed, compensated, cancelled or
+///   /// needs_attention); carries the committed instance.
+///   (done_atom, saga_instance) -> ()
+///   /// Counts since start.
+///   (get_atom) -> (saga_router_counts)
+/// }
+using saga_router_actor = caf::typed_actor<
+  caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
+  caf::reacts_to<done_atom, sagas::saga_instance>,
+  caf::replies_to<caf::get_atom>::with<saga_router_counts>>;
+
+} // namespace ispflow::actors
+
+// Local-only message types: they hold std::optional / std::variant, which
+// CAF 0.17 cannot inspect, and never leave the process (no serialization).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::sagas::saga_instance)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ispflow::sagas::saga_instance>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
+  std::vector<ispflow::adapters::postgres::saga_write>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
+  std::vector<ispflow::adapters::postgres::startable_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::saga_router_counts)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::saga_actor)

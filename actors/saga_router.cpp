@@ -1,0 +1,398 @@
+#include "actors/saga_router.hpp"
+
+#include <map>
+#include <random>
+#include <set>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "common/log.hpp"
+#include "events/errc.hpp"
+#include "sagas/admission.hpp"
+#include "sagas/lifecycle_sagas.hpp"
+
+// The router's cycle:
+//
+//   start --load_active--> resume each saga --+
+//                                             v
+//   nudge / tick / saga done ----------> poll next_startable
+//                                             |  per event (claimed)
+//                                             v
+//                                  status (subscriber state)
+//                                     |                 |
+//                               admit: starts      admit: refused
+//                                     v                 v
+//                       spawn saga actor        skip_event + dead letter
+//                       (1st write links        (claim released)
+//                        the inbox event)
+//                                     |
+//                              done / down: claim released, poll again
+
+namespace ispflow::actors {
+
+namespace {
+
+namespace pg = adapters::postgres;
+
+using subscriber_key = std::pair<std::string, std::string>;
+
+struct running_saga {
+  std::string saga_id;
+  subscriber_key subscriber;
+  int64_t inbox_id = 0;
+};
+
+struct router_state {
+  saga_router_settings cfg;
+  std::shared_ptr<saga_actor_deps> deps;
+  std::mt19937_64 rng;
+  bool ready = false;
+  bool polling = false;
+  bool poll_again = false;
+  /// Claimed subscribers and inbox events (taken, saga not ended yet).
+  std::set<subscriber_key> busy;
+  std::set<int64_t> claimed;
+  /// Saga actors alive, by address.
+  std::map<caf::actor_addr, running_saga> running;
+  saga_router_counts counts;
+  static inline const char* name = "ispflow.saga_router";
+
+  std::string new_saga_id() {
+    // A random UUID (version 4): saga ids prefix idempotency keys, so they
+    // must never repeat, not even across databases.
+    auto hi = rng();
+    auto lo = rng();
+    hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+    lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+    char buf[37];
+    std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
+                  static_cast<unsigned>(hi >> 32),
+                  static_cast<unsigned>((hi >> 16) & 0xffff),
+                  static_cast<unsigned>(hi & 0xffff),
+                  static_cast<unsigned>(lo >> 48),
+                  static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+    return buf;
+  }
+
+  sagas::time_point now() const {
+    auto t = cfg.clock ? cfg.clock() : std::chrono::system_clock::now();
+    return std::chrono::time_point_cast<std::chrono::microseconds>(t);
+  }
+};
+
+using self_ptr = saga_router_actor::stateful_pointer<router_state>;
+
+void poll(self_ptr self);
+
+void launch(self_ptr self, saga_start start, subscriber_key key) {
+  auto& st = self->state;
+  start.seed = st.rng();
+  auto id = start.instance.id;
+  auto inbox_id = start.inbox_id;
+  auto handle = spawn_saga_actor(self->home_system(), st.deps,
+                                 std::move(start));
+  // Linked: a router that dies (crash, shutdown) takes its sagas with it;
+  // they resume from the store at the next start.
+  self->link_to(handle);
+  self->monitor(handle);
+  st.running.emplace(handle.address(),
+                     running_saga{std::move(id), std::move(key), inbox_id});
+  st.counts.running = st.running.size();
+}
+
+void release(self_ptr self, const running_saga& saga) {
+  auto& st = self->state;
+  st.busy.erase(saga.subscriber);
+  if (saga.inbox_id != 0)
+    st.claimed.erase(saga.inbox_id);
+}
+
+events::kafka_record dead_letter_record(const router_state& st,
+                                        const pg::startable_event& ev,
+                                        const sagas::admission_decision& d) {
+  // The event as a binary-mode CloudEvent, plus why it was refused.
+  events::kafka_record rec;
+  rec.topic = st.cfg.dead_letter_topic;
+  rec.key = ev.subscriber_id;
+  rec.value = ev.payload;
+  auto add = [&rec](std::string k, std::string v) {
+    rec.headers.push_back(events::kafka_header{std::move(k), std::move(v),
+                                               false});
+  };
+  add("ce_specversion", "1.0");
+  add("ce_id", ev.event_id);
+  add("ce_source", ev.source);
+  add("ce_type", ev.type);
+  add("ce_subject", ev.subscriber_id);
+  add("ce_tenantid", ev.tenant_id);
+  add("content-type", "application/json");
+  if (!ev.traceparent.empty())
+    add("traceparent", ev.traceparent);
+  add("ispflow_error", d.reason);
+  add("ispflow_error_detail", d.detail);
+  return rec;
+}
+
+void skip(self_ptr self, const pg::startable_event& ev,
+          sagas::admission_decision d) {
+  auto& st = self->state;
+  auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
+  auto inbox_id = ev.inbox_id;
+  std::vector<events::kafka_record> records{dead_letter_record(st, ev, d)};
+  self
+    ->request(st.cfg.store, st.cfg.store_timeout, skip_atom_v, inbox_id,
+              d.reason, std::move(records))
+    .then(
+      [self, key, inbox_id](int64_t) {
+        auto& rs = self->state;
+        ++rs.counts.skipped;
+        rs.busy.erase(key);
+        rs.claimed.erase(inbox_id);
+        poll(self);
+      },
+      [self, key, inbox_id](caf::error& err) {
+        auto& rs = self->state;
+        common::log_warn("saga_router", "billing event not skipped",
+                         {{"inbox_id", std::to_string(inbox_id)},
+                          {"error", render_error(err)}});
+        rs.busy.erase(key);
+        rs.claimed.erase(inbox_id);
+      });
+}
+
+void decide(self_ptr self, const pg::startable_event& ev,
+            const std::string& state_name, const std::string& service_type) {
+  auto& st = self->state;
+  auto state = sagas::parse_subscriber_state(state_name)
+                 .value_or(sagas::subscriber_state::none);
+  auto d = sagas::admit(state, ev.type);
+  if (!d.starts()) {
+    skip(self, ev, std::move(d));
+    return;
+  }
+  auto def = st.cfg.registry->current(d.saga);
+  auto profile = st.cfg.adapters.profile(ev.tenant_id);
+  if (def == nullptr || !profile) {
+    sagas::admission_decision refused;
+    refused.reason = def == nullptr ? "unknown_saga" : "unknown_tenant";
+    refused.detail = def == nullptr ? "no definition of saga " + d.saga
+                                    : "tenant " + ev.tenant_id
+                                        + " has no adapter profile";
+    skip(self, ev, std::move(refused));
+    return;
+  }
+  sagas::instance_seed seed;
+  seed.id = st.new_saga_id();
+  seed.tenant_id = ev.tenant_id;
+  seed.subscriber_id = ev.subscriber_id;
+  seed.causation = ev.event_id;
+  seed.payload = flatten_payload(ev.payload);
+  // Only the activation names the service type; later sagas inherit it.
+  if (auto i = seed.payload.find("service_type"); i != seed.payload.end())
+    seed.service_type = i->second;
+  else
+    seed.service_type = service_type;
+  saga_start start;
+  start.instance = sagas::make_instance(*def, std::move(seed), st.now());
+  start.first_input = sagas::start_saga{*profile};
+  start.inbox_id = ev.inbox_id;
+  start.partition = ev.partition;
+  ++st.counts.started;
+  launch(self, std::move(start), {ev.tenant_id, ev.subscriber_id});
+}
+
+void take(self_ptr self, pg::startable_event ev) {
+  auto& st = self->state;
+  auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
+  if (st.claimed.count(ev.inbox_id) > 0 || st.busy.count(key) > 0)
+    return;
+  st.claimed.insert(ev.inbox_id);
+  st.busy.insert(key);
+  self
+    ->request(st.cfg.store, st.cfg.store_timeout, status_atom_v, ev.tenant_id,
+              ev.subscriber_id)
+    .then(
+      [self, ev](std::string& state, std::string& service_type) {
+        decide(self, ev, state, service_type);
+      },
+      [self, ev, key](caf::error& err) {
+        auto& rs = self->state;
+        common::log_warn("saga_router", "subscriber state not read",
+                         {{"inbox_id", std::to_string(ev.inbox_id)},
+                          {"error", render_error(err)}});
+        rs.busy.erase(key);
+        rs.claimed.erase(ev.inbox_id);
+      });
+}
+
+void poll(self_ptr self) {
+  auto& st = self->state;
+  if (!st.ready || st.polling) {
+    st.poll_again = true;
+    return;
+  }
+  st.polling = true;
+  st.poll_again = false;
+  self
+    ->request(st.cfg.store, st.cfg.store_timeout, next_atom_v, st.cfg.batch,
+              st.cfg.partitions)
+    .then(
+      [self](std::vector<pg::startable_event>& events) {
+        for (auto& ev : events)
+          take(self, std::move(ev));
+        self->state.polling = false;
+        if (self->state.poll_again)
+          poll(self);
+      },
+      [self](caf::error& err) {
+        common::log_warn("saga_router", "startable events not read",
+                         {{"error", render_error(err)}});
+        self->state.polling = false;
+      });
+}
+
+void resume_all(self_ptr self) {
+  auto& st = self->state;
+  self
+    ->request(st.cfg.store, st.cfg.store_timeout, load_atom_v,
+              st.cfg.partitions)
+    .then(
+      [self](std::vector<sagas::saga_instance>& active) {
+        auto& rs = self->state;
+        for (auto& inst : active) {
+          auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
+          rs.busy.insert(key);
+          saga_start start;
+          start.instance = std::move(inst);
+          start.first_input = sagas::resume_after_restart{};
+          ++rs.counts.resumed;
+          launch(self, std::move(start), std::move(key));
+        }
+        rs.ready = true;
+        poll(self);
+      },
+      [self](caf::error& err) {
+        // Without the active sagas, starting new ones could break the
+        // per-subscriber order: retry on the next tick.
+        common::log_warn("saga_router", "active sagas not loaded",
+                         {{"error", render_error(err)}});
+      });
+}
+
+saga_router_actor::behavior_type router(self_ptr self,
+                                        saga_router_settings cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  if (st.cfg.seed == 0)
+    st.cfg.seed = std::random_device{}();
+  st.rng.seed(st.cfg.seed);
+  if (!st.cfg.timer)
+    st.cfg.timer = spawn_timer(self->home_system(), st.cfg.clock);
+  auto deps = std::make_shared<saga_actor_deps>();
+  deps->registry = st.cfg.registry;
+  deps->store = st.cfg.store;
+  deps->timer = st.cfg.timer;
+  deps->router = saga_router_actor{self};
+  deps->adapters = st.cfg.adapters;
+  deps->outputs = st.cfg.outputs;
+  deps->clock = st.cfg.clock;
+  deps->store_timeout = st.cfg.store_timeout;
+  deps->write_retry = st.cfg.write_retry;
+  st.deps = std::move(deps);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& rs = self->state;
+    auto i = rs.running.find(msg.source);
+    if (i == rs.running.end())
+      return;
+    // Stopped without reporting its end: the saga stays in the store and
+    // is resumed at the next start; its subscriber stays blocked there.
+    ++rs.counts.abandoned;
+    release(self, i->second);
+    rs.running.erase(i);
+    rs.counts.running = rs.running.size();
+  });
+  if (st.cfg.resume) {
+    resume_all(self);
+  } else {
+    st.ready = true;
+    poll(self);
+  }
+  if (st.cfg.poll_interval.count() > 0)
+    self->delayed_send(self, st.cfg.poll_interval, tick_atom_v);
+  return {
+    [self](nudge_atom) { poll(self); },
+    [self](tick_atom) {
+      auto& rs = self->state;
+      if (!rs.ready)
+        resume_all(self);
+      else
+        poll(self);
+      self->delayed_send(self, rs.cfg.poll_interval, tick_atom_v);
+    },
+    [self](done_atom, const sagas::saga_instance& inst) {
+      auto& rs = self->state;
+      ++rs.counts.finished;
+      for (auto i = rs.running.begin(); i != rs.running.end(); ++i) {
+        if (i->second.saga_id == inst.id) {
+          self->demonitor(i->first);
+          release(self, i->second);
+          rs.running.erase(i);
+          break;
+        }
+      }
+      rs.counts.running = rs.running.size();
+      poll(self);
+    },
+    [self](caf::get_atom) { return self->state.counts; },
+  };
+}
+
+void flatten_into(const rapidjson::Value& v, const std::string& prefix,
+                  sagas::field_map& out) {
+  auto join = [&](const std::string& k) {
+    return prefix.empty() ? k : prefix + "." + k;
+  };
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject())
+      flatten_into(m.value,
+                   join(std::string{m.name.GetString(),
+                                    m.name.GetStringLength()}),
+                   out);
+  } else if (v.IsArray()) {
+    size_t n = 0;
+    for (auto& x : v.GetArray())
+      flatten_into(x, join(std::to_string(n++)), out);
+  } else if (v.IsString()) {
+    out[prefix] = std::string{v.GetString(), v.GetStringLength()};
+  } else if (!v.IsNull()) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+    v.Accept(w);
+    out[prefix] = buf.GetString();
+  }
+}
+
+} // namespace
+
+sagas::field_map flatten_payload(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  sagas::field_map res;
+  if (doc.HasParseError() || !doc.IsObject())
+    return res;
+  flatten_into(doc, "", res);
+  return res;
+}
+
+saga_router_actor spawn_saga_router(caf::actor_system& sys,
+                                    saga_router_settings cfg) {
+  return sys.spawn(router, std::move(cfg));
+}
+
+} // namespace ispflow::actors

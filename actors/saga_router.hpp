@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "actors/saga_actor.hpp"
+#include "actors/saga_interfaces.hpp"
+
+namespace ispflow::actors {
+
+/// What the saga router needs.
+struct saga_router_settings {
+  /// Definitions; must outlive the router and every saga actor.
+  const sagas::saga_registry* registry = nullptr;
+  saga_store_actor store;
+  /// Spawned by the router when invalid.
+  timer_actor timer;
+  /// Tenants' systems and policies, adapter actors.
+  adapters::api::adapter_set adapters;
+  sagas::output_settings outputs;
+  /// `now` of each transition (empty: the system clock).
+  saga_clock clock;
+  /// Kafka partitions this instance owns (empty = all).
+  std::vector<int32_t> partitions;
+  /// Most startable events fetched per poll.
+  uint64_t batch = 64;
+  /// Poll period besides nudges; zero disables the periodic poll.
+  std::chrono::milliseconds poll_interval{1'000};
+  /// Topic of dead letters for refused billing events.
+  std::string dead_letter_topic = "billing.events.v1.dlq";
+  /// Resume every active saga of `partitions` at start.
+  bool resume = true;
+  /// Seeds saga ids and jitter; 0 draws one from std::random_device.
+  uint64_t seed = 0;
+  /// Bound of one store request.
+  std::chrono::milliseconds store_timeout{30'000};
+  /// First delay before a saga actor writes a transition again.
+  std::chrono::milliseconds write_retry{100};
+};
+
+/// Spawns the saga router (scheduled). At start it resumes the active sagas
+/// (load_atom; resume_after_restart), then polls next_startable on every
+/// nudge, every poll_interval and whenever a saga ends. For each startable
+/// event it asks the store for the subscriber's state (folded over its
+/// finished sagas), calls sagas::admit, and either spawns a saga actor
+/// (whose first write links the inbox event) or skips the event with the
+/// reason and a dead-letter record (headers ispflow_error and
+/// ispflow_error_detail). An event, and its subscriber, stay claimed from
+/// the moment it is taken until its saga ends, so it is never started
+/// twice while a write is in flight, and one subscriber never has two
+/// sagas running.
+saga_router_actor spawn_saga_router(caf::actor_system& sys,
+                                    saga_router_settings cfg);
+
+/// The billing payload (JSON text) flattened to strings: nested objects
+/// join keys with '.', e.g. "access.onu_serial"; arrays index as
+/// "key.0"; numbers and booleans as their JSON text; null is left out.
+/// Invalid JSON gives an empty map.
+sagas::field_map flatten_payload(const std::string& json);
+
+} // namespace ispflow::actors

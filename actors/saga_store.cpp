@@ -1,0 +1,443 @@
+#include "actors/saga_store.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <pqxx/pqxx>
+
+#include "common/log.hpp"
+#include "events/errc.hpp"
+#include "sagas/admission.hpp"
+
+namespace ispflow::actors {
+
+namespace pg = adapters::postgres;
+
+// -- in-memory database -------------------------------------------------------
+
+namespace {
+
+bool is_open(sagas::saga_state x) {
+  using sagas::saga_state;
+  return x == saga_state::pending || x == saga_state::running
+         || x == saga_state::compensating || x == saga_state::needs_attention;
+}
+
+bool is_active(sagas::saga_state x) {
+  using sagas::saga_state;
+  return x == saga_state::pending || x == saga_state::running
+         || x == saga_state::compensating;
+}
+
+bool in_partitions(const std::vector<int32_t>& partitions, int32_t p) {
+  return partitions.empty()
+         || std::find(partitions.begin(), partitions.end(), p)
+              != partitions.end();
+}
+
+// Folds a subscriber's finished sagas, oldest first, into its state.
+std::pair<sagas::subscriber_state, std::string>
+fold_status(const sagas::saga_registry& registry,
+            std::vector<sagas::saga_instance> finished) {
+  std::sort(finished.begin(), finished.end(), [](auto& x, auto& y) {
+    return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
+  });
+  auto state = sagas::subscriber_state::none;
+  std::string service_type;
+  for (auto& inst : finished) {
+    if (!inst.service_type.empty())
+      service_type = inst.service_type;
+    if (auto def = registry.find(inst.name, inst.version))
+      state = sagas::next_state(state, inst.name,
+                                sagas::settled_outcome(*def, inst));
+  }
+  return {state, service_type};
+}
+
+} // namespace
+
+int64_t memory_saga_db::add_event(pg::startable_event ev) {
+  ev.inbox_id = static_cast<int64_t>(inbox.size()) + 1;
+  inbox.push_back(memory_inbox_row{std::move(ev), {}, {}});
+  return inbox.back().event.inbox_id;
+}
+
+caf::expected<void>
+memory_saga_db::write(const std::vector<pg::saga_write>& batch) {
+  if (fail_writes > 0) {
+    --fail_writes;
+    return caf::make_error(errc::database_unavailable,
+                           std::string{"injected outage"});
+  }
+  // Check everything first: all or nothing.
+  std::map<int64_t, std::string> links;
+  for (auto& w : batch) {
+    if (registry != nullptr) {
+      auto def = registry->find(w.instance.name, w.instance.version);
+      if (def == nullptr)
+        return caf::make_error(errc::invalid_input,
+                               "unknown saga " + w.instance.name);
+      if (auto why = sagas::check_instance(*def, w.instance))
+        return caf::make_error(errc::invalid_input, *why);
+    }
+    if (w.inbox_id != 0) {
+      if (w.inbox_id < 1 || w.inbox_id > static_cast<int64_t>(inbox.size()))
+        return caf::make_error(errc::invalid_input,
+                               "unknown inbox id "
+                                 + std::to_string(w.inbox_id));
+      auto& row = inbox[static_cast<size_t>(w.inbox_id - 1)];
+      auto linked = row.saga_id;
+      if (auto i = links.find(w.inbox_id); i != links.end())
+        linked = i->second;
+      if (!row.skip_reason.empty()
+          || (!linked.empty() && linked != w.instance.id))
+        return caf::make_error(errc::invalid_input,
+                               "inbox event already started");
+      links[w.inbox_id] = w.instance.id;
+    }
+  }
+  for (auto& w : batch) {
+    sagas[w.instance.id] = w.instance;
+    if (w.partition >= 0)
+      partitions[w.instance.id] = w.partition;
+    if (w.inbox_id != 0)
+      inbox[static_cast<size_t>(w.inbox_id - 1)].saga_id = w.instance.id;
+    outbox.insert(outbox.end(), w.outbox.begin(), w.outbox.end());
+    for (auto& t : w.timers_set) {
+      auto i = std::find_if(timers.begin(), timers.end(),
+                            [&](auto& x) { return x.key() == t.key(); });
+      if (i != timers.end())
+        *i = t;
+      else
+        timers.push_back(t);
+    }
+    for (auto& k : w.timers_cleared)
+      timers.erase(std::remove_if(timers.begin(), timers.end(),
+                                  [&](auto& x) { return x.key() == k; }),
+                   timers.end());
+  }
+  ++transactions;
+  largest_transaction = std::max<uint64_t>(largest_transaction, batch.size());
+  return {};
+}
+
+std::vector<pg::startable_event>
+memory_saga_db::next_startable(size_t limit,
+                               const std::vector<int32_t>& parts) const {
+  using key = std::pair<std::string, std::string>;
+  std::set<key> blocked;
+  for (auto& [id, inst] : sagas)
+    if (is_open(inst.state))
+      blocked.emplace(inst.tenant_id, inst.subscriber_id);
+  std::vector<pg::startable_event> res;
+  for (auto& row : inbox) {
+    if (!row.saga_id.empty() || !row.skip_reason.empty())
+      continue;
+    // Only the oldest unstarted event of a subscriber; later ones wait.
+    auto k = key{row.event.tenant_id, row.event.subscriber_id};
+    if (!blocked.emplace(k).second)
+      continue;
+    if (!in_partitions(parts, row.event.partition))
+      continue;
+    res.push_back(row.event);
+    if (res.size() >= limit)
+      break;
+  }
+  return res;
+}
+
+caf::expected<void>
+memory_saga_db::skip_event(int64_t inbox_id, const std::string& reason,
+                           const std::vector<events::kafka_record>& records) {
+  if (inbox_id < 1 || inbox_id > static_cast<int64_t>(inbox.size()))
+    return caf::make_error(errc::invalid_input, std::string{"unknown event"});
+  auto& row = inbox[static_cast<size_t>(inbox_id - 1)];
+  if (!row.saga_id.empty() || !row.skip_reason.empty())
+    return caf::make_error(errc::invalid_input,
+                           std::string{"event already started"});
+  row.skip_reason = reason;
+  outbox.insert(outbox.end(), records.begin(), records.end());
+  return {};
+}
+
+std::vector<sagas::saga_instance>
+memory_saga_db::load_active(const std::vector<int32_t>& parts) const {
+  std::vector<sagas::saga_instance> res;
+  for (auto& [id, inst] : sagas) {
+    if (!is_active(inst.state))
+      continue;
+    if (!parts.empty()) {
+      auto i = partitions.find(id);
+      if (i == partitions.end() || !in_partitions(parts, i->second))
+        continue;
+    }
+    res.push_back(inst);
+  }
+  std::sort(res.begin(), res.end(), [](auto& x, auto& y) {
+    return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
+  });
+  return res;
+}
+
+std::pair<sagas::subscriber_state, std::string>
+memory_saga_db::status(const std::string& tenant_id,
+                       const std::string& subscriber_id) const {
+  std::vector<sagas::saga_instance> finished;
+  for (auto& [id, inst] : sagas)
+    if (inst.tenant_id == tenant_id && inst.subscriber_id == subscriber_id
+        && !is_open(inst.state))
+      finished.push_back(inst);
+  if (registry == nullptr)
+    return {sagas::subscriber_state::none, {}};
+  return fold_status(*registry, std::move(finished));
+}
+
+// -- group commit, shared by both actors --------------------------------------
+
+namespace {
+
+using write_batch = std::vector<pg::saga_write>;
+
+struct queued_write {
+  write_batch batch;
+  caf::typed_response_promise<uint64_t> promise;
+};
+
+// The write queue of a store actor. `Db` offers
+// `caf::expected<void> write(const write_batch&)`.
+struct group_commit {
+  std::vector<queued_write> queue;
+  bool flush_scheduled = false;
+
+  template <class WriteFn>
+  void flush(WriteFn&& write) {
+    flush_scheduled = false;
+    auto items = std::move(queue);
+    queue.clear();
+    if (items.empty())
+      return;
+    write_batch all;
+    for (auto& item : items)
+      all.insert(all.end(), item.batch.begin(), item.batch.end());
+    auto res = write(all);
+    if (res || items.size() == 1) {
+      for (auto& item : items) {
+        if (res)
+          item.promise.deliver(static_cast<uint64_t>(item.batch.size()));
+        else
+          item.promise.deliver(res.error());
+      }
+      return;
+    }
+    // One bad element must not fail its neighbours: write each on its own.
+    for (auto& item : items) {
+      if (auto one = write(item.batch))
+        item.promise.deliver(static_cast<uint64_t>(item.batch.size()));
+      else
+        item.promise.deliver(one.error());
+    }
+  }
+};
+
+// -- in-memory actor ----------------------------------------------------------
+
+struct memory_store_state {
+  std::shared_ptr<memory_saga_db> db;
+  group_commit gc;
+  static inline const char* name = "ispflow.saga_store.memory";
+};
+
+saga_store_actor::behavior_type
+memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
+             std::shared_ptr<memory_saga_db> db) {
+  self->state.db = std::move(db);
+  return {
+    [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
+      auto& gc = self->state.gc;
+      auto rp = self->make_response_promise<uint64_t>();
+      gc.queue.push_back(queued_write{std::move(batch), rp});
+      if (!gc.flush_scheduled) {
+        gc.flush_scheduled = true;
+        self->send(self, gc_flush_atom_v);
+      }
+      return rp;
+    },
+    [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts) {
+      return self->state.db->next_startable(limit, parts);
+    },
+    [self](skip_atom, int64_t inbox_id, const std::string& reason,
+           const std::vector<events::kafka_record>& records)
+      -> caf::result<int64_t> {
+      if (auto res = self->state.db->skip_event(inbox_id, reason, records);
+          !res)
+        return std::move(res.error());
+      return inbox_id;
+    },
+    [self](load_atom, const std::vector<int32_t>& parts) {
+      return self->state.db->load_active(parts);
+    },
+    [self](status_atom, const std::string& tenant,
+           const std::string& subscriber)
+      -> caf::result<std::string, std::string> {
+      auto [state, service_type] = self->state.db->status(tenant, subscriber);
+      return {std::string{sagas::to_string(state)}, service_type};
+    },
+    [self](gc_flush_atom) {
+      auto mem = self->state.db;
+      self->state.gc.flush([&](const write_batch& b) { return mem->write(b); });
+    },
+  };
+}
+
+// -- PostgreSQL actor ---------------------------------------------------------
+
+struct pg_store_state {
+  pg_saga_store_settings cfg;
+  std::optional<pg::saga_store> db;
+  std::unique_ptr<pqxx::connection> query_conn;
+  group_commit gc;
+  static inline const char* name = "ispflow.saga_store";
+
+  caf::error ensure_connected() {
+    if (db)
+      return caf::none;
+    auto conn = pg::saga_store::connect(cfg.dsn, *cfg.registry);
+    if (!conn)
+      return std::move(conn.error());
+    db.emplace(std::move(*conn));
+    return caf::none;
+  }
+
+  // The ids of a subscriber's finished sagas; saga_store has no such query,
+  // so this reads the sagas table over a connection of its own.
+  caf::expected<std::vector<std::string>>
+  finished_ids(const std::string& tenant, const std::string& subscriber) {
+    try {
+      if (!query_conn || !query_conn->is_open())
+        query_conn = std::make_unique<pqxx::connection>(cfg.dsn);
+      pqxx::read_transaction tx{*query_conn};
+      auto rows = tx.exec_params(
+        "SELECT id FROM sagas WHERE tenant_id = $1 AND subscriber_id = $2 "
+        "AND state IN ('completed', 'compensated', 'cancelled') "
+        "ORDER BY created_at, id",
+        tenant, subscriber);
+      std::vector<std::string> res;
+      for (auto row : rows)
+        res.push_back(row[0].as<std::string>());
+      return res;
+    } catch (const pqxx::broken_connection& ex) {
+      query_conn.reset();
+      return caf::make_error(errc::database_unavailable,
+                             std::string{ex.what()});
+    } catch (const std::exception& ex) {
+      query_conn.reset();
+      return caf::make_error(errc::database_error, std::string{ex.what()});
+    }
+  }
+};
+
+saga_store_actor::behavior_type
+pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
+         pg_saga_store_settings cfg) {
+  self->state.cfg = std::move(cfg);
+  if (auto err = self->state.ensure_connected())
+    common::log_warn("saga_store", "database not reachable yet",
+                     {{"error", render_error(err)}});
+  return {
+    [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
+      auto& gc = self->state.gc;
+      auto rp = self->make_response_promise<uint64_t>();
+      gc.queue.push_back(queued_write{std::move(batch), rp});
+      if (!gc.flush_scheduled) {
+        gc.flush_scheduled = true;
+        self->send(self, gc_flush_atom_v);
+      }
+      return rp;
+    },
+    [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts)
+      -> caf::result<std::vector<pg::startable_event>> {
+      auto& st = self->state;
+      if (auto err = st.ensure_connected())
+        return err;
+      auto res = st.db->next_startable(limit, parts);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [self](skip_atom, int64_t inbox_id, const std::string& reason,
+           const std::vector<events::kafka_record>& records)
+      -> caf::result<int64_t> {
+      auto& st = self->state;
+      if (auto err = st.ensure_connected())
+        return err;
+      if (auto res = st.db->skip_event(inbox_id, reason, records); !res)
+        return std::move(res.error());
+      return inbox_id;
+    },
+    [self](load_atom, const std::vector<int32_t>& parts)
+      -> caf::result<std::vector<sagas::saga_instance>> {
+      auto& st = self->state;
+      if (auto err = st.ensure_connected())
+        return err;
+      auto res = st.db->load_active(parts);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [self](status_atom, const std::string& tenant,
+           const std::string& subscriber)
+      -> caf::result<std::string, std::string> {
+      auto& st = self->state;
+      if (auto err = st.ensure_connected())
+        return err;
+      auto ids = st.finished_ids(tenant, subscriber);
+      if (!ids)
+        return std::move(ids.error());
+      std::vector<sagas::saga_instance> finished;
+      for (auto& id : *ids) {
+        auto inst = st.db->load(id);
+        if (!inst)
+          return std::move(inst.error());
+        if (*inst)
+          finished.push_back(std::move(**inst));
+      }
+      auto [state, service_type] = fold_status(*st.cfg.registry,
+                                               std::move(finished));
+      return {std::string{sagas::to_string(state)}, service_type};
+    },
+    [self](gc_flush_atom) {
+      auto& st = self->state;
+      st.gc.flush([&](const write_batch& b) -> caf::expected<void> {
+        if (auto err = st.ensure_connected())
+          return err;
+        auto res = st.db->write(b);
+        if (!res)
+          common::log_warn("saga_store", "saga write failed",
+                           {{"error", render_error(res.error())},
+                            {"elements", std::to_string(b.size())}});
+        return res;
+      });
+    },
+  };
+}
+
+} // namespace
+
+saga_store_actor spawn_pg_saga_store(caf::actor_system& sys,
+                                     pg_saga_store_settings cfg) {
+  return sys.spawn<caf::detached>(pg_store, std::move(cfg));
+}
+
+saga_store_actor spawn_memory_saga_store(caf::actor_system& sys,
+                                         std::shared_ptr<memory_saga_db> db) {
+  return sys.spawn(memory_store, std::move(db));
+}
+
+} // namespace ispflow::actors

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "adapters/api/adapters.hpp"
+
+namespace ispflow::testing {
+
+/// How the fake answers one operation.
+enum class fake_mode {
+  /// Apply the effect, answer succeeded with `outputs`.
+  succeed,
+  /// Answer permanent_failure; nothing applied.
+  fail_permanently,
+  /// Answer retryable_failure `times` times, then behave as succeed.
+  fail_retryably,
+  /// Never answer (the caller's attempt_timeout fires); nothing applied.
+  never_answer,
+  /// Apply the effect but answer unknown_outcome; a later reconcile call
+  /// finds the effect and answers succeeded without applying it again.
+  unknown_after_apply,
+  /// Answer parked (breaker open); nothing sent, nothing applied.
+  park,
+};
+
+/// One call the fake received.
+struct fake_call {
+  std::string operation;
+  std::string key;
+  bool reconcile = false;
+};
+
+/// The fake's script and its record; shared between the test and the actor
+/// (read it while the scheduler is idle).
+struct fake_adapter_state {
+  struct behavior {
+    fake_mode mode = fake_mode::succeed;
+    adapters::api::string_map outputs;
+    int times = 1;
+  };
+  /// By operation; unlisted operations succeed with no output.
+  std::map<std::string, behavior> script;
+  /// Every call, in arrival order.
+  std::vector<fake_call> calls;
+  /// How often each (operation, key) effect was applied. A non-reconcile
+  /// call applies again (like a system with no dedupe), so a count above 1
+  /// means the engine repeated an effect.
+  std::map<std::pair<std::string, std::string>, int> applied;
+  /// Outputs of applied effects, found by reconcile calls.
+  std::map<std::pair<std::string, std::string>, adapters::api::string_map>
+    effects;
+  /// Promises never delivered (never_answer).
+  std::vector<caf::typed_response_promise<adapters::api::adapter_reply>>
+    held;
+
+  /// Sets the behaviour of `operation`.
+  void set(const std::string& operation, fake_mode mode,
+           adapters::api::string_map outputs = {}, int times = 1) {
+    script[operation] = behavior{mode, std::move(outputs), times};
+  }
+
+  /// Calls of `operation`.
+  size_t count(const std::string& operation) const;
+
+  /// Total applications of `operation` over all keys.
+  int applications(const std::string& operation) const;
+};
+
+/// Spawns a recording fake adapter (scheduled, so the test_coordinator
+/// drives it) serving any system.
+adapters::api::adapter_actor
+spawn_fake_adapter(caf::actor_system& sys,
+                   std::shared_ptr<fake_adapter_state> state);
+
+} // namespace ispflow::testing

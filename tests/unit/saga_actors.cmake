@@ -1,0 +1,6 @@
+# Saga engine actors (router, saga actor, timer, in-memory store) on CAF's
+# deterministic scheduler with recording fake adapters; no database.
+ispflow_add_gtest(NAME saga_actors_test
+  SOURCES unit/saga_actors_test.cpp
+  LIBS ispflow::actors ispflow::test_fake_adapter
+  LABELS unit)
