@@ -14,14 +14,12 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
-#include <librdkafka/rdkafka.h>
-// rdkafka_mock.h needs rdkafka.h first.
-#include <librdkafka/rdkafka_mock.h>
 #include <pqxx/pqxx>
 
 #include "actors/intake.hpp"
 #include "actors/store.hpp"
 #include "adapters/kafka/consumer.hpp"
+#include "adapters/kafka/mock_cluster.hpp"
 #include "adapters/kafka/producer.hpp"
 #include "adapters/kafka/tail_reader.hpp"
 #include "adapters/postgres/intake_store.hpp"
@@ -104,13 +102,13 @@ int main(int argc, char** argv) {
     }
   }
 
-  char errstr[256];
-  auto* mrk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr,
-                           sizeof errstr);
-  auto* mc = rd_kafka_mock_cluster_new(mrk, 1);
-  rd_kafka_mock_topic_create(mc, "billing.events.v1", 6, 1);
+  auto cluster = adapters::kafka::mock_cluster::make(1);
+  if (!cluster || !(*cluster)->create_topic("billing.events.v1", 6)) {
+    std::cerr << "cannot start the mock cluster\n";
+    return 1;
+  }
   adapters::kafka::client_settings ks;
-  ks.bootstrap_servers = rd_kafka_mock_cluster_bootstraps(mc);
+  ks.bootstrap_servers = (*cluster)->bootstrap_servers();
   ks.client_id = "bench";
   ks.group_id = "bench";
 
@@ -167,7 +165,5 @@ int main(int argc, char** argv) {
   self->request(*intake, 30s, stop_atom_v).receive([](uint64_t) {},
                                                    [](caf::error&) {});
   self->send_exit(store, caf::exit_reason::user_shutdown);
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(mrk);
   return 0;
 }

@@ -7,6 +7,7 @@ set -euo pipefail
 build=$(cd "${1:-build/ci}" && pwd)
 export STACK_BIN=$build STACK_DIR=$build/bench STACK_PG_PORT=55435 STACK_DB=bench
 source "$(dirname "$0")/stack.sh"
+export PGOPTIONS="-c client_min_messages=warning"
 trap stack_pg_stop EXIT
 stack_pg_start
 
