@@ -1,5 +1,6 @@
 #include "actors/saga_router.hpp"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -53,6 +54,9 @@ struct router_state {
   std::shared_ptr<saga_actor_deps> deps;
   std::mt19937_64 rng;
   bool ready = false;
+  /// A load of the active sagas is in flight (a tick must not start a
+  /// second one: each would resume every saga again).
+  bool loading = false;
   bool polling = false;
   bool poll_again = false;
   /// Claimed subscribers and inbox events (taken, saga not ended yet).
@@ -259,14 +263,24 @@ void poll(self_ptr self) {
 
 void resume_all(self_ptr self) {
   auto& st = self->state;
+  if (st.loading || st.ready)
+    return;
+  st.loading = true;
   self
     ->request(st.cfg.store, st.cfg.store_timeout, load_atom_v,
               st.cfg.partitions)
     .then(
       [self](std::vector<sagas::saga_instance>& active) {
         auto& rs = self->state;
+        rs.loading = false;
         for (auto& inst : active) {
           auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
+          auto already = std::any_of(rs.running.begin(), rs.running.end(),
+                                     [&](auto& kv) {
+                                       return kv.second.saga_id == inst.id;
+                                     });
+          if (already)
+            continue;
           rs.busy.insert(key);
           saga_start start;
           start.instance = std::move(inst);
@@ -280,6 +294,7 @@ void resume_all(self_ptr self) {
       [self](caf::error& err) {
         // Without the active sagas, starting new ones could break the
         // per-subscriber order: retry on the next tick.
+        self->state.loading = false;
         common::log_warn("saga_router", "active sagas not loaded",
                          {{"error", render_error(err)}});
       });

@@ -31,3 +31,11 @@ script=$(mktemp)
 echo "insert into t(payload) values ('{\"subscriber_id\":\"sub-1\",\"plan_id\":\"fiber-100\"}');" >"$script"
 pgbench -n -c 4 -j 2 -T 15 -f "$script" "$db" 2>/dev/null | grep -E '^(tps|latency average)'
 rm -f "$script"
+
+echo "== saga engine: 3 runs of 5,000 activation sagas (no-op adapters), then 3 runs of 10,000 parked sagas"
+for run in 1 2 3; do
+  "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_bench)" --sagas 5000 --parked 0
+done
+for run in 1 2 3; do
+  "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_parked)" --sagas 0 --parked 10000
+done
