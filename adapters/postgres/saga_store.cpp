@@ -1,5 +1,6 @@
 #include "adapters/postgres/saga_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -480,6 +481,31 @@ struct saga_store::impl {
   // Only confirmed commits enter; a failed write and every load drop
   // entries, so a hit always means "stored exactly so by this store".
   std::unordered_map<std::string, std::vector<size_t>> written_steps;
+  // Sagas this store created since it last refreshed the planner's
+  // statistics, and how many it had created by then.
+  size_t created_since_analyze = 0;
+  size_t created_at_analyze = 0;
+
+  // Autovacuum analyzes a table at most once a minute, so in a burst the
+  // planner still believes `sagas` is empty and turns the startable-events
+  // anti-join into a nested loop over it: hundreds of milliseconds per call
+  // on this connection, stalling every write queued behind it. Refreshing
+  // the statistics whenever the table grew by half (at least 500 sagas)
+  // keeps the plan on the open-saga index; ANALYZE samples, so it costs a
+  // few milliseconds whatever the table size.
+  void refresh_statistics(size_t created) {
+    created_since_analyze += created;
+    if (created_since_analyze < std::max<size_t>(500, created_at_analyze / 2))
+      return;
+    auto res = db.run([](pqxx::connection& conn) {
+      pqxx::nontransaction tx{conn};
+      tx.exec("ANALYZE sagas, saga_steps, inbox");
+    });
+    if (res) {
+      created_at_analyze += created_since_analyze;
+      created_since_analyze = 0;
+    }
+  }
 };
 
 saga_store::saga_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
@@ -661,6 +687,14 @@ caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
       cache.insert_or_assign(inst->id, std::move(hashes));
     else
       cache.erase(inst->id);
+  }
+  if (res) {
+    size_t created = 0;
+    for (auto& id : order)
+      if (sagas_seen[id].inbox_id > 0)
+        ++created;
+    if (created > 0)
+      impl_->refresh_statistics(created);
   }
   return res;
 }
