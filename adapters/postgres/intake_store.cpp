@@ -86,32 +86,6 @@ void append_nullable_text(std::string& out, const std::string& s) {
     detail::append_json_text(out, s);
 }
 
-void append_emits(std::string& out,
-                  const std::vector<events::kafka_record>& emits) {
-  out += '[';
-  bool first = true;
-  for (auto& r : emits) {
-    if (!first)
-      out += ',';
-    first = false;
-    out += "{\"topic\":";
-    detail::append_json_text(out, r.topic);
-    if (r.null_key) {
-      out += ",\"key\":null";
-    } else {
-      out += ",\"key\":\"";
-      detail::append_base64(out, r.key);
-      out += '"';
-    }
-    out += ",\"value\":\"";
-    detail::append_base64(out, r.value);
-    out += "\",\"headers\":";
-    detail::append_headers_json(out, r.headers);
-    out += '}';
-  }
-  out += ']';
-}
-
 std::string accepted_json(const std::vector<events::accepted_event>& xs) {
   std::string out;
   out.reserve(xs.size() * 1024);
@@ -150,7 +124,7 @@ std::string accepted_json(const std::vector<events::accepted_event>& xs) {
     out += ",\"offset\":";
     out += std::to_string(x.origin.offset);
     out += ",\"emits\":";
-    append_emits(out, x.emits);
+    detail::append_records_json(out, x.emits);
     out += '}';
   }
   out += ']';
@@ -198,7 +172,7 @@ std::string dead_letters_json(const std::vector<events::dead_letter>& xs) {
     else
       out += "null";
     out += ",\"emits\":";
-    append_emits(out, x.emits);
+    detail::append_records_json(out, x.emits);
     out += '}';
   }
   out += ']';

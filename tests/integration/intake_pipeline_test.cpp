@@ -2,7 +2,6 @@
 // through librdkafka) and PostgreSQL. Records are produced with librdkafka;
 // the test asserts the database, the dead-letter topic and saga.events.v1.
 
-#include <csignal>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -13,8 +12,6 @@
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
@@ -25,59 +22,13 @@
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "events/type_ids.hpp"
+#include "tests/support/bus_process.hpp"
 #include "tests/support/scratch_database.hpp"
 
 using namespace ispflow;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Runs the ispflow-bus binary and reads its bootstrap address.
-class bus_process {
-public:
-  bus_process() {
-    int fds[2];
-    if (pipe(fds) != 0)
-      return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      execl(ISPFLOW_BUS_PATH, ISPFLOW_BUS_PATH, "--partitions", "3",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-    char line[1024] = {0};
-    if (out_ && fgets(line, sizeof line, out_)) {
-      std::string s{line};
-      const std::string prefix = "bootstrap.servers=";
-      if (s.rfind(prefix, 0) == 0)
-        bootstrap_ = s.substr(prefix.size(), s.find_last_not_of("\r\n") + 1
-                                               - prefix.size());
-    }
-  }
-
-  ~bus_process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-    if (out_)
-      fclose(out_);
-  }
-
-  const std::string& bootstrap() const {
-    return bootstrap_;
-  }
-
-private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::string bootstrap_;
-};
 
 events::kafka_record binary_event(const std::string& id,
                                   const std::string& tenant,
@@ -110,7 +61,7 @@ std::string suspension(const std::string& tenant, const std::string& sub,
 
 struct pipeline_test : ::testing::Test {
   ispflow::testing::scratch_database db;
-  bus_process bus;
+  ispflow::testing::bus_process bus{ISPFLOW_BUS_PATH};
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   adapters::kafka::client_settings kafka;

@@ -5,7 +5,6 @@
 // (sagas, saga_steps, inbox, outbox) and the records on lifecycle.events.v1,
 // saga.events.v1 and billing.events.v1.dlq; then a restart mid-saga.
 
-#include <csignal>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -22,8 +21,6 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
@@ -38,6 +35,7 @@
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 #include "tests/support/fake_adapter.hpp"
+#include "tests/support/bus_process.hpp"
 #include "tests/support/scratch_database.hpp"
 
 using namespace ispflow;
@@ -47,53 +45,6 @@ using ispflow::testing::fake_mode;
 using sagas::target_system;
 
 namespace {
-
-/// Runs the ispflow-bus binary and reads its bootstrap address.
-class bus_process {
-public:
-  bus_process() {
-    int fds[2];
-    if (pipe(fds) != 0)
-      return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      execl(ISPFLOW_BUS_PATH, ISPFLOW_BUS_PATH, "--partitions", "3",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-    char line[1024] = {0};
-    if (out_ && fgets(line, sizeof line, out_)) {
-      std::string s{line};
-      const std::string prefix = "bootstrap.servers=";
-      if (s.rfind(prefix, 0) == 0)
-        bootstrap_ = s.substr(prefix.size(), s.find_last_not_of("\r\n") + 1
-                                               - prefix.size());
-    }
-  }
-
-  ~bus_process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-    if (out_)
-      fclose(out_);
-  }
-
-  const std::string& bootstrap() const {
-    return bootstrap_;
-  }
-
-private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::string bootstrap_;
-};
 
 const std::string tenant = "acme";
 
@@ -151,7 +102,7 @@ split_adapter(adapters::api::adapter_actor::pointer self,
 
 struct saga_flow_test : ::testing::Test {
   ispflow::testing::scratch_database db;
-  bus_process bus;
+  ispflow::testing::bus_process bus{ISPFLOW_BUS_PATH};
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   adapters::kafka::client_settings kafka;
