@@ -69,7 +69,9 @@ void retry_later(intake_ptr self, const caf::error& err) {
   using namespace std::chrono_literals;
   auto& st = self->state;
   st.backoff = std::clamp(st.backoff * 2, 100ms, 5000ms);
-  common::log_warn("intake", "batch not written, retrying",
+  common::log_warn("intake",
+                   st.pending ? "batch not written, retrying"
+                              : "poll failed, retrying",
                    {{"error", render_error(err)},
                     {"retry_in_ms", std::to_string(st.backoff.count())}});
   self->delayed_send(self, st.backoff, consume_atom_v);
