@@ -96,13 +96,14 @@ struct relay_state {
       records.push_back(std::move(row.record));
       ids.push_back(row.id);
     }
-    if (auto res = producer->produce_all(records, cfg.produce_timeout); !res) {
-      // Some records may have been delivered: look before sending again.
-      reconciled = false;
+    // From here on, a failure may leave records in Kafka whose rows are not
+    // marked: the next round looks at the topic tail before sending again.
+    reconciled = false;
+    if (auto res = producer->produce_all(records, cfg.produce_timeout); !res)
       return std::move(res.error());
-    }
     if (auto res = db->mark_published(ids); !res)
       return std::move(res.error());
+    reconciled = true;
     published += ids.size();
     return ids.size();
   }
