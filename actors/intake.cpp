@@ -1,17 +1,16 @@
 #include "actors/intake.hpp"
 
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
 #include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <map>
 #include <optional>
 #include <utility>
 #include <variant>
-
-#include <caf/actor_system.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
-
-#include "common/log.hpp"
-#include "events/errc.hpp"
 
 namespace ispflow::actors {
 
@@ -122,12 +121,12 @@ intake_actor::behavior_type intake(intake_ptr self, intake_settings cfg,
     [self](stop_atom) -> uint64_t {
       auto& st = self->state;
       st.consumer->close();
-      common::log_info("intake", "stopped",
-                       {{"consumed", std::to_string(st.totals.consumed)},
-                        {"recorded", std::to_string(st.totals.recorded)},
-                        {"duplicates", std::to_string(st.totals.duplicates)},
-                        {"dead_lettered",
-                         std::to_string(st.totals.dead_lettered)}});
+      common::log_info(
+        "intake", "stopped",
+        {{"consumed", std::to_string(st.totals.consumed)},
+         {"recorded", std::to_string(st.totals.recorded)},
+         {"duplicates", std::to_string(st.totals.duplicates)},
+         {"dead_lettered", std::to_string(st.totals.dead_lettered)}});
       self->quit();
       return st.totals.consumed;
     },
@@ -136,9 +135,8 @@ intake_actor::behavior_type intake(intake_ptr self, intake_settings cfg,
 
 } // namespace
 
-caf::expected<intake_actor> spawn_intake(caf::actor_system& sys,
-                                         intake_settings cfg,
-                                         store_actor store) {
+caf::expected<intake_actor>
+spawn_intake(caf::actor_system& sys, intake_settings cfg, store_actor store) {
   auto consumer = kafka::consumer::make(cfg.kafka, cfg.topics);
   if (!consumer)
     return std::move(consumer.error());

@@ -1,20 +1,19 @@
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <vector>
-
-#include <caf/fwd.hpp>
-#include <caf/replies_to.hpp>
-#include <caf/typed_actor.hpp>
-
 #include "actors/store.hpp"
 #include "adapters/kafka/consumer.hpp"
 #include "adapters/kafka/settings.hpp"
 #include "events/intake_check.hpp"
 #include "events/type_ids.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace ispflow::actors {
 
@@ -60,8 +59,7 @@ struct intake_settings {
 
 /// Spawns the intake on a thread of its own (librdkafka's poll blocks) and
 /// starts consuming. Fails when the consumer cannot be created.
-caf::expected<intake_actor> spawn_intake(caf::actor_system& sys,
-                                         intake_settings cfg,
-                                         store_actor store);
+caf::expected<intake_actor>
+spawn_intake(caf::actor_system& sys, intake_settings cfg, store_actor store);
 
 } // namespace ispflow::actors

@@ -1,18 +1,17 @@
 #include "actors/outbox_relay.hpp"
 
-#include <algorithm>
-#include <optional>
-#include <set>
-#include <unordered_set>
-
-#include <caf/actor_system.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
-
 #include "adapters/kafka/tail_reader.hpp"
 #include "adapters/postgres/outbox_store.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
+
+#include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <optional>
+#include <set>
+#include <unordered_set>
 
 namespace ispflow::actors {
 
@@ -171,8 +170,7 @@ spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings cfg) {
   auto producer = kafka::producer::make(cfg.kafka);
   if (!producer)
     return std::move(producer.error());
-  return sys.spawn<caf::detached>(relay, std::move(cfg),
-                                  std::move(*producer));
+  return sys.spawn<caf::detached>(relay, std::move(cfg), std::move(*producer));
 }
 
 } // namespace ispflow::actors

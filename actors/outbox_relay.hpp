@@ -1,16 +1,15 @@
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <string>
+#include "adapters/kafka/producer.hpp"
+#include "adapters/kafka/settings.hpp"
+#include "events/type_ids.hpp"
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
-
-#include "adapters/kafka/producer.hpp"
-#include "adapters/kafka/settings.hpp"
-#include "events/type_ids.hpp"
+#include <chrono>
+#include <cstdint>
+#include <string>
 
 namespace ispflow::actors {
 
@@ -57,7 +56,7 @@ struct outbox_relay_settings {
 };
 
 /// Spawns the relay on a thread of its own and starts publishing.
-caf::expected<outbox_relay_actor>
-spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings cfg);
+caf::expected<outbox_relay_actor> spawn_outbox_relay(caf::actor_system& sys,
+                                                     outbox_relay_settings cfg);
 
 } // namespace ispflow::actors

@@ -1,17 +1,16 @@
 #include "actors/saga_actor.hpp"
 
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
 #include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <deque>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <caf/actor_system.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
-
-#include "common/log.hpp"
-#include "events/errc.hpp"
 
 // A saga actor's life:
 //
@@ -106,10 +105,13 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                                     + std::string{to_string(call.system)}}});
     return;
   }
-  api::adapter_request req{st.inst.tenant_id, st.inst.subscriber_id,
+  api::adapter_request req{st.inst.tenant_id,
+                           st.inst.subscriber_id,
                            std::string{to_string(call.system)},
-                           call.operation,  call.idempotency_key,
-                           call.reconcile,  call.input};
+                           call.operation,
+                           call.idempotency_key,
+                           call.reconcile,
+                           call.input};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
   self->request(handle, timeout, invoke_atom_v, std::move(req))
     .then(
@@ -118,10 +120,9 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
       },
       [self, step, gen](caf::error& err) {
         // The request may have been delivered: the effect is unknown.
-        apply(self, sagas::step_result{
-                      step, gen,
-                      sagas::step_unknown_outcome{"no answer: "
-                                                  + render_error(err)}});
+        apply(self, sagas::step_result{step, gen,
+                                       sagas::step_unknown_outcome{
+                                         "no answer: " + render_error(err)}});
       });
 }
 
@@ -162,8 +163,9 @@ void committed(self_ptr self) {
 void write_pending(self_ptr self) {
   auto& st = self->state;
   std::vector<pg::saga_write> batch{st.pending};
-  self->request(st.deps->store, st.deps->store_timeout, save_atom_v,
-                std::move(batch))
+  self
+    ->request(st.deps->store, st.deps->store_timeout, save_atom_v,
+              std::move(batch))
     .then([self](uint64_t) { committed(self); },
           [self](caf::error& err) {
             auto& rs = self->state;

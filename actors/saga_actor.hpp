@@ -1,16 +1,15 @@
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <memory>
-
-#include <caf/fwd.hpp>
-
 #include "actors/saga_interfaces.hpp"
 #include "actors/timer.hpp"
 #include "adapters/api/adapters.hpp"
 #include "sagas/engine.hpp"
 #include "sagas/outputs.hpp"
+
+#include <caf/fwd.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
 
 namespace ispflow::actors {
 

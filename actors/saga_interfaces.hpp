@@ -1,17 +1,16 @@
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
-#include <caf/allowed_unsafe_message_type.hpp>
-#include <caf/replies_to.hpp>
-#include <caf/typed_actor.hpp>
-
 #include "adapters/postgres/saga_store.hpp"
 #include "events/records.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/instance.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 // The typed interfaces of the saga engine's actors: saga store, saga actor,
 // timer and router. The spawn functions are in saga_store.hpp,
@@ -65,8 +64,8 @@ struct saga_router_counts {
 ///   (gc_flush_atom) -> ()
 /// }
 using saga_store_actor = caf::typed_actor<
-  caf::replies_to<save_atom, std::vector<adapters::postgres::saga_write>>::
-    with<uint64_t>,
+  caf::replies_to<save_atom,
+                  std::vector<adapters::postgres::saga_write>>::with<uint64_t>,
   caf::replies_to<next_atom, uint64_t, std::vector<int32_t>>::with<
     std::vector<adapters::postgres::startable_event>>,
   caf::replies_to<skip_atom, int64_t, std::string,
@@ -74,7 +73,7 @@ using saga_store_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::vector<int32_t>>::with<
     std::vector<sagas::saga_instance>>,
   caf::replies_to<status_atom, std::string, std::string>::with<std::string,
-                                                                std::string>,
+                                                               std::string>,
   caf::reacts_to<gc_flush_atom>>;
 
 /// One running saga.
@@ -100,9 +99,9 @@ using saga_actor = caf::typed_actor<
 ///   (schedule_atom, timestamp due, saga_actor target, uint64_t step,
 ///    int64_t generation) -> ()
 /// }
-using timer_actor = caf::typed_actor<
-  caf::reacts_to<schedule_atom, sagas::time_point, saga_actor, uint64_t,
-                 int64_t>>;
+using timer_actor
+  = caf::typed_actor<caf::reacts_to<schedule_atom, sagas::time_point,
+                                    saga_actor, uint64_t, int64_t>>;
 
 /// Starts one saga per startable inbox event, in per-subscriber order.
 ///
@@ -117,10 +116,10 @@ using timer_actor = caf::typed_actor<
 ///   /// Counts since start.
 ///   (get_atom) -> (saga_router_counts)
 /// }
-using saga_router_actor = caf::typed_actor<
-  caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
-  caf::reacts_to<done_atom, sagas::saga_instance>,
-  caf::replies_to<caf::get_atom>::with<saga_router_counts>>;
+using saga_router_actor
+  = caf::typed_actor<caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
+                     caf::reacts_to<done_atom, sagas::saga_instance>,
+                     caf::replies_to<caf::get_atom>::with<saga_router_counts>>;
 
 } // namespace ispflow::actors
 

@@ -1,22 +1,21 @@
 #include "actors/saga_router.hpp"
 
-#include <algorithm>
-#include <map>
-#include <random>
-#include <set>
-#include <utility>
-
-#include <caf/actor_system.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "sagas/admission.hpp"
 #include "sagas/lifecycle_sagas.hpp"
+
+#include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <map>
+#include <random>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <set>
+#include <utility>
 
 // The router's cycle:
 //
@@ -126,8 +125,8 @@ events::kafka_record dead_letter_record(const router_state& st,
   rec.key = ev.subscriber_id;
   rec.value = ev.payload;
   auto add = [&rec](std::string k, std::string v) {
-    rec.headers.push_back(events::kafka_header{std::move(k), std::move(v),
-                                               false});
+    rec.headers.push_back(
+      events::kafka_header{std::move(k), std::move(v), false});
   };
   add("ce_specversion", "1.0");
   add("ce_id", ev.event_id);
@@ -185,9 +184,9 @@ void decide(self_ptr self, const pg::startable_event& ev,
   if (def == nullptr || !profile) {
     sagas::admission_decision refused;
     refused.reason = def == nullptr ? "unknown_saga" : "unknown_tenant";
-    refused.detail = def == nullptr ? "no definition of saga " + d.saga
-                                    : "tenant " + ev.tenant_id
-                                        + " has no adapter profile";
+    refused.detail = def == nullptr
+                       ? "no definition of saga " + d.saga
+                       : "tenant " + ev.tenant_id + " has no adapter profile";
     skip(self, ev, std::move(refused));
     return;
   }
@@ -375,10 +374,9 @@ void flatten_into(const rapidjson::Value& v, const std::string& prefix,
   };
   if (v.IsObject()) {
     for (auto& m : v.GetObject())
-      flatten_into(m.value,
-                   join(std::string{m.name.GetString(),
-                                    m.name.GetStringLength()}),
-                   out);
+      flatten_into(
+        m.value,
+        join(std::string{m.name.GetString(), m.name.GetStringLength()}), out);
   } else if (v.IsArray()) {
     size_t n = 0;
     for (auto& x : v.GetArray())

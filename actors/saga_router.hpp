@@ -1,14 +1,13 @@
 #pragma once
 
+#include "actors/saga_actor.hpp"
+#include "actors/saga_interfaces.hpp"
+
+#include <caf/fwd.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <caf/fwd.hpp>
-
-#include "actors/saga_actor.hpp"
-#include "actors/saga_interfaces.hpp"
 
 namespace ispflow::actors {
 

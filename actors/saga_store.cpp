@@ -1,20 +1,19 @@
 #include "actors/saga_store.hpp"
 
-#include <algorithm>
-#include <optional>
-#include <set>
-#include <tuple>
-#include <utility>
+#include "common/log.hpp"
+#include "events/errc.hpp"
+#include "sagas/admission.hpp"
 
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <optional>
 #include <pqxx/pqxx>
-
-#include "common/log.hpp"
-#include "events/errc.hpp"
-#include "sagas/admission.hpp"
+#include <set>
+#include <tuple>
+#include <utility>
 
 namespace ispflow::actors {
 
@@ -283,9 +282,9 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
     [self](load_atom, const std::vector<int32_t>& parts) {
       return self->state.db->load_active(parts);
     },
-    [self](status_atom, const std::string& tenant,
-           const std::string& subscriber)
-      -> caf::result<std::string, std::string> {
+    [self](
+      status_atom, const std::string& tenant,
+      const std::string& subscriber) -> caf::result<std::string, std::string> {
       auto [state, service_type] = self->state.db->status(tenant, subscriber);
       return {std::string{sagas::to_string(state)}, service_type};
     },
@@ -391,9 +390,9 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
         return std::move(res.error());
       return std::move(*res);
     },
-    [self](status_atom, const std::string& tenant,
-           const std::string& subscriber)
-      -> caf::result<std::string, std::string> {
+    [self](
+      status_atom, const std::string& tenant,
+      const std::string& subscriber) -> caf::result<std::string, std::string> {
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;

@@ -1,17 +1,16 @@
 #pragma once
 
+#include "actors/saga_interfaces.hpp"
+#include "sagas/admission.hpp"
+#include "sagas/definition.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <caf/expected.hpp>
-#include <caf/fwd.hpp>
-
-#include "actors/saga_interfaces.hpp"
-#include "sagas/admission.hpp"
-#include "sagas/definition.hpp"
 
 namespace ispflow::actors {
 

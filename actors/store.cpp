@@ -1,14 +1,13 @@
 #include "actors/store.hpp"
 
-#include <optional>
+#include "adapters/postgres/intake_store.hpp"
+#include "common/log.hpp"
+#include "events/errc.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-
-#include "adapters/postgres/intake_store.hpp"
-#include "common/log.hpp"
-#include "events/errc.hpp"
+#include <optional>
 
 namespace ispflow::actors {
 
@@ -41,8 +40,8 @@ store(store_actor::stateful_pointer<store_state> self, store_settings cfg) {
     common::log_warn("store", "database not reachable yet",
                      {{"error", render_error(err)}});
   return {
-    [self](record_atom, events::intake_batch& batch)
-      -> caf::result<events::intake_outcome> {
+    [self](record_atom,
+           events::intake_batch& batch) -> caf::result<events::intake_outcome> {
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;

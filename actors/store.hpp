@@ -1,12 +1,11 @@
 #pragma once
 
-#include <string>
+#include "events/type_ids.hpp"
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
-
-#include "events/type_ids.hpp"
+#include <string>
 
 namespace ispflow::actors {
 
@@ -19,9 +18,8 @@ namespace ispflow::actors {
 ///   /// caller keeps the batch and retries, nothing is half-written.
 ///   (record_atom, intake_batch) -> (intake_outcome)
 /// }
-using store_actor = caf::typed_actor<
-  caf::replies_to<record_atom, events::intake_batch>::with<
-    events::intake_outcome>>;
+using store_actor = caf::typed_actor<caf::replies_to<
+  record_atom, events::intake_batch>::with<events::intake_outcome>>;
 
 /// What the store needs.
 struct store_settings {

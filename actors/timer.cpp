@@ -1,11 +1,10 @@
 #include "actors/timer.hpp"
 
-#include <chrono>
-#include <utility>
-
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <chrono>
+#include <utility>
 
 namespace ispflow::actors {
 
@@ -24,9 +23,9 @@ timer(timer_actor::stateful_pointer<timer_state> self, saga_clock clock) {
            uint64_t step, int64_t generation) {
       auto& clk = self->state.clock;
       auto now = clk ? clk() : std::chrono::system_clock::now();
-      auto delay = due > now ? std::chrono::duration_cast<caf::timespan>(
-                     due - now)
-                             : caf::timespan{0};
+      auto delay = due > now
+                     ? std::chrono::duration_cast<caf::timespan>(due - now)
+                     : caf::timespan{0};
       self->delayed_send(target, delay, fire_atom_v, step, generation);
     },
   };

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <functional>
+#include "actors/saga_interfaces.hpp"
 
 #include <caf/fwd.hpp>
-
-#include "actors/saga_interfaces.hpp"
+#include <functional>
 
 namespace ispflow::actors {
 

@@ -5,17 +5,6 @@
 //
 //   intake_throughput --dsn "host=... dbname=..." [--events N] [--batch B]
 
-#include <chrono>
-#include <cstdio>
-#include <iostream>
-#include <thread>
-
-#include <CLI/CLI.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
-#include <pqxx/pqxx>
-
 #include "actors/intake.hpp"
 #include "actors/store.hpp"
 #include "adapters/kafka/consumer.hpp"
@@ -27,6 +16,16 @@
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <pqxx/pqxx>
+#include <thread>
 
 using namespace ispflow;
 using namespace std::chrono_literals;
@@ -156,14 +155,14 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                            - first)
-                .count();
-  std::printf("intake: %d events, batch %zu, %.2f s, %.0f events/s\n", n,
-              batch, secs, n / secs);
+  auto secs
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - first)
+        .count();
+  std::printf("intake: %d events, batch %zu, %.2f s, %.0f events/s\n", n, batch,
+              secs, n / secs);
   caf::scoped_actor self{sys};
-  self->request(*intake, 30s, stop_atom_v).receive([](uint64_t) {},
-                                                   [](caf::error&) {});
+  self->request(*intake, 30s, stop_atom_v)
+    .receive([](uint64_t) {}, [](caf::error&) {});
   self->send_exit(store, caf::exit_reason::user_shutdown);
   return 0;
 }

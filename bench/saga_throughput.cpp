@@ -13,21 +13,6 @@
 //   saga_throughput --dsn "host=... dbname=..." [--sagas N] [--parked M]
 //                   [--batch B]
 
-#include <chrono>
-#include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <string>
-#include <thread>
-
-#include <CLI/CLI.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/typed_event_based_actor.hpp>
-#include <pqxx/pqxx>
-
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
 #include "actors/timer.hpp"
@@ -37,6 +22,20 @@
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
 
 using namespace ispflow;
 using namespace std::chrono_literals;
@@ -90,8 +89,8 @@ void insert_activations(const std::string& dsn, const std::string& prefix,
   exec(dsn,
        "insert into inbox (source, event_id, type, tenant_id, subscriber_id,"
        " payload, topic, partition, \"offset\") select 'billing.bench', '"
+         + prefix + "' || g, 'billing.subscription.activated', 'bench', '"
          + prefix
-         + "' || g, 'billing.subscription.activated', 'bench', '" + prefix
          + "' || lpad(g::text, 6, '0'), jsonb_build_object('schema_version',"
            " 1, 'tenant_id', 'bench', 'subscriber_id', '"
          + prefix
@@ -153,8 +152,8 @@ struct engine {
 };
 
 // Waits until `sql` counts `want`; false after `limit`.
-bool await_count(const std::string& dsn, const std::string& sql,
-                 int64_t want, std::chrono::seconds limit) {
+bool await_count(const std::string& dsn, const std::string& sql, int64_t want,
+                 std::chrono::seconds limit) {
   auto start = std::chrono::steady_clock::now();
   while (scalar(dsn, sql) < want) {
     if (std::chrono::steady_clock::now() - start > limit)
@@ -218,8 +217,8 @@ int main(int argc, char** argv) {
         std::cerr << "timed out\n";
         return 1;
       }
-      auto secs = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - start)
+      auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                                - start)
                     .count();
       // Every transition's outbox records share the ce_id prefix
       // <saga id>/<µs of the transition>/: count those prefixes.
@@ -254,9 +253,9 @@ int main(int argc, char** argv) {
     // Let the last parked transitions settle in the actors.
     std::this_thread::sleep_for(500ms);
     auto after = rss_kib();
-    auto secs = std::chrono::duration<double>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
+    auto secs
+      = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
     std::printf("parked: %d sagas parked in %.2f s; VmRSS %ld KiB before, "
                 "%ld KiB parked: %.2f KiB per parked saga\n",
                 parked, secs, before, after,

@@ -1,13 +1,12 @@
 #pragma once
 
+#include <caf/meta/type_name.hpp>
 #include <cstdint>
 #include <map>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <type_traits>
-
-#include <caf/meta/type_name.hpp>
 
 // The messages every network-system adapter actor understands. Plain data
 // with 0.17-style `inspect`, registered in events/type_ids.hpp; the actor

@@ -1,11 +1,10 @@
 #pragma once
 
-#include <cstdint>
-#include <string>
-
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
+#include <cstdint>
+#include <string>
 
 namespace ispflow {
 

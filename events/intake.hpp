@@ -1,12 +1,11 @@
 #pragma once
 
+#include "events/records.hpp"
+
+#include <caf/meta/type_name.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <caf/meta/type_name.hpp>
-
-#include "events/records.hpp"
 
 namespace ispflow::events {
 

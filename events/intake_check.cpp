@@ -7,10 +7,9 @@
 #include "events/schema_registry.hpp"
 
 #include <optional>
-#include <utility>
-
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <utility>
 
 namespace ispflow::events {
 
@@ -85,8 +84,11 @@ bool storable(std::string_view text) {
   auto* p = reinterpret_cast<const unsigned char*>(text.data());
   auto* end = p + text.size();
   while (p < end) {
-    int n = *p < 0x80 ? 0 : (*p >> 5) == 0x6 ? 1 : (*p >> 4) == 0xe ? 2
-          : (*p >> 3) == 0x1e ? 3 : -1;
+    int n = *p < 0x80           ? 0
+            : (*p >> 5) == 0x6  ? 1
+            : (*p >> 4) == 0xe  ? 2
+            : (*p >> 3) == 0x1e ? 3
+                                : -1;
     if (n < 0 || end - p <= n)
       return n == 0;
     for (int i = 1; i <= n; ++i)
@@ -132,8 +134,10 @@ intake_decision check_billing_record(const kafka_record& rec,
   if (auto err = reader.read_envelope(rec))
     return refuse(rec, settings, std::move(*err));
   const auto& ev = reader.event;
-  for (auto [name, value] : {std::pair{"id", &ev.id}, {"source", &ev.source},
-                             {"type", &ev.type}, {"time", &ev.time},
+  for (auto [name, value] : {std::pair{"id", &ev.id},
+                             {"source", &ev.source},
+                             {"type", &ev.type},
+                             {"time", &ev.time},
                              {"subject", &ev.subject},
                              {"tenantid", &ev.tenant_id},
                              {"traceparent", &ev.traceparent}})

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <caf/meta/type_name.hpp>
 #include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <caf/meta/type_name.hpp>
 
 namespace ispflow::events {
 
@@ -49,8 +48,8 @@ struct kafka_record {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, kafka_record& x) {
-  return f(caf::meta::type_name("kafka_record"), x.topic, x.partition,
-           x.offset, x.key, x.null_key, x.value, x.headers, x.timestamp_ms);
+  return f(caf::meta::type_name("kafka_record"), x.topic, x.partition, x.offset,
+           x.key, x.null_key, x.value, x.headers, x.timestamp_ms);
 }
 
 std::ostream& operator<<(std::ostream& os, const kafka_record& x);

@@ -1,19 +1,18 @@
 #include "events/schema_registry.hpp"
 
-#include <algorithm>
-#include <map>
-#include <utility>
-
 #include "events/detail/embedded_schemas.hpp"
 #include "events/detail/schema_access.hpp"
 #include "events/intake_errors.hpp"
 
+#include <algorithm>
+#include <map>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <utility>
 
 namespace ispflow::events {
 

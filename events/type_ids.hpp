@@ -3,21 +3,20 @@
 // The one CAF type-ID block of ispflow. Every type that travels in a message
 // between our actors is registered here, and every atom is declared here.
 
-#include <vector>
-
-#include <caf/type_id.hpp>
-
 #include "events/adapter_messages.hpp"
 #include "events/intake.hpp"
 #include "events/records.hpp"
+
+#include <caf/type_id.hpp>
+#include <vector>
 
 CAF_BEGIN_TYPE_ID_BLOCK(ispflow, caf::first_custom_type_id)
 
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::kafka_header))
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::kafka_record))
-  CAF_ADD_TYPE_ID(ispflow, (std::vector<ispflow::events::kafka_record>))
+  CAF_ADD_TYPE_ID(ispflow, (std::vector<ispflow::events::kafka_record>) )
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::topic_offset))
-  CAF_ADD_TYPE_ID(ispflow, (std::vector<ispflow::events::topic_offset>))
+  CAF_ADD_TYPE_ID(ispflow, (std::vector<ispflow::events::topic_offset>) )
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::accepted_event))
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::dead_letter))
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::intake_batch))
@@ -27,7 +26,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(ispflow, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::adapter_request))
   CAF_ADD_TYPE_ID(ispflow, (ispflow::events::adapter_reply))
   // Kafka partitions owned (saga store queries).
-  CAF_ADD_TYPE_ID(ispflow, (std::vector<int32_t>))
+  CAF_ADD_TYPE_ID(ispflow, (std::vector<int32_t>) )
   // The saga engine's local-only messages (saga instances, store writes,
   // startable events) carry std::optional and std::variant, which CAF 0.17
   // cannot inspect: they are declared with CAF_ALLOW_UNSAFE_MESSAGE_TYPE in

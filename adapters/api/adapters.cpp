@@ -1,8 +1,8 @@
 #include "adapters/api/adapters.hpp"
 
-#include <utility>
-
 #include "common/config.hpp"
+
+#include <utility>
 
 namespace ispflow::adapters::api {
 
@@ -18,8 +18,7 @@ void adapter_set::set_tenant(const std::string& tenant_id,
              sagas::tenant_profile{systems_of(systems), std::move(policies)});
 }
 
-void adapter_set::set_actor(sagas::target_system system,
-                            adapter_actor handle) {
+void adapter_set::set_actor(sagas::target_system system, adapter_actor handle) {
   actors_[system] = std::move(handle);
 }
 

@@ -1,16 +1,15 @@
 #pragma once
 
+#include "events/adapter_messages.hpp"
+#include "events/type_ids.hpp"
+#include "sagas/definition.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
-
-#include <caf/replies_to.hpp>
-#include <caf/typed_actor.hpp>
-
-#include "events/adapter_messages.hpp"
-#include "events/type_ids.hpp"
-#include "sagas/definition.hpp"
 
 namespace ispflow::common {
 struct tenant_systems;

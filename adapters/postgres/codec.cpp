@@ -1,12 +1,11 @@
 #include "adapters/postgres/codec.hpp"
 
+#include "events/errc.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
-
 #include <rapidjson/document.h>
-
-#include "events/errc.hpp"
 
 namespace ispflow::adapters::postgres::detail {
 
@@ -259,8 +258,8 @@ parse_headers_json(std::string_view json) {
       h.key.assign(k->value.GetString(), k->value.GetStringLength());
     } else if (auto kb = item.FindMember("key_base64");
                kb != item.MemberEnd() && kb->value.IsString()) {
-      auto key = decode_base64(
-        {kb->value.GetString(), kb->value.GetStringLength()});
+      auto key
+        = decode_base64({kb->value.GetString(), kb->value.GetStringLength()});
       if (!key)
         return bad("key_base64 is not base64");
       h.key = std::move(*key);
@@ -274,8 +273,8 @@ parse_headers_json(std::string_view json) {
       auto v = item.FindMember("value");
       if (v == item.MemberEnd() || !v->value.IsString())
         return bad("header without value");
-      auto value = decode_base64(
-        {v->value.GetString(), v->value.GetStringLength()});
+      auto value
+        = decode_base64({v->value.GetString(), v->value.GetStringLength()});
       if (!value)
         return bad("value is not base64");
       h.value = std::move(*value);
@@ -294,10 +293,9 @@ bool is_rfc3339(std::string_view s) {
       || !digits(s, 11, 2, hour) || s[13] != ':' || !digits(s, 14, 2, minute)
       || s[16] != ':' || !digits(s, 17, 2, second))
     return false;
-  std::chrono::year_month_day ymd{std::chrono::year{year},
-                                  std::chrono::month{
-                                    static_cast<unsigned>(month)},
-                                  std::chrono::day{static_cast<unsigned>(day)}};
+  std::chrono::year_month_day ymd{
+    std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+    std::chrono::day{static_cast<unsigned>(day)}};
   if (year < 1 || !ymd.ok() || hour > 23 || minute > 59 || second > 60)
     return false;
   size_t pos = 19;

@@ -3,14 +3,13 @@
 // Internal to ispflow_adapters_postgres: not a public header. Encodes what
 // the store sends to PostgreSQL as JSON parameters, byte for byte.
 
+#include "events/records.hpp"
+
+#include <caf/expected.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <caf/expected.hpp>
-
-#include "events/records.hpp"
 
 namespace ispflow::adapters::postgres::detail {
 

@@ -188,8 +188,7 @@ struct intake_store::impl {
   detail::session db;
 };
 
-intake_store::intake_store(std::unique_ptr<impl> ptr)
-  : impl_(std::move(ptr)) {
+intake_store::intake_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
   // nop
 }
 
@@ -216,8 +215,8 @@ intake_store::write(const events::intake_batch& batch) {
     auto row = w.exec_prepared1("ispflow_intake_write", accepted, rejected);
     w.commit();
     outcome.recorded = row[0].as<uint32_t>();
-    outcome.duplicates
-      = static_cast<uint32_t>(batch.accepted.size()) - outcome.recorded;
+    outcome.duplicates = static_cast<uint32_t>(batch.accepted.size())
+                         - outcome.recorded;
     outcome.dead_lettered = row[1].as<uint32_t>();
     return outcome;
   });

@@ -1,13 +1,12 @@
 #pragma once
 
+#include "events/intake.hpp"
+
+#include <caf/expected.hpp>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <caf/expected.hpp>
-
-#include "events/intake.hpp"
 
 namespace ispflow::adapters::postgres {
 

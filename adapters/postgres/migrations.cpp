@@ -1,12 +1,11 @@
 #include "adapters/postgres/migrations.hpp"
 
-#include <algorithm>
-#include <map>
-
-#include <pqxx/pqxx>
-
 #include "adapters/postgres/session.hpp"
 #include "events/errc.hpp"
+
+#include <algorithm>
+#include <map>
+#include <pqxx/pqxx>
 
 namespace ispflow::adapters::postgres {
 

@@ -32,8 +32,7 @@ struct outbox_store::impl {
   detail::session db;
 };
 
-outbox_store::outbox_store(std::unique_ptr<impl> ptr)
-  : impl_(std::move(ptr)) {
+outbox_store::outbox_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
   // nop
 }
 
@@ -52,8 +51,7 @@ caf::expected<std::vector<outbox_entry>>
 outbox_store::fetch_unsent(size_t limit) {
   auto rows = impl_->db.run([&](pqxx::connection& conn) {
     pqxx::read_transaction r{conn};
-    return r.exec_prepared("ispflow_outbox_fetch",
-                           static_cast<int64_t>(limit));
+    return r.exec_prepared("ispflow_outbox_fetch", static_cast<int64_t>(limit));
   });
   if (!rows)
     return std::move(rows.error());

@@ -1,14 +1,13 @@
 #pragma once
 
+#include "events/records.hpp"
+
+#include <caf/expected.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <caf/expected.hpp>
-
-#include "events/records.hpp"
 
 namespace ispflow::adapters::postgres {
 

@@ -1,17 +1,16 @@
 #include "adapters/postgres/saga_store.hpp"
 
+#include "adapters/postgres/codec.hpp"
+#include "adapters/postgres/session.hpp"
+#include "sagas/states.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <rapidjson/document.h>
 #include <tuple>
 #include <unordered_map>
-
-#include <rapidjson/document.h>
-
-#include "adapters/postgres/codec.hpp"
-#include "adapters/postgres/session.hpp"
-#include "sagas/states.hpp"
 
 namespace ispflow::adapters::postgres {
 
@@ -19,7 +18,8 @@ namespace {
 
 // Times travel as int64 microseconds since the Unix epoch, both ways, so
 // that nothing is lost to float or text formatting.
-#define ISPFLOW_FROM_US(x) "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
+#define ISPFLOW_FROM_US(x)                                                     \
+  "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
 #define ISPFLOW_TO_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
 // The whole group commit in one statement: every table gets one jsonb
@@ -124,33 +124,34 @@ SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
 
 // An unstarted event whose subscriber has no open saga and no older
 // unstarted event. Scans unstarted rows in id order and stops at `limit`.
-#define ISPFLOW_STARTABLE_SQL(partition_filter)                               \
-  "SELECT i.id, i.source, i.event_id, i.type, i.tenant_id, i.subscriber_id,"  \
+#define ISPFLOW_STARTABLE_SQL(partition_filter)                                \
+  "SELECT i.id, i.source, i.event_id, i.type, i.tenant_id, i.subscriber_id,"   \
   "       i.payload::text, COALESCE(i.traceparent, ''), i.\"partition\""       \
-  "  FROM inbox i"                                                            \
-  " WHERE i.saga_id IS NULL AND i.skipped_reason IS NULL " partition_filter   \
-  "   AND NOT EXISTS (SELECT 1 FROM inbox e"                                  \
-  "        WHERE e.saga_id IS NULL AND e.skipped_reason IS NULL"              \
-  "          AND e.tenant_id = i.tenant_id"                                   \
-  "          AND e.subscriber_id = i.subscriber_id AND e.id < i.id)"          \
-  "   AND NOT EXISTS (SELECT 1 FROM sagas s"                                  \
-  "        WHERE s.tenant_id = i.tenant_id"                                   \
-  "          AND s.subscriber_id = i.subscriber_id"                           \
-  "          AND s.state IN ('pending', 'running', 'compensating',"           \
-  "                          'needs_attention'))"                             \
+  "  FROM inbox i"                                                             \
+  " WHERE i.saga_id IS NULL AND i.skipped_reason IS NULL " partition_filter    \
+  "   AND NOT EXISTS (SELECT 1 FROM inbox e"                                   \
+  "        WHERE e.saga_id IS NULL AND e.skipped_reason IS NULL"               \
+  "          AND e.tenant_id = i.tenant_id"                                    \
+  "          AND e.subscriber_id = i.subscriber_id AND e.id < i.id)"           \
+  "   AND NOT EXISTS (SELECT 1 FROM sagas s"                                   \
+  "        WHERE s.tenant_id = i.tenant_id"                                    \
+  "          AND s.subscriber_id = i.subscriber_id"                            \
+  "          AND s.state IN ('pending', 'running', 'compensating',"            \
+  "                          'needs_attention'))"                              \
   " ORDER BY i.id LIMIT $1"
 
-#define ISPFLOW_SAGA_COLUMNS                                                  \
-  "s.id, s.name, s.version, s.tenant_id, s.subscriber_id, s.service_type,"    \
-  " s.causation, s.payload::text, s.state, s.\"cursor\", s.generation,"       \
-  " s.cancel_requested, s.failed_step, s.error, " ISPFLOW_TO_US(              \
+#define ISPFLOW_SAGA_COLUMNS                                                   \
+  "s.id, s.name, s.version, s.tenant_id, s.subscriber_id, s.service_type,"     \
+  " s.causation, s.payload::text, s.state, s.\"cursor\", s.generation,"        \
+  " s.cancel_requested, s.failed_step, s.error, " ISPFLOW_TO_US(               \
     "s.created_at") ", " ISPFLOW_TO_US("s.updated_at")
 
-#define ISPFLOW_STEP_COLUMNS                                                  \
-  "st.saga_id, st.idx, st.state, st.attempts, st.last_error,"                 \
-  " st.output::text, " ISPFLOW_TO_US("st.first_attempt_at") ", "              \
-  ISPFLOW_TO_US("st.next_attempt_at") ", st.reconcile, st.generation,"        \
-  " st.compensation_attempts, " ISPFLOW_TO_US("st.compensation_started_at")
+#define ISPFLOW_STEP_COLUMNS                                                    \
+  "st.saga_id, st.idx, st.state, st.attempts, st.last_error,"                   \
+  " st.output::text, " ISPFLOW_TO_US("st.first_attempt_at") ", " ISPFLOW_TO_US( \
+    "st.next_attempt_at") ", st.reconcile, st.generation,"                      \
+                          " st.compensation_attempts, " ISPFLOW_TO_US(          \
+                            "st.compensation_started_at")
 
 #define ISPFLOW_ACTIVE " s.state IN ('pending', 'running', 'compensating')"
 
@@ -179,30 +180,32 @@ void prepare(pqxx::connection& conn) {
   conn.prepare("ispflow_saga_skip", skip_sql);
   conn.prepare("ispflow_saga_skip_state",
                "SELECT saga_id, skipped_reason FROM inbox WHERE id = $1");
-  conn.prepare("ispflow_saga_active",
-               "SELECT " ISPFLOW_SAGA_COLUMNS " FROM sagas s WHERE" ISPFLOW_ACTIVE
-               " ORDER BY s.created_at, s.id");
+  conn.prepare("ispflow_saga_active", "SELECT " ISPFLOW_SAGA_COLUMNS
+                                      " FROM sagas s WHERE" ISPFLOW_ACTIVE
+                                      " ORDER BY s.created_at, s.id");
   conn.prepare("ispflow_saga_active_steps",
                "SELECT " ISPFLOW_STEP_COLUMNS
                " FROM saga_steps st JOIN sagas s ON s.id = st.saga_id"
                " WHERE" ISPFLOW_ACTIVE);
   conn.prepare("ispflow_saga_active_in",
-               "SELECT " ISPFLOW_SAGA_COLUMNS " FROM sagas s WHERE" ISPFLOW_ACTIVE
+               "SELECT " ISPFLOW_SAGA_COLUMNS
+               " FROM sagas s WHERE" ISPFLOW_ACTIVE
                " AND s.kafka_partition = ANY($1::int[])"
                " ORDER BY s.created_at, s.id");
   conn.prepare("ispflow_saga_active_steps_in",
                "SELECT " ISPFLOW_STEP_COLUMNS
                " FROM saga_steps st JOIN sagas s ON s.id = st.saga_id"
-               " WHERE" ISPFLOW_ACTIVE " AND s.kafka_partition = ANY($1::int[])");
+               " WHERE" ISPFLOW_ACTIVE
+               " AND s.kafka_partition = ANY($1::int[])");
   conn.prepare("ispflow_saga_one",
                "SELECT " ISPFLOW_SAGA_COLUMNS " FROM sagas s WHERE s.id = $1");
   conn.prepare("ispflow_saga_one_steps",
                "SELECT " ISPFLOW_STEP_COLUMNS
                " FROM saga_steps st WHERE st.saga_id = $1");
-  conn.prepare("ispflow_timers_due",
-               "SELECT saga_id, step, generation, " ISPFLOW_TO_US("due_at")
-               " FROM timers WHERE due_at <= " ISPFLOW_FROM_US("$1::bigint")
-               " ORDER BY due_at, saga_id, step, generation LIMIT $2");
+  conn.prepare(
+    "ispflow_timers_due",
+    "SELECT saga_id, step, generation, " ISPFLOW_TO_US("due_at") " FROM timers WHERE due_at <= " ISPFLOW_FROM_US(
+      "$1::bigint") " ORDER BY due_at, saga_id, step, generation LIMIT $2");
   conn.prepare("ispflow_timers_next",
                "SELECT " ISPFLOW_TO_US("min(due_at)") " FROM timers");
 }
@@ -464,8 +467,7 @@ std::string int_array(const std::vector<int32_t>& xs) {
   return out;
 }
 
-using snapshot
-  = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 } // namespace
 
@@ -706,8 +708,7 @@ saga_store::skip_event(int64_t inbox_id, const std::string& reason,
   detail::append_records_json(records, outbox);
   auto outcome = impl_->db.run([&](pqxx::connection& conn) -> std::string {
     pqxx::work w{conn};
-    auto row = w.exec_prepared1("ispflow_saga_skip", inbox_id, reason,
-                                records);
+    auto row = w.exec_prepared1("ispflow_saga_skip", inbox_id, reason, records);
     if (row[0].as<int64_t>() == 1) {
       w.commit();
       return {};

@@ -1,17 +1,16 @@
 #pragma once
 
+#include "events/records.hpp"
+#include "sagas/definition.hpp"
+#include "sagas/instance.hpp"
+
+#include <caf/expected.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <caf/expected.hpp>
-
-#include "events/records.hpp"
-#include "sagas/definition.hpp"
-#include "sagas/instance.hpp"
 
 namespace ispflow::adapters::postgres {
 

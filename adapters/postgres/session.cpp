@@ -31,8 +31,7 @@ caf::error translate_exception(std::exception_ptr ep, bool& broken) {
   } catch (const pqxx::in_doubt_error& e) {
     broken = true;
     return caf::make_error(errc::database_unavailable,
-                           "commit outcome unknown: "
-                             + trim_message(e.what()));
+                           "commit outcome unknown: " + trim_message(e.what()));
   } catch (const pqxx::sql_error& e) {
     if (connection_lost(e.sqlstate())) {
       broken = true;

@@ -2,18 +2,17 @@
 
 // Internal to ispflow_adapters_postgres: not a public header.
 
-#include <exception>
-#include <functional>
-#include <type_traits>
-#include <utility>
-#include <memory>
-#include <string>
+#include "events/errc.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+#include <exception>
+#include <functional>
+#include <memory>
 #include <pqxx/pqxx>
-
-#include "events/errc.hpp"
+#include <string>
+#include <type_traits>
+#include <utility>
 
 namespace ispflow::adapters::postgres::detail {
 
@@ -33,7 +32,8 @@ public:
 
   /// Runs `f(conn)` and returns its result, translating exceptions.
   template <class F>
-  auto run(F&& f) -> caf::expected<decltype(f(std::declval<pqxx::connection&>()))> {
+  auto run(F&& f)
+    -> caf::expected<decltype(f(std::declval<pqxx::connection&>()))> {
     if (auto err = open())
       return err;
     try {

@@ -2,15 +2,6 @@
 // dead-letters bad input with a reason, and publishes what follows through
 // the transactional outbox.
 
-#include <csignal>
-#include <iostream>
-#include <thread>
-
-#include <CLI/CLI.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
-
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
 #include "actors/store.hpp"
@@ -20,6 +11,14 @@
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <csignal>
+#include <iostream>
+#include <thread>
 
 namespace {
 
@@ -118,7 +117,8 @@ int main(int argc, char** argv) {
   relay_cfg.kafka = kafka;
   relay_cfg.dsn = cfg->postgres.dsn;
   relay_cfg.batch = static_cast<size_t>(cfg->outbox.batch);
-  relay_cfg.poll_interval = std::chrono::milliseconds{cfg->outbox.poll_interval_ms};
+  relay_cfg.poll_interval
+    = std::chrono::milliseconds{cfg->outbox.poll_interval_ms};
   relay_cfg.tail_scan = cfg->outbox.tail_scan;
   auto relay = actors::spawn_outbox_relay(sys, relay_cfg);
   if (!relay)

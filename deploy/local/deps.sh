@@ -15,6 +15,8 @@ packages=(
   freeradius freeradius-postgresql freeradius-utils
   # tools the tests and the demo drive the programs with
   kcat procps
+  # formatting (make format, make format-check)
+  clang-format
 )
 
 missing=()

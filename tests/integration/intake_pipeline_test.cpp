@@ -2,17 +2,6 @@
 // through librdkafka) and PostgreSQL. Records are produced with librdkafka;
 // the test asserts the database, the dead-letter topic and saga.events.v1.
 
-#include <cstdio>
-#include <map>
-#include <set>
-#include <thread>
-
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
-#include <gtest/gtest.h>
-#include <pqxx/pqxx>
-
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
 #include "actors/store.hpp"
@@ -25,15 +14,24 @@
 #include "tests/support/bus_process.hpp"
 #include "tests/support/scratch_database.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <cstdio>
+#include <gtest/gtest.h>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
 using namespace ispflow;
 using namespace std::chrono_literals;
 
 namespace {
 
-events::kafka_record binary_event(const std::string& id,
-                                  const std::string& tenant,
-                                  const std::string& sub,
-                                  const std::string& payload) {
+events::kafka_record
+binary_event(const std::string& id, const std::string& tenant,
+             const std::string& sub, const std::string& payload) {
   events::kafka_record rec;
   rec.topic = "billing.events.v1";
   rec.key = sub;
@@ -215,8 +213,7 @@ TEST_F(pipeline_test, records_valid_events_once_and_dead_letters_the_rest) {
     .receive([](uint64_t n) { EXPECT_EQ(n, 1u); },
              [](caf::error& err) { FAIL() << caf::to_string(err); });
   self->send_exit(store2, caf::exit_reason::user_shutdown);
-  EXPECT_EQ(count("select count(*) from inbox where event_id = 'evt-late'"),
-            1);
+  EXPECT_EQ(count("select count(*) from inbox where event_id = 'evt-late'"), 1);
 }
 
 TEST_F(pipeline_test, relay_does_not_republish_rows_already_in_kafka) {

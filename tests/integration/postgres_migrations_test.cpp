@@ -1,14 +1,13 @@
-#include <fstream>
-#include <optional>
-#include <sstream>
-#include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "adapters/postgres/migrations.hpp"
 #include "events/errc.hpp"
 #include "tests/support/scratch_database.hpp"
+
+#include <fstream>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <optional>
+#include <sstream>
+#include <thread>
 
 namespace pg = ispflow::adapters::postgres;
 using ispflow::errc;
@@ -38,7 +37,8 @@ TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
 }
 
-TEST(postgres_migrations, embeds_freeradius_schema_unchanged_after_one_comment) {
+TEST(postgres_migrations,
+     embeds_freeradius_schema_unchanged_after_one_comment) {
   std::ifstream in{"/etc/freeradius/3.0/mods-config/sql/main/postgresql/"
                    "schema.sql",
                    std::ios::binary};
@@ -61,11 +61,10 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
   EXPECT_THAT(report->applied, ElementsAre("0001_freeradius.sql",
                                            "0002_core.sql", "0003_sagas.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
-  for (auto table :
-       {"radacct", "radcheck", "radgroupcheck", "radgroupreply", "radreply",
-        "radusergroup", "radpostauth", "nas", "nasreload", "tenants", "plans",
-        "subscribers", "inbox", "outbox", "dead_letters", "sagas",
-        "saga_steps", "timers"})
+  for (auto table : {"radacct", "radcheck", "radgroupcheck", "radgroupreply",
+                     "radreply", "radusergroup", "radpostauth", "nas",
+                     "nasreload", "tenants", "plans", "subscribers", "inbox",
+                     "outbox", "dead_letters", "sagas", "saga_steps", "timers"})
     EXPECT_EQ(db.value(table_exists_sql(table)), "t") << table;
   EXPECT_EQ(db.value("SELECT string_agg(version || ':' || name, ',' "
                      "ORDER BY version) FROM schema_migrations"),
@@ -122,7 +121,8 @@ TEST(postgres_migrations, applies_in_version_order_whatever_the_list_order) {
               ElementsAre("0001_parent.sql", "0002_child.sql"));
 }
 
-TEST(postgres_migrations, changed_checksum_of_an_applied_migration_is_an_error) {
+TEST(postgres_migrations,
+     changed_checksum_of_an_applied_migration_is_an_error) {
   scratch_database db;
   ASSERT_TRUE(pg::apply_migrations(
     db.dsn(), {{"0001_a.sql", "CREATE TABLE a (x int);"}}));

@@ -1,14 +1,13 @@
-#include <string>
-#include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/outbox_store.hpp"
 #include "events/errc.hpp"
 #include "tests/support/scratch_database.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
 
 namespace pg = ispflow::adapters::postgres;
 namespace ev = ispflow::events;
@@ -128,10 +127,17 @@ TEST_F(postgres_store, write_records_new_events_with_their_fields) {
     "topic, partition, \"offset\" FROM inbox WHERE event_id = 'e2'");
   ASSERT_EQ(rows.size(), 1u);
   std::vector<std::optional<std::string>> expected{
-    "billing", "e2",    "billing.subscription.activated",
-    "acme",    "sub-2", "t",
+    "billing",
+    "e2",
+    "billing.subscription.activated",
+    "acme",
+    "sub-2",
+    "t",
     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-    "p100",    "billing.events.v1", "3", "100"};
+    "p100",
+    "billing.events.v1",
+    "3",
+    "100"};
   EXPECT_EQ(rows[0], expected);
   EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "2");
 }

@@ -5,23 +5,6 @@
 // (sagas, saga_steps, inbox, outbox) and the records on lifecycle.events.v1,
 // saga.events.v1 and billing.events.v1.dlq; then a restart mid-saga.
 
-#include <cstdio>
-#include <map>
-#include <memory>
-#include <set>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/typed_event_based_actor.hpp>
-#include <gtest/gtest.h>
-#include <pqxx/pqxx>
-
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
 #include "actors/saga_router.hpp"
@@ -34,9 +17,25 @@
 #include "adapters/postgres/migrations.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
-#include "tests/support/fake_adapter.hpp"
 #include "tests/support/bus_process.hpp"
+#include "tests/support/fake_adapter.hpp"
 #include "tests/support/scratch_database.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <cstdio>
+#include <gtest/gtest.h>
+#include <map>
+#include <memory>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 using namespace ispflow;
 using namespace std::chrono_literals;
@@ -48,10 +47,9 @@ namespace {
 
 const std::string tenant = "acme";
 
-events::kafka_record billing_event(const std::string& id,
-                                   const std::string& verb,
-                                   const std::string& sub,
-                                   const std::string& fields) {
+events::kafka_record
+billing_event(const std::string& id, const std::string& verb,
+              const std::string& sub, const std::string& fields) {
   events::kafka_record rec;
   rec.topic = "billing.events.v1";
   rec.key = sub;
@@ -72,9 +70,10 @@ events::kafka_record billing_event(const std::string& id,
 
 events::kafka_record ftth_activation(const std::string& id,
                                      const std::string& sub) {
-  return billing_event(id, "activated", sub,
-                       R"(,"plan_id":"fiber-500","service_type":"ftth",)"
-                       R"("site":"ams-01","access":{"onu_serial":"ALCL1A2B3C4D"})");
+  return billing_event(
+    id, "activated", sub,
+    R"(,"plan_id":"fiber-500","service_type":"ftth",)"
+    R"("site":"ams-01","access":{"onu_serial":"ALCL1A2B3C4D"})");
 }
 
 events::kafka_record wireless_activation(const std::string& id,
@@ -93,8 +92,7 @@ split_adapter(adapters::api::adapter_actor::pointer self,
   return {
     [=](invoke_atom, const adapters::api::adapter_request& req)
       -> caf::delegated<adapters::api::adapter_reply> {
-      return self->delegate(req.subscriber_id == bad_subscriber ? bad
-                                                                : normal,
+      return self->delegate(req.subscriber_id == bad_subscriber ? bad : normal,
                             invoke_atom_v, req);
     },
   };
@@ -138,19 +136,17 @@ struct saga_flow_test : ::testing::Test {
     // The mock makes a new group member wait session.timeout.ms - 1 s.
     kafka.extra = {{"session.timeout.ms", "4000"},
                    {"heartbeat.interval.ms", "1000"}};
-    for (auto s : {target_system::radius, target_system::netbox,
-                   target_system::voltha, target_system::genieacs,
-                   target_system::awx})
+    for (auto s :
+         {target_system::radius, target_system::netbox, target_system::voltha,
+          target_system::genieacs, target_system::awx})
       fakes[s] = std::make_shared<fake_adapter_state>();
     bad_radius = std::make_shared<fake_adapter_state>();
     fakes[target_system::netbox]->set("netbox.allocate_ip", fake_mode::succeed,
                                       {{"ip_address", "100.64.0.7"}});
-    fakes[target_system::voltha]->set("voltha.provision_service",
-                                      fake_mode::succeed,
-                                      {{"onu_id", "onu-17"}});
-    fakes[target_system::genieacs]->set("genieacs.configure_cpe",
-                                        fake_mode::succeed,
-                                        {{"cpe_id", "cpe-3"}});
+    fakes[target_system::voltha]->set(
+      "voltha.provision_service", fake_mode::succeed, {{"onu_id", "onu-17"}});
+    fakes[target_system::genieacs]->set(
+      "genieacs.configure_cpe", fake_mode::succeed, {{"cpe_id", "cpe-3"}});
     bad_radius->set("radius.provision", fake_mode::fail_permanently);
   }
 
@@ -304,18 +300,17 @@ struct saga_flow_test : ::testing::Test {
 
 TEST_F(saga_flow_test, billing_events_become_sagas_and_lifecycle_events) {
   bad_subscriber = "sub-bad";
-  produce({ftth_activation("e1", "sub-ftth"),
-           wireless_activation("e2", "sub-air"),
-           billing_event("e3", "plan_changed", "sub-never",
-                         R"(,"plan_id":"fiber-1000")"),
-           ftth_activation("e4", "sub-bad"),
-           billing_event("e5", "plan_changed", "sub-ftth",
-                         R"(,"plan_id":"fiber-1000","previous_plan_id":)"
-                         R"("fiber-500")"),
-           billing_event("e6", "suspended", "sub-ftth",
-                         R"(,"reason":"non_payment")"),
-           billing_event("e7", "terminated", "sub-ftth",
-                         R"(,"reason":"moved abroad")")});
+  produce(
+    {ftth_activation("e1", "sub-ftth"), wireless_activation("e2", "sub-air"),
+     billing_event("e3", "plan_changed", "sub-never",
+                   R"(,"plan_id":"fiber-1000")"),
+     ftth_activation("e4", "sub-bad"),
+     billing_event("e5", "plan_changed", "sub-ftth",
+                   R"(,"plan_id":"fiber-1000","previous_plan_id":)"
+                   R"("fiber-500")"),
+     billing_event("e6", "suspended", "sub-ftth", R"(,"reason":"non_payment")"),
+     billing_event("e7", "terminated", "sub-ftth",
+                   R"(,"reason":"moved abroad")")});
   boot();
   EXPECT_EQ(await_count("select count(*) from inbox", 7), 7);
   EXPECT_EQ(await_count("select count(*) from sagas where state in "
@@ -405,8 +400,7 @@ TEST_F(saga_flow_test, billing_events_become_sagas_and_lifecycle_events) {
   auto activated = of_type(lifecycle, "subscriber.activated");
   ASSERT_EQ(activated.size(), 2u);
   for (auto& rec : activated) {
-    EXPECT_NE(rec.value.find(R"("ip_address":"100.64.0.7")"),
-              std::string::npos)
+    EXPECT_NE(rec.value.find(R"("ip_address":"100.64.0.7")"), std::string::npos)
       << rec.value;
     EXPECT_NE(rec.value.find(R"("causation_id":"e)"), std::string::npos)
       << rec.value;
@@ -448,8 +442,7 @@ TEST_F(saga_flow_test, billing_events_become_sagas_and_lifecycle_events) {
   EXPECT_EQ(applications(target_system::radius, "radius.provision"), 2);
   EXPECT_EQ(applications(target_system::radius, "radius.set_plan_group"), 1);
   EXPECT_EQ(applications(target_system::radius, "radius.deny"), 2);
-  EXPECT_EQ(applications(target_system::voltha, "voltha.provision_service"),
-            1);
+  EXPECT_EQ(applications(target_system::voltha, "voltha.provision_service"), 1);
   EXPECT_EQ(applications(target_system::awx, "awx.run_activation_job"), 2);
   EXPECT_EQ(bad_radius->applications("radius.provision"), 0);
   EXPECT_EQ(bad_radius->count("radius.provision"), 1u);
@@ -470,15 +463,13 @@ TEST_F(saga_flow_test, restarted_engine_resumes_a_saga_without_repeating) {
   EXPECT_EQ(db.value("select state from sagas"), "running");
   EXPECT_EQ(applications(target_system::netbox, "netbox.allocate_ip"), 1);
   EXPECT_EQ(applications(target_system::radius, "radius.provision"), 1);
-  EXPECT_EQ(applications(target_system::voltha, "voltha.provision_service"),
-            0);
+  EXPECT_EQ(applications(target_system::voltha, "voltha.provision_service"), 0);
   EXPECT_EQ(fakes[target_system::voltha]->count("voltha.provision_service"),
             1u);
 
   // VOLTHA is back; a new process takes over the same database.
   fakes[target_system::voltha]->set("voltha.provision_service",
-                                    fake_mode::succeed,
-                                    {{"onu_id", "onu-17"}});
+                                    fake_mode::succeed, {{"onu_id", "onu-17"}});
   boot();
   EXPECT_EQ(await_count("select count(*) from sagas where state = "
                         "'completed'",
@@ -492,8 +483,7 @@ TEST_F(saga_flow_test, restarted_engine_resumes_a_saga_without_repeating) {
 
   EXPECT_EQ(count("select count(*) from sagas"), 1);
   expect_every_effect_once();
-  for (auto [system, op] :
-       std::vector<std::pair<target_system, std::string>>{
+  for (auto [system, op] : std::vector<std::pair<target_system, std::string>>{
          {target_system::netbox, "netbox.allocate_ip"},
          {target_system::radius, "radius.provision"},
          {target_system::voltha, "voltha.provision_service"},
@@ -513,8 +503,7 @@ TEST_F(saga_flow_test, restarted_engine_resumes_a_saga_without_repeating) {
   auto lifecycle = read_all("lifecycle.events.v1");
   ASSERT_EQ(lifecycle.size(), 1u);
   EXPECT_EQ(header(lifecycle[0], "ce_type"), "subscriber.activated");
-  EXPECT_NE(lifecycle[0].value.find(R"("onu_id":"onu-17")"),
-            std::string::npos);
+  EXPECT_NE(lifecycle[0].value.find(R"("onu_id":"onu-17")"), std::string::npos);
   auto saga = read_all("saga.events.v1");
   EXPECT_EQ(of_type(saga, "saga.started").size(), 1u);
   EXPECT_EQ(of_type(saga, "saga.resumed").size(), 1u);

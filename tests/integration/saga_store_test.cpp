@@ -1,15 +1,3 @@
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <optional>
-#include <string>
-#include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/outbox_store.hpp"
@@ -18,6 +6,17 @@
 #include "sagas/engine.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 #include "tests/support/scratch_database.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace pg = ispflow::adapters::postgres;
 namespace ev = ispflow::events;
@@ -114,9 +113,8 @@ protected:
                              now);
   }
 
-  std::vector<sg::saga_command> feed(sg::saga_instance& inst,
-                                     const sg::saga_input& in,
-                                     sg::time_point now) {
+  std::vector<sg::saga_command>
+  feed(sg::saga_instance& inst, const sg::saga_input& in, sg::time_point now) {
     return sg::transition(activate, inst, in, now, random);
   }
 
@@ -174,7 +172,8 @@ protected:
 
 } // namespace
 
-TEST_F(saga_store, write_then_load_gives_the_instance_back_after_each_transition) {
+TEST_F(saga_store,
+       write_then_load_gives_the_instance_back_after_each_transition) {
   auto inbox = receive({event("e1", "sub-1", 3)});
   auto inst = instance("s-1");
   write({{inst, inbox[0], 3, {}, {}, {}, {}}});
@@ -215,8 +214,7 @@ TEST_F(saga_store, write_then_load_gives_the_instance_back_after_each_transition
   EXPECT_EQ(db.value("SELECT inbox_id || ':' || kafka_partition || ':' "
                      "|| state FROM sagas WHERE id = 's-1'"),
             std::to_string(inbox[0]) + ":3:running");
-  EXPECT_EQ(db.value("SELECT saga_id FROM inbox WHERE event_id = 'e1'"),
-            "s-1");
+  EXPECT_EQ(db.value("SELECT saga_id FROM inbox WHERE event_id = 'e1'"), "s-1");
 }
 
 TEST_F(saga_store, later_writes_keep_the_input_link_and_partition) {
@@ -233,15 +231,20 @@ TEST_F(saga_store, later_writes_keep_the_input_link_and_partition) {
 TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
   std::vector<ev::accepted_event> events;
   for (int i = 0; i < 200; ++i)
-    events.push_back(event("e" + std::to_string(i),
-                           "sub-" + std::to_string(i), i % 4));
+    events.push_back(
+      event("e" + std::to_string(i), "sub-" + std::to_string(i), i % 4));
   auto inbox = receive(events);
   std::vector<pg::saga_write> batch;
   for (int i = 0; i < 200; ++i) {
     auto inst = instance("s-" + std::to_string(i), "sub-" + std::to_string(i));
     feed(inst, sg::start_saga{sg::full_tenant_profile()}, t0);
-    batch.push_back({inst, inbox[i], i % 4, {},
-                     {record("started " + std::to_string(i))}, {}, {}});
+    batch.push_back({inst,
+                     inbox[i],
+                     i % 4,
+                     {},
+                     {record("started " + std::to_string(i))},
+                     {},
+                     {}});
   }
   write(batch);
   EXPECT_EQ(db.value("SELECT count(*) FROM sagas WHERE state = 'running'"),
@@ -255,13 +258,23 @@ TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
 TEST_F(saga_store, a_bad_row_fails_the_whole_group_write) {
   auto inbox = receive({event("e1", "sub-1", 0), event("e2", "sub-2", 0)});
   std::vector<pg::saga_write> batch;
-  batch.push_back({instance("s-1"), inbox[0], 0, {}, {record("one")},
-                   {{"s-1", 0, 0, t0}}, {}});
-  batch.push_back({instance("s-2", "sub-2"), inbox[1], 0, {},
-                   {record("two")}, {}, {}});
+  batch.push_back({instance("s-1"),
+                   inbox[0],
+                   0,
+                   {},
+                   {record("one")},
+                   {{"s-1", 0, 0, t0}},
+                   {}});
+  batch.push_back(
+    {instance("s-2", "sub-2"), inbox[1], 0, {}, {record("two")}, {}, {}});
   // No such inbox row: the foreign key fails the statement.
-  batch.push_back({instance("s-3", "sub-3"), inbox[1] + 1000, 0, {},
-                   {record("three")}, {}, {}});
+  batch.push_back({instance("s-3", "sub-3"),
+                   inbox[1] + 1000,
+                   0,
+                   {},
+                   {record("three")},
+                   {},
+                   {}});
   auto res = store->write(batch);
   ASSERT_FALSE(res);
   EXPECT_TRUE(has_code(res.error(), errc::database_error))
@@ -296,8 +309,8 @@ TEST_F(saga_store, an_instance_that_does_not_fit_its_definition_is_refused) {
   auto unknown = instance("s-3");
   unknown.version = 99;
   for (auto& bad : {short_one, unknown}) {
-    auto res = store->write({{good, 0, -1, {}, {}, {}, {}},
-                             {bad, 0, -1, {}, {}, {}, {}}});
+    auto res = store->write(
+      {{good, 0, -1, {}, {}, {}, {}}, {bad, 0, -1, {}, {}, {}, {}}});
     ASSERT_FALSE(res);
     EXPECT_TRUE(has_code(res.error(), errc::invalid_input))
       << ispflow::render_error(res.error());
@@ -308,11 +321,13 @@ TEST_F(saga_store, an_instance_that_does_not_fit_its_definition_is_refused) {
 TEST_F(saga_store, a_saga_twice_in_one_batch_ends_as_its_last_element_says) {
   auto inbox = receive({event("e1", "sub-1", 2)});
   auto inst = instance("s-1");
-  pg::saga_write first{inst, inbox[0], 2, {}, {record("a")},
-                       {{"s-1", 0, 0, t0 + 5s}, {"s-1", 1, 0, t0 + 6s}}, {}};
+  pg::saga_write first{
+    inst, inbox[0],      2,
+    {},   {record("a")}, {{"s-1", 0, 0, t0 + 5s}, {"s-1", 1, 0, t0 + 6s}},
+    {}};
   feed(inst, sg::start_saga{sg::full_tenant_profile()}, t0 + 1s);
-  pg::saga_write second{inst, 0, -1, {}, {record("b")},
-                        {{"s-1", 1, 0, t0 + 9s}}, {{"s-1", 0, 0}}};
+  pg::saga_write second{
+    inst, 0, -1, {}, {record("b")}, {{"s-1", 1, 0, t0 + 9s}}, {{"s-1", 0, 0}}};
   write({first, second});
   EXPECT_EQ(load("s-1"), inst);
   EXPECT_EQ(db.value("SELECT inbox_id || ':' || kafka_partition "
@@ -331,11 +346,11 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
   binary.topic = "lifecycle.events.v1";
   binary.key = std::string{"k\0\xff", 3};
   binary.value = std::string{"\x00\x01\xfe\xff{}", 6};
-  binary.headers = {{"ce_type", "subscriber.activated", false},
-                    {std::string{"\xff\x00h", 3}, std::string{"\x00v", 2},
-                     false},
-                    {"empty", "", false},
-                    {"nothing", "", true}};
+  binary.headers
+    = {{"ce_type", "subscriber.activated", false},
+       {std::string{"\xff\x00h", 3}, std::string{"\x00v", 2}, false},
+       {"empty", "", false},
+       {"nothing", "", true}};
   ev::kafka_record null_key = record("second");
   null_key.key.clear();
   null_key.null_key = true;
@@ -362,10 +377,15 @@ TEST_F(saga_store, timers_are_upserted_cleared_and_come_due_in_order) {
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->has_value());
 
-  write({{instance("s-1"), 0, -1, {}, {},
-          {{"s-1", 0, 0, t0 + 30s}, {"s-1", 2, 1, t0 + 10s}}, {}},
-         {instance("s-2", "sub-2"), 0, -1, {}, {}, {{"s-2", 4, 0, t0 + 20s}},
-          {}}});
+  write(
+    {{instance("s-1"),
+      0,
+      -1,
+      {},
+      {},
+      {{"s-1", 0, 0, t0 + 30s}, {"s-1", 2, 1, t0 + 10s}},
+      {}},
+     {instance("s-2", "sub-2"), 0, -1, {}, {}, {{"s-2", 4, 0, t0 + 20s}}, {}}});
   auto next = store->next_due();
   ASSERT_TRUE(next);
   EXPECT_EQ(*next, std::optional<sg::time_point>{t0 + 10s});
@@ -384,7 +404,12 @@ TEST_F(saga_store, timers_are_upserted_cleared_and_come_due_in_order) {
   EXPECT_THAT(*early, IsEmpty());
 
   // Clearing removes them; an unknown key is ignored.
-  write({{instance("s-1"), 0, -1, {}, {}, {},
+  write({{instance("s-1"),
+          0,
+          -1,
+          {},
+          {},
+          {},
           {{"s-1", 0, 0}, {"s-1", 2, 1}, {"s-1", 7, 7}}},
          {instance("s-2", "sub-2"), 0, -1, {}, {}, {}, {{"s-2", 4, 0}}}});
   auto after = store->next_due();
@@ -477,8 +502,8 @@ TEST_F(saga_store, load_active_returns_open_sagas_of_the_given_partitions) {
   write_in_state(instance("b", "sub-b", t0 + 1s), sg::saga_state::compensating,
                  0, 2);
   write_in_state(instance("c", "sub-c", t0), sg::saga_state::completed, 0, 1);
-  write_in_state(instance("d", "sub-d", t0), sg::saga_state::needs_attention,
-                 0, 1);
+  write_in_state(instance("d", "sub-d", t0), sg::saga_state::needs_attention, 0,
+                 1);
   write_in_state(instance("e", "sub-e", t0 + 3s), sg::saga_state::pending, 0,
                  2);
   write_in_state(instance("f", "sub-f", t0 + 2s), sg::saga_state::running);
@@ -516,12 +541,12 @@ TEST_F(saga_store, a_broken_connection_fails_one_call_and_the_next_reconnects) {
   EXPECT_TRUE(second->has_value());
 }
 
-TEST(saga_store_migration, applies_on_top_of_the_core_schema_and_twice_is_a_no_op) {
+TEST(saga_store_migration,
+     applies_on_top_of_the_core_schema_and_twice_is_a_no_op) {
   scratch_database db;
   auto& all = pg::embedded_migrations();
-  auto sagas = std::find_if(all.begin(), all.end(), [](auto& m) {
-    return m.name == "0003_sagas.sql";
-  });
+  auto sagas = std::find_if(all.begin(), all.end(),
+                            [](auto& m) { return m.name == "0003_sagas.sql"; });
   ASSERT_NE(sagas, all.end());
   std::vector<pg::migration> core(all.begin(), sagas);
   auto before = pg::apply_migrations(db.dsn(), core);
@@ -567,8 +592,7 @@ TEST_F(saga_store, DISABLED_measures_group_commit_throughput) {
     batch_size = std::stoul(env);
   std::vector<ev::accepted_event> events;
   for (size_t i = 0; i < sagas_n; ++i)
-    events.push_back(event("e" + std::to_string(i),
-                           "sub-" + std::to_string(i),
+    events.push_back(event("e" + std::to_string(i), "sub-" + std::to_string(i),
                            static_cast<int32_t>(i % 8)));
   for (size_t i = 0; i < sagas_n; i += 1000) {
     ev::intake_batch batch;
@@ -582,10 +606,14 @@ TEST_F(saga_store, DISABLED_measures_group_commit_throughput) {
   std::vector<std::vector<pg::saga_write>> per_saga(sagas_n);
   auto now = t0;
   for (size_t i = 0; i < sagas_n; ++i) {
-    auto inst = instance("s-" + std::to_string(i),
-                         "sub-" + std::to_string(i));
-    per_saga[i].push_back({inst, first_id + static_cast<int64_t>(i),
-                           static_cast<int32_t>(i % 8), {}, {}, {}, {}});
+    auto inst = instance("s-" + std::to_string(i), "sub-" + std::to_string(i));
+    per_saga[i].push_back({inst,
+                           first_id + static_cast<int64_t>(i),
+                           static_cast<int32_t>(i % 8),
+                           {},
+                           {},
+                           {},
+                           {}});
     std::vector<sg::saga_input> inputs{
       sg::start_saga{sg::full_tenant_profile()}};
     for (size_t s = 0; s < activate.steps.size(); ++s) {
@@ -620,9 +648,9 @@ TEST_F(saga_store, DISABLED_measures_group_commit_throughput) {
       all.begin() + i, all.begin() + std::min(i + batch_size, all.size()));
     write(batch);
   }
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                            - start)
-                .count();
+  auto secs
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+        .count();
   std::printf("saga_store: %zu transitions (%zu sagas, %zu outbox rows) in "
               "batches of %zu: %.2f s, %.0f transitions/s, %.0f sagas/s\n",
               all.size(), sagas_n, outbox_rows, batch_size, secs,

@@ -1,7 +1,6 @@
 #include "tests/support/bus_process.hpp"
 
 #include <csignal>
-
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <string>
-
 #include <sys/types.h>
 
 namespace ispflow::testing {

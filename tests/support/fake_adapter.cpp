@@ -36,11 +36,11 @@ fake(api::adapter_actor::stateful_pointer<fake_actor_state> self,
      std::shared_ptr<fake_adapter_state> state) {
   self->state.st = std::move(state);
   return {
-    [self](invoke_atom, const api::adapter_request& req)
-      -> caf::result<api::adapter_reply> {
+    [self](invoke_atom,
+           const api::adapter_request& req) -> caf::result<api::adapter_reply> {
       auto& st = *self->state.st;
-      st.calls.push_back(fake_call{req.operation, req.idempotency_key,
-                                   req.reconcile});
+      st.calls.push_back(
+        fake_call{req.operation, req.idempotency_key, req.reconcile});
       auto key = std::make_pair(req.operation, req.idempotency_key);
       if (req.reconcile) {
         if (auto i = st.effects.find(key); i != st.effects.end())

@@ -1,15 +1,14 @@
 #pragma once
 
+#include "adapters/api/adapters.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <caf/fwd.hpp>
-#include <caf/typed_response_promise.hpp>
-
-#include "adapters/api/adapters.hpp"
 
 namespace ispflow::testing {
 
@@ -57,8 +56,7 @@ struct fake_adapter_state {
   std::map<std::pair<std::string, std::string>, adapters::api::string_map>
     effects;
   /// Promises never delivered (never_answer).
-  std::vector<caf::typed_response_promise<adapters::api::adapter_reply>>
-    held;
+  std::vector<caf::typed_response_promise<adapters::api::adapter_reply>> held;
 
   /// Sets the behaviour of `operation`.
   void set(const std::string& operation, fake_mode mode,

@@ -3,11 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <random>
-#include <stdexcept>
-
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
+#include <random>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace ispflow::testing {
@@ -59,8 +58,7 @@ scratch_database::~scratch_database() {
   try {
     pqxx::connection conn{admin_dsn()};
     pqxx::nontransaction{conn}.exec("DROP DATABASE IF EXISTS "
-                                    + conn.quote_name(name_)
-                                    + " WITH (FORCE)");
+                                    + conn.quote_name(name_) + " WITH (FORCE)");
   } catch (const std::exception& e) {
     ADD_FAILURE() << "could not drop scratch database " << name_ << ": "
                   << e.what();

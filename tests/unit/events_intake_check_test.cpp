@@ -220,7 +220,10 @@ TEST(intake_check, refuses_a_payload_that_postgresql_cannot_store) {
 
 TEST(intake_check, refuses_envelope_attributes_that_are_not_utf8_text) {
   auto rec = billing_record();
-  set_header(rec, "ce_id", std::string{"evt\0" "42", 6});
+  set_header(rec, "ce_id",
+             std::string{"evt\0"
+                         "42",
+                         6});
   auto dl = refused(rec);
   EXPECT_EQ(dl.error, intake_errors::malformed_envelope);
   EXPECT_EQ(dl.detail, "ce_id: must be UTF-8 text without NUL bytes");

@@ -1,20 +1,19 @@
-#include <chrono>
-#include <memory>
-#include <string>
-
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scheduler/test_coordinator.hpp>
-#include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
-#include <gtest/gtest.h>
-
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
 #include "actors/timer.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 #include "tests/support/fake_adapter.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <chrono>
+#include <gtest/gtest.h>
+#include <memory>
+#include <string>
 
 namespace {
 
@@ -114,9 +113,9 @@ struct saga_actors_test : ::testing::Test {
     rs.store = store;
     rs.timer = timer;
     using sagas::target_system;
-    for (auto s : {target_system::radius, target_system::netbox,
-                   target_system::voltha, target_system::genieacs,
-                   target_system::awx})
+    for (auto s :
+         {target_system::radius, target_system::netbox, target_system::voltha,
+          target_system::genieacs, target_system::awx})
       rs.adapters.set_actor(s, fake_actor);
     rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
     rs.clock = clock();
@@ -189,23 +188,24 @@ TEST_F(saga_actors_test, activation_runs_to_completed_through_the_fakes) {
   auto inst = saga_of(id);
   ASSERT_NE(inst, nullptr);
   EXPECT_EQ(inst->state, sagas::saga_state::completed);
-  for (auto op : {"netbox.allocate_ip", "radius.provision",
-                  "voltha.provision_service", "genieacs.configure_cpe",
-                  "awx.run_activation_job"})
+  for (auto op :
+       {"netbox.allocate_ip", "radius.provision", "voltha.provision_service",
+        "genieacs.configure_cpe", "awx.run_activation_job"})
     EXPECT_EQ(fake->applications(op), 1) << op;
   EXPECT_EQ(outbox_count("subscriber.activated"), 1u);
   EXPECT_EQ(outbox_count("saga.completed"), 1u);
   // The IP from NetBox reached RADIUS.
-  auto rad = std::find_if(fake->calls.begin(), fake->calls.end(),
-                          [](auto& c) { return c.operation
-                                               == "radius.provision"; });
+  auto rad = std::find_if(fake->calls.begin(), fake->calls.end(), [](auto& c) {
+    return c.operation == "radius.provision";
+  });
   ASSERT_NE(rad, fake->calls.end());
   EXPECT_EQ(rad->key, inst->id + "/provision_radius/0");
   EXPECT_EQ(db->status("t1", "s1").first, sagas::subscriber_state::active);
   EXPECT_TRUE(db->timers.empty());
 }
 
-TEST_F(saga_actors_test, permanent_failure_at_each_step_compensates_done_steps) {
+TEST_F(saga_actors_test,
+       permanent_failure_at_each_step_compensates_done_steps) {
   // activate's steps, their compensations (none for configure_cpe; the job's
   // cancel runs only after an unknown outcome).
   struct step {
@@ -318,7 +318,8 @@ TEST_F(saga_actors_test, backoff_timers_fire_when_the_clock_advances) {
   EXPECT_TRUE(db->timers.empty());
 }
 
-TEST_F(saga_actors_test, silent_adapter_leads_to_unknown_outcome_and_reconcile) {
+TEST_F(saga_actors_test,
+       silent_adapter_leads_to_unknown_outcome_and_reconcile) {
   fake->set("genieacs.configure_cpe", fake_mode::never_answer);
   auto id = add_event(activated, "s1", activate_payload);
   boot();
@@ -329,12 +330,10 @@ TEST_F(saga_actors_test, silent_adapter_leads_to_unknown_outcome_and_reconcile) 
             {{"cpe_id", "cpe-1"}});
   run_all();
   ASSERT_GE(fake->calls.size(), 2u);
-  auto reconciled = std::count_if(fake->calls.begin(), fake->calls.end(),
-                                  [](auto& c) {
-                                    return c.operation
-                                             == "genieacs.configure_cpe"
-                                           && c.reconcile;
-                                  });
+  auto reconciled
+    = std::count_if(fake->calls.begin(), fake->calls.end(), [](auto& c) {
+        return c.operation == "genieacs.configure_cpe" && c.reconcile;
+      });
   EXPECT_GE(reconciled, 1);
   EXPECT_EQ(saga_of(id)->state, sagas::saga_state::completed);
 }
