@@ -247,18 +247,11 @@ struct saga_flow_test : ::testing::Test {
   }
 
   int64_t count(const std::string& sql) {
-    return std::stoll(db.value(sql));
+    return db.count(sql);
   }
 
-  // Waits until `sql` counts `want` rows, for at most 60 s.
   int64_t await_count(const std::string& sql, int64_t want) {
-    int64_t n = -1;
-    for (int i = 0; i < 600 && n != want; ++i) {
-      n = count(sql);
-      if (n != want)
-        std::this_thread::sleep_for(100ms);
-    }
-    return n;
+    return db.await_count(sql, want);
   }
 
   std::vector<events::kafka_record> read_all(const std::string& topic) {

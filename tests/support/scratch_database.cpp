@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <unistd.h>
 
 namespace ispflow::testing {
@@ -86,6 +87,21 @@ std::string scratch_database::value(const std::string& sql) const {
   if (rows.size() != 1 || rows[0].size() != 1)
     throw std::runtime_error("expected one value from: " + sql);
   return rows[0][0].value_or("");
+}
+
+int64_t scratch_database::count(const std::string& sql) const {
+  return std::stoll(value(sql));
+}
+
+int64_t scratch_database::await_count(const std::string& sql, int64_t want,
+                                      std::chrono::seconds limit) const {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  auto n = count(sql);
+  while (n != want && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    n = count(sql);
+  }
+  return n;
 }
 
 } // namespace ispflow::testing

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +41,15 @@ public:
 
   /// The single value of a one-row, one-column `query`, "" for NULL.
   std::string value(const std::string& sql) const;
+
+  /// The number a one-value counting query returns.
+  int64_t count(const std::string& sql) const;
+
+  /// Polls `count(sql)` every 100 ms until it equals `want` or `limit`
+  /// passes; returns the last count, so a mismatch shows what was there.
+  int64_t
+  await_count(const std::string& sql, int64_t want,
+              std::chrono::seconds limit = std::chrono::seconds{60}) const;
 
   /// The superuser DSN from ISPFLOW_TEST_PG_DSN (fails the test if unset).
   static std::string admin_dsn();
