@@ -53,4 +53,29 @@ CAF_BEGIN_TYPE_ID_BLOCK(ispflow, caf::first_custom_type_id)
   CAF_ADD_ATOM(ispflow, ispflow, gc_flush_atom, "gcflush")
   CAF_ADD_ATOM(ispflow, ispflow, rewrite_atom, "rewrite")
 
+  // Adapters, resilience and simulators (adapters/*, sim/). Their local-only
+  // message types are declared with CAF_ALLOW_UNSAFE_MESSAGE_TYPE next to
+  // their definitions.
+  CAF_ADD_ATOM(ispflow, ispflow, http_atom, "http")
+  CAF_ADD_ATOM(ispflow, ispflow, http_done_atom, "httpdone")
+  CAF_ADD_ATOM(ispflow, ispflow, probe_atom, "probe")
+  CAF_ADD_ATOM(ispflow, ispflow, breaker_atom, "breaker")
+  CAF_ADD_ATOM(ispflow, ispflow, open_atom, "open")
+  CAF_ADD_ATOM(ispflow, ispflow, close_atom, "close")
+  CAF_ADD_ATOM(ispflow, ispflow, send_atom, "send")
+  CAF_ADD_ATOM(ispflow, ispflow, reply_atom, "reply")
+  CAF_ADD_ATOM(ispflow, ispflow, timeout_atom, "timeout")
+  CAF_ADD_ATOM(ispflow, ispflow, poll_atom, "poll")
+  CAF_ADD_ATOM(ispflow, ispflow, coa_atom, "coa")
+  CAF_ADD_ATOM(ispflow, ispflow, disconnect_atom, "disconnect")
+  CAF_ADD_ATOM(ispflow, ispflow, grpc_atom, "grpc")
+
+  // Operators (admin API -> router / saga actors) and metrics.
+  CAF_ADD_ATOM(ispflow, ispflow, retry_atom, "retry")
+  CAF_ADD_ATOM(ispflow, ispflow, cancel_atom, "cancel")
+  CAF_ADD_ATOM(ispflow, ispflow, replay_atom, "replay")
+  CAF_ADD_ATOM(ispflow, ispflow, redrive_atom, "redrive")
+  CAF_ADD_ATOM(ispflow, ispflow, metrics_atom, "metrics")
+  CAF_ADD_ATOM(ispflow, ispflow, health_atom, "health")
+
 CAF_END_TYPE_ID_BLOCK(ispflow)

@@ -10,11 +10,15 @@ packages=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # VOLTHA's northbound is gRPC: our .proto subset is compiled at build time
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # servers the tests and the demo start on loopback
   postgresql postgresql-contrib
   freeradius freeradius-postgresql freeradius-utils
   # tools the tests and the demo drive the programs with
   kcat procps
+  # the web console's browser test (headless)
+  chromium chromium-driver
   # formatting (make format, make format-check)
   clang-format
 )
