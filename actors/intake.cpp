@@ -104,6 +104,8 @@ void consume(intake_ptr self) {
           common::log_warn("intake", "offset commit failed",
                            {{"error", render_error(res.error())}});
         s.pending.reset();
+        if (out.recorded > 0 && s.cfg.on_recorded)
+          s.cfg.on_recorded();
         self->send(self, consume_atom_v);
       },
       [self](caf::error& err) { retry_later(self, err); });
@@ -137,7 +139,7 @@ intake_actor::behavior_type intake(intake_ptr self, intake_settings cfg,
 
 caf::expected<intake_actor>
 spawn_intake(caf::actor_system& sys, intake_settings cfg, store_actor store) {
-  auto consumer = kafka::consumer::make(cfg.kafka, cfg.topics);
+  auto consumer = kafka::consumer::make(cfg.kafka, cfg.topics, cfg.listener);
   if (!consumer)
     return std::move(consumer.error());
   return sys.spawn<caf::detached>(intake, std::move(cfg), std::move(store),

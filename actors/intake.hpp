@@ -11,6 +11,7 @@
 #include <caf/typed_actor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ struct intake_settings {
   std::chrono::milliseconds store_timeout{std::chrono::seconds{30}};
   /// Topic names and the tenant check for events::check_billing_record.
   events::intake_settings check;
+  /// Told when the group assigns or revokes partitions (runs on the
+  /// intake's thread, inside a poll: keep it short, e.g. a message send).
+  std::shared_ptr<adapters::kafka::rebalance_listener> listener;
+  /// Called after a batch that recorded new events committed (e.g. to nudge
+  /// the saga router); runs on the intake's thread.
+  std::function<void()> on_recorded;
 };
 
 /// Spawns the intake on a thread of its own (librdkafka's poll blocks) and

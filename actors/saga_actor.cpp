@@ -82,7 +82,7 @@ sagas::step_outcome to_outcome(const api::adapter_reply& r) {
   return sagas::step_permanent_failure{"invalid adapter outcome"};
 }
 
-void apply(self_ptr self, sagas::saga_input input);
+void apply_input(self_ptr self, sagas::saga_input input);
 void drain(self_ptr self);
 void write_pending(self_ptr self);
 
@@ -116,11 +116,11 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
   self->request(handle, timeout, invoke_atom_v, std::move(req))
     .then(
       [self, step, gen](api::adapter_reply& reply) {
-        apply(self, sagas::step_result{step, gen, to_outcome(reply)});
+        apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
       },
       [self, step, gen](caf::error& err) {
         // The request may have been delivered: the effect is unknown.
-        apply(self, sagas::step_result{step, gen,
+        apply_input(self, sagas::step_result{step, gen,
                                        sagas::step_unknown_outcome{
                                          "no answer: " + render_error(err)}});
       });
@@ -185,7 +185,7 @@ void write_pending(self_ptr self) {
           });
 }
 
-void apply(self_ptr self, sagas::saga_input input) {
+void apply_input(self_ptr self, sagas::saga_input input) {
   auto& st = self->state;
   if (st.writing) {
     st.queued.push_back(std::move(input));
@@ -222,7 +222,7 @@ void drain(self_ptr self) {
   if (!st.writing && !st.queued.empty()) {
     auto input = std::move(st.queued.front());
     st.queued.pop_front();
-    apply(self, std::move(input));
+    apply_input(self, std::move(input));
   }
 }
 
@@ -249,14 +249,18 @@ saga_actor::behavior_type saga(self_ptr self,
     self->quit(caf::make_error(errc::invalid_input, *why));
     return {
       [](fire_atom, uint64_t, int64_t) {},
+      [](cancel_atom, const std::string&) {},
       [](rewrite_atom) {},
       [self](caf::get_atom) { return self->state.inst; },
     };
   }
-  apply(self, std::move(start.first_input));
+  apply_input(self, std::move(start.first_input));
   return {
     [self](fire_atom, uint64_t step, int64_t generation) {
-      apply(self, sagas::timer_fired{static_cast<size_t>(step), generation});
+      apply_input(self, sagas::timer_fired{static_cast<size_t>(step), generation});
+    },
+    [self](cancel_atom, std::string& reason) {
+      apply_input(self, sagas::cancel_requested{std::move(reason)});
     },
     [self](rewrite_atom) {
       if (self->state.writing)

@@ -55,6 +55,8 @@ struct saga_router_counts {
 ///     -> (int64_t)
 ///   /// Every saga in pending, running or compensating of `partitions`.
 ///   (load_atom, vector<int32_t> partitions) -> (vector<saga_instance>)
+///   /// The saga `id` in whatever state; errc::invalid_input if unknown.
+///   (load_atom, string id) -> (saga_instance)
 ///   /// The lifecycle state (sagas::subscriber_state as text) and service
 ///   /// type ("" if never seen) of a subscriber, derived from its finished
 ///   /// sagas, oldest first, with sagas::next_state.
@@ -72,6 +74,7 @@ using saga_store_actor = caf::typed_actor<
                   std::vector<events::kafka_record>>::with<int64_t>,
   caf::replies_to<load_atom, std::vector<int32_t>>::with<
     std::vector<sagas::saga_instance>>,
+  caf::replies_to<load_atom, std::string>::with<sagas::saga_instance>,
   caf::replies_to<status_atom, std::string, std::string>::with<std::string,
                                                                std::string>,
   caf::reacts_to<gc_flush_atom>>;
@@ -81,13 +84,16 @@ using saga_store_actor = caf::typed_actor<
 /// interface saga_actor {
 ///   /// Timer (step, generation) came due: sagas::timer_fired.
 ///   (fire_atom, uint64_t step, int64_t generation) -> ()
+///   /// An operator cancels the saga (sagas::cancel_requested{reason}).
+///   (cancel_atom, string reason) -> ()
 ///   /// The instance as last committed.
 ///   (get_atom) -> (saga_instance)
 ///   /// Internal: write the pending transition again after a store failure.
 ///   (rewrite_atom) -> ()
 /// }
 using saga_actor = caf::typed_actor<
-  caf::reacts_to<fire_atom, uint64_t, int64_t>, caf::reacts_to<rewrite_atom>,
+  caf::reacts_to<fire_atom, uint64_t, int64_t>,
+  caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<rewrite_atom>,
   caf::replies_to<caf::get_atom>::with<sagas::saga_instance>>;
 
 /// Delivers durable timers to saga actors, driven by the actor clock (so
@@ -115,11 +121,33 @@ using timer_actor
 ///   (done_atom, saga_instance) -> ()
 ///   /// Counts since start.
 ///   (get_atom) -> (saga_router_counts)
+///   /// Operator retry of a saga in needs_attention (sagas::retry_requested):
+///   /// loads it, runs it again from its stuck step under a new generation,
+///   /// replies with the state it runs in ("running" or "compensating").
+///   /// errc::invalid_input (with the reason) when the saga is unknown, not
+///   /// owned here, or not in needs_attention.
+///   (retry_atom, string saga_id, string reason) -> (string state)
+///   /// Operator cancel: a running saga compensates what it did, a saga in
+///   /// needs_attention becomes cancelled. Replies with the state after the
+///   /// request was taken ("running" with cancel requested, "cancelled").
+///   /// errc::invalid_input when the saga is unknown, not owned here or
+///   /// already ended.
+///   (cancel_atom, string saga_id, string reason) -> (string state)
+///   /// The consumer group assigned these input partitions to this
+///   /// instance: their open sagas are resumed and their events started.
+///   (open_atom, vector<int32_t> partitions) -> ()
+///   /// These partitions are being taken away: their saga actors stop (the
+///   /// new owner resumes them from the store) and their events are left.
+///   (close_atom, vector<int32_t> partitions) -> ()
 /// }
-using saga_router_actor
-  = caf::typed_actor<caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
-                     caf::reacts_to<done_atom, sagas::saga_instance>,
-                     caf::replies_to<caf::get_atom>::with<saga_router_counts>>;
+using saga_router_actor = caf::typed_actor<
+  caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
+  caf::reacts_to<done_atom, sagas::saga_instance>,
+  caf::replies_to<caf::get_atom>::with<saga_router_counts>,
+  caf::replies_to<retry_atom, std::string, std::string>::with<std::string>,
+  caf::replies_to<cancel_atom, std::string, std::string>::with<std::string>,
+  caf::reacts_to<open_atom, std::vector<int32_t>>,
+  caf::reacts_to<close_atom, std::vector<int32_t>>>;
 
 } // namespace ispflow::actors
 

@@ -46,6 +46,8 @@ struct running_saga {
   std::string saga_id;
   subscriber_key subscriber;
   int64_t inbox_id = 0;
+  /// The input partition, when known (-1 otherwise).
+  int32_t partition = -1;
 };
 
 struct router_state {
@@ -63,6 +65,22 @@ struct router_state {
   std::set<int64_t> claimed;
   /// Saga actors alive, by address.
   std::map<caf::actor_addr, running_saga> running;
+  /// With follow_assignment: the partitions the group gave us.
+  std::set<int32_t> owned;
+
+  /// Partitions for store queries (empty = all).
+  std::vector<int32_t> partitions() const {
+    if (!cfg.follow_assignment)
+      return cfg.partitions;
+    return {owned.begin(), owned.end()};
+  }
+
+  /// The running saga `id`, or running.end().
+  std::map<caf::actor_addr, running_saga>::iterator find_running(
+    const std::string& id) {
+    return std::find_if(running.begin(), running.end(),
+                        [&](auto& kv) { return kv.second.saga_id == id; });
+  }
   saga_router_counts counts;
   static inline const char* name = "ispflow.saga_router";
 
@@ -93,19 +111,23 @@ using self_ptr = saga_router_actor::stateful_pointer<router_state>;
 
 void poll(self_ptr self);
 
-void launch(self_ptr self, saga_start start, subscriber_key key) {
+void launch(self_ptr self, saga_start start, subscriber_key key,
+            int32_t partition = -1) {
   auto& st = self->state;
   start.seed = st.rng();
   auto id = start.instance.id;
   auto inbox_id = start.inbox_id;
+  if (start.partition >= 0)
+    partition = start.partition;
   auto handle = spawn_saga_actor(self->home_system(), st.deps,
                                  std::move(start));
   // Linked: a router that dies (crash, shutdown) takes its sagas with it;
   // they resume from the store at the next start.
   self->link_to(handle);
   self->monitor(handle);
-  st.running.emplace(handle.address(),
-                     running_saga{std::move(id), std::move(key), inbox_id});
+  st.running.emplace(handle.address(), running_saga{std::move(id),
+                                                    std::move(key), inbox_id,
+                                                    partition});
   st.counts.running = st.running.size();
 }
 
@@ -240,11 +262,14 @@ void poll(self_ptr self) {
     st.poll_again = true;
     return;
   }
+  // Owning nothing is not "all partitions".
+  if (st.cfg.follow_assignment && st.owned.empty())
+    return;
   st.polling = true;
   st.poll_again = false;
   self
     ->request(st.cfg.store, st.cfg.store_timeout, next_atom_v, st.cfg.batch,
-              st.cfg.partitions)
+              st.partitions())
     .then(
       [self](std::vector<pg::startable_event>& events) {
         for (auto& ev : events)
@@ -260,6 +285,49 @@ void poll(self_ptr self) {
       });
 }
 
+// Starts an actor for each loaded saga that has none yet.
+void resume_loaded(self_ptr self, std::vector<sagas::saga_instance>& active,
+                   int32_t partition) {
+  auto& rs = self->state;
+  for (auto& inst : active) {
+    if (rs.find_running(inst.id) != rs.running.end())
+      continue;
+    auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
+    rs.busy.insert(key);
+    saga_start start;
+    start.instance = std::move(inst);
+    start.first_input = sagas::resume_after_restart{};
+    ++rs.counts.resumed;
+    launch(self, std::move(start), std::move(key), partition);
+  }
+}
+
+// Resumes the open sagas of one newly assigned partition.
+void resume_partition(self_ptr self, int32_t partition) {
+  auto& st = self->state;
+  self
+    ->request(st.cfg.store, st.cfg.store_timeout, load_atom_v,
+              std::vector<int32_t>{partition})
+    .then(
+      [self, partition](std::vector<sagas::saga_instance>& active) {
+        // Revoked again meanwhile: the next owner resumes them.
+        if (self->state.owned.count(partition) == 0)
+          return;
+        resume_loaded(self, active, partition);
+        poll(self);
+      },
+      [self, partition](caf::error& err) {
+        common::log_warn("saga_router", "active sagas not loaded",
+                         {{"partition", std::to_string(partition)},
+                          {"error", render_error(err)}});
+        // Try again: its sagas must not wait for the next rebalance.
+        auto& rs = self->state;
+        self->delayed_send(self, rs.cfg.write_retry * 10, open_atom_v,
+                           std::vector<int32_t>{partition});
+        rs.owned.erase(partition);
+      });
+}
+
 void resume_all(self_ptr self) {
   auto& st = self->state;
   if (st.loading || st.ready)
@@ -272,21 +340,7 @@ void resume_all(self_ptr self) {
       [self](std::vector<sagas::saga_instance>& active) {
         auto& rs = self->state;
         rs.loading = false;
-        for (auto& inst : active) {
-          auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
-          auto already = std::any_of(rs.running.begin(), rs.running.end(),
-                                     [&](auto& kv) {
-                                       return kv.second.saga_id == inst.id;
-                                     });
-          if (already)
-            continue;
-          rs.busy.insert(key);
-          saga_start start;
-          start.instance = std::move(inst);
-          start.first_input = sagas::resume_after_restart{};
-          ++rs.counts.resumed;
-          launch(self, std::move(start), std::move(key));
-        }
+        resume_loaded(self, active, -1);
         rs.ready = true;
         poll(self);
       },
@@ -297,6 +351,65 @@ void resume_all(self_ptr self) {
         common::log_warn("saga_router", "active sagas not loaded",
                          {{"error", render_error(err)}});
       });
+}
+
+caf::error operator_refused(std::string detail) {
+  return caf::make_error(errc::invalid_input, std::move(detail));
+}
+
+// retry (or cancel) of saga `id` on an operator's request.
+caf::result<std::string> operator_request(self_ptr self, std::string id,
+                                          std::string reason, bool retry) {
+  auto& st = self->state;
+  if (auto i = st.find_running(id); i != st.running.end()) {
+    if (retry)
+      return operator_refused("saga " + id
+                              + " is running; only a saga in needs_attention"
+                                " can be retried");
+    if (auto hdl = caf::actor_cast<saga_actor>(i->first))
+      self->send(hdl, cancel_atom_v, std::move(reason));
+    return std::string{"cancel_requested"};
+  }
+  auto rp = self->make_response_promise<std::string>();
+  self->request(st.cfg.store, st.cfg.store_timeout, load_atom_v, id)
+    .then(
+      [self, rp, reason, retry](sagas::saga_instance& inst) mutable {
+        auto& rs = self->state;
+        if (inst.state != sagas::saga_state::needs_attention) {
+          rp.deliver(operator_refused(
+            "saga " + inst.id + " is "
+            + std::string{sagas::to_string(inst.state)}
+            + (retry ? "; only a saga in needs_attention can be retried"
+                     : "; only a running saga or one in needs_attention can"
+                       " be cancelled")));
+          return;
+        }
+        if (rs.find_running(inst.id) != rs.running.end()) {
+          rp.deliver(operator_refused("saga " + inst.id
+                                      + " is already being retried"));
+          return;
+        }
+        auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
+        rs.busy.insert(key);
+        std::string answer = "cancelled";
+        if (retry) {
+          bool undoing = !inst.steps.empty()
+                         && inst.cursor < inst.steps.size()
+                         && inst.steps[inst.cursor].state
+                              == sagas::step_state::compensating;
+          answer = undoing ? "compensating" : "running";
+        }
+        saga_start start;
+        start.instance = std::move(inst);
+        if (retry)
+          start.first_input = sagas::retry_requested{std::move(reason)};
+        else
+          start.first_input = sagas::cancel_requested{std::move(reason)};
+        launch(self, std::move(start), std::move(key));
+        rp.deliver(std::move(answer));
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
 saga_router_actor::behavior_type router(self_ptr self,
@@ -331,7 +444,18 @@ saga_router_actor::behavior_type router(self_ptr self,
     rs.running.erase(i);
     rs.counts.running = rs.running.size();
   });
-  if (st.cfg.resume) {
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    // A saga actor's exit is handled by the down handler (it is also
+    // monitored); anything else linked to us ends the router as usual.
+    if (self->state.running.count(msg.source) > 0)
+      return;
+    if (msg.reason)
+      self->quit(std::move(msg.reason));
+  });
+  if (st.cfg.follow_assignment) {
+    // Sagas are resumed partition by partition as they are assigned.
+    st.ready = true;
+  } else if (st.cfg.resume) {
     resume_all(self);
   } else {
     st.ready = true;
@@ -364,6 +488,41 @@ saga_router_actor::behavior_type router(self_ptr self,
       poll(self);
     },
     [self](caf::get_atom) { return self->state.counts; },
+    [self](retry_atom, std::string& id,
+           std::string& reason) -> caf::result<std::string> {
+      return operator_request(self, std::move(id), std::move(reason), true);
+    },
+    [self](cancel_atom, std::string& id,
+           std::string& reason) -> caf::result<std::string> {
+      return operator_request(self, std::move(id), std::move(reason), false);
+    },
+    [self](open_atom, const std::vector<int32_t>& parts) {
+      auto& rs = self->state;
+      if (!rs.cfg.follow_assignment)
+        return;
+      for (auto p : parts)
+        if (rs.owned.insert(p).second)
+          resume_partition(self, p);
+      common::log_info("saga_router", "partitions assigned",
+                       {{"owned", std::to_string(rs.owned.size())}});
+      poll(self);
+    },
+    [self](close_atom, const std::vector<int32_t>& parts) {
+      auto& rs = self->state;
+      if (!rs.cfg.follow_assignment)
+        return;
+      std::set<int32_t> gone{parts.begin(), parts.end()};
+      for (auto p : parts)
+        rs.owned.erase(p);
+      // Their sagas stop where they are: each transition is durable, and
+      // the new owner resumes them (same keys, reconcile first).
+      for (auto& [addr, saga] : rs.running)
+        if (gone.count(saga.partition) > 0)
+          if (auto hdl = caf::actor_cast<caf::actor>(addr))
+            self->send_exit(hdl, caf::exit_reason::user_shutdown);
+      common::log_info("saga_router", "partitions revoked",
+                       {{"owned", std::to_string(rs.owned.size())}});
+    },
   };
 }
 

@@ -23,8 +23,13 @@ struct saga_router_settings {
   sagas::output_settings outputs;
   /// `now` of each transition (empty: the system clock).
   saga_clock clock;
-  /// Kafka partitions this instance owns (empty = all).
+  /// Kafka partitions this instance owns (empty = all). Ignored with
+  /// `follow_assignment`.
   std::vector<int32_t> partitions;
+  /// Own no partition until the consumer group assigns some (open_atom)
+  /// and give them up when it revokes them (close_atom): the mode of an
+  /// instance in a consumer group.
+  bool follow_assignment = false;
   /// Most startable events fetched per poll.
   uint64_t batch = 64;
   /// Poll period besides nudges; zero disables the periodic poll.

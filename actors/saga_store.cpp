@@ -282,6 +282,14 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
     [self](load_atom, const std::vector<int32_t>& parts) {
       return self->state.db->load_active(parts);
     },
+    [self](load_atom,
+           const std::string& id) -> caf::result<sagas::saga_instance> {
+      auto& mem = *self->state.db;
+      auto i = mem.sagas.find(id);
+      if (i == mem.sagas.end())
+        return caf::make_error(errc::invalid_input, "unknown saga " + id);
+      return i->second;
+    },
     [self](
       status_atom, const std::string& tenant,
       const std::string& subscriber) -> caf::result<std::string, std::string> {
@@ -389,6 +397,18 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
       if (!res)
         return std::move(res.error());
       return std::move(*res);
+    },
+    [self](load_atom,
+           const std::string& id) -> caf::result<sagas::saga_instance> {
+      auto& st = self->state;
+      if (auto err = st.ensure_connected())
+        return err;
+      auto res = st.db->load(id);
+      if (!res)
+        return std::move(res.error());
+      if (!*res)
+        return caf::make_error(errc::invalid_input, "unknown saga " + id);
+      return std::move(**res);
     },
     [self](
       status_atom, const std::string& tenant,

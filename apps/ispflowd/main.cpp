@@ -1,9 +1,12 @@
 // ispflowd: consumes billing events, records them durably exactly once,
-// dead-letters bad input with a reason, and publishes what follows through
-// the transactional outbox.
+// dead-letters bad input with a reason, runs one durable saga per lifecycle
+// change against the network systems' adapters, and publishes what follows
+// through the transactional outbox.
 
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
+#include "actors/saga_router.hpp"
+#include "actors/saga_store.hpp"
 #include "actors/store.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
@@ -11,11 +14,13 @@
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
+#include "sagas/lifecycle_sagas.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -65,6 +70,39 @@ caf::error sync_tenants(const common::config& cfg) {
     return std::move(res.error());
   return caf::none;
 }
+
+// Tells the saga router which input partitions this instance owns, as the
+// consumer group hands them out and takes them back.
+class partition_follower : public adapters::kafka::rebalance_listener {
+public:
+  partition_follower(actors::saga_router_actor router, std::string topic)
+    : router_(std::move(router)), topic_(std::move(topic)) {
+    // nop
+  }
+
+  void on_assigned(
+    const std::vector<adapters::kafka::topic_partition>& parts) override {
+    caf::anon_send(router_, open_atom_v, of_topic(parts));
+  }
+
+  void on_revoked(
+    const std::vector<adapters::kafka::topic_partition>& parts) override {
+    caf::anon_send(router_, close_atom_v, of_topic(parts));
+  }
+
+private:
+  std::vector<int32_t>
+  of_topic(const std::vector<adapters::kafka::topic_partition>& parts) const {
+    std::vector<int32_t> res;
+    for (auto& p : parts)
+      if (p.topic == topic_)
+        res.push_back(p.partition);
+    return res;
+  }
+
+  actors::saga_router_actor router_;
+  std::string topic_;
+};
 
 int fail(const char* what, const caf::error& err) {
   common::log_error("ispflowd", what, {{"error", render_error(err)}});
@@ -137,6 +175,30 @@ int main(int argc, char** argv) {
   intake_cfg.check.known_tenant = [tenant_ids](std::string_view id) {
     return tenant_ids.find(id) != tenant_ids.end();
   };
+  // The saga engine: one store connection writing transitions in group
+  // commits, and the router that starts a saga per accepted event.
+  sagas::saga_registry registry;
+  if (auto why = sagas::register_lifecycle_sagas(registry))
+    return fail("saga definitions invalid",
+                caf::make_error(errc::invalid_config, *why));
+  actors::pg_saga_store_settings saga_store_cfg;
+  saga_store_cfg.dsn = cfg->postgres.dsn;
+  saga_store_cfg.registry = &registry;
+  auto saga_store = actors::spawn_pg_saga_store(sys, saga_store_cfg);
+  actors::saga_router_settings router_cfg;
+  router_cfg.registry = &registry;
+  router_cfg.store = saga_store;
+  router_cfg.outputs.saga_topic = cfg->kafka.topics.saga;
+  router_cfg.outputs.lifecycle_topic = cfg->kafka.topics.lifecycle;
+  router_cfg.dead_letter_topic = cfg->kafka.topics.dead_letter;
+  router_cfg.follow_assignment = true;
+  for (auto& t : cfg->tenants)
+    router_cfg.adapters.set_tenant(t.id, t.systems);
+  auto router = actors::spawn_saga_router(sys, std::move(router_cfg));
+
+  intake_cfg.listener = std::make_shared<partition_follower>(
+    router, cfg->kafka.topics.billing);
+  intake_cfg.on_recorded = [router] { caf::anon_send(router, nudge_atom_v); };
   auto intake = actors::spawn_intake(sys, intake_cfg, store);
   if (!intake)
     return fail("intake not started", intake.error());
@@ -159,11 +221,16 @@ int main(int argc, char** argv) {
              [&](caf::error& err) {
                rc = fail("intake did not stop cleanly", err);
              });
+  // Sagas stop between transitions; each resumes where it stood at the
+  // next start (same keys, reconcile first).
+  self->send_exit(router, caf::exit_reason::user_shutdown);
+  self->wait_for(router);
   self->request(*relay, 60s, stop_atom_v)
     .receive([](int64_t) {},
              [&](caf::error& err) {
                rc = fail("outbox relay did not stop cleanly", err);
              });
+  self->send_exit(saga_store, caf::exit_reason::user_shutdown);
   self->send_exit(store, caf::exit_reason::user_shutdown);
   common::log_info("ispflowd", "stopped", {});
   return rc;

@@ -1,6 +1,7 @@
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
 #include "actors/timer.hpp"
+#include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 #include "tests/support/fake_adapter.hpp"
@@ -362,3 +363,143 @@ TEST_F(saga_actors_test, failed_store_writes_are_retried_before_acting) {
 }
 
 } // namespace
+
+// -- operators and partitions -------------------------------------------------
+
+namespace {
+
+const std::string terminated = "billing.subscription.terminated";
+
+} // namespace
+
+TEST_F(saga_actors_test, operator_retry_completes_a_saga_in_needs_attention) {
+  // terminate is forward only: a step that keeps failing stops the saga.
+  auto act = add_event(activated, "s1", activate_payload);
+  auto term = add_event(terminated, "s1", "{}");
+  fake->set("radius.disconnect_sessions", fake_mode::fail_permanently);
+  boot();
+  run_all();
+  ASSERT_EQ(saga_of(act)->state, sagas::saga_state::completed);
+  auto stuck = *saga_of(term);
+  ASSERT_EQ(stuck.state, sagas::saga_state::needs_attention);
+  EXPECT_EQ(stuck.failed_step, "disconnect_sessions");
+  // The NAS is reachable again; the operator retries.
+  fake->set("radius.disconnect_sessions", fake_mode::succeed);
+  caf::scoped_actor self{sys};
+  std::string answer;
+  self->send(router, retry_atom_v, stuck.id, std::string{"nas fixed"});
+  run_all();
+  self->receive([&](std::string& state) { answer = state; },
+                [&](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(answer, "running");
+  EXPECT_EQ(saga_of(term)->state, sagas::saga_state::completed);
+  EXPECT_EQ(saga_of(term)->generation, 1);
+  // The retried step ran under a new generation, the earlier ones once.
+  auto keys = std::count_if(fake->calls.begin(), fake->calls.end(),
+                            [&](auto& c) {
+                              return c.key
+                                     == stuck.id + "/disconnect_sessions/1";
+                            });
+  EXPECT_EQ(keys, 1);
+  EXPECT_EQ(fake->count("radius.deny"), 1u);
+  EXPECT_EQ(outbox_count("saga.retried"), 1u);
+  EXPECT_EQ(outbox_count("subscriber.terminated"), 1u);
+}
+
+TEST_F(saga_actors_test, operator_retry_of_a_finished_saga_is_refused) {
+  auto id = add_event(activated, "s1", activate_payload);
+  boot();
+  run_all();
+  ASSERT_EQ(saga_of(id)->state, sagas::saga_state::completed);
+  caf::scoped_actor self{sys};
+  self->send(router, retry_atom_v, saga_of(id)->id, std::string{});
+  run_all();
+  bool refused = false;
+  self->receive([&](std::string&) {},
+                [&](caf::error& err) {
+                  refused = err == errc::invalid_input;
+                  EXPECT_NE(to_string(err).find("completed"),
+                            std::string::npos);
+                });
+  EXPECT_TRUE(refused);
+  self->send(router, cancel_atom_v, std::string{"no-such-saga"},
+             std::string{});
+  run_all();
+  refused = false;
+  self->receive([&](std::string&) {},
+                [&](caf::error& err) { refused = err == errc::invalid_input; });
+  EXPECT_TRUE(refused);
+}
+
+TEST_F(saga_actors_test, operator_cancel_compensates_a_running_saga) {
+  // The CPE step hangs; the operator cancels while it is in flight.
+  fake->set("genieacs.configure_cpe", fake_mode::park);
+  auto id = add_event(activated, "s1", activate_payload);
+  boot();
+  sched.run();
+  ASSERT_EQ(saga_of(id)->state, sagas::saga_state::running);
+  caf::scoped_actor self{sys};
+  self->send(router, cancel_atom_v, saga_of(id)->id,
+             std::string{"customer withdrew"});
+  run_all();
+  std::string answer;
+  self->receive([&](std::string& state) { answer = state; },
+                [&](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(answer, "cancel_requested");
+  // Undone, and ended as the operator asked: cancelled, not compensated.
+  auto inst = saga_of(id);
+  EXPECT_EQ(inst->state, sagas::saga_state::cancelled);
+  EXPECT_TRUE(inst->cancel_requested);
+  // What was done is undone, once.
+  EXPECT_EQ(fake->count("voltha.remove_service"), 1u);
+  EXPECT_EQ(fake->count("radius.deprovision"), 1u);
+  EXPECT_EQ(fake->count("netbox.release_ip"), 1u);
+  EXPECT_EQ(fake->applications("genieacs.configure_cpe"), 0);
+}
+
+TEST_F(saga_actors_test, sagas_resume_when_their_partition_is_assigned) {
+  // Two subscribers on two partitions; the first instance crashes mid-way.
+  auto a = add_event(activated, "s1", activate_payload);
+  auto b = add_event(activated, "s2", activate_payload);
+  db->inbox[static_cast<size_t>(b - 1)].event.partition = 1;
+  fake->set("genieacs.configure_cpe", fake_mode::never_answer);
+  boot();
+  sched.run();
+  crash();
+  ASSERT_EQ(saga_of(a)->state, sagas::saga_state::running);
+  ASSERT_EQ(saga_of(b)->state, sagas::saga_state::running);
+  fake->set("genieacs.configure_cpe", fake_mode::succeed,
+            {{"cpe_id", "cpe-1"}});
+  // A group member that owns nothing until the group says so.
+  store = actors::spawn_memory_saga_store(sys, db);
+  timer = actors::spawn_timer(sys, clock());
+  actors::saga_router_settings rs;
+  rs.registry = &registry;
+  rs.store = store;
+  rs.timer = timer;
+  for (auto s : {sagas::target_system::radius, sagas::target_system::netbox,
+                 sagas::target_system::voltha, sagas::target_system::genieacs,
+                 sagas::target_system::awx})
+    rs.adapters.set_actor(s, fake_actor);
+  rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
+  rs.clock = clock();
+  rs.poll_interval = 0ms;
+  rs.follow_assignment = true;
+  router = actors::spawn_saga_router(sys, std::move(rs));
+  auto later = add_event(activated, "s3", activate_payload);
+  run_all();
+  EXPECT_EQ(saga_of(a)->state, sagas::saga_state::running);
+  EXPECT_EQ(saga_of(later), nullptr);
+  caf::anon_send(router, open_atom_v, std::vector<int32_t>{0});
+  run_all();
+  // Partition 0's saga resumed and its new event started; partition 1's
+  // saga waits for its owner.
+  EXPECT_EQ(saga_of(a)->state, sagas::saga_state::completed);
+  ASSERT_NE(saga_of(later), nullptr);
+  EXPECT_EQ(saga_of(later)->state, sagas::saga_state::completed);
+  EXPECT_EQ(saga_of(b)->state, sagas::saga_state::running);
+  caf::anon_send(router, open_atom_v, std::vector<int32_t>{1});
+  run_all();
+  EXPECT_EQ(saga_of(b)->state, sagas::saga_state::completed);
+  expect_no_effect_applied_twice();
+}
