@@ -10,6 +10,7 @@
 #include <caf/typed_actor.hpp>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 // The typed interfaces of the saga engine's actors: saga store, saga actor,
@@ -38,6 +39,18 @@ struct saga_router_counts {
     = default;
 };
 
+/// Subscribers, as (tenant id, subscriber id), whose lifecycle state the
+/// router asks for in one request.
+struct subscriber_keys {
+  std::vector<std::pair<std::string, std::string>> keys;
+};
+
+/// The answer to `subscriber_keys`, in the same order: (state as
+/// sagas::subscriber_state text, service type or "").
+struct subscriber_states {
+  std::vector<std::pair<std::string, std::string>> states;
+};
+
 /// The durable store of the saga engine, as an actor.
 ///
 /// interface saga_store_actor {
@@ -58,10 +71,9 @@ struct saga_router_counts {
 ///   /// The saga `id` in whatever state; errc::invalid_input if unknown.
 ///   (load_atom, string id) -> (saga_instance)
 ///   /// The lifecycle state (sagas::subscriber_state as text) and service
-///   /// type ("" if never seen) of a subscriber, derived from its finished
-///   /// sagas, oldest first, with sagas::next_state.
-///   (status_atom, string tenant_id, string subscriber_id)
-///     -> (string state, string service_type)
+///   /// type ("" if never seen) of each subscriber, derived from its
+///   /// finished sagas, oldest first, with sagas::next_state.
+///   (status_atom, subscriber_keys) -> (subscriber_states)
 ///   /// Internal: runs the queued writes as one transaction.
 ///   (gc_flush_atom) -> ()
 /// }
@@ -75,8 +87,7 @@ using saga_store_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::vector<int32_t>>::with<
     std::vector<sagas::saga_instance>>,
   caf::replies_to<load_atom, std::string>::with<sagas::saga_instance>,
-  caf::replies_to<status_atom, std::string, std::string>::with<std::string,
-                                                               std::string>,
+  caf::replies_to<status_atom, subscriber_keys>::with<subscriber_states>,
   caf::reacts_to<gc_flush_atom>>;
 
 /// One running saga.
@@ -160,4 +171,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
   std::vector<ispflow::adapters::postgres::startable_event>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::saga_router_counts)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::subscriber_keys)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::subscriber_states)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::saga_actor)

@@ -24,7 +24,7 @@
 //   nudge / tick / saga done ----------> poll next_startable
 //                                             |  per event (claimed)
 //                                             v
-//                                  status (subscriber state)
+//                       status (subscriber states, one request)
 //                                     |                 |
 //                               admit: starts      admit: refused
 //                                     v                 v
@@ -232,27 +232,30 @@ void decide(self_ptr self, const pg::startable_event& ev,
   launch(self, std::move(start), {ev.tenant_id, ev.subscriber_id});
 }
 
-void take(self_ptr self, pg::startable_event ev) {
+// Decides every event of one poll with one subscriber-state request.
+void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
   auto& st = self->state;
-  auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
-  if (st.claimed.count(ev.inbox_id) > 0 || st.busy.count(key) > 0)
-    return;
-  st.claimed.insert(ev.inbox_id);
-  st.busy.insert(key);
-  self
-    ->request(st.cfg.store, st.cfg.store_timeout, status_atom_v, ev.tenant_id,
-              ev.subscriber_id)
+  subscriber_keys q;
+  q.keys.reserve(evs.size());
+  for (auto& ev : evs)
+    q.keys.emplace_back(ev.tenant_id, ev.subscriber_id);
+  self->request(st.cfg.store, st.cfg.store_timeout, status_atom_v, std::move(q))
     .then(
-      [self, ev](std::string& state, std::string& service_type) {
-        decide(self, ev, state, service_type);
+      [self, evs](subscriber_states& res) {
+        for (size_t i = 0; i < evs.size(); ++i) {
+          if (i < res.states.size())
+            decide(self, evs[i], res.states[i].first, res.states[i].second);
+        }
       },
-      [self, ev, key](caf::error& err) {
+      [self, evs](caf::error& err) {
         auto& rs = self->state;
-        common::log_warn("saga_router", "subscriber state not read",
-                         {{"inbox_id", std::to_string(ev.inbox_id)},
+        common::log_warn("saga_router", "subscriber states not read",
+                         {{"events", std::to_string(evs.size())},
                           {"error", render_error(err)}});
-        rs.busy.erase(key);
-        rs.claimed.erase(ev.inbox_id);
+        for (auto& ev : evs) {
+          rs.busy.erase(subscriber_key{ev.tenant_id, ev.subscriber_id});
+          rs.claimed.erase(ev.inbox_id);
+        }
       });
 }
 
@@ -272,8 +275,19 @@ void poll(self_ptr self) {
               st.partitions())
     .then(
       [self](std::vector<pg::startable_event>& events) {
-        for (auto& ev : events)
-          take(self, std::move(ev));
+        auto& rs = self->state;
+        // Claim each event (and its subscriber) before deciding on it.
+        std::vector<pg::startable_event> taken;
+        for (auto& ev : events) {
+          auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
+          if (rs.claimed.count(ev.inbox_id) > 0 || rs.busy.count(key) > 0)
+            continue;
+          rs.claimed.insert(ev.inbox_id);
+          rs.busy.insert(std::move(key));
+          taken.push_back(std::move(ev));
+        }
+        if (!taken.empty())
+          admit_all(self, std::move(taken));
         self->state.polling = false;
         if (self->state.poll_again)
           poll(self);

@@ -11,6 +11,8 @@
 #include <caf/typed_response_promise.hpp>
 #include <optional>
 #include <pqxx/pqxx>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -290,11 +292,15 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
         return caf::make_error(errc::invalid_input, "unknown saga " + id);
       return i->second;
     },
-    [self](
-      status_atom, const std::string& tenant,
-      const std::string& subscriber) -> caf::result<std::string, std::string> {
-      auto [state, service_type] = self->state.db->status(tenant, subscriber);
-      return {std::string{sagas::to_string(state)}, service_type};
+    [self](status_atom, const subscriber_keys& q) {
+      subscriber_states res;
+      for (auto& [tenant, subscriber] : q.keys) {
+        auto [state, service_type] = self->state.db->status(tenant,
+                                                            subscriber);
+        res.states.emplace_back(std::string{sagas::to_string(state)},
+                                std::move(service_type));
+      }
+      return res;
     },
     [self](gc_flush_atom) {
       auto mem = self->state.db;
@@ -305,39 +311,65 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
 
 // -- PostgreSQL actor ---------------------------------------------------------
 
-struct pg_store_state {
+// Reads that do not touch what the writer caches (startable events and
+// subscriber states) run on a second connection and thread, so a long group
+// commit does not hold up admissions, nor they the commit.
+using saga_reader_actor = caf::typed_actor<
+  caf::replies_to<next_atom, uint64_t, std::vector<int32_t>>::with<
+    std::vector<pg::startable_event>>,
+  caf::replies_to<status_atom, subscriber_keys>::with<subscriber_states>>;
+
+caf::error connect_store(const pg_saga_store_settings& cfg,
+                         std::optional<pg::saga_store>& db) {
+  if (db)
+    return caf::none;
+  auto conn = pg::saga_store::connect(cfg.dsn, *cfg.registry);
+  if (!conn)
+    return std::move(conn.error());
+  db.emplace(std::move(*conn));
+  return caf::none;
+}
+
+struct pg_reader_state {
   pg_saga_store_settings cfg;
   std::optional<pg::saga_store> db;
   std::unique_ptr<pqxx::connection> query_conn;
-  group_commit gc;
-  static inline const char* name = "ispflow.saga_store";
+  static inline const char* name = "ispflow.saga_store.reader";
 
-  caf::error ensure_connected() {
-    if (db)
-      return caf::none;
-    auto conn = pg::saga_store::connect(cfg.dsn, *cfg.registry);
-    if (!conn)
-      return std::move(conn.error());
-    db.emplace(std::move(*conn));
-    return caf::none;
-  }
-
-  // The ids of a subscriber's finished sagas; saga_store has no such query,
-  // so this reads the sagas table over a connection of its own.
-  caf::expected<std::vector<std::string>>
-  finished_ids(const std::string& tenant, const std::string& subscriber) {
+  // Each subscriber's finished saga ids, oldest first, in one query.
+  caf::expected<std::vector<std::vector<std::string>>>
+  finished_ids(const subscriber_keys& q) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+    w.StartArray();
+    for (auto& [tenant, subscriber] : q.keys) {
+      w.StartObject();
+      w.Key("t");
+      w.String(tenant.data(), static_cast<rapidjson::SizeType>(tenant.size()));
+      w.Key("s");
+      w.String(subscriber.data(),
+               static_cast<rapidjson::SizeType>(subscriber.size()));
+      w.EndObject();
+    }
+    w.EndArray();
     try {
       if (!query_conn || !query_conn->is_open())
         query_conn = std::make_unique<pqxx::connection>(cfg.dsn);
       pqxx::read_transaction tx{*query_conn};
       auto rows = tx.exec_params(
-        "SELECT id FROM sagas WHERE tenant_id = $1 AND subscriber_id = $2 "
-        "AND state IN ('completed', 'compensated', 'cancelled') "
-        "ORDER BY created_at, id",
-        tenant, subscriber);
-      std::vector<std::string> res;
-      for (auto row : rows)
-        res.push_back(row[0].as<std::string>());
+        "SELECT k.n, s.id FROM sagas s"
+        "  JOIN (SELECT (row_number() OVER ()) - 1 AS n, t, s"
+        "          FROM jsonb_to_recordset($1::jsonb) AS x(t text, s text)) k"
+        "    ON s.tenant_id = k.t AND s.subscriber_id = k.s"
+        " WHERE s.state IN ('completed', 'compensated', 'cancelled')"
+        " ORDER BY s.created_at, s.id",
+        std::string{buf.GetString(), buf.GetSize()});
+      std::vector<std::vector<std::string>> res(q.keys.size());
+      for (auto row : rows) {
+        auto n = row[0].as<size_t>();
+        if (n < res.size())
+          res[n].push_back(row[1].as<std::string>());
+      }
       return res;
     } catch (const pqxx::broken_connection& ex) {
       query_conn.reset();
@@ -350,6 +382,61 @@ struct pg_store_state {
   }
 };
 
+saga_reader_actor::behavior_type
+pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
+          pg_saga_store_settings cfg) {
+  self->state.cfg = std::move(cfg);
+  return {
+    [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts)
+      -> caf::result<std::vector<pg::startable_event>> {
+      auto& st = self->state;
+      if (auto err = connect_store(st.cfg, st.db))
+        return err;
+      auto res = st.db->next_startable(limit, parts);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [self](status_atom,
+           const subscriber_keys& q) -> caf::result<subscriber_states> {
+      auto& st = self->state;
+      if (auto err = connect_store(st.cfg, st.db))
+        return err;
+      auto ids = st.finished_ids(q);
+      if (!ids)
+        return std::move(ids.error());
+      subscriber_states res;
+      for (auto& of_one : *ids) {
+        std::vector<sagas::saga_instance> finished;
+        for (auto& id : of_one) {
+          auto inst = st.db->load(id);
+          if (!inst)
+            return std::move(inst.error());
+          if (*inst)
+            finished.push_back(std::move(**inst));
+        }
+        auto [state, service_type] = fold_status(*st.cfg.registry,
+                                                 std::move(finished));
+        res.states.emplace_back(std::string{sagas::to_string(state)},
+                                std::move(service_type));
+      }
+      return res;
+    },
+  };
+}
+
+struct pg_store_state {
+  pg_saga_store_settings cfg;
+  std::optional<pg::saga_store> db;
+  saga_reader_actor reader;
+  group_commit gc;
+  static inline const char* name = "ispflow.saga_store";
+
+  caf::error ensure_connected() {
+    return connect_store(cfg, db);
+  }
+};
+
 saga_store_actor::behavior_type
 pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
          pg_saga_store_settings cfg) {
@@ -357,6 +444,10 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
   if (auto err = self->state.ensure_connected())
     common::log_warn("saga_store", "database not reachable yet",
                      {{"error", render_error(err)}});
+  // Linked: the reader lives and dies with the store.
+  self->state.reader = self->home_system().spawn<caf::detached>(
+    pg_reader, self->state.cfg);
+  self->link_to(self->state.reader);
   return {
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
       auto& gc = self->state.gc;
@@ -368,15 +459,10 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
       }
       return rp;
     },
-    [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts)
+    [self](next_atom, uint64_t limit, std::vector<int32_t>& parts)
       -> caf::result<std::vector<pg::startable_event>> {
-      auto& st = self->state;
-      if (auto err = st.ensure_connected())
-        return err;
-      auto res = st.db->next_startable(limit, parts);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
+      return self->delegate(self->state.reader, next_atom_v, limit,
+                            std::move(parts));
     },
     [self](skip_atom, int64_t inbox_id, const std::string& reason,
            const std::vector<events::kafka_record>& records)
@@ -410,26 +496,9 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
         return caf::make_error(errc::invalid_input, "unknown saga " + id);
       return std::move(**res);
     },
-    [self](
-      status_atom, const std::string& tenant,
-      const std::string& subscriber) -> caf::result<std::string, std::string> {
-      auto& st = self->state;
-      if (auto err = st.ensure_connected())
-        return err;
-      auto ids = st.finished_ids(tenant, subscriber);
-      if (!ids)
-        return std::move(ids.error());
-      std::vector<sagas::saga_instance> finished;
-      for (auto& id : *ids) {
-        auto inst = st.db->load(id);
-        if (!inst)
-          return std::move(inst.error());
-        if (*inst)
-          finished.push_back(std::move(**inst));
-      }
-      auto [state, service_type] = fold_status(*st.cfg.registry,
-                                               std::move(finished));
-      return {std::string{sagas::to_string(state)}, service_type};
+    [self](status_atom,
+           subscriber_keys& q) -> caf::result<subscriber_states> {
+      return self->delegate(self->state.reader, status_atom_v, std::move(q));
     },
     [self](gc_flush_atom) {
       auto& st = self->state;
