@@ -135,8 +135,24 @@ constexpr std::array<std::string_view, 5> level_choices{
   "trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> format_choices{"json", "text"};
 
+std::string trim(std::string_view s);
+std::string lower(std::string_view s);
+
 using root_spec = key_spec<config>;
 using tenant_spec = key_spec<tenant_settings>;
+using plan_spec = key_spec<plan_settings>;
+using nas_spec = key_spec<nas_settings>;
+using token_spec = key_spec<admin_token_settings>;
+
+constexpr std::array<std::string_view, 3> vendor_choices{"mikrotik", "cisco",
+                                                         "juniper"};
+constexpr std::array<std::string_view, 2> suspend_choices{"reject",
+                                                          "walled_garden"};
+constexpr std::array<std::string_view, 2> password_choices{"cleartext",
+                                                           "hashed"};
+constexpr std::array<std::string_view, 2> disconnect_choices{"disconnect",
+                                                             "coa"};
+constexpr std::array<std::string_view, 2> scheme_choices{"token", "bearer"};
 
 // clang-format off
 const root_spec root_keys[] = {
@@ -176,6 +192,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.log.format = static_cast<log_format>(v.choice); }},
   {"admin.listen", value_kind::host_port, false, "127.0.0.1:8089", 0, 0, {},
    [](config& c, const parsed& v) { c.admin.listen = v.text; }},
+  {"admin.enabled", value_kind::boolean, false, "true", 0, 0, {},
+   [](config& c, const parsed& v) { c.admin.enabled = v.boolean; }},
 };
 
 const tenant_spec tenant_keys[] = {
@@ -185,23 +203,150 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.name = v.text; }},
   {"systems.radius", value_kind::boolean, false, "true", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.systems.radius = v.boolean; }},
-  {"systems.netbox", value_kind::boolean, false, "true", 0, 0, {},
+  {"systems.netbox", value_kind::boolean, false, "false", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.systems.netbox = v.boolean; }},
-  {"systems.voltha", value_kind::boolean, false, "true", 0, 0, {},
+  {"systems.voltha", value_kind::boolean, false, "false", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.systems.voltha = v.boolean; }},
-  {"systems.genieacs", value_kind::boolean, false, "true", 0, 0, {},
+  {"systems.genieacs", value_kind::boolean, false, "false", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.systems.genieacs = v.boolean; }},
   {"systems.awx", value_kind::boolean, false, "false", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.systems.awx = v.boolean; }},
+  {"policies.suspend_disable_onu", value_kind::boolean, false, "false", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.suspend_disable_onu = v.boolean; }},
+  {"policies.terminate_factory_reset_cpe", value_kind::boolean, false, "false", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.terminate_factory_reset_cpe = v.boolean; }},
+  {"radius.vendor", value_kind::choice, false, "mikrotik", 0, 0, vendor_choices,
+   [](tenant_settings& t, const parsed& v) { t.radius.vendor = v.text; }},
+  {"radius.suspend_policy", value_kind::choice, false, "reject", 0, 0, suspend_choices,
+   [](tenant_settings& t, const parsed& v) { t.radius.suspend_policy = v.text; }},
+  {"radius.walled_garden_group", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.radius.walled_garden_group = v.text; }},
+  {"radius.password_storage", value_kind::choice, false, "cleartext", 0, 0, password_choices,
+   [](tenant_settings& t, const parsed& v) { t.radius.password_storage = v.text; }},
+  {"radius.disconnect_mode", value_kind::choice, false, "disconnect", 0, 0, disconnect_choices,
+   [](tenant_settings& t, const parsed& v) { t.radius.disconnect_mode = v.text; }},
+  {"netbox.url", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.url = v.text; }},
+  {"netbox.token_file", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.token_file = v.text; }},
+  {"netbox.token_scheme", value_kind::choice, false, "token", 0, 0, scheme_choices,
+   [](tenant_settings& t, const parsed& v) { t.netbox.token_scheme = v.text; }},
+  {"netbox.site", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.site = v.text; }},
+  {"netbox.prefix_role", value_kind::string, false, "subscriber", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.prefix_role = v.text; }},
+  {"netbox.tenant", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.tenant = v.text; }},
+  {"netbox.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.timeout_ms = static_cast<int>(v.integer); }},
+  {"genieacs.url", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.url = v.text; }},
+  {"genieacs.connection_request_timeout_ms", value_kind::integer, false, "4000", 1, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.connection_request_timeout_ms = static_cast<int>(v.integer); }},
+  {"genieacs.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.timeout_ms = static_cast<int>(v.integer); }},
+  {"awx.url", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.url = v.text; }},
+  {"awx.token_file", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.token_file = v.text; }},
+  {"awx.activation_template", value_kind::integer, false, "0", 0, INT32_MAX, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.activation_template = v.integer; }},
+  {"awx.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.timeout_ms = static_cast<int>(v.integer); }},
+  {"voltha.grpc", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.grpc = v.text; }},
+  {"voltha.onos_url", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.onos_url = v.text; }},
+  {"voltha.onos_user", value_kind::string, false, "onos", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.onos_user = v.text; }},
+  {"voltha.onos_password_file", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.onos_password_file = v.text; }},
+  {"voltha.s_tag", value_kind::integer, false, "0", 0, 4095, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.s_tag = static_cast<int>(v.integer); }},
+  {"voltha.c_tag", value_kind::integer, false, "0", 0, 4095, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.c_tag = static_cast<int>(v.integer); }},
+  {"voltha.tp_id", value_kind::integer, false, "64", 0, 65535, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.tp_id = static_cast<int>(v.integer); }},
+  {"voltha.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.timeout_ms = static_cast<int>(v.integer); }},
+};
+
+const plan_spec plan_keys[] = {
+  {"tenant", value_kind::tenant_id, true, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.tenant = v.text; }},
+  {"id", value_kind::string, true, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.id = v.text; }},
+  {"download_kbps", value_kind::integer, true, "", 1, 100000000, {},
+   [](plan_settings& p, const parsed& v) { p.download_kbps = v.integer; }},
+  {"upload_kbps", value_kind::integer, true, "", 1, 100000000, {},
+   [](plan_settings& p, const parsed& v) { p.upload_kbps = v.integer; }},
+  {"radius_group", value_kind::path, false, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.radius_group = v.text; }},
+  {"cisco.policy_in", value_kind::path, false, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.cisco_policy_in = v.text; }},
+  {"cisco.policy_out", value_kind::path, false, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.cisco_policy_out = v.text; }},
+  {"juniper.policy_in", value_kind::path, false, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.juniper_policy_in = v.text; }},
+  {"juniper.policy_out", value_kind::path, false, "", 0, 0, {},
+   [](plan_settings& p, const parsed& v) { p.juniper_policy_out = v.text; }},
+};
+
+const nas_spec nas_keys[] = {
+  {"name", value_kind::string, true, "", 0, 0, {},
+   [](nas_settings& n, const parsed& v) { n.name = v.text; }},
+  {"address", value_kind::string, true, "", 0, 0, {},
+   [](nas_settings& n, const parsed& v) { n.address = v.text; }},
+  {"secret_file", value_kind::string, true, "", 0, 0, {},
+   [](nas_settings& n, const parsed& v) { n.secret_file = v.text; }},
+  {"coa_port", value_kind::integer, false, "3799", 1, 65535, {},
+   [](nas_settings& n, const parsed& v) { n.coa_port = static_cast<int>(v.integer); }},
+  {"vendor", value_kind::choice, false, "mikrotik", 0, 0, vendor_choices,
+   [](nas_settings& n, const parsed& v) { n.vendor = v.text; }},
+};
+
+const token_spec token_keys[] = {
+  {"name", value_kind::string, true, "", 0, 0, {},
+   [](admin_token_settings& t, const parsed& v) { t.name = v.text; }},
+  {"sha256", value_kind::string, true, "", 0, 0, {},
+   [](admin_token_settings& t, const parsed& v) { t.sha256 = lower(trim(v.text)); }},
+  {"scopes", value_kind::string, true, "", 0, 0, {},
+   [](admin_token_settings& t, const parsed& v) { t.scopes = v.text; }},
+  {"tenant", value_kind::path, false, "", 0, 0, {},
+   [](admin_token_settings& t, const parsed& v) { t.tenant = v.text; }},
 };
 // clang-format on
 
 constexpr std::string_view properties_path = "kafka.properties";
 constexpr std::string_view tenants_path = "tenants";
-constexpr std::string_view tenant_item_path = "tenants[]";
+
+/// A list of maps in the file: its path and the generic path of its items.
+struct list_path {
+  std::string_view path;
+  std::string_view item;
+  /// How an item is described in errors.
+  std::string_view what;
+};
+
+constexpr std::array<list_path, 4> list_paths{{
+  {"tenants", "tenants[]", "a list of tenants"},
+  {"plans", "plans[]", "a list of plans"},
+  {"nas", "nas[]", "a list of NASes"},
+  {"admin.tokens", "admin.tokens[]", "a list of tokens"},
+}};
+
+/// The list item path `generic` starts with, if any.
+const list_path* item_of(std::string_view generic) {
+  for (auto& l : list_paths)
+    if (generic == l.item
+        || (generic.starts_with(l.item) && generic.size() > l.item.size()
+            && generic[l.item.size()] == '.'))
+      return &l;
+  return nullptr;
+}
 
 /// What a (generic) path denotes in the schema.
-enum class shape { unknown, scalar, section, properties, tenants };
+enum class shape { unknown, scalar, section, properties, list };
 
 /// The known paths, with list items written as "tenants[]".
 class schema_index {
@@ -209,10 +354,13 @@ public:
   schema_index() {
     for (const auto& k : root_keys)
       add_scalar(std::string{k.path});
-    for (const auto& k : tenant_keys)
-      add_scalar(std::string{tenant_item_path} + "." + std::string{k.path});
+    add_items("tenants[]", tenant_keys);
+    add_items("plans[]", plan_keys);
+    add_items("nas[]", nas_keys);
+    add_items("admin.tokens[]", token_keys);
     add(std::string{properties_path}, shape::properties);
-    add(std::string{tenants_path}, shape::tenants);
+    for (auto& l : list_paths)
+      add(std::string{l.path}, shape::list);
   }
 
   shape lookup(std::string_view path) const {
@@ -250,10 +398,16 @@ public:
   }
 
 private:
+  template <class Spec, size_t N>
+  void add_items(std::string_view item, const Spec (&specs)[N]) {
+    for (const auto& k : specs)
+      add_scalar(std::string{item} + "." + std::string{k.path});
+  }
+
   void add_scalar(const std::string& path) {
     add(path, shape::scalar);
     for (auto p = parent_of(path); !p.empty(); p = parent_of(p))
-      if (p != tenant_item_path)
+      if (!p.ends_with("[]"))
         shapes_.emplace(std::string{p}, shape::section);
   }
 
@@ -294,9 +448,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 /// Shows a known generic path the way a user would write it, e.g.
 /// "tenants[].name" below "tenants[2]" → "tenants[2].name".
 std::string display(std::string_view generic, std::string_view item_prefix) {
-  if (!item_prefix.empty() && generic.starts_with(tenant_item_path))
-    return std::string{item_prefix}
-           + std::string{generic.substr(tenant_item_path.size())};
+  if (auto l = item_of(generic); l != nullptr && !item_prefix.empty())
+    return std::string{item_prefix} + std::string{generic.substr(l->item.size())};
   return std::string{generic};
 }
 
@@ -490,8 +643,11 @@ struct sourced {
 
 class loader {
 public:
-  loader(std::string source_name, const env_source& env)
-    : source_name_(std::move(source_name)), env_(env) {
+  loader(std::string source_name, const env_source& env,
+         std::filesystem::path base_dir = {})
+    : source_name_(std::move(source_name)),
+      env_(env),
+      base_dir_(std::move(base_dir)) {
     // nop
   }
 
@@ -586,8 +742,8 @@ private:
         case shape::properties:
           walk_properties(value, full);
           break;
-        case shape::tenants:
-          walk_tenants(value, full);
+        case shape::list:
+          walk_list(value, full, full_generic);
           break;
         case shape::unknown: {
           std::string msg = "config: " + full + ": unknown key";
@@ -626,22 +782,27 @@ private:
     }
   }
 
-  void walk_tenants(const YAML::Node& seq, const std::string& path) {
+  void walk_list(const YAML::Node& seq, const std::string& path,
+                 const std::string& generic) {
     if (seq.IsNull())
       return;
+    const list_path* def = nullptr;
+    for (auto& l : list_paths)
+      if (l.path == generic)
+        def = &l;
     if (!seq.IsSequence()) {
-      error("config: " + path + ": expected a list of tenants, got "
-            + std::string{describe(seq.Type())} + at(seq));
+      error("config: " + path + ": expected " + std::string{def->what}
+            + ", got " + std::string{describe(seq.Type())} + at(seq));
       return;
     }
-    file_tenants_ = seq.size();
+    file_items_[std::string{def->path}] = seq.size();
     for (size_t i = 0; i < seq.size(); ++i) {
       auto item = path + "[" + std::to_string(i) + "]";
       const YAML::Node node = seq[i];
       if (node.IsMap())
-        walk(node, item, std::string{tenant_item_path}, item);
+        walk(node, item, std::string{def->item}, item);
       else
-        error("config: " + item + ": expected a map with id and name, got "
+        error("config: " + item + ": expected a map, got "
               + std::string{describe(node.Type())} + at(node));
     }
   }
@@ -748,7 +909,173 @@ private:
     apply(cfg_, root_keys, "");
     resolve_properties();
     resolve_tenants();
+    resolve_list("plans", plan_keys, cfg_.plans);
+    resolve_list("nas", nas_keys, cfg_.nas);
+    resolve_list("admin.tokens", token_keys, cfg_.admin.tokens);
     resolve_password();
+    resolve_adapters();
+  }
+
+  /// Items of list `path` in the file, plus those only the environment
+  /// names (ISPFLOW_<PATH>_<N>_...).
+  template <class Spec, size_t N>
+  size_t item_count(const std::string& path, const Spec (&specs)[N]) {
+    auto count = file_items_[path];
+    for (;; ++count) {
+      auto item = path + "[" + std::to_string(count) + "]";
+      bool any = std::any_of(std::begin(specs), std::end(specs),
+                             [&](const Spec& spec) {
+                               return env_
+                                 .get(env_name(join_path(item, spec.path)))
+                                 .has_value();
+                             });
+      if (!any)
+        break;
+    }
+    return count;
+  }
+
+  template <class Target, size_t N>
+  void resolve_list(const std::string& path,
+                    const key_spec<Target> (&specs)[N],
+                    std::vector<Target>& out) {
+    auto count = item_count(path, specs);
+    for (size_t i = 0; i < count; ++i) {
+      Target x;
+      apply(x, specs, path + "[" + std::to_string(i) + "]");
+      out.push_back(std::move(x));
+    }
+  }
+
+  /// The trimmed content of the secret file named by key `key`; records an
+  /// error (never showing the content) when it cannot be read or is empty.
+  std::string read_secret(std::filesystem::path file, const std::string& key) {
+    auto origin = find(key);
+    auto where = origin ? " (" + origin->origin + ")" : std::string{};
+    // Relative to the configuration file's folder (not for the environment).
+    if (file.is_relative() && !base_dir_.empty() && origin
+        && !origin->origin.starts_with("from ISPFLOW_"))
+      file = base_dir_ / file;
+    std::ifstream in{file, std::ios::binary};
+    if (!in) {
+      auto reason = std::string{std::strerror(errno)};
+      error("config: " + key + ": cannot read " + quote(file.string()) + ": "
+            + reason + where);
+      return {};
+    }
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    auto secret = trim(buf.str());
+    if (secret.empty())
+      error("config: " + key + ": " + quote(file.string()) + " is empty"
+            + where);
+    return secret;
+  }
+
+  void require(bool ok, const std::string& key, const std::string& why) {
+    if (!ok)
+      error("config: " + key + ": required " + why + " (set it in "
+            + source_name_ + " or in " + env_name(key) + ")");
+  }
+
+  /// Endpoints, secrets and cross references that depend on other keys.
+  void resolve_adapters() {
+    std::set<std::string> tenant_ids;
+    for (auto& t : cfg_.tenants)
+      tenant_ids.insert(t.id);
+    for (size_t i = 0; i < cfg_.tenants.size(); ++i) {
+      auto& t = cfg_.tenants[i];
+      auto item = "tenants[" + std::to_string(i) + "]";
+      auto key = [&](std::string_view leaf) {
+        return item + "." + std::string{leaf};
+      };
+      if (t.radius.suspend_policy == "walled_garden")
+        require(!t.radius.walled_garden_group.empty(),
+                key("radius.walled_garden_group"),
+                "when radius.suspend_policy is walled_garden");
+      if (t.systems.netbox) {
+        require(!t.netbox.url.empty(), key("netbox.url"),
+                "when systems.netbox is true");
+        require(!t.netbox.site.empty(), key("netbox.site"),
+                "when systems.netbox is true");
+        require(!t.netbox.token_file.empty(), key("netbox.token_file"),
+                "when systems.netbox is true");
+        if (!t.netbox.token_file.empty())
+          t.netbox.token = read_secret(t.netbox.token_file,
+                                       key("netbox.token_file"));
+        if (t.netbox.tenant.empty())
+          t.netbox.tenant = t.id;
+      }
+      if (t.systems.genieacs)
+        require(!t.genieacs.url.empty(), key("genieacs.url"),
+                "when systems.genieacs is true");
+      if (t.systems.awx) {
+        require(!t.awx.url.empty(), key("awx.url"),
+                "when systems.awx is true");
+        require(!t.awx.token_file.empty(), key("awx.token_file"),
+                "when systems.awx is true");
+        require(t.awx.activation_template > 0, key("awx.activation_template"),
+                "(a job template id) when systems.awx is true");
+        if (!t.awx.token_file.empty())
+          t.awx.token = read_secret(t.awx.token_file, key("awx.token_file"));
+      }
+      if (t.systems.voltha) {
+        require(!t.voltha.grpc.empty(), key("voltha.grpc"),
+                "when systems.voltha is true");
+        require(!t.voltha.onos_url.empty(), key("voltha.onos_url"),
+                "when systems.voltha is true");
+        if (!t.voltha.onos_password_file.empty())
+          t.voltha.onos_password = read_secret(t.voltha.onos_password_file,
+                                               key("voltha.onos_password_file"));
+      }
+    }
+    std::set<std::pair<std::string, std::string>> plans;
+    for (size_t i = 0; i < cfg_.plans.size(); ++i) {
+      auto& p = cfg_.plans[i];
+      auto item = "plans[" + std::to_string(i) + "]";
+      if (!p.tenant.empty() && tenant_ids.count(p.tenant) == 0)
+        error("config: " + item + ".tenant: unknown tenant " + quote(p.tenant));
+      if (!plans.emplace(p.tenant, p.id).second)
+        error("config: " + item + ".id: duplicate plan " + quote(p.id)
+              + " of tenant " + quote(p.tenant));
+      if (p.radius_group.empty())
+        p.radius_group = p.tenant + "-" + p.id;
+    }
+    std::set<std::string> addresses;
+    for (size_t i = 0; i < cfg_.nas.size(); ++i) {
+      auto& n = cfg_.nas[i];
+      auto item = "nas[" + std::to_string(i) + "]";
+      if (!n.address.empty() && !addresses.insert(n.address).second)
+        error("config: " + item + ".address: duplicate NAS address "
+              + quote(n.address));
+      if (!n.secret_file.empty())
+        n.secret = read_secret(n.secret_file, item + ".secret_file");
+    }
+    for (size_t i = 0; i < cfg_.admin.tokens.size(); ++i) {
+      auto& tok = cfg_.admin.tokens[i];
+      auto item = "admin.tokens[" + std::to_string(i) + "]";
+      bool hex = tok.sha256.size() == 64
+                 && std::all_of(tok.sha256.begin(), tok.sha256.end(),
+                                [](char c) {
+                                  return std::isxdigit(
+                                           static_cast<unsigned char>(c))
+                                         != 0;
+                                });
+      if (!tok.sha256.empty() && !hex)
+        error("config: " + item
+              + ".sha256: expected 64 hex digits (ispflowctl token hash)");
+      std::string scope;
+      std::istringstream in{tok.scopes};
+      while (std::getline(in, scope, ',')) {
+        auto sc = trim(scope);
+        if (sc != "sagas:read" && sc != "sagas:write" && sc != "admin")
+          error("config: " + item + ".scopes: unknown scope " + quote(sc)
+                + ", expected sagas:read, sagas:write or admin");
+      }
+      if (!tok.tenant.empty() && tenant_ids.count(tok.tenant) == 0)
+        error("config: " + item + ".tenant: unknown tenant "
+              + quote(tok.tenant));
+    }
   }
 
   void resolve_properties() {
@@ -772,18 +1099,8 @@ private:
   }
 
   void resolve_tenants() {
-    auto count = file_tenants_;
     // Tenants beyond those in the file may come from the environment alone.
-    for (;; ++count) {
-      auto item = std::string{tenants_path} + "[" + std::to_string(count) + "]";
-      bool any = std::any_of(
-        std::begin(tenant_keys), std::end(tenant_keys),
-        [&](const tenant_spec& spec) {
-          return env_.get(env_name(join_path(item, spec.path))).has_value();
-        });
-      if (!any)
-        break;
-    }
+    auto count = item_count(std::string{tenants_path}, tenant_keys);
     if (count == 0) {
       error("config: tenants: at least one tenant is required (a list of "
             "{id, name})");
@@ -845,10 +1162,11 @@ private:
 
   std::string source_name_;
   const env_source& env_;
+  std::filesystem::path base_dir_;
   std::vector<std::string> errors_;
   std::map<std::string, file_value> file_values_;
   std::map<std::string, std::string> properties_;
-  size_t file_tenants_ = 0;
+  std::map<std::string, size_t> file_items_;
   config cfg_;
 };
 
@@ -876,7 +1194,7 @@ caf::expected<config> load_config(const std::filesystem::path& file,
     }
     std::ostringstream buf;
     buf << in.rdbuf();
-    return loader{file.string(), env}.run(buf.str());
+    return loader{file.string(), env, file.parent_path()}.run(buf.str());
   } catch (const std::exception& ex) {
     return caf::make_error(errc::invalid_config,
                            std::string{"config: "} + ex.what());

@@ -95,29 +95,173 @@ struct outbox_settings {
     = default;
 };
 
+/// `admin.tokens[i]`: one bearer token of the admin API, stored hashed.
+struct admin_token_settings {
+  /// Shown in the audit table.
+  std::string name;
+  /// SHA-256 of the token, 64 hex digits (`ispflowctl token hash`).
+  std::string sha256;
+  /// Comma-separated: sagas:read, sagas:write, admin.
+  std::string scopes;
+  /// Restricts the token to one tenant; empty = all tenants.
+  std::string tenant;
+
+  friend bool operator==(const admin_token_settings&,
+                         const admin_token_settings&)
+    = default;
+};
+
 /// `admin`: the admin HTTP API.
 struct admin_settings {
   /// "host:port" to listen on ("[::1]:8089" for IPv6).
   std::string listen = "127.0.0.1:8089";
+  /// Switches the admin API off (e.g. for a batch-only instance).
+  bool enabled = true;
+  /// `admin.tokens`: who may call the API.
+  std::vector<admin_token_settings> tokens;
 
   friend bool operator==(const admin_settings&, const admin_settings&)
     = default;
+};
+
+/// `plans[i]`: one plan of one tenant, written to FreeRADIUS as a group.
+struct plan_settings {
+  std::string tenant;
+  std::string id;
+  /// Subscriber download and upload rates in kbit/s.
+  int64_t download_kbps = 0;
+  int64_t upload_kbps = 0;
+  /// The radgroupreply group; default "<tenant>-<id>".
+  std::string radius_group;
+  /// Cisco ISG QoS policy maps (ip:sub-qos-policy-in/out); optional.
+  std::string cisco_policy_in;
+  std::string cisco_policy_out;
+  /// Juniper ERX ingress / egress policy names; optional.
+  std::string juniper_policy_in;
+  std::string juniper_policy_out;
+
+  friend bool operator==(const plan_settings&, const plan_settings&) = default;
+};
+
+/// `nas[i]`: a NAS (BNG) that sends RADIUS and receives CoA/Disconnect,
+/// synced into FreeRADIUS's `nas` table.
+struct nas_settings {
+  /// nas.shortname.
+  std::string name;
+  /// nas.nasname: the NAS's IP address, as it appears in radacct.
+  std::string address;
+  /// File whose trimmed content is the shared secret.
+  std::filesystem::path secret_file;
+  /// Loaded from `secret_file`; never logged.
+  std::string secret;
+  /// UDP port of its CoA/Disconnect server (RFC 5176: 3799).
+  int coa_port = 3799;
+  /// Attribute dialect: mikrotik, cisco, juniper.
+  std::string vendor = "mikrotik";
+
+  friend bool operator==(const nas_settings&, const nas_settings&) = default;
 };
 
 /// `tenants[i].systems`: which network systems a tenant uses.
 struct tenant_systems {
   /// FreeRADIUS (SQL provisioning, CoA/Disconnect).
   bool radius = true;
-  /// NetBox IPAM.
-  bool netbox = true;
-  /// VOLTHA / ONOS (PON).
-  bool voltha = true;
-  /// GenieACS (CPE).
-  bool genieacs = true;
+  /// NetBox IPAM (needs tenants[i].netbox).
+  bool netbox = false;
+  /// VOLTHA / ONOS (PON) (needs tenants[i].voltha).
+  bool voltha = false;
+  /// GenieACS (CPE) (needs tenants[i].genieacs).
+  bool genieacs = false;
   /// AWX (automation jobs).
   bool awx = false;
 
   friend bool operator==(const tenant_systems&, const tenant_systems&)
+    = default;
+};
+
+/// `tenants[i].radius`: how RADIUS is provisioned for a tenant.
+struct tenant_radius_settings {
+  /// Plan attributes dialect when the NAS does not say: mikrotik, cisco,
+  /// juniper.
+  std::string vendor = "mikrotik";
+  /// How suspend denies: reject (Auth-Type := Reject) or walled_garden.
+  std::string suspend_policy = "reject";
+  /// The group a walled-garden suspension moves the user to.
+  std::string walled_garden_group;
+  /// cleartext (CHAP-capable) or hashed (salted SHA-512 for PAP).
+  std::string password_storage = "cleartext";
+  /// How suspend cuts sessions: disconnect or coa.
+  std::string disconnect_mode = "disconnect";
+
+  friend bool operator==(const tenant_radius_settings&,
+                         const tenant_radius_settings&)
+    = default;
+};
+
+/// `tenants[i].netbox`: the tenant's NetBox.
+struct tenant_netbox_settings {
+  std::string url;
+  /// File holding the API token; the token is loaded into `token`.
+  std::filesystem::path token_file;
+  std::string token;
+  /// token (v1, "Token <t>") or bearer (v2, "Bearer nbt_...").
+  std::string token_scheme = "token";
+  /// Site slug and prefix role slug the subscriber prefixes carry.
+  std::string site;
+  std::string prefix_role = "subscriber";
+  /// NetBox tenant slug (default: the tenant id).
+  std::string tenant;
+  int timeout_ms = 10'000;
+
+  friend bool operator==(const tenant_netbox_settings&,
+                         const tenant_netbox_settings&)
+    = default;
+};
+
+/// `tenants[i].genieacs`: the tenant's GenieACS NBI.
+struct tenant_genieacs_settings {
+  std::string url;
+  /// How long GenieACS waits for the CPE's session per task.
+  int connection_request_timeout_ms = 4'000;
+  int timeout_ms = 10'000;
+
+  friend bool operator==(const tenant_genieacs_settings&,
+                         const tenant_genieacs_settings&)
+    = default;
+};
+
+/// `tenants[i].awx`: the tenant's AWX / AAP controller.
+struct tenant_awx_settings {
+  /// API base, e.g. https://awx.example/api/v2/.
+  std::string url;
+  std::filesystem::path token_file;
+  std::string token;
+  /// Job template launched by activations.
+  int64_t activation_template = 0;
+  int timeout_ms = 10'000;
+
+  friend bool operator==(const tenant_awx_settings&,
+                         const tenant_awx_settings&)
+    = default;
+};
+
+/// `tenants[i].voltha`: the tenant's VOLTHA and ONOS olt app.
+struct tenant_voltha_settings {
+  /// VOLTHA northbound gRPC "host:port".
+  std::string grpc;
+  /// ONOS REST base, e.g. http://onos:8181.
+  std::string onos_url;
+  std::string onos_user = "onos";
+  std::filesystem::path onos_password_file;
+  std::string onos_password;
+  /// Service tags and technology profile of subscriber services.
+  int s_tag = 0;
+  int c_tag = 0;
+  int tp_id = 64;
+  int timeout_ms = 10'000;
+
+  friend bool operator==(const tenant_voltha_settings&,
+                         const tenant_voltha_settings&)
     = default;
 };
 
@@ -129,6 +273,14 @@ struct tenant_settings {
   std::string name;
   /// Network systems in use.
   tenant_systems systems;
+  /// `policies.suspend_disable_onu`, `policies.terminate_factory_reset_cpe`.
+  bool suspend_disable_onu = false;
+  bool terminate_factory_reset_cpe = false;
+  tenant_radius_settings radius;
+  tenant_netbox_settings netbox;
+  tenant_genieacs_settings genieacs;
+  tenant_awx_settings awx;
+  tenant_voltha_settings voltha;
 
   friend bool operator==(const tenant_settings&, const tenant_settings&)
     = default;
@@ -150,6 +302,10 @@ struct config {
   admin_settings admin;
   /// `tenants`, at least one after a successful load.
   std::vector<tenant_settings> tenants;
+  /// `plans`: every tenant's plans.
+  std::vector<plan_settings> plans;
+  /// `nas`: the NASes ispflow may send CoA/Disconnect to.
+  std::vector<nas_settings> nas;
 };
 
 // -- environment --------------------------------------------------------------

@@ -192,8 +192,14 @@ int main(int argc, char** argv) {
   router_cfg.outputs.lifecycle_topic = cfg->kafka.topics.lifecycle;
   router_cfg.dead_letter_topic = cfg->kafka.topics.dead_letter;
   router_cfg.follow_assignment = true;
-  for (auto& t : cfg->tenants)
-    router_cfg.adapters.set_tenant(t.id, t.systems);
+  for (auto& t : cfg->tenants) {
+    std::set<std::string> policies;
+    if (t.suspend_disable_onu)
+      policies.emplace(sagas::policy_suspend_disable_onu);
+    if (t.terminate_factory_reset_cpe)
+      policies.emplace(sagas::policy_terminate_factory_reset);
+    router_cfg.adapters.set_tenant(t.id, t.systems, std::move(policies));
+  }
   auto router = actors::spawn_saga_router(sys, std::move(router_cfg));
 
   intake_cfg.listener = std::make_shared<partition_follower>(

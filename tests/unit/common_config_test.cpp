@@ -107,11 +107,15 @@ TEST(config, applies_defaults_to_keys_not_set) {
   ASSERT_EQ(c.tenants.size(), 1u);
   EXPECT_EQ(c.tenants[0].id, "demo");
   EXPECT_EQ(c.tenants[0].name, "Demo ISP");
+  // Only RADIUS unless a tenant names its other systems (and endpoints).
   EXPECT_TRUE(c.tenants[0].systems.radius);
-  EXPECT_TRUE(c.tenants[0].systems.netbox);
-  EXPECT_TRUE(c.tenants[0].systems.voltha);
-  EXPECT_TRUE(c.tenants[0].systems.genieacs);
+  EXPECT_FALSE(c.tenants[0].systems.netbox);
+  EXPECT_FALSE(c.tenants[0].systems.voltha);
+  EXPECT_FALSE(c.tenants[0].systems.genieacs);
   EXPECT_FALSE(c.tenants[0].systems.awx);
+  EXPECT_TRUE(c.plans.empty());
+  EXPECT_TRUE(c.nas.empty());
+  EXPECT_TRUE(c.admin.tokens.empty());
 }
 
 TEST(config, schema_defaults_match_the_struct_defaults) {
@@ -148,7 +152,8 @@ outbox: {batch: 1, poll_interval_ms: 60000, tail_scan: 0}
 log: {level: debug, format: text}
 admin: {listen: "[::1]:9000"}
 tenants:
-  - {id: a-1, name: A, systems: {radius: false, netbox: no, voltha: off, genieacs: 0, awx: true}}
+  - {id: a-1, name: A, systems: {radius: false, netbox: no, voltha: off, genieacs: 1, awx: false},
+     genieacs: {url: "http://acs:7557", connection_request_timeout_ms: 9000}}
   - {id: b_2, name: B}
 )",
                               no_env());
@@ -175,7 +180,9 @@ tenants:
   ASSERT_EQ(c.tenants.size(), 2u);
   EXPECT_EQ(c.tenants[0].id, "a-1");
   EXPECT_EQ(c.tenants[0].systems, (ispflow::common::tenant_systems{
-                                    false, false, false, false, true}));
+                                    false, false, false, true, false}));
+  EXPECT_EQ(c.tenants[0].genieacs.url, "http://acs:7557");
+  EXPECT_EQ(c.tenants[0].genieacs.connection_request_timeout_ms, 9000);
   EXPECT_EQ(c.tenants[1].id, "b_2");
   EXPECT_EQ(c.tenants[1].name, "B");
 }
@@ -215,8 +222,9 @@ TEST(config, every_scalar_key_is_overridable_from_the_environment) {
     {"ISPFLOW_TENANTS_0_SYSTEMS_RADIUS", "false"},
     {"ISPFLOW_TENANTS_0_SYSTEMS_NETBOX", "false"},
     {"ISPFLOW_TENANTS_0_SYSTEMS_VOLTHA", "false"},
-    {"ISPFLOW_TENANTS_0_SYSTEMS_GENIEACS", "false"},
-    {"ISPFLOW_TENANTS_0_SYSTEMS_AWX", "true"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_GENIEACS", "true"},
+    {"ISPFLOW_TENANTS_0_GENIEACS_URL", "http://acs:7557"},
+    {"ISPFLOW_TENANTS_0_SYSTEMS_AWX", "false"},
   });
   auto res = load_config_text(minimal_yaml, env);
   ASSERT_TRUE(res) << ispflow::render_error(res.error());
@@ -240,7 +248,8 @@ TEST(config, every_scalar_key_is_overridable_from_the_environment) {
   EXPECT_EQ(c.tenants[0].id, "acme");
   EXPECT_EQ(c.tenants[0].name, "Acme Net");
   EXPECT_EQ(c.tenants[0].systems, (ispflow::common::tenant_systems{
-                                    false, false, false, false, true}));
+                                    false, false, false, true, false}));
+  EXPECT_EQ(c.tenants[0].genieacs.url, "http://acs:7557");
 }
 
 TEST(config, environment_supplies_required_keys_missing_from_the_file) {
@@ -261,7 +270,8 @@ TEST(config, environment_adds_tenants_after_those_in_the_file) {
   auto env = env_source::from_map({
     {"ISPFLOW_TENANTS_1_ID", "second"},
     {"ISPFLOW_TENANTS_1_NAME", "Second ISP"},
-    {"ISPFLOW_TENANTS_1_SYSTEMS_AWX", "yes"},
+    {"ISPFLOW_TENANTS_1_SYSTEMS_GENIEACS", "yes"},
+    {"ISPFLOW_TENANTS_1_GENIEACS_URL", "http://acs:7557"},
   });
   auto res = load_config_text(minimal_yaml, env);
   ASSERT_TRUE(res) << ispflow::render_error(res.error());
@@ -269,7 +279,7 @@ TEST(config, environment_adds_tenants_after_those_in_the_file) {
   EXPECT_EQ(res->tenants[0].id, "demo");
   EXPECT_EQ(res->tenants[1].id, "second");
   EXPECT_EQ(res->tenants[1].name, "Second ISP");
-  EXPECT_TRUE(res->tenants[1].systems.awx);
+  EXPECT_TRUE(res->tenants[1].systems.genieacs);
   EXPECT_TRUE(res->tenants[1].systems.radius);
 }
 
@@ -623,6 +633,13 @@ TEST(config, deploy_local_configuration_loads_without_error) {
   EXPECT_EQ(res->kafka.bootstrap_servers, "127.0.0.1:9092");
   EXPECT_EQ(res->postgres.dsn,
             "host=127.0.0.1 port=55432 user=postgres dbname=ispflow");
+  // The demo's secrets come from files next to the configuration.
+  EXPECT_FALSE(res->tenants[0].netbox.token.empty());
+  EXPECT_FALSE(res->tenants[0].awx.token.empty());
+  ASSERT_EQ(res->nas.size(), 1u);
+  EXPECT_FALSE(res->nas[0].secret.empty());
+  EXPECT_FALSE(res->plans.empty());
+  EXPECT_FALSE(res->admin.tokens.empty());
 }
 
 TEST(config, deploy_local_configuration_takes_the_demo_overrides) {
@@ -636,4 +653,114 @@ TEST(config, deploy_local_configuration_takes_the_demo_overrides) {
   EXPECT_EQ(res->kafka.bootstrap_servers, "127.0.0.1:39092");
   EXPECT_EQ(res->postgres.dsn,
             "host=/tmp/pg/sock port=55432 user=postgres dbname=ispflow");
+}
+
+// -- adapters, plans, NASes, admin tokens -------------------------------------
+
+TEST(config, a_system_without_its_endpoint_names_the_missing_keys) {
+  auto detail = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants:
+  - {id: t, name: T, systems: {netbox: true, awx: true}}
+)",
+                                         no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].netbox.url: required when "
+                                "systems.netbox is true"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].netbox.site"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].netbox.token_file"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].awx.activation_template"));
+  EXPECT_THAT(detail, HasSubstr("ISPFLOW_TENANTS_0_AWX_URL"));
+}
+
+TEST(config, adapter_secrets_are_read_from_files_and_never_shown) {
+  temp_file token{"  nb-secret-token \n"};
+  temp_file empty{"\n"};
+  auto yaml = R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants:
+  - id: t
+    name: T
+    systems: {netbox: true}
+    netbox: {url: "http://nb", site: s1, token_file: ")"
+              + token.path + R"(", token_scheme: bearer}
+)";
+  auto res = load_config_text(yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->tenants[0].netbox.token, "nb-secret-token");
+  EXPECT_EQ(res->tenants[0].netbox.token_scheme, "bearer");
+  // The NetBox tenant defaults to the tenant id.
+  EXPECT_EQ(res->tenants[0].netbox.tenant, "t");
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_NETBOX_TOKEN_FILE", empty.path}});
+  auto detail = failure(load_config_text(yaml, env));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].netbox.token_file:"));
+  EXPECT_THAT(detail, HasSubstr("is empty"));
+  EXPECT_THAT(detail, HasSubstr("ISPFLOW_TENANTS_0_NETBOX_TOKEN_FILE"));
+}
+
+TEST(config, plans_nas_and_tokens_are_lists_checked_against_the_tenants) {
+  temp_file secret{"nas-secret\n"};
+  auto yaml = R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants: [{id: t, name: T}]
+plans:
+  - {tenant: t, id: p100, download_kbps: 100000, upload_kbps: 20000}
+  - {tenant: t, id: p1g, download_kbps: 1000000, upload_kbps: 200000,
+     radius_group: gold, cisco: {policy_in: IN1G, policy_out: OUT1G}}
+nas:
+  - {name: bng1, address: 192.0.2.1, secret_file: ")"
+              + secret.path + R"(", coa_port: 1700, vendor: cisco}
+admin:
+  tokens:
+    - {name: noc, sha256: 61112491D046C3F6F8AB801F170D9B2D0C734A17CEFF60DEE92123FB507CFC3F, scopes: "sagas:read, sagas:write"}
+    - {name: t-ro, sha256: 61112491d046c3f6f8ab801f170d9b2d0c734a17ceff60dee92123fb507cfc3f, scopes: "sagas:read", tenant: t}
+)";
+  auto res = load_config_text(yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  ASSERT_EQ(res->plans.size(), 2u);
+  EXPECT_EQ(res->plans[0].radius_group, "t-p100");
+  EXPECT_EQ(res->plans[1].radius_group, "gold");
+  EXPECT_EQ(res->plans[1].cisco_policy_in, "IN1G");
+  EXPECT_EQ(res->plans[1].download_kbps, 1000000);
+  ASSERT_EQ(res->nas.size(), 1u);
+  EXPECT_EQ(res->nas[0].secret, "nas-secret");
+  EXPECT_EQ(res->nas[0].coa_port, 1700);
+  EXPECT_EQ(res->nas[0].vendor, "cisco");
+  ASSERT_EQ(res->admin.tokens.size(), 2u);
+  EXPECT_EQ(res->admin.tokens[0].sha256,
+            "61112491d046c3f6f8ab801f170d9b2d0c734a17ceff60dee92123fb507cfc3f");
+  EXPECT_EQ(res->admin.tokens[1].tenant, "t");
+  // Wrong references and values are named.
+  auto bad = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants: [{id: t, name: T}]
+plans:
+  - {tenant: nope, id: p, download_kbps: 1, upload_kbps: 1}
+  - {tenant: t, id: p, download_kbps: 1, upload_kbps: 1}
+  - {tenant: t, id: p, download_kbps: 1, upload_kbps: 1}
+admin:
+  tokens:
+    - {name: x, sha256: abc, scopes: "sagas:read,root", tenant: other}
+)",
+                                      no_env()));
+  EXPECT_THAT(bad, HasSubstr("config: plans[0].tenant: unknown tenant"));
+  EXPECT_THAT(bad, HasSubstr("config: plans[2].id: duplicate plan"));
+  EXPECT_THAT(bad, HasSubstr("config: admin.tokens[0].sha256: expected 64 "
+                             "hex digits"));
+  EXPECT_THAT(bad, HasSubstr("config: admin.tokens[0].scopes: unknown scope "
+                             "\"root\""));
+  EXPECT_THAT(bad, HasSubstr("config: admin.tokens[0].tenant: unknown tenant"));
+  auto typo = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants: [{id: t, name: T}]
+plans: [{tenant: t, id: p, download_kbps: 1, uplod_kbps: 1}]
+)",
+                                       no_env()));
+  EXPECT_THAT(typo, HasSubstr("config: plans[0].uplod_kbps: unknown key (did "
+                              "you mean plans[0].upload_kbps?)"));
 }
