@@ -1,0 +1,197 @@
+#include "adapters/radius/attributes.hpp"
+
+#include "events/errc.hpp"
+
+#include <array>
+#include <crypt.h>
+#include <cstring>
+#include <memory>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+namespace ispflow::adapters::radius {
+
+namespace {
+
+constexpr std::string_view cleartext_attr = "Cleartext-Password";
+constexpr std::string_view ssha512_attr = "SSHA2-512-Password";
+constexpr std::string_view crypt_attr = "Crypt-Password";
+constexpr size_t salt_size = 16;
+constexpr size_t sha512_size = 64;
+
+caf::error invalid(std::string detail) {
+  return caf::make_error(errc::invalid_input, std::move(detail));
+}
+
+std::string base64_encode(const unsigned char* data, size_t size) {
+  std::string out(4 * ((size + 2) / 3) + 1, '\0');
+  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                           static_cast<int>(size));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+bool base64_decode(std::string_view text, std::string& out) {
+  if (text.empty() || text.size() % 4 != 0)
+    return false;
+  out.assign(3 * (text.size() / 4), '\0');
+  auto n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                           reinterpret_cast<const unsigned char*>(text.data()),
+                           static_cast<int>(text.size()));
+  if (n < 0)
+    return false;
+  size_t pad = 0;
+  if (text.back() == '=')
+    ++pad;
+  if (text.size() > 1 && text[text.size() - 2] == '=')
+    ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+bool sha512(std::string_view a, std::string_view b,
+            std::array<unsigned char, sha512_size>& digest) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(),
+                                                              &EVP_MD_CTX_free};
+  unsigned int len = 0;
+  return ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha512(), nullptr) == 1
+         && EVP_DigestUpdate(ctx.get(), a.data(), a.size()) == 1
+         && EVP_DigestUpdate(ctx.get(), b.data(), b.size()) == 1
+         && EVP_DigestFinal_ex(ctx.get(), digest.data(), &len) == 1
+         && len == sha512_size;
+}
+
+caf::expected<std::string> ssha512(std::string_view password,
+                                   std::string_view salt) {
+  std::array<unsigned char, sha512_size> digest{};
+  if (!sha512(password, salt, digest))
+    return caf::make_error(errc::unspecified, "SHA-512 failed");
+  std::string raw(reinterpret_cast<const char*>(digest.data()), digest.size());
+  raw.append(salt);
+  auto out = base64_encode(reinterpret_cast<const unsigned char*>(raw.data()),
+                           raw.size());
+  OPENSSL_cleanse(raw.data(), raw.size());
+  OPENSSL_cleanse(digest.data(), digest.size());
+  return out;
+}
+
+// crypt_r with `setting` ("$6$salt$..." or a full hash); "" on failure.
+std::string sha512_crypt(std::string_view password,
+                         const std::string& setting) {
+  auto data = std::make_unique<crypt_data>();
+  std::memset(data.get(), 0, sizeof(crypt_data));
+  std::string pw{password};
+  const char* res = crypt_r(pw.c_str(), setting.c_str(), data.get());
+  OPENSSL_cleanse(pw.data(), pw.size());
+  if (res == nullptr || res[0] == '*')
+    return {};
+  return res;
+}
+
+} // namespace
+
+std::ostream& operator<<(std::ostream& os, const sql_attribute& x) {
+  return os << x.name << ' ' << x.op << " \"" << x.value << '"';
+}
+
+bool is_password_attribute(std::string_view name) noexcept {
+  return name == cleartext_attr || name == ssha512_attr || name == crypt_attr
+         || name.ends_with("-Password");
+}
+
+caf::expected<std::vector<sql_attribute>> plan_reply_attributes(const plan& p,
+                                                                vendor v) {
+  std::vector<sql_attribute> out;
+  switch (v) {
+    case vendor::mikrotik:
+      if (p.download_kbps == 0 || p.upload_kbps == 0)
+        return invalid("plan " + p.id
+                       + " needs download_kbps and upload_kbps for MikroTik");
+      // rx/tx from the router's side: rx is what the client uploads.
+      out.push_back({"Mikrotik-Rate-Limit", ":=",
+                     std::to_string(p.upload_kbps) + "k/"
+                       + std::to_string(p.download_kbps) + "k"});
+      break;
+    case vendor::cisco:
+      if (p.policy_in.empty() && p.policy_out.empty())
+        return invalid("plan " + p.id
+                       + " needs policy_in or policy_out for "
+                         "Cisco ISG");
+      // Cisco-AVPair is multi-valued: `+=` keeps both rows in the reply.
+      if (!p.policy_in.empty())
+        out.push_back(
+          {"Cisco-AVPair", "+=", "ip:sub-qos-policy-in=" + p.policy_in});
+      if (!p.policy_out.empty())
+        out.push_back(
+          {"Cisco-AVPair", "+=", "ip:sub-qos-policy-out=" + p.policy_out});
+      break;
+    case vendor::juniper:
+      if (p.policy_in.empty() && p.policy_out.empty() && p.qos_profile.empty())
+        return invalid("plan " + p.id
+                       + " needs policy_in, policy_out or "
+                         "qos_profile for Juniper");
+      if (!p.policy_in.empty())
+        out.push_back({"ERX-Ingress-Policy-Name", ":=", p.policy_in});
+      if (!p.policy_out.empty())
+        out.push_back({"ERX-Egress-Policy-Name", ":=", p.policy_out});
+      if (!p.qos_profile.empty())
+        out.push_back({"ERX-Qos-Profile-Name", ":=", p.qos_profile});
+      break;
+  }
+  return out;
+}
+
+caf::expected<sql_attribute> password_check_item(std::string_view password,
+                                                 password_storage storage) {
+  if (password.empty())
+    return invalid("empty password");
+  if (storage == password_storage::cleartext)
+    return sql_attribute{std::string{cleartext_attr},
+                         ":=", std::string{password}};
+  std::array<unsigned char, salt_size> salt{};
+  if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1)
+    return caf::make_error(errc::unspecified, "no random salt");
+  if (storage == password_storage::ssha2_512) {
+    auto value = ssha512(
+      password, std::string_view{reinterpret_cast<const char*>(salt.data()),
+                                 salt.size()});
+    if (!value)
+      return value.error();
+    return sql_attribute{std::string{ssha512_attr}, ":=", std::move(*value)};
+  }
+  // crypt(3) salts use the alphabet [./0-9A-Za-z]: base64 with '+' -> '.'.
+  auto text = base64_encode(salt.data(), salt.size()).substr(0, 16);
+  for (auto& c : text)
+    if (c == '+')
+      c = '.';
+  auto value = sha512_crypt(password, "$6$" + text + "$");
+  if (value.empty())
+    return caf::make_error(errc::unspecified, "crypt failed");
+  return sql_attribute{std::string{crypt_attr}, ":=", std::move(value)};
+}
+
+bool password_matches(const sql_attribute& stored, std::string_view password) {
+  if (stored.name == cleartext_attr)
+    return stored.value.size() == password.size()
+           && CRYPTO_memcmp(stored.value.data(), password.data(),
+                            password.size())
+                == 0;
+  if (stored.name == ssha512_attr) {
+    std::string raw;
+    if (!base64_decode(stored.value, raw) || raw.size() <= sha512_size)
+      return false;
+    auto want = ssha512(password, std::string_view{raw}.substr(sha512_size));
+    return want && *want == stored.value;
+  }
+  if (stored.name == crypt_attr) {
+    if (!stored.value.starts_with("$6$"))
+      return false;
+    auto got = sha512_crypt(password, stored.value);
+    return !got.empty() && got.size() == stored.value.size()
+           && CRYPTO_memcmp(got.data(), stored.value.data(), got.size()) == 0;
+  }
+  return false;
+}
+
+} // namespace ispflow::adapters::radius

@@ -1,0 +1,60 @@
+#pragma once
+
+#include "adapters/radius/settings.hpp"
+
+#include <caf/expected.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+// The rows ispflow writes into FreeRADIUS's tables, as (attribute, op,
+// value) triples: a plan's per-vendor reply attributes and a password's
+// check item.
+
+namespace ispflow::adapters::radius {
+
+/// One FreeRADIUS attribute row: `attribute op value`, e.g.
+/// `Mikrotik-Rate-Limit := "10000k/50000k"`.
+struct sql_attribute {
+  std::string name;
+  /// ":=", "=", "+=", "==".
+  std::string op;
+  std::string value;
+
+  friend bool operator==(const sql_attribute&, const sql_attribute&) = default;
+  friend bool operator<(const sql_attribute& x, const sql_attribute& y) {
+    return std::tie(x.name, x.op, x.value) < std::tie(y.name, y.op, y.value);
+  }
+};
+
+/// Prints `name op value` (do not print password check items).
+std::ostream& operator<<(std::ostream& os, const sql_attribute& x);
+
+/// The radgroupreply rows of `p` for NAS vendor `v`:
+/// - MikroTik: `Mikrotik-Rate-Limit := "<upload>k/<download>k"` (the
+///   router's rx/tx order: rx is the client's upload);
+/// - Cisco ISG: `Cisco-AVPair += "ip:sub-qos-policy-in=<policy_in>"` and
+///   `"ip:sub-qos-policy-out=<policy_out>"`;
+/// - Juniper: `ERX-Ingress-Policy-Name`, `ERX-Egress-Policy-Name` and
+///   `ERX-Qos-Profile-Name` (each when set).
+/// Fails with `errc::invalid_input` when the plan lacks what the vendor
+/// needs (rates for MikroTik, a policy for Cisco or Juniper).
+caf::expected<std::vector<sql_attribute>> plan_reply_attributes(const plan& p,
+                                                                vendor v);
+
+/// The radcheck row holding `password` stored as `storage` (with a fresh
+/// random salt for the hashed forms). Fails with `errc::invalid_input` for
+/// an empty password, `errc::unspecified` if hashing fails.
+caf::expected<sql_attribute> password_check_item(std::string_view password,
+                                                 password_storage storage);
+
+/// True if the radcheck row `stored` (Cleartext-Password,
+/// SSHA2-512-Password or Crypt-Password) accepts `password`.
+bool password_matches(const sql_attribute& stored, std::string_view password);
+
+/// True for the attribute names that hold a password in radcheck.
+bool is_password_attribute(std::string_view name) noexcept;
+
+} // namespace ispflow::adapters::radius

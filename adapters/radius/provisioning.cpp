@@ -1,0 +1,521 @@
+#include "adapters/radius/provisioning.hpp"
+
+#include "events/errc.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstdio>
+#include <exception>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace ispflow::adapters::radius {
+
+namespace {
+
+// Thrown inside a transaction for bad arguments; becomes invalid_input.
+struct input_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string trim(const char* what) {
+  std::string s{what};
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+// Serialises every write of one username (the key space is ours: 4242).
+void lock_user(pqxx::work& w, const std::string& username) {
+  w.exec_params("SELECT pg_advisory_xact_lock(4242, hashtext($1))", username);
+}
+
+// Rows of one user or group in a FreeRADIUS attribute table, optionally
+// only those of one attribute. `table` and `key_col` are literals.
+std::vector<sql_attribute>
+load_rows(pqxx::work& w, std::string_view table, std::string_view key_col,
+          const std::string& key, const std::string& only = {}) {
+  std::string sql = "SELECT attribute, op, value FROM " + std::string{table}
+                    + " WHERE " + std::string{key_col} + " = $1";
+  pqxx::result res;
+  if (only.empty())
+    res = w.exec_params(sql, key);
+  else
+    res = w.exec_params(sql + " AND attribute = $2", key, only);
+  std::vector<sql_attribute> out;
+  for (const auto& row : res)
+    out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                   row[2].as<std::string>()});
+  return out;
+}
+
+// Makes the rows (of attribute `only`, or all) equal to `desired`; leaves
+// them untouched when they already are. Returns whether it wrote.
+bool sync_rows(pqxx::work& w, std::string_view table, std::string_view key_col,
+               const std::string& key, std::vector<sql_attribute> desired,
+               const std::string& only = {}) {
+  auto current = load_rows(w, table, key_col, key, only);
+  std::sort(current.begin(), current.end());
+  std::sort(desired.begin(), desired.end());
+  if (current == desired)
+    return false;
+  std::string del = "DELETE FROM " + std::string{table} + " WHERE "
+                    + std::string{key_col} + " = $1";
+  if (only.empty())
+    w.exec_params(del, key);
+  else
+    w.exec_params(del + " AND attribute = $2", key, only);
+  std::string ins = "INSERT INTO " + std::string{table} + " ("
+                    + std::string{key_col}
+                    + ", attribute, op, value) VALUES ($1, $2, $3, $4)";
+  for (const auto& a : desired)
+    w.exec_params(ins, key, a.name, a.op, a.value);
+  return true;
+}
+
+std::vector<std::string> load_groups(pqxx::work& w,
+                                     const std::string& username) {
+  std::vector<std::string> out;
+  for (const auto& row :
+       w.exec_params("SELECT groupname FROM radusergroup WHERE username = $1 "
+                     "ORDER BY priority, id",
+                     username))
+    out.push_back(row[0].as<std::string>());
+  return out;
+}
+
+// Makes `username`'s groups exactly {group} (none for "").
+bool sync_group(pqxx::work& w, const std::string& username,
+                const std::string& group) {
+  auto current = load_groups(w, username);
+  std::vector<std::string> desired;
+  if (!group.empty())
+    desired.push_back(group);
+  if (current == desired)
+    return false;
+  w.exec_params("DELETE FROM radusergroup WHERE username = $1", username);
+  if (!group.empty())
+    w.exec_params("INSERT INTO radusergroup (username, groupname, priority) "
+                  "VALUES ($1, $2, 1)",
+                  username, group);
+  return true;
+}
+
+struct account_row {
+  account acc;
+  std::string change_key;
+  std::string previous_group;
+};
+
+std::optional<account_row> account_of(const pqxx::result& res) {
+  if (res.empty())
+    return std::nullopt;
+  const auto& row = res[0];
+  account_row out;
+  out.acc.tenant_id = row[0].as<std::string>();
+  out.acc.subscriber_id = row[1].as<std::string>();
+  out.acc.username = row[2].as<std::string>();
+  out.acc.plan_group = row[3].as<std::string>();
+  out.acc.denied = row[4].as<bool>();
+  out.change_key = row[5].is_null() ? "" : row[5].as<std::string>();
+  out.previous_group = row[6].is_null() ? "" : row[6].as<std::string>();
+  return out;
+}
+
+constexpr const char* account_columns
+  = "SELECT tenant_id, subscriber_id, username, plan_group, denied, "
+    "plan_change_key, previous_plan_group FROM radius_accounts ";
+
+std::optional<account_row> account_by_username(pqxx::work& w,
+                                               const std::string& username) {
+  return account_of(w.exec_params(
+    std::string{account_columns} + "WHERE username = $1", username));
+}
+
+bool valid_ip(const std::string& text) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, text.c_str(), buf) == 1
+         || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// The `plans.attributes` document: the plan's numbers, the vendor and the
+// exact reply rows.
+std::string plan_json(const plan& p, vendor v,
+                      const std::vector<sql_attribute>& rows) {
+  std::string out = "{\"vendor\":";
+  json_string(out, to_string(v));
+  out += ",\"download_kbps\":" + std::to_string(p.download_kbps);
+  out += ",\"upload_kbps\":" + std::to_string(p.upload_kbps);
+  out += ",\"reply\":[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += "{\"attribute\":";
+    json_string(out, rows[i].name);
+    out += ",\"op\":";
+    json_string(out, rows[i].op);
+    out += ",\"value\":";
+    json_string(out, rows[i].value);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+std::vector<sql_attribute> plan_rows(const plan& p, vendor v) {
+  auto rows = plan_reply_attributes(p, v);
+  if (!rows)
+    throw input_error("plan " + p.id + " lacks what vendor "
+                      + std::string{to_string(v)} + " needs");
+  return std::move(*rows);
+}
+
+} // namespace
+
+struct store::impl {
+  std::string dsn;
+  std::unique_ptr<pqxx::connection> conn;
+
+  // Runs `f(work)` in one transaction and commits it; translates errors.
+  template <class F>
+  auto tx(F&& f) -> caf::expected<std::invoke_result_t<F, pqxx::work&>> {
+    using result_type = std::invoke_result_t<F, pqxx::work&>;
+    try {
+      if (!conn || !conn->is_open())
+        conn = std::make_unique<pqxx::connection>(dsn);
+      pqxx::work w{*conn};
+      if constexpr (std::is_void_v<result_type>) {
+        f(w);
+        w.commit();
+        return caf::expected<void>{};
+      } else {
+        auto res = f(w);
+        w.commit();
+        return res;
+      }
+    } catch (const input_error& e) {
+      return caf::make_error(errc::invalid_input, std::string{e.what()});
+    } catch (const pqxx::broken_connection& e) {
+      conn.reset();
+      return caf::make_error(errc::database_unavailable, trim(e.what()));
+    } catch (const pqxx::in_doubt_error& e) {
+      conn.reset();
+      return caf::make_error(errc::database_unavailable, trim(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      if (conn && !conn->is_open())
+        conn.reset();
+      return caf::make_error(errc::database_error, trim(e.what()));
+    } catch (const std::exception& e) {
+      conn.reset();
+      return caf::make_error(errc::database_error, trim(e.what()));
+    }
+  }
+};
+
+store::store(std::string dsn) : impl_(std::make_unique<impl>()) {
+  impl_->dsn = std::move(dsn);
+}
+
+store::~store() = default;
+store::store(store&&) noexcept = default;
+store& store::operator=(store&&) noexcept = default;
+
+caf::expected<bool> store::provision(const account_spec& spec) {
+  if (spec.username.empty())
+    return caf::make_error(errc::invalid_input, "empty username");
+  if (spec.plan_group.empty())
+    return caf::make_error(errc::invalid_input, "empty plan group");
+  if (!spec.framed_ip.empty() && !valid_ip(spec.framed_ip))
+    return caf::make_error(errc::invalid_input,
+                           "invalid Framed-IP-Address " + spec.framed_ip);
+  return impl_->tx([&](pqxx::work& w) {
+    lock_user(w, spec.username);
+    if (auto other = account_by_username(w, spec.username);
+        other
+        && (other->acc.tenant_id != spec.tenant_id
+            || other->acc.subscriber_id != spec.subscriber_id))
+      throw input_error("username " + spec.username
+                        + " belongs to another subscriber");
+    if (auto mine = account_of(
+          w.exec_params(std::string{account_columns}
+                          + "WHERE tenant_id = $1 AND subscriber_id = $2",
+                        spec.tenant_id, spec.subscriber_id));
+        mine && mine->acc.username != spec.username)
+      throw input_error("subscriber " + spec.subscriber_id
+                        + " already has RADIUS username " + mine->acc.username);
+    // Keep a stored hash that already accepts the password: a repeat then
+    // changes nothing (a new salt would).
+    std::optional<sql_attribute> pw;
+    auto want = password_check_item(spec.password, spec.storage);
+    if (!want)
+      throw input_error(spec.password.empty() ? "empty password"
+                                              : "cannot store the password");
+    for (const auto& row : load_rows(w, "radcheck", "username", spec.username))
+      if (row.name == want->name && row.op == want->op
+          && password_matches(row, spec.password))
+        pw = row;
+    if (!pw)
+      pw = std::move(*want);
+    bool changed = sync_rows(w, "radcheck", "username", spec.username, {*pw});
+    std::vector<sql_attribute> reply;
+    if (!spec.framed_ip.empty())
+      reply.push_back({"Framed-IP-Address", ":=", spec.framed_ip});
+    changed |= sync_rows(w, "radreply", "username", spec.username, reply);
+    changed |= sync_group(w, spec.username, spec.plan_group);
+    auto res = w.exec_params(
+      "INSERT INTO radius_accounts (tenant_id, subscriber_id, username, "
+      "plan_group, denied) VALUES ($1, $2, $3, $4, false) "
+      "ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET "
+      "plan_group = EXCLUDED.plan_group, denied = false, updated_at = now() "
+      "WHERE radius_accounts.plan_group <> EXCLUDED.plan_group "
+      "OR radius_accounts.denied",
+      spec.tenant_id, spec.subscriber_id, spec.username, spec.plan_group);
+    changed |= res.affected_rows() > 0;
+    return changed;
+  });
+}
+
+caf::expected<std::string>
+store::set_plan_group(const std::string& username, const std::string& group,
+                      const std::string& change_key) {
+  if (username.empty() || group.empty())
+    return caf::make_error(errc::invalid_input, "empty username or group");
+  return impl_->tx([&](pqxx::work& w) {
+    lock_user(w, username);
+    auto acc = account_by_username(w, username);
+    if (!acc) {
+      auto current = load_groups(w, username);
+      if (current.empty()
+          && load_rows(w, "radcheck", "username", username).empty())
+        throw input_error("no RADIUS account for user " + username);
+      sync_group(w, username, group);
+      return current.empty() ? std::string{} : current.front();
+    }
+    if (!change_key.empty() && acc->change_key == change_key)
+      return acc->previous_group;
+    auto previous = acc->acc.plan_group;
+    w.exec_params("UPDATE radius_accounts SET plan_group = $2, "
+                  "plan_change_key = NULLIF($3, ''), "
+                  "previous_plan_group = $4, updated_at = now() "
+                  "WHERE username = $1",
+                  username, group, change_key, previous);
+    if (!acc->acc.denied)
+      sync_group(w, username, group);
+    return previous;
+  });
+}
+
+caf::expected<bool> store::deny(const std::string& username,
+                                suspend_policy policy,
+                                const std::string& walled_garden_group) {
+  if (username.empty())
+    return caf::make_error(errc::invalid_input, "empty username");
+  if (policy == suspend_policy::walled_garden && walled_garden_group.empty())
+    return caf::make_error(errc::invalid_input, "no walled-garden group");
+  return impl_->tx([&](pqxx::work& w) {
+    lock_user(w, username);
+    auto acc = account_by_username(w, username);
+    auto check = load_rows(w, "radcheck", "username", username);
+    if (!acc && check.empty())
+      return false;
+    bool changed = false;
+    if (policy == suspend_policy::reject) {
+      changed |= sync_rows(w, "radcheck", "username", username,
+                           {{"Auth-Type", ":=", "Reject"}}, "Auth-Type");
+      if (acc)
+        changed |= sync_group(w, username, acc->acc.plan_group);
+    } else {
+      changed |= sync_rows(w, "radcheck", "username", username, {},
+                           "Auth-Type");
+      changed |= sync_group(w, username, walled_garden_group);
+    }
+    if (acc && !acc->acc.denied) {
+      w.exec_params("UPDATE radius_accounts SET denied = true, "
+                    "updated_at = now() WHERE username = $1",
+                    username);
+      changed = true;
+    }
+    return changed;
+  });
+}
+
+caf::expected<bool> store::restore_plan(const std::string& username,
+                                        const std::string& fallback_group) {
+  if (username.empty())
+    return caf::make_error(errc::invalid_input, "empty username");
+  return impl_->tx([&](pqxx::work& w) {
+    lock_user(w, username);
+    auto acc = account_by_username(w, username);
+    auto group = acc ? acc->acc.plan_group : fallback_group;
+    if (group.empty())
+      throw input_error("no plan group known for user " + username);
+    bool changed = sync_rows(w, "radcheck", "username", username, {},
+                             "Auth-Type");
+    changed |= sync_group(w, username, group);
+    if (acc && acc->acc.denied) {
+      w.exec_params("UPDATE radius_accounts SET denied = false, "
+                    "updated_at = now() WHERE username = $1",
+                    username);
+      changed = true;
+    }
+    return changed;
+  });
+}
+
+caf::expected<bool> store::deprovision(const std::string& username) {
+  if (username.empty())
+    return caf::make_error(errc::invalid_input, "empty username");
+  return impl_->tx([&](pqxx::work& w) {
+    lock_user(w, username);
+    size_t n = 0;
+    for (const char* table :
+         {"radcheck", "radreply", "radusergroup", "radius_accounts"})
+      n += w.exec_params(std::string{"DELETE FROM "} + table
+                           + " WHERE username = $1",
+                         username)
+             .affected_rows();
+    return n > 0;
+  });
+}
+
+caf::expected<bool> store::write_plan_group(const std::string& group,
+                                            const plan& p, vendor v) {
+  if (group.empty())
+    return caf::make_error(errc::invalid_input, "empty group name");
+  auto rows = plan_reply_attributes(p, v);
+  if (!rows)
+    return rows.error();
+  return impl_->tx([&](pqxx::work& w) {
+    return sync_rows(w, "radgroupreply", "groupname", group, *rows);
+  });
+}
+
+caf::error store::sync_plans(const tenant_settings& tenant) {
+  if (tenant.tenant_id.empty())
+    return caf::make_error(errc::invalid_input, "empty tenant id");
+  auto res = impl_->tx([&](pqxx::work& w) {
+    w.exec_params("INSERT INTO tenants (id, name) VALUES ($1, $1) "
+                  "ON CONFLICT (id) DO NOTHING",
+                  tenant.tenant_id);
+    for (const auto& p : tenant.plans) {
+      auto rows = plan_rows(p, tenant.nas_vendor);
+      auto group = tenant.group_of(p);
+      sync_rows(w, "radgroupreply", "groupname", group, rows);
+      w.exec_params(
+        "INSERT INTO plans (tenant_id, id, radius_group, attributes) "
+        "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (tenant_id, id) DO UPDATE "
+        "SET radius_group = EXCLUDED.radius_group, "
+        "attributes = EXCLUDED.attributes, updated_at = now() "
+        "WHERE plans.radius_group <> EXCLUDED.radius_group "
+        "OR plans.attributes <> EXCLUDED.attributes",
+        tenant.tenant_id, p.id, group, plan_json(p, tenant.nas_vendor, rows));
+    }
+    if (tenant.walled_garden && !tenant.walled_garden_group.empty())
+      sync_rows(w, "radgroupreply", "groupname", tenant.walled_garden_group,
+                plan_rows(*tenant.walled_garden, tenant.nas_vendor));
+  });
+  if (!res)
+    return res.error();
+  return {};
+}
+
+caf::expected<std::optional<account>>
+store::find_account(const std::string& tenant_id,
+                    const std::string& subscriber_id) {
+  return impl_->tx([&](pqxx::work& w) -> std::optional<account> {
+    auto row = account_of(
+      w.exec_params(std::string{account_columns}
+                      + "WHERE tenant_id = $1 AND subscriber_id = $2",
+                    tenant_id, subscriber_id));
+    if (!row)
+      return std::nullopt;
+    return row->acc;
+  });
+}
+
+caf::expected<std::optional<account>>
+store::find_account_by_username(const std::string& username) {
+  return impl_->tx([&](pqxx::work& w) -> std::optional<account> {
+    auto row = account_by_username(w, username);
+    if (!row)
+      return std::nullopt;
+    return row->acc;
+  });
+}
+
+caf::expected<std::vector<std::string>>
+store::groups(const std::string& username) {
+  return impl_->tx([&](pqxx::work& w) { return load_groups(w, username); });
+}
+
+caf::expected<std::vector<session>>
+store::open_sessions(const std::string& username) {
+  return impl_->tx([&](pqxx::work& w) {
+    auto res = w.exec_params(
+      "SELECT host(a.nasipaddress), a.acctsessionid, "
+      "COALESCE(host(a.framedipaddress), ''), COALESCE(a.nasportid, ''), "
+      "n.nasname IS NOT NULL, COALESCE(n.secret, ''), "
+      "COALESCE(n.ports, 0), COALESCE(n.type, '') "
+      "FROM radacct a LEFT JOIN LATERAL (SELECT nasname, secret, ports, type "
+      "FROM nas WHERE nasname = host(a.nasipaddress) ORDER BY id LIMIT 1) n "
+      "ON true WHERE a.username = $1 AND a.acctstoptime IS NULL "
+      "ORDER BY a.radacctid",
+      username);
+    std::vector<session> out;
+    for (const auto& row : res) {
+      session s;
+      s.username = username;
+      s.nas_address = row[0].as<std::string>();
+      s.acct_session_id = row[1].as<std::string>();
+      if (!row[4].as<bool>())
+        throw input_error("NAS " + s.nas_address + " (session "
+                          + s.acct_session_id + ") is not in the nas table");
+      s.framed_ip = row[2].as<std::string>();
+      s.nas_port_id = row[3].as<std::string>();
+      s.nas_secret = row[5].as<std::string>();
+      auto port = row[6].as<int64_t>();
+      if (port > 0 && port <= 65535)
+        s.coa_port = static_cast<uint16_t>(port);
+      s.nas_type = row[7].as<std::string>();
+      out.push_back(std::move(s));
+    }
+    return out;
+  });
+}
+
+caf::expected<int64_t> store::count_open_sessions(const std::string& username) {
+  return impl_->tx([&](pqxx::work& w) {
+    return w
+      .exec_params("SELECT count(*) FROM radacct WHERE username = $1 "
+                   "AND acctstoptime IS NULL",
+                   username)[0][0]
+      .as<int64_t>();
+  });
+}
+
+} // namespace ispflow::adapters::radius

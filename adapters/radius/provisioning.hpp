@@ -1,0 +1,153 @@
+#pragma once
+
+#include "adapters/radius/attributes.hpp"
+#include "adapters/radius/settings.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+// SQL provisioning of FreeRADIUS's own tables (schema/0001, unchanged):
+// credentials in radcheck, Framed-IP-Address in radreply, the plan as a
+// group in radusergroup with its attributes in radgroupreply; plus
+// ispflow's radius_accounts (schema/0004), which maps a subscriber to its
+// username and remembers its plan group across a suspension. Every write is
+// one transaction, serialised per username, and idempotent: repeating a call
+// with the same arguments leaves every row as it was.
+
+namespace ispflow::adapters::radius {
+
+/// What `provision` writes.
+struct account_spec {
+  std::string tenant_id;
+  std::string subscriber_id;
+  std::string username;
+  /// Never logged or returned.
+  std::string password;
+  password_storage storage = password_storage::cleartext;
+  std::string plan_group;
+  /// IPv4 or IPv6 address; empty means no Framed-IP-Address (NAS pool).
+  std::string framed_ip;
+};
+
+/// ispflow's record of one RADIUS account (radius_accounts).
+struct account {
+  std::string tenant_id;
+  std::string subscriber_id;
+  std::string username;
+  /// The plan group, also while the account is denied.
+  std::string plan_group;
+  bool denied = false;
+};
+
+/// One open session (radacct row with acctstoptime NULL) and its NAS.
+struct session {
+  std::string username;
+  /// radacct.nasipaddress.
+  std::string nas_address;
+  std::string acct_session_id;
+  /// radacct.framedipaddress; empty when NULL.
+  std::string framed_ip;
+  /// radacct.nasportid; empty when NULL.
+  std::string nas_port_id;
+  /// nas.secret. Never logged.
+  std::string nas_secret;
+  /// The NAS's CoA/Disconnect port: nas.ports when it holds a port
+  /// number, else 3799 (RFC 5176).
+  uint16_t coa_port = 3799;
+  /// nas.type (e.g. "mikrotik", "cisco", "other").
+  std::string nas_type;
+};
+
+/// Provisioning functions on one lazily opened PostgreSQL connection (not
+/// thread-safe: one store per thread or actor). Errors: a lost or
+/// unreachable database is `errc::database_unavailable` (the next call
+/// reconnects), a refused statement `errc::database_error`, bad arguments
+/// `errc::invalid_input`.
+class store {
+public:
+  /// A store for the database at `dsn` (a libpq connection string).
+  explicit store(std::string dsn);
+  ~store();
+  store(store&&) noexcept;
+  store& operator=(store&&) noexcept;
+
+  /// Writes the account: radcheck holds exactly the password row (an
+  /// existing hashed row that already accepts the password is kept, so a
+  /// repeat changes nothing; any Auth-Type is removed), radreply exactly
+  /// Framed-IP-Address (or nothing), radusergroup exactly `plan_group`, and
+  /// radius_accounts the mapping, not denied. Refuses a username that
+  /// belongs to another subscriber, or a subscriber that already has
+  /// another username. Returns whether any row changed.
+  caf::expected<bool> provision(const account_spec& spec);
+
+  /// Makes `group` the plan group of `username` and returns the group it
+  /// replaced ("" if none). A denied account keeps its walled-garden or
+  /// reject state; the group applies at `restore_plan`. With a non-empty
+  /// `change_key`, a repeat with the same key returns the group replaced by
+  /// the first call and changes nothing.
+  caf::expected<std::string> set_plan_group(const std::string& username,
+                                            const std::string& group,
+                                            const std::string& change_key = {});
+
+  /// Denies `username`: with `suspend_policy::reject`, `Auth-Type := Reject`
+  /// in radcheck and the plan group in radusergroup; with
+  /// `suspend_policy::walled_garden`, `walled_garden_group` in radusergroup
+  /// and no Auth-Type. Marks the account denied. An unknown user (no
+  /// radcheck rows, no account) is left alone. Returns whether any row
+  /// changed.
+  caf::expected<bool> deny(const std::string& username, suspend_policy policy,
+                           const std::string& walled_garden_group);
+
+  /// Undoes `deny`: removes Auth-Type from radcheck and puts the account's
+  /// plan group (or `fallback_group` for a user without an account row)
+  /// back in radusergroup. Fails with `errc::invalid_input` when no group
+  /// is known. Returns whether any row changed.
+  caf::expected<bool> restore_plan(const std::string& username,
+                                   const std::string& fallback_group = {});
+
+  /// Deletes every row of `username` in radcheck, radreply and radusergroup
+  /// and its account. Returns whether anything was there.
+  caf::expected<bool> deprovision(const std::string& username);
+
+  /// Writes `group`'s radgroupreply rows for `p` on NAS vendor `v` (exactly
+  /// those rows). Returns whether any row changed.
+  caf::expected<bool> write_plan_group(const std::string& group, const plan& p,
+                                       vendor v);
+
+  /// In one transaction: the tenant row (inserted if missing, name = id),
+  /// every plan's group rows and its `plans` row (radius_group and
+  /// attributes as jsonb), and the walled-garden group's rows when its
+  /// attributes are configured.
+  caf::error sync_plans(const tenant_settings& tenant);
+
+  /// The account of a subscriber, or nothing.
+  caf::expected<std::optional<account>>
+  find_account(const std::string& tenant_id, const std::string& subscriber_id);
+
+  /// The account holding `username`, or nothing.
+  caf::expected<std::optional<account>>
+  find_account_by_username(const std::string& username);
+
+  /// The groups of `username` in radusergroup, by priority.
+  caf::expected<std::vector<std::string>> groups(const std::string& username);
+
+  /// The open sessions of `username` with their NAS's secret and CoA port.
+  /// Fails with `errc::invalid_input` naming the NAS when a session's NAS is
+  /// not in the `nas` table.
+  caf::expected<std::vector<session>>
+  open_sessions(const std::string& username);
+
+  /// How many sessions of `username` are still open in radacct.
+  caf::expected<int64_t> count_open_sessions(const std::string& username);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ispflow::adapters::radius

@@ -1,0 +1,57 @@
+#pragma once
+
+#include "adapters/api/adapters.hpp"
+#include "adapters/radius/dynamic_authorization.hpp"
+#include "adapters/radius/settings.hpp"
+
+#include <caf/fwd.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+// The radius adapter actor the sagas call (adapters::api::radius_actor).
+//
+// interface radius_actor {
+//   /// radius.provision        credentials.username, credentials.password,
+//   ///                         plan_id, [ip_address] -> rows written
+//   /// radius.deprovision      every row of the user removed
+//   /// radius.deny             walled-garden group or Auth-Type := Reject
+//   /// radius.restore_plan     the plan group back, no Auth-Type
+//   /// radius.set_plan_group   plan_id -> output previous_plan_group
+//   /// radius.revert_plan_group  previous_plan_group -> that group back
+//   /// radius.verify_sessions_closed  succeeded when radacct has no open
+//   ///                         session of the user, else retryable_failure
+//   /// radius.disconnect_sessions  Disconnect-Request to every open session
+//   ///                         (NAK 503 = already gone)
+//   /// radius.coa_sessions     CoA-Request with plan_id's attributes to every
+//   ///                         open session, Disconnect on a NAK
+//   (invoke_atom, adapter_request) -> (adapter_reply)
+// }
+//
+// The user is "credentials.username" from the input, else the username of
+// the subscriber's radius_accounts row. Every operation is idempotent, so a
+// `reconcile` request simply runs again. A lost database answers
+// retryable_failure, bad input (unknown tenant or plan, missing credentials,
+// a NAS missing from `nas`) permanent_failure.
+
+namespace ispflow::adapters::radius {
+
+/// What the adapter needs.
+struct adapter_config {
+  /// libpq connection string of the database holding FreeRADIUS's tables.
+  std::string dsn;
+  /// Settings of every tenant served (others are refused).
+  std::vector<tenant_settings> tenants;
+  /// The CoA/Disconnect client; when null, radius.disconnect_sessions and
+  /// radius.coa_sessions answer permanent_failure "coa client not wired"
+  /// for a user with open sessions.
+  std::shared_ptr<dynamic_authorization> coa;
+};
+
+/// Spawns the adapter as a detached actor (libpqxx blocks). It writes each
+/// tenant's plans (radgroupreply, plans table) before its first operation
+/// for that tenant.
+api::radius_actor spawn_radius_adapter(caf::actor_system& sys,
+                                       adapter_config cfg);
+
+} // namespace ispflow::adapters::radius

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Per-tenant RADIUS settings: which NAS vendor the tenant runs, how it
+// suspends, how passwords are stored, and its plans. Plain data; the
+// application maps configuration keys onto it.
+
+namespace ispflow::adapters::radius {
+
+/// The NAS vendor whose reply attributes carry a plan's rates or policies.
+enum class vendor : uint8_t {
+  /// MikroTik RouterOS: `Mikrotik-Rate-Limit`.
+  mikrotik,
+  /// Cisco ISG: `Cisco-AVPair` "ip:sub-qos-policy-in/out=<policy>".
+  cisco,
+  /// Juniper BNG (ERX dictionary): `ERX-Ingress-Policy-Name`,
+  /// `ERX-Egress-Policy-Name`, `ERX-Qos-Profile-Name`.
+  juniper,
+};
+
+/// How `radius.deny` keeps a subscriber out.
+enum class suspend_policy : uint8_t {
+  /// Swap the user's group for the walled-garden group (the login still
+  /// succeeds, with the walled garden's attributes).
+  walled_garden,
+  /// `Auth-Type := Reject` in radcheck (the login gets Access-Reject).
+  reject,
+};
+
+/// How a password is written to radcheck.
+enum class password_storage : uint8_t {
+  /// `Cleartext-Password`: PAP, CHAP and MS-CHAP work.
+  cleartext,
+  /// `SSHA2-512-Password`: base64(SHA-512(password || salt) || salt), 16
+  /// random salt bytes; PAP only.
+  ssha2_512,
+  /// `Crypt-Password` with a SHA-512 crypt hash ("$6$<salt>$..."); PAP only.
+  crypt_sha512,
+};
+
+/// One service plan: a RADIUS group with per-vendor reply attributes.
+struct plan {
+  /// The billing system's plan id ("plan_id" in saga inputs).
+  std::string id;
+  /// Client download rate in kbit/s (MikroTik).
+  uint32_t download_kbps = 0;
+  /// Client upload rate in kbit/s (MikroTik).
+  uint32_t upload_kbps = 0;
+  /// Policy applied to traffic from the client (Cisco sub-qos-policy-in,
+  /// ERX-Ingress-Policy-Name).
+  std::string policy_in;
+  /// Policy applied to traffic to the client (Cisco sub-qos-policy-out,
+  /// ERX-Egress-Policy-Name).
+  std::string policy_out;
+  /// Juniper only, optional: ERX-Qos-Profile-Name.
+  std::string qos_profile;
+  /// The RADIUS group name; empty means "<tenant_id>.<id>".
+  std::string radius_group;
+
+  friend bool operator==(const plan&, const plan&) = default;
+};
+
+/// A tenant's RADIUS settings.
+struct tenant_settings {
+  /// The tenant these settings belong to.
+  std::string tenant_id;
+  /// Vendor of the tenant's NAS fleet.
+  vendor nas_vendor = vendor::mikrotik;
+  /// How suspension works.
+  suspend_policy suspend = suspend_policy::walled_garden;
+  /// The group a walled-garden suspension assigns.
+  std::string walled_garden_group = "walled_garden";
+  /// The walled garden's rates or policies, written to its group when set
+  /// (its `id` and `radius_group` are ignored).
+  std::optional<plan> walled_garden;
+  /// How passwords are stored.
+  password_storage passwords = password_storage::cleartext;
+  /// The tenant's plans.
+  std::vector<plan> plans;
+
+  /// The plan with `plan_id`, or null.
+  const plan* find_plan(std::string_view plan_id) const;
+
+  /// The RADIUS group of `p` in this tenant.
+  std::string group_of(const plan& p) const;
+
+  /// True if `group` is the group of one of this tenant's plans.
+  bool is_plan_group(std::string_view group) const;
+};
+
+/// Stable lower-case names ("mikrotik", "walled_garden", "ssha2_512", ...).
+std::string_view to_string(vendor x) noexcept;
+/// See `to_string(vendor)`.
+std::string_view to_string(suspend_policy x) noexcept;
+/// See `to_string(vendor)`.
+std::string_view to_string(password_storage x) noexcept;
+
+/// Parses a `to_string` name; nothing for an unknown one.
+std::optional<vendor> parse_vendor(std::string_view text) noexcept;
+/// Parses a `to_string` name; nothing for an unknown one.
+std::optional<suspend_policy>
+parse_suspend_policy(std::string_view text) noexcept;
+/// Parses a `to_string` name; nothing for an unknown one.
+std::optional<password_storage>
+parse_password_storage(std::string_view text) noexcept;
+
+} // namespace ispflow::adapters::radius

@@ -1,0 +1,329 @@
+#include "adapters/voltha/adapter.hpp"
+
+#include "adapters/voltha/detail/onos_http.hpp"
+#include "adapters/voltha/detail/worker_pool.hpp"
+#include "adapters/voltha/device_client.hpp"
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <charconv>
+#include <map>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <variant>
+#include <algorithm>
+
+namespace ispflow::adapters::voltha {
+
+using events::adapter_outcome;
+using events::adapter_reply;
+using events::adapter_request;
+using events::reply_failed;
+using events::reply_succeeded;
+
+namespace {
+
+constexpr std::string_view log_name = "voltha";
+
+const std::string* input_of(const adapter_request& req, const char* key) {
+  if (auto i = req.input.find(key); i != req.input.end() && !i->second.empty())
+    return &i->second;
+  return nullptr;
+}
+
+// Parses an optional unsigned input; nullopt + error text when malformed.
+template <class T>
+bool read_number(const adapter_request& req, const char* key, T& out,
+                 std::string& error) {
+  auto* text = input_of(req, key);
+  if (text == nullptr)
+    return true;
+  T value{};
+  auto* first = text->data();
+  auto* last = first + text->size();
+  auto [ptr, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc{} || ptr != last) {
+    error = std::string{"input "} + key + " is not a number";
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+std::string brief(std::string_view text) {
+  constexpr size_t max_len = 200;
+  if (text.size() <= max_len)
+    return std::string{text};
+  return std::string{text.substr(0, max_len)} + "...";
+}
+
+adapter_reply rpc_failure(const rpc_status& st, call_effect effect,
+                          std::string_view what) {
+  std::string msg{what};
+  msg += ": ";
+  msg += to_string(st.code);
+  if (!st.message.empty()) {
+    msg += ": ";
+    msg += brief(st.message);
+  }
+  return reply_failed(outcome_of(st.code, effect), std::move(msg));
+}
+
+adapter_reply http_failure(const http_answer& a, adapter_outcome outcome,
+                           std::string_view what) {
+  std::string msg{what};
+  if (a.transport == http_transport::completed) {
+    msg += ": HTTP ";
+    msg += std::to_string(a.status);
+    if (!a.body.empty()) {
+      msg += ": ";
+      msg += brief(a.body);
+    }
+  } else {
+    msg += a.transport == http_transport::not_sent ? ": not sent: "
+                                                   : ": no answer: ";
+    msg += a.error;
+  }
+  return reply_failed(outcome, std::move(msg));
+}
+
+// Finds the ONU by "onu_id" (GetDevice) if given, else by serial.
+rpc_result<device> lookup_onu(const tenant_settings& s, device_client& dc,
+                              const adapter_request& req) {
+  if (auto* id = input_of(req, "onu_id"))
+    return dc.get_device(*id, s.read_deadline);
+  auto* serial = input_of(req, "access.onu_serial");
+  return dc.find_onu(serial != nullptr ? *serial : std::string{}, s.olt_id,
+                     s.read_deadline);
+}
+
+// Brings the ONU `onu` to `target` (enabled or disabled); idempotent.
+adapter_reply set_admin(const tenant_settings& s, device_client& dc,
+                        const device& onu, admin_state target) {
+  if (onu.admin == target)
+    return reply_succeeded({{"onu_id", onu.id}});
+  auto enable = target == admin_state::enabled;
+  auto st = enable ? dc.enable_device(onu.id, s.write_deadline)
+                   : dc.disable_device(onu.id, s.write_deadline);
+  if (st.ok())
+    return reply_succeeded({{"onu_id", onu.id}});
+  const char* rpc = enable ? "EnableDevice " : "DisableDevice ";
+  if (st.code == grpc_code::failed_precondition) {
+    // The core refuses to enable an enabled device (and the like); the
+    // state may have changed since we read it.
+    auto now = dc.get_device(onu.id, s.read_deadline);
+    if (now.status.ok() && now.value.admin == target)
+      return reply_succeeded({{"onu_id", onu.id}});
+  }
+  return rpc_failure(st, call_effect::write, rpc + onu.id);
+}
+
+adapter_reply provision(const tenant_settings& s, device_client& dc,
+                        const adapter_request& req) {
+  auto* serial = input_of(req, "access.onu_serial");
+  if (serial == nullptr)
+    return reply_failed(adapter_outcome::permanent_failure,
+                        "input access.onu_serial is missing");
+  auto uni = s.uni;
+  auto tags = s.tags;
+  std::string error;
+  if (!read_number(req, "access.uni", uni, error)
+      || !read_number(req, "access.s_tag", tags.s_tag, error)
+      || !read_number(req, "access.c_tag", tags.c_tag, error)
+      || !read_number(req, "access.tp_id", tags.tp_id, error))
+    return reply_failed(adapter_outcome::permanent_failure, error);
+  auto onu = dc.find_onu(*serial, s.olt_id, s.read_deadline);
+  if (!onu.status.ok())
+    return rpc_failure(onu.status, call_effect::read, "find ONU " + *serial);
+  auto enabled = set_admin(s, dc, onu.value, admin_state::enabled);
+  if (enabled.outcome != adapter_outcome::succeeded)
+    return enabled;
+  auto path = service_path(port_name(*serial, uni), tags);
+  auto answer = detail::onos_request(s, "POST", path);
+  auto outcome = outcome_of(answer, service_call::provision);
+  if (outcome != adapter_outcome::succeeded)
+    return http_failure(answer, outcome, "olt app POST " + path);
+  return reply_succeeded({{"onu_id", onu.value.id}});
+}
+
+adapter_reply remove(const tenant_settings& s, device_client& dc,
+                     const adapter_request& req) {
+  auto* serial = input_of(req, "access.onu_serial");
+  if (serial == nullptr)
+    return reply_failed(adapter_outcome::permanent_failure,
+                        "input access.onu_serial is missing");
+  auto uni = s.uni;
+  auto tags = s.tags;
+  std::string error;
+  if (!read_number(req, "access.uni", uni, error)
+      || !read_number(req, "access.s_tag", tags.s_tag, error)
+      || !read_number(req, "access.c_tag", tags.c_tag, error)
+      || !read_number(req, "access.tp_id", tags.tp_id, error))
+    return reply_failed(adapter_outcome::permanent_failure, error);
+  auto onu = dc.find_onu(*serial, s.olt_id, s.read_deadline);
+  if (onu.status.code == grpc_code::not_found)
+    return reply_succeeded();
+  if (!onu.status.ok())
+    return rpc_failure(onu.status, call_effect::read, "find ONU " + *serial);
+  auto path = service_path(port_name(*serial, uni), tags);
+  auto answer = detail::onos_request(s, "DELETE", path);
+  auto outcome = outcome_of(answer, service_call::remove);
+  if (outcome != adapter_outcome::succeeded)
+    return http_failure(answer, outcome, "olt app DELETE " + path);
+  return reply_succeeded();
+}
+
+adapter_reply admin_change(const tenant_settings& s, device_client& dc,
+                           const adapter_request& req, admin_state target) {
+  if (input_of(req, "onu_id") == nullptr
+      && input_of(req, "access.onu_serial") == nullptr)
+    return reply_failed(adapter_outcome::permanent_failure,
+                        "input onu_id and access.onu_serial are missing");
+  auto onu = lookup_onu(s, dc, req);
+  if (!onu.status.ok())
+    return rpc_failure(onu.status, call_effect::read, "find ONU");
+  return set_admin(s, dc, onu.value, target);
+}
+
+} // namespace
+
+adapter_reply run_operation(const tenant_settings& settings,
+                            device_client& devices,
+                            const adapter_request& req) {
+  const auto& op = req.operation;
+  if (op == "voltha.provision_service")
+    return provision(settings, devices, req);
+  if (op == "voltha.remove_service")
+    return remove(settings, devices, req);
+  if (op == "voltha.disable_onu")
+    return admin_change(settings, devices, req, admin_state::disabled);
+  if (op == "voltha.enable_onu")
+    return admin_change(settings, devices, req, admin_state::enabled);
+  return reply_failed(adapter_outcome::permanent_failure,
+                      "unsupported operation " + op);
+}
+
+adapter_reply run_probe(const tenant_settings& settings,
+                        device_client& devices) {
+  auto res = devices.list_devices(settings.probe_deadline);
+  if (!res.status.ok())
+    return rpc_failure(res.status, call_effect::read, "ListDevices");
+  return reply_succeeded({{"devices", std::to_string(res.value.size())}});
+}
+
+// -- the actor ----------------------------------------------------------------
+
+namespace {
+
+using impl_actor = adapter_actor::extend<
+  caf::reacts_to<reply_atom, uint64_t, events::adapter_reply>>;
+
+struct adapter_state {
+  adapter_options opts;
+  std::map<std::string, std::shared_ptr<device_client>> clients;
+  std::map<uint64_t, caf::typed_response_promise<adapter_reply>> pending;
+  uint64_t next_id = 1;
+  std::unique_ptr<detail::worker_pool> pool;
+  static inline const char* name = "ispflow.voltha";
+};
+
+using self_ptr = impl_actor::stateful_pointer<adapter_state>;
+
+// Runs `job` (returning an adapter_reply) on a worker; the reply comes back
+// as a message and is delivered to the request's promise.
+template <class Job>
+caf::result<adapter_reply> dispatch(self_ptr self, Job job) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<adapter_reply>();
+  auto id = st.next_id++;
+  st.pending.emplace(id, rp);
+  caf::weak_actor_ptr weak{self->ctrl()};
+  st.pool->post([weak, id, job = std::move(job)]() mutable {
+    auto rep = job();
+    if (auto strong = weak.lock())
+      caf::anon_send(caf::actor_cast<impl_actor>(strong), reply_atom_v, id,
+                     std::move(rep));
+  });
+  return rp;
+}
+
+// The tenant's settings and client, or a failure reply.
+std::variant<std::pair<tenant_settings, std::shared_ptr<device_client>>,
+             adapter_reply>
+tenant_of(self_ptr self, const std::string& tenant_id) {
+  auto& st = self->state;
+  auto i = st.opts.tenants.find(tenant_id);
+  if (i == st.opts.tenants.end())
+    return reply_failed(adapter_outcome::permanent_failure,
+                        "voltha: unknown tenant " + tenant_id);
+  auto& client = st.clients[tenant_id];
+  if (!client) {
+    auto made = device_client::make(i->second.grpc_address);
+    if (!made) {
+      st.clients.erase(tenant_id);
+      return reply_failed(adapter_outcome::permanent_failure,
+                          "voltha: " + ispflow::render_error(made.error()));
+    }
+    client = std::shared_ptr<device_client>{std::move(*made)};
+  }
+  return std::make_pair(i->second, client);
+}
+
+impl_actor::behavior_type adapter_fn(self_ptr self, adapter_options opts) {
+  auto workers = std::clamp<size_t>(opts.workers, 1, 64);
+  self->state.opts = std::move(opts);
+  self->state.pool = std::make_unique<detail::worker_pool>(workers);
+  return {
+    [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
+      auto t = tenant_of(self, req.tenant_id);
+      if (auto* failed = std::get_if<adapter_reply>(&t))
+        return std::move(*failed);
+      auto [settings, client] = std::move(std::get<0>(t));
+      return dispatch(self, [settings = std::move(settings),
+                             client = std::move(client),
+                             req = std::move(req)] {
+        auto rep = run_operation(settings, *client, req);
+        if (rep.outcome != adapter_outcome::succeeded)
+          common::log_info(log_name, "operation failed",
+                           {{"tenant", req.tenant_id},
+                            {"operation", req.operation},
+                            {"outcome", events::to_string(rep.outcome)},
+                            {"error", rep.error}});
+        return rep;
+      });
+    },
+    [self](health_atom, std::string& tenant_id) -> caf::result<adapter_reply> {
+      auto t = tenant_of(self, tenant_id);
+      if (auto* failed = std::get_if<adapter_reply>(&t))
+        return std::move(*failed);
+      auto [settings, client] = std::move(std::get<0>(t));
+      return dispatch(self, [settings = std::move(settings),
+                             client = std::move(client)] {
+        return run_probe(settings, *client);
+      });
+    },
+    [self](reply_atom, uint64_t id, adapter_reply& rep) {
+      auto& pending = self->state.pending;
+      if (auto i = pending.find(id); i != pending.end()) {
+        i->second.deliver(std::move(rep));
+        pending.erase(i);
+      }
+    },
+  };
+}
+
+} // namespace
+
+adapter_actor spawn_adapter(caf::actor_system& sys, adapter_options opts) {
+  auto hdl = sys.spawn(adapter_fn, std::move(opts));
+  return caf::actor_cast<adapter_actor>(hdl);
+}
+
+} // namespace ispflow::adapters::voltha

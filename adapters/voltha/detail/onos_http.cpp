@@ -1,0 +1,76 @@
+#include "adapters/voltha/detail/onos_http.hpp"
+
+#include <curl/curl.h>
+#include <memory>
+
+namespace ispflow::adapters::voltha::detail {
+
+namespace {
+
+size_t append_body(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct curl_global {
+  curl_global() {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+  }
+};
+
+struct easy_deleter {
+  void operator()(CURL* h) const noexcept {
+    curl_easy_cleanup(h);
+  }
+};
+
+} // namespace
+
+http_answer onos_request(const tenant_settings& settings,
+                         std::string_view method, const std::string& path) {
+  static curl_global init;
+  http_answer res;
+  std::unique_ptr<CURL, easy_deleter> h{curl_easy_init()};
+  if (!h) {
+    res.transport = http_transport::not_sent;
+    res.error = "curl_easy_init failed";
+    return res;
+  }
+  auto url = settings.onos_url;
+  while (!url.empty() && url.back() == '/')
+    url.pop_back();
+  url += path;
+  std::string verb{method};
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h.get(), CURLOPT_CUSTOMREQUEST, verb.c_str());
+  if (verb == "POST") {
+    curl_easy_setopt(h.get(), CURLOPT_POST, 1L);
+    curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE, 0L);
+  }
+  curl_easy_setopt(h.get(), CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+  curl_easy_setopt(h.get(), CURLOPT_USERNAME, settings.onos_user.c_str());
+  curl_easy_setopt(h.get(), CURLOPT_PASSWORD, settings.onos_password.c_str());
+  curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(settings.http_timeout.count()));
+  curl_easy_setopt(h.get(), CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(settings.http_timeout.count()));
+  curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(h.get(), CURLOPT_ERRORBUFFER, errbuf);
+  auto rc = curl_easy_perform(h.get());
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &res.status);
+    return res;
+  }
+  res.error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  long sent = 0;
+  curl_easy_getinfo(h.get(), CURLINFO_REQUEST_SIZE, &sent);
+  res.transport = sent > 0 ? http_transport::lost_after_send
+                           : http_transport::not_sent;
+  return res;
+}
+
+} // namespace ispflow::adapters::voltha::detail

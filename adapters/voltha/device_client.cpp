@@ -1,0 +1,218 @@
+#include "adapters/voltha/device_client.hpp"
+
+#include "events/errc.hpp"
+#include "voltha_subset.grpc.pb.h"
+
+#include <grpcpp/grpcpp.h>
+#include <utility>
+
+namespace ispflow::adapters::voltha {
+
+namespace {
+
+device from_proto(const ::voltha::Device& p) {
+  device d;
+  d.id = p.id();
+  d.type = p.type();
+  d.root = p.root();
+  d.parent_id = p.parent_id();
+  d.parent_port_no = p.parent_port_no();
+  d.vendor = p.vendor();
+  d.model = p.model();
+  d.serial_number = p.serial_number();
+  d.admin = static_cast<admin_state>(p.admin_state());
+  d.oper = static_cast<oper_status>(p.oper_status());
+  d.connect = static_cast<connect_status>(p.connect_status());
+  d.reason = p.reason();
+  if (p.has_host_and_port())
+    d.host_and_port = p.host_and_port();
+  if (p.has_proxy_address()) {
+    d.proxy_device_id = p.proxy_address().device_id();
+    d.proxy_channel_id = p.proxy_address().channel_id();
+    d.proxy_onu_id = p.proxy_address().onu_id();
+  }
+  return d;
+}
+
+::voltha::Device to_proto(const device& d) {
+  ::voltha::Device p;
+  p.set_id(d.id);
+  p.set_type(d.type);
+  p.set_root(d.root);
+  p.set_parent_id(d.parent_id);
+  p.set_parent_port_no(d.parent_port_no);
+  p.set_vendor(d.vendor);
+  p.set_model(d.model);
+  p.set_serial_number(d.serial_number);
+  p.set_admin_state(static_cast<::voltha::AdminState::Types>(d.admin));
+  p.set_oper_status(static_cast<::voltha::OperStatus::Types>(d.oper));
+  p.set_connect_status(static_cast<::voltha::ConnectStatus::Types>(d.connect));
+  p.set_reason(d.reason);
+  if (!d.host_and_port.empty())
+    p.set_host_and_port(d.host_and_port);
+  if (!d.proxy_device_id.empty()) {
+    auto* proxy = p.mutable_proxy_address();
+    proxy->set_device_id(d.proxy_device_id);
+    proxy->set_channel_id(d.proxy_channel_id);
+    proxy->set_onu_id(d.proxy_onu_id);
+  }
+  return p;
+}
+
+rpc_status from_grpc(const grpc::Status& st) {
+  auto code = static_cast<int>(st.error_code());
+  if (code < 0 || code > 16)
+    code = static_cast<int>(grpc_code::unknown);
+  return rpc_status{static_cast<grpc_code>(code), st.error_message()};
+}
+
+void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds d) {
+  ctx.set_deadline(std::chrono::system_clock::now() + d);
+}
+
+} // namespace
+
+struct device_client::impl {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<::voltha::VolthaService::Stub> stub;
+};
+
+device_client::device_client(std::unique_ptr<impl> ptr)
+  : impl_(std::move(ptr)) {
+  // nop
+}
+
+device_client::~device_client() = default;
+
+caf::expected<std::unique_ptr<device_client>>
+device_client::make(const std::string& address) {
+  if (address.empty())
+    return caf::make_error(errc::invalid_config,
+                           std::string{"voltha: empty gRPC address"});
+  try {
+    auto ptr = std::make_unique<impl>();
+    grpc::ChannelArguments args;
+    // Fail fast while the core is down instead of waiting for the deadline
+    // inside a long reconnect backoff.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    ptr->channel = grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args);
+    ptr->stub = ::voltha::VolthaService::NewStub(ptr->channel);
+    return std::unique_ptr<device_client>{new device_client(std::move(ptr))};
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::invalid_config,
+                           std::string{"voltha: "} + e.what());
+  }
+}
+
+rpc_result<std::vector<device>>
+device_client::list_devices(std::chrono::milliseconds deadline) {
+  grpc::ClientContext ctx;
+  set_deadline(ctx, deadline);
+  google::protobuf::Empty req;
+  ::voltha::Devices resp;
+  rpc_result<std::vector<device>> res;
+  res.status = from_grpc(impl_->stub->ListDevices(&ctx, req, &resp));
+  if (res.status.ok()) {
+    res.value.reserve(static_cast<size_t>(resp.items_size()));
+    for (const auto& p : resp.items())
+      res.value.push_back(from_proto(p));
+  }
+  return res;
+}
+
+rpc_result<device> device_client::get_device(const std::string& id,
+                                             std::chrono::milliseconds deadline) {
+  grpc::ClientContext ctx;
+  set_deadline(ctx, deadline);
+  ::voltha::ID req;
+  req.set_id(id);
+  ::voltha::Device resp;
+  rpc_result<device> res;
+  res.status = from_grpc(impl_->stub->GetDevice(&ctx, req, &resp));
+  if (res.status.ok())
+    res.value = from_proto(resp);
+  return res;
+}
+
+rpc_result<device>
+device_client::create_device(const device& d,
+                             std::chrono::milliseconds deadline) {
+  grpc::ClientContext ctx;
+  set_deadline(ctx, deadline);
+  auto req = to_proto(d);
+  ::voltha::Device resp;
+  rpc_result<device> res;
+  res.status = from_grpc(impl_->stub->CreateDevice(&ctx, req, &resp));
+  if (res.status.ok())
+    res.value = from_proto(resp);
+  return res;
+}
+
+namespace {
+
+template <class Call>
+rpc_status id_call(const std::string& id, std::chrono::milliseconds deadline,
+                   Call call) {
+  grpc::ClientContext ctx;
+  set_deadline(ctx, deadline);
+  ::voltha::ID req;
+  req.set_id(id);
+  google::protobuf::Empty resp;
+  return from_grpc(call(&ctx, req, &resp));
+}
+
+} // namespace
+
+rpc_status device_client::enable_device(const std::string& id,
+                                        std::chrono::milliseconds deadline) {
+  return id_call(id, deadline, [this](auto* ctx, auto& req, auto* resp) {
+    return impl_->stub->EnableDevice(ctx, req, resp);
+  });
+}
+
+rpc_status device_client::disable_device(const std::string& id,
+                                         std::chrono::milliseconds deadline) {
+  return id_call(id, deadline, [this](auto* ctx, auto& req, auto* resp) {
+    return impl_->stub->DisableDevice(ctx, req, resp);
+  });
+}
+
+rpc_status device_client::reboot_device(const std::string& id,
+                                        std::chrono::milliseconds deadline) {
+  return id_call(id, deadline, [this](auto* ctx, auto& req, auto* resp) {
+    return impl_->stub->RebootDevice(ctx, req, resp);
+  });
+}
+
+rpc_status device_client::delete_device(const std::string& id,
+                                        std::chrono::milliseconds deadline) {
+  return id_call(id, deadline, [this](auto* ctx, auto& req, auto* resp) {
+    return impl_->stub->DeleteDevice(ctx, req, resp);
+  });
+}
+
+rpc_result<device> device_client::find_onu(const std::string& serial,
+                                           const std::string& parent_id,
+                                           std::chrono::milliseconds deadline) {
+  rpc_result<device> res;
+  auto all = list_devices(deadline);
+  if (!all.status.ok()) {
+    res.status = std::move(all.status);
+    return res;
+  }
+  for (auto& d : all.value) {
+    if (d.root || d.serial_number != serial)
+      continue;
+    if (!parent_id.empty() && d.parent_id != parent_id)
+      continue;
+    res.value = std::move(d);
+    return res;
+  }
+  res.status = rpc_status{grpc_code::not_found,
+                          "no ONU with serial " + serial};
+  return res;
+}
+
+} // namespace ispflow::adapters::voltha

@@ -1,0 +1,185 @@
+#include "adapters/voltha/mapping.hpp"
+
+#include "adapters/voltha/device.hpp"
+
+#include <array>
+
+namespace ispflow::adapters::voltha {
+
+using events::adapter_outcome;
+
+std::string_view to_string(admin_state x) noexcept {
+  switch (x) {
+    case admin_state::unknown:
+      return "UNKNOWN";
+    case admin_state::preprovisioned:
+      return "PREPROVISIONED";
+    case admin_state::enabled:
+      return "ENABLED";
+    case admin_state::disabled:
+      return "DISABLED";
+    case admin_state::downloading_image:
+      return "DOWNLOADING_IMAGE";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view to_string(oper_status x) noexcept {
+  switch (x) {
+    case oper_status::unknown:
+      return "UNKNOWN";
+    case oper_status::discovered:
+      return "DISCOVERED";
+    case oper_status::activating:
+      return "ACTIVATING";
+    case oper_status::testing:
+      return "TESTING";
+    case oper_status::active:
+      return "ACTIVE";
+    case oper_status::failed:
+      return "FAILED";
+    case oper_status::reconciling:
+      return "RECONCILING";
+    case oper_status::reconciling_failed:
+      return "RECONCILING_FAILED";
+    case oper_status::rebooted:
+      return "REBOOTED";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view to_string(connect_status x) noexcept {
+  switch (x) {
+    case connect_status::unknown:
+      return "UNKNOWN";
+    case connect_status::unreachable:
+      return "UNREACHABLE";
+    case connect_status::reachable:
+      return "REACHABLE";
+  }
+  return "UNKNOWN";
+}
+
+std::string to_string(grpc_code x) {
+  static constexpr std::array<const char*, 17> names{
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+  };
+  auto i = static_cast<size_t>(x);
+  if (i < names.size())
+    return names[i];
+  return "CODE_" + std::to_string(i);
+}
+
+adapter_outcome outcome_of(grpc_code code, call_effect effect) noexcept {
+  switch (code) {
+    case grpc_code::ok:
+      return adapter_outcome::succeeded;
+    case grpc_code::deadline_exceeded:
+      return effect == call_effect::write ? adapter_outcome::unknown_outcome
+                                          : adapter_outcome::retryable_failure;
+    case grpc_code::unavailable:
+    case grpc_code::resource_exhausted:
+    case grpc_code::aborted:
+    case grpc_code::internal:
+    case grpc_code::unknown:
+    case grpc_code::cancelled:
+      return adapter_outcome::retryable_failure;
+    case grpc_code::invalid_argument:
+    case grpc_code::not_found:
+    case grpc_code::already_exists:
+    case grpc_code::permission_denied:
+    case grpc_code::failed_precondition:
+    case grpc_code::out_of_range:
+    case grpc_code::unimplemented:
+    case grpc_code::data_loss:
+    case grpc_code::unauthenticated:
+      return adapter_outcome::permanent_failure;
+  }
+  return adapter_outcome::permanent_failure;
+}
+
+bool is_connect_point_not_found(std::string_view body) noexcept {
+  return body.find("ConnectPoint not found") != std::string_view::npos;
+}
+
+adapter_outcome outcome_of(const http_answer& answer,
+                           service_call call) noexcept {
+  switch (answer.transport) {
+    case http_transport::not_sent:
+      return adapter_outcome::retryable_failure;
+    case http_transport::lost_after_send:
+      return adapter_outcome::unknown_outcome;
+    case http_transport::completed:
+      break;
+  }
+  auto s = answer.status;
+  if (s == 200 || s == 201 || s == 204)
+    return adapter_outcome::succeeded;
+  if (s == 500 && is_connect_point_not_found(answer.body))
+    return call == service_call::remove ? adapter_outcome::succeeded
+                                        : adapter_outcome::permanent_failure;
+  if (s >= 500 || s == 408 || s == 429)
+    return adapter_outcome::retryable_failure;
+  return adapter_outcome::permanent_failure;
+}
+
+std::string port_name(std::string_view serial, uint32_t uni) {
+  std::string res{serial};
+  res += '-';
+  res += std::to_string(uni);
+  return res;
+}
+
+namespace {
+
+std::string percent_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string res;
+  for (unsigned char c : text) {
+    bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'
+                 || c == '~';
+    if (plain) {
+      res += static_cast<char>(c);
+    } else {
+      res += '%';
+      res += hex[c >> 4];
+      res += hex[c & 0x0F];
+    }
+  }
+  return res;
+}
+
+} // namespace
+
+std::string service_path(std::string_view port, const service_tags& tags) {
+  std::string res = "/onos/olt/oltapp/services/";
+  res += percent_encode(port);
+  if (tags.s_tag != 0 || tags.c_tag != 0) {
+    res += '/';
+    res += std::to_string(tags.s_tag);
+    res += '/';
+    res += std::to_string(tags.c_tag);
+    res += '/';
+    res += std::to_string(tags.tp_id);
+  }
+  return res;
+}
+
+} // namespace ispflow::adapters::voltha

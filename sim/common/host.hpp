@@ -1,0 +1,106 @@
+#pragma once
+
+#include "sim/common/faults.hpp"
+
+#include <atomic>
+#include <caf/expected.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <httplib.h>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+namespace ispflow::sim::common {
+
+/// Callbacks through which a simulator plugs into an `http_host`.
+struct host_hooks {
+  /// Handles every request outside `/_sim/` (all methods).
+  std::function<void(const httplib::Request&, httplib::Response&)> route;
+  /// Body of `GET /_sim/state` (a JSON document).
+  std::function<std::string()> state_json;
+  /// Handles simulator-specific control requests under `/_sim/`; returns
+  /// false when the path is not one of them (404).
+  std::function<bool(const httplib::Request&, httplib::Response&)> control;
+  /// Called with the JSON of `POST /_sim/faults` (and the start-up faults),
+  /// so a simulator can read keys of its own.
+  std::function<void(std::string_view)> extra_faults;
+  /// Fills an injected error response (default: JSON `{"detail":...}`).
+  std::function<void(int status, httplib::Response&)> fault_reply;
+  /// Headers on every response (e.g. `GenieACS-Version`).
+  httplib::Headers default_headers;
+};
+
+/// A cpp-httplib server on 127.0.0.1 with fault injection and the control
+/// endpoints `POST|GET|DELETE /_sim/faults`, `GET /_sim/state`.
+///
+/// Responses that set `Response::reason` are written to the socket by the
+/// host itself (httplib 0.11.4 always sends the standard reason phrase), with
+/// `Connection: close`: this is how a custom HTTP/1.1 reason phrase reaches
+/// the wire.
+class http_host {
+public:
+  /// Creates a stopped host.
+  explicit http_host(host_hooks hooks);
+
+  ~http_host();
+
+  http_host(const http_host&) = delete;
+  http_host& operator=(const http_host&) = delete;
+
+  /// Binds 127.0.0.1:`port` (0 = ephemeral) and serves on a thread of its
+  /// own; returns the bound port.
+  caf::expected<uint16_t> start(uint16_t port, fault_config faults);
+
+  /// Stops serving and wakes every sleeping or hanging handler. Idempotent.
+  void stop();
+
+  /// The bound port, 0 before start.
+  uint16_t port() const noexcept;
+
+  /// Replaces the injected faults.
+  void set_faults(fault_config cfg);
+
+  /// The injected faults now in force.
+  fault_config faults() const;
+
+  /// Sleeps up to `d`; returns false when woken because the host stops.
+  bool sleep_for(std::chrono::milliseconds d);
+
+  /// Aborts the connection of `req` with a TCP reset, without an answer.
+  /// Returns false when the socket could not be found.
+  static bool reset_connection(const httplib::Request& req);
+
+  /// Writes `res` to the connection of `req` with its own reason phrase and
+  /// half-closes it. Returns false when the socket could not be found.
+  static bool write_raw(const httplib::Request& req,
+                        const httplib::Response& res);
+
+private:
+  enum class verdict { pass, handled, reset };
+
+  bool matches(const httplib::Request& req, const fault_config& cfg) const;
+  verdict pre_route(const httplib::Request& req, httplib::Response& res);
+  void post_route(const httplib::Request& req, httplib::Response& res);
+  void handle_control(const httplib::Request& req, httplib::Response& res);
+  void consume_one();
+
+  host_hooks hooks_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::atomic<uint16_t> port_{0};
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  fault_config faults_;
+  std::mt19937_64 rng_;
+};
+
+/// Fills `res` with a JSON body and status.
+void reply_json(httplib::Response& res, int status, std::string body);
+
+} // namespace ispflow::sim::common

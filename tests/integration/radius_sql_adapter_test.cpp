@@ -1,0 +1,412 @@
+#include "adapters/postgres/migrations.hpp"
+#include "adapters/radius/radius_adapter.hpp"
+#include "events/type_ids.hpp"
+#include "tests/integration/radius_sql_support.hpp"
+#include "tests/support/scratch_database.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <chrono>
+#include <gtest/gtest.h>
+#include <mutex>
+
+// The radius adapter actor against real PostgreSQL and FreeRADIUS: the
+// saga operations, their idempotence, error mapping, and the disconnect /
+// CoA flows through a scripted dynamic_authorization.
+
+using namespace ispflow;
+using namespace ispflow::adapters::radius;
+using namespace std::chrono_literals;
+using events::adapter_outcome;
+using events::adapter_reply;
+using events::adapter_request;
+using ispflow::testing::access_request;
+
+namespace {
+
+constexpr int auth_port = 21818;
+
+/// Answers every request with the next scripted outcome list (or ACKs).
+struct scripted_da : dynamic_authorization {
+  std::mutex mtx;
+  std::vector<std::vector<da_outcome>> script;
+  std::vector<std::string> calls;
+  std::vector<std::vector<session>> targets;
+  std::vector<std::vector<sql_attribute>> coa_attributes;
+
+  void answer(std::string kind, std::vector<session> sessions, callback done) {
+    std::vector<da_outcome> out;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      calls.push_back(std::move(kind));
+      targets.push_back(sessions);
+      if (!script.empty()) {
+        out = script.front();
+        script.erase(script.begin());
+      } else {
+        out.assign(sessions.size(), da_outcome{da_result::ack, 0, {}});
+      }
+    }
+    done(std::move(out));
+  }
+
+  void disconnect(std::vector<session> sessions, callback done) override {
+    answer("disconnect", std::move(sessions), std::move(done));
+  }
+
+  void change(std::vector<session> sessions, std::vector<sql_attribute> attrs,
+              callback done) override {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      coa_attributes.push_back(std::move(attrs));
+    }
+    answer("coa", std::move(sessions), std::move(done));
+  }
+};
+
+tenant_settings acme(suspend_policy policy) {
+  tenant_settings t;
+  t.tenant_id = "acme";
+  t.suspend = policy;
+  t.walled_garden_group = "acme.walled";
+  t.walled_garden = plan{"walled", 1024, 512, "", "", "", ""};
+  t.passwords = password_storage::ssha2_512;
+  t.plans = {plan{"gold", 50000, 10000, "", "", "", ""},
+             plan{"silver", 20000, 5000, "", "", "", ""}};
+  return t;
+}
+
+struct radius_sql_adapter : ::testing::Test {
+  static inline std::unique_ptr<ispflow::testing::scratch_database> db;
+  static inline std::unique_ptr<ispflow::testing::freeradius_server> radius;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<scripted_da> da = std::make_shared<scripted_da>();
+  adapters::api::radius_actor adapter;
+
+  static void SetUpTestSuite() {
+    db = std::make_unique<ispflow::testing::scratch_database>();
+    if (!adapters::postgres::apply_migrations(db->dsn()))
+      return;
+    radius = std::make_unique<ispflow::testing::freeradius_server>(db->dsn(),
+                                                                   auth_port);
+  }
+
+  static void TearDownTestSuite() {
+    radius.reset();
+    db.reset();
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(radius) << "migrations failed";
+    ASSERT_TRUE(radius->ok()) << radius->log_tail();
+    cfg.add_message_types<caf::id_block::ispflow>();
+    sys = std::make_unique<caf::actor_system>(cfg);
+    spawn(suspend_policy::reject, da);
+  }
+
+  void TearDown() override {
+    if (sys) {
+      caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
+      // The actor system waits for detached actors nobody references.
+      adapter = nullptr;
+      sys.reset();
+    }
+  }
+
+  void spawn(suspend_policy policy, std::shared_ptr<dynamic_authorization> c) {
+    if (adapter)
+      caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
+    adapter_config ac;
+    ac.dsn = db->dsn();
+    ac.tenants = {acme(policy)};
+    ac.coa = std::move(c);
+    adapter = spawn_radius_adapter(*sys, std::move(ac));
+  }
+
+  adapter_reply call(const std::string& op, const std::string& subscriber,
+                     events::string_map in = {},
+                     const std::string& key = "saga/step/1") {
+    adapter_request req;
+    req.tenant_id = "acme";
+    req.subscriber_id = subscriber;
+    req.system = "radius";
+    req.operation = op;
+    req.idempotency_key = key;
+    req.input = std::move(in);
+    adapter_reply out;
+    caf::scoped_actor self{*sys};
+    self->request(adapter, 30s, invoke_atom_v, std::move(req))
+      .receive([&](adapter_reply& r) { out = std::move(r); },
+               [&](caf::error& err) {
+                 out = events::reply_failed(adapter_outcome::unknown_outcome,
+                                            to_string(err));
+               });
+    return out;
+  }
+
+  adapter_reply activate(const std::string& user) {
+    return call("radius.provision", "sub-" + user,
+                {{"credentials.username", user},
+                 {"credentials.password", "pw-" + user},
+                 {"plan_id", "gold"},
+                 {"ip_address", "100.64.2.3"}});
+  }
+
+  // An open session of `user` written by FreeRADIUS's accounting.
+  void start_session(const std::string& user, const std::string& id) {
+    auto ans = ispflow::testing::radclient(
+      radius->acct_port(), "acct",
+      {"User-Name = \"" + user + "\"", "Acct-Status-Type = Start",
+       "Acct-Session-Id = \"" + id + "\"", "NAS-IP-Address = 127.0.0.1",
+       "Framed-IP-Address = 100.64.2.3"});
+    ASSERT_EQ(ans.code, "Accounting-Response");
+  }
+
+  void stop_session(const std::string& user, const std::string& id) {
+    auto ans = ispflow::testing::radclient(
+      radius->acct_port(), "acct",
+      {"User-Name = \"" + user + "\"", "Acct-Status-Type = Stop",
+       "Acct-Session-Id = \"" + id + "\"", "NAS-IP-Address = 127.0.0.1",
+       "Framed-IP-Address = 100.64.2.3", "Acct-Session-Time = 10"});
+    ASSERT_EQ(ans.code, "Accounting-Response");
+  }
+
+  void register_nas() {
+    db->query("INSERT INTO nas (nasname, shortname, type, ports, secret)"
+              " SELECT '127.0.0.1', 'lo', 'mikrotik', 21820, 'nas-secret'"
+              " WHERE NOT EXISTS (SELECT 1 FROM nas WHERE nasname ="
+              " '127.0.0.1')");
+  }
+};
+
+} // namespace
+
+TEST_F(radius_sql_adapter, provision_is_idempotent_and_authenticates) {
+  auto first = activate("act1");
+  ASSERT_EQ(first.outcome, adapter_outcome::succeeded) << first.error;
+  EXPECT_EQ(first.outputs["changed"], "true");
+  auto again = activate("act1");
+  ASSERT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
+  EXPECT_EQ(again.outputs["changed"], "false");
+  auto ans = access_request(auth_port, "act1", "pw-act1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Framed-IP-Address"), "100.64.2.3");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
+  EXPECT_EQ(db->value("SELECT attribute FROM radcheck WHERE username ="
+                      " 'act1'"),
+            "SSHA2-512-Password");
+  EXPECT_EQ(db->value("SELECT radius_group FROM plans WHERE tenant_id ="
+                      " 'acme' AND id = 'silver'"),
+            "acme.silver");
+}
+
+TEST_F(radius_sql_adapter, bad_input_is_a_permanent_failure) {
+  auto unknown_plan = call("radius.provision", "sub-x",
+                           {{"credentials.username", "x1"},
+                            {"credentials.password", "pw"},
+                            {"plan_id", "platinum"}});
+  EXPECT_EQ(unknown_plan.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(unknown_plan.error.find("platinum"), std::string::npos);
+  auto no_password
+    = call("radius.provision", "sub-x",
+           {{"credentials.username", "x1"}, {"plan_id", "gold"}});
+  EXPECT_EQ(no_password.outcome, adapter_outcome::permanent_failure);
+  adapter_request req;
+  auto other_tenant = [&] {
+    req.tenant_id = "globex";
+    req.operation = "radius.deny";
+    adapter_reply out;
+    caf::scoped_actor self{*sys};
+    self->request(adapter, 30s, invoke_atom_v, req)
+      .receive([&](adapter_reply& r) { out = std::move(r); },
+               [&](caf::error&) {});
+    return out;
+  }();
+  EXPECT_EQ(other_tenant.outcome, adapter_outcome::permanent_failure);
+  EXPECT_EQ(call("radius.reboot", "sub-x").outcome,
+            adapter_outcome::permanent_failure);
+}
+
+TEST_F(radius_sql_adapter, a_lost_database_is_a_retryable_failure) {
+  adapter_config ac;
+  ac.dsn = "host=127.0.0.1 port=1 dbname=none connect_timeout=2";
+  ac.tenants = {acme(suspend_policy::reject)};
+  auto broken = spawn_radius_adapter(*sys, std::move(ac));
+  adapter_request req;
+  req.tenant_id = "acme";
+  req.subscriber_id = "sub-act1";
+  req.operation = "radius.deny";
+  adapter_reply out;
+  caf::scoped_actor self{*sys};
+  self->request(broken, 30s, invoke_atom_v, req)
+    .receive([&](adapter_reply& r) { out = std::move(r); },
+             [&](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(out.outcome, adapter_outcome::retryable_failure) << out.error;
+  caf::anon_send_exit(broken, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(radius_sql_adapter, suspend_and_resume_by_subscriber_id) {
+  ASSERT_EQ(activate("sus1").outcome, adapter_outcome::succeeded);
+  auto deny = call("radius.deny", "sub-sus1");
+  ASSERT_EQ(deny.outcome, adapter_outcome::succeeded) << deny.error;
+  EXPECT_EQ(deny.outputs["changed"], "true");
+  EXPECT_EQ(call("radius.deny", "sub-sus1").outputs["changed"], "false");
+  EXPECT_EQ(access_request(auth_port, "sus1", "pw-sus1").code, "Access-Reject");
+  auto restore = call("radius.restore_plan", "sub-sus1");
+  ASSERT_EQ(restore.outcome, adapter_outcome::succeeded) << restore.error;
+  auto ans = access_request(auth_port, "sus1", "pw-sus1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
+}
+
+TEST_F(radius_sql_adapter, walled_garden_tenant_walls_the_subscriber) {
+  spawn(suspend_policy::walled_garden, da);
+  ASSERT_EQ(activate("wall1").outcome, adapter_outcome::succeeded);
+  ASSERT_EQ(call("radius.deny", "sub-wall1").outcome,
+            adapter_outcome::succeeded);
+  auto ans = access_request(auth_port, "wall1", "pw-wall1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "512k/1024k");
+  ASSERT_EQ(call("radius.restore_plan", "sub-wall1").outcome,
+            adapter_outcome::succeeded);
+  EXPECT_EQ(
+    access_request(auth_port, "wall1", "pw-wall1").first("Mikrotik-Rate-Limit"),
+    "10000k/50000k");
+}
+
+TEST_F(radius_sql_adapter, change_plan_reports_and_reverts_the_group) {
+  ASSERT_EQ(activate("plan1").outcome, adapter_outcome::succeeded);
+  auto set = call("radius.set_plan_group", "sub-plan1", {{"plan_id", "silver"}},
+                  "saga-9/set_plan_group/1");
+  ASSERT_EQ(set.outcome, adapter_outcome::succeeded) << set.error;
+  EXPECT_EQ(set.outputs["previous_plan_group"], "acme.gold");
+  auto repeat = call("radius.set_plan_group", "sub-plan1",
+                     {{"plan_id", "silver"}}, "saga-9/set_plan_group/1");
+  EXPECT_EQ(repeat.outputs["previous_plan_group"], "acme.gold");
+  EXPECT_EQ(
+    access_request(auth_port, "plan1", "pw-plan1").first("Mikrotik-Rate-Limit"),
+    "5000k/20000k");
+  auto revert = call("radius.revert_plan_group", "sub-plan1",
+                     {{"previous_plan_group", "acme.gold"}},
+                     "saga-9/set_plan_group/1");
+  ASSERT_EQ(revert.outcome, adapter_outcome::succeeded) << revert.error;
+  EXPECT_EQ(
+    access_request(auth_port, "plan1", "pw-plan1").first("Mikrotik-Rate-Limit"),
+    "10000k/50000k");
+  EXPECT_EQ(call("radius.revert_plan_group", "sub-plan1",
+                 {{"previous_plan_group", "globex.gold"}})
+              .outcome,
+            adapter_outcome::permanent_failure);
+}
+
+TEST_F(radius_sql_adapter, verify_sessions_closed_follows_radacct) {
+  ASSERT_EQ(activate("ses1").outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(call("radius.verify_sessions_closed", "sub-ses1").outcome,
+            adapter_outcome::succeeded);
+  start_session("ses1", "acct-ses1");
+  auto open = call("radius.verify_sessions_closed", "sub-ses1");
+  EXPECT_EQ(open.outcome, adapter_outcome::retryable_failure);
+  stop_session("ses1", "acct-ses1");
+  EXPECT_EQ(call("radius.verify_sessions_closed", "sub-ses1").outcome,
+            adapter_outcome::succeeded);
+}
+
+TEST_F(radius_sql_adapter, disconnect_targets_every_open_session) {
+  register_nas();
+  ASSERT_EQ(activate("dis1").outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(call("radius.disconnect_sessions", "sub-dis1").outputs["sessions"],
+            "0");
+  EXPECT_TRUE(da->calls.empty());
+  start_session("dis1", "d-1");
+  start_session("dis1", "d-2");
+  da->script = {
+    {da_outcome{da_result::ack, 0, {}}, da_outcome{da_result::nak, 503, {}}}};
+  auto res = call("radius.disconnect_sessions", "sub-dis1");
+  ASSERT_EQ(res.outcome, adapter_outcome::succeeded) << res.error;
+  EXPECT_EQ(res.outputs["sessions"], "2");
+  EXPECT_EQ(res.outputs["disconnected"], "2");
+  ASSERT_EQ(da->targets.size(), 1u);
+  ASSERT_EQ(da->targets[0].size(), 2u);
+  EXPECT_EQ(da->targets[0][0].acct_session_id, "d-1");
+  EXPECT_EQ(da->targets[0][0].nas_address, "127.0.0.1");
+  EXPECT_EQ(da->targets[0][0].coa_port, 21820);
+  EXPECT_EQ(da->targets[0][0].framed_ip, "100.64.2.3");
+  da->script = {
+    {da_outcome{da_result::nak, 504, {}}, da_outcome{da_result::ack, 0, {}}}};
+  EXPECT_EQ(call("radius.disconnect_sessions", "sub-dis1").outcome,
+            adapter_outcome::permanent_failure);
+  da->script = {
+    {da_outcome{da_result::timeout, 0, {}}, da_outcome{da_result::ack, 0, {}}}};
+  EXPECT_EQ(call("radius.disconnect_sessions", "sub-dis1").outcome,
+            adapter_outcome::retryable_failure);
+  stop_session("dis1", "d-1");
+  stop_session("dis1", "d-2");
+}
+
+TEST_F(radius_sql_adapter, coa_falls_back_to_disconnect_on_a_nak) {
+  register_nas();
+  ASSERT_EQ(activate("coa1").outcome, adapter_outcome::succeeded);
+  start_session("coa1", "c-1");
+  start_session("coa1", "c-2");
+  da->script
+    = {{da_outcome{da_result::ack, 0, {}}, da_outcome{da_result::nak, 406, {}}},
+       {da_outcome{da_result::ack, 0, {}}}};
+  auto res = call("radius.coa_sessions", "sub-coa1", {{"plan_id", "silver"}});
+  ASSERT_EQ(res.outcome, adapter_outcome::succeeded) << res.error;
+  EXPECT_EQ(res.outputs["coa_acked"], "1");
+  EXPECT_EQ(res.outputs["disconnected"], "1");
+  EXPECT_EQ(da->calls, (std::vector<std::string>{"coa", "disconnect"}));
+  ASSERT_EQ(da->coa_attributes.size(), 1u);
+  EXPECT_EQ(da->coa_attributes[0],
+            (std::vector<sql_attribute>{
+              {"Mikrotik-Rate-Limit", ":=", "5000k/20000k"}}));
+  ASSERT_EQ(da->targets[1].size(), 1u);
+  EXPECT_EQ(da->targets[1][0].acct_session_id, "c-2");
+  stop_session("coa1", "c-1");
+  stop_session("coa1", "c-2");
+}
+
+TEST_F(radius_sql_adapter, sessions_on_an_unknown_nas_are_refused) {
+  ASSERT_EQ(activate("nas1").outcome, adapter_outcome::succeeded);
+  db->query("INSERT INTO radacct (acctsessionid, acctuniqueid, username,"
+            " nasipaddress, acctstarttime) VALUES ('n-1', 'un-1', 'nas1',"
+            " '203.0.113.5', now())");
+  auto res = call("radius.disconnect_sessions", "sub-nas1");
+  EXPECT_EQ(res.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(res.error.find("203.0.113.5"), std::string::npos);
+  EXPECT_TRUE(da->calls.empty());
+}
+
+TEST_F(radius_sql_adapter, without_a_coa_client_open_sessions_fail) {
+  register_nas();
+  spawn(suspend_policy::reject, nullptr);
+  ASSERT_EQ(activate("nocoa1").outcome, adapter_outcome::succeeded);
+  start_session("nocoa1", "x-1");
+  auto res = call("radius.disconnect_sessions", "sub-nocoa1");
+  EXPECT_EQ(res.outcome, adapter_outcome::permanent_failure);
+  EXPECT_EQ(res.error, "coa client not wired");
+  stop_session("nocoa1", "x-1");
+}
+
+TEST_F(radius_sql_adapter, terminate_leaves_nothing_and_repeats_cleanly) {
+  ASSERT_EQ(activate("term1").outcome, adapter_outcome::succeeded);
+  ASSERT_EQ(call("radius.deny", "sub-term1").outcome,
+            adapter_outcome::succeeded);
+  auto gone = call("radius.deprovision", "sub-term1");
+  ASSERT_EQ(gone.outcome, adapter_outcome::succeeded) << gone.error;
+  EXPECT_EQ(gone.outputs["changed"], "true");
+  EXPECT_EQ(db->count("SELECT (SELECT count(*) FROM radcheck WHERE username ="
+                      " 'term1') + (SELECT count(*) FROM radreply WHERE"
+                      " username = 'term1') + (SELECT count(*) FROM"
+                      " radusergroup WHERE username = 'term1')"),
+            0);
+  auto again = call("radius.deprovision", "sub-term1");
+  EXPECT_EQ(again.outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(again.outputs["radius_account"], "none");
+  EXPECT_EQ(call("radius.deny", "sub-term1").outcome,
+            adapter_outcome::succeeded);
+  EXPECT_EQ(access_request(auth_port, "term1", "pw-term1").code,
+            "Access-Reject");
+}

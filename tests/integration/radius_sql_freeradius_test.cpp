@@ -1,0 +1,204 @@
+#include "adapters/postgres/migrations.hpp"
+#include "adapters/radius/provisioning.hpp"
+#include "events/errc.hpp"
+#include "tests/integration/radius_sql_support.hpp"
+#include "tests/support/scratch_database.hpp"
+
+#include <gtest/gtest.h>
+#include <memory>
+
+// Provisioning checked by real FreeRADIUS 3.2 (deploy/local/freeradius.sh)
+// reading the rows from PostgreSQL: Access-Accept with Framed-IP-Address and
+// the plan's vendor attributes, hashed passwords through PAP, both
+// suspension policies, plan change, deprovision.
+
+using namespace ispflow;
+using namespace ispflow::adapters::radius;
+using ispflow::testing::access_request;
+
+namespace {
+
+constexpr int auth_port = 21815;
+
+plan make_plan(std::string id, uint32_t down, uint32_t up) {
+  plan p;
+  p.id = std::move(id);
+  p.download_kbps = down;
+  p.upload_kbps = up;
+  p.policy_in = p.id + "-in";
+  p.policy_out = p.id + "-out";
+  p.qos_profile = p.id + "-qos";
+  return p;
+}
+
+tenant_settings make_tenant(std::string id, vendor v) {
+  tenant_settings t;
+  t.tenant_id = std::move(id);
+  t.nas_vendor = v;
+  t.walled_garden_group = t.tenant_id + ".walled";
+  t.walled_garden = make_plan("walled", 1024, 512);
+  t.plans = {make_plan("gold", 50000, 10000), make_plan("silver", 20000, 5000)};
+  return t;
+}
+
+// One database and one FreeRADIUS for the whole suite; each test uses its
+// own usernames.
+struct radius_sql_freeradius : ::testing::Test {
+  static inline std::unique_ptr<ispflow::testing::scratch_database> db;
+  static inline std::unique_ptr<ispflow::testing::freeradius_server> radius;
+  std::unique_ptr<store> sql;
+
+  static void SetUpTestSuite() {
+    db = std::make_unique<ispflow::testing::scratch_database>();
+    if (!adapters::postgres::apply_migrations(db->dsn()))
+      return;
+    store setup{db->dsn()};
+    for (auto v : {vendor::mikrotik, vendor::cisco, vendor::juniper})
+      if (setup.sync_plans(make_tenant(std::string{to_string(v)}, v)))
+        return;
+    radius = std::make_unique<ispflow::testing::freeradius_server>(db->dsn(),
+                                                                   auth_port);
+  }
+
+  static void TearDownTestSuite() {
+    radius.reset();
+    db.reset();
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(radius) << "migrations or plan sync failed";
+    ASSERT_TRUE(radius->ok()) << radius->log_tail();
+    sql = std::make_unique<store>(db->dsn());
+  }
+
+  void provision(const std::string& tenant, const std::string& user,
+                 password_storage storage = password_storage::cleartext,
+                 const std::string& plan_id = "gold") {
+    account_spec spec{tenant,       "sub-" + user, user,
+                      "pw-" + user, storage,       tenant + "." + plan_id,
+                      "100.64.1.2"};
+    auto res = sql->provision(spec);
+    ASSERT_TRUE(res) << render_error(res.error());
+  }
+};
+
+} // namespace
+
+TEST_F(radius_sql_freeradius, provisioned_user_gets_framed_ip_and_rate) {
+  provision("mikrotik", "mt1");
+  auto ans = access_request(auth_port, "mt1", "pw-mt1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Framed-IP-Address"), "100.64.1.2");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
+  EXPECT_EQ(access_request(auth_port, "mt1", "wrong").code, "Access-Reject");
+}
+
+TEST_F(radius_sql_freeradius, cleartext_password_also_authenticates_chap) {
+  provision("mikrotik", "chap1");
+  auto ans = access_request(auth_port, "chap1", "pw-chap1", true);
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
+}
+
+TEST_F(radius_sql_freeradius, ssha2_512_password_authenticates_with_pap) {
+  provision("mikrotik", "ssha1", password_storage::ssha2_512);
+  EXPECT_EQ(db->value("SELECT attribute FROM radcheck WHERE username ="
+                      " 'ssha1'"),
+            "SSHA2-512-Password");
+  auto ans = access_request(auth_port, "ssha1", "pw-ssha1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Framed-IP-Address"), "100.64.1.2");
+  EXPECT_EQ(access_request(auth_port, "ssha1", "pw-ssha2").code,
+            "Access-Reject");
+}
+
+TEST_F(radius_sql_freeradius, sha512_crypt_password_authenticates_with_pap) {
+  provision("mikrotik", "crypt1", password_storage::crypt_sha512);
+  EXPECT_EQ(db->value("SELECT attribute FROM radcheck WHERE username ="
+                      " 'crypt1'"),
+            "Crypt-Password");
+  EXPECT_EQ(access_request(auth_port, "crypt1", "pw-crypt1").code,
+            "Access-Accept");
+  EXPECT_EQ(access_request(auth_port, "crypt1", "pw-crypt").code,
+            "Access-Reject");
+}
+
+TEST_F(radius_sql_freeradius, cisco_plan_sends_both_sub_qos_policies) {
+  provision("cisco", "isg1");
+  auto ans = access_request(auth_port, "isg1", "pw-isg1");
+  ASSERT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.attributes["Cisco-AVPair"],
+            (std::vector<std::string>{"ip:sub-qos-policy-in=gold-in",
+                                      "ip:sub-qos-policy-out=gold-out"}));
+  EXPECT_EQ(ans.first("Framed-IP-Address"), "100.64.1.2");
+}
+
+TEST_F(radius_sql_freeradius, juniper_plan_sends_erx_policies) {
+  provision("juniper", "erx1");
+  auto ans = access_request(auth_port, "erx1", "pw-erx1");
+  ASSERT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("ERX-Ingress-Policy-Name"), "gold-in");
+  EXPECT_EQ(ans.first("ERX-Egress-Policy-Name"), "gold-out");
+  EXPECT_EQ(ans.first("ERX-Qos-Profile-Name"), "gold-qos");
+}
+
+TEST_F(radius_sql_freeradius, reject_policy_denies_and_restore_readmits) {
+  provision("mikrotik", "rej1");
+  ASSERT_TRUE(sql->deny("rej1", suspend_policy::reject, "mikrotik.walled"));
+  EXPECT_EQ(access_request(auth_port, "rej1", "pw-rej1").code, "Access-Reject");
+  ASSERT_TRUE(sql->restore_plan("rej1"));
+  auto ans = access_request(auth_port, "rej1", "pw-rej1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
+}
+
+TEST_F(radius_sql_freeradius, walled_garden_policy_gives_the_walled_rate) {
+  provision("mikrotik", "wg1");
+  ASSERT_TRUE(
+    sql->deny("wg1", suspend_policy::walled_garden, "mikrotik.walled"));
+  auto walled = access_request(auth_port, "wg1", "pw-wg1");
+  EXPECT_EQ(walled.code, "Access-Accept");
+  EXPECT_EQ(walled.first("Mikrotik-Rate-Limit"), "512k/1024k");
+  ASSERT_TRUE(sql->restore_plan("wg1"));
+  EXPECT_EQ(
+    access_request(auth_port, "wg1", "pw-wg1").first("Mikrotik-Rate-Limit"),
+    "10000k/50000k");
+}
+
+TEST_F(radius_sql_freeradius, set_plan_group_gives_the_new_rate) {
+  provision("mikrotik", "chg1");
+  auto prev = sql->set_plan_group("chg1", "mikrotik.silver", "k1");
+  ASSERT_TRUE(prev);
+  EXPECT_EQ(*prev, "mikrotik.gold");
+  auto ans = access_request(auth_port, "chg1", "pw-chg1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "5000k/20000k");
+  EXPECT_EQ(ans.attributes["Mikrotik-Rate-Limit"].size(), 1u);
+}
+
+TEST_F(radius_sql_freeradius, deprovisioned_user_is_gone_and_rejected) {
+  provision("mikrotik", "gone1");
+  ASSERT_EQ(access_request(auth_port, "gone1", "pw-gone1").code,
+            "Access-Accept");
+  ASSERT_TRUE(sql->deprovision("gone1"));
+  EXPECT_EQ(db->count("SELECT (SELECT count(*) FROM radcheck WHERE username ="
+                      " 'gone1') + (SELECT count(*) FROM radreply WHERE"
+                      " username = 'gone1') + (SELECT count(*) FROM"
+                      " radusergroup WHERE username = 'gone1')"),
+            0);
+  EXPECT_EQ(access_request(auth_port, "gone1", "pw-gone1").code,
+            "Access-Reject");
+}
+
+TEST_F(radius_sql_freeradius, repeated_operations_keep_the_same_answer) {
+  provision("mikrotik", "rep1", password_storage::ssha2_512);
+  provision("mikrotik", "rep1", password_storage::ssha2_512);
+  ASSERT_TRUE(sql->deny("rep1", suspend_policy::reject, "mikrotik.walled"));
+  ASSERT_TRUE(sql->deny("rep1", suspend_policy::reject, "mikrotik.walled"));
+  EXPECT_EQ(db->count("SELECT count(*) FROM radcheck WHERE username = 'rep1'"),
+            2);
+  EXPECT_EQ(access_request(auth_port, "rep1", "pw-rep1").code, "Access-Reject");
+  ASSERT_TRUE(sql->restore_plan("rep1"));
+  ASSERT_TRUE(sql->restore_plan("rep1"));
+  EXPECT_EQ(access_request(auth_port, "rep1", "pw-rep1").code, "Access-Accept");
+}

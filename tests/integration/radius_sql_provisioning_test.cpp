@@ -1,0 +1,378 @@
+#include "adapters/postgres/migrations.hpp"
+#include "adapters/radius/attributes.hpp"
+#include "adapters/radius/provisioning.hpp"
+#include "events/errc.hpp"
+#include "tests/support/scratch_database.hpp"
+
+#include <gtest/gtest.h>
+
+// SQL provisioning against real PostgreSQL: exact rows in FreeRADIUS's
+// tables, idempotence, suspension by both policies, plan changes, session
+// look-up. (FreeRADIUS itself is exercised in radius_sql_freeradius_test.)
+
+using namespace ispflow;
+using namespace ispflow::adapters::radius;
+
+namespace {
+
+plan gold() {
+  plan p;
+  p.id = "gold";
+  p.download_kbps = 50000;
+  p.upload_kbps = 10000;
+  return p;
+}
+
+struct radius_sql_provisioning : ::testing::Test {
+  ispflow::testing::scratch_database db;
+  std::unique_ptr<store> sql;
+  tenant_settings tenant;
+
+  void SetUp() override {
+    ASSERT_TRUE(adapters::postgres::apply_migrations(db.dsn()));
+    sql = std::make_unique<store>(db.dsn());
+    tenant.tenant_id = "acme";
+    tenant.plans = {gold()};
+    auto silver = gold();
+    silver.id = "silver";
+    silver.download_kbps = 20000;
+    silver.upload_kbps = 5000;
+    tenant.plans.push_back(silver);
+    tenant.walled_garden = plan{"wg", 512, 256, "", "", "", ""};
+    ASSERT_FALSE(sql->sync_plans(tenant));
+  }
+
+  account_spec alice(password_storage storage = password_storage::cleartext) {
+    return {"acme",  "sub-1",     "alice",     "s3cret",
+            storage, "acme.gold", "100.64.0.7"};
+  }
+
+  // Every row of `user` as "table|attribute|op|value" (or
+  // "radusergroup|group|priority"), sorted.
+  std::string rows(const std::string& user) {
+    std::string out;
+    for (const auto& r : db.query(
+           "SELECT t || '|' || a FROM ("
+           " SELECT 'radcheck' t, attribute || '|' || op || '|' || value a,"
+           " id FROM radcheck WHERE username = '"
+           + user
+           + "'"
+             " UNION ALL SELECT 'radreply', attribute || '|' || op || '|' ||"
+             " value, id FROM radreply WHERE username = '"
+           + user
+           + "'"
+             " UNION ALL SELECT 'radusergroup', groupname || '|' || priority,"
+             " id FROM radusergroup WHERE username = '"
+           + user
+           + "') x"
+             " ORDER BY 1"))
+      out += *r[0] + "\n";
+    return out;
+  }
+
+  // Row ids of `user`, to see that a repeat rewrote nothing.
+  std::string ids(const std::string& user) {
+    return db.value(
+      "SELECT string_agg(x, ',' ORDER BY x) FROM ("
+      " SELECT 'c' || id x FROM radcheck WHERE username = '"
+      + user
+      + "'"
+        " UNION ALL SELECT 'r' || id FROM radreply WHERE username = '"
+      + user
+      + "' UNION ALL SELECT 'g' || id FROM radusergroup WHERE username = '"
+      + user + "') y");
+  }
+};
+
+} // namespace
+
+TEST(radius_plan_attributes, mikrotik_rate_limit_is_upload_then_download) {
+  auto rows = plan_reply_attributes(gold(), vendor::mikrotik);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front(),
+            (sql_attribute{"Mikrotik-Rate-Limit", ":=", "10000k/50000k"}));
+}
+
+TEST(radius_plan_attributes, cisco_gets_both_sub_qos_policies_appended) {
+  auto p = gold();
+  p.policy_in = "UP-10M";
+  p.policy_out = "DOWN-50M";
+  auto rows = plan_reply_attributes(p, vendor::cisco);
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(*rows,
+            (std::vector<sql_attribute>{
+              {"Cisco-AVPair", "+=", "ip:sub-qos-policy-in=UP-10M"},
+              {"Cisco-AVPair", "+=", "ip:sub-qos-policy-out=DOWN-50M"}}));
+}
+
+TEST(radius_plan_attributes, juniper_gets_erx_policy_names) {
+  auto p = gold();
+  p.policy_in = "in-10m";
+  p.policy_out = "out-50m";
+  p.qos_profile = "gold-qos";
+  auto rows = plan_reply_attributes(p, vendor::juniper);
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(*rows, (std::vector<sql_attribute>{
+                     {"ERX-Ingress-Policy-Name", ":=", "in-10m"},
+                     {"ERX-Egress-Policy-Name", ":=", "out-50m"},
+                     {"ERX-Qos-Profile-Name", ":=", "gold-qos"}}));
+}
+
+TEST(radius_plan_attributes, rejects_a_plan_missing_what_the_vendor_needs) {
+  auto no_policy = plan_reply_attributes(gold(), vendor::cisco);
+  ASSERT_FALSE(no_policy);
+  EXPECT_EQ(no_policy.error(), errc::invalid_input);
+  auto no_rate = gold();
+  no_rate.upload_kbps = 0;
+  EXPECT_FALSE(plan_reply_attributes(no_rate, vendor::mikrotik));
+}
+
+TEST(radius_passwords, hashed_forms_accept_only_the_password) {
+  for (auto storage :
+       {password_storage::ssha2_512, password_storage::crypt_sha512}) {
+    auto a = password_check_item("s3cret", storage);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->value.find("s3cret"), std::string::npos);
+    EXPECT_TRUE(password_matches(*a, "s3cret")) << to_string(storage);
+    EXPECT_FALSE(password_matches(*a, "s3cret!")) << to_string(storage);
+    auto b = password_check_item("s3cret", storage);
+    ASSERT_TRUE(b);
+    EXPECT_NE(a->value, b->value) << "salts must differ";
+  }
+  auto crypt = password_check_item("pw", password_storage::crypt_sha512);
+  ASSERT_TRUE(crypt);
+  EXPECT_EQ(crypt->name, "Crypt-Password");
+  EXPECT_EQ(crypt->value.rfind("$6$", 0), 0u);
+  EXPECT_FALSE(password_check_item("", password_storage::cleartext));
+}
+
+TEST_F(radius_sql_provisioning, provision_writes_exactly_the_account_rows) {
+  auto res = sql->provision(alice());
+  ASSERT_TRUE(res) << render_error(res.error());
+  EXPECT_TRUE(*res);
+  EXPECT_EQ(rows("alice"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.gold|1\n");
+  EXPECT_EQ(db.value("SELECT plan_group || denied::text FROM radius_accounts"
+                     " WHERE tenant_id = 'acme' AND subscriber_id = 'sub-1'"),
+            "acme.goldfalse");
+}
+
+TEST_F(radius_sql_provisioning, repeating_provision_changes_nothing) {
+  for (auto storage : {password_storage::cleartext, password_storage::ssha2_512,
+                       password_storage::crypt_sha512}) {
+    auto spec = alice(storage);
+    ASSERT_TRUE(sql->provision(spec));
+    auto before = ids("alice") + rows("alice");
+    auto again = sql->provision(spec);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(*again) << to_string(storage);
+    EXPECT_EQ(ids("alice") + rows("alice"), before) << to_string(storage);
+  }
+}
+
+TEST_F(radius_sql_provisioning, provision_replaces_a_stale_hash_and_auth_type) {
+  ASSERT_TRUE(sql->provision(alice(password_storage::ssha2_512)));
+  ASSERT_TRUE(sql->deny("alice", suspend_policy::reject, "walled_garden"));
+  auto spec = alice(password_storage::ssha2_512);
+  spec.password = "n3w";
+  ASSERT_TRUE(sql->provision(spec));
+  EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE username = 'alice'"),
+            1);
+  auto stored = db.query("SELECT attribute, op, value FROM radcheck"
+                         " WHERE username = 'alice'");
+  sql_attribute a{*stored[0][0], *stored[0][1], *stored[0][2]};
+  EXPECT_EQ(a.name, "SSHA2-512-Password");
+  EXPECT_TRUE(password_matches(a, "n3w"));
+  EXPECT_FALSE(password_matches(a, "s3cret"));
+}
+
+TEST_F(radius_sql_provisioning, refuses_a_username_of_another_subscriber) {
+  ASSERT_TRUE(sql->provision(alice()));
+  auto other = alice();
+  other.subscriber_id = "sub-2";
+  auto res = sql->provision(other);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::invalid_input);
+  EXPECT_EQ(db.value("SELECT subscriber_id FROM radius_accounts"
+                     " WHERE username = 'alice'"),
+            "sub-1");
+}
+
+TEST_F(radius_sql_provisioning, refuses_an_invalid_framed_ip) {
+  auto spec = alice();
+  spec.framed_ip = "100.64.0.999";
+  auto res = sql->provision(spec);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::invalid_input);
+  EXPECT_EQ(rows("alice"), "");
+}
+
+TEST_F(radius_sql_provisioning, deny_by_reject_puts_auth_type_in_radcheck) {
+  ASSERT_TRUE(sql->provision(alice()));
+  auto res = sql->deny("alice", suspend_policy::reject, "walled_garden");
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(*res);
+  EXPECT_EQ(rows("alice"), "radcheck|Auth-Type|:=|Reject\n"
+                           "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.gold|1\n");
+  EXPECT_EQ(db.count("SELECT count(*) FROM radreply WHERE attribute ="
+                     " 'Auth-Type'"),
+            0);
+  auto before = ids("alice");
+  auto again = sql->deny("alice", suspend_policy::reject, "walled_garden");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(ids("alice"), before);
+  auto restored = sql->restore_plan("alice");
+  ASSERT_TRUE(restored);
+  EXPECT_TRUE(*restored);
+  EXPECT_EQ(rows("alice"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.gold|1\n");
+  auto twice = sql->restore_plan("alice");
+  ASSERT_TRUE(twice);
+  EXPECT_FALSE(*twice);
+}
+
+TEST_F(radius_sql_provisioning, deny_by_walled_garden_swaps_the_group) {
+  ASSERT_TRUE(sql->provision(alice()));
+  ASSERT_TRUE(sql->deny("alice", suspend_policy::walled_garden, "acme.wg"));
+  EXPECT_EQ(rows("alice"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.wg|1\n");
+  EXPECT_EQ(db.value("SELECT plan_group || denied::text FROM radius_accounts"
+                     " WHERE username = 'alice'"),
+            "acme.goldtrue");
+  auto again = sql->deny("alice", suspend_policy::walled_garden, "acme.wg");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  ASSERT_TRUE(sql->restore_plan("alice"));
+  EXPECT_EQ(rows("alice"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.gold|1\n");
+}
+
+TEST_F(radius_sql_provisioning, deny_leaves_an_unknown_user_alone) {
+  auto res = sql->deny("nobody", suspend_policy::reject, "walled_garden");
+  ASSERT_TRUE(res);
+  EXPECT_FALSE(*res);
+  EXPECT_EQ(rows("nobody"), "");
+}
+
+TEST_F(radius_sql_provisioning, set_plan_group_returns_the_replaced_group) {
+  ASSERT_TRUE(sql->provision(alice()));
+  auto prev = sql->set_plan_group("alice", "acme.silver", "saga-1/set/1");
+  ASSERT_TRUE(prev);
+  EXPECT_EQ(*prev, "acme.gold");
+  EXPECT_NE(rows("alice").find("radusergroup|acme.silver|1"),
+            std::string::npos);
+  EXPECT_EQ(rows("alice").find("acme.gold"), std::string::npos);
+  auto before = ids("alice");
+  auto again = sql->set_plan_group("alice", "acme.silver", "saga-1/set/1");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, "acme.gold") << "a repeat reports the first previous group";
+  EXPECT_EQ(ids("alice"), before);
+  auto back = sql->set_plan_group("alice", "acme.gold", "saga-1/set/1#revert");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, "acme.silver");
+  EXPECT_NE(rows("alice").find("radusergroup|acme.gold|1"), std::string::npos);
+}
+
+TEST_F(radius_sql_provisioning,
+       set_plan_group_while_denied_applies_on_restore) {
+  ASSERT_TRUE(sql->provision(alice()));
+  ASSERT_TRUE(sql->deny("alice", suspend_policy::walled_garden, "acme.wg"));
+  ASSERT_TRUE(sql->set_plan_group("alice", "acme.silver", "k"));
+  EXPECT_NE(rows("alice").find("radusergroup|acme.wg|1"), std::string::npos);
+  ASSERT_TRUE(sql->restore_plan("alice"));
+  EXPECT_NE(rows("alice").find("radusergroup|acme.silver|1"),
+            std::string::npos);
+}
+
+TEST_F(radius_sql_provisioning, deprovision_removes_every_row_of_the_user) {
+  ASSERT_TRUE(sql->provision(alice()));
+  ASSERT_TRUE(sql->deny("alice", suspend_policy::reject, "walled_garden"));
+  auto res = sql->deprovision("alice");
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(*res);
+  EXPECT_EQ(rows("alice"), "");
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts"), 0);
+  auto again = sql->deprovision("alice");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_GT(db.count("SELECT count(*) FROM radgroupreply"), 0)
+    << "plan groups stay";
+}
+
+TEST_F(radius_sql_provisioning, sync_plans_writes_groups_and_the_plans_table) {
+  EXPECT_EQ(db.value("SELECT string_agg(groupname || ' ' || attribute || ' '"
+                     " || op || ' ' || value, ';' ORDER BY groupname)"
+                     " FROM radgroupreply"),
+            "acme.gold Mikrotik-Rate-Limit := 10000k/50000k;"
+            "acme.silver Mikrotik-Rate-Limit := 5000k/20000k;"
+            "walled_garden Mikrotik-Rate-Limit := 256k/512k");
+  EXPECT_EQ(db.value("SELECT radius_group || ' ' || (attributes->>"
+                     "'download_kbps') || ' ' || (attributes->'reply'->0->>"
+                     "'value') FROM plans WHERE tenant_id = 'acme' AND id ="
+                     " 'gold'"),
+            "acme.gold 50000 10000k/50000k");
+  auto stamp = db.value("SELECT string_agg(updated_at::text || "
+                        "radius_group, ',') FROM plans");
+  auto ids_before = db.value("SELECT string_agg(id::text, ',' ORDER BY id)"
+                             " FROM radgroupreply");
+  ASSERT_FALSE(sql->sync_plans(tenant));
+  EXPECT_EQ(db.value("SELECT string_agg(updated_at::text || radius_group, ',')"
+                     " FROM plans"),
+            stamp);
+  EXPECT_EQ(db.value("SELECT string_agg(id::text, ',' ORDER BY id)"
+                     " FROM radgroupreply"),
+            ids_before);
+}
+
+TEST_F(radius_sql_provisioning, open_sessions_come_with_their_nas) {
+  ASSERT_TRUE(sql->provision(alice()));
+  db.query("INSERT INTO nas (nasname, shortname, type, ports, secret)"
+           " VALUES ('192.0.2.1', 'bng1', 'mikrotik', 3799, 'nas-secret');"
+           "INSERT INTO radacct (acctsessionid, acctuniqueid, username,"
+           " nasipaddress, nasportid, framedipaddress, acctstarttime)"
+           " VALUES ('s-1', 'u-1', 'alice', '192.0.2.1', 'pppoe-1',"
+           " '100.64.0.7', now()),"
+           " ('s-0', 'u-0', 'alice', '192.0.2.1', NULL, NULL, now());"
+           "UPDATE radacct SET acctstoptime = now() WHERE acctsessionid ="
+           " 's-0'");
+  auto sessions = sql->open_sessions("alice");
+  ASSERT_TRUE(sessions) << render_error(sessions.error());
+  ASSERT_EQ(sessions->size(), 1u);
+  const auto& s = sessions->front();
+  EXPECT_EQ(s.nas_address, "192.0.2.1");
+  EXPECT_EQ(s.acct_session_id, "s-1");
+  EXPECT_EQ(s.framed_ip, "100.64.0.7");
+  EXPECT_EQ(s.nas_port_id, "pppoe-1");
+  EXPECT_EQ(s.nas_secret, "nas-secret");
+  EXPECT_EQ(s.coa_port, 3799);
+  EXPECT_EQ(s.nas_type, "mikrotik");
+  auto n = sql->count_open_sessions("alice");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1);
+}
+
+TEST_F(radius_sql_provisioning, refuses_a_session_on_a_nas_missing_from_nas) {
+  db.query("INSERT INTO radacct (acctsessionid, acctuniqueid, username,"
+           " nasipaddress, acctstarttime) VALUES ('s-9', 'u-9', 'bob',"
+           " '198.51.100.9', now())");
+  auto sessions = sql->open_sessions("bob");
+  ASSERT_FALSE(sessions);
+  EXPECT_EQ(sessions.error(), errc::invalid_input);
+  EXPECT_NE(render_error(sessions.error()).find("198.51.100.9"),
+            std::string::npos);
+}
+
+TEST(radius_sql_store, an_unreachable_database_is_unavailable) {
+  store sql{"host=127.0.0.1 port=1 dbname=none connect_timeout=2"};
+  auto res = sql.deprovision("alice");
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::database_unavailable);
+}

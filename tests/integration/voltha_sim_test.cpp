@@ -1,0 +1,251 @@
+#include "adapters/voltha/device_client.hpp"
+#include "events/errc.hpp"
+#include "sim/voltha/server.hpp"
+
+#include <rapidjson/document.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace ispflow::adapters::voltha;
+namespace sim = ispflow::sim::voltha;
+
+// Waits (up to 10 s) until `pred` holds; the simulator's transitions are
+// timed, so tests wait for states, never for a duration.
+template <class Pred>
+bool eventually(Pred pred) {
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+struct voltha_sim : ::testing::Test {
+  std::unique_ptr<sim::server> srv;
+  std::unique_ptr<device_client> dc;
+
+  void start(sim::options opts) {
+    auto s = sim::server::start(std::move(opts));
+    ASSERT_TRUE(s) << ispflow::render_error(s.error());
+    srv = std::move(*s);
+    auto c = device_client::make("127.0.0.1:"
+                                 + std::to_string(srv->grpc_port()));
+    ASSERT_TRUE(c);
+    dc = std::move(*c);
+  }
+
+  httplib::Client rest(bool auth = true) {
+    httplib::Client cli{"127.0.0.1", srv->rest_port()};
+    if (auth)
+      cli.set_basic_auth("karaf", "karaf");
+    return cli;
+  }
+
+  std::vector<device> children_of(const std::string& olt) {
+    std::vector<device> res;
+    for (auto& d : dc->list_devices(2s).value)
+      if (d.parent_id == olt && !d.root)
+        res.push_back(d);
+    return res;
+  }
+};
+
+TEST_F(voltha_sim, seeds_active_olt_with_active_onus_by_serial) {
+  start(sim::options{});
+  auto all = dc->list_devices(2s);
+  ASSERT_TRUE(all.status.ok());
+  ASSERT_EQ(all.value.size(), 5u);
+  auto& olt = all.value[0];
+  EXPECT_TRUE(olt.root);
+  EXPECT_EQ(olt.admin, admin_state::enabled);
+  EXPECT_EQ(olt.oper, oper_status::active);
+  auto onu = dc->find_onu("BBSM00000001", olt.id, 2s);
+  ASSERT_TRUE(onu.status.ok()) << onu.status.message;
+  EXPECT_EQ(onu.value.parent_id, olt.id);
+  EXPECT_EQ(onu.value.admin, admin_state::enabled);
+  EXPECT_EQ(onu.value.oper, oper_status::active);
+  EXPECT_EQ(onu.value.connect, connect_status::reachable);
+  EXPECT_EQ(onu.value.proxy_device_id, olt.id);
+  EXPECT_TRUE(dc->find_onu("BBSM00000004", "", 2s).status.ok());
+  EXPECT_EQ(dc->find_onu("BBSM00000005", "", 2s).status.code,
+            grpc_code::not_found);
+}
+
+TEST_F(voltha_sim, create_enable_discovers_onus_that_become_active) {
+  sim::options opts;
+  opts.olts = 0;
+  opts.onus_per_olt = 2;
+  opts.transition_delay = 2s;
+  start(opts);
+  device want;
+  want.type = "openolt";
+  want.host_and_port = "10.0.0.9:50060";
+  auto created = dc->create_device(want, 2s);
+  ASSERT_TRUE(created.status.ok()) << created.status.message;
+  auto id = created.value.id;
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(created.value.admin, admin_state::preprovisioned);
+  EXPECT_EQ(created.value.oper, oper_status::unknown);
+  EXPECT_EQ(created.value.connect, connect_status::unknown);
+  auto dup = dc->create_device(want, 2s);
+  EXPECT_EQ(dup.status.code, grpc_code::unknown);
+  EXPECT_EQ(dup.status.message, "Device is already pre-provisioned");
+  ASSERT_TRUE(dc->enable_device(id, 2s).ok());
+  auto now = dc->get_device(id, 2s);
+  ASSERT_TRUE(now.status.ok());
+  EXPECT_EQ(now.value.admin, admin_state::enabled);
+  EXPECT_EQ(now.value.oper, oper_status::activating);
+  EXPECT_TRUE(children_of(id).empty());
+  ASSERT_TRUE(eventually([&] {
+    auto d = dc->get_device(id, 2s).value;
+    return d.oper == oper_status::active
+           && d.connect == connect_status::reachable;
+  }));
+  auto onus = children_of(id);
+  ASSERT_EQ(onus.size(), 2u);
+  EXPECT_EQ(onus[0].oper, oper_status::discovered);
+  EXPECT_EQ(onus[0].serial_number, "BBSM00000001");
+  ASSERT_TRUE(eventually([&] {
+    auto c = children_of(id);
+    return c.size() == 2 && c[0].oper == oper_status::active
+           && c[1].oper == oper_status::active;
+  }));
+}
+
+TEST_F(voltha_sim, enabling_an_enabled_device_is_a_failed_precondition) {
+  start(sim::options{});
+  auto onu = dc->find_onu("BBSM00000002", "", 2s).value;
+  auto st = dc->enable_device(onu.id, 2s);
+  EXPECT_EQ(st.code, grpc_code::failed_precondition);
+  EXPECT_NE(st.message.find("already-enabled"), std::string::npos);
+}
+
+TEST_F(voltha_sim, disable_enable_and_reboot_an_onu) {
+  sim::options opts;
+  opts.transition_delay = 50ms;
+  start(opts);
+  auto id = dc->find_onu("BBSM00000003", "", 2s).value.id;
+  ASSERT_TRUE(dc->disable_device(id, 2s).ok());
+  EXPECT_EQ(dc->get_device(id, 2s).value.admin, admin_state::disabled);
+  EXPECT_EQ(dc->disable_device(id, 2s).code, grpc_code::failed_precondition);
+  ASSERT_TRUE(dc->enable_device(id, 2s).ok());
+  EXPECT_EQ(dc->get_device(id, 2s).value.admin, admin_state::enabled);
+  ASSERT_TRUE(eventually(
+    [&] { return dc->get_device(id, 2s).value.oper == oper_status::active; }));
+  ASSERT_TRUE(dc->reboot_device(id, 2s).ok());
+  ASSERT_TRUE(eventually(
+    [&] { return dc->get_device(id, 2s).value.oper == oper_status::active; }));
+  EXPECT_EQ(srv->calls("RebootDevice"), 1);
+}
+
+TEST_F(voltha_sim, unknown_ids_are_not_found) {
+  start(sim::options{});
+  EXPECT_EQ(dc->get_device("nope", 2s).status.code, grpc_code::not_found);
+  EXPECT_EQ(dc->enable_device("nope", 2s).code, grpc_code::not_found);
+  EXPECT_EQ(dc->disable_device("nope", 2s).code, grpc_code::not_found);
+  EXPECT_EQ(dc->reboot_device("nope", 2s).code, grpc_code::not_found);
+  EXPECT_EQ(dc->delete_device("nope", 2s).code, grpc_code::not_found);
+}
+
+TEST_F(voltha_sim, deleting_an_olt_deletes_its_onus) {
+  start(sim::options{});
+  auto all = dc->list_devices(2s).value;
+  ASSERT_TRUE(dc->delete_device(all[0].id, 2s).ok());
+  EXPECT_TRUE(dc->list_devices(2s).value.empty());
+}
+
+TEST_F(voltha_sim, olt_app_requires_basic_auth) {
+  start(sim::options{});
+  auto res = rest(false).Post("/onos/olt/oltapp/services/BBSM00000001-1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+}
+
+TEST_F(voltha_sim, olt_app_answers_200_then_204_and_lists_the_subscriber) {
+  start(sim::options{});
+  auto cli = rest();
+  auto path = "/onos/olt/oltapp/services/BBSM00000001-1/900/101/64";
+  auto first = cli.Post(path);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  auto again = cli.Post(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 204);
+  auto list = cli.Get("/onos/olt/oltapp/programmed-subscribers");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200);
+  rapidjson::Document doc;
+  doc.Parse(list->body.c_str());
+  ASSERT_TRUE(doc.IsObject());
+  auto& entries = doc["entries"];
+  ASSERT_EQ(entries.Size(), 1u);
+  EXPECT_EQ(entries[0]["tagInfo"]["ponSTag"].GetInt(), 900);
+  EXPECT_EQ(entries[0]["tagInfo"]["ponCTag"].GetInt(), 101);
+  EXPECT_EQ(entries[0]["tagInfo"]["technologyProfileId"].GetInt(), 64);
+  auto del = cli.Delete(path);
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  auto del_again = cli.Delete(path);
+  ASSERT_TRUE(del_again);
+  EXPECT_EQ(del_again->status, 204);
+}
+
+TEST_F(voltha_sim, olt_app_rejects_an_unknown_port_with_connect_point_error) {
+  start(sim::options{});
+  auto res = rest().Post("/onos/olt/oltapp/services/XXXX99999999-1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(res->body, "ConnectPoint not found for XXXX99999999-1");
+}
+
+TEST_F(voltha_sim, faults_are_set_shown_and_cleared_through_the_control_api) {
+  start(sim::options{});
+  auto cli = rest(false);
+  auto bad = cli.Post("/_sim/faults", R"({"nope":1})", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  auto set = cli.Post("/_sim/faults", R"({"grpc_code":14})", "application/json");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 204);
+  EXPECT_EQ(dc->list_devices(2s).status.code, grpc_code::unavailable);
+  auto state = cli.Get("/_sim/state");
+  ASSERT_TRUE(state);
+  rapidjson::Document doc;
+  doc.Parse(state->body.c_str());
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_EQ(doc["faults"]["grpc_code"].GetInt(), 14);
+  EXPECT_EQ(doc["devices"].Size(), 5u);
+  auto clear = cli.Delete("/_sim/faults");
+  ASSERT_TRUE(clear);
+  EXPECT_EQ(clear->status, 204);
+  EXPECT_TRUE(dc->list_devices(2s).status.ok());
+}
+
+TEST_F(voltha_sim, injected_http_status_replaces_the_olt_app_answer) {
+  sim::options opts;
+  opts.initial_faults.http_status = 503;
+  opts.initial_faults.target = "rest";
+  start(opts);
+  auto res = rest().Post("/onos/olt/oltapp/services/BBSM00000001-1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_TRUE(dc->list_devices(2s).status.ok());
+}
+
+TEST_F(voltha_sim, a_hanging_call_ends_at_the_client_deadline) {
+  sim::options opts;
+  opts.initial_faults.hang = true;
+  start(opts);
+  EXPECT_EQ(dc->list_devices(200ms).status.code, grpc_code::deadline_exceeded);
+}
+
+} // namespace
