@@ -194,6 +194,20 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.admin.listen = v.text; }},
   {"admin.enabled", value_kind::boolean, false, "true", 0, 0, {},
    [](config& c, const parsed& v) { c.admin.enabled = v.boolean; }},
+  {"breakers.failure_rate_threshold", value_kind::integer, false, "50", 1, 100, {},
+   [](config& c, const parsed& v) { c.breakers.failure_rate_threshold = static_cast<int>(v.integer); }},
+  {"breakers.slow_call_ms", value_kind::integer, false, "10000", 1, 3600000, {},
+   [](config& c, const parsed& v) { c.breakers.slow_call_ms = static_cast<int>(v.integer); }},
+  {"breakers.window", value_kind::integer, false, "20", 1, 100000, {},
+   [](config& c, const parsed& v) { c.breakers.window = static_cast<int>(v.integer); }},
+  {"breakers.minimum_calls", value_kind::integer, false, "10", 1, 100000, {},
+   [](config& c, const parsed& v) { c.breakers.minimum_calls = static_cast<int>(v.integer); }},
+  {"breakers.open_ms", value_kind::integer, false, "30000", 1, 86400000, {},
+   [](config& c, const parsed& v) { c.breakers.open_ms = static_cast<int>(v.integer); }},
+  {"breakers.half_open_calls", value_kind::integer, false, "3", 1, 10000, {},
+   [](config& c, const parsed& v) { c.breakers.half_open_calls = static_cast<int>(v.integer); }},
+  {"breakers.tenant_max_concurrent", value_kind::integer, false, "64", 1, 1000000, {},
+   [](config& c, const parsed& v) { c.breakers.tenant_max_concurrent = static_cast<int>(v.integer); }},
 };
 
 const tenant_spec tenant_keys[] = {

@@ -124,6 +124,28 @@ struct admin_settings {
     = default;
 };
 
+/// `breakers`: the circuit breaker of every (tenant, adapter, endpoint)
+/// and the per-tenant limit of calls in flight.
+struct breaker_settings {
+  /// Percent of failed calls in the window at which a breaker opens.
+  int failure_rate_threshold = 50;
+  /// A call slower than this counts as slow; 100 % slow calls open it too.
+  int slow_call_ms = 10'000;
+  /// Calls in the sliding window.
+  int window = 20;
+  /// Calls needed before the rate means anything.
+  int minimum_calls = 10;
+  /// How long an open breaker waits before letting probes through.
+  int open_ms = 30'000;
+  /// Probe calls let through while half open.
+  int half_open_calls = 3;
+  /// Calls one tenant may have in flight per process.
+  int tenant_max_concurrent = 64;
+
+  friend bool operator==(const breaker_settings&, const breaker_settings&)
+    = default;
+};
+
 /// `plans[i]`: one plan of one tenant, written to FreeRADIUS as a group.
 struct plan_settings {
   std::string tenant;
@@ -300,6 +322,8 @@ struct config {
   log_settings log;
   /// `admin`.
   admin_settings admin;
+  /// `breakers`.
+  breaker_settings breakers;
   /// `tenants`, at least one after a successful load.
   std::vector<tenant_settings> tenants;
   /// `plans`: every tenant's plans.

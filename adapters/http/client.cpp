@@ -356,6 +356,13 @@ struct client::impl {
     const auto& m = req.method;
     auto with_body = !req.body.empty() || iequals(m, "POST")
                      || iequals(m, "PUT") || iequals(m, "PATCH");
+    // libcurl sends a request again, unasked, when a reused keep-alive
+    // connection turns out dead before any answer: harmless for GET, a
+    // second effect for a POST (a second NetBox address, a second AWX
+    // job). A non-idempotent request therefore always gets a connection of
+    // its own, which libcurl never retries.
+    if (!is_idempotent(m))
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     if (iequals(m, "HEAD")) {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (iequals(m, "GET") && !with_body) {

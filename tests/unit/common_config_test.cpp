@@ -131,6 +131,7 @@ TEST(config, schema_defaults_match_the_struct_defaults) {
   EXPECT_EQ(res->log.level, plain.log.level);
   EXPECT_EQ(res->log.format, plain.log.format);
   EXPECT_EQ(res->admin, plain.admin);
+  EXPECT_EQ(res->breakers, plain.breakers);
   EXPECT_EQ(res->tenants[0].systems, ispflow::common::tenant_systems{});
 }
 

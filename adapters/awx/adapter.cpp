@@ -1,0 +1,458 @@
+#include "adapters/awx/adapter.hpp"
+
+#include "adapters/awx/protocol.hpp"
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
+#include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace ispflow::adapters::awx {
+
+namespace {
+
+using events::adapter_outcome;
+using events::adapter_reply;
+using events::adapter_request;
+using resilience::call_outcome;
+
+constexpr std::string_view run_job_op = "awx.run_activation_job";
+constexpr std::string_view cancel_op = "awx.cancel_job";
+constexpr std::string_view log_name = "awx";
+
+// One operation in flight: its request, the tenant's settings, the promise
+// to answer and the guard ticket to return.
+struct operation {
+  adapter_request req;
+  tenant_settings ts;
+  caf::typed_response_promise<adapter_reply> promise;
+  resilience::guard_ticket ticket;
+  resilience::time_point started;
+  int32_t pages = 0;
+};
+
+using op_ptr = std::shared_ptr<operation>;
+
+struct awx_state {
+  awx_settings settings;
+  // Why a tenant's settings are unusable (validate), by tenant.
+  std::map<std::string, std::string> invalid;
+  http::http_actor http;
+  std::shared_ptr<resilience::guard> guard;
+  std::shared_ptr<resilience::clock> clock;
+  // Idempotency key -> job id, a bounded cache in front of the look-up.
+  std::map<std::string, int64_t> known;
+  std::deque<std::string> known_order;
+  static inline const char* name = "ispflow.awx";
+};
+
+using self_ptr = adapter_actor::stateful_pointer<awx_state>;
+
+// -- known jobs ---------------------------------------------------------------
+
+std::string cache_key(const adapter_request& req) {
+  return req.tenant_id + '\x1f' + req.idempotency_key;
+}
+
+std::optional<int64_t> known_job(self_ptr self, const adapter_request& req) {
+  auto& known = self->state.known;
+  if (auto i = known.find(cache_key(req)); i != known.end())
+    return i->second;
+  return std::nullopt;
+}
+
+void remember(self_ptr self, const adapter_request& req, int64_t job) {
+  auto& st = self->state;
+  auto key = cache_key(req);
+  if (st.known.emplace(key, job).second)
+    st.known_order.push_back(key);
+  else
+    st.known[key] = job;
+  while (st.known_order.size() > std::max<size_t>(st.settings.known_jobs_capacity, 1)) {
+    st.known.erase(st.known_order.front());
+    st.known_order.pop_front();
+  }
+}
+
+void forget(self_ptr self, const adapter_request& req) {
+  self->state.known.erase(cache_key(req));
+}
+
+// -- HTTP ---------------------------------------------------------------------
+
+http::request make_request(const tenant_settings& ts, std::string method,
+                           std::string url, std::string body = {}) {
+  http::request r;
+  r.method = std::move(method);
+  r.url = std::move(url);
+  r.timeout = ts.call_timeout;
+  r.connect_timeout = ts.connect_timeout;
+  r.headers.emplace_back("Accept", "application/json");
+  // libcurl silently re-sends a request whose reused connection dies before
+  // any answer byte: for the launch POST that is a second job. With every
+  // AWX connection closed after one exchange, no request runs on a reused
+  // connection (see README.md; the proper fix is CURLOPT_FRESH_CONNECT for
+  // non-idempotent methods in adapters/http).
+  r.headers.emplace_back("Connection", "close");
+  if (!ts.token.empty())
+    r.headers.emplace_back("Authorization", "Bearer " + ts.token);
+  if (r.method == "POST") {
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.body = std::move(body);
+  }
+  return r;
+}
+
+// Sends `r` and calls `f` with its response; a CAF error (the HTTP actor is
+// gone, or it missed its own timeout) becomes a transport failure that may
+// have been sent.
+template <class F>
+void send_http(self_ptr self, const tenant_settings& ts, http::request r,
+               F f) {
+  auto wait = ts.call_timeout + ts.connect_timeout + std::chrono::seconds{5};
+  self->request(self->state.http, wait, http_atom_v, std::move(r))
+    .then([f](http::response& res) mutable { f(res); },
+          [f](caf::error& err) mutable {
+            http::response res;
+            res.error = http::transport_error::other;
+            res.error_text = "HTTP actor: " + render_error(err);
+            res.request_sent = true;
+            f(res);
+          });
+}
+
+// -- completion ---------------------------------------------------------------
+
+void finish(self_ptr self, const op_ptr& op, adapter_reply reply,
+            call_outcome health) {
+  auto& st = self->state;
+  auto now = st.clock->now();
+  st.guard->complete(op->ticket, health, now - op->started, now);
+  auto outcome = std::string{to_string(reply.outcome)};
+  auto level = reply.outcome == adapter_outcome::succeeded
+                   || reply.outcome == adapter_outcome::parked
+                 ? common::log_level::debug
+                 : common::log_level::warn;
+  common::log(level, log_name, "operation answered",
+              {{"tenant", op->req.tenant_id},
+               {"operation", op->req.operation},
+               {"key", op->req.idempotency_key},
+               {"outcome", outcome},
+               {"error", reply.error}});
+  op->promise.deliver(std::move(reply));
+}
+
+std::string template_path(const tenant_settings& ts, std::string_view tail) {
+  return "job_templates/" + std::to_string(ts.activation_template) + "/"
+         + std::string{tail};
+}
+
+std::string job_path(int64_t job, std::string_view tail = {}) {
+  return "jobs/" + std::to_string(job) + "/" + std::string{tail};
+}
+
+// -- look-up by key -----------------------------------------------------------
+
+using lookup_continuation = std::function<void(std::optional<int64_t>)>;
+
+void lookup_page(self_ptr self, op_ptr op, std::string url,
+                 lookup_continuation then) {
+  auto req = make_request(op->ts, "GET", std::move(url));
+  send_http(self, op->ts, std::move(req),
+            [self, op, then](http::response& res) {
+              if (res.status != 200)
+                return finish(self, op,
+                              failure_reply("job look-up", res, false),
+                              health_of(res));
+              auto page = parse_job_page(res.body);
+              if (!page)
+                return finish(
+                  self, op,
+                  events::reply_failed(adapter_outcome::retryable_failure,
+                                       "AWX job look-up: "
+                                         + render_error(page.error())),
+                  call_outcome::failure);
+              for (const auto& job : page->jobs)
+                if (job.idempotency_key == op->req.idempotency_key)
+                  return then(job.id);
+              if (page->next.empty())
+                return then(std::nullopt);
+              if (++op->pages >= op->ts.max_lookup_pages)
+                return finish(
+                  self, op,
+                  events::reply_failed(
+                    adapter_outcome::retryable_failure,
+                    "AWX job look-up: more than "
+                      + std::to_string(op->ts.max_lookup_pages)
+                      + " pages of jobs in the look-up window; raise "
+                        "max_lookup_pages or lower lookup_window"),
+                  call_outcome::success);
+              lookup_page(self, op, resolve_link(op->ts.base_url, page->next),
+                          then);
+            });
+}
+
+// Finds the job launched under the request's key: the cache, else the
+// template's jobs created within the look-up window (newest first).
+void find_job(self_ptr self, op_ptr op, lookup_continuation then) {
+  if (auto job = known_job(self, op->req))
+    return then(*job);
+  auto& st = self->state;
+  auto wall = st.settings.wall_clock ? st.settings.wall_clock()
+                                     : std::chrono::system_clock::now();
+  auto since = iso8601(wall - op->ts.lookup_window);
+  auto url = join_url(op->ts.base_url,
+                      "jobs/?job_template="
+                        + std::to_string(op->ts.activation_template)
+                        + "&created__gt=" + since + "&order_by=-id&page_size="
+                        + std::to_string(op->ts.page_size));
+  lookup_page(self, op, std::move(url),
+              [self, op, then](std::optional<int64_t> job) {
+                if (job)
+                  remember(self, op->req, *job);
+                then(job);
+              });
+}
+
+// -- awx.run_activation_job ---------------------------------------------------
+
+void poll(self_ptr self, op_ptr op, int64_t job) {
+  auto url = join_url(op->ts.base_url, job_path(job));
+  send_http(
+    self, op->ts, make_request(op->ts, "GET", std::move(url)),
+    [self, op, job](http::response& res) {
+      if (res.status == 404) {
+        forget(self, op->req);
+        return finish(self, op,
+                      events::reply_failed(adapter_outcome::permanent_failure,
+                                           "AWX job " + std::to_string(job)
+                                             + " no longer exists (404)"),
+                      call_outcome::success);
+      }
+      if (res.status != 200)
+        return finish(self, op,
+                      failure_reply("poll of job " + std::to_string(job), res,
+                                    false),
+                      health_of(res));
+      auto info = parse_job(res.body);
+      if (!info)
+        return finish(self, op,
+                      events::reply_failed(adapter_outcome::retryable_failure,
+                                           "AWX poll of job "
+                                             + std::to_string(job) + ": "
+                                             + render_error(info.error())),
+                      call_outcome::failure);
+      finish(self, op, job_reply(*info, op->ts.poll_interval),
+             call_outcome::success);
+    });
+}
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+// The template dropped launch fields we rely on: the job runs without our
+// key (or limit, or inventory). Cancel it and fail for good: this is the
+// template's configuration, not something a retry fixes.
+void reject_ignored(self_ptr self, op_ptr op, int64_t job,
+                    std::vector<std::string> dropped, bool key_ignored) {
+  auto id = std::to_string(job);
+  auto error = "AWX job template " + std::to_string(op->ts.activation_template)
+               + " ignored the launch fields " + join(dropped)
+               + (key_ignored ? " (including " + std::string{key_var} + ")"
+                              : std::string{})
+               + ": enable 'Prompt on launch' for them on the template "
+                 "(ask_variables_on_launch, ask_limit_on_launch, "
+                 "ask_inventory_on_launch) (configuration); job "
+               + id;
+  auto url = join_url(op->ts.base_url, job_path(job, "cancel/"));
+  send_http(self, op->ts, make_request(op->ts, "POST", std::move(url)),
+            [self, op, error](http::response& res) {
+              auto text = error
+                          + (res.status == 202 || res.status == 405
+                               ? " was canceled"
+                               : " could not be canceled");
+              finish(self, op,
+                     events::reply_failed(adapter_outcome::permanent_failure,
+                                          std::move(text)),
+                     call_outcome::success);
+            });
+}
+
+void launch(self_ptr self, op_ptr op) {
+  auto url = join_url(op->ts.base_url, template_path(op->ts, "launch/"));
+  auto body = launch_body(op->ts, op->req);
+  send_http(
+    self, op->ts, make_request(op->ts, "POST", std::move(url), std::move(body)),
+    [self, op](http::response& res) {
+      auto what = "launch of job template "
+                  + std::to_string(op->ts.activation_template);
+      if (res.status != 201 && res.status != 202) {
+        auto reply = failure_reply(what, res, true);
+        if (res.status == 400
+            && res.body.find("cannot accept variables") != std::string::npos)
+          reply.error += " (the template prompts for no variables: enable "
+                         "'Prompt on launch' for Variables or a survey; "
+                         "configuration)";
+        return finish(self, op, std::move(reply), health_of(res));
+      }
+      auto info = parse_launch(res);
+      if (!info)
+        return finish(self, op,
+                      events::reply_failed(adapter_outcome::unknown_outcome,
+                                           "AWX " + what + ": "
+                                             + render_error(info.error())
+                                             + "; the job may exist"),
+                      call_outcome::success);
+      remember(self, op->req, info->job);
+      auto id = std::to_string(info->job);
+      common::log_info(log_name, "job launched",
+                       {{"tenant", op->req.tenant_id},
+                        {"key", op->req.idempotency_key},
+                        {"job", id}});
+      auto sent = launch_fields(op->ts, op->req);
+      std::vector<std::string> dropped;
+      for (const auto& f : info->ignored)
+        if (std::find(sent.begin(), sent.end(), f) != sent.end())
+          dropped.push_back(f);
+      if (!dropped.empty() || info->key_ignored)
+        return reject_ignored(self, op, info->job, std::move(dropped),
+                              info->key_ignored);
+      if (is_terminal(info->status))
+        return poll(self, op, info->job);
+      job_info job;
+      job.id = info->job;
+      job.status = info->status;
+      finish(self, op, job_reply(job, op->ts.poll_interval),
+             call_outcome::success);
+    });
+}
+
+void run_activation_job(self_ptr self, op_ptr op) {
+  find_job(self, op, [self, op](std::optional<int64_t> job) {
+    if (job)
+      poll(self, op, *job);
+    else
+      launch(self, op);
+  });
+}
+
+// -- awx.cancel_job -----------------------------------------------------------
+
+void cancel_job(self_ptr self, op_ptr op) {
+  find_job(self, op, [self, op](std::optional<int64_t> job) {
+    if (!job)
+      return finish(self, op, events::reply_succeeded(),
+                    call_outcome::success);
+    auto url = join_url(op->ts.base_url, job_path(*job, "cancel/"));
+    auto id = std::to_string(*job);
+    send_http(self, op->ts, make_request(op->ts, "POST", std::move(url)),
+              [self, op, id](http::response& res) {
+                // 405: the job already finished; 404: it is gone.
+                if (res.status == 202 || res.status == 405
+                    || res.status == 404)
+                  return finish(self, op,
+                                events::reply_succeeded({{"job_id", id}}),
+                                call_outcome::success);
+                finish(self, op, failure_reply("cancel of job " + id, res, false),
+                       health_of(res));
+              });
+  });
+}
+
+// -- behavior -----------------------------------------------------------------
+
+adapter_actor::behavior_type awx_behavior(self_ptr self, awx_settings settings,
+                                          http::http_actor http,
+                                          std::shared_ptr<resilience::guard> g) {
+  auto& init = self->state;
+  for (auto& [tenant, ts] : settings.tenants) {
+    ts.base_url = normalized_base_url(ts.base_url);
+    awx_settings one;
+    one.tenants.emplace(tenant, ts);
+    if (auto err = validate(one))
+      init.invalid.emplace(tenant, render_error(err));
+  }
+  init.settings = std::move(settings);
+  init.http = std::move(http);
+  init.guard = g ? std::move(g) : std::make_shared<resilience::guard>();
+  init.clock = init.settings.clock
+                 ? init.settings.clock
+                 : std::make_shared<resilience::steady_clock_source>();
+  return {
+    [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
+      auto& st = self->state;
+      auto t = st.settings.tenants.find(req.tenant_id);
+      if (t == st.settings.tenants.end())
+        return events::reply_failed(adapter_outcome::permanent_failure,
+                                    "no AWX settings for tenant "
+                                      + req.tenant_id);
+      if (auto i = st.invalid.find(req.tenant_id); i != st.invalid.end())
+        return events::reply_failed(adapter_outcome::permanent_failure,
+                                    i->second);
+      if (req.operation != run_job_op && req.operation != cancel_op)
+        return events::reply_failed(adapter_outcome::permanent_failure,
+                                    "AWX adapter: unknown operation "
+                                      + req.operation);
+      if (req.idempotency_key.empty())
+        return events::reply_failed(adapter_outcome::permanent_failure,
+                                    "AWX adapter: empty idempotency key");
+      auto now = st.clock->now();
+      auto adm = st.guard->admit(req.tenant_id, breaker_adapter,
+                                 t->second.base_url, now);
+      if (!adm)
+        return adm.parked_reply();
+      auto op = std::make_shared<operation>();
+      op->ts = t->second;
+      op->ticket = std::move(adm.ticket);
+      op->started = now;
+      op->promise = self->make_response_promise<adapter_reply>();
+      op->req = std::move(req);
+      if (op->req.operation == run_job_op)
+        run_activation_job(self, op);
+      else
+        cancel_job(self, op);
+      return op->promise;
+    },
+    [self](health_atom, std::string& tenant) -> caf::result<adapter_reply> {
+      auto& st = self->state;
+      auto t = st.settings.tenants.find(tenant);
+      if (t == st.settings.tenants.end())
+        return events::reply_failed(adapter_outcome::permanent_failure,
+                                    "no AWX settings for tenant " + tenant);
+      auto promise = self->make_response_promise<adapter_reply>();
+      const auto& ts = t->second;
+      send_http(self, ts,
+                make_request(ts, "GET", join_url(ts.base_url, "me/")),
+                [promise](http::response& res) mutable {
+                  if (res.status == 200)
+                    promise.deliver(events::reply_succeeded());
+                  else
+                    promise.deliver(failure_reply("health probe", res, false));
+                });
+      return promise;
+    },
+  };
+}
+
+} // namespace
+
+adapter_actor spawn_awx_adapter(caf::actor_system& sys, awx_settings settings,
+                                http::http_actor http,
+                                std::shared_ptr<resilience::guard> guard) {
+  return sys.spawn(awx_behavior, std::move(settings), std::move(http),
+                   std::move(guard));
+}
+
+} // namespace ispflow::adapters::awx

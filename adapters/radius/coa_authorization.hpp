@@ -1,0 +1,54 @@
+#pragma once
+
+#include "adapters/radius/dynamic_authorization.hpp"
+#include "adapters/radius/protocol/coa_client.hpp"
+#include "adapters/radius/protocol/dictionary.hpp"
+
+#include <caf/expected.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ispflow::adapters::radius {
+
+/// What the CoA/Disconnect seam over the RFC 5176 client needs.
+struct coa_settings {
+  /// FreeRADIUS's dictionary (it names every vendor attribute a plan may
+  /// carry, e.g. Mikrotik-Rate-Limit, Cisco-AVPair, ERX-*).
+  std::string dictionary = "/usr/share/freeradius/dictionary";
+  /// Retransmission, per-NAS window and rate limit.
+  coa_client_config client;
+};
+
+/// `dynamic_authorization` over `coa_client`: a Disconnect-Request or
+/// CoA-Request per session to the session's NAS, at the NAS's address and
+/// CoA port with its secret (from the `nas` table), identified by User-Name,
+/// Acct-Session-Id, NAS-IP-Address and Framed-IP-Address; Message-
+/// Authenticator on every request and verified on every reply.
+class coa_authorization : public dynamic_authorization {
+public:
+  /// Loads the dictionary and starts the client's I/O thread.
+  static caf::expected<std::shared_ptr<coa_authorization>>
+  make(coa_settings settings);
+
+  ~coa_authorization() override;
+
+  void disconnect(std::vector<session> sessions, callback done) override;
+
+  void change(std::vector<session> sessions,
+              std::vector<sql_attribute> attributes, callback done) override;
+
+  /// The client's counters (sent, retransmits, acks, naks, timeouts, ...).
+  coa_client_stats stats() const;
+
+private:
+  coa_authorization(dictionary dict, std::unique_ptr<coa_client> client);
+
+  void send_all(code kind, std::vector<session> sessions,
+                std::vector<attribute> extra, callback done);
+
+  dictionary dict_;
+  std::unique_ptr<coa_client> client_;
+};
+
+} // namespace ispflow::adapters::radius

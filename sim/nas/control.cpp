@@ -1,0 +1,147 @@
+#include "sim/nas/control.hpp"
+
+#include "events/errc.hpp"
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <thread>
+
+namespace ispflow::sim::nas {
+
+namespace {
+
+using writer_type = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void write_session(writer_type& w, const session& s) {
+  w.StartObject();
+  w.Key("id");
+  w.String(s.id.c_str());
+  w.Key("username");
+  w.String(s.username.c_str());
+  w.Key("framed_ip");
+  w.String(s.framed_ip.c_str());
+  w.Key("attributes");
+  w.StartObject();
+  for (auto& [k, v] : s.attributes) {
+    w.Key(k.c_str());
+    w.String(v.c_str());
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
+} // namespace
+
+struct control_server::impl {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  bool stopped = false;
+};
+
+control_server::control_server(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+  // nop
+}
+
+caf::expected<std::unique_ptr<control_server>>
+control_server::start(simulator& sim, const std::string& host, uint16_t port) {
+  auto p = std::make_unique<impl>();
+  auto& srv = p->server;
+  srv.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  srv.Get("/sessions", [&sim](const httplib::Request&, httplib::Response& res) {
+    rapidjson::StringBuffer buf;
+    writer_type w{buf};
+    w.StartArray();
+    for (auto& s : sim.sessions())
+      write_session(w, s);
+    w.EndArray();
+    res.set_content(buf.GetString(), "application/json");
+  });
+  srv.Post("/sessions/login",
+           [&sim](const httplib::Request& req, httplib::Response& res) {
+             rapidjson::Document doc;
+             doc.Parse(req.body.c_str());
+             if (doc.HasParseError() || !doc.IsObject()
+                 || !doc.HasMember("username") || !doc["username"].IsString()
+                 || !doc.HasMember("password")
+                 || !doc["password"].IsString()) {
+               res.status = 400;
+               res.set_content(R"({"error":"need username and password"})",
+                               "application/json");
+               return;
+             }
+             auto out = sim.login(doc["username"].GetString(),
+                                  doc["password"].GetString());
+             if (!out) {
+               res.status = 502;
+               res.set_content(R"({"error":"no valid reply from RADIUS"})",
+                               "application/json");
+               return;
+             }
+             rapidjson::StringBuffer buf;
+             writer_type w{buf};
+             w.StartObject();
+             w.Key("accepted");
+             w.Bool(out->accepted);
+             w.Key("session");
+             if (out->session)
+               write_session(w, *out->session);
+             else
+               w.Null();
+             w.Key("reply");
+             w.StartObject();
+             for (auto& [k, v] : out->reply) {
+               w.Key(k.c_str());
+               w.String(v.c_str());
+             }
+             w.EndObject();
+             w.EndObject();
+             res.set_content(buf.GetString(), "application/json");
+           });
+  srv.Post(R"(/sessions/([^/]+)/stop)",
+           [&sim](const httplib::Request& req, httplib::Response& res) {
+             auto id = req.matches[1].str();
+             if (!sim.find(id)) {
+               res.status = 404;
+               return;
+             }
+             if (auto err = sim.stop_session(id)) {
+               res.status = 502;
+               res.set_content(R"({"error":"accounting stop not answered"})",
+                               "application/json");
+               return;
+             }
+             res.status = 204;
+           });
+  p->port = port == 0 ? srv.bind_to_any_port(host.c_str())
+                      : (srv.bind_to_port(host.c_str(), port) ? port : -1);
+  if (p->port <= 0)
+    return caf::make_error(errc::invalid_config,
+                           "nas: cannot bind the control port "
+                             + std::to_string(port));
+  auto* raw = p.get();
+  p->thread = std::thread{[raw] { raw->server.listen_after_bind(); }};
+  return std::unique_ptr<control_server>{new control_server(std::move(p))};
+}
+
+control_server::~control_server() {
+  stop();
+}
+
+uint16_t control_server::port() const {
+  return static_cast<uint16_t>(impl_->port);
+}
+
+void control_server::stop() {
+  if (impl_->stopped)
+    return;
+  impl_->stopped = true;
+  impl_->server.stop();
+  if (impl_->thread.joinable())
+    impl_->thread.join();
+}
+
+} // namespace ispflow::sim::nas
