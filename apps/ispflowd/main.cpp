@@ -3,6 +3,7 @@
 // change against the network systems' adapters, and publishes what follows
 // through the transactional outbox.
 
+#include "actors/admin/server.hpp"
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
 #include "actors/saga_router.hpp"
@@ -10,6 +11,7 @@
 #include "actors/store.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "apps/ispflowd/wiring.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
@@ -200,7 +202,40 @@ int main(int argc, char** argv) {
       policies.emplace(sagas::policy_terminate_factory_reset);
     router_cfg.adapters.set_tenant(t.id, t.systems, std::move(policies));
   }
+  auto adapters = app::start_adapters(sys, *cfg);
+  if (!adapters)
+    return fail("adapters not started", adapters.error());
+  for (auto& [system, handle] : adapters->actors)
+    router_cfg.adapters.set_actor(system, handle);
   auto router = actors::spawn_saga_router(sys, std::move(router_cfg));
+
+  // Operators: the admin API (and console) over the same database, with
+  // retry and cancel through the router and the adapters' breakers.
+  std::unique_ptr<actors::admin::admin_server> admin;
+  actors::admin::metrics_registry metrics;
+  if (cfg->admin.enabled) {
+    auto admin_cfg = app::admin_settings_of(*cfg);
+    if (!admin_cfg)
+      return fail("admin API misconfigured", admin_cfg.error());
+    actors::admin::admin_deps deps;
+    deps.dsn = cfg->postgres.dsn;
+    deps.metrics = &metrics;
+    deps.sagas = app::make_saga_control(sys, router);
+    deps.breakers = app::make_breaker_control(adapters->guard);
+    deps.probes = adapters->probes;
+    deps.saga_topic = cfg->kafka.topics.saga;
+    deps.dead_letter_topic = cfg->kafka.topics.dead_letter;
+    auto made = actors::admin::admin_server::make(std::move(*admin_cfg),
+                                                  std::move(deps));
+    if (!made)
+      return fail("admin API misconfigured", made.error());
+    admin = std::move(*made);
+    auto port = admin->start();
+    if (!port)
+      return fail("admin API not started", port.error());
+    common::log_info("ispflowd", "admin API listening",
+                     {{"listen", cfg->admin.listen}});
+  }
 
   intake_cfg.listener = std::make_shared<partition_follower>(
     router, cfg->kafka.topics.billing);
@@ -227,10 +262,14 @@ int main(int argc, char** argv) {
              [&](caf::error& err) {
                rc = fail("intake did not stop cleanly", err);
              });
+  if (admin)
+    admin->stop();
   // Sagas stop between transitions; each resumes where it stood at the
   // next start (same keys, reconcile first).
   self->send_exit(router, caf::exit_reason::user_shutdown);
   self->wait_for(router);
+  for (auto& a : adapters->all)
+    self->send_exit(a, caf::exit_reason::user_shutdown);
   self->request(*relay, 60s, stop_atom_v)
     .receive([](int64_t) {},
              [&](caf::error& err) {

@@ -706,7 +706,6 @@ struct server::impl {
   // -- routes ----------------------------------------------------------------
 
   void route(const httplib::Request& req, httplib::Response& res) {
-    set_base(req);
     if (req.path.rfind("/api", 0) != 0) {
       detail(res, 404, "Not found.");
       return;
@@ -736,6 +735,8 @@ struct server::impl {
         res, 405, R"({"detail":"Method \")" + method + R"(\" not allowed."})");
     };
     std::lock_guard<std::mutex> guard{mtx};
+    // The base URL of links is shared state too: set it under the lock.
+    set_base(req);
     if (p == "/api/status/") {
       common::reply_json(res, 200,
                          R"({"netbox-version":")" + opts.api_version

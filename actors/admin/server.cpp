@@ -1,0 +1,1581 @@
+#include "actors/admin/server.hpp"
+
+#include "actors/admin/store.hpp"
+#include "adapters/postgres/intake_store.hpp"
+#include "events/cloud_event.hpp"
+#include "events/errc.hpp"
+#include "events/intake_check.hpp"
+#include "sagas/admission.hpp"
+#include "sagas/states.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <httplib.h>
+#include <map>
+#include <mutex>
+#include <random>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <thread>
+
+namespace ispflow::actors::admin {
+
+namespace detail {
+
+/// The web console's static files by name ("index.html", "app.js", ...),
+/// generated from actors/admin/console/ by console/embed.cmake.
+std::map<std::string, std::string> console_files();
+
+} // namespace detail
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+constexpr const char* json_type = "application/json";
+constexpr uint32_t default_limit = 50;
+constexpr uint32_t max_limit = 500;
+constexpr uint32_t default_redrive_limit = 1000;
+constexpr uint32_t max_redrive_limit = 10000;
+constexpr const char* redrive_source = "ispflow/redrive";
+constexpr const char* replay_source = "ispflow/replay";
+
+// The console's own files only: no inline script or style, no other origin,
+// no form submission (the token never lands in a URL), no framing.
+constexpr const char* console_csp
+  = "default-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'";
+
+const char* console_content_type(std::string_view name) {
+  if (name.ends_with(".html"))
+    return "text/html; charset=utf-8";
+  if (name.ends_with(".js"))
+    return "text/javascript; charset=utf-8";
+  if (name.ends_with(".css"))
+    return "text/css; charset=utf-8";
+  return "application/octet-stream";
+}
+
+// -- small codecs -------------------------------------------------------------
+
+constexpr char b64_chars[]
+  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64(std::string_view in, bool url = false) {
+  std::string out;
+  size_t i = 0;
+  auto at = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
+  while (i + 2 < in.size()) {
+    uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    for (int s = 18; s >= 0; s -= 6)
+      out += b64_chars[(n >> s) & 63];
+    i += 3;
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = at(i) << 16;
+    out += b64_chars[(n >> 18) & 63];
+    out += b64_chars[(n >> 12) & 63];
+    if (!url)
+      out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
+    out += b64_chars[(n >> 18) & 63];
+    out += b64_chars[(n >> 12) & 63];
+    out += b64_chars[(n >> 6) & 63];
+    if (!url)
+      out += '=';
+  }
+  if (url)
+    for (auto& c : out)
+      c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return out;
+}
+
+std::optional<std::string> unbase64(std::string_view in) {
+  std::string out;
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else if (c == '=')
+      break;
+    else
+      return std::nullopt;
+    buf = (buf << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buf >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+bool is_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    if (c < 0x80)
+      n = 0;
+    else if ((c >> 5) == 6)
+      n = 1;
+    else if ((c >> 4) == 14)
+      n = 2;
+    else if ((c >> 3) == 30)
+      n = 3;
+    else
+      return false;
+    if (i + n >= s.size())
+      return false;
+    for (size_t k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2)
+        return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string uuid_v4() {
+  thread_local std::mt19937_64 gen{
+    std::random_device{}()
+    ^ static_cast<uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count())};
+  uint64_t hi = gen();
+  uint64_t lo = gen();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
+                static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff),
+                static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+bool secret_key(std::string_view key) {
+  std::string k{key};
+  for (auto& c : k)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto word : {"password", "secret", "token", "psk"})
+    if (k.find(word) != std::string::npos)
+      return true;
+  return false;
+}
+
+// Replaces the values of secret-looking keys, at any depth.
+void redact(rapidjson::Value& v, rapidjson::Document::AllocatorType& alloc) {
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject()) {
+      if (m.name.IsString()
+          && secret_key({m.name.GetString(), m.name.GetStringLength()}))
+        m.value.SetString("[redacted]", alloc);
+      else
+        redact(m.value, alloc);
+    }
+  } else if (v.IsArray()) {
+    for (auto& x : v.GetArray())
+      redact(x, alloc);
+  }
+}
+
+void write_string(json_writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void write_opt(json_writer& w, const std::optional<std::string>& s) {
+  if (s)
+    write_string(w, *s);
+  else
+    w.Null();
+}
+
+void write_raw(json_writer& w, const std::string& json) {
+  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
+// -- replies ------------------------------------------------------------------
+
+struct reply {
+  int status = 200;
+  std::string body;
+  /// "ok" or the error code; recorded in the audit row.
+  std::string result = "ok";
+};
+
+reply error_reply(int status, std::string_view code, std::string_view message) {
+  rapidjson::StringBuffer buf;
+  json_writer w{buf};
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  write_string(w, code);
+  w.Key("message");
+  write_string(w, message);
+  w.EndObject();
+  w.EndObject();
+  return {status, buf.GetString(), std::string{code}};
+}
+
+std::string error_detail(const caf::error& err) {
+  auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return {};
+}
+
+bool is_ours(const caf::error& err, errc code) {
+  return err.category() == caf::atom("ispflow")
+         && static_cast<errc>(err.code()) == code;
+}
+
+reply from_error(const caf::error& err) {
+  if (err.category() != caf::atom("ispflow"))
+    return error_reply(500, "internal", to_string(err));
+  auto detail = error_detail(err);
+  switch (static_cast<errc>(err.code())) {
+    case errc::database_unavailable:
+      return error_reply(503, "database_unavailable",
+                         "the database cannot be reached");
+    case errc::invalid_input:
+      return error_reply(400, "invalid_request", detail);
+    case errc::timeout:
+      return error_reply(504, "timeout", detail);
+    case errc::shutting_down:
+      return error_reply(503, "shutting_down", detail);
+    default:
+      return error_reply(500, to_string(static_cast<errc>(err.code())), detail);
+  }
+}
+
+// Errors of saga_control and breaker_control: invalid_input means the
+// target is in the wrong state or unknown to the engine.
+reply from_control_error(const caf::error& err, int invalid_status,
+                         std::string_view invalid_code) {
+  if (is_ours(err, errc::invalid_input))
+    return error_reply(invalid_status, invalid_code, error_detail(err));
+  return from_error(err);
+}
+
+reply not_found(std::string_view what) {
+  return error_reply(404, "not_found", std::string{what} + " not found");
+}
+
+// -- request parsing
+// ------------------------------------------------------------
+
+std::string param(const httplib::Request& req, const char* name) {
+  return req.has_param(name) ? req.get_param_value(name) : std::string{};
+}
+
+// A time filter: empty gives `fallback`, otherwise it must be RFC 3339.
+std::optional<std::string> time_param(const std::string& value,
+                                      const char* fallback) {
+  if (value.empty())
+    return std::string{fallback};
+  if (!events::is_rfc3339(value))
+    return std::nullopt;
+  return value;
+}
+
+std::optional<uint32_t> limit_param(const std::string& value, uint32_t def,
+                                    uint32_t max) {
+  if (value.empty())
+    return def;
+  uint64_t n = 0;
+  auto res = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (res.ec != std::errc{} || res.ptr != value.data() + value.size() || n == 0)
+    return std::nullopt;
+  return static_cast<uint32_t>(std::min<uint64_t>(n, max));
+}
+
+std::optional<int64_t> id_param(const std::string& value) {
+  int64_t n = 0;
+  auto res = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (res.ec != std::errc{} || res.ptr != value.data() + value.size() || n <= 0)
+    return std::nullopt;
+  return n;
+}
+
+std::string saga_cursor(const std::string& ts, const std::string& id) {
+  return base64("s1|" + ts + "|" + id, true);
+}
+
+std::optional<std::pair<std::string, std::string>>
+parse_saga_cursor(const std::string& cursor) {
+  auto text = unbase64(cursor);
+  if (!text || !text->starts_with("s1|"))
+    return std::nullopt;
+  auto rest = text->substr(3);
+  auto bar = rest.find('|');
+  if (bar == std::string::npos || !events::is_rfc3339(rest.substr(0, bar)))
+    return std::nullopt;
+  return std::make_pair(rest.substr(0, bar), rest.substr(bar + 1));
+}
+
+std::string dead_letter_cursor(int64_t id) {
+  return base64("d1|" + std::to_string(id), true);
+}
+
+std::optional<int64_t> parse_dead_letter_cursor(const std::string& cursor) {
+  auto text = unbase64(cursor);
+  if (!text || !text->starts_with("d1|"))
+    return std::nullopt;
+  return id_param(text->substr(3));
+}
+
+// -- dead letters
+// ---------------------------------------------------------------
+
+struct header_view {
+  std::string key;
+  std::string value;
+  bool null_value = false;
+};
+
+std::vector<header_view> decode_headers(const std::string& json) {
+  std::vector<header_view> out;
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  if (d.HasParseError() || !d.IsArray())
+    return out;
+  for (auto& h : d.GetArray()) {
+    if (!h.IsObject())
+      continue;
+    header_view x;
+    if (h.HasMember("key") && h["key"].IsString()) {
+      x.key = h["key"].GetString();
+    } else if (h.HasMember("key_base64") && h["key_base64"].IsString()) {
+      x.key = unbase64(h["key_base64"].GetString()).value_or("");
+    }
+    if (h.HasMember("value") && h["value"].IsString())
+      x.value = unbase64(h["value"].GetString()).value_or("");
+    x.null_value = h.HasMember("null") && h["null"].IsBool()
+                   && h["null"].GetBool();
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+const header_view* find_header(const std::vector<header_view>& hs,
+                               std::string_view key) {
+  for (auto& h : hs)
+    if (h.key == key && !h.null_value)
+      return &h;
+  return nullptr;
+}
+
+// Bytes as a JSON string when they are text, else as "<name>_base64".
+void write_bytes(json_writer& w, const char* name, const std::string& bytes) {
+  if (is_utf8(bytes)) {
+    w.Key(name);
+    write_string(w, bytes);
+  } else {
+    w.Key((std::string{name} + "_base64").c_str());
+    write_string(w, base64(bytes));
+  }
+}
+
+void write_dead_letter(json_writer& w, const detail::dead_letter_row& x,
+                       bool full) {
+  auto headers = decode_headers(x.headers_json);
+  w.StartObject();
+  w.Key("id");
+  w.Int64(x.id);
+  w.Key("topic");
+  write_string(w, x.topic);
+  w.Key("partition");
+  w.Int(x.partition);
+  w.Key("offset");
+  w.Int64(x.offset);
+  w.Key("error");
+  write_string(w, x.error);
+  w.Key("detail");
+  write_string(w, x.detail);
+  w.Key("tenant_id");
+  write_opt(w, x.tenant_id);
+  w.Key("created_at");
+  write_string(w, x.created_at);
+  w.Key("redriven_at");
+  write_opt(w, x.redriven_at);
+  for (auto name : {"ce_type", "ce_id", "ce_source", "ce_subject"}) {
+    auto h = find_header(headers, name);
+    if (h != nullptr && is_utf8(h->value)) {
+      w.Key(name);
+      write_string(w, h->value);
+    }
+  }
+  if (full) {
+    if (x.key) {
+      write_bytes(w, "key", *x.key);
+    } else {
+      w.Key("key");
+      w.Null();
+    }
+    // A JSON value is shown parsed and redacted; other bytes as they are.
+    rapidjson::Document doc;
+    doc.Parse(x.value.c_str(), x.value.size());
+    if (!doc.HasParseError() && is_utf8(x.value)) {
+      redact(doc, doc.GetAllocator());
+      w.Key("value");
+      doc.Accept(w);
+    } else {
+      write_bytes(w, "value_text", x.value);
+    }
+    w.Key("headers");
+    w.StartArray();
+    for (auto& h : headers) {
+      w.StartObject();
+      write_bytes(w, "key", h.key);
+      if (h.null_value) {
+        w.Key("value");
+        w.Null();
+      } else {
+        write_bytes(w, "value", h.value);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+events::kafka_record record_of(const detail::dead_letter_row& x,
+                               const std::optional<std::string>& value) {
+  events::kafka_record rec;
+  rec.topic = x.topic;
+  rec.partition = x.partition;
+  rec.offset = x.offset;
+  rec.null_key = !x.key.has_value();
+  rec.key = x.key.value_or("");
+  rec.value = value.value_or(x.value);
+  for (auto& h : decode_headers(x.headers_json))
+    rec.headers.push_back({h.key, h.value, h.null_value});
+  return rec;
+}
+
+// A fresh binary-mode record for an inbox event: new identity, same data,
+// same origin (topic, partition, offset) so that the partition's owner
+// starts it.
+events::kafka_record record_of(const detail::inbox_row& x,
+                               const std::string& source,
+                               const std::string& id) {
+  events::cloud_event ev;
+  ev.id = id;
+  ev.source = source;
+  ev.type = x.type;
+  ev.time = x.event_time;
+  ev.subject = x.subscriber_id;
+  ev.tenant_id = x.tenant_id;
+  ev.traceparent = x.traceparent;
+  ev.data = x.payload;
+  auto rec = events::encode_binary(ev, x.topic);
+  rec.partition = x.partition;
+  rec.offset = x.offset;
+  return rec;
+}
+
+void write_accepted(json_writer& w, const events::accepted_event& ev) {
+  w.StartObject();
+  w.Key("source");
+  write_string(w, ev.source);
+  w.Key("event_id");
+  write_string(w, ev.id);
+  w.Key("type");
+  write_string(w, ev.type);
+  w.Key("tenant_id");
+  write_string(w, ev.tenant_id);
+  w.Key("subscriber_id");
+  write_string(w, ev.subject);
+  w.EndObject();
+}
+
+// What the audit row says about a request.
+struct audit_note {
+  std::string target;
+  std::string request_json = "{}";
+};
+
+using read_handler
+  = std::function<reply(const httplib::Request&, const principal&)>;
+using write_handler = std::function<reply(const httplib::Request&,
+                                          const principal&, audit_note&)>;
+
+} // namespace
+
+// -- server -------------------------------------------------------------------
+
+struct admin_server::impl {
+  admin_settings cfg;
+  admin_deps deps;
+  authenticator auth;
+  std::unique_ptr<metrics_registry> own_metrics;
+  metrics_registry* metrics = nullptr;
+  std::vector<uint64_t> callbacks;
+  family<counter>* requests = nullptr;
+  counter* audit_failures = nullptr;
+  detail::store db;
+  std::mutex intake_mtx;
+  std::optional<adapters::postgres::intake_store> intake;
+  std::map<std::string, std::string> console = detail::console_files();
+  httplib::Server svr;
+  std::thread thread;
+  uint16_t bound = 0;
+
+  impl(admin_settings settings, admin_deps d)
+    : cfg(std::move(settings)),
+      deps(std::move(d)),
+      auth(cfg.tokens),
+      db(deps.dsn, std::max<uint32_t>(cfg.db_connections, 1)) {
+    // nop
+  }
+
+  ~impl() {
+    stop();
+    if (metrics != nullptr)
+      for (auto id : callbacks)
+        metrics->remove_callback(id);
+  }
+
+  void stop() {
+    if (thread.joinable()) {
+      svr.stop();
+      thread.join();
+    }
+  }
+
+  caf::error init_metrics() {
+    if (deps.metrics == nullptr) {
+      own_metrics = std::make_unique<metrics_registry>();
+      metrics = own_metrics.get();
+    } else {
+      metrics = deps.metrics;
+    }
+    auto req = metrics->counters("ispflow_admin_requests_total",
+                                 "Admin API requests by route and status.",
+                                 {"route", "status"});
+    if (!req)
+      return req.error();
+    requests = *req;
+    auto af = metrics->counters("ispflow_admin_audit_failures_total",
+                                "Admin writes whose audit row failed.");
+    if (!af)
+      return af.error();
+    audit_failures = &(*af)->with({});
+    struct cb_def {
+      const char* name;
+      const char* help;
+      caf::expected<std::vector<sample>> (detail::store::*fn)();
+    };
+    for (auto& def :
+         {cb_def{"ispflow_outbox_backlog",
+                 "Outbox records not yet published, by topic.",
+                 &detail::store::outbox_backlog},
+          cb_def{"ispflow_dead_letters",
+                 "Dead letters not re-driven, by tenant and error.",
+                 &detail::store::dead_letters_open},
+          cb_def{"ispflow_sagas", "Sagas by tenant, type and state.",
+                 &detail::store::sagas_by_state}}) {
+      auto fn = def.fn;
+      auto id = metrics->add_callback(def.name, def.help, metric_kind::gauge,
+                                      [this, fn] { return (db.*fn)(); });
+      if (!id)
+        return id.error();
+      callbacks.push_back(*id);
+    }
+    return {};
+  }
+
+  // -- plumbing
+  // -----------------------------------------------------------------
+
+  void send(httplib::Response& res, const std::string& route, const reply& r) {
+    res.status = r.status;
+    res.set_content(r.body, json_type);
+    requests->with({route, std::to_string(r.status)}).inc();
+  }
+
+  // 401 without a known token, 403 without the scope.
+  std::variant<principal, reply> authorize(const httplib::Request& req,
+                                           std::string_view scope) {
+    auto header = req.get_header_value("Authorization");
+    auto token = authenticator::bearer_token(header);
+    if (!token)
+      return error_reply(401, "unauthorized", "a bearer token is required");
+    auto who = auth.authenticate(*token);
+    if (!who)
+      return error_reply(401, "unauthorized", "unknown token");
+    if (!who->has(scope))
+      return error_reply(403, "forbidden",
+                         "the token lacks the scope " + std::string{scope});
+    return std::move(*who);
+  }
+
+  template <class F>
+  reply guarded(F&& f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return error_reply(500, "internal", e.what());
+    } catch (...) {
+      return error_reply(500, "internal", "unexpected failure");
+    }
+  }
+
+  void get(const std::string& pattern, const std::string& route,
+           std::string_view scope, read_handler h) {
+    svr.Get(pattern, [this, route, scope, h](const httplib::Request& req,
+                                             httplib::Response& res) {
+      auto r = guarded([&] {
+        auto who = authorize(req, scope);
+        if (auto rep = std::get_if<reply>(&who)) {
+          if (rep->status == 401)
+            res.set_header("WWW-Authenticate", "Bearer");
+          return *rep;
+        }
+        return h(req, std::get<principal>(who));
+      });
+      send(res, route, r);
+    });
+  }
+
+  // Writes are audited once the token is known, whatever the outcome.
+  void post(const std::string& pattern, const std::string& route,
+            const std::string& action, std::string_view scope,
+            write_handler h) {
+    svr.Post(pattern, [this, route, action, scope,
+                       h](const httplib::Request& req, httplib::Response& res) {
+      audit_note note;
+      if (req.matches.size() > 1)
+        note.target = req.matches[1];
+      std::optional<principal> who;
+      auto r = guarded([&] {
+        auto header = req.get_header_value("Authorization");
+        auto token = authenticator::bearer_token(header);
+        if (token)
+          who = auth.authenticate(*token);
+        auto checked = authorize(req, scope);
+        if (auto rep = std::get_if<reply>(&checked)) {
+          if (rep->status == 401)
+            res.set_header("WWW-Authenticate", "Bearer");
+          return *rep;
+        }
+        return h(req, std::get<principal>(checked), note);
+      });
+      if (who) {
+        detail::audit_entry e;
+        e.token_name = who->name;
+        e.tenant_id = who->tenant;
+        e.action = action;
+        e.target = note.target;
+        e.request_json = note.request_json;
+        e.status = r.status;
+        e.result = r.result;
+        if (!db.audit(e))
+          audit_failures->inc();
+      }
+      send(res, route, r);
+    });
+  }
+
+  std::optional<reply> tenant_filter(const principal& who,
+                                     std::string& tenant) {
+    if (!who.tenant)
+      return std::nullopt;
+    if (!tenant.empty() && tenant != *who.tenant)
+      return error_reply(403, "forbidden_tenant",
+                         "the token is restricted to another tenant");
+    tenant = *who.tenant;
+    return std::nullopt;
+  }
+
+  // -- sagas
+  // --------------------------------------------------------------------
+
+  reply list_sagas(const httplib::Request& req, const principal& who) {
+    detail::saga_query q;
+    q.tenant = param(req, "tenant");
+    if (auto r = tenant_filter(who, q.tenant))
+      return *r;
+    q.subscriber = param(req, "subscriber");
+    q.type = param(req, "type");
+    q.state = param(req, "state");
+    if (!q.state.empty() && !sagas::parse_saga_state(q.state))
+      return error_reply(400, "invalid_request", "unknown state " + q.state);
+    auto from = time_param(param(req, "from"), "-infinity");
+    auto to = time_param(param(req, "to"), "infinity");
+    if (!from || !to)
+      return error_reply(400, "invalid_request",
+                         "from and to must be RFC 3339 date-times");
+    q.from = *from;
+    q.to = *to;
+    auto limit = limit_param(param(req, "limit"), default_limit, max_limit);
+    if (!limit)
+      return error_reply(400, "invalid_request",
+                         "limit must be a positive integer");
+    auto cursor = param(req, "cursor");
+    if (!cursor.empty()) {
+      auto pos = parse_saga_cursor(cursor);
+      if (!pos)
+        return error_reply(400, "invalid_cursor", "the cursor is not valid");
+      q.after_ts = pos->first;
+      q.after_id = pos->second;
+    }
+    q.limit = *limit + 1;
+    auto p = db.list_sagas(q);
+    if (!p)
+      return from_error(p.error());
+    bool more = p->items.size() > *limit;
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("items");
+    w.StartArray();
+    for (size_t i = 0; i < std::min<size_t>(p->items.size(), *limit); ++i)
+      write_raw(w, p->items[i]);
+    w.EndArray();
+    w.Key("next_cursor");
+    if (more) {
+      // The keyset of the last item shown; fetch the row's position again.
+      auto shown = *limit;
+      rapidjson::Document d;
+      d.Parse(p->items[shown - 1].c_str());
+      write_string(w, saga_cursor(d["created_at"].GetString(),
+                                  d["id"].GetString()));
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+    return {200, buf.GetString()};
+  }
+
+  reply show_saga(const httplib::Request& req, const principal& who) {
+    auto found = db.saga_detail(req.matches[1]);
+    if (!found)
+      return from_error(found.error());
+    // Another tenant's saga is "not found": ids cannot be probed.
+    if (!*found || !who.may_see((*found)->first))
+      return not_found("saga");
+    return {200, (*found)->second};
+  }
+
+  // The saga of the path, visible to `who`, or the reply to send.
+  std::variant<detail::saga_ref, reply> visible_saga(const std::string& id,
+                                                     const principal& who) {
+    auto ref = db.find_saga(id);
+    if (!ref)
+      return from_error(ref.error());
+    if (!*ref || !who.may_see((*ref)->tenant_id))
+      return not_found("saga");
+    return **ref;
+  }
+
+  reply control_saga(const httplib::Request& req, const principal& who,
+                     audit_note& note, bool retry) {
+    std::string id = req.matches[1];
+    note.target = id;
+    auto ref = visible_saga(id, who);
+    if (auto r = std::get_if<reply>(&ref))
+      return *r;
+    if (!deps.sagas)
+      return error_reply(501, "not_available",
+                         "saga control is not available in this process");
+    auto res = retry ? deps.sagas->retry(id) : deps.sagas->cancel(id);
+    if (!res)
+      return from_control_error(res.error(), 409, "conflict");
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("saga_id");
+    write_string(w, id);
+    w.Key("action");
+    w.String(retry ? "retry" : "cancel");
+    w.Key("accepted");
+    w.Bool(true);
+    w.EndObject();
+    return {202, buf.GetString()};
+  }
+
+  // Validates `recs` as intake does and writes the accepted ones with their
+  // links (links first). Fills `accepted` and `refused`.
+  struct intake_result {
+    std::vector<events::accepted_event> accepted;
+    std::vector<events::dead_letter> refused;
+    events::intake_outcome outcome;
+  };
+
+  caf::expected<intake_result>
+  check_records(const std::vector<events::kafka_record>& recs) {
+    events::intake_settings settings;
+    settings.saga_topic = deps.saga_topic;
+    settings.dead_letter_topic = deps.dead_letter_topic;
+    std::map<std::string, bool, std::less<>> known;
+    caf::error db_err;
+    settings.known_tenant = [&](std::string_view tenant) {
+      auto i = known.find(tenant);
+      if (i != known.end())
+        return i->second;
+      auto ok = db.tenant_exists(std::string{tenant});
+      if (!ok) {
+        db_err = ok.error();
+        return true;
+      }
+      known.emplace(std::string{tenant}, *ok);
+      return *ok;
+    };
+    intake_result out;
+    for (auto& rec : recs) {
+      auto decision = events::check_billing_record(rec, settings);
+      if (auto acc = std::get_if<events::accepted_event>(&decision))
+        out.accepted.push_back(std::move(*acc));
+      else
+        out.refused.push_back(std::get<events::dead_letter>(decision));
+    }
+    if (db_err)
+      return db_err;
+    return out;
+  }
+
+  caf::expected<events::intake_outcome>
+  write_events(const std::vector<events::accepted_event>& accepted,
+               const std::vector<detail::inbox_link>& links) {
+    if (auto ok = db.insert_links(links); !ok)
+      return ok.error();
+    std::lock_guard<std::mutex> guard{intake_mtx};
+    if (!intake) {
+      auto st = adapters::postgres::intake_store::connect(deps.dsn);
+      if (!st)
+        return st.error();
+      intake.emplace(std::move(*st));
+    }
+    events::intake_batch batch;
+    batch.accepted = accepted;
+    return intake->write(batch);
+  }
+
+  reply replay_saga(const httplib::Request& req, const principal& who,
+                    audit_note& note) {
+    std::string id = req.matches[1];
+    note.target = id;
+    auto ref = visible_saga(id, who);
+    if (auto r = std::get_if<reply>(&ref))
+      return *r;
+    auto& saga = std::get<detail::saga_ref>(ref);
+    if (!saga.inbox_id)
+      return error_reply(409, "no_input_event",
+                         "the saga was not started by an input event");
+    auto row = db.inbox_event(*saga.inbox_id);
+    if (!row)
+      return from_error(row.error());
+    if (!*row)
+      return error_reply(409, "no_input_event", "the input event is gone");
+    auto new_id = uuid_v4();
+    auto checked = check_records({record_of(**row, replay_source, new_id)});
+    if (!checked)
+      return from_error(checked.error());
+    if (checked->accepted.empty())
+      return error_reply(422, checked->refused.front().error,
+                         checked->refused.front().detail);
+    detail::inbox_link link{replay_source, new_id,  (*row)->id, id,
+                            std::nullopt,  who.name};
+    auto written = write_events(checked->accepted, {link});
+    if (!written)
+      return from_error(written.error());
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("saga_id");
+    write_string(w, id);
+    w.Key("event");
+    write_accepted(w, checked->accepted.front());
+    w.EndObject();
+    return {202, buf.GetString()};
+  }
+
+  // -- dead letters
+  // -------------------------------------------------------------
+
+  reply list_dead_letters(const httplib::Request& req, const principal& who) {
+    detail::dead_letter_query q;
+    q.tenant = param(req, "tenant");
+    if (auto r = tenant_filter(who, q.tenant))
+      return *r;
+    q.tenant_required = who.tenant.has_value();
+    q.error = param(req, "error");
+    q.redriven = param(req, "redriven");
+    if (!q.redriven.empty() && q.redriven != "true" && q.redriven != "false")
+      return error_reply(400, "invalid_request",
+                         "redriven must be true or false");
+    auto from = time_param(param(req, "from"), "-infinity");
+    auto to = time_param(param(req, "to"), "infinity");
+    if (!from || !to)
+      return error_reply(400, "invalid_request",
+                         "from and to must be RFC 3339 date-times");
+    q.from = *from;
+    q.to = *to;
+    auto limit = limit_param(param(req, "limit"), default_limit, max_limit);
+    if (!limit)
+      return error_reply(400, "invalid_request",
+                         "limit must be a positive integer");
+    auto cursor = param(req, "cursor");
+    if (!cursor.empty()) {
+      auto pos = parse_dead_letter_cursor(cursor);
+      if (!pos)
+        return error_reply(400, "invalid_cursor", "the cursor is not valid");
+      q.before_id = *pos;
+    }
+    q.limit = *limit + 1;
+    auto rows = db.list_dead_letters(q);
+    if (!rows)
+      return from_error(rows.error());
+    bool more = rows->size() > *limit;
+    if (more)
+      rows->resize(*limit);
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("items");
+    w.StartArray();
+    for (auto& x : *rows)
+      write_dead_letter(w, x, false);
+    w.EndArray();
+    w.Key("next_cursor");
+    if (more)
+      write_string(w, dead_letter_cursor(rows->back().id));
+    else
+      w.Null();
+    w.EndObject();
+    return {200, buf.GetString()};
+  }
+
+  std::variant<detail::dead_letter_row, reply>
+  visible_dead_letter(const std::string& id_text, const principal& who) {
+    auto id = id_param(id_text);
+    if (!id)
+      return not_found("dead letter");
+    auto row = db.dead_letter(*id);
+    if (!row)
+      return from_error(row.error());
+    if (!*row)
+      return not_found("dead letter");
+    auto& x = **row;
+    if (who.tenant && (!x.tenant_id || *x.tenant_id != *who.tenant))
+      return not_found("dead letter");
+    return std::move(x);
+  }
+
+  reply show_dead_letter(const httplib::Request& req, const principal& who) {
+    auto dl = visible_dead_letter(req.matches[1], who);
+    if (auto r = std::get_if<reply>(&dl))
+      return *r;
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    write_dead_letter(w, std::get<detail::dead_letter_row>(dl), true);
+    return {200, buf.GetString()};
+  }
+
+  reply redrive_dead_letter(const httplib::Request& req, const principal& who,
+                            audit_note& note) {
+    note.target = req.matches[1];
+    std::optional<std::string> corrected;
+    if (!req.body.empty()) {
+      rapidjson::Document body;
+      body.Parse(req.body.c_str(), req.body.size());
+      if (body.HasParseError() || !body.IsObject())
+        return error_reply(400, "invalid_request",
+                           "the body must be a JSON object");
+      if (body.HasMember("payload")) {
+        auto& p = body["payload"];
+        if (p.IsString()) {
+          corrected = std::string{p.GetString(), p.GetStringLength()};
+        } else {
+          rapidjson::StringBuffer pb;
+          json_writer pw{pb};
+          p.Accept(pw);
+          corrected = pb.GetString();
+        }
+      }
+    }
+    {
+      // Never the payload itself: it may hold credentials.
+      rapidjson::StringBuffer sb;
+      json_writer sw{sb};
+      sw.StartObject();
+      sw.Key("corrected_payload");
+      sw.Bool(corrected.has_value());
+      if (corrected) {
+        sw.Key("payload_bytes");
+        sw.Uint64(corrected->size());
+      }
+      sw.EndObject();
+      note.request_json = sb.GetString();
+    }
+    auto dl = visible_dead_letter(req.matches[1], who);
+    if (auto r = std::get_if<reply>(&dl))
+      return *r;
+    auto& row = std::get<detail::dead_letter_row>(dl);
+    if (row.redriven_at)
+      return error_reply(409, "already_redriven",
+                         "the dead letter was re-driven at "
+                           + *row.redriven_at);
+    auto checked = check_records({record_of(row, corrected)});
+    if (!checked)
+      return from_error(checked.error());
+    if (checked->accepted.empty()) {
+      auto& why = checked->refused.front();
+      return error_reply(422, why.error, why.detail);
+    }
+    auto& ev = checked->accepted.front();
+    // A corrected envelope must not move the event to another tenant.
+    if (!who.may_see(ev.tenant_id))
+      return not_found("dead letter");
+    detail::inbox_link link{ev.source,    ev.id,  std::nullopt,
+                            std::nullopt, row.id, who.name};
+    auto written = write_events(checked->accepted, {link});
+    if (!written)
+      return from_error(written.error());
+    if (written->recorded == 0)
+      return error_reply(409, "already_in_inbox",
+                         "an event with this source and id is in the inbox");
+    if (auto marked = db.mark_redriven(row.id); !marked)
+      return from_error(marked.error());
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("dead_letter_id");
+    w.Int64(row.id);
+    w.Key("event");
+    write_accepted(w, ev);
+    w.EndObject();
+    return {200, buf.GetString()};
+  }
+
+  // -- events re-drive
+  // ------------------------------------------------------------
+
+  reply redrive_events(const httplib::Request& req, const principal& who,
+                       audit_note& note) {
+    rapidjson::Document body;
+    body.Parse(req.body.c_str(), req.body.size());
+    if (body.HasParseError() || !body.IsObject())
+      return error_reply(400, "invalid_request",
+                         "the body must be a JSON object");
+    auto text = [&](const char* key) -> std::optional<std::string> {
+      if (!body.HasMember(key) || !body[key].IsString())
+        return std::nullopt;
+      return std::string{body[key].GetString()};
+    };
+    auto from = text("from");
+    auto to = text("to");
+    if (!from || !to || !events::is_rfc3339(*from) || !events::is_rfc3339(*to))
+      return error_reply(400, "invalid_request",
+                         "from and to are required RFC 3339 date-times");
+    auto tenant = text("tenant").value_or("");
+    std::vector<std::string> types;
+    if (body.HasMember("types")) {
+      if (!body["types"].IsArray())
+        return error_reply(400, "invalid_request", "types must be an array");
+      for (auto& t : body["types"].GetArray()) {
+        if (!t.IsString())
+          return error_reply(400, "invalid_request", "types must be strings");
+        types.emplace_back(t.GetString());
+      }
+    }
+    bool dry_run = body.HasMember("dry_run") && body["dry_run"].IsBool()
+                   && body["dry_run"].GetBool();
+    uint32_t limit = default_redrive_limit;
+    if (body.HasMember("limit")) {
+      if (!body["limit"].IsUint() || body["limit"].GetUint() == 0)
+        return error_reply(400, "invalid_request",
+                           "limit must be a positive integer");
+      limit = std::min(body["limit"].GetUint(), max_redrive_limit);
+    }
+    note.target = *from + "/" + *to;
+    {
+      rapidjson::StringBuffer sb;
+      json_writer sw{sb};
+      sw.StartObject();
+      sw.Key("from");
+      write_string(sw, *from);
+      sw.Key("to");
+      write_string(sw, *to);
+      sw.Key("tenant");
+      write_string(sw, tenant);
+      sw.Key("types");
+      sw.StartArray();
+      for (auto& t : types)
+        write_string(sw, t);
+      sw.EndArray();
+      sw.Key("dry_run");
+      sw.Bool(dry_run);
+      sw.Key("limit");
+      sw.Uint(limit);
+      sw.EndObject();
+      note.request_json = sb.GetString();
+    }
+    if (auto r = tenant_filter(who, tenant))
+      return *r;
+    auto rows = db.inbox_window(*from, *to, tenant, types, limit + 1);
+    if (!rows)
+      return from_error(rows.error());
+    bool truncated = rows->size() > limit;
+    if (truncated)
+      rows->resize(limit);
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("dry_run");
+    w.Bool(dry_run);
+    w.Key("matched");
+    w.Uint64(rows->size());
+    w.Key("truncated");
+    w.Bool(truncated);
+    if (dry_run) {
+      // Replays admission per subscriber: its state after its sagas so
+      // far, then each event of the window in order, as if every saga
+      // that would start completed.
+      std::map<std::pair<std::string, std::string>, sagas::subscriber_state>
+        states;
+      std::vector<sagas::admission_decision> decisions;
+      uint64_t starts = 0;
+      for (auto& row : *rows) {
+        auto key = std::make_pair(row.tenant_id, row.subscriber_id);
+        auto i = states.find(key);
+        if (i == states.end()) {
+          auto history = db.subscriber_sagas(row.tenant_id, row.subscriber_id);
+          if (!history)
+            return from_error(history.error());
+          auto st = sagas::subscriber_state::none;
+          for (auto& [name, state] : *history)
+            if (auto s = sagas::parse_saga_state(state))
+              st = sagas::next_state(st, name, *s);
+          i = states.emplace(key, st).first;
+        }
+        auto d = sagas::admit(i->second, row.type);
+        if (d.starts()) {
+          ++starts;
+          i->second = sagas::next_state(i->second, d.saga,
+                                        sagas::saga_state::completed);
+        }
+        decisions.push_back(std::move(d));
+      }
+      w.Key("would_start");
+      w.Uint64(starts);
+      w.Key("would_refuse");
+      w.Uint64(rows->size() - starts);
+      w.Key("events");
+      w.StartArray();
+      for (size_t k = 0; k < rows->size(); ++k) {
+        auto& row = (*rows)[k];
+        auto& d = decisions[k];
+        w.StartObject();
+        w.Key("inbox_id");
+        w.Int64(row.id);
+        w.Key("source");
+        write_string(w, row.source);
+        w.Key("event_id");
+        write_string(w, row.event_id);
+        w.Key("type");
+        write_string(w, row.type);
+        w.Key("tenant_id");
+        write_string(w, row.tenant_id);
+        w.Key("subscriber_id");
+        write_string(w, row.subscriber_id);
+        w.Key("received_at");
+        write_string(w, row.received_at);
+        w.Key("decision");
+        w.String(d.starts() ? "start" : "dead_letter");
+        if (d.starts()) {
+          w.Key("saga");
+          write_string(w, d.saga);
+        } else {
+          w.Key("reason");
+          write_string(w, d.reason);
+          w.Key("detail");
+          write_string(w, d.detail);
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+      return {200, buf.GetString()};
+    }
+    std::vector<events::kafka_record> recs;
+    std::vector<detail::inbox_link> links;
+    for (auto& row : *rows) {
+      auto id = uuid_v4();
+      recs.push_back(record_of(row, redrive_source, id));
+      links.push_back(
+        {redrive_source, id, row.id, std::nullopt, std::nullopt, who.name});
+    }
+    auto checked = check_records(recs);
+    if (!checked)
+      return from_error(checked.error());
+    events::intake_outcome outcome;
+    if (!checked->accepted.empty()) {
+      auto written = write_events(checked->accepted, links);
+      if (!written)
+        return from_error(written.error());
+      outcome = *written;
+    }
+    w.Key("recorded");
+    w.Uint(outcome.recorded);
+    w.Key("refused");
+    w.Uint64(checked->refused.size());
+    w.Key("events");
+    w.StartArray();
+    size_t next = 0;
+    for (size_t k = 0; k < rows->size(); ++k) {
+      w.StartObject();
+      w.Key("inbox_id");
+      w.Int64((*rows)[k].id);
+      w.Key("event_id");
+      write_string(w, links[k].event_id);
+      bool ok = next < checked->accepted.size()
+                && checked->accepted[next].id == links[k].event_id;
+      w.Key("accepted");
+      w.Bool(ok);
+      if (ok)
+        ++next;
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return {202, buf.GetString()};
+  }
+
+  // -- breakers
+  // -----------------------------------------------------------------
+
+  reply list_breakers(const httplib::Request&, const principal& who) {
+    if (!deps.breakers)
+      return error_reply(501, "not_available",
+                         "breakers are not available in this process");
+    auto xs = deps.breakers->list();
+    if (!xs)
+      return from_error(xs.error());
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("items");
+    w.StartArray();
+    for (auto& b : *xs) {
+      if (who.tenant && b.tenant_id != *who.tenant)
+        continue;
+      w.StartObject();
+      w.Key("id");
+      write_string(w, b.id);
+      w.Key("tenant_id");
+      write_string(w, b.tenant_id);
+      w.Key("system");
+      write_string(w, b.system);
+      w.Key("state");
+      write_string(w, b.state);
+      w.Key("counters");
+      w.StartObject();
+      for (auto& [k, v] : b.counters) {
+        w.Key(k.c_str());
+        w.Uint64(v);
+      }
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return {200, buf.GetString()};
+  }
+
+  reply force_breaker(const httplib::Request& req, const principal& who,
+                      audit_note& note, bool open) {
+    std::string id = req.matches[1];
+    note.target = id;
+    if (!deps.breakers)
+      return error_reply(501, "not_available",
+                         "breakers are not available in this process");
+    auto xs = deps.breakers->list();
+    if (!xs)
+      return from_error(xs.error());
+    auto i = std::find_if(xs->begin(), xs->end(),
+                          [&](auto& b) { return b.id == id; });
+    if (i == xs->end() || (who.tenant && i->tenant_id != *who.tenant))
+      return not_found("breaker");
+    auto res = open ? deps.breakers->force_open(id)
+                    : deps.breakers->force_close(id);
+    if (!res)
+      return from_control_error(res.error(), 404, "not_found");
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("id");
+    write_string(w, id);
+    w.Key("action");
+    w.String(open ? "open" : "close");
+    w.EndObject();
+    return {200, buf.GetString()};
+  }
+
+  // -- monitoring
+  // -----------------------------------------------------------------
+
+  void serve_metrics(const httplib::Request& req, httplib::Response& res) {
+    if (cfg.metrics_token_sha256) {
+      // The header must outlive the token view.
+      auto header = req.get_header_value("Authorization");
+      auto token = authenticator::bearer_token(header);
+      if (!token || !token_matches(*token, *cfg.metrics_token_sha256)) {
+        res.set_header("WWW-Authenticate", "Bearer");
+        send(res, "metrics",
+             error_reply(401, "unauthorized", "the metrics token is required"));
+        return;
+      }
+    }
+    // Counted before rendering, so a scrape sees itself.
+    requests->with({"metrics", "200"}).inc();
+    res.status = 200;
+    res.set_content(metrics->render(),
+                    "text/plain; version=0.0.4; charset=utf-8");
+  }
+
+  reply ready() {
+    std::vector<std::pair<std::string, std::string>> results;
+    auto run = [&](const std::string& name, auto&& check) {
+      std::string why;
+      try {
+        caf::expected<void> r = check();
+        if (!r)
+          why = ispflow::render_error(r.error());
+      } catch (const std::exception& e) {
+        why = e.what();
+      } catch (...) {
+        why = "probe failed";
+      }
+      results.emplace_back(name, why);
+    };
+    run("database", [this] { return db.ping(); });
+    for (auto& p : deps.probes)
+      run(p.name, p.check);
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    bool ok = std::all_of(results.begin(), results.end(),
+                          [](auto& r) { return r.second.empty(); });
+    w.StartObject();
+    w.Key("status");
+    w.String(ok ? "ready" : "not_ready");
+    w.Key("failing");
+    w.StartArray();
+    for (auto& [name, why] : results)
+      if (!why.empty())
+        write_string(w, name);
+    w.EndArray();
+    w.Key("checks");
+    w.StartArray();
+    for (auto& [name, why] : results) {
+      w.StartObject();
+      w.Key("name");
+      write_string(w, name);
+      w.Key("ok");
+      w.Bool(why.empty());
+      if (!why.empty()) {
+        w.Key("error");
+        write_string(w, why);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return {ok ? 200 : 503, buf.GetString(), ok ? "ok" : "not_ready"};
+  }
+
+  // -- web console
+  // ----------------------------------------------------------------
+
+  // A static file of the console; no token needed, the data behind it is
+  // fetched from /v1 with the operator's token.
+  void serve_console(const std::string& name, httplib::Response& res) {
+    auto i = console.find(name);
+    if (i == console.end()) {
+      send(res, "console", not_found("console file"));
+      return;
+    }
+    res.status = 200;
+    res.set_header("Content-Security-Policy", console_csp);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(i->second, console_content_type(name));
+    requests->with({"console", "200"}).inc();
+  }
+
+  void console_routes() {
+    auto to_console = [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("/console/", 302);
+    };
+    svr.Get("/", to_console);
+    svr.Get("/console", to_console);
+    svr.Get("/console/",
+            [this](const httplib::Request&, httplib::Response& res) {
+              serve_console("index.html", res);
+            });
+    svr.Get(R"(/console/([A-Za-z0-9_-]+\.[a-z]+))",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              serve_console(req.matches[1], res);
+            });
+  }
+
+  void routes() {
+    using namespace std::placeholders;
+    console_routes();
+    auto rd = scopes::sagas_read;
+    auto wr = scopes::sagas_write;
+    get("/v1/sagas", "sagas.list", rd,
+        [this](auto& q, auto& p) { return list_sagas(q, p); });
+    get(R"(/v1/sagas/([^/]+))", "sagas.show", rd,
+        [this](auto& q, auto& p) { return show_saga(q, p); });
+    post(R"(/v1/sagas/([^/]+)/retry)", "sagas.retry", "sagas.retry", wr,
+         [this](auto& q, auto& p, auto& n) {
+           return control_saga(q, p, n, true);
+         });
+    post(R"(/v1/sagas/([^/]+)/cancel)", "sagas.cancel", "sagas.cancel", wr,
+         [this](auto& q, auto& p, auto& n) {
+           return control_saga(q, p, n, false);
+         });
+    post(R"(/v1/sagas/([^/]+)/replay)", "sagas.replay", "sagas.replay", wr,
+         [this](auto& q, auto& p, auto& n) { return replay_saga(q, p, n); });
+    get("/v1/dead-letters", "dead_letters.list", rd,
+        [this](auto& q, auto& p) { return list_dead_letters(q, p); });
+    get(R"(/v1/dead-letters/([^/]+))", "dead_letters.show", rd,
+        [this](auto& q, auto& p) { return show_dead_letter(q, p); });
+    post(R"(/v1/dead-letters/([^/]+)/redrive)", "dead_letters.redrive",
+         "dead_letters.redrive", wr, [this](auto& q, auto& p, auto& n) {
+           return redrive_dead_letter(q, p, n);
+         });
+    post("/v1/events/redrive", "events.redrive", "events.redrive", wr,
+         [this](auto& q, auto& p, auto& n) { return redrive_events(q, p, n); });
+    get("/v1/breakers", "breakers.list", rd,
+        [this](auto& q, auto& p) { return list_breakers(q, p); });
+    post(R"(/v1/breakers/(.+)/open)", "breakers.open", "breakers.open",
+         scopes::admin, [this](auto& q, auto& p, auto& n) {
+           return force_breaker(q, p, n, true);
+         });
+    post(R"(/v1/breakers/(.+)/close)", "breakers.close", "breakers.close",
+         scopes::admin, [this](auto& q, auto& p, auto& n) {
+           return force_breaker(q, p, n, false);
+         });
+    svr.Get("/metrics",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              serve_metrics(req, res);
+            });
+    svr.Get("/healthz",
+            [this](const httplib::Request&, httplib::Response& res) {
+              send(res, "healthz", reply{200, R"({"status":"ok"})"});
+            });
+    svr.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+      send(res, "readyz", guarded([this] { return ready(); }));
+    });
+    svr.set_error_handler(
+      [this](const httplib::Request&, httplib::Response& res) {
+        // Only unmatched routes land here without a body of ours.
+        if (res.body.empty()) {
+          auto r = res.status == 404
+                     ? error_reply(404, "not_found", "no such route")
+                     : error_reply(res.status, "http_error", "request failed");
+          res.set_content(r.body, json_type);
+        }
+      });
+    svr.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        auto r = error_reply(500, "internal", "unexpected failure");
+        res.status = 500;
+        res.set_content(r.body, json_type);
+      });
+  }
+};
+
+admin_server::admin_server(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
+  // nop
+}
+
+admin_server::~admin_server() {
+  stop();
+}
+
+caf::expected<std::unique_ptr<admin_server>>
+admin_server::make(admin_settings settings, admin_deps deps) {
+  for (auto& t : settings.tokens)
+    if (auto why = check_token(t))
+      return caf::make_error(errc::invalid_config, "admin.tokens: " + *why);
+  if (settings.metrics_token_sha256) {
+    token_settings probe{"metrics",
+                         *settings.metrics_token_sha256,
+                         {std::string{scopes::sagas_read}},
+                         std::nullopt};
+    if (check_token(probe))
+      return caf::make_error(errc::invalid_config,
+                             "admin.metrics_token: sha256 must be 64 hex "
+                             "digits");
+  }
+  if (settings.address.empty())
+    return caf::make_error(errc::invalid_config, "admin.listen: no address");
+  if (settings.threads == 0)
+    return caf::make_error(errc::invalid_config, "admin.threads: must be > 0");
+  try {
+    auto ptr = std::make_unique<impl>(std::move(settings), std::move(deps));
+    if (auto err = ptr->init_metrics())
+      return err;
+    auto threads = ptr->cfg.threads;
+    ptr->svr.new_task_queue = [threads] {
+      return new httplib::ThreadPool(threads);
+    };
+    ptr->svr.set_payload_max_length(ptr->cfg.max_body_bytes);
+    ptr->routes();
+    return std::unique_ptr<admin_server>{new admin_server(std::move(ptr))};
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::invalid_config, std::string{e.what()});
+  }
+}
+
+caf::expected<uint16_t> admin_server::start() {
+  auto& st = *impl_;
+  if (st.thread.joinable())
+    return st.bound;
+  int port = 0;
+  if (st.cfg.port == 0) {
+    port = st.svr.bind_to_any_port(st.cfg.address);
+  } else if (st.svr.bind_to_port(st.cfg.address, st.cfg.port)) {
+    port = st.cfg.port;
+  }
+  if (port <= 0)
+    return caf::make_error(errc::invalid_config,
+                           "admin.listen: cannot bind " + st.cfg.address + ":"
+                             + std::to_string(st.cfg.port));
+  st.bound = static_cast<uint16_t>(port);
+  st.thread = std::thread{[&st] { st.svr.listen_after_bind(); }};
+  return st.bound;
+}
+
+void admin_server::stop() {
+  if (impl_)
+    impl_->stop();
+}
+
+uint16_t admin_server::port() const noexcept {
+  return impl_->bound;
+}
+
+} // namespace ispflow::actors::admin

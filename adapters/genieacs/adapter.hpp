@@ -1,0 +1,57 @@
+#pragma once
+
+#include "adapters/api/adapters.hpp"
+#include "adapters/genieacs/settings.hpp"
+#include "adapters/http/http_actor.hpp"
+#include "adapters/resilience/guard.hpp"
+#include "events/type_ids.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <memory>
+#include <string>
+
+namespace ispflow::adapters::genieacs {
+
+/// The GenieACS adapter: `api::genieacs_actor` plus a health probe. It
+/// converts to `api::adapter_actor`.
+///
+/// interface adapter_actor {
+///   /// genieacs.configure_cpe: finds the CPE by "access.cpe.serial" (and
+///   /// "access.cpe.oui", "access.cpe.product_class" when given), then POSTs
+///   /// a setParameterValues task (PPPoE user and password from
+///   /// "credentials.username"/"credentials.password", optional SSID and
+///   /// extra parameters) with `connection_request` and a `uniqueKey`
+///   /// derived from the idempotency key. Output "cpe_id" (the device id).
+///   /// genieacs.factory_reset: the same with a factoryReset task; input
+///   /// "cpe_id", when given, skips the device look-up.
+///   /// Outcomes: 200 succeeded; 202 "Task queued but not processed" and any
+///   /// other 202 phrase (a failed connection request) answer
+///   /// `retryable_failure`, and the next call for the same key polls the
+///   /// task instead of posting again (gone without a fault = done);
+///   /// 202 "Task faulted" answers `permanent_failure` with the fault's code
+///   /// and message; 404 permanent; 5xx retryable; a task POST that may have
+///   /// reached GenieACS without an answer is `unknown_outcome`, and with
+///   /// `reconcile` the task is first looked up by its `uniqueKey`.
+///   (invoke_atom, adapter_request req) -> (adapter_reply)
+///   /// A cheap probe of the tenant's NBI (an empty device query, not through
+///   /// the breaker): `succeeded` with output "genieacs_version".
+///   (health_atom, string tenant_id) -> (adapter_reply)
+/// }
+///
+/// Every operation asks `guard` first (key: tenant, "genieacs", base URL);
+/// a refusal answers `parked` and sends nothing. Transport failures, 5xx
+/// and 429 count as breaker failures; a queued task or an offline CPE does
+/// not (the ACS answered).
+using adapter_actor = api::genieacs_actor::extend<
+  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>>;
+
+/// Spawns the adapter. `http` runs its requests; `guard` (shared by every
+/// adapter of the process; may be null = no breaker) admits its calls.
+adapter_actor spawn_genieacs_adapter(caf::actor_system& sys,
+                                     adapter_settings settings,
+                                     http::http_actor http,
+                                     std::shared_ptr<resilience::guard> guard);
+
+} // namespace ispflow::adapters::genieacs

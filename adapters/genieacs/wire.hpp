@@ -1,0 +1,98 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// The GenieACS NBI wire format as pure functions (no I/O): URLs, task
+// bodies, and the reading of answers, including the outcome carried in a
+// 202's reason phrase (contracts.md 2).
+
+namespace ispflow::adapters::genieacs {
+
+/// Percent-encodes every byte outside RFC 3986's unreserved set.
+std::string url_encode(std::string_view text);
+
+/// The device id as a URL path segment: GenieACS ids are already
+/// percent-encoded once (`SR552NA084%2D0003269`); the path needs them
+/// encoded again (`SR552NA084%252D0003269`).
+std::string path_id(std::string_view device_id);
+
+/// The task's `uniqueKey`: "ispflow:<operation>:<idempotency key>". The same
+/// request always gets the same key, so a re-POST replaces a queued task
+/// instead of adding one.
+std::string unique_key_for(std::string_view operation,
+                           std::string_view idempotency_key);
+
+/// `<base>/<collection>/?query=<json>[&projection=<p>]`.
+std::string query_url(std::string_view base_url, std::string_view collection,
+                      std::string_view query_json,
+                      std::string_view projection = {});
+
+/// `<base>/devices/<path_id>/tasks?connection_request&timeout=<ms>`.
+std::string task_url(std::string_view base_url, std::string_view device_id,
+                     std::chrono::milliseconds timeout);
+
+/// `{"_deviceId._SerialNumber":serial[,"_deviceId._OUI":oui]
+/// [,"_deviceId._ProductClass":pc]}` (empty parts left out).
+std::string device_query(std::string_view serial, std::string_view oui,
+                         std::string_view product_class);
+
+/// `{"<field>":"<value>"}`.
+std::string field_query(std::string_view field, std::string_view value);
+
+/// `{"device":<device>,"uniqueKey":<key>}`.
+std::string unique_key_query(std::string_view device, std::string_view key);
+
+/// A setParameterValues task with `uniqueKey`; values are xsd:string.
+std::string set_parameters_task(
+  const std::vector<std::pair<std::string, std::string>>& values,
+  std::string_view unique_key);
+
+/// A factoryReset task with `uniqueKey`.
+std::string factory_reset_task(std::string_view unique_key);
+
+/// What a task POST's status and reason phrase mean.
+enum class task_result : uint8_t {
+  /// 200: executed without a fault.
+  done,
+  /// 202 "Task queued but not processed": waits for the next inform.
+  queued,
+  /// 202 "Task faulted": a fault document exists.
+  faulted,
+  /// Any other 202 phrase: the connection request failed (the phrase is the
+  /// error); the task stays queued.
+  connection_error,
+  /// 404: no such device.
+  no_device,
+  /// Another 4xx.
+  rejected,
+  /// 5xx or 429.
+  server_error,
+  /// Anything else (1xx, 3xx, another 2xx).
+  unexpected,
+};
+
+/// Stable lower-case name, e.g. "connection_error".
+std::string_view to_string(task_result x) noexcept;
+
+/// Reads a task POST answer.
+task_result classify_task_reply(int status, std::string_view reason) noexcept;
+
+/// The `_id`s of a JSON array of documents; nothing if the body is not one.
+std::optional<std::vector<std::string>> parse_ids(std::string_view body);
+
+/// The `_id` of a single JSON document (the echoed task), or nothing.
+std::optional<std::string> parse_id(std::string_view body);
+
+/// "<code>: <message>" of the first fault in a JSON array of faults, or
+/// nothing when there is none.
+std::optional<std::string> first_fault(std::string_view body);
+
+/// The text body, shortened to 300 bytes, or "HTTP <status>" when empty.
+std::string error_text(int status, std::string_view body);
+
+} // namespace ispflow::adapters::genieacs

@@ -1,0 +1,439 @@
+#include "adapters/netbox/adapter.hpp"
+
+#include "adapters/netbox/wire.hpp"
+#include "common/log.hpp"
+
+#include <algorithm>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <charconv>
+#include <functional>
+#include <utility>
+#include <vector>
+
+namespace ispflow::adapters::netbox {
+
+using events::adapter_outcome;
+using events::adapter_reply;
+using events::adapter_request;
+using events::reply_failed;
+using events::reply_succeeded;
+
+namespace {
+
+constexpr std::string_view log_name = "netbox";
+constexpr std::string_view op_allocate = "netbox.allocate_ip";
+constexpr std::string_view op_release = "netbox.release_ip";
+
+struct netbox_state {
+  adapter_settings cfg;
+  http::http_actor http;
+  std::shared_ptr<resilience::guard> guard;
+  static inline const char* name = "ispflow.netbox";
+};
+
+using self_ptr = adapter_actor::stateful_pointer<netbox_state>;
+
+// One operation in flight: its request, settings, promise and guard ticket,
+// and what the steps so far learned.
+struct call {
+  adapter_request req;
+  tenant_settings ts;
+  caf::typed_response_promise<adapter_reply> promise;
+  bool guarded = false;
+  resilience::guard_ticket ticket;
+  resilience::time_point started;
+  // Set when NetBox failed (transport error, 5xx, 429): the breaker counts
+  // a failure only then.
+  bool system_failed = false;
+  std::vector<prefix_ref> prefixes;
+  size_t next_prefix = 0;
+  std::string last_conflict;
+  std::vector<int64_t> to_delete;
+};
+
+using call_ptr = std::shared_ptr<call>;
+using continuation = std::function<void(http::response&)>;
+
+resilience::time_point now_of(self_ptr self) {
+  return self->state.cfg.clock->now();
+}
+
+std::string path_of(const std::string& url) {
+  auto scheme = url.find("://");
+  auto start = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (start == std::string::npos)
+    return "/";
+  return url.substr(start, url.find('?', start) - start);
+}
+
+void finish(self_ptr self, const call_ptr& c, adapter_reply rep) {
+  auto now = now_of(self);
+  if (c->guarded) {
+    bool failure = c->system_failed
+                   && (rep.outcome == adapter_outcome::retryable_failure
+                       || rep.outcome == adapter_outcome::unknown_outcome);
+    self->state.guard->complete(c->ticket,
+                                failure ? resilience::call_outcome::failure
+                                        : resilience::call_outcome::success,
+                                now - c->started, now);
+    c->guarded = false;
+  }
+  auto level = rep.outcome == adapter_outcome::succeeded
+                 ? common::log_level::debug
+                 : common::log_level::info;
+  common::log(level, log_name, "operation done",
+              {{"tenant", c->req.tenant_id},
+               {"subscriber", c->req.subscriber_id},
+               {"operation", c->req.operation},
+               {"key", c->req.idempotency_key},
+               {"outcome", events::to_string(rep.outcome)},
+               {"error", rep.error}});
+  c->promise.deliver(std::move(rep));
+}
+
+http::request make_request(const tenant_settings& ts, std::string method,
+                           std::string url, std::string body = {}) {
+  http::request r;
+  r.method = std::move(method);
+  r.url = std::move(url);
+  r.body = std::move(body);
+  r.timeout = ts.call_timeout;
+  r.connect_timeout = ts.connect_timeout;
+  if (!ts.reuse_connections)
+    r.headers.emplace_back("Connection", "close");
+  r.headers.emplace_back("Accept", "application/json");
+  if (!r.body.empty())
+    r.headers.emplace_back("Content-Type", "application/json");
+  if (!ts.token.empty())
+    r.headers.emplace_back("Authorization",
+                           authorization_value(ts.scheme, ts.token));
+  return r;
+}
+
+// Sends `req`; `k` gets the response. A CAF error (the HTTP actor is gone)
+// ends the call: unknown for a POST (it may have been sent), else retryable.
+void send(self_ptr self, const call_ptr& c, http::request req, continuation k) {
+  auto method = req.method;
+  auto path = path_of(req.url);
+  self->request(self->state.http, caf::infinite, http_atom_v, std::move(req))
+    .then(
+      [self, c, k = std::move(k), method, path](http::response& res) {
+        common::log_debug(log_name, "http",
+                          {{"tenant", c->req.tenant_id},
+                           {"method", method},
+                           {"path", path},
+                           {"status", std::to_string(res.status)},
+                           {"error", http::to_string(res.error)}});
+        if (!res.has_response() || res.status >= 500 || res.status == 429)
+          c->system_failed = true;
+        k(res);
+      },
+      [self, c, method](caf::error& err) {
+        c->system_failed = true;
+        finish(self, c,
+               reply_failed(method == "POST"
+                              ? adapter_outcome::unknown_outcome
+                              : adapter_outcome::retryable_failure,
+                            "netbox: HTTP client failed: " + to_string(err)));
+      });
+}
+
+// A transport failure: unknown if a non-idempotent request may have reached
+// NetBox, else retryable.
+adapter_reply transport_failure(const http::response& res, bool effectful,
+                                std::string_view what) {
+  auto outcome = effectful && res.request_sent
+                   ? adapter_outcome::unknown_outcome
+                   : adapter_outcome::retryable_failure;
+  std::string msg{"netbox: "};
+  msg += what;
+  msg += ": ";
+  msg += http::to_string(res.error);
+  if (!res.error_text.empty())
+    msg += ": " + res.error_text;
+  return reply_failed(outcome, std::move(msg));
+}
+
+// An unexpected status: 5xx and 429 retryable, anything else permanent.
+adapter_reply status_failure(const http::response& res, std::string_view what) {
+  auto outcome = res.status >= 500 || res.status == 429
+                   ? adapter_outcome::retryable_failure
+                   : adapter_outcome::permanent_failure;
+  std::string msg{"netbox: "};
+  msg += what;
+  msg += ": HTTP " + std::to_string(res.status) + ": "
+         + error_message(res.status, res.body);
+  return reply_failed(outcome, std::move(msg));
+}
+
+adapter_reply address_reply(const address_ref& a, std::string prefix) {
+  events::string_map out;
+  out["ip_address"] = std::string{address_without_length(a.address)};
+  out["ip_id"] = std::to_string(a.id);
+  out["prefix"] = std::move(prefix);
+  return reply_succeeded(std::move(out));
+}
+
+const std::string* input_of(const adapter_request& req, const char* key) {
+  if (auto i = req.input.find(key); i != req.input.end() && !i->second.empty())
+    return &i->second;
+  return nullptr;
+}
+
+// -- allocate_ip --------------------------------------------------------------
+
+void try_next_prefix(self_ptr self, const call_ptr& c);
+
+void list_prefixes(self_ptr self, const call_ptr& c) {
+  auto* site = input_of(c->req, "site");
+  auto url = api_url(c->ts.base_url, "/ipam/prefixes/",
+                     prefix_query(c->ts, site ? *site : std::string{}));
+  send(self, c, make_request(c->ts, "GET", std::move(url)),
+       [self, c](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "prefixes"));
+         if (res.status != 200)
+           return finish(self, c, status_failure(res, "prefixes"));
+         auto xs = parse_prefixes(res.body);
+         if (!xs)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::retryable_failure,
+                                      "netbox: prefixes: unreadable answer"));
+         if (xs->empty())
+           return finish(self, c,
+                         reply_failed(adapter_outcome::permanent_failure,
+                                      "netbox: no active prefix with role '"
+                                        + c->ts.prefix_role
+                                        + "' for this tenant and site"));
+         c->prefixes = std::move(*xs);
+         try_next_prefix(self, c);
+       });
+}
+
+void try_next_prefix(self_ptr self, const call_ptr& c) {
+  if (c->next_prefix >= c->prefixes.size())
+    return finish(
+      self, c,
+      reply_failed(adapter_outcome::permanent_failure,
+                   "netbox: all " + std::to_string(c->prefixes.size())
+                     + " prefixes are full; last: " + c->last_conflict));
+  const auto& p = c->prefixes[c->next_prefix];
+  auto url = api_url(c->ts.base_url, "/ipam/prefixes/" + std::to_string(p.id)
+                                       + "/available-ips/");
+  auto body = allocation_body(c->ts, c->req.subscriber_id,
+                              c->req.idempotency_key);
+  send(self, c, make_request(c->ts, "POST", std::move(url), std::move(body)),
+       [self, c](http::response& res) {
+         const auto& px = c->prefixes[c->next_prefix];
+         if (!res.has_response())
+           return finish(
+             self, c, transport_failure(res, true, "allocate in " + px.prefix));
+         // 409 since NetBox 3.1.1; 204 with the same detail before it.
+         if (res.status == 409 || res.status == 204) {
+           c->last_conflict = px.prefix + ": "
+                              + error_message(res.status, res.body);
+           common::log_debug(log_name, "prefix full",
+                             {{"tenant", c->req.tenant_id},
+                              {"prefix", px.prefix}});
+           ++c->next_prefix;
+           return try_next_prefix(self, c);
+         }
+         if (res.status != 201 && res.status != 200)
+           return finish(self, c,
+                         status_failure(res, "allocate in " + px.prefix));
+         auto a = parse_address(res.body);
+         if (!a)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::unknown_outcome,
+                                      "netbox: allocated in " + px.prefix
+                                        + " but the answer is unreadable"));
+         finish(self, c, address_reply(*a, px.prefix));
+       });
+}
+
+void allocate(self_ptr self, const call_ptr& c) {
+  // Always look first: a POST after a lost answer would allocate twice.
+  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/",
+                     address_lookup_query(c->ts, c->req.subscriber_id));
+  send(self, c, make_request(c->ts, "GET", std::move(url)),
+       [self, c](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "look-up"));
+         if (res.status != 200)
+           return finish(self, c, status_failure(res, "look-up"));
+         auto xs = parse_addresses(res.body, c->ts.subscriber_field);
+         if (!xs)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::retryable_failure,
+                                      "netbox: look-up: unreadable answer"));
+         *xs = exact_matches(std::move(*xs), c->req.subscriber_id);
+         if (xs->empty())
+           return list_prefixes(self, c);
+         auto first = std::min_element(xs->begin(), xs->end(),
+                                       [](const auto& x, const auto& y) {
+                                         return x.id < y.id;
+                                       });
+         if (xs->size() > 1)
+           common::log_warn(log_name, "subscriber holds several addresses",
+                            {{"tenant", c->req.tenant_id},
+                             {"subscriber", c->req.subscriber_id},
+                             {"count", std::to_string(xs->size())}});
+         auto net = ipv4_network_of(first->address);
+         finish(self, c, address_reply(*first, net ? *net : std::string{}));
+       });
+}
+
+// -- release_ip ---------------------------------------------------------------
+
+void delete_next(self_ptr self, const call_ptr& c) {
+  if (c->to_delete.empty())
+    return finish(self, c, reply_succeeded());
+  auto id = c->to_delete.back();
+  auto url = api_url(c->ts.base_url,
+                     "/ipam/ip-addresses/" + std::to_string(id) + "/");
+  send(self, c, make_request(c->ts, "DELETE", std::move(url)),
+       [self, c, id](http::response& res) {
+         // DELETE is idempotent: a lost answer is simply retried.
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "release"));
+         if (res.status != 204 && res.status != 200 && res.status != 404)
+           return finish(
+             self, c,
+             status_failure(res, "release address " + std::to_string(id)));
+         c->to_delete.pop_back();
+         delete_next(self, c);
+       });
+}
+
+void release(self_ptr self, const call_ptr& c) {
+  if (auto* text = input_of(c->req, "ip_id")) {
+    int64_t id = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(),
+                                     id);
+    if (ec != std::errc{} || ptr != text->data() + text->size() || id <= 0)
+      return finish(self, c,
+                    reply_failed(adapter_outcome::permanent_failure,
+                                 "netbox: input ip_id is not an id"));
+    c->to_delete.push_back(id);
+    return delete_next(self, c);
+  }
+  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/",
+                     address_lookup_query(c->ts, c->req.subscriber_id));
+  send(self, c, make_request(c->ts, "GET", std::move(url)),
+       [self, c](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "look-up"));
+         if (res.status != 200)
+           return finish(self, c, status_failure(res, "look-up"));
+         auto xs = parse_addresses(res.body, c->ts.subscriber_field);
+         if (!xs)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::retryable_failure,
+                                      "netbox: look-up: unreadable answer"));
+         for (const auto& a :
+              exact_matches(std::move(*xs), c->req.subscriber_id))
+           c->to_delete.push_back(a.id);
+         delete_next(self, c);
+       });
+}
+
+// -- the actor ----------------------------------------------------------------
+
+adapter_actor::behavior_type netbox_fn(self_ptr self, adapter_settings cfg,
+                                       http::http_actor http,
+                                       std::shared_ptr<resilience::guard> g) {
+  if (!cfg.clock)
+    cfg.clock = std::make_shared<resilience::steady_clock_source>();
+  self->state.cfg = std::move(cfg);
+  self->state.http = std::move(http);
+  self->state.guard = std::move(g);
+  return {
+    [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
+      auto& st = self->state;
+      auto i = st.cfg.tenants.find(req.tenant_id);
+      if (i == st.cfg.tenants.end())
+        return reply_failed(adapter_outcome::permanent_failure,
+                            "netbox: no settings for tenant " + req.tenant_id);
+      bool is_allocate = req.operation == op_allocate;
+      if (!is_allocate && req.operation != op_release)
+        return reply_failed(adapter_outcome::permanent_failure,
+                            "netbox: unknown operation " + req.operation);
+      if (req.subscriber_id.empty()
+          && (is_allocate || req.input.count("ip_id") == 0))
+        return reply_failed(adapter_outcome::permanent_failure,
+                            "netbox: request without a subscriber id");
+      auto c = std::make_shared<call>();
+      c->ts = i->second;
+      c->started = now_of(self);
+      if (st.guard) {
+        auto adm = st.guard->admit(req.tenant_id, "netbox", c->ts.base_url,
+                                   c->started);
+        if (!adm) {
+          common::log_debug(log_name, "parked",
+                            {{"tenant", req.tenant_id},
+                             {"operation", req.operation},
+                             {"detail", adm.detail}});
+          return adm.parked_reply();
+        }
+        c->ticket = std::move(adm.ticket);
+        c->guarded = true;
+      }
+      c->req = std::move(req);
+      c->promise = self->make_response_promise<adapter_reply>();
+      if (is_allocate)
+        allocate(self, c);
+      else
+        release(self, c);
+      return c->promise;
+    },
+    [self](health_atom, std::string& tenant_id) -> caf::result<adapter_reply> {
+      auto& st = self->state;
+      auto i = st.cfg.tenants.find(tenant_id);
+      if (i == st.cfg.tenants.end())
+        return reply_failed(adapter_outcome::permanent_failure,
+                            "netbox: no settings for tenant " + tenant_id);
+      auto rp = self->make_response_promise<adapter_reply>();
+      auto req = make_request(i->second, "GET",
+                              api_url(i->second.base_url, "/status/"));
+      self->request(st.http, caf::infinite, http_atom_v, std::move(req))
+        .then(
+          [rp](http::response& res) mutable {
+            if (!res.has_response()) {
+              rp.deliver(transport_failure(res, false, "status"));
+              return;
+            }
+            if (res.status != 200) {
+              rp.deliver(status_failure(res, "status"));
+              return;
+            }
+            auto version = res.header("API-Version");
+            events::string_map out;
+            out["netbox_version"] = version ? std::string{*version}
+                                            : std::string{};
+            rp.deliver(reply_succeeded(std::move(out)));
+          },
+          [rp](caf::error& err) mutable {
+            rp.deliver(
+              reply_failed(adapter_outcome::retryable_failure,
+                           "netbox: HTTP client failed: " + to_string(err)));
+          });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+adapter_actor spawn_netbox_adapter(caf::actor_system& sys,
+                                   adapter_settings settings,
+                                   http::http_actor http,
+                                   std::shared_ptr<resilience::guard> guard) {
+  return sys.spawn(netbox_fn, std::move(settings), std::move(http),
+                   std::move(guard));
+}
+
+} // namespace ispflow::adapters::netbox

@@ -1,0 +1,563 @@
+// ispflowctl: the operators' command line over ispflowd's admin API (/v1).
+//
+// Exit codes, for scripts: 0 ok, 1 the API answered an error (4xx/5xx; the
+// message is printed), 2 usage error, 3 the API cannot be reached.
+
+#include "actors/admin/auth.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <httplib.h>
+#include <iostream>
+#include <optional>
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_api = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_connect = 3;
+
+std::string env_or(const char* name, std::string fallback) {
+  auto v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string{v} : fallback;
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string
+with_query(std::string path,
+           const std::vector<std::pair<std::string, std::string>>& q) {
+  char sep = '?';
+  for (auto& [k, v] : q) {
+    if (v.empty())
+      continue;
+    path += sep;
+    path += k + "=" + url_encode(v);
+    sep = '&';
+  }
+  return path;
+}
+
+/// What one API call returned.
+struct response {
+  int exit_code = exit_ok;
+  rapidjson::Document json;
+  std::string body;
+};
+
+/// The connection options shared by every command.
+struct options {
+  std::string url;
+  std::string token;
+  bool json = false;
+};
+
+response call(const options& opt, const std::string& method,
+              const std::string& path, const std::string& body = "") {
+  response r;
+  httplib::Client cli{opt.url};
+  if (!cli.is_valid()) {
+    std::cerr << "ispflowctl: invalid --url " << opt.url << "\n";
+    r.exit_code = exit_usage;
+    return r;
+  }
+  cli.set_connection_timeout(5);
+  cli.set_read_timeout(60);
+  httplib::Headers headers;
+  if (!opt.token.empty())
+    headers.emplace("Authorization", "Bearer " + opt.token);
+  auto res = method == "GET"
+               ? cli.Get(path.c_str(), headers)
+               : cli.Post(path.c_str(), headers, body, "application/json");
+  if (!res) {
+    std::cerr << "ispflowctl: cannot reach " << opt.url << ": "
+              << httplib::to_string(res.error()) << "\n";
+    r.exit_code = exit_connect;
+    return r;
+  }
+  r.body = res->body;
+  r.json.Parse(r.body.c_str());
+  if (res->status >= 400) {
+    r.exit_code = exit_api;
+    std::string code = "http_" + std::to_string(res->status);
+    std::string message = r.body;
+    if (!r.json.HasParseError() && r.json.IsObject()
+        && r.json.HasMember("error") && r.json["error"].IsObject()) {
+      auto& e = r.json["error"];
+      if (e.HasMember("code") && e["code"].IsString())
+        code = e["code"].GetString();
+      if (e.HasMember("message") && e["message"].IsString())
+        message = e["message"].GetString();
+    }
+    if (opt.json)
+      std::cout << r.body << "\n";
+    std::cerr << "error: " << res->status << " " << code << ": " << message
+              << "\n";
+  } else if (r.json.HasParseError()) {
+    std::cerr << "ispflowctl: the API answered something that is not JSON\n";
+    r.exit_code = exit_api;
+  }
+  return r;
+}
+
+std::string text(const rapidjson::Value& obj, const char* key) {
+  if (!obj.IsObject() || !obj.HasMember(key))
+    return "";
+  auto& v = obj[key];
+  if (v.IsString())
+    return v.GetString();
+  if (v.IsNull())
+    return "-";
+  if (v.IsBool())
+    return v.GetBool() ? "true" : "false";
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  v.Accept(w);
+  return buf.GetString();
+}
+
+/// Prints rows under a header, each column as wide as its widest cell.
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i)
+    width[i] = header[i].size();
+  for (auto& row : rows)
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size())
+        out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  for (auto& row : rows)
+    line(row);
+}
+
+void print_json(const response& r) {
+  std::cout << r.body << "\n";
+}
+
+void print_pretty(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w{buf};
+  v.Accept(w);
+  std::cout << buf.GetString() << "\n";
+}
+
+void print_next(const rapidjson::Value& doc) {
+  if (doc.HasMember("next_cursor") && doc["next_cursor"].IsString())
+    std::cout << "next: --cursor " << doc["next_cursor"].GetString() << "\n";
+}
+
+// -- commands
+// -------------------------------------------------------------------
+
+struct list_filters {
+  std::string tenant, subscriber, type, state, from, to, cursor, error,
+    redriven;
+  uint32_t limit = 0;
+};
+
+int sagas_list(const options& opt, const list_filters& f) {
+  auto path = with_query(
+    "/v1/sagas", {{"tenant", f.tenant},
+                  {"subscriber", f.subscriber},
+                  {"type", f.type},
+                  {"state", f.state},
+                  {"from", f.from},
+                  {"to", f.to},
+                  {"cursor", f.cursor},
+                  {"limit", f.limit > 0 ? std::to_string(f.limit) : ""}});
+  auto r = call(opt, "GET", path);
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& s : r.json["items"].GetArray())
+    rows.push_back({text(s, "id"), text(s, "type"), text(s, "tenant_id"),
+                    text(s, "subscriber_id"), text(s, "state"),
+                    text(s, "created_at"), text(s, "failed_step")});
+  print_table({"ID", "TYPE", "TENANT", "SUBSCRIBER", "STATE", "CREATED",
+               "FAILED STEP"},
+              rows);
+  print_next(r.json);
+  return exit_ok;
+}
+
+int sagas_show(const options& opt, const std::string& id) {
+  auto r = call(opt, "GET", "/v1/sagas/" + url_encode(id));
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  auto& s = r.json;
+  for (auto key : {"id", "type", "version", "tenant_id", "subscriber_id",
+                   "service_type", "state", "failed_step", "error", "causation",
+                   "created_at", "updated_at", "replay_of"})
+    std::cout << key << ": " << text(s, key) << "\n";
+  std::cout << "\nsteps:\n";
+  std::vector<std::vector<std::string>> rows;
+  if (s.HasMember("steps") && s["steps"].IsArray())
+    for (auto& st : s["steps"].GetArray())
+      rows.push_back({text(st, "idx"), text(st, "name"), text(st, "state"),
+                      text(st, "attempts"), text(st, "last_error"),
+                      text(st, "output")});
+  print_table({"#", "STEP", "STATE", "ATTEMPTS", "LAST ERROR", "OUTPUT"}, rows);
+  return exit_ok;
+}
+
+int saga_action(const options& opt, const std::string& id,
+                const std::string& action) {
+  auto r = call(opt, "POST", "/v1/sagas/" + url_encode(id) + "/" + action,
+                "{}");
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  if (action == "replay")
+    std::cout << "replay of saga " << id << " queued as event "
+              << text(r.json["event"], "event_id") << "\n";
+  else
+    std::cout << action << " accepted for saga " << id << "\n";
+  return exit_ok;
+}
+
+struct redrive_args {
+  std::string from, to, tenant;
+  std::vector<std::string> types;
+  bool dry_run = false;
+  uint32_t limit = 0;
+};
+
+int events_redrive(const options& opt, const redrive_args& a) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  w.StartObject();
+  w.Key("from");
+  w.String(a.from.c_str());
+  w.Key("to");
+  w.String(a.to.c_str());
+  if (!a.tenant.empty()) {
+    w.Key("tenant");
+    w.String(a.tenant.c_str());
+  }
+  w.Key("types");
+  w.StartArray();
+  for (auto& t : a.types)
+    w.String(t.c_str());
+  w.EndArray();
+  w.Key("dry_run");
+  w.Bool(a.dry_run);
+  if (a.limit > 0) {
+    w.Key("limit");
+    w.Uint(a.limit);
+  }
+  w.EndObject();
+  auto r = call(opt, "POST", "/v1/events/redrive", buf.GetString());
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  auto& d = r.json;
+  if (a.dry_run) {
+    std::cout << "dry run: " << text(d, "matched") << " events, "
+              << text(d, "would_start") << " would start a saga, "
+              << text(d, "would_refuse") << " would be refused"
+              << (text(d, "truncated") == "true" ? " (truncated)" : "") << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (auto& e : d["events"].GetArray())
+      rows.push_back(
+        {text(e, "inbox_id"), text(e, "type"), text(e, "tenant_id"),
+         text(e, "subscriber_id"), text(e, "decision"),
+         text(e, "decision") == "start" ? text(e, "saga") : text(e, "reason")});
+    print_table({"INBOX", "TYPE", "TENANT", "SUBSCRIBER", "DECISION",
+                 "SAGA/REASON"},
+                rows);
+  } else {
+    std::cout << "re-drove " << text(d, "recorded") << " of "
+              << text(d, "matched") << " events (" << text(d, "refused")
+              << " refused by intake)"
+              << (text(d, "truncated") == "true" ? "; window truncated" : "")
+              << "\n";
+  }
+  return exit_ok;
+}
+
+int dlq_list(const options& opt, const list_filters& f) {
+  auto path
+    = with_query("/v1/dead-letters",
+                 {{"tenant", f.tenant},
+                  {"error", f.error},
+                  {"redriven", f.redriven},
+                  {"from", f.from},
+                  {"to", f.to},
+                  {"cursor", f.cursor},
+                  {"limit", f.limit > 0 ? std::to_string(f.limit) : ""}});
+  auto r = call(opt, "GET", path);
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& x : r.json["items"].GetArray())
+    rows.push_back({text(x, "id"), text(x, "tenant_id"), text(x, "error"),
+                    text(x, "ce_type"), text(x, "ce_id"), text(x, "created_at"),
+                    text(x, "redriven_at")});
+  print_table(
+    {"ID", "TENANT", "ERROR", "TYPE", "EVENT ID", "CREATED", "REDRIVEN"}, rows);
+  print_next(r.json);
+  return exit_ok;
+}
+
+int dlq_show(const options& opt, const std::string& id) {
+  auto r = call(opt, "GET", "/v1/dead-letters/" + url_encode(id));
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  for (auto key : {"id", "tenant_id", "error", "detail", "ce_type", "ce_id",
+                   "ce_source", "ce_subject", "topic", "partition", "offset",
+                   "created_at", "redriven_at"})
+    std::cout << key << ": " << text(r.json, key) << "\n";
+  if (r.json.HasMember("value")) {
+    std::cout << "value:\n";
+    print_pretty(r.json["value"]);
+  } else if (r.json.HasMember("value_text")) {
+    std::cout << "value: " << text(r.json, "value_text") << "\n";
+  }
+  return exit_ok;
+}
+
+int dlq_redrive(const options& opt, const std::string& id,
+                const std::string& payload_file) {
+  std::string body = "{}";
+  if (!payload_file.empty()) {
+    std::ifstream in{payload_file, std::ios::binary};
+    if (!in) {
+      std::cerr << "ispflowctl: cannot read " << payload_file << "\n";
+      return exit_usage;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    rapidjson::Document p;
+    auto content = ss.str();
+    p.Parse(content.c_str());
+    if (p.HasParseError() || !p.IsObject()) {
+      std::cerr << "ispflowctl: " << payload_file
+                << " does not hold a JSON object\n";
+      return exit_usage;
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+    w.StartObject();
+    w.Key("payload");
+    p.Accept(w);
+    w.EndObject();
+    body = buf.GetString();
+  }
+  auto r = call(opt, "POST", "/v1/dead-letters/" + url_encode(id) + "/redrive",
+                body);
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::cout << "dead letter " << id << " re-driven as event "
+            << text(r.json["event"], "event_id") << "\n";
+  return exit_ok;
+}
+
+int breakers_list(const options& opt) {
+  auto r = call(opt, "GET", "/v1/breakers");
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& b : r.json["items"].GetArray()) {
+    std::string counters;
+    for (auto& m : b["counters"].GetObject()) {
+      if (!counters.empty())
+        counters += ' ';
+      counters += std::string{m.name.GetString()} + "="
+                  + std::to_string(m.value.GetUint64());
+    }
+    rows.push_back({text(b, "id"), text(b, "tenant_id"), text(b, "system"),
+                    text(b, "state"), counters});
+  }
+  print_table({"ID", "TENANT", "SYSTEM", "STATE", "COUNTERS"}, rows);
+  return exit_ok;
+}
+
+int breaker_action(const options& opt, const std::string& id,
+                   const std::string& action) {
+  auto r = call(opt, "POST", "/v1/breakers/" + url_encode(id) + "/" + action,
+                "{}");
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json)
+    print_json(r);
+  else
+    std::cout << "breaker " << id << ": " << action << "\n";
+  return exit_ok;
+}
+
+int token_hash() {
+  std::string token;
+  std::getline(std::cin, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
+    token.pop_back();
+  if (token.empty()) {
+    std::cerr << "ispflowctl: no token on stdin\n";
+    return exit_usage;
+  }
+  std::cout << ispflow::actors::admin::sha256_hex(token) << "\n";
+  return exit_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ispflowctl: operate ispflow through its admin API"};
+  app.require_subcommand(1);
+  options opt;
+  opt.url = env_or("ISPFLOW_URL", "http://127.0.0.1:8089");
+  opt.token = env_or("ISPFLOW_TOKEN", "");
+  app.add_option("--url", opt.url, "admin API base URL (env ISPFLOW_URL)");
+  app.add_option("--token", opt.token,
+                 "bearer token (env ISPFLOW_TOKEN; prefer the environment)");
+  app.add_flag("--json", opt.json, "print the API's JSON");
+
+  int rc = exit_ok;
+  list_filters lf;
+  std::string id, payload_file;
+  redrive_args ra;
+
+  auto sagas = app.add_subcommand("sagas", "list, show and act on sagas");
+  sagas->require_subcommand(1);
+  auto s_list = sagas->add_subcommand("list", "list sagas, newest first");
+  s_list->add_option("--tenant", lf.tenant);
+  s_list->add_option("--subscriber", lf.subscriber);
+  s_list->add_option("--type", lf.type, "saga type, e.g. activate");
+  s_list->add_option("--state", lf.state, "e.g. needs_attention");
+  s_list->add_option("--from", lf.from, "created at or after (RFC 3339)");
+  s_list->add_option("--to", lf.to, "created before (RFC 3339)");
+  s_list->add_option("--limit", lf.limit, "page size (max 500)");
+  s_list->add_option("--cursor", lf.cursor, "next_cursor of the last page");
+  s_list->callback([&] { rc = sagas_list(opt, lf); });
+  auto s_show = sagas->add_subcommand("show", "one saga with its steps");
+  s_show->add_option("id", id)->required();
+  s_show->callback([&] { rc = sagas_show(opt, id); });
+  for (auto action : {"retry", "cancel", "replay"}) {
+    auto sub = sagas->add_subcommand(action, std::string{action} + " a saga");
+    sub->add_option("id", id)->required();
+    sub->callback([&, action] { rc = saga_action(opt, id, action); });
+  }
+
+  auto evs = app.add_subcommand("events", "input events");
+  evs->require_subcommand(1);
+  auto e_redrive = evs->add_subcommand("redrive",
+                                       "re-drive a window of input events");
+  e_redrive->add_option("--from", ra.from, "received at or after (RFC 3339)")
+    ->required();
+  e_redrive->add_option("--to", ra.to, "received before (RFC 3339)")
+    ->required();
+  e_redrive->add_option("--tenant", ra.tenant);
+  e_redrive->add_option("--type", ra.types, "event type; repeatable");
+  e_redrive->add_option("--limit", ra.limit, "most events (max 10000)");
+  e_redrive->add_flag("--dry-run", ra.dry_run, "report what would start");
+  e_redrive->callback([&] { rc = events_redrive(opt, ra); });
+
+  auto dlq = app.add_subcommand("dlq", "dead letters");
+  dlq->require_subcommand(1);
+  auto d_list = dlq->add_subcommand("list", "list dead letters, newest first");
+  d_list->add_option("--tenant", lf.tenant);
+  d_list->add_option("--error", lf.error, "e.g. schema_violation");
+  d_list->add_option("--redriven", lf.redriven, "true or false")
+    ->check(CLI::IsMember({"true", "false"}));
+  d_list->add_option("--from", lf.from);
+  d_list->add_option("--to", lf.to);
+  d_list->add_option("--limit", lf.limit);
+  d_list->add_option("--cursor", lf.cursor);
+  d_list->callback([&] { rc = dlq_list(opt, lf); });
+  auto d_show = dlq->add_subcommand("show", "one dead letter");
+  d_show->add_option("id", id)->required();
+  d_show->callback([&] { rc = dlq_show(opt, id); });
+  auto d_redrive = dlq->add_subcommand("redrive", "re-drive a dead letter");
+  d_redrive->add_option("id", id)->required();
+  d_redrive->add_option("--payload", payload_file,
+                        "file with a corrected JSON payload");
+  d_redrive->callback([&] { rc = dlq_redrive(opt, id, payload_file); });
+
+  auto brk = app.add_subcommand("breakers", "circuit breakers");
+  brk->require_subcommand(1);
+  brk->add_subcommand("list", "breakers with state and counters")
+    ->callback([&] { rc = breakers_list(opt); });
+  for (auto action : {"open", "close"}) {
+    auto sub = brk->add_subcommand(action,
+                                   std::string{"force a breaker "} + action);
+    sub->add_option("id", id)->required();
+    sub->callback([&, action] { rc = breaker_action(opt, id, action); });
+  }
+
+  auto tok = app.add_subcommand("token", "tokens");
+  tok->require_subcommand(1);
+  tok->add_subcommand("hash", "SHA-256 of the token on stdin, for the config")
+    ->callback([&] { rc = token_hash(); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return exit_usage;
+  }
+  return rc;
+}

@@ -1,0 +1,373 @@
+#include "apps/ispflowd/wiring.hpp"
+
+#include "actors/guarded_adapter.hpp"
+#include "adapters/awx/adapter.hpp"
+#include "adapters/genieacs/adapter.hpp"
+#include "adapters/http/http_actor.hpp"
+#include "adapters/netbox/adapter.hpp"
+#include "adapters/radius/coa_authorization.hpp"
+#include "adapters/radius/radius_adapter.hpp"
+#include "adapters/resilience/guard.hpp"
+#include "adapters/voltha/adapter.hpp"
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+#include <chrono>
+#include <sstream>
+
+namespace ispflow::app {
+
+namespace {
+
+namespace api = adapters::api;
+namespace res = adapters::resilience;
+namespace radius = adapters::radius;
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+
+res::guard_config guard_config_of(const common::config& cfg) {
+  res::guard_config out;
+  auto& b = out.breakers.defaults;
+  b.failure_rate_threshold = cfg.breakers.failure_rate_threshold;
+  b.slow_call_duration_threshold = milliseconds{cfg.breakers.slow_call_ms};
+  b.sliding_window_size = cfg.breakers.window;
+  b.minimum_number_of_calls = cfg.breakers.minimum_calls;
+  b.wait_duration_in_open_state = milliseconds{cfg.breakers.open_ms};
+  b.permitted_number_of_calls_in_half_open_state
+    = cfg.breakers.half_open_calls;
+  out.tenant_limits.max_concurrent = cfg.breakers.tenant_max_concurrent;
+  return out;
+}
+
+caf::expected<radius::tenant_settings>
+radius_tenant(const common::config& cfg, const common::tenant_settings& t) {
+  radius::tenant_settings out;
+  out.tenant_id = t.id;
+  auto key = [&](const char* leaf) { return "tenants." + t.id + "." + leaf; };
+  if (auto v = radius::parse_vendor(t.radius.vendor))
+    out.nas_vendor = *v;
+  else
+    return caf::make_error(errc::invalid_config, key("radius.vendor"));
+  if (auto p = radius::parse_suspend_policy(t.radius.suspend_policy))
+    out.suspend = *p;
+  else
+    return caf::make_error(errc::invalid_config, key("radius.suspend_policy"));
+  if (!t.radius.walled_garden_group.empty())
+    out.walled_garden_group = t.radius.walled_garden_group;
+  out.passwords = t.radius.password_storage == "hashed"
+                    ? radius::password_storage::ssha2_512
+                    : radius::password_storage::cleartext;
+  for (auto& p : cfg.plans) {
+    if (p.tenant != t.id)
+      continue;
+    radius::plan plan;
+    plan.id = p.id;
+    plan.download_kbps = static_cast<uint32_t>(p.download_kbps);
+    plan.upload_kbps = static_cast<uint32_t>(p.upload_kbps);
+    plan.radius_group = p.radius_group;
+    if (out.nas_vendor == radius::vendor::cisco) {
+      plan.policy_in = p.cisco_policy_in;
+      plan.policy_out = p.cisco_policy_out;
+    } else if (out.nas_vendor == radius::vendor::juniper) {
+      plan.policy_in = p.juniper_policy_in;
+      plan.policy_out = p.juniper_policy_out;
+    }
+    out.plans.push_back(std::move(plan));
+  }
+  return out;
+}
+
+adapters::voltha::tenant_settings
+voltha_tenant(const common::tenant_settings& t) {
+  adapters::voltha::tenant_settings out;
+  out.grpc_address = t.voltha.grpc;
+  out.onos_url = t.voltha.onos_url;
+  out.onos_user = t.voltha.onos_user;
+  out.onos_password = t.voltha.onos_password;
+  out.tags.s_tag = static_cast<uint16_t>(t.voltha.s_tag);
+  out.tags.c_tag = static_cast<uint16_t>(t.voltha.c_tag);
+  out.tags.tp_id = static_cast<uint16_t>(t.voltha.tp_id);
+  out.write_deadline = milliseconds{t.voltha.timeout_ms};
+  out.read_deadline = milliseconds{t.voltha.timeout_ms};
+  out.http_timeout = milliseconds{t.voltha.timeout_ms};
+  return out;
+}
+
+adapters::awx::tenant_settings awx_tenant(const common::tenant_settings& t) {
+  adapters::awx::tenant_settings out;
+  out.base_url = t.awx.url;
+  out.token = t.awx.token;
+  out.activation_template = t.awx.activation_template;
+  out.call_timeout = milliseconds{t.awx.timeout_ms};
+  return out;
+}
+
+adapters::netbox::tenant_settings netbox_tenant(const common::tenant_settings& t) {
+  adapters::netbox::tenant_settings out;
+  out.base_url = t.netbox.url;
+  out.token = t.netbox.token;
+  out.scheme = t.netbox.token_scheme == "bearer"
+                 ? adapters::netbox::token_scheme::bearer
+                 : adapters::netbox::token_scheme::token;
+  out.tenant_slug = t.netbox.tenant;
+  out.site_slug = t.netbox.site;
+  out.prefix_role = t.netbox.prefix_role;
+  out.call_timeout = milliseconds{t.netbox.timeout_ms};
+  return out;
+}
+
+adapters::genieacs::tenant_settings
+genieacs_tenant(const common::tenant_settings& t) {
+  adapters::genieacs::tenant_settings out;
+  out.base_url = t.genieacs.url;
+  out.connection_request_timeout
+    = milliseconds{t.genieacs.connection_request_timeout_ms};
+  out.call_timeout = milliseconds{t.genieacs.timeout_ms};
+  return out;
+}
+
+} // namespace
+
+caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
+                                              const common::config& cfg) {
+  adapter_runtime rt;
+  auto gc = guard_config_of(cfg);
+  if (auto err = res::validate(gc))
+    return caf::make_error(errc::invalid_config,
+                           "breakers: " + to_string(err));
+  rt.guard = std::make_shared<res::guard>(std::move(gc));
+  auto keep = [&](auto handle) {
+    rt.all.push_back(caf::actor_cast<caf::actor>(handle));
+  };
+  bool any_radius = false, any_voltha = false, any_awx = false;
+  bool any_netbox = false, any_genieacs = false;
+  for (auto& t : cfg.tenants) {
+    any_radius |= t.systems.radius;
+    any_voltha |= t.systems.voltha;
+    any_awx |= t.systems.awx;
+    any_netbox |= t.systems.netbox;
+    any_genieacs |= t.systems.genieacs;
+  }
+  if (any_radius) {
+    radius::adapter_config rc;
+    rc.dsn = cfg.postgres.dsn;
+    for (auto& t : cfg.tenants) {
+      if (!t.systems.radius)
+        continue;
+      auto ts = radius_tenant(cfg, t);
+      if (!ts)
+        return std::move(ts.error());
+      rc.tenants.push_back(std::move(*ts));
+    }
+    auto coa = radius::coa_authorization::make({});
+    if (!coa)
+      return caf::make_error(errc::invalid_config,
+                             "RADIUS CoA client not started: "
+                               + render_error(coa.error()));
+    rc.coa = std::move(*coa);
+    auto inner = radius::spawn_radius_adapter(sys, std::move(rc));
+    keep(inner);
+    auto outer = actors::spawn_guarded_adapter(sys, inner, rt.guard, "radius");
+    keep(outer);
+    rt.actors[sagas::target_system::radius] = outer;
+  }
+  if (any_voltha) {
+    adapters::voltha::adapter_options vo;
+    for (auto& t : cfg.tenants)
+      if (t.systems.voltha)
+        vo.tenants.emplace(t.id, voltha_tenant(t));
+    auto inner = caf::actor_cast<api::adapter_actor>(
+      adapters::voltha::spawn_adapter(sys, std::move(vo)));
+    keep(inner);
+    auto outer = actors::spawn_guarded_adapter(sys, inner, rt.guard, "voltha");
+    keep(outer);
+    rt.actors[sagas::target_system::voltha] = outer;
+  }
+  adapters::http::http_actor http;
+  if (any_awx || any_netbox || any_genieacs) {
+    http = adapters::http::spawn_http_actor(sys);
+    keep(http);
+  }
+  if (any_netbox) {
+    adapters::netbox::adapter_settings ns;
+    for (auto& t : cfg.tenants)
+      if (t.systems.netbox)
+        ns.tenants.emplace(t.id, netbox_tenant(t));
+    auto nb = caf::actor_cast<api::adapter_actor>(
+      adapters::netbox::spawn_netbox_adapter(sys, std::move(ns), http,
+                                             rt.guard));
+    keep(nb);
+    rt.actors[sagas::target_system::netbox] = nb;
+  }
+  if (any_genieacs) {
+    adapters::genieacs::adapter_settings gs;
+    for (auto& t : cfg.tenants)
+      if (t.systems.genieacs)
+        gs.tenants.emplace(t.id, genieacs_tenant(t));
+    auto acs = caf::actor_cast<api::adapter_actor>(
+      adapters::genieacs::spawn_genieacs_adapter(sys, std::move(gs), http,
+                                                 rt.guard));
+    keep(acs);
+    rt.actors[sagas::target_system::genieacs] = acs;
+  }
+  if (any_awx) {
+    adapters::awx::awx_settings as;
+    for (auto& t : cfg.tenants)
+      if (t.systems.awx)
+        as.tenants.emplace(t.id, awx_tenant(t));
+    if (auto err = adapters::awx::validate(as))
+      return caf::make_error(errc::invalid_config, "awx: " + to_string(err));
+    auto awx = caf::actor_cast<api::adapter_actor>(
+      adapters::awx::spawn_awx_adapter(sys, std::move(as), http, rt.guard));
+    keep(awx);
+    rt.actors[sagas::target_system::awx] = awx;
+  }
+  return rt;
+}
+
+caf::expected<actors::admin::admin_settings>
+admin_settings_of(const common::config& cfg) {
+  actors::admin::admin_settings out;
+  auto& listen = cfg.admin.listen;
+  auto colon = listen.rfind(':');
+  auto host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  out.address = host;
+  out.port = static_cast<uint16_t>(std::stoi(listen.substr(colon + 1)));
+  for (auto& t : cfg.admin.tokens) {
+    actors::admin::token_settings ts;
+    ts.name = t.name;
+    ts.sha256 = t.sha256;
+    std::istringstream in{t.scopes};
+    std::string scope;
+    while (std::getline(in, scope, ',')) {
+      auto b = scope.find_first_not_of(" \t");
+      auto e = scope.find_last_not_of(" \t");
+      if (b != std::string::npos)
+        ts.scopes.push_back(scope.substr(b, e - b + 1));
+    }
+    if (!t.tenant.empty())
+      ts.tenant = t.tenant;
+    out.tokens.push_back(std::move(ts));
+  }
+  return out;
+}
+
+namespace {
+
+class router_control : public actors::admin::saga_control {
+public:
+  router_control(caf::actor_system& sys, actors::saga_router_actor router)
+    : sys_(sys), router_(std::move(router)) {
+    // nop
+  }
+
+  caf::expected<void> retry(const std::string& saga_id) override {
+    return ask(retry_atom_v, saga_id);
+  }
+
+  caf::expected<void> cancel(const std::string& saga_id) override {
+    return ask(cancel_atom_v, saga_id);
+  }
+
+private:
+  template <class Atom>
+  caf::expected<void> ask(Atom atom, const std::string& saga_id) {
+    caf::scoped_actor self{sys_};
+    caf::expected<void> res{caf::unit};
+    self->request(router_, 10s, atom, saga_id, std::string{"operator"})
+      .receive([](std::string&) {},
+               [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout)
+                   res = caf::make_error(errc::timeout,
+                                         std::string{"saga router busy"});
+                 else
+                   res = std::move(err);
+               });
+    return res;
+  }
+
+  caf::actor_system& sys_;
+  actors::saga_router_actor router_;
+};
+
+class guard_control : public actors::admin::breaker_control {
+public:
+  explicit guard_control(std::shared_ptr<res::guard> guard)
+    : guard_(std::move(guard)) {
+    // nop
+  }
+
+  caf::expected<std::vector<actors::admin::breaker_info>> list() override {
+    std::vector<actors::admin::breaker_info> out;
+    for (auto& [key, snap] : guard_->breakers().snapshots()) {
+      actors::admin::breaker_info b;
+      b.id = key.tenant + "/" + key.adapter + "/" + key.endpoint;
+      b.tenant_id = key.tenant;
+      b.system = key.adapter;
+      b.state = std::string{to_string(snap.state)};
+      auto& m = snap.metrics;
+      b.counters["calls"] = static_cast<uint64_t>(m.number_of_calls);
+      b.counters["failed_calls"]
+        = static_cast<uint64_t>(m.number_of_failed_calls);
+      b.counters["slow_calls"] = static_cast<uint64_t>(m.number_of_slow_calls);
+      b.counters["not_permitted_calls"]
+        = static_cast<uint64_t>(m.number_of_not_permitted_calls);
+      b.counters["total_successful_calls"]
+        = static_cast<uint64_t>(m.total_successful_calls);
+      b.counters["total_failed_calls"]
+        = static_cast<uint64_t>(m.total_failed_calls);
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  caf::expected<void> force_open(const std::string& id) override {
+    auto b = find(id);
+    if (!b)
+      return std::move(b.error());
+    (*b)->force_open(std::chrono::steady_clock::now());
+    return caf::unit;
+  }
+
+  caf::expected<void> force_close(const std::string& id) override {
+    auto b = find(id);
+    if (!b)
+      return std::move(b.error());
+    (*b)->force_closed(std::chrono::steady_clock::now());
+    return caf::unit;
+  }
+
+private:
+  caf::expected<std::shared_ptr<res::circuit_breaker>>
+  find(const std::string& id) {
+    auto a = id.find('/');
+    auto b = a == std::string::npos ? a : id.find('/', a + 1);
+    if (b == std::string::npos)
+      return caf::make_error(errc::invalid_input, "no breaker " + id);
+    res::breaker_key key{id.substr(0, a), id.substr(a + 1, b - a - 1),
+                         id.substr(b + 1)};
+    if (auto found = guard_->breakers().find(key))
+      return found;
+    return caf::make_error(errc::invalid_input, "no breaker " + id);
+  }
+
+  std::shared_ptr<res::guard> guard_;
+};
+
+} // namespace
+
+std::shared_ptr<actors::admin::saga_control>
+make_saga_control(caf::actor_system& sys, actors::saga_router_actor router) {
+  return std::make_shared<router_control>(sys, std::move(router));
+}
+
+std::shared_ptr<actors::admin::breaker_control>
+make_breaker_control(std::shared_ptr<res::guard> guard) {
+  return std::make_shared<guard_control>(std::move(guard));
+}
+
+} // namespace ispflow::app

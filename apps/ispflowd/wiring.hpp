@@ -1,0 +1,55 @@
+#pragma once
+
+#include "actors/admin/auth.hpp"
+#include "actors/admin/control.hpp"
+#include "actors/saga_interfaces.hpp"
+#include "adapters/api/adapters.hpp"
+#include "common/config.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace ispflow::adapters::resilience {
+class guard;
+} // namespace ispflow::adapters::resilience
+
+// How ispflowd turns its configuration into running adapters and the admin
+// API's hooks into the saga engine. main.cpp keeps the start-up order.
+
+namespace ispflow::app {
+
+/// The adapters of one process.
+struct adapter_runtime {
+  /// Breakers and tenant limits, shared by every adapter.
+  std::shared_ptr<adapters::resilience::guard> guard;
+  /// The actor serving each system (for every tenant that has it).
+  std::map<sagas::target_system, adapters::api::adapter_actor> actors;
+  /// Every actor started, to stop at shutdown.
+  std::vector<caf::actor> all;
+  /// Readiness probes (one per system in use).
+  std::vector<actors::admin::readiness_probe> probes;
+};
+
+/// Starts the adapters the tenants need (RADIUS with its CoA client,
+/// VOLTHA, AWX, NetBox, GenieACS), each behind the shared breakers. Writes
+/// the NAS list into FreeRADIUS's `nas` table first.
+caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
+                                              const common::config& cfg);
+
+/// The admin API's settings from `cfg.admin`.
+caf::expected<actors::admin::admin_settings>
+admin_settings_of(const common::config& cfg);
+
+/// Retry and cancel through the saga router (blocking, bounded).
+std::shared_ptr<actors::admin::saga_control>
+make_saga_control(caf::actor_system& sys, actors::saga_router_actor router);
+
+/// The breakers of `guard`, listed and forced by id
+/// "<tenant>/<adapter>/<endpoint>".
+std::shared_ptr<actors::admin::breaker_control>
+make_breaker_control(std::shared_ptr<adapters::resilience::guard> guard);
+
+} // namespace ispflow::app

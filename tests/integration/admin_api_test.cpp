@@ -1,0 +1,448 @@
+#include "tests/integration/admin_fixture.hpp"
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+using namespace ispflow;
+using namespace ispflow::actors::admin;
+using namespace admin_fixture;
+
+namespace {
+
+const std::vector<std::pair<std::string, std::string>> every_v1_endpoint = {
+  {"GET", "/v1/sagas"},
+  {"GET", "/v1/sagas/s-t1"},
+  {"POST", "/v1/sagas/s-t1/retry"},
+  {"POST", "/v1/sagas/s-t1/cancel"},
+  {"POST", "/v1/sagas/s-t1/replay"},
+  {"GET", "/v1/dead-letters"},
+  {"GET", "/v1/dead-letters/1"},
+  {"POST", "/v1/dead-letters/1/redrive"},
+  {"POST", "/v1/events/redrive"},
+  {"GET", "/v1/breakers"},
+  {"POST", "/v1/breakers/t1%2Fnetbox/open"},
+  {"POST", "/v1/breakers/t1%2Fnetbox/close"},
+};
+
+} // namespace
+
+TEST_F(admin_api, healthz_answers_without_a_token) {
+  auto a = get("/healthz", nullptr);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_STREQ(a.json["status"].GetString(), "ok");
+}
+
+TEST_F(admin_api,
+       every_endpoint_answers_401_with_a_json_error_without_a_valid_token) {
+  for (auto& [method, path] : every_v1_endpoint) {
+    for (const char* token : {static_cast<const char*>(nullptr), "wrong"}) {
+      auto a = call(method, path, token, "{}");
+      EXPECT_EQ(a.status, 401) << method << " " << path;
+      EXPECT_EQ(error_code(a), "unauthorized") << method << " " << path;
+    }
+  }
+  EXPECT_TRUE(sagas->calls().empty());
+  EXPECT_EQ(db.count("SELECT count(*) FROM admin_audit"), 0);
+}
+
+TEST_F(admin_api, answers_403_when_the_token_lacks_the_scope) {
+  for (auto& [method, path] : every_v1_endpoint) {
+    if (method != "POST")
+      continue;
+    auto a = post(path, reader_token, "{}");
+    EXPECT_EQ(a.status, 403) << path;
+    EXPECT_EQ(error_code(a), "forbidden") << path;
+  }
+  // sagas:write is not admin: breakers stay out of reach.
+  auto a = post("/v1/breakers/t1%2Fnetbox/open", t1_writer_token);
+  EXPECT_EQ(a.status, 403);
+  EXPECT_TRUE(sagas->calls().empty());
+  // Refused writes are audited with the token's name.
+  EXPECT_EQ(db.count("SELECT count(*) FROM admin_audit WHERE status = 403"
+                     " AND token_name = 'ops-reader'"),
+            7);
+}
+
+TEST_F(admin_api, lists_sagas_with_filters) {
+  auto a = get("/v1/sagas?tenant=t2", reader_token);
+  ASSERT_EQ(a.status, 200) << a.body;
+  ASSERT_EQ(a.json["items"].Size(), 1u);
+  EXPECT_STREQ(a.json["items"][0]["id"].GetString(), "s-t2");
+  EXPECT_TRUE(a.json["next_cursor"].IsNull());
+  a = get("/v1/sagas?state=needs_attention", reader_token);
+  ASSERT_EQ(a.json["items"].Size(), 1u);
+  EXPECT_STREQ(a.json["items"][0]["failed_step"].GetString(),
+               "netbox.allocate_ip");
+  a = get("/v1/sagas?subscriber=sub-p7", reader_token);
+  ASSERT_EQ(a.json["items"].Size(), 1u);
+  EXPECT_STREQ(a.json["items"][0]["type"].GetString(), "suspend");
+  auto suspends = all_ids("&type=suspend&tenant=t1", reader_token, 500);
+  EXPECT_EQ(suspends.size(), 60u);
+  // from inclusive, to exclusive: minutes 1 and 2 hold p-0003..p-0008.
+  auto window = all_ids("&from=2024-01-01T00:01:00Z&to=2024-01-01T00:03:00Z",
+                        reader_token, 500);
+  EXPECT_EQ(std::set<std::string>(window.begin(), window.end()),
+            (std::set<std::string>{"p-0003", "p-0004", "p-0005", "p-0006",
+                                   "p-0007", "p-0008"}));
+}
+
+TEST_F(admin_api, paginates_sagas_newest_first_without_duplicates_or_gaps) {
+  auto expected = db.query("SELECT id FROM sagas ORDER BY created_at DESC,"
+                           " id DESC");
+  std::vector<std::string> want;
+  for (auto& row : expected)
+    want.push_back(*row[0]);
+  ASSERT_EQ(want.size(), 122u);
+  for (int limit : {1, 7, 50, 121, 122, 500}) {
+    int pages = 0;
+    auto got = all_ids("", reader_token, limit, &pages);
+    EXPECT_EQ(got, want) << "limit " << limit;
+    EXPECT_EQ(pages, (122 + limit - 1) / limit) << "limit " << limit;
+  }
+  // A limit above 500 is capped, not refused.
+  auto a = get("/v1/sagas?limit=600", reader_token);
+  EXPECT_EQ(a.json["items"].Size(), 122u);
+}
+
+TEST_F(admin_api, rejects_bad_query_parameters_with_400) {
+  for (auto path :
+       {"/v1/sagas?limit=0", "/v1/sagas?limit=abc", "/v1/sagas?state=sleeping",
+        "/v1/sagas?from=yesterday", "/v1/dead-letters?redriven=maybe"}) {
+    auto a = get(path, reader_token);
+    EXPECT_EQ(a.status, 400) << path;
+    EXPECT_EQ(error_code(a), "invalid_request") << path;
+  }
+  auto a = get("/v1/sagas?cursor=bm9wZQ", reader_token);
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(error_code(a), "invalid_cursor");
+}
+
+TEST_F(admin_api, shows_a_saga_with_its_steps_and_redacts_secrets) {
+  auto a = get("/v1/sagas/s-t1", reader_token);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_STREQ(a.json["state"].GetString(), "needs_attention");
+  EXPECT_STREQ(a.json["error"].GetString(), "HTTP 503");
+  ASSERT_EQ(a.json["steps"].Size(), 2u);
+  auto& step = a.json["steps"][1];
+  EXPECT_STREQ(step["name"].GetString(), "netbox.allocate_ip");
+  EXPECT_STREQ(step["state"].GetString(), "failed");
+  EXPECT_EQ(step["attempts"].GetInt(), 5);
+  EXPECT_STREQ(step["last_error"].GetString(), "HTTP 503");
+  EXPECT_STREQ(a.json["steps"][0]["output"]["radius_user"].GetString(), "u1");
+  EXPECT_STREQ(a.json["input"]["event_id"].GetString(), "e1");
+  EXPECT_STREQ(a.json["payload"]["plan_id"].GetString(), "fiber-500");
+  EXPECT_EQ(a.body.find("hunter2"), std::string::npos) << a.body;
+  a = get("/v1/sagas/unknown", reader_token);
+  EXPECT_EQ(a.status, 404);
+  EXPECT_EQ(error_code(a), "not_found");
+}
+
+TEST_F(admin_api, tenant_tokens_never_see_another_tenants_sagas) {
+  auto ids = all_ids("", t2_reader_token, 50);
+  EXPECT_EQ(ids, std::vector<std::string>{"s-t2"});
+  auto a = get("/v1/sagas?tenant=t1", t2_reader_token);
+  EXPECT_EQ(a.status, 403);
+  EXPECT_EQ(error_code(a), "forbidden_tenant");
+  // A guessed id of another tenant looks exactly like an unknown one.
+  auto other = get("/v1/sagas/s-t1", t2_reader_token);
+  auto unknown = get("/v1/sagas/s-nope", t2_reader_token);
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(other.body, std::string{unknown.body});
+  for (auto action : {"retry", "cancel", "replay"}) {
+    auto w = post(std::string{"/v1/sagas/s-t2/"} + action, t1_writer_token);
+    EXPECT_EQ(w.status, 404) << action;
+  }
+  EXPECT_TRUE(sagas->calls().empty());
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE source ="
+                     " 'ispflow/replay'"),
+            0);
+}
+
+TEST_F(admin_api, retry_and_cancel_go_to_the_engine_and_are_audited) {
+  auto a = post("/v1/sagas/s-t1/retry", t1_writer_token);
+  EXPECT_EQ(a.status, 202) << a.body;
+  a = post("/v1/sagas/p-0001/cancel", admin_token);
+  EXPECT_EQ(a.status, 202) << a.body;
+  sagas->refuse = "p-0002";
+  a = post("/v1/sagas/p-0002/retry", admin_token);
+  EXPECT_EQ(a.status, 409);
+  EXPECT_EQ(error_code(a), "conflict");
+  EXPECT_EQ(sagas->calls(), (std::vector<std::string>{
+                              "retry s-t1", "cancel p-0001", "retry p-0002"}));
+  auto rows = db.query("SELECT token_name, tenant_id, action, target, status,"
+                       " result FROM admin_audit ORDER BY id");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(*rows[0][0], "t1-writer");
+  EXPECT_EQ(*rows[0][1], "t1");
+  EXPECT_EQ(*rows[0][2], "sagas.retry");
+  EXPECT_EQ(*rows[0][3], "s-t1");
+  EXPECT_EQ(*rows[0][4], "202");
+  EXPECT_EQ(*rows[0][5], "ok");
+  EXPECT_FALSE(rows[1][1].has_value());
+  EXPECT_EQ(*rows[2][5], "conflict");
+}
+
+TEST_F(admin_api, replay_inserts_a_new_event_linked_to_the_saga) {
+  auto a = post("/v1/sagas/s-t1/replay", t1_writer_token);
+  ASSERT_EQ(a.status, 202) << a.body;
+  std::string event_id = a.json["event"]["event_id"].GetString();
+  EXPECT_STREQ(a.json["event"]["source"].GetString(), "ispflow/replay");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox i JOIN inbox_links l USING"
+                     " (source, event_id) WHERE i.event_id = '"
+                     + event_id
+                     + "' AND l.replay_of = 's-t1' AND l.redrive_of = (SELECT"
+                       " id FROM inbox WHERE event_id = 'e1') AND i.saga_id"
+                       " IS NULL AND i.type = 'billing.subscription.activated'"
+                       " AND i.payload = (SELECT payload FROM inbox WHERE"
+                       " event_id = 'e1')"),
+            1);
+  // intake.accepted for the new event, as intake writes it.
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE topic ="
+                     " 'saga.events.v1'"),
+            5);
+  a = get("/v1/sagas/s-t1", reader_token);
+  ASSERT_EQ(a.json["pending_replays"].Size(), 1u);
+  // A saga without an input event cannot be replayed.
+  a = post("/v1/sagas/p-0001/replay", admin_token);
+  EXPECT_EQ(a.status, 409);
+  EXPECT_EQ(error_code(a), "no_input_event");
+}
+
+TEST_F(admin_api, lists_and_shows_dead_letters_per_tenant_with_pagination) {
+  std::vector<int64_t> ids;
+  std::string cursor;
+  for (int page = 0; page < 10; ++page) {
+    auto a = get("/v1/dead-letters?limit=2"
+                   + (cursor.empty() ? "" : "&cursor=" + cursor),
+                 admin_token);
+    ASSERT_EQ(a.status, 200) << a.body;
+    for (auto& x : a.json["items"].GetArray())
+      ids.push_back(x["id"].GetInt64());
+    if (a.json["next_cursor"].IsNull())
+      break;
+    cursor = a.json["next_cursor"].GetString();
+  }
+  ASSERT_EQ(ids.size(), 7u);
+  EXPECT_TRUE(std::is_sorted(ids.rbegin(), ids.rend()));
+  EXPECT_EQ(std::set<int64_t>(ids.begin(), ids.end()).size(), 7u);
+  // t2 sees its own only; the tenant-less one is for global tokens.
+  auto a = get("/v1/dead-letters", t2_reader_token);
+  ASSERT_EQ(a.json["items"].Size(), 1u);
+  EXPECT_STREQ(a.json["items"][0]["tenant_id"].GetString(), "t2");
+  EXPECT_STREQ(a.json["items"][0]["ce_id"].GetString(), "d2");
+  EXPECT_STREQ(a.json["items"][0]["error"].GetString(), "schema_violation");
+  auto d1 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't1'"
+                     " ORDER BY id LIMIT 1");
+  auto none = db.value("SELECT id FROM dead_letters WHERE tenant_id IS NULL");
+  EXPECT_EQ(get("/v1/dead-letters/" + d1, t2_reader_token).status, 404);
+  EXPECT_EQ(get("/v1/dead-letters/" + none, t2_reader_token).status, 404);
+  EXPECT_EQ(get("/v1/dead-letters/" + none, reader_token).status, 200);
+  a = get("/v1/dead-letters/" + d1, reader_token);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_STREQ(a.json["value"]["subscriber_id"].GetString(), "sub-3");
+  EXPECT_STREQ(a.json["value"]["credentials"]["password"].GetString(),
+               "[redacted]");
+  EXPECT_EQ(a.body.find("hunter2"), std::string::npos);
+  EXPECT_GE(a.json["headers"].Size(), 6u);
+  a = get("/v1/dead-letters?error=malformed_envelope", reader_token);
+  ASSERT_EQ(a.json["items"].Size(), 1u);
+  EXPECT_TRUE(a.json["items"][0]["tenant_id"].IsNull());
+}
+
+TEST_F(admin_api, redrives_a_dead_letter_with_a_corrected_payload) {
+  auto d1 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't1'"
+                     " ORDER BY id LIMIT 1");
+  auto path = "/v1/dead-letters/" + d1 + "/redrive";
+  // As stored it still fails its schema: 422 with intake's reason.
+  auto a = post(path, t1_writer_token);
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_EQ(error_code(a), "schema_violation");
+  a = post(path, t1_writer_token,
+           R"({"payload":{"schema_version":1,"tenant_id":"t1",)"
+           R"("subscriber_id":"sub-3","plan_id":"fiber-500",)"
+           R"("service_type":"ftth","site":"ams-01","access":)"
+           R"({"onu_serial":"ALCL1A2B3C4D"},"credentials":)"
+           R"({"username":"u3","password":"hunter2"}}})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_STREQ(a.json["event"]["event_id"].GetString(), "d1");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'd1' AND"
+                     " payload->>'plan_id' = 'fiber-500'"),
+            1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d1
+                     + " AND redriven_at IS NOT NULL"),
+            1);
+  EXPECT_EQ(
+    db.count("SELECT count(*) FROM inbox_links WHERE dead_letter_id = " + d1),
+    1);
+  a = post(path, t1_writer_token, R"({"payload":{}})");
+  EXPECT_EQ(a.status, 409);
+  EXPECT_EQ(error_code(a), "already_redriven");
+  // The audit keeps the fact of a corrected payload, never its content.
+  auto audit = db.query("SELECT request::text, status FROM admin_audit WHERE"
+                        " action = 'dead_letters.redrive' ORDER BY id");
+  ASSERT_EQ(audit.size(), 3u);
+  EXPECT_EQ(*audit[1][1], "200");
+  EXPECT_NE(audit[1][0]->find("\"corrected_payload\": true"), std::string::npos)
+    << *audit[1][0];
+  for (auto& row : audit)
+    EXPECT_EQ(row[0]->find("hunter2"), std::string::npos);
+  // Another tenant's dead letter: not found.
+  auto d2 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'");
+  EXPECT_EQ(post("/v1/dead-letters/" + d2 + "/redrive", t1_writer_token).status,
+            404);
+}
+
+TEST_F(admin_api, events_redrive_dry_run_reports_what_would_start) {
+  auto before = db.count("SELECT count(*) FROM inbox");
+  auto a = post("/v1/events/redrive", t1_writer_token,
+                R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z",)"
+                R"("dry_run":true})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.json["matched"].GetInt(), 3);
+  EXPECT_EQ(a.json["would_start"].GetInt(), 2);
+  EXPECT_EQ(a.json["would_refuse"].GetInt(), 1);
+  auto& evs = a.json["events"];
+  ASSERT_EQ(evs.Size(), 3u);
+  // sub-1's activation needs attention: only terminate is admitted.
+  EXPECT_STREQ(evs[0]["event_id"].GetString(), "e1");
+  EXPECT_STREQ(evs[0]["decision"].GetString(), "dead_letter");
+  EXPECT_STREQ(evs[0]["reason"].GetString(), "subscriber_needs_attention");
+  EXPECT_STREQ(evs[1]["saga"].GetString(), "activate");
+  EXPECT_STREQ(evs[2]["saga"].GetString(), "suspend");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox"), before);
+  // types filter.
+  a = post("/v1/events/redrive", admin_token,
+           R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z",)"
+           R"("types":["billing.subscription.suspended"],"dry_run":true})");
+  EXPECT_EQ(a.json["matched"].GetInt(), 1);
+  // A tenant token cannot re-drive another tenant.
+  a = post("/v1/events/redrive", t1_writer_token,
+           R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z",)"
+           R"("tenant":"t2"})");
+  EXPECT_EQ(a.status, 403);
+  a = post("/v1/events/redrive", t1_writer_token, R"({"from":"x"})");
+  EXPECT_EQ(a.status, 400);
+}
+
+TEST_F(admin_api, events_redrive_inserts_new_events_linked_to_the_originals) {
+  auto a
+    = post("/v1/events/redrive", t1_writer_token,
+           R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z"})");
+  ASSERT_EQ(a.status, 202) << a.body;
+  EXPECT_EQ(a.json["recorded"].GetInt(), 3);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox i JOIN inbox_links l USING"
+                     " (source, event_id) JOIN inbox o ON o.id = l.redrive_of"
+                     " WHERE i.source = 'ispflow/redrive' AND i.tenant_id ="
+                     " 't1' AND o.source = 'billing.test' AND i.type = o.type"
+                     " AND i.payload = o.payload AND i.\"partition\" ="
+                     " o.\"partition\" AND i.saga_id IS NULL"),
+            3);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE tenant_id = 't2'"), 1);
+  auto audit = db.query("SELECT target, request->>'dry_run' FROM admin_audit");
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(*audit[0][1], "false");
+}
+
+TEST_F(admin_api, lists_and_forces_breakers_with_admin_scope) {
+  auto a = get("/v1/breakers", reader_token);
+  ASSERT_EQ(a.status, 200);
+  EXPECT_EQ(a.json["items"].Size(), 2u);
+  a = get("/v1/breakers", t2_reader_token);
+  ASSERT_EQ(a.json["items"].Size(), 1u);
+  EXPECT_STREQ(a.json["items"][0]["id"].GetString(), "t2/voltha");
+  EXPECT_EQ(a.json["items"][0]["counters"]["failures"].GetInt(), 9);
+  a = post("/v1/breakers/t1%2Fnetbox/open", admin_token);
+  ASSERT_EQ(a.status, 200) << a.body;
+  a = get("/v1/breakers", reader_token);
+  EXPECT_STREQ(a.json["items"][0]["state"].GetString(), "forced_open");
+  EXPECT_EQ(post("/v1/breakers/nope/close", admin_token).status, 404);
+  EXPECT_EQ(db.count("SELECT count(*) FROM admin_audit WHERE action ="
+                     " 'breakers.open' AND target = 't1/netbox'"),
+            1);
+}
+
+TEST_F(admin_api, metrics_parse_and_include_database_gauges) {
+  get("/v1/sagas", reader_token);
+  get("/v1/sagas", nullptr);
+  auto res = client->Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_NE(res->get_header_value("Content-Type").find("text/plain"),
+            std::string::npos);
+  std::regex sample_re{R"re(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$)re"};
+  std::map<std::string, double> values;
+  std::istringstream in{res->body};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("# HELP ") || line.starts_with("# TYPE "))
+      continue;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, sample_re)) << line;
+    values[m[1].str() + m[2].str()] = std::stod(m[3].str());
+  }
+  EXPECT_EQ(
+    (values[R"(ispflow_sagas{tenant="t1",type="suspend",state="completed"})"]),
+    48.0);
+  EXPECT_EQ(
+    (values
+       [R"(ispflow_sagas{tenant="t1",type="activate",state="needs_attention"})"]),
+    1.0);
+  EXPECT_EQ(
+    (values[R"(ispflow_dead_letters{tenant="t1",error="schema_violation"})"]),
+    5.0);
+  EXPECT_EQ((values[R"(ispflow_outbox_backlog{topic="saga.events.v1"})"]), 4.0);
+  EXPECT_EQ(
+    (values
+       [R"(ispflow_admin_requests_total{route="sagas.list",status="200"})"]),
+    1.0);
+  EXPECT_EQ(
+    (values
+       [R"(ispflow_admin_requests_total{route="sagas.list",status="401"})"]),
+    1.0);
+}
+
+TEST_F(admin_api_metrics_token, metrics_require_the_configured_token) {
+  auto res = client->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  res = client->Get("/metrics",
+                    httplib::Headers{{"Authorization",
+                                      std::string{"Bearer "} + metrics_token}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  // An API token is not the metrics token.
+  res = client->Get(
+    "/metrics",
+    httplib::Headers{{"Authorization", std::string{"Bearer "} + admin_token}});
+  EXPECT_EQ(res->status, 401);
+}
+
+TEST_F(admin_api, readyz_names_the_failing_probe) {
+  auto a = get("/readyz", nullptr);
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_STREQ(a.json["status"].GetString(), "ready");
+  bus_down = true;
+  a = get("/readyz", nullptr);
+  EXPECT_EQ(a.status, 503);
+  ASSERT_EQ(a.json["failing"].Size(), 1u);
+  EXPECT_STREQ(a.json["failing"][0].GetString(), "bus");
+  EXPECT_EQ(get("/healthz", nullptr).status, 200);
+}
+
+TEST_F(admin_api, unknown_routes_answer_404_with_a_json_error) {
+  auto a = get("/v2/nothing", admin_token);
+  EXPECT_EQ(a.status, 404);
+  EXPECT_EQ(error_code(a), "not_found");
+}
+
+TEST(admin_server_config, refuses_bad_tokens_and_names_them) {
+  admin_settings cfg;
+  cfg.tokens = {{"ops", "not-a-hash", {"admin"}, std::nullopt}};
+  admin_deps deps;
+  auto srv = admin_server::make(cfg, deps);
+  ASSERT_FALSE(srv);
+  EXPECT_NE(ispflow::render_error(srv.error()).find("ops"), std::string::npos);
+  cfg.tokens = {{"ops", sha256_hex("x"), {"sagas:delete"}, std::nullopt}};
+  EXPECT_FALSE(admin_server::make(cfg, deps));
+}

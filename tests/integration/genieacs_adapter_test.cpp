@@ -1,0 +1,382 @@
+#include "adapters/genieacs/adapter.hpp"
+#include "adapters/http/http_actor.hpp"
+#include "adapters/resilience/guard.hpp"
+#include "common/log.hpp"
+#include "events/type_ids.hpp"
+#include "sim/genieacs/server.hpp"
+
+#include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <chrono>
+#include <gtest/gtest.h>
+#include <sstream>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace ispflow;
+using namespace ispflow::adapters;
+using events::adapter_outcome;
+using events::adapter_reply;
+using events::adapter_request;
+namespace sim = ispflow::sim;
+
+// The simulator's built-in devices.
+const std::string dev_a = "202BC1-BM632w-0000000001";
+const std::string dev_b = "00259E-HG8245H-SR552NA084%2D0003269";
+const std::string dev_off = "001122-OFFLINE%2D01";
+
+caf::actor_system_config& adapter_config(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::ispflow>();
+  return cfg;
+}
+
+struct genieacs_adapter : ::testing::Test {
+  std::unique_ptr<sim::genieacs::server> srv;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{adapter_config(cfg)};
+  http::http_actor http;
+  std::shared_ptr<resilience::manual_clock> clock
+    = std::make_shared<resilience::manual_clock>();
+  std::shared_ptr<resilience::guard> guard;
+  genieacs::tenant_settings settings;
+  genieacs::adapter_actor adapter;
+
+  genieacs_adapter() {
+    auto s = sim::genieacs::server::start({});
+    EXPECT_TRUE(s);
+    if (!s)
+      return;
+    srv = std::move(*s);
+    http = http::spawn_http_actor(sys);
+    settings.base_url = "http://127.0.0.1:" + std::to_string(srv->port());
+    settings.call_timeout = 2000ms;
+    settings.connection_request_timeout = 200ms;
+    settings.session_allowance = 2000ms;
+    guard = std::make_shared<resilience::guard>();
+    respawn();
+  }
+
+  ~genieacs_adapter() override {
+    caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(http, caf::exit_reason::user_shutdown);
+    if (srv)
+      srv->stop();
+  }
+
+  void respawn() {
+    if (adapter)
+      caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
+    genieacs::adapter_settings as;
+    as.tenants["t1"] = settings;
+    as.clock = clock;
+    adapter = genieacs::spawn_genieacs_adapter(sys, as, http, guard);
+  }
+
+  adapter_request request(std::string op, std::string serial,
+                          std::string oui = {}, bool reconcile = false) {
+    adapter_request req;
+    req.tenant_id = "t1";
+    req.subscriber_id = "sub-1";
+    req.system = "genieacs";
+    req.operation = std::move(op);
+    req.idempotency_key = "saga-1/configure_cpe/0";
+    req.reconcile = reconcile;
+    if (!serial.empty())
+      req.input["access.cpe.serial"] = std::move(serial);
+    if (!oui.empty())
+      req.input["access.cpe.oui"] = std::move(oui);
+    req.input["credentials.username"] = "user-1@isp";
+    req.input["credentials.password"] = "pppoe-secret-1";
+    return req;
+  }
+
+  adapter_reply ask(adapter_request req) {
+    adapter_reply res;
+    caf::scoped_actor self{sys};
+    self->request(adapter, 30s, invoke_atom_v, std::move(req))
+      .receive([&](adapter_reply& r) { res = std::move(r); },
+               [&](caf::error& err) {
+                 ADD_FAILURE() << "request failed: " << to_string(err);
+                 res = events::reply_failed(adapter_outcome::permanent_failure,
+                                            "error");
+               });
+    return res;
+  }
+
+  adapter_reply configure(std::string serial, std::string oui = {},
+                          bool reconcile = false) {
+    return ask(request("genieacs.configure_cpe", std::move(serial),
+                       std::move(oui), reconcile));
+  }
+
+  std::vector<sim::genieacs::task_view> tasks_of(const std::string& dev) {
+    auto all = srv->tasks();
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [&](auto& t) { return t.device != dev; }),
+              all.end());
+    return all;
+  }
+
+  size_t executed_count(const std::string& dev, const std::string& name) {
+    auto xs = srv->executed(dev);
+    return static_cast<size_t>(std::count(xs.begin(), xs.end(), name));
+  }
+};
+
+// -- configure_cpe ------------------------------------------------------------
+
+TEST_F(genieacs_adapter, configures_an_online_cpe_with_a_connection_request) {
+  auto rep = configure("0000000001", "202BC1");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["cpe_id"], dev_a);
+  EXPECT_EQ(srv->parameter(dev_a, genieacs::tr098_pppoe_username),
+            "user-1@isp");
+  EXPECT_EQ(srv->parameter(dev_a, genieacs::tr098_pppoe_password),
+            "pppoe-secret-1");
+  EXPECT_EQ(srv->parameter(dev_a, genieacs::tr098_ssid), "ispflow");
+  EXPECT_TRUE(srv->tasks().empty());
+}
+
+TEST_F(genieacs_adapter, ssid_template_and_extra_parameters_are_set) {
+  settings.ssid_template = "net-{subscriber_id}";
+  settings.extra_parameters = {
+    {"InternetGatewayDevice.ManagementServer.PeriodicInformInterval", "300"}};
+  respawn();
+  auto rep = configure("0000000001");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(srv->parameter(dev_a, genieacs::tr098_ssid), "net-sub-1");
+  EXPECT_EQ(srv->parameter(
+              dev_a,
+              "InternetGatewayDevice.ManagementServer.PeriodicInformInterval"),
+            "300");
+}
+
+TEST_F(genieacs_adapter, device_id_with_an_encoded_dash_is_encoded_again) {
+  auto rep = configure("SR552NA084-0003269", "00259E");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["cpe_id"], dev_b);
+  EXPECT_EQ(srv->parameter(dev_b, genieacs::tr098_pppoe_username),
+            "user-1@isp");
+}
+
+TEST_F(genieacs_adapter, unknown_serial_is_permanent) {
+  auto rep = configure("NOPE");
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rep.error.find("no device with serial NOPE"), std::string::npos)
+    << rep.error;
+  auto wrong_oui = configure("0000000001", "FFFFFF");
+  EXPECT_EQ(wrong_oui.outcome, adapter_outcome::permanent_failure);
+}
+
+TEST_F(genieacs_adapter, missing_credentials_are_permanent) {
+  auto req = request("genieacs.configure_cpe", "0000000001");
+  req.input.erase("credentials.password");
+  auto rep = ask(req);
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_TRUE(srv->executed(dev_a).empty());
+}
+
+TEST_F(genieacs_adapter, no_cpe_in_the_input_succeeds_without_a_call) {
+  srv->set_faults([] {
+    sim::common::fault_config f;
+    f.status = 500;
+    return f;
+  }());
+  auto rep = configure("");
+  EXPECT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  settings.skip_without_cpe = false;
+  respawn();
+  EXPECT_EQ(configure("").outcome, adapter_outcome::permanent_failure);
+}
+
+TEST_F(genieacs_adapter, queued_task_is_retryable_then_polled_until_it_ran) {
+  auto first = configure("OFFLINE-01");
+  EXPECT_EQ(first.outcome, adapter_outcome::retryable_failure);
+  EXPECT_NE(first.error.find("queued until the device's next inform"),
+            std::string::npos)
+    << first.error;
+  auto queued = tasks_of(dev_off);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued.front().unique_key,
+            "ispflow:genieacs.configure_cpe:saga-1/configure_cpe/0");
+  auto again = configure("OFFLINE-01");
+  EXPECT_EQ(again.outcome, adapter_outcome::retryable_failure) << again.error;
+  auto still = tasks_of(dev_off);
+  ASSERT_EQ(still.size(), 1u);
+  EXPECT_EQ(still.front().id, queued.front().id) << "polled, not posted again";
+  ASSERT_TRUE(srv->set_online(dev_off, true));
+  auto done = configure("OFFLINE-01");
+  ASSERT_EQ(done.outcome, adapter_outcome::succeeded) << done.error;
+  EXPECT_EQ(done.outputs["cpe_id"], dev_off);
+  EXPECT_EQ(executed_count(dev_off, "setParameterValues"), 1u);
+  EXPECT_EQ(srv->parameter(dev_off, genieacs::tr098_pppoe_username),
+            "user-1@isp");
+}
+
+TEST_F(genieacs_adapter, faulted_task_is_permanent_with_the_fault) {
+  ASSERT_TRUE(srv->set_task_fault(dev_a, "9002", "Internal error"));
+  auto rep = configure("0000000001");
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rep.error.find("9002: Internal error"), std::string::npos)
+    << rep.error;
+}
+
+TEST_F(genieacs_adapter, connection_request_error_phrase_is_retryable) {
+  ASSERT_TRUE(
+    srv->set_connection_request_error(dev_a, "Connection refused by CPE"));
+  auto rep = configure("0000000001");
+  EXPECT_EQ(rep.outcome, adapter_outcome::retryable_failure);
+  EXPECT_NE(
+    rep.error.find("connection request failed: Connection refused by CPE"),
+    std::string::npos)
+    << rep.error;
+  EXPECT_EQ(tasks_of(dev_a).size(), 1u);
+  auto poll = configure("0000000001");
+  EXPECT_EQ(poll.outcome, adapter_outcome::retryable_failure) << poll.error;
+  EXPECT_EQ(tasks_of(dev_a).size(), 1u);
+}
+
+TEST_F(genieacs_adapter,
+       lost_answer_is_unknown_and_reconcile_does_not_queue_twice) {
+  sim::common::fault_config f;
+  f.apply_then_reset = true;
+  f.path_prefix = "/devices/";
+  f.method = "POST";
+  f.count = 1;
+  srv->set_faults(f);
+  auto lost = configure("OFFLINE-01");
+  EXPECT_EQ(lost.outcome, adapter_outcome::unknown_outcome) << lost.error;
+  ASSERT_EQ(tasks_of(dev_off).size(), 1u);
+  auto id = tasks_of(dev_off).front().id;
+  respawn();
+  auto rec = configure("OFFLINE-01", {}, true);
+  EXPECT_EQ(rec.outcome, adapter_outcome::retryable_failure) << rec.error;
+  ASSERT_EQ(tasks_of(dev_off).size(), 1u);
+  EXPECT_EQ(tasks_of(dev_off).front().id, id);
+}
+
+TEST_F(genieacs_adapter, reconcile_finds_a_faulted_task_by_its_unique_key) {
+  ASSERT_TRUE(srv->set_task_fault(dev_a, "9007", "Invalid parameter value"));
+  ASSERT_EQ(configure("0000000001").outcome,
+            adapter_outcome::permanent_failure);
+  respawn();
+  auto rec = configure("0000000001", {}, true);
+  EXPECT_EQ(rec.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rec.error.find("9007"), std::string::npos) << rec.error;
+  EXPECT_EQ(tasks_of(dev_a).size(), 1u);
+}
+
+TEST_F(genieacs_adapter, server_errors_are_retryable_and_refusal_too) {
+  sim::common::fault_config f;
+  f.status = 503;
+  srv->set_faults(f);
+  auto rep = configure("0000000001");
+  EXPECT_EQ(rep.outcome, adapter_outcome::retryable_failure) << rep.error;
+  srv->set_faults({});
+  settings.base_url = "http://127.0.0.1:21942";
+  respawn();
+  auto refused = configure("0000000001");
+  EXPECT_EQ(refused.outcome, adapter_outcome::retryable_failure)
+    << refused.error;
+}
+
+TEST_F(genieacs_adapter, task_post_timing_out_after_sending_is_unknown) {
+  settings.session_allowance = 100ms;
+  respawn();
+  sim::common::fault_config f;
+  f.hang = true;
+  f.hang_ms = 2000;
+  f.path_prefix = "/devices/";
+  f.method = "POST";
+  f.count = 1;
+  srv->set_faults(f);
+  auto rep = configure("0000000001");
+  EXPECT_EQ(rep.outcome, adapter_outcome::unknown_outcome) << rep.error;
+}
+
+// -- factory_reset ------------------------------------------------------------
+
+TEST_F(genieacs_adapter, factory_reset_runs_a_factory_reset_task) {
+  ASSERT_EQ(configure("0000000001").outcome, adapter_outcome::succeeded);
+  auto req = request("genieacs.factory_reset", "0000000001");
+  req.idempotency_key = "saga-2/factory_reset_cpe/0";
+  auto rep = ask(req);
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(executed_count(dev_a, "factoryReset"), 1u);
+  EXPECT_EQ(srv->parameter(dev_a, genieacs::tr098_pppoe_username), "");
+}
+
+TEST_F(genieacs_adapter,
+       factory_reset_of_an_unknown_device_id_is_permanent_404) {
+  auto req = request("genieacs.factory_reset", "");
+  req.input["cpe_id"] = "FFFFFF-NOPE";
+  auto rep = ask(req);
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rep.error.find("no such device"), std::string::npos) << rep.error;
+}
+
+// -- probe, secrets, breaker --------------------------------------------------
+
+TEST_F(genieacs_adapter, health_probe_reports_the_version) {
+  adapter_reply rep;
+  caf::scoped_actor self{sys};
+  self->request(adapter, 30s, health_atom_v, std::string{"t1"})
+    .receive([&](adapter_reply& r) { rep = std::move(r); },
+             [&](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["genieacs_version"], "1.2.9");
+}
+
+TEST_F(genieacs_adapter, pppoe_password_never_appears_in_logs) {
+  std::ostringstream out;
+  common::setup_logging({common::log_level::trace, common::log_format::json},
+                        out);
+  auto ok = configure("0000000001");
+  ASSERT_TRUE(srv->set_task_fault(dev_b, "9002", "Internal error"));
+  auto faulted = configure("SR552NA084-0003269");
+  common::setup_logging({common::log_level::info, common::log_format::json});
+  auto text = out.str();
+  EXPECT_NE(text.find("/tasks"), std::string::npos) << "nothing was logged";
+  EXPECT_EQ(text.find("pppoe-secret-1"), std::string::npos);
+  EXPECT_EQ(faulted.error.find("pppoe-secret-1"), std::string::npos);
+}
+
+TEST_F(genieacs_adapter,
+       breaker_parks_after_503s_and_an_offline_cpe_does_not_count) {
+  resilience::guard_config gc;
+  auto& b = gc.breakers.defaults;
+  b.sliding_window_size = 3;
+  b.minimum_number_of_calls = 3;
+  b.failure_rate_threshold = 100.0;
+  b.wait_duration_in_open_state = 5000ms;
+  b.permitted_number_of_calls_in_half_open_state = 1;
+  guard = std::make_shared<resilience::guard>(gc);
+  respawn();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(configure("OFFLINE-01").outcome,
+              adapter_outcome::retryable_failure);
+  EXPECT_EQ(guard->breakers().snapshots().front().second.state,
+            resilience::breaker_state::closed);
+  sim::common::fault_config f;
+  f.status = 503;
+  f.count = 3;
+  srv->set_faults(f);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(configure("0000000001").outcome,
+              adapter_outcome::retryable_failure);
+  ASSERT_TRUE(srv->faults().empty());
+  auto parked = configure("0000000001");
+  EXPECT_EQ(parked.outcome, adapter_outcome::parked);
+  EXPECT_GT(parked.retry_after_ms, 0);
+  EXPECT_TRUE(srv->executed(dev_a).empty()) << "nothing reached the ACS";
+  clock->advance(5001ms);
+  auto resumed = configure("0000000001");
+  EXPECT_EQ(resumed.outcome, adapter_outcome::succeeded) << resumed.error;
+  EXPECT_EQ(executed_count(dev_a, "setParameterValues"), 1u);
+}
+
+} // namespace
