@@ -113,12 +113,22 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                            call.reconcile,
                            call.input};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
+  auto started = std::chrono::steady_clock::now();
+  auto observe = [self, started, system = call.system,
+                  op = call.operation](api::adapter_outcome outcome) {
+    if (auto& f = self->state.deps->on_step_call)
+      f(to_string(system), op, outcome,
+        std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started));
+  };
   self->request(handle, timeout, invoke_atom_v, std::move(req))
     .then(
-      [self, step, gen](api::adapter_reply& reply) {
+      [self, step, gen, observe](api::adapter_reply& reply) {
+        observe(reply.outcome);
         apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
       },
-      [self, step, gen](caf::error& err) {
+      [self, step, gen, observe](caf::error& err) {
+        observe(api::adapter_outcome::unknown_outcome);
         // The request may have been delivered: the effect is unknown.
         apply_input(self, sagas::step_result{step, gen,
                                        sagas::step_unknown_outcome{

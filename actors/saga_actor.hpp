@@ -9,9 +9,16 @@
 #include <caf/fwd.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 namespace ispflow::actors {
+
+/// See saga_actor_deps::on_step_call.
+using step_call_observer = std::function<void(
+  std::string_view system, std::string_view operation,
+  events::adapter_outcome outcome, std::chrono::microseconds took)>;
 
 /// What every saga actor shares (built once by the router).
 struct saga_actor_deps {
@@ -33,6 +40,10 @@ struct saga_actor_deps {
   /// First delay before writing a transition again after a store failure;
   /// doubles up to 5 s.
   std::chrono::milliseconds write_retry{100};
+  /// Told about every adapter call when its answer (or silence) is known:
+  /// system, operation, outcome and how long it took (e.g. for metrics).
+  /// Runs on the saga actor's thread: keep it quick and thread-safe.
+  step_call_observer on_step_call;
 };
 
 /// How a saga actor begins.

@@ -16,6 +16,12 @@ void prepare(pqxx::connection& conn) {
                "WHERE id = ANY($1::bigint[]) AND published_at IS NULL");
   conn.prepare("ispflow_outbox_backlog",
                "SELECT count(*) FROM outbox WHERE published_at IS NULL");
+  conn.prepare("ispflow_outbox_append",
+               "INSERT INTO outbox (topic, key, value, headers) "
+               "SELECT m->>'topic', decode(m->>'key', 'base64'), "
+               "decode(m->>'value', 'base64'), m->'headers' "
+               "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY "
+               "AS y(m, k) ORDER BY y.k");
 }
 
 std::string bytes_of(const pqxx::field& f) {
@@ -79,6 +85,19 @@ outbox_store::fetch_unsent(size_t limit) {
     return caf::make_error(errc::database_error, std::string{e.what()});
   }
   return result;
+}
+
+caf::expected<void>
+outbox_store::append(const std::vector<events::kafka_record>& records) {
+  if (records.empty())
+    return {};
+  std::string json;
+  detail::append_records_json(json, records);
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::work w{conn};
+    w.exec_prepared("ispflow_outbox_append", json);
+    w.commit();
+  });
 }
 
 caf::expected<void>

@@ -43,6 +43,10 @@ public:
   /// The number of unpublished rows.
   caf::expected<int64_t> backlog();
 
+  /// Appends `records` in order, in one transaction (for events that are
+  /// not part of a saga transition, e.g. circuit breaker transitions).
+  caf::expected<void> append(const std::vector<events::kafka_record>& records);
+
 private:
   struct impl;
   explicit outbox_store(std::unique_ptr<impl> ptr);

@@ -4,6 +4,7 @@
 // through the transactional outbox.
 
 #include "actors/admin/server.hpp"
+#include "actors/event_sink.hpp"
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
 #include "actors/saga_router.hpp"
@@ -11,6 +12,8 @@
 #include "actors/store.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/resilience/breaker_events.hpp"
+#include "adapters/resilience/guard.hpp"
 #include "apps/ispflowd/wiring.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -207,12 +210,23 @@ int main(int argc, char** argv) {
     return fail("adapters not started", adapters.error());
   for (auto& [system, handle] : adapters->actors)
     router_cfg.adapters.set_actor(system, handle);
+  actors::admin::metrics_registry metrics;
+  if (auto err = app::add_engine_metrics(metrics, router_cfg, *adapters))
+    return fail("metrics not registered", err);
+  // Breaker transitions go to saga.events.v1 through the outbox.
+  auto breaker_events = actors::spawn_event_sink(sys, cfg->postgres.dsn);
+  adapters::resilience::publish_breaker_transitions(
+    adapters->guard->breakers(),
+    [breaker_events](events::kafka_record rec) {
+      caf::anon_send(breaker_events, record_atom_v,
+                     std::vector<events::kafka_record>{std::move(rec)});
+    },
+    router_cfg.outputs);
   auto router = actors::spawn_saga_router(sys, std::move(router_cfg));
 
   // Operators: the admin API (and console) over the same database, with
   // retry and cancel through the router and the adapters' breakers.
   std::unique_ptr<actors::admin::admin_server> admin;
-  actors::admin::metrics_registry metrics;
   if (cfg->admin.enabled) {
     auto admin_cfg = app::admin_settings_of(*cfg);
     if (!admin_cfg)
@@ -275,6 +289,7 @@ int main(int argc, char** argv) {
              [&](caf::error& err) {
                rc = fail("outbox relay did not stop cleanly", err);
              });
+  self->send_exit(breaker_events, caf::exit_reason::user_shutdown);
   self->send_exit(saga_store, caf::exit_reason::user_shutdown);
   self->send_exit(store, caf::exit_reason::user_shutdown);
   common::log_info("ispflowd", "stopped", {});

@@ -6,6 +6,7 @@
 #include "adapters/http/http_actor.hpp"
 #include "adapters/netbox/adapter.hpp"
 #include "adapters/radius/coa_authorization.hpp"
+#include "adapters/radius/provisioning.hpp"
 #include "adapters/radius/radius_adapter.hpp"
 #include "adapters/resilience/guard.hpp"
 #include "adapters/voltha/adapter.hpp"
@@ -151,6 +152,17 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     any_genieacs |= t.systems.genieacs;
   }
   if (any_radius) {
+    // FreeRADIUS reads its clients (and our CoA client its targets) from
+    // the `nas` table: the configured list replaces what we wrote before.
+    std::vector<radius::nas_entry> nas;
+    for (auto& n : cfg.nas)
+      nas.push_back(radius::nas_entry{n.name, n.address, n.secret, n.vendor,
+                                      static_cast<uint16_t>(n.coa_port)});
+    radius::store nas_store{cfg.postgres.dsn};
+    if (auto err = nas_store.sync_nas(nas))
+      return caf::make_error(errc::invalid_config,
+                             "nas: not written to the nas table: "
+                               + render_error(err));
     radius::adapter_config rc;
     rc.dsn = cfg.postgres.dsn;
     for (auto& t : cfg.tenants) {
@@ -254,6 +266,62 @@ admin_settings_of(const common::config& cfg) {
     out.tokens.push_back(std::move(ts));
   }
   return out;
+}
+
+caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
+                              actors::saga_router_settings& router,
+                              const adapter_runtime& adapters) {
+  auto calls = metrics.histograms(
+    "ispflow_step_call_duration_seconds",
+    "Adapter calls of saga steps by system, operation and outcome (parked"
+    " calls never reached the system)",
+    actors::admin::default_latency_buckets(),
+    {"system", "operation", "outcome"});
+  if (!calls)
+    return std::move(calls.error());
+  router.on_step_call = [family = *calls](std::string_view system,
+                                          std::string_view operation,
+                                          events::adapter_outcome outcome,
+                                          std::chrono::microseconds took) {
+    family
+      ->with({std::string{system}, std::string{operation},
+              std::string{to_string(outcome)}})
+      .observe(std::chrono::duration<double>(took).count());
+  };
+  auto guard = adapters.guard;
+  auto states = metrics.add_callback(
+    "ispflow_breaker_state",
+    "Circuit breaker per (tenant, adapter, endpoint): 0 closed, 1 open,"
+    " 2 half_open, 3 forced_open, 4 forced_closed",
+    actors::admin::metric_kind::gauge,
+    [guard]() -> caf::expected<std::vector<actors::admin::sample>> {
+      std::vector<actors::admin::sample> out;
+      for (auto& [key, snap] : guard->breakers().snapshots())
+        out.push_back({{{"tenant", key.tenant},
+                        {"adapter", key.adapter},
+                        {"endpoint", key.endpoint}},
+                       static_cast<double>(snap.state)});
+      return out;
+    });
+  if (!states)
+    return std::move(states.error());
+  auto refused = metrics.add_callback(
+    "ispflow_breaker_not_permitted_calls_total",
+    "Calls a breaker refused (the step parked)",
+    actors::admin::metric_kind::counter,
+    [guard]() -> caf::expected<std::vector<actors::admin::sample>> {
+      std::vector<actors::admin::sample> out;
+      for (auto& [key, snap] : guard->breakers().snapshots())
+        out.push_back(
+          {{{"tenant", key.tenant},
+            {"adapter", key.adapter},
+            {"endpoint", key.endpoint}},
+           static_cast<double>(snap.metrics.number_of_not_permitted_calls)});
+      return out;
+    });
+  if (!refused)
+    return std::move(refused.error());
+  return caf::none;
 }
 
 namespace {

@@ -2,6 +2,8 @@
 
 #include "actors/admin/auth.hpp"
 #include "actors/admin/control.hpp"
+#include "actors/admin/metrics.hpp"
+#include "actors/saga_router.hpp"
 #include "actors/saga_interfaces.hpp"
 #include "adapters/api/adapters.hpp"
 #include "common/config.hpp"
@@ -42,6 +44,13 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
 /// The admin API's settings from `cfg.admin`.
 caf::expected<actors::admin::admin_settings>
 admin_settings_of(const common::config& cfg);
+
+/// Registers the engine's own metrics in `metrics`: adapter call latency
+/// per system, operation and outcome (through `router`'s step observer) and
+/// the state of every breaker (at scrape time).
+caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
+                              actors::saga_router_settings& router,
+                              const adapter_runtime& adapters);
 
 /// Retry and cancel through the saga router (blocking, bounded).
 std::shared_ptr<actors::admin::saga_control>

@@ -265,6 +265,27 @@ TEST_F(postgres_store, fetch_unsent_orders_by_id_and_respects_the_limit) {
   EXPECT_EQ(first[0].record.partition, -1);
 }
 
+TEST_F(postgres_store, append_adds_records_in_order_byte_for_byte) {
+  ev::kafka_record a;
+  a.topic = "saga.events.v1";
+  a.key = "acme/netbox/default";
+  a.value = std::string{"{\"to\":\"open\"}\0\xff", 15};
+  a.headers.push_back(ev::kafka_header{"ce_type", "saga.breaker_opened", false});
+  ev::kafka_record b = a;
+  b.value = "second";
+  ASSERT_TRUE(outbox->append({a, b}));
+  ASSERT_TRUE(outbox->append({}));
+  auto rows = unsent();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].record.topic, a.topic);
+  EXPECT_EQ(rows[0].record.key, a.key);
+  EXPECT_EQ(rows[0].record.value, a.value);
+  ASSERT_EQ(rows[0].record.headers.size(), 1u);
+  EXPECT_EQ(rows[0].record.headers[0].value, "saga.breaker_opened");
+  EXPECT_EQ(rows[1].record.value, "second");
+  EXPECT_LT(rows[0].id, rows[1].id);
+}
+
 TEST_F(postgres_store, mark_published_shrinks_the_backlog) {
   ev::intake_batch batch;
   for (int i = 0; i < 4; ++i)
