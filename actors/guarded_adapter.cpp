@@ -19,7 +19,8 @@ guarded(api::adapter_actor::pointer self, api::adapter_actor inner,
         std::shared_ptr<res::guard> guard, std::string adapter,
         std::string endpoint) {
   return {
-    [=](invoke_atom, api::adapter_request& req) -> caf::result<api::adapter_reply> {
+    [=](invoke_atom,
+        api::adapter_request& req) -> caf::result<api::adapter_reply> {
       auto start = std::chrono::steady_clock::now();
       auto adm = guard->admit(req.tenant_id, adapter, endpoint, start);
       if (!adm)
@@ -37,10 +38,9 @@ guarded(api::adapter_actor::pointer self, api::adapter_actor inner,
             auto now = std::chrono::steady_clock::now();
             guard->complete(*ticket, res::call_outcome::failure, now - start,
                             now);
-            rp.deliver(api::reply_failed(api::adapter_outcome::unknown_outcome,
-                                         "adapter " + adapter
-                                           + " did not answer: "
-                                           + to_string(err)));
+            rp.deliver(api::reply_failed(
+              api::adapter_outcome::unknown_outcome,
+              "adapter " + adapter + " did not answer: " + to_string(err)));
           });
       return rp;
     },
@@ -49,11 +49,10 @@ guarded(api::adapter_actor::pointer self, api::adapter_actor inner,
 
 } // namespace
 
-api::adapter_actor spawn_guarded_adapter(caf::actor_system& sys,
-                                         api::adapter_actor inner,
-                                         std::shared_ptr<res::guard> guard,
-                                         std::string adapter,
-                                         std::string endpoint) {
+api::adapter_actor
+spawn_guarded_adapter(caf::actor_system& sys, api::adapter_actor inner,
+                      std::shared_ptr<res::guard> guard, std::string adapter,
+                      std::string endpoint) {
   return sys.spawn(guarded, std::move(inner), std::move(guard),
                    std::move(adapter), std::move(endpoint));
 }

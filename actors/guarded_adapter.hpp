@@ -21,7 +21,8 @@ namespace ispflow::actors {
 /// the breaker, no answer at all counts as a failure). For adapters that do
 /// not consult the guard themselves (RADIUS, VOLTHA).
 adapters::api::adapter_actor
-spawn_guarded_adapter(caf::actor_system& sys, adapters::api::adapter_actor inner,
+spawn_guarded_adapter(caf::actor_system& sys,
+                      adapters::api::adapter_actor inner,
                       std::shared_ptr<adapters::resilience::guard> guard,
                       std::string adapter, std::string endpoint = "default");
 

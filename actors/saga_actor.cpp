@@ -130,7 +130,8 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
       [self, step, gen, observe](caf::error& err) {
         observe(api::adapter_outcome::unknown_outcome);
         // The request may have been delivered: the effect is unknown.
-        apply_input(self, sagas::step_result{step, gen,
+        apply_input(self,
+                    sagas::step_result{step, gen,
                                        sagas::step_unknown_outcome{
                                          "no answer: " + render_error(err)}});
       });
@@ -267,7 +268,8 @@ saga_actor::behavior_type saga(self_ptr self,
   apply_input(self, std::move(start.first_input));
   return {
     [self](fire_atom, uint64_t step, int64_t generation) {
-      apply_input(self, sagas::timer_fired{static_cast<size_t>(step), generation});
+      apply_input(self,
+                  sagas::timer_fired{static_cast<size_t>(step), generation});
     },
     [self](cancel_atom, std::string& reason) {
       apply_input(self, sagas::cancel_requested{std::move(reason)});

@@ -76,8 +76,8 @@ struct router_state {
   }
 
   /// The running saga `id`, or running.end().
-  std::map<caf::actor_addr, running_saga>::iterator find_running(
-    const std::string& id) {
+  std::map<caf::actor_addr, running_saga>::iterator
+  find_running(const std::string& id) {
     return std::find_if(running.begin(), running.end(),
                         [&](auto& kv) { return kv.second.saga_id == id; });
   }
@@ -125,9 +125,9 @@ void launch(self_ptr self, saga_start start, subscriber_key key,
   // they resume from the store at the next start.
   self->link_to(handle);
   self->monitor(handle);
-  st.running.emplace(handle.address(), running_saga{std::move(id),
-                                                    std::move(key), inbox_id,
-                                                    partition});
+  st.running.emplace(handle.address(),
+                     running_saga{std::move(id), std::move(key), inbox_id,
+                                  partition});
   st.counts.running = st.running.size();
 }
 
@@ -399,16 +399,15 @@ caf::result<std::string> operator_request(self_ptr self, std::string id,
           return;
         }
         if (rs.find_running(inst.id) != rs.running.end()) {
-          rp.deliver(operator_refused("saga " + inst.id
-                                      + " is already being retried"));
+          rp.deliver(
+            operator_refused("saga " + inst.id + " is already being retried"));
           return;
         }
         auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
         rs.busy.insert(key);
         std::string answer = "cancelled";
         if (retry) {
-          bool undoing = !inst.steps.empty()
-                         && inst.cursor < inst.steps.size()
+          bool undoing = !inst.steps.empty() && inst.cursor < inst.steps.size()
                          && inst.steps[inst.cursor].state
                               == sagas::step_state::compensating;
           answer = undoing ? "compensating" : "running";

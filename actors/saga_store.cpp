@@ -295,8 +295,7 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
     [self](status_atom, const subscriber_keys& q) {
       subscriber_states res;
       for (auto& [tenant, subscriber] : q.keys) {
-        auto [state, service_type] = self->state.db->status(tenant,
-                                                            subscriber);
+        auto [state, service_type] = self->state.db->status(tenant, subscriber);
         res.states.emplace_back(std::string{sagas::to_string(state)},
                                 std::move(service_type));
       }
@@ -315,8 +314,8 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
 // subscriber states) run on a second connection and thread, so a long group
 // commit does not hold up admissions, nor they the commit.
 using saga_reader_actor = caf::typed_actor<
-  caf::replies_to<next_atom, uint64_t, std::vector<int32_t>>::with<
-    std::vector<pg::startable_event>>,
+  caf::replies_to<next_atom, uint64_t,
+                  std::vector<int32_t>>::with<std::vector<pg::startable_event>>,
   caf::replies_to<status_atom, subscriber_keys>::with<subscriber_states>>;
 
 caf::error connect_store(const pg_saga_store_settings& cfg,
@@ -445,8 +444,8 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
     common::log_warn("saga_store", "database not reachable yet",
                      {{"error", render_error(err)}});
   // Linked: the reader lives and dies with the store.
-  self->state.reader = self->home_system().spawn<caf::detached>(
-    pg_reader, self->state.cfg);
+  self->state.reader
+    = self->home_system().spawn<caf::detached>(pg_reader, self->state.cfg);
   self->link_to(self->state.reader);
   return {
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
@@ -496,8 +495,7 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
         return caf::make_error(errc::invalid_input, "unknown saga " + id);
       return std::move(**res);
     },
-    [self](status_atom,
-           subscriber_keys& q) -> caf::result<subscriber_states> {
+    [self](status_atom, subscriber_keys& q) -> caf::result<subscriber_states> {
       return self->delegate(self->state.reader, status_atom_v, std::move(q));
     },
     [self](gc_flush_atom) {

@@ -147,10 +147,9 @@ struct engine {
     for (;;) {
       uint64_t finished = 0;
       self->request(router, 10s, caf::get_atom_v)
-        .receive([&](const actors::saga_router_counts& c) {
-                   finished = c.finished;
-                 },
-                 [](caf::error&) {});
+        .receive(
+          [&](const actors::saga_router_counts& c) { finished = c.finished; },
+          [](caf::error&) {});
       if (finished >= want)
         return true;
       if (std::chrono::steady_clock::now() - start > limit)
@@ -238,8 +237,8 @@ int main(int argc, char** argv) {
       auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
                                                 - start)
                     .count();
-      auto completed = scalar(
-        dsn, "select count(*) from sagas where state = 'completed'");
+      auto completed
+        = scalar(dsn, "select count(*) from sagas where state = 'completed'");
       if (completed != n) {
         std::cerr << "only " << completed << " of " << n
                   << " sagas completed\n";

@@ -463,7 +463,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 /// "tenants[].name" below "tenants[2]" → "tenants[2].name".
 std::string display(std::string_view generic, std::string_view item_prefix) {
   if (auto l = item_of(generic); l != nullptr && !item_prefix.empty())
-    return std::string{item_prefix} + std::string{generic.substr(l->item.size())};
+    return std::string{item_prefix}
+           + std::string{generic.substr(l->item.size())};
   return std::string{generic};
 }
 
@@ -937,12 +938,10 @@ private:
     auto count = file_items_[path];
     for (;; ++count) {
       auto item = path + "[" + std::to_string(count) + "]";
-      bool any = std::any_of(std::begin(specs), std::end(specs),
-                             [&](const Spec& spec) {
-                               return env_
-                                 .get(env_name(join_path(item, spec.path)))
-                                 .has_value();
-                             });
+      bool any = std::any_of(
+        std::begin(specs), std::end(specs), [&](const Spec& spec) {
+          return env_.get(env_name(join_path(item, spec.path))).has_value();
+        });
       if (!any)
         break;
     }
@@ -950,8 +949,7 @@ private:
   }
 
   template <class Target, size_t N>
-  void resolve_list(const std::string& path,
-                    const key_spec<Target> (&specs)[N],
+  void resolve_list(const std::string& path, const key_spec<Target> (&specs)[N],
                     std::vector<Target>& out) {
     auto count = item_count(path, specs);
     for (size_t i = 0; i < count; ++i) {
@@ -1024,8 +1022,7 @@ private:
         require(!t.genieacs.url.empty(), key("genieacs.url"),
                 "when systems.genieacs is true");
       if (t.systems.awx) {
-        require(!t.awx.url.empty(), key("awx.url"),
-                "when systems.awx is true");
+        require(!t.awx.url.empty(), key("awx.url"), "when systems.awx is true");
         require(!t.awx.token_file.empty(), key("awx.token_file"),
                 "when systems.awx is true");
         require(t.awx.activation_template > 0, key("awx.activation_template"),
@@ -1039,8 +1036,8 @@ private:
         require(!t.voltha.onos_url.empty(), key("voltha.onos_url"),
                 "when systems.voltha is true");
         if (!t.voltha.onos_password_file.empty())
-          t.voltha.onos_password = read_secret(t.voltha.onos_password_file,
-                                               key("voltha.onos_password_file"));
+          t.voltha.onos_password = read_secret(
+            t.voltha.onos_password_file, key("voltha.onos_password_file"));
       }
     }
     std::set<std::pair<std::string, std::string>> plans;
@@ -1068,13 +1065,11 @@ private:
     for (size_t i = 0; i < cfg_.admin.tokens.size(); ++i) {
       auto& tok = cfg_.admin.tokens[i];
       auto item = "admin.tokens[" + std::to_string(i) + "]";
-      bool hex = tok.sha256.size() == 64
-                 && std::all_of(tok.sha256.begin(), tok.sha256.end(),
-                                [](char c) {
-                                  return std::isxdigit(
-                                           static_cast<unsigned char>(c))
-                                         != 0;
-                                });
+      bool hex
+        = tok.sha256.size() == 64
+          && std::all_of(tok.sha256.begin(), tok.sha256.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+             });
       if (!tok.sha256.empty() && !hex)
         error("config: " + item
               + ".sha256: expected 64 hex digits (ispflowctl token hash)");

@@ -106,8 +106,8 @@ struct admin_token_settings {
   /// Restricts the token to one tenant; empty = all tenants.
   std::string tenant;
 
-  friend bool operator==(const admin_token_settings&,
-                         const admin_token_settings&)
+  friend bool
+  operator==(const admin_token_settings&, const admin_token_settings&)
     = default;
 };
 
@@ -215,8 +215,8 @@ struct tenant_radius_settings {
   /// How suspend cuts sessions: disconnect or coa.
   std::string disconnect_mode = "disconnect";
 
-  friend bool operator==(const tenant_radius_settings&,
-                         const tenant_radius_settings&)
+  friend bool
+  operator==(const tenant_radius_settings&, const tenant_radius_settings&)
     = default;
 };
 
@@ -235,8 +235,8 @@ struct tenant_netbox_settings {
   std::string tenant;
   int timeout_ms = 10'000;
 
-  friend bool operator==(const tenant_netbox_settings&,
-                         const tenant_netbox_settings&)
+  friend bool
+  operator==(const tenant_netbox_settings&, const tenant_netbox_settings&)
     = default;
 };
 
@@ -247,8 +247,8 @@ struct tenant_genieacs_settings {
   int connection_request_timeout_ms = 4'000;
   int timeout_ms = 10'000;
 
-  friend bool operator==(const tenant_genieacs_settings&,
-                         const tenant_genieacs_settings&)
+  friend bool
+  operator==(const tenant_genieacs_settings&, const tenant_genieacs_settings&)
     = default;
 };
 
@@ -262,8 +262,7 @@ struct tenant_awx_settings {
   int64_t activation_template = 0;
   int timeout_ms = 10'000;
 
-  friend bool operator==(const tenant_awx_settings&,
-                         const tenant_awx_settings&)
+  friend bool operator==(const tenant_awx_settings&, const tenant_awx_settings&)
     = default;
 };
 
@@ -282,8 +281,8 @@ struct tenant_voltha_settings {
   int tp_id = 64;
   int timeout_ms = 10'000;
 
-  friend bool operator==(const tenant_voltha_settings&,
-                         const tenant_voltha_settings&)
+  friend bool
+  operator==(const tenant_voltha_settings&, const tenant_voltha_settings&)
     = default;
 };
 

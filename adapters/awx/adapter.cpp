@@ -76,7 +76,8 @@ void remember(self_ptr self, const adapter_request& req, int64_t job) {
     st.known_order.push_back(key);
   else
     st.known[key] = job;
-  while (st.known_order.size() > std::max<size_t>(st.settings.known_jobs_capacity, 1)) {
+  while (st.known_order.size()
+         > std::max<size_t>(st.settings.known_jobs_capacity, 1)) {
     st.known.erase(st.known_order.front());
     st.known_order.pop_front();
   }
@@ -115,8 +116,7 @@ http::request make_request(const tenant_settings& ts, std::string method,
 // gone, or it missed its own timeout) becomes a transport failure that may
 // have been sent.
 template <class F>
-void send_http(self_ptr self, const tenant_settings& ts, http::request r,
-               F f) {
+void send_http(self_ptr self, const tenant_settings& ts, http::request r, F f) {
   auto wait = ts.call_timeout + ts.connect_timeout + std::chrono::seconds{5};
   self->request(self->state.http, wait, http_atom_v, std::move(r))
     .then([f](http::response& res) mutable { f(res); },
@@ -166,38 +166,34 @@ using lookup_continuation = std::function<void(std::optional<int64_t>)>;
 void lookup_page(self_ptr self, op_ptr op, std::string url,
                  lookup_continuation then) {
   auto req = make_request(op->ts, "GET", std::move(url));
-  send_http(self, op->ts, std::move(req),
-            [self, op, then](http::response& res) {
-              if (res.status != 200)
-                return finish(self, op,
-                              failure_reply("job look-up", res, false),
-                              health_of(res));
-              auto page = parse_job_page(res.body);
-              if (!page)
-                return finish(
-                  self, op,
-                  events::reply_failed(adapter_outcome::retryable_failure,
-                                       "AWX job look-up: "
-                                         + render_error(page.error())),
-                  call_outcome::failure);
-              for (const auto& job : page->jobs)
-                if (job.idempotency_key == op->req.idempotency_key)
-                  return then(job.id);
-              if (page->next.empty())
-                return then(std::nullopt);
-              if (++op->pages >= op->ts.max_lookup_pages)
-                return finish(
-                  self, op,
-                  events::reply_failed(
-                    adapter_outcome::retryable_failure,
-                    "AWX job look-up: more than "
-                      + std::to_string(op->ts.max_lookup_pages)
-                      + " pages of jobs in the look-up window; raise "
-                        "max_lookup_pages or lower lookup_window"),
-                  call_outcome::success);
-              lookup_page(self, op, resolve_link(op->ts.base_url, page->next),
-                          then);
-            });
+  send_http(
+    self, op->ts, std::move(req), [self, op, then](http::response& res) {
+      if (res.status != 200)
+        return finish(self, op, failure_reply("job look-up", res, false),
+                      health_of(res));
+      auto page = parse_job_page(res.body);
+      if (!page)
+        return finish(self, op,
+                      events::reply_failed(adapter_outcome::retryable_failure,
+                                           "AWX job look-up: "
+                                             + render_error(page.error())),
+                      call_outcome::failure);
+      for (const auto& job : page->jobs)
+        if (job.idempotency_key == op->req.idempotency_key)
+          return then(job.id);
+      if (page->next.empty())
+        return then(std::nullopt);
+      if (++op->pages >= op->ts.max_lookup_pages)
+        return finish(self, op,
+                      events::reply_failed(
+                        adapter_outcome::retryable_failure,
+                        "AWX job look-up: more than "
+                          + std::to_string(op->ts.max_lookup_pages)
+                          + " pages of jobs in the look-up window; raise "
+                            "max_lookup_pages or lower lookup_window"),
+                      call_outcome::success);
+      lookup_page(self, op, resolve_link(op->ts.base_url, page->next), then);
+    });
 }
 
 // Finds the job launched under the request's key: the cache, else the
@@ -353,19 +349,18 @@ void run_activation_job(self_ptr self, op_ptr op) {
 void cancel_job(self_ptr self, op_ptr op) {
   find_job(self, op, [self, op](std::optional<int64_t> job) {
     if (!job)
-      return finish(self, op, events::reply_succeeded(),
-                    call_outcome::success);
+      return finish(self, op, events::reply_succeeded(), call_outcome::success);
     auto url = join_url(op->ts.base_url, job_path(*job, "cancel/"));
     auto id = std::to_string(*job);
     send_http(self, op->ts, make_request(op->ts, "POST", std::move(url)),
               [self, op, id](http::response& res) {
                 // 405: the job already finished; 404: it is gone.
-                if (res.status == 202 || res.status == 405
-                    || res.status == 404)
+                if (res.status == 202 || res.status == 405 || res.status == 404)
                   return finish(self, op,
                                 events::reply_succeeded({{"job_id", id}}),
                                 call_outcome::success);
-                finish(self, op, failure_reply("cancel of job " + id, res, false),
+                finish(self, op,
+                       failure_reply("cancel of job " + id, res, false),
                        health_of(res));
               });
   });
@@ -373,9 +368,9 @@ void cancel_job(self_ptr self, op_ptr op) {
 
 // -- behavior -----------------------------------------------------------------
 
-adapter_actor::behavior_type awx_behavior(self_ptr self, awx_settings settings,
-                                          http::http_actor http,
-                                          std::shared_ptr<resilience::guard> g) {
+adapter_actor::behavior_type
+awx_behavior(self_ptr self, awx_settings settings, http::http_actor http,
+             std::shared_ptr<resilience::guard> g) {
   auto& init = self->state;
   for (auto& [tenant, ts] : settings.tenants) {
     ts.base_url = normalized_base_url(ts.base_url);
@@ -433,8 +428,7 @@ adapter_actor::behavior_type awx_behavior(self_ptr self, awx_settings settings,
                                     "no AWX settings for tenant " + tenant);
       auto promise = self->make_response_promise<adapter_reply>();
       const auto& ts = t->second;
-      send_http(self, ts,
-                make_request(ts, "GET", join_url(ts.base_url, "me/")),
+      send_http(self, ts, make_request(ts, "GET", join_url(ts.base_url, "me/")),
                 [promise](http::response& res) mutable {
                   if (res.status == 200)
                     promise.deliver(events::reply_succeeded());

@@ -198,7 +198,8 @@ caf::expected<launch_info> parse_launch(const http::response& res) {
   doc.Parse(res.body.data(), res.body.size());
   bool object = !doc.HasParseError() && doc.IsObject();
   if (object) {
-    if (auto i = doc.FindMember("job"); i != doc.MemberEnd() && i->value.IsInt64())
+    if (auto i = doc.FindMember("job");
+        i != doc.MemberEnd() && i->value.IsInt64())
       out.job = i->value.GetInt64();
     else if (auto j = doc.FindMember("id");
              j != doc.MemberEnd() && j->value.IsInt64())
@@ -280,10 +281,9 @@ events::adapter_reply job_reply(const job_info& job,
     return events::reply_failed(adapter_outcome::permanent_failure,
                                 std::move(error));
   }
-  auto reply = events::reply_failed(adapter_outcome::parked,
-                                    "AWX job " + id + " is "
-                                      + (job.status.empty() ? "new"
-                                                            : job.status));
+  auto reply = events::reply_failed(
+    adapter_outcome::parked,
+    "AWX job " + id + " is " + (job.status.empty() ? "new" : job.status));
   reply.outputs["job_id"] = id;
   reply.retry_after_ms = std::max<int64_t>(poll_interval.count(), 1);
   return reply;

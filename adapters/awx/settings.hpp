@@ -35,12 +35,18 @@ struct tenant_settings {
   /// ("access.onu_serial" -> "access_onu_serial"). Fields under
   /// "credentials." are never sent, even if listed.
   std::vector<std::string> extra_var_inputs = {
-    "ip_address",        "onu_id",
-    "cpe_id",            "plan_id",
-    "service_type",      "site",
-    "access.onu_serial", "access.pon_port",
-    "access.nas_port_id", "access.nas_identifier",
-    "access.cpe.serial", "access.cpe.oui",
+    "ip_address",
+    "onu_id",
+    "cpe_id",
+    "plan_id",
+    "service_type",
+    "site",
+    "access.onu_serial",
+    "access.pon_port",
+    "access.nas_port_id",
+    "access.nas_identifier",
+    "access.cpe.serial",
+    "access.cpe.oui",
     "access.cpe.product_class",
   };
   /// Timeout of one HTTP request, connection included.

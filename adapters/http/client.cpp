@@ -83,10 +83,8 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     if (sp != std::string_view::npos) {
       auto rest = line.substr(sp + 1);
       int status = 0;
-      auto [ptr, ec] = std::from_chars(rest.data(),
-                                       rest.data() + std::min<size_t>(
-                                         rest.size(), 3),
-                                       status);
+      auto [ptr, ec] = std::from_chars(
+        rest.data(), rest.data() + std::min<size_t>(rest.size(), 3), status);
       if (ec == std::errc{})
         t->res.status = status;
       auto sp2 = rest.find(' ');
@@ -244,8 +242,7 @@ std::ostream& operator<<(std::ostream& os, transport_error x) {
   return os << to_string(x);
 }
 
-std::optional<std::string_view>
-response::header(std::string_view name) const {
+std::optional<std::string_view> response::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
     if (iequals(key, name))
       return std::string_view{value};
@@ -335,12 +332,12 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(std::max<int64_t>(req.timeout.count(),
-                                                         1)));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(
-                       std::max<int64_t>(req.connect_timeout.count(), 1)));
+    curl_easy_setopt(
+      e, CURLOPT_TIMEOUT_MS,
+      static_cast<long>(std::max<int64_t>(req.timeout.count(), 1)));
+    curl_easy_setopt(
+      e, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(std::max<int64_t>(req.connect_timeout.count(), 1)));
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
@@ -446,8 +443,7 @@ struct client::impl {
       }
       if (stop) {
         for (auto& t : batch) {
-          fail(*t, transport_error::other, std::string{shut_down_text},
-               false);
+          fail(*t, transport_error::other, std::string{shut_down_text}, false);
           finish(std::move(t));
         }
         break;
@@ -493,12 +489,12 @@ caf::expected<std::unique_ptr<client>> client::make(client_options opts) {
     if (ptr->multi == nullptr)
       return caf::make_error(errc::unspecified,
                              std::string{"curl_multi_init failed"});
-    curl_multi_setopt(ptr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      static_cast<long>(
-                        std::max(ptr->opts.max_connections_per_host, 0)));
-    curl_multi_setopt(ptr->multi, CURLMOPT_MAXCONNECTS,
-                      static_cast<long>(
-                        std::max(ptr->opts.max_cached_connections, 1)));
+    curl_multi_setopt(
+      ptr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+      static_cast<long>(std::max(ptr->opts.max_connections_per_host, 0)));
+    curl_multi_setopt(
+      ptr->multi, CURLMOPT_MAXCONNECTS,
+      static_cast<long>(std::max(ptr->opts.max_cached_connections, 1)));
     // The thread holds the state too, so a client destroyed from one of its
     // own completions can let the thread finish on its own.
     ptr->worker = std::thread{[self = ptr] { self->run(); }};
@@ -533,8 +529,7 @@ void client::submit(request req, completion done) {
     }
   }
   if (t) {
-    impl::fail(*t, transport_error::other, std::string{shut_down_text},
-               false);
+    impl::fail(*t, transport_error::other, std::string{shut_down_text}, false);
     impl_->finish(std::move(t));
     return;
   }

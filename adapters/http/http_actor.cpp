@@ -17,15 +17,14 @@ namespace {
 
 // The public interface plus the completion message the client thread sends
 // back to the actor.
-using http_impl_actor = http_actor::extend<
-  caf::reacts_to<http_done_atom, uint64_t, response>>;
+using http_impl_actor
+  = http_actor::extend<caf::reacts_to<http_done_atom, uint64_t, response>>;
 
 struct http_state {
   std::unique_ptr<client> cli;
   std::string startup_error;
   uint64_t next_id = 1;
-  std::unordered_map<uint64_t, caf::typed_response_promise<response>>
-    promises;
+  std::unordered_map<uint64_t, caf::typed_response_promise<response>> promises;
   static inline const char* name = "ispflow.http";
 };
 

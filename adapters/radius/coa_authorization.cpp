@@ -75,12 +75,16 @@ coa_authorization::make(coa_settings settings) {
   auto dict = dictionary::load(settings.dictionary);
   if (!dict)
     return std::move(dict.error());
-  settings.client.formats = dict->formats();
+  std::shared_ptr<coa_authorization> self{
+    new coa_authorization(std::move(*dict), nullptr)};
+  // formats() refers to the dictionary object it is called on: take it from
+  // the one `self` keeps, not from the local moved away above.
+  settings.client.formats = self->dict_.formats();
   auto client = coa_client::start(std::move(settings.client));
   if (!client)
     return std::move(client.error());
-  return std::shared_ptr<coa_authorization>{
-    new coa_authorization(std::move(*dict), std::move(*client))};
+  self->client_ = std::move(*client);
+  return self;
 }
 
 coa_client_stats coa_authorization::stats() const {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <pqxx/pqxx>
+#include <set>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -138,6 +139,18 @@ bool valid_ip(const std::string& text) {
   unsigned char buf[16];
   return inet_pton(AF_INET, text.c_str(), buf) == 1
          || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+// The address as PostgreSQL's host() prints it (the form radacct's
+// nasipaddress is compared in), or "" when it is not an IP address.
+std::string canonical_ip(const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN] = {};
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1)
+    return inet_ntop(AF_INET, buf, out, sizeof(out)) ? out : "";
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1)
+    return inet_ntop(AF_INET6, buf, out, sizeof(out)) ? out : "";
+  return {};
 }
 
 void json_string(std::string& out, std::string_view s) {
@@ -438,6 +451,72 @@ caf::error store::sync_plans(const tenant_settings& tenant) {
     if (tenant.walled_garden && !tenant.walled_garden_group.empty())
       sync_rows(w, "radgroupreply", "groupname", tenant.walled_garden_group,
                 plan_rows(*tenant.walled_garden, tenant.nas_vendor));
+  });
+  if (!res)
+    return res.error();
+  return {};
+}
+
+caf::error store::sync_nas(const std::vector<nas_entry>& entries) {
+  std::set<std::string> listed;
+  std::vector<nas_entry> todo;
+  for (auto e : entries) {
+    auto address = canonical_ip(e.address);
+    if (address.empty())
+      return caf::make_error(errc::invalid_input,
+                             "NAS " + e.name + ": invalid address "
+                               + e.address);
+    e.address = std::move(address);
+    auto who = "NAS " + e.name + " (" + e.address + ")";
+    if (e.name.empty())
+      return caf::make_error(errc::invalid_input, who + ": empty name");
+    if (e.secret.empty())
+      return caf::make_error(errc::invalid_input, who + ": empty secret");
+    if (e.coa_port == 0)
+      return caf::make_error(errc::invalid_input, who + ": CoA port 0");
+    if (!listed.insert(e.address).second)
+      return caf::make_error(errc::invalid_input,
+                             "NAS address " + e.address + " listed twice");
+    todo.push_back(std::move(e));
+  }
+  auto res = impl_->tx([&](pqxx::work& w) {
+    // Serialises concurrent syncs (a key space apart from the users').
+    w.exec("SELECT pg_advisory_xact_lock(4243, 0)");
+    for (const auto& e : todo) {
+      auto type = e.vendor.empty() ? std::string{"other"} : e.vendor;
+      auto rows = w.exec_params(
+        "SELECT id, shortname, type, COALESCE(ports, 0), secret, "
+        "COALESCE(description, '') = 'ispflow' FROM nas WHERE nasname = $1 "
+        "ORDER BY id",
+        e.address);
+      for (const auto& row : rows)
+        if (!row[5].as<bool>())
+          throw input_error("NAS " + e.name + " (" + e.address
+                            + ") already has a nas row ispflow did not write");
+      if (rows.empty()) {
+        w.exec_params("INSERT INTO nas (nasname, shortname, type, ports, "
+                      "secret, description) VALUES ($1, $2, $3, $4, $5, "
+                      "'ispflow')",
+                      e.address, e.name, type, int{e.coa_port}, e.secret);
+        continue;
+      }
+      const auto& row = rows[0];
+      if (row[1].as<std::string>() != e.name
+          || row[2].as<std::string>() != type
+          || row[3].as<int64_t>() != e.coa_port
+          || row[4].as<std::string>() != e.secret)
+        w.exec_params("UPDATE nas SET shortname = $2, type = $3, ports = $4, "
+                      "secret = $5 WHERE id = $1",
+                      row[0].as<int64_t>(), e.name, type, int{e.coa_port},
+                      e.secret);
+      for (pqxx::result::size_type i = 1; i < rows.size(); ++i)
+        w.exec_params("DELETE FROM nas WHERE id = $1",
+                      rows[i][0].as<int64_t>());
+    }
+    for (const auto& row :
+         w.exec("SELECT id, nasname FROM nas WHERE description = 'ispflow'"))
+      if (listed.count(row[1].as<std::string>()) == 0)
+        w.exec_params("DELETE FROM nas WHERE id = $1", row[0].as<int64_t>());
   });
   if (!res)
     return res.error();

@@ -63,6 +63,22 @@ struct session {
   std::string nas_type;
 };
 
+/// A NAS as ispflow writes it to FreeRADIUS's `nas` table: FreeRADIUS
+/// accepts RADIUS requests from it (read at server start) and ispflow sends
+/// it CoA and Disconnect requests.
+struct nas_entry {
+  /// nas.shortname.
+  std::string name;
+  /// nas.nasname: the NAS's IPv4 or IPv6 address (its NAS-IP-Address).
+  std::string address;
+  /// nas.secret. Never logged.
+  std::string secret;
+  /// nas.type (e.g. "mikrotik", "cisco", "juniper"); empty means "other".
+  std::string vendor;
+  /// nas.ports: the CoA/Disconnect port (see `session::coa_port`).
+  uint16_t coa_port = 3799;
+};
+
 /// Provisioning functions on one lazily opened PostgreSQL connection (not
 /// thread-safe: one store per thread or actor). Errors: a lost or
 /// unreachable database is `errc::database_unavailable` (the next call
@@ -124,6 +140,17 @@ public:
   /// attributes as jsonb), and the walled-garden group's rows when its
   /// attributes are configured.
   caf::error sync_plans(const tenant_settings& tenant);
+
+  /// Makes the `nas` rows ispflow owns (description 'ispflow') exactly
+  /// `entries`, in one transaction: a NAS's row is inserted, or updated when
+  /// a column differs (nasname = address, shortname = name, type = vendor,
+  /// secret, ports = coa_port), and rows of NASes no longer listed are
+  /// deleted. A repeat changes nothing (row ids stay). Fails with
+  /// `errc::invalid_input` (naming the NAS, never its secret) for an empty
+  /// name or secret, an address that is not an IP address, port 0, an
+  /// address listed twice, or an address that already has a `nas` row
+  /// ispflow did not write.
+  caf::error sync_nas(const std::vector<nas_entry>& entries);
 
   /// The account of a subscriber, or nothing.
   caf::expected<std::optional<account>>

@@ -269,7 +269,7 @@ adapter_reply finish(pending_da& p, const std::vector<da_outcome>& last) {
                           + std::to_string(final_outcomes.size()) + " of "
                           + std::to_string(n) + " sessions");
   size_t ok = 0, coa_acked = 0, disconnects = 0;
-  std::string permanent_why, retry_why;
+  std::string permanent_why, retry_why, per_session;
   for (size_t i = 0; i < n; ++i) {
     const auto& x = final_outcomes[i];
     bool good = via_disconnect[i] ? disconnected(x)
@@ -277,6 +277,20 @@ adapter_reply finish(pending_da& p, const std::vector<da_outcome>& last) {
     if (good) {
       ++ok;
       (via_disconnect[i] ? disconnects : coa_acked) += 1;
+      if (!per_session.empty())
+        per_session += "; ";
+      per_session += p.sessions[i].acct_session_id + "@"
+                     + p.sessions[i].nas_address + " ";
+      if (p.operation == "radius.coa_sessions") {
+        const auto& c = p.coa_outcomes[i];
+        per_session += c.result == da_result::ack
+                         ? std::string{"coa ack"}
+                         : "coa nak " + std::to_string(c.error_cause) + ", ";
+      }
+      if (via_disconnect[i])
+        per_session += x.result == da_result::ack
+                         ? std::string{"disconnect ack"}
+                         : "disconnect nak " + std::to_string(x.error_cause);
       continue;
     }
     auto& why = x.result == da_result::timeout ? retry_why : permanent_why;
@@ -289,7 +303,8 @@ adapter_reply finish(pending_da& p, const std::vector<da_outcome>& last) {
   if (!retry_why.empty())
     return reply_failed(adapter_outcome::retryable_failure, retry_why);
   events::string_map out{{"sessions", std::to_string(n)},
-                         {"disconnected", std::to_string(disconnects)}};
+                         {"disconnected", std::to_string(disconnects)},
+                         {"session_results", per_session}};
   if (p.operation == "radius.coa_sessions")
     out["coa_acked"] = std::to_string(coa_acked);
   return reply_succeeded(std::move(out));

@@ -119,8 +119,8 @@ breaker_transition_record(const breaker_key& key,
   ev.type = std::string{breaker_event_type(transition.to)};
   ev.time = settings.clock
               ? settings.clock()
-              : sagas::rfc3339(std::chrono::time_point_cast<
-                               sagas::time_point::duration>(at));
+              : sagas::rfc3339(
+                std::chrono::time_point_cast<sagas::time_point::duration>(at));
   ev.subject = std::move(subject);
   ev.tenant_id = key.tenant;
   ev.traceparent = settings.traceparent;

@@ -68,8 +68,8 @@ breaker_config breaker_registry::config_for(const breaker_key& key) const {
   return cfg_.defaults;
 }
 
-std::shared_ptr<circuit_breaker>
-breaker_registry::get(const breaker_key& key, time_point now) {
+std::shared_ptr<circuit_breaker> breaker_registry::get(const breaker_key& key,
+                                                       time_point now) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (auto i = breakers_.find(key); i != breakers_.end())
     return i->second;

@@ -62,8 +62,7 @@ public:
   breaker_registry& operator=(const breaker_registry&) = delete;
 
   /// The breaker for `key`, created (closed, at `now`) if it is new.
-  std::shared_ptr<circuit_breaker> get(const breaker_key& key,
-                                       time_point now);
+  std::shared_ptr<circuit_breaker> get(const breaker_key& key, time_point now);
 
   /// The breaker for `key` if it exists.
   std::shared_ptr<circuit_breaker> find(const breaker_key& key) const;

@@ -127,14 +127,14 @@ breaker_config clamp(breaker_config cfg) {
     = std::max(cfg.permitted_number_of_calls_in_half_open_state, 1);
   cfg.sliding_window_size = std::max(cfg.sliding_window_size, 1);
   cfg.minimum_number_of_calls = std::max(cfg.minimum_number_of_calls, 1);
-  cfg.slow_call_duration_threshold
-    = std::max(cfg.slow_call_duration_threshold, milliseconds{1});
-  cfg.wait_duration_in_open_state
-    = std::max(cfg.wait_duration_in_open_state, milliseconds{1});
+  cfg.slow_call_duration_threshold = std::max(cfg.slow_call_duration_threshold,
+                                              milliseconds{1});
+  cfg.wait_duration_in_open_state = std::max(cfg.wait_duration_in_open_state,
+                                             milliseconds{1});
   cfg.max_wait_duration_in_half_open_state
     = std::max(cfg.max_wait_duration_in_half_open_state, milliseconds{0});
-  cfg.half_open_busy_retry_after
-    = std::max(cfg.half_open_busy_retry_after, milliseconds{1});
+  cfg.half_open_busy_retry_after = std::max(cfg.half_open_busy_retry_after,
+                                            milliseconds{1});
   return cfg;
 }
 
@@ -268,10 +268,10 @@ struct circuit_breaker::impl {
 
   impl(breaker_config config, time_point now)
     : cfg(clamp(config)),
-      min_calls(cfg.sliding_window_type == window_type::count_based
-                  ? std::min(cfg.minimum_number_of_calls,
-                             cfg.sliding_window_size)
-                  : cfg.minimum_number_of_calls),
+      min_calls(
+        cfg.sliding_window_type == window_type::count_based
+          ? std::min(cfg.minimum_number_of_calls, cfg.sliding_window_size)
+          : cfg.minimum_number_of_calls),
       since(now),
       open_until(now),
       last_now(now),
@@ -450,9 +450,8 @@ acquire_result circuit_breaker::acquire(time_point now) {
   return res;
 }
 
-void circuit_breaker::record(const breaker_permit& permit,
-                             call_outcome outcome, duration took,
-                             time_point now) {
+void circuit_breaker::record(const breaker_permit& permit, call_outcome outcome,
+                             duration took, time_point now) {
   std::vector<breaker_transition> out;
   std::vector<transition_listener> ls;
   {
@@ -558,8 +557,8 @@ void circuit_breaker::force_closed(time_point now) {
   std::vector<transition_listener> ls;
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
-    force(*impl_, breaker_state::forced_closed, transition_reason::forced,
-          now, out);
+    force(*impl_, breaker_state::forced_closed, transition_reason::forced, now,
+          out);
     ls = impl_->listeners;
   }
   impl_->emit(out, ls);

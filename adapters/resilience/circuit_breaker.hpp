@@ -12,7 +12,8 @@
 #include <vector>
 
 // A circuit breaker with resilience4j's knobs and semantics
-// (resilience4j-circuitbreaker: CircuitBreakerConfig, CircuitBreakerStateMachine).
+// (resilience4j-circuitbreaker: CircuitBreakerConfig,
+// CircuitBreakerStateMachine).
 //
 //              failure or slow-call rate >= threshold
 //              (once minimum_number_of_calls are in the window)
@@ -20,14 +21,14 @@
 //    | closed |                                          | open |
 //    +--------+ <--+                            +------> +------+
 //        ^         | the permitted calls were   |           |
-//        |         | recorded, rates below      | rates     | wait_duration_in_open_state
-//        |         | thresholds                 | exceeded, | elapsed (on the next acquire,
-//        |         |                            | or max    | or on tick)
-//        |         |       +-----------+ -------+ half-open v
-//        |         +------ | half_open | <------------------+
-//        |                 +-----------+   wait
-//   reset()          force_open() -> forced_open, force_closed() -> forced_closed;
-//   from anywhere    both stay until reset() (which closes with an empty window).
+//        |         | recorded, rates below      | rates     |
+//        wait_duration_in_open_state |         | thresholds                 |
+//        exceeded, | elapsed (on the next acquire, |         | | or max    | or
+//        on tick) |         |       +-----------+ -------+ half-open v |
+//        +------ | half_open | <------------------+ | +-----------+   wait
+//   reset()          force_open() -> forced_open, force_closed() ->
+//   forced_closed; from anywhere    both stay until reset() (which closes with
+//   an empty window).
 
 namespace ispflow::adapters::resilience {
 
@@ -244,8 +245,8 @@ public:
 
   /// Records how a permitted call ended; `took` is its duration. May move
   /// the state (closed -> open, half_open -> closed or open).
-  void record(const breaker_permit& permit, call_outcome outcome,
-              duration took, time_point now);
+  void record(const breaker_permit& permit, call_outcome outcome, duration took,
+              time_point now);
 
   /// Gives a permit back unused (same as recording `ignored`).
   void release(const breaker_permit& permit, time_point now);

@@ -44,8 +44,8 @@ call_outcome breaker_outcome(events::adapter_outcome x) noexcept {
 
 guard::guard(guard_config cfg)
   : breakers_(std::make_shared<breaker_registry>(std::move(cfg.breakers))),
-    limits_(std::make_shared<concurrency_limiter>(
-      std::move(cfg.tenant_limits))) {
+    limits_(
+      std::make_shared<concurrency_limiter>(std::move(cfg.tenant_limits))) {
   // nop
 }
 

@@ -100,8 +100,8 @@ public:
 
   /// Reports how an admitted call ended and frees its slot. `took` is its
   /// duration (slow-call detection).
-  void complete(const guard_ticket& ticket, call_outcome outcome,
-                duration took, time_point now);
+  void complete(const guard_ticket& ticket, call_outcome outcome, duration took,
+                time_point now);
 
   /// Same, with the adapter's own outcome (see `breaker_outcome`).
   void complete(const guard_ticket& ticket, events::adapter_outcome outcome,

@@ -60,7 +60,8 @@ void concurrency_limiter::release(const limiter_lease& lease) {
 int32_t concurrency_limiter::in_flight(const std::string& key) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = entries_.find(key);
-  return i == entries_.end() ? 0 : static_cast<int32_t>(i->second.leases.size());
+  return i == entries_.end() ? 0
+                             : static_cast<int32_t>(i->second.leases.size());
 }
 
 std::vector<limiter_usage> concurrency_limiter::usage() const {

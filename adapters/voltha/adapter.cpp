@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
+#include <algorithm>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -18,7 +19,6 @@
 #include <optional>
 #include <utility>
 #include <variant>
-#include <algorithm>
 
 namespace ispflow::adapters::voltha {
 
@@ -287,8 +287,7 @@ impl_actor::behavior_type adapter_fn(self_ptr self, adapter_options opts) {
         return std::move(*failed);
       auto [settings, client] = std::move(std::get<0>(t));
       return dispatch(self, [settings = std::move(settings),
-                             client = std::move(client),
-                             req = std::move(req)] {
+                             client = std::move(client), req = std::move(req)] {
         auto rep = run_operation(settings, *client, req);
         if (rep.outcome != adapter_outcome::succeeded)
           common::log_info(log_name, "operation failed",

@@ -122,8 +122,9 @@ device_client::list_devices(std::chrono::milliseconds deadline) {
   return res;
 }
 
-rpc_result<device> device_client::get_device(const std::string& id,
-                                             std::chrono::milliseconds deadline) {
+rpc_result<device>
+device_client::get_device(const std::string& id,
+                          std::chrono::milliseconds deadline) {
   grpc::ClientContext ctx;
   set_deadline(ctx, deadline);
   ::voltha::ID req;
@@ -153,8 +154,8 @@ device_client::create_device(const device& d,
 namespace {
 
 template <class Call>
-rpc_status id_call(const std::string& id, std::chrono::milliseconds deadline,
-                   Call call) {
+rpc_status
+id_call(const std::string& id, std::chrono::milliseconds deadline, Call call) {
   grpc::ClientContext ctx;
   set_deadline(ctx, deadline);
   ::voltha::ID req;
@@ -210,8 +211,7 @@ rpc_result<device> device_client::find_onu(const std::string& serial,
     res.value = std::move(d);
     return res;
   }
-  res.status = rpc_status{grpc_code::not_found,
-                          "no ONU with serial " + serial};
+  res.status = rpc_status{grpc_code::not_found, "no ONU with serial " + serial};
   return res;
 }
 

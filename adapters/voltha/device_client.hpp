@@ -52,7 +52,8 @@ public:
   device_client& operator=(const device_client&) = delete;
 
   /// ListDevices.
-  rpc_result<std::vector<device>> list_devices(std::chrono::milliseconds deadline);
+  rpc_result<std::vector<device>>
+  list_devices(std::chrono::milliseconds deadline);
 
   /// GetDevice(id).
   rpc_result<device> get_device(const std::string& id,

@@ -251,8 +251,8 @@ int main(int argc, char** argv) {
                      {{"listen", cfg->admin.listen}});
   }
 
-  intake_cfg.listener = std::make_shared<partition_follower>(
-    router, cfg->kafka.topics.billing);
+  intake_cfg.listener
+    = std::make_shared<partition_follower>(router, cfg->kafka.topics.billing);
   intake_cfg.on_recorded = [router] { caf::anon_send(router, nudge_atom_v); };
   auto intake = actors::spawn_intake(sys, intake_cfg, store);
   if (!intake)

@@ -36,8 +36,7 @@ res::guard_config guard_config_of(const common::config& cfg) {
   b.sliding_window_size = cfg.breakers.window;
   b.minimum_number_of_calls = cfg.breakers.minimum_calls;
   b.wait_duration_in_open_state = milliseconds{cfg.breakers.open_ms};
-  b.permitted_number_of_calls_in_half_open_state
-    = cfg.breakers.half_open_calls;
+  b.permitted_number_of_calls_in_half_open_state = cfg.breakers.half_open_calls;
   out.tenant_limits.max_concurrent = cfg.breakers.tenant_max_concurrent;
   return out;
 }
@@ -105,7 +104,8 @@ adapters::awx::tenant_settings awx_tenant(const common::tenant_settings& t) {
   return out;
 }
 
-adapters::netbox::tenant_settings netbox_tenant(const common::tenant_settings& t) {
+adapters::netbox::tenant_settings
+netbox_tenant(const common::tenant_settings& t) {
   adapters::netbox::tenant_settings out;
   out.base_url = t.netbox.url;
   out.token = t.netbox.token;
@@ -136,8 +136,7 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
   adapter_runtime rt;
   auto gc = guard_config_of(cfg);
   if (auto err = res::validate(gc))
-    return caf::make_error(errc::invalid_config,
-                           "breakers: " + to_string(err));
+    return caf::make_error(errc::invalid_config, "breakers: " + to_string(err));
   rt.guard = std::make_shared<res::guard>(std::move(gc));
   auto keep = [&](auto handle) {
     rt.all.push_back(caf::actor_cast<caf::actor>(handle));

@@ -3,8 +3,8 @@
 #include "actors/admin/auth.hpp"
 #include "actors/admin/control.hpp"
 #include "actors/admin/metrics.hpp"
-#include "actors/saga_router.hpp"
 #include "actors/saga_interfaces.hpp"
+#include "actors/saga_router.hpp"
 #include "adapters/api/adapters.hpp"
 #include "common/config.hpp"
 

@@ -4,7 +4,6 @@
 #include "adapters/radius/protocol/coa_client.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -57,8 +56,7 @@ int main(int argc, char** argv) {
     nas.host = nas.host.substr(1, nas.host.size() - 2);
   nas.port = static_cast<uint16_t>(std::stoul(target.substr(colon + 1)));
   nas.secret = secret;
-  auto nas_addr = radius::attribute::ipv4(radius::attr::nas_ip_address,
-                                          nas_ip);
+  auto nas_addr = radius::attribute::ipv4(radius::attr::nas_ip_address, nas_ip);
   if (!nas_addr) {
     std::fprintf(stderr, "--nas-ip must be an IPv4 address\n");
     return 2;
@@ -101,16 +99,17 @@ int main(int argc, char** argv) {
     std::unique_lock lock{mtx};
     cv.wait(lock, [&] { return finished == requests; });
   }
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                            - start)
-                .count();
+  auto secs
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+        .count();
   auto stats = (*client)->stats();
   (*client)->stop();
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) -> double {
     if (latencies.empty())
       return 0;
-    auto idx = static_cast<size_t>(p * static_cast<double>(latencies.size() - 1));
+    auto idx
+      = static_cast<size_t>(p * static_cast<double>(latencies.size() - 1));
     return static_cast<double>(latencies[idx]) / 1000.0;
   };
   std::printf("target=%s requests=%zu window=%u\n", target.c_str(), requests,

@@ -1,42 +1,276 @@
 #!/usr/bin/env bash
-# The embedded demo: a throwaway PostgreSQL, ispflow-bus and ispflowd, then a
-# billing feed through intake, with a progress line and a summary.
-#   demo.sh BUILD_DIR        (make demo)
-#   DEMO_KEEP=1 demo.sh ...  leave the stack running to look around
+# The embedded demo (design.md §9): a throwaway PostgreSQL, ispflow-bus,
+# the network simulators (NetBox, GenieACS, AWX, VOLTHA/ONOS), ispflowd,
+# FreeRADIUS on the same database and a NAS simulator; then a billing feed
+# that activates, suspends, resumes, changes and terminates subscribers,
+# with a progress line, ending with a summary and how to look around.
+#   demo.sh BUILD_DIR             (make demo)
+#   demo.sh BUILD_DIR stop        stop a stack left running by DEMO_KEEP=1
+#   DEMO_KEEP=1 demo.sh ...       leave the stack running to look around
+#   DEMO_SUBSCRIBERS=N            subscribers activated (default 200, 10..2000)
+#   DEMO_TIMEOUT=S                longest wait for the sagas of a phase (default 240)
+#   DEMO_BREAKER=0                skip the phase that trips a breaker
+# Ports (deploy/local/ispflow.yaml): NetBox 18101, GenieACS 18102, AWX 18103,
+# VOLTHA gRPC 18104, ONOS REST 18105, NAS CoA 18106 and control 18107,
+# FreeRADIUS auth 18112 and acct 18113, admin API 8089, PostgreSQL 55432.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-build/ci}" && pwd)
 export STACK_BIN=$build STACK_DIR=$build/demo
-source "$(dirname "$0")/stack.sh"
+source "$here/stack.sh"
 
-subscribers=${DEMO_SUBSCRIBERS:-200}
+config=$here/ispflow.yaml
+secrets=$here/demo-secrets
+pids_file=$STACK_DIR/demo.pids
+admin=http://127.0.0.1:8089
+nas_ctl=http://127.0.0.1:18107
 billing=billing.events.v1
 
-rm -rf "$STACK_DIR/ispflowd.log"
-trap '[[ "${DEMO_KEEP:-0}" == 1 ]] || stack_stop_all' EXIT
+# -- stop a kept stack --------------------------------------------------------
+if [[ "${2:-}" == stop ]]; then
+  if [[ -f "$pids_file" ]]; then
+    # Our own processes, by the pids this script recorded.
+    while read -r name pid; do
+      kill -TERM "$pid" 2>/dev/null && stack_log "stopped $name (pid $pid)" || true
+    done <"$pids_file"
+    rm -f "$pids_file"
+  fi
+  "$here/freeradius.sh" stop "$STACK_DIR/radius" || true
+  stack_pg_stop || true
+  exit 0
+fi
 
-stack_log "starting PostgreSQL on 127.0.0.1:$STACK_PG_PORT"
+subscribers=${DEMO_SUBSCRIBERS:-200}
+limit=${DEMO_TIMEOUT:-240}
+[[ "$subscribers" =~ ^[0-9]+$ ]] && ((subscribers >= 10 && subscribers <= 2000)) \
+  || { echo "demo: DEMO_SUBSCRIBERS must be 10..2000 (the NetBox prefix holds 2046)" >&2; exit 2; }
+for tool in kcat psql curl radclient freeradius ss; do
+  command -v "$tool" >/dev/null || { echo "demo: $tool missing; run deploy/local/deps.sh" >&2; exit 1; }
+done
+# Subscribers 1..N are activated in structured mode, N+1 in binary mode,
+# and N+2..N+21 in the breaker phase; the simulators hold CPEs and ONUs for
+# all of them.
+population=$((subscribers + 1))
+extra=20
+seeded=$((population + extra))
+
+# -- clean stop ---------------------------------------------------------------
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  echo >&2
+  if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
+    {
+      echo "ispflowd ${STACK_ISPFLOWD_PID:-}"
+      echo "ispflow-bus ${STACK_BUS_PID:-}"
+      for name in "${!STACK_SIM_PIDS[@]}"; do echo "ispflow-sim-$name ${STACK_SIM_PIDS[$name]}"; done
+    } | awk 'NF == 2' >"$pids_file"
+    stack_log "the stack keeps running (DEMO_KEEP=1); stop it with: $0 $build stop"
+  else
+    stack_log "stopping the stack"
+    stack_stop_all >/dev/null 2>&1 || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Everything the demo prints about itself goes to stderr with a time stamp;
+# the summary goes to stdout.
+fail() { echo >&2; stack_log "FAILED: $*"; exit 1; }
+
+stack_ports_free 18101 18102 18103 18104 18105 18106 18107 18112 18113 8089 "$STACK_PG_PORT" \
+  || fail "free those ports first (a kept demo stops with: $0 $build stop)"
+rm -rf "$STACK_DIR"
+mkdir -p "$STACK_DIR"
+
+# -- 1. PostgreSQL, the bus, the simulators -------------------------------------
+stack_log "starting PostgreSQL on 127.0.0.1:$STACK_PG_PORT ($STACK_DIR/pg)"
 stack_pg_start
-# A fresh database every run, so the summary describes this run only.
-psql "$STACK_PG_ADMIN" -qc "drop database if exists \"$STACK_DB\" with (force)" -c "create database \"$STACK_DB\"" >/dev/null
 stack_log "starting ispflow-bus (librdkafka mock cluster)"
-stack_bus_start 6
+stack_bus_start 6 || fail "ispflow-bus did not start, see $STACK_DIR/bus.log"
 stack_log "bus at $STACK_BOOTSTRAP"
-stack_log "starting ispflowd"
-stack_ispflowd_start
-for _ in $(seq 100); do
-  [[ $(stack_sql "select count(*) from information_schema.tables where table_name='inbox'" 2>/dev/null) == 1 ]] && break
+
+stack_log "starting the simulators: NetBox :18101, GenieACS :18102, AWX :18103, VOLTHA :18104/:18105"
+stack_cpe_seed "$seeded" >"$STACK_DIR/genieacs-seed.yaml"
+olts=$(((seeded + 127) / 128))
+STACK_SIM_WAIT=18101 stack_sim_start netbox --port 18101 \
+  --seed "$here/demo/netbox-seed.yaml" --token-file "$secrets/netbox-token" || fail "netbox simulator"
+STACK_SIM_WAIT=18102 stack_sim_start genieacs --port 18102 \
+  --seed "$STACK_DIR/genieacs-seed.yaml" || fail "genieacs simulator"
+STACK_SIM_WAIT=18103 stack_sim_start awx --port 18103 \
+  --seed "$here/demo/awx-seed.yaml" --token-file "$secrets/awx-token" \
+  --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 300 || fail "awx simulator"
+STACK_SIM_WAIT=18105 stack_sim_start voltha --grpc-port 18104 --rest-port 18105 \
+  --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms 100 \
+  --onos-user onos --onos-password-file "$secrets/onos-password" || fail "voltha simulator"
+stack_wait_tcp 18104 10 || fail "voltha simulator: no gRPC on 18104"
+stack_log "seeded: prefix 100.64.0.0/21 (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
+
+# -- 2. ispflowd, FreeRADIUS, the NAS -------------------------------------------
+stack_log "starting ispflowd (admin API and console on $admin)"
+stack_ispflowd_start "$config"
+for _ in $(seq 150); do
+  kill -0 "$STACK_ISPFLOWD_PID" 2>/dev/null || { tail -n 20 "$STACK_DIR/ispflowd.log" >&2; fail "ispflowd exited, see $STACK_DIR/ispflowd.log"; }
+  curl -fs -o /dev/null "$admin/healthz" 2>/dev/null \
+    && [[ $(stack_sql "select count(*) from information_schema.tables where table_name in ('inbox','sagas','nas')" 2>/dev/null) == 3 ]] \
+    && break
   sleep 0.2
 done
+curl -fs -o /dev/null "$admin/healthz" || fail "ispflowd does not answer on $admin, see $STACK_DIR/ispflowd.log"
 
-stack_log "feeding billing events for $subscribers subscribers"
-feed=$STACK_DIR/feed.tsv
-{
-  for i in $(seq "$subscribers"); do
-    printf -v s 'sub-%05d' "$i"
-    stack_activation_payload demo "$s" fiber-100
-    stack_event "act-$i" billing.subscription.activated demo "$s" "$STACK_PAYLOAD"
+# ispflowd writes the configured NASes (nas: in ispflow.yaml) into
+# FreeRADIUS's `nas` table at start. Stop-gap for a build that does not:
+# the same row, written here, so FreeRADIUS accepts the NAS simulator.
+if [[ $(stack_sql "select count(*) from nas where nasname = '127.0.0.1'") == 0 ]]; then
+  stack_log "WARNING: ispflowd wrote no nas row; inserting demo-bng by psql (stop-gap)"
+  psql "$STACK_DSN" -qX -v ON_ERROR_STOP=1 -v secret="$(<"$secrets/nas-secret")" >/dev/null <<'SQL'
+insert into nas (nasname, shortname, type, ports, secret, description)
+values ('127.0.0.1', 'demo-bng', 'mikrotik', 18106, :'secret', 'ispflow');
+SQL
+fi
+stack_log "nas table: $(stack_sql "select string_agg(format('%s %s (%s, CoA port %s)', shortname, nasname, type, ports), '; ') from nas")"
+
+stack_log "starting FreeRADIUS on 127.0.0.1:18112/18113 (clients from the nas table)"
+# The localhost client of freeradius.sh is 127.0.0.1 too, like the NAS
+# simulator: it gets the NAS's secret so both definitions agree.
+ISPFLOW_RADIUS_SECRET=$(<"$secrets/nas-secret") stack_radius_start 18112 18113 \
+  || fail "FreeRADIUS did not start, see $STACK_DIR/radius/radius.log"
+
+stack_log "starting the NAS simulator (CoA :18106, control :18107)"
+STACK_SIM_WAIT=18107 stack_sim_start nas --radius 127.0.0.1:18112 --acct 127.0.0.1:18113 \
+  --secret-file "$secrets/nas-secret" --coa-port 18106 --control-port 18107 \
+  --nas-ip 127.0.0.1 || fail "nas simulator"
+
+# -- progress -------------------------------------------------------------------
+start_all=$(date +%s.%N)
+phase_start=$start_all
+
+# One line: sagas by state, inbox, dead letters, outbox backlog.
+progress_line() {
+  stack_sql "select format('sagas %s done %s running %s pending %s compensating %s failed | inbox %s, waiting %s | dead letters %s | outbox backlog %s',
+      count(*) filter (where state = 'completed'),
+      count(*) filter (where state = 'running'),
+      count(*) filter (where state = 'pending'),
+      count(*) filter (where state = 'compensating'),
+      count(*) filter (where state in ('compensated', 'needs_attention', 'cancelled')),
+      (select count(*) from inbox),
+      (select count(*) from inbox where saga_id is null and skipped_reason is null),
+      (select count(*) from dead_letters),
+      (select count(*) from outbox where published_at is null))
+    from sagas"
+}
+
+# Events that can still start a saga: unstarted inbox rows of subscribers
+# not held by a saga in needs_attention (those wait for an operator).
+movable_sql="select count(*) from inbox i where i.saga_id is null and i.skipped_reason is null
+  and not exists (select 1 from sagas s where s.tenant_id = i.tenant_id
+                  and s.subscriber_id = i.subscriber_id and s.state = 'needs_attention')"
+
+# Prints what keeps a phase from ending: open sagas with their current step.
+explain_stuck() {
+  echo "Sagas not ended (id, saga, subscriber, state, step, step state, attempts, last error):" >&2
+  stack_sql "select format('  %s %s %s %s | %s %s attempts=%s %s', s.id, s.name, s.subscriber_id, s.state,
+        coalesce(st.name, '-'), coalesce(st.state, '-'), coalesce(st.attempts, 0), left(coalesce(st.last_error, ''), 160))
+      from sagas s left join lateral (select * from saga_steps x where x.saga_id = s.id
+        and x.state not in ('succeeded', 'skipped', 'compensated') order by x.idx limit 1) st on true
+      where s.state in ('pending', 'running', 'compensating') order by s.created_at limit 15" >&2
+  echo "Events waiting for a saga: $(stack_sql "$movable_sql")" >&2
+  echo "Logs: $STACK_DIR/ispflowd.log, $STACK_DIR/sim-*.log, $STACK_DIR/radius/radius.log" >&2
+}
+
+# Waits until intake recorded INBOX events and DEAD dead letters, no saga is
+# pending, running or compensating, no event waits and the outbox is empty.
+#   wait_sagas INBOX DEAD LABEL
+wait_sagas() {
+  local want_inbox=$1 want_dead=$2 label=$3 t0 line
+  t0=$(date +%s)
+  while :; do
+    line=$(progress_line)
+    printf '\r\033[K  %s: %s  %ss' "$label" "$line" "$(($(date +%s) - t0))" >&2
+    if [[ $(stack_sql "select (select count(*) from inbox) >= $want_inbox
+          and (select count(*) from dead_letters) >= $want_dead
+          and not exists (select 1 from sagas where state in ('pending', 'running', 'compensating'))
+          and ($movable_sql) = 0
+          and not exists (select 1 from outbox where published_at is null)") == t ]]; then
+      echo >&2
+      return 0
+    fi
+    kill -0 "$STACK_ISPFLOWD_PID" 2>/dev/null || { echo >&2; tail -n 20 "$STACK_DIR/ispflowd.log" >&2; fail "ispflowd exited"; }
+    if (($(date +%s) - t0 > limit)); then
+      echo >&2
+      explain_stuck
+      fail "$label: not done after ${limit}s (DEMO_TIMEOUT)"
+    fi
+    sleep 0.5
   done
+}
+
+nas_sessions() { curl -fsS "$nas_ctl/sessions"; }
+
+# Prints the NAS's sessions, one line each: user, IP, rate limit.
+show_sessions() {
+  nas_sessions | python3 -c '
+import json, sys
+xs = json.load(sys.stdin)
+print("  %d session(s) on the NAS" % len(xs))
+for s in sorted(xs, key=lambda s: s["username"]):
+    rate = s.get("attributes", {}).get("Mikrotik-Rate-Limit", "-")
+    print("    %-18s %-15s rate %s" % (s["username"], s.get("framed_ip") or "-", rate))
+'
+}
+
+# -- 3. the billing feed, phase 1: activations ----------------------------------
+stack_log "phase 1: activating $population subscribers (sub-00001..; one in CloudEvents binary mode)"
+feed1=$STACK_DIR/feed-1.tsv
+for i in $(seq "$subscribers"); do
+  printf -v s 'sub-%05d' "$i"
+  stack_activation_payload demo "$s" fiber-100
+  stack_event "act-$i" billing.subscription.activated demo "$s" "$STACK_PAYLOAD"
+done >"$feed1"
+stack_produce "$billing" <"$feed1"
+# One event in binary mode, the way most producers send CloudEvents.
+printf -v s 'sub-%05d' "$population"
+stack_activation demo "$s" fiber-100 | kcat -b "$STACK_BOOTSTRAP" -P -t "$billing" -k "$s" \
+  -H ce_specversion=1.0 -H ce_id=bin-1 -H ce_source=billing.example \
+  -H ce_type=billing.subscription.activated -H ce_subject="$s" -H ce_tenantid=demo \
+  -H content-type=application/json
+wait_sagas "$population" 0 "activations"
+phase1=$(awk -v a="$phase_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+
+# -- 4. sessions on the NAS ------------------------------------------------------
+# Subscribers that phase 2 suspends (1, 6, 11, 16, 21: 1, 11 and 21 are
+# resumed after), changes to fiber-500 (2, 9, 30), terminates (3, 43), and
+# two it leaves alone (5, 7): they dial in through the NAS simulator, which
+# authenticates them against FreeRADIUS and starts accounting.
+logins=(1 6 11 16 21 2 9 30 3 43 5 7)
+stack_log "logging ${#logins[@]} active subscribers in through the NAS (PAP via FreeRADIUS, Accounting-Start)"
+accepted=0
+for i in "${logins[@]}"; do
+  ((i <= subscribers)) || continue
+  printf -v s 'sub-%05d' "$i"
+  state=$(stack_sql "select state from sagas where subscriber_id = '$s' order by created_at desc limit 1")
+  [[ "$state" == completed ]] || { stack_log "  $s: activation ${state:-missing}, not logged in"; continue; }
+  body=$(printf '{"username":"%s","password":"%s"}' "$(stack_username demo "$s")" "$(stack_password demo "$s")")
+  answer=$(curl -fsS -H 'content-type: application/json' -d "$body" "$nas_ctl/sessions/login") \
+    || { stack_log "  $s: NAS control endpoint failed"; continue; }
+  if [[ $(python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted"])' <<<"$answer") == True ]]; then
+    accepted=$((accepted + 1))
+  else
+    stack_log "  $s: Access-Reject"
+  fi
+done
+sessions_before=$(show_sessions)
+echo "$sessions_before" >&2
+stack_log "radacct: $(stack_sql "select count(*) from radacct where acctstoptime is null") open session(s)"
+
+# -- 5. phase 2: the rest of billing's month -------------------------------------
+phase_start=$(date +%s.%N)
+stack_log "phase 2: suspends, resumes, plan changes, terminations, redeliveries and bad input"
+feed2=$STACK_DIR/feed-2.tsv
+{
   for i in $(seq 1 5 "$subscribers"); do
     printf -v s 'sub-%05d' "$i"
     stack_event "sus-$i" billing.subscription.suspended demo "$s" "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\",\"reason\":\"non_payment\"}"
@@ -53,7 +287,7 @@ feed=$STACK_DIR/feed.tsv
     printf -v s 'sub-%05d' "$i"
     stack_event "term-$i" billing.subscription.terminated demo "$s" "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\"}"
   done
-  # Redelivered events: recorded once.
+  # Redelivered events (same source and id): recorded once.
   for i in 1 2 3; do
     printf -v s 'sub-%05d' "$i"
     stack_activation_payload demo "$s" fiber-100
@@ -65,57 +299,130 @@ feed=$STACK_DIR/feed.tsv
   stack_event bad-3 billing.subscription.suspended demo sub-00001 '{"schema_version":1,"tenant_id":"demo","subscriber_id":"sub-00001","reason":"vacation"}'
   stack_event bad-4 billing.subscription.plan_changed demo sub-00002 '{"schema_version":1,"tenant_id":"demo","subscriber_id":"sub-00002"}'
   stack_event bad-5 billing.subscription.upgraded demo sub-00002 '{"schema_version":1}'
-} >"$feed"
-stack_produce "$billing" <"$feed"
-# One event in binary mode, the way most producers send CloudEvents.
-s=sub-00004
-stack_activation demo "$s" fiber-100 | kcat -b "$STACK_BOOTSTRAP" -P -t "$billing" -k "$s" \
-  -H ce_specversion=1.0 -H ce_id=bin-1 -H ce_source=billing.example \
-  -H ce_type=billing.subscription.activated -H ce_subject="$s" -H ce_tenantid=demo \
-  -H content-type=application/json
-total=$(( $(wc -l <"$feed") + 1 ))  # the feed plus the binary-mode event
-unique=$((total - 3))
-dead=5
+} >"$feed2"
+stack_produce "$billing" <"$feed2"
+phase2_valid=$(($(wc -l <"$feed2") - 3 - 5))
+wait_sagas "$((population + phase2_valid))" 5 "phase 2"
+phase2=$(awk -v a="$phase_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+sessions_after=$(show_sessions)
 
-start=$(date +%s.%N)
-while :; do
-  inbox=$(stack_sql "select count(*) from inbox")
-  dl=$(stack_sql "select count(*) from dead_letters")
-  pub=$(stack_sql "select count(*) filter (where published_at is not null) || '/' || count(*) from outbox")
-  printf '\r  inbox %5d/%d   dead letters %d/%d   outbox published %s   ' \
-    "$inbox" "$((unique - dead))" "$dl" "$dead" "$pub" >&2
-  backlog=$(stack_sql "select count(*) from outbox where published_at is null")
-  if [[ $inbox -ge $((unique - dead)) && $dl -ge $dead && $backlog -eq 0 ]]; then break; fi
-  if (( $(date +%s) - ${start%.*} > 120 )); then
-    echo >&2; stack_log "timed out; see $STACK_DIR/ispflowd.log"; exit 1
-  fi
-  sleep 0.3
-done
-echo >&2
-elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+# -- 6. a breaker trips and the sagas park -----------------------------------------
+breaker_note="skipped (DEMO_BREAKER=0)"
+if [[ "${DEMO_BREAKER:-1}" == 1 ]]; then
+  # AWX answers 503 to every launch for 6 s: its breaker opens after the
+  # minimum calls, the activation sagas park at the AWX step (not failing)
+  # and resume by themselves once a half-open probe succeeds.
+  phase_start=$(date +%s.%N)
+  stack_log "phase 3: AWX fails every launch for 6 s while $extra more subscribers activate"
+  curl -fsS -o /dev/null -H 'content-type: application/json' \
+    -d '{"status":503,"path_prefix":"/api/v2/job_templates/"}' http://127.0.0.1:18103/_sim/faults \
+    || fail "could not inject the AWX fault"
+  for i in $(seq "$((population + 1))" "$((population + extra))"); do
+    printf -v s 'sub-%05d' "$i"
+    stack_activation_payload demo "$s" fiber-100
+    stack_event "act-$i" billing.subscription.activated demo "$s" "$STACK_PAYLOAD"
+  done >"$STACK_DIR/feed-3.tsv"
+  stack_produce "$billing" <"$STACK_DIR/feed-3.tsv"
+  (sleep 6; curl -fsS -o /dev/null -X DELETE http://127.0.0.1:18103/_sim/faults) &
+  wait_sagas "$((population + phase2_valid + extra))" 5 "phase 3"
+  breaker_note="$(awk -v a="$phase_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
+fi
+elapsed=$(awk -v a="$start_all" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+
+# -- the summary -----------------------------------------------------------------
+radius_check() {
+  local s=$1 answer code
+  answer=$(printf 'User-Name = "%s", User-Password = "%s", NAS-IP-Address = 127.0.0.1, Message-Authenticator = 0x00\n' \
+      "$(stack_username demo "$s")" "$(stack_password demo "$s")" \
+    | radclient -x -r 1 -t 2 -S "$secrets/nas-secret" 127.0.0.1:18112 auth 2>&1) || true
+  code=$(grep -oE 'Received Access-(Accept|Reject)' <<<"$answer" | head -n1 | cut -d' ' -f2)
+  printf '  %-24s %-28s -> %-13s' "$(stack_username demo "$s")" \
+    "$(stack_sql "select string_agg(format('%s:%s', name, state), ' ' order by created_at) from sagas where tenant_id = 'demo' and subscriber_id = '$s'")" \
+    "${code:-no answer}"
+  grep -oE '(Framed-IP-Address|Mikrotik-Rate-Limit) = [^ ]+' <<<"$answer" | tr '\n' ' ' | sed 's/^/  /'
+  echo
+}
+pick() { stack_sql "$1" | head -n1; }
+# Outbox headers are stored base64-encoded.
+breaker_sql="select format('  %s %-22s %s/%s: %s -> %s (%s, failure rate %s%% of %s calls)', to_char(o.created_at, 'HH24:MI:SS.MS'), t.v,
+    d->>'tenant_id', d->>'adapter', d->>'from', d->>'to', d->>'reason', d->>'failure_rate', d->>'calls')
+  from outbox o, lateral (select convert_from(o.value, 'UTF8')::jsonb d) j, lateral (select convert_from(decode(h->>'value', 'base64'), 'UTF8') v
+    from jsonb_array_elements(o.headers) h where h->>'key' = 'ce_type') t
+  where t.v like 'saga.breaker%' order by o.id"
+active_sub=$(pick "select subscriber_id from sagas where name = 'activate' and state = 'completed'
+  and subscriber_id not in (select subscriber_id from sagas where name <> 'activate') order by subscriber_id limit 1")
+suspended_sub=$(pick "select subscriber_id from sagas s where name = 'suspend' and state = 'completed'
+  and not exists (select 1 from sagas t where t.subscriber_id = s.subscriber_id and t.created_at > s.created_at) order by subscriber_id limit 1")
+changed_sub=$(pick "select subscriber_id from sagas s where name = 'change_plan' and state = 'completed'
+  and not exists (select 1 from sagas t where t.subscriber_id = s.subscriber_id and t.created_at > s.created_at) order by subscriber_id limit 1")
+terminated_sub=$(pick "select subscriber_id from sagas where name = 'terminate' and state = 'completed' order by subscriber_id limit 1")
 
 cat <<SUMMARY
 
 == ispflow demo summary ==
-$((unique + 3)) records produced ($((unique - dead)) distinct valid events, 3 redelivered, $dead bad) in ${elapsed}s
+$(stack_sql "select count(*) from inbox") billing events recorded, $(stack_sql "select count(*) from sagas") sagas in ${elapsed}s
+(activations ${phase1}s, the rest ${phase2}s, breaker phase ${breaker_note}); $subscribers subscribers + 1 in binary mode
 
-Events recorded in the inbox, by type:
-$(stack_sql "select format('  %-36s %s', type, count(*)) from inbox group by type order by type")
+Sagas by type and state:
+$(stack_sql "select format('  %-12s %6s', 'saga', 'total') || string_agg(format(' %11s', st), '' order by o)
+  from unnest(array['completed','compensated','needs_attention','cancelled','open']) with ordinality as x(st, o)")
+$(stack_sql "with c as (select name, count(*) n,
+      count(*) filter (where state = 'completed') a, count(*) filter (where state = 'compensated') b,
+      count(*) filter (where state = 'needs_attention') c, count(*) filter (where state = 'cancelled') d,
+      count(*) filter (where state in ('pending', 'running', 'compensating')) e from sagas group by name)
+  select format('  %-12s %6s %11s %11s %11s %11s %11s', name, n, a, b, c, d, e) from c order by name")
+
+Saga latency, created to ended (ms):
+$(stack_sql "select format('  %-12s %6s %7s %7s %7s %7s', 'saga', 'n', 'p50', 'p90', 'p99', 'max')")
+$(stack_sql "with l as (select name, extract(epoch from updated_at - created_at) * 1000 ms from sagas
+      where state in ('completed', 'compensated', 'needs_attention', 'cancelled'))
+  select format('  %-12s %6s %7s %7s %7s %7s', name, count(*),
+    round(percentile_cont(0.5) within group (order by ms)::numeric),
+    round(percentile_cont(0.9) within group (order by ms)::numeric),
+    round(percentile_cont(0.99) within group (order by ms)::numeric), round(max(ms)::numeric))
+  from l group by name order by name")
+
+Sagas that did not complete (saga, subscriber, state, failed step, error):
+$(stack_sql "select format('  %s %-14s %s %-16s %s %s', id, name, subscriber_id, state, failed_step, left(error, 120))
+  from sagas where state <> 'completed' order by created_at limit 12")
+$(stack_sql "select case when count(*) = 0 then '  none' else '' end from sagas where state <> 'completed'")
+
+Steps that needed a retry (step, sagas, attempts):
+$(stack_sql "select format('  %-28s %5s %6s', name, count(*), sum(attempts)) from saga_steps where attempts > 1 group by name order by name")
+$(stack_sql "select case when count(*) = 0 then '  none' else '' end from saga_steps where attempts > 1")
+
+Circuit breakers (saga.breaker_* events in the outbox):
+$(stack_sql "$breaker_sql")
+$(stack_sql "select case when count(*) = 0 then '  no breaker changed state' else '' end from ($breaker_sql) x")
 
 Dead letters, by reason:
-$(stack_sql "select format('  %-20s %s', error, detail) from dead_letters order by id")
+$(stack_sql "select format('  %-20s %3s  e.g. %s', error, count(*), left(min(detail), 90)) from dead_letters group by error order by error")
 
 Published through the outbox, by topic:
 $(stack_sql "select format('  %-28s %s', topic, count(*)) from outbox where published_at is not null group by topic order by topic")
 
-A dead letter as billing would read it from billing.events.v1.dlq:
-$(kcat -b "$STACK_BOOTSTRAP" -C -t billing.events.v1.dlq -c 1 -e -q -f '  headers: %h\n  value:   %s\n' 2>/dev/null)
+Sessions on the NAS simulator, after the activations:
+$sessions_before
+and after suspends (Disconnect-Request), plan changes (CoA-Request) and terminations:
+$sessions_after
+radacct: $(stack_sql "select format('%s sessions, %s closed (%s)', count(*), count(acctstoptime), coalesce(string_agg(distinct acctterminatecause, ', ') filter (where acctstoptime is not null), '-')) from radacct")
+
+RADIUS check against FreeRADIUS (radclient, PAP, subscriber state):
+$( [[ -n "$active_sub" ]] && radius_check "$active_sub")
+$( [[ -n "$changed_sub" ]] && radius_check "$changed_sub")
+$( [[ -n "$suspended_sub" ]] && radius_check "$suspended_sub")
+$( [[ -n "$terminated_sub" ]] && radius_check "$terminated_sub")
 
 Look around:
-  psql "$STACK_DSN" -c 'select type, tenant_id, subscriber_id from inbox limit 5'
+  ispflowctl --url $admin --token demo-operator-token sagas list
+    ($(stack_program ispflowctl); ISPFLOW_TOKEN=demo-operator-token keeps the token off the command line)
+  ispflowctl --url $admin --token demo-operator-token sagas show <id>
+  ispflowctl --url $admin --token demo-operator-token dlq list
+  web console: $admin/console/   metrics: $admin/metrics
   kcat -b $STACK_BOOTSTRAP -C -t saga.events.v1 -e -f '%k %h\n%s\n'
-  logs: $STACK_DIR/ispflowd.log
+  kcat -b $STACK_BOOTSTRAP -C -t lifecycle.events.v1 -e -f '%k %s\n'
+  psql "$STACK_DSN" -c 'select name, state, subscriber_id from sagas limit 5'
+  curl -s $nas_ctl/sessions
+  radtest $(stack_username demo "${active_sub:-sub-00000}") $(stack_password demo "${active_sub:-sub-00000}") 127.0.0.1:18112 0 "\$(cat $secrets/nas-secret)"
+  logs: $STACK_DIR/ispflowd.log, $STACK_DIR/sim-*.log, $STACK_DIR/radius/radius.log
 SUMMARY
-if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
-  echo "The stack keeps running (DEMO_KEEP=1); stop it with: kill $STACK_ISPFLOWD_PID $STACK_BUS_PID; deploy/local/pg.sh stop $STACK_DIR/pg"
-fi

@@ -1,9 +1,10 @@
 # Shell functions that start and stop the embedded stack: a throwaway
-# PostgreSQL, ispflow-bus (librdkafka's mock cluster) and ispflowd.
+# PostgreSQL, ispflow-bus (librdkafka's mock cluster), ispflowd and, for the
+# demo, the network: ispflow-sim simulators and FreeRADIUS.
 # Sourced by deploy/local/demo.sh, the e2e tests and the benchmarks.
 #
 #   STACK_DIR   where state and logs go (required)
-#   STACK_BIN   directory with ispflowd and ispflow-bus (required)
+#   STACK_BIN   directory with ispflowd, ispflow-bus, ispflow-sim (required)
 #   STACK_PG_PORT  loopback port of PostgreSQL (default 55432)
 #   STACK_DB    database name (default ispflow)
 
@@ -89,8 +90,82 @@ stack_ispflowd_stop() {
   return $rc
 }
 
+# Waits until something accepts TCP connections on 127.0.0.1:PORT.
+#   stack_wait_tcp PORT [SECONDS]   (default 10)
+stack_wait_tcp() {
+  local port=$1 tries=$(( ${2:-10} * 10 ))
+  for _ in $(seq "$tries"); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "stack: nothing listens on 127.0.0.1:$port" >&2
+  return 1
+}
+
+# Fails, naming them, when any of the given loopback TCP/UDP ports is taken.
+stack_ports_free() {
+  local taken=() p
+  for p in "$@"; do
+    if ss -Hlntu "( sport = :$p )" 2>/dev/null | grep -q .; then taken+=("$p"); fi
+  done
+  ((${#taken[@]} == 0)) && return 0
+  echo "stack: port(s) already in use: ${taken[*]} (another demo running? see ss -lntup)" >&2
+  return 1
+}
+
+# Starts `ispflow-sim NAME ARGS...` in the background, its output in
+# STACK_DIR/sim-NAME.log, and remembers its pid in STACK_SIM_PIDS[NAME].
+# With STACK_SIM_WAIT=PORT set, waits until that TCP port accepts.
+declare -gA STACK_SIM_PIDS=()
+stack_sim_start() {
+  local sim name=$1; shift
+  sim=$(stack_program ispflow-sim) || return 1
+  mkdir -p "$STACK_DIR"
+  "$sim" "$name" "$@" >"$STACK_DIR/sim-$name.log" 2>&1 &
+  STACK_SIM_PIDS[$name]=$!
+  if [[ -n "${STACK_SIM_WAIT:-}" ]]; then
+    if ! stack_wait_tcp "$STACK_SIM_WAIT" 10; then
+      echo "stack: ispflow-sim $name did not start, see $STACK_DIR/sim-$name.log" >&2
+      tail -n 5 "$STACK_DIR/sim-$name.log" >&2
+      return 1
+    fi
+  fi
+}
+
+# Stops every simulator stack_sim_start started (by pid).
+stack_sims_stop() {
+  local name pid
+  for name in "${!STACK_SIM_PIDS[@]}"; do
+    pid=${STACK_SIM_PIDS[$name]}
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for name in "${!STACK_SIM_PIDS[@]}"; do
+    wait "${STACK_SIM_PIDS[$name]}" 2>/dev/null || true
+    unset "STACK_SIM_PIDS[$name]"
+  done
+}
+
+# Starts FreeRADIUS (deploy/local/freeradius.sh) in STACK_DIR/radius on the
+# stack's database, over TCP (it runs as freerad, which cannot reach the
+# socket directory). The localhost client's secret is
+# $ISPFLOW_RADIUS_SECRET (default testing123).
+#   stack_radius_start AUTH_PORT ACCT_PORT
+stack_radius_start() {
+  STACK_RADIUS_DIR=$STACK_DIR/radius
+  "$STACK_SRC/freeradius.sh" start "$STACK_RADIUS_DIR" \
+    "host=127.0.0.1 port=$STACK_PG_PORT user=postgres dbname=$STACK_DB" "$1" "$2" >/dev/null
+}
+
+stack_radius_stop() {
+  [[ -n "${STACK_RADIUS_DIR:-}" ]] || return 0
+  "$STACK_SRC/freeradius.sh" stop "$STACK_RADIUS_DIR" || true
+  STACK_RADIUS_DIR=
+}
+
 stack_stop_all() {
   stack_ispflowd_stop TERM || true
+  stack_sims_stop
+  stack_radius_stop
   stack_bus_stop
   stack_pg_stop
 }
@@ -103,13 +178,36 @@ stack_event() {
 }
 
 # Sets STACK_PAYLOAD to an FTTH activation for subscriber $2 of tenant $1 on
-# plan $3 (no subshell, so generators stay fast). The ONU and CPE serials
-# derive from the subscriber id's digits.
+# plan $3 (no subshell, so generators stay fast). The ONU serial, CPE serial
+# and PPPoE credentials derive from the subscriber id's digits n:
+#   ONU  ALCL<n, 8 decimal digits>   (ispflow-sim voltha --serial-prefix ALCL
+#                                    numbers its ONUs ALCL00000001, ...)
+#   CPE  OUI 00259E, class HG8245, serial CPE<n, 8 digits>  (see stack_cpe_seed)
+#   user <subscriber>@<tenant>.example (FreeRADIUS's filter_username wants a
+#        dot in the realm), password stack_password (demo only)
 stack_activation_payload() {
   local n=${2//[^0-9]/}
   n=$((10#${n:-0}))
-  printf -v STACK_PAYLOAD '{"schema_version":1,"tenant_id":"%s","subscriber_id":"%s","plan_id":"%s","service_type":"ftth","site":"ams-01","access":{"onu_serial":"ALCL%08X","cpe":{"serial":"CPE%08X","oui":"00259E","product_class":"HG8245"}}}' \
-    "$1" "$2" "$3" "$n" "$n"
+  printf -v STACK_PAYLOAD '{"schema_version":1,"tenant_id":"%s","subscriber_id":"%s","plan_id":"%s","service_type":"ftth","site":"pop-1","access":{"onu_serial":"ALCL%08d","cpe":{"serial":"CPE%08d","oui":"00259E","product_class":"HG8245"}},"credentials":{"username":"%s@%s.example","password":"pw-%s-%08d"}}' \
+    "$1" "$2" "$3" "$n" "$n" "$2" "$1" "$1" "$n"
+}
+
+# Prints the PPPoE user name and password stack_activation_payload gives
+# subscriber $2 of tenant $1 (demo values, not secrets).
+stack_username() { printf '%s@%s.example' "$2" "$1"; }
+stack_password() {
+  local n=${2//[^0-9]/}
+  printf 'pw-%s-%08d' "$1" "$((10#${n:-0}))"
+}
+
+# Prints a GenieACS simulator seed (YAML) with the CPEs of subscribers
+# 1..$1 as stack_activation_payload names them.
+stack_cpe_seed() {
+  local i
+  echo "devices:"
+  for ((i = 1; i <= $1; i++)); do
+    printf '  - {oui: "00259E", product_class: HG8245, serial: CPE%08d, manufacturer: Huawei}\n' "$i"
+  done
 }
 
 # Prints the payload that stack_activation_payload makes.

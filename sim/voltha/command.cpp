@@ -4,7 +4,6 @@
 #include "sim/voltha/server.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -25,7 +24,8 @@ struct command_args {
 };
 
 std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+  while (!s.empty()
+         && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
     s.pop_back();
   return s;
 }
@@ -80,29 +80,35 @@ void run(command_args& args) {
 void add_command(CLI::App& app) {
   auto args = std::make_shared<command_args>();
   auto* sub = app.add_subcommand(
-    "voltha", "VOLTHA gRPC (voltha.VolthaService subset) and ONOS olt app REST");
+    "voltha",
+    "VOLTHA gRPC (voltha.VolthaService subset) and ONOS olt app REST");
   sub->add_option("--host", args->opts.host, "Address to listen on")
     ->capture_default_str();
   sub->add_option("--grpc-port", args->opts.grpc_port, "gRPC port (0: any)")
     ->capture_default_str();
-  sub->add_option("--rest-port", args->opts.rest_port,
-                  "olt app and /_sim REST port (0: any)")
+  sub
+    ->add_option("--rest-port", args->opts.rest_port,
+                 "olt app and /_sim REST port (0: any)")
     ->capture_default_str();
   sub->add_option("--olts", args->opts.olts, "OLTs seeded, already active")
     ->capture_default_str()
     ->check(CLI::Range(0, 64));
-  sub->add_option("--onus-per-olt", args->opts.onus_per_olt,
-                  "ONUs discovered per OLT")
+  sub
+    ->add_option("--onus-per-olt", args->opts.onus_per_olt,
+                 "ONUs discovered per OLT")
     ->capture_default_str()
     ->check(CLI::Range(0, 128));
-  sub->add_option("--serial-prefix", args->opts.serial_prefix,
-                  "ONU serial prefix (serials <prefix>00000001...)")
+  sub
+    ->add_option("--serial-prefix", args->opts.serial_prefix,
+                 "ONU serial prefix (serials <prefix>00000001...)")
     ->capture_default_str();
-  sub->add_option("--transition-delay-ms", args->transition_ms,
-                  "Time spent ACTIVATING / DISCOVERED before ACTIVE")
+  sub
+    ->add_option("--transition-delay-ms", args->transition_ms,
+                 "Time spent ACTIVATING / DISCOVERED before ACTIVE")
     ->capture_default_str()
     ->check(CLI::Range(0, 600000));
-  sub->add_option("--onos-user", args->opts.onos_user, "olt app basic-auth user")
+  sub
+    ->add_option("--onos-user", args->opts.onos_user, "olt app basic-auth user")
     ->capture_default_str();
   sub->add_option("--onos-password-file", args->password_file,
                   "File holding the olt app password (else env "

@@ -3,21 +3,19 @@
 #include "events/errc.hpp"
 #include "voltha_subset.grpc.pb.h"
 
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-
-#include <httplib.h>
-#include <grpcpp/grpcpp.h>
-
-#include <array>
-#include <atomic>
-#include <optional>
-#include <condition_variable>
-#include <cstdio>
-#include <map>
-#include <mutex>
-#include <random>
 #include <thread>
 
 namespace ispflow::sim::voltha {
@@ -55,7 +53,8 @@ std::string base64(std::string_view in) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    auto n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8)
+    auto n = (uint32_t(uint8_t(in[i])) << 16)
+             | (uint32_t(uint8_t(in[i + 1])) << 8)
              | uint32_t(uint8_t(in[i + 2]));
     out += tbl[(n >> 18) & 63];
     out += tbl[(n >> 12) & 63];
@@ -68,7 +67,8 @@ std::string base64(std::string_view in) {
     out += tbl[(n >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    auto n = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
+    auto n = (uint32_t(uint8_t(in[i])) << 16)
+             | (uint32_t(uint8_t(in[i + 1])) << 8);
     out += tbl[(n >> 18) & 63];
     out += tbl[(n >> 12) & 63];
     out += tbl[(n >> 6) & 63];
@@ -83,7 +83,8 @@ std::string admin_name(int x) {
 
 } // namespace
 
-// -- the simulated core and olt app --------------------------------------------
+// -- the simulated core and olt app
+// --------------------------------------------
 
 struct server::impl final : pb::VolthaService::Service {
   options opts;
@@ -137,8 +138,8 @@ struct server::impl final : pb::VolthaService::Service {
     for (int i = 0; i < opts.onus_per_olt; ++i) {
       sim_device onu;
       char serial[64];
-      std::snprintf(serial, sizeof serial, "%s%08d",
-                    opts.serial_prefix.c_str(), next_serial++);
+      std::snprintf(serial, sizeof serial, "%s%08d", opts.serial_prefix.c_str(),
+                    next_serial++);
       auto& d = onu.d;
       d.set_id(make_id());
       d.set_type("brcm_openomci_onu");
@@ -246,7 +247,8 @@ struct server::impl final : pb::VolthaService::Service {
     advance(clock_type::time_point{});
   }
 
-  // -- faults ------------------------------------------------------------------
+  // -- faults
+  // ------------------------------------------------------------------
 
   // Sleeps `ms` unless the server stops first.
   void sleep_ms(int ms) {
@@ -260,7 +262,8 @@ struct server::impl final : pb::VolthaService::Service {
   // Holds the caller while `hang` is set, until `gone()` or stop.
   template <class Gone>
   void hold(Gone gone) {
-    auto until = clock_type::now() + std::chrono::milliseconds{opts.max_hang_ms};
+    auto until = clock_type::now()
+                 + std::chrono::milliseconds{opts.max_hang_ms};
     std::unique_lock guard{mx};
     while (active.hang && !stopping && !gone() && clock_type::now() < until)
       wake.wait_for(guard, std::chrono::milliseconds{10});
@@ -321,7 +324,8 @@ struct server::impl final : pb::VolthaService::Service {
     return body();
   }
 
-  // -- gRPC methods ------------------------------------------------------------
+  // -- gRPC methods
+  // ------------------------------------------------------------
 
   static grpc::Status not_found(const std::string& id) {
     return grpc::Status{grpc::StatusCode::NOT_FOUND, "device-id:" + id};
@@ -359,11 +363,11 @@ struct server::impl final : pb::VolthaService::Service {
           && !req->has_ipv6_address())
         return grpc::Status{grpc::StatusCode::INVALID_ARGUMENT,
                             "no-device-info-present; MAC or HOSTIP&PORT"};
-      auto address = req->has_host_and_port()   ? req->host_and_port()
+      auto address = req->has_host_and_port()  ? req->host_and_port()
                      : req->has_ipv4_address() ? req->ipv4_address()
                                                : req->ipv6_address();
       for (auto& x : devices) {
-        auto other = x.d.has_host_and_port()   ? x.d.host_and_port()
+        auto other = x.d.has_host_and_port()  ? x.d.host_and_port()
                      : x.d.has_ipv4_address() ? x.d.ipv4_address()
                                               : x.d.ipv6_address();
         if (x.d.root() && other == address)
@@ -400,7 +404,8 @@ struct server::impl final : pb::VolthaService::Service {
       if (x == nullptr)
         return not_found(req->id());
       auto st = x->d.admin_state();
-      if (st == pb::AdminState::DISABLED || st == pb::AdminState::PREPROVISIONED)
+      if (st == pb::AdminState::DISABLED
+          || st == pb::AdminState::PREPROVISIONED)
         return grpc::Status{grpc::StatusCode::FAILED_PRECONDITION,
                             "deviceId:" + req->id()
                               + ", invalid-admin-state:" + admin_name(st)};
@@ -443,10 +448,12 @@ struct server::impl final : pb::VolthaService::Service {
     });
   }
 
-  // -- olt app -----------------------------------------------------------------
+  // -- olt app
+  // -----------------------------------------------------------------
 
   bool authorized(const httplib::Request& req) const {
-    auto expected = "Basic " + base64(opts.onos_user + ":" + opts.onos_password);
+    auto expected = "Basic "
+                    + base64(opts.onos_user + ":" + opts.onos_password);
     return req.get_header_value("Authorization") == expected;
   }
 
@@ -503,8 +510,7 @@ struct server::impl final : pb::VolthaService::Service {
   }
 
   // Splits "<serial>-<uni>"; false if it does not name a known ONU.
-  bool parse_port(const std::string& port, std::string& serial,
-                  uint32_t& uni) {
+  bool parse_port(const std::string& port, std::string& serial, uint32_t& uni) {
     auto dash = port.rfind('-');
     if (dash == std::string::npos || dash + 1 >= port.size())
       return false;
@@ -518,7 +524,8 @@ struct server::impl final : pb::VolthaService::Service {
     return uni >= 1 && uni <= 16 && find_onu(serial) != nullptr;
   }
 
-  void connect_point_not_found(httplib::Response& res, const std::string& port) {
+  void connect_point_not_found(httplib::Response& res,
+                               const std::string& port) {
     res.status = 500;
     res.set_content("ConnectPoint not found for " + port, "text/plain");
   }
@@ -701,7 +708,8 @@ struct server::impl final : pb::VolthaService::Service {
     wake.notify_all();
   }
 
-  static std::optional<std::array<int, 3>> tags_of(const httplib::Request& req) {
+  static std::optional<std::array<int, 3>>
+  tags_of(const httplib::Request& req) {
     if (req.matches.size() < 5)
       return std::nullopt;
     std::array<int, 3> res{};
@@ -722,16 +730,14 @@ struct server::impl final : pb::VolthaService::Service {
     auto post = [this](const httplib::Request& req, httplib::Response& res) {
       auto port = req.matches[1].str();
       auto tags = tags_of(req);
-      serve_rest(req, res, "POST services", [&](httplib::Response& r) {
-        post_service(r, port, tags);
-      });
+      serve_rest(req, res, "POST services",
+                 [&](httplib::Response& r) { post_service(r, port, tags); });
     };
     auto del = [this](const httplib::Request& req, httplib::Response& res) {
       auto port = req.matches[1].str();
       auto tags = tags_of(req);
-      serve_rest(req, res, "DELETE services", [&](httplib::Response& r) {
-        delete_service(r, port, tags);
-      });
+      serve_rest(req, res, "DELETE services",
+                 [&](httplib::Response& r) { delete_service(r, port, tags); });
     };
     http.Post(with_tags, post);
     http.Post(port_only, post);
@@ -770,7 +776,6 @@ struct server::impl final : pb::VolthaService::Service {
                res.set_content(state_json_locked(), "application/json");
              });
   }
-
 };
 
 caf::expected<faults> parse_faults(const std::string& text) {
@@ -790,7 +795,8 @@ caf::expected<faults> parse_faults(const std::string& text) {
         return bad("grpc_code must be an integer 0..16");
       f.grpc_code = v.GetInt();
     } else if (key == "http_status") {
-      if (!v.IsInt() || (v.GetInt() != 0 && (v.GetInt() < 100 || v.GetInt() > 599)))
+      if (!v.IsInt()
+          || (v.GetInt() != 0 && (v.GetInt() < 100 || v.GetInt() > 599)))
         return bad("http_status must be 0 or 100..599");
       f.http_status = v.GetInt();
     } else if (key == "latency_ms") {

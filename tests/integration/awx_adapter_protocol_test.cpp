@@ -33,11 +33,12 @@ TEST(awx_protocol, launch_body_carries_the_key_and_never_credentials) {
   req.input = {{"ip_address", "100.64.0.7"},
                {"access.cpe.serial", "CPE1"},
                {"credentials.password", "pw"}};
-  EXPECT_EQ(launch_body(ts, req),
-            R"({"extra_vars":{"ispflow_idempotency_key":"s/run_activation_job/0",)"
-            R"("tenant_id":"acme","subscriber_id":"sub-1",)"
-            R"("ip_address":"100.64.0.7","access_cpe_serial":"CPE1"},)"
-            R"("inventory":7,"limit":"100.64.0.7"})");
+  EXPECT_EQ(
+    launch_body(ts, req),
+    R"({"extra_vars":{"ispflow_idempotency_key":"s/run_activation_job/0",)"
+    R"("tenant_id":"acme","subscriber_id":"sub-1",)"
+    R"("ip_address":"100.64.0.7","access_cpe_serial":"CPE1"},)"
+    R"("inventory":7,"limit":"100.64.0.7"})");
   EXPECT_EQ(launch_fields(ts, req),
             (std::vector<std::string>{"extra_vars", "inventory", "limit"}));
 }

@@ -79,8 +79,7 @@ struct awx_adapter : ::testing::Test {
     auto s = awx_sim::server::start(opts);
     ASSERT_TRUE(s) << render_error(s.error());
     srv = std::move(*s);
-    ts.base_url = "http://127.0.0.1:" + std::to_string(srv->port())
-                  + "/api/v2";
+    ts.base_url = "http://127.0.0.1:" + std::to_string(srv->port()) + "/api/v2";
     ts.token = token;
     ts.activation_template = 1;
     ts.call_timeout = 2s;
@@ -160,8 +159,9 @@ TEST_F(awx_adapter, launches_with_the_key_then_parks_until_the_job_succeeds) {
   EXPECT_EQ(first.error, "AWX job 1 is new");
   ASSERT_EQ(srv->launch_count(), 1u);
   auto vars = srv->jobs().at(0).extra_vars;
-  EXPECT_NE(vars.find(R"("ispflow_idempotency_key":"saga-1/run_activation_job/0")"),
-            std::string::npos)
+  EXPECT_NE(
+    vars.find(R"("ispflow_idempotency_key":"saga-1/run_activation_job/0")"),
+    std::string::npos)
     << vars;
   EXPECT_NE(vars.find(R"("subscriber_id":"sub-0001")"), std::string::npos);
   EXPECT_NE(vars.find(R"("tenant_id":"t1")"), std::string::npos);
@@ -177,9 +177,9 @@ TEST_F(awx_adapter, launches_with_the_key_then_parks_until_the_job_succeeds) {
   ASSERT_TRUE(srv->set_job_status(1, "successful"));
   auto done = run("saga-1/run_activation_job/0");
   EXPECT_EQ(done.outcome, adapter_outcome::succeeded) << done;
-  EXPECT_EQ(done.outputs,
-            (events::string_map{{"job_id", "1"},
-                                {"artifacts.provisioned", "true"}}));
+  EXPECT_EQ(
+    done.outputs,
+    (events::string_map{{"job_id", "1"}, {"artifacts.provisioned", "true"}}));
   EXPECT_EQ(srv->launch_count(), 1u);
 }
 
@@ -332,9 +332,9 @@ TEST_F(awx_adapter, cancel_succeeds_on_202_405_and_without_a_job) {
 
 TEST_F(awx_adapter, the_token_never_reaches_logs_or_replies) {
   std::ostringstream logs;
-  common::setup_logging(
-    common::log_settings{common::log_level::trace, common::log_format::json},
-    logs);
+  common::setup_logging(common::log_settings{common::log_level::trace,
+                                             common::log_format::json},
+                        logs);
   start();
   std::vector<adapter_reply> replies;
   replies.push_back(run("saga-11/run_activation_job/0"));

@@ -270,7 +270,8 @@ TEST_F(postgres_store, append_adds_records_in_order_byte_for_byte) {
   a.topic = "saga.events.v1";
   a.key = "acme/netbox/default";
   a.value = std::string{"{\"to\":\"open\"}\0\xff", 15};
-  a.headers.push_back(ev::kafka_header{"ce_type", "saga.breaker_opened", false});
+  a.headers.push_back(
+    ev::kafka_header{"ce_type", "saga.breaker_opened", false});
   ev::kafka_record b = a;
   b.value = "second";
   ASSERT_TRUE(outbox->append({a, b}));

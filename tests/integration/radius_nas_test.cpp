@@ -4,19 +4,17 @@
 #include "sim/nas/control.hpp"
 #include "sim/nas/simulator.hpp"
 
+#include <arpa/inet.h>
+#include <atomic>
+#include <functional>
 #include <gtest/gtest.h>
 #include <httplib.h>
-
-#include <arpa/inet.h>
+#include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <functional>
-#include <mutex>
 #include <thread>
+#include <unistd.h>
 
 using namespace ispflow::adapters::radius;
 using namespace std::chrono_literals;
@@ -144,9 +142,8 @@ TEST_F(radius_nas, disconnect_of_an_open_session_is_acked_and_closes_it) {
 }
 
 TEST_F(radius_nas, disconnect_sends_accounting_stop_with_admin_reset) {
-  udp_peer acct{[](const packet& req) {
-    return reply_to(req, code::accounting_response);
-  }};
+  udp_peer acct{
+    [](const packet& req) { return reply_to(req, code::accounting_response); }};
   nas::config cfg;
   cfg.acct = nas::endpoint{"127.0.0.1", acct.port()};
   start(cfg);
@@ -174,7 +171,8 @@ TEST_F(radius_nas, disconnect_of_an_unknown_session_is_naked_with_503) {
   EXPECT_EQ(sim->sessions().size(), 1u);
 }
 
-TEST_F(radius_nas, disconnect_with_a_non_identification_attribute_is_naked_with_401) {
+TEST_F(radius_nas,
+       disconnect_with_a_non_identification_attribute_is_naked_with_401) {
   start();
   auto s = sim->add_session("carol", "10.0.0.2");
   auto attrs = ident(s);
@@ -208,18 +206,18 @@ TEST_F(radius_nas, coa_matching_several_sessions_is_naked_with_508) {
                           {attribute::text(attr::user_name, "erin"),
                            attribute::u32(attr::session_timeout, 60)});
   EXPECT_EQ(out.status, coa_status::nak);
-  EXPECT_EQ(out.error_cause,
-            static_cast<uint32_t>(
-              error_cause::multiple_session_selection_unsupported));
+  EXPECT_EQ(
+    out.error_cause,
+    static_cast<uint32_t>(error_cause::multiple_session_selection_unsupported));
 }
 
 TEST_F(radius_nas, a_request_for_another_nas_is_naked_with_403) {
   start();
   auto s = sim->add_session("frank", "10.0.0.6");
-  auto out = client->send(target(), code::disconnect_request,
-                          {attribute::text(attr::user_name, "frank"),
-                           *attribute::ipv4(attr::nas_ip_address,
-                                            "192.0.2.1")});
+  auto out
+    = client->send(target(), code::disconnect_request,
+                   {attribute::text(attr::user_name, "frank"),
+                    *attribute::ipv4(attr::nas_ip_address, "192.0.2.1")});
   EXPECT_EQ(out.status, coa_status::nak);
   EXPECT_EQ(out.error_cause,
             static_cast<uint32_t>(error_cause::nas_identification_mismatch));
@@ -240,7 +238,8 @@ TEST_F(radius_nas, proxy_state_is_echoed_in_order) {
   EXPECT_EQ(states[1]->as_text(), "second");
 }
 
-TEST_F(radius_nas, a_bad_authenticator_is_dropped_silently_so_the_client_times_out) {
+TEST_F(radius_nas,
+       a_bad_authenticator_is_dropped_silently_so_the_client_times_out) {
   start();
   auto s = sim->add_session("henry", "10.0.0.8");
   auto out = client->send(target("wrong-secret"), code::disconnect_request,
@@ -288,8 +287,8 @@ TEST_F(radius_nas, a_duplicate_request_is_answered_from_the_cache) {
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::vector<std::vector<uint8_t>> replies;
   for (int i = 0; i < 2; ++i) {
-    ::sendto(fd, wire.data(), wire.size(), 0,
-             reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    ::sendto(fd, wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&to),
+             sizeof(to));
     pollfd pf{fd, POLLIN, 0};
     ASSERT_EQ(::poll(&pf, 1, 2000), 1);
     std::vector<uint8_t> buf(4096);
@@ -306,7 +305,8 @@ TEST_F(radius_nas, a_duplicate_request_is_answered_from_the_cache) {
   EXPECT_EQ(sim->stats().acks, 1u);
 }
 
-TEST_F(radius_nas, login_sends_pap_with_message_authenticator_and_starts_accounting) {
+TEST_F(radius_nas,
+       login_sends_pap_with_message_authenticator_and_starts_accounting) {
   std::string seen_password;
   udp_peer auth{[&](const packet& req) {
     auto pw = unhide_password(req.find(attr::user_password)->value, secret,
@@ -319,9 +319,8 @@ TEST_F(radius_nas, login_sends_pap_with_message_authenticator_and_starts_account
                     {*attribute::ipv4(attr::framed_ip_address, "10.20.30.40"),
                      attribute::text(8, "10M/25M", 14988)});
   }};
-  udp_peer acct{[](const packet& req) {
-    return reply_to(req, code::accounting_response);
-  }};
+  udp_peer acct{
+    [](const packet& req) { return reply_to(req, code::accounting_response); }};
   nas::config cfg;
   cfg.auth = nas::endpoint{"127.0.0.1", auth.port()};
   cfg.acct = nas::endpoint{"127.0.0.1", acct.port()};

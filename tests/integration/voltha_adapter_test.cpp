@@ -9,10 +9,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-
-#include <gtest/gtest.h>
-
 #include <chrono>
+#include <gtest/gtest.h>
 #include <sstream>
 
 namespace {
@@ -123,8 +121,9 @@ TEST_F(voltha_adapter, provision_then_remove_a_service) {
   ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
   EXPECT_EQ(rep.outputs["onu_id"], onu("BBSM00000001").id);
   auto state = srv->state_json();
-  EXPECT_NE(state.find(R"("port":"BBSM00000001-1","sTag":900,"cTag":101,"tpId":64)"),
-            std::string::npos)
+  EXPECT_NE(
+    state.find(R"("port":"BBSM00000001-1","sTag":900,"cTag":101,"tpId":64)"),
+    std::string::npos)
     << state;
   auto removed = invoke("voltha.remove_service", "BBSM00000001");
   ASSERT_EQ(removed.outcome, adapter_outcome::succeeded) << removed.error;

@@ -2,12 +2,10 @@
 #include "events/errc.hpp"
 #include "sim/voltha/server.hpp"
 
-#include <rapidjson/document.h>
-
+#include <chrono>
 #include <gtest/gtest.h>
 #include <httplib.h>
-
-#include <chrono>
+#include <rapidjson/document.h>
 #include <thread>
 
 namespace {
@@ -37,8 +35,8 @@ struct voltha_sim : ::testing::Test {
     auto s = sim::server::start(std::move(opts));
     ASSERT_TRUE(s) << ispflow::render_error(s.error());
     srv = std::move(*s);
-    auto c = device_client::make("127.0.0.1:"
-                                 + std::to_string(srv->grpc_port()));
+    auto c
+      = device_client::make("127.0.0.1:" + std::to_string(srv->grpc_port()));
     ASSERT_TRUE(c);
     dc = std::move(*c);
   }
@@ -213,7 +211,8 @@ TEST_F(voltha_sim, faults_are_set_shown_and_cleared_through_the_control_api) {
   auto bad = cli.Post("/_sim/faults", R"({"nope":1})", "application/json");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
-  auto set = cli.Post("/_sim/faults", R"({"grpc_code":14})", "application/json");
+  auto set = cli.Post("/_sim/faults", R"({"grpc_code":14})",
+                      "application/json");
   ASSERT_TRUE(set);
   EXPECT_EQ(set->status, 204);
   EXPECT_EQ(dc->list_devices(2s).status.code, grpc_code::unavailable);

@@ -154,8 +154,8 @@ TEST_F(breaker_events, every_record_of_every_transition_validates) {
                        "failure_rate_exceeded", "open_wait_elapsed",
                        "failure_rate_exceeded", "open_wait_elapsed",
                        "half_open_calls_succeeded", "slow_call_rate_exceeded",
-                       "open_wait_elapsed", "half_open_wait_exceeded",
-                       "forced", "reset", "forced", "reset"}));
+                       "open_wait_elapsed", "half_open_wait_exceeded", "forced",
+                       "reset", "forced", "reset"}));
 }
 
 TEST_F(breaker_events, the_payload_carries_the_window_that_decided) {
@@ -244,8 +244,9 @@ TEST(breaker_schemas, are_registered_with_examples) {
     EXPECT_TRUE(schemas().knows(type)) << type;
     EXPECT_FALSE(schemas().examples(type).empty()) << type;
   }
-  EXPECT_NE(schemas().validate(
-              "saga.breaker_opened",
-              R"({"schema_version":1,"tenant_id":"acme","adapter":"awx","endpoint":"e","from":"open","to":"half_open","reason":"open_wait_elapsed","failure_rate":1,"slow_call_rate":1,"calls":1,"failed_calls":0,"slow_calls":0})"),
-            std::nullopt);
+  EXPECT_NE(
+    schemas().validate(
+      "saga.breaker_opened",
+      R"({"schema_version":1,"tenant_id":"acme","adapter":"awx","endpoint":"e","from":"open","to":"half_open","reason":"open_wait_elapsed","failure_rate":1,"slow_call_rate":1,"calls":1,"failed_calls":0,"slow_calls":0})"),
+    std::nullopt);
 }

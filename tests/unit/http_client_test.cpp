@@ -42,37 +42,37 @@ public:
     svr_.new_task_queue = [] { return new httplib::ThreadPool(128); };
     // httplib closes a connection after 5 requests by default.
     svr_.set_keep_alive_max_count(1000);
-    svr_.Get("/hello", [this](const httplib::Request& req,
-                              httplib::Response& res) {
-      note(req);
-      res.set_header("X-Test", "yes");
-      res.set_content("hello", "text/plain");
-    });
-    svr_.Post("/devices/dev1/tasks", [this](const httplib::Request& req,
-                                            httplib::Response& res) {
-      note(req);
-      res.status = 202;
-      res.reason = "Task queued but not processed";
-      res.set_content("ct=" + req.get_header_value("Content-Type")
-                        + ";body=" + req.body,
-                      "application/json");
-    });
-    svr_.Post("/faulted", [this](const httplib::Request& req,
-                                 httplib::Response& res) {
-      note(req);
-      res.status = 202;
-      res.reason = "Task faulted";
-    });
-    svr_.Get("/missing", [this](const httplib::Request& req,
-                                httplib::Response& res) {
-      note(req);
-      res.status = 404;
-      res.set_content("No such device", "text/plain");
-    });
+    svr_.Get("/hello",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               note(req);
+               res.set_header("X-Test", "yes");
+               res.set_content("hello", "text/plain");
+             });
+    svr_.Post("/devices/dev1/tasks",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                note(req);
+                res.status = 202;
+                res.reason = "Task queued but not processed";
+                res.set_content("ct=" + req.get_header_value("Content-Type")
+                                  + ";body=" + req.body,
+                                "application/json");
+              });
+    svr_.Post("/faulted",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                note(req);
+                res.status = 202;
+                res.reason = "Task faulted";
+              });
+    svr_.Get("/missing",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               note(req);
+               res.status = 404;
+               res.set_content("No such device", "text/plain");
+             });
     auto echo = [this](const httplib::Request& req, httplib::Response& res) {
       note(req);
-      res.set_content(req.method + " " + req.body + " ct="
-                        + req.get_header_value("Content-Type")
+      res.set_content(req.method + " " + req.body
+                        + " ct=" + req.get_header_value("Content-Type")
                         + " auth=" + req.get_header_value("Authorization"),
                       "text/plain");
     };
@@ -81,13 +81,13 @@ public:
     svr_.Patch("/echo", echo);
     svr_.Post("/echo", echo);
     svr_.Get("/echo", echo);
-    svr_.Get("/hang", [this](const httplib::Request& req,
-                             httplib::Response& res) {
-      note(req);
-      std::unique_lock<std::mutex> lock{mtx_};
-      cv_.wait_for(lock, 5s, [this] { return released_; });
-      res.set_content("late", "text/plain");
-    });
+    svr_.Get("/hang",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               note(req);
+               std::unique_lock<std::mutex> lock{mtx_};
+               cv_.wait_for(lock, 5s, [this] { return released_; });
+               res.set_content("late", "text/plain");
+             });
     port_ = svr_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread{[this] { svr_.listen_after_bind(); }};
     while (!svr_.is_running())
@@ -336,8 +336,7 @@ std::unique_ptr<client> make_client(client_options opts = {}) {
 response call(client& c, request req) {
   std::promise<response> p;
   auto f = p.get_future();
-  c.submit(std::move(req),
-           [&p](response res) { p.set_value(std::move(res)); });
+  c.submit(std::move(req), [&p](response res) { p.set_value(std::move(res)); });
   return f.get();
 }
 

@@ -1,20 +1,18 @@
 #include "adapters/radius/protocol/coa_client.hpp"
 #include "adapters/radius/protocol/error_cause.hpp"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <gtest/gtest.h>
 #include <mutex>
+#include <netinet/in.h>
+#include <poll.h>
 #include <set>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace ispflow::adapters::radius;
 using namespace std::chrono_literals;
@@ -142,8 +140,7 @@ TEST(radius_coa_client, gets_an_ack_for_a_verified_disconnect) {
 
 TEST(radius_coa_client, reports_a_nak_with_its_error_cause) {
   responder peer{[&](const std::vector<uint8_t>& req, const sockaddr_in&) {
-    return answer(req, code::coa_nak,
-                  {attribute::u32(attr::error_cause, 503)});
+    return answer(req, code::coa_nak, {attribute::u32(attr::error_cause, 503)});
   }};
   auto client = coa_client::start(fast_config());
   ASSERT_TRUE(client);
@@ -156,7 +153,8 @@ TEST(radius_coa_client, reports_a_nak_with_its_error_cause) {
             error_cause::session_context_not_found);
 }
 
-TEST(radius_coa_client, retransmits_with_the_same_identifier_and_authenticator) {
+TEST(radius_coa_client,
+     retransmits_with_the_same_identifier_and_authenticator) {
   std::mutex mtx;
   std::vector<std::vector<uint8_t>> seen;
   responder peer{[&](const std::vector<uint8_t>& req, const sockaddr_in&) {
@@ -179,7 +177,8 @@ TEST(radius_coa_client, retransmits_with_the_same_identifier_and_authenticator) 
   EXPECT_EQ((*client)->stats().retransmits, 2u);
 }
 
-TEST(radius_coa_client, drops_replies_signed_with_another_secret_and_times_out) {
+TEST(radius_coa_client,
+     drops_replies_signed_with_another_secret_and_times_out) {
   responder peer{[&](const std::vector<uint8_t>& req, const sockaddr_in&) {
     return answer(req, code::disconnect_ack, {}, "not-the-secret");
   }};
@@ -216,7 +215,8 @@ TEST(radius_coa_client, drops_a_reply_without_message_authenticator) {
   EXPECT_GE((*client)->stats().dropped_replies, 1u);
 }
 
-TEST(radius_coa_client, accepts_an_unsigned_reply_only_from_a_nas_configured_so) {
+TEST(radius_coa_client,
+     accepts_an_unsigned_reply_only_from_a_nas_configured_so) {
   responder peer{[&](const std::vector<uint8_t>& req, const sockaddr_in&) {
     auto p = decode(req);
     packet reply;
@@ -381,9 +381,9 @@ TEST(radius_coa_client, times_out_when_nobody_answers) {
 TEST(radius_coa_client, fails_requests_it_cannot_send) {
   auto client = coa_client::start(fast_config());
   ASSERT_TRUE(client);
-  auto bad_host = (*client)->send(nas_endpoint{"no-such-host.invalid", 3799,
-                                               secret},
-                                  code::disconnect_request, ident("x"));
+  auto bad_host
+    = (*client)->send(nas_endpoint{"no-such-host.invalid", 3799, secret},
+                      code::disconnect_request, ident("x"));
   EXPECT_EQ(bad_host.status, coa_status::error);
   EXPECT_NE(bad_host.detail.find("cannot resolve"), std::string::npos);
   auto bad_code = (*client)->send(nas_endpoint{"127.0.0.1", 9, secret},

@@ -1,9 +1,8 @@
 #include "adapters/radius/protocol/dictionary.hpp"
 #include "adapters/radius/protocol/packet.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
+#include <gtest/gtest.h>
 #include <memory>
 #include <random>
 
@@ -11,11 +10,12 @@ using namespace ispflow::adapters::radius;
 
 namespace {
 
-// Each buffer is copied into an exactly sized heap block so that AddressSanitizer
-// flags any read past it.
+// Each buffer is copied into an exactly sized heap block so that
+// AddressSanitizer flags any read past it.
 template <class F>
 void with_exact_buffer(const std::vector<uint8_t>& bytes, F f) {
-  auto block = std::make_unique<uint8_t[]>(bytes.size() + (bytes.empty() ? 1 : 0));
+  auto block
+    = std::make_unique<uint8_t[]>(bytes.size() + (bytes.empty() ? 1 : 0));
   std::copy(bytes.begin(), bytes.end(), block.get());
   f(std::span<const uint8_t>{block.get(), bytes.size()});
 }
@@ -36,7 +36,7 @@ std::vector<uint8_t> seed_packet(std::mt19937& rng) {
   p.add(attribute::text(1, "abc", 429));
   p.add(attribute::text(attr::proxy_state, "ps"));
   vendor_format_fn f = [](uint32_t v) {
-    return v == 8164 ? vendor_format{2, 2}
+    return v == 8164  ? vendor_format{2, 2}
            : v == 429 ? vendor_format{4, 0}
                       : vendor_format{};
   };
@@ -45,7 +45,8 @@ std::vector<uint8_t> seed_packet(std::mt19937& rng) {
 
 } // namespace
 
-TEST(radius_decoder_fuzz, survives_mutated_and_random_buffers_without_reading_past_them) {
+TEST(radius_decoder_fuzz,
+     survives_mutated_and_random_buffers_without_reading_past_them) {
   std::mt19937 rng(12345);
   vendor_format_fn formats = [](uint32_t v) {
     switch (v % 4) {
@@ -88,7 +89,8 @@ TEST(radius_decoder_fuzz, survives_mutated_and_random_buffers_without_reading_pa
             break;
           default:
             if (!buf.empty())
-              buf[rng() % buf.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+              buf[rng() % buf.size()] ^= static_cast<uint8_t>(1u
+                                                              << (rng() % 8));
         }
         if (buf.empty())
           break;

@@ -1,11 +1,10 @@
 #include "adapters/radius/protocol/dictionary.hpp"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <gtest/gtest.h>
 
 using namespace ispflow::adapters::radius;
 
@@ -41,7 +40,8 @@ TEST(radius_dictionary, loads_the_freeradius_tree_with_all_includes) {
   EXPECT_GT(d->vendor_count(), 150u);
 }
 
-TEST(radius_dictionary, finds_standard_and_vendor_attributes_by_name_and_number) {
+TEST(radius_dictionary,
+     finds_standard_and_vendor_attributes_by_name_and_number) {
   auto& d = full();
   auto* un = d.find("user-name");
   ASSERT_NE(un, nullptr);

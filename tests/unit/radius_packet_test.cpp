@@ -2,7 +2,6 @@
 #include "adapters/radius/protocol/packet.hpp"
 
 #include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
 
@@ -47,7 +46,8 @@ const char* py_nak = "2a07002c0c706050e5bedab857397147eda5e329501214ad7cdde8"
 
 } // namespace
 
-TEST(radius_packet, decodes_the_rfc2865_access_request_and_unhides_the_password) {
+TEST(radius_packet,
+     decodes_the_rfc2865_access_request_and_unhides_the_password) {
   auto wire = from_hex(rfc2865_request);
   wire.pop_back();
   auto p = decode(wire);
@@ -88,7 +88,9 @@ TEST(radius_packet, verifies_the_rfc2865_response_authenticator) {
             verify_result::bad_authenticator);
 }
 
-TEST(radius_packet, encodes_a_disconnect_request_byte_for_byte_like_an_independent_implementation) {
+TEST(
+  radius_packet,
+  encodes_a_disconnect_request_byte_for_byte_like_an_independent_implementation) {
   packet p;
   p.code = code::disconnect_request;
   p.identifier = 7;
@@ -129,8 +131,8 @@ TEST(radius_packet, rejects_a_reply_whose_message_authenticator_was_tampered) {
   // way an attacker with an MD5 collision would and leave only the HMAC bad.
   auto forged = ack;
   std::copy(req.begin() + 4, req.begin() + 20, forged.begin() + 4);
-  forged.insert(forged.end(), {'t', 'e', 's', 't', 'i', 'n', 'g', '1', '2',
-                               '3'});
+  forged.insert(forged.end(),
+                {'t', 'e', 's', 't', 'i', 'n', 'g', '1', '2', '3'});
   auto ra = md5(forged);
   std::copy(ra.begin(), ra.end(), ack.begin() + 4);
   EXPECT_EQ(verify_response(ack, auth_of(req), "testing123"),
@@ -196,8 +198,8 @@ TEST(radius_packet, round_trips_vendor_attributes_with_vendor_formats) {
 TEST(radius_packet, decodes_several_sub_attributes_of_one_vendor_specific) {
   std::vector<uint8_t> wire = {43, 1, 0, 0};
   wire.resize(20, 0);
-  std::vector<uint8_t> vsa = {26, 16, 0, 0, 0x3a, 0x8c, 8, 5, 'a', 'b', 'c',
-                              1,  5,  'x', 'y', 'z'};
+  std::vector<uint8_t> vsa = {26,  16,  0,   0, 0x3a, 0x8c, 8,   5,
+                              'a', 'b', 'c', 1, 5,    'x',  'y', 'z'};
   wire.insert(wire.end(), vsa.begin(), vsa.end());
   wire[3] = static_cast<uint8_t>(wire.size());
   auto p = decode(wire);
@@ -265,7 +267,8 @@ TEST(radius_packet, names_error_causes) {
   EXPECT_FALSE(is_success(error_cause::invalid_request));
 }
 
-TEST(radius_packet, hides_a_two_block_password_like_an_independent_implementation) {
+TEST(radius_packet,
+     hides_a_two_block_password_like_an_independent_implementation) {
   auto req = from_hex(rfc2865_request);
   auto hidden = hide_password("a-password-longer-than-16", "xyzzy5461",
                               auth_of(req));

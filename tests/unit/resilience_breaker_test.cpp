@@ -33,9 +33,8 @@ struct breaker_test : ::testing::Test {
 
   std::unique_ptr<circuit_breaker> make(breaker_config cfg) {
     auto cb = std::make_unique<circuit_breaker>(cfg, clock.now());
-    cb->on_transition([this](const breaker_transition& tr) {
-      seen.push_back(tr);
-    });
+    cb->on_transition(
+      [this](const breaker_transition& tr) { seen.push_back(tr); });
     return cb;
   }
 
@@ -421,9 +420,8 @@ TEST_F(breaker_test, ignored_outcomes_are_not_counted) {
 TEST_F(breaker_test, lets_a_listener_read_the_breaker) {
   auto cb = make(small_config());
   breaker_state from_listener = breaker_state::closed;
-  cb->on_transition([&](const breaker_transition&) {
-    from_listener = cb->snapshot().state;
-  });
+  cb->on_transition(
+    [&](const breaker_transition&) { from_listener = cb->snapshot().state; });
   calls(*cb, 4, call_outcome::failure);
   EXPECT_EQ(from_listener, breaker_state::open);
 }

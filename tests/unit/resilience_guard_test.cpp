@@ -50,13 +50,15 @@ TEST(breaker_registry, picks_tenant_adapter_then_adapter_then_defaults) {
   cfg.by_tenant_adapter["acme/genieacs"].sliding_window_size = 33;
   breaker_registry reg{cfg};
   manual_clock clock;
-  EXPECT_EQ(reg.get({"beta", "awx", "x"}, clock.now())->config()
-              .sliding_window_size,
-            11);
-  EXPECT_EQ(reg.get({"beta", "genieacs", "x"}, clock.now())->config()
+  EXPECT_EQ(
+    reg.get({"beta", "awx", "x"}, clock.now())->config().sliding_window_size,
+    11);
+  EXPECT_EQ(reg.get({"beta", "genieacs", "x"}, clock.now())
+              ->config()
               .sliding_window_size,
             22);
-  EXPECT_EQ(reg.get({"acme", "genieacs", "x"}, clock.now())->config()
+  EXPECT_EQ(reg.get({"acme", "genieacs", "x"}, clock.now())
+              ->config()
               .sliding_window_size,
             33);
 }
@@ -257,14 +259,12 @@ TEST_F(guard_test, counts_permanent_failures_as_a_healthy_system) {
   for (int i = 0; i < 2; ++i) {
     auto adm = g.admit("acme", "netbox", "default", clock.now());
     ASSERT_TRUE(adm);
-    g.complete(adm.ticket, adapter_outcome::unknown_outcome, fast,
-               clock.now());
+    g.complete(adm.ticket, adapter_outcome::unknown_outcome, fast, clock.now());
   }
   EXPECT_EQ(g.breakers().find({"acme", "netbox", "default"})->state(),
             breaker_state::open);
   EXPECT_EQ(breaker_outcome(adapter_outcome::parked), call_outcome::ignored);
-  EXPECT_EQ(breaker_outcome(adapter_outcome::succeeded),
-            call_outcome::success);
+  EXPECT_EQ(breaker_outcome(adapter_outcome::succeeded), call_outcome::success);
 }
 
 TEST(retry_state, waits_with_full_jitter_under_a_growing_cap) {

@@ -395,11 +395,10 @@ TEST_F(saga_actors_test, operator_retry_completes_a_saga_in_needs_attention) {
   EXPECT_EQ(saga_of(term)->state, sagas::saga_state::completed);
   EXPECT_EQ(saga_of(term)->generation, 1);
   // The retried step ran under a new generation, the earlier ones once.
-  auto keys = std::count_if(fake->calls.begin(), fake->calls.end(),
-                            [&](auto& c) {
-                              return c.key
-                                     == stuck.id + "/disconnect_sessions/1";
-                            });
+  auto keys
+    = std::count_if(fake->calls.begin(), fake->calls.end(), [&](auto& c) {
+        return c.key == stuck.id + "/disconnect_sessions/1";
+      });
   EXPECT_EQ(keys, 1);
   EXPECT_EQ(fake->count("radius.deny"), 1u);
   EXPECT_EQ(outbox_count("saga.retried"), 1u);
@@ -422,8 +421,7 @@ TEST_F(saga_actors_test, operator_retry_of_a_finished_saga_is_refused) {
                             std::string::npos);
                 });
   EXPECT_TRUE(refused);
-  self->send(router, cancel_atom_v, std::string{"no-such-saga"},
-             std::string{});
+  self->send(router, cancel_atom_v, std::string{"no-such-saga"}, std::string{});
   run_all();
   refused = false;
   self->receive([&](std::string&) {},

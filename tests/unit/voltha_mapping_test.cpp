@@ -32,9 +32,9 @@ TEST(voltha_grpc_outcome, deadline_on_a_read_is_retryable) {
 }
 
 TEST(voltha_grpc_outcome, not_found_and_invalid_argument_are_permanent) {
-  for (auto code : {grpc_code::not_found, grpc_code::invalid_argument,
-                    grpc_code::failed_precondition,
-                    grpc_code::unauthenticated}) {
+  for (auto code :
+       {grpc_code::not_found, grpc_code::invalid_argument,
+        grpc_code::failed_precondition, grpc_code::unauthenticated}) {
     EXPECT_EQ(outcome_of(code, call_effect::write),
               adapter_outcome::permanent_failure)
       << to_string(code);

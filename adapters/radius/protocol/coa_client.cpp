@@ -3,24 +3,23 @@
 #include "events/errc.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <fcntl.h>
 #include <future>
 #include <mutex>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <queue>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace ispflow::adapters::radius {
@@ -180,8 +179,8 @@ struct coa_client::impl {
     auto port = std::to_string(ep.port);
     int rc = getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res);
     if (rc != 0 || res == nullptr) {
-      error = "radius: cannot resolve NAS '" + ep.host + "': "
-              + gai_strerror(rc);
+      error = "radius: cannot resolve NAS '" + ep.host
+              + "': " + gai_strerror(rc);
       return nullptr;
     }
     auto st = std::make_unique<nas_state>();
@@ -197,9 +196,8 @@ struct coa_client::impl {
   }
 
   int open_socket(const nas_state& nas, std::string& error) {
-    int fd = ::socket(nas.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK
-                                            | SOCK_CLOEXEC,
-                      0);
+    int fd = ::socket(nas.addr.ss_family,
+                      SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
       error = std::string{"radius: socket: "} + std::strerror(errno);
     return fd;
@@ -309,8 +307,8 @@ struct coa_client::impl {
         continue;
       }
       auto c = static_cast<code>(wire[0]);
-      auto v = verify_response(wire, slot->auth, slot->secret,
-                               slot->require_ma, slot->accept_zeroed_ma);
+      auto v = verify_response(wire, slot->auth, slot->secret, slot->require_ma,
+                               slot->accept_zeroed_ma);
       if (v != verify_result::ok
           || (c != ack_of(slot->request_code)
               && c != nak_of(slot->request_code))) {
@@ -428,10 +426,9 @@ struct coa_client::impl {
             && cfg.rate_per_nas > 0) {
           auto need = (1.0 - nas->tokens) / cfg.rate_per_nas;
           deadline = std::min(
-            deadline,
-            now
-              + std::chrono::duration_cast<clock_type::duration>(
-                std::chrono::duration<double>(std::max(need, 0.0))));
+            deadline, now
+                        + std::chrono::duration_cast<clock_type::duration>(
+                          std::chrono::duration<double>(std::max(need, 0.0))));
         }
       }
       if (!timers.empty())
@@ -491,9 +488,8 @@ coa_client::start(coa_client_config cfg) {
   p->cfg = std::move(cfg);
   p->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (p->wake_fd < 0)
-    return caf::make_error(errc::unspecified,
-                           std::string{"radius: eventfd: "}
-                             + std::strerror(errno));
+    return caf::make_error(errc::unspecified, std::string{"radius: eventfd: "}
+                                                + std::strerror(errno));
   auto* raw = p.get();
   try {
     p->worker = std::thread{[raw] { raw->run(); }};

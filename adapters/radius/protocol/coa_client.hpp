@@ -3,7 +3,6 @@
 #include "adapters/radius/protocol/packet.hpp"
 
 #include <caf/expected.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>

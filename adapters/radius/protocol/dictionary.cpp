@@ -2,9 +2,8 @@
 
 #include "events/errc.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -71,17 +70,28 @@ std::optional<data_type> type_from(std::string_view s, uint32_t& fixed) {
     s = s.substr(0, br);
   }
   static const std::pair<std::string_view, data_type> table[] = {
-    {"string", data_type::string},         {"octets", data_type::octets},
-    {"ipaddr", data_type::ipaddr},         {"integer", data_type::integer},
-    {"uint32", data_type::integer},        {"date", data_type::date},
-    {"ipv6addr", data_type::ipv6addr},     {"ipv6prefix", data_type::ipv6prefix},
-    {"ipv4prefix", data_type::ipv4prefix}, {"ifid", data_type::ifid},
-    {"integer64", data_type::integer64},   {"byte", data_type::byte},
-    {"short", data_type::short_},          {"uint16", data_type::short_},
-    {"signed", data_type::signed_},        {"ether", data_type::ether},
-    {"tlv", data_type::tlv},               {"vsa", data_type::vsa},
-    {"combo-ip", data_type::combo_ip},     {"abinary", data_type::other},
-    {"evs", data_type::other},             {"extended", data_type::other},
+    {"string", data_type::string},
+    {"octets", data_type::octets},
+    {"ipaddr", data_type::ipaddr},
+    {"integer", data_type::integer},
+    {"uint32", data_type::integer},
+    {"date", data_type::date},
+    {"ipv6addr", data_type::ipv6addr},
+    {"ipv6prefix", data_type::ipv6prefix},
+    {"ipv4prefix", data_type::ipv4prefix},
+    {"ifid", data_type::ifid},
+    {"integer64", data_type::integer64},
+    {"byte", data_type::byte},
+    {"short", data_type::short_},
+    {"uint16", data_type::short_},
+    {"signed", data_type::signed_},
+    {"ether", data_type::ether},
+    {"tlv", data_type::tlv},
+    {"vsa", data_type::vsa},
+    {"combo-ip", data_type::combo_ip},
+    {"abinary", data_type::other},
+    {"evs", data_type::other},
+    {"extended", data_type::other},
     {"long-extended", data_type::other},
   };
   auto ls = lower(s);
@@ -288,10 +298,9 @@ caf::error dictionary::impl::add_attribute(std::vector<std::string_view>& t,
   return {};
 }
 
-caf::error dictionary::impl::parse_text(std::string_view text,
-                                        const std::string& file,
-                                        const std::string& base_dir,
-                                        int depth) {
+caf::error
+dictionary::impl::parse_text(std::string_view text, const std::string& file,
+                             const std::string& base_dir, int depth) {
   uint32_t vendor = 0;
   size_t line_no = 0;
   while (!text.empty()) {
@@ -330,8 +339,8 @@ caf::error dictionary::impl::parse_text(std::string_view text,
                        + where);
       auto v = vendor_by_name.find(lower(t[1]));
       if (v == vendor_by_name.end())
-        return invalid("radius dictionary: unknown vendor '"
-                       + std::string{t[1]} + "' at " + where);
+        return invalid("radius dictionary: unknown vendor '" + std::string{t[1]}
+                       + "' at " + where);
       vendor = vendors[v->second].id;
     } else if (kw == "END-VENDOR") {
       vendor = 0;
@@ -415,8 +424,9 @@ const vendor_def* dictionary::find_vendor(uint32_t id) const {
   return i == impl_->vendor_by_id.end() ? nullptr : &impl_->vendors[i->second];
 }
 
-std::optional<uint64_t> dictionary::value_of(std::string_view attribute,
-                                             std::string_view value_name) const {
+std::optional<uint64_t>
+dictionary::value_of(std::string_view attribute,
+                     std::string_view value_name) const {
   auto a = impl_->values.find(lower(attribute));
   if (a == impl_->values.end())
     return std::nullopt;
@@ -527,8 +537,8 @@ caf::expected<attribute> dictionary::make(std::string_view name,
       uint64_t n = 0;
       if (!number(n))
         return bad();
-      size_t width = d->kind == data_type::byte     ? 1
-                     : d->kind == data_type::short_ ? 2
+      size_t width = d->kind == data_type::byte        ? 1
+                     : d->kind == data_type::short_    ? 2
                      : d->kind == data_type::integer64 ? 8
                                                        : 4;
       if (width < 8 && n >= (uint64_t{1} << (8 * width)))
@@ -556,8 +566,8 @@ caf::expected<attribute> dictionary::make(std::string_view name,
       break;
     }
     default:
-      return invalid("radius: type " + std::string{to_string(d->kind)}
-                     + " of " + d->name + " cannot be built from text");
+      return invalid("radius: type " + std::string{to_string(d->kind)} + " of "
+                     + d->name + " cannot be built from text");
   }
   if (d->fixed_size != 0 && a.value.size() != d->fixed_size)
     return bad();
@@ -605,8 +615,8 @@ std::string dictionary::format(const attribute& a) const {
     case data_type::byte:
     case data_type::short_:
     case data_type::integer64: {
-      size_t width = d->kind == data_type::byte     ? 1
-                     : d->kind == data_type::short_ ? 2
+      size_t width = d->kind == data_type::byte        ? 1
+                     : d->kind == data_type::short_    ? 2
                      : d->kind == data_type::integer64 ? 8
                                                        : 4;
       if (v.size() != width)

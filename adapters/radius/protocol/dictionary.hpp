@@ -1,7 +1,8 @@
 #pragma once
 
-#include <caf/expected.hpp>
+#include "adapters/radius/protocol/packet.hpp"
 
+#include <caf/expected.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -9,8 +10,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "adapters/radius/protocol/packet.hpp"
 
 namespace ispflow::adapters::radius {
 
@@ -55,7 +54,8 @@ struct attribute_def {
   data_type kind = data_type::octets;
   /// Fixed size for `octets[N]`, otherwise 0.
   uint32_t fixed_size = 0;
-  /// `encrypt=N` flag (1 = User-Password hiding, 2 = Tunnel-Password, 3 = Ascend).
+  /// `encrypt=N` flag (1 = User-Password hiding, 2 = Tunnel-Password, 3 =
+  /// Ascend).
   uint8_t encrypt = 0;
   /// `has_tag` flag.
   bool has_tag = false;

@@ -2,16 +2,14 @@
 
 #include "events/errc.hpp"
 
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-
-#include <arpa/inet.h>
 #include <sys/random.h>
-
-#include <algorithm>
-#include <cstring>
 
 namespace ispflow::adapters::radius {
 
@@ -319,9 +317,8 @@ caf::expected<packet> decode(std::span<const uint8_t> wire,
                      + " has length " + std::to_string(alen)
                      + " (minimum 2) at offset " + std::to_string(pos));
     if (alen > len - pos)
-      return invalid("radius: attribute " + std::to_string(type)
-                     + " of length " + std::to_string(alen)
-                     + " runs past the packet at offset "
+      return invalid("radius: attribute " + std::to_string(type) + " of length "
+                     + std::to_string(alen) + " runs past the packet at offset "
                      + std::to_string(pos));
     auto value = wire.subspan(pos + 2, alen - 2u);
     if (type != attr::vendor_specific
@@ -506,8 +503,7 @@ verify_result verify_response(std::span<const uint8_t> wire,
     return verify_result::ok;
   auto c = static_cast<code>(wire[0]);
   bool zeroed_codes = c == code::coa_ack || c == code::coa_nak
-                      || c == code::disconnect_ack
-                      || c == code::disconnect_nak
+                      || c == code::disconnect_ack || c == code::disconnect_nak
                       || c == code::accounting_response;
   if (accept_zeroed_variant && zeroed_codes) {
     std::fill(buf.begin() + 4, buf.begin() + 20, 0);

@@ -1,8 +1,7 @@
 #pragma once
 
-#include <caf/expected.hpp>
-
 #include <array>
+#include <caf/expected.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -173,8 +172,7 @@ encode_request(packet& p, std::string_view secret,
 /// MD5(Code|Id|Length|RequestAuth|Attributes|Secret).
 caf::expected<std::vector<uint8_t>>
 encode_response(packet& p, const authenticator& request_auth,
-                std::string_view secret,
-                const vendor_format_fn& formats = {});
+                std::string_view secret, const vendor_format_fn& formats = {});
 
 /// Outcome of an authenticator check.
 enum class verify_result : uint8_t {
