@@ -46,9 +46,12 @@ struct subscriber_keys {
 };
 
 /// The answer to `subscriber_keys`, in the same order: (state as
-/// sagas::subscriber_state text, service type or "").
+/// sagas::subscriber_state text, service type or ""), and what a new saga
+/// of the subscriber inherits (the payloads and step outputs of its
+/// completed sagas: credentials, access, ip_address, onu_id, cpe_id, ...).
 struct subscriber_states {
   std::vector<std::pair<std::string, std::string>> states;
+  std::vector<sagas::field_map> profiles;
 };
 
 /// The durable store of the saga engine, as an actor.

@@ -192,7 +192,8 @@ void skip(self_ptr self, const pg::startable_event& ev,
 }
 
 void decide(self_ptr self, const pg::startable_event& ev,
-            const std::string& state_name, const std::string& service_type) {
+            const std::string& state_name, const std::string& service_type,
+            const sagas::field_map& inherited) {
   auto& st = self->state;
   auto state = sagas::parse_subscriber_state(state_name)
                  .value_or(sagas::subscriber_state::none);
@@ -218,6 +219,11 @@ void decide(self_ptr self, const pg::startable_event& ev,
   seed.subscriber_id = ev.subscriber_id;
   seed.causation = ev.event_id;
   seed.payload = flatten_payload(ev.payload);
+  // A suspend, resume, plan change or terminate carries only what changes:
+  // the rest (credentials, access, the IP, ONU and CPE ids) comes from the
+  // subscriber's completed sagas. The event's own values win.
+  for (auto& [k, v] : inherited)
+    seed.payload.emplace(k, v);
   // Only the activation names the service type; later sagas inherit it.
   if (auto i = seed.payload.find("service_type"); i != seed.payload.end())
     seed.service_type = i->second;
@@ -243,8 +249,10 @@ void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
     .then(
       [self, evs](subscriber_states& res) {
         for (size_t i = 0; i < evs.size(); ++i) {
+          static const sagas::field_map none;
           if (i < res.states.size())
-            decide(self, evs[i], res.states[i].first, res.states[i].second);
+            decide(self, evs[i], res.states[i].first, res.states[i].second,
+                   i < res.profiles.size() ? res.profiles[i] : none);
         }
       },
       [self, evs](caf::error& err) {

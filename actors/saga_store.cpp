@@ -62,6 +62,28 @@ fold_status(const sagas::saga_registry& registry,
   return {state, service_type};
 }
 
+// What later sagas of a subscriber inherit: the payloads of its completed
+// sagas and what their steps produced (ids, IP, ONU, CPE, job), oldest
+// first, later values winning. Compensated and cancelled sagas undid their
+// effects and contribute nothing.
+sagas::field_map profile_of(std::vector<sagas::saga_instance> finished) {
+  std::sort(finished.begin(), finished.end(), [](auto& x, auto& y) {
+    return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
+  });
+  sagas::field_map out;
+  for (auto& inst : finished) {
+    if (inst.state != sagas::saga_state::completed)
+      continue;
+    for (auto& [k, v] : inst.payload)
+      out[k] = v;
+    for (auto& step : inst.steps)
+      if (step.state == sagas::step_state::succeeded)
+        for (auto& [k, v] : step.output)
+          out[k] = v;
+  }
+  return out;
+}
+
 } // namespace
 
 int64_t memory_saga_db::add_event(pg::startable_event ev) {
@@ -187,6 +209,17 @@ memory_saga_db::load_active(const std::vector<int32_t>& parts) const {
   return res;
 }
 
+sagas::field_map
+memory_saga_db::profile(const std::string& tenant_id,
+                        const std::string& subscriber_id) const {
+  std::vector<sagas::saga_instance> finished;
+  for (auto& [id, inst] : sagas)
+    if (inst.tenant_id == tenant_id && inst.subscriber_id == subscriber_id
+        && !is_open(inst.state))
+      finished.push_back(inst);
+  return profile_of(std::move(finished));
+}
+
 std::pair<sagas::subscriber_state, std::string>
 memory_saga_db::status(const std::string& tenant_id,
                        const std::string& subscriber_id) const {
@@ -298,6 +331,7 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
         auto [state, service_type] = self->state.db->status(tenant, subscriber);
         res.states.emplace_back(std::string{sagas::to_string(state)},
                                 std::move(service_type));
+        res.profiles.push_back(self->state.db->profile(tenant, subscriber));
       }
       return res;
     },
@@ -414,6 +448,7 @@ pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
           if (*inst)
             finished.push_back(std::move(**inst));
         }
+        res.profiles.push_back(profile_of(finished));
         auto [state, service_type] = fold_status(*st.cfg.registry,
                                                  std::move(finished));
         res.states.emplace_back(std::string{sagas::to_string(state)},

@@ -87,6 +87,11 @@ struct memory_saga_db {
   std::vector<sagas::saga_instance>
   load_active(const std::vector<int32_t>& partitions) const;
 
+  /// What a new saga of the subscriber inherits: payloads and step outputs
+  /// of its completed sagas, oldest first, later values winning.
+  sagas::field_map profile(const std::string& tenant_id,
+                           const std::string& subscriber_id) const;
+
   /// The subscriber's lifecycle state and service type, folded over its
   /// finished sagas (oldest first) with sagas::next_state.
   std::pair<sagas::subscriber_state, std::string>

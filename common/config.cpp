@@ -267,6 +267,8 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.awx.activation_template = v.integer; }},
   {"awx.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.awx.timeout_ms = static_cast<int>(v.integer); }},
+  {"awx.poll_interval_ms", value_kind::integer, false, "15000", 100, 3600000, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.poll_interval_ms = static_cast<int>(v.integer); }},
   {"voltha.grpc", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.voltha.grpc = v.text; }},
   {"voltha.onos_url", value_kind::path, false, "", 0, 0, {},

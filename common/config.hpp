@@ -261,6 +261,9 @@ struct tenant_awx_settings {
   /// Job template launched by activations.
   int64_t activation_template = 0;
   int timeout_ms = 10'000;
+  /// How often a running job is looked at (the step waits, parked, between
+  /// looks).
+  int poll_interval_ms = 15'000;
 
   friend bool operator==(const tenant_awx_settings&, const tenant_awx_settings&)
     = default;

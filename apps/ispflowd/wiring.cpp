@@ -101,6 +101,7 @@ adapters::awx::tenant_settings awx_tenant(const common::tenant_settings& t) {
   out.token = t.awx.token;
   out.activation_template = t.awx.activation_template;
   out.call_timeout = milliseconds{t.awx.timeout_ms};
+  out.poll_interval = milliseconds{t.awx.poll_interval_ms};
   return out;
 }
 

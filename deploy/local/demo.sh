@@ -24,7 +24,6 @@ config=$here/ispflow.yaml
 secrets=$here/demo-secrets
 pids_file=$STACK_DIR/demo.pids
 admin=http://127.0.0.1:8089
-nas_ctl=http://127.0.0.1:18107
 billing=billing.events.v1
 
 # -- stop a kept stack --------------------------------------------------------
@@ -45,7 +44,7 @@ subscribers=${DEMO_SUBSCRIBERS:-200}
 limit=${DEMO_TIMEOUT:-240}
 [[ "$subscribers" =~ ^[0-9]+$ ]] && ((subscribers >= 10 && subscribers <= 2000)) \
   || { echo "demo: DEMO_SUBSCRIBERS must be 10..2000 (the NetBox prefix holds 2046)" >&2; exit 2; }
-for tool in kcat psql curl radclient freeradius ss; do
+for tool in kcat psql radclient freeradius awk timeout; do
   command -v "$tool" >/dev/null || { echo "demo: $tool missing; run deploy/local/deps.sh" >&2; exit 1; }
 done
 # Subscribers 1..N are activated in structured mode, N+1 in binary mode,
@@ -59,7 +58,6 @@ seeded=$((population + extra))
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  echo >&2
   if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
     {
       echo "ispflowd ${STACK_ISPFLOWD_PID:-}"
@@ -79,7 +77,7 @@ trap 'exit 143' TERM
 
 # Everything the demo prints about itself goes to stderr with a time stamp;
 # the summary goes to stdout.
-fail() { echo >&2; stack_log "FAILED: $*"; exit 1; }
+fail() { [[ -t 2 ]] && echo >&2; stack_log "FAILED: $*"; exit 1; }
 
 stack_ports_free 18101 18102 18103 18104 18105 18106 18107 18112 18113 8089 "$STACK_PG_PORT" \
   || fail "free those ports first (a kept demo stops with: $0 $build stop)"
@@ -114,12 +112,12 @@ stack_log "starting ispflowd (admin API and console on $admin)"
 stack_ispflowd_start "$config"
 for _ in $(seq 150); do
   kill -0 "$STACK_ISPFLOWD_PID" 2>/dev/null || { tail -n 20 "$STACK_DIR/ispflowd.log" >&2; fail "ispflowd exited, see $STACK_DIR/ispflowd.log"; }
-  curl -fs -o /dev/null "$admin/healthz" 2>/dev/null \
+  stack_http GET 8089 /healthz >/dev/null \
     && [[ $(stack_sql "select count(*) from information_schema.tables where table_name in ('inbox','sagas','nas')" 2>/dev/null) == 3 ]] \
     && break
   sleep 0.2
 done
-curl -fs -o /dev/null "$admin/healthz" || fail "ispflowd does not answer on $admin, see $STACK_DIR/ispflowd.log"
+stack_http GET 8089 /healthz >/dev/null || fail "ispflowd does not answer on $admin, see $STACK_DIR/ispflowd.log"
 
 # ispflowd writes the configured NASes (nas: in ispflow.yaml) into
 # FreeRADIUS's `nas` table at start. Stop-gap for a build that does not:
@@ -171,9 +169,11 @@ movable_sql="select count(*) from inbox i where i.saga_id is null and i.skipped_
 
 # Prints what keeps a phase from ending: open sagas with their current step.
 explain_stuck() {
-  echo "Sagas not ended (id, saga, subscriber, state, step, step state, attempts, last error):" >&2
-  stack_sql "select format('  %s %s %s %s | %s %s attempts=%s %s', s.id, s.name, s.subscriber_id, s.state,
-        coalesce(st.name, '-'), coalesce(st.state, '-'), coalesce(st.attempts, 0), left(coalesce(st.last_error, ''), 160))
+  echo "Sagas not ended (id, saga, subscriber, state | step, step state, attempts, next attempt due, output, last error):" >&2
+  stack_sql "select format('  %s %s %s %s | %s %s attempts=%s due=%s %s %s', s.id, s.name, s.subscriber_id, s.state,
+        coalesce(st.name, '-'), coalesce(st.state, '-'), coalesce(st.attempts, 0),
+        coalesce(to_char(st.next_attempt_at, 'HH24:MI:SS'), '-'), coalesce(st.output::text, ''),
+        left(coalesce(st.last_error, ''), 160))
       from sagas s left join lateral (select * from saga_steps x where x.saga_id = s.id
         and x.state not in ('succeeded', 'skipped', 'compensated') order by x.idx limit 1) st on true
       where s.state in ('pending', 'running', 'compensating') order by s.created_at limit 15" >&2
@@ -185,17 +185,23 @@ explain_stuck() {
 # pending, running or compensating, no event waits and the outbox is empty.
 #   wait_sagas INBOX DEAD LABEL
 wait_sagas() {
-  local want_inbox=$1 want_dead=$2 label=$3 t0 line
+  local want_inbox=$1 want_dead=$2 label=$3 t0 line shown=-5
   t0=$(date +%s)
   while :; do
     line=$(progress_line)
-    printf '\r\033[K  %s: %s  %ss' "$label" "$line" "$(($(date +%s) - t0))" >&2
+    # One line rewritten in place on a terminal, a line every 5 s in a log.
+    if [[ -t 2 ]]; then
+      printf '\r\033[K  %s: %s  %ss' "$label" "$line" "$(($(date +%s) - t0))" >&2
+    elif (($(date +%s) - t0 >= shown + 5)); then
+      shown=$(($(date +%s) - t0))
+      printf '  %s: %s  %ss\n' "$label" "$line" "$shown" >&2
+    fi
     if [[ $(stack_sql "select (select count(*) from inbox) >= $want_inbox
           and (select count(*) from dead_letters) >= $want_dead
           and not exists (select 1 from sagas where state in ('pending', 'running', 'compensating'))
           and ($movable_sql) = 0
           and not exists (select 1 from outbox where published_at is null)") == t ]]; then
-      echo >&2
+      if [[ -t 2 ]]; then echo >&2; else printf '  %s: %s  done in %ss\n' "$label" "$(progress_line)" "$(($(date +%s) - t0))" >&2; fi
       return 0
     fi
     kill -0 "$STACK_ISPFLOWD_PID" 2>/dev/null || { echo >&2; tail -n 20 "$STACK_DIR/ispflowd.log" >&2; fail "ispflowd exited"; }
@@ -208,18 +214,17 @@ wait_sagas() {
   done
 }
 
-nas_sessions() { curl -fsS "$nas_ctl/sessions"; }
-
-# Prints the NAS's sessions, one line each: user, IP, rate limit.
+# Prints the NAS simulator's sessions (GET /sessions on its control port),
+# one line each: user, Framed-IP-Address, rate limit.
 show_sessions() {
-  nas_sessions | python3 -c '
-import json, sys
-xs = json.load(sys.stdin)
-print("  %d session(s) on the NAS" % len(xs))
-for s in sorted(xs, key=lambda s: s["username"]):
-    rate = s.get("attributes", {}).get("Mikrotik-Rate-Limit", "-")
-    print("    %-18s %-15s rate %s" % (s["username"], s.get("framed_ip") or "-", rate))
-'
+  local json
+  json=$(stack_http GET 18107 /sessions) || { echo "  (NAS control endpoint did not answer)"; return 0; }
+  psql "$STACK_DSN" -qAtX -v j="$json" <<'SQL'
+select format('  %s session(s) on the NAS', jsonb_array_length(:'j'::jsonb));
+select format('    %-24s %-15s rate %s', x->>'username', coalesce(nullif(x->>'framed_ip', ''), '-'),
+              coalesce(x->'attributes'->>'Mikrotik-Rate-Limit', '-'))
+  from jsonb_array_elements(:'j'::jsonb) x order by x->>'username';
+SQL
 }
 
 # -- 3. the billing feed, phase 1: activations ----------------------------------
@@ -254,9 +259,9 @@ for i in "${logins[@]}"; do
   state=$(stack_sql "select state from sagas where subscriber_id = '$s' order by created_at desc limit 1")
   [[ "$state" == completed ]] || { stack_log "  $s: activation ${state:-missing}, not logged in"; continue; }
   body=$(printf '{"username":"%s","password":"%s"}' "$(stack_username demo "$s")" "$(stack_password demo "$s")")
-  answer=$(curl -fsS -H 'content-type: application/json' -d "$body" "$nas_ctl/sessions/login") \
-    || { stack_log "  $s: NAS control endpoint failed"; continue; }
-  if [[ $(python3 -c 'import json,sys; print(json.load(sys.stdin)["accepted"])' <<<"$answer") == True ]]; then
+  answer=$(stack_http POST 18107 /sessions/login "$body") \
+    || { stack_log "  $s: NAS control endpoint answered ${STACK_HTTP_STATUS:-nothing}"; continue; }
+  if [[ "$answer" == *'"accepted":true'* ]]; then
     accepted=$((accepted + 1))
   else
     stack_log "  $s: Access-Reject"
@@ -314,33 +319,33 @@ if [[ "${DEMO_BREAKER:-1}" == 1 ]]; then
   # and resume by themselves once a half-open probe succeeds.
   phase_start=$(date +%s.%N)
   stack_log "phase 3: AWX fails every launch for 6 s while $extra more subscribers activate"
-  curl -fsS -o /dev/null -H 'content-type: application/json' \
-    -d '{"status":503,"path_prefix":"/api/v2/job_templates/"}' http://127.0.0.1:18103/_sim/faults \
-    || fail "could not inject the AWX fault"
+  stack_http POST 18103 /_sim/faults '{"status":503,"path_prefix":"/api/v2/job_templates/"}' >/dev/null \
+    || fail "could not inject the AWX fault (HTTP ${STACK_HTTP_STATUS:-none})"
   for i in $(seq "$((population + 1))" "$((population + extra))"); do
     printf -v s 'sub-%05d' "$i"
     stack_activation_payload demo "$s" fiber-100
     stack_event "act-$i" billing.subscription.activated demo "$s" "$STACK_PAYLOAD"
   done >"$STACK_DIR/feed-3.tsv"
   stack_produce "$billing" <"$STACK_DIR/feed-3.tsv"
-  (sleep 6; curl -fsS -o /dev/null -X DELETE http://127.0.0.1:18103/_sim/faults) &
+  (sleep 6; stack_http DELETE 18103 /_sim/faults >/dev/null) &
   wait_sagas "$((population + phase2_valid + extra))" 5 "phase 3"
   breaker_note="$(awk -v a="$phase_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
 fi
 elapsed=$(awk -v a="$start_all" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 # -- the summary -----------------------------------------------------------------
+# One Access-Request through FreeRADIUS for subscriber $1, as the NAS would
+# send it: the answer, its Framed-IP-Address and rate, and the subscriber's
+# sagas.
 radius_check() {
-  local s=$1 answer code
+  local s=$1 answer code attrs
   answer=$(printf 'User-Name = "%s", User-Password = "%s", NAS-IP-Address = 127.0.0.1, Message-Authenticator = 0x00\n' \
       "$(stack_username demo "$s")" "$(stack_password demo "$s")" \
-    | radclient -x -r 1 -t 2 -S "$secrets/nas-secret" 127.0.0.1:18112 auth 2>&1) || true
+    | radclient -x -r 1 -t 3 -S "$secrets/nas-secret" 127.0.0.1:18112 auth 2>&1) || true
   code=$(grep -oE 'Received Access-(Accept|Reject)' <<<"$answer" | head -n1 | cut -d' ' -f2)
-  printf '  %-24s %-28s -> %-13s' "$(stack_username demo "$s")" \
-    "$(stack_sql "select string_agg(format('%s:%s', name, state), ' ' order by created_at) from sagas where tenant_id = 'demo' and subscriber_id = '$s'")" \
-    "${code:-no answer}"
-  grep -oE '(Framed-IP-Address|Mikrotik-Rate-Limit) = [^ ]+' <<<"$answer" | tr '\n' ' ' | sed 's/^/  /'
-  echo
+  attrs=$(grep -oE '(Framed-IP-Address|Mikrotik-Rate-Limit) = [^ ]+' <<<"$answer" | sed 's/.* = //; s/"//g' | paste -sd' ' -)
+  printf '  %-24s -> %-13s %-32s after %s\n' "$(stack_username demo "$s")" "${code:-no answer}" "${attrs:--}" \
+    "$(stack_sql "select string_agg(format('%s %s', name, state), ', ' order by created_at) from sagas where tenant_id = 'demo' and subscriber_id = '$s'")"
 }
 pick() { stack_sql "$1" | head -n1; }
 # Outbox headers are stored base64-encoded.
@@ -349,14 +354,18 @@ breaker_sql="select format('  %s %-22s %s/%s: %s -> %s (%s, failure rate %s%% of
   from outbox o, lateral (select convert_from(o.value, 'UTF8')::jsonb d) j, lateral (select convert_from(decode(h->>'value', 'base64'), 'UTF8') v
     from jsonb_array_elements(o.headers) h where h->>'key' = 'ce_type') t
   where t.v like 'saga.breaker%' order by o.id"
-active_sub=$(pick "select subscriber_id from sagas where name = 'activate' and state = 'completed'
-  and subscriber_id not in (select subscriber_id from sagas where name <> 'activate') order by subscriber_id limit 1")
-suspended_sub=$(pick "select subscriber_id from sagas s where name = 'suspend' and state = 'completed'
-  and not exists (select 1 from sagas t where t.subscriber_id = s.subscriber_id and t.created_at > s.created_at) order by subscriber_id limit 1")
-changed_sub=$(pick "select subscriber_id from sagas s where name = 'change_plan' and state = 'completed'
-  and not exists (select 1 from sagas t where t.subscriber_id = s.subscriber_id and t.created_at > s.created_at) order by subscriber_id limit 1")
-terminated_sub=$(pick "select subscriber_id from sagas where name = 'terminate' and state = 'completed' order by subscriber_id limit 1")
-
+# Subscribers whose last saga is of a given type (first by id).
+last_saga_of() {
+  pick "select s.subscriber_id from sagas s where s.name = '$1' and s.tenant_id = 'demo'
+    and not exists (select 1 from sagas t where t.tenant_id = s.tenant_id and t.subscriber_id = s.subscriber_id
+                    and t.created_at > s.created_at) order by s.subscriber_id limit 1"
+}
+checks=()
+for saga in activate change_plan suspend resume terminate; do
+  s=$(last_saga_of "$saga")
+  [[ -n "$s" ]] && checks+=("$s")
+done
+active_sub=${checks[0]:-sub-00000}
 cat <<SUMMARY
 
 == ispflow demo summary ==
@@ -382,9 +391,10 @@ $(stack_sql "with l as (select name, extract(epoch from updated_at - created_at)
     round(percentile_cont(0.99) within group (order by ms)::numeric), round(max(ms)::numeric))
   from l group by name order by name")
 
-Sagas that did not complete (saga, subscriber, state, failed step, error):
-$(stack_sql "select format('  %s %-14s %s %-16s %s %s', id, name, subscriber_id, state, failed_step, left(error, 120))
-  from sagas where state <> 'completed' order by created_at limit 12")
+Sagas that did not complete (saga, state, failed step, how many, error, one of them):
+$(stack_sql "select format('  %-10s %-15s %-22s %4s  %s', name, state, failed_step, count(*), left(min(error), 70)) || E'\n' ||
+    format('      e.g. ispflowctl ... sagas show %s', min(id))
+  from sagas where state <> 'completed' group by name, state, failed_step order by name, state, failed_step")
 $(stack_sql "select case when count(*) = 0 then '  none' else '' end from sagas where state <> 'completed'")
 
 Steps that needed a retry (step, sagas, attempts):
@@ -395,11 +405,22 @@ Circuit breakers (saga.breaker_* events in the outbox):
 $(stack_sql "$breaker_sql")
 $(stack_sql "select case when count(*) = 0 then '  no breaker changed state' else '' end from ($breaker_sql) x")
 
-Dead letters, by reason:
+The breakers now (ispflowctl breakers list):
+$(ISPFLOW_TOKEN=demo-operator-token "$(stack_program ispflowctl)" --url "$admin" breakers list 2>&1 | sed 's/^/  /')
+
+Dead letters, by reason (refused by intake: dead_letters table and billing.events.v1.dlq):
 $(stack_sql "select format('  %-20s %3s  e.g. %s', error, count(*), left(min(detail), 90)) from dead_letters group by error order by error")
+Events the saga router refused for the subscriber's state (inbox.skipped_reason, also on the DLQ topic):
+$(stack_sql "select format('  %-36s %-26s %3s  e.g. %s', type, skipped_reason, count(*), min(subscriber_id)) from inbox
+  where skipped_reason is not null group by type, skipped_reason order by type, skipped_reason")
+$(stack_sql "select case when count(*) = 0 then '  none' else '' end from inbox where skipped_reason is not null")
 
 Published through the outbox, by topic:
 $(stack_sql "select format('  %-28s %s', topic, count(*)) from outbox where published_at is not null group by topic order by topic")
+
+What billing reads back (lifecycle.events.v1, first record) and a dead letter (billing.events.v1.dlq):
+$(kcat -b "$STACK_BOOTSTRAP" -C -t lifecycle.events.v1 -p 0 -o beginning -c 1 -e -q -f '  key %k  %h\n  %s\n' 2>/dev/null)
+$(kcat -b "$STACK_BOOTSTRAP" -C -t billing.events.v1.dlq -c 1 -e -q -f '  key %k  %h\n  %s\n' 2>/dev/null | cut -c1-400)
 
 Sessions on the NAS simulator, after the activations:
 $sessions_before
@@ -407,11 +428,8 @@ and after suspends (Disconnect-Request), plan changes (CoA-Request) and terminat
 $sessions_after
 radacct: $(stack_sql "select format('%s sessions, %s closed (%s)', count(*), count(acctstoptime), coalesce(string_agg(distinct acctterminatecause, ', ') filter (where acctstoptime is not null), '-')) from radacct")
 
-RADIUS check against FreeRADIUS (radclient, PAP, subscriber state):
-$( [[ -n "$active_sub" ]] && radius_check "$active_sub")
-$( [[ -n "$changed_sub" ]] && radius_check "$changed_sub")
-$( [[ -n "$suspended_sub" ]] && radius_check "$suspended_sub")
-$( [[ -n "$terminated_sub" ]] && radius_check "$terminated_sub")
+RADIUS check: one Access-Request each through FreeRADIUS (radclient, PAP):
+$(for s in "${checks[@]}"; do radius_check "$s"; done)
 
 Look around:
   ispflowctl --url $admin --token demo-operator-token sagas list
@@ -422,7 +440,9 @@ Look around:
   kcat -b $STACK_BOOTSTRAP -C -t saga.events.v1 -e -f '%k %h\n%s\n'
   kcat -b $STACK_BOOTSTRAP -C -t lifecycle.events.v1 -e -f '%k %s\n'
   psql "$STACK_DSN" -c 'select name, state, subscriber_id from sagas limit 5'
-  curl -s $nas_ctl/sessions
-  radtest $(stack_username demo "${active_sub:-sub-00000}") $(stack_password demo "${active_sub:-sub-00000}") 127.0.0.1:18112 0 "\$(cat $secrets/nas-secret)"
+  curl -s http://127.0.0.1:18107/sessions     (the NAS simulator's sessions)
+  radtest $(stack_username demo "$active_sub") "\$(source $here/stack.sh; stack_password demo $active_sub)" 127.0.0.1:18112 0 "\$(cat $secrets/nas-secret)"
   logs: $STACK_DIR/ispflowd.log, $STACK_DIR/sim-*.log, $STACK_DIR/radius/radius.log
+$(if [[ "${DEMO_KEEP:-0}" == 1 ]]; then echo "The stack keeps running (DEMO_KEEP=1); stop it with: $0 $build stop"
+  else echo "The stack stops now; DEMO_KEEP=1 make demo keeps it running for the commands above."; fi)
 SUMMARY

@@ -102,15 +102,41 @@ stack_wait_tcp() {
   return 1
 }
 
-# Fails, naming them, when any of the given loopback TCP/UDP ports is taken.
+# Fails, naming them, when any of the given TCP (listening) or UDP ports is
+# taken on this host. Reads /proc/net, so it needs no extra tools.
 stack_ports_free() {
-  local taken=() p
-  for p in "$@"; do
-    if ss -Hlntu "( sport = :$p )" 2>/dev/null | grep -q .; then taken+=("$p"); fi
-  done
-  ((${#taken[@]} == 0)) && return 0
-  echo "stack: port(s) already in use: ${taken[*]} (another demo running? see ss -lntup)" >&2
+  local taken
+  taken=$(awk -v want=" $* " '
+    FNR == 1 { udp = FILENAME ~ /udp/; next }
+    {
+      n = split($2, a, ":"); port = 0
+      for (i = 1; i <= length(a[n]); i++) port = port * 16 + index("0123456789ABCDEF", substr(a[n], i, 1)) - 1
+      if ((udp || $4 == "0A") && index(want, " " port " ")) print port
+    }' /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null | sort -un | tr '\n' ' ')
+  [[ -z "$taken" ]] && return 0
+  echo "stack: port(s) already in use: $taken" >&2
   return 1
+}
+
+# A minimal HTTP/1.1 client over bash's /dev/tcp, for the simulators'
+# control endpoints and health checks on loopback (no curl needed). Prints
+# the response body; returns 0 on a 2xx status, 1 otherwise.
+#   stack_http METHOD PORT PATH [JSON_BODY]
+# STACK_HTTP_STATUS holds the status code afterwards.
+stack_http() {
+  local method=$1 port=$2 path=$3 body=${4:-} fd response head
+  STACK_HTTP_STATUS=0
+  # The group keeps the 2>/dev/null from sticking to the shell.
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
+  printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+    "$method" "$path" "$port" "$(printf '%s' "$body" | wc -c)" "$body" >&"$fd"
+  response=$(timeout 10 cat <&"$fd")
+  exec {fd}>&-
+  head=${response%%$'\r\n'*}
+  [[ "$head" =~ ^HTTP/1\.[01]\ ([0-9]{3}) ]] || return 1
+  STACK_HTTP_STATUS=${BASH_REMATCH[1]}
+  [[ "$response" == *$'\r\n\r\n'* ]] && printf '%s' "${response#*$'\r\n\r\n'}"
+  [[ "$STACK_HTTP_STATUS" == 2* ]]
 }
 
 # Starts `ispflow-sim NAME ARGS...` in the background, its output in

@@ -40,7 +40,8 @@ fake(api::adapter_actor::stateful_pointer<fake_actor_state> self,
            const api::adapter_request& req) -> caf::result<api::adapter_reply> {
       auto& st = *self->state.st;
       st.calls.push_back(
-        fake_call{req.operation, req.idempotency_key, req.reconcile});
+        fake_call{req.operation, req.idempotency_key, req.reconcile,
+                  req.input});
       auto key = std::make_pair(req.operation, req.idempotency_key);
       if (req.reconcile) {
         if (auto i = st.effects.find(key); i != st.effects.end())

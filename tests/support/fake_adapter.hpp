@@ -34,6 +34,8 @@ struct fake_call {
   std::string operation;
   std::string key;
   bool reconcile = false;
+  /// What the step sent (billing payload, inherited fields, outputs).
+  adapters::api::string_map input;
 };
 
 /// The fake's script and its record; shared between the test and the actor

@@ -501,3 +501,25 @@ TEST_F(saga_actors_test, sagas_resume_when_their_partition_is_assigned) {
   EXPECT_EQ(saga_of(b)->state, sagas::saga_state::completed);
   expect_no_effect_applied_twice();
 }
+
+TEST_F(saga_actors_test, later_sagas_inherit_what_the_activation_made) {
+  // Billing's terminate names only the subscriber; the ONU serial, the IP
+  // and the CPE come from the completed activation.
+  auto act = add_event(activated, "s1", activate_payload);
+  auto term = add_event(terminated, "s1", "{}");
+  boot();
+  run_all();
+  ASSERT_EQ(saga_of(act)->state, sagas::saga_state::completed);
+  ASSERT_EQ(saga_of(term)->state, sagas::saga_state::completed);
+  auto call = std::find_if(fake->calls.begin(), fake->calls.end(), [](auto& c) {
+    return c.operation == "voltha.remove_service";
+  });
+  ASSERT_NE(call, fake->calls.end());
+  EXPECT_EQ(call->input.at("access.onu_serial"), "ALCL1");
+  EXPECT_EQ(call->input.at("onu_id"), "onu-1");
+  auto release
+    = std::find_if(fake->calls.begin(), fake->calls.end(),
+                   [](auto& c) { return c.operation == "netbox.release_ip"; });
+  ASSERT_NE(release, fake->calls.end());
+  EXPECT_EQ(release->input.at("ip_address"), "100.64.0.7");
+}
