@@ -221,12 +221,24 @@ void check_fault(self_ptr self, const call_ptr& c, std::string task_id,
            fault = first_fault(res.body);
          if (fault || known_faulted) {
            forget(self, c);
-           return finish(
-             self, c,
-             reply_failed(adapter_outcome::permanent_failure,
-                          "genieacs: task " + task_id + " on " + c->device
-                            + " faulted: "
-                            + (fault ? *fault : "fault unreadable")));
+           auto why = "genieacs: task " + task_id + " on " + c->device
+                      + " faulted: " + (fault ? *fault : "fault unreadable");
+           // GenieACS keeps a faulted task and retries it by itself later
+           // (with backoff): withdraw it, so that only an operator's retry
+           // (a new task) can run the operation again, and never twice.
+           auto del = make_request(c->ts, "DELETE",
+                                   task_item_url(c->ts.base_url, task_id));
+           return send(
+             self, c, std::move(del), [self, c, why](http::response& r) {
+               auto msg = why;
+               if (!r.has_response() || (r.status != 200 && r.status != 404))
+                 msg += " (the faulted task could not be"
+                        " withdrawn: "
+                        + std::to_string(r.status) + " " + r.error_text + ")";
+               finish(self, c,
+                      reply_failed(adapter_outcome::permanent_failure,
+                                   std::move(msg)));
+             });
          }
          if (!res.has_response())
            return finish(self, c, transport_failure(res, false, "faults"));

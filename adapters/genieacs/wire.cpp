@@ -55,6 +55,13 @@ std::string unique_key_for(std::string_view operation,
   return out;
 }
 
+std::string task_item_url(std::string_view base_url, std::string_view task_id) {
+  std::string url{trim_base(base_url)};
+  url += "/tasks/";
+  url += url_encode(task_id);
+  return url;
+}
+
 std::string query_url(std::string_view base_url, std::string_view collection,
                       std::string_view query_json,
                       std::string_view projection) {

@@ -32,6 +32,9 @@ std::string query_url(std::string_view base_url, std::string_view collection,
                       std::string_view query_json,
                       std::string_view projection = {});
 
+/// `<base>/tasks/<task id>` (for DELETE).
+std::string task_item_url(std::string_view base_url, std::string_view task_id);
+
 /// `<base>/devices/<path_id>/tasks?connection_request&timeout=<ms>`.
 std::string task_url(std::string_view base_url, std::string_view device_id,
                      std::chrono::milliseconds timeout);
