@@ -26,6 +26,7 @@ struct intake_state {
   /// retried as it is and its offsets are committed only after it landed.
   std::optional<events::intake_batch> pending;
   std::chrono::milliseconds backoff{0};
+  std::chrono::steady_clock::time_point last_lag;
   intake_totals totals;
   static inline const char* name = "ispflow.intake";
 };
@@ -76,8 +77,23 @@ void retry_later(intake_ptr self, const caf::error& err) {
   self->delayed_send(self, st.backoff, consume_atom_v);
 }
 
+// Reports the lag of the assigned partitions, at most once per interval.
+void sample_lag(intake_ptr self) {
+  using namespace std::chrono_literals;
+  auto& st = self->state;
+  if (!st.cfg.on_lag)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - st.last_lag < st.cfg.lag_interval)
+    return;
+  st.last_lag = now;
+  if (auto lag = st.consumer->lag(500ms))
+    st.cfg.on_lag(std::move(*lag));
+}
+
 void consume(intake_ptr self) {
   auto& st = self->state;
+  sample_lag(self);
   if (!st.pending) {
     auto records = st.consumer->poll_batch(st.cfg.max_batch, st.cfg.linger);
     if (!records) {

@@ -62,6 +62,11 @@ struct intake_settings {
   /// Called after a batch that recorded new events committed (e.g. to nudge
   /// the saga router); runs on the intake's thread.
   std::function<void()> on_recorded;
+  /// Told the consumer lag of every assigned partition at most once per
+  /// `lag_interval` (asking costs broker round trips); runs on the
+  /// intake's thread.
+  std::function<void(std::vector<adapters::kafka::partition_lag>)> on_lag;
+  std::chrono::milliseconds lag_interval{5'000};
 };
 
 /// Spawns the intake on a thread of its own (librdkafka's poll blocks) and

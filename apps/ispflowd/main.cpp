@@ -254,6 +254,12 @@ int main(int argc, char** argv) {
   intake_cfg.listener
     = std::make_shared<partition_follower>(router, cfg->kafka.topics.billing);
   intake_cfg.on_recorded = [router] { caf::anon_send(router, nudge_atom_v); };
+  auto lag = std::make_shared<app::lag_board>();
+  intake_cfg.on_lag = [lag](std::vector<adapters::kafka::partition_lag> xs) {
+    lag->set(std::move(xs));
+  };
+  if (auto err = app::add_lag_metric(metrics, lag))
+    return fail("metrics not registered", err);
   auto intake = actors::spawn_intake(sys, intake_cfg, store);
   if (!intake)
     return fail("intake not started", intake.error());

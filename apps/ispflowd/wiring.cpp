@@ -324,6 +324,36 @@ caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
   return caf::none;
 }
 
+void lag_board::set(std::vector<adapters::kafka::partition_lag> xs) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  lag_ = std::move(xs);
+}
+
+std::vector<adapters::kafka::partition_lag> lag_board::get() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return lag_;
+}
+
+caf::error add_lag_metric(actors::admin::metrics_registry& metrics,
+                          std::shared_ptr<lag_board> board) {
+  auto id = metrics.add_callback(
+    "ispflow_consumer_lag",
+    "Billing records not yet consumed, per assigned input partition (as"
+    " intake last asked the brokers, at most every 5 s)",
+    actors::admin::metric_kind::gauge,
+    [board]() -> caf::expected<std::vector<actors::admin::sample>> {
+      std::vector<actors::admin::sample> out;
+      for (auto& p : board->get())
+        out.push_back(
+          {{{"topic", p.topic}, {"partition", std::to_string(p.partition)}},
+           static_cast<double>(p.lag)});
+      return out;
+    });
+  if (!id)
+    return std::move(id.error());
+  return caf::none;
+}
+
 namespace {
 
 class router_control : public actors::admin::saga_control {

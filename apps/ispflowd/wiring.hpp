@@ -6,12 +6,14 @@
 #include "actors/saga_interfaces.hpp"
 #include "actors/saga_router.hpp"
 #include "adapters/api/adapters.hpp"
+#include "adapters/kafka/consumer.hpp"
 #include "common/config.hpp"
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace ispflow::adapters::resilience {
@@ -51,6 +53,21 @@ admin_settings_of(const common::config& cfg);
 caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
                               actors::saga_router_settings& router,
                               const adapter_runtime& adapters);
+
+/// The consumer lag intake last saw, for /metrics (thread-safe).
+class lag_board {
+public:
+  void set(std::vector<adapters::kafka::partition_lag> xs);
+  std::vector<adapters::kafka::partition_lag> get() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<adapters::kafka::partition_lag> lag_;
+};
+
+/// Registers `ispflow_consumer_lag{topic,partition}` from `board`.
+caf::error add_lag_metric(actors::admin::metrics_registry& metrics,
+                          std::shared_ptr<lag_board> board);
 
 /// Retry and cancel through the saga router (blocking, bounded).
 std::shared_ptr<actors::admin::saga_control>
