@@ -14,6 +14,7 @@
 #include <regex>
 #include <spawn.h>
 #include <sstream>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -128,11 +129,20 @@ public:
       std::error_code ec;
       fs::remove_all(profile_, ec);
     }
+    if (lock_fd_ >= 0)
+      ::close(lock_fd_);
   }
 
   // Starts chromedriver and a browser session; "" or why it failed.
   std::string launch(const std::string& driver, const std::string& chromium,
                      const std::string& log_name) {
+    // One browser at a time on this machine: the browser tests run in
+    // parallel processes under ctest -j, and two chromedrivers raced for the
+    // same port (one bound IPv4, the other failed on IPv6 and exited).
+    lock_fd_ = ::open("/tmp/ispflow-console-browser.lock", O_CREAT | O_RDWR,
+                      0600);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX) != 0)
+      return "cannot take /tmp/ispflow-console-browser.lock";
     fs::create_directories(artifact_dir);
     char tmpl[] = "/tmp/ispflow-console-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr)
@@ -346,6 +356,7 @@ private:
   }
 
   pid_t pid_ = 0;
+  int lock_fd_ = -1;
   std::string profile_;
   std::unique_ptr<httplib::Client> client_;
   std::string session_;
