@@ -68,14 +68,6 @@ resilience::time_point now_of(self_ptr self) {
   return self->state.cfg.clock->now();
 }
 
-std::string path_of(const std::string& url) {
-  auto scheme = url.find("://");
-  auto start = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (start == std::string::npos)
-    return "/";
-  return url.substr(start, url.find('?', start) - start);
-}
-
 void finish(self_ptr self, const call_ptr& c, adapter_reply rep) {
   auto now = now_of(self);
   if (c->guarded) {
@@ -121,7 +113,7 @@ http::request make_request(const tenant_settings& ts, std::string method,
 
 void send(self_ptr self, const call_ptr& c, http::request req, continuation k) {
   auto method = req.method;
-  auto path = path_of(req.url);
+  auto path = http::path_of(req.url);
   self->request(self->state.http, caf::infinite, http_atom_v, std::move(req))
     .then(
       [c, k = std::move(k), method, path](http::response& res) {

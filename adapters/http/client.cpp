@@ -256,6 +256,14 @@ std::ostream& operator<<(std::ostream& os, const response& x) {
             << (x.request_sent ? ", request sent)" : ", nothing sent)");
 }
 
+std::string path_of(std::string_view url) {
+  auto scheme = url.find("://");
+  auto start = url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+  if (start == std::string_view::npos)
+    return "/";
+  return std::string{url.substr(start, url.find('?', start) - start)};
+}
+
 bool is_idempotent(std::string_view method) noexcept {
   for (auto m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
     if (iequals(method, m))

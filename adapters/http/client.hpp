@@ -113,6 +113,10 @@ std::ostream& operator<<(std::ostream& os, const response& x);
 /// DELETE, OPTIONS, TRACE).
 bool is_idempotent(std::string_view method) noexcept;
 
+/// The path of `url` without scheme, host and query ("/" when none): what
+/// may be logged of a request (queries can carry subscriber data).
+std::string path_of(std::string_view url);
+
 /// True if a retry may help: a transport failure, or status 429, 502, 503
 /// or 504.
 bool is_transient(const response& x) noexcept;

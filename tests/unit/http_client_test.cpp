@@ -687,3 +687,12 @@ TEST_F(http_actor_test, serves_concurrent_requests_and_transport_errors) {
 }
 
 } // namespace
+
+TEST(http_client, path_of_keeps_only_the_path_of_a_url) {
+  using ispflow::adapters::http::path_of;
+  EXPECT_EQ(
+    path_of("http://nb:8000/api/ipam/ip-addresses/?cf_subscriber_id=s1"),
+    "/api/ipam/ip-addresses/");
+  EXPECT_EQ(path_of("https://acs.example"), "/");
+  EXPECT_EQ(path_of("/tasks/abc?x=1"), "/tasks/abc");
+}
