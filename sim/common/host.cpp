@@ -3,11 +3,13 @@
 #include "events/errc.hpp"
 
 #include <arpa/inet.h>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 namespace ispflow::sim::common {
@@ -317,6 +319,10 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   }
   port_ = static_cast<uint16_t>(bound);
   thread_ = std::thread{[this] { server_->listen_after_bind(); }};
+  // httplib's stop() is a no-op until the listen loop runs: a stop() right
+  // after start() would otherwise leave the loop (and the join) hanging.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
   return port_.load();
 }
 
