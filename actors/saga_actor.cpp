@@ -8,19 +8,31 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <deque>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-// A saga actor's life:
+// A saga actor's life. `inst` is the latest state, in memory; the database
+// follows it one group commit behind at most:
 //
-//            input                          write committed
-//   idle ----------> writing (inputs queue) ----------------> idle
-//    ^                  |  store failed: rewrite after backoff     |
-//    |                  +------------------+                       |
-//    |                                                             v
-//    +---- adapter replies, timers ---- carry out the commands: run_*, timers
-//                                       finished: tell the router, quit
+//   input --> transition --> unsaved (instance, outbox records, timers)
+//                |                      |  no write in flight: write it
+//                |                      v
+//                |             write in flight --committed--> durable
+//                v
+//   commands: run now, or when the write holding them commits (see below)
+//
+// Adapter calls and timers of a transition run at once, before its write
+// commits ("run ahead"), when the saga already has a committed row with the
+// same generation: its idempotency keys are then durable, and after a crash
+// the saga resumes from the last committed transition and repeats, with
+// reconcile, whatever ran ahead. Otherwise (a saga's first write, which
+// links its billing event and fixes its id; an operator retry, which moves
+// the generation) the commands wait for the commit. `finished` always
+// waits: the router frees the subscriber only once the end is durable. A
+// failed write holds the saga (inputs queue) until it is written.
 
 namespace ispflow::actors {
 
@@ -31,18 +43,39 @@ namespace pg = adapters::postgres;
 
 using std::chrono::microseconds;
 
+// Transitions not yet committed, merged into one saga_write.
+struct unsaved_writes {
+  pg::saga_write write;
+  /// Net effect per timer key, in key order: a due time, or cleared.
+  std::map<pg::timer_key, std::optional<sagas::time_point>> timers;
+  /// Commands that run only once this write committed.
+  std::vector<sagas::saga_command> deferred;
+  bool empty = true;
+};
+
 struct saga_actor_state {
   std::shared_ptr<const saga_actor_deps> deps;
   const sagas::saga_definition* def = nullptr;
-  /// As last committed.
+  /// The latest state (the database holds it once `unsaved` and `inflight`
+  /// are committed).
   sagas::saga_instance inst;
   int64_t inbox_id = 0;
   int32_t partition = -1;
   sagas::uniform_random_source random;
-  /// A transition being written: the next instance and its commands.
+  /// The saga has a committed row, of generation `durable_generation`.
+  bool durable = false;
+  int64_t durable_generation = 0;
+  /// A loaded saga: its previous incarnation may have run ahead of what was
+  /// committed, so every call looks its effect up first.
+  bool reconcile_all = false;
+  /// The write in flight, and what waits for the next one.
   bool writing = false;
-  pg::saga_write pending;
-  std::vector<sagas::saga_command> pending_cmds;
+  unsaved_writes inflight;
+  unsaved_writes unsaved;
+  /// The in-flight write failed: act on nothing until it is written.
+  bool held = false;
+  /// The saga ended; tell the router once everything is committed.
+  bool finishing = false;
   std::chrono::milliseconds retry_delay{0};
   std::deque<sagas::saga_input> queued;
   static inline const char* name = "ispflow.saga";
@@ -84,7 +117,7 @@ sagas::step_outcome to_outcome(const api::adapter_reply& r) {
 
 void apply_input(self_ptr self, sagas::saga_input input);
 void drain(self_ptr self);
-void write_pending(self_ptr self);
+void write_inflight(self_ptr self);
 
 // GCC 12 reports a false maybe-uninitialized when a step_result (a variant
 // holding a std::map) is moved into a saga_input variant.
@@ -110,7 +143,7 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                            std::string{to_string(call.system)},
                            call.operation,
                            call.idempotency_key,
-                           call.reconcile,
+                           call.reconcile || st.reconcile_all,
                            call.input};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
   auto started = std::chrono::steady_clock::now();
@@ -141,39 +174,67 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
 #  pragma GCC diagnostic pop
 #endif
 
-void committed(self_ptr self) {
+void execute(self_ptr self, const sagas::saga_command& cmd) {
   auto& st = self->state;
-  st.writing = false;
-  st.retry_delay = st.deps->write_retry;
-  st.inst = std::move(st.pending.instance);
-  st.inbox_id = 0;
-  st.partition = -1;
-  auto cmds = std::move(st.pending_cmds);
-  st.pending = pg::saga_write{};
-  st.pending_cmds.clear();
-  for (auto& cmd : cmds) {
-    if (auto run = std::get_if<sagas::run_step>(&cmd)) {
-      call_adapter(self, run->call);
-    } else if (auto comp = std::get_if<sagas::run_compensation>(&cmd)) {
-      call_adapter(self, comp->call);
-    } else if (auto timer = std::get_if<sagas::schedule_timer>(&cmd)) {
-      if (st.deps->timer)
-        self->send(st.deps->timer, schedule_atom_v, timer->due,
-                   saga_actor{self}, static_cast<uint64_t>(timer->step),
-                   timer->generation);
-    } else if (std::holds_alternative<sagas::finished>(cmd)) {
+  if (auto run = std::get_if<sagas::run_step>(&cmd)) {
+    call_adapter(self, run->call);
+  } else if (auto comp = std::get_if<sagas::run_compensation>(&cmd)) {
+    call_adapter(self, comp->call);
+  } else if (auto timer = std::get_if<sagas::schedule_timer>(&cmd)) {
+    if (st.deps->timer)
+      self->send(st.deps->timer, schedule_atom_v, timer->due,
+                 saga_actor{self}, static_cast<uint64_t>(timer->step),
+                 timer->generation);
+  }
+}
+
+// Starts the next write, or ends the saga once its end is committed.
+void flush(self_ptr self) {
+  auto& st = self->state;
+  if (st.writing)
+    return;
+  if (st.unsaved.empty) {
+    if (st.finishing) {
       if (st.deps->router)
         self->send(st.deps->router, done_atom_v, st.inst);
       self->quit();
-      return;
     }
+    return;
   }
-  drain(self);
+  auto& w = st.unsaved.write;
+  w.instance = st.inst;
+  for (auto& [key, due] : st.unsaved.timers) {
+    if (due)
+      w.timers_set.push_back(
+        pg::timer_row{key.saga_id, key.step, key.generation, *due});
+    else
+      w.timers_cleared.push_back(key);
+  }
+  st.unsaved.timers.clear();
+  st.inflight = std::move(st.unsaved);
+  st.unsaved = unsaved_writes{};
+  st.writing = true;
+  write_inflight(self);
 }
 
-void write_pending(self_ptr self) {
+void committed(self_ptr self) {
   auto& st = self->state;
-  std::vector<pg::saga_write> batch{st.pending};
+  st.writing = false;
+  st.held = false;
+  st.retry_delay = st.deps->write_retry;
+  st.durable = true;
+  st.durable_generation = st.inflight.write.instance.generation;
+  auto deferred = std::move(st.inflight.deferred);
+  st.inflight = unsaved_writes{};
+  for (auto& cmd : deferred)
+    execute(self, cmd);
+  drain(self);
+  flush(self);
+}
+
+void write_inflight(self_ptr self) {
+  auto& st = self->state;
+  std::vector<pg::saga_write> batch{st.inflight.write};
   self
     ->request(st.deps->store, st.deps->store_timeout, save_atom_v,
               std::move(batch))
@@ -190,6 +251,7 @@ void write_pending(self_ptr self) {
             common::log_warn("saga", "saga transition not written, retrying",
                              {{"saga_id", rs.inst.id},
                               {"error", render_error(err)}});
+            rs.held = true;
             self->delayed_send(self, rs.retry_delay, rewrite_atom_v);
             rs.retry_delay = std::min(rs.retry_delay * 2,
                                       std::chrono::milliseconds{5'000});
@@ -198,39 +260,52 @@ void write_pending(self_ptr self) {
 
 void apply_input(self_ptr self, sagas::saga_input input) {
   auto& st = self->state;
-  if (st.writing) {
+  // Before the first commit nothing has run, so nothing can answer; a
+  // cancel waits, like every input while a failed write is retried.
+  if (st.held || (st.writing && !st.durable) || st.finishing) {
     st.queued.push_back(std::move(input));
     return;
   }
   auto next = st.inst;
   auto now = fresh_now(self);
   auto cmds = sagas::transition(*st.def, next, input, now, st.random);
-  if (cmds.empty() && next == st.inst) {
-    // Stale or not fitting: nothing changed, nothing to write.
-    drain(self);
-    return;
+  if (cmds.empty() && next == st.inst)
+    return; // stale or not fitting: nothing changed, nothing to write
+  auto& u = st.unsaved;
+  if (u.empty) {
+    u.write.inbox_id = st.inbox_id;
+    u.write.partition = st.partition;
+    st.inbox_id = 0;
+    st.partition = -1;
+    u.empty = false;
   }
-  pg::saga_write w;
-  w.inbox_id = st.inbox_id;
-  w.partition = st.partition;
-  w.outbox = sagas::output_records(cmds, next, st.deps->outputs);
+  auto records = sagas::output_records(cmds, next, st.deps->outputs);
+  u.write.outbox.insert(u.write.outbox.end(),
+                        std::make_move_iterator(records.begin()),
+                        std::make_move_iterator(records.end()));
   for (auto& cmd : cmds)
     if (auto t = std::get_if<sagas::schedule_timer>(&cmd))
-      w.timers_set.push_back(
-        pg::timer_row{next.id, t->step, t->generation, t->due});
+      u.timers[pg::timer_key{next.id, t->step, t->generation}] = t->due;
   if (auto fired = std::get_if<sagas::timer_fired>(&input))
-    w.timers_cleared.push_back(
-      pg::timer_key{next.id, fired->step, fired->generation});
-  w.instance = std::move(next);
-  st.pending = std::move(w);
-  st.pending_cmds = std::move(cmds);
-  st.writing = true;
-  write_pending(self);
+    u.timers[pg::timer_key{next.id, fired->step, fired->generation}]
+      = std::nullopt;
+  auto run_ahead = st.durable && next.generation == st.durable_generation;
+  st.inst = std::move(next);
+  for (auto& cmd : cmds) {
+    if (std::holds_alternative<sagas::finished>(cmd))
+      st.finishing = true;
+    else if (run_ahead)
+      execute(self, cmd);
+    else
+      u.deferred.push_back(std::move(cmd));
+  }
+  flush(self);
 }
 
 void drain(self_ptr self) {
   auto& st = self->state;
-  if (!st.writing && !st.queued.empty()) {
+  while (!st.queued.empty() && !st.held && !st.finishing
+         && (st.durable || !st.writing)) {
     auto input = std::move(st.queued.front());
     st.queued.pop_front();
     apply_input(self, std::move(input));
@@ -247,6 +322,10 @@ saga_actor::behavior_type saga(self_ptr self,
   st.partition = start.partition;
   st.random = sagas::make_seeded_source(start.seed);
   st.retry_delay = st.deps->write_retry;
+  // A loaded saga has its row; a new one gets it with its first write.
+  st.durable = !std::holds_alternative<sagas::start_saga>(start.first_input);
+  st.durable_generation = st.inst.generation;
+  st.reconcile_all = st.durable;
   st.def = st.deps->registry->find(st.inst.name, st.inst.version);
   std::optional<std::string> why;
   if (st.def == nullptr)
@@ -276,7 +355,7 @@ saga_actor::behavior_type saga(self_ptr self,
     },
     [self](rewrite_atom) {
       if (self->state.writing)
-        write_pending(self);
+        write_inflight(self);
     },
     [self](caf::get_atom) { return self->state.inst; },
   };

@@ -94,6 +94,14 @@ int64_t memory_saga_db::add_event(pg::startable_event ev) {
 
 caf::expected<void>
 memory_saga_db::write(const std::vector<pg::saga_write>& batch) {
+  std::vector<const pg::saga_write*> refs;
+  for (auto& w : batch)
+    refs.push_back(&w);
+  return write(refs);
+}
+
+caf::expected<void>
+memory_saga_db::write(const std::vector<const pg::saga_write*>& refs) {
   if (fail_writes > 0) {
     --fail_writes;
     return caf::make_error(errc::database_unavailable,
@@ -101,7 +109,8 @@ memory_saga_db::write(const std::vector<pg::saga_write>& batch) {
   }
   // Check everything first: all or nothing.
   std::map<int64_t, std::string> links;
-  for (auto& w : batch) {
+  for (auto* wp : refs) {
+    auto& w = *wp;
     if (registry != nullptr) {
       auto def = registry->find(w.instance.name, w.instance.version);
       if (def == nullptr)
@@ -126,7 +135,8 @@ memory_saga_db::write(const std::vector<pg::saga_write>& batch) {
       links[w.inbox_id] = w.instance.id;
     }
   }
-  for (auto& w : batch) {
+  for (auto* wp : refs) {
+    auto& w = *wp;
     sagas[w.instance.id] = w.instance;
     if (w.partition >= 0)
       partitions[w.instance.id] = w.partition;
@@ -147,7 +157,7 @@ memory_saga_db::write(const std::vector<pg::saga_write>& batch) {
                    timers.end());
   }
   ++transactions;
-  largest_transaction = std::max<uint64_t>(largest_transaction, batch.size());
+  largest_transaction = std::max<uint64_t>(largest_transaction, refs.size());
   return {};
 }
 
@@ -238,14 +248,15 @@ memory_saga_db::status(const std::string& tenant_id,
 namespace {
 
 using write_batch = std::vector<pg::saga_write>;
+using write_refs = std::vector<const pg::saga_write*>;
 
 struct queued_write {
   write_batch batch;
   caf::typed_response_promise<uint64_t> promise;
 };
 
-// The write queue of a store actor. `Db` offers
-// `caf::expected<void> write(const write_batch&)`.
+// The write queue of a store actor; `write` is called with
+// `const write_refs&`.
 struct group_commit {
   std::vector<queued_write> queue;
   bool flush_scheduled = false;
@@ -257,9 +268,10 @@ struct group_commit {
     queue.clear();
     if (items.empty())
       return;
-    write_batch all;
+    write_refs all;
     for (auto& item : items)
-      all.insert(all.end(), item.batch.begin(), item.batch.end());
+      for (auto& w : item.batch)
+        all.push_back(&w);
     auto res = write(all);
     if (res || items.size() == 1) {
       for (auto& item : items) {
@@ -272,7 +284,10 @@ struct group_commit {
     }
     // One bad element must not fail its neighbours: write each on its own.
     for (auto& item : items) {
-      if (auto one = write(item.batch))
+      write_refs one_batch;
+      for (auto& w : item.batch)
+        one_batch.push_back(&w);
+      if (auto one = write(one_batch))
         item.promise.deliver(static_cast<uint64_t>(item.batch.size()));
       else
         item.promise.deliver(one.error());
@@ -337,7 +352,7 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
     },
     [self](gc_flush_atom) {
       auto mem = self->state.db;
-      self->state.gc.flush([&](const write_batch& b) { return mem->write(b); });
+      self->state.gc.flush([&](const write_refs& b) { return mem->write(b); });
     },
   };
 }
@@ -389,13 +404,17 @@ struct pg_reader_state {
       if (!query_conn || !query_conn->is_open())
         query_conn = std::make_unique<pqxx::connection>(cfg.dsn);
       pqxx::read_transaction tx{*query_conn};
+      // LATERAL ... OFFSET 0: one index look-up per subscriber, whatever
+      // the planner's statistics say (see sagas_subscriber_idx).
       auto rows = tx.exec_params(
-        "SELECT k.n, s.id FROM sagas s"
-        "  JOIN (SELECT (row_number() OVER ()) - 1 AS n, t, s"
-        "          FROM jsonb_to_recordset($1::jsonb) AS x(t text, s text)) k"
-        "    ON s.tenant_id = k.t AND s.subscriber_id = k.s"
-        " WHERE s.state IN ('completed', 'compensated', 'cancelled')"
-        " ORDER BY s.created_at, s.id",
+        "SELECT k.n, f.id FROM"
+        "  (SELECT (row_number() OVER ()) - 1 AS n, t, s"
+        "     FROM json_to_recordset($1::json) AS x(t text, s text)) k,"
+        "  LATERAL (SELECT s.id, s.created_at FROM sagas s"
+        "            WHERE s.tenant_id = k.t AND s.subscriber_id = k.s"
+        "              AND s.state IN ('completed', 'compensated',"
+        "                              'cancelled') OFFSET 0) f"
+        " ORDER BY f.created_at, f.id",
         std::string{buf.GetString(), buf.GetSize()});
       std::vector<std::vector<std::string>> res(q.keys.size());
       for (auto row : rows) {
@@ -535,7 +554,7 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
     },
     [self](gc_flush_atom) {
       auto& st = self->state;
-      st.gc.flush([&](const write_batch& b) -> caf::expected<void> {
+      st.gc.flush([&](const write_refs& b) -> caf::expected<void> {
         if (auto err = st.ensure_connected())
           return err;
         auto res = st.db->write(b);

@@ -73,6 +73,8 @@ struct memory_saga_db {
   /// As adapters::postgres::saga_store::write.
   caf::expected<void>
   write(const std::vector<adapters::postgres::saga_write>& batch);
+  caf::expected<void>
+  write(const std::vector<const adapters::postgres::saga_write*>& batch);
 
   /// As adapters::postgres::saga_store::next_startable.
   std::vector<adapters::postgres::startable_event>

@@ -15,6 +15,7 @@
 
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/timer.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
@@ -190,11 +191,14 @@ int main(int argc, char** argv) {
   int n = 5000;
   int parked = 10000;
   uint64_t batch = 1000;
+  size_t threads = 0;
   app.add_option("--dsn", dsn, "PostgreSQL connection string (empty db)")
     ->required();
   app.add_option("--sagas", n, "activation sagas to run (0 skips)");
   app.add_option("--parked", parked, "sagas to park (0 skips)");
   app.add_option("--batch", batch, "startable events fetched per poll");
+  app.add_option("--threads", threads,
+                 "actor scheduler threads (0: one per core, as ispflowd)");
   CLI11_PARSE(app, argc, argv);
 
   common::log_settings quiet;
@@ -219,6 +223,7 @@ int main(int argc, char** argv) {
   }
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::ispflow>();
+  actors::tune_scheduler(cfg, threads);
   caf::actor_system sys{cfg};
 
   if (n > 0) {

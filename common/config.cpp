@@ -186,6 +186,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.outbox.poll_interval_ms = static_cast<int>(v.integer); }},
   {"outbox.tail_scan", value_kind::integer, false, "2000", 0, 1000000, {},
    [](config& c, const parsed& v) { c.outbox.tail_scan = static_cast<int>(v.integer); }},
+  {"runtime.worker_threads", value_kind::integer, false, "0", 0, 256, {},
+   [](config& c, const parsed& v) { c.runtime.worker_threads = static_cast<int>(v.integer); }},
   {"log.level", value_kind::choice, false, "info", 0, 0, level_choices,
    [](config& c, const parsed& v) { c.log.level = static_cast<log_level>(v.choice); }},
   {"log.format", value_kind::choice, false, "json", 0, 0, format_choices,

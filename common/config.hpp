@@ -82,6 +82,15 @@ struct intake_settings {
     = default;
 };
 
+/// `runtime`: the actor system's threads.
+struct runtime_settings {
+  /// Scheduler worker threads, 0..256; 0 = one per CPU core.
+  int worker_threads = 0;
+
+  friend bool operator==(const runtime_settings&, const runtime_settings&)
+    = default;
+};
+
 /// `outbox`: the relay that publishes outbox rows.
 struct outbox_settings {
   /// Most rows published per round, 1..100000.
@@ -320,6 +329,8 @@ struct config {
   intake_settings intake;
   /// `outbox`.
   outbox_settings outbox;
+  /// `runtime`.
+  runtime_settings runtime;
   /// `log`.
   log_settings log;
   /// `admin`.

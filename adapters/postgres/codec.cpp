@@ -237,6 +237,83 @@ void append_records_json(std::string& out,
   out += ']';
 }
 
+void append_copy_text(std::string& out, std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      auto n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '\0':
+        out += "\xEF\xBF\xBD";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += static_cast<char>(c);
+    }
+    ++i;
+  }
+}
+
+void append_copy_bytea(std::string& out, std::string_view bytes) {
+  // bytea's escape input format, then COPY's escaping of its backslashes:
+  // printable ASCII stays as it is (outbox values are mostly JSON text, so
+  // this is about half the size of the hex format), a backslash becomes
+  // four, any other byte a doubled backslash and three octal digits.
+  for (char ch : bytes) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') {
+      out += "\\\\\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\\\";
+      out += static_cast<char>('0' + (c >> 6));
+      out += static_cast<char>('0' + ((c >> 3) & 7));
+      out += static_cast<char>('0' + (c & 7));
+    }
+  }
+}
+
+void append_copy_records(std::string& out,
+                         const std::vector<events::kafka_record>& records) {
+  std::string headers;
+  for (auto& r : records) {
+    append_copy_text(out, r.topic);
+    out += '\t';
+    if (r.null_key)
+      out += "\\N";
+    else
+      append_copy_bytea(out, r.key);
+    out += '\t';
+    append_copy_bytea(out, r.value);
+    out += '\t';
+    headers.clear();
+    append_headers_json(headers, r.headers);
+    append_copy_text(out, headers);
+    out += '\n';
+  }
+}
+
 caf::expected<std::vector<events::kafka_header>>
 parse_headers_json(std::string_view json) {
   auto bad = [](const char* what) {

@@ -40,6 +40,23 @@ void append_headers_json(std::string& out,
 void append_records_json(std::string& out,
                          const std::vector<events::kafka_record>& records);
 
+// -- COPY text format ---------------------------------------------------------
+// Fields of a `COPY ... FROM STDIN` line (text format): tab-separated, `\N`
+// for NULL, backslash escapes for backslash, tab, newline and return.
+
+/// Appends `s` as a COPY text field; bytes that are not valid UTF-8 and NUL
+/// become U+FFFD, as in append_json_text.
+void append_copy_text(std::string& out, std::string_view s);
+
+/// Appends `bytes` as a COPY field of a bytea column (escape format).
+void append_copy_bytea(std::string& out, std::string_view bytes);
+
+/// Appends one COPY line per record for the outbox columns (topic, key,
+/// value, headers), each line ended by a newline; headers in the stored
+/// format of append_headers_json.
+void append_copy_records(std::string& out,
+                         const std::vector<events::kafka_record>& records);
+
 /// Parses the stored header format back into headers.
 caf::expected<std::vector<events::kafka_header>>
 parse_headers_json(std::string_view json);

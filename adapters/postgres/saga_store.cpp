@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <pqxx/tablewriter>
 #include <rapidjson/document.h>
 #include <tuple>
 #include <unordered_map>
@@ -22,20 +23,39 @@ namespace {
   "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
 #define ISPFLOW_TO_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
-// The whole group commit in one statement: every table gets one jsonb
-// parameter expanded with jsonb_to_recordset. The caller has already
-// reduced the batch to one row per saga, per step and per timer key, since
-// one statement cannot touch a row twice, and left out the step rows it
-// knows are stored unchanged; a step row sent unchanged anyway is not
-// rewritten (no new tuple version).
+// A group commit: the saga and step rows are copied (COPY, text format)
+// into two temporary tables, the outbox rows straight into `outbox`, and
+// one statement applies the staged rows and the timer changes. The caller
+// has already reduced the batch to one row per saga, per step and per
+// timer key, since one statement cannot touch a row twice, and left out
+// the step rows it knows are stored unchanged; a step row sent unchanged
+// anyway is not rewritten (no new tuple version). COPY instead of jsonb
+// parameters: parsing the batch as jsonb (and the json_to_recordset
+// expansion) cost the server more than writing the rows.
+constexpr const char* staging_sql = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS ispflow_saga_in (
+  id text, name text, version int, tenant text, subscriber text,
+  service_type text, causation text, payload jsonb, state text,
+  "cursor" int, gen bigint, cancel boolean, failed_step text, error text,
+  created bigint, updated bigint, inbox bigint, part int, replay_of text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ispflow_step_in (
+  saga text, idx int, name text, state text, attempts int, last_error text,
+  output jsonb, first bigint, next bigint, reconcile boolean, gen bigint,
+  cattempts int, cstarted bigint
+) ON COMMIT DELETE ROWS;
+)sql";
+
+constexpr const char* saga_in_columns
+  = "id, name, version, tenant, subscriber, service_type, causation, "
+    "payload, state, \"cursor\", gen, cancel, failed_step, error, created, "
+    "updated, inbox, part, replay_of";
+constexpr const char* step_in_columns
+  = "saga, idx, name, state, attempts, last_error, output, first, next, "
+    "reconcile, gen, cattempts, cstarted";
+
 constexpr const char* write_sql = R"sql(
-WITH s_in AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-    id text, name text, version int, tenant text, subscriber text,
-    service_type text, causation text, payload jsonb, state text,
-    "cursor" int, gen bigint, cancel boolean, failed_step text, error text,
-    created bigint, updated bigint, inbox bigint, part int, replay_of text)
-), s AS (
+WITH s AS (
   INSERT INTO sagas AS t (id, name, version, tenant_id, subscriber_id,
                           service_type, causation, payload, state, "cursor",
                           generation, cancel_requested, failed_step, error,
@@ -46,7 +66,7 @@ WITH s_in AS (
          )sql" ISPFLOW_FROM_US("created") R"sql(,
          )sql" ISPFLOW_FROM_US("updated") R"sql(,
          inbox, part, replay_of
-    FROM s_in
+    FROM ispflow_saga_in
   ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, version = excluded.version,
     tenant_id = excluded.tenant_id, subscriber_id = excluded.subscriber_id,
@@ -61,9 +81,9 @@ WITH s_in AS (
     replay_of = COALESCE(excluded.replay_of, t.replay_of)
   RETURNING 1
 ), i AS (
-  UPDATE inbox SET saga_id = s_in.id
-    FROM s_in
-   WHERE s_in.inbox IS NOT NULL AND inbox.id = s_in.inbox
+  UPDATE inbox SET saga_id = x.id
+    FROM ispflow_saga_in x
+   WHERE x.inbox IS NOT NULL AND inbox.id = x.inbox
   RETURNING 1
 ), st AS (
   INSERT INTO saga_steps AS t (saga_id, idx, name, state, attempts,
@@ -76,10 +96,7 @@ WITH s_in AS (
          )sql" ISPFLOW_FROM_US("next") R"sql(,
          reconcile, gen, cattempts,
          )sql" ISPFLOW_FROM_US("cstarted") R"sql(
-    FROM jsonb_to_recordset($2::jsonb) AS x(
-      saga text, idx int, name text, state text, attempts int,
-      last_error text, output jsonb, first bigint, next bigint,
-      reconcile boolean, gen bigint, cattempts int, cstarted bigint)
+    FROM ispflow_step_in
   ON CONFLICT (saga_id, idx) DO UPDATE SET
     name = excluded.name, state = excluded.state,
     attempts = excluded.attempts, last_error = excluded.last_error,
@@ -97,33 +114,31 @@ WITH s_in AS (
          excluded.next_attempt_at, excluded.reconcile, excluded.generation,
          excluded.compensation_attempts, excluded.compensation_started_at)
   RETURNING 1
-), o AS (
-  INSERT INTO outbox (topic, key, value, headers)
-  SELECT m->>'topic', decode(m->>'key', 'base64'),
-         decode(m->>'value', 'base64'), m->'headers'
-    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS y(m, k)
-   ORDER BY y.k
-  RETURNING 1
 ), ts AS (
   INSERT INTO timers (saga_id, step, generation, due_at)
   SELECT saga, step, gen, )sql" ISPFLOW_FROM_US("due") R"sql(
-    FROM jsonb_to_recordset($4::jsonb) AS x(
+    FROM json_to_recordset($1::json) AS x(
       saga text, step int, gen bigint, due bigint)
   ON CONFLICT (saga_id, step, generation) DO UPDATE SET due_at = excluded.due_at
   RETURNING 1
 ), tc AS (
   DELETE FROM timers t
-   USING jsonb_to_recordset($5::jsonb) AS x(saga text, step int, gen bigint)
+   USING json_to_recordset($2::json) AS x(saga text, step int, gen bigint)
    WHERE t.saga_id = x.saga AND t.step = x.step AND t.generation = x.gen
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
-       (SELECT count(*) FROM st), (SELECT count(*) FROM o),
-       (SELECT count(*) FROM ts), (SELECT count(*) FROM tc)
+       (SELECT count(*) FROM st), (SELECT count(*) FROM ts),
+       (SELECT count(*) FROM tc)
 )sql";
 
 // An unstarted event whose subscriber has no open saga and no older
 // unstarted event. Scans unstarted rows in id order and stops at `limit`.
+// `OFFSET 0` keeps each NOT EXISTS a correlated subplan, looked up through
+// its index by (tenant, subscriber) whatever the statistics say: as an
+// anti-join, with statistics that still saw an empty inbox (a burst
+// arrives faster than autovacuum analyzes), the planner scanned the whole
+// unstarted index once per candidate, 0.75 s for 1,000 of 3,000 events.
 #define ISPFLOW_STARTABLE_SQL(partition_filter)                                \
   "SELECT i.id, i.source, i.event_id, i.type, i.tenant_id, i.subscriber_id,"   \
   "       i.payload::text, COALESCE(i.traceparent, ''), i.\"partition\""       \
@@ -132,12 +147,12 @@ SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
   "   AND NOT EXISTS (SELECT 1 FROM inbox e"                                   \
   "        WHERE e.saga_id IS NULL AND e.skipped_reason IS NULL"               \
   "          AND e.tenant_id = i.tenant_id"                                    \
-  "          AND e.subscriber_id = i.subscriber_id AND e.id < i.id)"           \
+  "          AND e.subscriber_id = i.subscriber_id AND e.id < i.id OFFSET 0)"  \
   "   AND NOT EXISTS (SELECT 1 FROM sagas s"                                   \
   "        WHERE s.tenant_id = i.tenant_id"                                    \
   "          AND s.subscriber_id = i.subscriber_id"                            \
   "          AND s.state IN ('pending', 'running', 'compensating',"            \
-  "                          'needs_attention'))"                              \
+  "                          'needs_attention') OFFSET 0)"                     \
   " ORDER BY i.id LIMIT $1"
 
 #define ISPFLOW_SAGA_COLUMNS                                                   \
@@ -173,6 +188,10 @@ SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM o)
 )sql";
 
 void prepare(pqxx::connection& conn) {
+  {
+    pqxx::nontransaction tx{conn};
+    tx.exec(staging_sql);
+  }
   conn.prepare("ispflow_saga_write", write_sql);
   conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
   conn.prepare("ispflow_saga_startable_in",
@@ -234,13 +253,6 @@ void append_int(std::string& out, int64_t x) {
   out += std::to_string(x);
 }
 
-void append_time(std::string& out, const std::optional<sagas::time_point>& t) {
-  if (t)
-    append_int(out, to_us(*t));
-  else
-    out += "null";
-}
-
 void append_field_map(std::string& out, const sagas::field_map& xs) {
   out += '{';
   bool first = true;
@@ -255,87 +267,120 @@ void append_field_map(std::string& out, const sagas::field_map& xs) {
   out += '}';
 }
 
-void append_saga(std::string& out, const sagas::saga_instance& x,
-                 int64_t inbox_id, int32_t partition,
-                 const std::string& replay_of) {
-  out += "{\"id\":";
-  detail::append_json_text(out, x.id);
-  out += ",\"name\":";
-  detail::append_json_text(out, x.name);
-  out += ",\"version\":";
-  append_int(out, x.version);
-  out += ",\"tenant\":";
-  detail::append_json_text(out, x.tenant_id);
-  out += ",\"subscriber\":";
-  detail::append_json_text(out, x.subscriber_id);
-  out += ",\"service_type\":";
-  detail::append_json_text(out, x.service_type);
-  out += ",\"causation\":";
-  detail::append_json_text(out, x.causation);
-  out += ",\"payload\":";
-  append_field_map(out, x.payload);
-  out += ",\"state\":\"";
-  out += sagas::to_string(x.state);
-  out += "\",\"cursor\":";
-  append_int(out, static_cast<int64_t>(x.cursor));
-  out += ",\"gen\":";
-  append_int(out, x.generation);
-  out += x.cancel_requested ? ",\"cancel\":true" : ",\"cancel\":false";
-  out += ",\"failed_step\":";
-  detail::append_json_text(out, x.failed_step);
-  out += ",\"error\":";
-  detail::append_json_text(out, x.error);
-  out += ",\"created\":";
-  append_int(out, to_us(x.created_at));
-  out += ",\"updated\":";
-  append_int(out, to_us(x.updated_at));
-  out += ",\"inbox\":";
+// Appends one COPY line (without its newline) of ispflow_saga_in.
+void append_saga(std::string& out, std::string& scratch,
+                 const sagas::saga_instance& x, int64_t inbox_id,
+                 int32_t partition, const std::string& replay_of) {
+  auto text = [&](std::string_view v) {
+    detail::append_copy_text(out, v);
+    out += '\t';
+  };
+  auto number = [&](int64_t v) {
+    append_int(out, v);
+    out += '\t';
+  };
+  text(x.id);
+  text(x.name);
+  number(x.version);
+  text(x.tenant_id);
+  text(x.subscriber_id);
+  text(x.service_type);
+  text(x.causation);
+  scratch.clear();
+  append_field_map(scratch, x.payload);
+  text(scratch);
+  text(sagas::to_string(x.state));
+  number(static_cast<int64_t>(x.cursor));
+  number(x.generation);
+  text(x.cancel_requested ? "t" : "f");
+  text(x.failed_step);
+  text(x.error);
+  number(to_us(x.created_at));
+  number(to_us(x.updated_at));
   if (inbox_id > 0)
-    append_int(out, inbox_id);
+    number(inbox_id);
   else
-    out += "null";
-  out += ",\"part\":";
+    out += "\\N\t";
   if (partition >= 0)
-    append_int(out, partition);
+    number(partition);
   else
-    out += "null";
-  out += ",\"replay_of\":";
+    out += "\\N\t";
   if (replay_of.empty())
-    out += "null";
+    out += "\\N";
   else
-    detail::append_json_text(out, replay_of);
-  out += '}';
+    detail::append_copy_text(out, replay_of);
 }
 
-void append_step(std::string& out, const std::string& saga_id, size_t idx,
+// Appends one COPY line (without its newline) of ispflow_step_in.
+void append_step(std::string& out, std::string& scratch,
+                 const std::string& saga_id, size_t idx,
                  const std::string& name, const sagas::step_record& x) {
-  out += "{\"saga\":";
-  detail::append_json_text(out, saga_id);
-  out += ",\"idx\":";
-  append_int(out, static_cast<int64_t>(idx));
-  out += ",\"name\":";
-  detail::append_json_text(out, name);
-  out += ",\"state\":\"";
-  out += sagas::to_string(x.state);
-  out += "\",\"attempts\":";
-  append_int(out, x.attempts);
-  out += ",\"last_error\":";
-  detail::append_json_text(out, x.last_error);
-  out += ",\"output\":";
-  append_field_map(out, x.output);
-  out += ",\"first\":";
-  append_time(out, x.first_attempt_at);
-  out += ",\"next\":";
-  append_time(out, x.next_attempt_at);
-  out += x.reconcile ? ",\"reconcile\":true" : ",\"reconcile\":false";
-  out += ",\"gen\":";
-  append_int(out, x.generation);
-  out += ",\"cattempts\":";
-  append_int(out, x.compensation_attempts);
-  out += ",\"cstarted\":";
-  append_time(out, x.compensation_started_at);
-  out += '}';
+  auto text = [&](std::string_view v) {
+    detail::append_copy_text(out, v);
+    out += '\t';
+  };
+  auto number = [&](int64_t v) {
+    append_int(out, v);
+    out += '\t';
+  };
+  auto time = [&](const std::optional<sagas::time_point>& t) {
+    if (t)
+      number(to_us(*t));
+    else
+      out += "\\N\t";
+  };
+  text(saga_id);
+  number(static_cast<int64_t>(idx));
+  text(name);
+  text(sagas::to_string(x.state));
+  number(x.attempts);
+  text(x.last_error);
+  scratch.clear();
+  append_field_map(scratch, x.output);
+  text(scratch);
+  time(x.first_attempt_at);
+  time(x.next_attempt_at);
+  text(x.reconcile ? "t" : "f");
+  number(x.generation);
+  number(x.compensation_attempts);
+  if (x.compensation_started_at)
+    append_int(out, to_us(*x.compensation_started_at));
+  else
+    out += "\\N";
 }
+
+// Sends `lines` (COPY text format, one row per line, no final newline) to
+// `table` (`columns`). libpqxx 6.4's stream_to escapes and allocates field
+// by field, and has no way to send lines already formatted; its older
+// tablewriter has one, and is only deprecated.
+#if defined(__GNUC__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+void copy_in(pqxx::transaction_base& tx, const char* table,
+             const char* columns, const std::string& lines) {
+  if (lines.empty())
+    return;
+  std::vector<std::string> cols{columns};
+  pqxx::tablewriter w{tx, table, cols.begin(), cols.end()};
+  // In pieces of whole lines: each call copies its text once more.
+  constexpr size_t piece = 256 * 1024;
+  std::string_view rest{lines};
+  while (rest.size() > piece) {
+    auto cut = rest.rfind('\n', piece);
+    if (cut == std::string_view::npos)
+      cut = rest.find('\n', piece);
+    if (cut == std::string_view::npos)
+      break;
+    w.write_raw_line(std::string{rest.substr(0, cut)});
+    rest.remove_prefix(cut + 1);
+  }
+  w.write_raw_line(std::string{rest});
+  w.complete();
+}
+#if defined(__GNUC__)
+#  pragma GCC diagnostic pop
+#endif
 
 // -- decoding -----------------------------------------------------------------
 
@@ -483,31 +528,11 @@ struct saga_store::impl {
   // Only confirmed commits enter; a failed write and every load drop
   // entries, so a hit always means "stored exactly so by this store".
   std::unordered_map<std::string, std::vector<size_t>> written_steps;
-  // Sagas this store created since it last refreshed the planner's
-  // statistics, and how many it had created by then.
-  size_t created_since_analyze = 0;
-  size_t created_at_analyze = 0;
-
-  // Autovacuum analyzes a table at most once a minute, so in a burst the
-  // planner still believes `sagas` is empty and turns the startable-events
-  // anti-join into a nested loop over it: hundreds of milliseconds per call
-  // on this connection, stalling every write queued behind it. Refreshing
-  // the statistics whenever the table grew by half (at least 500 sagas)
-  // keeps the plan on the open-saga index; ANALYZE samples, so it costs a
-  // few milliseconds whatever the table size.
-  void refresh_statistics(size_t created) {
-    created_since_analyze += created;
-    if (created_since_analyze < std::max<size_t>(500, created_at_analyze / 2))
-      return;
-    auto res = db.run([](pqxx::connection& conn) {
-      pqxx::nontransaction tx{conn};
-      tx.exec("ANALYZE sagas, saga_steps, inbox");
-    });
-    if (res) {
-      created_at_analyze += created_since_analyze;
-      created_since_analyze = 0;
-    }
-  }
+  // COPY text of the last group commit, kept for its capacity: a batch is
+  // megabytes, and fresh buffers of that size cost page faults every time.
+  std::string outbox_lines;
+  std::string saga_lines;
+  std::string step_lines;
 };
 
 saga_store::saga_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
@@ -565,6 +590,15 @@ saga_store::next_startable(size_t limit,
 }
 
 caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
+  std::vector<const saga_write*> refs;
+  refs.reserve(batch.size());
+  for (auto& w : batch)
+    refs.push_back(&w);
+  return write(refs);
+}
+
+caf::expected<void>
+saga_store::write(const std::vector<const saga_write*>& batch) {
   if (batch.empty())
     return {};
   // One row per saga (its last element wins; first-write links are taken
@@ -579,10 +613,10 @@ caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
   std::vector<std::string> order;
   using timer_id = std::tuple<std::string, size_t, int64_t>;
   std::map<timer_id, std::optional<sagas::time_point>> timers;
-  std::string outbox = "[";
-  size_t outbox_rows = 0;
+  auto& outbox = impl_->outbox_lines;
+  outbox.clear();
   for (size_t i = 0; i < batch.size(); ++i) {
-    auto& w = batch[i];
+    auto& w = *batch[i];
     auto& inst = w.instance;
     auto def = impl_->registry.find(inst.name, inst.version);
     if (def == nullptr)
@@ -602,23 +636,18 @@ caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
       l.partition = w.partition;
     if (!w.replay_of.empty())
       l.replay_of = &w.replay_of;
-    if (!w.outbox.empty()) {
-      std::string records;
-      detail::append_records_json(records, w.outbox);
-      // Splice the array's elements into the batch-wide array.
-      if (outbox_rows > 0)
-        outbox += ',';
-      outbox.append(records, 1, records.size() - 2);
-      outbox_rows += w.outbox.size();
-    }
+    detail::append_copy_records(outbox, w.outbox);
     for (auto& t : w.timers_set)
       timers[{t.saga_id, t.step, t.generation}] = t.due_at;
     for (auto& t : w.timers_cleared)
       timers[{t.saga_id, t.step, t.generation}] = std::nullopt;
   }
-  outbox += ']';
-  std::string saga_rows = "[";
-  std::string step_rows = "[";
+  if (!outbox.empty())
+    outbox.pop_back(); // the last newline
+  auto& saga_rows = impl_->saga_lines;
+  auto& step_rows = impl_->step_lines;
+  saga_rows.clear();
+  step_rows.clear();
   saga_rows.reserve(order.size() * 512);
   step_rows.reserve(order.size() * 1536);
   // The step hashes to remember once the transaction commits.
@@ -626,34 +655,34 @@ caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
     committed;
   committed.reserve(order.size());
   std::string step;
+  std::string scratch;
   std::hash<std::string> hash;
   for (size_t k = 0; k < order.size(); ++k) {
     auto& l = sagas_seen[order[k]];
-    auto& inst = batch[l.last].instance;
+    auto& inst = batch[l.last]->instance;
     if (k > 0)
-      saga_rows += ',';
+      saga_rows += '\n';
     static const std::string no_replay;
-    append_saga(saga_rows, inst, l.inbox_id, l.partition,
+    append_saga(saga_rows, scratch, inst, l.inbox_id, l.partition,
                 l.replay_of != nullptr ? *l.replay_of : no_replay);
     auto def = impl_->registry.find(inst.name, inst.version);
     auto known = impl_->written_steps.find(inst.id);
     std::vector<size_t> hashes(inst.steps.size());
     for (size_t s = 0; s < inst.steps.size(); ++s) {
       step.clear();
-      append_step(step, inst.id, s, def->steps[s].name, inst.steps[s]);
+      append_step(step, scratch, inst.id, s, def->steps[s].name,
+                  inst.steps[s]);
       hashes[s] = hash(step);
       if (known != impl_->written_steps.end()
           && known->second.size() == hashes.size()
           && known->second[s] == hashes[s])
         continue;
-      if (step_rows.size() > 1)
-        step_rows += ',';
+      if (!step_rows.empty())
+        step_rows += '\n';
       step_rows += step;
     }
     committed.emplace_back(&inst, std::move(hashes));
   }
-  saga_rows += ']';
-  step_rows += ']';
   std::string timers_set = "[";
   std::string timers_cleared = "[";
   for (auto& [key, due] : timers) {
@@ -676,8 +705,10 @@ caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
   timers_cleared += ']';
   auto res = impl_->db.run([&](pqxx::connection& conn) {
     pqxx::work w{conn};
-    w.exec_prepared1("ispflow_saga_write", saga_rows, step_rows, outbox,
-                     timers_set, timers_cleared);
+    copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
+    copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
+    copy_in(w, "outbox", "topic, key, value, headers", outbox);
+    w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared);
     w.commit();
   });
   auto& cache = impl_->written_steps;
@@ -689,14 +720,6 @@ caf::expected<void> saga_store::write(const std::vector<saga_write>& batch) {
       cache.insert_or_assign(inst->id, std::move(hashes));
     else
       cache.erase(inst->id);
-  }
-  if (res) {
-    size_t created = 0;
-    for (auto& id : order)
-      if (sagas_seen[id].inbox_id > 0)
-        ++created;
-    if (created > 0)
-      impl_->refresh_statistics(created);
   }
   return res;
 }

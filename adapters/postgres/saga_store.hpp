@@ -41,6 +41,7 @@ struct timer_key {
   int64_t generation = 0;
 
   friend bool operator==(const timer_key&, const timer_key&) = default;
+  friend auto operator<=>(const timer_key&, const timer_key&) = default;
 };
 
 /// One durable timer row: deliver `timer_fired{step, generation}` to the
@@ -128,6 +129,9 @@ public:
   /// unknown inbox id, an inbox event already linked to another saga, an
   /// instance that does not fit its definition) writes nothing.
   caf::expected<void> write(const std::vector<saga_write>& batch);
+
+  /// As above, over elements owned elsewhere (a group commit's queue).
+  caf::expected<void> write(const std::vector<const saga_write*>& batch);
 
   /// Marks inbox event `inbox_id` as starting no saga, with `reason`, and
   /// appends `outbox` (e.g. a dead-letter or failure record), in one

@@ -9,6 +9,7 @@
 #include "actors/outbox_relay.hpp"
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/store.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
@@ -151,6 +152,8 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config caf_cfg;
   caf_cfg.add_message_types<caf::id_block::ispflow>();
+  actors::tune_scheduler(caf_cfg,
+                         static_cast<size_t>(cfg->runtime.worker_threads));
   caf::actor_system sys{caf_cfg};
 
   auto kafka = kafka_settings(*cfg);
