@@ -61,16 +61,24 @@ struct saga_start {
 };
 
 /// Spawns the actor of one saga (scheduled, so the test_coordinator runs
-/// it). It applies each input with sagas::transition to a copy of the
-/// instance, writes that transition (instance, outbox records, timers) as
-/// one saga_write through the store, and only once the write committed
-/// adopts the copy and carries out the commands: adapter requests bounded
-/// by the step's attempt_timeout (silence = step_unknown_outcome), timers
-/// through the timer actor, and on `finished` (done_atom, instance) to the
-/// router, then it quits. Inputs arriving meanwhile wait in order. A failed
-/// write is retried with backoff, so the instance never runs ahead of the
-/// database; a write refused as invalid (errc::invalid_input) stops the
-/// actor without acting.
+/// it). It applies each input with sagas::transition, writes transitions
+/// through the store (one write in flight; transitions made meanwhile are
+/// merged into the next write), and carries out the commands: adapter
+/// requests bounded by the step's attempt_timeout (silence =
+/// step_unknown_outcome), timers through the timer actor, and on
+/// `finished` (done_atom, instance) to the router once the end is
+/// committed, then it quits.
+///
+/// Commands run before their write commits ("run ahead") only when the
+/// saga has a committed row of the same generation: its idempotency keys
+/// are durable, and a crash resumes from the last commit, repeating with
+/// the same keys what ran ahead. A new saga's first write (which links its
+/// billing event and fixes its id) and an operator retry (a new
+/// generation) wait for their commit. A resumed saga sends every call with
+/// `reconcile`, since its previous incarnation may have run ahead of what
+/// was committed. A failed write holds the saga (inputs wait) and is
+/// retried with backoff; a write refused as invalid (errc::invalid_input)
+/// stops the actor.
 saga_actor spawn_saga_actor(caf::actor_system& sys,
                             std::shared_ptr<const saga_actor_deps> deps,
                             saga_start start);
