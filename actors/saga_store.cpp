@@ -478,11 +478,60 @@ pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
   };
 }
 
+// A writer: one connection and one group commit for the sagas hashed to
+// it. (load_atom) means "a store loaded sagas": forget the step rows
+// written, since another instance may have written those sagas since.
+using saga_writer_actor = caf::typed_actor<
+  caf::replies_to<save_atom, std::vector<pg::saga_write>>::with<uint64_t>,
+  caf::reacts_to<gc_flush_atom>, caf::reacts_to<load_atom>>;
+
+struct pg_writer_state {
+  pg_saga_store_settings cfg;
+  std::optional<pg::saga_store> db;
+  group_commit gc;
+  static inline const char* name = "ispflow.saga_store.writer";
+};
+
+saga_writer_actor::behavior_type
+pg_writer(saga_writer_actor::stateful_pointer<pg_writer_state> self,
+          pg_saga_store_settings cfg) {
+  self->state.cfg = std::move(cfg);
+  return {
+    [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
+      auto& gc = self->state.gc;
+      auto rp = self->make_response_promise<uint64_t>();
+      gc.queue.push_back(queued_write{std::move(batch), rp});
+      if (!gc.flush_scheduled) {
+        gc.flush_scheduled = true;
+        self->send(self, gc_flush_atom_v);
+      }
+      return rp;
+    },
+    [self](gc_flush_atom) {
+      auto& st = self->state;
+      st.gc.flush([&](const write_refs& b) -> caf::expected<void> {
+        if (auto err = connect_store(st.cfg, st.db))
+          return err;
+        auto res = st.db->write(b);
+        if (!res)
+          common::log_warn("saga_store", "saga write failed",
+                           {{"error", render_error(res.error())},
+                            {"elements", std::to_string(b.size())}});
+        return res;
+      });
+    },
+    [self](load_atom) {
+      if (self->state.db)
+        self->state.db->forget_written();
+    },
+  };
+}
+
 struct pg_store_state {
   pg_saga_store_settings cfg;
   std::optional<pg::saga_store> db;
   saga_reader_actor reader;
-  group_commit gc;
+  std::vector<saga_writer_actor> writers;
   static inline const char* name = "ispflow.saga_store";
 
   caf::error ensure_connected() {
@@ -501,16 +550,27 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
   self->state.reader
     = self->home_system().spawn<caf::detached>(pg_reader, self->state.cfg);
   self->link_to(self->state.reader);
+  for (size_t i = 0; i < std::max<size_t>(1, self->state.cfg.writers); ++i) {
+    auto w = self->home_system().spawn<caf::detached>(pg_writer,
+                                                      self->state.cfg);
+    self->link_to(w);
+    self->state.writers.push_back(std::move(w));
+  }
+  // Loads: the writers forget what they cached of the sagas first (the
+  // message reaches them before any write of a saga resumed from the load).
+  auto loading = [self] {
+    for (auto& w : self->state.writers)
+      self->send(w, load_atom_v);
+  };
   return {
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
-      auto& gc = self->state.gc;
-      auto rp = self->make_response_promise<uint64_t>();
-      gc.queue.push_back(queued_write{std::move(batch), rp});
-      if (!gc.flush_scheduled) {
-        gc.flush_scheduled = true;
-        self->send(self, gc_flush_atom_v);
-      }
-      return rp;
+      auto& ws = self->state.writers;
+      // One saga's transitions always go through the same writer.
+      auto k = batch.empty() ? 0
+                             : std::hash<std::string>{}(
+                                 batch.front().instance.id)
+                                 % ws.size();
+      return self->delegate(ws[k], save_atom_v, std::move(batch));
     },
     [self](next_atom, uint64_t limit, std::vector<int32_t>& parts)
       -> caf::result<std::vector<pg::startable_event>> {
@@ -527,21 +587,23 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
         return std::move(res.error());
       return inbox_id;
     },
-    [self](load_atom, const std::vector<int32_t>& parts)
+    [self, loading](load_atom, const std::vector<int32_t>& parts)
       -> caf::result<std::vector<sagas::saga_instance>> {
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;
+      loading();
       auto res = st.db->load_active(parts);
       if (!res)
         return std::move(res.error());
       return std::move(*res);
     },
-    [self](load_atom,
-           const std::string& id) -> caf::result<sagas::saga_instance> {
+    [self, loading](load_atom, const std::string& id)
+      -> caf::result<sagas::saga_instance> {
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;
+      loading();
       auto res = st.db->load(id);
       if (!res)
         return std::move(res.error());
@@ -552,18 +614,8 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
     [self](status_atom, subscriber_keys& q) -> caf::result<subscriber_states> {
       return self->delegate(self->state.reader, status_atom_v, std::move(q));
     },
-    [self](gc_flush_atom) {
-      auto& st = self->state;
-      st.gc.flush([&](const write_refs& b) -> caf::expected<void> {
-        if (auto err = st.ensure_connected())
-          return err;
-        auto res = st.db->write(b);
-        if (!res)
-          common::log_warn("saga_store", "saga write failed",
-                           {{"error", render_error(res.error())},
-                            {"elements", std::to_string(b.size())}});
-        return res;
-      });
+    [](gc_flush_atom) {
+      // Group commits happen in the writers.
     },
   };
 }

@@ -22,10 +22,16 @@ struct pg_saga_store_settings {
   std::string dsn;
   /// Definitions of every saga written; must outlive the actor.
   const sagas::saga_registry* registry = nullptr;
+  /// Connections writing saga transitions, each with its own group commit
+  /// and thread; a saga always writes through the same one (hash of its
+  /// id), so its transitions stay in order. Two let one commit's fsync and
+  /// statement overlap the next batch's encoding and statement.
+  size_t writers = 2;
 };
 
 /// Spawns the saga store over adapters::postgres::saga_store on a thread of
-/// its own (libpqxx blocks). Connects lazily: an outage fails requests with
+/// its own (libpqxx blocks), with `writers` writer threads and connections
+/// for the transitions and a reader for admissions. Connects lazily: an outage fails requests with
 /// errc::database_unavailable until the database is back.
 saga_store_actor spawn_pg_saga_store(caf::actor_system& sys,
                                      pg_saga_store_settings cfg);

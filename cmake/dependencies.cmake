@@ -11,6 +11,10 @@ find_package(RapidJSON REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka++ rdkafka)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# jemalloc as the allocator of ispflowd and the saga benchmark: the saga
+# engine allocates many small strings on several threads, and glibc's
+# malloc cost ~15% of its throughput (docs/benchmarks.md).
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 
 # RapidJSON's package sets only include directories.
 if(NOT TARGET ispflow::rapidjson)

@@ -724,6 +724,10 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   return res;
 }
 
+void saga_store::forget_written() {
+  impl_->written_steps.clear();
+}
+
 caf::expected<void>
 saga_store::skip_event(int64_t inbox_id, const std::string& reason,
                        const std::vector<events::kafka_record>& outbox) {

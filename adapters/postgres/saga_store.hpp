@@ -133,6 +133,11 @@ public:
   /// As above, over elements owned elsewhere (a group commit's queue).
   caf::expected<void> write(const std::vector<const saga_write*>& batch);
 
+  /// Forgets which step rows this store wrote (it skips sending rows it
+  /// knows unchanged): call it when another connection or instance may
+  /// have written the same sagas since.
+  void forget_written();
+
   /// Marks inbox event `inbox_id` as starting no saga, with `reason`, and
   /// appends `outbox` (e.g. a dead-letter or failure record), in one
   /// transaction; the subscriber's next event becomes startable. Fails with

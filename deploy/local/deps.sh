@@ -10,6 +10,8 @@ packages=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the allocator of ispflowd and the saga benchmark
+  libjemalloc-dev
   # VOLTHA's northbound is gRPC: our .proto subset is compiled at build time
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # servers the tests and the demo start on loopback
