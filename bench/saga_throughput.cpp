@@ -120,7 +120,8 @@ struct engine {
   api::adapter_actor adapter;
 
   engine(caf::actor_system& s, const std::string& dsn,
-         const sagas::saga_registry& registry, bool park, uint64_t batch)
+         const sagas::saga_registry& registry, bool park, uint64_t batch,
+         size_t writers)
     : sys(s) {
     adapter = sys.spawn(noop_adapter, park);
     actors::saga_router_settings rs;
@@ -130,7 +131,7 @@ struct engine {
           sagas::target_system::awx})
       rs.adapters.set_actor(system, adapter);
     rs.adapters.set_tenant("bench", sagas::full_tenant_profile());
-    store = actors::spawn_pg_saga_store(sys, {dsn, &registry});
+    store = actors::spawn_pg_saga_store(sys, {dsn, &registry, writers});
     timer = actors::spawn_timer(sys);
     rs.registry = &registry;
     rs.store = store;
@@ -192,11 +193,13 @@ int main(int argc, char** argv) {
   int parked = 10000;
   uint64_t batch = 1000;
   size_t threads = 0;
+  size_t writers = 2;
   app.add_option("--dsn", dsn, "PostgreSQL connection string (empty db)")
     ->required();
   app.add_option("--sagas", n, "activation sagas to run (0 skips)");
   app.add_option("--parked", parked, "sagas to park (0 skips)");
   app.add_option("--batch", batch, "startable events fetched per poll");
+  app.add_option("--writers", writers, "saga store writer connections");
   app.add_option("--threads", threads,
                  "actor scheduler threads (0: one per core, as ispflowd)");
   CLI11_PARSE(app, argc, argv);
@@ -234,7 +237,7 @@ int main(int argc, char** argv) {
     auto xact_before = scalar(dsn, xacts);
     auto start = std::chrono::steady_clock::now();
     {
-      engine e{sys, dsn, registry, false, batch};
+      engine e{sys, dsn, registry, false, batch, writers};
       if (!e.await_finished(static_cast<uint64_t>(n), 600s)) {
         std::cerr << "timed out\n";
         return 1;
@@ -252,8 +255,9 @@ int main(int argc, char** argv) {
       // Every transition's outbox records share the ce_id prefix
       // <saga id>/<µs of the transition>/: count those prefixes.
       auto transitions = scalar(
-        dsn, "select count(distinct regexp_replace(convert_from(decode("
-             "h->>'value', 'base64'), 'UTF8'), '/[0-9]+$', '')) from outbox "
+        dsn, "select count(distinct regexp_replace(coalesce(h->>'text', "
+             "convert_from(decode(h->>'value', 'base64'), 'UTF8')), "
+             "'/[0-9]+$', '')) from outbox "
              "o, jsonb_array_elements(o.headers) h where o.topic = "
              "'saga.events.v1' and h->>'key' = 'ce_id'");
       auto saga_events = scalar(dsn, "select count(*) from outbox where "
@@ -273,7 +277,7 @@ int main(int argc, char** argv) {
   if (parked > 0) {
     insert_activations(dsn, "park-", parked);
     auto before = rss_kib();
-    engine e{sys, dsn, registry, true, batch};
+    engine e{sys, dsn, registry, true, batch, writers};
     auto start = std::chrono::steady_clock::now();
     if (!await_count(dsn, "select count(*) from timers", parked, 600s)) {
       std::cerr << "timed out parking\n";

@@ -203,10 +203,17 @@ void append_headers_json(std::string& out,
       append_base64(out, h.key);
       out += '"';
     }
-    out += ",\"value\":\"";
-    if (!h.null_value)
+    if (h.null_value) {
+      out += ",\"value\":\"\",\"null\":true}";
+    } else if (is_clean_text(h.value)) {
+      out += ",\"text\":";
+      append_json_text(out, h.value);
+      out += '}';
+    } else {
+      out += ",\"value\":\"";
       append_base64(out, h.value);
-    out += h.null_value ? "\",\"null\":true}" : "\",\"null\":false}";
+      out += "\"}";
+    }
   }
   out += ']';
 }
@@ -346,7 +353,10 @@ parse_headers_json(std::string_view json) {
     if (auto n = item.FindMember("null");
         n != item.MemberEnd() && n->value.IsBool())
       h.null_value = n->value.GetBool();
-    if (!h.null_value) {
+    if (auto t = item.FindMember("text");
+        !h.null_value && t != item.MemberEnd() && t->value.IsString()) {
+      h.value.assign(t->value.GetString(), t->value.GetStringLength());
+    } else if (!h.null_value) {
       auto v = item.FindMember("value");
       if (v == item.MemberEnd() || !v->value.IsString())
         return bad("header without value");

@@ -27,9 +27,12 @@ bool is_clean_text(std::string_view s);
 /// NUL become U+FFFD, because PostgreSQL text cannot hold them.
 void append_json_text(std::string& out, std::string_view s);
 
-/// Appends a JSON array of headers in the stored format:
-/// {"key":<text>,"value":<base64>,"null":<bool>}, with "key_base64" instead
-/// of "key" when the key is not clean text.
+/// Appends a JSON array of headers in the stored format: per header
+/// {"key":<text>,"text":<value>} when the value is clean text, else
+/// {"key":<text>,"value":<base64>}, and {"key":<text>,"value":"",
+/// "null":true} for a null value; "key_base64" instead of "key" when the
+/// key is not clean text. (Rows written before "text" existed carry every
+/// value as base64 with "null":false; both forms are read.)
 void append_headers_json(std::string& out,
                          const std::vector<events::kafka_header>& headers);
 

@@ -348,10 +348,10 @@ radius_check() {
     "$(stack_sql "select string_agg(format('%s %s', name, state), ', ' order by created_at) from sagas where tenant_id = 'demo' and subscriber_id = '$s'")"
 }
 pick() { stack_sql "$1" | head -n1; }
-# Outbox headers are stored base64-encoded.
+# Outbox header values: "text", or base64 in "value" (adapters/postgres/README.md).
 breaker_sql="select format('  %s %-22s %s/%s: %s -> %s (%s, failure rate %s%% of %s calls)', to_char(o.created_at, 'HH24:MI:SS.MS'), t.v,
     d->>'tenant_id', d->>'adapter', d->>'from', d->>'to', d->>'reason', d->>'failure_rate', d->>'calls')
-  from outbox o, lateral (select convert_from(o.value, 'UTF8')::jsonb d) j, lateral (select convert_from(decode(h->>'value', 'base64'), 'UTF8') v
+  from outbox o, lateral (select convert_from(o.value, 'UTF8')::jsonb d) j, lateral (select coalesce(h->>'text', convert_from(decode(h->>'value', 'base64'), 'UTF8')) v
     from jsonb_array_elements(o.headers) h where h->>'key' = 'ce_type') t
   where t.v like 'saga.breaker%' order by o.id"
 # Subscribers whose last saga is of a given type (first by id).

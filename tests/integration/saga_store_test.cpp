@@ -356,6 +356,12 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
   null_key.null_key = true;
   null_key.headers.clear();
   ev::kafka_record third = record("third");
+  // Every byte value, and what COPY's text format escapes.
+  for (int i = 0; i < 256; ++i)
+    third.value += static_cast<char>(i);
+  third.value += "\\x41\\\\\t\n\r\\N";
+  third.key = "tab\there\\";
+  third.headers.push_back({"escapes", "a\\b\tc\nd\\N", false});
   write({{instance("s-1"), 0, -1, {}, {binary, null_key}, {}, {}},
          {instance("s-2", "sub-2"), 0, -1, {}, {third}, {}, {}}});
   auto relay = pg::outbox_store::connect(db.dsn());
@@ -368,6 +374,32 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
   EXPECT_EQ((*rows)[2].record, third);
   EXPECT_LT((*rows)[0].id, (*rows)[1].id);
   EXPECT_LT((*rows)[1].id, (*rows)[2].id);
+}
+
+TEST_F(saga_store, outbox_headers_in_the_first_stored_format_are_read) {
+  // Schema 0002's form: every value base64, "null" always present.
+  db.query("INSERT INTO outbox (topic, key, value, headers) VALUES "
+          "('saga.events.v1', NULL, 'v', '[{\"key\": \"ce_type\", "
+          "\"null\": false, \"value\": \"c2FnYS5zdGFydGVk\"}, "
+          "{\"key\": \"gone\", \"null\": true, \"value\": \"\"}]')");
+  auto relay = pg::outbox_store::connect(db.dsn());
+  ASSERT_TRUE(relay) << ispflow::render_error(relay.error());
+  auto rows = relay->fetch_unsent(10);
+  ASSERT_TRUE(rows) << ispflow::render_error(rows.error());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].record.headers,
+            (std::vector<ev::kafka_header>{{"ce_type", "saga.started", false},
+                                           {"gone", "", true}}));
+}
+
+TEST_F(saga_store, text_with_copy_escapes_round_trips_through_the_store) {
+  auto inst = instance("s-esc");
+  inst.payload["note"] = "tab\there\\back\r\nline \\N \\x41";
+  inst.error = "C:\\path\tand\nmore";
+  inst.steps[0].last_error = "\\.\n\\N";
+  inst.steps[0].output["raw"] = "\t\\\"";
+  write({{inst, 0, -1, {}, {}, {}, {}}});
+  EXPECT_EQ(load("s-esc"), inst);
 }
 
 TEST_F(saga_store, timers_are_upserted_cleared_and_come_due_in_order) {
