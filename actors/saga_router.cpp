@@ -6,6 +6,7 @@
 #include "sagas/lifecycle_sagas.hpp"
 
 #include <algorithm>
+#include <caf/actor_clock.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -61,6 +62,10 @@ struct router_state {
   bool loading = false;
   bool polling = false;
   bool poll_again = false;
+  /// After a poll that found nothing new, the next waits until then (a
+  /// nudge is pending meanwhile if one was asked for).
+  caf::actor_clock::time_point quiet_until;
+  bool quiet_nudge = false;
   /// Claimed subscribers and inbox events (taken, saga not ended yet).
   std::set<subscriber_key> busy;
   std::set<int64_t> claimed;
@@ -288,6 +293,15 @@ void poll(self_ptr self) {
   // Owning nothing is not "all partitions".
   if (st.cfg.follow_assignment && st.owned.empty())
     return;
+  // Sagas that end ask for a poll each; while every startable event is
+  // already claimed, polling back to back only repeats the same query.
+  if (auto now = self->clock().now(); now < st.quiet_until) {
+    if (!st.quiet_nudge) {
+      st.quiet_nudge = true;
+      self->delayed_send(self, st.quiet_until - now, nudge_atom_v);
+    }
+    return;
+  }
   st.polling = true;
   st.poll_again = false;
   self
@@ -308,6 +322,8 @@ void poll(self_ptr self) {
         }
         if (!taken.empty())
           admit_all(self, std::move(taken));
+        else
+          rs.quiet_until = self->clock().now() + rs.cfg.poll_quiet;
         self->state.polling = false;
         if (self->state.poll_again)
           poll(self);
@@ -496,7 +512,10 @@ saga_router_actor::behavior_type router(self_ptr self,
   if (st.cfg.poll_interval.count() > 0)
     self->delayed_send(self, st.cfg.poll_interval, tick_atom_v);
   return {
-    [self](nudge_atom) { poll(self); },
+    [self](nudge_atom) {
+      self->state.quiet_nudge = false;
+      poll(self);
+    },
     [self](tick_atom) {
       auto& rs = self->state;
       if (!rs.ready)
@@ -508,13 +527,16 @@ saga_router_actor::behavior_type router(self_ptr self,
     [self](done_atom, const sagas::saga_instance& inst) {
       auto& rs = self->state;
       ++rs.counts.finished;
-      for (auto i = rs.running.begin(); i != rs.running.end(); ++i) {
-        if (i->second.saga_id == inst.id) {
-          self->demonitor(i->first);
-          release(self, i->second);
-          rs.running.erase(i);
-          break;
-        }
+      // Sent by the saga actor itself: find it by address, not by id (a
+      // scan of every running saga, per saga that ends).
+      auto i = rs.running.find(caf::actor_cast<caf::actor_addr>(
+        self->current_sender()));
+      if (i == rs.running.end() || i->second.saga_id != inst.id)
+        i = rs.find_running(inst.id);
+      if (i != rs.running.end()) {
+        self->demonitor(i->first);
+        release(self, i->second);
+        rs.running.erase(i);
       }
       rs.counts.running = rs.running.size();
       poll(self);

@@ -191,14 +191,15 @@ int main(int argc, char** argv) {
   std::string dsn;
   int n = 5000;
   int parked = 10000;
-  uint64_t batch = 1000;
+  uint64_t batch = actors::saga_router_settings{}.batch;
   size_t threads = 0;
   size_t writers = 2;
   app.add_option("--dsn", dsn, "PostgreSQL connection string (empty db)")
     ->required();
   app.add_option("--sagas", n, "activation sagas to run (0 skips)");
   app.add_option("--parked", parked, "sagas to park (0 skips)");
-  app.add_option("--batch", batch, "startable events fetched per poll");
+  app.add_option("--batch", batch,
+                 "startable events fetched per poll (default: ispflowd's)");
   app.add_option("--writers", writers, "saga store writer connections");
   app.add_option("--threads", threads,
                  "actor scheduler threads (0: one per core, as ispflowd)");
