@@ -76,6 +76,10 @@ struct saga_actor_state {
   bool held = false;
   /// The saga ended; tell the router once everything is committed.
   bool finishing = false;
+  /// Adapter requests not answered yet, and whether a linger timeout
+  /// (deps->write_linger) is pending.
+  size_t calls_out = 0;
+  bool lingering = false;
   std::chrono::milliseconds retry_delay{0};
   std::deque<sagas::saga_input> queued;
   static inline const char* name = "ispflow.saga";
@@ -154,13 +158,16 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
         std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - started));
   };
+  ++st.calls_out;
   self->request(handle, timeout, invoke_atom_v, std::move(req))
     .then(
       [self, step, gen, observe](api::adapter_reply& reply) {
+        --self->state.calls_out;
         observe(reply.outcome);
         apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
       },
       [self, step, gen, observe](caf::error& err) {
+        --self->state.calls_out;
         observe(api::adapter_outcome::unknown_outcome);
         // The request may have been delivered: the effect is unknown.
         apply_input(self,
@@ -189,7 +196,8 @@ void execute(self_ptr self, const sagas::saga_command& cmd) {
 }
 
 // Starts the next write, or ends the saga once its end is committed.
-void flush(self_ptr self) {
+// `linger_over`: the wait for answers of calls that ran ahead is over.
+void flush(self_ptr self, bool linger_over = false) {
   auto& st = self->state;
   if (st.writing)
     return;
@@ -198,6 +206,14 @@ void flush(self_ptr self) {
       if (st.deps->router)
         self->send(st.deps->router, done_atom_v, st.inst);
       self->quit();
+    }
+    return;
+  }
+  if (!linger_over && !st.finishing && st.calls_out > 0
+      && st.deps->write_linger.count() > 0) {
+    if (!st.lingering) {
+      st.lingering = true;
+      self->delayed_send(self, st.deps->write_linger, timeout_atom_v);
     }
     return;
   }
@@ -341,6 +357,7 @@ saga_actor::behavior_type saga(self_ptr self,
       [](fire_atom, uint64_t, int64_t) {},
       [](cancel_atom, const std::string&) {},
       [](rewrite_atom) {},
+      [](timeout_atom) {},
       [self](caf::get_atom) { return self->state.inst; },
     };
   }
@@ -356,6 +373,10 @@ saga_actor::behavior_type saga(self_ptr self,
     [self](rewrite_atom) {
       if (self->state.writing)
         write_inflight(self);
+    },
+    [self](timeout_atom) {
+      self->state.lingering = false;
+      flush(self, true);
     },
     [self](caf::get_atom) { return self->state.inst; },
   };

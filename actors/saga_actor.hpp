@@ -40,6 +40,11 @@ struct saga_actor_deps {
   /// First delay before writing a transition again after a store failure;
   /// doubles up to 5 s.
   std::chrono::milliseconds write_retry{100};
+  /// While adapter calls that ran ahead are still out, the next write
+  /// waits up to this long for their answers, so that a saga whose steps
+  /// answer at once writes them together; it is how far at most the
+  /// database trails the saga, beyond the write in flight.
+  std::chrono::milliseconds write_linger{5};
   /// Told about every adapter call when its answer (or silence) is known:
   /// system, operation, outcome and how long it took (e.g. for metrics).
   /// Runs on the saga actor's thread: keep it quick and thread-safe.

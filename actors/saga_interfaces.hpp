@@ -100,14 +100,17 @@ using saga_store_actor = caf::typed_actor<
 ///   (fire_atom, uint64_t step, int64_t generation) -> ()
 ///   /// An operator cancels the saga (sagas::cancel_requested{reason}).
 ///   (cancel_atom, string reason) -> ()
-///   /// The instance as last committed.
+///   /// The latest instance (the database trails it by at most a write).
 ///   (get_atom) -> (saga_instance)
 ///   /// Internal: write the pending transition again after a store failure.
 ///   (rewrite_atom) -> ()
+///   /// Internal: stop waiting for answers before the next write.
+///   (timeout_atom) -> ()
 /// }
 using saga_actor = caf::typed_actor<
   caf::reacts_to<fire_atom, uint64_t, int64_t>,
   caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<rewrite_atom>,
+  caf::reacts_to<timeout_atom>,
   caf::replies_to<caf::get_atom>::with<sagas::saga_instance>>;
 
 /// Delivers durable timers to saga actors, driven by the actor clock (so

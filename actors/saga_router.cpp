@@ -480,6 +480,7 @@ saga_router_actor::behavior_type router(self_ptr self,
   deps->clock = st.cfg.clock;
   deps->store_timeout = st.cfg.store_timeout;
   deps->write_retry = st.cfg.write_retry;
+  deps->write_linger = st.cfg.write_linger;
   deps->on_step_call = st.cfg.on_step_call;
   st.deps = std::move(deps);
   self->set_down_handler([self](caf::down_msg& msg) {

@@ -49,6 +49,8 @@ struct saga_router_settings {
   std::chrono::milliseconds store_timeout{30'000};
   /// First delay before a saga actor writes a transition again.
   std::chrono::milliseconds write_retry{100};
+  /// Passed to every saga actor (saga_actor_deps::write_linger).
+  std::chrono::milliseconds write_linger{5};
   /// Passed to every saga actor (saga_actor_deps::on_step_call).
   step_call_observer on_step_call;
 };
