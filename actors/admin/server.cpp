@@ -363,7 +363,11 @@ std::vector<header_view> decode_headers(const std::string& json) {
     } else if (h.HasMember("key_base64") && h["key_base64"].IsString()) {
       x.key = unbase64(h["key_base64"].GetString()).value_or("");
     }
-    if (h.HasMember("value") && h["value"].IsString())
+    // The stored header format (adapters/postgres/README.md): clean text
+    // values as "text", others base64 in "value".
+    if (h.HasMember("text") && h["text"].IsString())
+      x.value.assign(h["text"].GetString(), h["text"].GetStringLength());
+    else if (h.HasMember("value") && h["value"].IsString())
       x.value = unbase64(h["value"].GetString()).value_or("");
     x.null_value = h.HasMember("null") && h["null"].IsBool()
                    && h["null"].GetBool();
