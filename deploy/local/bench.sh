@@ -34,7 +34,7 @@ rm -f "$script"
 
 echo "== saga engine: 3 runs of 5,000 activation sagas (no-op adapters), then 3 runs of 10,000 parked sagas"
 for run in 1 2 3; do
-  "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_bench)" --sagas 5000 --parked 0
+  "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_bench)" --sagas 10000 --parked 0
 done
 for run in 1 2 3; do
   "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_parked)" --sagas 0 --parked 10000
