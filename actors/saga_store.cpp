@@ -295,6 +295,21 @@ struct group_commit {
   }
 };
 
+// Queues `batch` for the next group commit of `self` (whose state has a
+// `gc`); the promise is kept when that commit ends.
+template <class Self>
+caf::typed_response_promise<uint64_t> enqueue_write(Self* self,
+                                                    write_batch batch) {
+  auto& gc = self->state.gc;
+  auto rp = self->template make_response_promise<uint64_t>();
+  gc.queue.push_back(queued_write{std::move(batch), rp});
+  if (!gc.flush_scheduled) {
+    gc.flush_scheduled = true;
+    self->send(self, gc_flush_atom_v);
+  }
+  return rp;
+}
+
 // -- in-memory actor ----------------------------------------------------------
 
 struct memory_store_state {
@@ -309,14 +324,7 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
   self->state.db = std::move(db);
   return {
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
-      auto& gc = self->state.gc;
-      auto rp = self->make_response_promise<uint64_t>();
-      gc.queue.push_back(queued_write{std::move(batch), rp});
-      if (!gc.flush_scheduled) {
-        gc.flush_scheduled = true;
-        self->send(self, gc_flush_atom_v);
-      }
-      return rp;
+      return enqueue_write(self, std::move(batch));
     },
     [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts) {
       return self->state.db->next_startable(limit, parts);
@@ -498,14 +506,7 @@ pg_writer(saga_writer_actor::stateful_pointer<pg_writer_state> self,
   self->state.cfg = std::move(cfg);
   return {
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
-      auto& gc = self->state.gc;
-      auto rp = self->make_response_promise<uint64_t>();
-      gc.queue.push_back(queued_write{std::move(batch), rp});
-      if (!gc.flush_scheduled) {
-        gc.flush_scheduled = true;
-        self->send(self, gc_flush_atom_v);
-      }
-      return rp;
+      return enqueue_write(self, std::move(batch));
     },
     [self](gc_flush_atom) {
       auto& st = self->state;
