@@ -65,7 +65,13 @@ WITH s AS (
          payload, state, "cursor", gen, cancel, failed_step, error,
          )sql" ISPFLOW_FROM_US("created") R"sql(,
          )sql" ISPFLOW_FROM_US("updated") R"sql(,
-         inbox, part, replay_of
+         inbox, part,
+         -- A replay's event names the saga it replays (inbox_links).
+         COALESCE(replay_of, CASE WHEN inbox IS NOT NULL THEN (
+           SELECT l.replay_of FROM inbox e
+             JOIN inbox_links l
+               ON l.source = e.source AND l.event_id = e.event_id
+            WHERE e.id = inbox) END)
     FROM ispflow_saga_in
   ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, version = excluded.version,

@@ -217,6 +217,24 @@ TEST_F(saga_store,
   EXPECT_EQ(db.value("SELECT saga_id FROM inbox WHERE event_id = 'e1'"), "s-1");
 }
 
+TEST_F(saga_store, a_replayed_events_saga_names_the_saga_it_replays) {
+  auto inbox = receive({event("e1", "sub-1", 0), event("e2", "sub-1", 0)});
+  write({{instance("s-1"), inbox[0], 0, {}, {}, {}, {}}});
+  // An operator's replay of s-1: e2 carries the link (as the admin API
+  // writes it, before the inbox row it names).
+  db.query("INSERT INTO inbox_links (source, event_id, redrive_of, replay_of,"
+           " token_name) VALUES ('billing', 'e2', "
+           + std::to_string(inbox[0]) + ", 's-1', 'ops')");
+  write({{instance("s-2"), inbox[1], 0, {}, {}, {}, {}}});
+  EXPECT_EQ(db.value("SELECT replay_of FROM sagas WHERE id = 's-2'"), "s-1");
+  EXPECT_EQ(db.value("SELECT replay_of FROM sagas WHERE id = 's-1'"), "");
+  // Later writes keep it.
+  auto later = instance("s-2");
+  later.state = sg::saga_state::running;
+  write({{later, 0, -1, {}, {}, {}, {}}});
+  EXPECT_EQ(db.value("SELECT replay_of FROM sagas WHERE id = 's-2'"), "s-1");
+}
+
 TEST_F(saga_store, later_writes_keep_the_input_link_and_partition) {
   auto inbox = receive({event("e1", "sub-1", 3)});
   auto inst = instance("s-1");
