@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using namespace admin_fixture;
 
@@ -17,9 +18,13 @@ struct run_result {
 // Runs ispflowctl with `env` and `args` (each quoted for the shell).
 run_result run_ctl(const std::string& env, const std::vector<std::string>& args,
                    const std::string& stdin_text = "") {
-  auto dir = ::testing::TempDir();
-  auto err_file = dir + "ispflowctl.err";
-  auto in_file = dir + "ispflowctl.in";
+  // Per process and call: ctest runs these tests in parallel processes,
+  // which shared one file name and read each other's stderr.
+  static int calls = 0;
+  auto base = ::testing::TempDir() + "ispflowctl." + std::to_string(getpid())
+              + "." + std::to_string(++calls);
+  auto err_file = base + ".err";
+  auto in_file = base + ".in";
   std::ofstream{in_file} << stdin_text;
   std::string cmd = "env -u ISPFLOW_URL -u ISPFLOW_TOKEN " + env + " '"
                     + std::string{ISPFLOWCTL} + "'";
@@ -38,6 +43,9 @@ run_result run_ctl(const std::string& env, const std::vector<std::string>& args,
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream in{err_file};
   r.err.assign(std::istreambuf_iterator<char>{in}, {});
+  in.close();
+  std::remove(err_file.c_str());
+  std::remove(in_file.c_str());
   return r;
 }
 
