@@ -67,6 +67,32 @@ bool digits(std::string_view s, size_t pos, size_t n, int& value) {
   return true;
 }
 
+// Appends `s` with NUL and bytes that are not valid UTF-8 as U+FFFD (text
+// PostgreSQL can hold), valid multi-byte sequences as they are, and every
+// other byte through `escape(out, byte)`.
+template <class Escape>
+void append_clean_text(std::string& out, std::string_view s, Escape escape) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\0') {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else if (c >= 0x80) {
+      auto n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+    } else {
+      escape(out, c);
+      ++i;
+    }
+  }
+}
+
 } // namespace
 
 void append_base64(std::string& out, std::string_view bytes) {
@@ -139,51 +165,33 @@ bool is_clean_text(std::string_view s) {
 void append_json_text(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c == '\0') {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      auto n = utf8_sequence(s, i);
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
-      continue;
-    }
+  append_clean_text(out, s, [](std::string& o, unsigned char c) {
     switch (c) {
       case '"':
-        out += "\\\"";
+        o += "\\\"";
         break;
       case '\\':
-        out += "\\\\";
+        o += "\\\\";
         break;
       case '\n':
-        out += "\\n";
+        o += "\\n";
         break;
       case '\r':
-        out += "\\r";
+        o += "\\r";
         break;
       case '\t':
-        out += "\\t";
+        o += "\\t";
         break;
       default:
         if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
+          o += "\\u00";
+          o += hex[c >> 4];
+          o += hex[c & 15];
         } else {
-          out += static_cast<char>(c);
+          o += static_cast<char>(c);
         }
     }
-    ++i;
-  }
+  });
   out += '"';
 }
 
@@ -245,40 +253,24 @@ void append_records_json(std::string& out,
 }
 
 void append_copy_text(std::string& out, std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      auto n = utf8_sequence(s, i);
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
-      continue;
-    }
+  append_clean_text(out, s, [](std::string& o, unsigned char c) {
     switch (c) {
-      case '\0':
-        out += "\xEF\xBF\xBD";
-        break;
       case '\\':
-        out += "\\\\";
+        o += "\\\\";
         break;
       case '\n':
-        out += "\\n";
+        o += "\\n";
         break;
       case '\r':
-        out += "\\r";
+        o += "\\r";
         break;
       case '\t':
-        out += "\\t";
+        o += "\\t";
         break;
       default:
-        out += static_cast<char>(c);
+        o += static_cast<char>(c);
     }
-    ++i;
-  }
+  });
 }
 
 void append_copy_bytea(std::string& out, std::string_view bytes) {

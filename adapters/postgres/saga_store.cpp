@@ -273,86 +273,93 @@ void append_field_map(std::string& out, const sagas::field_map& xs) {
   out += '}';
 }
 
+// Fields of one COPY line (text format), tab-separated.
+struct copy_line {
+  std::string& out;
+  bool first = true;
+
+  void next() {
+    if (!first)
+      out += '\t';
+    first = false;
+  }
+  void text(std::string_view v) {
+    next();
+    detail::append_copy_text(out, v);
+  }
+  void number(int64_t v) {
+    next();
+    append_int(out, v);
+  }
+  void null() {
+    next();
+    out += "\\N";
+  }
+  void time(const std::optional<sagas::time_point>& t) {
+    if (t)
+      number(to_us(*t));
+    else
+      null();
+  }
+};
+
 // Appends one COPY line (without its newline) of ispflow_saga_in.
 void append_saga(std::string& out, std::string& scratch,
                  const sagas::saga_instance& x, int64_t inbox_id,
                  int32_t partition, const std::string& replay_of) {
-  auto text = [&](std::string_view v) {
-    detail::append_copy_text(out, v);
-    out += '\t';
-  };
-  auto number = [&](int64_t v) {
-    append_int(out, v);
-    out += '\t';
-  };
-  text(x.id);
-  text(x.name);
-  number(x.version);
-  text(x.tenant_id);
-  text(x.subscriber_id);
-  text(x.service_type);
-  text(x.causation);
+  copy_line f{out};
+  f.text(x.id);
+  f.text(x.name);
+  f.number(x.version);
+  f.text(x.tenant_id);
+  f.text(x.subscriber_id);
+  f.text(x.service_type);
+  f.text(x.causation);
   scratch.clear();
   append_field_map(scratch, x.payload);
-  text(scratch);
-  text(sagas::to_string(x.state));
-  number(static_cast<int64_t>(x.cursor));
-  number(x.generation);
-  text(x.cancel_requested ? "t" : "f");
-  text(x.failed_step);
-  text(x.error);
-  number(to_us(x.created_at));
-  number(to_us(x.updated_at));
+  f.text(scratch);
+  f.text(sagas::to_string(x.state));
+  f.number(static_cast<int64_t>(x.cursor));
+  f.number(x.generation);
+  f.text(x.cancel_requested ? "t" : "f");
+  f.text(x.failed_step);
+  f.text(x.error);
+  f.number(to_us(x.created_at));
+  f.number(to_us(x.updated_at));
   if (inbox_id > 0)
-    number(inbox_id);
+    f.number(inbox_id);
   else
-    out += "\\N\t";
+    f.null();
   if (partition >= 0)
-    number(partition);
+    f.number(partition);
   else
-    out += "\\N\t";
+    f.null();
   if (replay_of.empty())
-    out += "\\N";
+    f.null();
   else
-    detail::append_copy_text(out, replay_of);
+    f.text(replay_of);
 }
 
 // Appends one COPY line (without its newline) of ispflow_step_in.
 void append_step(std::string& out, std::string& scratch,
                  const std::string& saga_id, size_t idx,
                  const std::string& name, const sagas::step_record& x) {
-  auto text = [&](std::string_view v) {
-    detail::append_copy_text(out, v);
-    out += '\t';
-  };
-  auto number = [&](int64_t v) {
-    append_int(out, v);
-    out += '\t';
-  };
-  auto time = [&](const std::optional<sagas::time_point>& t) {
-    if (t)
-      number(to_us(*t));
-    else
-      out += "\\N\t";
-  };
-  text(saga_id);
-  number(static_cast<int64_t>(idx));
-  text(name);
-  text(sagas::to_string(x.state));
-  number(x.attempts);
-  text(x.last_error);
+  copy_line f{out};
+  f.text(saga_id);
+  f.number(static_cast<int64_t>(idx));
+  f.text(name);
+  f.text(sagas::to_string(x.state));
+  f.number(x.attempts);
+  f.text(x.last_error);
   scratch.clear();
   append_field_map(scratch, x.output);
-  text(scratch);
-  time(x.first_attempt_at);
-  time(x.next_attempt_at);
-  text(x.reconcile ? "t" : "f");
-  number(x.generation);
-  number(x.compensation_attempts);
-  if (x.compensation_started_at)
-    append_int(out, to_us(*x.compensation_started_at));
-  else
-    out += "\\N";
+  f.text(scratch);
+  f.time(x.first_attempt_at);
+  f.time(x.next_attempt_at);
+  f.text(x.reconcile ? "t" : "f");
+  f.number(x.generation);
+  f.number(x.compensation_attempts);
+  f.time(x.compensation_started_at);
 }
 
 // Sends `lines` (COPY text format, one row per line, no final newline) to
