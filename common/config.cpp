@@ -188,6 +188,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.outbox.tail_scan = static_cast<int>(v.integer); }},
   {"runtime.worker_threads", value_kind::integer, false, "0", 0, 256, {},
    [](config& c, const parsed& v) { c.runtime.worker_threads = static_cast<int>(v.integer); }},
+  {"sagas.tenant_max_running", value_kind::integer, false, "2000", 0, 10000000, {},
+   [](config& c, const parsed& v) { c.sagas.tenant_max_running = static_cast<int>(v.integer); }},
   {"log.level", value_kind::choice, false, "info", 0, 0, level_choices,
    [](config& c, const parsed& v) { c.log.level = static_cast<log_level>(v.choice); }},
   {"log.format", value_kind::choice, false, "json", 0, 0, format_choices,

@@ -91,6 +91,15 @@ struct runtime_settings {
     = default;
 };
 
+/// `sagas`: the saga engine.
+struct saga_settings {
+  /// Most sagas one tenant runs at once on this instance, 0..10000000;
+  /// 0 = no limit. Its further events wait in the inbox.
+  int tenant_max_running = 2'000;
+
+  friend bool operator==(const saga_settings&, const saga_settings&) = default;
+};
+
 /// `outbox`: the relay that publishes outbox rows.
 struct outbox_settings {
   /// Most rows published per round, 1..100000.
@@ -331,6 +340,8 @@ struct config {
   outbox_settings outbox;
   /// `runtime`.
   runtime_settings runtime;
+  /// `sagas`.
+  saga_settings sagas;
   /// `log`.
   log_settings log;
   /// `admin`.

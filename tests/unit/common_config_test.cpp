@@ -98,6 +98,7 @@ TEST(config, applies_defaults_to_keys_not_set) {
   EXPECT_EQ(c.postgres.pool_size, 4);
   EXPECT_EQ(c.intake.max_batch, 1000);
   EXPECT_EQ(c.runtime.worker_threads, 0);
+  EXPECT_EQ(c.sagas.tenant_max_running, 2000);
   EXPECT_EQ(c.intake.linger_ms, 5);
   EXPECT_EQ(c.outbox.batch, 1000);
   EXPECT_EQ(c.outbox.poll_interval_ms, 50);
@@ -129,6 +130,7 @@ TEST(config, schema_defaults_match_the_struct_defaults) {
   EXPECT_EQ(res->postgres.pool_size, plain.postgres.pool_size);
   EXPECT_EQ(res->intake, plain.intake);
   EXPECT_EQ(res->outbox, plain.outbox);
+  EXPECT_EQ(res->sagas, plain.sagas);
   EXPECT_EQ(res->log.level, plain.log.level);
   EXPECT_EQ(res->log.format, plain.log.format);
   EXPECT_EQ(res->admin, plain.admin);
@@ -152,6 +154,7 @@ postgres:
 intake: {max_batch: 100000, linger_ms: 0}
 outbox: {batch: 1, poll_interval_ms: 60000, tail_scan: 0}
 runtime: {worker_threads: 3}
+sagas: {tenant_max_running: 0}
 log: {level: debug, format: text}
 admin: {listen: "[::1]:9000"}
 tenants:
@@ -178,6 +181,7 @@ tenants:
   EXPECT_EQ(c.outbox.poll_interval_ms, 60000);
   EXPECT_EQ(c.outbox.tail_scan, 0);
   EXPECT_EQ(c.runtime.worker_threads, 3);
+  EXPECT_EQ(c.sagas.tenant_max_running, 0);
   EXPECT_EQ(c.log.level, log_level::debug);
   EXPECT_EQ(c.log.format, log_format::text);
   EXPECT_EQ(c.admin.listen, "[::1]:9000");
@@ -419,7 +423,11 @@ tenants: {id: t}
 TEST(config, value_out_of_range_is_reported_with_the_range) {
   auto env = env_source::from_map({{"ISPFLOW_POSTGRES_POOL_SIZE", "65"}});
   auto detail = failure(load_config_text(
-    std::string{minimal_yaml} + "outbox: {tail_scan: -1}\n", env));
+    std::string{minimal_yaml}
+      + "outbox: {tail_scan: -1}\nsagas: {tenant_max_running: -5}\n",
+    env));
+  EXPECT_THAT(detail, HasSubstr("config: sagas.tenant_max_running: -5 is out "
+                                "of range, expected 0..10000000"));
   EXPECT_THAT(detail, HasSubstr("config: postgres.pool_size: 65 is out of "
                                 "range, expected 1..64 (from "
                                 "ISPFLOW_POSTGRES_POOL_SIZE)"));
