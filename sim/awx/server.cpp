@@ -474,7 +474,8 @@ struct server::impl {
     return t.survey_enabled && !t.survey_spec.empty();
   }
 
-  // Required survey variables (SurveyJobTemplateMixin.variables_needed_to_start,
+  // Required survey variables
+  // (SurveyJobTemplateMixin.variables_needed_to_start,
   // awx/main/models/mixins.py).
   static std::vector<std::string> variables_needed(const job_template_seed& t) {
     std::vector<std::string> out;
@@ -503,23 +504,23 @@ struct server::impl {
     for (const auto& p : t.passwords_needed_to_start)
       w.String(p);
     w.EndArray();
-    const std::pair<const char*, bool> asks[] = {
-      {"ask_scm_branch_on_launch", false},
-      {"ask_variables_on_launch", t.ask_variables_on_launch},
-      {"ask_tags_on_launch", t.ask_tags_on_launch},
-      {"ask_diff_mode_on_launch", false},
-      {"ask_skip_tags_on_launch", t.ask_skip_tags_on_launch},
-      {"ask_job_type_on_launch", false},
-      {"ask_limit_on_launch", t.ask_limit_on_launch},
-      {"ask_verbosity_on_launch", false},
-      {"ask_inventory_on_launch", t.ask_inventory_on_launch},
-      {"ask_credential_on_launch", t.ask_credential_on_launch},
-      {"ask_execution_environment_on_launch", false},
-      {"ask_labels_on_launch", false},
-      {"ask_forks_on_launch", false},
-      {"ask_job_slice_count_on_launch", false},
-      {"ask_timeout_on_launch", false},
-      {"ask_instance_groups_on_launch", false}};
+    const std::pair<const char*, bool> asks[]
+      = {{"ask_scm_branch_on_launch", false},
+         {"ask_variables_on_launch", t.ask_variables_on_launch},
+         {"ask_tags_on_launch", t.ask_tags_on_launch},
+         {"ask_diff_mode_on_launch", false},
+         {"ask_skip_tags_on_launch", t.ask_skip_tags_on_launch},
+         {"ask_job_type_on_launch", false},
+         {"ask_limit_on_launch", t.ask_limit_on_launch},
+         {"ask_verbosity_on_launch", false},
+         {"ask_inventory_on_launch", t.ask_inventory_on_launch},
+         {"ask_credential_on_launch", t.ask_credential_on_launch},
+         {"ask_execution_environment_on_launch", false},
+         {"ask_labels_on_launch", false},
+         {"ask_forks_on_launch", false},
+         {"ask_job_slice_count_on_launch", false},
+         {"ask_timeout_on_launch", false},
+         {"ask_instance_groups_on_launch", false}};
     for (const auto& [key, on] : asks) {
       w.Key(key);
       w.Bool(on);
@@ -688,7 +689,8 @@ struct server::impl {
     j.created = common::now_micros();
     j.outcome = t.outcome;
     j.artifacts = t.artifacts_json;
-    if (accepted.HasMember("sim_outcome") && accepted["sim_outcome"].IsString()) {
+    if (accepted.HasMember("sim_outcome")
+        && accepted["sim_outcome"].IsString()) {
       std::string o = accepted["sim_outcome"].GetString();
       if (o == "failed" || o == "error" || o == "successful")
         j.outcome = o;
@@ -733,10 +735,10 @@ struct server::impl {
       std::string key = pr.key;
       // The simulator's templates have an empty limit and tags, and
       // inventory 1: sending those is a no-op.
-      bool same = (v.IsString() && v.GetStringLength() == 0
-                   && (key == "limit" || key == "job_tags"
-                       || key == "skip_tags"))
-                  || (key == "inventory" && v.IsInt64() && v.GetInt64() == 1);
+      bool same
+        = (v.IsString() && v.GetStringLength() == 0
+           && (key == "limit" || key == "job_tags" || key == "skip_tags"))
+          || (key == "inventory" && v.IsInt64() && v.GetInt64() == 1);
       if (same)
         continue;
       if (!pr.asked) {
@@ -792,11 +794,10 @@ struct server::impl {
       {"ask_skip_tags_on_launch", &job_template_seed::ask_skip_tags_on_launch},
       {"survey_enabled", &job_template_seed::survey_enabled}};
     for (auto& m : doc.GetObject()) {
-      auto f = std::find_if(std::begin(flags), std::end(flags),
-                            [&](const auto& x) {
-                              return std::string_view{x.first}
-                                     == m.name.GetString();
-                            });
+      auto f
+        = std::find_if(std::begin(flags), std::end(flags), [&](const auto& x) {
+            return std::string_view{x.first} == m.name.GetString();
+          });
       if (f == std::end(flags) || !m.value.IsBool())
         return false;
     }

@@ -82,11 +82,11 @@ TEST_F(awx_sim, launch_info_reports_the_prompts_like_job_launch_serializer) {
   EXPECT_FALSE(d["ask_variables_on_launch"].GetBool());
   EXPECT_FALSE(d["ask_limit_on_launch"].GetBool());
   EXPECT_TRUE(d["passwords_needed_to_start"].IsArray());
-  for (auto key : {"ask_inventory_on_launch", "ask_skip_tags_on_launch",
-                   "ask_job_type_on_launch", "can_start_without_user_input",
-                   "credential_needed_to_start", "inventory_needed_to_start",
-                   "variables_needed_to_start", "job_template_data",
-                   "defaults"})
+  for (auto key :
+       {"ask_inventory_on_launch", "ask_skip_tags_on_launch",
+        "ask_job_type_on_launch", "can_start_without_user_input",
+        "credential_needed_to_start", "inventory_needed_to_start",
+        "variables_needed_to_start", "job_template_data", "defaults"})
     EXPECT_TRUE(d.HasMember(key)) << key;
   auto survey = parse(cli->Get("/api/v2/job_templates/4/launch/")->body);
   EXPECT_TRUE(survey["survey_enabled"].GetBool());
@@ -141,9 +141,8 @@ TEST_F(awx_sim, survey_only_template_runs_the_job_without_the_other_vars) {
   ASSERT_TRUE(ctl);
   EXPECT_EQ(ctl->status, 200);
   EXPECT_TRUE(parse(ctl->body)["ask_limit_on_launch"].GetBool());
-  EXPECT_EQ(cli->Post("/_sim/job_templates/4", R"({"nope":true})", json)
-              ->status,
-            400);
+  EXPECT_EQ(
+    cli->Post("/_sim/job_templates/4", R"({"nope":true})", json)->status, 400);
 }
 
 TEST_F(awx_sim, launch_is_not_idempotent) {
