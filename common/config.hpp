@@ -252,6 +252,8 @@ struct tenant_netbox_settings {
   /// NetBox tenant slug (default: the tenant id).
   std::string tenant;
   int timeout_ms = 10'000;
+  /// Pages of one look-up followed (`next`) before it fails.
+  int max_pages = 50;
 
   friend bool
   operator==(const tenant_netbox_settings&, const tenant_netbox_settings&)
@@ -282,6 +284,9 @@ struct tenant_awx_settings {
   /// How often a running job is looked at (the step waits, parked, between
   /// looks).
   int poll_interval_ms = 15'000;
+  /// How long the template's launch prompts, read before a launch, are
+  /// trusted; 0 = read before every launch.
+  int launch_check_ttl_ms = 60'000;
 
   friend bool operator==(const tenant_awx_settings&, const tenant_awx_settings&)
     = default;

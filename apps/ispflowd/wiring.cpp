@@ -102,6 +102,7 @@ adapters::awx::tenant_settings awx_tenant(const common::tenant_settings& t) {
   out.activation_template = t.awx.activation_template;
   out.call_timeout = milliseconds{t.awx.timeout_ms};
   out.poll_interval = milliseconds{t.awx.poll_interval_ms};
+  out.launch_check_ttl = milliseconds{t.awx.launch_check_ttl_ms};
   return out;
 }
 
@@ -117,6 +118,7 @@ netbox_tenant(const common::tenant_settings& t) {
   out.site_slug = t.netbox.site;
   out.prefix_role = t.netbox.prefix_role;
   out.call_timeout = milliseconds{t.netbox.timeout_ms};
+  out.max_pages = t.netbox.max_pages;
   return out;
 }
 

@@ -685,6 +685,31 @@ tenants:
   EXPECT_THAT(detail, HasSubstr("ISPFLOW_TENANTS_0_AWX_URL"));
 }
 
+TEST(config, awx_launch_check_ttl_and_netbox_max_pages_are_read_and_bounded) {
+  auto yaml = [](const std::string& awx, const std::string& netbox) {
+    return R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants:
+  - {id: t, name: T, awx: {)"
+           + awx + R"(}, netbox: {)" + netbox + R"(}}
+)";
+  };
+  auto defaults = load_config_text(yaml("url: x", "url: y"), no_env());
+  ASSERT_TRUE(defaults) << ispflow::render_error(defaults.error());
+  EXPECT_EQ(defaults->tenants[0].awx.launch_check_ttl_ms, 60000);
+  EXPECT_EQ(defaults->tenants[0].netbox.max_pages, 50);
+  auto set = load_config_text(yaml("launch_check_ttl_ms: 0", "max_pages: 7"),
+                              no_env());
+  ASSERT_TRUE(set) << ispflow::render_error(set.error());
+  EXPECT_EQ(set->tenants[0].awx.launch_check_ttl_ms, 0);
+  EXPECT_EQ(set->tenants[0].netbox.max_pages, 7);
+  auto detail = failure(load_config_text(
+    yaml("launch_check_ttl_ms: -1", "max_pages: 0"), no_env()));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].awx.launch_check_ttl_ms"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].netbox.max_pages"));
+}
+
 TEST(config, adapter_secrets_are_read_from_files_and_never_shown) {
   temp_file token{"  nb-secret-token \n"};
   temp_file empty{"\n"};
