@@ -293,6 +293,10 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.voltha.tp_id = static_cast<int>(v.integer); }},
   {"voltha.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.voltha.timeout_ms = static_cast<int>(v.integer); }},
+  {"voltha.confirm_interval_ms", value_kind::integer, false, "1000", 100, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.confirm_interval_ms = static_cast<int>(v.integer); }},
+  {"voltha.grpc_max_receive_mib", value_kind::integer, false, "64", 4, 2047, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.grpc_max_receive_mib = static_cast<int>(v.integer); }},
 };
 
 const plan_spec plan_keys[] = {

@@ -306,6 +306,12 @@ struct tenant_voltha_settings {
   int c_tag = 0;
   int tp_id = 64;
   int timeout_ms = 10'000;
+  /// How often a step waiting for the olt app to program (or remove) a
+  /// service looks at programmed-subscribers, in ms.
+  int confirm_interval_ms = 1'000;
+  /// The largest VOLTHA gRPC answer accepted, in MiB (gRPC's default, 4,
+  /// is too small for ListDevices of a large core).
+  int grpc_max_receive_mib = 64;
 
   friend bool
   operator==(const tenant_voltha_settings&, const tenant_voltha_settings&)

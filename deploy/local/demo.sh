@@ -103,6 +103,7 @@ STACK_SIM_WAIT=18103 stack_sim_start awx --port 18103 \
   --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 300 || fail "awx simulator"
 STACK_SIM_WAIT=18105 stack_sim_start voltha --grpc-port 18104 --rest-port 18105 \
   --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms 100 \
+  --sadis-service 100/0/64 \
   --onos-user onos --onos-password-file "$secrets/onos-password" || fail "voltha simulator"
 stack_wait_tcp 18104 10 || fail "voltha simulator: no gRPC on 18104"
 stack_log "seeded: prefix 100.64.0.0/21 (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
