@@ -242,7 +242,7 @@ TEST_F(radius_sql_adapter, bad_input_is_a_permanent_failure) {
   EXPECT_EQ(no_password.outcome, adapter_outcome::permanent_failure);
   adapter_request req;
   auto other_tenant = [&] {
-    req.tenant_id = "globex";
+    req.tenant_id = "umbrella";
     req.operation = "radius.deny";
     adapter_reply out;
     caf::scoped_actor self{*sys};
