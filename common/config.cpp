@@ -239,7 +239,7 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.radius.suspend_policy = v.text; }},
   {"radius.walled_garden_group", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.radius.walled_garden_group = v.text; }},
-  {"radius.password_storage", value_kind::choice, false, "cleartext", 0, 0, password_choices,
+  {"radius.password_storage", value_kind::choice, false, "hashed", 0, 0, password_choices,
    [](tenant_settings& t, const parsed& v) { t.radius.password_storage = v.text; }},
   {"radius.disconnect_mode", value_kind::choice, false, "disconnect", 0, 0, disconnect_choices,
    [](tenant_settings& t, const parsed& v) { t.radius.disconnect_mode = v.text; }},
@@ -331,6 +331,8 @@ const nas_spec nas_keys[] = {
    [](nas_settings& n, const parsed& v) { n.coa_port = static_cast<int>(v.integer); }},
   {"vendor", value_kind::choice, false, "mikrotik", 0, 0, vendor_choices,
    [](nas_settings& n, const parsed& v) { n.vendor = v.text; }},
+  {"require_message_authenticator", value_kind::boolean, false, "true", 0, 0, {},
+   [](nas_settings& n, const parsed& v) { n.require_message_authenticator = v.boolean; }},
 };
 
 const token_spec token_keys[] = {

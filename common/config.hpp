@@ -198,6 +198,10 @@ struct nas_settings {
   int coa_port = 3799;
   /// Attribute dialect: mikrotik, cisco, juniper.
   std::string vendor = "mikrotik";
+  /// Drop CoA/Disconnect replies without Message-Authenticator. false for a
+  /// NAS that never sends it (accel-ppp): such replies are then accepted on
+  /// their Response Authenticator; one that carries it is always verified.
+  bool require_message_authenticator = true;
 
   friend bool operator==(const nas_settings&, const nas_settings&) = default;
 };
@@ -228,8 +232,8 @@ struct tenant_radius_settings {
   std::string suspend_policy = "reject";
   /// The group a walled-garden suspension moves the user to.
   std::string walled_garden_group;
-  /// cleartext (CHAP-capable) or hashed (salted SHA-512 for PAP).
-  std::string password_storage = "cleartext";
+  /// hashed (salted SHA-512, PAP only) or cleartext (needed for CHAP).
+  std::string password_storage = "hashed";
   /// How suspend cuts sessions: disconnect or coa.
   std::string disconnect_mode = "disconnect";
 

@@ -161,7 +161,8 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     std::vector<radius::nas_entry> nas;
     for (auto& n : cfg.nas)
       nas.push_back(radius::nas_entry{n.name, n.address, n.secret, n.vendor,
-                                      static_cast<uint16_t>(n.coa_port)});
+                                      static_cast<uint16_t>(n.coa_port),
+                                      n.require_message_authenticator});
     radius::store nas_store{cfg.postgres.dsn};
     if (auto err = nas_store.sync_nas(nas))
       return caf::make_error(errc::invalid_config,
@@ -177,7 +178,9 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
         return std::move(ts.error());
       rc.tenants.push_back(std::move(*ts));
     }
-    auto coa = radius::coa_authorization::make({});
+    radius::coa_settings coa_cfg;
+    coa_cfg.nas = nas;
+    auto coa = radius::coa_authorization::make(std::move(coa_cfg));
     if (!coa)
       return caf::make_error(errc::invalid_config,
                              "RADIUS CoA client not started: "
