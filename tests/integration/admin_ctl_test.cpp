@@ -210,3 +210,54 @@ TEST_F(ispflowctl_test, token_hash_prints_the_sha256_of_stdin) {
   EXPECT_EQ(r.out, sha256_hex("s3cret") + "\n");
   EXPECT_EQ(ctl(nullptr, {"token", "hash"}, "").code, 2);
 }
+
+// Text from the server (saga fields, step errors, dead letters) can hold
+// terminal escapes; tables and plain output show them escaped.
+TEST_F(ispflowctl_test, escapes_control_characters_in_server_data) {
+  db.query(R"sql(
+UPDATE sagas SET subscriber_id = E'sub-\x1b]0;pwn\x07',
+                 failed_step = E'\x1b[2J', error = E'bad\x7f\u009b31m'
+ WHERE id = 's-t1';
+UPDATE saga_steps SET last_error = E'\x1b[2J' WHERE saga_id = 's-t1';
+UPDATE dead_letters SET detail = E'\x1b]0;pwn\x07',
+                        topic = E'billing\x1b[2J' || id
+ WHERE tenant_id = 't2';
+)sql");
+  auto clean = [](const std::string& out) {
+    return out.find_first_of("\x1b\x07\x7f") == std::string::npos
+           && out.find("\xc2\x9b") == std::string::npos;
+  };
+  auto r = ctl(reader_token, {"sagas", "list", "--tenant", "t1", "--state",
+                              "needs_attention"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  EXPECT_NE(r.out.find(R"(sub-\x1b]0;pwn\x07)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"(\x1b[2J)"), std::string::npos) << r.out;
+
+  r = ctl(reader_token, {"sagas", "show", "s-t1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  EXPECT_NE(r.out.find(R"(error: bad\x7f\u009b31m)"), std::string::npos)
+    << r.out;
+  EXPECT_NE(r.out.find(R"(failed_step: \x1b[2J)"), std::string::npos);
+
+  r = ctl(reader_token, {"dlq", "list", "--tenant", "t2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  auto id = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'"
+                     " ORDER BY id LIMIT 1");
+  r = ctl(reader_token, {"dlq", "show", id});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  EXPECT_NE(r.out.find(R"(detail: \x1b]0;pwn\x07)"), std::string::npos)
+    << r.out;
+  EXPECT_NE(r.out.find(R"(topic: billing\x1b[2J)"), std::string::npos);
+
+  // --json stays the API's JSON (where RapidJSON escaped C0 already).
+  r = ctl(reader_token, {"--json", "dlq", "show", id});
+  ASSERT_EQ(r.code, 0) << r.err;
+  rapidjson::Document d;
+  d.Parse(r.out.c_str());
+  ASSERT_FALSE(d.HasParseError()) << r.out;
+  EXPECT_EQ(std::string{d["detail"].GetString()}, "\x1b]0;pwn\x07");
+}
