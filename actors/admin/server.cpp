@@ -755,6 +755,28 @@ struct admin_server::impl {
   // -- before the body
   // -----------------------------------------------------------------
 
+  // A POST refused before its handler ran is audited like the others when
+  // its token is known (`target` is the route's first capture).
+  void audit_refusal(const httplib::Request& req, const post_route& route,
+                     const reply& r) {
+    auto header = req.get_header_value("Authorization");
+    auto token = authenticator::bearer_token(header);
+    auto who = token ? auth.authenticate(*token) : std::nullopt;
+    if (!who)
+      return;
+    detail::audit_entry e;
+    e.token_name = who->name;
+    e.tenant_id = who->tenant;
+    e.action = route.name;
+    std::smatch m;
+    if (std::regex_match(req.path, m, route.pattern) && m.size() > 1)
+      e.target = m[1];
+    e.status = r.status;
+    e.result = r.result;
+    if (!db.audit(e))
+      audit_failures->inc();
+  }
+
   // Answer `res` and close the connection afterwards: the request's body,
   // if any, is left unread.
   static void close_after(httplib::Response& res) {
@@ -823,6 +845,8 @@ struct admin_server::impl {
     }
     if (r->status == 401)
       res.set_header("WWW-Authenticate", "Bearer");
+    else if (target != nullptr)
+      audit_refusal(req, *target, *r);
     close_after(res);
     send(res, route, *r);
     return true;
@@ -854,9 +878,9 @@ struct admin_server::impl {
             const std::string& action, std::string_view scope,
             write_handler h) {
     post_routes.push_back({std::regex{pattern}, route});
-    svr.Post(pattern, [this, route, action, scope,
-                       h](const httplib::Request& req, httplib::Response& res,
-                          const httplib::ContentReader& read) {
+    svr.Post(pattern, [this, route, action, scope, h, pr = post_routes.back()](
+                        const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& read) {
       // The token was checked before this (refused_early). The body is
       // counted as decoded: after the chunked framing and gzip/br.
       std::string body;
@@ -870,11 +894,13 @@ struct admin_server::impl {
         return true;
       });
       if (!complete) {
+        auto r = too_large ? body_too_large()
+                           : error_reply(400, "invalid_request",
+                                         "the body could not be read or "
+                                         "decoded");
+        audit_refusal(req, pr, r);
         close_after(res);
-        send(res, route,
-             too_large ? body_too_large()
-                       : error_reply(400, "invalid_request",
-                                     "the body could not be read or decoded"));
+        send(res, route, r);
         return;
       }
       // httplib passes its own request object as const; the handlers below

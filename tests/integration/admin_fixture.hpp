@@ -204,6 +204,7 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
     };
     if (with_metrics_token)
       cfg.metrics_token_sha256 = sha256_hex(metrics_token);
+    configure(cfg);
     admin_deps deps;
     deps.dsn = db.dsn();
     deps.metrics = &registry;
@@ -227,6 +228,11 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
     client.reset();
     if (server)
       server->stop();
+  }
+
+  /// Lets a suite change the settings before the server is made.
+  virtual void configure(admin_settings&) {
+    // nop
   }
 
   answer call(const std::string& method, const std::string& path,
