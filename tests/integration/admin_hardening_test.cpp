@@ -404,30 +404,6 @@ TEST_F(admin_metrics_listener, metrics_are_served_only_on_their_listener) {
 // -- TLS
 // ------------------------------------------------------------------------
 
-// A self-signed certificate for 127.0.0.1 made by the openssl command.
-struct throwaway_certificate {
-  std::string dir
-    = ::testing::TempDir() + "admin-tls-" + std::to_string(::getpid()) + "-"
-      + std::to_string(clock_type::now().time_since_epoch().count());
-  std::string cert = dir + "/cert.pem";
-  std::string key = dir + "/key.pem";
-  bool made = false;
-
-  throwaway_certificate() {
-    std::filesystem::create_directories(dir);
-    auto cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1"
-               " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
-               " -keyout '"
-               + key + "' -out '" + cert + "' >/dev/null 2>&1";
-    made = std::system(cmd.c_str()) == 0;
-  }
-
-  ~throwaway_certificate() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
-
 class admin_tls : public admin_api {
 protected:
   void configure(admin_settings& cfg) override {
