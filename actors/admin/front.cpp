@@ -149,7 +149,7 @@ public:
     auto deadline = clock::now() + milliseconds{1000};
     size_t dropped = 0;
     char buf[16 * 1024];
-    while (dropped < 4 * 1024 * 1024 && wait_for(fd_, POLLIN, deadline)) {
+    while (dropped < 16 * 1024 * 1024 && wait_for(fd_, POLLIN, deadline)) {
       auto n = ::recv(fd_, buf, sizeof(buf), 0);
       if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
         break;

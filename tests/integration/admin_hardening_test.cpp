@@ -176,15 +176,24 @@ TEST_F(admin_slow_clients, many_slow_clients_from_one_address_leave_room) {
   trickle.join();
   ASSERT_TRUE(res) << httplib::to_string(res.error());
   EXPECT_EQ(res->status, 200);
-  // The excess was turned away at once with a 503.
-  int refused = 0;
+  // The excess was turned away at once (a 503, then the close); four are
+  // still held open, waiting for the rest of their headers.
+  int held = 0;
+  int answered_503 = 0;
   for (int fd : slow) {
-    auto answer = read_until_close(fd, 200ms);
-    if (answer.starts_with("HTTP/1.1 503"))
-      ++refused;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) == 0) {
+      ++held;
+    } else {
+      char buf[16] = {0};
+      if (::recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0
+          && std::string_view{buf, 12} == "HTTP/1.1 503")
+        ++answered_503;
+    }
     ::close(fd);
   }
-  EXPECT_EQ(refused, 36);
+  EXPECT_EQ(held, 4);
+  EXPECT_GT(answered_503, 0);
 }
 
 class admin_deadlines : public admin_api {
