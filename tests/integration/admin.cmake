@@ -23,5 +23,5 @@ ispflow_add_gtest(NAME admin_hardening_test
                   SOURCES integration/admin_hardening_test.cpp
                   LIBS ispflow::admin ispflow::postgres ispflow::test_support
                        PkgConfig::HTTPLIB PkgConfig::PQXX ispflow::rapidjson
-                       ZLIB::ZLIB
+                       ZLIB::ZLIB brotlienc
                   LABELS integration PG)

@@ -7,6 +7,7 @@
 #include "tests/integration/admin_fixture.hpp"
 
 #include <arpa/inet.h>
+#include <brotli/encode.h>
 #include <chrono>
 #include <cstdlib>
 #include <fcntl.h>
@@ -125,6 +126,17 @@ std::string gzip(const std::string& data) {
   deflate(&z, Z_FINISH);
   out.resize(z.total_out);
   deflateEnd(&z);
+  return out;
+}
+
+std::string brotli(const std::string& data) {
+  std::string out(BrotliEncoderMaxCompressedSize(data.size()), '\0');
+  size_t n = out.size();
+  BrotliEncoderCompress(BROTLI_DEFAULT_QUALITY, BROTLI_DEFAULT_WINDOW,
+                        BROTLI_MODE_TEXT, data.size(),
+                        reinterpret_cast<const uint8_t*>(data.data()), &n,
+                        reinterpret_cast<uint8_t*>(out.data()));
+  out.resize(n);
   return out;
 }
 
@@ -307,6 +319,12 @@ TEST_F(admin_api, a_compressed_body_is_limited_by_its_decoded_size) {
                      {"Content-Encoding", "gzip"}};
   auto res = client->Post("/v1/events/redrive", h, gzip(json),
                           "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413) << res->body;
+  httplib::Headers hb{{"Authorization", std::string{"Bearer "} + admin_token},
+                      {"Content-Encoding", "br"}};
+  res = client->Post("/v1/events/redrive", hb, brotli(json),
+                     "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413) << res->body;
   // The same request small enough is served.
