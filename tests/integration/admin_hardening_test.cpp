@@ -208,6 +208,48 @@ TEST_F(admin_slow_clients, many_slow_clients_from_one_address_leave_room) {
   EXPECT_GT(answered_503, 0);
 }
 
+class admin_connection_bound : public admin_api {
+protected:
+  void configure(admin_settings& cfg) override {
+    cfg.threads = 6;
+    cfg.max_connections_per_client = 4;
+    cfg.header_timeout = 120s;
+  }
+};
+
+TEST_F(admin_connection_bound, connections_beyond_the_total_get_a_503_at_once) {
+  // Six idle connections from two addresses take every place.
+  std::vector<int> idle;
+  for (auto source : {"127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.2",
+                      "127.0.0.3", "127.0.0.3"}) {
+    int fd = connect_from(source, server->port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  // A seventh client is told so instead of waiting in a queue.
+  int fd = connect_from("127.0.0.4", server->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto answer = read_until_close(fd, 20s);
+  ::close(fd);
+  EXPECT_EQ(status_line(answer), "HTTP/1.1 503 Service Unavailable") << answer;
+  EXPECT_NE(answer.find("too_many_connections"), std::string::npos);
+  // Once one leaves, a new client is served.
+  ::close(idle.back());
+  idle.pop_back();
+  bool served = false;
+  for (auto limit = clock_type::now() + 20s;
+       !served && clock_type::now() < limit;
+       std::this_thread::sleep_for(50ms)) {
+    httplib::Client c{"127.0.0.1", server->port()};
+    auto res = c.Get("/healthz");
+    served = res && res->status == 200;
+  }
+  EXPECT_TRUE(served);
+  for (int x : idle)
+    ::close(x);
+}
+
 class admin_deadlines : public admin_api {
 protected:
   void configure(admin_settings& cfg) override {
