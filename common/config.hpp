@@ -137,8 +137,50 @@ struct admin_settings {
   bool enabled = true;
   /// `admin.tokens`: who may call the API.
   std::vector<admin_token_settings> tokens;
+  /// Connections served at once (one thread each), 1..4096; more are
+  /// refused.
+  int max_connections = 32;
+  /// Connections one client address may hold, 1..4096; more are refused.
+  int max_connections_per_client = 8;
+  /// Largest request body after chunked framing and gzip/br are removed.
+  int64_t max_body_bytes = 1 << 20;
+  /// Request line and headers must arrive within this, in milliseconds.
+  int header_timeout_ms = 10'000;
+  /// A whole body must arrive within this, in milliseconds.
+  int body_timeout_ms = 30'000;
+  /// An idle keep-alive connection is closed after this, in milliseconds.
+  int idle_timeout_ms = 5'000;
+  /// Each write of a response, in milliseconds.
+  int write_timeout_ms = 10'000;
+  /// `admin.metrics.listen`: "host:port" of a separate /metrics listener;
+  /// empty = /metrics on `listen`.
+  std::string metrics_listen;
+  /// `admin.metrics.token_sha256`: SHA-256 (64 hex) of the bearer token
+  /// /metrics requires; empty = no token.
+  std::string metrics_token_sha256;
+  /// `admin.metrics.refresh_ms`: how often the database gauges of /metrics
+  /// are recomputed (in the background, never per scrape).
+  int metrics_refresh_ms = 15'000;
+  /// `admin.tls.cert_file` / `admin.tls.key_file`: PEM files; both set =
+  /// HTTPS only on every admin listener.
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
 
   friend bool operator==(const admin_settings&, const admin_settings&)
+    = default;
+};
+
+/// TLS of one tenant's HTTP system (`tenants[i].<system>.ca_file`,
+/// `.insecure_skip_verify`). Certificates are verified by default.
+struct http_tls_settings {
+  /// PEM bundle of the CAs trusted for this system; empty = the system's
+  /// default CAs.
+  std::filesystem::path ca_file;
+  /// Turns certificate and host name verification off (logged as a
+  /// warning at start-up). For laboratories only.
+  bool insecure_skip_verify = false;
+
+  friend bool operator==(const http_tls_settings&, const http_tls_settings&)
     = default;
 };
 
@@ -258,6 +300,7 @@ struct tenant_netbox_settings {
   int timeout_ms = 10'000;
   /// Pages of one look-up followed (`next`) before it fails.
   int max_pages = 50;
+  http_tls_settings tls;
 
   friend bool
   operator==(const tenant_netbox_settings&, const tenant_netbox_settings&)
@@ -270,6 +313,7 @@ struct tenant_genieacs_settings {
   /// How long GenieACS waits for the CPE's session per task.
   int connection_request_timeout_ms = 4'000;
   int timeout_ms = 10'000;
+  http_tls_settings tls;
 
   friend bool
   operator==(const tenant_genieacs_settings&, const tenant_genieacs_settings&)
@@ -291,6 +335,7 @@ struct tenant_awx_settings {
   /// How long the template's launch prompts, read before a launch, are
   /// trusted; 0 = read before every launch.
   int launch_check_ttl_ms = 60'000;
+  http_tls_settings tls;
 
   friend bool operator==(const tenant_awx_settings&, const tenant_awx_settings&)
     = default;

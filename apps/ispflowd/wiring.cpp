@@ -22,6 +22,35 @@ namespace ispflow::app {
 
 namespace {
 
+// Per-origin TLS of the tenants' HTTP systems (certificates are verified
+// unless a system says insecure_skip_verify, which is logged).
+adapters::http::client_options http_options_of(const common::config& cfg) {
+  adapters::http::client_options opts;
+  auto add = [&](const common::tenant_settings& t, const char* system,
+                 const std::string& url, const common::http_tls_settings& tls) {
+    if (url.empty() || (tls.ca_file.empty() && !tls.insecure_skip_verify))
+      return;
+    auto origin = adapters::http::origin_of(url);
+    if (tls.insecure_skip_verify)
+      common::log_warn(
+        "ispflowd",
+        "TLS certificate verification is OFF for a tenant's"
+        " system (insecure_skip_verify)",
+        {{"tenant", t.id}, {"system", system}, {"origin", origin}});
+    opts.origins.push_back(
+      {origin, tls.ca_file.string(), tls.insecure_skip_verify});
+  };
+  for (auto& t : cfg.tenants) {
+    if (t.systems.netbox)
+      add(t, "netbox", t.netbox.url, t.netbox.tls);
+    if (t.systems.genieacs)
+      add(t, "genieacs", t.genieacs.url, t.genieacs.tls);
+    if (t.systems.awx)
+      add(t, "awx", t.awx.url, t.awx.tls);
+  }
+  return opts;
+}
+
 namespace api = adapters::api;
 namespace res = adapters::resilience;
 namespace radius = adapters::radius;
@@ -206,7 +235,7 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
   }
   adapters::http::http_actor http;
   if (any_awx || any_netbox || any_genieacs) {
-    http = adapters::http::spawn_http_actor(sys);
+    http = adapters::http::spawn_http_actor(sys, http_options_of(cfg));
     keep(http);
   }
   if (any_netbox) {
@@ -272,6 +301,30 @@ admin_settings_of(const common::config& cfg) {
       ts.tenant = t.tenant;
     out.tokens.push_back(std::move(ts));
   }
+  using std::chrono::milliseconds;
+  auto& a = cfg.admin;
+  out.threads = static_cast<uint32_t>(a.max_connections);
+  out.max_connections_per_client
+    = static_cast<uint32_t>(a.max_connections_per_client);
+  out.max_body_bytes = static_cast<uint64_t>(a.max_body_bytes);
+  out.header_timeout = milliseconds{a.header_timeout_ms};
+  out.body_timeout = milliseconds{a.body_timeout_ms};
+  out.idle_timeout = milliseconds{a.idle_timeout_ms};
+  out.write_timeout = milliseconds{a.write_timeout_ms};
+  out.metrics_refresh = milliseconds{a.metrics_refresh_ms};
+  if (!a.metrics_token_sha256.empty())
+    out.metrics_token_sha256 = a.metrics_token_sha256;
+  if (!a.metrics_listen.empty()) {
+    auto mcolon = a.metrics_listen.rfind(':');
+    auto mhost = a.metrics_listen.substr(0, mcolon);
+    if (mhost.size() > 2 && mhost.front() == '[' && mhost.back() == ']')
+      mhost = mhost.substr(1, mhost.size() - 2);
+    out.metrics_address = mhost;
+    out.metrics_port
+      = static_cast<uint16_t>(std::stoi(a.metrics_listen.substr(mcolon + 1)));
+  }
+  out.tls_cert_file = a.tls_cert_file.string();
+  out.tls_key_file = a.tls_key_file.string();
   return out;
 }
 
