@@ -768,3 +768,33 @@ plans: [{tenant: t, id: p, download_kbps: 1, uplod_kbps: 1}]
   EXPECT_THAT(typo, HasSubstr("config: plans[0].uplod_kbps: unknown key (did "
                               "you mean plans[0].upload_kbps?)"));
 }
+
+// -- genieacs data models (issue 12 item 7)
+// -------------------------------------
+
+TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_DATA_MODEL", "tr181"},
+     {"ISPFLOW_TENANTS_0_GENIEACS_PRODUCT_CLASS_DATA_MODELS",
+      "EX220=tr181,HG8245H=tr098"}});
+  auto c = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(c) << failure(c);
+  EXPECT_EQ(c->tenants[0].genieacs.data_model, "tr181");
+  EXPECT_EQ(c->tenants[0].genieacs.product_class_data_models,
+            (std::map<std::string, std::string>{{"EX220", "tr181"},
+                                                {"HG8245H", "tr098"}}));
+  auto dflt = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->tenants[0].genieacs.data_model, "auto");
+}
+
+TEST(config, bad_genieacs_data_models_are_named) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_DATA_MODEL", "tr069"},
+     {"ISPFLOW_TENANTS_0_GENIEACS_PRODUCT_CLASS_DATA_MODELS", "EX220=tr69"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.data_model"));
+  EXPECT_THAT(detail,
+              HasSubstr("tenants[0].genieacs.product_class_data_models: "
+                        "\"EX220=tr69\""));
+}
