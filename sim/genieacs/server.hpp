@@ -48,7 +48,8 @@ struct options {
   /// when the request has no `timeout` (cwmp.deviceOnlineThreshold).
   uint32_t online_threshold_ms = 4000;
   /// How long a connection request to an offline device takes to fail
-  /// (cwmp.connectionRequestTimeout, 2000 ms by default upstream).
+  /// (cwmp.connectionRequestTimeout; genieacs/genieacs lib/config.ts
+  /// CONNECTION_REQUEST_TIMEOUT defaults to 2000 ms).
   uint32_t connection_request_timeout_ms = 2000;
 };
 
