@@ -62,8 +62,13 @@ constexpr const char* save_sql
     " state = EXCLUDED.state, detail = EXCLUDED.detail,"
     " posted_at = EXCLUDED.posted_at, updated_at = now()";
 
+constexpr const char* purge_sql
+  = "DELETE FROM genieacs_task_intents"
+    " WHERE updated_at < now() - make_interval(hours => $1)";
+
 struct pg_state {
   std::string dsn;
+  int64_t retention_hours = 720;
   std::unique_ptr<pqxx::connection> conn;
   static inline const char* name = "ispflow.genieacs.intents";
 
@@ -83,6 +88,11 @@ struct pg_state {
         conn = std::make_unique<pqxx::connection>(dsn);
         conn->prepare("genieacs_intent_load", load_sql);
         conn->prepare("genieacs_intent_save", save_sql);
+        conn->prepare("genieacs_intent_purge", purge_sql);
+        pqxx::work purge{*conn};
+        purge.exec_prepared("genieacs_intent_purge",
+                            static_cast<int>(retention_hours));
+        purge.commit();
       }
       pqxx::work w{*conn};
       auto res = f(w);
@@ -103,8 +113,10 @@ struct pg_state {
 };
 
 intent_store_actor::behavior_type
-pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn) {
+pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
+         int64_t retention_hours) {
   self->state.dsn = std::move(dsn);
+  self->state.retention_hours = retention_hours;
   return {
     [self](load_atom, std::string& operation,
            std::string& key) -> caf::result<intent_lookup> {
@@ -189,8 +201,10 @@ memory_store(intent_store_actor::stateful_pointer<memory_state> self,
 } // namespace
 
 intent_store_actor spawn_pg_intent_store(caf::actor_system& sys,
-                                         std::string dsn) {
-  return sys.spawn<caf::detached>(pg_store, std::move(dsn));
+                                         std::string dsn,
+                                         std::chrono::hours retention) {
+  return sys.spawn<caf::detached>(pg_store, std::move(dsn),
+                                  static_cast<int64_t>(retention.count()));
 }
 
 intent_store_actor spawn_memory_intent_store(caf::actor_system& sys,

@@ -6,6 +6,7 @@
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -89,9 +90,12 @@ using intent_store_actor = caf::typed_actor<
 
 /// A store in PostgreSQL (table `genieacs_task_intents`, schema/0007), in a
 /// detached actor of its own (libpqxx blocks) with one lazily (re)opened
-/// connection to `dsn`.
-intent_store_actor spawn_pg_intent_store(caf::actor_system& sys,
-                                         std::string dsn);
+/// connection to `dsn`. Each time it connects it deletes the rows untouched
+/// for `retention` (far longer than any step deadline: an operator's retry
+/// runs under a new generation, hence a new key).
+intent_store_actor
+spawn_pg_intent_store(caf::actor_system& sys, std::string dsn,
+                      std::chrono::hours retention = std::chrono::hours{720});
 
 /// A store in memory (tests, or a process without PostgreSQL): it survives
 /// the adapter actor but not the process. Holds at most `capacity` intents

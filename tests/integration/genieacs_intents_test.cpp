@@ -150,6 +150,27 @@ TEST_F(genieacs_intents, saved_intents_are_loaded_and_replaced) {
   EXPECT_EQ(db.count("SELECT count(*) FROM genieacs_task_intents"), 1);
 }
 
+TEST_F(genieacs_intents, rows_untouched_for_the_retention_are_purged) {
+  db.query("INSERT INTO genieacs_task_intents (operation, idempotency_key,"
+           " tenant_id, device_id, unique_key, state, posted_at, updated_at)"
+           " VALUES ('genieacs.factory_reset', 'old/1/0', 't1', 'd', 'u',"
+           " 'done', now() - interval '40 days', now() - interval '40 days'),"
+           " ('genieacs.factory_reset', 'new/1/0', 't1', 'd', 'u', 'done',"
+           " now(), now())");
+  auto fresh = genieacs::spawn_pg_intent_store(*sys, db.dsn());
+  caf::scoped_actor self{*sys};
+  self
+    ->request(fresh, 10s, load_atom_v, std::string{"genieacs.factory_reset"},
+              std::string{"new/1/0"})
+    .receive([](genieacs::intent_lookup& got) { EXPECT_TRUE(got.found); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(db.value("SELECT string_agg(idempotency_key, ',')"
+                     " FROM genieacs_task_intents"),
+            "new/1/0");
+  caf::anon_send_exit(fresh, caf::exit_reason::user_shutdown);
+  fresh = nullptr;
+}
+
 TEST_F(genieacs_intents, store_without_a_database_answers_an_error) {
   auto bad = genieacs::spawn_pg_intent_store(
     *sys, "host=/nonexistent port=1 dbname=none connect_timeout=1");
