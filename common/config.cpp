@@ -154,6 +154,8 @@ constexpr std::array<std::string_view, 2> password_choices{"cleartext",
 constexpr std::array<std::string_view, 2> disconnect_choices{"disconnect",
                                                              "coa"};
 constexpr std::array<std::string_view, 2> scheme_choices{"token", "bearer"};
+constexpr std::array<std::string_view, 3> data_model_choices{"auto", "tr098",
+                                                             "tr181"};
 
 // clang-format off
 const root_spec root_keys[] = {
@@ -298,6 +300,10 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.genieacs.tls.insecure_skip_verify = v.boolean; }},
   {"genieacs.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.genieacs.timeout_ms = static_cast<int>(v.integer); }},
+  {"genieacs.data_model", value_kind::choice, false, "auto", 0, 0, data_model_choices,
+   [](tenant_settings& t, const parsed& v) { t.genieacs.data_model = v.text; }},
+  {"genieacs.product_class_data_models", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.product_class_data_models_text = v.text; }},
   {"awx.url", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.awx.url = v.text; }},
   {"awx.token_file", value_kind::path, false, "", 0, 0, {},
@@ -1180,6 +1186,26 @@ private:
       if (t.systems.genieacs)
         require(!t.genieacs.url.empty(), key("genieacs.url"),
                 "when systems.genieacs is true");
+      // "<product class>=<tr098|tr181>[,...]"
+      std::string_view pcs = t.genieacs.product_class_data_models_text;
+      while (!pcs.empty()) {
+        auto comma = pcs.find(',');
+        auto item_text = pcs.substr(0, comma);
+        pcs = comma == std::string_view::npos ? std::string_view{}
+                                              : pcs.substr(comma + 1);
+        auto eq = item_text.find('=');
+        auto pc = item_text.substr(0, eq);
+        auto model = eq == std::string_view::npos ? std::string_view{}
+                                                  : item_text.substr(eq + 1);
+        if (pc.empty() || (model != "tr098" && model != "tr181")) {
+          error("config: " + key("genieacs.product_class_data_models") + ": "
+                + quote(std::string{item_text})
+                + " is not <product class>=tr098 or <product class>=tr181");
+          continue;
+        }
+        t.genieacs.product_class_data_models[std::string{pc}]
+          = std::string{model};
+      }
       if (t.systems.awx) {
         require(!t.awx.url.empty(), key("awx.url"), "when systems.awx is true");
         require(!t.awx.token_file.empty(), key("awx.token_file"),

@@ -314,6 +314,14 @@ struct tenant_genieacs_settings {
   int connection_request_timeout_ms = 4'000;
   int timeout_ms = 10'000;
   http_tls_settings tls;
+  /// The CPEs' data model root: "auto" (detected per device), "tr098" or
+  /// "tr181".
+  std::string data_model = "auto";
+  /// Per product class, wins over `data_model`: product class -> "tr098" or
+  /// "tr181" (`product_class_data_models: "EX220=tr181,HG8245H=tr098"`).
+  std::map<std::string, std::string> product_class_data_models;
+  /// The key's text as written (parsed into the map at load).
+  std::string product_class_data_models_text;
 
   friend bool
   operator==(const tenant_genieacs_settings&, const tenant_genieacs_settings&)

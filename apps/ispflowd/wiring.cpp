@@ -3,6 +3,7 @@
 #include "actors/guarded_adapter.hpp"
 #include "adapters/awx/adapter.hpp"
 #include "adapters/genieacs/adapter.hpp"
+#include "adapters/genieacs/wire.hpp"
 #include "adapters/http/http_actor.hpp"
 #include "adapters/netbox/adapter.hpp"
 #include "adapters/radius/coa_authorization.hpp"
@@ -155,11 +156,18 @@ netbox_tenant(const common::tenant_settings& t) {
 
 adapters::genieacs::tenant_settings
 genieacs_tenant(const common::tenant_settings& t) {
-  adapters::genieacs::tenant_settings out;
+  namespace acs = adapters::genieacs;
+  acs::tenant_settings out;
   out.base_url = t.genieacs.url;
   out.connection_request_timeout
     = milliseconds{t.genieacs.connection_request_timeout_ms};
   out.call_timeout = milliseconds{t.genieacs.timeout_ms};
+  // Both were checked when the configuration was loaded.
+  out.model = acs::parse_data_model(t.genieacs.data_model)
+                .value_or(acs::data_model::unknown);
+  for (auto& [pc, model] : t.genieacs.product_class_data_models)
+    out.product_class_models[pc]
+      = acs::parse_data_model(model).value_or(acs::data_model::unknown);
   return out;
 }
 
@@ -254,9 +262,15 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     for (auto& t : cfg.tenants)
       if (t.systems.genieacs)
         gs.tenants.emplace(t.id, genieacs_tenant(t));
+    // The task intents are durable (schema/0007), in a detached actor of
+    // their own: a task that ran just before a crash is reconciled after the
+    // restart, never posted again.
+    auto intents = adapters::genieacs::spawn_pg_intent_store(sys,
+                                                             cfg.postgres.dsn);
+    keep(intents);
     auto acs = caf::actor_cast<api::adapter_actor>(
       adapters::genieacs::spawn_genieacs_adapter(sys, std::move(gs), http,
-                                                 rt.guard));
+                                                 rt.guard, intents));
     keep(acs);
     rt.actors[sagas::target_system::genieacs] = acs;
   }

@@ -974,4 +974,32 @@ tenants:
                                 "read \"/nonexistent/ca.pem\""));
   EXPECT_THAT(detail, HasSubstr("config: tenants[0].awx.insecure_skip_verify: "
                                 "set either it or awx.ca_file"));
+// -- genieacs data models (issue 12 item 7)
+// -------------------------------------
+
+TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_DATA_MODEL", "tr181"},
+     {"ISPFLOW_TENANTS_0_GENIEACS_PRODUCT_CLASS_DATA_MODELS",
+      "EX220=tr181,HG8245H=tr098"}});
+  auto c = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(c) << failure(c);
+  EXPECT_EQ(c->tenants[0].genieacs.data_model, "tr181");
+  EXPECT_EQ(c->tenants[0].genieacs.product_class_data_models,
+            (std::map<std::string, std::string>{{"EX220", "tr181"},
+                                                {"HG8245H", "tr098"}}));
+  auto dflt = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->tenants[0].genieacs.data_model, "auto");
+}
+
+TEST(config, bad_genieacs_data_models_are_named) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_DATA_MODEL", "tr069"},
+     {"ISPFLOW_TENANTS_0_GENIEACS_PRODUCT_CLASS_DATA_MODELS", "EX220=tr69"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.data_model"));
+  EXPECT_THAT(detail,
+              HasSubstr("tenants[0].genieacs.product_class_data_models: "
+                        "\"EX220=tr69\""));
 }
