@@ -974,8 +974,9 @@ tenants:
                                 "read \"/nonexistent/ca.pem\""));
   EXPECT_THAT(detail, HasSubstr("config: tenants[0].awx.insecure_skip_verify: "
                                 "set either it or awx.ca_file"));
-// -- genieacs data models (issue 12 item 7)
-// -------------------------------------
+}
+
+// -- genieacs data models ------------------------------------------------------
 
 TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
   auto env = env_source::from_map(
