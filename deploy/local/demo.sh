@@ -368,7 +368,7 @@ json_num() { grep -oE "\"$1\":[0-9]+" | head -n1 | cut -d: -f2 | grep . || echo 
 # json_obj NAME: the first flat object after "NAME": on stdin, compacted.
 json_obj() { grep -oE "\"$1\":\{[^}]*\}" | head -n1 | cut -d: -f2- | tr -d '" ' | grep . || echo '{}'; }
 contract_lines() {
-  local nas netbox awx onos
+  local nas netbox awx onos acs
   nas=$(stack_http GET 18107 /stats)
   printf '  %-9s %s CoA/Disconnect replies verified (%s signed, %s unsigned); %s of %s RADIUS passwords stored hashed\n' radius \
     "$(($(json_num replies_signed <<<"$nas") + $(json_num replies_unsigned <<<"$nas")))" \
@@ -384,6 +384,9 @@ contract_lines() {
     "$(json_num programmed_subscribers_reads <<<"$onos")" "$(json_num programmed_subscribers_filtered_reads <<<"$onos")" \
     "$(json_num onu_status_reads <<<"$onos")" "$(json_obj tagged_route_content_types <<<"$onos")" \
     "$(json_num tagged_route_refused_415 <<<"$onos")"
+  acs=$(stack_http GET 18102 /_sim/stats)
+  printf '  %-9s %s parameter read-backs after configuring, %s device-record reads to reconcile a task\n' genieacs \
+    "$(json_num value_readbacks <<<"$acs")" "$(json_num reconcile_reads <<<"$acs")"
   awx=$(stack_http GET 18103 /_sim/state)
   printf '  %-9s %s launch-prompt reads before launching, %s launches with ignored fields\n' awx \
     "$(json_num launch_prompt_reads <<<"$awx")" "$(json_num ignored_field_launches <<<"$awx")"
