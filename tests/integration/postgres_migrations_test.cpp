@@ -31,13 +31,14 @@ std::string table_exists_sql(const std::string& table) {
 
 TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   auto& ms = pg::embedded_migrations();
-  ASSERT_EQ(ms.size(), 6u);
+  ASSERT_EQ(ms.size(), 7u);
   EXPECT_EQ(ms[0].name, "0001_freeradius.sql");
   EXPECT_EQ(ms[1].name, "0002_core.sql");
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
   EXPECT_EQ(ms[3].name, "0004_radius.sql");
   EXPECT_EQ(ms[4].name, "0005_admin.sql");
   EXPECT_EQ(ms[5].name, "0006_saga_lookups.sql");
+  EXPECT_EQ(ms[6].name, "0008_inbox_per_tenant.sql");
 }
 
 TEST(postgres_migrations,
@@ -63,8 +64,9 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
   ASSERT_TRUE(report) << ispflow::render_error(report.error());
   EXPECT_THAT(report->applied,
               ElementsAre("0001_freeradius.sql", "0002_core.sql",
-                          "0003_sagas.sql", "0004_radius.sql",
-                          "0005_admin.sql", "0006_saga_lookups.sql"));
+                          "0003_sagas.sql", "0004_radius.sql", "0005_admin.sql",
+                          "0006_saga_lookups.sql",
+                          "0008_inbox_per_tenant.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
   for (auto table :
        {"radacct",    "radcheck",     "radgroupcheck",   "radgroupreply",
@@ -77,7 +79,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
   EXPECT_EQ(db.value("SELECT string_agg(version || ':' || name, ',' "
                      "ORDER BY version) FROM schema_migrations"),
             "1:0001_freeradius.sql,2:0002_core.sql,3:0003_sagas.sql,"
-            "4:0004_radius.sql,5:0005_admin.sql,6:0006_saga_lookups.sql");
+            "4:0004_radius.sql,5:0005_admin.sql,6:0006_saga_lookups.sql,"
+            "8:0008_inbox_per_tenant.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {
@@ -91,8 +94,9 @@ TEST(postgres_migrations, applying_twice_changes_nothing) {
   EXPECT_THAT(report->applied, IsEmpty());
   EXPECT_THAT(report->already_applied,
               ElementsAre("0001_freeradius.sql", "0002_core.sql",
-                          "0003_sagas.sql", "0004_radius.sql",
-                          "0005_admin.sql", "0006_saga_lookups.sql"));
+                          "0003_sagas.sql", "0004_radius.sql", "0005_admin.sql",
+                          "0006_saga_lookups.sql",
+                          "0008_inbox_per_tenant.sql"));
   EXPECT_EQ(db.value("SELECT string_agg(version || checksum || applied_at, "
                      "',' ORDER BY version) FROM schema_migrations"),
             before);
