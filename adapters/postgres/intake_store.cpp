@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/codec.hpp"
 #include "adapters/postgres/session.hpp"
+#include "events/cloud_event.hpp"
 #include "events/intake_check.hpp"
 #include "events/intake_errors.hpp"
 
