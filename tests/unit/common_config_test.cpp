@@ -828,7 +828,6 @@ plans: [{tenant: t, id: p, download_kbps: 1, uplod_kbps: 1}]
 constexpr const char* two_tenants = R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: host=x}
-intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: acme, name: A}, {id: beta, name: B}]
 )";
 
