@@ -37,6 +37,7 @@ using intake_ptr = intake_actor::stateful_pointer<intake_state>;
 events::intake_batch make_batch(std::vector<events::kafka_record>& records,
                                 const events::intake_settings& check) {
   events::intake_batch batch;
+  batch.dead_letter_topic = check.dead_letter_topic;
   std::map<std::pair<std::string, int32_t>, int64_t> next;
   for (auto& rec : records) {
     auto& pos = next[{rec.topic, rec.partition}];

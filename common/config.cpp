@@ -144,6 +144,7 @@ using tenant_spec = key_spec<tenant_settings>;
 using plan_spec = key_spec<plan_settings>;
 using nas_spec = key_spec<nas_settings>;
 using token_spec = key_spec<admin_token_settings>;
+using source_spec = key_spec<intake_source_settings>;
 
 constexpr std::array<std::string_view, 3> vendor_choices{"mikrotik", "cisco",
                                                          "juniper"};
@@ -183,6 +184,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.intake.max_batch = static_cast<int>(v.integer); }},
   {"intake.linger_ms", value_kind::integer, false, "5", 0, 10000, {},
    [](config& c, const parsed& v) { c.intake.linger_ms = static_cast<int>(v.integer); }},
+  {"intake.allow_any_source", value_kind::boolean, false, "false", 0, 0, {},
+   [](config& c, const parsed& v) { c.intake.allow_any_source = v.boolean; }},
   {"outbox.batch", value_kind::integer, false, "1000", 1, 100000, {},
    [](config& c, const parsed& v) { c.outbox.batch = static_cast<int>(v.integer); }},
   {"outbox.poll_interval_ms", value_kind::integer, false, "50", 1, 60000, {},
@@ -388,9 +391,23 @@ const token_spec token_keys[] = {
   {"tenant", value_kind::path, false, "", 0, 0, {},
    [](admin_token_settings& t, const parsed& v) { t.tenant = v.text; }},
 };
+
+const source_spec source_keys[] = {
+  {"source", value_kind::string, true, "", 0, 0, {},
+   [](intake_source_settings& x, const parsed& v) { x.source = v.text; }},
+  {"tenants", value_kind::string, true, "", 0, 0, {},
+   [](intake_source_settings& x, const parsed& v) {
+     std::istringstream in{v.text};
+     for (std::string t; std::getline(in, t, ',');)
+       if (auto id = trim(t); !id.empty())
+         x.tenants.push_back(id);
+   }},
+};
 // clang-format on
 
 constexpr std::string_view properties_path = "kafka.properties";
+/// The one key whose value may also be a YAML list (of tenant ids).
+constexpr std::string_view list_valued_key = "intake.sources[].tenants";
 constexpr std::string_view tenants_path = "tenants";
 
 /// A list of maps in the file: its path and the generic path of its items.
@@ -401,8 +418,9 @@ struct list_path {
   std::string_view what;
 };
 
-constexpr std::array<list_path, 4> list_paths{{
+constexpr std::array<list_path, 5> list_paths{{
   {"tenants", "tenants[]", "a list of tenants"},
+  {"intake.sources", "intake.sources[]", "a list of sources"},
   {"plans", "plans[]", "a list of plans"},
   {"nas", "nas[]", "a list of NASes"},
   {"admin.tokens", "admin.tokens[]", "a list of tokens"},
@@ -431,6 +449,7 @@ public:
     add_items("plans[]", plan_keys);
     add_items("nas[]", nas_keys);
     add_items("admin.tokens[]", token_keys);
+    add_items("intake.sources[]", source_keys);
     add(std::string{properties_path}, shape::properties);
     for (auto& l : list_paths)
       add(std::string{l.path}, shape::list);
@@ -802,6 +821,8 @@ private:
         case shape::scalar:
           if (value.IsScalar())
             file_values_[full] = {value.Scalar(), value.Mark().line + 1};
+          else if (value.IsSequence() && full_generic == list_valued_key)
+            file_values_[full] = {join_scalars(value), value.Mark().line + 1};
           else if (!value.IsNull())
             error("config: " + full + ": expected a single value, got "
                   + std::string{describe(value.Type())} + at(value));
@@ -828,6 +849,18 @@ private:
         }
       }
     }
+  }
+
+  /// A YAML list of scalars as comma-separated text ("" for an item that is
+  /// not a scalar, which the key's check then reports).
+  static std::string join_scalars(const YAML::Node& seq) {
+    std::string out;
+    for (const auto& item : seq) {
+      if (!out.empty())
+        out += ',';
+      out += item.IsScalar() ? item.Scalar() : std::string{};
+    }
+    return out;
   }
 
   void walk_properties(const YAML::Node& map, const std::string& path) {
@@ -986,6 +1019,7 @@ private:
     resolve_list("plans", plan_keys, cfg_.plans);
     resolve_list("nas", nas_keys, cfg_.nas);
     resolve_list("admin.tokens", token_keys, cfg_.admin.tokens);
+    resolve_list("intake.sources", source_keys, cfg_.intake.sources);
     resolve_password();
     resolve_adapters();
     resolve_admin();
@@ -1225,6 +1259,7 @@ private:
             t.voltha.onos_password_file, key("voltha.onos_password_file"));
       }
     }
+    resolve_sources(tenant_ids);
     std::set<std::pair<std::string, std::string>> plans;
     for (size_t i = 0; i < cfg_.plans.size(); ++i) {
       auto& p = cfg_.plans[i];
@@ -1269,6 +1304,48 @@ private:
       if (!tok.tenant.empty() && tenant_ids.count(tok.tenant) == 0)
         error("config: " + item + ".tenant: unknown tenant "
               + quote(tok.tenant));
+    }
+  }
+
+  /// intake.sources against the tenants; required unless
+  /// intake.allow_any_source. Refusing to start is the safe way to upgrade:
+  /// without a mapping every event would be dead-lettered.
+  void resolve_sources(const std::set<std::string>& tenant_ids) {
+    auto& in = cfg_.intake;
+    if (in.sources.empty() && !in.allow_any_source) {
+      error("config: intake.sources: required: list each billing producer's "
+            "ce_source with the tenants it may speak for, e.g. \"sources: "
+            "[{source: billing.example, tenants: [demo]}]\" (or set "
+            "intake.allow_any_source: true to let any source speak for any "
+            "tenant, as before) (set it in "
+            + source_name_ + " or in " + env_name("intake.sources[0].source")
+            + ")");
+      return;
+    }
+    std::map<std::string, std::string> seen;
+    for (size_t i = 0; i < in.sources.size(); ++i) {
+      auto& x = in.sources[i];
+      auto item = "intake.sources[" + std::to_string(i) + "]";
+      if (x.source.size() > 256)
+        error("config: " + item
+              + ".source: longer than 256 bytes, the "
+                "limit of ce_source");
+      if (x.source.rfind("ispflow/", 0) == 0)
+        error("config: " + item + ".source: " + quote(x.source)
+              + ": sources starting with \"ispflow/\" are reserved for "
+                "operator-made events");
+      if (!x.source.empty()) {
+        auto [pos, fresh] = seen.emplace(x.source, item + ".source");
+        if (!fresh)
+          error("config: " + item + ".source: duplicate source "
+                + quote(x.source) + " (also " + pos->second + ")");
+      }
+      auto has_tenants = find(item + ".tenants").has_value();
+      if (x.tenants.empty() && has_tenants)
+        error("config: " + item + ".tenants: expected tenant ids (or \"*\")");
+      for (auto& t : x.tenants)
+        if (t != "*" && tenant_ids.count(t) == 0)
+          error("config: " + item + ".tenants: unknown tenant " + quote(t));
     }
   }
 

@@ -71,12 +71,35 @@ struct postgres_settings {
     = default;
 };
 
-/// `intake`: batching of consumed events.
+/// `intake.sources[i]`: one producer of billing events and the tenants it
+/// may speak for.
+struct intake_source_settings {
+  /// The producer's `ce_source`, exactly (at most 256 bytes; not starting
+  /// with "ispflow/", which operator-made events use).
+  std::string source;
+  /// Tenant ids it may name in `ce_tenantid`; "*" = every tenant. In YAML a
+  /// list (`[acme, beta]`) or comma-separated text (also in the environment,
+  /// ISPFLOW_INTAKE_SOURCES_0_TENANTS=acme,beta).
+  std::vector<std::string> tenants;
+
+  friend bool
+  operator==(const intake_source_settings&, const intake_source_settings&)
+    = default;
+};
+
+/// `intake`: batching of consumed events and who may send them.
 struct intake_settings {
   /// Most events handled in one batch, 1..100000.
   int max_batch = 1000;
   /// Longest wait for a batch to fill, in milliseconds, 0..10000.
   int linger_ms = 5;
+  /// `intake.sources`: which `ce_source` may speak for which tenants; an
+  /// event naming another tenant is dead-lettered (`tenant_not_allowed`).
+  /// Required unless `allow_any_source` is true.
+  std::vector<intake_source_settings> sources;
+  /// `intake.allow_any_source`: accept any source for any configured tenant
+  /// (the behaviour before `intake.sources` existed). Default false.
+  bool allow_any_source = false;
 
   friend bool operator==(const intake_settings&, const intake_settings&)
     = default;

@@ -49,8 +49,39 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
-/// Appends `s` as a JSON string literal. Control characters are escaped and
-/// invalid UTF-8 becomes U+FFFD, so the line always parses.
+/// The code point of the valid `n`-byte UTF-8 sequence at `s[i]`.
+uint32_t code_point(std::string_view s, size_t i, size_t n) {
+  auto at = [&](size_t k) { return static_cast<uint32_t>(s[i + k]) & 0xFF; };
+  switch (n) {
+    case 2:
+      return ((at(0) & 0x1F) << 6) | (at(1) & 0x3F);
+    case 3:
+      return ((at(0) & 0x0F) << 12) | ((at(1) & 0x3F) << 6) | (at(2) & 0x3F);
+    default:
+      return ((at(0) & 0x07) << 18) | ((at(1) & 0x3F) << 12)
+             | ((at(2) & 0x3F) << 6) | (at(3) & 0x3F);
+  }
+}
+
+/// Non-ASCII code points a terminal or log viewer acts on: the C1 controls
+/// (U+0080..U+009F; U+009B is an 8-bit CSI, U+0085 a line break), the line
+/// and paragraph separators and the bidirectional embeddings, overrides and
+/// isolates that reorder what is shown.
+bool is_unsafe_code_point(uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x2028 && cp <= 0x202E)
+         || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/// Appends "\uXXXX".
+void append_u_escape(std::string& out, uint32_t cp) {
+  out += "\\u";
+  for (int shift = 12; shift >= 0; shift -= 4)
+    out += hex_digits[(cp >> shift) & 0xF];
+}
+
+/// Appends `s` as a JSON string literal. Control characters (also the
+/// non-ASCII ones of is_unsafe_code_point) are escaped and invalid UTF-8
+/// becomes U+FFFD, so the line always parses.
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   size_t i = 0;
@@ -92,7 +123,10 @@ void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     if (auto n = utf8_sequence_length(s, i); n > 0) {
-      out.append(s.substr(i, n));
+      if (auto cp = code_point(s, i, n); is_unsafe_code_point(cp))
+        append_u_escape(out, cp);
+      else
+        out.append(s.substr(i, n));
       i += n;
     } else {
       out += "\\ufffd";
@@ -112,8 +146,9 @@ bool needs_quotes(std::string_view s) {
   });
 }
 
-/// Appends `s` for the text format: control characters escaped, invalid
-/// UTF-8 replaced, quoted when `quote` is set.
+/// Appends `s` for the text format: control characters escaped (also the
+/// non-ASCII ones of is_unsafe_code_point, as \uXXXX), invalid UTF-8
+/// replaced, quoted when `quote` is set.
 void append_text(std::string& out, std::string_view s, bool quote) {
   if (quote)
     out += '"';
@@ -141,7 +176,10 @@ void append_text(std::string& out, std::string_view s, bool quote) {
       continue;
     }
     if (auto n = utf8_sequence_length(s, i); n > 0) {
-      out.append(s.substr(i, n));
+      if (auto cp = code_point(s, i, n); is_unsafe_code_point(cp))
+        append_u_escape(out, cp);
+      else
+        out.append(s.substr(i, n));
       i += n;
     } else {
       out += "\xEF\xBF\xBD";
@@ -375,6 +413,13 @@ void render_text(std::string& out, std::string_view msg,
 }
 
 } // namespace
+
+std::string escape_control(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_text(out, text, false);
+  return out;
+}
 
 std::string_view to_string(log_level x) {
   switch (x) {

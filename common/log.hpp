@@ -136,6 +136,19 @@ inline void log_error(std::string_view logger, std::string_view msg,
   log(log_level::error, logger, msg, fields);
 }
 
+// -- text from outside -------------------------------------------------------
+
+/// `text` made safe for a terminal or a log line, the way every log line is
+/// written: control characters are escaped (\n, \r, \t, other C0 controls
+/// and DEL as \xNN; the C1 controls U+0080..U+009F, the line and paragraph
+/// separators U+2028/U+2029 and the bidirectional controls U+202A..U+202E and
+/// U+2066..U+2069 as \uXXXX), invalid UTF-8 becomes U+FFFD; everything else,
+/// including other non-ASCII text, is kept. So input can neither forge a line
+/// nor send an escape sequence (e.g. "\x1b[2J") to an operator's terminal.
+/// Use it for text from input written anywhere but through `log`, which
+/// applies it already.
+std::string escape_control(std::string_view text);
+
 // -- secrets in connection strings --------------------------------------------
 
 /// Returns the libpq connection string `dsn` with its password replaced by

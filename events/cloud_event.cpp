@@ -2,18 +2,16 @@
 
 #include "events/detail/envelope.hpp"
 #include "events/intake_errors.hpp"
+#include "events/json/bounded_parse.hpp"
 
 #include <chrono>
 #include <ctime>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace ispflow::events {
 
 namespace {
-
-constexpr unsigned parse_flags = rapidjson::kParseValidateEncodingFlag;
 
 intake_error envelope_error(std::string detail) {
   return {std::string{intake_errors::malformed_envelope}, std::move(detail)};
@@ -91,6 +89,25 @@ bool digits(std::string_view s, size_t pos, size_t n, int& out) {
 std::optional<intake_error> check_attributes(const cloud_event& ev,
                                              const char* prefix) {
   auto name = [prefix](const char* attr) { return std::string{prefix} + attr; };
+  // Lengths first: nothing below copies an oversized value into a detail.
+  struct attribute {
+    std::string name;
+    const std::string* value;
+    size_t max_bytes;
+  };
+  for (auto& [attr, value, max_bytes] :
+       {attribute{name("id"), &ev.id, intake_limits::id_bytes},
+        attribute{name("source"), &ev.source, intake_limits::source_bytes},
+        attribute{name("type"), &ev.type, intake_limits::type_bytes},
+        attribute{name("time"), &ev.time, intake_limits::time_bytes},
+        attribute{name("subject"), &ev.subject, intake_limits::subject_bytes},
+        attribute{name("tenantid"), &ev.tenant_id, intake_limits::tenant_bytes},
+        attribute{"traceparent", &ev.traceparent, intake_limits::trace_bytes},
+        attribute{"tracestate", &ev.tracestate, intake_limits::trace_bytes}})
+    if (value->size() > max_bytes)
+      return envelope_error(attr + ": " + std::to_string(value->size())
+                            + " bytes, longer than the limit of "
+                            + std::to_string(max_bytes));
   if (ev.specversion.empty())
     return envelope_error(name("specversion") + ": missing");
   if (ev.specversion != "1.0")
@@ -221,11 +238,8 @@ envelope_reader::read_envelope(const kafka_record& rec) {
     ev.tracestate = header_or_empty(rec, "tracestate");
     return check_attributes(ev, "ce_");
   }
-  doc_.Parse<parse_flags>(rec.value.data(), rec.value.size());
-  if (doc_.HasParseError())
-    return json_error("structured event is not valid JSON at offset "
-                      + std::to_string(doc_.GetErrorOffset()) + ": "
-                      + rapidjson::GetParseError_En(doc_.GetParseError()));
+  if (auto err = json::parse_bounded(doc_, rec.value))
+    return json_error("structured event " + err->message);
   if (!doc_.IsObject())
     return json_error("structured event is not a JSON object");
   // Every attribute is a string; a member of any other type is malformed.
@@ -278,11 +292,8 @@ envelope_reader::read_payload(const kafka_record& rec) {
     payload = &i->value;
     return std::nullopt;
   }
-  doc_.Parse<parse_flags>(rec.value.data(), rec.value.size());
-  if (doc_.HasParseError())
-    return json_error("payload is not valid JSON at offset "
-                      + std::to_string(doc_.GetErrorOffset()) + ": "
-                      + rapidjson::GetParseError_En(doc_.GetParseError()));
+  if (auto err = json::parse_bounded(doc_, rec.value))
+    return json_error("payload " + err->message);
   if (!doc_.IsObject())
     return json_error("payload must be a JSON object");
   payload = &doc_;

@@ -2,12 +2,34 @@
 
 #include "events/records.hpp"
 
+#include <cstddef>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <variant>
 
 namespace ispflow::events {
+
+/// The longest CloudEvents attributes accepted, in bytes. Longer ones
+/// are refused as `malformed_envelope` naming the attribute: identifiers end
+/// up in PostgreSQL btree indexes (inbox, sagas, subscribers), whose rows
+/// cannot exceed about 2.7 kB, and no billing system needs more.
+namespace intake_limits {
+/// `ce_id`.
+inline constexpr size_t id_bytes = 256;
+/// `ce_source`.
+inline constexpr size_t source_bytes = 256;
+/// `ce_type`.
+inline constexpr size_t type_bytes = 128;
+/// `ce_subject` (the subscriber id, also the payload's `subscriber_id`).
+inline constexpr size_t subject_bytes = 256;
+/// `ce_tenantid`: a tenant id of the configuration is at most 63 bytes.
+inline constexpr size_t tenant_bytes = 63;
+/// `ce_time`.
+inline constexpr size_t time_bytes = 64;
+/// `traceparent` and `tracestate` (W3C Trace Context: 512 for tracestate).
+inline constexpr size_t trace_bytes = 512;
+} // namespace intake_limits
 
 /// A CloudEvents 1.0 event with ispflow's `tenantid` extension and W3C trace
 /// context. Empty optional attributes mean "absent".
@@ -51,7 +73,8 @@ using decode_result = std::variant<cloud_event, intake_error>;
 /// `ce_*` headers, the JSON payload as value) or structured mode
 /// (`content-type: application/cloudevents+json`, the whole event as a JSON
 /// object in the value). Checks the envelope (specversion "1.0", non-empty
-/// id, source and type, RFC 3339 time, JSON content type) and that the
+/// id, source and type within `intake_limits`, RFC 3339 time, JSON content
+/// type) and that the
 /// payload is a UTF-8 JSON object, which it stores compacted in `data`. It
 /// does not look at the type or the schema. A missing `content-type` header in
 /// binary mode is taken as `application/json`.

@@ -12,14 +12,16 @@ namespace ispflow::events {
 /// A billing event that passed every intake check, ready for the inbox.
 struct accepted_event {
   std::string source;      ///< ce_source
-  std::string id;          ///< ce_id; (source, id) is the inbox key
+  std::string id;          ///< ce_id; (tenant_id, source, id) is the inbox key
   std::string type;        ///< ce_type
   std::string time;        ///< ce_time (RFC 3339), may be empty
   std::string tenant_id;   ///< ce_tenantid
   std::string subject;     ///< ce_subject: the subscriber id
   std::string traceparent; ///< W3C trace context, may be empty
   std::string data;        ///< the validated JSON payload, compact
-  kafka_record origin;     ///< where and what it came from (value cleared)
+  /// Where and what it came from, value included (a record the database
+  /// refuses becomes a byte-faithful dead letter).
+  kafka_record origin;
   /// Records to publish (through the outbox) if, and only if, this event is
   /// new to the inbox; e.g. the `intake.accepted` saga event.
   std::vector<kafka_record> emits;
@@ -60,6 +62,9 @@ struct intake_batch {
   std::vector<accepted_event> accepted;
   std::vector<dead_letter> rejected;
   std::vector<topic_offset> commit;
+  /// Where a dead letter made by the store goes (an accepted event that
+  /// PostgreSQL refuses to store); when empty, such a batch fails instead.
+  std::string dead_letter_topic;
 
   friend bool operator==(const intake_batch&, const intake_batch&) = default;
 };
@@ -67,7 +72,7 @@ struct intake_batch {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, intake_batch& x) {
   return f(caf::meta::type_name("intake_batch"), x.accepted, x.rejected,
-           x.commit);
+           x.commit, x.dead_letter_topic);
 }
 
 /// What the store did with an intake batch.

@@ -50,25 +50,8 @@ std::string accepted_payload(const cloud_event& ev, const kafka_record& rec) {
 
 dead_letter refuse(const kafka_record& rec, const intake_settings& settings,
                    intake_error err) {
-  dead_letter out;
-  kafka_record copy = rec;
-  copy.topic = settings.dead_letter_topic;
-  copy.partition = -1;
-  copy.offset = -1;
-  copy.headers.push_back(kafka_header{"ispflow_error", err.code, false});
-  copy.headers.push_back(
-    kafka_header{"ispflow_error_detail", err.detail, false});
-  copy.headers.push_back(
-    kafka_header{"ispflow_source_topic", rec.topic, false});
-  copy.headers.push_back(kafka_header{"ispflow_source_partition",
-                                      std::to_string(rec.partition), false});
-  copy.headers.push_back(
-    kafka_header{"ispflow_source_offset", std::to_string(rec.offset), false});
-  out.error = std::move(err.code);
-  out.detail = std::move(err.detail);
-  out.record = rec;
-  out.emits.push_back(std::move(copy));
-  return out;
+  return refuse_record(rec, settings.dead_letter_topic, err.code,
+                       std::move(err.detail));
 }
 
 intake_error error(std::string_view code, std::string detail) {
@@ -125,7 +108,56 @@ std::optional<std::string> find_nul(const rapidjson::Value& v,
   return std::nullopt;
 }
 
+constexpr std::string_view reserved_source_prefix = "ispflow/";
+
 } // namespace
+
+source_policy source_policy::allow_any() {
+  source_policy out;
+  out.any_ = true;
+  return out;
+}
+
+void source_policy::allow(const std::string& source,
+                          const std::vector<std::string>& tenants) {
+  auto& set = tenants_[source];
+  set.insert(tenants.begin(), tenants.end());
+}
+
+bool source_policy::allows(std::string_view source,
+                           std::string_view tenant) const {
+  if (source.substr(0, reserved_source_prefix.size()) == reserved_source_prefix)
+    return false;
+  if (any_)
+    return true;
+  auto i = tenants_.find(source);
+  return i != tenants_.end()
+         && (i->second.count(tenant) > 0 || i->second.count("*") > 0);
+}
+
+dead_letter refuse_record(const kafka_record& rec,
+                          std::string_view dead_letter_topic,
+                          std::string_view code, std::string detail) {
+  dead_letter out;
+  kafka_record copy = rec;
+  copy.topic = std::string{dead_letter_topic};
+  copy.partition = -1;
+  copy.offset = -1;
+  copy.headers.push_back(
+    kafka_header{"ispflow_error", std::string{code}, false});
+  copy.headers.push_back(kafka_header{"ispflow_error_detail", detail, false});
+  copy.headers.push_back(
+    kafka_header{"ispflow_source_topic", rec.topic, false});
+  copy.headers.push_back(kafka_header{"ispflow_source_partition",
+                                      std::to_string(rec.partition), false});
+  copy.headers.push_back(
+    kafka_header{"ispflow_source_offset", std::to_string(rec.offset), false});
+  out.error = std::string{code};
+  out.detail = std::move(detail);
+  out.record = rec;
+  out.emits.push_back(std::move(copy));
+  return out;
+}
 
 intake_decision check_billing_record(const kafka_record& rec,
                                      const intake_settings& settings) {
@@ -175,6 +207,13 @@ intake_decision check_billing_record(const kafka_record& rec,
       rec, settings,
       error(intake_errors::unknown_tenant,
             "ce_tenantid: tenant \"" + ev.tenant_id + "\" is not configured"));
+  if (settings.source_allows
+      && !settings.source_allows(ev.source, ev.tenant_id))
+    return refuse(rec, settings,
+                  error(intake_errors::tenant_not_allowed,
+                        "ce_source \"" + ev.source
+                          + "\" may not speak for tenant \"" + ev.tenant_id
+                          + "\" (intake.sources)"));
   if (auto tenant = string_member(*reader.payload, "tenant_id");
       tenant != ev.tenant_id)
     return refuse(rec, settings,
@@ -199,9 +238,10 @@ intake_decision check_billing_record(const kafka_record& rec,
   out.traceparent = ev.traceparent;
   out.data = reader.compact_payload();
   out.origin = rec;
-  out.origin.value.clear();
   cloud_event saga_event;
-  saga_event.id = std::string{accepted_type} + ":" + ev.source + ":" + ev.id;
+  // Inbox identity is (tenant, source, id), so the announcement's is too.
+  saga_event.id = std::string{accepted_type} + ":" + ev.tenant_id + ":"
+                  + ev.source + ":" + ev.id;
   saga_event.source = "ispflow";
   saga_event.type = std::string{accepted_type};
   saga_event.time = settings.clock ? settings.clock() : rfc3339_now();

@@ -3,12 +3,40 @@
 #include "events/intake.hpp"
 #include "events/records.hpp"
 
+#include <cstddef>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace ispflow::events {
+
+/// Which sources may speak for which tenants: the `intake.sources` of the
+/// configuration. A producer names its tenant in `ce_tenantid`; this binds
+/// that claim to the producer's `ce_source`. Sources starting with
+/// "ispflow/" are reserved for operator-made events (admin re-drive and
+/// replay) and allowed for no producer.
+class source_policy {
+public:
+  /// The policy of `intake.allow_any_source: true`: every source may speak
+  /// for every tenant (except the reserved sources).
+  static source_policy allow_any();
+
+  /// Lets `source` speak for `tenants`; "*" stands for every tenant.
+  void allow(const std::string& source,
+             const std::vector<std::string>& tenants);
+
+  /// True if `source` may speak for `tenant`.
+  bool allows(std::string_view source, std::string_view tenant) const;
+
+private:
+  bool any_ = false;
+  std::map<std::string, std::set<std::string, std::less<>>, std::less<>>
+    tenants_;
+};
 
 /// What `check_billing_record` needs besides the record.
 struct intake_settings {
@@ -18,6 +46,11 @@ struct intake_settings {
   std::string dead_letter_topic = "billing.events.v1.dlq";
   /// True if the tenant is configured; when empty, every tenant is known.
   std::function<bool(std::string_view)> known_tenant;
+  /// True if the source (`ce_source`, first argument) may speak for the
+  /// tenant (`ce_tenantid`, second); e.g. `source_policy::allows`. When
+  /// empty, every source may speak for every tenant (the admin API's
+  /// re-drives, made by an operator, leave it empty).
+  std::function<bool(std::string_view, std::string_view)> source_allows;
   /// The `ce_time` of emitted events (RFC 3339); when empty, the current
   /// UTC time. Tests set it to get reproducible records.
   std::function<std::string()> clock;
@@ -28,14 +61,16 @@ using intake_decision = std::variant<accepted_event, dead_letter>;
 
 /// Decides about one record of the billing topic. Checks, in this order: the
 /// CloudEvents envelope (`malformed_envelope`; `ce_tenantid` and `ce_subject`
-/// are required), that `ce_type` is a billing input type (`unknown_type`),
-/// that the payload is a UTF-8 JSON object (`malformed_json`), its JSON
-/// Schema (`schema_violation`), that `known_tenant(ce_tenantid)` holds
-/// (`unknown_tenant`), and that `ce_tenantid` and `ce_subject` equal the
+/// are required, every attribute within `intake_limits`), that `ce_type` is
+/// a billing input type (`unknown_type`), that the payload is a UTF-8 JSON
+/// object within json::json_limits (`malformed_json`), its JSON Schema
+/// (`schema_violation`), that `known_tenant(ce_tenantid)` holds
+/// (`unknown_tenant`), that `source_allows(ce_source, ce_tenantid)` holds
+/// (`tenant_not_allowed`), and that `ce_tenantid` and `ce_subject` equal the
 /// payload's `tenant_id` and `subscriber_id` (`envelope_mismatch`).
 ///
 /// An accepted event carries the envelope, the compact payload, the record
-/// without its value as `origin`, and in `emits` one binary-mode
+/// as `origin`, and in `emits` one binary-mode
 /// `intake.accepted` CloudEvent for `saga_topic`. A dead letter carries the
 /// record untouched and in `emits` its byte-faithful copy for
 /// `dead_letter_topic` with the extra headers `ispflow_error`,
@@ -44,5 +79,12 @@ using intake_decision = std::variant<accepted_event, dead_letter>;
 /// Never throws (except std::bad_alloc).
 intake_decision check_billing_record(const kafka_record& rec,
                                      const intake_settings& settings);
+
+/// The dead letter for `rec` with reason `code` and `detail`, exactly as
+/// `check_billing_record` makes it (the copy for `dead_letter_topic` in
+/// `emits`). Used as well for an accepted event that the database refused.
+dead_letter refuse_record(const kafka_record& rec,
+                          std::string_view dead_letter_topic,
+                          std::string_view code, std::string detail);
 
 } // namespace ispflow::events

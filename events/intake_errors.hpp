@@ -7,11 +7,13 @@
 /// records and in the `dead_letters` table; never rename one.
 namespace ispflow::events::intake_errors {
 
-/// A CloudEvents attribute is missing or invalid, the specversion is not
-/// "1.0", the content type is unsupported or `ce_time` is not RFC 3339.
+/// A CloudEvents attribute is missing, invalid or longer than its limit
+/// (events::intake_limits), the specversion is not "1.0", the content type
+/// is unsupported or `ce_time` is not RFC 3339.
 inline constexpr std::string_view malformed_envelope = "malformed_envelope";
 
-/// The payload is not valid UTF-8 JSON or not a JSON object.
+/// The payload is not valid UTF-8 JSON, not a JSON object, or over the
+/// limits of events::json::json_limits (4 MiB, 64 levels of nesting).
 inline constexpr std::string_view malformed_json = "malformed_json";
 
 /// `ce_type` names no billing input type.
@@ -26,5 +28,14 @@ inline constexpr std::string_view envelope_mismatch = "envelope_mismatch";
 
 /// The tenant is not configured.
 inline constexpr std::string_view unknown_tenant = "unknown_tenant";
+
+/// `ce_source` may not speak for `ce_tenantid` (configuration key
+/// `intake.sources`).
+inline constexpr std::string_view tenant_not_allowed = "tenant_not_allowed";
+
+/// The event passed every check but PostgreSQL refused to store it (a data
+/// error, SQLSTATE class 22, 23 or 54); the detail holds the SQLSTATE and
+/// the server's message. The rest of its batch is recorded.
+inline constexpr std::string_view unstorable = "unstorable";
 
 } // namespace ispflow::events::intake_errors

@@ -3,6 +3,7 @@
 #include "events/detail/embedded_schemas.hpp"
 #include "events/detail/schema_access.hpp"
 #include "events/intake_errors.hpp"
+#include "events/json/bounded_parse.hpp"
 
 #include <algorithm>
 #include <map>
@@ -261,13 +262,9 @@ schema_registry::validate(std::string_view type,
     return intake_error{std::string{intake_errors::unknown_type},
                         "no schema for type " + std::string{type}};
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json_text.data(),
-                                                   json_text.size());
-  if (doc.HasParseError())
+  if (auto err = json::parse_bounded(doc, json_text))
     return intake_error{std::string{intake_errors::malformed_json},
-                        "invalid JSON at offset "
-                          + std::to_string(doc.GetErrorOffset()) + ": "
-                          + rapidjson::GetParseError_En(doc.GetParseError())};
+                        "payload " + err->message};
   return detail::schema_access::validate(*this, type, doc);
 }
 

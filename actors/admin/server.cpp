@@ -6,6 +6,7 @@
 #include "events/cloud_event.hpp"
 #include "events/errc.hpp"
 #include "events/intake_check.hpp"
+#include "events/json/bounded_parse.hpp"
 #include "sagas/admission.hpp"
 #include "sagas/states.hpp"
 
@@ -354,7 +355,7 @@ struct header_view {
 std::vector<header_view> decode_headers(const std::string& json) {
   std::vector<header_view> out;
   rapidjson::Document d;
-  d.Parse(json.c_str());
+  events::json::parse_bounded(d, json);
   if (d.HasParseError() || !d.IsArray())
     return out;
   for (auto& h : d.GetArray()) {
@@ -436,7 +437,7 @@ void write_dead_letter(json_writer& w, const detail::dead_letter_row& x,
     }
     // A JSON value is shown parsed and redacted; other bytes as they are.
     rapidjson::Document doc;
-    doc.Parse(x.value.c_str(), x.value.size());
+    events::json::parse_bounded(doc, x.value);
     if (!doc.HasParseError() && is_utf8(x.value)) {
       redact(doc, doc.GetAllocator());
       w.Key("value");
@@ -1000,7 +1001,7 @@ struct admin_server::impl {
       // The keyset of the last item shown; fetch the row's position again.
       auto shown = *limit;
       rapidjson::Document d;
-      d.Parse(p->items[shown - 1].c_str());
+      events::json::parse_bounded(d, p->items[shown - 1]);
       write_string(w, saga_cursor(d["created_at"].GetString(),
                                   d["id"].GetString()));
     } else {
@@ -1241,7 +1242,7 @@ struct admin_server::impl {
     std::optional<std::string> corrected;
     if (!req.body.empty()) {
       rapidjson::Document body;
-      body.Parse(req.body.c_str(), req.body.size());
+      events::json::parse_bounded(body, req.body);
       if (body.HasParseError() || !body.IsObject())
         return error_reply(400, "invalid_request",
                            "the body must be a JSON object");
@@ -1317,7 +1318,7 @@ struct admin_server::impl {
   reply redrive_events(const httplib::Request& req, const principal& who,
                        audit_note& note) {
     rapidjson::Document body;
-    body.Parse(req.body.c_str(), req.body.size());
+    events::json::parse_bounded(body, req.body);
     if (body.HasParseError() || !body.IsObject())
       return error_reply(400, "invalid_request",
                          "the body must be a JSON object");

@@ -1,6 +1,7 @@
 #include "adapters/awx/protocol.hpp"
 
 #include "events/errc.hpp"
+#include "events/json/bounded_parse.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -59,7 +60,8 @@ std::string key_of(const rapidjson::Value& job) {
   if (i->value.IsObject()) {
     obj = &i->value;
   } else if (i->value.IsString()) {
-    vars.Parse(i->value.GetString(), i->value.GetStringLength());
+    events::json::parse_bounded(vars, {i->value.GetString(),
+                                       i->value.GetStringLength()});
     if (!vars.HasParseError() && vars.IsObject())
       obj = &vars;
   }
@@ -91,7 +93,7 @@ caf::expected<job_info> read_job(const rapidjson::Value& v) {
 
 caf::expected<rapidjson::Document> parse_object(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  events::json::parse_bounded(doc, json);
   if (doc.HasParseError() || !doc.IsObject())
     return caf::make_error(errc::invalid_input,
                            std::string{"AWX answered with a body that is not "
@@ -196,7 +198,7 @@ std::string launch_body(const tenant_settings& ts,
 caf::expected<launch_info> parse_launch(const http::response& res) {
   launch_info out;
   rapidjson::Document doc;
-  doc.Parse(res.body.data(), res.body.size());
+  events::json::parse_bounded(doc, res.body);
   bool object = !doc.HasParseError() && doc.IsObject();
   if (object) {
     if (auto i = doc.FindMember("job");

@@ -1,5 +1,7 @@
 #include "adapters/genieacs/wire.hpp"
 
+#include "events/json/bounded_parse.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -224,7 +226,7 @@ std::optional<std::string> id_of(const rapidjson::Value& v) {
 
 std::optional<std::vector<std::string>> parse_ids(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  ispflow::events::json::parse_bounded(doc, body);
   if (doc.HasParseError() || !doc.IsArray())
     return std::nullopt;
   std::vector<std::string> out;
@@ -239,7 +241,7 @@ std::optional<std::vector<std::string>> parse_ids(std::string_view body) {
 
 std::optional<std::string> parse_id(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  ispflow::events::json::parse_bounded(doc, body);
   if (doc.HasParseError())
     return std::nullopt;
   return id_of(doc);
@@ -247,7 +249,7 @@ std::optional<std::string> parse_id(std::string_view body) {
 
 std::optional<std::string> first_fault(std::string_view body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  ispflow::events::json::parse_bounded(doc, body);
   if (doc.HasParseError() || !doc.IsArray() || doc.Empty()
       || !doc[0].IsObject())
     return std::nullopt;

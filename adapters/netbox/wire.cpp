@@ -1,5 +1,7 @@
 #include "adapters/netbox/wire.hpp"
 
+#include "events/json/bounded_parse.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -179,7 +181,7 @@ std::string allocation_body(const tenant_settings& t,
 namespace {
 
 bool parse(rapidjson::Document& doc, std::string_view body) {
-  doc.Parse(body.data(), body.size());
+  ispflow::events::json::parse_bounded(doc, body);
   return !doc.HasParseError();
 }
 

@@ -2,6 +2,11 @@
 
 #include "adapters/postgres/codec.hpp"
 #include "adapters/postgres/session.hpp"
+#include "events/cloud_event.hpp"
+#include "events/intake_check.hpp"
+#include "events/intake_errors.hpp"
+
+#include <optional>
 
 namespace ispflow::adapters::postgres {
 
@@ -19,7 +24,8 @@ WITH a_in AS (
     subject text, tp text, payload jsonb, topic text, "partition" int,
     "offset" bigint, emits jsonb)
 ), a AS (
-  SELECT DISTINCT ON (source, id) * FROM a_in ORDER BY source, id, n
+  SELECT DISTINCT ON (tenant, source, id) * FROM a_in
+   ORDER BY tenant, source, id, n
 ), ai AS (
   INSERT INTO inbox (source, event_id, type, tenant_id, subscriber_id,
                      event_time, traceparent, payload, topic, "partition",
@@ -27,8 +33,8 @@ WITH a_in AS (
   SELECT source, id, type, tenant, subject, "time"::timestamptz, tp,
          COALESCE(payload, 'null'::jsonb), topic, "partition", "offset"
     FROM a ORDER BY n
-  ON CONFLICT (source, event_id) DO NOTHING
-  RETURNING source, event_id
+  ON CONFLICT (tenant_id, source, event_id) DO NOTHING
+  RETURNING tenant_id, source, event_id
 ), d_in AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(
     n int, topic text, "partition" int, "offset" bigint, key text,
@@ -47,7 +53,8 @@ WITH a_in AS (
   RETURNING topic, "partition", "offset"
 ), emitted AS (
   SELECT 0 AS kind, a.n, a.emits
-    FROM a JOIN ai ON ai.source = a.source AND ai.event_id = a.id
+    FROM a JOIN ai ON ai.tenant_id = a.tenant AND ai.source = a.source
+                  AND ai.event_id = a.id
   UNION ALL
   SELECT 1, d.n, d.emits
     FROM d JOIN di ON di.topic = d.topic AND di."partition" = d."partition"
@@ -164,9 +171,12 @@ std::string dead_letters_json(const std::vector<events::dead_letter>& xs) {
     out += ",\"detail\":";
     detail::append_json_text(out, x.detail);
     out += ",\"tenant\":";
-    // The tenant is whatever ce_tenantid said, if it is text at all.
+    // The tenant is whatever ce_tenantid said, if it is text at all and
+    // short enough to be a tenant id: an oversized one would not fit the
+    // dead_letters_tenant_idx btree and fail the whole batch.
     auto tenant = r.header("ce_tenantid");
     if (tenant != nullptr && !tenant->null_value && !tenant->value.empty()
+        && tenant->value.size() <= events::intake_limits::tenant_bytes
         && detail::is_clean_text(tenant->value))
       detail::append_json_text(out, tenant->value);
     else
@@ -203,23 +213,99 @@ caf::expected<intake_store> intake_store::connect(const std::string& dsn) {
   return intake_store{std::move(ptr)};
 }
 
+namespace {
+
+// SQLSTATE classes that mean "this data cannot be stored", as opposed to a
+// lost connection or an overloaded server: 22 data exception (e.g. invalid
+// UTF-8, value out of range), 23 integrity constraint violation, 54 program
+// limit exceeded (e.g. an index row over the btree limit). Retrying such a
+// batch as it is fails forever.
+bool data_error(const std::string& sqlstate) {
+  return sqlstate.rfind("22", 0) == 0 || sqlstate.rfind("23", 0) == 0
+         || sqlstate.rfind("54", 0) == 0;
+}
+
+void add(events::intake_outcome& total, const events::intake_outcome& x) {
+  total.recorded += x.recorded;
+  total.duplicates += x.duplicates;
+  total.dead_lettered += x.dead_lettered;
+}
+
+} // namespace
+
 caf::expected<events::intake_outcome>
-intake_store::write(const events::intake_batch& batch) {
+intake_store::write_once(const events::intake_batch& batch,
+                         std::optional<std::string>& refused) {
   events::intake_outcome outcome;
+  refused.reset();
   if (batch.accepted.empty() && batch.rejected.empty())
     return outcome;
   auto accepted = accepted_json(batch.accepted);
   auto rejected = dead_letters_json(batch.rejected);
   return impl_->db.run([&](pqxx::connection& conn) {
-    pqxx::work w{conn};
-    auto row = w.exec_prepared1("ispflow_intake_write", accepted, rejected);
-    w.commit();
-    outcome.recorded = row[0].as<uint32_t>();
-    outcome.duplicates = static_cast<uint32_t>(batch.accepted.size())
-                         - outcome.recorded;
-    outcome.dead_lettered = row[1].as<uint32_t>();
+    try {
+      pqxx::work w{conn};
+      auto row = w.exec_prepared1("ispflow_intake_write", accepted, rejected);
+      w.commit();
+      outcome.recorded = row[0].as<uint32_t>();
+      outcome.duplicates = static_cast<uint32_t>(batch.accepted.size())
+                           - outcome.recorded;
+      outcome.dead_lettered = row[1].as<uint32_t>();
+    } catch (const pqxx::sql_error& e) {
+      if (!data_error(e.sqlstate()))
+        throw;
+      refused = "SQLSTATE " + e.sqlstate() + ": "
+                + detail::trim_message(e.what());
+    }
     return outcome;
   });
+}
+
+caf::expected<events::intake_outcome>
+intake_store::write(const events::intake_batch& batch) {
+  std::optional<std::string> refused;
+  auto res = write_once(batch, refused);
+  if (!res || !refused)
+    return res;
+  if (batch.dead_letter_topic.empty())
+    return caf::make_error(errc::database_error, *refused);
+  // A data error: split the batch in halves, in order, until each refused
+  // part is one record. An accepted event the database refuses becomes an
+  // `unstorable` dead letter; the rest of the batch is recorded.
+  auto size = batch.accepted.size() + batch.rejected.size();
+  if (size == 1) {
+    if (batch.accepted.empty())
+      return caf::make_error(errc::database_error,
+                             "dead letter not storable: " + *refused);
+    auto& ev = batch.accepted.front();
+    events::intake_batch single;
+    single.dead_letter_topic = batch.dead_letter_topic;
+    single.rejected.push_back(
+      events::refuse_record(ev.origin, batch.dead_letter_topic,
+                            events::intake_errors::unstorable, *refused));
+    res = write_once(single, refused);
+    if (res && refused)
+      return caf::make_error(errc::database_error,
+                             "dead letter not storable: " + *refused);
+    return res;
+  }
+  events::intake_outcome total;
+  auto half = size / 2;
+  for (auto [from, to] : {std::pair{size_t{0}, half}, {half, size}}) {
+    events::intake_batch part;
+    part.dead_letter_topic = batch.dead_letter_topic;
+    for (auto i = from; i < to; ++i) {
+      if (i < batch.accepted.size())
+        part.accepted.push_back(batch.accepted[i]);
+      else
+        part.rejected.push_back(batch.rejected[i - batch.accepted.size()]);
+    }
+    auto out = write(part);
+    if (!out)
+      return out;
+    add(total, *out);
+  }
+  return total;
 }
 
 caf::expected<void> intake_store::upsert_tenants(

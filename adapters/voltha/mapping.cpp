@@ -1,6 +1,7 @@
 #include "adapters/voltha/mapping.hpp"
 
 #include "adapters/voltha/device.hpp"
+#include "events/json/bounded_parse.hpp"
 
 #include <array>
 #include <cstdio>
@@ -239,7 +240,7 @@ std::optional<bool> lists_service(std::string_view body,
                                   const uni_connect_point& cp,
                                   const service_tags& tags) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  events::json::parse_bounded(doc, body);
   if (doc.HasParseError() || !doc.IsObject())
     return std::nullopt;
   auto entries = doc.FindMember("entries");

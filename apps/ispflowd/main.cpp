@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
 
   auto cfg = common::load_config(config_file, common::process_env());
   if (!cfg) {
-    std::cerr << "ispflowd: " << render_error(cfg.error()) << '\n';
+    std::cerr << "ispflowd: "
+              << common::escape_control(render_error(cfg.error())) << '\n';
     return 2;
   }
   common::setup_logging(cfg->log);
@@ -182,6 +183,19 @@ int main(int argc, char** argv) {
     tenant_ids.insert(t.id);
   intake_cfg.check.known_tenant = [tenant_ids](std::string_view id) {
     return tenant_ids.find(id) != tenant_ids.end();
+  };
+  // Who may speak for which tenant (intake.sources).
+  auto sources = cfg->intake.allow_any_source
+                   ? events::source_policy::allow_any()
+                   : events::source_policy{};
+  for (auto& x : cfg->intake.sources)
+    sources.allow(x.source, x.tenants);
+  if (cfg->intake.allow_any_source)
+    common::log_warn("ispflowd", "intake.allow_any_source is set: any "
+                                 "ce_source may speak for any tenant");
+  intake_cfg.check.source_allows = [sources](std::string_view source,
+                                             std::string_view tenant) {
+    return sources.allows(source, tenant);
   };
   // The saga engine: one store connection writing transitions in group
   // commits, and the router that starts a saga per accepted event.

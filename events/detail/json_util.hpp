@@ -4,6 +4,7 @@
 
 #include "events/detail/schema_access.hpp"
 #include "events/errc.hpp"
+#include "events/json/bounded_parse.hpp"
 
 #include <caf/expected.hpp>
 #include <cstdint>
@@ -19,13 +20,9 @@ namespace ispflow::events::detail {
 /// Parses `json` and validates it against `type`'s built-in schema.
 inline caf::error parse_valid(rapidjson::Document& doc, std::string_view type,
                               std::string_view json) {
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc.HasParseError())
-    return caf::make_error(
-      errc::invalid_input,
-      "malformed_json: invalid JSON at offset "
-        + std::to_string(doc.GetErrorOffset()) + ": "
-        + rapidjson::GetParseError_En(doc.GetParseError()));
+  if (auto err = json::parse_bounded(doc, json))
+    return caf::make_error(errc::invalid_input,
+                           "malformed_json: the text " + err->message);
   if (auto err = schema_access::validate(schema_registry::builtin(), type, doc))
     return caf::make_error(errc::invalid_input, err->code + ": " + err->detail);
   return caf::none;

@@ -20,6 +20,8 @@ stack_bus_start 6
 billing=billing.events.v1
 # Small batches so the kill lands between many store transactions.
 export ISPFLOW_INTAKE_MAX_BATCH=250 ISPFLOW_OUTBOX_BATCH=250
+# This test's producer (ce_source billing.e2e) speaks for the demo tenant.
+export ISPFLOW_INTAKE_SOURCES_1_SOURCE=billing.e2e ISPFLOW_INTAKE_SOURCES_1_TENANTS=demo
 
 # 9,000 structured-mode events: valid ones of every type plus invalid ones of
 # every kind, in two halves; the daemon dies after the first half starts.

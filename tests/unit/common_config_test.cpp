@@ -27,6 +27,7 @@ kafka:
   bootstrap_servers: 127.0.0.1:9092
 postgres:
   dsn: host=127.0.0.1 port=5432 user=postgres dbname=ispflow
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - id: demo
     name: Demo ISP
@@ -128,7 +129,9 @@ TEST(config, schema_defaults_match_the_struct_defaults) {
   EXPECT_EQ(res->kafka.group_id, plain.kafka.group_id);
   EXPECT_EQ(res->kafka.client_id, plain.kafka.client_id);
   EXPECT_EQ(res->postgres.pool_size, plain.postgres.pool_size);
-  EXPECT_EQ(res->intake, plain.intake);
+  EXPECT_EQ(res->intake.max_batch, plain.intake.max_batch);
+  EXPECT_EQ(res->intake.linger_ms, plain.intake.linger_ms);
+  EXPECT_EQ(res->intake.allow_any_source, plain.intake.allow_any_source);
   EXPECT_EQ(res->outbox, plain.outbox);
   EXPECT_EQ(res->sagas, plain.sagas);
   EXPECT_EQ(res->log.level, plain.log.level);
@@ -151,7 +154,7 @@ kafka:
 postgres:
   dsn: postgresql://u@db/x
   pool_size: 64
-intake: {max_batch: 100000, linger_ms: 0}
+intake: {max_batch: 100000, linger_ms: 0, allow_any_source: true}
 outbox: {batch: 1, poll_interval_ms: 60000, tail_scan: 0}
 runtime: {worker_threads: 3}
 sagas: {tenant_max_running: 0}
@@ -266,6 +269,8 @@ TEST(config, environment_supplies_required_keys_missing_from_the_file) {
     {"ISPFLOW_POSTGRES_DSN", "host=127.0.0.1 port=55432"},
     {"ISPFLOW_TENANTS_0_ID", "demo"},
     {"ISPFLOW_TENANTS_0_NAME", "Demo ISP"},
+    {"ISPFLOW_INTAKE_SOURCES_0_SOURCE", "billing.example"},
+    {"ISPFLOW_INTAKE_SOURCES_0_TENANTS", "demo"},
   });
   auto res = load_config_text("", env);
   ASSERT_TRUE(res) << ispflow::render_error(res.error());
@@ -323,6 +328,7 @@ kafka:
     security.protocol: PLAINTEXT
     statistics.interval.ms: 1000
 postgres: {dsn: host=x}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 )",
                        env_source::from_map({
@@ -353,6 +359,7 @@ TEST(config, unknown_key_is_reported_with_its_path_and_a_suggestion) {
 kafka:
   bootstrap_server: b:1
 postgres: {dsn: host=x}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T, sytems: {radius: true}}]
 )",
                                          no_env()));
@@ -375,6 +382,7 @@ TEST(config, misplaced_key_suggests_the_section_it_belongs_to) {
   auto detail = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1, max_batch: 5}
 postgres: {dsn: host=x}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 )",
                                          no_env()));
@@ -409,6 +417,7 @@ TEST(config, structure_of_the_wrong_kind_is_a_type_error) {
   auto detail = failure(load_config_text(R"(
 kafka: {bootstrap_servers: [a, b]}
 postgres: host=x
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: {id: t}
 )",
                                          no_env()));
@@ -460,13 +469,15 @@ TEST(config, missing_required_keys_are_each_reported) {
               HasSubstr("config: postgres.dsn: required key is missing"));
   EXPECT_THAT(detail,
               HasSubstr("config: tenants: at least one tenant is required"));
-  EXPECT_EQ(line_count(detail), 3u);
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources: required: "));
+  EXPECT_EQ(line_count(detail), 4u);
 }
 
 TEST(config, empty_tenant_list_is_rejected) {
   auto detail = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: host=x}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: []
 )",
                                          no_env()));
@@ -485,6 +496,7 @@ TEST(config, duplicate_tenant_id_names_both_entries) {
   auto detail = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: host=x}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - {id: demo, name: A}
   - {id: other, name: B}
@@ -499,6 +511,7 @@ TEST(config, bad_tenant_id_is_rejected_with_the_pattern) {
   auto detail = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: host=x}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - {id: Demo ISP, name: A}
   - {id: _x, name: B}
@@ -539,7 +552,8 @@ tenants: [{id: t, name: T}, {id: t, name: U}]
   EXPECT_THAT(detail, HasSubstr("outbox.batch: 0 is out of range"));
   EXPECT_THAT(detail, HasSubstr("log.format: expected one of json, text"));
   EXPECT_THAT(detail, HasSubstr("tenants[1].id: duplicate tenant id"));
-  EXPECT_EQ(line_count(detail), 6u);
+  EXPECT_THAT(detail, HasSubstr("intake.sources: required"));
+  EXPECT_EQ(line_count(detail), 7u);
 }
 
 TEST(config, duplicate_key_in_a_map_is_reported) {
@@ -567,7 +581,7 @@ TEST(config, missing_file_is_reported_with_its_path) {
 }
 
 TEST(config, errors_from_a_file_name_the_file) {
-  temp_file f{std::string{minimal_yaml} + "intake: {max_batch: x}\n"};
+  temp_file f{std::string{minimal_yaml} + "outbox: {batch: x}\n"};
   auto detail = failure(load_config(f.path, no_env()));
   EXPECT_THAT(detail, HasSubstr("(from " + f.path + ", line"));
 }
@@ -595,6 +609,7 @@ TEST(config, password_file_with_a_uri_dsn_becomes_a_query_parameter) {
     R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "postgresql://ispflow@db:5432/ispflow?sslmode=require"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 )",
     env_source::from_map({{"ISPFLOW_POSTGRES_PASSWORD_FILE", pw.path}}));
@@ -673,6 +688,7 @@ TEST(config, a_system_without_its_endpoint_names_the_missing_keys) {
   auto detail = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - {id: t, name: T, systems: {netbox: true, awx: true}}
 )",
@@ -690,6 +706,7 @@ TEST(config, awx_launch_check_ttl_and_netbox_max_pages_are_read_and_bounded) {
     return R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - {id: t, name: T, awx: {)"
            + awx + R"(}, netbox: {)" + netbox + R"(}}
@@ -716,6 +733,7 @@ TEST(config, adapter_secrets_are_read_from_files_and_never_shown) {
   auto yaml = R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - id: t
     name: T
@@ -742,6 +760,7 @@ TEST(config, plans_nas_and_tokens_are_lists_checked_against_the_tenants) {
   auto yaml = R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 plans:
   - {tenant: t, id: p100, download_kbps: 100000, upload_kbps: 20000}
@@ -774,6 +793,7 @@ admin:
   auto bad = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 plans:
   - {tenant: nope, id: p, download_kbps: 1, upload_kbps: 1}
@@ -794,12 +814,86 @@ admin:
   auto typo = failure(load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 plans: [{tenant: t, id: p, download_kbps: 1, uplod_kbps: 1}]
 )",
                                        no_env()));
   EXPECT_THAT(typo, HasSubstr("config: plans[0].uplod_kbps: unknown key (did "
                               "you mean plans[0].upload_kbps?)"));
+}
+
+// -- intake.sources -----------------------------------------------------------
+
+constexpr const char* two_tenants = R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: host=x}
+tenants: [{id: acme, name: A}, {id: beta, name: B}]
+)";
+
+TEST(config, intake_sources_are_required_unless_any_source_is_allowed) {
+  auto detail = failure(load_config_text(two_tenants, no_env()));
+  EXPECT_EQ(detail,
+            "config: intake.sources: required: list each billing producer's "
+            "ce_source with the tenants it may speak for, e.g. \"sources: "
+            "[{source: billing.example, tenants: [demo]}]\" (or set "
+            "intake.allow_any_source: true to let any source speak for any "
+            "tenant, as before) (set it in the YAML text or in "
+            "ISPFLOW_INTAKE_SOURCES_0_SOURCE)");
+  auto any = load_config_text(
+    two_tenants,
+    env_source::from_map({{"ISPFLOW_INTAKE_ALLOW_ANY_SOURCE", "true"}}));
+  ASSERT_TRUE(any) << ispflow::render_error(any.error());
+  EXPECT_TRUE(any->intake.allow_any_source);
+  EXPECT_TRUE(any->intake.sources.empty());
+}
+
+TEST(config, intake_sources_take_a_list_or_comma_separated_tenants) {
+  auto res = load_config_text(
+    std::string{two_tenants}
+      + "intake:\n  sources:\n"
+        "    - {source: billing://acme, tenants: [acme]}\n"
+        "    - {source: billing://group, tenants: \"acme, beta\"}\n",
+    env_source::from_map({{"ISPFLOW_INTAKE_SOURCES_2_SOURCE", "crm"},
+                          {"ISPFLOW_INTAKE_SOURCES_2_TENANTS", "*"}}));
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  using src = ispflow::common::intake_source_settings;
+  EXPECT_EQ(res->intake.sources,
+            (std::vector<src>{{"billing://acme", {"acme"}},
+                              {"billing://group", {"acme", "beta"}},
+                              {"crm", {"*"}}}));
+  EXPECT_FALSE(res->intake.allow_any_source);
+}
+
+TEST(config, intake_sources_are_checked_against_the_tenants) {
+  auto detail = failure(load_config_text(
+    std::string{two_tenants}
+      + "intake:\n  sources:\n"
+        "    - {source: billing://acme, tenants: [acme, gamma]}\n"
+        "    - {source: billing://acme, tenants: [beta]}\n"
+        "    - {source: ispflow/redrive, tenants: [acme]}\n"
+        "    - {source: billing://x}\n",
+    no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[0].tenants: unknown "
+                                "tenant \"gamma\""));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[1].source: duplicate "
+                                "source \"billing://acme\" (also "
+                                "intake.sources[0].source)"));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[2].source: "
+                                "\"ispflow/redrive\": sources starting with "
+                                "\"ispflow/\" are reserved"));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[3].tenants: required "
+                                "key is missing"));
+  EXPECT_EQ(line_count(detail), 4u);
+}
+
+TEST(config, deploy_local_config_binds_the_demo_source_to_the_demo_tenant) {
+  auto res = load_config(ISPFLOW_DEPLOY_LOCAL_CONFIG, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  using src = ispflow::common::intake_source_settings;
+  EXPECT_EQ(res->intake.sources,
+            (std::vector<src>{{"billing.example", {"demo"}}}));
+  EXPECT_FALSE(res->intake.allow_any_source);
 }
 
 // -- admin hardening, metrics and TLS keys ------------------------------------
@@ -869,6 +963,7 @@ TEST(config, postgres_sslmode_is_checked_and_named) {
     return load_config_text(
       R"(
 kafka: {bootstrap_servers: b:1}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 )",
       env_source::from_map({{"ISPFLOW_POSTGRES_DSN", dsn}}));
@@ -926,6 +1021,7 @@ kafka:
     ssl.key.location: /etc/ispflow/client.key
     ssl.endpoint.identification.algorithm: https
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants: [{id: t, name: T}]
 )",
                          no_env());
@@ -943,6 +1039,7 @@ TEST(config, tenant_http_tls_keys_are_read_and_checked) {
   auto yaml = R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - id: t
     name: T
@@ -962,6 +1059,7 @@ tenants:
     R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
 tenants:
   - id: t
     name: T

@@ -102,6 +102,7 @@ TEST(radius_credentials, hashed_storage_is_the_default) {
   auto cfg = common::load_config_text(R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {allow_any_source: true}
 tenants: [{id: t, name: T}]
 )",
                                       common::env_source::from_map({}));
@@ -132,6 +133,7 @@ std::string nas_config(const std::string& secret_path,
   return R"(
 kafka: {bootstrap_servers: b:1}
 postgres: {dsn: "host=db"}
+intake: {allow_any_source: true}
 tenants: [{id: t, name: T}]
 nas:
   - {name: bng1, address: 192.0.2.1, secret_file: ")"

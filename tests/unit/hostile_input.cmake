@@ -1,0 +1,14 @@
+# Hostile input: bounded JSON, identifier caps, source/tenant binding, control
+# characters in log lines (events/, common/).
+ispflow_add_gtest(NAME hostile_input_test
+                  SOURCES unit/hostile_input_test.cpp
+                  LIBS ispflow::events ispflow::common ispflow::rapidjson
+                  LABELS unit)
+# Adapter replies nested a million levels deep: a permanent error, no crash.
+if(TARGET ispflow::netbox AND TARGET ispflow::genieacs AND TARGET ispflow::awx)
+  ispflow_add_gtest(NAME hostile_reply_test
+                    SOURCES unit/hostile_reply_test.cpp
+                    LIBS ispflow::netbox ispflow::genieacs ispflow::awx
+                         ispflow::events
+                    LABELS unit)
+endif()
