@@ -35,6 +35,9 @@ postgres:
   dsn: host=127.0.0.1 port=1 dbname=unused
 admin:
   enabled: false
+intake:
+  sources:
+    - {source: billing.example, tenants: [demo]}
 log:
   level: info
 tenants:
