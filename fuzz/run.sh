@@ -13,7 +13,8 @@
 # the run: new inputs go to <build>/fuzz-work/<target>, crashes and leaks to
 # <build>/fuzz-artifacts/. Each run's log is <build>/fuzz-work/<target>.log;
 # its last lines (executions, exec/s, cov, ft) are printed. Targets run one
-# after another (-jobs=1) at lower priority: the machine may be shared.
+# after another, one process each, at lower priority: the machine may be
+# shared.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +28,9 @@ declare -A dict=(
   [admin_request]=admin_request.dict
 )
 
+# One process per target (no -jobs/-workers): the machine may be shared.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$here/ubsan.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
 status=0
 for t in $targets; do
   bin="$build/fuzz/fuzz_$t"
@@ -34,7 +38,7 @@ for t in $targets; do
   work="$build/fuzz-work/$t"
   artifacts="$build/fuzz-artifacts"
   mkdir -p "$work" "$artifacts"
-  args=(-max_total_time="$seconds" -jobs=1 -workers=1 -print_final_stats=1
+  args=(-max_total_time="$seconds" -print_final_stats=1
         -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$artifacts/$t-")
   if [[ -n ${dict[$t]:-} ]]; then
     args+=(-dict="$here/dict/${dict[$t]}")
