@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 #define FUZZ_CHECK(cond)                                                       \
   do {                                                                         \
     if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__,        \
+      std::fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__,         \
                    __LINE__, #cond);                                           \
       std::abort();                                                            \
     }                                                                          \

@@ -53,10 +53,9 @@ void check_decode(std::span<const uint8_t> wire,
   auto again = encode_raw(*p, formats);
   if (!again) {
     // Only a Vendor-Specific attribute split into several may grow it.
-    bool has_vendor = std::any_of(p->attributes.begin(), p->attributes.end(),
-                                  [](const attribute& a) {
-                                    return a.vendor != 0;
-                                  });
+    bool has_vendor
+      = std::any_of(p->attributes.begin(), p->attributes.end(),
+                    [](const attribute& a) { return a.vendor != 0; });
     FUZZ_CHECK(has_vendor);
     return;
   }

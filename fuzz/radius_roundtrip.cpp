@@ -65,10 +65,17 @@ private:
 };
 
 constexpr code codes[] = {
-  code::access_request,     code::access_accept,     code::access_reject,
-  code::accounting_request, code::accounting_response,
-  code::access_challenge,   code::disconnect_request, code::disconnect_ack,
-  code::disconnect_nak,     code::coa_request,        code::coa_ack,
+  code::access_request,
+  code::access_accept,
+  code::access_reject,
+  code::accounting_request,
+  code::accounting_response,
+  code::access_challenge,
+  code::disconnect_request,
+  code::disconnect_ack,
+  code::disconnect_nak,
+  code::coa_request,
+  code::coa_ack,
   code::coa_nak,
 };
 
@@ -130,8 +137,8 @@ packet build(reader& in, std::string& secret) {
       a.vendor = ispflow_fuzz::fuzz_vendors[1];
       a.type = in.be(2);
     } else {
-      a.vendor = ispflow_fuzz::fuzz_vendors[v % std::size(
-                   ispflow_fuzz::fuzz_vendors)];
+      a.vendor
+        = ispflow_fuzz::fuzz_vendors[v % std::size(ispflow_fuzz::fuzz_vendors)];
       a.type = in.byte();
     }
     a.value = in.bytes(in.byte());

@@ -44,25 +44,30 @@ for t in $targets; do
     args+=(-dict="$here/dict/${dict[$t]}")
   fi
   echo "== $t: ${seconds}s"
+  ok=1
   if ! nice -n 10 "$bin" "${args[@]}" "$work" "$here/corpus/$t" \
          >"$work.log" 2>&1; then
     echo "!! $t failed: see $work.log and $artifacts/" >&2
     status=1
+    ok=0
   fi
   grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$work.log" | tail -n 1 || true
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
     "$work.log" || true
-  if [[ ${FUZZ_MERGE:-0} == 1 && $status == 0 ]]; then
-    # The hand-made seeds stay as they are (-merge=1 keeps what is already
-    # in its output directory); of the rest, only inputs adding coverage.
+  if [[ ${FUZZ_MERGE:-0} == 1 && $ok == 1 ]]; then
+    # The hand-made seeds and the inputs of fixed crashes (seed-*, crash-*)
+    # stay as they are (-merge=1 keeps what is already in its output
+    # directory); of the rest, only inputs adding coverage.
     merged="$build/fuzz-work/$t.merged"
     rm -rf "$merged"
     mkdir -p "$merged"
-    cp "$here/corpus/$t"/seed-* "$merged/"
+    find "$here/corpus/$t" -type f \( -name 'seed-*' -o -name 'crash-*' \) \
+      -exec cp {} "$merged/" \;
     nice -n 10 "$bin" -merge=1 "$merged" "$here/corpus/$t" \
       "$work" >"$work.merge.log" 2>&1
-    find "$here/corpus/$t" -type f ! -name 'seed-*' -delete
-    find "$merged" -type f ! -name 'seed-*' -exec cp {} "$here/corpus/$t/" \;
+    find "$here/corpus/$t" -type f ! -name 'seed-*' ! -name 'crash-*' -delete
+    find "$merged" -type f ! -name 'seed-*' ! -name 'crash-*' \
+      -exec cp {} "$here/corpus/$t/" \;
     echo "   corpus: $(find "$here/corpus/$t" -type f | wc -l) files," \
          "$(du -sb "$here/corpus/$t" | cut -f1) bytes"
   fi
