@@ -57,13 +57,15 @@ for t in $targets; do
   if [[ ${FUZZ_MERGE:-0} == 1 && $ok == 1 ]]; then
     # The hand-made seeds and the inputs of fixed crashes (seed-*, crash-*)
     # stay as they are (-merge=1 keeps what is already in its output
-    # directory); of the rest, only inputs adding coverage.
+    # directory); of the rest, only inputs adding coverage edges
+    # (-use_counters=0: hit counts would keep several times more files).
     merged="$build/fuzz-work/$t.merged"
     rm -rf "$merged"
     mkdir -p "$merged"
     find "$here/corpus/$t" -type f \( -name 'seed-*' -o -name 'crash-*' \) \
       -exec cp {} "$merged/" \;
-    nice -n 10 "$bin" -merge=1 "$merged" "$here/corpus/$t" \
+    nice -n 10 "$bin" -merge=1 -use_counters=0 -timeout=10 \
+      -rss_limit_mb=2048 "$merged" "$here/corpus/$t" \
       "$work" >"$work.merge.log" 2>&1
     find "$here/corpus/$t" -type f ! -name 'seed-*' ! -name 'crash-*' -delete
     find "$merged" -type f ! -name 'seed-*' ! -name 'crash-*' \
