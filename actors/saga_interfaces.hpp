@@ -62,9 +62,10 @@ struct subscriber_states {
 ///   /// Replies with the number of elements written, or errc::* (see
 ///   /// adapters::postgres::saga_store::write): nothing was written.
 ///   (save_atom, vector<saga_write>) -> (uint64_t)
-///   /// Up to `limit` startable inbox events of `partitions` (empty = all).
-///   (next_atom, uint64_t limit, vector<int32_t> partitions)
-///     -> (vector<startable_event>)
+///   /// Startable inbox events as adapters::postgres::saga_store::
+///   /// next_startable: up to `q.limit`, of `q.partitions` (empty = all),
+///   /// shared between the tenants not in `q.skip_tenants`.
+///   (next_atom, startable_query q) -> (vector<startable_event>)
 ///   /// Marks inbox event `inbox_id` as starting no saga with `reason` and
 ///   /// appends the outbox records; replies with `inbox_id`.
 ///   (skip_atom, int64_t inbox_id, string reason, vector<kafka_record>)
@@ -83,7 +84,7 @@ struct subscriber_states {
 using saga_store_actor = caf::typed_actor<
   caf::replies_to<save_atom,
                   std::vector<adapters::postgres::saga_write>>::with<uint64_t>,
-  caf::replies_to<next_atom, uint64_t, std::vector<int32_t>>::with<
+  caf::replies_to<next_atom, adapters::postgres::startable_query>::with<
     std::vector<adapters::postgres::startable_event>>,
   caf::replies_to<skip_atom, int64_t, std::string,
                   std::vector<events::kafka_record>>::with<int64_t>,
@@ -176,6 +177,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
   std::vector<ispflow::adapters::postgres::saga_write>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
   std::vector<ispflow::adapters::postgres::startable_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::postgres::startable_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::saga_router_counts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::subscriber_keys)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::subscriber_states)

@@ -69,6 +69,44 @@ struct router_state {
   /// Claimed subscribers and inbox events (taken, saga not ended yet).
   std::set<subscriber_key> busy;
   std::set<int64_t> claimed;
+  /// Claimed subscribers per tenant: its sagas running or being admitted.
+  std::map<std::string, size_t> tenant_busy;
+
+  /// Claims subscriber `key`; false if it was claimed already.
+  bool hold(const subscriber_key& key) {
+    if (!busy.insert(key).second)
+      return false;
+    ++tenant_busy[key.first];
+    return true;
+  }
+
+  /// Releases subscriber `key` (if claimed).
+  void unhold(const subscriber_key& key) {
+    if (busy.erase(key) == 0)
+      return;
+    if (auto i = tenant_busy.find(key.first);
+        i != tenant_busy.end() && --i->second == 0)
+      tenant_busy.erase(i);
+  }
+
+  /// Whether tenant `id` runs as many sagas as it may.
+  bool tenant_full(const std::string& id) const {
+    if (cfg.tenant_max_running == 0)
+      return false;
+    auto i = tenant_busy.find(id);
+    return i != tenant_busy.end() && i->second >= cfg.tenant_max_running;
+  }
+
+  /// The tenants at their limit, for the store's startable query.
+  std::vector<std::string> full_tenants() const {
+    std::vector<std::string> out;
+    if (cfg.tenant_max_running == 0)
+      return out;
+    for (auto& [id, n] : tenant_busy)
+      if (n >= cfg.tenant_max_running)
+        out.push_back(id);
+    return out;
+  }
   /// Saga actors alive, by address.
   std::map<caf::actor_addr, running_saga> running;
   /// With follow_assignment: the partitions the group gave us.
@@ -150,7 +188,7 @@ void launch(self_ptr self, saga_start start, subscriber_key key,
 
 void release(self_ptr self, const running_saga& saga) {
   auto& st = self->state;
-  st.busy.erase(saga.subscriber);
+  st.unhold(saga.subscriber);
   if (saga.inbox_id != 0)
     st.claimed.erase(saga.inbox_id);
 }
@@ -194,7 +232,7 @@ void skip(self_ptr self, const pg::startable_event& ev,
       [self, key, inbox_id](int64_t) {
         auto& rs = self->state;
         ++rs.counts.skipped;
-        rs.busy.erase(key);
+        rs.unhold(key);
         rs.claimed.erase(inbox_id);
         poll(self);
       },
@@ -203,7 +241,7 @@ void skip(self_ptr self, const pg::startable_event& ev,
         common::log_warn("saga_router", "billing event not skipped",
                          {{"inbox_id", std::to_string(inbox_id)},
                           {"error", render_error(err)}});
-        rs.busy.erase(key);
+        rs.unhold(key);
         rs.claimed.erase(inbox_id);
       });
 }
@@ -278,7 +316,7 @@ void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
                          {{"events", std::to_string(evs.size())},
                           {"error", render_error(err)}});
         for (auto& ev : evs) {
-          rs.busy.erase(subscriber_key{ev.tenant_id, ev.subscriber_id});
+          rs.unhold(subscriber_key{ev.tenant_id, ev.subscriber_id});
           rs.claimed.erase(ev.inbox_id);
         }
       });
@@ -304,9 +342,11 @@ void poll(self_ptr self) {
   }
   st.polling = true;
   st.poll_again = false;
-  self
-    ->request(st.cfg.store, st.cfg.store_timeout, next_atom_v, st.cfg.batch,
-              st.partitions())
+  pg::startable_query q;
+  q.limit = st.cfg.batch;
+  q.partitions = st.partitions();
+  q.skip_tenants = st.full_tenants();
+  self->request(st.cfg.store, st.cfg.store_timeout, next_atom_v, std::move(q))
     .then(
       [self](std::vector<pg::startable_event>& events) {
         auto& rs = self->state;
@@ -316,8 +356,12 @@ void poll(self_ptr self) {
           auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
           if (rs.claimed.count(ev.inbox_id) > 0 || rs.busy.count(key) > 0)
             continue;
+          // A tenant at its limit waits for one of its sagas to end (which
+          // polls again); the others' events are taken meanwhile.
+          if (rs.tenant_full(ev.tenant_id))
+            continue;
           rs.claimed.insert(ev.inbox_id);
-          rs.busy.insert(std::move(key));
+          rs.hold(key);
           taken.push_back(std::move(ev));
         }
         if (!taken.empty())
@@ -343,7 +387,7 @@ void resume_loaded(self_ptr self, std::vector<sagas::saga_instance>& active,
     if (rs.find_running(inst.id) != rs.running.end())
       continue;
     auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
-    rs.busy.insert(key);
+    rs.hold(key);
     saga_start start;
     start.instance = std::move(inst);
     start.first_input = sagas::resume_after_restart{};
@@ -440,7 +484,7 @@ caf::result<std::string> operator_request(self_ptr self, std::string id,
           return;
         }
         auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
-        rs.busy.insert(key);
+        rs.hold(key);
         std::string answer = "cancelled";
         if (retry) {
           bool undoing = !inst.steps.empty() && inst.cursor < inst.steps.size()
@@ -530,8 +574,8 @@ saga_router_actor::behavior_type router(self_ptr self,
       ++rs.counts.finished;
       // Sent by the saga actor itself: find it by address, not by id (a
       // scan of every running saga, per saga that ends).
-      auto i = rs.running.find(caf::actor_cast<caf::actor_addr>(
-        self->current_sender()));
+      auto i = rs.running.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
       if (i == rs.running.end() || i->second.saga_id != inst.id)
         i = rs.find_running(inst.id);
       if (i != rs.running.end()) {

@@ -34,6 +34,11 @@ struct saga_router_settings {
   /// throughput in bench/saga_throughput; 256 to 1,000 all did about as
   /// well).
   uint64_t batch = 500;
+  /// Most sagas one tenant runs (or is admitting) at once; 0 = no limit.
+  /// Its further events wait in the inbox, and each poll is shared between
+  /// tenants (adapters::postgres::saga_store::next_startable), so one
+  /// tenant's burst neither starves another's sagas nor fills memory.
+  size_t tenant_max_running = 2'000;
   /// Poll period besides nudges; zero disables the periodic poll.
   std::chrono::milliseconds poll_interval{1'000};
   /// After a poll that found no event to start, the next waits this long

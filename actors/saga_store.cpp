@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <rapidjson/stringbuffer.h>
@@ -162,14 +163,29 @@ memory_saga_db::write(const std::vector<const pg::saga_write*>& refs) {
 }
 
 std::vector<pg::startable_event>
-memory_saga_db::next_startable(size_t limit,
-                               const std::vector<int32_t>& parts) const {
+memory_saga_db::next_startable(const pg::startable_query& q) const {
   using key = std::pair<std::string, std::string>;
+  std::vector<pg::startable_event> res;
+  if (q.limit == 0)
+    return res;
   std::set<key> blocked;
   for (auto& [id, inst] : sagas)
     if (is_open(inst.state))
       blocked.emplace(inst.tenant_id, inst.subscriber_id);
-  std::vector<pg::startable_event> res;
+  auto skipped = [&q](const std::string& tenant) {
+    return std::find(q.skip_tenants.begin(), q.skip_tenants.end(), tenant)
+           != q.skip_tenants.end();
+  };
+  // As the SQL: every tenant with an unstarted event (and not skipped)
+  // counts for the share, startable or not.
+  std::map<std::string, std::vector<const pg::startable_event*>> by_tenant;
+  for (auto& row : inbox)
+    if (row.saga_id.empty() && row.skip_reason.empty()
+        && !skipped(row.event.tenant_id))
+      by_tenant[row.event.tenant_id];
+  if (by_tenant.empty())
+    return res;
+  auto share = (q.limit + by_tenant.size() - 1) / by_tenant.size();
   for (auto& row : inbox) {
     if (!row.saga_id.empty() || !row.skip_reason.empty())
       continue;
@@ -177,11 +193,25 @@ memory_saga_db::next_startable(size_t limit,
     auto k = key{row.event.tenant_id, row.event.subscriber_id};
     if (!blocked.emplace(k).second)
       continue;
-    if (!in_partitions(parts, row.event.partition))
+    if (!in_partitions(q.partitions, row.event.partition))
       continue;
-    res.push_back(row.event);
-    if (res.size() >= limit)
+    auto i = by_tenant.find(row.event.tenant_id);
+    if (i != by_tenant.end() && i->second.size() < share)
+      i->second.push_back(&row.event);
+  }
+  // Round by round: every tenant's first event, then every second, ...
+  for (size_t rank = 0; res.size() < q.limit; ++rank) {
+    std::vector<const pg::startable_event*> round;
+    for (auto& [tenant, evs] : by_tenant)
+      if (rank < evs.size())
+        round.push_back(evs[rank]);
+    if (round.empty())
       break;
+    std::sort(round.begin(), round.end(),
+              [](auto* a, auto* b) { return a->inbox_id < b->inbox_id; });
+    for (auto* ev : round)
+      if (res.size() < q.limit)
+        res.push_back(*ev);
   }
   return res;
 }
@@ -298,8 +328,8 @@ struct group_commit {
 // Queues `batch` for the next group commit of `self` (whose state has a
 // `gc`); the promise is kept when that commit ends.
 template <class Self>
-caf::typed_response_promise<uint64_t> enqueue_write(Self* self,
-                                                    write_batch batch) {
+caf::typed_response_promise<uint64_t>
+enqueue_write(Self* self, write_batch batch) {
   auto& gc = self->state.gc;
   auto rp = self->template make_response_promise<uint64_t>();
   gc.queue.push_back(queued_write{std::move(batch), rp});
@@ -326,8 +356,8 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
       return enqueue_write(self, std::move(batch));
     },
-    [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts) {
-      return self->state.db->next_startable(limit, parts);
+    [self](next_atom, const pg::startable_query& q) {
+      return self->state.db->next_startable(q);
     },
     [self](skip_atom, int64_t inbox_id, const std::string& reason,
            const std::vector<events::kafka_record>& records)
@@ -371,8 +401,8 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
 // subscriber states) run on a second connection and thread, so a long group
 // commit does not hold up admissions, nor they the commit.
 using saga_reader_actor = caf::typed_actor<
-  caf::replies_to<next_atom, uint64_t,
-                  std::vector<int32_t>>::with<std::vector<pg::startable_event>>,
+  caf::replies_to<next_atom,
+                  pg::startable_query>::with<std::vector<pg::startable_event>>,
   caf::replies_to<status_atom, subscriber_keys>::with<subscriber_states>>;
 
 caf::error connect_store(const pg_saga_store_settings& cfg,
@@ -447,12 +477,12 @@ pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
           pg_saga_store_settings cfg) {
   self->state.cfg = std::move(cfg);
   return {
-    [self](next_atom, uint64_t limit, const std::vector<int32_t>& parts)
+    [self](next_atom, const pg::startable_query& q)
       -> caf::result<std::vector<pg::startable_event>> {
       auto& st = self->state;
       if (auto err = connect_store(st.cfg, st.db))
         return err;
-      auto res = st.db->next_startable(limit, parts);
+      auto res = st.db->next_startable(q);
       if (!res)
         return std::move(res.error());
       return std::move(*res);
@@ -567,16 +597,15 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
       auto& ws = self->state.writers;
       // One saga's transitions always go through the same writer.
-      auto k = batch.empty() ? 0
-                             : std::hash<std::string>{}(
-                                 batch.front().instance.id)
-                                 % ws.size();
+      auto k = batch.empty()
+                 ? 0
+                 : std::hash<std::string>{}(batch.front().instance.id)
+                     % ws.size();
       return self->delegate(ws[k], save_atom_v, std::move(batch));
     },
-    [self](next_atom, uint64_t limit, std::vector<int32_t>& parts)
+    [self](next_atom, pg::startable_query& q)
       -> caf::result<std::vector<pg::startable_event>> {
-      return self->delegate(self->state.reader, next_atom_v, limit,
-                            std::move(parts));
+      return self->delegate(self->state.reader, next_atom_v, std::move(q));
     },
     [self](skip_atom, int64_t inbox_id, const std::string& reason,
            const std::vector<events::kafka_record>& records)
@@ -599,8 +628,8 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
         return std::move(res.error());
       return std::move(*res);
     },
-    [self, loading](load_atom, const std::string& id)
-      -> caf::result<sagas::saga_instance> {
+    [self, loading](
+      load_atom, const std::string& id) -> caf::result<sagas::saga_instance> {
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;

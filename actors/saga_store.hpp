@@ -31,8 +31,8 @@ struct pg_saga_store_settings {
 
 /// Spawns the saga store over adapters::postgres::saga_store on a thread of
 /// its own (libpqxx blocks), with `writers` writer threads and connections
-/// for the transitions and a reader for admissions. Connects lazily: an outage fails requests with
-/// errc::database_unavailable until the database is back.
+/// for the transitions and a reader for admissions. Connects lazily: an outage
+/// fails requests with errc::database_unavailable until the database is back.
 saga_store_actor spawn_pg_saga_store(caf::actor_system& sys,
                                      pg_saga_store_settings cfg);
 
@@ -84,7 +84,7 @@ struct memory_saga_db {
 
   /// As adapters::postgres::saga_store::next_startable.
   std::vector<adapters::postgres::startable_event>
-  next_startable(size_t limit, const std::vector<int32_t>& partitions) const;
+  next_startable(const adapters::postgres::startable_query& q) const;
 
   /// As adapters::postgres::saga_store::skip_event.
   caf::expected<void>

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <libpq-fe.h>
 #include <set>
 #include <span>
 #include <sstream>
@@ -153,6 +154,8 @@ constexpr std::array<std::string_view, 2> password_choices{"cleartext",
 constexpr std::array<std::string_view, 2> disconnect_choices{"disconnect",
                                                              "coa"};
 constexpr std::array<std::string_view, 2> scheme_choices{"token", "bearer"};
+constexpr std::array<std::string_view, 3> data_model_choices{"auto", "tr098",
+                                                             "tr181"};
 
 // clang-format off
 const root_spec root_keys[] = {
@@ -188,6 +191,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.outbox.tail_scan = static_cast<int>(v.integer); }},
   {"runtime.worker_threads", value_kind::integer, false, "0", 0, 256, {},
    [](config& c, const parsed& v) { c.runtime.worker_threads = static_cast<int>(v.integer); }},
+  {"sagas.tenant_max_running", value_kind::integer, false, "2000", 0, 10000000, {},
+   [](config& c, const parsed& v) { c.sagas.tenant_max_running = static_cast<int>(v.integer); }},
   {"log.level", value_kind::choice, false, "info", 0, 0, level_choices,
    [](config& c, const parsed& v) { c.log.level = static_cast<log_level>(v.choice); }},
   {"log.format", value_kind::choice, false, "json", 0, 0, format_choices,
@@ -196,6 +201,30 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.admin.listen = v.text; }},
   {"admin.enabled", value_kind::boolean, false, "true", 0, 0, {},
    [](config& c, const parsed& v) { c.admin.enabled = v.boolean; }},
+  {"admin.max_connections", value_kind::integer, false, "32", 1, 4096, {},
+   [](config& c, const parsed& v) { c.admin.max_connections = static_cast<int>(v.integer); }},
+  {"admin.max_connections_per_client", value_kind::integer, false, "8", 1, 4096, {},
+   [](config& c, const parsed& v) { c.admin.max_connections_per_client = static_cast<int>(v.integer); }},
+  {"admin.max_body_bytes", value_kind::integer, false, "1048576", 1024, 67108864, {},
+   [](config& c, const parsed& v) { c.admin.max_body_bytes = v.integer; }},
+  {"admin.header_timeout_ms", value_kind::integer, false, "10000", 100, 600000, {},
+   [](config& c, const parsed& v) { c.admin.header_timeout_ms = static_cast<int>(v.integer); }},
+  {"admin.body_timeout_ms", value_kind::integer, false, "30000", 100, 3600000, {},
+   [](config& c, const parsed& v) { c.admin.body_timeout_ms = static_cast<int>(v.integer); }},
+  {"admin.idle_timeout_ms", value_kind::integer, false, "5000", 100, 3600000, {},
+   [](config& c, const parsed& v) { c.admin.idle_timeout_ms = static_cast<int>(v.integer); }},
+  {"admin.write_timeout_ms", value_kind::integer, false, "10000", 100, 600000, {},
+   [](config& c, const parsed& v) { c.admin.write_timeout_ms = static_cast<int>(v.integer); }},
+  {"admin.metrics.listen", value_kind::path, false, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.admin.metrics_listen = v.text; }},
+  {"admin.metrics.token_sha256", value_kind::path, false, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.admin.metrics_token_sha256 = lower(trim(v.text)); }},
+  {"admin.metrics.refresh_ms", value_kind::integer, false, "15000", 100, 3600000, {},
+   [](config& c, const parsed& v) { c.admin.metrics_refresh_ms = static_cast<int>(v.integer); }},
+  {"admin.tls.cert_file", value_kind::path, false, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.admin.tls_cert_file = v.text; }},
+  {"admin.tls.key_file", value_kind::path, false, "", 0, 0, {},
+   [](config& c, const parsed& v) { c.admin.tls_key_file = v.text; }},
   {"breakers.failure_rate_threshold", value_kind::integer, false, "50", 1, 100, {},
    [](config& c, const parsed& v) { c.breakers.failure_rate_threshold = static_cast<int>(v.integer); }},
   {"breakers.slow_call_ms", value_kind::integer, false, "10000", 1, 3600000, {},
@@ -237,7 +266,7 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.radius.suspend_policy = v.text; }},
   {"radius.walled_garden_group", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.radius.walled_garden_group = v.text; }},
-  {"radius.password_storage", value_kind::choice, false, "cleartext", 0, 0, password_choices,
+  {"radius.password_storage", value_kind::choice, false, "hashed", 0, 0, password_choices,
    [](tenant_settings& t, const parsed& v) { t.radius.password_storage = v.text; }},
   {"radius.disconnect_mode", value_kind::choice, false, "disconnect", 0, 0, disconnect_choices,
    [](tenant_settings& t, const parsed& v) { t.radius.disconnect_mode = v.text; }},
@@ -253,24 +282,44 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.netbox.prefix_role = v.text; }},
   {"netbox.tenant", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.netbox.tenant = v.text; }},
+  {"netbox.ca_file", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.tls.ca_file = v.text; }},
+  {"netbox.insecure_skip_verify", value_kind::boolean, false, "false", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.tls.insecure_skip_verify = v.boolean; }},
   {"netbox.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.netbox.timeout_ms = static_cast<int>(v.integer); }},
+  {"netbox.max_pages", value_kind::integer, false, "50", 1, 10000, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.max_pages = static_cast<int>(v.integer); }},
   {"genieacs.url", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.genieacs.url = v.text; }},
   {"genieacs.connection_request_timeout_ms", value_kind::integer, false, "4000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.genieacs.connection_request_timeout_ms = static_cast<int>(v.integer); }},
+  {"genieacs.ca_file", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.tls.ca_file = v.text; }},
+  {"genieacs.insecure_skip_verify", value_kind::boolean, false, "false", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.tls.insecure_skip_verify = v.boolean; }},
   {"genieacs.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.genieacs.timeout_ms = static_cast<int>(v.integer); }},
+  {"genieacs.data_model", value_kind::choice, false, "auto", 0, 0, data_model_choices,
+   [](tenant_settings& t, const parsed& v) { t.genieacs.data_model = v.text; }},
+  {"genieacs.product_class_data_models", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.product_class_data_models_text = v.text; }},
   {"awx.url", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.awx.url = v.text; }},
   {"awx.token_file", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.awx.token_file = v.text; }},
   {"awx.activation_template", value_kind::integer, false, "0", 0, INT32_MAX, {},
    [](tenant_settings& t, const parsed& v) { t.awx.activation_template = v.integer; }},
+  {"awx.ca_file", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.tls.ca_file = v.text; }},
+  {"awx.insecure_skip_verify", value_kind::boolean, false, "false", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.tls.insecure_skip_verify = v.boolean; }},
   {"awx.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.awx.timeout_ms = static_cast<int>(v.integer); }},
   {"awx.poll_interval_ms", value_kind::integer, false, "15000", 100, 3600000, {},
    [](tenant_settings& t, const parsed& v) { t.awx.poll_interval_ms = static_cast<int>(v.integer); }},
+  {"awx.launch_check_ttl_ms", value_kind::integer, false, "60000", 0, 3600000, {},
+   [](tenant_settings& t, const parsed& v) { t.awx.launch_check_ttl_ms = static_cast<int>(v.integer); }},
   {"voltha.grpc", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.voltha.grpc = v.text; }},
   {"voltha.onos_url", value_kind::path, false, "", 0, 0, {},
@@ -287,6 +336,10 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.voltha.tp_id = static_cast<int>(v.integer); }},
   {"voltha.timeout_ms", value_kind::integer, false, "10000", 1, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.voltha.timeout_ms = static_cast<int>(v.integer); }},
+  {"voltha.confirm_interval_ms", value_kind::integer, false, "1000", 100, 600000, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.confirm_interval_ms = static_cast<int>(v.integer); }},
+  {"voltha.grpc_max_receive_mib", value_kind::integer, false, "64", 4, 2047, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.grpc_max_receive_mib = static_cast<int>(v.integer); }},
 };
 
 const plan_spec plan_keys[] = {
@@ -321,6 +374,8 @@ const nas_spec nas_keys[] = {
    [](nas_settings& n, const parsed& v) { n.coa_port = static_cast<int>(v.integer); }},
   {"vendor", value_kind::choice, false, "mikrotik", 0, 0, vendor_choices,
    [](nas_settings& n, const parsed& v) { n.vendor = v.text; }},
+  {"require_message_authenticator", value_kind::boolean, false, "true", 0, 0, {},
+   [](nas_settings& n, const parsed& v) { n.require_message_authenticator = v.boolean; }},
 };
 
 const token_spec token_keys[] = {
@@ -933,6 +988,112 @@ private:
     resolve_list("admin.tokens", token_keys, cfg_.admin.tokens);
     resolve_password();
     resolve_adapters();
+    resolve_admin();
+    resolve_postgres_tls();
+  }
+
+  /// `file` (relative to the configuration file's folder unless it came
+  /// from the environment) made absolute; records an error naming `key`
+  /// when it cannot be read. Only opened, never logged.
+  void resolve_file(std::filesystem::path& file, const std::string& key) {
+    auto origin = find(key);
+    auto where = origin ? " (" + origin->origin + ")" : std::string{};
+    if (file.is_relative() && !base_dir_.empty() && origin
+        && !origin->origin.starts_with("from ISPFLOW_"))
+      file = base_dir_ / file;
+    std::ifstream in{file, std::ios::binary};
+    if (!in)
+      error("config: " + key + ": cannot read " + quote(file.string()) + ": "
+            + std::strerror(errno) + where);
+  }
+
+  static bool is_sha256_hex(std::string_view s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+             return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+           });
+  }
+
+  /// The admin API's listeners, metrics token and TLS files; each tenant's
+  /// HTTP trust settings.
+  void resolve_admin() {
+    auto& a = cfg_.admin;
+    if (!a.metrics_listen.empty()) {
+      if (!valid_host_port(a.metrics_listen))
+        error("config: admin.metrics.listen: expected host:port with a port in"
+              " 1..65535, got "
+              + quote(a.metrics_listen));
+      else if (a.metrics_listen == a.listen)
+        error("config: admin.metrics.listen: must differ from admin.listen");
+    }
+    if (!a.metrics_token_sha256.empty()
+        && !is_sha256_hex(a.metrics_token_sha256))
+      error("config: admin.metrics.token_sha256: expected 64 hex digits"
+            " (ispflowctl token hash)");
+    if (a.tls_cert_file.empty() != a.tls_key_file.empty())
+      error(std::string{"config: "}
+            + (a.tls_cert_file.empty() ? "admin.tls.cert_file"
+                                       : "admin.tls.key_file")
+            + ": required when the other of admin.tls.cert_file and"
+              " admin.tls.key_file is set");
+    if (!a.tls_cert_file.empty())
+      resolve_file(a.tls_cert_file, "admin.tls.cert_file");
+    if (!a.tls_key_file.empty())
+      resolve_file(a.tls_key_file, "admin.tls.key_file");
+    for (size_t i = 0; i < cfg_.tenants.size(); ++i) {
+      auto& t = cfg_.tenants[i];
+      auto item = "tenants[" + std::to_string(i) + "].";
+      auto check = [&](http_tls_settings& tls, const char* system) {
+        auto key = item + system;
+        if (!tls.ca_file.empty() && tls.insecure_skip_verify)
+          error("config: " + key + ".insecure_skip_verify: set either it or "
+                + system + ".ca_file, not both");
+        if (!tls.ca_file.empty())
+          resolve_file(tls.ca_file, key + ".ca_file");
+      };
+      check(t.netbox.tls, "netbox");
+      check(t.genieacs.tls, "genieacs");
+      check(t.awx.tls, "awx");
+    }
+  }
+
+  /// libpq's TLS options in postgres.dsn: a known sslmode and readable
+  /// certificate files. libpq would only say so at the first connection.
+  void resolve_postgres_tls() {
+    auto& dsn = cfg_.postgres.dsn;
+    if (dsn.empty())
+      return;
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+    if (opts == nullptr) {
+      // libpq's message may quote the string, password included.
+      if (err != nullptr)
+        PQfreemem(err);
+      error("config: postgres.dsn: not a libpq connection string (key=value"
+            " pairs or a postgresql:// URI)");
+      return;
+    }
+    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> guard{
+      opts, PQconninfoFree};
+    for (auto* o = opts; o->keyword != nullptr; ++o) {
+      if (o->val == nullptr)
+        continue;
+      std::string_view key{o->keyword};
+      std::string value{o->val};
+      if (key == "sslmode") {
+        static constexpr std::array<std::string_view, 6> modes{
+          "disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+        if (std::find(modes.begin(), modes.end(), value) == modes.end())
+          error("config: postgres.dsn: sslmode " + quote(value)
+                + " is not one of disable, allow, prefer, require, verify-ca,"
+                  " verify-full");
+      } else if (key == "sslrootcert" || key == "sslcert" || key == "sslkey"
+                 || key == "sslcrl") {
+        std::ifstream in{value, std::ios::binary};
+        if (!in)
+          error("config: postgres.dsn: " + std::string{key} + ": cannot read "
+                + quote(value) + ": " + std::strerror(errno));
+      }
+    }
   }
 
   /// Items of list `path` in the file, plus those only the environment
@@ -1025,6 +1186,26 @@ private:
       if (t.systems.genieacs)
         require(!t.genieacs.url.empty(), key("genieacs.url"),
                 "when systems.genieacs is true");
+      // "<product class>=<tr098|tr181>[,...]"
+      std::string_view pcs = t.genieacs.product_class_data_models_text;
+      while (!pcs.empty()) {
+        auto comma = pcs.find(',');
+        auto item_text = pcs.substr(0, comma);
+        pcs = comma == std::string_view::npos ? std::string_view{}
+                                              : pcs.substr(comma + 1);
+        auto eq = item_text.find('=');
+        auto pc = item_text.substr(0, eq);
+        auto model = eq == std::string_view::npos ? std::string_view{}
+                                                  : item_text.substr(eq + 1);
+        if (pc.empty() || (model != "tr098" && model != "tr181")) {
+          error("config: " + key("genieacs.product_class_data_models") + ": "
+                + quote(std::string{item_text})
+                + " is not <product class>=tr098 or <product class>=tr181");
+          continue;
+        }
+        t.genieacs.product_class_data_models[std::string{pc}]
+          = std::string{model};
+      }
       if (t.systems.awx) {
         require(!t.awx.url.empty(), key("awx.url"), "when systems.awx is true");
         require(!t.awx.token_file.empty(), key("awx.token_file"),

@@ -91,6 +91,15 @@ struct runtime_settings {
     = default;
 };
 
+/// `sagas`: the saga engine.
+struct saga_settings {
+  /// Most sagas one tenant runs at once on this instance, 0..10000000;
+  /// 0 = no limit. Its further events wait in the inbox.
+  int tenant_max_running = 2'000;
+
+  friend bool operator==(const saga_settings&, const saga_settings&) = default;
+};
+
 /// `outbox`: the relay that publishes outbox rows.
 struct outbox_settings {
   /// Most rows published per round, 1..100000.
@@ -128,8 +137,50 @@ struct admin_settings {
   bool enabled = true;
   /// `admin.tokens`: who may call the API.
   std::vector<admin_token_settings> tokens;
+  /// Connections served at once (one thread each), 1..4096; more are
+  /// refused.
+  int max_connections = 32;
+  /// Connections one client address may hold, 1..4096; more are refused.
+  int max_connections_per_client = 8;
+  /// Largest request body after chunked framing and gzip/br are removed.
+  int64_t max_body_bytes = 1 << 20;
+  /// Request line and headers must arrive within this, in milliseconds.
+  int header_timeout_ms = 10'000;
+  /// A whole body must arrive within this, in milliseconds.
+  int body_timeout_ms = 30'000;
+  /// An idle keep-alive connection is closed after this, in milliseconds.
+  int idle_timeout_ms = 5'000;
+  /// Each write of a response, in milliseconds.
+  int write_timeout_ms = 10'000;
+  /// `admin.metrics.listen`: "host:port" of a separate /metrics listener;
+  /// empty = /metrics on `listen`.
+  std::string metrics_listen;
+  /// `admin.metrics.token_sha256`: SHA-256 (64 hex) of the bearer token
+  /// /metrics requires; empty = no token.
+  std::string metrics_token_sha256;
+  /// `admin.metrics.refresh_ms`: how often the database gauges of /metrics
+  /// are recomputed (in the background, never per scrape).
+  int metrics_refresh_ms = 15'000;
+  /// `admin.tls.cert_file` / `admin.tls.key_file`: PEM files; both set =
+  /// HTTPS only on every admin listener.
+  std::filesystem::path tls_cert_file;
+  std::filesystem::path tls_key_file;
 
   friend bool operator==(const admin_settings&, const admin_settings&)
+    = default;
+};
+
+/// TLS of one tenant's HTTP system (`tenants[i].<system>.ca_file`,
+/// `.insecure_skip_verify`). Certificates are verified by default.
+struct http_tls_settings {
+  /// PEM bundle of the CAs trusted for this system; empty = the system's
+  /// default CAs.
+  std::filesystem::path ca_file;
+  /// Turns certificate and host name verification off (logged as a
+  /// warning at start-up). For laboratories only.
+  bool insecure_skip_verify = false;
+
+  friend bool operator==(const http_tls_settings&, const http_tls_settings&)
     = default;
 };
 
@@ -189,6 +240,10 @@ struct nas_settings {
   int coa_port = 3799;
   /// Attribute dialect: mikrotik, cisco, juniper.
   std::string vendor = "mikrotik";
+  /// Drop CoA/Disconnect replies without Message-Authenticator. false for a
+  /// NAS that never sends it (accel-ppp): such replies are then accepted on
+  /// their Response Authenticator; one that carries it is always verified.
+  bool require_message_authenticator = true;
 
   friend bool operator==(const nas_settings&, const nas_settings&) = default;
 };
@@ -219,8 +274,8 @@ struct tenant_radius_settings {
   std::string suspend_policy = "reject";
   /// The group a walled-garden suspension moves the user to.
   std::string walled_garden_group;
-  /// cleartext (CHAP-capable) or hashed (salted SHA-512 for PAP).
-  std::string password_storage = "cleartext";
+  /// hashed (salted SHA-512, PAP only) or cleartext (needed for CHAP).
+  std::string password_storage = "hashed";
   /// How suspend cuts sessions: disconnect or coa.
   std::string disconnect_mode = "disconnect";
 
@@ -243,6 +298,9 @@ struct tenant_netbox_settings {
   /// NetBox tenant slug (default: the tenant id).
   std::string tenant;
   int timeout_ms = 10'000;
+  /// Pages of one look-up followed (`next`) before it fails.
+  int max_pages = 50;
+  http_tls_settings tls;
 
   friend bool
   operator==(const tenant_netbox_settings&, const tenant_netbox_settings&)
@@ -255,6 +313,15 @@ struct tenant_genieacs_settings {
   /// How long GenieACS waits for the CPE's session per task.
   int connection_request_timeout_ms = 4'000;
   int timeout_ms = 10'000;
+  http_tls_settings tls;
+  /// The CPEs' data model root: "auto" (detected per device), "tr098" or
+  /// "tr181".
+  std::string data_model = "auto";
+  /// Per product class, wins over `data_model`: product class -> "tr098" or
+  /// "tr181" (`product_class_data_models: "EX220=tr181,HG8245H=tr098"`).
+  std::map<std::string, std::string> product_class_data_models;
+  /// The key's text as written (parsed into the map at load).
+  std::string product_class_data_models_text;
 
   friend bool
   operator==(const tenant_genieacs_settings&, const tenant_genieacs_settings&)
@@ -273,6 +340,10 @@ struct tenant_awx_settings {
   /// How often a running job is looked at (the step waits, parked, between
   /// looks).
   int poll_interval_ms = 15'000;
+  /// How long the template's launch prompts, read before a launch, are
+  /// trusted; 0 = read before every launch.
+  int launch_check_ttl_ms = 60'000;
+  http_tls_settings tls;
 
   friend bool operator==(const tenant_awx_settings&, const tenant_awx_settings&)
     = default;
@@ -292,6 +363,12 @@ struct tenant_voltha_settings {
   int c_tag = 0;
   int tp_id = 64;
   int timeout_ms = 10'000;
+  /// How often a step waiting for the olt app to program (or remove) a
+  /// service looks at programmed-subscribers, in ms.
+  int confirm_interval_ms = 1'000;
+  /// The largest VOLTHA gRPC answer accepted, in MiB (gRPC's default, 4,
+  /// is too small for ListDevices of a large core).
+  int grpc_max_receive_mib = 64;
 
   friend bool
   operator==(const tenant_voltha_settings&, const tenant_voltha_settings&)
@@ -331,6 +408,8 @@ struct config {
   outbox_settings outbox;
   /// `runtime`.
   runtime_settings runtime;
+  /// `sagas`.
+  saga_settings sagas;
   /// `log`.
   log_settings log;
   /// `admin`.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,12 +46,37 @@ struct admin_settings {
   /// When set (SHA-256 hex), /metrics requires this bearer token; otherwise
   /// /metrics needs none.
   std::optional<std::string> metrics_token_sha256;
-  /// Worker threads of the HTTP server (one per open connection).
-  uint32_t threads = 16;
+  /// Connections served at once, one worker thread each; further
+  /// connections are refused at accept (503).
+  uint32_t threads = 32;
+  /// Connections one client address may hold at once; further connections
+  /// from it are refused at accept (503).
+  uint32_t max_connections_per_client = 8;
   /// PostgreSQL connections kept open by the API.
   uint32_t db_connections = 4;
-  /// Largest request body accepted, in bytes.
+  /// Largest request body accepted, in bytes, after removing the chunked
+  /// framing and any Content-Encoding (gzip, br).
   uint64_t max_body_bytes = 1 << 20;
+  /// From a request's first byte (or the TLS handshake's) to the end of its
+  /// headers; a slower client is cut off.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// For a whole request body, once its headers and token were accepted.
+  std::chrono::milliseconds body_timeout{30'000};
+  /// How long an idle keep-alive connection is kept open.
+  std::chrono::milliseconds idle_timeout{5'000};
+  /// For each write of a response.
+  std::chrono::milliseconds write_timeout{10'000};
+  /// When set, /metrics is served only on this address (and port
+  /// `metrics_port`, 0 = a free one), not on the API's.
+  std::optional<std::string> metrics_address;
+  uint16_t metrics_port = 0;
+  /// How often the database gauges of /metrics (sagas, dead letters, outbox
+  /// backlog) are recomputed in the background; scrapes never query.
+  std::chrono::milliseconds metrics_refresh{15'000};
+  /// PEM certificate chain and private key: when both are set, every
+  /// listener of the server speaks TLS only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 
   friend bool operator==(const admin_settings&, const admin_settings&)
     = default;

@@ -1,5 +1,6 @@
 #include "actors/admin/server.hpp"
 
+#include "actors/admin/front.hpp"
 #include "actors/admin/request.hpp"
 #include "actors/admin/store.hpp"
 #include "adapters/postgres/intake_store.hpp"
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <httplib.h>
 #include <map>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <regex>
 #include <thread>
 
 namespace ispflow::actors::admin {
@@ -406,6 +409,18 @@ struct audit_note {
   std::string request_json = "{}";
 };
 
+// A POST route, known before its body is read.
+struct post_route {
+  std::regex pattern;
+  std::string name;
+};
+
+// A gauge family of /metrics computed by the background refresh.
+struct gauge_source {
+  std::string name;
+  caf::expected<std::vector<sample>> (detail::store::*query)();
+};
+
 using read_handler
   = std::function<reply(const httplib::Request&, const principal&)>;
 using write_handler = std::function<reply(const httplib::Request&,
@@ -424,13 +439,29 @@ struct admin_server::impl {
   std::vector<uint64_t> callbacks;
   family<counter>* requests = nullptr;
   counter* audit_failures = nullptr;
+  family<counter>* refused = nullptr;
+  counter* refresh_failures = nullptr;
   detail::store db;
   std::mutex intake_mtx;
   std::optional<adapters::postgres::intake_store> intake;
   std::map<std::string, std::string> console = detail::console_files();
-  httplib::Server svr;
-  std::thread thread;
+  detail::router svr;
+  /// Serves /metrics when `cfg.metrics_address` is set.
+  detail::router metrics_svr;
+  std::vector<post_route> post_routes;
+  SSL_CTX* tls = nullptr;
+  std::unique_ptr<detail::front> api_front;
+  std::unique_ptr<detail::front> metrics_front;
+  bool started = false;
   uint16_t bound = 0;
+  uint16_t metrics_bound = 0;
+  // The database gauges, recomputed by `refresher` every metrics_refresh.
+  std::vector<gauge_source> gauge_sources;
+  std::mutex gauges_mtx;
+  std::map<std::string, std::vector<sample>> gauges;
+  std::condition_variable refresh_cv;
+  bool refresh_stop = false;
+  std::thread refresher;
 
   impl(admin_settings settings, admin_deps d)
     : cfg(std::move(settings)),
@@ -445,12 +476,51 @@ struct admin_server::impl {
     if (metrics != nullptr)
       for (auto id : callbacks)
         metrics->remove_callback(id);
+    detail::free_tls_context(tls);
   }
 
   void stop() {
-    if (thread.joinable()) {
-      svr.stop();
-      thread.join();
+    if (api_front)
+      api_front->stop();
+    if (metrics_front)
+      metrics_front->stop();
+    {
+      std::lock_guard<std::mutex> guard{gauges_mtx};
+      refresh_stop = true;
+    }
+    refresh_cv.notify_all();
+    if (refresher.joinable())
+      refresher.join();
+  }
+
+  // Recomputes the database gauges; a failed query keeps the last values.
+  void refresh_gauges() {
+    for (auto& src : gauge_sources) {
+      caf::expected<std::vector<sample>> xs = std::vector<sample>{};
+      try {
+        xs = (db.*src.query)();
+      } catch (...) {
+        xs = caf::make_error(errc::database_error, "gauge refresh failed");
+      }
+      if (!xs) {
+        refresh_failures->inc();
+        continue;
+      }
+      std::lock_guard<std::mutex> guard{gauges_mtx};
+      gauges[src.name] = std::move(*xs);
+    }
+  }
+
+  void run_refresher() {
+    std::unique_lock<std::mutex> guard{gauges_mtx};
+    for (;;) {
+      refresh_cv.wait_for(guard, cfg.metrics_refresh,
+                          [this] { return refresh_stop; });
+      if (refresh_stop)
+        return;
+      guard.unlock();
+      refresh_gauges();
+      guard.lock();
     }
   }
 
@@ -472,6 +542,21 @@ struct admin_server::impl {
     if (!af)
       return af.error();
     audit_failures = &(*af)->with({});
+    auto rf = metrics->counters(
+      "ispflow_admin_connections_refused_total",
+      "Admin connections refused at accept or in the TLS handshake, by reason"
+      " (per_client, total, tls).",
+      {"reason"});
+    if (!rf)
+      return rf.error();
+    refused = *rf;
+    auto gf = metrics->counters(
+      "ispflow_admin_gauge_refresh_failures_total",
+      "Background refreshes of a database gauge of /metrics that failed (the"
+      " last values stay).");
+    if (!gf)
+      return gf.error();
+    refresh_failures = &(*gf)->with({});
     struct cb_def {
       const char* name;
       const char* help;
@@ -486,9 +571,18 @@ struct admin_server::impl {
                  &detail::store::dead_letters_open},
           cb_def{"ispflow_sagas", "Sagas by tenant, type and state.",
                  &detail::store::sagas_by_state}}) {
-      auto fn = def.fn;
-      auto id = metrics->add_callback(def.name, def.help, metric_kind::gauge,
-                                      [this, fn] { return (db.*fn)(); });
+      // Scrapes read the last refresh: a scrape never queries the database.
+      std::string name = def.name;
+      gauge_sources.push_back({name, def.fn});
+      auto id = metrics->add_callback(
+        def.name, def.help, metric_kind::gauge,
+        [this, name]() -> caf::expected<std::vector<sample>> {
+          std::lock_guard<std::mutex> guard{gauges_mtx};
+          auto i = gauges.find(name);
+          if (i == gauges.end())
+            return std::vector<sample>{};
+          return i->second;
+        });
       if (!id)
         return id.error();
       callbacks.push_back(*id);
@@ -549,12 +643,160 @@ struct admin_server::impl {
     });
   }
 
+  // -- before the body
+  // -----------------------------------------------------------------
+
+  // A POST refused before its handler ran is audited like the others when
+  // its token is known (`target` is the route's first capture).
+  void audit_refusal(const httplib::Request& req, const post_route& route,
+                     const reply& r) {
+    auto header = req.get_header_value("Authorization");
+    auto token = authenticator::bearer_token(header);
+    auto who = token ? auth.authenticate(*token) : std::nullopt;
+    if (!who)
+      return;
+    detail::audit_entry e;
+    e.token_name = who->name;
+    e.tenant_id = who->tenant;
+    e.action = route.name;
+    std::smatch m;
+    if (std::regex_match(req.path, m, route.pattern) && m.size() > 1)
+      e.target = m[1];
+    e.status = r.status;
+    e.result = r.result;
+    if (!db.audit(e))
+      audit_failures->inc();
+  }
+
+  // Answer `res` and close the connection afterwards: the request's body,
+  // if any, is left unread.
+  static void close_after(httplib::Response& res) {
+    res.set_header("Connection", "close");
+    if (auto conn = detail::current_connection())
+      conn->close_after_response();
+  }
+
+  // Runs once a request's headers are in, before any byte of its body is
+  // read: a body goes only to a known POST route, with a known token, and
+  // a declared length within max_body_bytes (chunked and compressed bodies
+  // are counted as they are decoded, see `post`). `api` is false on the
+  // separate metrics listener, which takes no body at all. True if `res`
+  // holds the refusal.
+  bool refused_early(const httplib::Request& req, httplib::Response& res,
+                     bool api) {
+    bool chunked = req.has_header("Transfer-Encoding");
+    bool has_length = req.has_header("Content-Length");
+    uint64_t length = 0;
+    std::optional<reply> r;
+    if (has_length) {
+      auto text = req.get_header_value("Content-Length");
+      auto parsed = std::from_chars(text.data(), text.data() + text.size(),
+                                    length);
+      if (parsed.ec != std::errc{} || parsed.ptr != text.data() + text.size()
+          || text.empty())
+        r = error_reply(400, "invalid_request", "bad Content-Length");
+    }
+    bool has_body = chunked || length > 0;
+    std::string route = "unrouted";
+    const post_route* target = nullptr;
+    if (api && req.method == "POST")
+      for (auto& pr : post_routes)
+        if (std::regex_match(req.path, pr.pattern)) {
+          target = &pr;
+          route = pr.name;
+          break;
+        }
+    if (r) {
+      // bad Content-Length
+    } else if (target == nullptr) {
+      if (has_body)
+        r = req.method == "POST" || req.method == "PUT" || req.method == "PATCH"
+                || req.method == "DELETE"
+              ? error_reply(404, "not_found", "no such route")
+              : error_reply(400, "invalid_request",
+                            "this request must not carry a body");
+    } else if (!chunked && !has_length) {
+      r = error_reply(411, "length_required",
+                      "send Content-Length or a chunked body");
+    } else {
+      auto header = req.get_header_value("Authorization");
+      auto token = authenticator::bearer_token(header);
+      if (!token)
+        r = error_reply(401, "unauthorized", "a bearer token is required");
+      else if (!auth.authenticate(*token))
+        r = error_reply(401, "unauthorized", "unknown token");
+      else if (length > cfg.max_body_bytes)
+        r = body_too_large();
+    }
+    if (!r) {
+      if (has_body)
+        if (auto conn = detail::current_connection())
+          conn->begin_body();
+      return false;
+    }
+    if (r->status == 401)
+      res.set_header("WWW-Authenticate", "Bearer");
+    else if (target != nullptr)
+      audit_refusal(req, *target, *r);
+    close_after(res);
+    send(res, route, *r);
+    return true;
+  }
+
+  reply body_too_large() const {
+    return error_reply(413, "body_too_large",
+                       "the body exceeds " + std::to_string(cfg.max_body_bytes)
+                         + " bytes");
+  }
+
+  void guard_bodies(detail::router& router, bool api) {
+    router.set_pre_routing_handler(
+      [this, api](const httplib::Request& req, httplib::Response& res) {
+        return refused_early(req, res, api)
+                 ? httplib::Server::HandlerResponse::Handled
+                 : httplib::Server::HandlerResponse::Unhandled;
+      });
+    // "Expect: 100-continue" is answered before routing: the same checks
+    // decide whether the client may send its body.
+    router.set_expect_100_continue_handler(
+      [this, api](const httplib::Request& req, httplib::Response& res) {
+        return refused_early(req, res, api) ? res.status : 100;
+      });
+  }
+
   // Writes are audited once the token is known, whatever the outcome.
   void post(const std::string& pattern, const std::string& route,
             const std::string& action, std::string_view scope,
             write_handler h) {
-    svr.Post(pattern, [this, route, action, scope,
-                       h](const httplib::Request& req, httplib::Response& res) {
+    post_routes.push_back({std::regex{pattern}, route});
+    svr.Post(pattern, [this, route, action, scope, h, pr = post_routes.back()](
+                        const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& read) {
+      // The token was checked before this (refused_early). The body is
+      // counted as decoded: after the chunked framing and gzip/br.
+      std::string body;
+      bool too_large = false;
+      bool complete = read([&](const char* data, size_t n) {
+        if (body.size() + n > cfg.max_body_bytes) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, n);
+        return true;
+      });
+      if (!complete) {
+        auto r = too_large ? body_too_large()
+                           : error_reply(400, "invalid_request",
+                                         "the body could not be read or "
+                                         "decoded");
+        audit_refusal(req, pr, r);
+        close_after(res);
+        send(res, route, r);
+        return;
+      }
+      // httplib passes its own request object as const; the handlers below
+      // read the body from it.
+      const_cast<httplib::Request&>(req).body = std::move(body);
       audit_note note;
       if (req.matches.size() > 1)
         note.target = req.matches[1];
@@ -1334,10 +1576,27 @@ struct admin_server::impl {
          scopes::admin, [this](auto& q, auto& p, auto& n) {
            return force_breaker(q, p, n, false);
          });
-    svr.Get("/metrics",
-            [this](const httplib::Request& req, httplib::Response& res) {
-              serve_metrics(req, res);
-            });
+    // /metrics on the API's listener, or on its own.
+    auto& msvr = cfg.metrics_address ? metrics_svr : svr;
+    msvr.Get("/metrics",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               serve_metrics(req, res);
+             });
+    guard_bodies(svr, true);
+    if (cfg.metrics_address) {
+      guard_bodies(metrics_svr, false);
+      metrics_svr.Get("/healthz",
+                      [this](const httplib::Request&, httplib::Response& res) {
+                        send(res, "healthz", reply{200, R"({"status":"ok"})"});
+                      });
+      metrics_svr.set_error_handler(
+        [](const httplib::Request&, httplib::Response& res) {
+          if (res.body.empty()) {
+            auto r = error_reply(res.status, "not_found", "no such route");
+            res.set_content(r.body, json_type);
+          }
+        });
+    }
     svr.Get("/healthz",
             [this](const httplib::Request&, httplib::Response& res) {
               send(res, "healthz", reply{200, R"({"status":"ok"})"});
@@ -1384,22 +1643,50 @@ admin_server::make(admin_settings settings, admin_deps deps) {
                          std::nullopt};
     if (check_token(probe))
       return caf::make_error(errc::invalid_config,
-                             "admin.metrics_token: sha256 must be 64 hex "
+                             "admin.metrics.token_sha256: must be 64 hex "
                              "digits");
   }
+  auto bad = [](const char* key, const char* why) {
+    return caf::make_error(errc::invalid_config, std::string{key} + ": " + why);
+  };
+  using std::chrono::milliseconds;
   if (settings.address.empty())
-    return caf::make_error(errc::invalid_config, "admin.listen: no address");
+    return bad("admin.listen", "no address");
   if (settings.threads == 0)
-    return caf::make_error(errc::invalid_config, "admin.threads: must be > 0");
+    return bad("admin.max_connections", "must be > 0");
+  if (settings.max_connections_per_client == 0)
+    return bad("admin.max_connections_per_client", "must be > 0");
+  if (settings.max_body_bytes == 0)
+    return bad("admin.max_body_bytes", "must be > 0");
+  if (settings.header_timeout <= milliseconds{0})
+    return bad("admin.header_timeout_ms", "must be > 0");
+  if (settings.body_timeout <= milliseconds{0})
+    return bad("admin.body_timeout_ms", "must be > 0");
+  if (settings.idle_timeout <= milliseconds{0})
+    return bad("admin.idle_timeout_ms", "must be > 0");
+  if (settings.write_timeout <= milliseconds{0})
+    return bad("admin.write_timeout_ms", "must be > 0");
+  if (settings.metrics_refresh < milliseconds{100})
+    return bad("admin.metrics.refresh_ms", "must be >= 100");
+  if (settings.metrics_address && settings.metrics_address->empty())
+    return bad("admin.metrics.listen", "no address");
+  if (settings.tls_cert_file.empty() != settings.tls_key_file.empty())
+    return bad(settings.tls_cert_file.empty() ? "admin.tls.cert_file"
+                                              : "admin.tls.key_file",
+               "admin.tls needs both cert_file and key_file");
   try {
     auto ptr = std::make_unique<impl>(std::move(settings), std::move(deps));
+    if (!ptr->cfg.tls_cert_file.empty()) {
+      auto ctx = detail::make_tls_context(ptr->cfg.tls_cert_file,
+                                          ptr->cfg.tls_key_file, "admin.tls");
+      if (!ctx)
+        return std::move(ctx.error());
+      ptr->tls = *ctx;
+    }
     if (auto err = ptr->init_metrics())
       return err;
-    auto threads = ptr->cfg.threads;
-    ptr->svr.new_task_queue = [threads] {
-      return new httplib::ThreadPool(threads);
-    };
     ptr->svr.set_payload_max_length(ptr->cfg.max_body_bytes);
+    ptr->metrics_svr.set_payload_max_length(0);
     ptr->routes();
     return std::unique_ptr<admin_server>{new admin_server(std::move(ptr))};
   } catch (const std::exception& e) {
@@ -1409,20 +1696,44 @@ admin_server::make(admin_settings settings, admin_deps deps) {
 
 caf::expected<uint16_t> admin_server::start() {
   auto& st = *impl_;
-  if (st.thread.joinable())
+  if (st.started)
     return st.bound;
-  int port = 0;
-  if (st.cfg.port == 0) {
-    port = st.svr.bind_to_any_port(st.cfg.address);
-  } else if (st.svr.bind_to_port(st.cfg.address, st.cfg.port)) {
-    port = st.cfg.port;
+  detail::front_limits lim;
+  lim.max_connections = st.cfg.threads;
+  lim.max_per_client = st.cfg.max_connections_per_client;
+  lim.header_timeout = st.cfg.header_timeout;
+  lim.body_timeout = st.cfg.body_timeout;
+  lim.idle_timeout = st.cfg.idle_timeout;
+  lim.write_timeout = st.cfg.write_timeout;
+  auto on_refused = [&st](detail::refusal why) {
+    st.refused
+      ->with({why == detail::refusal::per_client ? "per_client"
+              : why == detail::refusal::total    ? "total"
+                                                 : "tls"})
+      .inc();
+  };
+  st.api_front = std::make_unique<detail::front>(st.svr, lim, st.tls,
+                                                 on_refused);
+  auto port = st.api_front->bind(st.cfg.address, st.cfg.port, "admin.listen");
+  if (!port)
+    return std::move(port.error());
+  st.bound = *port;
+  if (st.cfg.metrics_address) {
+    st.metrics_front = std::make_unique<detail::front>(st.metrics_svr, lim,
+                                                       st.tls, on_refused);
+    auto mport = st.metrics_front->bind(
+      *st.cfg.metrics_address, st.cfg.metrics_port, "admin.metrics.listen");
+    if (!mport)
+      return std::move(mport.error());
+    st.metrics_bound = *mport;
   }
-  if (port <= 0)
-    return caf::make_error(errc::invalid_config,
-                           "admin.listen: cannot bind " + st.cfg.address + ":"
-                             + std::to_string(st.cfg.port));
-  st.bound = static_cast<uint16_t>(port);
-  st.thread = std::thread{[&st] { st.svr.listen_after_bind(); }};
+  // The first values before the first scrape, then in the background.
+  st.refresh_gauges();
+  st.refresher = std::thread{[&st] { st.run_refresher(); }};
+  st.api_front->start();
+  if (st.metrics_front)
+    st.metrics_front->start();
+  st.started = true;
   return st.bound;
 }
 
@@ -1433,6 +1744,10 @@ void admin_server::stop() {
 
 uint16_t admin_server::port() const noexcept {
   return impl_->bound;
+}
+
+uint16_t admin_server::metrics_port() const noexcept {
+  return impl_->metrics_bound;
 }
 
 } // namespace ispflow::actors::admin

@@ -63,6 +63,10 @@ public:
   /// The bound port, 0 before `start`.
   uint16_t port() const noexcept;
 
+  /// The bound port of the separate /metrics listener
+  /// (`admin_settings::metrics_address`), 0 when there is none.
+  uint16_t metrics_port() const noexcept;
+
 private:
   struct impl;
   explicit admin_server(std::unique_ptr<impl> ptr);

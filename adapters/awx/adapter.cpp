@@ -41,6 +41,12 @@ struct operation {
 
 using op_ptr = std::shared_ptr<operation>;
 
+// A template's launch prompts and when they were read.
+struct checked_prompts {
+  launch_prompts prompts;
+  resilience::time_point read_at;
+};
+
 struct awx_state {
   awx_settings settings;
   // Why a tenant's settings are unusable (validate), by tenant.
@@ -51,6 +57,9 @@ struct awx_state {
   // Idempotency key -> job id, a bounded cache in front of the look-up.
   std::map<std::string, int64_t> known;
   std::deque<std::string> known_order;
+  // The launch prompts of each (tenant, base URL, template), read before a
+  // launch and trusted for the tenant's launch_check_ttl.
+  std::map<std::string, checked_prompts> prompts;
   static inline const char* name = "ispflow.awx";
 };
 
@@ -258,27 +267,43 @@ std::string join(const std::vector<std::string>& xs) {
   return out;
 }
 
+std::string prompts_key(const op_ptr& op) {
+  return op->req.tenant_id + '\x1f' + op->ts.base_url + '\x1f'
+         + std::to_string(op->ts.activation_template);
+}
+
 // The template dropped launch fields we rely on: the job runs without our
-// key (or limit, or inventory). Cancel it and fail for good: this is the
-// template's configuration, not something a retry fixes.
+// key (or limit, or inventory), possibly already. Cancel it and fail for
+// good: this is the template's configuration, not something a retry fixes.
+// The cached prompts were wrong (the template changed since they were read):
+// the next launch reads them again.
 void reject_ignored(self_ptr self, op_ptr op, int64_t job,
                     std::vector<std::string> dropped, bool key_ignored) {
+  self->state.prompts.erase(prompts_key(op));
   auto id = std::to_string(job);
+  std::vector<std::string> enable;
+  for (const auto& f : dropped)
+    enable.push_back(prompt_of(f));
   auto error = "AWX job template " + std::to_string(op->ts.activation_template)
                + " ignored the launch fields " + join(dropped)
                + (key_ignored ? " (including " + std::string{key_var} + ")"
                               : std::string{})
-               + ": enable 'Prompt on launch' for them on the template "
-                 "(ask_variables_on_launch, ask_limit_on_launch, "
-                 "ask_inventory_on_launch) (configuration); job "
-               + id;
+               + ": enable 'Prompt on launch' for them on the template ("
+               + join(enable) + ") (configuration); job " + id;
   auto url = join_url(op->ts.base_url, job_path(job, "cancel/"));
   send_http(self, op->ts, make_request(op->ts, "POST", std::move(url)),
             [self, op, error](http::response& res) {
-              auto text = error
-                          + (res.status == 202 || res.status == 405
-                               ? " was canceled"
-                               : " could not be canceled");
+              std::string text = error;
+              if (res.status == 202)
+                text += " was canceled";
+              else if (res.status == 405)
+                text += " had already finished without them";
+              else
+                text += " could not be canceled ("
+                        + (res.has_response()
+                             ? "HTTP " + std::to_string(res.status)
+                             : std::string{to_string(res.error)})
+                        + "): cancel it in AWX";
               finish(self, op,
                      events::reply_failed(adapter_outcome::permanent_failure,
                                           std::move(text)),
@@ -335,12 +360,82 @@ void launch(self_ptr self, op_ptr op) {
     });
 }
 
+// Launches if the template prompts for every field the tenant sends;
+// otherwise refuses for good, naming the prompts to enable, and launches
+// nothing (AWX would start the job without them: 201 + ignored_fields).
+void launch_if_prompted(self_ptr self, op_ptr op, const launch_prompts& p) {
+  auto missing = missing_prompts(p, op->ts);
+  if (missing.empty())
+    return launch(self, op);
+  std::string why;
+  for (const auto& m : missing) {
+    why += why.empty() ? "" : "; ";
+    if (m == "ask_variables_on_launch")
+      why += "ask_variables_on_launch is off, so AWX would drop extra_vars "
+             "(the idempotency key included)"
+             + std::string{
+               p.survey_enabled ? " except the survey's own variables" : ""};
+    else if (m == "ask_limit_on_launch")
+      why += "ask_limit_on_launch is off, so AWX would drop the limit and "
+             "run against the whole inventory";
+    else
+      why += m + " is off, so AWX would drop the inventory";
+  }
+  finish(self, op,
+         events::reply_failed(
+           adapter_outcome::permanent_failure,
+           "AWX job template " + std::to_string(op->ts.activation_template)
+             + " does not prompt on launch for what ispflow sends (" + why
+             + "): enable 'Prompt on launch' for " + join(missing)
+             + " on the template (configuration); nothing was launched"),
+         call_outcome::success);
+}
+
+// Reads the template's launch prompts (`GET job_templates/<id>/launch/`)
+// unless a reading younger than launch_check_ttl is cached, then launches
+// or refuses.
+void check_prompts_then_launch(self_ptr self, op_ptr op) {
+  auto& st = self->state;
+  auto key = prompts_key(op);
+  auto now = st.clock->now();
+  if (auto i = st.prompts.find(key);
+      i != st.prompts.end() && op->ts.launch_check_ttl.count() > 0
+      && now - i->second.read_at < op->ts.launch_check_ttl)
+    return launch_if_prompted(self, op, i->second.prompts);
+  auto url = join_url(op->ts.base_url, template_path(op->ts, "launch/"));
+  send_http(
+    self, op->ts, make_request(op->ts, "GET", std::move(url)),
+    [self, op, key](http::response& res) {
+      auto what = "launch prompts of job template "
+                  + std::to_string(op->ts.activation_template);
+      if (res.status != 200)
+        return finish(self, op, failure_reply(what, res, false),
+                      health_of(res));
+      auto p = parse_launch_prompts(res.body);
+      if (!p)
+        return finish(
+          self, op,
+          events::reply_failed(adapter_outcome::retryable_failure,
+                               "AWX " + what + ": " + render_error(p.error())),
+          call_outcome::failure);
+      auto& state = self->state;
+      state.prompts[key] = checked_prompts{*p, state.clock->now()};
+      common::log_debug(
+        log_name, "launch prompts read",
+        {{"tenant", op->req.tenant_id},
+         {"template", std::to_string(op->ts.activation_template)},
+         {"ask_variables_on_launch", p->ask_variables ? "true" : "false"},
+         {"ask_limit_on_launch", p->ask_limit ? "true" : "false"}});
+      launch_if_prompted(self, op, *p);
+    });
+}
+
 void run_activation_job(self_ptr self, op_ptr op) {
   find_job(self, op, [self, op](std::optional<int64_t> job) {
     if (job)
       poll(self, op, *job);
     else
-      launch(self, op);
+      check_prompts_then_launch(self, op);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -236,6 +237,49 @@ caf::expected<launch_info> parse_launch(const http::response& res) {
     return caf::make_error(errc::invalid_input,
                            std::string{"AWX launch answer names no job"});
   return out;
+}
+
+caf::expected<launch_prompts> parse_launch_prompts(std::string_view json) {
+  auto doc = parse_object(json);
+  if (!doc)
+    return doc.error();
+  auto flag = [&](const char* key) -> std::optional<bool> {
+    auto i = doc->FindMember(key);
+    if (i == doc->MemberEnd() || !i->value.IsBool())
+      return std::nullopt;
+    return i->value.GetBool();
+  };
+  auto vars = flag("ask_variables_on_launch");
+  if (!vars)
+    return caf::make_error(errc::invalid_input,
+                           std::string{"AWX launch prompts without a boolean "
+                                       "ask_variables_on_launch"});
+  launch_prompts out;
+  out.ask_variables = *vars;
+  out.ask_limit = flag("ask_limit_on_launch").value_or(false);
+  out.ask_inventory = flag("ask_inventory_on_launch").value_or(false);
+  out.survey_enabled = flag("survey_enabled").value_or(false);
+  return out;
+}
+
+std::vector<std::string> missing_prompts(const launch_prompts& p,
+                                         const tenant_settings& ts) {
+  std::vector<std::string> out;
+  if (!p.ask_variables)
+    out.emplace_back("ask_variables_on_launch");
+  if (!ts.limit_input.empty() && !p.ask_limit)
+    out.emplace_back("ask_limit_on_launch");
+  if (ts.inventory > 0 && !p.ask_inventory)
+    out.emplace_back("ask_inventory_on_launch");
+  return out;
+}
+
+std::string prompt_of(std::string_view field) {
+  if (field == "extra_vars")
+    return "ask_variables_on_launch";
+  if (field == "credentials")
+    return "ask_credential_on_launch";
+  return "ask_" + std::string{field} + "_on_launch";
 }
 
 caf::expected<job_info> parse_job(std::string_view json) {

@@ -52,6 +52,38 @@ struct launch_info {
   bool key_ignored = false;
 };
 
+/// What `GET job_templates/<id>/launch/` says about the launch fields the
+/// template accepts (AWX's JobLaunchSerializer).
+struct launch_prompts {
+  /// `ask_variables_on_launch`: extra_vars are taken as given. Without it
+  /// AWX keeps only the survey's variables and ignores the others (201 with
+  /// `ignored_fields.extra_vars`), the idempotency key among them.
+  bool ask_variables = false;
+  /// `ask_limit_on_launch`: without it a `limit` is ignored and the job
+  /// runs against the whole inventory.
+  bool ask_limit = false;
+  /// `ask_inventory_on_launch`.
+  bool ask_inventory = false;
+  /// `survey_enabled` (the survey is on and has questions).
+  bool survey_enabled = false;
+};
+
+/// Reads the answer of `GET job_templates/<id>/launch/`; an error if it is
+/// not a JSON object with a boolean `ask_variables_on_launch`.
+caf::expected<launch_prompts> parse_launch_prompts(std::string_view json);
+
+/// The prompts `ts`'s launches need that `p` does not grant, by name
+/// ("ask_variables_on_launch" always, "ask_limit_on_launch" when a limit is
+/// configured, "ask_inventory_on_launch" when an inventory is); empty when
+/// the template accepts every launch field the tenant sends.
+std::vector<std::string> missing_prompts(const launch_prompts& p,
+                                         const tenant_settings& ts);
+
+/// The ask_*_on_launch prompt that lets a launch field through:
+/// "extra_vars" -> "ask_variables_on_launch", "limit" ->
+/// "ask_limit_on_launch", ...; "ask_<field>_on_launch" otherwise.
+std::string prompt_of(std::string_view field);
+
 /// True for AWX's terminal statuses: successful, failed, error, canceled.
 bool is_terminal(std::string_view status) noexcept;
 

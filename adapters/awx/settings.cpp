@@ -36,6 +36,8 @@ caf::error validate(const awx_settings& settings) {
       return bad(tenant, "timeouts must be positive");
     if (ts.poll_interval.count() <= 0)
       return bad(tenant, "poll_interval must be positive");
+    if (ts.launch_check_ttl.count() < 0)
+      return bad(tenant, "launch_check_ttl must not be negative");
     if (ts.lookup_window.count() <= 0)
       return bad(tenant, "lookup_window must be positive");
     if (ts.page_size < 1 || ts.page_size > 200)

@@ -59,6 +59,10 @@ struct tenant_settings {
   /// The key look-up lists the template's jobs created this long ago or
   /// later (`created__gt`). Keep it above the step deadline (2 h).
   std::chrono::minutes lookup_window{360};
+  /// How long the template's launch prompts (`GET job_templates/<id>/
+  /// launch/`, read before the first launch) are trusted before they are
+  /// read again; 0 = read before every launch.
+  std::chrono::milliseconds launch_check_ttl{60'000};
   /// `page_size` of the look-up (AWX caps it at 200).
   int32_t page_size = 200;
   /// The look-up gives up (retryable) after this many pages.

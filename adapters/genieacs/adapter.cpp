@@ -3,10 +3,12 @@
 #include "adapters/genieacs/wire.hpp"
 #include "common/log.hpp"
 
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -27,21 +29,12 @@ namespace {
 constexpr std::string_view log_name = "genieacs";
 constexpr std::string_view op_configure = "genieacs.configure_cpe";
 constexpr std::string_view op_reset = "genieacs.factory_reset";
-// Bound on remembered queued tasks (oldest keys dropped first).
-constexpr size_t max_pending = 100'000;
-
-// A task this actor posted that GenieACS queued (not yet run).
-struct pending_task {
-  std::string device;
-  std::string task_id;
-};
 
 struct genieacs_state {
   adapter_settings cfg;
   http::http_actor http;
   std::shared_ptr<resilience::guard> guard;
-  // By "<operation>\n<idempotency key>".
-  std::map<std::string, pending_task> pending;
+  intent_store_actor intents;
   static inline const char* name = "ispflow.genieacs";
 };
 
@@ -55,10 +48,16 @@ struct call {
   resilience::guard_ticket ticket;
   resilience::time_point started;
   bool system_failed = false;
-  std::string memo_key;
   std::string unique_key;
   std::string task_body;
   std::string device;
+  std::string product_class;
+  data_model detected = data_model::unknown;
+  data_model model = data_model::unknown;
+  // configure_cpe: what the task sets (read back after it ran).
+  std::vector<std::pair<std::string, std::string>> values;
+  // The durable intent of this (operation, key), once loaded or written.
+  task_intent intent;
 };
 
 using call_ptr = std::shared_ptr<call>;
@@ -66,6 +65,16 @@ using continuation = std::function<void(http::response&)>;
 
 resilience::time_point now_of(self_ptr self) {
   return self->state.cfg.clock->now();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+bool is_reset(const call_ptr& c) {
+  return c->req.operation == op_reset;
 }
 
 void finish(self_ptr self, const call_ptr& c, adapter_reply rep) {
@@ -165,10 +174,6 @@ adapter_reply status_failure(const http::response& res, std::string_view what) {
   return reply_failed(outcome, std::move(msg));
 }
 
-adapter_reply done_reply(const call_ptr& c) {
-  return reply_succeeded({{"cpe_id", c->device}});
-}
-
 adapter_reply queued_reply(const call_ptr& c, const std::string& task_id,
                            std::string_view why) {
   std::string msg{"genieacs: task "};
@@ -190,15 +195,112 @@ const std::string* input_of(const adapter_request& req, const char* key) {
   return nullptr;
 }
 
-void remember(self_ptr self, const call_ptr& c, const std::string& task_id) {
-  auto& pending = self->state.pending;
-  if (pending.size() >= max_pending && !pending.count(c->memo_key))
-    pending.erase(pending.begin());
-  pending[c->memo_key] = pending_task{c->device, task_id};
+// -- intents ------------------------------------------------------------------
+
+// Records the call's intent in `state`; `k(true)` once durable. A failure
+// is logged and `k(false)` called: before a POST that means "do not post".
+void save_intent(self_ptr self, const call_ptr& c, intent_state state,
+                 std::string task_id, std::function<void(bool)> k) {
+  c->intent.operation = c->req.operation;
+  c->intent.idempotency_key = c->req.idempotency_key;
+  c->intent.tenant_id = c->req.tenant_id;
+  c->intent.device = c->device;
+  c->intent.unique_key = c->unique_key;
+  c->intent.state = state;
+  if (!task_id.empty())
+    c->intent.task_id = std::move(task_id);
+  self->request(self->state.intents, caf::infinite, save_atom_v, c->intent)
+    .then([k](bool) { k(true); },
+          [c, k](caf::error& err) {
+            common::log_warn(
+              log_name, "intent not recorded",
+              {{"tenant", c->req.tenant_id},
+               {"operation", c->req.operation},
+               {"key", c->req.idempotency_key},
+               {"device", c->device},
+               {"state", std::string{to_string(c->intent.state)}},
+               {"error", to_string(err)}});
+            k(false);
+          });
 }
 
-void forget(self_ptr self, const call_ptr& c) {
-  self->state.pending.erase(c->memo_key);
+// -- outcomes -----------------------------------------------------------------
+
+void post_task(self_ptr self, const call_ptr& c);
+
+// configure_cpe: reads the values back from the device record. GenieACS
+// skips a path the device does not have (200, no fault), so a task that
+// "ran" may have set nothing.
+// With `repost` (a reconcile that does not know whether the task ran),
+// values that differ mean it did not: the task is posted.
+void read_back(self_ptr self, const call_ptr& c, bool repost = false) {
+  std::vector<std::string> paths;
+  std::string projection;
+  for (const auto& [path, value] : c->values) {
+    paths.push_back(path);
+    if (!projection.empty())
+      projection += ',';
+    projection += path;
+  }
+  auto url = query_url(c->ts.base_url, "devices", field_query("_id", c->device),
+                       projection);
+  send(
+    self, c, make_request(c->ts, "GET", std::move(url)),
+    [self, c, paths, repost](http::response& res) {
+      if (!res.has_response())
+        return finish(self, c, transport_failure(res, false, "read-back"));
+      if (res.status != 200)
+        return finish(self, c, status_failure(res, "read-back"));
+      auto parsed = parse_values(res.body, paths);
+      if (!parsed)
+        return finish(self, c,
+                      reply_failed(adapter_outcome::retryable_failure,
+                                   "genieacs: read-back: unreadable answer"));
+      if (!*parsed)
+        return finish(self, c,
+                      reply_failed(adapter_outcome::permanent_failure,
+                                   "genieacs: read-back: device " + c->device
+                                     + " is gone"));
+      const auto& got = **parsed;
+      std::string missing;
+      std::string differ;
+      for (const auto& [path, value] : c->values) {
+        auto i = got.find(path);
+        auto& list = i == got.end() ? missing : differ;
+        if (i != got.end() && i->second == value)
+          continue;
+        if (!list.empty())
+          list += ", ";
+        list += path;
+      }
+      auto model = std::string{to_string(c->model)};
+      if (!missing.empty())
+        return finish(
+          self, c,
+          reply_failed(adapter_outcome::permanent_failure,
+                       "genieacs: device " + c->device + " has no " + missing
+                         + " (written as " + model
+                         + "; GenieACS skips parameters a device lacks,"
+                           " so nothing was set there): set the tenant's"
+                           " genieacs.data_model or its product class's"));
+      if (!differ.empty() && repost)
+        return post_task(self, c);
+      if (!differ.empty())
+        return finish(self, c,
+                      reply_failed(adapter_outcome::retryable_failure,
+                                   "genieacs: device " + c->device
+                                     + " reads back other values at "
+                                     + differ));
+      finish(self, c,
+             reply_succeeded({{"cpe_id", c->device}, {"data_model", model}}));
+    });
+}
+
+// The task ran: configure_cpe reads its values back, factory_reset is done.
+void task_done(self_ptr self, const call_ptr& c) {
+  if (is_reset(c))
+    return finish(self, c, reply_succeeded({{"cpe_id", c->device}}));
+  read_back(self, c);
 }
 
 // Reads the task's fault: permanent with it, or still queued without one.
@@ -212,16 +314,16 @@ void check_fault(self_ptr self, const call_ptr& c, std::string task_id,
          if (res.status == 200)
            fault = first_fault(res.body);
          if (fault || known_faulted) {
-           forget(self, c);
            auto why = "genieacs: task " + task_id + " on " + c->device
                       + " faulted: " + (fault ? *fault : "fault unreadable");
+           c->intent.detail = why;
            // GenieACS keeps a faulted task and retries it by itself later
            // (with backoff): withdraw it, so that only an operator's retry
            // (a new task) can run the operation again, and never twice.
-           auto del = make_request(c->ts, "DELETE",
-                                   task_item_url(c->ts.base_url, task_id));
-           return send(
-             self, c, std::move(del), [self, c, why](http::response& r) {
+           auto withdraw = [self, c, task_id, why](bool) {
+             auto del = make_request(c->ts, "DELETE",
+                                     task_item_url(c->ts.base_url, task_id));
+             send(self, c, std::move(del), [self, c, why](http::response& r) {
                auto msg = why;
                if (!r.has_response() || (r.status != 200 && r.status != 404))
                  msg += " (the faulted task could not be"
@@ -231,17 +333,22 @@ void check_fault(self_ptr self, const call_ptr& c, std::string task_id,
                       reply_failed(adapter_outcome::permanent_failure,
                                    std::move(msg)));
              });
+           };
+           return save_intent(self, c, intent_state::faulted, task_id,
+                              withdraw);
          }
          if (!res.has_response())
            return finish(self, c, transport_failure(res, false, "faults"));
          if (res.status != 200)
            return finish(self, c, status_failure(res, "faults"));
-         remember(self, c, task_id);
-         finish(self, c, queued_reply(c, task_id, {}));
+         save_intent(self, c, intent_state::queued, task_id,
+                     [self, c, task_id](bool) {
+                       finish(self, c, queued_reply(c, task_id, {}));
+                     });
        });
 }
 
-// Polls a task this actor posted: gone without a fault means it ran.
+// Polls a task this adapter posted: gone without a fault means it ran.
 void poll_task(self_ptr self, const call_ptr& c, std::string task_id) {
   auto url = query_url(c->ts.base_url, "tasks", field_query("_id", task_id),
                        "_id");
@@ -256,58 +363,80 @@ void poll_task(self_ptr self, const call_ptr& c, std::string task_id) {
            return finish(self, c,
                          reply_failed(adapter_outcome::retryable_failure,
                                       "genieacs: poll: unreadable answer"));
-         if (ids->empty()) {
-           forget(self, c);
-           return finish(self, c, done_reply(c));
-         }
+         if (ids->empty())
+           return save_intent(self, c, intent_state::done, task_id,
+                              [self, c](bool) { task_done(self, c); });
          check_fault(self, c, task_id, false);
        });
 }
 
-void post_task(self_ptr self, const call_ptr& c) {
-  auto req = make_request(c->ts, "POST",
-                          task_url(c->ts.base_url, c->device,
-                                   c->ts.connection_request_timeout),
-                          c->task_body);
-  req.timeout = c->ts.connection_request_timeout + c->ts.session_allowance;
-  send(self, c, std::move(req), [self, c](http::response& res) {
-    if (!res.has_response())
-      return finish(self, c, transport_failure(res, true, "task"));
-    auto result = classify_task_reply(res.status, res.reason);
-    auto task_id = parse_id(res.body).value_or(std::string{});
-    switch (result) {
-      case task_result::done:
-        forget(self, c);
-        return finish(self, c, done_reply(c));
-      case task_result::queued:
-        if (!task_id.empty())
-          remember(self, c, task_id);
-        return finish(self, c, queued_reply(c, task_id, {}));
-      case task_result::connection_error:
-        if (!task_id.empty())
-          remember(self, c, task_id);
-        return finish(self, c,
-                      queued_reply(c, task_id,
-                                   "connection request failed: " + res.reason));
-      case task_result::faulted:
-        return check_fault(self, c, task_id, true);
-      case task_result::no_device:
-        return finish(
-          self, c,
-          reply_failed(adapter_outcome::permanent_failure,
-                       "genieacs: task: no such device " + c->device));
-      default:
-        return finish(self, c, status_failure(res, "task"));
-    }
-  });
+// An intent posted without a known answer (the process died, or the answer
+// was lost) and no task with its uniqueKey queued: GenieACS's device record
+// decides. No session since the post time means the task never reached the
+// ACS (it would still be queued), so posting is safe. A session since then
+// means it may have run and been deleted: a factory reset counts as done
+// once the CPE booted after the post time, and is never posted again; a
+// configuration counts as done when its values read back.
+void decide_from_record(self_ptr self, const call_ptr& c) {
+  auto url = query_url(c->ts.base_url, "devices", field_query("_id", c->device),
+                       "_lastInform,_lastBoot,_lastBootstrap");
+  send(self, c, make_request(c->ts, "GET", std::move(url)),
+       [self, c](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "reconcile"));
+         if (res.status != 200)
+           return finish(self, c, status_failure(res, "reconcile"));
+         auto parsed = parse_device_times(res.body);
+         if (!parsed)
+           return finish(
+             self, c,
+             reply_failed(adapter_outcome::retryable_failure,
+                          "genieacs: reconcile: unreadable device record"));
+         if (!*parsed)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::permanent_failure,
+                                      "genieacs: reconcile: device " + c->device
+                                        + " is gone"));
+         const auto& t = **parsed;
+         auto since = c->intent.posted_at_ms
+                      - c->ts.clock_skew_allowance.count();
+         bool session = t.last_inform >= since;
+         common::log_info(
+           log_name, "reconcile from the device record",
+           {{"tenant", c->req.tenant_id},
+            {"operation", c->req.operation},
+            {"key", c->req.idempotency_key},
+            {"device", c->device},
+            {"posted_at_ms", std::to_string(c->intent.posted_at_ms)},
+            {"last_inform_ms", std::to_string(t.last_inform)},
+            {"last_boot_ms",
+             std::to_string(std::max(t.last_boot, t.last_bootstrap))}});
+         if (!session)
+           return post_task(self, c);
+         if (!is_reset(c))
+           return read_back(self, c, true);
+         if (std::max(t.last_boot, t.last_bootstrap) >= since)
+           return save_intent(self, c, intent_state::done, {},
+                              [self, c](bool) { task_done(self, c); });
+         finish(self, c,
+                reply_failed(adapter_outcome::retryable_failure,
+                             "genieacs: the factory reset of " + c->device
+                               + " posted at "
+                               + std::to_string(c->intent.posted_at_ms)
+                               + " ms may have run (a session followed, no"
+                                 " task is queued): waiting for the device to"
+                                 " boot, it is not posted again"));
+       });
 }
 
-// With reconcile: a task with our uniqueKey decides; none = post (again).
-void reconcile(self_ptr self, const call_ptr& c) {
+// A task with our uniqueKey decides; none found: the device record decides
+// when we know we posted (`have_intent`), else post (again), which the
+// uniqueKey makes safe for a task still queued.
+void reconcile(self_ptr self, const call_ptr& c, bool have_intent) {
   auto url = query_url(c->ts.base_url, "tasks",
                        unique_key_query(c->device, c->unique_key), "_id");
   send(self, c, make_request(c->ts, "GET", std::move(url)),
-       [self, c](http::response& res) {
+       [self, c, have_intent](http::response& res) {
          if (!res.has_response())
            return finish(self, c, transport_failure(res, false, "reconcile"));
          if (res.status != 200)
@@ -318,20 +447,162 @@ void reconcile(self_ptr self, const call_ptr& c) {
              self, c,
              reply_failed(adapter_outcome::retryable_failure,
                           "genieacs: reconcile: unreadable answer"));
-         if (ids->empty())
-           return post_task(self, c);
-         check_fault(self, c, ids->front(), false);
+         if (!ids->empty())
+           return check_fault(self, c, ids->front(), false);
+         if (have_intent)
+           return decide_from_record(self, c);
+         post_task(self, c);
        });
 }
 
+void post_task(self_ptr self, const call_ptr& c) {
+  // The intent is durable before the POST leaves: whatever happens after,
+  // a restart finds it.
+  c->intent.task_id.clear();
+  c->intent.detail.clear();
+  c->intent.posted_at_ms = wall_ms();
+  save_intent(self, c, intent_state::posting, {}, [self, c](bool ok) {
+    if (!ok)
+      return finish(self, c,
+                    reply_failed(adapter_outcome::retryable_failure,
+                                 "genieacs: the task intent could not be"
+                                 " recorded; nothing was posted"));
+    auto req = make_request(c->ts, "POST",
+                            task_url(c->ts.base_url, c->device,
+                                     c->ts.connection_request_timeout),
+                            c->task_body);
+    req.timeout = c->ts.connection_request_timeout + c->ts.session_allowance;
+    send(self, c, std::move(req), [self, c](http::response& res) {
+      if (!res.has_response()) {
+        auto rep = transport_failure(res, true, "task");
+        if (res.request_sent)
+          return finish(self, c, std::move(rep));
+        return save_intent(self, c, intent_state::unsent, {},
+                           [self, c, rep](bool) { finish(self, c, rep); });
+      }
+      auto result = classify_task_reply(res.status, res.reason);
+      auto task_id = parse_id(res.body).value_or(std::string{});
+      auto queued = [self, c, task_id](std::string why) {
+        return [self, c, task_id, why](bool) {
+          finish(self, c, queued_reply(c, task_id, why));
+        };
+      };
+      switch (result) {
+        case task_result::done:
+          return save_intent(self, c, intent_state::done, task_id,
+                             [self, c](bool) { task_done(self, c); });
+        case task_result::queued:
+          return save_intent(self, c, intent_state::queued, task_id,
+                             queued({}));
+        case task_result::offline:
+          return save_intent(self, c, intent_state::queued, task_id,
+                             queued("device is offline: GenieACS could not"
+                                    " reach it with a connection request"));
+        case task_result::connection_error:
+          return save_intent(
+            self, c, intent_state::queued, task_id,
+            queued("connection request failed: " + res.reason));
+        case task_result::faulted:
+          return check_fault(self, c, task_id, true);
+        case task_result::no_device:
+          return save_intent(
+            self, c, intent_state::unsent, {}, [self, c](bool) {
+              finish(
+                self, c,
+                reply_failed(adapter_outcome::permanent_failure,
+                             "genieacs: task: no such device " + c->device));
+            });
+        case task_result::rejected: {
+          auto rep = status_failure(res, "task");
+          return save_intent(self, c, intent_state::unsent, {},
+                             [self, c, rep](bool) { finish(self, c, rep); });
+        }
+        default:
+          // 5xx and the unexpected: the task may exist; the intent stays
+          // "posting" and the next attempt reconciles.
+          return finish(self, c, status_failure(res, "task"));
+      }
+    });
+  });
+}
+
+// The task body for the chosen data model, or a failure reply.
+std::optional<adapter_reply> prepare_task(const call_ptr& c) {
+  const auto& ts = c->ts;
+  const auto& req = c->req;
+  if (is_reset(c)) {
+    c->task_body = factory_reset_task(c->unique_key);
+    return std::nullopt;
+  }
+  c->model = choose_data_model(ts, c->product_class, c->detected);
+  bool tr181 = c->model == data_model::tr181;
+  auto* user = input_of(req, "credentials.username");
+  auto* pass = input_of(req, "credentials.password");
+  if (user == nullptr || pass == nullptr)
+    return reply_failed(adapter_outcome::permanent_failure,
+                        "genieacs: input credentials.username and "
+                        "credentials.password are required");
+  auto& values = c->values;
+  values.clear();
+  values.emplace_back(
+    tr181 ? ts.tr181_pppoe_username_path : ts.pppoe_username_path, *user);
+  values.emplace_back(
+    tr181 ? ts.tr181_pppoe_password_path : ts.pppoe_password_path, *pass);
+  std::string ssid;
+  if (auto* given = input_of(req, "wifi.ssid")) {
+    ssid = *given;
+  } else if (!ts.ssid_template.empty()) {
+    ssid = ts.ssid_template;
+    static constexpr std::string_view var = "{subscriber_id}";
+    for (auto pos = ssid.find(var); pos != std::string::npos;
+         pos = ssid.find(var, pos + req.subscriber_id.size()))
+      ssid.replace(pos, var.size(), req.subscriber_id);
+  }
+  if (!ssid.empty())
+    values.emplace_back(tr181 ? ts.tr181_ssid_path : ts.ssid_path, ssid);
+  for (const auto& x : ts.extra_parameters)
+    values.push_back(x);
+  c->task_body = set_parameters_task(values, c->unique_key);
+  return std::nullopt;
+}
+
 void with_device(self_ptr self, const call_ptr& c) {
-  auto& pending = self->state.pending;
-  if (auto i = pending.find(c->memo_key);
-      i != pending.end() && i->second.device == c->device)
-    return poll_task(self, c, i->second.task_id);
-  if (c->req.reconcile)
-    return reconcile(self, c);
-  post_task(self, c);
+  if (auto failed = prepare_task(c))
+    return finish(self, c, std::move(*failed));
+  self
+    ->request(self->state.intents, caf::infinite, load_atom_v, c->req.operation,
+              c->req.idempotency_key)
+    .then(
+      [self, c](intent_lookup& found) {
+        bool mine = found.found && found.intent.device == c->device;
+        if (!mine) {
+          if (c->req.reconcile)
+            return reconcile(self, c, false);
+          return post_task(self, c);
+        }
+        c->intent = std::move(found.intent);
+        switch (c->intent.state) {
+          case intent_state::done:
+            return task_done(self, c);
+          case intent_state::faulted:
+            return finish(self, c,
+                          reply_failed(adapter_outcome::permanent_failure,
+                                       c->intent.detail));
+          case intent_state::unsent:
+            return post_task(self, c);
+          case intent_state::queued:
+          case intent_state::posting:
+            if (!c->intent.task_id.empty())
+              return poll_task(self, c, c->intent.task_id);
+            return reconcile(self, c, true);
+        }
+      },
+      [self, c](caf::error& err) {
+        finish(
+          self, c,
+          reply_failed(adapter_outcome::retryable_failure,
+                       "genieacs: task intents unreadable: " + to_string(err)));
+      });
 }
 
 void find_device(self_ptr self, const call_ptr& c) {
@@ -346,76 +617,56 @@ void find_device(self_ptr self, const call_ptr& c) {
     return i == in.end() ? std::string{} : i->second;
   };
   auto serial = get("access.cpe.serial");
-  auto query = device_query(serial, get("access.cpe.oui"),
-                            get("access.cpe.product_class"));
-  auto url = query_url(c->ts.base_url, "devices", query, "_id");
+  c->product_class = get("access.cpe.product_class");
+  auto query = device_query(serial, get("access.cpe.oui"), c->product_class);
+  auto url = query_url(c->ts.base_url, "devices", query,
+                       device_lookup_projection());
   send(self, c, make_request(c->ts, "GET", std::move(url)),
        [self, c, serial](http::response& res) {
          if (!res.has_response())
            return finish(self, c, transport_failure(res, false, "devices"));
          if (res.status != 200)
            return finish(self, c, status_failure(res, "devices"));
-         auto ids = parse_ids(res.body);
-         if (!ids)
+         auto found = parse_devices(res.body);
+         if (!found)
            return finish(self, c,
                          reply_failed(adapter_outcome::retryable_failure,
                                       "genieacs: devices: unreadable answer"));
-         if (ids->empty())
+         if (found->empty())
            return finish(
              self, c,
              reply_failed(adapter_outcome::permanent_failure,
                           "genieacs: no device with serial " + serial));
-         if (ids->size() > 1)
-           return finish(self, c,
-                         reply_failed(adapter_outcome::permanent_failure,
-                                      "genieacs: " + std::to_string(ids->size())
-                                        + " devices with serial " + serial
-                                        + " (give the OUI)"));
-         c->device = ids->front();
+         if (found->size() > 1)
+           return finish(
+             self, c,
+             reply_failed(adapter_outcome::permanent_failure,
+                          "genieacs: " + std::to_string(found->size())
+                            + " devices with serial " + serial
+                            + " (give the OUI)"));
+         auto& d = found->front();
+         c->device = d.id;
+         if (!d.product_class.empty())
+           c->product_class = d.product_class;
+         c->detected = d.model;
          with_device(self, c);
        });
 }
 
-// The task body, or a failure reply when the input lacks what it needs.
-std::variant<std::string, adapter_reply>
-task_body_for(const tenant_settings& ts, const adapter_request& req,
-              const std::string& unique_key) {
-  if (req.operation == op_reset)
-    return factory_reset_task(unique_key);
-  auto* user = input_of(req, "credentials.username");
-  auto* pass = input_of(req, "credentials.password");
-  if (user == nullptr || pass == nullptr)
-    return reply_failed(adapter_outcome::permanent_failure,
-                        "genieacs: input credentials.username and "
-                        "credentials.password are required");
-  std::vector<std::pair<std::string, std::string>> values;
-  values.emplace_back(ts.pppoe_username_path, *user);
-  values.emplace_back(ts.pppoe_password_path, *pass);
-  std::string ssid;
-  if (auto* given = input_of(req, "wifi.ssid")) {
-    ssid = *given;
-  } else if (!ts.ssid_template.empty()) {
-    ssid = ts.ssid_template;
-    static constexpr std::string_view var = "{subscriber_id}";
-    for (auto pos = ssid.find(var); pos != std::string::npos;
-         pos = ssid.find(var, pos + req.subscriber_id.size()))
-      ssid.replace(pos, var.size(), req.subscriber_id);
-  }
-  if (!ssid.empty())
-    values.emplace_back(ts.ssid_path, ssid);
-  for (const auto& x : ts.extra_parameters)
-    values.push_back(x);
-  return set_parameters_task(values, unique_key);
-}
-
-adapter_actor::behavior_type genieacs_fn(self_ptr self, adapter_settings cfg,
-                                         http::http_actor http,
-                                         std::shared_ptr<resilience::guard> g) {
+adapter_actor::behavior_type
+genieacs_fn(self_ptr self, adapter_settings cfg, http::http_actor http,
+            std::shared_ptr<resilience::guard> g, intent_store_actor intents) {
   if (!cfg.clock)
     cfg.clock = std::make_shared<resilience::steady_clock_source>();
   self->state.cfg = std::move(cfg);
   self->state.http = std::move(http);
   self->state.guard = std::move(g);
+  if (!intents) {
+    // Without a durable store the intents live as long as this actor.
+    intents = spawn_memory_intent_store(self->home_system());
+    self->link_to(intents);
+  }
+  self->state.intents = std::move(intents);
   return {
     [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
       auto& st = self->state;
@@ -436,14 +687,15 @@ adapter_actor::behavior_type genieacs_fn(self_ptr self, adapter_settings cfg,
         return reply_failed(adapter_outcome::permanent_failure,
                             "genieacs: input access.cpe.serial is missing");
       }
+      if (req.operation == op_configure
+          && (input_of(req, "credentials.username") == nullptr
+              || input_of(req, "credentials.password") == nullptr))
+        return reply_failed(adapter_outcome::permanent_failure,
+                            "genieacs: input credentials.username and "
+                            "credentials.password are required");
       auto c = std::make_shared<call>();
       c->ts = ts;
       c->unique_key = unique_key_for(req.operation, req.idempotency_key);
-      auto body = task_body_for(ts, req, c->unique_key);
-      if (auto* failed = std::get_if<adapter_reply>(&body))
-        return std::move(*failed);
-      c->task_body = std::move(std::get<std::string>(body));
-      c->memo_key = req.operation + "\n" + req.idempotency_key;
       c->started = now_of(self);
       if (st.guard) {
         auto adm = st.guard->admit(req.tenant_id, "genieacs", ts.base_url,
@@ -506,8 +758,17 @@ adapter_actor spawn_genieacs_adapter(caf::actor_system& sys,
                                      adapter_settings settings,
                                      http::http_actor http,
                                      std::shared_ptr<resilience::guard> guard) {
+  return spawn_genieacs_adapter(sys, std::move(settings), std::move(http),
+                                std::move(guard), intent_store_actor{});
+}
+
+adapter_actor spawn_genieacs_adapter(caf::actor_system& sys,
+                                     adapter_settings settings,
+                                     http::http_actor http,
+                                     std::shared_ptr<resilience::guard> guard,
+                                     intent_store_actor intents) {
   return sys.spawn(genieacs_fn, std::move(settings), std::move(http),
-                   std::move(guard));
+                   std::move(guard), std::move(intents));
 }
 
 } // namespace ispflow::adapters::genieacs

@@ -23,6 +23,20 @@ inline constexpr const char* tr098_pppoe_password
 inline constexpr const char* tr098_ssid
   = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID";
 
+/// Parameter paths of a TR-181 (Device) CPE.
+inline constexpr const char* tr181_pppoe_username
+  = "Device.PPP.Interface.1.Username";
+/// See `tr181_pppoe_username`.
+inline constexpr const char* tr181_pppoe_password
+  = "Device.PPP.Interface.1.Password";
+/// See `tr181_pppoe_username`.
+inline constexpr const char* tr181_ssid = "Device.WiFi.SSID.1.SSID";
+
+/// A CPE's data model root: TR-098 (`InternetGatewayDevice.`) or TR-181
+/// (`Device.`); `unknown` in settings means "detect it from the device
+/// record".
+enum class data_model : uint8_t { unknown, tr098, tr181 };
+
 /// One tenant's GenieACS NBI and what configure_cpe writes to a CPE.
 struct tenant_settings {
   /// NBI base URL, e.g. "http://genieacs:7557".
@@ -42,12 +56,30 @@ struct tenant_settings {
   /// after the session starts; keep the sum below the step's attempt
   /// timeout, a lost answer is reconciled by `uniqueKey`).
   std::chrono::milliseconds session_allowance{15'000};
-  /// Where input "credentials.username" is written.
+  /// Where input "credentials.username" is written on a TR-098 CPE.
   std::string pppoe_username_path = tr098_pppoe_username;
-  /// Where input "credentials.password" is written.
+  /// Where input "credentials.password" is written on a TR-098 CPE.
   std::string pppoe_password_path = tr098_pppoe_password;
-  /// Where the SSID is written.
+  /// Where the SSID is written on a TR-098 CPE.
   std::string ssid_path = tr098_ssid;
+  /// The same three on a TR-181 CPE.
+  std::string tr181_pppoe_username_path = tr181_pppoe_username;
+  /// See `tr181_pppoe_username_path`.
+  std::string tr181_pppoe_password_path = tr181_pppoe_password;
+  /// See `tr181_pppoe_username_path`.
+  std::string tr181_ssid_path = tr181_ssid;
+  /// The data model of this tenant's CPEs; `unknown` = detect it per device
+  /// from its record (the root that holds
+  /// `ManagementServer.ConnectionRequestURL`, as GenieACS's own connection
+  /// request does).
+  data_model model = data_model::unknown;
+  /// Per product class (`_deviceId._ProductClass`), wins over `model`.
+  std::map<std::string, data_model> product_class_models;
+  /// How far GenieACS's clock may run behind ours: a session or boot up to
+  /// this long before our recorded post time still counts as after it when
+  /// a restart reconciles a task (erring towards "may have run", which never
+  /// posts again).
+  std::chrono::milliseconds clock_skew_allowance{5'000};
   /// SSID to set, "{subscriber_id}" replaced by the subscriber id; empty =
   /// the SSID is left alone (input "wifi.ssid", when given, wins).
   std::string ssid_template;

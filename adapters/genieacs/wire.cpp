@@ -174,6 +174,8 @@ std::string_view to_string(task_result x) noexcept {
       return "faulted";
     case task_result::connection_error:
       return "connection_error";
+    case task_result::offline:
+      return "offline";
     case task_result::no_device:
       return "no_device";
     case task_result::rejected:
@@ -194,6 +196,8 @@ task_result classify_task_reply(int status, std::string_view reason) noexcept {
       return task_result::queued;
     if (reason == "Task faulted")
       return task_result::faulted;
+    if (reason == "Device is offline")
+      return task_result::offline;
     return task_result::connection_error;
   }
   if (status == 404)
@@ -268,6 +272,212 @@ std::string error_text(int status, std::string_view body) {
   if (body.size() <= max_len)
     return std::string{body};
   return std::string{body.substr(0, max_len)} + "...";
+}
+
+std::string_view to_string(data_model x) noexcept {
+  switch (x) {
+    case data_model::tr098:
+      return "tr098";
+    case data_model::tr181:
+      return "tr181";
+    case data_model::unknown:
+      break;
+  }
+  return "auto";
+}
+
+std::optional<data_model> parse_data_model(std::string_view text) noexcept {
+  if (text == "tr098" || text == "tr-098")
+    return data_model::tr098;
+  if (text == "tr181" || text == "tr-181")
+    return data_model::tr181;
+  if (text == "auto")
+    return data_model::unknown;
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr const char* tr098_cr_url
+  = "InternetGatewayDevice.ManagementServer.ConnectionRequestURL";
+constexpr const char* tr181_cr_url
+  = "Device.ManagementServer.ConnectionRequestURL";
+
+// The member at a dotted path, or null.
+const rapidjson::Value* at_path(const rapidjson::Value& doc,
+                                std::string_view path) {
+  const rapidjson::Value* node = &doc;
+  while (!path.empty()) {
+    auto dot = path.find('.');
+    auto name = path.substr(0, dot);
+    if (!node->IsObject())
+      return nullptr;
+    auto i = node->FindMember(rapidjson::Value{rapidjson::StringRef(
+      name.data(), static_cast<rapidjson::SizeType>(name.size()))});
+    if (i == node->MemberEnd())
+      return nullptr;
+    node = &i->value;
+    path = dot == std::string_view::npos ? std::string_view{}
+                                         : path.substr(dot + 1);
+  }
+  return node;
+}
+
+std::string text_of(const rapidjson::Value& v) {
+  if (v.IsString())
+    return std::string{v.GetString(), v.GetStringLength()};
+  if (v.IsBool())
+    return v.GetBool() ? "true" : "false";
+  rapidjson::StringBuffer buf;
+  json_writer w{buf};
+  v.Accept(w);
+  return buf.GetString();
+}
+
+int64_t time_at(const rapidjson::Value& doc, const char* key) {
+  auto i = doc.FindMember(key);
+  if (i == doc.MemberEnd() || !i->value.IsString())
+    return 0;
+  return parse_time_ms(i->value.GetString()).value_or(0);
+}
+
+} // namespace
+
+std::string device_lookup_projection() {
+  std::string out{"_id,_deviceId._ProductClass,"};
+  out += tr098_cr_url;
+  out += ',';
+  out += tr181_cr_url;
+  return out;
+}
+
+std::optional<std::vector<device_info>> parse_devices(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return std::nullopt;
+  std::vector<device_info> out;
+  for (const auto& v : doc.GetArray()) {
+    auto id = id_of(v);
+    if (!id)
+      return std::nullopt;
+    device_info d;
+    d.id = std::move(*id);
+    if (auto* pc = at_path(v, "_deviceId._ProductClass");
+        pc != nullptr && pc->IsString())
+      d.product_class = pc->GetString();
+    if (at_path(v, tr098_cr_url) != nullptr)
+      d.model = data_model::tr098;
+    else if (at_path(v, tr181_cr_url) != nullptr)
+      d.model = data_model::tr181;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+data_model choose_data_model(const tenant_settings& ts,
+                             const std::string& product_class,
+                             data_model detected) {
+  if (auto i = ts.product_class_models.find(product_class);
+      i != ts.product_class_models.end() && i->second != data_model::unknown)
+    return i->second;
+  if (ts.model != data_model::unknown)
+    return ts.model;
+  if (detected != data_model::unknown)
+    return detected;
+  return data_model::tr098;
+}
+
+std::optional<int64_t> parse_time_ms(std::string_view t) noexcept {
+  // YYYY-MM-DDTHH:MM:SS[.fff]Z
+  auto digits = [&t](size_t pos, size_t n) -> std::optional<int> {
+    if (pos + n > t.size())
+      return std::nullopt;
+    int v = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (t[i] < '0' || t[i] > '9')
+        return std::nullopt;
+      v = v * 10 + (t[i] - '0');
+    }
+    return v;
+  };
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T'
+      || t[13] != ':' || t[16] != ':')
+    return std::nullopt;
+  auto y = digits(0, 4);
+  auto mo = digits(5, 2);
+  auto d = digits(8, 2);
+  auto h = digits(11, 2);
+  auto mi = digits(14, 2);
+  auto s = digits(17, 2);
+  if (!y || !mo || !d || !h || !mi || !s || *mo < 1 || *mo > 12 || *d < 1
+      || *d > 31 || *h > 23 || *mi > 59 || *s > 60)
+    return std::nullopt;
+  size_t pos = 19;
+  int64_t ms = 0;
+  if (t[pos] == '.') {
+    ++pos;
+    int64_t scale = 100;
+    size_t start = pos;
+    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') {
+      ms += (t[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start)
+      return std::nullopt;
+  }
+  if (pos + 1 != t.size() || t[pos] != 'Z')
+    return std::nullopt;
+  // Days from civil (Howard Hinnant's algorithm).
+  int yy = *y - (*mo <= 2 ? 1 : 0);
+  int era = (yy >= 0 ? yy : yy - 399) / 400;
+  int yoe = yy - era * 400;
+  int mp = (*mo + 9) % 12;
+  int doy = (153 * mp + 2) / 5 + *d - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
+  return ((days * 24 + *h) * 60 + *mi) * 60'000 + int64_t{*s} * 1000 + ms;
+}
+
+std::optional<std::optional<device_times>>
+parse_device_times(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return std::nullopt;
+  if (doc.Empty())
+    return std::optional<device_times>{};
+  if (!doc[0].IsObject())
+    return std::nullopt;
+  device_times out;
+  out.last_inform = time_at(doc[0], "_lastInform");
+  out.last_boot = time_at(doc[0], "_lastBoot");
+  out.last_bootstrap = time_at(doc[0], "_lastBootstrap");
+  return std::optional<device_times>{out};
+}
+
+std::optional<std::optional<std::map<std::string, std::string>>>
+parse_values(std::string_view body, const std::vector<std::string>& paths) {
+  using values = std::map<std::string, std::string>;
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return std::nullopt;
+  if (doc.Empty())
+    return std::optional<values>{};
+  if (!doc[0].IsObject())
+    return std::nullopt;
+  values out;
+  for (const auto& path : paths) {
+    auto* node = at_path(doc[0], path);
+    if (node == nullptr || !node->IsObject())
+      continue;
+    // A parameter whose value GenieACS never fetched has no `_value`.
+    auto v = node->FindMember("_value");
+    out[path] = v == node->MemberEnd() ? std::string{} : text_of(v->value);
+  }
+  return std::optional<values>{std::move(out)};
 }
 
 } // namespace ispflow::adapters::genieacs

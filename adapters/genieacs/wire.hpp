@@ -1,6 +1,10 @@
 #pragma once
 
+#include "adapters/genieacs/settings.hpp"
+
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +73,10 @@ enum class task_result : uint8_t {
   /// Any other 202 phrase: the connection request failed (the phrase is the
   /// error); the task stays queued.
   connection_error,
+  /// 202 "Device is offline" (genieacs/genieacs lib/connection-request.ts:
+  /// the connection request was refused, reset or timed out): the task stays
+  /// queued and runs at the device's next inform.
+  offline,
   /// 404: no such device.
   no_device,
   /// Another 4xx.
@@ -97,5 +105,59 @@ std::optional<std::string> first_fault(std::string_view body);
 
 /// The text body, shortened to 300 bytes, or "HTTP <status>" when empty.
 std::string error_text(int status, std::string_view body);
+
+/// "tr098", "tr181" or "auto" (for `unknown`).
+std::string_view to_string(data_model x) noexcept;
+
+/// Reads "tr098"/"tr-098", "tr181"/"tr-181" or "auto"; nothing otherwise.
+std::optional<data_model> parse_data_model(std::string_view text) noexcept;
+
+/// The projection of the device look-up: the id, the product class and the
+/// one parameter whose root tells the data model.
+std::string device_lookup_projection();
+
+/// A device found by the look-up.
+struct device_info {
+  /// `_id`.
+  std::string id;
+  /// `_deviceId._ProductClass`, empty when absent.
+  std::string product_class;
+  /// The root holding `ManagementServer.ConnectionRequestURL`, `unknown`
+  /// when neither does (genieacs/genieacs lib/api-functions.ts
+  /// connectionRequest makes the same choice).
+  data_model model = data_model::unknown;
+};
+
+/// The devices of a JSON array; nothing if the body is not one.
+std::optional<std::vector<device_info>> parse_devices(std::string_view body);
+
+/// The data model configure_cpe writes to: the product class's, else the
+/// tenant's, else the detected one, else TR-098.
+data_model choose_data_model(const tenant_settings& ts,
+                             const std::string& product_class,
+                             data_model detected);
+
+/// Milliseconds since the epoch of an ISO 8601 UTC time as GenieACS writes
+/// it ("2026-12-03T06:50:28.123Z"); nothing when unreadable.
+std::optional<int64_t> parse_time_ms(std::string_view text) noexcept;
+
+/// `_lastInform`, `_lastBoot`, `_lastBootstrap` of a device record (ms since
+/// the epoch; 0 when absent).
+struct device_times {
+  int64_t last_inform = 0;
+  int64_t last_boot = 0;
+  int64_t last_bootstrap = 0;
+};
+
+/// The times of the first device of a JSON array; an empty optional inside
+/// when the array is empty (no such device); nothing if unreadable.
+std::optional<std::optional<device_times>>
+parse_device_times(std::string_view body);
+
+/// The `_value`s (as text) of `paths` in the first device of a JSON array;
+/// a path the record lacks is absent from the map. An empty optional inside
+/// when the array is empty; nothing if unreadable.
+std::optional<std::optional<std::map<std::string, std::string>>>
+parse_values(std::string_view body, const std::vector<std::string>& paths);
 
 } // namespace ispflow::adapters::genieacs

@@ -264,6 +264,36 @@ std::string path_of(std::string_view url) {
   return std::string{url.substr(start, url.find('?', start) - start)};
 }
 
+std::string origin_of(std::string_view url) {
+  auto sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0)
+    return {};
+  std::string scheme{url.substr(0, sep)};
+  for (auto& c : scheme)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto rest = url.substr(sep + 3);
+  auto authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = authority.rfind('@'); at != std::string_view::npos)
+    authority = authority.substr(at + 1);
+  std::string host{authority};
+  std::string port;
+  // "[v6]:port", "host:port" or a bare host.
+  auto close = authority.rfind(']');
+  auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos
+      && (close == std::string_view::npos || colon > close)) {
+    host = std::string{authority.substr(0, colon)};
+    port = std::string{authority.substr(colon + 1)};
+  }
+  if (host.empty())
+    return {};
+  for (auto& c : host)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (port.empty())
+    port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  return scheme + "://" + host + (port.empty() ? "" : ":" + port);
+}
+
 bool is_idempotent(std::string_view method) noexcept {
   for (auto m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
     if (iequals(method, m))
@@ -351,10 +381,24 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opts.verify_tls ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opts.verify_tls ? 2L : 0L);
-    if (!opts.ca_file.empty())
-      curl_easy_setopt(e, CURLOPT_CAINFO, opts.ca_file.c_str());
+    // Certificates are verified unless the origin (or the whole client) is
+    // explicitly configured otherwise.
+    bool verify = opts.verify_tls;
+    const std::string* ca_file = &opts.ca_file;
+    if (!opts.origins.empty()) {
+      auto origin = origin_of(req.url);
+      for (auto& o : opts.origins)
+        if (o.origin == origin) {
+          verify = !o.insecure_skip_verify;
+          if (!o.ca_file.empty())
+            ca_file = &o.ca_file;
+          break;
+        }
+    }
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+    if (!ca_file->empty())
+      curl_easy_setopt(e, CURLOPT_CAINFO, ca_file->c_str());
     if (!opts.user_agent.empty())
       curl_easy_setopt(e, CURLOPT_USERAGENT, opts.user_agent.c_str());
 

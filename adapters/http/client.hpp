@@ -125,6 +125,23 @@ bool is_transient(const response& x) noexcept;
 /// is transient, and either the method is idempotent or nothing was sent.
 bool safe_to_retry(const request& req, const response& res) noexcept;
 
+/// "scheme://host:port" of `url`, lower-cased, with the scheme's default
+/// port made explicit (80, 443); empty when `url` has no "scheme://host".
+/// User info, path and query are dropped.
+std::string origin_of(std::string_view url);
+
+/// How the certificates of one origin's servers are checked, overriding
+/// the client's defaults for it (e.g. a tenant's NetBox behind a private
+/// CA).
+struct origin_tls {
+  /// `origin_of` the system's base URL, e.g. "https://netbox.isp:443".
+  std::string origin;
+  /// PEM bundle of CAs trusted for this origin; empty = the client's.
+  std::string ca_file;
+  /// No certificate or host name check for this origin. Say so in the log.
+  bool insecure_skip_verify = false;
+};
+
 /// Settings of one client.
 struct client_options {
   /// Concurrent connections to one host:port; further requests wait in
@@ -136,6 +153,9 @@ struct client_options {
   bool verify_tls = true;
   /// PEM bundle of trusted CAs; empty = the system default.
   std::string ca_file;
+  /// Per-origin trust, matched by `origin_of(request.url)`; other origins
+  /// use `verify_tls` and `ca_file`.
+  std::vector<origin_tls> origins;
   /// Sent as `User-Agent`; empty = none.
   std::string user_agent = "ispflow/0.1";
   /// A larger response body fails the request with `other`.

@@ -50,6 +50,8 @@ struct call {
   // a failure only then.
   bool system_failed = false;
   std::vector<prefix_ref> prefixes;
+  // Addresses of the look-up, every page.
+  std::vector<address_ref> found;
   size_t next_prefix = 0;
   std::string last_conflict;
   std::vector<int64_t> to_delete;
@@ -162,6 +164,98 @@ adapter_reply status_failure(const http::response& res, std::string_view what) {
   return reply_failed(outcome, std::move(msg));
 }
 
+// What a filter of ours names and where its value came from.
+std::pair<std::string, std::string> filter_origin(const tenant_settings& ts,
+                                                  const std::string& filter) {
+  if (filter == "tenant" || filter == "tenant_id")
+    return {"tenant", "netbox.tenant of the tenant's configuration"};
+  if (filter == "site" || filter == "site_id")
+    return {"site", ts.site_id > 0 || !ts.site_slug.empty()
+                      ? "netbox.site of the tenant's configuration"
+                      : "the request's input \"site\""};
+  if (filter == "role" || filter == "role_id")
+    return {"prefix role", "netbox.prefix_role of the tenant's configuration"};
+  return {filter, "filter " + filter};
+}
+
+// A look-up NetBox refused: a 400 naming filter values it does not know
+// ("Select a valid choice") is permanent and says which slug, which filter
+// and where the value came from; anything else as status_failure.
+adapter_reply lookup_failure(const tenant_settings& ts,
+                             const http::response& res, std::string_view what) {
+  if (res.status == 400) {
+    auto unknown = unknown_choices(res.body);
+    if (!unknown.empty()) {
+      std::string msg{"netbox: "};
+      msg += what;
+      msg += ": ";
+      for (size_t i = 0; i < unknown.size(); ++i) {
+        auto [noun, origin] = filter_origin(ts, unknown[i].filter);
+        msg += (i > 0 ? "; " : "") + std::string{"NetBox has no "} + noun + " '"
+               + unknown[i].value + "' (" + origin + "; filter "
+               + unknown[i].filter + ": " + unknown[i].message + ")";
+      }
+      return reply_failed(adapter_outcome::permanent_failure, std::move(msg));
+    }
+  }
+  return status_failure(res, what);
+}
+
+// Reads every page of the list at `url`: `on_page` takes each body (false:
+// unreadable), following `next` until it is null, at most ts.max_pages
+// pages; then `done`. A server whose MAX_PAGE_SIZE is below our `limit`
+// answers with fewer results and a `next` link.
+void list_pages(self_ptr self, const call_ptr& c, std::string url,
+                std::string what,
+                std::function<bool(const std::string&)> on_page,
+                std::function<void()> done, int32_t page = 1) {
+  send(self, c, make_request(c->ts, "GET", std::move(url)),
+       [self, c, what, on_page, done, page](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, what));
+         if (res.status != 200)
+           return finish(self, c, lookup_failure(c->ts, res, what));
+         if (!on_page(res.body))
+           return finish(
+             self, c,
+             reply_failed(adapter_outcome::retryable_failure,
+                          "netbox: " + what + ": unreadable answer"));
+         auto next = next_link(res.body);
+         if (next.empty())
+           return done();
+         if (page >= std::max<int32_t>(c->ts.max_pages, 1))
+           return finish(
+             self, c,
+             reply_failed(adapter_outcome::permanent_failure,
+                          "netbox: " + what + ": more than "
+                            + std::to_string(c->ts.max_pages)
+                            + " pages of results (NetBox's MAX_PAGE_SIZE is "
+                              "below the look-up's limit); raise "
+                              "netbox.max_pages"));
+         list_pages(self, c, follow_link(c->ts.base_url, next), what, on_page,
+                    done, page + 1);
+       });
+}
+
+// Every address of the subscriber look-up, exact matches only, into
+// c->found; then `done`.
+void find_addresses(self_ptr self, const call_ptr& c,
+                    std::function<void()> done) {
+  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/",
+                     address_lookup_query(c->ts, c->req.subscriber_id));
+  list_pages(
+    self, c, std::move(url), "look-up",
+    [c](const std::string& body) {
+      auto xs = parse_addresses(body, c->ts.subscriber_field);
+      if (!xs)
+        return false;
+      for (auto& x : exact_matches(std::move(*xs), c->req.subscriber_id))
+        c->found.push_back(std::move(x));
+      return true;
+    },
+    std::move(done));
+}
+
 adapter_reply address_reply(const address_ref& a, std::string prefix) {
   events::string_map out;
   out["ip_address"] = std::string{address_without_length(a.address)};
@@ -184,26 +278,24 @@ void list_prefixes(self_ptr self, const call_ptr& c) {
   auto* site = input_of(c->req, "site");
   auto url = api_url(c->ts.base_url, "/ipam/prefixes/",
                      prefix_query(c->ts, site ? *site : std::string{}));
-  send(self, c, make_request(c->ts, "GET", std::move(url)),
-       [self, c](http::response& res) {
-         if (!res.has_response())
-           return finish(self, c, transport_failure(res, false, "prefixes"));
-         if (res.status != 200)
-           return finish(self, c, status_failure(res, "prefixes"));
-         auto xs = parse_prefixes(res.body);
-         if (!xs)
-           return finish(self, c,
-                         reply_failed(adapter_outcome::retryable_failure,
-                                      "netbox: prefixes: unreadable answer"));
-         if (xs->empty())
-           return finish(self, c,
-                         reply_failed(adapter_outcome::permanent_failure,
-                                      "netbox: no active prefix with role '"
-                                        + c->ts.prefix_role
-                                        + "' for this tenant and site"));
-         c->prefixes = std::move(*xs);
-         try_next_prefix(self, c);
-       });
+  list_pages(
+    self, c, std::move(url), "prefixes",
+    [c](const std::string& body) {
+      auto xs = parse_prefixes(body);
+      if (!xs)
+        return false;
+      c->prefixes.insert(c->prefixes.end(), xs->begin(), xs->end());
+      return true;
+    },
+    [self, c] {
+      if (c->prefixes.empty())
+        return finish(self, c,
+                      reply_failed(adapter_outcome::permanent_failure,
+                                   "netbox: no active prefix with role '"
+                                     + c->ts.prefix_role
+                                     + "' for this tenant and site"));
+      try_next_prefix(self, c);
+    });
 }
 
 void try_next_prefix(self_ptr self, const call_ptr& c) {
@@ -249,34 +341,23 @@ void try_next_prefix(self_ptr self, const call_ptr& c) {
 
 void allocate(self_ptr self, const call_ptr& c) {
   // Always look first: a POST after a lost answer would allocate twice.
-  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/",
-                     address_lookup_query(c->ts, c->req.subscriber_id));
-  send(self, c, make_request(c->ts, "GET", std::move(url)),
-       [self, c](http::response& res) {
-         if (!res.has_response())
-           return finish(self, c, transport_failure(res, false, "look-up"));
-         if (res.status != 200)
-           return finish(self, c, status_failure(res, "look-up"));
-         auto xs = parse_addresses(res.body, c->ts.subscriber_field);
-         if (!xs)
-           return finish(self, c,
-                         reply_failed(adapter_outcome::retryable_failure,
-                                      "netbox: look-up: unreadable answer"));
-         *xs = exact_matches(std::move(*xs), c->req.subscriber_id);
-         if (xs->empty())
-           return list_prefixes(self, c);
-         auto first = std::min_element(xs->begin(), xs->end(),
-                                       [](const auto& x, const auto& y) {
-                                         return x.id < y.id;
-                                       });
-         if (xs->size() > 1)
-           common::log_warn(log_name, "subscriber holds several addresses",
-                            {{"tenant", c->req.tenant_id},
-                             {"subscriber", c->req.subscriber_id},
-                             {"count", std::to_string(xs->size())}});
-         auto net = ipv4_network_of(first->address);
-         finish(self, c, address_reply(*first, net ? *net : std::string{}));
-       });
+  // Every page: the subscriber's address may be past the first.
+  find_addresses(self, c, [self, c] {
+    auto& xs = c->found;
+    if (xs.empty())
+      return list_prefixes(self, c);
+    auto first = std::min_element(xs.begin(), xs.end(),
+                                  [](const auto& x, const auto& y) {
+                                    return x.id < y.id;
+                                  });
+    if (xs.size() > 1)
+      common::log_warn(log_name, "subscriber holds several addresses",
+                       {{"tenant", c->req.tenant_id},
+                        {"subscriber", c->req.subscriber_id},
+                        {"count", std::to_string(xs.size())}});
+    auto net = ipv4_network_of(first->address);
+    finish(self, c, address_reply(*first, net ? *net : std::string{}));
+  });
 }
 
 // -- release_ip ---------------------------------------------------------------
@@ -313,24 +394,13 @@ void release(self_ptr self, const call_ptr& c) {
     c->to_delete.push_back(id);
     return delete_next(self, c);
   }
-  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/",
-                     address_lookup_query(c->ts, c->req.subscriber_id));
-  send(self, c, make_request(c->ts, "GET", std::move(url)),
-       [self, c](http::response& res) {
-         if (!res.has_response())
-           return finish(self, c, transport_failure(res, false, "look-up"));
-         if (res.status != 200)
-           return finish(self, c, status_failure(res, "look-up"));
-         auto xs = parse_addresses(res.body, c->ts.subscriber_field);
-         if (!xs)
-           return finish(self, c,
-                         reply_failed(adapter_outcome::retryable_failure,
-                                      "netbox: look-up: unreadable answer"));
-         for (const auto& a :
-              exact_matches(std::move(*xs), c->req.subscriber_id))
-           c->to_delete.push_back(a.id);
-         delete_next(self, c);
-       });
+  // Every page first, then the deletes: deleting while paging would shift
+  // the offsets under the look-up.
+  find_addresses(self, c, [self, c] {
+    for (const auto& a : c->found)
+      c->to_delete.push_back(a.id);
+    delete_next(self, c);
+  });
 }
 
 // -- the actor ----------------------------------------------------------------

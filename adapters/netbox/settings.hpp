@@ -54,8 +54,12 @@ struct tenant_settings {
   /// Timeout of one HTTP exchange (connect included).
   std::chrono::milliseconds call_timeout{10'000};
   /// Timeout of the TCP (and TLS) connect phase.
-  std::chrono::milliseconds connect_timeout{
-    3'000}; /// Keep connections to this system open between requests. Off by
+  std::chrono::milliseconds connect_timeout{3'000};
+  /// Pages of one look-up (addresses, prefixes) followed through `next`
+  /// before the look-up fails: a server whose MAX_PAGE_SIZE is below our
+  /// `limit` answers in several pages.
+  int32_t max_pages = 50;
+  /// Keep connections to this system open between requests. Off by
   /// default: libcurl silently re-sends a request (a POST included) that
   /// failed on a reused connection before any response byte arrived, so a
   /// server that applied a POST and then dropped the connection would see it

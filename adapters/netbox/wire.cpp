@@ -268,6 +268,63 @@ std::optional<address_ref> parse_address(std::string_view body) {
   return read_address(doc);
 }
 
+std::string next_link(std::string_view body) {
+  rapidjson::Document doc;
+  if (!parse(doc, body) || !doc.IsObject())
+    return {};
+  auto next = doc.FindMember("next");
+  if (next == doc.MemberEnd() || !next->value.IsString())
+    return {};
+  return next->value.GetString();
+}
+
+std::string follow_link(std::string_view base_url, std::string_view link) {
+  auto origin = [](std::string_view url) {
+    auto scheme = url.find("://");
+    if (scheme == std::string_view::npos)
+      return std::string_view{};
+    auto path = url.find('/', scheme + 3);
+    return path == std::string_view::npos ? url : url.substr(0, path);
+  };
+  std::string_view path_and_query = link;
+  if (auto o = origin(link); !o.empty())
+    path_and_query = link.substr(o.size());
+  std::string out{origin(base_url)};
+  if (path_and_query.empty() || path_and_query.front() != '/')
+    out += '/';
+  out += path_and_query;
+  return out;
+}
+
+std::vector<unknown_choice> unknown_choices(std::string_view body) {
+  static constexpr std::string_view head = "Select a valid choice. ";
+  static constexpr std::string_view tail
+    = " is not one of the available choices.";
+  std::vector<unknown_choice> out;
+  rapidjson::Document doc;
+  if (!parse(doc, body) || !doc.IsObject())
+    return out;
+  for (const auto& m : doc.GetObject()) {
+    if (!m.value.IsArray())
+      continue;
+    for (const auto& msg : m.value.GetArray()) {
+      if (!msg.IsString())
+        continue;
+      std::string_view text{msg.GetString(), msg.GetStringLength()};
+      if (text.size() < head.size() + tail.size()
+          || text.substr(0, head.size()) != head
+          || text.substr(text.size() - tail.size()) != tail)
+        continue;
+      out.push_back(
+        unknown_choice{m.name.GetString(),
+                       std::string{text.substr(
+                         head.size(), text.size() - head.size() - tail.size())},
+                       std::string{text}});
+    }
+  }
+  return out;
+}
+
 std::string error_message(int status, std::string_view body) {
   rapidjson::Document doc;
   if (parse(doc, body) && doc.IsObject()) {

@@ -94,6 +94,31 @@ std::optional<std::vector<prefix_ref>> parse_prefixes(std::string_view body);
 /// first of a list); nothing if there is none.
 std::optional<address_ref> parse_address(std::string_view body);
 
+/// The `next` link of a paginated list, empty on the last page (`null`) or
+/// when the body is not such a list.
+std::string next_link(std::string_view body);
+
+/// The URL that fetches a `next` link: its path and query on the scheme and
+/// authority of `base_url`. NetBox builds the link from the request it saw
+/// (build_absolute_uri), which behind a proxy may carry another host or
+/// scheme than the one we reach it by.
+std::string follow_link(std::string_view base_url, std::string_view link);
+
+/// A filter value NetBox knows nothing of: a 400 answer
+/// `{"site":["Select a valid choice. pop-9 is not one of the available
+/// choices."]}` (django-filter's validation of slug and id filters).
+struct unknown_choice {
+  /// The filter, e.g. "site", "tenant_id", "role".
+  std::string filter;
+  /// The value it did not know, e.g. "pop-9".
+  std::string value;
+  /// NetBox's message.
+  std::string message;
+};
+
+/// Every unknown choice of a 400 body; empty if it names none.
+std::vector<unknown_choice> unknown_choices(std::string_view body);
+
 /// The server's explanation of an error: `detail` of a JSON object, else
 /// the body (shortened to 300 bytes), else "HTTP <status>".
 std::string error_message(int status, std::string_view body);

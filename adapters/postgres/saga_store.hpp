@@ -34,6 +34,20 @@ struct startable_event {
     = default;
 };
 
+/// Which startable events to fetch (`saga_store::next_startable`).
+struct startable_query {
+  /// Most events in all.
+  size_t limit = 500;
+  /// Only events read from these Kafka partitions (empty = all).
+  std::vector<int32_t> partitions;
+  /// Tenants left out, e.g. those already running as many sagas as they
+  /// may.
+  std::vector<std::string> skip_tenants;
+
+  friend bool operator==(const startable_query&, const startable_query&)
+    = default;
+};
+
 /// Identifies one durable timer row.
 struct timer_key {
   std::string saga_id;
@@ -111,15 +125,19 @@ public:
   saga_store& operator=(saga_store&&) noexcept;
   ~saga_store();
 
-  /// Up to `limit` events the router may start, oldest (lowest inbox id)
-  /// first: for every (tenant, subscriber) with no saga in `pending`,
-  /// `running`, `compensating` or `needs_attention`, its oldest inbox event
-  /// that has neither a saga nor a skip reason. Only events read from
-  /// `partitions` (empty = all). An event stays startable until a `write`
-  /// linking it (or `skip_event`) commits: the caller must not start it
-  /// twice meanwhile.
+  /// Up to `q.limit` events the router may start: for every (tenant,
+  /// subscriber) with no saga in `pending`, `running`, `compensating` or
+  /// `needs_attention`, its oldest inbox event that has neither a saga nor
+  /// a skip reason. Only events read from `q.partitions` (empty = all), of
+  /// tenants not in `q.skip_tenants`. Tenants share the limit: each tenant
+  /// with waiting events contributes up to limit / tenants of its oldest
+  /// events, and the result interleaves them (each tenant's first event,
+  /// then each one's second, ...; by inbox id within a round), so one
+  /// tenant's backlog never hides another tenant's events. An event stays
+  /// startable until a `write` linking it (or `skip_event`) commits: the
+  /// caller must not start it twice meanwhile.
   caf::expected<std::vector<startable_event>>
-  next_startable(size_t limit, const std::vector<int32_t>& partitions);
+  next_startable(const startable_query& q);
 
   /// Writes every element in ONE transaction (group commit), in order:
   /// upserts each saga row and all its step rows, links the input inbox row,

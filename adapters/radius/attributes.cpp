@@ -194,4 +194,59 @@ bool password_matches(const sql_attribute& stored, std::string_view password) {
   return false;
 }
 
+caf::error check_username(std::string_view username) {
+  auto refuse = [](const char* rule) {
+    return invalid(std::string{"RADIUS username refused: "} + rule);
+  };
+  if (username.empty() || username.size() > max_username_size)
+    return refuse("it must be 1 to 128 characters long");
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9');
+  };
+  for (char c : username)
+    if (!alnum(c) && c != '.' && c != '_' && c != '-' && c != '@')
+      return refuse("only letters, digits, '.', '_', '-' and '@' are allowed");
+  if (!alnum(username.front()))
+    return refuse("it must start with a letter or a digit");
+  if (username.find("..") != std::string_view::npos)
+    return refuse("it must not contain \"..\"");
+  auto at = username.find('@');
+  if (at != std::string_view::npos) {
+    auto realm = username.substr(at + 1);
+    if (realm.find('@') != std::string_view::npos)
+      return refuse("it may contain at most one '@'");
+    if (realm.empty() || realm.front() == '.' || realm.back() == '.'
+        || realm.find('.') == std::string_view::npos)
+      return refuse("the realm after '@' needs a dot and must neither start "
+                    "nor end with one");
+  }
+  return {};
+}
+
+caf::error check_password(std::string_view password, password_storage storage) {
+  auto refuse = [](const char* rule) {
+    return invalid(std::string{"RADIUS password refused: "} + rule);
+  };
+  if (password.empty() || password.size() > max_password_size)
+    return refuse("it must be 1 to 128 bytes long");
+  for (char c : password) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f)
+      return refuse("it must not contain control characters");
+  }
+  if (storage != password_storage::cleartext)
+    return {};
+  if (password.find('`') != std::string_view::npos
+      || password.find("%{") != std::string_view::npos)
+    return refuse("with cleartext storage it must not contain a backtick or "
+                  "\"%{\" (FreeRADIUS would expand it); use hashed storage");
+  auto first = password.front();
+  if (password.size() >= 2 && (first == '\'' || first == '"')
+      && password.back() == first)
+    return refuse("with cleartext storage it must not be enclosed in quotes "
+                  "(FreeRADIUS would strip them)");
+  return {};
+}
+
 } // namespace ispflow::adapters::radius

@@ -57,4 +57,28 @@ bool password_matches(const sql_attribute& stored, std::string_view password);
 /// True for the attribute names that hold a password in radcheck.
 bool is_password_attribute(std::string_view name) noexcept;
 
+/// Longest username ispflow provisions.
+inline constexpr size_t max_username_size = 128;
+
+/// Longest password (RFC 2865 §5.2: User-Password holds at most 128 bytes).
+inline constexpr size_t max_password_size = 128;
+
+/// Checks a RADIUS username against the rule ispflow provisions by: 1 to
+/// 128 characters from `A-Z a-z 0-9 . _ - @`, starting with a letter or a
+/// digit, no "..", at most one '@' and, after it, a realm with at least one
+/// dot that neither starts nor ends with a dot. Such a name passes
+/// FreeRADIUS's `filter_username` policy and rlm_sql's default
+/// `safe_characters` unchanged, and holds nothing xlat expands ('%', '`').
+/// Fails with `errc::invalid_input` naming the rule broken (never the name,
+/// which may hold control characters).
+caf::error check_username(std::string_view username);
+
+/// Checks a password before it is stored as `storage`: 1 to 128 bytes
+/// without control characters; with cleartext storage also no backtick, no
+/// "%{" and not wholly enclosed in quotes, because FreeRADIUS's rlm_sql
+/// expands a radcheck value enclosed in backticks as xlat (`%{sql:...}`,
+/// `%{exec:...}`) and strips enclosing quotes. A hashed form is inert.
+/// Fails with `errc::invalid_input` naming the rule (never the password).
+caf::error check_password(std::string_view password, password_storage storage);
+
 } // namespace ispflow::adapters::radius

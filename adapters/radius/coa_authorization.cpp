@@ -80,11 +80,26 @@ coa_authorization::make(coa_settings settings) {
   // formats() refers to the dictionary object it is called on: take it from
   // the one `self` keeps, not from the local moved away above.
   settings.client.formats = self->dict_.formats();
+  for (const auto& n : settings.nas) {
+    auto address = canonical_nas_address(n.address);
+    if (address.empty())
+      return caf::make_error(errc::invalid_config, "NAS " + n.name
+                                                     + ": invalid address "
+                                                     + n.address);
+    if (!n.require_message_authenticator)
+      self->unsigned_ok_.insert(std::move(address));
+  }
   auto client = coa_client::start(std::move(settings.client));
   if (!client)
     return std::move(client.error());
   self->client_ = std::move(*client);
   return self;
+}
+
+bool coa_authorization::requires_message_authenticator(
+  const std::string& address) const {
+  auto canonical = canonical_nas_address(address);
+  return unsigned_ok_.count(canonical.empty() ? address : canonical) == 0;
 }
 
 coa_client_stats coa_authorization::stats() const {
@@ -93,8 +108,7 @@ coa_client_stats coa_authorization::stats() const {
 
 void coa_authorization::disconnect(std::vector<session> sessions,
                                    callback done) {
-  send_all(code::disconnect_request, std::move(sessions), {},
-           std::move(done));
+  send_all(code::disconnect_request, std::move(sessions), {}, std::move(done));
 }
 
 void coa_authorization::change(std::vector<session> sessions,
@@ -142,6 +156,8 @@ void coa_authorization::send_all(code kind, std::vector<session> sessions,
     nas.host = s.nas_address;
     nas.port = s.coa_port;
     nas.secret = s.nas_secret;
+    nas.require_message_authenticator
+      = requires_message_authenticator(s.nas_address);
     client_->submit(nas, kind, std::move(attrs),
                     [state, i](coa_outcome out) { state->set(i, to_da(out)); });
   }

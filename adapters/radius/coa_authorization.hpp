@@ -6,6 +6,7 @@
 
 #include <caf/expected.hpp>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,18 @@ struct coa_settings {
   std::string dictionary = "/usr/share/freeradius/dictionary";
   /// Retransmission, per-NAS window and rate limit.
   coa_client_config client;
+  /// The configured NASes: whether each one's replies must carry
+  /// Message-Authenticator. A NAS not listed here must (the default).
+  std::vector<nas_entry> nas;
 };
 
 /// `dynamic_authorization` over `coa_client`: a Disconnect-Request or
 /// CoA-Request per session to the session's NAS, at the NAS's address and
 /// CoA port with its secret (from the `nas` table), identified by User-Name,
-/// Acct-Session-Id, NAS-IP-Address and Framed-IP-Address; Message-
-/// Authenticator on every request and verified on every reply.
+/// Acct-Session-Id, NAS-IP-Address and Framed-IP-Address. Message-
+/// Authenticator on every request; on replies it is required unless the
+/// NAS's entry says otherwise (`nas_entry::require_message_authenticator`),
+/// and always verified when present.
 class coa_authorization : public dynamic_authorization {
 public:
   /// Loads the dictionary and starts the client's I/O thread.
@@ -44,11 +50,16 @@ public:
 private:
   coa_authorization(dictionary dict, std::unique_ptr<coa_client> client);
 
+  /// Whether replies from the NAS at `address` must be signed.
+  bool requires_message_authenticator(const std::string& address) const;
+
   void send_all(code kind, std::vector<session> sessions,
                 std::vector<attribute> extra, callback done);
 
   dictionary dict_;
   std::unique_ptr<coa_client> client_;
+  /// Canonical addresses of the NASes whose replies may be unsigned.
+  std::set<std::string> unsigned_ok_;
 };
 
 } // namespace ispflow::adapters::radius

@@ -135,22 +135,51 @@ std::optional<account_row> account_by_username(pqxx::work& w,
     std::string{account_columns} + "WHERE username = $1", username));
 }
 
+// Whether any of FreeRADIUS's per-user tables has a row of `username`.
+bool has_user_rows(pqxx::work& w, const std::string& username) {
+  return w
+    .exec_params("SELECT EXISTS (SELECT 1 FROM radcheck WHERE username = $1)"
+                 " OR EXISTS (SELECT 1 FROM radreply WHERE username = $1)"
+                 " OR EXISTS (SELECT 1 FROM radusergroup WHERE username = $1)",
+                 username)[0][0]
+    .as<bool>();
+}
+
+// Who holds a username, as far as a call for an owner cares.
+enum class holder {
+  /// The call has no owner: nothing was checked.
+  unchecked,
+  /// The owner's account.
+  owner,
+  /// No account and no FreeRADIUS row: nobody.
+  nobody,
+};
+
+// Throws input_error unless `username` is `who`'s or nobody's. Never names
+// the tenant that holds it.
+holder check_owner(pqxx::work& w, const std::string& username,
+                   const std::optional<owner>& who) {
+  if (!who)
+    return holder::unchecked;
+  if (auto acc = account_by_username(w, username)) {
+    if (acc->acc.tenant_id != who->tenant_id)
+      throw input_error("RADIUS username " + username
+                        + " belongs to another tenant");
+    if (acc->acc.subscriber_id != who->subscriber_id)
+      throw input_error("RADIUS username " + username
+                        + " belongs to another subscriber");
+    return holder::owner;
+  }
+  if (has_user_rows(w, username))
+    throw input_error("RADIUS username " + username
+                      + " has FreeRADIUS rows but no account of this tenant");
+  return holder::nobody;
+}
+
 bool valid_ip(const std::string& text) {
   unsigned char buf[16];
   return inet_pton(AF_INET, text.c_str(), buf) == 1
          || inet_pton(AF_INET6, text.c_str(), buf) == 1;
-}
-
-// The address as PostgreSQL's host() prints it (the form radacct's
-// nasipaddress is compared in), or "" when it is not an IP address.
-std::string canonical_ip(const std::string& text) {
-  unsigned char buf[16];
-  char out[INET6_ADDRSTRLEN] = {};
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1)
-    return inet_ntop(AF_INET, buf, out, sizeof(out)) ? out : "";
-  if (inet_pton(AF_INET6, text.c_str(), buf) == 1)
-    return inet_ntop(AF_INET6, buf, out, sizeof(out)) ? out : "";
-  return {};
 }
 
 void json_string(std::string& out, std::string_view s) {
@@ -210,6 +239,16 @@ std::vector<sql_attribute> plan_rows(const plan& p, vendor v) {
 
 } // namespace
 
+std::string canonical_nas_address(const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN] = {};
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1)
+    return inet_ntop(AF_INET, buf, out, sizeof(out)) ? out : "";
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1)
+    return inet_ntop(AF_INET6, buf, out, sizeof(out)) ? out : "";
+  return {};
+}
+
 struct store::impl {
   std::string dsn;
   std::unique_ptr<pqxx::connection> conn;
@@ -259,8 +298,10 @@ store::store(store&&) noexcept = default;
 store& store::operator=(store&&) noexcept = default;
 
 caf::expected<bool> store::provision(const account_spec& spec) {
-  if (spec.username.empty())
-    return caf::make_error(errc::invalid_input, "empty username");
+  if (auto err = check_username(spec.username))
+    return err;
+  if (auto err = check_password(spec.password, spec.storage))
+    return err;
   if (spec.plan_group.empty())
     return caf::make_error(errc::invalid_input, "empty plan group");
   if (!spec.framed_ip.empty() && !valid_ip(spec.framed_ip))
@@ -268,12 +309,9 @@ caf::expected<bool> store::provision(const account_spec& spec) {
                            "invalid Framed-IP-Address " + spec.framed_ip);
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, spec.username);
-    if (auto other = account_by_username(w, spec.username);
-        other
-        && (other->acc.tenant_id != spec.tenant_id
-            || other->acc.subscriber_id != spec.subscriber_id))
-      throw input_error("username " + spec.username
-                        + " belongs to another subscriber");
+    // Rows without an account (written outside ispflow) are taken over.
+    if (account_by_username(w, spec.username))
+      check_owner(w, spec.username, owner{spec.tenant_id, spec.subscriber_id});
     if (auto mine = account_of(
           w.exec_params(std::string{account_columns}
                           + "WHERE tenant_id = $1 AND subscriber_id = $2",
@@ -315,11 +353,14 @@ caf::expected<bool> store::provision(const account_spec& spec) {
 
 caf::expected<std::string>
 store::set_plan_group(const std::string& username, const std::string& group,
-                      const std::string& change_key) {
+                      const std::string& change_key,
+                      const std::optional<owner>& who) {
   if (username.empty() || group.empty())
     return caf::make_error(errc::invalid_input, "empty username or group");
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, username);
+    if (check_owner(w, username, who) == holder::nobody)
+      throw input_error("no RADIUS account for user " + username);
     auto acc = account_by_username(w, username);
     if (!acc) {
       auto current = load_groups(w, username);
@@ -345,13 +386,16 @@ store::set_plan_group(const std::string& username, const std::string& group,
 
 caf::expected<bool> store::deny(const std::string& username,
                                 suspend_policy policy,
-                                const std::string& walled_garden_group) {
+                                const std::string& walled_garden_group,
+                                const std::optional<owner>& who) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
   if (policy == suspend_policy::walled_garden && walled_garden_group.empty())
     return caf::make_error(errc::invalid_input, "no walled-garden group");
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, username);
+    if (check_owner(w, username, who) == holder::nobody)
+      return false;
     auto acc = account_by_username(w, username);
     auto check = load_rows(w, "radcheck", "username", username);
     if (!acc && check.empty())
@@ -378,11 +422,14 @@ caf::expected<bool> store::deny(const std::string& username,
 }
 
 caf::expected<bool> store::restore_plan(const std::string& username,
-                                        const std::string& fallback_group) {
+                                        const std::string& fallback_group,
+                                        const std::optional<owner>& who) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, username);
+    if (check_owner(w, username, who) == holder::nobody)
+      throw input_error("no RADIUS account for user " + username);
     auto acc = account_by_username(w, username);
     auto group = acc ? acc->acc.plan_group : fallback_group;
     if (group.empty())
@@ -400,11 +447,14 @@ caf::expected<bool> store::restore_plan(const std::string& username,
   });
 }
 
-caf::expected<bool> store::deprovision(const std::string& username) {
+caf::expected<bool> store::deprovision(const std::string& username,
+                                       const std::optional<owner>& who) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, username);
+    if (check_owner(w, username, who) == holder::nobody)
+      return false;
     size_t n = 0;
     for (const char* table :
          {"radcheck", "radreply", "radusergroup", "radius_accounts"})
@@ -461,11 +511,11 @@ caf::error store::sync_nas(const std::vector<nas_entry>& entries) {
   std::set<std::string> listed;
   std::vector<nas_entry> todo;
   for (auto e : entries) {
-    auto address = canonical_ip(e.address);
+    auto address = canonical_nas_address(e.address);
     if (address.empty())
-      return caf::make_error(errc::invalid_input,
-                             "NAS " + e.name + ": invalid address "
-                               + e.address);
+      return caf::make_error(errc::invalid_input, "NAS " + e.name
+                                                    + ": invalid address "
+                                                    + e.address);
     e.address = std::move(address);
     auto who = "NAS " + e.name + " (" + e.address + ")";
     if (e.name.empty())
@@ -501,8 +551,7 @@ caf::error store::sync_nas(const std::vector<nas_entry>& entries) {
         continue;
       }
       const auto& row = rows[0];
-      if (row[1].as<std::string>() != e.name
-          || row[2].as<std::string>() != type
+      if (row[1].as<std::string>() != e.name || row[2].as<std::string>() != type
           || row[3].as<int64_t>() != e.coa_port
           || row[4].as<std::string>() != e.secret)
         w.exec_params("UPDATE nas SET shortname = $2, type = $3, ports = $4, "
@@ -553,8 +602,12 @@ store::groups(const std::string& username) {
 }
 
 caf::expected<std::vector<session>>
-store::open_sessions(const std::string& username) {
+store::open_sessions(const std::string& username,
+                     const std::optional<owner>& who) {
   return impl_->tx([&](pqxx::work& w) {
+    std::vector<session> out;
+    if (check_owner(w, username, who) == holder::nobody)
+      return out;
     auto res = w.exec_params(
       "SELECT host(a.nasipaddress), a.acctsessionid, "
       "COALESCE(host(a.framedipaddress), ''), COALESCE(a.nasportid, ''), "
@@ -565,7 +618,6 @@ store::open_sessions(const std::string& username) {
       "ON true WHERE a.username = $1 AND a.acctstoptime IS NULL "
       "ORDER BY a.radacctid",
       username);
-    std::vector<session> out;
     for (const auto& row : res) {
       session s;
       s.username = username;
@@ -587,8 +639,11 @@ store::open_sessions(const std::string& username) {
   });
 }
 
-caf::expected<int64_t> store::count_open_sessions(const std::string& username) {
+caf::expected<int64_t>
+store::count_open_sessions(const std::string& username,
+                           const std::optional<owner>& who) {
   return impl_->tx([&](pqxx::work& w) {
+    check_owner(w, username, who);
     return w
       .exec_params("SELECT count(*) FROM radacct WHERE username = $1 "
                    "AND acctstoptime IS NULL",

@@ -28,7 +28,7 @@ struct account_spec {
   std::string username;
   /// Never logged or returned.
   std::string password;
-  password_storage storage = password_storage::cleartext;
+  password_storage storage = password_storage::ssha2_512;
   std::string plan_group;
   /// IPv4 or IPv6 address; empty means no Framed-IP-Address (NAS pool).
   std::string framed_ip;
@@ -77,6 +77,26 @@ struct nas_entry {
   std::string vendor;
   /// nas.ports: the CoA/Disconnect port (see `session::coa_port`).
   uint16_t coa_port = 3799;
+  /// Whether CoA/Disconnect replies of this NAS must carry
+  /// Message-Authenticator (see `nas_endpoint`). Not written to `nas`.
+  bool require_message_authenticator = true;
+};
+
+/// The address as PostgreSQL's host() prints it (the form of
+/// radacct.nasipaddress and of the `nas` rows ispflow writes), or "" when
+/// `text` is not an IPv4 or IPv6 address.
+std::string canonical_nas_address(const std::string& text);
+
+/// Who a call acts for. A call given an owner touches `username` only when
+/// its radius_accounts row belongs to this tenant and subscriber, or when no
+/// table knows the username at all (then there is nothing to touch; see
+/// each call). Otherwise it fails with `errc::invalid_input` ("username X
+/// belongs to another tenant", never naming that tenant) and writes or sends
+/// nothing. The check runs inside the call's transaction, under the
+/// username's lock.
+struct owner {
+  std::string tenant_id;
+  std::string subscriber_id;
 };
 
 /// Provisioning functions on one lazily opened PostgreSQL connection (not
@@ -96,9 +116,10 @@ public:
   /// existing hashed row that already accepts the password is kept, so a
   /// repeat changes nothing; any Auth-Type is removed), radreply exactly
   /// Framed-IP-Address (or nothing), radusergroup exactly `plan_group`, and
-  /// radius_accounts the mapping, not denied. Refuses a username that
-  /// belongs to another subscriber, or a subscriber that already has
-  /// another username. Returns whether any row changed.
+  /// radius_accounts the mapping, not denied. Refuses a username or a
+  /// password that check_username / check_password refuse, a username that
+  /// belongs to another tenant or subscriber, or a subscriber that already
+  /// has another username. Returns whether any row changed.
   caf::expected<bool> provision(const account_spec& spec);
 
   /// Makes `group` the plan group of `username` and returns the group it
@@ -106,9 +127,11 @@ public:
   /// reject state; the group applies at `restore_plan`. With a non-empty
   /// `change_key`, a repeat with the same key returns the group replaced by
   /// the first call and changes nothing.
-  caf::expected<std::string> set_plan_group(const std::string& username,
-                                            const std::string& group,
-                                            const std::string& change_key = {});
+  /// With an owner, a username no table knows fails ("no RADIUS account").
+  caf::expected<std::string>
+  set_plan_group(const std::string& username, const std::string& group,
+                 const std::string& change_key = {},
+                 const std::optional<owner>& who = std::nullopt);
 
   /// Denies `username`: with `suspend_policy::reject`, `Auth-Type := Reject`
   /// in radcheck and the plan group in radusergroup; with
@@ -117,18 +140,24 @@ public:
   /// radcheck rows, no account) is left alone. Returns whether any row
   /// changed.
   caf::expected<bool> deny(const std::string& username, suspend_policy policy,
-                           const std::string& walled_garden_group);
+                           const std::string& walled_garden_group,
+                           const std::optional<owner>& who = std::nullopt);
 
   /// Undoes `deny`: removes Auth-Type from radcheck and puts the account's
   /// plan group (or `fallback_group` for a user without an account row)
   /// back in radusergroup. Fails with `errc::invalid_input` when no group
-  /// is known. Returns whether any row changed.
-  caf::expected<bool> restore_plan(const std::string& username,
-                                   const std::string& fallback_group = {});
+  /// is known. With an owner, a username no table knows fails ("no RADIUS
+  /// account"). Returns whether any row changed.
+  caf::expected<bool>
+  restore_plan(const std::string& username,
+               const std::string& fallback_group = {},
+               const std::optional<owner>& who = std::nullopt);
 
   /// Deletes every row of `username` in radcheck, radreply and radusergroup
   /// and its account. Returns whether anything was there.
-  caf::expected<bool> deprovision(const std::string& username);
+  caf::expected<bool>
+  deprovision(const std::string& username,
+              const std::optional<owner>& who = std::nullopt);
 
   /// Writes `group`'s radgroupreply rows for `p` on NAS vendor `v` (exactly
   /// those rows). Returns whether any row changed.
@@ -165,12 +194,16 @@ public:
 
   /// The open sessions of `username` with their NAS's secret and CoA port.
   /// Fails with `errc::invalid_input` naming the NAS when a session's NAS is
-  /// not in the `nas` table.
+  /// not in the `nas` table. With an owner, a username without an account
+  /// has no sessions to act on (none are returned).
   caf::expected<std::vector<session>>
-  open_sessions(const std::string& username);
+  open_sessions(const std::string& username,
+                const std::optional<owner>& who = std::nullopt);
 
   /// How many sessions of `username` are still open in radacct.
-  caf::expected<int64_t> count_open_sessions(const std::string& username);
+  caf::expected<int64_t>
+  count_open_sessions(const std::string& username,
+                      const std::optional<owner>& who = std::nullopt);
 
 private:
   struct impl;

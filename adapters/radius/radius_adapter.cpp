@@ -81,12 +81,22 @@ std::string input(const adapter_request& req, const std::string& key) {
   return i == req.input.end() ? std::string{} : i->second;
 }
 
-// The user an operation is about: the input's credentials, else the
-// subscriber's account; "" when there is none.
+// Whom an operation acts for: every store call below gets it, so a
+// username of another tenant (or subscriber) is refused inside the call's
+// transaction, before anything is written or sent to a NAS.
+owner owner_of(const adapter_request& req) {
+  return owner{req.tenant_id, req.subscriber_id};
+}
+
+// The user an operation is about: the input's credentials (which must pass
+// check_username), else the subscriber's account; "" when there is none.
 caf::expected<std::string> username_of(adapter_state& st,
                                        const adapter_request& req) {
-  if (auto name = input(req, "credentials.username"); !name.empty())
+  if (auto name = input(req, "credentials.username"); !name.empty()) {
+    if (auto err = check_username(name))
+      return err;
     return name;
+  }
   auto acc = st.db->find_account(req.tenant_id, req.subscriber_id);
   if (!acc)
     return acc.error();
@@ -151,7 +161,7 @@ adapter_reply set_group(adapter_state& st, const tenant_settings& t,
                        + req.tenant_id);
     group = t.group_of(*p);
   }
-  auto previous = st.db->set_plan_group(*user, group, key);
+  auto previous = st.db->set_plan_group(*user, group, key, owner_of(req));
   if (!previous)
     return from_error(previous.error());
   if (revert)
@@ -167,7 +177,8 @@ adapter_reply deny(adapter_state& st, const tenant_settings& t,
     return from_error(user.error());
   if (user->empty())
     return no_account();
-  auto res = st.db->deny(*user, t.suspend, t.walled_garden_group);
+  auto res = st.db->deny(*user, t.suspend, t.walled_garden_group,
+                         owner_of(req));
   if (!res)
     return from_error(res.error());
   auto out = changed_reply(*res);
@@ -185,7 +196,7 @@ adapter_reply restore(adapter_state& st, const tenant_settings& t,
   std::string fallback;
   if (const auto* p = t.find_plan(input(req, "plan_id")))
     fallback = t.group_of(*p);
-  auto res = st.db->restore_plan(*user, fallback);
+  auto res = st.db->restore_plan(*user, fallback, owner_of(req));
   if (!res)
     return from_error(res.error());
   return changed_reply(*res);
@@ -197,7 +208,7 @@ adapter_reply deprovision(adapter_state& st, const adapter_request& req) {
     return from_error(user.error());
   if (user->empty())
     return no_account();
-  auto res = st.db->deprovision(*user);
+  auto res = st.db->deprovision(*user, owner_of(req));
   if (!res)
     return from_error(res.error());
   return changed_reply(*res);
@@ -209,7 +220,7 @@ adapter_reply verify_closed(adapter_state& st, const adapter_request& req) {
     return from_error(user.error());
   if (user->empty())
     return reply_succeeded({{"open_sessions", "0"}});
-  auto n = st.db->count_open_sessions(*user);
+  auto n = st.db->count_open_sessions(*user, owner_of(req));
   if (!n)
     return from_error(n.error());
   if (*n > 0)
@@ -340,7 +351,7 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     }
     attrs = std::move(*rows);
   }
-  auto sessions = st.db->open_sessions(*user);
+  auto sessions = st.db->open_sessions(*user, owner_of(req));
   if (!sessions) {
     rp.deliver(from_error(sessions.error()));
     return;

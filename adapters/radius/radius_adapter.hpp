@@ -28,11 +28,15 @@
 //   (invoke_atom, adapter_request) -> (adapter_reply)
 // }
 //
-// The user is "credentials.username" from the input, else the username of
-// the subscriber's radius_accounts row. Every operation is idempotent, so a
-// `reconcile` request simply runs again. A lost database answers
-// retryable_failure, bad input (unknown tenant or plan, missing credentials,
-// a NAS missing from `nas`) permanent_failure.
+// The user is "credentials.username" from the input (checked by
+// check_username), else the username of the subscriber's radius_accounts
+// row. Every operation acts for the request's (tenant, subscriber): a
+// username whose account belongs to another tenant or subscriber is refused
+// before any row is written or any CoA/DM sent. Every operation is
+// idempotent, so a `reconcile` request simply runs again. A lost database
+// answers retryable_failure, bad input (unknown tenant or plan, missing or
+// refused credentials, another tenant's username, a NAS missing from `nas`)
+// permanent_failure.
 
 namespace ispflow::adapters::radius {
 

@@ -32,7 +32,8 @@ enum class suspend_policy : uint8_t {
   reject,
 };
 
-/// How a password is written to radcheck.
+/// How a password is written to radcheck. The hashed forms are the default:
+/// a stored value FreeRADIUS can neither expand nor leak in cleartext.
 enum class password_storage : uint8_t {
   /// `Cleartext-Password`: PAP, CHAP and MS-CHAP work.
   cleartext,
@@ -78,8 +79,8 @@ struct tenant_settings {
   /// The walled garden's rates or policies, written to its group when set
   /// (its `id` and `radius_group` are ignored).
   std::optional<plan> walled_garden;
-  /// How passwords are stored.
-  password_storage passwords = password_storage::cleartext;
+  /// How passwords are stored: hashed unless the NAS fleet needs CHAP.
+  password_storage passwords = password_storage::ssha2_512;
   /// The tenant's plans.
   std::vector<plan> plans;
 

@@ -94,12 +94,22 @@ adapter_reply http_failure(const http_answer& a, adapter_outcome outcome,
   return reply_failed(outcome, std::move(msg));
 }
 
-// Finds the ONU by "onu_id" (GetDevice) if given, else by serial.
+// Finds the ONU by "onu_id" (GetDevice) if given, else by serial. An
+// "onu_id" that no longer names the ONU with the input's serial (the core
+// re-created it) falls back to the serial.
 rpc_result<device> lookup_onu(const tenant_settings& s, device_client& dc,
                               const adapter_request& req) {
-  if (auto* id = input_of(req, "onu_id"))
-    return dc.get_device(*id, s.read_deadline);
   auto* serial = input_of(req, "access.onu_serial");
+  if (auto* id = input_of(req, "onu_id")) {
+    auto got = dc.get_device(*id, s.read_deadline);
+    if (!got.status.ok() && got.status.code != grpc_code::not_found)
+      return got;
+    if (got.status.ok()
+        && (serial == nullptr || got.value.serial_number == *serial))
+      return got;
+    if (serial == nullptr)
+      return got;
+  }
   return dc.find_onu(serial != nullptr ? *serial : std::string{}, s.olt_id,
                      s.read_deadline);
 }
@@ -125,59 +135,159 @@ adapter_reply set_admin(const tenant_settings& s, device_client& dc,
   return rpc_failure(st, call_effect::write, rpc + onu.id);
 }
 
-adapter_reply provision(const tenant_settings& s, device_client& dc,
-                        const adapter_request& req) {
+// One subscriber service as the inputs and the tenant's defaults name it.
+struct service_ref {
+  std::string serial;
+  std::string port;
+  service_tags tags;
+  std::string path;
+
+  std::string describe() const {
+    std::string res = port;
+    if (tags.s_tag != 0 || tags.c_tag != 0)
+      res += " (S-tag " + std::to_string(tags.s_tag) + ", C-tag "
+             + std::to_string(tags.c_tag) + ", TP " + std::to_string(tags.tp_id)
+             + ")";
+    return res;
+  }
+};
+
+// Reads the service from the inputs; a failure reply if they are bad.
+std::variant<service_ref, adapter_reply>
+service_of(const tenant_settings& s, const adapter_request& req) {
   auto* serial = input_of(req, "access.onu_serial");
   if (serial == nullptr)
     return reply_failed(adapter_outcome::permanent_failure,
                         "input access.onu_serial is missing");
   auto uni = s.uni;
-  auto tags = s.tags;
+  service_ref res;
+  res.serial = *serial;
+  res.tags = s.tags;
   std::string error;
   if (!read_number(req, "access.uni", uni, error)
-      || !read_number(req, "access.s_tag", tags.s_tag, error)
-      || !read_number(req, "access.c_tag", tags.c_tag, error)
-      || !read_number(req, "access.tp_id", tags.tp_id, error))
+      || !read_number(req, "access.s_tag", res.tags.s_tag, error)
+      || !read_number(req, "access.c_tag", res.tags.c_tag, error)
+      || !read_number(req, "access.tp_id", res.tags.tp_id, error))
     return reply_failed(adapter_outcome::permanent_failure, error);
-  auto onu = dc.find_onu(*serial, s.olt_id, s.read_deadline);
+  res.port = port_name(*serial, uni);
+  res.path = service_path(res.port, res.tags);
+  return res;
+}
+
+adapter_reply parked(const tenant_settings& s, std::string why) {
+  auto rep = reply_failed(adapter_outcome::parked, std::move(why));
+  rep.retry_after_ms = std::max<int64_t>(s.confirm_interval.count(), 1);
+  return rep;
+}
+
+// Whether the olt app lists `svc` among its programmed subscribers
+// (opencord/olt OltWebResource.java programmed-subscribers/{deviceId}/{port},
+// with the UNI's connect point read from VOLTHA's logical device). A UNI
+// port that VOLTHA does not list cannot have flows: false.
+std::variant<bool, adapter_reply>
+programmed(const tenant_settings& s, device_client& dc, const device& onu,
+           const service_ref& svc) {
+  auto cp = dc.find_uni_port(onu.parent_id, svc.port, s.read_deadline);
+  if (cp.status.code == grpc_code::not_found)
+    return false;
+  if (!cp.status.ok())
+    return rpc_failure(cp.status, call_effect::read,
+                       "connect point of " + svc.port);
+  auto path = programmed_path(cp.value);
+  auto answer = detail::onos_request(s, "GET", path);
+  auto outcome = outcome_of(answer, service_call::read);
+  if (outcome != adapter_outcome::succeeded)
+    return http_failure(answer, outcome, "olt app GET " + path);
+  auto listed = lists_service(answer.body, cp.value, svc.tags);
+  if (!listed)
+    return reply_failed(adapter_outcome::retryable_failure,
+                        "olt app GET " + path
+                          + ": not a programmed-subscribers answer: "
+                          + brief(answer.body));
+  return *listed;
+}
+
+adapter_reply provision(const tenant_settings& s, device_client& dc,
+                        const adapter_request& req) {
+  auto ref = service_of(s, req);
+  if (auto* failed = std::get_if<adapter_reply>(&ref))
+    return std::move(*failed);
+  auto& svc = std::get<service_ref>(ref);
+  auto onu = lookup_onu(s, dc, req);
   if (!onu.status.ok())
-    return rpc_failure(onu.status, call_effect::read, "find ONU " + *serial);
+    return rpc_failure(onu.status, call_effect::read, "find ONU " + svc.serial);
   auto enabled = set_admin(s, dc, onu.value, admin_state::enabled);
   if (enabled.outcome != adapter_outcome::succeeded)
     return enabled;
-  auto path = service_path(port_name(*serial, uni), tags);
-  auto answer = detail::onos_request(s, "POST", path);
+  adapter_reply done = reply_succeeded({{"onu_id", onu.value.id}});
+  // Reads first: a service already programmed (an earlier attempt, or the
+  // poll after a park) needs no POST.
+  auto before = programmed(s, dc, onu.value, svc);
+  if (auto* failed = std::get_if<adapter_reply>(&before))
+    return std::move(*failed);
+  if (std::get<bool>(before))
+    return done;
+  auto answer = detail::onos_request(s, "POST", svc.path);
+  if (answer.transport == http_transport::completed && answer.status == 500
+      && is_connect_point_not_found(answer.body)) {
+    // ONOS has no such UNI port yet: fine while the ONU is activating.
+    auto now = dc.get_device(onu.value.id, s.read_deadline);
+    if (!now.status.ok())
+      return rpc_failure(now.status, call_effect::read,
+                         "GetDevice " + onu.value.id);
+    auto outcome = connect_point_missing(now.value.oper);
+    auto why = "olt app POST " + svc.path + ": ConnectPoint not found for "
+               + svc.port + " (ONU " + svc.serial + " is "
+               + std::string{to_string(now.value.oper)}
+               + (outcome == adapter_outcome::permanent_failure
+                    ? ": the ONU is active and has no such UNI)"
+                    : ": ONOS learns its UNI ports when it activates)");
+    return reply_failed(outcome, std::move(why));
+  }
   auto outcome = outcome_of(answer, service_call::provision);
   if (outcome != adapter_outcome::succeeded)
-    return http_failure(answer, outcome, "olt app POST " + path);
-  return reply_succeeded({{"onu_id", onu.value.id}});
+    return http_failure(answer, outcome, "olt app POST " + svc.path);
+  // 200 or 204 only say the request was taken in (204 also answers tags
+  // that match no SADIS uniTag): the service counts once it is listed.
+  auto after = programmed(s, dc, onu.value, svc);
+  if (auto* failed = std::get_if<adapter_reply>(&after))
+    return std::move(*failed);
+  if (std::get<bool>(after))
+    return done;
+  return parked(s, "olt app has not programmed " + svc.describe()
+                     + " yet (POST answered HTTP "
+                     + std::to_string(answer.status)
+                     + "; 204 may mean no SADIS uniTag has these tags)");
 }
 
 adapter_reply remove(const tenant_settings& s, device_client& dc,
                      const adapter_request& req) {
-  auto* serial = input_of(req, "access.onu_serial");
-  if (serial == nullptr)
-    return reply_failed(adapter_outcome::permanent_failure,
-                        "input access.onu_serial is missing");
-  auto uni = s.uni;
-  auto tags = s.tags;
-  std::string error;
-  if (!read_number(req, "access.uni", uni, error)
-      || !read_number(req, "access.s_tag", tags.s_tag, error)
-      || !read_number(req, "access.c_tag", tags.c_tag, error)
-      || !read_number(req, "access.tp_id", tags.tp_id, error))
-    return reply_failed(adapter_outcome::permanent_failure, error);
-  auto onu = dc.find_onu(*serial, s.olt_id, s.read_deadline);
+  auto ref = service_of(s, req);
+  if (auto* failed = std::get_if<adapter_reply>(&ref))
+    return std::move(*failed);
+  auto& svc = std::get<service_ref>(ref);
+  auto onu = lookup_onu(s, dc, req);
   if (onu.status.code == grpc_code::not_found)
     return reply_succeeded();
   if (!onu.status.ok())
-    return rpc_failure(onu.status, call_effect::read, "find ONU " + *serial);
-  auto path = service_path(port_name(*serial, uni), tags);
-  auto answer = detail::onos_request(s, "DELETE", path);
+    return rpc_failure(onu.status, call_effect::read, "find ONU " + svc.serial);
+  auto answer = detail::onos_request(s, "DELETE", svc.path);
   auto outcome = outcome_of(answer, service_call::remove);
   if (outcome != adapter_outcome::succeeded)
-    return http_failure(answer, outcome, "olt app DELETE " + path);
-  return reply_succeeded();
+    return http_failure(answer, outcome, "olt app DELETE " + svc.path);
+  if (answer.status == 500)
+    return reply_succeeded(); // ConnectPoint not found: nothing to remove
+  // The olt app removes the flows after answering (Olt.java
+  // removeSubscriber queues the work): done once the service is no longer
+  // listed.
+  auto still = programmed(s, dc, onu.value, svc);
+  if (auto* failed = std::get_if<adapter_reply>(&still))
+    return std::move(*failed);
+  if (!std::get<bool>(still))
+    return reply_succeeded();
+  return parked(s, "olt app still lists " + svc.describe()
+                     + " as programmed (DELETE answered HTTP "
+                     + std::to_string(answer.status) + ")");
 }
 
 adapter_reply admin_change(const tenant_settings& s, device_client& dc,
@@ -265,7 +375,8 @@ tenant_of(self_ptr self, const std::string& tenant_id) {
                         "voltha: unknown tenant " + tenant_id);
   auto& client = st.clients[tenant_id];
   if (!client) {
-    auto made = device_client::make(i->second.grpc_address);
+    auto made = device_client::make(
+      i->second.grpc_address, client_options{i->second.grpc_max_receive_bytes});
     if (!made) {
       st.clients.erase(tenant_id);
       return reply_failed(adapter_outcome::permanent_failure,

@@ -34,12 +34,16 @@ using adapter_actor = api::voltha_actor::extend<
 adapter_actor spawn_adapter(caf::actor_system& sys, adapter_options opts);
 
 /// Runs one operation to its end, blocking (the actor calls it on a worker):
-/// - voltha.provision_service: finds the ONU by "access.onu_serial", enables
-///   it unless it is ENABLED, POSTs the olt app service for
-///   "<serial>-<uni>" with the tenant's (or the input's) tags; output
-///   "onu_id" (the ONU's device id).
-/// - voltha.remove_service: DELETEs that service; a missing ONU, 200 and 204
-///   all succeed.
+/// - voltha.provision_service: finds the ONU ("onu_id" if given, else
+///   "access.onu_serial"), enables it unless it is ENABLED, POSTs the olt
+///   app service for "<serial>-<uni>" with the tenant's (or the input's)
+///   tags unless programmed-subscribers already lists it, and succeeds
+///   (output "onu_id") once programmed-subscribers lists it -- until then
+///   `parked` with `retry_after_ms` = `confirm_interval`. "ConnectPoint not
+///   found" is retryable while the ONU is not ACTIVE, permanent once it is.
+/// - voltha.remove_service: DELETEs that service (a missing ONU or connect
+///   point succeeds) and succeeds once programmed-subscribers no longer
+///   lists it, `parked` until then.
 /// - voltha.disable_onu / voltha.enable_onu: by "onu_id" if given, else by
 ///   serial; an ONU already in the target state succeeds.
 /// The ONOS password never appears in the reply.

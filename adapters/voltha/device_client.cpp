@@ -4,6 +4,8 @@
 #include "voltha_subset.grpc.pb.h"
 
 #include <grpcpp/grpcpp.h>
+#include <mutex>
+#include <unordered_map>
 #include <utility>
 
 namespace ispflow::adapters::voltha {
@@ -75,6 +77,10 @@ void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds d) {
 struct device_client::impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<::voltha::VolthaService::Stub> stub;
+  // ONU serial -> device id, from the last ListDevices; a hint only, every
+  // use is checked by GetDevice.
+  std::mutex mx;
+  std::unordered_map<std::string, std::string> onu_ids;
 };
 
 device_client::device_client(std::unique_ptr<impl> ptr)
@@ -85,10 +91,14 @@ device_client::device_client(std::unique_ptr<impl> ptr)
 device_client::~device_client() = default;
 
 caf::expected<std::unique_ptr<device_client>>
-device_client::make(const std::string& address) {
+device_client::make(const std::string& address, client_options opts) {
   if (address.empty())
     return caf::make_error(errc::invalid_config,
                            std::string{"voltha: empty gRPC address"});
+  if (opts.max_receive_bytes < 4 * 1024 * 1024)
+    return caf::make_error(errc::invalid_config,
+                           std::string{"voltha: max_receive_bytes below the "
+                                       "gRPC default of 4 MiB"});
   try {
     auto ptr = std::make_unique<impl>();
     grpc::ChannelArguments args;
@@ -96,6 +106,7 @@ device_client::make(const std::string& address) {
     // inside a long reconnect backoff.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetMaxReceiveMessageSize(opts.max_receive_bytes);
     ptr->channel = grpc::CreateCustomChannel(
       address, grpc::InsecureChannelCredentials(), args);
     ptr->stub = ::voltha::VolthaService::NewStub(ptr->channel);
@@ -198,20 +209,92 @@ rpc_result<device> device_client::find_onu(const std::string& serial,
                                            const std::string& parent_id,
                                            std::chrono::milliseconds deadline) {
   rpc_result<device> res;
+  auto matches = [&](const device& d) {
+    return !d.root && d.serial_number == serial
+           && (parent_id.empty() || d.parent_id == parent_id);
+  };
+  std::string hint;
+  {
+    std::lock_guard guard{impl_->mx};
+    if (auto i = impl_->onu_ids.find(serial); i != impl_->onu_ids.end())
+      hint = i->second;
+  }
+  if (!hint.empty()) {
+    auto got = get_device(hint, deadline);
+    if (got.status.ok() && matches(got.value))
+      return got;
+    if (!got.status.ok() && got.status.code != grpc_code::not_found)
+      return got;
+  }
   auto all = list_devices(deadline);
   if (!all.status.ok()) {
     res.status = std::move(all.status);
     return res;
   }
-  for (auto& d : all.value) {
-    if (d.root || d.serial_number != serial)
-      continue;
-    if (!parent_id.empty() && d.parent_id != parent_id)
-      continue;
-    res.value = std::move(d);
+  std::optional<device> found;
+  {
+    std::lock_guard guard{impl_->mx};
+    impl_->onu_ids.clear();
+    for (auto& d : all.value) {
+      if (d.root)
+        continue;
+      impl_->onu_ids.emplace(d.serial_number, d.id);
+      if (!found && matches(d))
+        found = std::move(d);
+    }
+  }
+  if (found) {
+    res.value = std::move(*found);
     return res;
   }
   res.status = rpc_status{grpc_code::not_found, "no ONU with serial " + serial};
+  return res;
+}
+
+rpc_result<uni_connect_point>
+device_client::find_uni_port(const std::string& olt_id,
+                             const std::string& port_name,
+                             std::chrono::milliseconds deadline) {
+  rpc_result<uni_connect_point> res;
+  auto olt = get_device(olt_id, deadline);
+  if (!olt.status.ok()) {
+    res.status = std::move(olt.status);
+    return res;
+  }
+  if (olt.value.parent_id.empty()) {
+    res.status = rpc_status{grpc_code::not_found,
+                            "OLT " + olt_id + " has no logical device"};
+    return res;
+  }
+  ::voltha::ID req;
+  req.set_id(olt.value.parent_id);
+  ::voltha::LogicalDevice logical;
+  {
+    grpc::ClientContext ctx;
+    set_deadline(ctx, deadline);
+    res.status = from_grpc(impl_->stub->GetLogicalDevice(&ctx, req, &logical));
+    if (!res.status.ok())
+      return res;
+  }
+  ::voltha::LogicalPorts ports;
+  {
+    grpc::ClientContext ctx;
+    set_deadline(ctx, deadline);
+    res.status
+      = from_grpc(impl_->stub->ListLogicalDevicePorts(&ctx, req, &ports));
+    if (!res.status.ok())
+      return res;
+  }
+  for (const auto& p : ports.items()) {
+    if (p.ofp_port().name() == port_name) {
+      res.value.device_id = onos_device_id(logical.datapath_id());
+      res.value.port_no = p.ofp_port().port_no();
+      return res;
+    }
+  }
+  res.status
+    = rpc_status{grpc_code::not_found,
+                 "no logical port " + port_name + " on " + olt.value.parent_id};
   return res;
 }
 

@@ -34,6 +34,13 @@ struct rpc_result {
   T value{};
 };
 
+/// How a client's channel is set up.
+struct client_options {
+  /// The largest answer accepted, in bytes. gRPC's default is 4 MiB, which a
+  /// ListDevices of some 18,000 devices exceeds (RESOURCE_EXHAUSTED).
+  int max_receive_bytes = 64 * 1024 * 1024;
+};
+
 /// A blocking client of `voltha.VolthaService` (our subset) over one gRPC
 /// channel. Every call has a deadline. Thread-safe: meant to be called from
 /// worker threads, never from a CAF scheduler thread. The gRPC stub is hidden
@@ -41,9 +48,10 @@ struct rpc_result {
 class device_client {
 public:
   /// Creates a client of `address` ("host:port", plaintext). The channel
-  /// connects lazily, so this fails only for an empty address.
+  /// connects lazily, so this fails only for an empty address or a
+  /// `max_receive_bytes` below 4 MiB.
   static caf::expected<std::unique_ptr<device_client>>
-  make(const std::string& address);
+  make(const std::string& address, client_options opts = {});
 
   /// Closes the channel.
   ~device_client();
@@ -79,12 +87,24 @@ public:
   rpc_status delete_device(const std::string& id,
                            std::chrono::milliseconds deadline);
 
-  /// Finds the ONU (a non-root device) with `serial` by ListDevices; with a
-  /// non-empty `parent_id`, only among that OLT's children. NOT_FOUND if
-  /// there is none.
+  /// Finds the ONU (a non-root device) with `serial`; with a non-empty
+  /// `parent_id`, only among that OLT's children. NOT_FOUND if there is
+  /// none. VolthaService has no look-up by serial, so this remembers the id
+  /// of every ONU seen by a ListDevices and tries GetDevice(id) first
+  /// (checking the serial); only a miss lists all devices.
   rpc_result<device> find_onu(const std::string& serial,
                               const std::string& parent_id,
                               std::chrono::milliseconds deadline);
+
+  /// The ONOS connect point of the UNI port named `port_name`
+  /// ("<serial>-<uni>") under the OLT `olt_id`: the OLT's logical device
+  /// (GetDevice: parent_id), its datapath id (GetLogicalDevice) and the
+  /// logical port of that name (ListLogicalDevicePorts) -- the port ONOS
+  /// learns from VOLTHA. NOT_FOUND while the port does not exist (an ONU
+  /// that has not activated yet).
+  rpc_result<uni_connect_point>
+  find_uni_port(const std::string& olt_id, const std::string& port_name,
+                std::chrono::milliseconds deadline);
 
 private:
   struct impl;

@@ -3,6 +3,9 @@
 #include "adapters/voltha/device.hpp"
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <rapidjson/document.h>
 
 namespace ispflow::adapters::voltha {
 
@@ -124,19 +127,37 @@ adapter_outcome outcome_of(const http_answer& answer,
     case http_transport::not_sent:
       return adapter_outcome::retryable_failure;
     case http_transport::lost_after_send:
-      return adapter_outcome::unknown_outcome;
+      return call == service_call::read ? adapter_outcome::retryable_failure
+                                        : adapter_outcome::unknown_outcome;
     case http_transport::completed:
       break;
   }
   auto s = answer.status;
   if (s == 200 || s == 201 || s == 204)
     return adapter_outcome::succeeded;
-  if (s == 500 && is_connect_point_not_found(answer.body))
+  if (s == 500 && is_connect_point_not_found(answer.body)
+      && call != service_call::read)
     return call == service_call::remove ? adapter_outcome::succeeded
                                         : adapter_outcome::permanent_failure;
   if (s >= 500 || s == 408 || s == 429)
     return adapter_outcome::retryable_failure;
   return adapter_outcome::permanent_failure;
+}
+
+adapter_outcome connect_point_missing(oper_status onu) noexcept {
+  return onu == oper_status::active ? adapter_outcome::permanent_failure
+                                    : adapter_outcome::retryable_failure;
+}
+
+std::string uni_connect_point::location() const {
+  return device_id + "/" + std::to_string(port_no);
+}
+
+std::string onos_device_id(uint64_t datapath_id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "of:%016llx",
+                static_cast<unsigned long long>(datapath_id));
+  return buf;
 }
 
 std::string port_name(std::string_view serial, uint32_t uni) {
@@ -180,6 +201,72 @@ std::string service_path(std::string_view port, const service_tags& tags) {
     res += std::to_string(tags.tp_id);
   }
   return res;
+}
+
+} // namespace ispflow::adapters::voltha
+
+namespace ispflow::adapters::voltha {
+
+std::string programmed_path(const uni_connect_point& cp) {
+  // ':' is a valid path character; Jersey hands "of:..." to the resource.
+  return "/onos/olt/oltapp/programmed-subscribers/" + cp.device_id + "/"
+         + std::to_string(cp.port_no);
+}
+
+namespace {
+
+// A tag as the UniTagInformation codec writes it (a number; a numeric
+// string is accepted too).
+std::optional<long> tag_value(const rapidjson::Value& obj, const char* key) {
+  auto i = obj.FindMember(key);
+  if (i == obj.MemberEnd())
+    return std::nullopt;
+  if (i->value.IsInt64())
+    return static_cast<long>(i->value.GetInt64());
+  if (i->value.IsString()) {
+    char* end = nullptr;
+    auto text = i->value.GetString();
+    auto v = std::strtol(text, &end, 10);
+    if (end != text && *end == '\0')
+      return v;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<bool> lists_service(std::string_view body,
+                                  const uni_connect_point& cp,
+                                  const service_tags& tags) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return std::nullopt;
+  auto entries = doc.FindMember("entries");
+  if (entries == doc.MemberEnd() || !entries->value.IsArray())
+    return std::nullopt;
+  auto location = cp.location();
+  bool any = tags.s_tag == 0 && tags.c_tag == 0;
+  for (auto& e : entries->value.GetArray()) {
+    if (!e.IsObject())
+      return std::nullopt;
+    auto loc = e.FindMember("location");
+    if (loc == e.MemberEnd() || !loc->value.IsString())
+      return std::nullopt;
+    if (location != loc->value.GetString())
+      continue;
+    if (any)
+      return true;
+    auto info = e.FindMember("tagInfo");
+    if (info == e.MemberEnd() || !info->value.IsObject())
+      return std::nullopt;
+    auto s_tag = tag_value(info->value, "ponSTag");
+    auto c_tag = tag_value(info->value, "ponCTag");
+    auto tp_id = tag_value(info->value, "technologyProfileId");
+    if (s_tag == tags.s_tag && c_tag == tags.c_tag && tp_id == tags.tp_id)
+      return true;
+  }
+  return false;
 }
 
 } // namespace ispflow::adapters::voltha

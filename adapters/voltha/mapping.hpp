@@ -1,8 +1,10 @@
 #pragma once
 
+#include "adapters/voltha/device.hpp"
 #include "events/adapter_messages.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -80,18 +82,48 @@ enum class service_call : uint8_t {
   provision,
   /// DELETE .../services/...
   remove,
+  /// GET .../programmed-subscribers/...: repeating it is harmless.
+  read,
 };
 
 /// True if `body` is the olt app's "ConnectPoint not found for <port>" error.
 bool is_connect_point_not_found(std::string_view body) noexcept;
 
-/// The outcome of one olt app answer: 200/201 (acted) and 204 (nothing to
-/// do) succeed; 500 "ConnectPoint not found" is permanent for provision and
-/// success for remove (nothing to remove); other 5xx, 408 and 429 are
-/// retryable; other statuses are permanent; not_sent is retryable and
-/// lost_after_send is unknown_outcome.
+/// The outcome of one olt app answer at the HTTP level: 200, 201 and 204
+/// succeed -- for the services routes that only means "taken in" (the olt
+/// app programs flows later, and 204 also answers tags that match no SADIS
+/// uniTag), so the adapter confirms with programmed-subscribers. 500
+/// "ConnectPoint not found" is permanent for provision (the adapter refines
+/// it with `connect_point_missing`) and success for remove (nothing to
+/// remove); other 5xx, 408 and 429 are retryable; other statuses (401, 415,
+/// ...) are permanent; not_sent is retryable; lost_after_send is
+/// unknown_outcome, except for `read`, where it is retryable.
 events::adapter_outcome outcome_of(const http_answer& answer,
                                    service_call call) noexcept;
+
+/// The outcome of a provision answered "ConnectPoint not found", given the
+/// ONU's current oper_status: ONOS learns an ONU's UNI ports only when the
+/// ONU has activated, so it is retryable while the ONU is not ACTIVE and
+/// permanent once it is (the UNI does not exist).
+events::adapter_outcome connect_point_missing(oper_status onu) noexcept;
+
+/// An ONU UNI as ONOS names it: ConnectPoint "<device_id>/<port_no>".
+struct uni_connect_point {
+  /// The OLT's ONOS device id, "of:" + the logical device's datapath id as
+  /// 16 lower-case hex digits.
+  std::string device_id;
+  /// The UNI's logical (OpenFlow) port number.
+  uint32_t port_no = 0;
+
+  /// ConnectPoint.toString(): "<device_id>/<port_no>".
+  std::string location() const;
+
+  friend bool operator==(const uni_connect_point&, const uni_connect_point&)
+    = default;
+};
+
+/// "of:" + `datapath_id` as 16 lower-case hex digits.
+std::string onos_device_id(uint64_t datapath_id);
 
 /// The olt app's port name of an ONU UNI: "<serial>-<uni>", e.g.
 /// "BBSM00000001-1".
@@ -111,5 +143,18 @@ struct service_tags {
 /// both tags are 0, else ".../services/<port>/<sTag>/<cTag>/<tpId>". The port
 /// name is percent-encoded.
 std::string service_path(std::string_view port, const service_tags& tags);
+
+/// The olt app path of the services programmed on `cp`:
+/// "/onos/olt/oltapp/programmed-subscribers/<device_id>/<port_no>"
+/// (opencord/olt OltWebResource.java getProgrammedSubscribersByConnectPoint).
+std::string programmed_path(const uni_connect_point& cp);
+
+/// Whether a programmed-subscribers answer lists a service at `cp` with
+/// `tags` (ponSTag, ponCTag, technologyProfileId), or any service at `cp`
+/// when both tags are 0 (the olt app took them from SADIS); nullopt if
+/// `body` is not the olt app's {"entries":[{"location":..,"tagInfo":..}]}.
+std::optional<bool> lists_service(std::string_view body,
+                                  const uni_connect_point& cp,
+                                  const service_tags& tags);
 
 } // namespace ispflow::adapters::voltha

@@ -37,6 +37,13 @@ struct tenant_settings {
   std::chrono::milliseconds http_timeout{5000};
   /// Deadline of the health probe (ListDevices).
   std::chrono::milliseconds probe_deadline{1000};
+  /// How long a step waits (parked, on the engine's durable timer) before
+  /// looking again at programmed-subscribers: the olt app answers a POST or
+  /// DELETE before it programs (or removes) the flows.
+  std::chrono::milliseconds confirm_interval{1000};
+  /// The largest gRPC answer accepted (ListDevices of a large core exceeds
+  /// gRPC's 4 MiB default).
+  int grpc_max_receive_bytes = 64 * 1024 * 1024;
 };
 
 /// What the VOLTHA adapter actor needs.

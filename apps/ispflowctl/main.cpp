@@ -60,6 +60,92 @@ with_query(std::string path,
   return path;
 }
 
+/// `s` made safe for a terminal: control characters (C0 including ESC,
+/// DEL, and C1 encoded in UTF-8) and bytes that are not UTF-8 are shown as
+/// escapes (\n, \t, \r, \xNN, \u009b), so data from the server cannot
+/// move the cursor, retitle the window or clear the screen.
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [&](unsigned c) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+    out += buf;
+  };
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      if (c == '\n')
+        out += "\\n";
+      else if (c == '\t')
+        out += "\\t";
+      else if (c == '\r')
+        out += "\\r";
+      else
+        hex(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence is kept, except C1 controls (U+0080 to
+    // U+009F, which some terminals obey).
+    size_t n = (c >> 5) == 0x6    ? 2
+               : (c >> 4) == 0xe  ? 3
+               : (c >> 3) == 0x1e ? 4
+                                  : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k)
+      ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    if (!ok) {
+      hex(c);
+      ++i;
+      continue;
+    }
+    if (n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x",
+                    static_cast<unsigned char>(s[i + 1]));
+      out += buf;
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+/// JSON text with DEL and C1 controls written as \u escapes (RapidJSON
+/// escapes only C0): still the same JSON, safe for a terminal.
+std::string printable_json(std::string_view json) {
+  std::string out;
+  out.reserve(json.size());
+  for (size_t i = 0; i < json.size(); ++i) {
+    auto c = static_cast<unsigned char>(json[i]);
+    if (c == 0x7f) {
+      out += "\\u007f";
+    } else if (c == 0xc2 && i + 1 < json.size()
+               && static_cast<unsigned char>(json[i + 1]) >= 0x80
+               && static_cast<unsigned char>(json[i + 1]) < 0xa0) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x",
+                    static_cast<unsigned char>(json[++i]));
+      out += buf;
+    } else if (c < 0x20 && c != '\n') {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 /// What one API call returned.
 struct response {
   int exit_code = exit_ok;
@@ -71,6 +157,8 @@ struct response {
 struct options {
   std::string url;
   std::string token;
+  /// PEM CA bundle for an https:// URL; empty = the system's CAs.
+  std::string ca_file;
   bool json = false;
 };
 
@@ -85,6 +173,10 @@ response call(const options& opt, const std::string& method,
   }
   cli.set_connection_timeout(5);
   cli.set_read_timeout(60);
+  // https:// URLs: the server's certificate and name are always verified.
+  cli.enable_server_certificate_verification(true);
+  if (!opt.ca_file.empty())
+    cli.set_ca_cert_path(opt.ca_file.c_str());
   httplib::Headers headers;
   if (!opt.token.empty())
     headers.emplace("Authorization", "Bearer " + opt.token);
@@ -113,8 +205,8 @@ response call(const options& opt, const std::string& method,
     }
     if (opt.json)
       std::cout << r.body << "\n";
-    std::cerr << "error: " << res->status << " " << code << ": " << message
-              << "\n";
+    std::cerr << "error: " << res->status << " " << printable(code) << ": "
+              << printable(message) << "\n";
   } else if (r.json.HasParseError()) {
     std::cerr << "ispflowctl: the API answered something that is not JSON\n";
     r.exit_code = exit_api;
@@ -122,12 +214,13 @@ response call(const options& opt, const std::string& method,
   return r;
 }
 
+// A field of a server answer, escaped for the terminal (`printable`).
 std::string text(const rapidjson::Value& obj, const char* key) {
   if (!obj.IsObject() || !obj.HasMember(key))
     return "";
   auto& v = obj[key];
   if (v.IsString())
-    return v.GetString();
+    return printable({v.GetString(), v.GetStringLength()});
   if (v.IsNull())
     return "-";
   if (v.IsBool())
@@ -135,7 +228,7 @@ std::string text(const rapidjson::Value& obj, const char* key) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w{buf};
   v.Accept(w);
-  return buf.GetString();
+  return printable_json(buf.GetString());
 }
 
 /// Prints rows under a header, each column as wide as its widest cell.
@@ -169,12 +262,12 @@ void print_pretty(const rapidjson::Value& v) {
   rapidjson::StringBuffer buf;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w{buf};
   v.Accept(w);
-  std::cout << buf.GetString() << "\n";
+  std::cout << printable_json(buf.GetString()) << "\n";
 }
 
 void print_next(const rapidjson::Value& doc) {
   if (doc.HasMember("next_cursor") && doc["next_cursor"].IsString())
-    std::cout << "next: --cursor " << doc["next_cursor"].GetString() << "\n";
+    std::cout << "next: --cursor " << text(doc, "next_cursor") << "\n";
 }
 
 // -- commands
@@ -250,10 +343,10 @@ int saga_action(const options& opt, const std::string& id,
     return exit_ok;
   }
   if (action == "replay")
-    std::cout << "replay of saga " << id << " queued as event "
+    std::cout << "replay of saga " << printable(id) << " queued as event "
               << text(r.json["event"], "event_id") << "\n";
   else
-    std::cout << action << " accepted for saga " << id << "\n";
+    std::cout << action << " accepted for saga " << printable(id) << "\n";
   return exit_ok;
 }
 
@@ -404,7 +497,7 @@ int dlq_redrive(const options& opt, const std::string& id,
     print_json(r);
     return exit_ok;
   }
-  std::cout << "dead letter " << id << " re-driven as event "
+  std::cout << "dead letter " << printable(id) << " re-driven as event "
             << text(r.json["event"], "event_id") << "\n";
   return exit_ok;
 }
@@ -423,7 +516,7 @@ int breakers_list(const options& opt) {
     for (auto& m : b["counters"].GetObject()) {
       if (!counters.empty())
         counters += ' ';
-      counters += std::string{m.name.GetString()} + "="
+      counters += printable(m.name.GetString()) + "="
                   + std::to_string(m.value.GetUint64());
     }
     rows.push_back({text(b, "id"), text(b, "tenant_id"), text(b, "system"),
@@ -442,7 +535,7 @@ int breaker_action(const options& opt, const std::string& id,
   if (opt.json)
     print_json(r);
   else
-    std::cout << "breaker " << id << ": " << action << "\n";
+    std::cout << "breaker " << printable(id) << ": " << action << "\n";
   return exit_ok;
 }
 
@@ -470,6 +563,10 @@ int main(int argc, char** argv) {
   app.add_option("--url", opt.url, "admin API base URL (env ISPFLOW_URL)");
   app.add_option("--token", opt.token,
                  "bearer token (env ISPFLOW_TOKEN; prefer the environment)");
+  opt.ca_file = env_or("ISPFLOW_CA_FILE", "");
+  app.add_option("--ca-file", opt.ca_file,
+                 "CA bundle (PEM) trusted for an https:// --url (env "
+                 "ISPFLOW_CA_FILE)");
   app.add_flag("--json", opt.json, "print the API's JSON");
 
   int rc = exit_ok;

@@ -200,6 +200,8 @@ int main(int argc, char** argv) {
   router_cfg.outputs.lifecycle_topic = cfg->kafka.topics.lifecycle;
   router_cfg.dead_letter_topic = cfg->kafka.topics.dead_letter;
   router_cfg.follow_assignment = true;
+  router_cfg.tenant_max_running
+    = static_cast<size_t>(cfg->sagas.tenant_max_running);
   for (auto& t : cfg->tenants) {
     std::set<std::string> policies;
     if (t.suspend_disable_onu)

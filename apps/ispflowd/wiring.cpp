@@ -3,6 +3,7 @@
 #include "actors/guarded_adapter.hpp"
 #include "adapters/awx/adapter.hpp"
 #include "adapters/genieacs/adapter.hpp"
+#include "adapters/genieacs/wire.hpp"
 #include "adapters/http/http_actor.hpp"
 #include "adapters/netbox/adapter.hpp"
 #include "adapters/radius/coa_authorization.hpp"
@@ -21,6 +22,35 @@
 namespace ispflow::app {
 
 namespace {
+
+// Per-origin TLS of the tenants' HTTP systems (certificates are verified
+// unless a system says insecure_skip_verify, which is logged).
+adapters::http::client_options http_options_of(const common::config& cfg) {
+  adapters::http::client_options opts;
+  auto add = [&](const common::tenant_settings& t, const char* system,
+                 const std::string& url, const common::http_tls_settings& tls) {
+    if (url.empty() || (tls.ca_file.empty() && !tls.insecure_skip_verify))
+      return;
+    auto origin = adapters::http::origin_of(url);
+    if (tls.insecure_skip_verify)
+      common::log_warn(
+        "ispflowd",
+        "TLS certificate verification is OFF for a tenant's"
+        " system (insecure_skip_verify)",
+        {{"tenant", t.id}, {"system", system}, {"origin", origin}});
+    opts.origins.push_back(
+      {origin, tls.ca_file.string(), tls.insecure_skip_verify});
+  };
+  for (auto& t : cfg.tenants) {
+    if (t.systems.netbox)
+      add(t, "netbox", t.netbox.url, t.netbox.tls);
+    if (t.systems.genieacs)
+      add(t, "genieacs", t.genieacs.url, t.genieacs.tls);
+    if (t.systems.awx)
+      add(t, "awx", t.awx.url, t.awx.tls);
+  }
+  return opts;
+}
 
 namespace api = adapters::api;
 namespace res = adapters::resilience;
@@ -92,6 +122,8 @@ voltha_tenant(const common::tenant_settings& t) {
   out.write_deadline = milliseconds{t.voltha.timeout_ms};
   out.read_deadline = milliseconds{t.voltha.timeout_ms};
   out.http_timeout = milliseconds{t.voltha.timeout_ms};
+  out.confirm_interval = milliseconds{t.voltha.confirm_interval_ms};
+  out.grpc_max_receive_bytes = t.voltha.grpc_max_receive_mib * 1024 * 1024;
   return out;
 }
 
@@ -102,6 +134,7 @@ adapters::awx::tenant_settings awx_tenant(const common::tenant_settings& t) {
   out.activation_template = t.awx.activation_template;
   out.call_timeout = milliseconds{t.awx.timeout_ms};
   out.poll_interval = milliseconds{t.awx.poll_interval_ms};
+  out.launch_check_ttl = milliseconds{t.awx.launch_check_ttl_ms};
   return out;
 }
 
@@ -117,16 +150,24 @@ netbox_tenant(const common::tenant_settings& t) {
   out.site_slug = t.netbox.site;
   out.prefix_role = t.netbox.prefix_role;
   out.call_timeout = milliseconds{t.netbox.timeout_ms};
+  out.max_pages = t.netbox.max_pages;
   return out;
 }
 
 adapters::genieacs::tenant_settings
 genieacs_tenant(const common::tenant_settings& t) {
-  adapters::genieacs::tenant_settings out;
+  namespace acs = adapters::genieacs;
+  acs::tenant_settings out;
   out.base_url = t.genieacs.url;
   out.connection_request_timeout
     = milliseconds{t.genieacs.connection_request_timeout_ms};
   out.call_timeout = milliseconds{t.genieacs.timeout_ms};
+  // Both were checked when the configuration was loaded.
+  out.model = acs::parse_data_model(t.genieacs.data_model)
+                .value_or(acs::data_model::unknown);
+  for (auto& [pc, model] : t.genieacs.product_class_data_models)
+    out.product_class_models[pc]
+      = acs::parse_data_model(model).value_or(acs::data_model::unknown);
   return out;
 }
 
@@ -157,7 +198,8 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     std::vector<radius::nas_entry> nas;
     for (auto& n : cfg.nas)
       nas.push_back(radius::nas_entry{n.name, n.address, n.secret, n.vendor,
-                                      static_cast<uint16_t>(n.coa_port)});
+                                      static_cast<uint16_t>(n.coa_port),
+                                      n.require_message_authenticator});
     radius::store nas_store{cfg.postgres.dsn};
     if (auto err = nas_store.sync_nas(nas))
       return caf::make_error(errc::invalid_config,
@@ -173,7 +215,9 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
         return std::move(ts.error());
       rc.tenants.push_back(std::move(*ts));
     }
-    auto coa = radius::coa_authorization::make({});
+    radius::coa_settings coa_cfg;
+    coa_cfg.nas = nas;
+    auto coa = radius::coa_authorization::make(std::move(coa_cfg));
     if (!coa)
       return caf::make_error(errc::invalid_config,
                              "RADIUS CoA client not started: "
@@ -199,7 +243,7 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
   }
   adapters::http::http_actor http;
   if (any_awx || any_netbox || any_genieacs) {
-    http = adapters::http::spawn_http_actor(sys);
+    http = adapters::http::spawn_http_actor(sys, http_options_of(cfg));
     keep(http);
   }
   if (any_netbox) {
@@ -218,9 +262,15 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     for (auto& t : cfg.tenants)
       if (t.systems.genieacs)
         gs.tenants.emplace(t.id, genieacs_tenant(t));
+    // The task intents are durable (schema/0007), in a detached actor of
+    // their own: a task that ran just before a crash is reconciled after the
+    // restart, never posted again.
+    auto intents = adapters::genieacs::spawn_pg_intent_store(sys,
+                                                             cfg.postgres.dsn);
+    keep(intents);
     auto acs = caf::actor_cast<api::adapter_actor>(
       adapters::genieacs::spawn_genieacs_adapter(sys, std::move(gs), http,
-                                                 rt.guard));
+                                                 rt.guard, intents));
     keep(acs);
     rt.actors[sagas::target_system::genieacs] = acs;
   }
@@ -265,6 +315,30 @@ admin_settings_of(const common::config& cfg) {
       ts.tenant = t.tenant;
     out.tokens.push_back(std::move(ts));
   }
+  using std::chrono::milliseconds;
+  auto& a = cfg.admin;
+  out.threads = static_cast<uint32_t>(a.max_connections);
+  out.max_connections_per_client
+    = static_cast<uint32_t>(a.max_connections_per_client);
+  out.max_body_bytes = static_cast<uint64_t>(a.max_body_bytes);
+  out.header_timeout = milliseconds{a.header_timeout_ms};
+  out.body_timeout = milliseconds{a.body_timeout_ms};
+  out.idle_timeout = milliseconds{a.idle_timeout_ms};
+  out.write_timeout = milliseconds{a.write_timeout_ms};
+  out.metrics_refresh = milliseconds{a.metrics_refresh_ms};
+  if (!a.metrics_token_sha256.empty())
+    out.metrics_token_sha256 = a.metrics_token_sha256;
+  if (!a.metrics_listen.empty()) {
+    auto mcolon = a.metrics_listen.rfind(':');
+    auto mhost = a.metrics_listen.substr(0, mcolon);
+    if (mhost.size() > 2 && mhost.front() == '[' && mhost.back() == ']')
+      mhost = mhost.substr(1, mhost.size() - 2);
+    out.metrics_address = mhost;
+    out.metrics_port
+      = static_cast<uint16_t>(std::stoi(a.metrics_listen.substr(mcolon + 1)));
+  }
+  out.tls_cert_file = a.tls_cert_file.string();
+  out.tls_key_file = a.tls_key_file.string();
   return out;
 }
 

@@ -103,6 +103,7 @@ STACK_SIM_WAIT=18103 stack_sim_start awx --port 18103 \
   --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 300 || fail "awx simulator"
 STACK_SIM_WAIT=18105 stack_sim_start voltha --grpc-port 18104 --rest-port 18105 \
   --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms 100 \
+  --sadis-service 100/0/64 \
   --onos-user onos --onos-password-file "$secrets/onos-password" || fail "voltha simulator"
 stack_wait_tcp 18104 10 || fail "voltha simulator: no gRPC on 18104"
 stack_log "seeded: prefix 100.64.0.0/21 (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
@@ -360,6 +361,37 @@ last_saga_of() {
     and not exists (select 1 from sagas t where t.tenant_id = s.tenant_id and t.subscriber_id = s.subscriber_id
                     and t.created_at > s.created_at) order by s.subscriber_id limit 1"
 }
+# Contract checks, counted by the simulators (the network's side), not by
+# ispflowd: one line per adapter.
+# json_num NAME: the first number after "NAME": in the JSON on stdin.
+json_num() { grep -oE "\"$1\":[0-9]+" | head -n1 | cut -d: -f2 | grep . || echo 0; }
+# json_obj NAME: the first flat object after "NAME": on stdin, compacted.
+json_obj() { grep -oE "\"$1\":\{[^}]*\}" | head -n1 | cut -d: -f2- | tr -d '" ' | grep . || echo '{}'; }
+contract_lines() {
+  local nas netbox awx onos acs
+  nas=$(stack_http GET 18107 /stats)
+  printf '  %-9s %s CoA/Disconnect replies verified (%s signed, %s unsigned); %s of %s RADIUS passwords stored hashed\n' radius \
+    "$(($(json_num replies_signed <<<"$nas") + $(json_num replies_unsigned <<<"$nas")))" \
+    "$(json_num replies_signed <<<"$nas")" "$(json_num replies_unsigned <<<"$nas")" \
+    "$(stack_sql "select count(*) from radcheck where attribute like '%-Password' and attribute <> 'Cleartext-Password'")" \
+    "$(stack_sql "select count(*) from radcheck where attribute like '%-Password'")"
+  netbox=$(stack_http GET 18101 /_sim/state)
+  printf '  %-9s %s look-ups, %s next pages followed (max page size %s), %s unknown slugs answered 400\n' netbox \
+    "$(json_num lookups <<<"$netbox")" "$(json_num pages_followed <<<"$netbox")" \
+    "$(json_num max_page_size <<<"$netbox")" "$(json_num unknown_choices <<<"$netbox")"
+  onos=$(stack_http GET 18105 /_sim/state)
+  printf '  %-9s %s programmed-subscribers reads (%s filtered), %s ONU oper_status reads, tagged-route content types %s, %s refused 415\n' voltha \
+    "$(json_num programmed_subscribers_reads <<<"$onos")" "$(json_num programmed_subscribers_filtered_reads <<<"$onos")" \
+    "$(json_num onu_status_reads <<<"$onos")" "$(json_obj tagged_route_content_types <<<"$onos")" \
+    "$(json_num tagged_route_refused_415 <<<"$onos")"
+  acs=$(stack_http GET 18102 /_sim/stats)
+  printf '  %-9s %s parameter read-backs after configuring, %s device-record reads to reconcile a task\n' genieacs \
+    "$(json_num value_readbacks <<<"$acs")" "$(json_num reconcile_reads <<<"$acs")"
+  awx=$(stack_http GET 18103 /_sim/state)
+  printf '  %-9s %s launch-prompt reads before launching, %s launches with ignored fields\n' awx \
+    "$(json_num launch_prompt_reads <<<"$awx")" "$(json_num ignored_field_launches <<<"$awx")"
+}
+
 checks=()
 for saga in activate change_plan suspend resume terminate; do
   s=$(last_saga_of "$saga")
@@ -421,6 +453,9 @@ $(stack_sql "select format('  %-28s %s', topic, count(*)) from outbox where publ
 What billing reads back (lifecycle.events.v1, first record) and a dead letter (billing.events.v1.dlq):
 $(kcat -b "$STACK_BOOTSTRAP" -C -t lifecycle.events.v1 -p 0 -o beginning -c 1 -e -q -f '  key %k  %h\n  %s\n' 2>/dev/null)
 $(kcat -b "$STACK_BOOTSTRAP" -C -t billing.events.v1.dlq -c 1 -e -q -f '  key %k  %h\n  %s\n' 2>/dev/null | cut -c1-400)
+
+Contract checks (what each simulator saw ispflowd verify, as the real systems require):
+$(contract_lines)
 
 Sessions on the NAS simulator, after the activations:
 $sessions_before

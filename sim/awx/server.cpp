@@ -70,6 +70,9 @@ struct server::impl {
   std::map<int64_t, job> jobs;
   int64_t next_job = 1;
   std::size_t launches = 0;
+  // Contract checks seen (GET /_sim/state "contract_checks").
+  std::size_t prompt_reads = 0;
+  std::size_t ignored_launches = 0;
 
   explicit impl(options o) : opts(std::move(o)), host(make_hooks()) {
     // nop
@@ -237,6 +240,8 @@ struct server::impl {
     w.Bool(t.ask_credential_on_launch);
     w.Key("ask_tags_on_launch");
     w.Bool(t.ask_tags_on_launch);
+    w.Key("ask_skip_tags_on_launch");
+    w.Bool(t.ask_skip_tags_on_launch);
     w.Key("survey_enabled");
     w.Bool(t.survey_enabled);
     w.EndObject();
@@ -463,45 +468,145 @@ struct server::impl {
              [&](writer& w, size_t i) { write_job(w, *xs[i]); });
   }
 
-  void launch_info(httplib::Response& res, const job_template_seed& t) const {
+  // The survey counts only when it is on and has questions, like
+  // JobLaunchSerializer.get_survey_enabled (awx/api/serializers.py).
+  static bool survey_on(const job_template_seed& t) {
+    return t.survey_enabled && !t.survey_spec.empty();
+  }
+
+  // Required survey variables
+  // (SurveyJobTemplateMixin.variables_needed_to_start,
+  // awx/main/models/mixins.py).
+  static std::vector<std::string> variables_needed(const job_template_seed& t) {
+    std::vector<std::string> out;
+    if (survey_on(t))
+      for (const auto& q : t.survey_spec)
+        if (q.required)
+          out.push_back(q.variable);
+    return out;
+  }
+
+  // GET job_templates/<id>/launch/: the representation of JobLaunchSerializer
+  // (awx/api/serializers.py): every ask_*_on_launch flag, survey_enabled,
+  // variables_needed_to_start, the *_needed_to_start flags, job_template_data
+  // and defaults. A client reads it to learn which launch fields the template
+  // accepts before it launches anything.
+  void launch_info(httplib::Response& res, const job_template_seed& t) {
+    ++prompt_reads;
+    auto needed = variables_needed(t);
     rapidjson::StringBuffer buf;
     writer w{buf};
     w.StartObject();
     w.Key("can_start_without_user_input");
-    w.Bool(t.passwords_needed_to_start.empty());
+    w.Bool(t.passwords_needed_to_start.empty() && needed.empty());
     w.Key("passwords_needed_to_start");
     w.StartArray();
     for (const auto& p : t.passwords_needed_to_start)
       w.String(p);
     w.EndArray();
-    w.Key("ask_variables_on_launch");
-    w.Bool(t.ask_variables_on_launch);
-    w.Key("ask_limit_on_launch");
-    w.Bool(t.ask_limit_on_launch);
-    w.Key("ask_inventory_on_launch");
-    w.Bool(t.ask_inventory_on_launch);
-    w.Key("ask_credential_on_launch");
-    w.Bool(t.ask_credential_on_launch);
-    w.Key("ask_tags_on_launch");
-    w.Bool(t.ask_tags_on_launch);
+    const std::pair<const char*, bool> asks[]
+      = {{"ask_scm_branch_on_launch", false},
+         {"ask_variables_on_launch", t.ask_variables_on_launch},
+         {"ask_tags_on_launch", t.ask_tags_on_launch},
+         {"ask_diff_mode_on_launch", false},
+         {"ask_skip_tags_on_launch", t.ask_skip_tags_on_launch},
+         {"ask_job_type_on_launch", false},
+         {"ask_limit_on_launch", t.ask_limit_on_launch},
+         {"ask_verbosity_on_launch", false},
+         {"ask_inventory_on_launch", t.ask_inventory_on_launch},
+         {"ask_credential_on_launch", t.ask_credential_on_launch},
+         {"ask_execution_environment_on_launch", false},
+         {"ask_labels_on_launch", false},
+         {"ask_forks_on_launch", false},
+         {"ask_job_slice_count_on_launch", false},
+         {"ask_timeout_on_launch", false},
+         {"ask_instance_groups_on_launch", false}};
+    for (const auto& [key, on] : asks) {
+      w.Key(key);
+      w.Bool(on);
+    }
     w.Key("survey_enabled");
-    w.Bool(t.survey_enabled);
+    w.Bool(survey_on(t));
     w.Key("variables_needed_to_start");
     w.StartArray();
+    for (const auto& v : needed)
+      w.String(v);
     w.EndArray();
+    w.Key("credential_needed_to_start");
+    w.Bool(false);
+    w.Key("inventory_needed_to_start");
+    w.Bool(false);
     w.Key("job_template_data");
     w.StartObject();
-    w.Key("id");
-    w.Int64(t.id);
     w.Key("name");
     w.String(t.name);
+    w.Key("id");
+    w.Int64(t.id);
     w.Key("description");
     w.String("");
+    w.EndObject();
+    w.Key("defaults");
+    w.StartObject();
+    w.Key("extra_vars");
+    w.String("");
+    w.Key("limit");
+    w.String("");
+    w.Key("job_tags");
+    w.String("");
+    w.Key("skip_tags");
+    w.String("");
+    w.Key("job_type");
+    w.String("run");
+    w.Key("verbosity");
+    w.Int(0);
+    w.Key("inventory");
+    w.StartObject();
+    w.Key("name");
+    w.String("Demo Inventory");
+    w.Key("id");
+    w.Int(1);
+    w.EndObject();
     w.EndObject();
     w.EndObject();
     common::reply_json(res, 200, buf.GetString());
   }
 
+  // One survey answer against its question, as far as the simulator checks
+  // (SurveyJobTemplateMixin._survey_element_validation,
+  // awx/main/models/mixins.py): a required answer must be present, text-like
+  // answers must be strings, integer answers integers.
+  static std::vector<std::string> check_answer(const survey_question& q,
+                                               const rapidjson::Value& vars) {
+    std::vector<std::string> errors;
+    auto i = vars.FindMember(q.variable.c_str());
+    if (i == vars.MemberEnd()) {
+      if (q.required)
+        errors.push_back("'" + q.variable + "' value missing");
+      return errors;
+    }
+    bool texty = q.type == "text" || q.type == "textarea"
+                 || q.type == "password";
+    if (texty && !i->value.IsString())
+      errors.push_back("Value " + json_text(i->value) + " for '" + q.variable
+                       + "' expected to be a string.");
+    if (q.type == "integer" && !i->value.IsInt64())
+      errors.push_back("Value " + json_text(i->value) + " for '" + q.variable
+                       + "' expected to be an integer.");
+    return errors;
+  }
+
+  // POST job_templates/<id>/launch/, after JobTemplateLaunch.post
+  // (awx/api/views/__init__.py) and JobLaunchSerializer.validate
+  // (awx/api/serializers.py). The serializer calls
+  // _accept_or_ignore_job_kwargs with _exclude_errors=['prompts'], so a
+  // launch field the template does not prompt for is NOT an error: it is
+  // dropped into `ignored_fields` and the job is created and started anyway
+  // (201). For extra_vars that is SurveyJobTemplateMixin.
+  // _accept_or_ignore_variables (awx/main/models/mixins.py): with a survey,
+  // the variables its questions name are accepted; with
+  // ask_variables_on_launch, everything else too; any variable left over
+  // goes to ignored_fields.extra_vars. A survey-only template therefore runs
+  // the job without the caller's other variables.
   void launch(const httplib::Request& req, httplib::Response& res,
               const job_template_seed& t) {
     if (!t.can_launch)
@@ -529,17 +634,42 @@ struct server::impl {
             res, 400, R"({"extra_vars":["Cannot parse as JSON or YAML."]})");
       }
     }
-    bool vars_allowed = t.ask_variables_on_launch || t.survey_enabled;
-    if (!vars_allowed && vars.MemberCount() > 0) {
-      std::string keys;
-      for (auto& mm : vars.GetObject())
-        keys += (keys.empty() ? "" : ", ") + std::string{mm.name.GetString()};
-      return common::reply_json(res, 400,
-                                R"({"extra_vars":[)"
-                                  + quote("Variables " + keys
-                                          + " provided, but this template "
-                                            "cannot accept variables.")
-                                  + "]}");
+    auto& alloc = vars.GetAllocator();
+    rapidjson::Value accepted{rapidjson::kObjectType};
+    rapidjson::Value rejected{rapidjson::kObjectType};
+    auto move_var = [&](rapidjson::Value& to, const std::string& key) {
+      auto i = vars.FindMember(key.c_str());
+      rapidjson::Value name{key.c_str(), alloc};
+      rapidjson::Value value{i->value, alloc};
+      to.AddMember(name, value, alloc);
+      vars.RemoveMember(key.c_str());
+    };
+    std::vector<std::string> survey_errors;
+    if (survey_on(t)) {
+      for (const auto& q : t.survey_spec) {
+        auto errors = check_answer(q, vars);
+        bool given = vars.HasMember(q.variable.c_str());
+        if (!errors.empty()) {
+          survey_errors.insert(survey_errors.end(), errors.begin(),
+                               errors.end());
+          if (given)
+            move_var(rejected, q.variable);
+        } else if (given) {
+          move_var(accepted, q.variable);
+        }
+      }
+    }
+    std::vector<std::string> leftover;
+    for (auto& mm : vars.GetObject())
+      leftover.emplace_back(mm.name.GetString());
+    for (const auto& key : leftover)
+      move_var(t.ask_variables_on_launch ? accepted : rejected, key);
+    if (!survey_errors.empty()) {
+      std::string arr;
+      for (const auto& e : survey_errors)
+        arr += (arr.empty() ? "" : ",") + quote(e);
+      return common::reply_json(
+        res, 400, R"({"variables_needed_to_start":[)" + arr + "]}");
     }
     std::vector<std::string> missing;
     for (const auto& pw : t.passwords_needed_to_start)
@@ -559,16 +689,26 @@ struct server::impl {
     j.created = common::now_micros();
     j.outcome = t.outcome;
     j.artifacts = t.artifacts_json;
-    if (vars.HasMember("sim_outcome") && vars["sim_outcome"].IsString()) {
-      std::string o = vars["sim_outcome"].GetString();
+    if (accepted.HasMember("sim_outcome")
+        && accepted["sim_outcome"].IsString()) {
+      std::string o = accepted["sim_outcome"].GetString();
       if (o == "failed" || o == "error" || o == "successful")
         j.outcome = o;
     }
-    j.extra_vars = json_text(vars);
-    // Prompts that the template does not ask for are dropped silently.
+    j.extra_vars = json_text(accepted);
+    // The other prompts follow JobTemplate._accept_or_ignore_job_kwargs
+    // (awx/main/models/jobs.py): a value equal to the template's own is
+    // neither accepted nor ignored; a value for a field the template does not
+    // prompt for is ignored (kept out of the job, echoed in ignored_fields).
     rapidjson::StringBuffer ignored_buf;
     writer ig{ignored_buf};
     ig.StartObject();
+    bool any_ignored = false;
+    if (rejected.MemberCount() > 0) {
+      ig.Key("extra_vars");
+      rejected.Accept(ig);
+      any_ignored = true;
+    }
     struct prompt {
       const char* key;
       bool asked;
@@ -577,7 +717,7 @@ struct server::impl {
                               {"inventory", t.ask_inventory_on_launch},
                               {"credentials", t.ask_credential_on_launch},
                               {"job_tags", t.ask_tags_on_launch},
-                              {"skip_tags", t.ask_tags_on_launch},
+                              {"skip_tags", t.ask_skip_tags_on_launch},
                               {"job_type", false},
                               {"verbosity", false},
                               {"diff_mode", false},
@@ -589,26 +729,38 @@ struct server::impl {
                               {"labels", false},
                               {"instance_groups", false}};
     for (const auto& pr : prompts) {
-      if (!doc.HasMember(pr.key))
+      if (!doc.HasMember(pr.key) || doc[pr.key].IsNull())
         continue;
       const auto& v = doc[pr.key];
+      std::string key = pr.key;
+      // The simulator's templates have an empty limit and tags, and
+      // inventory 1: sending those is a no-op.
+      bool same
+        = (v.IsString() && v.GetStringLength() == 0
+           && (key == "limit" || key == "job_tags" || key == "skip_tags"))
+          || (key == "inventory" && v.IsInt64() && v.GetInt64() == 1);
+      if (same)
+        continue;
       if (!pr.asked) {
         ig.Key(pr.key);
         v.Accept(ig);
+        any_ignored = true;
         continue;
       }
       std::string s = v.IsString() ? v.GetString() : "";
-      if (std::string{pr.key} == "limit")
+      if (key == "limit")
         j.limit = s;
-      else if (std::string{pr.key} == "job_tags")
+      else if (key == "job_tags")
         j.job_tags = s;
-      else if (std::string{pr.key} == "skip_tags")
+      else if (key == "skip_tags")
         j.skip_tags = s;
     }
     ig.EndObject();
     advance(j);
     jobs[j.id] = j;
     ++launches;
+    if (any_ignored)
+      ++ignored_launches;
     rapidjson::StringBuffer buf;
     writer w{buf};
     w.StartObject();
@@ -624,9 +776,56 @@ struct server::impl {
 
   // -- control ---------------------------------------------------------------
 
+  // Applies a prompt patch (see server::patch_template); the caller holds
+  // the lock.
+  bool patch(int64_t id, const std::string& json) {
+    auto t = templates.find(id);
+    rapidjson::Document doc;
+    doc.Parse(json.c_str(), json.size());
+    if (t == templates.end() || doc.HasParseError() || !doc.IsObject())
+      return false;
+    const std::pair<const char*, bool job_template_seed::*> flags[] = {
+      {"ask_variables_on_launch", &job_template_seed::ask_variables_on_launch},
+      {"ask_limit_on_launch", &job_template_seed::ask_limit_on_launch},
+      {"ask_inventory_on_launch", &job_template_seed::ask_inventory_on_launch},
+      {"ask_credential_on_launch",
+       &job_template_seed::ask_credential_on_launch},
+      {"ask_tags_on_launch", &job_template_seed::ask_tags_on_launch},
+      {"ask_skip_tags_on_launch", &job_template_seed::ask_skip_tags_on_launch},
+      {"survey_enabled", &job_template_seed::survey_enabled}};
+    for (auto& m : doc.GetObject()) {
+      auto f
+        = std::find_if(std::begin(flags), std::end(flags), [&](const auto& x) {
+            return std::string_view{x.first} == m.name.GetString();
+          });
+      if (f == std::end(flags) || !m.value.IsBool())
+        return false;
+    }
+    for (auto& m : doc.GetObject())
+      for (const auto& [key, member] : flags)
+        if (std::string_view{key} == m.name.GetString())
+          t->second.*member = m.value.GetBool();
+    return true;
+  }
+
   bool control(const httplib::Request& req, httplib::Response& res) {
     static const std::regex status_re{"/_sim/jobs/([0-9]+)/status"};
+    static const std::regex template_re{"/_sim/job_templates/([0-9]+)"};
     std::smatch m;
+    if (req.method == "POST" && std::regex_match(req.path, m, template_re)) {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (!patch(std::stoll(m[1]), req.body)) {
+        detail(res, 400,
+               "expected a known template and an object of ask_*_on_launch "
+               "/ survey_enabled booleans");
+        return true;
+      }
+      rapidjson::StringBuffer buf;
+      writer w{buf};
+      write_template(w, templates.at(std::stoll(m[1])));
+      common::reply_json(res, 200, buf.GetString());
+      return true;
+    }
     if (req.method != "POST" || !std::regex_match(req.path, m, status_re))
       return false;
     rapidjson::Document doc;
@@ -657,6 +856,16 @@ struct server::impl {
     w.StartObject();
     w.Key("launches");
     w.Uint64(launches);
+    // What a client checked of the contract: launch-prompt reads (GET
+    // job_templates/<id>/launch/) and launches whose answer named
+    // ignored_fields.
+    w.Key("contract_checks");
+    w.StartObject();
+    w.Key("launch_prompt_reads");
+    w.Uint64(prompt_reads);
+    w.Key("ignored_field_launches");
+    w.Uint64(ignored_launches);
+    w.EndObject();
     w.Key("jobs");
     w.StartArray();
     for (const auto& [id, j] : jobs) {
@@ -695,6 +904,16 @@ struct server::impl {
     c.name = "always-fails";
     c.outcome = "failed";
     templates[c.id] = c;
+    // A survey-only template: its survey asks for subscriber_id, Variables
+    // are not prompted on launch. AWX accepts subscriber_id and drops every
+    // other variable into ignored_fields.extra_vars (201).
+    job_template_seed d;
+    d.id = 4;
+    d.name = "survey-only";
+    d.ask_variables_on_launch = false;
+    d.survey_enabled = true;
+    d.survey_spec = {{"subscriber_id", "text", false}};
+    templates[d.id] = d;
   }
 
   caf::error load_seed(const std::string& path) {
@@ -713,7 +932,16 @@ struct server::impl {
         x.ask_credential_on_launch
           = t["ask_credential_on_launch"].as<bool>(false);
         x.ask_tags_on_launch = t["ask_tags_on_launch"].as<bool>(false);
+        x.ask_skip_tags_on_launch
+          = t["ask_skip_tags_on_launch"].as<bool>(false);
         x.survey_enabled = t["survey_enabled"].as<bool>(false);
+        for (const auto& q : t["survey_spec"]) {
+          survey_question sq;
+          sq.variable = q["variable"].as<std::string>();
+          sq.type = q["type"].as<std::string>("text");
+          sq.required = q["required"].as<bool>(false);
+          x.survey_spec.push_back(sq);
+        }
         x.can_launch = t["can_launch"].as<bool>(true);
         x.outcome = t["outcome"].as<std::string>("successful");
         for (const auto& p : t["passwords_needed_to_start"])
@@ -797,6 +1025,21 @@ bool server::set_job_status(int64_t job_id, const std::string& status) {
 std::size_t server::launch_count() const {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   return impl_->launches;
+}
+
+std::size_t server::launch_prompt_reads() const {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->prompt_reads;
+}
+
+std::size_t server::ignored_field_launches() const {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->ignored_launches;
+}
+
+bool server::patch_template(int64_t id, const std::string& json) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->patch(id, json);
 }
 
 void server::set_faults(common::fault_config cfg) {

@@ -10,6 +10,17 @@
 
 namespace ispflow::sim::awx {
 
+/// One question of a job template's survey (`survey_spec.spec[]`).
+struct survey_question {
+  /// The extra_vars key it answers.
+  std::string variable;
+  /// "text", "textarea", "password", "integer", "float", "multiplechoice"
+  /// or "multiselect" (only text-like and integer answers are checked).
+  std::string type = "text";
+  /// A launch without it answers 400 `variables_needed_to_start`.
+  bool required = false;
+};
+
 /// A job template of the simulator.
 struct job_template_seed {
   /// Primary key.
@@ -24,10 +35,17 @@ struct job_template_seed {
   bool ask_inventory_on_launch = false;
   /// Whether `credentials` may be given at launch.
   bool ask_credential_on_launch = false;
-  /// Whether `job_tags` / `skip_tags` may be given at launch.
+  /// Whether `job_tags` may be given at launch.
   bool ask_tags_on_launch = false;
-  /// A survey also lets `extra_vars` through.
+  /// Whether `skip_tags` may be given at launch.
+  bool ask_skip_tags_on_launch = false;
+  /// Whether the survey is on. As in AWX, a survey accepts at launch only
+  /// the variables its questions name; every other variable is dropped into
+  /// `ignored_fields.extra_vars` unless ask_variables_on_launch is set.
   bool survey_enabled = false;
+  /// The survey's questions (`survey_spec.spec`); an enabled survey without
+  /// questions counts as no survey.
+  std::vector<survey_question> survey_spec;
   /// Passwords a launch must supply.
   std::vector<std::string> passwords_needed_to_start;
   /// False: every launch answers 405.
@@ -96,6 +114,21 @@ public:
 
   /// Number of successful launches.
   std::size_t launch_count() const;
+
+  /// Number of `GET job_templates/<id>/launch/` answered (the prompt reads
+  /// a client makes before launching).
+  std::size_t launch_prompt_reads() const;
+
+  /// Number of launches answered 201 with a non-empty `ignored_fields`.
+  std::size_t ignored_field_launches() const;
+
+  /// Changes a template's prompts and survey flag from a JSON object with
+  /// any of ask_variables_on_launch, ask_limit_on_launch,
+  /// ask_inventory_on_launch, ask_credential_on_launch, ask_tags_on_launch,
+  /// ask_skip_tags_on_launch, survey_enabled (booleans); also
+  /// `POST /_sim/job_templates/<id>`. False for an unknown template or a
+  /// body that is not such an object.
+  bool patch_template(int64_t id, const std::string& json);
 
   /// Replaces the injected faults.
   void set_faults(common::fault_config cfg);

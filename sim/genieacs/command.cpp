@@ -16,7 +16,11 @@ void add_command(CLI::App& app) {
   cmd->add_option("--faults", opts->faults_json, "Faults at start-up (JSON)");
   cmd->add_option("--version", opts->version, "GenieACS-Version header");
   cmd->add_option("--online-threshold-ms", opts->online_threshold_ms,
-                  "Wait for an offline device when a task has no timeout");
+                  "Wait for a session when a task has no timeout");
+  cmd->add_option("--connection-request-timeout-ms",
+                  opts->connection_request_timeout_ms,
+                  "Time a connection request to an offline device takes "
+                  "to fail (cwmp.connectionRequestTimeout)");
   cmd->callback([opts] {
     std::unique_ptr<server> srv;
     int rc = common::run_until_signal(

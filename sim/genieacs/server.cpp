@@ -5,6 +5,7 @@
 #include "sim/common/run.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <random>
@@ -35,6 +36,12 @@ struct device {
   int64_t registered = 0;
   int64_t last_inform = 0;
   bool online = true;
+  // Accepts connection requests but never starts the session.
+  bool starts_sessions = true;
+  // Events.1_BOOT and Events.0_BOOTSTRAP, shown as _lastBoot and
+  // _lastBootstrap (genieacs/genieacs lib/db.ts); 0 = never.
+  int64_t last_boot = 0;
+  int64_t last_bootstrap = 0;
   std::string fault_code;
   std::string fault_message;
   std::string cr_error;
@@ -126,15 +133,21 @@ bool valid_task(const rapidjson::Value& t) {
 
 } // namespace
 
+// genieacs/genieacs lib/util.ts generateDeviceId (lib/common.ts in v1.2):
+// `str.replace(/[^A-Za-z0-9_]/g, ...)` with "%" + b.toString(16).toUpperCase()
+// per UTF-8 byte: no zero padding, so bytes below 0x10 give one hex digit.
 std::string encode_id_part(std::string_view part) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : part) {
-    if (std::isalnum(c) || c == '_') {
+    bool word = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                || (c >= '0' && c <= '9') || c == '_';
+    if (word) {
       out += static_cast<char>(c);
     } else {
       out += '%';
-      out += hex[c >> 4];
+      if (c >= 0x10)
+        out += hex[c >> 4];
       out += hex[c & 0xf];
     }
   }
@@ -160,6 +173,14 @@ struct server::impl {
   std::map<std::string, std::string> provisions;
   std::mt19937_64 ids{7};
   uint32_t id_counter = 0;
+  contract_stats stats;
+  // The `hold_task_reply_ms` fault: a task POST with connection_request
+  // whose task ran waits this long (or until the fault is cleared) before it
+  // answers, so a client can die between the ACS's 200 and its own commit.
+  uint32_t hold_ms = 0;
+  std::string hold_task;
+  bool stopping = false;
+  std::condition_variable hold_cv;
 
   explicit impl(options o) : opts(std::move(o)), host(make_hooks()) {
     // nop
@@ -171,6 +192,7 @@ struct server::impl {
       route(req, res);
     };
     h.state_json = [this] { return state_json(); };
+    h.extra_faults = [this](std::string_view json) { extra_faults(json); };
     h.control = [this](const httplib::Request& req, httplib::Response& res) {
       return control(req, res);
     };
@@ -204,6 +226,8 @@ struct server::impl {
     return id;
   }
 
+  // The parameters of a freshly reset CPE of its data model: TR-098
+  // (InternetGatewayDevice.*) or TR-181 (Device.*).
   static void reset_params(device& d) {
     auto now = common::now_micros();
     d.params.clear();
@@ -211,7 +235,8 @@ struct server::impl {
                    bool writable) {
       d.params[path] = param{value, "xsd:string", writable, now};
     };
-    const std::string root = "InternetGatewayDevice.";
+    bool tr181 = d.seed.data_model == "tr181";
+    const std::string root = tr181 ? "Device." : "InternetGatewayDevice.";
     put(root + "DeviceInfo.Manufacturer", d.seed.manufacturer, false);
     put(root + "DeviceInfo.ManufacturerOUI", d.seed.oui, false);
     put(root + "DeviceInfo.ProductClass", d.seed.product_class, false);
@@ -219,11 +244,20 @@ struct server::impl {
     put(root + "DeviceInfo.SoftwareVersion", "1.0.0", false);
     put(root + "ManagementServer.ConnectionRequestURL",
         "http://192.0.2.1:7547/", false);
-    put(root + "WANDevice.1.WANConnectionDevice.1.WANPPPConnection.1.Username",
-        "", true);
-    put(root + "WANDevice.1.WANConnectionDevice.1.WANPPPConnection.1.Password",
-        "", true);
-    put(root + "LANDevice.1.WLANConfiguration.1.SSID", "ispflow", true);
+    put(root + "ManagementServer.PeriodicInformInterval", "3600", true);
+    if (tr181) {
+      put(root + "PPP.Interface.1.Username", "", true);
+      put(root + "PPP.Interface.1.Password", "", true);
+      put(root + "WiFi.SSID.1.SSID", "ispflow", true);
+    } else {
+      put(root
+            + "WANDevice.1.WANConnectionDevice.1.WANPPPConnection.1.Username",
+          "", true);
+      put(root
+            + "WANDevice.1.WANConnectionDevice.1.WANPPPConnection.1.Password",
+          "", true);
+      put(root + "LANDevice.1.WLANConfiguration.1.SSID", "ispflow", true);
+    }
     for (const auto& [path, value] : d.seed.parameters)
       put(path, value, true);
   }
@@ -234,6 +268,12 @@ struct server::impl {
     auto now = common::now_micros();
     if (t.name == "setParameterValues") {
       for (const auto& pv : doc["parameterValues"].GetArray()) {
+        // genieacs/genieacs lib/cwmp.ts turns each value into a "value"
+        // provision and lib/default-provisions.ts declares its path: a path
+        // the device does not have matches nothing and is skipped, without
+        // a fault, and the task still counts as done.
+        if (d.params.count(pv[0].GetString()) == 0)
+          continue;
         param p;
         p.value = pv[1].IsString() ? pv[1].GetString() : json_text(pv[1]);
         p.type = pv.Size() > 2 && pv[2].IsString() ? pv[2].GetString()
@@ -252,6 +292,11 @@ struct server::impl {
     } else if (t.name == "factoryReset") {
       reset_params(d);
       d.tags.clear();
+      // The CPE reboots and informs with "0 BOOTSTRAP" and "1 BOOT" right
+      // away here (a real one takes a minute or so).
+      d.last_boot = d.last_bootstrap = now;
+    } else if (t.name == "reboot") {
+      d.last_boot = now;
     }
     d.executed.push_back(t.name);
     d.last_inform = now;
@@ -321,6 +366,11 @@ struct server::impl {
     if (projected(proj, "_registered"))
       doc.AddMember("_registered", V{common::format_iso8601(d.registered), a},
                     a);
+    if (d.last_boot != 0 && projected(proj, "_lastBoot"))
+      doc.AddMember("_lastBoot", V{common::format_iso8601(d.last_boot), a}, a);
+    if (d.last_bootstrap != 0 && projected(proj, "_lastBootstrap"))
+      doc.AddMember("_lastBootstrap",
+                    V{common::format_iso8601(d.last_bootstrap), a}, a);
     if (!d.tags.empty() && projected(proj, "_tags")) {
       V tags{rapidjson::kArrayType};
       for (const auto& t : d.tags)
@@ -556,6 +606,7 @@ struct server::impl {
     }
     std::vector<std::string> items;
     std::lock_guard<std::mutex> guard{mtx};
+    count_check(coll, q, proj);
     if (coll == "devices") {
       for (const auto& [id, d] : devices)
         if (doc_matches(flatten(d), q, true)) {
@@ -620,6 +671,62 @@ struct server::impl {
     res.set_content(body, "application/json");
   }
 
+  // Counts the reads that check a contract (see contract_stats).
+  void count_check(const std::string& coll, const rapidjson::Value& q,
+                   const std::vector<std::string>& proj) {
+    if (coll == "tasks") {
+      ++stats.task_queries;
+      return;
+    }
+    if (coll != "devices" || !q.IsObject() || !q.HasMember("_id"))
+      return;
+    bool times = false;
+    bool params = false;
+    for (const auto& p : proj) {
+      times = times || p.rfind("_lastInform", 0) == 0
+              || p.rfind("_lastBoot", 0) == 0;
+      params = params || (!p.empty() && p[0] != '_');
+    }
+    if (times)
+      ++stats.reconcile_reads;
+    else if (params)
+      ++stats.value_readbacks;
+  }
+
+  // The genieacs-only fault keys: {"hold_task_reply_ms":N,
+  // "hold_task_name":"factoryReset"} (any task when the name is empty).
+  void extra_faults(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      hold_ms = 0;
+      hold_task.clear();
+      if (!doc.HasParseError() && doc.IsObject()) {
+        if (doc.HasMember("hold_task_reply_ms")
+            && doc["hold_task_reply_ms"].IsUint())
+          hold_ms = doc["hold_task_reply_ms"].GetUint();
+        if (doc.HasMember("hold_task_name") && doc["hold_task_name"].IsString())
+          hold_task = doc["hold_task_name"].GetString();
+      }
+    }
+    hold_cv.notify_all();
+  }
+
+  // Holds a task POST's answer while the hold fault is in force (the lock
+  // is held on entry and on return).
+  void hold_reply(std::unique_lock<std::mutex>& guard, const task& t) {
+    if (hold_ms == 0 || (!hold_task.empty() && hold_task != t.name))
+      return;
+    ++stats.held_replies;
+    auto until = std::chrono::steady_clock::now()
+                 + std::chrono::milliseconds{hold_ms};
+    hold_cv.wait_until(guard, until, [this, &t] {
+      return stopping || hold_ms == 0
+             || (!hold_task.empty() && hold_task != t.name);
+    });
+  }
+
   // -- task POST --------------------------------------------------------------
 
   void post_task(const httplib::Request& req, httplib::Response& res,
@@ -653,6 +760,7 @@ struct server::impl {
     if (doc.HasParseError())
       return text(res, 400, syntax_error(doc));
     std::unique_lock<std::mutex> guard{mtx};
+    ++stats.task_posts;
     auto d = devices.find(dev_id);
     if (d == devices.end())
       return text(res, 404, "No such device");
@@ -695,6 +803,18 @@ struct server::impl {
       return;
     }
     if (!d->second.online) {
+      // genieacs/genieacs lib/connection-request.ts: a refused, reset or
+      // timed-out (cwmp.connectionRequestTimeout) connection request is
+      // "Device is offline", which lib/nbi.ts sends as the 202's reason
+      // phrase at once: the `timeout` (session wait) does not apply.
+      guard.unlock();
+      host.sleep_for(
+        std::chrono::milliseconds{opts.connection_request_timeout_ms});
+      return reply(202, "Device is offline");
+    }
+    if (!d->second.starts_sessions) {
+      // lib/nbi.ts: the connection request worked but no session started
+      // within `timeout` (default cwmp.deviceOnlineThreshold).
       uint32_t wait = opts.online_threshold_ms;
       try {
         if (req.has_param("timeout") && !req.get_param_value("timeout").empty())
@@ -708,6 +828,7 @@ struct server::impl {
       return reply(202, "Task queued but not processed");
     }
     inform(d->second);
+    hold_reply(guard, t);
     if (faults.count(dev_id + ":task_" + t.id))
       return reply(202, "Task faulted");
     for (const auto& x : tasks)
@@ -851,6 +972,10 @@ struct server::impl {
   // -- control ---------------------------------------------------------------
 
   bool control(const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" && req.path == "/_sim/stats") {
+      common::reply_json(res, 200, stats_json());
+      return true;
+    }
     if (req.method != "POST"
         || (req.path != "/_sim/devices" && req.path != "/_sim/device"
             && req.path != "/_sim/inform"))
@@ -876,6 +1001,13 @@ struct server::impl {
         s.manufacturer = str("manufacturer");
       if (doc.HasMember("online") && doc["online"].IsBool())
         s.online = doc["online"].GetBool();
+      if (doc.HasMember("data_model"))
+        s.data_model = str("data_model");
+      if (s.data_model != "tr098" && s.data_model != "tr181") {
+        common::reply_json(res, 400,
+                           R"({"detail":"data_model is tr098 or tr181"})");
+        return true;
+      }
       if (s.oui.empty() || s.serial.empty()) {
         common::reply_json(res, 400, R"({"detail":"oui and serial required"})");
         return true;
@@ -903,6 +1035,8 @@ struct server::impl {
       }
       if (doc.HasMember("connection_request_error"))
         d->second.cr_error = str("connection_request_error");
+      if (doc.HasMember("starts_sessions") && doc["starts_sessions"].IsBool())
+        d->second.starts_sessions = doc["starts_sessions"].GetBool();
       if (doc.HasMember("online") && doc["online"].IsBool()) {
         d->second.online = doc["online"].GetBool();
         if (d->second.online)
@@ -928,6 +1062,8 @@ struct server::impl {
       w.String(id);
       w.Key("online");
       w.Bool(d.online);
+      w.Key("data_model");
+      w.String(d.seed.data_model);
       w.Key("executed");
       w.StartArray();
       for (const auto& e : d.executed)
@@ -945,6 +1081,37 @@ struct server::impl {
     for (const auto& [name, body] : presets)
       w.String(name);
     w.EndArray();
+    w.Key("stats");
+    auto st = stats_locked();
+    w.RawValue(st.c_str(), st.size(), rapidjson::kObjectType);
+    w.EndObject();
+    return buf.GetString();
+  }
+
+  std::string stats_json() const {
+    std::lock_guard<std::mutex> guard{mtx};
+    return stats_locked();
+  }
+
+  // {"contract_checks":{"value_readbacks":N,"reconcile_reads":N},
+  //  "task_queries":N,"task_posts":N,"held_replies":N}
+  std::string stats_locked() const {
+    rapidjson::StringBuffer buf;
+    writer w{buf};
+    w.StartObject();
+    w.Key("contract_checks");
+    w.StartObject();
+    w.Key("value_readbacks");
+    w.Uint64(stats.value_readbacks);
+    w.Key("reconcile_reads");
+    w.Uint64(stats.reconcile_reads);
+    w.EndObject();
+    w.Key("task_queries");
+    w.Uint64(stats.task_queries);
+    w.Key("task_posts");
+    w.Uint64(stats.task_posts);
+    w.Key("held_replies");
+    w.Uint64(stats.held_replies);
     w.EndObject();
     return buf.GetString();
   }
@@ -979,6 +1146,11 @@ struct server::impl {
         s.serial = n["serial"].as<std::string>();
         s.manufacturer = n["manufacturer"].as<std::string>("ispflow-sim");
         s.online = n["online"].as<bool>(true);
+        s.data_model = n["data_model"].as<std::string>("tr098");
+        if (s.data_model != "tr098" && s.data_model != "tr181")
+          return caf::make_error(errc::invalid_config,
+                                 "seed: data_model of " + s.serial
+                                   + " is not tr098 or tr181");
         for (const auto& kv : n["parameters"])
           s.parameters.emplace_back(kv.first.as<std::string>(),
                                     kv.second.as<std::string>());
@@ -1021,6 +1193,11 @@ uint16_t server::port() const noexcept {
 }
 
 void server::stop() {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    impl_->stopping = true;
+  }
+  impl_->hold_cv.notify_all();
   impl_->host.stop();
 }
 
@@ -1088,6 +1265,20 @@ std::optional<std::string> server::parameter(const std::string& device,
   return p->second.value;
 }
 
+bool server::set_starts_sessions(const std::string& device, bool starts) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  auto d = impl_->devices.find(device);
+  if (d == impl_->devices.end())
+    return false;
+  d->second.starts_sessions = starts;
+  return true;
+}
+
+contract_stats server::stats() const {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->stats;
+}
+
 std::size_t server::fault_count() const {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   return impl_->faults.size();
@@ -1099,6 +1290,15 @@ std::vector<std::string> server::presets() const {
   for (const auto& [name, body] : impl_->presets)
     out.push_back(name);
   return out;
+}
+
+void server::set_hold(uint32_t ms, std::string task_name) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    impl_->hold_ms = ms;
+    impl_->hold_task = std::move(task_name);
+  }
+  impl_->hold_cv.notify_all();
 }
 
 void server::set_faults(common::fault_config cfg) {

@@ -5,7 +5,6 @@
 #include "sim/nas/simulator.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -49,11 +48,13 @@ struct options {
   uint16_t control_port = 8799;
   std::string nas_ip = "127.0.0.1";
   std::string dictionary = "/usr/share/freeradius/dictionary";
+  bool unsigned_replies = false;
 };
 
 int run(const options& o) {
   config cfg;
-  if (!parse_endpoint(o.radius, cfg.auth) || !parse_endpoint(o.acct, cfg.acct)) {
+  if (!parse_endpoint(o.radius, cfg.auth)
+      || !parse_endpoint(o.acct, cfg.acct)) {
     std::fprintf(stderr, "nas: --radius and --acct take host:port\n");
     return 2;
   }
@@ -65,14 +66,14 @@ int run(const options& o) {
     cfg.secret = v != nullptr ? v : "";
   }
   if (cfg.secret.empty()) {
-    std::fprintf(stderr,
-                 "nas: a shared secret is required (--secret-file or "
-                 "--secret-env)\n");
+    std::fprintf(stderr, "nas: a shared secret is required (--secret-file or "
+                         "--secret-env)\n");
     return 2;
   }
   cfg.nas_ip = o.nas_ip;
   cfg.coa_port = o.coa_port;
   cfg.dictionary_path = o.dictionary;
+  cfg.unsigned_replies = o.unsigned_replies;
   auto sim = simulator::start(cfg);
   if (!sim) {
     std::fprintf(stderr, "nas: %s\n", render_error(sim.error()).c_str());
@@ -83,8 +84,10 @@ int run(const options& o) {
     std::fprintf(stderr, "nas: %s\n", render_error(control.error()).c_str());
     return 1;
   }
-  std::printf("nas: coa on %s:%u, control on http://127.0.0.1:%u\n",
-              cfg.coa_bind.c_str(), (*sim)->coa_port(), (*control)->port());
+  std::printf("nas: coa on %s:%u (%s replies), control on "
+              "http://127.0.0.1:%u\n",
+              cfg.coa_bind.c_str(), (*sim)->coa_port(),
+              cfg.unsigned_replies ? "unsigned" : "signed", (*control)->port());
   std::fflush(stdout);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -99,8 +102,9 @@ int run(const options& o) {
 
 void add_command(CLI::App& app) {
   auto opts = std::make_shared<options>();
-  auto* cmd = app.add_subcommand("nas", "BNG stand-in: RADIUS client of "
-                                        "FreeRADIUS and RFC 5176 CoA/DM server");
+  auto* cmd = app.add_subcommand("nas",
+                                 "BNG stand-in: RADIUS client of "
+                                 "FreeRADIUS and RFC 5176 CoA/DM server");
   cmd->add_option("--radius", opts->radius, "FreeRADIUS auth host:port");
   cmd->add_option("--acct", opts->acct, "FreeRADIUS accounting host:port");
   cmd->add_option("--secret-file", opts->secret_file,
@@ -113,6 +117,9 @@ void add_command(CLI::App& app) {
   cmd->add_option("--nas-ip", opts->nas_ip, "NAS-IP-Address");
   cmd->add_option("--dictionary", opts->dictionary,
                   "FreeRADIUS dictionary file");
+  cmd->add_flag("--unsigned-replies", opts->unsigned_replies,
+                "answer CoA/Disconnect without Message-Authenticator, as "
+                "accel-ppp does");
   cmd->callback([opts] {
     int rc = run(*opts);
     if (rc != 0)

@@ -6,7 +6,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-
 #include <thread>
 
 namespace ispflow::sim::nas {
@@ -60,14 +59,37 @@ control_server::start(simulator& sim, const std::string& host, uint16_t port) {
     w.EndArray();
     res.set_content(buf.GetString(), "application/json");
   });
+  srv.Get("/stats", [&sim](const httplib::Request&, httplib::Response& res) {
+    auto st = sim.stats();
+    rapidjson::StringBuffer buf;
+    writer_type w{buf};
+    w.StartObject();
+    auto field = [&w](const char* name, uint64_t value) {
+      w.Key(name);
+      w.Uint64(value);
+    };
+    field("received", st.received);
+    field("acks", st.acks);
+    field("naks", st.naks);
+    field("duplicates", st.duplicates);
+    field("replies_signed", st.replies_signed);
+    field("replies_unsigned", st.replies_unsigned);
+    field("dropped_unknown_source", st.dropped_unknown_source);
+    field("dropped_malformed", st.dropped_malformed);
+    field("dropped_bad_authenticator", st.dropped_bad_authenticator);
+    field("dropped_stale", st.dropped_stale);
+    field("accounting_stops", st.accounting_stops);
+    field("accounting_failures", st.accounting_failures);
+    w.EndObject();
+    res.set_content(buf.GetString(), "application/json");
+  });
   srv.Post("/sessions/login",
            [&sim](const httplib::Request& req, httplib::Response& res) {
              rapidjson::Document doc;
              doc.Parse(req.body.c_str());
              if (doc.HasParseError() || !doc.IsObject()
                  || !doc.HasMember("username") || !doc["username"].IsString()
-                 || !doc.HasMember("password")
-                 || !doc["password"].IsString()) {
+                 || !doc.HasMember("password") || !doc["password"].IsString()) {
                res.status = 400;
                res.set_content(R"({"error":"need username and password"})",
                                "application/json");

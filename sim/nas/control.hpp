@@ -3,7 +3,6 @@
 #include "sim/nas/simulator.hpp"
 
 #include <caf/expected.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,7 +13,10 @@ namespace ispflow::sim::nas {
 /// GET /sessions -> 200 [{"id","username","framed_ip","attributes":{..}}];
 /// POST /sessions/login {"username","password"} -> 200
 /// {"accepted":bool,"session":{..}|null,"reply":{..}}, 502 when FreeRADIUS
-/// does not answer, 400 on bad JSON; POST /sessions/{id}/stop -> 204, 404.
+/// does not answer, 400 on bad JSON; POST /sessions/{id}/stop -> 204, 404;
+/// GET /stats -> 200 {"received","acks","naks","duplicates",
+/// "replies_signed","replies_unsigned","dropped_*","accounting_stops",
+/// "accounting_failures"} (the CoA/DM server's counters, see coa_stats).
 class control_server {
 public:
   /// Binds host:port (port 0 picks one) and serves on its own thread.

@@ -5,14 +5,8 @@
 #include "adapters/radius/protocol/packet.hpp"
 #include "events/errc.hpp"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -20,8 +14,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <set>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 namespace ispflow::sim::nas {
 
@@ -41,19 +40,26 @@ caf::error failure(errc code, std::string detail) {
 
 // Attributes that identify a NAS or a session (RFC 5176 §3).
 const std::set<uint32_t> identification = {
-  attr::user_name,          attr::nas_ip_address,
-  attr::nas_port,           attr::framed_ip_address,
-  attr::called_station_id,  attr::calling_station_id,
-  attr::nas_identifier,     attr::acct_session_id,
-  attr::acct_multi_session_id, attr::nas_port_id,
-  attr::chargeable_user_identity, attr::nas_ipv6_address,
+  attr::user_name,
+  attr::nas_ip_address,
+  attr::nas_port,
+  attr::framed_ip_address,
+  attr::called_station_id,
+  attr::calling_station_id,
+  attr::nas_identifier,
+  attr::acct_session_id,
+  attr::acct_multi_session_id,
+  attr::nas_port_id,
+  attr::chargeable_user_identity,
+  attr::nas_ipv6_address,
   attr::framed_ipv6_prefix,
 };
 
 // Attributes that may accompany any request without being "changes".
 const std::set<uint32_t> meta = {
-  attr::state, attr::proxy_state, attr::event_timestamp,
-  attr::message_authenticator, attr::service_type,
+  attr::state,           attr::proxy_state,
+  attr::event_timestamp, attr::message_authenticator,
+  attr::service_type,
 };
 
 bool resolve(const endpoint& ep, sockaddr_storage& out, socklen_t& len) {
@@ -92,7 +98,31 @@ uint16_t port_of(const sockaddr_storage& a) {
 struct cached_reply {
   std::vector<uint8_t> wire;
   clock_type::time_point at;
+  bool is_signed = true;
 };
+
+// A reply as accel-ppp builds it (accel-pppd/radius/dm_coa.c:
+// dm_coa_send_ack / dm_coa_send_nak, whose NAK carries a "TODO: We need to
+// add Message-Authenticator attribute here"): Error-Cause at most (no
+// Message-Authenticator, no State or Proxy-State echoed), and the Response
+// Authenticator MD5(Code|Id|Length|Request Authenticator|Attributes|Secret).
+caf::expected<std::vector<uint8_t>>
+encode_unsigned_reply(packet reply, const radius::authenticator& request_auth,
+                      const std::string& secret,
+                      const radius::vendor_format_fn& formats) {
+  reply.remove(attr::message_authenticator);
+  reply.remove(attr::proxy_state);
+  reply.remove(attr::state);
+  reply.auth = request_auth;
+  auto wire = radius::encode_raw(reply, formats);
+  if (!wire)
+    return wire.error();
+  std::vector<uint8_t> buf = *wire;
+  buf.insert(buf.end(), secret.begin(), secret.end());
+  auto digest = radius::md5(buf);
+  std::copy(digest.begin(), digest.end(), wire->begin() + 4);
+  return wire;
+}
 
 } // namespace
 
@@ -135,8 +165,7 @@ struct simulator::impl {
     sockaddr_storage addr{};
     socklen_t len = 0;
     if (!resolve(ep, addr, len))
-      return failure(errc::invalid_config,
-                     "nas: cannot resolve " + ep.host);
+      return failure(errc::invalid_config, "nas: cannot resolve " + ep.host);
     {
       std::lock_guard guard{radius_mtx};
       request.identifier = next_id++;
@@ -179,8 +208,8 @@ struct simulator::impl {
       }
     }
     ::close(fd);
-    return failure(errc::timeout, "nas: no valid reply from "
-                                    + ep.host + ":" + std::to_string(ep.port));
+    return failure(errc::timeout, "nas: no valid reply from " + ep.host + ":"
+                                    + std::to_string(ep.port));
   }
 
   caf::error account(const session& s, uint32_t status,
@@ -291,8 +320,8 @@ struct simulator::impl {
     reply.identifier = req.identifier;
     auto nak = [&](radius::error_cause cause) {
       reply.code = is_coa ? code::coa_nak : code::disconnect_nak;
-      reply.add(attribute::u32(attr::error_cause,
-                               static_cast<uint32_t>(cause)));
+      reply.add(
+        attribute::u32(attr::error_cause, static_cast<uint32_t>(cause)));
     };
     std::vector<const attribute*> changes;
     bool unsupported = false;
@@ -357,8 +386,8 @@ struct simulator::impl {
     else
       ++counters.naks;
     for (auto& a : req.attributes)
-      if (a.vendor == 0 && (a.type == attr::proxy_state
-                            || a.type == attr::state))
+      if (a.vendor == 0
+          && (a.type == attr::proxy_state || a.type == attr::state))
         reply.add(a);
     return reply;
   }
@@ -394,6 +423,8 @@ struct simulator::impl {
       {
         std::lock_guard guard{mtx};
         ++counters.duplicates;
+        ++(hit->second.is_signed ? counters.replies_signed
+                                 : counters.replies_unsigned);
       }
       ::sendto(coa_fd, hit->second.wire.data(), hit->second.wire.size(), 0,
                reinterpret_cast<const sockaddr*>(&from), from_len);
@@ -420,13 +451,20 @@ struct simulator::impl {
       }
     }
     auto reply = handle(*req);
-    auto out = radius::encode_response(reply, req->auth, cfg.secret,
-                                       dict.formats());
+    bool is_signed = !cfg.unsigned_replies;
+    auto out = is_signed ? radius::encode_response(reply, req->auth, cfg.secret,
+                                                   dict.formats())
+                         : encode_unsigned_reply(std::move(reply), req->auth,
+                                                 cfg.secret, dict.formats());
     if (!out)
       return;
+    {
+      std::lock_guard guard{mtx};
+      ++(is_signed ? counters.replies_signed : counters.replies_unsigned);
+    }
     ::sendto(coa_fd, out->data(), out->size(), 0,
              reinterpret_cast<const sockaddr*>(&from), from_len);
-    cache[key] = cached_reply{std::move(*out), now};
+    cache[key] = cached_reply{std::move(*out), now, is_signed};
   }
 
   void coa_loop() {
@@ -469,10 +507,9 @@ caf::expected<std::unique_ptr<simulator>> simulator::start(config cfg) {
       || ::bind(p->coa_fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     if (p->coa_fd >= 0)
       ::close(p->coa_fd);
-    return failure(errc::invalid_config,
-                   "nas: cannot bind the CoA port "
-                     + std::to_string(p->cfg.coa_port) + ": "
-                     + std::strerror(errno));
+    return failure(errc::invalid_config, "nas: cannot bind the CoA port "
+                                           + std::to_string(p->cfg.coa_port)
+                                           + ": " + std::strerror(errno));
   }
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof(bound);

@@ -2,7 +2,6 @@
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -38,6 +37,11 @@ struct config {
   std::vector<std::string> coa_clients = {"127.0.0.1"};
   /// Drop CoA/DM requests without Message-Authenticator.
   bool require_message_authenticator = false;
+  /// Answer like accel-ppp (accel-pppd/radius/dm_coa.c, dm_coa_send_ack /
+  /// dm_coa_send_nak): ACK and NAK without Message-Authenticator, signed
+  /// only by the Response Authenticator. Otherwise Message-Authenticator
+  /// comes first in every reply.
+  bool unsigned_replies = false;
   /// Event-Timestamp further than this from now is stale: silent drop.
   std::chrono::seconds event_timestamp_window{300};
   /// FreeRADIUS dictionary used to name and render attributes.
@@ -82,6 +86,10 @@ struct coa_stats {
   uint64_t naks = 0;
   /// Retransmitted requests answered from the cache.
   uint64_t duplicates = 0;
+  /// Replies sent (new and from the cache) with and without
+  /// Message-Authenticator.
+  uint64_t replies_signed = 0;
+  uint64_t replies_unsigned = 0;
   /// Silent drops by reason.
   uint64_t dropped_unknown_source = 0;
   uint64_t dropped_malformed = 0;
@@ -113,9 +121,9 @@ public:
 
   /// Adds a session without talking to FreeRADIUS (for tests of the CoA
   /// server); returns it.
-  session add_session(const std::string& username, const std::string& framed_ip,
-                      std::vector<std::pair<std::string, std::string>>
-                        attributes = {});
+  session
+  add_session(const std::string& username, const std::string& framed_ip,
+              std::vector<std::pair<std::string, std::string>> attributes = {});
 
   /// Sends Accounting Interim-Update for a session.
   caf::error interim(const std::string& session_id);

@@ -22,6 +22,10 @@ void add_command(CLI::App& app) {
     ->check(CLI::ExistingFile);
   cmd->add_option("--api-version", opts->api_version,
                   "API-Version response header");
+  cmd->add_option("--max-page-size", opts->max_page_size,
+                  "MAX_PAGE_SIZE: most results per list page (0 = no cap)");
+  cmd->add_option("--paginate-count", opts->paginate_count,
+                  "PAGINATE_COUNT: page size without a limit");
   cmd->callback([opts, token_file] {
     auto tokens = common::load_tokens(*token_file, "ISPFLOW_SIM_NETBOX_TOKENS");
     std::unique_ptr<server> srv;

@@ -185,6 +185,8 @@ struct server::impl {
   int64_t next_ip_id = 1;
   int64_t next_tenant_id = 1;
   std::size_t allocations = 0;
+  // Counted under `mtx` by const list handlers too.
+  mutable contract_checks checks_seen;
   std::mt19937_64 request_ids{42};
 
   explicit impl(options o) : opts(std::move(o)), host(make_hooks()) {
@@ -623,30 +625,62 @@ struct server::impl {
     return true;
   }
 
+  // NetBox's list pagination: OptionalLimitOffsetPagination
+  // (netbox/netbox/api/pagination.py) on DRF's LimitOffsetPagination. No
+  // `limit`: PAGINATE_COUNT capped by MAX_PAGE_SIZE; `limit=0`: MAX_PAGE_SIZE
+  // (everything when there is no cap); a larger `limit` is cut to
+  // MAX_PAGE_SIZE, so a client asking for 1000 may get fewer results and a
+  // `next` link; a negative or unreadable one falls back to PAGINATE_COUNT.
+  // `next`/`previous` are absolute URLs of the same query with `limit` set
+  // to the page size actually used and `offset` moved (DRF's
+  // get_next_link/get_previous_link; the first page has no offset).
   template <class F>
   void paginate(const httplib::Request& req, httplib::Response& res,
                 std::size_t count, F&& write_item) const {
-    long limit = 50;
-    long offset = 0;
-    try {
-      if (req.has_param("limit"))
-        limit = std::stol(req.get_param_value("limit"));
-      if (req.has_param("offset"))
-        offset = std::stol(req.get_param_value("offset"));
-    } catch (...) {
-      limit = 50;
+    const std::size_t max_size = opts.max_page_size;
+    const std::size_t default_size = opts.paginate_count;
+    std::size_t limit = max_size ? std::min(default_size, max_size)
+                                 : default_size;
+    if (req.has_param("limit")) {
+      auto text = req.get_param_value("limit");
+      long long v = -1;
+      try {
+        size_t used = 0;
+        v = std::stoll(text, &used);
+        if (used != text.size())
+          v = -1;
+      } catch (...) {
+        v = -1;
+      }
+      if (v < 0)
+        limit = default_size;
+      else if (max_size)
+        limit = v == 0 ? max_size
+                       : std::min<std::size_t>(static_cast<std::size_t>(v),
+                                               max_size);
+      else
+        limit = static_cast<std::size_t>(v);
     }
-    if (limit <= 0 || limit > 1000)
-      limit = 1000;
-    if (offset < 0)
-      offset = 0;
-    auto page_url = [&](long off) {
+    std::size_t offset = 0;
+    if (req.has_param("offset")) {
+      try {
+        auto v = std::stoll(req.get_param_value("offset"));
+        offset = v > 0 ? static_cast<std::size_t>(v) : 0;
+      } catch (...) {
+        offset = 0;
+      }
+    }
+    ++checks_seen.lookups;
+    if (offset > 0)
+      ++checks_seen.pages_followed;
+    auto page_url = [&](std::optional<std::size_t> off) {
       std::string url = base + req.path + "?";
       for (const auto& [k, v] : req.params)
         if (k != "limit" && k != "offset")
           url += k + "=" + httplib::detail::encode_query_param(v) + "&";
-      url += "limit=" + std::to_string(limit)
-             + "&offset=" + std::to_string(off);
+      url += "limit=" + std::to_string(limit);
+      if (off)
+        url += "&offset=" + std::to_string(*off);
       return url;
     };
     rapidjson::StringBuffer buf;
@@ -655,23 +689,97 @@ struct server::impl {
     w.Key("count");
     w.Uint64(count);
     w.Key("next");
-    if (static_cast<std::size_t>(offset + limit) < count)
+    if (limit > 0 && offset + limit < count)
       w.String(page_url(offset + limit));
     else
       w.Null();
     w.Key("previous");
-    if (offset > 0)
-      w.String(page_url(std::max(0L, offset - limit)));
+    if (limit > 0 && offset > 0)
+      w.String(offset <= limit ? page_url(std::nullopt)
+                               : page_url(offset - limit));
     else
       w.Null();
     w.Key("results");
     w.StartArray();
-    for (std::size_t i = static_cast<std::size_t>(offset);
-         i < count && i < static_cast<std::size_t>(offset + limit); ++i)
+    auto end = limit > 0 ? std::min(count, offset + limit) : count;
+    for (std::size_t i = offset; i < end; ++i)
       write_item(w, i);
     w.EndArray();
     w.EndObject();
     common::reply_json(res, 200, buf.GetString());
+  }
+
+  // A filter value that names no object (or no choice) is a 400, not an
+  // empty list: django-filter's ModelMultipleChoiceFilter and
+  // MultipleChoiceFilter validate every value (NetBox's ScopedFilterSet
+  // site/site_id in netbox/dcim/base_filtersets.py, TenancyFilterSet
+  // tenant/tenant_id in netbox/tenancy/filtersets.py, PrefixFilterSet
+  // role/role_id and status in netbox/ipam/filtersets.py), and the API's
+  // filter backend answers the form errors as
+  // {"site":["Select a valid choice. pop-9 is not one of the available
+  // choices."]}; an id that is not a number gives "\"x\" is not a valid
+  // value.". One message per filter (the first bad value).
+  struct filter_check {
+    const char* param;
+    std::function<bool(const std::string&)> known;
+    // An `*_id` filter: values must be integers (or "null").
+    bool by_id = false;
+  };
+
+  bool filters_valid(const httplib::Request& req, httplib::Response& res,
+                     const std::vector<filter_check>& checks) const {
+    std::string body;
+    for (const auto& f : checks) {
+      auto n = req.get_param_value_count(f.param);
+      for (size_t i = 0; i < n; ++i) {
+        auto v = req.get_param_value(f.param, i);
+        if (v == "null" && f.by_id)
+          continue;
+        std::string msg;
+        if (f.by_id
+            && (v.empty() || v.find_first_not_of("0123456789") != v.npos))
+          msg = "\"" + v + "\" is not a valid value.";
+        else if (!f.known(v))
+          msg = "Select a valid choice. " + v
+                + " is not one of the available choices.";
+        else
+          continue;
+        body += (body.empty() ? "" : ",") + quote(f.param) + ":[" + quote(msg)
+                + "]";
+        break;
+      }
+    }
+    if (body.empty())
+      return true;
+    ++checks_seen.lookups;
+    ++checks_seen.unknown_choices;
+    common::reply_json(res, 400, "{" + body + "}");
+    return false;
+  }
+
+  template <class T>
+  std::function<bool(const std::string&)>
+  slug_in(const std::vector<T>& xs) const {
+    return [&xs](const std::string& v) {
+      return std::any_of(xs.begin(), xs.end(),
+                         [&](const T& x) { return x.slug == v; });
+    };
+  }
+
+  template <class T>
+  std::function<bool(const std::string&)>
+  id_in(const std::vector<T>& xs) const {
+    return [&xs](const std::string& v) {
+      return std::any_of(xs.begin(), xs.end(),
+                         [&](const T& x) { return std::to_string(x.id) == v; });
+    };
+  }
+
+  static std::function<bool(const std::string&)>
+  one_of(const std::vector<std::string>& xs) {
+    return [&xs](const std::string& v) {
+      return std::find(xs.begin(), xs.end(), v) != xs.end();
+    };
   }
 
   // True when `value` is one of the values of the (repeatable) parameter, or
@@ -815,6 +923,15 @@ struct server::impl {
   }
 
   void list_prefixes(const httplib::Request& req, httplib::Response& res) {
+    if (!filters_valid(req, res,
+                       {{"tenant", slug_in(tenants)},
+                        {"tenant_id", id_in(tenants), true},
+                        {"site", slug_in(sites)},
+                        {"site_id", id_in(sites), true},
+                        {"role", slug_in(roles)},
+                        {"role_id", id_in(roles), true},
+                        {"status", one_of(prefix_statuses)}}))
+      return;
     std::vector<const prefix*> hits;
     for (const auto& x : prefixes) {
       bool ok
@@ -896,6 +1013,12 @@ struct server::impl {
   }
 
   void list_ips(const httplib::Request& req, httplib::Response& res) {
+    if (!filters_valid(req, res,
+                       {{"tenant", slug_in(tenants)},
+                        {"tenant_id", id_in(tenants), true},
+                        {"status", one_of(ip_statuses)},
+                        {"tag", slug_in(tags)}}))
+      return;
     std::vector<const ip_addr*> hits;
     for (const auto& [id, a] : ips)
       if (ip_matches(req, a))
@@ -1253,6 +1376,19 @@ struct server::impl {
     w.StartObject();
     w.Key("allocations");
     w.Uint64(allocations);
+    // What clients checked of the contract: list look-ups, pages followed
+    // through `next`, and look-ups refused for an unknown slug or id.
+    w.Key("contract_checks");
+    w.StartObject();
+    w.Key("lookups");
+    w.Uint64(checks_seen.lookups);
+    w.Key("pages_followed");
+    w.Uint64(checks_seen.pages_followed);
+    w.Key("unknown_choices");
+    w.Uint64(checks_seen.unknown_choices);
+    w.Key("max_page_size");
+    w.Uint64(opts.max_page_size);
+    w.EndObject();
     w.Key("prefixes");
     w.StartArray();
     for (const auto& p : prefixes) {
@@ -1349,6 +1485,11 @@ std::vector<ip_address_view> server::ip_addresses() const {
     out.push_back(std::move(v));
   }
   return out;
+}
+
+contract_checks server::checks() const {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->checks_seen;
 }
 
 std::size_t server::allocation_count() const {

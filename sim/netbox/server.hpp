@@ -29,6 +29,24 @@ struct options {
   std::vector<std::string> tokens;
   /// Value of the `API-Version` response header.
   std::string api_version = "4.2";
+  /// NetBox's MAX_PAGE_SIZE: no list page holds more, whatever `limit`
+  /// asks (`limit=0` asks for exactly this many); 0 = no cap.
+  uint32_t max_page_size = 1000;
+  /// NetBox's PAGINATE_COUNT: the page size without `limit` (capped by
+  /// max_page_size) or with an unreadable one.
+  uint32_t paginate_count = 50;
+};
+
+/// What clients checked of the contract (`GET /_sim/state`,
+/// "contract_checks").
+struct contract_checks {
+  /// List requests (`GET` of a collection: ip-addresses, prefixes, ...).
+  std::size_t lookups = 0;
+  /// List requests past the first page (`offset` > 0): `next` followed.
+  std::size_t pages_followed = 0;
+  /// List requests answered 400 for a filter value that names nothing
+  /// ("Select a valid choice").
+  std::size_t unknown_choices = 0;
 };
 
 /// An IP address as the simulator stores it (for test inspection).
@@ -71,6 +89,9 @@ public:
 
   /// Number of addresses handed out through `POST .../available-ips/`.
   std::size_t allocation_count() const;
+
+  /// The contract checks seen so far.
+  contract_checks checks() const;
 
   /// Marks a prefix as full (every allocation answers 409) or not.
   void set_prefix_full(int64_t prefix_id, bool full);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <pthread.h>
 #include <sstream>
+#include <vector>
 
 namespace ispflow::sim::voltha {
 
@@ -19,6 +20,8 @@ namespace {
 struct command_args {
   options opts;
   int transition_ms = 100;
+  int program_ms = 100;
+  std::vector<std::string> sadis_services;
   std::string password_file;
   std::string faults_json;
 };
@@ -33,6 +36,16 @@ std::string trimmed(std::string s) {
 void run(command_args& args) {
   auto opts = args.opts;
   opts.transition_delay = std::chrono::milliseconds{args.transition_ms};
+  opts.program_delay = std::chrono::milliseconds{args.program_ms};
+  for (auto& text : args.sadis_services) {
+    auto svc = parse_sadis_service(text);
+    if (!svc) {
+      std::cerr << "voltha: --sadis-service: " << render_error(svc.error())
+                << '\n';
+      throw CLI::RuntimeError(1);
+    }
+    opts.sadis_services.push_back(*svc);
+  }
   if (!args.password_file.empty()) {
     std::ifstream in{args.password_file};
     if (!in) {
@@ -107,6 +120,20 @@ void add_command(CLI::App& app) {
                  "Time spent ACTIVATING / DISCOVERED before ACTIVE")
     ->capture_default_str()
     ->check(CLI::Range(0, 600000));
+  sub
+    ->add_option("--program-delay-ms", args->program_ms,
+                 "Time before a provisioned (removed) service shows in "
+                 "(leaves) programmed-subscribers")
+    ->capture_default_str()
+    ->check(CLI::Range(0, 600000));
+  sub
+    ->add_option("--unis-per-onu", args->opts.unis_per_onu,
+                 "UNI ports per ONU (<serial>-1..<serial>-n)")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 16));
+  sub->add_option("--sadis-service", args->sadis_services,
+                  "S/C/TP added to every UNI's SADIS entry (repeatable), "
+                  "e.g. 100/0/64; each UNI also has 900+PON/100+ONU id/64");
   sub
     ->add_option("--onos-user", args->opts.onos_user, "olt app basic-auth user")
     ->capture_default_str();

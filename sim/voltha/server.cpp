@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
 #include <grpcpp/grpcpp.h>
@@ -35,9 +36,20 @@ struct sim_device {
   bool children_discovered = false;
   // OLTs only: index in the OpenFlow id.
   int olt_index = 0;
+  // OLTs only: the logical device's datapath id, set when the logical
+  // device is created (first activation).
+  uint64_t datapath_id = 0;
+  // ONUs only: the UNI ports exist (in VOLTHA's logical device, hence in
+  // ONOS) once the ONU has been ACTIVE; the ONU adapter creates them at the
+  // end of its activation and they stay until the device is deleted.
+  bool uni_ports = false;
 };
 
-// One olt app service (a programmed subscriber).
+// One olt app service: a ServiceKey (port + uniTag) the operator asked
+// for. opencord/olt impl/.../OltFlowService.java keeps it in
+// provisionedSubscribers ("requested") at once and reports it in
+// getProgrammedSubscribers() once its flows are being programmed, until
+// their removal starts (PENDING_REMOVE and REMOVED are left out).
 struct service_entry {
   std::string port;
   std::string serial;
@@ -45,6 +57,14 @@ struct service_entry {
   int s_tag = 0;
   int c_tag = 0;
   int tp_id = 64;
+  // ConnectPoint.toString(): "of:<datapath id, 16 hex>/<port number>".
+  std::string location;
+  std::string device_id;
+  uint32_t port_no = 0;
+  // Listed by programmed-subscribers from this time on.
+  std::chrono::steady_clock::time_point visible_at;
+  // Set by a removal: no longer requested; listed until this time.
+  std::optional<std::chrono::steady_clock::time_point> gone_at;
 };
 
 std::string base64(std::string_view in) {
@@ -96,6 +116,12 @@ struct server::impl final : pb::VolthaService::Service {
   std::vector<service_entry> services;
   faults active;
   std::map<std::string, int> counters;
+  // Contract checks the client made (shown under "contract_checks").
+  int programmed_reads = 0;
+  int programmed_filtered_reads = 0;
+  int onu_status_reads = 0;
+  int refused_415 = 0;
+  std::map<std::string, int> tagged_content_types;
   std::mt19937 rng{42};
   uint64_t next_uuid = 1;
   int next_serial = 1;
@@ -161,7 +187,13 @@ struct server::impl final : pb::VolthaService::Service {
       d.set_oper_status(pb::OperStatus::DISCOVERED);
       d.set_connect_status(pb::ConnectStatus::REACHABLE);
       d.set_reason("initial-mib-downloaded");
-      onu.active_at = at + opts.transition_delay;
+      // What a real core carries besides (a real Device also has ports,
+      // flows, images and PM configs, so it is larger still).
+      d.set_hardware_version("to-be-filled-by-onu-adapter");
+      d.set_firmware_version("BBSM_IMG_00001");
+      d.set_adapter_endpoint("brcm-openomci-onu-1");
+      onu.active_at
+        = at + opts.onu_activation_delay.value_or(opts.transition_delay);
       devices.push_back(std::move(onu));
     }
   }
@@ -180,13 +212,18 @@ struct server::impl final : pb::VolthaService::Service {
         x.d.set_oper_status(pb::OperStatus::ACTIVE);
         x.d.set_connect_status(pb::ConnectStatus::REACHABLE);
         x.d.set_reason(x.d.root() ? "" : "onu-reenabled");
+        if (!x.d.root())
+          x.uni_ports = true;
         if (x.d.root() && !x.children_discovered) {
           x.d.set_parent_id(make_id());
+          x.datapath_id = 0x00000a0a0a0a0000ULL
+                          + static_cast<uint64_t>(x.olt_index);
           discover_children(devices[i], at);
         }
         changed = true;
       }
     }
+    expire(now);
   }
 
   void advance() {
@@ -348,7 +385,88 @@ struct server::impl final : pb::VolthaService::Service {
       auto* x = find(req->id());
       if (x == nullptr)
         return not_found(req->id());
+      if (!x->d.root())
+        ++onu_status_reads;
       *resp = x->d;
+      return grpc::Status::OK;
+    });
+  }
+
+  // The OLT whose logical device is `id`.
+  sim_device* olt_of_logical(const std::string& id) {
+    if (id.empty())
+      return nullptr;
+    for (auto& x : devices)
+      if (x.d.root() && x.children_discovered && x.d.parent_id() == id)
+        return &x;
+    return nullptr;
+  }
+
+  // openolt's UNI port number (voltha-openolt-adapter
+  // pkg/platform/platform.go MkUniPortNum): intf << 12 | onu << 4 | uni,
+  // with the UNI counted from 0 (port name "<serial>-1" is UNI 0).
+  static uint32_t uni_port_no(const sim_device& onu, uint32_t uni) {
+    auto& proxy = onu.d.proxy_address();
+    return (proxy.channel_id() << 12) | (proxy.onu_id() << 4) | (uni - 1);
+  }
+
+  static std::string onos_device_id(const sim_device& olt) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "of:%016llx",
+                  static_cast<unsigned long long>(olt.datapath_id));
+    return buf;
+  }
+
+  // voltha-protos voltha.proto GetLogicalDevice: NOT_FOUND for an unknown
+  // logical device id.
+  grpc::Status GetLogicalDevice(grpc::ServerContext* ctx, const pb::ID* req,
+                                pb::LogicalDevice* resp) override {
+    return serve(ctx, "GetLogicalDevice", [&] {
+      auto* olt = olt_of_logical(req->id());
+      if (olt == nullptr)
+        return grpc::Status{grpc::StatusCode::NOT_FOUND,
+                            "logical-device-id:" + req->id()};
+      resp->set_id(req->id());
+      resp->set_datapath_id(olt->datapath_id);
+      resp->set_root_device_id(olt->d.id());
+      return grpc::Status::OK;
+    });
+  }
+
+  // voltha-protos voltha.proto ListLogicalDevicePorts: the NNI, then the
+  // UNI ports of every ONU that has them, named "<serial>-<uni>" as ONOS
+  // sees them.
+  grpc::Status ListLogicalDevicePorts(grpc::ServerContext* ctx,
+                                      const pb::ID* req,
+                                      pb::LogicalPorts* resp) override {
+    return serve(ctx, "ListLogicalDevicePorts", [&] {
+      auto* olt = olt_of_logical(req->id());
+      if (olt == nullptr)
+        return grpc::Status{grpc::StatusCode::NOT_FOUND,
+                            "logical-device-id:" + req->id()};
+      resp->Clear();
+      auto* nni = resp->add_items();
+      nni->set_id("nni-1048576");
+      nni->mutable_ofp_port()->set_port_no(1048576);
+      nni->mutable_ofp_port()->set_name("nni-1048576");
+      nni->set_device_id(olt->d.id());
+      nni->set_device_port_no(1048576);
+      nni->set_root_port(true);
+      auto olt_id = olt->d.id();
+      for (auto& x : devices) {
+        if (x.d.root() || !x.uni_ports || x.d.parent_id() != olt_id)
+          continue;
+        for (int u = 1; u <= opts.unis_per_onu; ++u) {
+          auto no = uni_port_no(x, static_cast<uint32_t>(u));
+          auto* p = resp->add_items();
+          p->set_id("uni-" + std::to_string(no));
+          p->mutable_ofp_port()->set_port_no(no);
+          p->mutable_ofp_port()->set_name(x.d.serial_number() + "-"
+                                          + std::to_string(u));
+          p->set_device_id(x.d.id());
+          p->set_device_port_no(no);
+        }
+      }
       return grpc::Status::OK;
     });
   }
@@ -509,19 +627,25 @@ struct server::impl final : pb::VolthaService::Service {
     }
   }
 
-  // Splits "<serial>-<uni>"; false if it does not name a known ONU.
-  bool parse_port(const std::string& port, std::string& serial, uint32_t& uni) {
+  // opencord/olt impl/.../Olt.java findSubscriberConnectPoint: the port
+  // whose portName annotation is "<serial>-<uni>". UNI ports exist only once
+  // the ONU has activated (uni_ports); null -> "ConnectPoint not found".
+  sim_device* connect_point(const std::string& port, uint32_t& uni) {
     auto dash = port.rfind('-');
     if (dash == std::string::npos || dash + 1 >= port.size())
-      return false;
-    serial = port.substr(0, dash);
+      return nullptr;
     uni = 0;
     for (auto c : port.substr(dash + 1)) {
-      if (c < '0' || c > '9')
-        return false;
+      if (c < '0' || c > '9' || uni > 1000)
+        return nullptr;
       uni = uni * 10 + static_cast<uint32_t>(c - '0');
     }
-    return uni >= 1 && uni <= 16 && find_onu(serial) != nullptr;
+    if (uni < 1 || uni > static_cast<uint32_t>(opts.unis_per_onu))
+      return nullptr;
+    auto* onu = find_onu(port.substr(0, dash));
+    if (onu == nullptr || !onu->uni_ports)
+      return nullptr;
+    return onu;
   }
 
   void connect_point_not_found(httplib::Response& res,
@@ -530,73 +654,151 @@ struct server::impl final : pb::VolthaService::Service {
     res.set_content("ConnectPoint not found for " + port, "text/plain");
   }
 
+  // The subscriber's SADIS entry (uniTagList): its own service (S-tag
+  // 900 + PON, C-tag 100 + ONU id, TP 64) and `opts.sadis_services`.
+  std::vector<sadis_service> sadis_of(const sim_device& onu) const {
+    std::vector<sadis_service> res;
+    auto& proxy = onu.d.proxy_address();
+    res.push_back(sadis_service{900 + static_cast<int>(proxy.channel_id()),
+                                100 + static_cast<int>(proxy.onu_id()), 64});
+    for (auto& x : opts.sadis_services)
+      res.push_back(x);
+    return res;
+  }
+
+  service_entry* requested(const std::string& port, const sadis_service& t) {
+    for (auto& x : services)
+      if (!x.gone_at && x.port == port && x.s_tag == t.s_tag
+          && x.c_tag == t.c_tag && x.tp_id == t.tp_id)
+        return &x;
+    return nullptr;
+  }
+
+  bool any_requested(const std::string& port) {
+    for (auto& x : services)
+      if (!x.gone_at && x.port == port)
+        return true;
+    return false;
+  }
+
+  // Adds the ServiceKey: requested now, listed once its flows are being
+  // programmed (after `program_delay`, like the olt app's subscriber queue).
+  void request(const sim_device& onu, const std::string& port, uint32_t uni,
+               const sadis_service& t) {
+    service_entry e;
+    e.port = port;
+    e.serial = onu.d.serial_number();
+    e.uni = uni;
+    e.s_tag = t.s_tag;
+    e.c_tag = t.c_tag;
+    e.tp_id = t.tp_id;
+    e.port_no = uni_port_no(onu, uni);
+    if (auto* olt = find(onu.d.parent_id()))
+      e.device_id = onos_device_id(*olt);
+    e.location = e.device_id + "/" + std::to_string(e.port_no);
+    e.visible_at = clock_type::now() + opts.program_delay;
+    services.push_back(std::move(e));
+  }
+
+  void withdraw(service_entry& e) {
+    e.gone_at = clock_type::now() + opts.program_delay;
+  }
+
+  // opencord/olt web/.../OltWebResource.java: provisionServices (POST
+  // services/{portName}) answers 200 whenever the connect point exists --
+  // Olt.java provisionSubscriber(cp) only queues the work ("this only means
+  // we have taken the request in") and later skips a port that already has a
+  // service or has no SADIS entry. provisionAdditionalVlans (POST
+  // services/{portName}/{sTag}/{cTag}/{tpId}) answers 204 when no uniTag of
+  // the SADIS entry has these tags (getUniTagInformation), on an NNI, or
+  // when that ServiceKey is already provisioned; else 200, flows queued.
   void post_service(httplib::Response& res, const std::string& port,
                     std::optional<std::array<int, 3>> tags) {
-    std::string serial;
     uint32_t uni = 0;
-    if (!parse_port(port, serial, uni))
+    auto* onu = connect_point(port, uni);
+    if (onu == nullptr)
       return connect_point_not_found(res, port);
-    auto* onu = find_onu(serial);
-    service_entry e{port, serial, uni, 0, 0, 64};
-    if (tags) {
-      e.s_tag = (*tags)[0];
-      e.c_tag = (*tags)[1];
-      e.tp_id = (*tags)[2];
-    } else {
-      // What a SADIS entry would hold for this ONU.
-      e.s_tag = 900 + static_cast<int>(onu->d.proxy_address().channel_id());
-      e.c_tag = 100 + static_cast<int>(onu->d.proxy_address().onu_id());
+    auto sadis = sadis_of(*onu);
+    if (!tags) {
+      if (!any_requested(port))
+        for (auto& t : sadis)
+          request(*onu, port, uni, t);
+      res.status = 200;
+      return;
     }
-    for (auto& x : services)
-      if (x.port == e.port && x.s_tag == e.s_tag && x.c_tag == e.c_tag
-          && x.tp_id == e.tp_id) {
-        res.status = 204;
-        return;
-      }
-    services.push_back(e);
+    sadis_service want{(*tags)[0], (*tags)[1], (*tags)[2]};
+    bool known = false;
+    for (auto& t : sadis)
+      known = known
+              || (t.s_tag == want.s_tag && t.c_tag == want.c_tag
+                  && t.tp_id == want.tp_id);
+    if (!known || requested(port, want) != nullptr) {
+      res.status = 204;
+      return;
+    }
+    request(*onu, port, uni, want);
     res.status = 200;
   }
 
+  // OltWebResource.java deleteServices answers 200 whenever the connect
+  // point exists (Olt.java removeSubscriber(cp) queues the work);
+  // removeAdditionalVlans answers 204 when the tags match no uniTag or that
+  // ServiceKey is not provisioned, else 200. Either way the flows go later.
   void delete_service(httplib::Response& res, const std::string& port,
                       std::optional<std::array<int, 3>> tags) {
-    std::string serial;
     uint32_t uni = 0;
-    if (!parse_port(port, serial, uni))
+    auto* onu = connect_point(port, uni);
+    if (onu == nullptr)
       return connect_point_not_found(res, port);
-    auto n = std::erase_if(services, [&](const service_entry& x) {
-      return x.port == port
-             && (!tags
-                 || (x.s_tag == (*tags)[0] && x.c_tag == (*tags)[1]
-                     && x.tp_id == (*tags)[2]));
-    });
-    res.status = n > 0 ? 200 : 204;
-  }
-
-  std::string location_of(const service_entry& e) {
-    auto* onu = find_onu(e.serial);
-    int olt_index = 0;
-    uint32_t onu_id = 0;
-    if (onu != nullptr) {
-      onu_id = onu->d.proxy_address().onu_id();
-      if (auto* olt = find(onu->d.parent_id()))
-        olt_index = olt->olt_index;
+    if (!tags) {
+      for (auto& x : services)
+        if (!x.gone_at && x.port == port)
+          withdraw(x);
+      res.status = 200;
+      return;
     }
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "of:%016x/%u", olt_index,
-                  256 + onu_id * 16 + e.uni);
-    return buf;
+    sadis_service want{(*tags)[0], (*tags)[1], (*tags)[2]};
+    auto* e = requested(port, want);
+    if (e == nullptr) {
+      res.status = 204;
+      return;
+    }
+    withdraw(*e);
+    res.status = 200;
   }
 
-  std::string subscribers_json() {
+  bool listed(const service_entry& e, clock_type::time_point now) const {
+    return now >= e.visible_at && (!e.gone_at || now < *e.gone_at);
+  }
+
+  // Drops withdrawn entries whose removal is done.
+  void expire(clock_type::time_point now) {
+    std::erase_if(services, [now](const service_entry& e) {
+      return e.gone_at && now >= *e.gone_at;
+    });
+  }
+
+  // OltWebResource.java getProgrammedSubscribers(deviceId, port):
+  // {"entries":[{"location": ConnectPoint, "tagInfo": UniTagInformation}]},
+  // filtered by device id and then port number when given.
+  std::string subscribers_json(const std::string& device_id,
+                               const std::string& port) {
+    auto now = clock_type::now();
     rapidjson::StringBuffer sb;
     rapidjson::Writer<rapidjson::StringBuffer> w{sb};
     w.StartObject();
     w.Key("entries");
     w.StartArray();
     for (auto& e : services) {
+      if (!listed(e, now))
+        continue;
+      if (!device_id.empty() && e.device_id != device_id)
+        continue;
+      if (!port.empty() && std::to_string(e.port_no) != port)
+        continue;
       w.StartObject();
       w.Key("location");
-      w.String(location_of(e));
+      w.String(e.location);
       w.Key("tagInfo");
       w.StartObject();
       w.Key("uniTagMatch");
@@ -654,7 +856,10 @@ struct server::impl final : pb::VolthaService::Service {
     w.EndArray();
     w.Key("subscribers");
     w.StartArray();
+    auto now = clock_type::now();
     for (auto& e : services) {
+      if (!listed(e, now))
+        continue;
       w.StartObject();
       w.Key("port");
       w.String(e.port);
@@ -696,6 +901,24 @@ struct server::impl final : pb::VolthaService::Service {
       w.Int(v);
     }
     w.EndObject();
+    w.Key("contract_checks");
+    w.StartObject();
+    w.Key("programmed_subscribers_reads");
+    w.Int(programmed_reads);
+    w.Key("programmed_subscribers_filtered_reads");
+    w.Int(programmed_filtered_reads);
+    w.Key("onu_status_reads");
+    w.Int(onu_status_reads);
+    w.Key("tagged_route_content_types");
+    w.StartObject();
+    for (auto& [k, v] : tagged_content_types) {
+      w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+      w.Int(v);
+    }
+    w.EndObject();
+    w.Key("tagged_route_refused_415");
+    w.Int(refused_415);
+    w.EndObject();
     w.EndObject();
     return sb.GetString();
   }
@@ -723,6 +946,28 @@ struct server::impl final : pb::VolthaService::Service {
     return res;
   }
 
+  // Jersey's @Consumes(MediaType.APPLICATION_JSON) on the tagged routes
+  // (OltWebResource.java provisionAdditionalVlans, removeAdditionalVlans):
+  // a request without Content-Type is accepted, any media type other than
+  // application/json (parameters such as charset aside) gets 415 before the
+  // method runs. Counts what was seen.
+  bool consumes_json(const httplib::Request& req, httplib::Response& res) {
+    auto ct = req.get_header_value("Content-Type");
+    std::string media = ct.substr(0, ct.find(';'));
+    while (!media.empty() && media.back() == ' ')
+      media.pop_back();
+    for (auto& c : media)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::lock_guard guard{mx};
+    ++tagged_content_types[media.empty() ? "none" : media];
+    if (media.empty() || media == "application/json")
+      return true;
+    ++refused_415;
+    res.status = 415;
+    res.set_content("Unsupported Media Type", "text/plain");
+    return false;
+  }
+
   void routes() {
     const char* with_tags
       = R"(/onos/olt/oltapp/services/([^/]+)/(\d+)/(\d+)/(\d+))";
@@ -739,19 +984,43 @@ struct server::impl final : pb::VolthaService::Service {
       serve_rest(req, res, "DELETE services",
                  [&](httplib::Response& r) { delete_service(r, port, tags); });
     };
-    http.Post(with_tags, post);
+    auto tagged = [this](auto handler) {
+      return
+        [this, handler](const httplib::Request& req, httplib::Response& res) {
+          if (!authorized(req)) {
+            res.status = 401;
+            res.set_header("WWW-Authenticate", "Basic realm=\"karaf\"");
+            return;
+          }
+          if (consumes_json(req, res))
+            handler(req, res);
+        };
+    };
+    http.Post(with_tags, tagged(post));
     http.Post(port_only, post);
-    http.Delete(with_tags, del);
+    http.Delete(with_tags, tagged(del));
     http.Delete(port_only, del);
-    http.Get("/onos/olt/oltapp/programmed-subscribers",
-             [this](const httplib::Request& req, httplib::Response& res) {
-               serve_rest(req, res, "GET programmed-subscribers",
-                          [&](httplib::Response& r) {
-                            r.status = 200;
-                            r.set_content(subscribers_json(),
-                                          "application/json");
-                          });
-             });
+    // OltWebResource.java: programmed-subscribers, .../{deviceId} and
+    // .../{deviceId}/{port}.
+    auto programmed = [this](const httplib::Request& req,
+                             httplib::Response& res) {
+      std::string device_id = req.matches.size() > 1 ? req.matches[1].str()
+                                                     : std::string{};
+      std::string port = req.matches.size() > 2 ? req.matches[2].str()
+                                                : std::string{};
+      serve_rest(
+        req, res, "GET programmed-subscribers", [&](httplib::Response& r) {
+          ++programmed_reads;
+          if (!device_id.empty())
+            ++programmed_filtered_reads;
+          r.status = 200;
+          r.set_content(subscribers_json(device_id, port), "application/json");
+        });
+    };
+    http.Get("/onos/olt/oltapp/programmed-subscribers", programmed);
+    http.Get(R"(/onos/olt/oltapp/programmed-subscribers/([^/]+))", programmed);
+    http.Get(R"(/onos/olt/oltapp/programmed-subscribers/([^/]+)/([^/]+))",
+             programmed);
     http.Post("/_sim/faults",
               [this](const httplib::Request& req, httplib::Response& res) {
                 auto f = parse_faults(req.body);
@@ -777,6 +1046,21 @@ struct server::impl final : pb::VolthaService::Service {
              });
   }
 };
+
+caf::expected<sadis_service> parse_sadis_service(const std::string& text) {
+  sadis_service res;
+  char extra = 0;
+  if (std::sscanf(text.c_str(), "%d/%d/%d%c", &res.s_tag, &res.c_tag,
+                  &res.tp_id, &extra)
+        != 3
+      || res.s_tag < 0 || res.s_tag > 4095 || res.c_tag < 0 || res.c_tag > 4095
+      || res.tp_id < 0 || res.tp_id > 65535)
+    return caf::make_error(errc::invalid_input,
+                           "sadis service: expected S/C/TP, e.g. 100/0/64, "
+                           "got "
+                             + text);
+  return res;
+}
 
 caf::expected<faults> parse_faults(const std::string& text) {
   auto bad = [](std::string what) {
@@ -912,6 +1196,37 @@ int server::calls(const std::string& name) const {
   std::lock_guard guard{impl_->mx};
   auto i = impl_->counters.find(name);
   return i == impl_->counters.end() ? 0 : i->second;
+}
+
+void server::program_pending() {
+  std::lock_guard guard{impl_->mx};
+  auto now = clock_type::now();
+  for (auto& e : impl_->services) {
+    if (e.visible_at > now)
+      e.visible_at = now;
+    if (e.gone_at && *e.gone_at > now)
+      e.gone_at = now;
+  }
+  impl_->expire(now);
+}
+
+int server::contract_check(const std::string& name) const {
+  std::lock_guard guard{impl_->mx};
+  auto& st = *impl_;
+  if (name == "programmed_subscribers_reads")
+    return st.programmed_reads;
+  if (name == "programmed_subscribers_filtered_reads")
+    return st.programmed_filtered_reads;
+  if (name == "onu_status_reads")
+    return st.onu_status_reads;
+  if (name == "tagged_route_refused_415")
+    return st.refused_415;
+  constexpr std::string_view prefix = "content_type:";
+  if (name.rfind(prefix, 0) == 0) {
+    auto i = st.tagged_content_types.find(name.substr(prefix.size()));
+    return i == st.tagged_content_types.end() ? 0 : i->second;
+  }
+  return 0;
 }
 
 void server::stop() {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,20 @@ struct faults {
 /// fields and out-of-range values are `errc::invalid_input`.
 caf::expected<faults> parse_faults(const std::string& json);
 
+/// One service (uniTag) of a subscriber's SADIS entry: the tags the olt
+/// app's tagged route must be given to find it.
+struct sadis_service {
+  /// ponSTag.
+  int s_tag = 0;
+  /// ponCTag.
+  int c_tag = 0;
+  /// technologyProfileId.
+  int tp_id = 64;
+};
+
+/// Parses "S/C/TP" (e.g. "100/0/64"); `errc::invalid_input` otherwise.
+caf::expected<sadis_service> parse_sadis_service(const std::string& text);
+
 /// How the simulator starts.
 struct options {
   /// Address both servers listen on.
@@ -59,8 +74,20 @@ struct options {
   /// (BBSM00000001, ...).
   std::string serial_prefix = "BBSM";
   /// Time a device spends ACTIVATING (and an OLT's ONUs DISCOVERED) before
-  /// it becomes ACTIVE.
+  /// it becomes ACTIVE. An ONU's UNI ports (and so its olt app connect
+  /// points) exist once it has been ACTIVE.
   std::chrono::milliseconds transition_delay{100};
+  /// Time a discovered ONU takes to become ACTIVE, if not
+  /// `transition_delay`.
+  std::optional<std::chrono::milliseconds> onu_activation_delay;
+  /// UNI ports per ONU: "<serial>-1" .. "<serial>-<n>".
+  int unis_per_onu = 4;
+  /// Services in every UNI's SADIS entry besides the UNI's own (S-tag
+  /// 900 + PON, C-tag 100 + ONU id, TP 64).
+  std::vector<sadis_service> sadis_services;
+  /// Time between the olt app's answer to a provision (removal) and the
+  /// service appearing in (leaving) programmed-subscribers.
+  std::chrono::milliseconds program_delay{100};
   /// Basic-auth user of the olt app.
   std::string onos_user = "karaf";
   /// Basic-auth password of the olt app. Never printed.
@@ -101,6 +128,18 @@ public:
 
   /// Calls received per gRPC method or REST route ("POST services").
   int calls(const std::string& name) const;
+
+  /// Ends every pending programming and removal now, as if
+  /// `program_delay` had passed.
+  void program_pending();
+
+  /// A contract check the client made, as in `GET /_sim/state`'s
+  /// "contract_checks": "programmed_subscribers_reads",
+  /// "programmed_subscribers_filtered_reads", "onu_status_reads",
+  /// "tagged_route_refused_415", or "content_type:<media type>" (e.g.
+  /// "content_type:application/json", "content_type:none") for the tagged
+  /// olt app routes.
+  int contract_check(const std::string& name) const;
 
   /// Stops both servers and releases held calls; idempotent.
   void stop();

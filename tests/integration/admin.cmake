@@ -15,3 +15,13 @@ ispflow_add_gtest(NAME admin_ctl_test
 target_compile_definitions(admin_ctl_test PRIVATE
   ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
 add_dependencies(admin_ctl_test ispflowctl)
+
+# The admin API under hostile clients (slow clients, huge chunked and
+# compressed bodies), /metrics without database waits, TLS.
+find_package(ZLIB REQUIRED)
+ispflow_add_gtest(NAME admin_hardening_test
+                  SOURCES integration/admin_hardening_test.cpp
+                  LIBS ispflow::admin ispflow::postgres ispflow::test_support
+                       PkgConfig::HTTPLIB PkgConfig::PQXX ispflow::rapidjson
+                       ZLIB::ZLIB brotlienc
+                  LABELS integration PG)

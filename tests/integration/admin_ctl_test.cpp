@@ -210,3 +210,84 @@ TEST_F(ispflowctl_test, token_hash_prints_the_sha256_of_stdin) {
   EXPECT_EQ(r.out, sha256_hex("s3cret") + "\n");
   EXPECT_EQ(ctl(nullptr, {"token", "hash"}, "").code, 2);
 }
+
+// Text from the server (saga fields, step errors, dead letters) can hold
+// terminal escapes; tables and plain output show them escaped.
+TEST_F(ispflowctl_test, escapes_control_characters_in_server_data) {
+  db.query(R"sql(
+UPDATE sagas SET subscriber_id = E'sub-\x1b]0;pwn\x07',
+                 failed_step = E'\x1b[2J', error = E'bad\x7f\u009b31m'
+ WHERE id = 's-t1';
+UPDATE saga_steps SET last_error = E'\x1b[2J' WHERE saga_id = 's-t1';
+UPDATE dead_letters SET detail = E'\x1b]0;pwn\x07',
+                        topic = E'billing\x1b[2J' || id
+ WHERE tenant_id = 't2';
+)sql");
+  auto clean = [](const std::string& out) {
+    return out.find_first_of("\x1b\x07\x7f") == std::string::npos
+           && out.find("\xc2\x9b") == std::string::npos;
+  };
+  auto r = ctl(reader_token, {"sagas", "list", "--tenant", "t1", "--state",
+                              "needs_attention"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  EXPECT_NE(r.out.find(R"(sub-\x1b]0;pwn\x07)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"(\x1b[2J)"), std::string::npos) << r.out;
+
+  r = ctl(reader_token, {"sagas", "show", "s-t1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  EXPECT_NE(r.out.find(R"(error: bad\x7f\u009b31m)"), std::string::npos)
+    << r.out;
+  EXPECT_NE(r.out.find(R"(failed_step: \x1b[2J)"), std::string::npos);
+
+  r = ctl(reader_token, {"dlq", "list", "--tenant", "t2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  auto id = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'"
+                     " ORDER BY id LIMIT 1");
+  r = ctl(reader_token, {"dlq", "show", id});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clean(r.out)) << r.out;
+  EXPECT_NE(r.out.find(R"(detail: \x1b]0;pwn\x07)"), std::string::npos)
+    << r.out;
+  EXPECT_NE(r.out.find(R"(topic: billing\x1b[2J)"), std::string::npos);
+
+  // --json stays the API's JSON (where RapidJSON escaped C0 already).
+  r = ctl(reader_token, {"--json", "dlq", "show", id});
+  ASSERT_EQ(r.code, 0) << r.err;
+  rapidjson::Document d;
+  d.Parse(r.out.c_str());
+  ASSERT_FALSE(d.HasParseError()) << r.out;
+  EXPECT_EQ(std::string{d["detail"].GetString()}, "\x1b]0;pwn\x07");
+}
+
+namespace {
+
+class ispflowctl_tls_test : public ispflowctl_test {
+protected:
+  void configure(admin_settings& cfg) override {
+    ASSERT_TRUE(certificate.made) << "openssl req failed";
+    cfg.tls_cert_file = certificate.cert;
+    cfg.tls_key_file = certificate.key;
+  }
+
+  throwaway_certificate certificate;
+};
+
+} // namespace
+
+// An https:// URL is verified: with the CA file the call works, without it
+// ispflowctl cannot reach the API (exit 3) and sends no token.
+TEST_F(ispflowctl_tls_test, talks_https_and_verifies_the_certificate) {
+  auto url = "https://127.0.0.1:" + std::to_string(server->port());
+  auto r = run_ctl("ISPFLOW_URL=" + url
+                     + " ISPFLOW_TOKEN=" + std::string{reader_token},
+                   {"--ca-file", certificate.cert, "sagas", "show", "s-t1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("state: needs_attention"), std::string::npos) << r.out;
+  r = run_ctl("ISPFLOW_URL=" + url
+                + " ISPFLOW_TOKEN=" + std::string{reader_token},
+              {"sagas", "show", "s-t1"});
+  EXPECT_EQ(r.code, 3) << r.out;
+}

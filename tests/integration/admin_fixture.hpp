@@ -12,10 +12,14 @@
 #include "tests/support/scratch_database.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <mutex>
 #include <rapidjson/document.h>
+#include <unistd.h>
 
 namespace admin_fixture {
 
@@ -204,6 +208,7 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
     };
     if (with_metrics_token)
       cfg.metrics_token_sha256 = sha256_hex(metrics_token);
+    configure(cfg);
     admin_deps deps;
     deps.dsn = db.dsn();
     deps.metrics = &registry;
@@ -227,6 +232,11 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
     client.reset();
     if (server)
       server->stop();
+  }
+
+  /// Lets a suite change the settings before the server is made.
+  virtual void configure(admin_settings&) {
+    // nop
   }
 
   answer call(const std::string& method, const std::string& path,
@@ -299,6 +309,31 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
   std::atomic<bool> bus_down{false};
   std::unique_ptr<admin_server> server;
   std::unique_ptr<httplib::Client> client;
+};
+
+// A self-signed certificate for 127.0.0.1 made by the openssl command.
+struct throwaway_certificate {
+  std::string dir
+    = ::testing::TempDir() + "admin-tls-" + std::to_string(::getpid()) + "-"
+      + std::to_string(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+  std::string cert = dir + "/cert.pem";
+  std::string key = dir + "/key.pem";
+  bool made = false;
+
+  throwaway_certificate() {
+    std::filesystem::create_directories(dir);
+    auto cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1"
+               " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
+               " -keyout '"
+               + key + "' -out '" + cert + "' >/dev/null 2>&1";
+    made = std::system(cmd.c_str()) == 0;
+  }
+
+  ~throwaway_certificate() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
 };
 
 class admin_api_metrics_token : public admin_api {

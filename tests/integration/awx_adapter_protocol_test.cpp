@@ -61,6 +61,37 @@ TEST(awx_protocol, reads_launch_answers_and_ignored_fields) {
   EXPECT_FALSE(parse_launch(answer(201, "{}")));
 }
 
+TEST(awx_protocol, launch_prompts_say_which_prompts_a_tenant_misses) {
+  auto p = parse_launch_prompts(
+    R"({"ask_variables_on_launch":false,"ask_limit_on_launch":true,)"
+    R"("ask_inventory_on_launch":false,"survey_enabled":true,)"
+    R"("variables_needed_to_start":[],"passwords_needed_to_start":[]})");
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(p->ask_variables);
+  EXPECT_TRUE(p->ask_limit);
+  EXPECT_TRUE(p->survey_enabled);
+  tenant_settings ts;
+  EXPECT_EQ(missing_prompts(*p, ts),
+            (std::vector<std::string>{"ask_variables_on_launch"}));
+  ts.inventory = 3;
+  ts.limit_input = "ip_address";
+  EXPECT_EQ(missing_prompts(*p, ts),
+            (std::vector<std::string>{"ask_variables_on_launch",
+                                      "ask_inventory_on_launch"}));
+  p->ask_variables = true;
+  p->ask_inventory = true;
+  EXPECT_TRUE(missing_prompts(*p, ts).empty());
+  p->ask_limit = false;
+  EXPECT_EQ(missing_prompts(*p, ts),
+            (std::vector<std::string>{"ask_limit_on_launch"}));
+  // Not the launch resource: refused rather than read as "no prompts".
+  EXPECT_FALSE(parse_launch_prompts(R"({"detail":"Not found."})"));
+  EXPECT_FALSE(parse_launch_prompts("[]"));
+  EXPECT_EQ(prompt_of("extra_vars"), "ask_variables_on_launch");
+  EXPECT_EQ(prompt_of("limit"), "ask_limit_on_launch");
+  EXPECT_EQ(prompt_of("credentials"), "ask_credential_on_launch");
+}
+
 TEST(awx_protocol, reads_job_pages_with_string_extra_vars_and_artifacts) {
   auto page = parse_job_page(
     R"({"count":2,"next":"/api/v2/jobs/?page=2","previous":null,"results":[)"

@@ -1,6 +1,7 @@
 // The AWX adapter actor against the in-process AWX simulator (contracts.md
 // §4): launch with the key in extra_vars, the durable poll (parked until the
-// job is terminal), ignored_fields and 400 as configuration errors, unknown
+// job is terminal), the launch prompts read before launching, ignored_fields
+// and 400 as configuration errors, unknown
 // outcomes resolved by the key look-up without a second launch, cancel, the
 // token kept out of logs, and the breaker parking after 503s.
 #include "adapters/awx/adapter.hpp"
@@ -60,6 +61,8 @@ struct awx_adapter : ::testing::Test {
     = std::make_shared<resilience::guard>();
   awx::adapter_actor adapter;
   awx::tenant_settings ts;
+  // Null: the adapter's steady clock.
+  std::shared_ptr<resilience::clock> clock;
 
   awx_adapter() {
     http_client = http::spawn_http_actor(sys);
@@ -99,6 +102,7 @@ struct awx_adapter : ::testing::Test {
       caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
     awx::awx_settings settings;
     settings.tenants["t1"] = ts;
+    settings.clock = clock;
     adapter = awx::spawn_awx_adapter(sys, settings, http_client, guard);
   }
 
@@ -201,29 +205,127 @@ TEST_F(awx_adapter, follows_the_simulator_timeline_to_successful) {
   EXPECT_EQ(srv->launch_count(), 1u);
 }
 
-TEST_F(awx_adapter, a_template_without_prompted_variables_is_permanent) {
+TEST_F(awx_adapter,
+       a_template_without_prompted_variables_is_refused_unlaunched) {
   start();
   ts.activation_template = 2;
   respawn();
   auto reply = run("saga-3/run_activation_job/0");
   EXPECT_EQ(reply.outcome, adapter_outcome::permanent_failure) << reply;
-  EXPECT_NE(reply.error.find("HTTP 400"), std::string::npos) << reply.error;
-  EXPECT_NE(reply.error.find("cannot accept variables"), std::string::npos);
-  EXPECT_NE(reply.error.find("configuration"), std::string::npos);
+  EXPECT_NE(reply.error.find("enable 'Prompt on launch' for "
+                             "ask_variables_on_launch"),
+            std::string::npos)
+    << reply.error;
+  EXPECT_NE(reply.error.find("nothing was launched"), std::string::npos);
   EXPECT_EQ(srv->launch_count(), 0u);
+  EXPECT_EQ(srv->launch_prompt_reads(), 1u);
 }
 
-TEST_F(awx_adapter, an_ignored_launch_field_is_permanent_and_the_job_canceled) {
+// AWX answers a survey-only template (survey on, Variables not prompted)
+// with 201: the job starts with the survey's variables only, without the
+// idempotency key. The adapter reads the prompts first and launches nothing.
+TEST_F(awx_adapter, a_survey_only_template_is_refused_before_any_launch) {
+  start();
+  ts.activation_template = 4;
+  respawn();
+  auto reply = run("saga-3b/run_activation_job/0");
+  EXPECT_EQ(reply.outcome, adapter_outcome::permanent_failure) << reply;
+  EXPECT_NE(reply.error.find("AWX job template 4"), std::string::npos)
+    << reply.error;
+  EXPECT_NE(reply.error.find("ask_variables_on_launch"), std::string::npos);
+  EXPECT_NE(reply.error.find("except the survey's own variables"),
+            std::string::npos)
+    << reply.error;
+  EXPECT_EQ(srv->launch_count(), 0u);
+  EXPECT_TRUE(srv->jobs().empty());
+  EXPECT_EQ(srv->launch_prompt_reads(), 1u);
+}
+
+TEST_F(awx_adapter, a_limit_the_template_does_not_prompt_for_is_refused) {
   start();
   ts.limit_input = "ip_address"; // template 1 does not prompt for a limit
   respawn();
   auto reply = run("saga-4/run_activation_job/0");
   EXPECT_EQ(reply.outcome, adapter_outcome::permanent_failure) << reply;
+  EXPECT_NE(reply.error.find("run against the whole inventory"),
+            std::string::npos)
+    << reply.error;
+  EXPECT_NE(reply.error.find("for ask_limit_on_launch"), std::string::npos)
+    << reply.error;
+  EXPECT_EQ(srv->launch_count(), 0u);
+}
+
+TEST_F(awx_adapter, the_launch_prompts_are_read_once_per_template_and_ttl) {
+  auto manual = std::make_shared<resilience::manual_clock>();
+  clock = manual;
+  ts.launch_check_ttl = 60s;
+  start();
+  for (auto key : {"ttl-1", "ttl-2", "ttl-3"})
+    EXPECT_EQ(run(key).outcome, adapter_outcome::parked);
+  EXPECT_EQ(srv->launch_count(), 3u);
+  EXPECT_EQ(srv->launch_prompt_reads(), 1u);
+  // Polls of a known job never read the prompts.
+  EXPECT_EQ(run("ttl-1").outcome, adapter_outcome::parked);
+  EXPECT_EQ(srv->launch_prompt_reads(), 1u);
+  manual->advance(61s);
+  EXPECT_EQ(run("ttl-4").outcome, adapter_outcome::parked);
+  EXPECT_EQ(srv->launch_prompt_reads(), 2u);
+  // Another template is read on its own.
+  ts.activation_template = 3;
+  respawn();
+  EXPECT_EQ(run("ttl-5").outcome, adapter_outcome::parked);
+  EXPECT_EQ(srv->launch_prompt_reads(), 3u);
+}
+
+// The cached prompts said yes, then the template lost its limit prompt: the
+// launch answers 201 with the limit in ignored_fields (the job would run on
+// the whole inventory). The adapter cancels it, fails naming the prompt, and
+// reads the prompts again before the next launch.
+TEST_F(awx_adapter, an_ignored_launch_field_is_permanent_and_the_job_canceled) {
+  start();
+  ASSERT_TRUE(srv->patch_template(1, R"({"ask_limit_on_launch":true})"));
+  ts.limit_input = "ip_address";
+  respawn();
+  EXPECT_EQ(run("saga-4a/run_activation_job/0").outcome,
+            adapter_outcome::parked);
+  ASSERT_TRUE(srv->patch_template(1, R"({"ask_limit_on_launch":false})"));
+  auto reply = run("saga-4b/run_activation_job/0");
+  EXPECT_EQ(reply.outcome, adapter_outcome::permanent_failure) << reply;
   EXPECT_NE(reply.error.find("ignored the launch fields limit"),
             std::string::npos)
     << reply.error;
-  EXPECT_NE(reply.error.find("was canceled"), std::string::npos);
-  EXPECT_EQ(status_of(1), "canceled");
+  EXPECT_NE(reply.error.find("(ask_limit_on_launch)"), std::string::npos)
+    << reply.error;
+  EXPECT_NE(reply.error.find("job 2 was canceled"), std::string::npos)
+    << reply.error;
+  EXPECT_EQ(status_of(2), "canceled");
+  EXPECT_EQ(srv->launch_prompt_reads(), 1u);
+  auto next = run("saga-4c/run_activation_job/0");
+  EXPECT_EQ(next.outcome, adapter_outcome::permanent_failure) << next;
+  EXPECT_NE(next.error.find("nothing was launched"), std::string::npos);
+  EXPECT_EQ(srv->launch_prompt_reads(), 2u);
+  EXPECT_EQ(srv->launch_count(), 2u);
+}
+
+// A job that already finished when the cancel lands (405) is reported as
+// having run without the ignored fields.
+TEST_F(awx_adapter, an_ignored_key_on_a_finished_job_says_it_ran_without_it) {
+  awx_sim::options opts;
+  opts.pending_after_ms = 0;
+  opts.running_after_ms = 0;
+  opts.finish_after_ms = 0;
+  start(opts);
+  run("saga-4d/run_activation_job/0"); // reads the prompts of template 1
+  ASSERT_TRUE(srv->patch_template(1, R"({"ask_variables_on_launch":false})"));
+  auto reply = run("saga-4e/run_activation_job/0");
+  EXPECT_EQ(reply.outcome, adapter_outcome::permanent_failure) << reply;
+  EXPECT_NE(reply.error.find("ignored the launch fields extra_vars (including "
+                             "ispflow_idempotency_key)"),
+            std::string::npos)
+    << reply.error;
+  EXPECT_NE(reply.error.find("had already finished without them"),
+            std::string::npos)
+    << reply.error;
 }
 
 TEST_F(awx_adapter, a_failed_job_is_permanent_with_its_explanation) {

@@ -148,10 +148,10 @@ recording_store(actors::saga_store_actor::pointer self,
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },
-    [forward](next_atom, uint64_t limit, std::vector<int32_t>& parts)
+    [forward](next_atom, pg::startable_query& q)
       -> caf::result<std::vector<pg::startable_event>> {
       return forward(std::type_identity<std::vector<pg::startable_event>>{},
-                     next_atom_v, limit, std::move(parts));
+                     next_atom_v, std::move(q));
     },
     [forward](skip_atom, int64_t id, std::string& reason,
               std::vector<events::kafka_record>& recs) -> caf::result<int64_t> {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <gtest/gtest.h>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -44,9 +45,14 @@ struct genieacs_adapter : ::testing::Test {
   std::shared_ptr<resilience::guard> guard;
   genieacs::tenant_settings settings;
   genieacs::adapter_actor adapter;
+  // Shared by every adapter respawn(): what survives a restart.
+  genieacs::intent_store_actor intents;
 
   genieacs_adapter() {
-    auto s = sim::genieacs::server::start({});
+    sim::genieacs::options opts;
+    // A connection request to an offline CPE fails after this long.
+    opts.connection_request_timeout_ms = 100;
+    auto s = sim::genieacs::server::start(opts);
     EXPECT_TRUE(s);
     if (!s)
       return;
@@ -57,11 +63,13 @@ struct genieacs_adapter : ::testing::Test {
     settings.connection_request_timeout = 200ms;
     settings.session_allowance = 2000ms;
     guard = std::make_shared<resilience::guard>();
+    intents = genieacs::spawn_memory_intent_store(sys);
     respawn();
   }
 
   ~genieacs_adapter() override {
     caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(intents, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(http, caf::exit_reason::user_shutdown);
     if (srv)
       srv->stop();
@@ -73,7 +81,42 @@ struct genieacs_adapter : ::testing::Test {
     genieacs::adapter_settings as;
     as.tenants["t1"] = settings;
     as.clock = clock;
-    adapter = genieacs::spawn_genieacs_adapter(sys, as, http, guard);
+    adapter = genieacs::spawn_genieacs_adapter(sys, as, http, guard, intents);
+  }
+
+  // A restart: the adapter dies at once (whatever it was waiting for) and
+  // a new one starts with the same intent store.
+  void crash_and_restart() {
+    caf::anon_send_exit(adapter, caf::exit_reason::kill);
+    adapter = nullptr;
+    respawn();
+  }
+
+  adapter_request reset_request(bool reconcile = false) {
+    auto req = request("genieacs.factory_reset", "0000000001");
+    req.idempotency_key = "saga-2/factory_reset_cpe/0";
+    req.reconcile = reconcile;
+    return req;
+  }
+
+  // Waits (bounded) until the simulator ran `n` tasks `name` on `dev`.
+  bool await_executed(const std::string& dev, const std::string& name,
+                      size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      if (executed_count(dev, name) >= n)
+        return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  std::string add_tr181_device(std::string serial = "TR181-0001") {
+    sim::genieacs::device_seed seed;
+    seed.oui = "A0B1C2";
+    seed.product_class = "EX220";
+    seed.serial = std::move(serial);
+    seed.data_model = "tr181";
+    return srv->add_device(seed);
   }
 
   adapter_request request(std::string op, std::string serial,
@@ -199,6 +242,9 @@ TEST_F(genieacs_adapter, queued_task_is_retryable_then_polled_until_it_ran) {
   EXPECT_NE(first.error.find("queued until the device's next inform"),
             std::string::npos)
     << first.error;
+  // genieacs/genieacs lib/connection-request.ts: "Device is offline".
+  EXPECT_NE(first.error.find("device is offline"), std::string::npos)
+    << first.error;
   auto queued = tasks_of(dev_off);
   ASSERT_EQ(queued.size(), 1u);
   EXPECT_EQ(queued.front().unique_key,
@@ -321,6 +367,164 @@ TEST_F(genieacs_adapter,
   auto rep = ask(req);
   EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
   EXPECT_NE(rep.error.find("no such device"), std::string::npos) << rep.error;
+}
+
+// -- data models and read-back (issue 12 item 7)
+// -------------------------------
+
+TEST_F(genieacs_adapter, tr181_cpe_is_configured_on_device_paths_detected) {
+  auto dev = add_tr181_device();
+  auto rep = configure("TR181-0001");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["cpe_id"], dev);
+  EXPECT_EQ(rep.outputs["data_model"], "tr181");
+  EXPECT_EQ(srv->parameter(dev, genieacs::tr181_pppoe_username), "user-1@isp");
+  EXPECT_EQ(srv->parameter(dev, genieacs::tr181_pppoe_password),
+            "pppoe-secret-1");
+  EXPECT_GE(srv->stats().value_readbacks, 1u);
+}
+
+TEST_F(genieacs_adapter, tr098_paths_on_a_tr181_cpe_fail_naming_the_paths) {
+  auto dev = add_tr181_device();
+  settings.model = genieacs::data_model::tr098;
+  respawn();
+  auto rep = configure("TR181-0001");
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure) << rep.error;
+  EXPECT_NE(rep.error.find(genieacs::tr098_pppoe_username), std::string::npos)
+    << rep.error;
+  EXPECT_NE(rep.error.find(genieacs::tr098_pppoe_password), std::string::npos)
+    << rep.error;
+  EXPECT_EQ(rep.error.find("pppoe-secret-1"), std::string::npos);
+  EXPECT_EQ(srv->parameter(dev, genieacs::tr181_pppoe_username), "");
+}
+
+TEST_F(genieacs_adapter, product_class_data_model_wins_over_the_tenant) {
+  auto dev = add_tr181_device();
+  settings.model = genieacs::data_model::tr098;
+  settings.product_class_models["EX220"] = genieacs::data_model::tr181;
+  respawn();
+  auto rep = configure("TR181-0001");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(srv->parameter(dev, genieacs::tr181_pppoe_username), "user-1@isp");
+  // The TR-098 device is still written on TR-098 paths.
+  auto old = configure("0000000001");
+  ASSERT_EQ(old.outcome, adapter_outcome::succeeded) << old.error;
+  EXPECT_EQ(old.outputs["data_model"], "tr098");
+}
+
+TEST_F(genieacs_adapter, extra_parameter_the_cpe_lacks_is_permanent) {
+  settings.extra_parameters
+    = {{"InternetGatewayDevice.X_VENDOR_Nope.Enable", "1"}};
+  respawn();
+  auto rep = configure("0000000001");
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure) << rep.error;
+  EXPECT_NE(rep.error.find("InternetGatewayDevice.X_VENDOR_Nope.Enable"),
+            std::string::npos)
+    << rep.error;
+}
+
+// -- device ids (issue 12 item 8)
+// ----------------------------------------------
+
+// genieacs/genieacs lib/util.ts generateDeviceId: no zero padding, a tab is
+// "%9"; the id is then percent-encoded again for the URL path.
+TEST_F(genieacs_adapter, device_id_with_a_control_character_is_found) {
+  sim::genieacs::device_seed seed;
+  seed.oui = "00259E";
+  seed.product_class = "HG8245H";
+  seed.serial = "SN\t7";
+  auto dev = srv->add_device(seed);
+  EXPECT_EQ(dev, "00259E-HG8245H-SN%97");
+  auto rep = configure("SN\t7", "00259E");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["cpe_id"], "00259E-HG8245H-SN%97");
+  EXPECT_EQ(srv->parameter(dev, genieacs::tr098_pppoe_username), "user-1@isp");
+}
+
+// -- durable task intents (issue 12 item 6)
+// ------------------------------------
+
+TEST_F(genieacs_adapter, reset_answered_but_not_committed_is_not_posted_again) {
+  auto first = ask(reset_request());
+  ASSERT_EQ(first.outcome, adapter_outcome::succeeded) << first.error;
+  crash_and_restart();
+  auto again = ask(reset_request(true));
+  ASSERT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
+  EXPECT_EQ(executed_count(dev_a, "factoryReset"), 1u);
+}
+
+TEST_F(genieacs_adapter, reset_that_ran_before_the_answer_is_not_posted_again) {
+  // GenieACS runs the reset, then the process dies before the 200 arrives.
+  srv->set_hold(10'000, "factoryReset");
+  caf::scoped_actor self{sys};
+  self->send(adapter, invoke_atom_v, reset_request());
+  ASSERT_TRUE(await_executed(dev_a, "factoryReset", 1));
+  crash_and_restart();
+  srv->set_hold(0, {});
+  // The finished task is gone from GenieACS: only the recorded intent and
+  // the device record (a boot after the post) tell that it ran.
+  EXPECT_TRUE(tasks_of(dev_a).empty());
+  auto rec = ask(reset_request(true));
+  ASSERT_EQ(rec.outcome, adapter_outcome::succeeded) << rec.error;
+  EXPECT_EQ(executed_count(dev_a, "factoryReset"), 1u);
+  EXPECT_GE(srv->stats().reconcile_reads, 1u);
+}
+
+TEST_F(genieacs_adapter, configuration_that_ran_before_a_crash_reads_back) {
+  srv->set_hold(10'000, "setParameterValues");
+  caf::scoped_actor self{sys};
+  self->send(adapter, invoke_atom_v,
+             request("genieacs.configure_cpe", "0000000001"));
+  ASSERT_TRUE(await_executed(dev_a, "setParameterValues", 1));
+  crash_and_restart();
+  srv->set_hold(0, {});
+  auto before = srv->stats().value_readbacks;
+  auto rec = configure("0000000001", {}, true);
+  ASSERT_EQ(rec.outcome, adapter_outcome::succeeded) << rec.error;
+  EXPECT_EQ(executed_count(dev_a, "setParameterValues"), 1u);
+  EXPECT_GT(srv->stats().value_readbacks, before);
+}
+
+TEST_F(genieacs_adapter, recorded_post_without_a_session_since_posts_again) {
+  // The intent was written, then the process died before the POST left:
+  // no task queued and no session since the post time.
+  genieacs::task_intent x;
+  x.operation = "genieacs.factory_reset";
+  x.idempotency_key = "saga-2/factory_reset_cpe/0";
+  x.tenant_id = "t1";
+  x.device = dev_a;
+  x.unique_key = "ispflow:genieacs.factory_reset:saga-2/factory_reset_cpe/0";
+  x.posted_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count()
+                   + 60'000;
+  caf::scoped_actor self{sys};
+  self->request(intents, 5s, save_atom_v, x)
+    .receive([](bool) {}, [](caf::error& err) { FAIL() << to_string(err); });
+  auto rec = ask(reset_request(true));
+  ASSERT_EQ(rec.outcome, adapter_outcome::succeeded) << rec.error;
+  EXPECT_EQ(executed_count(dev_a, "factoryReset"), 1u);
+}
+
+TEST_F(genieacs_adapter, session_after_the_post_without_a_boot_waits) {
+  genieacs::task_intent x;
+  x.operation = "genieacs.factory_reset";
+  x.idempotency_key = "saga-2/factory_reset_cpe/0";
+  x.tenant_id = "t1";
+  x.device = dev_a;
+  x.unique_key = "ispflow:genieacs.factory_reset:saga-2/factory_reset_cpe/0";
+  x.posted_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  caf::scoped_actor self{sys};
+  self->request(intents, 5s, save_atom_v, x)
+    .receive([](bool) {}, [](caf::error& err) { FAIL() << to_string(err); });
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(srv->set_online(dev_a, true)); // an inform after the post
+  auto rec = ask(reset_request(true));
+  EXPECT_EQ(rec.outcome, adapter_outcome::retryable_failure) << rec.error;
+  EXPECT_NE(rec.error.find("not posted again"), std::string::npos) << rec.error;
+  EXPECT_EQ(executed_count(dev_a, "factoryReset"), 0u);
 }
 
 // -- probe, secrets, breaker --------------------------------------------------

@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 #include <chrono>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <iostream>
 #include <sstream>
 
@@ -65,6 +66,34 @@ struct netbox_adapter : ::testing::Test {
     caf::anon_send_exit(http, caf::exit_reason::user_shutdown);
     if (srv)
       srv->stop();
+  }
+
+  // A fresh simulator with MAX_PAGE_SIZE `max_page_size`, and an adapter
+  // on it.
+  void restart_sim(uint32_t max_page_size) {
+    srv->stop();
+    sim::netbox::options opts;
+    opts.tokens = {v1_token, v2_token};
+    opts.max_page_size = max_page_size;
+    auto s = sim::netbox::server::start(opts);
+    ASSERT_TRUE(s);
+    srv = std::move(*s);
+    settings.base_url = "http://127.0.0.1:" + std::to_string(srv->port());
+    respawn();
+  }
+
+  // Creates an address for `subscriber` in prefix `prefix` directly.
+  int post_address(int prefix, const std::string& subscriber) {
+    httplib::Client c{"127.0.0.1", srv->port()};
+    c.set_default_headers(
+      {{"Authorization", std::string{"Token "} + v1_token}});
+    auto res = c.Post("/api/ipam/prefixes/" + std::to_string(prefix)
+                        + "/available-ips/",
+                      R"({"tenant":{"slug":"demo"},"custom_fields":)"
+                      R"({"subscriber_id":")"
+                        + subscriber + R"("}})",
+                      "application/json");
+    return res ? res->status : 0;
   }
 
   void respawn() {
@@ -187,10 +216,95 @@ TEST_F(netbox_adapter, every_prefix_full_is_a_permanent_failure) {
 
 TEST_F(netbox_adapter, no_prefix_for_the_site_is_a_permanent_failure) {
   auto req = request("netbox.allocate_ip");
-  req.input["site"] = "pop-9";
+  req.input["site"] = "pop-2"; // a site, but none of tenant demo's prefixes
   auto rep = ask(req);
   EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
   EXPECT_NE(rep.error.find("no active prefix"), std::string::npos) << rep.error;
+}
+
+// NetBox answers a slug filter that names nothing with 400 "Select a valid
+// choice", not with an empty list.
+TEST_F(netbox_adapter, an_unknown_site_slug_is_permanent_naming_the_slug) {
+  auto req = request("netbox.allocate_ip");
+  req.input["site"] = "pop-9";
+  auto rep = ask(req);
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure) << rep.error;
+  EXPECT_NE(rep.error.find("netbox: prefixes: NetBox has no site 'pop-9' "
+                           "(the request's input \"site\""),
+            std::string::npos)
+    << rep.error;
+  EXPECT_EQ(srv->allocation_count(), 0u);
+  settings.site_slug = "pop-7";
+  respawn();
+  auto configured = allocate("sub-2");
+  EXPECT_EQ(configured.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(configured.error.find("NetBox has no site 'pop-7' (netbox.site "
+                                  "of the tenant's configuration"),
+            std::string::npos)
+    << configured.error;
+}
+
+TEST_F(netbox_adapter, an_unknown_tenant_or_role_slug_is_permanent_naming_it) {
+  settings.tenant_slug = "ghost";
+  respawn();
+  auto tenant = allocate();
+  EXPECT_EQ(tenant.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(tenant.error.find("netbox: look-up: NetBox has no tenant 'ghost' "
+                              "(netbox.tenant"),
+            std::string::npos)
+    << tenant.error;
+  auto release = ask(request("netbox.release_ip"));
+  EXPECT_EQ(release.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(release.error.find("tenant 'ghost'"), std::string::npos)
+    << release.error;
+  settings.tenant_slug = "demo";
+  settings.prefix_role = "pool";
+  respawn();
+  auto role = allocate();
+  EXPECT_EQ(role.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(role.error.find("NetBox has no prefix role 'pool' "
+                            "(netbox.prefix_role"),
+            std::string::npos)
+    << role.error;
+  EXPECT_EQ(srv->checks().unknown_choices, 3u);
+}
+
+// A NetBox whose MAX_PAGE_SIZE is below the look-up's limit=1000 answers in
+// pages: the second prefix is only on page 2.
+TEST_F(netbox_adapter, prefixes_past_max_page_size_are_reached_through_next) {
+  restart_sim(1);
+  srv->set_prefix_full(1, true);
+  auto rep = allocate();
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["ip_address"], "100.64.0.9");
+  EXPECT_EQ(rep.outputs["prefix"], "100.64.0.8/29");
+  EXPECT_GE(srv->checks().pages_followed, 1u);
+}
+
+TEST_F(netbox_adapter,
+       release_by_subscriber_deletes_the_addresses_of_every_page) {
+  restart_sim(1);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(post_address(2, "sub-1"), 201);
+  ASSERT_EQ(addresses_of("sub-1"), 3u);
+  auto rep = ask(request("netbox.release_ip", "sub-1"));
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(addresses_of("sub-1"), 0u);
+  EXPECT_EQ(srv->checks().pages_followed, 2u);
+}
+
+TEST_F(netbox_adapter, a_look_up_longer_than_max_pages_fails_naming_the_key) {
+  restart_sim(1);
+  settings.max_pages = 2;
+  respawn();
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(post_address(2, "sub-1"), 201);
+  auto rep = ask(request("netbox.release_ip", "sub-1"));
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rep.error.find("more than 2 pages"), std::string::npos)
+    << rep.error;
+  EXPECT_NE(rep.error.find("netbox.max_pages"), std::string::npos);
+  EXPECT_EQ(addresses_of("sub-1"), 3u); // nothing deleted on a partial view
 }
 
 TEST_F(netbox_adapter, tenant_by_id_and_site_from_settings_select_its_prefix) {

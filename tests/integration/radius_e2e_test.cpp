@@ -655,3 +655,77 @@ TEST_F(radius_e2e, terminate_leaves_nothing_of_the_subscriber) {
   EXPECT_EQ(late.outcome, adapter_outcome::succeeded);
   EXPECT_EQ(late.outputs["sessions"], "0");
 }
+
+// -- a NAS that answers without Message-Authenticator (issue 12, item 1) ----
+
+namespace {
+
+// The CoA client of ispflowd for the simulator's `nas` row, told whether
+// that NAS's replies must be signed; quick retransmissions.
+std::shared_ptr<coa_authorization> coa_for_sim(bool require_ma) {
+  coa_settings cs;
+  cs.client.initial_timeout = 200ms;
+  cs.client.max_timeout = 400ms;
+  cs.client.max_attempts = 3;
+  nas_entry sim_nas{"sim-bng", "127.0.0.1", nas_secret, "mikrotik",
+                    sim_coa_port};
+  sim_nas.require_message_authenticator = require_ma;
+  cs.nas = {sim_nas};
+  auto made = coa_authorization::make(std::move(cs));
+  EXPECT_TRUE(made) << render_error(made.error());
+  return made ? *made : nullptr;
+}
+
+} // namespace
+
+TEST_F(radius_e2e, unsigned_replies_are_dropped_by_default) {
+  auto c = sim_config();
+  c.unsigned_replies = true;
+  start_sim(std::move(c));
+  coa = coa_for_sim(true);
+  ASSERT_TRUE(coa);
+  spawn(suspend_policy::reject);
+  ASSERT_EQ(provision("ma1").outcome, adapter_outcome::succeeded);
+  auto in = login("ma1");
+  ASSERT_TRUE(in.accepted && in.session);
+  auto dis = call("radius.disconnect_sessions", "sub-ma1", {},
+                  "saga-ma1/disconnect_sessions/1");
+  // Every reply dropped: a timeout, retried by the saga, never an ACK.
+  EXPECT_EQ(dis.outcome, adapter_outcome::retryable_failure) << dis.error;
+  EXPECT_NE(dis.error.find("timeout"), std::string::npos) << dis.error;
+  EXPECT_EQ(coa->stats().acks, 0u);
+  EXPECT_EQ(coa->stats().dropped_replies, 3u);
+  EXPECT_EQ(sim->stats().replies_unsigned, 3u);
+  EXPECT_EQ(sim->stats().replies_signed, 0u);
+}
+
+TEST_F(radius_e2e, a_nas_configured_unsigned_gets_its_replies_accepted) {
+  auto c = sim_config();
+  c.unsigned_replies = true;
+  start_sim(std::move(c));
+  coa = coa_for_sim(false);
+  ASSERT_TRUE(coa);
+  spawn(suspend_policy::reject);
+  ASSERT_EQ(provision("ma2").outcome, adapter_outcome::succeeded);
+  auto in = login("ma2");
+  ASSERT_TRUE(in.accepted && in.session);
+  // A CoA-ACK without attributes changes the plan on the session ...
+  ASSERT_EQ(call("radius.set_plan_group", "sub-ma2", {{"plan_id", "silver"}},
+                 "saga-ma2/set_plan_group/1")
+              .outcome,
+            adapter_outcome::succeeded);
+  auto change = call("radius.coa_sessions", "sub-ma2", {{"plan_id", "silver"}},
+                     "saga-ma2/coa_sessions/1");
+  ASSERT_EQ(change.outcome, adapter_outcome::succeeded) << change.error;
+  EXPECT_EQ(change.outputs["session_results"],
+            in.session->id + "@127.0.0.1 coa ack");
+  EXPECT_EQ(sim->find(in.session->id)->attribute("Mikrotik-Rate-Limit"),
+            silver_rate);
+  // ... and a Disconnect-ACK without attributes ends it: the simulator's
+  // Accounting-Stop reaches FreeRADIUS, which closes it in radacct.
+  suspend("ma2", in.session->id, "saga-ma2");
+  EXPECT_EQ(coa->stats().dropped_replies, 0u);
+  EXPECT_EQ(coa->stats().acks, 2u);
+  EXPECT_EQ(sim->stats().replies_signed, 0u);
+  EXPECT_GE(sim->stats().replies_unsigned, 2u);
+}

@@ -394,3 +394,93 @@ TEST_F(radius_nas, control_endpoint_lists_logs_in_and_stops_sessions) {
   EXPECT_EQ(bad->status, 400);
   EXPECT_TRUE(sim->sessions().empty());
 }
+
+// -- replies without Message-Authenticator (issue 12, item 1) ---------------
+
+TEST_F(radius_nas, unsigned_replies_are_acks_and_naks_as_accel_ppp_sends_them) {
+  nas::config cfg;
+  cfg.unsigned_replies = true;
+  start(cfg);
+  auto s = sim->add_session("uma", "10.0.0.20");
+  auto nas_ep = target();
+  nas_ep.require_message_authenticator = false;
+  auto attrs = ident(s);
+  attrs.push_back(attribute::text(attr::proxy_state, "echo?"));
+  auto ack = client->send(nas_ep, code::disconnect_request, attrs);
+  ASSERT_EQ(ack.status, coa_status::ack);
+  // accel-ppp's ACK carries no attribute at all (no Message-Authenticator,
+  // no Proxy-State); its NAK only Error-Cause.
+  EXPECT_TRUE(ack.reply.attributes.empty());
+  EXPECT_FALSE(sim->find(s.id));
+  auto nak = client->send(nas_ep, code::disconnect_request, ident(s));
+  ASSERT_EQ(nak.status, coa_status::nak);
+  EXPECT_EQ(nak.error_cause, 503u);
+  ASSERT_EQ(nak.reply.attributes.size(), 1u);
+  EXPECT_EQ(nak.reply.attributes[0].type, attr::error_cause);
+  auto st = sim->stats();
+  EXPECT_EQ(st.replies_unsigned, 2u);
+  EXPECT_EQ(st.replies_signed, 0u);
+}
+
+TEST_F(radius_nas, an_unsigned_reply_times_out_where_it_is_required) {
+  nas::config cfg;
+  cfg.unsigned_replies = true;
+  start(cfg);
+  auto s = sim->add_session("vera", "10.0.0.21");
+  // The default: Message-Authenticator required.
+  auto out = client->send(target(), code::disconnect_request, ident(s));
+  EXPECT_EQ(out.status, coa_status::timeout);
+  EXPECT_EQ(client->stats().dropped_replies, 3u);
+  // The NAS acted on the first request and answered every retransmission
+  // from its cache: the session is gone, the client never knew.
+  EXPECT_FALSE(sim->find(s.id));
+  EXPECT_EQ(sim->stats().replies_unsigned, 3u);
+}
+
+TEST_F(radius_nas, signed_replies_are_counted_and_shown_on_the_control_port) {
+  start();
+  auto s = sim->add_session("wes", "10.0.0.22");
+  ASSERT_EQ(client->send(target(), code::disconnect_request, ident(s)).status,
+            coa_status::ack);
+  auto control = nas::control_server::start(*sim, "127.0.0.1", 0);
+  ASSERT_TRUE(control);
+  httplib::Client http{"127.0.0.1", (*control)->port()};
+  auto stats = http.Get("/stats");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200);
+  EXPECT_NE(stats->body.find(R"("replies_signed":1)"), std::string::npos)
+    << stats->body;
+  EXPECT_NE(stats->body.find(R"("replies_unsigned":0)"), std::string::npos)
+    << stats->body;
+  EXPECT_NE(stats->body.find(R"("acks":1)"), std::string::npos) << stats->body;
+}
+
+TEST_F(radius_nas, a_bad_message_authenticator_is_dropped_in_both_modes) {
+  // A NAS whose Message-Authenticator is wrong while its Response
+  // Authenticator is right: never accepted, required or not.
+  udp_peer forger{[](const packet& req) {
+    packet r;
+    r.code = code::disconnect_ack;
+    r.identifier = req.identifier;
+    auto wire = *encode_response(r, req.auth, secret);
+    // Message-Authenticator is the first attribute: flip one of its bytes,
+    // then recompute the Response Authenticator over the changed packet.
+    wire[20 + 2] ^= 0x5a;
+    std::copy(req.auth.begin(), req.auth.end(), wire.begin() + 4);
+    auto buf = wire;
+    buf.insert(buf.end(), secret.begin(), secret.end());
+    auto ra = md5(buf);
+    std::copy(ra.begin(), ra.end(), wire.begin() + 4);
+    return wire;
+  }};
+  start();
+  for (bool required : {true, false}) {
+    nas_endpoint ep{"127.0.0.1", forger.port(), secret};
+    ep.require_message_authenticator = required;
+    auto before = client->stats().dropped_replies;
+    auto out = client->send(ep, code::disconnect_request,
+                            {attribute::text(attr::user_name, "xena")});
+    EXPECT_EQ(out.status, coa_status::timeout) << required;
+    EXPECT_EQ(client->stats().dropped_replies, before + 3) << required;
+  }
+}

@@ -77,6 +77,26 @@ tenant_settings acme(suspend_policy policy) {
   return t;
 }
 
+// A second tenant on the same FreeRADIUS: a CHAP fleet, so cleartext
+// passwords by explicit choice.
+tenant_settings globex() {
+  tenant_settings t;
+  t.tenant_id = "globex";
+  t.suspend = suspend_policy::reject;
+  t.passwords = password_storage::cleartext;
+  t.plans = {plan{"gold", 50000, 10000, "", "", "", ""},
+             plan{"silver", 20000, 5000, "", "", "", ""}};
+  return t;
+}
+
+// A tenant left at the defaults (password storage included).
+tenant_settings initech() {
+  tenant_settings t;
+  t.tenant_id = "initech";
+  t.plans = {plan{"gold", 50000, 10000, "", "", "", ""}};
+  return t;
+}
+
 struct radius_sql_adapter : ::testing::Test {
   static inline std::unique_ptr<ispflow::testing::scratch_database> db;
   static inline std::unique_ptr<ispflow::testing::freeradius_server> radius;
@@ -120,7 +140,7 @@ struct radius_sql_adapter : ::testing::Test {
       caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
     adapter_config ac;
     ac.dsn = db->dsn();
-    ac.tenants = {acme(policy)};
+    ac.tenants = {acme(policy), globex(), initech()};
     ac.coa = std::move(c);
     adapter = spawn_radius_adapter(*sys, std::move(ac));
   }
@@ -128,8 +148,15 @@ struct radius_sql_adapter : ::testing::Test {
   adapter_reply call(const std::string& op, const std::string& subscriber,
                      events::string_map in = {},
                      const std::string& key = "saga/step/1") {
+    return call_as("acme", op, subscriber, std::move(in), key);
+  }
+
+  adapter_reply call_as(const std::string& tenant, const std::string& op,
+                        const std::string& subscriber,
+                        events::string_map in = {},
+                        const std::string& key = "saga/step/1") {
     adapter_request req;
-    req.tenant_id = "acme";
+    req.tenant_id = tenant;
     req.subscriber_id = subscriber;
     req.system = "radius";
     req.operation = op;
@@ -215,7 +242,7 @@ TEST_F(radius_sql_adapter, bad_input_is_a_permanent_failure) {
   EXPECT_EQ(no_password.outcome, adapter_outcome::permanent_failure);
   adapter_request req;
   auto other_tenant = [&] {
-    req.tenant_id = "globex";
+    req.tenant_id = "umbrella";
     req.operation = "radius.deny";
     adapter_reply out;
     caf::scoped_actor self{*sys};
@@ -409,4 +436,133 @@ TEST_F(radius_sql_adapter, terminate_leaves_nothing_and_repeats_cleanly) {
             adapter_outcome::succeeded);
   EXPECT_EQ(access_request(auth_port, "term1", "pw-term1").code,
             "Access-Reject");
+}
+
+// -- hostile passwords and usernames (issue 14, item 3) ----------------------
+
+TEST_F(radius_sql_adapter,
+       an_injected_password_neither_authenticates_nor_runs) {
+  // FreeRADIUS's rlm_sql expands a radcheck value enclosed in backticks as
+  // xlat when the user logs in: %{sql:...} would run this SELECT (advancing
+  // the probe sequence) and make "pwn" the password.
+  db->query("CREATE SEQUENCE IF NOT EXISTS xlat_probe");
+  const std::string payload
+    = "`%{sql:SELECT 'pwn' FROM (SELECT nextval('xlat_probe')) AS p}`";
+  // Cleartext storage (explicitly chosen for CHAP) refuses it, naming the
+  // rule and not the password; nothing is written.
+  for (const auto& pw : {payload, std::string{"%{sql:SELECT 'pwn'}"},
+                         std::string{"`%{exec:/bin/true}`"}}) {
+    auto res = call_as("globex", "radius.provision", "sub-inj1",
+                       {{"credentials.username", "inj1"},
+                        {"credentials.password", pw},
+                        {"plan_id", "gold"}});
+    EXPECT_EQ(res.outcome, adapter_outcome::permanent_failure) << pw;
+    EXPECT_NE(res.error.find("cleartext storage"), std::string::npos)
+      << res.error;
+    EXPECT_EQ(res.error.find(pw), std::string::npos) << res.error;
+  }
+  EXPECT_EQ(db->count("SELECT count(*) FROM radcheck WHERE username = 'inj1'"),
+            0);
+  EXPECT_EQ(access_request(auth_port, "inj1", "pwn").code, "Access-Reject");
+  // Hashed storage (the default) keeps it as an inert hash: "pwn" is
+  // refused, the payload is just this subscriber's password.
+  auto hashed = call_as("initech", "radius.provision", "sub-inj2",
+                        {{"credentials.username", "inj2"},
+                         {"credentials.password", payload},
+                         {"plan_id", "gold"}});
+  ASSERT_EQ(hashed.outcome, adapter_outcome::succeeded) << hashed.error;
+  EXPECT_EQ(db->value("SELECT attribute FROM radcheck WHERE username ="
+                      " 'inj2'"),
+            "SSHA2-512-Password");
+  EXPECT_EQ(access_request(auth_port, "inj2", "pwn").code, "Access-Reject");
+  // The SELECT never ran: the sequence was never called.
+  EXPECT_EQ(db->value("SELECT is_called::text FROM xlat_probe"), "false");
+  EXPECT_EQ(db->count("SELECT count(*) FROM radpostauth WHERE username IN"
+                      " ('inj1', 'inj2') AND reply = 'Access-Accept'"),
+            0);
+}
+
+TEST_F(radius_sql_adapter, a_username_outside_the_rule_is_refused) {
+  for (const std::string name :
+       {"%{sql:SELECT 'pwn'}", "`id`", "bad user", "x@nodot"}) {
+    auto res = call("radius.provision", "sub-badname",
+                    {{"credentials.username", name},
+                     {"credentials.password", "pw-badname"},
+                     {"plan_id", "gold"}});
+    EXPECT_EQ(res.outcome, adapter_outcome::permanent_failure) << name;
+    EXPECT_NE(res.error.find("RADIUS username refused"), std::string::npos)
+      << res.error;
+    auto deny = call("radius.deny", "sub-badname",
+                     {{"credentials.username", name}});
+    EXPECT_EQ(deny.outcome, adapter_outcome::permanent_failure) << name;
+  }
+  EXPECT_EQ(db->count("SELECT count(*) FROM radius_accounts WHERE"
+                      " subscriber_id = 'sub-badname'"),
+            0);
+}
+
+// -- RADIUS username ownership (issue 14, item 6) ----------------------------
+
+TEST_F(radius_sql_adapter, another_tenants_username_is_never_touched) {
+  register_nas();
+  ASSERT_EQ(activate("own1").outcome, adapter_outcome::succeeded);
+  start_session("own1", "o-1");
+  auto rows = [&] {
+    std::string out;
+    for (const char* sql :
+         {"SELECT id, attribute, op, value FROM radcheck WHERE username ="
+          " 'own1' ORDER BY id",
+          "SELECT id, attribute, op, value FROM radreply WHERE username ="
+          " 'own1' ORDER BY id",
+          "SELECT id, groupname, priority FROM radusergroup WHERE username ="
+          " 'own1' ORDER BY id",
+          "SELECT tenant_id, subscriber_id, plan_group, denied,"
+          " plan_change_key, updated_at FROM radius_accounts WHERE username ="
+          " 'own1'"})
+      for (const auto& row : db->query(sql)) {
+        for (const auto& v : row)
+          out += (v ? *v : std::string{"NULL"}) + "|";
+        out += "\n";
+      }
+    return out;
+  };
+  auto before = rows();
+  ASSERT_NE(before.find("acme"), std::string::npos);
+  // Tenant globex names acme's username, even with the same subscriber id:
+  // every write, compensation, look-up and CoA/DM is refused.
+  const events::string_map as_own1{{"credentials.username", "own1"},
+                                   {"credentials.password", "pw-own1"},
+                                   {"plan_id", "gold"},
+                                   {"previous_plan_group", "globex.gold"}};
+  for (const char* op :
+       {"radius.deprovision", "radius.deny", "radius.restore_plan",
+        "radius.set_plan_group", "radius.revert_plan_group",
+        "radius.disconnect_sessions", "radius.coa_sessions",
+        "radius.verify_sessions_closed", "radius.provision"}) {
+    for (const char* subscriber : {"sub-own1", "sub-globex-9"}) {
+      auto res = call_as("globex", op, subscriber, as_own1,
+                         std::string{"globex-saga/"} + op);
+      EXPECT_EQ(res.outcome, adapter_outcome::permanent_failure) << op;
+      EXPECT_NE(res.error.find("RADIUS username own1 belongs to another"
+                               " tenant"),
+                std::string::npos)
+        << op << ": " << res.error;
+      EXPECT_EQ(res.error.find("acme"), std::string::npos) << res.error;
+    }
+  }
+  // Within acme, another subscriber may not name it either.
+  auto other_sub = call("radius.deprovision", "sub-someone-else",
+                        {{"credentials.username", "own1"}});
+  EXPECT_EQ(other_sub.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(other_sub.error.find("belongs to another subscriber"),
+            std::string::npos)
+    << other_sub.error;
+  EXPECT_EQ(rows(), before);
+  EXPECT_TRUE(da->calls.empty()) << "a CoA/DM went to the NAS";
+  EXPECT_EQ(access_request(auth_port, "own1", "pw-own1").code, "Access-Accept");
+  // Its owner still can.
+  auto mine = call("radius.disconnect_sessions", "sub-own1");
+  EXPECT_EQ(mine.outcome, adapter_outcome::succeeded) << mine.error;
+  EXPECT_EQ(da->calls.size(), 1u);
+  stop_session("own1", "o-1");
 }

@@ -134,8 +134,10 @@ protected:
   }
 
   std::vector<std::string> startable(std::vector<int32_t> partitions = {},
-                                     size_t limit = 100) {
-    auto res = store->next_startable(limit, partitions);
+                                     size_t limit = 100,
+                                     std::vector<std::string> skip = {}) {
+    auto res = store->next_startable(
+      pg::startable_query{limit, std::move(partitions), std::move(skip)});
     EXPECT_TRUE(res) << ispflow::render_error(res.error());
     std::vector<std::string> ids;
     if (res)
@@ -397,9 +399,9 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
 TEST_F(saga_store, outbox_headers_in_the_first_stored_format_are_read) {
   // Schema 0002's form: every value base64, "null" always present.
   db.query("INSERT INTO outbox (topic, key, value, headers) VALUES "
-          "('saga.events.v1', NULL, 'v', '[{\"key\": \"ce_type\", "
-          "\"null\": false, \"value\": \"c2FnYS5zdGFydGVk\"}, "
-          "{\"key\": \"gone\", \"null\": true, \"value\": \"\"}]')");
+           "('saga.events.v1', NULL, 'v', '[{\"key\": \"ce_type\", "
+           "\"null\": false, \"value\": \"c2FnYS5zdGFydGVk\"}, "
+           "{\"key\": \"gone\", \"null\": true, \"value\": \"\"}]')");
   auto relay = pg::outbox_store::connect(db.dsn());
   ASSERT_TRUE(relay) << ispflow::render_error(relay.error());
   auto rows = relay->fetch_unsent(10);
@@ -471,7 +473,7 @@ TEST_F(saga_store, a_subscribers_next_event_waits_until_its_saga_ends) {
   auto inbox = receive({event("e1", "sub-1", 3), event("e2", "sub-1", 3),
                         event("e3", "sub-2", 5)});
   EXPECT_THAT(startable(), ElementsAre("e1", "e3"));
-  auto all = store->next_startable(10, {});
+  auto all = store->next_startable(pg::startable_query{10, {}, {}});
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
   auto& e1 = all->front();
@@ -502,6 +504,30 @@ TEST_F(saga_store, a_subscribers_next_event_waits_until_its_saga_ends) {
   EXPECT_THAT(startable({}, 1), ElementsAre("e2"));
 }
 
+TEST_F(saga_store, tenants_share_each_batch_of_startable_events) {
+  // Tenant "acme" has a backlog of 40 events, older than tenant "beta"'s
+  // three: a batch of 10 still holds beta's events, interleaved; each
+  // tenant's share is half the batch (acme's 5, beta's 3).
+  std::vector<ev::accepted_event> evs;
+  for (int i = 0; i < 40; ++i)
+    evs.push_back(
+      event("a" + std::to_string(i), "sub-a" + std::to_string(i), i % 2));
+  for (int i = 0; i < 3; ++i) {
+    auto e = event("b" + std::to_string(i), "sub-b" + std::to_string(i), 0);
+    e.tenant_id = "beta";
+    evs.push_back(std::move(e));
+  }
+  receive(evs);
+  EXPECT_THAT(startable({}, 10),
+              ElementsAre("a0", "b0", "a1", "b1", "a2", "b2", "a3", "a4"));
+  // A tenant at its limit is left out, and the others get the whole batch.
+  EXPECT_THAT(startable({}, 4, {"acme"}), ElementsAre("b0", "b1", "b2"));
+  EXPECT_THAT(startable({}, 3, {"beta"}), ElementsAre("a0", "a1", "a2"));
+  EXPECT_THAT(startable({}, 10, {"acme", "beta"}), IsEmpty());
+  // Partitions filter within each tenant's share.
+  EXPECT_THAT(startable({1}, 4), ElementsAre("a1", "a3"));
+}
+
 TEST_F(saga_store, terminal_states_release_the_subscriber) {
   for (auto done : {sg::saga_state::completed, sg::saga_state::compensated,
                     sg::saga_state::cancelled}) {
@@ -517,7 +543,7 @@ TEST_F(saga_store, terminal_states_release_the_subscriber) {
     auto inst = instance("s-1");
     inst.state = done;
     ASSERT_TRUE(st->write({{inst, id, 0, {}, {}, {}, {}}}));
-    auto next = st->next_startable(10, {});
+    auto next = st->next_startable(pg::startable_query{10, {}, {}});
     ASSERT_TRUE(next);
     ASSERT_EQ(next->size(), 1u) << done;
     EXPECT_EQ(next->front().event_id, "e2") << done;
@@ -624,7 +650,7 @@ TEST(saga_store_migration,
   ASSERT_FALSE(sg::register_lifecycle_sagas(registry));
   auto store = pg::saga_store::connect(db.dsn(), registry);
   ASSERT_TRUE(store);
-  auto next = store->next_startable(10, {});
+  auto next = store->next_startable(pg::startable_query{10, {}, {}});
   ASSERT_TRUE(next);
   ASSERT_EQ(next->size(), 1u);
   EXPECT_EQ(next->front().event_id, "old");

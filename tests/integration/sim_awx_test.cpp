@@ -74,24 +74,75 @@ TEST_F(awx_sim, launch_returns_201_location_job_and_ignored_fields) {
   EXPECT_STREQ(vars["saga_id"].GetString(), "s-1");
 }
 
-TEST_F(awx_sim, launch_info_reports_the_prompts) {
+TEST_F(awx_sim, launch_info_reports_the_prompts_like_job_launch_serializer) {
   auto res = cli->Get("/api/v2/job_templates/2/launch/");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   auto d = parse(res->body);
   EXPECT_FALSE(d["ask_variables_on_launch"].GetBool());
+  EXPECT_FALSE(d["ask_limit_on_launch"].GetBool());
   EXPECT_TRUE(d["passwords_needed_to_start"].IsArray());
+  for (auto key :
+       {"ask_inventory_on_launch", "ask_skip_tags_on_launch",
+        "ask_job_type_on_launch", "can_start_without_user_input",
+        "credential_needed_to_start", "inventory_needed_to_start",
+        "variables_needed_to_start", "job_template_data", "defaults"})
+    EXPECT_TRUE(d.HasMember(key)) << key;
+  auto survey = parse(cli->Get("/api/v2/job_templates/4/launch/")->body);
+  EXPECT_TRUE(survey["survey_enabled"].GetBool());
+  EXPECT_FALSE(survey["ask_variables_on_launch"].GetBool());
+  EXPECT_EQ(srv->launch_prompt_reads(), 2u);
+  auto state = parse(cli->Get("/_sim/state")->body);
+  EXPECT_EQ(state["contract_checks"]["launch_prompt_reads"].GetInt(), 2);
 }
 
-TEST_F(awx_sim, template_without_prompt_rejects_extra_vars_with_400) {
+// AWX's JobLaunchSerializer ignores launch fields the template does not
+// prompt for (201 + ignored_fields), it does not refuse them.
+TEST_F(awx_sim, template_without_prompt_ignores_extra_vars_with_201) {
   auto res = launch(2, R"({"extra_vars":{"saga_id":"s-1"}})");
   ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 400);
-  EXPECT_EQ(res->body, R"({"extra_vars":["Variables saga_id provided, but )"
-                       R"(this template cannot accept variables."]})");
-  EXPECT_EQ(srv->launch_count(), 0u);
+  ASSERT_EQ(res->status, 201);
+  auto d = parse(res->body);
+  EXPECT_STREQ(d["ignored_fields"]["extra_vars"]["saga_id"].GetString(), "s-1");
+  EXPECT_STREQ(d["extra_vars"].GetString(), "{}");
+  EXPECT_EQ(srv->launch_count(), 1u);
   EXPECT_EQ(launch(2, "{}")->status, 201);
   EXPECT_EQ(launch(42, "{}")->status, 404);
+}
+
+TEST_F(awx_sim, survey_only_template_runs_the_job_without_the_other_vars) {
+  auto res = launch(4, R"({"extra_vars":{"subscriber_id":"sub-1",)"
+                       R"("ispflow_idempotency_key":"k-1"},"limit":"h1"})");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 201);
+  auto d = parse(res->body);
+  const auto& ignored = d["ignored_fields"];
+  EXPECT_STREQ(ignored["extra_vars"]["ispflow_idempotency_key"].GetString(),
+               "k-1");
+  EXPECT_FALSE(ignored["extra_vars"].HasMember("subscriber_id"));
+  EXPECT_STREQ(ignored["limit"].GetString(), "h1");
+  auto vars = parse(d["extra_vars"].GetString());
+  EXPECT_STREQ(vars["subscriber_id"].GetString(), "sub-1");
+  EXPECT_FALSE(vars.HasMember("ispflow_idempotency_key"));
+  EXPECT_STREQ(d["limit"].GetString(), "");
+  EXPECT_EQ(srv->ignored_field_launches(), 1u);
+  // A survey answer of the wrong type is an error, not ignored.
+  auto bad = launch(4, R"({"extra_vars":{"subscriber_id":7}})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("variables_needed_to_start"), std::string::npos);
+  // With Variables prompted, the other variables are accepted too.
+  ASSERT_TRUE(srv->patch_template(4, R"({"ask_variables_on_launch":true})"));
+  auto ok = parse(
+    launch(4, R"({"extra_vars":{"ispflow_idempotency_key":"k-2"}})")->body);
+  EXPECT_EQ(ok["ignored_fields"].MemberCount(), 0u);
+  auto ctl = cli->Post("/_sim/job_templates/4",
+                       R"({"ask_limit_on_launch":true})", json);
+  ASSERT_TRUE(ctl);
+  EXPECT_EQ(ctl->status, 200);
+  EXPECT_TRUE(parse(ctl->body)["ask_limit_on_launch"].GetBool());
+  EXPECT_EQ(
+    cli->Post("/_sim/job_templates/4", R"({"nope":true})", json)->status, 400);
 }
 
 TEST_F(awx_sim, launch_is_not_idempotent) {

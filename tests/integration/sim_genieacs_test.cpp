@@ -116,16 +116,127 @@ TEST_F(genieacs_sim, task_without_connection_request_is_queued_with_202) {
   EXPECT_EQ(listed->get_header_value("total"), "1");
 }
 
-TEST_F(genieacs_sim, offline_device_answers_task_queued_but_not_processed) {
-  auto res = task(dev_off_path, "?connection_request&timeout=50",
+// genieacs/genieacs lib/connection-request.ts: a connection request that is
+// refused, reset or times out is "Device is offline", and lib/nbi.ts answers
+// the task POST with it at once; the task stays queued.
+TEST_F(genieacs_sim, offline_device_answers_device_is_offline) {
+  auto res = task(dev_off_path, "?connection_request&timeout=60000",
                   R"({"name":"reboot"})");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 202);
-  EXPECT_EQ(res->reason, "Task queued but not processed");
+  EXPECT_EQ(res->reason, "Device is offline");
   ASSERT_EQ(srv->tasks().size(), 1u);
   ASSERT_TRUE(srv->set_online(dev_off, true));
   EXPECT_TRUE(srv->tasks().empty());
   EXPECT_EQ(srv->executed(dev_off), std::vector<std::string>{"reboot"});
+}
+
+// lib/nbi.ts: the connection request worked but no session started within
+// `timeout`.
+TEST_F(genieacs_sim, device_without_a_session_answers_task_queued) {
+  ASSERT_TRUE(srv->set_starts_sessions(dev_a, false));
+  auto res = task(dev_a, "?connection_request&timeout=50",
+                  R"({"name":"reboot"})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202);
+  EXPECT_EQ(res->reason, "Task queued but not processed");
+  EXPECT_EQ(srv->tasks().size(), 1u);
+}
+
+// lib/util.ts generateDeviceId: "%" + b.toString(16).toUpperCase(), so a
+// byte below 0x10 has one hex digit.
+TEST(genieacs_ids, bytes_below_0x10_are_not_zero_padded) {
+  EXPECT_EQ(genieacs::encode_id_part("A\tB"), "A%9B");
+  EXPECT_EQ(genieacs::encode_id_part(std::string{"\x01", 1}), "%1");
+  EXPECT_EQ(genieacs::encode_id_part("\x1F."), "%1F%2E");
+  EXPECT_EQ(genieacs::device_id("001122", "", "SN\n1"), "001122-SN%A1");
+}
+
+// lib/cwmp.ts / lib/default-provisions.ts: a value for a path the device
+// lacks is skipped without a fault.
+TEST_F(genieacs_sim, unknown_parameter_paths_are_skipped_without_a_fault) {
+  auto body = R"({"name":"setParameterValues","parameterValues":[)"
+              R"(["Device.PPP.Interface.1.Username","u","xsd:string"],)"
+              R"([")"
+              + ssid + R"(","set","xsd:string"]]})";
+  auto res = task(dev_a, "?connection_request", body);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(srv->parameter(dev_a, ssid), "set");
+  EXPECT_FALSE(srv->parameter(dev_a, "Device.PPP.Interface.1.Username"));
+  EXPECT_EQ(srv->fault_count(), 0u);
+}
+
+TEST_F(genieacs_sim, tr181_devices_have_device_paths_only) {
+  genieacs::device_seed seed;
+  seed.oui = "A0B1C2";
+  seed.product_class = "EX220";
+  seed.serial = "TR1811";
+  seed.data_model = "tr181";
+  auto id = srv->add_device(seed);
+  EXPECT_EQ(srv->parameter(id, "Device.WiFi.SSID.1.SSID"), "ispflow");
+  EXPECT_FALSE(srv->parameter(id, ssid));
+  auto res = cli->Get("/devices/?query=%7B%22_id%22%3A%22" + id
+                      + "%22%7D&projection=Device.ManagementServer."
+                        "ConnectionRequestURL");
+  ASSERT_TRUE(res);
+  rapidjson::Document d;
+  d.Parse(res->body.c_str());
+  ASSERT_TRUE(d.IsArray() && d.Size() == 1u);
+  EXPECT_TRUE(d[0].HasMember("Device"));
+  EXPECT_FALSE(d[0].HasMember("InternetGatewayDevice"));
+}
+
+TEST_F(genieacs_sim, factory_reset_boots_the_device_and_stats_count_checks) {
+  auto before = cli->Get("/devices/?query=%7B%22_id%22%3A%22" + dev_a
+                         + "%22%7D&projection=_lastInform,_lastBoot");
+  ASSERT_TRUE(before);
+  rapidjson::Document d;
+  d.Parse(before->body.c_str());
+  EXPECT_FALSE(d[0].HasMember("_lastBoot"));
+  ASSERT_EQ(
+    task(dev_a, "?connection_request", R"({"name":"factoryReset"})")->status,
+    200);
+  auto after = cli->Get("/devices/?query=%7B%22_id%22%3A%22" + dev_a
+                        + "%22%7D&projection=_lastInform,_lastBoot");
+  d.Parse(after->body.c_str());
+  EXPECT_TRUE(d[0].HasMember("_lastBoot"));
+  ASSERT_TRUE(cli->Get("/devices/?query=%7B%22_id%22%3A%22" + dev_a
+                       + "%22%7D"
+                         "&projection="
+                       + ssid));
+  auto stats = cli->Get("/_sim/stats");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200);
+  rapidjson::Document st;
+  st.Parse(stats->body.c_str());
+  ASSERT_TRUE(st.IsObject()) << stats->body;
+  EXPECT_EQ(st["contract_checks"]["reconcile_reads"].GetUint64(), 2u);
+  EXPECT_EQ(st["contract_checks"]["value_readbacks"].GetUint64(), 1u);
+  EXPECT_EQ(st["task_posts"].GetUint64(), 1u);
+  auto state = cli->Get("/_sim/state");
+  st.Parse(state->body.c_str());
+  EXPECT_EQ(st["stats"]["task_posts"].GetUint64(), 1u);
+}
+
+TEST_F(genieacs_sim, hold_fault_delays_the_answer_after_the_task_ran) {
+  auto ctl = cli->Post(
+    "/_sim/faults",
+    R"({"hold_task_reply_ms":200,"hold_task_name":"factoryReset"})", json);
+  ASSERT_TRUE(ctl);
+  ASSERT_EQ(ctl->status, 200);
+  auto res = task(dev_a, "?connection_request", R"({"name":"factoryReset"})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(srv->stats().held_replies, 1u);
+  ASSERT_EQ(task(dev_a, "?connection_request", R"({"name":"reboot"})")->status,
+            200);
+  EXPECT_EQ(srv->stats().held_replies, 1u) << "other tasks are not held";
+  EXPECT_EQ(cli->Delete("/_sim/faults")->status, 204);
+  ASSERT_EQ(
+    task(dev_a, "?connection_request", R"({"name":"factoryReset"})")->status,
+    200);
+  EXPECT_EQ(srv->stats().held_replies, 1u) << "cleared";
 }
 
 TEST_F(genieacs_sim, faulting_device_answers_task_faulted) {

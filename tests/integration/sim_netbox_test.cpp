@@ -197,6 +197,71 @@ TEST_F(netbox_sim, paginates_with_limit_and_offset) {
   EXPECT_TRUE(last["next"].IsNull());
 }
 
+// MAX_PAGE_SIZE below the client's limit: fewer results and a `next` link
+// carrying the page size actually used (netbox/netbox/api/pagination.py).
+TEST(netbox_sim_pages, max_page_size_caps_the_limit_and_links_the_pages) {
+  netbox::options opts;
+  opts.max_page_size = 2;
+  auto s = netbox::server::start(opts);
+  ASSERT_TRUE(s);
+  httplib::Client c{"127.0.0.1", (*s)->port()};
+  c.set_default_headers({{"Authorization", token}});
+  rapidjson::Document first;
+  first.Parse(
+    c.Get("/api/ipam/prefixes/?status=active&limit=1000")->body.c_str());
+  EXPECT_EQ(first["count"].GetInt(), 3);
+  EXPECT_EQ(first["results"].Size(), 2u);
+  EXPECT_TRUE(first["previous"].IsNull());
+  ASSERT_TRUE(first["next"].IsString());
+  std::string next = first["next"].GetString();
+  EXPECT_EQ(next.rfind("http://127.0.0.1:", 0), 0u) << next;
+  EXPECT_NE(next.find("status=active"), std::string::npos) << next;
+  EXPECT_NE(next.find("limit=2&offset=2"), std::string::npos) << next;
+  rapidjson::Document second;
+  second.Parse(c.Get(next.substr(next.find("/api/")))->body.c_str());
+  EXPECT_EQ(second["results"].Size(), 1u);
+  EXPECT_TRUE(second["next"].IsNull());
+  // Back to the first page: no offset at all.
+  std::string prev = second["previous"].GetString();
+  EXPECT_EQ(prev.find("offset"), std::string::npos) << prev;
+  // limit=0 asks for MAX_PAGE_SIZE; no limit gives min(PAGINATE_COUNT, MAX).
+  rapidjson::Document zero;
+  zero.Parse(c.Get("/api/ipam/prefixes/?limit=0")->body.c_str());
+  EXPECT_EQ(zero["results"].Size(), 2u);
+  auto checks = (*s)->checks();
+  EXPECT_EQ(checks.lookups, 3u);
+  EXPECT_EQ(checks.pages_followed, 1u);
+  rapidjson::Document state;
+  state.Parse(c.Get("/_sim/state")->body.c_str());
+  EXPECT_EQ(state["contract_checks"]["pages_followed"].GetInt(), 1);
+  EXPECT_EQ(state["contract_checks"]["max_page_size"].GetInt(), 2);
+}
+
+TEST_F(netbox_sim, an_unknown_slug_or_id_filter_is_a_400_naming_it) {
+  auto site = cli->Get("/api/ipam/prefixes/?site=pop-9&role=subscriber");
+  ASSERT_TRUE(site);
+  EXPECT_EQ(site->status, 400);
+  EXPECT_EQ(site->body, R"({"site":["Select a valid choice. pop-9 is not )"
+                        R"(one of the available choices."]})");
+  auto several
+    = cli->Get("/api/ipam/prefixes/?tenant=nope&role=pool&site_id=1");
+  ASSERT_TRUE(several);
+  EXPECT_EQ(several->status, 400);
+  auto doc = parse(several->body);
+  EXPECT_TRUE(doc.HasMember("tenant"));
+  EXPECT_TRUE(doc.HasMember("role"));
+  EXPECT_FALSE(doc.HasMember("site_id"));
+  auto id = cli->Get("/api/ipam/ip-addresses/?tenant_id=99");
+  EXPECT_EQ(id->status, 400);
+  EXPECT_EQ(cli->Get("/api/ipam/ip-addresses/?tenant_id=x")->body,
+            R"({"tenant_id":["\"x\" is not a valid value."]})");
+  EXPECT_EQ(cli->Get("/api/ipam/ip-addresses/?status=gone")->status, 400);
+  EXPECT_EQ(
+    cli->Get("/api/ipam/ip-addresses/?tenant=demo&tenant_id=null")->status,
+    200);
+  EXPECT_EQ(srv->checks().unknown_choices, 5u);
+}
+
 TEST_F(netbox_sim, a_prefix_marked_full_answers_409) {
   auto ctl = cli->Post("/_sim/prefixes/2/full", R"({"full":true})", json);
   ASSERT_TRUE(ctl);

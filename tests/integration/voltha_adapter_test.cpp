@@ -12,6 +12,7 @@
 #include <chrono>
 #include <gtest/gtest.h>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -39,6 +40,16 @@ struct voltha_adapter : ::testing::Test {
   voltha_adapter() {
     sim::options opts;
     opts.transition_delay = 20ms;
+    // Every UNI's SADIS entry also has the fixture's tenant tags; the olt
+    // app programs at once unless a test says otherwise.
+    opts.sadis_services = {sim::sadis_service{900, 101, 64}};
+    opts.program_delay = 0ms;
+    start_sim(opts);
+  }
+
+  void start_sim(sim::options opts) {
+    if (srv)
+      srv->stop();
     auto s = sim::server::start(opts);
     EXPECT_TRUE(s) << render_error(s.error());
     if (!s)
@@ -55,6 +66,7 @@ struct voltha_adapter : ::testing::Test {
     settings.write_deadline = 1000ms;
     settings.http_timeout = 2000ms;
     settings.probe_deadline = 500ms;
+    settings.confirm_interval = 250ms;
     respawn();
   }
 
@@ -74,7 +86,8 @@ struct voltha_adapter : ::testing::Test {
   }
 
   adapter_reply invoke(std::string op, std::string serial,
-                       bool reconcile = false, std::string tenant = "t1") {
+                       bool reconcile = false, std::string tenant = "t1",
+                       events::string_map extra = {}) {
     adapter_request req;
     req.tenant_id = std::move(tenant);
     req.subscriber_id = "sub-1";
@@ -82,6 +95,7 @@ struct voltha_adapter : ::testing::Test {
     req.operation = std::move(op);
     req.idempotency_key = "saga-1/voltha/0";
     req.reconcile = reconcile;
+    req.input = std::move(extra);
     req.input["access.onu_serial"] = std::move(serial);
     return ask(invoke_atom_v, std::move(req));
   }
@@ -135,7 +149,8 @@ TEST_F(voltha_adapter, repeated_provision_is_success_without_a_second_service) {
             adapter_outcome::succeeded);
   auto again = invoke("voltha.provision_service", "BBSM00000002");
   EXPECT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
-  EXPECT_EQ(srv->calls("POST services"), 2);
+  // Reads first: the second attempt finds the service programmed.
+  EXPECT_EQ(srv->calls("POST services"), 1);
   EXPECT_EQ(subscribers(), 1u);
 }
 
@@ -158,8 +173,8 @@ TEST_F(voltha_adapter, provisioning_an_unknown_serial_is_permanent) {
   EXPECT_EQ(srv->calls("POST services"), 0);
 }
 
-TEST_F(voltha_adapter, connect_point_not_found_from_the_olt_app_is_permanent) {
-  // The ONU exists in VOLTHA but the UNI does not exist in ONOS.
+TEST_F(voltha_adapter, connect_point_not_found_for_an_active_onu_is_permanent) {
+  // The ONU exists in VOLTHA and is ACTIVE, but the UNI does not exist.
   adapter_request req;
   req.tenant_id = "t1";
   req.operation = "voltha.provision_service";
@@ -170,6 +185,161 @@ TEST_F(voltha_adapter, connect_point_not_found_from_the_olt_app_is_permanent) {
   EXPECT_NE(rep.error.find("ConnectPoint not found for BBSM00000001-99"),
             std::string::npos)
     << rep.error;
+  EXPECT_NE(rep.error.find("is ACTIVE"), std::string::npos) << rep.error;
+  EXPECT_GE(srv->contract_check("onu_status_reads"), 1);
+}
+
+// Issue 12 item 4: ONOS learns an ONU's UNI ports when the ONU activates.
+TEST_F(voltha_adapter,
+       connect_point_not_found_while_the_onu_activates_is_retryable) {
+  sim::options opts;
+  opts.transition_delay = 20ms;
+  opts.onu_activation_delay = std::chrono::hours{1};
+  opts.program_delay = 0ms;
+  start_sim(opts);
+  settings.tags = service_tags{};
+  respawn();
+  // A new OLT: its ONUs (BBSM00000005..8) are discovered and stay
+  // DISCOVERED (activating) for the test.
+  device olt;
+  olt.type = "openolt";
+  olt.host_and_port = "10.0.0.9:50060";
+  auto made = dc->create_device(olt, 2s);
+  ASSERT_TRUE(made.status.ok()) << made.status.message;
+  ASSERT_TRUE(dc->enable_device(made.value.id, 2s).ok());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!dc->find_onu("BBSM00000005", "", 2s).status.ok()
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(onu("BBSM00000005").oper, oper_status::discovered);
+  auto rep = invoke("voltha.provision_service", "BBSM00000005");
+  EXPECT_EQ(rep.outcome, adapter_outcome::retryable_failure) << rep.error;
+  EXPECT_NE(rep.error.find("ConnectPoint not found for BBSM00000005-1"),
+            std::string::npos)
+    << rep.error;
+  EXPECT_NE(rep.error.find("is DISCOVERED"), std::string::npos) << rep.error;
+  EXPECT_GE(srv->contract_check("onu_status_reads"), 1);
+  EXPECT_EQ(subscribers(), 0u);
+}
+
+// Issue 12 item 2: the tagged route is @Consumes(APPLICATION_JSON).
+TEST_F(voltha_adapter, tagged_provision_says_json_and_is_not_refused) {
+  auto rep = invoke("voltha.provision_service", "BBSM00000001");
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(srv->contract_check("tagged_route_refused_415"), 0);
+  EXPECT_EQ(srv->contract_check("content_type:application/json"), 1);
+  auto removed = invoke("voltha.remove_service", "BBSM00000001");
+  ASSERT_EQ(removed.outcome, adapter_outcome::succeeded) << removed.error;
+  EXPECT_EQ(srv->contract_check("tagged_route_refused_415"), 0);
+}
+
+// Issue 12 item 3: 204 answers tags that match no SADIS uniTag.
+TEST_F(voltha_adapter, tags_matching_no_sadis_service_are_never_provisioned) {
+  auto rep = invoke("voltha.provision_service", "BBSM00000002", false, "t1",
+                    {{"access.c_tag", "999"}});
+  EXPECT_EQ(rep.outcome, adapter_outcome::parked) << rep.error;
+  EXPECT_EQ(rep.retry_after_ms, 250);
+  EXPECT_NE(rep.error.find("has not programmed BBSM00000002-1"),
+            std::string::npos)
+    << rep.error;
+  EXPECT_EQ(subscribers(), 0u);
+  EXPECT_GE(srv->contract_check("programmed_subscribers_filtered_reads"), 1);
+  // The poll after the park: still not there, still not a success.
+  auto again = invoke("voltha.provision_service", "BBSM00000002", false, "t1",
+                      {{"access.c_tag", "999"}});
+  EXPECT_EQ(again.outcome, adapter_outcome::parked) << again.error;
+}
+
+// Issue 12 item 3: the untagged POST answers 200 before anything is
+// programmed; the step waits (parked) until programmed-subscribers lists it.
+TEST_F(voltha_adapter,
+       provision_and_removal_wait_until_the_olt_app_has_done_it) {
+  sim::options opts;
+  opts.transition_delay = 20ms;
+  opts.program_delay = std::chrono::hours{1};
+  start_sim(opts);
+  settings.tags = service_tags{0, 0, 64};
+  respawn();
+  auto first = invoke("voltha.provision_service", "BBSM00000003");
+  EXPECT_EQ(first.outcome, adapter_outcome::parked) << first.error;
+  EXPECT_EQ(first.retry_after_ms, 250);
+  EXPECT_EQ(srv->calls("POST services"), 1);
+  srv->program_pending();
+  auto done = invoke("voltha.provision_service", "BBSM00000003");
+  ASSERT_EQ(done.outcome, adapter_outcome::succeeded) << done.error;
+  EXPECT_EQ(done.outputs["onu_id"], onu("BBSM00000003").id);
+  EXPECT_EQ(srv->calls("POST services"), 1);
+  auto removing = invoke("voltha.remove_service", "BBSM00000003");
+  EXPECT_EQ(removing.outcome, adapter_outcome::parked) << removing.error;
+  EXPECT_NE(removing.error.find("still lists BBSM00000003-1"),
+            std::string::npos)
+    << removing.error;
+  srv->program_pending();
+  auto removed = invoke("voltha.remove_service", "BBSM00000003");
+  EXPECT_EQ(removed.outcome, adapter_outcome::succeeded) << removed.error;
+  EXPECT_EQ(subscribers(), 0u);
+}
+
+// Issue 12 item 8: a core with 20,000 ONUs answers ListDevices with more
+// than gRPC's default 4 MiB.
+TEST(voltha_adapter_large_core, finds_an_onu_among_20000_devices) {
+  sim::options opts;
+  opts.olts = 157;
+  opts.onus_per_olt = 128;
+  opts.transition_delay = 20ms;
+  opts.program_delay = 0ms;
+  opts.sadis_services = {sim::sadis_service{900, 101, 64}};
+  auto started = sim::server::start(opts);
+  ASSERT_TRUE(started) << render_error(started.error());
+  auto& srv = *started;
+  auto address = "127.0.0.1:" + std::to_string(srv->grpc_port());
+  // The premise: at gRPC's default limit the list does not fit.
+  auto small = device_client::make(address, client_options{4 * 1024 * 1024});
+  ASSERT_TRUE(small);
+  auto listed = (*small)->list_devices(20s);
+  EXPECT_EQ(listed.status.code, grpc_code::resource_exhausted)
+    << listed.status.message;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{adapter_config(cfg)};
+  tenant_settings settings;
+  settings.grpc_address = address;
+  settings.onos_url = "http://127.0.0.1:" + std::to_string(srv->rest_port());
+  settings.onos_user = "karaf";
+  settings.onos_password = "karaf";
+  settings.tags = service_tags{900, 101, 64};
+  settings.read_deadline = 20s;
+  adapter_options aopts;
+  aopts.tenants["t1"] = settings;
+  auto adapter = spawn_adapter(sys, aopts);
+  auto run = [&](std::string op, events::string_map input) {
+    adapter_request req;
+    req.tenant_id = "t1";
+    req.operation = std::move(op);
+    req.idempotency_key = "saga-9/voltha/0";
+    req.input = std::move(input);
+    adapter_reply res;
+    caf::scoped_actor self{sys};
+    self->request(adapter, 60s, invoke_atom_v, std::move(req))
+      .receive([&](adapter_reply& r) { res = std::move(r); },
+               [&](caf::error& err) { ADD_FAILURE() << render_error(err); });
+    return res;
+  };
+  auto rep = run("voltha.provision_service",
+                 {{"access.onu_serial", "BBSM00020000"}});
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  auto onu_id = rep.outputs["onu_id"];
+  EXPECT_FALSE(onu_id.empty());
+  auto lists = srv->calls("ListDevices");
+  // Known ids go by GetDevice: by the earlier output "onu_id", and by the
+  // serial once a list has been seen.
+  auto off = run("voltha.disable_onu",
+                 {{"onu_id", onu_id}, {"access.onu_serial", "BBSM00020000"}});
+  ASSERT_EQ(off.outcome, adapter_outcome::succeeded) << off.error;
+  auto on = run("voltha.enable_onu", {{"access.onu_serial", "BBSM00020000"}});
+  ASSERT_EQ(on.outcome, adapter_outcome::succeeded) << on.error;
+  EXPECT_EQ(srv->calls("ListDevices"), lists);
+  caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
+  srv->stop();
 }
 
 TEST_F(voltha_adapter, disable_and_enable_are_idempotent) {

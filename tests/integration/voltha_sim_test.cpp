@@ -169,7 +169,9 @@ TEST_F(voltha_sim, olt_app_requires_basic_auth) {
 }
 
 TEST_F(voltha_sim, olt_app_answers_200_then_204_and_lists_the_subscriber) {
-  start(sim::options{});
+  sim::options opts;
+  opts.program_delay = 0ms;
+  start(opts);
   auto cli = rest();
   auto path = "/onos/olt/oltapp/services/BBSM00000001-1/900/101/64";
   auto first = cli.Post(path);
@@ -195,6 +197,130 @@ TEST_F(voltha_sim, olt_app_answers_200_then_204_and_lists_the_subscriber) {
   auto del_again = cli.Delete(path);
   ASSERT_TRUE(del_again);
   EXPECT_EQ(del_again->status, 204);
+}
+
+// opencord/olt OltWebResource.java: the tagged routes are
+// @Consumes(APPLICATION_JSON); Jersey refuses other media types with 415.
+TEST_F(voltha_sim, tagged_routes_consume_json_only) {
+  sim::options opts;
+  opts.program_delay = 0ms;
+  start(opts);
+  auto cli = rest();
+  auto path = "/onos/olt/oltapp/services/BBSM00000001-1/900/101/64";
+  auto form = cli.Post(path, "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 415);
+  EXPECT_EQ(srv->state_json().find("BBSM00000001-1"), std::string::npos);
+  auto json = cli.Post(path, "", "application/json; charset=UTF-8");
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->status, 200);
+  auto none = cli.Delete(path);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 200);
+  // The untagged route has no @Consumes.
+  auto untagged = cli.Post("/onos/olt/oltapp/services/BBSM00000002-1", "",
+                           "application/x-www-form-urlencoded");
+  ASSERT_TRUE(untagged);
+  EXPECT_EQ(untagged->status, 200);
+  EXPECT_EQ(srv->contract_check("tagged_route_refused_415"), 1);
+  EXPECT_EQ(
+    srv->contract_check("content_type:application/x-www-form-urlencoded"), 1);
+  EXPECT_EQ(srv->contract_check("content_type:application/json"), 1);
+  EXPECT_EQ(srv->contract_check("content_type:none"), 1);
+  rapidjson::Document doc;
+  auto state = srv->state_json();
+  doc.Parse(state.c_str());
+  ASSERT_TRUE(doc.IsObject());
+  auto& checks = doc["contract_checks"];
+  EXPECT_EQ(checks["tagged_route_refused_415"].GetInt(), 1);
+  EXPECT_EQ(checks["tagged_route_content_types"]["application/json"].GetInt(),
+            1);
+}
+
+// Olt.java: provisionSubscriber(cp) answers "taken in" (200) whatever comes
+// of it; provisionSubscriber(cp, cTag, sTag, tpId) answers 204 when no
+// uniTag of the SADIS entry has these tags.
+TEST_F(voltha_sim, olt_app_answers_are_not_proof_of_programming) {
+  sim::options opts;
+  opts.program_delay = std::chrono::hours{1};
+  start(opts);
+  auto cli = rest();
+  auto unmatched
+    = cli.Post("/onos/olt/oltapp/services/BBSM00000001-1/900/999/64", "",
+               "application/json");
+  ASSERT_TRUE(unmatched);
+  EXPECT_EQ(unmatched->status, 204);
+  for (int i = 0; i < 2; ++i) {
+    auto res = cli.Post("/onos/olt/oltapp/services/BBSM00000002-1");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+  }
+  auto count = [&](const std::string& path) {
+    auto list = cli.Get(path);
+    EXPECT_TRUE(list);
+    if (!list)
+      return size_t{0};
+    EXPECT_EQ(list->status, 200);
+    rapidjson::Document doc;
+    doc.Parse(list->body.c_str());
+    EXPECT_TRUE(doc.IsObject() && doc["entries"].IsArray()) << list->body;
+    return static_cast<size_t>(doc["entries"].Size());
+  };
+  EXPECT_EQ(count("/onos/olt/oltapp/programmed-subscribers"), 0u);
+  srv->program_pending();
+  EXPECT_EQ(count("/onos/olt/oltapp/programmed-subscribers"), 1u);
+  // Filtered by the connect point ONOS knows from VOLTHA's logical device.
+  auto olt = dc->list_devices(2s).value.front();
+  auto cp = dc->find_uni_port(olt.id, "BBSM00000002-1", 2s);
+  ASSERT_TRUE(cp.status.ok()) << cp.status.message;
+  EXPECT_EQ(cp.value.port_no, (2u << 4) | 0u);
+  EXPECT_EQ(count(programmed_path(cp.value)), 1u);
+  auto other = dc->find_uni_port(olt.id, "BBSM00000001-1", 2s);
+  ASSERT_TRUE(other.status.ok()) << other.status.message;
+  EXPECT_EQ(count(programmed_path(other.value)), 0u);
+  EXPECT_EQ(
+    count("/onos/olt/oltapp/programmed-subscribers/" + cp.value.device_id), 1u);
+  // Removal: 200, and the entry goes once the flows are being removed.
+  auto del = cli.Delete("/onos/olt/oltapp/services/BBSM00000002-1");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  EXPECT_EQ(count(programmed_path(cp.value)), 1u);
+  srv->program_pending();
+  EXPECT_EQ(count(programmed_path(cp.value)), 0u);
+  EXPECT_EQ(srv->contract_check("programmed_subscribers_filtered_reads"), 5);
+}
+
+// A UNI port exists (in VOLTHA's logical device and so in ONOS) only once
+// its ONU has activated.
+TEST_F(voltha_sim, uni_ports_exist_only_after_the_onu_activated) {
+  sim::options opts;
+  opts.transition_delay = 20ms;
+  opts.onu_activation_delay = std::chrono::hours{1};
+  start(opts);
+  device olt;
+  olt.type = "openolt";
+  olt.host_and_port = "10.0.0.9:50060";
+  auto made = dc->create_device(olt, 2s);
+  ASSERT_TRUE(made.status.ok());
+  ASSERT_TRUE(dc->enable_device(made.value.id, 2s).ok());
+  ASSERT_TRUE(
+    eventually([&] { return children_of(made.value.id).size() == 4; }));
+  auto onu = children_of(made.value.id).front();
+  EXPECT_EQ(onu.oper, oper_status::discovered);
+  auto port = onu.serial_number + "-1";
+  EXPECT_EQ(dc->find_uni_port(made.value.id, port, 2s).status.code,
+            grpc_code::not_found);
+  auto res = rest().Post("/onos/olt/oltapp/services/" + port);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(res->body, "ConnectPoint not found for " + port);
+  // A seeded (active) ONU has its UNIs.
+  auto seeded = dc->find_onu("BBSM00000001", "", 2s).value;
+  EXPECT_TRUE(
+    dc->find_uni_port(seeded.parent_id, "BBSM00000001-4", 2s).status.ok());
+  EXPECT_EQ(
+    dc->find_uni_port(seeded.parent_id, "BBSM00000001-5", 2s).status.code,
+    grpc_code::not_found);
 }
 
 TEST_F(voltha_sim, olt_app_rejects_an_unknown_port_with_connect_point_error) {

@@ -98,6 +98,7 @@ TEST(config, applies_defaults_to_keys_not_set) {
   EXPECT_EQ(c.postgres.pool_size, 4);
   EXPECT_EQ(c.intake.max_batch, 1000);
   EXPECT_EQ(c.runtime.worker_threads, 0);
+  EXPECT_EQ(c.sagas.tenant_max_running, 2000);
   EXPECT_EQ(c.intake.linger_ms, 5);
   EXPECT_EQ(c.outbox.batch, 1000);
   EXPECT_EQ(c.outbox.poll_interval_ms, 50);
@@ -129,6 +130,7 @@ TEST(config, schema_defaults_match_the_struct_defaults) {
   EXPECT_EQ(res->postgres.pool_size, plain.postgres.pool_size);
   EXPECT_EQ(res->intake, plain.intake);
   EXPECT_EQ(res->outbox, plain.outbox);
+  EXPECT_EQ(res->sagas, plain.sagas);
   EXPECT_EQ(res->log.level, plain.log.level);
   EXPECT_EQ(res->log.format, plain.log.format);
   EXPECT_EQ(res->admin, plain.admin);
@@ -152,6 +154,7 @@ postgres:
 intake: {max_batch: 100000, linger_ms: 0}
 outbox: {batch: 1, poll_interval_ms: 60000, tail_scan: 0}
 runtime: {worker_threads: 3}
+sagas: {tenant_max_running: 0}
 log: {level: debug, format: text}
 admin: {listen: "[::1]:9000"}
 tenants:
@@ -178,6 +181,7 @@ tenants:
   EXPECT_EQ(c.outbox.poll_interval_ms, 60000);
   EXPECT_EQ(c.outbox.tail_scan, 0);
   EXPECT_EQ(c.runtime.worker_threads, 3);
+  EXPECT_EQ(c.sagas.tenant_max_running, 0);
   EXPECT_EQ(c.log.level, log_level::debug);
   EXPECT_EQ(c.log.format, log_format::text);
   EXPECT_EQ(c.admin.listen, "[::1]:9000");
@@ -419,7 +423,11 @@ tenants: {id: t}
 TEST(config, value_out_of_range_is_reported_with_the_range) {
   auto env = env_source::from_map({{"ISPFLOW_POSTGRES_POOL_SIZE", "65"}});
   auto detail = failure(load_config_text(
-    std::string{minimal_yaml} + "outbox: {tail_scan: -1}\n", env));
+    std::string{minimal_yaml}
+      + "outbox: {tail_scan: -1}\nsagas: {tenant_max_running: -5}\n",
+    env));
+  EXPECT_THAT(detail, HasSubstr("config: sagas.tenant_max_running: -5 is out "
+                                "of range, expected 0..10000000"));
   EXPECT_THAT(detail, HasSubstr("config: postgres.pool_size: 65 is out of "
                                 "range, expected 1..64 (from "
                                 "ISPFLOW_POSTGRES_POOL_SIZE)"));
@@ -677,6 +685,31 @@ tenants:
   EXPECT_THAT(detail, HasSubstr("ISPFLOW_TENANTS_0_AWX_URL"));
 }
 
+TEST(config, awx_launch_check_ttl_and_netbox_max_pages_are_read_and_bounded) {
+  auto yaml = [](const std::string& awx, const std::string& netbox) {
+    return R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants:
+  - {id: t, name: T, awx: {)"
+           + awx + R"(}, netbox: {)" + netbox + R"(}}
+)";
+  };
+  auto defaults = load_config_text(yaml("url: x", "url: y"), no_env());
+  ASSERT_TRUE(defaults) << ispflow::render_error(defaults.error());
+  EXPECT_EQ(defaults->tenants[0].awx.launch_check_ttl_ms, 60000);
+  EXPECT_EQ(defaults->tenants[0].netbox.max_pages, 50);
+  auto set = load_config_text(yaml("launch_check_ttl_ms: 0", "max_pages: 7"),
+                              no_env());
+  ASSERT_TRUE(set) << ispflow::render_error(set.error());
+  EXPECT_EQ(set->tenants[0].awx.launch_check_ttl_ms, 0);
+  EXPECT_EQ(set->tenants[0].netbox.max_pages, 7);
+  auto detail = failure(load_config_text(
+    yaml("launch_check_ttl_ms: -1", "max_pages: 0"), no_env()));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].awx.launch_check_ttl_ms"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].netbox.max_pages"));
+}
+
 TEST(config, adapter_secrets_are_read_from_files_and_never_shown) {
   temp_file token{"  nb-secret-token \n"};
   temp_file empty{"\n"};
@@ -767,4 +800,207 @@ plans: [{tenant: t, id: p, download_kbps: 1, uplod_kbps: 1}]
                                        no_env()));
   EXPECT_THAT(typo, HasSubstr("config: plans[0].uplod_kbps: unknown key (did "
                               "you mean plans[0].upload_kbps?)"));
+}
+
+// -- admin hardening, metrics and TLS keys ------------------------------------
+
+TEST(config, admin_limits_metrics_and_tls_keys_are_read) {
+  temp_file cert{"cert"};
+  temp_file key{"key"};
+  auto sha = std::string(64, 'A');
+  auto res = load_config_text(std::string{minimal_yaml} + R"(
+admin:
+  max_connections: 64
+  max_connections_per_client: 4
+  max_body_bytes: 65536
+  header_timeout_ms: 2000
+  body_timeout_ms: 3000
+  idle_timeout_ms: 4000
+  write_timeout_ms: 5000
+  metrics:
+    listen: 127.0.0.1:9100
+    token_sha256: )" + sha + R"(
+    refresh_ms: 1000
+  tls:
+    cert_file: )" + cert.path + R"(
+    key_file: )" + key.path + "\n",
+                              no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  auto& a = res->admin;
+  EXPECT_EQ(a.max_connections, 64);
+  EXPECT_EQ(a.max_connections_per_client, 4);
+  EXPECT_EQ(a.max_body_bytes, 65536);
+  EXPECT_EQ(a.header_timeout_ms, 2000);
+  EXPECT_EQ(a.body_timeout_ms, 3000);
+  EXPECT_EQ(a.idle_timeout_ms, 4000);
+  EXPECT_EQ(a.write_timeout_ms, 5000);
+  EXPECT_EQ(a.metrics_listen, "127.0.0.1:9100");
+  EXPECT_EQ(a.metrics_token_sha256, std::string(64, 'a'));
+  EXPECT_EQ(a.metrics_refresh_ms, 1000);
+  EXPECT_EQ(a.tls_cert_file, cert.path);
+  EXPECT_EQ(a.tls_key_file, key.path);
+}
+
+TEST(config, bad_admin_metrics_and_tls_keys_are_named) {
+  auto detail = failure(load_config_text(std::string{minimal_yaml} + R"(
+admin:
+  max_connections_per_client: 0
+  metrics: {listen: "nowhere", token_sha256: "abc"}
+  tls: {cert_file: /nonexistent/cert.pem}
+)",
+                                         no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: admin.max_connections_per_client:"));
+  EXPECT_THAT(detail, HasSubstr("config: admin.metrics.listen: expected "
+                                "host:port"));
+  EXPECT_THAT(detail, HasSubstr("config: admin.metrics.token_sha256: expected "
+                                "64 hex digits"));
+  EXPECT_THAT(detail, HasSubstr("config: admin.tls.key_file: required"));
+  EXPECT_THAT(detail, HasSubstr("config: admin.tls.cert_file: cannot read "
+                                "\"/nonexistent/cert.pem\""));
+  detail = failure(load_config_text(std::string{minimal_yaml} + R"(
+admin: {listen: "127.0.0.1:9000", metrics: {listen: "127.0.0.1:9000"}}
+)",
+                                    no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: admin.metrics.listen: must differ"));
+}
+
+TEST(config, postgres_sslmode_is_checked_and_named) {
+  auto with_dsn = [](const std::string& dsn) {
+    return load_config_text(
+      R"(
+kafka: {bootstrap_servers: b:1}
+tenants: [{id: t, name: T}]
+)",
+      env_source::from_map({{"ISPFLOW_POSTGRES_DSN", dsn}}));
+  };
+  auto detail = failure(with_dsn("host=db sslmode=bogus password=hunter2"));
+  EXPECT_THAT(detail, HasSubstr("config: postgres.dsn: sslmode \"bogus\" is "
+                                "not one of disable, allow, prefer, require, "
+                                "verify-ca, verify-full"));
+  EXPECT_THAT(detail, Not(HasSubstr("hunter2")));
+  detail = failure(with_dsn("postgresql://u:hunter2@db/x?sslmode=verify_full"));
+  EXPECT_THAT(detail, HasSubstr("sslmode \"verify_full\""));
+  EXPECT_THAT(detail, Not(HasSubstr("hunter2")));
+  detail = failure(
+    with_dsn("host=db sslmode=verify-full sslrootcert=/nonexistent/ca.pem"));
+  EXPECT_THAT(detail, HasSubstr("config: postgres.dsn: sslrootcert: cannot "
+                                "read \"/nonexistent/ca.pem\""));
+  detail = failure(with_dsn("host=db 'unterminated password=hunter2"));
+  EXPECT_THAT(detail, HasSubstr("config: postgres.dsn: not a libpq"));
+  EXPECT_THAT(detail, Not(HasSubstr("hunter2")));
+  temp_file ca{"ca"};
+  for (auto mode :
+       {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}) {
+    auto res = with_dsn(std::string{"host=db sslmode="} + mode
+                        + " sslrootcert=" + ca.path);
+    EXPECT_TRUE(res) << mode << ": " << ispflow::render_error(res.error());
+  }
+}
+
+// librdkafka's TLS and SASL settings pass through kafka.properties as given
+// (ispflowd hands them to every client; librdkafka refuses unknown keys and
+// bad values when the client is made).
+TEST(config, kafka_tls_and_sasl_properties_pass_through) {
+  auto res = load_config_text(
+    minimal_yaml,
+    env_source::from_map({
+      {"ISPFLOW_KAFKA_PROPERTIES_SECURITY_PROTOCOL", "SASL_SSL"},
+      {"ISPFLOW_KAFKA_PROPERTIES_SSL_CA_LOCATION", "/etc/ispflow/kafka-ca.pem"},
+      {"ISPFLOW_KAFKA_PROPERTIES_SASL_MECHANISM", "SCRAM-SHA-512"},
+      {"ISPFLOW_KAFKA_PROPERTIES_SASL_USERNAME", "ispflow"},
+      {"ISPFLOW_KAFKA_PROPERTIES_SASL_PASSWORD", "s3cret"},
+    }));
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  auto& p = res->kafka.properties;
+  EXPECT_EQ(p.at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(p.at("ssl.ca.location"), "/etc/ispflow/kafka-ca.pem");
+  EXPECT_EQ(p.at("sasl.mechanism"), "SCRAM-SHA-512");
+  EXPECT_EQ(p.at("sasl.username"), "ispflow");
+  EXPECT_EQ(p.at("sasl.password"), "s3cret");
+  res = load_config_text(R"(
+kafka:
+  bootstrap_servers: b:9093
+  properties:
+    security.protocol: SSL
+    ssl.certificate.location: /etc/ispflow/client.pem
+    ssl.key.location: /etc/ispflow/client.key
+    ssl.endpoint.identification.algorithm: https
+postgres: {dsn: "host=db"}
+tenants: [{id: t, name: T}]
+)",
+                         no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->kafka.properties.at("security.protocol"), "SSL");
+  EXPECT_EQ(res->kafka.properties.at("ssl.key.location"),
+            "/etc/ispflow/client.key");
+  EXPECT_EQ(res->kafka.properties.at("ssl.endpoint.identification.algorithm"),
+            "https");
+}
+
+TEST(config, tenant_http_tls_keys_are_read_and_checked) {
+  temp_file ca{"ca"};
+  temp_file tok{"token"};
+  auto yaml = R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants:
+  - id: t
+    name: T
+    systems: {netbox: true, genieacs: true}
+    netbox: {url: "https://nb", site: s, token_file: )"
+              + tok.path + ", ca_file: " + ca.path + R"(}
+    genieacs: {url: "https://acs", insecure_skip_verify: true}
+)";
+  auto res = load_config_text(yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  auto& t = res->tenants[0];
+  EXPECT_EQ(t.netbox.tls.ca_file, ca.path);
+  EXPECT_FALSE(t.netbox.tls.insecure_skip_verify);
+  EXPECT_TRUE(t.genieacs.tls.insecure_skip_verify);
+  EXPECT_TRUE(t.awx.tls.ca_file.empty());
+  auto detail = failure(load_config_text(
+    R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+tenants:
+  - id: t
+    name: T
+    netbox: {ca_file: /nonexistent/ca.pem}
+    awx: {ca_file: )"
+      + ca.path + R"(, insecure_skip_verify: true}
+)",
+    no_env()));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].netbox.ca_file: cannot "
+                                "read \"/nonexistent/ca.pem\""));
+  EXPECT_THAT(detail, HasSubstr("config: tenants[0].awx.insecure_skip_verify: "
+                                "set either it or awx.ca_file"));
+}
+
+// -- genieacs data models ------------------------------------------------------
+
+TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_DATA_MODEL", "tr181"},
+     {"ISPFLOW_TENANTS_0_GENIEACS_PRODUCT_CLASS_DATA_MODELS",
+      "EX220=tr181,HG8245H=tr098"}});
+  auto c = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(c) << failure(c);
+  EXPECT_EQ(c->tenants[0].genieacs.data_model, "tr181");
+  EXPECT_EQ(c->tenants[0].genieacs.product_class_data_models,
+            (std::map<std::string, std::string>{{"EX220", "tr181"},
+                                                {"HG8245H", "tr098"}}));
+  auto dflt = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->tenants[0].genieacs.data_model, "auto");
+}
+
+TEST(config, bad_genieacs_data_models_are_named) {
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_DATA_MODEL", "tr069"},
+     {"ISPFLOW_TENANTS_0_GENIEACS_PRODUCT_CLASS_DATA_MODELS", "EX220=tr69"}});
+  auto detail = failure(load_config_text(minimal_yaml, env));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.data_model"));
+  EXPECT_THAT(detail,
+              HasSubstr("tenants[0].genieacs.product_class_data_models: "
+                        "\"EX220=tr69\""));
 }

@@ -57,7 +57,10 @@ TEST(genieacs_wire, reason_phrase_decides_what_a_202_means) {
   EXPECT_EQ(classify_task_reply(202, "Task queued but not processed"),
             task_result::queued);
   EXPECT_EQ(classify_task_reply(202, "Task faulted"), task_result::faulted);
+  // genieacs/genieacs lib/connection-request.ts.
   EXPECT_EQ(classify_task_reply(202, "Device is offline"),
+            task_result::offline);
+  EXPECT_EQ(classify_task_reply(202, "Connection request error: x"),
             task_result::connection_error);
   EXPECT_EQ(classify_task_reply(202, ""), task_result::connection_error);
   EXPECT_EQ(classify_task_reply(404, "No such device"), task_result::no_device);
@@ -80,6 +83,60 @@ TEST(genieacs_wire, answers_are_read_or_refused) {
             "9002: Internal error");
   EXPECT_FALSE(first_fault("[]"));
   EXPECT_EQ(error_text(504, ""), "HTTP 504");
+}
+
+TEST(genieacs_wire, data_model_is_read_from_the_connection_request_url_root) {
+  auto devs = parse_devices(
+    R"([{"_id":"a","_deviceId":{"_ProductClass":"X"},"InternetGatewayDevice":)"
+    R"({"ManagementServer":{"ConnectionRequestURL":{"_value":"http://a"}}}},)"
+    R"({"_id":"b","Device":{"ManagementServer":{"ConnectionRequestURL":{}}}},)"
+    R"({"_id":"c"}])");
+  ASSERT_TRUE(devs);
+  ASSERT_EQ(devs->size(), 3u);
+  EXPECT_EQ((*devs)[0].model, data_model::tr098);
+  EXPECT_EQ((*devs)[0].product_class, "X");
+  EXPECT_EQ((*devs)[1].model, data_model::tr181);
+  EXPECT_EQ((*devs)[2].model, data_model::unknown);
+  EXPECT_FALSE(parse_devices(R"([{"x":1}])"));
+  tenant_settings ts;
+  EXPECT_EQ(choose_data_model(ts, "X", data_model::tr181), data_model::tr181);
+  EXPECT_EQ(choose_data_model(ts, "X", data_model::unknown), data_model::tr098);
+  ts.model = data_model::tr098;
+  EXPECT_EQ(choose_data_model(ts, "X", data_model::tr181), data_model::tr098);
+  ts.product_class_models["X"] = data_model::tr181;
+  EXPECT_EQ(choose_data_model(ts, "X", data_model::tr098), data_model::tr181);
+  EXPECT_EQ(parse_data_model("tr-181"), data_model::tr181);
+  EXPECT_EQ(parse_data_model("auto"), data_model::unknown);
+  EXPECT_FALSE(parse_data_model("tr069"));
+}
+
+TEST(genieacs_wire, times_and_values_are_read_from_device_records) {
+  EXPECT_EQ(parse_time_ms("1970-01-01T00:00:01.5Z"), 1500);
+  EXPECT_EQ(parse_time_ms("2026-12-03T06:50:28.123Z"), 1796280628123);
+  EXPECT_EQ(parse_time_ms("2000-03-01T00:00:00Z"), 951868800000);
+  EXPECT_FALSE(parse_time_ms("2026-12-03 06:50:28Z"));
+  EXPECT_FALSE(parse_time_ms("2026-13-03T06:50:28Z"));
+  auto t = parse_device_times(
+    R"([{"_id":"a","_lastInform":"1970-01-01T00:00:02.000Z",)"
+    R"("_lastBoot":"1970-01-01T00:00:01Z"}])");
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->last_inform, 2000);
+  EXPECT_EQ((*t)->last_boot, 1000);
+  EXPECT_EQ((*t)->last_bootstrap, 0);
+  auto none = parse_device_times("[]");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  auto v = parse_values(
+    R"([{"_id":"a","Device":{"PPP":{"Interface":{"1":{"Username":)"
+    R"({"_value":"u"},"MaxMRUSize":{"_value":1492},"Password":{}}}}}}])",
+    {"Device.PPP.Interface.1.Username", "Device.PPP.Interface.1.MaxMRUSize",
+     "Device.PPP.Interface.1.Password", "Device.WiFi.SSID.1.SSID"});
+  ASSERT_TRUE(v && *v);
+  const auto& m = **v;
+  EXPECT_EQ(m.at("Device.PPP.Interface.1.Username"), "u");
+  EXPECT_EQ(m.at("Device.PPP.Interface.1.MaxMRUSize"), "1492");
+  EXPECT_EQ(m.at("Device.PPP.Interface.1.Password"), "");
+  EXPECT_EQ(m.count("Device.WiFi.SSID.1.SSID"), 0u);
 }
 
 } // namespace

@@ -696,3 +696,113 @@ TEST(http_client, path_of_keeps_only_the_path_of_a_url) {
   EXPECT_EQ(path_of("https://acs.example"), "/");
   EXPECT_EQ(path_of("/tasks/abc?x=1"), "/tasks/abc");
 }
+
+// -- TLS verification ---------------------------------------------------------
+
+namespace {
+
+// An HTTPS server on loopback with a self-signed certificate for 127.0.0.1
+// made by the openssl command for this test.
+class tls_server {
+public:
+  tls_server() {
+    dir_ = ::testing::TempDir() + "http-tls-" + std::to_string(::getpid());
+    std::string mk = "mkdir -p '" + dir_
+                     + "' && openssl req -x509 -newkey"
+                       " rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+                       " -addext subjectAltName=IP:127.0.0.1 -keyout '"
+                     + key() + "' -out '" + cert() + "' >/dev/null 2>&1";
+    made_ = std::system(mk.c_str()) == 0;
+    if (!made_)
+      return;
+    svr_ = std::make_unique<httplib::SSLServer>(cert().c_str(), key().c_str());
+    svr_->Get("/hello", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("hello", "text/plain");
+    });
+    port_ = svr_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread{[this] { svr_->listen_after_bind(); }};
+    while (!svr_->is_running())
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+
+  ~tls_server() {
+    if (svr_) {
+      svr_->stop();
+      thread_.join();
+    }
+    std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+
+  bool made() const {
+    return made_ && svr_ && svr_->is_valid() && port_ > 0;
+  }
+
+  std::string cert() const {
+    return dir_ + "/cert.pem";
+  }
+
+  std::string key() const {
+    return dir_ + "/key.pem";
+  }
+
+  std::string url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+private:
+  std::string dir_;
+  bool made_ = false;
+  std::unique_ptr<httplib::SSLServer> svr_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+} // namespace
+
+TEST(http_client, refuses_an_untrusted_certificate_by_default) {
+  tls_server srv;
+  ASSERT_TRUE(srv.made());
+  auto c = make_client();
+  auto res = call(*c, get(srv.url("/hello")));
+  EXPECT_EQ(res.error, transport_error::tls_failed) << res.error_text;
+  EXPECT_FALSE(res.request_sent);
+}
+
+TEST(http_client, trusts_an_origin_with_its_ca_file) {
+  tls_server srv;
+  ASSERT_TRUE(srv.made());
+  client_options opts;
+  opts.origins.push_back({origin_of(srv.url("/")), srv.cert(), false});
+  auto c = make_client(opts);
+  auto res = call(*c, get(srv.url("/hello")));
+  EXPECT_EQ(res.error, transport_error::none) << res.error_text;
+  EXPECT_EQ(res.body, "hello");
+  // Another origin (same host, another port) does not inherit the trust.
+  auto other = srv.url("/hello");
+  auto colon = other.rfind(':');
+  other = other.substr(0, colon + 1) + "1" + other.substr(colon + 1);
+  client_options elsewhere;
+  elsewhere.origins.push_back({origin_of(other), srv.cert(), false});
+  auto c2 = make_client(elsewhere);
+  res = call(*c2, get(srv.url("/hello")));
+  EXPECT_EQ(res.error, transport_error::tls_failed) << res.error_text;
+}
+
+TEST(http_client, skips_verification_only_when_told_for_that_origin) {
+  tls_server srv;
+  ASSERT_TRUE(srv.made());
+  client_options opts;
+  opts.origins.push_back({origin_of(srv.url("/")), "", true});
+  auto c = make_client(opts);
+  auto res = call(*c, get(srv.url("/hello")));
+  EXPECT_EQ(res.error, transport_error::none) << res.error_text;
+  EXPECT_EQ(res.body, "hello");
+}
+
+TEST(http_client, origin_of_normalizes_scheme_host_and_port) {
+  EXPECT_EQ(origin_of("https://NetBox.ISP/api/?q=1"), "https://netbox.isp:443");
+  EXPECT_EQ(origin_of("http://u:p@acs:7557/devices"), "http://acs:7557");
+  EXPECT_EQ(origin_of("http://[::1]/x"), "http://[::1]:80");
+  EXPECT_EQ(origin_of("https://[::1]:8443"), "https://[::1]:8443");
+  EXPECT_EQ(origin_of("/just/a/path"), "");
+}

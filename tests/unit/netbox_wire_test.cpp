@@ -120,4 +120,36 @@ TEST(netbox_wire, error_message_prefers_detail_then_the_body) {
   EXPECT_EQ(error_message(500, std::string(400, 'x')).size(), 303u);
 }
 
+TEST(netbox_wire, next_links_are_read_and_followed_on_our_origin) {
+  EXPECT_EQ(next_link(R"({"count":3,"next":"http://nb/api/ipam/prefixes/?)"
+                      R"(limit=2&offset=2","previous":null,"results":[]})"),
+            "http://nb/api/ipam/prefixes/?limit=2&offset=2");
+  EXPECT_EQ(next_link(R"({"count":1,"next":null,"results":[]})"), "");
+  EXPECT_EQ(next_link("not json"), "");
+  // Behind a proxy NetBox may build the link with its own host and scheme:
+  // only its path and query are kept.
+  EXPECT_EQ(follow_link("https://netbox.example.net",
+                        "http://10.0.0.5:8080/api/ipam/prefixes/"
+                        "?limit=2&offset=2"),
+            "https://netbox.example.net/api/ipam/prefixes/?limit=2&offset=2");
+  EXPECT_EQ(follow_link("https://h/netbox/", "/netbox/api/x/?offset=1"),
+            "https://h/netbox/api/x/?offset=1");
+  EXPECT_EQ(follow_link("http://h:8000", "http://h:8000"), "http://h:8000/");
+}
+
+TEST(netbox_wire, unknown_choices_name_the_filter_and_the_value) {
+  auto xs = unknown_choices(
+    R"({"site":["Select a valid choice. pop-9 is not one of the available )"
+    R"(choices."],"tenant_id":["\"x\" is not a valid value."],)"
+    R"("role":["Select a valid choice. my pool is not one of the available )"
+    R"(choices."]})");
+  ASSERT_EQ(xs.size(), 2u);
+  EXPECT_EQ(xs[0].filter, "site");
+  EXPECT_EQ(xs[0].value, "pop-9");
+  EXPECT_EQ(xs[1].filter, "role");
+  EXPECT_EQ(xs[1].value, "my pool");
+  EXPECT_TRUE(unknown_choices(R"({"detail":"Not found."})").empty());
+  EXPECT_TRUE(unknown_choices("[]").empty());
+}
+
 } // namespace

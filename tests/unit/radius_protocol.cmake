@@ -16,3 +16,9 @@ ispflow_add_gtest(NAME radius_coa_client_test
                   SOURCES unit/radius_coa_client_test.cpp
                   LIBS ispflow::radius_protocol
                   LABELS unit)
+# The username and password rules, hashed storage as the default and the
+# per-NAS Message-Authenticator setting (issues 12 and 14).
+ispflow_add_gtest(NAME radius_credentials_test
+                  SOURCES unit/radius_credentials_test.cpp
+                  LIBS ispflow::radius ispflow::common
+                  LABELS unit)

@@ -48,6 +48,9 @@ struct saga_actors_test : ::testing::Test {
   sagas::time_point base = sagas::time_point{} + std::chrono::hours{500'000};
   caf::detail::test_actor_clock::time_point start_time;
   int64_t ticks = 0;
+  /// Router settings of the next boot().
+  uint64_t batch = 500;
+  size_t tenant_max_running = 2'000;
 
   saga_actors_test() {
     EXPECT_FALSE(sagas::register_lifecycle_sagas(registry).has_value());
@@ -93,12 +96,13 @@ struct saga_actors_test : ::testing::Test {
   }
 
   int64_t add_event(const std::string& type, const std::string& subscriber,
-                    const std::string& payload = "{}") {
+                    const std::string& payload = "{}",
+                    const std::string& tenant = "t1") {
     adapters::postgres::startable_event ev;
     ev.source = "billing";
     ev.event_id = "ev-" + std::to_string(db->inbox.size() + 1);
     ev.type = type;
-    ev.tenant_id = "t1";
+    ev.tenant_id = tenant;
     ev.subscriber_id = subscriber;
     ev.payload = payload;
     ev.partition = 0;
@@ -119,6 +123,11 @@ struct saga_actors_test : ::testing::Test {
           target_system::genieacs, target_system::awx})
       rs.adapters.set_actor(s, fake_actor);
     rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
+    // A second tenant that runs RADIUS only.
+    rs.adapters.set_tenant("t2",
+                           sagas::tenant_profile{{target_system::radius}, {}});
+    rs.batch = batch;
+    rs.tenant_max_running = tenant_max_running;
     rs.clock = clock();
     rs.poll_interval = 0ms;
     rs.seed = 42;
@@ -305,6 +314,35 @@ TEST_F(saga_actors_test, one_subscribers_sagas_run_in_input_order) {
   EXPECT_EQ(saga_of(s1)->service_type, "ftth");
   EXPECT_EQ(db->status("t1", "s1").first, sagas::subscriber_state::suspended);
   EXPECT_EQ(db->status("t1", "s2").first, sagas::subscriber_state::suspended);
+}
+
+TEST_F(saga_actors_test, one_tenants_backlog_does_not_starve_another) {
+  // Tenant t1's 30 activations hang at NetBox (never answered); t2's one
+  // activation arrives after all of them. Polls fetch 8 events and a
+  // tenant runs at most 4 sagas: t2's saga completes while t1's backlog
+  // still waits, and t1 never runs more than 4.
+  batch = 8;
+  tenant_max_running = 4;
+  fake->set("netbox.allocate_ip", fake_mode::never_answer);
+  for (int i = 0; i < 30; ++i)
+    add_event(activated, "a" + std::to_string(i), activate_payload);
+  auto b = add_event(activated, "b1", activate_payload, "t2");
+  boot();
+  // No timeout fires: t1's calls stay unanswered throughout.
+  for (int i = 0; i < 100'000 && sched.try_run_once(); ++i)
+    if (auto inst = saga_of(b);
+        inst != nullptr && inst->state == sagas::saga_state::completed)
+      break;
+  auto inst = saga_of(b);
+  ASSERT_NE(inst, nullptr) << "t2's activation never started";
+  EXPECT_EQ(inst->state, sagas::saga_state::completed);
+  EXPECT_EQ(fake->applications("radius.provision"), 1);
+  size_t t1_started = 0;
+  for (auto& row : db->inbox)
+    if (row.event.tenant_id == "t1" && !row.saga_id.empty())
+      ++t1_started;
+  EXPECT_EQ(t1_started, 4u);
+  EXPECT_EQ(fake->count("netbox.allocate_ip"), 4u);
 }
 
 TEST_F(saga_actors_test, refused_event_is_dead_lettered_with_its_reason) {

@@ -127,6 +127,67 @@ TEST(voltha_paths, service_path_percent_encodes_the_port_name) {
             "/onos/olt/oltapp/services/A%20B%2F1");
 }
 
+TEST(voltha_http_outcome, a_lost_programmed_subscribers_read_is_retryable) {
+  http_answer a;
+  a.transport = http_transport::lost_after_send;
+  EXPECT_EQ(outcome_of(a, service_call::read),
+            adapter_outcome::retryable_failure);
+  EXPECT_EQ(outcome_of(answer(200), service_call::read),
+            adapter_outcome::succeeded);
+}
+
+TEST(voltha_connect_point, missing_is_retryable_until_the_onu_is_active) {
+  for (auto st : {oper_status::unknown, oper_status::discovered,
+                  oper_status::activating, oper_status::reconciling})
+    EXPECT_EQ(connect_point_missing(st), adapter_outcome::retryable_failure)
+      << to_string(st);
+  EXPECT_EQ(connect_point_missing(oper_status::active),
+            adapter_outcome::permanent_failure);
+}
+
+TEST(voltha_paths, programmed_path_filters_by_connect_point) {
+  uni_connect_point cp{onos_device_id(0x0a0a0a0a0001ULL), 16};
+  EXPECT_EQ(cp.device_id, "of:00000a0a0a0a0001");
+  EXPECT_EQ(cp.location(), "of:00000a0a0a0a0001/16");
+  EXPECT_EQ(programmed_path(cp),
+            "/onos/olt/oltapp/programmed-subscribers/of:00000a0a0a0a0001/16");
+}
+
+TEST(voltha_programmed, matches_location_and_tags) {
+  uni_connect_point cp{"of:0000000000000001", 16};
+  auto body = R"({"entries":[)"
+              R"({"location":"of:0000000000000001/32","tagInfo":)"
+              R"({"ponSTag":900,"ponCTag":101,"technologyProfileId":64}},)"
+              R"({"location":"of:0000000000000001/16","tagInfo":)"
+              R"({"ponSTag":900,"ponCTag":102,"technologyProfileId":64}}]})";
+  EXPECT_EQ(lists_service(body, cp, service_tags{900, 102, 64}), true);
+  EXPECT_EQ(lists_service(body, cp, service_tags{900, 101, 64}), false);
+  EXPECT_EQ(lists_service(body, cp, service_tags{900, 102, 65}), false);
+  // Untagged: the olt app chose the tags from SADIS; any entry will do.
+  EXPECT_EQ(lists_service(body, cp, service_tags{0, 0, 64}), true);
+  EXPECT_EQ(lists_service(R"({"entries":[]})", cp, service_tags{}), false);
+}
+
+TEST(voltha_programmed, rejects_what_is_not_the_olt_app_answer) {
+  uni_connect_point cp{"of:0000000000000001", 16};
+  EXPECT_FALSE(lists_service("<html>", cp, service_tags{}));
+  EXPECT_FALSE(lists_service(R"({"items":[]})", cp, service_tags{}));
+  EXPECT_FALSE(
+    lists_service(R"({"entries":[{"tagInfo":{}}]})", cp, service_tags{}));
+}
+
+TEST(voltha_sim_sadis, parses_s_c_tp) {
+  using ispflow::sim::voltha::parse_sadis_service;
+  auto x = parse_sadis_service("100/0/64");
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->s_tag, 100);
+  EXPECT_EQ(x->c_tag, 0);
+  EXPECT_EQ(x->tp_id, 64);
+  EXPECT_FALSE(parse_sadis_service("100/0"));
+  EXPECT_FALSE(parse_sadis_service("100/0/64/1"));
+  EXPECT_FALSE(parse_sadis_service("5000/0/64"));
+}
+
 TEST(voltha_sim_faults, parses_every_field) {
   auto f = ispflow::sim::voltha::parse_faults(
     R"({"grpc_code":14,"http_status":503,"latency_ms":5,"hang":true,)"

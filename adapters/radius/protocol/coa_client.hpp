@@ -23,8 +23,14 @@ struct nas_endpoint {
   uint16_t port = 3799;
   /// Shared secret of this NAS. Never logged.
   std::string secret;
-  /// Drop replies that lack Message-Authenticator (Blast-RADIUS; the
-  /// `nas.require_ma` column). Turn off only for a NAS known not to send it.
+  /// Drop replies that lack Message-Authenticator (Blast-RADIUS). Turn off
+  /// only for a NAS known not to send it (accel-ppp's ACK/NAK carry no
+  /// attributes at all): such a reply is then accepted on its Response
+  /// Authenticator, which still binds it to the request and the secret; a
+  /// reply that carries one is verified either way. ispflow takes this from
+  /// its configuration (`nas[].require_message_authenticator`): the `nas`
+  /// table of FreeRADIUS 3.2.1, the version deployed here, has no column
+  /// for it.
   bool require_message_authenticator = true;
   /// Also accept the Message-Authenticator form FreeRADIUS 3.2.1 sends on
   /// ACK/NAK (computed with a zeroed authenticator); see verify_response.

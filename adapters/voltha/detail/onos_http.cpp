@@ -44,11 +44,25 @@ http_answer onos_request(const tenant_settings& settings,
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.get(), CURLOPT_CUSTOMREQUEST, verb.c_str());
+  // The tagged services routes are @Consumes(APPLICATION_JSON): Jersey
+  // answers 415 to libcurl's default form content type for a POST. Every
+  // call says JSON (with an empty body).
+  struct slist_deleter {
+    void operator()(curl_slist* l) const noexcept {
+      curl_slist_free_all(l);
+    }
+  };
+  std::unique_ptr<curl_slist, slist_deleter> headers{
+    curl_slist_append(nullptr, "Accept: application/json")};
+  if (verb == "POST" || verb == "DELETE")
+    headers.reset(
+      curl_slist_append(headers.release(), "Content-Type: application/json"));
   if (verb == "POST") {
     curl_easy_setopt(h.get(), CURLOPT_POST, 1L);
     curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, "");
     curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE, 0L);
   }
+  curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h.get(), CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
   curl_easy_setopt(h.get(), CURLOPT_USERNAME, settings.onos_user.c_str());
   curl_easy_setopt(h.get(), CURLOPT_PASSWORD, settings.onos_password.c_str());

@@ -1,0 +1,215 @@
+#include "adapters/genieacs/intents.hpp"
+
+#include "common/log.hpp"
+#include "events/errc.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <pqxx/pqxx>
+#include <utility>
+
+namespace ispflow::adapters::genieacs {
+
+std::string_view to_string(intent_state x) noexcept {
+  switch (x) {
+    case intent_state::posting:
+      return "posting";
+    case intent_state::queued:
+      return "queued";
+    case intent_state::done:
+      return "done";
+    case intent_state::faulted:
+      return "faulted";
+    case intent_state::unsent:
+      break;
+  }
+  return "unsent";
+}
+
+bool parse_intent_state(std::string_view text, intent_state& out) noexcept {
+  for (auto x :
+       {intent_state::posting, intent_state::queued, intent_state::done,
+        intent_state::faulted, intent_state::unsent})
+    if (text == to_string(x)) {
+      out = x;
+      return true;
+    }
+  return false;
+}
+
+namespace {
+
+// -- PostgreSQL ---------------------------------------------------------------
+
+constexpr const char* load_sql
+  = "SELECT tenant_id, device_id, unique_key, task_id, state, detail,"
+    " (extract(epoch FROM posted_at) * 1000)::bigint"
+    " FROM genieacs_task_intents"
+    " WHERE operation = $1 AND idempotency_key = $2";
+
+constexpr const char* save_sql
+  = "INSERT INTO genieacs_task_intents (operation, idempotency_key,"
+    " tenant_id, device_id, unique_key, task_id, state, detail, posted_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+    " to_timestamp($9::double precision / 1000))"
+    " ON CONFLICT (operation, idempotency_key) DO UPDATE SET"
+    " tenant_id = EXCLUDED.tenant_id, device_id = EXCLUDED.device_id,"
+    " unique_key = EXCLUDED.unique_key, task_id = EXCLUDED.task_id,"
+    " state = EXCLUDED.state, detail = EXCLUDED.detail,"
+    " posted_at = EXCLUDED.posted_at, updated_at = now()";
+
+constexpr const char* purge_sql
+  = "DELETE FROM genieacs_task_intents"
+    " WHERE updated_at < now() - make_interval(hours => $1)";
+
+struct pg_state {
+  std::string dsn;
+  int64_t retention_hours = 720;
+  std::unique_ptr<pqxx::connection> conn;
+  static inline const char* name = "ispflow.genieacs.intents";
+
+  std::string trim(const char* what) {
+    std::string s{what};
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+      s.pop_back();
+    return s;
+  }
+
+  // Runs `f(work)` in one committed transaction; a broken connection is
+  // dropped, so the next call reconnects.
+  template <class F>
+  auto tx(F&& f) -> caf::expected<std::invoke_result_t<F, pqxx::work&>> {
+    try {
+      if (!conn || !conn->is_open()) {
+        conn = std::make_unique<pqxx::connection>(dsn);
+        conn->prepare("genieacs_intent_load", load_sql);
+        conn->prepare("genieacs_intent_save", save_sql);
+        conn->prepare("genieacs_intent_purge", purge_sql);
+        pqxx::work purge{*conn};
+        purge.exec_prepared("genieacs_intent_purge",
+                            static_cast<int>(retention_hours));
+        purge.commit();
+      }
+      pqxx::work w{*conn};
+      auto res = f(w);
+      w.commit();
+      return res;
+    } catch (const pqxx::broken_connection& e) {
+      conn.reset();
+      return caf::make_error(errc::database_unavailable, trim(e.what()));
+    } catch (const pqxx::in_doubt_error& e) {
+      conn.reset();
+      return caf::make_error(errc::database_unavailable, trim(e.what()));
+    } catch (const std::exception& e) {
+      if (conn && !conn->is_open())
+        conn.reset();
+      return caf::make_error(errc::database_error, trim(e.what()));
+    }
+  }
+};
+
+intent_store_actor::behavior_type
+pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
+         int64_t retention_hours) {
+  self->state.dsn = std::move(dsn);
+  self->state.retention_hours = retention_hours;
+  return {
+    [self](load_atom, std::string& operation,
+           std::string& key) -> caf::result<intent_lookup> {
+      auto res = self->state.tx([&](pqxx::work& w) {
+        intent_lookup out;
+        auto rows = w.exec_prepared("genieacs_intent_load", operation, key);
+        if (rows.empty())
+          return out;
+        const auto& r = rows[0];
+        out.found = true;
+        auto& x = out.intent;
+        x.operation = operation;
+        x.idempotency_key = key;
+        x.tenant_id = r[0].as<std::string>();
+        x.device = r[1].as<std::string>();
+        x.unique_key = r[2].as<std::string>();
+        x.task_id = r[3].as<std::string>();
+        if (!parse_intent_state(r[4].as<std::string>(), x.state))
+          x.state = intent_state::posting;
+        x.detail = r[5].as<std::string>();
+        x.posted_at_ms = r[6].as<int64_t>();
+        return out;
+      });
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [self](save_atom, task_intent& x) -> caf::result<bool> {
+      auto res = self->state.tx([&](pqxx::work& w) {
+        w.exec_prepared("genieacs_intent_save", x.operation, x.idempotency_key,
+                        x.tenant_id, x.device, x.unique_key, x.task_id,
+                        std::string{to_string(x.state)}, x.detail,
+                        x.posted_at_ms);
+        return true;
+      });
+      if (!res)
+        return std::move(res.error());
+      return *res;
+    },
+  };
+}
+
+// -- memory -------------------------------------------------------------------
+
+struct memory_state {
+  size_t capacity = 0;
+  std::map<std::pair<std::string, std::string>, task_intent> rows;
+  std::deque<std::pair<std::string, std::string>> order;
+  static inline const char* name = "ispflow.genieacs.intents";
+};
+
+intent_store_actor::behavior_type
+memory_store(intent_store_actor::stateful_pointer<memory_state> self,
+             size_t capacity) {
+  self->state.capacity = capacity == 0 ? 1 : capacity;
+  return {
+    [self](load_atom, std::string& operation, std::string& key) {
+      intent_lookup out;
+      auto& rows = self->state.rows;
+      if (auto i = rows.find({operation, key}); i != rows.end()) {
+        out.found = true;
+        out.intent = i->second;
+      }
+      return out;
+    },
+    [self](save_atom, task_intent& x) {
+      auto& st = self->state;
+      std::pair<std::string, std::string> k{x.operation, x.idempotency_key};
+      if (st.rows.count(k) == 0) {
+        while (st.rows.size() >= st.capacity && !st.order.empty()) {
+          st.rows.erase(st.order.front());
+          st.order.pop_front();
+        }
+        st.order.push_back(k);
+      }
+      st.rows[k] = std::move(x);
+      return true;
+    },
+  };
+}
+
+} // namespace
+
+intent_store_actor spawn_pg_intent_store(caf::actor_system& sys,
+                                         std::string dsn,
+                                         std::chrono::hours retention) {
+  return sys.spawn<caf::detached>(pg_store, std::move(dsn),
+                                  static_cast<int64_t>(retention.count()));
+}
+
+intent_store_actor spawn_memory_intent_store(caf::actor_system& sys,
+                                             size_t capacity) {
+  return sys.spawn(memory_store, capacity);
+}
+
+} // namespace ispflow::adapters::genieacs

@@ -1,0 +1,213 @@
+// The GenieACS adapter's task intents in PostgreSQL (schema/0007): written
+// before the task POST, they survive a restart, so a factory reset that ran
+// just before the process died is reconciled instead of posted again.
+
+#include "adapters/genieacs/adapter.hpp"
+#include "adapters/genieacs/intents.hpp"
+#include "adapters/http/http_actor.hpp"
+#include "adapters/postgres/migrations.hpp"
+#include "adapters/resilience/guard.hpp"
+#include "events/errc.hpp"
+#include "events/type_ids.hpp"
+#include "sim/genieacs/server.hpp"
+#include "tests/support/scratch_database.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <chrono>
+#include <gtest/gtest.h>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace ispflow;
+using namespace ispflow::adapters;
+using events::adapter_outcome;
+using events::adapter_reply;
+using events::adapter_request;
+using genieacs::intent_state;
+using genieacs::task_intent;
+
+const std::string dev_a = "202BC1-BM632w-0000000001";
+
+struct genieacs_intents : ::testing::Test {
+  ispflow::testing::scratch_database db;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<sim::genieacs::server> srv;
+  http::http_actor http;
+  genieacs::intent_store_actor store;
+  genieacs::adapter_actor adapter;
+
+  void SetUp() override {
+    auto migrated = postgres::apply_migrations(db.dsn());
+    ASSERT_TRUE(migrated) << render_error(migrated.error());
+    auto s = sim::genieacs::server::start({});
+    ASSERT_TRUE(s);
+    srv = std::move(*s);
+    cfg.add_message_types<caf::id_block::ispflow>();
+    sys = std::make_unique<caf::actor_system>(cfg);
+    start();
+  }
+
+  void TearDown() override {
+    stop(caf::exit_reason::user_shutdown);
+    sys.reset();
+    if (srv)
+      srv->stop();
+  }
+
+  // Everything a process has: the HTTP actor, the store, the adapter.
+  void start() {
+    http = http::spawn_http_actor(*sys);
+    store = genieacs::spawn_pg_intent_store(*sys, db.dsn());
+    genieacs::tenant_settings ts;
+    ts.base_url = "http://127.0.0.1:" + std::to_string(srv->port());
+    ts.connection_request_timeout = 500ms;
+    ts.session_allowance = 15s;
+    genieacs::adapter_settings as;
+    as.tenants["t1"] = ts;
+    adapter = genieacs::spawn_genieacs_adapter(
+      *sys, as, http, std::make_shared<resilience::guard>(), store);
+  }
+
+  // Handles are dropped too: the actor system waits for its detached
+  // actors (the PostgreSQL store) to be destroyed.
+  void stop(caf::exit_reason why) {
+    caf::anon_send_exit(adapter, why);
+    caf::anon_send_exit(store, why);
+    caf::anon_send_exit(http, why);
+    adapter = nullptr;
+    store = nullptr;
+    http = nullptr;
+  }
+
+  adapter_request reset(bool reconcile) {
+    adapter_request req;
+    req.tenant_id = "t1";
+    req.subscriber_id = "sub-1";
+    req.system = "genieacs";
+    req.operation = "genieacs.factory_reset";
+    req.idempotency_key = "saga-9/factory_reset_cpe/0";
+    req.reconcile = reconcile;
+    req.input["access.cpe.serial"] = "0000000001";
+    return req;
+  }
+
+  adapter_reply ask(adapter_request req) {
+    adapter_reply res;
+    caf::scoped_actor self{*sys};
+    self->request(adapter, 30s, invoke_atom_v, std::move(req))
+      .receive([&](adapter_reply& r) { res = std::move(r); },
+               [&](caf::error& err) {
+                 ADD_FAILURE() << to_string(err);
+                 res.outcome = adapter_outcome::permanent_failure;
+               });
+    return res;
+  }
+
+  size_t resets() {
+    auto xs = srv->executed(dev_a);
+    return static_cast<size_t>(
+      std::count(xs.begin(), xs.end(), "factoryReset"));
+  }
+};
+
+TEST_F(genieacs_intents, saved_intents_are_loaded_and_replaced) {
+  caf::scoped_actor self{*sys};
+  task_intent x;
+  x.operation = "genieacs.factory_reset";
+  x.idempotency_key = "k/1/0";
+  x.tenant_id = "t1";
+  x.device = dev_a;
+  x.unique_key = "ispflow:genieacs.factory_reset:k/1/0";
+  x.posted_at_ms = 1'796'280'628'123;
+  self->request(store, 10s, save_atom_v, x)
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  x.state = intent_state::queued;
+  x.task_id = "5f0000000000000000000001";
+  self->request(store, 10s, save_atom_v, x)
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  self->request(store, 10s, load_atom_v, x.operation, x.idempotency_key)
+    .receive(
+      [&](genieacs::intent_lookup& got) {
+        ASSERT_TRUE(got.found);
+        EXPECT_EQ(got.intent.device, dev_a);
+        EXPECT_EQ(got.intent.unique_key, x.unique_key);
+        EXPECT_EQ(got.intent.task_id, x.task_id);
+        EXPECT_EQ(got.intent.state, intent_state::queued);
+        EXPECT_EQ(got.intent.posted_at_ms, x.posted_at_ms);
+      },
+      [](caf::error& err) { FAIL() << to_string(err); });
+  self->request(store, 10s, load_atom_v, x.operation, std::string{"other"})
+    .receive([](genieacs::intent_lookup& got) { EXPECT_FALSE(got.found); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(db.count("SELECT count(*) FROM genieacs_task_intents"), 1);
+}
+
+TEST_F(genieacs_intents, rows_untouched_for_the_retention_are_purged) {
+  db.query("INSERT INTO genieacs_task_intents (operation, idempotency_key,"
+           " tenant_id, device_id, unique_key, state, posted_at, updated_at)"
+           " VALUES ('genieacs.factory_reset', 'old/1/0', 't1', 'd', 'u',"
+           " 'done', now() - interval '40 days', now() - interval '40 days'),"
+           " ('genieacs.factory_reset', 'new/1/0', 't1', 'd', 'u', 'done',"
+           " now(), now())");
+  auto fresh = genieacs::spawn_pg_intent_store(*sys, db.dsn());
+  caf::scoped_actor self{*sys};
+  self
+    ->request(fresh, 10s, load_atom_v, std::string{"genieacs.factory_reset"},
+              std::string{"new/1/0"})
+    .receive([](genieacs::intent_lookup& got) { EXPECT_TRUE(got.found); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(db.value("SELECT string_agg(idempotency_key, ',')"
+                     " FROM genieacs_task_intents"),
+            "new/1/0");
+  caf::anon_send_exit(fresh, caf::exit_reason::user_shutdown);
+  fresh = nullptr;
+}
+
+TEST_F(genieacs_intents, store_without_a_database_answers_an_error) {
+  auto bad = genieacs::spawn_pg_intent_store(
+    *sys, "host=/nonexistent port=1 dbname=none connect_timeout=1");
+  caf::scoped_actor self{*sys};
+  self->request(bad, 10s, load_atom_v, std::string{"op"}, std::string{"k"})
+    .receive(
+      [](genieacs::intent_lookup&) { FAIL() << "no error"; },
+      [](caf::error& err) {
+        EXPECT_EQ(err.code(), static_cast<uint8_t>(errc::database_unavailable))
+          << render_error(err);
+      });
+  caf::anon_send_exit(bad, caf::exit_reason::user_shutdown);
+  bad = nullptr;
+}
+
+TEST_F(genieacs_intents, reset_that_ran_before_a_crash_runs_once) {
+  // The reset runs in GenieACS, the 200 is held, the process dies.
+  srv->set_hold(10'000, "factoryReset");
+  {
+    caf::scoped_actor self{*sys};
+    self->send(adapter, invoke_atom_v, reset(false));
+  }
+  for (int i = 0; i < 500 && resets() == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(resets(), 1u);
+  EXPECT_EQ(db.value("SELECT state FROM genieacs_task_intents"), "posting");
+  stop(caf::exit_reason::kill);
+  srv->set_hold(0, {});
+  start();
+  auto rep = ask(reset(true));
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(resets(), 1u);
+  EXPECT_EQ(db.value("SELECT state FROM genieacs_task_intents"), "done");
+  // Once done, a further attempt answers from the row alone.
+  auto again = ask(reset(true));
+  EXPECT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
+  EXPECT_EQ(resets(), 1u);
+}
+
+} // namespace
