@@ -71,7 +71,7 @@ for t in $targets; do
     find "$merged" -type f ! -name 'seed-*' ! -name 'crash-*' \
       -exec cp {} "$here/corpus/$t/" \;
     echo "   corpus: $(find "$here/corpus/$t" -type f | wc -l) files," \
-         "$(du -sb "$here/corpus/$t" | cut -f1) bytes"
+         "$(cat "$here/corpus/$t"/* | wc -c) bytes"
   fi
 done
 exit $status
