@@ -4,7 +4,7 @@ PRESET ?= ci
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-.PHONY: all deps configure build test unit demo bench format format-check clean
+.PHONY: all deps configure build test unit demo bench fuzz format format-check clean
 
 all: build
 
@@ -30,6 +30,16 @@ demo: build
 
 bench: build
 	@deploy/local/bench.sh $(BUILD)
+
+# libFuzzer targets (clang, ASan+UBSan), each run FUZZ_SECONDS (default 60)
+# on its corpus in fuzz/corpus; see fuzz/README.md.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@command -v clang++ >/dev/null \
+	  || { echo "make fuzz needs clang: apt-get install clang" >&2; exit 1; }
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh build/fuzz
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -1,6 +1,7 @@
 #include "actors/admin/server.hpp"
 
 #include "actors/admin/front.hpp"
+#include "actors/admin/request.hpp"
 #include "actors/admin/store.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "events/cloud_event.hpp"
@@ -37,6 +38,15 @@ std::map<std::string, std::string> console_files();
 namespace {
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using detail::base64;
+using detail::dead_letter_cursor;
+using detail::id_param;
+using detail::limit_param;
+using detail::parse_dead_letter_cursor;
+using detail::parse_saga_cursor;
+using detail::saga_cursor;
+using detail::time_param;
+using detail::unbase64;
 
 constexpr const char* json_type = "application/json";
 constexpr uint32_t default_limit = 50;
@@ -63,69 +73,6 @@ const char* console_content_type(std::string_view name) {
 }
 
 // -- small codecs -------------------------------------------------------------
-
-constexpr char b64_chars[]
-  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64(std::string_view in, bool url = false) {
-  std::string out;
-  size_t i = 0;
-  auto at = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
-  while (i + 2 < in.size()) {
-    uint32_t n = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    for (int s = 18; s >= 0; s -= 6)
-      out += b64_chars[(n >> s) & 63];
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = at(i) << 16;
-    out += b64_chars[(n >> 18) & 63];
-    out += b64_chars[(n >> 12) & 63];
-    if (!url)
-      out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (at(i) << 16) | (at(i + 1) << 8);
-    out += b64_chars[(n >> 18) & 63];
-    out += b64_chars[(n >> 12) & 63];
-    out += b64_chars[(n >> 6) & 63];
-    if (!url)
-      out += '=';
-  }
-  if (url)
-    for (auto& c : out)
-      c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
-
-std::optional<std::string> unbase64(std::string_view in) {
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+' || c == '-')
-      v = 62;
-    else if (c == '/' || c == '_')
-      v = 63;
-    else if (c == '=')
-      break;
-    else
-      return std::nullopt;
-    buf = (buf << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 bool is_utf8(std::string_view s) {
   size_t i = 0;
@@ -285,62 +232,6 @@ reply not_found(std::string_view what) {
 
 std::string param(const httplib::Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string{};
-}
-
-// A time filter: empty gives `fallback`, otherwise it must be RFC 3339.
-std::optional<std::string> time_param(const std::string& value,
-                                      const char* fallback) {
-  if (value.empty())
-    return std::string{fallback};
-  if (!events::is_rfc3339(value))
-    return std::nullopt;
-  return value;
-}
-
-std::optional<uint32_t> limit_param(const std::string& value, uint32_t def,
-                                    uint32_t max) {
-  if (value.empty())
-    return def;
-  uint64_t n = 0;
-  auto res = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (res.ec != std::errc{} || res.ptr != value.data() + value.size() || n == 0)
-    return std::nullopt;
-  return static_cast<uint32_t>(std::min<uint64_t>(n, max));
-}
-
-std::optional<int64_t> id_param(const std::string& value) {
-  int64_t n = 0;
-  auto res = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (res.ec != std::errc{} || res.ptr != value.data() + value.size() || n <= 0)
-    return std::nullopt;
-  return n;
-}
-
-std::string saga_cursor(const std::string& ts, const std::string& id) {
-  return base64("s1|" + ts + "|" + id, true);
-}
-
-std::optional<std::pair<std::string, std::string>>
-parse_saga_cursor(const std::string& cursor) {
-  auto text = unbase64(cursor);
-  if (!text || !text->starts_with("s1|"))
-    return std::nullopt;
-  auto rest = text->substr(3);
-  auto bar = rest.find('|');
-  if (bar == std::string::npos || !events::is_rfc3339(rest.substr(0, bar)))
-    return std::nullopt;
-  return std::make_pair(rest.substr(0, bar), rest.substr(bar + 1));
-}
-
-std::string dead_letter_cursor(int64_t id) {
-  return base64("d1|" + std::to_string(id), true);
-}
-
-std::optional<int64_t> parse_dead_letter_cursor(const std::string& cursor) {
-  auto text = unbase64(cursor);
-  if (!text || !text->starts_with("d1|"))
-    return std::nullopt;
-  return id_param(text->substr(3));
 }
 
 // -- dead letters
@@ -1239,25 +1130,11 @@ struct admin_server::impl {
   reply redrive_dead_letter(const httplib::Request& req, const principal& who,
                             audit_note& note) {
     note.target = req.matches[1];
-    std::optional<std::string> corrected;
-    if (!req.body.empty()) {
-      rapidjson::Document body;
-      events::json::parse_bounded(body, req.body);
-      if (body.HasParseError() || !body.IsObject())
-        return error_reply(400, "invalid_request",
-                           "the body must be a JSON object");
-      if (body.HasMember("payload")) {
-        auto& p = body["payload"];
-        if (p.IsString()) {
-          corrected = std::string{p.GetString(), p.GetStringLength()};
-        } else {
-          rapidjson::StringBuffer pb;
-          json_writer pw{pb};
-          p.Accept(pw);
-          corrected = pb.GetString();
-        }
-      }
-    }
+    auto parsed = detail::parse_redrive_dead_letter(req.body);
+    if (auto* why = std::get_if<std::string>(&parsed))
+      return error_reply(400, "invalid_request", *why);
+    auto& corrected
+      = std::get<detail::redrive_dead_letter_request>(parsed).corrected;
     {
       // Never the payload itself: it may hold credentials.
       rapidjson::StringBuffer sb;
@@ -1317,50 +1194,26 @@ struct admin_server::impl {
 
   reply redrive_events(const httplib::Request& req, const principal& who,
                        audit_note& note) {
-    rapidjson::Document body;
-    events::json::parse_bounded(body, req.body);
-    if (body.HasParseError() || !body.IsObject())
-      return error_reply(400, "invalid_request",
-                         "the body must be a JSON object");
-    auto text = [&](const char* key) -> std::optional<std::string> {
-      if (!body.HasMember(key) || !body[key].IsString())
-        return std::nullopt;
-      return std::string{body[key].GetString()};
-    };
-    auto from = text("from");
-    auto to = text("to");
-    if (!from || !to || !events::is_rfc3339(*from) || !events::is_rfc3339(*to))
-      return error_reply(400, "invalid_request",
-                         "from and to are required RFC 3339 date-times");
-    auto tenant = text("tenant").value_or("");
-    std::vector<std::string> types;
-    if (body.HasMember("types")) {
-      if (!body["types"].IsArray())
-        return error_reply(400, "invalid_request", "types must be an array");
-      for (auto& t : body["types"].GetArray()) {
-        if (!t.IsString())
-          return error_reply(400, "invalid_request", "types must be strings");
-        types.emplace_back(t.GetString());
-      }
-    }
-    bool dry_run = body.HasMember("dry_run") && body["dry_run"].IsBool()
-                   && body["dry_run"].GetBool();
-    uint32_t limit = default_redrive_limit;
-    if (body.HasMember("limit")) {
-      if (!body["limit"].IsUint() || body["limit"].GetUint() == 0)
-        return error_reply(400, "invalid_request",
-                           "limit must be a positive integer");
-      limit = std::min(body["limit"].GetUint(), max_redrive_limit);
-    }
-    note.target = *from + "/" + *to;
+    auto parsed = detail::parse_redrive_events(req.body, default_redrive_limit,
+                                               max_redrive_limit);
+    if (auto* why = std::get_if<std::string>(&parsed))
+      return error_reply(400, "invalid_request", *why);
+    auto& body = std::get<detail::redrive_events_request>(parsed);
+    const auto& from = body.from;
+    const auto& to = body.to;
+    auto& tenant = body.tenant;
+    const auto& types = body.types;
+    const bool dry_run = body.dry_run;
+    const uint32_t limit = body.limit;
+    note.target = from + "/" + to;
     {
       rapidjson::StringBuffer sb;
       json_writer sw{sb};
       sw.StartObject();
       sw.Key("from");
-      write_string(sw, *from);
+      write_string(sw, from);
       sw.Key("to");
-      write_string(sw, *to);
+      write_string(sw, to);
       sw.Key("tenant");
       write_string(sw, tenant);
       sw.Key("types");
@@ -1377,7 +1230,7 @@ struct admin_server::impl {
     }
     if (auto r = tenant_filter(who, tenant))
       return *r;
-    auto rows = db.inbox_window(*from, *to, tenant, types, limit + 1);
+    auto rows = db.inbox_window(from, to, tenant, types, limit + 1);
     if (!rows)
       return from_error(rows.error());
     bool truncated = rows->size() > limit;

@@ -1,0 +1,125 @@
+// Fuzz target: the CloudEvents decoder and the whole intake check of one
+// Kafka record of the billing topic (events/cloud_event.*,
+// events/intake_check.*).
+//
+// Input format (see README.md): header lines, an empty line, then the
+// record value (the rest of the input, any bytes):
+//
+//   ce_id:evt-1            -> header "ce_id" = "evt-1" (bytes after the
+//   content-type:...          first ':' as they are, no trimming)
+//   traceparent            -> a line without ':' is a header with a null
+//                             value
+//                          -> empty line: end of the headers
+//   {"schema_version":1,...}
+//
+// Without an empty line every line is a header and the value is empty.
+//
+// Properties checked besides "no crash, no leak, no UB":
+// - an accepted record also decodes with decode_cloud_event, to the same
+//   envelope and compact payload;
+// - its `intake.accepted` saga record decodes again and its payload is
+//   valid against the intake.accepted schema;
+// - a refused record has a code and a detail, and its dead-letter copy
+//   keeps the value and every original header, byte for byte, in order,
+//   followed by `ispflow_error` with the code.
+
+#include "events/cloud_event.hpp"
+#include "events/intake_check.hpp"
+#include "events/schema_registry.hpp"
+#include "fuzz/fuzz_check.hpp"
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace {
+
+using namespace ispflow::events;
+
+kafka_record to_record(std::string_view in) {
+  kafka_record rec;
+  rec.topic = "billing.events.v1";
+  rec.partition = 3;
+  rec.offset = 42;
+  rec.key = "sub-1";
+  while (!in.empty()) {
+    auto eol = in.find('\n');
+    auto line = in.substr(0, eol);
+    in = eol == std::string_view::npos ? std::string_view{}
+                                       : in.substr(eol + 1);
+    if (line.empty())
+      break;
+    auto colon = line.find(':');
+    kafka_header h;
+    if (colon == std::string_view::npos) {
+      h.key = std::string{line};
+      h.null_value = true;
+    } else {
+      h.key = std::string{line.substr(0, colon)};
+      h.value = std::string{line.substr(colon + 1)};
+    }
+    rec.headers.push_back(std::move(h));
+  }
+  rec.value = std::string{in};
+  return rec;
+}
+
+void check_accepted(const kafka_record& rec, const accepted_event& ok) {
+  auto decoded = decode_cloud_event(rec);
+  auto* ev = std::get_if<cloud_event>(&decoded);
+  FUZZ_CHECK(ev != nullptr);
+  FUZZ_CHECK(ev->id == ok.id && ev->source == ok.source);
+  FUZZ_CHECK(ev->type == ok.type && ev->time == ok.time);
+  FUZZ_CHECK(ev->tenant_id == ok.tenant_id && ev->subject == ok.subject);
+  FUZZ_CHECK(ev->data == ok.data);
+  FUZZ_CHECK(!ok.tenant_id.empty() && !ok.subject.empty());
+  FUZZ_CHECK(ok.origin.value.empty());
+  FUZZ_CHECK(ok.origin.headers == rec.headers);
+  FUZZ_CHECK(ok.emits.size() == 1);
+  auto again = decode_cloud_event(ok.emits.front());
+  auto* saga = std::get_if<cloud_event>(&again);
+  FUZZ_CHECK(saga != nullptr);
+  FUZZ_CHECK(saga->type == "intake.accepted");
+  FUZZ_CHECK(saga->subject == ok.subject && saga->tenant_id == ok.tenant_id);
+  // The intake.accepted schema caps event_source and event_id at 256
+  // characters; intake does not cap them yet (issue 14 item 4), so a longer
+  // one is accepted and its saga event breaks that schema
+  // (crash-overlong-source). Checked within the caps until then.
+  if (ok.source.size() <= 256 && ok.id.size() <= 256)
+    FUZZ_CHECK(
+      !schema_registry::builtin().validate("intake.accepted", saga->data));
+}
+
+void check_refused(const kafka_record& rec, const dead_letter& dl) {
+  FUZZ_CHECK(!dl.error.empty());
+  FUZZ_CHECK(!dl.detail.empty());
+  FUZZ_CHECK(dl.record == rec);
+  FUZZ_CHECK(dl.emits.size() == 1);
+  auto& copy = dl.emits.front();
+  FUZZ_CHECK(copy.value == rec.value);
+  FUZZ_CHECK(copy.key == rec.key && copy.null_key == rec.null_key);
+  FUZZ_CHECK(copy.headers.size() > rec.headers.size());
+  for (size_t i = 0; i < rec.headers.size(); ++i)
+    FUZZ_CHECK(copy.headers[i] == rec.headers[i]);
+  // Ours follow the original headers (a producer may send its own
+  // `ispflow_error`; the copy keeps it, so a reader must take the last).
+  auto& code = copy.headers[rec.headers.size()];
+  FUZZ_CHECK(code.key == "ispflow_error" && code.value == dl.error);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto rec = to_record({reinterpret_cast<const char*>(data), size});
+  intake_settings settings;
+  settings.clock = [] { return std::string{"2024-05-01T12:00:00.000Z"}; };
+  auto decision = check_billing_record(rec, settings);
+  if (auto* ok = std::get_if<accepted_event>(&decision)) {
+    check_accepted(rec, *ok);
+  } else {
+    check_refused(rec, std::get<dead_letter>(decision));
+    // The decoder alone must not crash either, whatever it concludes.
+    (void) decode_cloud_event(rec);
+  }
+  return 0;
+}
