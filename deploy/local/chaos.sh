@@ -153,6 +153,33 @@ faults_clear() {
   fault genieacs "$STACK_GENIEACS_PORT" -; fault voltha "$STACK_ONOS_PORT" -
 }
 
+# -- sessions ---------------------------------------------------------------------
+# Subscribers 1..40 that are to be suspended (i % 5 = 1), change plan (3) or
+# be terminated (4) dial in through the NAS simulator once FreeRADIUS accepts
+# them (their activation done), until those events go out: the sagas must
+# then disconnect them or change their rate.
+login_pending=()
+for ((i = 1; i <= subscribers && i <= 40; i++)); do
+  case $((i % 5)) in 1|3|4) login_pending+=("$i") ;; esac
+done
+logins=0 next_login=0
+followup_chunk=$((subscribers / per_chunk))   # the part with the first event after the activations
+try_logins() {  # tries up to 3 pending subscribers; a rejected one goes to the back
+  local n=0 i s body answer rest=() failed=()
+  for i in "${login_pending[@]}"; do
+    if ((n >= 3)); then rest+=("$i"); continue; fi
+    n=$((n + 1))
+    printf -v s 'sub-%05d' "$i"
+    body=$(printf '{"username":"%s","password":"%s"}' "$(stack_username demo "$s")" "$(stack_password demo "$s")")
+    if answer=$(stack_http POST "$STACK_NAS_CONTROL_PORT" /sessions/login "$body") && [[ "$answer" == *'"accepted":true'* ]]; then
+      logins=$((logins + 1))
+    else
+      failed+=("$i")
+    fi
+  done
+  login_pending=("${rest[@]}" "${failed[@]}")
+}
+
 # -- ispflowd's supervisor ------------------------------------------------------
 kills_done=0 self_exits=0 restarts=0
 down_until=0   # ispflowd stays down until then (ms); 0 = it should run
@@ -245,9 +272,13 @@ while (($(now_ms) < deadline)); do
   now=$(now_ms)
   if ((chunk < chunks && now >= next_chunk)); then
     f=$(printf '%s/chunk-%02d' "$STACK_DIR" "$chunk")
+    ((chunk == followup_chunk)) && note "NAS: $logins session(s) open, ${#login_pending[@]} subscriber(s) not accepted in time"
     [[ -s "$f" ]] && publish "$f"
     chunk=$((chunk + 1)); next_chunk=$((now + chunk_gap_ms))
     note "feed part $chunk/$chunks sent ($sends sends so far)"
+  fi
+  if ((chunk <= followup_chunk && ${#login_pending[@]} > 0 && now >= next_login)); then
+    try_logins; next_login=$((now + 1000))
   fi
   if ((phase2 == 0 && now - t0 >= 30000)); then
     faults_phase2; phase2=1; awx_back=$((now + 6000))
@@ -317,6 +348,7 @@ read_lifecycle "$run/lifecycle-$epoch.tsv"
 for s in netbox:$STACK_NETBOX_PORT awx:$STACK_AWX_PORT genieacs:$STACK_GENIEACS_PORT voltha:$STACK_ONOS_PORT; do
   stack_http GET "${s#*:}" /_sim/state >"$run/state/${s%%:*}.json" || stack_log "WARNING: no state from ${s%%:*}"
 done
+stack_http GET "$STACK_NAS_CONTROL_PORT" /sessions >"$run/state/nas.json" || stack_log "WARNING: no sessions from the NAS"
 check_rc=0
 check_out=$("$here/chaos/check.sh" "$run" "$STACK_DSN") || check_rc=$?
 elapsed=$(( ($(now_ms) - started) / 1000 ))
@@ -326,6 +358,7 @@ cat <<SUMMARY
 == ispflow chaos summary (seed $seed) ==
 $subscribers subscribers, $inputs billing events ($sends sends: redeliveries and the events produced again after the bus restart)
 chaos ${chaos_s}s, settle ${settle_s}s, whole run ${elapsed}s (stack start-up and checks included)
+NAS: $logins subscriber(s) logged in (PAP via FreeRADIUS) before their suspend, plan change or terminate
 ispflowd: $kills_done SIGKILLs, $self_exits exits by itself, $restarts starts; PostgreSQL restarted once; the bus restarted once
 Faults injected (simulator, when, what):
 $(printf '  %s\n' "${faults_log[@]}")

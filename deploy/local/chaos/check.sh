@@ -10,6 +10,8 @@
 #   DIR/state/awx.json      ... AWX, GenieACS, VOLTHA/ONOS
 #   DIR/state/genieacs.json
 #   DIR/state/voltha.json
+#   DIR/state/nas.json      GET /sessions of the NAS simulator (optional: with
+#                           it, sessions and radacct are checked too)
 #   DSN                     the database FreeRADIUS reads (radcheck, radreply,
 #                           radusergroup) and ispflow's sagas/inbox/outbox
 #                           (only to name what is stuck)
@@ -59,6 +61,11 @@ SQL
     printf "\\\\copy t_%s(line) from '%s' with (format csv, delimiter E'\\\\x02', quote E'\\\\x01')\n" "$s" "$dir/state/$s.json"
     echo "insert into chaos_check.raw_state select '$s', string_agg(line, '') from t_$s;"
   done
+  if [[ -s "$dir/state/nas.json" ]]; then
+    echo "create temporary table t_nas (line text);"
+    printf "\\\\copy t_nas(line) from '%s' with (format csv, delimiter E'\\\\x02', quote E'\\\\x01')\n" "$dir/state/nas.json"
+    echo "insert into chaos_check.raw_state select 'nas', string_agg(line, '') from t_nas;"
+  fi
   cat <<'SQL'
 -- What billing sent: one input per (source, id), at its first position.
 create table feed as
@@ -194,6 +201,31 @@ insert into findings
   from expect e join public.radreply r on r.username = e.username and r.attribute = 'Framed-IP-Address',
        lateral (select string_agg(split_part(address, '/', 1), ' ') addrs from netbox n where n.subscriber = e.subscriber) b
   where e.present and r.value <> coalesce(b.addrs, '');
+SQL
+  if [[ -s "$dir/state/nas.json" ]]; then
+    cat <<'SQL'
+-- The NAS: a suspended or terminated subscriber keeps no session (on the NAS
+-- or open in radacct); a session of an active one has its plan's rate.
+create table nas_sessions as
+  select x->>'username' username, x->'attributes' attrs
+  from raw_state, jsonb_array_elements(line::jsonb) x where sim = 'nas';
+insert into findings
+  select 'session_not_disconnected', e.subscriber,
+         format('the NAS still holds a session of %s, who is %s', e.username, case when e.present then 'suspended' else 'terminated' end)
+  from expect e join nas_sessions n on n.username = e.username where not e.present or e.suspended;
+insert into findings
+  select 'session_not_disconnected', e.subscriber,
+         format('radacct has an open session of %s (%s), who is %s', e.username, r.acctsessionid, case when e.present then 'suspended' else 'terminated' end)
+  from expect e join public.radacct r on r.username = e.username and r.acctstoptime is null where not e.present or e.suspended;
+insert into findings
+  select 'inconsistent_effect', e.subscriber,
+         format('the session of %s has rate %s, plan %s says %s', e.username, n.attrs->>'Mikrotik-Rate-Limit', e.plan, g.value)
+  from expect e join nas_sessions n on n.username = e.username
+       left join public.radgroupreply g on g.groupname = e.tenant || '-' || e.plan and g.attribute = 'Mikrotik-Rate-Limit'
+  where e.present and not e.suspended and n.attrs->>'Mikrotik-Rate-Limit' is distinct from g.value;
+SQL
+  fi
+  cat <<'SQL'
 
 -- Stuck: sagas not ended and inputs not started (named by ispflow's tables).
 insert into findings
@@ -210,9 +242,10 @@ select format('inputs %s (%s sends), subscribers %s, lifecycle records %s (%s di
   (select count(*) from life), (select count(distinct ce_id) from life));
 select format('lifecycle events by type: %s', coalesce(string_agg(format('%s %s', ce_type, n), ', ' order by ce_type), 'none'))
   from (select ce_type, count(distinct ce_id) n from life group by 1) x;
-select format('effects seen: NetBox %s addresses, AWX %s jobs, GenieACS %s tasks run, ONOS %s services, radcheck %s rows',
+select format('effects seen: NetBox %s addresses, AWX %s jobs, GenieACS %s tasks run, ONOS %s services, radcheck %s rows%s',
   (select count(*) from netbox), (select count(*) from awx), (select count(*) from acs_exec), (select count(*) from pon),
-  (select count(*) from public.radcheck));
+  (select count(*) from public.radcheck),
+  coalesce((select format(', NAS %s sessions', jsonb_array_length(line::jsonb)) from raw_state where sim = 'nas'), ''));
 select format('FINDINGS %s: %s', (select count(*) from findings),
   coalesce((select string_agg(format('%s %s', check_name, n), ', ' order by check_name)
             from (select check_name, count(*) n from findings group by 1) x), 'none'));

@@ -2,8 +2,8 @@
 # Checks the chaos checker (check.sh) on states built by hand: a consistent
 # one must give no finding; the same state with a lost input, a duplicated
 # AWX job, a second NetBox address (so RADIUS's address disagrees), a
-# repeated lifecycle record, a stray RADIUS row and a stuck saga must give
-# exactly those findings.
+# repeated lifecycle record, a stray RADIUS row, a stuck saga, a session
+# left open and a wrong session rate must give exactly those findings.
 #   check_selftest.sh ADMIN_DSN     (a PostgreSQL to create a scratch database in)
 set -euo pipefail
 export PGOPTIONS='-c client_min_messages=warning'
@@ -24,6 +24,8 @@ psql "$dsn" -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 create table radcheck (id serial, username text, attribute text, op text, value text);
 create table radreply (id serial, username text, attribute text, op text, value text);
 create table radusergroup (id serial, username text, groupname text, priority int);
+create table radgroupreply (id serial, groupname text, attribute text, op text, value text);
+create table radacct (radacctid serial, acctsessionid text, username text, acctstoptime timestamptz);
 create table sagas (id text, name text, subscriber_id text, state text);
 create table inbox (event_id text, type text, subscriber_id text, saga_id text, skipped_reason text);
 SQL
@@ -76,8 +78,12 @@ insert into radreply (username, attribute, op, value) values
   ('sub-00002@demo.example', 'Framed-IP-Address', ':=', '100.64.0.2');
 insert into radusergroup (username, groupname, priority) values
   ('sub-00001@demo.example', 'demo-fiber-100', 1), ('sub-00002@demo.example', 'demo-fiber-100', 1);
+insert into radgroupreply (groupname, attribute, op, value) values ('demo-fiber-100', 'Mikrotik-Rate-Limit', ':=', '20000k/100000k');
+insert into radacct (acctsessionid, username, acctstoptime) values
+  ('a1', 'sub-00001@demo.example', null), ('a2', 'sub-00002@demo.example', now());
 insert into sagas values ('s1', 'activate', 'sub-00001', 'completed');
 SQL
+printf '[{"id":"a1","username":"sub-00001@demo.example","attributes":{"Mikrotik-Rate-Limit":"20000k/100000k"}}]\n' >"$work/s/state/nas.json"
 
 # 1. The consistent state: no finding.
 out=$("$here/check.sh" "$work/s" "$dsn") || { echo "$out" >&2; fail "the consistent state gave findings"; }
@@ -86,7 +92,7 @@ grep -q '^inputs 5 (6 sends), subscribers 3, lifecycle records 5 (5 distinct eve
   || { echo "$out" >&2; fail "wrong totals"; }
 echo "consistent state: no finding" >&2
 
-# 2. The same state, broken in six ways.
+# 2. The same state, broken in eight ways.
 sed -i '/sus-2/d' "$work/s/lifecycle-2.tsv"                                    # lost input
 life 0 1 s5/1/2 subscriber.terminated term-3 sub-00003 >>"$work/s/lifecycle-2.tsv"  # the same event twice
 printf '{"launches":4,"jobs":[%s,%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 s2 sub-00002)" \
@@ -96,7 +102,10 @@ printf '{"ip_addresses":[%s,%s,%s]}\n' "$(ip 1 s1 sub-00001)" "$(ip 2 s2 sub-000
 psql "$dsn" -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 insert into radcheck (username, attribute, op, value) values ('sub-00003@demo.example', 'Cleartext-Password', ':=', 'x');
 insert into sagas values ('s6', 'suspend', 'sub-00002', 'running');
+update radacct set acctstoptime = null where acctsessionid = 'a2';
 SQL
+printf '[%s,%s]\n' '{"id":"a1","username":"sub-00001@demo.example","attributes":{"Mikrotik-Rate-Limit":"1k/1k"}}' \
+  '{"id":"a2","username":"sub-00002@demo.example","attributes":{}}' >"$work/s/state/nas.json"  # a session left, a wrong rate
 if out=$("$here/check.sh" "$work/s" "$dsn"); then echo "$out" >&2; fail "the broken state passed"; fi
 echo "$out" >&2
 want=(
@@ -108,11 +117,14 @@ want=(
   'duplicated_effect +sub-00003 +FreeRADIUS radcheck has 1 Cleartext-Password'
   'inconsistent_effect +sub-00001 +Framed-IP-Address 100.64.0.1 is not the address NetBox holds'
   'stuck +s6 +saga suspend of sub-00002 is running'
+  'session_not_disconnected +sub-00002 +the NAS still holds a session'
+  'session_not_disconnected +sub-00002 +radacct has an open session'
+  'inconsistent_effect +sub-00001 +the session of sub-00001@demo.example has rate 1k/1k'
 )
 for w in "${want[@]}"; do
   grep -qE "^  $w" <<<"$out" || fail "no finding matching: $w"
 done
 [[ $(grep -c '^  ' <<<"$out") -eq ${#want[@]} ]] || fail "findings other than the ${#want[@]} planted ones"
-grep -q '^FINDINGS 8: duplicated_effect 4, inconsistent_effect 1, lifecycle_record_repeated 1, lost_input 1, stuck 1$' <<<"$out" \
+grep -q '^FINDINGS 11: duplicated_effect 4, inconsistent_effect 2, lifecycle_record_repeated 1, lost_input 1, session_not_disconnected 2, stuck 1$' <<<"$out" \
   || fail "wrong FINDINGS line"
 echo "chaos checker self-test: all checks hold" >&2
