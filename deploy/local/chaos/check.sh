@@ -183,8 +183,8 @@ insert into findings
          format('FreeRADIUS %s has %s %s row(s) for %s, want %s', t.tbl, got, t.what, e.username, want)
   from expect e,
        lateral (values
-         ('radcheck', 'Cleartext-Password', case when e.present then 1 else 0 end,
-          (select count(*) from public.radcheck r where r.username = e.username and r.attribute = 'Cleartext-Password')),
+         ('radcheck', 'password', case when e.present then 1 else 0 end,
+          (select count(*) from public.radcheck r where r.username = e.username and r.attribute like '%-Password')),
          ('radcheck', 'Auth-Type Reject', case when e.suspended then 1 else 0 end,
           (select count(*) from public.radcheck r where r.username = e.username and r.attribute = 'Auth-Type' and r.value = 'Reject')),
          ('radreply', 'Framed-IP-Address', case when e.present then 1 else 0 end,

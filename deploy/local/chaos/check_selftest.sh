@@ -100,7 +100,7 @@ printf '{"launches":4,"jobs":[%s,%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 
 printf '{"ip_addresses":[%s,%s,%s]}\n' "$(ip 1 s1 sub-00001)" "$(ip 2 s2 sub-00002)" "$(ip 9 s9 sub-00001)" \
   >"$work/s/state/netbox.json"                                                  # a second address
 psql "$dsn" -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
-insert into radcheck (username, attribute, op, value) values ('sub-00003@demo.example', 'Cleartext-Password', ':=', 'x');
+insert into radcheck (username, attribute, op, value) values ('sub-00003@demo.example', 'SSHA2-512-Password', ':=', 'x');
 insert into sagas values ('s6', 'suspend', 'sub-00002', 'running');
 update radacct set acctstoptime = null where acctsessionid = 'a2';
 SQL
@@ -114,7 +114,7 @@ want=(
   'duplicated_effect +sub-00003 +AWX ran 2 job'
   'duplicated_effect +s3/run_activation_job/0 +AWX: 2 jobs'
   'duplicated_effect +sub-00001 +NetBox holds 2 address'
-  'duplicated_effect +sub-00003 +FreeRADIUS radcheck has 1 Cleartext-Password'
+  'duplicated_effect +sub-00003 +FreeRADIUS radcheck has 1 password'
   'inconsistent_effect +sub-00001 +Framed-IP-Address 100.64.0.1 is not the address NetBox holds'
   'stuck +s6 +saga suspend of sub-00002 is running'
   'session_not_disconnected +sub-00002 +the NAS still holds a session'
