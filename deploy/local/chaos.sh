@@ -227,12 +227,16 @@ pg_restart() {
 # read to its end (the checker's record of that bus), the bus stops; ispflowd
 # runs for a while against the dead address (sagas go on, the outbox waits);
 # the new bus starts, ispflowd is killed again and restarted on the new
-# address; billing then produces again what intake had not recorded.
+# address; billing then produces again what intake had not recorded (at
+# least the part of the feed it sent to the old bus while ispflowd was down).
 epoch=1
 bus_restart() {
   local old=$STACK_BOOTSTRAP unacked=$STACK_DIR/unacked.tsv
   note "bus restart: begins"
   kill_ispflowd "before the bus restart"
+  # Billing goes on producing while ispflowd is down: this part is lost
+  # with the old bus and must be produced again.
+  ((chunk < chunks)) && send_next_part
   sleep 0.5
   read_lifecycle "$run/lifecycle-$epoch.tsv"
   note "bus restart: read $(wc -l <"$run/lifecycle-$epoch.tsv") lifecycle records from the old bus; stopping it"
@@ -262,6 +266,16 @@ read_lifecycle() {
     -f '%p\t%o\t%h\t%s\n' >"$1" 2>>"$STACK_DIR/kcat.log" || stack_log "WARNING: reading lifecycle.events.v1 failed"
 }
 
+# Sends the next part of the feed.
+send_next_part() {
+  local f
+  f=$(printf '%s/chunk-%02d' "$STACK_DIR" "$chunk")
+  ((chunk == followup_chunk)) && note "NAS: $logins session(s) open, ${#login_pending[@]} subscriber(s) not accepted in time"
+  [[ -s "$f" ]] && publish "$f"
+  chunk=$((chunk + 1)); next_chunk=$(($(now_ms) + chunk_gap_ms))
+  note "feed part $chunk/$chunks sent ($sends sends so far)"
+}
+
 # -- the chaos ----------------------------------------------------------------------
 t0=$(now_ms)
 faults_phase1
@@ -270,13 +284,7 @@ chunk=0 next_chunk=$t0 next_kill=$((t0 + $(rand 3000 8000))) pg_done=0 pg_at=0 b
 deadline=$((t0 + 600000))
 while (($(now_ms) < deadline)); do
   now=$(now_ms)
-  if ((chunk < chunks && now >= next_chunk)); then
-    f=$(printf '%s/chunk-%02d' "$STACK_DIR" "$chunk")
-    ((chunk == followup_chunk)) && note "NAS: $logins session(s) open, ${#login_pending[@]} subscriber(s) not accepted in time"
-    [[ -s "$f" ]] && publish "$f"
-    chunk=$((chunk + 1)); next_chunk=$((now + chunk_gap_ms))
-    note "feed part $chunk/$chunks sent ($sends sends so far)"
-  fi
+  ((chunk < chunks && now >= next_chunk)) && send_next_part
   if ((chunk <= followup_chunk && ${#login_pending[@]} > 0 && now >= next_login)); then
     try_logins; next_login=$((now + 1000))
   fi
