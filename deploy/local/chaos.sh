@@ -223,8 +223,9 @@ pg_restart() {
 
 # The bus restart. ispflow-bus is librdkafka's mock cluster, in memory: a
 # restart loses every topic and offset and comes back on new ports. So:
-# ispflowd is killed (no producer in flight), the old bus's lifecycle topic is
-# read to its end (the checker's record of that bus), the bus stops; ispflowd
+# ispflowd is killed (no producer in flight), the old bus's lifecycle and
+# dead-letter topics are read to their end (the checker's record of that
+# bus), the bus stops; ispflowd
 # runs for a while against the dead address (sagas go on, the outbox waits);
 # the new bus starts, ispflowd is killed again and restarted on the new
 # address; billing then produces again what intake had not recorded (at
@@ -238,7 +239,7 @@ bus_restart() {
   # with the old bus and must be produced again.
   ((chunk < chunks)) && send_next_part
   sleep 0.5
-  read_lifecycle "$run/lifecycle-$epoch.tsv"
+  read_outputs
   note "bus restart: read $(wc -l <"$run/lifecycle-$epoch.tsv") lifecycle records from the old bus; stopping it"
   stack_bus_stop
   start_ispflowd
@@ -260,10 +261,15 @@ bus_restart() {
   return 0
 }
 
-# Reads lifecycle.events.v1 of the current bus from the beginning to its end.
-read_lifecycle() {
-  timeout 60 kcat -b "$STACK_BOOTSTRAP" -C -t lifecycle.events.v1 -o beginning -e -q \
-    -f '%p\t%o\t%h\t%s\n' >"$1" 2>>"$STACK_DIR/kcat.log" || stack_log "WARNING: reading lifecycle.events.v1 failed"
+# Reads lifecycle.events.v1 and billing.events.v1.dlq of the current bus
+# from the beginning to their end, into the checker's files of this epoch.
+read_outputs() {
+  local topic file
+  for topic in lifecycle.events.v1:lifecycle billing.events.v1.dlq:dlq; do
+    file=$run/${topic#*:}-$epoch.tsv
+    timeout 60 kcat -b "$STACK_BOOTSTRAP" -C -t "${topic%%:*}" -o beginning -e -q \
+      -f '%p\t%o\t%h\t%s\n' >"$file" 2>>"$STACK_DIR/kcat.log" || stack_log "WARNING: reading ${topic%%:*} failed"
+  done
 }
 
 # Sends the next part of the feed.
@@ -352,7 +358,7 @@ settle_s=$(( ($(now_ms) - t1) / 1000 ))
 ((quiet >= 3)) && note "quiet after ${settle_s}s" || note "NOT quiet after ${settle_s}s (CHAOS_SETTLE); checking anyway"
 
 # -- the evidence, then the checker ----------------------------------------------------
-read_lifecycle "$run/lifecycle-$epoch.tsv"
+read_outputs
 for s in netbox:$STACK_NETBOX_PORT awx:$STACK_AWX_PORT genieacs:$STACK_GENIEACS_PORT voltha:$STACK_ONOS_PORT; do
   stack_http GET "${s#*:}" /_sim/state >"$run/state/${s%%:*}.json" || stack_log "WARNING: no state from ${s%%:*}"
 done

@@ -6,6 +6,7 @@
 #                           a line: one input per (source, id))
 #   DIR/lifecycle-*.tsv     lifecycle.events.v1 as read from the bus by kcat
 #                           (-f '%p\t%o\t%h\t%s\n'), one file per bus epoch
+#   DIR/dlq-*.tsv           billing.events.v1.dlq, the same way (optional)
 #   DIR/state/netbox.json   GET /_sim/state of the NetBox simulator
 #   DIR/state/awx.json      ... AWX, GenieACS, VOLTHA/ONOS
 #   DIR/state/genieacs.json
@@ -16,9 +17,14 @@
 #                           radusergroup) and ispflow's sagas/inbox/outbox
 #                           (only to name what is stuck)
 # It loads these into the schema chaos_check of DSN's database, derives per
-# subscriber what the network must hold from the feed alone (the last of
+# subscriber what the network must hold from the feed (the last of
 # activate/terminate, suspend/resume, the plan), runs every check and prints
-# the findings. Exit 0 when there is none, 1 otherwise, 2 on bad usage.
+# the findings and notes. An input that billing was told failed with its
+# compensation done, or that went to the dead-letter topic with a reason, is
+# a note, not a finding, and counts as not applied: what it would have done
+# must then be absent (compensation checked), except for effects that cannot
+# be undone (AWX jobs, CPE configurations), which may be there at most once.
+# Exit 0 when there is no finding, 1 otherwise, 2 on bad usage.
 #   check.sh DIR DSN
 # A check is one INSERT INTO findings (check, subject, detail) below: add one
 # for a new effect.
@@ -32,6 +38,7 @@ for f in netbox awx genieacs voltha; do
 done
 shopt -s nullglob
 life_files=("$dir"/lifecycle-*.tsv)
+dlq_files=("$dir"/dlq-*.tsv)
 shopt -u nullglob
 
 # Every line of a file as one text row, in order (CSV with a delimiter and
@@ -49,12 +56,17 @@ create schema chaos_check;
 set search_path = chaos_check, public;
 create table raw_feed (n bigserial, line text);
 create table raw_life (n bigserial, file text, line text);
+create table raw_dlq (n bigserial, file text, line text);
 create table raw_state (sim text primary key, line text);
 SQL
   load raw_feed "$dir/feed.tsv"
   for f in "${life_files[@]}"; do
     load raw_life "$f"
     echo "update chaos_check.raw_life set file = '$(basename "$f")' where file is null;"
+  done
+  for f in "${dlq_files[@]}"; do
+    load raw_dlq "$f"
+    echo "update chaos_check.raw_dlq set file = '$(basename "$f")' where file is null;"
   done
   for s in netbox awx genieacs voltha; do
     echo "create temporary table t_$s (line text);"
@@ -75,24 +87,6 @@ create table feed as
   from (select n, substr(line, strpos(line, E'\t') + 1)::jsonb ev from raw_feed where line <> '') x
   group by 2, 3, 4, 5, 6;
 
--- What the network must hold per subscriber, from the feed alone.
-create table expect as
-  with f as (select *, split_part(type, '.', 3) verb from feed),
-  s as (
-    select tenant, subscriber,
-      count(*) filter (where verb = 'activated') activations,
-      count(*) filter (where verb = 'terminated') terminations,
-      (array_agg(verb order by n desc) filter (where verb in ('activated', 'terminated')))[1] = 'activated' present,
-      (array_agg(verb order by n desc) filter (where verb in ('activated', 'suspended', 'resumed', 'terminated')))[1] = 'suspended' suspended,
-      (array_agg(data->>'plan_id' order by n desc) filter (where verb in ('activated', 'plan_changed')))[1] plan,
-      (array_agg(data order by n desc) filter (where verb = 'activated'))[1] act
-    from f group by tenant, subscriber)
-  select tenant, subscriber, activations, terminations, coalesce(present, false) present,
-         coalesce(suspended, false) and coalesce(present, false) suspended, plan,
-         act->'credentials'->>'username' username, act->'access'->>'onu_serial' onu_serial,
-         (act->'access'->'cpe'->>'oui') || '-' || (act->'access'->'cpe'->>'product_class') || '-' || (act->'access'->'cpe'->>'serial') cpe_id
-  from s;
-
 -- What the bus carried on lifecycle.events.v1.
 create table life as
   select file, split_part(line, E'\t', 1)::int p, split_part(line, E'\t', 2)::bigint o,
@@ -100,6 +94,39 @@ create table life as
          substring(split_part(line, E'\t', 3) from 'ce_type=([^,]*)') ce_type,
          split_part(line, E'\t', 4)::jsonb body
   from raw_life where line <> '';
+
+-- What the bus carried on billing.events.v1.dlq: the input it names (the
+-- ce_id header, or the id inside a structured-mode body) and the reason.
+create table dlq as
+  select file, coalesce(substring(split_part(line, E'\t', 3) from 'ce_id=([^,]*)'),
+                        substring(split_part(line, E'\t', 4) from '"id":"([^"]*)"')) id,
+         substring(split_part(line, E'\t', 3) from 'ispflow_error=([^,]*)') error
+  from raw_dlq where line <> '';
+
+-- Inputs not applied: failed with the compensation done, or dead-lettered.
+alter table feed add column applied boolean;
+update feed f set applied = not exists (select 1 from life l where l.body->>'causation_id' = f.id
+                                          and l.ce_type like '%\_failed' and (l.body->>'compensated')::boolean)
+                        and not exists (select 1 from dlq d where d.id = f.id);
+
+-- What the network must hold per subscriber, from the inputs applied.
+create table expect as
+  with f as (select *, split_part(type, '.', 3) verb from feed),
+  s as (
+    select tenant, subscriber,
+      count(*) filter (where verb = 'activated') activations,
+      count(*) filter (where verb = 'activated' and applied) applied_activations,
+      count(*) filter (where verb = 'terminated' and applied) terminations,
+      (array_agg(verb order by n desc) filter (where verb in ('activated', 'terminated') and applied))[1] = 'activated' present,
+      (array_agg(verb order by n desc) filter (where verb in ('activated', 'suspended', 'resumed', 'terminated') and applied))[1] = 'suspended' suspended,
+      (array_agg(data->>'plan_id' order by n desc) filter (where verb in ('activated', 'plan_changed') and applied))[1] plan,
+      (array_agg(data order by n desc) filter (where verb = 'activated'))[1] act
+    from f group by tenant, subscriber)
+  select tenant, subscriber, activations, applied_activations, terminations, coalesce(present, false) present,
+         coalesce(suspended, false) and coalesce(present, false) suspended, plan,
+         act->'credentials'->>'username' username, act->'access'->>'onu_serial' onu_serial,
+         (act->'access'->'cpe'->>'oui') || '-' || (act->'access'->'cpe'->>'product_class') || '-' || (act->'access'->'cpe'->>'serial') cpe_id
+  from s;
 
 -- The simulators' state.
 create table netbox as
@@ -117,13 +144,21 @@ create table pon as
   select x->>'port' port from raw_state, jsonb_array_elements(line::jsonb->'subscribers') x where sim = 'voltha';
 
 create table findings (check_name text, subject text, detail text);
+-- Kinds of finding that are notes: told to billing, nothing lost or doubled.
+create table note_kinds (check_name text primary key);
+insert into note_kinds values ('failed_compensated'), ('dead_lettered');
 
 -- Inputs: each input ends in exactly one lifecycle outcome, the expected one.
 insert into findings
-  select 'lost_input', f.id, format('%s for %s: no lifecycle event names it as its cause', f.type, f.subscriber)
-  from feed f where not exists (select 1 from life l where l.body->>'causation_id' = f.id);
+  select 'lost_input', f.id, format('%s for %s: no lifecycle event names it as its cause, and it is not on the DLQ', f.type, f.subscriber)
+  from feed f where not exists (select 1 from life l where l.body->>'causation_id' = f.id)
+    and not exists (select 1 from dlq d where d.id = f.id);
 insert into findings
-  select 'failed_saga', l.body->>'causation_id',
+  select 'dead_lettered', d.id, format('%s for %s went to the DLQ: %s', f.type, f.subscriber, d.error)
+  from dlq d join feed f on f.id = d.id;
+insert into findings
+  select case when (l.body->>'compensated')::boolean then 'failed_compensated' else 'failed_not_compensated' end,
+         l.body->>'causation_id',
          format('%s: %s at %s (compensated %s)', l.ce_type, l.body->>'error', l.body->>'failed_step', l.body->>'compensated')
   from life l where l.ce_type like '%\_failed';
 insert into findings
@@ -153,9 +188,9 @@ insert into findings
 -- AWX: one job per activation, one per idempotency key (saga/step/generation).
 insert into findings
   select case when n > e.activations then 'duplicated_effect' else 'missing_effect' end, e.subscriber,
-         format('AWX ran %s job(s) for %s activation(s)', n, e.activations)
+         format('AWX ran %s job(s) for %s activation(s), %s applied', n, e.activations, e.applied_activations)
   from expect e, lateral (select count(*) n from awx a where a.vars->>'subscriber_id' = e.subscriber) a
-  where n <> e.activations;
+  where n > e.activations or n < e.applied_activations;
 insert into findings
   select 'duplicated_effect', vars->>'ispflow_idempotency_key', format('AWX: %s jobs for one idempotency key', count(*))
   from awx group by 2 having count(*) > 1;
@@ -164,12 +199,13 @@ insert into findings
   from awx where status not in ('successful', 'failed', 'error', 'canceled');
 -- GenieACS: one configuration per activation, one factory reset per terminate.
 insert into findings
-  select case when got > want then 'duplicated_effect' else 'missing_effect' end, e.subscriber,
-         format('GenieACS ran %s %s on %s, want %s', got, task, e.cpe_id, want)
+  select case when got > most then 'duplicated_effect' else 'missing_effect' end, e.subscriber,
+         format('GenieACS ran %s %s on %s, want %s', got, task, e.cpe_id, case when want = most then want::text else want || '..' || most end)
   from expect e,
-       lateral (values ('setParameterValues', e.activations), ('factoryReset', e.terminations)) t(task, want),
+       lateral (values ('setParameterValues', e.applied_activations, e.activations),
+                       ('factoryReset', e.terminations, e.terminations)) t(task, want, most),
        lateral (select count(*) got from acs_exec x where x.device = e.cpe_id and x.task = t.task) g
-  where got <> want;
+  where got > most or got < want;
 -- VOLTHA/ONOS: one service on the ONU's UNI while present, none after.
 insert into findings
   select case when n > want then 'duplicated_effect' else 'missing_effect' end, e.subscriber,
@@ -246,11 +282,19 @@ select format('effects seen: NetBox %s addresses, AWX %s jobs, GenieACS %s tasks
   (select count(*) from netbox), (select count(*) from awx), (select count(*) from acs_exec), (select count(*) from pon),
   (select count(*) from public.radcheck),
   coalesce((select format(', NAS %s sessions', jsonb_array_length(line::jsonb)) from raw_state where sim = 'nas'), ''));
-select format('FINDINGS %s: %s', (select count(*) from findings),
+select format('NOTES %s: %s', (select count(*) from findings where check_name in (select * from note_kinds)),
   coalesce((select string_agg(format('%s %s', check_name, n), ', ' order by check_name)
-            from (select check_name, count(*) n from findings group by 1) x), 'none'));
+            from (select check_name, count(*) n from findings where check_name in (select * from note_kinds) group by 1) x), 'none'));
 select format('  %-26s %-40s %s', check_name, subject, detail) from (
-  select *, row_number() over (partition by check_name order by subject) r from findings) x
+  select *, row_number() over (partition by check_name order by subject) r from findings
+  where check_name in (select * from note_kinds)) x
+  where r <= 10 order by check_name, subject;
+select format('FINDINGS %s: %s', (select count(*) from findings where check_name not in (select * from note_kinds)),
+  coalesce((select string_agg(format('%s %s', check_name, n), ', ' order by check_name)
+            from (select check_name, count(*) n from findings where check_name not in (select * from note_kinds) group by 1) x), 'none'));
+select format('  %-26s %-40s %s', check_name, subject, detail) from (
+  select *, row_number() over (partition by check_name order by subject) r from findings
+  where check_name not in (select * from note_kinds)) x
   where r <= 10 order by check_name, subject;
 SQL
 } >"$dir/check.sql"

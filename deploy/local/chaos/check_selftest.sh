@@ -31,14 +31,16 @@ create table inbox (event_id text, type text, subscriber_id text, saga_id text, 
 SQL
 
 # Billing's feed: sub-00001 activated; sub-00002 activated then suspended
-# (sent twice); sub-00003 activated then terminated.
+# (sent twice); sub-00003 activated then terminated; sub-00004 activated
+# (the saga fails, compensated) then suspended (dead-lettered: not active).
 mkdir -p "$work/s/state"
 {
-  for i in 1 2 3; do
+  for i in 1 2 3 4; do
     printf -v s 'sub-%05d' "$i"
     stack_activation_payload demo "$s" fiber-100
     stack_event "act-$i" billing.subscription.activated demo "$s" "$STACK_PAYLOAD"
   done
+  stack_event sus-4 billing.subscription.suspended demo sub-00004 '{"schema_version":1,"tenant_id":"demo","subscriber_id":"sub-00004","reason":"non_payment"}'
   sus='{"schema_version":1,"tenant_id":"demo","subscriber_id":"sub-00002","reason":"non_payment"}'
   stack_event sus-2 billing.subscription.suspended demo sub-00002 "$sus"
   stack_event sus-2 billing.subscription.suspended demo sub-00002 "$sus"
@@ -53,7 +55,10 @@ life() {  # life PARTITION OFFSET CE_ID TYPE CAUSATION SUBSCRIBER
   life 0 0 s1/1/2 subscriber.activated act-1 sub-00001
   life 0 1 s2/1/2 subscriber.activated act-2 sub-00002
   life 1 0 s3/1/2 subscriber.activated act-3 sub-00003
+  printf '2\t0\tce_id=s7/1/2,ce_type=subscriber.activated_failed\t{"subscriber_id":"sub-00004","causation_id":"act-4","compensated":true,"error":"attempts exhausted","failed_step":"run_activation_job"}\n'
 } >"$work/s/lifecycle-1.tsv"
+printf '2\t0\tce_specversion=1.0,ce_id=sus-4,ce_source=billing.example,ce_type=billing.subscription.suspended,ispflow_error=subscriber_not_active\t{}\n' \
+  >"$work/s/dlq-1.tsv"
 {
   life 0 0 s4/1/2 subscriber.suspended sus-2 sub-00002
   life 1 0 s5/1/2 subscriber.terminated term-3 sub-00003
@@ -62,7 +67,9 @@ life() {  # life PARTITION OFFSET CE_ID TYPE CAUSATION SUBSCRIBER
 job() { printf '{"id":%s,"job_template":1,"status":"successful","extra_vars":"{\\"ispflow_idempotency_key\\":\\"%s/run_activation_job/0\\",\\"subscriber_id\\":\\"%s\\"}"}' "$1" "$2" "$3"; }
 ip() { printf '{"id":%s,"address":"100.64.0.%s/21","custom_fields":{"idempotency_key":"%s/allocate_ip/0","subscriber_id":"%s"}}' "$1" "$1" "$2" "$3"; }
 printf '{"allocations":3,"ip_addresses":[%s,%s]}\n' "$(ip 1 s1 sub-00001)" "$(ip 2 s2 sub-00002)" >"$work/s/state/netbox.json"
-printf '{"launches":3,"jobs":[%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 s2 sub-00002)" "$(job 3 s3 sub-00003)" >"$work/s/state/awx.json"
+# sub-00004's job ran before its saga failed (a job cannot be undone).
+printf '{"launches":4,"jobs":[%s,%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 s2 sub-00002)" "$(job 3 s3 sub-00003)" \
+  "$(job 5 s7 sub-00004)" >"$work/s/state/awx.json"
 printf '{"devices":[%s,%s,%s],"tasks":0}\n' \
   '{"_id":"00259E-HG8245-CPE00000001","executed":["setParameterValues"]}' \
   '{"_id":"00259E-HG8245-CPE00000002","executed":["setParameterValues"]}' \
@@ -88,15 +95,16 @@ printf '[{"id":"a1","username":"sub-00001@demo.example","attributes":{"Mikrotik-
 # 1. The consistent state: no finding.
 out=$("$here/check.sh" "$work/s" "$dsn") || { echo "$out" >&2; fail "the consistent state gave findings"; }
 grep -q '^FINDINGS 0: none$' <<<"$out" || { echo "$out" >&2; fail "no FINDINGS 0 line"; }
-grep -q '^inputs 5 (6 sends), subscribers 3, lifecycle records 5 (5 distinct events)$' <<<"$out" \
+grep -q '^inputs 7 (8 sends), subscribers 4, lifecycle records 6 (6 distinct events)$' <<<"$out" \
   || { echo "$out" >&2; fail "wrong totals"; }
+grep -q '^NOTES 2: dead_lettered 1, failed_compensated 1$' <<<"$out" || { echo "$out" >&2; fail "wrong NOTES line"; }
 echo "consistent state: no finding" >&2
 
 # 2. The same state, broken in eight ways.
 sed -i '/sus-2/d' "$work/s/lifecycle-2.tsv"                                    # lost input
 life 0 1 s5/1/2 subscriber.terminated term-3 sub-00003 >>"$work/s/lifecycle-2.tsv"  # the same event twice
-printf '{"launches":4,"jobs":[%s,%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 s2 sub-00002)" \
-  "$(job 3 s3 sub-00003)" "$(job 4 s3 sub-00003)" >"$work/s/state/awx.json"  # a second job, same key
+printf '{"launches":5,"jobs":[%s,%s,%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 s2 sub-00002)" \
+  "$(job 3 s3 sub-00003)" "$(job 4 s3 sub-00003)" "$(job 5 s7 sub-00004)" >"$work/s/state/awx.json"  # a second job, same key
 printf '{"ip_addresses":[%s,%s,%s]}\n' "$(ip 1 s1 sub-00001)" "$(ip 2 s2 sub-00002)" "$(ip 9 s9 sub-00001)" \
   >"$work/s/state/netbox.json"                                                  # a second address
 psql "$dsn" -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
@@ -124,7 +132,7 @@ want=(
 for w in "${want[@]}"; do
   grep -qE "^  $w" <<<"$out" || fail "no finding matching: $w"
 done
-[[ $(grep -c '^  ' <<<"$out") -eq ${#want[@]} ]] || fail "findings other than the ${#want[@]} planted ones"
+[[ $(sed -n '/^FINDINGS/,$p' <<<"$out" | grep -c '^  ') -eq ${#want[@]} ]] || fail "findings other than the ${#want[@]} planted ones"
 grep -q '^FINDINGS 11: duplicated_effect 4, inconsistent_effect 2, lifecycle_record_repeated 1, lost_input 1, session_not_disconnected 2, stuck 1$' <<<"$out" \
   || fail "wrong FINDINGS line"
 echo "chaos checker self-test: all checks hold" >&2
