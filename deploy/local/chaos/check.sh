@@ -100,7 +100,8 @@ create table life as
 create table dlq as
   select file, coalesce(substring(split_part(line, E'\t', 3) from 'ce_id=([^,]*)'),
                         substring(split_part(line, E'\t', 4) from '"id":"([^"]*)"')) id,
-         substring(split_part(line, E'\t', 3) from 'ispflow_error=([^,]*)') error
+         substring(split_part(line, E'\t', 3) from 'ispflow_error=([^,]*)') error,
+         split_part(line, E'\t', 3) like '%ispflow_source_offset=%' at_intake
   from raw_dlq where line <> '';
 
 -- Inputs not applied: failed with the compensation done, or dead-lettered.
@@ -153,8 +154,12 @@ insert into findings
   select 'lost_input', f.id, format('%s for %s: no lifecycle event names it as its cause, and it is not on the DLQ', f.type, f.subscriber)
   from feed f where not exists (select 1 from life l where l.body->>'causation_id' = f.id)
     and not exists (select 1 from dlq d where d.id = f.id);
+-- Refused for the subscriber's state (the saga router): a note. Refused by
+-- intake (its records carry ispflow_source_offset): billing's events are
+-- valid, so a finding.
 insert into findings
-  select 'dead_lettered', d.id, format('%s for %s went to the DLQ: %s', f.type, f.subscriber, d.error)
+  select case when d.at_intake then 'refused_at_intake' else 'dead_lettered' end, d.id,
+         format('%s for %s went to the DLQ: %s', f.type, f.subscriber, d.error)
   from dlq d join feed f on f.id = d.id;
 insert into findings
   select case when (l.body->>'compensated')::boolean then 'failed_compensated' else 'failed_not_compensated' end,
