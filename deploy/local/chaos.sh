@@ -11,6 +11,13 @@
 #   CHAOS_SEED=N          seed of the random timeline (default: from the clock)
 #   CHAOS_SETTLE=S        longest wait for the sagas after the chaos (default 300)
 #   CHAOS_KEEP=1          leave the stack running afterwards
+# The bus is librdkafka's mock cluster in memory: its restart loses every
+# topic and offset and moves it to new ports, so ispflowd is restarted on the
+# new address and billing produces again what intake had not recorded (the
+# inbox is billing's acknowledgement here). It proves that what ispflow had
+# recorded is not lost with the bus, that the outbox publishes on the new bus
+# what it could not publish meanwhile, and that ispflowd keeps running with
+# no bus; not broker fail-over, nor offsets and logs surviving a restart.
 # Ports: PostgreSQL CHAOS_PG_PORT (default 55437), simulators and FreeRADIUS
 # CHAOS_PORT_BASE+1..+13 (default 28100), admin API CHAOS_ADMIN_PORT (28089);
 # everything on 127.0.0.1. Exit 0 when the checker finds nothing.
