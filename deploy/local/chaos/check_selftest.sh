@@ -62,6 +62,7 @@ printf '2\t0\tce_specversion=1.0,ce_id=sus-4,ce_source=billing.example,ce_type=b
 {
   life 0 0 s4/1/2 subscriber.suspended sus-2 sub-00002
   life 1 0 s5/1/2 subscriber.terminated term-3 sub-00003
+  life 0 1 s1/1/2 subscriber.activated act-1 sub-00001   # again after the bus restart
 } >"$work/s/lifecycle-2.tsv"
 
 job() { printf '{"id":%s,"job_template":1,"status":"successful","extra_vars":"{\\"ispflow_idempotency_key\\":\\"%s/run_activation_job/0\\",\\"subscriber_id\\":\\"%s\\"}"}' "$1" "$2" "$3"; }
@@ -95,14 +96,14 @@ printf '[{"id":"a1","username":"sub-00001@demo.example","attributes":{"Mikrotik-
 # 1. The consistent state: no finding.
 out=$("$here/check.sh" "$work/s" "$dsn") || { echo "$out" >&2; fail "the consistent state gave findings"; }
 grep -q '^FINDINGS 0: none$' <<<"$out" || { echo "$out" >&2; fail "no FINDINGS 0 line"; }
-grep -q '^inputs 7 (8 sends), subscribers 4, lifecycle records 6 (6 distinct events)$' <<<"$out" \
+grep -q '^inputs 7 (8 sends), subscribers 4, lifecycle records 7 (6 distinct events)$' <<<"$out" \
   || { echo "$out" >&2; fail "wrong totals"; }
-grep -q '^NOTES 2: dead_lettered 1, failed_compensated 1$' <<<"$out" || { echo "$out" >&2; fail "wrong NOTES line"; }
+grep -q '^NOTES 3: dead_lettered 1, failed_compensated 1, republished_after_bus_loss 1$' <<<"$out" || { echo "$out" >&2; fail "wrong NOTES line"; }
 echo "consistent state: no finding" >&2
 
 # 2. The same state, broken in eight ways.
 sed -i '/sus-2/d' "$work/s/lifecycle-2.tsv"                                    # lost input
-life 0 1 s5/1/2 subscriber.terminated term-3 sub-00003 >>"$work/s/lifecycle-2.tsv"  # the same event twice
+life 1 1 s5/1/2 subscriber.terminated term-3 sub-00003 >>"$work/s/lifecycle-2.tsv"  # the same event twice on one bus
 printf '{"launches":5,"jobs":[%s,%s,%s,%s,%s]}\n' "$(job 1 s1 sub-00001)" "$(job 2 s2 sub-00002)" \
   "$(job 3 s3 sub-00003)" "$(job 4 s3 sub-00003)" "$(job 5 s7 sub-00004)" >"$work/s/state/awx.json"  # a second job, same key
 printf '{"ip_addresses":[%s,%s,%s]}\n' "$(ip 1 s1 sub-00001)" "$(ip 2 s2 sub-00002)" "$(ip 9 s9 sub-00001)" \
