@@ -4,7 +4,7 @@ PRESET ?= ci
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-.PHONY: all deps configure build test unit demo bench fuzz format format-check clean
+.PHONY: all deps configure build test unit demo bench chaos fuzz format format-check clean
 
 all: build
 
@@ -30,6 +30,12 @@ demo: build
 
 bench: build
 	@deploy/local/bench.sh $(BUILD)
+
+# The demo's stack under load while ispflowd is SIGKILLed at random points,
+# PostgreSQL and the bus restart and the simulators inject faults; then an
+# independent checker (minutes; not part of `make test`).
+chaos: build
+	@deploy/local/chaos.sh $(BUILD)
 
 # libFuzzer targets (clang, ASan+UBSan), each run FUZZ_SECONDS (default 60)
 # on its corpus in fuzz/corpus; see fuzz/README.md.

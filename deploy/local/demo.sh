@@ -84,64 +84,8 @@ stack_ports_free 18101 18102 18103 18104 18105 18106 18107 18112 18113 8089 "$ST
 rm -rf "$STACK_DIR"
 mkdir -p "$STACK_DIR"
 
-# -- 1. PostgreSQL, the bus, the simulators -------------------------------------
-stack_log "starting PostgreSQL on 127.0.0.1:$STACK_PG_PORT ($STACK_DIR/pg)"
-stack_pg_start
-stack_log "starting ispflow-bus (librdkafka mock cluster)"
-stack_bus_start 6 || fail "ispflow-bus did not start, see $STACK_DIR/bus.log"
-stack_log "bus at $STACK_BOOTSTRAP"
-
-stack_log "starting the simulators: NetBox :18101, GenieACS :18102, AWX :18103, VOLTHA :18104/:18105"
-stack_cpe_seed "$seeded" >"$STACK_DIR/genieacs-seed.yaml"
-olts=$(((seeded + 127) / 128))
-STACK_SIM_WAIT=18101 stack_sim_start netbox --port 18101 \
-  --seed "$here/demo/netbox-seed.yaml" --token-file "$secrets/netbox-token" || fail "netbox simulator"
-STACK_SIM_WAIT=18102 stack_sim_start genieacs --port 18102 \
-  --seed "$STACK_DIR/genieacs-seed.yaml" || fail "genieacs simulator"
-STACK_SIM_WAIT=18103 stack_sim_start awx --port 18103 \
-  --seed "$here/demo/awx-seed.yaml" --token-file "$secrets/awx-token" \
-  --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 300 || fail "awx simulator"
-STACK_SIM_WAIT=18105 stack_sim_start voltha --grpc-port 18104 --rest-port 18105 \
-  --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms 100 \
-  --sadis-service 100/0/64 \
-  --onos-user onos --onos-password-file "$secrets/onos-password" || fail "voltha simulator"
-stack_wait_tcp 18104 10 || fail "voltha simulator: no gRPC on 18104"
-stack_log "seeded: prefix 100.64.0.0/21 (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
-
-# -- 2. ispflowd, FreeRADIUS, the NAS -------------------------------------------
-stack_log "starting ispflowd (admin API and console on $admin)"
-stack_ispflowd_start "$config"
-for _ in $(seq 150); do
-  kill -0 "$STACK_ISPFLOWD_PID" 2>/dev/null || { tail -n 20 "$STACK_DIR/ispflowd.log" >&2; fail "ispflowd exited, see $STACK_DIR/ispflowd.log"; }
-  stack_http GET 8089 /healthz >/dev/null \
-    && [[ $(stack_sql "select count(*) from information_schema.tables where table_name in ('inbox','sagas','nas')" 2>/dev/null) == 3 ]] \
-    && break
-  sleep 0.2
-done
-stack_http GET 8089 /healthz >/dev/null || fail "ispflowd does not answer on $admin, see $STACK_DIR/ispflowd.log"
-
-# ispflowd writes the configured NASes (nas: in ispflow.yaml) into
-# FreeRADIUS's `nas` table at start. Stop-gap for a build that does not:
-# the same row, written here, so FreeRADIUS accepts the NAS simulator.
-if [[ $(stack_sql "select count(*) from nas where nasname = '127.0.0.1'") == 0 ]]; then
-  stack_log "WARNING: ispflowd wrote no nas row; inserting demo-bng by psql (stop-gap)"
-  psql "$STACK_DSN" -qX -v ON_ERROR_STOP=1 -v secret="$(<"$secrets/nas-secret")" >/dev/null <<'SQL'
-insert into nas (nasname, shortname, type, ports, secret, description)
-values ('127.0.0.1', 'demo-bng', 'mikrotik', 18106, :'secret', 'ispflow');
-SQL
-fi
-stack_log "nas table: $(stack_sql "select string_agg(format('%s %s (%s, CoA port %s)', shortname, nasname, type, ports), '; ') from nas")"
-
-stack_log "starting FreeRADIUS on 127.0.0.1:18112/18113 (clients from the nas table)"
-# The localhost client of freeradius.sh is 127.0.0.1 too, like the NAS
-# simulator: it gets the NAS's secret so both definitions agree.
-ISPFLOW_RADIUS_SECRET=$(<"$secrets/nas-secret") stack_radius_start 18112 18113 \
-  || fail "FreeRADIUS did not start, see $STACK_DIR/radius/radius.log"
-
-stack_log "starting the NAS simulator (CoA :18106, control :18107)"
-STACK_SIM_WAIT=18107 stack_sim_start nas --radius 127.0.0.1:18112 --acct 127.0.0.1:18113 \
-  --secret-file "$secrets/nas-secret" --coa-port 18106 --control-port 18107 \
-  --nas-ip 127.0.0.1 || fail "nas simulator"
+# -- 1. PostgreSQL, the bus, the simulators, ispflowd, FreeRADIUS, the NAS -----
+stack_network_up "$config" "$seeded" || fail "the stack did not start (logs in $STACK_DIR)"
 
 # -- progress -------------------------------------------------------------------
 start_all=$(date +%s.%N)

@@ -247,3 +247,106 @@ stack_produce() {
   kcat -b "$STACK_BOOTSTRAP" -P -t "$1" -K $'\t' \
     -H content-type=application/cloudevents+json
 }
+
+# -- the demo network ---------------------------------------------------------
+# Ports of the demo network, from STACK_PORT_BASE (default 18100, the ports
+# deploy/local/ispflow.yaml names): NetBox +1, GenieACS +2, AWX +3, VOLTHA
+# gRPC +4, ONOS REST +5, NAS CoA +6 and control +7, FreeRADIUS auth +12 and
+# acct +13; the admin API on STACK_ADMIN_PORT (default 8089). With other
+# ports, stack_network_up points ispflowd at them through ISPFLOW_*
+# variables it exports.
+stack_network_ports() {
+  local b=${STACK_PORT_BASE:-18100}
+  STACK_NETBOX_PORT=$((b + 1)) STACK_GENIEACS_PORT=$((b + 2)) STACK_AWX_PORT=$((b + 3))
+  STACK_VOLTHA_PORT=$((b + 4)) STACK_ONOS_PORT=$((b + 5))
+  STACK_NAS_COA_PORT=$((b + 6)) STACK_NAS_CONTROL_PORT=$((b + 7))
+  STACK_RADIUS_AUTH_PORT=$((b + 12)) STACK_RADIUS_ACCT_PORT=$((b + 13))
+  STACK_ADMIN_PORT=${STACK_ADMIN_PORT:-8089}
+  if [[ $b != 18100 || $STACK_ADMIN_PORT != 8089 ]]; then
+    export ISPFLOW_TENANTS_0_NETBOX_URL=http://127.0.0.1:$STACK_NETBOX_PORT
+    export ISPFLOW_TENANTS_0_GENIEACS_URL=http://127.0.0.1:$STACK_GENIEACS_PORT
+    export ISPFLOW_TENANTS_0_AWX_URL=http://127.0.0.1:$STACK_AWX_PORT/api/v2/
+    export ISPFLOW_TENANTS_0_VOLTHA_GRPC=127.0.0.1:$STACK_VOLTHA_PORT
+    export ISPFLOW_TENANTS_0_VOLTHA_ONOS_URL=http://127.0.0.1:$STACK_ONOS_PORT
+    export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
+    export ISPFLOW_ADMIN_LISTEN=127.0.0.1:$STACK_ADMIN_PORT
+  fi
+}
+stack_network_ports
+
+# Waits until ispflowd answers /healthz and its tables exist (30 s).
+stack_ispflowd_ready() {
+  for _ in $(seq 150); do
+    if ! kill -0 "$STACK_ISPFLOWD_PID" 2>/dev/null; then
+      tail -n 20 "$STACK_DIR/ispflowd.log" >&2
+      echo "stack: ispflowd exited, see $STACK_DIR/ispflowd.log" >&2
+      return 1
+    fi
+    stack_http GET "$STACK_ADMIN_PORT" /healthz >/dev/null \
+      && [[ $(stack_sql "select count(*) from information_schema.tables where table_name in ('inbox','sagas','nas')" 2>/dev/null) == 3 ]] \
+      && return 0
+    sleep 0.2
+  done
+  stack_http GET "$STACK_ADMIN_PORT" /healthz >/dev/null && return 0
+  echo "stack: ispflowd does not answer on 127.0.0.1:$STACK_ADMIN_PORT, see $STACK_DIR/ispflowd.log" >&2
+  return 1
+}
+
+# Starts the demo's whole stack (make demo, make chaos): PostgreSQL, the bus,
+# the simulators (NetBox, GenieACS with SEEDED CPEs, AWX, VOLTHA/ONOS with
+# enough ONUs for SEEDED subscribers), ispflowd with CONFIG, FreeRADIUS on
+# the same database and the NAS simulator. Logs each step; on failure says
+# what failed and returns 1.
+#   stack_network_up CONFIG SEEDED
+stack_network_up() {
+  local config=$1 seeded=$2 secrets=$STACK_SRC/demo-secrets olts
+  stack_log "starting PostgreSQL on 127.0.0.1:$STACK_PG_PORT ($STACK_DIR/pg)"
+  stack_pg_start || return 1
+  stack_log "starting ispflow-bus (librdkafka mock cluster)"
+  stack_bus_start 6 || { echo "stack: ispflow-bus did not start, see $STACK_DIR/bus.log" >&2; return 1; }
+  stack_log "bus at $STACK_BOOTSTRAP"
+
+  stack_log "starting the simulators: NetBox :$STACK_NETBOX_PORT, GenieACS :$STACK_GENIEACS_PORT, AWX :$STACK_AWX_PORT, VOLTHA :$STACK_VOLTHA_PORT/:$STACK_ONOS_PORT"
+  stack_cpe_seed "$seeded" >"$STACK_DIR/genieacs-seed.yaml"
+  olts=$(((seeded + 127) / 128))
+  STACK_SIM_WAIT=$STACK_NETBOX_PORT stack_sim_start netbox --port "$STACK_NETBOX_PORT" \
+    --seed "$STACK_SRC/demo/netbox-seed.yaml" --token-file "$secrets/netbox-token" || return 1
+  STACK_SIM_WAIT=$STACK_GENIEACS_PORT stack_sim_start genieacs --port "$STACK_GENIEACS_PORT" \
+    --seed "$STACK_DIR/genieacs-seed.yaml" || return 1
+  STACK_SIM_WAIT=$STACK_AWX_PORT stack_sim_start awx --port "$STACK_AWX_PORT" \
+    --seed "$STACK_SRC/demo/awx-seed.yaml" --token-file "$secrets/awx-token" \
+    --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 300 || return 1
+  STACK_SIM_WAIT=$STACK_ONOS_PORT stack_sim_start voltha --grpc-port "$STACK_VOLTHA_PORT" --rest-port "$STACK_ONOS_PORT" \
+    --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms 100 \
+    --sadis-service 100/0/64 \
+    --onos-user onos --onos-password-file "$secrets/onos-password" || return 1
+  stack_wait_tcp "$STACK_VOLTHA_PORT" 10 || { echo "stack: voltha simulator: no gRPC on $STACK_VOLTHA_PORT" >&2; return 1; }
+  stack_log "seeded: prefix 100.64.0.0/21 (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
+
+  stack_log "starting ispflowd (admin API and console on http://127.0.0.1:$STACK_ADMIN_PORT)"
+  stack_ispflowd_start "$config"
+  stack_ispflowd_ready || return 1
+
+  # ispflowd writes the configured NASes (nas: in ispflow.yaml) into
+  # FreeRADIUS's `nas` table at start. Stop-gap for a build that does not:
+  # the same row, written here, so FreeRADIUS accepts the NAS simulator.
+  if [[ $(stack_sql "select count(*) from nas where nasname = '127.0.0.1'") == 0 ]]; then
+    stack_log "WARNING: ispflowd wrote no nas row; inserting demo-bng by psql (stop-gap)"
+    psql "$STACK_DSN" -qX -v ON_ERROR_STOP=1 -v secret="$(<"$secrets/nas-secret")" -v port="$STACK_NAS_COA_PORT" >/dev/null <<'SQL'
+insert into nas (nasname, shortname, type, ports, secret, description)
+values ('127.0.0.1', 'demo-bng', 'mikrotik', :port, :'secret', 'ispflow');
+SQL
+  fi
+  stack_log "nas table: $(stack_sql "select string_agg(format('%s %s (%s, CoA port %s)', shortname, nasname, type, ports), '; ') from nas")"
+
+  stack_log "starting FreeRADIUS on 127.0.0.1:$STACK_RADIUS_AUTH_PORT/$STACK_RADIUS_ACCT_PORT (clients from the nas table)"
+  # The localhost client of freeradius.sh is 127.0.0.1 too, like the NAS
+  # simulator: it gets the NAS's secret so both definitions agree.
+  ISPFLOW_RADIUS_SECRET=$(<"$secrets/nas-secret") stack_radius_start "$STACK_RADIUS_AUTH_PORT" "$STACK_RADIUS_ACCT_PORT" \
+    || { echo "stack: FreeRADIUS did not start, see $STACK_DIR/radius/radius.log" >&2; return 1; }
+
+  stack_log "starting the NAS simulator (CoA :$STACK_NAS_COA_PORT, control :$STACK_NAS_CONTROL_PORT)"
+  STACK_SIM_WAIT=$STACK_NAS_CONTROL_PORT stack_sim_start nas --radius "127.0.0.1:$STACK_RADIUS_AUTH_PORT" \
+    --acct "127.0.0.1:$STACK_RADIUS_ACCT_PORT" --secret-file "$secrets/nas-secret" \
+    --coa-port "$STACK_NAS_COA_PORT" --control-port "$STACK_NAS_CONTROL_PORT" --nas-ip 127.0.0.1 || return 1
+}
