@@ -6,6 +6,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <chrono>
 #include <thread>
 
 namespace ispflow::sim::nas {
@@ -146,6 +147,10 @@ control_server::start(simulator& sim, const std::string& host, uint16_t port) {
                              + std::to_string(port));
   auto* raw = p.get();
   p->thread = std::thread{[raw] { raw->server.listen_after_bind(); }};
+  // httplib's stop() is a no-op until the listen loop runs: a stop() right
+  // after start() would leave the loop (and the join) hanging.
+  for (int i = 0; i < 5000 && !p->server.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
   return std::unique_ptr<control_server>{new control_server(std::move(p))};
 }
 

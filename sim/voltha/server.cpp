@@ -1163,6 +1163,10 @@ caf::expected<std::unique_ptr<server>> server::start(options opts) {
     }
     auto* raw = ptr.get();
     ptr->http_thread = std::thread{[raw] { raw->http.listen_after_bind(); }};
+    // httplib's stop() is a no-op until the listen loop runs: a stop()
+    // right after start() would leave the loop (and stop()'s join) hanging.
+    for (int i = 0; i < 5000 && !ptr->http.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
     return std::unique_ptr<server>{new server(std::move(ptr))};
   } catch (const std::exception& e) {
     return caf::make_error(errc::invalid_config,
