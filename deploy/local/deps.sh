@@ -17,8 +17,10 @@ packages=(
   # servers the tests and the demo start on loopback
   postgresql postgresql-contrib
   freeradius freeradius-postgresql freeradius-utils
-  # tools the tests and the demo drive the programs with
-  kcat procps
+  # tools the tests and the demo drive the programs with (openssl makes the
+  # admin API's throwaway TLS certificates; zlib and brotli compress the
+  # admin hardening tests' bodies)
+  kcat procps openssl zlib1g-dev libbrotli-dev
   # the web console's browser test (headless)
   chromium chromium-driver
   # formatting (make format, make format-check)
