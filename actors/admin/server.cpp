@@ -1539,7 +1539,6 @@ struct admin_server::impl {
   }
 
   void routes() {
-    using namespace std::placeholders;
     console_routes();
     auto rd = scopes::sagas_read;
     auto wr = scopes::sagas_write;

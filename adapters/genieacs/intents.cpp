@@ -1,5 +1,6 @@
 #include "adapters/genieacs/intents.hpp"
 
+#include "adapters/postgres/session.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
@@ -9,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <utility>
 
@@ -67,56 +69,39 @@ constexpr const char* purge_sql
     " WHERE updated_at < now() - make_interval(hours => $1)";
 
 struct pg_state {
-  std::string dsn;
-  int64_t retention_hours = 720;
-  std::unique_ptr<pqxx::connection> conn;
+  /// One lazily (re)opened connection; its error translation is the
+  /// PostgreSQL adapter's (a broken connection: database_unavailable, and
+  /// the next call reconnects).
+  std::optional<postgres::detail::session> db;
   static inline const char* name = "ispflow.genieacs.intents";
 
-  std::string trim(const char* what) {
-    std::string s{what};
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-      s.pop_back();
-    return s;
-  }
-
-  // Runs `f(work)` in one committed transaction; a broken connection is
-  // dropped, so the next call reconnects.
+  // Runs `f(work)` in one committed transaction.
   template <class F>
-  auto tx(F&& f) -> caf::expected<std::invoke_result_t<F, pqxx::work&>> {
-    try {
-      if (!conn || !conn->is_open()) {
-        conn = std::make_unique<pqxx::connection>(dsn);
-        conn->prepare("genieacs_intent_load", load_sql);
-        conn->prepare("genieacs_intent_save", save_sql);
-        conn->prepare("genieacs_intent_purge", purge_sql);
-        pqxx::work purge{*conn};
-        purge.exec_prepared("genieacs_intent_purge",
-                            static_cast<int>(retention_hours));
-        purge.commit();
-      }
-      pqxx::work w{*conn};
+  auto tx(F&& f) {
+    return db->run([&](pqxx::connection& conn) {
+      pqxx::work w{conn};
       auto res = f(w);
       w.commit();
       return res;
-    } catch (const pqxx::broken_connection& e) {
-      conn.reset();
-      return caf::make_error(errc::database_unavailable, trim(e.what()));
-    } catch (const pqxx::in_doubt_error& e) {
-      conn.reset();
-      return caf::make_error(errc::database_unavailable, trim(e.what()));
-    } catch (const std::exception& e) {
-      if (conn && !conn->is_open())
-        conn.reset();
-      return caf::make_error(errc::database_error, trim(e.what()));
-    }
+    });
   }
 };
 
 intent_store_actor::behavior_type
 pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
          int64_t retention_hours) {
-  self->state.dsn = std::move(dsn);
-  self->state.retention_hours = retention_hours;
+  // Every fresh connection prepares the statements and purges intents
+  // untouched for the retention.
+  self->state.db.emplace(
+    std::move(dsn), [retention_hours](pqxx::connection& conn) {
+      conn.prepare("genieacs_intent_load", load_sql);
+      conn.prepare("genieacs_intent_save", save_sql);
+      conn.prepare("genieacs_intent_purge", purge_sql);
+      pqxx::work purge{conn};
+      purge.exec_prepared("genieacs_intent_purge",
+                          static_cast<int>(retention_hours));
+      purge.commit();
+    });
   return {
     [self](load_atom, std::string& operation,
            std::string& key) -> caf::result<intent_lookup> {
