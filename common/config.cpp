@@ -1501,11 +1501,11 @@ config_key_doc doc_of(std::string_view prefix, const key_spec<Target>& k) {
       d.accepts = "host:port";
       break;
     case value_kind::tenant_id:
-      d.accepts = "tenant id (^[a-z0-9][a-z0-9_-]{0,62}$)";
+      d.accepts = "tenant id, `^[a-z0-9][a-z0-9_-]{0,62}$`";
       break;
   }
   if (d.path == list_valued_key)
-    d.accepts = "list of tenant ids, or comma-separated text; * = all";
+    d.accepts = "list of tenant ids, or comma-separated text; `*` = all";
   d.required = k.required;
   if (!k.required)
     d.fallback = std::string{k.fallback};

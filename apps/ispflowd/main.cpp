@@ -161,8 +161,7 @@ int main(int argc, char** argv) {
     },
     static_cast<long>(getpid()));
   if (!service_manager)
-    return fail("service manager environment invalid",
-                service_manager.error());
+    return fail("service manager environment invalid", service_manager.error());
 
   // Signals go to sigwait below, not to whichever thread happens to run.
   sigset_t stop_signals;
@@ -315,9 +314,9 @@ int main(int argc, char** argv) {
                     {"tenants", std::to_string(cfg->tenants.size())}});
   // systemd (Type=notify): READY=1 once the checks of /readyz pass, then
   // WATCHDOG=1 while the actor system answers.
-  app::service_watch watch{
-    sys, *service_manager,
-    app::readiness_checks(cfg->postgres.dsn, adapters->probes)};
+  app::service_watch watch{sys, *service_manager,
+                           app::readiness_checks(cfg->postgres.dsn,
+                                                 adapters->probes)};
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -6,7 +6,9 @@
 #include "events/type_ids.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -116,9 +118,8 @@ service_watch::service_watch(caf::actor_system& sys, notify_target target,
   if (target_.socket.empty())
     return;
   // The watchdog's proof of life: a message through the scheduler and back.
-  heartbeat_ = sys_.spawn([]() -> caf::behavior {
-    return {[](health_atom) { return true; }};
-  });
+  heartbeat_ = sys_.spawn(
+    []() -> caf::behavior { return {[](health_atom) { return true; }}; });
   thread_ = std::thread{[this] { run(); }};
 }
 
@@ -212,8 +213,9 @@ void service_watch::run() {
     if (alive(std::max(interval / 4, milliseconds{1})))
       send("WATCHDOG=1");
     else
-      common::log_warn("ispflowd", "actor system did not answer the "
-                                   "watchdog's heartbeat",
+      common::log_warn("ispflowd",
+                       "actor system did not answer the "
+                       "watchdog's heartbeat",
                        {});
   }
 }

@@ -20,8 +20,8 @@ std::string read_file(const std::string& path) {
   return buf.str();
 }
 
-const common::config_key_doc* find(const std::vector<common::config_key_doc>& xs,
-                                   std::string_view path) {
+const common::config_key_doc*
+find(const std::vector<common::config_key_doc>& xs, std::string_view path) {
   for (auto& x : xs)
     if (x.path == path)
       return &x;
@@ -63,12 +63,11 @@ TEST(config_reference, lists_every_key_with_type_default_and_variable) {
 }
 
 TEST(config_reference, defaults_are_what_load_config_fills_in) {
-  auto cfg = common::load_config_text(
-    "kafka: {bootstrap_servers: k:9092}\n"
-    "postgres: {dsn: host=db}\n"
-    "intake: {allow_any_source: true}\n"
-    "tenants: [{id: t, name: T}]\n",
-    common::env_source::from_map({}));
+  auto cfg = common::load_config_text("kafka: {bootstrap_servers: k:9092}\n"
+                                      "postgres: {dsn: host=db}\n"
+                                      "intake: {allow_any_source: true}\n"
+                                      "tenants: [{id: t, name: T}]\n",
+                                      common::env_source::from_map({}));
   ASSERT_TRUE(cfg) << render_error(cfg.error());
   auto ref = common::config_reference();
   auto fallback = [&](std::string_view p) { return find(ref, p)->fallback; };

@@ -2,7 +2,7 @@
 // reads, the datagrams it sends, and when it sends READY=1 and WATCHDOG=1.
 
 #include "apps/ispflowd/service_notify.hpp"
-
+#include "events/errc.hpp"
 #include "events/type_ids.hpp"
 
 #include <atomic>
@@ -119,9 +119,8 @@ TEST(notify_target, names_the_malformed_variable) {
   auto a = app::notify_target_of(env_of({{"NOTIFY_SOCKET", "relative"}}), 1);
   ASSERT_FALSE(a);
   EXPECT_NE(render_error(a.error()).find("NOTIFY_SOCKET"), std::string::npos);
-  auto b = app::notify_target_of(env_of({{"NOTIFY_SOCKET", "/run/n"},
-                                         {"WATCHDOG_USEC", "soon"}}),
-                                 1);
+  auto b = app::notify_target_of(
+    env_of({{"NOTIFY_SOCKET", "/run/n"}, {"WATCHDOG_USEC", "soon"}}), 1);
   ASSERT_FALSE(b);
   EXPECT_NE(render_error(b.error()).find("WATCHDOG_USEC"), std::string::npos);
   auto c = app::notify_target_of(
