@@ -76,6 +76,10 @@ for p in ispflowd ispflowctl ispflow-sim ispflow-bus; do
   fi
 done
 
+for p in ispflowctl ispflow-sim ispflow-bus; do
+  "$r/usr/bin/$p" --help >/dev/null || fail "$p --help failed"
+done
+
 step "systemd-analyze verify"
 "$src/tests/deploy/systemd_unit_test.sh" "$r/lib/systemd/system/ispflowd.service" "$r/usr/bin" "$work" \
   || fail "the packaged unit"

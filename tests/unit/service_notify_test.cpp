@@ -8,9 +8,11 @@
 #include <atomic>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <gtest/gtest.h>
 #include <map>
 #include <sys/socket.h>
@@ -48,8 +50,6 @@ public:
     bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr),
                     static_cast<socklen_t>(len))
              == 0;
-    timeval tv{30, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   }
 
   ~listener() {
@@ -62,8 +62,10 @@ public:
     return bound_;
   }
 
-  /// The next datagram; empty after 30 s without one.
-  std::string next() {
+  /// The next datagram; empty after `wait` without one.
+  std::string next(std::chrono::seconds wait = std::chrono::seconds{30}) {
+    timeval tv{static_cast<time_t>(wait.count()), 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char buf[4096];
     auto n = ::recv(fd_, buf, sizeof(buf), 0);
     return n > 0 ? std::string{buf, static_cast<size_t>(n)} : std::string{};
@@ -203,4 +205,39 @@ TEST(service_watch, silent_without_a_notify_socket) {
   app::service_watch watch{sys, app::notify_target{}, std::move(checks)};
   watch.stop();
   EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(service_watch, watchdog_stops_while_the_actor_system_is_stuck) {
+  auto path = temp_socket_path("stuck");
+  listener l{path};
+  ASSERT_TRUE(l.bound());
+  caf::actor_system_config cfg;
+  real_config(cfg).set("scheduler.max-threads", int64_t{1});
+  caf::actor_system sys{cfg};
+  std::vector<actors::admin::readiness_probe> checks;
+  checks.push_back({"database", [] { return caf::expected<void>{}; }});
+  app::service_watch watch{
+    sys, {path, std::chrono::milliseconds{400}}, std::move(checks)};
+  auto msg = l.next();
+  while (msg == "WATCHDOG=1")
+    msg = l.next();
+  ASSERT_EQ(msg, "READY=1\nSTATUS=ready");
+  ASSERT_EQ(l.next(), "WATCHDOG=1");
+  // The only scheduler thread blocked: the heartbeat cannot answer.
+  std::promise<void> started;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  sys.spawn([&started, released] {
+    started.set_value();
+    released.wait();
+  });
+  started.get_future().wait();
+  // At most one ping that was answered before the block, then none.
+  msg = l.next(std::chrono::seconds{3});
+  if (msg == "WATCHDOG=1")
+    msg = l.next(std::chrono::seconds{3});
+  EXPECT_EQ(msg, "") << "watchdog fed while no actor could run";
+  release.set_value();
+  EXPECT_EQ(l.next(), "WATCHDOG=1");
+  watch.stop();
 }
