@@ -1,7 +1,8 @@
 #!/bin/bash
 # FreeRADIUS in the compose stack: the image's stock configuration with
 # rlm_sql on PostgreSQL (the database ispflowd writes), NAS clients read
-# from its `nas` table, and a catch-all client for the compose network with
+# from its `nas` table, and a client for Docker's private range (the compose
+# network, 172.16.0.0/12) with
 # the secret /run/secrets/radius-secret. The database password comes from
 # /run/secrets/postgres-password and is written to the module only.
 set -euo pipefail
@@ -28,7 +29,7 @@ ln -sfn ../mods-available/sql "$raddb/mods-enabled/sql"
 rm -f "$raddb/mods-enabled/eap"
 cat >>"$raddb/clients.conf" <<CLIENTS
 client compose {
-	ipaddr = 0.0.0.0/0
+	ipaddr = 172.16.0.0/12
 	secret = "${secret//\"/\\\"}"
 }
 CLIENTS
