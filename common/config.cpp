@@ -1472,4 +1472,98 @@ caf::expected<config> load_config(const std::filesystem::path& file,
   }
 }
 
+// -- reference ----------------------------------------------------------------
+
+namespace {
+
+template <class Target>
+config_key_doc doc_of(std::string_view prefix, const key_spec<Target>& k) {
+  config_key_doc d;
+  d.path = std::string{prefix} + std::string{k.path};
+  switch (k.kind) {
+    case value_kind::string:
+      d.accepts = "text";
+      break;
+    case value_kind::path:
+      d.accepts = "text, may be empty";
+      break;
+    case value_kind::integer:
+      d.accepts = "integer " + std::to_string(k.min) + ".."
+                  + std::to_string(k.max);
+      break;
+    case value_kind::boolean:
+      d.accepts = "boolean";
+      break;
+    case value_kind::choice:
+      d.accepts = "one of: " + join(k.choices);
+      break;
+    case value_kind::host_port:
+      d.accepts = "host:port";
+      break;
+    case value_kind::tenant_id:
+      d.accepts = "tenant id, `^[a-z0-9][a-z0-9_-]{0,62}$`";
+      break;
+  }
+  if (d.path == list_valued_key)
+    d.accepts = "list of tenant ids, or comma-separated text; `*` = all";
+  d.required = k.required;
+  if (!k.required)
+    d.fallback = std::string{k.fallback};
+  std::string indexed;
+  for (size_t i = 0; i < d.path.size(); ++i) {
+    if (d.path.compare(i, 2, "[]") == 0) {
+      indexed += "[N]";
+      ++i;
+    } else {
+      indexed += d.path[i];
+    }
+  }
+  d.env = env_name(indexed);
+  return d;
+}
+
+template <class Target, size_t N>
+void add_docs(std::vector<config_key_doc>& out, std::string_view prefix,
+              const key_spec<Target> (&specs)[N]) {
+  for (const auto& k : specs)
+    out.push_back(doc_of(prefix, k));
+}
+
+} // namespace
+
+std::vector<config_key_doc> config_reference() {
+  std::vector<config_key_doc> out;
+  add_docs(out, "", root_keys);
+  config_key_doc props;
+  props.path = std::string{properties_path} + ".<name>";
+  props.accepts = "text (a librdkafka property, passed through)";
+  props.env = env_name(properties_path) + "_<NAME>";
+  out.push_back(std::move(props));
+  add_docs(out, "intake.sources[].", source_keys);
+  add_docs(out, "admin.tokens[].", token_keys);
+  add_docs(out, "tenants[].", tenant_keys);
+  add_docs(out, "plans[].", plan_keys);
+  add_docs(out, "nas[].", nas_keys);
+  return out;
+}
+
+std::string config_reference_markdown() {
+  auto cell = [](std::string_view s) {
+    std::string out;
+    for (char c : s)
+      out += c == '|' ? std::string{"\\|"} : std::string(1, c);
+    return out;
+  };
+  std::string out = "| key | accepts | default | environment |\n"
+                    "| --- | --- | --- | --- |\n";
+  for (const auto& d : config_reference()) {
+    std::string fallback = d.required           ? "required"
+                           : d.fallback.empty() ? "not set"
+                                                : "`" + d.fallback + "`";
+    out += "| `" + cell(d.path) + "` | " + cell(d.accepts) + " | "
+           + cell(fallback) + " | `" + d.env + "` |\n";
+  }
+  return out;
+}
+
 } // namespace ispflow::common

@@ -498,4 +498,29 @@ caf::expected<config> load_config(const std::filesystem::path& file,
 caf::expected<config> load_config_text(std::string_view yaml,
                                        const env_source& env);
 
+// -- reference ----------------------------------------------------------------
+
+/// One key of the configuration schema, as `load_config` checks it.
+struct config_key_doc {
+  /// Path with list items as "[]", e.g. "tenants[].netbox.url"; a map's
+  /// free-form keys as "<name>", e.g. "kafka.properties.<name>".
+  std::string path;
+  /// What it accepts, e.g. "integer 1..64" or "one of: json, text".
+  std::string accepts;
+  /// Start-up stops without it (within its list item, for list keys).
+  bool required = false;
+  /// The default as written in YAML; empty when there is none.
+  std::string fallback;
+  /// The overriding environment variable, list indexes as N, e.g.
+  /// "ISPFLOW_TENANTS_N_NETBOX_URL".
+  std::string env;
+};
+
+/// Every key `load_config` knows, in the schema's order.
+std::vector<config_key_doc> config_reference();
+
+/// `config_reference()` as a Markdown table (what
+/// `ispflowd --print-config-reference` prints and docs/operations.md holds).
+std::string config_reference_markdown();
+
 } // namespace ispflow::common

@@ -15,6 +15,7 @@
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/resilience/breaker_events.hpp"
 #include "adapters/resilience/guard.hpp"
+#include "apps/ispflowd/service_notify.hpp"
 #include "apps/ispflowd/wiring.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -28,8 +29,10 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
+#include <unistd.h>
 
 namespace {
 
@@ -121,11 +124,23 @@ int main(int argc, char** argv) {
   CLI::App app{"ispflowd: ISP subscriber lifecycle orchestrator"};
   std::string config_file;
   bool check_only = false;
-  app.add_option("-c,--config", config_file, "YAML configuration file")
-    ->required();
+  bool print_reference = false;
+  app.add_option("-c,--config", config_file,
+                 "YAML configuration file (required)");
   app.add_flag("--check-config", check_only,
                "Validate the configuration and exit");
+  app.add_flag("--print-config-reference", print_reference,
+               "Print every configuration key with its default (Markdown) "
+               "and exit");
   CLI11_PARSE(app, argc, argv);
+  if (print_reference) {
+    std::cout << common::config_reference_markdown();
+    return 0;
+  }
+  if (config_file.empty()) {
+    std::cerr << "ispflowd: --config is required\n";
+    return 2;
+  }
 
   auto cfg = common::load_config(config_file, common::process_env());
   if (!cfg) {
@@ -138,6 +153,15 @@ int main(int argc, char** argv) {
     std::cout << "configuration OK\n";
     return 0;
   }
+  auto service_manager = app::notify_target_of(
+    [](const char* name) -> std::optional<std::string> {
+      if (const char* v = std::getenv(name))
+        return std::string{v};
+      return std::nullopt;
+    },
+    static_cast<long>(getpid()));
+  if (!service_manager)
+    return fail("service manager environment invalid", service_manager.error());
 
   // Signals go to sigwait below, not to whichever thread happens to run.
   sigset_t stop_signals;
@@ -288,9 +312,15 @@ int main(int argc, char** argv) {
                     {"group_id", cfg->kafka.group_id},
                     {"topic", cfg->kafka.topics.billing},
                     {"tenants", std::to_string(cfg->tenants.size())}});
+  // systemd (Type=notify): READY=1 once the checks of /readyz pass, then
+  // WATCHDOG=1 while the actor system answers.
+  app::service_watch watch{sys, *service_manager,
+                           app::readiness_checks(cfg->postgres.dsn,
+                                                 adapters->probes)};
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  watch.stop();
   common::log_info("ispflowd", "stopping", {{"signal", std::to_string(sig)}});
 
   // Order matters: stop reading, let the store finish, then drain the outbox.

@@ -25,6 +25,9 @@ packages=(
   chromium chromium-driver
   # formatting (make format, make format-check)
   clang-format
+  # packaging and its tests: cpack -G DEB (dpkg-shlibdeps, file), the unit
+  # check (systemd-analyze), the offline manifest validation
+  dpkg-dev file systemd python3 python3-jsonschema python3-yaml
 )
 
 missing=()
