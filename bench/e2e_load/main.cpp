@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <dirent.h>
 #include <fstream>
 #include <librdkafka/rdkafkacpp.h>
 #include <map>
@@ -94,6 +96,36 @@ long cpu_ticks(int pid) {
       stime = std::stol(field);
   }
   return utime + stime;
+}
+
+// cpu_ticks of a process plus its direct children (PostgreSQL's backends).
+long cpu_ticks_with_children(int pid) {
+  auto total = cpu_ticks(pid);
+  if (total < 0)
+    return total;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr)
+    return total;
+  while (auto* entry = readdir(dir)) {
+    int child = std::atoi(entry->d_name);
+    if (child <= 0 || child == pid)
+      continue;
+    std::ifstream in{"/proc/" + std::to_string(child) + "/stat"};
+    std::string line;
+    if (!std::getline(in, line))
+      continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream rest{line.substr(close + 2)};
+    std::string state;
+    int ppid = 0;
+    if (rest >> state >> ppid && ppid == pid)
+      if (auto t = cpu_ticks(child); t > 0)
+        total += t;
+  }
+  closedir(dir);
+  return total;
 }
 
 std::string payload(const options& o, int n, const std::string& sub) {
@@ -341,7 +373,7 @@ int main(int argc, char** argv) {
     subs.reserve(static_cast<size_t>(count));
     std::map<std::string, long> cpu_before;
     for (auto& [name, pid] : watched)
-      cpu_before[name] = cpu_ticks(pid);
+      cpu_before[name] = cpu_ticks_with_children(pid);
     auto errors_before = dr.errors.load();
     auto interval = std::chrono::duration<double>(1.0 / rate);
     auto start = clock_type::now();
@@ -438,12 +470,15 @@ int main(int argc, char** argv) {
     auto step_s
       = std::chrono::duration<double>(clock_type::now() - start).count();
     for (auto& [name, pid] : watched) {
-      auto after = cpu_ticks(pid);
+      auto after = cpu_ticks_with_children(pid);
       if (after < 0 || cpu_before[name] < 0)
         continue;
-      std::printf(" cpu_%s=%.0f%%", name.c_str(),
-                  100.0 * static_cast<double>(after - cpu_before[name])
-                    / static_cast<double>(sysconf(_SC_CLK_TCK)) / step_s);
+      auto cpu_s = static_cast<double>(after - cpu_before[name])
+                   / static_cast<double>(sysconf(_SC_CLK_TCK));
+      std::printf(" cpu_%s=%.0f%%/%.1fms", name.c_str(), 100.0 * cpu_s / step_s,
+                  r.activated > 0
+                    ? 1000.0 * cpu_s / static_cast<double>(r.activated)
+                    : 0.0);
     }
     std::printf("\n");
     std::fflush(stdout);

@@ -9,6 +9,8 @@
 #   E2E_SECONDS=5                           length of a step
 #   E2E_KEEP_GOING=1                        run every rate even after one falls behind
 #   E2E_PERF=1                              perf record -g ispflowd during the run
+#   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
+#                                           (fewer: to see what one of them costs)
 #                                           (report in STACK_DIR/perf.data)
 # Ports: STACK_PORT_BASE (default 18300) + 1..13 (see stack.sh), admin API
 # STACK_ADMIN_PORT (default 8389), PostgreSQL STACK_PG_PORT (default 55436):
@@ -58,14 +60,23 @@ export STACK_NETBOX_SEED=$STACK_DIR/netbox-seed.yaml STACK_AWX_DELAYS_MS="0 0 0"
 export ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS=${E2E_AWX_POLL_MS:-100}
 export ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS=${E2E_CONFIRM_MS:-100}
 export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
+systems=${E2E_SYSTEMS:-netbox voltha genieacs awx radius}
+for system in netbox voltha genieacs awx radius; do
+  if [[ " $systems " == *" $system "* ]]; then value=true; else value=false; fi
+  export "ISPFLOW_TENANTS_0_SYSTEMS_${system^^}=$value"
+done
 stack_network_up "$here/ispflow.yaml" "$total" >"$STACK_DIR/stack.log" 2>&1 \
   || { cat "$STACK_DIR/stack.log" >&2; echo "bench-e2e: the stack did not start (logs in $STACK_DIR)" >&2; exit 1; }
 
 echo "== end-to-end activations: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   rates $rates/s, $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
-echo "   with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms"
+echo "   systems: $systems; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms"
 watch="ispflowd=$STACK_ISPFLOWD_PID,bus=$STACK_BUS_PID"
 for name in "${!STACK_SIM_PIDS[@]}"; do watch+=",$name=${STACK_SIM_PIDS[$name]}"; done
+pg_pid=$(head -n1 "$STACK_DIR/pg/data/postmaster.pid" 2>/dev/null || true)
+[[ -n "$pg_pid" ]] && watch+=",postgres=$pg_pid"
+rad_pid=$(cat "$STACK_DIR/radius/radius.pid" 2>/dev/null || true)
+[[ -n "$rad_pid" ]] && watch+=",freeradius=$rad_pid"
 perf_pid=
 if [[ "${E2E_PERF:-0}" == 1 ]]; then
   perf record -g -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
@@ -73,7 +84,7 @@ if [[ "${E2E_PERF:-0}" == 1 ]]; then
 fi
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
-"$load" "${args[@]}"
+"$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
 if [[ -n "$perf_pid" ]]; then
   kill -INT "$perf_pid" 2>/dev/null || true
   wait "$perf_pid" 2>/dev/null || true
@@ -92,8 +103,26 @@ stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', '(saga ended)', coun
     round(percentile_cont(0.5) within group (order by extract(epoch from updated_at - created_at) * 1000)::numeric),
     round(percentile_cont(0.99) within group (order by extract(epoch from updated_at - created_at) * 1000)::numeric))
   from sagas where name = 'activate' and state = 'completed'" || true
+pcts() { echo "round(percentile_cont(0.5) within group (order by $1)::numeric), round(percentile_cont(0.99) within group (order by $1)::numeric)"; }
+echo "== latency outside the sagas (ms, p50 / p99)"
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'inbox to saga created', count(*), $(pcts "extract(epoch from s.created_at - i.received_at) * 1000"))
+  from inbox i join sagas s on s.id = i.saga_id where s.name = 'activate'" || true
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'outbox row to published', count(*), $(pcts "extract(epoch from published_at - created_at) * 1000"))
+  from outbox where topic = 'lifecycle.events.v1' and published_at is not null" || true
 echo "   sagas: $(stack_sql "select string_agg(format('%s %s', state, n), ', ') from (select state, count(*) n from sagas group by state) x")"
 echo "   steps retried: $(stack_sql "select coalesce(string_agg(format('%s %s', name, n), ', '), 'none') from (select name, count(*) n from saga_steps where attempts > 1 group by name) x")"
+
+# What each adapter call took inside ispflowd (admission to reply), and
+# the calls the breakers' per-tenant concurrency limit parked.
+echo "== adapter calls (ispflow_step_call_duration_seconds: calls, mean ms)"
+stack_http GET "$STACK_ADMIN_PORT" /metrics 2>/dev/null | awk '
+  /^ispflow_step_call_duration_seconds_(sum|count)\{/ {
+    match($0, /operation="[^"]*"/); op = substr($0, RSTART + 11, RLENGTH - 12)
+    match($0, /outcome="[^"]*"/); oc = substr($0, RSTART + 9, RLENGTH - 10)
+    k = op " " oc
+    if ($0 ~ /_sum\{/) sum[k] = $NF; else cnt[k] = $NF
+  }
+  END { for (k in cnt) if (cnt[k] > 0) printf "   %-44s %7d %9.1f\n", k, cnt[k], 1000 * sum[k] / cnt[k] }' | sort || true
 
 # The activations are real: a few subscribers log in through the NAS
 # simulator and FreeRADIUS.
