@@ -39,3 +39,6 @@ done
 for run in 1 2 3; do
   "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_parked)" --sagas 0 --parked 10000
 done
+
+echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
+"$(dirname "$0")/bench-e2e.sh" "$build"
