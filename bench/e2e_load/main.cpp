@@ -15,6 +15,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <dirent.h>
 #include <fstream>
 #include <librdkafka/rdkafkacpp.h>
@@ -60,6 +61,7 @@ struct outcome {
   clock_type::time_point ended;
   bool done = false;
   bool failed = false;
+  double fetch_ms = 0; // record's timestamp to its arrival here
 };
 
 struct shared_state {
@@ -139,12 +141,28 @@ std::string payload(const options& o, int n, const std::string& sub) {
   return buf;
 }
 
+// Now as RFC 3339 UTC with microseconds: the event's `time`, which intake
+// stores as inbox.event_time (bench-e2e.sh reads publish-to-inbox from it).
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto us = duration_cast<microseconds>(now.time_since_epoch()).count();
+  auto secs = static_cast<time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(us % 1000000));
+  return buf;
+}
+
 std::string cloud_event(const options& o, const std::string& id,
                         const std::string& sub, const std::string& data) {
   return R"({"specversion":"1.0","id":")" + id + R"(","source":")" + o.source
-         + R"(","type":"billing.subscription.activated","time":"2026-11-23T12:00:00Z","subject":")"
-         + sub + R"(","tenantid":")" + o.tenant
-         + R"(","datacontenttype":"application/json","data":)" + data + "}";
+         + R"(","type":"billing.subscription.activated","time":")"
+         + now_rfc3339() + R"(","subject":")" + sub + R"(","tenantid":")"
+         + o.tenant + R"(","datacontenttype":"application/json","data":)" + data
+         + "}";
 }
 
 std::string subscriber_name(int n) {
@@ -191,6 +209,14 @@ void consume(const options& o, RdKafka::KafkaConsumer& c, shared_state& st) {
       continue;
     }
     auto now = clock_type::now();
+    auto wall_ms = duration_cast<milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    auto ts = msg->timestamp();
+    double fetch_ms
+      = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE
+          ? 0.0
+          : static_cast<double>(wall_ms - ts.timestamp);
     std::string type, sub;
     classify(*msg, type, sub);
     bool ok = type == "subscriber.activated";
@@ -206,6 +232,7 @@ void consume(const options& o, RdKafka::KafkaConsumer& c, shared_state& st) {
     i->second.done = true;
     i->second.failed = failed;
     i->second.ended = now;
+    i->second.fetch_ms = fetch_ms;
   }
   static_cast<void>(o);
 }
@@ -227,6 +254,7 @@ struct step_result {
   double offered = 0;   // achieved publish rate
   double sustained = 0; // activations per second, first to last completion
   double p50 = 0, p90 = 0, p99 = 0, max = 0;
+  double fetch_p50 = 0, fetch_p99 = 0;
   bool kept_up = false;
 };
 
@@ -432,6 +460,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(milliseconds{20});
     }
     std::vector<double> lat;
+    std::vector<double> fetch;
     std::optional<clock_type::time_point> first_end, last_end;
     {
       std::lock_guard<std::mutex> guard{st.mtx};
@@ -448,6 +477,7 @@ int main(int argc, char** argv) {
         ++r.activated;
         first_end = std::min(first_end.value_or(x.ended), x.ended);
         last_end = std::max(last_end.value_or(x.ended), x.ended);
+        fetch.push_back(x.fetch_ms);
         lat.push_back(duration_cast<microseconds>(x.ended - x.published).count()
                       / 1000.0);
       }
@@ -458,6 +488,9 @@ int main(int argc, char** argv) {
     r.p90 = percentile(lat, 0.90);
     r.p99 = percentile(lat, 0.99);
     r.max = lat.empty() ? 0 : lat.back();
+    std::sort(fetch.begin(), fetch.end());
+    r.fetch_p50 = percentile(fetch, 0.50);
+    r.fetch_p99 = percentile(fetch, 0.99);
     // Completions per second between the first and the last one: a step
     // that falls behind stretches its completions over a longer time.
     auto span
@@ -470,10 +503,12 @@ int main(int argc, char** argv) {
                 && (o.max_p99_ms <= 0 || r.p99 <= o.max_p99_ms);
     std::printf("rate=%d offered=%.1f/s published=%zu activated=%zu failed=%zu "
                 "missing=%zu produce_errors=%zu sustained=%.1f/s "
-                "p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms load=%s %s",
+                "p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms "
+                "lifecycle_record_to_here_p50=%.1fms p99=%.1fms load=%s %s",
                 rate, r.offered, r.published, r.activated, r.failed, r.missing,
                 r.produce_errors, r.sustained, r.p50, r.p90, r.p99, r.max,
-                load_average().c_str(), r.kept_up ? "kept_up" : "BEHIND");
+                r.fetch_p50, r.fetch_p99, load_average().c_str(),
+                r.kept_up ? "kept_up" : "BEHIND");
     auto step_s
       = std::chrono::duration<double>(clock_type::now() - start).count();
     for (auto& [name, pid] : watched) {
