@@ -41,4 +41,5 @@ for run in 1 2 3; do
 done
 
 echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
-"$(dirname "$0")/bench-e2e.sh" "$build"
+# Its own stack: PostgreSQL on 55436, not this script's.
+STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"
