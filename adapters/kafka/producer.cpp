@@ -138,7 +138,10 @@ producer::produce_all(const std::vector<events::kafka_record>& xs,
                              std::to_string(xs.size() - st.delivered) + " of "
                                + std::to_string(xs.size())
                                + " records without delivery report");
-    st.handle->poll(remaining_ms(deadline, 100));
+    // The caller waits for these records: flush() sends them at once,
+    // ignoring linger.ms (librdkafka >= 1.5), and serves delivery reports
+    // like poll(). Polling would first let linger.ms pass on every batch.
+    st.handle->flush(remaining_ms(deadline, 100));
   }
   if (st.first_error)
     return std::move(st.first_error);

@@ -39,3 +39,7 @@ done
 for run in 1 2 3; do
   "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_parked)" --sagas 0 --parked 10000
 done
+
+echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
+# Its own stack: PostgreSQL on 55436, not this script's.
+STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"

@@ -298,8 +298,14 @@ stack_ispflowd_ready() {
 # the same database and the NAS simulator. Logs each step; on failure says
 # what failed and returns 1.
 #   stack_network_up CONFIG SEEDED
+# The simulators' delays and the NetBox seed default to the demo's; the
+# benchmark (bench-e2e.sh) sets them:
+#   STACK_NETBOX_SEED   NetBox seed file (default demo/netbox-seed.yaml)
+#   STACK_AWX_DELAYS_MS "pending running finish" job ages in ms (default "50 100 300")
+#   STACK_VOLTHA_DELAY_MS  ONU state transition delay (default 100)
 stack_network_up() {
-  local config=$1 seeded=$2 secrets=$STACK_SRC/demo-secrets olts
+  local config=$1 seeded=$2 secrets=$STACK_SRC/demo-secrets olts awx_ms
+  read -ra awx_ms <<<"${STACK_AWX_DELAYS_MS:-50 100 300}"
   stack_log "starting PostgreSQL on 127.0.0.1:$STACK_PG_PORT ($STACK_DIR/pg)"
   stack_pg_start || return 1
   stack_log "starting ispflow-bus (librdkafka mock cluster)"
@@ -310,18 +316,18 @@ stack_network_up() {
   stack_cpe_seed "$seeded" >"$STACK_DIR/genieacs-seed.yaml"
   olts=$(((seeded + 127) / 128))
   STACK_SIM_WAIT=$STACK_NETBOX_PORT stack_sim_start netbox --port "$STACK_NETBOX_PORT" \
-    --seed "$STACK_SRC/demo/netbox-seed.yaml" --token-file "$secrets/netbox-token" || return 1
+    --seed "${STACK_NETBOX_SEED:-$STACK_SRC/demo/netbox-seed.yaml}" --token-file "$secrets/netbox-token" || return 1
   STACK_SIM_WAIT=$STACK_GENIEACS_PORT stack_sim_start genieacs --port "$STACK_GENIEACS_PORT" \
     --seed "$STACK_DIR/genieacs-seed.yaml" || return 1
   STACK_SIM_WAIT=$STACK_AWX_PORT stack_sim_start awx --port "$STACK_AWX_PORT" \
     --seed "$STACK_SRC/demo/awx-seed.yaml" --token-file "$secrets/awx-token" \
-    --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 300 || return 1
+    --pending-after-ms "${awx_ms[0]}" --running-after-ms "${awx_ms[1]}" --finish-after-ms "${awx_ms[2]}" || return 1
   STACK_SIM_WAIT=$STACK_ONOS_PORT stack_sim_start voltha --grpc-port "$STACK_VOLTHA_PORT" --rest-port "$STACK_ONOS_PORT" \
-    --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms 100 \
+    --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms "${STACK_VOLTHA_DELAY_MS:-100}" \
     --sadis-service 100/0/64 \
     --onos-user onos --onos-password-file "$secrets/onos-password" || return 1
   stack_wait_tcp "$STACK_VOLTHA_PORT" 10 || { echo "stack: voltha simulator: no gRPC on $STACK_VOLTHA_PORT" >&2; return 1; }
-  stack_log "seeded: prefix 100.64.0.0/21 (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
+  stack_log "seeded: NetBox $(basename "${STACK_NETBOX_SEED:-netbox-seed.yaml}") (tenant demo, site pop-1), $seeded CPEs, $olts OLT(s) with $((olts * 128)) ONUs (ALCL00000001...), AWX template 1"
 
   stack_log "starting ispflowd (admin API and console on http://127.0.0.1:$STACK_ADMIN_PORT)"
   stack_ispflowd_start "$config"

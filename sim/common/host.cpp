@@ -270,6 +270,11 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   // clients from queueing behind each other (local-stack.md section 6).
   svr.new_task_queue = [] { return new httplib::ThreadPool(64); };
   svr.set_keep_alive_timeout(2);
+  // httplib writes a response's headers and body in two send()s: with
+  // Nagle's algorithm the body then waits for the client's delayed ACK of
+  // the headers, ~40 ms on every request of a reused connection. Accepted
+  // sockets inherit TCP_NODELAY from the listening one (Linux).
+  svr.set_tcp_nodelay(true);
   svr.set_default_headers(hooks_.default_headers);
   svr.set_pre_routing_handler(
     [this](const httplib::Request& req, httplib::Response& res) {

@@ -328,3 +328,22 @@ TEST_F(kafka_adapter, caller_properties_override_defaults) {
   ASSERT_EQ(tail->size(), 1u);
   EXPECT_EQ(tail->at(0).value, "v");
 }
+
+// produce_all waits for its records' delivery reports: it sends them at
+// once rather than letting linger.ms pass first (the outbox relay waits on
+// every batch). With a linger longer than the timeout, waiting by poll()
+// would time out.
+TEST_F(kafka_adapter, produce_all_does_not_wait_for_linger) {
+  auto cs = settings();
+  cs.extra = {{"linger.ms", "60000"}};
+  auto p = kafka::producer::make(cs);
+  ASSERT_TRUE(p) << ispflow::render_error(p.error());
+  auto topic = unique_name("linger");
+  auto res = (*p)->produce_all({make_record(topic, -1, "k1", "v1"),
+                                make_record(topic, -1, "k2", "v2")},
+                               5s);
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  auto tail = kafka::read_tail(settings(), topic, 2);
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->size(), 2u);
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# End-to-end load: FTTH activations through the demo's network (NetBox,
+# VOLTHA/ONOS, GenieACS and AWX simulators with their delays at zero,
+# FreeRADIUS on the same PostgreSQL, the NAS simulator) at increasing
+# offered rates, measured by ispflow-e2e-load from the publish on
+# billing.events.v1 to subscriber.activated on lifecycle.events.v1.
+#   bench-e2e.sh BUILD_DIR                  (make bench runs it too)
+#   E2E_RATES=100,200,400,800,1600          offered activations/s, one step each
+#   E2E_SECONDS=5                           length of a step
+#   E2E_KEEP_GOING=1                        run every rate even after one falls behind
+#   E2E_PERF=1                              perf record -g ispflowd during the run
+#   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
+#                                           (fewer: to see what one of them costs)
+#                                           (report in STACK_DIR/perf.data)
+# Ports: STACK_PORT_BASE (default 18300) + 1..13 (see stack.sh), admin API
+# STACK_ADMIN_PORT (default 8389), PostgreSQL STACK_PG_PORT (default 55436):
+# apart from the demo's, so both can run on one machine.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-build/ci}" && pwd)
+export STACK_BIN=$build STACK_DIR=$build/bench-e2e
+export STACK_PORT_BASE=${STACK_PORT_BASE:-18300} STACK_ADMIN_PORT=${STACK_ADMIN_PORT:-8389}
+export STACK_PG_PORT=${STACK_PG_PORT:-55436}
+source "$here/stack.sh"
+
+rates=${E2E_RATES:-100,200,400,800,1600}
+seconds=${E2E_SECONDS:-5}
+for tool in kcat psql freeradius awk; do
+  command -v "$tool" >/dev/null || { echo "bench-e2e: $tool missing; run deploy/local/deps.sh" >&2; exit 1; }
+done
+load=$(stack_program ispflow-e2e-load)
+
+# Every subscriber of every step, and a NetBox prefix large enough for them.
+total=$(awk -v r="$rates" -v s="$seconds" 'BEGIN { n = split(r, a, ","); for (i = 1; i <= n; i++) t += int(a[i] * s); print t }')
+len=30
+while (( (1 << (32 - len)) - 2 < total + 16 )); do len=$((len - 1)); done
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stack_stop_all >/dev/null 2>&1 || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stack_ports_free $((STACK_PORT_BASE + 1)) $((STACK_PORT_BASE + 2)) $((STACK_PORT_BASE + 3)) \
+  $((STACK_PORT_BASE + 4)) $((STACK_PORT_BASE + 5)) $((STACK_PORT_BASE + 6)) $((STACK_PORT_BASE + 7)) \
+  $((STACK_PORT_BASE + 12)) $((STACK_PORT_BASE + 13)) "$STACK_ADMIN_PORT" "$STACK_PG_PORT"
+rm -rf "$STACK_DIR"
+mkdir -p "$STACK_DIR"
+sed "s|100.64.0.0/21|100.64.0.0/$len|" "$here/demo/netbox-seed.yaml" >"$STACK_DIR/netbox-seed.yaml"
+
+# The simulators answer at once; ispflowd looks at an AWX job again after
+# 100 ms and at the olt app's programmed subscribers after 100 ms (its
+# minimum), instead of the demo's 500 ms and 200 ms.
+export STACK_NETBOX_SEED=$STACK_DIR/netbox-seed.yaml STACK_AWX_DELAYS_MS="0 0 0" STACK_VOLTHA_DELAY_MS=0
+export ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS=${E2E_AWX_POLL_MS:-100}
+export ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS=${E2E_CONFIRM_MS:-100}
+export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
+# librdkafka's mock broker answers a fetch that finds no data only after
+# fetch.wait.max.ms (default 500), and a record produced meanwhile waits for
+# that answer: intake would add ~250 ms on average that a real broker, which
+# answers as soon as data arrives, does not. E2E_FETCH_WAIT_MS="" keeps 500.
+if [[ -n "${E2E_FETCH_WAIT_MS-10}" ]]; then
+  export ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS=${E2E_FETCH_WAIT_MS:-10}
+fi
+systems=${E2E_SYSTEMS:-netbox voltha genieacs awx radius}
+for system in netbox voltha genieacs awx radius; do
+  if [[ " $systems " == *" $system "* ]]; then value=true; else value=false; fi
+  export "ISPFLOW_TENANTS_0_SYSTEMS_${system^^}=$value"
+done
+stack_network_up "$here/ispflow.yaml" "$total" >"$STACK_DIR/stack.log" 2>&1 \
+  || { cat "$STACK_DIR/stack.log" >&2; echo "bench-e2e: the stack did not start (logs in $STACK_DIR)" >&2; exit 1; }
+
+echo "== end-to-end activations: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   rates $rates/s, $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
+echo "   systems: $systems; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms, fetch.wait.max.ms ${ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS:-500}"
+watch="ispflowd=$STACK_ISPFLOWD_PID,bus=$STACK_BUS_PID"
+for name in "${!STACK_SIM_PIDS[@]}"; do watch+=",$name=${STACK_SIM_PIDS[$name]}"; done
+pg_pid=$(head -n1 "$STACK_DIR/pg/data/postmaster.pid" 2>/dev/null || true)
+[[ -n "$pg_pid" ]] && watch+=",postgres=$pg_pid"
+rad_pid=$(cat "$STACK_DIR/radius/radius.pid" 2>/dev/null || true)
+[[ -n "$rad_pid" ]] && watch+=",freeradius=$rad_pid"
+perf_pid=
+if [[ "${E2E_PERF:-0}" == 1 ]]; then
+  perf record -g -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
+  perf_pid=$!
+fi
+args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
+[[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
+"$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
+if [[ -n "$perf_pid" ]]; then
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  echo "   perf: perf report -i $STACK_DIR/perf.data --no-children"
+fi
+
+# Where the time went: when each activation step first started, in ms
+# after its saga was created, and the sagas' own duration.
+echo "== activation sagas: ms from saga created to each step's first attempt (p50 / p99), then to the saga's end"
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', st.name, count(*),
+    round(percentile_cont(0.5) within group (order by extract(epoch from st.first_attempt_at - s.created_at) * 1000)::numeric),
+    round(percentile_cont(0.99) within group (order by extract(epoch from st.first_attempt_at - s.created_at) * 1000)::numeric))
+  from saga_steps st join sagas s on s.id = st.saga_id
+  where s.name = 'activate' and st.first_attempt_at is not null group by st.idx, st.name order by st.idx" || true
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', '(saga ended)', count(*),
+    round(percentile_cont(0.5) within group (order by extract(epoch from updated_at - created_at) * 1000)::numeric),
+    round(percentile_cont(0.99) within group (order by extract(epoch from updated_at - created_at) * 1000)::numeric))
+  from sagas where name = 'activate' and state = 'completed'" || true
+pcts() { echo "round(percentile_cont(0.5) within group (order by $1)::numeric), round(percentile_cont(0.99) within group (order by $1)::numeric)"; }
+echo "== latency outside the sagas (ms, p50 / p99; lifecycle record to the bench: see lifecycle_record_to_here)"
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'publish to inbox', count(*), $(pcts "extract(epoch from received_at - event_time) * 1000"))
+  from inbox where event_id like 'e2e-%'" || true
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'inbox to saga created', count(*), $(pcts "extract(epoch from s.created_at - i.received_at) * 1000"))
+  from inbox i join sagas s on s.id = i.saga_id where s.name = 'activate'" || true
+stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'outbox row to published', count(*), $(pcts "extract(epoch from published_at - created_at) * 1000"))
+  from outbox where topic = 'lifecycle.events.v1' and published_at is not null" || true
+echo "   sagas: $(stack_sql "select string_agg(format('%s %s', state, n), ', ') from (select state, count(*) n from sagas group by state) x")"
+echo "   steps retried: $(stack_sql "select coalesce(string_agg(format('%s %s', name, n), ', '), 'none') from (select name, count(*) n from saga_steps where attempts > 1 group by name) x")"
+
+# What each adapter call took inside ispflowd (admission to reply), and
+# the calls the breakers' per-tenant concurrency limit parked.
+echo "== adapter calls (ispflow_step_call_duration_seconds: calls, mean ms)"
+stack_http GET "$STACK_ADMIN_PORT" /metrics 2>/dev/null | awk '
+  /^ispflow_step_call_duration_seconds_(sum|count)\{/ {
+    match($0, /operation="[^"]*"/); op = substr($0, RSTART + 11, RLENGTH - 12)
+    match($0, /outcome="[^"]*"/); oc = substr($0, RSTART + 9, RLENGTH - 10)
+    k = op " " oc
+    if ($0 ~ /_sum\{/) sum[k] = $NF; else cnt[k] = $NF
+  }
+  END { for (k in cnt) if (cnt[k] > 0) printf "   %-44s %7d %9.1f\n", k, cnt[k], 1000 * sum[k] / cnt[k] }' | sort || true
+
+# The activations are real: a few subscribers log in through the NAS
+# simulator and FreeRADIUS.
+accepted=0
+for n in 1 2 3 4 5; do
+  printf -v s 'sub-%06d' "$n"
+  body=$(printf '{"username":"%s","password":"%s"}' "$(stack_username demo "$s")" "$(stack_password demo "$s")")
+  answer=$(stack_http POST "$STACK_NAS_CONTROL_PORT" /sessions/login "$body" || true)
+  [[ "$answer" == *'"accepted":true'* ]] && accepted=$((accepted + 1))
+done
+echo "   NAS logins through FreeRADIUS: $accepted of 5 accepted"

@@ -1,0 +1,85 @@
+#include "sim/common/host.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace ispflow::sim::common;
+
+uint16_t port_of(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+  return 0;
+}
+
+// The server side of the request's connection, found among this process's
+// descriptors by its two port numbers; -1 when not found.
+int server_socket(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr)
+    return -1;
+  int found = -1;
+  while (auto* entry = readdir(dir)) {
+    int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == dirfd(dir))
+      continue;
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(local);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0
+        || port_of(local) != req.local_port)
+      continue;
+    len = sizeof(peer);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0
+        || port_of(peer) != req.remote_port)
+      continue;
+    found = fd;
+    break;
+  }
+  closedir(dir);
+  return found;
+}
+
+// Answers with the TCP_NODELAY option of the connection it came on.
+host_hooks nodelay_reporter() {
+  host_hooks hooks;
+  hooks.route = [](const httplib::Request& req, httplib::Response& res) {
+    int fd = server_socket(req);
+    int on = -1;
+    socklen_t len = sizeof(on);
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0)
+      on = -1;
+    res.set_content("nodelay=" + std::to_string(on), "text/plain");
+  };
+  return hooks;
+}
+
+// A response's headers and body go out in two writes: without TCP_NODELAY
+// the body of every answer on a reused connection waits for the client's
+// delayed ACK (~40 ms). Every request of a keep-alive connection is served
+// on a socket with Nagle's algorithm off.
+TEST(SimHost, AcceptedConnectionsHaveNagleOff) {
+  http_host host{nodelay_reporter()};
+  auto port = host.start(0, fault_config{});
+  ASSERT_TRUE(port) << to_string(port.error());
+  httplib::Client cli{"127.0.0.1", *port};
+  cli.set_keep_alive(true);
+  for (int i = 0; i < 3; ++i) {
+    auto res = cli.Get("/anything");
+    ASSERT_TRUE(res) << "request " << i;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_NE(res->body, "nodelay=0") << "request " << i;
+    EXPECT_NE(res->body, "nodelay=-1") << "socket not found, request " << i;
+  }
+  host.stop();
+}
+
+} // namespace
