@@ -104,6 +104,16 @@ bool coa_authorization::requires_message_authenticator(
   return unsigned_ok_.count(canonical.empty() ? address : canonical) == 0;
 }
 
+caf::error coa_authorization::check_attribute(const std::string& name,
+                                              const std::string& value) const {
+  if (auto made = dict_.make(name, value); !made)
+    return caf::make_error(errc::invalid_config,
+                           "attribute " + name + " = " + value
+                             + " cannot be encoded: "
+                             + render_error(made.error()));
+  return {};
+}
+
 coa_client_stats coa_authorization::stats() const {
   return client_->stats();
 }

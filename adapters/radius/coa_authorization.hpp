@@ -46,6 +46,11 @@ public:
   void change(std::vector<session> sessions,
               std::vector<sql_attribute> attributes, callback done) override;
 
+  /// Fails (errc::invalid_config, naming the attribute) when the
+  /// dictionary cannot encode `value` as attribute `name`.
+  caf::error check_attribute(const std::string& name,
+                             const std::string& value) const;
+
   /// The client's counters (sent, retransmits, acks, naks, timeouts, ...).
   coa_client_stats stats() const;
 
