@@ -494,6 +494,14 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     attrs = std::move(*rows);
   }
   auto sessions = st.db->open_sessions(*user, owner_of(req));
+  if (!sessions && deprovisioning && sessions.error() == errc::invalid_input
+      && !user->empty()) {
+    // A session on a NAS missing from `nas` never got a CoA from us, so
+    // none of them is walled: deprovision as without coa mode (which also
+    // answers for another tenant's username).
+    rp.deliver(deprovision(st, req));
+    return;
+  }
   if (!sessions) {
     rp.deliver(from_error(sessions.error()));
     return;
@@ -526,6 +534,9 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     for (size_t k = 0; k < sessions->size(); ++k)
       coa_set.push_back(k);
   } else if (deprovisioning) {
+    for (size_t k = 0; k < sessions->size(); ++k)
+      dm_set.push_back(k);
+  } else if (!any_coa(st, t)) {
     for (size_t k = 0; k < sessions->size(); ++k)
       dm_set.push_back(k);
   } else {
