@@ -154,6 +154,8 @@ constexpr std::array<std::string_view, 2> password_choices{"cleartext",
                                                            "hashed"};
 constexpr std::array<std::string_view, 2> disconnect_choices{"disconnect",
                                                              "coa"};
+constexpr std::array<std::string_view, 3> nas_disconnect_choices{
+  "tenant", "disconnect", "coa"};
 constexpr std::array<std::string_view, 2> scheme_choices{"token", "bearer"};
 constexpr std::array<std::string_view, 3> data_model_choices{"auto", "tr098",
                                                              "tr181"};
@@ -364,6 +366,10 @@ const plan_spec plan_keys[] = {
    [](plan_settings& p, const parsed& v) { p.juniper_policy_in = v.text; }},
   {"juniper.policy_out", value_kind::path, false, "", 0, 0, {},
    [](plan_settings& p, const parsed& v) { p.juniper_policy_out = v.text; }},
+  {"session_timeout_s", value_kind::integer, false, "0", 0, 2147483647, {},
+   [](plan_settings& p, const parsed& v) { p.session_timeout_s = v.integer; }},
+  {"interim_interval_s", value_kind::integer, false, "0", 0, 2147483647, {},
+   [](plan_settings& p, const parsed& v) { p.interim_interval_s = v.integer; }},
 };
 
 const nas_spec nas_keys[] = {
@@ -379,6 +385,14 @@ const nas_spec nas_keys[] = {
    [](nas_settings& n, const parsed& v) { n.vendor = v.text; }},
   {"require_message_authenticator", value_kind::boolean, false, "true", 0, 0, {},
    [](nas_settings& n, const parsed& v) { n.require_message_authenticator = v.boolean; }},
+  {"disconnect_mode", value_kind::choice, false, "tenant", 0, 0, nas_disconnect_choices,
+   [](nas_settings& n, const parsed& v) { n.disconnect_mode = v.text; }},
+  {"walled_garden_attributes", value_kind::path, false, "", 0, 0, {},
+   [](nas_settings& n, const parsed& v) { n.walled_garden_attributes_text = v.text; }},
+  {"max_in_flight", value_kind::integer, false, "0", 0, 65536, {},
+   [](nas_settings& n, const parsed& v) { n.max_in_flight = static_cast<int>(v.integer); }},
+  {"max_rate", value_kind::integer, false, "0", 0, 1000000, {},
+   [](nas_settings& n, const parsed& v) { n.max_rate = static_cast<int>(v.integer); }},
 };
 
 const token_spec token_keys[] = {
@@ -1281,6 +1295,35 @@ private:
               + quote(n.address));
       if (!n.secret_file.empty())
         n.secret = read_secret(n.secret_file, item + ".secret_file");
+      // "Name=value;Name=value": the CoA of a walled-garden suspension.
+      std::string_view attrs = n.walled_garden_attributes_text;
+      while (!attrs.empty()) {
+        auto semi = attrs.find(';');
+        auto text = trim(attrs.substr(0, semi));
+        attrs = semi == std::string_view::npos ? std::string_view{}
+                                               : attrs.substr(semi + 1);
+        if (text.empty())
+          continue;
+        auto eq = text.find('=');
+        auto name = eq == std::string::npos ? std::string{}
+                                            : trim(text.substr(0, eq));
+        auto value = eq == std::string::npos ? std::string{}
+                                             : trim(text.substr(eq + 1));
+        if (name.empty() || value.empty()) {
+          error("config: " + item + ".walled_garden_attributes: " + quote(text)
+                + " is not <attribute>=<value>");
+          continue;
+        }
+        n.walled_garden_attributes.emplace_back(name, value);
+      }
+      bool coa = n.disconnect_mode == "coa";
+      if (n.disconnect_mode == "tenant")
+        for (const auto& t : cfg_.tenants)
+          coa = coa || t.radius.disconnect_mode == "coa";
+      if (coa && n.walled_garden_attributes.empty())
+        require(false, item + ".walled_garden_attributes",
+                "when this NAS suspends by CoA (its disconnect_mode or a "
+                "tenant's radius.disconnect_mode is coa)");
     }
     for (size_t i = 0; i < cfg_.admin.tokens.size(); ++i) {
       auto& tok = cfg_.admin.tokens[i];

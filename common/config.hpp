@@ -244,6 +244,9 @@ struct plan_settings {
   /// Juniper ERX ingress / egress policy names; optional.
   std::string juniper_policy_in;
   std::string juniper_policy_out;
+  /// Session-Timeout and Acct-Interim-Interval in seconds; 0 = none.
+  int64_t session_timeout_s = 0;
+  int64_t interim_interval_s = 0;
 
   friend bool operator==(const plan_settings&, const plan_settings&) = default;
 };
@@ -267,6 +270,18 @@ struct nas_settings {
   /// NAS that never sends it (accel-ppp): such replies are then accepted on
   /// their Response Authenticator; one that carries it is always verified.
   bool require_message_authenticator = true;
+  /// How suspend and resume reach its sessions: tenant (the tenant's
+  /// `radius.disconnect_mode`), disconnect or coa.
+  std::string disconnect_mode = "tenant";
+  /// `walled_garden_attributes`: the CoA attributes that move a session
+  /// into the walled garden, "Name=value;Name=value" as written.
+  std::string walled_garden_attributes_text;
+  /// Parsed from the text: (dictionary name, value) pairs.
+  std::vector<std::pair<std::string, std::string>> walled_garden_attributes;
+  /// CoA/Disconnect requests in flight at once; 0 = the client's default.
+  int max_in_flight = 0;
+  /// New CoA/Disconnect requests per second; 0 = the client's default.
+  int max_rate = 0;
 
   friend bool operator==(const nas_settings&, const nas_settings&) = default;
 };

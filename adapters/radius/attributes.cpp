@@ -139,6 +139,15 @@ caf::expected<std::vector<sql_attribute>> plan_reply_attributes(const plan& p,
         out.push_back({"ERX-Qos-Profile-Name", ":=", p.qos_profile});
       break;
   }
+  // Standard attributes every BNG honours in an Access-Accept (and in a
+  // CoA-Request, RFC 5176 §3.6): how long a session may last and how often
+  // it sends Interim-Update.
+  if (p.session_timeout_s > 0)
+    out.push_back(
+      {"Session-Timeout", ":=", std::to_string(p.session_timeout_s)});
+  if (p.interim_interval_s > 0)
+    out.push_back(
+      {"Acct-Interim-Interval", ":=", std::to_string(p.interim_interval_s)});
   return out;
 }
 

@@ -38,7 +38,9 @@ std::ostream& operator<<(std::ostream& os, const sql_attribute& x);
 /// - Cisco ISG: `Cisco-AVPair += "ip:sub-qos-policy-in=<policy_in>"` and
 ///   `"ip:sub-qos-policy-out=<policy_out>"`;
 /// - Juniper: `ERX-Ingress-Policy-Name`, `ERX-Egress-Policy-Name` and
-///   `ERX-Qos-Profile-Name` (each when set).
+///   `ERX-Qos-Profile-Name` (each when set);
+/// - any vendor: `Session-Timeout` and `Acct-Interim-Interval` when the
+///   plan sets them.
 /// Fails with `errc::invalid_input` when the plan lacks what the vendor
 /// needs (rates for MikroTik, a policy for Cisco or Juniper).
 caf::expected<std::vector<sql_attribute>> plan_reply_attributes(const plan& p,

@@ -86,6 +86,8 @@ coa_authorization::make(coa_settings settings) {
       return caf::make_error(errc::invalid_config, "NAS " + n.name
                                                      + ": invalid address "
                                                      + n.address);
+    if (n.max_in_flight > 0 || n.max_rate > 0)
+      self->limits_[address] = {n.max_in_flight, n.max_rate};
     if (!n.require_message_authenticator)
       self->unsigned_ok_.insert(std::move(address));
   }
@@ -100,6 +102,16 @@ bool coa_authorization::requires_message_authenticator(
   const std::string& address) const {
   auto canonical = canonical_nas_address(address);
   return unsigned_ok_.count(canonical.empty() ? address : canonical) == 0;
+}
+
+caf::error coa_authorization::check_attribute(const std::string& name,
+                                              const std::string& value) const {
+  if (auto made = dict_.make(name, value); !made)
+    return caf::make_error(errc::invalid_config,
+                           "attribute " + name + " = " + value
+                             + " cannot be encoded: "
+                             + render_error(made.error()));
+  return {};
 }
 
 coa_client_stats coa_authorization::stats() const {
@@ -158,6 +170,12 @@ void coa_authorization::send_all(code kind, std::vector<session> sessions,
     nas.secret = s.nas_secret;
     nas.require_message_authenticator
       = requires_message_authenticator(s.nas_address);
+    auto canonical = canonical_nas_address(s.nas_address);
+    if (auto l = limits_.find(canonical.empty() ? s.nas_address : canonical);
+        l != limits_.end()) {
+      nas.max_in_flight = l->second.first;
+      nas.max_rate = l->second.second;
+    }
     client_->submit(nas, kind, std::move(attrs),
                     [state, i](coa_outcome out) { state->set(i, to_da(out)); });
   }

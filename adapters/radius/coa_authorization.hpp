@@ -5,6 +5,7 @@
 #include "adapters/radius/protocol/dictionary.hpp"
 
 #include <caf/expected.hpp>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -17,7 +18,8 @@ struct coa_settings {
   /// FreeRADIUS's dictionary (it names every vendor attribute a plan may
   /// carry, e.g. Mikrotik-Rate-Limit, Cisco-AVPair, ERX-*).
   std::string dictionary = "/usr/share/freeradius/dictionary";
-  /// Retransmission, per-NAS window and rate limit.
+  /// Retransmission, per-NAS window and rate limit (the defaults of NASes
+  /// without their own `max_in_flight` / `max_rate`).
   coa_client_config client;
   /// The configured NASes: whether each one's replies must carry
   /// Message-Authenticator. A NAS not listed here must (the default).
@@ -44,6 +46,11 @@ public:
   void change(std::vector<session> sessions,
               std::vector<sql_attribute> attributes, callback done) override;
 
+  /// Fails (errc::invalid_config, naming the attribute) when the
+  /// dictionary cannot encode `value` as attribute `name`.
+  caf::error check_attribute(const std::string& name,
+                             const std::string& value) const;
+
   /// The client's counters (sent, retransmits, acks, naks, timeouts, ...).
   coa_client_stats stats() const;
 
@@ -60,6 +67,8 @@ private:
   std::unique_ptr<coa_client> client_;
   /// Canonical addresses of the NASes whose replies may be unsigned.
   std::set<std::string> unsigned_ok_;
+  /// Per-NAS limits (in flight, per second) by canonical address.
+  std::map<std::string, std::pair<uint32_t, double>> limits_;
 };
 
 } // namespace ispflow::adapters::radius

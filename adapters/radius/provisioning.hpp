@@ -80,6 +80,12 @@ struct nas_entry {
   /// Whether CoA/Disconnect replies of this NAS must carry
   /// Message-Authenticator (see `nas_endpoint`). Not written to `nas`.
   bool require_message_authenticator = true;
+  /// CoA/Disconnect requests in flight at once to this NAS; 0: the CoA
+  /// client's default. Not written to `nas`.
+  uint32_t max_in_flight = 0;
+  /// New CoA/Disconnect requests per second to this NAS; 0: the CoA
+  /// client's default. Not written to `nas`.
+  double max_rate = 0;
 };
 
 /// The address as PostgreSQL's host() prints it (the form of

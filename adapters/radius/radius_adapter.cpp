@@ -1,10 +1,12 @@
 #include "adapters/radius/radius_adapter.hpp"
 
 #include "adapters/radius/provisioning.hpp"
+#include "adapters/resilience/circuit_breaker.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
@@ -13,6 +15,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace ispflow::adapters::radius::detail {
@@ -41,16 +44,32 @@ using events::reply_succeeded;
 using impl_actor
   = api::radius_actor::extend<caf::reacts_to<done_atom, da_done>>;
 
-/// A disconnect or CoA waiting for the client.
+/// A disconnect or CoA waiting for the client: first the CoA-Requests
+/// (`coa_set`), then the Disconnect-Requests (`dm_set` and every session
+/// whose CoA was NAKed).
 struct pending_da {
   caf::typed_response_promise<adapter_reply> promise;
   std::string operation;
   std::string username;
   std::vector<session> sessions;
-  /// coa_sessions: indexes (into `sessions`) of the Disconnect fallback.
-  std::vector<size_t> fallback;
-  /// coa_sessions: the CoA outcomes while the fallback runs.
-  std::vector<da_outcome> coa_outcomes;
+  /// Indexes (into `sessions`) sent a CoA-Request.
+  std::vector<size_t> coa_set;
+  /// Indexes (into `sessions`) sent a Disconnect-Request.
+  std::vector<size_t> dm_set;
+  /// Per session: its CoA and its Disconnect outcome, when sent.
+  std::vector<std::optional<da_outcome>> coa_out;
+  std::vector<std::optional<da_outcome>> dm_out;
+  /// True while the CoA phase runs.
+  bool in_coa_phase = false;
+  /// What the CoA carried: "walled_garden" or "plan" (disconnect_sessions).
+  std::string coa_profile;
+  /// radius.deprovision: the rows are deleted once every session is gone.
+  owner who;
+  /// The per-NAS breakers that admitted this call, by NAS address.
+  std::map<std::string, std::pair<std::shared_ptr<resilience::circuit_breaker>,
+                                  resilience::breaker_permit>>
+    permits;
+  resilience::time_point started;
 };
 
 struct adapter_state {
@@ -59,6 +78,9 @@ struct adapter_state {
   std::map<std::string, tenant_settings> tenants;
   std::set<std::string> synced;
   std::shared_ptr<dynamic_authorization> coa;
+  /// By canonical NAS address.
+  std::map<std::string, nas_policy> nas;
+  std::shared_ptr<resilience::breaker_registry> nas_breakers;
   uint64_t next_token = 1;
   std::map<uint64_t, pending_da> pending;
 };
@@ -214,12 +236,33 @@ adapter_reply deprovision(adapter_state& st, const adapter_request& req) {
   return changed_reply(*res);
 }
 
-adapter_reply verify_closed(adapter_state& st, const adapter_request& req) {
+bool walls_by_coa(const adapter_state& st, const tenant_settings& t,
+                  const session& s);
+bool any_coa(const adapter_state& st, const tenant_settings& t);
+
+adapter_reply verify_closed(adapter_state& st, const tenant_settings& t,
+                            const adapter_request& req) {
   auto user = username_of(st, req);
   if (!user)
     return from_error(user.error());
   if (user->empty())
     return reply_succeeded({{"open_sessions", "0"}});
+  if (any_coa(st, t)) {
+    // A session a CoA moved into the walled garden stays up by design:
+    // only the others must be gone.
+    auto open = st.db->open_sessions(*user, owner_of(req));
+    if (!open)
+      return from_error(open.error());
+    size_t left = 0, walled = 0;
+    for (const auto& s : *open)
+      (walls_by_coa(st, t, s) ? walled : left) += 1;
+    if (left > 0)
+      return reply_failed(adapter_outcome::retryable_failure,
+                          std::to_string(left) + " session(s) of user " + *user
+                            + " still open in radacct");
+    return reply_succeeded(
+      {{"open_sessions", "0"}, {"walled_sessions", std::to_string(walled)}});
+  }
   auto n = st.db->count_open_sessions(*user, owner_of(req));
   if (!n)
     return from_error(n.error());
@@ -228,6 +271,53 @@ adapter_reply verify_closed(adapter_state& st, const adapter_request& req) {
                         std::to_string(*n) + " session(s) of user " + *user
                           + " still open in radacct");
   return reply_succeeded({{"open_sessions", "0"}});
+}
+
+// How suspend and resume reach the sessions on the NAS at `address`.
+disconnect_mode mode_of(const adapter_state& st, const tenant_settings& t,
+                        const std::string& address) {
+  auto canonical = canonical_nas_address(address);
+  auto i = st.nas.find(canonical.empty() ? address : canonical);
+  if (i != st.nas.end() && i->second.mode)
+    return *i->second.mode;
+  return t.sessions;
+}
+
+// The CoA attributes that move a session on the NAS at `address` into the
+// walled garden: the NAS's own, else the tenant's walled-garden plan rows;
+// empty when neither is configured (the session is then disconnected).
+std::vector<sql_attribute> walled_attributes(const adapter_state& st,
+                                             const tenant_settings& t,
+                                             const std::string& address) {
+  auto canonical = canonical_nas_address(address);
+  auto i = st.nas.find(canonical.empty() ? address : canonical);
+  std::vector<sql_attribute> out;
+  if (i != st.nas.end() && !i->second.walled_garden.empty()) {
+    for (const auto& [name, value] : i->second.walled_garden)
+      out.push_back({name, "=", value});
+    return out;
+  }
+  if (t.walled_garden)
+    if (auto rows = plan_reply_attributes(*t.walled_garden, t.nas_vendor))
+      out = std::move(*rows);
+  return out;
+}
+
+// Whether a suspension keeps the session up in the walled garden by CoA.
+bool walls_by_coa(const adapter_state& st, const tenant_settings& t,
+                  const session& s) {
+  return mode_of(st, t, s.nas_address) == disconnect_mode::coa
+         && !walled_attributes(st, t, s.nas_address).empty();
+}
+
+// Whether any NAS of `t` may keep a suspended session up by CoA.
+bool any_coa(const adapter_state& st, const tenant_settings& t) {
+  if (t.sessions == disconnect_mode::coa)
+    return true;
+  for (const auto& [address, policy] : st.nas)
+    if (policy.mode == disconnect_mode::coa)
+      return true;
+  return false;
 }
 
 // A disconnect worked when the NAS acknowledged it or said the session was
@@ -259,55 +349,42 @@ std::string describe(const session& s, const da_outcome& x) {
   return out;
 }
 
-// The reply for a finished disconnect_sessions or coa_sessions.
-adapter_reply finish(pending_da& p, const std::vector<da_outcome>& last) {
+// The reply for a finished disconnect_sessions, coa_sessions or the
+// disconnect before a deprovision.
+adapter_reply finish(pending_da& p) {
   size_t n = p.sessions.size();
-  std::vector<da_outcome> final_outcomes(n);
-  std::vector<bool> via_disconnect(n, false);
-  if (p.operation == "radius.coa_sessions") {
-    final_outcomes = p.coa_outcomes;
-    for (size_t i = 0; i < p.fallback.size() && i < last.size(); ++i) {
-      final_outcomes[p.fallback[i]] = last[i];
-      via_disconnect[p.fallback[i]] = true;
-    }
-  } else {
-    final_outcomes = last;
-    via_disconnect.assign(n, true);
-  }
-  if (final_outcomes.size() != n)
-    return reply_failed(adapter_outcome::unknown_outcome,
-                        "the CoA client answered for "
-                          + std::to_string(final_outcomes.size()) + " of "
-                          + std::to_string(n) + " sessions");
-  size_t ok = 0, coa_acked = 0, disconnects = 0;
+  size_t coa_acked = 0, disconnects = 0;
   std::string permanent_why, retry_why, per_session;
   for (size_t i = 0; i < n; ++i) {
-    const auto& x = final_outcomes[i];
-    bool good = via_disconnect[i] ? disconnected(x)
-                                  : x.result == da_result::ack;
-    if (good) {
-      ++ok;
-      (via_disconnect[i] ? disconnects : coa_acked) += 1;
-      if (!per_session.empty())
-        per_session += "; ";
-      per_session += p.sessions[i].acct_session_id + "@"
-                     + p.sessions[i].nas_address + " ";
-      if (p.operation == "radius.coa_sessions") {
-        const auto& c = p.coa_outcomes[i];
-        per_session += c.result == da_result::ack
-                         ? std::string{"coa ack"}
-                         : "coa nak " + std::to_string(c.error_cause) + ", ";
-      }
-      if (via_disconnect[i])
-        per_session += x.result == da_result::ack
-                         ? std::string{"disconnect ack"}
-                         : "disconnect nak " + std::to_string(x.error_cause);
+    const auto& coa = p.coa_out[i];
+    const auto& dm = p.dm_out[i];
+    const da_outcome* last = dm ? &*dm : coa ? &*coa : nullptr;
+    if (last == nullptr)
+      return reply_failed(adapter_outcome::unknown_outcome,
+                          "the CoA client gave no outcome for session "
+                            + p.sessions[i].acct_session_id);
+    bool good = dm ? disconnected(*dm) : coa->result == da_result::ack;
+    if (!good) {
+      auto& why = last->result == da_result::timeout ? retry_why
+                                                     : permanent_why;
+      if (!why.empty())
+        why += "; ";
+      why += describe(p.sessions[i], *last);
       continue;
     }
-    auto& why = x.result == da_result::timeout ? retry_why : permanent_why;
-    if (!why.empty())
-      why += "; ";
-    why += describe(p.sessions[i], x);
+    (dm ? disconnects : coa_acked) += 1;
+    if (!per_session.empty())
+      per_session += "; ";
+    per_session += p.sessions[i].acct_session_id + "@"
+                   + p.sessions[i].nas_address + " ";
+    if (coa)
+      per_session += coa->result == da_result::ack
+                       ? std::string{"coa ack"}
+                       : "coa nak " + std::to_string(coa->error_cause) + ", ";
+    if (dm)
+      per_session += dm->result == da_result::ack
+                       ? std::string{"disconnect ack"}
+                       : "disconnect nak " + std::to_string(dm->error_cause);
   }
   if (!permanent_why.empty())
     return permanent(permanent_why);
@@ -316,9 +393,71 @@ adapter_reply finish(pending_da& p, const std::vector<da_outcome>& last) {
   events::string_map out{{"sessions", std::to_string(n)},
                          {"disconnected", std::to_string(disconnects)},
                          {"session_results", per_session}};
-  if (p.operation == "radius.coa_sessions")
+  if (p.operation == "radius.coa_sessions" || !p.coa_set.empty())
     out["coa_acked"] = std::to_string(coa_acked);
+  if (!p.coa_profile.empty())
+    out["coa_profile"] = p.coa_profile;
   return reply_succeeded(std::move(out));
+}
+
+auto da_callback(adapter_ptr self, uint64_t token) {
+  auto hdl = caf::actor_cast<impl_actor>(self);
+  return [hdl, token](std::vector<da_outcome> out) {
+    caf::anon_send(hdl, done_atom_v, da_done{token, std::move(out)});
+  };
+}
+
+// Sends the Disconnect phase of `p` (`dm_set`), or finishes it when empty.
+// Returns true when the pending entry is done (delivered).
+bool run_dm_phase(adapter_ptr self, uint64_t token, pending_da& p) {
+  auto& st = self->state;
+  if (p.dm_set.empty())
+    return true;
+  std::vector<session> batch;
+  for (auto k : p.dm_set)
+    batch.push_back(p.sessions[k]);
+  st.coa->disconnect(std::move(batch), da_callback(self, token));
+  return false;
+}
+
+// Delivers the reply of a finished entry (for radius.deprovision: deletes
+// the rows once every session is gone) and forgets it.
+void deliver(adapter_ptr self, uint64_t token) {
+  auto& st = self->state;
+  auto i = st.pending.find(token);
+  auto& p = i->second;
+  if (!p.permits.empty()) {
+    // A NAS that answered every request is healthy (a NAK too); one that
+    // left any unanswered is not.
+    std::map<std::string, bool> answered;
+    for (size_t k = 0; k < p.sessions.size(); ++k) {
+      const auto& last = p.dm_out[k] ? p.dm_out[k] : p.coa_out[k];
+      bool ok = last
+                && (last->result == da_result::ack
+                    || last->result == da_result::nak);
+      auto [it, fresh] = answered.emplace(p.sessions[k].nas_address, ok);
+      if (!fresh)
+        it->second = it->second && ok;
+    }
+    auto now = resilience::clock_type::now();
+    for (auto& [address, held] : p.permits) {
+      auto a = answered.find(address);
+      bool ok = a == answered.end() || a->second;
+      held.first->record(held.second,
+                         ok ? resilience::call_outcome::success
+                            : resilience::call_outcome::failure,
+                         now - p.started, now);
+    }
+    p.permits.clear();
+  }
+  auto reply = finish(p);
+  if (p.operation == "radius.deprovision"
+      && reply.outcome == adapter_outcome::succeeded) {
+    auto res = st.db->deprovision(p.username, p.who);
+    reply = res ? changed_reply(*res) : from_error(res.error());
+  }
+  p.promise.deliver(std::move(reply));
+  st.pending.erase(i);
 }
 
 void start_da(adapter_ptr self, const tenant_settings& t,
@@ -330,12 +469,15 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     rp.deliver(from_error(user.error()));
     return;
   }
+  const auto& op = req.operation;
+  bool deprovisioning = op == "radius.deprovision";
   if (user->empty()) {
-    rp.deliver(reply_succeeded({{"sessions", "0"}}));
+    rp.deliver(deprovisioning ? no_account()
+                              : reply_succeeded({{"sessions", "0"}}));
     return;
   }
   std::vector<sql_attribute> attrs;
-  bool coa = req.operation == "radius.coa_sessions";
+  bool coa = op == "radius.coa_sessions";
   if (coa) {
     auto plan_id = input(req, "plan_id");
     const auto* p = t.find_plan(plan_id);
@@ -352,9 +494,31 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     attrs = std::move(*rows);
   }
   auto sessions = st.db->open_sessions(*user, owner_of(req));
+  if (!sessions && deprovisioning && sessions.error() == errc::invalid_input
+      && !user->empty()) {
+    // A session on a NAS missing from `nas` never got a CoA from us, so
+    // none of them is walled: deprovision as without coa mode (which also
+    // answers for another tenant's username).
+    rp.deliver(deprovision(st, req));
+    return;
+  }
   if (!sessions) {
     rp.deliver(from_error(sessions.error()));
     return;
+  }
+  if (deprovisioning) {
+    // Only what a CoA kept in the walled garden is still up here (the
+    // sagas disconnect everything else before they deprovision).
+    std::vector<session> walled;
+    for (auto& s : *sessions)
+      if (walls_by_coa(st, t, s))
+        walled.push_back(std::move(s));
+    *sessions = std::move(walled);
+    if (sessions->empty() || !st.coa) {
+      auto res = st.db->deprovision(*user, owner_of(req));
+      rp.deliver(res ? changed_reply(*res) : from_error(res.error()));
+      return;
+    }
   }
   if (sessions->empty()) {
     rp.deliver(reply_succeeded({{"sessions", "0"}}));
@@ -364,20 +528,101 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     rp.deliver(permanent("coa client not wired"));
     return;
   }
+  std::vector<size_t> coa_set, dm_set;
+  std::string profile;
+  if (coa) {
+    for (size_t k = 0; k < sessions->size(); ++k)
+      coa_set.push_back(k);
+  } else if (deprovisioning) {
+    for (size_t k = 0; k < sessions->size(); ++k)
+      dm_set.push_back(k);
+  } else if (!any_coa(st, t)) {
+    for (size_t k = 0; k < sessions->size(); ++k)
+      dm_set.push_back(k);
+  } else {
+    // disconnect_sessions: on a NAS in coa mode, a CoA into the walled
+    // garden (account denied) or back to the plan (account restored).
+    auto acc = st.db->find_account_by_username(*user);
+    if (!acc) {
+      rp.deliver(from_error(acc.error()));
+      return;
+    }
+    bool denied = *acc && (*acc)->denied;
+    const plan* current = nullptr;
+    if (*acc)
+      for (const auto& p : t.plans)
+        if (t.group_of(p) == (*acc)->plan_group)
+          current = &p;
+    for (size_t k = 0; k < sessions->size(); ++k) {
+      const auto& s = (*sessions)[k];
+      std::vector<sql_attribute> rows;
+      if (mode_of(st, t, s.nas_address) == disconnect_mode::coa) {
+        if (denied)
+          rows = walled_attributes(st, t, s.nas_address);
+        else if (current != nullptr)
+          if (auto made = plan_reply_attributes(*current, t.nas_vendor))
+            rows = std::move(*made);
+      }
+      // One CoA call carries one attribute list: sessions on NASes with
+      // other walled-garden attributes are disconnected instead.
+      if (!rows.empty() && (coa_set.empty() || rows == attrs)) {
+        attrs = std::move(rows);
+        coa_set.push_back(k);
+      } else {
+        dm_set.push_back(k);
+      }
+    }
+    if (!coa_set.empty())
+      profile = denied ? "walled_garden" : "plan";
+  }
   auto token = st.next_token++;
   auto& p = st.pending[token];
   p.promise = rp;
-  p.operation = req.operation;
+  p.operation = op;
   p.username = *user;
-  p.sessions = *sessions;
-  auto hdl = caf::actor_cast<impl_actor>(self);
-  auto done = [hdl, token](std::vector<da_outcome> out) {
-    caf::anon_send(hdl, done_atom_v, da_done{token, std::move(out)});
-  };
-  if (coa)
-    st.coa->change(std::move(*sessions), std::move(attrs), std::move(done));
-  else
-    st.coa->disconnect(std::move(*sessions), std::move(done));
+  p.who = owner_of(req);
+  p.coa_set = std::move(coa_set);
+  p.dm_set = std::move(dm_set);
+  p.coa_profile = std::move(profile);
+  p.coa_out.resize(sessions->size());
+  p.dm_out.resize(sessions->size());
+  p.sessions = std::move(*sessions);
+  if (st.nas_breakers) {
+    // Every NAS this call would reach must be admitted by its breaker;
+    // otherwise nothing is sent and the call parks.
+    auto now = resilience::clock_type::now();
+    p.started = now;
+    for (const auto& s : p.sessions) {
+      if (p.permits.count(s.nas_address) != 0)
+        continue;
+      auto b = st.nas_breakers->get(
+        {req.tenant_id, "radius", "nas:" + s.nas_address}, now);
+      auto adm = b->acquire(now);
+      if (!adm) {
+        for (auto& [address, held] : p.permits)
+          held.first->release(held.second, now);
+        auto reply = reply_failed(adapter_outcome::parked,
+                                  "breaker " + req.tenant_id + "/radius/nas:"
+                                    + s.nas_address + " is open");
+        reply.retry_after_ms = std::max<int64_t>(adm.retry_after.count(), 1);
+        p.promise.deliver(std::move(reply));
+        st.pending.erase(token);
+        return;
+      }
+      p.permits.emplace(s.nas_address, std::make_pair(b, adm.permit));
+    }
+  }
+  if (!p.coa_set.empty()) {
+    p.in_coa_phase = true;
+    std::vector<session> batch;
+    for (auto k : p.coa_set)
+      batch.push_back(p.sessions[k]);
+    st.coa->change(std::move(batch), std::move(attrs),
+                   da_callback(self, token));
+    return;
+  }
+  if (run_dm_phase(self, token, p))
+    deliver(self, token);
 }
 
 void on_da_done(adapter_ptr self, da_done& msg) {
@@ -386,34 +631,23 @@ void on_da_done(adapter_ptr self, da_done& msg) {
   if (i == st.pending.end())
     return;
   auto& p = i->second;
-  if (p.operation == "radius.coa_sessions" && p.coa_outcomes.empty()) {
-    // First phase done: fall back to Disconnect where the NAS refused.
-    p.coa_outcomes = std::move(msg.outcomes);
-    if (p.coa_outcomes.size() == p.sessions.size()) {
-      std::vector<session> again;
-      for (size_t k = 0; k < p.coa_outcomes.size(); ++k)
-        if (p.coa_outcomes[k].result == da_result::nak) {
-          p.fallback.push_back(k);
-          again.push_back(p.sessions[k]);
-        }
-      if (!again.empty()) {
-        auto hdl = caf::actor_cast<impl_actor>(self);
-        auto token = msg.token;
-        st.coa->disconnect(
-          std::move(again), [hdl, token](std::vector<da_outcome> out) {
-            caf::anon_send(hdl, done_atom_v, da_done{token, std::move(out)});
-          });
-        return;
-      }
+  if (p.in_coa_phase) {
+    // CoA done: fall back to Disconnect where the NAS refused.
+    p.in_coa_phase = false;
+    for (size_t k = 0; k < p.coa_set.size() && k < msg.outcomes.size(); ++k) {
+      auto idx = p.coa_set[k];
+      p.coa_out[idx] = msg.outcomes[k];
+      if (msg.outcomes[k].result == da_result::nak)
+        p.dm_set.push_back(idx);
     }
-    auto reply = finish(p, {});
-    p.promise.deliver(std::move(reply));
-    st.pending.erase(i);
+    if (!run_dm_phase(self, msg.token, p))
+      return;
+    deliver(self, msg.token);
     return;
   }
-  auto reply = finish(p, msg.outcomes);
-  p.promise.deliver(std::move(reply));
-  st.pending.erase(i);
+  for (size_t k = 0; k < p.dm_set.size() && k < msg.outcomes.size(); ++k)
+    p.dm_out[p.dm_set[k]] = msg.outcomes[k];
+  deliver(self, msg.token);
 }
 
 impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
@@ -424,6 +658,12 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
     init.tenants.emplace(std::move(id), std::move(t));
   }
   init.coa = std::move(cfg.coa);
+  init.nas_breakers = std::move(cfg.nas_breakers);
+  for (auto& n : cfg.nas) {
+    auto canonical = canonical_nas_address(n.address);
+    auto key = canonical.empty() ? n.address : canonical;
+    init.nas.emplace(std::move(key), std::move(n));
+  }
   return {
     [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
       auto& st = self->state;
@@ -440,7 +680,10 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
       adapter_reply reply;
       if (op == "radius.provision")
         reply = provision(st, t, req);
-      else if (op == "radius.deprovision")
+      else if (op == "radius.deprovision" && any_coa(st, t)) {
+        start_da(self, t, req);
+        return caf::delegated<adapter_reply>{};
+      } else if (op == "radius.deprovision")
         reply = deprovision(st, req);
       else if (op == "radius.deny")
         reply = deny(st, t, req);
@@ -451,7 +694,7 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
       else if (op == "radius.revert_plan_group")
         reply = set_group(st, t, req, true);
       else if (op == "radius.verify_sessions_closed")
-        reply = verify_closed(st, req);
+        reply = verify_closed(st, t, req);
       else if (op == "radius.disconnect_sessions"
                || op == "radius.coa_sessions") {
         start_da(self, t, req);

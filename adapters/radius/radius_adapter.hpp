@@ -3,6 +3,7 @@
 #include "adapters/api/adapters.hpp"
 #include "adapters/radius/dynamic_authorization.hpp"
 #include "adapters/radius/settings.hpp"
+#include "adapters/resilience/breaker_registry.hpp"
 
 #include <caf/fwd.hpp>
 #include <memory>
@@ -14,15 +15,22 @@
 // interface radius_actor {
 //   /// radius.provision        credentials.username, credentials.password,
 //   ///                         plan_id, [ip_address] -> rows written
-//   /// radius.deprovision      every row of the user removed
+//   /// radius.deprovision      every row of the user removed (sessions a
+//   ///                         CoA left in the walled garden disconnected
+//   ///                         first)
 //   /// radius.deny             walled-garden group or Auth-Type := Reject
 //   /// radius.restore_plan     the plan group back, no Auth-Type
 //   /// radius.set_plan_group   plan_id -> output previous_plan_group
 //   /// radius.revert_plan_group  previous_plan_group -> that group back
 //   /// radius.verify_sessions_closed  succeeded when radacct has no open
-//   ///                         session of the user, else retryable_failure
+//   ///                         session of the user (but those a CoA keeps
+//   ///                         in the walled garden), else retryable_failure
 //   /// radius.disconnect_sessions  Disconnect-Request to every open session
-//   ///                         (NAK 503 = already gone)
+//   ///                         (NAK 503 = already gone); on a NAS in
+//   ///                         disconnect_mode coa a CoA-Request instead:
+//   ///                         into the walled garden while the account is
+//   ///                         denied, back to its plan otherwise
+//   ///                         (Disconnect on a NAK)
 //   /// radius.coa_sessions     CoA-Request with plan_id's attributes to every
 //   ///                         open session, Disconnect on a NAK
 //   (invoke_atom, adapter_request) -> (adapter_reply)
@@ -50,6 +58,15 @@ struct adapter_config {
   /// radius.coa_sessions answer permanent_failure "coa client not wired"
   /// for a user with open sessions.
   std::shared_ptr<dynamic_authorization> coa;
+  /// Per-NAS settings (disconnect mode, walled-garden CoA attributes); a
+  /// NAS not listed follows its tenant.
+  std::vector<nas_policy> nas;
+  /// Breakers per NAS, keyed (tenant, "radius", "nas:<address>"); null:
+  /// none. A Disconnect or CoA to a NAS whose breaker is open is not sent:
+  /// the operation answers `parked` with `retry_after_ms`, so one dead NAS
+  /// parks only its own subscribers. A NAS that answered (ACK or NAK)
+  /// counts as a success, one that did not (timeout) as a failure.
+  std::shared_ptr<resilience::breaker_registry> nas_breakers;
 };
 
 /// Spawns the adapter as a detached actor (libpqxx blocks). It writes each

@@ -80,4 +80,22 @@ parse_password_storage(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+std::string_view to_string(disconnect_mode x) noexcept {
+  switch (x) {
+    case disconnect_mode::disconnect:
+      return "disconnect";
+    case disconnect_mode::coa:
+      return "coa";
+  }
+  return "unknown";
+}
+
+std::optional<disconnect_mode>
+parse_disconnect_mode(std::string_view text) noexcept {
+  for (auto x : {disconnect_mode::disconnect, disconnect_mode::coa})
+    if (to_string(x) == text)
+      return x;
+  return std::nullopt;
+}
+
 } // namespace ispflow::adapters::radius

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // Per-tenant RADIUS settings: which NAS vendor the tenant runs, how it
@@ -30,6 +31,17 @@ enum class suspend_policy : uint8_t {
   walled_garden,
   /// `Auth-Type := Reject` in radcheck (the login gets Access-Reject).
   reject,
+};
+
+/// How suspend and resume reach a subscriber's open sessions on a NAS.
+enum class disconnect_mode : uint8_t {
+  /// Disconnect-Request: the session ends; the next login gets what
+  /// FreeRADIUS now answers.
+  disconnect,
+  /// CoA-Request: a suspended session stays up, moved into the walled
+  /// garden (the NAS's walled-garden attributes); a resumed one is moved
+  /// back to its plan. A CoA-NAK falls back to Disconnect.
+  coa,
 };
 
 /// How a password is written to radcheck. The hashed forms are the default:
@@ -62,6 +74,10 @@ struct plan {
   std::string qos_profile;
   /// The RADIUS group name; empty means "<tenant_id>.<id>".
   std::string radius_group;
+  /// Session-Timeout (RFC 2865 §5.27) in seconds; 0 = none.
+  uint32_t session_timeout_s = 0;
+  /// Acct-Interim-Interval (RFC 2869 §5.16) in seconds; 0 = none.
+  uint32_t interim_interval_s = 0;
 
   friend bool operator==(const plan&, const plan&) = default;
 };
@@ -79,6 +95,9 @@ struct tenant_settings {
   /// The walled garden's rates or policies, written to its group when set
   /// (its `id` and `radius_group` are ignored).
   std::optional<plan> walled_garden;
+  /// How suspend and resume reach open sessions on a NAS whose
+  /// `nas_policy` does not say.
+  disconnect_mode sessions = disconnect_mode::disconnect;
   /// How passwords are stored: hashed unless the NAS fleet needs CHAP.
   password_storage passwords = password_storage::ssha2_512;
   /// The tenant's plans.
@@ -94,12 +113,32 @@ struct tenant_settings {
   bool is_plan_group(std::string_view group) const;
 };
 
+/// Per-NAS dynamic-authorization settings, from ispflow's configuration
+/// (`nas[]`); FreeRADIUS's `nas` table has no column for them.
+struct nas_policy {
+  /// The NAS's address as canonical_nas_address() prints it.
+  std::string address;
+  /// How suspend and resume reach its sessions; none: the tenant's.
+  std::optional<disconnect_mode> mode;
+  /// CoA attributes (dictionary name and value) that move one of its
+  /// sessions into the walled garden, e.g. `Filter-Id = walled-garden`
+  /// or a vendor's service or policy name. Empty: the tenant's
+  /// walled-garden plan attributes, when configured.
+  std::vector<std::pair<std::string, std::string>> walled_garden;
+  /// Requests in flight at once to this NAS; 0: the client's default.
+  uint32_t max_in_flight = 0;
+  /// New requests per second to this NAS; 0: the client's default.
+  double max_rate = 0;
+};
+
 /// Stable lower-case names ("mikrotik", "walled_garden", "ssha2_512", ...).
 std::string_view to_string(vendor x) noexcept;
 /// See `to_string(vendor)`.
 std::string_view to_string(suspend_policy x) noexcept;
 /// See `to_string(vendor)`.
 std::string_view to_string(password_storage x) noexcept;
+/// See `to_string(vendor)`.
+std::string_view to_string(disconnect_mode x) noexcept;
 
 /// Parses a `to_string` name; nothing for an unknown one.
 std::optional<vendor> parse_vendor(std::string_view text) noexcept;
@@ -109,5 +148,8 @@ parse_suspend_policy(std::string_view text) noexcept;
 /// Parses a `to_string` name; nothing for an unknown one.
 std::optional<password_storage>
 parse_password_storage(std::string_view text) noexcept;
+/// Parses a `to_string` name; nothing for an unknown one.
+std::optional<disconnect_mode>
+parse_disconnect_mode(std::string_view text) noexcept;
 
 } // namespace ispflow::adapters::radius

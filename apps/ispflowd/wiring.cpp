@@ -86,6 +86,10 @@ radius_tenant(const common::config& cfg, const common::tenant_settings& t) {
     return caf::make_error(errc::invalid_config, key("radius.suspend_policy"));
   if (!t.radius.walled_garden_group.empty())
     out.walled_garden_group = t.radius.walled_garden_group;
+  if (auto m = radius::parse_disconnect_mode(t.radius.disconnect_mode))
+    out.sessions = *m;
+  else
+    return caf::make_error(errc::invalid_config, key("radius.disconnect_mode"));
   out.passwords = t.radius.password_storage == "hashed"
                     ? radius::password_storage::ssha2_512
                     : radius::password_storage::cleartext;
@@ -97,6 +101,8 @@ radius_tenant(const common::config& cfg, const common::tenant_settings& t) {
     plan.download_kbps = static_cast<uint32_t>(p.download_kbps);
     plan.upload_kbps = static_cast<uint32_t>(p.upload_kbps);
     plan.radius_group = p.radius_group;
+    plan.session_timeout_s = static_cast<uint32_t>(p.session_timeout_s);
+    plan.interim_interval_s = static_cast<uint32_t>(p.interim_interval_s);
     if (out.nas_vendor == radius::vendor::cisco) {
       plan.policy_in = p.cisco_policy_in;
       plan.policy_out = p.cisco_policy_out;
@@ -196,10 +202,19 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     // FreeRADIUS reads its clients (and our CoA client its targets) from
     // the `nas` table: the configured list replaces what we wrote before.
     std::vector<radius::nas_entry> nas;
-    for (auto& n : cfg.nas)
+    std::vector<radius::nas_policy> policies;
+    for (auto& n : cfg.nas) {
       nas.push_back(radius::nas_entry{n.name, n.address, n.secret, n.vendor,
                                       static_cast<uint16_t>(n.coa_port),
-                                      n.require_message_authenticator});
+                                      n.require_message_authenticator,
+                                      static_cast<uint32_t>(n.max_in_flight),
+                                      static_cast<double>(n.max_rate)});
+      radius::nas_policy policy;
+      policy.address = n.address;
+      policy.mode = radius::parse_disconnect_mode(n.disconnect_mode);
+      policy.walled_garden = n.walled_garden_attributes;
+      policies.push_back(std::move(policy));
+    }
     radius::store nas_store{cfg.postgres.dsn};
     if (auto err = nas_store.sync_nas(nas))
       return caf::make_error(errc::invalid_config,
@@ -222,7 +237,16 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
       return caf::make_error(errc::invalid_config,
                              "RADIUS CoA client not started: "
                                + render_error(coa.error()));
+    for (size_t i = 0; i < cfg.nas.size(); ++i)
+      for (auto& [name, value] : cfg.nas[i].walled_garden_attributes)
+        if (auto err = (*coa)->check_attribute(name, value))
+          return caf::make_error(errc::invalid_config,
+                                 "nas[" + std::to_string(i)
+                                   + "].walled_garden_attributes: "
+                                   + render_error(err));
     rc.coa = std::move(*coa);
+    rc.nas = std::move(policies);
+    rc.nas_breakers = rt.guard->breakers_ptr();
     auto inner = radius::spawn_radius_adapter(sys, std::move(rc));
     keep(inner);
     auto outer = actors::spawn_guarded_adapter(sys, inner, rt.guard, "radius");

@@ -40,6 +40,12 @@ for run in 1 2 3; do
   "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_parked)" --sagas 0 --parked 10000
 done
 
+echo "== dunning run: 10,000 suspensions over 5 NAS simulators, each at most 500/s and 32 in flight"
+echo "   (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+"$(stack_program ispflow-dunning-bench)" --dsn "$(fresh_db dunning_bench)" \
+  --subscribers 10000 --nas 5 --max-rate 500 --max-in-flight 32 \
+  || echo "dunning run: incomplete or above a NAS limit (see above)"
+
 echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
 # Its own stack: PostgreSQL on 55436, not this script's.
 STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"

@@ -49,6 +49,9 @@ struct options {
   std::string nas_ip = "127.0.0.1";
   std::string dictionary = "/usr/share/freeradius/dictionary";
   bool unsigned_replies = false;
+  bool accounting_on = false;
+  uint32_t reply_delay_ms = 0;
+  uint32_t drop_every = 0;
 };
 
 int run(const options& o) {
@@ -74,6 +77,9 @@ int run(const options& o) {
   cfg.coa_port = o.coa_port;
   cfg.dictionary_path = o.dictionary;
   cfg.unsigned_replies = o.unsigned_replies;
+  cfg.accounting_on = o.accounting_on;
+  cfg.faults.reply_delay = std::chrono::milliseconds{o.reply_delay_ms};
+  cfg.faults.drop_every = o.drop_every;
   auto sim = simulator::start(cfg);
   if (!sim) {
     std::fprintf(stderr, "nas: %s\n", render_error(sim.error()).c_str());
@@ -120,6 +126,12 @@ void add_command(CLI::App& app) {
   cmd->add_flag("--unsigned-replies", opts->unsigned_replies,
                 "answer CoA/Disconnect without Message-Authenticator, as "
                 "accel-ppp does");
+  cmd->add_flag("--accounting-on", opts->accounting_on,
+                "send Accounting-On at start, as a NAS after a reboot");
+  cmd->add_option("--reply-delay-ms", opts->reply_delay_ms,
+                  "fault: answer each CoA/DM this much later (slow NAS)");
+  cmd->add_option("--drop-every", opts->drop_every,
+                  "fault: drop every Nth CoA/DM unanswered (1: all)");
   cmd->callback([opts] {
     int rc = run(*opts);
     if (rc != 0)

@@ -2,11 +2,11 @@
 
 #include "events/errc.hpp"
 
+#include <chrono>
 #include <httplib.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <chrono>
 #include <thread>
 
 namespace ispflow::sim::nas {
@@ -81,9 +81,60 @@ control_server::start(simulator& sim, const std::string& host, uint16_t port) {
     field("dropped_stale", st.dropped_stale);
     field("accounting_stops", st.accounting_stops);
     field("accounting_failures", st.accounting_failures);
+    field("dropped_by_fault", st.dropped_by_fault);
+    field("peak_rate", st.peak_rate);
+    field("in_flight", st.in_flight);
+    field("peak_in_flight", st.peak_in_flight);
     w.EndObject();
     res.set_content(buf.GetString(), "application/json");
   });
+  srv.Get("/faults", [&sim](const httplib::Request&, httplib::Response& res) {
+    auto f = sim.current_faults();
+    res.set_content("{\"reply_delay_ms\":"
+                      + std::to_string(f.reply_delay.count())
+                      + ",\"drop_every\":" + std::to_string(f.drop_every) + "}",
+                    "application/json");
+  });
+  srv.Post("/faults", [&sim](const httplib::Request& req,
+                             httplib::Response& res) {
+    rapidjson::Document doc;
+    doc.Parse(req.body.c_str());
+    auto uint_field = [&doc](const char* name, uint64_t max,
+                             uint64_t& out) -> bool {
+      if (!doc.HasMember(name))
+        return true;
+      if (!doc[name].IsUint64() || doc[name].GetUint64() > max)
+        return false;
+      out = doc[name].GetUint64();
+      return true;
+    };
+    auto f = sim.current_faults();
+    uint64_t delay = static_cast<uint64_t>(f.reply_delay.count());
+    uint64_t drop = f.drop_every;
+    if (doc.HasParseError() || !doc.IsObject()
+        || !uint_field("reply_delay_ms", 600'000, delay)
+        || !uint_field("drop_every", 1'000'000, drop)) {
+      res.status = 400;
+      res.set_content(R"({"error":"need {\"reply_delay_ms\": 0..600000, )"
+                      R"(\"drop_every\": 0..1000000}"})",
+                      "application/json");
+      return;
+    }
+    f.reply_delay = std::chrono::milliseconds{delay};
+    f.drop_every = static_cast<uint32_t>(drop);
+    sim.set_faults(f);
+    res.status = 204;
+  });
+  srv.Post("/accounting/on",
+           [&sim](const httplib::Request&, httplib::Response& res) {
+             if (auto err = sim.accounting_on()) {
+               res.status = 502;
+               res.set_content(R"({"error":"accounting-on not answered"})",
+                               "application/json");
+               return;
+             }
+             res.status = 204;
+           });
   srv.Post("/sessions/login",
            [&sim](const httplib::Request& req, httplib::Response& res) {
              rapidjson::Document doc;

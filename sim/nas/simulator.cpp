@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <queue>
 #include <set>
 #include <sys/socket.h>
 #include <thread>
@@ -99,6 +101,19 @@ struct cached_reply {
   std::vector<uint8_t> wire;
   clock_type::time_point at;
   bool is_signed = true;
+  /// Still waiting for its (delayed) first transmission.
+  bool pending = false;
+};
+
+// A reply held back by `faults::reply_delay`.
+struct due_reply {
+  clock_type::time_point at;
+  std::string key;
+  sockaddr_storage to{};
+  socklen_t to_len = 0;
+  friend bool operator>(const due_reply& x, const due_reply& y) {
+    return x.at > y.at;
+  }
 };
 
 // A reply as accel-ppp builds it (accel-pppd/radius/dm_coa.c:
@@ -155,6 +170,13 @@ struct simulator::impl {
   size_t acct_busy = 0;
 
   std::map<std::string, cached_reply> cache;
+  // Owned by the CoA thread: replies held back, earliest first.
+  std::priority_queue<due_reply, std::vector<due_reply>, std::greater<>> due;
+  // Kernel receive times (ns) of the requests of the last second.
+  std::deque<int64_t> arrivals;
+  // Guarded by mtx: the fault injection and its drop counter.
+  nas::faults fault;
+  uint64_t seen_for_drop = 0;
 
   std::mutex radius_mtx;
   uint8_t next_id = 0;
@@ -241,6 +263,32 @@ struct simulator::impl {
     }
     if (terminate_cause != 0)
       p.add(attribute::u32(attr::acct_terminate_cause, terminate_cause));
+    auto reply = exchange(cfg.acct, std::move(p));
+    if (!reply)
+      return reply.error();
+    if (reply->code != code::accounting_response)
+      return failure(errc::unspecified, "nas: unexpected accounting reply");
+    return {};
+  }
+
+  // Accounting-On / -Off (RFC 2866 §5.1: Acct-Status-Type 7 / 8). FreeRADIUS
+  // answers them with the `accounting-on` query of rlm_sql
+  // (raddb/mods-config/sql/main/postgresql/queries.conf, "Bulk update"
+  // strategy): every radacct row of this NAS-IP-Address still open is
+  // closed with Acct-Terminate-Cause NAS-Reboot.
+  caf::error account_on_off(uint32_t status) {
+    if (cfg.acct.port == 0)
+      return {};
+    packet p;
+    p.code = code::accounting_request;
+    p.add(attribute::u32(attr::acct_status_type, status));
+    p.add(attribute::text(attr::acct_session_id, "00000000"));
+    if (auto ip = attribute::ipv4(attr::nas_ip_address, cfg.nas_ip))
+      p.add(*ip);
+    auto wall = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    p.add(attribute::u32(attr::event_timestamp, static_cast<uint32_t>(wall)));
     auto reply = exchange(cfg.acct, std::move(p));
     if (!reply)
       return reply.error();
@@ -393,8 +441,9 @@ struct simulator::impl {
   }
 
   void on_datagram(std::span<const uint8_t> wire, const sockaddr_storage& from,
-                   socklen_t from_len) {
+                   socklen_t from_len, int64_t arrived_ns) {
     auto source = address_of(from);
+    std::chrono::milliseconds delay{0};
     {
       std::lock_guard guard{mtx};
       ++counters.received;
@@ -403,6 +452,18 @@ struct simulator::impl {
         ++counters.dropped_unknown_source;
         return;
       }
+      // The peak rate: requests within (t - 1 s, t].
+      arrivals.push_back(arrived_ns);
+      while (!arrivals.empty()
+             && arrivals.front() <= arrived_ns - 1'000'000'000)
+        arrivals.pop_front();
+      counters.peak_rate = std::max<uint64_t>(counters.peak_rate,
+                                              arrivals.size());
+      if (fault.drop_every > 0 && ++seen_for_drop % fault.drop_every == 0) {
+        ++counters.dropped_by_fault;
+        return;
+      }
+      delay = fault.reply_delay;
     }
     auto req = radius::decode(wire, dict.formats());
     if (!req
@@ -420,6 +481,12 @@ struct simulator::impl {
       return now - kv.second.at > std::chrono::seconds{30};
     });
     if (auto hit = cache.find(key); hit != cache.end()) {
+      if (hit->second.pending) {
+        // Still being worked on (a slow NAS): the reply will come.
+        std::lock_guard guard{mtx};
+        ++counters.duplicates;
+        return;
+      }
       {
         std::lock_guard guard{mtx};
         ++counters.duplicates;
@@ -460,26 +527,85 @@ struct simulator::impl {
       return;
     {
       std::lock_guard guard{mtx};
-      ++(is_signed ? counters.replies_signed : counters.replies_unsigned);
+      ++counters.in_flight;
+      counters.peak_in_flight = std::max(counters.peak_in_flight,
+                                         counters.in_flight);
     }
-    ::sendto(coa_fd, out->data(), out->size(), 0,
-             reinterpret_cast<const sockaddr*>(&from), from_len);
+    if (delay.count() > 0) {
+      cache[key] = cached_reply{std::move(*out), now, is_signed, true};
+      due.push(due_reply{now + delay, key, from, from_len});
+      return;
+    }
     cache[key] = cached_reply{std::move(*out), now, is_signed};
+    send_reply(cache[key], from, from_len);
+  }
+
+  void send_reply(cached_reply& r, const sockaddr_storage& to,
+                  socklen_t to_len) {
+    r.pending = false;
+    {
+      std::lock_guard guard{mtx};
+      --counters.in_flight;
+      ++(r.is_signed ? counters.replies_signed : counters.replies_unsigned);
+    }
+    ::sendto(coa_fd, r.wire.data(), r.wire.size(), 0,
+             reinterpret_cast<const sockaddr*>(&to), to_len);
+  }
+
+  // Sends the held-back replies that are due; returns the wait until the
+  // next one (at most 100 ms).
+  int send_due() {
+    auto now = clock_type::now();
+    while (!due.empty() && due.top().at <= now) {
+      auto d = due.top();
+      due.pop();
+      if (auto i = cache.find(d.key); i != cache.end() && i->second.pending)
+        send_reply(i->second, d.to, d.to_len);
+    }
+    if (due.empty())
+      return 100;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  due.top().at - now)
+                  .count();
+    return static_cast<int>(std::clamp<int64_t>(wait + 1, 1, 100));
   }
 
   void coa_loop() {
     std::vector<uint8_t> buf(radius::max_packet_size);
+    std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
     while (!stopping) {
       pollfd p{coa_fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0)
+      int ready = ::poll(&p, 1, send_due());
+      if (ready <= 0)
         continue;
       sockaddr_storage from{};
-      socklen_t from_len = sizeof(from);
-      auto n = ::recvfrom(coa_fd, buf.data(), buf.size(), 0,
-                          reinterpret_cast<sockaddr*>(&from), &from_len);
+      iovec iov{buf.data(), buf.size()};
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof(from);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      auto n = ::recvmsg(coa_fd, &msg, 0);
       if (n <= 0)
         continue;
-      on_datagram({buf.data(), static_cast<size_t>(n)}, from, from_len);
+      // The kernel's receive time, not when this thread got to it: a
+      // thread that fell behind must not see a burst that never was.
+      int64_t arrived_ns = 0;
+      for (auto* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+           c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts{};
+          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+          arrived_ns = int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+        }
+      if (arrived_ns == 0)
+        arrived_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+      on_datagram({buf.data(), static_cast<size_t>(n)}, from, msg.msg_namelen,
+                  arrived_ns);
     }
   }
 };
@@ -511,6 +637,9 @@ caf::expected<std::unique_ptr<simulator>> simulator::start(config cfg) {
                                            + std::to_string(p->cfg.coa_port)
                                            + ": " + std::strerror(errno));
   }
+  int on = 1;
+  ::setsockopt(p->coa_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+  p->fault = p->cfg.faults;
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof(bound);
   ::getsockname(p->coa_fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
@@ -518,7 +647,11 @@ caf::expected<std::unique_ptr<simulator>> simulator::start(config cfg) {
   auto* raw = p.get();
   p->coa_thread = std::thread{[raw] { raw->coa_loop(); }};
   p->acct_thread = std::thread{[raw] { raw->acct_loop(); }};
-  return std::unique_ptr<simulator>{new simulator(std::move(p))};
+  std::unique_ptr<simulator> sim{new simulator(std::move(p))};
+  if (sim->impl_->cfg.accounting_on)
+    if (auto err = sim->accounting_on())
+      return err;
+  return sim;
 }
 
 simulator::~simulator() {
@@ -594,6 +727,24 @@ session simulator::add_session(
   impl_->open[s.id] = s;
   impl_->started[s.id] = clock_type::now();
   return s;
+}
+
+caf::error simulator::accounting_on() {
+  return impl_->account_on_off(7);
+}
+
+caf::error simulator::accounting_off() {
+  return impl_->account_on_off(8);
+}
+
+void simulator::set_faults(nas::faults f) {
+  std::lock_guard guard{impl_->mtx};
+  impl_->fault = f;
+}
+
+nas::faults simulator::current_faults() const {
+  std::lock_guard guard{impl_->mtx};
+  return impl_->fault;
 }
 
 caf::error simulator::interim(const std::string& session_id) {

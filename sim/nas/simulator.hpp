@@ -20,6 +20,20 @@ struct endpoint {
   uint16_t port = 0;
 };
 
+/// Fault injection: how the CoA/DM server misbehaves (a slow or dropping
+/// NAS). Changed at run time with `simulator::set_faults`.
+struct faults {
+  /// Each new request is answered this long after it arrived (a slow
+  /// NAS); it is in flight until then. A retransmission of a request still
+  /// in flight is absorbed (counted as a duplicate, not answered twice).
+  std::chrono::milliseconds reply_delay{0};
+  /// Drop requests without an answer: none (0), every one (1), or every
+  /// Nth (N). A dropped request has no effect, as if lost on the way.
+  uint32_t drop_every = 0;
+
+  friend bool operator==(const faults&, const faults&) = default;
+};
+
 /// Configuration of the NAS simulator.
 struct config {
   /// FreeRADIUS authentication port (Access-Request).
@@ -49,6 +63,10 @@ struct config {
   /// Per-attempt timeout and attempts towards FreeRADIUS.
   std::chrono::milliseconds radius_timeout{1000};
   uint32_t radius_attempts = 3;
+  /// Send Accounting-On when started, as a NAS does after a (re)boot.
+  bool accounting_on = false;
+  /// Fault injection at start.
+  nas::faults faults;
 };
 
 /// One subscriber session on the simulated BNG.
@@ -98,6 +116,14 @@ struct coa_stats {
   /// Accounting-Stop requests FreeRADIUS answered / did not answer.
   uint64_t accounting_stops = 0;
   uint64_t accounting_failures = 0;
+  /// Requests dropped by fault injection (`faults::drop_every`).
+  uint64_t dropped_by_fault = 0;
+  /// Most CoA/DM requests (retransmissions included) that arrived within
+  /// any one second, by the kernel's receive timestamps: (t - 1 s, t].
+  uint64_t peak_rate = 0;
+  /// Requests accepted and not yet answered, now and at most.
+  uint64_t in_flight = 0;
+  uint64_t peak_in_flight = 0;
 };
 
 /// A BNG stand-in: a RADIUS client of FreeRADIUS (PAP Access-Request with
@@ -124,6 +150,20 @@ public:
   session
   add_session(const std::string& username, const std::string& framed_ip,
               std::vector<std::pair<std::string, std::string>> attributes = {});
+
+  /// Sends Accounting-On (RFC 2866 Acct-Status-Type 7): the NAS has
+  /// (re)started and holds no session, so FreeRADIUS closes every session
+  /// of this NAS-IP-Address still open in radacct.
+  caf::error accounting_on();
+
+  /// Sends Accounting-Off (Acct-Status-Type 8): the NAS goes down.
+  caf::error accounting_off();
+
+  /// Replaces the fault injection (applies to requests arriving after it).
+  void set_faults(nas::faults f);
+
+  /// The fault injection in force.
+  nas::faults current_faults() const;
 
   /// Sends Accounting Interim-Update for a session.
   caf::error interim(const std::string& session_id);

@@ -2,6 +2,8 @@
 #include "adapters/radius/coa_authorization.hpp"
 #include "adapters/radius/provisioning.hpp"
 #include "adapters/radius/radius_adapter.hpp"
+#include "adapters/resilience/breaker_registry.hpp"
+#include "adapters/resilience/circuit_breaker.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sim/nas/simulator.hpp"
@@ -28,6 +30,7 @@
 
 using namespace ispflow;
 using namespace ispflow::adapters::radius;
+namespace resilience = ispflow::adapters::resilience;
 using namespace std::chrono_literals;
 using events::adapter_outcome;
 using events::adapter_reply;
@@ -55,7 +58,8 @@ tenant_settings isp(suspend_policy policy) {
   t.passwords = policy == suspend_policy::reject ? password_storage::ssha2_512
                                                  : password_storage::cleartext;
   t.plans = {plan{"gold", 50000, 10000, "", "", "", ""},
-             plan{"silver", 20000, 5000, "", "", "", ""}};
+             plan{"silver", 20000, 5000, "", "", "", ""},
+             plan{"timed", 30000, 6000, "", "", "", "", 3600, 300}};
   return t;
 }
 
@@ -164,13 +168,16 @@ struct radius_e2e : ::testing::Test {
       ::unlink(dictionary_file.c_str());
   }
 
-  void spawn(suspend_policy policy) {
+  void spawn(suspend_policy policy, std::vector<nas_policy> nas = {},
+             std::shared_ptr<resilience::breaker_registry> breakers = {}) {
     if (adapter)
       caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
     adapter_config ac;
     ac.dsn = db->dsn();
     ac.tenants = {isp(policy)};
     ac.coa = coa;
+    ac.nas = std::move(nas);
+    ac.nas_breakers = std::move(breakers);
     adapter = spawn_radius_adapter(*sys, std::move(ac));
   }
 
@@ -280,11 +287,12 @@ struct radius_e2e : ::testing::Test {
   }
 
   adapter_reply provision(const std::string& user,
-                          const std::string& ip = "100.64.7.9") {
+                          const std::string& ip = "100.64.7.9",
+                          const std::string& plan_id = "gold") {
     return twice("radius.provision", user,
                  {{"credentials.username", user},
                   {"credentials.password", "pw-" + user},
-                  {"plan_id", "gold"},
+                  {"plan_id", plan_id},
                   {"ip_address", ip}},
                  "saga-" + user + "/provision/1");
   }
@@ -728,4 +736,249 @@ TEST_F(radius_e2e, a_nas_configured_unsigned_gets_its_replies_accepted) {
   EXPECT_EQ(coa->stats().acks, 2u);
   EXPECT_EQ(sim->stats().replies_signed, 0u);
   EXPECT_GE(sim->stats().replies_unsigned, 2u);
+}
+
+// -- issue 17: the RADIUS features BNGs use ----------------------------------
+
+namespace {
+
+// The simulator's NAS suspending by CoA into a Filter-Id walled garden.
+nas_policy coa_nas() {
+  nas_policy p;
+  p.address = "127.0.0.1";
+  p.mode = disconnect_mode::coa;
+  p.walled_garden = {{"Filter-Id", "walled-garden"}};
+  return p;
+}
+
+} // namespace
+
+TEST_F(radius_e2e, coa_mode_walls_a_suspended_session_and_resume_restores_it) {
+  spawn(suspend_policy::reject, {coa_nas()});
+  ASSERT_EQ(provision("cw1").outcome, adapter_outcome::succeeded);
+  auto in = login("cw1");
+  ASSERT_TRUE(in.accepted && in.session);
+  auto id = in.session->id;
+  // Suspend: deny, then a CoA into the walled garden instead of a DM.
+  ASSERT_EQ(call("radius.deny", "sub-cw1", {}, "saga-cw1/deny/1").outcome,
+            adapter_outcome::succeeded);
+  auto acks = sim->stats().acks;
+  auto walled = twice("radius.disconnect_sessions", "cw1", {},
+                      "saga-cw1/disconnect_sessions/1", true);
+  ASSERT_EQ(walled.outcome, adapter_outcome::succeeded) << walled.error;
+  EXPECT_EQ(walled.outputs["coa_profile"], "walled_garden");
+  EXPECT_EQ(walled.outputs["coa_acked"], "1");
+  EXPECT_EQ(walled.outputs["disconnected"], "0");
+  EXPECT_EQ(walled.outputs["session_results"], id + "@127.0.0.1 coa ack");
+  EXPECT_EQ(sim->stats().acks, acks + 2);
+  auto now = sim->find(id);
+  ASSERT_TRUE(now) << "a CoA suspension must keep the session";
+  EXPECT_EQ(now->attribute("Filter-Id"), "walled-garden");
+  EXPECT_EQ(open_sessions("cw1", 1), 1);
+  // The walled session is what suspend wanted: verification passes.
+  auto verified = call("radius.verify_sessions_closed", "sub-cw1", {},
+                       "saga-cw1/verify_sessions_closed/1");
+  EXPECT_EQ(verified.outcome, adapter_outcome::succeeded) << verified.error;
+  EXPECT_EQ(verified.outputs["walled_sessions"], "1");
+  // A new login is refused (reject policy) while suspended.
+  EXPECT_FALSE(login("cw1").accepted);
+  // Resume: the plan back, then a CoA with the plan's attributes.
+  ASSERT_EQ(call("radius.restore_plan", "sub-cw1", {},
+                 "saga-cw2/restore_plan/1")
+              .outcome,
+            adapter_outcome::succeeded);
+  auto back = call("radius.disconnect_sessions", "sub-cw1", {},
+                   "saga-cw2/disconnect_sessions/1");
+  ASSERT_EQ(back.outcome, adapter_outcome::succeeded) << back.error;
+  EXPECT_EQ(back.outputs["coa_profile"], "plan");
+  EXPECT_EQ(back.outputs["coa_acked"], "1");
+  now = sim->find(id);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->attribute("Mikrotik-Rate-Limit"), gold_rate);
+  // Terminate: deny walls the session again, deprovision ends it before it
+  // removes the rows, so no session outlives its account.
+  ASSERT_EQ(call("radius.deny", "sub-cw1", {}, "saga-cw3/deny/1").outcome,
+            adapter_outcome::succeeded);
+  ASSERT_EQ(call("radius.disconnect_sessions", "sub-cw1", {},
+                 "saga-cw3/disconnect_sessions/1")
+              .outputs["coa_profile"],
+            "walled_garden");
+  ASSERT_TRUE(sim->find(id));
+  auto gone = call("radius.deprovision", "sub-cw1", {},
+                   "saga-cw3/deprovision/1");
+  ASSERT_EQ(gone.outcome, adapter_outcome::succeeded) << gone.error;
+  EXPECT_EQ(gone.outputs["changed"], "true");
+  EXPECT_FALSE(sim->find(id));
+  EXPECT_EQ(open_sessions("cw1", 0), 0);
+  EXPECT_EQ(db->count("SELECT count(*) FROM radius_accounts WHERE username ="
+                      " 'cw1'"),
+            0);
+}
+
+TEST_F(radius_e2e, coa_mode_falls_back_to_disconnect_when_the_nas_naks) {
+  // A NAS whose dictionary lacks MikroTik's attributes and that is told to
+  // wall by Mikrotik-Address-List: it NAKs the CoA (401), the adapter
+  // disconnects instead, and verification waits for the Accounting-Stop.
+  dictionary_file = rfc_only_dictionary();
+  ASSERT_FALSE(dictionary_file.empty());
+  auto c = sim_config();
+  c.dictionary_path = dictionary_file;
+  start_sim(std::move(c));
+  auto p = coa_nas();
+  p.walled_garden = {{"Mikrotik-Address-List", "walled"}};
+  spawn(suspend_policy::reject, {p});
+  ASSERT_EQ(provision("cw2").outcome, adapter_outcome::succeeded);
+  auto in = login("cw2");
+  ASSERT_TRUE(in.accepted && in.session);
+  ASSERT_EQ(call("radius.deny", "sub-cw2", {}, "saga-cw4/deny/1").outcome,
+            adapter_outcome::succeeded);
+  auto dis = call("radius.disconnect_sessions", "sub-cw2", {},
+                  "saga-cw4/disconnect_sessions/1");
+  ASSERT_EQ(dis.outcome, adapter_outcome::succeeded) << dis.error;
+  EXPECT_EQ(dis.outputs["session_results"],
+            in.session->id + "@127.0.0.1 coa nak 401, disconnect ack");
+  EXPECT_FALSE(sim->find(in.session->id));
+  EXPECT_EQ(open_sessions("cw2", 0), 0);
+  EXPECT_EQ(call("radius.verify_sessions_closed", "sub-cw2", {},
+                 "saga-cw4/verify_sessions_closed/1")
+              .outcome,
+            adapter_outcome::succeeded);
+}
+
+TEST_F(radius_e2e,
+       accounting_on_closes_a_rebooted_nas_sessions_so_no_dm_is_sent) {
+  ASSERT_EQ(provision("boot1").outcome, adapter_outcome::succeeded);
+  auto in = login("boot1");
+  ASSERT_TRUE(in.accepted && in.session);
+  // The NAS reboots and announces it: FreeRADIUS closes its sessions.
+  auto c = sim_config();
+  c.accounting_on = true;
+  start_sim(std::move(c));
+  EXPECT_EQ(open_sessions("boot1", 0), 0);
+  EXPECT_EQ(db->value("SELECT acctterminatecause FROM radacct WHERE"
+                      " username = 'boot1'"),
+            "NAS-Reboot");
+  auto sent = coa->stats().sent;
+  auto dis = call("radius.disconnect_sessions", "sub-boot1", {},
+                  "saga-boot1/disconnect_sessions/1");
+  ASSERT_EQ(dis.outcome, adapter_outcome::succeeded) << dis.error;
+  EXPECT_EQ(dis.outputs["sessions"], "0");
+  EXPECT_EQ(coa->stats().sent, sent) << "a DM went to a dead session";
+  EXPECT_EQ(sim->stats().received, 0u);
+  EXPECT_EQ(call("radius.verify_sessions_closed", "sub-boot1", {},
+                 "saga-boot1/verify_sessions_closed/1")
+              .outcome,
+            adapter_outcome::succeeded);
+}
+
+TEST_F(radius_e2e, accounting_on_from_radclient_closes_the_nas_sessions) {
+  ASSERT_EQ(provision("boot2").outcome, adapter_outcome::succeeded);
+  auto in = login("boot2");
+  ASSERT_TRUE(in.accepted && in.session);
+  // What an operator (or a NAS) sends by hand: radclient's Accounting-On.
+  auto cmd = "printf 'Acct-Status-Type = Accounting-On\\nNAS-IP-Address = "
+             "127.0.0.1\\nAcct-Session-Id = 0\\n' | radclient -q -r 2 -t 2 "
+             "127.0.0.1:"
+             + std::to_string(radius->acct_port())
+             + " acct \"$ISPFLOW_RADIUS_SECRET\"";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  EXPECT_EQ(open_sessions("boot2", 0), 0);
+  EXPECT_EQ(db->value("SELECT acctterminatecause FROM radacct WHERE"
+                      " username = 'boot2'"),
+            "NAS-Reboot");
+}
+
+TEST_F(radius_e2e,
+       a_plan_session_timeout_and_interim_interval_reach_the_accept) {
+  ASSERT_EQ(provision("timed1", "100.64.7.10", "timed").outcome,
+            adapter_outcome::succeeded);
+  auto in = login("timed1");
+  ASSERT_TRUE(in.accepted && in.session);
+  EXPECT_EQ(reply_value(in, "Session-Timeout"), "3600");
+  EXPECT_EQ(reply_value(in, "Acct-Interim-Interval"), "300");
+  EXPECT_EQ(reply_value(in, "Mikrotik-Rate-Limit"), "6000k/30000k");
+  // A plan without them sends neither.
+  ASSERT_EQ(provision("timed2", "100.64.7.11").outcome,
+            adapter_outcome::succeeded);
+  auto plain = login("timed2");
+  ASSERT_TRUE(plain.accepted && plain.session);
+  EXPECT_EQ(reply_value(plain, "Session-Timeout"), "");
+  EXPECT_EQ(reply_value(plain, "Acct-Interim-Interval"), "");
+  sim->stop_session(in.session->id);
+  sim->stop_session(plain.session->id);
+}
+
+TEST_F(radius_e2e, a_dead_nas_opens_its_own_breaker_while_the_other_goes_on) {
+  // Two BNGs: the simulator (127.0.0.1) and a second one, 127.0.0.2, that
+  // drops every CoA/DM. Both are in `nas`; FreeRADIUS accepts the second's
+  // RADIUS as localhost (it sends from 127.0.0.1).
+  store st{db->dsn()};
+  ASSERT_FALSE(st.sync_nas(
+    {{"sim-bng", "127.0.0.1", nas_secret, "mikrotik", sim_coa_port},
+     {"sim-bng-b", "127.0.0.2", nas_secret, "mikrotik", sim_coa_port}}));
+  auto cb = sim_config("127.0.0.2", sim_coa_port);
+  cb.coa_bind = "127.0.0.2";
+  cb.faults.drop_every = 1;
+  auto made_b = nas_sim::simulator::start(std::move(cb));
+  ASSERT_TRUE(made_b) << render_error(made_b.error());
+  auto& b = **made_b;
+  coa_settings cs;
+  cs.client.initial_timeout = 100ms;
+  cs.client.max_timeout = 200ms;
+  cs.client.max_attempts = 2;
+  auto made = coa_authorization::make(std::move(cs));
+  ASSERT_TRUE(made);
+  coa = *made;
+  resilience::registry_config rc;
+  rc.defaults.minimum_number_of_calls = 2;
+  rc.defaults.sliding_window_size = 2;
+  rc.defaults.failure_rate_threshold = 50;
+  rc.defaults.wait_duration_in_open_state = 60s;
+  auto breakers = std::make_shared<resilience::breaker_registry>(rc);
+  spawn(suspend_policy::reject, {}, breakers);
+  std::vector<std::string> on_a, on_b;
+  for (int i = 0; i < 3; ++i) {
+    auto ua = "nba" + std::to_string(i), ub = "nbb" + std::to_string(i);
+    ASSERT_EQ(provision(ua, "100.64.8." + std::to_string(i + 1)).outcome,
+              adapter_outcome::succeeded);
+    ASSERT_EQ(provision(ub, "100.64.9." + std::to_string(i + 1)).outcome,
+              adapter_outcome::succeeded);
+    ASSERT_TRUE(login(ua).accepted);
+    auto bin = b.login(ub, "pw-" + ub);
+    ASSERT_TRUE(bin && bin->accepted);
+    ASSERT_EQ(open_sessions(ub, 1), 1);
+    on_a.push_back(ua);
+    on_b.push_back(ub);
+  }
+  auto dm = [&](const std::string& user, int n) {
+    return call("radius.disconnect_sessions", "sub-" + user, {},
+                "saga-" + user + "/disconnect_sessions/" + std::to_string(n));
+  };
+  // The dead NAS's first two calls time out: its breaker opens.
+  EXPECT_EQ(dm(on_b[0], 1).outcome, adapter_outcome::retryable_failure);
+  EXPECT_EQ(dm(on_a[0], 1).outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(dm(on_b[1], 1).outcome, adapter_outcome::retryable_failure);
+  auto key_b = resilience::breaker_key{"isp1", "radius", "nas:127.0.0.2"};
+  auto key_a = resilience::breaker_key{"isp1", "radius", "nas:127.0.0.1"};
+  ASSERT_TRUE(breakers->find(key_b));
+  EXPECT_EQ(breakers->find(key_b)->snapshot().state,
+            resilience::breaker_state::open);
+  // Now its subscribers park at once (nothing sent) ...
+  auto received = b.stats().received;
+  auto parked = dm(on_b[2], 1);
+  EXPECT_EQ(parked.outcome, adapter_outcome::parked) << parked.error;
+  EXPECT_GT(parked.retry_after_ms, 0);
+  EXPECT_NE(parked.error.find("nas:127.0.0.2"), std::string::npos);
+  EXPECT_EQ(b.stats().received, received);
+  // ... while the healthy NAS's go on.
+  for (size_t i = 1; i < on_a.size(); ++i) {
+    auto res = dm(on_a[i], 1);
+    EXPECT_EQ(res.outcome, adapter_outcome::succeeded) << res.error;
+    EXPECT_EQ(res.outputs["disconnected"], "1");
+  }
+  EXPECT_EQ(breakers->find(key_a)->snapshot().state,
+            resilience::breaker_state::closed);
+  for (auto& u : on_a)
+    EXPECT_EQ(open_sessions(u, 0), 0);
+  b.stop();
 }

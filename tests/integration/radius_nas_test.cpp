@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -483,4 +484,123 @@ TEST_F(radius_nas, a_bad_message_authenticator_is_dropped_in_both_modes) {
     EXPECT_EQ(out.status, coa_status::timeout) << required;
     EXPECT_EQ(client->stats().dropped_replies, before + 3) << required;
   }
+}
+
+// -- per-NAS limits and fault injection (issue 17) ---------------------------
+
+namespace {
+
+// Submits a Disconnect-Request for each session and waits for every outcome.
+std::vector<coa_outcome> disconnect_all(coa_client& client,
+                                        const nas_endpoint& nas,
+                                        const std::vector<nas::session>& all) {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<coa_outcome> out;
+  for (const auto& s : all)
+    client.submit(nas, code::disconnect_request, ident(s), [&](coa_outcome x) {
+      std::lock_guard guard{mtx};
+      out.push_back(std::move(x));
+      cv.notify_all();
+    });
+  std::unique_lock lock{mtx};
+  cv.wait(lock, [&] { return out.size() == all.size(); });
+  return out;
+}
+
+} // namespace
+
+TEST_F(radius_nas, a_slow_nas_sees_no_more_in_flight_than_its_cap) {
+  nas::config cfg;
+  cfg.faults.reply_delay = 30ms;
+  start(cfg);
+  std::vector<nas::session> all;
+  for (int i = 0; i < 24; ++i)
+    all.push_back(sim->add_session("cap" + std::to_string(i),
+                                   "10.9.0." + std::to_string(i + 1)));
+  auto nas_ep = target();
+  nas_ep.max_in_flight = 3;
+  auto out = disconnect_all(*client, nas_ep, all);
+  for (const auto& x : out)
+    EXPECT_EQ(x.status, coa_status::ack) << x.detail;
+  auto st = sim->stats();
+  // Every request waited 30 ms at the NAS, so the client always had its
+  // cap out: the NAS saw exactly 3 at once, never more.
+  EXPECT_EQ(st.peak_in_flight, 3u);
+  EXPECT_EQ(st.in_flight, 0u);
+  EXPECT_EQ(st.acks, 24u);
+  EXPECT_TRUE(sim->sessions().empty());
+}
+
+TEST_F(radius_nas, a_nas_rate_limit_holds_in_every_second_the_nas_counts) {
+  start();
+  std::vector<nas::session> all;
+  for (int i = 0; i < 60; ++i)
+    all.push_back(sim->add_session("rate" + std::to_string(i),
+                                   "10.8.0." + std::to_string(i + 1)));
+  auto nas_ep = target();
+  nas_ep.max_rate = 40;
+  auto out = disconnect_all(*client, nas_ep, all);
+  for (const auto& x : out)
+    EXPECT_EQ(x.status, coa_status::ack) << x.detail;
+  auto st = sim->stats();
+  EXPECT_EQ(st.received, 60u);
+  EXPECT_GE(st.peak_rate, 1u);
+  EXPECT_LE(st.peak_rate, 40u);
+  // The control port shows both peaks.
+  auto control = nas::control_server::start(*sim, "127.0.0.1", 0);
+  ASSERT_TRUE(control);
+  httplib::Client http{"127.0.0.1", (*control)->port()};
+  auto stats = http.Get("/stats");
+  ASSERT_TRUE(stats);
+  EXPECT_NE(stats->body.find("\"peak_rate\":" + std::to_string(st.peak_rate)),
+            std::string::npos)
+    << stats->body;
+  EXPECT_NE(stats->body.find("\"peak_in_flight\":"), std::string::npos)
+    << stats->body;
+}
+
+TEST_F(radius_nas, a_dropping_nas_never_answers_and_can_be_healed) {
+  start();
+  auto s = sim->add_session("drop1", "10.7.0.1");
+  auto control = nas::control_server::start(*sim, "127.0.0.1", 0);
+  ASSERT_TRUE(control);
+  httplib::Client http{"127.0.0.1", (*control)->port()};
+  auto set = http.Post("/faults", R"({"drop_every": 1})", "application/json");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 204);
+  EXPECT_EQ(sim->current_faults().drop_every, 1u);
+  auto lost = client->send(target(), code::disconnect_request, ident(s));
+  EXPECT_EQ(lost.status, coa_status::timeout);
+  // Every transmission (3 attempts) was dropped with no effect.
+  EXPECT_EQ(sim->stats().dropped_by_fault, 3u);
+  EXPECT_TRUE(sim->find(s.id));
+  auto bad = http.Post("/faults", R"({"drop_every": -1})", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  ASSERT_EQ(
+    http.Post("/faults", R"({"drop_every": 0})", "application/json")->status,
+    204);
+  EXPECT_EQ(client->send(target(), code::disconnect_request, ident(s)).status,
+            coa_status::ack);
+  EXPECT_FALSE(sim->find(s.id));
+}
+
+TEST_F(radius_nas, accounting_on_and_off_are_sent_for_the_nas) {
+  udp_peer acct{
+    [](const packet& req) { return reply_to(req, code::accounting_response); }};
+  nas::config cfg;
+  cfg.acct = nas::endpoint{"127.0.0.1", acct.port()};
+  cfg.nas_ip = "127.0.0.9";
+  cfg.coa_clients = {"127.0.0.1"};
+  // A NAS coming back from a reboot announces itself at start.
+  cfg.accounting_on = true;
+  start(cfg);
+  ASSERT_FALSE(sim->accounting_off());
+  auto seen = acct.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].find(attr::acct_status_type)->as_u32(), 7u);
+  EXPECT_EQ(seen[1].find(attr::acct_status_type)->as_u32(), 8u);
+  EXPECT_EQ(seen[0].find(attr::nas_ip_address)->as_ipv4(), "127.0.0.9");
+  EXPECT_TRUE(seen[0].find(attr::acct_session_id));
 }

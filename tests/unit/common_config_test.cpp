@@ -823,6 +823,68 @@ plans: [{tenant: t, id: p, download_kbps: 1, uplod_kbps: 1}]
                               "you mean plans[0].upload_kbps?)"));
 }
 
+TEST(config, nas_disconnect_mode_limits_and_plan_timers_are_read_and_checked) {
+  temp_file secret{"nas-secret\n"};
+  auto yaml = R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
+tenants: [{id: t, name: T}]
+plans:
+  - {tenant: t, id: p, download_kbps: 100, upload_kbps: 20,
+     session_timeout_s: 86400, interim_interval_s: 300}
+nas:
+  - {name: bng1, address: 192.0.2.1, secret_file: ")"
+              + secret.path + R"(", disconnect_mode: coa,
+     walled_garden_attributes: "Filter-Id = walled-garden; Mikrotik-Address-List=wg",
+     max_in_flight: 16, max_rate: 200}
+  - {name: bng2, address: 192.0.2.2, secret_file: ")"
+              + secret.path + R"("}
+)";
+  auto res = load_config_text(yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->plans[0].session_timeout_s, 86400);
+  EXPECT_EQ(res->plans[0].interim_interval_s, 300);
+  ASSERT_EQ(res->nas.size(), 2u);
+  EXPECT_EQ(res->nas[0].disconnect_mode, "coa");
+  using attrs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(
+    res->nas[0].walled_garden_attributes,
+    (attrs{{"Filter-Id", "walled-garden"}, {"Mikrotik-Address-List", "wg"}}));
+  EXPECT_EQ(res->nas[0].max_in_flight, 16);
+  EXPECT_EQ(res->nas[0].max_rate, 200);
+  EXPECT_EQ(res->nas[1].disconnect_mode, "tenant");
+  EXPECT_EQ(res->nas[1].max_in_flight, 0);
+  // A NAS that suspends by CoA needs its walled-garden attributes: by its
+  // own mode or by a tenant's; malformed pairs and modes are named.
+  auto bad = failure(load_config_text(R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
+tenants: [{id: t, name: T, radius: {disconnect_mode: coa}}]
+nas:
+  - {name: a, address: 192.0.2.1, secret_file: ")"
+                                        + secret.path + R"("}
+  - {name: b, address: 192.0.2.2, secret_file: ")"
+                                        + secret.path + R"(",
+     disconnect_mode: disconnect}
+  - {name: c, address: 192.0.2.3, secret_file: ")"
+                                        + secret.path + R"(",
+     walled_garden_attributes: "Filter-Id"}
+  - {name: d, address: 192.0.2.4, secret_file: ")"
+                                        + secret.path + R"(",
+     disconnect_mode: sometimes, max_rate: -1}
+)",
+                                      no_env()));
+  EXPECT_THAT(bad, HasSubstr("config: nas[0].walled_garden_attributes: "
+                             "required when this NAS suspends by CoA"));
+  EXPECT_THAT(bad, Not(HasSubstr("nas[1].walled_garden_attributes")));
+  EXPECT_THAT(bad, HasSubstr("config: nas[2].walled_garden_attributes: "
+                             "\"Filter-Id\" is not <attribute>=<value>"));
+  EXPECT_THAT(bad, HasSubstr("nas[3].disconnect_mode"));
+  EXPECT_THAT(bad, HasSubstr("nas[3].max_rate"));
+}
+
 // -- intake.sources -----------------------------------------------------------
 
 constexpr const char* two_tenants = R"(
@@ -1074,7 +1136,8 @@ tenants:
                                 "set either it or awx.ca_file"));
 }
 
-// -- genieacs data models ------------------------------------------------------
+// -- genieacs data models
+// ------------------------------------------------------
 
 TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
   auto env = env_source::from_map(

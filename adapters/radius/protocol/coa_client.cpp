@@ -63,6 +63,10 @@ struct nas_state {
   std::vector<nas_socket> sockets;
   std::deque<job> queue;
   uint32_t in_flight = 0;
+  /// Its limits: the endpoint's, else the client's.
+  uint32_t window = 0;
+  double rate = 0;
+  double burst = 0;
   double tokens = 0;
   clock_type::time_point refilled;
 };
@@ -188,7 +192,10 @@ struct coa_client::impl {
     std::memcpy(&st->addr, res->ai_addr, res->ai_addrlen);
     st->addr_len = res->ai_addrlen;
     freeaddrinfo(res);
-    st->tokens = cfg.rate_burst;
+    st->window = ep.max_in_flight > 0 ? ep.max_in_flight : cfg.window_per_nas;
+    st->rate = ep.max_rate > 0 ? ep.max_rate : cfg.rate_per_nas;
+    st->burst = ep.max_rate > 0 ? 1.0 : static_cast<double>(cfg.rate_burst);
+    st->tokens = st->burst;
     st->refilled = clock_type::now();
     auto* raw = st.get();
     nases.emplace(key, std::move(st));
@@ -204,18 +211,17 @@ struct coa_client::impl {
   }
 
   bool has_tokens(nas_state& nas, clock_type::time_point now) {
-    if (cfg.rate_per_nas <= 0)
+    if (nas.rate <= 0)
       return true;
     double elapsed = std::chrono::duration<double>(now - nas.refilled).count();
-    nas.tokens = std::min<double>(cfg.rate_burst,
-                                  nas.tokens + elapsed * cfg.rate_per_nas);
+    nas.tokens = std::min<double>(nas.burst, nas.tokens + elapsed * nas.rate);
     nas.refilled = now;
     return nas.tokens >= 1.0;
   }
 
   // Sends queued requests of one NAS within its window and rate.
   void dispatch(nas_state& nas, clock_type::time_point now) {
-    while (!nas.queue.empty() && nas.in_flight < cfg.window_per_nas
+    while (!nas.queue.empty() && nas.in_flight < nas.window
            && has_tokens(nas, now)) {
       // Find a free identifier on some socket, opening one if all are full.
       size_t si = 0;
@@ -271,7 +277,7 @@ struct coa_client::impl {
       sock.slots[id] = std::move(pd);
       ++sock.used;
       ++nas.in_flight;
-      if (cfg.rate_per_nas > 0)
+      if (nas.rate > 0)
         nas.tokens -= 1.0;
     }
   }
@@ -422,9 +428,9 @@ struct coa_client::impl {
       auto deadline = clock_type::time_point::max();
       for (auto& [key, nas] : nases) {
         dispatch(*nas, now);
-        if (!nas->queue.empty() && nas->in_flight < cfg.window_per_nas
-            && cfg.rate_per_nas > 0) {
-          auto need = (1.0 - nas->tokens) / cfg.rate_per_nas;
+        if (!nas->queue.empty() && nas->in_flight < nas->window
+            && nas->rate > 0) {
+          auto need = (1.0 - nas->tokens) / nas->rate;
           deadline = std::min(
             deadline, now
                         + std::chrono::duration_cast<clock_type::duration>(

@@ -35,6 +35,13 @@ struct nas_endpoint {
   /// Also accept the Message-Authenticator form FreeRADIUS 3.2.1 sends on
   /// ACK/NAK (computed with a zeroed authenticator); see verify_response.
   bool accept_zeroed_message_authenticator = true;
+  /// This NAS's cap on requests in flight; 0: `window_per_nas`. Read when
+  /// the client first sees the NAS (host and port).
+  uint32_t max_in_flight = 0;
+  /// This NAS's limit of new requests per second; 0: `rate_per_nas`. With
+  /// its own limit a NAS's token bucket holds one token, so no interval of
+  /// one second sees more than `max_rate` first transmissions.
+  double max_rate = 0;
 };
 
 /// Final state of one CoA/Disconnect request.
