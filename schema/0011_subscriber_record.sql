@@ -165,3 +165,17 @@ ON CONFLICT (tenant_id, id) DO UPDATE SET
   last_saga_name = excluded.last_saga_name,
   last_outcome = excluded.last_outcome, updated_at = excluded.updated_at,
   version = t.version + 1;
+
+-- Retention (adapters/postgres/retention_store.cpp) deletes in batches,
+-- oldest first; these indexes find a batch and what refers to it without
+-- scanning. A dead letter an operator dismissed (dismissed_at) goes as a
+-- re-driven one does; the others stay until an operator acts.
+ALTER TABLE dead_letters ADD COLUMN dismissed_at timestamptz;
+CREATE INDEX dead_letters_settled_idx ON dead_letters (id)
+  WHERE redriven_at IS NOT NULL OR dismissed_at IS NOT NULL;
+CREATE INDEX sagas_replay_of_idx ON sagas (replay_of)
+  WHERE replay_of IS NOT NULL;
+CREATE INDEX inbox_links_replay_of_idx ON inbox_links (replay_of)
+  WHERE replay_of IS NOT NULL;
+CREATE INDEX inbox_links_dead_letter_idx ON inbox_links (dead_letter_id)
+  WHERE dead_letter_id IS NOT NULL;
