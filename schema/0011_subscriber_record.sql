@@ -32,6 +32,8 @@ ALTER TABLE subscribers
 CREATE INDEX subscribers_state_idx ON subscribers (tenant_id, state, id);
 CREATE INDEX subscribers_plan_idx ON subscribers (tenant_id, plan_id, id);
 CREATE INDEX subscribers_nas_idx ON subscribers (nas_identifier, tenant_id, id);
+-- GET /v1/subscribers/{id} without a tenant.
+CREATE INDEX subscribers_id_idx ON subscribers (id);
 
 -- Secrets in stored payloads: keys (at any depth) that name a password,
 -- secret, token or PSK. Inbox payloads nest them ({"credentials":
