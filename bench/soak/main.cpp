@@ -117,20 +117,21 @@ void insert_events(pqxx::connection& c, int64_t first, int64_t n,
                    int64_t pool) {
   pqxx::work tx{c};
   for (int v = 0; v < cycle_length; ++v) {
-    auto sql = std::string{"INSERT INTO inbox (source, event_id, type,"
-                           " tenant_id, subscriber_id, payload, topic,"
-                           " partition, \"offset\")"
-                           " SELECT 'billing.soak', 'e' || k,"
-                           " 'billing.subscription."}
-               + cycle[v].type
-               + "', 'bench', s, jsonb_build_object('schema_version', 1,"
-                 " 'tenant_id', 'bench', 'subscriber_id', s, "
-               + cycle[v].fields
-               + "), 'billing.events.v1', (k % 6)::int, k"
-                 " FROM (SELECT k, 'sub-' || lpad((k % $3)::text, 7, '0') AS s"
-                 "         FROM generate_series($1::bigint, $1::bigint + $2 - 1)"
-                 " k) x WHERE (k / $3) % 5 = "
-               + std::to_string(v);
+    auto sql
+      = std::string{"INSERT INTO inbox (source, event_id, type,"
+                    " tenant_id, subscriber_id, payload, topic,"
+                    " partition, \"offset\")"
+                    " SELECT 'billing.soak', 'e' || k,"
+                    " 'billing.subscription."}
+        + cycle[v].type
+        + "', 'bench', s, jsonb_build_object('schema_version', 1,"
+          " 'tenant_id', 'bench', 'subscriber_id', s, "
+        + cycle[v].fields
+        + "), 'billing.events.v1', (k % 6)::int, k"
+          " FROM (SELECT k, 'sub-' || lpad((k % $3)::text, 7, '0') AS s"
+          "         FROM generate_series($1::bigint, $1::bigint + $2 - 1)"
+          " k) x WHERE (k / $3) % 5 = "
+        + std::to_string(v);
     tx.exec_params(sql, first, n, pool);
   }
   tx.commit();
@@ -203,11 +204,9 @@ int main(int argc, char** argv) {
   rs.store = store;
   rs.timer = timer;
   rs.poll_interval = 50ms;
-  rs.on_step_call = [&calls](std::string_view, std::string_view,
-                             events::adapter_outcome,
-                             std::chrono::microseconds took) {
-    calls.add(took);
-  };
+  rs.on_step_call
+    = [&calls](std::string_view, std::string_view, events::adapter_outcome,
+               std::chrono::microseconds took) { calls.add(took); };
   auto router = actors::spawn_saga_router(sys, std::move(rs));
   actors::retention_actor_settings ret;
   ret.dsn = dsn;
@@ -253,11 +252,11 @@ int main(int argc, char** argv) {
   }
   std::printf("soak: %lld sagas at %d events/s over %lld subscribers, "
               "retention %d s\n",
-              static_cast<long long>(total), rate,
-              static_cast<long long>(pool), retention_s);
+              static_cast<long long>(total), rate, static_cast<long long>(pool),
+              retention_s);
   std::printf("%6s %9s %7s %8s %9s %9s %9s %9s %8s %8s %s\n", "t_s", "finished",
-              "per_s", "db_MB", "sagas", "steps", "inbox", "outbox",
-              "p99_step", "p99_call", "vacuum(autovacuums/dead tuples)");
+              "per_s", "db_MB", "sagas", "steps", "inbox", "outbox", "p99_step",
+              "p99_call", "vacuum(autovacuums/dead tuples)");
   caf::scoped_actor self{sys};
   auto start = std::chrono::steady_clock::now();
   uint64_t last = 0;

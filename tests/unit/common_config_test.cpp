@@ -1074,7 +1074,8 @@ tenants:
                                 "set either it or awx.ca_file"));
 }
 
-// -- genieacs data models ------------------------------------------------------
+// -- genieacs data models
+// ------------------------------------------------------
 
 TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
   auto env = env_source::from_map(
