@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <set>
@@ -422,9 +423,10 @@ struct pg_reader_state {
   std::unique_ptr<pqxx::connection> query_conn;
   static inline const char* name = "ispflow.saga_store.reader";
 
-  // Each subscriber's finished saga ids, oldest first, in one query.
-  caf::expected<std::vector<std::vector<std::string>>>
-  finished_ids(const subscriber_keys& q) {
+  // Each subscriber's record (schema/0011_subscriber_record.sql): state,
+  // service type and the profile later sagas inherit, in one query. A
+  // subscriber without a record has had no saga finish: state none.
+  caf::expected<subscriber_states> records(const subscriber_keys& q) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w{buf};
     w.StartArray();
@@ -442,23 +444,34 @@ struct pg_reader_state {
       if (!query_conn || !query_conn->is_open())
         query_conn = std::make_unique<pqxx::connection>(cfg.dsn);
       pqxx::read_transaction tx{*query_conn};
-      // LATERAL ... OFFSET 0: one index look-up per subscriber, whatever
-      // the planner's statistics say (see sagas_subscriber_idx).
       auto rows = tx.exec_params(
-        "SELECT k.n, f.id FROM"
-        "  (SELECT (row_number() OVER ()) - 1 AS n, t, s"
-        "     FROM json_to_recordset($1::json) AS x(t text, s text)) k,"
-        "  LATERAL (SELECT s.id, s.created_at FROM sagas s"
-        "            WHERE s.tenant_id = k.t AND s.subscriber_id = k.s"
-        "              AND s.state IN ('completed', 'compensated',"
-        "                              'cancelled') OFFSET 0) f"
-        " ORDER BY f.created_at, f.id",
+        "SELECT r.state, COALESCE(r.service_type, ''), r.profile::text"
+        "  FROM (SELECT (row_number() OVER ()) - 1 AS n, t, s"
+        "          FROM json_to_recordset($1::json) AS x(t text, s text)) k"
+        "  LEFT JOIN subscribers r ON r.tenant_id = k.t AND r.id = k.s"
+        " ORDER BY k.n",
         std::string{buf.GetString(), buf.GetSize()});
-      std::vector<std::vector<std::string>> res(q.keys.size());
+      subscriber_states res;
       for (auto row : rows) {
-        auto n = row[0].as<size_t>();
-        if (n < res.size())
-          res[n].push_back(row[1].as<std::string>());
+        if (row[0].is_null()) {
+          res.states.emplace_back(
+            std::string{sagas::to_string(sagas::subscriber_state::none)},
+            std::string{});
+          res.profiles.emplace_back();
+          continue;
+        }
+        res.states.emplace_back(row[0].as<std::string>(),
+                                row[1].as<std::string>());
+        sagas::field_map profile;
+        rapidjson::Document doc;
+        doc.Parse(row[2].c_str());
+        if (doc.IsObject())
+          for (auto& m : doc.GetObject())
+            if (m.value.IsString())
+              profile.emplace(
+                std::string{m.name.GetString(), m.name.GetStringLength()},
+                std::string{m.value.GetString(), m.value.GetStringLength()});
+        res.profiles.push_back(std::move(profile));
       }
       return res;
     } catch (const pqxx::broken_connection& ex) {
@@ -489,29 +502,10 @@ pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
     },
     [self](status_atom,
            const subscriber_keys& q) -> caf::result<subscriber_states> {
-      auto& st = self->state;
-      if (auto err = connect_store(st.cfg, st.db))
-        return err;
-      auto ids = st.finished_ids(q);
-      if (!ids)
-        return std::move(ids.error());
-      subscriber_states res;
-      for (auto& of_one : *ids) {
-        std::vector<sagas::saga_instance> finished;
-        for (auto& id : of_one) {
-          auto inst = st.db->load(id);
-          if (!inst)
-            return std::move(inst.error());
-          if (*inst)
-            finished.push_back(std::move(**inst));
-        }
-        res.profiles.push_back(profile_of(finished));
-        auto [state, service_type] = fold_status(*st.cfg.registry,
-                                                 std::move(finished));
-        res.states.emplace_back(std::string{sagas::to_string(state)},
-                                std::move(service_type));
-      }
-      return res;
+      auto res = self->state.records(q);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
     },
   };
 }

@@ -136,6 +136,37 @@ struct outbox_settings {
     = default;
 };
 
+/// `retention`: batch deletion of old rows (actors/retention.hpp). Periods
+/// in seconds, 0 = keep forever. Open sagas, unpublished outbox rows,
+/// unstarted inbox events and dead letters no operator re-drove or
+/// dismissed are never deleted, whatever their age.
+struct retention_settings {
+  /// Runs retention on this instance.
+  bool enabled = true;
+  /// Inbox events (the dedupe window: an event id is forgotten after it, so
+  /// it must exceed the billing topic's Kafka retention). 14 days.
+  int64_t inbox_seconds = 14 * 86'400;
+  /// Published outbox rows. 7 days.
+  int64_t outbox_seconds = 7 * 86'400;
+  /// Re-driven or dismissed dead letters. 90 days.
+  int64_t dead_letters_seconds = 90 * 86'400;
+  /// Finished sagas with their step rows (and timers). 365 days.
+  int64_t sagas_seconds = 365 * 86'400;
+  /// Timer rows left behind by finished sagas. 1 day.
+  int64_t timers_seconds = 86'400;
+  /// Admin API audit rows. 365 days.
+  int64_t audit_seconds = 365 * 86'400;
+  /// Most rows deleted per transaction, 1..100000.
+  int batch = 1000;
+  /// Pause between two batches, in milliseconds, 0..60000 (the rate limit).
+  int pause_ms = 100;
+  /// Pause between two passes over every table, in seconds, 1..86400.
+  int interval_seconds = 600;
+
+  friend bool operator==(const retention_settings&, const retention_settings&)
+    = default;
+};
+
 /// `admin.tokens[i]`: one bearer token of the admin API, stored hashed.
 struct admin_token_settings {
   /// Shown in the audit table.
@@ -448,6 +479,8 @@ struct config {
   runtime_settings runtime;
   /// `sagas`.
   saga_settings sagas;
+  /// `retention`.
+  retention_settings retention;
   /// `log`.
   log_settings log;
   /// `admin`.

@@ -198,6 +198,10 @@ private:
     rec.state = step_state::succeeded;
     rec.reconcile = false;
     rec.last_error.clear();
+    // The password went into RADIUS (hashed): no later step needs it, and
+    // the saga's stored payload must not keep it.
+    if (step_def().action == "radius.provision")
+      drop_secrets(inst_);
     saga_event("saga.step_succeeded", step_def().name,
                {{"attempts", std::to_string(rec.attempts)}});
     if (inst_.cancel_requested) {
@@ -339,6 +343,7 @@ private:
   void finish_compensation() {
     bool cancelled = inst_.cancel_requested;
     inst_.state = cancelled ? saga_state::cancelled : saga_state::compensated;
+    drop_secrets(inst_);
     saga_event(cancelled ? "saga.cancelled" : "saga.compensated", {},
                {{"failed_step", inst_.failed_step}, {"error", inst_.error}});
     auto fields = produced_ids();
@@ -438,6 +443,7 @@ private:
       return;
     }
     inst_.state = saga_state::completed;
+    drop_secrets(inst_);
     saga_event("saga.completed", {}, {});
     out_.emplace_back(emit_lifecycle{lifecycle_type(def_), produced_ids()});
     out_.emplace_back(finished{saga_state::completed});

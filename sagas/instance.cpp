@@ -53,4 +53,35 @@ std::optional<std::string> check_instance(const saga_definition& def,
   return std::nullopt;
 }
 
+bool is_secret_field(std::string_view key) noexcept {
+  auto contains = [key](std::string_view word) {
+    if (key.size() < word.size())
+      return false;
+    for (size_t i = 0; i + word.size() <= key.size(); ++i) {
+      size_t k = 0;
+      while (k < word.size()) {
+        auto c = key[i + k];
+        if (c >= 'A' && c <= 'Z')
+          c = static_cast<char>(c - 'A' + 'a');
+        if (c != word[k])
+          break;
+        ++k;
+      }
+      if (k == word.size())
+        return true;
+    }
+    return false;
+  };
+  return contains("password") || contains("secret") || contains("token")
+         || contains("psk");
+}
+
+void drop_secrets(saga_instance& inst) {
+  for (auto i = inst.payload.begin(); i != inst.payload.end();)
+    if (is_secret_field(i->first))
+      i = inst.payload.erase(i);
+    else
+      ++i;
+}
+
 } // namespace ispflow::sagas

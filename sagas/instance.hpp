@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ispflow::sagas {
@@ -110,6 +111,15 @@ std::string idempotency_key(const saga_instance& inst,
 /// `include_own_output`, the step's own output too (compensations need it).
 field_map input_view(const saga_instance& inst, size_t step,
                      bool include_own_output = false);
+
+/// True for a flattened payload or output key that may hold a secret: its
+/// name contains "password", "secret", "token" or "psk" (any case), e.g.
+/// "credentials.password".
+bool is_secret_field(std::string_view key) noexcept;
+
+/// Removes every secret field (`is_secret_field`) from `inst.payload`: the
+/// engine calls it once no step of the saga needs them any more.
+void drop_secrets(saga_instance& inst);
 
 /// Why `inst` does not fit `def` (other name or version, wrong number of
 /// step records, cursor out of range), or nothing. The store calls it after

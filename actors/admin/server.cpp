@@ -3,6 +3,7 @@
 #include "actors/admin/front.hpp"
 #include "actors/admin/request.hpp"
 #include "actors/admin/store.hpp"
+#include "actors/admin/subscribers.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "events/cloud_event.hpp"
 #include "events/errc.hpp"
@@ -227,6 +228,12 @@ reply not_found(std::string_view what) {
   return error_reply(404, "not_found", std::string{what} + " not found");
 }
 
+reply subscriber_reply(detail::subscriber_answer a) {
+  if (!a.code.empty())
+    return error_reply(a.status, a.code, a.message);
+  return {a.status, std::move(a.body)};
+}
+
 // -- request parsing
 // ------------------------------------------------------------
 
@@ -443,6 +450,7 @@ struct admin_server::impl {
   family<counter>* refused = nullptr;
   counter* refresh_failures = nullptr;
   detail::store db;
+  detail::subscriber_routes subscribers{deps.dsn};
   std::mutex intake_mtx;
   std::optional<adapters::postgres::intake_store> intake;
   std::map<std::string, std::string> console = detail::console_files();
@@ -1546,6 +1554,17 @@ struct admin_server::impl {
         [this](auto& q, auto& p) { return list_sagas(q, p); });
     get(R"(/v1/sagas/([^/]+))", "sagas.show", rd,
         [this](auto& q, auto& p) { return show_saga(q, p); });
+    auto params = [](const httplib::Request& q) {
+      return [&q](const char* name) { return param(q, name); };
+    };
+    get("/v1/subscribers", "subscribers.list", rd, [=, this](auto& q, auto& p) {
+      return subscriber_reply(subscribers.list(params(q), p.tenant));
+    });
+    get(R"(/v1/subscribers/([^/]+))", "subscribers.show", rd,
+        [=, this](auto& q, auto& p) {
+          return subscriber_reply(
+            subscribers.show(q.matches[1], params(q), p.tenant));
+        });
     post(R"(/v1/sagas/([^/]+)/retry)", "sagas.retry", "sagas.retry", wr,
          [this](auto& q, auto& p, auto& n) {
            return control_saga(q, p, n, true);

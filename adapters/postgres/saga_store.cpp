@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/codec.hpp"
 #include "adapters/postgres/session.hpp"
+#include "adapters/postgres/subscriber_record.hpp"
 #include "sagas/states.hpp"
 
 #include <algorithm>
@@ -776,6 +777,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
     copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
     copy_in(w, "outbox", "topic, key, value, headers", outbox);
     w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared);
+    detail::record_subscribers(w, impl_->registry, batch);
     w.commit();
   });
   auto& cache = impl_->written_steps;

@@ -332,6 +332,71 @@ int sagas_show(const options& opt, const std::string& id) {
   return exit_ok;
 }
 
+struct subscriber_filters {
+  std::string tenant, state, plan, nas, cursor;
+  uint32_t limit = 0;
+};
+
+int subscribers_list(const options& opt, const subscriber_filters& f) {
+  auto path = with_query(
+    "/v1/subscribers", {{"tenant", f.tenant},
+                        {"state", f.state},
+                        {"plan", f.plan},
+                        {"nas", f.nas},
+                        {"cursor", f.cursor},
+                        {"limit", f.limit > 0 ? std::to_string(f.limit) : ""}});
+  auto r = call(opt, "GET", path);
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& s : r.json["items"].GetArray())
+    rows.push_back({text(s, "tenant_id"), text(s, "id"), text(s, "state"),
+                    text(s, "plan_id"), text(s, "service_type"),
+                    text(s, "ip_address"), text(s, "last_saga_name"),
+                    text(s, "last_outcome"), text(s, "updated_at")});
+  print_table({"TENANT", "SUBSCRIBER", "STATE", "PLAN", "ACCESS", "IP",
+               "LAST SAGA", "OUTCOME", "UPDATED"},
+              rows);
+  print_next(r.json);
+  return exit_ok;
+}
+
+int subscribers_show(const options& opt, const std::string& id,
+                     const std::string& tenant) {
+  auto r = call(opt, "GET",
+                with_query("/v1/subscribers/" + url_encode(id),
+                           {{"tenant", tenant}}));
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  auto& doc = r.json;
+  std::cout << "tenant_id: " << text(doc, "tenant_id") << "\n"
+            << "id: " << text(doc, "id") << "\n";
+  if (doc.HasMember("record") && doc["record"].IsObject())
+    for (auto key :
+         {"state", "plan_id", "service_type", "radius_username", "ip_address",
+          "onu_id", "cpe_id", "nas_identifier", "last_saga_id",
+          "last_saga_name", "last_outcome", "updated_at", "version"})
+      std::cout << key << ": " << text(doc["record"], key) << "\n";
+  else
+    std::cout << "state: none (no saga finished yet)\n";
+  std::cout << "\nsagas (newest first):\n";
+  std::vector<std::vector<std::string>> rows;
+  if (doc.HasMember("sagas") && doc["sagas"].IsArray())
+    for (auto& s : doc["sagas"].GetArray())
+      rows.push_back({text(s, "id"), text(s, "name"), text(s, "state"),
+                      text(s, "created_at"), text(s, "failed_step")});
+  print_table({"ID", "TYPE", "STATE", "CREATED", "FAILED STEP"}, rows);
+  return exit_ok;
+}
+
 int saga_action(const options& opt, const std::string& id,
                 const std::string& action) {
   auto r = call(opt, "POST", "/v1/sagas/" + url_encode(id) + "/" + action,
@@ -594,6 +659,24 @@ int main(int argc, char** argv) {
     sub->add_option("id", id)->required();
     sub->callback([&, action] { rc = saga_action(opt, id, action); });
   }
+
+  subscriber_filters sf;
+  auto subs = app.add_subcommand("subscribers", "subscriber records");
+  subs->require_subcommand(1);
+  auto sub_list = subs->add_subcommand("list",
+                                       "list subscribers by tenant, id");
+  sub_list->add_option("--tenant", sf.tenant);
+  sub_list->add_option("--state", sf.state, "e.g. suspended");
+  sub_list->add_option("--plan", sf.plan, "plan id");
+  sub_list->add_option("--nas", sf.nas, "NAS identifier");
+  sub_list->add_option("--limit", sf.limit, "page size (max 500)");
+  sub_list->add_option("--cursor", sf.cursor, "next_cursor of the last page");
+  sub_list->callback([&] { rc = subscribers_list(opt, sf); });
+  auto sub_show = subs->add_subcommand("show", "one subscriber and its sagas");
+  sub_show->add_option("id", id)->required();
+  sub_show->add_option("--tenant", sf.tenant,
+                       "when several tenants use the id");
+  sub_show->callback([&] { rc = subscribers_show(opt, id, sf.tenant); });
 
   auto evs = app.add_subcommand("events", "input events");
   evs->require_subcommand(1);

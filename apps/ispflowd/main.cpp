@@ -231,6 +231,8 @@ int main(int argc, char** argv) {
   saga_store_cfg.dsn = cfg->postgres.dsn;
   saga_store_cfg.registry = &registry;
   auto saga_store = actors::spawn_pg_saga_store(sys, saga_store_cfg);
+  // Old rows go in small batches (retention.*); open work never does.
+  auto retention = app::start_retention(sys, *cfg);
   actors::saga_router_settings router_cfg;
   router_cfg.registry = &registry;
   router_cfg.store = saga_store;
@@ -345,6 +347,8 @@ int main(int argc, char** argv) {
                rc = fail("outbox relay did not stop cleanly", err);
              });
   self->send_exit(breaker_events, caf::exit_reason::user_shutdown);
+  if (retention)
+    self->send_exit(retention, caf::exit_reason::user_shutdown);
   self->send_exit(saga_store, caf::exit_reason::user_shutdown);
   self->send_exit(store, caf::exit_reason::user_shutdown);
   common::log_info("ispflowd", "stopped", {});

@@ -1,6 +1,7 @@
 #include "apps/ispflowd/wiring.hpp"
 
 #include "actors/guarded_adapter.hpp"
+#include "actors/retention.hpp"
 #include "adapters/awx/adapter.hpp"
 #include "adapters/genieacs/adapter.hpp"
 #include "adapters/genieacs/wire.hpp"
@@ -564,6 +565,27 @@ make_saga_control(caf::actor_system& sys, actors::saga_router_actor router) {
 std::shared_ptr<actors::admin::breaker_control>
 make_breaker_control(std::shared_ptr<res::guard> guard) {
   return std::make_shared<guard_control>(std::move(guard));
+}
+
+caf::actor start_retention(caf::actor_system& sys, const common::config& cfg) {
+  auto& r = cfg.retention;
+  if (!r.enabled)
+    return nullptr;
+  using adapters::postgres::retention_table;
+  using std::chrono::seconds;
+  actors::retention_actor_settings rs;
+  rs.dsn = cfg.postgres.dsn;
+  rs.periods
+    = {{retention_table::inbox, seconds{r.inbox_seconds}},
+       {retention_table::outbox, seconds{r.outbox_seconds}},
+       {retention_table::dead_letters, seconds{r.dead_letters_seconds}},
+       {retention_table::sagas, seconds{r.sagas_seconds}},
+       {retention_table::timers, seconds{r.timers_seconds}},
+       {retention_table::audit, seconds{r.audit_seconds}}};
+  rs.batch = static_cast<size_t>(r.batch);
+  rs.pause = std::chrono::milliseconds{r.pause_ms};
+  rs.interval = seconds{r.interval_seconds};
+  return caf::actor_cast<caf::actor>(actors::spawn_retention(sys, rs));
 }
 
 } // namespace ispflow::app

@@ -78,4 +78,8 @@ make_saga_control(caf::actor_system& sys, actors::saga_router_actor router);
 std::shared_ptr<actors::admin::breaker_control>
 make_breaker_control(std::shared_ptr<adapters::resilience::guard> guard);
 
+/// Starts the retention actor with `cfg.retention`'s periods and pace;
+/// nothing (a null handle) when `retention.enabled` is false.
+caf::actor start_retention(caf::actor_system& sys, const common::config& cfg);
+
 } // namespace ispflow::app

@@ -17,6 +17,7 @@
 #include "adapters/postgres/migrations.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
+#include "tests/integration/subscriber_record_check.hpp"
 #include "tests/support/bus_process.hpp"
 #include "tests/support/fake_adapter.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -73,7 +74,9 @@ events::kafka_record ftth_activation(const std::string& id,
   return billing_event(
     id, "activated", sub,
     R"(,"plan_id":"fiber-500","service_type":"ftth",)"
-    R"("site":"ams-01","access":{"onu_serial":"ALCL1A2B3C4D"})");
+    R"("site":"ams-01","access":{"onu_serial":"ALCL1A2B3C4D"},)"
+    R"("credentials":{"username":")"
+      + sub + R"(@acme.example","password":"pw-Flow-51c2e8"})");
 }
 
 events::kafka_record wireless_activation(const std::string& id,
@@ -439,6 +442,56 @@ TEST_F(saga_flow_test, billing_events_become_sagas_and_lifecycle_events) {
   EXPECT_EQ(applications(target_system::awx, "awx.run_activation_job"), 2);
   EXPECT_EQ(bad_radius->applications("radius.provision"), 0);
   EXPECT_EQ(bad_radius->count("radius.provision"), 1u);
+
+  // No password stays stored once the activations provisioned RADIUS.
+  EXPECT_EQ(count("select count(*) from inbox where payload::text like "
+                  "'%pw-Flow-51c2e8%'"),
+            0);
+  EXPECT_EQ(count("select count(*) from sagas where payload::text like "
+                  "'%pw-Flow-51c2e8%'"),
+            0);
+  EXPECT_EQ(count("select count(*) from saga_steps where output::text like "
+                  "'%pw-Flow-51c2e8%'"),
+            0);
+
+  // Each subscriber's record is what its saga history says.
+  EXPECT_EQ(ispflow::testing::expect_records_match_history(db, registry), 3u);
+  EXPECT_EQ(db.value("select state || '/' || plan_id || '/' || ip_address "
+                     "from subscribers where id = 'sub-ftth'"),
+            "terminated/fiber-1000/100.64.0.7");
+}
+
+TEST_F(saga_flow_test, later_sagas_read_the_subscriber_record_not_history) {
+  produce({ftth_activation("h1", "sub-h")});
+  boot();
+  EXPECT_EQ(await_count("select count(*) from sagas where state = "
+                        "'completed'",
+                        1),
+            1);
+  stop_all();
+  // Retention deleted the subscriber's saga history.
+  db.query("delete from saga_steps; update inbox set saga_id = null, "
+           "skipped_reason = 'done'; delete from sagas");
+  EXPECT_EQ(db.value("select state from subscribers where id = 'sub-h'"),
+            "active");
+  produce(
+    {billing_event("h2", "suspended", "sub-h", R"(,"reason":"non_payment")")});
+  boot();
+  EXPECT_EQ(await_count("select count(*) from sagas where state = "
+                        "'completed'",
+                        1),
+            1);
+  stop_all();
+  EXPECT_EQ(db.value("select skipped_reason from inbox where event_id = "
+                     "'h2'"),
+            "");
+  // The suspend inherited the activation's service type and ids.
+  EXPECT_EQ(db.value("select service_type || '/' || (payload->>'plan_id') "
+                     "from sagas"),
+            "ftth/fiber-500");
+  EXPECT_EQ(db.value("select state from subscribers where id = 'sub-h'"),
+            "suspended");
+  EXPECT_EQ(applications(target_system::radius, "radius.deny"), 1);
 }
 
 TEST_F(saga_flow_test, restarted_engine_resumes_a_saga_without_repeating) {
@@ -501,6 +554,11 @@ TEST_F(saga_flow_test, restarted_engine_resumes_a_saga_without_repeating) {
   EXPECT_EQ(of_type(saga, "saga.started").size(), 1u);
   EXPECT_EQ(of_type(saga, "saga.resumed").size(), 1u);
   EXPECT_EQ(of_type(saga, "saga.completed").size(), 1u);
+
+  // The record after the crash is what the history says.
+  EXPECT_EQ(ispflow::testing::expect_records_match_history(db, registry), 1u);
+  EXPECT_EQ(db.value("select state || '/' || onu_id from subscribers"),
+            "active/onu-17");
 }
 
 } // namespace

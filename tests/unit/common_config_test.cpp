@@ -1165,3 +1165,30 @@ TEST(config, bad_genieacs_data_models_are_named) {
               HasSubstr("tenants[0].genieacs.product_class_data_models: "
                         "\"EX220=tr69\""));
 }
+
+TEST(config, retention_periods_default_long_and_refuse_bad_values) {
+  auto res = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_TRUE(res->retention.enabled);
+  EXPECT_EQ(res->retention.inbox_seconds, 14 * 86'400);
+  EXPECT_EQ(res->retention.sagas_seconds, 365 * 86'400);
+  EXPECT_EQ(res->retention.outbox_seconds, 7 * 86'400);
+  EXPECT_EQ(res->retention.batch, 1000);
+  auto env = env_source::from_map({{"ISPFLOW_RETENTION_BATCH", "0"}});
+  auto ok = load_config_text(
+    std::string{minimal_yaml}
+      + "retention: {inbox_seconds: 0, sagas_seconds: 60, pause_ms: 0}\n",
+    no_env());
+  ASSERT_TRUE(ok) << ispflow::render_error(ok.error());
+  EXPECT_EQ(ok->retention.inbox_seconds, 0) << "0 keeps forever";
+  EXPECT_EQ(ok->retention.sagas_seconds, 60);
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml}
+      + "retention: {outbox_seconds: -1, interval_seconds: 0}\n",
+    env));
+  EXPECT_THAT(detail, HasSubstr("config: retention.outbox_seconds: -1 is out "
+                                "of range"));
+  EXPECT_THAT(detail, HasSubstr("config: retention.interval_seconds: 0 is out "
+                                "of range"));
+  EXPECT_THAT(detail, HasSubstr("config: retention.batch: 0 is out of range"));
+}

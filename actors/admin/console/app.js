@@ -215,12 +215,12 @@
 
   // -- views -----------------------------------------------------------------
 
-  const loaded = {sagas: false, "dead-letters": false, breakers: false};
+  const loaded = {sagas: false, subscribers: false, "dead-letters": false, breakers: false};
   let current_view = "sagas";
 
   function show_view(name) {
     current_view = name;
-    for (const v of ["sagas", "dead-letters", "breakers"]) {
+    for (const v of ["sagas", "subscribers", "dead-letters", "breakers"]) {
       $("view-" + v).hidden = v !== name;
       $("tab-" + v).setAttribute("aria-pressed", v === name ? "true" : "false");
     }
@@ -232,6 +232,8 @@
     loaded[name] = true;
     if (name === "sagas")
       load_sagas(false);
+    else if (name === "subscribers")
+      load_subscribers(false);
     else if (name === "dead-letters")
       load_dead_letters(false);
     else
@@ -293,6 +295,104 @@
       if (gen !== sagas.generation)
         return;
       $("saga-count").textContent = "";
+      show_message(describe(err));
+    }
+  }
+
+  // -- subscribers -----------------------------------------------------------
+
+  const subs = {query: null, cursor: null, shown: 0, generation: 0};
+
+  async function load_subscribers(more) {
+    const gen = more ? subs.generation : ++subs.generation;
+    if (!more) {
+      subs.query = form_query($("sub-filters"), ["tenant", "state", "plan", "nas"]);
+      subs.cursor = null;
+      subs.shown = 0;
+      clear($("sub-rows"));
+      $("sub-more").hidden = true;
+      $("sub-count").textContent = "loading\u2026";
+    }
+    const q = new URLSearchParams(subs.query);
+    if (more && subs.cursor)
+      q.set("cursor", subs.cursor);
+    try {
+      const {data} = await api("GET", "/v1/subscribers?" + q.toString());
+      if (gen !== subs.generation)
+        return;
+      clear_message();
+      const rows = $("sub-rows");
+      for (const s of data.items || []) {
+        const open = el("button", {type: "button", class: "link"}, s.id);
+        open.addEventListener("click", () => open_subscriber(s.tenant_id, s.id));
+        append(rows, el("tr", null,
+          el("td", null, open),
+          el("td", null, text_or_dash(s.tenant_id)),
+          el("td", null, state_badge(s.state)),
+          el("td", null, text_or_dash(s.plan_id)),
+          el("td", null, text_or_dash(s.service_type)),
+          el("td", null, text_or_dash(s.ip_address)),
+          el("td", null, text_or_dash(s.onu_id)),
+          el("td", null, text_or_dash(s.cpe_id)),
+          el("td", null, text_or_dash(s.last_saga_name) + " " + text_or_dash(s.last_outcome)),
+          el("td", {class: "time"}, text_or_dash(s.updated_at))));
+        subs.shown += 1;
+      }
+      subs.cursor = data.next_cursor || null;
+      $("sub-more").hidden = !subs.cursor;
+      $("sub-count").textContent = subs.shown + " shown" + (subs.cursor ? ", more available" : "");
+    } catch (err) {
+      if (gen !== subs.generation)
+        return;
+      $("sub-count").textContent = "";
+      show_message(describe(err));
+    }
+  }
+
+  // A saga of the subscriber, opened in the Sagas view.
+  function saga_in_view(id) {
+    const b = el("button", {type: "button", class: "link"}, id);
+    b.addEventListener("click", () => {
+      show_view("sagas");
+      open_saga_detail(id);
+    });
+    return b;
+  }
+
+  async function open_subscriber(tenant, id) {
+    try {
+      const {data} = await api("GET", "/v1/subscribers/" + enc(id) + "?tenant=" + enc(tenant));
+      clear_message();
+      const r = data.record || {};
+      $("sub-d-id").textContent = data.tenant_id + "/" + data.id;
+      const dl = $("sub-fields");
+      clear(dl);
+      fields(dl, [
+        ["State", state_badge(r.state || "none")],
+        ["Plan", text_or_dash(r.plan_id)],
+        ["Access", text_or_dash(r.service_type)],
+        ["RADIUS user", text_or_dash(r.radius_username)],
+        ["IP", text_or_dash(r.ip_address)],
+        ["ONU", text_or_dash(r.onu_id)],
+        ["CPE", text_or_dash(r.cpe_id)],
+        ["NAS", text_or_dash(r.nas_identifier)],
+        ["Last saga", text_or_dash(r.last_saga_id)],
+        ["Outcome", text_or_dash(r.last_outcome)],
+        ["Updated", text_or_dash(r.updated_at)],
+        ["Version", text_or_dash(r.version)]]);
+      const rows = $("sub-sagas");
+      clear(rows);
+      for (const s of data.sagas || []) {
+        append(rows, el("tr", null,
+          el("td", null, saga_in_view(s.id)),
+          el("td", null, text_or_dash(s.name)),
+          el("td", null, state_badge(s.state)),
+          el("td", null, text_or_dash(s.failed_step)),
+          el("td", {class: "time"}, text_or_dash(s.created_at)),
+          el("td", {class: "time"}, text_or_dash(s.updated_at))));
+      }
+      $("sub-detail").hidden = false;
+    } catch (err) {
       show_message(describe(err));
     }
   }
@@ -636,13 +736,14 @@
       loaded[k] = false;
     sagas.generation += 1;
     dls.generation += 1;
+    subs.generation += 1;
     open_saga = null;
     open_dl = null;
-    for (const id of ["saga-rows", "dl-rows", "breaker-rows"])
+    for (const id of ["saga-rows", "sub-rows", "sub-sagas", "dl-rows", "breaker-rows"])
       clear($(id));
-    for (const id of ["saga-count", "dl-count"])
+    for (const id of ["saga-count", "sub-count", "dl-count"])
       $(id).textContent = "";
-    for (const id of ["saga-more", "dl-more", "saga-detail", "dl-detail", "result"])
+    for (const id of ["saga-more", "sub-more", "sub-detail", "dl-more", "saga-detail", "dl-detail", "result"])
       $(id).hidden = true;
   }
 
@@ -666,7 +767,7 @@
       reset_all();
       show_message("Token forgotten. Enter a token to use the console.");
     });
-    for (const v of ["sagas", "dead-letters", "breakers"])
+    for (const v of ["sagas", "subscribers", "dead-letters", "breakers"])
       $("tab-" + v).addEventListener("click", () => show_view(v));
     $("saga-filters").addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -686,6 +787,15 @@
       $("saga-detail").hidden = true;
       for (const tr of $("saga-rows").querySelectorAll("tr.selected"))
         tr.classList.remove("selected");
+    });
+    $("sub-filters").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      loaded.subscribers = true;
+      load_subscribers(false);
+    });
+    $("sub-more").addEventListener("click", () => load_subscribers(true));
+    $("sub-close").addEventListener("click", () => {
+      $("sub-detail").hidden = true;
     });
     $("dl-filters").addEventListener("submit", (ev) => {
       ev.preventDefault();

@@ -1,0 +1,241 @@
+#include "adapters/postgres/subscriber_record.hpp"
+
+#include "adapters/postgres/codec.hpp"
+#include "sagas/admission.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace ispflow::adapters::postgres::detail {
+
+namespace {
+
+// Applies one round of subscriber changes (at most one per subscriber: one
+// statement cannot touch a row twice). The update skips a record that
+// already holds this saga's outcome, so a write repeated after an unknown
+// commit outcome changes nothing; a new subscriber gets its row.
+constexpr const char* record_sql = R"sql(
+WITH x AS (
+  SELECT * FROM json_to_recordset($1::json) AS x(
+    t text, s text, saga text, name text, outcome text, target text,
+    service_type text, delta jsonb, at bigint)
+), u AS (
+  UPDATE subscribers r SET
+    state = COALESCE(x.target, r.state),
+    service_type = COALESCE(NULLIF(x.service_type, ''), r.service_type),
+    profile = r.profile || x.delta,
+    plan_id = COALESCE(x.delta->>'plan_id', r.plan_id),
+    radius_username = COALESCE(x.delta->>'credentials.username',
+                               r.radius_username),
+    ip_address = COALESCE(x.delta->>'ip_address', r.ip_address),
+    onu_id = COALESCE(x.delta->>'onu_id', r.onu_id),
+    cpe_id = COALESCE(x.delta->>'cpe_id', r.cpe_id),
+    nas_identifier = COALESCE(x.delta->>'access.nas_identifier',
+                              r.nas_identifier),
+    last_saga_id = x.saga, last_saga_name = x.name,
+    last_outcome = x.outcome,
+    updated_at = 'epoch'::timestamptz + x.at * interval '1 microsecond',
+    version = r.version + 1
+    FROM x
+   WHERE r.tenant_id = x.t AND r.id = x.s
+     AND (r.last_saga_id IS DISTINCT FROM x.saga
+          OR r.last_outcome IS DISTINCT FROM x.outcome)
+  RETURNING 1
+)
+INSERT INTO subscribers (tenant_id, id, state, plan_id, service_type,
+                         profile, radius_username, ip_address, onu_id,
+                         cpe_id, nas_identifier, last_saga_id,
+                         last_saga_name, last_outcome, created_at,
+                         updated_at, version)
+SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
+       NULLIF(x.service_type, ''), x.delta, x.delta->>'credentials.username',
+       x.delta->>'ip_address', x.delta->>'onu_id', x.delta->>'cpe_id',
+       x.delta->>'access.nas_identifier', x.saga, x.name, x.outcome,
+       'epoch'::timestamptz + x.at * interval '1 microsecond',
+       'epoch'::timestamptz + x.at * interval '1 microsecond', 1
+  FROM x
+ WHERE NOT EXISTS (SELECT 1 FROM subscribers r
+                    WHERE r.tenant_id = x.t AND r.id = x.s)
+ON CONFLICT (tenant_id, id) DO NOTHING
+)sql";
+
+// Secrets out of the input event and the saga row of sagas that no longer
+// need them. The predicates make it a no-op (no new row version) once done.
+constexpr const char* scrub_sql = R"sql(
+WITH i AS (
+  UPDATE inbox e SET payload = ispflow_strip_secrets(e.payload)
+    FROM sagas s
+   WHERE s.id = ANY($1::text[]) AND e.id = s.inbox_id
+     AND ispflow_has_secrets(e.payload)
+  RETURNING 1
+), s AS (
+  UPDATE sagas s SET payload = ispflow_strip_secrets(s.payload)
+   WHERE s.id = ANY($1::text[]) AND ispflow_has_secrets(s.payload)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM s)
+)sql";
+
+bool finished(sagas::saga_state x) {
+  using sagas::saga_state;
+  return x == saga_state::completed || x == saga_state::compensated
+         || x == saga_state::cancelled;
+}
+
+// The state saga `name` sets whatever the state before, or nothing when it
+// leaves the state as it was (sagas::next_state applied to two states).
+std::optional<sagas::subscriber_state> target_of(std::string_view name,
+                                                 sagas::saga_state outcome) {
+  using sagas::subscriber_state;
+  auto a = sagas::next_state(subscriber_state::none, name, outcome);
+  auto b = sagas::next_state(subscriber_state::active, name, outcome);
+  if (a != b)
+    return std::nullopt;
+  return a;
+}
+
+// Payload and succeeded step outputs of a completed saga, without secrets.
+void append_delta(std::string& out, const sagas::saga_instance& inst) {
+  std::map<std::string, std::string> delta;
+  if (inst.state == sagas::saga_state::completed) {
+    for (auto& [k, v] : inst.payload)
+      delta[k] = v;
+    for (auto& step : inst.steps)
+      if (step.state == sagas::step_state::succeeded)
+        for (auto& [k, v] : step.output)
+          delta[k] = v;
+  }
+  out += '{';
+  bool first = true;
+  for (auto& [k, v] : delta) {
+    if (is_secret_key(k))
+      continue;
+    if (!first)
+      out += ',';
+    first = false;
+    append_json_text(out, k);
+    out += ':';
+    append_json_text(out, v);
+  }
+  out += '}';
+}
+
+bool needs_no_secrets(const sagas::saga_definition& def,
+                      const sagas::saga_instance& inst) {
+  if (finished(inst.state))
+    return true;
+  for (size_t i = 0; i < def.steps.size() && i < inst.steps.size(); ++i)
+    if (def.steps[i].action == "radius.provision"
+        && inst.steps[i].state == sagas::step_state::succeeded)
+      return true;
+  return false;
+}
+
+std::string text_array(const std::vector<std::string>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += '"';
+    for (char c : xs[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+} // namespace
+
+bool is_secret_key(std::string_view key) noexcept {
+  return sagas::is_secret_field(key);
+}
+
+void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
+                        const std::vector<const saga_write*>& batch) {
+  // The last element of each saga, in batch order of first appearance.
+  std::unordered_map<std::string, size_t> last;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto [it, added] = last.insert_or_assign(batch[i]->instance.id, i);
+    if (added)
+      order.push_back(batch[i]->instance.id);
+  }
+  std::vector<const sagas::saga_instance*> changes;
+  std::vector<std::string> scrub;
+  for (auto& id : order) {
+    auto& inst = batch[last[id]]->instance;
+    auto def = registry.find(inst.name, inst.version);
+    if (def == nullptr)
+      continue; // write() refused it already
+    if (needs_no_secrets(*def, inst))
+      scrub.push_back(inst.id);
+    if (finished(inst.state)
+        || inst.state == sagas::saga_state::needs_attention)
+      changes.push_back(&inst);
+  }
+  // Oldest first; a subscriber appearing twice waits for the next round.
+  std::sort(changes.begin(), changes.end(), [](auto* x, auto* y) {
+    return std::tie(x->created_at, x->id) < std::tie(y->created_at, y->id);
+  });
+  while (!changes.empty()) {
+    std::set<std::pair<std::string, std::string>> seen;
+    std::vector<const sagas::saga_instance*> later;
+    std::string rows = "[";
+    for (auto* inst : changes) {
+      if (!seen.emplace(inst->tenant_id, inst->subscriber_id).second) {
+        later.push_back(inst);
+        continue;
+      }
+      auto def = registry.find(inst->name, inst->version);
+      auto outcome = sagas::settled_outcome(*def, *inst);
+      // A saga in needs_attention has not ended: the subscriber's state
+      // stays what admission saw until an operator settles it.
+      auto settles = finished(inst->state);
+      auto target = settles ? target_of(inst->name, outcome) : std::nullopt;
+      if (rows.size() > 1)
+        rows += ',';
+      rows += "{\"t\":";
+      append_json_text(rows, inst->tenant_id);
+      rows += ",\"s\":";
+      append_json_text(rows, inst->subscriber_id);
+      rows += ",\"saga\":";
+      append_json_text(rows, inst->id);
+      rows += ",\"name\":";
+      append_json_text(rows, inst->name);
+      // The saga's own state: a cancel of a saga in needs_attention is a
+      // change even though both settle as needs_attention.
+      rows += ",\"outcome\":";
+      append_json_text(rows, sagas::to_string(inst->state));
+      rows += ",\"target\":";
+      if (target)
+        append_json_text(rows, sagas::to_string(*target));
+      else
+        rows += "null";
+      rows += ",\"service_type\":";
+      append_json_text(rows, settles ? inst->service_type : std::string{});
+      rows += ",\"delta\":";
+      append_delta(rows, *inst);
+      rows += ",\"at\":";
+      rows += std::to_string(std::chrono::floor<std::chrono::microseconds>(
+                               inst->updated_at.time_since_epoch())
+                               .count());
+      rows += '}';
+    }
+    rows += ']';
+    tx.exec_params(record_sql, rows);
+    changes = std::move(later);
+  }
+  if (!scrub.empty())
+    tx.exec_params(scrub_sql, text_array(scrub));
+}
+
+} // namespace ispflow::adapters::postgres::detail

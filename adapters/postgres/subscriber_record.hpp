@@ -1,0 +1,32 @@
+#pragma once
+
+// Internal to ispflow_adapters_postgres: not a public header. The subscriber
+// record (schema/0011_subscriber_record.sql), kept by the saga store's write
+// transaction.
+
+#include "adapters/postgres/saga_store.hpp"
+
+#include <pqxx/pqxx>
+#include <string_view>
+#include <vector>
+
+namespace ispflow::adapters::postgres::detail {
+
+/// True for a flattened payload or output key that may hold a secret
+/// (e.g. "credentials.password"): never part of the record, and removed
+/// from stored payloads once the saga needed it.
+bool is_secret_key(std::string_view key) noexcept;
+
+/// Called by `saga_store::write` inside its transaction, after the saga
+/// rows: for every saga of `batch` (its last element) that finished
+/// (completed, compensated, cancelled) or stopped in needs_attention,
+/// applies the saga to its subscriber's record, as sagas::next_state and
+/// the profile fold do; applying the same saga outcome twice changes
+/// nothing. Then removes secrets from the input event of every saga that
+/// no longer needs them (its RADIUS provisioning step succeeded, or it
+/// finished). Throws what libpqxx throws; the caller's transaction rolls
+/// back.
+void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
+                        const std::vector<const saga_write*>& batch);
+
+} // namespace ispflow::adapters::postgres::detail

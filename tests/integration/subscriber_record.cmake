@@ -1,0 +1,6 @@
+# The subscriber record: kept with each saga transition, equal to what the
+# history says, built by migration 0011; passwords leave stored payloads.
+ispflow_add_gtest(NAME subscriber_record_test
+  SOURCES integration/subscriber_record_test.cpp
+  LIBS ispflow::actors ispflow::postgres ispflow::test_support
+  LABELS integration PG)
