@@ -7,6 +7,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <set>
 #include <sstream>
 #include <variant>
 
@@ -69,6 +70,7 @@ struct callback_family {
 // What a name is registered as, to refuse conflicting registrations.
 struct registration {
   metric_kind kind = metric_kind::counter;
+  std::string help;
   std::vector<std::string> labels;
   std::vector<double> bounds;
   // Exactly one of these is set.
@@ -182,6 +184,7 @@ struct metrics_registry::impl {
       raw = fam.get();
       registration reg;
       reg.kind = kind_of<T>();
+      reg.help = help;
       reg.labels = std::move(labels);
       reg.bounds = std::move(bounds);
       reg.set<T>(std::move(fam));
@@ -223,6 +226,7 @@ struct metrics_registry::impl {
       }
       if (!samples) {
         callback_errors->inc();
+        out.push_back(std::move(mf));
         continue;
       }
       for (auto& s : *samples) {
@@ -243,8 +247,7 @@ struct metrics_registry::impl {
           m.gauge.value = s.value;
         mf.metric.push_back(std::move(m));
       }
-      if (!mf.metric.empty())
-        out.push_back(std::move(mf));
+      out.push_back(std::move(mf));
     }
     return out;
   }
@@ -326,6 +329,28 @@ std::string metrics_registry::render() const {
   auto all = impl_->collect_callbacks();
   for (auto& mf : impl_->native.Collect())
     all.push_back(std::move(mf));
+  // prometheus-cpp leaves out families without children; they are listed
+  // anyway (HELP and TYPE, no sample), so that every metric ispflow defines
+  // shows in a scrape from the start.
+  std::set<std::string> seen;
+  for (auto& mf : all)
+    seen.insert(mf.name);
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    for (auto& [name, reg] : impl_->families) {
+      if (reg.callback || seen.count(name) > 0)
+        continue;
+      prometheus::MetricFamily mf;
+      mf.name = name;
+      mf.help = escape_help(reg.help);
+      mf.type = reg.kind == metric_kind::counter
+                  ? prometheus::MetricType::Counter
+                : reg.kind == metric_kind::gauge
+                  ? prometheus::MetricType::Gauge
+                  : prometheus::MetricType::Histogram;
+      all.push_back(std::move(mf));
+    }
+  }
   std::stable_sort(all.begin(), all.end(),
                    [](auto& x, auto& y) { return x.name < y.name; });
   std::ostringstream out;

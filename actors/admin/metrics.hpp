@@ -228,8 +228,8 @@ public:
   /// Unregisters a callback family; unknown ids are ignored.
   void remove_callback(uint64_t id);
 
-  /// Every family with at least one sample in the text exposition format,
-  /// sorted by name.
+  /// Every family in the text exposition format, sorted by name (a family
+  /// without samples yet, e.g. no label set used, with HELP and TYPE only).
   std::string render() const;
 
 private:

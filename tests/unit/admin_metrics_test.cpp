@@ -397,11 +397,19 @@ TEST(admin_metrics, families_render_sorted_by_name_each_with_one_type_line) {
   EXPECT_EQ(e.value("zeta"), 1.0);
 }
 
-TEST(admin_metrics, labelled_family_without_children_renders_nothing) {
+TEST(admin_metrics, families_without_children_render_help_and_type_only) {
   metrics_registry reg;
   ASSERT_TRUE(reg.counters("beta_total", "b", {"k"}));
-  auto text = reg.render();
-  EXPECT_EQ(text.find("beta_total"), std::string::npos) << text;
+  ASSERT_TRUE(reg.histograms("gamma_seconds", "g", {0.5}, {"k"}));
+  ASSERT_TRUE(reg.add_callback("delta", "d", metric_kind::gauge,
+                               [] { return std::vector<sample>{}; }));
+  auto e = parse(reg.render());
+  ASSERT_EQ(e.error, "");
+  EXPECT_EQ(e.families["beta_total"].type, "counter");
+  EXPECT_EQ(e.families["gamma_seconds"].type, "histogram");
+  EXPECT_EQ(e.families["delta"].type, "gauge");
+  EXPECT_EQ(e.count("beta_total"), 0u);
+  EXPECT_EQ(e.count("gamma_seconds_count"), 0u);
 }
 
 TEST(admin_metrics, definer_registers_one_per_line_and_keeps_the_first_error) {
