@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Observability against a running ispflowd (issue 16 items 3-5): one FTTH
-# activation carrying a W3C traceparent through NetBox, GenieACS and AWX
-# simulators, and one malformed billing record. Then:
+# activation carrying a W3C traceparent through the NetBox, GenieACS, AWX and
+# VOLTHA/ONOS simulators, and one malformed billing record. Then:
 #  - /metrics (own listener, bearer token) passes `promtool check metrics`;
 #  - every metric of deploy/monitoring's dashboard and alert rules is in that
 #    scrape (check_metric_names.py), and the counters moved;
-#  - each HTTP simulator received the activation's trace id, every call as a
-#    span of its own (GET /_sim/traces);
+#  - each HTTP simulator (ONOS's REST for VOLTHA) got the trace id, each call
+#    a span of its own (GET /_sim/traces);
 #  - the emitted lifecycle event carries the billing event's traceparent;
 #  - ispflowd's log lines about the saga carry its saga id and trace id.
 #   observability.sh BUILD_DIR
@@ -17,8 +17,8 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 export STACK_BIN=$build STACK_DIR=$build/e2e-observability STACK_PG_PORT=55459
 export STACK_PORT_BASE=18400 STACK_ADMIN_PORT=18489
 source "$src/deploy/local/stack.sh"
-# Only NetBox, GenieACS and AWX run here; the URLs are in the config below.
-unset ISPFLOW_TENANTS_0_VOLTHA_GRPC ISPFLOW_TENANTS_0_VOLTHA_ONOS_URL ISPFLOW_NAS_0_COA_PORT
+# No RADIUS here; the systems' URLs are in the config below.
+unset ISPFLOW_NAS_0_COA_PORT
 rm -rf "$STACK_DIR"
 trap stack_stop_all EXIT
 
@@ -33,6 +33,7 @@ fail() { echo "FAIL: $*" >&2; tail -n 30 "$STACK_DIR/ispflowd.log" >&2 || true; 
 
 command -v promtool >/dev/null || fail "promtool not installed (Debian package prometheus, deploy/local/deps.sh)"
 stack_ports_free "$STACK_NETBOX_PORT" "$STACK_GENIEACS_PORT" "$STACK_AWX_PORT" \
+  "$STACK_VOLTHA_PORT" "$STACK_ONOS_PORT" \
   "$STACK_ADMIN_PORT" "$metrics_port" "$STACK_PG_PORT" || fail "ports in use"
 stack_pg_start
 stack_bus_start 6
@@ -45,6 +46,11 @@ STACK_SIM_WAIT=$STACK_GENIEACS_PORT stack_sim_start genieacs --port "$STACK_GENI
 STACK_SIM_WAIT=$STACK_AWX_PORT stack_sim_start awx --port "$STACK_AWX_PORT" \
   --seed "$src/deploy/local/demo/awx-seed.yaml" --token-file "$secrets/awx-token" \
   --pending-after-ms 50 --running-after-ms 100 --finish-after-ms 200
+STACK_SIM_WAIT=$STACK_ONOS_PORT stack_sim_start voltha --grpc-port "$STACK_VOLTHA_PORT" \
+  --rest-port "$STACK_ONOS_PORT" --olts 1 --onus-per-olt 8 --serial-prefix ALCL \
+  --transition-delay-ms 50 --sadis-service 100/0/64 \
+  --onos-user onos --onos-password-file "$secrets/onos-password"
+stack_wait_tcp "$STACK_VOLTHA_PORT" 10 || fail "no VOLTHA gRPC"
 
 token_sha=$(printf '%s' "$metrics_token" | sha256sum | cut -d' ' -f1)
 cat >"$STACK_DIR/ispflow.yaml" <<YAML
@@ -75,7 +81,7 @@ tenants:
     systems:
       radius: false
       netbox: true
-      voltha: false
+      voltha: true
       genieacs: true
       awx: true
     netbox:
@@ -93,6 +99,15 @@ tenants:
       token_file: $secrets/awx-token
       activation_template: 1
       poll_interval_ms: 100
+    voltha:
+      grpc: 127.0.0.1:$STACK_VOLTHA_PORT
+      onos_url: http://127.0.0.1:$STACK_ONOS_PORT
+      onos_user: onos
+      onos_password_file: $secrets/onos-password
+      s_tag: 100
+      c_tag: 0
+      tp_id: 64
+      confirm_interval_ms: 200
 YAML
 
 stack_ispflowd_start "$STACK_DIR/ispflow.yaml"
@@ -144,7 +159,7 @@ grep -q '^ispflow_step_call_duration_seconds_count{operation="netbox.allocate_ip
 [[ $(sample 'ispflow_ready') == 1 ]] || fail "ispflow_ready is not 1"
 
 # -- trace context on every HTTP call ------------------------------------------------
-for port in "$STACK_NETBOX_PORT" "$STACK_GENIEACS_PORT" "$STACK_AWX_PORT"; do
+for port in "$STACK_NETBOX_PORT" "$STACK_GENIEACS_PORT" "$STACK_AWX_PORT" "$STACK_ONOS_PORT"; do
   stack_http GET "$port" /_sim/traces >"$STACK_DIR/traces-$port.json" || fail "no /_sim/traces on $port"
   python3 - "$STACK_DIR/traces-$port.json" "$trace_id" "$parent_id" <<'PY' || fail "simulator on $port: trace context not propagated"
 import json, sys
