@@ -148,8 +148,8 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                            call.operation,
                            call.idempotency_key,
                            call.reconcile || st.reconcile_all,
-                           call.input};
-  req.traceparent = st.inst.traceparent;
+                           call.input,
+                           st.inst.traceparent};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
   auto started = std::chrono::steady_clock::now();
   auto observe = [self, started, system = call.system,

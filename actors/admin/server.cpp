@@ -567,17 +567,17 @@ struct admin_server::impl {
     if (!gf)
       return gf.error();
     refresh_failures = &(*gf)->with({});
-    metric_definer def{*metrics};
-    ready_gauge = def.gauges(
+    metric_definer definer{*metrics};
+    ready_gauge = definer.gauges(
       "ispflow_ready",
       "1 when every readiness check (as /readyz) passed at the last refresh,"
       " else 0.");
-    ready_checks = def.gauges(
+    ready_checks = definer.gauges(
       "ispflow_ready_check",
       "Readiness checks at the last refresh by name: 1 passed, 0 failed.",
       {"check"});
-    if (def.error())
-      return def.error();
+    if (definer.error())
+      return definer.error();
     struct cb_def {
       const char* name;
       const char* help;

@@ -443,7 +443,7 @@ std::vector<adapters::kafka::partition_lag> lag_board::get() const {
 caf::error add_intake_metrics(actors::admin::metrics_registry& metrics,
                               actors::intake_settings& intake) {
   actors::admin::metric_definer def{metrics};
-  auto events = def.counters(
+  auto written = def.counters(
     "ispflow_intake_events_total",
     "Billing events intake wrote, by result: recorded (new in the inbox) or"
     " duplicate (already there)",
@@ -456,8 +456,8 @@ caf::error add_intake_metrics(actors::admin::metrics_registry& metrics,
   if (def.error())
     return def.error();
   // Both results exist from the start, so that rate() sees the first ones.
-  auto* recorded = &events->with({"recorded"});
-  auto* duplicate = &events->with({"duplicate"});
+  auto* recorded = &written->with({"recorded"});
+  auto* duplicate = &written->with({"duplicate"});
   intake.on_batch = [recorded, duplicate,
                      dead](const events::intake_outcome& out,
                            const events::intake_batch& batch) {
