@@ -561,7 +561,7 @@ struct admin_server::impl {
       return rf.error();
     refused = *rf;
     auto gf = metrics->counters(
-      "ispflow_admin_gauge_refresh_failures_total",
+      "ispflow_admin_metrics_refresh_failures_total",
       "Background refreshes of a database gauge of /metrics that failed (the"
       " last values stay).");
     if (!gf)
