@@ -274,7 +274,6 @@ void decide(self_ptr self, const pg::startable_event& ev,
   seed.subscriber_id = ev.subscriber_id;
   seed.causation = ev.event_id;
   seed.payload = flatten_payload(ev.payload);
-  seed.traceparent = ev.traceparent;
   // A suspend, resume, plan change or terminate carries only what changes:
   // the rest (credentials, access, the IP, ONU and CPE ids) comes from the
   // subscriber's completed sagas. The event's own values win.
@@ -287,6 +286,7 @@ void decide(self_ptr self, const pg::startable_event& ev,
     seed.service_type = service_type;
   saga_start start;
   start.instance = sagas::make_instance(*def, std::move(seed), st.now());
+  start.instance.traceparent = ev.traceparent;
   start.first_input = sagas::start_saga{*profile};
   start.inbox_id = ev.inbox_id;
   start.partition = ev.partition;

@@ -15,7 +15,6 @@ saga_instance make_instance(const saga_definition& def, instance_seed seed,
   result.service_type = std::move(seed.service_type);
   result.causation = std::move(seed.causation);
   result.payload = std::move(seed.payload);
-  result.traceparent = std::move(seed.traceparent);
   result.created_at = now;
   result.updated_at = now;
   result.steps.resize(def.steps.size());

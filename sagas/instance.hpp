@@ -98,8 +98,6 @@ struct instance_seed {
   std::string service_type;
   std::string causation;
   field_map payload;
-  /// See saga_instance::traceparent.
-  std::string traceparent;
 };
 
 /// A new `pending` instance of `def`, with one pending record per step.
