@@ -238,9 +238,9 @@ struct metrics_registry::impl {
           continue;
         }
         prometheus::ClientMetric m;
+        // In the callback's order (the text format does not sort labels).
         for (auto& [k, v] : s.labels)
           m.label.push_back({k, v});
-        std::sort(m.label.begin(), m.label.end());
         if (mf.type == prometheus::MetricType::Counter)
           m.counter.value = s.value;
         else
