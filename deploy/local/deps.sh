@@ -28,6 +28,8 @@ packages=(
   # promtool (from the Prometheus server package, the only Debian package
   # that ships it): checks /metrics and unit-tests deploy/monitoring's rules
   prometheus
+  # deploy/monitoring/check_metric_names.py reads the alert rules (YAML)
+  python3 python3-yaml
   # formatting (make format, make format-check)
   clang-format
 )
