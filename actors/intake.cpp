@@ -116,6 +116,8 @@ void consume(intake_ptr self) {
         s.totals.recorded += out.recorded;
         s.totals.duplicates += out.duplicates;
         s.totals.dead_lettered += out.dead_lettered;
+        if (s.cfg.on_batch)
+          s.cfg.on_batch(out, *s.pending);
         // A failed commit only means redelivery, which the inbox absorbs.
         if (auto res = s.consumer->commit(s.pending->commit); !res)
           common::log_warn("intake", "offset commit failed",

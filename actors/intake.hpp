@@ -62,6 +62,12 @@ struct intake_settings {
   /// Called after a batch that recorded new events committed (e.g. to nudge
   /// the saga router); runs on the intake's thread.
   std::function<void()> on_recorded;
+  /// Told what each batch did once the store committed it (e.g. for
+  /// metrics): the store's counts and the batch itself (its dead letters
+  /// with their reasons). Runs on the intake's thread.
+  std::function<void(const events::intake_outcome&,
+                     const events::intake_batch&)>
+    on_batch;
   /// Told the consumer lag of every assigned partition at most once per
   /// `lag_interval` (asking costs broker round trips); runs on the
   /// intake's thread.

@@ -148,7 +148,8 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                            call.operation,
                            call.idempotency_key,
                            call.reconcile || st.reconcile_all,
-                           call.input};
+                           call.input,
+                           st.inst.traceparent};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
   auto started = std::chrono::steady_clock::now();
   auto observe = [self, started, system = call.system,
@@ -189,9 +190,8 @@ void execute(self_ptr self, const sagas::saga_command& cmd) {
     call_adapter(self, comp->call);
   } else if (auto timer = std::get_if<sagas::schedule_timer>(&cmd)) {
     if (st.deps->timer)
-      self->send(st.deps->timer, schedule_atom_v, timer->due,
-                 saga_actor{self}, static_cast<uint64_t>(timer->step),
-                 timer->generation);
+      self->send(st.deps->timer, schedule_atom_v, timer->due, saga_actor{self},
+                 static_cast<uint64_t>(timer->step), timer->generation);
   }
 }
 
@@ -260,12 +260,14 @@ void write_inflight(self_ptr self) {
             if (err == errc::invalid_input) {
               common::log_error("saga", "store refused a saga transition",
                                 {{"saga_id", rs.inst.id},
+                                 {"trace_id", sagas::trace_id(rs.inst)},
                                  {"error", render_error(err)}});
               self->quit(err);
               return;
             }
             common::log_warn("saga", "saga transition not written, retrying",
                              {{"saga_id", rs.inst.id},
+                              {"trace_id", sagas::trace_id(rs.inst)},
                               {"error", render_error(err)}});
             rs.held = true;
             self->delayed_send(self, rs.retry_delay, rewrite_atom_v);
@@ -351,7 +353,9 @@ saga_actor::behavior_type saga(self_ptr self,
     why = sagas::check_instance(*st.def, st.inst);
   if (why) {
     common::log_error("saga", "saga instance does not fit its definition",
-                      {{"saga_id", st.inst.id}, {"error", *why}});
+                      {{"saga_id", st.inst.id},
+                       {"trace_id", sagas::trace_id(st.inst)},
+                       {"error", *why}});
     self->quit(caf::make_error(errc::invalid_input, *why));
     return {
       [](fire_atom, uint64_t, int64_t) {},

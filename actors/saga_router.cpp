@@ -286,10 +286,19 @@ void decide(self_ptr self, const pg::startable_event& ev,
     seed.service_type = service_type;
   saga_start start;
   start.instance = sagas::make_instance(*def, std::move(seed), st.now());
+  start.instance.traceparent = ev.traceparent;
   start.first_input = sagas::start_saga{*profile};
   start.inbox_id = ev.inbox_id;
   start.partition = ev.partition;
   ++st.counts.started;
+  common::log_debug("saga_router", "saga started",
+                    {{"saga_id", start.instance.id},
+                     {"trace_id", sagas::trace_id(start.instance)},
+                     {"saga", start.instance.name},
+                     {"tenant", start.instance.tenant_id},
+                     {"causation", start.instance.causation}});
+  if (st.cfg.on_saga_started)
+    st.cfg.on_saga_started(start.instance);
   launch(self, std::move(start), {ev.tenant_id, ev.subscriber_id});
 }
 
@@ -572,6 +581,24 @@ saga_router_actor::behavior_type router(self_ptr self,
     [self](done_atom, const sagas::saga_instance& inst) {
       auto& rs = self->state;
       ++rs.counts.finished;
+      if (inst.state == sagas::saga_state::completed)
+        common::log_debug("saga_router", "saga ended",
+                          {{"saga_id", inst.id},
+                           {"trace_id", sagas::trace_id(inst)},
+                           {"saga", inst.name},
+                           {"tenant", inst.tenant_id},
+                           {"state", std::string{to_string(inst.state)}}});
+      else
+        common::log_info("saga_router", "saga ended",
+                         {{"saga_id", inst.id},
+                          {"trace_id", sagas::trace_id(inst)},
+                          {"saga", inst.name},
+                          {"tenant", inst.tenant_id},
+                          {"state", std::string{to_string(inst.state)}},
+                          {"failed_step", inst.failed_step},
+                          {"error", inst.error}});
+      if (rs.cfg.on_saga_finished)
+        rs.cfg.on_saga_finished(inst);
       // Sent by the saga actor itself: find it by address, not by id (a
       // scan of every running saga, per saga that ends).
       auto i = rs.running.find(

@@ -6,6 +6,7 @@
 #include <caf/fwd.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,11 @@ struct saga_router_settings {
   std::chrono::milliseconds write_linger{5};
   /// Passed to every saga actor (saga_actor_deps::on_step_call).
   step_call_observer on_step_call;
+  /// Told about every saga the router starts and every saga that ends (its
+  /// final instance), e.g. for metrics. Run on the router's thread: keep
+  /// them quick and thread-safe.
+  std::function<void(const sagas::saga_instance&)> on_saga_started;
+  std::function<void(const sagas::saga_instance&)> on_saga_finished;
 };
 
 /// Spawns the saga router (scheduled). At start it resumes the active sagas

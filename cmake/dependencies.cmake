@@ -11,6 +11,9 @@ find_package(RapidJSON REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka++ rdkafka)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# Metrics: only the core library (registry, families, text format); the admin
+# API serves /metrics on its own sockets, so prometheus-cpp-pull is unused.
+find_package(prometheus-cpp CONFIG REQUIRED)
 # jemalloc as the allocator of ispflowd and the saga benchmark: the saga
 # engine allocates many small strings on several threads, and glibc's
 # malloc cost ~15% of its throughput (docs/benchmarks.md).

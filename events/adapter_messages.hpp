@@ -59,6 +59,9 @@ struct adapter_request {
   /// The billing payload overlaid with earlier steps' outputs (for a
   /// compensation, the step's own output too).
   string_map input;
+  /// W3C traceparent of the saga's billing event (empty when it had none):
+  /// HTTP adapters send it on, each call as a child span.
+  std::string traceparent;
 
   friend bool operator==(const adapter_request&, const adapter_request&)
     = default;
@@ -69,7 +72,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, adapter_request& x) {
   return f(caf::meta::type_name("adapter_request"), x.tenant_id,
            x.subscriber_id, x.system, x.operation, x.idempotency_key,
-           x.reconcile, x.input);
+           x.reconcile, x.input, x.traceparent);
 }
 
 /// Prints the request without its input (which may hold credentials).

@@ -83,6 +83,10 @@ struct saga_instance {
   time_point updated_at;
   /// One record per step of the definition, same order.
   std::vector<step_record> steps;
+  /// W3C traceparent of the billing event that started the saga (empty when
+  /// it had none): sent on with every adapter call and emitted event. Not
+  /// persisted: a saga resumed after a restart carries none.
+  std::string traceparent;
 
   friend bool operator==(const saga_instance&, const saga_instance&) = default;
 };

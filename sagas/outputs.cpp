@@ -145,7 +145,9 @@ events::kafka_record make_record(std::string type, std::string data,
   ev.time = settings.clock ? settings.clock() : rfc3339(inst.updated_at);
   ev.subject = inst.subscriber_id;
   ev.tenant_id = inst.tenant_id;
-  ev.traceparent = settings.traceparent;
+  // The saga's own trace (its billing event's) wins over the default.
+  ev.traceparent = inst.traceparent.empty() ? settings.traceparent
+                                            : inst.traceparent;
   ev.data = std::move(data);
   return events::encode_binary(ev, topic);
 }
@@ -265,6 +267,14 @@ output_records(const std::vector<saga_command>& commands,
       result.push_back(lifecycle_record(*y, inst, settings, i));
   }
   return result;
+}
+
+std::string trace_id(const saga_instance& inst) {
+  // "00-<trace id>-<parent id>-<flags>"
+  auto& tp = inst.traceparent;
+  if (tp.size() != 55 || tp[2] != '-' || tp[35] != '-')
+    return {};
+  return tp.substr(3, 32);
 }
 
 } // namespace ispflow::sagas

@@ -80,4 +80,8 @@ std::string output_event_id(const saga_instance& inst, size_t index);
 /// `t` as RFC 3339 UTC with microseconds, e.g. "2024-05-01T12:00:00.000250Z".
 std::string rfc3339(time_point t);
 
+/// The trace id (32 hex) of the saga's traceparent, for log lines; empty
+/// when it has none or it is malformed.
+std::string trace_id(const saga_instance& inst);
+
 } // namespace ispflow::sagas

@@ -3,44 +3,24 @@
 #include "events/errc.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <set>
+#include <sstream>
 #include <variant>
 
 namespace ispflow::actors::admin {
 
 // -- histogram ----------------------------------------------------------------
 
-histogram::histogram(std::vector<double> bounds)
-  : bounds_(std::move(bounds)),
-    buckets_(std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1)) {
-  for (size_t i = 0; i <= bounds_.size(); ++i)
-    buckets_[i].store(0, std::memory_order_relaxed);
+uint64_t histogram::count() const {
+  return native_->Collect().histogram.sample_count;
 }
 
-void histogram::observe(double v) noexcept {
-  auto i = static_cast<size_t>(
-    std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(v, std::memory_order_relaxed);
-}
-
-std::vector<uint64_t> histogram::cumulative_counts() const {
-  std::vector<uint64_t> out;
-  out.reserve(bounds_.size() + 1);
-  uint64_t total = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    total += buckets_[i].load(std::memory_order_relaxed);
-    out.push_back(total);
-  }
-  return out;
-}
-
-uint64_t histogram::count() const noexcept {
-  uint64_t total = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i)
-    total += buckets_[i].load(std::memory_order_relaxed);
-  return total;
+double histogram::sum() const {
+  return native_->Collect().histogram.sample_sum;
 }
 
 std::vector<double> default_latency_buckets() {
@@ -48,8 +28,7 @@ std::vector<double> default_latency_buckets() {
           0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
 }
 
-// -- text format helpers
-// --------------------------------------------------------
+// -- names --------------------------------------------------------------------
 
 bool valid_metric_name(std::string_view name) noexcept {
   if (name.empty())
@@ -78,41 +57,65 @@ bool valid_label_name(std::string_view name) noexcept {
   return true;
 }
 
-std::string format_value(double v) {
-  if (std::isnan(v))
-    return "NaN";
-  if (std::isinf(v))
-    return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, res.ptr);
-}
+namespace {
 
-std::string escape_label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
+struct callback_family {
+  uint64_t id = 0;
+  std::string name;
+  std::string help;
+  metric_kind kind = metric_kind::gauge;
+  sample_callback cb;
+};
+
+// What a name is registered as, to refuse conflicting registrations.
+struct registration {
+  metric_kind kind = metric_kind::counter;
+  std::string help;
+  std::vector<std::string> labels;
+  std::vector<double> bounds;
+  // Exactly one of these is set.
+  std::unique_ptr<family<counter>> counters;
+  std::unique_ptr<family<gauge>> gauges;
+  std::unique_ptr<family<histogram>> histograms;
+  std::shared_ptr<callback_family> callback;
+
+  template <class T>
+  family<T>* get() {
+    if constexpr (std::is_same_v<T, counter>)
+      return counters.get();
+    else if constexpr (std::is_same_v<T, gauge>)
+      return gauges.get();
+    else
+      return histograms.get();
   }
-  return out;
+
+  template <class T>
+  void set(std::unique_ptr<family<T>> x) {
+    if constexpr (std::is_same_v<T, counter>)
+      counters = std::move(x);
+    else if constexpr (std::is_same_v<T, gauge>)
+      gauges = std::move(x);
+    else
+      histograms = std::move(x);
+  }
+};
+
+template <class T>
+constexpr metric_kind kind_of() {
+  if constexpr (std::is_same_v<T, counter>)
+    return metric_kind::counter;
+  else if constexpr (std::is_same_v<T, gauge>)
+    return metric_kind::gauge;
+  else
+    return metric_kind::histogram;
 }
 
-std::string escape_help(std::string_view v) {
+// prometheus-cpp 1.0.1 writes HELP text as it is; the text format wants
+// backslashes and newlines escaped there.
+std::string escape_help(const std::string& help) {
   std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
+  out.reserve(help.size());
+  for (char c : help) {
     if (c == '\\')
       out += "\\\\";
     else if (c == '\n')
@@ -123,77 +126,28 @@ std::string escape_help(std::string_view v) {
   return out;
 }
 
-namespace {
-
-void append_labels(std::string& out, const label_pairs& labels) {
-  if (labels.empty())
-    return;
-  out += '{';
-  bool first = true;
-  for (auto& [k, v] : labels) {
-    if (!first)
-      out += ',';
-    first = false;
-    out += k;
-    out += "=\"";
-    out += escape_label_value(v);
-    out += '"';
-  }
-  out += '}';
+template <class T>
+auto& build(prometheus::Registry& reg, const std::string& name,
+            const std::string& raw_help) {
+  auto help = escape_help(raw_help);
+  if constexpr (std::is_same_v<T, counter>)
+    return prometheus::BuildCounter().Name(name).Help(help).Register(reg);
+  else if constexpr (std::is_same_v<T, gauge>)
+    return prometheus::BuildGauge().Name(name).Help(help).Register(reg);
+  else
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(reg);
 }
-
-label_pairs zip(const std::vector<std::string>& names,
-                const label_values& values) {
-  label_pairs out;
-  out.reserve(names.size());
-  for (size_t i = 0; i < names.size(); ++i)
-    out.emplace_back(names[i], values[i]);
-  return out;
-}
-
-void append_sample(std::string& out, std::string_view name,
-                   const label_pairs& labels, double v) {
-  out += name;
-  append_labels(out, labels);
-  out += ' ';
-  out += format_value(v);
-  out += '\n';
-}
-
-void append_header(std::string& out, const std::string& name,
-                   const std::string& help, std::string_view type) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += escape_help(help);
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-struct callback_family {
-  uint64_t id = 0;
-  std::string name;
-  std::string help;
-  metric_kind kind = metric_kind::gauge;
-  sample_callback cb;
-};
 
 } // namespace
 
-// -- registry
-// -------------------------------------------------------------------
+// -- registry -----------------------------------------------------------------
 
 struct metrics_registry::impl {
-  using entry = std::variant<
-    std::unique_ptr<family<counter>>, std::unique_ptr<family<gauge>>,
-    std::unique_ptr<family<histogram>>, std::shared_ptr<callback_family>>;
+  prometheus::Registry native;
   mutable std::mutex mtx;
-  std::map<std::string, entry> families;
+  std::map<std::string, registration> families;
   uint64_t next_id = 1;
-  counter callback_errors;
+  counter* callback_errors = nullptr;
 
   caf::error check_names(const std::string& name,
                          const std::vector<std::string>& labels) const {
@@ -216,23 +170,94 @@ struct metrics_registry::impl {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = families.find(name);
     if (i != families.end()) {
-      auto ptr = std::get_if<std::unique_ptr<family<T>>>(&i->second);
-      if (ptr == nullptr || (*ptr)->labels() != labels
-          || (*ptr)->bounds() != bounds)
+      auto& reg = i->second;
+      if (reg.callback || reg.kind != kind_of<T>() || reg.labels != labels
+          || reg.bounds != bounds)
         return caf::make_error(errc::invalid_input,
                                "metric registered differently: " + name);
-      return ptr->get();
+      return reg.get<T>();
     }
-    auto fam = std::make_unique<family<T>>(name, help, std::move(labels),
-                                           std::move(bounds));
-    auto raw = fam.get();
-    families.emplace(name, std::move(fam));
+    family<T>* raw = nullptr;
+    try {
+      auto& native_family = build<T>(native, name, help);
+      auto fam = std::make_unique<family<T>>(native_family, labels, bounds);
+      raw = fam.get();
+      registration reg;
+      reg.kind = kind_of<T>();
+      reg.help = help;
+      reg.labels = std::move(labels);
+      reg.bounds = std::move(bounds);
+      reg.set<T>(std::move(fam));
+      families.emplace(name, std::move(reg));
+    } catch (const std::exception& e) {
+      return caf::make_error(errc::invalid_input, "metric not registered: "
+                                                    + name + ": " + e.what());
+    }
+    // A family without labels has one child: export it (0) from the start,
+    // so that rate() and absent() work before the first event.
+    if (raw->labels().empty())
+      raw->with({});
     return raw;
+  }
+
+  // The callback families' samples of this scrape.
+  std::vector<prometheus::MetricFamily> collect_callbacks() const {
+    std::vector<std::shared_ptr<callback_family>> callbacks;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto& [name, reg] : families)
+        if (reg.callback)
+          callbacks.push_back(reg.callback);
+    }
+    // Callbacks run outside the lock: they may be slow or register metrics.
+    std::vector<prometheus::MetricFamily> out;
+    for (auto& fam : callbacks) {
+      prometheus::MetricFamily mf;
+      mf.name = fam->name;
+      mf.help = escape_help(fam->help);
+      mf.type = fam->kind == metric_kind::counter
+                  ? prometheus::MetricType::Counter
+                  : prometheus::MetricType::Gauge;
+      caf::expected<std::vector<sample>> samples{std::vector<sample>{}};
+      try {
+        samples = fam->cb();
+      } catch (...) {
+        samples = caf::make_error(errc::unspecified, "callback threw");
+      }
+      if (!samples) {
+        callback_errors->inc();
+        out.push_back(std::move(mf));
+        continue;
+      }
+      for (auto& s : *samples) {
+        bool ok = std::all_of(s.labels.begin(), s.labels.end(), [](auto& kv) {
+          return valid_label_name(kv.first);
+        });
+        if (!ok) {
+          callback_errors->inc();
+          continue;
+        }
+        prometheus::ClientMetric m;
+        // In the callback's order (the text format does not sort labels).
+        for (auto& [k, v] : s.labels)
+          m.label.push_back({k, v});
+        if (mf.type == prometheus::MetricType::Counter)
+          m.counter.value = s.value;
+        else
+          m.gauge.value = s.value;
+        mf.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(mf));
+    }
+    return out;
   }
 };
 
 metrics_registry::metrics_registry() : impl_(std::make_unique<impl>()) {
-  // nop
+  auto fam = impl_->get<counter>("ispflow_metrics_callback_errors_total",
+                                 "Scrape-time metric callbacks that failed.",
+                                 {}, {});
+  impl_->callback_errors = &(*fam)->with({});
 }
 
 metrics_registry::~metrics_registry() = default;
@@ -283,15 +308,17 @@ metrics_registry::add_callback(const std::string& name, const std::string& help,
   fam->kind = kind;
   fam->cb = std::move(cb);
   auto id = fam->id;
-  impl_->families.emplace(name, std::move(fam));
+  registration reg;
+  reg.kind = kind;
+  reg.callback = std::move(fam);
+  impl_->families.emplace(name, std::move(reg));
   return id;
 }
 
 void metrics_registry::remove_callback(uint64_t id) {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   for (auto i = impl_->families.begin(); i != impl_->families.end(); ++i) {
-    auto ptr = std::get_if<std::shared_ptr<callback_family>>(&i->second);
-    if (ptr != nullptr && (*ptr)->id == id) {
+    if (i->second.callback && i->second.callback->id == id) {
       impl_->families.erase(i);
       return;
     }
@@ -299,87 +326,36 @@ void metrics_registry::remove_callback(uint64_t id) {
 }
 
 std::string metrics_registry::render() const {
-  // Callbacks run outside the lock: they may be slow or register metrics.
-  std::vector<std::shared_ptr<callback_family>> callbacks;
-  std::map<std::string, std::string> rendered;
+  auto all = impl_->collect_callbacks();
+  for (auto& mf : impl_->native.Collect())
+    all.push_back(std::move(mf));
+  // prometheus-cpp leaves out families without children; they are listed
+  // anyway (HELP and TYPE, no sample), so that every metric ispflow defines
+  // shows in a scrape from the start.
+  std::set<std::string> seen;
+  for (auto& mf : all)
+    seen.insert(mf.name);
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
-    for (auto& [name, entry] : impl_->families) {
-      std::string out;
-      if (auto c = std::get_if<std::unique_ptr<family<counter>>>(&entry)) {
-        auto& fam = **c;
-        append_header(out, fam.name(), fam.help(), "counter");
-        fam.for_each([&](const label_values& vs, const counter& x) {
-          append_sample(out, fam.name(), zip(fam.labels(), vs), x.value());
-        });
-      } else if (auto g = std::get_if<std::unique_ptr<family<gauge>>>(&entry)) {
-        auto& fam = **g;
-        append_header(out, fam.name(), fam.help(), "gauge");
-        fam.for_each([&](const label_values& vs, const gauge& x) {
-          append_sample(out, fam.name(), zip(fam.labels(), vs), x.value());
-        });
-      } else if (auto h
-                 = std::get_if<std::unique_ptr<family<histogram>>>(&entry)) {
-        auto& fam = **h;
-        append_header(out, fam.name(), fam.help(), "histogram");
-        fam.for_each([&](const label_values& vs, const histogram& x) {
-          auto labels = zip(fam.labels(), vs);
-          auto counts = x.cumulative_counts();
-          for (size_t i = 0; i < counts.size(); ++i) {
-            auto with_le = labels;
-            with_le.emplace_back("le", i < x.bounds().size()
-                                         ? format_value(x.bounds()[i])
-                                         : std::string{"+Inf"});
-            append_sample(out, fam.name() + "_bucket", with_le,
-                          static_cast<double>(counts[i]));
-          }
-          append_sample(out, fam.name() + "_sum", labels, x.sum());
-          // _count equals the +Inf bucket of the same snapshot.
-          append_sample(out, fam.name() + "_count", labels,
-                        static_cast<double>(counts.back()));
-        });
-      } else {
-        callbacks.push_back(std::get<std::shared_ptr<callback_family>>(entry));
+    for (auto& [name, reg] : impl_->families) {
+      if (reg.callback || seen.count(name) > 0)
         continue;
-      }
-      rendered.emplace(name, std::move(out));
+      prometheus::MetricFamily mf;
+      mf.name = name;
+      mf.help = escape_help(reg.help);
+      mf.type = reg.kind == metric_kind::counter
+                  ? prometheus::MetricType::Counter
+                : reg.kind == metric_kind::gauge
+                  ? prometheus::MetricType::Gauge
+                  : prometheus::MetricType::Histogram;
+      all.push_back(std::move(mf));
     }
   }
-  for (auto& fam : callbacks) {
-    std::string out;
-    append_header(out, fam->name, fam->help,
-                  fam->kind == metric_kind::counter ? "counter" : "gauge");
-    caf::expected<std::vector<sample>> samples{std::vector<sample>{}};
-    try {
-      samples = fam->cb();
-    } catch (...) {
-      samples = caf::make_error(errc::unspecified, "callback threw");
-    }
-    if (samples) {
-      for (auto& s : *samples) {
-        bool ok = std::all_of(s.labels.begin(), s.labels.end(), [](auto& kv) {
-          return valid_label_name(kv.first);
-        });
-        if (ok)
-          append_sample(out, fam->name, s.labels, s.value);
-        else
-          impl_->callback_errors.inc();
-      }
-    } else {
-      impl_->callback_errors.inc();
-    }
-    rendered.emplace(fam->name, std::move(out));
-  }
-  std::string own;
-  append_header(own, "ispflow_metrics_callback_errors_total",
-                "Scrape-time metric callbacks that failed.", "counter");
-  append_sample(own, "ispflow_metrics_callback_errors_total", {},
-                impl_->callback_errors.value());
-  rendered.emplace("ispflow_metrics_callback_errors_total", std::move(own));
-  std::string out;
-  for (auto& [name, text] : rendered)
-    out += text;
-  return out;
+  std::stable_sort(all.begin(), all.end(),
+                   [](auto& x, auto& y) { return x.name < y.name; });
+  std::ostringstream out;
+  prometheus::TextSerializer{}.Serialize(out, all);
+  return out.str();
 }
 
 } // namespace ispflow::actors::admin

@@ -1,24 +1,29 @@
 #pragma once
 
-#include <atomic>
+#include <caf/error.hpp>
 #include <caf/expected.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 // Metrics for /metrics: counters, gauges and histograms with label sets,
-// rendered in the Prometheus text exposition format (version 0.0.4).
+// kept and rendered (text exposition format 0.0.4) by prometheus-cpp's core
+// library. prometheus-cpp's own HTTP server (pull) is not used: the admin
+// API serves the rendered text on its own sockets.
 //
 // Registration (a family per metric name) takes a lock and may fail (a bad
 // name, or the same name registered as another kind); do it at start-up and
-// keep the references. Incrementing a child is one atomic operation, no lock.
+// keep the references. Updating a child is one atomic operation, no lock.
 // Children and families live as long as the registry and never move.
 
 namespace ispflow::actors::admin {
@@ -32,78 +37,84 @@ using label_pairs = std::vector<std::pair<std::string, std::string>>;
 /// A value that only goes up (resets only with the process).
 class counter {
 public:
+  using native_type = prometheus::Counter;
+
+  explicit counter(prometheus::Counter& native) noexcept : native_(&native) {
+    // nop
+  }
+
   /// Adds `v`; negative values are ignored (a counter never goes down).
   void inc(double v = 1.0) noexcept {
     if (v > 0)
-      value_.fetch_add(v, std::memory_order_relaxed);
+      native_->Increment(v);
   }
 
   /// The current value.
   double value() const noexcept {
-    return value_.load(std::memory_order_relaxed);
+    return native_->Value();
   }
 
 private:
-  std::atomic<double> value_{0};
+  prometheus::Counter* native_;
 };
 
 /// A value that goes up and down.
 class gauge {
 public:
+  using native_type = prometheus::Gauge;
+
+  explicit gauge(prometheus::Gauge& native) noexcept : native_(&native) {
+    // nop
+  }
+
   /// Replaces the value.
   void set(double v) noexcept {
-    value_.store(v, std::memory_order_relaxed);
+    native_->Set(v);
   }
 
   /// Adds `v` (may be negative).
   void inc(double v = 1.0) noexcept {
-    value_.fetch_add(v, std::memory_order_relaxed);
+    native_->Increment(v);
   }
 
   /// Subtracts `v`.
   void dec(double v = 1.0) noexcept {
-    value_.fetch_sub(v, std::memory_order_relaxed);
+    native_->Decrement(v);
   }
 
   /// The current value.
   double value() const noexcept {
-    return value_.load(std::memory_order_relaxed);
+    return native_->Value();
   }
 
 private:
-  std::atomic<double> value_{0};
+  prometheus::Gauge* native_;
 };
 
 /// Observations counted into fixed buckets (upper bounds, ascending), with
 /// their sum and count.
 class histogram {
 public:
-  /// `bounds` must be sorted ascending and finite; +Inf is implicit.
-  explicit histogram(std::vector<double> bounds);
+  using native_type = prometheus::Histogram;
 
-  /// Counts `v` into the first bucket whose bound is >= v.
-  void observe(double v) noexcept;
-
-  /// The upper bounds, without +Inf.
-  const std::vector<double>& bounds() const noexcept {
-    return bounds_;
+  explicit histogram(prometheus::Histogram& native) noexcept
+    : native_(&native) {
+    // nop
   }
 
-  /// Cumulative counts per bound, plus the +Inf bucket last.
-  std::vector<uint64_t> cumulative_counts() const;
-
-  /// The sum of all observations.
-  double sum() const noexcept {
-    return sum_.load(std::memory_order_relaxed);
+  /// Counts `v` into the first bucket whose bound is >= v.
+  void observe(double v) noexcept {
+    native_->Observe(v);
   }
 
   /// The number of observations.
-  uint64_t count() const noexcept;
+  uint64_t count() const;
+
+  /// The sum of all observations.
+  double sum() const;
 
 private:
-  std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;
-  std::atomic<double> sum_{0};
+  prometheus::Histogram* native_;
 };
 
 /// Bucket bounds in seconds for request and step latencies, 1 ms to 60 s.
@@ -117,12 +128,11 @@ enum class metric_kind { counter, gauge, histogram };
 template <class T>
 class family {
 public:
-  family(std::string name, std::string help, std::vector<std::string> labels,
-         std::vector<double> bounds = {})
-    : name_(std::move(name)),
-      help_(std::move(help)),
-      labels_(std::move(labels)),
-      bounds_(std::move(bounds)) {
+  using native_family = prometheus::Family<typename T::native_type>;
+
+  family(native_family& native, std::vector<std::string> labels,
+         std::vector<double> bounds)
+    : native_(&native), labels_(std::move(labels)), bounds_(std::move(bounds)) {
     // nop
   }
 
@@ -134,24 +144,19 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = children_.find(values);
     if (i == children_.end()) {
-      std::unique_ptr<T> child;
+      std::map<std::string, std::string> labels;
+      for (size_t k = 0; k < labels_.size(); ++k)
+        labels.emplace(labels_[k], values[k]);
+      typename T::native_type* child = nullptr;
       if constexpr (std::is_same_v<T, histogram>)
-        child = std::make_unique<T>(bounds_);
+        child = &native_->Add(labels, prometheus::Histogram::BucketBoundaries{
+                                        bounds_.begin(), bounds_.end()});
       else
-        child = std::make_unique<T>();
-      i = children_.emplace(std::move(values), std::move(child)).first;
+        child = &native_->Add(labels);
+      i = children_.emplace(std::move(values), std::make_unique<T>(*child))
+            .first;
     }
     return *i->second;
-  }
-
-  /// The metric name.
-  const std::string& name() const noexcept {
-    return name_;
-  }
-
-  /// The help text.
-  const std::string& help() const noexcept {
-    return help_;
   }
 
   /// The label names.
@@ -164,20 +169,11 @@ public:
     return bounds_;
   }
 
-  /// Calls `f(values, child)` for every child, in label value order.
-  template <class F>
-  void for_each(F&& f) const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& [values, child] : children_)
-      f(values, *child);
-  }
-
 private:
-  std::string name_;
-  std::string help_;
+  native_family* native_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
-  mutable std::mutex mtx_;
+  std::mutex mtx_;
   std::map<label_values, std::unique_ptr<T>> children_;
 };
 
@@ -204,6 +200,7 @@ public:
 
   /// The counter family `name`, registered on first call. Registering the
   /// same name again with the same kind and labels returns the same family.
+  /// A family without labels exports its single child (0) at once.
   /// Fails with `errc::invalid_input` for an invalid metric or label name,
   /// or a name registered with another kind or other labels.
   caf::expected<family<counter>*>
@@ -231,7 +228,8 @@ public:
   /// Unregisters a callback family; unknown ids are ignored.
   void remove_callback(uint64_t id);
 
-  /// Every family in the text exposition format, sorted by name.
+  /// Every family in the text exposition format, sorted by name (a family
+  /// without samples yet, e.g. no label set used, with HELP and TYPE only).
   std::string render() const;
 
 private:
@@ -239,20 +237,76 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// Registers many families with one line each and remembers the first
+/// error, e.g.
+///
+///   metric_definer def{registry};
+///   auto* started = def.counters("x_total", "Help.", {"type"});
+///   auto* took = def.histograms("y_seconds", "Help.", {"system"});
+///   if (auto err = def.error()) return err;
+///
+/// After an error, every further call returns nullptr.
+class metric_definer {
+public:
+  explicit metric_definer(metrics_registry& registry) noexcept
+    : registry_(registry) {
+    // nop
+  }
+
+  /// See metrics_registry::counters.
+  family<counter>* counters(const std::string& name, const std::string& help,
+                            std::vector<std::string> labels = {}) {
+    return keep(registry_.counters(name, help, std::move(labels)));
+  }
+
+  /// See metrics_registry::gauges.
+  family<gauge>* gauges(const std::string& name, const std::string& help,
+                        std::vector<std::string> labels = {}) {
+    return keep(registry_.gauges(name, help, std::move(labels)));
+  }
+
+  /// See metrics_registry::histograms; default_latency_buckets() bounds.
+  family<histogram>* histograms(const std::string& name,
+                                const std::string& help,
+                                std::vector<std::string> labels = {}) {
+    return keep(registry_.histograms(name, help, default_latency_buckets(),
+                                     std::move(labels)));
+  }
+
+  /// See metrics_registry::add_callback.
+  void callback(const std::string& name, const std::string& help,
+                metric_kind kind, sample_callback cb) {
+    if (!err_)
+      if (auto id = registry_.add_callback(name, help, kind, std::move(cb));
+          !id)
+        err_ = std::move(id.error());
+  }
+
+  /// The first error, or none.
+  const caf::error& error() const noexcept {
+    return err_;
+  }
+
+private:
+  template <class T>
+  T* keep(caf::expected<T*> x) {
+    if (err_)
+      return nullptr;
+    if (!x) {
+      err_ = std::move(x.error());
+      return nullptr;
+    }
+    return *x;
+  }
+
+  metrics_registry& registry_;
+  caf::error err_;
+};
+
 /// Whether `name` is a valid Prometheus metric name.
 bool valid_metric_name(std::string_view name) noexcept;
 
 /// Whether `name` is a valid label name (reserved `__` prefix excluded).
 bool valid_label_name(std::string_view name) noexcept;
-
-/// A sample value as the text format writes it: "NaN", "+Inf", "-Inf", or
-/// the shortest decimal that reads back as `v`.
-std::string format_value(double v);
-
-/// A label value escaped for the text format (backslash, quote, newline).
-std::string escape_label_value(std::string_view v);
-
-/// A help text escaped for the text format (backslash, newline).
-std::string escape_help(std::string_view v);
 
 } // namespace ispflow::actors::admin

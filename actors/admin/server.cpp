@@ -449,6 +449,8 @@ struct admin_server::impl {
   counter* audit_failures = nullptr;
   family<counter>* refused = nullptr;
   counter* refresh_failures = nullptr;
+  family<gauge>* ready_gauge = nullptr;
+  family<gauge>* ready_checks = nullptr;
   detail::store db;
   detail::subscriber_routes subscribers{deps.dsn};
   std::mutex intake_mtx;
@@ -504,6 +506,13 @@ struct admin_server::impl {
 
   // Recomputes the database gauges; a failed query keeps the last values.
   void refresh_gauges() {
+    auto checks = readiness();
+    bool ok = true;
+    for (auto& [name, why] : checks) {
+      ready_checks->with({name}).set(why.empty() ? 1 : 0);
+      ok = ok && why.empty();
+    }
+    ready_gauge->with({}).set(ok ? 1 : 0);
     for (auto& src : gauge_sources) {
       caf::expected<std::vector<sample>> xs = std::vector<sample>{};
       try {
@@ -560,12 +569,23 @@ struct admin_server::impl {
       return rf.error();
     refused = *rf;
     auto gf = metrics->counters(
-      "ispflow_admin_gauge_refresh_failures_total",
+      "ispflow_admin_metrics_refresh_failures_total",
       "Background refreshes of a database gauge of /metrics that failed (the"
       " last values stay).");
     if (!gf)
       return gf.error();
     refresh_failures = &(*gf)->with({});
+    metric_definer definer{*metrics};
+    ready_gauge = definer.gauges(
+      "ispflow_ready",
+      "1 when every readiness check (as /readyz) passed at the last refresh,"
+      " else 0.");
+    ready_checks = definer.gauges(
+      "ispflow_ready_check",
+      "Readiness checks at the last refresh by name: 1 passed, 0 failed.",
+      {"check"});
+    if (definer.error())
+      return definer.error();
     struct cb_def {
       const char* name;
       const char* help;
@@ -579,7 +599,16 @@ struct admin_server::impl {
                  "Dead letters not re-driven, by tenant and error.",
                  &detail::store::dead_letters_open},
           cb_def{"ispflow_sagas", "Sagas by tenant, type and state.",
-                 &detail::store::sagas_by_state}}) {
+                 &detail::store::sagas_by_state},
+          cb_def{"ispflow_outbox_oldest_age_seconds",
+                 "Age of the oldest outbox record not yet published, by topic"
+                 " (the relay's lag; no sample when nothing is pending).",
+                 &detail::store::outbox_oldest_age},
+          cb_def{"ispflow_saga_oldest_active_seconds",
+                 "Seconds since the last transition of the longest-idle saga"
+                 " in pending, running or compensating, by tenant, type and"
+                 " state.",
+                 &detail::store::sagas_oldest_active}}) {
       // Scrapes read the last refresh: a scrape never queries the database.
       std::string name = def.name;
       gauge_sources.push_back({name, def.fn});
@@ -1459,7 +1488,8 @@ struct admin_server::impl {
                     "text/plain; version=0.0.4; charset=utf-8");
   }
 
-  reply ready() {
+  // Runs every readiness check: (name, why it failed or empty).
+  std::vector<std::pair<std::string, std::string>> readiness() {
     std::vector<std::pair<std::string, std::string>> results;
     auto run = [&](const std::string& name, auto&& check) {
       std::string why;
@@ -1477,6 +1507,11 @@ struct admin_server::impl {
     run("database", [this] { return db.ping(); });
     for (auto& p : deps.probes)
       run(p.name, p.check);
+    return results;
+  }
+
+  reply ready() {
+    auto results = readiness();
     rapidjson::StringBuffer buf;
     json_writer w{buf};
     bool ok = std::all_of(results.begin(), results.end(),

@@ -2,6 +2,7 @@
 
 #include "events/errc.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <type_traits>
@@ -457,6 +458,38 @@ caf::expected<std::vector<sample>> store::sagas_by_state() {
                             {"type", r[1].as<std::string>()},
                             {"state", r[2].as<std::string>()}},
                            r[3].as<double>()});
+    return out;
+  });
+}
+
+caf::expected<std::vector<sample>> store::outbox_oldest_age() {
+  return impl_->run([](pqxx::connection& c) {
+    pqxx::read_transaction w{c};
+    // outbox_unsent_idx covers published_at IS NULL.
+    auto rows = w.exec("SELECT topic, EXTRACT(EPOCH FROM now() -"
+                       " min(created_at))::float8 FROM outbox WHERE"
+                       " published_at IS NULL GROUP BY topic ORDER BY topic");
+    std::vector<sample> out;
+    for (const auto& r : rows)
+      out.push_back(sample{{{"topic", r[0].as<std::string>()}},
+                           std::max(0.0, r[1].as<double>())});
+    return out;
+  });
+}
+
+caf::expected<std::vector<sample>> store::sagas_oldest_active() {
+  return impl_->run([](pqxx::connection& c) {
+    pqxx::read_transaction w{c};
+    auto rows = w.exec(
+      "SELECT tenant_id, name, state, EXTRACT(EPOCH FROM now() -"
+      " min(updated_at))::float8 FROM sagas WHERE state IN ('pending',"
+      " 'running', 'compensating') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+    std::vector<sample> out;
+    for (const auto& r : rows)
+      out.push_back(sample{{{"tenant", r[0].as<std::string>()},
+                            {"type", r[1].as<std::string>()},
+                            {"state", r[2].as<std::string>()}},
+                           std::max(0.0, r[3].as<double>())});
     return out;
   });
 }

@@ -171,6 +171,12 @@ public:
   caf::expected<std::vector<sample>> outbox_backlog();
   caf::expected<std::vector<sample>> dead_letters_open();
   caf::expected<std::vector<sample>> sagas_by_state();
+  /// Age in seconds of the oldest unpublished outbox record, by topic (the
+  /// relay's lag); topics with nothing pending have no sample.
+  caf::expected<std::vector<sample>> outbox_oldest_age();
+  /// Age in seconds since the last transition of the longest-idle saga in
+  /// pending, running or compensating, by tenant, type and state.
+  caf::expected<std::vector<sample>> sagas_oldest_active();
 
 private:
   struct impl;

@@ -138,6 +138,14 @@ void send_http(self_ptr self, const tenant_settings& ts, http::request r, F f) {
           });
 }
 
+// send_http for a request made on behalf of `op`: it carries the trace of
+// op's saga.
+template <class F>
+void send_traced(self_ptr self, const op_ptr& op, http::request r, F f) {
+  r.traceparent = op->req.traceparent;
+  send_http(self, op->ts, std::move(r), std::move(f));
+}
+
 // -- completion ---------------------------------------------------------------
 
 void finish(self_ptr self, const op_ptr& op, adapter_reply reply,
@@ -175,34 +183,33 @@ using lookup_continuation = std::function<void(std::optional<int64_t>)>;
 void lookup_page(self_ptr self, op_ptr op, std::string url,
                  lookup_continuation then) {
   auto req = make_request(op->ts, "GET", std::move(url));
-  send_http(
-    self, op->ts, std::move(req), [self, op, then](http::response& res) {
-      if (res.status != 200)
-        return finish(self, op, failure_reply("job look-up", res, false),
-                      health_of(res));
-      auto page = parse_job_page(res.body);
-      if (!page)
-        return finish(self, op,
-                      events::reply_failed(adapter_outcome::retryable_failure,
-                                           "AWX job look-up: "
-                                             + render_error(page.error())),
-                      call_outcome::failure);
-      for (const auto& job : page->jobs)
-        if (job.idempotency_key == op->req.idempotency_key)
-          return then(job.id);
-      if (page->next.empty())
-        return then(std::nullopt);
-      if (++op->pages >= op->ts.max_lookup_pages)
-        return finish(self, op,
-                      events::reply_failed(
-                        adapter_outcome::retryable_failure,
-                        "AWX job look-up: more than "
-                          + std::to_string(op->ts.max_lookup_pages)
-                          + " pages of jobs in the look-up window; raise "
-                            "max_lookup_pages or lower lookup_window"),
-                      call_outcome::success);
-      lookup_page(self, op, resolve_link(op->ts.base_url, page->next), then);
-    });
+  send_traced(self, op, std::move(req), [self, op, then](http::response& res) {
+    if (res.status != 200)
+      return finish(self, op, failure_reply("job look-up", res, false),
+                    health_of(res));
+    auto page = parse_job_page(res.body);
+    if (!page)
+      return finish(
+        self, op,
+        events::reply_failed(adapter_outcome::retryable_failure,
+                             "AWX job look-up: " + render_error(page.error())),
+        call_outcome::failure);
+    for (const auto& job : page->jobs)
+      if (job.idempotency_key == op->req.idempotency_key)
+        return then(job.id);
+    if (page->next.empty())
+      return then(std::nullopt);
+    if (++op->pages >= op->ts.max_lookup_pages)
+      return finish(
+        self, op,
+        events::reply_failed(adapter_outcome::retryable_failure,
+                             "AWX job look-up: more than "
+                               + std::to_string(op->ts.max_lookup_pages)
+                               + " pages of jobs in the look-up window; raise "
+                                 "max_lookup_pages or lower lookup_window"),
+        call_outcome::success);
+    lookup_page(self, op, resolve_link(op->ts.base_url, page->next), then);
+  });
 }
 
 // Finds the job launched under the request's key: the cache, else the
@@ -231,8 +238,8 @@ void find_job(self_ptr self, op_ptr op, lookup_continuation then) {
 
 void poll(self_ptr self, op_ptr op, int64_t job) {
   auto url = join_url(op->ts.base_url, job_path(job));
-  send_http(
-    self, op->ts, make_request(op->ts, "GET", std::move(url)),
+  send_traced(
+    self, op, make_request(op->ts, "GET", std::move(url)),
     [self, op, job](http::response& res) {
       if (res.status == 404) {
         forget(self, op->req);
@@ -291,31 +298,31 @@ void reject_ignored(self_ptr self, op_ptr op, int64_t job,
                + ": enable 'Prompt on launch' for them on the template ("
                + join(enable) + ") (configuration); job " + id;
   auto url = join_url(op->ts.base_url, job_path(job, "cancel/"));
-  send_http(self, op->ts, make_request(op->ts, "POST", std::move(url)),
-            [self, op, error](http::response& res) {
-              std::string text = error;
-              if (res.status == 202)
-                text += " was canceled";
-              else if (res.status == 405)
-                text += " had already finished without them";
-              else
-                text += " could not be canceled ("
-                        + (res.has_response()
-                             ? "HTTP " + std::to_string(res.status)
-                             : std::string{to_string(res.error)})
-                        + "): cancel it in AWX";
-              finish(self, op,
-                     events::reply_failed(adapter_outcome::permanent_failure,
-                                          std::move(text)),
-                     call_outcome::success);
-            });
+  send_traced(self, op, make_request(op->ts, "POST", std::move(url)),
+              [self, op, error](http::response& res) {
+                std::string text = error;
+                if (res.status == 202)
+                  text += " was canceled";
+                else if (res.status == 405)
+                  text += " had already finished without them";
+                else
+                  text += " could not be canceled ("
+                          + (res.has_response()
+                               ? "HTTP " + std::to_string(res.status)
+                               : std::string{to_string(res.error)})
+                          + "): cancel it in AWX";
+                finish(self, op,
+                       events::reply_failed(adapter_outcome::permanent_failure,
+                                            std::move(text)),
+                       call_outcome::success);
+              });
 }
 
 void launch(self_ptr self, op_ptr op) {
   auto url = join_url(op->ts.base_url, template_path(op->ts, "launch/"));
   auto body = launch_body(op->ts, op->req);
-  send_http(
-    self, op->ts, make_request(op->ts, "POST", std::move(url), std::move(body)),
+  send_traced(
+    self, op, make_request(op->ts, "POST", std::move(url), std::move(body)),
     [self, op](http::response& res) {
       auto what = "launch of job template "
                   + std::to_string(op->ts.activation_template);
@@ -403,8 +410,8 @@ void check_prompts_then_launch(self_ptr self, op_ptr op) {
       && now - i->second.read_at < op->ts.launch_check_ttl)
     return launch_if_prompted(self, op, i->second.prompts);
   auto url = join_url(op->ts.base_url, template_path(op->ts, "launch/"));
-  send_http(
-    self, op->ts, make_request(op->ts, "GET", std::move(url)),
+  send_traced(
+    self, op, make_request(op->ts, "GET", std::move(url)),
     [self, op, key](http::response& res) {
       auto what = "launch prompts of job template "
                   + std::to_string(op->ts.activation_template);
@@ -447,17 +454,16 @@ void cancel_job(self_ptr self, op_ptr op) {
       return finish(self, op, events::reply_succeeded(), call_outcome::success);
     auto url = join_url(op->ts.base_url, job_path(*job, "cancel/"));
     auto id = std::to_string(*job);
-    send_http(self, op->ts, make_request(op->ts, "POST", std::move(url)),
-              [self, op, id](http::response& res) {
-                // 405: the job already finished; 404: it is gone.
-                if (res.status == 202 || res.status == 405 || res.status == 404)
-                  return finish(self, op,
-                                events::reply_succeeded({{"job_id", id}}),
-                                call_outcome::success);
-                finish(self, op,
-                       failure_reply("cancel of job " + id, res, false),
-                       health_of(res));
-              });
+    send_traced(
+      self, op, make_request(op->ts, "POST", std::move(url)),
+      [self, op, id](http::response& res) {
+        // 405: the job already finished; 404: it is gone.
+        if (res.status == 202 || res.status == 405 || res.status == 404)
+          return finish(self, op, events::reply_succeeded({{"job_id", id}}),
+                        call_outcome::success);
+        finish(self, op, failure_reply("cancel of job " + id, res, false),
+               health_of(res));
+      });
   });
 }
 

@@ -121,6 +121,7 @@ http::request make_request(const tenant_settings& ts, std::string method,
 }
 
 void send(self_ptr self, const call_ptr& c, http::request req, continuation k) {
+  req.traceparent = c->req.traceparent;
   auto method = req.method;
   auto path = http::path_of(req.url);
   self->request(self->state.http, caf::infinite, http_atom_v, std::move(req))

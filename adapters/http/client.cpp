@@ -1,5 +1,6 @@
 #include "adapters/http/client.hpp"
 
+#include "adapters/http/trace.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -432,6 +433,13 @@ struct client::impl {
         has_content_type = true;
       // "Name;" is libcurl's syntax for a header with an empty value.
       auto line = value.empty() ? name + ";" : name + ": " + value;
+      auto* next = curl_slist_append(t.headers, line.c_str());
+      if (next == nullptr)
+        return false;
+      t.headers = next;
+    }
+    if (auto tp = child_traceparent(req.traceparent); !tp.empty()) {
+      auto line = "traceparent: " + tp;
       auto* next = curl_slist_append(t.headers, line.c_str());
       if (next == nullptr)
         return false;

@@ -55,7 +55,8 @@ struct request {
   /// Absolute URL, e.g. "http://127.0.0.1:7557/devices/?query=%7B%7D".
   std::string url;
   /// Request headers, sent as given. The client adds none except
-  /// `User-Agent` (from the options) and it suppresses `Expect:`.
+  /// `User-Agent` (from the options) and `traceparent` (see below), and it
+  /// suppresses `Expect:`.
   header_list headers;
   /// Request body; sent for every method when not empty, and for POST, PUT
   /// and PATCH even when empty (Content-Length: 0).
@@ -65,6 +66,11 @@ struct request {
   std::chrono::milliseconds timeout{10'000};
   /// The TCP (and TLS) connect phase alone.
   std::chrono::milliseconds connect_timeout{3'000};
+  /// W3C trace context of the work this request is part of (e.g. the saga's
+  /// billing event). When valid, the client sends a `traceparent` header
+  /// with the same trace id and a new span id for this request (see
+  /// trace.hpp); when empty or invalid, none.
+  std::string traceparent;
 };
 
 /// The answer to one request: an HTTP response (`error == none`) or a

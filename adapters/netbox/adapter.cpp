@@ -111,6 +111,7 @@ http::request make_request(const tenant_settings& ts, std::string method,
 // Sends `req`; `k` gets the response. A CAF error (the HTTP actor is gone)
 // ends the call: unknown for a POST (it may have been sent), else retryable.
 void send(self_ptr self, const call_ptr& c, http::request req, continuation k) {
+  req.traceparent = c->req.traceparent;
   auto method = req.method;
   auto path = http::path_of(req.url);
   self->request(self->state.http, caf::infinite, http_atom_v, std::move(req))

@@ -186,7 +186,7 @@ adapter_reply parked(const tenant_settings& s, std::string why) {
 // port that VOLTHA does not list cannot have flows: false.
 std::variant<bool, adapter_reply>
 programmed(const tenant_settings& s, device_client& dc, const device& onu,
-           const service_ref& svc) {
+           const service_ref& svc, const std::string& traceparent) {
   auto cp = dc.find_uni_port(onu.parent_id, svc.port, s.read_deadline);
   if (cp.status.code == grpc_code::not_found)
     return false;
@@ -194,7 +194,7 @@ programmed(const tenant_settings& s, device_client& dc, const device& onu,
     return rpc_failure(cp.status, call_effect::read,
                        "connect point of " + svc.port);
   auto path = programmed_path(cp.value);
-  auto answer = detail::onos_request(s, "GET", path);
+  auto answer = detail::onos_request(s, "GET", path, traceparent);
   auto outcome = outcome_of(answer, service_call::read);
   if (outcome != adapter_outcome::succeeded)
     return http_failure(answer, outcome, "olt app GET " + path);
@@ -222,12 +222,12 @@ adapter_reply provision(const tenant_settings& s, device_client& dc,
   adapter_reply done = reply_succeeded({{"onu_id", onu.value.id}});
   // Reads first: a service already programmed (an earlier attempt, or the
   // poll after a park) needs no POST.
-  auto before = programmed(s, dc, onu.value, svc);
+  auto before = programmed(s, dc, onu.value, svc, req.traceparent);
   if (auto* failed = std::get_if<adapter_reply>(&before))
     return std::move(*failed);
   if (std::get<bool>(before))
     return done;
-  auto answer = detail::onos_request(s, "POST", svc.path);
+  auto answer = detail::onos_request(s, "POST", svc.path, req.traceparent);
   if (answer.transport == http_transport::completed && answer.status == 500
       && is_connect_point_not_found(answer.body)) {
     // ONOS has no such UNI port yet: fine while the ONU is activating.
@@ -249,7 +249,7 @@ adapter_reply provision(const tenant_settings& s, device_client& dc,
     return http_failure(answer, outcome, "olt app POST " + svc.path);
   // 200 or 204 only say the request was taken in (204 also answers tags
   // that match no SADIS uniTag): the service counts once it is listed.
-  auto after = programmed(s, dc, onu.value, svc);
+  auto after = programmed(s, dc, onu.value, svc, req.traceparent);
   if (auto* failed = std::get_if<adapter_reply>(&after))
     return std::move(*failed);
   if (std::get<bool>(after))
@@ -271,7 +271,7 @@ adapter_reply remove(const tenant_settings& s, device_client& dc,
     return reply_succeeded();
   if (!onu.status.ok())
     return rpc_failure(onu.status, call_effect::read, "find ONU " + svc.serial);
-  auto answer = detail::onos_request(s, "DELETE", svc.path);
+  auto answer = detail::onos_request(s, "DELETE", svc.path, req.traceparent);
   auto outcome = outcome_of(answer, service_call::remove);
   if (outcome != adapter_outcome::succeeded)
     return http_failure(answer, outcome, "olt app DELETE " + svc.path);
@@ -280,7 +280,7 @@ adapter_reply remove(const tenant_settings& s, device_client& dc,
   // The olt app removes the flows after answering (Olt.java
   // removeSubscriber queues the work): done once the service is no longer
   // listed.
-  auto still = programmed(s, dc, onu.value, svc);
+  auto still = programmed(s, dc, onu.value, svc, req.traceparent);
   if (auto* failed = std::get_if<adapter_reply>(&still))
     return std::move(*failed);
   if (!std::get<bool>(still))

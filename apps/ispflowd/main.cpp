@@ -303,6 +303,8 @@ int main(int argc, char** argv) {
   intake_cfg.on_lag = [lag](std::vector<adapters::kafka::partition_lag> xs) {
     lag->set(std::move(xs));
   };
+  if (auto err = app::add_intake_metrics(metrics, intake_cfg))
+    return fail("metrics not registered", err);
   if (auto err = app::add_lag_metric(metrics, lag))
     return fail("metrics not registered", err);
   auto intake = actors::spawn_intake(sys, intake_cfg, store);

@@ -370,22 +370,54 @@ admin_settings_of(const common::config& cfg) {
 caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
                               actors::saga_router_settings& router,
                               const adapter_runtime& adapters) {
-  auto calls = metrics.histograms(
+  actors::admin::metric_definer def{metrics};
+  auto calls = def.histograms(
     "ispflow_step_call_duration_seconds",
     "Adapter calls of saga steps by system, operation and outcome (parked"
     " calls never reached the system)",
-    actors::admin::default_latency_buckets(),
     {"system", "operation", "outcome"});
-  if (!calls)
-    return std::move(calls.error());
-  router.on_step_call = [family = *calls](std::string_view system,
-                                          std::string_view operation,
-                                          events::adapter_outcome outcome,
-                                          std::chrono::microseconds took) {
-    family
-      ->with({std::string{system}, std::string{operation},
-              std::string{to_string(outcome)}})
+  auto errors = def.counters(
+    "ispflow_adapter_errors_total",
+    "Adapter calls of saga steps that did not succeed, by system, operation"
+    " and class (retryable_failure, permanent_failure, unknown_outcome,"
+    " parked)",
+    {"system", "operation", "class"});
+  auto started = def.counters("ispflow_sagas_started_total",
+                              "Sagas started, by tenant and type",
+                              {"tenant", "type"});
+  auto ended = def.counters(
+    "ispflow_sagas_finished_total",
+    "Sagas ended, by tenant, type and outcome (completed, compensated,"
+    " needs_attention, cancelled)",
+    {"tenant", "type", "outcome"});
+  auto failed_steps = def.counters(
+    "ispflow_saga_failed_steps_total",
+    "Sagas that ended other than completed, by tenant, type and the step that"
+    " failed",
+    {"tenant", "type", "step"});
+  if (def.error())
+    return def.error();
+  router.on_step_call = [calls, errors](std::string_view system,
+                                        std::string_view operation,
+                                        events::adapter_outcome outcome,
+                                        std::chrono::microseconds took) {
+    std::string sys{system};
+    std::string op{operation};
+    std::string out{to_string(outcome)};
+    if (outcome != events::adapter_outcome::succeeded)
+      errors->with({sys, op, out}).inc();
+    calls->with({std::move(sys), std::move(op), std::move(out)})
       .observe(std::chrono::duration<double>(took).count());
+  };
+  router.on_saga_started = [started](const sagas::saga_instance& inst) {
+    started->with({inst.tenant_id, inst.name}).inc();
+  };
+  router.on_saga_finished = [ended,
+                             failed_steps](const sagas::saga_instance& inst) {
+    ended->with({inst.tenant_id, inst.name, std::string{to_string(inst.state)}})
+      .inc();
+    if (inst.state != sagas::saga_state::completed)
+      failed_steps->with({inst.tenant_id, inst.name, inst.failed_step}).inc();
   };
   auto guard = adapters.guard;
   auto states = metrics.add_callback(
@@ -431,6 +463,35 @@ void lag_board::set(std::vector<adapters::kafka::partition_lag> xs) {
 std::vector<adapters::kafka::partition_lag> lag_board::get() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return lag_;
+}
+
+caf::error add_intake_metrics(actors::admin::metrics_registry& metrics,
+                              actors::intake_settings& intake) {
+  actors::admin::metric_definer def{metrics};
+  auto written = def.counters(
+    "ispflow_intake_events_total",
+    "Billing events intake wrote, by result: recorded (new in the inbox) or"
+    " duplicate (already there)",
+    {"result"});
+  auto dead = def.counters(
+    "ispflow_intake_dead_letters_total",
+    "Billing records intake refused (sent to the dead-letter topic), by"
+    " reason; a record read again after a crash counts again",
+    {"reason"});
+  if (def.error())
+    return def.error();
+  // Both results exist from the start, so that rate() sees the first ones.
+  auto* recorded = &written->with({"recorded"});
+  auto* duplicate = &written->with({"duplicate"});
+  intake.on_batch = [recorded, duplicate,
+                     dead](const events::intake_outcome& out,
+                           const events::intake_batch& batch) {
+    recorded->inc(out.recorded);
+    duplicate->inc(out.duplicates);
+    for (auto& dl : batch.rejected)
+      dead->with({dl.error}).inc();
+  };
+  return caf::none;
 }
 
 caf::error add_lag_metric(actors::admin::metrics_registry& metrics,

@@ -3,6 +3,7 @@
 #include "actors/admin/auth.hpp"
 #include "actors/admin/control.hpp"
 #include "actors/admin/metrics.hpp"
+#include "actors/intake.hpp"
 #include "actors/saga_interfaces.hpp"
 #include "actors/saga_router.hpp"
 #include "adapters/api/adapters.hpp"
@@ -48,8 +49,10 @@ caf::expected<actors::admin::admin_settings>
 admin_settings_of(const common::config& cfg);
 
 /// Registers the engine's own metrics in `metrics`: adapter call latency
-/// per system, operation and outcome (through `router`'s step observer) and
-/// the state of every breaker (at scrape time).
+/// per system, operation and outcome and adapter errors by class (through
+/// `router`'s step observer), sagas started and ended by tenant, type and
+/// outcome (through its saga observers), and the state of every breaker
+/// (at scrape time).
 caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
                               actors::saga_router_settings& router,
                               const adapter_runtime& adapters);
@@ -64,6 +67,11 @@ private:
   mutable std::mutex mtx_;
   std::vector<adapters::kafka::partition_lag> lag_;
 };
+
+/// Registers intake's counters (events recorded and duplicate, dead
+/// letters by reason) and sets `intake.on_batch` to feed them.
+caf::error add_intake_metrics(actors::admin::metrics_registry& metrics,
+                              actors::intake_settings& intake);
 
 /// Registers `ispflow_consumer_lag{topic,partition}` from `board`.
 caf::error add_lag_metric(actors::admin::metrics_registry& metrics,

@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the allocator of ispflowd and the saga benchmark
   libjemalloc-dev
+  # metrics (/metrics): the core library of prometheus-cpp
+  prometheus-cpp-dev
   # VOLTHA's northbound is gRPC: our .proto subset is compiled at build time
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # servers the tests and the demo start on loopback
@@ -23,6 +25,11 @@ packages=(
   kcat procps openssl zlib1g-dev libbrotli-dev
   # the web console's browser test (headless)
   chromium chromium-driver
+  # promtool (from the Prometheus server package, the only Debian package
+  # that ships it): checks /metrics and unit-tests deploy/monitoring's rules
+  prometheus
+  # deploy/monitoring/check_metric_names.py reads the alert rules (YAML)
+  python3 python3-yaml
   # formatting (make format, make format-check)
   clang-format
   # packaging and its tests: cpack -G DEB (dpkg-shlibdeps, file), the unit

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -224,6 +225,33 @@ void http_host::post_route(const httplib::Request& req,
     write_raw(req, res);
 }
 
+std::vector<traced_request> http_host::traces() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return {traces_.begin(), traces_.end()};
+}
+
+namespace {
+
+// `s` escaped for a JSON string.
+std::string json_text(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
 void http_host::handle_control(const httplib::Request& req,
                                httplib::Response& res) {
   if (req.path == "/_sim/faults") {
@@ -247,6 +275,30 @@ void http_host::handle_control(const httplib::Request& req,
     } else {
       res.status = 405;
       res.set_header("Allow", "GET, POST, PUT, DELETE");
+    }
+    return;
+  }
+  if (req.path == "/_sim/traces") {
+    if (req.method == "GET") {
+      std::string body = R"({"traces":[)";
+      bool first = true;
+      for (auto& t : traces()) {
+        if (!first)
+          body += ',';
+        first = false;
+        body += R"({"method":")" + json_text(t.method) + R"(","path":")"
+                + json_text(t.path) + R"(","traceparent":")"
+                + json_text(t.traceparent) + "\"}";
+      }
+      body += "]}";
+      reply_json(res, 200, std::move(body));
+    } else if (req.method == "DELETE") {
+      std::lock_guard<std::mutex> guard{mtx_};
+      traces_.clear();
+      res.status = 204;
+    } else {
+      res.status = 405;
+      res.set_header("Allow", "GET, DELETE");
     }
     return;
   }
@@ -298,6 +350,15 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
     if (is_control(req)) {
       handle_control(req, res);
       return;
+    }
+    // W3C Trace Context:
+    // https://www.w3.org/TR/trace-context/#traceparent-header
+    if (req.has_header("traceparent")) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      traces_.push_back(
+        {req.method, req.path, req.get_header_value("traceparent")});
+      if (traces_.size() > 1000)
+        traces_.pop_front();
     }
     if (hooks_.route)
       hooks_.route(req, res);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <httplib.h>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ispflow::sim::common {
 
@@ -35,8 +37,19 @@ struct host_hooks {
   httplib::Headers default_headers;
 };
 
+/// One request that carried a W3C `traceparent` header.
+struct traced_request {
+  std::string method;
+  std::string path;
+  std::string traceparent;
+};
+
 /// A cpp-httplib server on 127.0.0.1 with fault injection and the control
-/// endpoints `POST|GET|DELETE /_sim/faults`, `GET /_sim/state`.
+/// endpoints `POST|GET|DELETE /_sim/faults`, `GET /_sim/state`, and
+/// `GET|DELETE /_sim/traces`: the `traceparent` headers of the last 1,000
+/// requests outside `/_sim/` that had one, oldest first, as
+/// `{"traces":[{"method":..,"path":..,"traceparent":..}]}` (what a test
+/// checks trace propagation with).
 ///
 /// Responses that set `Response::reason` are written to the socket by the
 /// host itself (httplib 0.11.4 always sends the standard reason phrase), with
@@ -68,6 +81,9 @@ public:
   /// The injected faults now in force.
   fault_config faults() const;
 
+  /// The recorded `traceparent` headers, oldest first (see above).
+  std::vector<traced_request> traces() const;
+
   /// Sleeps up to `d`; returns false when woken because the host stops.
   bool sleep_for(std::chrono::milliseconds d);
 
@@ -98,6 +114,7 @@ private:
   bool stopping_ = false;
   fault_config faults_;
   std::mt19937_64 rng_;
+  std::deque<traced_request> traces_;
 };
 
 /// Fills `res` with a JSON body and status.

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <map>
@@ -26,6 +27,24 @@ namespace pb = ::voltha;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+// `s` escaped for a JSON string.
+std::string json_text(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 // One device of the simulated core, with its pending timed transition.
 struct sim_device {
@@ -121,6 +140,9 @@ struct server::impl final : pb::VolthaService::Service {
   int programmed_filtered_reads = 0;
   int onu_status_reads = 0;
   int refused_415 = 0;
+  /// (method, path, traceparent) of the last 1,000 REST requests that had
+  /// a traceparent header, oldest first (GET /_sim/traces).
+  std::deque<std::array<std::string, 3>> traces;
   std::map<std::string, int> tagged_content_types;
   std::mt19937 rng{42};
   uint64_t next_uuid = 1;
@@ -584,6 +606,14 @@ struct server::impl final : pb::VolthaService::Service {
     {
       std::lock_guard guard{mx};
       ++counters[route];
+      // W3C Trace Context:
+      // https://www.w3.org/TR/trace-context/#traceparent-header
+      if (req.has_header("traceparent")) {
+        traces.push_back(
+          {req.method, req.path, req.get_header_value("traceparent")});
+        if (traces.size() > 1000)
+          traces.pop_front();
+      }
       f = active;
       hit = hits("rest", route)
             && (f.http_status != 0 || f.hang || f.latency_ms > 0);
@@ -1037,6 +1067,21 @@ struct server::impl final : pb::VolthaService::Service {
                   set_faults(faults{});
                   res.status = 204;
                 });
+    http.Get("/_sim/traces", [this](const httplib::Request&,
+                                    httplib::Response& res) {
+      std::string body = R"({"traces":[)";
+      std::lock_guard guard{mx};
+      for (size_t i = 0; i < traces.size(); ++i) {
+        if (i > 0)
+          body += ',';
+        body += R"({"method":")" + json_text(traces[i][0]) + R"(","path":")"
+                + json_text(traces[i][1]) + R"(","traceparent":")"
+                + json_text(traces[i][2]) + "\"}";
+      }
+      body += "]}";
+      res.status = 200;
+      res.set_content(body, "application/json");
+    });
     http.Get("/_sim/state",
              [this](const httplib::Request&, httplib::Response& res) {
                std::lock_guard guard{mx};

@@ -358,15 +358,6 @@ TEST(admin_metrics, failing_callback_is_counted_and_leaves_its_family_empty) {
   EXPECT_EQ(e.value("ispflow_metrics_callback_errors_total"), 1.0);
 }
 
-TEST(admin_metrics, formats_special_values) {
-  EXPECT_EQ(format_value(1), "1");
-  EXPECT_EQ(format_value(0.25), "0.25");
-  EXPECT_EQ(format_value(INFINITY), "+Inf");
-  EXPECT_EQ(format_value(-INFINITY), "-Inf");
-  EXPECT_EQ(format_value(NAN), "NaN");
-  EXPECT_EQ(std::stod(format_value(0.1 + 0.2)), 0.1 + 0.2);
-}
-
 TEST(admin_metrics, concurrent_increments_are_not_lost) {
   metrics_registry reg;
   auto fam = reg.counters("hits_total", "Hits.", {"k"});
@@ -401,6 +392,35 @@ TEST(admin_metrics, families_render_sorted_by_name_each_with_one_type_line) {
   EXPECT_LT(text.find("# TYPE alpha_total"), text.find("# TYPE zeta"));
   auto e = parse(text);
   ASSERT_EQ(e.error, "");
-  EXPECT_EQ(e.count("alpha_total"), 0u);
+  // A family without labels exports its 0 before the first increment.
+  EXPECT_EQ(e.value("alpha_total"), 0.0);
   EXPECT_EQ(e.value("zeta"), 1.0);
+}
+
+TEST(admin_metrics, families_without_children_render_help_and_type_only) {
+  metrics_registry reg;
+  ASSERT_TRUE(reg.counters("beta_total", "b", {"k"}));
+  ASSERT_TRUE(reg.histograms("gamma_seconds", "g", {0.5}, {"k"}));
+  ASSERT_TRUE(reg.add_callback("delta", "d", metric_kind::gauge,
+                               [] { return std::vector<sample>{}; }));
+  auto e = parse(reg.render());
+  ASSERT_EQ(e.error, "");
+  EXPECT_EQ(e.families["beta_total"].type, "counter");
+  EXPECT_EQ(e.families["gamma_seconds"].type, "histogram");
+  EXPECT_EQ(e.families["delta"].type, "gauge");
+  EXPECT_EQ(e.count("beta_total"), 0u);
+  EXPECT_EQ(e.count("gamma_seconds_count"), 0u);
+}
+
+TEST(admin_metrics, definer_registers_one_per_line_and_keeps_the_first_error) {
+  metrics_registry reg;
+  metric_definer def{reg};
+  auto* a = def.counters("a_total", "A.", {"k"});
+  auto* h = def.histograms("h_seconds", "H.", {"system"});
+  ASSERT_FALSE(def.error());
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(def.gauges("a_total", "A as gauge."), nullptr);
+  EXPECT_TRUE(def.error());
+  EXPECT_EQ(def.counters("c_total", "C."), nullptr);
 }

@@ -1,5 +1,6 @@
 #include "adapters/http/client.hpp"
 #include "adapters/http/http_actor.hpp"
+#include "adapters/http/trace.hpp"
 #include "events/type_ids.hpp"
 
 #include <arpa/inet.h>
@@ -81,6 +82,12 @@ public:
     svr_.Patch("/echo", echo);
     svr_.Post("/echo", echo);
     svr_.Get("/echo", echo);
+    svr_.Get("/trace",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               note(req);
+               res.set_content(" tp=" + req.get_header_value("traceparent"),
+                               "text/plain");
+             });
     svr_.Get("/hang",
              [this](const httplib::Request& req, httplib::Response& res) {
                note(req);
@@ -345,6 +352,53 @@ request get(std::string url) {
   req.method = "GET";
   req.url = std::move(url);
   return req;
+}
+
+TEST(http_client, sends_a_child_span_of_the_request_traceparent) {
+  test_server srv;
+  auto c = make_client();
+  std::string parent
+    = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto req = get(srv.url("/trace"));
+  req.traceparent = parent;
+  auto first = call(*c, req);
+  auto second = call(*c, req);
+  auto tp_of = [](const std::string& body) {
+    auto at = body.find(" tp=");
+    return at == std::string::npos ? std::string{} : body.substr(at + 4);
+  };
+  auto a = tp_of(first.body);
+  auto b = tp_of(second.body);
+  ASSERT_EQ(a.size(), parent.size()) << first.body;
+  EXPECT_EQ(a.substr(0, 36), parent.substr(0, 36)); // version and trace id
+  EXPECT_EQ(a.substr(52), parent.substr(52));       // flags
+  EXPECT_NE(a.substr(36, 16), parent.substr(36, 16));
+  EXPECT_NE(a, b); // a span per request
+  // Without (or with a malformed) traceparent, no header.
+  req.traceparent = "00-not-a-trace";
+  EXPECT_EQ(tp_of(call(*c, req).body), "");
+  req.traceparent.clear();
+  EXPECT_EQ(tp_of(call(*c, req).body), "");
+}
+
+TEST(http_trace, validates_and_derives_traceparents) {
+  std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  EXPECT_TRUE(valid_traceparent(tp));
+  EXPECT_EQ(trace_id_of(tp), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_FALSE(valid_traceparent(
+    "00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
+  EXPECT_FALSE(valid_traceparent(
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));
+  EXPECT_FALSE(valid_traceparent(
+    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));
+  EXPECT_FALSE(valid_traceparent(
+    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  EXPECT_FALSE(valid_traceparent(tp + "-extra"));
+  EXPECT_EQ(trace_id_of("garbage"), "");
+  auto child = child_traceparent(tp);
+  EXPECT_TRUE(valid_traceparent(child));
+  EXPECT_EQ(trace_id_of(child), trace_id_of(tp));
+  EXPECT_EQ(child_traceparent("garbage"), "");
 }
 
 TEST(http_client, returns_status_reason_headers_and_body) {

@@ -434,6 +434,25 @@ TEST(saga_outputs, ids_name_the_saga_the_transition_and_the_position) {
   EXPECT_EQ(header(records[0], "ce_id"), output_event_id(run.inst(), 0));
 }
 
+TEST(saga_outputs, the_saga_s_own_traceparent_goes_on_its_events) {
+  saga_run run{make_activate_definition()};
+  run.start();
+  auto inst = run.inst();
+  inst.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  output_settings settings;
+  settings.traceparent
+    = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto rec = saga_event_record(emit_saga_event{"saga.completed", {}, {}}, inst,
+                               settings, 0);
+  EXPECT_EQ(header(rec, "traceparent"), inst.traceparent);
+  EXPECT_EQ(trace_id(inst), "0af7651916cd43dd8448eb211c80319c");
+  inst.traceparent.clear();
+  rec = saga_event_record(emit_saga_event{"saga.completed", {}, {}}, inst,
+                          settings, 0);
+  EXPECT_EQ(header(rec, "traceparent"), settings.traceparent);
+  EXPECT_EQ(trace_id(inst), "");
+}
+
 TEST(saga_outputs, time_is_the_transition_time_unless_a_clock_is_set) {
   saga_run run{make_activate_definition()};
   run.start();

@@ -1,5 +1,7 @@
 #include "adapters/voltha/detail/onos_http.hpp"
 
+#include "adapters/http/trace.hpp"
+
 #include <curl/curl.h>
 #include <memory>
 
@@ -27,7 +29,8 @@ struct easy_deleter {
 } // namespace
 
 http_answer onos_request(const tenant_settings& settings,
-                         std::string_view method, const std::string& path) {
+                         std::string_view method, const std::string& path,
+                         const std::string& traceparent) {
   static curl_global init;
   http_answer res;
   std::unique_ptr<CURL, easy_deleter> h{curl_easy_init()};
@@ -57,6 +60,9 @@ http_answer onos_request(const tenant_settings& settings,
   if (verb == "POST" || verb == "DELETE")
     headers.reset(
       curl_slist_append(headers.release(), "Content-Type: application/json"));
+  if (auto tp = http::child_traceparent(traceparent); !tp.empty())
+    headers.reset(
+      curl_slist_append(headers.release(), ("traceparent: " + tp).c_str()));
   if (verb == "POST") {
     curl_easy_setopt(h.get(), CURLOPT_POST, 1L);
     curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, "");

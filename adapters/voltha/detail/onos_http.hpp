@@ -13,8 +13,10 @@
 namespace ispflow::adapters::voltha::detail {
 
 /// Sends `method` (GET, POST, DELETE) to `settings.onos_url` + `path` with
-/// basic auth and `settings.http_timeout`. Never throws.
+/// basic auth and `settings.http_timeout`, and with a child span of
+/// `traceparent` when that is a valid W3C traceparent. Never throws.
 http_answer onos_request(const tenant_settings& settings,
-                         std::string_view method, const std::string& path);
+                         std::string_view method, const std::string& path,
+                         const std::string& traceparent = {});
 
 } // namespace ispflow::adapters::voltha::detail
