@@ -111,6 +111,7 @@ sagas::step_outcome to_outcome(const api::adapter_reply& r) {
       return sagas::step_unknown_outcome{r.error};
     case api::adapter_outcome::parked: {
       sagas::step_parked res;
+      res.reason = r.error;
       if (r.retry_after_ms > 0)
         res.retry_after = std::chrono::milliseconds{r.retry_after_ms};
       return res;

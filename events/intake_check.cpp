@@ -110,6 +110,22 @@ std::optional<std::string> find_nul(const rapidjson::Value& v,
 
 constexpr std::string_view reserved_source_prefix = "ispflow/";
 
+// True if `key` starts with "ispflow_" in any letter case: the header names
+// ispflow writes on its own records.
+bool reserved_header(std::string_view key) {
+  constexpr std::string_view prefix = dead_letter_reserved_header_prefix;
+  if (key.size() < prefix.size())
+    return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    auto c = key[i];
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i])
+      return false;
+  }
+  return true;
+}
+
 } // namespace
 
 source_policy source_policy::allow_any() {
@@ -143,6 +159,12 @@ dead_letter refuse_record(const kafka_record& rec,
   copy.topic = std::string{dead_letter_topic};
   copy.partition = -1;
   copy.offset = -1;
+  // The headers after ours are the record's; a producer's own `ispflow_*`
+  // header is renamed, so that every `ispflow_*` header of the copy is ours
+  // and a reader taking the first `ispflow_error` gets our reason.
+  for (auto& h : copy.headers)
+    if (reserved_header(h.key))
+      h.key.insert(0, dead_letter_renamed_header_prefix);
   copy.headers.push_back(
     kafka_header{"ispflow_error", std::string{code}, false});
   copy.headers.push_back(kafka_header{"ispflow_error_detail", detail, false});

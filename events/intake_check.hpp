@@ -38,6 +38,14 @@ private:
     tenants_;
 };
 
+/// The header names of the record that a dead-letter copy renames: those
+/// starting with this prefix (in any letter case) are ispflow's own.
+inline constexpr std::string_view dead_letter_reserved_header_prefix
+  = "ispflow_";
+/// What a dead-letter copy puts before such a header's name.
+inline constexpr std::string_view dead_letter_renamed_header_prefix
+  = "x-original-";
+
 /// What `check_billing_record` needs besides the record.
 struct intake_settings {
   /// Where the `intake.accepted` saga event goes.
@@ -75,7 +83,10 @@ using intake_decision = std::variant<accepted_event, dead_letter>;
 /// record untouched and in `emits` its byte-faithful copy for
 /// `dead_letter_topic` with the extra headers `ispflow_error`,
 /// `ispflow_error_detail`, `ispflow_source_topic`,
-/// `ispflow_source_partition` and `ispflow_source_offset`.
+/// `ispflow_source_partition` and `ispflow_source_offset`; a header of the
+/// record named `ispflow_*` (any letter case) is kept, value and position,
+/// under the name `x-original-` + its name, so that every `ispflow_*`
+/// header of the copy is ispflow's own.
 /// Never throws (except std::bad_alloc).
 intake_decision check_billing_record(const kafka_record& rec,
                                      const intake_settings& settings);

@@ -16,18 +16,21 @@
 //
 // Properties checked besides "no crash, no leak, no UB":
 // - an accepted record also decodes with decode_cloud_event, to the same
-//   envelope and compact payload;
+//   envelope and compact payload, which is well-formed UTF-8;
 // - its `intake.accepted` saga record decodes again and its payload is
 //   valid against the intake.accepted schema;
 // - a refused record has a code and a detail, and its dead-letter copy
-//   keeps the value and every original header, byte for byte, in order,
-//   followed by `ispflow_error` with the code.
+//   keeps the value and every original header, byte for byte, in order
+//   (one named `ispflow_*`, in any letter case, under the name
+//   `x-original-ispflow_*`), followed by `ispflow_error` with the code;
+//   no header of the record keeps an `ispflow_*` name.
 
 #include "events/cloud_event.hpp"
 #include "events/intake_check.hpp"
 #include "events/schema_registry.hpp"
 #include "fuzz/fuzz_check.hpp"
 
+#include <cctype>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -35,6 +38,17 @@
 namespace {
 
 using namespace ispflow::events;
+
+// True if `key` starts with "ispflow_" in any letter case.
+bool reserved(std::string_view key) {
+  constexpr std::string_view prefix = dead_letter_reserved_header_prefix;
+  if (key.size() < prefix.size())
+    return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(key[i])) != prefix[i])
+      return false;
+  return true;
+}
 
 kafka_record to_record(std::string_view in) {
   kafka_record rec;
@@ -64,6 +78,43 @@ kafka_record to_record(std::string_view in) {
   return rec;
 }
 
+// True if `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// UTF-16 surrogates, nothing above U+10FFFF), which PostgreSQL stores.
+bool well_formed_utf8(std::string_view text) {
+  auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  auto* end = p + text.size();
+  while (p < end) {
+    unsigned c = *p;
+    int n = c < 0x80                 ? 0
+            : c >= 0xC2 && c <= 0xDF ? 1
+            : c >= 0xE0 && c <= 0xEF ? 2
+            : c >= 0xF0 && c <= 0xF4 ? 3
+                                     : -1;
+    if (n == 0) {
+      ++p;
+      continue;
+    }
+    if (n < 0 || end - p <= n)
+      return false;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F; // U+D800..U+DFFF
+    else if (c == 0xF0)
+      lo = 0x90;
+    else if (c == 0xF4)
+      hi = 0x8F;
+    if (p[1] < lo || p[1] > hi)
+      return false;
+    for (int i = 2; i <= n; ++i)
+      if ((p[i] & 0xC0) != 0x80)
+        return false;
+    p += n + 1;
+  }
+  return true;
+}
+
 void check_accepted(const kafka_record& rec, const accepted_event& ok) {
   auto decoded = decode_cloud_event(rec);
   auto* ev = std::get_if<cloud_event>(&decoded);
@@ -73,6 +124,9 @@ void check_accepted(const kafka_record& rec, const accepted_event& ok) {
   FUZZ_CHECK(ev->tenant_id == ok.tenant_id && ev->subject == ok.subject);
   FUZZ_CHECK(ev->data == ok.data);
   FUZZ_CHECK(!ok.tenant_id.empty() && !ok.subject.empty());
+  // What is stored is UTF-8: a `\u` escape of a lone surrogate once
+  // decoded to bytes PostgreSQL refuses (crash-lone-surrogate-escape).
+  FUZZ_CHECK(well_formed_utf8(ok.data));
   // The original record is kept whole: a batch that the database refuses
   // for one event's data dead-letters that event byte for byte.
   FUZZ_CHECK(ok.origin.value == rec.value);
@@ -100,12 +154,26 @@ void check_refused(const kafka_record& rec, const dead_letter& dl) {
   FUZZ_CHECK(copy.value == rec.value);
   FUZZ_CHECK(copy.key == rec.key && copy.null_key == rec.null_key);
   FUZZ_CHECK(copy.headers.size() > rec.headers.size());
-  for (size_t i = 0; i < rec.headers.size(); ++i)
-    FUZZ_CHECK(copy.headers[i] == rec.headers[i]);
-  // Ours follow the original headers (a producer may send its own
-  // `ispflow_error`; the copy keeps it, so a reader must take the last).
+  for (size_t i = 0; i < rec.headers.size(); ++i) {
+    auto& in = rec.headers[i];
+    auto& out = copy.headers[i];
+    FUZZ_CHECK(out.value == in.value && out.null_value == in.null_value);
+    if (reserved(in.key))
+      FUZZ_CHECK(out.key
+                 == std::string{dead_letter_renamed_header_prefix} + in.key);
+    else
+      FUZZ_CHECK(out.key == in.key);
+  }
+  // Ours follow the original headers, and every `ispflow_*` header of the
+  // copy is ours: a producer's own `ispflow_error` is renamed (it once
+  // stayed ahead of ours: crash-forged-ispflow-error-header), so the first
+  // `ispflow_error` a reader finds is the reason ispflow gave.
   auto& code = copy.headers[rec.headers.size()];
   FUZZ_CHECK(code.key == "ispflow_error" && code.value == dl.error);
+  for (size_t i = 0; i < rec.headers.size(); ++i)
+    FUZZ_CHECK(!reserved(copy.headers[i].key));
+  auto* first = copy.header("ispflow_error");
+  FUZZ_CHECK(first == &code);
 }
 
 } // namespace

@@ -241,9 +241,10 @@ private:
       stop_for_cancel();
       return;
     }
+    note_parked(x);
     auto deadline = step_deadline();
     if (now_ >= deadline) {
-      fail_forward("step deadline passed while parked on an open breaker");
+      fail_forward("step deadline passed while parked: " + parked_why(x));
       return;
     }
     auto due = std::min(now_ + x.retry_after, deadline);
@@ -275,6 +276,17 @@ private:
                 {"error", rec.last_error},
                 {"reconcile", rec.reconcile ? "true" : "false"},
                 {"due_ms", ms_since_epoch(due)}});
+  }
+
+  // Why a step waits (a breaker, a tenant limit, a job being polled): its
+  // last error, so that a deadline passing later says why it waited.
+  void note_parked(const step_parked& x) {
+    if (!x.reason.empty())
+      current().last_error = "parked: " + x.reason;
+  }
+
+  static std::string parked_why(const step_parked& x) {
+    return x.reason.empty() ? std::string{"no reason given"} : x.reason;
   }
 
   void fail_forward(const std::string& why) {
@@ -389,10 +401,11 @@ private:
   }
 
   void backward(const step_parked& x) {
+    note_parked(x);
     auto deadline = compensation_deadline();
     if (now_ >= deadline) {
-      needs_attention("compensation deadline passed while parked on an open "
-                      "breaker");
+      needs_attention("compensation deadline passed while parked: "
+                      + parked_why(x));
       return;
     }
     auto due = std::min(now_ + x.retry_after, deadline);

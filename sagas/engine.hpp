@@ -51,10 +51,15 @@ struct step_unknown_outcome {
   std::string error;
 };
 
-/// The adapter's breaker is open; nothing was sent. Not an attempt: the step
-/// waits `retry_after` (or until its deadline, if sooner), then tries again.
+/// Not done yet, and nothing failed: the adapter's breaker or a tenant limit
+/// held the call back (nothing was sent), or the adapter polls a job that
+/// is still running. Not an attempt: the step waits `retry_after` (or until
+/// its deadline, if sooner), then tries again.
 struct step_parked {
   std::chrono::milliseconds retry_after{5'000};
+  /// Why, as the adapter said it (e.g. "AWX job 12 is running"); becomes
+  /// the step's `last_error` as "parked: <reason>". Empty: not said.
+  std::string reason;
 };
 
 /// What an operation answered.

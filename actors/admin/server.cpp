@@ -987,7 +987,9 @@ struct admin_server::impl {
   }
 
   // Validates `recs` as intake does and writes the accepted ones with their
-  // links (links first). Fills `accepted` and `refused`.
+  // links (links first). Fills `accepted` and `refused`. With
+  // `bind_sources`, each record's source must be allowed to speak for its
+  // tenant (deps.sources), as at intake.
   struct intake_result {
     std::vector<events::accepted_event> accepted;
     std::vector<events::dead_letter> refused;
@@ -995,10 +997,16 @@ struct admin_server::impl {
   };
 
   caf::expected<intake_result>
-  check_records(const std::vector<events::kafka_record>& recs) {
+  check_records(const std::vector<events::kafka_record>& recs,
+                bool bind_sources = false) {
     events::intake_settings settings;
     settings.saga_topic = deps.saga_topic;
     settings.dead_letter_topic = deps.dead_letter_topic;
+    if (bind_sources)
+      settings.source_allows = [this](std::string_view source,
+                                      std::string_view tenant) {
+        return deps.sources.allows(source, tenant);
+      };
     std::map<std::string, bool, std::less<>> known;
     caf::error db_err;
     settings.known_tenant = [&](std::string_view tenant) {
@@ -1194,7 +1202,9 @@ struct admin_server::impl {
       return error_reply(409, "already_redriven",
                          "the dead letter was re-driven at "
                            + *row.redriven_at);
-    auto checked = check_records({record_of(row, corrected)});
+    // The producer's source as it came (or as corrected): bound to its
+    // tenant as at intake, a reserved "ispflow/" source refused.
+    auto checked = check_records({record_of(row, corrected)}, true);
     if (!checked)
       return from_error(checked.error());
     if (checked->accepted.empty()) {

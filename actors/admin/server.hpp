@@ -3,6 +3,7 @@
 #include "actors/admin/auth.hpp"
 #include "actors/admin/control.hpp"
 #include "actors/admin/metrics.hpp"
+#include "events/intake_check.hpp"
 
 #include <caf/expected.hpp>
 #include <cstdint>
@@ -30,6 +31,14 @@ struct admin_deps {
   std::string saga_topic = "saga.events.v1";
   /// Topic of dead-letter copies (used by intake's checks).
   std::string dead_letter_topic = "billing.events.v1.dlq";
+  /// Which sources may speak for which tenants (`intake.sources`): a dead
+  /// letter's re-drive passes this check as intake does, so that an
+  /// operator cannot let in what a producer may not send (a reserved
+  /// "ispflow/" source included). Events re-drive and replay mint records
+  /// of the admin API's own reserved sources for inbox events, whose
+  /// tenant was bound when intake accepted them; they skip it. The default
+  /// lets any source speak for any tenant, the reserved ones excepted.
+  events::source_policy sources = events::source_policy::allow_any();
 };
 
 /// The operators' HTTP API (see actors/admin/README.md for every route):

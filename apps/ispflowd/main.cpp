@@ -284,6 +284,7 @@ int main(int argc, char** argv) {
     deps.probes = adapters->probes;
     deps.saga_topic = cfg->kafka.topics.saga;
     deps.dead_letter_topic = cfg->kafka.topics.dead_letter;
+    deps.sources = sources;
     auto made = actors::admin::admin_server::make(std::move(*admin_cfg),
                                                   std::move(deps));
     if (!made)

@@ -68,9 +68,59 @@ inline std::optional<size_t> too_deep_at(std::string_view text,
   return std::nullopt;
 }
 
-/// Parses `text` (UTF-8, validated) into `doc` without recursion and within
-/// `limits`. Replaces `doc.Parse(text)`: on any failure `doc.HasParseError()`
-/// is true, as after a failed Parse, and the error says why.
+/// The offset of the first `\u` escape in a string of `text` that encodes
+/// a lone UTF-16 low surrogate (U+DC00 to U+DFFF not preceded by a high
+/// surrogate escape), if any. RapidJSON 1.1.0 refuses a lone high
+/// surrogate but decodes a lone low one into bytes that are not UTF-8
+/// (kParseValidateEncodingFlag checks the raw text, not what escapes
+/// produce), which PostgreSQL then refuses. A linear scan; the rest of the
+/// syntax is left to the parser.
+inline std::optional<size_t> lone_surrogate_at(std::string_view text) {
+  auto escape = [&text](size_t at) -> long {
+    // The code unit of a `\uXXXX` escape at `at`, or -1.
+    if (at + 6 > text.size() || text[at] != '\\' || text[at + 1] != 'u')
+      return -1;
+    long v = 0;
+    for (size_t k = at + 2; k < at + 6; ++k) {
+      char c = text[k];
+      int d = c >= '0' && c <= '9'   ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                     : -1;
+      if (d < 0)
+        return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  };
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!in_string) {
+      in_string = c == '"';
+    } else if (c == '"') {
+      in_string = false;
+    } else if (c == '\\') {
+      auto unit = escape(i);
+      if (unit >= 0xDC00 && unit <= 0xDFFF)
+        return i;
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        // A pair: the low half that follows is part of it (anything else
+        // after a high surrogate is a parse error).
+        auto low = escape(i + 6);
+        i += low >= 0xDC00 && low <= 0xDFFF ? 11 : 5;
+      } else {
+        i += unit >= 0 ? 5 : 1;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+/// Parses `text` (UTF-8, validated, escapes included) into `doc` without
+/// recursion and within `limits`. Replaces `doc.Parse(text)`: on any failure
+/// `doc.HasParseError()` is true, as after a failed Parse, and the error says
+/// why.
 template <class Document>
 std::optional<json_error>
 parse_bounded(Document& doc, std::string_view text, json_limits limits = {}) {
@@ -90,6 +140,13 @@ parse_bounded(Document& doc, std::string_view text, json_limits limits = {}) {
     return refuse(*at, "is nested deeper than "
                          + std::to_string(limits.max_depth)
                          + " levels (at offset " + std::to_string(*at) + ")");
+  if (auto at = lone_surrogate_at(text)) {
+    auto refused = refuse(*at, "is not valid JSON at offset "
+                                 + std::to_string(*at)
+                                 + ": lone UTF-16 surrogate in \\u escape.");
+    refused.over_limit = false;
+    return refused;
+  }
   doc.template Parse<flags>(text.data(), text.size());
   if (doc.HasParseError())
     return json_error{doc.GetErrorOffset(),

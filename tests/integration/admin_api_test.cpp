@@ -293,6 +293,64 @@ TEST_F(admin_api, redrives_a_dead_letter_with_a_corrected_payload) {
             404);
 }
 
+TEST_F(admin_api, a_dead_letter_from_a_reserved_source_is_not_redriven) {
+  // A producer claiming the admin API's own source: dead-lettered at intake
+  // (here for its schema, so that only the re-drive's check stands
+  // between it and the inbox); a corrected payload must not let it in.
+  auto rec = billing("forged-1", "t1", "sub-5", "suspended",
+                     R"(,"reason":"boredom")", 30);
+  for (auto& h : rec.headers)
+    if (h.key == "ce_source")
+      h.value = "ispflow/redrive";
+  events::intake_batch batch;
+  auto d = events::check_billing_record(rec, events::intake_settings{});
+  batch.rejected.push_back(std::get<events::dead_letter>(d));
+  auto st = adapters::postgres::intake_store::connect(db.dsn());
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(st->write(batch));
+  auto id = db.value("SELECT id FROM dead_letters WHERE \"offset\" = 30");
+  auto a = post("/v1/dead-letters/" + id + "/redrive", t1_writer_token,
+                R"({"payload":{"schema_version":1,"tenant_id":"t1",)"
+                R"("subscriber_id":"sub-5","reason":"fraud"}})");
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_EQ(error_code(a), "tenant_not_allowed");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'forged-1'"),
+            0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + id
+                     + " AND redriven_at IS NULL"),
+            1);
+}
+
+// intake.sources: the fixture's producer "billing.test" speaks for t2 only.
+class admin_bound_sources : public admin_api {
+protected:
+  void configure_deps(admin_deps& deps) override {
+    deps.sources = events::source_policy{};
+    deps.sources.allow("billing.test", {"t2"});
+  }
+};
+
+TEST_F(admin_bound_sources, redrive_keeps_the_tenant_bound_to_the_source) {
+  auto d1 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't1'"
+                     " ORDER BY id LIMIT 1");
+  auto a = post("/v1/dead-letters/" + d1 + "/redrive", admin_token,
+                R"({"payload":{"schema_version":1,"tenant_id":"t1",)"
+                R"("subscriber_id":"sub-3","plan_id":"fiber-500",)"
+                R"("service_type":"ftth","site":"ams-01","access":)"
+                R"({"onu_serial":"ALCL1A2B3C4D"},"credentials":)"
+                R"({"username":"u3","password":"hunter2"}}})");
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_EQ(error_code(a), "tenant_not_allowed");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'd1'"), 0);
+  // The tenant the source may speak for: re-driven.
+  auto d2 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'");
+  a = post("/v1/dead-letters/" + d2 + "/redrive", admin_token,
+           R"({"payload":{"schema_version":1,"tenant_id":"t2",)"
+           R"("subscriber_id":"sub-8","reason":"fraud"}})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'd2'"), 1);
+}
+
 TEST_F(admin_api, events_redrive_dry_run_reports_what_would_start) {
   auto before = db.count("SELECT count(*) FROM inbox");
   auto a = post("/v1/events/redrive", t1_writer_token,

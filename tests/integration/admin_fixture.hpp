@@ -220,6 +220,7 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
                                                       "no brokers");
                              return {};
                            }});
+    configure_deps(deps);
     auto srv = admin_server::make(cfg, deps);
     ASSERT_TRUE(srv) << ispflow::render_error(srv.error());
     server = std::move(*srv);
@@ -236,6 +237,11 @@ SELECT 'p-' || lpad(g::text, 4, '0'),
 
   /// Lets a suite change the settings before the server is made.
   virtual void configure(admin_settings&) {
+    // nop
+  }
+
+  /// Lets a suite change the dependencies before the server is made.
+  virtual void configure_deps(admin_deps&) {
     // nop
   }
 

@@ -300,6 +300,36 @@ TEST(intake_check, dead_letter_copy_is_byte_faithful) {
   EXPECT_EQ(extra, want);
 }
 
+TEST(intake_check, dead_letter_copy_renames_a_producers_ispflow_headers) {
+  // A producer's own `ispflow_error` must not pass for the reason ispflow
+  // gave: a reader takes the first `ispflow_error` of the copy.
+  auto rec = billing_record("not json");
+  rec.headers.insert(rec.headers.begin(),
+                     {"ispflow_error", "forged_reason", false});
+  rec.headers.push_back({"ISPFLOW_Error_Detail", "forged detail", false});
+  rec.headers.push_back({"ispflow_source_offset", "", true});
+  rec.headers.push_back({"ispflowerror", "not ours", false});
+  auto dl = refused(rec);
+  EXPECT_EQ(dl.error, intake_errors::malformed_json);
+  EXPECT_EQ(dl.record, rec);
+  ASSERT_EQ(dl.emits.size(), 1u);
+  auto& out = dl.emits[0];
+  EXPECT_EQ(out.header("ispflow_error")->value, "malformed_json");
+  EXPECT_EQ(out.header("ispflow_error_detail")->value, dl.detail);
+  EXPECT_EQ(out.header("ispflow_source_offset")->value, "1234");
+  ASSERT_EQ(out.headers.size(), rec.headers.size() + 5);
+  EXPECT_EQ(out.headers.front(),
+            (kafka_header{"x-original-ispflow_error", "forged_reason", false}));
+  auto n = rec.headers.size();
+  EXPECT_EQ(out.headers[n - 3], (kafka_header{"x-original-ISPFLOW_Error_Detail",
+                                              "forged detail", false}));
+  EXPECT_EQ(out.headers[n - 2],
+            (kafka_header{"x-original-ispflow_source_offset", "", true}));
+  EXPECT_EQ(out.headers[n - 1], rec.headers[n - 1]);
+  for (size_t i = 1; i + 3 < n; ++i)
+    EXPECT_EQ(out.headers[i], rec.headers[i]) << i;
+}
+
 TEST(intake_check,
      dead_letters_keep_a_null_key_and_go_to_the_configured_topic) {
   auto rec = billing_record();

@@ -143,7 +143,51 @@ TEST(bounded_parse, a_parse_after_a_refusal_starts_afresh) {
   EXPECT_TRUE(doc["ok"].GetBool());
 }
 
+TEST(bounded_parse, refuses_a_lone_utf16_surrogate_escape) {
+  rapidjson::Document doc;
+  // A lone low surrogate decoded to bytes that are not UTF-8.
+  auto err = json::parse_bounded(doc, R"({"a":"x\udc00"})");
+  ASSERT_TRUE(err);
+  EXPECT_FALSE(err->over_limit);
+  EXPECT_EQ(err->offset, 7u);
+  EXPECT_EQ(err->message, "is not valid JSON at offset 7: lone UTF-16 "
+                          "surrogate in \\u escape.");
+  EXPECT_TRUE(doc.HasParseError());
+  EXPECT_TRUE(json::parse_bounded(doc, R"(["\uDFFF"])"));
+  EXPECT_TRUE(json::parse_bounded(doc, R"({"\uDC00":1})"));
+  // Two low halves, or a pair followed by a low half.
+  EXPECT_TRUE(json::parse_bounded(doc, R"(["\udc00\udc00"])"));
+  EXPECT_TRUE(json::parse_bounded(doc, R"(["\ud83d\ude00\ude00"])"));
+  // A lone high surrogate (RapidJSON's own check).
+  EXPECT_TRUE(json::parse_bounded(doc, R"(["\ud83d"])"));
+  EXPECT_TRUE(json::parse_bounded(doc, R"(["\ud83dx"])"));
+}
+
+TEST(bounded_parse, accepts_surrogate_pairs_and_escaped_backslashes) {
+  rapidjson::Document doc;
+  ASSERT_FALSE(json::parse_bounded(doc, R"(["\ud83d\ude00","\uD800\uDC00"])"));
+  EXPECT_EQ(std::string(doc[0].GetString()), "\xf0\x9f\x98\x80");
+  EXPECT_EQ(std::string(doc[1].GetString()), "\xf0\x90\x80\x80");
+  // Not escapes: an escaped backslash followed by text, and text outside
+  // strings is left to the parser.
+  ASSERT_FALSE(json::parse_bounded(doc, R"(["\\udc00","\u00e9\\"])"));
+  EXPECT_EQ(std::string(doc[0].GetString()), "\\udc00");
+  EXPECT_TRUE(json::parse_bounded(doc, R"([\udc00])"));
+}
+
 // -- deep JSON through intake's check (item 2) --------------------------------
+
+TEST(intake_hostile, a_lone_surrogate_escape_in_the_payload_is_malformed_json) {
+  // A free-text field: the schema lets any string through.
+  auto rec = billing_record(
+    R"({"schema_version":1,"tenant_id":"acme","subscriber_id":"sub-1",)"
+    R"("reason":"moved \udc00 abroad"})");
+  set_header(rec, "ce_type", "billing.subscription.terminated");
+  auto dl = refused(rec);
+  EXPECT_EQ(dl.error, intake_errors::malformed_json);
+  EXPECT_NE(dl.detail.find("lone UTF-16 surrogate"), std::string::npos)
+    << dl.detail;
+}
 
 TEST(intake_hostile, million_deep_payload_is_malformed_json) {
   auto dl = refused(billing_record(deep_array(million)));

@@ -202,6 +202,45 @@ TEST_F(engine, fails_a_parked_step_at_its_deadline) {
   EXPECT_EQ(inst.error, "step deadline passed");
 }
 
+TEST_F(engine, a_deadline_passed_while_parked_says_why_the_step_waited) {
+  make(make_activate_definition());
+  start();
+  auto deadline = now + def.steps[0].deadline;
+  // An adapter polling a job parks the step; no breaker is open.
+  answer(step_parked{1h, "AWX job 7 is running"});
+  EXPECT_EQ(inst.steps[0].last_error, "parked: AWX job 7 is running");
+  EXPECT_EQ(one_of<schedule_timer>(out).due, deadline);
+  fire();
+  EXPECT_EQ(inst.steps[0].state, step_state::failed);
+  EXPECT_EQ(inst.error, "step deadline passed: parked: AWX job 7 is running");
+}
+
+TEST_F(engine, a_parked_answer_after_the_deadline_says_why_the_step_waited) {
+  make(make_activate_definition());
+  start();
+  // The answer comes after the deadline (a slow call): the step fails at
+  // once, with the adapter's reason, not a guess.
+  now += def.steps[0].deadline + 1s;
+  answer(step_parked{10s, "VOLTHA flow confirmation pending"});
+  EXPECT_EQ(inst.steps[0].state, step_state::failed);
+  EXPECT_EQ(inst.error, "step deadline passed while parked: VOLTHA flow "
+                        "confirmation pending");
+  EXPECT_EQ(inst.error.find("breaker"), std::string::npos);
+}
+
+TEST_F(engine, a_compensation_parked_past_its_deadline_says_why) {
+  make(make_activate_definition());
+  start();
+  answer(step_succeeded{{{"ip_address", "100.64.0.7"}}});
+  answer(step_permanent_failure{"HTTP 422"});
+  ASSERT_EQ(inst.state, saga_state::compensating);
+  now += 365 * 24h;
+  answer(step_parked{10s});
+  EXPECT_EQ(inst.state, saga_state::needs_attention);
+  EXPECT_EQ(one_of<emit_lifecycle>(out).fields.at("attention_error"),
+            "compensation deadline passed while parked: no reason given");
+}
+
 TEST_F(engine, fails_a_step_whose_next_attempt_would_miss_the_deadline) {
   make(make_activate_definition());
   def.steps[0].retry.max_attempts = 0; // only the deadline stops it
