@@ -58,6 +58,10 @@ struct saga_router_settings {
   std::chrono::milliseconds write_linger{5};
   /// Passed to every saga actor (saga_actor_deps::on_step_call).
   step_call_observer on_step_call;
+  /// This instance's partition leases (partition_lease.hpp); empty =
+  /// unfenced. With them, a saga of a partition runs under the epoch its
+  /// lease holds when it starts, and a partition not held starts nothing.
+  std::shared_ptr<lease_board> leases;
 };
 
 /// Spawns the saga router (scheduled). At start it resumes the active sagas

@@ -1074,7 +1074,8 @@ tenants:
                                 "set either it or awx.ca_file"));
 }
 
-// -- genieacs data models ------------------------------------------------------
+// -- genieacs data models
+// ------------------------------------------------------
 
 TEST(config, genieacs_data_models_are_read_per_tenant_and_product_class) {
   auto env = env_source::from_map(
@@ -1101,4 +1102,25 @@ TEST(config, bad_genieacs_data_models_are_named) {
   EXPECT_THAT(detail,
               HasSubstr("tenants[0].genieacs.product_class_data_models: "
                         "\"EX220=tr69\""));
+}
+
+TEST(config, cluster_keys_have_defaults_and_ranges) {
+  auto env = env_source::from_map({});
+  auto c = load_config_text(std::string{minimal_yaml}, env);
+  ASSERT_TRUE(c) << ispflow::render_error(c.error());
+  EXPECT_EQ(c->cluster.instance_id, "");
+  EXPECT_EQ(c->cluster.heartbeat_ms, 2000);
+  EXPECT_EQ(c->cluster.lease_ms, 10000);
+  EXPECT_EQ(c->cluster.drain_ms, 10000);
+  auto named = load_config_text(std::string{minimal_yaml}
+                                  + "instance: {id: node-a}\n"
+                                    "cluster: {lease_ms: 6000}\n",
+                                env);
+  ASSERT_TRUE(named) << ispflow::render_error(named.error());
+  EXPECT_EQ(named->cluster.instance_id, "node-a");
+  EXPECT_EQ(named->cluster.lease_ms, 6000);
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml} + "cluster: {lease_ms: 100}\n", env));
+  EXPECT_THAT(detail, HasSubstr("config: cluster.lease_ms: 100 is out of "
+                                "range, expected 500..600000"));
 }
