@@ -142,12 +142,18 @@ caf::error resolve_cluster(common::config& cfg) {
     else if (k == "heartbeat.interval.ms")
       group_heartbeat = std::atol(v.c_str());
   }
-  if (c.lease_ms >= session - group_heartbeat)
-    return caf::make_error(
-      errc::invalid_config,
-      "cluster.lease_ms: must be below kafka session.timeout.ms ("
-        + std::to_string(session) + ") minus heartbeat.interval.ms ("
-        + std::to_string(group_heartbeat) + ")");
+  // A shorter group session (e.g. the local stack's 4 s) shortens the
+  // lease to two thirds of what it leaves, renewed four times per lease.
+  if (c.lease_ms >= session - group_heartbeat) {
+    auto room = session - group_heartbeat;
+    if (room < 600)
+      return caf::make_error(errc::invalid_config,
+                             "kafka.properties: session.timeout.ms minus"
+                             " heartbeat.interval.ms leaves no room for a"
+                             " partition lease (cluster.lease_ms)");
+    c.lease_ms = static_cast<int>(room * 2 / 3);
+    c.heartbeat_ms = std::max(100, c.lease_ms / 4);
+  }
   return caf::none;
 }
 
@@ -181,6 +187,11 @@ int main(int argc, char** argv) {
   }
   common::set_log_instance(cfg->cluster.instance_id);
   common::setup_logging(cfg->log);
+  common::log_info(
+    "ispflowd", "cluster settings",
+    {{"instance", cfg->cluster.instance_id},
+     {"lease_ms", std::to_string(cfg->cluster.lease_ms)},
+     {"heartbeat_ms", std::to_string(cfg->cluster.heartbeat_ms)}});
   if (check_only) {
     std::cout << "configuration OK\n";
     return 0;
