@@ -189,8 +189,7 @@ int main(int argc, char** argv) {
   common::setup_logging(cfg->log);
   common::log_info(
     "ispflowd", "cluster settings",
-    {{"instance", cfg->cluster.instance_id},
-     {"lease_ms", std::to_string(cfg->cluster.lease_ms)},
+    {{"lease_ms", std::to_string(cfg->cluster.lease_ms)},
      {"heartbeat_ms", std::to_string(cfg->cluster.heartbeat_ms)}});
   if (check_only) {
     std::cout << "configuration OK\n";
