@@ -26,6 +26,9 @@ struct relay_state {
   std::unique_ptr<kafka::producer> producer;
   std::optional<pg::outbox_store> db;
   bool reconciled = false;
+  /// The server process id of the session holding the relay lease (0 =
+  /// standing by).
+  int64_t lease_pid = 0;
   std::chrono::milliseconds backoff{0};
   uint64_t published = 0;
   static inline const char* name = "ispflow.outbox_relay";
@@ -73,10 +76,68 @@ struct relay_state {
     return caf::none;
   }
 
-  // Publishes one batch; returns how many rows it published.
-  caf::expected<size_t> publish_batch() {
+  void set_leading(bool x) {
+    if (cfg.leading)
+      cfg.leading->store(x);
+  }
+
+  // Takes the relay lease if free. Returns false while another instance's
+  // relay holds it.
+  caf::expected<bool> lead() {
+    if (cfg.lease_key == 0 || lease_pid != 0)
+      return true;
+    auto pid = db->try_lock(cfg.lease_key, cfg.lease_idle_timeout);
+    if (!pid)
+      return std::move(pid.error());
+    if (*pid == 0)
+      return false;
+    lease_pid = *pid;
+    // The previous holder may have published rows it did not mark.
+    reconciled = false;
+    set_leading(true);
+    common::log_info("outbox", "relay lease taken: publishing", {});
+    return true;
+  }
+
+  // Whether the lease is still ours: the session that took it is the one
+  // the store talks to (a reconnect would have lost it).
+  caf::error still_leading() {
+    if (cfg.lease_key == 0)
+      return caf::none;
+    auto pid = db->session_pid();
+    if (!pid)
+      return std::move(pid.error());
+    if (*pid != lease_pid)
+      return caf::make_error(errc::database_unavailable,
+                             std::string{"relay lease lost with its session"});
+    return caf::none;
+  }
+
+  // Drops the connection, and with it the lease (`stopping`: handed over
+  // on purpose, not lost).
+  void disconnect(bool stopping = false) {
+    db.reset();
+    if (lease_pid != 0) {
+      lease_pid = 0;
+      set_leading(false);
+      if (stopping)
+        common::log_info("outbox", "relay lease handed over", {});
+      else
+        common::log_warn("outbox", "relay lease given up with the connection",
+                         {});
+    }
+  }
+
+  // Publishes one batch; returns how many rows it published, or nothing
+  // while another relay holds the lease.
+  caf::expected<std::optional<size_t>> publish_batch() {
     if (auto err = ensure_connected())
       return err;
+    auto leading = lead();
+    if (!leading)
+      return std::move(leading.error());
+    if (!*leading)
+      return std::optional<size_t>{};
     if (!reconciled)
       if (auto err = reconcile())
         return err;
@@ -95,6 +156,10 @@ struct relay_state {
       records.push_back(std::move(row.record));
       ids.push_back(row.id);
     }
+    // Right before sending: still the lease holder (a paused relay whose
+    // session the server ended sends nothing it fetched before the pause).
+    if (auto err = still_leading())
+      return err;
     // From here on, a failure may leave records in Kafka whose rows are not
     // marked: the next round looks at the topic tail before sending again.
     reconciled = false;
@@ -104,7 +169,7 @@ struct relay_state {
       return std::move(res.error());
     reconciled = true;
     published += ids.size();
-    return ids.size();
+    return std::optional<size_t>{ids.size()};
   }
 };
 
@@ -118,12 +183,14 @@ void run(relay_ptr self) {
     common::log_warn("outbox", "publication failed, retrying",
                      {{"error", render_error(n.error())},
                       {"retry_in_ms", std::to_string(st.backoff.count())}});
-    st.db.reset();
+    st.disconnect();
     self->delayed_send(self, st.backoff, relay_atom_v);
     return;
   }
   st.backoff = 0ms;
-  if (*n == st.cfg.batch)
+  if (!*n)
+    self->delayed_send(self, st.cfg.standby_poll, relay_atom_v);
+  else if (**n == st.cfg.batch)
     self->send(self, relay_atom_v);
   else
     self->delayed_send(self, st.cfg.poll_interval, relay_atom_v);
@@ -142,7 +209,7 @@ relay(relay_ptr self, outbox_relay_settings cfg,
       auto deadline = std::chrono::steady_clock::now() + st.cfg.drain_timeout;
       while (std::chrono::steady_clock::now() < deadline) {
         auto n = st.publish_batch();
-        if (!n || *n == 0)
+        if (!n || !*n || **n == 0)
           break;
       }
       int64_t backlog = -1;
@@ -150,6 +217,8 @@ relay(relay_ptr self, outbox_relay_settings cfg,
         if (auto b = st.db->backlog())
           backlog = *b;
       st.producer->flush(5s);
+      // Hand the lease over at once (not when the process ends).
+      st.disconnect(true);
       common::log_info("outbox", "stopped",
                        {{"published", std::to_string(st.published)},
                         {"backlog", std::to_string(backlog)}});

@@ -4,11 +4,13 @@
 #include "adapters/kafka/settings.hpp"
 #include "events/type_ids.hpp"
 
+#include <atomic>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace ispflow::actors {
@@ -21,10 +23,14 @@ inline constexpr const char* outbox_id_header = "ispflow_outbox_id";
 /// The outbox relay: publishes outbox rows to Kafka in id order and marks
 /// them published once their delivery reports arrived.
 ///
-/// Publication is effectively once: before its first batch, and after any
-/// failed batch, the relay reads the tail of each target topic and marks
-/// the rows it finds there (by `outbox_id_header`) as published instead of
-/// sending them again.
+/// In a cluster one relay publishes: the one holding the relay lease (a
+/// session-level advisory lock on its own connection); the others stand
+/// by. A relay that takes the lease over reconciles the topic tails first,
+/// then publishes the rows left in id order, so per-key order holds
+/// across a failover. Publication is effectively once: before its first
+/// batch, and after any failed batch, the relay reads the tail of each target
+/// topic and marks the rows it finds there (by `outbox_id_header`) as published
+/// instead of sending them again.
 ///
 /// interface outbox_relay_actor {
 ///   /// Publishes one batch and schedules the next run.
@@ -53,6 +59,16 @@ struct outbox_relay_settings {
   std::chrono::milliseconds produce_timeout{std::chrono::seconds{30}};
   /// How long `stop` keeps publishing.
   std::chrono::milliseconds drain_timeout{std::chrono::seconds{10}};
+  /// The relay lease: only the instance whose relay holds this PostgreSQL
+  /// advisory lock publishes; the others stand by and try to take it every
+  /// `standby_poll`. 0 = no lease (publish alone).
+  int64_t lease_key = 0x69737066'72656c61; // "ispfrela"
+  std::chrono::milliseconds standby_poll{1'000};
+  /// The server ends the session of a lease holder silent this long
+  /// (idle_session_timeout), freeing the lease for a standby.
+  std::chrono::milliseconds lease_idle_timeout{10'000};
+  /// Set while this relay holds the lease (may be empty).
+  std::shared_ptr<std::atomic<bool>> leading;
 };
 
 /// Spawns the relay on a thread of its own and starts publishing.

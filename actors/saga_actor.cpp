@@ -82,6 +82,10 @@ struct saga_actor_state {
   bool lingering = false;
   std::chrono::milliseconds retry_delay{0};
   std::deque<sagas::saga_input> queued;
+  /// The ownership the saga runs under, and whether it was found lost
+  /// (the actor is stopping: nothing more runs or is written).
+  pg::write_fence fence;
+  bool fenced = false;
   static inline const char* name = "ispflow.saga";
 };
 
@@ -131,8 +135,43 @@ void write_inflight(self_ptr self);
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+// Stops the saga actor because its partition is no longer (or no longer
+// surely) this instance's: the owner resumes the saga from the store.
+void stop_fenced(self_ptr self, const char* why, const std::string& detail) {
+  auto& st = self->state;
+  if (st.fenced)
+    return;
+  st.fenced = true;
+  common::log_warn("saga", why,
+                   {{"saga_id", st.inst.id},
+                    {"partition", std::to_string(st.fence.partition)},
+                    {"epoch", std::to_string(st.fence.epoch)},
+                    {"detail", detail}});
+  self->quit(caf::make_error(errc::stale_epoch, detail));
+}
+
+// Whether the saga may call the network now (its lease runs).
+bool lease_holds(self_ptr self) {
+  auto& st = self->state;
+  if (st.fenced)
+    return false;
+  if (!st.deps->leases || st.fence.epoch <= 0)
+    return true;
+  if (st.deps->leases->valid(st.fence.partition, st.fence.epoch,
+                             lease_board::clock::now()))
+    return true;
+  ++st.deps->leases->calls_withheld;
+  stop_fenced(self, "partition lease not valid: adapter call not made",
+              "lease of partition " + std::to_string(st.fence.partition)
+                + " at epoch " + std::to_string(st.fence.epoch)
+                + " ran out or was lost");
+  return false;
+}
+
 void call_adapter(self_ptr self, const sagas::operation_call& call) {
   auto& st = self->state;
+  if (!lease_holds(self))
+    return;
   auto step = call.step;
   auto gen = call.generation;
   auto handle = st.deps->adapters.actor(call.system);
@@ -185,6 +224,8 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
 
 void execute(self_ptr self, const sagas::saga_command& cmd) {
   auto& st = self->state;
+  if (st.fenced)
+    return;
   if (auto run = std::get_if<sagas::run_step>(&cmd)) {
     call_adapter(self, run->call);
   } else if (auto comp = std::get_if<sagas::run_compensation>(&cmd)) {
@@ -200,7 +241,7 @@ void execute(self_ptr self, const sagas::saga_command& cmd) {
 // `linger_over`: the wait for answers of calls that ran ahead is over.
 void flush(self_ptr self, bool linger_over = false) {
   auto& st = self->state;
-  if (st.writing)
+  if (st.writing || st.fenced)
     return;
   if (st.unsaved.empty) {
     if (st.finishing) {
@@ -220,6 +261,7 @@ void flush(self_ptr self, bool linger_over = false) {
   }
   auto& w = st.unsaved.write;
   w.instance = st.inst;
+  w.fence = st.fence;
   for (auto& [key, due] : st.unsaved.timers) {
     if (due)
       w.timers_set.push_back(
@@ -258,6 +300,21 @@ void write_inflight(self_ptr self) {
     .then([self](uint64_t) { committed(self); },
           [self](caf::error& err) {
             auto& rs = self->state;
+            if (err == errc::stale_epoch) {
+              auto p = rs.fence.partition;
+              if (rs.deps->leases) {
+                ++rs.deps->leases->stale_writes_refused;
+                rs.deps->leases->drop(p);
+              }
+              if (rs.deps->router)
+                self->send(rs.deps->router, close_atom_v,
+                           std::vector<int32_t>{p});
+              stop_fenced(self,
+                          "saga write refused: another instance owns the"
+                          " partition now",
+                          render_error(err));
+              return;
+            }
             if (err == errc::invalid_input) {
               common::log_error("saga", "store refused a saga transition",
                                 {{"saga_id", rs.inst.id},
@@ -341,6 +398,7 @@ saga_actor::behavior_type saga(self_ptr self,
   st.partition = start.partition;
   st.random = sagas::make_seeded_source(start.seed);
   st.retry_delay = st.deps->write_retry;
+  st.fence = start.fence;
   // A loaded saga has its row; a new one gets it with its first write.
   st.durable = !std::holds_alternative<sagas::start_saga>(start.first_input);
   st.durable_generation = st.inst.generation;

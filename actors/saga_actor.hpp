@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/partition_lease.hpp"
 #include "actors/saga_interfaces.hpp"
 #include "actors/timer.hpp"
 #include "adapters/api/adapters.hpp"
@@ -49,6 +50,10 @@ struct saga_actor_deps {
   /// system, operation, outcome and how long it took (e.g. for metrics).
   /// Runs on the saga actor's thread: keep it quick and thread-safe.
   step_call_observer on_step_call;
+  /// The partition leases of this instance; empty = unfenced (alone). A
+  /// saga with a fence makes an adapter call only while its partition's
+  /// lease is held at its epoch and runs.
+  std::shared_ptr<lease_board> leases;
 };
 
 /// How a saga actor begins.
@@ -63,6 +68,9 @@ struct saga_start {
   int32_t partition = -1;
   /// Seed of the backoff jitter.
   uint64_t seed = 0;
+  /// The partition ownership every write of the saga is made under
+  /// (epoch 0 = unfenced).
+  adapters::postgres::write_fence fence;
 };
 
 /// Spawns the actor of one saga (scheduled, so the test_coordinator runs
@@ -83,7 +91,12 @@ struct saga_start {
 /// `reconcile`, since its previous incarnation may have run ahead of what
 /// was committed. A failed write holds the saga (inputs wait) and is
 /// retried with backoff; a write refused as invalid (errc::invalid_input)
-/// stops the actor.
+/// stops the actor. With a fence: a write refused as stale
+/// (errc::stale_epoch: another instance claimed the partition) stops the
+/// actor and tells the router (close_atom, {partition}), which stops the
+/// partition's other sagas; an adapter call due while the partition's
+/// lease is not valid is not made, and the actor stops (the partition's
+/// owner resumes the saga from the store).
 saga_actor spawn_saga_actor(caf::actor_system& sys,
                             std::shared_ptr<const saga_actor_deps> deps,
                             saga_start start);

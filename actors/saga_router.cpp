@@ -176,6 +176,17 @@ void launch(self_ptr self, saga_start start, subscriber_key key,
   auto inbox_id = start.inbox_id;
   if (start.partition >= 0)
     partition = start.partition;
+  if (st.cfg.leases && partition >= 0) {
+    auto epoch = st.cfg.leases->epoch(partition);
+    if (!epoch) {
+      // Lost since it was polled: its owner starts or resumes it.
+      st.unhold(key);
+      if (inbox_id != 0)
+        st.claimed.erase(inbox_id);
+      return;
+    }
+    start.fence = adapters::postgres::write_fence{partition, *epoch};
+  }
   auto handle = spawn_saga_actor(self->home_system(), st.deps,
                                  std::move(start));
   // Monitored, not linked (see ~router_state).
@@ -535,6 +546,7 @@ saga_router_actor::behavior_type router(self_ptr self,
   deps->write_retry = st.cfg.write_retry;
   deps->write_linger = st.cfg.write_linger;
   deps->on_step_call = st.cfg.on_step_call;
+  deps->leases = st.cfg.leases;
   st.deps = std::move(deps);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& rs = self->state;

@@ -64,6 +64,10 @@ struct saga_router_settings {
   /// them quick and thread-safe.
   std::function<void(const sagas::saga_instance&)> on_saga_started;
   std::function<void(const sagas::saga_instance&)> on_saga_finished;
+  /// This instance's partition leases (partition_lease.hpp); empty =
+  /// unfenced. With them, a saga of a partition runs under the epoch its
+  /// lease holds when it starts, and a partition not held starts nothing.
+  std::shared_ptr<lease_board> leases;
 };
 
 /// Spawns the saga router (scheduled). At start it resumes the active sagas

@@ -113,6 +113,13 @@ memory_saga_db::write(const std::vector<const pg::saga_write*>& refs) {
   std::map<int64_t, std::string> links;
   for (auto* wp : refs) {
     auto& w = *wp;
+    if (w.fence.epoch > 0) {
+      auto i = epochs.find(w.fence.partition);
+      if (i == epochs.end() || i->second != w.fence.epoch)
+        return caf::make_error(errc::stale_epoch,
+                               "partition " + std::to_string(w.fence.partition)
+                                 + " written under a stale epoch");
+    }
     if (registry != nullptr) {
       auto def = registry->find(w.instance.name, w.instance.version);
       if (def == nullptr)
@@ -413,6 +420,7 @@ caf::error connect_store(const pg_saga_store_settings& cfg,
   auto conn = pg::saga_store::connect(cfg.dsn, *cfg.registry);
   if (!conn)
     return std::move(conn.error());
+  conn->set_instance_id(cfg.instance_id);
   db.emplace(std::move(*conn));
   return caf::none;
 }

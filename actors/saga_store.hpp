@@ -27,6 +27,9 @@ struct pg_saga_store_settings {
   /// id), so its transitions stay in order. Two let one commit's fsync and
   /// statement overlap the next batch's encoding and statement.
   size_t writers = 2;
+  /// This instance's id (sagas.owner, saga_steps.ran_by; the owner fenced
+  /// writes must still be); "" = unnamed.
+  std::string instance_id;
 };
 
 /// Spawns the saga store over adapters::postgres::saga_store on a thread of
@@ -69,6 +72,9 @@ struct memory_saga_db {
   /// Committed write transactions and the most elements one of them held.
   uint64_t transactions = 0;
   uint64_t largest_transaction = 0;
+  /// Current epoch of each fenced partition (partition_owners): a write
+  /// whose fence names another epoch fails with errc::stale_epoch.
+  std::map<int32_t, int64_t> epochs;
   /// The next `fail_writes` writes fail with errc::database_unavailable and
   /// write nothing (injects an outage).
   int fail_writes = 0;

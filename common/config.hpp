@@ -114,6 +114,27 @@ struct runtime_settings {
     = default;
 };
 
+/// `instance` and `cluster`: this instance among several on one database
+/// and one consumer group.
+struct cluster_settings {
+  /// `instance.id`: names the instance in logs, sagas.owner, the saga
+  /// timeline and GET /v1/cluster; "" = host name and process id.
+  std::string instance_id;
+  /// `cluster.heartbeat_ms`: how often partition leases are renewed,
+  /// 100..60000.
+  int heartbeat_ms = 2'000;
+  /// `cluster.lease_ms`: how long a lease lasts after its renewal was sent,
+  /// 500..600000; more than twice heartbeat_ms and below the consumer
+  /// group's session timeout minus its heartbeat interval.
+  int lease_ms = 10'000;
+  /// `cluster.drain_ms`: on SIGTERM, how long calls in flight may answer
+  /// before the partitions are released, 0..600000.
+  int drain_ms = 10'000;
+
+  friend bool operator==(const cluster_settings&, const cluster_settings&)
+    = default;
+};
+
 /// `sagas`: the saga engine.
 struct saga_settings {
   /// Most sagas one tenant runs at once on this instance, 0..10000000;
@@ -483,6 +504,8 @@ struct config {
   retention_settings retention;
   /// `log`.
   log_settings log;
+  /// `instance`, `cluster`.
+  cluster_settings cluster;
   /// `admin`.
   admin_settings admin;
   /// `breakers`.

@@ -241,7 +241,8 @@ void append_timestamp(std::string& out,
 /// Renders whole lines in our JSON or text format.
 class line_formatter final : public spdlog::formatter {
 public:
-  explicit line_formatter(log_format format) : format_(format) {
+  line_formatter(log_format format, std::string instance)
+    : format_(format), instance_(std::move(instance)) {
     // nop
   }
 
@@ -262,6 +263,11 @@ public:
       line += "\",\"logger\":";
       append_json_string(line, name);
       line += ',';
+      if (!instance_.empty()) {
+        line += "\"instance\":";
+        append_json_string(line, instance_);
+        line += ',';
+      }
       if (rendered) {
         line += payload;
       } else {
@@ -278,6 +284,11 @@ public:
       lvl.resize(std::max<size_t>(lvl.size(), 5), ' ');
       line += lvl;
       line += ' ';
+      if (!instance_.empty()) {
+        line += '[';
+        append_text(line, instance_, false);
+        line += "] ";
+      }
       append_text(line, name, false);
       line += ": ";
       if (rendered)
@@ -290,11 +301,12 @@ public:
   }
 
   std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<line_formatter>(format_);
+    return std::make_unique<line_formatter>(format_, instance_);
   }
 
 private:
   log_format format_;
+  std::string instance_;
 };
 
 // -- backend ------------------------------------------------------------------
@@ -318,9 +330,10 @@ spdlog::level::level_enum to_spdlog(log_level x) {
 /// One configured sink with the module loggers that write to it.
 class backend {
 public:
-  backend(log_format format, spdlog::sink_ptr sink)
+  backend(log_format format, spdlog::sink_ptr sink, std::string instance = {})
     : format_(format), sink_(std::move(sink)) {
-    sink_->set_formatter(std::make_unique<line_formatter>(format_));
+    sink_->set_formatter(
+      std::make_unique<line_formatter>(format_, std::move(instance)));
     sink_->set_level(spdlog::level::trace);
   }
 
@@ -362,9 +375,19 @@ std::mutex backend_mtx;
 std::shared_ptr<backend> current_backend;
 std::atomic<int> current_level{static_cast<int>(log_level::info)};
 
-std::shared_ptr<backend> make_stderr_backend(log_format format) {
+std::mutex instance_mtx;
+std::string instance_name;
+
+std::string log_instance() {
+  std::lock_guard guard{instance_mtx};
+  return instance_name;
+}
+
+std::shared_ptr<backend> make_stderr_backend(log_format format,
+                                             std::string instance = {}) {
   return std::make_shared<backend>(
-    format, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    format, std::make_shared<spdlog::sinks::stderr_sink_mt>(),
+    std::move(instance));
 }
 
 std::shared_ptr<backend> active_backend() {
@@ -441,15 +464,21 @@ std::string_view to_string(log_format x) {
   return x == log_format::text ? "text" : "json";
 }
 
+void set_log_instance(std::string id) {
+  std::lock_guard guard{instance_mtx};
+  instance_name = std::move(id);
+}
+
 void setup_logging(const log_settings& settings) {
-  install(settings, make_stderr_backend(settings.format));
+  install(settings, make_stderr_backend(settings.format, log_instance()));
 }
 
 void setup_logging(const log_settings& settings, std::ostream& out) {
   install(settings,
           std::make_shared<backend>(
             settings.format,
-            std::make_shared<spdlog::sinks::ostream_sink_mt>(out, true)));
+            std::make_shared<spdlog::sinks::ostream_sink_mt>(out, true),
+            log_instance()));
 }
 
 bool log_enabled(log_level level) noexcept {

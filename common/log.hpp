@@ -90,6 +90,11 @@ struct log_field {
 /// sink and level of all module loggers.
 void setup_logging(const log_settings& settings);
 
+/// Names this instance on every line written after the next
+/// `setup_logging` ("instance" in JSON, "[id]" in text); "" (the default)
+/// leaves it out.
+void set_log_instance(std::string id);
+
 /// Like `setup_logging(settings)`, but writes to `out`, flushing every line.
 /// `out` must stay alive until logging is set up again. Meant for tests.
 void setup_logging(const log_settings& settings, std::ostream& out);

@@ -25,6 +25,8 @@ std::string to_string(errc x) {
       return "timeout";
     case errc::shutting_down:
       return "shutting_down";
+    case errc::stale_epoch:
+      return "stale_epoch";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

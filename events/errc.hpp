@@ -29,6 +29,9 @@ enum class errc : uint8_t {
   timeout,
   /// The component is shutting down.
   shutting_down,
+  /// A write made under a partition epoch that another instance has since
+  /// claimed (a fenced zombie): refused, nothing written.
+  stale_epoch,
 };
 
 /// Stable lower-case name of a code, e.g. "database_unavailable".

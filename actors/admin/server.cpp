@@ -1,5 +1,6 @@
 #include "actors/admin/server.hpp"
 
+#include "actors/admin/cluster_view.hpp"
 #include "actors/admin/front.hpp"
 #include "actors/admin/request.hpp"
 #include "actors/admin/store.hpp"
@@ -1632,6 +1633,11 @@ struct admin_server::impl {
          [this](auto& q, auto& p, auto& n) { return redrive_events(q, p, n); });
     get("/v1/breakers", "breakers.list", rd,
         [this](auto& q, auto& p) { return list_breakers(q, p); });
+    // Several instances: who owns which partition (cluster_view.hpp).
+    get("/v1/cluster", "cluster.show", rd, [this](auto&, auto&) {
+      auto body = cluster_view_json(deps.dsn);
+      return body ? reply{200, std::move(*body)} : from_error(body.error());
+    });
     post(R"(/v1/breakers/(.+)/open)", "breakers.open", "breakers.open",
          scopes::admin, [this](auto& q, auto& p, auto& n) {
            return force_breaker(q, p, n, true);

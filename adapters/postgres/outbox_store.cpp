@@ -118,6 +118,27 @@ outbox_store::mark_published(const std::vector<int64_t>& ids) {
   });
 }
 
+caf::expected<int64_t>
+outbox_store::try_lock(int64_t key, std::chrono::milliseconds idle_timeout) {
+  return impl_->db.run([&](pqxx::connection& conn) -> int64_t {
+    pqxx::nontransaction tx{conn};
+    auto row = tx.exec_params1(
+      "SELECT pg_try_advisory_lock($1), pg_backend_pid()", key);
+    if (!row[0].as<bool>())
+      return 0;
+    tx.exec("SET idle_session_timeout = "
+            + tx.quote(std::to_string(idle_timeout.count()) + "ms"));
+    return row[1].as<int64_t>();
+  });
+}
+
+caf::expected<int64_t> outbox_store::session_pid() {
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx{conn};
+    return tx.exec1("SELECT pg_backend_pid()")[0].as<int64_t>();
+  });
+}
+
 caf::expected<int64_t> outbox_store::backlog() {
   return impl_->db.run([&](pqxx::connection& conn) {
     pqxx::read_transaction r{conn};

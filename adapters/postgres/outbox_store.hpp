@@ -3,6 +3,7 @@
 #include "events/records.hpp"
 
 #include <caf/expected.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,6 +47,20 @@ public:
   /// Appends `records` in order, in one transaction (for events that are
   /// not part of a saga transition, e.g. circuit breaker transitions).
   caf::expected<void> append(const std::vector<events::kafka_record>& records);
+
+  /// Tries to take the session-level advisory lock `key` on this store's
+  /// connection (the relay lease: one publisher in the cluster). Returns
+  /// the server process id of the session that now holds it, or 0 when
+  /// another session holds it. Once held, the session's
+  /// idle_session_timeout becomes `idle_timeout`: the server ends the
+  /// session of a holder that stops talking (paused, cut off), which
+  /// frees the lock for another instance.
+  caf::expected<int64_t> try_lock(int64_t key,
+                                  std::chrono::milliseconds idle_timeout);
+
+  /// The server process id of this store's connection (connecting if
+  /// needed): equal to what try_lock returned while the lock is held.
+  caf::expected<int64_t> session_pid();
 
 private:
   struct impl;

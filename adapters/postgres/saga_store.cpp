@@ -61,7 +61,7 @@ WITH s AS (
                           service_type, causation, payload, state, "cursor",
                           generation, cancel_requested, failed_step, error,
                           created_at, updated_at, inbox_id, kafka_partition,
-                          replay_of)
+                          replay_of, owner)
   SELECT id, name, version, tenant, subscriber, service_type, causation,
          payload, state, "cursor", gen, cancel, failed_step, error,
          )sql" ISPFLOW_FROM_US("created") R"sql(,
@@ -72,7 +72,8 @@ WITH s AS (
            SELECT l.replay_of FROM inbox e
              JOIN inbox_links l
                ON l.source = e.source AND l.event_id = e.event_id
-            WHERE e.id = inbox) END)
+            WHERE e.id = inbox) END),
+         NULLIF($3::text, '')
     FROM ispflow_saga_in
   ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, version = excluded.version,
@@ -85,7 +86,8 @@ WITH s AS (
     created_at = excluded.created_at, updated_at = excluded.updated_at,
     inbox_id = COALESCE(excluded.inbox_id, t.inbox_id),
     kafka_partition = COALESCE(excluded.kafka_partition, t.kafka_partition),
-    replay_of = COALESCE(excluded.replay_of, t.replay_of)
+    replay_of = COALESCE(excluded.replay_of, t.replay_of),
+    owner = excluded.owner
   RETURNING 1
 ), i AS (
   UPDATE inbox SET saga_id = x.id
@@ -97,12 +99,13 @@ WITH s AS (
                                last_error, output, first_attempt_at,
                                next_attempt_at, reconcile, generation,
                                compensation_attempts,
-                               compensation_started_at)
+                               compensation_started_at, ran_by)
   SELECT saga, idx, name, state, attempts, last_error, output,
          )sql" ISPFLOW_FROM_US("first") R"sql(,
          )sql" ISPFLOW_FROM_US("next") R"sql(,
          reconcile, gen, cattempts,
-         )sql" ISPFLOW_FROM_US("cstarted") R"sql(
+         )sql" ISPFLOW_FROM_US("cstarted") R"sql(,
+         NULLIF($3::text, '')
     FROM ispflow_step_in
   ON CONFLICT (saga_id, idx) DO UPDATE SET
     name = excluded.name, state = excluded.state,
@@ -111,7 +114,8 @@ WITH s AS (
     next_attempt_at = excluded.next_attempt_at,
     reconcile = excluded.reconcile, generation = excluded.generation,
     compensation_attempts = excluded.compensation_attempts,
-    compensation_started_at = excluded.compensation_started_at
+    compensation_started_at = excluded.compensation_started_at,
+    ran_by = excluded.ran_by
   WHERE (t.name, t.state, t.attempts, t.last_error, t.output,
          t.first_attempt_at, t.next_attempt_at, t.reconcile, t.generation,
          t.compensation_attempts, t.compensation_started_at)
@@ -137,6 +141,20 @@ WITH s AS (
 SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
        (SELECT count(*) FROM st), (SELECT count(*) FROM ts),
        (SELECT count(*) FROM tc)
+)sql";
+
+// The fence of a group commit: the owner rows of the partitions its
+// elements were written under, locked FOR KEY SHARE until the commit. A
+// claim (adapters/postgres/partition_owners.cpp) locks the row FOR UPDATE
+// first, so it waits for the writes in flight, and every write after it
+// sees the new epoch and is refused; heartbeats (plain updates of
+// heartbeat_at) do not conflict with the fence. Rows in partition order;
+// claims lock one row each, so no deadlock.
+constexpr const char* fence_sql = R"sql(
+SELECT partition, instance_id, epoch FROM partition_owners
+ WHERE partition = ANY($1::int[])
+ ORDER BY partition
+   FOR KEY SHARE
 )sql";
 
 // An unstarted event whose subscriber has no open saga and no older
@@ -234,8 +252,13 @@ void prepare(pqxx::connection& conn) {
     // of compilation for a query that runs in 5-10 ms. Nothing this store
     // runs is long enough to gain from JIT.
     tx.exec("SET jit = off");
+    // A writer paused inside a transaction (SIGSTOP, a long stall) holds
+    // the fence lock of its partitions, and a claim by the next owner would
+    // wait for it: the server ends such a session instead.
+    tx.exec("SET idle_in_transaction_session_timeout = '5s'");
   }
   conn.prepare("ispflow_saga_write", write_sql);
+  conn.prepare("ispflow_saga_fence", fence_sql);
   conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
   conn.prepare("ispflow_saga_startable_in",
                ISPFLOW_STARTABLE_SQL("AND i.\"partition\" = ANY($3::int[])"));
@@ -583,6 +606,57 @@ std::string text_array(const std::vector<std::string>& xs) {
 
 using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
+// -- fencing (schema/0010_cluster.sql) ----------------------------------------
+
+// The epoch each fenced partition of a batch is written under. Two elements
+// of one partition under different epochs: the lower one is the stale one,
+// and -1 makes sure it is refused.
+std::map<int32_t, int64_t>
+fences_of(const std::vector<const saga_write*>& batch) {
+  std::map<int32_t, int64_t> out;
+  for (auto* w : batch) {
+    if (w->fence.epoch <= 0 || w->fence.partition < 0)
+      continue;
+    auto [i, added] = out.try_emplace(w->fence.partition, w->fence.epoch);
+    if (!added && i->second != w->fence.epoch)
+      i->second = -1;
+  }
+  return out;
+}
+
+// Share-locks the owner rows of `fences` in `tx` and checks that `instance`
+// holds each partition at its epoch; returns why not ("" = it does).
+std::string check_fences(pqxx::transaction_base& tx,
+                         const std::map<int32_t, int64_t>& fences,
+                         const std::string& instance) {
+  if (fences.empty())
+    return {};
+  std::string parts = "{";
+  for (auto& [p, e] : fences) {
+    if (parts.size() > 1)
+      parts += ',';
+    parts += std::to_string(p);
+  }
+  parts += '}';
+  std::map<int32_t, std::pair<std::string, int64_t>> held;
+  for (auto row : tx.exec_prepared("ispflow_saga_fence", parts))
+    held.emplace(row[0].as<int32_t>(),
+                 std::pair{row[1].as<std::string>(), row[2].as<int64_t>()});
+  for (auto& [p, e] : fences) {
+    auto i = held.find(p);
+    if (i != held.end() && i->second.first == instance && i->second.second == e)
+      continue;
+    auto why = "partition " + std::to_string(p) + " written under epoch "
+               + std::to_string(e);
+    if (i == held.end())
+      return why + ", but nobody claimed it";
+    return why + ", but "
+           + (i->second.first.empty() ? "nobody" : i->second.first)
+           + " holds epoch " + std::to_string(i->second.second);
+  }
+  return {};
+}
+
 } // namespace
 
 struct saga_store::impl {
@@ -602,6 +676,9 @@ struct saga_store::impl {
   std::string outbox_lines;
   std::string saga_lines;
   std::string step_lines;
+  /// See set_instance_id.
+  std::string instance_id;
+  uint64_t stale_refused = 0;
 };
 
 saga_store::saga_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
@@ -751,6 +828,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
     }
     committed.emplace_back(&inst, std::move(hashes));
   }
+  auto fences = fences_of(batch);
   std::string timers_set = "[";
   std::string timers_cleared = "[";
   for (auto& [key, due] : timers) {
@@ -771,15 +849,28 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   }
   timers_set += ']';
   timers_cleared += ']';
-  auto res = impl_->db.run([&](pqxx::connection& conn) {
+  auto done = impl_->db.run([&](pqxx::connection& conn) -> std::string {
     pqxx::work w{conn};
+    // Refused: the transaction rolls back with `w`.
+    if (auto stale = check_fences(w, fences, impl_->instance_id);
+        !stale.empty())
+      return stale;
     copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
     copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
     copy_in(w, "outbox", "topic, key, value, headers", outbox);
-    w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared);
+    w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared,
+                     impl_->instance_id);
     detail::record_subscribers(w, impl_->registry, batch);
     w.commit();
+    return {};
   });
+  caf::expected<void> res;
+  if (!done) {
+    res = std::move(done.error());
+  } else if (!done->empty()) {
+    ++impl_->stale_refused;
+    res = caf::make_error(errc::stale_epoch, std::move(*done));
+  }
   auto& cache = impl_->written_steps;
   for (auto& [inst, hashes] : committed) {
     auto open = inst->state == sagas::saga_state::pending
@@ -791,6 +882,14 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       cache.erase(inst->id);
   }
   return res;
+}
+
+void saga_store::set_instance_id(std::string id) {
+  impl_->instance_id = std::move(id);
+}
+
+uint64_t saga_store::stale_writes_refused() const {
+  return impl_->stale_refused;
 }
 
 void saga_store::forget_written() {

@@ -74,6 +74,18 @@ struct timer_row {
   friend bool operator==(const timer_row&, const timer_row&) = default;
 };
 
+/// The partition ownership a saga write is made under (schema/0010): the
+/// write commits only if the writing store's instance still holds
+/// `partition` at `epoch` (partition_owners), checked in the write's own
+/// transaction. `epoch` 0 = unfenced (an instance alone, a saga without a
+/// partition).
+struct write_fence {
+  int32_t partition = -1;
+  int64_t epoch = 0;
+
+  friend bool operator==(const write_fence&, const write_fence&) = default;
+};
+
 /// One saga transition to persist: the instance after `sagas::transition`,
 /// its outbox records and its timer changes.
 struct saga_write {
@@ -94,6 +106,8 @@ struct saga_write {
   std::vector<timer_row> timers_set;
   /// Timers to delete (fired or no longer wanted); unknown keys are ignored.
   std::vector<timer_key> timers_cleared;
+  /// The ownership the write is made under.
+  write_fence fence;
 };
 
 /// Durable state of the saga engine (tables sagas, saga_steps, timers; the
@@ -145,11 +159,22 @@ public:
   /// appears more than once ends as its last element says; its timer
   /// changes apply in element order. All or nothing: any failure (an
   /// unknown inbox id, an inbox event already linked to another saga, an
-  /// instance that does not fit its definition) writes nothing.
+  /// instance that does not fit its definition) writes nothing. An element
+  /// whose fence no longer holds (another instance claimed the partition
+  /// since, or this one released it) fails the whole batch with
+  /// errc::stale_epoch, naming the partition and both epochs.
   caf::expected<void> write(const std::vector<saga_write>& batch);
 
   /// As above, over elements owned elsewhere (a group commit's queue).
   caf::expected<void> write(const std::vector<const saga_write*>& batch);
+
+  /// Names the instance writing through this store: recorded in
+  /// sagas.owner and saga_steps.ran_by, and the owner every fenced write
+  /// (saga_write::fence) must still be. Empty (the default) = unnamed.
+  void set_instance_id(std::string id);
+
+  /// Fenced writes refused since the store was made (errc::stale_epoch).
+  uint64_t stale_writes_refused() const;
 
   /// Forgets which step rows this store wrote (it skips sending rows it
   /// knows unchanged): call it when another connection or instance may

@@ -591,6 +591,38 @@ int breakers_list(const options& opt) {
   return exit_ok;
 }
 
+// GET /v1/cluster: one row per partition (its owner, epoch, heartbeat),
+// then one per instance.
+int cluster_show(const options& opt) {
+  auto r = call(opt, "GET", "/v1/cluster");
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& x : r.json["instances"].GetArray()) {
+    std::string parts;
+    for (auto& p : x["partitions"].GetArray())
+      parts += (parts.empty() ? "" : ",") + std::to_string(p.GetInt());
+    rows.push_back({text(x, "id"),
+                    x["stopped"].GetBool() ? "stopped" : "running",
+                    x["relay"].GetBool() ? "relay" : "standby",
+                    text(x, "heartbeat_at"), parts});
+  }
+  print_table({"INSTANCE", "STATE", "RELAY", "HEARTBEAT", "PARTITIONS"}, rows);
+  std::cout << "\n";
+  rows.clear();
+  for (auto& p : r.json["partitions"].GetArray())
+    rows.push_back({std::to_string(p["partition"].GetInt()),
+                    text(p, "instance_id"),
+                    std::to_string(p["epoch"].GetInt64()),
+                    text(p, "claimed_at"), text(p, "heartbeat_at")});
+  print_table({"PARTITION", "OWNER", "EPOCH", "CLAIMED", "HEARTBEAT"}, rows);
+  return exit_ok;
+}
+
 int breaker_action(const options& opt, const std::string& id,
                    const std::string& action) {
   auto r = call(opt, "POST", "/v1/breakers/" + url_encode(id) + "/" + action,
@@ -723,6 +755,11 @@ int main(int argc, char** argv) {
     sub->add_option("id", id)->required();
     sub->callback([&, action] { rc = breaker_action(opt, id, action); });
   }
+
+  app
+    .add_subcommand("cluster",
+                    "instances, partition owners, epochs and the relay")
+    ->callback([&] { rc = cluster_show(opt); });
 
   auto tok = app.add_subcommand("token", "tokens");
   tok->require_subcommand(1);

@@ -7,6 +7,7 @@
 #include "actors/event_sink.hpp"
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
+#include "actors/partition_lease.hpp"
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
 #include "actors/scheduler.hpp"
@@ -80,11 +81,11 @@ caf::error sync_tenants(const common::config& cfg) {
   return caf::none;
 }
 
-// Tells the saga router which input partitions this instance owns, as the
-// consumer group hands them out and takes them back.
+// Tells the partition keeper which input partitions the consumer group
+// hands out and takes back; it claims them and tells the saga router.
 class partition_follower : public adapters::kafka::rebalance_listener {
 public:
-  partition_follower(actors::saga_router_actor router, std::string topic)
+  partition_follower(actors::partition_keeper_actor router, std::string topic)
     : router_(std::move(router)), topic_(std::move(topic)) {
     // nop
   }
@@ -109,9 +110,54 @@ private:
     return res;
   }
 
-  actors::saga_router_actor router_;
+  actors::partition_keeper_actor router_;
   std::string topic_;
 };
+
+// instance.id, or the host name and process id; checks the cluster keys.
+caf::error resolve_cluster(common::config& cfg) {
+  auto& c = cfg.cluster;
+  if (c.instance_id.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+      std::snprintf(host, sizeof(host), "ispflowd");
+    c.instance_id = std::string{host} + "-" + std::to_string(getpid());
+  }
+  if (c.instance_id.size() > 128)
+    return caf::make_error(errc::invalid_config,
+                           "instance.id: at most 128 characters");
+  for (unsigned char ch : c.instance_id)
+    if (!std::isalnum(ch) && ch != '-' && ch != '_' && ch != '.' && ch != ':')
+      return caf::make_error(errc::invalid_config,
+                             "instance.id: only letters, digits and - _ . :");
+  if (c.lease_ms <= 2 * c.heartbeat_ms)
+    return caf::make_error(errc::invalid_config,
+                           "cluster.lease_ms: must be more than twice"
+                           " cluster.heartbeat_ms");
+  // A paused instance must stop calling before the group gives its
+  // partitions away: lease < session timeout - the group's heartbeat.
+  long session = 45'000;
+  long group_heartbeat = 3'000;
+  for (auto& [k, v] : cfg.kafka.properties) {
+    if (k == "session.timeout.ms")
+      session = std::atol(v.c_str());
+    else if (k == "heartbeat.interval.ms")
+      group_heartbeat = std::atol(v.c_str());
+  }
+  // A shorter group session (e.g. the local stack's 4 s) shortens the
+  // lease to two thirds of what it leaves, renewed four times per lease.
+  if (c.lease_ms >= session - group_heartbeat) {
+    auto room = session - group_heartbeat;
+    if (room < 600)
+      return caf::make_error(errc::invalid_config,
+                             "kafka.properties: session.timeout.ms minus"
+                             " heartbeat.interval.ms leaves no room for a"
+                             " partition lease (cluster.lease_ms)");
+    c.lease_ms = static_cast<int>(room * 2 / 3);
+    c.heartbeat_ms = std::max(100, c.lease_ms / 4);
+  }
+  return caf::none;
+}
 
 int fail(const char* what, const caf::error& err) {
   common::log_error("ispflowd", what, {{"error", render_error(err)}});
@@ -148,7 +194,17 @@ int main(int argc, char** argv) {
               << common::escape_control(render_error(cfg.error())) << '\n';
     return 2;
   }
+  if (auto err = resolve_cluster(*cfg)) {
+    std::cerr << "ispflowd: " << common::escape_control(render_error(err))
+              << '\n';
+    return 2;
+  }
+  common::set_log_instance(cfg->cluster.instance_id);
   common::setup_logging(cfg->log);
+  common::log_info(
+    "ispflowd", "cluster settings",
+    {{"lease_ms", std::to_string(cfg->cluster.lease_ms)},
+     {"heartbeat_ms", std::to_string(cfg->cluster.heartbeat_ms)}});
   if (check_only) {
     std::cout << "configuration OK\n";
     return 0;
@@ -191,6 +247,10 @@ int main(int argc, char** argv) {
   relay_cfg.poll_interval
     = std::chrono::milliseconds{cfg->outbox.poll_interval_ms};
   relay_cfg.tail_scan = cfg->outbox.tail_scan;
+  auto relay_leading = std::make_shared<std::atomic<bool>>(false);
+  relay_cfg.leading = relay_leading;
+  relay_cfg.lease_idle_timeout
+    = std::chrono::milliseconds{cfg->cluster.lease_ms};
   auto relay = actors::spawn_outbox_relay(sys, relay_cfg);
   if (!relay)
     return fail("outbox relay not started", relay.error());
@@ -230,6 +290,7 @@ int main(int argc, char** argv) {
   actors::pg_saga_store_settings saga_store_cfg;
   saga_store_cfg.dsn = cfg->postgres.dsn;
   saga_store_cfg.registry = &registry;
+  saga_store_cfg.instance_id = cfg->cluster.instance_id;
   auto saga_store = actors::spawn_pg_saga_store(sys, saga_store_cfg);
   // Old rows go in small batches (retention.*); open work never does.
   auto retention = app::start_retention(sys, *cfg);
@@ -240,6 +301,8 @@ int main(int argc, char** argv) {
   router_cfg.outputs.lifecycle_topic = cfg->kafka.topics.lifecycle;
   router_cfg.dead_letter_topic = cfg->kafka.topics.dead_letter;
   router_cfg.follow_assignment = true;
+  auto leases = std::make_shared<actors::lease_board>(cfg->cluster.instance_id);
+  router_cfg.leases = leases;
   router_cfg.tenant_max_running
     = static_cast<size_t>(cfg->sagas.tenant_max_running);
   for (auto& t : cfg->tenants) {
@@ -267,7 +330,18 @@ int main(int argc, char** argv) {
                      std::vector<events::kafka_record>{std::move(rec)});
     },
     router_cfg.outputs);
+  if (auto err = app::add_cluster_metrics(metrics, leases))
+    return fail("metrics not registered", err);
   auto router = actors::spawn_saga_router(sys, std::move(router_cfg));
+  // Partition ownership: claims on assignment, heartbeats, the fence epochs.
+  actors::partition_keeper_settings keeper_cfg;
+  keeper_cfg.dsn = cfg->postgres.dsn;
+  keeper_cfg.board = leases;
+  keeper_cfg.router = router;
+  keeper_cfg.heartbeat = std::chrono::milliseconds{cfg->cluster.heartbeat_ms};
+  keeper_cfg.lease = std::chrono::milliseconds{cfg->cluster.lease_ms};
+  keeper_cfg.relay_role = [relay_leading] { return relay_leading->load(); };
+  auto keeper = actors::spawn_partition_keeper(sys, std::move(keeper_cfg));
 
   // Operators: the admin API (and console) over the same database, with
   // retry and cancel through the router and the adapters' breakers.
@@ -298,7 +372,7 @@ int main(int argc, char** argv) {
   }
 
   intake_cfg.listener
-    = std::make_shared<partition_follower>(router, cfg->kafka.topics.billing);
+    = std::make_shared<partition_follower>(keeper, cfg->kafka.topics.billing);
   intake_cfg.on_recorded = [router] { caf::anon_send(router, nudge_atom_v); };
   auto lag = std::make_shared<app::lag_board>();
   intake_cfg.on_lag = [lag](std::vector<adapters::kafka::partition_lag> xs) {
@@ -316,6 +390,7 @@ int main(int argc, char** argv) {
                    {{"bootstrap_servers", cfg->kafka.bootstrap_servers},
                     {"group_id", cfg->kafka.group_id},
                     {"topic", cfg->kafka.topics.billing},
+                    {"instance", cfg->cluster.instance_id},
                     {"tenants", std::to_string(cfg->tenants.size())}});
   // systemd (Type=notify): READY=1 once the checks of /readyz pass, then
   // WATCHDOG=1 while the actor system answers.
@@ -342,6 +417,15 @@ int main(int argc, char** argv) {
   // next start (same keys, reconcile first).
   self->send_exit(router, caf::exit_reason::user_shutdown);
   self->wait_for(router);
+  // Leaving the group released the partitions (revoke); this also marks
+  // the instance stopped for GET /v1/cluster.
+  self->request(keeper, 10s, stop_atom_v)
+    .receive([](uint64_t) {},
+             [&](caf::error& err) {
+               common::log_warn("ispflowd", "partitions not released",
+                                {{"error", render_error(err)}});
+             });
+  self->send_exit(keeper, caf::exit_reason::user_shutdown);
   for (auto& a : adapters->all)
     self->send_exit(a, caf::exit_reason::user_shutdown);
   self->request(*relay, 60s, stop_atom_v)

@@ -367,6 +367,34 @@ admin_settings_of(const common::config& cfg) {
   return out;
 }
 
+caf::error add_cluster_metrics(actors::admin::metrics_registry& metrics,
+                               std::shared_ptr<actors::lease_board> leases) {
+  using actors::admin::sample;
+  auto counter
+    = [&](const char* name, const char* help,
+          std::atomic<uint64_t> actors::lease_board::*field) -> caf::error {
+    auto res = metrics.add_callback(
+      name, help, actors::admin::metric_kind::counter,
+      [leases, field]() -> caf::expected<std::vector<sample>> {
+        return std::vector<sample>{
+          {{{"instance", leases->instance_id()}},
+           static_cast<double>(((*leases).*field).load())}};
+      });
+    if (!res)
+      return std::move(res.error());
+    return caf::none;
+  };
+  if (auto err = counter("ispflow_stale_writes_refused_total",
+                         "Saga writes refused because another instance had"
+                         " claimed the partition (fenced epoch)",
+                         &actors::lease_board::stale_writes_refused))
+    return err;
+  return counter("ispflow_lease_withheld_calls_total",
+                 "Adapter calls not made because the partition's lease had"
+                 " run out",
+                 &actors::lease_board::calls_withheld);
+}
+
 caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
                               actors::saga_router_settings& router,
                               const adapter_runtime& adapters) {

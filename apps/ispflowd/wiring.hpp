@@ -4,6 +4,7 @@
 #include "actors/admin/control.hpp"
 #include "actors/admin/metrics.hpp"
 #include "actors/intake.hpp"
+#include "actors/partition_lease.hpp"
 #include "actors/saga_interfaces.hpp"
 #include "actors/saga_router.hpp"
 #include "adapters/api/adapters.hpp"
@@ -76,6 +77,14 @@ caf::error add_intake_metrics(actors::admin::metrics_registry& metrics,
 /// Registers `ispflow_consumer_lag{topic,partition}` from `board`.
 caf::error add_lag_metric(actors::admin::metrics_registry& metrics,
                           std::shared_ptr<lag_board> board);
+
+/// Registers the fencing counters of this instance (label `instance`):
+/// `ispflow_stale_writes_refused_total` (saga writes the store refused
+/// because another instance claimed the partition) and
+/// `ispflow_lease_withheld_calls_total` (adapter calls not made because the
+/// partition's lease ran out).
+caf::error add_cluster_metrics(actors::admin::metrics_registry& metrics,
+                               std::shared_ptr<actors::lease_board> leases);
 
 /// Retry and cancel through the saga router (blocking, bounded).
 std::shared_ptr<actors::admin::saga_control>

@@ -1192,3 +1192,24 @@ TEST(config, retention_periods_default_long_and_refuse_bad_values) {
                                 "of range"));
   EXPECT_THAT(detail, HasSubstr("config: retention.batch: 0 is out of range"));
 }
+
+TEST(config, cluster_keys_have_defaults_and_ranges) {
+  auto env = env_source::from_map({});
+  auto c = load_config_text(std::string{minimal_yaml}, env);
+  ASSERT_TRUE(c) << ispflow::render_error(c.error());
+  EXPECT_EQ(c->cluster.instance_id, "");
+  EXPECT_EQ(c->cluster.heartbeat_ms, 2000);
+  EXPECT_EQ(c->cluster.lease_ms, 10000);
+  EXPECT_EQ(c->cluster.drain_ms, 10000);
+  auto named = load_config_text(std::string{minimal_yaml}
+                                  + "instance: {id: node-a}\n"
+                                    "cluster: {lease_ms: 6000}\n",
+                                env);
+  ASSERT_TRUE(named) << ispflow::render_error(named.error());
+  EXPECT_EQ(named->cluster.instance_id, "node-a");
+  EXPECT_EQ(named->cluster.lease_ms, 6000);
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml} + "cluster: {lease_ms: 100}\n", env));
+  EXPECT_THAT(detail, HasSubstr("config: cluster.lease_ms: 100 is out of "
+                                "range, expected 500..600000"));
+}

@@ -232,3 +232,17 @@ TEST(redact_dsn, masks_the_password_in_uris) {
             "postgresql://u@h/db?sslmode=require&password=***");
   EXPECT_EQ(redact_dsn("POSTGRESQL://u:secret@h"), "POSTGRESQL://u:***@h");
 }
+
+TEST_F(log_capture, instance_id_is_on_every_line_in_both_formats) {
+  ispflow::common::set_log_instance("node-a");
+  setup_logging(log_settings{log_level::info, log_format::json}, out);
+  log(log_level::info, "saga_router", "partitions assigned", {{"owned", "3"}});
+  ispflow::common::set_log_instance("node-b");
+  setup_logging(log_settings{log_level::info, log_format::text}, out);
+  log(log_level::warn, "saga", "lease lost");
+  ispflow::common::set_log_instance("");
+  auto ls = lines();
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_EQ(member(parse(ls[0]), "instance"), "node-a");
+  EXPECT_THAT(ls[1], HasSubstr("WARN  [node-b] saga: lease lost"));
+}

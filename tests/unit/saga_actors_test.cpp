@@ -51,6 +51,8 @@ struct saga_actors_test : ::testing::Test {
   /// Router settings of the next boot().
   uint64_t batch = 500;
   size_t tenant_max_running = 2'000;
+  /// Partition leases of the next boot() (none = unfenced).
+  std::shared_ptr<actors::lease_board> leases;
 
   saga_actors_test() {
     EXPECT_FALSE(sagas::register_lifecycle_sagas(registry).has_value());
@@ -128,6 +130,7 @@ struct saga_actors_test : ::testing::Test {
                            sagas::tenant_profile{{target_system::radius}, {}});
     rs.batch = batch;
     rs.tenant_max_running = tenant_max_running;
+    rs.leases = leases;
     rs.clock = clock();
     rs.poll_interval = 0ms;
     rs.seed = 42;
@@ -581,4 +584,51 @@ TEST_F(saga_actors_test, later_sagas_inherit_what_the_activation_made) {
                    [](auto& c) { return c.operation == "netbox.release_ip"; });
   ASSERT_NE(release, fake->calls.end());
   EXPECT_EQ(release->input.at("ip_address"), "100.64.0.7");
+}
+
+// -- fencing (issue 13) -------------------------------------------------------
+
+TEST_F(saga_actors_test, saga_with_an_expired_lease_makes_no_adapter_call) {
+  // Partition 0 is still ours in the database (epoch 1), but the lease ran
+  // out (no heartbeat got through, e.g. the process was paused).
+  db->epochs[0] = 1;
+  leases = std::make_shared<actors::lease_board>("node-a");
+  leases->grant(0, 1, actors::lease_board::clock::now() - 1s);
+  auto id = add_event(activated, "s1", activate_payload);
+  boot();
+  run_all();
+  EXPECT_TRUE(fake->calls.empty());
+  EXPECT_GE(leases->calls_withheld.load(), 1u);
+  // The first write committed under the epoch; the saga waits there for
+  // whoever holds the partition.
+  auto inst = saga_of(id);
+  ASSERT_NE(inst, nullptr);
+  EXPECT_EQ(inst->state, sagas::saga_state::running);
+  // A renewed lease: the saga resumes and ends, each effect once.
+  crash();
+  leases->grant(0, 1, actors::lease_board::clock::now() + 1h);
+  boot();
+  run_all();
+  inst = saga_of(id);
+  ASSERT_NE(inst, nullptr);
+  EXPECT_EQ(inst->state, sagas::saga_state::completed);
+  EXPECT_EQ(fake->applications("radius.provision"), 1);
+  expect_no_effect_applied_twice();
+}
+
+TEST_F(saga_actors_test, write_under_a_stale_epoch_is_refused_and_stops_saga) {
+  // Another instance claimed partition 0 (epoch 2) while this one still
+  // believes it holds epoch 1.
+  db->epochs[0] = 2;
+  leases = std::make_shared<actors::lease_board>("node-a");
+  leases->grant(0, 1, actors::lease_board::clock::now() + 1h);
+  auto id = add_event(activated, "s1", activate_payload);
+  boot();
+  run_all();
+  EXPECT_EQ(saga_of(id), nullptr);
+  EXPECT_TRUE(db->inbox.at(0).saga_id.empty());
+  EXPECT_TRUE(fake->calls.empty());
+  EXPECT_EQ(leases->stale_writes_refused.load(), 1u);
+  // The refusal dropped the lease: nothing of partition 0 runs here now.
+  EXPECT_FALSE(leases->epoch(0).has_value());
 }
