@@ -73,8 +73,8 @@ protected:
   }
 
   void write(const sg::saga_instance& inst, int64_t inbox_id = 0) {
-    auto res
-      = store->write({{inst, inbox_id, inbox_id > 0 ? 0 : -1, {}, {}, {}, {}}});
+    auto res = store->write(
+      {{inst, inbox_id, inbox_id > 0 ? 0 : -1, {}, {}, {}, {}, {}}});
     ASSERT_TRUE(res) << ispflow::render_error(res.error());
   }
 

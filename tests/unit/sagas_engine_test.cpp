@@ -176,7 +176,7 @@ TEST_F(engine, does_not_count_parked_calls_as_attempts) {
   make(make_activate_definition());
   start();
   for (int i = 0; i < 20; ++i) { // more than max_attempts
-    answer(step_parked{10s});
+    answer(step_parked{10s, {}});
     EXPECT_EQ(one_of<schedule_timer>(out).due, now + 10s);
     EXPECT_EQ(saga_event_types(out),
               std::vector<std::string>{"saga.step_parked"});
@@ -193,7 +193,7 @@ TEST_F(engine, fails_a_parked_step_at_its_deadline) {
   make(make_activate_definition());
   start();
   auto deadline = now + def.steps[0].deadline;
-  answer(step_parked{1h});
+  answer(step_parked{1h, {}});
   // The wait is cut at the deadline, and the step fails when it fires.
   EXPECT_EQ(one_of<schedule_timer>(out).due, deadline);
   fire();
@@ -235,7 +235,7 @@ TEST_F(engine, a_compensation_parked_past_its_deadline_says_why) {
   answer(step_permanent_failure{"HTTP 422"});
   ASSERT_EQ(inst.state, saga_state::compensating);
   now += 365 * 24h;
-  answer(step_parked{10s});
+  answer(step_parked{10s, {}});
   EXPECT_EQ(inst.state, saga_state::needs_attention);
   EXPECT_EQ(one_of<emit_lifecycle>(out).fields.at("attention_error"),
             "compensation deadline passed while parked: no reason given");

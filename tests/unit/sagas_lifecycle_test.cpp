@@ -510,7 +510,7 @@ responder bumpy(bool fail_cpe) {
       if (op == "radius.provision" && n == 0)
         return step_unknown_outcome{"no answer"};
       if (op == "voltha.provision_service" && n == 0)
-        return step_parked{30s};
+        return step_parked{30s, {}};
       if (op == "genieacs.configure_cpe" && fail_cpe)
         return step_permanent_failure{"GenieACS 400"};
       return step_succeeded{outputs_of(op)};

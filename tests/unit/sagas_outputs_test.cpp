@@ -246,7 +246,7 @@ TEST(saga_outputs, every_saga_event_type_the_engine_emits_validates) {
     run.start();
     run.answer(step_retryable_failure{"netbox: 503 Service Unavailable"});
     run.fire();
-    run.answer(step_parked{5s});
+    run.answer(step_parked{5s, {}});
     run.fire();
     run.feed(resume_after_restart{});
     run.succeed_to_the_end();
@@ -262,7 +262,7 @@ TEST(saga_outputs, every_saga_event_type_the_engine_emits_validates) {
     run.answer(step_permanent_failure{"voltha: 400"}); // provision_onu
     run.answer(step_retryable_failure{"radius: timeout"});
     run.fire();
-    run.answer(step_parked{5s});
+    run.answer(step_parked{5s, {}});
     run.fire();
     run.succeed_to_the_end();
     EXPECT_EQ(run.inst().state, saga_state::compensated);
