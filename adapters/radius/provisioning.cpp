@@ -29,15 +29,16 @@ std::string trim(const char* what) {
 }
 
 // Serialises every write of one username (the key space is ours: 4242).
-void lock_user(pqxx::work& w, const std::string& username) {
-  w.exec_params("SELECT pg_advisory_xact_lock(4242, hashtext($1))", username);
+void lock_user(pqxx::transaction_base& w, const std::string& username) {
+  w.exec_prepared("radius_lock_user", username);
 }
 
 // Rows of one user or group in a FreeRADIUS attribute table, optionally
 // only those of one attribute. `table` and `key_col` are literals.
 std::vector<sql_attribute>
-load_rows(pqxx::work& w, std::string_view table, std::string_view key_col,
-          const std::string& key, const std::string& only = {}) {
+load_rows(pqxx::transaction_base& w, std::string_view table,
+          std::string_view key_col, const std::string& key,
+          const std::string& only = {}) {
   std::string sql = "SELECT attribute, op, value FROM " + std::string{table}
                     + " WHERE " + std::string{key_col} + " = $1";
   pqxx::result res;
@@ -54,8 +55,9 @@ load_rows(pqxx::work& w, std::string_view table, std::string_view key_col,
 
 // Makes the rows (of attribute `only`, or all) equal to `desired`; leaves
 // them untouched when they already are. Returns whether it wrote.
-bool sync_rows(pqxx::work& w, std::string_view table, std::string_view key_col,
-               const std::string& key, std::vector<sql_attribute> desired,
+bool sync_rows(pqxx::transaction_base& w, std::string_view table,
+               std::string_view key_col, const std::string& key,
+               std::vector<sql_attribute> desired,
                const std::string& only = {}) {
   auto current = load_rows(w, table, key_col, key, only);
   std::sort(current.begin(), current.end());
@@ -76,7 +78,7 @@ bool sync_rows(pqxx::work& w, std::string_view table, std::string_view key_col,
   return true;
 }
 
-std::vector<std::string> load_groups(pqxx::work& w,
+std::vector<std::string> load_groups(pqxx::transaction_base& w,
                                      const std::string& username) {
   std::vector<std::string> out;
   for (const auto& row :
@@ -88,7 +90,7 @@ std::vector<std::string> load_groups(pqxx::work& w,
 }
 
 // Makes `username`'s groups exactly {group} (none for "").
-bool sync_group(pqxx::work& w, const std::string& username,
+bool sync_group(pqxx::transaction_base& w, const std::string& username,
                 const std::string& group) {
   auto current = load_groups(w, username);
   std::vector<std::string> desired;
@@ -129,14 +131,14 @@ constexpr const char* account_columns
   = "SELECT tenant_id, subscriber_id, username, plan_group, denied, "
     "plan_change_key, previous_plan_group FROM radius_accounts ";
 
-std::optional<account_row> account_by_username(pqxx::work& w,
+std::optional<account_row> account_by_username(pqxx::transaction_base& w,
                                                const std::string& username) {
   return account_of(w.exec_params(
     std::string{account_columns} + "WHERE username = $1", username));
 }
 
 // Whether any of FreeRADIUS's per-user tables has a row of `username`.
-bool has_user_rows(pqxx::work& w, const std::string& username) {
+bool has_user_rows(pqxx::transaction_base& w, const std::string& username) {
   return w
     .exec_params("SELECT EXISTS (SELECT 1 FROM radcheck WHERE username = $1)"
                  " OR EXISTS (SELECT 1 FROM radreply WHERE username = $1)"
@@ -157,7 +159,7 @@ enum class holder {
 
 // Throws input_error unless `username` is `who`'s or nobody's. Never names
 // the tenant that holds it.
-holder check_owner(pqxx::work& w, const std::string& username,
+holder check_owner(pqxx::transaction_base& w, const std::string& username,
                    const std::optional<owner>& who) {
   if (!who)
     return holder::unchecked;
@@ -174,6 +176,171 @@ holder check_owner(pqxx::work& w, const std::string& username,
     throw input_error("RADIUS username " + username
                       + " has FreeRADIUS rows but no account of this tenant");
   return holder::nobody;
+}
+
+// Everything a per-user call reads about `username`, read by one
+// statement (`user_rows_sql`): its account, its radcheck rows, its groups
+// by priority and whether radreply has any row of it.
+struct user_rows {
+  std::optional<account_row> acc;
+  std::vector<sql_attribute> check;
+  std::vector<std::string> groups;
+  bool has_reply = false;
+
+  bool has_freeradius_rows() const {
+    return !check.empty() || !groups.empty() || has_reply;
+  }
+};
+
+// Kind 0: the account; 1: a radcheck row; 2: a group; 3: radreply has rows.
+// Served by radius_accounts' unique username, radcheck_username,
+// radusergroup_username and radreply_username (schema/0001, 0004).
+constexpr const char* user_rows_sql
+  = "SELECT 0 AS kind, tenant_id, subscriber_id, plan_group, denied::text, "
+    "plan_change_key, previous_plan_group, 0::bigint AS prio, 0::bigint AS id "
+    "FROM radius_accounts WHERE username = $1 "
+    "UNION ALL SELECT 1, attribute, op, value, NULL, NULL, NULL, 0, id "
+    "FROM radcheck WHERE username = $1 "
+    "UNION ALL SELECT 2, groupname, NULL, NULL, NULL, NULL, NULL, priority, id "
+    "FROM radusergroup WHERE username = $1 "
+    "UNION ALL (SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0 "
+    "FROM radreply WHERE username = $1 LIMIT 1) "
+    "ORDER BY kind, prio, id";
+
+user_rows load_user(pqxx::transaction_base& w, const std::string& username) {
+  user_rows out;
+  for (const auto& row : w.exec_prepared("radius_user_rows", username)) {
+    switch (row[0].as<int>()) {
+      case 0: {
+        account_row a;
+        a.acc.tenant_id = row[1].as<std::string>();
+        a.acc.subscriber_id = row[2].as<std::string>();
+        a.acc.username = username;
+        a.acc.plan_group = row[3].as<std::string>();
+        a.acc.denied = row[4].as<std::string>() == "true";
+        a.change_key = row[5].is_null() ? "" : row[5].as<std::string>();
+        a.previous_group = row[6].is_null() ? "" : row[6].as<std::string>();
+        out.acc = std::move(a);
+        break;
+      }
+      case 1:
+        out.check.push_back({row[1].as<std::string>(), row[2].as<std::string>(),
+                             row[3].as<std::string>()});
+        break;
+      case 2:
+        out.groups.push_back(row[1].as<std::string>());
+        break;
+      default:
+        out.has_reply = true;
+    }
+  }
+  return out;
+}
+
+// check_owner on rows already read under the username's lock.
+holder check_owner(const user_rows& u, const std::string& username,
+                   const std::optional<owner>& who) {
+  if (!who)
+    return holder::unchecked;
+  if (u.acc) {
+    if (u.acc->acc.tenant_id != who->tenant_id)
+      throw input_error("RADIUS username " + username
+                        + " belongs to another tenant");
+    if (u.acc->acc.subscriber_id != who->subscriber_id)
+      throw input_error("RADIUS username " + username
+                        + " belongs to another subscriber");
+    return holder::owner;
+  }
+  if (u.has_freeradius_rows())
+    throw input_error("RADIUS username " + username
+                      + " has FreeRADIUS rows but no account of this tenant");
+  return holder::nobody;
+}
+
+// What deny and restore_plan change, in one statement: the Auth-Type rows
+// of radcheck (none, or `Auth-Type := Reject`), the user's group
+// (exactly `group`) and the account's denied flag. Each part runs only
+// when its flag says so; the DELETEs see the rows as they were before the
+// statement, so they never remove what the INSERTs add.
+struct user_change {
+  bool auth = false;
+  bool reject = false;
+  bool group = false;
+  std::string group_name;
+  bool mark = false;
+  bool denied = false;
+
+  bool any() const {
+    return auth || group || mark;
+  }
+};
+
+constexpr const char* user_change_sql
+  = "WITH da AS (DELETE FROM radcheck WHERE $2 AND username = $1 "
+    "AND attribute = 'Auth-Type'), "
+    "ia AS (INSERT INTO radcheck (username, attribute, op, value) "
+    "SELECT $1, 'Auth-Type', ':=', 'Reject' WHERE $2 AND $3), "
+    "dg AS (DELETE FROM radusergroup WHERE $4 AND username = $1), "
+    "ig AS (INSERT INTO radusergroup (username, groupname, priority) "
+    "SELECT $1, $5, 1 WHERE $4 AND $5 <> ''), "
+    "ua AS (UPDATE radius_accounts SET denied = $7, updated_at = now() "
+    "WHERE $6 AND username = $1) "
+    "SELECT 1";
+
+void apply_change(pqxx::transaction_base& w, const std::string& username,
+                  const user_change& c) {
+  w.exec_prepared("radius_user_change", username, c.auth, c.reject, c.group,
+                  c.group_name, c.mark, c.denied);
+}
+
+// Whether the radcheck rows `check` hold exactly `Auth-Type := Reject`
+// (`reject`) or no Auth-Type at all.
+bool auth_type_is(const std::vector<sql_attribute>& check, bool reject) {
+  std::vector<sql_attribute> current;
+  for (const auto& row : check)
+    if (row.name == "Auth-Type")
+      current.push_back(row);
+  if (!reject)
+    return current.empty();
+  return current.size() == 1
+         && current[0] == sql_attribute{"Auth-Type", ":=", "Reject"};
+}
+
+// Whether `groups` is exactly {group} (none for "").
+bool groups_are(const std::vector<std::string>& groups,
+                const std::string& group) {
+  if (group.empty())
+    return groups.empty();
+  return groups.size() == 1 && groups[0] == group;
+}
+
+// The open sessions of a user: radacct joined to its NAS's row. Served by
+// radacct_active_username_idx (schema/0015).
+constexpr const char* open_sessions_sql
+  = "SELECT host(a.nasipaddress), a.acctsessionid, "
+    "COALESCE(host(a.framedipaddress), ''), COALESCE(a.nasportid, ''), "
+    "n.nasname IS NOT NULL, COALESCE(n.secret, ''), "
+    "COALESCE(n.ports, 0), COALESCE(n.type, '') "
+    "FROM radacct a LEFT JOIN LATERAL (SELECT nasname, secret, ports, type "
+    "FROM nas WHERE nasname = host(a.nasipaddress) ORDER BY id LIMIT 1) n "
+    "ON true WHERE a.username = $1 AND a.acctstoptime IS NULL "
+    "ORDER BY a.radacctid";
+
+constexpr const char* count_open_sql
+  = "SELECT count(*) FROM radacct WHERE username = $1 "
+    "AND acctstoptime IS NULL";
+
+// Prepared once per connection (parsed and planned once, not per call).
+void prepare(pqxx::connection& c) {
+  c.prepare("radius_lock_user",
+            "SELECT pg_advisory_xact_lock(4242, hashtext($1))");
+  c.prepare("radius_user_rows", user_rows_sql);
+  c.prepare("radius_user_change", user_change_sql);
+  c.prepare("radius_open_sessions", open_sessions_sql);
+  c.prepare("radius_count_open", count_open_sql);
+  c.prepare("radius_account_of",
+            std::string{account_columns}
+              + "WHERE tenant_id = $1 AND subscriber_id = $2");
 }
 
 bool valid_ip(const std::string& text) {
@@ -256,11 +423,26 @@ struct store::impl {
   // Runs `f(work)` in one transaction and commits it; translates errors.
   template <class F>
   auto tx(F&& f) -> caf::expected<std::invoke_result_t<F, pqxx::work&>> {
-    using result_type = std::invoke_result_t<F, pqxx::work&>;
+    return run<pqxx::work>(std::forward<F>(f));
+  }
+
+  // Runs `f` on statements that commit one by one (no BEGIN and COMMIT
+  // round trips): for reads whose statements need no common snapshot.
+  template <class F>
+  auto read(F&& f)
+    -> caf::expected<std::invoke_result_t<F, pqxx::nontransaction&>> {
+    return run<pqxx::nontransaction>(std::forward<F>(f));
+  }
+
+  template <class Tx, class F>
+  auto run(F&& f) -> caf::expected<std::invoke_result_t<F, Tx&>> {
+    using result_type = std::invoke_result_t<F, Tx&>;
     try {
-      if (!conn || !conn->is_open())
+      if (!conn || !conn->is_open()) {
         conn = std::make_unique<pqxx::connection>(dsn);
-      pqxx::work w{*conn};
+        prepare(*conn);
+      }
+      Tx w{*conn};
       if constexpr (std::is_void_v<result_type>) {
         f(w);
         w.commit();
@@ -309,16 +491,18 @@ caf::expected<bool> store::provision(const account_spec& spec) {
                            "invalid Framed-IP-Address " + spec.framed_ip);
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, spec.username);
+    auto u = load_user(w, spec.username);
     // Rows without an account (written outside ispflow) are taken over.
-    if (account_by_username(w, spec.username))
-      check_owner(w, spec.username, owner{spec.tenant_id, spec.subscriber_id});
-    if (auto mine = account_of(
-          w.exec_params(std::string{account_columns}
-                          + "WHERE tenant_id = $1 AND subscriber_id = $2",
-                        spec.tenant_id, spec.subscriber_id));
-        mine && mine->acc.username != spec.username)
-      throw input_error("subscriber " + spec.subscriber_id
-                        + " already has RADIUS username " + mine->acc.username);
+    if (u.acc)
+      check_owner(u, spec.username, owner{spec.tenant_id, spec.subscriber_id});
+    // The username is this subscriber's (checked above) or nobody's: then
+    // the subscriber must not hold another one.
+    if (!u.acc)
+      if (auto mine = account_of(w.exec_prepared(
+            "radius_account_of", spec.tenant_id, spec.subscriber_id)))
+        throw input_error("subscriber " + spec.subscriber_id
+                          + " already has RADIUS username "
+                          + mine->acc.username);
     // Keep a stored hash that already accepts the password: a repeat then
     // changes nothing (a new salt would).
     std::optional<sql_attribute> pw;
@@ -326,18 +510,33 @@ caf::expected<bool> store::provision(const account_spec& spec) {
     if (!want)
       throw input_error(spec.password.empty() ? "empty password"
                                               : "cannot store the password");
-    for (const auto& row : load_rows(w, "radcheck", "username", spec.username))
+    for (const auto& row : u.check)
       if (row.name == want->name && row.op == want->op
           && password_matches(row, spec.password))
         pw = row;
     if (!pw)
       pw = std::move(*want);
-    bool changed = sync_rows(w, "radcheck", "username", spec.username, {*pw});
+    bool changed = false;
+    if (u.check.size() != 1 || !(u.check[0] == *pw)) {
+      w.exec_params("DELETE FROM radcheck WHERE username = $1", spec.username);
+      w.exec_params("INSERT INTO radcheck (username, attribute, op, value) "
+                    "VALUES ($1, $2, $3, $4)",
+                    spec.username, pw->name, pw->op, pw->value);
+      changed = true;
+    }
     std::vector<sql_attribute> reply;
     if (!spec.framed_ip.empty())
       reply.push_back({"Framed-IP-Address", ":=", spec.framed_ip});
-    changed |= sync_rows(w, "radreply", "username", spec.username, reply);
-    changed |= sync_group(w, spec.username, spec.plan_group);
+    if (u.has_reply || !reply.empty())
+      changed |= sync_rows(w, "radreply", "username", spec.username, reply);
+    if (!groups_are(u.groups, spec.plan_group)) {
+      w.exec_params("DELETE FROM radusergroup WHERE username = $1",
+                    spec.username);
+      w.exec_params("INSERT INTO radusergroup (username, groupname, priority) "
+                    "VALUES ($1, $2, 1)",
+                    spec.username, spec.plan_group);
+      changed = true;
+    }
     auto res = w.exec_params(
       "INSERT INTO radius_accounts (tenant_id, subscriber_id, username, "
       "plan_group, denied) VALUES ($1, $2, $3, $4, false) "
@@ -394,30 +593,25 @@ caf::expected<bool> store::deny(const std::string& username,
     return caf::make_error(errc::invalid_input, "no walled-garden group");
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, username);
-    if (check_owner(w, username, who) == holder::nobody)
+    auto u = load_user(w, username);
+    if (check_owner(u, username, who) == holder::nobody)
       return false;
-    auto acc = account_by_username(w, username);
-    auto check = load_rows(w, "radcheck", "username", username);
-    if (!acc && check.empty())
+    if (!u.acc && u.check.empty())
       return false;
-    bool changed = false;
-    if (policy == suspend_policy::reject) {
-      changed |= sync_rows(w, "radcheck", "username", username,
-                           {{"Auth-Type", ":=", "Reject"}}, "Auth-Type");
-      if (acc)
-        changed |= sync_group(w, username, acc->acc.plan_group);
-    } else {
-      changed |= sync_rows(w, "radcheck", "username", username, {},
-                           "Auth-Type");
-      changed |= sync_group(w, username, walled_garden_group);
+    bool reject = policy == suspend_policy::reject;
+    user_change c;
+    c.auth = !auth_type_is(u.check, reject);
+    c.reject = reject;
+    if (!reject || u.acc) {
+      c.group_name = reject ? u.acc->acc.plan_group : walled_garden_group;
+      c.group = !groups_are(u.groups, c.group_name);
     }
-    if (acc && !acc->acc.denied) {
-      w.exec_params("UPDATE radius_accounts SET denied = true, "
-                    "updated_at = now() WHERE username = $1",
-                    username);
-      changed = true;
-    }
-    return changed;
+    c.mark = u.acc && !u.acc->acc.denied;
+    c.denied = true;
+    if (!c.any())
+      return false;
+    apply_change(w, username, c);
+    return true;
   });
 }
 
@@ -428,22 +622,22 @@ caf::expected<bool> store::restore_plan(const std::string& username,
     return caf::make_error(errc::invalid_input, "empty username");
   return impl_->tx([&](pqxx::work& w) {
     lock_user(w, username);
-    if (check_owner(w, username, who) == holder::nobody)
+    auto u = load_user(w, username);
+    if (check_owner(u, username, who) == holder::nobody)
       throw input_error("no RADIUS account for user " + username);
-    auto acc = account_by_username(w, username);
-    auto group = acc ? acc->acc.plan_group : fallback_group;
+    auto group = u.acc ? u.acc->acc.plan_group : fallback_group;
     if (group.empty())
       throw input_error("no plan group known for user " + username);
-    bool changed = sync_rows(w, "radcheck", "username", username, {},
-                             "Auth-Type");
-    changed |= sync_group(w, username, group);
-    if (acc && acc->acc.denied) {
-      w.exec_params("UPDATE radius_accounts SET denied = false, "
-                    "updated_at = now() WHERE username = $1",
-                    username);
-      changed = true;
-    }
-    return changed;
+    user_change c;
+    c.auth = !auth_type_is(u.check, false);
+    c.group_name = group;
+    c.group = !groups_are(u.groups, group);
+    c.mark = u.acc && u.acc->acc.denied;
+    c.denied = false;
+    if (!c.any())
+      return false;
+    apply_change(w, username, c);
+    return true;
   });
 }
 
@@ -575,11 +769,9 @@ caf::error store::sync_nas(const std::vector<nas_entry>& entries) {
 caf::expected<std::optional<account>>
 store::find_account(const std::string& tenant_id,
                     const std::string& subscriber_id) {
-  return impl_->tx([&](pqxx::work& w) -> std::optional<account> {
+  return impl_->read([&](pqxx::nontransaction& w) -> std::optional<account> {
     auto row = account_of(
-      w.exec_params(std::string{account_columns}
-                      + "WHERE tenant_id = $1 AND subscriber_id = $2",
-                    tenant_id, subscriber_id));
+      w.exec_prepared("radius_account_of", tenant_id, subscriber_id));
     if (!row)
       return std::nullopt;
     return row->acc;
@@ -588,7 +780,7 @@ store::find_account(const std::string& tenant_id,
 
 caf::expected<std::optional<account>>
 store::find_account_by_username(const std::string& username) {
-  return impl_->tx([&](pqxx::work& w) -> std::optional<account> {
+  return impl_->read([&](pqxx::nontransaction& w) -> std::optional<account> {
     auto row = account_by_username(w, username);
     if (!row)
       return std::nullopt;
@@ -604,20 +796,14 @@ store::groups(const std::string& username) {
 caf::expected<std::vector<session>>
 store::open_sessions(const std::string& username,
                      const std::optional<owner>& who) {
-  return impl_->tx([&](pqxx::work& w) {
+  // Reads only: each statement sees what was committed when it started,
+  // as it would inside a READ COMMITTED transaction.
+  return impl_->read([&](pqxx::nontransaction& w) {
     std::vector<session> out;
-    if (check_owner(w, username, who) == holder::nobody)
+    if (who
+        && check_owner(load_user(w, username), username, who) == holder::nobody)
       return out;
-    auto res = w.exec_params(
-      "SELECT host(a.nasipaddress), a.acctsessionid, "
-      "COALESCE(host(a.framedipaddress), ''), COALESCE(a.nasportid, ''), "
-      "n.nasname IS NOT NULL, COALESCE(n.secret, ''), "
-      "COALESCE(n.ports, 0), COALESCE(n.type, '') "
-      "FROM radacct a LEFT JOIN LATERAL (SELECT nasname, secret, ports, type "
-      "FROM nas WHERE nasname = host(a.nasipaddress) ORDER BY id LIMIT 1) n "
-      "ON true WHERE a.username = $1 AND a.acctstoptime IS NULL "
-      "ORDER BY a.radacctid",
-      username);
+    auto res = w.exec_prepared("radius_open_sessions", username);
     for (const auto& row : res) {
       session s;
       s.username = username;
@@ -642,13 +828,10 @@ store::open_sessions(const std::string& username,
 caf::expected<int64_t>
 store::count_open_sessions(const std::string& username,
                            const std::optional<owner>& who) {
-  return impl_->tx([&](pqxx::work& w) {
-    check_owner(w, username, who);
-    return w
-      .exec_params("SELECT count(*) FROM radacct WHERE username = $1 "
-                   "AND acctstoptime IS NULL",
-                   username)[0][0]
-      .as<int64_t>();
+  return impl_->read([&](pqxx::nontransaction& w) {
+    if (who)
+      check_owner(load_user(w, username), username, who);
+    return w.exec_prepared("radius_count_open", username)[0][0].as<int64_t>();
   });
 }
 

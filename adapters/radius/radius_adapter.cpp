@@ -83,6 +83,8 @@ struct adapter_state {
   std::shared_ptr<resilience::breaker_registry> nas_breakers;
   uint64_t next_token = 1;
   std::map<uint64_t, pending_da> pending;
+  /// The SQL workers (see `sql_worker`); empty in a worker itself.
+  std::vector<api::radius_actor> workers;
 };
 
 using adapter_ptr = impl_actor::stateful_pointer<adapter_state>;
@@ -650,9 +652,96 @@ void on_da_done(adapter_ptr self, da_done& msg) {
   deliver(self, msg.token);
 }
 
+// The operations that only read and write the database (no CoA or DM):
+// the adapter hands them to its SQL workers.
+bool sql_only(const adapter_state& st, const tenant_settings& t,
+              const std::string& op) {
+  return op == "radius.provision" || op == "radius.deny"
+         || op == "radius.restore_plan" || op == "radius.set_plan_group"
+         || op == "radius.revert_plan_group"
+         || op == "radius.verify_sessions_closed"
+         || (op == "radius.deprovision" && !any_coa(st, t));
+}
+
+adapter_reply run_sql_only(adapter_state& st, const tenant_settings& t,
+                           const adapter_request& req) {
+  const auto& op = req.operation;
+  adapter_reply reply;
+  if (op == "radius.provision")
+    reply = provision(st, t, req);
+  else if (op == "radius.deprovision")
+    reply = deprovision(st, req);
+  else if (op == "radius.deny")
+    reply = deny(st, t, req);
+  else if (op == "radius.restore_plan")
+    reply = restore(st, t, req);
+  else if (op == "radius.set_plan_group")
+    reply = set_group(st, t, req, false);
+  else if (op == "radius.revert_plan_group")
+    reply = set_group(st, t, req, true);
+  else if (op == "radius.verify_sessions_closed")
+    reply = verify_closed(st, t, req);
+  else
+    reply = permanent("unknown operation " + op);
+  if (reply.outcome != adapter_outcome::succeeded)
+    common::log_warn("radius", "operation failed",
+                     {{"operation", op},
+                      {"tenant", req.tenant_id},
+                      {"subscriber", req.subscriber_id},
+                      {"outcome", events::to_string(reply.outcome)},
+                      {"error", reply.error}});
+  return reply;
+}
+
+struct worker_state {
+  static inline const char* name = "ispflow.radius.sql";
+  adapter_state st;
+};
+
+// One SQL worker: its own connection, one operation at a time, in the
+// order the adapter handed them over. The adapter has synced the tenant's
+// plans before it hands over any of the tenant's operations.
+api::radius_actor::behavior_type
+sql_worker(api::radius_actor::stateful_pointer<worker_state> self,
+           std::string dsn, std::map<std::string, tenant_settings> tenants,
+           std::map<std::string, nas_policy> nas) {
+  auto& init = self->state.st;
+  init.db = std::make_unique<store>(std::move(dsn));
+  init.tenants = std::move(tenants);
+  init.nas = std::move(nas);
+  return {
+    [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
+      auto& st = self->state.st;
+      auto ti = st.tenants.find(req.tenant_id);
+      if (ti == st.tenants.end())
+        return permanent("no RADIUS settings for tenant " + req.tenant_id);
+      return run_sql_only(st, ti->second, req);
+    },
+  };
+}
+
+// The worker of a subscriber: every operation for one (tenant, subscriber)
+// goes to the same worker, so they run one after the other in the order
+// they came. A username belongs to one subscriber (every operation checks
+// it under the username's advisory lock): operations on one username thus
+// never run at the same time, those of different subscribers run in
+// parallel on the workers' connections.
+size_t worker_of(const adapter_request& req, size_t n) {
+  auto key = req.tenant_id;
+  key += '\0';
+  key += req.subscriber_id;
+  // FNV-1a: stable across runs and platforms.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<size_t>(h % n);
+}
+
 impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
   auto& init = self->state;
-  init.db = std::make_unique<store>(std::move(cfg.dsn));
+  init.db = std::make_unique<store>(cfg.dsn);
   for (auto& t : cfg.tenants) {
     auto id = t.tenant_id;
     init.tenants.emplace(std::move(id), std::move(t));
@@ -663,6 +752,12 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
     auto canonical = canonical_nas_address(n.address);
     auto key = canonical.empty() ? n.address : canonical;
     init.nas.emplace(std::move(key), std::move(n));
+  }
+  for (size_t k = 0; k < cfg.sql_connections; ++k) {
+    auto w = self->system().spawn<caf::detached>(sql_worker, cfg.dsn,
+                                                 init.tenants, init.nas);
+    self->link_to(w);
+    init.workers.push_back(std::move(w));
   }
   return {
     [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
@@ -677,6 +772,10 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
         st.synced.insert(t.tenant_id);
       }
       const auto& op = req.operation;
+      if (!st.workers.empty() && sql_only(st, t, op)) {
+        auto& w = st.workers[worker_of(req, st.workers.size())];
+        return self->delegate(w, invoke_atom_v, std::move(req));
+      }
       adapter_reply reply;
       if (op == "radius.provision")
         reply = provision(st, t, req);

@@ -67,6 +67,13 @@ struct adapter_config {
   /// parks only its own subscribers. A NAS that answered (ACK or NAK)
   /// counts as a success, one that did not (timeout) as a failure.
   std::shared_ptr<resilience::breaker_registry> nas_breakers;
+  /// SQL workers, each with its own PostgreSQL connection, that run the
+  /// operations touching only the database (provision, deprovision without
+  /// a CoA, deny, restore_plan, set/revert_plan_group,
+  /// verify_sessions_closed). The operations of one subscriber always go
+  /// to the same worker, in order; different subscribers' run in parallel.
+  /// 0: the adapter runs them itself, one at a time.
+  size_t sql_connections = 4;
 };
 
 /// Spawns the adapter as a detached actor (libpqxx blocks). It writes each

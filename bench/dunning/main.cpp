@@ -80,6 +80,7 @@ struct options {
   int max_in_flight = 32;
   int reply_delay_ms = 2;
   int adapters = 4;
+  int sql_connections = 4;
   int in_flight = 256;
   int auth_port = 21851;
   int coa_base = 21860;
@@ -91,9 +92,9 @@ int run(const options& o) {
   const std::string secret = "dunning-bench-secret";
   std::printf("== dunning run: %zu subscribers on %d NASes, each NAS at most "
               "%d requests/s and %d in flight (reply delay %d ms), %d adapter "
-              "actors\n",
+              "actors with %d SQL connections each\n",
               o.subscribers, o.nas, o.max_rate, o.max_in_flight,
-              o.reply_delay_ms, o.adapters);
+              o.reply_delay_ms, o.adapters, o.sql_connections);
   std::printf("== machine: %u cores, load average %s (shared machine: other "
               "builds may run)\n",
               std::thread::hardware_concurrency(), loadavg().c_str());
@@ -231,6 +232,7 @@ int run(const options& o) {
     ac.dsn = o.dsn;
     ac.tenants = {tenant};
     ac.coa = *coa;
+    ac.sql_connections = static_cast<size_t>(o.sql_connections);
     pool.push_back(radius::spawn_radius_adapter(sys, std::move(ac)));
   }
   std::atomic<size_t> failed{0};
@@ -371,6 +373,8 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 60000));
   app.add_option("--adapters", o.adapters, "radius adapter actors")
     ->check(CLI::Range(1, 64));
+  app.add_option("--sql-connections", o.sql_connections,
+                 "SQL workers (connections) per adapter actor");
   app.add_option("--in-flight", o.in_flight, "suspensions in progress at once")
     ->check(CLI::Range(1, 100000));
   app.add_option("--auth-port", o.auth_port,

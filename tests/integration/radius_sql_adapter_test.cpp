@@ -4,12 +4,16 @@
 #include "tests/integration/radius_sql_support.hpp"
 #include "tests/support/scratch_database.hpp"
 
+#include <atomic>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <chrono>
+#include <future>
 #include <gtest/gtest.h>
 #include <mutex>
+#include <pqxx/pqxx>
+#include <thread>
 
 // The radius adapter actor against real PostgreSQL and FreeRADIUS: the
 // saga operations, their idempotence, error mapping, and the disconnect /
@@ -135,13 +139,15 @@ struct radius_sql_adapter : ::testing::Test {
     }
   }
 
-  void spawn(suspend_policy policy, std::shared_ptr<dynamic_authorization> c) {
+  void spawn(suspend_policy policy, std::shared_ptr<dynamic_authorization> c,
+             size_t sql_connections = adapter_config{}.sql_connections) {
     if (adapter)
       caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
     adapter_config ac;
     ac.dsn = db->dsn();
     ac.tenants = {acme(policy), globex(), initech()};
     ac.coa = std::move(c);
+    ac.sql_connections = sql_connections;
     adapter = spawn_radius_adapter(*sys, std::move(ac));
   }
 
@@ -565,4 +571,104 @@ TEST_F(radius_sql_adapter, another_tenants_username_is_never_touched) {
   EXPECT_EQ(mine.outcome, adapter_outcome::succeeded) << mine.error;
   EXPECT_EQ(da->calls.size(), 1u);
   stop_session("own1", "o-1");
+}
+
+// While one username's operation waits for that username's lock (held here
+// by another connection), operations on other usernames are answered: they
+// run on other connections. Observed by order, not by time: some other
+// subscriber's reply arrives while the first operation has none yet.
+TEST_F(radius_sql_adapter, other_usernames_go_on_while_one_waits_for_its_lock) {
+  spawn(suspend_policy::reject, da, 2);
+  ASSERT_EQ(activate("held1").outcome, adapter_outcome::succeeded);
+  std::vector<std::string> others;
+  for (int i = 0; i < 8; ++i) {
+    others.push_back("free" + std::to_string(i));
+    ASSERT_EQ(activate(others.back()).outcome, adapter_outcome::succeeded);
+  }
+  pqxx::connection holder{db->dsn()};
+  pqxx::nontransaction{holder}.exec(
+    "SELECT pg_advisory_lock(4242, hashtext('held1'))");
+  std::atomic<bool> held_done{false};
+  adapter_reply held_reply;
+  std::thread held{[&] {
+    held_reply = call("radius.deny", "sub-held1");
+    held_done = true;
+  }};
+  std::promise<bool> first_other;
+  std::atomic<bool> answered{false};
+  std::vector<adapter_reply> other_replies(others.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < others.size(); ++i)
+    threads.emplace_back([&, i] {
+      other_replies[i] = call("radius.deny", "sub-" + others[i]);
+      if (!answered.exchange(true))
+        first_other.set_value(held_done.load());
+    });
+  auto first = first_other.get_future();
+  // Bounded wait so a regression fails instead of hanging: with one
+  // connection no other reply can come before the lock is released.
+  bool came = first.wait_for(60s) == std::future_status::ready;
+  EXPECT_TRUE(came) << "no other username was answered while held1 waited";
+  if (came) {
+    EXPECT_FALSE(first.get()) << "held1 was answered before its lock was free";
+  }
+  EXPECT_FALSE(held_done.load());
+  pqxx::nontransaction{holder}.exec(
+    "SELECT pg_advisory_unlock(4242, hashtext('held1'))");
+  held.join();
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(held_reply.outcome, adapter_outcome::succeeded) << held_reply.error;
+  for (const auto& r : other_replies)
+    EXPECT_EQ(r.outcome, adapter_outcome::succeeded) << r.error;
+  EXPECT_EQ(db->value("SELECT value FROM radcheck WHERE username = 'held1'"
+                      " AND attribute = 'Auth-Type'"),
+            "Reject");
+}
+
+// Operations on one username run one at a time in the order they came,
+// even while they wait for the username's lock: each plan change sees the
+// group the one before it wrote.
+TEST_F(radius_sql_adapter,
+       one_usernames_operations_run_in_order_one_at_a_time) {
+  ASSERT_EQ(activate("order1").outcome, adapter_outcome::succeeded);
+  pqxx::connection holder{db->dsn()};
+  pqxx::nontransaction{holder}.exec(
+    "SELECT pg_advisory_lock(4242, hashtext('order1'))");
+  std::vector<std::string> plans{"silver", "gold", "silver", "gold", "silver"};
+  caf::scoped_actor self{*sys};
+  using handle
+    = decltype(self->request(adapter, 60s, invoke_atom_v, adapter_request{}));
+  std::vector<handle> pending;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    adapter_request req;
+    req.tenant_id = "acme";
+    req.subscriber_id = "sub-order1";
+    req.system = "radius";
+    req.operation = "radius.set_plan_group";
+    req.idempotency_key = "saga-o" + std::to_string(i) + "/set_plan_group/1";
+    req.input = {{"plan_id", plans[i]}};
+    pending.push_back(self->request(adapter, 60s, invoke_atom_v, req));
+  }
+  // Nothing can be written while the lock is held.
+  EXPECT_EQ(db->value("SELECT groupname FROM radusergroup WHERE username ="
+                      " 'order1'"),
+            "acme.gold");
+  pqxx::nontransaction{holder}.exec(
+    "SELECT pg_advisory_unlock(4242, hashtext('order1'))");
+  std::string previous = "acme.gold";
+  for (size_t i = 0; i < plans.size(); ++i) {
+    adapter_reply r;
+    pending[i].receive([&](adapter_reply& x) { r = std::move(x); },
+                       [&](caf::error& err) {
+                         r = events::reply_failed(
+                           adapter_outcome::unknown_outcome, to_string(err));
+                       });
+    ASSERT_EQ(r.outcome, adapter_outcome::succeeded) << r.error;
+    EXPECT_EQ(r.outputs["previous_plan_group"], previous) << "call " << i;
+    previous = "acme." + plans[i];
+  }
+  EXPECT_EQ(db->value("SELECT groupname FROM radusergroup WHERE username ="
+                      " 'order1'"),
+            "acme.silver");
 }
