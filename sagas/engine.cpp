@@ -198,9 +198,10 @@ private:
     rec.state = step_state::succeeded;
     rec.reconcile = false;
     rec.last_error.clear();
-    // The password went into RADIUS (hashed): no later step needs it, and
-    // the saga's stored payload must not keep it.
-    if (step_def().action == "radius.provision")
+    // Once no later step needs the credentials (RADIUS stores the password
+    // hashed; the CPE's PPPoE client needs it in clear), the saga's stored
+    // payload must not keep them.
+    if (!secrets_needed(def_, inst_))
       drop_secrets(inst_);
     saga_event("saga.step_succeeded", step_def().name,
                {{"attempts", std::to_string(rec.attempts)}});

@@ -76,6 +76,25 @@ bool is_secret_field(std::string_view key) noexcept {
          || contains("psk");
 }
 
+bool secrets_needed(const saga_definition& def, const saga_instance& inst) {
+  switch (inst.state) {
+    case saga_state::pending:
+    case saga_state::running:
+      break;
+    default:
+      return false;
+  }
+  for (size_t i = 0; i < def.steps.size() && i < inst.steps.size(); ++i) {
+    const auto& action = def.steps[i].action;
+    if (action != "radius.provision" && action != "genieacs.configure_cpe")
+      continue;
+    auto st = inst.steps[i].state;
+    if (st != step_state::succeeded && st != step_state::skipped)
+      return true;
+  }
+  return false;
+}
+
 void drop_secrets(saga_instance& inst) {
   for (auto i = inst.payload.begin(); i != inst.payload.end();)
     if (is_secret_field(i->first))

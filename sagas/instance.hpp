@@ -125,6 +125,13 @@ bool is_secret_field(std::string_view key) noexcept;
 /// engine calls it once no step of the saga needs them any more.
 void drop_secrets(saga_instance& inst);
 
+/// True while `inst` may still run an operation that reads the subscriber's
+/// credentials from its payload: it is not finished and a step of `def`
+/// doing `radius.provision` (stores the password hashed) or
+/// `genieacs.configure_cpe` (gives it to the CPE's PPPoE client) has not
+/// succeeded or been skipped. The engine and the store drop secrets by it.
+bool secrets_needed(const saga_definition& def, const saga_instance& inst);
+
 /// Why `inst` does not fit `def` (other name or version, wrong number of
 /// step records, cursor out of range), or nothing. The store calls it after
 /// loading a row.

@@ -211,11 +211,16 @@ SELECT partition, instance_id, epoch FROM partition_owners
   "       traceparent, \"partition\""                                           \
   "  FROM x ORDER BY rn, id LIMIT $1"
 
+// The billing event's trace context, for a saga loaded to resume.
+#define ISPFLOW_SAGA_TRACE                                                     \
+  ", COALESCE((SELECT i.traceparent FROM inbox i WHERE i.id = s.inbox_id),"    \
+  " '')"
+
 #define ISPFLOW_SAGA_COLUMNS                                                   \
   "s.id, s.name, s.version, s.tenant_id, s.subscriber_id, s.service_type,"     \
   " s.causation, s.payload::text, s.state, s.\"cursor\", s.generation,"        \
   " s.cancel_requested, s.failed_step, s.error, " ISPFLOW_TO_US(               \
-    "s.created_at") ", " ISPFLOW_TO_US("s.updated_at")
+    "s.created_at") ", " ISPFLOW_TO_US("s.updated_at") ISPFLOW_SAGA_TRACE
 
 #define ISPFLOW_STEP_COLUMNS                                                    \
   "st.saga_id, st.idx, st.state, st.attempts, st.last_error,"                   \
@@ -297,6 +302,7 @@ void prepare(pqxx::connection& conn) {
 
 #undef ISPFLOW_STARTABLE_SQL
 #undef ISPFLOW_SAGA_COLUMNS
+#undef ISPFLOW_SAGA_TRACE
 #undef ISPFLOW_STEP_COLUMNS
 #undef ISPFLOW_ACTIVE
 #undef ISPFLOW_FROM_US
@@ -507,6 +513,9 @@ caf::expected<sagas::saga_instance> decode_saga(const pqxx::row& row) {
   x.error = row[13].as<std::string>();
   x.created_at = from_us(row[14].as<int64_t>());
   x.updated_at = from_us(row[15].as<int64_t>());
+  // The trace context of the billing event, so a resumed saga's calls and
+  // events stay in the event's trace.
+  x.traceparent = row[16].as<std::string>();
   return x;
 }
 

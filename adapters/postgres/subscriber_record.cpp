@@ -127,13 +127,7 @@ void append_delta(std::string& out, const sagas::saga_instance& inst) {
 
 bool needs_no_secrets(const sagas::saga_definition& def,
                       const sagas::saga_instance& inst) {
-  if (finished(inst.state))
-    return true;
-  for (size_t i = 0; i < def.steps.size() && i < inst.steps.size(); ++i)
-    if (def.steps[i].action == "radius.provision"
-        && inst.steps[i].state == sagas::step_state::succeeded)
-      return true;
-  return false;
+  return !sagas::secrets_needed(def, inst);
 }
 
 std::string text_array(const std::vector<std::string>& xs) {

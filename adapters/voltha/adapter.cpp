@@ -307,6 +307,7 @@ adapter_reply admin_change(const tenant_settings& s, device_client& dc,
 adapter_reply run_operation(const tenant_settings& settings,
                             device_client& devices,
                             const adapter_request& req) {
+  device_client::trace_scope trace{req.traceparent};
   const auto& op = req.operation;
   if (op == "voltha.provision_service")
     return provision(settings, devices, req);

@@ -1,5 +1,6 @@
 #include "adapters/voltha/device_client.hpp"
 
+#include "adapters/http/trace.hpp"
 #include "events/errc.hpp"
 #include "voltha_subset.grpc.pb.h"
 
@@ -68,11 +69,27 @@ rpc_status from_grpc(const grpc::Status& st) {
   return rpc_status{static_cast<grpc_code>(code), st.error_message()};
 }
 
+// The trace context of the adapter call this thread runs (trace_scope).
+thread_local std::string current_trace;
+
+// Every call: its deadline, and the trace context if there is one.
 void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds d) {
   ctx.set_deadline(std::chrono::system_clock::now() + d);
+  if (!current_trace.empty())
+    if (auto tp = http::child_traceparent(current_trace); !tp.empty())
+      ctx.AddMetadata("traceparent", tp);
 }
 
 } // namespace
+
+device_client::trace_scope::trace_scope(const std::string& parent)
+  : previous_(std::exchange(current_trace, parent)) {
+  // nop
+}
+
+device_client::trace_scope::~trace_scope() {
+  current_trace = std::move(previous_);
+}
 
 struct device_client::impl {
   std::shared_ptr<grpc::Channel> channel;

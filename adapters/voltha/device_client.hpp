@@ -59,6 +59,20 @@ public:
   device_client(const device_client&) = delete;
   device_client& operator=(const device_client&) = delete;
 
+  /// While alive, every call made on this thread carries W3C trace context:
+  /// a child span of `parent` (a traceparent) as the gRPC metadata
+  /// `traceparent`. An empty or malformed `parent` sends nothing.
+  class trace_scope {
+  public:
+    explicit trace_scope(const std::string& parent);
+    ~trace_scope();
+    trace_scope(const trace_scope&) = delete;
+    trace_scope& operator=(const trace_scope&) = delete;
+
+  private:
+    std::string previous_;
+  };
+
   /// ListDevices.
   rpc_result<std::vector<device>>
   list_devices(std::chrono::milliseconds deadline);

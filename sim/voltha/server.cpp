@@ -141,7 +141,8 @@ struct server::impl final : pb::VolthaService::Service {
   int onu_status_reads = 0;
   int refused_415 = 0;
   /// (method, path, traceparent) of the last 1,000 REST requests that had
-  /// a traceparent header, oldest first (GET /_sim/traces).
+  /// a traceparent header and gRPC calls that had that metadata (method
+  /// "grpc", path the gRPC method), oldest first (GET /_sim/traces).
   std::deque<std::array<std::string, 3>> traces;
   std::map<std::string, int> tagged_content_types;
   std::mt19937 rng{42};
@@ -352,6 +353,15 @@ struct server::impl final : pb::VolthaService::Service {
     {
       std::lock_guard guard{mx};
       ++counters[method];
+      // W3C trace context as gRPC metadata (lower-case key, as HTTP/2
+      // carries it), kept with the REST ones under the method "grpc".
+      const auto& md = ctx->client_metadata();
+      if (auto tp = md.find("traceparent"); tp != md.end()) {
+        traces.push_back(
+          {"grpc", method, std::string{tp->second.data(), tp->second.size()}});
+        if (traces.size() > 1000)
+          traces.pop_front();
+      }
       f = active;
       hit = hits("grpc", method)
             && (f.grpc_code != 0 || f.hang || f.latency_ms > 0);

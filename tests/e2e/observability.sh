@@ -178,6 +178,16 @@ print(f"{len(ours)} call(s) with the trace: " + ", ".join(t["method"] + " " + t[
 PY
 done
 
+# The VOLTHA gRPC calls carry it as metadata (recorded on the ONOS port's list).
+python3 - "$STACK_DIR/traces-$STACK_ONOS_PORT.json" "$trace_id" <<'PY' || fail "VOLTHA gRPC calls carry no trace context"
+import json, sys
+traces = json.load(open(sys.argv[1]))["traces"]
+grpc = [t for t in traces if t["method"] == "grpc" and t["traceparent"].split("-")[1:2] == [sys.argv[2]]]
+if not grpc:
+    sys.exit(f"no gRPC call with trace id {sys.argv[2]}: {traces}")
+print(f"{len(grpc)} gRPC call(s) with the trace: " + ", ".join(t["path"] for t in grpc))
+PY
+
 # -- the emitted lifecycle event ------------------------------------------------
 headers=
 for _ in $(seq 50); do

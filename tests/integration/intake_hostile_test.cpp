@@ -217,7 +217,8 @@ TEST_F(intake_hostile, oversized_identifiers_are_refused_at_decode) {
 }
 
 // Item 4 (bisect): one event passes every check but PostgreSQL refuses it
-// (a lone UTF-16 low surrogate, "\udc00", becomes bytes that are not UTF-8).
+// (the checks at the door catch every refusal we know of, so the test adds
+// one the intake cannot know: a CHECK constraint, SQLSTATE 23514).
 // The batch is split until that event alone fails: it becomes an
 // `unstorable` dead letter, the other nine are recorded, and the partition
 // moves on.
@@ -229,12 +230,8 @@ TEST_F(intake_hostile, a_batch_with_an_unstorable_event_is_bisected) {
     // One key: one partition, so offsets follow input order.
     recs.back().key = "one-partition";
   }
-  recs[6].value = R"({"schema_version":1,"tenant_id":"acme",)"
-                  R"("subscriber_id":"sub-6","plan_id":"p1",)"
-                  R"("service_type":"wireless","site":"pop-\udc00"})";
-  for (auto& h : recs[6].headers)
-    if (h.key == "ce_type")
-      h.value = "billing.subscription.activated";
+  db.query("ALTER TABLE inbox ADD CONSTRAINT refuses_sub_6"
+           " CHECK (subscriber_id <> 'sub-6')");
   produce(recs);
   start();
   EXPECT_EQ(await_count("select count(*) from inbox", 9), 9);
@@ -242,7 +239,7 @@ TEST_F(intake_hostile, a_batch_with_an_unstorable_event_is_bisected) {
   EXPECT_EQ(db.value("select error || ' ' || \"offset\" from dead_letters"),
             "unstorable 6");
   EXPECT_EQ(db.count("select count(*) from dead_letters where detail like "
-                     "'SQLSTATE 22%'"),
+                     "'SQLSTATE 23514%'"),
             1);
   EXPECT_EQ(db.count("select count(*) from inbox where event_id = 'evt-6'"), 0);
   // Inbox order is input order.

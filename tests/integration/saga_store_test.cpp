@@ -184,6 +184,9 @@ TEST_F(saga_store,
        write_then_load_gives_the_instance_back_after_each_transition) {
   auto inbox = receive({event("e1", "sub-1", 3)});
   auto inst = instance("s-1");
+  // As the router starts it: in the billing event's trace, which a load
+  // (a resume after a restart) gives back from the inbox row.
+  inst.traceparent = event("e1", "sub-1", 3).traceparent;
   write({{inst, inbox[0], 3, {}, {}, {}, {}, {}}});
   EXPECT_EQ(load("s-1"), inst);
 
@@ -263,6 +266,7 @@ TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
   std::vector<pg::saga_write> batch;
   for (int i = 0; i < 200; ++i) {
     auto inst = instance("s-" + std::to_string(i), "sub-" + std::to_string(i));
+    inst.traceparent = events[i].traceparent;
     feed(inst, sg::start_saga{sg::full_tenant_profile()}, t0);
     batch.push_back({inst,
                      inbox[i],
@@ -350,10 +354,15 @@ TEST_F(saga_store, an_instance_that_does_not_fit_its_definition_is_refused) {
 TEST_F(saga_store, a_saga_twice_in_one_batch_ends_as_its_last_element_says) {
   auto inbox = receive({event("e1", "sub-1", 2)});
   auto inst = instance("s-1");
-  pg::saga_write first{
-    inst, inbox[0],      2,
-    {},   {record("a")}, {{"s-1", 0, 0, t0 + 5s}, {"s-1", 1, 0, t0 + 6s}},
-    {},   {}};
+  inst.traceparent = event("e1", "sub-1", 2).traceparent;
+  pg::saga_write first{inst,
+                       inbox[0],
+                       2,
+                       {},
+                       {record("a")},
+                       {{"s-1", 0, 0, t0 + 5s}, {"s-1", 1, 0, t0 + 6s}},
+                       {},
+                       {}};
   feed(inst, sg::start_saga{sg::full_tenant_profile()}, t0 + 1s);
   pg::saga_write second{
     inst, 0, -1, {}, {record("b")}, {{"s-1", 1, 0, t0 + 9s}}, {{"s-1", 0, 0}},

@@ -234,7 +234,7 @@ TEST_F(subscriber_record, writing_the_same_outcome_again_changes_nothing) {
   EXPECT_EQ(column("a", "updated_at"), before);
 }
 
-TEST_F(subscriber_record, no_password_is_left_once_radius_is_provisioned) {
+TEST_F(subscriber_record, no_password_is_left_once_no_step_needs_it) {
   auto inbox_id
     = receive("e-1", "a",
               R"({"subscriber_id":"a","plan_id":"p100","credentials":)"
@@ -251,12 +251,22 @@ TEST_F(subscriber_record, no_password_is_left_once_radius_is_provisioned) {
   EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE payload::text LIKE '%"
                      + password + "%'"),
             1);
-  // Once it succeeded (even with the instance still carrying it), the
-  // stored input event and saga row lose it, in the same transaction.
+  // RADIUS has it, but the CPE's PPPoE client still needs it in clear.
   inst.state = sg::saga_state::running;
   inst.steps[0].state = sg::step_state::succeeded;
   inst.steps[1].state = sg::step_state::succeeded;
   inst.cursor = 2;
+  write(inst);
+  EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE payload::text LIKE '%"
+                     + password + "%'"),
+            1);
+  ASSERT_EQ(def->steps[3].action, "genieacs.configure_cpe");
+  // Once the CPE is configured too (even with the instance still carrying
+  // it), the stored input event and saga row lose it, in the same
+  // transaction.
+  inst.steps[2].state = sg::step_state::succeeded;
+  inst.steps[3].state = sg::step_state::succeeded;
+  inst.cursor = 4;
   write(inst);
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE '%"
                      + password + "%'"),
