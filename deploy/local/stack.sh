@@ -17,7 +17,10 @@ stack_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # Finds a built program in STACK_BIN or below it.
 stack_program() {
   local found
-  found=$(find "$STACK_BIN" -type f -name "$1" -perm -u+x 2>/dev/null | head -n1)
+  # Not the copies the package test unpacks (build/*/deploy-deb-test): those
+  # are as old as the last test run.
+  found=$(find "$STACK_BIN" -path "$STACK_BIN/deploy-deb-test" -prune \
+    -o -type f -name "$1" -perm -u+x -print 2>/dev/null | head -n1)
   [[ -n "$found" ]] || { echo "stack: $1 not built under $STACK_BIN" >&2; return 1; }
   echo "$found"
 }
