@@ -27,6 +27,10 @@ bool is_clean_text(std::string_view s);
 /// NUL become U+FFFD, because PostgreSQL text cannot hold them.
 void append_json_text(std::string& out, std::string_view s);
 
+/// A PostgreSQL text[] literal: each element double-quoted, with `"` and
+/// `\` escaped.
+std::string text_array(const std::vector<std::string>& xs);
+
 /// Appends a JSON array of headers in the stored format: per header
 /// {"key":<text>,"text":<value>} when the value is clean text, else
 /// {"key":<text>,"value":<base64>}, and {"key":<text>,"value":"",

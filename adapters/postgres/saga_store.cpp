@@ -594,25 +594,6 @@ std::string int_array(const std::vector<int32_t>& xs) {
   return out;
 }
 
-// A PostgreSQL text[] literal: each element double-quoted, with `"` and
-// `\` escaped.
-std::string text_array(const std::vector<std::string>& xs) {
-  std::string out = "{";
-  for (size_t i = 0; i < xs.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    out += '"';
-    for (char c : xs[i]) {
-      if (c == '"' || c == '\\')
-        out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
 using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 // -- fencing (schema/0010_cluster.sql) ----------------------------------------
@@ -715,7 +696,7 @@ saga_store::next_startable(const startable_query& q) {
   auto rows = impl_->db.run([&](pqxx::connection& conn) {
     pqxx::read_transaction r{conn};
     auto n = static_cast<int64_t>(q.limit);
-    auto skip = text_array(q.skip_tenants);
+    auto skip = detail::text_array(q.skip_tenants);
     if (q.partitions.empty())
       return r.exec_prepared("ispflow_saga_startable", n, skip);
     return r.exec_prepared("ispflow_saga_startable_in", n, skip,

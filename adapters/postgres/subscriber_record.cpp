@@ -130,23 +130,6 @@ bool needs_no_secrets(const sagas::saga_definition& def,
   return !sagas::secrets_needed(def, inst);
 }
 
-std::string text_array(const std::vector<std::string>& xs) {
-  std::string out = "{";
-  for (size_t i = 0; i < xs.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    out += '"';
-    for (char c : xs[i]) {
-      if (c == '"' || c == '\\')
-        out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
 } // namespace
 
 bool is_secret_key(std::string_view key) noexcept {
@@ -229,7 +212,7 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
     changes = std::move(later);
   }
   if (!scrub.empty())
-    tx.exec_params(scrub_sql, text_array(scrub));
+    tx.exec_params(scrub_sql, detail::text_array(scrub));
 }
 
 } // namespace ispflow::adapters::postgres::detail
