@@ -776,38 +776,15 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
         auto& w = st.workers[worker_of(req, st.workers.size())];
         return self->delegate(w, invoke_atom_v, std::move(req));
       }
-      adapter_reply reply;
-      if (op == "radius.provision")
-        reply = provision(st, t, req);
-      else if (op == "radius.deprovision" && any_coa(st, t)) {
+      // What goes to the NAS (and a deprovision that may have to end walled
+      // sessions first) runs here; the rest as the SQL workers run it.
+      if ((op == "radius.deprovision" && any_coa(st, t))
+          || op == "radius.disconnect_sessions"
+          || op == "radius.coa_sessions") {
         start_da(self, t, req);
         return caf::delegated<adapter_reply>{};
-      } else if (op == "radius.deprovision")
-        reply = deprovision(st, req);
-      else if (op == "radius.deny")
-        reply = deny(st, t, req);
-      else if (op == "radius.restore_plan")
-        reply = restore(st, t, req);
-      else if (op == "radius.set_plan_group")
-        reply = set_group(st, t, req, false);
-      else if (op == "radius.revert_plan_group")
-        reply = set_group(st, t, req, true);
-      else if (op == "radius.verify_sessions_closed")
-        reply = verify_closed(st, t, req);
-      else if (op == "radius.disconnect_sessions"
-               || op == "radius.coa_sessions") {
-        start_da(self, t, req);
-        return caf::delegated<adapter_reply>{};
-      } else
-        reply = permanent("unknown operation " + op);
-      if (reply.outcome != adapter_outcome::succeeded)
-        common::log_warn("radius", "operation failed",
-                         {{"operation", op},
-                          {"tenant", req.tenant_id},
-                          {"subscriber", req.subscriber_id},
-                          {"outcome", events::to_string(reply.outcome)},
-                          {"error", reply.error}});
-      return reply;
+      }
+      return run_sql_only(st, t, req);
     },
     [self](done_atom, da_done& msg) { on_da_done(self, msg); },
   };
