@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <pqxx/pqxx>
 #include <set>
 #include <stdexcept>
@@ -583,6 +584,94 @@ store::set_plan_group(const std::string& username, const std::string& group,
   });
 }
 
+namespace {
+
+// "($1),($2),..." (width 1) or "($1,$2),($3,$4),..." (width 2) for `n`
+// rows of a VALUES list.
+std::string values_list(size_t n, size_t width) {
+  std::string out;
+  size_t k = 1;
+  for (size_t i = 0; i < n; ++i) {
+    out += i == 0 ? "(" : ",(";
+    for (size_t c = 0; c < width; ++c) {
+      if (c > 0)
+        out += ',';
+      out += '$' + std::to_string(k++);
+    }
+    out += ')';
+  }
+  return out;
+}
+
+// `load_user` for many users at once (what deny reads: the account, the
+// radcheck rows, the groups), by username.
+std::map<std::string, user_rows>
+load_users(pqxx::transaction_base& w, const std::vector<std::string>& users) {
+  auto in = "IN (SELECT u FROM (VALUES " + values_list(users.size(), 1)
+            + ") v(u))";
+  auto sql
+    = "SELECT username, 0 AS kind, tenant_id, subscriber_id, plan_group, "
+      "denied::text, plan_change_key, previous_plan_group, 0::bigint AS prio, "
+      "0::bigint AS id FROM radius_accounts WHERE username "
+      + in
+      + " UNION ALL SELECT username, 1, attribute, op, value, NULL, NULL, "
+        "NULL, 0, id FROM radcheck WHERE username "
+      + in
+      + " UNION ALL SELECT username, 2, groupname, NULL, NULL, NULL, NULL, "
+        "NULL, priority, id FROM radusergroup WHERE username "
+      + in + " ORDER BY 1, 2, 9, 10";
+  std::map<std::string, user_rows> out;
+  for (const auto& name : users)
+    out[name];
+  for (const auto& row :
+       w.exec_params(sql, pqxx::prepare::make_dynamic_params(users))) {
+    auto name = row[0].as<std::string>();
+    auto& u = out[name];
+    switch (row[1].as<int>()) {
+      case 0: {
+        account_row a;
+        a.acc.tenant_id = row[2].as<std::string>();
+        a.acc.subscriber_id = row[3].as<std::string>();
+        a.acc.username = name;
+        a.acc.plan_group = row[4].as<std::string>();
+        a.acc.denied = row[5].as<std::string>() == "true";
+        a.change_key = row[6].is_null() ? "" : row[6].as<std::string>();
+        a.previous_group = row[7].is_null() ? "" : row[7].as<std::string>();
+        u.acc = std::move(a);
+        break;
+      }
+      case 1:
+        u.check.push_back({row[2].as<std::string>(), row[3].as<std::string>(),
+                           row[4].as<std::string>()});
+        break;
+      default:
+        u.groups.push_back(row[2].as<std::string>());
+    }
+  }
+  return out;
+}
+
+// What `deny` changes for a user in the state `u`, or nothing.
+std::optional<user_change> deny_change(const user_rows& u,
+                                       suspend_policy policy,
+                                       const std::string& walled_garden_group) {
+  bool reject = policy == suspend_policy::reject;
+  user_change c;
+  c.auth = !auth_type_is(u.check, reject);
+  c.reject = reject;
+  if (!reject || u.acc) {
+    c.group_name = reject ? u.acc->acc.plan_group : walled_garden_group;
+    c.group = !groups_are(u.groups, c.group_name);
+  }
+  c.mark = u.acc && !u.acc->acc.denied;
+  c.denied = true;
+  if (!c.any())
+    return std::nullopt;
+  return c;
+}
+
+} // namespace
+
 caf::expected<bool> store::deny(const std::string& username,
                                 suspend_policy policy,
                                 const std::string& walled_garden_group,
@@ -598,21 +687,91 @@ caf::expected<bool> store::deny(const std::string& username,
       return false;
     if (!u.acc && u.check.empty())
       return false;
-    bool reject = policy == suspend_policy::reject;
-    user_change c;
-    c.auth = !auth_type_is(u.check, reject);
-    c.reject = reject;
-    if (!reject || u.acc) {
-      c.group_name = reject ? u.acc->acc.plan_group : walled_garden_group;
-      c.group = !groups_are(u.groups, c.group_name);
-    }
-    c.mark = u.acc && !u.acc->acc.denied;
-    c.denied = true;
-    if (!c.any())
+    auto c = deny_change(u, policy, walled_garden_group);
+    if (!c)
       return false;
-    apply_change(w, username, c);
+    apply_change(w, username, *c);
     return true;
   });
+}
+
+caf::expected<std::vector<deny_result>>
+store::deny_batch(const std::vector<deny_request>& requests) {
+  std::vector<deny_result> out(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    out[i].username = r.username;
+    if (r.policy == suspend_policy::walled_garden
+        && r.walled_garden_group.empty())
+      out[i].error = caf::make_error(errc::invalid_input,
+                                     "no walled-garden group");
+  }
+  if (requests.empty())
+    return out;
+  auto res = impl_->tx([&](pqxx::work& w) {
+    // Usernames of the subscribers named by owner only.
+    std::vector<std::string> owners;
+    std::vector<size_t> by_owner;
+    for (size_t i = 0; i < requests.size(); ++i)
+      if (requests[i].username.empty() && !out[i].error) {
+        owners.push_back(requests[i].who.tenant_id);
+        owners.push_back(requests[i].who.subscriber_id);
+        by_owner.push_back(i);
+      }
+    if (!by_owner.empty()) {
+      std::map<std::pair<std::string, std::string>, std::string> found;
+      for (const auto& row : w.exec_params(
+             "SELECT tenant_id, subscriber_id, username FROM radius_accounts "
+             "WHERE (tenant_id, subscriber_id) IN (SELECT t, s FROM (VALUES "
+               + values_list(by_owner.size(), 2) + ") v(t, s))",
+             pqxx::prepare::make_dynamic_params(owners)))
+        found[{row[0].as<std::string>(), row[1].as<std::string>()}]
+          = row[2].as<std::string>();
+      for (auto i : by_owner) {
+        auto f = found.find(
+          {requests[i].who.tenant_id, requests[i].who.subscriber_id});
+        if (f != found.end())
+          out[i].username = f->second;
+      }
+    }
+    std::vector<std::string> users;
+    for (size_t i = 0; i < requests.size(); ++i)
+      if (!out[i].error && !out[i].username.empty())
+        users.push_back(out[i].username);
+    if (users.empty())
+      return;
+    // One lock per username, taken in the order of their keys: two batches
+    // never wait for each other in a cycle (a single call takes one lock).
+    w.exec_params("SELECT pg_advisory_xact_lock(4242, hashtext(u)) FROM "
+                  "(VALUES "
+                    + values_list(users.size(), 1)
+                    + ") v(u) ORDER BY hashtext(u), u",
+                  pqxx::prepare::make_dynamic_params(users));
+    auto rows = load_users(w, users);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (out[i].error || out[i].username.empty())
+        continue;
+      const auto& r = requests[i];
+      const auto& u = rows[out[i].username];
+      try {
+        if (check_owner(u, out[i].username, r.who) == holder::nobody)
+          continue;
+      } catch (const input_error& e) {
+        out[i].error = caf::make_error(errc::invalid_input,
+                                       std::string{e.what()});
+        continue;
+      }
+      if (!u.acc && u.check.empty())
+        continue;
+      if (auto c = deny_change(u, r.policy, r.walled_garden_group)) {
+        apply_change(w, out[i].username, *c);
+        out[i].changed = true;
+      }
+    }
+  });
+  if (!res)
+    return res.error();
+  return out;
 }
 
 caf::expected<bool> store::restore_plan(const std::string& username,

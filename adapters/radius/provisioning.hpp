@@ -105,6 +105,25 @@ struct owner {
   std::string subscriber_id;
 };
 
+/// One deny of `store::deny_batch`.
+struct deny_request {
+  /// The user; "" to look it up by `who` (the subscriber's account).
+  std::string username;
+  owner who;
+  suspend_policy policy = suspend_policy::reject;
+  std::string walled_garden_group;
+};
+
+/// What became of one deny of a batch.
+struct deny_result {
+  /// The user denied ("" when the subscriber has no account).
+  std::string username;
+  /// Whether any row changed.
+  bool changed = false;
+  /// Set when this deny failed (the others of the batch stand).
+  caf::error error;
+};
+
 /// Provisioning functions on one lazily opened PostgreSQL connection (not
 /// thread-safe: one store per thread or actor). Errors: a lost or
 /// unreachable database is `errc::database_unavailable` (the next call
@@ -148,6 +167,15 @@ public:
   caf::expected<bool> deny(const std::string& username, suspend_policy policy,
                            const std::string& walled_garden_group,
                            const std::optional<owner>& who = std::nullopt);
+
+  /// Many `deny` calls in one transaction (one commit, one round trip each
+  /// for the look-up, the locks and the reads, then one write per user that
+  /// changes): each request is checked and applied as `deny` would, in
+  /// order, and answered on its own (a username of another owner fails
+  /// that request only). A database failure fails the whole batch (the
+  /// error is returned, nothing is written). Usernames must be distinct.
+  caf::expected<std::vector<deny_result>>
+  deny_batch(const std::vector<deny_request>& requests);
 
   /// Undoes `deny`: removes Auth-Type from radcheck and puts the account's
   /// plan group (or `fallback_group` for a user without an account row)

@@ -14,6 +14,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -26,15 +27,52 @@ struct da_done {
   std::vector<da_outcome> outcomes;
 };
 
+/// A disconnect or CoA call's look-ups, for an SQL worker (plan_da).
+struct da_lookup {
+  events::adapter_request request;
+};
+
+/// What a disconnect or CoA call sends, or its reply (`done`) when it sends
+/// nothing.
+struct da_plan {
+  std::optional<events::adapter_reply> done;
+  std::string username;
+  std::vector<session> sessions;
+  /// The CoA attributes.
+  std::vector<sql_attribute> attrs;
+  /// Indexes into `sessions` to send a CoA-Request, a Disconnect-Request.
+  std::vector<size_t> coa_set;
+  std::vector<size_t> dm_set;
+  std::string profile;
+};
+
+/// Operations handed to one SQL worker at once, run in this order.
+struct sql_batch {
+  std::vector<events::adapter_request> requests;
+};
+
+/// Their replies, in the same order.
+struct sql_batch_done {
+  std::vector<events::adapter_reply> replies;
+};
+
 } // namespace ispflow::adapters::radius::detail
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::radius::detail::da_done)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::radius::detail::sql_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::radius::detail::da_lookup)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::radius::detail::da_plan)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::radius::detail::sql_batch_done)
 
 namespace ispflow::adapters::radius {
 
 namespace {
 
 using detail::da_done;
+using detail::da_lookup;
+using detail::da_plan;
+using detail::sql_batch;
+using detail::sql_batch_done;
 using events::adapter_outcome;
 using events::adapter_reply;
 using events::adapter_request;
@@ -72,6 +110,19 @@ struct pending_da {
   resilience::time_point started;
 };
 
+/// Operations for one SQL worker, waiting while it runs a batch: the next
+/// batch takes them all (up to `max_sql_batch`), so under load consecutive
+/// denies share one transaction and the worker's round trips.
+struct worker_queue {
+  std::deque<
+    std::pair<adapter_request, caf::typed_response_promise<adapter_reply>>>
+    waiting;
+  bool busy = false;
+};
+
+/// The most operations one batch carries.
+constexpr size_t max_sql_batch = 64;
+
 struct adapter_state {
   static inline const char* name = "ispflow.radius";
   std::unique_ptr<store> db;
@@ -84,7 +135,9 @@ struct adapter_state {
   uint64_t next_token = 1;
   std::map<uint64_t, pending_da> pending;
   /// The SQL workers (see `sql_worker`); empty in a worker itself.
-  std::vector<api::radius_actor> workers;
+  std::vector<caf::actor> workers;
+  /// Per worker: what waits for it, and whether it runs a batch now.
+  std::vector<worker_queue> queues;
 };
 
 using adapter_ptr = impl_actor::stateful_pointer<adapter_state>;
@@ -208,6 +261,49 @@ adapter_reply deny(adapter_state& st, const tenant_settings& t,
   auto out = changed_reply(*res);
   out.outputs["suspend_policy"] = std::string{to_string(t.suspend)};
   return out;
+}
+
+// radius.deny for the requests [first, last), all of known tenants and
+// distinct subscribers, in one transaction (store::deny_batch); the reply
+// of each is what `deny` would answer.
+void deny_all(adapter_state& st, const std::vector<adapter_request>& reqs,
+              size_t first, size_t last, std::vector<adapter_reply>& out) {
+  std::vector<deny_request> batch;
+  std::vector<size_t> index;
+  for (size_t i = first; i < last; ++i) {
+    const auto& req = reqs[i];
+    const auto& t = st.tenants.at(req.tenant_id);
+    deny_request d;
+    d.username = input(req, "credentials.username");
+    if (!d.username.empty())
+      if (auto err = check_username(d.username)) {
+        out[i] = from_error(err);
+        continue;
+      }
+    d.who = owner_of(req);
+    d.policy = t.suspend;
+    d.walled_garden_group = t.walled_garden_group;
+    batch.push_back(std::move(d));
+    index.push_back(i);
+  }
+  auto res = st.db->deny_batch(batch);
+  for (size_t k = 0; k < index.size(); ++k) {
+    auto i = index[k];
+    if (!res) {
+      out[i] = from_error(res.error());
+      continue;
+    }
+    const auto& r = (*res)[k];
+    if (r.error) {
+      out[i] = from_error(r.error);
+    } else if (r.username.empty()) {
+      out[i] = no_account();
+    } else {
+      out[i] = changed_reply(r.changed);
+      out[i].outputs["suspend_policy"]
+        = std::string{to_string(st.tenants.at(reqs[i].tenant_id).suspend)};
+    }
+  }
 }
 
 adapter_reply restore(adapter_state& st, const tenant_settings& t,
@@ -462,21 +558,26 @@ void deliver(adapter_ptr self, uint64_t token) {
   st.pending.erase(i);
 }
 
-void start_da(adapter_ptr self, const tenant_settings& t,
-              const adapter_request& req) {
-  auto& st = self->state;
-  auto rp = self->make_response_promise<adapter_reply>();
+size_t worker_of(const adapter_request& req, size_t n);
+
+// What a disconnect or CoA call reads before anything goes to a NAS (the
+// user, the open sessions, the account in coa mode), and what to send; or
+// the reply when nothing is to be sent. Only database work: an SQL worker
+// runs it, so the look-ups of many calls run in parallel.
+da_plan plan_da(adapter_state& st, const tenant_settings& t,
+                const adapter_request& req) {
+  da_plan out;
   auto user = username_of(st, req);
   if (!user) {
-    rp.deliver(from_error(user.error()));
-    return;
+    out.done = from_error(user.error());
+    return out;
   }
   const auto& op = req.operation;
   bool deprovisioning = op == "radius.deprovision";
   if (user->empty()) {
-    rp.deliver(deprovisioning ? no_account()
-                              : reply_succeeded({{"sessions", "0"}}));
-    return;
+    out.done = deprovisioning ? no_account()
+                              : reply_succeeded({{"sessions", "0"}});
+    return out;
   }
   std::vector<sql_attribute> attrs;
   bool coa = op == "radius.coa_sessions";
@@ -484,14 +585,14 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     auto plan_id = input(req, "plan_id");
     const auto* p = t.find_plan(plan_id);
     if (p == nullptr) {
-      rp.deliver(
-        permanent("unknown plan " + plan_id + " for tenant " + req.tenant_id));
-      return;
+      out.done
+        = permanent("unknown plan " + plan_id + " for tenant " + req.tenant_id);
+      return out;
     }
     auto rows = plan_reply_attributes(*p, t.nas_vendor);
     if (!rows) {
-      rp.deliver(from_error(rows.error()));
-      return;
+      out.done = from_error(rows.error());
+      return out;
     }
     attrs = std::move(*rows);
   }
@@ -501,12 +602,12 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     // A session on a NAS missing from `nas` never got a CoA from us, so
     // none of them is walled: deprovision as without coa mode (which also
     // answers for another tenant's username).
-    rp.deliver(deprovision(st, req));
-    return;
+    out.done = deprovision(st, req);
+    return out;
   }
   if (!sessions) {
-    rp.deliver(from_error(sessions.error()));
-    return;
+    out.done = from_error(sessions.error());
+    return out;
   }
   if (deprovisioning) {
     // Only what a CoA kept in the walled garden is still up here (the
@@ -518,17 +619,17 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     *sessions = std::move(walled);
     if (sessions->empty() || !st.coa) {
       auto res = st.db->deprovision(*user, owner_of(req));
-      rp.deliver(res ? changed_reply(*res) : from_error(res.error()));
-      return;
+      out.done = res ? changed_reply(*res) : from_error(res.error());
+      return out;
     }
   }
   if (sessions->empty()) {
-    rp.deliver(reply_succeeded({{"sessions", "0"}}));
-    return;
+    out.done = reply_succeeded({{"sessions", "0"}});
+    return out;
   }
   if (!st.coa) {
-    rp.deliver(permanent("coa client not wired"));
-    return;
+    out.done = permanent("coa client not wired");
+    return out;
   }
   std::vector<size_t> coa_set, dm_set;
   std::string profile;
@@ -546,8 +647,8 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     // garden (account denied) or back to the plan (account restored).
     auto acc = st.db->find_account_by_username(*user);
     if (!acc) {
-      rp.deliver(from_error(acc.error()));
-      return;
+      out.done = from_error(acc.error());
+      return out;
     }
     bool denied = *acc && (*acc)->denied;
     const plan* current = nullptr;
@@ -577,18 +678,37 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     if (!coa_set.empty())
       profile = denied ? "walled_garden" : "plan";
   }
+  out.username = *user;
+  out.sessions = std::move(*sessions);
+  out.attrs = std::move(attrs);
+  out.coa_set = std::move(coa_set);
+  out.dm_set = std::move(dm_set);
+  out.profile = std::move(profile);
+  return out;
+}
+
+// Sends what `plan` says (or answers its reply) for `req`.
+void run_da(adapter_ptr self, const adapter_request& req, da_plan& plan,
+            caf::typed_response_promise<adapter_reply> rp) {
+  auto& st = self->state;
+  if (plan.done) {
+    rp.deliver(std::move(*plan.done));
+    return;
+  }
+  const auto& op = req.operation;
+  auto attrs = std::move(plan.attrs);
   auto token = st.next_token++;
   auto& p = st.pending[token];
   p.promise = rp;
   p.operation = op;
-  p.username = *user;
+  p.username = std::move(plan.username);
   p.who = owner_of(req);
-  p.coa_set = std::move(coa_set);
-  p.dm_set = std::move(dm_set);
-  p.coa_profile = std::move(profile);
-  p.coa_out.resize(sessions->size());
-  p.dm_out.resize(sessions->size());
-  p.sessions = std::move(*sessions);
+  p.coa_set = std::move(plan.coa_set);
+  p.dm_set = std::move(plan.dm_set);
+  p.coa_profile = std::move(plan.profile);
+  p.coa_out.resize(plan.sessions.size());
+  p.dm_out.resize(plan.sessions.size());
+  p.sessions = std::move(plan.sessions);
   if (st.nas_breakers) {
     // Every NAS this call would reach must be admitted by its breaker;
     // otherwise nothing is sent and the call parks.
@@ -627,6 +747,26 @@ void start_da(adapter_ptr self, const tenant_settings& t,
     deliver(self, token);
 }
 
+void start_da(adapter_ptr self, const tenant_settings& t,
+              const adapter_request& req) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<adapter_reply>();
+  if (st.workers.empty()) {
+    auto plan = plan_da(st, t, req);
+    run_da(self, req, plan, rp);
+    return;
+  }
+  auto& w = st.workers[worker_of(req, st.workers.size())];
+  self->request(w, caf::infinite, da_lookup{req})
+    .then([self, req,
+           rp](da_plan& plan) mutable { run_da(self, req, plan, rp); },
+          [rp](caf::error& err) mutable {
+            rp.deliver(
+              reply_failed(adapter_outcome::unknown_outcome,
+                           "the SQL worker did not answer: " + to_string(err)));
+          });
+}
+
 void on_da_done(adapter_ptr self, da_done& msg) {
   auto& st = self->state;
   auto i = st.pending.find(msg.token);
@@ -663,6 +803,16 @@ bool sql_only(const adapter_state& st, const tenant_settings& t,
          || (op == "radius.deprovision" && !any_coa(st, t));
 }
 
+void log_failure(const adapter_request& req, const adapter_reply& reply) {
+  if (reply.outcome != adapter_outcome::succeeded)
+    common::log_warn("radius", "operation failed",
+                     {{"operation", req.operation},
+                      {"tenant", req.tenant_id},
+                      {"subscriber", req.subscriber_id},
+                      {"outcome", events::to_string(reply.outcome)},
+                      {"error", reply.error}});
+}
+
 adapter_reply run_sql_only(adapter_state& st, const tenant_settings& t,
                            const adapter_request& req) {
   const auto& op = req.operation;
@@ -683,13 +833,7 @@ adapter_reply run_sql_only(adapter_state& st, const tenant_settings& t,
     reply = verify_closed(st, t, req);
   else
     reply = permanent("unknown operation " + op);
-  if (reply.outcome != adapter_outcome::succeeded)
-    common::log_warn("radius", "operation failed",
-                     {{"operation", op},
-                      {"tenant", req.tenant_id},
-                      {"subscriber", req.subscriber_id},
-                      {"outcome", events::to_string(reply.outcome)},
-                      {"error", reply.error}});
+  log_failure(req, reply);
   return reply;
 }
 
@@ -698,26 +842,108 @@ struct worker_state {
   adapter_state st;
 };
 
-// One SQL worker: its own connection, one operation at a time, in the
-// order the adapter handed them over. The adapter has synced the tenant's
-// plans before it hands over any of the tenant's operations.
-api::radius_actor::behavior_type
-sql_worker(api::radius_actor::stateful_pointer<worker_state> self,
-           std::string dsn, std::map<std::string, tenant_settings> tenants,
-           std::map<std::string, nas_policy> nas) {
+// Runs a batch in order: consecutive denies of distinct subscribers share
+// one transaction (deny_all), every other operation runs on its own.
+std::vector<adapter_reply> run_batch(adapter_state& st,
+                                     const std::vector<adapter_request>& reqs) {
+  std::vector<adapter_reply> out(reqs.size());
+  auto is_deny = [&](const adapter_request& req) {
+    return req.operation == "radius.deny"
+           && st.tenants.count(req.tenant_id) != 0;
+  };
+  size_t i = 0;
+  while (i < reqs.size()) {
+    if (is_deny(reqs[i])) {
+      std::set<std::pair<std::string, std::string>> seen;
+      size_t j = i;
+      while (j < reqs.size() && is_deny(reqs[j])
+             && seen.emplace(reqs[j].tenant_id, reqs[j].subscriber_id).second)
+        ++j;
+      if (j - i > 1) {
+        deny_all(st, reqs, i, j, out);
+        for (size_t k = i; k < j; ++k)
+          log_failure(reqs[k], out[k]);
+        i = j;
+        continue;
+      }
+    }
+    const auto& req = reqs[i];
+    auto ti = st.tenants.find(req.tenant_id);
+    out[i] = ti == st.tenants.end()
+               ? permanent("no RADIUS settings for tenant " + req.tenant_id)
+               : run_sql_only(st, ti->second, req);
+    ++i;
+  }
+  return out;
+}
+
+// One SQL worker: its own connection, one batch at a time, in the order the
+// adapter handed them over. The adapter has synced the tenant's plans
+// before it hands over any of the tenant's operations.
+caf::behavior sql_worker(caf::stateful_actor<worker_state>* self,
+                         std::string dsn,
+                         std::map<std::string, tenant_settings> tenants,
+                         std::map<std::string, nas_policy> nas,
+                         std::shared_ptr<dynamic_authorization> coa) {
   auto& init = self->state.st;
   init.db = std::make_unique<store>(std::move(dsn));
   init.tenants = std::move(tenants);
   init.nas = std::move(nas);
+  // Only looked at (whether one is wired): the adapter sends.
+  init.coa = std::move(coa);
   return {
-    [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
+    [self](sql_batch& batch) {
+      return sql_batch_done{run_batch(self->state.st, batch.requests)};
+    },
+    [self](da_lookup& look) {
       auto& st = self->state.st;
-      auto ti = st.tenants.find(req.tenant_id);
-      if (ti == st.tenants.end())
-        return permanent("no RADIUS settings for tenant " + req.tenant_id);
-      return run_sql_only(st, ti->second, req);
+      auto ti = st.tenants.find(look.request.tenant_id);
+      if (ti == st.tenants.end()) {
+        da_plan out;
+        out.done = permanent("no RADIUS settings for tenant "
+                             + look.request.tenant_id);
+        return out;
+      }
+      return plan_da(st, ti->second, look.request);
     },
   };
+}
+
+// Hands the operations waiting for worker `k` to it as one batch, unless it
+// runs one already (then they go when it is done).
+void flush(adapter_ptr self, size_t k) {
+  auto& q = self->state.queues[k];
+  if (q.busy || q.waiting.empty())
+    return;
+  sql_batch batch;
+  auto promises = std::make_shared<
+    std::vector<caf::typed_response_promise<adapter_reply>>>();
+  while (!q.waiting.empty() && batch.requests.size() < max_sql_batch) {
+    batch.requests.push_back(std::move(q.waiting.front().first));
+    promises->push_back(std::move(q.waiting.front().second));
+    q.waiting.pop_front();
+  }
+  q.busy = true;
+  self->request(self->state.workers[k], caf::infinite, std::move(batch))
+    .then(
+      [self, k, promises](sql_batch_done& done) {
+        for (size_t i = 0; i < promises->size(); ++i)
+          (*promises)[i].deliver(
+            i < done.replies.size()
+              ? std::move(done.replies[i])
+              : reply_failed(adapter_outcome::unknown_outcome,
+                             "the SQL worker gave no reply"));
+        self->state.queues[k].busy = false;
+        flush(self, k);
+      },
+      [self, k, promises](caf::error& err) {
+        for (auto& rp : *promises)
+          rp.deliver(
+            reply_failed(adapter_outcome::unknown_outcome,
+                         "the SQL worker did not answer: " + to_string(err)));
+        self->state.queues[k].busy = false;
+        flush(self, k);
+      });
 }
 
 // The worker of a subscriber: every operation for one (tenant, subscriber)
@@ -754,11 +980,12 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
     init.nas.emplace(std::move(key), std::move(n));
   }
   for (size_t k = 0; k < cfg.sql_connections; ++k) {
-    auto w = self->system().spawn<caf::detached>(sql_worker, cfg.dsn,
-                                                 init.tenants, init.nas);
+    auto w = self->system().spawn<caf::detached>(
+      sql_worker, cfg.dsn, init.tenants, init.nas, init.coa);
     self->link_to(w);
     init.workers.push_back(std::move(w));
   }
+  init.queues.resize(init.workers.size());
   return {
     [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
       auto& st = self->state;
@@ -773,8 +1000,11 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
       }
       const auto& op = req.operation;
       if (!st.workers.empty() && sql_only(st, t, op)) {
-        auto& w = st.workers[worker_of(req, st.workers.size())];
-        return self->delegate(w, invoke_atom_v, std::move(req));
+        auto k = worker_of(req, st.workers.size());
+        auto rp = self->make_response_promise<adapter_reply>();
+        st.queues[k].waiting.emplace_back(std::move(req), rp);
+        flush(self, k);
+        return rp;
       }
       // What goes to the NAS (and a deprovision that may have to end walled
       // sessions first) runs here; the rest as the SQL workers run it.

@@ -54,11 +54,12 @@ mkdir -p "$STACK_DIR"
 sed "s|100.64.0.0/21|100.64.0.0/$len|" "$here/demo/netbox-seed.yaml" >"$STACK_DIR/netbox-seed.yaml"
 
 # The simulators answer at once; ispflowd looks at an AWX job again after
-# 100 ms and at the olt app's programmed subscribers after 100 ms (its
-# minimum), instead of the demo's 500 ms and 200 ms.
+# 10 ms and at the olt app's programmed subscribers after 10 ms (the keys'
+# minimum), instead of the demo's 500 ms and 200 ms. Against a real AWX or
+# ONOS keep the defaults (15 s, 1 s): every look is a GET per job or device.
 export STACK_NETBOX_SEED=$STACK_DIR/netbox-seed.yaml STACK_AWX_DELAYS_MS="0 0 0" STACK_VOLTHA_DELAY_MS=0
-export ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS=${E2E_AWX_POLL_MS:-100}
-export ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS=${E2E_CONFIRM_MS:-100}
+export ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS=${E2E_AWX_POLL_MS:-10}
+export ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS=${E2E_CONFIRM_MS:-10}
 export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
 # librdkafka's mock broker answers a fetch that finds no data only after
 # fetch.wait.max.ms (default 500), and a record produced meanwhile waits for

@@ -8,12 +8,13 @@
 # no inner-tunnel, rlm_sql with dialect postgresql against DSN, NAS clients
 # read from the `nas` table, a localhost client, a coa-peer virtual server on
 # COA_PORT when given), runs `freeradius -f` in the background with its log in
-# DIR/radius.log, waits until it answers Status-Server and writes DIR/radius.pid.
+# DIR/radius.log, waits until it has bound its ports and answers Status-Server
+# (it fails when another process holds a port) and writes DIR/radius.pid.
 # The localhost client's secret is $ISPFLOW_RADIUS_SECRET (default testing123).
 # The database must be up and hold FreeRADIUS's tables (schema/0001).
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" >&2; exit 2; }
 cmd=${1:-}; dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || usage
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -127,7 +128,12 @@ case "$cmd" in
         tail -n 20 "$dir/radius.log" >&2
         rm -f "$pidfile"; exit 1
       fi
-      if probe "$auth_port" "$secret"; then
+      # Ready only once this server has bound every port ("Ready to process
+      # requests" follows the last bind): a Status-Server answer alone may
+      # come from another server holding the port, while this one fails to
+      # bind and exits.
+      if grep -q 'Ready to process requests' "$dir/radius.log" \
+        && kill -0 "$pid" 2>/dev/null && probe "$auth_port" "$secret"; then
         echo "freeradius.sh: running (pid $pid, auth 127.0.0.1:$auth_port, acct $acct_port${coa_port:+, coa $coa_port})"
         exit 0
       fi
@@ -142,7 +148,11 @@ case "$cmd" in
       pid=$(cat "$pidfile")
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -9 "$pid" 2>/dev/null || true
+        # Gone before returning: its ports are free for the next start.
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
     fi
     rm -f "$pidfile"
     ;;

@@ -1203,6 +1203,11 @@ caf::expected<std::unique_ptr<server>> server::start(options opts) {
     ptr->routes();
     ptr->http.new_task_queue = [] { return new httplib::ThreadPool(32); };
     ptr->http.set_keep_alive_timeout(1);
+    // httplib writes a response's headers and body in two send()s: with
+    // Nagle's algorithm the body waits for the client's delayed ACK (~40 ms
+    // on every request of a reused connection). Accepted sockets inherit
+    // TCP_NODELAY from the listening one (Linux), as in sim/common's host.
+    ptr->http.set_tcp_nodelay(true);
     if (ptr->opts.rest_port == 0) {
       ptr->rest_bound = ptr->http.bind_to_any_port(ptr->opts.host);
     } else if (ptr->http.bind_to_port(ptr->opts.host, ptr->opts.rest_port)) {

@@ -294,6 +294,55 @@ TEST_F(radius_sql_adapter, suspend_and_resume_by_subscriber_id) {
   EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
 }
 
+// Denies that queue up for one SQL worker go in one transaction; each is
+// still denied and answered on its own.
+TEST_F(radius_sql_adapter, queued_denies_each_deny_their_user) {
+  spawn(suspend_policy::reject, da, 1);
+  std::vector<std::string> users;
+  for (int i = 0; i < 6; ++i) {
+    users.push_back("bat" + std::to_string(i));
+    ASSERT_EQ(activate(users.back()).outcome, adapter_outcome::succeeded);
+  }
+  caf::scoped_actor self{*sys};
+  auto deny = [&](const std::string& sub) {
+    adapter_request req;
+    req.tenant_id = "acme";
+    req.subscriber_id = sub;
+    req.system = "radius";
+    req.operation = "radius.deny";
+    req.idempotency_key = "saga-" + sub + "/step/1";
+    return req;
+  };
+  // All sent before any answer: the worker runs the first alone and the
+  // rest, queued meanwhile, as a batch.
+  std::vector<std::string> subs;
+  for (const auto& u : users)
+    subs.push_back("sub-" + u);
+  subs.push_back("sub-none");
+  std::vector<decltype(self->request(adapter, 30s, invoke_atom_v, deny("")))>
+    handles;
+  for (const auto& sub : subs)
+    handles.push_back(self->request(adapter, 30s, invoke_atom_v, deny(sub)));
+  for (size_t i = 0; i < handles.size(); ++i)
+    handles[i].receive(
+      [&](adapter_reply& r) {
+        ASSERT_EQ(r.outcome, adapter_outcome::succeeded) << subs[i] << r.error;
+        if (subs[i] == "sub-none") {
+          EXPECT_EQ(r.outputs["radius_account"], "none");
+        } else {
+          EXPECT_EQ(r.outputs["changed"], "true") << subs[i];
+          EXPECT_EQ(r.outputs["suspend_policy"], "reject") << subs[i];
+        }
+      },
+      [&](caf::error& err) { ADD_FAILURE() << to_string(err); });
+  for (const auto& u : users)
+    EXPECT_EQ(db->value("SELECT value FROM radcheck WHERE username = '" + u
+                        + "' AND attribute = 'Auth-Type'"),
+              "Reject")
+      << u;
+  EXPECT_EQ(access_request(auth_port, "bat5", "pw-bat5").code, "Access-Reject");
+}
+
 TEST_F(radius_sql_adapter, walled_garden_tenant_walls_the_subscriber) {
   spawn(suspend_policy::walled_garden, da);
   ASSERT_EQ(activate("wall1").outcome, adapter_outcome::succeeded);

@@ -202,3 +202,15 @@ TEST_F(radius_sql_freeradius, repeated_operations_keep_the_same_answer) {
   ASSERT_TRUE(sql->restore_plan("rep1"));
   EXPECT_EQ(access_request(auth_port, "rep1", "pw-rep1").code, "Access-Accept");
 }
+
+// A server that cannot bind its ports is not started, even though the
+// server holding them answers Status-Server there: a test must never talk
+// to another suite's FreeRADIUS (and its database) by mistake.
+TEST_F(radius_sql_freeradius, a_start_on_ports_another_server_holds_fails) {
+  ispflow::testing::freeradius_server second{db->dsn(), auth_port};
+  EXPECT_FALSE(second.ok()) << second.log_tail();
+  // The suite's server goes on answering.
+  provision("mikrotik", "busy1");
+  EXPECT_EQ(access_request(auth_port, "busy1", "pw-busy1").code,
+            "Access-Accept");
+}

@@ -262,6 +262,62 @@ TEST_F(radius_sql_provisioning, deny_leaves_an_unknown_user_alone) {
   EXPECT_EQ(rows("nobody"), "");
 }
 
+// Many denies in one transaction: each is applied and answered as a single
+// deny would be, a bad one fails alone.
+TEST_F(radius_sql_provisioning, a_deny_batch_denies_each_user_on_its_own) {
+  auto spec = [&](std::string sub, std::string user) {
+    auto a = alice();
+    a.subscriber_id = std::move(sub);
+    a.username = std::move(user);
+    return a;
+  };
+  ASSERT_TRUE(sql->provision(spec("sub-1", "u1")));
+  ASSERT_TRUE(sql->provision(spec("sub-2", "u2")));
+  ASSERT_TRUE(sql->provision(spec("sub-3", "u3")));
+  ASSERT_TRUE(sql->provision(spec("sub-4", "u4")));
+  ASSERT_TRUE(sql->deny("u3", suspend_policy::reject, "acme.wg"));
+  auto wall = [](std::string user, std::string sub) {
+    return deny_request{std::move(user), owner{"acme", std::move(sub)},
+                        suspend_policy::walled_garden, "acme.wg"};
+  };
+  auto reject = [](std::string user, std::string sub) {
+    return deny_request{std::move(user), owner{"acme", std::move(sub)},
+                        suspend_policy::reject, ""};
+  };
+  auto res = sql->deny_batch({
+    reject("", "sub-1"),   // by the subscriber's account
+    wall("u2", "sub-2"),   // by username
+    reject("", "sub-9"),   // no account
+    reject("u4", "sub-5"), // another subscriber's username
+    reject("", "sub-3"),   // already denied
+  });
+  ASSERT_TRUE(res) << render_error(res.error());
+  ASSERT_EQ(res->size(), 5u);
+  EXPECT_EQ((*res)[0].username, "u1");
+  EXPECT_TRUE((*res)[0].changed);
+  EXPECT_FALSE((*res)[0].error);
+  EXPECT_TRUE((*res)[1].changed);
+  EXPECT_EQ((*res)[2].username, "");
+  EXPECT_FALSE((*res)[2].changed);
+  EXPECT_FALSE((*res)[2].error);
+  EXPECT_EQ((*res)[3].error, errc::invalid_input);
+  EXPECT_FALSE((*res)[3].changed);
+  EXPECT_EQ((*res)[4].username, "u3");
+  EXPECT_FALSE((*res)[4].changed);
+  EXPECT_EQ(rows("u1"), "radcheck|Auth-Type|:=|Reject\n"
+                        "radcheck|Cleartext-Password|:=|s3cret\n"
+                        "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                        "radusergroup|acme.gold|1\n");
+  EXPECT_EQ(rows("u2"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                        "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                        "radusergroup|acme.wg|1\n");
+  // The refused one is untouched.
+  EXPECT_EQ(rows("u4"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                        "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                        "radusergroup|acme.gold|1\n");
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts WHERE denied"), 3);
+}
+
 TEST_F(radius_sql_provisioning, set_plan_group_returns_the_replaced_group) {
   ASSERT_TRUE(sql->provision(alice()));
   auto prev = sql->set_plan_group("alice", "acme.silver", "saga-1/set/1");

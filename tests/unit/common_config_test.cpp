@@ -727,6 +727,30 @@ tenants:
   EXPECT_THAT(detail, HasSubstr("tenants[0].netbox.max_pages"));
 }
 
+// Against simulators that answer at once, a bench polls AWX jobs and the
+// olt app every 10 ms; below that the key is refused.
+TEST(config, awx_poll_and_olt_confirm_intervals_go_down_to_10_ms) {
+  auto yaml = [](const std::string& awx, const std::string& voltha) {
+    return R"(
+kafka: {bootstrap_servers: b:1}
+postgres: {dsn: "host=db"}
+intake: {sources: [{source: s, tenants: "*"}]}
+tenants:
+  - {id: t, name: T, awx: {)"
+           + awx + R"(}, voltha: {)" + voltha + R"(}}
+)";
+  };
+  auto fast = load_config_text(
+    yaml("poll_interval_ms: 10", "confirm_interval_ms: 10"), no_env());
+  ASSERT_TRUE(fast) << ispflow::render_error(fast.error());
+  EXPECT_EQ(fast->tenants[0].awx.poll_interval_ms, 10);
+  EXPECT_EQ(fast->tenants[0].voltha.confirm_interval_ms, 10);
+  auto detail = failure(load_config_text(
+    yaml("poll_interval_ms: 9", "confirm_interval_ms: 9"), no_env()));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].awx.poll_interval_ms"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].voltha.confirm_interval_ms"));
+}
+
 TEST(config, adapter_secrets_are_read_from_files_and_never_shown) {
   temp_file token{"  nb-secret-token \n"};
   temp_file empty{"\n"};

@@ -5,9 +5,11 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <deque>
 #include <gtest/gtest.h>
 #include <memory>
 
@@ -101,6 +103,71 @@ TEST_F(guarded_adapter_test, permanent_failures_do_not_open_the_breaker) {
     EXPECT_EQ(call("t1", "voltha.enable_onu").outcome,
               api::adapter_outcome::permanent_failure);
   EXPECT_EQ(fake->count("voltha.enable_onu"), 4u);
+}
+
+// An inner adapter that holds every call until told to answer the oldest
+// (tick): promises are delivered from the actor's own context.
+struct held_calls {
+  std::vector<std::string> operations;
+  std::deque<caf::response_promise> promises;
+};
+
+caf::behavior holding_adapter(caf::event_based_actor* self,
+                              std::shared_ptr<held_calls> held) {
+  return {
+    [self, held](invoke_atom, api::adapter_request& req) {
+      held->operations.push_back(req.operation);
+      held->promises.push_back(self->make_response_promise());
+      return held->promises.back();
+    },
+    [held](tick_atom) {
+      if (held->promises.empty())
+        return;
+      held->promises.front().deliver(api::reply_succeeded({}));
+      held->promises.pop_front();
+    },
+  };
+}
+
+// A call that finds its tenant at its limit of calls in flight waits for a
+// slot (and then goes on) instead of coming back parked.
+TEST_F(guarded_adapter_test, a_call_at_the_tenant_limit_waits_for_a_slot) {
+  res::guard_config gc;
+  gc.tenant_limits.max_concurrent = 1;
+  auto limited = std::make_shared<res::guard>(gc);
+  auto held = std::make_shared<held_calls>();
+  auto gate = sys.spawn(holding_adapter, held);
+  auto front = actors::spawn_guarded_adapter(
+    sys, caf::actor_cast<api::adapter_actor>(gate), limited, "radius");
+  caf::scoped_actor self{sys};
+  auto request = [](std::string op) {
+    api::adapter_request req;
+    req.tenant_id = "t1";
+    req.subscriber_id = "s-" + op;
+    req.system = "radius";
+    req.operation = std::move(op);
+    return req;
+  };
+  self->send(front, invoke_atom_v, request("radius.deny"));
+  self->send(front, invoke_atom_v, request("radius.disconnect_sessions"));
+  sched.run();
+  // One slot: only the first reached the adapter, the second waits.
+  ASSERT_EQ(held->operations.size(), 1u);
+  caf::anon_send(gate, tick_atom_v);
+  sched.run();
+  ASSERT_EQ(held->operations.size(), 2u);
+  EXPECT_EQ(held->operations[1], "radius.disconnect_sessions");
+  caf::anon_send(gate, tick_atom_v);
+  sched.run();
+  for (int i = 0; i < 2; ++i)
+    self->receive(
+      [&](api::adapter_reply& r) {
+        EXPECT_EQ(r.outcome, api::adapter_outcome::succeeded) << r.error;
+      },
+      [&](caf::error& err) { ADD_FAILURE() << to_string(err); });
+  EXPECT_EQ(limited->tenant_limits().in_flight("t1"), 0);
+  caf::anon_send_exit(front, caf::exit_reason::kill);
+  caf::anon_send_exit(gate, caf::exit_reason::kill);
 }
 
 } // namespace
