@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end (issue 13): three ispflowd instances on one PostgreSQL and one
 # bus, the simulated network and FreeRADIUS as the outside. Billing sends
-# >= 2,000 events (activations, then suspends, resumes and plan changes of
-# some of the same subscribers); mid-stream one instance is SIGKILLed and,
+# >= 2,000 events (700 activations, then plan changes, suspends and resumes
+# of the same subscribers: 2,275 events); mid-stream one instance is SIGKILLed and,
 # once the others took its partitions, another is SIGSTOPped for twice the
 # consumer group's session timeout and then continued. Judged from outside
 # ispflow's counters:
@@ -12,7 +12,7 @@
 #     one AWX job per idempotency key (saga, step, generation), one RADIUS
 #     user with the right final state, nothing stuck;
 #   - every saga ended once (PostgreSQL: one saga per billing event, none
-#     open; saga.events.v1: one end event per saga);
+#     open; the checker: one lifecycle outcome per input);
 #   - lifecycle.events.v1 carries each subscriber's outcomes on one
 #     partition in billing's order;
 #   - the resumed instance's stale writes were refused (its /metrics) and it
@@ -33,8 +33,12 @@ export STACK_AWX_DELAYS_MS="0 0 0" STACK_VOLTHA_DELAY_MS=0
 source "$local_dir/stack.sh"
 source "$local_dir/cluster.sh"
 
-activations=${CLUSTER_E2E_ACTIVATIONS:-1100}
-session_ms=4000   # stack_ispflowd_start's consumer group session
+activations=${CLUSTER_E2E_ACTIVATIONS:-700}
+# The consumer group's session (the lease follows: two thirds of the session
+# minus the group heartbeat). 6 s rather than the stack's 4 s: on a loaded
+# 2-core machine a 2 s lease runs out now and then on a live instance.
+session_ms=${CLUSTER_E2E_SESSION_MS:-6000}
+export STACK_SESSION_TIMEOUT_MS=$session_ms
 limit=${CLUSTER_E2E_TIMEOUT:-420}
 run=$STACK_DIR/run
 billing=billing.events.v1
@@ -78,18 +82,24 @@ feed=$run/feed.tsv
     stack_activation_payload demo "$s" fiber-100
     stack_event "act-$i" billing.subscription.activated demo "$s" "$STACK_PAYLOAD"
   done
+  # Per subscriber, in this order: a plan change to fiber-500; even ones
+  # change back to fiber-100, odd ones are suspended and every other of
+  # those resumed.
   for ((i = 1; i <= activations; i++)); do
     printf -v s 'sub-%05d' "$i"
-    case $((i % 4)) in
-      1) stack_event "sus-$i" billing.subscription.suspended demo "$s" \
-           "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\",\"reason\":\"non_payment\"}"
-         if ((i % 8 == 1)); then
-           stack_event "res-$i" billing.subscription.resumed demo "$s" \
-             "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\"}"
-         fi ;;
-      2 | 3) stack_event "plan-$i" billing.subscription.plan_changed demo "$s" \
-           "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\",\"plan_id\":\"fiber-500\"}" ;;
-    esac
+    stack_event "plan-$i" billing.subscription.plan_changed demo "$s" \
+      "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\",\"plan_id\":\"fiber-500\"}"
+    if ((i % 2 == 0)); then
+      stack_event "plan2-$i" billing.subscription.plan_changed demo "$s" \
+        "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\",\"plan_id\":\"fiber-100\"}"
+    else
+      stack_event "sus-$i" billing.subscription.suspended demo "$s" \
+        "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\",\"reason\":\"non_payment\"}"
+      if ((i % 4 == 1)); then
+        stack_event "res-$i" billing.subscription.resumed demo "$s" \
+          "{\"schema_version\":1,\"tenant_id\":\"demo\",\"subscriber_id\":\"$s\"}"
+      fi
+    fi
   done
 } >"$feed"
 events=$(wc -l <"$feed")
@@ -146,11 +156,10 @@ done
 stack_log "all $events events ended in $(($(date +%s) - t_start))s"
 
 # -- the evidence -------------------------------------------------------------------
-for topic in lifecycle.events.v1:lifecycle billing.events.v1.dlq:dlq saga.events.v1:saga; do
+for topic in lifecycle.events.v1:lifecycle billing.events.v1.dlq:dlq; do
   timeout 60 kcat -b "$STACK_BOOTSTRAP" -C -t "${topic%%:*}" -o beginning -e -q \
     -f '%p\t%o\t%h\t%s\n' >"$run/${topic#*:}-1.tsv" || fail "could not read ${topic%%:*}"
 done
-mv "$run/saga-1.tsv" "$STACK_DIR/saga-events.tsv"
 for s in netbox:$STACK_NETBOX_PORT awx:$STACK_AWX_PORT genieacs:$STACK_GENIEACS_PORT voltha:$STACK_ONOS_PORT; do
   stack_http GET "${s#*:}" /_sim/state >"$run/state/${s%%:*}.json" || fail "no state from ${s%%:*}"
 done
@@ -165,27 +174,14 @@ printf '%s\n' "$check_out" | sed 's/^/  /' >&2
 check "checker (chaos/check.sh): no finding, no note" \
   "$([[ $check_rc == 0 ]] && grep -q '^NOTES 0:' <<<"$check_out" && echo ok)" "exit $check_rc"
 
-# Every saga ended once: one saga per started event, all ended, and one end
-# event per saga on saga.events.v1.
+# Every saga ended once: one saga per started event, all ended (and, by the
+# checker, one outcome per input on lifecycle.events.v1). saga.events.v1 is
+# not used: the mock bus keeps only the last ~10,000 records of a partition.
 bad=$(stack_sql "select format('%s events started no or several sagas, %s sagas open, %s sagas without an event',
     (select count(*) from inbox i where i.skipped_reason is null and (select count(*) from sagas s where s.id = i.saga_id) <> 1),
     (select count(*) from sagas where state not in ('completed', 'compensated', 'needs_attention', 'cancelled')),
     (select count(*) from sagas s where not exists (select 1 from inbox i where i.saga_id = s.id)))")
 check "every saga ended (PostgreSQL)" "$([[ $bad == '0 events started no or several sagas, 0 sagas open, 0 sagas without an event' ]] && echo ok)" "$bad"
-psql "$STACK_DSN" -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL || fail "could not load saga.events.v1"
-drop table if exists chaos_check.saga_raw;
-create table chaos_check.saga_raw (line text);
-\copy chaos_check.saga_raw from '$STACK_DIR/saga-events.tsv' with (format csv, delimiter E'\x02', quote E'\x01')
-SQL
-ends=$(stack_sql "with e as (select substring(split_part(line, E'\t', 3) from 'ce_type=([^,]*)') t,
-      split_part(line, E'\t', 4)::jsonb b from chaos_check.saga_raw where line <> '')
-  select format('%s sagas, %s with exactly one end event, %s end events', (select count(*) from public.sagas),
-    (select count(*) from public.sagas s where (select count(*) from e where e.t in ('saga.completed', 'saga.compensated', 'saga.cancelled', 'saga.needs_attention')
-        and e.b->>'saga_id' = s.id::text) = 1),
-    (select count(*) from e where e.t in ('saga.completed', 'saga.compensated', 'saga.cancelled', 'saga.needs_attention')))")
-read -r n_sagas _ _ n_once _ <<<"$ends"
-check "every saga ended once (saga.events.v1)" "$([[ $n_sagas == "$n_once" && $n_sagas -gt 0 ]] && echo ok)" "$ends"
-
 # Per-subscriber order on lifecycle.events.v1: one partition per subscriber,
 # outcomes in billing's order.
 order=$(stack_sql "with x as (select f.subscriber, l.p, l.o, f.n from chaos_check.life l join chaos_check.feed f on f.id = l.body->>'causation_id'),
