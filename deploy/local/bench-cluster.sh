@@ -11,7 +11,7 @@
 #     tenant with every system off: every step is skipped, so only intake,
 #     the saga engine, the fenced writes and the outbox run): BENCH_SAGAS
 #     activations produced at once, timed from the first saga created to
-#     the last saga completed.
+#     the last saga completed (BENCH_RUNS runs each, default 3).
 #   bench-cluster.sh BUILD_DIR
 # Ports 22140-22199 (PostgreSQL 22170, simulators 22141-22153, admin
 # 22160-22163).
@@ -25,7 +25,7 @@ source "$here/stack.sh"
 source "$here/cluster.sh"
 
 rate=${BENCH_RATE:-20}
-sagas=${BENCH_SAGAS:-3000}
+sagas=${BENCH_SAGAS:-2000}
 billing=billing.events.v1
 producer_pid=
 
@@ -109,7 +109,7 @@ noop=$STACK_DIR/noop.yaml
 sed -e 's/^\(      \)\(radius\|netbox\|voltha\|genieacs\|awx\): true$/\1\2: false/' "$here/ispflow.yaml" >"$noop"
 echo "== activation sagas/s, no network systems, $sagas activations produced at once (3 runs each)"
 for n in 1 2 3; do
-  for run in 1 2 3; do
+  for run in $(seq "${BENCH_RUNS:-3}"); do
     rm -rf "$STACK_DIR"; mkdir -p "$STACK_DIR"
     stack_pg_start && stack_bus_start 6 >/dev/null
     cluster_name_first

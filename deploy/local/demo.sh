@@ -214,21 +214,22 @@ cluster_chaos() {
   chaos_notes+=("SIGKILL node-2 (held $held): the others held its partitions after ${took}s")
   ((instances >= 3)) || return 0
   held=$(cluster_held_by 3)
-  stack_log "SIGSTOP ispflowd node-3 (partitions $held) for 8 s"
+  stack_log "SIGSTOP ispflowd node-3 (partitions $held) for 8 s or until the others hold its partitions"
   t0=$(date +%s.%N)
   cluster_signal 3 STOP
-  took=
-  while [[ $(since "$t0") < 8.0 ]]; do
-    [[ -z "$took" && -z $(cluster_held_by 3) ]] && took=$(since "$t0")
-    sleep 0.2
-  done
+  # The others take its partitions after the session and once PostgreSQL
+  # ended node-3's open transactions (idle_in_transaction_session_timeout).
+  cluster_wait_owners "$(seq 1 "$instances" | grep -vx '[23]' | paste -sd' ' -)" 60 \
+    || fail "node-3's partitions were not taken over"
+  took=$(since "$t0")
   local while_stopped
   while_stopped=$(cluster_owners_line "$(cluster_view)")
+  while awk -v s="$(since "$t0")" 'BEGIN { exit !(s < 8) }'; do sleep 0.2; done
   cluster_signal 3 CONT
   t0=$(date +%s.%N)
   cluster_wait_owners "$survivors" 60 || fail "node-3 did not rejoin"
   stack_log "SIGCONT node-3: it rejoined after $(since "$t0")s: $(cluster_owners_line "$(cluster_view)")"
-  chaos_notes+=("SIGSTOP node-3 (held $held) for 8 s: the others held its partitions after ${took:-more than 8}s ($while_stopped)")
+  chaos_notes+=("SIGSTOP node-3 (held $held): the others held its partitions after ${took}s ($while_stopped)")
   chaos_notes+=("SIGCONT node-3: it held partitions again after $(since "$t0")s; as a zombie it had $(cluster_metric 3 ispflow_stale_writes_refused_total) stale write(s) refused and $(cluster_metric 3 ispflow_lease_withheld_calls_total) call(s) withheld (its /metrics)")
 }
 
