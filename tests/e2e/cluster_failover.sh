@@ -56,6 +56,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap "exit 143" TERM INT
 fail() { stack_log "FAIL: $*"; exit 1; }
 
 stack_ports_free 22101 22102 22103 22104 22105 22106 22107 22112 22113 22120 22121 22122 22130 \
