@@ -211,7 +211,7 @@ for p in $STACK_NETBOX_PORT $STACK_GENIEACS_PORT $STACK_AWX_PORT $STACK_ONOS_POR
   stack_log "  :$p node-3 made ${all:-0} calls in all, $n between its lease's end and its next claim"
   # The first few, in ms after the SIGCONT.
   grep -oE '"at_ms":[0-9]+,"caller":"node-3","method":"[A-Za-z]+","path":"[^"]*"' <<<"$body" | head -n 5 \
-    | awk -F'"' -v c="$cont_ms" '{ split($3, t, /[:,]/); printf "      +%d ms %s %s\n", t[2] - c, $10, $14 }' >&2
+    | awk -F'"' -v c="$cont_ms" '{ split($3, t, /[:,]/); printf "      +%d ms %s %s\n", t[2] - c, $10, $14 }' >&2 || true
   calls=$((calls + n))
 done
 check "node-3 made no network call between its lease's end (+${lease_ms} ms after SIGSTOP) and its next claim ($(((reclaim_ms - cont_ms))) ms after SIGCONT); $withheld calls withheld" \
