@@ -464,6 +464,10 @@ std::string_view to_string(log_format x) {
   return x == log_format::text ? "text" : "json";
 }
 
+std::string current_log_instance() {
+  return log_instance();
+}
+
 void set_log_instance(std::string id) {
   std::lock_guard guard{instance_mtx};
   instance_name = std::move(id);

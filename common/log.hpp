@@ -95,6 +95,10 @@ void setup_logging(const log_settings& settings);
 /// leaves it out.
 void set_log_instance(std::string id);
 
+/// The instance named by `set_log_instance` ("" until then): outgoing
+/// calls carry it so that the called system can tell the instances apart.
+std::string current_log_instance();
+
 /// Like `setup_logging(settings)`, but writes to `out`, flushing every line.
 /// `out` must stay alive until logging is set up again. Meant for tests.
 void setup_logging(const log_settings& settings, std::ostream& out);

@@ -1,6 +1,7 @@
 #include "adapters/http/client.hpp"
 
 #include "adapters/http/trace.hpp"
+#include "common/log.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -255,6 +256,23 @@ std::ostream& operator<<(std::ostream& os, const response& x) {
     return os << x.status << ' ' << x.reason;
   return os << x.error << " (" << x.error_text
             << (x.request_sent ? ", request sent)" : ", nothing sent)");
+}
+
+std::string default_user_agent() {
+  std::string ua = "ispflow/0.1";
+  auto id = common::current_log_instance();
+  if (id.empty())
+    return ua;
+  // A User-Agent comment is ctext (RFC 9110 section 5.6.5): no controls,
+  // no parentheses or backslash.
+  for (auto& c : id)
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f || c == '('
+        || c == ')' || c == '\\')
+      c = '_';
+  ua += " (";
+  ua += id;
+  ua += ')';
+  return ua;
 }
 
 std::string path_of(std::string_view url) {

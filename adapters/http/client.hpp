@@ -148,6 +148,12 @@ struct origin_tls {
   bool insecure_skip_verify = false;
 };
 
+/// `User-Agent` of ispflow's calls: `ispflow/0.1`, followed by
+/// ` (<instance id>)` once the process named its instance
+/// (`common::set_log_instance`): a called system, and the simulators'
+/// call records, can tell which instance of a cluster called.
+std::string default_user_agent();
+
 /// Settings of one client.
 struct client_options {
   /// Concurrent connections to one host:port; further requests wait in
@@ -163,7 +169,7 @@ struct client_options {
   /// use `verify_tls` and `ca_file`.
   std::vector<origin_tls> origins;
   /// Sent as `User-Agent`; empty = none.
-  std::string user_agent = "ispflow/0.1";
+  std::string user_agent = default_user_agent();
   /// A larger response body fails the request with `other`.
   std::size_t max_body_bytes = 16u * 1024u * 1024u;
 };

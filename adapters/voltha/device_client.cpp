@@ -1,6 +1,7 @@
 #include "adapters/voltha/device_client.hpp"
 
 #include "adapters/http/trace.hpp"
+#include "common/log.hpp"
 #include "events/errc.hpp"
 #include "voltha_subset.grpc.pb.h"
 
@@ -69,12 +70,25 @@ rpc_status from_grpc(const grpc::Status& st) {
   return rpc_status{static_cast<grpc_code>(code), st.error_message()};
 }
 
+// `id` as an ASCII gRPC metadata value: printable characters only.
+std::string metadata_value(std::string id) {
+  for (auto& c : id)
+    if (static_cast<unsigned char>(c) < 0x20
+        || static_cast<unsigned char>(c) > 0x7e)
+      c = '_';
+  return id;
+}
+
 // The trace context of the adapter call this thread runs (trace_scope).
 thread_local std::string current_trace;
 
-// Every call: its deadline, and the trace context if there is one.
+// Every call: its deadline, the instance that makes it (metadata
+// `ispflow-instance`, as the HTTP calls name it in their User-Agent), and the
+// trace context if there is one.
 void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds d) {
   ctx.set_deadline(std::chrono::system_clock::now() + d);
+  if (auto id = common::current_log_instance(); !id.empty())
+    ctx.AddMetadata("ispflow-instance", metadata_value(id));
   if (!current_trace.empty())
     if (auto tp = http::child_traceparent(current_trace); !tp.empty())
       ctx.AddMetadata("traceparent", tp);

@@ -61,3 +61,7 @@ echo "   (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
 # Its own stack: PostgreSQL on 55436, not this script's.
 STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"
+
+echo "== cluster: take-over after SIGKILL and SIGTERM, activation sagas/s with 1, 2 and 3 instances (deploy/local/bench-cluster.sh)"
+# Its own stacks: PostgreSQL on 22170, ports 22140-22199.
+"$(dirname "$0")/bench-cluster.sh" "$build"

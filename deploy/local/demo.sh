@@ -10,15 +10,22 @@
 #   DEMO_SUBSCRIBERS=N            subscribers activated (default 200, 10..2000)
 #   DEMO_TIMEOUT=S                longest wait for the sagas of a phase (default 240)
 #   DEMO_BREAKER=0                skip the phase that trips a breaker
+#   DEMO_INSTANCES=N              run N ispflowd instances (2..6, default 1;
+#                                 deploy/local/cluster.sh): during phase 2 one
+#                                 is SIGKILLed and, with 3 or more, another
+#                                 SIGSTOPped past the consumer group's
+#                                 session; the summary shows the take-over
 # Ports (deploy/local/ispflow.yaml): NetBox 18101, GenieACS 18102, AWX 18103,
 # VOLTHA gRPC 18104, ONOS REST 18105, NAS CoA 18106 and control 18107,
-# FreeRADIUS auth 18112 and acct 18113, admin API 8089, PostgreSQL 55432.
+# FreeRADIUS auth 18112 and acct 18113, admin API 8089, PostgreSQL 55432;
+# with DEMO_INSTANCES=N, instance I's admin API on 8088 + I.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-build/ci}" && pwd)
 export STACK_BIN=$build STACK_DIR=$build/demo
 source "$here/stack.sh"
+source "$here/cluster.sh"
 
 config=$here/ispflow.yaml
 secrets=$here/demo-secrets
@@ -41,6 +48,8 @@ if [[ "${2:-}" == stop ]]; then
 fi
 
 subscribers=${DEMO_SUBSCRIBERS:-200}
+instances=${DEMO_INSTANCES:-1}
+[[ "$instances" =~ ^[1-6]$ ]] || { echo "demo: DEMO_INSTANCES must be 1..6" >&2; exit 2; }
 limit=${DEMO_TIMEOUT:-240}
 [[ "$subscribers" =~ ^[0-9]+$ ]] && ((subscribers >= 10 && subscribers <= 2000)) \
   || { echo "demo: DEMO_SUBSCRIBERS must be 10..2000 (the NetBox prefix holds 2046)" >&2; exit 2; }
@@ -61,12 +70,14 @@ cleanup() {
   if [[ "${DEMO_KEEP:-0}" == 1 ]]; then
     {
       echo "ispflowd ${STACK_ISPFLOWD_PID:-}"
+      for i in "${!CLUSTER_PIDS[@]}"; do ((i > 1)) && echo "ispflowd-node-$i ${CLUSTER_PIDS[$i]}"; done
       echo "ispflow-bus ${STACK_BUS_PID:-}"
       for name in "${!STACK_SIM_PIDS[@]}"; do echo "ispflow-sim-$name ${STACK_SIM_PIDS[$name]}"; done
     } | awk 'NF == 2' >"$pids_file"
     stack_log "the stack keeps running (DEMO_KEEP=1); stop it with: $0 $build stop"
   else
     stack_log "stopping the stack"
+    ((instances > 1)) && cluster_stop_all >/dev/null 2>&1
     stack_stop_all >/dev/null 2>&1 || true
   fi
   exit "$rc"
@@ -80,12 +91,23 @@ trap 'exit 143' TERM
 fail() { [[ -t 2 ]] && echo >&2; stack_log "FAILED: $*"; exit 1; }
 
 stack_ports_free 18101 18102 18103 18104 18105 18106 18107 18112 18113 8089 "$STACK_PG_PORT" \
+  $(for ((i = 2; i <= instances; i++)); do echo $((8088 + i)); done) \
   || fail "free those ports first (a kept demo stops with: $0 $build stop)"
 rm -rf "$STACK_DIR"
 mkdir -p "$STACK_DIR"
 
 # -- 1. PostgreSQL, the bus, the simulators, ispflowd, FreeRADIUS, the NAS -----
+((instances > 1)) && cluster_name_first
 stack_network_up "$config" "$seeded" || fail "the stack did not start (logs in $STACK_DIR)"
+if ((instances > 1)); then
+  cluster_adopt_first
+  for ((i = 2; i <= instances; i++)); do
+    stack_log "starting ispflowd node-$i (admin API on http://127.0.0.1:$((STACK_ADMIN_PORT + i - 1)))"
+    cluster_start_instance "$i" "$config" || fail "ispflowd node-$i did not start (logs in $STACK_DIR)"
+  done
+  cluster_wait_owners "$(seq -s' ' "$instances")" 60 || fail "the instances did not share the partitions"
+  stack_log "partitions: $(cluster_owners_line "$(cluster_view)") (consumer group session 4 s)"
+fi
 
 # -- progress -------------------------------------------------------------------
 start_all=$(date +%s.%N)
@@ -172,6 +194,83 @@ select format('    %-24s %-15s rate %s', x->>'username', coalesce(nullif(x->>'fr
 SQL
 }
 
+# -- the cluster's failures (DEMO_INSTANCES >= 2) ----------------------------------
+# While phase 2 runs: SIGKILL node-2 and wait until the others hold its
+# partitions; with 3 or more instances, SIGSTOP node-3 for 8 s (twice the
+# consumer group's 4 s session), SIGCONT it and wait until it rejoined.
+chaos_notes=()
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+cluster_chaos() {
+  local t0 survivors held took
+  cluster_before=$(cluster_view)
+  survivors=$(seq 1 "$instances" | grep -vx 2 | paste -sd' ' -)
+  held=$(cluster_held_by 2)
+  stack_log "SIGKILL ispflowd node-2 (partitions $held) while phase 2 runs"
+  t0=$(date +%s.%N)
+  cluster_signal 2 KILL
+  cluster_wait_owners "$survivors" 60 || fail "node-2's partitions were not taken over"
+  took=$(since "$t0")
+  stack_log "node-2's partitions taken over after ${took}s: $(cluster_owners_line "$(cluster_view)")"
+  chaos_notes+=("SIGKILL node-2 (held $held): the others held its partitions after ${took}s")
+  ((instances >= 3)) || return 0
+  held=$(cluster_held_by 3)
+  stack_log "SIGSTOP ispflowd node-3 (partitions $held) for 8 s or until the others hold its partitions"
+  t0=$(date +%s.%N)
+  cluster_signal 3 STOP
+  # The others take its partitions after the session and once PostgreSQL
+  # ended node-3's open transactions (idle_in_transaction_session_timeout).
+  cluster_wait_owners "$(seq 1 "$instances" | grep -vx '[23]' | paste -sd' ' -)" 60 \
+    || fail "node-3's partitions were not taken over"
+  took=$(since "$t0")
+  local while_stopped
+  while_stopped=$(cluster_owners_line "$(cluster_view)")
+  while awk -v s="$(since "$t0")" 'BEGIN { exit !(s < 8) }'; do sleep 0.2; done
+  cluster_signal 3 CONT
+  t0=$(date +%s.%N)
+  cluster_wait_owners "$survivors" 60 || fail "node-3 did not rejoin"
+  stack_log "SIGCONT node-3: it rejoined after $(since "$t0")s: $(cluster_owners_line "$(cluster_view)")"
+  chaos_notes+=("SIGSTOP node-3 (held $held): the others held its partitions after ${took}s ($while_stopped)")
+  chaos_notes+=("SIGCONT node-3: it held partitions again after $(since "$t0")s; as a zombie it had $(cluster_metric 3 ispflow_stale_writes_refused_total) stale write(s) refused and $(cluster_metric 3 ispflow_lease_withheld_calls_total) call(s) withheld (its /metrics)")
+}
+
+# The cluster part of the summary: the failures, each partition's owner and
+# epoch before phase 2 and now, and whether every saga ended exactly once
+# (one saga per event, each ended; one lifecycle record per saga outcome;
+# not saga.events.v1: the mock bus keeps only its last ~10,000 records per
+# partition).
+cluster_summary() {
+  local now life_file=$STACK_DIR/lifecycle-events.tsv
+  now=$(cluster_view)
+  kcat -b "$STACK_BOOTSTRAP" -C -t lifecycle.events.v1 -o beginning -e -q -f '%h\t%s\n' >"$life_file" 2>/dev/null
+  echo "Cluster ($instances instances, consumer group session 4 s, lease $(grep -o '"lease_ms":"[0-9]*"' "$STACK_DIR/ispflowd.log" | head -n1 | grep -o '[0-9]*') ms):"
+  printf '  %s\n' "${chaos_notes[@]}"
+  echo "  partition  before phase 2          now"
+  psql "$STACK_DSN" -qAtX -v a="$cluster_before" -v b="$now" <<'SQL'
+select format('  p%-9s %-8s epoch %-8s %-8s epoch %s', x->>'partition', x->>'instance_id', x->>'epoch',
+              coalesce(nullif(y->>'instance_id', ''), '(none)'), y->>'epoch')
+  from jsonb_array_elements(:'a'::jsonb->'partitions') x
+  left join jsonb_array_elements(:'b'::jsonb->'partitions') y on y->>'partition' = x->>'partition'
+  order by (x->>'partition')::int;
+SQL
+  echo "  instances now: $(psql "$STACK_DSN" -qAtX -v b="$now" <<<"select string_agg(format('%s%s%s', x->>'id', case when (x->>'relay')::boolean then ' (relay)' else '' end, case when (x->>'stopped')::boolean then ' (stopped)' else '' end), ', ' order by x->>'id') from jsonb_array_elements(:'b'::jsonb->'instances') x")"
+  psql "$STACK_DSN" -qAtX <<SQL
+create temporary table life_raw (line text);
+\copy life_raw from '$life_file' with (format csv, delimiter E'\x02', quote E'\x01')
+with l as (select substring(split_part(line, E'\t', 1) from 'ce_id=([^,]*)') ce_id, split_part(line, E'\t', 2)::jsonb b from life_raw where line <> '')
+select format('  every saga ended exactly once: %s', case when ok then 'yes' else 'NO' end) || E'\n' ||
+       format('    %s billing events started %s sagas (%s events with no or several sagas), %s still open', started, sagas, bad_start, open) || E'\n' ||
+       format('    lifecycle.events.v1: %s records, %s distinct events, %s distinct causes (%s sagas completed or compensated)', lrec, lids, lcause, ended)
+from (select *, bad_start = 0 and open = 0 and lrec = lids and lids = lcause ok from (select
+  (select count(*) from inbox where saga_id is not null) started,
+  (select count(*) from sagas) sagas,
+  (select count(*) from inbox i where i.saga_id is not null and (select count(*) from sagas s where s.id = i.saga_id) <> 1) bad_start,
+  (select count(*) from sagas where state in ('pending', 'running', 'compensating')) open,
+  (select count(*) from sagas where state in ('completed', 'compensated')) ended,
+  (select count(*) from l) lrec, (select count(distinct ce_id) from l) lids, (select count(distinct b->>'causation_id') from l) lcause) x) y;
+SQL
+  echo
+}
+
 # -- 3. the billing feed, phase 1: activations ----------------------------------
 stack_log "phase 1: activating $population subscribers (sub-00001..; one in CloudEvents binary mode)"
 feed1=$STACK_DIR/feed-1.tsv
@@ -252,6 +351,7 @@ feed2=$STACK_DIR/feed-2.tsv
 } >"$feed2"
 stack_produce "$billing" <"$feed2"
 phase2_valid=$(($(wc -l <"$feed2") - 3 - 5))
+((instances > 1)) && cluster_chaos
 wait_sagas "$((population + phase2_valid))" 5 "phase 2"
 phase2=$(awk -v a="$phase_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 sessions_after=$(show_sessions)
@@ -342,6 +442,11 @@ for saga in activate change_plan suspend resume terminate; do
   [[ -n "$s" ]] && checks+=("$s")
 done
 active_sub=${checks[0]:-sub-00000}
+cluster_text= cluster_look=
+if ((instances > 1)); then
+  cluster_text="$(cluster_summary)"$'\n\n'
+  cluster_look="  ispflowctl --url $admin --token demo-operator-token cluster    (node-2.. log to $STACK_DIR/ispflowd-node-*.log)"$'\n'
+fi
 cat <<SUMMARY
 
 == ispflow demo summary ==
@@ -384,7 +489,7 @@ $(stack_sql "select case when count(*) = 0 then '  no breaker changed state' els
 The breakers now (ispflowctl breakers list):
 $(ISPFLOW_TOKEN=demo-operator-token "$(stack_program ispflowctl)" --url "$admin" breakers list 2>&1 | sed 's/^/  /')
 
-Dead letters, by reason (refused by intake: dead_letters table and billing.events.v1.dlq):
+${cluster_text}Dead letters, by reason (refused by intake: dead_letters table and billing.events.v1.dlq):
 $(stack_sql "select format('  %-20s %3s  e.g. %s', error, count(*), left(min(detail), 90)) from dead_letters group by error order by error")
 Events the saga router refused for the subscriber's state (inbox.skipped_reason, also on the DLQ topic):
 $(stack_sql "select format('  %-36s %-26s %3s  e.g. %s', type, skipped_reason, count(*), min(subscriber_id)) from inbox
@@ -422,6 +527,6 @@ Look around:
   curl -s http://127.0.0.1:18107/sessions     (the NAS simulator's sessions)
   radtest $(stack_username demo "$active_sub") "\$(source $here/stack.sh; stack_password demo $active_sub)" 127.0.0.1:18112 0 "\$(cat $secrets/nas-secret)"
   logs: $STACK_DIR/ispflowd.log, $STACK_DIR/sim-*.log, $STACK_DIR/radius/radius.log
-$(if [[ "${DEMO_KEEP:-0}" == 1 ]]; then echo "The stack keeps running (DEMO_KEEP=1); stop it with: $0 $build stop"
+${cluster_look}$(if [[ "${DEMO_KEEP:-0}" == 1 ]]; then echo "The stack keeps running (DEMO_KEEP=1); stop it with: $0 $build stop"
   else echo "The stack stops now; DEMO_KEEP=1 make demo keeps it running for the commands above."; fi)
 SUMMARY

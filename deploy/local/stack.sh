@@ -76,8 +76,9 @@ stack_ispflowd_start() {
   daemon=$(stack_program ispflowd) || return 1
   # A short session timeout: after a SIGKILL the group rebalances in about
   # 4 s instead of 45 s (the mock waits session.timeout.ms - 1 s).
+  # STACK_SESSION_TIMEOUT_MS sets another (the cluster test's).
   ISPFLOW_KAFKA_BOOTSTRAP_SERVERS=$STACK_BOOTSTRAP ISPFLOW_POSTGRES_DSN=$STACK_DSN \
-    ISPFLOW_KAFKA_PROPERTIES_SESSION_TIMEOUT_MS=4000 \
+    ISPFLOW_KAFKA_PROPERTIES_SESSION_TIMEOUT_MS=${STACK_SESSION_TIMEOUT_MS:-4000} \
     ISPFLOW_KAFKA_PROPERTIES_HEARTBEAT_INTERVAL_MS=1000 \
     "$daemon" --config "$config" >>"$STACK_DIR/ispflowd.log" 2>&1 &
   STACK_ISPFLOWD_PID=$!

@@ -302,6 +302,10 @@ void http_host::handle_control(const httplib::Request& req,
     }
     return;
   }
+  if (req.path == "/_sim/calls") {
+    calls_.serve(req, res);
+    return;
+  }
   if (req.path == "/_sim/state" && req.method == "GET") {
     reply_json(res, 200, hooks_.state_json ? hooks_.state_json() : "{}");
     return;
@@ -330,6 +334,9 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   svr.set_default_headers(hooks_.default_headers);
   svr.set_pre_routing_handler(
     [this](const httplib::Request& req, httplib::Response& res) {
+      if (!is_control(req))
+        calls_.record(caller_of(req.get_header_value("User-Agent")), req.method,
+                      req.path);
       switch (pre_route(req, res)) {
         case verdict::pass:
           return httplib::Server::HandlerResponse::Unhandled;

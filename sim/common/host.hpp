@@ -1,5 +1,6 @@
 #pragma once
 
+#include "sim/common/call_log.hpp"
 #include "sim/common/faults.hpp"
 
 #include <atomic>
@@ -49,7 +50,9 @@ struct traced_request {
 /// `GET|DELETE /_sim/traces`: the `traceparent` headers of the last 1,000
 /// requests outside `/_sim/` that had one, oldest first, as
 /// `{"traces":[{"method":..,"path":..,"traceparent":..}]}` (what a test
-/// checks trace propagation with).
+/// checks trace propagation with); `GET|DELETE /_sim/calls`: every request
+/// outside `/_sim/` with its arrival time and calling instance (the
+/// `User-Agent` comment, see `call_log`), faulted ones included.
 ///
 /// Responses that set `Response::reason` are written to the socket by the
 /// host itself (httplib 0.11.4 always sends the standard reason phrase), with
@@ -115,6 +118,7 @@ private:
   fault_config faults_;
   std::mt19937_64 rng_;
   std::deque<traced_request> traces_;
+  call_log calls_;
 };
 
 /// Fills `res` with a JSON body and status.

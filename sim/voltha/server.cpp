@@ -1,6 +1,7 @@
 #include "sim/voltha/server.hpp"
 
 #include "events/errc.hpp"
+#include "sim/common/call_log.hpp"
 #include "voltha_subset.grpc.pb.h"
 
 #include <array>
@@ -144,6 +145,10 @@ struct server::impl final : pb::VolthaService::Service {
   /// a traceparent header and gRPC calls that had that metadata (method
   /// "grpc", path the gRPC method), oldest first (GET /_sim/traces).
   std::deque<std::array<std::string, 3>> traces;
+  /// Every gRPC and REST call with its time and calling instance (gRPC
+  /// metadata `ispflow-instance`, the REST User-Agent's comment):
+  /// GET /_sim/calls.
+  common::call_log calls;
   std::map<std::string, int> tagged_content_types;
   std::mt19937 rng{42};
   uint64_t next_uuid = 1;
@@ -356,6 +361,10 @@ struct server::impl final : pb::VolthaService::Service {
       // W3C trace context as gRPC metadata (lower-case key, as HTTP/2
       // carries it), kept with the REST ones under the method "grpc".
       const auto& md = ctx->client_metadata();
+      std::string caller;
+      if (auto id = md.find("ispflow-instance"); id != md.end())
+        caller.assign(id->second.data(), id->second.size());
+      calls.record(std::move(caller), "grpc", method);
       if (auto tp = md.find("traceparent"); tp != md.end()) {
         traces.push_back(
           {"grpc", method, std::string{tp->second.data(), tp->second.size()}});
@@ -616,6 +625,8 @@ struct server::impl final : pb::VolthaService::Service {
     {
       std::lock_guard guard{mx};
       ++counters[route];
+      calls.record(common::caller_of(req.get_header_value("User-Agent")),
+                   req.method, req.path);
       // W3C Trace Context:
       // https://www.w3.org/TR/trace-context/#traceparent-header
       if (req.has_header("traceparent")) {
@@ -1077,6 +1088,12 @@ struct server::impl final : pb::VolthaService::Service {
                   set_faults(faults{});
                   res.status = 204;
                 });
+    auto serve_calls = [this](const httplib::Request& req,
+                              httplib::Response& res) {
+      calls.serve(req, res);
+    };
+    http.Get("/_sim/calls", serve_calls);
+    http.Delete("/_sim/calls", serve_calls);
     http.Get("/_sim/traces", [this](const httplib::Request&,
                                     httplib::Response& res) {
       std::string body = R"({"traces":[)";

@@ -1,6 +1,7 @@
 #include "sim/common/host.hpp"
 
 #include <arpa/inet.h>
+#include <chrono>
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -80,6 +81,60 @@ TEST(SimHost, AcceptedConnectionsHaveNagleOff) {
     EXPECT_NE(res->body, "nodelay=-1") << "socket not found, request " << i;
   }
   host.stop();
+}
+
+// Each call is recorded with its time and the calling instance (the
+// User-Agent's comment, "ispflow/0.1 (node-7)"): GET /_sim/calls filters
+// them by caller and time and sums them up per caller.
+TEST(SimHost, RecordsTheCallerAndTimeOfEveryCall) {
+  host_hooks hooks;
+  hooks.route = [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  };
+  http_host host{hooks};
+  auto port = host.start(0, fault_config{});
+  ASSERT_TRUE(port) << to_string(port.error());
+  httplib::Client cli{"127.0.0.1", *port};
+  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  ASSERT_TRUE(cli.Get("/a", {{"User-Agent", "ispflow/0.1 (node-7)"}}));
+  ASSERT_TRUE(cli.Post("/b", {{"User-Agent", "ispflow/0.1 (node-8)"}}, "",
+                       "application/json"));
+  ASSERT_TRUE(cli.Get("/c", {{"User-Agent", "curl/8.0"}}));
+  auto all = cli.Get("/_sim/calls");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->status, 200);
+  EXPECT_NE(all->body.find(R"("node-7":{"calls":1,"first_ms":)"),
+            std::string::npos)
+    << all->body;
+  EXPECT_NE(all->body.find(R"("node-8":{"calls":1,)"), std::string::npos);
+  EXPECT_NE(all->body.find(R"("":{"calls":1,)"), std::string::npos);
+  EXPECT_NE(all->body.find(R"("matched":3,)"), std::string::npos);
+  auto mine
+    = cli.Get("/_sim/calls?caller=node-7&from_ms=" + std::to_string(before));
+  ASSERT_TRUE(mine);
+  EXPECT_NE(mine->body.find(R"("matched":1,)"), std::string::npos)
+    << mine->body;
+  EXPECT_NE(mine->body.find(R"("caller":"node-7","method":"GET","path":"/a")"),
+            std::string::npos);
+  auto earlier
+    = cli.Get("/_sim/calls?caller=node-7&to_ms=" + std::to_string(before - 1));
+  ASSERT_TRUE(earlier);
+  EXPECT_NE(earlier->body.find(R"("matched":0,)"), std::string::npos)
+    << earlier->body;
+  ASSERT_TRUE(cli.Delete("/_sim/calls"));
+  auto none = cli.Get("/_sim/calls");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->body, R"({"callers":{},"matched":0,"calls":[]})");
+  host.stop();
+}
+
+TEST(SimHost, CallerIsTheLastUserAgentComment) {
+  EXPECT_EQ(caller_of("ispflow/0.1 (node-1)"), "node-1");
+  EXPECT_EQ(caller_of("x/1 (a) y/2 (b)"), "b");
+  EXPECT_EQ(caller_of("curl/8.0"), "");
+  EXPECT_EQ(caller_of(""), "");
 }
 
 } // namespace

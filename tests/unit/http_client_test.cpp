@@ -1,6 +1,7 @@
 #include "adapters/http/client.hpp"
 #include "adapters/http/http_actor.hpp"
 #include "adapters/http/trace.hpp"
+#include "common/log.hpp"
 #include "events/type_ids.hpp"
 
 #include <arpa/inet.h>
@@ -64,6 +65,11 @@ public:
                 res.status = 202;
                 res.reason = "Task faulted";
               });
+    svr_.Get("/user-agent", [this](const httplib::Request& req,
+                                   httplib::Response& res) {
+      note(req);
+      res.set_content(req.get_header_value("User-Agent"), "text/plain");
+    });
     svr_.Get("/missing",
              [this](const httplib::Request& req, httplib::Response& res) {
                note(req);
@@ -379,6 +385,24 @@ TEST(http_client, sends_a_child_span_of_the_request_traceparent) {
   EXPECT_EQ(tp_of(call(*c, req).body), "");
   req.traceparent.clear();
   EXPECT_EQ(tp_of(call(*c, req).body), "");
+}
+
+// Several instances call the same systems: each call names its instance in
+// the User-Agent comment, so that the called system (and the simulators'
+// call records) can tell them apart.
+TEST(http_client, names_the_instance_in_its_user_agent) {
+  test_server srv;
+  common::set_log_instance("node-7");
+  auto named = make_client();
+  EXPECT_EQ(call(*named, get(srv.url("/user-agent"))).body,
+            "ispflow/0.1 (node-7)");
+  // What a comment cannot hold is replaced.
+  common::set_log_instance("a(b)\\c");
+  EXPECT_EQ(default_user_agent(), "ispflow/0.1 (a_b__c)");
+  common::set_log_instance("");
+  EXPECT_EQ(default_user_agent(), "ispflow/0.1");
+  auto unnamed = make_client();
+  EXPECT_EQ(call(*unnamed, get(srv.url("/user-agent"))).body, "ispflow/0.1");
 }
 
 TEST(http_trace, validates_and_derives_traceparents) {

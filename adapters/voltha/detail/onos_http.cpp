@@ -1,5 +1,6 @@
 #include "adapters/voltha/detail/onos_http.hpp"
 
+#include "adapters/http/client.hpp"
 #include "adapters/http/trace.hpp"
 
 #include <curl/curl.h>
@@ -69,6 +70,9 @@ http_answer onos_request(const tenant_settings& settings,
     curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE, 0L);
   }
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers.get());
+  // Names the calling instance, as every other HTTP adapter call does.
+  auto user_agent = http::default_user_agent();
+  curl_easy_setopt(h.get(), CURLOPT_USERAGENT, user_agent.c_str());
   curl_easy_setopt(h.get(), CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
   curl_easy_setopt(h.get(), CURLOPT_USERNAME, settings.onos_user.c_str());
   curl_easy_setopt(h.get(), CURLOPT_PASSWORD, settings.onos_password.c_str());
