@@ -11,10 +11,10 @@
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 
-#include <caf/actor_system.hpp>
-#include <caf/scoped_actor.hpp>
 #include <algorithm>
 #include <atomic>
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -37,9 +37,10 @@ using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using steady = std::chrono::steady_clock;
 
 const std::vector<std::string>& system_names() {
-  static const std::vector<std::string> xs{
-    std::string{system_radius}, std::string{system_netbox},
-    std::string{system_voltha}, std::string{system_genieacs}};
+  static const std::vector<std::string> xs{std::string{system_radius},
+                                           std::string{system_netbox},
+                                           std::string{system_voltha},
+                                           std::string{system_genieacs}};
   return xs;
 }
 
@@ -55,8 +56,7 @@ std::string new_scan_id() {
               std::chrono::system_clock::now().time_since_epoch())
               .count();
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "drift-%lld-%08x",
-                static_cast<long long>(us),
+  std::snprintf(buf, sizeof(buf), "drift-%lld-%08x", static_cast<long long>(us),
                 static_cast<unsigned>(r & 0xffffffffu));
   return buf;
 }
@@ -241,10 +241,9 @@ struct scanner::impl {
     if (!cfg.guard || !ticket)
       return;
     auto now = steady::now();
-    cfg.guard->complete(*ticket,
-                        ok ? res::call_outcome::success
-                           : res::call_outcome::failure,
-                        now - started, now);
+    cfg.guard->complete(
+      *ticket, ok ? res::call_outcome::success : res::call_outcome::failure,
+      now - started, now);
   }
 
   http::response send_http(http::request req) {

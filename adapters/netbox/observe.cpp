@@ -53,9 +53,9 @@ observe_addresses(const tenant_settings& t, const fetch_fn& fetch,
       return out;
     url = follow_link(t.base_url, next);
   }
-  return caf::make_error(errc::unspecified,
-                         "netbox: ip-addresses: more than "
-                           + std::to_string(max_pages) + " pages");
+  return caf::make_error(errc::unspecified, "netbox: ip-addresses: more than "
+                                              + std::to_string(max_pages)
+                                              + " pages");
 }
 
 } // namespace ispflow::adapters::netbox
