@@ -206,8 +206,6 @@ struct drift_settings {
   int genieacs_rate_per_second = 0;
   /// Subscriber records read (and observed) per page.
   int page_size = 1'000;
-  /// Scheduled scans start a repair saga per subscriber with differences.
-  bool repair = false;
 
   friend bool operator==(const drift_settings&, const drift_settings&)
     = default;

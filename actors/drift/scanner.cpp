@@ -155,6 +155,10 @@ struct scanner::impl {
                         }))
       return caf::make_error(errc::invalid_input,
                              "unknown tenant " + req.tenant_id);
+    if (req.repair && !req.dry_run && !cfg.repair)
+      return caf::make_error(errc::invalid_input,
+                             "repair is not available: this instance has no "
+                             "repair configured (scan without it)");
     for (const auto& s : req.systems)
       if (std::find(system_names().begin(), system_names().end(), s)
           == system_names().end())
@@ -285,6 +289,7 @@ struct scanner::impl {
   scan_summary execute(const std::string& id, const scan_request& req) {
     scan_summary sum;
     sum.id = id;
+    sum.trigger = req.trigger;
     try {
       pqxx::connection conn{cfg.dsn};
       pqxx::nontransaction{conn}.exec("SET jit = off");

@@ -68,6 +68,8 @@ struct scan_request {
 /// The outcome of one scan (also stored in drift_scans).
 struct scan_summary {
   std::string id;
+  /// The request's trigger ("operator", "schedule").
+  std::string trigger;
   /// "completed" or "failed".
   std::string state;
   /// Why it failed.

@@ -8,6 +8,10 @@ if(TARGET ispflow::drift AND TARGET ispflow::sim_netbox
     LIBS ispflow::drift ispflow::sim_netbox ispflow::sim_genieacs
          ispflow::sim_voltha ispflow::voltha ispflow::genieacs
          ispflow::resilience ispflow::postgres ispflow::test_support
-         ispflow::rapidjson PkgConfig::HTTPLIB
+         ispflow::rapidjson ispflow::admin PkgConfig::HTTPLIB
     LABELS "integration;drift" PG)
+  # ispflowctl driven as a process against the admin API.
+  target_compile_definitions(drift_scan_test PRIVATE
+    ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
+  add_dependencies(drift_scan_test ispflowctl)
 endif()

@@ -1,9 +1,12 @@
+#include "actors/admin/auth.hpp"
+#include "actors/admin/server.hpp"
 #include "actors/drift/scanner.hpp"
 #include "adapters/genieacs/wire.hpp"
 #include "adapters/http/http_actor.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/resilience/guard.hpp"
 #include "adapters/voltha/device_client.hpp"
+#include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sim/genieacs/server.hpp"
 #include "sim/netbox/server.hpp"
@@ -14,6 +17,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 #include <chrono>
+#include <cstdio>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <map>
@@ -38,6 +42,43 @@ constexpr const char* tr098_user
 caf::actor_system_config& with_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::ispflow>();
   return cfg;
+}
+
+// POST /v1/drift/scans through the scanner (as ispflowd wires it).
+class scanner_control : public actors::admin::drift_control {
+public:
+  explicit scanner_control(drift::scanner* s) : scanner_(s) {
+    // nop
+  }
+
+  caf::expected<std::string>
+  start_scan(const actors::admin::drift_scan_order& x) override {
+    drift::scan_request req;
+    req.tenant_id = x.tenant;
+    req.systems = x.systems;
+    req.dry_run = x.dry_run;
+    req.repair = x.repair;
+    return scanner_->start(std::move(req));
+  }
+
+private:
+  drift::scanner* scanner_;
+};
+
+// Runs ispflowctl with `args`; its exit code and standard output.
+std::pair<int, std::string> ctl(const std::string& bearer,
+                                const std::string& args) {
+  auto cmd = "ISPFLOW_TOKEN=" + bearer + " " + std::string{ISPFLOWCTL} + " "
+             + args + " 2>&1";
+  std::string out;
+  auto* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr)
+    return {-1, out};
+  char buf[4096];
+  while (auto got = std::fread(buf, 1, sizeof buf, p))
+    out.append(buf, got);
+  auto rc = ::pclose(p);
+  return {WEXITSTATUS(rc), out};
 }
 
 // (subscriber, kind) pairs of a scan's stored findings.
@@ -408,4 +449,73 @@ TEST_F(drift_scan, a_started_scan_runs_on_the_scanner_thread) {
                            1),
             1);
   EXPECT_EQ(stored(*id), everything_drifted());
+}
+
+TEST_F(drift_scan, ispflowctl_scans_through_the_admin_api_within_its_tenant) {
+  seed();
+  drift_everything();
+  make_scanner();
+  using namespace actors::admin;
+  admin_settings settings;
+  settings.port = 0;
+  settings.tokens = {
+    {"ops", sha256_hex("ops-0123456789"), {"admin"}, std::nullopt},
+    {"acme",
+     sha256_hex("acme-0123456789"),
+     {"sagas:read", "sagas:write"},
+     "acme"},
+  };
+  metrics_registry registry;
+  admin_deps deps;
+  deps.dsn = db.dsn();
+  deps.metrics = &registry;
+  deps.drift = std::make_shared<scanner_control>(scanner.get());
+  auto srv = admin_server::make(settings, deps);
+  ASSERT_TRUE(srv) << ispflow::render_error(srv.error());
+  auto port = (*srv)->start();
+  ASSERT_TRUE(port);
+  auto url = " --url http://127.0.0.1:" + std::to_string(*port);
+  // The whole scan, waited for, as JSON.
+  auto [rc, out] = ctl("ops-0123456789", url + " --json drift scan");
+  EXPECT_EQ(rc, 0) << out;
+  rapidjson::Document doc;
+  doc.Parse(out.c_str());
+  ASSERT_TRUE(doc.IsObject()) << out;
+  EXPECT_STREQ(doc["scan"]["state"].GetString(), "completed");
+  found_set got;
+  for (const auto& f : doc["findings"].GetArray())
+    got.emplace(f["subscriber_id"].GetString(), f["kind"].GetString());
+  EXPECT_EQ(got, everything_drifted());
+  // One system, as a table.
+  auto [rc2, table] = ctl("ops-0123456789",
+                          url + " drift scan --tenant demo --adapter netbox");
+  EXPECT_EQ(rc2, 0) << table;
+  EXPECT_NE(table.find("netbox_ip_mismatch"), std::string::npos) << table;
+  EXPECT_EQ(table.find("onu_replaced"), std::string::npos) << table;
+  // A token of another tenant neither scans nor reads this one's scans.
+  auto [rc3, refused] = ctl("acme-0123456789",
+                            url + " drift scan --tenant demo --no-wait");
+  EXPECT_EQ(rc3, 1) << refused;
+  EXPECT_NE(refused.find("forbidden_tenant"), std::string::npos) << refused;
+  auto id = std::string{doc["scan"]["id"].GetString()};
+  auto [rc4, hidden] = ctl("acme-0123456789", url + " drift show " + id);
+  EXPECT_EQ(rc4, 1) << hidden;
+  EXPECT_NE(hidden.find("not_found"), std::string::npos) << hidden;
+  // Bad input: an unknown system is refused by the API, repair is not
+  // available here.
+  httplib::Client c{"127.0.0.1", *port};
+  httplib::Headers h{{"Authorization", "Bearer ops-0123456789"}};
+  auto bad = c.Post("/v1/drift/scans", h, R"({"systems":["dns"]})",
+                    "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  auto odd = c.Post("/v1/drift/scans", h, R"({"tenant":1})",
+                    "application/json");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->status, 400) << odd->body;
+  auto repair = c.Post("/v1/drift/scans", h, R"({"repair":true})",
+                       "application/json");
+  ASSERT_TRUE(repair);
+  EXPECT_EQ(repair->status, 400) << repair->body;
+  (*srv)->stop();
 }
