@@ -7,6 +7,7 @@
 #include "adapters/resilience/guard.hpp"
 #include "adapters/voltha/device_client.hpp"
 #include "events/errc.hpp"
+#include "events/schema_registry.hpp"
 #include "events/type_ids.hpp"
 #include "sim/genieacs/server.hpp"
 #include "sim/netbox/server.hpp"
@@ -372,8 +373,18 @@ TEST_F(drift_scan, a_scan_finds_exactly_the_changes_made_behind_its_back) {
                      "FROM drift_scans WHERE id = '"
                      + sum->id + "'"),
             "11/11/completed");
-  // One drift.detected event per subscriber with differences.
+  // One drift.detected event per subscriber with differences, as its
+  // schema (events/schemas/drift.detected.json) says.
   EXPECT_EQ(db.count("SELECT count(*) FROM outbox"), 10);
+  for (auto& row : db.query("SELECT convert_from(value, 'UTF8'), "
+                            "headers::text FROM outbox"))
+    EXPECT_EQ(events::schema_registry::builtin().validate("drift.detected",
+                                                          *row[0]),
+              std::nullopt)
+      << *row[0];
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE headers::text "
+                     "LIKE '%drift.detected%'"),
+            10);
   // The load: one NetBox listing, one ListDevices, one RADIUS statement per
   // page of 4, one GenieACS query per page.
   EXPECT_EQ(sum->requests["netbox"], 1u);
