@@ -188,6 +188,29 @@ struct retention_settings {
     = default;
 };
 
+/// `drift`: drift reconciliation (actors/drift): scans that compare every
+/// subscriber record with what the network systems hold.
+struct drift_settings {
+  /// Runs the scheduled scan on this instance (operators' scans through the
+  /// admin API run regardless).
+  bool enabled = false;
+  /// Seconds between two scheduled scans (the first one after this long).
+  int interval_seconds = 86'400;
+  /// Requests per second a scan sends to each system; 0 = no limit.
+  int rate_per_second = 0;
+  /// Per system ("radius", "netbox", "voltha", "genieacs"), wins over
+  /// `rate_per_second`; 0 = that one.
+  int radius_rate_per_second = 0;
+  int netbox_rate_per_second = 0;
+  int voltha_rate_per_second = 0;
+  int genieacs_rate_per_second = 0;
+  /// Subscriber records read (and observed) per page.
+  int page_size = 1'000;
+
+  friend bool operator==(const drift_settings&, const drift_settings&)
+    = default;
+};
+
 /// `admin.tokens[i]`: one bearer token of the admin API, stored hashed.
 struct admin_token_settings {
   /// Shown in the audit table.
@@ -502,6 +525,8 @@ struct config {
   saga_settings sagas;
   /// `retention`.
   retention_settings retention;
+  /// `drift`.
+  drift_settings drift;
   /// `log`.
   log_settings log;
   /// `instance`, `cluster`.

@@ -229,6 +229,12 @@ reply not_found(std::string_view what) {
   return error_reply(404, "not_found", std::string{what} + " not found");
 }
 
+reply drift_reply(detail::drift_answer a) {
+  if (!a.code.empty())
+    return error_reply(a.status, a.code, a.message);
+  return {a.status, std::move(a.body)};
+}
+
 reply subscriber_reply(detail::subscriber_answer a) {
   if (!a.code.empty())
     return error_reply(a.status, a.code, a.message);
@@ -454,6 +460,7 @@ struct admin_server::impl {
   family<gauge>* ready_checks = nullptr;
   detail::store db;
   detail::subscriber_routes subscribers{deps.dsn};
+  detail::drift_routes drift{deps.dsn};
   std::mutex intake_mtx;
   std::optional<adapters::postgres::intake_store> intake;
   std::map<std::string, std::string> console = detail::console_files();
@@ -1611,6 +1618,24 @@ struct admin_server::impl {
           return subscriber_reply(
             subscribers.show(q.matches[1], params(q), p.tenant));
         });
+    // Drift reconciliation (actors/admin/drift.hpp).
+    get("/v1/drift/scans", "drift.list", rd, [=, this](auto& q, auto& p) {
+      return drift_reply(drift.list(params(q), p.tenant));
+    });
+    get(R"(/v1/drift/scans/([^/]+))", "drift.show", rd,
+        [=, this](auto& q, auto& p) {
+          return drift_reply(drift.show(q.matches[1], params(q), p.tenant));
+        });
+    post("/v1/drift/scans", "drift.scan", "drift.scan", wr,
+         [this](auto& q, auto& p, auto& n) {
+           auto order = detail::parse_drift_scan_order(q.body);
+           if (auto* why = std::get_if<std::string>(&order))
+             return error_reply(400, "invalid_request", *why);
+           if (!q.body.empty())
+             n.request_json = q.body;
+           return drift_reply(drift.start(std::get<drift_scan_order>(order),
+                                          deps.drift.get(), p.tenant));
+         });
     post(R"(/v1/sagas/([^/]+)/retry)", "sagas.retry", "sagas.retry", wr,
          [this](auto& q, auto& p, auto& n) {
            return control_saga(q, p, n, true);

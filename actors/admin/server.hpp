@@ -2,6 +2,7 @@
 
 #include "actors/admin/auth.hpp"
 #include "actors/admin/control.hpp"
+#include "actors/admin/drift.hpp"
 #include "actors/admin/metrics.hpp"
 #include "events/intake_check.hpp"
 
@@ -25,6 +26,8 @@ struct admin_deps {
   std::shared_ptr<saga_control> sagas;
   /// Breakers; when null, /v1/breakers answers 501.
   std::shared_ptr<breaker_control> breakers;
+  /// Drift scans; when null, POST /v1/drift/scans answers 501.
+  std::shared_ptr<drift_control> drift;
   /// Checked by /readyz after the server's own "database" probe.
   std::vector<readiness_probe> probes;
   /// Topic of `intake.accepted` events for re-driven events.

@@ -6,6 +6,7 @@
 #include "actors/admin/auth.hpp"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <rapidjson/writer.h>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -649,6 +651,121 @@ int token_hash() {
   return exit_ok;
 }
 
+struct drift_args {
+  std::string tenant;
+  std::vector<std::string> adapters;
+  bool dry_run = false;
+  bool repair = false;
+  bool no_wait = false;
+  std::string kind;
+  uint32_t limit = 0;
+};
+
+// Prints a scan (GET /v1/drift/scans/{id}) as a summary and a table of
+// its findings.
+void print_drift_scan(const rapidjson::Document& doc) {
+  const auto& scan = doc["scan"];
+  for (auto key : {"id", "tenant_id", "state", "error", "trigger", "dry_run",
+                   "repair", "subscribers", "findings", "repairs", "requests",
+                   "unobserved", "started_at", "finished_at"})
+    std::cout << key << ": " << text(scan, key) << "\n";
+  std::vector<std::vector<std::string>> rows;
+  if (doc.HasMember("findings") && doc["findings"].IsArray())
+    for (auto& f : doc["findings"].GetArray())
+      rows.push_back({text(f, "tenant_id"), text(f, "subscriber_id"),
+                      text(f, "system"), text(f, "kind"), text(f, "expected"),
+                      text(f, "observed"), text(f, "repair")});
+  std::cout << "\n";
+  print_table({"TENANT", "SUBSCRIBER", "SYSTEM", "KIND", "EXPECTED", "OBSERVED",
+               "REPAIR"},
+              rows);
+}
+
+int drift_show(const options& opt, const std::string& id, const drift_args& a) {
+  auto path = with_query(
+    "/v1/drift/scans/" + url_encode(id),
+    {{"kind", a.kind}, {"limit", a.limit > 0 ? std::to_string(a.limit) : ""}});
+  auto r = call(opt, "GET", path);
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json)
+    print_json(r);
+  else
+    print_drift_scan(r.json);
+  return exit_ok;
+}
+
+// POST /v1/drift/scans; then, unless --no-wait, polls the scan until it
+// ends and prints it.
+int drift_scan(const options& opt, const drift_args& a) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  w.StartObject();
+  if (!a.tenant.empty()) {
+    w.Key("tenant");
+    w.String(a.tenant.c_str());
+  }
+  w.Key("systems");
+  w.StartArray();
+  for (auto& s : a.adapters)
+    w.String(s.c_str());
+  w.EndArray();
+  w.Key("dry_run");
+  w.Bool(a.dry_run);
+  w.Key("repair");
+  w.Bool(a.repair);
+  w.EndObject();
+  auto r = call(opt, "POST", "/v1/drift/scans", buf.GetString());
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  auto id = text(r.json, "id");
+  if (a.no_wait) {
+    if (opt.json)
+      print_json(r);
+    else
+      std::cout << "scan " << id << " queued\n";
+    return exit_ok;
+  }
+  for (;;) {
+    auto s = call(opt, "GET", "/v1/drift/scans/" + url_encode(id));
+    if (s.exit_code != exit_ok)
+      return s.exit_code;
+    auto state = text(s.json["scan"], "state");
+    if (state == "completed" || state == "failed") {
+      if (opt.json)
+        print_json(s);
+      else
+        print_drift_scan(s.json);
+      return state == "completed" ? exit_ok : exit_api;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds{1});
+  }
+}
+
+int drift_list(const options& opt, const drift_args& a) {
+  auto r
+    = call(opt, "GET",
+           with_query("/v1/drift/scans",
+                      {{"tenant", a.tenant},
+                       {"limit", a.limit > 0 ? std::to_string(a.limit) : ""}}));
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (auto& s : r.json["scans"].GetArray())
+    rows.push_back({text(s, "id"), text(s, "tenant_id"), text(s, "trigger"),
+                    text(s, "state"), text(s, "subscribers"),
+                    text(s, "findings"), text(s, "repairs"),
+                    text(s, "created_at")});
+  print_table({"ID", "TENANT", "TRIGGER", "STATE", "SUBSCRIBERS", "FINDINGS",
+               "REPAIRS", "CREATED"},
+              rows);
+  return exit_ok;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -760,6 +877,34 @@ int main(int argc, char** argv) {
     .add_subcommand("cluster",
                     "instances, partition owners, epochs and the relay")
     ->callback([&] { rc = cluster_show(opt); });
+
+  drift_args da;
+  auto drift = app.add_subcommand("drift",
+                                  "compare the network with the records");
+  drift->require_subcommand(1);
+  auto dr_scan = drift->add_subcommand(
+    "scan", "scan subscribers against RADIUS, NetBox, VOLTHA and GenieACS");
+  dr_scan->add_option("--tenant", da.tenant, "one tenant (default: all)");
+  dr_scan
+    ->add_option("--adapter", da.adapters,
+                 "radius, netbox, voltha or genieacs; repeatable")
+    ->check(CLI::IsMember({"radius", "netbox", "voltha", "genieacs"}));
+  dr_scan->add_flag("--dry-run", da.dry_run,
+                    "report only: no repair, no events");
+  dr_scan->add_flag("--repair", da.repair,
+                    "repair each subscriber with differences");
+  dr_scan->add_flag("--no-wait", da.no_wait,
+                    "print the scan's id instead of waiting for it");
+  dr_scan->callback([&] { rc = drift_scan(opt, da); });
+  auto dr_show = drift->add_subcommand("show", "one scan and its findings");
+  dr_show->add_option("id", id)->required();
+  dr_show->add_option("--kind", da.kind, "e.g. netbox_ip_missing");
+  dr_show->add_option("--limit", da.limit, "most findings (max 10000)");
+  dr_show->callback([&] { rc = drift_show(opt, id, da); });
+  auto dr_list = drift->add_subcommand("list", "the newest scans");
+  dr_list->add_option("--tenant", da.tenant);
+  dr_list->add_option("--limit", da.limit, "most scans (max 200)");
+  dr_list->callback([&] { rc = drift_list(opt, da); });
 
   auto tok = app.add_subcommand("token", "tokens");
   tok->require_subcommand(1);

@@ -343,6 +343,11 @@ int main(int argc, char** argv) {
   keeper_cfg.relay_role = [relay_leading] { return relay_leading->load(); };
   auto keeper = actors::spawn_partition_keeper(sys, std::move(keeper_cfg));
 
+  // Drift reconciliation: scans on demand (admin API) and on schedule.
+  auto drift = app::start_drift(sys, *cfg, *adapters, metrics);
+  if (!drift)
+    return fail("drift reconciliation not started", drift.error());
+
   // Operators: the admin API (and console) over the same database, with
   // retry and cancel through the router and the adapters' breakers.
   std::unique_ptr<actors::admin::admin_server> admin;
@@ -355,6 +360,7 @@ int main(int argc, char** argv) {
     deps.metrics = &metrics;
     deps.sagas = app::make_saga_control(sys, router);
     deps.breakers = app::make_breaker_control(adapters->guard);
+    deps.drift = drift->control;
     deps.probes = adapters->probes;
     deps.saga_topic = cfg->kafka.topics.saga;
     deps.dead_letter_topic = cfg->kafka.topics.dead_letter;
@@ -413,6 +419,8 @@ int main(int argc, char** argv) {
              });
   if (admin)
     admin->stop();
+  // A running drift scan ends after its current page.
+  drift->scanner->stop();
   // Sagas stop between transitions; each resumes where it stood at the
   // next start (same keys, reconcile first).
   self->send_exit(router, caf::exit_reason::user_shutdown);

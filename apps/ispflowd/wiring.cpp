@@ -1,5 +1,6 @@
 #include "apps/ispflowd/wiring.hpp"
 
+#include "actors/drift/scanner.hpp"
 #include "actors/guarded_adapter.hpp"
 #include "actors/retention.hpp"
 #include "adapters/awx/adapter.hpp"
@@ -270,6 +271,7 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
   if (any_awx || any_netbox || any_genieacs) {
     http = adapters::http::spawn_http_actor(sys, http_options_of(cfg));
     keep(http);
+    rt.http = http;
   }
   if (any_netbox) {
     adapters::netbox::adapter_settings ns;
@@ -675,6 +677,123 @@ caf::actor start_retention(caf::actor_system& sys, const common::config& cfg) {
   rs.pause = std::chrono::milliseconds{r.pause_ms};
   rs.interval = seconds{r.interval_seconds};
   return caf::actor_cast<caf::actor>(actors::spawn_retention(sys, rs));
+}
+
+namespace {
+
+// POST /v1/drift/scans through the scanner.
+class scanner_drift_control : public actors::admin::drift_control {
+public:
+  explicit scanner_drift_control(actors::drift::scanner* s) : scanner_(s) {
+    // nop
+  }
+
+  caf::expected<std::string>
+  start_scan(const actors::admin::drift_scan_order& x) override {
+    actors::drift::scan_request req;
+    req.tenant_id = x.tenant;
+    req.systems = x.systems;
+    req.dry_run = x.dry_run;
+    req.repair = x.repair;
+    req.trigger = "operator";
+    return scanner_->start(std::move(req));
+  }
+
+private:
+  actors::drift::scanner* scanner_;
+};
+
+} // namespace
+
+caf::expected<drift_runtime>
+start_drift(caf::actor_system& sys, const common::config& cfg,
+            const adapter_runtime& adapters,
+            actors::admin::metrics_registry& metrics) {
+  namespace drift = actors::drift;
+  drift::scanner_settings s;
+  s.dsn = cfg.postgres.dsn;
+  s.page_size = cfg.drift.page_size;
+  s.saga_topic = cfg.kafka.topics.saga;
+  s.guard = adapters.guard;
+  s.http = adapters.http;
+  auto rate = [&](int own) {
+    return own > 0 ? own : cfg.drift.rate_per_second;
+  };
+  s.rate_per_second = {
+    {"radius", rate(cfg.drift.radius_rate_per_second)},
+    {"netbox", rate(cfg.drift.netbox_rate_per_second)},
+    {"voltha", rate(cfg.drift.voltha_rate_per_second)},
+    {"genieacs", rate(cfg.drift.genieacs_rate_per_second)},
+  };
+  for (const auto& t : cfg.tenants) {
+    drift::tenant_view v;
+    v.tenant_id = t.id;
+    v.radius = t.systems.radius;
+    v.netbox = t.systems.netbox;
+    v.voltha = t.systems.voltha;
+    v.genieacs = t.systems.genieacs;
+    v.suspend_disables_onu = t.suspend_disable_onu;
+    if (t.systems.radius) {
+      auto rt = radius_tenant(cfg, t);
+      if (!rt)
+        return std::move(rt.error());
+      v.suspend_policy = std::string{radius::to_string(rt->suspend)};
+      v.walled_garden_group = rt->walled_garden_group;
+      for (const auto& p : rt->plans)
+        v.plan_groups[p.id] = rt->group_of(p);
+    }
+    if (t.systems.netbox)
+      v.netbox_settings = netbox_tenant(t);
+    if (t.systems.genieacs)
+      v.genieacs_settings = genieacs_tenant(t);
+    if (t.systems.voltha) {
+      v.voltha_grpc = t.voltha.grpc;
+      v.voltha_deadline = std::max(milliseconds{t.voltha.timeout_ms},
+                                   milliseconds{60'000});
+    }
+    s.tenants.push_back(std::move(v));
+  }
+  actors::admin::metric_definer def{metrics};
+  auto findings = def.counters("ispflow_drift_findings_total",
+                               "Differences drift scans found between the"
+                               " subscriber records and the network, by"
+                               " kind",
+                               {"kind"});
+  auto scans = def.counters("ispflow_drift_scans_total",
+                            "Drift scans ended, by trigger and state",
+                            {"trigger", "state"});
+  auto scanned = def.counters("ispflow_drift_subscribers_scanned_total",
+                              "Subscriber records drift scans compared");
+  auto requests = def.counters("ispflow_drift_requests_total",
+                               "Requests drift scans sent, by system (HTTP"
+                               " exchanges, gRPC calls, SQL statements)",
+                               {"system"});
+  auto repairs = def.counters("ispflow_drift_repairs_total",
+                              "Subscribers drift scans repaired");
+  if (def.error())
+    return def.error();
+  s.on_scan = [=](const drift::scan_summary& sum) {
+    for (const auto& [kind, n] : sum.by_kind)
+      findings->with({kind}).inc(static_cast<double>(n));
+    scans->with({sum.trigger, sum.state}).inc();
+    scanned->with({}).inc(static_cast<double>(sum.subscribers));
+    for (const auto& [system, n] : sum.requests)
+      requests->with({system}).inc(static_cast<double>(n));
+    repairs->with({}).inc(static_cast<double>(sum.repairs));
+  };
+  auto made = drift::scanner::make(sys, std::move(s));
+  if (!made)
+    return std::move(made.error());
+  drift_runtime out;
+  out.scanner = std::move(*made);
+  out.control = std::make_shared<scanner_drift_control>(out.scanner.get());
+  if (cfg.drift.enabled) {
+    drift::scan_request req;
+    req.trigger = "schedule";
+    out.scanner->schedule(std::chrono::seconds{cfg.drift.interval_seconds},
+                          std::move(req));
+  }
+  return out;
 }
 
 } // namespace ispflow::app

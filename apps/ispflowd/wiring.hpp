@@ -2,7 +2,9 @@
 
 #include "actors/admin/auth.hpp"
 #include "actors/admin/control.hpp"
+#include "actors/admin/drift.hpp"
 #include "actors/admin/metrics.hpp"
+#include "actors/drift/scanner.hpp"
 #include "actors/intake.hpp"
 #include "actors/partition_lease.hpp"
 #include "actors/saga_interfaces.hpp"
@@ -35,6 +37,9 @@ struct adapter_runtime {
   std::map<sagas::target_system, adapters::api::adapter_actor> actors;
   /// Every actor started, to stop at shutdown.
   std::vector<caf::actor> all;
+  /// The HTTP client actor of NetBox, GenieACS and AWX (drift scans use it
+  /// too); invalid when no tenant runs one of them.
+  adapters::http::http_actor http;
   /// Readiness probes (one per system in use).
   std::vector<actors::admin::readiness_probe> probes;
 };
@@ -94,6 +99,23 @@ make_saga_control(caf::actor_system& sys, actors::saga_router_actor router);
 /// "<tenant>/<adapter>/<endpoint>".
 std::shared_ptr<actors::admin::breaker_control>
 make_breaker_control(std::shared_ptr<adapters::resilience::guard> guard);
+
+/// Drift reconciliation: the scanner (actors/drift) over the configured
+/// tenants, behind `adapters.guard`, with the drift.* rates; scheduled
+/// every `drift.interval_seconds` when `drift.enabled`; its metrics in
+/// `metrics`
+/// (`ispflow_drift_findings_total{kind}`, `ispflow_drift_scans_total
+/// {trigger,state}`, `ispflow_drift_subscribers_scanned_total`,
+/// `ispflow_drift_requests_total{system}`, `ispflow_drift_repairs_total`).
+struct drift_runtime {
+  std::unique_ptr<actors::drift::scanner> scanner;
+  /// For the admin API's POST /v1/drift/scans.
+  std::shared_ptr<actors::admin::drift_control> control;
+};
+caf::expected<drift_runtime>
+start_drift(caf::actor_system& sys, const common::config& cfg,
+            const adapter_runtime& adapters,
+            actors::admin::metrics_registry& metrics);
 
 /// Starts the retention actor with `cfg.retention`'s periods and pace;
 /// nothing (a null handle) when `retention.enabled` is false.

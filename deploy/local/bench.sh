@@ -58,6 +58,11 @@ echo "   (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
   --subscribers 10000 --nas 5 --max-rate 500 --max-in-flight 32 \
   || echo "dunning run: incomplete or above a NAS limit (see above)"
 
+echo "== drift scan: 100,000 subscribers against the NetBox, GenieACS and VOLTHA simulators and FreeRADIUS's tables, 100 changed per kind"
+"$(stack_program ispflow-drift-bench)" --dsn "$(fresh_db drift_bench)" \
+  --subscribers "${DRIFT_SUBSCRIBERS:-100000}" --drift 100 \
+  || echo "drift scan: did not find exactly the changes (see above)"
+
 echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
 # Its own stack: PostgreSQL on 55436, not this script's.
 STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"

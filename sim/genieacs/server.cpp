@@ -13,6 +13,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <regex>
+#include <set>
 #include <yaml-cpp/yaml.h>
 
 namespace ispflow::sim::genieacs {
@@ -565,6 +566,33 @@ struct server::impl {
     return true;
   }
 
+  // The ids a device query can match when it constrains `_id` to a string
+  // or to `$in` strings (sorted, unique); nothing when it does not.
+  static std::optional<std::set<std::string>>
+  id_candidates(const rapidjson::Value& q) {
+    if (!q.IsObject())
+      return std::nullopt;
+    auto m = q.FindMember("_id");
+    if (m == q.MemberEnd())
+      return std::nullopt;
+    std::set<std::string> out;
+    if (m->value.IsString()) {
+      out.insert(m->value.GetString());
+      return out;
+    }
+    if (!m->value.IsObject() || m->value.MemberCount() != 1)
+      return std::nullopt;
+    auto in = m->value.FindMember("$in");
+    if (in == m->value.MemberEnd() || !in->value.IsArray())
+      return std::nullopt;
+    for (const auto& v : in->value.GetArray()) {
+      if (!v.IsString())
+        return std::nullopt;
+      out.insert(v.GetString());
+    }
+    return out;
+  }
+
   void query(const httplib::Request& req, httplib::Response& res,
              std::string coll) {
     if (req.method != "GET" && req.method != "HEAD")
@@ -608,13 +636,25 @@ struct server::impl {
     std::lock_guard<std::mutex> guard{mtx};
     count_check(coll, q, proj);
     if (coll == "devices") {
-      for (const auto& [id, d] : devices)
+      auto emit = [&](const device& d) {
         if (doc_matches(flatten(d), q, true)) {
           rapidjson::StringBuffer buf;
           writer w{buf};
           write_device(w, d, proj);
           items.push_back(buf.GetString());
         }
+      };
+      // A query on `_id` (a value or `$in`) is served from the id index, as
+      // MongoDB serves it from its `_id` index; the full query still
+      // decides, so the answer is the same as a scan's, in id order.
+      if (auto wanted = id_candidates(q)) {
+        for (const auto& id : *wanted)
+          if (auto i = devices.find(id); i != devices.end())
+            emit(i->second);
+      } else {
+        for (const auto& [id, d] : devices)
+          emit(d);
+      }
     } else if (coll == "tasks") {
       for (const auto& t : tasks) {
         flat f{{"_id", quoted(t.id)},

@@ -1109,6 +1109,38 @@ struct server::impl final : pb::VolthaService::Service {
       res.status = 200;
       res.set_content(body, "application/json");
     });
+    // Changes behind the orchestrator's back (drift tests): the ONU with
+    // `serial` is deleted and discovered again under a new device id, as
+    // the core does when an ONU is deleted (DeleteDevice) or swapped and its
+    // serial shows up again on the PON (a new Device from the ONU adapter's
+    // discovery, voltha-go rw_core/core/device/manager.go
+    // ChildDeviceDetected). Body {"serial":"BBSM00000001"}; answers
+    // {"old_id":...,"new_id":...}, 404 for an unknown serial.
+    http.Post("/_sim/onus/replace", [this](const httplib::Request& req,
+                                           httplib::Response& res) {
+      rapidjson::Document doc;
+      doc.Parse(req.body.c_str(), req.body.size());
+      if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("serial")
+          || !doc["serial"].IsString()) {
+        res.status = 400;
+        res.set_content("body must be {\"serial\":\"...\"}", "text/plain");
+        return;
+      }
+      std::lock_guard guard{mx};
+      advance();
+      auto* onu = find_onu(doc["serial"].GetString());
+      if (onu == nullptr) {
+        res.status = 404;
+        res.set_content("no ONU with that serial", "text/plain");
+        return;
+      }
+      auto old_id = onu->d.id();
+      onu->d.set_id(make_id());
+      res.status = 200;
+      res.set_content(R"({"old_id":")" + json_text(old_id) + R"(","new_id":")"
+                        + json_text(onu->d.id()) + "\"}",
+                      "application/json");
+    });
     http.Get("/_sim/state",
              [this](const httplib::Request&, httplib::Response& res) {
                std::lock_guard guard{mx};

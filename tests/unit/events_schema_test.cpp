@@ -104,6 +104,8 @@ TEST(schema_registry, loads_every_embedded_schema_without_errors) {
     "billing.subscription.resumed",
     "billing.subscription.suspended",
     "billing.subscription.terminated",
+    "drift.detected",
+    "drift.repaired",
     "intake.accepted",
     "saga.breaker_closed",
     "saga.breaker_half_open",

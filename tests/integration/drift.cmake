@@ -1,0 +1,17 @@
+# Drift reconciliation: a scan of subscriber records (PostgreSQL) against the
+# NetBox, GenieACS and VOLTHA simulators (in-process, ephemeral ports) and
+# FreeRADIUS's tables, after changes made behind ispflow's back.
+if(TARGET ispflow::drift AND TARGET ispflow::sim_netbox
+   AND TARGET ispflow::sim_genieacs AND TARGET ispflow::sim_voltha)
+  ispflow_add_gtest(NAME drift_scan_test
+    SOURCES integration/drift_scan_test.cpp
+    LIBS ispflow::drift ispflow::sim_netbox ispflow::sim_genieacs
+         ispflow::sim_voltha ispflow::voltha ispflow::genieacs
+         ispflow::resilience ispflow::postgres ispflow::test_support
+         ispflow::rapidjson ispflow::admin PkgConfig::HTTPLIB
+    LABELS "integration;drift" PG)
+  # ispflowctl driven as a process against the admin API.
+  target_compile_definitions(drift_scan_test PRIVATE
+    ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
+  add_dependencies(drift_scan_test ispflowctl)
+endif()
