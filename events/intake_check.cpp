@@ -5,6 +5,7 @@
 #include "events/detail/schema_access.hpp"
 #include "events/intake_errors.hpp"
 #include "events/schema_registry.hpp"
+#include "events/source_signature.hpp"
 
 #include <optional>
 #include <rapidjson/stringbuffer.h>
@@ -151,6 +152,20 @@ bool source_policy::allows(std::string_view source,
          && (i->second.count(tenant) > 0 || i->second.count("*") > 0);
 }
 
+void source_policy::require_signature(const std::string& source,
+                                      std::vector<std::string> keys) {
+  if (keys.empty())
+    keys_.erase(source);
+  else
+    keys_[source] = std::move(keys);
+}
+
+const std::vector<std::string>*
+source_policy::signing_keys(std::string_view source) const {
+  auto i = keys_.find(source);
+  return i == keys_.end() ? nullptr : &i->second;
+}
+
 dead_letter refuse_record(const kafka_record& rec,
                           std::string_view dead_letter_topic,
                           std::string_view code, std::string detail) {
@@ -210,6 +225,13 @@ intake_decision check_billing_record(const kafka_record& rec,
                   error(intake_errors::malformed_envelope,
                         reader.structured ? "subject: missing"
                                           : "ce_subject: missing"));
+  // A source with a key proves each event: before anything else of the
+  // record is believed (a forged one acts on nothing).
+  if (settings.signing_keys)
+    if (auto* keys = settings.signing_keys(ev.source))
+      if (auto why = verify_signature(ev, rec, *keys))
+        return refuse(rec, settings,
+                      error(intake_errors::signature_invalid, std::move(*why)));
   if (!registry.is_billing_input(ev.type))
     return refuse(
       rec, settings,

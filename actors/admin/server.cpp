@@ -1003,11 +1003,15 @@ struct admin_server::impl {
     events::intake_settings settings;
     settings.saga_topic = deps.saga_topic;
     settings.dead_letter_topic = deps.dead_letter_topic;
-    if (bind_sources)
+    if (bind_sources) {
       settings.source_allows = [this](std::string_view source,
                                       std::string_view tenant) {
         return deps.sources.allows(source, tenant);
       };
+      settings.signing_keys = [this](std::string_view source) {
+        return deps.sources.signing_keys(source);
+      };
+    }
     std::map<std::string, bool, std::less<>> known;
     caf::error db_err;
     settings.known_tenant = [&](std::string_view tenant) {
