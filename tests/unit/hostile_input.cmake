@@ -17,3 +17,5 @@ ispflow_add_gtest(NAME source_signature_test
                   SOURCES unit/source_signature_test.cpp
                   LIBS ispflow::events
                   LABELS unit)
+target_compile_definitions(source_signature_test PRIVATE
+  ISPFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -8,7 +8,11 @@
 #include "events/intake_errors.hpp"
 #include "events/source_signature.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 using namespace ispflow::events;
 
@@ -204,4 +208,44 @@ TEST(source_signature, attributes_with_line_breaks_cannot_be_signed) {
   EXPECT_EQ(refusal(k.check(signed_with(rec, current_key))),
             "signature_invalid: id: a line break cannot be signed "
             "(signature v1)");
+}
+
+// deploy/billing/ispflow-sign-event, the integrators' tool, signs as intake
+// verifies: binary and structured records, with and without a time.
+TEST(source_signature, the_sign_event_tool_signs_as_intake_verifies) {
+  auto write = [](const std::string& content) {
+    std::string path = ::testing::TempDir() + "ispflow-sig-XXXXXX";
+    int fd = ::mkstemp(path.data());
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+    std::ofstream{path, std::ios::binary} << content;
+    return path;
+  };
+  auto key_file = write(current_key + "\n");
+  for (bool with_time : {false, true}) {
+    auto rec = billing_record();
+    if (with_time)
+      rec.headers.push_back({"ce_time", "2024-05-01T12:00:00Z", false});
+    auto ev = envelope_of(rec);
+    auto value_file = write(rec.value);
+    auto cmd
+      = std::string{"python3 " ISPFLOW_SOURCE_DIR
+                    "/deploy/billing/ispflow-sign-event --key-file "}
+        + key_file + " --id " + ev.id + " --source " + ev.source + " --type "
+        + ev.type + " --tenant " + ev.tenant_id + " --subject " + ev.subject
+        + (with_time ? " --time " + ev.time : std::string{}) + " " + value_file;
+    auto* pipe = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buf[256] = {};
+    auto n = std::fread(buf, 1, sizeof buf - 1, pipe);
+    EXPECT_EQ(::pclose(pipe), 0) << cmd;
+    auto out = std::string{buf, n};
+    EXPECT_EQ(out, sign_v1(current_key, signature_base(ev, rec.value)) + "\n");
+    rec.headers.push_back(
+      {"ispflow-signature", out.substr(0, out.size() - 1), false});
+    keyed k{{current_key}};
+    EXPECT_EQ(refusal(k.check(rec)), "");
+    std::remove(value_file.c_str());
+  }
+  std::remove(key_file.c_str());
 }
