@@ -7,6 +7,7 @@
 #include "events/schema_registry.hpp"
 #include "events/source_signature.hpp"
 
+#include <openssl/sha.h>
 #include <optional>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -125,6 +126,28 @@ bool reserved_header(std::string_view key) {
       return false;
   }
   return true;
+}
+
+// The `ce_id` of an event's `intake.accepted` announcement:
+// "intake.accepted:<tenant>:<source>:<id>", or, when that is longer than
+// intake_limits::id_bytes (a 256-byte ce_id with a long source), the same
+// with "sha256:" and the hex SHA-256 of "<tenant>:<source>:<id>" in place
+// of that text, so that the announcement is a valid CloudEvent too.
+std::string announcement_id(const cloud_event& ev) {
+  auto identity = ev.tenant_id + ":" + ev.source + ":" + ev.id;
+  auto prefix = std::string{accepted_type} + ":";
+  if (prefix.size() + identity.size() <= intake_limits::id_bytes)
+    return prefix + identity;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(identity.data()),
+         identity.size(), digest);
+  static constexpr char hex[] = "0123456789abcdef";
+  auto out = prefix + "sha256:";
+  for (auto b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 0xf];
+  }
+  return out;
 }
 
 } // namespace
@@ -284,8 +307,7 @@ intake_decision check_billing_record(const kafka_record& rec,
   out.origin = rec;
   cloud_event saga_event;
   // Inbox identity is (tenant, source, id), so the announcement's is too.
-  saga_event.id = std::string{accepted_type} + ":" + ev.tenant_id + ":"
-                  + ev.source + ":" + ev.id;
+  saga_event.id = announcement_id(ev);
   saga_event.source = "ispflow";
   saga_event.type = std::string{accepted_type};
   saga_event.time = settings.clock ? settings.clock() : rfc3339_now();
