@@ -1,5 +1,7 @@
 #include "common/config.hpp"
 
+#include "events/source_signature.hpp"
+
 #include <algorithm>
 #include <array>
 #include <caf/error.hpp>
@@ -7,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -460,6 +463,10 @@ const source_spec source_keys[] = {
        if (auto id = trim(t); !id.empty())
          x.tenants.push_back(id);
    }},
+  {"signing_key_file", value_kind::path, false, "", 0, 0, {},
+   [](intake_source_settings& x, const parsed& v) { x.signing_key_file = v.text; }},
+  {"previous_signing_key_file", value_kind::path, false, "", 0, 0, {},
+   [](intake_source_settings& x, const parsed& v) { x.previous_signing_key_file = v.text; }},
 };
 // clang-format on
 
@@ -1433,7 +1440,55 @@ private:
       for (auto& t : x.tenants)
         if (t != "*" && tenant_ids.count(t) == 0)
           error("config: " + item + ".tenants: unknown tenant " + quote(t));
+      if (!x.previous_signing_key_file.empty() && x.signing_key_file.empty())
+        error("config: " + item
+              + ".previous_signing_key_file: set only together with " + item
+              + ".signing_key_file (during a key rotation)");
+      x.signing_keys.clear();
+      for (auto [file, name] :
+           {std::pair{&x.signing_key_file, ".signing_key_file"},
+            {&x.previous_signing_key_file, ".previous_signing_key_file"}}) {
+        if (file->empty() || x.signing_key_file.empty())
+          continue;
+        auto key = item + name;
+        auto text = read_private_secret(*file, key);
+        if (text.empty())
+          continue;
+        if (text.size() < events::min_signing_key_bytes)
+          error("config: " + key + ": the key is shorter than "
+                + std::to_string(events::min_signing_key_bytes)
+                + " bytes (e.g. `openssl rand -hex 32`)");
+        x.signing_keys.push_back(std::move(text));
+      }
     }
+  }
+
+  /// read_secret for a key that other users must not reach: a file that
+  /// others may read or write, or the group may write, is refused.
+  std::string read_private_secret(std::filesystem::path file,
+                                  const std::string& key) {
+    namespace fs = std::filesystem;
+    auto origin = find(key);
+    auto shown = file;
+    if (file.is_relative() && !base_dir_.empty() && origin
+        && !origin->origin.starts_with("from ISPFLOW_"))
+      shown = base_dir_ / file;
+    std::error_code ec;
+    auto st = fs::status(shown, ec);
+    if (!ec && fs::exists(st)) {
+      auto loose = st.permissions()
+                   & (fs::perms::others_all | fs::perms::group_write);
+      if (loose != fs::perms::none) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o",
+                      static_cast<unsigned>(st.permissions()) & 07777u);
+        error("config: " + key + ": " + quote(shown.string())
+              + " is accessible by other users (mode " + mode
+              + "); make it readable by the service only, e.g. chmod 600");
+        return {};
+      }
+    }
+    return read_secret(file, key);
   }
 
   void resolve_properties() {

@@ -81,6 +81,18 @@ struct intake_source_settings {
   /// list (`[acme, beta]`) or comma-separated text (also in the environment,
   /// ISPFLOW_INTAKE_SOURCES_0_TENANTS=acme,beta).
   std::vector<std::string> tenants;
+  /// `signing_key_file`: file whose trimmed content (at least 32 bytes) is
+  /// the HMAC-SHA256 key the source signs its events with (header
+  /// `ispflow-signature`, events/source_signature.hpp). Set, every event of
+  /// the source must carry a valid signature or is dead-lettered
+  /// (`signature_invalid`). Not readable or writable by other users.
+  std::filesystem::path signing_key_file;
+  /// `previous_signing_key_file`: during a key rotation, the key being
+  /// retired, accepted as well until it is removed.
+  std::filesystem::path previous_signing_key_file;
+  /// Loaded from the two files (current key first); empty without a
+  /// `signing_key_file`. Never logged.
+  std::vector<std::string> signing_keys;
 
   friend bool
   operator==(const intake_source_settings&, const intake_source_settings&)

@@ -5,7 +5,9 @@
 #include "events/detail/schema_access.hpp"
 #include "events/intake_errors.hpp"
 #include "events/schema_registry.hpp"
+#include "events/source_signature.hpp"
 
+#include <openssl/sha.h>
 #include <optional>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -126,6 +128,28 @@ bool reserved_header(std::string_view key) {
   return true;
 }
 
+// The `ce_id` of an event's `intake.accepted` announcement:
+// "intake.accepted:<tenant>:<source>:<id>", or, when that is longer than
+// intake_limits::id_bytes (a 256-byte ce_id with a long source), the same
+// with "sha256:" and the hex SHA-256 of "<tenant>:<source>:<id>" in place
+// of that text, so that the announcement is a valid CloudEvent too.
+std::string announcement_id(const cloud_event& ev) {
+  auto identity = ev.tenant_id + ":" + ev.source + ":" + ev.id;
+  auto prefix = std::string{accepted_type} + ":";
+  if (prefix.size() + identity.size() <= intake_limits::id_bytes)
+    return prefix + identity;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(identity.data()),
+         identity.size(), digest);
+  static constexpr char hex[] = "0123456789abcdef";
+  auto out = prefix + "sha256:";
+  for (auto b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 0xf];
+  }
+  return out;
+}
+
 } // namespace
 
 source_policy source_policy::allow_any() {
@@ -149,6 +173,20 @@ bool source_policy::allows(std::string_view source,
   auto i = tenants_.find(source);
   return i != tenants_.end()
          && (i->second.count(tenant) > 0 || i->second.count("*") > 0);
+}
+
+void source_policy::require_signature(const std::string& source,
+                                      std::vector<std::string> keys) {
+  if (keys.empty())
+    keys_.erase(source);
+  else
+    keys_[source] = std::move(keys);
+}
+
+const std::vector<std::string>*
+source_policy::signing_keys(std::string_view source) const {
+  auto i = keys_.find(source);
+  return i == keys_.end() ? nullptr : &i->second;
 }
 
 dead_letter refuse_record(const kafka_record& rec,
@@ -210,6 +248,13 @@ intake_decision check_billing_record(const kafka_record& rec,
                   error(intake_errors::malformed_envelope,
                         reader.structured ? "subject: missing"
                                           : "ce_subject: missing"));
+  // A source with a key proves each event: before anything else of the
+  // record is believed (a forged one acts on nothing).
+  if (settings.signing_keys)
+    if (auto* keys = settings.signing_keys(ev.source))
+      if (auto why = verify_signature(ev, rec, *keys))
+        return refuse(rec, settings,
+                      error(intake_errors::signature_invalid, std::move(*why)));
   if (!registry.is_billing_input(ev.type))
     return refuse(
       rec, settings,
@@ -262,8 +307,7 @@ intake_decision check_billing_record(const kafka_record& rec,
   out.origin = rec;
   cloud_event saga_event;
   // Inbox identity is (tenant, source, id), so the announcement's is too.
-  saga_event.id = std::string{accepted_type} + ":" + ev.tenant_id + ":"
-                  + ev.source + ":" + ev.id;
+  saga_event.id = announcement_id(ev);
   saga_event.source = "ispflow";
   saga_event.type = std::string{accepted_type};
   saga_event.time = settings.clock ? settings.clock() : rfc3339_now();

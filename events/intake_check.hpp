@@ -32,10 +32,21 @@ public:
   /// True if `source` may speak for `tenant`.
   bool allows(std::string_view source, std::string_view tenant) const;
 
+  /// Makes `source` sign its events with one of `keys` (HMAC-SHA256 keys:
+  /// the current one and, during a rotation, the previous one); see
+  /// events/source_signature.hpp. No keys: the source's events are not
+  /// signed (the claim `ce_source` alone binds them).
+  void require_signature(const std::string& source,
+                         std::vector<std::string> keys);
+
+  /// The signing keys of `source`, or nullptr if it signs nothing.
+  const std::vector<std::string>* signing_keys(std::string_view source) const;
+
 private:
   bool any_ = false;
   std::map<std::string, std::set<std::string, std::less<>>, std::less<>>
     tenants_;
+  std::map<std::string, std::vector<std::string>, std::less<>> keys_;
 };
 
 /// The header names of the record that a dead-letter copy renames: those
@@ -59,6 +70,12 @@ struct intake_settings {
   /// empty, every source may speak for every tenant (the admin API's
   /// re-drives, made by an operator, leave it empty).
   std::function<bool(std::string_view, std::string_view)> source_allows;
+  /// The signing keys of a source (`ce_source`), or nullptr when it signs
+  /// nothing; e.g. `source_policy::signing_keys`. A source with keys must
+  /// sign each record (`ispflow-signature`, events/source_signature.hpp)
+  /// or it is refused (`signature_invalid`). When empty, no signature is
+  /// checked.
+  std::function<const std::vector<std::string>*(std::string_view)> signing_keys;
   /// The `ce_time` of emitted events (RFC 3339); when empty, the current
   /// UTC time. Tests set it to get reproducible records.
   std::function<std::string()> clock;
@@ -69,7 +86,8 @@ using intake_decision = std::variant<accepted_event, dead_letter>;
 
 /// Decides about one record of the billing topic. Checks, in this order: the
 /// CloudEvents envelope (`malformed_envelope`; `ce_tenantid` and `ce_subject`
-/// are required, every attribute within `intake_limits`), that `ce_type` is
+/// are required, every attribute within `intake_limits`), the signature of a
+/// source with signing keys (`signature_invalid`), that `ce_type` is
 /// a billing input type (`unknown_type`), that the payload is a UTF-8 JSON
 /// object within json::json_limits (`malformed_json`), its JSON Schema
 /// (`schema_violation`), that `known_tenant(ce_tenantid)` holds

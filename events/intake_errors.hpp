@@ -33,6 +33,11 @@ inline constexpr std::string_view unknown_tenant = "unknown_tenant";
 /// `intake.sources`).
 inline constexpr std::string_view tenant_not_allowed = "tenant_not_allowed";
 
+/// `ce_source` signs its events (`intake.sources[].signing_key_file`) and
+/// the record's `ispflow-signature` header is missing, malformed or matches
+/// none of the source's keys; the detail says which.
+inline constexpr std::string_view signature_invalid = "signature_invalid";
+
 /// The event passed every check but PostgreSQL refused to store it (a data
 /// error, SQLSTATE class 22, 23 or 54); the detail holds the SQLSTATE and
 /// the server's message. The rest of its batch is recorded.

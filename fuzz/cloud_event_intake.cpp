@@ -14,6 +14,12 @@
 //
 // Without an empty line every line is a header and the value is empty.
 //
+// Signatures: each record is checked twice, without signing keys and with
+// keys for the source "billing.acme" (two keys, as during a rotation). A
+// header `ispflow-signature` whose value is "@k1" or "@k2" is replaced by
+// the valid signature of the record with key 1 or 2 (so the fuzzer reaches
+// signed events; it cannot find an HMAC by itself).
+//
 // Properties checked besides "no crash, no leak, no UB":
 // - an accepted record also decodes with decode_cloud_event, to the same
 //   envelope and compact payload, which is well-formed UTF-8;
@@ -23,11 +29,18 @@
 //   keeps the value and every original header, byte for byte, in order
 //   (one named `ispflow_*`, in any letter case, under the name
 //   `x-original-ispflow_*`), followed by `ispflow_error` with the code;
-//   no header of the record keeps an `ispflow_*` name.
+//   no header of the record keeps an `ispflow_*` name;
+// - with keys, "billing.acme" is accepted only with a signature made with
+//   one of its keys; a verdict differing from the one without keys is
+//   `signature_invalid`; a record signed with a key gets the same verdict
+//   as without keys unless its signature cannot apply (a line break in an
+//   attribute, several signature headers).
 
 #include "events/cloud_event.hpp"
 #include "events/intake_check.hpp"
+#include "events/intake_errors.hpp"
 #include "events/schema_registry.hpp"
+#include "events/source_signature.hpp"
 #include "fuzz/fuzz_check.hpp"
 
 #include <cctype>
@@ -176,19 +189,82 @@ void check_refused(const kafka_record& rec, const dead_letter& dl) {
   FUZZ_CHECK(first == &code);
 }
 
+const std::string key_1(32, '1');
+const std::string key_2 = "the previous key, retired soon; 2";
+constexpr std::string_view keyed_source = "billing.acme";
+
+// Replaces "@k1"/"@k2" signature placeholders by the record's signature;
+// returns how many it replaced.
+int sign_placeholders(kafka_record& rec) {
+  int signed_count = 0;
+  auto decoded = decode_cloud_event(rec);
+  for (auto& h : rec.headers) {
+    if (h.key != signature_header || (h.value != "@k1" && h.value != "@k2"))
+      continue;
+    auto* ev = std::get_if<cloud_event>(&decoded);
+    if (!ev)
+      continue;
+    auto& key = h.value == "@k1" ? key_1 : key_2;
+    h.value = sign_v1(key, signature_base(*ev, rec.value));
+    ++signed_count;
+  }
+  return signed_count;
+}
+
+void check_decision(const kafka_record& rec, const intake_decision& d) {
+  if (auto* ok = std::get_if<accepted_event>(&d)) {
+    check_accepted(rec, *ok);
+  } else {
+    check_refused(rec, std::get<dead_letter>(d));
+    // The decoder alone must not crash either, whatever it concludes.
+    (void) decode_cloud_event(rec);
+  }
+}
+
+std::string verdict(const intake_decision& d) {
+  if (auto* dl = std::get_if<dead_letter>(&d))
+    return dl->error + ": " + dl->detail;
+  return "accepted";
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto rec = to_record({reinterpret_cast<const char*>(data), size});
+  auto signed_count = sign_placeholders(rec);
   intake_settings settings;
   settings.clock = [] { return std::string{"2024-05-01T12:00:00.000Z"}; };
   auto decision = check_billing_record(rec, settings);
-  if (auto* ok = std::get_if<accepted_event>(&decision)) {
-    check_accepted(rec, *ok);
-  } else {
-    check_refused(rec, std::get<dead_letter>(decision));
-    // The decoder alone must not crash either, whatever it concludes.
-    (void) decode_cloud_event(rec);
+  check_decision(rec, decision);
+
+  static const std::vector<std::string> keys{key_1, key_2};
+  auto keyed = settings;
+  keyed.signing_keys = [](std::string_view source) {
+    return source == keyed_source ? &keys : nullptr;
+  };
+  auto with_keys = check_billing_record(rec, keyed);
+  check_decision(rec, with_keys);
+  auto plain = verdict(decision);
+  auto checked = verdict(with_keys);
+  if (checked != plain) {
+    auto* dl = std::get_if<dead_letter>(&with_keys);
+    FUZZ_CHECK(dl != nullptr && dl->error == intake_errors::signature_invalid);
+  }
+  auto decoded = decode_cloud_event(rec);
+  auto* ev = std::get_if<cloud_event>(&decoded);
+  if (ev && ev->source == keyed_source
+      && std::holds_alternative<accepted_event>(with_keys))
+    FUZZ_CHECK(signed_count > 0); // no forgery without a key
+  if (ev && ev->source == keyed_source && signed_count == 1) {
+    size_t headers = 0;
+    for (auto& h : rec.headers)
+      headers += h.key == signature_header;
+    bool line_break = false;
+    for (auto* a : {&ev->id, &ev->source, &ev->type, &ev->tenant_id,
+                    &ev->subject, &ev->time})
+      line_break |= a->find_first_of("\r\n") != std::string::npos;
+    if (headers == 1 && !line_break)
+      FUZZ_CHECK(checked == plain);
   }
   return 0;
 }

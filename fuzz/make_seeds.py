@@ -104,6 +104,27 @@ def intake_seeds(all_schemas):
                  compact({"specversion": "1.0", "id": "1", "source": "s",
                           "type": "billing.subscription.suspended",
                           "data_base64": "e30="})))
+    # Signed events of the keyed source (cloud_event_intake.cpp replaces
+    # "@k1"/"@k2" by the record's signature), and a wrong signature.
+    acme = [("ce_specversion", "1.0"), ("ce_id", "evt-signed"),
+            ("ce_source", "billing.acme"),
+            ("ce_type", "billing.subscription.suspended"),
+            ("ce_subject", ex["subscriber_id"]),
+            ("ce_tenantid", ex["tenant_id"])]
+    write("cloud_event_intake", "signed-binary",
+          record(acme + [("ispflow-signature", "@k1")], compact(ex)))
+    write("cloud_event_intake", "signed-structured",
+          record([("content-type", "application/cloudevents+json"),
+                  ("ispflow-signature", "@k2")],
+                 compact({"specversion": "1.0", "id": "evt-signed-s",
+                          "source": "billing.acme",
+                          "type": "billing.subscription.suspended",
+                          "subject": ex["subscriber_id"],
+                          "tenantid": ex["tenant_id"],
+                          "time": "2024-05-01T12:00:00Z", "data": ex})))
+    write("cloud_event_intake", "bad-signature",
+          record(acme + [("ispflow-signature", "v1=" + "0" * 63 + "1")],
+                 compact(ex)))
 
 
 def schema_seeds(all_schemas):

@@ -1006,7 +1006,7 @@ struct admin_server::impl {
 
   caf::expected<intake_result>
   check_records(const std::vector<events::kafka_record>& recs,
-                bool bind_sources = false) {
+                bool bind_sources = false, bool verify_signatures = false) {
     events::intake_settings settings;
     settings.saga_topic = deps.saga_topic;
     settings.dead_letter_topic = deps.dead_letter_topic;
@@ -1014,6 +1014,12 @@ struct admin_server::impl {
       settings.source_allows = [this](std::string_view source,
                                       std::string_view tenant) {
         return deps.sources.allows(source, tenant);
+      };
+    // The producer's signature, when its source signs (an operator's
+    // corrected payload cannot carry one).
+    if (verify_signatures)
+      settings.signing_keys = [this](std::string_view source) {
+        return deps.sources.signing_keys(source);
       };
     std::map<std::string, bool, std::less<>> known;
     caf::error db_err;
@@ -1212,7 +1218,7 @@ struct admin_server::impl {
                            + *row.redriven_at);
     // The producer's source as it came (or as corrected): bound to its
     // tenant as at intake, a reserved "ispflow/" source refused.
-    auto checked = check_records({record_of(row, corrected)}, true);
+    auto checked = check_records({record_of(row, corrected)}, true, !corrected);
     if (!checked)
       return from_error(checked.error());
     if (checked->accepted.empty()) {

@@ -272,14 +272,20 @@ int main(int argc, char** argv) {
   auto sources = cfg->intake.allow_any_source
                    ? events::source_policy::allow_any()
                    : events::source_policy{};
-  for (auto& x : cfg->intake.sources)
+  for (auto& x : cfg->intake.sources) {
     sources.allow(x.source, x.tenants);
+    // A source with a key signs every event (ispflow-signature).
+    sources.require_signature(x.source, x.signing_keys);
+  }
   if (cfg->intake.allow_any_source)
     common::log_warn("ispflowd", "intake.allow_any_source is set: any "
                                  "ce_source may speak for any tenant");
   intake_cfg.check.source_allows = [sources](std::string_view source,
                                              std::string_view tenant) {
     return sources.allows(source, tenant);
+  };
+  intake_cfg.check.signing_keys = [sources](std::string_view source) {
+    return sources.signing_keys(source);
   };
   // The saga engine: one store connection writing transitions in group
   // commits, and the router that starts a saga per accepted event.

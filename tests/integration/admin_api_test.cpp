@@ -351,6 +351,31 @@ TEST_F(admin_bound_sources, redrive_keeps_the_tenant_bound_to_the_source) {
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'd2'"), 1);
 }
 
+// A signing source (intake.sources[].signing_key_file): re-driving its
+// dead letter as it came checks the producer's signature again (none here);
+// an operator's corrected payload is the operator's event and is taken.
+class admin_signed_sources : public admin_api {
+protected:
+  void configure_deps(admin_deps& deps) override {
+    deps.sources = events::source_policy{};
+    deps.sources.allow("billing.test", {"t2"});
+    deps.sources.require_signature("billing.test", {std::string(40, 'k')});
+  }
+};
+
+TEST_F(admin_signed_sources, redrive_as_it_came_checks_the_signature) {
+  auto d2 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'");
+  auto a = post("/v1/dead-letters/" + d2 + "/redrive", admin_token);
+  EXPECT_EQ(a.status, 422) << a.body;
+  EXPECT_EQ(error_code(a), "signature_invalid");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'd2'"), 0);
+  a = post("/v1/dead-letters/" + d2 + "/redrive", admin_token,
+           R"({"payload":{"schema_version":1,"tenant_id":"t2",)"
+           R"("subscriber_id":"sub-8","reason":"fraud"}})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'd2'"), 1);
+}
+
 TEST_F(admin_api, events_redrive_dry_run_reports_what_would_start) {
   auto before = db.count("SELECT count(*) FROM inbox");
   auto a = post("/v1/events/redrive", t1_writer_token,

@@ -10,6 +10,7 @@
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "common/log.hpp"
+#include "events/source_signature.hpp"
 #include "events/type_ids.hpp"
 #include "tests/support/bus_process.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -52,6 +53,21 @@ std::string suspension(const std::string& tenant, const std::string& sub) {
 
 events::kafka_record good(const std::string& id, const std::string& sub) {
   return event("billing.acme", id, "acme", sub, suspension("acme", sub));
+}
+
+// The signing keys of "billing.signed": the current one and the one a
+// rotation is retiring.
+const std::string current_key = "current signing key of billing.signed, 2026";
+const std::string previous_key = "previous signing key of billing.signed, 2025";
+
+// `rec` signed as its producer would (docs/operations.md).
+events::kafka_record signed_with(events::kafka_record rec,
+                                 const std::string& key) {
+  auto ev = std::get<events::cloud_event>(events::decode_cloud_event(rec));
+  rec.headers.push_back(
+    {std::string{events::signature_header},
+     events::sign_v1(key, events::signature_base(ev, rec.value)), false});
+  return rec;
 }
 
 struct intake_hostile : ::testing::Test {
@@ -116,9 +132,14 @@ struct intake_hostile : ::testing::Test {
     policy.allow("billing.acme", {"acme"});
     policy.allow("billing.globex", {"globex"});
     policy.allow("billing.shared", {"acme", "globex"});
+    policy.allow("billing.signed", {"acme"});
+    policy.require_signature("billing.signed", {current_key, previous_key});
     is.check.source_allows = [policy](std::string_view src,
                                       std::string_view tenant) {
       return policy.allows(src, tenant);
+    };
+    is.check.signing_keys = [policy](std::string_view src) {
+      return policy.signing_keys(src);
     };
     auto started = actors::spawn_intake(*sys, is, s);
     ASSERT_TRUE(started);
@@ -165,6 +186,46 @@ TEST_F(intake_hostile, a_spoofed_tenant_is_refused_and_tenants_never_collide) {
                      "'[{\"key\": \"ispflow_error\", \"text\": "
                      "\"tenant_not_allowed\"}]'"),
             1);
+}
+
+// A producer that can write the topic names the signing source: without a
+// signature, or with one made with another key, its events are dead letters
+// `signature_invalid` that act on nothing; events signed with the current
+// key and with the key a rotation retires are recorded.
+TEST_F(intake_hostile, forged_events_of_a_signing_source_act_on_nothing) {
+  auto from = [](const std::string& id, const std::string& sub) {
+    return event("billing.signed", id, "acme", sub, suspension("acme", sub));
+  };
+  produce({
+    from("forged-1", "sub-1"),
+    signed_with(from("forged-2", "sub-2"), "a key billing.signed never had"),
+    signed_with(from("signed-3", "sub-3"), current_key),
+    signed_with(from("signed-4", "sub-4"), previous_key),
+    good("after", "sub-5"),
+  });
+  start();
+  EXPECT_EQ(await_count("select count(*) from inbox", 3), 3);
+  EXPECT_EQ(await_count("select count(*) from dead_letters", 2), 2);
+  EXPECT_EQ(db.value("select string_agg(error || ' ' || detail, '; ' order "
+                     "by \"offset\") from dead_letters"),
+            "signature_invalid ispflow-signature: missing; signature_invalid "
+            "ispflow-signature: no signature matches the key of source "
+            "\"billing.signed\" (HMAC-SHA256 of the v1 signature base)");
+  // Nothing of the forged events reaches the inbox or the sagas.
+  EXPECT_EQ(db.count("select count(*) from inbox where subscriber_id in "
+                     "('sub-1', 'sub-2')"),
+            0);
+  EXPECT_EQ(db.value("select string_agg(event_id, ',' order by event_id) "
+                     "from inbox"),
+            "after,signed-3,signed-4");
+  EXPECT_EQ(db.count("select count(*) from outbox where topic = "
+                     "'saga.events.v1'"),
+            3);
+  EXPECT_EQ(db.count("select count(*) from outbox where topic = "
+                     "'billing.events.v1.dlq' and headers @> "
+                     "'[{\"key\": \"ispflow_error\", \"text\": "
+                     "\"signature_invalid\"}]'"),
+            2);
 }
 
 // Item 2: a payload and a structured event nested a million levels deep are

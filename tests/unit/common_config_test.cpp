@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <map>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using ispflow::common::config;
@@ -917,6 +918,14 @@ postgres: {dsn: host=x}
 tenants: [{id: acme, name: A}, {id: beta, name: B}]
 )";
 
+ispflow::common::intake_source_settings
+unsigned_source(std::string source, std::vector<std::string> tenants) {
+  ispflow::common::intake_source_settings out;
+  out.source = std::move(source);
+  out.tenants = std::move(tenants);
+  return out;
+}
+
 TEST(config, intake_sources_are_required_unless_any_source_is_allowed) {
   auto detail = failure(load_config_text(two_tenants, no_env()));
   EXPECT_EQ(detail,
@@ -943,11 +952,10 @@ TEST(config, intake_sources_take_a_list_or_comma_separated_tenants) {
     env_source::from_map({{"ISPFLOW_INTAKE_SOURCES_2_SOURCE", "crm"},
                           {"ISPFLOW_INTAKE_SOURCES_2_TENANTS", "*"}}));
   ASSERT_TRUE(res) << ispflow::render_error(res.error());
-  using src = ispflow::common::intake_source_settings;
   EXPECT_EQ(res->intake.sources,
-            (std::vector<src>{{"billing://acme", {"acme"}},
-                              {"billing://group", {"acme", "beta"}},
-                              {"crm", {"*"}}}));
+            (std::vector{unsigned_source("billing://acme", {"acme"}),
+                         unsigned_source("billing://group", {"acme", "beta"}),
+                         unsigned_source("crm", {"*"})}));
   EXPECT_FALSE(res->intake.allow_any_source);
 }
 
@@ -973,12 +981,87 @@ TEST(config, intake_sources_are_checked_against_the_tenants) {
   EXPECT_EQ(line_count(detail), 4u);
 }
 
+TEST(config, intake_source_signing_keys_are_read_current_first) {
+  // mkstemp makes the files readable by their owner only.
+  temp_file current{"  " + std::string(64, 'c') + "\n"};
+  temp_file previous{std::string(40, 'p')};
+  auto res = load_config_text(
+    std::string{two_tenants}
+      + "intake:\n  sources:\n"
+        "    - {source: billing://acme, tenants: [acme], signing_key_file: "
+      + current.path + ", previous_signing_key_file: " + previous.path
+      + "}\n"
+        "    - {source: billing://beta, tenants: [beta]}\n",
+    no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  auto& acme = res->intake.sources.at(0);
+  EXPECT_EQ(acme.signing_key_file, current.path);
+  EXPECT_EQ(acme.previous_signing_key_file, previous.path);
+  EXPECT_EQ(acme.signing_keys,
+            (std::vector{std::string(64, 'c'), std::string(40, 'p')}));
+  EXPECT_TRUE(res->intake.sources.at(1).signing_keys.empty());
+}
+
+TEST(config, bad_intake_source_signing_keys_stop_start_up_naming_the_key) {
+  temp_file loose{std::string(64, 'l')};
+  ::chmod(loose.path.c_str(), 0644);
+  temp_file group_writable{std::string(64, 'g')};
+  ::chmod(group_writable.path.c_str(), 0620);
+  temp_file group_readable{std::string(64, 'r')};
+  ::chmod(group_readable.path.c_str(), 0640);
+  temp_file short_key{"secret"};
+  auto res = load_config_text(
+    std::string{two_tenants}
+      + "intake:\n  sources:\n"
+        "    - {source: s0, tenants: [acme], signing_key_file: "
+      + loose.path + "}\n    - {source: s1, tenants: [acme], signing_key_file: "
+      + group_writable.path
+      + "}\n    - {source: s2, tenants: [acme], signing_key_file: "
+      + short_key.path
+      + "}\n    - {source: s3, tenants: [acme], previous_signing_key_file: "
+      + group_readable.path
+      + "}\n    - {source: s4, tenants: [acme], signing_key_file: "
+        "/nonexistent/key}\n",
+    no_env());
+  auto detail = failure(res);
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[0].signing_key_file: \""
+                                + loose.path
+                                + "\" is accessible by other users (mode "
+                                  "0644); make it readable by the service "
+                                  "only, e.g. chmod 600"));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[1].signing_key_file: \""
+                                + group_writable.path
+                                + "\" is accessible by other users (mode "
+                                  "0620)"));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[2].signing_key_file: "
+                                "the key is shorter than 32 bytes"));
+  EXPECT_THAT(detail,
+              HasSubstr("config: intake.sources[3].previous_signing_key_file: "
+                        "set only together with "
+                        "intake.sources[3].signing_key_file"));
+  EXPECT_THAT(detail, HasSubstr("config: intake.sources[4].signing_key_file: "
+                                "cannot read \"/nonexistent/key\""));
+  EXPECT_EQ(line_count(detail), 5u);
+  // Never the content of a key file.
+  EXPECT_THAT(detail, Not(HasSubstr(std::string(64, 'l'))));
+  EXPECT_THAT(detail, Not(HasSubstr("secret")));
+  // A group-readable key (e.g. for the service's group) is fine.
+  auto ok = load_config_text(std::string{two_tenants}
+                               + "intake:\n  sources:\n"
+                                 "    - {source: s0, tenants: [acme], "
+                                 "signing_key_file: "
+                               + group_readable.path + "}\n",
+                             no_env());
+  ASSERT_TRUE(ok) << ispflow::render_error(ok.error());
+  EXPECT_EQ(ok->intake.sources.at(0).signing_keys,
+            std::vector{std::string(64, 'r')});
+}
+
 TEST(config, deploy_local_config_binds_the_demo_source_to_the_demo_tenant) {
   auto res = load_config(ISPFLOW_DEPLOY_LOCAL_CONFIG, no_env());
   ASSERT_TRUE(res) << ispflow::render_error(res.error());
-  using src = ispflow::common::intake_source_settings;
   EXPECT_EQ(res->intake.sources,
-            (std::vector<src>{{"billing.example", {"demo"}}}));
+            (std::vector{unsigned_source("billing.example", {"demo"})}));
   EXPECT_FALSE(res->intake.allow_any_source);
 }
 

@@ -12,3 +12,10 @@ if(TARGET ispflow::netbox AND TARGET ispflow::genieacs AND TARGET ispflow::awx)
                          ispflow::events
                     LABELS unit)
 endif()
+# Per-source signatures of billing events (events/source_signature.*).
+ispflow_add_gtest(NAME source_signature_test
+                  SOURCES unit/source_signature_test.cpp
+                  LIBS ispflow::events
+                  LABELS unit)
+target_compile_definitions(source_signature_test PRIVATE
+  ISPFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -300,6 +300,33 @@ TEST(intake_hostile, accepted_announcements_are_distinct_per_tenant) {
             b.emits[0].header("ce_id")->value);
 }
 
+// An event with identifiers at their caps is accepted; its announcement
+// (tenant, source and id in one ce_id) must still be a CloudEvent its
+// readers decode (found by fuzz/cloud_event_intake:
+// crash-overlong-announcement-id).
+TEST(intake_hostile, announcements_of_events_at_the_id_caps_decode) {
+  auto s = settings();
+  auto rec = billing_record();
+  set_header(rec, "ce_id", std::string(intake_limits::id_bytes, 'i'));
+  set_header(rec, "ce_source", std::string(intake_limits::source_bytes, 's'));
+  auto a = std::get<accepted_event>(check_billing_record(rec, s));
+  ASSERT_EQ(a.emits.size(), 1u);
+  auto decoded = decode_cloud_event(a.emits[0]);
+  ASSERT_TRUE(std::holds_alternative<cloud_event>(decoded))
+    << std::get<intake_error>(decoded);
+  auto id = std::get<cloud_event>(decoded).id;
+  EXPECT_LE(id.size(), intake_limits::id_bytes);
+  EXPECT_TRUE(id.starts_with("intake.accepted:sha256:")) << id;
+  // Another id of the same length: another announcement.
+  set_header(rec, "ce_id", std::string(intake_limits::id_bytes - 1, 'i') + "j");
+  auto b = std::get<accepted_event>(check_billing_record(rec, s));
+  EXPECT_NE(b.emits[0].header("ce_id")->value, id);
+  // Short identities keep their readable form.
+  auto c = std::get<accepted_event>(check_billing_record(billing_record(), s));
+  EXPECT_EQ(c.emits[0].header("ce_id")->value,
+            "intake.accepted:acme:billing.acme:evt-1");
+}
+
 // -- control characters on their way to logs (item 10) -----------------------
 
 TEST(escape_control, escapes_what_a_terminal_or_log_reader_acts_on) {
