@@ -414,8 +414,9 @@ protected:
     ext->set("radius.provision", behaviour::fail);
     ext->set("netbox.release_ip", behaviour::fail);
     insert("ev-" + sub, tenant, sub, partition);
-    EXPECT_EQ(await("SELECT state FROM sagas WHERE subscriber_id = '" + sub
-                      + "'",
+    EXPECT_EQ(await("SELECT coalesce(max(state), '') FROM sagas WHERE"
+                    " subscriber_id = '"
+                      + sub + "'",
                     "needs_attention"),
               "needs_attention");
     ext->set("netbox.release_ip", behaviour::succeed);
@@ -571,9 +572,10 @@ TEST_F(cluster_commands, a_take_under_a_stale_epoch_is_refused) {
   auto e1 = owners->claim("node-a", 0);
   ASSERT_TRUE(e1);
   db.value("INSERT INTO sagas (id, name, version, tenant_id, subscriber_id,"
-           " state, kafka_partition, created_at, updated_at)"
-           " SELECT 's-9', 'activate', 1, 'acme', 'sub-9',"
-           " 'needs_attention', 0, now(), now() RETURNING id");
+           " service_type, causation, state, \"cursor\", generation,"
+           " cancel_requested, kafka_partition, created_at, updated_at)"
+           " SELECT 's-9', 'activate', 1, 'acme', 'sub-9', 'ftth', 'ce-9',"
+           " 'needs_attention', 0, 0, false, 0, now(), now() RETURNING id");
   auto store = pg::operator_command_store::connect(db.dsn());
   ASSERT_TRUE(store);
   auto c = store->submit("c-1", "s-9", "retry", "ops");
