@@ -15,6 +15,7 @@
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/operator_commands.hpp"
 #include "adapters/postgres/partition_owners.hpp"
+#include "adapters/postgres/saga_store.hpp"
 #include "events/errc.hpp"
 #include "events/intake_check.hpp"
 #include "events/type_ids.hpp"
@@ -667,4 +668,43 @@ TEST_F(cluster_commands,
                      " ',' ORDER BY idx) FROM saga_steps WHERE saga_id = '"
                      + id + "' AND state = 'succeeded'"),
             "0=node-a,1=node-b");
+}
+
+TEST_F(cluster_commands, operator_retries_and_skips_are_fenced_by_the_epoch) {
+  auto& a = start("node-a");
+  assign(a, {0});
+  auto id = stuck_saga("sub-5", "acme", 0);
+  ASSERT_FALSE(id.empty());
+  // node-b claims partition 0 behind node-a's back (node-a paused, say):
+  // node-a's retry is written under its old epoch and refused.
+  auto owners = pg::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners);
+  auto e2 = owners->claim("node-b", 0);
+  ASSERT_TRUE(e2);
+  router_control control{*sys, a.router};
+  auto res = control.retry_in(id, 0);
+  (void) res; // refused at once, or accepted and refused at the write
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(db.value("SELECT state || ':' || owner FROM sagas WHERE id = '"
+                     + id + "'"),
+            "needs_attention:node-a");
+  EXPECT_EQ(ext->applications("netbox.release_ip"), 0);
+  // A skip (an event admission refuses) under the old epoch is refused too.
+  stop(a);
+  auto store = pg::saga_store::connect(db.dsn(), registry);
+  ASSERT_TRUE(store);
+  store->set_instance_id("node-a");
+  insert("ev-skip", "acme", "sub-6", 0);
+  auto inbox = db.value("SELECT id FROM inbox WHERE event_id = 'ev-skip'");
+  auto skipped = store->skip_event(std::stoll(inbox), "test_reason", {},
+                                   pg::write_fence{0, 1});
+  ASSERT_FALSE(skipped);
+  EXPECT_EQ(skipped.error(), errc::stale_epoch)
+    << render_error(skipped.error());
+  EXPECT_EQ(db.value("SELECT coalesce(skipped_reason, '-') FROM inbox WHERE id = "
+                     + inbox),
+            "-");
+  store->set_instance_id("node-b");
+  EXPECT_TRUE(store->skip_event(std::stoll(inbox), "test_reason", {},
+                                pg::write_fence{0, *e2}));
 }
