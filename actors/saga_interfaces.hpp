@@ -170,10 +170,10 @@ using saga_router_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<saga_router_counts>,
   caf::replies_to<retry_atom, std::string, std::string>::with<std::string>,
   caf::replies_to<cancel_atom, std::string, std::string>::with<std::string>,
-  caf::replies_to<retry_atom, std::string, std::string, int32_t>::with<
-    std::string>,
-  caf::replies_to<cancel_atom, std::string, std::string, int32_t>::with<
-    std::string>,
+  caf::replies_to<retry_atom, std::string, std::string,
+                  int32_t>::with<std::string>,
+  caf::replies_to<cancel_atom, std::string, std::string,
+                  int32_t>::with<std::string>,
   caf::replies_to<stop_atom>::with<uint64_t>,
   caf::reacts_to<open_atom, std::vector<int32_t>>,
   caf::reacts_to<close_atom, std::vector<int32_t>>>;

@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <caf/actor_clock.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
-#include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <map>
 #include <random>
@@ -784,8 +784,12 @@ drain_report drain_saga_router(caf::actor_system& sys,
                       until - clock::now()));
   };
   self->request(router, remaining(), stop_atom_v)
-    .receive([&](uint64_t n) { out.sagas = n; out.sagas_left = n; },
-             [&](caf::error&) {});
+    .receive(
+      [&](uint64_t n) {
+        out.sagas = n;
+        out.sagas_left = n;
+      },
+      [&](caf::error&) {});
   auto pause = std::chrono::milliseconds{2};
   while (out.sagas_left > 0 && clock::now() < until) {
     std::this_thread::sleep_for(pause);
@@ -796,8 +800,8 @@ drain_report drain_saga_router(caf::actor_system& sys,
   }
   if (leases)
     out.calls_left = std::max<int64_t>(leases->calls_in_flight.load(), 0);
-  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
-    clock::now() - began);
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now()
+                                                                   - began);
   return out;
 }
 

@@ -378,8 +378,8 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
     [self](skip_atom, int64_t inbox_id, const std::string& reason,
            const std::vector<events::kafka_record>& records,
            const pg::write_fence& fence) -> caf::result<int64_t> {
-      if (auto res
-          = self->state.db->skip_event(inbox_id, reason, records, fence);
+      if (auto res = self->state.db->skip_event(inbox_id, reason, records,
+                                                fence);
           !res)
         return std::move(res.error());
       return inbox_id;
@@ -624,8 +624,7 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;
-      if (auto res = st.db->skip_event(inbox_id, reason, records, fence);
-          !res)
+      if (auto res = st.db->skip_event(inbox_id, reason, records, fence); !res)
         return std::move(res.error());
       return inbox_id;
     },

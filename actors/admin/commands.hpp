@@ -48,8 +48,8 @@ std::string command_json(const adapters::postgres::operator_command& cmd);
 /// saga's partition (the command stays taken: the next owner takes it up
 /// again) and with the store's errors.
 caf::expected<adapters::postgres::operator_command>
-run_command(adapters::postgres::operator_command_store& db,
-            saga_control& sagas, const std::string& instance,
+run_command(adapters::postgres::operator_command_store& db, saga_control& sagas,
+            const std::string& instance,
             adapters::postgres::operator_command cmd);
 
 /// What the command pickup needs.

@@ -1054,8 +1054,8 @@ struct admin_server::impl {
       auto now = std::chrono::steady_clock::now();
       if (now >= deadline)
         break;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        pause, deadline - now));
+      std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
       pause = std::min(pause * 2, std::chrono::milliseconds{100});
       auto row = cmds.get(c.id);
       if (!row)
@@ -1212,11 +1212,12 @@ struct admin_server::impl {
                             std::nullopt,  who.name};
     auto written = write_events(checked->accepted, {link});
     // The command's own outcome; the reply says what happened either way.
-    [[maybe_unused]] auto finished = written ? cmds->finish(taken->id, instance(), 0,
-                                           "event " + new_id, "", "")
-                            : cmds->finish(taken->id, instance(), 0, "",
-                                           command_error_code(written.error()),
-                                           render_error(written.error()));
+    [[maybe_unused]] auto finished
+      = written
+          ? cmds->finish(taken->id, instance(), 0, "event " + new_id, "", "")
+          : cmds->finish(taken->id, instance(), 0, "",
+                         command_error_code(written.error()),
+                         render_error(written.error()));
     give_back(std::move(*cmds));
     if (!written)
       return from_error(written.error());

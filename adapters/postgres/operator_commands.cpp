@@ -11,11 +11,11 @@ namespace {
 
 #define ISPFLOW_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
-#define ISPFLOW_COMMAND_COLUMNS                                                \
-  "id, tenant_id, saga_id, kind, coalesce(kafka_partition, -1),"               \
-  " requested_by, state, coalesce(taken_by, ''), coalesce(epoch, 0),"          \
-  " coalesce(result, ''), coalesce(error_code, ''), coalesce(error, ''), "     \
-  ISPFLOW_US("requested_at") ", coalesce(" ISPFLOW_US("finished_at") ", 0)"
+#define ISPFLOW_COMMAND_COLUMNS                                                        \
+  "id, tenant_id, saga_id, kind, coalesce(kafka_partition, -1),"                       \
+  " requested_by, state, coalesce(taken_by, ''), coalesce(epoch, 0),"                  \
+  " coalesce(result, ''), coalesce(error_code, ''), coalesce(error, ''), " ISPFLOW_US( \
+    "requested_at") ", coalesce(" ISPFLOW_US("finished_at") ", 0)"
 
 // The saga's tenant and partition are copied from its row; the owners hear
 // of the command when the insert commits.
@@ -24,11 +24,12 @@ constexpr const char* submit_sql
     " (id, tenant_id, saga_id, kind, kafka_partition, requested_by)"
     " SELECT $1, s.tenant_id, s.id, $3, s.kafka_partition, $4"
     " FROM sagas s WHERE s.id = $2 RETURNING *)"
-    " SELECT " ISPFLOW_COMMAND_COLUMNS ", pg_notify('ispflow_operator_commands',"
+    " SELECT " ISPFLOW_COMMAND_COLUMNS
+    ", pg_notify('ispflow_operator_commands',"
     " coalesce(kafka_partition::text, '')) FROM c";
 
-constexpr const char* get_sql
-  = "SELECT " ISPFLOW_COMMAND_COLUMNS " FROM operator_commands WHERE id = $1";
+constexpr const char* get_sql = "SELECT " ISPFLOW_COMMAND_COLUMNS
+                                " FROM operator_commands WHERE id = $1";
 
 // The fence of a take: the owner row, share-locked as a saga write locks it
 // (adapters/postgres/saga_store.cpp), so a claim waits for the take and
@@ -182,20 +183,20 @@ operator_command_store::get(const std::string& id) {
 caf::expected<std::vector<operator_command>>
 operator_command_store::take(const std::string& instance, int32_t partition,
                              int64_t epoch, size_t limit) {
-  auto res = impl_->db.run(
-    [&](pqxx::connection& conn)
-      -> std::pair<std::string, std::vector<operator_command>> {
-      pqxx::work w{conn};
-      if (auto stale = check_fence(w, partition, instance, epoch);
-          !stale.empty())
-        return {std::move(stale), {}};
-      std::vector<operator_command> out;
-      for (auto row : w.exec_prepared("ispflow_cmd_take", partition, instance,
-                                      epoch, static_cast<int64_t>(limit)))
-        out.push_back(row_of(row));
-      w.commit();
-      return {std::string{}, std::move(out)};
-    });
+  auto res
+    = impl_->db.run([&](pqxx::connection& conn)
+                      -> std::pair<std::string, std::vector<operator_command>> {
+        pqxx::work w{conn};
+        if (auto stale = check_fence(w, partition, instance, epoch);
+            !stale.empty())
+          return {std::move(stale), {}};
+        std::vector<operator_command> out;
+        for (auto row : w.exec_prepared("ispflow_cmd_take", partition, instance,
+                                        epoch, static_cast<int64_t>(limit)))
+          out.push_back(row_of(row));
+        w.commit();
+        return {std::string{}, std::move(out)};
+      });
   if (!res)
     return std::move(res.error());
   if (!res->first.empty())
@@ -232,10 +233,12 @@ operator_command_store::take_one(const std::string& id,
   return std::move(res->second);
 }
 
-caf::expected<bool> operator_command_store::finish(
-  const std::string& id, const std::string& instance, int64_t epoch,
-  const std::string& result, const std::string& error_code,
-  const std::string& error) {
+caf::expected<bool>
+operator_command_store::finish(const std::string& id,
+                               const std::string& instance, int64_t epoch,
+                               const std::string& result,
+                               const std::string& error_code,
+                               const std::string& error) {
   return impl_->db.run([&](pqxx::connection& conn) {
     pqxx::work w{conn};
     auto res = w.exec_prepared("ispflow_cmd_finish", id, instance, epoch,

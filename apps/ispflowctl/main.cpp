@@ -418,8 +418,7 @@ response follow_command(const options& opt, const std::string& cid,
     if (state == "done" || state == "failed")
       return r;
     if (std::chrono::steady_clock::now() >= until) {
-      std::cerr << "error: command " << printable(cid)
-                << " is still " << state
+      std::cerr << "error: command " << printable(cid) << " is still " << state
                 << " (the owner of the saga's partition has not taken it"
                    " yet); see `ispflowctl commands show "
                 << printable(cid) << "`\n";
@@ -466,8 +465,8 @@ int saga_action(const options& opt, const std::string& id,
   else
     std::cout << action << " accepted for saga " << printable(id)
               << ": command " << text(r.json, "id") << " done on "
-              << text(r.json, "taken_by") << " ("
-              << text(r.json, "result") << ")\n";
+              << text(r.json, "taken_by") << " (" << text(r.json, "result")
+              << ")\n";
   return exit_ok;
 }
 

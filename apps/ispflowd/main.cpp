@@ -476,10 +476,10 @@ int main(int argc, char** argv) {
         common::log_info("ispflowd", "partitions released",
                          {{"partitions", std::to_string(held_at_stop)}});
       },
-             [&](caf::error& err) {
-               common::log_warn("ispflowd", "partitions not released",
-                                {{"error", render_error(err)}});
-             });
+      [&](caf::error& err) {
+        common::log_warn("ispflowd", "partitions not released",
+                         {{"error", render_error(err)}});
+      });
   self->send_exit(keeper, caf::exit_reason::user_shutdown);
   for (auto& a : adapters->all)
     self->send_exit(a, caf::exit_reason::user_shutdown);

@@ -573,13 +573,12 @@ private:
   // Under the epoch the router holds `partition` at (errc::stale_epoch when
   // it does not hold it).
   template <class Atom>
-  caf::expected<std::string> ask_in(Atom atom, const std::string& saga_id,
-                                    int32_t partition) {
+  caf::expected<std::string>
+  ask_in(Atom atom, const std::string& saga_id, int32_t partition) {
     caf::scoped_actor self{sys_};
     caf::expected<std::string> res{std::string{}};
     self
-      ->request(router_, 10s, atom, saga_id, std::string{"operator"},
-                partition)
+      ->request(router_, 10s, atom, saga_id, std::string{"operator"}, partition)
       .receive([&](std::string& state) { res = std::move(state); },
                [&](caf::error& err) {
                  if (err == caf::sec::request_timeout)

@@ -135,8 +135,8 @@ caf::behavior outside_adapter(caf::event_based_actor* self,
   auto waiting = std::make_shared<std::map<uint64_t, pending>>();
   auto next = std::make_shared<uint64_t>(0);
   return {
-    [=](invoke_atom, events::adapter_request& req) -> caf::result<
-                                                     events::adapter_reply> {
+    [=](invoke_atom,
+        events::adapter_request& req) -> caf::result<events::adapter_reply> {
       auto b = out->record(instance, req);
       if (b != behaviour::slow)
         return out->answer(req, b);
@@ -192,8 +192,8 @@ public:
 
 private:
   template <class Atom>
-  caf::expected<std::string> ask(Atom atom, const std::string& id,
-                                 int32_t partition) {
+  caf::expected<std::string>
+  ask(Atom atom, const std::string& id, int32_t partition) {
     caf::scoped_actor self{sys_};
     caf::expected<std::string> res{std::string{}};
     self->request(router_, 10s, atom, id, std::string{"operator"}, partition)
@@ -206,7 +206,8 @@ private:
   actors::saga_router_actor router_;
 };
 
-// -- one instance ----------------------------------------------------------------
+// -- one instance
+// ----------------------------------------------------------------
 
 struct node {
   std::string id;
@@ -263,7 +264,8 @@ protected:
     for (auto s : {target_system::netbox, target_system::radius}) {
       auto a = sys->spawn(outside_adapter, ext, id);
       n.all.push_back(a);
-      rs.adapters.set_actor(s, caf::actor_cast<adapters::api::adapter_actor>(a));
+      rs.adapters.set_actor(s,
+                            caf::actor_cast<adapters::api::adapter_actor>(a));
     }
     sagas::tenant_profile profile;
     profile.systems = {target_system::netbox, target_system::radius};
@@ -314,16 +316,20 @@ protected:
     as.port = 0;
     as.threads = 4;
     using actors::admin::sha256_hex;
-    as.tokens = {
-      {"ops", sha256_hex(writer_token), {"sagas:read", "sagas:write"}, {}},
-      {"other-w",
-       sha256_hex(other_writer_token),
-       {"sagas:read", "sagas:write"},
-       std::string{"other"}},
-      {"other-r", sha256_hex(other_reader_token), {"sagas:read"},
-       std::string{"other"}},
-      {"acme-r", sha256_hex(acme_reader_token), {"sagas:read"},
-       std::string{"acme"}}};
+    as.tokens
+      = {{"ops", sha256_hex(writer_token), {"sagas:read", "sagas:write"}, {}},
+         {"other-w",
+          sha256_hex(other_writer_token),
+          {"sagas:read", "sagas:write"},
+          std::string{"other"}},
+         {"other-r",
+          sha256_hex(other_reader_token),
+          {"sagas:read"},
+          std::string{"other"}},
+         {"acme-r",
+          sha256_hex(acme_reader_token),
+          {"sagas:read"},
+          std::string{"acme"}}};
     actors::admin::admin_deps deps;
     deps.dsn = db.dsn();
     deps.sagas = control;
@@ -429,8 +435,8 @@ protected:
     httplib::Client cli{n.url()};
     cli.set_read_timeout(30, 0);
     auto res = cli.Post(path.c_str(),
-                        {{"Authorization", std::string{"Bearer "} + token}},
-                        "", "application/json");
+                        {{"Authorization", std::string{"Bearer "} + token}}, "",
+                        "application/json");
     if (!res)
       return {};
     return {res->status, res->body, res->get_header_value("Location")};
@@ -685,9 +691,9 @@ TEST_F(cluster_commands, operator_retries_and_skips_are_fenced_by_the_epoch) {
   auto res = control.retry_in(id, 0);
   (void) res; // refused at once, or accepted and refused at the write
   std::this_thread::sleep_for(600ms);
-  EXPECT_EQ(db.value("SELECT state || ':' || owner FROM sagas WHERE id = '"
-                     + id + "'"),
-            "needs_attention:node-a");
+  EXPECT_EQ(
+    db.value("SELECT state || ':' || owner FROM sagas WHERE id = '" + id + "'"),
+    "needs_attention:node-a");
   EXPECT_EQ(ext->applications("netbox.release_ip"), 0);
   // A skip (an event admission refuses) under the old epoch is refused too.
   stop(a);
@@ -701,9 +707,10 @@ TEST_F(cluster_commands, operator_retries_and_skips_are_fenced_by_the_epoch) {
   ASSERT_FALSE(skipped);
   EXPECT_EQ(skipped.error(), errc::stale_epoch)
     << render_error(skipped.error());
-  EXPECT_EQ(db.value("SELECT coalesce(skipped_reason, '-') FROM inbox WHERE id = "
-                     + inbox),
-            "-");
+  EXPECT_EQ(
+    db.value("SELECT coalesce(skipped_reason, '-') FROM inbox WHERE id = "
+             + inbox),
+    "-");
   store->set_instance_id("node-b");
   EXPECT_TRUE(store->skip_event(std::stoll(inbox), "test_reason", {},
                                 pg::write_fence{0, *e2}));
