@@ -198,6 +198,9 @@ partition_keeper_actor::behavior_type keeper(self_ptr self,
       if (auto res = st.db->release(st.me(), released, false); !res)
         common::log_warn("partition_keeper", "partitions not released",
                          {{"error", render_error(res.error())}});
+      else
+        common::log_info("partition_keeper", "partitions released",
+                         {{"partitions", std::to_string(released.size())}});
     },
     [self](tick_atom) {
       auto& st = self->state;

@@ -69,6 +69,10 @@ public:
   /// Adapter calls not made because the saga's lease had run out.
   std::atomic<uint64_t> calls_withheld{0};
 
+  /// Adapter calls of fenced sagas sent and not answered yet (a graceful
+  /// stop waits for them).
+  std::atomic<int64_t> calls_in_flight{0};
+
 private:
   std::string instance_id_;
   mutable std::mutex mtx_;

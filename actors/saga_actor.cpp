@@ -86,6 +86,8 @@ struct saga_actor_state {
   /// (the actor is stopping: nothing more runs or is written).
   pg::write_fence fence;
   bool fenced = false;
+  /// The instance is stopping: no new call; stop once quiet.
+  bool draining = false;
   static inline const char* name = "ispflow.saga";
 };
 
@@ -170,6 +172,10 @@ bool lease_holds(self_ptr self) {
 
 void call_adapter(self_ptr self, const sagas::operation_call& call) {
   auto& st = self->state;
+  // Draining: the call is not made; its step, written as due, is called
+  // (after a look-up) by the partition's next owner.
+  if (st.draining)
+    return;
   if (!lease_holds(self))
     return;
   auto step = call.step;
@@ -200,15 +206,21 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
           std::chrono::steady_clock::now() - started));
   };
   ++st.calls_out;
+  if (st.deps->leases)
+    ++st.deps->leases->calls_in_flight;
   self->request(handle, timeout, invoke_atom_v, std::move(req))
     .then(
       [self, step, gen, observe](api::adapter_reply& reply) {
         --self->state.calls_out;
+        if (self->state.deps->leases)
+          --self->state.deps->leases->calls_in_flight;
         observe(reply.outcome);
         apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
       },
       [self, step, gen, observe](caf::error& err) {
         --self->state.calls_out;
+        if (self->state.deps->leases)
+          --self->state.deps->leases->calls_in_flight;
         observe(api::adapter_outcome::unknown_outcome);
         // The request may have been delivered: the effect is unknown.
         apply_input(self,
@@ -247,6 +259,9 @@ void flush(self_ptr self, bool linger_over = false) {
     if (st.finishing) {
       if (st.deps->router)
         self->send(st.deps->router, done_atom_v, st.inst);
+      self->quit();
+    } else if (st.draining && st.calls_out == 0 && !st.held) {
+      // Drained: every answer is written; the next owner resumes.
       self->quit();
     }
     return;
@@ -421,6 +436,7 @@ saga_actor::behavior_type saga(self_ptr self,
       [](cancel_atom, const std::string&) {},
       [](rewrite_atom) {},
       [](timeout_atom) {},
+      [](stop_atom) {},
       [self](caf::get_atom) { return self->state.inst; },
     };
   }
@@ -439,6 +455,10 @@ saga_actor::behavior_type saga(self_ptr self,
     },
     [self](timeout_atom) {
       self->state.lingering = false;
+      flush(self, true);
+    },
+    [self](stop_atom) {
+      self->state.draining = true;
       flush(self, true);
     },
     [self](caf::get_atom) { return self->state.inst; },

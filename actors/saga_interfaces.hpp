@@ -67,9 +67,10 @@ struct subscriber_states {
 ///   /// shared between the tenants not in `q.skip_tenants`.
 ///   (next_atom, startable_query q) -> (vector<startable_event>)
 ///   /// Marks inbox event `inbox_id` as starting no saga with `reason` and
-///   /// appends the outbox records; replies with `inbox_id`.
-///   (skip_atom, int64_t inbox_id, string reason, vector<kafka_record>)
-///     -> (int64_t)
+///   /// appends the outbox records, under `fence` (errc::stale_epoch when
+///   /// it no longer holds); replies with `inbox_id`.
+///   (skip_atom, int64_t inbox_id, string reason, vector<kafka_record>,
+///    write_fence fence) -> (int64_t)
 ///   /// Every saga in pending, running or compensating of `partitions`.
 ///   (load_atom, vector<int32_t> partitions) -> (vector<saga_instance>)
 ///   /// The saga `id` in whatever state; errc::invalid_input if unknown.
@@ -87,7 +88,8 @@ using saga_store_actor = caf::typed_actor<
   caf::replies_to<next_atom, adapters::postgres::startable_query>::with<
     std::vector<adapters::postgres::startable_event>>,
   caf::replies_to<skip_atom, int64_t, std::string,
-                  std::vector<events::kafka_record>>::with<int64_t>,
+                  std::vector<events::kafka_record>,
+                  adapters::postgres::write_fence>::with<int64_t>,
   caf::replies_to<load_atom, std::vector<int32_t>>::with<
     std::vector<sagas::saga_instance>>,
   caf::replies_to<load_atom, std::string>::with<sagas::saga_instance>,
@@ -107,11 +109,15 @@ using saga_store_actor = caf::typed_actor<
 ///   (rewrite_atom) -> ()
 ///   /// Internal: stop waiting for answers before the next write.
 ///   (timeout_atom) -> ()
+///   /// Drain: make no new adapter call; once the calls in flight are
+///   /// answered and every transition is written, stop (the partition's
+///   /// next owner resumes the saga from the store).
+///   (stop_atom) -> ()
 /// }
 using saga_actor = caf::typed_actor<
   caf::reacts_to<fire_atom, uint64_t, int64_t>,
   caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<rewrite_atom>,
-  caf::reacts_to<timeout_atom>,
+  caf::reacts_to<timeout_atom>, caf::reacts_to<stop_atom>,
   caf::replies_to<caf::get_atom>::with<sagas::saga_instance>>;
 
 /// Delivers durable timers to saga actors, driven by the actor clock (so
@@ -164,6 +170,11 @@ using saga_router_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<saga_router_counts>,
   caf::replies_to<retry_atom, std::string, std::string>::with<std::string>,
   caf::replies_to<cancel_atom, std::string, std::string>::with<std::string>,
+  caf::replies_to<retry_atom, std::string, std::string,
+                  int32_t>::with<std::string>,
+  caf::replies_to<cancel_atom, std::string, std::string,
+                  int32_t>::with<std::string>,
+  caf::replies_to<stop_atom>::with<uint64_t>,
   caf::reacts_to<open_atom, std::vector<int32_t>>,
   caf::reacts_to<close_atom, std::vector<int32_t>>>;
 
@@ -178,6 +189,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(
   std::vector<ispflow::adapters::postgres::startable_event>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::postgres::startable_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::adapters::postgres::write_fence)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::saga_router_counts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::subscriber_keys)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ispflow::actors::subscriber_states)

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <caf/actor_clock.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -17,6 +18,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <set>
+#include <thread>
 #include <utility>
 
 // The router's cycle:
@@ -62,6 +64,8 @@ struct router_state {
   bool loading = false;
   bool polling = false;
   bool poll_again = false;
+  /// Draining (graceful stop): nothing starts any more.
+  bool draining = false;
   /// After a poll that found nothing new, the next waits until then (a
   /// nudge is pending meanwhile if one was asked for).
   caf::actor_clock::time_point quiet_until;
@@ -235,10 +239,22 @@ void skip(self_ptr self, const pg::startable_event& ev,
   auto& st = self->state;
   auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
   auto inbox_id = ev.inbox_id;
+  // The skip is a write for the event's partition: fenced as the sagas'.
+  pg::write_fence fence;
+  if (st.cfg.leases && ev.partition >= 0) {
+    auto epoch = st.cfg.leases->epoch(ev.partition);
+    if (!epoch) {
+      // Lost since it was polled: its owner decides.
+      st.unhold(key);
+      st.claimed.erase(inbox_id);
+      return;
+    }
+    fence = pg::write_fence{ev.partition, *epoch};
+  }
   std::vector<events::kafka_record> records{dead_letter_record(st, ev, d)};
   self
     ->request(st.cfg.store, st.cfg.store_timeout, skip_atom_v, inbox_id,
-              d.reason, std::move(records))
+              d.reason, std::move(records), fence)
     .then(
       [self, key, inbox_id](int64_t) {
         auto& rs = self->state;
@@ -247,13 +263,19 @@ void skip(self_ptr self, const pg::startable_event& ev,
         rs.claimed.erase(inbox_id);
         poll(self);
       },
-      [self, key, inbox_id](caf::error& err) {
+      [self, key, inbox_id, fence](caf::error& err) {
         auto& rs = self->state;
         common::log_warn("saga_router", "billing event not skipped",
                          {{"inbox_id", std::to_string(inbox_id)},
                           {"error", render_error(err)}});
         rs.unhold(key);
         rs.claimed.erase(inbox_id);
+        if (err == errc::stale_epoch && rs.cfg.leases) {
+          // Another instance claimed the partition: stop its sagas here.
+          ++rs.cfg.leases->stale_writes_refused;
+          rs.cfg.leases->drop(fence.partition);
+          self->send(self, close_atom_v, std::vector<int32_t>{fence.partition});
+        }
       });
 }
 
@@ -344,6 +366,8 @@ void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
 
 void poll(self_ptr self) {
   auto& st = self->state;
+  if (st.draining)
+    return;
   if (!st.ready || st.polling) {
     st.poll_again = true;
     return;
@@ -473,8 +497,18 @@ caf::error operator_refused(std::string detail) {
 
 // retry (or cancel) of saga `id` on an operator's request.
 caf::result<std::string> operator_request(self_ptr self, std::string id,
-                                          std::string reason, bool retry) {
+                                          std::string reason, bool retry,
+                                          int32_t partition = -1) {
   auto& st = self->state;
+  if (st.draining)
+    return caf::make_error(errc::shutting_down,
+                           std::string{"this instance is stopping"});
+  // The retry (or cancel) writes under this instance's epoch of the
+  // saga's partition, as the engine's own writes do.
+  if (st.cfg.leases && partition >= 0 && !st.cfg.leases->epoch(partition))
+    return caf::make_error(errc::stale_epoch,
+                           "partition " + std::to_string(partition)
+                             + " is not held by this instance");
   if (auto i = st.find_running(id); i != st.running.end()) {
     if (retry)
       return operator_refused("saga " + id
@@ -487,7 +521,7 @@ caf::result<std::string> operator_request(self_ptr self, std::string id,
   auto rp = self->make_response_promise<std::string>();
   self->request(st.cfg.store, st.cfg.store_timeout, load_atom_v, id)
     .then(
-      [self, rp, reason, retry](sagas::saga_instance& inst) mutable {
+      [self, rp, reason, retry, partition](sagas::saga_instance& inst) mutable {
         auto& rs = self->state;
         if (inst.state != sagas::saga_state::needs_attention) {
           rp.deliver(operator_refused(
@@ -518,7 +552,15 @@ caf::result<std::string> operator_request(self_ptr self, std::string id,
           start.first_input = sagas::retry_requested{std::move(reason)};
         else
           start.first_input = sagas::cancel_requested{std::move(reason)};
-        launch(self, std::move(start), std::move(key));
+        if (rs.cfg.leases && partition >= 0
+            && !rs.cfg.leases->epoch(partition)) {
+          rs.unhold(key);
+          rp.deliver(caf::make_error(errc::stale_epoch,
+                                     "partition " + std::to_string(partition)
+                                       + " is not held by this instance"));
+          return;
+        }
+        launch(self, std::move(start), std::move(key), partition);
         rp.deliver(std::move(answer));
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -634,9 +676,29 @@ saga_router_actor::behavior_type router(self_ptr self,
            std::string& reason) -> caf::result<std::string> {
       return operator_request(self, std::move(id), std::move(reason), false);
     },
+    [self](retry_atom, std::string& id, std::string& reason,
+           int32_t partition) -> caf::result<std::string> {
+      return operator_request(self, std::move(id), std::move(reason), true,
+                              partition);
+    },
+    [self](cancel_atom, std::string& id, std::string& reason,
+           int32_t partition) -> caf::result<std::string> {
+      return operator_request(self, std::move(id), std::move(reason), false,
+                              partition);
+    },
+    [self](stop_atom) {
+      auto& rs = self->state;
+      rs.draining = true;
+      for (auto& [addr, saga] : rs.running)
+        if (auto hdl = caf::actor_cast<saga_actor>(addr))
+          self->send(hdl, stop_atom_v);
+      common::log_info("saga_router", "draining: no saga starts any more",
+                       {{"running", std::to_string(rs.running.size())}});
+      return static_cast<uint64_t>(rs.running.size());
+    },
     [self](open_atom, const std::vector<int32_t>& parts) {
       auto& rs = self->state;
-      if (!rs.cfg.follow_assignment)
+      if (!rs.cfg.follow_assignment || rs.draining)
         return;
       for (auto p : parts)
         if (rs.owned.insert(p).second)
@@ -703,6 +765,44 @@ sagas::field_map flatten_payload(const std::string& json) {
 saga_router_actor spawn_saga_router(caf::actor_system& sys,
                                     saga_router_settings cfg) {
   return sys.spawn(router, std::move(cfg));
+}
+
+drain_report drain_saga_router(caf::actor_system& sys,
+                               const saga_router_actor& router,
+                               const lease_board* leases,
+                               std::chrono::milliseconds deadline) {
+  using clock = std::chrono::steady_clock;
+  drain_report out;
+  auto began = clock::now();
+  auto until = began + deadline;
+  caf::scoped_actor self{sys};
+  if (leases)
+    out.calls = leases->calls_in_flight.load();
+  auto remaining = [&] {
+    return std::max(std::chrono::milliseconds{1},
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                      until - clock::now()));
+  };
+  self->request(router, remaining(), stop_atom_v)
+    .receive(
+      [&](uint64_t n) {
+        out.sagas = n;
+        out.sagas_left = n;
+      },
+      [&](caf::error&) {});
+  auto pause = std::chrono::milliseconds{2};
+  while (out.sagas_left > 0 && clock::now() < until) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds{50});
+    self->request(router, remaining(), caf::get_atom_v)
+      .receive([&](saga_router_counts& c) { out.sagas_left = c.running; },
+               [&](caf::error&) {});
+  }
+  if (leases)
+    out.calls_left = std::max<int64_t>(leases->calls_in_flight.load(), 0);
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now()
+                                                                   - began);
+  return out;
 }
 
 } // namespace ispflow::actors

@@ -84,6 +84,28 @@ struct saga_router_settings {
 saga_router_actor spawn_saga_router(caf::actor_system& sys,
                                     saga_router_settings cfg);
 
+/// What a drain (graceful stop) did.
+struct drain_report {
+  /// Sagas running when the drain began, and those still running at its
+  /// end (stopped by the deadline; their next owner resumes them).
+  uint64_t sagas = 0;
+  uint64_t sagas_left = 0;
+  /// Adapter calls in flight when the drain began, and those still
+  /// unanswered at its end (unknown outcomes: the next owner looks them up).
+  int64_t calls = 0;
+  int64_t calls_left = 0;
+  std::chrono::milliseconds took{0};
+};
+
+/// Drains `router` (stop_atom): no saga or event starts any more, running
+/// sagas make no new adapter call, and each stops once its calls in flight
+/// are answered and their outcomes written. Waits until no saga runs or
+/// `deadline` passed. `leases` (may be null) counts the calls in flight.
+drain_report drain_saga_router(caf::actor_system& sys,
+                               const saga_router_actor& router,
+                               const lease_board* leases,
+                               std::chrono::milliseconds deadline);
+
 /// The billing payload (JSON text) flattened to strings: nested objects
 /// join keys with '.', e.g. "access.onu_serial"; arrays index as
 /// "key.0"; numbers and booleans as their JSON text; null is left out.

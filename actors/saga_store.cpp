@@ -226,7 +226,15 @@ memory_saga_db::next_startable(const pg::startable_query& q) const {
 
 caf::expected<void>
 memory_saga_db::skip_event(int64_t inbox_id, const std::string& reason,
-                           const std::vector<events::kafka_record>& records) {
+                           const std::vector<events::kafka_record>& records,
+                           const pg::write_fence& fence) {
+  if (fence.epoch > 0) {
+    auto i = epochs.find(fence.partition);
+    if (i == epochs.end() || i->second != fence.epoch)
+      return caf::make_error(errc::stale_epoch,
+                             "partition " + std::to_string(fence.partition)
+                               + " skipped under a stale epoch");
+  }
   if (inbox_id < 1 || inbox_id > static_cast<int64_t>(inbox.size()))
     return caf::make_error(errc::invalid_input, std::string{"unknown event"});
   auto& row = inbox[static_cast<size_t>(inbox_id - 1)];
@@ -368,9 +376,10 @@ memory_store(saga_store_actor::stateful_pointer<memory_store_state> self,
       return self->state.db->next_startable(q);
     },
     [self](skip_atom, int64_t inbox_id, const std::string& reason,
-           const std::vector<events::kafka_record>& records)
-      -> caf::result<int64_t> {
-      if (auto res = self->state.db->skip_event(inbox_id, reason, records);
+           const std::vector<events::kafka_record>& records,
+           const pg::write_fence& fence) -> caf::result<int64_t> {
+      if (auto res = self->state.db->skip_event(inbox_id, reason, records,
+                                                fence);
           !res)
         return std::move(res.error());
       return inbox_id;
@@ -610,12 +619,12 @@ pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
       return self->delegate(self->state.reader, next_atom_v, std::move(q));
     },
     [self](skip_atom, int64_t inbox_id, const std::string& reason,
-           const std::vector<events::kafka_record>& records)
-      -> caf::result<int64_t> {
+           const std::vector<events::kafka_record>& records,
+           const pg::write_fence& fence) -> caf::result<int64_t> {
       auto& st = self->state;
       if (auto err = st.ensure_connected())
         return err;
-      if (auto res = st.db->skip_event(inbox_id, reason, records); !res)
+      if (auto res = st.db->skip_event(inbox_id, reason, records, fence); !res)
         return std::move(res.error());
       return inbox_id;
     },

@@ -95,7 +95,8 @@ struct memory_saga_db {
   /// As adapters::postgres::saga_store::skip_event.
   caf::expected<void>
   skip_event(int64_t inbox_id, const std::string& reason,
-             const std::vector<events::kafka_record>& outbox);
+             const std::vector<events::kafka_record>& outbox,
+             const adapters::postgres::write_fence& fence = {});
 
   /// As adapters::postgres::saga_store::load_active.
   std::vector<sagas::saga_instance>

@@ -273,6 +273,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.admin.metrics_token_sha256 = lower(trim(v.text)); }},
   {"admin.metrics.refresh_ms", value_kind::integer, false, "15000", 100, 3600000, {},
    [](config& c, const parsed& v) { c.admin.metrics_refresh_ms = static_cast<int>(v.integer); }},
+  {"admin.command_wait_ms", value_kind::integer, false, "5000", 0, 600000, {},
+   [](config& c, const parsed& v) { c.admin.command_wait_ms = static_cast<int>(v.integer); }},
   {"admin.tls.cert_file", value_kind::path, false, "", 0, 0, {},
    [](config& c, const parsed& v) { c.admin.tls_cert_file = v.text; }},
   {"admin.tls.key_file", value_kind::path, false, "", 0, 0, {},

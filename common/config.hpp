@@ -271,6 +271,10 @@ struct admin_settings {
   /// `admin.metrics.refresh_ms`: how often the database gauges of /metrics
   /// are recomputed (in the background, never per scrape).
   int metrics_refresh_ms = 15'000;
+  /// `admin.command_wait_ms`: how long a retry or cancel of a saga whose
+  /// partition another instance owns waits for that owner to act before
+  /// answering 202 with the command (GET /v1/commands/{id}).
+  int command_wait_ms = 5'000;
   /// `admin.tls.cert_file` / `admin.tls.key_file`: PEM files; both set =
   /// HTTPS only on every admin listener.
   std::filesystem::path tls_cert_file;

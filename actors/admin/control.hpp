@@ -27,6 +27,18 @@ public:
 
   /// Cancels a saga (compensating what is done); errors as `retry`.
   virtual caf::expected<void> cancel(const std::string& saga_id) = 0;
+
+  /// As `retry`, for a saga of Kafka partition `partition` (-1 = none):
+  /// the engine writes the retry under the epoch it holds the partition at
+  /// and fails with `errc::stale_epoch` when it does not hold it. Replies
+  /// with the state the saga runs in. The default calls `retry` and replies
+  /// "accepted".
+  virtual caf::expected<std::string> retry_in(const std::string& saga_id,
+                                              int32_t partition);
+
+  /// As `retry_in`, for `cancel`.
+  virtual caf::expected<std::string> cancel_in(const std::string& saga_id,
+                                               int32_t partition);
 };
 
 /// One circuit breaker as the admin API lists it.

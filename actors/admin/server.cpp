@@ -168,6 +168,8 @@ struct reply {
   std::string body;
   /// "ok" or the error code; recorded in the audit row.
   std::string result = "ok";
+  /// Sent as the Location header when not empty.
+  std::string location = {};
 };
 
 reply error_reply(int status, std::string_view code, std::string_view message) {
@@ -463,6 +465,9 @@ struct admin_server::impl {
   detail::drift_routes drift{deps.dsn};
   std::mutex intake_mtx;
   std::optional<adapters::postgres::intake_store> intake;
+  /// Connections to operator_commands not in use (one per request at most).
+  std::mutex commands_mtx;
+  std::vector<adapters::postgres::operator_command_store> command_pool;
   std::map<std::string, std::string> console = detail::console_files();
   detail::router svr;
   /// Serves /metrics when `cfg.metrics_address` is set.
@@ -642,6 +647,8 @@ struct admin_server::impl {
   void send(httplib::Response& res, const std::string& route, const reply& r) {
     res.status = r.status;
     res.set_content(r.body, json_type);
+    if (!r.location.empty())
+      res.set_header("Location", r.location);
     requests->with({route, std::to_string(r.status)}).inc();
   }
 
@@ -968,6 +975,106 @@ struct admin_server::impl {
     return **ref;
   }
 
+  // -- operator commands (commands.hpp)
+  // ----------------------------------------------------------
+
+  using command_store = adapters::postgres::operator_command_store;
+  using command = adapters::postgres::operator_command;
+
+  // A connection of the pool, or a new one; give it back when done.
+  caf::expected<command_store> borrow_commands() {
+    {
+      std::lock_guard<std::mutex> guard{commands_mtx};
+      if (!command_pool.empty()) {
+        auto out = std::move(command_pool.back());
+        command_pool.pop_back();
+        return out;
+      }
+    }
+    return command_store::connect(deps.dsn);
+  }
+
+  void give_back(command_store&& conn) {
+    std::lock_guard<std::mutex> guard{commands_mtx};
+    if (command_pool.size() < 4)
+      command_pool.push_back(std::move(conn));
+  }
+
+  std::string instance() const {
+    return deps.instance_id.empty() ? std::string{"local"} : deps.instance_id;
+  }
+
+  static std::string command_location(const command& c) {
+    return "/v1/commands/" + c.id;
+  }
+
+  // The answer for a finished command: 200 with it when done, the error of
+  // a failed one (409 conflict when the saga was in the wrong state).
+  static reply finished_reply(const command& c) {
+    if (c.state == "done")
+      return {200, command_json(c), "ok", command_location(c)};
+    int status = 500;
+    if (c.error_code == "conflict")
+      status = 409;
+    else if (c.error_code == "timeout")
+      status = 504;
+    else if (c.error_code == "database_unavailable"
+             || c.error_code == "shutting_down")
+      status = 503;
+    auto r = error_reply(status, c.error_code, c.error);
+    r.location = command_location(c);
+    return r;
+  }
+
+  // Records a retry or cancel; runs it here at once when this instance
+  // holds the saga's partition (or runs every partition), else waits up to
+  // deps.command_wait for the owner: the finished command, or 202 with it.
+  reply submit_command(command_store& cmds, const std::string& saga_id,
+                       const char* kind, const principal& who) {
+    auto submitted = cmds.submit(uuid_v4(), saga_id, kind, who.name);
+    if (!submitted)
+      return from_error(submitted.error());
+    if (!*submitted)
+      return not_found("saga");
+    auto c = std::move(**submitted);
+    std::optional<int64_t> epoch;
+    if (c.partition < 0 || !deps.held_epoch)
+      epoch = 0;
+    else
+      epoch = deps.held_epoch(c.partition);
+    if (epoch) {
+      auto taken = cmds.take_one(c.id, instance(), *epoch);
+      if (taken && *taken) {
+        auto done = run_command(cmds, *deps.sagas, instance(), **taken);
+        if (done)
+          return finished_reply(*done);
+        if (done.error() != errc::stale_epoch)
+          return from_error(done.error());
+        // Lost the partition meanwhile: its next owner takes it up.
+      } else if (!taken && taken.error() != errc::stale_epoch) {
+        return from_error(taken.error());
+      }
+    }
+    auto deadline = std::chrono::steady_clock::now() + deps.command_wait;
+    auto pause = std::chrono::milliseconds{5};
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline)
+        break;
+      std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+      pause = std::min(pause * 2, std::chrono::milliseconds{100});
+      auto row = cmds.get(c.id);
+      if (!row)
+        return from_error(row.error());
+      if (*row && (*row)->finished())
+        return finished_reply(**row);
+      if (*row)
+        c = std::move(**row);
+    }
+    return {202, command_json(c), "ok", command_location(c)};
+  }
+
   reply control_saga(const httplib::Request& req, const principal& who,
                      audit_note& note, bool retry) {
     std::string id = req.matches[1];
@@ -978,20 +1085,26 @@ struct admin_server::impl {
     if (!deps.sagas)
       return error_reply(501, "not_available",
                          "saga control is not available in this process");
-    auto res = retry ? deps.sagas->retry(id) : deps.sagas->cancel(id);
-    if (!res)
-      return from_control_error(res.error(), 409, "conflict");
-    rapidjson::StringBuffer buf;
-    json_writer w{buf};
-    w.StartObject();
-    w.Key("saga_id");
-    write_string(w, id);
-    w.Key("action");
-    w.String(retry ? "retry" : "cancel");
-    w.Key("accepted");
-    w.Bool(true);
-    w.EndObject();
-    return {202, buf.GetString()};
+    auto cmds = borrow_commands();
+    if (!cmds)
+      return from_error(cmds.error());
+    auto r = submit_command(*cmds, id, retry ? "retry" : "cancel", who);
+    give_back(std::move(*cmds));
+    return r;
+  }
+
+  reply show_command(const httplib::Request& req, const principal& who) {
+    auto cmds = borrow_commands();
+    if (!cmds)
+      return from_error(cmds.error());
+    auto row = cmds->get(req.matches[1]);
+    give_back(std::move(*cmds));
+    if (!row)
+      return from_error(row.error());
+    // Another tenant's command is "not found": ids cannot be probed.
+    if (!*row || !who.may_see((*row)->tenant_id))
+      return not_found("command");
+    return {200, command_json(**row)};
   }
 
   // Validates `recs` as intake does and writes the accepted ones with their
@@ -1088,14 +1201,44 @@ struct admin_server::impl {
     if (checked->accepted.empty())
       return error_reply(422, checked->refused.front().error,
                          checked->refused.front().detail);
+    // Recorded as a command like retry and cancel; any instance may write
+    // the new inbox event (the owner of its partition starts it), so the
+    // receiving instance runs it at once.
+    auto cmds = borrow_commands();
+    if (!cmds)
+      return from_error(cmds.error());
+    auto cmd = cmds->submit(uuid_v4(), id, "replay", who.name);
+    std::optional<command> taken;
+    if (cmd && *cmd)
+      if (auto t = cmds->take_one((*cmd)->id, instance(), 0); t && *t)
+        taken = std::move(**t);
+    if (!cmd || !*cmd || !taken) {
+      give_back(std::move(*cmds));
+      if (!cmd)
+        return from_error(cmd.error());
+      if (!*cmd)
+        return not_found("saga");
+      return error_reply(503, "database_unavailable",
+                         "the replay command could not be recorded");
+    }
     detail::inbox_link link{replay_source, new_id,  (*row)->id, id,
                             std::nullopt,  who.name};
     auto written = write_events(checked->accepted, {link});
+    // The command's own outcome; the reply says what happened either way.
+    [[maybe_unused]] auto finished
+      = written
+          ? cmds->finish(taken->id, instance(), 0, "event " + new_id, "", "")
+          : cmds->finish(taken->id, instance(), 0, "",
+                         command_error_code(written.error()),
+                         render_error(written.error()));
+    give_back(std::move(*cmds));
     if (!written)
       return from_error(written.error());
     rapidjson::StringBuffer buf;
     json_writer w{buf};
     w.StartObject();
+    w.Key("command_id");
+    write_string(w, taken->id);
     w.Key("saga_id");
     write_string(w, id);
     w.Key("event");
@@ -1652,6 +1795,8 @@ struct admin_server::impl {
          });
     post(R"(/v1/sagas/([^/]+)/replay)", "sagas.replay", "sagas.replay", wr,
          [this](auto& q, auto& p, auto& n) { return replay_saga(q, p, n); });
+    get(R"(/v1/commands/([^/]+))", "commands.show", rd,
+        [this](auto& q, auto& p) { return show_command(q, p); });
     get("/v1/dead-letters", "dead_letters.list", rd,
         [this](auto& q, auto& p) { return list_dead_letters(q, p); });
     get(R"(/v1/dead-letters/([^/]+))", "dead_letters.show", rd,

@@ -1,12 +1,14 @@
 #pragma once
 
 #include "actors/admin/auth.hpp"
+#include "actors/admin/commands.hpp"
 #include "actors/admin/control.hpp"
 #include "actors/admin/drift.hpp"
 #include "actors/admin/metrics.hpp"
 #include "events/intake_check.hpp"
 
 #include <caf/expected.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +26,16 @@ struct admin_deps {
   metrics_registry* metrics = nullptr;
   /// Retry and cancel; when null, those endpoints answer 501.
   std::shared_ptr<saga_control> sagas;
+  /// This instance (operator_commands.taken_by); empty = "local".
+  std::string instance_id;
+  /// Whether (and at which epoch) this instance holds a partition: retry
+  /// and cancel of a saga of a partition it holds run here at once; the
+  /// others wait for the owner (`command_wait`). Empty = this process runs
+  /// every partition (alone, unfenced).
+  held_epoch_fn held_epoch;
+  /// How long retry and cancel wait for the owner before answering 202
+  /// with the command (GET /v1/commands/{id}).
+  std::chrono::milliseconds command_wait{5'000};
   /// Breakers; when null, /v1/breakers answers 501.
   std::shared_ptr<breaker_control> breakers;
   /// Drift scans; when null, POST /v1/drift/scans answers 501.

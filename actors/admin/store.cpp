@@ -236,6 +236,7 @@ store::saga_detail(const std::string& id) {
         "'payload', "
       + redacted("s.payload")
       + ", 'cursor', s.\"cursor\", 'generation', s.generation,"
+        " 'owner', s.owner,"
         " 'cancel_requested', s.cancel_requested,"
         " 'input', (SELECT jsonb_build_object('inbox_id', i.id, 'source',"
         " i.source, 'event_id', i.event_id, 'type', i.type, 'event_time', "
@@ -244,7 +245,8 @@ store::saga_detail(const std::string& id) {
         " i.\"offset\") FROM inbox i WHERE i.id = s.inbox_id),"
         " 'steps', COALESCE((SELECT jsonb_agg(jsonb_build_object("
         "'idx', t.idx, 'name', t.name, 'state', t.state, 'attempts',"
-        " t.attempts, 'last_error', t.last_error, 'output', "
+        " t.attempts, 'ran_by', t.ran_by, 'last_error', t.last_error,"
+        " 'output', "
       + redacted("t.output") + ", 'first_attempt_at', "
       + ts("t.first_attempt_at") + ", 'next_attempt_at', "
       + ts("t.next_attempt_at")

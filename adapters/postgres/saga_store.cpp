@@ -888,11 +888,20 @@ void saga_store::forget_written() {
 
 caf::expected<void>
 saga_store::skip_event(int64_t inbox_id, const std::string& reason,
-                       const std::vector<events::kafka_record>& outbox) {
+                       const std::vector<events::kafka_record>& outbox,
+                       const write_fence& fence) {
   std::string records;
   detail::append_records_json(records, outbox);
+  std::map<int32_t, int64_t> fences;
+  if (fence.epoch > 0 && fence.partition >= 0)
+    fences.emplace(fence.partition, fence.epoch);
+  bool stale = false;
   auto outcome = impl_->db.run([&](pqxx::connection& conn) -> std::string {
     pqxx::work w{conn};
+    if (auto why = check_fences(w, fences, impl_->instance_id); !why.empty()) {
+      stale = true;
+      return why;
+    }
     auto row = w.exec_prepared1("ispflow_saga_skip", inbox_id, reason, records);
     if (row[0].as<int64_t>() == 1) {
       w.commit();
@@ -909,6 +918,10 @@ saga_store::skip_event(int64_t inbox_id, const std::string& reason,
   });
   if (!outcome)
     return std::move(outcome.error());
+  if (stale) {
+    ++impl_->stale_refused;
+    return caf::make_error(errc::stale_epoch, std::move(*outcome));
+  }
   if (!outcome->empty())
     return caf::make_error(errc::invalid_input, std::move(*outcome));
   return {};

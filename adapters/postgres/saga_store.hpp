@@ -184,10 +184,13 @@ public:
   /// Marks inbox event `inbox_id` as starting no saga, with `reason`, and
   /// appends `outbox` (e.g. a dead-letter or failure record), in one
   /// transaction; the subscriber's next event becomes startable. Fails with
-  /// `errc::invalid_input` if the event is unknown or already started.
+  /// `errc::invalid_input` if the event is unknown or already started, and
+  /// with errc::stale_epoch (nothing written) when `fence` no longer holds,
+  /// as `write`.
   caf::expected<void>
   skip_event(int64_t inbox_id, const std::string& reason,
-             const std::vector<events::kafka_record>& outbox);
+             const std::vector<events::kafka_record>& outbox,
+             const write_fence& fence = {});
 
   /// Every saga in `pending`, `running` or `compensating` with its steps,
   /// oldest (created_at, then id) first, of `partitions` (empty = all,

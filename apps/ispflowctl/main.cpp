@@ -6,6 +6,7 @@
 #include "actors/admin/auth.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -151,6 +152,8 @@ std::string printable_json(std::string_view json) {
 /// What one API call returned.
 struct response {
   int exit_code = exit_ok;
+  /// The HTTP status (0 when nothing answered).
+  int status = 0;
   rapidjson::Document json;
   std::string body;
 };
@@ -191,6 +194,7 @@ response call(const options& opt, const std::string& method,
     r.exit_code = exit_connect;
     return r;
   }
+  r.status = res->status;
   r.body = res->body;
   r.json.Parse(r.body.c_str());
   if (res->status >= 400) {
@@ -328,9 +332,10 @@ int sagas_show(const options& opt, const std::string& id) {
   if (s.HasMember("steps") && s["steps"].IsArray())
     for (auto& st : s["steps"].GetArray())
       rows.push_back({text(st, "idx"), text(st, "name"), text(st, "state"),
-                      text(st, "attempts"), text(st, "last_error"),
-                      text(st, "output")});
-  print_table({"#", "STEP", "STATE", "ATTEMPTS", "LAST ERROR", "OUTPUT"}, rows);
+                      text(st, "attempts"), text(st, "ran_by"),
+                      text(st, "last_error"), text(st, "output")});
+  print_table(
+    {"#", "STEP", "STATE", "ATTEMPTS", "RAN BY", "LAST ERROR", "OUTPUT"}, rows);
   return exit_ok;
 }
 
@@ -399,12 +404,57 @@ int subscribers_show(const options& opt, const std::string& id,
   return exit_ok;
 }
 
+// Follows operator command `cid` (GET /v1/commands/{id}) until it is done
+// or failed, or `max` passed (exit_api: still pending).
+response follow_command(const options& opt, const std::string& cid,
+                        std::chrono::seconds max) {
+  auto until = std::chrono::steady_clock::now() + max;
+  auto pause = std::chrono::milliseconds{100};
+  for (;;) {
+    auto r = call(opt, "GET", "/v1/commands/" + url_encode(cid));
+    if (r.exit_code != exit_ok)
+      return r;
+    auto state = text(r.json, "state");
+    if (state == "done" || state == "failed")
+      return r;
+    if (std::chrono::steady_clock::now() >= until) {
+      std::cerr << "error: command " << printable(cid) << " is still " << state
+                << " (the owner of the saga's partition has not taken it"
+                   " yet); see `ispflowctl commands show "
+                << printable(cid) << "`\n";
+      r.exit_code = exit_api;
+      return r;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds{1'000});
+  }
+}
+
 int saga_action(const options& opt, const std::string& id,
                 const std::string& action) {
   auto r = call(opt, "POST", "/v1/sagas/" + url_encode(id) + "/" + action,
                 "{}");
   if (r.exit_code != exit_ok)
     return r.exit_code;
+  // Another instance owns the saga's partition and has not acted yet:
+  // follow the command until it has.
+  if (r.status == 202 && action != "replay") {
+    auto cid = text(r.json, "id");
+    if (!opt.json)
+      std::cerr << action << " of saga " << printable(id)
+                << " queued as command " << cid
+                << ", waiting for the owner of its partition\n";
+    r = follow_command(opt, cid, std::chrono::seconds{300});
+    if (r.exit_code != exit_ok)
+      return r.exit_code;
+    if (text(r.json, "state") == "failed") {
+      if (opt.json)
+        print_json(r);
+      std::cerr << "error: " << text(r.json, "error_code") << ": "
+                << text(r.json, "error") << "\n";
+      return exit_api;
+    }
+  }
   if (opt.json) {
     print_json(r);
     return exit_ok;
@@ -413,7 +463,25 @@ int saga_action(const options& opt, const std::string& id,
     std::cout << "replay of saga " << printable(id) << " queued as event "
               << text(r.json["event"], "event_id") << "\n";
   else
-    std::cout << action << " accepted for saga " << printable(id) << "\n";
+    std::cout << action << " accepted for saga " << printable(id)
+              << ": command " << text(r.json, "id") << " done on "
+              << text(r.json, "taken_by") << " (" << text(r.json, "result")
+              << ")\n";
+  return exit_ok;
+}
+
+int command_show(const options& opt, const std::string& cid) {
+  auto r = call(opt, "GET", "/v1/commands/" + url_encode(cid));
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  for (auto key : {"id", "kind", "saga_id", "tenant_id", "partition", "state",
+                   "requested_by", "requested_at", "taken_by", "epoch",
+                   "result", "error_code", "error", "finished_at"})
+    std::cout << key << ": " << text(r.json, key) << "\n";
   return exit_ok;
 }
 
@@ -808,6 +876,13 @@ int main(int argc, char** argv) {
     sub->add_option("id", id)->required();
     sub->callback([&, action] { rc = saga_action(opt, id, action); });
   }
+
+  auto cmds = app.add_subcommand(
+    "commands", "operator commands (retry, cancel, replay) and their outcome");
+  cmds->require_subcommand(1);
+  auto c_show = cmds->add_subcommand("show", "one command");
+  c_show->add_option("id", id)->required();
+  c_show->callback([&] { rc = command_show(opt, id); });
 
   subscriber_filters sf;
   auto subs = app.add_subcommand("subscribers", "subscriber records");

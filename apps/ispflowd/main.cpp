@@ -3,6 +3,7 @@
 // change against the network systems' adapters, and publishes what follows
 // through the transactional outbox.
 
+#include "actors/admin/commands.hpp"
 #include "actors/admin/server.hpp"
 #include "actors/event_sink.hpp"
 #include "actors/intake.hpp"
@@ -353,6 +354,29 @@ int main(int argc, char** argv) {
   auto drift = app::start_drift(sys, *cfg, *adapters, metrics);
   if (!drift)
     return fail("drift reconciliation not started", drift.error());
+  // Operator commands (retry, cancel) of the partitions this instance
+  // holds, whichever instance's admin API received them.
+  auto saga_control = app::make_saga_control(sys, router);
+  auto held_epoch = [leases](int32_t p) -> std::optional<int64_t> {
+    auto e = leases->epoch(p);
+    if (e && leases->valid(p, *e, actors::lease_board::clock::now()))
+      return e;
+    return std::nullopt;
+  };
+  actors::admin::command_pickup_settings pickup_cfg;
+  pickup_cfg.dsn = cfg->postgres.dsn;
+  pickup_cfg.instance_id = cfg->cluster.instance_id;
+  pickup_cfg.sagas = saga_control;
+  pickup_cfg.held = [leases] {
+    std::map<int32_t, int64_t> out;
+    auto now = actors::lease_board::clock::now();
+    for (auto& [p, l] : leases->snapshot())
+      if (now < l.valid_until)
+        out.emplace(p, l.epoch);
+    return out;
+  };
+  pickup_cfg.poll = std::chrono::milliseconds{cfg->cluster.heartbeat_ms};
+  auto pickup = actors::admin::spawn_command_pickup(sys, std::move(pickup_cfg));
 
   // Operators: the admin API (and console) over the same database, with
   // retry and cancel through the router and the adapters' breakers.
@@ -364,7 +388,10 @@ int main(int argc, char** argv) {
     actors::admin::admin_deps deps;
     deps.dsn = cfg->postgres.dsn;
     deps.metrics = &metrics;
-    deps.sagas = app::make_saga_control(sys, router);
+    deps.sagas = saga_control;
+    deps.instance_id = cfg->cluster.instance_id;
+    deps.held_epoch = held_epoch;
+    deps.command_wait = std::chrono::milliseconds{cfg->admin.command_wait_ms};
     deps.breakers = app::make_breaker_control(adapters->guard);
     deps.drift = drift->control;
     deps.probes = adapters->probes;
@@ -412,12 +439,35 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  // STOPPING=1 to the service manager.
   watch.stop();
   common::log_info("ispflowd", "stopping", {{"signal", std::to_string(sig)}});
 
-  // Order matters: stop reading, let the store finish, then drain the outbox.
+  // Graceful hand-over (issue 13): take no operator command and start no
+  // saga any more; let the adapter calls in flight answer (bounded by
+  // cluster.drain_ms) and write their outcomes, while the partitions are
+  // still held; then leave the consumer group (offsets are committed with
+  // each recorded batch), which releases the partitions in partition_owners
+  // so that the next owner claims them at once instead of waiting for the
+  // lease to run out.
   int rc = 0;
   caf::scoped_actor self{sys};
+  self->send_exit(pickup, caf::exit_reason::user_shutdown);
+  auto held_at_stop = leases->snapshot().size();
+  auto drained = actors::drain_saga_router(
+    sys, router, leases.get(),
+    std::chrono::milliseconds{cfg->cluster.drain_ms});
+  common::log_info(
+    "ispflowd", "drained",
+    {{"sagas", std::to_string(drained.sagas)},
+     {"sagas_left", std::to_string(drained.sagas_left)},
+     {"calls_in_flight", std::to_string(drained.calls)},
+     {"calls_drained", std::to_string(drained.calls - drained.calls_left)},
+     {"calls_left", std::to_string(drained.calls_left)},
+     {"took_ms", std::to_string(drained.took.count())},
+     {"drain_ms", std::to_string(cfg->cluster.drain_ms)}});
+
+  // Order matters: stop reading, let the store finish, then drain the outbox.
   self->request(*intake, 60s, stop_atom_v)
     .receive([](uint64_t) {},
              [&](caf::error& err) {
@@ -434,11 +484,15 @@ int main(int argc, char** argv) {
   // Leaving the group released the partitions (revoke); this also marks
   // the instance stopped for GET /v1/cluster.
   self->request(keeper, 10s, stop_atom_v)
-    .receive([](uint64_t) {},
-             [&](caf::error& err) {
-               common::log_warn("ispflowd", "partitions not released",
-                                {{"error", render_error(err)}});
-             });
+    .receive(
+      [&](uint64_t) {
+        common::log_info("ispflowd", "partitions released",
+                         {{"partitions", std::to_string(held_at_stop)}});
+      },
+      [&](caf::error& err) {
+        common::log_warn("ispflowd", "partitions not released",
+                         {{"error", render_error(err)}});
+      });
   self->send_exit(keeper, caf::exit_reason::user_shutdown);
   for (auto& a : adapters->all)
     self->send_exit(a, caf::exit_reason::user_shutdown);

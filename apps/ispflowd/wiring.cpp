@@ -561,7 +561,37 @@ public:
     return ask(cancel_atom_v, saga_id);
   }
 
+  caf::expected<std::string> retry_in(const std::string& saga_id,
+                                      int32_t partition) override {
+    return ask_in(retry_atom_v, saga_id, partition);
+  }
+
+  caf::expected<std::string> cancel_in(const std::string& saga_id,
+                                       int32_t partition) override {
+    return ask_in(cancel_atom_v, saga_id, partition);
+  }
+
 private:
+  // Under the epoch the router holds `partition` at (errc::stale_epoch when
+  // it does not hold it).
+  template <class Atom>
+  caf::expected<std::string>
+  ask_in(Atom atom, const std::string& saga_id, int32_t partition) {
+    caf::scoped_actor self{sys_};
+    caf::expected<std::string> res{std::string{}};
+    self
+      ->request(router_, 10s, atom, saga_id, std::string{"operator"}, partition)
+      .receive([&](std::string& state) { res = std::move(state); },
+               [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout)
+                   res = caf::make_error(errc::timeout,
+                                         std::string{"saga router busy"});
+                 else
+                   res = std::move(err);
+               });
+    return res;
+  }
+
   template <class Atom>
   caf::expected<void> ask(Atom atom, const std::string& saga_id) {
     caf::scoped_actor self{sys_};

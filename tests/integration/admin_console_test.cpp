@@ -562,7 +562,7 @@ VALUES ('s-html', 'suspend', 1, 't1', '<img src=x id=injected>', 'ftth',
   EXPECT_EQ(sagas->calls(), std::vector<std::string>{"retry s-t1"});
   EXPECT_EQ(db.count("SELECT count(*) FROM admin_audit WHERE action ="
                      " 'sagas.retry' AND target = 's-t1' AND token_name ="
-                     " 'ops-admin' AND status = 202"),
+                     " 'ops-admin' AND status = 200"),
             1);
 
   // The token is in sessionStorage, not in the URL nor in localStorage.

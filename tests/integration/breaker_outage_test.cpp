@@ -154,9 +154,10 @@ recording_store(actors::saga_store_actor::pointer self,
                      next_atom_v, std::move(q));
     },
     [forward](skip_atom, int64_t id, std::string& reason,
-              std::vector<events::kafka_record>& recs) -> caf::result<int64_t> {
+              std::vector<events::kafka_record>& recs,
+              pg::write_fence fence) -> caf::result<int64_t> {
       return forward(std::type_identity<int64_t>{}, skip_atom_v, id,
-                     std::move(reason), std::move(recs));
+                     std::move(reason), std::move(recs), fence);
     },
     [forward](load_atom, std::vector<int32_t>& parts)
       -> caf::result<std::vector<sagas::saga_instance>> {

@@ -31,7 +31,7 @@ std::string table_exists_sql(const std::string& table) {
 
 TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   auto& ms = pg::embedded_migrations();
-  ASSERT_EQ(ms.size(), 13u);
+  ASSERT_EQ(ms.size(), 14u);
   EXPECT_EQ(ms[0].name, "0001_freeradius.sql");
   EXPECT_EQ(ms[1].name, "0002_core.sql");
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
@@ -43,8 +43,9 @@ TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   EXPECT_EQ(ms[8].name, "0009_tenant_fair_startable.sql");
   EXPECT_EQ(ms[9].name, "0010_cluster.sql");
   EXPECT_EQ(ms[10].name, "0011_subscriber_record.sql");
-  EXPECT_EQ(ms[11].name, "0013_drift.sql");
-  EXPECT_EQ(ms[12].name, "0015_radacct_open_by_username.sql");
+  EXPECT_EQ(ms[11].name, "0012_operator_commands.sql");
+  EXPECT_EQ(ms[12].name, "0013_drift.sql");
+  EXPECT_EQ(ms[13].name, "0015_radacct_open_by_username.sql");
 }
 
 TEST(postgres_migrations,
@@ -75,7 +76,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
                           "0008_inbox_per_tenant.sql",
                           "0009_tenant_fair_startable.sql",
                           "0010_cluster.sql",
-                          "0011_subscriber_record.sql", "0013_drift.sql",
+                          "0011_subscriber_record.sql",
+                          "0012_operator_commands.sql", "0013_drift.sql",
                           "0015_radacct_open_by_username.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
   for (auto table :
@@ -85,7 +87,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
         "inbox",      "outbox",       "dead_letters",    "sagas",
         "saga_steps", "timers",       "radius_accounts", "admin_audit",
         "inbox_links", "genieacs_task_intents", "partition_owners",
-        "cluster_instances", "drift_scans", "drift_findings"})
+        "cluster_instances", "operator_commands", "drift_scans",
+        "drift_findings"})
     EXPECT_EQ(db.value(table_exists_sql(table)), "t") << table;
   EXPECT_EQ(db.value("SELECT string_agg(version || ':' || name, ',' "
                      "ORDER BY version) FROM schema_migrations"),
@@ -93,7 +96,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "4:0004_radius.sql,5:0005_admin.sql,6:0006_saga_lookups.sql,"
             "7:0007_genieacs_intents.sql,8:0008_inbox_per_tenant.sql,"
             "9:0009_tenant_fair_startable.sql,10:0010_cluster.sql,"
-            "11:0011_subscriber_record.sql,13:0013_drift.sql,"
+            "11:0011_subscriber_record.sql,"
+            "12:0012_operator_commands.sql,13:0013_drift.sql,"
             "15:0015_radacct_open_by_username.sql");
 }
 
@@ -113,7 +117,8 @@ TEST(postgres_migrations, applying_twice_changes_nothing) {
                           "0008_inbox_per_tenant.sql",
                           "0009_tenant_fair_startable.sql",
                           "0010_cluster.sql",
-                          "0011_subscriber_record.sql", "0013_drift.sql",
+                          "0011_subscriber_record.sql",
+                          "0012_operator_commands.sql", "0013_drift.sql",
                           "0015_radacct_open_by_username.sql"));
   EXPECT_EQ(db.value("SELECT string_agg(version || checksum || applied_at, "
                      "',' ORDER BY version) FROM schema_migrations"),

@@ -449,6 +449,7 @@
       ["Updated", s.updated_at],
       ["Cursor / generation", text_or_dash(s.cursor) + " / " + text_or_dash(s.generation)],
       ["Cancel requested", s.cancel_requested ? "yes" : "no"],
+      ["Owner", s.owner],
       ["Replay of", s.replay_of ? saga_link(s.replay_of) : null],
     ]);
     const steps = $("steps");
@@ -465,6 +466,7 @@
         el("td", null, text_or_dash(t.name) + (t.reconcile ? " (reconcile)" : "")),
         el("td", null, state_badge(t.state)),
         el("td", null, text_or_dash(t.attempts)),
+        el("td", null, text_or_dash(t.ran_by)),
         el("td", {class: "error"}, text_or_dash(t.last_error)),
         el("td", null, out),
         el("td", {class: "time"}, text_or_dash(t.first_attempt_at)),
@@ -472,7 +474,7 @@
         el("td", null, comp)));
     }
     if (!s.steps || s.steps.length === 0)
-      append(steps, el("tr", null, el("td", {colspan: "9", class: "muted"}, "no steps recorded yet")));
+      append(steps, el("tr", null, el("td", {colspan: "10", class: "muted"}, "no steps recorded yet")));
     const i = s.input;
     if (i)
       fields($("d-input"), [
@@ -528,7 +530,12 @@
       return;
     try {
       const {data} = await api("POST", "/v1/sagas/" + enc(id) + "/" + kind);
-      show_result(a.done(id, data), true);
+      // Another instance owns the saga and has not acted yet (202).
+      if (data && (data.state === "queued" || data.state === "taken"))
+        show_result(kind + " of saga " + id + " recorded as command " + data.id
+          + "; the instance that owns the saga has not acted on it yet.", true);
+      else
+        show_result(a.done(id, data), true);
       open_saga_detail(id);
     } catch (err) {
       show_result(kind + " of saga " + id + " failed. " + describe(err), false);
