@@ -73,6 +73,18 @@ struct router_state {
   /// Claimed subscribers and inbox events (taken, saga not ended yet).
   std::set<subscriber_key> busy;
   std::set<int64_t> claimed;
+  /// Events whose claim ended while a poll was in flight: that poll's
+  /// snapshot may predate the saga's first write (or the skip) and show
+  /// them startable still, so it must not take them; the next poll, made
+  /// after the release, sees them as they are.
+  std::set<int64_t> released_while_polling;
+
+  /// Ends the claim on inbox event `id`.
+  void unclaim(int64_t id) {
+    claimed.erase(id);
+    if (polling)
+      released_while_polling.insert(id);
+  }
   /// Claimed subscribers per tenant: its sagas running or being admitted.
   std::map<std::string, size_t> tenant_busy;
 
@@ -186,7 +198,7 @@ void launch(self_ptr self, saga_start start, subscriber_key key,
       // Lost since it was polled: its owner starts or resumes it.
       st.unhold(key);
       if (inbox_id != 0)
-        st.claimed.erase(inbox_id);
+        st.unclaim(inbox_id);
       return;
     }
     start.fence = adapters::postgres::write_fence{partition, *epoch};
@@ -205,7 +217,41 @@ void release(self_ptr self, const running_saga& saga) {
   auto& st = self->state;
   st.unhold(saga.subscriber);
   if (saga.inbox_id != 0)
-    st.claimed.erase(saga.inbox_id);
+    st.unclaim(saga.inbox_id);
+}
+
+// Removes secret-looking keys (sagas::is_secret_field), at any depth.
+void strip_secret_members(rapidjson::Value& v) {
+  if (v.IsObject()) {
+    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
+      if (m->name.IsString()
+          && sagas::is_secret_field(
+            {m->name.GetString(), m->name.GetStringLength()})) {
+        m = v.EraseMember(m);
+      } else {
+        strip_secret_members(m->value);
+        ++m;
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& x : v.GetArray())
+      strip_secret_members(x);
+  }
+}
+
+// The refused event's payload without its secrets: the copy goes to the
+// dead-letter topic, while the inbox row (what an operator re-drives)
+// keeps them until it is re-driven or retention deletes it.
+std::string without_secrets(const std::string& payload) {
+  rapidjson::Document doc;
+  doc.Parse(payload.c_str(), payload.size());
+  if (doc.HasParseError())
+    return payload; // stored as jsonb: always parses
+  strip_secret_members(doc);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  doc.Accept(w);
+  return {buf.GetString(), buf.GetSize()};
 }
 
 events::kafka_record dead_letter_record(const router_state& st,
@@ -215,7 +261,7 @@ events::kafka_record dead_letter_record(const router_state& st,
   events::kafka_record rec;
   rec.topic = st.cfg.dead_letter_topic;
   rec.key = ev.subscriber_id;
-  rec.value = ev.payload;
+  rec.value = without_secrets(ev.payload);
   auto add = [&rec](std::string k, std::string v) {
     rec.headers.push_back(
       events::kafka_header{std::move(k), std::move(v), false});
@@ -260,7 +306,7 @@ void skip(self_ptr self, const pg::startable_event& ev,
         auto& rs = self->state;
         ++rs.counts.skipped;
         rs.unhold(key);
-        rs.claimed.erase(inbox_id);
+        rs.unclaim(inbox_id);
         poll(self);
       },
       [self, key, inbox_id, fence](caf::error& err) {
@@ -269,7 +315,7 @@ void skip(self_ptr self, const pg::startable_event& ev,
                          {{"inbox_id", std::to_string(inbox_id)},
                           {"error", render_error(err)}});
         rs.unhold(key);
-        rs.claimed.erase(inbox_id);
+        rs.unclaim(inbox_id);
         if (err == errc::stale_epoch && rs.cfg.leases) {
           // Another instance claimed the partition: stop its sagas here.
           ++rs.cfg.leases->stale_writes_refused;
@@ -359,7 +405,7 @@ void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
                           {"error", render_error(err)}});
         for (auto& ev : evs) {
           rs.unhold(subscriber_key{ev.tenant_id, ev.subscriber_id});
-          rs.claimed.erase(ev.inbox_id);
+          rs.unclaim(ev.inbox_id);
         }
       });
 }
@@ -398,7 +444,8 @@ void poll(self_ptr self) {
         std::vector<pg::startable_event> taken;
         for (auto& ev : events) {
           auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
-          if (rs.claimed.count(ev.inbox_id) > 0 || rs.busy.count(key) > 0)
+          if (rs.claimed.count(ev.inbox_id) > 0 || rs.busy.count(key) > 0
+              || rs.released_while_polling.count(ev.inbox_id) > 0)
             continue;
           // A tenant at its limit waits for one of its sagas to end (which
           // polls again); the others' events are taken meanwhile.
@@ -408,9 +455,11 @@ void poll(self_ptr self) {
           rs.hold(key);
           taken.push_back(std::move(ev));
         }
+        bool stale = !rs.released_while_polling.empty();
+        rs.released_while_polling.clear();
         if (!taken.empty())
           admit_all(self, std::move(taken));
-        else
+        else if (!stale)
           rs.quiet_until = self->clock().now() + rs.cfg.poll_quiet;
         self->state.polling = false;
         if (self->state.poll_again)
@@ -419,6 +468,7 @@ void poll(self_ptr self) {
       [self](caf::error& err) {
         common::log_warn("saga_router", "startable events not read",
                          {{"error", render_error(err)}});
+        self->state.released_while_polling.clear();
         self->state.polling = false;
       });
 }

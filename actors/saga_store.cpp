@@ -1,5 +1,6 @@
 #include "actors/saga_store.hpp"
 
+#include "adapters/postgres/subscriber_reader.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "sagas/admission.hpp"
@@ -11,10 +12,6 @@
 #include <caf/typed_response_promise.hpp>
 #include <map>
 #include <optional>
-#include <pqxx/pqxx>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -437,68 +434,31 @@ caf::error connect_store(const pg_saga_store_settings& cfg,
 struct pg_reader_state {
   pg_saga_store_settings cfg;
   std::optional<pg::saga_store> db;
-  std::unique_ptr<pqxx::connection> query_conn;
+  std::optional<pg::subscriber_reader> records_db;
   static inline const char* name = "ispflow.saga_store.reader";
 
-  // Each subscriber's record (schema/0011_subscriber_record.sql): state,
-  // service type and the profile later sagas inherit, in one query. A
-  // subscriber without a record has had no saga finish: state none.
+  // Each subscriber's record (schema/0011_subscriber_record.sql): the
+  // state admission decides on, service type and the profile later sagas
+  // inherit, in one query, read as the admin API's re-drive dry run reads
+  // it (pg::subscriber_reader).
   caf::expected<subscriber_states> records(const subscriber_keys& q) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w{buf};
-    w.StartArray();
-    for (auto& [tenant, subscriber] : q.keys) {
-      w.StartObject();
-      w.Key("t");
-      w.String(tenant.data(), static_cast<rapidjson::SizeType>(tenant.size()));
-      w.Key("s");
-      w.String(subscriber.data(),
-               static_cast<rapidjson::SizeType>(subscriber.size()));
-      w.EndObject();
+    if (!records_db) {
+      auto conn = pg::subscriber_reader::connect(cfg.dsn);
+      if (!conn)
+        return std::move(conn.error());
+      records_db.emplace(std::move(*conn));
     }
-    w.EndArray();
-    try {
-      if (!query_conn || !query_conn->is_open())
-        query_conn = std::make_unique<pqxx::connection>(cfg.dsn);
-      pqxx::read_transaction tx{*query_conn};
-      auto rows = tx.exec_params(
-        "SELECT r.state, COALESCE(r.service_type, ''), r.profile::text"
-        "  FROM (SELECT (row_number() OVER ()) - 1 AS n, t, s"
-        "          FROM json_to_recordset($1::json) AS x(t text, s text)) k"
-        "  LEFT JOIN subscribers r ON r.tenant_id = k.t AND r.id = k.s"
-        " ORDER BY k.n",
-        std::string{buf.GetString(), buf.GetSize()});
-      subscriber_states res;
-      for (auto row : rows) {
-        if (row[0].is_null()) {
-          res.states.emplace_back(
-            std::string{sagas::to_string(sagas::subscriber_state::none)},
-            std::string{});
-          res.profiles.emplace_back();
-          continue;
-        }
-        res.states.emplace_back(row[0].as<std::string>(),
-                                row[1].as<std::string>());
-        sagas::field_map profile;
-        rapidjson::Document doc;
-        doc.Parse(row[2].c_str());
-        if (doc.IsObject())
-          for (auto& m : doc.GetObject())
-            if (m.value.IsString())
-              profile.emplace(
-                std::string{m.name.GetString(), m.name.GetStringLength()},
-                std::string{m.value.GetString(), m.value.GetStringLength()});
-        res.profiles.push_back(std::move(profile));
-      }
-      return res;
-    } catch (const pqxx::broken_connection& ex) {
-      query_conn.reset();
-      return caf::make_error(errc::database_unavailable,
-                             std::string{ex.what()});
-    } catch (const std::exception& ex) {
-      query_conn.reset();
-      return caf::make_error(errc::database_error, std::string{ex.what()});
+    auto views = records_db->read(q.keys);
+    if (!views)
+      return std::move(views.error());
+    subscriber_states res;
+    for (auto& x : *views) {
+      res.states.emplace_back(
+        std::string{sagas::to_string(pg::admission_state(x))},
+        std::move(x.service_type));
+      res.profiles.push_back(std::move(x.profile));
     }
+    return res;
   }
 };
 

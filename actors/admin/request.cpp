@@ -197,4 +197,23 @@ parse_redrive_dead_letter(const std::string& body_text) {
   return out;
 }
 
+std::variant<dismiss_dead_letter_request, std::string>
+parse_dismiss_dead_letter(const std::string& body_text) {
+  constexpr size_t max_reason = 500;
+  rapidjson::Document body;
+  events::json::parse_bounded(body, body_text);
+  if (body.HasParseError() || !body.IsObject())
+    return std::string{"the body must be a JSON object with a reason"};
+  auto i = body.FindMember("reason");
+  if (i == body.MemberEnd() || !i->value.IsString())
+    return std::string{"reason is required (a string)"};
+  dismiss_dead_letter_request out;
+  out.reason.assign(i->value.GetString(), i->value.GetStringLength());
+  if (out.reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return std::string{"reason must not be empty"};
+  if (out.reason.size() > max_reason)
+    return std::string{"reason must be at most 500 bytes"};
+  return out;
+}
+
 } // namespace ispflow::actors::admin::detail

@@ -80,4 +80,15 @@ struct redrive_dead_letter_request {
 std::variant<redrive_dead_letter_request, std::string>
 parse_redrive_dead_letter(const std::string& body);
 
+/// What the body of `POST /v1/dead-letters/{id}/dismiss` asks.
+struct dismiss_dead_letter_request {
+  /// Why the operator dismisses it (1 to 500 bytes), kept in the audit.
+  std::string reason;
+};
+
+/// Parses the body of `POST /v1/dead-letters/{id}/dismiss`:
+/// `{"reason": "..."}`. Otherwise the message of the 400 answer.
+std::variant<dismiss_dead_letter_request, std::string>
+parse_dismiss_dead_letter(const std::string& body);
+
 } // namespace ispflow::actors::admin::detail

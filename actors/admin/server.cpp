@@ -146,6 +146,47 @@ void redact(rapidjson::Value& v, rapidjson::Document::AllocatorType& alloc) {
   }
 }
 
+// Removes secret-looking keys, at any depth.
+void strip_secrets(rapidjson::Value& v) {
+  if (v.IsObject()) {
+    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
+      if (m->name.IsString()
+          && secret_key({m->name.GetString(), m->name.GetStringLength()})) {
+        m = v.EraseMember(m);
+      } else {
+        strip_secrets(m->value);
+        ++m;
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& x : v.GetArray())
+      strip_secrets(x);
+  }
+}
+
+// The bytes a settled (re-driven or dismissed) dead letter keeps: a JSON
+// value without its secret-looking keys; other bytes that name a secret are
+// dropped whole (nothing can tell the secret from the rest). Nothing when
+// the value is kept as it is.
+std::optional<std::string> settled_value(const std::string& value) {
+  rapidjson::Document doc;
+  events::json::parse_bounded(doc, value);
+  if (!doc.HasParseError() && is_utf8(value)) {
+    rapidjson::Document before;
+    before.CopyFrom(doc, before.GetAllocator());
+    strip_secrets(doc);
+    if (doc == before)
+      return std::nullopt;
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+    doc.Accept(w);
+    return std::string{buf.GetString(), buf.GetSize()};
+  }
+  if (secret_key(value))
+    return std::string{};
+  return std::nullopt;
+}
+
 void write_string(json_writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
@@ -328,6 +369,8 @@ void write_dead_letter(json_writer& w, const detail::dead_letter_row& x,
   write_string(w, x.created_at);
   w.Key("redriven_at");
   write_opt(w, x.redriven_at);
+  w.Key("dismissed_at");
+  write_opt(w, x.dismissed_at);
   for (auto name : {"ce_type", "ce_id", "ce_source", "ce_subject"}) {
     auto h = find_header(headers, name);
     if (h != nullptr && is_utf8(h->value)) {
@@ -604,24 +647,26 @@ struct admin_server::impl {
       const char* help;
       caf::expected<std::vector<sample>> (detail::store::*fn)();
     };
-    for (auto& def :
-         {cb_def{"ispflow_outbox_backlog",
-                 "Outbox records not yet published, by topic.",
-                 &detail::store::outbox_backlog},
-          cb_def{"ispflow_dead_letters",
-                 "Dead letters not re-driven, by tenant and error.",
-                 &detail::store::dead_letters_open},
-          cb_def{"ispflow_sagas", "Sagas by tenant, type and state.",
-                 &detail::store::sagas_by_state},
-          cb_def{"ispflow_outbox_oldest_age_seconds",
-                 "Age of the oldest outbox record not yet published, by topic"
-                 " (the relay's lag; no sample when nothing is pending).",
-                 &detail::store::outbox_oldest_age},
-          cb_def{"ispflow_saga_oldest_active_seconds",
-                 "Seconds since the last transition of the longest-idle saga"
-                 " in pending, running or compensating, by tenant, type and"
-                 " state.",
-                 &detail::store::sagas_oldest_active}}) {
+    for (
+      auto& def :
+      {cb_def{"ispflow_outbox_backlog",
+              "Outbox records not yet published, by topic.",
+              &detail::store::outbox_backlog},
+       cb_def{
+         "ispflow_dead_letters",
+         "Dead letters neither re-driven nor dismissed, by tenant and error.",
+         &detail::store::dead_letters_open},
+       cb_def{"ispflow_sagas", "Sagas by tenant, type and state.",
+              &detail::store::sagas_by_state},
+       cb_def{"ispflow_outbox_oldest_age_seconds",
+              "Age of the oldest outbox record not yet published, by topic"
+              " (the relay's lag; no sample when nothing is pending).",
+              &detail::store::outbox_oldest_age},
+       cb_def{"ispflow_saga_oldest_active_seconds",
+              "Seconds since the last transition of the longest-idle saga"
+              " in pending, running or compensating, by tenant, type and"
+              " state.",
+              &detail::store::sagas_oldest_active}}) {
       // Scrapes read the last refresh: a scrape never queries the database.
       std::string name = def.name;
       gauge_sources.push_back({name, def.fn});
@@ -1359,6 +1404,10 @@ struct admin_server::impl {
       return error_reply(409, "already_redriven",
                          "the dead letter was re-driven at "
                            + *row.redriven_at);
+    if (row.dismissed_at)
+      return error_reply(409, "dismissed",
+                         "the dead letter was dismissed at "
+                           + *row.dismissed_at);
     // The producer's source as it came (or as corrected): bound to its
     // tenant as at intake, a reserved "ispflow/" source refused.
     auto checked = check_records({record_of(row, corrected)}, true, !corrected);
@@ -1382,6 +1431,11 @@ struct admin_server::impl {
                          "an event with this source and id is in the inbox");
     if (auto marked = db.mark_redriven(row.id); !marked)
       return from_error(marked.error());
+    // The inbox holds the event now (with its secrets until its saga no
+    // longer needs them): the dead letter keeps none.
+    if (auto kept = settled_value(row.value))
+      if (auto done = db.scrub_dead_letter(row.id, *kept); !done)
+        return from_error(done.error());
     rapidjson::StringBuffer buf;
     json_writer w{buf};
     w.StartObject();
@@ -1390,6 +1444,56 @@ struct admin_server::impl {
     w.Key("event");
     write_accepted(w, ev);
     w.EndObject();
+    return {200, buf.GetString()};
+  }
+
+  reply dismiss_dead_letter(const httplib::Request& req, const principal& who,
+                            audit_note& note) {
+    note.target = req.matches[1];
+    auto parsed = detail::parse_dismiss_dead_letter(req.body);
+    if (auto* why = std::get_if<std::string>(&parsed))
+      return error_reply(400, "invalid_request", *why);
+    auto& reason = std::get<detail::dismiss_dead_letter_request>(parsed).reason;
+    {
+      rapidjson::StringBuffer sb;
+      json_writer sw{sb};
+      sw.StartObject();
+      sw.Key("reason");
+      write_string(sw, reason);
+      sw.EndObject();
+      note.request_json = sb.GetString();
+    }
+    auto dl = visible_dead_letter(req.matches[1], who);
+    if (auto r = std::get_if<reply>(&dl))
+      return *r;
+    auto& row = std::get<detail::dead_letter_row>(dl);
+    if (row.redriven_at)
+      return error_reply(409, "already_redriven",
+                         "the dead letter was re-driven at "
+                           + *row.redriven_at);
+    if (row.dismissed_at)
+      return error_reply(409, "already_dismissed",
+                         "the dead letter was dismissed at "
+                           + *row.dismissed_at);
+    auto marked = db.mark_dismissed(row.id);
+    if (!marked)
+      return from_error(marked.error());
+    if (!*marked)
+      return error_reply(
+        409, "already_settled",
+        "the dead letter was re-driven or dismissed meanwhile");
+    // Nobody will re-drive it: it keeps no secret.
+    if (auto kept = settled_value(row.value))
+      if (auto done = db.scrub_dead_letter(row.id, *kept); !done)
+        return from_error(done.error());
+    auto now = db.dead_letter(row.id);
+    if (!now)
+      return from_error(now.error());
+    if (!*now)
+      return not_found("dead letter");
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    write_dead_letter(w, **now, false);
     return {200, buf.GetString()};
   }
 
@@ -1450,31 +1554,31 @@ struct admin_server::impl {
     w.Key("truncated");
     w.Bool(truncated);
     if (dry_run) {
-      // Replays admission per subscriber: its state after its sagas so
-      // far, then each event of the window in order, as if every saga
-      // that would start completed.
+      // Replays admission per subscriber: the state its record holds (read
+      // as the saga router reads it before starting a saga), then each
+      // event of the window in order, as if every saga that would start
+      // completed.
+      adapters::postgres::subscriber_key_list keys;
       std::map<std::pair<std::string, std::string>, sagas::subscriber_state>
         states;
+      for (auto& row : *rows) {
+        auto key = std::make_pair(row.tenant_id, row.subscriber_id);
+        if (states.emplace(key, sagas::subscriber_state::none).second)
+          keys.push_back(std::move(key));
+      }
+      auto records = db.subscriber_records(keys);
+      if (!records)
+        return from_error(records.error());
+      for (size_t k = 0; k < keys.size() && k < records->size(); ++k)
+        states[keys[k]] = adapters::postgres::admission_state((*records)[k]);
       std::vector<sagas::admission_decision> decisions;
       uint64_t starts = 0;
       for (auto& row : *rows) {
-        auto key = std::make_pair(row.tenant_id, row.subscriber_id);
-        auto i = states.find(key);
-        if (i == states.end()) {
-          auto history = db.subscriber_sagas(row.tenant_id, row.subscriber_id);
-          if (!history)
-            return from_error(history.error());
-          auto st = sagas::subscriber_state::none;
-          for (auto& [name, state] : *history)
-            if (auto s = sagas::parse_saga_state(state))
-              st = sagas::next_state(st, name, *s);
-          i = states.emplace(key, st).first;
-        }
-        auto d = sagas::admit(i->second, row.type);
+        auto& st = states[std::make_pair(row.tenant_id, row.subscriber_id)];
+        auto d = sagas::admit(st, row.type);
         if (d.starts()) {
           ++starts;
-          i->second = sagas::next_state(i->second, d.saga,
-                                        sagas::saga_state::completed);
+          st = sagas::next_state(st, d.saga, sagas::saga_state::completed);
         }
         decisions.push_back(std::move(d));
       }
@@ -1536,6 +1640,17 @@ struct admin_server::impl {
       if (!written)
         return from_error(written.error());
       outcome = *written;
+      // A refused original whose copy is in the inbox now keeps no secret
+      // (the copy carries them to its saga).
+      std::vector<int64_t> copied;
+      for (size_t k = 0, a = 0; k < rows->size(); ++k)
+        if (a < checked->accepted.size()
+            && checked->accepted[a].id == links[k].event_id) {
+          copied.push_back((*rows)[k].id);
+          ++a;
+        }
+      if (auto done = db.scrub_refused_events(copied); !done)
+        return from_error(done.error());
     }
     w.Key("recorded");
     w.Uint(outcome.recorded);
@@ -1804,6 +1919,10 @@ struct admin_server::impl {
     post(R"(/v1/dead-letters/([^/]+)/redrive)", "dead_letters.redrive",
          "dead_letters.redrive", wr, [this](auto& q, auto& p, auto& n) {
            return redrive_dead_letter(q, p, n);
+         });
+    post(R"(/v1/dead-letters/([^/]+)/dismiss)", "dead_letters.dismiss",
+         "dead_letters.dismiss", wr, [this](auto& q, auto& p, auto& n) {
+           return dismiss_dead_letter(q, p, n);
          });
     post("/v1/events/redrive", "events.redrive", "events.redrive", wr,
          [this](auto& q, auto& p, auto& n) { return redrive_events(q, p, n); });

@@ -58,7 +58,7 @@ const std::string saga_item_sql = "json_build_object('id', s.id, 'type', "
 const std::string dead_letter_cols
   = "id, topic, \"partition\", \"offset\", key, value, headers::text, "
     "error, detail, tenant_id, "
-    + ts("created_at") + ", " + ts("redriven_at");
+    + ts("created_at") + ", " + ts("redriven_at") + ", " + ts("dismissed_at");
 
 dead_letter_row to_dead_letter(const pqxx::row& r) {
   dead_letter_row x;
@@ -75,6 +75,7 @@ dead_letter_row to_dead_letter(const pqxx::row& r) {
   x.tenant_id = nullable(r[9]);
   x.created_at = r[10].as<std::string>();
   x.redriven_at = nullable(r[11]);
+  x.dismissed_at = nullable(r[12]);
   return x;
 }
 
@@ -134,6 +135,8 @@ struct store::impl {
   size_t max_idle;
   std::mutex mtx;
   std::vector<std::unique_ptr<pqxx::connection>> idle;
+  std::mutex records_mtx;
+  std::optional<adapters::postgres::subscriber_reader> records;
 
   std::unique_ptr<pqxx::connection> acquire() {
     {
@@ -357,20 +360,17 @@ caf::expected<std::optional<inbox_row>> store::inbox_event(int64_t id) {
   });
 }
 
-caf::expected<std::vector<std::pair<std::string, std::string>>>
-store::subscriber_sagas(const std::string& tenant,
-                        const std::string& subscriber) {
-  return impl_->run([&](pqxx::connection& c) {
-    pqxx::read_transaction w{c};
-    auto rows
-      = w.exec_params("SELECT name, state FROM sagas WHERE tenant_id = $1 AND"
-                      " subscriber_id = $2 ORDER BY created_at, id",
-                      tenant, subscriber);
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : rows)
-      out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
-    return out;
-  });
+caf::expected<std::vector<adapters::postgres::subscriber_view>>
+store::subscriber_records(const adapters::postgres::subscriber_key_list& keys) {
+  // One reader, on a connection of its own, shared by the (rare) dry runs.
+  std::lock_guard<std::mutex> guard{impl_->records_mtx};
+  if (!impl_->records) {
+    auto conn = adapters::postgres::subscriber_reader::connect(impl_->dsn);
+    if (!conn)
+      return std::move(conn.error());
+    impl_->records.emplace(std::move(*conn));
+  }
+  return impl_->records->read(keys);
 }
 
 caf::expected<bool> store::tenant_exists(const std::string& id) {
@@ -409,6 +409,51 @@ caf::expected<bool> store::mark_redriven(int64_t id) {
   });
 }
 
+caf::expected<bool> store::mark_dismissed(int64_t id) {
+  return impl_->run([&](pqxx::connection& c) {
+    pqxx::work w{c};
+    auto rows = w.exec_params("UPDATE dead_letters SET dismissed_at = now()"
+                              " WHERE id = $1 AND dismissed_at IS NULL"
+                              " AND redriven_at IS NULL RETURNING 1",
+                              id);
+    w.commit();
+    return !rows.empty();
+  });
+}
+
+caf::expected<void> store::scrub_dead_letter(int64_t id,
+                                             const std::string& value) {
+  return impl_->run([&](pqxx::connection& c) {
+    pqxx::work w{c};
+    pqxx::binarystring bytes{value};
+    w.exec_params("UPDATE dead_letters SET value = $2 WHERE id = $1"
+                  " AND (redriven_at IS NOT NULL OR dismissed_at IS NOT NULL)",
+                  id, bytes);
+    w.commit();
+  });
+}
+
+caf::expected<void>
+store::scrub_refused_events(const std::vector<int64_t>& ids) {
+  if (ids.empty())
+    return {};
+  std::string arr = "{";
+  for (auto id : ids) {
+    if (arr.size() > 1)
+      arr += ',';
+    arr += std::to_string(id);
+  }
+  arr += '}';
+  return impl_->run([&](pqxx::connection& c) {
+    pqxx::work w{c};
+    w.exec_params("UPDATE inbox SET payload = ispflow_strip_secrets(payload)"
+                  " WHERE id = ANY($1::bigint[]) AND skipped_reason IS NOT"
+                  " NULL AND ispflow_has_secrets(payload)",
+                  arr);
+    w.commit();
+  });
+}
+
 caf::expected<void> store::audit(const audit_entry& e) {
   return impl_->run([&](pqxx::connection& c) {
     pqxx::work w{c};
@@ -438,7 +483,8 @@ caf::expected<std::vector<sample>> store::dead_letters_open() {
   return impl_->run([](pqxx::connection& c) {
     pqxx::read_transaction w{c};
     auto rows = w.exec("SELECT COALESCE(tenant_id, ''), error, count(*) FROM"
-                       " dead_letters WHERE redriven_at IS NULL GROUP BY 1, 2"
+                       " dead_letters WHERE redriven_at IS NULL AND"
+                       " dismissed_at IS NULL GROUP BY 1, 2"
                        " ORDER BY 1, 2");
     std::vector<sample> out;
     for (const auto& r : rows)

@@ -4,6 +4,7 @@
 // over a small pool of PostgreSQL connections; libpqxx stays in store.cpp.
 
 #include "actors/admin/metrics.hpp"
+#include "adapters/postgres/subscriber_reader.hpp"
 
 #include <caf/expected.hpp>
 #include <cstdint>
@@ -72,6 +73,7 @@ struct dead_letter_row {
   std::optional<std::string> tenant_id;
   std::string created_at;
   std::optional<std::string> redriven_at;
+  std::optional<std::string> dismissed_at;
 };
 
 /// An inbox row as re-drive needs it.
@@ -152,9 +154,10 @@ public:
 
   caf::expected<std::optional<inbox_row>> inbox_event(int64_t id);
 
-  /// (saga name, state) of the subscriber's sagas, oldest first.
-  caf::expected<std::vector<std::pair<std::string, std::string>>>
-  subscriber_sagas(const std::string& tenant, const std::string& subscriber);
+  /// The subscriber records of `keys` (tenant, subscriber), in order, as
+  /// the saga router's admission reads them.
+  caf::expected<std::vector<adapters::postgres::subscriber_view>>
+  subscriber_records(const adapters::postgres::subscriber_key_list& keys);
 
   caf::expected<bool> tenant_exists(const std::string& id);
 
@@ -163,6 +166,19 @@ public:
 
   /// Sets redriven_at of dead letter `id` if it is unset; false if it was.
   caf::expected<bool> mark_redriven(int64_t id);
+
+  /// Sets dismissed_at of dead letter `id` if it is neither dismissed nor
+  /// re-driven; false otherwise.
+  caf::expected<bool> mark_dismissed(int64_t id);
+
+  /// Removes the secrets (schema/0011's ispflow_strip_secrets) from the
+  /// payloads of these inbox events that admission refused (skipped), once
+  /// re-driven as new events.
+  caf::expected<void> scrub_refused_events(const std::vector<int64_t>& ids);
+
+  /// Replaces the stored value of dead letter `id` once it is re-driven or
+  /// dismissed (its secrets removed); no-op on one still open.
+  caf::expected<void> scrub_dead_letter(int64_t id, const std::string& value);
 
   caf::expected<void> audit(const audit_entry& entry);
 

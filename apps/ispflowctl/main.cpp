@@ -586,7 +586,7 @@ int dlq_show(const options& opt, const std::string& id) {
   }
   for (auto key : {"id", "tenant_id", "error", "detail", "ce_type", "ce_id",
                    "ce_source", "ce_subject", "topic", "partition", "offset",
-                   "created_at", "redriven_at"})
+                   "created_at", "redriven_at", "dismissed_at"})
     std::cout << key << ": " << text(r.json, key) << "\n";
   if (r.json.HasMember("value")) {
     std::cout << "value:\n";
@@ -634,6 +634,27 @@ int dlq_redrive(const options& opt, const std::string& id,
   }
   std::cout << "dead letter " << printable(id) << " re-driven as event "
             << text(r.json["event"], "event_id") << "\n";
+  return exit_ok;
+}
+
+int dlq_dismiss(const options& opt, const std::string& id,
+                const std::string& reason) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  w.StartObject();
+  w.Key("reason");
+  w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+  w.EndObject();
+  auto r = call(opt, "POST", "/v1/dead-letters/" + url_encode(id) + "/dismiss",
+                buf.GetString());
+  if (r.exit_code != exit_ok)
+    return r.exit_code;
+  if (opt.json) {
+    print_json(r);
+    return exit_ok;
+  }
+  std::cout << "dead letter " << printable(id) << " dismissed at "
+            << text(r.json, "dismissed_at") << "\n";
   return exit_ok;
 }
 
@@ -936,6 +957,13 @@ int main(int argc, char** argv) {
   d_redrive->add_option("--payload", payload_file,
                         "file with a corrected JSON payload");
   d_redrive->callback([&] { rc = dlq_redrive(opt, id, payload_file); });
+  std::string dismiss_reason;
+  auto d_dismiss = dlq->add_subcommand(
+    "dismiss", "dismiss a dead letter: nobody will re-drive it");
+  d_dismiss->add_option("id", id)->required();
+  d_dismiss->add_option("--reason", dismiss_reason, "why (kept in the audit)")
+    ->required();
+  d_dismiss->callback([&] { rc = dlq_dismiss(opt, id, dismiss_reason); });
 
   auto brk = app.add_subcommand("breakers", "circuit breakers");
   brk->require_subcommand(1);

@@ -14,6 +14,17 @@
 //
 //   ispflow-soak-bench --dsn "host=... dbname=..." [--sagas 1000000]
 //       [--rate 500] [--subscribers 20000] [--retention 60] [--report 10]
+//       [--csv soak.csv] [--max-backlog 2000]
+//
+// --max-backlog holds the feeder back while more than that many events wait
+// unstarted in the inbox: the offered rate then follows what the engine
+// holds (on a machine busy with other work), instead of a backlog growing
+// without bound. The `fed` and `backlog` columns show it.
+//
+// --csv also writes every interval as a CSV row (header first), with the
+// table sizes (MB, with indexes and TOAST), the autovacuum runs and dead
+// tuples per table and the rows retention deleted so far in columns of
+// their own, for plotting throughput and size over time.
 
 #include "actors/retention.hpp"
 #include "actors/saga_router.hpp"
@@ -36,6 +47,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -153,6 +165,8 @@ int main(int argc, char** argv) {
   int retention_s = 60;
   int report_s = 10;
   size_t threads = 0;
+  std::string csv_path;
+  int64_t max_backlog = 0;
   app.add_option("--dsn", dsn, "PostgreSQL connection string (empty db)")
     ->required();
   app.add_option("--sagas", total,
@@ -163,6 +177,10 @@ int main(int argc, char** argv) {
                  "retention period of every table, in seconds");
   app.add_option("--report", report_s, "seconds between report lines");
   app.add_option("--threads", threads, "actor scheduler threads (0: cores)");
+  app.add_option("--max-backlog", max_backlog,
+                 "feed nothing while more events wait unstarted (0: no cap)");
+  app.add_option("--csv", csv_path,
+                 "also write every interval as a CSV row to this file");
   CLI11_PARSE(app, argc, argv);
 
   common::log_settings quiet;
@@ -229,7 +247,18 @@ int main(int argc, char** argv) {
     int64_t k = 0;
     double owed = 0;
     while (!stop) {
-      owed += rate / 10.0;
+      bool held = false;
+      if (max_backlog > 0) {
+        pqxx::nontransaction q{c};
+        auto waiting
+          = q.exec1("SELECT count(*) FROM (SELECT 1 FROM inbox WHERE saga_id"
+                    " IS NULL AND skipped_reason IS NULL LIMIT "
+                    + std::to_string(max_backlog + 1) + ") x")[0]
+              .as<int64_t>();
+        held = waiting > max_backlog;
+      }
+      if (!held)
+        owed += rate / 10.0;
       auto n = static_cast<int64_t>(owed);
       owed -= static_cast<double>(n);
       if (n > 0) {
@@ -254,9 +283,24 @@ int main(int argc, char** argv) {
               "retention %d s\n",
               static_cast<long long>(total), rate, static_cast<long long>(pool),
               retention_s);
-  std::printf("%6s %9s %7s %8s %9s %9s %9s %9s %8s %8s %s\n", "t_s", "finished",
-              "per_s", "db_MB", "sagas", "steps", "inbox", "outbox", "p99_step",
-              "p99_call", "vacuum(autovacuums/dead tuples)");
+  std::printf("%6s %9s %7s %7s %8s %9s %9s %9s %9s %8s %8s %s\n", "t_s",
+              "finished", "per_s", "backlog", "db_MB", "sagas", "steps",
+              "inbox", "outbox", "p99_step", "p99_call",
+              "vacuum(autovacuums/dead tuples)");
+  std::ofstream csv;
+  if (!csv_path.empty()) {
+    csv.open(csv_path, std::ios::trunc);
+    if (!csv) {
+      std::cerr << "cannot write " << csv_path << '\n';
+      return 1;
+    }
+    csv << "t_s,finished,per_s,fed,db_mb,sagas_rows,steps_rows,inbox_rows,"
+           "outbox_rows,sagas_mb,steps_mb,inbox_mb,outbox_mb,p99_step_ms,"
+           "p99_call_ms,sagas_autovacuums,sagas_dead,steps_autovacuums,"
+           "steps_dead,inbox_autovacuums,inbox_dead,outbox_autovacuums,"
+           "outbox_dead,sagas_deleted,inbox_deleted,backlog\n";
+    csv.flush();
+  }
   caf::scoped_actor self{sys};
   auto start = std::chrono::steady_clock::now();
   uint64_t last = 0;
@@ -289,18 +333,52 @@ int main(int argc, char** argv) {
             + std::to_string(report_s)
             + " seconds' AND state = 'completed' LIMIT 2000)) x"
               " WHERE d IS NOT NULL");
+    auto p99_call = calls.p99_ms();
+    auto backlog = row_of(tx, "SELECT count(*) FROM inbox WHERE saga_id IS"
+                              " NULL AND skipped_reason IS NULL");
     auto vacuum = row_of(
       tx, "SELECT string_agg(relname || '=' || autovacuum_count || '/' ||"
           " n_dead_tup, ' ' ORDER BY relname) FROM pg_stat_user_tables"
           " WHERE relname IN ('sagas', 'saga_steps', 'inbox', 'outbox')");
-    std::printf("%6.0f %9llu %7.0f %8s %9s %9s %9s %9s %8s %8.1f %s\n",
+    std::printf("%6.0f %9llu %7.0f %7s %8s %9s %9s %9s %9s %8s %8.1f %s\n",
                 std::chrono::duration<double>(now - start).count(),
                 static_cast<unsigned long long>(finished),
-                static_cast<double>(finished - last) / dt, size_mb.c_str(),
-                count("sagas").c_str(), count("saga_steps").c_str(),
-                count("inbox").c_str(), count("outbox").c_str(),
-                p99_step.c_str(), calls.p99_ms(), vacuum.c_str());
+                static_cast<double>(finished - last) / dt, backlog.c_str(),
+                size_mb.c_str(), count("sagas").c_str(),
+                count("saga_steps").c_str(), count("inbox").c_str(),
+                count("outbox").c_str(), p99_step.c_str(), p99_call,
+                vacuum.c_str());
     std::fflush(stdout);
+    if (csv.is_open()) {
+      // One row per interval; sizes include indexes and TOAST.
+      auto col = [&](const char* t, const char* what) {
+        return row_of(tx, std::string{"SELECT "} + what
+                            + " FROM pg_stat_user_tables WHERE relname = '" + t
+                            + "'");
+      };
+      const char* table_mb
+        = "round(pg_total_relation_size(relid) / 1048576.0, 1)";
+      csv << std::chrono::duration<double>(now - start).count() << ','
+          << finished << ',' << static_cast<double>(finished - last) / dt << ','
+          << fed.load() << ','
+          << row_of(tx, "SELECT round(pg_database_size(current_database())"
+                        " / 1048576.0, 1)")
+          << ',' << count("sagas") << ',' << count("saga_steps") << ','
+          << count("inbox") << ',' << count("outbox") << ','
+          << col("sagas", table_mb) << ',' << col("saga_steps", table_mb) << ','
+          << col("inbox", table_mb) << ',' << col("outbox", table_mb) << ','
+          << p99_step << ',' << p99_call << ','
+          << col("sagas", "autovacuum_count") << ','
+          << col("sagas", "n_dead_tup") << ','
+          << col("saga_steps", "autovacuum_count") << ','
+          << col("saga_steps", "n_dead_tup") << ','
+          << col("inbox", "autovacuum_count") << ','
+          << col("inbox", "n_dead_tup") << ','
+          << col("outbox", "autovacuum_count") << ','
+          << col("outbox", "n_dead_tup") << ',' << col("sagas", "n_tup_del")
+          << ',' << col("inbox", "n_tup_del") << '\n';
+      csv.flush();
+    }
     last = finished;
     last_t = now;
     if (static_cast<int64_t>(finished) >= total)

@@ -447,6 +447,16 @@ if ((instances > 1)); then
   cluster_text="$(cluster_summary)"$'\n\n'
   cluster_look="  ispflowctl --url $admin --token demo-operator-token cluster    (node-2.. log to $STACK_DIR/ispflowd-node-*.log)"$'\n'
 fi
+
+# The subscriber records (the read model) against the saga history, by the
+# independent SQL check the chaos checker and the crash tests run too.
+record_summary() {
+  psql "$STACK_DSN" -qAtX -f "$here/record_check.sql" \
+    -c "select format('  %s records, %s differences from what the saga history says', (select count(*) from subscribers), (select count(*) from ispflow_record_check))" \
+    -c "select format('    %s/%s %s: record %s, history %s', tenant_id, subscriber_id, field, left(record, 60), left(history, 60)) from ispflow_record_check order by 1 limit 10" \
+    2>&1 || echo "  the record check failed to run"
+}
+
 cat <<SUMMARY
 
 == ispflow demo summary ==
@@ -495,6 +505,9 @@ Events the saga router refused for the subscriber's state (inbox.skipped_reason,
 $(stack_sql "select format('  %-36s %-26s %3s  e.g. %s', type, skipped_reason, count(*), min(subscriber_id)) from inbox
   where skipped_reason is not null group by type, skipped_reason order by type, skipped_reason")
 $(stack_sql "select case when count(*) = 0 then '  none' else '' end from inbox where skipped_reason is not null")
+
+Subscriber records against the saga history (deploy/local/record_check.sql):
+$(record_summary)
 
 Published through the outbox, by topic:
 $(stack_sql "select format('  %-28s %s', topic, count(*)) from outbox where published_at is not null group by topic order by topic")

@@ -105,4 +105,12 @@ reads=$(grep -o '"reconcile_reads":[0-9]*' <<<"$stats" | cut -d: -f2)
 [[ ${reads:-0} -ge 1 ]] || fail "the restart did not read the device record"
 [[ $(stack_sql "select state from genieacs_task_intents where operation = 'genieacs.factory_reset'") == done ]] \
   || fail "the intent is not done"
-echo "e2e genieacs crash: one factory reset, saga completed" >&2
+# The subscriber record equals what the history says (the independent SQL
+# check), after a saga that resumed across the kill.
+[[ $(stack_sql "select state from subscribers where id = '$sub'") == terminated ]] \
+  || fail "the record does not say terminated"
+record_diffs=$(psql "$STACK_DSN" -qAtX -v ON_ERROR_STOP=1 \
+  -f "$(dirname "$0")/../../deploy/local/record_check.sql" \
+  -c "select count(*) from ispflow_record_check") || fail "the record check failed to run"
+[[ $record_diffs -eq 0 ]] || fail "$record_diffs differences between the subscriber records and the saga history"
+echo "e2e genieacs crash: one factory reset, saga completed, record equals history" >&2

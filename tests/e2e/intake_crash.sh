@@ -146,4 +146,12 @@ left=$(timeout 60 kcat -b "$STACK_BOOTSTRAP" -G ispflow -X auto.offset.reset=ear
   -X enable.auto.commit=false -e -q -f '%o\n' "$billing" 2>/dev/null | wc -l)
 [[ $left -eq 0 ]] || fail "$left records of $billing were not committed"
 
+# The subscriber records equal what the saga history says (the independent
+# SQL check): every saga that finished across the kill updated its record.
+record_diffs=$(psql "$STACK_DSN" -qAtX -v ON_ERROR_STOP=1 \
+  -f "$(dirname "$0")/../../deploy/local/record_check.sql" \
+  -c "select count(*) from ispflow_record_check") || fail "the record check failed to run"
+echo "subscriber records differing from history: $record_diffs" >&2
+[[ $record_diffs -eq 0 ]] || fail "$record_diffs differences between the subscriber records and the saga history"
+
 echo "e2e intake crash: all checks hold" >&2

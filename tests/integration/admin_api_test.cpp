@@ -1,5 +1,7 @@
+#include "adapters/postgres/retention_store.hpp"
 #include "tests/integration/admin_fixture.hpp"
 
+#include <cstdio>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -19,6 +21,7 @@ const std::vector<std::pair<std::string, std::string>> every_v1_endpoint = {
   {"GET", "/v1/dead-letters"},
   {"GET", "/v1/dead-letters/1"},
   {"POST", "/v1/dead-letters/1/redrive"},
+  {"POST", "/v1/dead-letters/1/dismiss"},
   {"POST", "/v1/events/redrive"},
   {"GET", "/v1/breakers"},
   {"POST", "/v1/breakers/t1%2Fnetbox/open"},
@@ -294,6 +297,198 @@ TEST_F(admin_api, redrives_a_dead_letter_with_a_corrected_payload) {
             404);
 }
 
+TEST_F(admin_api, dismisses_a_dead_letter_with_a_reason_tenant_scoped) {
+  auto d1 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't1'"
+                     " ORDER BY id LIMIT 1");
+  auto d2 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'");
+  auto path = "/v1/dead-letters/" + d1 + "/dismiss";
+  // A reason is required; a reader may not dismiss; t1 cannot see t2's.
+  EXPECT_EQ(post(path, t1_writer_token).status, 400);
+  EXPECT_EQ(post(path, t1_writer_token, R"({"reason":" "})").status, 400);
+  EXPECT_EQ(post(path, t1_writer_token,
+                 R"({"reason":")" + std::string(501, 'x') + "\"}")
+              .status,
+            400);
+  EXPECT_EQ(post(path, reader_token, R"({"reason":"dup"})").status, 403);
+  EXPECT_EQ(post("/v1/dead-letters/" + d2 + "/dismiss", t1_writer_token,
+                 R"({"reason":"dup"})")
+              .status,
+            404);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE"
+                     " dismissed_at IS NOT NULL"),
+            0);
+  // The value holds a password until then (an operator may re-drive it).
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d1
+                     + " AND position('hunter2' in encode(value, 'escape'))"
+                       " > 0"),
+            1);
+  auto a = post(path, t1_writer_token,
+                R"({"reason":"billing sent it twice; ticket 4711"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.json["id"].GetInt64(), std::stoll(d1));
+  EXPECT_TRUE(a.json["dismissed_at"].IsString());
+  EXPECT_TRUE(a.json["redriven_at"].IsNull());
+  // Dismissed: it keeps no secret, the rest of its value stays.
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d1
+                     + " AND dismissed_at IS NOT NULL AND position('hunter2'"
+                       " in encode(value, 'escape')) = 0 AND"
+                       " convert_from(value, 'UTF8')::jsonb->'credentials'->>"
+                       "'username' = 'u3'"),
+            1);
+  // Neither dismissed again nor re-driven.
+  a = post(path, t1_writer_token, R"({"reason":"again"})");
+  EXPECT_EQ(a.status, 409);
+  EXPECT_EQ(error_code(a), "already_dismissed");
+  a = post("/v1/dead-letters/" + d1 + "/redrive", t1_writer_token);
+  EXPECT_EQ(a.status, 409);
+  EXPECT_EQ(error_code(a), "dismissed");
+  // Shown, out of the open gauge, and audited with its reason.
+  a = get("/v1/dead-letters/" + d1, reader_token);
+  EXPECT_TRUE(a.json["dismissed_at"].IsString());
+  auto audit = db.query("SELECT request->>'reason', target, token_name FROM"
+                        " admin_audit WHERE action = 'dead_letters.dismiss'"
+                        " AND status = 200");
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(*audit[0][0], "billing sent it twice; ticket 4711");
+  EXPECT_EQ(*audit[0][1], d1);
+  EXPECT_EQ(*audit[0][2], "t1-writer");
+  EXPECT_EQ(db.count("SELECT count(*) FROM admin_audit WHERE action ="
+                     " 'dead_letters.dismiss' AND status = 409 AND"
+                     " request->>'reason' = 'again'"),
+            1);
+  // Retention: the dismissed one goes once past the period, an undismissed
+  // one as old stays (it waits for an operator).
+  db.query("UPDATE dead_letters SET created_at = now() - interval '400 days';"
+           "UPDATE dead_letters SET dismissed_at = now() - interval '100 days'"
+           " WHERE id = "
+           + d1);
+  auto rt = adapters::postgres::retention_store::connect(db.dsn());
+  ASSERT_TRUE(rt);
+  auto purged = rt->purge(
+    adapters::postgres::retention_table::dead_letters,
+    std::chrono::system_clock::now() - std::chrono::hours{24 * 90}, 1000);
+  ASSERT_TRUE(purged) << render_error(purged.error());
+  EXPECT_EQ(*purged, 1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d1), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d2), 1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters"), 6);
+}
+
+TEST_F(admin_api, a_redriven_dead_letter_keeps_no_password) {
+  auto d1 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't1'"
+                     " ORDER BY id LIMIT 1");
+  auto a = post("/v1/dead-letters/" + d1 + "/redrive", t1_writer_token,
+                R"({"payload":{"schema_version":1,"tenant_id":"t1",)"
+                R"("subscriber_id":"sub-3","plan_id":"fiber-500",)"
+                R"("service_type":"ftth","site":"ams-01","access":)"
+                R"({"onu_serial":"ALCL1A2B3C4D"},"credentials":)"
+                R"({"username":"u3","password":"hunter2"}}})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  // The inbox has the event (its saga needs the password); the dead
+  // letter does not any more.
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d1
+                     + " AND position('hunter2' in encode(value, 'escape'))"
+                       " > 0"),
+            0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d1
+                     + " AND convert_from(value, 'UTF8')::jsonb->>"
+                       "'subscriber_id' = 'sub-3'"),
+            1);
+}
+
+// The tables of a `pg_dump --data-only` whose rows hold `needle`, as text or
+// inside a bytea column (which the dump writes as hex).
+std::set<std::string> tables_holding(const std::string& dsn,
+                                     const std::string& needle) {
+  std::string hex;
+  for (unsigned char c : needle) {
+    char buf[3];
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    hex += buf;
+  }
+  auto cmd = "pg_dump --data-only --dbname='" + dsn + "'";
+  auto* dump = ::popen(cmd.c_str(), "r");
+  EXPECT_NE(dump, nullptr);
+  std::string text;
+  char buf[4096];
+  for (size_t n;
+       dump != nullptr && (n = std::fread(buf, 1, sizeof buf, dump)) > 0;)
+    text.append(buf, n);
+  EXPECT_EQ(dump != nullptr ? ::pclose(dump) : -1, 0) << "pg_dump failed";
+  // COPY public.<table> (...) FROM stdin; rows; \.
+  std::set<std::string> out;
+  std::string table;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("COPY public.", 0) == 0)
+      table = line.substr(12, line.find(' ', 12) - 12);
+    else if (line == "\\.")
+      table.clear();
+    else if (!table.empty()
+             && (line.find(needle) != std::string::npos
+                 || line.find(hex) != std::string::npos))
+      out.insert(table);
+  }
+  return out;
+}
+
+TEST_F(admin_api, a_password_stays_only_where_an_operator_still_needs_it) {
+  const std::string pw = "pw-Dump-93b1e0";
+  const std::string creds = R"(,"credentials":{"username":"dump@t1.example",)"
+                            R"("password":")"
+                            + pw + R"("})";
+  auto st = adapters::postgres::intake_store::connect(db.dsn());
+  ASSERT_TRUE(st);
+  events::intake_settings is;
+  events::intake_batch batch;
+  // Refused by intake (no plan_id): a dead letter, and its byte-faithful
+  // copy for the dead-letter topic in the outbox.
+  auto refused = events::check_billing_record(
+    billing("dump-1", "t1", "sub-dump", "activated",
+            R"(,"service_type":"ftth","site":"ams-01",)"
+            R"("access":{"onu_serial":"ALCL1A2B3C4D"})"
+              + creds,
+            40),
+    is);
+  batch.rejected.push_back(std::get<events::dead_letter>(refused));
+  // Accepted, then refused by admission (as the saga router records it).
+  auto accepted = events::check_billing_record(
+    billing("dump-2", "t1", "sub-dump", "activated",
+            R"(,"plan_id":"fiber-100","service_type":"ftth","site":"ams-01",)"
+            R"("access":{"onu_serial":"ALCL1A2B3C4D"})"
+              + creds,
+            41),
+    is);
+  batch.accepted.push_back(std::get<events::accepted_event>(accepted));
+  ASSERT_TRUE(st->write(batch));
+  db.query("UPDATE inbox SET skipped_reason = 'already_active' WHERE"
+           " event_id = 'dump-2'");
+  EXPECT_EQ(tables_holding(db.dsn(), pw),
+            (std::set<std::string>{"dead_letters", "inbox", "outbox"}));
+  // The operator dismisses the dead letter and re-drives the event.
+  auto dl = db.value("SELECT id FROM dead_letters WHERE \"offset\" = 40");
+  auto a = post("/v1/dead-letters/" + dl + "/dismiss", t1_writer_token,
+                R"({"reason":"sent again corrected"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  a = post("/v1/events/redrive", t1_writer_token,
+           R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z",)"
+           R"("types":["billing.subscription.activated"]})");
+  ASSERT_EQ(a.status, 202) << a.body;
+  // Left: the re-driven copy, waiting for its saga (which removes it once
+  // RADIUS and the CPE have it), and intake's copy for the dead-letter
+  // topic (removed with the outbox row by retention). Neither the dead
+  // letter, the refused original nor the audit holds it.
+  EXPECT_EQ(tables_holding(db.dsn(), pw),
+            (std::set<std::string>{"inbox", "outbox"}));
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE '%"
+                     + pw + "%' AND source <> 'ispflow/redrive'"),
+            0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE position('" + pw
+                     + "' in encode(value, 'escape')) > 0 AND topic <>"
+                       " 'billing.events.v1.dlq'"),
+            0);
+}
+
 TEST_F(admin_api, a_dead_letter_from_a_reserved_source_is_not_redriven) {
   // A producer claiming the admin API's own source: dead-lettered at intake
   // (here for its schema, so that only the re-drive's check stands
@@ -407,6 +602,58 @@ TEST_F(admin_api, events_redrive_dry_run_reports_what_would_start) {
   EXPECT_EQ(a.status, 403);
   a = post("/v1/events/redrive", t1_writer_token, R"({"from":"x"})");
   EXPECT_EQ(a.status, 400);
+}
+
+TEST_F(admin_api, events_redrive_dry_run_reads_the_subscriber_record) {
+  // sub-2's history is gone (retention), its record says suspended: the
+  // dry run decides on the record, as the saga router does: the activation
+  // is refused, the suspension (again) would start.
+  db.query("INSERT INTO subscribers (tenant_id, id, state, service_type,"
+           " last_saga_name, last_outcome, version) VALUES ('t1', 'sub-2',"
+           " 'suspended', 'ftth', 'suspend', 'completed', 3)");
+  EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE subscriber_id ="
+                     " 'sub-2'"),
+            0);
+  auto a = post("/v1/events/redrive", t1_writer_token,
+                R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z",)"
+                R"("dry_run":true})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto& evs = a.json["events"];
+  ASSERT_EQ(evs.Size(), 3u);
+  EXPECT_STREQ(evs[1]["event_id"].GetString(), "e2");
+  EXPECT_STREQ(evs[1]["decision"].GetString(), "dead_letter");
+  EXPECT_STREQ(evs[1]["reason"].GetString(), "subscriber_suspended");
+  EXPECT_STREQ(evs[2]["event_id"].GetString(), "e3");
+  EXPECT_STREQ(evs[2]["saga"].GetString(), "suspend");
+  EXPECT_EQ(a.json["would_start"].GetInt(), 1);
+}
+
+TEST_F(admin_api, a_redriven_refused_event_keeps_no_password) {
+  // e2 was refused by admission: its inbox row keeps the password until an
+  // operator re-drives it; then only the new copy has it.
+  db.query("UPDATE inbox SET skipped_reason = 'already_active' WHERE"
+           " event_id = 'e2'");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE"
+                     " '%hunter2%'"),
+            3);
+  auto a = post("/v1/events/redrive", t1_writer_token,
+                R"({"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z",)"
+                R"("types":["billing.subscription.activated"]})");
+  ASSERT_EQ(a.status, 202) << a.body;
+  EXPECT_EQ(a.json["recorded"].GetInt(), 2);
+  EXPECT_EQ(db.value("SELECT payload->'credentials'->>'username' FROM inbox"
+                     " WHERE event_id = 'e2'"),
+            "u1");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'e2' AND"
+                     " payload::text LIKE '%hunter2%'"),
+            0);
+  // e1 (not refused: its saga decides) keeps it; both copies have it.
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'e1' AND"
+                     " payload::text LIKE '%hunter2%'"),
+            1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE source ="
+                     " 'ispflow/redrive' AND payload::text LIKE '%hunter2%'"),
+            2);
 }
 
 TEST_F(admin_api, events_redrive_inserts_new_events_linked_to_the_originals) {

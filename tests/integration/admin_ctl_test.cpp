@@ -190,6 +190,26 @@ TEST_F(ispflowctl_test, dead_letters_list_show_and_redrive_with_a_payload) {
   EXPECT_EQ(r.code, 2);
 }
 
+TEST_F(ispflowctl_test, dead_letters_dismiss_with_a_reason) {
+  auto d2 = db.value("SELECT id FROM dead_letters WHERE tenant_id = 't2'");
+  auto r = ctl(admin_token, {"dlq", "dismiss", d2});
+  EXPECT_EQ(r.code, 2) << "the reason is required";
+  r = ctl(admin_token, {"dlq", "dismiss", d2, "--reason", "sent twice"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("dead letter " + d2 + " dismissed at"),
+            std::string::npos)
+    << r.out;
+  EXPECT_EQ(db.count("SELECT count(*) FROM dead_letters WHERE id = " + d2
+                     + " AND dismissed_at IS NOT NULL"),
+            1);
+  r = ctl(admin_token, {"dlq", "dismiss", d2, "--reason", "again"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("already_dismissed"), std::string::npos) << r.err;
+  r = ctl(reader_token, {"dlq", "show", d2});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("dismissed_at: 20"), std::string::npos) << r.out;
+}
+
 TEST_F(ispflowctl_test, breakers_list_open_and_close) {
   auto r = ctl(reader_token, {"breakers", "list"});
   ASSERT_EQ(r.code, 0) << r.err;

@@ -171,6 +171,11 @@ SELECT 's-t1', 'activate', 1, 't1', 'sub-1', 'ftth', 'e1',
        '2024-03-01T10:00:00Z', '2024-03-01T10:05:00Z', id
   FROM inbox WHERE event_id = 'e1';
 UPDATE inbox SET saga_id = 's-t1' WHERE event_id = 'e1';
+-- Its record, as the saga store writes it when a saga stops in
+-- needs_attention: the state stays, the last outcome says why.
+INSERT INTO subscribers (tenant_id, id, state, last_saga_id, last_saga_name,
+                         last_outcome, version)
+VALUES ('t1', 'sub-1', 'none', 's-t1', 'activate', 'needs_attention', 1);
 INSERT INTO saga_steps (saga_id, idx, name, state, attempts, last_error,
                         output, reconcile, generation, compensation_attempts)
 VALUES ('s-t1', 0, 'radius.provision', 'succeeded', 1, '',

@@ -4,3 +4,6 @@ ispflow_add_gtest(NAME subscriber_record_test
   SOURCES integration/subscriber_record_test.cpp
   LIBS ispflow::actors ispflow::postgres ispflow::test_support
   LABELS integration PG)
+# The independent SQL check the demo, the chaos checker and the crash test run.
+target_compile_definitions(subscriber_record_test PRIVATE
+  ISPFLOW_RECORD_CHECK_SQL="${PROJECT_SOURCE_DIR}/deploy/local/record_check.sql")

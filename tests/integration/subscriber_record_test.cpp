@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <gtest/gtest.h>
 #include <map>
@@ -133,6 +134,19 @@ protected:
             {"credentials.password", password}};
   }
 
+  // deploy/local/record_check.sql's differences, "field subscriber" each.
+  std::vector<std::string> record_check() {
+    std::ifstream in{ISPFLOW_RECORD_CHECK_SQL};
+    EXPECT_TRUE(in) << ISPFLOW_RECORD_CHECK_SQL;
+    std::string sql{std::istreambuf_iterator<char>{in}, {}};
+    std::vector<std::string> out;
+    for (auto& row : db.query(sql
+                              + "\nSELECT field || ' ' || subscriber_id FROM"
+                                " ispflow_record_check ORDER BY 1"))
+      out.push_back(*row[0]);
+    return out;
+  }
+
   std::string column(const std::string& subscriber, const std::string& col) {
     return db.value("SELECT " + col + " FROM subscribers WHERE id = '"
                     + subscriber + "'");
@@ -197,6 +211,23 @@ TEST_F(subscriber_record, follows_a_mixed_lifecycle_as_the_history_does) {
   write(e2);
 
   EXPECT_EQ(ispflow::testing::expect_records_match_history(db, registry), 5u);
+  // The independent SQL check agrees, and sees a record that differs.
+  EXPECT_EQ(record_check(), std::vector<std::string>{});
+  db.query("UPDATE subscribers SET state = 'active' WHERE id = 'e';"
+           "UPDATE subscribers SET plan_id = 'p1' WHERE id = 'd';"
+           "UPDATE subscribers SET profile = profile || '{\"onu_id\": \"x\"}',"
+           " onu_id = 'x' WHERE id = 'c';"
+           "INSERT INTO subscribers (tenant_id, id, state) VALUES"
+           " ('acme', 'z', 'active')");
+  EXPECT_EQ(record_check(),
+            (std::vector<std::string>{"column plan_id d", "profile c",
+                                      "record z", "state e"}));
+  db.query("UPDATE subscribers SET state = 'unknown' WHERE id = 'e';"
+           "UPDATE subscribers SET plan_id = 'p1000' WHERE id = 'd';"
+           "UPDATE subscribers SET profile = profile || '{\"onu_id\":"
+           " \"onu-4\"}', onu_id = 'onu-4' WHERE id = 'c';"
+           "DELETE FROM subscribers WHERE id = 'z'");
+  EXPECT_EQ(record_check(), std::vector<std::string>{});
   // What each record says, explicitly.
   EXPECT_EQ(column("a", "state"), "terminated");
   EXPECT_EQ(column("a", "plan_id"), "p500");
@@ -301,6 +332,15 @@ TEST_F(subscriber_record, no_password_is_left_once_no_step_needs_it) {
     << "the dump holds the data";
   EXPECT_EQ(text.find(password), std::string::npos)
     << "the password is still stored";
+  // bytea columns (outbox and dead-letter values) are dumped as hex.
+  std::string hex;
+  for (unsigned char c : password) {
+    char h[3];
+    std::snprintf(h, sizeof h, "%02x", c);
+    hex += h;
+  }
+  EXPECT_EQ(text.find(hex), std::string::npos)
+    << "the password is still stored in a bytea column";
 }
 
 TEST(subscriber_record_migration, builds_the_records_from_existing_sagas) {

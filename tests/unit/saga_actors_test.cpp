@@ -11,9 +11,11 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <chrono>
 #include <gtest/gtest.h>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace {
@@ -33,6 +35,111 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   return cfg;
 }
 
+// A store whose startable query is answered late: asked while a saga it
+// started is still running, it answers with the event that started it (as
+// a snapshot taken before that saga's first write shows it) only once that
+// saga has ended and the router heard so, like a slow reader connection.
+// Everything else goes to the memory store.
+/// Late answers delivered (the test checks the scenario happened).
+int late_answers = 0;
+
+struct late_reader_state {
+  actors::saga_store_actor inner;
+  std::shared_ptr<actors::memory_saga_db> db;
+  std::set<int64_t> answered;
+  std::set<int64_t> replayed;
+  int64_t held_event = 0;
+  caf::typed_response_promise<std::vector<adapters::postgres::startable_event>>
+    held;
+  std::vector<adapters::postgres::startable_event> stale;
+};
+
+actors::saga_store_actor::behavior_type
+late_reader(actors::saga_store_actor::stateful_pointer<late_reader_state> self,
+            actors::saga_store_actor inner,
+            std::shared_ptr<actors::memory_saga_db> db) {
+  namespace pg = adapters::postgres;
+  self->state.inner = std::move(inner);
+  self->state.db = std::move(db);
+  auto deliver_if_ended = [self] {
+    auto& st = self->state;
+    if (st.held_event == 0)
+      return;
+    auto& row = st.db->inbox.at(static_cast<size_t>(st.held_event - 1));
+    auto i = st.db->sagas.find(row.saga_id);
+    if (i == st.db->sagas.end()
+        || (i->second.state != sagas::saga_state::completed
+            && i->second.state != sagas::saga_state::compensated))
+      return;
+    // Answer a moment later: after the router heard that the saga ended.
+    st.held_event = 0;
+    self->delayed_send(self, 1ms, gc_flush_atom_v);
+  };
+  return {
+    [self, deliver_if_ended](
+      save_atom, std::vector<pg::saga_write>& batch) -> caf::result<uint64_t> {
+      auto rp = self->make_response_promise<uint64_t>();
+      self
+        ->request(self->state.inner, caf::infinite, save_atom_v,
+                  std::move(batch))
+        .then(
+          [rp, deliver_if_ended](uint64_t n) mutable {
+            rp.deliver(n);
+            deliver_if_ended();
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](next_atom, pg::startable_query& q)
+      -> caf::result<std::vector<pg::startable_event>> {
+      auto& st = self->state;
+      if (st.held_event == 0)
+        for (auto id : st.answered) {
+          auto& row = st.db->inbox.at(static_cast<size_t>(id - 1));
+          auto i = st.db->sagas.find(row.saga_id);
+          // Suspends only: admitted again, one would run twice.
+          if (i == st.db->sagas.end() || st.replayed.count(id) > 0
+              || i->second.state != sagas::saga_state::running
+              || row.event.type != "billing.subscription.suspended")
+            continue;
+          // Its saga runs: answer with the event as it was before.
+          st.replayed.insert(id);
+          st.held_event = id;
+          st.stale = {row.event};
+          st.held
+            = self->make_response_promise<std::vector<pg::startable_event>>();
+          return st.held;
+        }
+      auto events = st.db->next_startable(q);
+      for (auto& ev : events)
+        st.answered.insert(ev.inbox_id);
+      return events;
+    },
+    [self](skip_atom, int64_t id, std::string& reason,
+           std::vector<events::kafka_record>& records) {
+      return self->delegate(self->state.inner, skip_atom_v, id,
+                            std::move(reason), std::move(records));
+    },
+    [self](load_atom, std::vector<int32_t>& parts) {
+      return self->delegate(self->state.inner, load_atom_v, std::move(parts));
+    },
+    [self](load_atom, std::string& id) {
+      return self->delegate(self->state.inner, load_atom_v, std::move(id));
+    },
+    [self](status_atom, actors::subscriber_keys& q) {
+      return self->delegate(self->state.inner, status_atom_v, std::move(q));
+    },
+    [self](gc_flush_atom) {
+      auto& st = self->state;
+      if (st.stale.empty())
+        return;
+      ++late_answers;
+      st.held.deliver(std::move(st.stale));
+      st.stale.clear();
+    },
+  };
+}
+
 struct saga_actors_test : ::testing::Test {
   caf::actor_system_config cfg;
   caf::actor_system sys{testing_config(cfg)};
@@ -43,6 +150,11 @@ struct saga_actors_test : ::testing::Test {
   std::shared_ptr<ispflow::testing::fake_adapter_state> fake;
   adapters::api::adapter_actor fake_actor;
   actors::saga_store_actor store;
+  /// With `late_reads`, the memory store behind the late reader.
+  actors::saga_store_actor inner_store;
+  bool late_reads = false;
+  /// The router's poll tick (0: polls only when a saga ends).
+  std::chrono::milliseconds poll_interval{0};
   actors::timer_actor timer;
   actors::saga_router_actor router;
   sagas::time_point base = sagas::time_point{} + std::chrono::hours{500'000};
@@ -114,6 +226,10 @@ struct saga_actors_test : ::testing::Test {
   // Starts store, timer and router over `db` (a process start).
   void boot() {
     store = actors::spawn_memory_saga_store(sys, db);
+    if (late_reads) {
+      inner_store = store;
+      store = sys.spawn(late_reader, inner_store, db);
+    }
     timer = actors::spawn_timer(sys, clock());
     actors::saga_router_settings rs;
     rs.registry = &registry;
@@ -132,7 +248,7 @@ struct saga_actors_test : ::testing::Test {
     rs.tenant_max_running = tenant_max_running;
     rs.leases = leases;
     rs.clock = clock();
-    rs.poll_interval = 0ms;
+    rs.poll_interval = poll_interval;
     rs.seed = 42;
     router = actors::spawn_saga_router(sys, std::move(rs));
   }
@@ -143,11 +259,14 @@ struct saga_actors_test : ::testing::Test {
       caf::anon_send_exit(router, caf::exit_reason::kill);
     if (store)
       caf::anon_send_exit(store, caf::exit_reason::kill);
+    if (inner_store)
+      caf::anon_send_exit(inner_store, caf::exit_reason::kill);
     if (timer)
       caf::anon_send_exit(timer, caf::exit_reason::kill);
     sched.run();
     router = nullptr;
     store = nullptr;
+    inner_store = nullptr;
     timer = nullptr;
   }
 
@@ -319,6 +438,50 @@ TEST_F(saga_actors_test, one_subscribers_sagas_run_in_input_order) {
   EXPECT_EQ(db->status("t1", "s2").first, sagas::subscriber_state::suspended);
 }
 
+TEST_F(saga_actors_test, a_late_startable_answer_never_starts_an_event_again) {
+  // The suspend's first deny fails and waits for its backoff; meanwhile the
+  // router's tick polls, and the late reader answers that poll with the
+  // suspend as it was before its saga's first write, once the saga ended.
+  auto a = add_event(activated, "s1", activate_payload);
+  auto s = add_event(suspended, "s1", R"({"reason":"non_payment"})");
+  fake->set("radius.deny", fake_mode::fail_retryably, {}, 1);
+  late_reads = true;
+  late_answers = 0;
+  poll_interval = 10ms;
+  boot();
+  // The tick never stops: run until the late answer came, then some more.
+  for (int i = 0, after = 0; i < 20'000 && after < 200; ++i) {
+    sched.run();
+    if (late_answers > 0)
+      ++after;
+    sched.trigger_timeout();
+  }
+  EXPECT_EQ(late_answers, 1) << "the late answer came";
+  ASSERT_NE(saga_of(a), nullptr);
+  ASSERT_NE(saga_of(s), nullptr);
+  EXPECT_EQ(saga_of(s)->state, sagas::saga_state::completed);
+  // One saga per event: the late answer started nothing again.
+  EXPECT_EQ(db->sagas.size(), 2u);
+  size_t denies = 0;
+  for (auto& [key, n] : fake->applied)
+    if (key.first == "radius.deny")
+      denies += static_cast<size_t>(n);
+  EXPECT_EQ(denies, 1u);
+  EXPECT_EQ(db->inbox.at(static_cast<size_t>(s - 1)).skip_reason, "");
+  expect_no_effect_applied_twice();
+  // Nor did the router try: two sagas started, none stopped unfinished (a
+  // second saga's first write is refused by the store, or in PostgreSQL
+  // fails its unique inbox_id and is retried for ever).
+  caf::scoped_actor self{sys};
+  self->send(router, caf::get_atom_v);
+  sched.run();
+  actors::saga_router_counts counts;
+  self->receive([&](actors::saga_router_counts& x) { counts = x; },
+                [&](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(counts.started, 2u);
+  EXPECT_EQ(counts.abandoned, 0u);
+}
+
 TEST_F(saga_actors_test, one_tenants_backlog_does_not_starve_another) {
   // Tenant t1's 30 activations hang at NetBox (never answered); t2's one
   // activation arrives after all of them. Polls fetch 8 events and a
@@ -360,6 +523,26 @@ TEST_F(saga_actors_test, refused_event_is_dead_lettered_with_its_reason) {
   auto err = db->outbox[0].header("ispflow_error");
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->value, "subscriber_not_active");
+}
+
+TEST_F(saga_actors_test,
+       a_refused_events_dead_letter_copy_carries_no_password) {
+  auto id = add_event(
+    suspended, "s9",
+    R"({"reason":"fraud","credentials":{"username":"s9@t1.example",)"
+    R"("password":"pw-Dlq-4d2a"},"wifi":[{"psk":"k-7f1e"}]})");
+  boot();
+  run_all();
+  ASSERT_EQ(db->outbox.size(), 1u);
+  auto& value = db->outbox[0].value;
+  EXPECT_EQ(value.find("pw-Dlq-4d2a"), std::string::npos) << value;
+  EXPECT_EQ(value.find("k-7f1e"), std::string::npos) << value;
+  EXPECT_NE(value.find("s9@t1.example"), std::string::npos) << value;
+  EXPECT_NE(value.find("fraud"), std::string::npos) << value;
+  // The inbox row, which an operator may re-drive, keeps it.
+  EXPECT_NE(
+    db->inbox.at(static_cast<size_t>(id - 1)).event.payload.find("pw-Dlq-4d2a"),
+    std::string::npos);
 }
 
 TEST_F(saga_actors_test, backoff_timers_fire_when_the_clock_advances) {

@@ -15,7 +15,9 @@
 #                           it, sessions and radacct are checked too)
 #   DSN                     the database FreeRADIUS reads (radcheck, radreply,
 #                           radusergroup) and ispflow's sagas/inbox/outbox
-#                           (only to name what is stuck)
+#                           (only to name what is stuck, and to hold the
+#                           subscriber records against the saga history:
+#                           deploy/local/record_check.sql, `record_differs`)
 # It loads these into the schema chaos_check of DSN's database, derives per
 # subscriber what the network must hold from the feed (the last of
 # activate/terminate, suspend/resume, the plan), runs every check and prints
@@ -31,8 +33,9 @@
 set -euo pipefail
 
 dir=${1:-}; dsn=${2:-}
-[[ -n "$dir" && -n "$dsn" && -f "$dir/feed.tsv" ]] || { sed -n '2,22p' "$0" >&2; exit 2; }
+[[ -n "$dir" && -n "$dsn" && -f "$dir/feed.tsv" ]] || { sed -n '2,24p' "$0" >&2; exit 2; }
 dir=$(cd "$dir" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 for f in netbox awx genieacs voltha; do
   [[ -s "$dir/state/$f.json" ]] || { echo "check: $dir/state/$f.json missing" >&2; exit 2; }
 done
@@ -247,6 +250,19 @@ insert into findings
   from expect e join public.radreply r on r.username = e.username and r.attribute = 'Framed-IP-Address',
        lateral (select string_agg(split_part(address, '/', 1), ' ') addrs from netbox n where n.subscriber = e.subscriber) b
   where e.present and r.value <> coalesce(b.addrs, '');
+SQL
+  # ispflow's read model: every subscriber record equals what the saga
+  # history says (deploy/local/record_check.sql), when the database has one.
+  cat <<SQL
+select exists (select 1 from information_schema.columns where table_schema = 'public'
+  and table_name = 'subscribers' and column_name = 'last_outcome') as has_record \gset
+\if :has_record
+\i '$here/../record_check.sql'
+insert into findings
+  select 'record_differs', tenant_id || '/' || subscriber_id,
+         format('%s: record %s, history %s', field, left(record, 60), left(history, 60))
+  from ispflow_record_check;
+\endif
 SQL
   if [[ -s "$dir/state/nas.json" ]]; then
     cat <<'SQL'

@@ -3,7 +3,8 @@
 # one must give no finding; the same state with a lost input, a duplicated
 # AWX job, a second NetBox address (so RADIUS's address disagrees), a
 # repeated lifecycle record, a stray RADIUS row, a stuck saga, a session
-# left open and a wrong session rate must give exactly those findings.
+# left open, a wrong session rate and a subscriber record that differs from
+# the saga history must give exactly those findings.
 #   check_selftest.sh ADMIN_DSN     (a PostgreSQL to create a scratch database in)
 set -euo pipefail
 export PGOPTIONS='-c client_min_messages=warning'
@@ -26,7 +27,13 @@ create table radreply (id serial, username text, attribute text, op text, value 
 create table radusergroup (id serial, username text, groupname text, priority int);
 create table radgroupreply (id serial, groupname text, attribute text, op text, value text);
 create table radacct (radacctid serial, acctsessionid text, username text, acctstoptime timestamptz);
-create table sagas (id text, name text, subscriber_id text, state text);
+create table sagas (id text, name text, subscriber_id text, state text,
+  tenant_id text default 'demo', service_type text default 'ftth',
+  payload jsonb default '{}', created_at timestamptz default now());
+create table saga_steps (saga_id text, idx int, name text, state text, reconcile boolean, output jsonb);
+create table subscribers (tenant_id text, id text, state text, service_type text, profile jsonb,
+  plan_id text, radius_username text, ip_address text, onu_id text, cpe_id text,
+  nas_identifier text, last_outcome text);
 create table inbox (event_id text, type text, subscriber_id text, saga_id text, skipped_reason text);
 SQL
 
@@ -90,6 +97,9 @@ insert into radgroupreply (groupname, attribute, op, value) values ('demo-fiber-
 insert into radacct (acctsessionid, username, acctstoptime) values
   ('a1', 'sub-00001@demo.example', null), ('a2', 'sub-00002@demo.example', now());
 insert into sagas values ('s1', 'activate', 'sub-00001', 'completed');
+insert into saga_steps values ('s1', 0, 'allocate_ip', 'succeeded', false, '{"ip_address": "100.64.0.1"}');
+insert into subscribers values ('demo', 'sub-00001', 'active', 'ftth', '{"ip_address": "100.64.0.1"}',
+  null, null, '100.64.0.1', null, null, null, 'completed');
 SQL
 printf '[{"id":"a1","username":"sub-00001@demo.example","attributes":{"Mikrotik-Rate-Limit":"20000k/100000k"}}]\n' >"$work/s/state/nas.json"
 
@@ -112,6 +122,7 @@ psql "$dsn" -qX -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 insert into radcheck (username, attribute, op, value) values ('sub-00003@demo.example', 'SSHA2-512-Password', ':=', 'x');
 insert into sagas values ('s6', 'suspend', 'sub-00002', 'running');
 update radacct set acctstoptime = null where acctsessionid = 'a2';
+update subscribers set state = 'suspended' where id = 'sub-00001';
 SQL
 printf '[%s,%s]\n' '{"id":"a1","username":"sub-00001@demo.example","attributes":{"Mikrotik-Rate-Limit":"1k/1k"}}' \
   '{"id":"a2","username":"sub-00002@demo.example","attributes":{}}' >"$work/s/state/nas.json"  # a session left, a wrong rate
@@ -129,11 +140,12 @@ want=(
   'session_not_disconnected +sub-00002 +the NAS still holds a session'
   'session_not_disconnected +sub-00002 +radacct has an open session'
   'inconsistent_effect +sub-00001 +the session of sub-00001@demo.example has rate 1k/1k'
+  'record_differs +demo/sub-00001 +state: record suspended, history active'
 )
 for w in "${want[@]}"; do
   grep -qE "^  $w" <<<"$out" || fail "no finding matching: $w"
 done
 [[ $(sed -n '/^FINDINGS/,$p' <<<"$out" | grep -c '^  ') -eq ${#want[@]} ]] || fail "findings other than the ${#want[@]} planted ones"
-grep -q '^FINDINGS 11: duplicated_effect 4, inconsistent_effect 2, lifecycle_record_repeated 1, lost_input 1, session_not_disconnected 2, stuck 1$' <<<"$out" \
+grep -q '^FINDINGS 12: duplicated_effect 4, inconsistent_effect 2, lifecycle_record_repeated 1, lost_input 1, record_differs 1, session_not_disconnected 2, stuck 1$' <<<"$out" \
   || fail "wrong FINDINGS line"
 echo "chaos checker self-test: all checks hold" >&2

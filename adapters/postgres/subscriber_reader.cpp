@@ -1,0 +1,111 @@
+#include "adapters/postgres/subscriber_reader.hpp"
+
+#include "adapters/postgres/codec.hpp"
+#include "adapters/postgres/session.hpp"
+
+#include <rapidjson/document.h>
+
+namespace ispflow::adapters::postgres {
+
+namespace {
+
+// $1: a JSON array of {"t": tenant, "s": subscriber}; one row per element,
+// in its order, null columns for a subscriber without a record.
+constexpr const char* read_sql
+  = "SELECT r.state, COALESCE(r.service_type, ''), r.profile::text,"
+    "       COALESCE(r.last_outcome, '')"
+    "  FROM (SELECT (row_number() OVER ()) - 1 AS n, t, s"
+    "          FROM json_to_recordset($1::json) AS x(t text, s text)) k"
+    "  LEFT JOIN subscribers r ON r.tenant_id = k.t AND r.id = k.s"
+    " ORDER BY k.n";
+
+void prepare(pqxx::connection& conn) {
+  {
+    pqxx::nontransaction tx{conn};
+    tx.exec("SET jit = off");
+  }
+  conn.prepare("ispflow_subscriber_records", read_sql);
+}
+
+std::string keys_json(const subscriber_key_list& keys) {
+  std::string out = "[";
+  for (auto& [tenant, subscriber] : keys) {
+    if (out.size() > 1)
+      out += ',';
+    out += "{\"t\":";
+    detail::append_json_text(out, tenant);
+    out += ",\"s\":";
+    detail::append_json_text(out, subscriber);
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+} // namespace
+
+sagas::subscriber_state admission_state(const subscriber_view& x) noexcept {
+  if (x.last_outcome == sagas::to_string(sagas::saga_state::needs_attention))
+    return sagas::subscriber_state::unknown;
+  return sagas::parse_subscriber_state(x.state).value_or(
+    sagas::subscriber_state::unknown);
+}
+
+struct subscriber_reader::impl {
+  explicit impl(std::string dsn) : db(std::move(dsn), prepare) {
+    // nop
+  }
+  detail::session db;
+};
+
+subscriber_reader::subscriber_reader(std::unique_ptr<impl> ptr)
+  : impl_(std::move(ptr)) {
+  // nop
+}
+
+subscriber_reader::subscriber_reader(subscriber_reader&&) noexcept = default;
+subscriber_reader&
+subscriber_reader::operator=(subscriber_reader&&) noexcept = default;
+subscriber_reader::~subscriber_reader() = default;
+
+caf::expected<subscriber_reader>
+subscriber_reader::connect(const std::string& dsn) {
+  auto ptr = std::make_unique<impl>(dsn);
+  if (auto err = ptr->db.open())
+    return err;
+  return subscriber_reader{std::move(ptr)};
+}
+
+caf::expected<std::vector<subscriber_view>>
+subscriber_reader::read(const subscriber_key_list& keys) {
+  auto json = keys_json(keys);
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx{conn};
+    auto rows = tx.exec_prepared("ispflow_subscriber_records", json);
+    std::vector<subscriber_view> out;
+    out.reserve(rows.size());
+    for (auto row : rows) {
+      subscriber_view x;
+      if (row[0].is_null()) {
+        x.state = sagas::to_string(sagas::subscriber_state::none);
+        out.push_back(std::move(x));
+        continue;
+      }
+      x.state = row[0].as<std::string>();
+      x.service_type = row[1].as<std::string>();
+      x.last_outcome = row[3].as<std::string>();
+      rapidjson::Document doc;
+      doc.Parse(row[2].c_str());
+      if (doc.IsObject())
+        for (auto& m : doc.GetObject())
+          if (m.value.IsString())
+            x.profile.emplace(
+              std::string{m.name.GetString(), m.name.GetStringLength()},
+              std::string{m.value.GetString(), m.value.GetStringLength()});
+      out.push_back(std::move(x));
+    }
+    return out;
+  });
+}
+
+} // namespace ispflow::adapters::postgres
