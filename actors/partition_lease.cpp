@@ -1,6 +1,7 @@
 #include "actors/partition_lease.hpp"
 
 #include "adapters/postgres/partition_owners.hpp"
+#include "common/effect_gate.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
@@ -27,6 +28,15 @@ void lease_board::grant(int32_t partition, int64_t epoch,
 void lease_board::drop(int32_t partition) {
   std::lock_guard guard{mtx_};
   leases_.erase(partition);
+}
+
+bool lease_board::drop_if(int32_t partition, int64_t epoch) {
+  std::lock_guard guard{mtx_};
+  auto i = leases_.find(partition);
+  if (i == leases_.end() || i->second.epoch != epoch)
+    return false;
+  leases_.erase(i);
+  return true;
 }
 
 std::optional<int64_t> lease_board::epoch(int32_t partition) const {
@@ -69,6 +79,16 @@ struct keeper_state {
     return cfg.board->instance_id();
   }
 
+  keeper_state() = default;
+  keeper_state(const keeper_state&) = delete;
+  keeper_state& operator=(const keeper_state&) = delete;
+
+  /// A keeper that ends no longer confirms leases: the gate goes back to
+  /// unarmed (see common/effect_gate.hpp).
+  ~keeper_state() {
+    common::effect_gate::disarm();
+  }
+
   caf::error connect() {
     if (db)
       return caf::none;
@@ -88,9 +108,15 @@ void claim_missing(self_ptr self) {
   if (st.stopped)
     return;
   std::vector<int32_t> claimed;
+  // A claim may wait for saga writes in flight (lock_timeout): the round
+  // ends after half a heartbeat so that the heartbeats of the partitions
+  // held go on; the others are claimed at the next tick.
+  auto started = lease_board::clock::now();
   for (auto p : st.assigned) {
     if (st.held.count(p) > 0)
       continue;
+    if (lease_board::clock::now() - started > st.cfg.heartbeat / 2)
+      break;
     if (auto err = st.connect()) {
       common::log_warn("partition_keeper", "partition not claimed yet",
                        {{"partition", std::to_string(p)},
@@ -150,21 +176,35 @@ void heartbeat(self_ptr self) {
       i = st.held.erase(i);
       continue;
     }
-    // Still ours, but the lease ran out meanwhile (e.g. the database was
-    // out): sagas that stopped calling stopped for good; resume them.
-    if (!st.cfg.board->valid(p, epoch, sent))
+    // Still ours in the database, but the lease ran out meanwhile (paused,
+    // the database was out): its saga actors may still have writes and
+    // calls in flight under this epoch. It is claimed again at a higher
+    // epoch (claim_missing, right after), so that whatever the old actors
+    // still write is refused, and its sagas resume from the store.
+    if (!st.cfg.board->valid(p, epoch, sent)) {
+      st.cfg.board->drop(p);
       lapsed.push_back(p);
+      i = st.held.erase(i);
+      continue;
+    }
     st.cfg.board->grant(p, epoch, sent + st.cfg.lease);
     ++i;
   }
+  auto now = lease_board::clock::now();
+  if (!lost.empty() || !lapsed.empty()) {
+    // Operations begun under the lost or lapsed leases fail at their next
+    // request instead of reaching the network.
+    common::effect_gate::hold(now + st.cfg.lease);
+  }
+  common::effect_gate::renew(sent + st.cfg.lease);
   if (st.cfg.router) {
     if (!lost.empty())
       self->send(st.cfg.router, close_atom_v, std::move(lost));
     if (!lapsed.empty()) {
-      common::log_info("partition_keeper", "lease renewed after it ran out",
+      common::log_info("partition_keeper",
+                       "lease ran out: partitions claimed again",
                        {{"partitions", std::to_string(lapsed.size())}});
-      self->send(st.cfg.router, close_atom_v, lapsed);
-      self->send(st.cfg.router, open_atom_v, lapsed);
+      self->send(st.cfg.router, close_atom_v, std::move(lapsed));
     }
   }
 }
@@ -216,6 +256,7 @@ partition_keeper_actor::behavior_type keeper(self_ptr self,
       auto n = static_cast<uint64_t>(st.held.size());
       for (auto& [p, e] : st.held)
         st.cfg.board->drop(p);
+      common::effect_gate::disarm();
       if (auto err = st.connect())
         return err;
       if (auto res = st.db->release(st.me(), st.held, true); !res)

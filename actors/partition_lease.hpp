@@ -54,6 +54,10 @@ public:
   /// Forgets `partition` (revoked, lost or refused): its calls stop now.
   void drop(int32_t partition);
 
+  /// Forgets `partition` only if it is held at `epoch`; true if it was (a
+  /// write refused under an older epoch says nothing about the current one).
+  bool drop_if(int32_t partition, int64_t epoch);
+
   /// The epoch `partition` is held at, if held (valid or not).
   std::optional<int64_t> epoch(int32_t partition) const;
 

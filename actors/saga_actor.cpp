@@ -317,11 +317,16 @@ void write_inflight(self_ptr self) {
             auto& rs = self->state;
             if (err == errc::stale_epoch) {
               auto p = rs.fence.partition;
+              // Refused under the epoch the board still holds: the
+              // partition is lost, every saga of it stops here. Refused
+              // under an older one (this instance claimed it again
+              // since): only this actor stops.
+              auto lost = true;
               if (rs.deps->leases) {
                 ++rs.deps->leases->stale_writes_refused;
-                rs.deps->leases->drop(p);
+                lost = rs.deps->leases->drop_if(p, rs.fence.epoch);
               }
-              if (rs.deps->router)
+              if (lost && rs.deps->router)
                 self->send(rs.deps->router, close_atom_v,
                            std::vector<int32_t>{p});
               stop_fenced(self,

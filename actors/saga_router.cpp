@@ -705,9 +705,13 @@ saga_router_actor::behavior_type router(self_ptr self,
         rs.cfg.on_saga_finished(inst);
       // Sent by the saga actor itself: find it by address, not by id (a
       // scan of every running saga, per saga that ends).
-      auto i = rs.running.find(
-        caf::actor_cast<caf::actor_addr>(self->current_sender()));
-      if (i == rs.running.end() || i->second.saga_id != inst.id)
+      // A sender not running any more was forgotten when its partition
+      // closed: the same saga may run again in a new actor, which stays.
+      auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      auto i = rs.running.find(sender);
+      if (i != rs.running.end() && i->second.saga_id != inst.id)
+        i = rs.running.end();
+      if (i == rs.running.end() && !sender)
         i = rs.find_running(inst.id);
       if (i != rs.running.end()) {
         self->demonitor(i->first);
@@ -765,11 +769,22 @@ saga_router_actor::behavior_type router(self_ptr self,
       for (auto p : parts)
         rs.owned.erase(p);
       // Their sagas stop where they are: each transition is durable, and
-      // the new owner resumes them (same keys, reconcile first).
-      for (auto& [addr, saga] : rs.running)
-        if (gone.count(saga.partition) > 0)
-          if (auto hdl = caf::actor_cast<caf::actor>(addr))
-            self->send_exit(hdl, caf::exit_reason::user_shutdown);
+      // the new owner resumes them (same keys, reconcile first). They are
+      // forgotten at once, not at their down message: when this instance
+      // claims the partition again (a lease that ran out), its sagas
+      // resume from the store under the new epoch, which refuses whatever
+      // the stopping actors still write.
+      for (auto i = rs.running.begin(); i != rs.running.end();) {
+        if (gone.count(i->second.partition) == 0) {
+          ++i;
+          continue;
+        }
+        if (auto hdl = caf::actor_cast<caf::actor>(i->first))
+          self->send_exit(hdl, caf::exit_reason::user_shutdown);
+        release(self, i->second);
+        i = rs.running.erase(i);
+      }
+      rs.counts.running = rs.running.size();
       common::log_info("saga_router", "partitions revoked",
                        {{"owned", std::to_string(rs.owned.size())}});
     },

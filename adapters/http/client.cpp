@@ -1,6 +1,7 @@
 #include "adapters/http/client.hpp"
 
 #include "adapters/http/trace.hpp"
+#include "common/effect_gate.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
@@ -600,6 +601,13 @@ void client::submit(request req, completion done) {
   t->done = std::move(done);
   t->submitted = steady::now();
   impl_->pending.fetch_add(1, std::memory_order_relaxed);
+  if (!common::effect_gate::open()) {
+    // Nothing is sent while this instance's leases are unconfirmed.
+    impl::fail(*t, transport_error::other,
+               std::string{common::effect_gate::closed_text}, false);
+    impl_->finish(std::move(t));
+    return;
+  }
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
     if (!impl_->stopping) {

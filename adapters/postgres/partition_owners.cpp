@@ -61,9 +61,12 @@ constexpr const char* instances_sql
 void prepare(pqxx::connection& conn) {
   {
     // A claim waits for the saga writes in flight, not for ever: it is
-    // tried again at the next heartbeat.
+    // tried again at the next heartbeat. A keeper paused inside its claim
+    // transaction (SIGSTOP, a stall) must not hold the owner rows: the
+    // server ends that transaction, so the next owner's claim goes on.
     pqxx::nontransaction tx{conn};
-    tx.exec("SET lock_timeout = '10s'");
+    tx.exec("SET lock_timeout = '1s'");
+    tx.exec("SET idle_in_transaction_session_timeout = '2s'");
   }
   conn.prepare("ispflow_owner_lock", lock_sql);
   conn.prepare("ispflow_owner_claim", claim_sql);
@@ -133,12 +136,13 @@ partition_owners::heartbeat(const std::string& instance,
                             const std::map<int32_t, int64_t>& held,
                             bool relay) {
   return impl_->db.run([&](pqxx::connection& conn) {
-    pqxx::work w{conn};
+    // One statement in autocommit: no transaction stays open between it
+    // and a COMMIT, holding the owner rows, if the process pauses there.
+    pqxx::nontransaction w{conn};
     std::vector<int32_t> out;
     for (auto row : w.exec_prepared("ispflow_owner_heartbeat", instance,
                                     held_json(held), relay))
       out.push_back(row[0].as<int32_t>());
-    w.commit();
     return out;
   });
 }

@@ -1,5 +1,6 @@
 #include "adapters/radius/coa_authorization.hpp"
 
+#include "common/effect_gate.hpp"
 #include "events/errc.hpp"
 
 #include <atomic>
@@ -147,6 +148,14 @@ void coa_authorization::send_all(code kind, std::vector<session> sessions,
                                  std::vector<attribute> extra, callback done) {
   if (sessions.empty()) {
     done({});
+    return;
+  }
+  if (!common::effect_gate::open()) {
+    // This instance's leases are unconfirmed: nothing goes to any NAS.
+    std::vector<da_outcome> all(sessions.size());
+    for (auto& x : all)
+      x.detail = common::effect_gate::closed_text;
+    done(std::move(all));
     return;
   }
   auto state = std::make_shared<fan_in>();

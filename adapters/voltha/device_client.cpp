@@ -1,6 +1,7 @@
 #include "adapters/voltha/device_client.hpp"
 
 #include "adapters/http/trace.hpp"
+#include "common/effect_gate.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "voltha_subset.grpc.pb.h"
@@ -87,6 +88,10 @@ thread_local std::string current_trace;
 // trace context if there is one.
 void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds d) {
   ctx.set_deadline(std::chrono::system_clock::now() + d);
+  // While this instance's leases are unconfirmed nothing goes out: the
+  // call ends as cancelled before it starts.
+  if (!common::effect_gate::open())
+    ctx.TryCancel();
   if (auto id = common::current_log_instance(); !id.empty())
     ctx.AddMetadata("ispflow-instance", metadata_value(id));
   if (!current_trace.empty())

@@ -10,3 +10,8 @@ ispflow_add_gtest(NAME common_log_test
                   SOURCES unit/common_log_test.cpp
                   LIBS ispflow::common ispflow::rapidjson
                   LABELS unit)
+
+ispflow_add_gtest(NAME common_effect_gate_test
+                  SOURCES unit/common_effect_gate_test.cpp
+                  LIBS ispflow::common
+                  LABELS unit)

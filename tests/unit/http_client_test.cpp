@@ -1,6 +1,7 @@
 #include "adapters/http/client.hpp"
 #include "adapters/http/http_actor.hpp"
 #include "adapters/http/trace.hpp"
+#include "common/effect_gate.hpp"
 #include "common/log.hpp"
 #include "events/type_ids.hpp"
 
@@ -403,6 +404,28 @@ TEST(http_client, names_the_instance_in_its_user_agent) {
   EXPECT_EQ(default_user_agent(), "ispflow/0.1");
   auto unnamed = make_client();
   EXPECT_EQ(call(*unnamed, get(srv.url("/user-agent"))).body, "ispflow/0.1");
+}
+
+// A process whose partition leases are not confirmed (paused past its
+// lease, cut off from PostgreSQL) sends nothing, even for an operation
+// that began before: the request fails as not sent.
+TEST(http_client, sends_nothing_while_the_effect_gate_is_closed) {
+  namespace gate = common::effect_gate;
+  test_server srv;
+  auto client = make_client();
+  gate::renew(gate::clock::now() - 1ms);
+  auto refused = call(*client, get(srv.url("/hello")));
+  EXPECT_FALSE(refused.has_response());
+  EXPECT_FALSE(refused.request_sent);
+  EXPECT_EQ(refused.error_text, gate::closed_text);
+  EXPECT_EQ(srv.connections(), 0u);
+  gate::renew(gate::clock::now() + 1h);
+  EXPECT_EQ(call(*client, get(srv.url("/hello"))).body, "hello");
+  gate::hold(gate::clock::now() + 1h);
+  EXPECT_FALSE(call(*client, get(srv.url("/hello"))).has_response());
+  gate::disarm();
+  EXPECT_EQ(call(*client, get(srv.url("/hello"))).body, "hello");
+  EXPECT_EQ(srv.connections(), 1u);
 }
 
 TEST(http_trace, validates_and_derives_traceparents) {

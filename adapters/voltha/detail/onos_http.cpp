@@ -2,6 +2,7 @@
 
 #include "adapters/http/client.hpp"
 #include "adapters/http/trace.hpp"
+#include "common/effect_gate.hpp"
 
 #include <curl/curl.h>
 #include <memory>
@@ -34,6 +35,11 @@ http_answer onos_request(const tenant_settings& settings,
                          const std::string& traceparent) {
   static curl_global init;
   http_answer res;
+  if (!common::effect_gate::open()) {
+    res.transport = http_transport::not_sent;
+    res.error = common::effect_gate::closed_text;
+    return res;
+  }
   std::unique_ptr<CURL, easy_deleter> h{curl_easy_init()};
   if (!h) {
     res.transport = http_transport::not_sent;
