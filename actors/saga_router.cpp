@@ -319,8 +319,11 @@ void skip(self_ptr self, const pg::startable_event& ev,
         if (err == errc::stale_epoch && rs.cfg.leases) {
           // Another instance claimed the partition: stop its sagas here.
           ++rs.cfg.leases->stale_writes_refused;
-          rs.cfg.leases->drop(fence.partition);
-          self->send(self, close_atom_v, std::vector<int32_t>{fence.partition});
+          // Refused under the epoch still held: the partition is lost.
+          // Under an older one (claimed again since): nothing more.
+          if (rs.cfg.leases->drop_if(fence.partition, fence.epoch))
+            self->send(self, close_atom_v,
+                       std::vector<int32_t>{fence.partition});
         }
       });
 }
