@@ -11,29 +11,8 @@ namespace ispflow::adapters::genieacs {
 
 namespace {
 
-// The node at a dotted parameter path of a device document (GenieACS
-// nests parameters: {"InternetGatewayDevice":{"WANDevice":{"1":...}}}).
-const rapidjson::Value* node_at(const rapidjson::Value& doc,
-                                std::string_view path) {
-  const rapidjson::Value* node = &doc;
-  while (!path.empty()) {
-    auto dot = path.find('.');
-    auto name = path.substr(0, dot);
-    if (!node->IsObject())
-      return nullptr;
-    auto i = node->FindMember(rapidjson::Value{rapidjson::StringRef(
-      name.data(), static_cast<rapidjson::SizeType>(name.size()))});
-    if (i == node->MemberEnd())
-      return nullptr;
-    node = &i->value;
-    path = dot == std::string_view::npos ? std::string_view{}
-                                         : path.substr(dot + 1);
-  }
-  return node;
-}
-
 std::string value_at(const rapidjson::Value& doc, std::string_view path) {
-  auto* node = node_at(doc, path);
+  auto* node = at_path(doc, path);
   if (node == nullptr || !node->IsObject())
     return {};
   auto v = node->FindMember("_value");

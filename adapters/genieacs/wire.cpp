@@ -305,26 +305,6 @@ constexpr const char* tr098_cr_url
 constexpr const char* tr181_cr_url
   = "Device.ManagementServer.ConnectionRequestURL";
 
-// The member at a dotted path, or null.
-const rapidjson::Value* at_path(const rapidjson::Value& doc,
-                                std::string_view path) {
-  const rapidjson::Value* node = &doc;
-  while (!path.empty()) {
-    auto dot = path.find('.');
-    auto name = path.substr(0, dot);
-    if (!node->IsObject())
-      return nullptr;
-    auto i = node->FindMember(rapidjson::Value{rapidjson::StringRef(
-      name.data(), static_cast<rapidjson::SizeType>(name.size()))});
-    if (i == node->MemberEnd())
-      return nullptr;
-    node = &i->value;
-    path = dot == std::string_view::npos ? std::string_view{}
-                                         : path.substr(dot + 1);
-  }
-  return node;
-}
-
 std::string text_of(const rapidjson::Value& v) {
   if (v.IsString())
     return std::string{v.GetString(), v.GetStringLength()};
@@ -480,6 +460,25 @@ parse_values(std::string_view body, const std::vector<std::string>& paths) {
     out[path] = v == node->MemberEnd() ? std::string{} : text_of(v->value);
   }
   return std::optional<values>{std::move(out)};
+}
+
+const rapidjson::Value* at_path(const rapidjson::Value& doc,
+                                std::string_view path) {
+  const rapidjson::Value* node = &doc;
+  while (!path.empty()) {
+    auto dot = path.find('.');
+    auto name = path.substr(0, dot);
+    if (!node->IsObject())
+      return nullptr;
+    auto i = node->FindMember(rapidjson::Value{rapidjson::StringRef(
+      name.data(), static_cast<rapidjson::SizeType>(name.size()))});
+    if (i == node->MemberEnd())
+      return nullptr;
+    node = &i->value;
+    path = dot == std::string_view::npos ? std::string_view{}
+                                         : path.substr(dot + 1);
+  }
+  return node;
 }
 
 } // namespace ispflow::adapters::genieacs

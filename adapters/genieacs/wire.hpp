@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <rapidjson/fwd.h>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -159,5 +160,11 @@ parse_device_times(std::string_view body);
 /// when the array is empty; nothing if unreadable.
 std::optional<std::optional<std::map<std::string, std::string>>>
 parse_values(std::string_view body, const std::vector<std::string>& paths);
+
+/// The member of a device document at a dotted parameter path (GenieACS
+/// nests parameters: {"InternetGatewayDevice":{"WANDevice":{"1":...}}}),
+/// or null.
+const rapidjson::Value* at_path(const rapidjson::Value& doc,
+                                std::string_view path);
 
 } // namespace ispflow::adapters::genieacs

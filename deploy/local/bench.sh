@@ -42,15 +42,17 @@ done
 
 # The soak: mixed lifecycle sagas at a steady rate with retention at a short
 # period; the database size must level off and the rate stay flat. The full
-# soak (a million sagas of history) is SOAK_SAGAS=1000000 (hours at the
-# default rate); the default is a short one.
+# soak (a million sagas of history) is SOAK_SAGAS=1000000 (about an hour at
+# the default rate); the default is a short one. SOAK_CSV=FILE writes every
+# interval as a CSV row.
 soak_sagas=${SOAK_SAGAS:-20000}
 soak_rate=${SOAK_RATE:-300}
 soak_retention=${SOAK_RETENTION:-60}
 echo "== soak: $soak_sagas mixed lifecycle sagas at $soak_rate events/s, retention ${soak_retention} s (SOAK_SAGAS=1000000 for the full soak)"
 "$(stack_program ispflow-soak-bench)" --dsn "$(fresh_db soak_bench)" \
   --sagas "$soak_sagas" --rate "$soak_rate" --retention "$soak_retention" \
-  --subscribers "${SOAK_SUBSCRIBERS:-5000}" --report "${SOAK_REPORT:-10}"
+  --subscribers "${SOAK_SUBSCRIBERS:-5000}" --report "${SOAK_REPORT:-10}" \
+  --max-backlog "${SOAK_MAX_BACKLOG:-2000}" ${SOAK_CSV:+--csv "$SOAK_CSV"}
 
 echo "== dunning run: 10,000 suspensions over 5 NAS simulators, each at most 500/s and 32 in flight"
 echo "   (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"

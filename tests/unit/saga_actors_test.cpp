@@ -116,9 +116,9 @@ late_reader(actors::saga_store_actor::stateful_pointer<late_reader_state> self,
       return events;
     },
     [self](skip_atom, int64_t id, std::string& reason,
-           std::vector<events::kafka_record>& records) {
+           std::vector<events::kafka_record>& records, pg::write_fence fence) {
       return self->delegate(self->state.inner, skip_atom_v, id,
-                            std::move(reason), std::move(records));
+                            std::move(reason), std::move(records), fence);
     },
     [self](load_atom, std::vector<int32_t>& parts) {
       return self->delegate(self->state.inner, load_atom_v, std::move(parts));
