@@ -223,8 +223,16 @@ partition_keeper_actor::behavior_type keeper(self_ptr self,
     [self](close_atom, const std::vector<int32_t>& parts) {
       auto& st = self->state;
       std::map<int32_t, int64_t> released;
+      auto now = lease_board::clock::now();
       for (auto p : parts) {
         st.assigned.erase(p);
+        // Revoked after its lease ran out (this process was paused or cut
+        // off meanwhile): operations still in flight for it fail at their
+        // next request instead of reaching the network, as after a loss
+        // the heartbeat finds.
+        if (auto i = st.held.find(p);
+            i != st.held.end() && !st.cfg.board->valid(p, i->second, now))
+          common::effect_gate::hold(now + st.cfg.lease);
         st.cfg.board->drop(p);
         if (auto i = st.held.find(p); i != st.held.end()) {
           released.emplace(*i);

@@ -55,6 +55,8 @@ struct transfer {
   steady::time_point submitted;
   std::size_t max_body = 0;
   bool body_overflow = false;
+  /// Stopped by the effect gate right before sending (on_prereq).
+  bool withheld = false;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   char error_buffer[CURL_ERROR_SIZE] = {};
@@ -125,6 +127,16 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   return len;
 }
 
+// The last moment before a request goes out on its connection: a request
+// submitted before the process paused (SIGSTOP, a stall) is not sent once
+// this instance's leases are unconfirmed (common/effect_gate.hpp).
+int on_prereq(void* user, char*, char*, int, int) {
+  if (common::effect_gate::open())
+    return CURL_PREREQFUNC_OK;
+  static_cast<transfer*>(user)->withheld = true;
+  return CURL_PREREQFUNC_ABORT;
+}
+
 bool is_tls_error(CURLcode rc) noexcept {
   switch (rc) {
     case CURLE_SSL_CONNECT_ERROR:
@@ -167,6 +179,13 @@ void classify(transfer& t, CURLcode rc) {
     res.status = static_cast<int>(code);
     res.error = transport_error::none;
     res.request_sent = true;
+    return;
+  }
+  if (t.withheld) {
+    res.error = transport_error::other;
+    res.error_text = common::effect_gate::closed_text;
+    res.request_sent = false;
+    res.status = 0;
     return;
   }
   res.error_text = t.error_buffer[0] != '\0' ? std::string{t.error_buffer}
@@ -401,6 +420,8 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
     // Certificates are verified unless the origin (or the whole client) is
     // explicitly configured otherwise.
     bool verify = opts.verify_tls;

@@ -17,7 +17,9 @@ protected:
     admin_api::SetUp();
     if (HasFatalFailure())
       return;
+    // The admin fixture's sub-1 record is replaced by a fuller one.
     db.query(R"sql(
+DELETE FROM subscribers WHERE tenant_id = 't1' AND id = 'sub-1';
 INSERT INTO subscribers (tenant_id, id, state, plan_id, service_type,
                          radius_username, ip_address, onu_id, cpe_id,
                          nas_identifier, last_saga_id, last_saga_name,

@@ -428,6 +428,34 @@ TEST(http_client, sends_nothing_while_the_effect_gate_is_closed) {
   EXPECT_EQ(srv.connections(), 1u);
 }
 
+// A request submitted while the gate was open but not yet sent when it
+// closed (waiting for a connection, or a process paused in between) is
+// not sent either: the gate is checked again right before sending.
+TEST(http_client, a_queued_request_is_not_sent_once_the_gate_closed) {
+  namespace gate = common::effect_gate;
+  test_server srv;
+  client_options opts;
+  opts.max_connections_per_host = 1;
+  auto client = make_client(opts);
+  gate::renew(gate::clock::now() + 1h);
+  std::promise<response> first;
+  std::promise<response> second;
+  client->submit(get(srv.url("/hang")),
+                 [&](response res) { first.set_value(std::move(res)); });
+  client->submit(get(srv.url("/hello")),
+                 [&](response res) { second.set_value(std::move(res)); });
+  // The first is on the server (which holds it), the second waits.
+  while (srv.connections() == 0)
+    std::this_thread::sleep_for(1ms);
+  gate::renew(gate::clock::now() - 1ms);
+  EXPECT_EQ(first.get_future().get().body, "late");
+  auto refused = second.get_future().get();
+  EXPECT_FALSE(refused.has_response());
+  EXPECT_FALSE(refused.request_sent);
+  EXPECT_EQ(refused.error_text, gate::closed_text);
+  gate::disarm();
+}
+
 TEST(http_trace, validates_and_derives_traceparents) {
   std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   EXPECT_TRUE(valid_traceparent(tp));
