@@ -193,9 +193,10 @@ const std::string key_1(32, '1');
 const std::string key_2 = "the previous key, retired soon; 2";
 constexpr std::string_view keyed_source = "billing.acme";
 
-// Replaces "@k1"/"@k2" signature placeholders by the record's signature;
-// returns how many it replaced.
-int sign_placeholders(kafka_record& rec) {
+// Signs the record where the input asks for it: a signature header whose
+// value is the key name "@k1" or "@k2" gets the real signature with that key;
+// returns how many it signed.
+int sign_where_asked(kafka_record& rec) {
   int signed_count = 0;
   auto decoded = decode_cloud_event(rec);
   for (auto& h : rec.headers) {
@@ -231,7 +232,7 @@ std::string verdict(const intake_decision& d) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto rec = to_record({reinterpret_cast<const char*>(data), size});
-  auto signed_count = sign_placeholders(rec);
+  auto signed_count = sign_where_asked(rec);
   intake_settings settings;
   settings.clock = [] { return std::string{"2024-05-01T12:00:00.000Z"}; };
   auto decision = check_billing_record(rec, settings);

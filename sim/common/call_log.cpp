@@ -9,7 +9,19 @@ namespace ispflow::sim::common {
 
 namespace {
 
-// `s` escaped for a JSON string.
+// The query parameter `name` as a number, `fallback` when absent or bad.
+int64_t number_param(const httplib::Request& req, const char* name,
+                     int64_t fallback) {
+  if (!req.has_param(name))
+    return fallback;
+  auto text = req.get_param_value(name);
+  char* end = nullptr;
+  auto v = std::strtoll(text.c_str(), &end, 10);
+  return end != nullptr && *end == '\0' && !text.empty() ? v : fallback;
+}
+
+} // namespace
+
 std::string json_text(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
@@ -26,19 +38,6 @@ std::string json_text(std::string_view s) {
   }
   return out;
 }
-
-// The query parameter `name` as a number, `fallback` when absent or bad.
-int64_t number_param(const httplib::Request& req, const char* name,
-                     int64_t fallback) {
-  if (!req.has_param(name))
-    return fallback;
-  auto text = req.get_param_value(name);
-  char* end = nullptr;
-  auto v = std::strtoll(text.c_str(), &end, 10);
-  return end != nullptr && *end == '\0' && !text.empty() ? v : fallback;
-}
-
-} // namespace
 
 std::string caller_of(std::string_view user_agent) {
   auto close = user_agent.rfind(')');

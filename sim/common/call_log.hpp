@@ -20,6 +20,9 @@ struct recorded_call {
   std::string path;
 };
 
+/// `s` escaped for a JSON string (quotes, backslashes, control characters).
+std::string json_text(std::string_view s);
+
 /// The calling instance named by a `User-Agent` of the form
 /// `product/version (<instance id>)` (the text inside the last pair of
 /// parentheses); "" when there is none.

@@ -230,28 +230,6 @@ std::vector<traced_request> http_host::traces() const {
   return {traces_.begin(), traces_.end()};
 }
 
-namespace {
-
-// `s` escaped for a JSON string.
-std::string json_text(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-} // namespace
-
 void http_host::handle_control(const httplib::Request& req,
                                httplib::Response& res) {
   if (req.path == "/_sim/faults") {
