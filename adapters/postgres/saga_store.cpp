@@ -839,24 +839,36 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   }
   timers_set += ']';
   timers_cleared += ']';
+  // A constraint the batch breaks (a second saga for one inbox event, a
+  // missing inbox row) fails the same way on every retry: it is refused as
+  // invalid input, not reported as a database error worth retrying.
+  bool broken_constraint = false;
   auto done = impl_->db.run([&](pqxx::connection& conn) -> std::string {
-    pqxx::work w{conn};
-    // Refused: the transaction rolls back with `w`.
-    if (auto stale = check_fences(w, fences, impl_->instance_id);
-        !stale.empty())
-      return stale;
-    copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
-    copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
-    copy_in(w, "outbox", "topic, key, value, headers", outbox);
-    w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared,
-                     impl_->instance_id);
-    detail::record_subscribers(w, impl_->registry, batch);
-    w.commit();
-    return {};
+    try {
+      pqxx::work w{conn};
+      // Refused: the transaction rolls back with `w`.
+      if (auto stale = check_fences(w, fences, impl_->instance_id);
+          !stale.empty())
+        return stale;
+      copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
+      copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
+      copy_in(w, "outbox", "topic, key, value, headers", outbox);
+      w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared,
+                       impl_->instance_id);
+      detail::record_subscribers(w, impl_->registry, batch);
+      w.commit();
+      return {};
+    } catch (const pqxx::integrity_constraint_violation& e) {
+      broken_constraint = true;
+      return detail::trim_message(e.what());
+    }
   });
   caf::expected<void> res;
   if (!done) {
     res = std::move(done.error());
+  } else if (broken_constraint) {
+    res = caf::make_error(errc::invalid_input,
+                          "saga write breaks a constraint: " + *done);
   } else if (!done->empty()) {
     ++impl_->stale_refused;
     res = caf::make_error(errc::stale_epoch, std::move(*done));

@@ -55,11 +55,34 @@ feed_steadily() {
   done
 }
 
-# Prints "ms-to-first-transition ms-to-all-partitions-held" for instance I
-# stopped with SIGNAL; the others (SURVIVORS, e.g. "1 3") take over.
+# The times (ms since the epoch) of the log lines with message MSG in the
+# logs of instances INSTANCES written at or after AFTER_MS, in order.
+#   log_times MSG AFTER_MS INSTANCES
+log_times() {
+  local msg=$1 after=$2 i ts ms
+  for i in $3; do grep -h "\"msg\":\"$msg\"" "${CLUSTER_LOGS[$i]}" || true; done |
+    grep -o '"ts":"[^"]*"' | cut -d'"' -f4 | while read -r ts; do
+      ms=$(date -d "$ts" +%s%3N)
+      ((ms >= after)) && echo "$ms"
+    done | sort -n
+}
+
+# Stops instance I with SIGNAL; the others (SURVIVORS, e.g. "1 3") take
+# over. Prints, in ms after the signal: "first all-held group-noticed
+# last-assigned drained released partitions" where
+#   first         the first saga transition of its work written by another
+#                 instance (a transition on one of its partitions committed
+#                 after that partition's new claim: fencing refuses the old
+#                 owner's writes from then on, so the draining instance's
+#                 own writes are not counted);
+#   all-held      partition_owners shows only the survivors;
+#   group-noticed the survivors' first revocation (the group's rebalance);
+#   last-assigned the survivors' last assignment before all-held;
+#   drained, released (SIGTERM only) the stopped instance's drain and its
+#                 release of its partitions ("-" for SIGKILL).
 #   takeover I SIGNAL SURVIVORS
 takeover() {
-  local i=$1 sig=$2 survivors=$3 held t_kill t_owned first
+  local i=$1 sig=$2 survivors=$3 held t_kill t_owned first noticed assigned drained=- released=- t
   held=$(cluster_held_by "$i")
   t_kill=$(now_ms)
   if [[ "$sig" == TERM ]]; then
@@ -70,16 +93,24 @@ takeover() {
   cluster_wait_owners "$survivors" 60 || { echo "no take-over within 60 s" >&2; return 1; }
   t_owned=$(now_ms)
   [[ "$sig" == TERM ]] && cluster_signal "$i" TERM
-  # The first transition written by another instance on one of its partitions.
   for _ in $(seq 300); do
     first=$(stack_sql "select floor(extract(epoch from min(o.created_at)) * 1000)::bigint
-      from outbox o join sagas s on s.id::text = convert_from(o.value, 'UTF8')::jsonb->>'saga_id'
+      from outbox o
+      join sagas s on s.id::text = convert_from(o.value, 'UTF8')::jsonb->>'saga_id'
+      join partition_owners po on po.partition = s.kafka_partition
       where o.topic = 'saga.events.v1' and o.created_at > to_timestamp($t_kill / 1000.0)
-        and s.kafka_partition in ($held) and s.owner <> 'node-$i'")
+        and s.kafka_partition in ($held) and po.instance_id not in ('', 'node-$i')
+        and o.created_at >= po.claimed_at")
     [[ -n "$first" ]] && break
     sleep 0.1
   done
-  echo "$((${first:-$t_owned} - t_kill)) $((t_owned - t_kill)) $held"
+  noticed=$(log_times "partitions revoked" "$t_kill" "$survivors" | head -n1)
+  assigned=$(log_times "partitions assigned" "$t_kill" "$survivors" | awk -v t="$t_owned" '$1 <= t' | tail -n1)
+  if [[ "$sig" == TERM ]]; then
+    t=$(log_times drained "$t_kill" "$i" | head -n1) && [[ -n "$t" ]] && drained=$((t - t_kill))
+    t=$(log_times "partitions released" "$t_kill" "$i" | head -n1) && [[ -n "$t" ]] && released=$((t - t_kill))
+  fi
+  echo "$((${first:-$t_owned} - t_kill)) $((t_owned - t_kill)) $((${noticed:-$t_kill} - t_kill)) $((${assigned:-$t_owned} - t_kill)) $drained $released $held"
 }
 
 if [[ "${BENCH_TAKEOVER:-1}" == 1 ]]; then
@@ -94,13 +125,16 @@ lease=$(grep -o '"lease_ms":"[0-9]*"' "${CLUSTER_LOGS[1]}" | head -n1 | grep -o 
 feed_steadily 1 &
 producer_pid=$!
 sleep 10
-read -r first owned held <<<"$(takeover 2 KILL "1 3")"
+read -r first owned noticed assigned _ _ held <<<"$(takeover 2 KILL "1 3")"
 echo "SIGKILL node-2 (partitions $held): first transition of its work on another instance after ${first} ms; all its partitions held after ${owned} ms (lease ${lease} ms)"
+echo "   the group revoked the survivors' partitions after ${noticed} ms and assigned the last time after ${assigned} ms; from that assignment to the first transition: $((first - assigned)) ms"
 cluster_start_instance 2 "$here/ispflow.yaml"
 cluster_wait_owners "1 2 3" 60
 sleep 10
-read -r first owned held <<<"$(takeover 3 TERM "1 2")"
+read -r first owned noticed assigned drained released held <<<"$(takeover 3 TERM "1 2")"
 echo "SIGTERM node-3 (partitions $held): first transition of its work on another instance after ${first} ms; all its partitions held after ${owned} ms"
+echo "   node-3 drained after ${drained} ms and released its partitions after ${released} ms; the group revoked the survivors' partitions after ${noticed} ms and assigned the last time after ${assigned} ms; from that assignment to the first transition: $((first - assigned)) ms"
+echo "   node-3's drain: $(grep -o '"msg":"drained".*' "${CLUSTER_LOGS[3]}" | tail -n1)"
 kill "$producer_pid" 2>/dev/null; wait "$producer_pid" 2>/dev/null || true; producer_pid=
 echo "   sagas: $(stack_sql "select format('%s created, %s completed, %s open', count(*), count(*) filter (where state = 'completed'), count(*) filter (where state in ('pending', 'running', 'compensating'))) from sagas")"
 cluster_stop_all >/dev/null 2>&1

@@ -310,7 +310,9 @@ TEST_F(saga_store, a_bad_row_fails_the_whole_group_write) {
                    {}});
   auto res = store->write(batch);
   ASSERT_FALSE(res);
-  EXPECT_TRUE(has_code(res.error(), errc::database_error))
+  // A broken constraint is refused (retrying cannot help), not a database
+  // error to retry.
+  EXPECT_TRUE(has_code(res.error(), errc::invalid_input))
     << ispflow::render_error(res.error());
   EXPECT_EQ(db.value("SELECT count(*) FROM sagas"), "0");
   EXPECT_EQ(db.value("SELECT count(*) FROM saga_steps"), "0");
@@ -331,7 +333,8 @@ TEST_F(saga_store, an_inbox_event_starts_at_most_one_saga) {
   write({{instance("s-1"), inbox[0], 0, {}, {}, {}, {}, {}}});
   auto res = store->write({{instance("s-2"), inbox[0], 0, {}, {}, {}, {}, {}}});
   ASSERT_FALSE(res);
-  EXPECT_TRUE(has_code(res.error(), errc::database_error));
+  EXPECT_TRUE(has_code(res.error(), errc::invalid_input))
+    << ispflow::render_error(res.error());
   EXPECT_EQ(db.value("SELECT string_agg(id, ',') FROM sagas"), "s-1");
 }
 
