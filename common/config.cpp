@@ -191,6 +191,10 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.intake.linger_ms = static_cast<int>(v.integer); }},
   {"intake.allow_any_source", value_kind::boolean, false, "false", 0, 0, {},
    [](config& c, const parsed& v) { c.intake.allow_any_source = v.boolean; }},
+  {"intake.signed_max_age_seconds", value_kind::integer, false, "604800", 0, 3153600000, {},
+   [](config& c, const parsed& v) { c.intake.signed_max_age_seconds = v.integer; }},
+  {"intake.signed_max_skew_seconds", value_kind::integer, false, "300", 0, 86400, {},
+   [](config& c, const parsed& v) { c.intake.signed_max_skew_seconds = v.integer; }},
   {"outbox.batch", value_kind::integer, false, "1000", 1, 100000, {},
    [](config& c, const parsed& v) { c.outbox.batch = static_cast<int>(v.integer); }},
   {"outbox.poll_interval_ms", value_kind::integer, false, "50", 1, 60000, {},
@@ -1462,6 +1466,30 @@ private:
                 + " bytes (e.g. `openssl rand -hex 32`)");
         x.signing_keys.push_back(std::move(text));
       }
+    }
+    // A signed record replayed after retention forgot its id must be older
+    // than the replay window: the window and the clock skew fit within the
+    // inbox's retention (the dedupe window).
+    auto signs = std::any_of(in.sources.begin(), in.sources.end(),
+                             [](auto& x) { return !x.signing_key_file.empty(); });
+    auto inbox = cfg_.retention.inbox_seconds;
+    if (signs && cfg_.retention.enabled && inbox > 0) {
+      if (in.signed_max_age_seconds == 0)
+        error("config: intake.signed_max_age_seconds: 0 (no replay window) "
+              "while retention.inbox_seconds forgets event ids after "
+              + std::to_string(inbox)
+              + " s: a signed record replayed after that would act again; "
+                "set a window of at most retention.inbox_seconds - "
+                "intake.signed_max_skew_seconds");
+      else if (in.signed_max_age_seconds + in.signed_max_skew_seconds > inbox)
+        error("config: intake.signed_max_age_seconds: "
+              + std::to_string(in.signed_max_age_seconds) + " + "
+              + std::to_string(in.signed_max_skew_seconds)
+              + " s (intake.signed_max_skew_seconds) exceeds "
+                "retention.inbox_seconds ("
+              + std::to_string(inbox)
+              + "): a signed record replayed after retention forgot its id "
+                "would still be in its window");
     }
   }
 

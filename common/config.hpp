@@ -112,6 +112,14 @@ struct intake_settings {
   /// `intake.allow_any_source`: accept any source for any configured tenant
   /// (the behaviour before `intake.sources` existed). Default false.
   bool allow_any_source = false;
+  /// `intake.signed_max_age_seconds`: the replay window of a signing
+  /// source's events: one whose `time` is older is refused
+  /// (`signature_invalid`); 0 = no window. Must leave room within
+  /// `retention.inbox_seconds` (the dedupe window). 7 days.
+  int64_t signed_max_age_seconds = 7 * 86'400;
+  /// `intake.signed_max_skew_seconds`: how far ahead of this instance's
+  /// clock a signed event's `time` may be. 5 minutes.
+  int64_t signed_max_skew_seconds = 300;
 
   friend bool operator==(const intake_settings&, const intake_settings&)
     = default;

@@ -148,7 +148,7 @@ std::ostream& operator<<(std::ostream& os, const intake_error& x) {
   return os << x.code << ": " << x.detail;
 }
 
-bool is_rfc3339(std::string_view s) {
+std::optional<int64_t> rfc3339_to_unix_ms(std::string_view s) {
   // 0123456789012345678
   // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
@@ -157,33 +157,59 @@ bool is_rfc3339(std::string_view s) {
       || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, hour)
       || s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':'
       || !digits(s, 17, 2, second))
-    return false;
+    return std::nullopt;
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59
       || second > 60)
-    return false;
+    return std::nullopt;
   static constexpr int days_in_month[] = {31, 29, 31, 30, 31, 30,
                                           31, 31, 30, 31, 30, 31};
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   if (day > days_in_month[month - 1] || (month == 2 && day == 29 && !leap))
-    return false;
+    return std::nullopt;
   size_t pos = 19;
+  int64_t millis = 0;
   if (s[pos] == '.') {
     size_t start = ++pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9')
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (pos - start < 3)
+        millis = millis * 10 + (s[pos] - '0');
       ++pos;
+    }
     if (pos == start)
-      return false;
+      return std::nullopt;
+    for (auto n = pos - start; n < 3; ++n)
+      millis *= 10;
   }
   if (pos >= s.size())
-    return false;
-  if (s[pos] == 'Z' || s[pos] == 'z')
-    return pos + 1 == s.size();
-  if (s[pos] != '+' && s[pos] != '-')
-    return false;
-  int off_h = 0, off_m = 0;
-  return pos + 6 == s.size() && digits(s, pos + 1, 2, off_h)
-         && s[pos + 3] == ':' && digits(s, pos + 4, 2, off_m) && off_h <= 23
-         && off_m <= 59;
+    return std::nullopt;
+  int64_t offset_minutes = 0;
+  if (s[pos] == 'Z' || s[pos] == 'z') {
+    if (pos + 1 != s.size())
+      return std::nullopt;
+  } else {
+    if (s[pos] != '+' && s[pos] != '-')
+      return std::nullopt;
+    int off_h = 0, off_m = 0;
+    if (pos + 6 != s.size() || !digits(s, pos + 1, 2, off_h)
+        || s[pos + 3] != ':' || !digits(s, pos + 4, 2, off_m) || off_h > 23
+        || off_m > 59)
+      return std::nullopt;
+    offset_minutes = (s[pos] == '-' ? -1 : 1) * (off_h * 60 + off_m);
+  }
+  // Days since 1970-01-01 of the civil date (proleptic Gregorian).
+  int64_t y = year - (month <= 2 ? 1 : 0);
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = era * 146097 + doe - 719468;
+  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second
+                 - offset_minutes * 60;
+  return secs * 1000 + millis;
+}
+
+bool is_rfc3339(std::string_view s) {
+  return rfc3339_to_unix_ms(s).has_value();
 }
 
 std::string rfc3339_now() {

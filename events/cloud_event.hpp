@@ -3,6 +3,8 @@
 #include "events/records.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -90,6 +92,12 @@ kafka_record encode_binary(const cloud_event& ev, std::string topic);
 /// True if `text` is an RFC 3339 date-time, e.g. "2024-05-01T12:00:00.5Z" or
 /// "2024-05-01T14:00:00+02:00" (field ranges are checked, leap seconds kept).
 bool is_rfc3339(std::string_view text);
+
+/// The instant an RFC 3339 date-time names, in milliseconds since the Unix
+/// epoch (its offset applied, digits past milliseconds dropped, a leap
+/// second read as the next second's start), or nothing when `text` is not
+/// one (`is_rfc3339`).
+std::optional<int64_t> rfc3339_to_unix_ms(std::string_view text);
 
 /// The current time as RFC 3339 UTC with milliseconds,
 /// e.g. "2024-05-01T12:00:00.123Z".

@@ -7,6 +7,7 @@
 #include "events/schema_registry.hpp"
 #include "events/source_signature.hpp"
 
+#include <chrono>
 #include <openssl/sha.h>
 #include <optional>
 #include <rapidjson/stringbuffer.h>
@@ -16,6 +17,12 @@
 namespace ispflow::events {
 
 namespace {
+
+int64_t unix_ms_now() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
 
 constexpr std::string_view accepted_type = "intake.accepted";
 
@@ -251,10 +258,15 @@ intake_decision check_billing_record(const kafka_record& rec,
   // A source with a key proves each event: before anything else of the
   // record is believed (a forged one acts on nothing).
   if (settings.signing_keys)
-    if (auto* keys = settings.signing_keys(ev.source))
+    if (auto* keys = settings.signing_keys(ev.source)) {
       if (auto why = verify_signature(ev, rec, *keys))
         return refuse(rec, settings,
                       error(intake_errors::signature_invalid, std::move(*why)));
+      auto now = settings.now_ms ? settings.now_ms() : unix_ms_now();
+      if (auto why = check_signed_time(ev.time, now, settings.signed_window))
+        return refuse(rec, settings,
+                      error(intake_errors::signature_invalid, std::move(*why)));
+    }
   if (!registry.is_billing_input(ev.type))
     return refuse(
       rec, settings,

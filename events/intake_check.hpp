@@ -2,6 +2,7 @@
 
 #include "events/intake.hpp"
 #include "events/records.hpp"
+#include "events/source_signature.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -76,6 +77,12 @@ struct intake_settings {
   /// or it is refused (`signature_invalid`). When empty, no signature is
   /// checked.
   std::function<const std::vector<std::string>*(std::string_view)> signing_keys;
+  /// How far from now a signed event's `time` may be (its signature's
+  /// replay window); checked for the records of sources with keys only.
+  signed_time_window signed_window;
+  /// Milliseconds since the Unix epoch for `signed_window`; when empty, the
+  /// system clock. Tests set it.
+  std::function<int64_t()> now_ms;
   /// The `ce_time` of emitted events (RFC 3339); when empty, the current
   /// UTC time. Tests set it to get reproducible records.
   std::function<std::string()> clock;

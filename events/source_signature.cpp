@@ -142,4 +142,29 @@ verify_signature(const cloud_event& ev, const kafka_record& rec,
   return std::nullopt;
 }
 
+std::optional<std::string> check_signed_time(std::string_view time,
+                                             int64_t now_ms,
+                                             const signed_time_window& window) {
+  if (window.max_age.count() <= 0)
+    return std::nullopt;
+  if (time.empty())
+    return std::string{"time: missing; a signing source's events carry their"
+                       " time (the signature's replay window)"};
+  auto at = rfc3339_to_unix_ms(time);
+  if (!at)
+    return std::string{"time: not an RFC 3339 date-time"};
+  auto age_ms = now_ms - *at;
+  if (age_ms > window.max_age.count() * 1000)
+    return "time: " + std::to_string(age_ms / 1000)
+           + " s old, older than the replay window of "
+           + std::to_string(window.max_age.count())
+           + " s (intake.signed_max_age_seconds): a replayed record?";
+  if (-age_ms > window.max_skew.count() * 1000)
+    return "time: " + std::to_string(-age_ms / 1000)
+           + " s ahead of this instance's clock, more than "
+           + std::to_string(window.max_skew.count())
+           + " s (intake.signed_max_skew_seconds)";
+  return std::nullopt;
+}
+
 } // namespace ispflow::events

@@ -3,6 +3,8 @@
 #include "events/cloud_event.hpp"
 #include "events/records.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,5 +46,24 @@ std::string sign_v1(std::string_view key, std::string_view base);
 std::optional<std::string>
 verify_signature(const cloud_event& ev, const kafka_record& rec,
                  const std::vector<std::string>& keys);
+
+/// How far from now the `time` of a signed event may be. A signature covers
+/// the time, so a record replayed later still names its first time; once it
+/// is older than `max_age` it is refused, which closes the replay of a
+/// genuinely signed record whose inbox row retention has removed (as long
+/// as `max_age + max_skew` stays within the inbox retention).
+struct signed_time_window {
+  /// The oldest accepted; zero: no window (any time, or none, is taken).
+  std::chrono::seconds max_age{0};
+  /// How far in the future (the producer's clock ahead of ours).
+  std::chrono::seconds max_skew{0};
+};
+
+/// Checks the `time` attribute of a signed event against `window` at
+/// `now_ms` (milliseconds since the Unix epoch). Returns why it is outside
+/// (missing, not RFC 3339, too old, too far ahead), or nothing.
+std::optional<std::string> check_signed_time(std::string_view time,
+                                             int64_t now_ms,
+                                             const signed_time_window& window);
 
 } // namespace ispflow::events

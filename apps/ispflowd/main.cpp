@@ -288,6 +288,10 @@ int main(int argc, char** argv) {
   intake_cfg.check.signing_keys = [sources](std::string_view source) {
     return sources.signing_keys(source);
   };
+  intake_cfg.check.signed_window.max_age
+    = std::chrono::seconds{cfg->intake.signed_max_age_seconds};
+  intake_cfg.check.signed_window.max_skew
+    = std::chrono::seconds{cfg->intake.signed_max_skew_seconds};
   // The saga engine: one store connection writing transitions in group
   // commits, and the router that starts a saga per accepted event.
   sagas::saga_registry registry;

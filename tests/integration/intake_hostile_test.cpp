@@ -61,6 +61,9 @@ const std::string current_key = "current signing key of billing.signed, 2026";
 const std::string previous_key = "previous signing key of billing.signed, 2025";
 
 // `rec` signed as its producer would (docs/operations.md).
+// The "now" against which the fixture's intake judges signed events' times.
+const std::string signed_now = "2026-06-01T12:00:00Z";
+
 events::kafka_record signed_with(events::kafka_record rec,
                                  const std::string& key) {
   auto ev = std::get<events::cloud_event>(events::decode_cloud_event(rec));
@@ -141,6 +144,10 @@ struct intake_hostile : ::testing::Test {
     is.check.signing_keys = [policy](std::string_view src) {
       return policy.signing_keys(src);
     };
+    // Signed events are judged against a fixed "now" (signed_now).
+    is.check.signed_window = {std::chrono::hours{24 * 7},
+                              std::chrono::seconds{300}};
+    is.check.now_ms = [] { return *events::rfc3339_to_unix_ms(signed_now); };
     auto started = actors::spawn_intake(*sys, is, s);
     ASSERT_TRUE(started);
     intake = *started;
@@ -193,29 +200,39 @@ TEST_F(intake_hostile, a_spoofed_tenant_is_refused_and_tenants_never_collide) {
 // `signature_invalid` that act on nothing; events signed with the current
 // key and with the key a rotation retires are recorded.
 TEST_F(intake_hostile, forged_events_of_a_signing_source_act_on_nothing) {
-  auto from = [](const std::string& id, const std::string& sub) {
-    return event("billing.signed", id, "acme", sub, suspension("acme", sub));
+  auto from = [](const std::string& id, const std::string& sub,
+                 const std::string& time = "2026-06-01T11:59:00Z") {
+    auto rec = event("billing.signed", id, "acme", sub,
+                     suspension("acme", sub));
+    rec.headers.push_back(events::kafka_header{"ce_time", time, false});
+    return rec;
   };
   produce({
     from("forged-1", "sub-1"),
     signed_with(from("forged-2", "sub-2"), "a key billing.signed never had"),
     signed_with(from("signed-3", "sub-3"), current_key),
     signed_with(from("signed-4", "sub-4"), previous_key),
+    // Genuinely signed, but 12 days old: a replay, outside the window.
+    signed_with(from("replayed-6", "sub-6", "2026-05-20T12:00:00Z"),
+                current_key),
     good("after", "sub-5"),
   });
   start();
   EXPECT_EQ(await_count("select count(*) from inbox", 3), 3);
-  EXPECT_EQ(await_count("select count(*) from dead_letters", 2), 2);
-  // The two land on whichever partitions their keys hash to: order by the
+  EXPECT_EQ(await_count("select count(*) from dead_letters", 3), 3);
+  // They land on whichever partitions their keys hash to: order by the
   // reason, not by where they were read.
   EXPECT_EQ(db.value("select string_agg(error || ' ' || detail, '; ' order "
                      "by detail) from dead_letters"),
             "signature_invalid ispflow-signature: missing; signature_invalid "
             "ispflow-signature: no signature matches the key of source "
-            "\"billing.signed\" (HMAC-SHA256 of the v1 signature base)");
-  // Nothing of the forged events reaches the inbox or the sagas.
+            "\"billing.signed\" (HMAC-SHA256 of the v1 signature base); "
+            "signature_invalid time: 1036800 s old, older than the replay "
+            "window of 604800 s (intake.signed_max_age_seconds): a replayed "
+            "record?");
+  // Nothing of the refused events reaches the inbox or the sagas.
   EXPECT_EQ(db.count("select count(*) from inbox where subscriber_id in "
-                     "('sub-1', 'sub-2')"),
+                     "('sub-1', 'sub-2', 'sub-6')"),
             0);
   EXPECT_EQ(db.value("select string_agg(event_id, ',' order by event_id) "
                      "from inbox"),
@@ -227,7 +244,7 @@ TEST_F(intake_hostile, forged_events_of_a_signing_source_act_on_nothing) {
                      "'billing.events.v1.dlq' and headers @> "
                      "'[{\"key\": \"ispflow_error\", \"text\": "
                      "\"signature_invalid\"}]'"),
-            2);
+            3);
 }
 
 // Item 2: a payload and a structured event nested a million levels deep are

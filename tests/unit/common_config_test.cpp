@@ -1057,6 +1057,47 @@ TEST(config, bad_intake_source_signing_keys_stop_start_up_naming_the_key) {
             std::vector{std::string(64, 'r')});
 }
 
+// A signing source's replay window must fit in the inbox's dedupe window:
+// else a signed record replayed after retention forgot its id would act
+// again. Start-up stops naming the key; the defaults fit.
+TEST(config, a_replay_window_longer_than_the_inbox_retention_stops_start_up) {
+  temp_file key{std::string(64, 'k')};
+  ::chmod(key.path.c_str(), 0600);
+  auto with = [&](const std::string& extra) {
+    return load_config_text(std::string{two_tenants}
+                              + "intake:\n  sources:\n"
+                                "    - {source: s0, tenants: [acme], "
+                                "signing_key_file: "
+                              + key.path + "}\n" + extra,
+                            no_env());
+  };
+  auto ok = with("");
+  ASSERT_TRUE(ok) << ispflow::render_error(ok.error());
+  EXPECT_EQ(ok->intake.signed_max_age_seconds, 7 * 86'400);
+  EXPECT_EQ(ok->intake.signed_max_skew_seconds, 300);
+  auto too_long = with("  signed_max_age_seconds: 1209500\n");
+  EXPECT_THAT(failure(too_long),
+              HasSubstr("config: intake.signed_max_age_seconds: 1209500 + 300 "
+                        "s (intake.signed_max_skew_seconds) exceeds "
+                        "retention.inbox_seconds (1209600)"));
+  auto none = with("  signed_max_age_seconds: 0\n");
+  EXPECT_THAT(failure(none),
+              HasSubstr("config: intake.signed_max_age_seconds: 0 (no replay "
+                        "window) while retention.inbox_seconds forgets event "
+                        "ids after 1209600 s"));
+  // Shorter retention, shorter window: fine.
+  auto short_both = with("  signed_max_age_seconds: 3000\n"
+                         "retention:\n  inbox_seconds: 3600\n");
+  ASSERT_TRUE(short_both) << ispflow::render_error(short_both.error());
+  // Without a signing source the window is not judged.
+  auto unsigned_only = load_config_text(
+    std::string{two_tenants}
+      + "intake:\n  sources:\n    - {source: s0, tenants: [acme]}\n"
+        "  signed_max_age_seconds: 0\n",
+    no_env());
+  ASSERT_TRUE(unsigned_only) << ispflow::render_error(unsigned_only.error());
+}
+
 TEST(config, deploy_local_config_binds_the_demo_source_to_the_demo_tenant) {
   auto res = load_config(ISPFLOW_DEPLOY_LOCAL_CONFIG, no_env());
   ASSERT_TRUE(res) << ispflow::render_error(res.error());

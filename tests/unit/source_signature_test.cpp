@@ -249,3 +249,66 @@ TEST(source_signature, the_sign_event_tool_signs_as_intake_verifies) {
   }
   std::remove(key_file.c_str());
 }
+
+// The replay window: a signature covers the event's time, so a record
+// replayed after retention forgot its id still names its first time and is
+// refused once older than the window; a record without a time cannot be
+// placed in it. Sources without keys are not concerned.
+TEST(source_signature, a_signed_events_time_must_be_within_the_replay_window) {
+  keyed k{{current_key}};
+  k.settings.signed_window = {std::chrono::hours{24 * 7},
+                              std::chrono::seconds{300}};
+  auto now = rfc3339_to_unix_ms("2024-05-08T12:00:00Z");
+  ASSERT_TRUE(now);
+  k.settings.now_ms = [now] { return *now; };
+  auto at = [](const std::string& time,
+               const std::string& source = "billing.acme") {
+    auto rec = billing_record();
+    rec.headers[2].value = source;
+    rec.headers.push_back({"ce_time", time, false});
+    return rec;
+  };
+  EXPECT_EQ(
+    refusal(k.check(signed_with(at("2024-05-08T11:59:00Z"), current_key))), "");
+  // Exactly at the edges: 7 days old, 300 s ahead (+02:00 applied).
+  EXPECT_EQ(
+    refusal(k.check(signed_with(at("2024-05-01T12:00:00Z"), current_key))), "");
+  EXPECT_EQ(
+    refusal(k.check(signed_with(at("2024-05-08T14:05:00+02:00"), current_key))),
+    "");
+  EXPECT_EQ(
+    refusal(k.check(signed_with(at("2024-05-01T11:59:59.000Z"), current_key))),
+    "signature_invalid: time: 604801 s old, older than the replay "
+    "window of 604800 s (intake.signed_max_age_seconds): a replayed "
+    "record?");
+  EXPECT_EQ(
+    refusal(k.check(signed_with(at("2024-05-08T12:05:01Z"), current_key))),
+    "signature_invalid: time: 301 s ahead of this instance's clock, "
+    "more than 300 s (intake.signed_max_skew_seconds)");
+  EXPECT_EQ(refusal(k.check(signed_with(billing_record(), current_key))),
+            "signature_invalid: time: missing; a signing source's events "
+            "carry their time (the signature's replay window)");
+  // The signature is checked first: an old forged record says it is forged.
+  EXPECT_EQ(refusal(k.check(at("2020-01-01T00:00:00Z"))),
+            "signature_invalid: ispflow-signature: missing");
+  // A source without a key: its time is not judged.
+  EXPECT_EQ(refusal(k.check(at("2020-01-01T00:00:00Z", "billing.plain"))), "");
+}
+
+TEST(source_signature, rfc3339_times_are_read_to_the_millisecond) {
+  EXPECT_EQ(rfc3339_to_unix_ms("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(rfc3339_to_unix_ms("1970-01-01T00:00:01.5Z"), 1500);
+  EXPECT_EQ(rfc3339_to_unix_ms("1969-12-31T23:59:59.999Z"), -1);
+  // 2024-02-29 (a leap day) at 12:00 UTC: 19,782 days after the epoch.
+  EXPECT_EQ(rfc3339_to_unix_ms("2024-02-29T12:00:00Z"),
+            (19782LL * 86400 + 12 * 3600) * 1000);
+  EXPECT_EQ(rfc3339_to_unix_ms("2024-02-29T14:30:00.123456+02:30"),
+            (19782LL * 86400 + 12 * 3600) * 1000 + 123);
+  EXPECT_EQ(rfc3339_to_unix_ms("2024-02-29T09:00:00-03:00"),
+            (19782LL * 86400 + 12 * 3600) * 1000);
+  EXPECT_FALSE(rfc3339_to_unix_ms("2023-02-29T12:00:00Z"));
+  EXPECT_FALSE(rfc3339_to_unix_ms("2024-05-01 12:00:00Z"));
+  EXPECT_FALSE(rfc3339_to_unix_ms("2024-05-01T12:00:00"));
+  EXPECT_FALSE(rfc3339_to_unix_ms("2024-05-01T12:00:00.Z"));
+  EXPECT_FALSE(rfc3339_to_unix_ms(""));
+}
