@@ -4,8 +4,10 @@
 # >= 2,000 events (700 activations, then plan changes, suspends and resumes
 # of the same subscribers: 2,275 events); mid-stream one instance is SIGKILLed and,
 # once the others took its partitions, another is SIGSTOPped for twice the
-# consumer group's session timeout and then continued. Judged from outside
-# ispflow's counters:
+# consumer group's session timeout and then continued; then, with the last
+# part of the feed still running, a rolling restart: each instance in turn
+# is SIGTERMed (it drains and hands its partitions over) and started again.
+# Judged from outside ispflow's counters:
 #   - deploy/local/chaos/check.sh on billing's feed, lifecycle.events.v1,
 #     the DLQ, the simulators' /_sim/state and FreeRADIUS's tables: every
 #     input ends in exactly one outcome, one NetBox address per subscriber,
@@ -108,9 +110,12 @@ feed=$run/feed.tsv
 } >"$feed"
 events=$(wc -l <"$feed")
 ((events >= 2000)) || fail "the feed has only $events events"
-stack_log "producing $events billing events ($activations activations)"
+# The last fifth is held back for the rolling restart (each subscriber's
+# events stay in billing's order: the later ones are produced later).
+first_part=$((events * 4 / 5))
+stack_log "producing $first_part of $events billing events ($activations activations)"
 t_start=$(date +%s)
-stack_produce "$billing" <"$feed" || fail "kcat could not produce the feed"
+head -n "$first_part" "$feed" | stack_produce "$billing" || fail "kcat could not produce the feed"
 
 ended() { stack_sql "select count(*) from sagas where state not in ('pending', 'running', 'compensating')"; }
 # Waits until at least N sagas ended (or the time limit).
@@ -147,6 +152,29 @@ stack_log "SIGCONT node-3 after $((cont_ms - stop_ms)) ms; node-1 held every par
 cluster_wait_owners "1 3" 60 || fail "node-3 did not rejoin: $(cluster_owners_line "$(cluster_view)")"
 after=$(cluster_view)
 stack_log "node-3 rejoined: $(cluster_owners_line "$after")"
+# The zombie's evidence, before the rolling restart starts node-3 afresh:
+# its counters and its first claim after the pause.
+stale=$(cluster_metric 3 ispflow_stale_writes_refused_total)
+withheld=$(cluster_metric 3 ispflow_lease_withheld_calls_total)
+reclaim_ms=$(stack_sql "select coalesce(floor(extract(epoch from min(claimed_at)) * 1000)::bigint, $(cluster_now_ms)) from partition_owners where instance_id = 'node-3'")
+
+# -- a rolling restart under load ---------------------------------------------------
+cluster_start_instance 2 "$local_dir/ispflow.yaml" || fail "node-2 did not start again"
+cluster_wait_owners "1 2 3" 60 || fail "node-2 did not rejoin: $(cluster_owners_line "$(cluster_view)")"
+tail -n +"$((first_part + 1))" "$feed" | stack_produce "$billing" || fail "kcat could not produce the rest of the feed"
+stack_log "rolling restart: the last $((events - first_part)) events produced, $(ended) sagas ended so far"
+for i in 1 2 3; do
+  others=$(for j in 1 2 3; do ((j == i)) || printf '%s ' "$j"; done)
+  open=$(stack_sql "select count(*) from sagas where state in ('pending', 'running', 'compensating')")
+  cluster_signal "$i" TERM
+  ((CLUSTER_RC == 0)) || fail "node-$i exited with $CLUSTER_RC after SIGTERM"
+  grep -q '"msg":"drained"' "${CLUSTER_LOGS[$i]}" || fail "node-$i did not drain"
+  cluster_wait_owners "$others" 60 || fail "node-$i's partitions were not taken over: $(cluster_owners_line "$(cluster_view)")"
+  stack_log "  SIGTERM node-$i with $open sagas open: $(grep -o '"msg":"drained","sagas":"[0-9]*".*"calls_left":"[0-9]*"' "${CLUSTER_LOGS[$i]}" | tail -n1)"
+  cluster_start_instance "$i" "$local_dir/ispflow.yaml" || fail "node-$i did not start again"
+  cluster_wait_owners "1 2 3" 60 || fail "node-$i did not rejoin: $(cluster_owners_line "$(cluster_view)")"
+done
+stack_log "rolling restart done: $(cluster_owners_line "$(cluster_view)")"
 
 # -- the end of the stream --------------------------------------------------------
 while :; do
@@ -201,10 +229,7 @@ check "lifecycle outcomes in per-subscriber order" "$([[ $order == '0 subscriber
 
 # The zombie: fenced (stale writes refused, calls withheld), and no network
 # call from the end of its lease until its next claim.
-stale=$(cluster_metric 3 ispflow_stale_writes_refused_total)
-withheld=$(cluster_metric 3 ispflow_lease_withheld_calls_total)
 check "node-3 was fenced (its /metrics: $stale stale writes refused, $withheld calls withheld)" "$([[ $((stale + withheld)) -gt 0 ]] && echo ok)" "nothing refused or withheld"
-reclaim_ms=$(stack_sql "select coalesce(floor(extract(epoch from min(claimed_at)) * 1000)::bigint, $(cluster_now_ms)) from partition_owners where instance_id = 'node-3'")
 from_ms=$((stop_ms + lease_ms))
 calls=0
 for p in $STACK_NETBOX_PORT $STACK_GENIEACS_PORT $STACK_AWX_PORT $STACK_ONOS_PORT; do
