@@ -118,8 +118,9 @@ void consume(intake_ptr self) {
         s.totals.dead_lettered += out.dead_lettered;
         if (s.cfg.on_batch)
           s.cfg.on_batch(out, *s.pending);
-        // A failed commit only means redelivery, which the inbox absorbs.
-        if (auto res = s.consumer->commit(s.pending->commit); !res)
+        // A failed commit only means redelivery, which the inbox absorbs;
+        // not waiting for it keeps this loop polling through a rebalance.
+        if (auto res = s.consumer->commit_async(s.pending->commit); !res)
           common::log_warn("intake", "offset commit failed",
                            {{"error", render_error(res.error())}});
         s.pending.reset();

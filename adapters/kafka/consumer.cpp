@@ -185,6 +185,22 @@ consumer::commit(const std::vector<events::topic_offset>& offsets) {
   return caf::unit;
 }
 
+caf::expected<void>
+consumer::commit_async(const std::vector<events::topic_offset>& offsets) {
+  auto& st = *impl_;
+  if (st.closed)
+    return caf::make_error(errc::shutting_down, "kafka consumer is closed");
+  if (offsets.empty())
+    return caf::unit;
+  detail::partition_list parts;
+  for (const auto& x : offsets)
+    parts.add(x.topic, x.partition, x.next_offset);
+  if (auto err = st.handle->commitAsync(parts.items);
+      err != RdKafka::ERR_NO_ERROR)
+    return detail::kafka_error("commit", err);
+  return caf::unit;
+}
+
 caf::expected<std::vector<topic_partition>> consumer::assignment() {
   auto& st = *impl_;
   if (st.closed)

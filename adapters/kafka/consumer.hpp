@@ -77,6 +77,15 @@ public:
   /// Synchronously commits the given next-offsets for this group.
   caf::expected<void> commit(const std::vector<events::topic_offset>& offsets);
 
+  /// Sends a commit of the given next-offsets without waiting for its
+  /// answer: a synchronous commit that meets a rebalance can hold the
+  /// caller until the group settles, and the caller is the thread that must
+  /// poll for the rebalance to settle. Fails only for what fails locally
+  /// (closed, no such partition); a commit the group refuses later only
+  /// means the records are read again.
+  caf::expected<void>
+  commit_async(const std::vector<events::topic_offset>& offsets);
+
   /// Partitions currently assigned to this member.
   caf::expected<std::vector<topic_partition>> assignment();
 

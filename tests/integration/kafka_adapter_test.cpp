@@ -209,6 +209,35 @@ TEST_F(kafka_adapter, new_consumer_resumes_after_committed_offsets) {
   EXPECT_EQ(lag->at(0).lag, 4);
 }
 
+// The intake's commit: sent without waiting, it still reaches the group
+// (the committed offset the group reports moves to it).
+TEST_F(kafka_adapter, an_async_commit_reaches_the_group) {
+  auto topic = unique_name("async-commit");
+  ASSERT_TRUE(cluster->create_topic(topic, 1));
+  std::vector<kafka_record> sent;
+  for (int i = 0; i < 10; ++i)
+    sent.push_back(make_record(topic, -1, "k", "m" + std::to_string(i)));
+  produce(sent);
+  auto cons = kafka::consumer::make(settings(unique_name("g")), {topic});
+  ASSERT_TRUE(cons);
+  ASSERT_EQ(poll_n(**cons, 10).size(), 10u);
+  auto res = (*cons)->commit_async({topic_offset{topic, 0, 7}});
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  int64_t committed = -1;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (committed != 7 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE((*cons)->poll_batch(10, 100ms));
+    auto lag = (*cons)->lag(5s);
+    ASSERT_TRUE(lag) << ispflow::render_error(lag.error());
+    if (lag->size() == 1)
+      committed = lag->at(0).committed;
+  }
+  EXPECT_EQ(committed, 7);
+  ASSERT_TRUE((*cons)->close());
+  auto closed = (*cons)->commit_async({topic_offset{topic, 0, 8}});
+  EXPECT_FALSE(closed);
+}
+
 TEST_F(kafka_adapter, rebalance_listener_sees_assign_and_revoke) {
   auto topic = unique_name("rebalance");
   ASSERT_TRUE(cluster->create_topic(topic, 3));
