@@ -79,6 +79,10 @@ struct saga_actor_state {
   /// Adapter requests not answered yet, and whether a linger timeout
   /// (deps->write_linger) is pending.
   size_t calls_out = 0;
+  /// The calls this actor counts in deps->leases->calls_in_flight; given
+  /// back when the actor ends with calls unanswered (stopped for a lost
+  /// partition, fenced), whose answers then never arrive.
+  std::shared_ptr<int64_t> counted_calls = std::make_shared<int64_t>(0);
   bool lingering = false;
   std::chrono::milliseconds retry_delay{0};
   std::deque<sagas::saga_input> queued;
@@ -206,21 +210,27 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
           std::chrono::steady_clock::now() - started));
   };
   ++st.calls_out;
-  if (st.deps->leases)
+  if (st.deps->leases) {
     ++st.deps->leases->calls_in_flight;
+    ++*st.counted_calls;
+  }
   self->request(handle, timeout, invoke_atom_v, std::move(req))
     .then(
       [self, step, gen, observe](api::adapter_reply& reply) {
         --self->state.calls_out;
-        if (self->state.deps->leases)
+        if (self->state.deps->leases) {
           --self->state.deps->leases->calls_in_flight;
+          --*self->state.counted_calls;
+        }
         observe(reply.outcome);
         apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
       },
       [self, step, gen, observe](caf::error& err) {
         --self->state.calls_out;
-        if (self->state.deps->leases)
+        if (self->state.deps->leases) {
           --self->state.deps->leases->calls_in_flight;
+          --*self->state.counted_calls;
+        }
         observe(api::adapter_outcome::unknown_outcome);
         // The request may have been delivered: the effect is unknown.
         apply_input(self,
@@ -414,6 +424,10 @@ saga_actor::behavior_type saga(self_ptr self,
   auto& st = self->state;
   st.deps = std::move(deps);
   st.inst = std::move(start.instance);
+  self->attach_functor([deps = st.deps, counted = st.counted_calls] {
+    if (deps->leases && *counted > 0)
+      deps->leases->calls_in_flight -= *counted;
+  });
   st.inbox_id = start.inbox_id;
   st.partition = start.partition;
   st.random = sagas::make_seeded_source(start.seed);

@@ -153,6 +153,8 @@ struct saga_actors_test : ::testing::Test {
   /// With `late_reads`, the memory store behind the late reader.
   actors::saga_store_actor inner_store;
   bool late_reads = false;
+  // The router follows the group's assignment (open/close of partitions).
+  bool follow_assignment = false;
   /// The router's poll tick (0: polls only when a saga ends).
   std::chrono::milliseconds poll_interval{0};
   actors::timer_actor timer;
@@ -250,6 +252,7 @@ struct saga_actors_test : ::testing::Test {
     rs.clock = clock();
     rs.poll_interval = poll_interval;
     rs.seed = 42;
+    rs.follow_assignment = follow_assignment;
     router = actors::spawn_saga_router(sys, std::move(rs));
   }
 
@@ -797,6 +800,26 @@ TEST_F(saga_actors_test, saga_with_an_expired_lease_makes_no_adapter_call) {
   EXPECT_EQ(inst->state, sagas::saga_state::completed);
   EXPECT_EQ(fake->applications("radius.provision"), 1);
   expect_no_effect_applied_twice();
+}
+
+// The calls in flight a drain reports: a saga stopped with a call still
+// unanswered (its partition taken away) gives its count back, since that
+// answer never reaches it.
+TEST_F(saga_actors_test, a_saga_stopped_mid_call_gives_back_its_call_count) {
+  db->epochs[0] = 1;
+  leases = std::make_shared<actors::lease_board>("node-a");
+  leases->grant(0, 1, actors::lease_board::clock::now() + 1h);
+  fake->set("genieacs.configure_cpe", fake_mode::never_answer);
+  add_event(activated, "s1", activate_payload);
+  follow_assignment = true;
+  boot();
+  caf::anon_send(router, open_atom_v, std::vector<int32_t>{0});
+  sched.run();
+  ASSERT_EQ(fake->count("genieacs.configure_cpe"), 1u);
+  EXPECT_EQ(leases->calls_in_flight.load(), 1);
+  caf::anon_send(router, close_atom_v, std::vector<int32_t>{0});
+  sched.run();
+  EXPECT_EQ(leases->calls_in_flight.load(), 0);
 }
 
 TEST_F(saga_actors_test, write_under_a_stale_epoch_is_refused_and_stops_saga) {
