@@ -64,7 +64,8 @@ const std::string& reason_of(std::string_view kind) {
     {"cpe_param_mismatch",
      "the record keeps no PPPoE password and the CPE is configured with "
      "both: billing must re-send the activation"},
-    {"cpe_tag_mismatch", "no GenieACS operation sets tags: tag the CPE by hand"},
+    {"cpe_tag_mismatch",
+     "no GenieACS operation sets tags: tag the CPE by hand"},
   };
   static const std::string unknown = "unknown kind: upgrade ispflow";
   for (auto& [k, reason] : reasons)

@@ -86,8 +86,8 @@ public:
   /// default 1000, at most 10000; filters `kind`, `system`), ordered by
   /// tenant, subscriber and kind; each with `repair` (the repair's inbox
   /// event id), `repair_saga_id`, `repair_state`, `repair_refused` (the
-  /// router's reason) and `unrepairable` (why no repair can fix it). A token bound to a tenant sees only scans
-  /// of its tenant.
+  /// router's reason) and `unrepairable` (why no repair can fix it). A token
+  /// bound to a tenant sees only scans of its tenant.
   drift_answer show(const std::string& id, const param_fn& param,
                     const std::optional<std::string>& token_tenant);
 

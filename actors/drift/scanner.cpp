@@ -719,7 +719,8 @@ struct scanner::impl {
     pqxx::work tx{conn};
     auto res = tx.exec_prepared(
       "drift_page_write", id, std::string{buf.GetString()}, outbox,
-      static_cast<int64_t>(page.size()), std::string{rbuf.GetString()}, cfg.repair_source, cfg.repair_topic,
+      static_cast<int64_t>(page.size()), std::string{rbuf.GetString()},
+      cfg.repair_source, cfg.repair_topic,
       std::string{sagas::repair_event_type}, std::string{sagas::repair_saga});
     tx.commit();
     if (!res.empty())

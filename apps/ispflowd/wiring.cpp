@@ -1,7 +1,6 @@
 #include "apps/ispflowd/wiring.hpp"
 
 #include "actors/drift/scanner.hpp"
-#include "sagas/repair_saga.hpp"
 #include "actors/guarded_adapter.hpp"
 #include "actors/retention.hpp"
 #include "adapters/awx/adapter.hpp"
@@ -16,6 +15,7 @@
 #include "adapters/voltha/adapter.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>

@@ -26,6 +26,7 @@
 #include "sim/voltha/server.hpp"
 #include "tests/support/scratch_database.hpp"
 
+#include <atomic>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -33,7 +34,6 @@
 #include <chrono>
 #include <cstdio>
 #include <gtest/gtest.h>
-#include <atomic>
 #include <httplib.h>
 #include <pqxx/pqxx>
 #include <set>

@@ -56,8 +56,9 @@ TEST(repair_plan, each_repairable_kind_maps_to_the_lifecycle_operations) {
 }
 
 TEST(repair_plan, steps_follow_the_definition_once_each) {
-  auto p = plan("suspended", {"onu_state_mismatch", "session_after_suspend",
-                              "radius_not_suspended"},
+  auto p = plan("suspended",
+                {"onu_state_mismatch", "session_after_suspend",
+                 "radius_not_suspended"},
                 true);
   EXPECT_EQ(p.steps, (strings{"deny", "disconnect_sessions",
                               "verify_sessions_closed", "disable_onu"}));
@@ -70,11 +71,10 @@ TEST(repair_plan, steps_follow_the_definition_once_each) {
 }
 
 TEST(repair_plan, unrepairable_kinds_are_named_with_what_to_do) {
-  auto p = plan("active",
-                {"radius_user_missing", "netbox_ip_missing",
-                 "netbox_ip_mismatch", "onu_missing", "onu_replaced",
-                 "cpe_missing", "cpe_param_mismatch", "cpe_tag_mismatch",
-                 "dns_record_missing"});
+  auto p = plan("active", {"radius_user_missing", "netbox_ip_missing",
+                           "netbox_ip_mismatch", "onu_missing", "onu_replaced",
+                           "cpe_missing", "cpe_param_mismatch",
+                           "cpe_tag_mismatch", "dns_record_missing"});
   EXPECT_TRUE(p.steps.empty());
   EXPECT_TRUE(p.repaired.empty());
   EXPECT_EQ(unrepairable(p),
