@@ -142,6 +142,14 @@ TEST(repair_definition, the_payload_picks_the_steps_at_start) {
   }
 }
 
+TEST(repair_admission, billing_cannot_send_a_repair_event) {
+  // Intake accepts billing input types only: a repair event comes from the
+  // drift scanner's own transaction, never from the billing topic.
+  EXPECT_FALSE(ispflow::events::schema_registry::builtin().is_billing_input(
+    std::string{repair_event_type}));
+  EXPECT_FALSE(admit(subscriber_state::active, repair_event_type).starts());
+}
+
 TEST(repair_admission, starts_only_in_the_state_the_scan_planned_for) {
   field_map payload{{"drift.state", "active"}};
   EXPECT_EQ(admit(subscriber_state::active, repair_event_type, payload).saga,
