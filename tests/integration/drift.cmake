@@ -26,4 +26,8 @@ if(TARGET ispflow::drift AND TARGET ispflow::sim_voltha)
          ispflow::postgres ispflow::test_support ispflow::admin
          ispflow::events PkgConfig::HTTPLIB PkgConfig::PQXX
     LABELS "integration;drift" PG)
+  # ispflowctl driven as a process against the admin API.
+  target_compile_definitions(drift_repair_test PRIVATE
+    ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
+  add_dependencies(drift_repair_test ispflowctl)
 endif()

@@ -6,7 +6,9 @@
 // shared guard) runs them as `repair` sagas, and a second scan finds only
 // what no repair can fix.
 
+#include "actors/admin/auth.hpp"
 #include "actors/admin/drift.hpp"
+#include "actors/admin/server.hpp"
 #include "actors/drift/scanner.hpp"
 #include "actors/guarded_adapter.hpp"
 #include "actors/saga_router.hpp"
@@ -52,6 +54,21 @@ using sagas::target_system;
 caf::actor_system_config& with_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::ispflow>();
   return cfg;
+}
+
+// Runs ispflowctl with `args`; its exit code and standard output.
+std::pair<int, std::string> ctl(const std::string& args) {
+  auto cmd = "ISPFLOW_TOKEN=ops-0123456789 " + std::string{ISPFLOWCTL} + " "
+             + args + " 2>&1";
+  std::string out;
+  auto* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr)
+    return {-1, out};
+  char buf[4096];
+  while (auto got = std::fread(buf, 1, sizeof buf, p))
+    out.append(buf, got);
+  auto rc = ::pclose(p);
+  return {WEXITSTATUS(rc), out};
 }
 
 // (subscriber, kind) pairs.
@@ -476,6 +493,33 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   ASSERT_TRUE(again);
   EXPECT_EQ(stored(again->id), unrepairable());
   EXPECT_EQ(again->repairs, 0);
+  // ispflowctl drift show: each finding's repair saga, or why none.
+  using namespace actors::admin;
+  admin_settings settings;
+  settings.port = 0;
+  settings.tokens
+    = {{"ops", sha256_hex("ops-0123456789"), {"admin"}, std::nullopt}};
+  metrics_registry metrics;
+  admin_deps deps;
+  deps.dsn = db.dsn();
+  deps.metrics = &metrics;
+  auto srv = admin_server::make(settings, deps);
+  ASSERT_TRUE(srv) << ispflow::render_error(srv.error());
+  auto port = (*srv)->start();
+  ASSERT_TRUE(port);
+  auto url = "--url http://127.0.0.1:" + std::to_string(*port);
+  auto [rc, table] = ctl(url + " drift show " + sum->id);
+  EXPECT_EQ(rc, 0) << table;
+  auto s01 = db.value("SELECT id FROM sagas WHERE subscriber_id = 's01'");
+  EXPECT_NE(table.find("saga " + s01 + " completed"), std::string::npos)
+    << table;
+  EXPECT_NE(table.find("unrepairable: the record keeps no password"),
+            std::string::npos)
+    << table;
+  auto [rc2, shown] = ctl(url + " sagas show " + s01);
+  EXPECT_EQ(rc2, 0) << shown;
+  EXPECT_NE(shown.find("set_plan_group"), std::string::npos) << shown;
+  (*srv)->stop();
 }
 
 TEST_F(drift_repair, repair_is_off_unless_asked_for) {
