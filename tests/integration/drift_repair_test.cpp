@@ -482,6 +482,16 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE topic <> "
                      "'saga.events.v1'"),
             0);
+  // The repairs' saga.* events as their schemas say.
+  auto saga_events = db.query(
+    "SELECT h->>'text', convert_from(o.value, 'UTF8') FROM outbox o, "
+    "jsonb_array_elements(o.headers) h WHERE h->>'key' = 'ce_type' "
+    "AND h->>'text' LIKE 'saga.%'");
+  EXPECT_GE(saga_events.size(), 6u * 3);
+  for (auto& row : saga_events)
+    EXPECT_EQ(events::schema_registry::builtin().validate(*row[0], *row[1]),
+              std::nullopt)
+      << *row[0] << " " << *row[1];
   // The records are unchanged: a repair restores the network to them.
   for (auto& [sub, rec] : before)
     EXPECT_EQ(record(sub), rec) << sub;
