@@ -334,7 +334,10 @@ void decide(self_ptr self, const pg::startable_event& ev,
   auto& st = self->state;
   auto state = sagas::parse_subscriber_state(state_name)
                  .value_or(sagas::subscriber_state::none);
-  auto d = sagas::admit(state, ev.type);
+  // The payload takes part in admitting a drift repair (the state it was
+  // planned for); billing events are admitted by their type alone.
+  auto payload = flatten_payload(ev.payload);
+  auto d = sagas::admit(state, ev.type, payload);
   if (!d.starts()) {
     skip(self, ev, std::move(d));
     return;
@@ -355,7 +358,7 @@ void decide(self_ptr self, const pg::startable_event& ev,
   seed.tenant_id = ev.tenant_id;
   seed.subscriber_id = ev.subscriber_id;
   seed.causation = ev.event_id;
-  seed.payload = flatten_payload(ev.payload);
+  seed.payload = std::move(payload);
   // A suspend, resume, plan change or terminate carries only what changes:
   // the rest (credentials, access, the IP, ONU and CPE ids) comes from the
   // subscriber's completed sagas. The event's own values win.

@@ -241,6 +241,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.drift.genieacs_rate_per_second = static_cast<int>(v.integer); }},
   {"drift.page_size", value_kind::integer, false, "1000", 1, 10000, {},
    [](config& c, const parsed& v) { c.drift.page_size = static_cast<int>(v.integer); }},
+  {"drift.repair", value_kind::boolean, false, "false", 0, 0, {},
+   [](config& c, const parsed& v) { c.drift.repair = v.boolean; }},
   {"instance.id", value_kind::path, false, "", 0, 0, {},
    [](config& c, const parsed& v) { c.cluster.instance_id = v.text; }},
   {"cluster.heartbeat_ms", value_kind::integer, false, "2000", 100, 60000, {},

@@ -226,6 +226,9 @@ struct drift_settings {
   int genieacs_rate_per_second = 0;
   /// Subscriber records read (and observed) per page.
   int page_size = 1'000;
+  /// The scheduled scan starts a repair saga per subscriber with
+  /// repairable differences (operators ask per scan).
+  bool repair = false;
 
   friend bool operator==(const drift_settings&, const drift_settings&)
     = default;

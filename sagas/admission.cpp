@@ -1,6 +1,7 @@
 #include "sagas/admission.hpp"
 
 #include "sagas/lifecycle_sagas.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <ostream>
 
@@ -92,6 +93,22 @@ admission_decision admit(subscriber_state state, std::string_view event_type) {
       return refused(r::subscriber_needs_attention);
   }
   return refused(r::subscriber_needs_attention);
+}
+
+admission_decision admit(subscriber_state state, std::string_view event_type,
+                         const field_map& payload) {
+  if (event_type != repair_event_type)
+    return admit(state, event_type);
+  auto i = payload.find(std::string{repair_state_key});
+  auto found = i == payload.end() ? std::string{"none"} : i->second;
+  if ((state != subscriber_state::active
+       && state != subscriber_state::suspended)
+      || to_string(state) != found)
+    return {{},
+            std::string{admission_reasons::drift_repair_stale},
+            std::string{event_type} + " planned for a subscriber in state "
+              + found + ", now in state " + std::string{to_string(state)}};
+  return start(repair_saga);
 }
 
 subscriber_state next_state(subscriber_state before, std::string_view saga,

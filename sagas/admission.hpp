@@ -108,6 +108,10 @@ inline constexpr std::string_view subscriber_needs_attention
   = "subscriber_needs_attention";
 /// Not a billing input type (the same code as intake's).
 inline constexpr std::string_view unknown_type = "unknown_type";
+/// A drift repair (repair_saga.hpp) of a subscriber whose state changed
+/// since the scan, or that has no network state to repair any more: the
+/// next scan judges it again.
+inline constexpr std::string_view drift_repair_stale = "drift_repair_stale";
 
 } // namespace admission_reasons
 
@@ -138,9 +142,17 @@ std::ostream& operator<<(std::ostream& os, const admission_decision& x);
 /// subscriber's earlier saga has ended, right before starting the next.
 admission_decision admit(subscriber_state state, std::string_view event_type);
 
+/// As `admit`, and also the drift repair event (`repair_event_type`, with
+/// its flattened `payload`): it starts the repair saga only if `state` is
+/// still the one the scan repaired for (`repair_state_key`), else it is
+/// refused `drift_repair_stale`.
+admission_decision admit(subscriber_state state, std::string_view event_type,
+                         const field_map& payload);
+
 /// The state after saga `saga` (a definition name) admitted in `before`
 /// ended in `outcome`; see the table above. Non-final outcomes (pending,
-/// running, compensating) and unknown sagas leave `before`. Pass
+/// running, compensating), the repair saga (it restores the network to the
+/// record, whatever its outcome) and unknown sagas leave `before`. Pass
 /// `settled_outcome(def, inst)`, not `inst.state`.
 subscriber_state next_state(subscriber_state before, std::string_view saga,
                             saga_state outcome);

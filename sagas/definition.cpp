@@ -53,6 +53,15 @@ bool applies(const step_definition& step, std::string_view service_type,
   return policy.empty() || tenant.policies.count(policy) > 0;
 }
 
+bool requested(const step_definition& step,
+               const std::map<std::string, std::string>& payload) {
+  auto& flag = step.applies_when.payload_flag;
+  if (flag.empty())
+    return true;
+  auto i = payload.find(flag);
+  return i != payload.end() && i->second == "true";
+}
+
 std::optional<size_t>
 saga_definition::index_of(std::string_view step_name) const {
   for (size_t i = 0; i < steps.size(); ++i)

@@ -54,6 +54,10 @@ struct skip_rule {
   /// The tenant policy that must be on, e.g. "terminate.factory_reset_cpe";
   /// empty means none is needed.
   std::string policy;
+  /// The saga payload key that must hold "true", e.g.
+  /// "drift.steps.deny"; empty means none is needed. Lets one definition
+  /// serve sagas whose input picks the steps (repair_saga.hpp).
+  std::string payload_flag;
 
   friend bool operator==(const skip_rule&, const skip_rule&) = default;
 };
@@ -98,6 +102,11 @@ struct step_definition {
 /// True if `step` runs for this service type and tenant.
 bool applies(const step_definition& step, std::string_view service_type,
              const tenant_profile& tenant);
+
+/// True if `step` needs no payload flag, or `payload` (a saga's flattened
+/// payload) holds its `applies_when.payload_flag` as "true".
+bool requested(const step_definition& step,
+               const std::map<std::string, std::string>& payload);
 
 /// A named, versioned, ordered list of steps. Emitting the lifecycle event is
 /// the engine's final act once every step is done, not a step: it is an

@@ -47,7 +47,8 @@ private:
     inst_.state = saga_state::running;
     std::string skipped;
     for (size_t i = 0; i < def_.steps.size(); ++i) {
-      if (!applies(def_.steps[i], inst_.service_type, x.tenant)) {
+      if (!applies(def_.steps[i], inst_.service_type, x.tenant)
+          || !requested(def_.steps[i], inst_.payload)) {
         inst_.steps[i].state = step_state::skipped;
         skipped += skipped.empty() ? "" : ",";
         skipped += def_.steps[i].name;

@@ -1,6 +1,7 @@
 #include "sagas/outputs.hpp"
 
 #include "events/cloud_event.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <array>
 #include <cstdint>
@@ -256,15 +257,64 @@ lifecycle_record(const emit_lifecycle& ev, const saga_instance& inst,
                      settings.lifecycle_topic);
 }
 
+events::kafka_record drift_repaired_record(const saga_instance& inst,
+                                           const output_settings& settings,
+                                           size_t index) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  auto put = [&w](const char* key, std::string_view value) {
+    w.Key(key);
+    auto text = clean_text(value, value.size());
+    w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  };
+  auto payload = [&inst](const std::string& key) {
+    auto i = inst.payload.find(key);
+    return i == inst.payload.end() ? std::string{} : i->second;
+  };
+  w.StartObject();
+  w.Key("schema_version");
+  w.Int(1);
+  put("scan_id", payload("drift.scan_id"));
+  put("tenant_id", inst.tenant_id);
+  put("subscriber_id", inst.subscriber_id);
+  w.Key("findings");
+  w.StartArray();
+  for (size_t n = 0;; ++n) {
+    auto prefix = "drift.findings." + std::to_string(n) + ".";
+    auto kind = payload(prefix + "kind");
+    if (kind.empty())
+      break;
+    w.StartObject();
+    put("system", payload(prefix + "system"));
+    put("kind", kind);
+    put("expected", payload(prefix + "expected"));
+    put("observed", payload(prefix + "observed"));
+    w.EndObject();
+  }
+  w.EndArray();
+  put("repair", inst.id);
+  put("saga_id", inst.id);
+  w.EndObject();
+  return make_record("drift.repaired", {buf.GetString(), buf.GetSize()}, inst,
+                     settings, index, settings.saga_topic);
+}
+
 std::vector<events::kafka_record>
 output_records(const std::vector<saga_command>& commands,
                const saga_instance& inst, const output_settings& settings) {
   std::vector<events::kafka_record> result;
+  bool repair = inst.name == repair_saga;
   for (size_t i = 0; i < commands.size(); ++i) {
-    if (auto x = std::get_if<emit_saga_event>(&commands[i]))
+    if (auto x = std::get_if<emit_saga_event>(&commands[i])) {
       result.push_back(saga_event_record(*x, inst, settings, i));
-    else if (auto y = std::get_if<emit_lifecycle>(&commands[i]))
-      result.push_back(lifecycle_record(*y, inst, settings, i));
+    } else if (auto y = std::get_if<emit_lifecycle>(&commands[i])) {
+      // A repair tells the operators, not billing: drift.repaired when it
+      // completed; its failure shows in its saga.* events.
+      if (!repair)
+        result.push_back(lifecycle_record(*y, inst, settings, i));
+      else if (!ends_with(y->type, "_failed"))
+        result.push_back(drift_repaired_record(inst, settings, i));
+    }
   }
   return result;
 }

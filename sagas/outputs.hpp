@@ -66,9 +66,19 @@ events::kafka_record
 lifecycle_record(const emit_lifecycle& ev, const saga_instance& inst,
                  const output_settings& settings, size_t index);
 
+/// The record of a completed drift repair (repair_saga.hpp) for
+/// `settings.saga_topic`: `drift.repaired` with the scan id and the
+/// findings the repair's payload carries (`drift.scan_id`,
+/// `drift.findings.<n>.*`), `saga_id` and `repair` = the saga id.
+events::kafka_record drift_repaired_record(const saga_instance& inst,
+                                           const output_settings& settings,
+                                           size_t index);
+
 /// The records of every emit command in `commands` (the output of one
 /// `transition` of `inst`), in order, each with its position as `index`.
-/// Other commands are passed over.
+/// Other commands are passed over. A repair saga's lifecycle output is
+/// `drift_repaired_record` when it completed, and nothing when it failed:
+/// repairs are not billing's business.
 std::vector<events::kafka_record>
 output_records(const std::vector<saga_command>& commands,
                const saga_instance& inst, const output_settings& settings);

@@ -34,12 +34,18 @@ constexpr const char* list_sql
     " ORDER BY s.created_at DESC, s.id DESC LIMIT $2) x";
 
 // The scan ($1) when the token may see it ($2: its tenant, '' = any), with
-// its findings (filters $3 kind, $4 system; at most $5).
+// its findings (filters $3 kind, $4 system; at most $5). A finding a repair
+// was planned for shows the repair's saga (once the router started it) and
+// its state, or why the router refused it ($6: the repairs' inbox source).
 constexpr const char* show_sql
   = "SELECT json_build_object('scan', " ISPFLOW_SCAN_JSON ", 'findings',"
     " COALESCE((SELECT json_agg(f ORDER BY f.tenant_id, f.subscriber_id,"
     " f.kind) FROM (SELECT d.tenant_id, d.subscriber_id, d.system, d.kind,"
-    " d.expected, d.observed, d.repair FROM drift_findings d"
+    " d.expected, d.observed, d.repair, d.unrepairable, i.saga_id AS"
+    " repair_saga_id, g.state AS repair_state, i.skipped_reason AS"
+    " repair_refused FROM drift_findings d LEFT JOIN inbox i ON"
+    " i.tenant_id = d.tenant_id AND i.source = $6 AND i.event_id = d.repair"
+    " LEFT JOIN sagas g ON g.id = i.saga_id"
     " WHERE d.scan_id = s.id AND ($3 = '' OR d.kind = $3)"
     " AND ($4 = '' OR d.system = $4)"
     " ORDER BY d.tenant_id, d.subscriber_id, d.kind LIMIT $5) f), '[]'))::text"
@@ -96,6 +102,9 @@ parse_drift_scan_order(const std::string& body) {
       return "unknown member " + key + " (tenant, systems, dry_run, repair)";
     }
   }
+  if (out.repair && out.dry_run)
+    return std::string{"repair and dry_run exclude each other: a dry run "
+                       "only reports"};
   return out;
 }
 
@@ -185,7 +194,8 @@ drift_routes::show(const std::string& id, const param_fn& param,
   std::string tenant = token_tenant ? *token_tenant : std::string{};
   return impl_->run([&](pqxx::read_transaction& tx) {
     auto rows = tx.exec_params(show_sql, id, tenant, param("kind"),
-                               param("system"), static_cast<int64_t>(*limit));
+                               param("system"), static_cast<int64_t>(*limit),
+                               std::string{drift_repair_source});
     if (rows.empty())
       return fail(404, "not_found", "drift scan not found");
     return drift_answer{200, rows[0][0].as<std::string>(), {}, {}};

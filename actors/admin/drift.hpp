@@ -14,6 +14,11 @@
 
 namespace ispflow::actors::admin {
 
+/// `ce_source` of the inbox events of drift repairs (the scanner's
+/// `repair_source`): GET /v1/drift/scans/{id} finds each finding's repair
+/// saga by it.
+inline constexpr const char* drift_repair_source = "ispflow/drift";
+
 /// A scan an operator asked for.
 struct drift_scan_order {
   /// One tenant; empty = every tenant (tokens bound to a tenant always
@@ -23,7 +28,8 @@ struct drift_scan_order {
   std::vector<std::string> systems;
   /// Report only: no repair, no events.
   bool dry_run = false;
-  /// Start a repair per subscriber with differences.
+  /// Start a repair saga per subscriber with repairable differences (not
+  /// with `dry_run`: refused, 400).
   bool repair = false;
 };
 
@@ -52,7 +58,8 @@ struct drift_answer {
 
 /// Parses the body of POST /v1/drift/scans: {"tenant":"t", "systems":
 /// ["netbox"], "dry_run":true, "repair":false}, every member optional; an
-/// empty body is {}. The error text otherwise.
+/// empty body is {}. The error text otherwise (also for repair with
+/// dry_run).
 std::variant<drift_scan_order, std::string>
 parse_drift_scan_order(const std::string& body);
 
@@ -77,8 +84,10 @@ public:
 
   /// GET /v1/drift/scans/{id}: the scan and its findings (at most `limit`,
   /// default 1000, at most 10000; filters `kind`, `system`), ordered by
-  /// tenant, subscriber and kind. A token bound to a tenant sees only scans
-  /// of its tenant.
+  /// tenant, subscriber and kind; each with `repair` (the repair's inbox
+  /// event id), `repair_saga_id`, `repair_state`, `repair_refused` (the
+  /// router's reason) and `unrepairable` (why no repair can fix it). A token
+  /// bound to a tenant sees only scans of its tenant.
   drift_answer show(const std::string& id, const param_fn& param,
                     const std::optional<std::string>& token_tenant);
 

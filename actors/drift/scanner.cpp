@@ -10,6 +10,7 @@
 #include "events/cloud_event.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -77,16 +78,53 @@ constexpr const char* page_sql
     "AND state IN ('active', 'suspended') ORDER BY id LIMIT $3";
 
 // The findings of a page ($2, a JSON array), the page's events ($3, the
-// outbox's record format) and the scan's progress, in one transaction.
+// outbox's record format), its repair events ($5: inbox rows of type
+// sagas::repair_event_type, on the partition of the subscriber's latest
+// input event, else partition 0 of topic $7) and the scan's progress, in
+// one transaction. A subscriber whose earlier repair has not started or
+// ended gets no second one; its findings say so. The event ids derive from
+// scan, tenant and subscriber: a page written again adds nothing.
 constexpr const char* page_write_sql = R"sql(
-WITH f AS (
+WITH r AS (
+  INSERT INTO inbox (source, event_id, type, tenant_id, subscriber_id,
+                     event_time, payload, topic, "partition", "offset")
+  SELECT $6, x.event_id, $8, x.tenant_id, x.subscriber_id, now(), x.payload,
+         COALESCE(l.topic, $7), COALESCE(l."partition", 0),
+         COALESCE(l."offset", 0)
+    FROM jsonb_to_recordset($5::jsonb) AS x(event_id text, tenant_id text,
+         subscriber_id text, payload jsonb)
+    LEFT JOIN LATERAL (
+      SELECT i.topic, i."partition", i."offset" FROM inbox i
+       WHERE i.tenant_id = x.tenant_id AND i.subscriber_id = x.subscriber_id
+       ORDER BY i.id DESC LIMIT 1) l ON true
+   WHERE NOT EXISTS (
+           SELECT 1 FROM inbox e
+            WHERE e.tenant_id = x.tenant_id
+              AND e.subscriber_id = x.subscriber_id AND e.type = $8
+              AND e.saga_id IS NULL AND e.skipped_reason IS NULL)
+     AND NOT EXISTS (
+           SELECT 1 FROM sagas s
+            WHERE s.tenant_id = x.tenant_id
+              AND s.subscriber_id = x.subscriber_id AND s.name = $9
+              AND s.state IN ('pending', 'running', 'compensating',
+                              'needs_attention'))
+  ON CONFLICT (tenant_id, source, event_id) DO NOTHING
+  RETURNING tenant_id, event_id
+), f AS (
   INSERT INTO drift_findings (scan_id, tenant_id, subscriber_id, system, kind,
-                              expected, observed, repair)
+                              expected, observed, repair, unrepairable)
   SELECT $1, x.tenant_id, x.subscriber_id, x.system, x.kind, x.expected,
-         x.observed, x.repair
+         x.observed,
+         CASE WHEN x.repair IS NULL THEN NULL
+              WHEN EXISTS (SELECT 1 FROM r WHERE r.tenant_id = x.tenant_id
+                                             AND r.event_id = x.repair)
+              THEN x.repair
+              ELSE 'not started: an earlier repair of the subscriber has '
+                   || 'not ended' END,
+         x.unrepairable
     FROM jsonb_to_recordset($2::jsonb) AS x(tenant_id text,
          subscriber_id text, system text, kind text, expected text,
-         observed text, repair text)
+         observed text, repair text, unrepairable text)
   ON CONFLICT DO NOTHING
   RETURNING 1
 ), o AS (
@@ -100,8 +138,9 @@ WITH f AS (
 UPDATE drift_scans
    SET subscribers = subscribers + $4,
        findings = findings + (SELECT count(*) FROM f),
-       repairs = repairs + $5
+       repairs = repairs + (SELECT count(*) FROM r)
  WHERE id = $1
+RETURNING (SELECT count(*) FROM r)
 )sql";
 
 // Paces requests to one system at `rate` per second.
@@ -124,7 +163,13 @@ struct entry {
   desired_subscriber want;
   observation seen;
   std::vector<finding> found;
+  /// The repair's inbox event id; empty: none planned.
   std::string repair;
+  /// Its payload (JSON).
+  std::string repair_payload;
+  /// The kinds it repairs, and why the others are not.
+  std::set<std::string> repaired;
+  std::map<std::string, std::string> unrepairable;
 };
 
 } // namespace
@@ -155,10 +200,10 @@ struct scanner::impl {
                         }))
       return caf::make_error(errc::invalid_input,
                              "unknown tenant " + req.tenant_id);
-    if (req.repair && !req.dry_run && !cfg.repair)
+    if (req.repair && req.dry_run)
       return caf::make_error(errc::invalid_input,
-                             "repair is not available: this instance has no "
-                             "repair configured (scan without it)");
+                             "repair and dry_run exclude each other: a dry "
+                             "run only reports");
     for (const auto& s : req.systems)
       if (std::find(system_names().begin(), system_names().end(), s)
           == system_names().end())
@@ -543,8 +588,6 @@ struct scanner::impl {
       w.EndObject();
     }
     w.EndArray();
-    if (type == "drift.repaired")
-      put(w, "repair", e.repair);
     w.EndObject();
     events::cloud_event ev;
     ev.id = id + "/" + e.want.subscriber_id + "/" + type;
@@ -557,12 +600,64 @@ struct scanner::impl {
     return events::encode_binary(ev, cfg.saga_topic);
   }
 
+  // Plans the repair of `e` (sagas::plan_repair): the unrepairable kinds
+  // with their reasons always; with `repair`, the inbox event of the
+  // repair saga when a step applies.
+  void plan(const tenant_view& t, const std::string& id, bool repair,
+            entry& e) {
+    sagas::repair_input in;
+    in.state = e.want.state;
+    in.service_type = e.want.service_type;
+    in.suspend_disables_onu = e.want.suspend_disables_onu;
+    for (const auto& f : e.found)
+      in.kinds.push_back(f.kind);
+    auto p = sagas::plan_repair(in);
+    for (auto& u : p.unrepairable)
+      e.unrepairable.emplace(u.kind, u.reason);
+    if (!repair || p.steps.empty())
+      return;
+    e.repaired.insert(p.repaired.begin(), p.repaired.end());
+    e.repair = id + "/" + t.tenant_id + "/" + e.want.subscriber_id;
+    rapidjson::StringBuffer buf;
+    json_writer w{buf};
+    w.StartObject();
+    w.Key("schema_version");
+    w.Int(1);
+    put(w, "tenant_id", e.want.tenant_id);
+    put(w, "subscriber_id", e.want.subscriber_id);
+    w.Key("drift");
+    w.StartObject();
+    put(w, "scan_id", id);
+    put(w, "state", e.want.state);
+    w.Key("steps");
+    w.StartObject();
+    for (const auto& step : p.steps) {
+      w.Key(step.c_str());
+      w.Bool(true);
+    }
+    w.EndObject();
+    w.Key("findings");
+    w.StartArray();
+    for (const auto& f : e.found) {
+      if (e.repaired.count(f.kind) == 0)
+        continue;
+      w.StartObject();
+      put(w, "system", f.system);
+      put(w, "kind", f.kind);
+      put(w, "expected", f.expected);
+      put(w, "observed", f.observed);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.EndObject();
+    e.repair_payload = buf.GetString();
+  }
+
   void write_page(pqxx::connection& conn, const tenant_view& t,
                   const std::string& id, const scan_request& req,
                   std::vector<entry>& page, scan_summary& sum) {
-    (void) t;
     std::vector<events::kafka_record> records;
-    int64_t repairs = 0;
     for (auto& e : page) {
       e.found = compare(e.want, e.seen);
       if (e.found.empty())
@@ -570,20 +665,14 @@ struct scanner::impl {
       for (const auto& f : e.found)
         ++sum.by_kind[f.kind];
       sum.findings += static_cast<int64_t>(e.found.size());
+      plan(t, id, req.repair && !req.dry_run, e);
+      for (const auto& [kind, why] : e.unrepairable)
+        ++sum.unrepairable[kind];
       if (req.dry_run)
         continue;
       records.push_back(event("drift.detected", id, e));
-      if (req.repair && cfg.repair) {
-        auto done = cfg.repair(e.want, e.found);
-        e.repair = done ? *done : "failed: " + to_string(done.error());
-        if (done) {
-          ++repairs;
-          records.push_back(event("drift.repaired", id, e));
-        }
-      }
     }
     sum.subscribers += static_cast<int64_t>(page.size());
-    sum.repairs += repairs;
     rapidjson::StringBuffer buf;
     json_writer w{buf};
     w.StartArray();
@@ -597,19 +686,45 @@ struct scanner::impl {
         put(w, "expected", f.expected);
         put(w, "observed", f.observed);
         w.Key("repair");
-        if (e.repair.empty())
-          w.Null();
-        else
+        if (e.repaired.count(f.kind) > 0)
           w.String(e.repair.c_str());
+        else
+          w.Null();
+        w.Key("unrepairable");
+        if (auto u = e.unrepairable.find(f.kind); u != e.unrepairable.end())
+          w.String(u->second.c_str());
+        else
+          w.Null();
         w.EndObject();
       }
     w.EndArray();
+    rapidjson::StringBuffer rbuf;
+    json_writer rw{rbuf};
+    rw.StartArray();
+    for (const auto& e : page) {
+      if (e.repair.empty())
+        continue;
+      rw.StartObject();
+      put(rw, "event_id", e.repair);
+      put(rw, "tenant_id", e.want.tenant_id);
+      put(rw, "subscriber_id", e.want.subscriber_id);
+      rw.Key("payload");
+      rw.RawValue(e.repair_payload.c_str(), e.repair_payload.size(),
+                  rapidjson::kObjectType);
+      rw.EndObject();
+    }
+    rw.EndArray();
     std::string outbox;
     adapters::postgres::detail::append_records_json(outbox, records);
     pqxx::work tx{conn};
-    tx.exec_prepared("drift_page_write", id, std::string{buf.GetString()},
-                     outbox, static_cast<int64_t>(page.size()), repairs);
+    auto res = tx.exec_prepared(
+      "drift_page_write", id, std::string{buf.GetString()}, outbox,
+      static_cast<int64_t>(page.size()), std::string{rbuf.GetString()},
+      cfg.repair_source, cfg.repair_topic,
+      std::string{sagas::repair_event_type}, std::string{sagas::repair_saga});
     tx.commit();
+    if (!res.empty())
+      sum.repairs += res[0][0].as<int64_t>();
   }
 
   // -- the thread ---------------------------------------------------------

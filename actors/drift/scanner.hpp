@@ -59,7 +59,8 @@ struct scan_request {
   std::vector<std::string> systems;
   /// Report only: no repair, no events.
   bool dry_run = false;
-  /// Start a repair per subscriber with differences (unless `dry_run`).
+  /// Start a repair saga per subscriber with repairable differences; not
+  /// with `dry_run` (refused).
   bool repair = false;
   /// "operator" or "schedule".
   std::string trigger = "operator";
@@ -78,21 +79,17 @@ struct scan_summary {
   int64_t subscribers = 0;
   /// Differences found.
   int64_t findings = 0;
-  /// Repairs started.
+  /// Repairs queued (inbox events of repair sagas written).
   int64_t repairs = 0;
   /// Differences by kind.
   std::map<std::string, int64_t> by_kind;
+  /// Differences no repair saga can fix, by kind (marked with the reason).
+  std::map<std::string, int64_t> unrepairable;
   /// Requests sent, by system (HTTP exchanges, gRPC calls, SQL statements).
   std::map<std::string, uint64_t> requests;
   /// Systems not (fully) observed, with the first reason.
   std::map<std::string, std::string> unobserved;
 };
-
-/// Starts the repair of one subscriber's differences; answers what was
-/// started (e.g. the repair saga's id), or an error. Called on the scan's
-/// thread.
-using repair_fn = std::function<caf::expected<std::string>(
-  const desired_subscriber&, const std::vector<finding>&)>;
 
 /// What a scanner needs.
 struct scanner_settings {
@@ -105,7 +102,7 @@ struct scanner_settings {
   int page_size = 1'000;
   /// Requests per second to each system; absent or 0 = no limit.
   std::map<std::string, int> rate_per_second;
-  /// Topic of drift.detected and drift.repaired events.
+  /// Topic of drift.detected events (drift.repaired is the repair saga's).
   std::string saga_topic = "saga.events.v1";
   /// `ce_source` of those events.
   std::string source = "ispflow/drift";
@@ -113,8 +110,11 @@ struct scanner_settings {
   std::shared_ptr<adapters::resilience::guard> guard;
   /// Runs the HTTP requests (NetBox, GenieACS).
   adapters::http::http_actor http;
-  /// Starts repairs; null = repair is refused.
-  repair_fn repair;
+  /// `ce_source` of the repair sagas' inbox events.
+  std::string repair_source = "ispflow/drift";
+  /// The inbox topic of a repair of a subscriber without input events
+  /// (their partition otherwise): the billing topic.
+  std::string repair_topic = "billing.events.v1";
   /// Called after every scan (e.g. metrics), on the scan's thread.
   std::function<void(const scan_summary&)> on_scan;
 };

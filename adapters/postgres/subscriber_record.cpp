@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/codec.hpp"
 #include "sagas/admission.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -99,10 +100,16 @@ std::optional<sagas::subscriber_state> target_of(std::string_view name,
   return a;
 }
 
+// True for a saga that restores the network to the record (a drift
+// repair): whatever its outcome, the record's state and profile stay.
+bool restores_record(const sagas::saga_instance& inst) {
+  return inst.name == sagas::repair_saga;
+}
+
 // Payload and succeeded step outputs of a completed saga, without secrets.
 void append_delta(std::string& out, const sagas::saga_instance& inst) {
   std::map<std::string, std::string> delta;
-  if (inst.state == sagas::saga_state::completed) {
+  if (inst.state == sagas::saga_state::completed && !restores_record(inst)) {
     for (auto& [k, v] : inst.payload)
       delta[k] = v;
     for (auto& step : inst.steps)
@@ -177,7 +184,9 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
       // A saga in needs_attention has not ended: the subscriber's state
       // stays what admission saw until an operator settles it.
       auto settles = finished(inst->state);
-      auto target = settles ? target_of(inst->name, outcome) : std::nullopt;
+      auto target = settles && !restores_record(*inst)
+                      ? target_of(inst->name, outcome)
+                      : std::nullopt;
       if (rows.size() > 1)
         rows += ',';
       rows += "{\"t\":";
@@ -198,7 +207,9 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
       else
         rows += "null";
       rows += ",\"service_type\":";
-      append_json_text(rows, settles ? inst->service_type : std::string{});
+      append_json_text(rows, settles && !restores_record(*inst)
+                               ? inst->service_type
+                               : std::string{});
       rows += ",\"delta\":";
       append_delta(rows, *inst);
       rows += ",\"at\":";

@@ -758,12 +758,29 @@ void print_drift_scan(const rapidjson::Document& doc) {
                    "repair", "subscribers", "findings", "repairs", "requests",
                    "unobserved", "started_at", "finished_at"})
     std::cout << key << ": " << text(scan, key) << "\n";
+  // What became of each finding: its repair saga (and state), the router's
+  // refusal, a repair still queued, or why no repair can fix it.
+  auto repair_of = [](const rapidjson::Value& f) -> std::string {
+    auto given = [&f](const char* key) {
+      auto x = text(f, key);
+      return x == "-" ? std::string{} : x;
+    };
+    if (auto saga = given("repair_saga_id"); !saga.empty())
+      return "saga " + saga + " " + given("repair_state");
+    if (auto refused = given("repair_refused"); !refused.empty())
+      return "refused: " + refused;
+    if (auto why = given("unrepairable"); !why.empty())
+      return "unrepairable: " + why;
+    if (auto queued = given("repair"); !queued.empty())
+      return "queued " + queued;
+    return "-";
+  };
   std::vector<std::vector<std::string>> rows;
   if (doc.HasMember("findings") && doc["findings"].IsArray())
     for (auto& f : doc["findings"].GetArray())
       rows.push_back({text(f, "tenant_id"), text(f, "subscriber_id"),
                       text(f, "system"), text(f, "kind"), text(f, "expected"),
-                      text(f, "observed"), text(f, "repair")});
+                      text(f, "observed"), repair_of(f)});
   std::cout << "\n";
   print_table({"TENANT", "SUBSCRIBER", "SYSTEM", "KIND", "EXPECTED", "OBSERVED",
                "REPAIR"},
@@ -995,7 +1012,9 @@ int main(int argc, char** argv) {
   dr_scan->add_flag("--dry-run", da.dry_run,
                     "report only: no repair, no events");
   dr_scan->add_flag("--repair", da.repair,
-                    "repair each subscriber with differences");
+                    "start a repair saga per subscriber with repairable"
+                    " differences (not with --dry-run); `drift show` tells"
+                    " each finding's saga, or why it is unrepairable");
   dr_scan->add_flag("--no-wait", da.no_wait,
                     "print the scan's id instead of waiting for it");
   dr_scan->callback([&] { rc = drift_scan(opt, da); });

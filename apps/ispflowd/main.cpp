@@ -24,6 +24,7 @@
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -296,6 +297,9 @@ int main(int argc, char** argv) {
   // commits, and the router that starts a saga per accepted event.
   sagas::saga_registry registry;
   if (auto why = sagas::register_lifecycle_sagas(registry))
+    return fail("saga definitions invalid",
+                caf::make_error(errc::invalid_config, *why));
+  if (auto why = sagas::register_repair_saga(registry))
     return fail("saga definitions invalid",
                 caf::make_error(errc::invalid_config, *why));
   actors::pg_saga_store_settings saga_store_cfg;

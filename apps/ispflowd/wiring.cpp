@@ -15,6 +15,7 @@
 #include "adapters/voltha/adapter.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
@@ -425,6 +426,10 @@ caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
     "Sagas that ended other than completed, by tenant, type and the step that"
     " failed",
     {"tenant", "type", "step"});
+  auto repaired = def.counters("ispflow_drift_repaired_total",
+                               "Differences drift repair sagas fixed (the"
+                               " saga completed), by kind",
+                               {"kind"});
   if (def.error())
     return def.error();
   router.on_step_call = [calls, errors](std::string_view system,
@@ -442,12 +447,15 @@ caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,
   router.on_saga_started = [started](const sagas::saga_instance& inst) {
     started->with({inst.tenant_id, inst.name}).inc();
   };
-  router.on_saga_finished = [ended,
-                             failed_steps](const sagas::saga_instance& inst) {
+  router.on_saga_finished = [ended, failed_steps,
+                             repaired](const sagas::saga_instance& inst) {
     ended->with({inst.tenant_id, inst.name, std::string{to_string(inst.state)}})
       .inc();
     if (inst.state != sagas::saga_state::completed)
       failed_steps->with({inst.tenant_id, inst.name, inst.failed_step}).inc();
+    else if (inst.name == sagas::repair_saga)
+      for (const auto& kind : sagas::repaired_kinds(inst.payload))
+        repaired->with({kind}).inc();
   };
   auto guard = adapters.guard;
   auto states = metrics.add_callback(
@@ -744,6 +752,7 @@ start_drift(caf::actor_system& sys, const common::config& cfg,
   s.dsn = cfg.postgres.dsn;
   s.page_size = cfg.drift.page_size;
   s.saga_topic = cfg.kafka.topics.saga;
+  s.repair_topic = cfg.kafka.topics.billing;
   s.guard = adapters.guard;
   s.http = adapters.http;
   auto rate = [&](int own) {
@@ -799,7 +808,12 @@ start_drift(caf::actor_system& sys, const common::config& cfg,
                                " exchanges, gRPC calls, SQL statements)",
                                {"system"});
   auto repairs = def.counters("ispflow_drift_repairs_total",
-                              "Subscribers drift scans repaired");
+                              "Repair sagas drift scans queued (one per"
+                              " subscriber with repairable differences)");
+  auto unrepairable = def.counters("ispflow_drift_unrepairable_total",
+                                   "Differences drift scans found that no"
+                                   " repair saga can fix, by kind",
+                                   {"kind"});
   if (def.error())
     return def.error();
   s.on_scan = [=](const drift::scan_summary& sum) {
@@ -810,6 +824,8 @@ start_drift(caf::actor_system& sys, const common::config& cfg,
     for (const auto& [system, n] : sum.requests)
       requests->with({system}).inc(static_cast<double>(n));
     repairs->with({}).inc(static_cast<double>(sum.repairs));
+    for (const auto& [kind, n] : sum.unrepairable)
+      unrepairable->with({kind}).inc(static_cast<double>(n));
   };
   auto made = drift::scanner::make(sys, std::move(s));
   if (!made)
@@ -820,6 +836,7 @@ start_drift(caf::actor_system& sys, const common::config& cfg,
   if (cfg.drift.enabled) {
     drift::scan_request req;
     req.trigger = "schedule";
+    req.repair = cfg.drift.repair;
     out.scanner->schedule(std::chrono::seconds{cfg.drift.interval_seconds},
                           std::move(req));
   }

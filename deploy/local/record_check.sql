@@ -43,6 +43,8 @@ with finished as (
               then 'needs_attention' else s.state end as outcome
     from sagas s
    where s.state in ('completed', 'compensated', 'cancelled')
+     -- A drift repair restores the network to the record: it changes none.
+     and s.name <> 'repair'
 ), moves as (
   select f.*,
          case when f.outcome = 'needs_attention' then 'unknown'

@@ -15,3 +15,19 @@ if(TARGET ispflow::drift AND TARGET ispflow::sim_netbox
     ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
   add_dependencies(drift_scan_test ispflowctl)
 endif()
+# Drift repair: scans with repair against FreeRADIUS's tables (the real
+# RADIUS adapter, no FreeRADIUS server) and the VOLTHA simulator, run by the
+# saga router over the PostgreSQL saga store.
+if(TARGET ispflow::drift AND TARGET ispflow::sim_voltha)
+  ispflow_add_gtest(NAME drift_repair_test
+    SOURCES integration/drift_repair_test.cpp
+    LIBS ispflow::drift ispflow::actors ispflow::sagas ispflow::radius
+         ispflow::sim_voltha ispflow::voltha ispflow::resilience
+         ispflow::postgres ispflow::test_support ispflow::admin
+         ispflow::events PkgConfig::HTTPLIB PkgConfig::PQXX
+    LABELS "integration;drift" PG)
+  # ispflowctl driven as a process against the admin API.
+  target_compile_definitions(drift_repair_test PRIVATE
+    ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
+  add_dependencies(drift_repair_test ispflowctl)
+endif()

@@ -259,14 +259,13 @@ struct drift_scan : ::testing::Test {
     return t;
   }
 
-  void make_scanner(drift::repair_fn repair = nullptr) {
+  void make_scanner() {
     drift::scanner_settings s;
     s.dsn = db.dsn();
     s.tenants = {tenant()};
     s.page_size = 4; // several pages
     s.guard = guard;
     s.http = http;
-    s.repair = std::move(repair);
     auto made = drift::scanner::make(sys, std::move(s));
     ASSERT_TRUE(made);
     scanner = std::move(*made);
@@ -512,8 +511,8 @@ TEST_F(drift_scan, ispflowctl_scans_through_the_admin_api_within_its_tenant) {
   auto [rc4, hidden] = ctl("acme-0123456789", url + " drift show " + id);
   EXPECT_EQ(rc4, 1) << hidden;
   EXPECT_NE(hidden.find("not_found"), std::string::npos) << hidden;
-  // Bad input: an unknown system is refused by the API, repair is not
-  // available here.
+  // Bad input: an unknown system is refused by the API, and so is a
+  // repair with a dry run, naming both.
   httplib::Client c{"127.0.0.1", *port};
   httplib::Headers h{{"Authorization", "Bearer ops-0123456789"}};
   auto bad = c.Post("/v1/drift/scans", h, R"({"systems":["dns"]})",
@@ -524,9 +523,15 @@ TEST_F(drift_scan, ispflowctl_scans_through_the_admin_api_within_its_tenant) {
                     "application/json");
   ASSERT_TRUE(odd);
   EXPECT_EQ(odd->status, 400) << odd->body;
-  auto repair = c.Post("/v1/drift/scans", h, R"({"repair":true})",
-                       "application/json");
+  auto repair = c.Post("/v1/drift/scans", h,
+                       R"({"repair":true,"dry_run":true})", "application/json");
   ASSERT_TRUE(repair);
   EXPECT_EQ(repair->status, 400) << repair->body;
+  EXPECT_NE(repair->body.find("repair and dry_run"), std::string::npos)
+    << repair->body;
+  auto [rc5, both] = ctl("ops-0123456789",
+                         url + " drift scan --repair --dry-run --no-wait");
+  EXPECT_EQ(rc5, 1) << both;
+  EXPECT_NE(both.find("dry_run"), std::string::npos) << both;
   (*srv)->stop();
 }

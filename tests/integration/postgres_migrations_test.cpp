@@ -31,7 +31,7 @@ std::string table_exists_sql(const std::string& table) {
 
 TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   auto& ms = pg::embedded_migrations();
-  ASSERT_EQ(ms.size(), 14u);
+  ASSERT_EQ(ms.size(), 15u);
   EXPECT_EQ(ms[0].name, "0001_freeradius.sql");
   EXPECT_EQ(ms[1].name, "0002_core.sql");
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
@@ -46,6 +46,7 @@ TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   EXPECT_EQ(ms[11].name, "0012_operator_commands.sql");
   EXPECT_EQ(ms[12].name, "0013_drift.sql");
   EXPECT_EQ(ms[13].name, "0015_radacct_open_by_username.sql");
+  EXPECT_EQ(ms[14].name, "0016_drift_repair.sql");
 }
 
 TEST(postgres_migrations,
@@ -78,7 +79,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
                           "0010_cluster.sql",
                           "0011_subscriber_record.sql",
                           "0012_operator_commands.sql", "0013_drift.sql",
-                          "0015_radacct_open_by_username.sql"));
+                          "0015_radacct_open_by_username.sql",
+                          "0016_drift_repair.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
   for (auto table :
        {"radacct",    "radcheck",     "radgroupcheck",   "radgroupreply",
@@ -98,7 +100,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "9:0009_tenant_fair_startable.sql,10:0010_cluster.sql,"
             "11:0011_subscriber_record.sql,"
             "12:0012_operator_commands.sql,13:0013_drift.sql,"
-            "15:0015_radacct_open_by_username.sql");
+            "15:0015_radacct_open_by_username.sql,"
+            "16:0016_drift_repair.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {
@@ -119,7 +122,8 @@ TEST(postgres_migrations, applying_twice_changes_nothing) {
                           "0010_cluster.sql",
                           "0011_subscriber_record.sql",
                           "0012_operator_commands.sql", "0013_drift.sql",
-                          "0015_radacct_open_by_username.sql"));
+                          "0015_radacct_open_by_username.sql",
+                          "0016_drift_repair.sql"));
   EXPECT_EQ(db.value("SELECT string_agg(version || checksum || applied_at, "
                      "',' ORDER BY version) FROM schema_migrations"),
             before);

@@ -1,0 +1,175 @@
+#include "sagas/repair_saga.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace ispflow::sagas {
+
+namespace {
+
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// The lifecycle sagas' per-system defaults (lifecycle_sagas.cpp).
+constexpr retry_policy radius_retry{5, 200ms, 2.0, 5'000ms};
+constexpr retry_policy http_retry{8, 1'000ms, 2.0, 60'000ms};
+
+step_definition repair_step(std::string name, target_system system,
+                            std::string action, retry_policy retry,
+                            milliseconds attempt_timeout,
+                            milliseconds deadline) {
+  step_definition x;
+  x.applies_when.payload_flag = std::string{repair_step_flag_prefix} + name;
+  x.name = std::move(name);
+  x.system = system;
+  x.action = std::move(action);
+  x.retry = retry;
+  x.attempt_timeout = attempt_timeout;
+  x.deadline = deadline;
+  return x;
+}
+
+step_definition radius_step(std::string name, std::string action) {
+  return repair_step(std::move(name), target_system::radius, std::move(action),
+                     radius_retry, 5s, 2min);
+}
+
+step_definition onu_step(std::string name, std::string action) {
+  auto x = repair_step(std::move(name), target_system::voltha,
+                       std::move(action), http_retry, 30s, 15min);
+  x.applies_when.service_types = {"ftth"};
+  return x;
+}
+
+const std::string& reason_of(std::string_view kind) {
+  static const std::vector<std::pair<std::string_view, std::string>> reasons{
+    {"radius_user_missing",
+     "the record keeps no password: billing must re-send the activation "
+     "(or an operator re-drive it) to provision the RADIUS user again"},
+    {"netbox_ip_missing",
+     "no NetBox operation assigns a given address yet: assign the recorded "
+     "address to the subscriber in NetBox (custom field subscriber_id)"},
+    {"netbox_ip_mismatch",
+     "no NetBox operation assigns a given address yet: give the subscriber's "
+     "NetBox address back the recorded value"},
+    {"onu_missing",
+     "VOLTHA has no device of the ONU: reconnect it so that it is "
+     "discovered, then billing must re-send the activation"},
+    {"onu_replaced",
+     "another ONU carries the serial: the record names the old device, so "
+     "billing must re-send the activation to provision the new one"},
+    {"cpe_missing",
+     "GenieACS has no such device: a missing CPE cannot be configured; "
+     "connect it to the ACS, then billing must re-send the activation"},
+    {"cpe_param_mismatch",
+     "the record keeps no PPPoE password and the CPE is configured with "
+     "both: billing must re-send the activation"},
+    {"cpe_tag_mismatch",
+     "no GenieACS operation sets tags: tag the CPE by hand"},
+  };
+  static const std::string unknown = "unknown kind: upgrade ispflow";
+  for (auto& [k, reason] : reasons)
+    if (k == kind)
+      return reason;
+  return unknown;
+}
+
+} // namespace
+
+saga_definition make_repair_definition() {
+  saga_definition def;
+  def.name = std::string{repair_saga};
+  def.version = 1;
+  def.lifecycle_verb = "repaired";
+  // Poll radacct until the Accounting-Stop shows, for at most 60 s.
+  auto verify = repair_step("verify_sessions_closed", target_system::radius,
+                            "radius.verify_sessions_closed",
+                            retry_policy{0, 500ms, 1.5, 5'000ms}, 5s, 60s);
+  def.steps = {
+    radius_step("deny", "radius.deny"),
+    radius_step("restore_plan", "radius.restore_plan"),
+    radius_step("set_plan_group", "radius.set_plan_group"),
+    radius_step("disconnect_sessions", "radius.disconnect_sessions"),
+    verify,
+    radius_step("coa_sessions", "radius.coa_sessions"),
+    onu_step("enable_onu", "voltha.enable_onu"),
+    onu_step("disable_onu", "voltha.disable_onu"),
+  };
+  return def;
+}
+
+std::optional<std::string> register_repair_saga(saga_registry& registry) {
+  return registry.add(make_repair_definition());
+}
+
+std::vector<std::string>
+repaired_kinds(const std::map<std::string, std::string>& payload) {
+  std::vector<std::string> out;
+  for (size_t n = 0;; ++n) {
+    auto i = payload.find("drift.findings." + std::to_string(n) + ".kind");
+    if (i == payload.end())
+      return out;
+    out.push_back(i->second);
+  }
+}
+
+repair_plan plan_repair(const repair_input& x) {
+  repair_plan out;
+  std::vector<std::string> wanted;
+  bool active = x.state == "active";
+  bool suspended = x.state == "suspended";
+  auto fix = [&](const std::string& kind,
+                 std::initializer_list<std::string_view> steps) {
+    for (auto s : steps)
+      wanted.emplace_back(s);
+    out.repaired.push_back(kind);
+  };
+  auto refuse = [&](const std::string& kind, std::string reason) {
+    out.unrepairable.push_back({kind, std::move(reason)});
+  };
+  auto unfit = [&](const std::string& kind) {
+    refuse(kind, "does not apply to a subscriber in state "
+                   + (x.state.empty() ? std::string{"none"} : x.state));
+  };
+  for (const auto& kind : x.kinds) {
+    if (kind == "radius_plan_mismatch") {
+      if (active)
+        fix(kind, {"set_plan_group", "coa_sessions"});
+      else
+        unfit(kind);
+    } else if (kind == "radius_not_active") {
+      if (active)
+        fix(kind, {"restore_plan", "disconnect_sessions"});
+      else
+        unfit(kind);
+    } else if (kind == "radius_not_suspended") {
+      if (suspended)
+        fix(kind, {"deny", "disconnect_sessions", "verify_sessions_closed"});
+      else
+        unfit(kind);
+    } else if (kind == "session_after_suspend") {
+      if (suspended)
+        fix(kind, {"disconnect_sessions", "verify_sessions_closed"});
+      else
+        unfit(kind);
+    } else if (kind == "onu_state_mismatch") {
+      if (x.service_type != "ftth")
+        refuse(kind, "service type " + x.service_type + " has no ONU");
+      else if (suspended && x.suspend_disables_onu)
+        fix(kind, {"disable_onu"});
+      else if (active || suspended)
+        fix(kind, {"enable_onu"});
+      else
+        unfit(kind);
+    } else {
+      refuse(kind, reason_of(kind));
+    }
+  }
+  // Definition order, once each.
+  for (const auto& step : make_repair_definition().steps)
+    if (std::find(wanted.begin(), wanted.end(), step.name) != wanted.end())
+      out.steps.push_back(step.name);
+  return out;
+}
+
+} // namespace ispflow::sagas

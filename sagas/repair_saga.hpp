@@ -1,0 +1,115 @@
+#pragma once
+
+#include "sagas/definition.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// The drift repair saga (actors/drift): it brings one subscriber's network
+// back to what the subscriber record says, without changing the record.
+// A drift scan that finds repairable differences writes an inbox event of
+// type `repair_event_type` for the subscriber (same transaction as the
+// findings); the router admits it like a billing event, so the repair runs
+// in the subscriber's order, fenced by the partition's epoch, persisted,
+// retried and behind the same breakers as every saga.
+//
+// One definition holds every step a repair may need; the event's payload
+// names the steps this repair runs (`drift.steps.<step>` = true, see
+// `skip_rule::payload_flag`), the others are skipped when it starts. The
+// steps are the lifecycle sagas' operations with the same idempotency key
+// scheme (<saga id>/<step>/<generation>).
+//
+// ```
+//  step                    operation                      for the kinds
+//  deny                    radius.deny                    radius_not_suspended
+//  restore_plan            radius.restore_plan            radius_not_active
+//  set_plan_group          radius.set_plan_group          radius_plan_mismatch
+//  disconnect_sessions     radius.disconnect_sessions     radius_not_suspended,
+//                                                         radius_not_active,
+//                                                         session_after_suspend
+//  verify_sessions_closed  radius.verify_sessions_closed  radius_not_suspended,
+//                                                         session_after_suspend
+//  coa_sessions            radius.coa_sessions            radius_plan_mismatch
+//  enable_onu   [ftth]     voltha.enable_onu              onu_state_mismatch
+//  disable_onu  [ftth]     voltha.disable_onu             onu_state_mismatch
+//  ──▶ drift.repaired (saga.events.v1), not a lifecycle event
+// ```
+// No step has a compensation: undoing a repair would restore the drift. A
+// failed repair ends `compensated` with its failed step (nothing undone),
+// so it never blocks the subscriber's billing sagas; the next scan finds
+// what is left.
+
+namespace ispflow::sagas {
+
+/// The name of the repair saga's definition.
+inline constexpr std::string_view repair_saga = "repair";
+
+/// The inbox event type a drift scan writes for a repair.
+inline constexpr std::string_view repair_event_type = "ispflow.drift.repair";
+
+/// The payload key prefix of the steps a repair runs ("drift.steps.deny").
+inline constexpr std::string_view repair_step_flag_prefix = "drift.steps.";
+
+/// The payload key of the subscriber state the scan repaired for
+/// ("active" or "suspended"): admission refuses the repair if the state
+/// changed since (admission_reasons::drift_repair_stale).
+inline constexpr std::string_view repair_state_key = "drift.state";
+
+/// The repair saga, version 1.
+saga_definition make_repair_definition();
+
+/// Adds the repair definition; returns why it was refused, or nothing.
+std::optional<std::string> register_repair_saga(saga_registry& registry);
+
+/// What a repair is planned from: the record's state and the kinds of the
+/// differences found (actors/drift/compare.hpp names them).
+struct repair_input {
+  /// "active" or "suspended".
+  std::string state;
+  /// "ftth", "wireless", "fixed".
+  std::string service_type;
+  /// Tenant policy suspend.disable_onu.
+  bool suspend_disables_onu = false;
+  /// The kinds found, e.g. {"radius_not_active", "onu_state_mismatch"}.
+  std::vector<std::string> kinds;
+};
+
+/// A kind no step repairs, and what the operator should do about it.
+struct unrepairable_kind {
+  std::string kind;
+  std::string reason;
+
+  friend bool operator==(const unrepairable_kind&, const unrepairable_kind&)
+    = default;
+};
+
+/// What a repair does.
+struct repair_plan {
+  /// The steps to run, in definition order, without duplicates.
+  std::vector<std::string> steps;
+  /// The kinds the steps repair, in input order.
+  std::vector<std::string> repaired;
+  /// The kinds no step repairs, in input order, with the reason.
+  std::vector<unrepairable_kind> unrepairable;
+
+  friend bool operator==(const repair_plan&, const repair_plan&) = default;
+};
+
+/// The kinds a repair saga's payload lists as repaired
+/// (`drift.findings.<n>.kind`), in order; empty for another saga.
+std::vector<std::string>
+repaired_kinds(const std::map<std::string, std::string>& payload);
+
+/// The steps that repair `x.kinds` (pure). A kind is unrepairable when the
+/// record lacks what a repair needs (no password: `radius_user_missing`),
+/// the device is gone or another one took its place (`onu_missing`,
+/// `onu_replaced`, `cpe_missing`), no adapter operation does it yet
+/// (`netbox_ip_*`, `cpe_param_mismatch`, `cpe_tag_mismatch`), the kind does
+/// not fit the state, or the kind is unknown.
+repair_plan plan_repair(const repair_input& x);
+
+} // namespace ispflow::sagas

@@ -1,0 +1,244 @@
+// The drift repair saga's pure parts: kinds to steps (plan_repair), the
+// definition and its payload-picked steps, admission of the repair event,
+// and its drift.repaired output, validated against events/schemas.
+
+#include "events/cloud_event.hpp"
+#include "events/schema_registry.hpp"
+#include "sagas/admission.hpp"
+#include "sagas/engine.hpp"
+#include "sagas/outputs.hpp"
+#include "sagas/repair_saga.hpp"
+
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+using namespace ispflow::sagas;
+using strings = std::vector<std::string>;
+
+namespace {
+
+repair_plan plan(std::string state, strings kinds, bool disables_onu = false,
+                 std::string service_type = "ftth") {
+  repair_input x;
+  x.state = std::move(state);
+  x.service_type = std::move(service_type);
+  x.suspend_disables_onu = disables_onu;
+  x.kinds = std::move(kinds);
+  return plan_repair(x);
+}
+
+strings unrepairable(const repair_plan& p) {
+  strings out;
+  for (auto& u : p.unrepairable)
+    out.push_back(u.kind);
+  return out;
+}
+
+} // namespace
+
+TEST(repair_plan, each_repairable_kind_maps_to_the_lifecycle_operations) {
+  EXPECT_EQ(plan("active", {"radius_plan_mismatch"}).steps,
+            (strings{"set_plan_group", "coa_sessions"}));
+  EXPECT_EQ(plan("active", {"radius_not_active"}).steps,
+            (strings{"restore_plan", "disconnect_sessions"}));
+  EXPECT_EQ(plan("suspended", {"radius_not_suspended"}).steps,
+            (strings{"deny", "disconnect_sessions", "verify_sessions_closed"}));
+  EXPECT_EQ(plan("suspended", {"session_after_suspend"}).steps,
+            (strings{"disconnect_sessions", "verify_sessions_closed"}));
+  EXPECT_EQ(plan("active", {"onu_state_mismatch"}).steps,
+            (strings{"enable_onu"}));
+  // Suspended: the ONU follows the tenant's policy.
+  EXPECT_EQ(plan("suspended", {"onu_state_mismatch"}, true).steps,
+            (strings{"disable_onu"}));
+  EXPECT_EQ(plan("suspended", {"onu_state_mismatch"}, false).steps,
+            (strings{"enable_onu"}));
+}
+
+TEST(repair_plan, steps_follow_the_definition_once_each) {
+  auto p = plan("suspended",
+                {"onu_state_mismatch", "session_after_suspend",
+                 "radius_not_suspended"},
+                true);
+  EXPECT_EQ(p.steps, (strings{"deny", "disconnect_sessions",
+                              "verify_sessions_closed", "disable_onu"}));
+  EXPECT_EQ(p.repaired, (strings{"onu_state_mismatch", "session_after_suspend",
+                                 "radius_not_suspended"}));
+  EXPECT_TRUE(p.unrepairable.empty());
+  auto def = make_repair_definition();
+  for (auto& s : p.steps)
+    EXPECT_TRUE(def.index_of(s).has_value()) << s;
+}
+
+TEST(repair_plan, unrepairable_kinds_are_named_with_what_to_do) {
+  auto p = plan("active", {"radius_user_missing", "netbox_ip_missing",
+                           "netbox_ip_mismatch", "onu_missing", "onu_replaced",
+                           "cpe_missing", "cpe_param_mismatch",
+                           "cpe_tag_mismatch", "dns_record_missing"});
+  EXPECT_TRUE(p.steps.empty());
+  EXPECT_TRUE(p.repaired.empty());
+  EXPECT_EQ(unrepairable(p),
+            (strings{"radius_user_missing", "netbox_ip_missing",
+                     "netbox_ip_mismatch", "onu_missing", "onu_replaced",
+                     "cpe_missing", "cpe_param_mismatch", "cpe_tag_mismatch",
+                     "dns_record_missing"}));
+  for (auto& u : p.unrepairable)
+    EXPECT_FALSE(u.reason.empty()) << u.kind;
+  EXPECT_NE(p.unrepairable[0].reason.find("activation"), std::string::npos);
+  EXPECT_NE(p.unrepairable[5].reason.find("cannot be configured"),
+            std::string::npos);
+}
+
+TEST(repair_plan, a_kind_that_does_not_fit_the_state_is_not_repaired) {
+  // A repair never moves a subscriber to another state.
+  auto p = plan("suspended", {"radius_not_active", "radius_plan_mismatch"});
+  EXPECT_TRUE(p.steps.empty());
+  EXPECT_EQ(unrepairable(p),
+            (strings{"radius_not_active", "radius_plan_mismatch"}));
+  auto q = plan("active", {"radius_not_suspended", "session_after_suspend"});
+  EXPECT_TRUE(q.steps.empty());
+  EXPECT_EQ(q.unrepairable.size(), 2u);
+  auto w = plan("active", {"onu_state_mismatch"}, false, "wireless");
+  EXPECT_TRUE(w.steps.empty());
+  EXPECT_EQ(unrepairable(w), (strings{"onu_state_mismatch"}));
+}
+
+TEST(repair_definition, is_valid_without_compensations_and_registers) {
+  auto def = make_repair_definition();
+  EXPECT_EQ(validate(def), std::nullopt);
+  EXPECT_FALSE(def.forward_only);
+  for (auto& s : def.steps) {
+    EXPECT_FALSE(s.compensable()) << s.name;
+    EXPECT_EQ(s.applies_when.payload_flag, "drift.steps." + s.name);
+  }
+  saga_registry reg;
+  EXPECT_EQ(register_repair_saga(reg), std::nullopt);
+  EXPECT_NE(reg.current(repair_saga), nullptr);
+}
+
+TEST(repair_definition, the_payload_picks_the_steps_at_start) {
+  auto def = make_repair_definition();
+  instance_seed seed;
+  seed.id = "r-1";
+  seed.tenant_id = "demo";
+  seed.subscriber_id = "s03";
+  seed.service_type = "ftth";
+  seed.payload = {{"drift.steps.set_plan_group", "true"},
+                  {"drift.steps.coa_sessions", "true"},
+                  {"drift.steps.deny", "false"}};
+  auto inst = make_instance(def, seed, time_point{});
+  auto random = make_seeded_source(1);
+  auto cmds = transition(def, inst, start_saga{full_tenant_profile()},
+                         time_point{} + std::chrono::seconds{1}, random);
+  strings ran;
+  for (auto& c : cmds)
+    if (auto* r = std::get_if<run_step>(&c))
+      ran.push_back(r->call.operation + " " + r->call.idempotency_key);
+  EXPECT_EQ(ran, (strings{"radius.set_plan_group r-1/set_plan_group/0"}));
+  for (size_t i = 0; i < def.steps.size(); ++i) {
+    auto& name = def.steps[i].name;
+    bool picked = name == "set_plan_group" || name == "coa_sessions";
+    EXPECT_EQ(inst.steps[i].state == step_state::skipped, !picked) << name;
+  }
+}
+
+TEST(repair_admission, billing_cannot_send_a_repair_event) {
+  // Intake accepts billing input types only: a repair event comes from the
+  // drift scanner's own transaction, never from the billing topic.
+  EXPECT_FALSE(ispflow::events::schema_registry::builtin().is_billing_input(
+    std::string{repair_event_type}));
+  EXPECT_FALSE(admit(subscriber_state::active, repair_event_type).starts());
+}
+
+TEST(repair_admission, starts_only_in_the_state_the_scan_planned_for) {
+  field_map payload{{"drift.state", "active"}};
+  EXPECT_EQ(admit(subscriber_state::active, repair_event_type, payload).saga,
+            "repair");
+  for (auto state : {subscriber_state::suspended, subscriber_state::none,
+                     subscriber_state::terminated, subscriber_state::unknown}) {
+    auto d = admit(state, repair_event_type, payload);
+    EXPECT_FALSE(d.starts()) << state;
+    EXPECT_EQ(d.reason, "drift_repair_stale") << state;
+  }
+  EXPECT_FALSE(admit(subscriber_state::active, repair_event_type, {}).starts());
+  // Billing events are admitted as before, payload or not.
+  EXPECT_EQ(admit(subscriber_state::active, "billing.subscription.suspended",
+                  payload)
+              .saga,
+            "suspend");
+  // A repair changes no state, whatever its outcome.
+  for (auto out : {saga_state::completed, saga_state::compensated,
+                   saga_state::needs_attention})
+    EXPECT_EQ(next_state(subscriber_state::suspended, repair_saga, out),
+              subscriber_state::suspended);
+}
+
+TEST(repair_outputs, a_completed_repair_sends_drift_repaired_not_lifecycle) {
+  auto def = make_repair_definition();
+  instance_seed seed;
+  seed.id = "5f0c1f7e-8d3a-4c1b-9f3e-2a7d6c5b4e31";
+  seed.tenant_id = "demo";
+  seed.subscriber_id = "s07";
+  seed.service_type = "ftth";
+  seed.causation = "drift-1/demo/s07";
+  seed.payload = {{"drift.scan_id", "drift-1"},
+                  {"drift.steps.enable_onu", "true"},
+                  {"drift.findings.0.system", "voltha"},
+                  {"drift.findings.0.kind", "onu_state_mismatch"},
+                  {"drift.findings.0.expected", "ENABLED"},
+                  {"drift.findings.0.observed", "DISABLED"}};
+  auto inst = make_instance(def, seed, time_point{});
+  EXPECT_EQ(repaired_kinds(inst.payload), (strings{"onu_state_mismatch"}));
+  auto random = make_seeded_source(1);
+  auto t = time_point{} + std::chrono::seconds{1};
+  transition(def, inst, start_saga{full_tenant_profile()}, t, random);
+  auto idx = *def.index_of("enable_onu");
+  auto cmds = transition(def, inst, step_result{idx, 0, step_succeeded{}},
+                         t + std::chrono::seconds{1}, random);
+  ASSERT_EQ(inst.state, saga_state::completed);
+  output_settings out;
+  auto recs = output_records(cmds, inst, out);
+  int repaired = 0;
+  for (auto& rec : recs) {
+    EXPECT_EQ(rec.topic, "saga.events.v1");
+    std::string type;
+    for (auto& h : rec.headers)
+      if (h.key == "ce_type")
+        type = h.value;
+    EXPECT_EQ(type.rfind("subscriber.", 0), std::string::npos) << type;
+    if (type != "drift.repaired")
+      continue;
+    ++repaired;
+    EXPECT_EQ(ispflow::events::schema_registry::builtin().validate(type,
+                                                                   rec.value),
+              std::nullopt)
+      << rec.value;
+    EXPECT_NE(rec.value.find("\"saga_id\":\"" + inst.id + "\""),
+              std::string::npos)
+      << rec.value;
+    EXPECT_NE(rec.value.find("onu_state_mismatch"), std::string::npos);
+  }
+  EXPECT_EQ(repaired, 1);
+}
+
+TEST(repair_outputs, a_failed_repair_sends_no_lifecycle_event) {
+  auto def = make_repair_definition();
+  instance_seed seed;
+  seed.id = "r-2";
+  seed.tenant_id = "demo";
+  seed.subscriber_id = "s07";
+  seed.service_type = "ftth";
+  seed.payload = {{"drift.steps.enable_onu", "true"}};
+  auto inst = make_instance(def, seed, time_point{});
+  auto random = make_seeded_source(1);
+  auto t = time_point{} + std::chrono::seconds{1};
+  transition(def, inst, start_saga{full_tenant_profile()}, t, random);
+  auto idx = *def.index_of("enable_onu");
+  auto cmds = transition(def, inst,
+                         step_result{idx, 0, step_permanent_failure{"gone"}},
+                         t + std::chrono::seconds{1}, random);
+  // Nothing to undo: the saga ends compensated, blocking nothing.
+  EXPECT_EQ(inst.state, saga_state::compensated);
+  for (auto& rec : output_records(cmds, inst, output_settings{}))
+    EXPECT_EQ(rec.topic, "saga.events.v1");
+}
