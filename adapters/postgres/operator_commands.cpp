@@ -93,6 +93,11 @@ void prepare(pqxx::connection& conn, bool listen) {
     pqxx::nontransaction tx{conn};
     // A take waits for a claim in flight, not for ever.
     tx.exec("SET lock_timeout = '10s'");
+    // A take share-locks the partition's owner row: a process paused inside
+    // one (SIGSTOP, a long stall) would hold the next owner's claim off for
+    // as long as it stays paused. The server ends such a session instead;
+    // every transaction here is a few statements with nothing in between.
+    tx.exec("SET idle_in_transaction_session_timeout = '2s'");
     if (listen)
       tx.exec(std::string{"LISTEN "} + operator_commands_channel);
   }

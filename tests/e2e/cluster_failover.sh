@@ -161,16 +161,21 @@ reclaim_ms=$(stack_sql "select coalesce(floor(extract(epoch from min(claimed_at)
 # -- a rolling restart under load ---------------------------------------------------
 cluster_start_instance 2 "$local_dir/ispflow.yaml" || fail "node-2 did not start again"
 cluster_wait_owners "1 2 3" 60 || fail "node-2 did not rejoin: $(cluster_owners_line "$(cluster_view)")"
-tail -n +"$((first_part + 1))" "$feed" | stack_produce "$billing" || fail "kcat could not produce the rest of the feed"
-stack_log "rolling restart: the last $((events - first_part)) events produced, $(ended) sagas ended so far"
+# The rest of the feed in three slices, one right before each SIGTERM, so
+# that every hand-over happens with billing's events arriving.
+rest=$((events - first_part))
+stack_log "rolling restart: the last $rest events in three slices, $(ended) sagas ended so far"
 for i in 1 2 3; do
   others=$(for j in 1 2 3; do ((j == i)) || printf '%s ' "$j"; done)
+  from=$((first_part + (i - 1) * rest / 3 + 1))
+  to=$((first_part + i * rest / 3))
+  sed -n "${from},${to}p" "$feed" | stack_produce "$billing" || fail "kcat could not produce the rest of the feed"
   open=$(stack_sql "select count(*) from sagas where state in ('pending', 'running', 'compensating')")
   cluster_signal "$i" TERM
   ((CLUSTER_RC == 0)) || fail "node-$i exited with $CLUSTER_RC after SIGTERM"
   grep -q '"msg":"drained"' "${CLUSTER_LOGS[$i]}" || fail "node-$i did not drain"
   cluster_wait_owners "$others" 60 || fail "node-$i's partitions were not taken over: $(cluster_owners_line "$(cluster_view)")"
-  stack_log "  SIGTERM node-$i with $open sagas open: $(grep -o '"msg":"drained","sagas":"[0-9]*".*"calls_left":"[0-9]*"' "${CLUSTER_LOGS[$i]}" | tail -n1)"
+  stack_log "  SIGTERM node-$i with $open sagas open, events $from-$to just produced: $(grep -o '"msg":"drained","sagas":"[0-9]*".*"calls_left":"[0-9]*"' "${CLUSTER_LOGS[$i]}" | tail -n1)"
   cluster_start_instance "$i" "$local_dir/ispflow.yaml" || fail "node-$i did not start again"
   cluster_wait_owners "1 2 3" 60 || fail "node-$i did not rejoin: $(cluster_owners_line "$(cluster_view)")"
 done
