@@ -9,10 +9,7 @@ namespace {
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-// Per-system defaults. RADIUS is local SQL and UDP to the NAS: fast, short
-// deadlines. The HTTP systems sit behind breakers and may be slow.
-constexpr retry_policy radius_retry{5, 200ms, 2.0, 5'000ms};
-constexpr retry_policy http_retry{8, 1'000ms, 2.0, 60'000ms};
+// Per-system defaults (radius_retry and http_retry: lifecycle_sagas.hpp).
 constexpr retry_policy awx_retry{3, 5'000ms, 2.0, 60'000ms};
 // Forward-only steps try harder before asking for an operator.
 constexpr retry_policy persistent_retry{12, 1'000ms, 2.0, 120'000ms};

@@ -2,6 +2,7 @@
 
 #include "sagas/definition.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,16 @@
 // compensation completed.
 
 namespace ispflow::sagas {
+
+/// Per-system retry defaults of the lifecycle steps, shared with the drift
+/// repair saga (repair_saga.hpp). RADIUS is local SQL and UDP to the NAS:
+/// fast, short deadlines. The HTTP systems sit behind breakers and may be
+/// slow.
+inline constexpr retry_policy radius_retry{
+  5, std::chrono::milliseconds{200}, 2.0, std::chrono::milliseconds{5'000}};
+/// See `radius_retry`.
+inline constexpr retry_policy http_retry{
+  8, std::chrono::milliseconds{1'000}, 2.0, std::chrono::milliseconds{60'000}};
 
 /// Names of the five sagas (the `name` of their definitions).
 inline constexpr std::string_view activate_saga = "activate";

@@ -1,5 +1,7 @@
 #include "sagas/repair_saga.hpp"
 
+#include "sagas/lifecycle_sagas.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -10,9 +12,7 @@ namespace {
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-// The lifecycle sagas' per-system defaults (lifecycle_sagas.cpp).
-constexpr retry_policy radius_retry{5, 200ms, 2.0, 5'000ms};
-constexpr retry_policy http_retry{8, 1'000ms, 2.0, 60'000ms};
+// The lifecycle sagas' per-system retry defaults (lifecycle_sagas.hpp).
 
 step_definition repair_step(std::string name, target_system system,
                             std::string action, retry_policy retry,

@@ -166,27 +166,17 @@ consumer::poll_batch(size_t max, std::chrono::milliseconds wait) {
 
 caf::expected<void>
 consumer::commit(const std::vector<events::topic_offset>& offsets) {
-  auto& st = *impl_;
-  if (st.closed)
-    return caf::make_error(errc::shutting_down, "kafka consumer is closed");
-  if (offsets.empty())
-    return caf::unit;
-  detail::partition_list parts;
-  for (const auto& x : offsets)
-    parts.add(x.topic, x.partition, x.next_offset);
-  if (auto err = st.handle->commitSync(parts.items);
-      err != RdKafka::ERR_NO_ERROR)
-    return detail::kafka_error("commit", err);
-  for (auto* p : parts.items)
-    if (p->err() != RdKafka::ERR_NO_ERROR)
-      return detail::kafka_error("commit " + p->topic() + "["
-                                   + std::to_string(p->partition()) + "]",
-                                 p->err());
-  return caf::unit;
+  return commit_offsets(offsets, true);
 }
 
 caf::expected<void>
 consumer::commit_async(const std::vector<events::topic_offset>& offsets) {
+  return commit_offsets(offsets, false);
+}
+
+caf::expected<void>
+consumer::commit_offsets(const std::vector<events::topic_offset>& offsets,
+                         bool wait) {
   auto& st = *impl_;
   if (st.closed)
     return caf::make_error(errc::shutting_down, "kafka consumer is closed");
@@ -195,9 +185,16 @@ consumer::commit_async(const std::vector<events::topic_offset>& offsets) {
   detail::partition_list parts;
   for (const auto& x : offsets)
     parts.add(x.topic, x.partition, x.next_offset);
-  if (auto err = st.handle->commitAsync(parts.items);
-      err != RdKafka::ERR_NO_ERROR)
+  auto err = wait ? st.handle->commitSync(parts.items)
+                  : st.handle->commitAsync(parts.items);
+  if (err != RdKafka::ERR_NO_ERROR)
     return detail::kafka_error("commit", err);
+  // Per-partition results are known only once the commit was answered.
+  for (auto* p : parts.items)
+    if (wait && p->err() != RdKafka::ERR_NO_ERROR)
+      return detail::kafka_error("commit " + p->topic() + "["
+                                   + std::to_string(p->partition()) + "]",
+                                 p->err());
   return caf::unit;
 }
 

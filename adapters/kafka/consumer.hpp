@@ -101,6 +101,9 @@ public:
   struct impl;
 
 private:
+  caf::expected<void>
+  commit_offsets(const std::vector<events::topic_offset>& offsets, bool wait);
+
   explicit consumer(std::unique_ptr<impl> ptr);
 
   std::unique_ptr<impl> impl_;
