@@ -38,11 +38,14 @@ constexpr const char* fence_sql
   = "SELECT instance_id, epoch FROM partition_owners WHERE partition = $1"
     " FOR KEY SHARE";
 
+// Owners run retry and cancel; a replay is run by the instance that
+// received it (it takes it at epoch 0), so an owner never takes one: it
+// would mark it failed while the receiver writes its event.
 constexpr const char* take_sql
   = "UPDATE operator_commands SET state = 'taken', taken_by = $2,"
     " epoch = $3, taken_at = now()"
     " WHERE id IN (SELECT id FROM operator_commands"
-    "  WHERE kafka_partition = $1"
+    "  WHERE kafka_partition = $1 AND kind IN ('retry', 'cancel')"
     "    AND (state = 'queued' OR (state = 'taken' AND epoch < $3))"
     "  ORDER BY requested_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
     " RETURNING " ISPFLOW_COMMAND_COLUMNS;

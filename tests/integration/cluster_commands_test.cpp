@@ -609,6 +609,38 @@ TEST_F(cluster_commands, a_take_under_a_stale_epoch_is_refused) {
             "taken:node-b");
 }
 
+// A replay is run by the instance that received it: the partition's owner,
+// woken by the same notification, neither takes it while it waits nor
+// takes it over once the receiver holds it.
+TEST_F(cluster_commands, an_owner_never_takes_a_replay_from_its_receiver) {
+  auto owners = pg::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners);
+  auto epoch = owners->claim("node-b", 0);
+  ASSERT_TRUE(epoch);
+  db.value("INSERT INTO sagas (id, name, version, tenant_id, subscriber_id,"
+           " service_type, causation, state, \"cursor\", generation,"
+           " cancel_requested, kafka_partition, created_at, updated_at)"
+           " SELECT 's-9', 'activate', 1, 'acme', 'sub-9', 'ftth', 'ce-9',"
+           " 'completed', 0, 0, false, 0, now(), now() RETURNING id");
+  auto store = pg::operator_command_store::connect(db.dsn());
+  ASSERT_TRUE(store);
+  auto c = store->submit("c-2", "s-9", "replay", "ops");
+  ASSERT_TRUE(c && *c) << (c ? "unknown saga" : render_error(c.error()));
+  auto early = store->take("node-b", 0, *epoch, 10);
+  ASSERT_TRUE(early) << render_error(early.error());
+  EXPECT_TRUE(early->empty());
+  auto mine = store->take_one("c-2", "node-a", 0);
+  ASSERT_TRUE(mine && *mine);
+  auto late = store->take("node-b", 0, *epoch, 10);
+  ASSERT_TRUE(late) << render_error(late.error());
+  EXPECT_TRUE(late->empty());
+  auto fin = store->finish("c-2", "node-a", 0, "event e-1", "", "");
+  ASSERT_TRUE(fin);
+  EXPECT_TRUE(*fin);
+  EXPECT_EQ(db.value("SELECT state || ':' || taken_by FROM operator_commands"),
+            "done:node-a");
+}
+
 TEST_F(cluster_commands, commands_are_seen_and_sent_by_their_tenant_only) {
   auto& a = start("node-a");
   assign(a, {0});
