@@ -846,13 +846,20 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   auto done = impl_->db.run([&](pqxx::connection& conn) -> std::string {
     try {
       pqxx::work w{conn};
+      // The rows first, the fence after: a COPY waits for this process to
+      // send its data, and a process paused in the middle of one (SIGSTOP)
+      // leaves its server session waiting in a statement, which neither
+      // idle_in_transaction_session_timeout nor statement_timeout ends. The
+      // fence's share lock, which holds off the next owner's claim, is
+      // taken only once every row is in; from then on the server needs
+      // nothing more from this process before the commit.
+      copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
+      copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
+      copy_in(w, "outbox", "topic, key, value, headers", outbox);
       // Refused: the transaction rolls back with `w`.
       if (auto stale = check_fences(w, fences, impl_->instance_id);
           !stale.empty())
         return stale;
-      copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
-      copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
-      copy_in(w, "outbox", "topic, key, value, headers", outbox);
       w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared,
                        impl_->instance_id);
       detail::record_subscribers(w, impl_->registry, batch);
