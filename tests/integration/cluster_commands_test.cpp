@@ -416,6 +416,16 @@ protected:
 
   // An activation of `sub` on `partition` stopped in needs_attention: its
   // RADIUS step fails, and so does the release of its address.
+  /// A saga row s-9 of acme's sub-9 on partition 0 in `state`, written
+  /// directly (for the command store's own tests).
+  void saga_row(const std::string& state) {
+    db.value("INSERT INTO sagas (id, name, version, tenant_id, subscriber_id,"
+             " service_type, causation, state, \"cursor\", generation,"
+             " cancel_requested, kafka_partition, created_at, updated_at)"
+             " SELECT 's-9', 'activate', 1, 'acme', 'sub-9', 'ftth', 'ce-9', '"
+             + state + "', 0, 0, false, 0, now(), now() RETURNING id");
+  }
+
   std::string stuck_saga(const std::string& sub, const std::string& tenant,
                          int32_t partition) {
     ext->set("radius.provision", behaviour::fail);
@@ -578,11 +588,7 @@ TEST_F(cluster_commands, a_take_under_a_stale_epoch_is_refused) {
   ASSERT_TRUE(owners);
   auto e1 = owners->claim("node-a", 0);
   ASSERT_TRUE(e1);
-  db.value("INSERT INTO sagas (id, name, version, tenant_id, subscriber_id,"
-           " service_type, causation, state, \"cursor\", generation,"
-           " cancel_requested, kafka_partition, created_at, updated_at)"
-           " SELECT 's-9', 'activate', 1, 'acme', 'sub-9', 'ftth', 'ce-9',"
-           " 'needs_attention', 0, 0, false, 0, now(), now() RETURNING id");
+  saga_row("needs_attention");
   auto store = pg::operator_command_store::connect(db.dsn());
   ASSERT_TRUE(store);
   auto c = store->submit("c-1", "s-9", "retry", "ops");
@@ -617,11 +623,7 @@ TEST_F(cluster_commands, an_owner_never_takes_a_replay_from_its_receiver) {
   ASSERT_TRUE(owners);
   auto epoch = owners->claim("node-b", 0);
   ASSERT_TRUE(epoch);
-  db.value("INSERT INTO sagas (id, name, version, tenant_id, subscriber_id,"
-           " service_type, causation, state, \"cursor\", generation,"
-           " cancel_requested, kafka_partition, created_at, updated_at)"
-           " SELECT 's-9', 'activate', 1, 'acme', 'sub-9', 'ftth', 'ce-9',"
-           " 'completed', 0, 0, false, 0, now(), now() RETURNING id");
+  saga_row("completed");
   auto store = pg::operator_command_store::connect(db.dsn());
   ASSERT_TRUE(store);
   auto c = store->submit("c-2", "s-9", "replay", "ops");
