@@ -171,6 +171,7 @@ void heartbeat(self_ptr self) {
                        {{"partition", std::to_string(p)},
                         {"epoch", std::to_string(epoch)}});
       st.cfg.board->drop(p);
+      ++st.cfg.board->partitions_lost;
       st.assigned.erase(p);
       lost.push_back(p);
       i = st.held.erase(i);
@@ -209,6 +210,23 @@ void heartbeat(self_ptr self) {
   }
 }
 
+// Counts and logs the partitions of `held` that a release did not give up
+// (`released`): another instance had claimed them meanwhile.
+void count_lost(self_ptr self, const std::map<int32_t, int64_t>& held,
+                const std::vector<int32_t>& released) {
+  std::set<int32_t> given{released.begin(), released.end()};
+  for (auto& [p, epoch] : held) {
+    if (given.count(p) > 0)
+      continue;
+    ++self->state.cfg.board->partitions_lost;
+    common::log_warn("partition_keeper",
+                     "partition claimed by another instance before it was"
+                     " given up",
+                     {{"partition", std::to_string(p)},
+                      {"epoch", std::to_string(epoch)}});
+  }
+}
+
 partition_keeper_actor::behavior_type keeper(self_ptr self,
                                              partition_keeper_settings cfg) {
   self->state.cfg = std::move(cfg);
@@ -243,12 +261,15 @@ partition_keeper_actor::behavior_type keeper(self_ptr self,
         self->send(st.cfg.router, close_atom_v, parts);
       if (released.empty() || st.connect())
         return;
-      if (auto res = st.db->release(st.me(), released, false); !res)
+      auto res = st.db->release(st.me(), released, false);
+      if (!res) {
         common::log_warn("partition_keeper", "partitions not released",
                          {{"error", render_error(res.error())}});
-      else
-        common::log_info("partition_keeper", "partitions released",
-                         {{"partitions", std::to_string(released.size())}});
+        return;
+      }
+      count_lost(self, released, *res);
+      common::log_info("partition_keeper", "partitions released",
+                       {{"partitions", std::to_string(res->size())}});
     },
     [self](tick_atom) {
       auto& st = self->state;
@@ -267,8 +288,10 @@ partition_keeper_actor::behavior_type keeper(self_ptr self,
       common::effect_gate::disarm();
       if (auto err = st.connect())
         return err;
-      if (auto res = st.db->release(st.me(), st.held, true); !res)
+      auto res = st.db->release(st.me(), st.held, true);
+      if (!res)
         return std::move(res.error());
+      count_lost(self, st.held, *res);
       st.held.clear();
       st.assigned.clear();
       return n;

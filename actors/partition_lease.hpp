@@ -73,6 +73,12 @@ public:
   /// Adapter calls not made because the saga's lease had run out.
   std::atomic<uint64_t> calls_withheld{0};
 
+  /// Partitions this instance held and then found claimed by another (its
+  /// epoch fenced), at a heartbeat or when giving them up. A process that
+  /// wakes from a pause longer than the session counts each partition it
+  /// lost meanwhile, whether or not its sagas had anything left to write.
+  std::atomic<uint64_t> partitions_lost{0};
+
   /// Adapter calls of fenced sagas sent and not answered yet (a graceful
   /// stop waits for them).
   std::atomic<int64_t> calls_in_flight{0};

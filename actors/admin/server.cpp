@@ -1246,44 +1246,38 @@ struct admin_server::impl {
     if (checked->accepted.empty())
       return error_reply(422, checked->refused.front().error,
                          checked->refused.front().detail);
-    // Recorded as a command like retry and cancel; any instance may write
-    // the new inbox event (the owner of its partition starts it), so the
-    // receiving instance runs it at once.
-    auto cmds = borrow_commands();
-    if (!cmds)
-      return from_error(cmds.error());
-    auto cmd = cmds->submit(uuid_v4(), id, "replay", who.name);
-    std::optional<command> taken;
-    if (cmd && *cmd)
-      if (auto t = cmds->take_one((*cmd)->id, instance(), 0); t && *t)
-        taken = std::move(**t);
-    if (!cmd || !*cmd || !taken) {
-      give_back(std::move(*cmds));
-      if (!cmd)
-        return from_error(cmd.error());
-      if (!*cmd)
-        return not_found("saga");
-      return error_reply(503, "database_unavailable",
-                         "the replay command could not be recorded");
-    }
+    // Any instance may write the new inbox event (the owner of its
+    // partition starts it), so the receiving instance runs the replay
+    // itself and records it as a command once done or failed: a command
+    // row is never left open by a receiver that stops in between (the
+    // event, once written, runs either way; the client then got no reply).
     detail::inbox_link link{replay_source, new_id,  (*row)->id, id,
                             std::nullopt,  who.name};
     auto written = write_events(checked->accepted, {link});
-    // The command's own outcome; the reply says what happened either way.
-    [[maybe_unused]] auto finished
-      = written
-          ? cmds->finish(taken->id, instance(), 0, "event " + new_id, "", "")
-          : cmds->finish(taken->id, instance(), 0, "",
-                         command_error_code(written.error()),
-                         render_error(written.error()));
-    give_back(std::move(*cmds));
+    // The command's own record; the reply says what happened either way.
+    std::optional<command> recorded;
+    if (auto cmds = borrow_commands()) {
+      auto cmd = written
+                   ? cmds->record(uuid_v4(), id, "replay", who.name, instance(),
+                                  "event " + new_id, "", "")
+                   : cmds->record(uuid_v4(), id, "replay", who.name, instance(),
+                                  "", command_error_code(written.error()),
+                                  render_error(written.error()));
+      give_back(std::move(*cmds));
+      if (cmd && *cmd)
+        recorded = std::move(**cmd);
+    }
     if (!written)
       return from_error(written.error());
     rapidjson::StringBuffer buf;
     json_writer w{buf};
     w.StartObject();
-    w.Key("command_id");
-    write_string(w, taken->id);
+    // Absent only if the database failed between the event and its record:
+    // the replay runs all the same.
+    if (recorded) {
+      w.Key("command_id");
+      write_string(w, recorded->id);
+    }
     w.Key("saga_id");
     write_string(w, id);
     w.Key("event");

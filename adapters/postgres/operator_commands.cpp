@@ -28,6 +28,18 @@ constexpr const char* submit_sql
     ", pg_notify('ispflow_operator_commands',"
     " coalesce(kafka_partition::text, '')) FROM c";
 
+// A command its receiver ran itself (a replay), recorded once finished: it
+// is never open, so no owner takes it and no crash leaves it taken.
+constexpr const char* record_sql
+  = "WITH c AS (INSERT INTO operator_commands"
+    " (id, tenant_id, saga_id, kind, kafka_partition, requested_by, state,"
+    " taken_by, epoch, taken_at, result, error_code, error, finished_at)"
+    " SELECT $1, s.tenant_id, s.id, $3, s.kafka_partition, $4,"
+    " CASE WHEN $7 = '' THEN 'done' ELSE 'failed' END, $5, 0, now(),"
+    " nullif($6, ''), nullif($7, ''), nullif($8, ''), now()"
+    " FROM sagas s WHERE s.id = $2 RETURNING *)"
+    " SELECT " ISPFLOW_COMMAND_COLUMNS " FROM c";
+
 constexpr const char* get_sql = "SELECT " ISPFLOW_COMMAND_COLUMNS
                                 " FROM operator_commands WHERE id = $1";
 
@@ -105,6 +117,7 @@ void prepare(pqxx::connection& conn, bool listen) {
       tx.exec(std::string{"LISTEN "} + operator_commands_channel);
   }
   conn.prepare("ispflow_cmd_submit", submit_sql);
+  conn.prepare("ispflow_cmd_record", record_sql);
   conn.prepare("ispflow_cmd_get", get_sql);
   conn.prepare("ispflow_cmd_fence", fence_sql);
   conn.prepare("ispflow_cmd_take", take_sql);
@@ -169,6 +182,24 @@ operator_command_store::submit(const std::string& id,
       pqxx::work w{conn};
       auto rows = w.exec_prepared("ispflow_cmd_submit", id, saga_id, kind,
                                   requested_by);
+      w.commit();
+      if (rows.empty())
+        return std::nullopt;
+      return row_of(rows[0]);
+    });
+}
+
+caf::expected<std::optional<operator_command>> operator_command_store::record(
+  const std::string& id, const std::string& saga_id, const std::string& kind,
+  const std::string& requested_by, const std::string& instance,
+  const std::string& result, const std::string& error_code,
+  const std::string& error) {
+  return impl_->db.run(
+    [&](pqxx::connection& conn) -> std::optional<operator_command> {
+      pqxx::work w{conn};
+      auto rows = w.exec_prepared("ispflow_cmd_record", id, saga_id, kind,
+                                  requested_by, instance, result, error_code,
+                                  error);
       w.commit();
       if (rows.empty())
         return std::nullopt;

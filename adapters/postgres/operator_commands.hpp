@@ -68,6 +68,16 @@ public:
   submit(const std::string& id, const std::string& saga_id,
          const std::string& kind, const std::string& requested_by);
 
+  /// Records command `id` of `kind` on saga `saga_id` as already run by
+  /// `instance` (the receiver of a replay): done with `result`, or failed
+  /// with `error_code` and `error` (when `error_code` is not empty). It is
+  /// never queued nor taken. Nothing (and no row) when the saga is unknown.
+  caf::expected<std::optional<operator_command>>
+  record(const std::string& id, const std::string& saga_id,
+         const std::string& kind, const std::string& requested_by,
+         const std::string& instance, const std::string& result,
+         const std::string& error_code, const std::string& error);
+
   /// The command `id`, if any.
   caf::expected<std::optional<operator_command>> get(const std::string& id);
 

@@ -41,6 +41,7 @@ constexpr const char* release_sql = R"sql(
 UPDATE partition_owners o SET instance_id = '', heartbeat_at = now()
   FROM json_to_recordset($2::json) AS h(p int, e bigint)
  WHERE o.partition = h.p AND o.epoch = h.e AND o.instance_id = $1
+RETURNING o.partition
 )sql";
 
 constexpr const char* stopped_sql
@@ -147,16 +148,20 @@ partition_owners::heartbeat(const std::string& instance,
   });
 }
 
-caf::expected<void>
+caf::expected<std::vector<int32_t>>
 partition_owners::release(const std::string& instance,
                           const std::map<int32_t, int64_t>& held,
                           bool stopping) {
   return impl_->db.run([&](pqxx::connection& conn) {
     pqxx::work w{conn};
-    w.exec_prepared("ispflow_owner_release", instance, held_json(held));
+    std::vector<int32_t> out;
+    for (auto row :
+         w.exec_prepared("ispflow_owner_release", instance, held_json(held)))
+      out.push_back(row[0].as<int32_t>());
     if (stopping)
       w.exec_prepared("ispflow_owner_stopped", instance);
     w.commit();
+    return out;
   });
 }
 

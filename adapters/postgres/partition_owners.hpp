@@ -60,10 +60,11 @@ public:
   /// Gives up `held` (partition -> epoch): instance_id becomes "" where
   /// `instance` still holds the epoch, so that later writes under it are
   /// refused and the next owner claims without waiting. `stopping` also
-  /// marks the instance stopped.
-  caf::expected<void> release(const std::string& instance,
-                              const std::map<int32_t, int64_t>& held,
-                              bool stopping);
+  /// marks the instance stopped. Returns the partitions given up; the
+  /// others of `held` had been claimed by another instance meanwhile.
+  caf::expected<std::vector<int32_t>>
+  release(const std::string& instance, const std::map<int32_t, int64_t>& held,
+          bool stopping);
 
   /// Every partition_owners row, by partition.
   caf::expected<std::vector<partition_owner_row>> owners();

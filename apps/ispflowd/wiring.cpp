@@ -392,10 +392,15 @@ caf::error add_cluster_metrics(actors::admin::metrics_registry& metrics,
                          " claimed the partition (fenced epoch)",
                          &actors::lease_board::stale_writes_refused))
     return err;
-  return counter("ispflow_lease_withheld_calls_total",
-                 "Adapter calls not made because the partition's lease had"
-                 " run out",
-                 &actors::lease_board::calls_withheld);
+  if (auto err = counter("ispflow_lease_withheld_calls_total",
+                         "Adapter calls not made because the partition's"
+                         " lease had run out",
+                         &actors::lease_board::calls_withheld))
+    return err;
+  return counter("ispflow_partitions_lost_total",
+                 "Partitions this instance held and found claimed by another"
+                 " instance (its epoch fenced)",
+                 &actors::lease_board::partitions_lost);
 }
 
 caf::error add_engine_metrics(actors::admin::metrics_registry& metrics,

@@ -87,7 +87,8 @@ caf::error add_lag_metric(actors::admin::metrics_registry& metrics,
 /// `ispflow_stale_writes_refused_total` (saga writes the store refused
 /// because another instance claimed the partition) and
 /// `ispflow_lease_withheld_calls_total` (adapter calls not made because the
-/// partition's lease ran out).
+/// partition's lease ran out) and `ispflow_partitions_lost_total`
+/// (partitions found claimed by another instance).
 caf::error add_cluster_metrics(actors::admin::metrics_registry& metrics,
                                std::shared_ptr<actors::lease_board> leases);
 

@@ -230,7 +230,7 @@ cluster_chaos() {
   cluster_wait_owners "$survivors" 60 || fail "node-3 did not rejoin"
   stack_log "SIGCONT node-3: it rejoined after $(since "$t0")s: $(cluster_owners_line "$(cluster_view)")"
   chaos_notes+=("SIGSTOP node-3 (held $held): the others held its partitions after ${took}s ($while_stopped)")
-  chaos_notes+=("SIGCONT node-3: it held partitions again after $(since "$t0")s; as a zombie it had $(cluster_metric 3 ispflow_stale_writes_refused_total) stale write(s) refused and $(cluster_metric 3 ispflow_lease_withheld_calls_total) call(s) withheld (its /metrics)")
+  chaos_notes+=("SIGCONT node-3: it held partitions again after $(since "$t0")s; as a zombie it found $(cluster_metric 3 ispflow_partitions_lost_total) partition(s) lost, had $(cluster_metric 3 ispflow_stale_writes_refused_total) stale write(s) refused and $(cluster_metric 3 ispflow_lease_withheld_calls_total) call(s) withheld (its /metrics)")
 }
 
 # The cluster part of the summary: the failures, each partition's owner and

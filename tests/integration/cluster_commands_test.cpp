@@ -615,10 +615,10 @@ TEST_F(cluster_commands, a_take_under_a_stale_epoch_is_refused) {
             "taken:node-b");
 }
 
-// A replay is run by the instance that received it: the partition's owner,
-// woken by the same notification, neither takes it while it waits nor
-// takes it over once the receiver holds it.
-TEST_F(cluster_commands, an_owner_never_takes_a_replay_from_its_receiver) {
+// A replay is run by the instance that received it and recorded once it
+// ran: the row is never open, so the partition's owner never takes it and
+// a receiver that stops half-way leaves no command taken for ever.
+TEST_F(cluster_commands, a_replay_is_recorded_finished_and_never_taken) {
   auto owners = pg::partition_owners::connect(db.dsn());
   ASSERT_TRUE(owners);
   auto epoch = owners->claim("node-b", 0);
@@ -626,21 +626,28 @@ TEST_F(cluster_commands, an_owner_never_takes_a_replay_from_its_receiver) {
   saga_row("completed");
   auto store = pg::operator_command_store::connect(db.dsn());
   ASSERT_TRUE(store);
-  auto c = store->submit("c-2", "s-9", "replay", "ops");
+  auto c = store->record("c-2", "s-9", "replay", "ops", "node-a", "event e-1",
+                         "", "");
   ASSERT_TRUE(c && *c) << (c ? "unknown saga" : render_error(c.error()));
-  auto early = store->take("node-b", 0, *epoch, 10);
-  ASSERT_TRUE(early) << render_error(early.error());
-  EXPECT_TRUE(early->empty());
-  auto mine = store->take_one("c-2", "node-a", 0);
-  ASSERT_TRUE(mine && *mine);
-  auto late = store->take("node-b", 0, *epoch, 10);
-  ASSERT_TRUE(late) << render_error(late.error());
-  EXPECT_TRUE(late->empty());
-  auto fin = store->finish("c-2", "node-a", 0, "event e-1", "", "");
-  ASSERT_TRUE(fin);
-  EXPECT_TRUE(*fin);
-  EXPECT_EQ(db.value("SELECT state || ':' || taken_by FROM operator_commands"),
-            "done:node-a");
+  EXPECT_EQ((*c)->state, "done");
+  EXPECT_EQ((*c)->taken_by, "node-a");
+  EXPECT_EQ((*c)->result, "event e-1");
+  auto failed = store->record("c-3", "s-9", "replay", "ops", "node-a", "",
+                              "database_unavailable", "no database");
+  ASSERT_TRUE(failed && *failed);
+  EXPECT_EQ((*failed)->state, "failed");
+  EXPECT_EQ((*failed)->error_code, "database_unavailable");
+  auto none = store->record("c-4", "s-unknown", "replay", "ops", "node-a",
+                            "event e-2", "", "");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  auto taken = store->take("node-b", 0, *epoch, 10);
+  ASSERT_TRUE(taken) << render_error(taken.error());
+  EXPECT_TRUE(taken->empty());
+  EXPECT_EQ(db.value("SELECT string_agg(id || ':' || state || ':' || taken_by"
+                     " || ':' || (finished_at IS NOT NULL), ',' ORDER BY id)"
+                     " FROM operator_commands"),
+            "c-2:done:node-a:true,c-3:failed:node-a:true");
 }
 
 TEST_F(cluster_commands, commands_are_seen_and_sent_by_their_tenant_only) {
@@ -748,4 +755,37 @@ TEST_F(cluster_commands, operator_retries_and_skips_are_fenced_by_the_epoch) {
   store->set_instance_id("node-b");
   EXPECT_TRUE(store->skip_event(std::stoll(inbox), "test_reason", {},
                                 pg::write_fence{0, *e2}));
+}
+
+TEST_F(cluster_commands, a_keeper_counts_each_partition_another_instance_took) {
+  auto& a = start("node-a");
+  assign(a, {0, 1, 2});
+  auto held = [&](int32_t p) { return a.board->epoch(p).has_value(); };
+  auto until = [](auto pred) {
+    for (int i = 0; i < 100 && !pred(); ++i)
+      std::this_thread::sleep_for(50ms);
+    return pred();
+  };
+  ASSERT_TRUE(until([&] { return held(0) && held(1) && held(2); }));
+  auto owners = pg::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners);
+  // Partition 0 is taken while node-a runs: its next heartbeat finds it.
+  ASSERT_TRUE(owners->claim("node-b", 0));
+  ASSERT_TRUE(until([&] { return !held(0); }));
+  EXPECT_EQ(a.board->partitions_lost.load(), 1u);
+  // Partition 1 is taken, then the group revokes 1 and 2 from node-a (as
+  // after a pause): a heartbeat or the release finds 1 lost, once; 2 is
+  // given up.
+  ASSERT_TRUE(owners->claim("node-b", 1));
+  caf::anon_send(a.keeper, close_atom_v, std::vector<int32_t>{1, 2});
+  ASSERT_TRUE(until([&] {
+    return db.value("SELECT instance_id FROM partition_owners"
+                    " WHERE partition = 2")
+           == "";
+  }));
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(a.board->partitions_lost.load(), 2u);
+  EXPECT_EQ(db.value("SELECT string_agg(instance_id, ',' ORDER BY partition)"
+                     " FROM partition_owners"),
+            "node-b,node-b,");
 }

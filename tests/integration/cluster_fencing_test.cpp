@@ -173,6 +173,18 @@ TEST_F(cluster_fencing, heartbeat_keeps_what_is_still_held) {
   EXPECT_TRUE((*xs)[0].relay);
 }
 
+TEST_F(cluster_fencing, release_gives_up_only_what_is_still_held) {
+  auto e1 = claim("node-a", 1);
+  auto e2 = claim("node-a", 2);
+  claim("node-b", 2);
+  auto given = owners->release("node-a", {{1, e1}, {2, e2}}, false);
+  ASSERT_TRUE(given) << ispflow::render_error(given.error());
+  EXPECT_THAT(*given, ElementsAre(1));
+  EXPECT_EQ(column("SELECT string_agg(instance_id || ':' || epoch, ','"
+                   " ORDER BY partition) FROM partition_owners"),
+            ":1,node-b:2");
+}
+
 TEST_F(cluster_fencing, unfenced_write_still_works_alone) {
   auto w = next_write({});
   ASSERT_TRUE(a->write({w}));
