@@ -1,5 +1,6 @@
 #include "adapters/radius/provisioning.hpp"
 
+#include "adapters/radius/observe.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -327,6 +328,49 @@ constexpr const char* open_sessions_sql
     "ON true WHERE a.username = $1 AND a.acctstoptime IS NULL "
     "ORDER BY a.radacctid";
 
+// `user_rows_sql` for many users at once (what deny_batch reads: the
+// account, the radcheck rows, the groups), by username. One array
+// parameter: prepared once, and planned as index look-ups whatever the
+// batch's size (a VALUES list of N parameters was planned anew for each
+// size, as hash joins over whole tables once the tables grew).
+constexpr const char* users_rows_sql
+  = "SELECT username, 0 AS kind, tenant_id, subscriber_id, plan_group, "
+    "denied::text, plan_change_key, previous_plan_group, 0::bigint AS prio, "
+    "0::bigint AS id FROM radius_accounts WHERE username = ANY($1::text[]) "
+    "UNION ALL SELECT username, 1, attribute, op, value, NULL, NULL, NULL, "
+    "0, id FROM radcheck WHERE username = ANY($1::text[]) "
+    "UNION ALL SELECT username, 2, groupname, NULL, NULL, NULL, NULL, NULL, "
+    "priority, id FROM radusergroup WHERE username = ANY($1::text[]) "
+    "ORDER BY 1, 2, 9, 10";
+
+// The usernames of (tenant, subscriber) pairs, given as two arrays.
+constexpr const char* usernames_of_sql
+  = "SELECT a.tenant_id, a.subscriber_id, a.username FROM radius_accounts a "
+    "JOIN unnest($1::text[], $2::text[]) AS o(t, s) "
+    "ON a.tenant_id = o.t AND a.subscriber_id = o.s";
+
+// One lock per username, taken in the order of their keys: two batches
+// never wait for each other in a cycle (a single call takes one lock).
+constexpr const char* lock_users_sql
+  = "SELECT pg_advisory_xact_lock(4242, hashtext(u)) "
+    "FROM unnest($1::text[]) AS v(u) ORDER BY hashtext(u), u";
+
+// The account of a subscriber and its open sessions (none: one row with
+// NULL session columns; no account: no row). Served by
+// radius_accounts' (tenant_id, subscriber_id) key and
+// radacct_active_username_idx.
+constexpr const char* open_sessions_of_sql
+  = "SELECT acc.username, a.radacctid IS NOT NULL, host(a.nasipaddress), "
+    "a.acctsessionid, COALESCE(host(a.framedipaddress), ''), "
+    "COALESCE(a.nasportid, ''), n.nasname IS NOT NULL, "
+    "COALESCE(n.secret, ''), COALESCE(n.ports, 0), COALESCE(n.type, '') "
+    "FROM radius_accounts acc LEFT JOIN radacct a "
+    "ON a.username = acc.username AND a.acctstoptime IS NULL "
+    "LEFT JOIN LATERAL (SELECT nasname, secret, ports, type FROM nas "
+    "WHERE nasname = host(a.nasipaddress) ORDER BY id LIMIT 1) n ON true "
+    "WHERE acc.tenant_id = $1 AND acc.subscriber_id = $2 "
+    "ORDER BY a.radacctid";
+
 constexpr const char* count_open_sql
   = "SELECT count(*) FROM radacct WHERE username = $1 "
     "AND acctstoptime IS NULL";
@@ -336,8 +380,12 @@ void prepare(pqxx::connection& c) {
   c.prepare("radius_lock_user",
             "SELECT pg_advisory_xact_lock(4242, hashtext($1))");
   c.prepare("radius_user_rows", user_rows_sql);
+  c.prepare("radius_users_rows", users_rows_sql);
+  c.prepare("radius_usernames_of", usernames_of_sql);
+  c.prepare("radius_lock_users", lock_users_sql);
   c.prepare("radius_user_change", user_change_sql);
   c.prepare("radius_open_sessions", open_sessions_sql);
+  c.prepare("radius_open_sessions_of", open_sessions_of_sql);
   c.prepare("radius_count_open", count_open_sql);
   c.prepare("radius_account_of",
             std::string{account_columns}
@@ -586,45 +634,15 @@ store::set_plan_group(const std::string& username, const std::string& group,
 
 namespace {
 
-// "($1),($2),..." (width 1) or "($1,$2),($3,$4),..." (width 2) for `n`
-// rows of a VALUES list.
-std::string values_list(size_t n, size_t width) {
-  std::string out;
-  size_t k = 1;
-  for (size_t i = 0; i < n; ++i) {
-    out += i == 0 ? "(" : ",(";
-    for (size_t c = 0; c < width; ++c) {
-      if (c > 0)
-        out += ',';
-      out += '$' + std::to_string(k++);
-    }
-    out += ')';
-  }
-  return out;
-}
-
 // `load_user` for many users at once (what deny reads: the account, the
 // radcheck rows, the groups), by username.
 std::map<std::string, user_rows>
 load_users(pqxx::transaction_base& w, const std::vector<std::string>& users) {
-  auto in = "IN (SELECT u FROM (VALUES " + values_list(users.size(), 1)
-            + ") v(u))";
-  auto sql
-    = "SELECT username, 0 AS kind, tenant_id, subscriber_id, plan_group, "
-      "denied::text, plan_change_key, previous_plan_group, 0::bigint AS prio, "
-      "0::bigint AS id FROM radius_accounts WHERE username "
-      + in
-      + " UNION ALL SELECT username, 1, attribute, op, value, NULL, NULL, "
-        "NULL, 0, id FROM radcheck WHERE username "
-      + in
-      + " UNION ALL SELECT username, 2, groupname, NULL, NULL, NULL, NULL, "
-        "NULL, priority, id FROM radusergroup WHERE username "
-      + in + " ORDER BY 1, 2, 9, 10";
   std::map<std::string, user_rows> out;
   for (const auto& name : users)
     out[name];
   for (const auto& row :
-       w.exec_params(sql, pqxx::prepare::make_dynamic_params(users))) {
+       w.exec_prepared("radius_users_rows", text_array_literal(users))) {
     auto name = row[0].as<std::string>();
     auto& u = out[name];
     switch (row[1].as<int>()) {
@@ -710,21 +728,20 @@ store::deny_batch(const std::vector<deny_request>& requests) {
     return out;
   auto res = impl_->tx([&](pqxx::work& w) {
     // Usernames of the subscribers named by owner only.
-    std::vector<std::string> owners;
+    std::vector<std::string> tenants;
+    std::vector<std::string> subscribers;
     std::vector<size_t> by_owner;
     for (size_t i = 0; i < requests.size(); ++i)
       if (requests[i].username.empty() && !out[i].error) {
-        owners.push_back(requests[i].who.tenant_id);
-        owners.push_back(requests[i].who.subscriber_id);
+        tenants.push_back(requests[i].who.tenant_id);
+        subscribers.push_back(requests[i].who.subscriber_id);
         by_owner.push_back(i);
       }
     if (!by_owner.empty()) {
       std::map<std::pair<std::string, std::string>, std::string> found;
-      for (const auto& row : w.exec_params(
-             "SELECT tenant_id, subscriber_id, username FROM radius_accounts "
-             "WHERE (tenant_id, subscriber_id) IN (SELECT t, s FROM (VALUES "
-               + values_list(by_owner.size(), 2) + ") v(t, s))",
-             pqxx::prepare::make_dynamic_params(owners)))
+      for (const auto& row :
+           w.exec_prepared("radius_usernames_of", text_array_literal(tenants),
+                           text_array_literal(subscribers)))
         found[{row[0].as<std::string>(), row[1].as<std::string>()}]
           = row[2].as<std::string>();
       for (auto i : by_owner) {
@@ -740,13 +757,7 @@ store::deny_batch(const std::vector<deny_request>& requests) {
         users.push_back(out[i].username);
     if (users.empty())
       return;
-    // One lock per username, taken in the order of their keys: two batches
-    // never wait for each other in a cycle (a single call takes one lock).
-    w.exec_params("SELECT pg_advisory_xact_lock(4242, hashtext(u)) FROM "
-                  "(VALUES "
-                    + values_list(users.size(), 1)
-                    + ") v(u) ORDER BY hashtext(u), u",
-                  pqxx::prepare::make_dynamic_params(users));
+    w.exec_prepared("radius_lock_users", text_array_literal(users));
     auto rows = load_users(w, users);
     for (size_t i = 0; i < requests.size(); ++i) {
       if (out[i].error || out[i].username.empty())
@@ -952,6 +963,29 @@ store::groups(const std::string& username) {
   return impl_->tx([&](pqxx::work& w) { return load_groups(w, username); });
 }
 
+namespace {
+
+// A session from `row`'s columns from `k` on (open_sessions_sql's order).
+session session_of(const pqxx::row& row, int k, const std::string& username) {
+  session s;
+  s.username = username;
+  s.nas_address = row[k].as<std::string>();
+  s.acct_session_id = row[k + 1].as<std::string>();
+  if (!row[k + 4].as<bool>())
+    throw input_error("NAS " + s.nas_address + " (session " + s.acct_session_id
+                      + ") is not in the nas table");
+  s.framed_ip = row[k + 2].as<std::string>();
+  s.nas_port_id = row[k + 3].as<std::string>();
+  s.nas_secret = row[k + 5].as<std::string>();
+  auto port = row[k + 6].as<int64_t>();
+  if (port > 0 && port <= 65535)
+    s.coa_port = static_cast<uint16_t>(port);
+  s.nas_type = row[k + 7].as<std::string>();
+  return s;
+}
+
+} // namespace
+
 caf::expected<std::vector<session>>
 store::open_sessions(const std::string& username,
                      const std::optional<owner>& who) {
@@ -962,23 +996,21 @@ store::open_sessions(const std::string& username,
     if (who
         && check_owner(load_user(w, username), username, who) == holder::nobody)
       return out;
-    auto res = w.exec_prepared("radius_open_sessions", username);
-    for (const auto& row : res) {
-      session s;
-      s.username = username;
-      s.nas_address = row[0].as<std::string>();
-      s.acct_session_id = row[1].as<std::string>();
-      if (!row[4].as<bool>())
-        throw input_error("NAS " + s.nas_address + " (session "
-                          + s.acct_session_id + ") is not in the nas table");
-      s.framed_ip = row[2].as<std::string>();
-      s.nas_port_id = row[3].as<std::string>();
-      s.nas_secret = row[5].as<std::string>();
-      auto port = row[6].as<int64_t>();
-      if (port > 0 && port <= 65535)
-        s.coa_port = static_cast<uint16_t>(port);
-      s.nas_type = row[7].as<std::string>();
-      out.push_back(std::move(s));
+    for (const auto& row : w.exec_prepared("radius_open_sessions", username))
+      out.push_back(session_of(row, 0, username));
+    return out;
+  });
+}
+
+caf::expected<std::pair<std::string, std::vector<session>>>
+store::open_sessions_of(const owner& who) {
+  return impl_->read([&](pqxx::nontransaction& w) {
+    std::pair<std::string, std::vector<session>> out;
+    for (const auto& row : w.exec_prepared("radius_open_sessions_of",
+                                           who.tenant_id, who.subscriber_id)) {
+      out.first = row[0].as<std::string>();
+      if (row[1].as<bool>())
+        out.second.push_back(session_of(row, 2, out.first));
     }
     return out;
   });

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 // SQL provisioning of FreeRADIUS's own tables (schema/0001, unchanged):
@@ -233,6 +234,12 @@ public:
   caf::expected<std::vector<session>>
   open_sessions(const std::string& username,
                 const std::optional<owner>& who = std::nullopt);
+
+  /// The username of `who`'s account (empty when it has none) and its open
+  /// sessions, read by one statement: what a disconnect or CoA of a
+  /// subscriber named by owner needs. Fails as `open_sessions`.
+  caf::expected<std::pair<std::string, std::vector<session>>>
+  open_sessions_of(const owner& who);
 
   /// How many sessions of `username` are still open in radacct.
   caf::expected<int64_t>

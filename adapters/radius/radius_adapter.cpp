@@ -567,13 +567,27 @@ size_t worker_of(const adapter_request& req, size_t n);
 da_plan plan_da(adapter_state& st, const tenant_settings& t,
                 const adapter_request& req) {
   da_plan out;
-  auto user = username_of(st, req);
+  const auto& op = req.operation;
+  bool deprovisioning = op == "radius.deprovision";
+  // A disconnect or CoA of a subscriber named by owner reads its account's
+  // username and open sessions in one statement.
+  std::optional<std::vector<session>> read_with_user;
+  caf::expected<std::string> user = std::string{};
+  if (!deprovisioning && input(req, "credentials.username").empty()) {
+    auto both = st.db->open_sessions_of(owner_of(req));
+    if (!both) {
+      out.done = from_error(both.error());
+      return out;
+    }
+    user = std::move(both->first);
+    read_with_user = std::move(both->second);
+  } else {
+    user = username_of(st, req);
+  }
   if (!user) {
     out.done = from_error(user.error());
     return out;
   }
-  const auto& op = req.operation;
-  bool deprovisioning = op == "radius.deprovision";
   if (user->empty()) {
     out.done = deprovisioning ? no_account()
                               : reply_succeeded({{"sessions", "0"}});
@@ -596,7 +610,10 @@ da_plan plan_da(adapter_state& st, const tenant_settings& t,
     }
     attrs = std::move(*rows);
   }
-  auto sessions = st.db->open_sessions(*user, owner_of(req));
+  auto sessions
+    = read_with_user
+        ? caf::expected<std::vector<session>>{std::move(*read_with_user)}
+        : st.db->open_sessions(*user, owner_of(req));
   if (!sessions && deprovisioning && sessions.error() == errc::invalid_input
       && !user->empty()) {
     // A session on a NAS missing from `nas` never got a CoA from us, so
