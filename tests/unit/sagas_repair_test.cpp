@@ -71,9 +71,9 @@ TEST(repair_plan, steps_follow_the_definition_once_each) {
 }
 
 TEST(repair_plan, unrepairable_kinds_are_named_with_what_to_do) {
-  auto p = plan("active", {"radius_user_missing", "onu_missing",
-                           "onu_replaced", "cpe_missing", "cpe_param_mismatch",
-                           "dns_record_missing"});
+  auto p = plan("active",
+                {"radius_user_missing", "onu_missing", "onu_replaced",
+                 "cpe_missing", "cpe_param_mismatch", "dns_record_missing"});
   EXPECT_TRUE(p.steps.empty());
   EXPECT_TRUE(p.repaired.empty());
   EXPECT_EQ(unrepairable(p),
@@ -90,8 +90,7 @@ TEST(repair_plan, unrepairable_kinds_are_named_with_what_to_do) {
 
 TEST(repair_plan, netbox_and_cpe_tag_kinds_map_to_their_operations) {
   for (auto state : {"active", "suspended"}) {
-    EXPECT_EQ(plan(state, {"netbox_ip_missing"}).steps,
-              (strings{"assign_ip"}))
+    EXPECT_EQ(plan(state, {"netbox_ip_missing"}).steps, (strings{"assign_ip"}))
       << state;
     // A mismatch also releases the subscriber's other addresses.
     EXPECT_EQ(plan(state, {"netbox_ip_mismatch"}).steps,
