@@ -41,17 +41,17 @@ step_definition onu_step(std::string name, std::string action) {
   return x;
 }
 
+step_definition http_step(std::string name, target_system system,
+                          std::string action) {
+  return repair_step(std::move(name), system, std::move(action), http_retry,
+                     30s, 15min);
+}
+
 const std::string& reason_of(std::string_view kind) {
   static const std::vector<std::pair<std::string_view, std::string>> reasons{
     {"radius_user_missing",
      "the record keeps no password: billing must re-send the activation "
      "(or an operator re-drive it) to provision the RADIUS user again"},
-    {"netbox_ip_missing",
-     "no NetBox operation assigns a given address yet: assign the recorded "
-     "address to the subscriber in NetBox (custom field subscriber_id)"},
-    {"netbox_ip_mismatch",
-     "no NetBox operation assigns a given address yet: give the subscriber's "
-     "NetBox address back the recorded value"},
     {"onu_missing",
      "VOLTHA has no device of the ONU: reconnect it so that it is "
      "discovered, then billing must re-send the activation"},
@@ -63,9 +63,9 @@ const std::string& reason_of(std::string_view kind) {
      "connect it to the ACS, then billing must re-send the activation"},
     {"cpe_param_mismatch",
      "the record keeps no PPPoE password and the CPE is configured with "
-     "both: billing must re-send the activation"},
-    {"cpe_tag_mismatch",
-     "no GenieACS operation sets tags: tag the CPE by hand"},
+     "both (a CPE that lost its username, e.g. by a factory reset, lost the "
+     "password too, so setting the username alone would hide the drift, "
+     "not end it): billing must re-send the activation"},
   };
   static const std::string unknown = "unknown kind: upgrade ispflow";
   for (auto& [k, reason] : reasons)
@@ -77,9 +77,13 @@ const std::string& reason_of(std::string_view kind) {
 } // namespace
 
 saga_definition make_repair_definition() {
+  return make_repair_definition(repair_saga_version);
+}
+
+saga_definition make_repair_definition(int32_t version) {
   saga_definition def;
   def.name = std::string{repair_saga};
-  def.version = 1;
+  def.version = version;
   def.lifecycle_verb = "repaired";
   // Poll radacct until the Accounting-Stop shows, for at most 60 s.
   auto verify = repair_step("verify_sessions_closed", target_system::radius,
@@ -95,11 +99,23 @@ saga_definition make_repair_definition() {
     onu_step("enable_onu", "voltha.enable_onu"),
     onu_step("disable_onu", "voltha.disable_onu"),
   };
+  if (version >= 2) {
+    def.steps.push_back(
+      http_step("assign_ip", target_system::netbox, "netbox.assign_ip"));
+    def.steps.push_back(http_step("release_stray_ips", target_system::netbox,
+                                  "netbox.release_stray_ips"));
+    def.steps.push_back(
+      http_step("tag_cpe", target_system::genieacs, "genieacs.tag_cpe"));
+  }
   return def;
 }
 
 std::optional<std::string> register_repair_saga(saga_registry& registry) {
-  return registry.add(make_repair_definition());
+  // Version 1 too: repairs written before the upgrade run as they started.
+  for (int32_t v = 1; v <= repair_saga_version; ++v)
+    if (auto why = registry.add(make_repair_definition(v)))
+      return why;
+  return std::nullopt;
 }
 
 std::vector<std::string>
@@ -159,6 +175,24 @@ repair_plan plan_repair(const repair_input& x) {
         fix(kind, {"disable_onu"});
       else if (active || suspended)
         fix(kind, {"enable_onu"});
+      else
+        unfit(kind);
+    } else if (kind == "netbox_ip_missing") {
+      if (active || suspended)
+        fix(kind, {"assign_ip"});
+      else
+        unfit(kind);
+    } else if (kind == "netbox_ip_mismatch") {
+      // The recorded address back, then the subscriber's others released:
+      // a later allocation reuses the lowest id of the subscriber's hits,
+      // which must be the recorded one.
+      if (active || suspended)
+        fix(kind, {"assign_ip", "release_stray_ips"});
+      else
+        unfit(kind);
+    } else if (kind == "cpe_tag_mismatch") {
+      if (active || suspended)
+        fix(kind, {"tag_cpe"});
       else
         unfit(kind);
     } else {

@@ -2,6 +2,7 @@
 
 #include "sagas/definition.hpp"
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,8 +37,22 @@
 //  coa_sessions            radius.coa_sessions            radius_plan_mismatch
 //  enable_onu   [ftth]     voltha.enable_onu              onu_state_mismatch
 //  disable_onu  [ftth]     voltha.disable_onu             onu_state_mismatch
+//  assign_ip               netbox.assign_ip               netbox_ip_missing,
+//                                                         netbox_ip_mismatch
+//  release_stray_ips       netbox.release_stray_ips       netbox_ip_mismatch
+//  tag_cpe                 genieacs.tag_cpe               cpe_tag_mismatch
 //  ──▶ drift.repaired (saga.events.v1), not a lifecycle event
 // ```
+// (version 2; version 1, without the last three steps, stays registered so
+// that repairs written before an upgrade run as they started.)
+//
+// The scan writes what these steps restore into the payload: "ip_address"
+// (the recorded address), "cpe_id" and "cpe_tags.<n>" (the tags the CPE
+// must carry). `assign_ip` gives the recorded address back to the
+// subscriber and never takes one another subscriber holds (a permanent
+// failure naming the holder); for a mismatch `release_stray_ips` then
+// deletes the subscriber's other addresses, since a later allocation
+// reuses the subscriber's first hit, which must be the recorded one.
 // No step has a compensation: undoing a repair would restore the drift. A
 // failed repair ends `compensated` with its failed step (nothing undone),
 // so it never blocks the subscriber's billing sagas; the next scan finds
@@ -59,10 +74,17 @@ inline constexpr std::string_view repair_step_flag_prefix = "drift.steps.";
 /// changed since (admission_reasons::drift_repair_stale).
 inline constexpr std::string_view repair_state_key = "drift.state";
 
-/// The repair saga, version 1.
+/// The repair saga's current version.
+inline constexpr int32_t repair_saga_version = 2;
+
+/// The repair saga, current version.
 saga_definition make_repair_definition();
 
-/// Adds the repair definition; returns why it was refused, or nothing.
+/// The repair saga at `version` (1 or 2).
+saga_definition make_repair_definition(int32_t version);
+
+/// Adds the repair definitions (every version); returns why one was
+/// refused, or nothing.
 std::optional<std::string> register_repair_saga(saga_registry& registry);
 
 /// What a repair is planned from: the record's state and the kinds of the
@@ -107,9 +129,9 @@ repaired_kinds(const std::map<std::string, std::string>& payload);
 /// The steps that repair `x.kinds` (pure). A kind is unrepairable when the
 /// record lacks what a repair needs (no password: `radius_user_missing`),
 /// the device is gone or another one took its place (`onu_missing`,
-/// `onu_replaced`, `cpe_missing`), no adapter operation does it yet
-/// (`netbox_ip_*`, `cpe_param_mismatch`, `cpe_tag_mismatch`), the kind does
-/// not fit the state, or the kind is unknown.
+/// `onu_replaced`, `cpe_missing`), the record lacks the password the CPE
+/// would need with its username (`cpe_param_mismatch`), the kind does not
+/// fit the state, or the kind is unknown.
 repair_plan plan_repair(const repair_input& x);
 
 } // namespace ispflow::sagas

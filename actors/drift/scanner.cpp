@@ -442,6 +442,7 @@ struct scanner::impl {
           d.suspend_policy = t.suspend_policy;
           d.walled_garden_group = t.walled_garden_group;
           d.suspend_disables_onu = t.suspend_disables_onu;
+          d.cpe_tags = t.cpe_tags;
           page.push_back(std::move(e));
         }
         tx.commit();
@@ -625,6 +626,21 @@ struct scanner::impl {
     w.Int(1);
     put(w, "tenant_id", e.want.tenant_id);
     put(w, "subscriber_id", e.want.subscriber_id);
+    // What the NetBox and GenieACS steps restore, from the record (the
+    // saga's payload otherwise holds only what its profile inherited).
+    auto runs = [&p](std::string_view step) {
+      return std::find(p.steps.begin(), p.steps.end(), step) != p.steps.end();
+    };
+    if (runs("assign_ip") || runs("release_stray_ips"))
+      put(w, "ip_address", e.want.ip_address);
+    if (runs("tag_cpe")) {
+      put(w, "cpe_id", e.want.cpe_id);
+      w.Key("cpe_tags");
+      w.StartArray();
+      for (const auto& tag : e.want.cpe_tags)
+        w.String(tag.c_str(), static_cast<rapidjson::SizeType>(tag.size()));
+      w.EndArray();
+    }
     w.Key("drift");
     w.StartObject();
     put(w, "scan_id", id);

@@ -44,6 +44,9 @@ struct tenant_view {
   adapters::netbox::tenant_settings netbox_settings;
   /// The tenant's GenieACS NBI (used when `genieacs`).
   adapters::genieacs::tenant_settings genieacs_settings;
+  /// Tags every CPE of the tenant must carry (`_tags`); empty = tags are
+  /// not checked.
+  std::vector<std::string> cpe_tags;
   /// The tenant's VOLTHA gRPC address (used when `voltha`).
   std::string voltha_grpc;
   /// Deadline of the ListDevices of a scan.

@@ -29,6 +29,7 @@ namespace {
 constexpr std::string_view log_name = "genieacs";
 constexpr std::string_view op_configure = "genieacs.configure_cpe";
 constexpr std::string_view op_reset = "genieacs.factory_reset";
+constexpr std::string_view op_tag = "genieacs.tag_cpe";
 
 struct genieacs_state {
   adapter_settings cfg;
@@ -58,6 +59,8 @@ struct call {
   std::vector<std::pair<std::string, std::string>> values;
   // The durable intent of this (operation, key), once loaded or written.
   task_intent intent;
+  // tag_cpe: the tags still to add.
+  std::vector<std::string> tags;
 };
 
 using call_ptr = std::shared_ptr<call>;
@@ -654,6 +657,73 @@ void find_device(self_ptr self, const call_ptr& c) {
        });
 }
 
+// -- tag_cpe ------------------------------------------------------------------
+
+// Adds the tags left in c->tags one by one: `POST /devices/<id>/tags/<tag>`
+// is an `$addToSet`, so a repeat (a retry) changes nothing.
+void add_next_tag(self_ptr self, const call_ptr& c) {
+  if (c->tags.empty())
+    return finish(self, c, reply_succeeded({{"cpe_id", c->device}}));
+  auto tag = c->tags.back();
+  send(self, c,
+       make_request(c->ts, "POST", tag_url(c->ts.base_url, c->device, tag)),
+       [self, c, tag](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "tag " + tag));
+         if (res.status != 200)
+           return finish(self, c, status_failure(res, "tag " + tag));
+         c->tags.pop_back();
+         add_next_tag(self, c);
+       });
+}
+
+// The NBI answers 200 to a tag of a device it does not have (an updateOne
+// that matched nothing): the device's tags are read first, which also
+// leaves out the tags it already carries.
+void tag_cpe(self_ptr self, const call_ptr& c) {
+  auto url = query_url(c->ts.base_url, "devices", field_query("_id", c->device),
+                       "_id,_tags");
+  send(self, c, make_request(c->ts, "GET", std::move(url)),
+       [self, c](http::response& res) {
+         if (!res.has_response())
+           return finish(self, c, transport_failure(res, false, "devices"));
+         if (res.status != 200)
+           return finish(self, c, status_failure(res, "devices"));
+         auto found = parse_tags(res.body);
+         if (!found)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::retryable_failure,
+                                      "genieacs: devices: unreadable answer"));
+         if (!*found)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::permanent_failure,
+                                      "genieacs: no device " + c->device));
+         const auto& has = **found;
+         c->tags.erase(std::remove_if(c->tags.begin(), c->tags.end(),
+                                      [&](const std::string& t) {
+                                        return std::find(has.begin(), has.end(),
+                                                         t)
+                                               != has.end();
+                                      }),
+                       c->tags.end());
+         std::reverse(c->tags.begin(), c->tags.end());
+         add_next_tag(self, c);
+       });
+}
+
+// Input "cpe_tags.0", "cpe_tags.1", ... in order, empty ones left out.
+std::vector<std::string> input_tags(const adapter_request& req) {
+  std::vector<std::string> out;
+  for (size_t n = 0;; ++n) {
+    auto i = req.input.find("cpe_tags." + std::to_string(n));
+    if (i == req.input.end())
+      return out;
+    if (!i->second.empty()
+        && std::find(out.begin(), out.end(), i->second) == out.end())
+      out.push_back(i->second);
+  }
+}
+
 adapter_actor::behavior_type
 genieacs_fn(self_ptr self, adapter_settings cfg, http::http_actor http,
             std::shared_ptr<resilience::guard> g, intent_store_actor intents) {
@@ -676,13 +746,23 @@ genieacs_fn(self_ptr self, adapter_settings cfg, http::http_actor http,
         return reply_failed(adapter_outcome::permanent_failure,
                             "genieacs: no settings for tenant "
                               + req.tenant_id);
-      if (req.operation != op_configure && req.operation != op_reset)
+      bool is_tag = req.operation == op_tag;
+      if (req.operation != op_configure && req.operation != op_reset && !is_tag)
         return reply_failed(adapter_outcome::permanent_failure,
                             "genieacs: unknown operation " + req.operation);
       const auto& ts = i->second;
-      if (input_of(req, "access.cpe.serial") == nullptr
-          && (req.operation == op_configure
-              || input_of(req, "cpe_id") == nullptr)) {
+      std::vector<std::string> tags;
+      if (is_tag) {
+        if (input_of(req, "cpe_id") == nullptr)
+          return reply_failed(adapter_outcome::permanent_failure,
+                              "genieacs: input cpe_id is missing");
+        tags = input_tags(req);
+        if (tags.empty())
+          return reply_failed(adapter_outcome::permanent_failure,
+                              "genieacs: input cpe_tags.0 is missing");
+      } else if (input_of(req, "access.cpe.serial") == nullptr
+                 && (req.operation == op_configure
+                     || input_of(req, "cpe_id") == nullptr)) {
         if (ts.skip_without_cpe)
           return reply_succeeded({{"cpe_id", ""}});
         return reply_failed(adapter_outcome::permanent_failure,
@@ -713,7 +793,13 @@ genieacs_fn(self_ptr self, adapter_settings cfg, http::http_actor http,
       }
       c->req = std::move(req);
       c->promise = self->make_response_promise<adapter_reply>();
-      find_device(self, c);
+      if (is_tag) {
+        c->device = *input_of(c->req, "cpe_id");
+        c->tags = std::move(tags);
+        tag_cpe(self, c);
+      } else {
+        find_device(self, c);
+      }
       return c->promise;
     },
     [self](health_atom, std::string& tenant_id) -> caf::result<adapter_reply> {

@@ -44,6 +44,12 @@ namespace ispflow::adapters::genieacs {
 ///   /// fault's code and message; 404 permanent; 5xx retryable; a task POST
 ///   /// that may have reached GenieACS without an answer is
 ///   /// `unknown_outcome`.
+///   /// genieacs.tag_cpe (drift repair): reads the `_tags` of input
+///   /// "cpe_id" and POSTs /devices/<id>/tags/<tag> for each of input
+///   /// "cpe_tags.0", "cpe_tags.1", ... it lacks (an `$addToSet`: a
+///   /// repeat changes nothing). A device the NBI does not have is a
+///   /// permanent failure (its tags route answers 200 to that). Outputs
+///   /// "cpe_id".
 ///   (invoke_atom, adapter_request req) -> (adapter_reply)
 ///   /// A cheap probe of the tenant's NBI (an empty device query, not through
 ///   /// the breaker): `succeeded` with output "genieacs_version".

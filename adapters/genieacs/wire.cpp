@@ -57,6 +57,46 @@ std::string unique_key_for(std::string_view operation,
   return out;
 }
 
+std::string tag_url(std::string_view base_url, std::string_view device_id,
+                    std::string_view tag) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string url{trim_base(base_url)};
+  url += "/devices/";
+  url += path_id(device_id);
+  url += "/tags/";
+  for (unsigned char ch : tag) {
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+        || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-') {
+      url += static_cast<char>(ch);
+    } else {
+      url += '%';
+      url += hex[ch >> 4];
+      url += hex[ch & 0x0F];
+    }
+  }
+  return url;
+}
+
+std::optional<std::optional<std::vector<std::string>>>
+parse_tags(std::string_view body) {
+  using tags = std::vector<std::string>;
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return std::nullopt;
+  if (doc.Empty())
+    return std::optional<tags>{};
+  if (!doc[0].IsObject())
+    return std::nullopt;
+  tags out;
+  if (auto t = doc[0].FindMember("_tags");
+      t != doc[0].MemberEnd() && t->value.IsArray())
+    for (const auto& tag : t->value.GetArray())
+      if (tag.IsString())
+        out.emplace_back(tag.GetString(), tag.GetStringLength());
+  return std::optional<tags>{std::move(out)};
+}
+
 std::string task_item_url(std::string_view base_url, std::string_view task_id) {
   std::string url{trim_base(base_url)};
   url += "/tasks/";

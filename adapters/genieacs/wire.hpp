@@ -37,6 +37,17 @@ std::string query_url(std::string_view base_url, std::string_view collection,
                       std::string_view query_json,
                       std::string_view projection = {});
 
+/// `<base>/devices/<path_id>/tags/<tag>`: the tag percent-encoded outside
+/// `[A-Za-z0-9_-]` (the NBI's route accepts only those and `%`, and
+/// decodes the segment once).
+std::string tag_url(std::string_view base_url, std::string_view device_id,
+                    std::string_view tag);
+
+/// The `_tags` of the first device of a query answer: nothing when the
+/// body is not a JSON array; an empty inner value when it holds no device.
+std::optional<std::optional<std::vector<std::string>>>
+parse_tags(std::string_view body);
+
 /// `<base>/tasks/<task id>` (for DELETE).
 std::string task_item_url(std::string_view base_url, std::string_view task_id);
 

@@ -27,6 +27,8 @@ namespace {
 constexpr std::string_view log_name = "netbox";
 constexpr std::string_view op_allocate = "netbox.allocate_ip";
 constexpr std::string_view op_release = "netbox.release_ip";
+constexpr std::string_view op_assign = "netbox.assign_ip";
+constexpr std::string_view op_release_stray = "netbox.release_stray_ips";
 
 struct netbox_state {
   adapter_settings cfg;
@@ -55,6 +57,8 @@ struct call {
   size_t next_prefix = 0;
   std::string last_conflict;
   std::vector<int64_t> to_delete;
+  // assign_ip, release_stray_ips: the recorded address (no /len).
+  std::string address;
 };
 
 using call_ptr = std::shared_ptr<call>;
@@ -404,6 +408,151 @@ void release(self_ptr self, const call_ptr& c) {
   });
 }
 
+// -- assign_ip ----------------------------------------------------------------
+
+// Creates the recorded address as `cidr` ("a.b.c.d/len"), the subscriber's.
+void create_address(self_ptr self, const call_ptr& c, const std::string& cidr) {
+  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/");
+  auto body = assignment_body(c->ts, cidr, c->req.subscriber_id,
+                              c->req.idempotency_key);
+  send(self, c, make_request(c->ts, "POST", std::move(url), std::move(body)),
+       [self, c, cidr](http::response& res) {
+         // Lost after sending: unknown; the next attempt's look-up by
+         // address finds what this one created.
+         if (!res.has_response())
+           return finish(self, c,
+                         transport_failure(res, true, "create " + cidr));
+         if (res.status != 201 && res.status != 200)
+           return finish(self, c, status_failure(res, "create " + cidr));
+         auto a = parse_address(res.body);
+         if (!a)
+           return finish(self, c,
+                         reply_failed(adapter_outcome::unknown_outcome,
+                                      "netbox: created " + cidr
+                                        + " but the answer is unreadable"));
+         finish(self, c, address_reply(*a, ipv4_network_of(cidr).value_or("")));
+       });
+}
+
+// The mask length of a new address: the input "prefix" (the allocation's)
+// when it holds the address, else the tenant's prefix that holds it.
+void create_in_prefix(self_ptr self, const call_ptr& c) {
+  if (auto* p = input_of(c->req, "prefix"))
+    if (auto cidr = address_in_prefix(c->address, *p))
+      return create_address(self, c, *cidr);
+  auto* site = input_of(c->req, "site");
+  auto url = api_url(c->ts.base_url, "/ipam/prefixes/",
+                     prefix_query(c->ts, site ? *site : std::string{}));
+  list_pages(
+    self, c, std::move(url), "prefixes",
+    [c](const std::string& body) {
+      auto xs = parse_prefixes(body);
+      if (!xs)
+        return false;
+      c->prefixes.insert(c->prefixes.end(), xs->begin(), xs->end());
+      return true;
+    },
+    [self, c] {
+      for (const auto& p : c->prefixes)
+        if (auto cidr = address_in_prefix(c->address, p.prefix))
+          return create_address(self, c, *cidr);
+      finish(self, c,
+             reply_failed(adapter_outcome::permanent_failure,
+                          "netbox: no active prefix with role '"
+                            + c->ts.prefix_role + "' of this tenant holds "
+                            + c->address));
+    });
+}
+
+void assign(self_ptr self, const call_ptr& c) {
+  // Always look first (by address, every tenant): the POST is not
+  // idempotent, and an address another subscriber holds is never taken.
+  auto url = api_url(c->ts.base_url, "/ipam/ip-addresses/",
+                     address_query(c->address));
+  list_pages(
+    self, c, std::move(url), "look-up of " + c->address,
+    [c](const std::string& body) {
+      auto xs = parse_addresses(body, c->ts.subscriber_field);
+      if (!xs)
+        return false;
+      c->found.insert(c->found.end(), xs->begin(), xs->end());
+      return true;
+    },
+    [self, c] {
+      auto plan = plan_assignment(c->ts, c->req.subscriber_id,
+                                  c->req.idempotency_key, c->found);
+      using action = assignment::action;
+      switch (plan.what) {
+        case action::refuse:
+          return finish(self, c,
+                        reply_failed(adapter_outcome::permanent_failure,
+                                     "netbox: " + plan.reason
+                                       + ": never taken for subscriber "
+                                       + c->req.subscriber_id));
+        case action::done: {
+          auto a = std::find_if(c->found.begin(), c->found.end(),
+                                [&](auto& x) { return x.id == plan.id; });
+          return finish(
+            self, c,
+            address_reply(*a, ipv4_network_of(a->address).value_or("")));
+        }
+        case action::create:
+          return create_in_prefix(self, c);
+        case action::claim:
+          break;
+      }
+      auto id = plan.id;
+      auto item = api_url(c->ts.base_url,
+                          "/ipam/ip-addresses/" + std::to_string(id) + "/");
+      send(self, c,
+           make_request(c->ts, "PATCH", std::move(item), std::move(plan.body)),
+           [self, c, id](http::response& res) {
+             // The PATCH sets fixed values: a lost answer is retried.
+             if (!res.has_response())
+               return finish(self, c, transport_failure(res, false, "claim"));
+             // Deleted since the look-up: the next attempt creates it.
+             auto what = "claim address " + std::to_string(id);
+             if (res.status == 404)
+               return finish(self, c,
+                             reply_failed(adapter_outcome::retryable_failure,
+                                          "netbox: " + what + ": gone"));
+             if (res.status != 200)
+               return finish(self, c, status_failure(res, what));
+             auto a = parse_address(res.body);
+             if (!a)
+               return finish(
+                 self, c,
+                 reply_failed(adapter_outcome::retryable_failure,
+                              "netbox: " + what + ": unreadable answer"));
+             finish(self, c,
+                    address_reply(*a,
+                                  ipv4_network_of(a->address).value_or("")));
+           });
+    });
+}
+
+// -- release_stray_ips --------------------------------------------------------
+
+void release_stray(self_ptr self, const call_ptr& c) {
+  find_addresses(self, c, [self, c] {
+    bool kept = false;
+    for (const auto& a : c->found) {
+      if (address_without_length(a.address) == c->address)
+        kept = true;
+      else
+        c->to_delete.push_back(a.id);
+    }
+    // Never leave the subscriber without its address.
+    if (!kept)
+      return finish(self, c,
+                    reply_failed(adapter_outcome::permanent_failure,
+                                 "netbox: subscriber " + c->req.subscriber_id
+                                   + " does not hold " + c->address
+                                   + ": its other addresses stay"));
+    delete_next(self, c);
+  });
+}
+
 // -- the actor ----------------------------------------------------------------
 
 adapter_actor::behavior_type netbox_fn(self_ptr self, adapter_settings cfg,
@@ -422,13 +571,27 @@ adapter_actor::behavior_type netbox_fn(self_ptr self, adapter_settings cfg,
         return reply_failed(adapter_outcome::permanent_failure,
                             "netbox: no settings for tenant " + req.tenant_id);
       bool is_allocate = req.operation == op_allocate;
-      if (!is_allocate && req.operation != op_release)
+      bool by_address = req.operation == op_assign
+                        || req.operation == op_release_stray;
+      if (!is_allocate && !by_address && req.operation != op_release)
         return reply_failed(adapter_outcome::permanent_failure,
                             "netbox: unknown operation " + req.operation);
       if (req.subscriber_id.empty()
-          && (is_allocate || req.input.count("ip_id") == 0))
+          && (is_allocate || by_address || req.input.count("ip_id") == 0))
         return reply_failed(adapter_outcome::permanent_failure,
                             "netbox: request without a subscriber id");
+      std::string address;
+      if (by_address) {
+        auto* ip = input_of(req, "ip_address");
+        if (ip == nullptr || !address_in_prefix(*ip, *ip + "/32"))
+          return reply_failed(adapter_outcome::permanent_failure,
+                              ip == nullptr
+                                ? "netbox: input ip_address is missing"
+                                : "netbox: input ip_address is not an IPv4 "
+                                  "address without /len: "
+                                    + *ip);
+        address = *ip;
+      }
       auto c = std::make_shared<call>();
       c->ts = i->second;
       c->started = now_of(self);
@@ -447,8 +610,13 @@ adapter_actor::behavior_type netbox_fn(self_ptr self, adapter_settings cfg,
       }
       c->req = std::move(req);
       c->promise = self->make_response_promise<adapter_reply>();
+      c->address = std::move(address);
       if (is_allocate)
         allocate(self, c);
+      else if (c->req.operation == op_assign)
+        assign(self, c);
+      else if (c->req.operation == op_release_stray)
+        release_stray(self, c);
       else
         release(self, c);
       return c->promise;

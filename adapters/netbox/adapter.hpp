@@ -25,6 +25,17 @@ namespace ispflow::adapters::netbox {
 ///   /// (409). Outputs "ip_address" (no /len), "ip_id", "prefix".
 ///   /// netbox.release_ip: DELETEs input "ip_id", or every address found by
 ///   /// the subscriber's custom field; 204 and 404 both succeed.
+///   /// netbox.assign_ip (drift repair): gives input "ip_address" (the
+///   /// recorded address, no /len) back to the subscriber. Looks it up by
+///   /// address in every tenant first; held by another subscriber or
+///   /// NetBox tenant: permanent failure naming the holder (never taken);
+///   /// unassigned or lacking tenant or tag: PATCHed; absent: POSTed to
+///   /// ip-addresses with the mask length of input "prefix" or of the
+///   /// tenant's prefix that holds it. Outputs "ip_address", "ip_id",
+///   /// "prefix".
+///   /// netbox.release_stray_ips (drift repair): DELETEs every address of
+///   /// the subscriber (custom field) but input "ip_address"; permanent
+///   /// failure, deleting nothing, if the subscriber does not hold it.
 ///   (invoke_atom, adapter_request req) -> (adapter_reply)
 ///   /// A cheap probe of the tenant's NetBox (GET /api/status/, not through
 ///   /// the breaker): `succeeded` with output "netbox_version", else the

@@ -116,6 +116,26 @@ query_params address_lookup_query(const tenant_settings& t,
   return q;
 }
 
+query_params address_query(std::string_view address) {
+  query_params q;
+  q.emplace_back("address", std::string{address});
+  q.emplace_back("limit", "1000");
+  return q;
+}
+
+std::optional<std::string> address_in_prefix(std::string_view address,
+                                             std::string_view prefix) {
+  auto net = ipv4_network_of(prefix);
+  if (!net || address.find('/') != std::string_view::npos)
+    return std::nullopt;
+  auto len = prefix.substr(prefix.find('/'));
+  auto cidr = std::string{address} + std::string{len};
+  auto mine = ipv4_network_of(cidr);
+  if (!mine || *mine != *net)
+    return std::nullopt;
+  return cidr;
+}
+
 query_params prefix_query(const tenant_settings& t,
                           std::string_view input_site) {
   query_params q;
@@ -178,6 +198,24 @@ std::string allocation_body(const tenant_settings& t,
   return buf.GetString();
 }
 
+std::string assignment_body(const tenant_settings& t, std::string_view address,
+                            std::string_view subscriber_id,
+                            std::string_view idempotency_key) {
+  rapidjson::Document doc;
+  auto body = allocation_body(t, subscriber_id, idempotency_key);
+  doc.Parse(body.data(), body.size());
+  auto& a = doc.GetAllocator();
+  doc.AddMember(
+    "address",
+    rapidjson::Value{address.data(),
+                     static_cast<rapidjson::SizeType>(address.size()), a},
+    a);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  doc.Accept(w);
+  return buf.GetString();
+}
+
 namespace {
 
 bool parse(rapidjson::Document& doc, std::string_view body) {
@@ -194,7 +232,25 @@ std::optional<address_ref> read_address(const rapidjson::Value& v,
   if (id == v.MemberEnd() || !id->value.IsInt64() || addr == v.MemberEnd()
       || !addr->value.IsString())
     return std::nullopt;
-  address_ref out{id->value.GetInt64(), addr->value.GetString(), {}};
+  address_ref out;
+  out.id = id->value.GetInt64();
+  out.address = addr->value.GetString();
+  if (auto t = v.FindMember("tenant");
+      t != v.MemberEnd() && t->value.IsObject()) {
+    if (auto tid = t->value.FindMember("id");
+        tid != t->value.MemberEnd() && tid->value.IsInt64())
+      out.tenant_id = tid->value.GetInt64();
+    if (auto slug = t->value.FindMember("slug");
+        slug != t->value.MemberEnd() && slug->value.IsString())
+      out.tenant_slug = slug->value.GetString();
+  }
+  if (auto tags = v.FindMember("tags");
+      tags != v.MemberEnd() && tags->value.IsArray())
+    for (const auto& tag : tags->value.GetArray())
+      if (tag.IsObject())
+        if (auto slug = tag.FindMember("slug");
+            slug != tag.MemberEnd() && slug->value.IsString())
+          out.tags.emplace_back(slug->value.GetString());
   auto cfs = v.FindMember("custom_fields");
   if (!field.empty() && cfs != v.MemberEnd() && cfs->value.IsObject()) {
     std::string name{field};
@@ -251,6 +307,103 @@ std::vector<address_ref> exact_matches(std::vector<address_ref> xs,
                           }),
            xs.end());
   return xs;
+}
+
+bool of_tenant(const tenant_settings& t, const address_ref& a) {
+  if (t.tenant_id > 0)
+    return a.tenant_id == t.tenant_id;
+  if (!t.tenant_slug.empty())
+    return a.tenant_slug == t.tenant_slug;
+  return true;
+}
+
+assignment plan_assignment(const tenant_settings& t,
+                           std::string_view subscriber_id,
+                           std::string_view idempotency_key,
+                           const std::vector<address_ref>& hits) {
+  using action = assignment::action;
+  assignment out;
+  bool tenanted = t.tenant_id > 0 || !t.tenant_slug.empty();
+  for (const auto& a : hits) {
+    if (!a.subscriber.empty() && a.subscriber != subscriber_id) {
+      out.what = action::refuse;
+      out.reason = a.address + " (id " + std::to_string(a.id)
+                   + ") belongs to subscriber " + a.subscriber;
+      return out;
+    }
+    bool other_tenant = a.tenant_id != 0 || !a.tenant_slug.empty();
+    if (tenanted && other_tenant && !of_tenant(t, a)) {
+      out.what = action::refuse;
+      out.reason = a.address + " (id " + std::to_string(a.id)
+                   + ") belongs to NetBox tenant "
+                   + (a.tenant_slug.empty() ? std::to_string(a.tenant_id)
+                                            : a.tenant_slug);
+      return out;
+    }
+  }
+  if (hits.empty())
+    return out;
+  auto complete = [&](const address_ref& a) {
+    return a.subscriber == subscriber_id && (!tenanted || of_tenant(t, a))
+           && (t.tag_slug.empty()
+               || std::find(a.tags.begin(), a.tags.end(), t.tag_slug)
+                    != a.tags.end());
+  };
+  for (const auto& a : hits)
+    if (complete(a)) {
+      out.what = action::done;
+      out.id = a.id;
+      return out;
+    }
+  auto mine = std::find_if(hits.begin(), hits.end(), [&](const auto& x) {
+    return x.subscriber == subscriber_id;
+  });
+  const auto& a = mine != hits.end() ? *mine : hits.front();
+  out.what = action::claim;
+  out.id = a.id;
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  auto str = [&w](std::string_view x) {
+    w.String(x.data(), static_cast<rapidjson::SizeType>(x.size()));
+  };
+  w.StartObject();
+  if (t.tenant_id > 0) {
+    w.Key("tenant");
+    w.Int64(t.tenant_id);
+  } else if (!t.tenant_slug.empty()) {
+    w.Key("tenant");
+    w.StartObject();
+    w.Key("slug");
+    str(t.tenant_slug);
+    w.EndObject();
+  }
+  if (!t.tag_slug.empty()) {
+    // PATCH replaces the list: the address's own tags stay.
+    auto tags = a.tags;
+    if (std::find(tags.begin(), tags.end(), t.tag_slug) == tags.end())
+      tags.push_back(t.tag_slug);
+    w.Key("tags");
+    w.StartArray();
+    for (const auto& slug : tags) {
+      w.StartObject();
+      w.Key("slug");
+      str(slug);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.Key("custom_fields");
+  w.StartObject();
+  str(t.subscriber_field);
+  str(subscriber_id);
+  if (!t.key_field.empty()) {
+    str(t.key_field);
+    str(idempotency_key);
+  }
+  w.EndObject();
+  w.EndObject();
+  out.body = buf.GetString();
+  return out;
 }
 
 std::optional<std::vector<prefix_ref>> parse_prefixes(std::string_view body) {

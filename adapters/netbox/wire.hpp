@@ -44,6 +44,22 @@ void add_tenant_filter(const tenant_settings& t, query_params& out);
 query_params address_lookup_query(const tenant_settings& t,
                                   std::string_view subscriber_id);
 
+/// Query of the look-up of one address: `address=<a.b.c.d>` (NetBox matches
+/// the host whatever the mask length, in every VRF and tenant), at most
+/// 1000.
+query_params address_query(std::string_view address);
+
+/// "a.b.c.d/<len of prefix>" when `address` (no /len) lies in IPv4
+/// `prefix` ("100.64.0.8/29"); nothing otherwise.
+std::optional<std::string> address_in_prefix(std::string_view address,
+                                             std::string_view prefix);
+
+/// JSON body of `POST /api/ipam/ip-addresses/`: `address` ("a.b.c.d/len")
+/// and what `allocation_body` writes.
+std::string assignment_body(const tenant_settings& t, std::string_view address,
+                            std::string_view subscriber_id,
+                            std::string_view idempotency_key);
+
 /// Query of the prefix list: tenant, site (`site_id`, `site_slug` or
 /// `input_site`), role and status=active, at most 1000.
 query_params prefix_query(const tenant_settings& t,
@@ -64,6 +80,12 @@ struct address_ref {
   std::string address;
   /// The subscriber custom field's value; empty when unset or not a string.
   std::string subscriber;
+  /// The NetBox tenant's primary key, 0 when none.
+  int64_t tenant_id = 0;
+  /// The NetBox tenant's slug, empty when none.
+  std::string tenant_slug;
+  /// Tag slugs.
+  std::vector<std::string> tags;
 };
 
 /// A prefix as the adapter reads it.
@@ -85,6 +107,43 @@ parse_addresses(std::string_view body, std::string_view subscriber_field = {});
 /// "sub-10"), so the look-up's hits are checked here.
 std::vector<address_ref> exact_matches(std::vector<address_ref> xs,
                                        std::string_view subscriber_id);
+
+/// The address belongs to the tenant `t` names (no tenant configured:
+/// any).
+bool of_tenant(const tenant_settings& t, const address_ref& a);
+
+/// What `netbox.assign_ip` does with the addresses a look-up by the
+/// recorded address found.
+struct assignment {
+  enum class action {
+    /// None found: create it.
+    create,
+    /// Found, unassigned or lacking the tenant or tag: PATCH `id` with
+    /// `body`.
+    claim,
+    /// Found and already the subscriber's in full.
+    done,
+    /// Held by another subscriber or tenant: never taken (`reason`).
+    refuse,
+  };
+  action what = action::create;
+  /// The address to claim, or the subscriber's.
+  int64_t id = 0;
+  /// PATCH body (claim): the subscriber and key custom fields, the tenant,
+  /// and the tag added to the address's own.
+  std::string body;
+  /// Why it is refused.
+  std::string reason;
+};
+
+/// Decides `netbox.assign_ip` (pure): any hit held by another subscriber
+/// (custom field) or another NetBox tenant refuses; else a hit that is
+/// the subscriber's with tenant and tag is done; else the first hit is
+/// claimed; no hit: create.
+assignment plan_assignment(const tenant_settings& t,
+                           std::string_view subscriber_id,
+                           std::string_view idempotency_key,
+                           const std::vector<address_ref>& hits);
 
 /// The `results` of a paginated list of prefixes, in server order; nothing
 /// if the body is not such a list.

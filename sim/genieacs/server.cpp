@@ -933,6 +933,8 @@ struct server::impl {
         method_not_allowed(res, "PUT, DELETE");
       }
     } else if (std::regex_match(raw, m, tags_re)) {
+      // genieacs lib/nbi.ts TAGS_REGEX: `$addToSet` / `$pull` of `_tags`
+      // by updateOne, 200 whether or not the device exists.
       auto dev = decode(m[1]);
       auto tag = decode(m[2]);
       if (method != "POST" && method != "DELETE")

@@ -999,6 +999,9 @@ struct server::impl {
            && any_of(req, "dns_name", [&](auto& v) { return v == a.dns_name; })
            && any_of(req, "description",
                      [&](auto& v) { return v == a.description; })
+           // netbox/ipam/filtersets.py IPAddressFilterSet.filter_address:
+           // `address__net_in` (netbox/ipam/lookups.py NetIn), so a value
+           // without a mask matches the host whatever its mask length.
            && any_of(req, "address",
                      [&](auto& v) {
                        auto c = parse_cidr(v, false);

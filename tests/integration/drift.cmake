@@ -16,13 +16,16 @@ if(TARGET ispflow::drift AND TARGET ispflow::sim_netbox
   add_dependencies(drift_scan_test ispflowctl)
 endif()
 # Drift repair: scans with repair against FreeRADIUS's tables (the real
-# RADIUS adapter, no FreeRADIUS server) and the VOLTHA simulator, run by the
-# saga router over the PostgreSQL saga store.
-if(TARGET ispflow::drift AND TARGET ispflow::sim_voltha)
+# RADIUS adapter, no FreeRADIUS server) and the VOLTHA, NetBox and GenieACS
+# simulators, run by the saga router over the PostgreSQL saga store.
+if(TARGET ispflow::drift AND TARGET ispflow::sim_voltha
+   AND TARGET ispflow::sim_netbox AND TARGET ispflow::sim_genieacs)
   ispflow_add_gtest(NAME drift_repair_test
     SOURCES integration/drift_repair_test.cpp
     LIBS ispflow::drift ispflow::actors ispflow::sagas ispflow::radius
          ispflow::sim_voltha ispflow::voltha ispflow::resilience
+         ispflow::sim_netbox ispflow::netbox ispflow::sim_genieacs
+         ispflow::genieacs ispflow::rapidjson
          ispflow::postgres ispflow::test_support ispflow::admin
          ispflow::events PkgConfig::HTTPLIB PkgConfig::PQXX
     LABELS "integration;drift" PG)

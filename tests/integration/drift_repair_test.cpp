@@ -14,6 +14,10 @@
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
 #include "actors/timer.hpp"
+#include "adapters/genieacs/adapter.hpp"
+#include "adapters/genieacs/wire.hpp"
+#include "adapters/http/http_actor.hpp"
+#include "adapters/netbox/adapter.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/radius/dynamic_authorization.hpp"
 #include "adapters/radius/radius_adapter.hpp"
@@ -25,6 +29,8 @@
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 #include "sagas/repair_saga.hpp"
+#include "sim/genieacs/server.hpp"
+#include "sim/netbox/server.hpp"
 #include "sim/voltha/server.hpp"
 #include "tests/support/scratch_database.hpp"
 
@@ -37,7 +43,9 @@
 #include <cstdio>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <map>
 #include <pqxx/pqxx>
+#include <rapidjson/document.h>
 #include <set>
 #include <thread>
 
@@ -604,4 +612,293 @@ TEST_F(drift_repair, a_repair_whose_subscriber_changed_state_is_refused) {
   EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE username = "
                      "'s02@demo.example' AND attribute = 'Auth-Type'"),
             1);
+}
+
+// NetBox and GenieACS: addresses deleted, edited or given to another
+// subscriber and a CPE tag removed by hand; a scan with repair runs the
+// NetBox and GenieACS steps (the real adapters against the simulators,
+// behind the shared guard); a second scan finds only the address no repair
+// may take.
+namespace {
+
+constexpr const char* nb_token = "0123456789abcdef0123456789abcdef01234567";
+
+struct drift_repair_ipam : ::testing::Test {
+  ispflow::testing::scratch_database db;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{with_types(cfg)};
+  adapters::http::http_actor http;
+  std::unique_ptr<ispflow::sim::netbox::server> netbox;
+  std::unique_ptr<ispflow::sim::genieacs::server> acs;
+  std::shared_ptr<res::guard> guard = std::make_shared<res::guard>();
+  sagas::saga_registry registry;
+  std::vector<caf::actor> actors_;
+  adapters::api::adapter_actor netbox_adapter;
+  adapters::api::adapter_actor genieacs_adapter;
+  actors::saga_router_actor router;
+  std::unique_ptr<drift::scanner> scanner;
+  // NetBox address (id, address without /len) and CPE id by subscriber.
+  std::map<std::string, std::pair<int64_t, std::string>> addresses;
+  std::map<std::string, std::string> cpes;
+
+  drift_repair_ipam() {
+    EXPECT_TRUE(adapters::postgres::apply_migrations(db.dsn()));
+    EXPECT_EQ(sagas::register_repair_saga(registry), std::nullopt);
+    db.query("INSERT INTO tenants (id, name) VALUES ('demo', 'Demo')");
+    http = adapters::http::spawn_http_actor(sys);
+    actors_.push_back(caf::actor_cast<caf::actor>(http));
+    auto nb = ispflow::sim::netbox::server::start({});
+    EXPECT_TRUE(nb);
+    netbox = std::move(*nb);
+    auto a = ispflow::sim::genieacs::server::start({});
+    EXPECT_TRUE(a);
+    acs = std::move(*a);
+    adapters::netbox::adapter_settings ns;
+    ns.tenants.emplace("demo", tenant().netbox_settings);
+    netbox_adapter = caf::actor_cast<adapters::api::adapter_actor>(
+      adapters::netbox::spawn_netbox_adapter(sys, std::move(ns), http, guard));
+    actors_.push_back(caf::actor_cast<caf::actor>(netbox_adapter));
+    adapters::genieacs::adapter_settings gs;
+    gs.tenants.emplace("demo", tenant().genieacs_settings);
+    genieacs_adapter = caf::actor_cast<adapters::api::adapter_actor>(
+      adapters::genieacs::spawn_genieacs_adapter(sys, std::move(gs), http,
+                                                 guard));
+    actors_.push_back(caf::actor_cast<caf::actor>(genieacs_adapter));
+  }
+
+  ~drift_repair_ipam() override {
+    if (scanner)
+      scanner->stop();
+    caf::scoped_actor self{sys};
+    if (router)
+      actors_.push_back(caf::actor_cast<caf::actor>(router));
+    for (auto& x : actors_)
+      self->send_exit(x, caf::exit_reason::kill);
+    self->wait_for(actors_);
+    if (netbox)
+      netbox->stop();
+    if (acs)
+      acs->stop();
+  }
+
+  drift::tenant_view tenant() const {
+    drift::tenant_view t;
+    t.tenant_id = "demo";
+    t.netbox = t.genieacs = true;
+    t.netbox_settings.base_url = "http://127.0.0.1:"
+                                 + std::to_string(netbox->port());
+    t.netbox_settings.token = nb_token;
+    t.netbox_settings.tenant_slug = "demo";
+    t.netbox_settings.call_timeout = 5s;
+    t.genieacs_settings.base_url = "http://127.0.0.1:"
+                                   + std::to_string(acs->port());
+    t.cpe_tags = {"ispflow"};
+    return t;
+  }
+
+  httplib::Client netbox_client() {
+    httplib::Client c{"127.0.0.1", netbox->port()};
+    c.set_default_headers({{"Authorization", std::string{"Token "} + nb_token},
+                           {"Accept", "application/json"}});
+    return c;
+  }
+
+  httplib::Client nbi() {
+    return httplib::Client{"127.0.0.1", acs->port()};
+  }
+
+  // An active subscriber as an activation leaves it: an address of prefix
+  // 2 (100.64.0.8/29) and a CPE tagged "ispflow"; `with_prefix` keeps the
+  // allocation's prefix in the profile, as allocate_ip's output does.
+  void add_subscriber(const std::string& sub, bool with_prefix) {
+    auto c = netbox_client();
+    auto r = c.Post("/api/ipam/prefixes/2/available-ips/",
+                    R"({"tenant":1,"status":"active","custom_fields":)"
+                    R"({"subscriber_id":")"
+                      + sub + "\"}}",
+                    "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+    rapidjson::Document doc;
+    doc.Parse(r->body.c_str());
+    std::string address = doc["address"].GetString();
+    auto ip = address.substr(0, address.find('/'));
+    addresses[sub] = {doc["id"].GetInt64(), ip};
+    ispflow::sim::genieacs::device_seed seed;
+    seed.oui = "00259E";
+    seed.product_class = "HG8245";
+    seed.serial = "CPE" + sub;
+    auto cpe = acs->add_device(seed);
+    cpes[sub] = cpe;
+    auto tag = nbi().Post(adapters::genieacs::tag_url("", cpe, "ispflow"), "",
+                          "text/plain");
+    ASSERT_TRUE(tag);
+    ASSERT_EQ(tag->status, 200);
+    db.query("INSERT INTO subscribers (tenant_id, id, state, plan_id, "
+             "service_type, ip_address, cpe_id, profile, version) VALUES "
+             "('demo', '"
+             + sub + "', 'active', 'p100', 'fixed', '" + ip + "', '" + cpe
+             + "', jsonb_build_object('plan_id', 'p100', 'service_type', "
+               "'fixed', 'ip_address', '"
+             + ip + "', 'cpe_id', '" + cpe + "'"
+             + (with_prefix ? ", 'prefix', '100.64.0.8/29'" : "") + "), 1)");
+  }
+
+  void make_scanner() {
+    drift::scanner_settings s;
+    s.dsn = db.dsn();
+    s.tenants = {tenant()};
+    s.page_size = 2; // several pages
+    s.guard = guard;
+    s.http = http;
+    auto made = drift::scanner::make(sys, std::move(s));
+    ASSERT_TRUE(made);
+    scanner = std::move(*made);
+  }
+
+  void boot() {
+    actors::pg_saga_store_settings ss;
+    ss.dsn = db.dsn();
+    ss.registry = &registry;
+    auto store = actors::spawn_pg_saga_store(sys, ss);
+    actors_.push_back(caf::actor_cast<caf::actor>(store));
+    auto timer = actors::spawn_timer(sys);
+    actors_.push_back(caf::actor_cast<caf::actor>(timer));
+    actors::saga_router_settings rs;
+    rs.registry = &registry;
+    rs.store = store;
+    rs.timer = timer;
+    rs.poll_interval = 100ms;
+    rs.adapters.set_actor(target_system::netbox, netbox_adapter);
+    rs.adapters.set_actor(target_system::genieacs, genieacs_adapter);
+    sagas::tenant_profile profile;
+    profile.systems = {target_system::netbox, target_system::genieacs};
+    rs.adapters.set_tenant("demo", profile);
+    router = actors::spawn_saga_router(sys, std::move(rs));
+  }
+
+  found_set stored(const std::string& scan_id) {
+    found_set out;
+    for (auto& row : db.query("SELECT subscriber_id, kind FROM drift_findings "
+                              "WHERE scan_id = '"
+                              + scan_id + "'"))
+      out.emplace(*row[0], *row[1]);
+    return out;
+  }
+
+  // NetBox's addresses of `sub` (custom field), without /len, sorted.
+  std::set<std::string> addresses_of(const std::string& sub) {
+    std::set<std::string> out;
+    for (auto& a : netbox->ip_addresses())
+      if (a.custom_fields["subscriber_id"] == "\"" + sub + "\"")
+        out.insert(a.address.substr(0, a.address.find('/')));
+    return out;
+  }
+
+  std::string tags_of(const std::string& sub) {
+    auto res = nbi().Get(adapters::genieacs::query_url(
+      "", "devices", adapters::genieacs::field_query("_id", cpes[sub]),
+      "_tags"));
+    if (!res || res->status != 200)
+      return "unreadable";
+    auto tags = adapters::genieacs::parse_tags(res->body);
+    if (!tags || !*tags)
+      return "none";
+    std::string out;
+    for (auto& t : **tags)
+      out += (out.empty() ? "" : ",") + t;
+    return out;
+  }
+};
+
+} // namespace
+
+TEST_F(drift_repair_ipam, netbox_addresses_and_cpe_tags_are_repaired) {
+  // n01 stays as it is; n02..n04 and c01 drift.
+  for (auto sub : {"n01", "n02", "n03", "n04", "c01"})
+    add_subscriber(sub, std::string{sub} != "n03");
+  auto nb = netbox_client();
+  // n02: its address deleted.
+  auto del = nb.Delete("/api/ipam/ip-addresses/"
+                       + std::to_string(addresses["n02"].first) + "/");
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 204);
+  // n03: its address edited to another one.
+  auto edit = nb.Patch("/api/ipam/ip-addresses/"
+                         + std::to_string(addresses["n03"].first) + "/",
+                       R"({"address":"100.64.0.99/29"})", "application/json");
+  ASSERT_TRUE(edit);
+  ASSERT_EQ(edit->status, 200) << edit->body;
+  // n04: its address given to someone else.
+  auto given = nb.Patch(
+    "/api/ipam/ip-addresses/" + std::to_string(addresses["n04"].first) + "/",
+    R"({"custom_fields":{"subscriber_id":"x99"}})", "application/json");
+  ASSERT_TRUE(given);
+  ASSERT_EQ(given->status, 200) << given->body;
+  // c01: the CPE's tag removed.
+  auto untag
+    = nbi().Delete(adapters::genieacs::tag_url("", cpes["c01"], "ispflow"));
+  ASSERT_TRUE(untag);
+  ASSERT_EQ(untag->status, 200);
+  make_scanner();
+  boot();
+  drift::scan_request req;
+  req.repair = true;
+  auto sum = scanner->run(req);
+  ASSERT_TRUE(sum) << to_string(sum.error());
+  EXPECT_EQ(sum->state, "completed") << sum->error;
+  EXPECT_TRUE(sum->unobserved.empty());
+  EXPECT_EQ(stored(sum->id), (found_set{{"n02", "netbox_ip_missing"},
+                                        {"n03", "netbox_ip_mismatch"},
+                                        {"n04", "netbox_ip_missing"},
+                                        {"c01", "cpe_tag_mismatch"}}));
+  EXPECT_TRUE(sum->unrepairable.empty());
+  EXPECT_EQ(sum->repairs, 4);
+  // Three repairs complete; n04's address belongs to x99 and is not taken.
+  EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
+                           "AND state IN ('completed', 'compensated')",
+                           4),
+            4);
+  EXPECT_EQ(db.value("SELECT string_agg(subscriber_id || ':' || state, ',' "
+                     "ORDER BY subscriber_id) FROM sagas"),
+            "c01:completed,n02:completed,n03:completed,n04:compensated");
+  EXPECT_EQ(db.value("SELECT string_agg(s.subscriber_id || ':' || st.name, ','"
+                     " ORDER BY s.subscriber_id, st.idx) FROM sagas s JOIN "
+                     "saga_steps st ON st.saga_id = s.id WHERE s.name = "
+                     "'repair' AND st.state = 'succeeded'"),
+            "c01:tag_cpe,n02:assign_ip,n03:assign_ip,n03:release_stray_ips");
+  EXPECT_NE(db.value("SELECT st.last_error FROM sagas s JOIN saga_steps st ON "
+                     "st.saga_id = s.id WHERE s.subscriber_id = 'n04' AND "
+                     "st.name = 'assign_ip'")
+              .find("belongs to subscriber x99"),
+            std::string::npos);
+  // NetBox and GenieACS match the records again, but for n04.
+  EXPECT_EQ(addresses_of("n01"),
+            std::set<std::string>{addresses["n01"].second});
+  EXPECT_EQ(addresses_of("n02"),
+            std::set<std::string>{addresses["n02"].second});
+  EXPECT_EQ(addresses_of("n03"),
+            std::set<std::string>{addresses["n03"].second});
+  EXPECT_TRUE(addresses_of("n04").empty());
+  EXPECT_EQ(addresses_of("x99"),
+            std::set<std::string>{addresses["n04"].second});
+  EXPECT_EQ(tags_of("c01"), "ispflow");
+  // The address came back at its prefix's length (from the profile for n02,
+  // from the tenant's prefixes for n03), keyed as every saga step is.
+  auto n02 = db.value("SELECT id FROM sagas WHERE subscriber_id = 'n02'");
+  for (auto& a : netbox->ip_addresses())
+    if (a.custom_fields["subscriber_id"] == "\"n02\"") {
+      EXPECT_EQ(a.address, addresses["n02"].second + "/29");
+      EXPECT_EQ(a.tenant_id, 1);
+      EXPECT_EQ(a.custom_fields["idempotency_key"],
+                "\"" + n02 + "/assign_ip/0\"");
+    }
+  // A second scan finds only what the repair would not take.
+  auto again = scanner->run({});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(stored(again->id), (found_set{{"n04", "netbox_ip_missing"}}));
+  // The records are unchanged.
+  EXPECT_EQ(db.count("SELECT count(*) FROM subscribers WHERE state = 'active' "
+                     "AND ip_address IS NOT NULL AND cpe_id IS NOT NULL"),
+            5);
 }

@@ -1,4 +1,5 @@
 #include "adapters/genieacs/adapter.hpp"
+#include "adapters/genieacs/wire.hpp"
 #include "adapters/http/http_actor.hpp"
 #include "adapters/resilience/guard.hpp"
 #include "common/log.hpp"
@@ -12,6 +13,7 @@
 #include <caf/send.hpp>
 #include <chrono>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <sstream>
 #include <thread>
 
@@ -588,3 +590,87 @@ TEST_F(genieacs_adapter,
 }
 
 } // namespace
+
+// -- tag_cpe (drift repair) ---------------------------------------------------
+
+namespace {
+
+// The device's `_tags` as the NBI answers a query for them.
+std::string tags_of(const sim::genieacs::server& srv, const std::string& dev) {
+  httplib::Client c{"127.0.0.1", srv.port()};
+  auto res = c.Get(genieacs::query_url(
+    "", "devices", genieacs::field_query("_id", dev), "_tags"));
+  if (!res || res->status != 200)
+    return "unreadable";
+  auto tags = genieacs::parse_tags(res->body);
+  if (!tags || !*tags)
+    return "none";
+  std::string out;
+  for (auto& t : **tags)
+    out += (out.empty() ? "" : ",") + t;
+  return out;
+}
+
+} // namespace
+
+TEST_F(genieacs_adapter, tag_cpe_adds_the_tags_the_cpe_lacks) {
+  auto dev = add_tr181_device();
+  httplib::Client c{"127.0.0.1", srv->port()};
+  auto pre = c.Post(genieacs::tag_url("", dev, "vip"), "", "text/plain");
+  ASSERT_TRUE(pre);
+  ASSERT_EQ(pre->status, 200);
+  adapter_request req;
+  req.tenant_id = "t1";
+  req.subscriber_id = "sub-1";
+  req.system = "genieacs";
+  req.operation = "genieacs.tag_cpe";
+  req.idempotency_key = "repair-1/tag_cpe/0";
+  req.input["cpe_id"] = dev;
+  req.input["cpe_tags.0"] = "ispflow";
+  req.input["cpe_tags.1"] = "vip";
+  req.input["cpe_tags.2"] = "plan 100.x";
+  auto rep = ask(req);
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["cpe_id"], dev);
+  EXPECT_EQ(tags_of(*srv, dev), "vip,ispflow,plan 100.x");
+  // Again (a retry): nothing changes.
+  auto again = ask(req);
+  ASSERT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
+  EXPECT_EQ(tags_of(*srv, dev), "vip,ispflow,plan 100.x");
+  // A device that is gone is permanent, not a tag of nothing (the NBI
+  // answers 200 to that).
+  req.input["cpe_id"] = "000000-Gone-0001";
+  auto gone = ask(req);
+  EXPECT_EQ(gone.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(gone.error.find("no device 000000-Gone-0001"), std::string::npos)
+    << gone.error;
+  // Inputs missing: permanent, naming them.
+  req.input.erase("cpe_id");
+  auto no_id = ask(req);
+  EXPECT_EQ(no_id.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(no_id.error.find("cpe_id"), std::string::npos) << no_id.error;
+  req.input = {{"cpe_id", dev}};
+  auto no_tags = ask(req);
+  EXPECT_EQ(no_tags.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(no_tags.error.find("cpe_tags"), std::string::npos) << no_tags.error;
+}
+
+TEST_F(genieacs_adapter, tag_cpe_server_errors_are_retryable) {
+  auto dev = add_tr181_device();
+  sim::common::fault_config f;
+  f.status = 503;
+  f.method = "POST";
+  srv->set_faults(f);
+  adapter_request req;
+  req.tenant_id = "t1";
+  req.subscriber_id = "sub-1";
+  req.system = "genieacs";
+  req.operation = "genieacs.tag_cpe";
+  req.idempotency_key = "repair-1/tag_cpe/0";
+  req.input = {{"cpe_id", dev}, {"cpe_tags.0", "ispflow"}};
+  auto rep = ask(req);
+  EXPECT_EQ(rep.outcome, adapter_outcome::retryable_failure) << rep.error;
+  srv->set_faults({});
+  EXPECT_EQ(ask(req).outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(tags_of(*srv, dev), "ispflow");
+}

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace {
@@ -552,3 +553,170 @@ TEST_F(netbox_adapter, refused_answers_do_not_open_the_breaker) {
 }
 
 } // namespace
+
+// -- assign_ip, release_stray_ips (drift repair)
+// ----------------------------------------------------------------
+
+namespace {
+
+// Creates an address directly (as an engineer would): its id, or 0.
+int64_t create_address(sim::netbox::server& srv, const std::string& body) {
+  httplib::Client c{"127.0.0.1", srv.port()};
+  c.set_default_headers({{"Authorization", std::string{"Token "} + v1_token}});
+  auto res = c.Post("/api/ipam/ip-addresses/", body, "application/json");
+  if (!res || res->status != 201)
+    return 0;
+  auto at = res->body.find("\"id\":");
+  return at == std::string::npos ? 0 : std::stoll(res->body.substr(at + 5));
+}
+
+std::optional<sim::netbox::ip_address_view>
+address_by_id(const sim::netbox::server& srv, int64_t id) {
+  for (auto& a : srv.ip_addresses())
+    if (a.id == id)
+      return a;
+  return std::nullopt;
+}
+
+} // namespace
+
+TEST_F(netbox_adapter, assign_creates_the_recorded_address_in_its_prefix) {
+  auto req = request("netbox.assign_ip");
+  req.idempotency_key = "repair-1/assign_ip/0";
+  req.input["ip_address"] = "100.64.0.12";
+  auto rep = ask(req);
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["ip_address"], "100.64.0.12");
+  EXPECT_EQ(rep.outputs["prefix"], "100.64.0.8/29");
+  ASSERT_EQ(srv->ip_addresses().size(), 1u);
+  auto a = srv->ip_addresses().front();
+  EXPECT_EQ(std::to_string(a.id), rep.outputs["ip_id"]);
+  EXPECT_EQ(a.address, "100.64.0.12/29");
+  EXPECT_EQ(a.tenant_id, 1);
+  EXPECT_EQ(a.status, "active");
+  EXPECT_EQ(a.custom_fields["subscriber_id"], "\"sub-1\"");
+  EXPECT_EQ(a.custom_fields["idempotency_key"], "\"repair-1/assign_ip/0\"");
+  // Not through available-ips: the recorded address, not the next free one.
+  EXPECT_EQ(srv->allocation_count(), 0u);
+  // Again (a retry, or a second repair): found by address, nothing new.
+  auto again = ask(req);
+  ASSERT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
+  EXPECT_EQ(again.outputs["ip_id"], rep.outputs["ip_id"]);
+  EXPECT_EQ(srv->ip_addresses().size(), 1u);
+}
+
+TEST_F(netbox_adapter, assign_uses_the_input_prefix_for_the_mask_length) {
+  auto req = request("netbox.assign_ip");
+  req.input.erase("site");
+  req.input["ip_address"] = "100.64.0.2";
+  req.input["prefix"] = "100.64.0.0/30";
+  auto rep = ask(req);
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  ASSERT_EQ(srv->ip_addresses().size(), 1u);
+  EXPECT_EQ(srv->ip_addresses().front().address, "100.64.0.2/30");
+}
+
+TEST_F(netbox_adapter, assign_claims_an_unassigned_address_keeping_its_tags) {
+  settings.tag_slug = "subscriber";
+  respawn();
+  auto id = create_address(*srv, R"({"address":"100.64.0.13/29",)"
+                                 R"("status":"reserved"})");
+  ASSERT_GT(id, 0);
+  auto req = request("netbox.assign_ip");
+  req.input["ip_address"] = "100.64.0.13";
+  auto rep = ask(req);
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_EQ(rep.outputs["ip_id"], std::to_string(id));
+  ASSERT_EQ(srv->ip_addresses().size(), 1u);
+  auto a = *address_by_id(*srv, id);
+  EXPECT_EQ(a.custom_fields["subscriber_id"], "\"sub-1\"");
+  EXPECT_EQ(a.tenant_id, 1);
+  EXPECT_EQ(a.tags, std::vector<std::string>{"subscriber"});
+  // The engineer's status stays: only ownership is given back.
+  EXPECT_EQ(a.status, "reserved");
+}
+
+TEST_F(netbox_adapter, assign_never_takes_another_subscribers_address) {
+  auto id = create_address(*srv,
+                           R"({"address":"100.64.0.10/29","tenant":1,)"
+                           R"("custom_fields":{"subscriber_id":"sub-2"}})");
+  ASSERT_GT(id, 0);
+  auto req = request("netbox.assign_ip");
+  req.input["ip_address"] = "100.64.0.10";
+  auto rep = ask(req);
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rep.error.find("belongs to subscriber sub-2"), std::string::npos)
+    << rep.error;
+  EXPECT_EQ(address_by_id(*srv, id)->custom_fields["subscriber_id"],
+            "\"sub-2\"");
+  EXPECT_EQ(addresses_of("sub-1"), 0u);
+  // Nor one another NetBox tenant holds.
+  auto other = create_address(*srv, R"({"address":"100.64.0.11/29",)"
+                                    R"("tenant":{"slug":"acme"}})");
+  ASSERT_GT(other, 0);
+  req.input["ip_address"] = "100.64.0.11";
+  auto theirs = ask(req);
+  EXPECT_EQ(theirs.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(theirs.error.find("NetBox tenant acme"), std::string::npos)
+    << theirs.error;
+  EXPECT_EQ(address_by_id(*srv, other)->custom_fields["subscriber_id"], "null");
+}
+
+TEST_F(netbox_adapter, assign_of_an_address_outside_every_prefix_is_permanent) {
+  auto req = request("netbox.assign_ip");
+  req.input["ip_address"] = "192.0.2.7";
+  auto rep = ask(req);
+  EXPECT_EQ(rep.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(rep.error.find("192.0.2.7"), std::string::npos) << rep.error;
+  EXPECT_TRUE(srv->ip_addresses().empty());
+  req.input["ip_address"] = "100.64.0.12/29";
+  auto bad = ask(req);
+  EXPECT_EQ(bad.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(bad.error.find("ip_address"), std::string::npos) << bad.error;
+  req.input.erase("ip_address");
+  EXPECT_EQ(ask(req).outcome, adapter_outcome::permanent_failure);
+}
+
+TEST_F(netbox_adapter, assign_post_lost_after_sending_is_unknown_then_found) {
+  auto f = fault(0, "/api/ipam/ip-addresses/", "POST");
+  f.apply_then_reset = true;
+  srv->set_faults(f);
+  auto req = request("netbox.assign_ip");
+  req.input["ip_address"] = "100.64.0.12";
+  auto lost = ask(req);
+  EXPECT_EQ(lost.outcome, adapter_outcome::unknown_outcome) << lost.error;
+  srv->set_faults({});
+  auto again = ask(req);
+  ASSERT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
+  EXPECT_EQ(srv->ip_addresses().size(), 1u);
+}
+
+TEST_F(netbox_adapter, release_stray_ips_keeps_only_the_recorded_address) {
+  auto kept = create_address(*srv, R"({"address":"100.64.0.12/29","tenant":1,)"
+                                   R"("custom_fields":{"subscriber_id":)"
+                                   R"("sub-1"}})");
+  auto stray = create_address(*srv, R"({"address":"100.64.0.99/29",)"
+                                    R"("tenant":1,"custom_fields":)"
+                                    R"({"subscriber_id":"sub-1"}})");
+  auto others = create_address(*srv, R"({"address":"100.64.0.9/29",)"
+                                     R"("tenant":1,"custom_fields":)"
+                                     R"({"subscriber_id":"sub-2"}})");
+  ASSERT_GT(kept * stray * others, 0);
+  auto req = request("netbox.release_stray_ips");
+  req.input["ip_address"] = "100.64.0.12";
+  // An allocation's id in the payload is not what this deletes.
+  req.input["ip_id"] = std::to_string(kept);
+  auto rep = ask(req);
+  ASSERT_EQ(rep.outcome, adapter_outcome::succeeded) << rep.error;
+  EXPECT_TRUE(address_by_id(*srv, kept));
+  EXPECT_FALSE(address_by_id(*srv, stray));
+  EXPECT_TRUE(address_by_id(*srv, others));
+  EXPECT_EQ(ask(req).outcome, adapter_outcome::succeeded);
+  // Without the recorded address it deletes nothing.
+  req.input["ip_address"] = "100.64.0.13";
+  auto refused = ask(req);
+  EXPECT_EQ(refused.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(refused.error.find("does not hold 100.64.0.13"), std::string::npos)
+    << refused.error;
+  EXPECT_TRUE(address_by_id(*srv, kept));
+}

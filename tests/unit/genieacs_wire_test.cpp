@@ -139,4 +139,28 @@ TEST(genieacs_wire, times_and_values_are_read_from_device_records) {
   EXPECT_EQ(m.count("Device.WiFi.SSID.1.SSID"), 0u);
 }
 
+TEST(genieacs_wire, tag_urls_encode_what_the_route_does_not_accept) {
+  EXPECT_EQ(tag_url("http://acs:7557/", "00259E-HG8245H-SR%2D1", "isp_flow-1"),
+            "http://acs:7557/devices/00259E-HG8245H-SR%252D1/tags/isp_flow-1");
+  // The NBI's route takes [A-Za-z0-9_-] and '%' only: '.', '~' and the rest
+  // are encoded.
+  EXPECT_EQ(tag_url("http://acs", "d", "plan 100.x~%"),
+            "http://acs/devices/d/tags/plan%20100%2Ex%7E%25");
+}
+
+TEST(genieacs_wire, tags_of_the_first_device_are_read) {
+  auto tags = parse_tags(R"([{"_id":"d","_tags":["a","b",3]}])");
+  ASSERT_TRUE(tags);
+  ASSERT_TRUE(*tags);
+  EXPECT_EQ(**tags, (std::vector<std::string>{"a", "b"}));
+  auto none = parse_tags(R"([{"_id":"d"}])");
+  ASSERT_TRUE(none && *none);
+  EXPECT_TRUE((*none)->empty());
+  auto gone = parse_tags("[]");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+  EXPECT_FALSE(parse_tags("{}"));
+  EXPECT_FALSE(parse_tags("not json"));
+}
+
 } // namespace

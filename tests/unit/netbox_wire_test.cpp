@@ -152,4 +152,95 @@ TEST(netbox_wire, unknown_choices_name_the_filter_and_the_value) {
   EXPECT_TRUE(unknown_choices("[]").empty());
 }
 
+TEST(netbox_wire, an_address_takes_the_mask_length_of_its_prefix) {
+  EXPECT_EQ(address_in_prefix("100.64.0.12", "100.64.0.8/29"),
+            std::optional<std::string>{"100.64.0.12/29"});
+  EXPECT_EQ(address_in_prefix("100.64.0.16", "100.64.0.8/29"), std::nullopt);
+  EXPECT_EQ(address_in_prefix("100.64.0.12/29", "100.64.0.8/29"), std::nullopt);
+  EXPECT_EQ(address_in_prefix("x", "100.64.0.8/29"), std::nullopt);
+  EXPECT_EQ(address_in_prefix("100.64.0.12", "100.64.0.8"), std::nullopt);
+  EXPECT_EQ(address_query("100.64.0.12"),
+            (query_params{{"address", "100.64.0.12"}, {"limit", "1000"}}));
+}
+
+TEST(netbox_wire, assignment_body_is_the_allocation_with_the_address) {
+  tenant_settings t;
+  t.tenant_slug = "demo";
+  rapidjson::Document doc;
+  auto body = assignment_body(t, "100.64.0.12/29", "sub-1", "k-1");
+  doc.Parse(body.c_str());
+  ASSERT_TRUE(doc.IsObject()) << body;
+  EXPECT_STREQ(doc["address"].GetString(), "100.64.0.12/29");
+  EXPECT_STREQ(doc["tenant"]["slug"].GetString(), "demo");
+  EXPECT_STREQ(doc["status"].GetString(), "active");
+  EXPECT_STREQ(doc["custom_fields"]["subscriber_id"].GetString(), "sub-1");
+  EXPECT_STREQ(doc["custom_fields"]["idempotency_key"].GetString(), "k-1");
+}
+
+TEST(netbox_wire, addresses_are_read_with_tenant_and_tags) {
+  auto xs = parse_addresses(
+    R"({"count":1,"next":null,"results":[{"id":4,"address":"10.0.0.1/24",)"
+    R"("tenant":{"id":2,"slug":"acme"},"tags":[{"id":1,"slug":"x"}],)"
+    R"("custom_fields":{"subscriber_id":"s"}}]})",
+    "subscriber_id");
+  ASSERT_TRUE(xs);
+  ASSERT_EQ(xs->size(), 1u);
+  EXPECT_EQ((*xs)[0].tenant_id, 2);
+  EXPECT_EQ((*xs)[0].tenant_slug, "acme");
+  EXPECT_EQ((*xs)[0].tags, std::vector<std::string>{"x"});
+  EXPECT_EQ((*xs)[0].subscriber, "s");
+}
+
+TEST(netbox_wire, assignment_never_takes_an_address_held_elsewhere) {
+  using action = assignment::action;
+  tenant_settings t;
+  t.tenant_slug = "demo";
+  t.tag_slug = "subscriber";
+  auto ref = [](int64_t id, std::string sub, std::string tenant,
+                std::vector<std::string> tags) {
+    address_ref a;
+    a.id = id;
+    a.address = "100.64.0.12/29";
+    a.subscriber = std::move(sub);
+    a.tenant_slug = std::move(tenant);
+    a.tenant_id = a.tenant_slug.empty() ? 0 : 1;
+    a.tags = std::move(tags);
+    return a;
+  };
+  EXPECT_EQ(plan_assignment(t, "sub-1", "k", {}).what, action::create);
+  auto done = plan_assignment(t, "sub-1", "k",
+                              {ref(7, "sub-1", "demo", {"subscriber"})});
+  EXPECT_EQ(done.what, action::done);
+  EXPECT_EQ(done.id, 7);
+  // Another subscriber's, or another tenant's: refused, whatever else.
+  auto theirs = plan_assignment(t, "sub-1", "k",
+                                {ref(7, "", "demo", {}),
+                                 ref(8, "sub-10", "demo", {"subscriber"})});
+  EXPECT_EQ(theirs.what, action::refuse);
+  EXPECT_NE(theirs.reason.find("subscriber sub-10"), std::string::npos);
+  auto other = plan_assignment(t, "sub-1", "k", {ref(7, "", "acme", {})});
+  EXPECT_EQ(other.what, action::refuse);
+  EXPECT_NE(other.reason.find("tenant acme"), std::string::npos);
+  // Unassigned, without tenant: claimed with tenant, tag and fields; its
+  // own tags stay.
+  auto claim = plan_assignment(t, "sub-1", "k", {ref(7, "", "", {"vip"})});
+  EXPECT_EQ(claim.what, action::claim);
+  EXPECT_EQ(claim.id, 7);
+  rapidjson::Document doc;
+  doc.Parse(claim.body.c_str());
+  ASSERT_TRUE(doc.IsObject()) << claim.body;
+  EXPECT_STREQ(doc["tenant"]["slug"].GetString(), "demo");
+  ASSERT_EQ(doc["tags"].Size(), 2u);
+  EXPECT_STREQ(doc["tags"][0]["slug"].GetString(), "vip");
+  EXPECT_STREQ(doc["tags"][1]["slug"].GetString(), "subscriber");
+  EXPECT_STREQ(doc["custom_fields"]["subscriber_id"].GetString(), "sub-1");
+  EXPECT_STREQ(doc["custom_fields"]["idempotency_key"].GetString(), "k");
+  EXPECT_FALSE(doc.HasMember("address"));
+  EXPECT_FALSE(doc.HasMember("status"));
+  // The subscriber's, without the tag: claimed to add it.
+  auto tag = plan_assignment(t, "sub-1", "k", {ref(9, "sub-1", "demo", {})});
+  EXPECT_EQ(tag.what, action::claim);
+  EXPECT_EQ(tag.id, 9);
+}
+
 } // namespace

@@ -71,22 +71,62 @@ TEST(repair_plan, steps_follow_the_definition_once_each) {
 }
 
 TEST(repair_plan, unrepairable_kinds_are_named_with_what_to_do) {
-  auto p = plan("active", {"radius_user_missing", "netbox_ip_missing",
-                           "netbox_ip_mismatch", "onu_missing", "onu_replaced",
-                           "cpe_missing", "cpe_param_mismatch",
-                           "cpe_tag_mismatch", "dns_record_missing"});
+  auto p = plan("active",
+                {"radius_user_missing", "onu_missing", "onu_replaced",
+                 "cpe_missing", "cpe_param_mismatch", "dns_record_missing"});
   EXPECT_TRUE(p.steps.empty());
   EXPECT_TRUE(p.repaired.empty());
   EXPECT_EQ(unrepairable(p),
-            (strings{"radius_user_missing", "netbox_ip_missing",
-                     "netbox_ip_mismatch", "onu_missing", "onu_replaced",
-                     "cpe_missing", "cpe_param_mismatch", "cpe_tag_mismatch",
+            (strings{"radius_user_missing", "onu_missing", "onu_replaced",
+                     "cpe_missing", "cpe_param_mismatch",
                      "dns_record_missing"}));
   for (auto& u : p.unrepairable)
     EXPECT_FALSE(u.reason.empty()) << u.kind;
   EXPECT_NE(p.unrepairable[0].reason.find("activation"), std::string::npos);
-  EXPECT_NE(p.unrepairable[5].reason.find("cannot be configured"),
+  EXPECT_NE(p.unrepairable[3].reason.find("cannot be configured"),
             std::string::npos);
+  EXPECT_NE(p.unrepairable[4].reason.find("password"), std::string::npos);
+}
+
+TEST(repair_plan, netbox_and_cpe_tag_kinds_map_to_their_operations) {
+  for (auto state : {"active", "suspended"}) {
+    EXPECT_EQ(plan(state, {"netbox_ip_missing"}).steps, (strings{"assign_ip"}))
+      << state;
+    // A mismatch also releases the subscriber's other addresses.
+    EXPECT_EQ(plan(state, {"netbox_ip_mismatch"}).steps,
+              (strings{"assign_ip", "release_stray_ips"}))
+      << state;
+    EXPECT_EQ(plan(state, {"cpe_tag_mismatch"}).steps, (strings{"tag_cpe"}))
+      << state;
+  }
+  auto p = plan("active", {"cpe_tag_mismatch", "netbox_ip_missing",
+                           "radius_plan_mismatch", "cpe_param_mismatch"});
+  EXPECT_EQ(p.steps, (strings{"set_plan_group", "coa_sessions", "assign_ip",
+                              "tag_cpe"}));
+  EXPECT_EQ(p.repaired, (strings{"cpe_tag_mismatch", "netbox_ip_missing",
+                                 "radius_plan_mismatch"}));
+  EXPECT_EQ(unrepairable(p), (strings{"cpe_param_mismatch"}));
+  auto def = make_repair_definition();
+  for (auto& s : p.steps)
+    EXPECT_TRUE(def.index_of(s).has_value()) << s;
+  EXPECT_EQ(def.steps[*def.index_of("assign_ip")].action, "netbox.assign_ip");
+  EXPECT_EQ(def.steps[*def.index_of("release_stray_ips")].action,
+            "netbox.release_stray_ips");
+  EXPECT_EQ(def.steps[*def.index_of("tag_cpe")].action, "genieacs.tag_cpe");
+  // Nor do they move a subscriber that has no desired state.
+  EXPECT_EQ(unrepairable(plan("terminated", {"netbox_ip_missing"})),
+            (strings{"netbox_ip_missing"}));
+}
+
+TEST(repair_definition, every_version_stays_registered) {
+  saga_registry reg;
+  EXPECT_EQ(register_repair_saga(reg), std::nullopt);
+  ASSERT_NE(reg.find(repair_saga, 1), nullptr);
+  EXPECT_EQ(reg.find(repair_saga, 1)->steps.size(), 8u);
+  EXPECT_FALSE(reg.find(repair_saga, 1)->index_of("assign_ip").has_value());
+  ASSERT_NE(reg.current(repair_saga), nullptr);
+  EXPECT_EQ(reg.current(repair_saga)->version, repair_saga_version);
+  EXPECT_TRUE(reg.current(repair_saga)->index_of("tag_cpe").has_value());
 }
 
 TEST(repair_plan, a_kind_that_does_not_fit_the_state_is_not_repaired) {
