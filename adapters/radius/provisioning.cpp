@@ -295,6 +295,61 @@ void apply_change(pqxx::transaction_base& w, const std::string& username,
                   c.group_name, c.mark, c.denied);
 }
 
+// `user_change_sql` for many users, one row per user (distinct
+// usernames), given as arrays: one statement for a whole batch.
+constexpr const char* users_change_sql
+  = "WITH c AS (SELECT * FROM unnest($1::text[], $2::bool[], $3::bool[], "
+    "$4::bool[], $5::text[], $6::bool[], $7::bool[]) "
+    "AS c(u, auth, reject, grp, gname, mark, denied)), "
+    "da AS (DELETE FROM radcheck r USING c WHERE c.auth AND r.username = c.u "
+    "AND r.attribute = 'Auth-Type'), "
+    "ia AS (INSERT INTO radcheck (username, attribute, op, value) "
+    "SELECT u, 'Auth-Type', ':=', 'Reject' FROM c WHERE auth AND reject), "
+    "dg AS (DELETE FROM radusergroup g USING c WHERE c.grp "
+    "AND g.username = c.u), "
+    "ig AS (INSERT INTO radusergroup (username, groupname, priority) "
+    "SELECT u, gname, 1 FROM c WHERE grp AND gname <> ''), "
+    "ua AS (UPDATE radius_accounts a SET denied = c.denied, "
+    "updated_at = now() FROM c WHERE c.mark AND a.username = c.u) "
+    "SELECT 1";
+
+std::string bool_array_literal(const std::vector<bool>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += xs[i] ? 't' : 'f';
+  }
+  out += '}';
+  return out;
+}
+
+void apply_changes(
+  pqxx::transaction_base& w,
+  const std::vector<std::pair<std::string, user_change>>& changes) {
+  if (changes.empty())
+    return;
+  if (changes.size() == 1) {
+    apply_change(w, changes[0].first, changes[0].second);
+    return;
+  }
+  std::vector<std::string> users, groups;
+  std::vector<bool> auth, reject, group, mark, denied;
+  for (const auto& [u, c] : changes) {
+    users.push_back(u);
+    auth.push_back(c.auth);
+    reject.push_back(c.reject);
+    group.push_back(c.group);
+    groups.push_back(c.group_name);
+    mark.push_back(c.mark);
+    denied.push_back(c.denied);
+  }
+  w.exec_prepared("radius_users_change", text_array_literal(users),
+                  bool_array_literal(auth), bool_array_literal(reject),
+                  bool_array_literal(group), text_array_literal(groups),
+                  bool_array_literal(mark), bool_array_literal(denied));
+}
+
 // Whether the radcheck rows `check` hold exactly `Auth-Type := Reject`
 // (`reject`) or no Auth-Type at all.
 bool auth_type_is(const std::vector<sql_attribute>& check, bool reject) {
@@ -384,6 +439,7 @@ void prepare(pqxx::connection& c) {
   c.prepare("radius_usernames_of", usernames_of_sql);
   c.prepare("radius_lock_users", lock_users_sql);
   c.prepare("radius_user_change", user_change_sql);
+  c.prepare("radius_users_change", users_change_sql);
   c.prepare("radius_open_sessions", open_sessions_sql);
   c.prepare("radius_open_sessions_of", open_sessions_of_sql);
   c.prepare("radius_count_open", count_open_sql);
@@ -759,6 +815,8 @@ store::deny_batch(const std::vector<deny_request>& requests) {
       return;
     w.exec_prepared("radius_lock_users", text_array_literal(users));
     auto rows = load_users(w, users);
+    std::set<std::string> changed;
+    std::vector<std::pair<std::string, user_change>> changes;
     for (size_t i = 0; i < requests.size(); ++i) {
       if (out[i].error || out[i].username.empty())
         continue;
@@ -775,10 +833,14 @@ store::deny_batch(const std::vector<deny_request>& requests) {
       if (!u.acc && u.check.empty())
         continue;
       if (auto c = deny_change(u, r.policy, r.walled_garden_group)) {
-        apply_change(w, out[i].username, *c);
+        // A username named twice in the batch changes once (both calls
+        // read the same rows, so they plan the same change).
+        if (changed.insert(out[i].username).second)
+          changes.emplace_back(out[i].username, *c);
         out[i].changed = true;
       }
     }
+    apply_changes(w, changes);
   });
   if (!res)
     return res.error();

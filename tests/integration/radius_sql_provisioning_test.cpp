@@ -318,6 +318,26 @@ TEST_F(radius_sql_provisioning, a_deny_batch_denies_each_user_on_its_own) {
   EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts WHERE denied"), 3);
 }
 
+// The batch's changes are written by one statement: a user named twice (by
+// username and by its account) gets one Auth-Type row, not two.
+TEST_F(radius_sql_provisioning,
+       a_user_named_twice_in_a_deny_batch_changes_once) {
+  ASSERT_TRUE(sql->provision(alice()));
+  auto res = sql->deny_batch(
+    {deny_request{"alice", owner{"acme", alice().subscriber_id},
+                  suspend_policy::reject, ""},
+     deny_request{"", owner{"acme", alice().subscriber_id},
+                  suspend_policy::reject, ""}});
+  ASSERT_TRUE(res) << render_error(res.error());
+  ASSERT_EQ(res->size(), 2u);
+  EXPECT_TRUE((*res)[0].changed);
+  EXPECT_TRUE((*res)[1].changed);
+  EXPECT_EQ(rows("alice"), "radcheck|Auth-Type|:=|Reject\n"
+                           "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.gold|1\n");
+}
+
 TEST_F(radius_sql_provisioning, set_plan_group_returns_the_replaced_group) {
   ASSERT_TRUE(sql->provision(alice()));
   auto prev = sql->set_plan_group("alice", "acme.silver", "saga-1/set/1");
