@@ -50,6 +50,7 @@ struct options {
   std::string dictionary = "/usr/share/freeradius/dictionary";
   bool unsigned_replies = false;
   bool accounting_on = false;
+  uint32_t acct_senders = 4;
   uint32_t reply_delay_ms = 0;
   uint32_t drop_every = 0;
 };
@@ -78,6 +79,7 @@ int run(const options& o) {
   cfg.dictionary_path = o.dictionary;
   cfg.unsigned_replies = o.unsigned_replies;
   cfg.accounting_on = o.accounting_on;
+  cfg.acct_senders = o.acct_senders;
   cfg.faults.reply_delay = std::chrono::milliseconds{o.reply_delay_ms};
   cfg.faults.drop_every = o.drop_every;
   auto sim = simulator::start(cfg);
@@ -128,6 +130,10 @@ void add_command(CLI::App& app) {
                 "accel-ppp does");
   cmd->add_flag("--accounting-on", opts->accounting_on,
                 "send Accounting-On at start, as a NAS after a reboot");
+  cmd
+    ->add_option("--acct-senders", opts->acct_senders,
+                 "Accounting-Stops in flight at once")
+    ->check(CLI::Range(1, 256));
   cmd->add_option("--reply-delay-ms", opts->reply_delay_ms,
                   "fault: answer each CoA/DM this much later (slow NAS)");
   cmd->add_option("--drop-every", opts->drop_every,

@@ -155,7 +155,7 @@ struct simulator::impl {
   uint16_t bound_port = 0;
   std::atomic<bool> stopping{false};
   std::thread coa_thread;
-  std::thread acct_thread;
+  std::vector<std::thread> acct_threads;
 
   mutable std::mutex mtx;
   std::map<std::string, session> open;
@@ -646,7 +646,8 @@ caf::expected<std::unique_ptr<simulator>> simulator::start(config cfg) {
   p->bound_port = port_of(bound);
   auto* raw = p.get();
   p->coa_thread = std::thread{[raw] { raw->coa_loop(); }};
-  p->acct_thread = std::thread{[raw] { raw->acct_loop(); }};
+  for (uint32_t k = 0; k < std::max(p->cfg.acct_senders, uint32_t{1}); ++k)
+    p->acct_threads.emplace_back([raw] { raw->acct_loop(); });
   std::unique_ptr<simulator> sim{new simulator(std::move(p))};
   if (sim->impl_->cfg.accounting_on)
     if (auto err = sim->accounting_on())
@@ -809,8 +810,10 @@ void simulator::stop() {
   impl_->acct_cv.notify_all();
   if (impl_->coa_thread.joinable())
     impl_->coa_thread.join();
-  if (impl_->acct_thread.joinable())
-    impl_->acct_thread.join();
+  for (auto& t : impl_->acct_threads)
+    if (t.joinable())
+      t.join();
+  impl_->acct_threads.clear();
   ::close(impl_->coa_fd);
 }
 

@@ -63,6 +63,9 @@ struct config {
   /// Per-attempt timeout and attempts towards FreeRADIUS.
   std::chrono::milliseconds radius_timeout{1000};
   uint32_t radius_attempts = 3;
+  /// Accounting-Stops in flight towards FreeRADIUS at once: a NAS does not
+  /// wait for one Accounting-Response before it sends the next.
+  uint32_t acct_senders = 4;
   /// Send Accounting-On when started, as a NAS does after a (re)boot.
   bool accounting_on = false;
   /// Fault injection at start.
