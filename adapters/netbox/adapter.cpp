@@ -279,7 +279,10 @@ const std::string* input_of(const adapter_request& req, const char* key) {
 
 void try_next_prefix(self_ptr self, const call_ptr& c);
 
-void list_prefixes(self_ptr self, const call_ptr& c) {
+// Reads every page of the tenant's prefixes (with the request's site) into
+// `c->prefixes`, then runs `then`.
+void list_tenant_prefixes(self_ptr self, const call_ptr& c,
+                          std::function<void()> then) {
   auto* site = input_of(c->req, "site");
   auto url = api_url(c->ts.base_url, "/ipam/prefixes/",
                      prefix_query(c->ts, site ? *site : std::string{}));
@@ -292,15 +295,19 @@ void list_prefixes(self_ptr self, const call_ptr& c) {
       c->prefixes.insert(c->prefixes.end(), xs->begin(), xs->end());
       return true;
     },
-    [self, c] {
-      if (c->prefixes.empty())
-        return finish(self, c,
-                      reply_failed(adapter_outcome::permanent_failure,
-                                   "netbox: no active prefix with role '"
-                                     + c->ts.prefix_role
-                                     + "' for this tenant and site"));
-      try_next_prefix(self, c);
-    });
+    std::move(then));
+}
+
+void list_prefixes(self_ptr self, const call_ptr& c) {
+  list_tenant_prefixes(self, c, [self, c] {
+    if (c->prefixes.empty())
+      return finish(self, c,
+                    reply_failed(adapter_outcome::permanent_failure,
+                                 "netbox: no active prefix with role '"
+                                   + c->ts.prefix_role
+                                   + "' for this tenant and site"));
+    try_next_prefix(self, c);
+  });
 }
 
 void try_next_prefix(self_ptr self, const call_ptr& c) {
@@ -440,28 +447,16 @@ void create_in_prefix(self_ptr self, const call_ptr& c) {
   if (auto* p = input_of(c->req, "prefix"))
     if (auto cidr = address_in_prefix(c->address, *p))
       return create_address(self, c, *cidr);
-  auto* site = input_of(c->req, "site");
-  auto url = api_url(c->ts.base_url, "/ipam/prefixes/",
-                     prefix_query(c->ts, site ? *site : std::string{}));
-  list_pages(
-    self, c, std::move(url), "prefixes",
-    [c](const std::string& body) {
-      auto xs = parse_prefixes(body);
-      if (!xs)
-        return false;
-      c->prefixes.insert(c->prefixes.end(), xs->begin(), xs->end());
-      return true;
-    },
-    [self, c] {
-      for (const auto& p : c->prefixes)
-        if (auto cidr = address_in_prefix(c->address, p.prefix))
-          return create_address(self, c, *cidr);
-      finish(self, c,
-             reply_failed(adapter_outcome::permanent_failure,
-                          "netbox: no active prefix with role '"
-                            + c->ts.prefix_role + "' of this tenant holds "
-                            + c->address));
-    });
+  list_tenant_prefixes(self, c, [self, c] {
+    for (const auto& p : c->prefixes)
+      if (auto cidr = address_in_prefix(c->address, p.prefix))
+        return create_address(self, c, *cidr);
+    finish(self, c,
+           reply_failed(adapter_outcome::permanent_failure,
+                        "netbox: no active prefix with role '"
+                          + c->ts.prefix_role + "' of this tenant holds "
+                          + c->address));
+  });
 }
 
 void assign(self_ptr self, const call_ptr& c) {

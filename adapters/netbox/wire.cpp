@@ -153,6 +153,27 @@ query_params prefix_query(const tenant_settings& t,
   return q;
 }
 
+namespace {
+
+// The "tenant" member of a write: by id when known, else by slug; none
+// without either.
+void write_tenant(rapidjson::Writer<rapidjson::StringBuffer>& w,
+                  const tenant_settings& t) {
+  if (t.tenant_id > 0) {
+    w.Key("tenant");
+    w.Int64(t.tenant_id);
+  } else if (!t.tenant_slug.empty()) {
+    w.Key("tenant");
+    w.StartObject();
+    w.Key("slug");
+    w.String(t.tenant_slug.data(),
+             static_cast<rapidjson::SizeType>(t.tenant_slug.size()));
+    w.EndObject();
+  }
+}
+
+} // namespace
+
 std::string allocation_body(const tenant_settings& t,
                             std::string_view subscriber_id,
                             std::string_view idempotency_key) {
@@ -162,16 +183,7 @@ std::string allocation_body(const tenant_settings& t,
     w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   };
   w.StartObject();
-  if (t.tenant_id > 0) {
-    w.Key("tenant");
-    w.Int64(t.tenant_id);
-  } else if (!t.tenant_slug.empty()) {
-    w.Key("tenant");
-    w.StartObject();
-    w.Key("slug");
-    str(t.tenant_slug);
-    w.EndObject();
-  }
+  write_tenant(w, t);
   w.Key("status");
   w.String("active");
   w.Key("description");
@@ -367,16 +379,7 @@ assignment plan_assignment(const tenant_settings& t,
     w.String(x.data(), static_cast<rapidjson::SizeType>(x.size()));
   };
   w.StartObject();
-  if (t.tenant_id > 0) {
-    w.Key("tenant");
-    w.Int64(t.tenant_id);
-  } else if (!t.tenant_slug.empty()) {
-    w.Key("tenant");
-    w.StartObject();
-    w.Key("slug");
-    str(t.tenant_slug);
-    w.EndObject();
-  }
+  write_tenant(w, t);
   if (!t.tag_slug.empty()) {
     // PATCH replaces the list: the address's own tags stay.
     auto tags = a.tags;
