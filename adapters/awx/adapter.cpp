@@ -106,12 +106,9 @@ http::request make_request(const tenant_settings& ts, std::string method,
   r.timeout = ts.call_timeout;
   r.connect_timeout = ts.connect_timeout;
   r.headers.emplace_back("Accept", "application/json");
-  // libcurl silently re-sends a request whose reused connection dies before
-  // any answer byte: for the launch POST that is a second job. With every
-  // AWX connection closed after one exchange, no request runs on a reused
-  // connection (see README.md; the proper fix is CURLOPT_FRESH_CONNECT for
-  // non-idempotent methods in adapters/http).
-  r.headers.emplace_back("Connection", "close");
+  // Connections are reused: adapters/http gives the launch POST (not
+  // idempotent) a connection of its own, which libcurl never re-sends a
+  // request on (README.md).
   if (!ts.token.empty())
     r.headers.emplace_back("Authorization", "Bearer " + ts.token);
   if (r.method == "POST") {
