@@ -40,7 +40,11 @@ http_answer onos_request(const tenant_settings& settings,
     res.error = common::effect_gate::closed_text;
     return res;
   }
-  std::unique_ptr<CURL, easy_deleter> h{curl_easy_init()};
+  // One easy handle per calling thread, reset before each call: its
+  // connection cache keeps the ONOS connection open between calls.
+  thread_local std::unique_ptr<CURL, easy_deleter> h{curl_easy_init()};
+  if (h)
+    curl_easy_reset(h.get());
   if (!h) {
     res.transport = http_transport::not_sent;
     res.error = "curl_easy_init failed";
@@ -76,6 +80,10 @@ http_answer onos_request(const tenant_settings& settings,
     curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE, 0L);
   }
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers.get());
+  // libcurl re-sends a request whose reused connection died before any
+  // answer: a POST gets a connection of its own (as in adapters/http).
+  if (!http::is_idempotent(verb))
+    curl_easy_setopt(h.get(), CURLOPT_FRESH_CONNECT, 1L);
   // Names the calling instance, as every other HTTP adapter call does.
   auto user_agent = http::default_user_agent();
   curl_easy_setopt(h.get(), CURLOPT_USERAGENT, user_agent.c_str());
