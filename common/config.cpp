@@ -898,6 +898,9 @@ private:
         case shape::scalar:
           if (value.IsScalar())
             file_values_[full] = {value.Scalar(), value.Mark().line + 1};
+          else if (value.IsSequence() && full_generic == tags_key
+                   && !all_scalars(value))
+            error("config: " + full + ": expected a list of tags" + at(value));
           else if (value.IsSequence()
                    && (full_generic == list_valued_key
                        || full_generic == tags_key))
@@ -928,6 +931,14 @@ private:
         }
       }
     }
+  }
+
+  /// Whether every item of a YAML list is a scalar.
+  static bool all_scalars(const YAML::Node& seq) {
+    for (const auto& item : seq)
+      if (!item.IsScalar())
+        return false;
+    return true;
   }
 
   /// A YAML list of scalars as comma-separated text ("" for an item that is
@@ -1320,12 +1331,15 @@ private:
           = std::string{model};
       }
       // "<tag>[,...]": the characters GenieACS's tag routes accept.
+      // Every item counts, an empty one too (a YAML item that is not a
+      // scalar arrives empty).
       std::string_view tags = t.genieacs.required_tags_text;
-      while (!tags.empty()) {
+      for (bool more = !trim(tags).empty(); more;) {
         auto comma = tags.find(',');
         auto tag = std::string{trim(tags.substr(0, comma))};
-        tags = comma == std::string_view::npos ? std::string_view{}
-                                               : tags.substr(comma + 1);
+        more = comma != std::string_view::npos;
+        if (more)
+          tags = tags.substr(comma + 1);
         bool ok = !tag.empty();
         for (char c : tag)
           ok = ok
