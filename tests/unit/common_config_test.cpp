@@ -1334,12 +1334,12 @@ TEST(config, genieacs_required_tags_are_a_list_or_text) {
 }
 
 TEST(config, bad_genieacs_required_tags_stop_start_up_naming_the_key) {
-  for (auto bad : {"[\"has space\"]", "[\"a/b\"]", "[ok, \"\"]",
-                   "[\"t\u00e4g\"]"}) {
-    auto detail = failure(load_config_text(
-      std::string{minimal_yaml} + "    genieacs: {required_tags: " + bad
-        + "}\n",
-      no_env()));
+  for (auto bad :
+       {"[\"has space\"]", "[\"a/b\"]", "[ok, \"\"]", "[\"t\u00e4g\"]"}) {
+    auto detail = failure(
+      load_config_text(std::string{minimal_yaml}
+                         + "    genieacs: {required_tags: " + bad + "}\n",
+                       no_env()));
     EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.required_tags: "))
       << bad;
   }
