@@ -1342,12 +1342,14 @@ TEST(config, bad_genieacs_required_tags_stop_start_up_naming_the_key) {
                        no_env()));
     EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.required_tags: "))
       << bad;
+    EXPECT_THAT(detail, HasSubstr("is not a tag")) << bad;
   }
   // A list of maps is no list of tags.
   auto detail = failure(load_config_text(
     std::string{minimal_yaml} + "    genieacs: {required_tags: [{a: b}]}\n",
     no_env()));
-  EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.required_tags"));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.required_tags: "
+                                "expected a list of tags"));
 }
 
 TEST(config, retention_periods_default_long_and_refuse_bad_values) {
