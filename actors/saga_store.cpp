@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "sagas/admission.hpp"
+#include "sagas/repair_saga.hpp"
 
 #include <algorithm>
 #include <caf/actor_system.hpp>
@@ -64,14 +65,18 @@ fold_status(const sagas::saga_registry& registry,
 // What later sagas of a subscriber inherit: the payloads of its completed
 // sagas and what their steps produced (ids, IP, ONU, CPE, job), oldest
 // first, later values winning. Compensated and cancelled sagas undid their
-// effects and contribute nothing.
+// effects and contribute nothing; nor do drift repairs, which restore the
+// network to the record without changing it (as the PostgreSQL store,
+// which reads the subscriber record): a repair's payload names the steps it
+// ran (drift.steps.*), which a later repair must not inherit.
 sagas::field_map profile_of(std::vector<sagas::saga_instance> finished) {
   std::sort(finished.begin(), finished.end(), [](auto& x, auto& y) {
     return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
   });
   sagas::field_map out;
   for (auto& inst : finished) {
-    if (inst.state != sagas::saga_state::completed)
+    if (inst.state != sagas::saga_state::completed
+        || inst.name == sagas::repair_saga)
       continue;
     for (auto& [k, v] : inst.payload)
       out[k] = v;

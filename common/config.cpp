@@ -364,6 +364,8 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.genieacs.data_model = v.text; }},
   {"genieacs.product_class_data_models", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.genieacs.product_class_data_models_text = v.text; }},
+  {"genieacs.required_tags", value_kind::path, false, "", 0, 0, {},
+   [](tenant_settings& t, const parsed& v) { t.genieacs.required_tags_text = v.text; }},
   {"awx.url", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.awx.url = v.text; }},
   {"awx.token_file", value_kind::path, false, "", 0, 0, {},
@@ -481,6 +483,8 @@ const source_spec source_keys[] = {
 constexpr std::string_view properties_path = "kafka.properties";
 /// The one key whose value may also be a YAML list (of tenant ids).
 constexpr std::string_view list_valued_key = "intake.sources[].tenants";
+/// A key whose value may also be a YAML list (of tags).
+constexpr std::string_view tags_key = "tenants[].genieacs.required_tags";
 constexpr std::string_view tenants_path = "tenants";
 
 /// A list of maps in the file: its path and the generic path of its items.
@@ -894,7 +898,12 @@ private:
         case shape::scalar:
           if (value.IsScalar())
             file_values_[full] = {value.Scalar(), value.Mark().line + 1};
-          else if (value.IsSequence() && full_generic == list_valued_key)
+          else if (value.IsSequence() && full_generic == tags_key
+                   && !all_scalars(value))
+            error("config: " + full + ": expected a list of tags" + at(value));
+          else if (value.IsSequence()
+                   && (full_generic == list_valued_key
+                       || full_generic == tags_key))
             file_values_[full] = {join_scalars(value), value.Mark().line + 1};
           else if (!value.IsNull())
             error("config: " + full + ": expected a single value, got "
@@ -922,6 +931,14 @@ private:
         }
       }
     }
+  }
+
+  /// Whether every item of a YAML list is a scalar.
+  static bool all_scalars(const YAML::Node& seq) {
+    for (const auto& item : seq)
+      if (!item.IsScalar())
+        return false;
+    return true;
   }
 
   /// A YAML list of scalars as comma-separated text ("" for an item that is
@@ -1313,6 +1330,31 @@ private:
         t.genieacs.product_class_data_models[std::string{pc}]
           = std::string{model};
       }
+      // "<tag>[,...]": the characters GenieACS's tag routes accept.
+      // Every item counts, an empty one too (a YAML item that is not a
+      // scalar arrives empty).
+      std::string_view tags = t.genieacs.required_tags_text;
+      for (bool more = !trim(tags).empty(); more;) {
+        auto comma = tags.find(',');
+        auto tag = std::string{trim(tags.substr(0, comma))};
+        more = comma != std::string_view::npos;
+        if (more)
+          tags = tags.substr(comma + 1);
+        bool ok = !tag.empty();
+        for (char c : tag)
+          ok = ok
+               && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                   || (c >= '0' && c <= '9') || c == '_' || c == '-');
+        if (!ok) {
+          error("config: " + key("genieacs.required_tags") + ": " + quote(tag)
+                + " is not a tag (letters, digits, _ and -)");
+          continue;
+        }
+        if (std::find(t.genieacs.required_tags.begin(),
+                      t.genieacs.required_tags.end(), tag)
+            == t.genieacs.required_tags.end())
+          t.genieacs.required_tags.push_back(std::move(tag));
+      }
       if (t.systems.awx) {
         require(!t.awx.url.empty(), key("awx.url"), "when systems.awx is true");
         require(!t.awx.token_file.empty(), key("awx.token_file"),
@@ -1680,6 +1722,8 @@ config_key_doc doc_of(std::string_view prefix, const key_spec<Target>& k) {
   }
   if (d.path == list_valued_key)
     d.accepts = "list of tenant ids, or comma-separated text; `*` = all";
+  if (d.path == tags_key)
+    d.accepts = "list of tags `[A-Za-z0-9_-]+`, or comma-separated text";
   d.required = k.required;
   if (!k.required)
     d.fallback = std::string{k.fallback};

@@ -462,6 +462,13 @@ struct tenant_genieacs_settings {
   std::map<std::string, std::string> product_class_data_models;
   /// The key's text as written (parsed into the map at load).
   std::string product_class_data_models_text;
+  /// Tags every CPE of the tenant must carry (`required_tags: [a, b]`, or
+  /// "a,b"); a drift scan reports a CPE without one (cpe_tag_mismatch) and
+  /// its repair adds it. Each `[A-Za-z0-9_-]+`, the characters GenieACS's
+  /// tag routes accept. Empty: tags are not checked.
+  std::vector<std::string> required_tags;
+  /// The key's text as written (parsed into `required_tags` at load).
+  std::string required_tags_text;
 
   friend bool
   operator==(const tenant_genieacs_settings&, const tenant_genieacs_settings&)

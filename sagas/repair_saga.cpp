@@ -50,8 +50,10 @@ step_definition http_step(std::string name, target_system system,
 const std::string& reason_of(std::string_view kind) {
   static const std::vector<std::pair<std::string_view, std::string>> reasons{
     {"radius_user_missing",
-     "the record keeps no password: billing must re-send the activation "
-     "(or an operator re-drive it) to provision the RADIUS user again"},
+     "ispflow keeps no password hash of the user (passwords stored in "
+     "cleartext, or provisioned before hashes were kept): billing must "
+     "re-send the activation (or an operator re-drive it) to provision the "
+     "RADIUS user again"},
     {"onu_missing",
      "VOLTHA has no device of the ONU: reconnect it so that it is "
      "discovered, then billing must re-send the activation"},
@@ -89,16 +91,22 @@ saga_definition make_repair_definition(int32_t version) {
   auto verify = repair_step("verify_sessions_closed", target_system::radius,
                             "radius.verify_sessions_closed",
                             retry_policy{0, 500ms, 1.5, 5'000ms}, 5s, 60s);
-  def.steps = {
-    radius_step("deny", "radius.deny"),
-    radius_step("restore_plan", "radius.restore_plan"),
-    radius_step("set_plan_group", "radius.set_plan_group"),
-    radius_step("disconnect_sessions", "radius.disconnect_sessions"),
-    verify,
-    radius_step("coa_sessions", "radius.coa_sessions"),
-    onu_step("enable_onu", "voltha.enable_onu"),
-    onu_step("disable_onu", "voltha.disable_onu"),
-  };
+  def.steps = {};
+  if (version >= 3)
+    def.steps.push_back(
+      radius_step("restore_credentials", "radius.restore_credentials"));
+  def.steps.insert(
+    def.steps.end(),
+    {
+      radius_step("deny", "radius.deny"),
+      radius_step("restore_plan", "radius.restore_plan"),
+      radius_step("set_plan_group", "radius.set_plan_group"),
+      radius_step("disconnect_sessions", "radius.disconnect_sessions"),
+      verify,
+      radius_step("coa_sessions", "radius.coa_sessions"),
+      onu_step("enable_onu", "voltha.enable_onu"),
+      onu_step("disable_onu", "voltha.disable_onu"),
+    });
   if (version >= 2) {
     def.steps.push_back(
       http_step("assign_ip", target_system::netbox, "netbox.assign_ip"));
@@ -148,7 +156,19 @@ repair_plan plan_repair(const repair_input& x) {
                    + (x.state.empty() ? std::string{"none"} : x.state));
   };
   for (const auto& kind : x.kinds) {
-    if (kind == "radius_plan_mismatch") {
+    if (kind == "radius_user_missing") {
+      // The password row back first; then the rest of the user's state,
+      // which the scan did not compare (it stops at the missing password).
+      if (!x.stored_password)
+        refuse(kind, reason_of(kind));
+      else if (active)
+        fix(kind, {"restore_credentials", "restore_plan"});
+      else if (suspended)
+        fix(kind, {"restore_credentials", "deny", "disconnect_sessions",
+                   "verify_sessions_closed"});
+      else
+        unfit(kind);
+    } else if (kind == "radius_plan_mismatch") {
       if (active)
         fix(kind, {"set_plan_group", "coa_sessions"});
       else

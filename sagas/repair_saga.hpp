@@ -26,8 +26,11 @@
 //
 // ```
 //  step                    operation                      for the kinds
-//  deny                    radius.deny                    radius_not_suspended
-//  restore_plan            radius.restore_plan            radius_not_active
+//  restore_credentials     radius.restore_credentials     radius_user_missing
+//  deny                    radius.deny                    radius_not_suspended,
+//                                                         radius_user_missing
+//  restore_plan            radius.restore_plan            radius_not_active,
+//                                                         radius_user_missing
 //  set_plan_group          radius.set_plan_group          radius_plan_mismatch
 //  disconnect_sessions     radius.disconnect_sessions     radius_not_suspended,
 //                                                         radius_not_active,
@@ -43,8 +46,17 @@
 //  tag_cpe                 genieacs.tag_cpe               cpe_tag_mismatch
 //  ──▶ drift.repaired (saga.events.v1), not a lifecycle event
 // ```
-// (version 2; version 1, without the last three steps, stays registered so
-// that repairs written before an upgrade run as they started.)
+// (version 3; version 1, without the last three steps and without
+// restore_credentials, and version 2, without restore_credentials, stay
+// registered so that repairs written before an upgrade run as they
+// started.)
+//
+// `radius_user_missing` is repaired only when the scan saw that ispflow's
+// account keeps the password row provisioning wrote (hashed password
+// storage, schema/0017): restore_credentials puts it back, then deny (a
+// suspended subscriber, with its sessions ended) or restore_plan (an active
+// one) puts back the rest of the RADIUS state, since the scan compares
+// nothing else of a user without a password row.
 //
 // The scan writes what these steps restore into the payload: "ip_address"
 // (the recorded address), "cpe_id" and "cpe_tags.<n>" (the tags the CPE
@@ -75,12 +87,12 @@ inline constexpr std::string_view repair_step_flag_prefix = "drift.steps.";
 inline constexpr std::string_view repair_state_key = "drift.state";
 
 /// The repair saga's current version.
-inline constexpr int32_t repair_saga_version = 2;
+inline constexpr int32_t repair_saga_version = 3;
 
 /// The repair saga, current version.
 saga_definition make_repair_definition();
 
-/// The repair saga at `version` (1 or 2).
+/// The repair saga at `version` (1 to 3).
 saga_definition make_repair_definition(int32_t version);
 
 /// Adds the repair definitions (every version); returns why one was
@@ -98,6 +110,9 @@ struct repair_input {
   bool suspend_disables_onu = false;
   /// The kinds found, e.g. {"radius_not_active", "onu_state_mismatch"}.
   std::vector<std::string> kinds;
+  /// ispflow's RADIUS account keeps the password row it wrote (a hash), so
+  /// `radius_user_missing` can be repaired.
+  bool stored_password = false;
 };
 
 /// A kind no step repairs, and what the operator should do about it.
@@ -127,7 +142,8 @@ std::vector<std::string>
 repaired_kinds(const std::map<std::string, std::string>& payload);
 
 /// The steps that repair `x.kinds` (pure). A kind is unrepairable when the
-/// record lacks what a repair needs (no password: `radius_user_missing`),
+/// record lacks what a repair needs (no stored password hash:
+/// `radius_user_missing` without `stored_password`),
 /// the device is gone or another one took its place (`onu_missing`,
 /// `onu_replaced`, `cpe_missing`), the record lacks the password the CPE
 /// would need with its username (`cpe_param_mismatch`), the kind does not

@@ -111,6 +111,9 @@ struct radius_observed {
   std::vector<std::string> groups;
   /// radacct rows without acctstoptime.
   int64_t open_sessions = 0;
+  /// ispflow's account keeps the password row (hashed storage), so a
+  /// missing user can be restored (sagas::repair_input::stored_password).
+  bool stored_password = false;
 
   friend bool operator==(const radius_observed&, const radius_observed&)
     = default;

@@ -536,7 +536,8 @@ struct scanner::impl {
         continue;
       e.seen.radius = radius_observed{i->second.has_password,
                                       i->second.rejected, i->second.groups,
-                                      i->second.open_sessions};
+                                      i->second.open_sessions,
+                                      i->second.stored_password};
     }
   }
 
@@ -610,6 +611,7 @@ struct scanner::impl {
     in.state = e.want.state;
     in.service_type = e.want.service_type;
     in.suspend_disables_onu = e.want.suspend_disables_onu;
+    in.stored_password = e.seen.radius && e.seen.radius->stored_password;
     for (const auto& f : e.found)
       in.kinds.push_back(f.kind);
     auto p = sagas::plan_repair(in);

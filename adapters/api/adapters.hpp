@@ -47,7 +47,8 @@ using adapter_actor = caf::typed_actor<
 /// radius.deny, radius.restore_plan (suspend, resume, terminate);
 /// radius.disconnect_sessions (suspend, resume, terminate);
 /// radius.verify_sessions_closed (suspend); radius.set_plan_group,
-/// radius.revert_plan_group, radius.coa_sessions (change_plan).
+/// radius.revert_plan_group, radius.coa_sessions (change_plan);
+/// radius.restore_credentials (drift repair).
 using radius_actor = adapter_actor;
 
 /// NetBox IPAM. Operations: netbox.allocate_ip (activate; output

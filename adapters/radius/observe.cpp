@@ -10,9 +10,11 @@ namespace ispflow::adapters::radius {
 namespace {
 
 // One row per username of the page ($1, a text[]): whether radcheck has a
-// password row and a Reject, its groups by priority, its open sessions.
+// password row and a Reject, its groups by priority, its open sessions,
+// whether ispflow's account keeps its password row (never the row itself).
 // Each subquery is an index look-up by username (radcheck_username,
-// radusergroup_username, radacct_open_by_username).
+// radusergroup_username, radacct_open_by_username, radius_accounts'
+// unique username).
 constexpr const char* observe_sql
   = "SELECT u.username, "
     "EXISTS (SELECT 1 FROM radcheck c WHERE c.username = u.username "
@@ -23,7 +25,9 @@ constexpr const char* observe_sql
     "ORDER BY g.priority, g.id) FROM radusergroup g "
     "WHERE g.username = u.username), ''), "
     "(SELECT count(*) FROM radacct a WHERE a.username = u.username "
-    "AND a.acctstoptime IS NULL) "
+    "AND a.acctstoptime IS NULL), "
+    "EXISTS (SELECT 1 FROM radius_accounts r WHERE r.username = u.username "
+    "AND r.password_value IS NOT NULL) "
     "FROM unnest($1::text[]) AS u(username)";
 
 std::vector<std::string> split_lines(const std::string& text) {
@@ -100,6 +104,7 @@ observer::observe(const std::vector<std::string>& usernames) {
       u.rejected = row[2].as<bool>();
       u.groups = split_lines(row[3].as<std::string>());
       u.open_sessions = row[4].as<int64_t>();
+      u.stored_password = row[5].as<bool>();
       out[row[0].as<std::string>()] = std::move(u);
     }
     tx.commit();

@@ -17,6 +17,9 @@ namespace ispflow::adapters::radius {
 struct observed_user {
   /// radcheck holds a password row (an attribute ending in "-Password").
   bool has_password = false;
+  /// ispflow's account keeps the password row provision wrote (a hash,
+  /// schema/0017), so radius.restore_credentials can put it back.
+  bool stored_password = false;
   /// radcheck holds `Auth-Type := Reject` (suspend policy reject).
   bool rejected = false;
   /// radusergroup's groups, by priority.
@@ -37,7 +40,8 @@ public:
 
   /// The rows of every username of `usernames` (a page; at most a few
   /// thousand), in one statement served by the username indexes of
-  /// radcheck, radusergroup and radacct (schema/0001, 0015). A username
+  /// radcheck, radusergroup, radacct and radius_accounts (schema/0001,
+  /// 0004, 0015). A username
   /// without any row maps to a default `observed_user`. Fails with
   /// `errc::database_unavailable` when the database cannot be reached or
   /// the statement fails.

@@ -642,14 +642,33 @@ caf::expected<bool> store::provision(const account_spec& spec) {
                     spec.username, spec.plan_group);
       changed = true;
     }
+    // The account keeps the password row exactly as written to radcheck
+    // when it is a hash (radius.restore_credentials puts it back); a
+    // cleartext password is never kept (NULL columns).
+    std::optional<std::string> kept_attr, kept_op, kept_value;
+    if (pw->name != "Cleartext-Password") {
+      kept_attr = pw->name;
+      kept_op = pw->op;
+      kept_value = pw->value;
+    }
     auto res = w.exec_params(
       "INSERT INTO radius_accounts (tenant_id, subscriber_id, username, "
-      "plan_group, denied) VALUES ($1, $2, $3, $4, false) "
+      "plan_group, denied, password_attribute, password_op, password_value) "
+      "VALUES ($1, $2, $3, $4, false, $5, $6, $7) "
       "ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET "
-      "plan_group = EXCLUDED.plan_group, denied = false, updated_at = now() "
+      "plan_group = EXCLUDED.plan_group, denied = false, "
+      "password_attribute = EXCLUDED.password_attribute, "
+      "password_op = EXCLUDED.password_op, "
+      "password_value = EXCLUDED.password_value, updated_at = now() "
       "WHERE radius_accounts.plan_group <> EXCLUDED.plan_group "
-      "OR radius_accounts.denied",
-      spec.tenant_id, spec.subscriber_id, spec.username, spec.plan_group);
+      "OR radius_accounts.denied "
+      "OR radius_accounts.password_attribute "
+      "IS DISTINCT FROM EXCLUDED.password_attribute "
+      "OR radius_accounts.password_op IS DISTINCT FROM EXCLUDED.password_op "
+      "OR radius_accounts.password_value "
+      "IS DISTINCT FROM EXCLUDED.password_value",
+      spec.tenant_id, spec.subscriber_id, spec.username, spec.plan_group,
+      kept_attr, kept_op, kept_value);
     changed |= res.affected_rows() > 0;
     return changed;
   });
@@ -869,6 +888,38 @@ caf::expected<bool> store::restore_plan(const std::string& username,
     if (!c.any())
       return false;
     apply_change(w, username, c);
+    return true;
+  });
+}
+
+caf::expected<bool>
+store::restore_credentials(const std::string& username,
+                           const std::optional<owner>& who) {
+  if (username.empty())
+    return caf::make_error(errc::invalid_input, "empty username");
+  return impl_->tx([&](pqxx::work& w) {
+    lock_user(w, username);
+    auto u = load_user(w, username);
+    if (check_owner(u, username, who) == holder::nobody || !u.acc)
+      throw input_error("no RADIUS account for user " + username);
+    for (const auto& row : u.check)
+      if (is_password_attribute(row.name))
+        return false;
+    auto kept
+      = w.exec_params("SELECT password_attribute, password_op, password_value "
+                      "FROM radius_accounts WHERE username = $1 "
+                      "AND password_value IS NOT NULL",
+                      username);
+    // Never the value in an error: it is the password's hash.
+    if (kept.empty())
+      throw input_error(
+        "no stored password hash for user " + username
+        + " (cleartext password storage, or provisioned before the hash was "
+          "kept): billing must re-send the activation");
+    w.exec_params("INSERT INTO radcheck (username, attribute, op, value) "
+                  "VALUES ($1, $2, $3, $4)",
+                  username, kept[0][0].as<std::string>(),
+                  kept[0][1].as<std::string>(), kept[0][2].as<std::string>());
     return true;
   });
 }

@@ -188,6 +188,18 @@ public:
                const std::string& fallback_group = {},
                const std::optional<owner>& who = std::nullopt);
 
+  /// Puts back the password row `provision` wrote to radcheck, from the
+  /// copy the account keeps when the password is stored hashed (never a
+  /// Cleartext-Password: schema/0017), when radcheck holds no password row
+  /// of `username` (e.g. its rows were deleted by hand). Leaves any other
+  /// row alone: the plan group and the deny state are `restore_plan`'s and
+  /// `deny`'s. Fails with `errc::invalid_input` when `username` has no
+  /// account or the account keeps no password row (never naming the hash).
+  /// Returns whether a row was written.
+  caf::expected<bool>
+  restore_credentials(const std::string& username,
+                      const std::optional<owner>& who = std::nullopt);
+
   /// Deletes every row of `username` in radcheck, radreply and radusergroup
   /// and its account. Returns whether anything was there.
   caf::expected<bool>

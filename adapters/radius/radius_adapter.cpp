@@ -322,6 +322,19 @@ adapter_reply restore(adapter_state& st, const tenant_settings& t,
   return changed_reply(*res);
 }
 
+adapter_reply restore_credentials(adapter_state& st,
+                                  const adapter_request& req) {
+  auto user = username_of(st, req);
+  if (!user)
+    return from_error(user.error());
+  if (user->empty())
+    return permanent("no RADIUS account for subscriber " + req.subscriber_id);
+  auto res = st.db->restore_credentials(*user, owner_of(req));
+  if (!res)
+    return from_error(res.error());
+  return changed_reply(*res);
+}
+
 adapter_reply deprovision(adapter_state& st, const adapter_request& req) {
   auto user = username_of(st, req);
   if (!user)
@@ -817,6 +830,7 @@ bool sql_only(const adapter_state& st, const tenant_settings& t,
          || op == "radius.restore_plan" || op == "radius.set_plan_group"
          || op == "radius.revert_plan_group"
          || op == "radius.verify_sessions_closed"
+         || op == "radius.restore_credentials"
          || (op == "radius.deprovision" && !any_coa(st, t));
 }
 
@@ -848,6 +862,8 @@ adapter_reply run_sql_only(adapter_state& st, const tenant_settings& t,
     reply = set_group(st, t, req, true);
   else if (op == "radius.verify_sessions_closed")
     reply = verify_closed(st, t, req);
+  else if (op == "radius.restore_credentials")
+    reply = restore_credentials(st, req);
   else
     reply = permanent("unknown operation " + op);
   log_failure(req, reply);

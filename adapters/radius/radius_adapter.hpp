@@ -33,6 +33,9 @@
 //   ///                         (Disconnect on a NAK)
 //   /// radius.coa_sessions     CoA-Request with plan_id's attributes to every
 //   ///                         open session, Disconnect on a NAK
+//   /// radius.restore_credentials  the password row provision wrote, back
+//   ///                         in radcheck when it has none (hashed storage
+//   ///                         only; else permanent_failure)
 //   (invoke_atom, adapter_request) -> (adapter_reply)
 // }
 //
@@ -70,9 +73,9 @@ struct adapter_config {
   /// SQL workers, each with its own PostgreSQL connection, that run the
   /// operations touching only the database (provision, deprovision without
   /// a CoA, deny, restore_plan, set/revert_plan_group,
-  /// verify_sessions_closed). The operations of one subscriber always go
-  /// to the same worker, in order; different subscribers' run in parallel.
-  /// 0: the adapter runs them itself, one at a time.
+  /// verify_sessions_closed, restore_credentials). The operations of one
+  /// subscriber always go to the same worker, in order; different subscribers'
+  /// run in parallel. 0: the adapter runs them itself, one at a time.
   size_t sql_connections = 4;
 };
 

@@ -788,8 +788,10 @@ start_drift(caf::actor_system& sys, const common::config& cfg,
     }
     if (t.systems.netbox)
       v.netbox_settings = netbox_tenant(t);
-    if (t.systems.genieacs)
+    if (t.systems.genieacs) {
       v.genieacs_settings = genieacs_tenant(t);
+      v.cpe_tags = t.genieacs.required_tags;
+    }
     if (t.systems.voltha) {
       v.voltha_grpc = t.voltha.grpc;
       v.voltha_deadline = std::max(milliseconds{t.voltha.timeout_ms},

@@ -19,6 +19,7 @@
 #include "adapters/http/http_actor.hpp"
 #include "adapters/netbox/adapter.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/radius/attributes.hpp"
 #include "adapters/radius/dynamic_authorization.hpp"
 #include "adapters/radius/radius_adapter.hpp"
 #include "adapters/resilience/guard.hpp"
@@ -371,15 +372,20 @@ struct drift_repair : ::testing::Test {
 
   void drift_everything() {
     // RADIUS: the plan group edited, a reject added by hand, a suspension
-    // lifted by hand, a password row deleted.
+    // lifted by hand, a password row deleted of an account provisioned
+    // before ispflow kept the hash, every radcheck row of one that has it.
     db.query("UPDATE radusergroup SET groupname = 'demo.p050' "
              "WHERE username = 's01@demo.example'");
     db.query("INSERT INTO radcheck (username, attribute, op, value) VALUES "
              "('s02@demo.example', 'Auth-Type', ':=', 'Reject')");
     db.query("DELETE FROM radcheck WHERE username = 's03@demo.example' "
              "AND attribute = 'Auth-Type'");
+    db.query("UPDATE radius_accounts SET password_attribute = NULL, "
+             "password_op = NULL, password_value = NULL "
+             "WHERE username = 's06@demo.example'");
     db.query("DELETE FROM radcheck WHERE username = 's06@demo.example' "
              "AND attribute LIKE '%Password'");
+    db.query("DELETE FROM radcheck WHERE username = 's08@demo.example'");
     // A session of a suspended subscriber the NAS kept.
     open_session("s09@demo.example");
     // VOLTHA: an active subscriber's ONU disabled, a suspended one's
@@ -399,7 +405,8 @@ struct drift_repair : ::testing::Test {
     return {{"s01", "radius_plan_mismatch"}, {"s02", "radius_not_active"},
             {"s03", "radius_not_suspended"}, {"s04", "onu_state_mismatch"},
             {"s05", "onu_state_mismatch"},   {"s06", "radius_user_missing"},
-            {"s07", "onu_replaced"},         {"s09", "session_after_suspend"}};
+            {"s07", "onu_replaced"},         {"s08", "radius_user_missing"},
+            {"s09", "session_after_suspend"}};
   }
 
   static found_set unrepairable() {
@@ -415,6 +422,8 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   for (auto sub :
        {"s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09"})
     before[sub] = record(sub);
+  auto s08_rows = db.value("SELECT string_agg(attribute || op || value, ',') "
+                           "FROM radcheck WHERE username = 's08@demo.example'");
   drift_everything();
   make_scanner();
   boot();
@@ -424,7 +433,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   ASSERT_TRUE(sum) << to_string(sum.error());
   EXPECT_EQ(sum->state, "completed") << sum->error;
   EXPECT_EQ(stored(sum->id), everything_drifted());
-  EXPECT_EQ(sum->repairs, 6);
+  EXPECT_EQ(sum->repairs, 7);
   EXPECT_EQ(sum->unrepairable,
             (std::map<std::string, int64_t>{{"radius_user_missing", 1},
                                             {"onu_replaced", 1}}));
@@ -432,11 +441,11 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   // completes.
   EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
                            "AND state = 'completed'",
-                           6),
-            6);
+                           7),
+            7);
   EXPECT_EQ(db.value("SELECT string_agg(subscriber_id, ',' ORDER BY "
                      "subscriber_id) FROM sagas WHERE name = 'repair'"),
-            "s01,s02,s03,s04,s05,s09");
+            "s01,s02,s03,s04,s05,s08,s09");
   // The steps each ran, by the kinds.
   EXPECT_EQ(db.value("SELECT string_agg(s.subscriber_id || ':' || st.name, ','"
                      " ORDER BY s.subscriber_id, st.idx) FROM sagas s JOIN "
@@ -446,6 +455,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
             "s02:restore_plan,s02:disconnect_sessions,"
             "s03:deny,s03:disconnect_sessions,s03:verify_sessions_closed,"
             "s04:enable_onu,s05:disable_onu,"
+            "s08:restore_credentials,s08:restore_plan,"
             "s09:disconnect_sessions,s09:verify_sessions_closed");
   // The network matches the records again.
   EXPECT_EQ(db.value("SELECT string_agg(groupname, ',') FROM radusergroup "
@@ -458,6 +468,17 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
                      "'s03@demo.example' AND attribute = 'Auth-Type' "
                      "AND value = 'Reject'"),
             1);
+  // s08's password row is back exactly as provisioned: its password
+  // authenticates again.
+  EXPECT_EQ(db.value("SELECT string_agg(attribute || op || value, ',') "
+                     "FROM radcheck WHERE username = 's08@demo.example'"),
+            s08_rows);
+  auto s08_pw = db.query("SELECT attribute, op, value FROM radcheck "
+                         "WHERE username = 's08@demo.example'");
+  ASSERT_EQ(s08_pw.size(), 1u);
+  EXPECT_TRUE(radius::password_matches(
+    radius::sql_attribute{*s08_pw[0][0], *s08_pw[0][1], *s08_pw[0][2]},
+    "pw-s08-51c2e8"));
   EXPECT_EQ(admin_of(onus[3].first), voltha::admin_state::enabled);
   EXPECT_EQ(admin_of(onus[4].first), voltha::admin_state::disabled);
   EXPECT_EQ(nas->disconnected.load(), 1);
@@ -471,17 +492,17 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
               .find("re-send the activation"),
             std::string::npos);
   EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE subscriber_id IN "
-                     "('s06', 's07', 's08')"),
+                     "('s06', 's07')"),
             0);
   // The repairs' step calls were keyed as the lifecycle sagas' are.
   EXPECT_EQ(db.count("SELECT count(*) FROM sagas s WHERE s.name = 'repair' "
                      "AND s.causation = (SELECT i.event_id FROM inbox i "
                      "WHERE i.saga_id = s.id)"),
-            6);
+            7);
   // One drift.repaired per repair, on saga.events.v1, as its schema says.
   auto rows = db.query("SELECT convert_from(value, 'UTF8') FROM outbox "
                        "WHERE headers::text LIKE '%drift.repaired%'");
-  EXPECT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows.size(), 7u);
   for (auto& row : rows)
     EXPECT_EQ(events::schema_registry::builtin().validate("drift.repaired",
                                                           *row[0]),
@@ -495,7 +516,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
     "SELECT h->>'text', convert_from(o.value, 'UTF8') FROM outbox o, "
     "jsonb_array_elements(o.headers) h WHERE h->>'key' = 'ce_type' "
     "AND h->>'text' LIKE 'saga.%'");
-  EXPECT_GE(saga_events.size(), 6u * 3);
+  EXPECT_GE(saga_events.size(), 7u * 3);
   for (auto& row : saga_events)
     EXPECT_EQ(events::schema_registry::builtin().validate(*row[0], *row[1]),
               std::nullopt)
@@ -505,7 +526,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
     EXPECT_EQ(record(sub), rec) << sub;
   EXPECT_EQ(db.count("SELECT count(*) FROM subscribers WHERE last_saga_name "
                      "= 'repair' AND state IN ('active', 'suspended')"),
-            6);
+            7);
   // A second scan finds only what no repair can fix.
   auto again = scanner->run({});
   ASSERT_TRUE(again);
@@ -531,7 +552,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   auto s01 = db.value("SELECT id FROM sagas WHERE subscriber_id = 's01'");
   EXPECT_NE(table.find("saga " + s01 + " completed"), std::string::npos)
     << table;
-  EXPECT_NE(table.find("unrepairable: the record keeps no password"),
+  EXPECT_NE(table.find("unrepairable: ispflow keeps no password hash"),
             std::string::npos)
     << table;
   auto [rc2, shown] = ctl(url + " sagas show " + s01);
@@ -584,24 +605,24 @@ TEST_F(drift_repair, a_repair_whose_subscriber_changed_state_is_refused) {
   req.repair = true;
   auto sum = scanner->run(req);
   ASSERT_TRUE(sum);
-  EXPECT_EQ(sum->repairs, 6);
+  EXPECT_EQ(sum->repairs, 7);
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE type = "
                      "'ispflow.drift.repair'"),
-            6);
+            7);
   // A second scan while they wait queues no second repair.
   auto again = scanner->run(req);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->repairs, 0);
   EXPECT_EQ(db.count("SELECT count(*) FROM drift_findings WHERE scan_id = '"
                      + again->id + "' AND repair LIKE 'not started%'"),
-            6);
+            7);
   // Billing suspended s02 meanwhile: restoring its plan would lift that.
   db.query("UPDATE subscribers SET state = 'suspended' WHERE id = 's02'");
   boot();
   EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
                            "AND state = 'completed'",
-                           5),
-            5);
+                           6),
+            6);
   EXPECT_EQ(db.await_count("SELECT count(*) FROM inbox WHERE subscriber_id = "
                            "'s02' AND skipped_reason = 'drift_repair_stale'",
                            1),

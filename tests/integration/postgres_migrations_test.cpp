@@ -31,7 +31,7 @@ std::string table_exists_sql(const std::string& table) {
 
 TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   auto& ms = pg::embedded_migrations();
-  ASSERT_EQ(ms.size(), 15u);
+  ASSERT_EQ(ms.size(), 16u);
   EXPECT_EQ(ms[0].name, "0001_freeradius.sql");
   EXPECT_EQ(ms[1].name, "0002_core.sql");
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
@@ -47,6 +47,7 @@ TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   EXPECT_EQ(ms[12].name, "0013_drift.sql");
   EXPECT_EQ(ms[13].name, "0015_radacct_open_by_username.sql");
   EXPECT_EQ(ms[14].name, "0016_drift_repair.sql");
+  EXPECT_EQ(ms[15].name, "0017_radius_stored_password.sql");
 }
 
 TEST(postgres_migrations,
@@ -80,7 +81,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
                           "0011_subscriber_record.sql",
                           "0012_operator_commands.sql", "0013_drift.sql",
                           "0015_radacct_open_by_username.sql",
-                          "0016_drift_repair.sql"));
+                          "0016_drift_repair.sql",
+                          "0017_radius_stored_password.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
   for (auto table :
        {"radacct",    "radcheck",     "radgroupcheck",   "radgroupreply",
@@ -101,7 +103,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "11:0011_subscriber_record.sql,"
             "12:0012_operator_commands.sql,13:0013_drift.sql,"
             "15:0015_radacct_open_by_username.sql,"
-            "16:0016_drift_repair.sql");
+            "16:0016_drift_repair.sql,"
+            "17:0017_radius_stored_password.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {
@@ -123,7 +126,8 @@ TEST(postgres_migrations, applying_twice_changes_nothing) {
                           "0011_subscriber_record.sql",
                           "0012_operator_commands.sql", "0013_drift.sql",
                           "0015_radacct_open_by_username.sql",
-                          "0016_drift_repair.sql"));
+                          "0016_drift_repair.sql",
+                          "0017_radius_stored_password.sql"));
   EXPECT_EQ(db.value("SELECT string_agg(version || checksum || applied_at, "
                      "',' ORDER BY version) FROM schema_migrations"),
             before);

@@ -190,6 +190,24 @@ TEST_F(radius_sql_freeradius, deprovisioned_user_is_gone_and_rejected) {
             "Access-Reject");
 }
 
+TEST_F(radius_sql_freeradius, restored_credentials_authenticate_again) {
+  provision("mikrotik", "lost1", password_storage::ssha2_512);
+  ASSERT_EQ(access_request(auth_port, "lost1", "pw-lost1").code,
+            "Access-Accept");
+  // An engineer deletes the user's radcheck rows.
+  db->query("DELETE FROM radcheck WHERE username = 'lost1'");
+  ASSERT_EQ(access_request(auth_port, "lost1", "pw-lost1").code,
+            "Access-Reject");
+  auto res = sql->restore_credentials("lost1", owner{"mikrotik", "sub-lost1"});
+  ASSERT_TRUE(res) << render_error(res.error());
+  EXPECT_TRUE(*res);
+  auto ans = access_request(auth_port, "lost1", "pw-lost1");
+  EXPECT_EQ(ans.code, "Access-Accept");
+  EXPECT_EQ(ans.first("Mikrotik-Rate-Limit"), "10000k/50000k");
+  EXPECT_EQ(access_request(auth_port, "lost1", "pw-lost2").code,
+            "Access-Reject");
+}
+
 TEST_F(radius_sql_freeradius, repeated_operations_keep_the_same_answer) {
   provision("mikrotik", "rep1", password_storage::ssha2_512);
   provision("mikrotik", "rep1", password_storage::ssha2_512);

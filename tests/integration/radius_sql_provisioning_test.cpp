@@ -1,5 +1,6 @@
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/radius/attributes.hpp"
+#include "adapters/radius/observe.hpp"
 #include "adapters/radius/provisioning.hpp"
 #include "events/errc.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -381,6 +382,114 @@ TEST_F(radius_sql_provisioning, deprovision_removes_every_row_of_the_user) {
   EXPECT_FALSE(*again);
   EXPECT_GT(db.count("SELECT count(*) FROM radgroupreply"), 0)
     << "plan groups stay";
+}
+
+TEST_F(radius_sql_provisioning, the_account_keeps_the_hashed_password_row) {
+  for (auto storage :
+       {password_storage::ssha2_512, password_storage::crypt_sha512}) {
+    ASSERT_TRUE(sql->provision(alice(storage)));
+    // Exactly the radcheck row, attribute, op and hashed value.
+    EXPECT_EQ(db.value("SELECT password_attribute || '|' || password_op ||"
+                       " '|' || password_value FROM radius_accounts"
+                       " WHERE username = 'alice'"),
+              db.value("SELECT attribute || '|' || op || '|' || value"
+                       " FROM radcheck WHERE username = 'alice'"))
+      << to_string(storage);
+    auto again = sql->provision(alice(storage));
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(*again) << to_string(storage);
+  }
+  // Cleartext: nothing kept (a re-provision in cleartext drops the hash).
+  ASSERT_TRUE(sql->provision(alice(password_storage::cleartext)));
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts"
+                     " WHERE password_attribute IS NULL"
+                     " AND password_op IS NULL AND password_value IS NULL"),
+            1);
+  observer obs{db.dsn()};
+  auto seen = obs.observe({"alice"});
+  ASSERT_TRUE(seen);
+  EXPECT_FALSE(seen->at("alice").stored_password);
+  ASSERT_TRUE(sql->provision(alice(password_storage::ssha2_512)));
+  seen = obs.observe({"alice"});
+  ASSERT_TRUE(seen);
+  EXPECT_TRUE(seen->at("alice").stored_password);
+  EXPECT_TRUE(seen->at("alice").has_password);
+}
+
+TEST_F(radius_sql_provisioning, restore_credentials_puts_the_password_back) {
+  ASSERT_TRUE(sql->provision(alice(password_storage::ssha2_512)));
+  ASSERT_TRUE(sql->deny("alice", suspend_policy::reject, "walled_garden"));
+  auto before = rows("alice");
+  // Deleted behind ispflow's back: the password row only.
+  db.query("DELETE FROM radcheck WHERE username = 'alice'"
+           " AND attribute = 'SSHA2-512-Password'");
+  observer obs{db.dsn()};
+  auto seen = obs.observe({"alice"});
+  ASSERT_TRUE(seen);
+  EXPECT_FALSE(seen->at("alice").has_password);
+  EXPECT_TRUE(seen->at("alice").stored_password);
+  // Another subscriber's call writes nothing.
+  auto foreign = sql->restore_credentials("alice", owner{"acme", "sub-2"});
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error(), errc::invalid_input);
+  EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE username = 'alice'"
+                     " AND attribute LIKE '%-Password'"),
+            0);
+  auto res = sql->restore_credentials("alice", owner{"acme", "sub-1"});
+  ASSERT_TRUE(res) << render_error(res.error());
+  EXPECT_TRUE(*res);
+  EXPECT_EQ(rows("alice"), before) << "the deny stays";
+  auto stored = db.query("SELECT attribute, op, value FROM radcheck"
+                         " WHERE username = 'alice'"
+                         " AND attribute = 'SSHA2-512-Password'");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_TRUE(password_matches(
+    sql_attribute{*stored[0][0], *stored[0][1], *stored[0][2]}, "s3cret"));
+  auto again = sql->restore_credentials("alice", owner{"acme", "sub-1"});
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(rows("alice"), before);
+  // Every row gone: only the password comes back (the group is
+  // restore_plan's).
+  db.query("DELETE FROM radcheck WHERE username = 'alice'");
+  db.query("DELETE FROM radusergroup WHERE username = 'alice'");
+  ASSERT_TRUE(sql->restore_credentials("alice", owner{"acme", "sub-1"}));
+  EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE username = 'alice'"),
+            1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM radusergroup"
+                     " WHERE username = 'alice'"),
+            0);
+}
+
+TEST_F(radius_sql_provisioning, restore_credentials_needs_a_stored_hash) {
+  // Cleartext storage keeps nothing to restore from.
+  ASSERT_TRUE(sql->provision(alice(password_storage::cleartext)));
+  db.query("DELETE FROM radcheck WHERE username = 'alice'");
+  auto res = sql->restore_credentials("alice", owner{"acme", "sub-1"});
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::invalid_input);
+  EXPECT_NE(render_error(res.error()).find("no stored password hash"),
+            std::string::npos);
+  EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE username = 'alice'"),
+            0);
+  // An account provisioned before the hash was kept: the same.
+  ASSERT_TRUE(sql->provision(alice(password_storage::ssha2_512)));
+  auto hash = db.value("SELECT value FROM radcheck WHERE username = 'alice'");
+  db.query("UPDATE radius_accounts SET password_attribute = NULL,"
+           " password_op = NULL, password_value = NULL");
+  db.query("DELETE FROM radcheck WHERE username = 'alice'");
+  res = sql->restore_credentials("alice", owner{"acme", "sub-1"});
+  ASSERT_FALSE(res);
+  EXPECT_EQ(render_error(res.error()).find(hash), std::string::npos)
+    << "never the hash";
+  // Nobody's username: nothing to restore.
+  res = sql->restore_credentials("bob", owner{"acme", "sub-1"});
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::invalid_input);
+  // The schema refuses a kept cleartext password.
+  EXPECT_ANY_THROW(db.query(
+    "UPDATE radius_accounts SET password_attribute ="
+    " 'Cleartext-Password', password_op = ':=', password_value = 'x'"));
 }
 
 TEST_F(radius_sql_provisioning, sync_plans_writes_groups_and_the_plans_table) {

@@ -1314,6 +1314,44 @@ TEST(config, bad_genieacs_data_models_are_named) {
                         "\"EX220=tr69\""));
 }
 
+TEST(config, genieacs_required_tags_are_a_list_or_text) {
+  auto listed = load_config_text(
+    std::string{minimal_yaml}
+      + "    genieacs: {required_tags: [ispflow, plan-p100, ftth_1]}\n",
+    no_env());
+  ASSERT_TRUE(listed) << failure(listed);
+  EXPECT_EQ(listed->tenants[0].genieacs.required_tags,
+            (std::vector<std::string>{"ispflow", "plan-p100", "ftth_1"}));
+  auto env = env_source::from_map(
+    {{"ISPFLOW_TENANTS_0_GENIEACS_REQUIRED_TAGS", "a, b,a"}});
+  auto text = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(text) << failure(text);
+  EXPECT_EQ(text->tenants[0].genieacs.required_tags,
+            (std::vector<std::string>{"a", "b"}));
+  auto dflt = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(dflt);
+  EXPECT_TRUE(dflt->tenants[0].genieacs.required_tags.empty());
+}
+
+TEST(config, bad_genieacs_required_tags_stop_start_up_naming_the_key) {
+  for (auto bad :
+       {"[\"has space\"]", "[\"a/b\"]", "[ok, \"\"]", "[\"t\u00e4g\"]"}) {
+    auto detail = failure(
+      load_config_text(std::string{minimal_yaml}
+                         + "    genieacs: {required_tags: " + bad + "}\n",
+                       no_env()));
+    EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.required_tags: "))
+      << bad;
+    EXPECT_THAT(detail, HasSubstr("is not a tag")) << bad;
+  }
+  // A list of maps is no list of tags.
+  auto detail = failure(load_config_text(
+    std::string{minimal_yaml} + "    genieacs: {required_tags: [{a: b}]}\n",
+    no_env()));
+  EXPECT_THAT(detail, HasSubstr("tenants[0].genieacs.required_tags: "
+                                "expected a list of tags"));
+}
+
 TEST(config, retention_periods_default_long_and_refuse_bad_values) {
   auto res = load_config_text(minimal_yaml, no_env());
   ASSERT_TRUE(res) << ispflow::render_error(res.error());

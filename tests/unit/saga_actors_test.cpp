@@ -772,6 +772,40 @@ TEST_F(saga_actors_test, later_sagas_inherit_what_the_activation_made) {
   EXPECT_EQ(release->input.at("ip_address"), "100.64.0.7");
 }
 
+TEST(memory_saga_db, a_repair_leaves_nothing_for_later_sagas_to_inherit) {
+  // A repair restores the network to the record without changing it: its
+  // payload (the drift.steps.* it ran) and its step outputs must not reach
+  // a later saga, or a later repair would run steps its scan never asked
+  // for. The PostgreSQL store reads the record, which repairs leave alone.
+  sagas::saga_registry registry;
+  actors::memory_saga_db db;
+  db.registry = &registry;
+  auto finished = [&](std::string id, std::string name, int seconds,
+                      sagas::field_map payload) {
+    sagas::saga_instance x;
+    x.id = id;
+    x.name = std::move(name);
+    x.version = 1;
+    x.tenant_id = "t1";
+    x.subscriber_id = "s1";
+    x.payload = std::move(payload);
+    x.state = sagas::saga_state::completed;
+    x.created_at = sagas::time_point{} + std::chrono::seconds{seconds};
+    db.sagas.emplace(id, std::move(x));
+  };
+  finished("a", "activation", 1,
+           {{"plan_id", "p100"}, {"credentials.username", "u@x.example"}});
+  finished("r", "repair", 2,
+           {{"drift.steps.deny", "true"},
+            {"drift.state", "suspended"},
+            {"plan_id", "p999"}});
+  auto profile = db.profile("t1", "s1");
+  EXPECT_EQ(profile.count("drift.steps.deny"), 0u);
+  EXPECT_EQ(profile.count("drift.state"), 0u);
+  EXPECT_EQ(profile.at("plan_id"), "p100");
+  EXPECT_EQ(profile.at("credentials.username"), "u@x.example");
+}
+
 // -- fencing (issue 13) -------------------------------------------------------
 
 TEST_F(saga_actors_test, saga_with_an_expired_lease_makes_no_adapter_call) {

@@ -118,6 +118,38 @@ TEST(repair_plan, netbox_and_cpe_tag_kinds_map_to_their_operations) {
             (strings{"netbox_ip_missing"}));
 }
 
+TEST(repair_plan, a_missing_user_is_restored_only_from_a_stored_hash) {
+  repair_input x;
+  x.state = "active";
+  x.service_type = "ftth";
+  x.kinds = {"radius_user_missing"};
+  // Without a stored hash (cleartext storage, an older account): nothing
+  // to restore from.
+  auto none = plan_repair(x);
+  EXPECT_TRUE(none.steps.empty());
+  ASSERT_EQ(unrepairable(none), (strings{"radius_user_missing"}));
+  EXPECT_NE(none.unrepairable[0].reason.find("hash"), std::string::npos);
+  x.stored_password = true;
+  // Active: the password row, then the plan group without Auth-Type.
+  auto active = plan_repair(x);
+  EXPECT_EQ(active.steps, (strings{"restore_credentials", "restore_plan"}));
+  EXPECT_EQ(active.repaired, (strings{"radius_user_missing"}));
+  EXPECT_TRUE(active.unrepairable.empty());
+  // Suspended: the password row, then the deny and the end of its
+  // sessions, as for radius_not_suspended.
+  x.state = "suspended";
+  EXPECT_EQ(plan_repair(x).steps,
+            (strings{"restore_credentials", "deny", "disconnect_sessions",
+                     "verify_sessions_closed"}));
+  x.state = "terminated";
+  EXPECT_EQ(unrepairable(plan_repair(x)), (strings{"radius_user_missing"}));
+  auto def = make_repair_definition();
+  ASSERT_TRUE(def.index_of("restore_credentials").has_value());
+  EXPECT_EQ(*def.index_of("restore_credentials"), 0u);
+  EXPECT_EQ(def.steps[0].action, "radius.restore_credentials");
+  EXPECT_EQ(def.steps[0].system, target_system::radius);
+}
+
 TEST(repair_definition, every_version_stays_registered) {
   saga_registry reg;
   EXPECT_EQ(register_repair_saga(reg), std::nullopt);
@@ -127,6 +159,12 @@ TEST(repair_definition, every_version_stays_registered) {
   ASSERT_NE(reg.current(repair_saga), nullptr);
   EXPECT_EQ(reg.current(repair_saga)->version, repair_saga_version);
   EXPECT_TRUE(reg.current(repair_saga)->index_of("tag_cpe").has_value());
+  // Version 2 runs as it started: without restore_credentials.
+  ASSERT_NE(reg.find(repair_saga, 2), nullptr);
+  EXPECT_EQ(reg.find(repair_saga, 2)->steps.size(), 11u);
+  EXPECT_FALSE(
+    reg.find(repair_saga, 2)->index_of("restore_credentials").has_value());
+  EXPECT_EQ(reg.find(repair_saga, 2)->steps[0].name, "deny");
 }
 
 TEST(repair_plan, a_kind_that_does_not_fit_the_state_is_not_repaired) {
