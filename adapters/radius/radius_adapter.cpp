@@ -132,6 +132,8 @@ struct adapter_state {
   /// By canonical NAS address.
   std::map<std::string, nas_policy> nas;
   std::shared_ptr<resilience::breaker_registry> nas_breakers;
+  /// The sealing keys; null = no password is kept sealed.
+  std::shared_ptr<const common::keyring> seal;
   uint64_t next_token = 1;
   std::map<uint64_t, pending_da> pending;
   /// The SQL workers (see `sql_worker`); empty in a worker itself.
@@ -197,6 +199,7 @@ adapter_reply provision(adapter_state& st, const tenant_settings& t,
   spec.password = input(req, "credentials.password");
   spec.storage = t.passwords;
   spec.framed_ip = input(req, "ip_address");
+  spec.seal = st.seal;
   if (spec.username.empty() || spec.password.empty())
     return permanent("radius.provision needs credentials.username and "
                      "credentials.password");
@@ -917,9 +920,11 @@ caf::behavior sql_worker(caf::stateful_actor<worker_state>* self,
                          std::string dsn,
                          std::map<std::string, tenant_settings> tenants,
                          std::map<std::string, nas_policy> nas,
-                         std::shared_ptr<dynamic_authorization> coa) {
+                         std::shared_ptr<dynamic_authorization> coa,
+                         std::shared_ptr<const common::keyring> seal) {
   auto& init = self->state.st;
   init.db = std::make_unique<store>(std::move(dsn));
+  init.seal = std::move(seal);
   init.tenants = std::move(tenants);
   init.nas = std::move(nas);
   // Only looked at (whether one is wired): the adapter sends.
@@ -1007,6 +1012,7 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
   }
   init.coa = std::move(cfg.coa);
   init.nas_breakers = std::move(cfg.nas_breakers);
+  init.seal = std::move(cfg.seal);
   for (auto& n : cfg.nas) {
     auto canonical = canonical_nas_address(n.address);
     auto key = canonical.empty() ? n.address : canonical;
@@ -1014,7 +1020,7 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
   }
   for (size_t k = 0; k < cfg.sql_connections; ++k) {
     auto w = self->system().spawn<caf::detached>(
-      sql_worker, cfg.dsn, init.tenants, init.nas, init.coa);
+      sql_worker, cfg.dsn, init.tenants, init.nas, init.coa, init.seal);
     self->link_to(w);
     init.workers.push_back(std::move(w));
   }
