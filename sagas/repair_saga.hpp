@@ -44,12 +44,22 @@
 //                                                         netbox_ip_mismatch
 //  release_stray_ips       netbox.release_stray_ips       netbox_ip_mismatch
 //  tag_cpe                 genieacs.tag_cpe               cpe_tag_mismatch
+//  configure_cpe           genieacs.configure_cpe         cpe_param_mismatch
 //  ──▶ drift.repaired (saga.events.v1), not a lifecycle event
 // ```
-// (version 3; version 1, without the last three steps and without
-// restore_credentials, and version 2, without restore_credentials, stay
-// registered so that repairs written before an upgrade run as they
-// started.)
+// (version 5; version 1, without the last four steps and without
+// restore_credentials, version 2, without restore_credentials and
+// configure_cpe, and version 3, without configure_cpe, stay registered so
+// that repairs written before an upgrade run as they started.)
+//
+// `cpe_param_mismatch` is repaired only when a sealing key is configured
+// (credentials.seal_key_files) and the scan saw that the subscriber's
+// account keeps the password sealed with one of the keys (schema/0018):
+// configure_cpe runs the activation's genieacs.configure_cpe with input
+// `credentials.sealed` = `radius_account`; the opener in front of the
+// GenieACS adapter (adapters/radius/sealed_credentials.hpp) unseals the
+// password into that one request, so no saga row, step output or event
+// ever holds it.
 //
 // `radius_user_missing` is repaired only when the scan saw that ispflow's
 // account keeps the password row provisioning wrote (hashed password
@@ -87,12 +97,15 @@ inline constexpr std::string_view repair_step_flag_prefix = "drift.steps.";
 inline constexpr std::string_view repair_state_key = "drift.state";
 
 /// The repair saga's current version.
-inline constexpr int32_t repair_saga_version = 3;
+inline constexpr int32_t repair_saga_version = 5;
+
+/// The first version with `configure_cpe` (sealed credentials).
+inline constexpr int32_t sealed_credentials_version = 5;
 
 /// The repair saga, current version.
 saga_definition make_repair_definition();
 
-/// The repair saga at `version` (1 to 3).
+/// The repair saga at `version` (1 to 3, 5).
 saga_definition make_repair_definition(int32_t version);
 
 /// Adds the repair definitions (every version); returns why one was
@@ -113,6 +126,11 @@ struct repair_input {
   /// ispflow's RADIUS account keeps the password row it wrote (a hash), so
   /// `radius_user_missing` can be repaired.
   bool stored_password = false;
+  /// A sealing key is configured (credentials.seal_key_files).
+  bool sealing_configured = false;
+  /// The account keeps the password sealed with a configured key, so
+  /// `cpe_param_mismatch` can be repaired (configure_cpe).
+  bool sealed_password = false;
 };
 
 /// A kind no step repairs, and what the operator should do about it.
@@ -145,9 +163,10 @@ repaired_kinds(const std::map<std::string, std::string>& payload);
 /// record lacks what a repair needs (no stored password hash:
 /// `radius_user_missing` without `stored_password`),
 /// the device is gone or another one took its place (`onu_missing`,
-/// `onu_replaced`, `cpe_missing`), the record lacks the password the CPE
-/// would need with its username (`cpe_param_mismatch`), the kind does not
-/// fit the state, or the kind is unknown.
+/// `onu_replaced`, `cpe_missing`), ispflow keeps no sealed password the CPE
+/// would need with its username (`cpe_param_mismatch` without
+/// `sealed_password`; the reason says whether a sealing key is missing),
+/// the kind does not fit the state, or the kind is unknown.
 repair_plan plan_repair(const repair_input& x);
 
 } // namespace ispflow::sagas
