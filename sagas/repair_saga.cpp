@@ -53,7 +53,8 @@ const std::string& reason_of(std::string_view kind) {
      "ispflow keeps no password hash of the user (passwords stored in "
      "cleartext, or provisioned before hashes were kept): billing must "
      "re-send the activation (or an operator re-drive it) to provision the "
-     "RADIUS user again"},
+     "RADIUS user again; with a sealing key (credentials.seal_key_files) "
+     "a cleartext password is kept sealed and can be restored"},
     {"onu_missing",
      "VOLTHA has no device of the ONU: reconnect it so that it is "
      "discovered, then billing must re-send the activation"},
@@ -194,7 +195,8 @@ repair_plan plan_repair(const repair_input& x) {
     if (kind == "radius_user_missing") {
       // The password row back first; then the rest of the user's state,
       // which the scan did not compare (it stops at the missing password).
-      if (!x.stored_password)
+      // A hash to put back, or (cleartext storage) the sealed password.
+      if (!x.stored_password && !x.sealed_password)
         refuse(kind, reason_of(kind));
       else if (active)
         fix(kind, {"restore_credentials", "restore_plan"});

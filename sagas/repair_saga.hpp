@@ -63,8 +63,9 @@
 //
 // `radius_user_missing` is repaired only when the scan saw that ispflow's
 // account keeps the password row provisioning wrote (hashed password
-// storage, schema/0017): restore_credentials puts it back, then deny (a
-// suspended subscriber, with its sessions ended) or restore_plan (an active
+// storage, schema/0017) or the password sealed with a configured key
+// (cleartext storage, schema/0018): restore_credentials puts it back, then deny
+// (a suspended subscriber, with its sessions ended) or restore_plan (an active
 // one) puts back the rest of the RADIUS state, since the scan compares
 // nothing else of a user without a password row.
 //
@@ -129,7 +130,9 @@ struct repair_input {
   /// A sealing key is configured (credentials.seal_key_files).
   bool sealing_configured = false;
   /// The account keeps the password sealed with a configured key, so
-  /// `cpe_param_mismatch` can be repaired (configure_cpe).
+  /// `cpe_param_mismatch` can be repaired (configure_cpe), and so can
+  /// `radius_user_missing` without a stored hash (restore_credentials
+  /// writes the unsealed password as the tenant stores passwords).
   bool sealed_password = false;
 };
 
@@ -161,7 +164,7 @@ repaired_kinds(const std::map<std::string, std::string>& payload);
 
 /// The steps that repair `x.kinds` (pure). A kind is unrepairable when the
 /// record lacks what a repair needs (no stored password hash:
-/// `radius_user_missing` without `stored_password`),
+/// `radius_user_missing` without `stored_password` nor `sealed_password`),
 /// the device is gone or another one took its place (`onu_missing`,
 /// `onu_replaced`, `cpe_missing`), ispflow keeps no sealed password the CPE
 /// would need with its username (`cpe_param_mismatch` without

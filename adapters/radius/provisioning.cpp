@@ -927,9 +927,10 @@ caf::expected<bool> store::restore_plan(const std::string& username,
   });
 }
 
-caf::expected<bool>
-store::restore_credentials(const std::string& username,
-                           const std::optional<owner>& who) {
+caf::expected<bool> store::restore_credentials(const std::string& username,
+                                               const std::optional<owner>& who,
+                                               const common::keyring* seal,
+                                               password_storage storage) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
   return impl_->tx([&](pqxx::work& w) {
@@ -945,6 +946,30 @@ store::restore_credentials(const std::string& username,
                       "FROM radius_accounts WHERE username = $1 "
                       "AND password_value IS NOT NULL",
                       username);
+    // No hash (cleartext storage): the sealed copy, opened here and
+    // written as the tenant stores passwords.
+    if (kept.empty() && seal != nullptr) {
+      auto row = w.exec_params("SELECT password_sealed FROM radius_accounts "
+                               "WHERE username = $1 AND password_sealed IS "
+                               "NOT NULL",
+                               username);
+      if (!row.empty()) {
+        common::seal_binding b{u.acc->acc.tenant_id, u.acc->acc.subscriber_id,
+                               username};
+        auto pw = seal->open(row[0][0].as<std::string>(), b);
+        if (!pw)
+          throw input_error("the sealed password of user " + username
+                            + " does not open: " + render_error(pw.error()));
+        auto item = password_check_item(*pw, storage);
+        OPENSSL_cleanse(pw->data(), pw->size());
+        if (!item)
+          throw input_error("cannot store the password of user " + username);
+        w.exec_params("INSERT INTO radcheck (username, attribute, op, value) "
+                      "VALUES ($1, $2, $3, $4)",
+                      username, item->name, item->op, item->value);
+        return true;
+      }
+    }
     // Never the value in an error: it is the password's hash.
     if (kept.empty())
       throw input_error(

@@ -212,9 +212,16 @@ public:
   /// `deny`'s. Fails with `errc::invalid_input` when `username` has no
   /// account or the account keeps no password row (never naming the hash).
   /// Returns whether a row was written.
+  ///
+  /// With `seal`, an account that keeps no hash (cleartext password
+  /// storage) but keeps the password sealed (schema/0018) is restored from
+  /// the sealed copy, written as `storage` says; a blob that does not open
+  /// fails with `errc::invalid_input` (never naming the password).
   caf::expected<bool>
   restore_credentials(const std::string& username,
-                      const std::optional<owner>& who = std::nullopt);
+                      const std::optional<owner>& who = std::nullopt,
+                      const common::keyring* seal = nullptr,
+                      password_storage storage = password_storage::cleartext);
 
   /// Deletes every row of `username` in radcheck, radreply and radusergroup
   /// and its account. Returns whether anything was there.

@@ -325,14 +325,15 @@ adapter_reply restore(adapter_state& st, const tenant_settings& t,
   return changed_reply(*res);
 }
 
-adapter_reply restore_credentials(adapter_state& st,
+adapter_reply restore_credentials(adapter_state& st, const tenant_settings& t,
                                   const adapter_request& req) {
   auto user = username_of(st, req);
   if (!user)
     return from_error(user.error());
   if (user->empty())
     return permanent("no RADIUS account for subscriber " + req.subscriber_id);
-  auto res = st.db->restore_credentials(*user, owner_of(req));
+  auto res = st.db->restore_credentials(*user, owner_of(req), st.seal.get(),
+                                        t.passwords);
   if (!res)
     return from_error(res.error());
   return changed_reply(*res);
@@ -866,7 +867,7 @@ adapter_reply run_sql_only(adapter_state& st, const tenant_settings& t,
   else if (op == "radius.verify_sessions_closed")
     reply = verify_closed(st, t, req);
   else if (op == "radius.restore_credentials")
-    reply = restore_credentials(st, req);
+    reply = restore_credentials(st, t, req);
   else
     reply = permanent("unknown operation " + op);
   log_failure(req, reply);

@@ -35,8 +35,10 @@
 //   /// radius.coa_sessions     CoA-Request with plan_id's attributes to every
 //   ///                         open session, Disconnect on a NAK
 //   /// radius.restore_credentials  the password row provision wrote, back
-//   ///                         in radcheck when it has none (hashed storage
-//   ///                         only; else permanent_failure)
+//   ///                         in radcheck when it has none (hashed storage;
+//   ///                         cleartext storage from the sealed password
+//   ///                         when a keyring is configured; else
+//   ///                         permanent_failure)
 //   (invoke_atom, adapter_request) -> (adapter_reply)
 // }
 //

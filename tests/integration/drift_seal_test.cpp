@@ -135,7 +135,8 @@ struct drift_seal : ::testing::Test {
 
   // The adapters as ispflowd wires them: RADIUS sealing with `keys`, the
   // GenieACS adapter behind the credential opener.
-  void start_adapters(bool with_key) {
+  void start_adapters(bool with_key, radius::password_storage storage
+                                     = radius::password_storage::ssha2_512) {
     if (with_key) {
       auto ring = common::keyring::make(
         {std::string(32, '\x11'), std::string(32, '\x22')});
@@ -146,6 +147,7 @@ struct drift_seal : ::testing::Test {
     rc.dsn = db.dsn();
     radius::tenant_settings t;
     t.tenant_id = "demo";
+    t.passwords = storage;
     radius::plan p100;
     p100.id = "p100";
     p100.radius_group = "demo.p100";
@@ -260,7 +262,7 @@ struct drift_seal : ::testing::Test {
     scanner = std::move(*made);
   }
 
-  void boot() {
+  void boot(bool with_radius = false) {
     actors::pg_saga_store_settings ss;
     ss.dsn = db.dsn();
     ss.registry = &registry;
@@ -276,6 +278,10 @@ struct drift_seal : ::testing::Test {
     rs.adapters.set_actor(target_system::genieacs, genieacs_adapter);
     sagas::tenant_profile profile;
     profile.systems = {target_system::genieacs};
+    if (with_radius) {
+      rs.adapters.set_actor(target_system::radius, radius_adapter);
+      profile.systems.insert(target_system::radius);
+    }
     rs.adapters.set_tenant("demo", profile);
     router = actors::spawn_saga_router(sys, std::move(rs));
   }
@@ -409,4 +415,38 @@ TEST_F(drift_seal, without_a_sealing_key_the_reset_cpe_stays_unrepairable) {
   auto after = scanner->run({});
   ASSERT_TRUE(after);
   EXPECT_EQ(stored(after->id), (found_set{{"s01", "cpe_param_mismatch"}}));
+}
+
+TEST_F(drift_seal,
+       a_cleartext_user_deleted_by_hand_is_restored_from_the_sealed_password) {
+  start_adapters(true, radius::password_storage::cleartext);
+  activate();
+  // Cleartext storage keeps no hash (schema/0017), only the sealed copy.
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts WHERE "
+                     "password_value IS NULL AND password_sealed IS NOT NULL"),
+            1);
+  db.query("DELETE FROM radcheck");
+  db.query("DELETE FROM radusergroup");
+  make_scanner();
+  boot(true);
+  drift::scan_request req;
+  req.repair = true;
+  auto sum = scanner->run(req);
+  ASSERT_TRUE(sum) << to_string(sum.error());
+  EXPECT_EQ(stored(sum->id), (found_set{{"s01", "radius_user_missing"}}));
+  EXPECT_TRUE(sum->unrepairable.empty());
+  EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
+                           "AND state IN ('completed', 'compensated')",
+                           1),
+            1);
+  EXPECT_EQ(db.value("SELECT string_agg(st.name, ',' ORDER BY st.idx) FROM "
+                     "saga_steps st WHERE st.state = 'succeeded'"),
+            "restore_credentials,restore_plan");
+  EXPECT_EQ(db.value("SELECT attribute || ' ' || op || ' ' || value FROM "
+                     "radcheck WHERE username = '"
+                     + std::string{user} + "'"),
+            std::string{"Cleartext-Password := "} + password);
+  auto after = scanner->run({});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(stored(after->id), found_set{});
 }

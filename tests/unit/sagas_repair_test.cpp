@@ -143,6 +143,12 @@ TEST(repair_plan, a_missing_user_is_restored_only_from_a_stored_hash) {
                      "verify_sessions_closed"}));
   x.state = "terminated";
   EXPECT_EQ(unrepairable(plan_repair(x)), (strings{"radius_user_missing"}));
+  // Cleartext storage keeps no hash; a sealed password restores it too.
+  x.state = "active";
+  x.stored_password = false;
+  x.sealing_configured = x.sealed_password = true;
+  EXPECT_EQ(plan_repair(x).steps,
+            (strings{"restore_credentials", "restore_plan"}));
   auto def = make_repair_definition();
   ASSERT_TRUE(def.index_of("restore_credentials").has_value());
   EXPECT_EQ(*def.index_of("restore_credentials"), 0u);
