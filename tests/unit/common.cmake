@@ -15,3 +15,8 @@ ispflow_add_gtest(NAME common_effect_gate_test
                   SOURCES unit/common_effect_gate_test.cpp
                   LIBS ispflow::common
                   LABELS unit)
+
+ispflow_add_gtest(NAME common_wait_test
+                  SOURCES unit/common_wait_test.cpp
+                  LIBS ispflow::common
+                  LABELS unit)
