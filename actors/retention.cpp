@@ -73,13 +73,15 @@ struct retention_state {
       auto sagas = n(retention_table::sagas);
       auto timers = n(retention_table::timers);
       auto audit = n(retention_table::audit);
+      auto drift = n(retention_table::drift);
       common::log_info("retention", "retention pass done",
                        {{"inbox", inbox},
                         {"outbox", outbox},
                         {"dead_letters", dead_letters},
                         {"sagas", sagas},
                         {"timers", timers},
-                        {"audit", audit}});
+                        {"audit", audit},
+                        {"drift", drift}});
     }
     deleted.clear();
   }

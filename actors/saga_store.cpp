@@ -65,18 +65,27 @@ fold_status(const sagas::saga_registry& registry,
 // What later sagas of a subscriber inherit: the payloads of its completed
 // sagas and what their steps produced (ids, IP, ONU, CPE, job), oldest
 // first, later values winning. Compensated and cancelled sagas undid their
-// effects and contribute nothing; nor do drift repairs, which restore the
-// network to the record without changing it (as the PostgreSQL store,
-// which reads the subscriber record): a repair's payload names the steps it
-// ran (drift.steps.*), which a later repair must not inherit.
-sagas::field_map profile_of(std::vector<sagas::saga_instance> finished) {
+// effects and contribute nothing; drift repairs, which restore the network
+// to the record, contribute only sagas::repair_record_fields (the ONU's new
+// device id after onu_replaced), as the PostgreSQL store's record: a
+// repair's payload names the steps it ran (drift.steps.*), which a later
+// repair must not inherit.
+sagas::field_map profile_of(const sagas::saga_registry* registry,
+                            std::vector<sagas::saga_instance> finished) {
   std::sort(finished.begin(), finished.end(), [](auto& x, auto& y) {
     return std::tie(x.created_at, x.id) < std::tie(y.created_at, y.id);
   });
   sagas::field_map out;
   for (auto& inst : finished) {
-    if (inst.state != sagas::saga_state::completed
-        || inst.name == sagas::repair_saga)
+    if (inst.name == sagas::repair_saga) {
+      auto def = registry != nullptr ? registry->find(inst.name, inst.version)
+                                     : nullptr;
+      if (def != nullptr)
+        for (auto& [k, v] : sagas::repair_record_fields(*def, inst))
+          out[k] = v;
+      continue;
+    }
+    if (inst.state != sagas::saga_state::completed)
       continue;
     for (auto& [k, v] : inst.payload)
       out[k] = v;
@@ -275,7 +284,7 @@ memory_saga_db::profile(const std::string& tenant_id,
     if (inst.tenant_id == tenant_id && inst.subscriber_id == subscriber_id
         && !is_open(inst.state))
       finished.push_back(inst);
-  return profile_of(std::move(finished));
+  return profile_of(registry, std::move(finished));
 }
 
 std::pair<sagas::subscriber_state, std::string>

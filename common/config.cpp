@@ -220,6 +220,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.retention.timers_seconds = v.integer; }},
   {"retention.audit_seconds", value_kind::integer, false, "31536000", 0, 3153600000, {},
    [](config& c, const parsed& v) { c.retention.audit_seconds = v.integer; }},
+  {"retention.drift_seconds", value_kind::integer, false, "7776000", 0, 3153600000, {},
+   [](config& c, const parsed& v) { c.retention.drift_seconds = v.integer; }},
   {"retention.batch", value_kind::integer, false, "1000", 1, 100000, {},
    [](config& c, const parsed& v) { c.retention.batch = static_cast<int>(v.integer); }},
   {"retention.pause_ms", value_kind::integer, false, "100", 0, 60000, {},

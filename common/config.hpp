@@ -197,6 +197,9 @@ struct retention_settings {
   int64_t timers_seconds = 86'400;
   /// Admin API audit rows. 365 days.
   int64_t audit_seconds = 365 * 86'400;
+  /// Finished drift scans with their findings (those of a repair still to
+  /// run or open stay). 90 days.
+  int64_t drift_seconds = 90 * 86'400;
   /// Most rows deleted per transaction, 1..100000.
   int batch = 1000;
   /// Pause between two batches, in milliseconds, 0..60000 (the rate limit).

@@ -56,11 +56,10 @@ const std::string& reason_of(std::string_view kind) {
      "RADIUS user again; with a sealing key (credentials.seal_key_files) "
      "a cleartext password is kept sealed and can be restored"},
     {"onu_missing",
-     "VOLTHA has no device of the ONU: reconnect it so that it is "
-     "discovered, then billing must re-send the activation"},
-    {"onu_replaced",
-     "another ONU carries the serial: the record names the old device, so "
-     "billing must re-send the activation to provision the new one"},
+     "VOLTHA has no device with the recorded id nor one carrying the "
+     "subscriber's ONU serial: the ONU must be discovered by its OLT "
+     "(connect it, check its serial); once it is, the next scan finds "
+     "onu_replaced and repairs it"},
     {"cpe_missing",
      "GenieACS has no such device: a missing CPE cannot be configured; "
      "connect it to the ACS, then billing must re-send the activation"},
@@ -139,9 +138,14 @@ saga_definition make_repair_definition(int32_t version) {
       radius_step("disconnect_sessions", "radius.disconnect_sessions"),
       verify,
       radius_step("coa_sessions", "radius.coa_sessions"),
-      onu_step("enable_onu", "voltha.enable_onu"),
-      onu_step("disable_onu", "voltha.disable_onu"),
     });
+  // Before enable_onu and disable_onu: they take the new device's id from
+  // its output, and leave the ONU as the record's state wants it.
+  if (version >= 4)
+    def.steps.push_back(
+      onu_step(std::string{repair_onu_step}, "voltha.provision_service"));
+  def.steps.push_back(onu_step("enable_onu", "voltha.enable_onu"));
+  def.steps.push_back(onu_step("disable_onu", "voltha.disable_onu"));
   if (version >= 2) {
     def.steps.push_back(
       http_step("assign_ip", target_system::netbox, "netbox.assign_ip"));
@@ -155,8 +159,9 @@ saga_definition make_repair_definition(int32_t version) {
 }
 
 std::optional<std::string> register_repair_saga(saga_registry& registry) {
-  // Version 1 too: repairs written before the upgrade run as they started.
-  for (int32_t v : {1, 2, 3, 5})
+  // Older versions too: repairs written before the upgrade run as they
+  // started.
+  for (int32_t v = 1; v <= repair_saga_version; ++v)
     if (auto why = registry.add(make_repair_definition(v)))
       return why;
   return std::nullopt;
@@ -234,6 +239,17 @@ repair_plan plan_repair(const repair_input& x) {
         fix(kind, {"enable_onu"});
       else
         unfit(kind);
+    } else if (kind == "onu_replaced") {
+      // The service on the device that now carries the serial (enabled by
+      // the provisioning), then the admin state the record's state wants.
+      if (x.service_type != "ftth")
+        refuse(kind, "service type " + x.service_type + " has no ONU");
+      else if (suspended && x.suspend_disables_onu)
+        fix(kind, {repair_onu_step, "disable_onu"});
+      else if (active || suspended)
+        fix(kind, {repair_onu_step, "enable_onu"});
+      else
+        unfit(kind);
     } else if (kind == "netbox_ip_missing") {
       if (active || suspended)
         fix(kind, {"assign_ip"});
@@ -262,6 +278,27 @@ repair_plan plan_repair(const repair_input& x) {
   for (const auto& step : make_repair_definition().steps)
     if (std::find(wanted.begin(), wanted.end(), step.name) != wanted.end())
       out.steps.push_back(step.name);
+  return out;
+}
+
+field_map repair_record_fields(const saga_definition& def,
+                               const saga_instance& inst) {
+  field_map out;
+  bool finished = inst.state == saga_state::completed
+                  || inst.state == saga_state::compensated
+                  || inst.state == saga_state::cancelled;
+  if (inst.name != repair_saga || def.name != inst.name
+      || def.version != inst.version || !finished)
+    return out;
+  auto idx = def.index_of(repair_onu_step);
+  if (!idx || *idx >= inst.steps.size())
+    return out;
+  const auto& step = inst.steps[*idx];
+  if (step.state != step_state::succeeded)
+    return out;
+  if (auto i = step.output.find("onu_id");
+      i != step.output.end() && !i->second.empty())
+    out.emplace(i->first, i->second);
   return out;
 }
 

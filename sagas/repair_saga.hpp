@@ -1,6 +1,7 @@
 #pragma once
 
 #include "sagas/definition.hpp"
+#include "sagas/instance.hpp"
 
 #include <cstdint>
 #include <map>
@@ -11,7 +12,9 @@
 #include <vector>
 
 // The drift repair saga (actors/drift): it brings one subscriber's network
-// back to what the subscriber record says, without changing the record.
+// back to what the subscriber record says, without changing the record --
+// but for the ONU's device id after `onu_replaced` (see
+// `repair_record_fields`).
 // A drift scan that finds repairable differences writes an inbox event of
 // type `repair_event_type` for the subscriber (same transaction as the
 // findings); the router admits it like a billing event, so the repair runs
@@ -38,8 +41,12 @@
 //  verify_sessions_closed  radius.verify_sessions_closed  radius_not_suspended,
 //                                                         session_after_suspend
 //  coa_sessions            radius.coa_sessions            radius_plan_mismatch
-//  enable_onu   [ftth]     voltha.enable_onu              onu_state_mismatch
-//  disable_onu  [ftth]     voltha.disable_onu             onu_state_mismatch
+//  provision_onu_service   voltha.provision_service       onu_replaced
+//    [ftth]
+//  enable_onu   [ftth]     voltha.enable_onu              onu_state_mismatch,
+//                                                         onu_replaced
+//  disable_onu  [ftth]     voltha.disable_onu             onu_state_mismatch,
+//                                                         onu_replaced
 //  assign_ip               netbox.assign_ip               netbox_ip_missing,
 //                                                         netbox_ip_mismatch
 //  release_stray_ips       netbox.release_stray_ips       netbox_ip_mismatch
@@ -47,10 +54,12 @@
 //  configure_cpe           genieacs.configure_cpe         cpe_param_mismatch
 //  ──▶ drift.repaired (saga.events.v1), not a lifecycle event
 // ```
-// (version 5; version 1, without the last four steps and without
-// restore_credentials, version 2, without restore_credentials and
-// configure_cpe, and version 3, without configure_cpe, stay registered so
-// that repairs written before an upgrade run as they started.)
+// (version 5; version 1, without the last four steps, restore_credentials
+// and provision_onu_service, version 2, without restore_credentials,
+// provision_onu_service and configure_cpe, version 3, without
+// provision_onu_service and configure_cpe, and version 4, without
+// configure_cpe, stay registered so that repairs written before an upgrade
+// run as they started.)
 //
 // `cpe_param_mismatch` is repaired only when a sealing key is configured
 // (credentials.seal_key_files) and the scan saw that the subscriber's
@@ -60,6 +69,19 @@
 // GenieACS adapter (adapters/radius/sealed_credentials.hpp) unseals the
 // password into that one request, so no saga row, step output or event
 // ever holds it.
+//
+// `onu_replaced` (VOLTHA has no device with the recorded id, another one
+// carries the subscriber's ONU serial: the ONU was deleted or swapped and
+// discovered again) provisions the subscriber's service on the device that
+// now carries the serial: provision_onu_service is the activation's
+// voltha.provision_service, which finds the ONU by the inherited "onu_id"
+// and, that device being gone, by "access.onu_serial" (enabling it, then
+// the olt app service, confirmed in programmed-subscribers), and answers
+// the device id as output "onu_id", as in the activation. enable_onu or
+// disable_onu then leaves the ONU as the record's state wants it (as for
+// `onu_state_mismatch`; they take the new id from that output). The record
+// takes that output (`repair_record_fields`): it names the device the
+// subscriber's serial is on.
 //
 // `radius_user_missing` is repaired only when the scan saw that ispflow's
 // account keeps the password row provisioning wrote (hashed password
@@ -103,10 +125,14 @@ inline constexpr int32_t repair_saga_version = 5;
 /// The first version with `configure_cpe` (sealed credentials).
 inline constexpr int32_t sealed_credentials_version = 5;
 
+/// The step of a repair whose output "onu_id" the subscriber record takes
+/// (`onu_replaced`).
+inline constexpr std::string_view repair_onu_step = "provision_onu_service";
+
 /// The repair saga, current version.
 saga_definition make_repair_definition();
 
-/// The repair saga at `version` (1 to 3, 5).
+/// The repair saga at `version` (1 to 5).
 saga_definition make_repair_definition(int32_t version);
 
 /// Adds the repair definitions (every version); returns why one was
@@ -165,11 +191,21 @@ repaired_kinds(const std::map<std::string, std::string>& payload);
 /// The steps that repair `x.kinds` (pure). A kind is unrepairable when the
 /// record lacks what a repair needs (no stored password hash:
 /// `radius_user_missing` without `stored_password` nor `sealed_password`),
-/// the device is gone or another one took its place (`onu_missing`,
-/// `onu_replaced`, `cpe_missing`), ispflow keeps no sealed password the CPE
-/// would need with its username (`cpe_param_mismatch` without
-/// `sealed_password`; the reason says whether a sealing key is missing),
-/// the kind does not fit the state, or the kind is unknown.
+/// the device is gone (`onu_missing`: no device carries the serial either,
+/// `cpe_missing`), ispflow keeps no sealed password the CPE would need with
+/// its username (`cpe_param_mismatch` without `sealed_password`; the reason
+/// says whether a sealing key is missing), the kind does not fit the state,
+/// or the kind is unknown.
 repair_plan plan_repair(const repair_input& x);
+
+/// What a finished (completed, compensated or cancelled) repair changes in
+/// its subscriber's record and profile: "onu_id", the output of its
+/// succeeded `repair_onu_step` (the device now carrying the subscriber's
+/// ONU serial); nothing else, and nothing for another saga or a repair not
+/// finished. A repair has no compensation, so a step that succeeded stays
+/// done whatever the saga's end. Both saga stores apply it
+/// (adapters/postgres/subscriber_record.cpp, actors/saga_store.cpp).
+field_map repair_record_fields(const saga_definition& def,
+                               const saga_instance& inst);
 
 } // namespace ispflow::sagas

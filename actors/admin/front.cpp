@@ -1,5 +1,6 @@
 #include "actors/admin/front.hpp"
 
+#include "common/wait.hpp"
 #include "events/errc.hpp"
 
 #include <arpa/inet.h>
@@ -28,10 +29,7 @@ using std::chrono::milliseconds;
 
 thread_local connection_control* current = nullptr;
 
-int millis_until(clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<milliseconds>(deadline - clock::now());
-  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
-}
+using common::millis_until;
 
 // Waits until `fd` is ready for `events` or `deadline` passes.
 bool wait_for(int fd, short events, clock::time_point deadline) {

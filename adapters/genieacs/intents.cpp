@@ -8,11 +8,13 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
 #include <utility>
+#include <vector>
 
 namespace ispflow::adapters::genieacs {
 
@@ -91,7 +93,8 @@ intent_store_actor::behavior_type
 pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
          int64_t retention_hours) {
   // Every fresh connection prepares the statements and purges intents
-  // untouched for the retention.
+  // untouched for the retention (an index range: cheap, whichever of the
+  // stores connects first).
   self->state.db.emplace(
     std::move(dsn), [retention_hours](pqxx::connection& conn) {
       conn.prepare("genieacs_intent_load", load_sql);
@@ -144,6 +147,39 @@ pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
   };
 }
 
+// The front of several PostgreSQL stores: each (operation, key) always goes
+// to the same one, so one operation's intents stay in order, while the
+// operations of different CPEs commit on different connections.
+struct shards_state {
+  std::vector<intent_store_actor> shards;
+  static inline const char* name = "ispflow.genieacs.intents";
+
+  const intent_store_actor& of(const std::string& operation,
+                               const std::string& key) const {
+    auto h = std::hash<std::string>{}(operation + '\n' + key);
+    return shards[h % shards.size()];
+  }
+};
+
+intent_store_actor::behavior_type
+shards_front(intent_store_actor::stateful_pointer<shards_state> self,
+             std::vector<intent_store_actor> shards) {
+  for (auto& x : shards)
+    self->link_to(x);
+  self->state.shards = std::move(shards);
+  return {
+    [self](load_atom, std::string& operation, std::string& key) {
+      const auto& to = self->state.of(operation, key);
+      return self->delegate(to, load_atom_v, std::move(operation),
+                            std::move(key));
+    },
+    [self](save_atom, task_intent& x) {
+      const auto& to = self->state.of(x.operation, x.idempotency_key);
+      return self->delegate(to, save_atom_v, std::move(x));
+    },
+  };
+}
+
 // -- memory -------------------------------------------------------------------
 
 struct memory_state {
@@ -185,11 +221,16 @@ memory_store(intent_store_actor::stateful_pointer<memory_state> self,
 
 } // namespace
 
-intent_store_actor spawn_pg_intent_store(caf::actor_system& sys,
-                                         std::string dsn,
-                                         std::chrono::hours retention) {
-  return sys.spawn<caf::detached>(pg_store, std::move(dsn),
-                                  static_cast<int64_t>(retention.count()));
+intent_store_actor
+spawn_pg_intent_store(caf::actor_system& sys, std::string dsn,
+                      std::chrono::hours retention, size_t connections) {
+  auto hours = static_cast<int64_t>(retention.count());
+  if (connections <= 1)
+    return sys.spawn<caf::detached>(pg_store, std::move(dsn), hours);
+  std::vector<intent_store_actor> shards;
+  for (size_t i = 0; i < connections; ++i)
+    shards.push_back(sys.spawn<caf::detached>(pg_store, dsn, hours));
+  return sys.spawn(shards_front, std::move(shards));
 }
 
 intent_store_actor spawn_memory_intent_store(caf::actor_system& sys,

@@ -88,14 +88,18 @@ using intent_store_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::string, std::string>::with<intent_lookup>,
   caf::replies_to<save_atom, task_intent>::with<bool>>;
 
-/// A store in PostgreSQL (table `genieacs_task_intents`, schema/0007), in a
-/// detached actor of its own (libpqxx blocks) with one lazily (re)opened
-/// connection to `dsn`. Each time it connects it deletes the rows untouched
-/// for `retention` (far longer than any step deadline: an operator's retry
-/// runs under a new generation, hence a new key).
+/// A store in PostgreSQL (table `genieacs_task_intents`, schema/0007):
+/// `connections` detached actors (libpqxx blocks), each with one lazily
+/// (re)opened connection to `dsn`, behind one front that sends each
+/// (operation, key) always to the same one (its intents stay in order; the
+/// saves of different operations commit in parallel). Each time one
+/// connects it deletes the rows untouched for `retention` (far longer than
+/// any step deadline: an operator's retry runs under a new generation,
+/// hence a new key).
 intent_store_actor
 spawn_pg_intent_store(caf::actor_system& sys, std::string dsn,
-                      std::chrono::hours retention = std::chrono::hours{720});
+                      std::chrono::hours retention = std::chrono::hours{720},
+                      size_t connections = 4);
 
 /// A store in memory (tests, or a process without PostgreSQL): it survives
 /// the adapter actor but not the process. Holds at most `capacity` intents

@@ -1,6 +1,7 @@
 #include "adapters/kafka/consumer.hpp"
 
 #include "adapters/kafka/detail/rdkafka.hpp"
+#include "common/wait.hpp"
 #include "events/errc.hpp"
 
 #include <exception>
@@ -127,14 +128,7 @@ consumer::poll_batch(size_t max, std::chrono::milliseconds wait) {
   auto deadline = clock_type::now() + wait;
   while (out.size() < max) {
     // Wait for the first record; afterwards only drain what is ready.
-    int timeout_ms = 0;
-    if (out.empty()) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - clock_type::now())
-                    .count();
-      if (left > 0)
-        timeout_ms = static_cast<int>(left);
-    }
+    int timeout_ms = out.empty() ? common::millis_until(deadline) : 0;
     std::unique_ptr<RdKafka::Message> msg{st.handle->consume(timeout_ms)};
     if (st.pending)
       break;

@@ -1,6 +1,7 @@
 #include "adapters/kafka/producer.hpp"
 
 #include "adapters/kafka/detail/rdkafka.hpp"
+#include "common/wait.hpp"
 #include "events/errc.hpp"
 
 #include <cstdint>
@@ -14,12 +15,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 int remaining_ms(clock_type::time_point deadline, int cap_ms) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - clock_type::now())
-                .count();
-  if (left <= 0)
-    return 0;
-  return left < cap_ms ? static_cast<int>(left) : cap_ms;
+  return common::millis_until(deadline, cap_ms);
 }
 
 } // namespace

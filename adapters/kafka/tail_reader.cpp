@@ -1,6 +1,7 @@
 #include "adapters/kafka/tail_reader.hpp"
 
 #include "adapters/kafka/detail/rdkafka.hpp"
+#include "common/wait.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -14,10 +15,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 int remaining_ms(clock_type::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - clock_type::now())
-                .count();
-  return left > 0 ? static_cast<int>(left) : 0;
+  return common::millis_until(deadline);
 }
 
 } // namespace

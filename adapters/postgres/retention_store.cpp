@@ -72,6 +72,35 @@ constexpr const char* purge_audit
     " SELECT id FROM admin_audit WHERE at < " ISPFLOW_CUTOFF
     " ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
+// Drift scans: finished before the cutoff (created before it too, which
+// bounds the scan of drift_scans_created_idx), none of whose findings has a
+// repair still to run: its inbox event (the scanner writes it as
+// <scan>/<tenant>/<subscriber> of type ispflow.drift.repair for the
+// finding's subscriber) not started, or its saga open. A finding whose
+// `repair` is a refusal text names no event and holds nothing.
+constexpr const char* pick_drift
+  = "SELECT d.id FROM drift_scans d WHERE d.created_at < " ISPFLOW_CUTOFF
+    " AND d.finished_at < " ISPFLOW_CUTOFF
+    " AND d.state IN ('completed', 'failed')"
+    " AND NOT EXISTS ("
+    "  SELECT 1 FROM drift_findings f"
+    "    JOIN inbox i ON i.tenant_id = f.tenant_id"
+    "     AND i.subscriber_id = f.subscriber_id AND i.event_id = f.repair"
+    "     AND i.type = 'ispflow.drift.repair'"
+    "    LEFT JOIN sagas s ON s.id = i.saga_id"
+    "   WHERE f.scan_id = d.id AND f.repair IS NOT NULL"
+    "     AND ((i.saga_id IS NULL AND i.skipped_reason IS NULL)"
+    "          OR s.state IN ('pending', 'running', 'compensating',"
+    "                         'needs_attention')))"
+    " ORDER BY d.created_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED";
+// At most $2 findings of the picked scans (the primary key's scan_id).
+constexpr const char* delete_drift_findings
+  = "DELETE FROM drift_findings WHERE ctid = ANY(ARRAY("
+    " SELECT ctid FROM drift_findings WHERE scan_id = ANY($1::text[])"
+    " LIMIT $2))";
+constexpr const char* delete_drift_scans
+  = "DELETE FROM drift_scans WHERE id = ANY($1::text[])";
+
 #undef ISPFLOW_CUTOFF
 #undef ISPFLOW_FINISHED
 
@@ -93,6 +122,9 @@ void prepare(pqxx::connection& conn) {
   conn.prepare("ispflow_rt_delete_dead_letters", delete_dead_letters);
   conn.prepare("ispflow_rt_timers", purge_timers);
   conn.prepare("ispflow_rt_audit", purge_audit);
+  conn.prepare("ispflow_rt_pick_drift", pick_drift);
+  conn.prepare("ispflow_rt_delete_drift_findings", delete_drift_findings);
+  conn.prepare("ispflow_rt_delete_drift_scans", delete_drift_scans);
 }
 
 // A PostgreSQL array literal of the first column of `rows` (ids are
@@ -126,6 +158,24 @@ int64_t pick_and_delete(pqxx::work& w, const char* pick, const char* unlink,
   return static_cast<int64_t>(w.exec_prepared(del, ids).affected_rows());
 }
 
+// One batch of drift scans: their findings first (at most `limit`), then
+// the scans once none is left.
+int64_t purge_drift(pqxx::work& w, int64_t cutoff, int64_t limit) {
+  auto rows = w.exec_prepared("ispflow_rt_pick_drift", cutoff, limit);
+  if (rows.empty())
+    return 0;
+  auto ids = array_of(rows);
+  auto findings = static_cast<int64_t>(
+    w.exec_prepared("ispflow_rt_delete_drift_findings", ids, limit)
+      .affected_rows());
+  if (findings >= limit)
+    return findings; // more findings of these scans: the next batch
+  return findings
+         + static_cast<int64_t>(
+           w.exec_prepared("ispflow_rt_delete_drift_scans", ids)
+             .affected_rows());
+}
+
 } // namespace
 
 std::string_view to_string(retention_table x) noexcept {
@@ -142,6 +192,8 @@ std::string_view to_string(retention_table x) noexcept {
       return "timers";
     case retention_table::audit:
       return "audit";
+    case retention_table::drift:
+      return "drift";
   }
   return "unknown";
 }
@@ -150,7 +202,8 @@ const std::vector<retention_table>& retention_tables() {
   static const std::vector<retention_table> all{
     retention_table::timers,       retention_table::sagas,
     retention_table::inbox,        retention_table::outbox,
-    retention_table::dead_letters, retention_table::audit};
+    retention_table::dead_letters, retention_table::audit,
+    retention_table::drift};
   return all;
 }
 
@@ -217,6 +270,9 @@ retention_store::purge(retention_table table,
       case retention_table::audit:
         deleted = static_cast<int64_t>(
           w.exec_prepared("ispflow_rt_audit", us, n).affected_rows());
+        break;
+      case retention_table::drift:
+        deleted = purge_drift(w, us, n);
         break;
     }
     w.commit();

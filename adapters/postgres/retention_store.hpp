@@ -35,6 +35,15 @@ enum class retention_table {
   timers,
   /// admin_audit rows.
   audit,
+  /// Finished drift scans (completed, failed) with their findings
+  /// (schema/0013), by finish time. A scan still queued or running stays,
+  /// and so does a scan with a finding whose repair (its inbox event,
+  /// `drift_findings.repair`) has not started or whose repair saga is open
+  /// (pending, running, compensating, needs_attention): the finding is
+  /// what `ispflowctl drift show` joins to the saga. The findings of the
+  /// batch's scans go first, at most `limit` rows per transaction; a scan
+  /// goes once it has none.
+  drift,
 };
 
 /// Stable name, e.g. "dead_letters" (the configuration key's suffix).

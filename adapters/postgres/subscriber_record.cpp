@@ -101,15 +101,20 @@ std::optional<sagas::subscriber_state> target_of(std::string_view name,
 }
 
 // True for a saga that restores the network to the record (a drift
-// repair): whatever its outcome, the record's state and profile stay.
+// repair): whatever its outcome, the record's state stays, and its profile
+// but for what sagas::repair_record_fields names (the ONU's new device id).
 bool restores_record(const sagas::saga_instance& inst) {
   return inst.name == sagas::repair_saga;
 }
 
-// Payload and succeeded step outputs of a completed saga, without secrets.
-void append_delta(std::string& out, const sagas::saga_instance& inst) {
+// Payload and succeeded step outputs of a completed saga, without secrets;
+// of a repair, only sagas::repair_record_fields.
+void append_delta(std::string& out, const sagas::saga_definition& def,
+                  const sagas::saga_instance& inst) {
   std::map<std::string, std::string> delta;
-  if (inst.state == sagas::saga_state::completed && !restores_record(inst)) {
+  if (restores_record(inst)) {
+    delta = sagas::repair_record_fields(def, inst);
+  } else if (inst.state == sagas::saga_state::completed) {
     for (auto& [k, v] : inst.payload)
       delta[k] = v;
     for (auto& step : inst.steps)
@@ -211,7 +216,7 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                                ? inst->service_type
                                : std::string{});
       rows += ",\"delta\":";
-      append_delta(rows, *inst);
+      append_delta(rows, *def, *inst);
       rows += ",\"at\":";
       rows += std::to_string(std::chrono::floor<std::chrono::microseconds>(
                                inst->updated_at.time_since_epoch())

@@ -118,8 +118,14 @@ service_watch::service_watch(caf::actor_system& sys, notify_target target,
   if (target_.socket.empty())
     return;
   // The watchdog's proof of life: a message through the scheduler and back.
+  // The answer is passed as an argument: CAF 0.17 dereferences a null
+  // argument tuple when an actor is spawned without any (UBSan reports it,
+  // and a stripped binary cannot match the suppression, cmake/ubsan.supp).
   heartbeat_ = sys_.spawn(
-    []() -> caf::behavior { return {[](health_atom) { return true; }}; });
+    [](bool alive) -> caf::behavior {
+      return {[alive](health_atom) { return alive; }};
+    },
+    true);
   thread_ = std::thread{[this] { run(); }};
 }
 

@@ -733,7 +733,8 @@ caf::actor start_retention(caf::actor_system& sys, const common::config& cfg) {
        {retention_table::dead_letters, seconds{r.dead_letters_seconds}},
        {retention_table::sagas, seconds{r.sagas_seconds}},
        {retention_table::timers, seconds{r.timers_seconds}},
-       {retention_table::audit, seconds{r.audit_seconds}}};
+       {retention_table::audit, seconds{r.audit_seconds}},
+       {retention_table::drift, seconds{r.drift_seconds}}};
   rs.batch = static_cast<size_t>(r.batch);
   rs.pause = std::chrono::milliseconds{r.pause_ms};
   rs.interval = seconds{r.interval_seconds};

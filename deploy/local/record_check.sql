@@ -21,7 +21,9 @@
 --   profile  the payloads and succeeded step outputs of the completed
 --            sagas, oldest first, later values winning, secret-looking keys
 --            left out; plan_id, radius_username, ip_address, onu_id,
---            cpe_id and nas_identifier are copies of profile keys
+--            cpe_id and nas_identifier are copies of profile keys; of a
+--            finished drift repair only the onu_id output of its succeeded
+--            provision_onu_service step (sagas::repair_record_fields)
 -- It reads the whole history: run it where retention has not yet deleted
 -- a subscriber's older sagas (demo, crash tests, chaos runs).
 create or replace temporary view ispflow_record_check as
@@ -43,7 +45,8 @@ with finished as (
               then 'needs_attention' else s.state end as outcome
     from sagas s
    where s.state in ('completed', 'compensated', 'cancelled')
-     -- A drift repair restores the network to the record: it changes none.
+     -- A drift repair restores the network to the record: it changes no
+     -- state (its ONU device id: see the profile below).
      and s.name <> 'repair'
 ), moves as (
   select f.*,
@@ -86,7 +89,19 @@ with finished as (
                          jsonb_each(st.output) o
                    where m.tenant_id = k.tenant_id
                      and m.subscriber_id = k.subscriber_id
-                     and m.state = 'completed') kv
+                     and m.state = 'completed'
+                  union all
+                  select r.created_at, r.id, 1 + st.idx, o.key, o.value
+                    from sagas r
+                    join saga_steps st on st.saga_id = r.id
+                     and st.state = 'succeeded'
+                     and st.name = 'provision_onu_service',
+                         jsonb_each(st.output) o
+                   where r.tenant_id = k.tenant_id
+                     and r.subscriber_id = k.subscriber_id
+                     and r.name = 'repair'
+                     and r.state in ('completed', 'compensated', 'cancelled')
+                     and o.key = 'onu_id' and o.value <> '""'::jsonb) kv
            where kv.k !~* '(password|secret|token|psk)') as profile
     from subjects k
 ), pairs as (

@@ -3,6 +3,7 @@
 #include "adapters/radius/protocol/dictionary.hpp"
 #include "adapters/radius/protocol/error_cause.hpp"
 #include "adapters/radius/protocol/packet.hpp"
+#include "common/wait.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -204,13 +205,11 @@ struct simulator::impl {
                reinterpret_cast<const sockaddr*>(&addr), len);
       auto deadline = clock_type::now() + cfg.radius_timeout;
       for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      deadline - clock_type::now())
-                      .count();
+        auto left = common::millis_until(deadline);
         if (left <= 0)
           break;
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+        if (::poll(&p, 1, left) <= 0)
           continue;
         sockaddr_storage from{};
         socklen_t from_len = sizeof(from);

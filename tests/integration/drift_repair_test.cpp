@@ -49,6 +49,7 @@
 #include <rapidjson/document.h>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace {
 
@@ -149,6 +150,7 @@ struct drift_repair : ::testing::Test {
     vo.olts = 3;
     vo.onus_per_olt = 3;
     vo.transition_delay = 10ms;
+    vo.program_delay = 10ms;
     auto v = ispflow::sim::voltha::server::start(vo);
     EXPECT_TRUE(v);
     olt = std::move(*v);
@@ -165,6 +167,11 @@ struct drift_repair : ::testing::Test {
     voltha::adapter_options opts;
     voltha::tenant_settings vt;
     vt.grpc_address = grpc();
+    // The simulator's olt app (onu_replaced provisions the service).
+    vt.onos_url = "http://127.0.0.1:" + std::to_string(olt->rest_port());
+    vt.onos_user = "karaf";
+    vt.onos_password = "karaf";
+    vt.confirm_interval = 20ms;
     opts.tenants.emplace("demo", vt);
     auto vin = caf::actor_cast<adapters::api::adapter_actor>(
       voltha::spawn_adapter(sys, std::move(opts)));
@@ -393,13 +400,12 @@ struct drift_repair : ::testing::Test {
     auto c = client();
     ASSERT_TRUE(c->disable_device(onus[3].first, 2s).ok());
     ASSERT_TRUE(c->enable_device(onus[4].first, 2s).ok());
-    httplib::Client rest{"127.0.0.1", olt->rest_port()};
-    auto rep = rest.Post("/_sim/onus/replace",
-                         R"({"serial":")" + onus[6].second + "\"}",
-                         "application/json");
-    ASSERT_TRUE(rep);
-    ASSERT_EQ(rep->status, 200) << rep->body;
+    s07_onu = replace_onu(onus[6].second);
+    ASSERT_FALSE(s07_onu.empty());
   }
+
+  // s07's ONU's new device id (drift_everything).
+  std::string s07_onu;
 
   static found_set everything_drifted() {
     return {{"s01", "radius_plan_mismatch"}, {"s02", "radius_not_active"},
@@ -410,7 +416,31 @@ struct drift_repair : ::testing::Test {
   }
 
   static found_set unrepairable() {
-    return {{"s06", "radius_user_missing"}, {"s07", "onu_replaced"}};
+    return {{"s06", "radius_user_missing"}};
+  }
+
+  // The ONU with `serial` deleted and discovered again under a new device
+  // id (the simulator's /_sim/onus/replace); returns the new id.
+  std::string replace_onu(const std::string& serial) {
+    httplib::Client rest{"127.0.0.1", olt->rest_port()};
+    auto rep = rest.Post("/_sim/onus/replace",
+                         R"({"serial":")" + serial + "\"}", "application/json");
+    EXPECT_TRUE(rep);
+    if (!rep)
+      return {};
+    EXPECT_EQ(rep->status, 200) << rep->body;
+    rapidjson::Document doc;
+    doc.Parse(rep->body.c_str());
+    EXPECT_TRUE(doc.IsObject() && doc.HasMember("new_id")) << rep->body;
+    if (!doc.IsObject() || !doc.HasMember("new_id"))
+      return {};
+    return doc["new_id"].GetString();
+  }
+
+  // Whether the olt app lists the service of the ONU with `serial` (UNI 1).
+  bool programmed(const std::string& serial) {
+    return olt->state_json().find("\"port\":\"" + serial + "-1\"")
+           != std::string::npos;
   }
 };
 
@@ -433,19 +463,18 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
   ASSERT_TRUE(sum) << to_string(sum.error());
   EXPECT_EQ(sum->state, "completed") << sum->error;
   EXPECT_EQ(stored(sum->id), everything_drifted());
-  EXPECT_EQ(sum->repairs, 7);
+  EXPECT_EQ(sum->repairs, 8);
   EXPECT_EQ(sum->unrepairable,
-            (std::map<std::string, int64_t>{{"radius_user_missing", 1},
-                                            {"onu_replaced", 1}}));
+            (std::map<std::string, int64_t>{{"radius_user_missing", 1}}));
   // One repair saga per subscriber with repairable differences; each
   // completes.
   EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
                            "AND state = 'completed'",
-                           7),
-            7);
+                           8),
+            8);
   EXPECT_EQ(db.value("SELECT string_agg(subscriber_id, ',' ORDER BY "
                      "subscriber_id) FROM sagas WHERE name = 'repair'"),
-            "s01,s02,s03,s04,s05,s08,s09");
+            "s01,s02,s03,s04,s05,s07,s08,s09");
   // The steps each ran, by the kinds.
   EXPECT_EQ(db.value("SELECT string_agg(s.subscriber_id || ':' || st.name, ','"
                      " ORDER BY s.subscriber_id, st.idx) FROM sagas s JOIN "
@@ -455,6 +484,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
             "s02:restore_plan,s02:disconnect_sessions,"
             "s03:deny,s03:disconnect_sessions,s03:verify_sessions_closed,"
             "s04:enable_onu,s05:disable_onu,"
+            "s07:provision_onu_service,s07:enable_onu,"
             "s08:restore_credentials,s08:restore_plan,"
             "s09:disconnect_sessions,s09:verify_sessions_closed");
   // The network matches the records again.
@@ -481,6 +511,8 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
     "pw-s08-51c2e8"));
   EXPECT_EQ(admin_of(onus[3].first), voltha::admin_state::enabled);
   EXPECT_EQ(admin_of(onus[4].first), voltha::admin_state::disabled);
+  EXPECT_EQ(admin_of(s07_onu), voltha::admin_state::enabled);
+  EXPECT_TRUE(programmed(onus[6].second));
   EXPECT_EQ(nas->disconnected.load(), 1);
   EXPECT_EQ(db.count("SELECT count(*) FROM radacct WHERE acctstoptime IS "
                      "NULL AND username = 's09@demo.example'"),
@@ -491,18 +523,17 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
                      "subscriber_id = 's06'")
               .find("re-send the activation"),
             std::string::npos);
-  EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE subscriber_id IN "
-                     "('s06', 's07')"),
-            0);
+  EXPECT_EQ(
+    db.count("SELECT count(*) FROM sagas WHERE subscriber_id IN ('s06')"), 0);
   // The repairs' step calls were keyed as the lifecycle sagas' are.
   EXPECT_EQ(db.count("SELECT count(*) FROM sagas s WHERE s.name = 'repair' "
                      "AND s.causation = (SELECT i.event_id FROM inbox i "
                      "WHERE i.saga_id = s.id)"),
-            7);
+            8);
   // One drift.repaired per repair, on saga.events.v1, as its schema says.
   auto rows = db.query("SELECT convert_from(value, 'UTF8') FROM outbox "
                        "WHERE headers::text LIKE '%drift.repaired%'");
-  EXPECT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows.size(), 8u);
   for (auto& row : rows)
     EXPECT_EQ(events::schema_registry::builtin().validate("drift.repaired",
                                                           *row[0]),
@@ -516,17 +547,25 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
     "SELECT h->>'text', convert_from(o.value, 'UTF8') FROM outbox o, "
     "jsonb_array_elements(o.headers) h WHERE h->>'key' = 'ce_type' "
     "AND h->>'text' LIKE 'saga.%'");
-  EXPECT_GE(saga_events.size(), 7u * 3);
+  EXPECT_GE(saga_events.size(), 8u * 3);
   for (auto& row : saga_events)
     EXPECT_EQ(events::schema_registry::builtin().validate(*row[0], *row[1]),
               std::nullopt)
       << *row[0] << " " << *row[1];
-  // The records are unchanged: a repair restores the network to them.
-  for (auto& [sub, rec] : before)
-    EXPECT_EQ(record(sub), rec) << sub;
+  // The records are unchanged (a repair restores the network to them), but
+  // for s07's ONU: the record names the device its serial is on now.
+  for (auto& [sub, rec] : before) {
+    if (sub != "s07") {
+      EXPECT_EQ(record(sub), rec) << sub;
+    }
+  }
+  EXPECT_EQ(db.value("SELECT onu_id || ' ' || (profile->>'onu_id') || ' ' "
+                     "|| state || ' ' || plan_id FROM subscribers WHERE id = "
+                     "'s07'"),
+            s07_onu + " " + s07_onu + " active p100");
   EXPECT_EQ(db.count("SELECT count(*) FROM subscribers WHERE last_saga_name "
                      "= 'repair' AND state IN ('active', 'suspended')"),
-            7);
+            8);
   // A second scan finds only what no repair can fix.
   auto again = scanner->run({});
   ASSERT_TRUE(again);
@@ -605,24 +644,24 @@ TEST_F(drift_repair, a_repair_whose_subscriber_changed_state_is_refused) {
   req.repair = true;
   auto sum = scanner->run(req);
   ASSERT_TRUE(sum);
-  EXPECT_EQ(sum->repairs, 7);
+  EXPECT_EQ(sum->repairs, 8);
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE type = "
                      "'ispflow.drift.repair'"),
-            7);
+            8);
   // A second scan while they wait queues no second repair.
   auto again = scanner->run(req);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->repairs, 0);
   EXPECT_EQ(db.count("SELECT count(*) FROM drift_findings WHERE scan_id = '"
                      + again->id + "' AND repair LIKE 'not started%'"),
-            7);
+            8);
   // Billing suspended s02 meanwhile: restoring its plan would lift that.
   db.query("UPDATE subscribers SET state = 'suspended' WHERE id = 's02'");
   boot();
   EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
                            "AND state = 'completed'",
-                           6),
-            6);
+                           7),
+            7);
   EXPECT_EQ(db.await_count("SELECT count(*) FROM inbox WHERE subscriber_id = "
                            "'s02' AND skipped_reason = 'drift_repair_stale'",
                            1),
@@ -633,6 +672,83 @@ TEST_F(drift_repair, a_repair_whose_subscriber_changed_state_is_refused) {
   EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE username = "
                      "'s02@demo.example' AND attribute = 'Auth-Type'"),
             1);
+}
+
+TEST_F(drift_repair, a_replaced_onu_gets_its_service_and_the_record_its_id) {
+  seed();
+  // s04 (active) and s05 (suspended, its ONU disabled by the policy): each
+  // ONU deleted and discovered again under a new device id, as a new ONU
+  // comes up (enabled).
+  ASSERT_TRUE(client()->enable_device(onus[4].first, 2s).ok());
+  auto s04_onu = replace_onu(onus[3].second);
+  auto s05_onu = replace_onu(onus[4].second);
+  ASSERT_FALSE(s04_onu.empty());
+  ASSERT_FALSE(s05_onu.empty());
+  ASSERT_NE(s04_onu, onus[3].first);
+  EXPECT_FALSE(programmed(onus[3].second));
+  make_scanner();
+  boot();
+  drift::scan_request req;
+  req.repair = true;
+  auto sum = scanner->run(req);
+  ASSERT_TRUE(sum) << to_string(sum.error());
+  EXPECT_EQ(sum->state, "completed") << sum->error;
+  EXPECT_EQ(stored(sum->id),
+            (found_set{{"s04", "onu_replaced"}, {"s05", "onu_replaced"}}));
+  EXPECT_TRUE(sum->unrepairable.empty());
+  EXPECT_EQ(sum->repairs, 2);
+  EXPECT_EQ(db.await_count("SELECT count(*) FROM sagas WHERE name = 'repair' "
+                           "AND state = 'completed'",
+                           2),
+            2);
+  EXPECT_EQ(db.value("SELECT string_agg(s.subscriber_id || ':' || st.name, ','"
+                     " ORDER BY s.subscriber_id, st.idx) FROM sagas s JOIN "
+                     "saga_steps st ON st.saga_id = s.id WHERE s.name = "
+                     "'repair' AND st.state = 'succeeded'"),
+            "s04:provision_onu_service,s04:enable_onu,"
+            "s05:provision_onu_service,s05:disable_onu");
+  // The service is on the new devices, each in the state its subscriber's
+  // record wants.
+  EXPECT_TRUE(programmed(onus[3].second));
+  EXPECT_TRUE(programmed(onus[4].second));
+  EXPECT_EQ(admin_of(s04_onu), voltha::admin_state::enabled);
+  EXPECT_EQ(admin_of(s05_onu), voltha::admin_state::disabled);
+  // The records name the new devices (column and profile), nothing else
+  // changed.
+  for (auto& [sub, onu, state] : {std::tuple{"s04", s04_onu, "active"},
+                                  std::tuple{"s05", s05_onu, "suspended"}})
+    EXPECT_EQ(db.value("SELECT onu_id || ' ' || (profile->>'onu_id') || ' ' "
+                       "|| state || ' ' || plan_id || ' ' || last_saga_name "
+                       "FROM subscribers WHERE id = '"
+                       + std::string{sub} + "'"),
+              onu + " " + onu + " " + state + " p100 repair")
+      << sub;
+  // A second scan finds nothing.
+  auto again = scanner->run({});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->state, "completed") << again->error;
+  EXPECT_EQ(stored(again->id), found_set{});
+  EXPECT_EQ(again->findings, 0);
+}
+
+TEST_F(drift_repair, an_onu_no_device_carries_stays_unrepairable) {
+  seed();
+  // s04's ONU deleted: no device carries its serial until the OLT
+  // discovers it again.
+  ASSERT_TRUE(client()->delete_device(onus[3].first, 2s).ok());
+  make_scanner();
+  boot();
+  drift::scan_request req;
+  req.repair = true;
+  auto sum = scanner->run(req);
+  ASSERT_TRUE(sum) << to_string(sum.error());
+  EXPECT_EQ(stored(sum->id), (found_set{{"s04", "onu_missing"}}));
+  EXPECT_EQ(sum->repairs, 0);
+  EXPECT_NE(db.value("SELECT unrepairable FROM drift_findings WHERE "
+                     "subscriber_id = 's04'")
+              .find("discovered by its OLT"),
+            std::string::npos);
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox"), 0);
 }
 
 // NetBox and GenieACS: addresses deleted, edited or given to another

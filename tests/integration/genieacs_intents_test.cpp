@@ -150,6 +150,40 @@ TEST_F(genieacs_intents, saved_intents_are_loaded_and_replaced) {
   EXPECT_EQ(db.count("SELECT count(*) FROM genieacs_task_intents"), 1);
 }
 
+TEST_F(genieacs_intents, operations_spread_over_connections_each_in_order) {
+  // 40 operations, each saved twice (posting, then queued) without waiting,
+  // then read back: each sees its own last save, and the saves went out on
+  // more than one connection.
+  caf::scoped_actor self{*sys};
+  for (int round = 0; round < 2; ++round)
+    for (int i = 0; i < 40; ++i) {
+      task_intent x;
+      x.operation = "genieacs.configure_cpe";
+      x.idempotency_key = "saga-" + std::to_string(i) + "/configure_cpe/0";
+      x.tenant_id = "t1";
+      x.device = dev_a;
+      x.unique_key = "u-" + std::to_string(i);
+      x.state = round == 0 ? intent_state::posting : intent_state::queued;
+      x.task_id = round == 0 ? "" : "task-" + std::to_string(i);
+      self->send(store, save_atom_v, std::move(x));
+    }
+  for (int i = 0; i < 40; ++i)
+    self
+      ->request(store, 10s, load_atom_v, std::string{"genieacs.configure_cpe"},
+                "saga-" + std::to_string(i) + "/configure_cpe/0")
+      .receive(
+        [&](genieacs::intent_lookup& got) {
+          ASSERT_TRUE(got.found) << i;
+          EXPECT_EQ(got.intent.state, intent_state::queued) << i;
+          EXPECT_EQ(got.intent.task_id, "task-" + std::to_string(i));
+        },
+        [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_GT(db.count("SELECT count(DISTINCT pid) FROM pg_stat_activity"
+                     " WHERE datname = current_database()"
+                     " AND pid <> pg_backend_pid()"),
+            1);
+}
+
 TEST_F(genieacs_intents, rows_untouched_for_the_retention_are_purged) {
   db.query("INSERT INTO genieacs_task_intents (operation, idempotency_key,"
            " tenant_id, device_id, unique_key, state, posted_at, updated_at)"

@@ -231,3 +231,147 @@ TEST_F(retention, the_actor_runs_every_table_in_small_batches) {
   EXPECT_EQ(db.value("SELECT topic FROM outbox"), "unsent");
   self->send_exit(actor, caf::exit_reason::user_shutdown);
 }
+
+// -- drift scans (schema/0013) ------------------------------------------------
+
+namespace {
+
+class drift_retention : public retention {
+protected:
+  // A scan `id` in `state`, created `age` ago (finished then too unless it
+  // is queued or running), with `findings` findings without a repair.
+  void scan(const std::string& id, const std::string& state,
+            const std::string& age, int findings) {
+    bool finished = state == "completed" || state == "failed";
+    db.query("INSERT INTO drift_scans (id, trigger, state, created_at,"
+             " started_at, finished_at) VALUES ('"
+             + id + "', 'schedule', '" + state + "', now() - interval '" + age
+             + "', now() - interval '" + age + "', "
+             + (finished ? "now() - interval '" + age + "'" : "NULL") + ")");
+    for (int i = 0; i < findings; ++i)
+      finding(id, "sub-" + std::to_string(i), "NULL");
+  }
+
+  void finding(const std::string& scan_id, const std::string& sub,
+               const std::string& repair) {
+    db.query("INSERT INTO drift_findings (scan_id, tenant_id, subscriber_id,"
+             " system, kind, expected, observed, repair) VALUES ('"
+             + scan_id + "', 'acme', '" + sub
+             + "', 'voltha', 'onu_replaced', 'onu a', 'onu b', " + repair
+             + ")");
+  }
+
+  // A finding of `sub` in scan `scan_id` whose repair event (as the
+  // scanner writes it) started saga `saga_id` (NULL: not yet), or was
+  // skipped for `skipped`.
+  void repaired(const std::string& scan_id, const std::string& sub,
+                const std::string& saga_id,
+                const std::string& skipped = "NULL") {
+    auto event_id = scan_id + "/acme/" + sub;
+    db.query("INSERT INTO inbox (source, event_id, type, tenant_id,"
+             " subscriber_id, payload, topic, partition, \"offset\","
+             " received_at, saga_id, skipped_reason) VALUES ('ispflow/drift', '"
+             + event_id + "', 'ispflow.drift.repair', 'acme', '" + sub
+             + "', '{}', 'b', 0, 1, now() - interval '100 days', " + saga_id
+             + ", " + skipped + ")");
+    finding(scan_id, sub, "'" + event_id + "'");
+  }
+
+  int64_t findings_of(const std::string& scan_id) {
+    return db.count("SELECT count(*) FROM drift_findings WHERE scan_id = '"
+                    + scan_id + "'");
+  }
+};
+
+} // namespace
+
+TEST_F(drift_retention, an_old_finished_scan_goes_with_its_findings) {
+  scan("old-completed", "completed", "100 days", 3);
+  scan("old-failed", "failed", "99 days", 1);
+  scan("old-running", "running", "100 days", 2);
+  scan("old-queued", "queued", "100 days", 0);
+  scan("young", "completed", "1 day", 2);
+  // Batches of 2: the findings first, then their scans.
+  EXPECT_EQ(purge(retention_table::drift, 90 * day, 2), 3 + 1 + 2);
+  for (auto id : {"old-completed", "old-failed"}) {
+    EXPECT_FALSE(exists("drift_scans", std::string{"id = '"} + id + "'")) << id;
+    EXPECT_EQ(findings_of(id), 0) << id;
+  }
+  for (auto id : {"old-running", "old-queued", "young"})
+    EXPECT_TRUE(exists("drift_scans", std::string{"id = '"} + id + "'")) << id;
+  EXPECT_EQ(findings_of("old-running"), 2);
+  EXPECT_EQ(findings_of("young"), 2);
+}
+
+TEST_F(drift_retention, a_finding_whose_repair_is_open_keeps_its_scan) {
+  // Repairs still to run: the event not started, the saga running or
+  // waiting for an operator.
+  scan("queued-repair", "completed", "100 days", 1);
+  repaired("queued-repair", "s1", "NULL");
+  scan("running-repair", "completed", "100 days", 1);
+  saga("r2", "running", "100 days");
+  repaired("running-repair", "s2", "'r2'");
+  scan("stopped-repair", "completed", "100 days", 0);
+  saga("r3", "needs_attention", "100 days");
+  repaired("stopped-repair", "s3", "'r3'");
+  // Repairs over: the saga ended (or retention already took it), the event
+  // refused as stale, or no event (another repair had not ended).
+  scan("done-repair", "completed", "100 days", 1);
+  saga("r4", "completed", "100 days");
+  repaired("done-repair", "s4", "'r4'");
+  scan("gone-repair", "completed", "100 days", 0);
+  repaired("gone-repair", "s5", "'r-deleted'");
+  scan("stale-repair", "completed", "100 days", 0);
+  repaired("stale-repair", "s6", "NULL", "'drift_repair_stale'");
+  scan("refused-repair", "completed", "100 days", 0);
+  finding("refused-repair", "s7",
+          "'not started: an earlier repair of the subscriber has not ended'");
+  // Another subscriber's open repair event of the same id holds nothing.
+  scan("other-subscriber", "completed", "100 days", 0);
+  finding("other-subscriber", "s8", "'queued-repair/acme/s1'");
+  EXPECT_EQ(purge(retention_table::drift, 90 * day), (2 + 1 + 1 + 1 + 1) + 5);
+  for (auto id : {"queued-repair", "running-repair", "stopped-repair"}) {
+    EXPECT_TRUE(exists("drift_scans", std::string{"id = '"} + id + "'")) << id;
+    EXPECT_GE(findings_of(id), 1) << id;
+  }
+  EXPECT_EQ(findings_of("queued-repair"), 2);
+  for (auto id : {"done-repair", "gone-repair", "stale-repair",
+                  "refused-repair", "other-subscriber"})
+    EXPECT_FALSE(exists("drift_scans", std::string{"id = '"} + id + "'")) << id;
+  EXPECT_EQ(db.count("SELECT count(*) FROM drift_findings"), 2 + 2 + 1);
+  // The running repair ends: its scan goes at the next pass.
+  db.query("UPDATE sagas SET state = 'completed' WHERE id = 'r2'");
+  EXPECT_EQ(purge(retention_table::drift, 90 * day), 2 + 1);
+  EXPECT_FALSE(exists("drift_scans", "id = 'running-repair'"));
+  EXPECT_TRUE(exists("drift_scans", "id = 'queued-repair'"));
+  EXPECT_TRUE(exists("drift_scans", "id = 'stopped-repair'"));
+}
+
+TEST_F(drift_retention, the_actor_deletes_drift_scans_by_their_period) {
+  scan("old", "completed", "100 days", 3);
+  scan("young", "completed", "1 day", 1);
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::ispflow>();
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto pass = [&](std::chrono::seconds period) {
+    ispflow::actors::retention_actor_settings rs;
+    rs.dsn = db.dsn();
+    rs.periods = {{retention_table::drift, period}};
+    rs.batch = 2;
+    rs.scheduled = false;
+    auto actor = ispflow::actors::spawn_retention(sys, rs);
+    uint64_t deleted = 0;
+    self->request(actor, 60s, ispflow::tick_atom_v)
+      .receive([&](uint64_t n) { deleted = n; },
+               [](caf::error& err) { ADD_FAILURE() << to_string(err); });
+    self->send_exit(actor, caf::exit_reason::user_shutdown);
+    return deleted;
+  };
+  // 0 keeps forever.
+  EXPECT_EQ(pass(std::chrono::seconds{0}), 0u);
+  EXPECT_EQ(db.count("SELECT count(*) FROM drift_scans"), 2);
+  EXPECT_EQ(pass(90 * day), 4u);
+  EXPECT_EQ(db.value("SELECT string_agg(id, ',') FROM drift_scans"), "young");
+  EXPECT_EQ(db.count("SELECT count(*) FROM drift_findings"), 1);
+}

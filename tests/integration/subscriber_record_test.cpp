@@ -9,6 +9,7 @@
 #include "events/errc.hpp"
 #include "sagas/engine.hpp"
 #include "sagas/lifecycle_sagas.hpp"
+#include "sagas/repair_saga.hpp"
 #include "tests/integration/subscriber_record_check.hpp"
 #include "tests/support/scratch_database.hpp"
 
@@ -41,6 +42,7 @@ class subscriber_record : public testing::Test {
 protected:
   void SetUp() override {
     ASSERT_FALSE(sg::register_lifecycle_sagas(registry));
+    ASSERT_FALSE(sg::register_repair_saga(registry));
     auto report = pg::apply_migrations(db.dsn());
     ASSERT_TRUE(report) << ispflow::render_error(report.error());
     auto in = pg::intake_store::connect(db.dsn());
@@ -116,11 +118,11 @@ protected:
     return inst;
   }
 
-  static sg::field_map outputs(const std::string& operation) {
+  sg::field_map outputs(const std::string& operation) const {
     if (operation == "netbox.allocate_ip")
       return {{"ip_address", "100.64.0.9"}};
     if (operation == "voltha.provision_service")
-      return {{"onu_id", "onu-4"}};
+      return {{"onu_id", onu_id}};
     if (operation == "genieacs.configure_cpe")
       return {{"cpe_id", "cpe-8"}};
     return {};
@@ -165,6 +167,8 @@ protected:
   sg::time_point now = t0;
   int sagas_run = 0;
   int64_t offset = 0;
+  // The device id voltha.provision_service answers.
+  std::string onu_id = "onu-4";
 };
 
 } // namespace
@@ -252,6 +256,46 @@ TEST_F(subscriber_record, follows_a_mixed_lifecycle_as_the_history_does) {
                      "LIKE '%"
                      + password + "%'"),
             0);
+}
+
+TEST_F(subscriber_record, a_repaired_onu_replacement_names_the_new_device) {
+  run("activate", "r", activation("p100"));
+  EXPECT_EQ(column("r", "onu_id"), "onu-4");
+  // onu_replaced: VOLTHA discovered the ONU again under a new device id;
+  // the repair provisions the service there, and voltha.provision_service
+  // answers that id as in the activation. The payload carries the inherited
+  // profile (the old id) and the drift keys.
+  onu_id = "onu-9";
+  auto repair = run("repair", "r",
+                    {{"drift.state", "active"},
+                     {"drift.steps.provision_onu_service", "true"},
+                     {"drift.steps.enable_onu", "true"},
+                     {"plan_id", "p999"},
+                     {"onu_id", "onu-4"},
+                     {"access.onu_serial", "ALCL00000001"}});
+  EXPECT_EQ(repair.state, sg::saga_state::completed);
+  EXPECT_EQ(column("r", "onu_id"), "onu-9");
+  EXPECT_EQ(column("r", "profile->>'onu_id'"), "onu-9");
+  // Nothing else of the repair reaches the record.
+  EXPECT_EQ(column("r", "state"), "active");
+  EXPECT_EQ(column("r", "plan_id"), "p100");
+  EXPECT_EQ(column("r", "profile->>'plan_id'"), "p100");
+  EXPECT_EQ(column("r", "profile ? 'drift.state'"), "f");
+  EXPECT_EQ(column("r", "last_saga_name"), "repair");
+  // As the in-memory store's fold and the SQL check say.
+  EXPECT_EQ(ispflow::testing::expect_records_match_history(db, registry), 1u);
+  EXPECT_EQ(record_check(), std::vector<std::string>{});
+  // A repair whose provisioning failed names no device.
+  onu_id = "onu-10";
+  auto failed = run("repair", "r",
+                    {{"drift.state", "active"},
+                     {"drift.steps.provision_onu_service", "true"},
+                     {"drift.steps.enable_onu", "true"}},
+                    0, {"voltha.provision_service"});
+  EXPECT_EQ(failed.state, sg::saga_state::compensated);
+  EXPECT_EQ(column("r", "onu_id"), "onu-9");
+  EXPECT_EQ(ispflow::testing::expect_records_match_history(db, registry), 1u);
+  EXPECT_EQ(record_check(), std::vector<std::string>{});
 }
 
 TEST_F(subscriber_record, writing_the_same_outcome_again_changes_nothing) {

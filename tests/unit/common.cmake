@@ -16,6 +16,11 @@ ispflow_add_gtest(NAME common_effect_gate_test
                   LIBS ispflow::common
                   LABELS unit)
 
+ispflow_add_gtest(NAME common_wait_test
+                  SOURCES unit/common_wait_test.cpp
+                  LIBS ispflow::common
+                  LABELS unit)
+
 ispflow_add_gtest(NAME common_seal_test
                   SOURCES unit/common_seal_test.cpp
                   LIBS ispflow::common

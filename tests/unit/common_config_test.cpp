@@ -1453,6 +1453,30 @@ TEST(config, retention_periods_default_long_and_refuse_bad_values) {
   EXPECT_THAT(detail, HasSubstr("config: retention.batch: 0 is out of range"));
 }
 
+TEST(config, drift_retention_defaults_to_90_days_and_refuses_bad_values) {
+  auto res = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->retention.drift_seconds, 90 * 86'400);
+  auto keep = load_config_text(
+    std::string{minimal_yaml} + "retention: {drift_seconds: 0}\n", no_env());
+  ASSERT_TRUE(keep) << ispflow::render_error(keep.error());
+  EXPECT_EQ(keep->retention.drift_seconds, 0) << "0 keeps forever";
+  auto env
+    = env_source::from_map({{"ISPFLOW_RETENTION_DRIFT_SECONDS", "3600"}});
+  auto from_env = load_config_text(minimal_yaml, env);
+  ASSERT_TRUE(from_env) << ispflow::render_error(from_env.error());
+  EXPECT_EQ(from_env->retention.drift_seconds, 3600);
+  EXPECT_THAT(failure(load_config_text(std::string{minimal_yaml}
+                                         + "retention: {drift_seconds: -5}\n",
+                                       no_env())),
+              HasSubstr("config: retention.drift_seconds: -5 is out of range"));
+  EXPECT_THAT(
+    failure(load_config_text(std::string{minimal_yaml}
+                               + "retention: {drift_seconds: ninety days}\n",
+                             no_env())),
+    HasSubstr("retention.drift_seconds"));
+}
+
 TEST(config, cluster_keys_have_defaults_and_ranges) {
   auto env = env_source::from_map({});
   auto c = load_config_text(std::string{minimal_yaml}, env);

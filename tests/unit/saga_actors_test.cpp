@@ -4,6 +4,7 @@
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
+#include "sagas/repair_saga.hpp"
 #include "tests/support/fake_adapter.hpp"
 
 #include <caf/actor_system.hpp>
@@ -804,6 +805,59 @@ TEST(memory_saga_db, a_repair_leaves_nothing_for_later_sagas_to_inherit) {
   EXPECT_EQ(profile.count("drift.state"), 0u);
   EXPECT_EQ(profile.at("plan_id"), "p100");
   EXPECT_EQ(profile.at("credentials.username"), "u@x.example");
+}
+
+TEST(memory_saga_db, a_repaired_onu_replacement_gives_later_sagas_the_new_id) {
+  // onu_replaced: the repair provisioned the service on the device that
+  // now carries the serial; later sagas (and repairs) must find that one,
+  // as the PostgreSQL store's record names it. Nothing else of the repair
+  // is inherited.
+  sagas::saga_registry registry;
+  ASSERT_EQ(sagas::register_repair_saga(registry), std::nullopt);
+  actors::memory_saga_db db;
+  db.registry = &registry;
+  auto def = sagas::make_repair_definition();
+  auto saga = [&](std::string id, std::string name, int seconds,
+                  sagas::saga_state state, sagas::field_map payload) {
+    sagas::saga_instance x;
+    x.id = id;
+    x.name = std::move(name);
+    x.version = def.version;
+    x.tenant_id = "t1";
+    x.subscriber_id = "s1";
+    x.payload = std::move(payload);
+    x.state = state;
+    x.created_at = sagas::time_point{} + std::chrono::seconds{seconds};
+    x.steps.resize(def.steps.size());
+    return x;
+  };
+  auto activation = saga("a", "activation", 1, sagas::saga_state::completed,
+                         {{"plan_id", "p100"},
+                          {"onu_id", "onu-old"},
+                          {"access.onu_serial", "BBSM00000007"}});
+  db.sagas.emplace("a", activation);
+  auto repair = saga("r", "repair", 2, sagas::saga_state::completed,
+                     {{"drift.steps.provision_onu_service", "true"},
+                      {"drift.state", "active"},
+                      {"plan_id", "p999"}});
+  auto& provisioned = repair.steps[*def.index_of("provision_onu_service")];
+  provisioned.state = sagas::step_state::succeeded;
+  provisioned.output = {{"onu_id", "onu-new"}};
+  auto& enabled = repair.steps[*def.index_of("enable_onu")];
+  enabled.state = sagas::step_state::succeeded;
+  enabled.output = {{"onu_id", "onu-new"}, {"extra", "x"}};
+  // Still running: not yet.
+  repair.state = sagas::saga_state::running;
+  db.sagas.emplace("r", repair);
+  EXPECT_EQ(db.profile("t1", "s1").at("onu_id"), "onu-old");
+  db.sagas["r"].state = sagas::saga_state::completed;
+  auto profile = db.profile("t1", "s1");
+  EXPECT_EQ(profile.at("onu_id"), "onu-new");
+  EXPECT_EQ(profile.at("plan_id"), "p100");
+  EXPECT_EQ(profile.at("access.onu_serial"), "BBSM00000007");
+  EXPECT_EQ(profile.count("drift.steps.provision_onu_service"), 0u);
+  EXPECT_EQ(profile.count("drift.state"), 0u);
+  EXPECT_EQ(profile.count("extra"), 0u);
 }
 
 // -- fencing (issue 13) -------------------------------------------------------

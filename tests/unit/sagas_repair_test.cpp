@@ -9,7 +9,9 @@
 #include "sagas/outputs.hpp"
 #include "sagas/repair_saga.hpp"
 
+#include <functional>
 #include <gtest/gtest.h>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,21 +73,144 @@ TEST(repair_plan, steps_follow_the_definition_once_each) {
 }
 
 TEST(repair_plan, unrepairable_kinds_are_named_with_what_to_do) {
-  auto p = plan("active",
-                {"radius_user_missing", "onu_missing", "onu_replaced",
-                 "cpe_missing", "cpe_param_mismatch", "dns_record_missing"});
+  auto p = plan("active", {"radius_user_missing", "onu_missing", "cpe_missing",
+                           "cpe_param_mismatch", "dns_record_missing"});
   EXPECT_TRUE(p.steps.empty());
   EXPECT_TRUE(p.repaired.empty());
   EXPECT_EQ(unrepairable(p),
-            (strings{"radius_user_missing", "onu_missing", "onu_replaced",
-                     "cpe_missing", "cpe_param_mismatch",
-                     "dns_record_missing"}));
+            (strings{"radius_user_missing", "onu_missing", "cpe_missing",
+                     "cpe_param_mismatch", "dns_record_missing"}));
   for (auto& u : p.unrepairable)
     EXPECT_FALSE(u.reason.empty()) << u.kind;
   EXPECT_NE(p.unrepairable[0].reason.find("activation"), std::string::npos);
-  EXPECT_NE(p.unrepairable[3].reason.find("cannot be configured"),
+  // No device carries the serial: only the OLT's discovery brings it back.
+  EXPECT_NE(p.unrepairable[1].reason.find("discovered by its OLT"),
+            std::string::npos)
+    << p.unrepairable[1].reason;
+  EXPECT_NE(p.unrepairable[2].reason.find("cannot be configured"),
             std::string::npos);
-  EXPECT_NE(p.unrepairable[4].reason.find("password"), std::string::npos);
+  EXPECT_NE(p.unrepairable[3].reason.find("password"), std::string::npos);
+}
+
+TEST(repair_plan, a_replaced_onu_gets_the_service_and_the_state_of_the_record) {
+  // The service provisioned on the device that now carries the serial,
+  // then the ONU enabled or disabled as for onu_state_mismatch.
+  EXPECT_EQ(plan("active", {"onu_replaced"}).steps,
+            (strings{"provision_onu_service", "enable_onu"}));
+  EXPECT_EQ(plan("suspended", {"onu_replaced"}, true).steps,
+            (strings{"provision_onu_service", "disable_onu"}));
+  EXPECT_EQ(plan("suspended", {"onu_replaced"}, false).steps,
+            (strings{"provision_onu_service", "enable_onu"}));
+  auto p = plan("active", {"onu_replaced", "radius_plan_mismatch"});
+  EXPECT_EQ(p.steps, (strings{"set_plan_group", "coa_sessions",
+                              "provision_onu_service", "enable_onu"}));
+  EXPECT_EQ(p.repaired, (strings{"onu_replaced", "radius_plan_mismatch"}));
+  EXPECT_TRUE(p.unrepairable.empty());
+  // The activation's operation, for FTTH only, before the admin state.
+  auto def = make_repair_definition();
+  auto idx = def.index_of("provision_onu_service");
+  ASSERT_TRUE(idx.has_value());
+  EXPECT_EQ(def.steps[*idx].action, "voltha.provision_service");
+  EXPECT_EQ(def.steps[*idx].system, target_system::voltha);
+  EXPECT_EQ(def.steps[*idx].applies_when.service_types, (strings{"ftth"}));
+  EXPECT_LT(*idx, *def.index_of("enable_onu"));
+  EXPECT_LT(*idx, *def.index_of("disable_onu"));
+  // Without an ONU, or without a desired state, nothing runs.
+  EXPECT_EQ(unrepairable(plan("active", {"onu_replaced"}, false, "fixed")),
+            (strings{"onu_replaced"}));
+  EXPECT_EQ(unrepairable(plan("terminated", {"onu_replaced"})),
+            (strings{"onu_replaced"}));
+}
+
+namespace {
+
+// A repair of `kinds` run to its end, each step answered by `answer` (its
+// output on success, nullopt: a permanent failure).
+saga_instance run_repair(
+  const strings& steps,
+  const std::function<std::optional<field_map>(const std::string&)>& answer) {
+  auto def = make_repair_definition();
+  instance_seed seed;
+  seed.id = "r-onu";
+  seed.tenant_id = "demo";
+  seed.subscriber_id = "s07";
+  seed.service_type = "ftth";
+  seed.payload = {{"onu_id", "onu-old"},
+                  {"access.onu_serial", "BBSM00000007"},
+                  {"plan_id", "p100"}};
+  for (auto& s : steps)
+    seed.payload["drift.steps." + s] = "true";
+  auto inst = make_instance(def, seed, time_point{});
+  auto random = make_seeded_source(1);
+  auto t = time_point{} + std::chrono::seconds{1};
+  auto cmds = transition(def, inst, start_saga{full_tenant_profile()}, t,
+                         random);
+  for (int guard = 0; guard < 20; ++guard) {
+    const run_step* next = nullptr;
+    for (auto& c : cmds)
+      if (auto* r = std::get_if<run_step>(&c))
+        next = r;
+    if (next == nullptr)
+      break;
+    auto got = answer(def.steps[next->call.step].name);
+    step_outcome out = step_permanent_failure{"refused"};
+    if (got)
+      out = step_succeeded{*got};
+    t += std::chrono::seconds{1};
+    cmds = transition(def, inst,
+                      step_result{next->call.step, next->call.generation, out},
+                      t, random);
+  }
+  return inst;
+}
+
+} // namespace
+
+TEST(repair_record, a_repaired_onu_replacement_names_the_new_device) {
+  auto def = make_repair_definition();
+  // provision_onu_service answers the device that carries the serial now
+  // (voltha.provision_service's output, as in the activation).
+  auto done = run_repair({"provision_onu_service", "enable_onu"},
+                         [](const std::string&) -> std::optional<field_map> {
+                           return field_map{{"onu_id", "onu-new"}};
+                         });
+  ASSERT_EQ(done.state, saga_state::completed);
+  EXPECT_EQ(repair_record_fields(def, done),
+            (field_map{{"onu_id", "onu-new"}}));
+  // A later step failing undoes nothing: the service is on the new device.
+  auto failed
+    = run_repair({"provision_onu_service", "disable_onu"},
+                 [](const std::string& step) -> std::optional<field_map> {
+                   if (step == "disable_onu")
+                     return std::nullopt;
+                   return field_map{{"onu_id", "onu-new"}};
+                 });
+  ASSERT_EQ(failed.state, saga_state::compensated);
+  EXPECT_EQ(repair_record_fields(def, failed),
+            (field_map{{"onu_id", "onu-new"}}));
+  // Nothing else: no payload, no other step's output.
+  auto other = run_repair(
+    {"enable_onu", "set_plan_group"},
+    [](const std::string&) -> std::optional<field_map> {
+      return field_map{{"onu_id", "onu-x"}, {"previous_plan_group", "g"}};
+    });
+  ASSERT_EQ(other.state, saga_state::completed);
+  EXPECT_TRUE(repair_record_fields(def, other).empty());
+  // Provisioning that failed changes nothing either.
+  auto refused = run_repair({"provision_onu_service", "enable_onu"},
+                            [](const std::string&) -> std::optional<field_map> {
+                              return std::nullopt;
+                            });
+  ASSERT_EQ(refused.state, saga_state::compensated);
+  EXPECT_TRUE(repair_record_fields(def, refused).empty());
+  // Not yet finished: nothing yet.
+  auto open = done;
+  open.state = saga_state::running;
+  EXPECT_TRUE(repair_record_fields(def, open).empty());
+  // Another saga: nothing (its fields are the profile fold's).
+  auto activation = done;
+  activation.name = "activate";
+  EXPECT_TRUE(repair_record_fields(def, activation).empty());
 }
 
 TEST(repair_plan, netbox_and_cpe_tag_kinds_map_to_their_operations) {
@@ -212,10 +337,23 @@ TEST(repair_definition, every_version_stays_registered) {
   EXPECT_FALSE(
     reg.find(repair_saga, 2)->index_of("restore_credentials").has_value());
   EXPECT_EQ(reg.find(repair_saga, 2)->steps[0].name, "deny");
-  // Version 3 runs as it started: without configure_cpe.
+  // Version 3 runs as it started: without provision_onu_service.
   ASSERT_NE(reg.find(repair_saga, 3), nullptr);
   EXPECT_EQ(reg.find(repair_saga, 3)->steps.size(), 12u);
-  EXPECT_FALSE(reg.find(repair_saga, 3)->index_of("configure_cpe").has_value());
+  EXPECT_FALSE(
+    reg.find(repair_saga, 3)->index_of("provision_onu_service").has_value());
+  EXPECT_EQ(reg.find(repair_saga, 3)->steps[0].name, "restore_credentials");
+  ASSERT_NE(reg.find(repair_saga, 4), nullptr);
+  EXPECT_EQ(reg.find(repair_saga, 4)->steps.size(), 13u);
+  EXPECT_TRUE(
+    reg.find(repair_saga, 4)->index_of("provision_onu_service").has_value());
+  // Versions before 5 run as they started: without configure_cpe.
+  for (int32_t v = 1; v < 5; ++v)
+    EXPECT_FALSE(
+      reg.find(repair_saga, v)->index_of("configure_cpe").has_value())
+      << v;
+  ASSERT_NE(reg.find(repair_saga, 5), nullptr);
+  EXPECT_EQ(reg.find(repair_saga, 5)->steps.size(), 14u);
   EXPECT_TRUE(reg.current(repair_saga)->index_of("configure_cpe").has_value());
 }
 
