@@ -1,5 +1,6 @@
 #include "common/config.hpp"
 
+#include "common/seal.hpp"
 #include "events/source_signature.hpp"
 
 #include <algorithm>
@@ -245,6 +246,13 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.drift.page_size = static_cast<int>(v.integer); }},
   {"drift.repair", value_kind::boolean, false, "false", 0, 0, {},
    [](config& c, const parsed& v) { c.drift.repair = v.boolean; }},
+  {"credentials.seal_key_files", value_kind::path, false, "", 0, 0, {},
+   [](config& c, const parsed& v) {
+     std::istringstream in{v.text};
+     for (std::string f; std::getline(in, f, ',');)
+       if (auto path = trim(f); !path.empty())
+         c.credentials.seal_key_files.emplace_back(path);
+   }},
   {"instance.id", value_kind::path, false, "", 0, 0, {},
    [](config& c, const parsed& v) { c.cluster.instance_id = v.text; }},
   {"cluster.heartbeat_ms", value_kind::integer, false, "2000", 100, 60000, {},
@@ -487,6 +495,8 @@ constexpr std::string_view properties_path = "kafka.properties";
 constexpr std::string_view list_valued_key = "intake.sources[].tenants";
 /// A key whose value may also be a YAML list (of tags).
 constexpr std::string_view tags_key = "tenants[].genieacs.required_tags";
+/// A key whose value may also be a YAML list (of key files).
+constexpr std::string_view seal_keys_key = "credentials.seal_key_files";
 constexpr std::string_view tenants_path = "tenants";
 
 /// A list of maps in the file: its path and the generic path of its items.
@@ -903,9 +913,14 @@ private:
           else if (value.IsSequence() && full_generic == tags_key
                    && !all_scalars(value))
             error("config: " + full + ": expected a list of tags" + at(value));
+          else if (value.IsSequence() && full_generic == seal_keys_key
+                   && !all_scalars(value))
+            error("config: " + full + ": expected a list of file paths"
+                  + at(value));
           else if (value.IsSequence()
                    && (full_generic == list_valued_key
-                       || full_generic == tags_key))
+                       || full_generic == tags_key
+                       || full_generic == seal_keys_key))
             file_values_[full] = {join_scalars(value), value.Mark().line + 1};
           else if (!value.IsNull())
             error("config: " + full + ": expected a single value, got "
@@ -1115,6 +1130,7 @@ private:
     resolve_password();
     resolve_adapters();
     resolve_admin();
+    resolve_credentials();
     resolve_postgres_tls();
   }
 
@@ -1141,6 +1157,37 @@ private:
 
   /// The admin API's listeners, metrics token and TLS files; each tenant's
   /// HTTP trust settings.
+  /// credentials.seal_key_files: each file private to the service, holding
+  /// one 32-byte key; the keys distinct. Never shows a key.
+  void resolve_credentials() {
+    auto detail = [](const caf::error& err) {
+      const auto& ctx = err.context();
+      return ctx.size() == 1 && ctx.match_element<std::string>(0)
+               ? ctx.get_as<std::string>(0)
+               : render_error(err);
+    };
+    auto& c = cfg_.credentials;
+    auto key = std::string{seal_keys_key};
+    c.seal_keys.clear();
+    std::vector<std::string> raw;
+    for (auto& file : c.seal_key_files) {
+      auto text = read_private_secret(file, key);
+      if (text.empty())
+        continue;
+      auto parsed = keyring::parse_key(text);
+      if (!parsed) {
+        error("config: " + key + ": " + quote(file.string()) + ": "
+              + detail(parsed.error()));
+        continue;
+      }
+      raw.push_back(*parsed);
+      c.seal_keys.push_back(std::move(*parsed));
+    }
+    if (!raw.empty() && raw.size() == c.seal_key_files.size())
+      if (auto ring = keyring::make(std::move(raw)); !ring)
+        error("config: " + key + ": " + detail(ring.error()));
+  }
+
   void resolve_admin() {
     auto& a = cfg_.admin;
     if (!a.metrics_listen.empty()) {
@@ -1516,8 +1563,9 @@ private:
     // A signed record replayed after retention forgot its id must be older
     // than the replay window: the window and the clock skew fit within the
     // inbox's retention (the dedupe window).
-    auto signs = std::any_of(in.sources.begin(), in.sources.end(),
-                             [](auto& x) { return !x.signing_key_file.empty(); });
+    auto signs = std::any_of(in.sources.begin(), in.sources.end(), [](auto& x) {
+      return !x.signing_key_file.empty();
+    });
     auto inbox = cfg_.retention.inbox_seconds;
     if (signs && cfg_.retention.enabled && inbox > 0) {
       if (in.signed_max_age_seconds == 0)
@@ -1724,6 +1772,8 @@ config_key_doc doc_of(std::string_view prefix, const key_spec<Target>& k) {
   }
   if (d.path == list_valued_key)
     d.accepts = "list of tenant ids, or comma-separated text; `*` = all";
+  if (d.path == seal_keys_key)
+    d.accepts = "list of file paths, or comma-separated text";
   if (d.path == tags_key)
     d.accepts = "list of tags `[A-Za-z0-9_-]+`, or comma-separated text";
   d.required = k.required;

@@ -211,6 +211,26 @@ struct retention_settings {
     = default;
 };
 
+/// `credentials`: subscriber credentials ispflow keeps sealed
+/// (common/seal.hpp).
+struct credentials_settings {
+  /// `credentials.seal_key_files`: files each holding a sealing key (32
+  /// random bytes as 64 hex digits or base64, e.g. `openssl rand -hex 32`),
+  /// readable by the service only. The first seals, every one opens (a key
+  /// rotation lists the new key first and keeps the old ones until nothing
+  /// is sealed with them). Empty: no password is kept, and a CPE that lost
+  /// its PPPoE credentials cannot be repaired. In YAML a list; in the
+  /// environment comma-separated paths.
+  std::vector<std::filesystem::path> seal_key_files;
+  /// The keys read from `seal_key_files`, in order (raw 32 bytes each).
+  /// Never logged.
+  std::vector<std::string> seal_keys;
+
+  friend bool
+  operator==(const credentials_settings&, const credentials_settings&)
+    = default;
+};
+
 /// `drift`: drift reconciliation (actors/drift): scans that compare every
 /// subscriber record with what the network systems hold.
 struct drift_settings {
@@ -564,6 +584,8 @@ struct config {
   retention_settings retention;
   /// `drift`.
   drift_settings drift;
+  /// `credentials`.
+  credentials_settings credentials;
   /// `log`.
   log_settings log;
   /// `instance`, `cluster`.

@@ -73,7 +73,7 @@ bool is_secret_field(std::string_view key) noexcept {
     return false;
   };
   return contains("password") || contains("secret") || contains("token")
-         || contains("psk");
+         || contains("psk") || contains("sealed");
 }
 
 bool secrets_needed(const saga_definition& def, const saga_instance& inst) {

@@ -117,8 +117,9 @@ field_map input_view(const saga_instance& inst, size_t step,
                      bool include_own_output = false);
 
 /// True for a flattened payload or output key that may hold a secret: its
-/// name contains "password", "secret", "token" or "psk" (any case), e.g.
-/// "credentials.password".
+/// name contains "password", "secret", "token", "psk" or "sealed" (any
+/// case), e.g. "credentials.password", "credentials.sealed" (a sealed
+/// credential or a reference to one: common/seal.hpp).
 bool is_secret_field(std::string_view key) noexcept;
 
 /// Removes every secret field (`is_secret_field`) from `inst.payload`: the

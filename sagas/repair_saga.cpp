@@ -53,7 +53,8 @@ const std::string& reason_of(std::string_view kind) {
      "ispflow keeps no password hash of the user (passwords stored in "
      "cleartext, or provisioned before hashes were kept): billing must "
      "re-send the activation (or an operator re-drive it) to provision the "
-     "RADIUS user again"},
+     "RADIUS user again; with a sealing key (credentials.seal_key_files) "
+     "a cleartext password is kept sealed and can be restored"},
     {"onu_missing",
      "VOLTHA has no device with the recorded id nor one carrying the "
      "subscriber's ONU serial: the ONU must be discovered by its OLT "
@@ -63,16 +64,50 @@ const std::string& reason_of(std::string_view kind) {
      "GenieACS has no such device: a missing CPE cannot be configured; "
      "connect it to the ACS, then billing must re-send the activation"},
     {"cpe_param_mismatch",
-     "the record keeps no PPPoE password and the CPE is configured with "
-     "both (a CPE that lost its username, e.g. by a factory reset, lost the "
+     "ispflow keeps no PPPoE password and the CPE is configured with both "
+     "(a CPE that lost its username, e.g. by a factory reset, lost the "
      "password too, so setting the username alone would hide the drift, "
-     "not end it): billing must re-send the activation"},
+     "not end it): billing must re-send the activation; a sealing key "
+     "(credentials.seal_key_files) would make it repairable for "
+     "subscribers activated once it is set"},
   };
   static const std::string unknown = "unknown kind: upgrade ispflow";
   for (auto& [k, reason] : reasons)
     if (k == kind)
       return reason;
   return unknown;
+}
+
+// -- sealed credentials (version 5) -------------------------------------------
+
+// The step that configures the CPE's PPPoE username and password again: the
+// activation's operation (same intent and read-back in the GenieACS adapter,
+// behind the same breaker), the password opened from the account's sealed
+// copy when the step runs (adapters/radius/sealed_credentials.hpp, input
+// `credentials.sealed`), never from the saga's payload.
+void add_sealed_credential_steps(saga_definition& def, int32_t version) {
+  if (version >= sealed_credentials_version)
+    def.steps.push_back(http_step("configure_cpe", target_system::genieacs,
+                                  "genieacs.configure_cpe"));
+}
+
+// `cpe_param_mismatch`: repairable when the account keeps the password
+// sealed with a configured key; else the reason says what is missing.
+template <class Fix, class Refuse, class Unfit>
+void plan_cpe_credentials(const repair_input& x, const std::string& kind,
+                          Fix&& fix, Refuse&& refuse, Unfit&& unfit) {
+  if (!x.sealing_configured)
+    refuse(kind, reason_of(kind));
+  else if (!x.sealed_password)
+    refuse(kind,
+           "ispflow keeps no sealed PPPoE password of the subscriber that a "
+           "configured key opens (activated before credentials."
+           "seal_key_files was set, sealed with a key no longer listed, or "
+           "RADIUS not scanned): billing must re-send the activation");
+  else if (x.state == "active" || x.state == "suspended")
+    fix(kind, {"configure_cpe"});
+  else
+    unfit(kind);
 }
 
 } // namespace
@@ -119,6 +154,7 @@ saga_definition make_repair_definition(int32_t version) {
     def.steps.push_back(
       http_step("tag_cpe", target_system::genieacs, "genieacs.tag_cpe"));
   }
+  add_sealed_credential_steps(def, version);
   return def;
 }
 
@@ -164,7 +200,8 @@ repair_plan plan_repair(const repair_input& x) {
     if (kind == "radius_user_missing") {
       // The password row back first; then the rest of the user's state,
       // which the scan did not compare (it stops at the missing password).
-      if (!x.stored_password)
+      // A hash to put back, or (cleartext storage) the sealed password.
+      if (!x.stored_password && !x.sealed_password)
         refuse(kind, reason_of(kind));
       else if (active)
         fix(kind, {"restore_credentials", "restore_plan"});
@@ -226,6 +263,8 @@ repair_plan plan_repair(const repair_input& x) {
         fix(kind, {"assign_ip", "release_stray_ips"});
       else
         unfit(kind);
+    } else if (kind == "cpe_param_mismatch") {
+      plan_cpe_credentials(x, kind, fix, refuse, unfit);
     } else if (kind == "cpe_tag_mismatch") {
       if (active || suspended)
         fix(kind, {"tag_cpe"});

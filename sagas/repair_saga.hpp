@@ -51,13 +51,24 @@
 //                                                         netbox_ip_mismatch
 //  release_stray_ips       netbox.release_stray_ips       netbox_ip_mismatch
 //  tag_cpe                 genieacs.tag_cpe               cpe_tag_mismatch
+//  configure_cpe           genieacs.configure_cpe         cpe_param_mismatch
 //  ──▶ drift.repaired (saga.events.v1), not a lifecycle event
 // ```
-// (version 4; version 1, without the last three steps, restore_credentials
-// and provision_onu_service, version 2, without restore_credentials and
-// provision_onu_service, and version 3, without provision_onu_service, stay
-// registered so that repairs written before an upgrade run as they
-// started.)
+// (version 5; version 1, without the last four steps, restore_credentials
+// and provision_onu_service, version 2, without restore_credentials,
+// provision_onu_service and configure_cpe, version 3, without
+// provision_onu_service and configure_cpe, and version 4, without
+// configure_cpe, stay registered so that repairs written before an upgrade
+// run as they started.)
+//
+// `cpe_param_mismatch` is repaired only when a sealing key is configured
+// (credentials.seal_key_files) and the scan saw that the subscriber's
+// account keeps the password sealed with one of the keys (schema/0018):
+// configure_cpe runs the activation's genieacs.configure_cpe with input
+// `credentials.sealed` = `radius_account`; the opener in front of the
+// GenieACS adapter (adapters/radius/sealed_credentials.hpp) unseals the
+// password into that one request, so no saga row, step output or event
+// ever holds it.
 //
 // `onu_replaced` (VOLTHA has no device with the recorded id, another one
 // carries the subscriber's ONU serial: the ONU was deleted or swapped and
@@ -74,8 +85,9 @@
 //
 // `radius_user_missing` is repaired only when the scan saw that ispflow's
 // account keeps the password row provisioning wrote (hashed password
-// storage, schema/0017): restore_credentials puts it back, then deny (a
-// suspended subscriber, with its sessions ended) or restore_plan (an active
+// storage, schema/0017) or the password sealed with a configured key
+// (cleartext storage, schema/0018): restore_credentials puts it back, then deny
+// (a suspended subscriber, with its sessions ended) or restore_plan (an active
 // one) puts back the rest of the RADIUS state, since the scan compares
 // nothing else of a user without a password row.
 //
@@ -108,7 +120,10 @@ inline constexpr std::string_view repair_step_flag_prefix = "drift.steps.";
 inline constexpr std::string_view repair_state_key = "drift.state";
 
 /// The repair saga's current version.
-inline constexpr int32_t repair_saga_version = 4;
+inline constexpr int32_t repair_saga_version = 5;
+
+/// The first version with `configure_cpe` (sealed credentials).
+inline constexpr int32_t sealed_credentials_version = 5;
 
 /// The step of a repair whose output "onu_id" the subscriber record takes
 /// (`onu_replaced`).
@@ -117,7 +132,7 @@ inline constexpr std::string_view repair_onu_step = "provision_onu_service";
 /// The repair saga, current version.
 saga_definition make_repair_definition();
 
-/// The repair saga at `version` (1 to 4).
+/// The repair saga at `version` (1 to 5).
 saga_definition make_repair_definition(int32_t version);
 
 /// Adds the repair definitions (every version); returns why one was
@@ -138,6 +153,13 @@ struct repair_input {
   /// ispflow's RADIUS account keeps the password row it wrote (a hash), so
   /// `radius_user_missing` can be repaired.
   bool stored_password = false;
+  /// A sealing key is configured (credentials.seal_key_files).
+  bool sealing_configured = false;
+  /// The account keeps the password sealed with a configured key, so
+  /// `cpe_param_mismatch` can be repaired (configure_cpe), and so can
+  /// `radius_user_missing` without a stored hash (restore_credentials
+  /// writes the unsealed password as the tenant stores passwords).
+  bool sealed_password = false;
 };
 
 /// A kind no step repairs, and what the operator should do about it.
@@ -168,11 +190,12 @@ repaired_kinds(const std::map<std::string, std::string>& payload);
 
 /// The steps that repair `x.kinds` (pure). A kind is unrepairable when the
 /// record lacks what a repair needs (no stored password hash:
-/// `radius_user_missing` without `stored_password`),
+/// `radius_user_missing` without `stored_password` nor `sealed_password`),
 /// the device is gone (`onu_missing`: no device carries the serial either,
-/// `cpe_missing`), the record lacks the password the CPE
-/// would need with its username (`cpe_param_mismatch`), the kind does not
-/// fit the state, or the kind is unknown.
+/// `cpe_missing`), ispflow keeps no sealed password the CPE would need with
+/// its username (`cpe_param_mismatch` without `sealed_password`; the reason
+/// says whether a sealing key is missing), the kind does not fit the state,
+/// or the kind is unknown.
 repair_plan plan_repair(const repair_input& x);
 
 /// What a finished (completed, compensated or cancelled) repair changes in

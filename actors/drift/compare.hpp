@@ -114,6 +114,9 @@ struct radius_observed {
   /// ispflow's account keeps the password row (hashed storage), so a
   /// missing user can be restored (sagas::repair_input::stored_password).
   bool stored_password = false;
+  /// The key id of the password the account keeps sealed (schema/0018);
+  /// empty when none (sagas::repair_input::sealed_password).
+  std::string sealed_key_id;
 
   friend bool operator==(const radius_observed&, const radius_observed&)
     = default;

@@ -534,10 +534,10 @@ struct scanner::impl {
       auto i = got->find(e.want.radius_username);
       if (i == got->end())
         continue;
-      e.seen.radius = radius_observed{i->second.has_password,
-                                      i->second.rejected, i->second.groups,
-                                      i->second.open_sessions,
-                                      i->second.stored_password};
+      e.seen.radius
+        = radius_observed{i->second.has_password,    i->second.rejected,
+                          i->second.groups,          i->second.open_sessions,
+                          i->second.stored_password, i->second.sealed_key_id};
     }
   }
 
@@ -612,6 +612,13 @@ struct scanner::impl {
     in.service_type = e.want.service_type;
     in.suspend_disables_onu = e.want.suspend_disables_onu;
     in.stored_password = e.seen.radius && e.seen.radius->stored_password;
+    // The password sealed with a key this process holds (schema/0018).
+    const auto& keys = cfg.seal_key_ids;
+    in.sealing_configured = !keys.empty();
+    in.sealed_password = e.seen.radius && !e.seen.radius->sealed_key_id.empty()
+                         && std::find(keys.begin(), keys.end(),
+                                      e.seen.radius->sealed_key_id)
+                              != keys.end();
     for (const auto& f : e.found)
       in.kinds.push_back(f.kind);
     auto p = sagas::plan_repair(in);
@@ -642,6 +649,14 @@ struct scanner::impl {
       for (const auto& tag : e.want.cpe_tags)
         w.String(tag.c_str(), static_cast<rapidjson::SizeType>(tag.size()));
       w.EndArray();
+    }
+    // configure_cpe's password is opened from the account when it runs
+    // (adapters/radius/sealed_credentials.hpp), never written here.
+    if (runs("configure_cpe")) {
+      w.Key("credentials");
+      w.StartObject();
+      put(w, "sealed", "radius_account");
+      w.EndObject();
     }
     w.Key("drift");
     w.StartObject();

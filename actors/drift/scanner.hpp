@@ -118,6 +118,9 @@ struct scanner_settings {
   /// The inbox topic of a repair of a subscriber without input events
   /// (their partition otherwise): the billing topic.
   std::string repair_topic = "billing.events.v1";
+  /// The ids of the configured sealing keys (common::keyring::key_ids);
+  /// empty: none, so `cpe_param_mismatch` stays unrepairable.
+  std::vector<std::string> seal_key_ids;
   /// Called after every scan (e.g. metrics), on the scan's thread.
   std::function<void(const scan_summary&)> on_scan;
 };

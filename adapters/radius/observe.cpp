@@ -11,7 +11,8 @@ namespace {
 
 // One row per username of the page ($1, a text[]): whether radcheck has a
 // password row and a Reject, its groups by priority, its open sessions,
-// whether ispflow's account keeps its password row (never the row itself).
+// whether ispflow's account keeps its password row (never the row itself)
+// and the key id of its sealed password (never the blob).
 // Each subquery is an index look-up by username (radcheck_username,
 // radusergroup_username, radacct_open_by_username, radius_accounts'
 // unique username).
@@ -26,9 +27,10 @@ constexpr const char* observe_sql
     "WHERE g.username = u.username), ''), "
     "(SELECT count(*) FROM radacct a WHERE a.username = u.username "
     "AND a.acctstoptime IS NULL), "
-    "EXISTS (SELECT 1 FROM radius_accounts r WHERE r.username = u.username "
-    "AND r.password_value IS NOT NULL) "
-    "FROM unnest($1::text[]) AS u(username)";
+    "COALESCE(r.password_value IS NOT NULL, false), "
+    "COALESCE(split_part(r.password_sealed, ':', 2), '') "
+    "FROM unnest($1::text[]) AS u(username) "
+    "LEFT JOIN radius_accounts r ON r.username = u.username";
 
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> out;
@@ -105,6 +107,7 @@ observer::observe(const std::vector<std::string>& usernames) {
       u.groups = split_lines(row[3].as<std::string>());
       u.open_sessions = row[4].as<int64_t>();
       u.stored_password = row[5].as<bool>();
+      u.sealed_key_id = row[6].as<std::string>();
       out[row[0].as<std::string>()] = std::move(u);
     }
     tx.commit();

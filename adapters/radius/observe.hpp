@@ -20,6 +20,9 @@ struct observed_user {
   /// ispflow's account keeps the password row provision wrote (a hash,
   /// schema/0017), so radius.restore_credentials can put it back.
   bool stored_password = false;
+  /// The key id of the password the account keeps sealed (schema/0018);
+  /// empty when it keeps none. Never the blob.
+  std::string sealed_key_id;
   /// radcheck holds `Auth-Type := Reject` (suspend policy reject).
   bool rejected = false;
   /// radusergroup's groups, by priority.

@@ -1,6 +1,7 @@
 #include "adapters/radius/provisioning.hpp"
 
 #include "adapters/radius/observe.hpp"
+#include "common/seal.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <openssl/crypto.h>
 #include <pqxx/pqxx>
 #include <set>
 #include <stdexcept>
@@ -651,24 +653,57 @@ caf::expected<bool> store::provision(const account_spec& spec) {
       kept_op = pw->op;
       kept_value = pw->value;
     }
+    // With a sealing key, the password sealed too (schema/0018), for a
+    // repair that must configure the CPE again; a blob that opens to this
+    // password with the current sealing key is kept (a repeat changes
+    // nothing; a fresh nonce would). Without a key none is kept.
+    std::optional<std::string> sealed;
+    if (spec.seal) {
+      common::seal_binding b{spec.tenant_id, spec.subscriber_id, spec.username};
+      if (u.acc) {
+        auto row = w.exec_params("SELECT password_sealed FROM "
+                                 "radius_accounts WHERE username = $1",
+                                 spec.username);
+        if (!row.empty() && !row[0][0].is_null()) {
+          auto old = row[0][0].as<std::string>();
+          auto opened = spec.seal->open(old, b);
+          if (opened && *opened == spec.password
+              && common::sealed_key_id(old) == spec.seal->sealing_key_id())
+            sealed = std::move(old);
+          if (opened)
+            OPENSSL_cleanse(opened->data(), opened->size());
+        }
+      }
+      if (!sealed) {
+        auto fresh = spec.seal->seal(spec.password, b);
+        if (!fresh)
+          throw input_error("cannot seal the password: "
+                            + render_error(fresh.error()));
+        sealed = std::move(*fresh);
+      }
+    }
     auto res = w.exec_params(
       "INSERT INTO radius_accounts (tenant_id, subscriber_id, username, "
-      "plan_group, denied, password_attribute, password_op, password_value) "
-      "VALUES ($1, $2, $3, $4, false, $5, $6, $7) "
+      "plan_group, denied, password_attribute, password_op, password_value, "
+      "password_sealed) "
+      "VALUES ($1, $2, $3, $4, false, $5, $6, $7, $8) "
       "ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET "
       "plan_group = EXCLUDED.plan_group, denied = false, "
       "password_attribute = EXCLUDED.password_attribute, "
       "password_op = EXCLUDED.password_op, "
-      "password_value = EXCLUDED.password_value, updated_at = now() "
+      "password_value = EXCLUDED.password_value, "
+      "password_sealed = EXCLUDED.password_sealed, updated_at = now() "
       "WHERE radius_accounts.plan_group <> EXCLUDED.plan_group "
       "OR radius_accounts.denied "
       "OR radius_accounts.password_attribute "
       "IS DISTINCT FROM EXCLUDED.password_attribute "
       "OR radius_accounts.password_op IS DISTINCT FROM EXCLUDED.password_op "
       "OR radius_accounts.password_value "
-      "IS DISTINCT FROM EXCLUDED.password_value",
+      "IS DISTINCT FROM EXCLUDED.password_value "
+      "OR radius_accounts.password_sealed "
+      "IS DISTINCT FROM EXCLUDED.password_sealed",
       spec.tenant_id, spec.subscriber_id, spec.username, spec.plan_group,
-      kept_attr, kept_op, kept_value);
+      kept_attr, kept_op, kept_value, sealed);
     changed |= res.affected_rows() > 0;
     return changed;
   });
@@ -892,9 +927,10 @@ caf::expected<bool> store::restore_plan(const std::string& username,
   });
 }
 
-caf::expected<bool>
-store::restore_credentials(const std::string& username,
-                           const std::optional<owner>& who) {
+caf::expected<bool> store::restore_credentials(const std::string& username,
+                                               const std::optional<owner>& who,
+                                               const common::keyring* seal,
+                                               password_storage storage) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
   return impl_->tx([&](pqxx::work& w) {
@@ -910,6 +946,30 @@ store::restore_credentials(const std::string& username,
                       "FROM radius_accounts WHERE username = $1 "
                       "AND password_value IS NOT NULL",
                       username);
+    // No hash (cleartext storage): the sealed copy, opened here and
+    // written as the tenant stores passwords.
+    if (kept.empty() && seal != nullptr) {
+      auto row = w.exec_params("SELECT password_sealed FROM radius_accounts "
+                               "WHERE username = $1 AND password_sealed IS "
+                               "NOT NULL",
+                               username);
+      if (!row.empty()) {
+        common::seal_binding b{u.acc->acc.tenant_id, u.acc->acc.subscriber_id,
+                               username};
+        auto pw = seal->open(row[0][0].as<std::string>(), b);
+        if (!pw)
+          throw input_error("the sealed password of user " + username
+                            + " does not open: " + render_error(pw.error()));
+        auto item = password_check_item(*pw, storage);
+        OPENSSL_cleanse(pw->data(), pw->size());
+        if (!item)
+          throw input_error("cannot store the password of user " + username);
+        w.exec_params("INSERT INTO radcheck (username, attribute, op, value) "
+                      "VALUES ($1, $2, $3, $4)",
+                      username, item->name, item->op, item->value);
+        return true;
+      }
+    }
     // Never the value in an error: it is the password's hash.
     if (kept.empty())
       throw input_error(
@@ -1059,6 +1119,25 @@ store::find_account(const std::string& tenant_id,
       return std::nullopt;
     return row->acc;
   });
+}
+
+caf::expected<std::optional<sealed_credential>>
+store::find_sealed_credential(const std::string& tenant_id,
+                              const std::string& subscriber_id) {
+  return impl_->read(
+    [&](pqxx::nontransaction& w) -> std::optional<sealed_credential> {
+      auto res
+        = w.exec_params("SELECT username, password_sealed FROM radius_accounts "
+                        "WHERE tenant_id = $1 AND subscriber_id = $2",
+                        tenant_id, subscriber_id);
+      if (res.empty())
+        return std::nullopt;
+      sealed_credential out;
+      out.username = res[0][0].as<std::string>();
+      if (!res[0][1].is_null())
+        out.sealed = res[0][1].as<std::string>();
+      return out;
+    });
 }
 
 caf::expected<std::optional<account>>

@@ -20,6 +20,10 @@
 // one transaction, serialised per username, and idempotent: repeating a call
 // with the same arguments leaves every row as it was.
 
+namespace ispflow::common {
+class keyring;
+} // namespace ispflow::common
+
 namespace ispflow::adapters::radius {
 
 /// What `provision` writes.
@@ -33,6 +37,11 @@ struct account_spec {
   std::string plan_group;
   /// IPv4 or IPv6 address; empty means no Framed-IP-Address (NAS pool).
   std::string framed_ip;
+  /// The sealing keys (credentials.seal_key_files); set, the account also
+  /// keeps the password sealed for (tenant, subscriber, username)
+  /// (radius_accounts.password_sealed, schema/0018); null, it keeps none
+  /// (a blob written before is cleared: it may hold an older password).
+  std::shared_ptr<const common::keyring> seal;
 };
 
 /// ispflow's record of one RADIUS account (radius_accounts).
@@ -43,6 +52,13 @@ struct account {
   /// The plan group, also while the account is denied.
   std::string plan_group;
   bool denied = false;
+};
+
+/// The sealed password the account of (`tenant_id`, `subscriber_id`) keeps:
+/// its username and the blob (empty when none).
+struct sealed_credential {
+  std::string username;
+  std::string sealed;
 };
 
 /// One open session (radacct row with acctstoptime NULL) and its NAS.
@@ -196,9 +212,16 @@ public:
   /// `deny`'s. Fails with `errc::invalid_input` when `username` has no
   /// account or the account keeps no password row (never naming the hash).
   /// Returns whether a row was written.
+  ///
+  /// With `seal`, an account that keeps no hash (cleartext password
+  /// storage) but keeps the password sealed (schema/0018) is restored from
+  /// the sealed copy, written as `storage` says; a blob that does not open
+  /// fails with `errc::invalid_input` (never naming the password).
   caf::expected<bool>
   restore_credentials(const std::string& username,
-                      const std::optional<owner>& who = std::nullopt);
+                      const std::optional<owner>& who = std::nullopt,
+                      const common::keyring* seal = nullptr,
+                      password_storage storage = password_storage::cleartext);
 
   /// Deletes every row of `username` in radcheck, radreply and radusergroup
   /// and its account. Returns whether anything was there.
@@ -231,6 +254,12 @@ public:
   /// The account of a subscriber, or nothing.
   caf::expected<std::optional<account>>
   find_account(const std::string& tenant_id, const std::string& subscriber_id);
+
+  /// The username and sealed password of a subscriber's account (schema/0018),
+  /// or nothing without an account. Never logged.
+  caf::expected<std::optional<sealed_credential>>
+  find_sealed_credential(const std::string& tenant_id,
+                         const std::string& subscriber_id);
 
   /// The account holding `username`, or nothing.
   caf::expected<std::optional<account>>

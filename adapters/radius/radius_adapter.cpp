@@ -132,6 +132,8 @@ struct adapter_state {
   /// By canonical NAS address.
   std::map<std::string, nas_policy> nas;
   std::shared_ptr<resilience::breaker_registry> nas_breakers;
+  /// The sealing keys; null = no password is kept sealed.
+  std::shared_ptr<const common::keyring> seal;
   uint64_t next_token = 1;
   std::map<uint64_t, pending_da> pending;
   /// The SQL workers (see `sql_worker`); empty in a worker itself.
@@ -197,6 +199,7 @@ adapter_reply provision(adapter_state& st, const tenant_settings& t,
   spec.password = input(req, "credentials.password");
   spec.storage = t.passwords;
   spec.framed_ip = input(req, "ip_address");
+  spec.seal = st.seal;
   if (spec.username.empty() || spec.password.empty())
     return permanent("radius.provision needs credentials.username and "
                      "credentials.password");
@@ -322,14 +325,15 @@ adapter_reply restore(adapter_state& st, const tenant_settings& t,
   return changed_reply(*res);
 }
 
-adapter_reply restore_credentials(adapter_state& st,
+adapter_reply restore_credentials(adapter_state& st, const tenant_settings& t,
                                   const adapter_request& req) {
   auto user = username_of(st, req);
   if (!user)
     return from_error(user.error());
   if (user->empty())
     return permanent("no RADIUS account for subscriber " + req.subscriber_id);
-  auto res = st.db->restore_credentials(*user, owner_of(req));
+  auto res = st.db->restore_credentials(*user, owner_of(req), st.seal.get(),
+                                        t.passwords);
   if (!res)
     return from_error(res.error());
   return changed_reply(*res);
@@ -863,7 +867,7 @@ adapter_reply run_sql_only(adapter_state& st, const tenant_settings& t,
   else if (op == "radius.verify_sessions_closed")
     reply = verify_closed(st, t, req);
   else if (op == "radius.restore_credentials")
-    reply = restore_credentials(st, req);
+    reply = restore_credentials(st, t, req);
   else
     reply = permanent("unknown operation " + op);
   log_failure(req, reply);
@@ -917,9 +921,11 @@ caf::behavior sql_worker(caf::stateful_actor<worker_state>* self,
                          std::string dsn,
                          std::map<std::string, tenant_settings> tenants,
                          std::map<std::string, nas_policy> nas,
-                         std::shared_ptr<dynamic_authorization> coa) {
+                         std::shared_ptr<dynamic_authorization> coa,
+                         std::shared_ptr<const common::keyring> seal) {
   auto& init = self->state.st;
   init.db = std::make_unique<store>(std::move(dsn));
+  init.seal = std::move(seal);
   init.tenants = std::move(tenants);
   init.nas = std::move(nas);
   // Only looked at (whether one is wired): the adapter sends.
@@ -1007,6 +1013,7 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
   }
   init.coa = std::move(cfg.coa);
   init.nas_breakers = std::move(cfg.nas_breakers);
+  init.seal = std::move(cfg.seal);
   for (auto& n : cfg.nas) {
     auto canonical = canonical_nas_address(n.address);
     auto key = canonical.empty() ? n.address : canonical;
@@ -1014,7 +1021,7 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
   }
   for (size_t k = 0; k < cfg.sql_connections; ++k) {
     auto w = self->system().spawn<caf::detached>(
-      sql_worker, cfg.dsn, init.tenants, init.nas, init.coa);
+      sql_worker, cfg.dsn, init.tenants, init.nas, init.coa, init.seal);
     self->link_to(w);
     init.workers.push_back(std::move(w));
   }

@@ -15,6 +15,7 @@
 // interface radius_actor {
 //   /// radius.provision        credentials.username, credentials.password,
 //   ///                         plan_id, [ip_address] -> rows written
+//   ///                         (and the password sealed, with a keyring)
 //   /// radius.deprovision      every row of the user removed (sessions a
 //   ///                         CoA left in the walled garden disconnected
 //   ///                         first)
@@ -34,8 +35,10 @@
 //   /// radius.coa_sessions     CoA-Request with plan_id's attributes to every
 //   ///                         open session, Disconnect on a NAK
 //   /// radius.restore_credentials  the password row provision wrote, back
-//   ///                         in radcheck when it has none (hashed storage
-//   ///                         only; else permanent_failure)
+//   ///                         in radcheck when it has none (hashed storage;
+//   ///                         cleartext storage from the sealed password
+//   ///                         when a keyring is configured; else
+//   ///                         permanent_failure)
 //   (invoke_atom, adapter_request) -> (adapter_reply)
 // }
 //
@@ -48,6 +51,10 @@
 // answers retryable_failure, bad input (unknown tenant or plan, missing or
 // refused credentials, another tenant's username, a NAS missing from `nas`)
 // permanent_failure.
+
+namespace ispflow::common {
+class keyring;
+} // namespace ispflow::common
 
 namespace ispflow::adapters::radius {
 
@@ -77,6 +84,10 @@ struct adapter_config {
   /// subscriber always go to the same worker, in order; different subscribers'
   /// run in parallel. 0: the adapter runs them itself, one at a time.
   size_t sql_connections = 4;
+  /// The sealing keys (credentials.seal_key_files): set, radius.provision
+  /// also keeps the password sealed in the account (schema/0018) for a
+  /// drift repair of the CPE; null, it keeps none.
+  std::shared_ptr<const common::keyring> seal;
 };
 
 /// Spawns the adapter as a detached actor (libpqxx blocks). It writes each

@@ -11,9 +11,11 @@
 #include "adapters/radius/coa_authorization.hpp"
 #include "adapters/radius/provisioning.hpp"
 #include "adapters/radius/radius_adapter.hpp"
+#include "adapters/radius/sealed_credentials.hpp"
 #include "adapters/resilience/guard.hpp"
 #include "adapters/voltha/adapter.hpp"
 #include "common/log.hpp"
+#include "common/seal.hpp"
 #include "events/errc.hpp"
 #include "sagas/repair_saga.hpp"
 
@@ -189,6 +191,14 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
   if (auto err = res::validate(gc))
     return caf::make_error(errc::invalid_config, "breakers: " + to_string(err));
   rt.guard = std::make_shared<res::guard>(std::move(gc));
+  if (!cfg.credentials.seal_keys.empty()) {
+    auto ring = common::keyring::make(cfg.credentials.seal_keys);
+    if (!ring)
+      return caf::make_error(errc::invalid_config,
+                             "credentials.seal_key_files: "
+                               + render_error(ring.error()));
+    rt.seal = std::move(*ring);
+  }
   auto keep = [&](auto handle) {
     rt.all.push_back(caf::actor_cast<caf::actor>(handle));
   };
@@ -250,6 +260,7 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
     rc.coa = std::move(*coa);
     rc.nas = std::move(policies);
     rc.nas_breakers = rt.guard->breakers_ptr();
+    rc.seal = rt.seal;
     auto inner = radius::spawn_radius_adapter(sys, std::move(rc));
     keep(inner);
     auto outer = actors::spawn_guarded_adapter(sys, inner, rt.guard, "radius");
@@ -300,7 +311,14 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
       adapters::genieacs::spawn_genieacs_adapter(sys, std::move(gs), http,
                                                  rt.guard, intents));
     keep(acs);
-    rt.actors[sagas::target_system::genieacs] = acs;
+    // A drift repair's configure_cpe names the sealed password instead of
+    // carrying one: the opener unseals it into that request only.
+    radius::opener_config oc;
+    oc.dsn = cfg.postgres.dsn;
+    oc.keys = rt.seal;
+    auto opener = radius::spawn_credential_opener(sys, acs, std::move(oc));
+    keep(opener);
+    rt.actors[sagas::target_system::genieacs] = opener;
   }
   if (any_awx) {
     adapters::awx::awx_settings as;
@@ -761,6 +779,8 @@ start_drift(caf::actor_system& sys, const common::config& cfg,
   s.repair_topic = cfg.kafka.topics.billing;
   s.guard = adapters.guard;
   s.http = adapters.http;
+  if (adapters.seal)
+    s.seal_key_ids = adapters.seal->key_ids();
   auto rate = [&](int own) {
     return own > 0 ? own : cfg.drift.rate_per_second;
   };

@@ -27,6 +27,10 @@ class guard;
 // How ispflowd turns its configuration into running adapters and the admin
 // API's hooks into the saga engine. main.cpp keeps the start-up order.
 
+namespace ispflow::common {
+class keyring;
+} // namespace ispflow::common
+
 namespace ispflow::app {
 
 /// The adapters of one process.
@@ -42,6 +46,9 @@ struct adapter_runtime {
   adapters::http::http_actor http;
   /// Readiness probes (one per system in use).
   std::vector<actors::admin::readiness_probe> probes;
+  /// The sealing keys (credentials.seal_key_files); null when none is
+  /// configured. Never logged.
+  std::shared_ptr<const common::keyring> seal;
 };
 
 /// Starts the adapters the tenants need (RADIUS with its CoA client,

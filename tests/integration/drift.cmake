@@ -34,3 +34,14 @@ if(TARGET ispflow::drift AND TARGET ispflow::sim_voltha
     ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")
   add_dependencies(drift_repair_test ispflowctl)
 endif()
+# Sealed credentials: a factory-reset CPE configured again by a repair from
+# the password the activation kept sealed (GenieACS simulator, PostgreSQL).
+if(TARGET ispflow::drift AND TARGET ispflow::sim_genieacs)
+  ispflow_add_gtest(NAME drift_seal_test
+    SOURCES integration/drift_seal_test.cpp
+    LIBS ispflow::drift ispflow::actors ispflow::sagas ispflow::radius
+         ispflow::sim_genieacs ispflow::genieacs ispflow::resilience
+         ispflow::postgres ispflow::test_support ispflow::common
+         ispflow::events PkgConfig::HTTPLIB PkgConfig::PQXX
+    LABELS "integration;drift" PG)
+endif()

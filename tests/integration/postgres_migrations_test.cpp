@@ -31,7 +31,7 @@ std::string table_exists_sql(const std::string& table) {
 
 TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   auto& ms = pg::embedded_migrations();
-  ASSERT_EQ(ms.size(), 16u);
+  ASSERT_EQ(ms.size(), 17u);
   EXPECT_EQ(ms[0].name, "0001_freeradius.sql");
   EXPECT_EQ(ms[1].name, "0002_core.sql");
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
@@ -48,6 +48,7 @@ TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   EXPECT_EQ(ms[13].name, "0015_radacct_open_by_username.sql");
   EXPECT_EQ(ms[14].name, "0016_drift_repair.sql");
   EXPECT_EQ(ms[15].name, "0017_radius_stored_password.sql");
+  EXPECT_EQ(ms[16].name, "0018_sealed_credentials.sql");
 }
 
 TEST(postgres_migrations,
@@ -82,7 +83,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
                           "0012_operator_commands.sql", "0013_drift.sql",
                           "0015_radacct_open_by_username.sql",
                           "0016_drift_repair.sql",
-                          "0017_radius_stored_password.sql"));
+                          "0017_radius_stored_password.sql",
+                          "0018_sealed_credentials.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
   for (auto table :
        {"radacct",    "radcheck",     "radgroupcheck",   "radgroupreply",
@@ -104,7 +106,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "12:0012_operator_commands.sql,13:0013_drift.sql,"
             "15:0015_radacct_open_by_username.sql,"
             "16:0016_drift_repair.sql,"
-            "17:0017_radius_stored_password.sql");
+            "17:0017_radius_stored_password.sql,"
+            "18:0018_sealed_credentials.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {
@@ -127,7 +130,8 @@ TEST(postgres_migrations, applying_twice_changes_nothing) {
                           "0012_operator_commands.sql", "0013_drift.sql",
                           "0015_radacct_open_by_username.sql",
                           "0016_drift_repair.sql",
-                          "0017_radius_stored_password.sql"));
+                          "0017_radius_stored_password.sql",
+                          "0018_sealed_credentials.sql"));
   EXPECT_EQ(db.value("SELECT string_agg(version || checksum || applied_at, "
                      "',' ORDER BY version) FROM schema_migrations"),
             before);

@@ -76,7 +76,7 @@ struct radius_sql_freeradius : ::testing::Test {
                  const std::string& plan_id = "gold") {
     account_spec spec{tenant,       "sub-" + user, user,
                       "pw-" + user, storage,       tenant + "." + plan_id,
-                      "100.64.1.2"};
+                      "100.64.1.2", nullptr};
     auto res = sql->provision(spec);
     ASSERT_TRUE(res) << render_error(res.error());
   }

@@ -44,8 +44,8 @@ struct radius_sql_provisioning : ::testing::Test {
   }
 
   account_spec alice(password_storage storage = password_storage::cleartext) {
-    return {"acme",  "sub-1",     "alice",     "s3cret",
-            storage, "acme.gold", "100.64.0.7"};
+    return {"acme",  "sub-1",     "alice",      "s3cret",
+            storage, "acme.gold", "100.64.0.7", nullptr};
   }
 
   // Every row of `user` as "table|attribute|op|value" (or

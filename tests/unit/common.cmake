@@ -20,3 +20,8 @@ ispflow_add_gtest(NAME common_wait_test
                   SOURCES unit/common_wait_test.cpp
                   LIBS ispflow::common
                   LABELS unit)
+
+ispflow_add_gtest(NAME common_seal_test
+                  SOURCES unit/common_seal_test.cpp
+                  LIBS ispflow::common
+                  LABELS unit)

@@ -981,6 +981,80 @@ TEST(config, intake_sources_are_checked_against_the_tenants) {
   EXPECT_EQ(line_count(detail), 4u);
 }
 
+constexpr const char* any_source = "intake:\n  allow_any_source: true\n";
+
+TEST(config, seal_key_files_are_read_sealing_key_first) {
+  temp_file current{std::string(64, 'c') + "\n"};
+  // base64 of 32 'a' bytes.
+  temp_file previous{"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=\n"};
+  auto res = load_config_text(std::string{two_tenants} + any_source
+                                + "credentials:\n  seal_key_files: ["
+                                + current.path + ", " + previous.path + "]\n",
+                              no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(res->credentials.seal_key_files,
+            (std::vector<std::filesystem::path>{current.path, previous.path}));
+  EXPECT_EQ(res->credentials.seal_keys,
+            (std::vector{std::string(32, '\xcc'), std::string(32, 'a')}));
+  // The environment: comma-separated paths.
+  auto env = load_config_text(
+    std::string{two_tenants} + any_source,
+    env_source::from_map({{"ISPFLOW_CREDENTIALS_SEAL_KEY_FILES",
+                           previous.path + "," + current.path}}));
+  ASSERT_TRUE(env) << ispflow::render_error(env.error());
+  EXPECT_EQ(env->credentials.seal_keys,
+            (std::vector{std::string(32, 'a'), std::string(32, '\xcc')}));
+  // Not set: nothing is sealed.
+  auto none = load_config_text(std::string{two_tenants} + any_source, no_env());
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->credentials.seal_key_files.empty());
+  EXPECT_TRUE(none->credentials.seal_keys.empty());
+}
+
+TEST(config, bad_seal_key_files_stop_start_up_naming_the_key) {
+  temp_file loose{std::string(64, 'a')};
+  ::chmod(loose.path.c_str(), 0644);
+  temp_file short_key{"c2VjcmV0"};
+  temp_file words{"correct horse battery staple"};
+  auto res = load_config_text(std::string{two_tenants} + any_source
+                                + "credentials:\n  seal_key_files:\n    - "
+                                + loose.path + "\n    - " + short_key.path
+                                + "\n    - " + words.path
+                                + "\n    - /nonexistent/seal.key\n",
+                              no_env());
+  auto detail = failure(res);
+  EXPECT_THAT(detail,
+              HasSubstr("config: credentials.seal_key_files: \"" + loose.path
+                        + "\" is accessible by other users (mode "
+                          "0644)"));
+  EXPECT_THAT(detail, HasSubstr("config: credentials.seal_key_files: \""
+                                + short_key.path
+                                + "\": the key is 6 bytes (base64), not 32"));
+  EXPECT_THAT(detail, HasSubstr("config: credentials.seal_key_files: \""
+                                + words.path + "\": expected 32 random bytes"));
+  EXPECT_THAT(detail, HasSubstr("config: credentials.seal_key_files: cannot "
+                                "read \"/nonexistent/seal.key\""));
+  EXPECT_EQ(line_count(detail), 4u);
+  EXPECT_THAT(detail, Not(HasSubstr("horse")));
+  EXPECT_THAT(detail, Not(HasSubstr("c2VjcmV0")));
+  // The same key twice.
+  temp_file one{std::string(64, 'b')};
+  temp_file same{std::string(64, 'B')};
+  auto twice = load_config_text(std::string{two_tenants} + any_source
+                                  + "credentials:\n  seal_key_files: ["
+                                  + one.path + ", " + same.path + "]\n",
+                                no_env());
+  EXPECT_THAT(failure(twice),
+              HasSubstr("config: credentials.seal_key_files: sealing key 2 "
+                        "is the same key as key 1"));
+  // A list of maps is not a list of paths.
+  auto maps = load_config_text(std::string{two_tenants} + any_source
+                                 + "credentials:\n  seal_key_files: [{a: b}]\n",
+                               no_env());
+  EXPECT_THAT(failure(maps), HasSubstr("config: credentials.seal_key_files: "
+                                       "expected a list of file paths"));
+}
+
 TEST(config, intake_source_signing_keys_are_read_current_first) {
   // mkstemp makes the files readable by their owner only.
   temp_file current{"  " + std::string(64, 'c') + "\n"};

@@ -25,7 +25,7 @@ desired_subscriber active_ftth() {
 
 observation matching() {
   observation o;
-  o.radius = radius_observed{true, false, {"t1.p100"}, 1, false};
+  o.radius = radius_observed{true, false, {"t1.p100"}, 1, false, {}};
   o.netbox = netbox_observed{{"100.64.0.9"}};
   o.voltha = onu_observed{true, "ENABLED", "ACTIVE", ""};
   o.genieacs = cpe_observed{true, "sub-1@demo.example", {}};

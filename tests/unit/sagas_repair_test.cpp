@@ -268,11 +268,58 @@ TEST(repair_plan, a_missing_user_is_restored_only_from_a_stored_hash) {
                      "verify_sessions_closed"}));
   x.state = "terminated";
   EXPECT_EQ(unrepairable(plan_repair(x)), (strings{"radius_user_missing"}));
+  // Cleartext storage keeps no hash; a sealed password restores it too.
+  x.state = "active";
+  x.stored_password = false;
+  x.sealing_configured = x.sealed_password = true;
+  EXPECT_EQ(plan_repair(x).steps,
+            (strings{"restore_credentials", "restore_plan"}));
   auto def = make_repair_definition();
   ASSERT_TRUE(def.index_of("restore_credentials").has_value());
   EXPECT_EQ(*def.index_of("restore_credentials"), 0u);
   EXPECT_EQ(def.steps[0].action, "radius.restore_credentials");
   EXPECT_EQ(def.steps[0].system, target_system::radius);
+}
+
+TEST(repair_plan,
+     a_cpe_that_lost_its_credentials_is_configured_from_the_sealed_password) {
+  repair_input x;
+  x.state = "active";
+  x.service_type = "ftth";
+  x.kinds = {"cpe_param_mismatch", "cpe_tag_mismatch"};
+  // No sealing key: unrepairable, and the reason says what would help.
+  auto none = plan_repair(x);
+  EXPECT_EQ(none.steps, (strings{"tag_cpe"}));
+  ASSERT_EQ(unrepairable(none), (strings{"cpe_param_mismatch"}));
+  EXPECT_NE(none.unrepairable[0].reason.find("activation"), std::string::npos);
+  EXPECT_NE(none.unrepairable[0].reason.find(
+              "a sealing key (credentials.seal_key_files) would make it "
+              "repairable"),
+            std::string::npos);
+  // A key, but nothing sealed with it for this subscriber.
+  x.sealing_configured = true;
+  auto unsealed = plan_repair(x);
+  ASSERT_EQ(unrepairable(unsealed), (strings{"cpe_param_mismatch"}));
+  EXPECT_NE(unsealed.unrepairable[0].reason.find("no sealed PPPoE password"),
+            std::string::npos);
+  // Sealed with a configured key: the activation's CPE configuration.
+  x.sealed_password = true;
+  for (auto state : {"active", "suspended"}) {
+    x.state = state;
+    auto p = plan_repair(x);
+    EXPECT_EQ(p.steps, (strings{"tag_cpe", "configure_cpe"})) << state;
+    EXPECT_EQ(p.repaired, (strings{"cpe_param_mismatch", "cpe_tag_mismatch"}));
+    EXPECT_TRUE(p.unrepairable.empty());
+  }
+  x.state = "terminated";
+  EXPECT_EQ(unrepairable(plan_repair(x)),
+            (strings{"cpe_param_mismatch", "cpe_tag_mismatch"}));
+  auto def = make_repair_definition();
+  ASSERT_TRUE(def.index_of("configure_cpe").has_value());
+  const auto& step = def.steps[*def.index_of("configure_cpe")];
+  EXPECT_EQ(step.action, "genieacs.configure_cpe");
+  EXPECT_EQ(step.system, target_system::genieacs);
+  EXPECT_FALSE(step.compensable());
 }
 
 TEST(repair_definition, every_version_stays_registered) {
@@ -300,6 +347,14 @@ TEST(repair_definition, every_version_stays_registered) {
   EXPECT_EQ(reg.find(repair_saga, 4)->steps.size(), 13u);
   EXPECT_TRUE(
     reg.find(repair_saga, 4)->index_of("provision_onu_service").has_value());
+  // Versions before 5 run as they started: without configure_cpe.
+  for (int32_t v = 1; v < 5; ++v)
+    EXPECT_FALSE(
+      reg.find(repair_saga, v)->index_of("configure_cpe").has_value())
+      << v;
+  ASSERT_NE(reg.find(repair_saga, 5), nullptr);
+  EXPECT_EQ(reg.find(repair_saga, 5)->steps.size(), 14u);
+  EXPECT_TRUE(reg.current(repair_saga)->index_of("configure_cpe").has_value());
 }
 
 TEST(repair_plan, a_kind_that_does_not_fit_the_state_is_not_repaired) {
