@@ -261,7 +261,11 @@ schema_registry::validate(std::string_view type,
   if (!knows(type))
     return intake_error{std::string{intake_errors::unknown_type},
                         "no schema for type " + std::string{type}};
-  rapidjson::Document doc;
+  // A small payload's DOM fits a buffer on the stack: no heap allocation
+  // (RapidJSON's default pool would allocate 64 KiB for each call).
+  char buffer[16 * 1024];
+  rapidjson::MemoryPoolAllocator<> pool{buffer, sizeof buffer};
+  rapidjson::Document doc{&pool};
   if (auto err = json::parse_bounded(doc, json_text))
     return intake_error{std::string{intake_errors::malformed_json},
                         "payload " + err->message};

@@ -230,3 +230,26 @@ TEST(schema_registry, serves_one_file_under_several_types) {
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->detail, "/x: required property missing");
 }
+
+TEST(schema_registry, validates_payloads_larger_than_its_stack_buffer) {
+  // The DOM of a small payload lives in a 16 KiB buffer on the stack; a
+  // larger one continues on the heap, with the same verdicts.
+  const std::string type = "billing.subscription.suspended";
+  const std::string ok = R"({"schema_version":1,"tenant_id":"acme",)"
+                         R"("subscriber_id":"sub-1","reason":"fraud")";
+  std::string members;
+  for (int i = 0; i < 2000; ++i)
+    members += ",\"m" + std::to_string(i) + "\":[1,2,3,\"x\"]";
+  auto err = registry().validate(type, ok + members + "}");
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->code, intake_errors::schema_violation);
+  EXPECT_EQ(err->detail, "/m0: property not allowed");
+  std::string long_reason = R"({"schema_version":1,"tenant_id":"acme",)"
+                            R"("subscriber_id":"sub-1","reason":")"
+                            + std::string(40 * 1024, 'f') + "\"}";
+  err = registry().validate(type, long_reason);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->detail, "/reason: must be one of \"non_payment\", "
+                         "\"fraud\", \"customer_request\"");
+  EXPECT_EQ(registry().validate(type, ok + "}"), std::nullopt);
+}

@@ -9,8 +9,10 @@
 #include "events/json/bounded_parse.hpp"
 
 #include <gtest/gtest.h>
+#include <optional>
 #include <rapidjson/document.h>
 #include <sstream>
+#include <string_view>
 
 using namespace ispflow::events;
 
@@ -173,6 +175,105 @@ TEST(bounded_parse, accepts_surrogate_pairs_and_escaped_backslashes) {
   ASSERT_FALSE(json::parse_bounded(doc, R"(["\\udc00","\u00e9\\"])"));
   EXPECT_EQ(std::string(doc[0].GetString()), "\\udc00");
   EXPECT_TRUE(json::parse_bounded(doc, R"([\udc00])"));
+}
+
+// The full scans as they were before their fast paths (a bracket count
+// and a search for `\u`): the pre-scans must answer exactly as these.
+std::optional<size_t> full_too_deep_at(std::string_view text,
+                                       size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth)
+        return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<size_t> full_lone_surrogate_at(std::string_view text) {
+  auto escape = [&text](size_t at) -> long {
+    if (at + 6 > text.size() || text[at] != '\\' || text[at + 1] != 'u')
+      return -1;
+    long v = 0;
+    for (size_t k = at + 2; k < at + 6; ++k) {
+      char c = text[k];
+      int d = c >= '0' && c <= '9'   ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                     : -1;
+      if (d < 0)
+        return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  };
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!in_string) {
+      in_string = c == '"';
+    } else if (c == '"') {
+      in_string = false;
+    } else if (c == '\\') {
+      auto unit = escape(i);
+      if (unit >= 0xDC00 && unit <= 0xDFFF)
+        return i;
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        auto low = escape(i + 6);
+        i += low >= 0xDC00 && low <= 0xDFFF ? 11 : 5;
+      } else {
+        i += unit >= 0 ? 5 : 1;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(bounded_parse, pre_scans_answer_as_the_full_scans) {
+  // Brackets in strings count for the fast path but not for the depth; the
+  // count is exactly at and one over the limit.
+  for (size_t depth : {0u, 1u, 2u, 3u, 64u}) {
+    for (auto& text :
+         {std::string{}, deep_array(depth), deep_array(depth + 1),
+          "[\"" + std::string(depth + 1, '[') + "\"]",
+          std::string(depth, '[') + "\"{\"" + std::string(depth, ']'),
+          "{\"a\":[" + std::string(depth, '{') + "]}", std::string("x")}) {
+      EXPECT_EQ(json::too_deep_at(text, depth), full_too_deep_at(text, depth))
+        << text << " at depth " << depth;
+      EXPECT_EQ(json::lone_surrogate_at(text), full_lone_surrogate_at(text))
+        << text;
+    }
+  }
+  // Every short text over an alphabet of JSON structure, escapes and hex
+  // digits (a fixed pseudo-random sequence, so the test is repeatable).
+  constexpr std::string_view alphabet = "[]{}\"\\uUdDcC08fx ";
+  uint64_t state = 42;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<size_t>(state >> 33);
+  };
+  for (int n = 0; n < 100'000; ++n) {
+    std::string text(next() % 40, ' ');
+    for (auto& c : text)
+      c = alphabet[next() % alphabet.size()];
+    auto depth = next() % 6;
+    ASSERT_EQ(json::too_deep_at(text, depth), full_too_deep_at(text, depth))
+      << text << " at depth " << depth;
+    ASSERT_EQ(json::lone_surrogate_at(text), full_lone_surrogate_at(text))
+      << text;
+  }
 }
 
 // -- deep JSON through intake's check (item 2) --------------------------------

@@ -172,6 +172,55 @@ TEST(radius_packet, checks_message_authenticator_of_an_access_request) {
   EXPECT_NE(back->auth, authenticator{});
 }
 
+TEST(radius_packet, encoding_puts_one_message_authenticator_first) {
+  // A caller's own Message-Authenticator, anywhere, is replaced by the one
+  // computed: first, alone; the header fields and the other attributes are
+  // sent as given, in order.
+  attribute stale;
+  stale.type = attr::message_authenticator;
+  stale.value.assign(16, 0xaa);
+  packet req;
+  req.code = code::coa_request;
+  req.identifier = 200;
+  req.add(attribute::text(attr::user_name, "alice"));
+  req.add(stale);
+  req.add(attribute::text(26, "x", 14988));
+  req.add(attribute::u32(attr::error_cause, 503));
+  auto given = req;
+  auto wire = encode_request(req, "testing123");
+  ASSERT_TRUE(wire);
+  EXPECT_EQ(verify_request(*wire, "testing123", true), verify_result::ok);
+  auto back = decode(*wire);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->code, code::coa_request);
+  EXPECT_EQ(back->identifier, 200);
+  EXPECT_EQ(back->attributes, req.attributes);
+  ASSERT_EQ(req.attributes.size(), 4u);
+  EXPECT_EQ(req.attributes[0].type, attr::message_authenticator);
+  EXPECT_NE(req.attributes[0].value, stale.value);
+  EXPECT_EQ(req.attributes[1], given.attributes[0]);
+  EXPECT_EQ(req.attributes[2], given.attributes[2]);
+  EXPECT_EQ(req.attributes[3], given.attributes[3]);
+
+  packet ack;
+  ack.code = code::coa_ack;
+  ack.identifier = 200;
+  ack.add(stale);
+  ack.add(attribute::u32(attr::error_cause, 201));
+  auto a = encode_response(ack, auth_of(*wire), "testing123");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(verify_response(*a, auth_of(*wire), "testing123", true),
+            verify_result::ok);
+  auto ack_back = decode(*a);
+  ASSERT_TRUE(ack_back);
+  EXPECT_EQ(ack_back->code, code::coa_ack);
+  EXPECT_EQ(ack_back->identifier, 200);
+  EXPECT_EQ(ack_back->attributes, ack.attributes);
+  ASSERT_EQ(ack.attributes.size(), 2u);
+  EXPECT_EQ(ack.attributes[0].type, attr::message_authenticator);
+  EXPECT_EQ(ack.attributes[1].as_u32(), 201u);
+}
+
 TEST(radius_packet, round_trips_vendor_attributes_with_vendor_formats) {
   packet p;
   p.code = code::coa_request;

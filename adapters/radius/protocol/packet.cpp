@@ -145,16 +145,19 @@ bool equal_ct(const uint8_t* a, const uint8_t* b, size_t n) {
 }
 
 // Puts a zeroed Message-Authenticator first and drops any other one.
-std::vector<attribute> with_blank_ma(const std::vector<attribute>& in) {
-  std::vector<attribute> out;
-  out.reserve(in.size() + 1);
+// A copy of `p` whose first attribute is a zeroed Message-Authenticator
+// (any other one dropped); the attributes are copied once. Every field is
+// named: a new field of packet fails the build here until it is copied.
+packet with_blank_ma(const packet& p) {
+  packet out{p.code, p.identifier, p.auth, {}};
+  out.attributes.reserve(p.attributes.size() + 1);
   attribute ma;
   ma.type = attr::message_authenticator;
   ma.value.assign(16, 0);
-  out.push_back(std::move(ma));
-  for (auto& a : in)
+  out.attributes.push_back(std::move(ma));
+  for (auto& a : p.attributes)
     if (!(a.vendor == 0 && a.type == attr::message_authenticator))
-      out.push_back(a);
+      out.attributes.push_back(a);
   return out;
 }
 
@@ -390,8 +393,7 @@ encode_request(packet& p, std::string_view secret,
                const vendor_format_fn& formats) {
   if (secret.empty())
     return invalid("radius: empty shared secret");
-  packet out = p;
-  out.attributes = with_blank_ma(p.attributes);
+  packet out = with_blank_ma(p);
   if (out.code == code::access_request) {
     if (std::all_of(out.auth.begin(), out.auth.end(),
                     [](uint8_t b) { return b == 0; }))
@@ -431,8 +433,7 @@ encode_response(packet& p, const authenticator& request_auth,
                 std::string_view secret, const vendor_format_fn& formats) {
   if (secret.empty())
     return invalid("radius: empty shared secret");
-  packet out = p;
-  out.attributes = with_blank_ma(p.attributes);
+  packet out = with_blank_ma(p);
   out.auth = request_auth;
   auto wire = encode_raw(out, formats);
   if (!wire)
