@@ -164,6 +164,18 @@ void strip_secrets(rapidjson::Value& v) {
   }
 }
 
+// True for a stored payload whose credentials have lost their password
+// (the saga that needed it has run: ispflow_strip_secrets).
+bool lost_credentials(const std::string& payload) {
+  rapidjson::Document doc;
+  events::json::parse_bounded(doc, payload);
+  if (doc.HasParseError() || !doc.IsObject())
+    return false;
+  auto c = doc.FindMember("credentials");
+  return c != doc.MemberEnd() && c->value.IsObject()
+         && !c->value.HasMember("password");
+}
+
 // The bytes a settled (re-driven or dismissed) dead letter keeps: a JSON
 // value without its secret-looking keys; other bytes that name a secret are
 // dropped whole (nothing can tell the secret from the rest). Nothing when
@@ -1239,6 +1251,12 @@ struct admin_server::impl {
       return from_error(row.error());
     if (!*row)
       return error_reply(409, "no_input_event", "the input event is gone");
+    // A password is removed from the stored event once no step of its saga
+    // needs it: replaying it would only fail RADIUS provisioning later.
+    if (lost_credentials((*row)->payload))
+      return error_reply(409, "secrets_removed",
+                         "the input event's password was removed once its "
+                         "saga had used it; send the event again from billing");
     auto new_id = uuid_v4();
     auto checked = check_records({record_of(**row, replay_source, new_id)});
     if (!checked)

@@ -1,7 +1,6 @@
 #include "adapters/postgres/retention_store.hpp"
 #include "tests/integration/admin_fixture.hpp"
 
-#include <cstdio>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -217,6 +216,21 @@ TEST_F(admin_api, replay_inserts_a_new_event_linked_to_the_saga) {
   EXPECT_EQ(error_code(a), "no_input_event");
 }
 
+TEST_F(admin_api, a_replay_of_an_event_whose_password_was_removed_is_refused) {
+  db.query("UPDATE inbox SET payload = ispflow_strip_secrets(payload) WHERE"
+           " event_id = 'e1'");
+  ASSERT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'e1' AND"
+                     " payload->'credentials' ? 'username' AND NOT"
+                     " payload->'credentials' ? 'password'"),
+            1);
+  auto a = post("/v1/sagas/s-t1/replay", t1_writer_token);
+  EXPECT_EQ(a.status, 409) << a.body;
+  EXPECT_EQ(error_code(a), "secrets_removed");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE source ="
+                     " 'ispflow/replay'"),
+            0);
+}
+
 TEST_F(admin_api, lists_and_shows_dead_letters_per_tenant_with_pagination) {
   std::vector<int64_t> ids;
   std::string cursor;
@@ -400,42 +414,6 @@ TEST_F(admin_api, a_redriven_dead_letter_keeps_no_password) {
             1);
 }
 
-// The tables of a `pg_dump --data-only` whose rows hold `needle`, as text or
-// inside a bytea column (which the dump writes as hex).
-std::set<std::string> tables_holding(const std::string& dsn,
-                                     const std::string& needle) {
-  std::string hex;
-  for (unsigned char c : needle) {
-    char buf[3];
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    hex += buf;
-  }
-  auto cmd = "pg_dump --data-only --dbname='" + dsn + "'";
-  auto* dump = ::popen(cmd.c_str(), "r");
-  EXPECT_NE(dump, nullptr);
-  std::string text;
-  char buf[4096];
-  for (size_t n;
-       dump != nullptr && (n = std::fread(buf, 1, sizeof buf, dump)) > 0;)
-    text.append(buf, n);
-  EXPECT_EQ(dump != nullptr ? ::pclose(dump) : -1, 0) << "pg_dump failed";
-  // COPY public.<table> (...) FROM stdin; rows; \.
-  std::set<std::string> out;
-  std::string table;
-  std::istringstream lines{text};
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("COPY public.", 0) == 0)
-      table = line.substr(12, line.find(' ', 12) - 12);
-    else if (line == "\\.")
-      table.clear();
-    else if (!table.empty()
-             && (line.find(needle) != std::string::npos
-                 || line.find(hex) != std::string::npos))
-      out.insert(table);
-  }
-  return out;
-}
-
 TEST_F(admin_api, a_password_stays_only_where_an_operator_still_needs_it) {
   const std::string pw = "pw-Dump-93b1e0";
   const std::string creds = R"(,"credentials":{"username":"dump@t1.example",)"
@@ -467,7 +445,7 @@ TEST_F(admin_api, a_password_stays_only_where_an_operator_still_needs_it) {
   ASSERT_TRUE(st->write(batch));
   db.query("UPDATE inbox SET skipped_reason = 'already_active' WHERE"
            " event_id = 'dump-2'");
-  EXPECT_EQ(tables_holding(db.dsn(), pw),
+  EXPECT_EQ(db.tables_holding(pw),
             (std::set<std::string>{"dead_letters", "inbox", "outbox"}));
   // The operator dismisses the dead letter and re-drives the event.
   auto dl = db.value("SELECT id FROM dead_letters WHERE \"offset\" = 40");
@@ -482,7 +460,7 @@ TEST_F(admin_api, a_password_stays_only_where_an_operator_still_needs_it) {
   // RADIUS and the CPE have it), and intake's copy for the dead-letter
   // topic (removed with the outbox row by retention). Neither the dead
   // letter, the refused original nor the audit holds it.
-  EXPECT_EQ(tables_holding(db.dsn(), pw),
+  EXPECT_EQ(db.tables_holding(pw),
             (std::set<std::string>{"inbox", "outbox"}));
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE '%"
                      + pw + "%' AND source <> 'ispflow/redrive'"),

@@ -14,7 +14,6 @@
 #include "tests/support/scratch_database.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <gtest/gtest.h>
@@ -364,27 +363,10 @@ TEST_F(subscriber_record, no_password_is_left_once_no_step_needs_it) {
   auto b = run("activate", "b", activation("p100"), second);
   EXPECT_EQ(b.state, sg::saga_state::completed);
   EXPECT_EQ(b.payload.count("credentials.password"), 0u);
-  auto cmd = "pg_dump --data-only --dbname='" + db.dsn() + "'";
-  auto* dump = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(dump, nullptr);
-  std::string text;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, dump)) > 0;)
-    text.append(buf, n);
-  ASSERT_EQ(::pclose(dump), 0) << "pg_dump failed";
-  EXPECT_NE(text.find("b@acme.example"), std::string::npos)
+  EXPECT_FALSE(db.tables_holding("b@acme.example").empty())
     << "the dump holds the data";
-  EXPECT_EQ(text.find(password), std::string::npos)
+  EXPECT_EQ(db.tables_holding(password), std::set<std::string>{})
     << "the password is still stored";
-  // bytea columns (outbox and dead-letter values) are dumped as hex.
-  std::string hex;
-  for (unsigned char c : password) {
-    char h[3];
-    std::snprintf(h, sizeof h, "%02x", c);
-    hex += h;
-  }
-  EXPECT_EQ(text.find(hex), std::string::npos)
-    << "the password is still stored in a bytea column";
 }
 
 TEST(subscriber_record_migration, builds_the_records_from_existing_sagas) {

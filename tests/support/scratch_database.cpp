@@ -2,10 +2,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
@@ -102,6 +104,40 @@ int64_t scratch_database::await_count(const std::string& sql, int64_t want,
     n = count(sql);
   }
   return n;
+}
+
+std::set<std::string>
+scratch_database::tables_holding(const std::string& needle) const {
+  std::string hex;
+  for (unsigned char c : needle) {
+    char buf[3];
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    hex += buf;
+  }
+  auto cmd = "pg_dump --data-only --dbname='" + dsn_ + "'";
+  auto* dump = ::popen(cmd.c_str(), "r");
+  EXPECT_NE(dump, nullptr);
+  std::string text;
+  char buf[4096];
+  for (size_t n;
+       dump != nullptr && (n = std::fread(buf, 1, sizeof buf, dump)) > 0;)
+    text.append(buf, n);
+  EXPECT_EQ(dump != nullptr ? ::pclose(dump) : -1, 0) << "pg_dump failed";
+  // COPY public.<table> (...) FROM stdin; rows; \.
+  std::set<std::string> out;
+  std::string table;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("COPY public.", 0) == 0)
+      table = line.substr(12, line.find(' ', 12) - 12);
+    else if (line == "\\.")
+      table.clear();
+    else if (!table.empty()
+             && (line.find(needle) != std::string::npos
+                 || line.find(hex) != std::string::npos))
+      out.insert(table);
+  }
+  return out;
 }
 
 } // namespace ispflow::testing

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,11 @@ public:
   int64_t
   await_count(const std::string& sql, int64_t want,
               std::chrono::seconds limit = std::chrono::seconds{60}) const;
+
+  /// The tables whose rows in a `pg_dump --data-only` of the database hold
+  /// `needle`, as text or inside a bytea column (which the dump writes as
+  /// hex). Fails the test if pg_dump fails.
+  std::set<std::string> tables_holding(const std::string& needle) const;
 
   /// The superuser DSN from ISPFLOW_TEST_PG_DSN (fails the test if unset).
   static std::string admin_dsn();
