@@ -1,6 +1,7 @@
 #include "adapters/awx/adapter.hpp"
 
 #include "adapters/awx/protocol.hpp"
+#include "adapters/resilience/slot_queue.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
@@ -53,6 +54,8 @@ struct awx_state {
   std::map<std::string, std::string> invalid;
   http::http_actor http;
   std::shared_ptr<resilience::guard> guard;
+  // Calls that found their tenant at its limit, waiting for a slot.
+  resilience::slot_queue slots;
   std::shared_ptr<resilience::clock> clock;
   // Idempotency key -> job id, a bounded cache in front of the look-up.
   std::map<std::string, int64_t> known;
@@ -145,6 +148,13 @@ void send_traced(self_ptr self, const op_ptr& op, http::request r, F f) {
 
 // -- completion ---------------------------------------------------------------
 
+void arm_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.slots.arm_tick())
+    self->delayed_send(self, resilience::slot_queue::tick_interval(*st.guard),
+                       tick_atom_v);
+}
+
 void finish(self_ptr self, const op_ptr& op, adapter_reply reply,
             call_outcome health) {
   auto& st = self->state;
@@ -162,6 +172,9 @@ void finish(self_ptr self, const op_ptr& op, adapter_reply reply,
                {"outcome", outcome},
                {"error", reply.error}});
   op->promise.deliver(std::move(reply));
+  // The freed slot goes to the tenant's next waiting call.
+  st.slots.drain(*st.guard, op->req.tenant_id, now);
+  arm_tick(self);
 }
 
 std::string template_path(const tenant_settings& ts, std::string_view tail) {
@@ -501,22 +514,34 @@ awx_behavior(self_ptr self, awx_settings settings, http::http_actor http,
       if (req.idempotency_key.empty())
         return events::reply_failed(adapter_outcome::permanent_failure,
                                     "AWX adapter: empty idempotency key");
-      auto now = st.clock->now();
-      auto adm = st.guard->admit(req.tenant_id, breaker_adapter,
-                                 t->second.base_url, now);
-      if (!adm)
-        return adm.parked_reply();
       auto op = std::make_shared<operation>();
       op->ts = t->second;
-      op->ticket = std::move(adm.ticket);
-      op->started = now;
       op->promise = self->make_response_promise<adapter_reply>();
       op->req = std::move(req);
-      if (op->req.operation == run_job_op)
-        run_activation_job(self, op);
-      else
-        cancel_job(self, op);
+      // At the tenant's limit the call waits for a slot (at most the
+      // queue's max_wait) instead of parking at once.
+      st.slots.admit(*st.guard, op->req.tenant_id, breaker_adapter,
+                     op->ts.base_url, st.clock->now(),
+                     [self, op](resilience::admission adm) {
+                       if (!adm) {
+                         op->promise.deliver(adm.parked_reply());
+                         return;
+                       }
+                       op->ticket = std::move(adm.ticket);
+                       op->started = self->state.clock->now();
+                       if (op->req.operation == run_job_op)
+                         run_activation_job(self, op);
+                       else
+                         cancel_job(self, op);
+                     });
+      arm_tick(self);
       return op->promise;
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.slots.on_tick();
+      st.slots.drain_all(*st.guard, st.clock->now());
+      arm_tick(self);
     },
     [self](health_atom, std::string& tenant) -> caf::result<adapter_reply> {
       auto& st = self->state;

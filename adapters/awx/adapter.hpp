@@ -29,15 +29,19 @@ namespace ispflow::adapters::awx {
 ///   ///   retry_after = poll_interval while it runs (README.md).
 ///   /// - cancel_job: finds the job by key and cancels it; no job, 202 and
 ///   ///   405 (already finished) all succeed.
-///   /// Every call is admitted by the guard first: a refusal answers
-///   /// `parked` and sends nothing.
+///   /// Every call is admitted by the guard first: a call that finds its
+///   /// tenant at its limit of calls in flight waits for a slot, at most
+///   /// 2 s (resilience/slot_queue.hpp, `tick_atom` looks again); any
+///   /// other refusal, or a longer wait, answers `parked` and sends
+///   /// nothing.
 ///   (invoke_atom, adapter_request req) -> (adapter_reply)
 ///   /// Cheap probe of the tenant's AWX (`GET me/` with the token, not
 ///   /// through the breaker): `succeeded` when it answers 200.
 ///   (health_atom, string tenant_id) -> (adapter_reply)
 /// }
 using adapter_actor = api::awx_actor::extend<
-  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>>;
+  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>,
+  caf::reacts_to<tick_atom>>;
 
 /// The breaker adapter name ("awx"); the endpoint is the tenant's base URL.
 inline constexpr const char* breaker_adapter = "awx";

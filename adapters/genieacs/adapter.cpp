@@ -1,6 +1,7 @@
 #include "adapters/genieacs/adapter.hpp"
 
 #include "adapters/genieacs/wire.hpp"
+#include "adapters/resilience/slot_queue.hpp"
 #include "common/log.hpp"
 
 #include <algorithm>
@@ -35,6 +36,8 @@ struct genieacs_state {
   adapter_settings cfg;
   http::http_actor http;
   std::shared_ptr<resilience::guard> guard;
+  // Calls that found their tenant at its limit, waiting for a slot.
+  resilience::slot_queue slots;
   intent_store_actor intents;
   static inline const char* name = "ispflow.genieacs";
 };
@@ -68,6 +71,13 @@ using continuation = std::function<void(http::response&)>;
 
 resilience::time_point now_of(self_ptr self) {
   return self->state.cfg.clock->now();
+}
+
+void arm_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.slots.arm_tick())
+    self->delayed_send(self, resilience::slot_queue::tick_interval(*st.guard),
+                       tick_atom_v);
 }
 
 int64_t wall_ms() {
@@ -104,6 +114,11 @@ void finish(self_ptr self, const call_ptr& c, adapter_reply rep) {
                {"outcome", events::to_string(rep.outcome)},
                {"error", rep.error}});
   c->promise.deliver(std::move(rep));
+  if (self->state.guard) {
+    // The freed slot goes to the tenant's next waiting call.
+    self->state.slots.drain(*self->state.guard, c->req.tenant_id, now);
+    arm_tick(self);
+  }
 }
 
 http::request make_request(const tenant_settings& ts, std::string method,
@@ -777,30 +792,47 @@ genieacs_fn(self_ptr self, adapter_settings cfg, http::http_actor http,
       auto c = std::make_shared<call>();
       c->ts = ts;
       c->unique_key = unique_key_for(req.operation, req.idempotency_key);
-      c->started = now_of(self);
-      if (st.guard) {
-        auto adm = st.guard->admit(req.tenant_id, "genieacs", ts.base_url,
-                                   c->started);
-        if (!adm) {
-          common::log_debug(log_name, "parked",
-                            {{"tenant", req.tenant_id},
-                             {"operation", req.operation},
-                             {"detail", adm.detail}});
-          return adm.parked_reply();
-        }
-        c->ticket = std::move(adm.ticket);
-        c->guarded = true;
-      }
       c->req = std::move(req);
       c->promise = self->make_response_promise<adapter_reply>();
       if (is_tag) {
         c->device = *input_of(c->req, "cpe_id");
         c->tags = std::move(tags);
-        tag_cpe(self, c);
-      } else {
-        find_device(self, c);
       }
+      auto go = [self, c] {
+        c->started = now_of(self);
+        if (c->req.operation == op_tag)
+          tag_cpe(self, c);
+        else
+          find_device(self, c);
+      };
+      if (!st.guard) {
+        go();
+        return c->promise;
+      }
+      // At the tenant's limit the call waits for a slot (at most the
+      // queue's max_wait) instead of parking at once.
+      st.slots.admit(*st.guard, c->req.tenant_id, "genieacs", ts.base_url,
+                     now_of(self), [self, c, go](resilience::admission adm) {
+                       if (!adm) {
+                         common::log_debug(log_name, "parked",
+                                           {{"tenant", c->req.tenant_id},
+                                            {"operation", c->req.operation},
+                                            {"detail", adm.detail}});
+                         c->promise.deliver(adm.parked_reply());
+                         return;
+                       }
+                       c->ticket = std::move(adm.ticket);
+                       c->guarded = true;
+                       go();
+                     });
+      arm_tick(self);
       return c->promise;
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.slots.on_tick();
+      st.slots.drain_all(*st.guard, now_of(self));
+      arm_tick(self);
     },
     [self](health_atom, std::string& tenant_id) -> caf::result<adapter_reply> {
       auto& st = self->state;

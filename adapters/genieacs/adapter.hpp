@@ -57,11 +57,14 @@ namespace ispflow::adapters::genieacs {
 /// }
 ///
 /// Every operation asks `guard` first (key: tenant, "genieacs", base URL);
-/// a refusal answers `parked` and sends nothing. Transport failures, 5xx
+/// a call that finds its tenant at its limit of calls in flight waits for a
+/// slot, at most 2 s (resilience/slot_queue.hpp, `tick_atom` looks again);
+/// any other refusal, or a longer wait, answers `parked` and sends nothing. Transport failures, 5xx
 /// and 429 count as breaker failures; a queued task or an offline CPE does
 /// not (the ACS answered).
 using adapter_actor = api::genieacs_actor::extend<
-  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>>;
+  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>,
+  caf::reacts_to<tick_atom>>;
 
 /// Spawns the adapter. `http` runs its requests; `guard` (shared by every
 /// adapter of the process; may be null = no breaker) admits its calls. Its

@@ -44,10 +44,13 @@ namespace ispflow::adapters::netbox {
 /// }
 ///
 /// Every operation asks `guard` first (key: tenant, "netbox", base URL): a
-/// refusal answers `parked` and sends nothing. Transport failures and 5xx
+/// call that finds its tenant at its limit of calls in flight waits for a
+/// slot, at most 2 s (resilience/slot_queue.hpp, `tick_atom` looks again);
+/// any other refusal, or a longer wait, answers `parked` and sends nothing. Transport failures and 5xx
 /// count as breaker failures; 4xx answers as successes (NetBox is up).
 using adapter_actor = api::netbox_actor::extend<
-  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>>;
+  caf::replies_to<health_atom, std::string>::with<events::adapter_reply>,
+  caf::reacts_to<tick_atom>>;
 
 /// Spawns the adapter. `http` runs its requests; `guard` (shared by every
 /// adapter of the process; may be null = no breaker) admits its calls.

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -535,6 +536,43 @@ TEST_F(netbox_adapter,
   ASSERT_EQ(snaps.size(), 1u);
   EXPECT_EQ(snaps.front().first.adapter, "netbox");
   EXPECT_EQ(snaps.front().first.endpoint, settings.base_url);
+}
+
+// At the tenant's limit of calls in flight (here held by another adapter of
+// the same guard) a call waits for the slot instead of coming back parked;
+// one that waits longer than 2 s is parked and never reaches NetBox.
+TEST_F(netbox_adapter, a_call_at_the_tenant_limit_waits_for_a_slot) {
+  resilience::guard_config gc;
+  gc.tenant_limits.max_concurrent = 1;
+  guard = std::make_shared<resilience::guard>(gc);
+  respawn();
+  auto held = guard->admit("t1", "awx", "http://awx", clock->now());
+  ASSERT_TRUE(held);
+  caf::scoped_actor self{sys};
+  self->send(adapter, invoke_atom_v, request("netbox.allocate_ip", "sub-w"));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(srv->allocation_count(), 0u);
+  guard->complete(held.ticket, adapter_outcome::succeeded, 1ms, clock->now());
+  adapter_reply first;
+  self->receive([&](adapter_reply& r) { first = std::move(r); },
+                caf::after(10s) >> [] { ADD_FAILURE() << "no answer"; });
+  EXPECT_EQ(first.outcome, adapter_outcome::succeeded) << first.error;
+  EXPECT_EQ(srv->allocation_count(), 1u);
+  EXPECT_EQ(guard->tenant_limits().in_flight("t1"), 0);
+  // Held again, and the wait runs out: parked, nothing sent.
+  held = guard->admit("t1", "awx", "http://awx", clock->now());
+  ASSERT_TRUE(held);
+  self->send(adapter, invoke_atom_v, request("netbox.allocate_ip", "sub-x"));
+  std::this_thread::sleep_for(100ms);
+  clock->advance(2100ms);
+  adapter_reply late;
+  self->receive([&](adapter_reply& r) { late = std::move(r); },
+                caf::after(10s) >> [] { ADD_FAILURE() << "no answer"; });
+  EXPECT_EQ(late.outcome, adapter_outcome::parked) << late.error;
+  EXPECT_NE(late.error.find("stayed at its limit of 1"), std::string::npos)
+    << late.error;
+  EXPECT_EQ(srv->allocation_count(), 1u);
+  guard->complete(held.ticket, adapter_outcome::succeeded, 1ms, clock->now());
 }
 
 TEST_F(netbox_adapter, refused_answers_do_not_open_the_breaker) {

@@ -2,6 +2,7 @@
 #include "adapters/resilience/guard.hpp"
 #include "adapters/resilience/limiter.hpp"
 #include "adapters/resilience/retry.hpp"
+#include "adapters/resilience/slot_queue.hpp"
 #include "events/errc.hpp"
 
 #include <chrono>
@@ -265,6 +266,143 @@ TEST_F(guard_test, counts_permanent_failures_as_a_healthy_system) {
             breaker_state::open);
   EXPECT_EQ(breaker_outcome(adapter_outcome::parked), call_outcome::ignored);
   EXPECT_EQ(breaker_outcome(adapter_outcome::succeeded), call_outcome::success);
+}
+
+// The calls of one test's slot queue: what each got, in the order they got it.
+struct resumed_calls {
+  std::vector<std::string> order;
+  std::vector<admission> admissions;
+
+  slot_queue::resume_fn of(std::string name) {
+    return [this, name](admission adm) {
+      order.push_back(name);
+      admissions.push_back(std::move(adm));
+    };
+  }
+};
+
+TEST_F(guard_test, a_call_at_the_tenant_limit_waits_for_the_next_free_slot) {
+  slot_queue q{2s};
+  resumed_calls calls;
+  EXPECT_FALSE(q.admit(g, "acme", "netbox", "default", clock.now(),
+                       calls.of("a")));
+  EXPECT_FALSE(q.admit(g, "acme", "genieacs", "default", clock.now(),
+                       calls.of("b")));
+  // The limit is 2: the third and fourth wait, nothing is refused.
+  EXPECT_TRUE(q.admit(g, "acme", "netbox", "default", clock.now(),
+                      calls.of("c")));
+  EXPECT_TRUE(q.admit(g, "acme", "awx", "default", clock.now(),
+                      calls.of("d")));
+  EXPECT_EQ(q.size(), 2u);
+  ASSERT_EQ(calls.order, (std::vector<std::string>{"a", "b"}));
+  // Another tenant does not wait behind acme.
+  EXPECT_FALSE(q.admit(g, "beta", "netbox", "default", clock.now(),
+                       calls.of("e")));
+  EXPECT_TRUE(calls.admissions.back());
+  // a ends: its slot goes to c, the oldest waiting call; d still waits.
+  g.complete(calls.admissions[0].ticket, adapter_outcome::succeeded, fast,
+             clock.now());
+  q.drain(g, "acme", clock.now());
+  ASSERT_EQ(calls.order,
+            (std::vector<std::string>{"a", "b", "e", "c"}));
+  EXPECT_TRUE(calls.admissions[3]);
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(g.tenant_limits().in_flight("acme"), 2);
+  // A slot freed elsewhere (another adapter of the guard) is found by
+  // drain_all, as on a tick.
+  g.complete(calls.admissions[1].ticket, adapter_outcome::succeeded, fast,
+             clock.now());
+  q.drain_all(g, clock.now());
+  ASSERT_EQ(calls.order.size(), 5u);
+  EXPECT_EQ(calls.order[4], "d");
+  EXPECT_TRUE(calls.admissions[4]);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST_F(guard_test, a_new_call_goes_behind_those_already_waiting) {
+  slot_queue q{2s};
+  resumed_calls calls;
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("a"));
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("b"));
+  EXPECT_TRUE(q.admit(g, "acme", "netbox", "default", clock.now(),
+                      calls.of("c")));
+  // b's slot is freed without a drain (e.g. by another adapter): the next
+  // arrival must not overtake c.
+  g.complete(calls.admissions[1].ticket, adapter_outcome::succeeded, fast,
+             clock.now());
+  EXPECT_TRUE(q.admit(g, "acme", "netbox", "default", clock.now(),
+                      calls.of("d")));
+  ASSERT_EQ(calls.order, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(calls.admissions[2]);
+  EXPECT_EQ(q.size(), 1u);
+}
+
+TEST_F(guard_test, a_call_that_waited_too_long_is_parked_and_sends_nothing) {
+  slot_queue q{2s};
+  resumed_calls calls;
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("a"));
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("b"));
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("c"));
+  clock.advance(1s);
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("d"));
+  clock.advance(1500ms);
+  // c waited 2.5 s and is refused; d (1.5 s) waits on.
+  q.drain_all(g, clock.now());
+  ASSERT_EQ(calls.order, (std::vector<std::string>{"a", "b", "c"}));
+  const auto& late = calls.admissions[2];
+  EXPECT_FALSE(late);
+  EXPECT_EQ(late.reason, park_reason::tenant_limit);
+  EXPECT_EQ(late.parked_reply().outcome, adapter_outcome::parked);
+  EXPECT_EQ(late.parked_reply().retry_after_ms, 700);
+  EXPECT_NE(late.detail.find("stayed at its limit of 2"), std::string::npos)
+    << late.detail;
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(g.tenant_limits().in_flight("acme"), 2);
+}
+
+TEST_F(guard_test, an_open_breaker_or_no_wait_refuses_at_once) {
+  resumed_calls calls;
+  slot_queue no_wait{0ms};
+  no_wait.admit(g, "acme", "netbox", "default", clock.now(), calls.of("a"));
+  no_wait.admit(g, "acme", "netbox", "default", clock.now(), calls.of("b"));
+  EXPECT_FALSE(no_wait.admit(g, "acme", "netbox", "default", clock.now(),
+                             calls.of("c")));
+  ASSERT_EQ(calls.order.size(), 3u);
+  EXPECT_EQ(calls.admissions[2].reason, park_reason::tenant_limit);
+  fail_once("beta", "genieacs");
+  fail_once("beta", "genieacs");
+  slot_queue q{2s};
+  EXPECT_FALSE(q.admit(g, "beta", "genieacs", "default", clock.now(),
+                       calls.of("d")));
+  ASSERT_EQ(calls.order.size(), 4u);
+  EXPECT_EQ(calls.admissions[3].reason, park_reason::breaker_open);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+// A waiting call whose resume completes at once (and drains again) does not
+// disturb the drain that let it go.
+TEST_F(guard_test, a_call_that_completes_while_resumed_lets_the_next_go) {
+  slot_queue q{2s};
+  resumed_calls calls;
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("a"));
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("b"));
+  int quick = 0;
+  q.admit(g, "acme", "netbox", "default", clock.now(), [&](admission adm) {
+    ASSERT_TRUE(adm);
+    ++quick;
+    g.complete(adm.ticket, adapter_outcome::permanent_failure, fast,
+               clock.now());
+    q.drain(g, "acme", clock.now());
+  });
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("d"));
+  g.complete(calls.admissions[0].ticket, adapter_outcome::succeeded, fast,
+             clock.now());
+  q.drain(g, "acme", clock.now());
+  EXPECT_EQ(quick, 1);
+  ASSERT_EQ(calls.order, (std::vector<std::string>{"a", "b", "d"}));
+  EXPECT_TRUE(calls.admissions[2]);
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_EQ(g.tenant_limits().in_flight("acme"), 2);
 }
 
 TEST(retry_state, waits_with_full_jitter_under_a_growing_cap) {
