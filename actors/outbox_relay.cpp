@@ -192,7 +192,12 @@ void run(relay_ptr self) {
     self->delayed_send(self, st.cfg.standby_poll, relay_atom_v);
   else if (**n == st.cfg.batch)
     self->send(self, relay_atom_v);
-  else
+  else if (st.cfg.doorbell) {
+    // On the relay's own thread: the pause ends with the next commit of a
+    // writer of this process (a stop waits at most poll_interval).
+    st.cfg.doorbell->wait_for(st.cfg.poll_interval);
+    self->send(self, relay_atom_v);
+  } else
     self->delayed_send(self, st.cfg.poll_interval, relay_atom_v);
 }
 

@@ -2,6 +2,7 @@
 
 #include "adapters/kafka/producer.hpp"
 #include "adapters/kafka/settings.hpp"
+#include "common/doorbell.hpp"
 #include "events/type_ids.hpp"
 
 #include <atomic>
@@ -52,6 +53,10 @@ struct outbox_relay_settings {
   size_t batch = 1000;
   /// Pause between polls when the outbox is empty.
   std::chrono::milliseconds poll_interval{50};
+  /// Rung by this process's writers once outbox rows are committed: the
+  /// relay's pause ends at once (rows written by other instances wait for
+  /// `poll_interval`). May be null.
+  std::shared_ptr<common::doorbell> doorbell;
   /// Records read back from the end of each partition when reconciling;
   /// must be at least `batch`.
   int64_t tail_scan = 2000;

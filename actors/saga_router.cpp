@@ -105,21 +105,23 @@ struct router_state {
       tenant_busy.erase(i);
   }
 
-  /// Whether tenant `id` runs as many sagas as it may.
+  /// Whether tenant `id` runs as many sagas as it may, or its adapter
+  /// calls are saturated.
   bool tenant_full(const std::string& id) const {
+    if (cfg.tenant_saturated && cfg.tenant_saturated(id))
+      return true;
     if (cfg.tenant_max_running == 0)
       return false;
     auto i = tenant_busy.find(id);
     return i != tenant_busy.end() && i->second >= cfg.tenant_max_running;
   }
 
-  /// The tenants at their limit, for the store's startable query.
+  /// The tenants at their limit, for the store's startable query (a
+  /// saturated tenant has sagas running: it is among tenant_busy).
   std::vector<std::string> full_tenants() const {
     std::vector<std::string> out;
-    if (cfg.tenant_max_running == 0)
-      return out;
     for (auto& [id, n] : tenant_busy)
-      if (n >= cfg.tenant_max_running)
+      if (tenant_full(id))
         out.push_back(id);
     return out;
   }

@@ -40,6 +40,12 @@ struct saga_router_settings {
   /// tenants (adapters::postgres::saga_store::next_startable), so one
   /// tenant's burst neither starves another's sagas nor fills memory.
   size_t tenant_max_running = 2'000;
+  /// True while a tenant's adapter calls queue for slots deeper than its
+  /// limit (resilience::concurrency_limiter::saturated): its new events
+  /// wait in the inbox, as at tenant_max_running, instead of adding sagas
+  /// whose calls would wait past the slot queue's limit and park. Empty:
+  /// never.
+  std::function<bool(const std::string& tenant)> tenant_saturated;
   /// Poll period besides nudges; zero disables the periodic poll.
   std::chrono::milliseconds poll_interval{1'000};
   /// After a poll that found no event to start, the next waits this long

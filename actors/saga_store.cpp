@@ -533,6 +533,8 @@ pg_writer(saga_writer_actor::stateful_pointer<pg_writer_state> self,
           common::log_warn("saga_store", "saga write failed",
                            {{"error", render_error(res.error())},
                             {"elements", std::to_string(b.size())}});
+        else if (st.cfg.outbox_written)
+          st.cfg.outbox_written->ring();
         return res;
       });
     },

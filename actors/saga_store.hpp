@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/saga_interfaces.hpp"
+#include "common/doorbell.hpp"
 #include "sagas/admission.hpp"
 #include "sagas/definition.hpp"
 
@@ -30,6 +31,9 @@ struct pg_saga_store_settings {
   /// This instance's id (sagas.owner, saga_steps.ran_by; the owner fenced
   /// writes must still be); "" = unnamed.
   std::string instance_id;
+  /// Rung after every committed write (its outbox rows are ready to
+  /// publish: the outbox relay of this process waits on it); may be null.
+  std::shared_ptr<common::doorbell> outbox_written;
 };
 
 /// Spawns the saga store over adapters::postgres::saga_store on a thread of

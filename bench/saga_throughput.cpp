@@ -131,7 +131,7 @@ struct engine {
           sagas::target_system::awx})
       rs.adapters.set_actor(system, adapter);
     rs.adapters.set_tenant("bench", sagas::full_tenant_profile());
-    store = actors::spawn_pg_saga_store(sys, {dsn, &registry, writers, {}});
+    store = actors::spawn_pg_saga_store(sys, {dsn, &registry, writers, {}, {}});
     timer = actors::spawn_timer(sys);
     rs.registry = &registry;
     rs.store = store;

@@ -73,4 +73,21 @@ std::vector<limiter_usage> concurrency_limiter::usage() const {
   return result;
 }
 
+void concurrency_limiter::add_waiting(const std::string& key, int32_t delta) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& n = entries_[key].waiting;
+  n = std::max(n + delta, 0);
+}
+
+int32_t concurrency_limiter::waiting(const std::string& key) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(key);
+  return i == entries_.end() ? 0 : i->second.waiting;
+}
+
+bool concurrency_limiter::saturated(const std::string& key) const {
+  auto cap = limit(key);
+  return cap > 0 && waiting(key) >= cap;
+}
+
 } // namespace ispflow::adapters::resilience

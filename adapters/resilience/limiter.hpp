@@ -79,10 +79,23 @@ public:
   /// Usage of every key seen so far, ordered by key.
   std::vector<limiter_usage> usage() const;
 
+  /// Counts calls of `key` waiting for a slot (slot_queue): +1 when one
+  /// starts waiting, -1 when it stops.
+  void add_waiting(const std::string& key, int32_t delta);
+
+  /// Calls of `key` waiting for a slot.
+  int32_t waiting(const std::string& key) const;
+
+  /// True if `key` has a limit and at least as many calls waiting for a
+  /// slot as the limit: new work for it would only wait longer (the saga
+  /// router then leaves the tenant's new events in the inbox).
+  bool saturated(const std::string& key) const;
+
 private:
   struct entry {
     std::vector<uint64_t> leases;
     int64_t rejected = 0;
+    int32_t waiting = 0;
   };
 
   limiter_config cfg_;

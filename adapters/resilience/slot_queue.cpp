@@ -26,6 +26,7 @@ bool slot_queue::admit(guard& g, const std::string& tenant,
   }
   waiting_[tenant].push_back({adapter, endpoint, now, std::move(resume)});
   ++size_;
+  g.tenant_limits().add_waiting(tenant, 1);
   if (behind)
     drain(g, tenant, now);
   return true;
@@ -62,6 +63,7 @@ void slot_queue::drain(guard& g, const std::string& tenant, time_point now) {
     auto resume = std::move(front.resume);
     i->second.pop_front();
     --size_;
+    g.tenant_limits().add_waiting(tenant, -1);
     // May start (or even finish) a call, and may queue more: nothing of
     // `waiting_` is held across it.
     resume(std::move(adm));

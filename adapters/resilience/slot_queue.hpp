@@ -29,6 +29,8 @@
 //
 // and after each `guard::complete`, `drain(guard, tenant, now)`; on the tick
 // `on_tick()` then `drain_all(guard, now)`. Not thread-safe: one actor's.
+// The guard's limiter counts the calls waiting per tenant (`waiting`,
+// `saturated`): the saga router starts no new saga of a saturated tenant.
 
 namespace ispflow::adapters::resilience {
 

@@ -249,6 +249,10 @@ int main(int argc, char** argv) {
   relay_cfg.poll_interval
     = std::chrono::milliseconds{cfg->outbox.poll_interval_ms};
   relay_cfg.tail_scan = cfg->outbox.tail_scan;
+  // The saga writers ring it after each commit: the relay publishes the
+  // new rows at once instead of at its next poll.
+  auto outbox_written = std::make_shared<common::doorbell>();
+  relay_cfg.doorbell = outbox_written;
   auto relay_leading = std::make_shared<std::atomic<bool>>(false);
   relay_cfg.leading = relay_leading;
   relay_cfg.lease_idle_timeout
@@ -306,6 +310,7 @@ int main(int argc, char** argv) {
   saga_store_cfg.dsn = cfg->postgres.dsn;
   saga_store_cfg.registry = &registry;
   saga_store_cfg.instance_id = cfg->cluster.instance_id;
+  saga_store_cfg.outbox_written = outbox_written;
   auto saga_store = actors::spawn_pg_saga_store(sys, saga_store_cfg);
   // Old rows go in small batches (retention.*); open work never does.
   auto retention = app::start_retention(sys, *cfg);
@@ -333,6 +338,11 @@ int main(int argc, char** argv) {
     return fail("adapters not started", adapters.error());
   for (auto& [system, handle] : adapters->actors)
     router_cfg.adapters.set_actor(system, handle);
+  // A tenant whose adapter calls queue deeper than its limit starts no new
+  // saga until they drain (its events wait in the inbox).
+  router_cfg.tenant_saturated = [guard = adapters->guard](const std::string& t) {
+    return guard->tenant_limits().saturated(t);
+  };
   actors::admin::metrics_registry metrics;
   if (auto err = app::add_engine_metrics(metrics, router_cfg, *adapters))
     return fail("metrics not registered", err);

@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
         sagas::target_system::awx})
     rs.adapters.set_actor(system, adapter);
   rs.adapters.set_tenant("bench", sagas::full_tenant_profile());
-  auto store = actors::spawn_pg_saga_store(sys, {dsn, &registry, 2, {}});
+  auto store = actors::spawn_pg_saga_store(sys, {dsn, &registry, 2, {}, {}});
   auto timer = actors::spawn_timer(sys);
   rs.registry = &registry;
   rs.store = store;

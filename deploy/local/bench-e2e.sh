@@ -8,6 +8,7 @@
 #   E2E_RATES=100,200,400,800,1600          offered activations/s, one step each
 #   E2E_SECONDS=5                           length of a step
 #   E2E_KEEP_GOING=1                        run every rate even after one falls behind
+#   E2E_WARMUP=15                           activations at 5/s first, not reported
 #   E2E_PERF=1                              perf record -g ispflowd during the run
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
@@ -33,6 +34,12 @@ load=$(stack_program ispflow-e2e-load)
 
 # Every subscriber of every step, and a NetBox prefix large enough for them.
 total=$(awk -v r="$rates" -v s="$seconds" 'BEGIN { n = split(r, a, ","); for (i = 1; i <= n; i++) t += int(a[i] * s); print t }')
+# A warm-up before the measured steps (connections, caches, the planner's
+# statistics), with subscribers of its own after the measured ones:
+# E2E_WARMUP activations at 5/s, not reported. 0: none.
+warmup=${E2E_WARMUP:-15}
+measured=$total
+total=$((total + warmup))
 len=30
 while (( (1 << (32 - len)) - 2 < total + 16 )); do len=$((len - 1)); done
 
@@ -57,7 +64,8 @@ sed "s|100.64.0.0/21|100.64.0.0/$len|" "$here/demo/netbox-seed.yaml" >"$STACK_DI
 # 10 ms and at the olt app's programmed subscribers after 10 ms (the keys'
 # minimum), instead of the demo's 500 ms and 200 ms. Against a real AWX or
 # ONOS keep the defaults (15 s, 1 s): every look is a GET per job or device.
-export STACK_NETBOX_SEED=$STACK_DIR/netbox-seed.yaml STACK_AWX_DELAYS_MS="0 0 0" STACK_VOLTHA_DELAY_MS=0
+export STACK_NETBOX_SEED=$STACK_DIR/netbox-seed.yaml STACK_AWX_DELAYS_MS="0 0 0" STACK_VOLTHA_DELAY_MS=0 \
+  STACK_VOLTHA_PROGRAM_DELAY_MS=0
 export ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS=${E2E_AWX_POLL_MS:-10}
 export ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS=${E2E_CONFIRM_MS:-10}
 export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
@@ -90,6 +98,12 @@ if [[ "${E2E_PERF:-0}" == 1 ]]; then
   perf record -g -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
   perf_pid=$!
 fi
+if ((warmup > 0)); then
+  echo "   warm-up: $warmup activations at 5/s (subscribers $((measured + 1))-$total, not reported)"
+  "$load" --bootstrap "$STACK_BOOTSTRAP" --rates 5 --seconds "$(awk -v n="$warmup" 'BEGIN { print n / 5 }')" \
+    --first $((measured + 1)) >"$STACK_DIR/warmup.out" 2>&1 \
+    || { cat "$STACK_DIR/warmup.out" >&2; echo "bench-e2e: the warm-up did not complete" >&2; exit 1; }
+fi
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
 "$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
@@ -101,7 +115,7 @@ fi
 
 # Where the time went: when each activation step first started, in ms
 # after its saga was created, and the sagas' own duration.
-echo "== activation sagas: ms from saga created to each step's first attempt (p50 / p99), then to the saga's end"
+echo "== activation sagas (the warm-up's too): ms from saga created to each step's first attempt (p50 / p99), then to the saga's end"
 stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', st.name, count(*),
     round(percentile_cont(0.5) within group (order by extract(epoch from st.first_attempt_at - s.created_at) * 1000)::numeric),
     round(percentile_cont(0.99) within group (order by extract(epoch from st.first_attempt_at - s.created_at) * 1000)::numeric))

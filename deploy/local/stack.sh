@@ -307,6 +307,8 @@ stack_ispflowd_ready() {
 #   STACK_NETBOX_SEED   NetBox seed file (default demo/netbox-seed.yaml)
 #   STACK_AWX_DELAYS_MS "pending running finish" job ages in ms (default "50 100 300")
 #   STACK_VOLTHA_DELAY_MS  ONU state transition delay (default 100)
+#   STACK_VOLTHA_PROGRAM_DELAY_MS  olt app answer to programmed-subscribers
+#                       listing the service (default 100)
 stack_network_up() {
   local config=$1 seeded=$2 secrets=$STACK_SRC/demo-secrets olts awx_ms
   read -ra awx_ms <<<"${STACK_AWX_DELAYS_MS:-50 100 300}"
@@ -328,6 +330,7 @@ stack_network_up() {
     --pending-after-ms "${awx_ms[0]}" --running-after-ms "${awx_ms[1]}" --finish-after-ms "${awx_ms[2]}" || return 1
   STACK_SIM_WAIT=$STACK_ONOS_PORT stack_sim_start voltha --grpc-port "$STACK_VOLTHA_PORT" --rest-port "$STACK_ONOS_PORT" \
     --olts "$olts" --onus-per-olt 128 --serial-prefix ALCL --transition-delay-ms "${STACK_VOLTHA_DELAY_MS:-100}" \
+    --program-delay-ms "${STACK_VOLTHA_PROGRAM_DELAY_MS:-100}" \
     --sadis-service 100/0/64 \
     --onos-user onos --onos-password-file "$secrets/onos-password" || return 1
   stack_wait_tcp "$STACK_VOLTHA_PORT" 10 || { echo "stack: voltha simulator: no gRPC on $STACK_VOLTHA_PORT" >&2; return 1; }

@@ -256,4 +256,39 @@ TEST_F(pipeline_test, relay_does_not_republish_rows_already_in_kafka) {
              [](caf::error& err) { FAIL() << caf::to_string(err); });
 }
 
+// Rows committed by a writer of this process ring the doorbell: the relay
+// publishes them at once, not after its poll interval (an hour here).
+TEST_F(pipeline_test, relay_publishes_when_the_doorbell_rings) {
+  auto bell = std::make_shared<common::doorbell>();
+  actors::outbox_relay_settings rs;
+  rs.kafka = kafka;
+  rs.dsn = db.dsn();
+  rs.poll_interval = 1h;
+  rs.doorbell = bell;
+  auto relay = actors::spawn_outbox_relay(*sys, rs);
+  ASSERT_TRUE(relay);
+  // The relay's first round found nothing and now waits on the bell.
+  std::this_thread::sleep_for(500ms);
+  pqxx::connection c{db.dsn()};
+  {
+    pqxx::work tx{c};
+    tx.exec("insert into outbox(topic, key, value) select 'saga.events.v1', "
+            "convert_to('k' || g, 'UTF8'), convert_to('v' || g, 'UTF8') "
+            "from generate_series(1, 5) g");
+    tx.commit();
+  }
+  bell->ring();
+  EXPECT_EQ(await_count("select count(*) from outbox where published_at is "
+                        "null",
+                        0),
+            0);
+  EXPECT_EQ(read_all("saga.events.v1").size(), 5u);
+  caf::scoped_actor self{*sys};
+  self->send(*relay, stop_atom_v);
+  bell->ring(); // ends the wait, so the stop is read now
+  self->receive([](int64_t backlog) { EXPECT_EQ(backlog, 0); },
+                [](caf::error& err) { FAIL() << caf::to_string(err); },
+                caf::after(30s) >> [] { FAIL() << "the relay did not stop"; });
+}
+
 } // namespace

@@ -1,7 +1,9 @@
+#include "common/doorbell.hpp"
 #include "common/wait.hpp"
 
 #include <gtest/gtest.h>
 #include <limits>
+#include <thread>
 
 namespace {
 
@@ -32,6 +34,26 @@ TEST(common_wait, the_cap_bounds_the_wait) {
   EXPECT_EQ(millis_between(t0, t0 + 99500us, 100), 100);
   // 30 days of milliseconds do not fit an int: the int's largest.
   EXPECT_EQ(millis_between(t0, t0 + 24h * 30), std::numeric_limits<int>::max());
+}
+
+TEST(common_doorbell, a_ring_before_the_wait_is_not_lost) {
+  ispflow::common::doorbell bell;
+  bell.ring();
+  bell.ring();
+  // Both rings are answered by one wait, which returns at once (a timeout
+  // of an hour would hang the test otherwise).
+  EXPECT_TRUE(bell.wait_for(1h));
+  EXPECT_FALSE(bell.wait_for(1ms));
+}
+
+TEST(common_doorbell, a_ring_from_another_thread_ends_the_wait) {
+  ispflow::common::doorbell bell;
+  std::thread writer{[&] {
+    std::this_thread::sleep_for(20ms);
+    bell.ring();
+  }};
+  EXPECT_TRUE(bell.wait_for(1h));
+  writer.join();
 }
 
 } // namespace

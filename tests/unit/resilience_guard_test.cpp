@@ -319,6 +319,31 @@ TEST_F(guard_test, a_call_at_the_tenant_limit_waits_for_the_next_free_slot) {
   EXPECT_EQ(q.size(), 0u);
 }
 
+TEST_F(guard_test, the_limiter_counts_waiting_calls_and_saturates_at_the_limit) {
+  slot_queue q{2s};
+  resumed_calls calls;
+  for (auto name : {"a", "b", "c"})
+    q.admit(g, "acme", "netbox", "default", clock.now(), calls.of(name));
+  auto& limits = g.tenant_limits();
+  EXPECT_EQ(limits.waiting("acme"), 1);
+  EXPECT_FALSE(limits.saturated("acme"));
+  q.admit(g, "acme", "netbox", "default", clock.now(), calls.of("d"));
+  // Two waiting for a limit of two: new work would only wait longer.
+  EXPECT_EQ(limits.waiting("acme"), 2);
+  EXPECT_TRUE(limits.saturated("acme"));
+  EXPECT_FALSE(limits.saturated("beta"));
+  g.complete(calls.admissions[0].ticket, adapter_outcome::succeeded, fast,
+             clock.now());
+  q.drain(g, "acme", clock.now());
+  EXPECT_EQ(limits.waiting("acme"), 1);
+  EXPECT_FALSE(limits.saturated("acme"));
+  // A call refused after its wait stops counting too.
+  clock.advance(3s);
+  q.drain_all(g, clock.now());
+  EXPECT_EQ(limits.waiting("acme"), 0);
+  EXPECT_EQ(q.size(), 0u);
+}
+
 TEST_F(guard_test, a_new_call_goes_behind_those_already_waiting) {
   slot_queue q{2s};
   resumed_calls calls;

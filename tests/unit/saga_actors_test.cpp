@@ -166,6 +166,10 @@ struct saga_actors_test : ::testing::Test {
   /// Router settings of the next boot().
   uint64_t batch = 500;
   size_t tenant_max_running = 2'000;
+  /// Tenants whose adapter calls are saturated (router setting
+  /// tenant_saturated of the next boot()).
+  std::shared_ptr<std::set<std::string>> saturated
+    = std::make_shared<std::set<std::string>>();
   /// Partition leases of the next boot() (none = unfenced).
   std::shared_ptr<actors::lease_board> leases;
 
@@ -249,6 +253,9 @@ struct saga_actors_test : ::testing::Test {
                            sagas::tenant_profile{{target_system::radius}, {}});
     rs.batch = batch;
     rs.tenant_max_running = tenant_max_running;
+    rs.tenant_saturated = [set = saturated](const std::string& tenant) {
+      return set->count(tenant) > 0;
+    };
     rs.leases = leases;
     rs.clock = clock();
     rs.poll_interval = poll_interval;
@@ -513,6 +520,27 @@ TEST_F(saga_actors_test, one_tenants_backlog_does_not_starve_another) {
       ++t1_started;
   EXPECT_EQ(t1_started, 4u);
   EXPECT_EQ(fake->count("netbox.allocate_ip"), 4u);
+}
+
+TEST_F(saga_actors_test, a_saturated_tenant_starts_no_saga_until_it_drains) {
+  // t1's adapter calls queue deeper than its limit: its event waits in the
+  // inbox while t2's runs; once t1 drains, the next poll starts it.
+  saturated->insert("t1");
+  auto a = add_event(activated, "a1", activate_payload);
+  auto b = add_event(activated, "b1", activate_payload, "t2");
+  boot();
+  run_all();
+  ASSERT_NE(saga_of(b), nullptr);
+  EXPECT_EQ(saga_of(b)->state, sagas::saga_state::completed);
+  EXPECT_EQ(saga_of(a), nullptr);
+  EXPECT_TRUE(db->inbox.at(static_cast<size_t>(a - 1)).saga_id.empty());
+  EXPECT_EQ(fake->count("netbox.allocate_ip"), 0u);
+  saturated->clear();
+  caf::anon_send(router, nudge_atom_v);
+  run_all();
+  ASSERT_NE(saga_of(a), nullptr);
+  EXPECT_EQ(saga_of(a)->state, sagas::saga_state::completed);
+  EXPECT_EQ(fake->count("netbox.allocate_ip"), 1u);
 }
 
 TEST_F(saga_actors_test, refused_event_is_dead_lettered_with_its_reason) {
