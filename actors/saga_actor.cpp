@@ -199,7 +199,10 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                            call.idempotency_key,
                            call.reconcile || st.reconcile_all,
                            call.input,
-                           st.inst.traceparent};
+                           st.inst.traceparent,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                             st.inst.created_at.time_since_epoch())
+                             .count()};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
   auto started = std::chrono::steady_clock::now();
   auto observe = [self, started, system = call.system,

@@ -62,6 +62,11 @@ struct adapter_request {
   /// W3C traceparent of the saga's billing event (empty when it had none):
   /// HTTP adapters send it on, each call as a child span.
   std::string traceparent;
+  /// When the saga was created (ms since the Unix epoch, this host's
+  /// clock; durable before any of its calls): nothing done under its keys
+  /// is older, so a look-up by key need not search further back (AWX).
+  /// 0 = unknown.
+  int64_t saga_created_ms = 0;
 
   friend bool operator==(const adapter_request&, const adapter_request&)
     = default;
@@ -72,7 +77,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, adapter_request& x) {
   return f(caf::meta::type_name("adapter_request"), x.tenant_id,
            x.subscriber_id, x.system, x.operation, x.idempotency_key,
-           x.reconcile, x.input, x.traceparent);
+           x.reconcile, x.input, x.traceparent, x.saga_created_ms);
 }
 
 /// Prints the request without its input (which may hold credentials).

@@ -230,7 +230,14 @@ void find_job(self_ptr self, op_ptr op, lookup_continuation then) {
   auto& st = self->state;
   auto wall = st.settings.wall_clock ? st.settings.wall_clock()
                                      : std::chrono::system_clock::now();
-  auto since = iso8601(wall - op->ts.lookup_window);
+  auto from = wall - op->ts.lookup_window;
+  if (op->req.saga_created_ms > 0) {
+    // No job of this key is older than its saga.
+    auto created = std::chrono::system_clock::time_point{
+      std::chrono::milliseconds{op->req.saga_created_ms}};
+    from = std::max(from, created - op->ts.clock_skew);
+  }
+  auto since = iso8601(from);
   auto url = join_url(op->ts.base_url,
                       "jobs/?job_template="
                         + std::to_string(op->ts.activation_template)

@@ -40,6 +40,8 @@ caf::error validate(const awx_settings& settings) {
       return bad(tenant, "launch_check_ttl must not be negative");
     if (ts.lookup_window.count() <= 0)
       return bad(tenant, "lookup_window must be positive");
+    if (ts.clock_skew.count() < 0)
+      return bad(tenant, "clock_skew must not be negative");
     if (ts.page_size < 1 || ts.page_size > 200)
       return bad(tenant, "page_size must be in 1..200");
     if (ts.max_lookup_pages < 1)

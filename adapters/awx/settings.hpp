@@ -59,6 +59,11 @@ struct tenant_settings {
   /// The key look-up lists the template's jobs created this long ago or
   /// later (`created__gt`). Keep it above the step deadline (2 h).
   std::chrono::minutes lookup_window{360};
+  /// A request that says when its saga was created (saga_created_ms) is
+  /// looked up only from then, less this margin for the clocks of this
+  /// host and AWX's differing (keep it above their skew): a new saga's
+  /// look-up reads one page instead of every job of lookup_window.
+  std::chrono::seconds clock_skew{60};
   /// How long the template's launch prompts (`GET job_templates/<id>/
   /// launch/`, read before the first launch) are trusted before they are
   /// read again; 0 = read before every launch.

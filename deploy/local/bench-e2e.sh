@@ -10,6 +10,7 @@
 #   E2E_KEEP_GOING=1                        run every rate even after one falls behind
 #   E2E_WARMUP=15                           activations at 5/s first, not reported
 #   E2E_PERF=1                              perf record -g ispflowd during the run
+#   E2E_PERF_ARGS="--call-graph dwarf -F 200"  other perf record options (default -g)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
 #                                           (report in STACK_DIR/perf.data)
@@ -95,7 +96,7 @@ rad_pid=$(cat "$STACK_DIR/radius/radius.pid" 2>/dev/null || true)
 [[ -n "$rad_pid" ]] && watch+=",freeradius=$rad_pid"
 perf_pid=
 if [[ "${E2E_PERF:-0}" == 1 ]]; then
-  perf record -g -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
+  perf record ${E2E_PERF_ARGS:--g} -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
   perf_pid=$!
 fi
 if ((warmup > 0)); then

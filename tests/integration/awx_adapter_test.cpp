@@ -106,6 +106,9 @@ struct awx_adapter : ::testing::Test {
     adapter = awx::spawn_awx_adapter(sys, settings, http_client, guard);
   }
 
+  // saga_created_ms of the next invoke (0: not given).
+  int64_t saga_created_ms = 0;
+
   adapter_reply invoke(std::string op, std::string key, bool reconcile = false,
                        std::string tenant = "t1") {
     adapter_request req;
@@ -115,6 +118,7 @@ struct awx_adapter : ::testing::Test {
     req.operation = std::move(op);
     req.idempotency_key = std::move(key);
     req.reconcile = reconcile;
+    req.saga_created_ms = saga_created_ms;
     req.input = {{"ip_address", "100.64.0.7"},
                  {"plan_id", "fiber-500"},
                  {"access.onu_serial", "ALCL1A2B3C4D"},
@@ -380,6 +384,34 @@ TEST_F(awx_adapter, a_fresh_adapter_finds_the_job_through_every_list_page) {
   EXPECT_EQ(oldest.outcome, adapter_outcome::parked) << oldest;
   EXPECT_EQ(oldest.outputs.at("job_id"), "1");
   EXPECT_EQ(run("k-3").outputs.at("job_id"), "3");
+  EXPECT_EQ(srv->launch_count(), 3u);
+}
+
+// The look-up by key searches back to the saga's creation (less the clock
+// skew margin), not the whole lookup_window: jobs created before the saga
+// cannot carry its key and are not read.
+TEST_F(awx_adapter, the_look_up_starts_at_the_sagas_creation) {
+  start();
+  ts.page_size = 1;
+  respawn();
+  for (auto key : {"k-1", "k-2"})
+    EXPECT_EQ(run(key).outcome, adapter_outcome::parked);
+  respawn();
+  // A saga created long before the jobs: the look-up reaches them.
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  saga_created_ms = now_ms - 3'600'000;
+  EXPECT_EQ(run("k-1").outputs.at("job_id"), "1");
+  EXPECT_EQ(srv->launch_count(), 2u);
+  respawn();
+  // A saga "created" two minutes from now (past the 60 s margin): no job
+  // it could have launched exists yet, the look-up ends before any, and
+  // the key is launched.
+  saga_created_ms = now_ms + 120'000;
+  auto fresh = run("k-2");
+  EXPECT_EQ(fresh.outcome, adapter_outcome::parked) << fresh;
+  EXPECT_EQ(fresh.outputs.at("job_id"), "3");
   EXPECT_EQ(srv->launch_count(), 3u);
 }
 
