@@ -812,19 +812,7 @@ genieacs_fn(self_ptr self, adapter_settings cfg, http::http_actor http,
       // At the tenant's limit the call waits for a slot (at most the
       // queue's max_wait) instead of parking at once.
       st.slots.admit(*st.guard, c->req.tenant_id, "genieacs", ts.base_url,
-                     now_of(self), [self, c, go](resilience::admission adm) {
-                       if (!adm) {
-                         common::log_debug(log_name, "parked",
-                                           {{"tenant", c->req.tenant_id},
-                                            {"operation", c->req.operation},
-                                            {"detail", adm.detail}});
-                         c->promise.deliver(adm.parked_reply());
-                         return;
-                       }
-                       c->ticket = std::move(adm.ticket);
-                       c->guarded = true;
-                       go();
-                     });
+                     now_of(self), resilience::resume_call(c, go));
       arm_tick(self);
       return c->promise;
     },

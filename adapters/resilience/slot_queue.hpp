@@ -99,4 +99,20 @@ private:
   bool draining_ = false;
 };
 
+/// The resume of an adapter's call object (members `promise`, `ticket`,
+/// `guarded`): answers `parked` when refused, else takes the ticket and
+/// runs `go`.
+template <class CallPtr, class Go>
+slot_queue::resume_fn resume_call(CallPtr c, Go go) {
+  return [c = std::move(c), go = std::move(go)](admission adm) mutable {
+    if (!adm) {
+      c->promise.deliver(adm.parked_reply());
+      return;
+    }
+    c->ticket = std::move(adm.ticket);
+    c->guarded = true;
+    go();
+  };
+}
+
 } // namespace ispflow::adapters::resilience
