@@ -79,7 +79,7 @@ impl_actor::behavior_type guarded(guarded_ptr self, api::adapter_actor inner,
   init.guard = std::move(guard);
   init.adapter = std::move(adapter);
   init.endpoint = std::move(endpoint);
-  init.slots = res::slot_queue{max_wait};
+  init.slots.max_wait(max_wait);
   return {
     [self](invoke_atom,
            api::adapter_request& req) -> caf::result<api::adapter_reply> {

@@ -117,6 +117,11 @@ public:
     return *limits_;
   }
 
+  /// Shared handle to the per-tenant limiter.
+  std::shared_ptr<concurrency_limiter> tenant_limits_ptr() const noexcept {
+    return limits_;
+  }
+
   /// Shared handle to the breakers (for the admin API and metrics).
   std::shared_ptr<breaker_registry> breakers_ptr() const noexcept {
     return breakers_;

@@ -11,6 +11,18 @@ slot_queue::slot_queue(std::chrono::milliseconds max_wait)
   // nop
 }
 
+slot_queue::~slot_queue() {
+  if (!limits_)
+    return;
+  for (const auto& [tenant, queue] : waiting_)
+    if (!queue.empty())
+      limits_->add_waiting(tenant, -static_cast<int32_t>(queue.size()));
+}
+
+void slot_queue::max_wait(std::chrono::milliseconds x) noexcept {
+  max_wait_ = std::max(x, std::chrono::milliseconds{0});
+}
+
 bool slot_queue::admit(guard& g, const std::string& tenant,
                        const std::string& adapter, const std::string& endpoint,
                        time_point now, resume_fn resume) {
@@ -26,7 +38,9 @@ bool slot_queue::admit(guard& g, const std::string& tenant,
   }
   waiting_[tenant].push_back({adapter, endpoint, now, std::move(resume)});
   ++size_;
-  g.tenant_limits().add_waiting(tenant, 1);
+  if (!limits_)
+    limits_ = g.tenant_limits_ptr();
+  limits_->add_waiting(tenant, 1);
   if (behind)
     drain(g, tenant, now);
   return true;
@@ -63,7 +77,7 @@ void slot_queue::drain(guard& g, const std::string& tenant, time_point now) {
     auto resume = std::move(front.resume);
     i->second.pop_front();
     --size_;
-    g.tenant_limits().add_waiting(tenant, -1);
+    limits_->add_waiting(tenant, -1);
     // May start (or even finish) a call, and may queue more: nothing of
     // `waiting_` is held across it.
     resume(std::move(adm));

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 // Calls that found their tenant at its limit of calls in flight, waiting in
@@ -43,6 +44,16 @@ public:
   /// `max_wait` 0: a call at its tenant's limit is refused at once.
   explicit slot_queue(std::chrono::milliseconds max_wait
                       = std::chrono::seconds{2});
+
+  /// Calls still waiting stop counting as waiting in the limiter (an
+  /// adapter that ends must not leave its tenants saturated).
+  ~slot_queue();
+
+  slot_queue(const slot_queue&) = delete;
+  slot_queue& operator=(const slot_queue&) = delete;
+
+  /// Changes how long a call may wait (for calls that start waiting next).
+  void max_wait(std::chrono::milliseconds x) noexcept;
 
   /// Asks `g` to admit one call of `adapter` at `endpoint` for `tenant`.
   /// Runs `resume` now unless the call waits: when the tenant is at its
@@ -92,6 +103,8 @@ private:
 
   std::chrono::milliseconds max_wait_;
   std::map<std::string, std::deque<waiting_call>> waiting_;
+  // The limiter that counts the waiting calls (set on the first wait).
+  std::shared_ptr<concurrency_limiter> limits_;
   size_t size_ = 0;
   bool tick_pending_ = false;
   // A resume that completes a call at once drains again: the outer drain

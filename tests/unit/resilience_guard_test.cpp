@@ -344,6 +344,19 @@ TEST_F(guard_test, the_limiter_counts_waiting_calls_and_saturates_at_the_limit) 
   EXPECT_EQ(q.size(), 0u);
 }
 
+TEST_F(guard_test, an_ended_queue_leaves_no_tenant_saturated) {
+  resumed_calls calls;
+  {
+    slot_queue q{2s};
+    for (auto name : {"a", "b", "c", "d"})
+      q.admit(g, "acme", "netbox", "default", clock.now(), calls.of(name));
+    EXPECT_TRUE(g.tenant_limits().saturated("acme"));
+  }
+  // The adapter holding the queue ended with two calls waiting.
+  EXPECT_EQ(g.tenant_limits().waiting("acme"), 0);
+  EXPECT_FALSE(g.tenant_limits().saturated("acme"));
+}
+
 TEST_F(guard_test, a_new_call_goes_behind_those_already_waiting) {
   slot_queue q{2s};
   resumed_calls calls;
