@@ -17,7 +17,6 @@ namespace {
 namespace api = adapters::api;
 namespace res = adapters::resilience;
 using clock_type = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
 using impl_actor = api::adapter_actor::extend<caf::reacts_to<tick_atom>>;
 

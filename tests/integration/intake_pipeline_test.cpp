@@ -86,6 +86,16 @@ struct pipeline_test : ::testing::Test {
     ASSERT_TRUE((*producer)->produce_all(recs, 30s));
   }
 
+  // Commits `n` unpublished saga.events.v1 rows (keys k1.., values v1..).
+  static void add_outbox_rows(pqxx::connection& c, int n) {
+    pqxx::work tx{c};
+    tx.exec("insert into outbox(topic, key, value) select 'saga.events.v1', "
+            "convert_to('k' || g, 'UTF8'), convert_to('v' || g, 'UTF8') "
+            "from generate_series(1, "
+            + std::to_string(n) + ") g");
+    tx.commit();
+  }
+
   int64_t count(const std::string& sql) {
     return db.count(sql);
   }
@@ -211,13 +221,7 @@ TEST_F(pipeline_test, relay_does_not_republish_rows_already_in_kafka) {
   // Rows published by a relay that died before marking them: they carry
   // their outbox id in Kafka but are still unpublished in the database.
   pqxx::connection c{db.dsn()};
-  {
-    pqxx::work tx{c};
-    tx.exec("insert into outbox(topic, key, value) select 'saga.events.v1', "
-            "convert_to('k' || g, 'UTF8'), convert_to('v' || g, 'UTF8') "
-            "from generate_series(1, 10) g");
-    tx.commit();
-  }
+  add_outbox_rows(c, 10);
   std::vector<events::kafka_record> already;
   {
     pqxx::nontransaction tx{c};
@@ -270,13 +274,7 @@ TEST_F(pipeline_test, relay_publishes_when_the_doorbell_rings) {
   // The relay's first round found nothing and now waits on the bell.
   std::this_thread::sleep_for(500ms);
   pqxx::connection c{db.dsn()};
-  {
-    pqxx::work tx{c};
-    tx.exec("insert into outbox(topic, key, value) select 'saga.events.v1', "
-            "convert_to('k' || g, 'UTF8'), convert_to('v' || g, 'UTF8') "
-            "from generate_series(1, 5) g");
-    tx.commit();
-  }
+  add_outbox_rows(c, 5);
   bell->ring();
   EXPECT_EQ(await_count("select count(*) from outbox where published_at is "
                         "null",
