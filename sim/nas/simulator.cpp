@@ -806,6 +806,11 @@ void simulator::flush_accounting() {
 void simulator::stop() {
   if (impl_->stopping.exchange(true))
     return;
+  // An accounting sender that found `stopping` false may not wait yet:
+  // taking its mutex before the notify makes sure it either saw the flag or
+  // waits, so no sender is left waiting for ever (a lost wake-up hung a
+  // test that restarted the NAS).
+  { std::lock_guard lock{impl_->acct_mtx}; }
   impl_->acct_cv.notify_all();
   if (impl_->coa_thread.joinable())
     impl_->coa_thread.join();
