@@ -122,6 +122,7 @@ sagas::step_outcome to_outcome(const api::adapter_reply& r) {
     case api::adapter_outcome::parked: {
       sagas::step_parked res;
       res.reason = r.error;
+      res.under_way = !r.outputs.empty();
       if (r.retry_after_ms > 0)
         res.retry_after = std::chrono::milliseconds{r.retry_after_ms};
       return res;

@@ -88,7 +88,10 @@ struct adapter_reply {
   adapter_outcome outcome = adapter_outcome::succeeded;
   /// Why it failed (or what is unknown); empty on success.
   std::string error;
-  /// What the operation produced, e.g. {"ip_address": "100.64.0.7"}.
+  /// What the operation produced, e.g. {"ip_address": "100.64.0.7"}. On
+  /// `parked`, outputs name an effect already under way (e.g. the AWX job
+  /// being polled): the next attempt is sent with `reconcile`, so that an
+  /// adapter that lost track of it looks before acting again.
   string_map outputs;
   /// For `parked`: when to try again, in milliseconds (0 = the engine's
   /// default).

@@ -282,9 +282,12 @@ private:
 
   // Why a step waits (a breaker, a tenant limit, a job being polled): its
   // last error, so that a deadline passing later says why it waited.
+  // An effect under way makes the next attempt look before acting.
   void note_parked(const step_parked& x) {
     if (!x.reason.empty())
       current().last_error = "parked: " + x.reason;
+    if (x.under_way)
+      current().reconcile = true;
   }
 
   static std::string parked_why(const step_parked& x) {

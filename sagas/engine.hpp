@@ -60,6 +60,9 @@ struct step_parked {
   /// Why, as the adapter said it (e.g. "AWX job 12 is running"); becomes
   /// the step's `last_error` as "parked: <reason>". Empty: not said.
   std::string reason;
+  /// The effect was started and is under way (e.g. an AWX job running):
+  /// the next attempt reconciles instead of starting it again.
+  bool under_way = false;
 };
 
 /// What an operation answered.

@@ -455,6 +455,13 @@ void check_prompts_then_launch(self_ptr self, op_ptr op) {
 }
 
 void run_activation_job(self_ptr self, op_ptr op) {
+  // Without reconcile, no earlier attempt under this key launched a job
+  // this adapter does not know: the saga reconciles every attempt after an
+  // unknown outcome, a restart, or a park that named its job (a park with
+  // outputs). So a first launch lists no jobs: listing them costs a page
+  // per page_size jobs launched since the saga began.
+  if (!op->req.reconcile && !known_job(self, op->req))
+    return check_prompts_then_launch(self, op);
   find_job(self, op, [self, op](std::optional<int64_t> job) {
     if (job)
       poll(self, op, *job);

@@ -353,6 +353,13 @@ events::adapter_reply failure_reply(std::string_view what,
     return events::reply_failed(adapter_outcome::retryable_failure,
                                 prefix + detail);
   }
+  // A 5xx to a request that creates something may come after the effect
+  // (a gateway timing out while the controller went on): the retry must
+  // look before acting again. 429 is refused before anything is done.
+  if (res.status >= 500 && effect_possible)
+    return events::reply_failed(adapter_outcome::unknown_outcome,
+                                prefix + status_text(res)
+                                  + "; the effect may exist");
   if (res.status == 429 || res.status >= 500)
     return events::reply_failed(adapter_outcome::retryable_failure,
                                 prefix + status_text(res));

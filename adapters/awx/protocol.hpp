@@ -122,8 +122,8 @@ events::adapter_reply job_reply(const job_info& job,
 
 /// The reply for an answer that is not the expected success. `what` names
 /// the call ("launch", "job look-up", ...). A transport failure before
-/// sending, a 429 or a 5xx is retryable; a transport failure after sending
-/// is unknown_outcome if `effect_possible` (launch), else retryable; 401
+/// sending or a 429 is retryable; a transport failure after sending or a
+/// 5xx is unknown_outcome if `effect_possible` (launch), else retryable; 401
 /// and 403 are permanent (the token); other statuses are permanent with the
 /// body (cut to 1024 characters).
 events::adapter_reply failure_reply(std::string_view what,

@@ -73,6 +73,8 @@ struct server::impl {
   // Contract checks seen (GET /_sim/state "contract_checks").
   std::size_t prompt_reads = 0;
   std::size_t ignored_launches = 0;
+  // Pages of `GET /jobs/` answered (a client's look-ups by key).
+  std::size_t job_list_reads = 0;
 
   explicit impl(options o) : opts(std::move(o)), host(make_hooks()) {
     // nop
@@ -336,6 +338,7 @@ struct server::impl {
     } else if (p == "/api/v2/jobs/") {
       if (req.method != "GET")
         return not_allowed(req, res);
+      ++job_list_reads;
       list_jobs(req, res);
     } else if (std::regex_match(p, m, cancel_re)) {
       auto j = jobs.find(std::stoll(m[1]));
@@ -865,6 +868,8 @@ struct server::impl {
     w.Uint64(prompt_reads);
     w.Key("ignored_field_launches");
     w.Uint64(ignored_launches);
+    w.Key("job_list_reads");
+    w.Uint64(job_list_reads);
     w.EndObject();
     w.Key("jobs");
     w.StartArray();
@@ -1030,6 +1035,11 @@ std::size_t server::launch_count() const {
 std::size_t server::launch_prompt_reads() const {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   return impl_->prompt_reads;
+}
+
+std::size_t server::job_list_reads() const {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->job_list_reads;
 }
 
 std::size_t server::ignored_field_launches() const {

@@ -119,6 +119,9 @@ public:
   /// a client makes before launching).
   std::size_t launch_prompt_reads() const;
 
+  /// Number of `GET /jobs/` pages answered (look-ups of a job by key).
+  std::size_t job_list_reads() const;
+
   /// Number of launches answered 201 with a non-empty `ignored_fields`.
   std::size_t ignored_field_launches() const;
 

@@ -380,10 +380,10 @@ TEST_F(awx_adapter, a_fresh_adapter_finds_the_job_through_every_list_page) {
     EXPECT_EQ(run(key).outcome, adapter_outcome::parked);
   ASSERT_EQ(srv->launch_count(), 3u);
   respawn(); // forgets every key: only the look-up can find the jobs
-  auto oldest = run("k-1");
+  auto oldest = run("k-1", true);
   EXPECT_EQ(oldest.outcome, adapter_outcome::parked) << oldest;
   EXPECT_EQ(oldest.outputs.at("job_id"), "1");
-  EXPECT_EQ(run("k-3").outputs.at("job_id"), "3");
+  EXPECT_EQ(run("k-3", true).outputs.at("job_id"), "3");
   EXPECT_EQ(srv->launch_count(), 3u);
 }
 
@@ -402,32 +402,59 @@ TEST_F(awx_adapter, the_look_up_starts_at_the_sagas_creation) {
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
   saga_created_ms = now_ms - 3'600'000;
-  EXPECT_EQ(run("k-1").outputs.at("job_id"), "1");
+  EXPECT_EQ(run("k-1", true).outputs.at("job_id"), "1");
   EXPECT_EQ(srv->launch_count(), 2u);
   respawn();
   // A saga "created" two minutes from now (past the 60 s margin): no job
   // it could have launched exists yet, the look-up ends before any, and
   // the key is launched.
   saga_created_ms = now_ms + 120'000;
-  auto fresh = run("k-2");
+  auto fresh = run("k-2", true);
   EXPECT_EQ(fresh.outcome, adapter_outcome::parked) << fresh;
   EXPECT_EQ(fresh.outputs.at("job_id"), "3");
   EXPECT_EQ(srv->launch_count(), 3u);
 }
 
-TEST_F(awx_adapter, a_5xx_on_launch_is_retryable_and_launches_once_later) {
+TEST_F(awx_adapter, a_5xx_on_launch_is_unknown_and_the_retry_looks_first) {
   start();
   ispflow::sim::common::fault_config faults;
   faults.status = 503;
   faults.path_prefix = "/api/v2/job_templates/1/launch/";
+  faults.method = "POST";
   faults.count = 1;
   srv->set_faults(faults);
   auto failed = run("saga-8/run_activation_job/0");
-  EXPECT_EQ(failed.outcome, adapter_outcome::retryable_failure) << failed;
+  EXPECT_EQ(failed.outcome, adapter_outcome::unknown_outcome) << failed;
   EXPECT_NE(failed.error.find("HTTP 503"), std::string::npos);
-  EXPECT_EQ(run("saga-8/run_activation_job/0").outcome,
+  EXPECT_EQ(srv->job_list_reads(), 0u);
+  // The engine sends the retry with reconcile: it lists the jobs, finds
+  // none of the key, and launches once.
+  EXPECT_EQ(run("saga-8/run_activation_job/0", true).outcome,
             adapter_outcome::parked);
+  EXPECT_EQ(srv->job_list_reads(), 1u);
   EXPECT_EQ(srv->launch_count(), 1u);
+}
+
+// A first attempt (no reconcile) cannot have launched anything under its
+// key, so it launches without listing jobs: that list grows with the rate
+// of activations. Only a reconciling attempt lists them, and it finds the
+// job instead of launching it again.
+TEST_F(awx_adapter, only_a_reconciling_attempt_lists_the_jobs) {
+  start();
+  for (auto key : {"k-1", "k-2", "k-3"})
+    EXPECT_EQ(run(key).outcome, adapter_outcome::parked);
+  EXPECT_EQ(srv->launch_count(), 3u);
+  EXPECT_EQ(srv->job_list_reads(), 0u);
+  // The same adapter polls a job it launched without listing either.
+  EXPECT_EQ(run("k-2").outputs.at("job_id"), "2");
+  EXPECT_EQ(srv->job_list_reads(), 0u);
+  respawn(); // a restarted adapter: the saga reconciles (it was parked
+             // with the job's id, or it was reloaded)
+  auto found = run("k-2", true);
+  EXPECT_EQ(found.outcome, adapter_outcome::parked) << found;
+  EXPECT_EQ(found.outputs.at("job_id"), "2");
+  EXPECT_GE(srv->job_list_reads(), 1u);
+  EXPECT_EQ(srv->launch_count(), 3u);
 }
 
 TEST_F(awx_adapter, a_missing_or_wrong_token_is_a_permanent_401) {

@@ -172,6 +172,28 @@ TEST_F(engine, reconciles_after_an_unknown_outcome_with_the_same_key) {
   EXPECT_FALSE(action().reconcile); // the next step starts clean
 }
 
+TEST_F(engine, a_step_parked_with_an_effect_under_way_reconciles_next) {
+  make(make_activate_definition());
+  start();
+  // A breaker or a tenant limit parks before anything is sent: the next
+  // attempt acts as before.
+  answer(step_parked{10s, "breaker open"});
+  fire();
+  EXPECT_FALSE(action().reconcile);
+  // A job under way (the adapter named it): the next attempt looks first,
+  // so that an adapter that lost track of it does not start it again.
+  step_parked polling{10s, "AWX job 7 is running"};
+  polling.under_way = true;
+  answer(polling);
+  EXPECT_TRUE(inst.steps[0].reconcile);
+  fire();
+  auto call = action();
+  EXPECT_TRUE(call.reconcile);
+  EXPECT_EQ(call.idempotency_key, "s-1/allocate_ip/0");
+  answer(step_succeeded{{{"ip_address", "100.64.0.7"}}});
+  EXPECT_FALSE(action().reconcile); // the next step starts clean
+}
+
 TEST_F(engine, does_not_count_parked_calls_as_attempts) {
   make(make_activate_definition());
   start();
