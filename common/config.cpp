@@ -410,6 +410,8 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.voltha.timeout_ms = static_cast<int>(v.integer); }},
   {"voltha.confirm_interval_ms", value_kind::integer, false, "1000", 10, 600000, {},
    [](tenant_settings& t, const parsed& v) { t.voltha.confirm_interval_ms = static_cast<int>(v.integer); }},
+  {"voltha.connect_point_ttl_ms", value_kind::integer, false, "300000", 0, 86400000, {},
+   [](tenant_settings& t, const parsed& v) { t.voltha.connect_point_ttl_ms = static_cast<int>(v.integer); }},
   {"voltha.grpc_max_receive_mib", value_kind::integer, false, "64", 4, 2047, {},
    [](tenant_settings& t, const parsed& v) { t.voltha.grpc_max_receive_mib = static_cast<int>(v.integer); }},
 };

@@ -536,6 +536,10 @@ struct tenant_voltha_settings {
   /// How often a step waiting for the olt app to program (or remove) a
   /// service looks at programmed-subscribers, in ms.
   int confirm_interval_ms = 1'000;
+  /// How long the UNI ports read from an OLT's logical device are trusted
+  /// (each use also checks the port still belongs to the ONU), in ms; 0 =
+  /// read them for every look-up.
+  int connect_point_ttl_ms = 300'000;
   /// The largest VOLTHA gRPC answer accepted, in MiB (gRPC's default, 4,
   /// is too small for ListDevices of a large core).
   int grpc_max_receive_mib = 64;

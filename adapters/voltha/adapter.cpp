@@ -187,7 +187,8 @@ adapter_reply parked(const tenant_settings& s, std::string why) {
 std::variant<bool, adapter_reply>
 programmed(const tenant_settings& s, device_client& dc, const device& onu,
            const service_ref& svc, const std::string& traceparent) {
-  auto cp = dc.find_uni_port(onu.parent_id, svc.port, s.read_deadline);
+  auto cp = dc.find_uni_port(onu.parent_id, svc.port, s.read_deadline, onu.id,
+                             s.connect_point_ttl);
   if (cp.status.code == grpc_code::not_found)
     return false;
   if (!cp.status.ok())

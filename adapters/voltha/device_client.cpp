@@ -7,7 +7,9 @@
 #include "voltha_subset.grpc.pb.h"
 
 #include <grpcpp/grpcpp.h>
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -117,6 +119,19 @@ struct device_client::impl {
   // use is checked by GetDevice.
   std::mutex mx;
   std::unordered_map<std::string, std::string> onu_ids;
+  // The UNI ports of each OLT (by OLT device id) at its last
+  // ListLogicalDevicePorts.
+  struct uni_port {
+    uint32_t port_no = 0;
+    std::string onu_id;
+  };
+  struct olt_ports {
+    std::string onos_device;
+    std::chrono::steady_clock::time_point read_at;
+    std::unordered_map<std::string, uni_port> by_name;
+  };
+  std::unordered_map<std::string, olt_ports> uni_ports;
+  std::atomic<uint64_t> port_listings{0};
 };
 
 device_client::device_client(std::unique_ptr<impl> ptr)
@@ -287,11 +302,30 @@ rpc_result<device> device_client::find_onu(const std::string& serial,
   return res;
 }
 
+uint64_t device_client::port_listings() const {
+  return impl_->port_listings.load();
+}
+
 rpc_result<uni_connect_point>
 device_client::find_uni_port(const std::string& olt_id,
                              const std::string& port_name,
-                             std::chrono::milliseconds deadline) {
+                             std::chrono::milliseconds deadline,
+                             const std::string& onu_id,
+                             std::chrono::milliseconds max_age) {
   rpc_result<uni_connect_point> res;
+  if (max_age.count() > 0 && !onu_id.empty()) {
+    std::lock_guard guard{impl_->mx};
+    auto i = impl_->uni_ports.find(olt_id);
+    if (i != impl_->uni_ports.end()
+        && std::chrono::steady_clock::now() - i->second.read_at < max_age) {
+      auto p = i->second.by_name.find(port_name);
+      if (p != i->second.by_name.end() && p->second.onu_id == onu_id) {
+        res.value.device_id = i->second.onos_device;
+        res.value.port_no = p->second.port_no;
+        return res;
+      }
+    }
+  }
   auto olt = get_device(olt_id, deadline);
   if (!olt.status.ok()) {
     res.status = std::move(olt.status);
@@ -313,21 +347,38 @@ device_client::find_uni_port(const std::string& olt_id,
       return res;
   }
   ::voltha::LogicalPorts ports;
+  auto read_at = std::chrono::steady_clock::now();
   {
     grpc::ClientContext ctx;
     set_deadline(ctx, deadline);
+    ++impl_->port_listings;
     res.status
       = from_grpc(impl_->stub->ListLogicalDevicePorts(&ctx, req, &ports));
     if (!res.status.ok())
       return res;
   }
+  impl::olt_ports seen;
+  seen.onos_device = onos_device_id(logical.datapath_id());
+  seen.read_at = read_at;
+  std::optional<uint32_t> found;
   for (const auto& p : ports.items()) {
-    if (p.ofp_port().name() == port_name) {
-      res.value.device_id = onos_device_id(logical.datapath_id());
-      res.value.port_no = p.ofp_port().port_no();
-      return res;
-    }
+    if (p.root_port())
+      continue;
+    seen.by_name[p.ofp_port().name()]
+      = impl::uni_port{p.ofp_port().port_no(), p.device_id()};
+    if (p.ofp_port().name() == port_name)
+      found = p.ofp_port().port_no();
   }
+  res.value.device_id = seen.onos_device;
+  {
+    std::lock_guard guard{impl_->mx};
+    impl_->uni_ports[olt_id] = std::move(seen);
+  }
+  if (found) {
+    res.value.port_no = *found;
+    return res;
+  }
+  res.value = {};
   res.status
     = rpc_status{grpc_code::not_found,
                  "no logical port " + port_name + " on " + olt.value.parent_id};

@@ -5,6 +5,7 @@
 
 #include <caf/expected.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,9 +117,21 @@ public:
   /// logical port of that name (ListLogicalDevicePorts) -- the port ONOS
   /// learns from VOLTHA. NOT_FOUND while the port does not exist (an ONU
   /// that has not activated yet).
+  ///
+  /// Every read remembers all the OLT's UNI ports. With `max_age` > 0 and
+  /// the ONU's device id `onu_id`, a port remembered less than `max_age`
+  /// ago answers without a call, if VOLTHA listed it for that same ONU
+  /// device (a re-discovered ONU gets a new device id, and may get another
+  /// port number). A port not remembered is always read.
   rpc_result<uni_connect_point>
   find_uni_port(const std::string& olt_id, const std::string& port_name,
-                std::chrono::milliseconds deadline);
+                std::chrono::milliseconds deadline,
+                const std::string& onu_id = {},
+                std::chrono::milliseconds max_age = {});
+
+  /// Number of ListLogicalDevicePorts calls made (what the port memory
+  /// saves).
+  uint64_t port_listings() const;
 
 private:
   struct impl;

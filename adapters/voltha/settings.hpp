@@ -41,6 +41,11 @@ struct tenant_settings {
   /// looking again at programmed-subscribers: the olt app answers a POST or
   /// DELETE before it programs (or removes) the flows.
   std::chrono::milliseconds confirm_interval{1000};
+  /// How long the UNI ports listed by one ListLogicalDevicePorts of an OLT
+  /// are trusted for finding a UNI's connect point (a cached port counts
+  /// only while VOLTHA gave it to the same ONU device); 0 = list them for
+  /// every look-up.
+  std::chrono::milliseconds connect_point_ttl{300'000};
   /// The largest gRPC answer accepted (ListDevices of a large core exceeds
   /// gRPC's 4 MiB default).
   int grpc_max_receive_bytes = 64 * 1024 * 1024;

@@ -134,6 +134,7 @@ voltha_tenant(const common::tenant_settings& t) {
   out.read_deadline = milliseconds{t.voltha.timeout_ms};
   out.http_timeout = milliseconds{t.voltha.timeout_ms};
   out.confirm_interval = milliseconds{t.voltha.confirm_interval_ms};
+  out.connect_point_ttl = milliseconds{t.voltha.connect_point_ttl_ms};
   out.grpc_max_receive_bytes = t.voltha.grpc_max_receive_mib * 1024 * 1024;
   return out;
 }

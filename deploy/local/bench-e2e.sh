@@ -11,9 +11,11 @@
 #   E2E_WARMUP=15                           activations at 5/s first, not reported
 #   E2E_PERF=1                              perf record -g ispflowd during the run
 #   E2E_PERF_ARGS="--call-graph dwarf -F 200"  other perf record options (default -g)
+#                                           (report in STACK_DIR/perf.data)
+#   E2E_PG_STATS=1                          pg_stat_statements: the statements
+#                                           that cost PostgreSQL the most time
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
-#                                           (report in STACK_DIR/perf.data)
 # Ports: STACK_PORT_BASE (default 18300) + 1..13 (see stack.sh), admin API
 # STACK_ADMIN_PORT (default 8389), PostgreSQL STACK_PG_PORT (default 55436):
 # apart from the demo's, so both can run on one machine.
@@ -82,6 +84,9 @@ for system in netbox voltha genieacs awx radius; do
   if [[ " $systems " == *" $system "* ]]; then value=true; else value=false; fi
   export "ISPFLOW_TENANTS_0_SYSTEMS_${system^^}=$value"
 done
+if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
+  export PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+fi
 stack_network_up "$here/ispflow.yaml" "$total" >"$STACK_DIR/stack.log" 2>&1 \
   || { cat "$STACK_DIR/stack.log" >&2; echo "bench-e2e: the stack did not start (logs in $STACK_DIR)" >&2; exit 1; }
 
@@ -104,6 +109,9 @@ if ((warmup > 0)); then
   "$load" --bootstrap "$STACK_BOOTSTRAP" --rates 5 --seconds "$(awk -v n="$warmup" 'BEGIN { print n / 5 }')" \
     --first $((measured + 1)) >"$STACK_DIR/warmup.out" 2>&1 \
     || { cat "$STACK_DIR/warmup.out" >&2; echo "bench-e2e: the warm-up did not complete" >&2; exit 1; }
+fi
+if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
+  stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset()" >/dev/null
 fi
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
@@ -148,6 +156,17 @@ stack_http GET "$STACK_ADMIN_PORT" /metrics 2>/dev/null | awk '
     if ($0 ~ /_sum\{/) sum[k] = $NF; else cnt[k] = $NF
   }
   END { for (k in cnt) if (cnt[k] > 0) printf "   %-44s %7d %9.1f\n", k, cnt[k], 1000 * sum[k] / cnt[k] }' | sort || true
+
+if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
+  # Per measured activation: calls, and ms of execution; the 20 costliest.
+  echo "== PostgreSQL statements (pg_stat_statements, per measured activation: calls, exec ms, rows)"
+  stack_sql "select format('   %6s %7s %6s  %s', round(calls::numeric / $measured, 2),
+                           round((total_exec_time / $measured)::numeric, 3),
+                           round(rows::numeric / $measured, 2),
+                           left(regexp_replace(query, '\s+', ' ', 'g'), 110))
+             from pg_stat_statements order by total_exec_time desc limit 20" || true
+  echo "   in all: $(stack_sql "select format('%s calls, %s ms per activation', round(sum(calls)::numeric / $measured, 1), round((sum(total_exec_time) / $measured)::numeric, 2)) from pg_stat_statements")"
+fi
 
 # The activations are real: a few subscribers log in through the NAS
 # simulator and FreeRADIUS.

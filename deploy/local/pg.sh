@@ -4,6 +4,7 @@
 #   pg.sh stop   DIR          fast shutdown
 #   pg.sh status DIR          exit 0 when running
 #   pg.sh dsn    DIR [PORT]   print the libpq connection string
+# PG_OPTIONS="-c name=value ..." adds server settings at start (benchmarks).
 # initdb refuses to run as root, so as root the cluster belongs to `postgres`.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ case "$cmd" in
       echo "pg.sh: already running"; dsn; exit 0
     fi
     as_owner "'$pgbin/pg_ctl' -D '$data' -l '$log' -w -t 60 \
-      -o \"-p $port -k '$sock' -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null \
+      -o \"-p $port -k '$sock' -c listen_addresses=127.0.0.1 -c max_connections=200 ${PG_OPTIONS:-}\" start" >/dev/null \
       || { echo "pg.sh: start failed, see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
     dsn
     ;;

@@ -593,6 +593,18 @@ struct server::impl {
     return out;
   }
 
+  // The serial number a query compares for equality (a plain string
+  // value), if it does.
+  static std::optional<std::string>
+  serial_wanted(const rapidjson::Value& q) {
+    if (!q.IsObject())
+      return std::nullopt;
+    auto m = q.FindMember("_deviceId._SerialNumber");
+    if (m == q.MemberEnd() || !m->value.IsString())
+      return std::nullopt;
+    return std::string{m->value.GetString(), m->value.GetStringLength()};
+  }
+
   void query(const httplib::Request& req, httplib::Response& res,
              std::string coll) {
     if (req.method != "GET" && req.method != "HEAD")
@@ -647,13 +659,19 @@ struct server::impl {
       // A query on `_id` (a value or `$in`) is served from the id index, as
       // MongoDB serves it from its `_id` index; the full query still
       // decides, so the answer is the same as a scan's, in id order.
+      // A serial number compared for equality (how a CPE is looked up)
+      // skips the other devices before flattening them, as an index on
+      // `_deviceId._SerialNumber` would: the same answer, without
+      // flattening every device for every look-up.
+      auto serial = serial_wanted(q);
       if (auto wanted = id_candidates(q)) {
         for (const auto& id : *wanted)
           if (auto i = devices.find(id); i != devices.end())
             emit(i->second);
       } else {
         for (const auto& [id, d] : devices)
-          emit(d);
+          if (!serial || d.seed.serial == *serial)
+            emit(d);
       }
     } else if (coll == "tasks") {
       for (const auto& t : tasks) {

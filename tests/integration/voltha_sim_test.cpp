@@ -423,3 +423,40 @@ TEST_F(voltha_sim, onos_rest_connections_have_nagle_off) {
 }
 
 } // namespace
+
+// The UNI ports of one listing answer later look-ups without a call, for
+// their max age, and only for the ONU device VOLTHA listed them under.
+TEST_F(voltha_sim, remembered_uni_ports_serve_the_same_onu_until_they_age) {
+  start(sim::options{});
+  auto onu1 = dc->find_onu("BBSM00000001", "", 2s).value;
+  auto onu2 = dc->find_onu("BBSM00000002", "", 2s).value;
+  ASSERT_FALSE(onu1.id.empty());
+  ASSERT_EQ(onu1.parent_id, onu2.parent_id);
+  auto olt = onu1.parent_id;
+  auto first = dc->find_uni_port(olt, "BBSM00000001-1", 2s, onu1.id, 1h);
+  ASSERT_TRUE(first.status.ok()) << first.status.message;
+  EXPECT_EQ(srv->calls("ListLogicalDevicePorts"), 1);
+  // Another UNI of the same listing: no call, the same answer a read gives.
+  auto second = dc->find_uni_port(olt, "BBSM00000002-1", 2s, onu2.id, 1h);
+  ASSERT_TRUE(second.status.ok());
+  EXPECT_EQ(srv->calls("ListLogicalDevicePorts"), 1);
+  auto read = dc->find_uni_port(olt, "BBSM00000002-1", 2s);
+  EXPECT_EQ(srv->calls("ListLogicalDevicePorts"), 2);
+  EXPECT_EQ(second.value, read.value);
+  EXPECT_NE(first.value.port_no, second.value.port_no);
+  // A port listed for another ONU device (a re-discovered ONU) is read.
+  EXPECT_TRUE(
+    dc->find_uni_port(olt, "BBSM00000001-1", 2s, onu2.id, 1h).status.ok());
+  EXPECT_EQ(srv->calls("ListLogicalDevicePorts"), 3);
+  // A port the listing did not have is read, and still not found.
+  EXPECT_EQ(
+    dc->find_uni_port(olt, "BBSM00000001-5", 2s, onu1.id, 1h).status.code,
+    grpc_code::not_found);
+  EXPECT_EQ(srv->calls("ListLogicalDevicePorts"), 4);
+  // Past the max age, the ports are listed again.
+  std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(
+    dc->find_uni_port(olt, "BBSM00000001-1", 2s, onu1.id, 10ms).status.ok());
+  EXPECT_EQ(srv->calls("ListLogicalDevicePorts"), 5);
+  EXPECT_EQ(dc->port_listings(), 5u);
+}
