@@ -179,6 +179,21 @@ TEST_F(netbox_sim, patches_and_deletes_addresses_then_404s) {
   EXPECT_EQ(again->status, 404);
 }
 
+// The lowest free address goes first, a released one included.
+TEST_F(netbox_sim, a_released_address_is_the_next_one_allocated) {
+  std::vector<std::string> ids;
+  for (auto who : {"r1", "r2", "r3"})
+    ids.push_back(std::to_string(parse(allocate(2, who)->body)["id"].GetInt()));
+  auto del = cli->Delete("/api/ipam/ip-addresses/" + ids[1] + "/");
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 204);
+  auto again = allocate(2, "r4");
+  ASSERT_TRUE(again);
+  EXPECT_STREQ(parse(again->body)["address"].GetString(), "100.64.0.10/29");
+  EXPECT_STREQ(parse(allocate(2, "r5")->body)["address"].GetString(),
+               "100.64.0.12/29");
+}
+
 TEST_F(netbox_sim, paginates_with_limit_and_offset) {
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(allocate(2, "pg")->status, 201);
