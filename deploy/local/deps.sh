@@ -23,6 +23,8 @@ packages=(
   # admin API's throwaway TLS certificates; zlib and brotli compress the
   # admin hardening tests' bodies)
   kcat procps openssl zlib1g-dev libbrotli-dev
+  # ss (the simulators' accept queue test)
+  iproute2
   # the web console's browser test (headless)
   chromium chromium-driver
   # promtool (from the Prometheus server package, the only Debian package

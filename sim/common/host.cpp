@@ -3,6 +3,8 @@
 #include "events/errc.hpp"
 
 #include <arpa/inet.h>
+#include <atomic>
+#include <memory>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -309,6 +311,7 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   // the headers, ~40 ms on every request of a reused connection. Accepted
   // sockets inherit TCP_NODELAY from the listening one (Linux).
   svr.set_tcp_nodelay(true);
+  auto widen = widen_http_server(svr);
   svr.set_default_headers(hooks_.default_headers);
   svr.set_pre_routing_handler(
     [this](const httplib::Request& req, httplib::Response& res) {
@@ -368,6 +371,7 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
                            std::string{"cannot bind 127.0.0.1:"}
                              + std::to_string(port));
   }
+  widen();
   port_ = static_cast<uint16_t>(bound);
   thread_ = std::thread{[this] { server_->listen_after_bind(); }};
   // httplib's stop() is a no-op until the listen loop runs: a stop() right
@@ -375,6 +379,19 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   for (int i = 0; i < 5000 && !server_->is_running(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   return port_.load();
+}
+
+std::function<void()> widen_http_server(httplib::Server& svr) {
+  svr.set_keep_alive_max_count(keep_alive_requests);
+  auto fd = std::make_shared<std::atomic<int>>(-1);
+  svr.set_socket_options([fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    fd->store(static_cast<int>(sock));
+  });
+  return [fd] {
+    if (auto sock = fd->load(); sock >= 0)
+      ::listen(sock, accept_backlog);
+  };
 }
 
 void http_host::stop() {

@@ -124,4 +124,21 @@ private:
 /// Fills `res` with a JSON body and status.
 void reply_json(httplib::Response& res, int status, std::string body);
 
+/// The accept queue a simulator listens with.
+constexpr int accept_backlog = 1024;
+
+/// Requests a connection serves before a simulator closes it (nginx's
+/// `keepalive_requests` default, in front of NetBox, AWX and GenieACS).
+constexpr size_t keep_alive_requests = 1000;
+
+/// Sets `svr` up as every simulator's HTTP server is: Debian's
+/// libcpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG
+/// is compiled into the library) and closes a connection after 5 requests
+/// (CPPHTTPLIB_KEEPALIVE_MAX_COUNT). Under load the closed connections are
+/// opened again, the accept queue overflows, and every dropped SYN costs
+/// its client a one-second retransmission. Call before binding `svr`, and
+/// what it returns after a successful bind: that listens again with
+/// `accept_backlog` (Linux takes a new backlog for a listening socket).
+std::function<void()> widen_http_server(httplib::Server& svr);
+
 } // namespace ispflow::sim::common

@@ -2,6 +2,7 @@
 
 #include "events/errc.hpp"
 #include "sim/common/call_log.hpp"
+#include "sim/common/host.hpp"
 #include "voltha_subset.grpc.pb.h"
 
 #include <array>
@@ -1257,6 +1258,7 @@ caf::expected<std::unique_ptr<server>> server::start(options opts) {
     // on every request of a reused connection). Accepted sockets inherit
     // TCP_NODELAY from the listening one (Linux), as in sim/common's host.
     ptr->http.set_tcp_nodelay(true);
+    auto widen = common::widen_http_server(ptr->http);
     if (ptr->opts.rest_port == 0) {
       ptr->rest_bound = ptr->http.bind_to_any_port(ptr->opts.host);
     } else if (ptr->http.bind_to_port(ptr->opts.host, ptr->opts.rest_port)) {
@@ -1270,6 +1272,7 @@ caf::expected<std::unique_ptr<server>> server::start(options opts) {
                              "voltha sim: cannot listen on REST port "
                                + std::to_string(ptr->opts.rest_port));
     }
+    widen();
     auto* raw = ptr.get();
     ptr->http_thread = std::thread{[raw] { raw->http.listen_after_bind(); }};
     // httplib's stop() is a no-op until the listen loop runs: a stop()

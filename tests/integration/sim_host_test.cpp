@@ -1,7 +1,9 @@
 #include "sim/common/host.hpp"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -80,6 +82,69 @@ TEST(SimHost, AcceptedConnectionsHaveNagleOff) {
     EXPECT_NE(res->body, "nodelay=0") << "request " << i;
     EXPECT_NE(res->body, "nodelay=-1") << "socket not found, request " << i;
   }
+  host.stop();
+}
+
+// Answers with the client port of the connection it came on.
+host_hooks port_reporter() {
+  host_hooks hooks;
+  hooks.route = [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(std::to_string(req.remote_port), "text/plain");
+  };
+  return hooks;
+}
+
+// Debian's httplib closes a connection after 5 requests: under load the
+// clients then open connection after connection. A simulator's connection
+// serves as many as nginx's default (1,000) in front of the real systems.
+TEST(SimHost, OneConnectionServesManyRequests) {
+  http_host host{port_reporter()};
+  auto port = host.start(0, fault_config{});
+  ASSERT_TRUE(port) << to_string(port.error());
+  httplib::Client cli{"127.0.0.1", *port};
+  cli.set_keep_alive(true);
+  std::string first;
+  for (int i = 0; i < 50; ++i) {
+    auto res = cli.Get("/anything");
+    ASSERT_TRUE(res) << "request " << i;
+    if (i == 0)
+      first = res->body;
+    EXPECT_EQ(res->body, first) << "a new connection for request " << i;
+  }
+  host.stop();
+}
+
+// The accept queue (what `ss -ltn` shows as Send-Q of a listening socket)
+// is accept_backlog, not httplib's 5: a burst of connects that overflowed
+// it had its dropped SYNs retransmitted a second later.
+TEST(SimHost, ListensWithADeepAcceptQueue) {
+  http_host host{port_reporter()};
+  auto port = host.start(0, fault_config{});
+  ASSERT_TRUE(port) << to_string(port.error());
+  auto cmd = "ss -Hltn 'sport = :" + std::to_string(*port) + "' 2>&1";
+  std::string out;
+  if (auto* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (auto n = std::fread(buf, 1, sizeof(buf), p))
+      out.append(buf, n);
+    ::pclose(p);
+  }
+  // State, Recv-Q, Send-Q (the backlog), local address, peer address.
+  char state[32] = {};
+  long recv_q = -1;
+  long backlog = -1;
+  ASSERT_EQ(std::sscanf(out.c_str(), "%31s %ld %ld", state, &recv_q, &backlog),
+            3)
+    << out;
+  EXPECT_STREQ(state, "LISTEN");
+  long somaxconn = accept_backlog;
+  if (auto* f = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
+    if (std::fscanf(f, "%ld", &somaxconn) != 1)
+      somaxconn = accept_backlog;
+    std::fclose(f);
+  }
+  EXPECT_EQ(backlog, std::min<long>(accept_backlog, somaxconn)) << out;
+  EXPECT_GT(backlog, 5) << out;
   host.stop();
 }
 
