@@ -158,13 +158,16 @@ stack_http GET "$STACK_ADMIN_PORT" /metrics 2>/dev/null | awk '
   END { for (k in cnt) if (cnt[k] > 0) printf "   %-44s %7d %9.1f\n", k, cnt[k], 1000 * sum[k] / cnt[k] }' | sort || true
 
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
-  # Per measured activation: calls, and ms of execution; the 20 costliest.
-  echo "== PostgreSQL statements (pg_stat_statements, per measured activation: calls, exec ms, rows)"
-  stack_sql "select format('   %6s %7s %6s  %s', round(calls::numeric / $measured, 2),
-                           round((total_exec_time / $measured)::numeric, 3),
-                           round(rows::numeric / $measured, 2),
-                           left(regexp_replace(query, '\s+', ' ', 'g'), 110))
-             from pg_stat_statements order by total_exec_time desc limit 20" || true
+  # Per measured activation: calls, ms of execution and rows; the 15
+  # costliest, then the 15 most frequent.
+  for order in total_exec_time calls; do
+    echo "== PostgreSQL statements by $order (pg_stat_statements, per measured activation: calls, exec ms, rows)"
+    stack_sql "select format('   %6s %7s %6s  %s', round(calls::numeric / $measured, 2),
+                             round((total_exec_time / $measured)::numeric, 3),
+                             round(rows::numeric / $measured, 2),
+                             left(regexp_replace(query, '\s+', ' ', 'g'), 110))
+               from pg_stat_statements order by $order desc limit 15" || true
+  done
   echo "   in all: $(stack_sql "select format('%s calls, %s ms per activation', round(sum(calls)::numeric / $measured, 1), round((sum(total_exec_time) / $measured)::numeric, 2)) from pg_stat_statements")"
 fi
 
