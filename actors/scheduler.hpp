@@ -12,6 +12,12 @@ namespace ispflow::actors {
 /// polls 500 times with 50 µs sleeps, so every idle worker woke 20,000
 /// times a second; on a two-core machine that took a quarter of the
 /// saga engine's throughput (docs/benchmarks.md).
-void tune_scheduler(caf::actor_system_config& cfg, size_t worker_threads);
+///
+/// With `work_sharing`, CAF's work-sharing policy instead: one queue, and
+/// idle workers wait on a condition variable until work is queued, so an
+/// instance that mostly waits on PostgreSQL and the network (ispflowd)
+/// does not spend its CPU on polling (docs/benchmarks.md, "scheduler").
+void tune_scheduler(caf::actor_system_config& cfg, size_t worker_threads,
+                    bool work_sharing = false);
 
 } // namespace ispflow::actors

@@ -139,6 +139,8 @@ struct key_spec {
 constexpr std::array<std::string_view, 5> level_choices{
   "trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> format_choices{"json", "text"};
+constexpr std::array<std::string_view, 2> scheduler_choices{"sharing",
+                                                            "stealing"};
 
 std::string trim(std::string_view s);
 std::string lower(std::string_view s);
@@ -204,6 +206,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.outbox.tail_scan = static_cast<int>(v.integer); }},
   {"runtime.worker_threads", value_kind::integer, false, "0", 0, 256, {},
    [](config& c, const parsed& v) { c.runtime.worker_threads = static_cast<int>(v.integer); }},
+  {"runtime.scheduler", value_kind::choice, false, "sharing", 0, 0, scheduler_choices,
+   [](config& c, const parsed& v) { c.runtime.scheduler = static_cast<scheduler_policy>(v.choice); }},
   {"sagas.tenant_max_running", value_kind::integer, false, "2000", 0, 10000000, {},
    [](config& c, const parsed& v) { c.sagas.tenant_max_running = static_cast<int>(v.integer); }},
   {"retention.enabled", value_kind::boolean, false, "true", 0, 0, {},

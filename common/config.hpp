@@ -125,10 +125,23 @@ struct intake_settings {
     = default;
 };
 
+/// How the actor system's workers find work.
+enum class scheduler_policy : uint8_t {
+  /// One shared queue; an idle worker sleeps until work is queued.
+  sharing,
+  /// A queue per worker; an idle worker polls and steals.
+  stealing,
+};
+
 /// `runtime`: the actor system's threads.
 struct runtime_settings {
   /// Scheduler worker threads, 0..256; 0 = one per CPU core.
   int worker_threads = 0;
+  /// `sharing` (default) or `stealing`: CAF's work stealing has idle
+  /// workers poll with 50 µs sleeps, a context switch each, and
+  /// with a network of systems to wait on they are idle most of the time
+  /// (docs/benchmarks.md, "scheduler").
+  scheduler_policy scheduler = scheduler_policy::sharing;
 
   friend bool operator==(const runtime_settings&, const runtime_settings&)
     = default;
