@@ -4,3 +4,8 @@ ispflow_add_gtest(NAME saga_actors_test
   SOURCES unit/saga_actors_test.cpp
   LIBS ispflow::actors ispflow::test_fake_adapter
   LABELS unit)
+# The actor system's scheduler as ispflowd sets it up (actors/scheduler).
+ispflow_add_gtest(NAME actors_scheduler_test
+  SOURCES unit/actors_scheduler_test.cpp
+  LIBS ispflow::actors
+  LABELS unit)
