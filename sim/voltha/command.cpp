@@ -105,7 +105,7 @@ void add_command(CLI::App& app) {
     ->capture_default_str();
   sub->add_option("--olts", args->opts.olts, "OLTs seeded, already active")
     ->capture_default_str()
-    ->check(CLI::Range(0, 64));
+    ->check(CLI::Range(0, 1024));
   sub
     ->add_option("--onus-per-olt", args->opts.onus_per_olt,
                  "ONUs discovered per OLT")

@@ -299,8 +299,10 @@ struct server::impl final : pb::VolthaService::Service {
   void seed() {
     std::lock_guard guard{mx};
     for (int i = 0; i < opts.olts; ++i) {
+      // 10.0.0.1, ... 10.0.0.255, 10.0.1.0, ...
       char hp[32];
-      std::snprintf(hp, sizeof hp, "10.0.0.%d:50060", i + 1);
+      std::snprintf(hp, sizeof hp, "10.0.%d.%d:50060", (i + 1) >> 8,
+                    (i + 1) & 0xff);
       auto& olt = add_olt(hp);
       enable(olt);
       olt.active_at = clock_type::time_point{};
