@@ -6,8 +6,8 @@
 #include "events/errc.hpp"
 #include "voltha_subset.grpc.pb.h"
 
-#include <grpcpp/grpcpp.h>
 #include <atomic>
+#include <grpcpp/grpcpp.h>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -364,8 +364,8 @@ device_client::find_uni_port(const std::string& olt_id,
   for (const auto& p : ports.items()) {
     if (p.root_port())
       continue;
-    seen.by_name[p.ofp_port().name()]
-      = impl::uni_port{p.ofp_port().port_no(), p.device_id()};
+    seen.by_name[p.ofp_port().name()] = impl::uni_port{p.ofp_port().port_no(),
+                                                       p.device_id()};
     if (p.ofp_port().name() == port_name)
       found = p.ofp_port().port_no();
   }

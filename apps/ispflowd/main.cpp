@@ -235,10 +235,9 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config caf_cfg;
   caf_cfg.add_message_types<caf::id_block::ispflow>();
-  actors::tune_scheduler(caf_cfg,
-                         static_cast<size_t>(cfg->runtime.worker_threads),
-                         cfg->runtime.scheduler
-                           == common::scheduler_policy::sharing);
+  actors::tune_scheduler(
+    caf_cfg, static_cast<size_t>(cfg->runtime.worker_threads),
+    cfg->runtime.scheduler == common::scheduler_policy::sharing);
   caf::actor_system sys{caf_cfg};
 
   auto kafka = kafka_settings(*cfg);

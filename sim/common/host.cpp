@@ -4,12 +4,12 @@
 
 #include <arpa/inet.h>
 #include <atomic>
-#include <memory>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <thread>

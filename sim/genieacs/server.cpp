@@ -595,8 +595,7 @@ struct server::impl {
 
   // The serial number a query compares for equality (a plain string
   // value), if it does.
-  static std::optional<std::string>
-  serial_wanted(const rapidjson::Value& q) {
+  static std::optional<std::string> serial_wanted(const rapidjson::Value& q) {
     if (!q.IsObject())
       return std::nullopt;
     auto m = q.FindMember("_deviceId._SerialNumber");

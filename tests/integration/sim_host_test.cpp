@@ -1,7 +1,7 @@
 #include "sim/common/host.hpp"
 
-#include <arpa/inet.h>
 #include <algorithm>
+#include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
 #include <dirent.h>

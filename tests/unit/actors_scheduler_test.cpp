@@ -16,13 +16,12 @@ using namespace std::chrono_literals;
 
 // Runs one actor on `sys` and waits for its answer.
 int round_trip(caf::actor_system& sys) {
-  auto doubler = sys.spawn([]() -> caf::behavior {
-    return {[](int x) { return 2 * x; }};
-  });
+  auto doubler = sys.spawn(
+    []() -> caf::behavior { return {[](int x) { return 2 * x; }}; });
   int got = 0;
   caf::scoped_actor self{sys};
-  self->request(doubler, 5s, 21).receive([&](int x) { got = x; },
-                                         [](caf::error&) {});
+  self->request(doubler, 5s, 21)
+    .receive([&](int x) { got = x; }, [](caf::error&) {});
   return got;
 }
 
