@@ -90,9 +90,14 @@ WITH s AS (
     owner = excluded.owner
   RETURNING 1
 ), i AS (
+  -- The ANY makes the planner look the events up by index: without
+  -- statistics on the staging table it hashed the batch against a
+  -- sequential scan of the whole inbox (below some 46,000 events).
   UPDATE inbox SET saga_id = x.id
     FROM ispflow_saga_in x
    WHERE x.inbox IS NOT NULL AND inbox.id = x.inbox
+     AND inbox.id = ANY (ARRAY(SELECT inbox FROM ispflow_saga_in
+                                WHERE inbox IS NOT NULL))
   RETURNING 1
 ), st AS (
   INSERT INTO saga_steps AS t (saga_id, idx, name, state, attempts,
@@ -136,6 +141,8 @@ WITH s AS (
   DELETE FROM timers t
    USING json_to_recordset($2::json) AS x(saga text, step int, gen bigint)
    WHERE t.saga_id = x.saga AND t.step = x.step AND t.generation = x.gen
+     AND t.saga_id = ANY (ARRAY(SELECT y.saga FROM json_to_recordset($2::json)
+                                                 AS y(saga text)))
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),

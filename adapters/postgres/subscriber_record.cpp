@@ -20,6 +20,11 @@ namespace {
 // statement cannot touch a row twice). The update skips a record that
 // already holds this saga's outcome, so a write repeated after an unknown
 // commit outcome changes nothing; a new subscriber gets its row.
+//
+// `r.id = ANY (ARRAY(SELECT s FROM x))` makes the planner look the
+// subscribers up by index: it takes json_to_recordset for 100 rows, and
+// below some 24,000 subscribers hashed x against a sequential scan of the
+// whole table, twice per write (docs/benchmarks.md, fifth round).
 constexpr const char* record_sql = R"sql(
 WITH x AS (
   SELECT * FROM json_to_recordset($1::json) AS x(
@@ -44,6 +49,7 @@ WITH x AS (
     version = r.version + 1
     FROM x
    WHERE r.tenant_id = x.t AND r.id = x.s
+     AND r.id = ANY (ARRAY(SELECT x.s FROM x))
      AND (r.last_saga_id IS DISTINCT FROM x.saga
           OR r.last_outcome IS DISTINCT FROM x.outcome)
   RETURNING 1
@@ -61,7 +67,8 @@ SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
        'epoch'::timestamptz + x.at * interval '1 microsecond', 1
   FROM x
  WHERE NOT EXISTS (SELECT 1 FROM subscribers r
-                    WHERE r.tenant_id = x.t AND r.id = x.s)
+                    WHERE r.tenant_id = x.t AND r.id = x.s
+                      AND r.id = ANY (ARRAY(SELECT x.s FROM x)))
 ON CONFLICT (tenant_id, id) DO NOTHING
 )sql";
 
@@ -242,6 +249,10 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
   }
   if (!scrub.empty())
     tx.exec_params(scrub_sql, detail::text_array(scrub));
+}
+
+const char* subscriber_record_statement() noexcept {
+  return record_sql;
 }
 
 } // namespace ispflow::adapters::postgres::detail

@@ -29,4 +29,9 @@ bool is_secret_key(std::string_view key) noexcept;
 void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                         const std::vector<const saga_write*>& batch);
 
+/// The statement that applies one round of changes to the records ($1: a
+/// JSON array of {t, s, saga, name, outcome, target, service_type, delta,
+/// at}); for tests of its plan.
+const char* subscriber_record_statement() noexcept;
+
 } // namespace ispflow::adapters::postgres::detail
