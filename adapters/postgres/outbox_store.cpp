@@ -56,9 +56,7 @@ caf::expected<outbox_store> outbox_store::connect(const std::string& dsn) {
 caf::expected<std::vector<outbox_entry>>
 outbox_store::fetch_unsent(size_t limit) {
   auto rows = impl_->db.run([&](pqxx::connection& conn) {
-    // One statement: no transaction block (BEGIN, SET TRANSACTION READ
-    // ONLY and ROLLBACK were three more round trips per read).
-    pqxx::nontransaction r{conn};
+    detail::single_read r{conn};
     return r.exec_prepared("ispflow_outbox_fetch", static_cast<int64_t>(limit));
   });
   if (!rows)

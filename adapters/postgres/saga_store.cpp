@@ -701,9 +701,7 @@ saga_store::next_startable(const startable_query& q) {
   if (q.limit == 0)
     return result;
   auto rows = impl_->db.run([&](pqxx::connection& conn) {
-    // One statement: no transaction block (BEGIN, SET TRANSACTION READ
-    // ONLY and ROLLBACK were three more round trips per read).
-    pqxx::nontransaction r{conn};
+    detail::single_read r{conn};
     auto n = static_cast<int64_t>(q.limit);
     auto skip = detail::text_array(q.skip_tenants);
     if (q.partitions.empty())
@@ -1005,9 +1003,7 @@ saga_store::due_timers(sagas::time_point now, size_t limit) {
   if (limit == 0)
     return result;
   auto rows = impl_->db.run([&](pqxx::connection& conn) {
-    // One statement: no transaction block (BEGIN, SET TRANSACTION READ
-    // ONLY and ROLLBACK were three more round trips per read).
-    pqxx::nontransaction r{conn};
+    detail::single_read r{conn};
     return r.exec_prepared("ispflow_timers_due", to_us(now),
                            static_cast<int64_t>(limit));
   });
@@ -1026,9 +1022,7 @@ saga_store::due_timers(sagas::time_point now, size_t limit) {
 
 caf::expected<std::optional<sagas::time_point>> saga_store::next_due() {
   return impl_->db.run([&](pqxx::connection& conn) {
-    // One statement: no transaction block (BEGIN, SET TRANSACTION READ
-    // ONLY and ROLLBACK were three more round trips per read).
-    pqxx::nontransaction r{conn};
+    detail::single_read r{conn};
     auto row = r.exec_prepared1("ispflow_timers_next");
     return optional_time(row[0]);
   });

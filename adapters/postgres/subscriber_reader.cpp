@@ -80,9 +80,7 @@ caf::expected<std::vector<subscriber_view>>
 subscriber_reader::read(const subscriber_key_list& keys) {
   auto json = keys_json(keys);
   return impl_->db.run([&](pqxx::connection& conn) {
-    // One statement: no transaction block (BEGIN, SET TRANSACTION READ
-    // ONLY and ROLLBACK were three more round trips per read).
-    pqxx::nontransaction tx{conn};
+    detail::single_read tx{conn};
     auto rows = tx.exec_prepared("ispflow_subscriber_records", json);
     std::vector<subscriber_view> out;
     out.reserve(rows.size());

@@ -369,16 +369,16 @@ device_client::find_uni_port(const std::string& olt_id,
     if (p.ofp_port().name() == port_name)
       found = p.ofp_port().port_no();
   }
-  res.value.device_id = seen.onos_device;
+  if (found) {
+    res.value.device_id = seen.onos_device;
+    res.value.port_no = *found;
+  }
   {
     std::lock_guard guard{impl_->mx};
     impl_->uni_ports[olt_id] = std::move(seen);
   }
-  if (found) {
-    res.value.port_no = *found;
+  if (found)
     return res;
-  }
-  res.value = {};
   res.status
     = rpc_status{grpc_code::not_found,
                  "no logical port " + port_name + " on " + olt.value.parent_id};
