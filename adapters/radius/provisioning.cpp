@@ -1,6 +1,7 @@
 #include "adapters/radius/provisioning.hpp"
 
 #include "adapters/radius/observe.hpp"
+#include "common/effect_gate.hpp"
 #include "common/seal.hpp"
 #include "events/errc.hpp"
 
@@ -550,12 +551,22 @@ struct store::impl {
         prepare(*conn);
       }
       Tx w{*conn};
+      // A write commits only while this instance's leases are confirmed:
+      // a process paused in the middle of one (SIGSTOP, a stall) must not
+      // commit it after another instance took the saga over and moved on
+      // (common/effect_gate.hpp). The transaction rolls back.
+      auto gate = [] {
+        if (std::is_same_v<Tx, pqxx::work> && !common::effect_gate::open())
+          throw pqxx::broken_connection{common::effect_gate::closed_text};
+      };
       if constexpr (std::is_void_v<result_type>) {
         f(w);
+        gate();
         w.commit();
         return caf::expected<void>{};
       } else {
         auto res = f(w);
+        gate();
         w.commit();
         return res;
       }
