@@ -63,6 +63,16 @@ caf::expected<std::unique_ptr<mock_cluster>> mock_cluster::make(int brokers,
   std::unique_ptr<rd_kafka_conf_t, conf_deleter> conf{rd_kafka_conf_new()};
   rd_kafka_conf_set_log_cb(conf.get(), verbose ? stderr_log : drop_log);
   char errstr[512];
+  // The mock brokers' connections take their socket options from this
+  // handle. With Nagle's algorithm on, a response written while an earlier
+  // one on the same connection was unacknowledged waited for the client's
+  // delayed ACK: 40 ms per batch of the outbox relay once a batch spanned
+  // several partitions (real brokers set TCP_NODELAY).
+  if (rd_kafka_conf_set(conf.get(), "socket.nagle.disable", "true", errstr,
+                        sizeof errstr)
+      != RD_KAFKA_CONF_OK)
+    return caf::make_error(errc::kafka_error,
+                           std::string{"mock cluster handle: "} + errstr);
   auto st = std::make_unique<impl>();
   st->brokers = brokers;
   // rd_kafka_new takes ownership of the configuration only on success.

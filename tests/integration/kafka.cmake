@@ -2,7 +2,7 @@
 # no PostgreSQL and no real broker.
 ispflow_add_gtest(NAME kafka_adapter_test
                   SOURCES integration/kafka_adapter_test.cpp
-                  LIBS ispflow::kafka
+                  LIBS ispflow::kafka ispflow::test_support
                   LABELS "integration;kafka")
 
 # Runs the built ispflow-bus binary as a child process.

@@ -3,6 +3,7 @@
 #include "adapters/kafka/producer.hpp"
 #include "adapters/kafka/tail_reader.hpp"
 #include "events/errc.hpp"
+#include "tests/support/sockets.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -375,4 +376,31 @@ TEST_F(kafka_adapter, produce_all_does_not_wait_for_linger) {
   auto tail = kafka::read_tail(settings(), topic, 2);
   ASSERT_TRUE(tail);
   EXPECT_EQ(tail->size(), 2u);
+}
+
+// Nagle's algorithm is off at both ends: the mock broker's accepted
+// connections (ispflow-bus serves them) and the producer's own. With it on,
+// a batch whose records went to several partitions waited 40 ms for a
+// delayed ACK before its last response.
+TEST_F(kafka_adapter, broker_and_client_connections_have_nagle_off) {
+  auto p = make_producer();
+  ASSERT_NE(p, nullptr);
+  auto topic = unique_name("nagle");
+  ASSERT_TRUE(p->produce_all({make_record(topic, 0, "k", "v"),
+                              make_record(topic, 1, "k", "v")},
+                             10s));
+  auto bs = cluster->bootstrap_servers();
+  auto colon = bs.rfind(':');
+  ASSERT_NE(colon, std::string::npos) << bs;
+  auto port = std::stoi(bs.substr(colon + 1));
+  using ispflow::testing::socket_end;
+  using ispflow::testing::tcp_nodelay_of;
+  auto accepted = tcp_nodelay_of(socket_end::accepted, port);
+  auto connected = tcp_nodelay_of(socket_end::connected, port);
+  ASSERT_FALSE(accepted.empty()) << "no broker connection found on " << bs;
+  ASSERT_FALSE(connected.empty()) << "no client connection found to " << bs;
+  for (int on : accepted)
+    EXPECT_NE(on, 0) << "a broker connection has Nagle's algorithm on";
+  for (int on : connected)
+    EXPECT_NE(on, 0) << "a client connection has Nagle's algorithm on";
 }

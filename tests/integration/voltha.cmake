@@ -2,7 +2,7 @@
 # against it, in-process on loopback ports picked by the OS.
 ispflow_add_gtest(NAME voltha_sim_test
   SOURCES integration/voltha_sim_test.cpp
-  LIBS ispflow::sim_voltha ispflow::voltha PkgConfig::HTTPLIB
+  LIBS ispflow::sim_voltha ispflow::voltha PkgConfig::HTTPLIB ispflow::test_support
        ispflow::rapidjson
   LABELS "integration;voltha")
 

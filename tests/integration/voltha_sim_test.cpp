@@ -1,16 +1,12 @@
 #include "adapters/voltha/device_client.hpp"
 #include "events/errc.hpp"
 #include "sim/voltha/server.hpp"
+#include "tests/support/sockets.hpp"
 
-#include <arpa/inet.h>
 #include <chrono>
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <rapidjson/document.h>
-#include <sys/socket.h>
 #include <thread>
 
 namespace {
@@ -378,35 +374,6 @@ TEST_F(voltha_sim, a_hanging_call_ends_at_the_client_deadline) {
   EXPECT_EQ(dc->list_devices(200ms).status.code, grpc_code::deadline_exceeded);
 }
 
-// The TCP_NODELAY option of every accepted connection of this process on
-// local port `port` (the listening socket has no peer and is skipped).
-std::vector<int> accepted_nodelay(int port) {
-  std::vector<int> out;
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr)
-    return out;
-  while (auto* entry = readdir(dir)) {
-    int fd = std::atoi(entry->d_name);
-    if (fd <= 2 || fd == dirfd(dir))
-      continue;
-    sockaddr_in local{};
-    sockaddr_in peer{};
-    socklen_t len = sizeof(local);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0
-        || local.sin_family != AF_INET || ntohs(local.sin_port) != port)
-      continue;
-    len = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0)
-      continue;
-    int on = -1;
-    len = sizeof(on);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0)
-      out.push_back(on);
-  }
-  closedir(dir);
-  return out;
-}
-
 // The ONOS REST side answers headers and body in two writes: without
 // TCP_NODELAY every answer on a reused connection waits for the client's
 // delayed ACK. Its accepted connections have Nagle's algorithm off.
@@ -416,7 +383,8 @@ TEST_F(voltha_sim, onos_rest_connections_have_nagle_off) {
   cli.set_keep_alive(true);
   auto res = cli.Get("/onos/olt/oltapp/programmed-subscribers");
   ASSERT_TRUE(res);
-  auto seen = accepted_nodelay(srv->rest_port());
+  auto seen = ispflow::testing::tcp_nodelay_of(
+    ispflow::testing::socket_end::accepted, srv->rest_port());
   ASSERT_FALSE(seen.empty()) << "no accepted REST connection found";
   for (int on : seen)
     EXPECT_NE(on, 0);

@@ -12,6 +12,7 @@ const properties& consumer_defaults() {
     {"enable.auto.offset.store", "false"},
     {"auto.offset.reset", "earliest"},
     {"partition.assignment.strategy", "range,roundrobin"},
+    {"socket.nagle.disable", "true"},
   };
   return xs;
 }
@@ -21,6 +22,7 @@ const properties& producer_defaults() {
     {"enable.idempotence", "true"},
     {"acks", "all"},
     {"linger.ms", "5"},
+    {"socket.nagle.disable", "true"},
   };
   return xs;
 }
