@@ -10,14 +10,22 @@ namespace ispflow::adapters::postgres {
 namespace {
 
 // $1: a JSON array of {"t": tenant, "s": subscriber}; one row per element,
-// in its order, null columns for a subscriber without a record.
-constexpr const char* read_sql
-  = "SELECT r.state, COALESCE(r.service_type, ''), r.profile::text,"
-    "       COALESCE(r.last_outcome, '')"
-    "  FROM (SELECT (row_number() OVER ()) - 1 AS n, t, s"
-    "          FROM json_to_recordset($1::json) AS x(t text, s text)) k"
-    "  LEFT JOIN subscribers r ON r.tenant_id = k.t AND r.id = k.s"
-    " ORDER BY k.n";
+// in its order, null columns for a subscriber without a record. The
+// planner counts json_to_recordset as 100 rows: joined on the keys alone it
+// hashed them against a sequential scan of every subscriber, below some
+// tens of thousands of them (0.7 ms per read at 1,600, growing with the
+// table). `id = ANY (ARRAY(...))` lets it find them by index at any size.
+constexpr const char* read_sql = R"sql(
+SELECT r.state, COALESCE(r.service_type, ''), r.profile::text,
+       COALESCE(r.last_outcome, '')
+  FROM (SELECT (row_number() OVER ()) - 1 AS n, t, s
+          FROM json_to_recordset($1::json) AS x(t text, s text)) k
+  LEFT JOIN subscribers r
+    ON r.tenant_id = k.t AND r.id = k.s
+   AND r.id = ANY (ARRAY(SELECT y.s FROM json_to_recordset($1::json)
+                                          AS y(s text)))
+ ORDER BY k.n
+)sql";
 
 void prepare(pqxx::connection& conn) {
   {
@@ -109,3 +117,11 @@ subscriber_reader::read(const subscriber_key_list& keys) {
 }
 
 } // namespace ispflow::adapters::postgres
+
+namespace ispflow::adapters::postgres::detail {
+
+const char* subscriber_read_statement() noexcept {
+  return read_sql;
+}
+
+} // namespace ispflow::adapters::postgres::detail

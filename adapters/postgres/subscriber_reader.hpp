@@ -59,3 +59,11 @@ private:
 };
 
 } // namespace ispflow::adapters::postgres
+
+namespace ispflow::adapters::postgres::detail {
+
+/// The statement `subscriber_reader::read` runs ($1: a JSON array of
+/// {t, s}); for tests of its plan.
+const char* subscriber_read_statement() noexcept;
+
+} // namespace ispflow::adapters::postgres::detail

@@ -6,6 +6,7 @@
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/saga_store.hpp"
+#include "adapters/postgres/subscriber_reader.hpp"
 #include "adapters/postgres/subscriber_record.hpp"
 #include "events/errc.hpp"
 #include "sagas/engine.hpp"
@@ -392,6 +393,53 @@ TEST_F(subscriber_record, its_write_looks_subscribers_up_by_index) {
     plan += row.at(0).value_or("") + "\n";
   EXPECT_EQ(plan.find("Seq Scan on subscribers"), std::string::npos) << plan;
   EXPECT_NE(plan.find("subscribers_id_idx"), std::string::npos) << plan;
+}
+
+// Admission's read of the records, likewise: it ran before every saga
+// start, and read the whole table below some tens of thousands.
+TEST_F(subscriber_record, its_read_looks_subscribers_up_by_index) {
+  db.query("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme') "
+           "ON CONFLICT DO NOTHING; "
+           "INSERT INTO subscribers (tenant_id, id, state) "
+           "SELECT 'acme', 'bulk-' || i, 'active' "
+           "FROM generate_series(1, 10000) i; ANALYZE subscribers");
+  auto rows = db.query(
+    std::string{"PREPARE rd(json) AS "} + pg::detail::subscriber_read_statement()
+    + "; SET LOCAL plan_cache_mode = force_generic_plan; "
+      R"(EXPLAIN EXECUTE rd('[{"t":"acme","s":"bulk-7"}]'))");
+  std::string plan;
+  for (auto& row : rows)
+    plan += row.at(0).value_or("") + "\n";
+  EXPECT_EQ(plan.find("Seq Scan on subscribers"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("subscribers_id_idx"), std::string::npos) << plan;
+}
+
+// One answer per key, in the keys' order; a subscriber without a record
+// (or with one only under another tenant) reads as "none".
+TEST_F(subscriber_record, a_read_answers_each_key_in_its_order) {
+  db.query("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme'), "
+           "('other', 'Other') ON CONFLICT DO NOTHING; "
+           "INSERT INTO subscribers (tenant_id, id, state, service_type, "
+           "profile, last_outcome) VALUES "
+           "('acme', 'a', 'active', 'ftth', '{\"plan_id\": \"p1\"}', "
+           "'completed'), "
+           "('acme', 'b', 'suspended', NULL, '{}', 'needs_attention'), "
+           "('other', 'c', 'active', 'dsl', '{}', 'completed')");
+  auto reader = pg::subscriber_reader::connect(db.dsn());
+  ASSERT_TRUE(reader) << ispflow::render_error(reader.error());
+  auto res = reader->read(
+    {{"acme", "b"}, {"acme", "missing"}, {"acme", "a"}, {"acme", "c"}});
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  ASSERT_EQ(res->size(), 4u);
+  EXPECT_EQ(res->at(0).state, "suspended");
+  EXPECT_EQ(res->at(0).last_outcome, "needs_attention");
+  EXPECT_EQ(pg::admission_state(res->at(0)), sg::subscriber_state::unknown);
+  EXPECT_EQ(res->at(1).state, "none");
+  EXPECT_EQ(res->at(2).state, "active");
+  EXPECT_EQ(res->at(2).service_type, "ftth");
+  EXPECT_EQ(res->at(2).profile, (sg::field_map{{"plan_id", "p1"}}));
+  EXPECT_EQ(pg::admission_state(res->at(2)), sg::subscriber_state::active);
+  EXPECT_EQ(res->at(3).state, "none");
 }
 
 TEST(subscriber_record_migration, builds_the_records_from_existing_sagas) {
