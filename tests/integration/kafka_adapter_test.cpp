@@ -386,9 +386,8 @@ TEST_F(kafka_adapter, broker_and_client_connections_have_nagle_off) {
   auto p = make_producer();
   ASSERT_NE(p, nullptr);
   auto topic = unique_name("nagle");
-  ASSERT_TRUE(p->produce_all({make_record(topic, 0, "k", "v"),
-                              make_record(topic, 1, "k", "v")},
-                             10s));
+  ASSERT_TRUE(p->produce_all(
+    {make_record(topic, 0, "k", "v"), make_record(topic, 1, "k", "v")}, 10s));
   auto bs = cluster->bootstrap_servers();
   auto colon = bs.rfind(':');
   ASSERT_NE(colon, std::string::npos) << bs;

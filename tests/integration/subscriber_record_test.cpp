@@ -403,10 +403,11 @@ TEST_F(subscriber_record, its_read_looks_subscribers_up_by_index) {
            "INSERT INTO subscribers (tenant_id, id, state) "
            "SELECT 'acme', 'bulk-' || i, 'active' "
            "FROM generate_series(1, 10000) i; ANALYZE subscribers");
-  auto rows = db.query(
-    std::string{"PREPARE rd(json) AS "} + pg::detail::subscriber_read_statement()
-    + "; SET LOCAL plan_cache_mode = force_generic_plan; "
-      R"(EXPLAIN EXECUTE rd('[{"t":"acme","s":"bulk-7"}]'))");
+  auto rows
+    = db.query(std::string{"PREPARE rd(json) AS "}
+               + pg::detail::subscriber_read_statement()
+               + "; SET LOCAL plan_cache_mode = force_generic_plan; "
+                 R"(EXPLAIN EXECUTE rd('[{"t":"acme","s":"bulk-7"}]'))");
   std::string plan;
   for (auto& row : rows)
     plan += row.at(0).value_or("") + "\n";
