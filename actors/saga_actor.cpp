@@ -193,17 +193,20 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
                                     + std::string{to_string(call.system)}}});
     return;
   }
-  api::adapter_request req{st.inst.tenant_id,
-                           st.inst.subscriber_id,
-                           std::string{to_string(call.system)},
-                           call.operation,
-                           call.idempotency_key,
-                           call.reconcile || st.reconcile_all,
-                           call.input,
-                           st.inst.traceparent,
-                           std::chrono::duration_cast<std::chrono::milliseconds>(
-                             st.inst.created_at.time_since_epoch())
-                             .count()};
+  api::adapter_request req{
+    st.inst.tenant_id,
+    st.inst.subscriber_id,
+    std::string{to_string(call.system)},
+    call.operation,
+    call.idempotency_key,
+    call.reconcile || st.reconcile_all,
+    call.input,
+    st.inst.traceparent,
+    std::chrono::duration_cast<std::chrono::milliseconds>(
+      st.inst.created_at.time_since_epoch())
+      .count(),
+    st.fence.partition,
+    st.fence.epoch};
   auto timeout = std::max(call.attempt_timeout, std::chrono::milliseconds{1});
   auto started = std::chrono::steady_clock::now();
   auto observe = [self, started, system = call.system,

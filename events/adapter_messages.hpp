@@ -67,6 +67,12 @@ struct adapter_request {
   /// is older, so a look-up by key need not search further back (AWX).
   /// 0 = unknown.
   int64_t saga_created_ms = 0;
+  /// The partition lease the saga calls under: its partition, and the
+  /// epoch at which this instance claimed it (schema/0010_cluster.sql). An
+  /// adapter that writes to PostgreSQL itself (RADIUS) commits only while
+  /// the lease holds, checked in its transaction. epoch 0 = unfenced.
+  int32_t partition = -1;
+  int64_t epoch = 0;
 
   friend bool operator==(const adapter_request&, const adapter_request&)
     = default;
@@ -77,7 +83,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, adapter_request& x) {
   return f(caf::meta::type_name("adapter_request"), x.tenant_id,
            x.subscriber_id, x.system, x.operation, x.idempotency_key,
-           x.reconcile, x.input, x.traceparent, x.saga_created_ms);
+           x.reconcile, x.input, x.traceparent, x.saga_created_ms, x.partition,
+           x.epoch);
 }
 
 /// Prints the request without its input (which may hold credentials).

@@ -1,6 +1,7 @@
 #include "adapters/postgres/saga_store.hpp"
 
 #include "adapters/postgres/codec.hpp"
+#include "adapters/postgres/fence.hpp"
 #include "adapters/postgres/session.hpp"
 #include "adapters/postgres/subscriber_record.hpp"
 #include "sagas/states.hpp"
@@ -150,20 +151,6 @@ SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
        (SELECT count(*) FROM tc)
 )sql";
 
-// The fence of a group commit: the owner rows of the partitions its
-// elements were written under, locked FOR KEY SHARE until the commit. A
-// claim (adapters/postgres/partition_owners.cpp) locks the row FOR UPDATE
-// first, so it waits for the writes in flight, and every write after it
-// sees the new epoch and is refused; heartbeats (plain updates of
-// heartbeat_at) do not conflict with the fence. Rows in partition order;
-// claims lock one row each, so no deadlock.
-constexpr const char* fence_sql = R"sql(
-SELECT partition, instance_id, epoch FROM partition_owners
- WHERE partition = ANY($1::int[])
- ORDER BY partition
-   FOR KEY SHARE
-)sql";
-
 // An unstarted event whose subscriber has no open saga and no older
 // unstarted event, shared fairly between tenants. `t` lists the tenants
 // with unstarted events by a skip scan of inbox_unstarted_tenant_idx (one
@@ -270,7 +257,7 @@ void prepare(pqxx::connection& conn) {
     tx.exec("SET idle_in_transaction_session_timeout = '5s'");
   }
   conn.prepare("ispflow_saga_write", write_sql);
-  conn.prepare("ispflow_saga_fence", fence_sql);
+  detail::prepare_fence(conn);
   conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
   conn.prepare("ispflow_saga_startable_in",
                ISPFLOW_STARTABLE_SQL("AND i.\"partition\" = ANY($3::int[])"));
@@ -605,53 +592,13 @@ using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 // -- fencing (schema/0010_cluster.sql) ----------------------------------------
 
-// The epoch each fenced partition of a batch is written under. Two elements
-// of one partition under different epochs: the lower one is the stale one,
-// and -1 makes sure it is refused.
-std::map<int32_t, int64_t>
+// The epoch each fenced partition of a batch is written under.
+detail::partition_fences
 fences_of(const std::vector<const saga_write*>& batch) {
-  std::map<int32_t, int64_t> out;
-  for (auto* w : batch) {
-    if (w->fence.epoch <= 0 || w->fence.partition < 0)
-      continue;
-    auto [i, added] = out.try_emplace(w->fence.partition, w->fence.epoch);
-    if (!added && i->second != w->fence.epoch)
-      i->second = -1;
-  }
+  detail::partition_fences out;
+  for (auto* w : batch)
+    detail::add_fence(out, w->fence.partition, w->fence.epoch);
   return out;
-}
-
-// Share-locks the owner rows of `fences` in `tx` and checks that `instance`
-// holds each partition at its epoch; returns why not ("" = it does).
-std::string check_fences(pqxx::transaction_base& tx,
-                         const std::map<int32_t, int64_t>& fences,
-                         const std::string& instance) {
-  if (fences.empty())
-    return {};
-  std::string parts = "{";
-  for (auto& [p, e] : fences) {
-    if (parts.size() > 1)
-      parts += ',';
-    parts += std::to_string(p);
-  }
-  parts += '}';
-  std::map<int32_t, std::pair<std::string, int64_t>> held;
-  for (auto row : tx.exec_prepared("ispflow_saga_fence", parts))
-    held.emplace(row[0].as<int32_t>(),
-                 std::pair{row[1].as<std::string>(), row[2].as<int64_t>()});
-  for (auto& [p, e] : fences) {
-    auto i = held.find(p);
-    if (i != held.end() && i->second.first == instance && i->second.second == e)
-      continue;
-    auto why = "partition " + std::to_string(p) + " written under epoch "
-               + std::to_string(e);
-    if (i == held.end())
-      return why + ", but nobody claimed it";
-    return why + ", but "
-           + (i->second.first.empty() ? "nobody" : i->second.first)
-           + " holds epoch " + std::to_string(i->second.second);
-  }
-  return {};
 }
 
 } // namespace
@@ -864,7 +811,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
       copy_in(w, "outbox", "topic, key, value, headers", outbox);
       // Refused: the transaction rolls back with `w`.
-      if (auto stale = check_fences(w, fences, impl_->instance_id);
+      if (auto stale = detail::check_fences(w, fences, impl_->instance_id);
           !stale.empty())
         return stale;
       w.exec_prepared1("ispflow_saga_write", timers_set, timers_cleared,
@@ -918,13 +865,13 @@ saga_store::skip_event(int64_t inbox_id, const std::string& reason,
                        const write_fence& fence) {
   std::string records;
   detail::append_records_json(records, outbox);
-  std::map<int32_t, int64_t> fences;
-  if (fence.epoch > 0 && fence.partition >= 0)
-    fences.emplace(fence.partition, fence.epoch);
+  detail::partition_fences fences;
+  detail::add_fence(fences, fence.partition, fence.epoch);
   bool stale = false;
   auto outcome = impl_->db.run([&](pqxx::connection& conn) -> std::string {
     pqxx::work w{conn};
-    if (auto why = check_fences(w, fences, impl_->instance_id); !why.empty()) {
+    if (auto why = detail::check_fences(w, fences, impl_->instance_id);
+        !why.empty()) {
       stale = true;
       return why;
     }

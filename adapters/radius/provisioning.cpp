@@ -1,5 +1,6 @@
 #include "adapters/radius/provisioning.hpp"
 
+#include "adapters/postgres/fence.hpp"
 #include "adapters/radius/observe.hpp"
 #include "common/effect_gate.hpp"
 #include "common/seal.hpp"
@@ -20,6 +21,8 @@
 namespace ispflow::adapters::radius {
 
 namespace {
+
+namespace pg = adapters::postgres;
 
 // Thrown inside a transaction for bad arguments; becomes invalid_input.
 struct input_error : std::runtime_error {
@@ -435,6 +438,14 @@ constexpr const char* count_open_sql
 
 // Prepared once per connection (parsed and planned once, not per call).
 void prepare(pqxx::connection& c) {
+  {
+    // A writer paused inside a transaction holds the fence lock of its
+    // partitions, and the next owner's claim waits for it: the server ends
+    // such a session instead.
+    pqxx::nontransaction tx{c};
+    tx.exec("SET idle_in_transaction_session_timeout = '5s'");
+  }
+  pg::detail::prepare_fence(c);
   c.prepare("radius_lock_user",
             "SELECT pg_advisory_xact_lock(4242, hashtext($1))");
   c.prepare("radius_user_rows", user_rows_sql);
@@ -524,6 +535,38 @@ std::string canonical_nas_address(const std::string& text) {
   return {};
 }
 
+namespace {
+
+// The partition leases a write transaction commits under.
+struct lease_set {
+  std::string instance;
+  pg::detail::partition_fences epochs;
+
+  void add(const partition_lease& x) {
+    if (x.epoch <= 0 || x.partition < 0)
+      return;
+    instance = x.instance;
+    pg::detail::add_fence(epochs, x.partition, x.epoch);
+  }
+};
+
+lease_set leases_of(const partition_lease& x) {
+  lease_set out;
+  out.add(x);
+  return out;
+}
+
+lease_set leases_of(const std::optional<owner>& who) {
+  return who ? leases_of(who->lease) : lease_set{};
+}
+
+// A write refused by its partition fence.
+struct stale_lease : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+} // namespace
+
 struct store::impl {
   std::string dsn;
   std::unique_ptr<pqxx::connection> conn;
@@ -532,6 +575,13 @@ struct store::impl {
   template <class F>
   auto tx(F&& f) -> caf::expected<std::invoke_result_t<F, pqxx::work&>> {
     return run<pqxx::work>(std::forward<F>(f));
+  }
+
+  // `tx` for a write made under `leases`.
+  template <class F>
+  auto fenced(const lease_set& leases, F&& f)
+    -> caf::expected<std::invoke_result_t<F, pqxx::work&>> {
+    return run<pqxx::work>(std::forward<F>(f), leases);
   }
 
   // Runs `f` on statements that commit one by one (no BEGIN and COMMIT
@@ -543,7 +593,8 @@ struct store::impl {
   }
 
   template <class Tx, class F>
-  auto run(F&& f) -> caf::expected<std::invoke_result_t<F, Tx&>> {
+  auto run(F&& f, const lease_set& leases = {})
+    -> caf::expected<std::invoke_result_t<F, Tx&>> {
     using result_type = std::invoke_result_t<F, Tx&>;
     try {
       if (!conn || !conn->is_open()) {
@@ -551,27 +602,39 @@ struct store::impl {
         prepare(*conn);
       }
       Tx w{*conn};
-      // A write commits only while this instance's leases are confirmed:
-      // a process paused in the middle of one (SIGSTOP, a stall) must not
-      // commit it after another instance took the saga over and moved on
-      // (common/effect_gate.hpp). The transaction rolls back.
-      auto gate = [] {
-        if (std::is_same_v<Tx, pqxx::work> && !common::effect_gate::open())
-          throw pqxx::broken_connection{common::effect_gate::closed_text};
+      // A write commits only while this instance holds the partitions it
+      // writes for: a process paused in the middle of one (SIGSTOP, a
+      // stall) must not commit it after another instance took the saga
+      // over and moved on. The fence (the partitions' epochs, checked and
+      // share-locked in this transaction, last, right before the commit)
+      // is exact; the effect gate (common/effect_gate.hpp: this instance's
+      // leases confirmed lately) also covers writes of no saga, and costs
+      // no round trip. Either way the transaction rolls back.
+      auto gate = [&](Tx& t) {
+        if constexpr (std::is_same_v<Tx, pqxx::work>) {
+          if (auto why = pg::detail::check_fences(t, leases.epochs,
+                                                  leases.instance);
+              !why.empty())
+            throw stale_lease{why};
+          if (!common::effect_gate::open())
+            throw pqxx::broken_connection{common::effect_gate::closed_text};
+        }
       };
       if constexpr (std::is_void_v<result_type>) {
         f(w);
-        gate();
+        gate(w);
         w.commit();
         return caf::expected<void>{};
       } else {
         auto res = f(w);
-        gate();
+        gate(w);
         w.commit();
         return res;
       }
     } catch (const input_error& e) {
       return caf::make_error(errc::invalid_input, std::string{e.what()});
+    } catch (const stale_lease& e) {
+      return caf::make_error(errc::stale_epoch, std::string{e.what()});
     } catch (const pqxx::broken_connection& e) {
       conn.reset();
       return caf::make_error(errc::database_unavailable, trim(e.what()));
@@ -607,7 +670,7 @@ caf::expected<bool> store::provision(const account_spec& spec) {
   if (!spec.framed_ip.empty() && !valid_ip(spec.framed_ip))
     return caf::make_error(errc::invalid_input,
                            "invalid Framed-IP-Address " + spec.framed_ip);
-  return impl_->tx([&](pqxx::work& w) {
+  return impl_->fenced(leases_of(spec.lease), [&](pqxx::work& w) {
     lock_user(w, spec.username);
     auto u = load_user(w, spec.username);
     // Rows without an account (written outside ispflow) are taken over.
@@ -726,7 +789,7 @@ store::set_plan_group(const std::string& username, const std::string& group,
                       const std::optional<owner>& who) {
   if (username.empty() || group.empty())
     return caf::make_error(errc::invalid_input, "empty username or group");
-  return impl_->tx([&](pqxx::work& w) {
+  return impl_->fenced(leases_of(who), [&](pqxx::work& w) {
     lock_user(w, username);
     if (check_owner(w, username, who) == holder::nobody)
       throw input_error("no RADIUS account for user " + username);
@@ -819,7 +882,7 @@ caf::expected<bool> store::deny(const std::string& username,
     return caf::make_error(errc::invalid_input, "empty username");
   if (policy == suspend_policy::walled_garden && walled_garden_group.empty())
     return caf::make_error(errc::invalid_input, "no walled-garden group");
-  return impl_->tx([&](pqxx::work& w) {
+  return impl_->fenced(leases_of(who), [&](pqxx::work& w) {
     lock_user(w, username);
     auto u = load_user(w, username);
     if (check_owner(u, username, who) == holder::nobody)
@@ -847,7 +910,11 @@ store::deny_batch(const std::vector<deny_request>& requests) {
   }
   if (requests.empty())
     return out;
-  auto res = impl_->tx([&](pqxx::work& w) {
+  // One stale lease refuses the whole batch (retryable for the others).
+  lease_set leases;
+  for (auto& r : requests)
+    leases.add(r.who.lease);
+  auto res = impl_->fenced(leases, [&](pqxx::work& w) {
     // Usernames of the subscribers named by owner only.
     std::vector<std::string> tenants;
     std::vector<std::string> subscribers;
@@ -917,7 +984,7 @@ caf::expected<bool> store::restore_plan(const std::string& username,
                                         const std::optional<owner>& who) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
-  return impl_->tx([&](pqxx::work& w) {
+  return impl_->fenced(leases_of(who), [&](pqxx::work& w) {
     lock_user(w, username);
     auto u = load_user(w, username);
     if (check_owner(u, username, who) == holder::nobody)
@@ -944,7 +1011,7 @@ caf::expected<bool> store::restore_credentials(const std::string& username,
                                                password_storage storage) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
-  return impl_->tx([&](pqxx::work& w) {
+  return impl_->fenced(leases_of(who), [&](pqxx::work& w) {
     lock_user(w, username);
     auto u = load_user(w, username);
     if (check_owner(u, username, who) == holder::nobody || !u.acc)
@@ -999,7 +1066,7 @@ caf::expected<bool> store::deprovision(const std::string& username,
                                        const std::optional<owner>& who) {
   if (username.empty())
     return caf::make_error(errc::invalid_input, "empty username");
-  return impl_->tx([&](pqxx::work& w) {
+  return impl_->fenced(leases_of(who), [&](pqxx::work& w) {
     lock_user(w, username);
     if (check_owner(w, username, who) == holder::nobody)
       return false;

@@ -26,6 +26,20 @@ class keyring;
 
 namespace ispflow::adapters::radius {
 
+/// The partition lease a saga's call is made under (schema/0010_cluster.sql,
+/// docs/operations.md "Several instances"). A write for it commits only
+/// while `instance` holds `partition` at `epoch`: checked in the write's
+/// own transaction, the owner row share-locked until the commit (a claim by
+/// the next owner waits for it). So a write that a paused or cut-off
+/// instance finishes after another instance claimed the partition and may
+/// have moved the subscriber on rolls back and fails with
+/// `errc::stale_epoch`. epoch 0: unfenced (an instance alone).
+struct partition_lease {
+  std::string instance;
+  int32_t partition = -1;
+  int64_t epoch = 0;
+};
+
 /// What `provision` writes.
 struct account_spec {
   std::string tenant_id;
@@ -42,6 +56,8 @@ struct account_spec {
   /// (radius_accounts.password_sealed, schema/0018); null, it keeps none
   /// (a blob written before is cleared: it may hold an older password).
   std::shared_ptr<const common::keyring> seal;
+  /// The partition lease the write is made under (see `partition_lease`).
+  partition_lease lease = {};
 };
 
 /// ispflow's record of one RADIUS account (radius_accounts).
@@ -120,6 +136,8 @@ std::string canonical_nas_address(const std::string& text);
 struct owner {
   std::string tenant_id;
   std::string subscriber_id;
+  /// The partition lease the call is made under; see `partition_lease`.
+  partition_lease lease = {};
 };
 
 /// One deny of `store::deny_batch`.
@@ -189,8 +207,9 @@ public:
   /// for the look-up, the locks and the reads, then one write per user that
   /// changes): each request is checked and applied as `deny` would, in
   /// order, and answered on its own (a username of another owner fails
-  /// that request only). A database failure fails the whole batch (the
-  /// error is returned, nothing is written). Usernames must be distinct.
+  /// that request only). A database failure, or a stale lease of any
+  /// request, fails the whole batch (the error is returned, nothing is
+  /// written). Usernames must be distinct.
   caf::expected<std::vector<deny_result>>
   deny_batch(const std::vector<deny_request>& requests);
 

@@ -126,6 +126,8 @@ constexpr size_t max_sql_batch = 64;
 struct adapter_state {
   static inline const char* name = "ispflow.radius";
   std::unique_ptr<store> db;
+  /// This instance's id (adapter_config::instance_id).
+  std::string instance;
   std::map<std::string, tenant_settings> tenants;
   std::set<std::string> synced;
   std::shared_ptr<dynamic_authorization> coa;
@@ -163,8 +165,11 @@ std::string input(const adapter_request& req, const std::string& key) {
 // Whom an operation acts for: every store call below gets it, so a
 // username of another tenant (or subscriber) is refused inside the call's
 // transaction, before anything is written or sent to a NAS.
-owner owner_of(const adapter_request& req) {
-  return owner{req.tenant_id, req.subscriber_id};
+// The request's subscriber, and the saga's partition lease its writes
+// commit under.
+owner owner_of(const adapter_state& st, const adapter_request& req) {
+  return owner{req.tenant_id, req.subscriber_id,
+               partition_lease{st.instance, req.partition, req.epoch}};
 }
 
 // The user an operation is about: the input's credentials (which must pass
@@ -200,6 +205,7 @@ adapter_reply provision(adapter_state& st, const tenant_settings& t,
   spec.storage = t.passwords;
   spec.framed_ip = input(req, "ip_address");
   spec.seal = st.seal;
+  spec.lease = owner_of(st, req).lease;
   if (spec.username.empty() || spec.password.empty())
     return permanent("radius.provision needs credentials.username and "
                      "credentials.password");
@@ -241,7 +247,7 @@ adapter_reply set_group(adapter_state& st, const tenant_settings& t,
                        + req.tenant_id);
     group = t.group_of(*p);
   }
-  auto previous = st.db->set_plan_group(*user, group, key, owner_of(req));
+  auto previous = st.db->set_plan_group(*user, group, key, owner_of(st, req));
   if (!previous)
     return from_error(previous.error());
   if (revert)
@@ -258,7 +264,7 @@ adapter_reply deny(adapter_state& st, const tenant_settings& t,
   if (user->empty())
     return no_account();
   auto res = st.db->deny(*user, t.suspend, t.walled_garden_group,
-                         owner_of(req));
+                         owner_of(st, req));
   if (!res)
     return from_error(res.error());
   auto out = changed_reply(*res);
@@ -283,7 +289,7 @@ void deny_all(adapter_state& st, const std::vector<adapter_request>& reqs,
         out[i] = from_error(err);
         continue;
       }
-    d.who = owner_of(req);
+    d.who = owner_of(st, req);
     d.policy = t.suspend;
     d.walled_garden_group = t.walled_garden_group;
     batch.push_back(std::move(d));
@@ -319,7 +325,7 @@ adapter_reply restore(adapter_state& st, const tenant_settings& t,
   std::string fallback;
   if (const auto* p = t.find_plan(input(req, "plan_id")))
     fallback = t.group_of(*p);
-  auto res = st.db->restore_plan(*user, fallback, owner_of(req));
+  auto res = st.db->restore_plan(*user, fallback, owner_of(st, req));
   if (!res)
     return from_error(res.error());
   return changed_reply(*res);
@@ -332,7 +338,7 @@ adapter_reply restore_credentials(adapter_state& st, const tenant_settings& t,
     return from_error(user.error());
   if (user->empty())
     return permanent("no RADIUS account for subscriber " + req.subscriber_id);
-  auto res = st.db->restore_credentials(*user, owner_of(req), st.seal.get(),
+  auto res = st.db->restore_credentials(*user, owner_of(st, req), st.seal.get(),
                                         t.passwords);
   if (!res)
     return from_error(res.error());
@@ -345,7 +351,7 @@ adapter_reply deprovision(adapter_state& st, const adapter_request& req) {
     return from_error(user.error());
   if (user->empty())
     return no_account();
-  auto res = st.db->deprovision(*user, owner_of(req));
+  auto res = st.db->deprovision(*user, owner_of(st, req));
   if (!res)
     return from_error(res.error());
   return changed_reply(*res);
@@ -365,7 +371,7 @@ adapter_reply verify_closed(adapter_state& st, const tenant_settings& t,
   if (any_coa(st, t)) {
     // A session a CoA moved into the walled garden stays up by design:
     // only the others must be gone.
-    auto open = st.db->open_sessions(*user, owner_of(req));
+    auto open = st.db->open_sessions(*user, owner_of(st, req));
     if (!open)
       return from_error(open.error());
     size_t left = 0, walled = 0;
@@ -378,7 +384,7 @@ adapter_reply verify_closed(adapter_state& st, const tenant_settings& t,
     return reply_succeeded(
       {{"open_sessions", "0"}, {"walled_sessions", std::to_string(walled)}});
   }
-  auto n = st.db->count_open_sessions(*user, owner_of(req));
+  auto n = st.db->count_open_sessions(*user, owner_of(st, req));
   if (!n)
     return from_error(n.error());
   if (*n > 0)
@@ -591,7 +597,7 @@ da_plan plan_da(adapter_state& st, const tenant_settings& t,
   std::optional<std::vector<session>> read_with_user;
   caf::expected<std::string> user = std::string{};
   if (!deprovisioning && input(req, "credentials.username").empty()) {
-    auto both = st.db->open_sessions_of(owner_of(req));
+    auto both = st.db->open_sessions_of(owner_of(st, req));
     if (!both) {
       out.done = from_error(both.error());
       return out;
@@ -630,7 +636,7 @@ da_plan plan_da(adapter_state& st, const tenant_settings& t,
   auto sessions
     = read_with_user
         ? caf::expected<std::vector<session>>{std::move(*read_with_user)}
-        : st.db->open_sessions(*user, owner_of(req));
+        : st.db->open_sessions(*user, owner_of(st, req));
   if (!sessions && deprovisioning && sessions.error() == errc::invalid_input
       && !user->empty()) {
     // A session on a NAS missing from `nas` never got a CoA from us, so
@@ -652,7 +658,7 @@ da_plan plan_da(adapter_state& st, const tenant_settings& t,
         walled.push_back(std::move(s));
     *sessions = std::move(walled);
     if (sessions->empty() || !st.coa) {
-      auto res = st.db->deprovision(*user, owner_of(req));
+      auto res = st.db->deprovision(*user, owner_of(st, req));
       out.done = res ? changed_reply(*res) : from_error(res.error());
       return out;
     }
@@ -736,7 +742,7 @@ void run_da(adapter_ptr self, const adapter_request& req, da_plan& plan,
   p.promise = rp;
   p.operation = op;
   p.username = std::move(plan.username);
-  p.who = owner_of(req);
+  p.who = owner_of(st, req);
   p.coa_set = std::move(plan.coa_set);
   p.dm_set = std::move(plan.dm_set);
   p.coa_profile = std::move(plan.profile);
@@ -918,13 +924,14 @@ std::vector<adapter_reply> run_batch(adapter_state& st,
 // adapter handed them over. The adapter has synced the tenant's plans
 // before it hands over any of the tenant's operations.
 caf::behavior sql_worker(caf::stateful_actor<worker_state>* self,
-                         std::string dsn,
+                         std::string dsn, std::string instance,
                          std::map<std::string, tenant_settings> tenants,
                          std::map<std::string, nas_policy> nas,
                          std::shared_ptr<dynamic_authorization> coa,
                          std::shared_ptr<const common::keyring> seal) {
   auto& init = self->state.st;
   init.db = std::make_unique<store>(std::move(dsn));
+  init.instance = std::move(instance);
   init.seal = std::move(seal);
   init.tenants = std::move(tenants);
   init.nas = std::move(nas);
@@ -1007,6 +1014,7 @@ size_t worker_of(const adapter_request& req, size_t n) {
 impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
   auto& init = self->state;
   init.db = std::make_unique<store>(cfg.dsn);
+  init.instance = cfg.instance_id;
   for (auto& t : cfg.tenants) {
     auto id = t.tenant_id;
     init.tenants.emplace(std::move(id), std::move(t));
@@ -1020,8 +1028,9 @@ impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
     init.nas.emplace(std::move(key), std::move(n));
   }
   for (size_t k = 0; k < cfg.sql_connections; ++k) {
-    auto w = self->system().spawn<caf::detached>(
-      sql_worker, cfg.dsn, init.tenants, init.nas, init.coa, init.seal);
+    auto w = self->system().spawn<caf::detached>(sql_worker, cfg.dsn,
+                                                 init.instance, init.tenants,
+                                                 init.nas, init.coa, init.seal);
     self->link_to(w);
     init.workers.push_back(std::move(w));
   }

@@ -48,9 +48,11 @@
 // username whose account belongs to another tenant or subscriber is refused
 // before any row is written or any CoA/DM sent. Every operation is
 // idempotent, so a `reconcile` request simply runs again. A lost database
-// answers retryable_failure, bad input (unknown tenant or plan, missing or
-// refused credentials, another tenant's username, a NAS missing from `nas`)
-// permanent_failure.
+// answers retryable_failure, and so does a write under a partition lease
+// another instance has claimed since (nothing is written; the saga's own
+// next write is refused the same way), bad input (unknown tenant or plan,
+// missing or refused credentials, another tenant's username, a NAS missing from
+// `nas`) permanent_failure.
 
 namespace ispflow::common {
 class keyring;
@@ -62,6 +64,10 @@ namespace ispflow::adapters::radius {
 struct adapter_config {
   /// libpq connection string of the database holding FreeRADIUS's tables.
   std::string dsn;
+  /// This instance's id (instance.id): a request made under a partition
+  /// lease (adapter_request::partition, epoch) writes only while this
+  /// instance holds it (radius::partition_lease).
+  std::string instance_id;
   /// Settings of every tenant served (others are refused).
   std::vector<tenant_settings> tenants;
   /// The CoA/Disconnect client; when null, radius.disconnect_sessions and

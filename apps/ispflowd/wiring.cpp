@@ -236,6 +236,7 @@ caf::expected<adapter_runtime> start_adapters(caf::actor_system& sys,
                                + render_error(err));
     radius::adapter_config rc;
     rc.dsn = cfg.postgres.dsn;
+    rc.instance_id = cfg.cluster.instance_id;
     for (auto& t : cfg.tenants) {
       if (!t.systems.radius)
         continue;

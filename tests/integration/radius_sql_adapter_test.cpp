@@ -1,5 +1,7 @@
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/partition_owners.hpp"
 #include "adapters/radius/radius_adapter.hpp"
+#include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "tests/integration/radius_sql_support.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -145,6 +147,7 @@ struct radius_sql_adapter : ::testing::Test {
       caf::anon_send_exit(adapter, caf::exit_reason::user_shutdown);
     adapter_config ac;
     ac.dsn = db->dsn();
+    ac.instance_id = "node-a";
     ac.tenants = {acme(policy), globex(), initech()};
     ac.coa = std::move(c);
     ac.sql_connections = sql_connections;
@@ -168,6 +171,26 @@ struct radius_sql_adapter : ::testing::Test {
     req.operation = op;
     req.idempotency_key = key;
     req.input = std::move(in);
+    return send(std::move(req));
+  }
+
+  // `call` by a saga of `partition`, whose instance claimed it at `epoch`.
+  adapter_reply
+  call_leased(const std::string& op, const std::string& subscriber,
+              events::string_map in, int32_t partition, int64_t epoch) {
+    adapter_request req;
+    req.tenant_id = "acme";
+    req.subscriber_id = subscriber;
+    req.system = "radius";
+    req.operation = op;
+    req.idempotency_key = "saga/step/1";
+    req.input = std::move(in);
+    req.partition = partition;
+    req.epoch = epoch;
+    return send(std::move(req));
+  }
+
+  adapter_reply send(adapter_request req) {
     adapter_reply out;
     caf::scoped_actor self{*sys};
     self->request(adapter, 30s, invoke_atom_v, std::move(req))
@@ -278,6 +301,32 @@ TEST_F(radius_sql_adapter, a_lost_database_is_a_retryable_failure) {
              [&](caf::error& err) { FAIL() << to_string(err); });
   EXPECT_EQ(out.outcome, adapter_outcome::retryable_failure) << out.error;
   caf::anon_send_exit(broken, caf::exit_reason::user_shutdown);
+}
+
+// A saga's call carries its partition lease to the SQL write: once another
+// instance has claimed the partition, the write is refused, nothing is
+// written, and the answer may be retried (by the new owner).
+TEST_F(radius_sql_adapter, a_call_under_a_lease_claimed_over_writes_nothing) {
+  auto owners = adapters::postgres::partition_owners::connect(db->dsn());
+  ASSERT_TRUE(owners) << ispflow::render_error(owners.error());
+  auto e1 = owners->claim("node-a", 11);
+  ASSERT_TRUE(e1) << ispflow::render_error(e1.error());
+  events::string_map creds{{"credentials.username", "lease1"},
+                           {"credentials.password", "pw-lease1"},
+                           {"plan_id", "gold"}};
+  ASSERT_EQ(
+    call_leased("radius.provision", "sub-lease1", creds, 11, *e1).outcome,
+    adapter_outcome::succeeded);
+  ASSERT_TRUE(owners->claim("node-b", 11));
+  auto deny = call_leased("radius.deny", "sub-lease1", {}, 11, *e1);
+  EXPECT_EQ(deny.outcome, adapter_outcome::retryable_failure);
+  EXPECT_NE(deny.error.find("node-b holds epoch"), std::string::npos)
+    << deny.error;
+  EXPECT_EQ(db->value("SELECT denied::text FROM radius_accounts"
+                      " WHERE username = 'lease1'"),
+            "false");
+  auto again = call_leased("radius.provision", "sub-lease1", creds, 11, *e1);
+  EXPECT_EQ(again.outcome, adapter_outcome::retryable_failure);
 }
 
 TEST_F(radius_sql_adapter, suspend_and_resume_by_subscriber_id) {

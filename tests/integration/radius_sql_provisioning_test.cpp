@@ -1,4 +1,5 @@
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/partition_owners.hpp"
 #include "adapters/radius/attributes.hpp"
 #include "adapters/radius/observe.hpp"
 #include "adapters/radius/provisioning.hpp"
@@ -367,6 +368,78 @@ TEST_F(radius_sql_provisioning,
   ASSERT_TRUE(sql->restore_plan("alice"));
   EXPECT_NE(rows("alice").find("radusergroup|acme.silver|1"),
             std::string::npos);
+}
+
+// A write made for a saga under a partition lease commits only while its
+// instance holds the partition at that epoch: an instance paused while
+// another took the partition over (and may have moved the subscriber on)
+// writes nothing when it resumes.
+TEST_F(radius_sql_provisioning,
+       a_write_under_a_lease_claimed_over_writes_nothing) {
+  auto owners = adapters::postgres::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners) << render_error(owners.error());
+  auto e1 = owners->claim("node-a", 3);
+  ASSERT_TRUE(e1) << render_error(e1.error());
+  auto spec = alice();
+  spec.lease = {"node-a", 3, *e1};
+  ASSERT_TRUE(sql->provision(spec));
+  auto provisioned = rows("alice");
+  auto e2 = owners->claim("node-b", 3);
+  ASSERT_TRUE(e2) << render_error(e2.error());
+  owner stale{"acme", "sub-1", {"node-a", 3, *e1}};
+  auto deny = sql->deny("alice", suspend_policy::reject, "", stale);
+  ASSERT_FALSE(deny);
+  EXPECT_EQ(deny.error(), errc::stale_epoch);
+  EXPECT_NE(render_error(deny.error()).find("node-b holds epoch 2"),
+            std::string::npos)
+    << render_error(deny.error());
+  auto group = sql->set_plan_group("alice", "acme.silver", "k", stale);
+  ASSERT_FALSE(group);
+  EXPECT_EQ(group.error(), errc::stale_epoch);
+  auto gone = sql->deprovision("alice", stale);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error(), errc::stale_epoch);
+  EXPECT_EQ(rows("alice"), provisioned);
+  EXPECT_EQ(db.value("SELECT plan_group || denied::text FROM radius_accounts"),
+            "acme.goldfalse");
+  // A partition nobody claimed refuses as well; the new owner writes.
+  EXPECT_EQ(sql
+              ->deny("alice", suspend_policy::reject, "",
+                     owner{"acme", "sub-1", {"node-b", 7, 1}})
+              .error(),
+            errc::stale_epoch);
+  auto ok = sql->deny("alice", suspend_policy::reject, "",
+                      owner{"acme", "sub-1", {"node-b", 3, *e2}});
+  ASSERT_TRUE(ok) << render_error(ok.error());
+  EXPECT_TRUE(*ok);
+  EXPECT_NE(rows("alice").find("Auth-Type|:=|Reject"), std::string::npos);
+}
+
+// One stale lease in a deny batch refuses the whole batch: nothing is
+// written, and every deny of it may be retried.
+TEST_F(radius_sql_provisioning, one_stale_lease_refuses_a_whole_deny_batch) {
+  auto owners = adapters::postgres::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners) << render_error(owners.error());
+  auto e3 = owners->claim("node-a", 3);
+  auto e4 = owners->claim("node-a", 4);
+  ASSERT_TRUE(e3 && e4);
+  auto second = alice();
+  second.subscriber_id = "sub-2";
+  second.username = "bob";
+  ASSERT_TRUE(sql->provision(alice()));
+  ASSERT_TRUE(sql->provision(second));
+  ASSERT_TRUE(owners->claim("node-b", 4));
+  auto res = sql->deny_batch(
+    {deny_request{"alice", owner{"acme", "sub-1", {"node-a", 3, *e3}},
+                  suspend_policy::reject, ""},
+     deny_request{"bob", owner{"acme", "sub-2", {"node-a", 4, *e4}},
+                  suspend_policy::reject, ""}});
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::stale_epoch);
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts WHERE denied"), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM radcheck WHERE attribute ="
+                     " 'Auth-Type'"),
+            0);
 }
 
 TEST_F(radius_sql_provisioning, deprovision_removes_every_row_of_the_user) {

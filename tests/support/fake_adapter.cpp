@@ -39,9 +39,9 @@ fake(api::adapter_actor::stateful_pointer<fake_actor_state> self,
     [self](invoke_atom,
            const api::adapter_request& req) -> caf::result<api::adapter_reply> {
       auto& st = *self->state.st;
-      st.calls.push_back(
-        fake_call{req.operation, req.idempotency_key, req.reconcile,
-                  req.input});
+      st.calls.push_back(fake_call{req.operation, req.idempotency_key,
+                                   req.reconcile, req.input, req.partition,
+                                   req.epoch});
       auto key = std::make_pair(req.operation, req.idempotency_key);
       if (req.reconcile) {
         if (auto i = st.effects.find(key); i != st.effects.end())

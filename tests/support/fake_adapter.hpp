@@ -36,6 +36,9 @@ struct fake_call {
   bool reconcile = false;
   /// What the step sent (billing payload, inherited fields, outputs).
   adapters::api::string_map input;
+  /// The partition lease it was sent under (adapter_request).
+  int32_t partition = -1;
+  int64_t epoch = 0;
 };
 
 /// The fake's script and its record; shared between the test and the actor

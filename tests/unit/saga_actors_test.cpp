@@ -918,6 +918,23 @@ TEST_F(saga_actors_test, saga_with_an_expired_lease_makes_no_adapter_call) {
   expect_no_effect_applied_twice();
 }
 
+// Every call carries the lease its saga runs under, so that an adapter
+// writing to PostgreSQL itself (RADIUS) can fence its transaction; without
+// leases (an instance alone) calls are unfenced.
+TEST_F(saga_actors_test, every_call_carries_its_sagas_partition_lease) {
+  db->epochs[0] = 3;
+  leases = std::make_shared<actors::lease_board>("node-a");
+  leases->grant(0, 3, actors::lease_board::clock::now() + 1h);
+  add_event(activated, "s1", activate_payload);
+  boot();
+  run_all();
+  ASSERT_GE(fake->calls.size(), 5u);
+  for (auto& c : fake->calls) {
+    EXPECT_EQ(c.partition, 0) << c.operation;
+    EXPECT_EQ(c.epoch, 3) << c.operation;
+  }
+}
+
 // The calls in flight a drain reports: a saga stopped with a call still
 // unanswered (its partition taken away) gives its count back, since that
 // answer never reaches it.
