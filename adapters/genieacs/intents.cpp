@@ -77,14 +77,12 @@ struct pg_state {
   std::optional<postgres::detail::session> db;
   static inline const char* name = "ispflow.genieacs.intents";
 
-  // Runs `f(work)` in one committed transaction.
+  // Runs `f` on its one statement (postgres::detail::single_write).
   template <class F>
-  auto tx(F&& f) {
+  auto single(F&& f) {
     return db->run([&](pqxx::connection& conn) {
-      pqxx::work w{conn};
-      auto res = f(w);
-      w.commit();
-      return res;
+      postgres::detail::single_write w{conn};
+      return f(w);
     });
   }
 };
@@ -108,7 +106,7 @@ pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
   return {
     [self](load_atom, std::string& operation,
            std::string& key) -> caf::result<intent_lookup> {
-      auto res = self->state.tx([&](pqxx::work& w) {
+      auto res = self->state.single([&](pqxx::nontransaction& w) {
         intent_lookup out;
         auto rows = w.exec_prepared("genieacs_intent_load", operation, key);
         if (rows.empty())
@@ -133,7 +131,7 @@ pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
       return std::move(*res);
     },
     [self](save_atom, task_intent& x) -> caf::result<bool> {
-      auto res = self->state.tx([&](pqxx::work& w) {
+      auto res = self->state.single([&](pqxx::nontransaction& w) {
         w.exec_prepared("genieacs_intent_save", x.operation, x.idempotency_key,
                         x.tenant_id, x.device, x.unique_key, x.task_id,
                         std::string{to_string(x.state)}, x.detail,

@@ -112,9 +112,8 @@ outbox_store::mark_published(const std::vector<int64_t>& ids) {
   }
   array += '}';
   return impl_->db.run([&](pqxx::connection& conn) {
-    pqxx::work w{conn};
+    detail::single_write w{conn};
     w.exec_prepared("ispflow_outbox_mark", array);
-    w.commit();
   });
 }
 

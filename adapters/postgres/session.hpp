@@ -21,6 +21,12 @@ namespace ispflow::adapters::postgres::detail {
 /// three more round trips per read (2.8 reads per activation).
 using single_read = pqxx::nontransaction;
 
+/// How a write of one statement runs: autocommitted, without BEGIN and
+/// COMMIT (one statement is atomic on its own; a connection lost during
+/// it leaves the outcome as unknown as a lost COMMIT would). Two round
+/// trips fewer per write.
+using single_write = pqxx::nontransaction;
+
 /// One lazily opened libpqxx connection with error translation: a broken
 /// connection becomes `errc::database_unavailable` and is dropped, so the
 /// next call reconnects; any other failure becomes `errc::database_error`
