@@ -168,6 +168,9 @@ struct server::impl {
   common::http_host host;
   mutable std::mutex mtx;
   std::map<std::string, device> devices;
+  /// The ids of `devices` by serial number, in id order: an index on
+  /// `_deviceId._SerialNumber`, as a CPE is looked up.
+  std::map<std::string, std::set<std::string>> ids_by_serial;
   std::vector<task> tasks;
   std::map<std::string, fault> faults;
   std::map<std::string, std::string> presets;
@@ -224,6 +227,7 @@ struct server::impl {
     reset_params(d);
     auto id = d.id;
     devices[id] = std::move(d);
+    ids_by_serial[seed.serial].insert(id);
     return id;
   }
 
@@ -658,19 +662,22 @@ struct server::impl {
       // A query on `_id` (a value or `$in`) is served from the id index, as
       // MongoDB serves it from its `_id` index; the full query still
       // decides, so the answer is the same as a scan's, in id order.
-      // A serial number compared for equality (how a CPE is looked up)
-      // skips the other devices before flattening them, as an index on
-      // `_deviceId._SerialNumber` would: the same answer, without
-      // flattening every device for every look-up.
-      auto serial = serial_wanted(q);
+      // A serial number compared for equality (how a CPE is looked up) is
+      // served from `ids_by_serial`, as an index on
+      // `_deviceId._SerialNumber` would: the same answer, in id order,
+      // without visiting every device for every look-up.
       if (auto wanted = id_candidates(q)) {
         for (const auto& id : *wanted)
           if (auto i = devices.find(id); i != devices.end())
             emit(i->second);
+      } else if (auto serial = serial_wanted(q)) {
+        if (auto same = ids_by_serial.find(*serial);
+            same != ids_by_serial.end())
+          for (const auto& id : same->second)
+            emit(devices.at(id));
       } else {
         for (const auto& [id, d] : devices)
-          if (!serial || d.seed.serial == *serial)
-            emit(d);
+          emit(d);
       }
     } else if (coll == "tasks") {
       for (const auto& t : tasks) {
@@ -991,7 +998,13 @@ struct server::impl {
       if (method != "DELETE")
         return method_not_allowed(res, "DELETE");
       std::lock_guard<std::mutex> guard{mtx};
-      devices.erase(decode(m[1]));
+      if (auto i = devices.find(decode(m[1])); i != devices.end()) {
+        auto serial = ids_by_serial.find(i->second.seed.serial);
+        if (serial != ids_by_serial.end() && serial->second.erase(i->first) > 0
+            && serial->second.empty())
+          ids_by_serial.erase(serial);
+        devices.erase(i);
+      }
       res.status = 200;
     } else if (std::regex_match(raw, m, query_re)) {
       query(req, res, m[1]);

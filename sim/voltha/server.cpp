@@ -21,6 +21,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <thread>
+#include <unordered_map>
 
 namespace ispflow::sim::voltha {
 
@@ -134,7 +135,16 @@ struct server::impl final : pb::VolthaService::Service {
   std::atomic<bool> stopping{false};
   // Devices in creation order (ListDevices answers in this order).
   std::vector<sim_device> devices;
+  // Indexes into `devices`: by device id, and ONUs by serial number (the
+  // first one created). Rebuilt when a device is deleted.
+  std::unordered_map<std::string, size_t> device_at;
+  std::unordered_map<std::string, size_t> onu_at;
+  // The earliest `active_at` of any device, or later (never earlier):
+  // until then `advance` has nothing to do and visits no device.
+  std::optional<clock_type::time_point> next_due;
   std::vector<service_entry> services;
+  // The earliest `gone_at` of any service entry, or later (never earlier).
+  std::optional<clock_type::time_point> next_gone;
   faults active;
   std::map<std::string, int> counters;
   // Contract checks the client made (shown under "contract_checks").
@@ -174,17 +184,45 @@ struct server::impl final : pb::VolthaService::Service {
   }
 
   sim_device* find(const std::string& id) {
-    for (auto& x : devices)
-      if (x.d.id() == id)
-        return &x;
-    return nullptr;
+    auto i = device_at.find(id);
+    return i == device_at.end() ? nullptr : &devices[i->second];
   }
 
   sim_device* find_onu(const std::string& serial) {
-    for (auto& x : devices)
-      if (!x.d.root() && x.d.serial_number() == serial)
-        return &x;
-    return nullptr;
+    auto i = onu_at.find(serial);
+    return i == onu_at.end() ? nullptr : &devices[i->second];
+  }
+
+  void index(size_t i) {
+    auto& x = devices[i];
+    device_at.emplace(x.d.id(), i);
+    if (!x.d.root())
+      onu_at.emplace(x.d.serial_number(), i);
+    if (x.active_at)
+      due(*x.active_at);
+  }
+
+  void add(sim_device x) {
+    devices.push_back(std::move(x));
+    index(devices.size() - 1);
+  }
+
+  void reindex() {
+    device_at.clear();
+    onu_at.clear();
+    for (size_t i = 0; i < devices.size(); ++i)
+      index(i);
+  }
+
+  // A device's transition is due at `at`.
+  void due(clock_type::time_point at) {
+    if (!next_due || at < *next_due)
+      next_due = at;
+  }
+
+  void set_active_at(sim_device& x, clock_type::time_point at) {
+    x.active_at = at;
+    due(at);
   }
 
   void discover_children(sim_device& olt, clock_type::time_point at) {
@@ -223,12 +261,18 @@ struct server::impl final : pb::VolthaService::Service {
       d.set_adapter_endpoint("brcm-openomci-onu-1");
       onu.active_at
         = at + opts.onu_activation_delay.value_or(opts.transition_delay);
-      devices.push_back(std::move(onu));
+      add(std::move(onu));
     }
   }
 
   // Applies every transition due by `now` (lazily, on each access).
   void advance(clock_type::time_point now) {
+    if (next_due && *next_due <= now)
+      apply_due(now);
+    expire(now);
+  }
+
+  void apply_due(clock_type::time_point now) {
     bool changed = true;
     while (changed) {
       changed = false;
@@ -252,7 +296,10 @@ struct server::impl final : pb::VolthaService::Service {
         changed = true;
       }
     }
-    expire(now);
+    next_due.reset();
+    for (auto& x : devices)
+      if (x.active_at)
+        due(*x.active_at);
   }
 
   void advance() {
@@ -270,7 +317,7 @@ struct server::impl final : pb::VolthaService::Service {
     d.set_admin_state(pb::AdminState::PREPROVISIONED);
     d.set_oper_status(pb::OperStatus::UNKNOWN);
     d.set_connect_status(pb::ConnectStatus::UNKNOWN);
-    devices.push_back(std::move(olt));
+    add(std::move(olt));
     return devices.back();
   }
 
@@ -286,7 +333,7 @@ struct server::impl final : pb::VolthaService::Service {
       std::snprintf(serial, sizeof serial, "BBSIM_OLT_%d", x.olt_index);
       x.d.set_serial_number(serial);
     }
-    x.active_at = clock_type::now() + opts.transition_delay;
+    set_active_at(x, clock_type::now() + opts.transition_delay);
   }
 
   void disable(sim_device& x) {
@@ -305,13 +352,13 @@ struct server::impl final : pb::VolthaService::Service {
                     (i + 1) & 0xff);
       auto& olt = add_olt(hp);
       enable(olt);
-      olt.active_at = clock_type::time_point{};
+      set_active_at(olt, clock_type::time_point{});
     }
     advance(clock_type::time_point{});
     // Seeded ONUs are ACTIVE at once.
     for (auto& x : devices)
       if (x.active_at)
-        x.active_at = clock_type::time_point{};
+        set_active_at(x, clock_type::time_point{});
     advance(clock_type::time_point{});
   }
 
@@ -590,7 +637,7 @@ struct server::impl final : pb::VolthaService::Service {
       if (x->d.admin_state() == pb::AdminState::ENABLED) {
         x->d.set_oper_status(pb::OperStatus::ACTIVATING);
         x->d.set_reason("rebooting");
-        x->active_at = clock_type::now() + opts.transition_delay;
+        set_active_at(*x, clock_type::now() + opts.transition_delay);
       }
       return grpc::Status::OK;
     });
@@ -606,6 +653,7 @@ struct server::impl final : pb::VolthaService::Service {
       std::erase_if(devices, [&](const sim_device& y) {
         return y.d.id() == id || y.d.parent_id() == id;
       });
+      reindex();
       return grpc::Status::OK;
     });
   }
@@ -755,7 +803,13 @@ struct server::impl final : pb::VolthaService::Service {
   }
 
   void withdraw(service_entry& e) {
-    e.gone_at = clock_type::now() + opts.program_delay;
+    set_gone_at(e, clock_type::now() + opts.program_delay);
+  }
+
+  void set_gone_at(service_entry& e, clock_type::time_point at) {
+    e.gone_at = at;
+    if (!next_gone || at < *next_gone)
+      next_gone = at;
   }
 
   // opencord/olt web/.../OltWebResource.java: provisionServices (POST
@@ -827,9 +881,15 @@ struct server::impl final : pb::VolthaService::Service {
 
   // Drops withdrawn entries whose removal is done.
   void expire(clock_type::time_point now) {
+    if (!next_gone || *next_gone > now)
+      return;
     std::erase_if(services, [now](const service_entry& e) {
       return e.gone_at && now >= *e.gone_at;
     });
+    next_gone.reset();
+    for (auto& e : services)
+      if (e.gone_at && (!next_gone || *e.gone_at < *next_gone))
+        next_gone = *e.gone_at;
   }
 
   // OltWebResource.java getProgrammedSubscribers(deviceId, port):
@@ -1139,6 +1199,7 @@ struct server::impl final : pb::VolthaService::Service {
       }
       auto old_id = onu->d.id();
       onu->d.set_id(make_id());
+      reindex();
       res.status = 200;
       res.set_content(R"({"old_id":")" + json_text(old_id) + R"(","new_id":")"
                         + json_text(onu->d.id()) + "\"}",
@@ -1323,7 +1384,7 @@ void server::program_pending() {
     if (e.visible_at > now)
       e.visible_at = now;
     if (e.gone_at && *e.gone_at > now)
-      e.gone_at = now;
+      impl_->set_gone_at(e, now);
   }
   impl_->expire(now);
 }

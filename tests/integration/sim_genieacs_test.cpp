@@ -354,3 +354,34 @@ TEST_F(genieacs_sim, injected_status_and_reset_faults) {
   srv->set_faults(f);
   EXPECT_FALSE(cli->Get("/devices/"));
 }
+
+// A look-up by serial number (served from an index) answers every device
+// with that serial, in id order, and forgets a deleted one.
+TEST_F(genieacs_sim, a_serial_look_up_finds_each_device_of_that_serial) {
+  genieacs::device_seed other;
+  other.oui = "000001";
+  other.product_class = "X1";
+  other.serial = "SR552NA084-0003269";
+  auto other_id = srv->add_device(other);
+  auto look = [&] {
+    auto res = cli->Get("/devices/?query=%7B%22_deviceId._SerialNumber%22%3A"
+                        "%22SR552NA084-0003269%22%7D&projection=_id");
+    std::vector<std::string> ids;
+    if (!res || res->status != 200)
+      return ids;
+    rapidjson::Document d;
+    d.Parse(res->body.c_str());
+    for (auto& x : d.GetArray())
+      ids.emplace_back(x["_id"].GetString());
+    return ids;
+  };
+  EXPECT_EQ(look(), (std::vector<std::string>{other_id, dev_b}));
+  auto del = cli->Delete("/devices/" + dev_b_path);
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  EXPECT_EQ(look(), (std::vector<std::string>{other_id}));
+  // A query that names no serial still sees every device.
+  auto all = cli->Head("/devices/");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->get_header_value("total"), "3");
+}
