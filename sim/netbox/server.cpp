@@ -181,6 +181,9 @@ struct server::impl {
   std::vector<tag> tags;
   std::vector<prefix> prefixes;
   std::map<int64_t, ip_addr> ips;
+  /// How many of `ips` hold each address, in address order: what an
+  /// allocation looks through (put and drop keep it in step with `ips`).
+  std::map<uint32_t, uint32_t> used_addresses;
   std::vector<std::string> custom_fields{"subscriber_id", "idempotency_key"};
   int64_t next_ip_id = 1;
   int64_t next_tenant_id = 1;
@@ -348,7 +351,7 @@ struct server::impl {
         for (const auto& kv : t["custom_fields"])
           x.cf[kv.first.as<std::string>()] = quote(kv.second.as<std::string>());
         x.created = x.last_updated = now;
-        ips[x.id] = x;
+        put(x);
       }
     } catch (const std::exception& e) {
       return caf::make_error(errc::invalid_config,
@@ -1169,6 +1172,21 @@ struct server::impl {
     return std::nullopt;
   }
 
+  // Stores `a` (new, or replacing the address of the same id).
+  void put(const ip_addr& a) {
+    if (auto i = ips.find(a.id); i != ips.end())
+      drop(i);
+    ips[a.id] = a;
+    ++used_addresses[a.ip];
+  }
+
+  void drop(std::map<int64_t, ip_addr>::iterator i) {
+    if (auto u = used_addresses.find(i->second.ip);
+        u != used_addresses.end() && --u->second == 0)
+      used_addresses.erase(u);
+    ips.erase(i);
+  }
+
   std::vector<uint32_t> free_ips(const prefix& p, std::size_t want) const {
     std::vector<uint32_t> out;
     if (p.full)
@@ -1180,19 +1198,14 @@ struct server::impl {
       ++first;
       --last;
     }
-    // The addresses in use within the prefix, sorted: one pass over them
-    // as the candidates go up (a tree of every address per call cost more
-    // than the rest of the allocation).
-    std::vector<uint32_t> used;
-    for (const auto& [id, a] : ips)
-      if (a.ip >= first && a.ip <= last)
-        used.push_back(a.ip);
-    std::sort(used.begin(), used.end());
-    auto u = used.begin();
+    // The addresses in use from the prefix's first on, in order: one pass
+    // over them as the candidates go up (listing and sorting every address
+    // per call cost more than the rest of the allocation).
+    auto u = used_addresses.lower_bound(static_cast<uint32_t>(first));
     for (uint64_t ip = first; ip <= last && out.size() < want; ++ip) {
-      while (u != used.end() && *u < ip)
+      while (u != used_addresses.end() && u->first < ip)
         ++u;
-      if (u == used.end() || *u != ip)
+      if (u == used_addresses.end() || u->first != ip)
         out.push_back(static_cast<uint32_t>(ip));
     }
     return out;
@@ -1273,7 +1286,7 @@ struct server::impl {
     for (auto& a : made) {
       a.id = next_ip_id++;
       a.created = a.last_updated = now;
-      ips[a.id] = a;
+      put(a);
       ++allocations;
       write_ip(w, a);
     }
@@ -1295,7 +1308,7 @@ struct server::impl {
       return common::reply_json(res, 400, *err);
     a.id = next_ip_id++;
     a.created = a.last_updated = common::now_iso8601();
-    ips[a.id] = a;
+    put(a);
     rapidjson::StringBuffer buf;
     writer w{buf};
     write_ip(w, a);
@@ -1317,7 +1330,8 @@ struct server::impl {
         if (auto err = apply_fields(doc, copy, true))
           return common::reply_json(res, 400, *err);
         copy.last_updated = common::now_iso8601();
-        i->second = copy;
+        put(copy);
+        i = ips.find(id);
       }
       rapidjson::StringBuffer buf;
       writer w{buf};
@@ -1327,7 +1341,7 @@ struct server::impl {
     if (req.method == "DELETE") {
       if (i == ips.end())
         return detail(res, 404, "Not found.");
-      ips.erase(i);
+      drop(i);
       res.status = 204;
       return;
     }

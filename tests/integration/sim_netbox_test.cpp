@@ -194,6 +194,27 @@ TEST_F(netbox_sim, a_released_address_is_the_next_one_allocated) {
                "100.64.0.12/29");
 }
 
+// An address moved by PATCH frees its old address and takes the new one:
+// allocation fills the freed one, then skips the taken one.
+TEST_F(netbox_sim, a_patched_address_frees_the_old_and_takes_the_new) {
+  std::vector<std::string> ids;
+  for (auto who : {"m1", "m2", "m3"})
+    ids.push_back(std::to_string(parse(allocate(2, who)->body)["id"].GetInt()));
+  auto moved = cli->Patch("/api/ipam/ip-addresses/" + ids[1] + "/",
+                          R"({"address": "100.64.0.13/29"})",
+                          "application/json");
+  ASSERT_TRUE(moved);
+  ASSERT_EQ(moved->status, 200) << moved->body;
+  EXPECT_STREQ(parse(moved->body)["address"].GetString(), "100.64.0.13/29");
+  EXPECT_STREQ(parse(allocate(2, "m4")->body)["address"].GetString(),
+               "100.64.0.10/29");
+  EXPECT_STREQ(parse(allocate(2, "m5")->body)["address"].GetString(),
+               "100.64.0.12/29");
+  EXPECT_STREQ(parse(allocate(2, "m6")->body)["address"].GetString(),
+               "100.64.0.14/29");
+  EXPECT_EQ(allocate(2, "m7")->status, 409);
+}
+
 TEST_F(netbox_sim, paginates_with_limit_and_offset) {
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(allocate(2, "pg")->status, 201);
