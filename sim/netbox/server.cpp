@@ -184,6 +184,9 @@ struct server::impl {
   /// How many of `ips` hold each address, in address order: what an
   /// allocation looks through (put and drop keep it in step with `ips`).
   std::map<uint32_t, uint32_t> used_addresses;
+  /// The ids of `ips` by custom field and stored value (as `cf` holds it):
+  /// an index for a look-up by one custom field (put and drop keep it).
+  std::map<std::string, std::multimap<std::string, int64_t>> by_custom_field;
   std::vector<std::string> custom_fields{"subscriber_id", "idempotency_key"};
   int64_t next_ip_id = 1;
   int64_t next_tenant_id = 1;
@@ -1025,9 +1028,9 @@ struct server::impl {
                         {"status", one_of(ip_statuses)},
                         {"tag", slug_in(tags)}}))
       return;
-    // One custom field with one value (a look-up by subscriber) skips the
-    // other addresses before the whole filter, as a database index would:
-    // the same answer, without the filter's work for every address.
+    // One custom field with one value (a look-up by subscriber) is served
+    // from `by_custom_field`, as a database index would: the candidates
+    // still pass the whole filter, so the answer is a scan's, in id order.
     std::string field;
     std::string value;
     for (const auto& [key, v] : req.params)
@@ -1040,16 +1043,25 @@ struct server::impl {
         value = v;
         break;
       }
-    auto quoted = quote(value);
     std::vector<const ip_addr*> hits;
-    for (const auto& [id, a] : ips) {
-      if (!field.empty()) {
-        auto i = a.cf.find(field);
-        if (i == a.cf.end() || (i->second != quoted && i->second != value))
-          continue;
+    if (field.empty()) {
+      for (const auto& [id, a] : ips)
+        if (ip_matches(req, a))
+          hits.push_back(&a);
+    } else {
+      // The value as stored: quoted text, or a bare number or boolean.
+      std::vector<int64_t> ids;
+      auto& index = by_custom_field[field];
+      for (const auto& stored : {quote(value), value}) {
+        auto [from, to] = index.equal_range(stored);
+        for (auto k = from; k != to; ++k)
+          ids.push_back(k->second);
       }
-      if (ip_matches(req, a))
-        hits.push_back(&a);
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      for (auto id : ids)
+        if (const auto& a = ips.at(id); ip_matches(req, a))
+          hits.push_back(&a);
     }
     paginate(req, res, hits.size(),
              [&](writer& w, std::size_t i) { write_ip(w, *hits[i]); });
@@ -1178,12 +1190,23 @@ struct server::impl {
       drop(i);
     ips[a.id] = a;
     ++used_addresses[a.ip];
+    for (const auto& [field, value] : a.cf)
+      by_custom_field[field].emplace(value, a.id);
   }
 
   void drop(std::map<int64_t, ip_addr>::iterator i) {
     if (auto u = used_addresses.find(i->second.ip);
         u != used_addresses.end() && --u->second == 0)
       used_addresses.erase(u);
+    for (const auto& [field, value] : i->second.cf) {
+      auto& index = by_custom_field[field];
+      auto [from, to] = index.equal_range(value);
+      for (auto k = from; k != to; ++k)
+        if (k->second == i->first) {
+          index.erase(k);
+          break;
+        }
+    }
     ips.erase(i);
   }
 

@@ -215,6 +215,29 @@ TEST_F(netbox_sim, a_patched_address_frees_the_old_and_takes_the_new) {
   EXPECT_EQ(allocate(2, "m7")->status, 409);
 }
 
+// A look-up by custom field (served from an index) follows a PATCH of the
+// field and a DELETE: it finds an address under its new value only, and
+// never a deleted one.
+TEST_F(netbox_sim, a_look_up_by_custom_field_follows_changes) {
+  auto count = [&](const std::string& who) {
+    auto res = cli->Get("/api/ipam/ip-addresses/?cf_subscriber_id=" + who);
+    return res && res->status == 200 ? parse(res->body)["count"].GetInt() : -1;
+  };
+  auto id = std::to_string(parse(allocate(2, "c1")->body)["id"].GetInt());
+  ASSERT_EQ(allocate(2, "c1")->status, 201);
+  EXPECT_EQ(count("c1"), 2);
+  auto moved = cli->Patch("/api/ipam/ip-addresses/" + id + "/",
+                          R"({"custom_fields": {"subscriber_id": "c2"}})",
+                          "application/json");
+  ASSERT_TRUE(moved);
+  ASSERT_EQ(moved->status, 200) << moved->body;
+  EXPECT_EQ(count("c1"), 1);
+  EXPECT_EQ(count("c2"), 1);
+  ASSERT_EQ(cli->Delete("/api/ipam/ip-addresses/" + id + "/")->status, 204);
+  EXPECT_EQ(count("c2"), 0);
+  EXPECT_EQ(count("c1"), 1);
+}
+
 TEST_F(netbox_sim, paginates_with_limit_and_offset) {
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(allocate(2, "pg")->status, 201);
