@@ -3,6 +3,6 @@
 if(TARGET ispflow::sim_common)
   ispflow_add_gtest(NAME sim_host_test
                     SOURCES integration/sim_host_test.cpp
-                    LIBS ispflow::sim_common
+                    LIBS ispflow::sim_common ispflow::test_support
                     LABELS integration)
 endif()

@@ -1,54 +1,26 @@
 #include "sim/common/host.hpp"
+#include "tests/support/sockets.hpp"
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
-#include <unistd.h>
 
 namespace {
 
 using namespace ispflow::sim::common;
 
-uint16_t port_of(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET)
-    return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
-  return 0;
-}
-
 // The server side of the request's connection, found among this process's
-// descriptors by its two port numbers; -1 when not found.
+// sockets by its two port numbers; -1 when not found.
 int server_socket(const httplib::Request& req) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr)
-    return -1;
-  int found = -1;
-  while (auto* entry = readdir(dir)) {
-    int fd = std::atoi(entry->d_name);
-    if (fd <= 2 || fd == dirfd(dir))
-      continue;
-    sockaddr_storage local{};
-    sockaddr_storage peer{};
-    socklen_t len = sizeof(local);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0
-        || port_of(local) != req.local_port)
-      continue;
-    len = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0
-        || port_of(peer) != req.remote_port)
-      continue;
-    found = fd;
-    break;
-  }
-  closedir(dir);
-  return found;
+  for (auto& x : ispflow::testing::tcp_sockets())
+    if (x.local_port == req.local_port && x.peer_port == req.remote_port)
+      return x.fd;
+  return -1;
 }
 
 // Answers with the TCP_NODELAY option of the connection it came on.
