@@ -164,9 +164,8 @@ std::string input(const adapter_request& req, const std::string& key) {
 
 // Whom an operation acts for: every store call below gets it, so a
 // username of another tenant (or subscriber) is refused inside the call's
-// transaction, before anything is written or sent to a NAS.
-// The request's subscriber, and the saga's partition lease its writes
-// commit under.
+// transaction, before anything is written or sent to a NAS; and the saga's
+// partition lease, which its writes commit under.
 owner owner_of(const adapter_state& st, const adapter_request& req) {
   return owner{req.tenant_id, req.subscriber_id,
                partition_lease{st.instance, req.partition, req.epoch}};
