@@ -77,7 +77,8 @@ struct pg_state {
   std::optional<postgres::detail::session> db;
   static inline const char* name = "ispflow.genieacs.intents";
 
-  // Runs `f` on its one statement (postgres::detail::single_write).
+  // Runs `f` on its one statement (a look-up or an upsert), without a
+  // transaction block (postgres::detail::single_read and single_write).
   template <class F>
   auto single(F&& f) {
     return db->run([&](pqxx::connection& conn) {
