@@ -1051,12 +1051,13 @@ struct server::impl {
     } else {
       // The value as stored: quoted text, or a bare number or boolean.
       std::vector<int64_t> ids;
-      auto& index = by_custom_field[field];
-      for (const auto& stored : {quote(value), value}) {
-        auto [from, to] = index.equal_range(stored);
-        for (auto k = from; k != to; ++k)
-          ids.push_back(k->second);
-      }
+      if (auto index = by_custom_field.find(field);
+          index != by_custom_field.end())
+        for (const auto& stored : {quote(value), value}) {
+          auto [from, to] = index->second.equal_range(stored);
+          for (auto k = from; k != to; ++k)
+            ids.push_back(k->second);
+        }
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       for (auto id : ids)
