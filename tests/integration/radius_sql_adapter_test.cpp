@@ -164,6 +164,23 @@ struct radius_sql_adapter : ::testing::Test {
                         const std::string& subscriber,
                         events::string_map in = {},
                         const std::string& key = "saga/step/1") {
+    return send(request(tenant, op, subscriber, std::move(in), key));
+  }
+
+  // `call` by a saga of `partition`, whose instance claimed it at `epoch`.
+  adapter_reply
+  call_leased(const std::string& op, const std::string& subscriber,
+              events::string_map in, int32_t partition, int64_t epoch) {
+    auto req = request("acme", op, subscriber, std::move(in), "saga/step/1");
+    req.partition = partition;
+    req.epoch = epoch;
+    return send(std::move(req));
+  }
+
+  static adapter_request
+  request(const std::string& tenant, const std::string& op,
+          const std::string& subscriber, events::string_map in,
+          const std::string& key) {
     adapter_request req;
     req.tenant_id = tenant;
     req.subscriber_id = subscriber;
@@ -171,23 +188,7 @@ struct radius_sql_adapter : ::testing::Test {
     req.operation = op;
     req.idempotency_key = key;
     req.input = std::move(in);
-    return send(std::move(req));
-  }
-
-  // `call` by a saga of `partition`, whose instance claimed it at `epoch`.
-  adapter_reply
-  call_leased(const std::string& op, const std::string& subscriber,
-              events::string_map in, int32_t partition, int64_t epoch) {
-    adapter_request req;
-    req.tenant_id = "acme";
-    req.subscriber_id = subscriber;
-    req.system = "radius";
-    req.operation = op;
-    req.idempotency_key = "saga/step/1";
-    req.input = std::move(in);
-    req.partition = partition;
-    req.epoch = epoch;
-    return send(std::move(req));
+    return req;
   }
 
   adapter_reply send(adapter_request req) {
