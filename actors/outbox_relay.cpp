@@ -99,15 +99,13 @@ struct relay_state {
     return true;
   }
 
-  // Whether the lease is still ours: the session that took it is the one
-  // the store talks to (a reconnect would have lost it).
+  // Whether the lease is still ours for the rows just fetched: the session
+  // that answered the fetch is the one that took the lease (a reconnect
+  // would have lost it).
   caf::error still_leading() {
     if (cfg.lease_key == 0)
       return caf::none;
-    auto pid = db->session_pid();
-    if (!pid)
-      return std::move(pid.error());
-    if (*pid != lease_pid)
+    if (db->fetched_by() != lease_pid)
       return caf::make_error(errc::database_unavailable,
                              std::string{"relay lease lost with its session"});
     return caf::none;
@@ -156,8 +154,8 @@ struct relay_state {
       records.push_back(std::move(row.record));
       ids.push_back(row.id);
     }
-    // Right before sending: still the lease holder (a paused relay whose
-    // session the server ended sends nothing it fetched before the pause).
+    // Before sending: still the lease holder (a relay paused before the
+    // fetch, whose session the server ended, fetched through a new one).
     if (auto err = still_leading())
       return err;
     // From here on, a failure may leave records in Kafka whose rows are not

@@ -9,8 +9,8 @@ namespace {
 
 void prepare(pqxx::connection& conn) {
   conn.prepare("ispflow_outbox_fetch",
-               "SELECT id, topic, key, value, headers::text FROM outbox "
-               "WHERE published_at IS NULL ORDER BY id LIMIT $1");
+               "SELECT id, topic, key, value, headers::text, pg_backend_pid()"
+               " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1");
   conn.prepare("ispflow_outbox_mark",
                "UPDATE outbox SET published_at = now() "
                "WHERE id = ANY($1::bigint[]) AND published_at IS NULL");
@@ -36,6 +36,8 @@ struct outbox_store::impl {
     // nop
   }
   detail::session db;
+  /// See fetched_by.
+  int64_t fetched_by = 0;
 };
 
 outbox_store::outbox_store(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
@@ -73,6 +75,7 @@ outbox_store::fetch_unsent(size_t limit) {
         e.record.key = bytes_of(row[2]);
       if (!row[3].is_null())
         e.record.value = bytes_of(row[3]);
+      impl_->fetched_by = row[5].as<int64_t>();
       auto headers = detail::parse_headers_json(row[4].c_str());
       if (!headers)
         return caf::make_error(errc::database_error,
@@ -129,6 +132,10 @@ outbox_store::try_lock(int64_t key, std::chrono::milliseconds idle_timeout) {
             + tx.quote(std::to_string(idle_timeout.count()) + "ms"));
     return row[1].as<int64_t>();
   });
+}
+
+int64_t outbox_store::fetched_by() const {
+  return impl_->fetched_by;
 }
 
 caf::expected<int64_t> outbox_store::session_pid() {

@@ -62,6 +62,11 @@ public:
   /// needed): equal to what try_lock returned while the lock is held.
   caf::expected<int64_t> session_pid();
 
+  /// The server process id of the session that answered the last
+  /// fetch_unsent that found rows (0 before one did): the lease check of
+  /// rows about to be sent, without a round trip of its own.
+  int64_t fetched_by() const;
+
 private:
   struct impl;
   explicit outbox_store(std::unique_ptr<impl> ptr);

@@ -335,6 +335,33 @@ TEST_F(postgres_store, outbox_reconnects_after_a_broken_connection) {
   EXPECT_EQ(*res, 0);
 }
 
+TEST_F(postgres_store, a_fetch_names_the_session_that_answered_it) {
+  EXPECT_EQ(outbox->fetched_by(), 0);
+  ev::intake_batch batch;
+  batch.accepted = {event("e1")};
+  write(batch);
+  auto pid = outbox->session_pid();
+  ASSERT_TRUE(pid) << ispflow::render_error(pid.error());
+  ASSERT_EQ(unsent().size(), 1u);
+  EXPECT_EQ(outbox->fetched_by(), *pid);
+  // The server ends the session (as it ends a paused relay's): the rows
+  // come through a new one, and the relay's lease check sees it.
+  terminate_other_sessions();
+  auto rows = outbox->fetch_unsent(10);
+  if (!rows)
+    rows = outbox->fetch_unsent(10);
+  ASSERT_TRUE(rows) << ispflow::render_error(rows.error());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_NE(outbox->fetched_by(), *pid);
+  auto now = outbox->session_pid();
+  ASSERT_TRUE(now);
+  EXPECT_EQ(outbox->fetched_by(), *now);
+  // No rows: nothing to send, the last fetch's session stays named.
+  ASSERT_TRUE(outbox->mark_published({(*rows)[0].id}));
+  ASSERT_TRUE(unsent().empty());
+  EXPECT_EQ(outbox->fetched_by(), *now);
+}
+
 TEST_F(postgres_store, invalid_ce_time_is_stored_as_null) {
   ev::intake_batch batch;
   batch.accepted = {event("e1"), event("e2"), event("e3")};
