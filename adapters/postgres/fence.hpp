@@ -11,6 +11,7 @@
 #include <pqxx/connection_base>
 #include <pqxx/transaction_base>
 #include <string>
+#include <utility>
 
 namespace ispflow::adapters::postgres::detail {
 
@@ -36,5 +37,24 @@ void prepare_fence(pqxx::connection_base& conn);
 std::string check_fences(pqxx::transaction_base& tx,
                          const partition_fences& fences,
                          const std::string& instance);
+
+/// The same check inside one statement, for a write that is a single
+/// statement: two common table expressions, `f` (the owner rows,
+/// share-locked as by check_fences) and `bad` (columns p, ep, claimed,
+/// instance_id, epoch: each fenced partition `instance` does not hold at
+/// its epoch). `parts` and `epochs` number the statement's parameters that
+/// take fence_arrays(); `instance` the one that names this instance. Every
+/// write of the statement must be guarded by NOT EXISTS (SELECT 1 FROM bad).
+std::string fence_ctes(int parts, int epochs, int instance);
+
+/// The partitions of `fences` and their epochs as two PostgreSQL array
+/// literals (int[], bigint[]) in the same order.
+std::pair<std::string, std::string>
+fence_arrays(const partition_fences& fences);
+
+/// Why a write under `epoch` of `partition` is refused: `holder` holds the
+/// partition at `held_epoch` (null: nobody ever claimed it).
+std::string stale_reason(int32_t partition, int64_t epoch,
+                         const std::string* holder, int64_t held_epoch);
 
 } // namespace ispflow::adapters::postgres::detail

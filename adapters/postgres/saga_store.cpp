@@ -25,28 +25,37 @@ namespace {
   "('epoch'::timestamptz + (" x ") * interval '1 microsecond')"
 #define ISPFLOW_TO_US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
-// A group commit: the saga and step rows are copied (COPY, text format)
-// into two temporary tables, the outbox rows straight into `outbox`, and
-// one statement applies the staged rows and the timer changes. The caller
-// has already reduced the batch to one row per saga, per step and per
-// timer key, since one statement cannot touch a row twice, and left out
-// the step rows it knows are stored unchanged; a step row sent unchanged
-// anyway is not rewritten (no new tuple version). COPY instead of jsonb
-// parameters: parsing the batch as jsonb (and the json_to_recordset
-// expansion) cost the server more than writing the rows.
-constexpr const char* staging_sql = R"sql(
-CREATE TEMP TABLE IF NOT EXISTS ispflow_saga_in (
-  id text, name text, version int, tenant text, subscriber text,
-  service_type text, causation text, payload jsonb, state text,
-  "cursor" int, gen bigint, cancel boolean, failed_step text, error text,
-  created bigint, updated bigint, inbox bigint, part int, replay_of text
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS ispflow_step_in (
-  saga text, idx int, name text, state text, attempts int, last_error text,
-  output jsonb, first bigint, next bigint, reconcile boolean, gen bigint,
-  cattempts int, cstarted bigint
-) ON COMMIT DELETE ROWS;
-)sql";
+// A group commit writes the saga and step rows, the timer changes and the
+// outbox records of a batch, under the partition fence, in one of two ways:
+// - A small batch (most of them, unless the rate is high) is one statement
+//   in autocommit: the rows travel as json parameters, and the fence is a
+//   common table expression of the same statement (fence_ctes). One round
+//   trip, where COPY costs two per table and the transaction two more.
+// - A larger batch is copied (COPY, text format) into two temporary tables,
+//   the outbox rows straight into `outbox`, the fence checked, and one
+//   statement applies the staged rows and the timer changes. For large
+//   batches COPY is cheaper for the server: parsing megabytes of json
+//   parameters (and the json_to_recordset expansion) cost it more than
+//   writing the rows.
+// The caller has already reduced the batch to one row per saga, per step
+// and per timer key, since one statement cannot touch a row twice, and left
+// out the step rows it knows are stored unchanged; a step row sent unchanged
+// anyway is not rewritten (no new tuple version).
+#define ISPFLOW_SAGA_IN                                                        \
+  "id text, name text, version int, tenant text, subscriber text,"             \
+  " service_type text, causation text, payload jsonb, state text,"             \
+  " \"cursor\" int, gen bigint, cancel boolean, failed_step text, error text," \
+  " created bigint, updated bigint, inbox bigint, part int, replay_of text"
+#define ISPFLOW_STEP_IN                                                        \
+  "saga text, idx int, name text, state text, attempts int, last_error text,"  \
+  " output jsonb, first bigint, next bigint, reconcile boolean, gen bigint,"   \
+  " cattempts int, cstarted bigint"
+
+constexpr const char* staging_sql
+  = "CREATE TEMP TABLE IF NOT EXISTS ispflow_saga_in (" ISPFLOW_SAGA_IN
+    ") ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS ispflow_step_in (" ISPFLOW_STEP_IN
+    ") ON COMMIT DELETE ROWS;";
 
 constexpr const char* saga_in_columns
   = "id, name, version, tenant, subscriber, service_type, causation, "
@@ -56,8 +65,30 @@ constexpr const char* step_in_columns
   = "saga, idx, name, state, attempts, last_error, output, first, next, "
     "reconcile, gen, cattempts, cstarted";
 
-constexpr const char* write_sql = R"sql(
-WITH s AS (
+// The write statement. Parameters: $1 timers set, $2 timers cleared (json),
+// $3 this instance's id; one statement also takes $4 the saga rows, $5 the
+// step rows, $6 the outbox records (json), $7 and $8 the fence
+// (fence_arrays), and answers five more columns: the first partition the
+// fence refuses, if any (see fence_ctes' `bad`).
+std::string write_statement(bool one_statement) {
+  std::string sagas_in = "ispflow_saga_in";
+  std::string steps_in = "ispflow_step_in";
+  std::string head = "WITH ";
+  // Every write is guarded by the fence in one statement.
+  std::string where;
+  std::string and_fenced;
+  if (one_statement) {
+    sagas_in = "sin";
+    steps_in = "tin";
+    head += "sin AS MATERIALIZED (SELECT * FROM json_to_recordset($4::json)"
+            " AS x(" ISPFLOW_SAGA_IN ")), "
+            "tin AS (SELECT * FROM json_to_recordset($5::json)"
+            " AS x(" ISPFLOW_STEP_IN ")), "
+            + detail::fence_ctes(7, 8, 3) + ", ";
+    where = " WHERE NOT EXISTS (SELECT 1 FROM bad)";
+    and_fenced = " AND NOT EXISTS (SELECT 1 FROM bad)";
+  }
+  std::string sql = head + R"sql(s AS (
   INSERT INTO sagas AS t (id, name, version, tenant_id, subscriber_id,
                           service_type, causation, payload, state, "cursor",
                           generation, cancel_requested, failed_step, error,
@@ -75,7 +106,8 @@ WITH s AS (
                ON l.source = e.source AND l.event_id = e.event_id
             WHERE e.id = inbox) END),
          NULLIF($3::text, '')
-    FROM ispflow_saga_in
+    FROM )sql" + sagas_in
+                    + where + R"sql(
   ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, version = excluded.version,
     tenant_id = excluded.tenant_id, subscriber_id = excluded.subscriber_id,
@@ -95,10 +127,13 @@ WITH s AS (
   -- statistics on the staging table it hashed the batch against a
   -- sequential scan of the whole inbox (below some 46,000 events).
   UPDATE inbox SET saga_id = x.id
-    FROM ispflow_saga_in x
+    FROM )sql" + sagas_in
+                    + R"sql( x
    WHERE x.inbox IS NOT NULL AND inbox.id = x.inbox
-     AND inbox.id = ANY (ARRAY(SELECT inbox FROM ispflow_saga_in
-                                WHERE inbox IS NOT NULL))
+     AND inbox.id = ANY (ARRAY(SELECT inbox FROM )sql"
+                    + sagas_in + R"sql(
+                                WHERE inbox IS NOT NULL)))sql"
+                    + and_fenced + R"sql(
   RETURNING 1
 ), st AS (
   INSERT INTO saga_steps AS t (saga_id, idx, name, state, attempts,
@@ -112,7 +147,8 @@ WITH s AS (
          reconcile, gen, cattempts,
          )sql" ISPFLOW_FROM_US("cstarted") R"sql(,
          NULLIF($3::text, '')
-    FROM ispflow_step_in
+    FROM )sql" + steps_in
+                    + where + R"sql(
   ON CONFLICT (saga_id, idx) DO UPDATE SET
     name = excluded.name, state = excluded.state,
     attempts = excluded.attempts, last_error = excluded.last_error,
@@ -135,7 +171,8 @@ WITH s AS (
   INSERT INTO timers (saga_id, step, generation, due_at)
   SELECT saga, step, gen, )sql" ISPFLOW_FROM_US("due") R"sql(
     FROM json_to_recordset($1::json) AS x(
-      saga text, step int, gen bigint, due bigint)
+      saga text, step int, gen bigint, due bigint))sql"
+                    + where + R"sql(
   ON CONFLICT (saga_id, step, generation) DO UPDATE SET due_at = excluded.due_at
   RETURNING 1
 ), tc AS (
@@ -143,13 +180,32 @@ WITH s AS (
    USING json_to_recordset($2::json) AS x(saga text, step int, gen bigint)
    WHERE t.saga_id = x.saga AND t.step = x.step AND t.generation = x.gen
      AND t.saga_id = ANY (ARRAY(SELECT y.saga FROM json_to_recordset($2::json)
-                                                 AS y(saga text)))
+                                                 AS y(saga text))))sql"
+                    + and_fenced + R"sql(
   RETURNING 1
-)
+))sql";
+  if (one_statement)
+    // In the order of their ids, as COPY stores them.
+    sql += R"sql(, o AS (
+  INSERT INTO outbox (topic, key, value, headers)
+  SELECT m->>'topic', decode(m->>'key', 'base64'),
+         decode(m->>'value', 'base64'), (m->'headers')::jsonb
+    FROM json_array_elements($6::json) WITH ORDINALITY AS y(m, k)
+   WHERE NOT EXISTS (SELECT 1 FROM bad)
+   ORDER BY y.k
+  RETURNING 1
+))sql";
+  sql += R"sql(
 SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
        (SELECT count(*) FROM st), (SELECT count(*) FROM ts),
-       (SELECT count(*) FROM tc)
-)sql";
+       (SELECT count(*) FROM tc))sql";
+  if (one_statement)
+    sql += R"sql(, (SELECT count(*) FROM o), b.p, b.ep, b.claimed,
+       b.instance_id, b.epoch
+  FROM (SELECT 1) AS one
+  LEFT JOIN (SELECT * FROM bad ORDER BY p LIMIT 1) AS b ON true)sql";
+  return sql;
+}
 
 // An unstarted event whose subscriber has no open saga and no older
 // unstarted event, shared fairly between tenants. `t` lists the tenants
@@ -256,7 +312,8 @@ void prepare(pqxx::connection& conn) {
     // wait for it: the server ends such a session instead.
     tx.exec("SET idle_in_transaction_session_timeout = '5s'");
   }
-  conn.prepare("ispflow_saga_write", write_sql);
+  conn.prepare("ispflow_saga_write", write_statement(false));
+  conn.prepare("ispflow_saga_write_one", write_statement(true));
   detail::prepare_fence(conn);
   conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
   conn.prepare("ispflow_saga_startable_in",
@@ -299,6 +356,8 @@ void prepare(pqxx::connection& conn) {
 #undef ISPFLOW_SAGA_TRACE
 #undef ISPFLOW_STEP_COLUMNS
 #undef ISPFLOW_ACTIVE
+#undef ISPFLOW_SAGA_IN
+#undef ISPFLOW_STEP_IN
 #undef ISPFLOW_FROM_US
 #undef ISPFLOW_TO_US
 
@@ -347,6 +406,10 @@ struct copy_line {
     next();
     detail::append_copy_text(out, v);
   }
+  // A JSON document for a jsonb column.
+  void json(std::string_view v) {
+    text(v);
+  }
   void number(int64_t v) {
     next();
     append_int(out, v);
@@ -361,13 +424,72 @@ struct copy_line {
     else
       null();
   }
+  void end() {
+    // nop
+  }
 };
 
-// Appends one COPY line (without its newline) of ispflow_saga_in.
-void append_saga(std::string& out, std::string& scratch,
-                 const sagas::saga_instance& x, int64_t inbox_id,
-                 int32_t partition, const std::string& replay_of) {
-  copy_line f{out};
+// The names of `columns` (a column list as in COPY), unquoted.
+std::vector<std::string> names_of(std::string_view columns) {
+  std::vector<std::string> out;
+  while (!columns.empty()) {
+    auto cut = columns.find(',');
+    auto name = columns.substr(0, cut);
+    while (!name.empty() && (name.front() == ' ' || name.front() == '"'))
+      name.remove_prefix(1);
+    while (!name.empty() && name.back() == '"')
+      name.remove_suffix(1);
+    out.emplace_back(name);
+    columns = cut == std::string_view::npos ? std::string_view{}
+                                            : columns.substr(cut + 1);
+  }
+  return out;
+}
+
+// The same fields as one object of json_to_recordset, named `keys` in order.
+struct json_row {
+  std::string& out;
+  const std::vector<std::string>& keys;
+  size_t k = 0;
+
+  void next() {
+    out += k == 0 ? '{' : ',';
+    out += '"';
+    out += keys[k++];
+    out += "\":";
+  }
+  void text(std::string_view v) {
+    next();
+    detail::append_json_text(out, v);
+  }
+  void json(std::string_view v) {
+    next();
+    out += v;
+  }
+  void number(int64_t v) {
+    next();
+    append_int(out, v);
+  }
+  void null() {
+    next();
+    out += "null";
+  }
+  void time(const std::optional<sagas::time_point>& t) {
+    if (t)
+      number(to_us(*t));
+    else
+      null();
+  }
+  void end() {
+    out += '}';
+  }
+};
+
+// Appends one row of ispflow_saga_in to `f` (a copy_line or json_row).
+template <class Row>
+void append_saga(Row&& f, std::string& scratch, const sagas::saga_instance& x,
+                 int64_t inbox_id, int32_t partition,
+                 const std::string& replay_of) {
   f.text(x.id);
   f.text(x.name);
   f.number(x.version);
@@ -377,7 +499,7 @@ void append_saga(std::string& out, std::string& scratch,
   f.text(x.causation);
   scratch.clear();
   append_field_map(scratch, x.payload);
-  f.text(scratch);
+  f.json(scratch);
   f.text(sagas::to_string(x.state));
   f.number(static_cast<int64_t>(x.cursor));
   f.number(x.generation);
@@ -398,13 +520,14 @@ void append_saga(std::string& out, std::string& scratch,
     f.null();
   else
     f.text(replay_of);
+  f.end();
 }
 
-// Appends one COPY line (without its newline) of ispflow_step_in.
-void append_step(std::string& out, std::string& scratch,
-                 const std::string& saga_id, size_t idx,
-                 const std::string& name, const sagas::step_record& x) {
-  copy_line f{out};
+// Appends one row of ispflow_step_in to `f` (a copy_line or json_row).
+template <class Row>
+void append_step(Row&& f, std::string& scratch, const std::string& saga_id,
+                 size_t idx, const std::string& name,
+                 const sagas::step_record& x) {
   f.text(saga_id);
   f.number(static_cast<int64_t>(idx));
   f.text(name);
@@ -413,13 +536,14 @@ void append_step(std::string& out, std::string& scratch,
   f.text(x.last_error);
   scratch.clear();
   append_field_map(scratch, x.output);
-  f.text(scratch);
+  f.json(scratch);
   f.time(x.first_attempt_at);
   f.time(x.next_attempt_at);
   f.text(x.reconcile ? "t" : "f");
   f.number(x.generation);
   f.number(x.compensation_attempts);
   f.time(x.compensation_started_at);
+  f.end();
 }
 
 // Sends `lines` (COPY text format, one row per line, no final newline) to
@@ -703,8 +827,6 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   std::vector<std::string> order;
   using timer_id = std::tuple<std::string, size_t, int64_t>;
   std::map<timer_id, std::optional<sagas::time_point>> timers;
-  auto& outbox = impl_->outbox_lines;
-  outbox.clear();
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& w = *batch[i];
     auto& inst = w.instance;
@@ -726,20 +848,52 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       l.partition = w.partition;
     if (!w.replay_of.empty())
       l.replay_of = &w.replay_of;
-    detail::append_copy_records(outbox, w.outbox);
     for (auto& t : w.timers_set)
       timers[{t.saga_id, t.step, t.generation}] = t.due_at;
     for (auto& t : w.timers_cleared)
       timers[{t.saga_id, t.step, t.generation}] = std::nullopt;
   }
-  if (!outbox.empty())
-    outbox.pop_back(); // the last newline
+  auto one_statement = order.size() <= one_statement_sagas;
+  auto& outbox = impl_->outbox_lines;
+  outbox.clear();
+  if (one_statement) {
+    // One json array of the records of every element, in order.
+    outbox += '[';
+    for (auto* w : batch) {
+      if (w->outbox.empty())
+        continue;
+      auto at = outbox.size();
+      detail::append_records_json(outbox, w->outbox);
+      // Its own array's brackets: a comma (or nothing) and none.
+      outbox.pop_back();
+      if (at == 1)
+        outbox.erase(at, 1);
+      else
+        outbox[at] = ',';
+    }
+    outbox += ']';
+  } else {
+    for (auto* w : batch)
+      detail::append_copy_records(outbox, w->outbox);
+    if (!outbox.empty())
+      outbox.pop_back(); // the last newline
+  }
   auto& saga_rows = impl_->saga_lines;
   auto& step_rows = impl_->step_lines;
   saga_rows.clear();
   step_rows.clear();
   saga_rows.reserve(order.size() * 512);
   step_rows.reserve(order.size() * 1536);
+  static const auto saga_keys = names_of(saga_in_columns);
+  static const auto step_keys = names_of(step_in_columns);
+  // COPY lines are separated by newlines, json rows by commas in an array.
+  auto separator = one_statement ? ',' : '\n';
+  if (one_statement) {
+    saga_rows += '[';
+    step_rows += '[';
+  }
+  // Where the rows start (after a json array's bracket).
+  auto first_row = saga_rows.size();
   // The step hashes to remember once the transaction commits.
   std::vector<std::pair<const sagas::saga_instance*, std::vector<size_t>>>
     committed;
@@ -750,27 +904,41 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   for (size_t k = 0; k < order.size(); ++k) {
     auto& l = sagas_seen[order[k]];
     auto& inst = batch[l.last]->instance;
-    if (k > 0)
-      saga_rows += '\n';
+    if (saga_rows.size() > first_row)
+      saga_rows += separator;
     static const std::string no_replay;
-    append_saga(saga_rows, scratch, inst, l.inbox_id, l.partition,
-                l.replay_of != nullptr ? *l.replay_of : no_replay);
+    auto& replay_of = l.replay_of != nullptr ? *l.replay_of : no_replay;
+    if (one_statement)
+      append_saga(json_row{saga_rows, saga_keys}, scratch, inst, l.inbox_id,
+                  l.partition, replay_of);
+    else
+      append_saga(copy_line{saga_rows}, scratch, inst, l.inbox_id, l.partition,
+                  replay_of);
     auto def = impl_->registry.find(inst.name, inst.version);
     auto known = impl_->written_steps.find(inst.id);
     std::vector<size_t> hashes(inst.steps.size());
     for (size_t s = 0; s < inst.steps.size(); ++s) {
       step.clear();
-      append_step(step, scratch, inst.id, s, def->steps[s].name, inst.steps[s]);
+      if (one_statement)
+        append_step(json_row{step, step_keys}, scratch, inst.id, s,
+                    def->steps[s].name, inst.steps[s]);
+      else
+        append_step(copy_line{step}, scratch, inst.id, s, def->steps[s].name,
+                    inst.steps[s]);
       hashes[s] = hash(step);
       if (known != impl_->written_steps.end()
           && known->second.size() == hashes.size()
           && known->second[s] == hashes[s])
         continue;
-      if (!step_rows.empty())
-        step_rows += '\n';
+      if (step_rows.size() > first_row)
+        step_rows += separator;
       step_rows += step;
     }
     committed.emplace_back(&inst, std::move(hashes));
+  }
+  if (one_statement) {
+    saga_rows += ']';
+    step_rows += ']';
   }
   auto fences = fences_of(batch);
   std::string timers_set = "[";
@@ -799,6 +967,34 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   bool broken_constraint = false;
   auto done = impl_->db.run([&](pqxx::connection& conn) -> std::string {
     try {
+      if (one_statement) {
+        auto [parts, epochs] = detail::fence_arrays(fences);
+        auto apply = [&](pqxx::transaction_base& tx) -> std::string {
+          auto row = tx.exec_prepared1("ispflow_saga_write_one", timers_set,
+                                       timers_cleared, impl_->instance_id,
+                                       saga_rows, step_rows, outbox, parts,
+                                       epochs);
+          if (row[6].is_null())
+            return {};
+          auto holder = row[9].is_null() ? std::string{}
+                                         : row[9].as<std::string>();
+          return detail::stale_reason(
+            row[6].as<int32_t>(), row[7].as<int64_t>(),
+            row[8].as<bool>() ? &holder : nullptr,
+            row[10].is_null() ? 0 : row[10].as<int64_t>());
+        };
+        if (!detail::records_subscribers(impl_->registry, batch)) {
+          // Autocommitted: a refused write has written nothing.
+          detail::single_write w{conn};
+          return apply(w);
+        }
+        pqxx::work w{conn};
+        if (auto stale = apply(w); !stale.empty())
+          return stale;
+        detail::record_subscribers(w, impl_->registry, batch);
+        w.commit();
+        return {};
+      }
       pqxx::work w{conn};
       // The rows first, the fence after: a COPY waits for this process to
       // send its data, and a process paused in the middle of one (SIGSTOP)

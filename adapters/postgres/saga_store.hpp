@@ -168,6 +168,12 @@ public:
   /// As above, over elements owned elsewhere (a group commit's queue).
   caf::expected<void> write(const std::vector<const saga_write*>& batch);
 
+  /// A batch of at most this many sagas is written as one statement (its
+  /// rows as json parameters, in autocommit unless subscriber records
+  /// change too); a larger one is copied into staging tables first (COPY
+  /// costs the server less per row, but more round trips).
+  static constexpr size_t one_statement_sagas = 16;
+
   /// Names the instance writing through this store: recorded in
   /// sagas.owner and saga_steps.ran_by, and the owner every fenced write
   /// (saga_write::fence) must still be. Empty (the default) = unnamed.

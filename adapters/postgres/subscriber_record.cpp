@@ -168,8 +168,18 @@ bool is_secret_key(std::string_view key) noexcept {
   return sagas::is_secret_field(key);
 }
 
-void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
-                        const std::vector<const saga_write*>& batch) {
+namespace {
+
+// What record_subscribers does for `batch`: the sagas whose outcome goes
+// into their subscriber's record, and the sagas whose input event loses its
+// secrets.
+struct record_work {
+  std::vector<const sagas::saga_instance*> changes;
+  std::vector<std::string> scrub;
+};
+
+record_work work_of(const sagas::saga_registry& registry,
+                    const std::vector<const saga_write*>& batch) {
   // The last element of each saga, in batch order of first appearance.
   std::unordered_map<std::string, size_t> last;
   std::vector<std::string> order;
@@ -178,19 +188,32 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
     if (added)
       order.push_back(batch[i]->instance.id);
   }
-  std::vector<const sagas::saga_instance*> changes;
-  std::vector<std::string> scrub;
+  record_work out;
   for (auto& id : order) {
     auto& inst = batch[last[id]]->instance;
     auto def = registry.find(inst.name, inst.version);
     if (def == nullptr)
       continue; // write() refused it already
     if (needs_no_secrets(*def, inst))
-      scrub.push_back(inst.id);
+      out.scrub.push_back(inst.id);
     if (finished(inst.state)
         || inst.state == sagas::saga_state::needs_attention)
-      changes.push_back(&inst);
+      out.changes.push_back(&inst);
   }
+  return out;
+}
+
+} // namespace
+
+bool records_subscribers(const sagas::saga_registry& registry,
+                         const std::vector<const saga_write*>& batch) {
+  auto w = work_of(registry, batch);
+  return !w.changes.empty() || !w.scrub.empty();
+}
+
+void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
+                        const std::vector<const saga_write*>& batch) {
+  auto [changes, scrub] = work_of(registry, batch);
   // Oldest first; a subscriber appearing twice waits for the next round.
   std::sort(changes.begin(), changes.end(), [](auto* x, auto* y) {
     return std::tie(x->created_at, x->id) < std::tie(y->created_at, y->id);

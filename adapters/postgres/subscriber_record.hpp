@@ -29,6 +29,11 @@ bool is_secret_key(std::string_view key) noexcept;
 void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                         const std::vector<const saga_write*>& batch);
 
+/// Whether record_subscribers has anything to do for `batch` (a write that
+/// has nothing for it needs no transaction of its own).
+bool records_subscribers(const sagas::saga_registry& registry,
+                         const std::vector<const saga_write*>& batch);
+
 /// The statement that applies one round of changes to the records ($1: a
 /// JSON array of {t, s, saga, name, outcome, target, service_type, delta,
 /// at}); for tests of its plan.

@@ -139,6 +139,35 @@ TEST_F(cluster_fencing, one_stale_element_refuses_the_whole_group_commit) {
   ASSERT_TRUE(a->write({w}));
 }
 
+TEST_F(cluster_fencing, a_batch_large_enough_to_be_copied_is_fenced_too) {
+  // Above saga_store::one_statement_sagas the rows go through COPY and the
+  // fence is a statement of its own: the same refusal.
+  auto e1 = claim("node-a", 3);
+  auto w = next_write({3, e1});
+  std::vector<pg::saga_write> batch{w};
+  for (size_t i = 0; i < pg::saga_store::one_statement_sagas; ++i) {
+    auto id = "s-pad-" + std::to_string(i);
+    batch.push_back({sg::make_instance(
+                       activate, {id, "acme", id, "ftth", "ce-" + id, {}}, t0),
+                     0,
+                     3,
+                     {},
+                     {},
+                     {},
+                     {},
+                     {}});
+    batch.back().fence = {3, e1};
+  }
+  claim("node-b", 3);
+  auto res = a->write(batch);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::stale_epoch);
+  EXPECT_THAT(ispflow::render_error(res.error()),
+              testing::HasSubstr("node-b holds epoch 2"));
+  EXPECT_EQ(column("SELECT count(*) FROM sagas"), "0");
+  EXPECT_EQ(column("SELECT count(*) FROM outbox"), "0");
+}
+
 TEST_F(cluster_fencing, released_or_unclaimed_partition_refuses_writes) {
   auto w = next_write({5, 1});
   auto res = a->write({w});

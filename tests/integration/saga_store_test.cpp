@@ -162,6 +162,17 @@ protected:
     return ids;
   }
 
+  // `batch` and enough other sagas that it is copied into the staging
+  // tables instead of written as one statement (one_statement_sagas).
+  std::vector<pg::saga_write> copied(std::vector<pg::saga_write> batch,
+                                     const std::string& tag) {
+    for (size_t i = 0; i <= pg::saga_store::one_statement_sagas; ++i) {
+      auto id = "pad-" + tag + "-" + std::to_string(i);
+      batch.push_back({instance(id, id), 0, -1, {}, {}, {}, {}, {}});
+    }
+    return batch;
+  }
+
   // Writes `inst` with its state forced to `state` (as an operator tool or a
   // crash-free run would leave it).
   void write_in_state(sg::saga_instance inst, sg::saga_state state,
@@ -404,18 +415,39 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
   third.value += "\\x41\\\\\t\n\r\\N";
   third.key = "tab\there\\";
   third.headers.push_back({"escapes", "a\\b\tc\nd\\N", false});
-  write({{instance("s-1"), 0, -1, {}, {binary, null_key}, {}, {}},
-         {instance("s-2", "sub-2"), 0, -1, {}, {third}, {}, {}}});
   auto relay = pg::outbox_store::connect(db.dsn());
   ASSERT_TRUE(relay) << ispflow::render_error(relay.error());
-  auto rows = relay->fetch_unsent(10);
-  ASSERT_TRUE(rows) << ispflow::render_error(rows.error());
-  ASSERT_EQ(rows->size(), 3u);
-  EXPECT_EQ((*rows)[0].record, binary);
-  EXPECT_EQ((*rows)[1].record, null_key);
-  EXPECT_EQ((*rows)[2].record, third);
-  EXPECT_LT((*rows)[0].id, (*rows)[1].id);
-  EXPECT_LT((*rows)[1].id, (*rows)[2].id);
+  // As one statement (json), then by COPY.
+  for (auto copy : {false, true}) {
+    SCOPED_TRACE(copy ? "copied" : "one statement");
+    auto tag = copy ? "c" : "j";
+    std::vector<pg::saga_write> batch{
+      {instance(std::string{"s-1"} + tag),
+       0,
+       -1,
+       {},
+       {binary, null_key},
+       {},
+       {}},
+      {instance(std::string{"s-2"} + tag, "sub-2"),
+       0,
+       -1,
+       {},
+       {third},
+       {},
+       {}}};
+    write(copy ? copied(batch, tag) : batch);
+    auto rows = relay->fetch_unsent(10);
+    ASSERT_TRUE(rows) << ispflow::render_error(rows.error());
+    ASSERT_EQ(rows->size(), 3u);
+    EXPECT_EQ((*rows)[0].record, binary);
+    EXPECT_EQ((*rows)[1].record, null_key);
+    EXPECT_EQ((*rows)[2].record, third);
+    EXPECT_LT((*rows)[0].id, (*rows)[1].id);
+    EXPECT_LT((*rows)[1].id, (*rows)[2].id);
+    ASSERT_TRUE(
+      relay->mark_published({(*rows)[0].id, (*rows)[1].id, (*rows)[2].id}));
+  }
 }
 
 TEST_F(saga_store, outbox_headers_in_the_first_stored_format_are_read) {
@@ -442,6 +474,10 @@ TEST_F(saga_store, text_with_copy_escapes_round_trips_through_the_store) {
   inst.steps[0].output["raw"] = "\t\\\"";
   write({{inst, 0, -1, {}, {}, {}, {}, {}}});
   EXPECT_EQ(load("s-esc"), inst);
+  // The same by COPY.
+  inst.id = "s-esc-copied";
+  write(copied({{inst, 0, -1, {}, {}, {}, {}, {}}}, "esc"));
+  EXPECT_EQ(load("s-esc-copied"), inst);
 }
 
 TEST_F(saga_store, timers_are_upserted_cleared_and_come_due_in_order) {
