@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -184,6 +185,11 @@ struct server::impl {
   /// How many of `ips` hold each address, in address order: what an
   /// allocation looks through (put and drop keep it in step with `ips`).
   std::map<uint32_t, uint32_t> used_addresses;
+  // Per prefix id: (its first usable address, an address) such that every
+  // address from the first up to (not including) the second is in use.
+  // free_ips finds and uses it; drop lowers it. Recorded with the first
+  // address, so an edited prefix does not use a stale one.
+  mutable std::map<int64_t, std::pair<uint64_t, uint64_t>> dense_from;
   /// The ids of `ips` by custom field and stored value (as `cf` holds it):
   /// an index for a look-up by one custom field (put and drop keep it).
   std::map<std::string, std::multimap<std::string, int64_t>> by_custom_field;
@@ -1197,8 +1203,11 @@ struct server::impl {
 
   void drop(std::map<int64_t, ip_addr>::iterator i) {
     if (auto u = used_addresses.find(i->second.ip);
-        u != used_addresses.end() && --u->second == 0)
+        u != used_addresses.end() && --u->second == 0) {
       used_addresses.erase(u);
+      for (auto& [id, dense] : dense_from)
+        dense.second = std::min<uint64_t>(dense.second, i->second.ip);
+    }
     for (const auto& [field, value] : i->second.cf) {
       auto& index = by_custom_field[field];
       auto [from, to] = index.equal_range(value);
@@ -1224,14 +1233,24 @@ struct server::impl {
     }
     // The addresses in use from the prefix's first on, in order: one pass
     // over them as the candidates go up (listing and sorting every address
-    // per call cost more than the rest of the allocation).
-    auto u = used_addresses.lower_bound(static_cast<uint32_t>(first));
-    for (uint64_t ip = first; ip <= last && out.size() < want; ++ip) {
+    // per call cost more than the rest of the allocation). It starts past
+    // the addresses known to be all in use (allocation fills a prefix from
+    // its start, so walking them made each allocation linear in the
+    // addresses allocated before).
+    auto start = first;
+    if (auto d = dense_from.find(p.id);
+        d != dense_from.end() && d->second.first == first)
+      start = std::max(first, d->second.second);
+    auto u = used_addresses.lower_bound(static_cast<uint32_t>(
+      std::min<uint64_t>(start, std::numeric_limits<uint32_t>::max())));
+    uint64_t ip = start;
+    for (; ip <= last && out.size() < want; ++ip) {
       while (u != used_addresses.end() && u->first < ip)
         ++u;
       if (u == used_addresses.end() || u->first != ip)
         out.push_back(static_cast<uint32_t>(ip));
     }
+    dense_from[p.id] = {first, out.empty() ? ip : out.front()};
     return out;
   }
 
