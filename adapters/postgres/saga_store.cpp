@@ -739,8 +739,9 @@ struct saga_store::impl {
   // Only confirmed commits enter; a failed write and every load drop
   // entries, so a hit always means "stored exactly so by this store".
   std::unordered_map<std::string, std::vector<size_t>> written_steps;
-  // COPY text of the last group commit, kept for its capacity: a batch is
-  // megabytes, and fresh buffers of that size cost page faults every time.
+  // Rows of the last group commit (COPY text or json), kept for their
+  // capacity: a batch is megabytes, and fresh buffers of that size cost
+  // page faults every time.
   std::string outbox_lines;
   std::string saga_lines;
   std::string step_lines;
@@ -864,7 +865,8 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
         continue;
       auto at = outbox.size();
       detail::append_records_json(outbox, w->outbox);
-      // Its own array's brackets: a comma (or nothing) and none.
+      // Spliced into the outer array: its '[' becomes a comma (none before
+      // the first records), its ']' goes.
       outbox.pop_back();
       if (at == 1)
         outbox.erase(at, 1);

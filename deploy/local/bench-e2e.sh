@@ -85,7 +85,7 @@ for system in netbox voltha genieacs awx radius; do
   export "ISPFLOW_TENANTS_0_SYSTEMS_${system^^}=$value"
 done
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
-  export PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+  export PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
 fi
 stack_network_up "$here/ispflow.yaml" "$total" >"$STACK_DIR/stack.log" 2>&1 \
   || { cat "$STACK_DIR/stack.log" >&2; echo "bench-e2e: the stack did not start (logs in $STACK_DIR)" >&2; exit 1; }
@@ -158,17 +158,19 @@ stack_http GET "$STACK_ADMIN_PORT" /metrics 2>/dev/null | awk '
   END { for (k in cnt) if (cnt[k] > 0) printf "   %-44s %7d %9.1f\n", k, cnt[k], 1000 * sum[k] / cnt[k] }' | sort || true
 
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
-  # Per measured activation: calls, ms of execution and rows; the 15
-  # costliest, then the 15 most frequent.
-  for order in total_exec_time calls; do
-    echo "== PostgreSQL statements by $order (pg_stat_statements, per measured activation: calls, exec ms, rows)"
-    stack_sql "select format('   %6s %7s %6s  %s', round(calls::numeric / $measured, 2),
+  # Per measured activation: calls, ms of execution, plans made, ms of
+  # planning and rows; the 15 costliest, then the 15 most frequent.
+  for order in total_exec_time+total_plan_time calls; do
+    echo "== PostgreSQL statements by ${order//+/ + } (pg_stat_statements, per measured activation: calls, exec ms, plans, plan ms, rows)"
+    stack_sql "select format('   %6s %7s %6s %6s %6s  %s', round(calls::numeric / $measured, 2),
                              round((total_exec_time / $measured)::numeric, 3),
+                             round(plans::numeric / $measured, 2),
+                             round((total_plan_time / $measured)::numeric, 3),
                              round(rows::numeric / $measured, 2),
-                             left(regexp_replace(query, '\s+', ' ', 'g'), 110))
+                             left(regexp_replace(query, '\s+', ' ', 'g'), 100))
                from pg_stat_statements order by $order desc limit 15" || true
   done
-  echo "   in all: $(stack_sql "select format('%s calls, %s ms per activation', round(sum(calls)::numeric / $measured, 1), round((sum(total_exec_time) / $measured)::numeric, 2)) from pg_stat_statements")"
+  echo "   in all: $(stack_sql "select format('%s calls, %s ms of execution and %s plans, %s ms of planning per activation', round(sum(calls)::numeric / $measured, 1), round((sum(total_exec_time) / $measured)::numeric, 2), round(sum(plans)::numeric / $measured, 1), round((sum(total_plan_time) / $measured)::numeric, 2)) from pg_stat_statements")"
 fi
 
 # The activations are real: a few subscribers log in through the NAS
