@@ -244,9 +244,10 @@ intake_store::write_once(const events::intake_batch& batch,
   auto rejected = dead_letters_json(batch.rejected);
   return impl_->db.run([&](pqxx::connection& conn) {
     try {
-      pqxx::work w{conn};
+      // One statement: autocommitted (a retry after an unknown outcome
+      // finds the events recorded, as duplicates).
+      detail::single_write w{conn};
       auto row = w.exec_prepared1("ispflow_intake_write", accepted, rejected);
-      w.commit();
       outcome.recorded = row[0].as<uint32_t>();
       outcome.duplicates = static_cast<uint32_t>(batch.accepted.size())
                            - outcome.recorded;
