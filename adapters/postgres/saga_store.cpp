@@ -418,12 +418,6 @@ struct copy_line {
     next();
     out += "\\N";
   }
-  void time(const std::optional<sagas::time_point>& t) {
-    if (t)
-      number(to_us(*t));
-    else
-      null();
-  }
   void end() {
     // nop
   }
@@ -474,16 +468,19 @@ struct json_row {
     next();
     out += "null";
   }
-  void time(const std::optional<sagas::time_point>& t) {
-    if (t)
-      number(to_us(*t));
-    else
-      null();
-  }
   void end() {
     out += '}';
   }
 };
+
+// A point in time (or none) as a field of `f` (a copy_line or json_row).
+template <class Row>
+void put_time(Row& f, const std::optional<sagas::time_point>& t) {
+  if (t)
+    f.number(to_us(*t));
+  else
+    f.null();
+}
 
 // Appends one row of ispflow_saga_in to `f` (a copy_line or json_row).
 template <class Row>
@@ -537,12 +534,12 @@ void append_step(Row&& f, std::string& scratch, const std::string& saga_id,
   scratch.clear();
   append_field_map(scratch, x.output);
   f.json(scratch);
-  f.time(x.first_attempt_at);
-  f.time(x.next_attempt_at);
+  put_time(f, x.first_attempt_at);
+  put_time(f, x.next_attempt_at);
   f.text(x.reconcile ? "t" : "f");
   f.number(x.generation);
   f.number(x.compensation_attempts);
-  f.time(x.compensation_started_at);
+  put_time(f, x.compensation_started_at);
   f.end();
 }
 
