@@ -573,6 +573,76 @@ struct stale_lease : std::runtime_error {
 
 } // namespace
 
+namespace {
+
+// A username's first provision in one statement: every row (radcheck,
+// radreply, radusergroup, radius_accounts) when neither the username nor
+// the subscriber has any yet, read under the username's lock. Answers
+// whether it wrote; a username or subscriber with rows is left to the
+// general path, which reads what is there. Activations take this path:
+// one round trip instead of six.
+constexpr const char* first_provision_sql = R"sql(
+WITH fresh AS (
+  SELECT NOT EXISTS (SELECT 1 FROM radius_accounts
+                      WHERE username = $1
+                         OR (tenant_id = $2 AND subscriber_id = $3))
+     AND NOT EXISTS (SELECT 1 FROM radcheck WHERE username = $1)
+     AND NOT EXISTS (SELECT 1 FROM radreply WHERE username = $1)
+     AND NOT EXISTS (SELECT 1 FROM radusergroup WHERE username = $1) AS yes
+), c AS (
+  INSERT INTO radcheck (username, attribute, op, value)
+  SELECT $1, $4, $5, $6 FROM fresh WHERE yes
+  RETURNING 1
+), r AS (
+  INSERT INTO radreply (username, attribute, op, value)
+  SELECT $1, 'Framed-IP-Address', ':=', $7 FROM fresh WHERE yes AND $7 <> ''
+  RETURNING 1
+), g AS (
+  INSERT INTO radusergroup (username, groupname, priority)
+  SELECT $1, $8, 1 FROM fresh WHERE yes
+  RETURNING 1
+), a AS (
+  INSERT INTO radius_accounts (tenant_id, subscriber_id, username,
+                               plan_group, denied, password_attribute,
+                               password_op, password_value, password_sealed)
+  SELECT $2, $3, $1, $8, false, $9, $10, $11, $12 FROM fresh WHERE yes
+  RETURNING 1
+)
+SELECT yes FROM fresh
+)sql";
+
+// Runs first_provision_sql for `spec`; whether it wrote (false: the
+// username or the subscriber has rows, nothing written).
+bool provision_first(pqxx::work& w, const account_spec& spec) {
+  auto pw = password_check_item(spec.password, spec.storage);
+  if (!pw)
+    throw input_error(spec.password.empty() ? "empty password"
+                                            : "cannot store the password");
+  // As the general path keeps them: a hash, never a cleartext password.
+  std::optional<std::string> kept_attr, kept_op, kept_value, sealed;
+  if (pw->name != "Cleartext-Password") {
+    kept_attr = pw->name;
+    kept_op = pw->op;
+    kept_value = pw->value;
+  }
+  if (spec.seal) {
+    auto fresh = spec.seal->seal(
+      spec.password,
+      common::seal_binding{spec.tenant_id, spec.subscriber_id, spec.username});
+    if (!fresh)
+      throw input_error("cannot seal the password: "
+                        + render_error(fresh.error()));
+    sealed = std::move(*fresh);
+  }
+  auto row = w.exec_params1(first_provision_sql, spec.username, spec.tenant_id,
+                            spec.subscriber_id, pw->name, pw->op, pw->value,
+                            spec.framed_ip, spec.plan_group, kept_attr, kept_op,
+                            kept_value, sealed);
+  return row[0].as<bool>();
+}
+
+} // namespace
+
 struct store::impl {
   std::string dsn;
   std::unique_ptr<pqxx::connection> conn;
@@ -678,6 +748,8 @@ caf::expected<bool> store::provision(const account_spec& spec) {
                            "invalid Framed-IP-Address " + spec.framed_ip);
   return impl_->fenced(leases_of(spec.lease), [&](pqxx::work& w) {
     lock_user(w, spec.username);
+    if (provision_first(w, spec))
+      return true;
     auto u = load_user(w, spec.username);
     // Rows without an account (written outside ispflow) are taken over.
     if (u.acc)

@@ -6,6 +6,7 @@
 #include "events/errc.hpp"
 #include "tests/support/scratch_database.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 // SQL provisioning against real PostgreSQL: exact rows in FreeRADIUS's
@@ -200,6 +201,45 @@ TEST_F(radius_sql_provisioning, refuses_a_username_of_another_subscriber) {
   EXPECT_EQ(db.value("SELECT subscriber_id FROM radius_accounts"
                      " WHERE username = 'alice'"),
             "sub-1");
+}
+
+// A first provision writes every row in one statement only when neither
+// the username nor the subscriber has any yet; otherwise the general path
+// decides, as before.
+TEST_F(radius_sql_provisioning,
+       a_first_provision_defers_to_rows_already_there) {
+  // The subscriber already holds a username: a second one is refused.
+  ASSERT_TRUE(sql->provision(alice()));
+  auto second = alice();
+  second.username = "alice2";
+  auto res = sql->provision(second);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error(), errc::invalid_input);
+  EXPECT_THAT(render_error(res.error()),
+              ::testing::HasSubstr("already has RADIUS"));
+  EXPECT_EQ(rows("alice2"), "");
+  // Rows written outside ispflow, without an account, are taken over:
+  // replaced by exactly the account's rows.
+  db.query("INSERT INTO radcheck (username, attribute, op, value)"
+           " VALUES ('bob', 'Cleartext-Password', ':=', 'old'),"
+           " ('bob', 'Simultaneous-Use', ':=', '1')");
+  auto bob = alice();
+  bob.subscriber_id = "sub-2";
+  bob.username = "bob";
+  res = sql->provision(bob);
+  ASSERT_TRUE(res) << render_error(res.error());
+  EXPECT_TRUE(*res);
+  EXPECT_EQ(rows("bob"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                         "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                         "radusergroup|acme.gold|1\n");
+  // A first provision without an address writes no radreply row.
+  auto carol = alice();
+  carol.subscriber_id = "sub-3";
+  carol.username = "carol";
+  carol.framed_ip.clear();
+  ASSERT_TRUE(sql->provision(carol));
+  EXPECT_EQ(rows("carol"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radusergroup|acme.gold|1\n");
 }
 
 TEST_F(radius_sql_provisioning, refuses_an_invalid_framed_ip) {
