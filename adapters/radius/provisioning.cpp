@@ -571,10 +571,6 @@ struct stale_lease : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-} // namespace
-
-namespace {
-
 // A username's first provision in one statement: every row (radcheck,
 // radreply, radusergroup, radius_accounts) when neither the username nor
 // the subscriber has any yet, read under the username's lock. Answers
@@ -776,8 +772,7 @@ caf::expected<bool> store::provision(const account_spec& spec) {
     if (!pw)
       pw = std::move(*want);
     bool changed = false;
-    // A user's first provision (no rows yet, read under its lock) sends
-    // no deletes: three round trips fewer.
+    // Rows read as absent (under the user's lock) need no DELETE.
     if (u.check.size() != 1 || !(u.check[0] == *pw)) {
       if (!u.check.empty())
         w.exec_params("DELETE FROM radcheck WHERE username = $1",
