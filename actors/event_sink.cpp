@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/outbox_store.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -62,6 +63,7 @@ void flush(sink_ptr self) {
 }
 
 event_sink_actor::behavior_type sink(sink_ptr self, std::string dsn) {
+  common::name_this_thread("isp.event_sink");
   self->state.dsn = std::move(dsn);
   return {
     [self](record_atom, std::vector<events::kafka_record>& records) {

@@ -1,6 +1,7 @@
 #include "actors/intake.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -134,6 +135,7 @@ void consume(intake_ptr self) {
 intake_actor::behavior_type intake(intake_ptr self, intake_settings cfg,
                                    store_actor store,
                                    std::unique_ptr<kafka::consumer> consumer) {
+  common::name_this_thread("isp.intake");
   self->state.cfg = std::move(cfg);
   self->state.store = std::move(store);
   self->state.consumer = std::move(consumer);

@@ -3,6 +3,7 @@
 #include "adapters/kafka/tail_reader.hpp"
 #include "adapters/postgres/outbox_store.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -202,6 +203,7 @@ void run(relay_ptr self) {
 outbox_relay_actor::behavior_type
 relay(relay_ptr self, outbox_relay_settings cfg,
       std::unique_ptr<kafka::producer> producer) {
+  common::name_this_thread("isp.relay");
   self->state.cfg = std::move(cfg);
   self->state.producer = std::move(producer);
   self->send(self, relay_atom_v);

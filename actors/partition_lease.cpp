@@ -3,6 +3,7 @@
 #include "adapters/postgres/partition_owners.hpp"
 #include "common/effect_gate.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -229,6 +230,7 @@ void count_lost(self_ptr self, const std::map<int32_t, int64_t>& held,
 
 partition_keeper_actor::behavior_type keeper(self_ptr self,
                                              partition_keeper_settings cfg) {
+  common::name_this_thread("isp.lease");
   self->state.cfg = std::move(cfg);
   self->send(self, tick_atom_v);
   return {

@@ -1,6 +1,7 @@
 #include "actors/retention.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -90,6 +91,7 @@ struct retention_state {
 retention_actor::behavior_type
 retention(retention_actor::stateful_pointer<retention_state> self,
           retention_actor_settings cfg) {
+  common::name_this_thread("isp.retention");
   self->state.cfg = std::move(cfg);
   if (self->state.cfg.scheduled)
     self->delayed_send(self, self->state.cfg.first_delay, poll_atom_v);

@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/subscriber_reader.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 #include "sagas/admission.hpp"
 #include "sagas/repair_saga.hpp"
@@ -479,6 +480,7 @@ struct pg_reader_state {
 saga_reader_actor::behavior_type
 pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
           pg_saga_store_settings cfg) {
+  common::name_this_thread("isp.saga.read");
   self->state.cfg = std::move(cfg);
   return {
     [self](next_atom, const pg::startable_query& q)
@@ -518,6 +520,7 @@ struct pg_writer_state {
 saga_writer_actor::behavior_type
 pg_writer(saga_writer_actor::stateful_pointer<pg_writer_state> self,
           pg_saga_store_settings cfg) {
+  common::name_this_thread("isp.saga.write");
   self->state.cfg = std::move(cfg);
   return {
     [self](save_atom, write_batch& batch) -> caf::result<uint64_t> {
@@ -560,6 +563,7 @@ struct pg_store_state {
 saga_store_actor::behavior_type
 pg_store(saga_store_actor::stateful_pointer<pg_store_state> self,
          pg_saga_store_settings cfg) {
+  common::name_this_thread("isp.saga.store");
   self->state.cfg = std::move(cfg);
   if (auto err = self->state.ensure_connected())
     common::log_warn("saga_store", "database not reachable yet",

@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/intake_store.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -35,6 +36,7 @@ struct store_state {
 
 store_actor::behavior_type
 store(store_actor::stateful_pointer<store_state> self, store_settings cfg) {
+  common::name_this_thread("isp.store");
   self->state.cfg = std::move(cfg);
   if (auto err = self->state.ensure_connected())
     common::log_warn("store", "database not reachable yet",

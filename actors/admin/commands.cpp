@@ -1,6 +1,7 @@
 #include "actors/admin/commands.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 
@@ -207,6 +208,7 @@ void scan(self_ptr self) {
 
 command_pickup_actor::behavior_type pickup(self_ptr self,
                                            command_pickup_settings cfg) {
+  common::name_this_thread("isp.commands");
   self->state.cfg = std::move(cfg);
   self->send(self, tick_atom_v);
   return {

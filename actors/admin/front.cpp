@@ -1,5 +1,6 @@
 #include "actors/admin/front.hpp"
 
+#include "common/thread_name.hpp"
 #include "common/wait.hpp"
 #include "events/errc.hpp"
 
@@ -338,6 +339,7 @@ struct front::impl {
   }
 
   void accept_loop() {
+    common::name_this_thread("isp.admin");
     for (;;) {
       pollfd ps[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
       if (::poll(ps, 2, -1) < 0 && errno != EINTR)

@@ -6,6 +6,7 @@
 #include "actors/admin/store.hpp"
 #include "actors/admin/subscribers.hpp"
 #include "adapters/postgres/intake_store.hpp"
+#include "common/thread_name.hpp"
 #include "events/cloud_event.hpp"
 #include "events/errc.hpp"
 #include "events/intake_check.hpp"
@@ -598,6 +599,7 @@ struct admin_server::impl {
   }
 
   void run_refresher() {
+    common::name_this_thread("isp.admin.stats");
     std::unique_lock<std::mutex> guard{gauges_mtx};
     for (;;) {
       refresh_cv.wait_for(guard, cfg.metrics_refresh,

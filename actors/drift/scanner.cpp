@@ -7,6 +7,7 @@
 #include "adapters/resilience/guard.hpp"
 #include "adapters/voltha/device_client.hpp"
 #include "adapters/voltha/observe.hpp"
+#include "common/thread_name.hpp"
 #include "events/cloud_event.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
@@ -763,6 +764,7 @@ struct scanner::impl {
   // -- the thread ---------------------------------------------------------
 
   void loop() {
+    common::name_this_thread("isp.drift");
     std::unique_lock<std::mutex> lk{mtx};
     while (!stopping) {
       if (queue.empty()) {

@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/session.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -91,6 +92,7 @@ struct pg_state {
 intent_store_actor::behavior_type
 pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
          int64_t retention_hours) {
+  common::name_this_thread("isp.acs.intent");
   // Every fresh connection prepares the statements and purges intents
   // untouched for the retention (an index range: cheap, whichever of the
   // stores connects first).

@@ -3,6 +3,7 @@
 #include "adapters/http/trace.hpp"
 #include "common/effect_gate.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -533,6 +534,7 @@ struct client::impl {
   }
 
   void run() {
+    common::name_this_thread("isp.http");
     for (;;) {
       std::deque<std::unique_ptr<transfer>> batch;
       bool stop = false;

@@ -3,6 +3,7 @@
 #include "adapters/radius/provisioning.hpp"
 #include "adapters/resilience/circuit_breaker.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 
@@ -928,6 +929,7 @@ caf::behavior sql_worker(caf::stateful_actor<worker_state>* self,
                          std::map<std::string, nas_policy> nas,
                          std::shared_ptr<dynamic_authorization> coa,
                          std::shared_ptr<const common::keyring> seal) {
+  common::name_this_thread("isp.rad.sql");
   auto& init = self->state.st;
   init.db = std::make_unique<store>(std::move(dsn));
   init.instance = std::move(instance);
@@ -1011,6 +1013,7 @@ size_t worker_of(const adapter_request& req, size_t n) {
 }
 
 impl_actor::behavior_type radius_adapter(adapter_ptr self, adapter_config cfg) {
+  common::name_this_thread("isp.radius");
   auto& init = self->state;
   init.db = std::make_unique<store>(cfg.dsn);
   init.instance = cfg.instance_id;

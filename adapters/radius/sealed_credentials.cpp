@@ -2,6 +2,7 @@
 
 #include "adapters/radius/provisioning.hpp"
 #include "common/seal.hpp"
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 
@@ -68,6 +69,7 @@ std::optional<adapter_reply> unseal(opener_state& st, adapter_request& req) {
 
 api::adapter_actor::behavior_type
 opener(opener_ptr self, api::adapter_actor inner, opener_config cfg) {
+  common::name_this_thread("isp.rad.seal");
   self->state.inner = std::move(inner);
   self->state.db = std::make_unique<store>(std::move(cfg.dsn));
   self->state.keys = std::move(cfg.keys);

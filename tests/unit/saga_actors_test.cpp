@@ -14,10 +14,13 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -970,4 +973,50 @@ TEST_F(saga_actors_test, write_under_a_stale_epoch_is_refused_and_stops_saga) {
   EXPECT_EQ(leases->stale_writes_refused.load(), 1u);
   // The refusal dropped the lease: nothing of partition 0 runs here now.
   EXPECT_FALSE(leases->epoch(0).has_value());
+}
+
+namespace {
+
+// The names of this process's threads, as /proc shows them.
+std::multiset<std::string> thread_names() {
+  std::multiset<std::string> out;
+  std::error_code ec;
+  for (auto& task :
+       std::filesystem::directory_iterator{"/proc/self/task", ec}) {
+    std::ifstream in{task.path() / "comm"};
+    std::string name;
+    if (std::getline(in, name))
+      out.insert(name);
+  }
+  return out;
+}
+
+} // namespace
+
+// Each detached actor names its own thread (`top -H`, perf): the saga
+// store's, with its reader and writers, as one example. No database is
+// needed: the store connects lazily.
+TEST(saga_store_threads, the_store_and_its_workers_name_their_threads) {
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::ispflow>();
+  caf::actor_system sys{cfg};
+  sagas::saga_registry registry;
+  ASSERT_FALSE(sagas::register_lifecycle_sagas(registry));
+  actors::pg_saga_store_settings s;
+  s.dsn = "host=/nonexistent-ispflow-test dbname=none connect_timeout=1";
+  s.registry = &registry;
+  s.writers = 2;
+  auto store = actors::spawn_pg_saga_store(sys, s);
+  std::multiset<std::string> names;
+  for (int i = 0; i < 500; ++i) {
+    names = thread_names();
+    if (names.count("isp.saga.write") == 2 && names.count("isp.saga.read") == 1
+        && names.count("isp.saga.store") == 1)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(names.count("isp.saga.store"), 1u);
+  EXPECT_EQ(names.count("isp.saga.read"), 1u);
+  EXPECT_EQ(names.count("isp.saga.write"), 2u);
+  caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
 }

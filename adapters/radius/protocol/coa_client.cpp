@@ -1,5 +1,6 @@
 #include "adapters/radius/protocol/coa_client.hpp"
 
+#include "common/thread_name.hpp"
 #include "events/errc.hpp"
 
 #include <arpa/inet.h>
@@ -392,6 +393,7 @@ struct coa_client::impl {
   }
 
   void run() {
+    common::name_this_thread("isp.coa");
     std::vector<pollfd> fds;
     std::vector<std::pair<nas_state*, size_t>> owners;
     for (;;) {
