@@ -138,13 +138,6 @@ int64_t outbox_store::fetched_by() const {
   return impl_->fetched_by;
 }
 
-caf::expected<int64_t> outbox_store::session_pid() {
-  return impl_->db.run([&](pqxx::connection& conn) {
-    pqxx::nontransaction tx{conn};
-    return tx.exec1("SELECT pg_backend_pid()")[0].as<int64_t>();
-  });
-}
-
 caf::expected<int64_t> outbox_store::backlog() {
   return impl_->db.run([&](pqxx::connection& conn) {
     pqxx::read_transaction r{conn};

@@ -58,10 +58,6 @@ public:
   caf::expected<int64_t> try_lock(int64_t key,
                                   std::chrono::milliseconds idle_timeout);
 
-  /// The server process id of this store's connection (connecting if
-  /// needed): equal to what try_lock returned while the lock is held.
-  caf::expected<int64_t> session_pid();
-
   /// The server process id of the session that answered the last
   /// fetch_unsent that found rows (0 before one did): the lease check of
   /// rows about to be sent, without a round trip of its own.

@@ -340,8 +340,10 @@ TEST_F(postgres_store, a_fetch_names_the_session_that_answered_it) {
   ev::intake_batch batch;
   batch.accepted = {event("e1")};
   write(batch);
-  auto pid = outbox->session_pid();
+  // The session that takes the relay's lease, as the relay takes it.
+  auto pid = outbox->try_lock(4711, std::chrono::seconds{60});
   ASSERT_TRUE(pid) << ispflow::render_error(pid.error());
+  ASSERT_NE(*pid, 0);
   ASSERT_EQ(unsent().size(), 1u);
   EXPECT_EQ(outbox->fetched_by(), *pid);
   // The server ends the session (as it ends a paused relay's): the rows
@@ -353,8 +355,8 @@ TEST_F(postgres_store, a_fetch_names_the_session_that_answered_it) {
   ASSERT_TRUE(rows) << ispflow::render_error(rows.error());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_NE(outbox->fetched_by(), *pid);
-  auto now = outbox->session_pid();
-  ASSERT_TRUE(now);
+  auto now = outbox->try_lock(4711, std::chrono::seconds{60});
+  ASSERT_TRUE(now) << ispflow::render_error(now.error());
   EXPECT_EQ(outbox->fetched_by(), *now);
   // No rows: nothing to send, the last fetch's session stays named.
   ASSERT_TRUE(outbox->mark_published({(*rows)[0].id}));
