@@ -476,6 +476,8 @@ struct tenant_netbox_settings {
   int timeout_ms = 10'000;
   /// Pages of one look-up followed (`next`) before it fails.
   int max_pages = 50;
+  /// Keep connections open between requests (false: `Connection: close`).
+  bool keep_alive = true;
   http_tls_settings tls;
 
   friend bool
@@ -489,6 +491,8 @@ struct tenant_genieacs_settings {
   /// How long GenieACS waits for the CPE's session per task.
   int connection_request_timeout_ms = 4'000;
   int timeout_ms = 10'000;
+  /// Keep connections open between requests (false: `Connection: close`).
+  bool keep_alive = true;
   http_tls_settings tls;
   /// The CPEs' data model root: "auto" (detected per device), "tr098" or
   /// "tr181".

@@ -58,6 +58,13 @@ struct transfer {
   bool body_overflow = false;
   /// Stopped by the effect gate right before sending (on_prereq).
   bool withheld = false;
+  /// A non-idempotent request: sent at most once (see configure).
+  bool once_only = false;
+  /// How often libcurl was about to send the request (on_prereq).
+  int sends = 0;
+  /// libcurl was about to send a once-only request a second time, after a
+  /// reused connection died without an answer; stopped (on_prereq).
+  bool resend_refused = false;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   char error_buffer[CURL_ERROR_SIZE] = {};
@@ -131,11 +138,23 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 // The last moment before a request goes out on its connection: a request
 // submitted before the process paused (SIGSTOP, a stall) is not sent once
 // this instance's leases are unconfirmed (common/effect_gate.hpp).
+// Called by libcurl right before it sends the request: once per attempt.
 int on_prereq(void* user, char*, char*, int, int) {
-  if (common::effect_gate::open())
-    return CURL_PREREQFUNC_OK;
-  static_cast<transfer*>(user)->withheld = true;
-  return CURL_PREREQFUNC_ABORT;
+  auto* t = static_cast<transfer*>(user);
+  if (!common::effect_gate::open()) {
+    t->withheld = true;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  // libcurl sends a request again, unasked, on a new connection when a
+  // reused keep-alive connection closes or resets before any answer:
+  // harmless for GET, a second effect for a POST (a second NetBox address,
+  // a second AWX job) if the server did act on the first before it went.
+  if (t->once_only && t->sends > 0) {
+    t->resend_refused = true;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  ++t->sends;
+  return CURL_PREREQFUNC_OK;
 }
 
 bool is_tls_error(CURLcode rc) noexcept {
@@ -186,6 +205,16 @@ void classify(transfer& t, CURLcode rc) {
     res.error = transport_error::other;
     res.error_text = common::effect_gate::closed_text;
     res.request_sent = false;
+    res.status = 0;
+    return;
+  }
+  if (t.resend_refused) {
+    // The first attempt went out on a connection that then died: the
+    // server may have acted on it. The caller decides, as after a reset.
+    res.error = transport_error::connection_lost;
+    res.error_text = "the reused connection closed before any answer; "
+                     "not sent again";
+    res.request_sent = true;
     res.status = 0;
     return;
   }
@@ -447,13 +476,17 @@ struct client::impl {
     const auto& m = req.method;
     auto with_body = !req.body.empty() || iequals(m, "POST")
                      || iequals(m, "PUT") || iequals(m, "PATCH");
-    // libcurl sends a request again, unasked, when a reused keep-alive
-    // connection turns out dead before any answer: harmless for GET, a
-    // second effect for a POST (a second NetBox address, a second AWX
-    // job). A non-idempotent request therefore always gets a connection of
-    // its own, which libcurl never retries.
-    if (!is_idempotent(m))
-      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    // A non-idempotent request reuses a keep-alive connection like any
+    // other, but is sent at most once: on_prereq stops libcurl's own resend
+    // after a reused connection died without an answer, and the caller gets
+    // `connection_lost` with the request sent. That race needs the server
+    // to close an idle connection just as the request goes out, so such a
+    // request takes only a connection idle for less than a second (servers
+    // close idle ones after 2 s or more: gunicorn 2, Node 5, nginx 75);
+    // an older one is closed and a new one opened.
+    t.once_only = !is_idempotent(m);
+    if (t.once_only)
+      curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 1L);
     if (iequals(m, "HEAD")) {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (iequals(m, "GET") && !with_body) {

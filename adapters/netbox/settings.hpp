@@ -59,14 +59,12 @@ struct tenant_settings {
   /// before the look-up fails: a server whose MAX_PAGE_SIZE is below our
   /// `limit` answers in several pages.
   int32_t max_pages = 50;
-  /// Keep connections to this system open between requests. Off by
-  /// default: libcurl silently re-sends a request (a POST included) that
-  /// failed on a reused connection before any response byte arrived, so a
-  /// server that applied a POST and then dropped the connection would see it
-  /// twice (a second NetBox allocation, a second CPE task). With it off every
-  /// request says `Connection: close` and goes out on a fresh connection,
-  /// which libcurl never re-sends.
-  bool reuse_connections = false;
+  /// Keep connections to this system open between requests. A POST is
+  /// still sent at most once: the HTTP client stops libcurl's own resend
+  /// after a reused connection died without an answer (adapters/http). Off:
+  /// every request says `Connection: close` and opens a connection of its
+  /// own. `tenants[i].netbox.keep_alive`.
+  bool reuse_connections = true;
 };
 
 /// What the NetBox adapter actor needs.

@@ -163,6 +163,7 @@ netbox_tenant(const common::tenant_settings& t) {
   out.prefix_role = t.netbox.prefix_role;
   out.call_timeout = milliseconds{t.netbox.timeout_ms};
   out.max_pages = t.netbox.max_pages;
+  out.reuse_connections = t.netbox.keep_alive;
   return out;
 }
 
@@ -174,6 +175,7 @@ genieacs_tenant(const common::tenant_settings& t) {
   out.connection_request_timeout
     = milliseconds{t.genieacs.connection_request_timeout_ms};
   out.call_timeout = milliseconds{t.genieacs.timeout_ms};
+  out.reuse_connections = t.genieacs.keep_alive;
   // Both were checked when the configuration was loaded.
   out.model = acs::parse_data_model(t.genieacs.data_model)
                 .value_or(acs::data_model::unknown);

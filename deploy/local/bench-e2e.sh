@@ -14,6 +14,8 @@
 #                                           (report in STACK_DIR/perf.data)
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
 #                                           that cost PostgreSQL the most time
+#   E2E_KEEP_ALIVE=1                        keep NetBox and GenieACS connections
+#                                           open (default: Connection: close, below)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
 # Ports: STACK_PORT_BASE (default 18300) + 1..13 (see stack.sh), admin API
@@ -79,6 +81,18 @@ export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
 if [[ -n "${E2E_FETCH_WAIT_MS-10}" ]]; then
   export ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS=${E2E_FETCH_WAIT_MS:-10}
 fi
+# The simulators serve HTTP with cpp-httplib, whose server thread of every
+# idle kept-alive connection wakes about 180 times a second (a 10 ms select,
+# then a 1 ms sleep, in a loop); under load ispflowd keeps 16 connections
+# per system open (at 200/s the four simulators then switched context
+# 14,000 times a second, and 200/s fell to 160/s).
+# NetBox behind nginx and GenieACS (Node.js) wait for idle ones in epoll. So
+# that the simulators' idle loop is not what is measured, ispflowd sends
+# `Connection: close` to these two unless E2E_KEEP_ALIVE=1 (AWX and the olt
+# app keep their connections, as before).
+if [[ "${E2E_KEEP_ALIVE:-0}" != 1 ]]; then
+  export ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE=false ISPFLOW_TENANTS_0_GENIEACS_KEEP_ALIVE=false
+fi
 systems=${E2E_SYSTEMS:-netbox voltha genieacs awx radius}
 for system in netbox voltha genieacs awx radius; do
   if [[ " $systems " == *" $system "* ]]; then value=true; else value=false; fi
@@ -92,7 +106,7 @@ stack_network_up "$here/ispflow.yaml" "$total" >"$STACK_DIR/stack.log" 2>&1 \
 
 echo "== end-to-end activations: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   rates $rates/s, $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
-echo "   systems: $systems; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms, fetch.wait.max.ms ${ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS:-500}"
+echo "   systems: $systems; NetBox/GenieACS keep-alive ${ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE:-true}; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms, fetch.wait.max.ms ${ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS:-500}"
 watch="ispflowd=$STACK_ISPFLOWD_PID,bus=$STACK_BUS_PID"
 for name in "${!STACK_SIM_PIDS[@]}"; do watch+=",$name=${STACK_SIM_PIDS[$name]}"; done
 pg_pid=$(head -n1 "$STACK_DIR/pg/data/postmaster.pid" 2>/dev/null || true)

@@ -372,6 +372,28 @@ TEST_F(awx_adapter, an_unknown_launch_outcome_is_reconciled_without_relaunch) {
   EXPECT_EQ(srv->launch_count(), 1u);
 }
 
+// The same on a kept-alive connection: libcurl would send the launch again
+// on a new connection (a second job); the HTTP client stops that.
+TEST_F(awx_adapter, a_launch_lost_on_a_reused_connection_is_not_sent_again) {
+  start();
+  EXPECT_EQ(run("saga-8/run_activation_job/0").outcome,
+            adapter_outcome::parked);
+  ASSERT_EQ(srv->launch_count(), 1u);
+  ispflow::sim::common::fault_config faults;
+  faults.apply_then_reset = true;
+  faults.path_prefix = "/api/v2/job_templates/1/launch/";
+  faults.method = "POST";
+  faults.count = 1;
+  srv->set_faults(faults);
+  auto lost = run("saga-9/run_activation_job/0");
+  EXPECT_EQ(lost.outcome, adapter_outcome::unknown_outcome) << lost;
+  EXPECT_EQ(srv->launch_count(), 2u);
+  auto again = run("saga-9/run_activation_job/0", true);
+  EXPECT_EQ(again.outcome, adapter_outcome::parked) << again;
+  EXPECT_EQ(again.outputs.at("job_id"), "2");
+  EXPECT_EQ(srv->launch_count(), 2u);
+}
+
 TEST_F(awx_adapter, a_fresh_adapter_finds_the_job_through_every_list_page) {
   start();
   ts.page_size = 1;

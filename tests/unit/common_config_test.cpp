@@ -143,6 +143,26 @@ TEST(config, schema_defaults_match_the_struct_defaults) {
   EXPECT_EQ(res->tenants[0].systems, ispflow::common::tenant_systems{});
 }
 
+TEST(config, keeps_netbox_and_genieacs_connections_alive_unless_told) {
+  auto res = load_config_text(minimal_yaml, no_env());
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_TRUE(res->tenants.at(0).netbox.keep_alive);
+  EXPECT_TRUE(res->tenants.at(0).genieacs.keep_alive);
+  res = load_config_text(minimal_yaml,
+                         env_source::from_map({
+                           {"ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE", "false"},
+                           {"ISPFLOW_TENANTS_0_GENIEACS_KEEP_ALIVE", "false"},
+                         }));
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_FALSE(res->tenants.at(0).netbox.keep_alive);
+  EXPECT_FALSE(res->tenants.at(0).genieacs.keep_alive);
+  auto bad = failure(load_config_text(
+    minimal_yaml, env_source::from_map(
+                    {{"ISPFLOW_TENANTS_0_GENIEACS_KEEP_ALIVE", "sometimes"}})));
+  EXPECT_NE(bad.find("tenants[0].genieacs.keep_alive"), std::string::npos)
+    << bad;
+}
+
 TEST(config, reads_every_key_from_the_file) {
   auto res = load_config_text(R"(
 kafka:

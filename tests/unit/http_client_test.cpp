@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "events/type_ids.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
 #include <caf/actor_system.hpp>
@@ -146,10 +147,15 @@ private:
 // and Content-Length body) and either answers with `canned` (keeping the
 // connection open) or, if `canned` is empty, resets the connection
 // (SO_LINGER 0), as a server that crashed after reading the request.
-// cpp-httplib 0.11 cannot send a custom reason phrase; this can.
+// With `answer_first_only`, it answers only the first request of each
+// connection and closes the connection on reading the second, as a server
+// that acted on a request and then went away (or closed an idle connection
+// just as the request arrived). cpp-httplib 0.11 cannot send a custom
+// reason phrase; this can.
 class raw_server {
 public:
-  explicit raw_server(std::string canned = {}) : canned_(std::move(canned)) {
+  explicit raw_server(std::string canned = {}, bool answer_first_only = false)
+    : canned_(std::move(canned)), answer_first_only_(answer_first_only) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -203,7 +209,7 @@ private:
   void serve_connection(int conn) {
     std::string buf;
     char chunk[4096];
-    for (;;) {
+    for (int served = 0;; ++served) {
       auto head_end = buf.find("\r\n\r\n");
       while (head_end == std::string::npos) {
         auto n = ::read(conn, chunk, sizeof chunk);
@@ -230,6 +236,10 @@ private:
         requests_.push_back(head.substr(0, head.find("\r\n")));
       }
       buf.erase(0, std::min(buf.size(), head_end + 4 + body_len));
+      if (answer_first_only_ && served > 0) {
+        ::close(conn);
+        return;
+      }
       if (canned_.empty()) {
         linger lg{1, 0};
         ::setsockopt(conn, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -244,6 +254,7 @@ private:
   }
 
   std::string canned_;
+  bool answer_first_only_ = false;
   int fd_ = -1;
   int conn_ = -1;
   int port_ = 0;
@@ -635,6 +646,50 @@ TEST(http_client, reports_a_reset_after_the_request_was_read_as_lost) {
   EXPECT_FALSE(safe_to_retry(req, res));
   req.method = "PUT";
   EXPECT_TRUE(safe_to_retry(req, res));
+}
+
+// libcurl sends a request again, unasked, on a new connection when a
+// reused one closes before any answer. For a GET that is what a caller
+// wants; a POST the server may have acted on must not go out twice.
+TEST(http_client, sends_a_post_once_when_its_reused_connection_dies) {
+  raw_server srv{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true};
+  auto c = make_client();
+  EXPECT_EQ(call(*c, get(srv.url("/a"))).status, 200);
+  // The second GET reuses the connection, which closes on it: libcurl
+  // sends it again on a new connection, whose first request is answered.
+  auto again = call(*c, get(srv.url("/b")));
+  EXPECT_EQ(again.status, 200) << again;
+  EXPECT_EQ(srv.requests(),
+            (std::vector<std::string>{"GET /a HTTP/1.1", "GET /b HTTP/1.1",
+                                      "GET /b HTTP/1.1"}));
+  // The POST reuses that new connection, which closes on it too: sent once.
+  request post;
+  post.method = "POST";
+  post.url = srv.url("/tasks");
+  post.body = "{}";
+  auto res = call(*c, post);
+  EXPECT_EQ(res.error, transport_error::connection_lost) << res;
+  EXPECT_TRUE(res.request_sent);
+  EXPECT_FALSE(safe_to_retry(post, res));
+  auto seen = srv.requests();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "POST /tasks HTTP/1.1"), 1)
+    << seen.size();
+  // A POST on a new connection is answered.
+  EXPECT_EQ(call(*c, post).status, 200);
+}
+
+TEST(http_client, reuses_one_connection_for_sequential_posts) {
+  test_server srv;
+  auto c = make_client();
+  for (int i = 0; i < 20; ++i) {
+    request req;
+    req.method = "POST";
+    req.url = srv.url("/echo");
+    req.body = "{}";
+    auto res = call(*c, req);
+    ASSERT_EQ(res.status, 200) << res;
+  }
+  EXPECT_EQ(srv.connections(), 1u);
 }
 
 TEST(http_client, rejects_a_bad_url_without_sending) {
