@@ -1,13 +1,30 @@
+#include "adapters/voltha/detail/worker_pool.hpp"
 #include "adapters/voltha/mapping.hpp"
 #include "events/errc.hpp"
 #include "sim/voltha/server.hpp"
 
+#include <future>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <string>
 
 namespace {
 
 using namespace ispflow::adapters::voltha;
 using ispflow::events::adapter_outcome;
+
+// The pool's threads run every blocking gRPC and olt app call: named, so
+// that `top -H` and perf tell them from CAF's.
+TEST(voltha_worker_pool, runs_jobs_on_threads_named_after_the_adapter) {
+  ispflow::adapters::voltha::detail::worker_pool pool{2};
+  std::promise<std::string> name;
+  pool.post([&name] {
+    char buf[16] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    name.set_value(buf);
+  });
+  EXPECT_EQ(name.get_future().get(), "isp.voltha");
+}
 
 TEST(voltha_grpc_outcome, ok_is_success) {
   EXPECT_EQ(outcome_of(grpc_code::ok, call_effect::write),

@@ -1,5 +1,7 @@
 #include "adapters/voltha/detail/worker_pool.hpp"
 
+#include "common/thread_name.hpp"
+
 #include <algorithm>
 
 namespace ispflow::adapters::voltha::detail {
@@ -8,6 +10,7 @@ worker_pool::worker_pool(size_t threads) : st_(std::make_shared<shared>()) {
   threads = std::max<size_t>(threads, 1);
   for (size_t i = 0; i < threads; ++i) {
     threads_.emplace_back([st = st_] {
+      common::name_this_thread("isp.voltha");
       for (;;) {
         std::function<void()> job;
         {
