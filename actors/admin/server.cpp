@@ -1,10 +1,10 @@
 #include "actors/admin/server.hpp"
 
 #include "actors/admin/cluster_view.hpp"
-#include "actors/admin/front.hpp"
 #include "actors/admin/request.hpp"
 #include "actors/admin/store.hpp"
 #include "actors/admin/subscribers.hpp"
+#include "adapters/http/front.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "common/thread_name.hpp"
 #include "events/cloud_event.hpp"
@@ -525,13 +525,13 @@ struct admin_server::impl {
   std::mutex commands_mtx;
   std::vector<adapters::postgres::operator_command_store> command_pool;
   std::map<std::string, std::string> console = detail::console_files();
-  detail::router svr;
+  adapters::http::router svr;
   /// Serves /metrics when `cfg.metrics_address` is set.
-  detail::router metrics_svr;
+  adapters::http::router metrics_svr;
   std::vector<post_route> post_routes;
   SSL_CTX* tls = nullptr;
-  std::unique_ptr<detail::front> api_front;
-  std::unique_ptr<detail::front> metrics_front;
+  std::unique_ptr<adapters::http::front> api_front;
+  std::unique_ptr<adapters::http::front> metrics_front;
   bool started = false;
   uint16_t bound = 0;
   uint16_t metrics_bound = 0;
@@ -556,7 +556,7 @@ struct admin_server::impl {
     if (metrics != nullptr)
       for (auto id : callbacks)
         metrics->remove_callback(id);
-    detail::free_tls_context(tls);
+    adapters::http::free_tls_context(tls);
   }
 
   void stop() {
@@ -784,7 +784,7 @@ struct admin_server::impl {
   // if any, is left unread.
   static void close_after(httplib::Response& res) {
     res.set_header("Connection", "close");
-    if (auto conn = detail::current_connection())
+    if (auto conn = adapters::http::current_connection())
       conn->close_after_response();
   }
 
@@ -842,7 +842,7 @@ struct admin_server::impl {
     }
     if (!r) {
       if (has_body)
-        if (auto conn = detail::current_connection())
+        if (auto conn = adapters::http::current_connection())
           conn->begin_body();
       return false;
     }
@@ -861,7 +861,7 @@ struct admin_server::impl {
                          + " bytes");
   }
 
-  void guard_bodies(detail::router& router, bool api) {
+  void guard_bodies(adapters::http::router& router, bool api) {
     router.set_pre_routing_handler(
       [this, api](const httplib::Request& req, httplib::Response& res) {
         return refused_early(req, res, api)
@@ -2056,8 +2056,8 @@ admin_server::make(admin_settings settings, admin_deps deps) {
   try {
     auto ptr = std::make_unique<impl>(std::move(settings), std::move(deps));
     if (!ptr->cfg.tls_cert_file.empty()) {
-      auto ctx = detail::make_tls_context(ptr->cfg.tls_cert_file,
-                                          ptr->cfg.tls_key_file, "admin.tls");
+      auto ctx = adapters::http::make_tls_context(
+        ptr->cfg.tls_cert_file, ptr->cfg.tls_key_file, "admin.tls");
       if (!ctx)
         return std::move(ctx.error());
       ptr->tls = *ctx;
@@ -2077,29 +2077,29 @@ caf::expected<uint16_t> admin_server::start() {
   auto& st = *impl_;
   if (st.started)
     return st.bound;
-  detail::front_limits lim;
+  adapters::http::front_limits lim;
   lim.max_connections = st.cfg.threads;
   lim.max_per_client = st.cfg.max_connections_per_client;
   lim.header_timeout = st.cfg.header_timeout;
   lim.body_timeout = st.cfg.body_timeout;
   lim.idle_timeout = st.cfg.idle_timeout;
   lim.write_timeout = st.cfg.write_timeout;
-  auto on_refused = [&st](detail::refusal why) {
+  auto on_refused = [&st](adapters::http::refusal why) {
     st.refused
-      ->with({why == detail::refusal::per_client ? "per_client"
-              : why == detail::refusal::total    ? "total"
-                                                 : "tls"})
+      ->with({why == adapters::http::refusal::per_client ? "per_client"
+              : why == adapters::http::refusal::total    ? "total"
+                                                         : "tls"})
       .inc();
   };
-  st.api_front = std::make_unique<detail::front>(st.svr, lim, st.tls,
-                                                 on_refused);
+  st.api_front = std::make_unique<adapters::http::front>(st.svr, lim, st.tls,
+                                                         on_refused);
   auto port = st.api_front->bind(st.cfg.address, st.cfg.port, "admin.listen");
   if (!port)
     return std::move(port.error());
   st.bound = *port;
   if (st.cfg.metrics_address) {
-    st.metrics_front = std::make_unique<detail::front>(st.metrics_svr, lim,
-                                                       st.tls, on_refused);
+    st.metrics_front = std::make_unique<adapters::http::front>(
+      st.metrics_svr, lim, st.tls, on_refused);
     auto mport = st.metrics_front->bind(
       *st.cfg.metrics_address, st.cfg.metrics_port, "admin.metrics.listen");
     if (!mport)

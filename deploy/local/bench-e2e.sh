@@ -14,8 +14,8 @@
 #                                           (report in STACK_DIR/perf.data)
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
 #                                           that cost PostgreSQL the most time
-#   E2E_KEEP_ALIVE=1                        keep NetBox and GenieACS connections
-#                                           open (default: Connection: close, below)
+#   E2E_KEEP_ALIVE=0                        a connection per NetBox and GenieACS
+#                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
 # Ports: STACK_PORT_BASE (default 18300) + 1..13 (see stack.sh), admin API
@@ -81,16 +81,10 @@ export ISPFLOW_NAS_0_COA_PORT=$STACK_NAS_COA_PORT
 if [[ -n "${E2E_FETCH_WAIT_MS-10}" ]]; then
   export ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS=${E2E_FETCH_WAIT_MS:-10}
 fi
-# The simulators serve HTTP with cpp-httplib, whose server thread of every
-# idle kept-alive connection wakes about 180 times a second (a 10 ms select,
-# then a 1 ms sleep, in a loop); under load ispflowd keeps 16 connections
-# per system open (at 200/s the four simulators then switched context
-# 14,000 times a second, and 200/s fell to 160/s).
-# NetBox behind nginx and GenieACS (Node.js) wait for idle ones in epoll. So
-# that the simulators' idle loop is not what is measured, ispflowd sends
-# `Connection: close` to these two unless E2E_KEEP_ALIVE=1 (AWX and the olt
-# app keep their connections, as before).
-if [[ "${E2E_KEEP_ALIVE:-0}" != 1 ]]; then
+# E2E_KEEP_ALIVE=0: ispflowd sends `Connection: close` to NetBox and
+# GenieACS (tenants[].{netbox,genieacs}.keep_alive: false), a connection per
+# request, to compare with the default.
+if [[ "${E2E_KEEP_ALIVE:-1}" == 0 ]]; then
   export ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE=false ISPFLOW_TENANTS_0_GENIEACS_KEEP_ALIVE=false
 fi
 systems=${E2E_SYSTEMS:-netbox voltha genieacs awx radius}

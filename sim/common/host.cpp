@@ -295,30 +295,39 @@ void http_host::handle_control(const httplib::Request& req,
   reply_json(res, 404, R"({"detail":"Unknown control path."})");
 }
 
+namespace {
+
+// A fault answers before httplib reads the request's body, which then waits
+// in the connection in front of the next request. Such an answer closes the
+// connection, as nginx does when it answers early.
+void close_if_body_unread(const httplib::Request& req, httplib::Response& res) {
+  auto length = req.get_header_value("Content-Length");
+  if ((length.empty() || length == "0") && !req.has_header("Transfer-Encoding"))
+    return;
+  res.set_header("Connection", "close");
+  if (auto* conn = adapters::http::current_connection())
+    conn->close_after_response();
+}
+
+} // namespace
+
 caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   if (server_)
     return caf::make_error(errc::unspecified,
                            std::string{"simulator already started"});
   set_faults(std::move(faults));
-  server_ = std::make_unique<httplib::Server>();
+  server_ = std::make_unique<adapters::http::router>();
   auto& svr = *server_;
-  // One worker per connection: a large pool keeps concurrent keep-alive
-  // clients from queueing behind each other (local-stack.md section 6).
-  svr.new_task_queue = [] { return new httplib::ThreadPool(64); };
-  svr.set_keep_alive_timeout(2);
-  // httplib writes a response's headers and body in two send()s: with
-  // Nagle's algorithm the body then waits for the client's delayed ACK of
-  // the headers, ~40 ms on every request of a reused connection. Accepted
-  // sockets inherit TCP_NODELAY from the listening one (Linux).
-  svr.set_tcp_nodelay(true);
-  auto widen = widen_http_server(svr);
   svr.set_default_headers(hooks_.default_headers);
   svr.set_pre_routing_handler(
     [this](const httplib::Request& req, httplib::Response& res) {
       if (!is_control(req))
         calls_.record(caller_of(req.get_header_value("User-Agent")), req.method,
                       req.path);
-      switch (pre_route(req, res)) {
+      auto v = pre_route(req, res);
+      if (v != verdict::pass)
+        close_if_body_unread(req, res);
+      switch (v) {
         case verdict::pass:
           return httplib::Server::HandlerResponse::Unhandled;
         case verdict::handled:
@@ -359,39 +368,35 @@ caf::expected<uint16_t> http_host::start(uint16_t port, fault_config faults) {
   svr.Patch(".*", dispatch);
   svr.Delete(".*", dispatch);
   svr.Options(".*", dispatch);
-  int bound = 0;
-  if (port == 0) {
-    bound = svr.bind_to_any_port("127.0.0.1");
-  } else if (svr.bind_to_port("127.0.0.1", port)) {
-    bound = port;
-  }
-  if (bound <= 0) {
+  auto served = serve_http(svr, "127.0.0.1", port);
+  if (!served) {
     server_.reset();
-    return caf::make_error(errc::unspecified,
-                           std::string{"cannot bind 127.0.0.1:"}
-                             + std::to_string(port));
+    return served.error();
   }
-  widen();
-  port_ = static_cast<uint16_t>(bound);
-  thread_ = std::thread{[this] { server_->listen_after_bind(); }};
-  // httplib's stop() is a no-op until the listen loop runs: a stop() right
-  // after start() would otherwise leave the loop (and the join) hanging.
-  for (int i = 0; i < 5000 && !server_->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  front_ = std::move(served->front);
+  port_ = served->port;
   return port_.load();
 }
 
-std::function<void()> widen_http_server(httplib::Server& svr) {
-  svr.set_keep_alive_max_count(keep_alive_requests);
-  auto fd = std::make_shared<std::atomic<int>>(-1);
-  svr.set_socket_options([fd](socket_t sock) {
-    httplib::default_socket_options(sock);
-    fd->store(static_cast<int>(sock));
-  });
-  return [fd] {
-    if (auto sock = fd->load(); sock >= 0)
-      ::listen(sock, accept_backlog);
-  };
+caf::expected<served_http> serve_http(adapters::http::router& routes,
+                                      const std::string& host, uint16_t port) {
+  adapters::http::front_limits lim;
+  // Every client is on loopback: the per-client bound is the total.
+  lim.max_connections = 128;
+  lim.max_per_client = 128;
+  lim.idle_timeout = std::chrono::seconds{2};
+  lim.max_requests_per_connection = keep_alive_requests;
+  lim.listen_backlog = accept_backlog;
+  lim.thread_name = "sim.http";
+  served_http out;
+  out.front = std::make_unique<adapters::http::front>(routes, lim, nullptr,
+                                                      nullptr);
+  auto bound = out.front->bind(host, port, "port");
+  if (!bound)
+    return bound.error();
+  out.port = *bound;
+  out.front->start();
+  return out;
 }
 
 void http_host::stop() {
@@ -400,10 +405,9 @@ void http_host::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (server_)
-    server_->stop();
-  if (thread_.joinable())
-    thread_.join();
+  if (front_)
+    front_->stop();
+  front_.reset();
   server_.reset();
 }
 

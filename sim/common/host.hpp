@@ -1,5 +1,6 @@
 #pragma once
 
+#include "adapters/http/front.hpp"
 #include "sim/common/call_log.hpp"
 #include "sim/common/faults.hpp"
 
@@ -109,8 +110,8 @@ private:
   void consume_one();
 
   host_hooks hooks_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<adapters::http::router> server_;
+  std::unique_ptr<adapters::http::front> front_;
   std::atomic<uint16_t> port_{0};
   mutable std::mutex mtx_;
   std::condition_variable cv_;
@@ -131,14 +132,25 @@ constexpr int accept_backlog = 1024;
 /// `keepalive_requests` default, in front of NetBox, AWX and GenieACS).
 constexpr size_t keep_alive_requests = 1000;
 
-/// Sets `svr` up as every simulator's HTTP server is: Debian's
-/// libcpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG
-/// is compiled into the library) and closes a connection after 5 requests
-/// (CPPHTTPLIB_KEEPALIVE_MAX_COUNT). Under load the closed connections are
-/// opened again, the accept queue overflows, and every dropped SYN costs
-/// its client a one-second retransmission. Call before binding `svr`, and
-/// what it returns after a successful bind: that listens again with
-/// `accept_backlog` (Linux takes a new backlog for a listening socket).
-std::function<void()> widen_http_server(httplib::Server& svr);
+/// A simulator's HTTP server, bound and serving.
+struct served_http {
+  std::unique_ptr<adapters::http::front> front;
+  uint16_t port = 0;
+};
+
+/// Serves the routes of `routes` on `host:port` (0: a free port) as every
+/// simulator does, through the connection front of adapters/http rather
+/// than httplib's own accept loop. Debian's libcpp-httplib listens with a
+/// backlog of 5 and closes a connection after 5 requests (both compiled
+/// into the library), so that under load the accept queue overflowed and
+/// every dropped SYN cost its client a one-second retransmission; and its
+/// worker of an idle kept-alive connection wakes about 180 times a second
+/// (a 10 ms select, then a 1 ms sleep), which with ispflowd's 16
+/// connections per system cost the simulators more than the requests did.
+/// The front listens with `accept_backlog`, serves `keep_alive_requests`
+/// per connection, waits for the next one in poll(2) for up to 2 s, and
+/// sets TCP_NODELAY (httplib writes headers and body in two send()s).
+caf::expected<served_http> serve_http(adapters::http::router& routes,
+                                      const std::string& host, uint16_t port);
 
 } // namespace ispflow::sim::common

@@ -168,9 +168,9 @@ struct server::impl final : pb::VolthaService::Service {
 
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_bound = 0;
-  httplib::Server http;
+  adapters::http::router http;
   int rest_bound = 0;
-  std::thread http_thread;
+  std::unique_ptr<adapters::http::front> http_front;
 
   // -- model (call with mx held) ----------------------------------------------
 
@@ -1314,34 +1314,16 @@ caf::expected<std::unique_ptr<server>> server::start(options opts) {
       return caf::make_error(errc::invalid_config,
                              "voltha sim: cannot listen on " + addr);
     ptr->routes();
-    ptr->http.new_task_queue = [] { return new httplib::ThreadPool(32); };
-    ptr->http.set_keep_alive_timeout(1);
-    // httplib writes a response's headers and body in two send()s: with
-    // Nagle's algorithm the body waits for the client's delayed ACK (~40 ms
-    // on every request of a reused connection). Accepted sockets inherit
-    // TCP_NODELAY from the listening one (Linux), as in sim/common's host.
-    ptr->http.set_tcp_nodelay(true);
-    auto widen = common::widen_http_server(ptr->http);
-    if (ptr->opts.rest_port == 0) {
-      ptr->rest_bound = ptr->http.bind_to_any_port(ptr->opts.host);
-    } else if (ptr->http.bind_to_port(ptr->opts.host, ptr->opts.rest_port)) {
-      ptr->rest_bound = ptr->opts.rest_port;
-    } else {
-      ptr->rest_bound = -1;
-    }
-    if (ptr->rest_bound <= 0) {
+    auto served = common::serve_http(ptr->http, ptr->opts.host,
+                                     ptr->opts.rest_port);
+    if (!served) {
       ptr->grpc_server->Shutdown();
       return caf::make_error(errc::invalid_config,
                              "voltha sim: cannot listen on REST port "
                                + std::to_string(ptr->opts.rest_port));
     }
-    widen();
-    auto* raw = ptr.get();
-    ptr->http_thread = std::thread{[raw] { raw->http.listen_after_bind(); }};
-    // httplib's stop() is a no-op until the listen loop runs: a stop()
-    // right after start() would leave the loop (and stop()'s join) hanging.
-    for (int i = 0; i < 5000 && !ptr->http.is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    ptr->http_front = std::move(served->front);
+    ptr->rest_bound = served->port;
     return std::unique_ptr<server>{new server(std::move(ptr))};
   } catch (const std::exception& e) {
     return caf::make_error(errc::invalid_config,
@@ -1414,9 +1396,8 @@ void server::stop() {
   impl_->wake.notify_all();
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now()
                                + std::chrono::seconds{1});
-  impl_->http.stop();
-  if (impl_->http_thread.joinable())
-    impl_->http_thread.join();
+  if (impl_->http_front)
+    impl_->http_front->stop();
 }
 
 } // namespace ispflow::sim::voltha

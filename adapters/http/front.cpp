@@ -1,4 +1,4 @@
-#include "actors/admin/front.hpp"
+#include "adapters/http/front.hpp"
 
 #include "common/thread_name.hpp"
 #include "common/wait.hpp"
@@ -21,7 +21,7 @@
 #include <thread>
 #include <unistd.h>
 
-namespace ispflow::actors::admin::detail {
+namespace ispflow::adapters::http {
 
 namespace {
 
@@ -339,7 +339,7 @@ struct front::impl {
   }
 
   void accept_loop() {
-    common::name_this_thread("isp.admin");
+    common::name_this_thread(lim.thread_name);
     for (;;) {
       pollfd ps[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
       if (::poll(ps, 2, -1) < 0 && errno != EINTR)
@@ -459,7 +459,7 @@ caf::expected<uint16_t> front::bind(const std::string& address, uint16_t port,
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0
-      || ::listen(fd, 128) != 0) {
+      || ::listen(fd, impl_->lim.listen_backlog) != 0) {
     auto why = std::string{std::strerror(errno)};
     ::close(fd);
     return fail(why);
@@ -545,4 +545,4 @@ void free_tls_context(SSL_CTX* ctx) noexcept {
     SSL_CTX_free(ctx);
 }
 
-} // namespace ispflow::actors::admin::detail
+} // namespace ispflow::adapters::http

@@ -1,6 +1,7 @@
 #pragma once
 
-// Internal to ispflow::admin: the connection front of the admin server.
+// A connection front for cpp-httplib servers: the admin server's, and the
+// simulators'.
 //
 // cpp-httplib 0.11.4 (Debian's split build) parses and routes requests, but
 // its own accept loop cannot refuse a client before a worker thread takes the
@@ -22,7 +23,7 @@
 #include <openssl/ssl.h>
 #include <string>
 
-namespace ispflow::actors::admin::detail {
+namespace ispflow::adapters::http {
 
 /// Bounds of the connection front.
 struct front_limits {
@@ -43,6 +44,10 @@ struct front_limits {
   size_t max_header_bytes = 64 * 1024;
   /// Requests served on one connection before it is closed.
   uint32_t max_requests_per_connection = 100;
+  /// The listen queue of the bound socket.
+  int listen_backlog = 128;
+  /// Name of the accepting thread (at most 15 characters).
+  std::string thread_name = "isp.admin";
 };
 
 /// httplib's router with its request processing opened to the front.
@@ -113,4 +118,4 @@ caf::expected<SSL_CTX*> make_tls_context(const std::string& cert_file,
 /// Releases a context of `make_tls_context`.
 void free_tls_context(SSL_CTX* ctx) noexcept;
 
-} // namespace ispflow::actors::admin::detail
+} // namespace ispflow::adapters::http
