@@ -1,13 +1,13 @@
 #include "sim/nas/control.hpp"
 
 #include "events/errc.hpp"
+#include "sim/common/host.hpp"
 
 #include <chrono>
 #include <httplib.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <thread>
 
 namespace ispflow::sim::nas {
 
@@ -36,8 +36,8 @@ void write_session(writer_type& w, const session& s) {
 } // namespace
 
 struct control_server::impl {
-  httplib::Server server;
-  std::thread thread;
+  adapters::http::router server;
+  std::unique_ptr<adapters::http::front> front;
   int port = 0;
   bool stopped = false;
 };
@@ -50,7 +50,6 @@ caf::expected<std::unique_ptr<control_server>>
 control_server::start(simulator& sim, const std::string& host, uint16_t port) {
   auto p = std::make_unique<impl>();
   auto& srv = p->server;
-  srv.new_task_queue = [] { return new httplib::ThreadPool(16); };
   srv.Get("/sessions", [&sim](const httplib::Request&, httplib::Response& res) {
     rapidjson::StringBuffer buf;
     writer_type w{buf};
@@ -190,18 +189,13 @@ control_server::start(simulator& sim, const std::string& host, uint16_t port) {
              }
              res.status = 204;
            });
-  p->port = port == 0 ? srv.bind_to_any_port(host.c_str())
-                      : (srv.bind_to_port(host.c_str(), port) ? port : -1);
-  if (p->port <= 0)
+  auto served = common::serve_http(srv, host, port);
+  if (!served)
     return caf::make_error(errc::invalid_config,
                            "nas: cannot bind the control port "
                              + std::to_string(port));
-  auto* raw = p.get();
-  p->thread = std::thread{[raw] { raw->server.listen_after_bind(); }};
-  // httplib's stop() is a no-op until the listen loop runs: a stop() right
-  // after start() would leave the loop (and the join) hanging.
-  for (int i = 0; i < 5000 && !p->server.is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  p->front = std::move(served->front);
+  p->port = served->port;
   return std::unique_ptr<control_server>{new control_server(std::move(p))};
 }
 
@@ -217,9 +211,8 @@ void control_server::stop() {
   if (impl_->stopped)
     return;
   impl_->stopped = true;
-  impl_->server.stop();
-  if (impl_->thread.joinable())
-    impl_->thread.join();
+  if (impl_->front)
+    impl_->front->stop();
 }
 
 } // namespace ispflow::sim::nas
