@@ -135,10 +135,10 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   return len;
 }
 
-// The last moment before a request goes out on its connection: a request
+// Called by libcurl right before it sends the request, once per attempt:
+// the last moment before a request goes out on its connection. A request
 // submitted before the process paused (SIGSTOP, a stall) is not sent once
 // this instance's leases are unconfirmed (common/effect_gate.hpp).
-// Called by libcurl right before it sends the request: once per attempt.
 int on_prereq(void* user, char*, char*, int, int) {
   auto* t = static_cast<transfer*>(user);
   if (!common::effect_gate::open()) {

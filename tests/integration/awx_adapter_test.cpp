@@ -352,14 +352,24 @@ TEST_F(awx_adapter, a_failed_job_is_permanent_with_its_explanation) {
             "AWX job 2 canceled: Job was canceled by the user.");
 }
 
-TEST_F(awx_adapter, an_unknown_launch_outcome_is_reconciled_without_relaunch) {
-  start();
+namespace {
+
+// The simulator starts the next launched job, then resets the connection
+// instead of answering.
+void reset_the_next_launch_after_applying_it(awx_sim::server& srv) {
   ispflow::sim::common::fault_config faults;
   faults.apply_then_reset = true;
   faults.path_prefix = "/api/v2/job_templates/1/launch/";
   faults.method = "POST";
   faults.count = 1;
-  srv->set_faults(faults);
+  srv.set_faults(faults);
+}
+
+} // namespace
+
+TEST_F(awx_adapter, an_unknown_launch_outcome_is_reconciled_without_relaunch) {
+  start();
+  reset_the_next_launch_after_applying_it(*srv);
   auto lost = run("saga-7/run_activation_job/0");
   EXPECT_EQ(lost.outcome, adapter_outcome::unknown_outcome) << lost;
   EXPECT_EQ(srv->launch_count(), 1u);
@@ -379,12 +389,7 @@ TEST_F(awx_adapter, a_launch_lost_on_a_reused_connection_is_not_sent_again) {
   EXPECT_EQ(run("saga-8/run_activation_job/0").outcome,
             adapter_outcome::parked);
   ASSERT_EQ(srv->launch_count(), 1u);
-  ispflow::sim::common::fault_config faults;
-  faults.apply_then_reset = true;
-  faults.path_prefix = "/api/v2/job_templates/1/launch/";
-  faults.method = "POST";
-  faults.count = 1;
-  srv->set_faults(faults);
+  reset_the_next_launch_after_applying_it(*srv);
   auto lost = run("saga-9/run_activation_job/0");
   EXPECT_EQ(lost.outcome, adapter_outcome::unknown_outcome) << lost;
   EXPECT_EQ(srv->launch_count(), 2u);
