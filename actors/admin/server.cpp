@@ -2084,6 +2084,7 @@ caf::expected<uint16_t> admin_server::start() {
   lim.body_timeout = st.cfg.body_timeout;
   lim.idle_timeout = st.cfg.idle_timeout;
   lim.write_timeout = st.cfg.write_timeout;
+  lim.thread_name = "isp.admin";
   auto on_refused = [&st](adapters::http::refusal why) {
     st.refused
       ->with({why == adapters::http::refusal::per_client ? "per_client"

@@ -47,7 +47,7 @@ struct front_limits {
   /// The listen queue of the bound socket.
   int listen_backlog = 128;
   /// Name of the accepting thread (at most 15 characters).
-  std::string thread_name = "isp.admin";
+  std::string thread_name = "isp.http.front";
 };
 
 /// httplib's router with its request processing opened to the front.

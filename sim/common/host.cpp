@@ -3,7 +3,6 @@
 #include "events/errc.hpp"
 
 #include <arpa/inet.h>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +11,6 @@
 #include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <thread>
 #include <unistd.h>
 
 namespace ispflow::sim::common {

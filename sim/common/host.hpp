@@ -16,7 +16,6 @@
 #include <mutex>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace ispflow::sim::common {
