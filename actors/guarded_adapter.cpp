@@ -47,25 +47,27 @@ void dispatch(guarded_ptr self, res::guard_ticket ticket,
   auto start = clock_type::now();
   auto tenant = req.tenant_id;
   auto held = std::make_shared<res::guard_ticket>(std::move(ticket));
-  auto done = [self, held, start, tenant](auto outcome) {
+  // Counts the outcome, answers (a failed half-open probe as parked: see
+  // res::guard::settle), then lets the tenant's next waiting call go.
+  auto done = [self, held, start, tenant, rp](
+                res::call_outcome counted, api::adapter_reply reply) mutable {
     auto& st = self->state;
     auto now = clock_type::now();
-    st.guard->complete(*held, outcome, now - start, now);
+    rp.deliver(
+      st.guard->settle(*held, counted, now - start, now, std::move(reply)));
     st.slots.drain(*st.guard, tenant, now);
     arm_tick(self);
   };
   self->request(self->state.inner, caf::infinite, invoke_atom_v, std::move(req))
     .then(
       [=](api::adapter_reply& reply) mutable {
-        auto outcome = reply.outcome;
-        rp.deliver(std::move(reply));
-        done(outcome);
+        done(res::breaker_outcome(reply.outcome), std::move(reply));
       },
       [=](caf::error& err) mutable {
-        rp.deliver(api::reply_failed(api::adapter_outcome::unknown_outcome,
-                                     "adapter " + self->state.adapter
-                                       + " did not answer: " + to_string(err)));
-        done(res::call_outcome::failure);
+        done(res::call_outcome::failure,
+             api::reply_failed(api::adapter_outcome::unknown_outcome,
+                               "adapter " + self->state.adapter
+                                 + " did not answer: " + to_string(err)));
       });
 }
 

@@ -159,7 +159,8 @@ void finish(self_ptr self, const op_ptr& op, adapter_reply reply,
             call_outcome health) {
   auto& st = self->state;
   auto now = st.clock->now();
-  st.guard->complete(op->ticket, health, now - op->started, now);
+  reply = st.guard->settle(op->ticket, health, now - op->started, now,
+                           std::move(reply));
   auto outcome = std::string{to_string(reply.outcome)};
   auto level = reply.outcome == adapter_outcome::succeeded
                    || reply.outcome == adapter_outcome::parked

@@ -96,10 +96,10 @@ void finish(self_ptr self, const call_ptr& c, adapter_reply rep) {
     bool failure = c->system_failed
                    && (rep.outcome == adapter_outcome::retryable_failure
                        || rep.outcome == adapter_outcome::unknown_outcome);
-    self->state.guard->complete(c->ticket,
-                                failure ? resilience::call_outcome::failure
-                                        : resilience::call_outcome::success,
-                                now - c->started, now);
+    rep = self->state.guard->settle(c->ticket,
+                                    failure ? resilience::call_outcome::failure
+                                            : resilience::call_outcome::success,
+                                    now - c->started, now, std::move(rep));
     c->guarded = false;
   }
   auto level = rep.outcome == adapter_outcome::succeeded

@@ -1,5 +1,6 @@
 #include "adapters/resilience/guard.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 namespace ispflow::adapters::resilience {
@@ -100,6 +101,29 @@ void guard::complete(const guard_ticket& ticket,
                      events::adapter_outcome outcome, duration took,
                      time_point now) {
   complete(ticket, breaker_outcome(outcome), took, now);
+}
+
+events::adapter_reply
+guard::settle(const guard_ticket& ticket, call_outcome counted, duration took,
+              time_point now, events::adapter_reply reply) {
+  complete(ticket, counted, took, now);
+  if (!ticket.permit.trial || !ticket.breaker
+      || counted != call_outcome::failure
+      || reply.outcome != events::adapter_outcome::retryable_failure)
+    return reply;
+  // Open again (this failure decided), or half-open until the other trials
+  // are recorded.
+  auto snap = ticket.breaker->snapshot();
+  auto wait = snap.config.half_open_busy_retry_after;
+  if (snap.state == breaker_state::open)
+    wait = std::chrono::duration_cast<std::chrono::milliseconds>(snap.open_until
+                                                                 - now);
+  std::ostringstream out;
+  out << "probe of breaker " << ticket.key << " failed: " << reply.error;
+  reply.outcome = events::adapter_outcome::parked;
+  reply.error = out.str();
+  reply.retry_after_ms = std::max<int64_t>(wait.count(), 1);
+  return reply;
 }
 
 } // namespace ispflow::adapters::resilience

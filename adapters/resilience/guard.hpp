@@ -107,6 +107,18 @@ public:
   void complete(const guard_ticket& ticket, events::adapter_outcome outcome,
                 duration took, time_point now);
 
+  /// `complete`, then the reply to give the caller. A half-open trial call
+  /// counted as a failure was the breaker's probe of a system already
+  /// known to fail, not an attempt of the request: breakers park, they do
+  /// not fail. Its `retryable_failure` comes back `parked`, to be tried
+  /// again once the breaker lets calls through (its `retry_after_ms`), its
+  /// error as "probe of breaker <key> failed: <error>". Any other reply is
+  /// returned as given; so is an `unknown_outcome` (the request may have
+  /// taken effect: the next attempt must look first, and it counts).
+  events::adapter_reply settle(const guard_ticket& ticket, call_outcome counted,
+                               duration took, time_point now,
+                               events::adapter_reply reply);
+
   /// The breakers.
   breaker_registry& breakers() noexcept {
     return *breakers_;

@@ -248,6 +248,60 @@ TEST_F(guard_test, parks_at_the_tenant_limit_without_using_a_trial_permit) {
   EXPECT_TRUE(probe.ticket.permit.trial);
 }
 
+TEST_F(guard_test, a_failed_half_open_probe_parks_its_call_instead_of_failing) {
+  auto failed = [](std::string error) {
+    return events::reply_failed(adapter_outcome::retryable_failure,
+                                std::move(error));
+  };
+  // Closed: a retryable failure stays one (it counts as the step's attempt).
+  auto first = g.admit("acme", "awx", "default", clock.now());
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first.ticket.permit.trial);
+  auto r1 = g.settle(first.ticket, call_outcome::failure, fast, clock.now(),
+                     failed("HTTP 503"));
+  EXPECT_EQ(r1.outcome, adapter_outcome::retryable_failure);
+  EXPECT_EQ(r1.error, "HTTP 503");
+  fail_once("acme", "awx");
+  clock.advance(30s);
+  // Half-open: the trial fails, the breaker opens again, and the call comes
+  // back parked until the next probe.
+  auto probe = g.admit("acme", "awx", "default", clock.now());
+  ASSERT_TRUE(probe);
+  ASSERT_TRUE(probe.ticket.permit.trial);
+  clock.advance(2s);
+  auto r2 = g.settle(probe.ticket, call_outcome::failure, fast, clock.now(),
+                     failed("HTTP 503"));
+  EXPECT_EQ(g.breakers().find({"acme", "awx", "default"})->state(),
+            breaker_state::open);
+  EXPECT_EQ(r2.outcome, adapter_outcome::parked);
+  EXPECT_EQ(r2.retry_after_ms, 30'000);
+  EXPECT_EQ(r2.error, "probe of breaker acme/awx/default failed: HTTP 503");
+  EXPECT_EQ(g.tenant_limits().in_flight("acme"), 0);
+  // A probe whose request may have taken effect stays unknown: the next
+  // attempt must look first, and it counts.
+  clock.advance(30s);
+  auto unsure = g.admit("acme", "awx", "default", clock.now());
+  ASSERT_TRUE(unsure);
+  ASSERT_TRUE(unsure.ticket.permit.trial);
+  auto r3 = g.settle(unsure.ticket, call_outcome::failure, fast, clock.now(),
+                     events::reply_failed(adapter_outcome::unknown_outcome,
+                                          "no answer"));
+  EXPECT_EQ(r3.outcome, adapter_outcome::unknown_outcome);
+  // A probe that succeeds, or that the system answered (a 4xx counted as
+  // success), is returned as given.
+  clock.advance(30s);
+  auto healthy = g.admit("acme", "awx", "default", clock.now());
+  ASSERT_TRUE(healthy);
+  ASSERT_TRUE(healthy.ticket.permit.trial);
+  auto r4 = g.settle(healthy.ticket, call_outcome::success, fast, clock.now(),
+                     events::reply_failed(adapter_outcome::permanent_failure,
+                                          "HTTP 400"));
+  EXPECT_EQ(r4.outcome, adapter_outcome::permanent_failure);
+  EXPECT_EQ(r4.retry_after_ms, 0);
+  EXPECT_EQ(g.breakers().find({"acme", "awx", "default"})->state(),
+            breaker_state::closed);
+}
+
 TEST_F(guard_test, counts_permanent_failures_as_a_healthy_system) {
   for (int i = 0; i < 4; ++i) {
     auto adm = g.admit("acme", "netbox", "default", clock.now());
