@@ -65,12 +65,33 @@ constexpr const char* step_in_columns
   = "saga, idx, name, state, attempts, last_error, output, first, next, "
     "reconcile, gen, cattempts, cstarted";
 
+// The parts of a one-statement write that a batch may have nothing for; a
+// variant without them leaves out their common table expressions, which
+// cost the server even when they touch no row (each opens its table and
+// every index of it). Most writes are a transition of sagas already
+// stored: no inbox link, no timer.
+enum write_part : unsigned {
+  /// `i`: new sagas' inbox events are linked to them.
+  part_inbox = 1,
+  /// `st`: step rows.
+  part_steps = 2,
+  /// `ts` and `tc`: timers set and cleared.
+  part_timers = 4,
+  /// `o`: outbox records.
+  part_outbox = 8,
+};
+constexpr unsigned all_write_parts = 15;
+
 // The write statement. Parameters: $1 timers set, $2 timers cleared (json),
 // $3 this instance's id; one statement also takes $4 the saga rows, $5 the
 // step rows, $6 the outbox records (json), $7 and $8 the fence
 // (fence_arrays), and answers five more columns: the first partition the
-// fence refuses, if any (see fence_ctes' `bad`).
-std::string write_statement(bool one_statement) {
+// fence refuses, if any (see fence_ctes' `bad`). A part left out answers
+// 0 for its count; `one_statement_sql` numbers the parameters a variant
+// still takes.
+std::string write_statement(bool one_statement,
+                            unsigned parts = all_write_parts) {
+  auto has = [parts](write_part x) { return (parts & x) != 0; };
   std::string sagas_in = "ispflow_saga_in";
   std::string steps_in = "ispflow_step_in";
   std::string head = "WITH ";
@@ -81,10 +102,11 @@ std::string write_statement(bool one_statement) {
     sagas_in = "sin";
     steps_in = "tin";
     head += "sin AS MATERIALIZED (SELECT * FROM json_to_recordset($4::json)"
-            " AS x(" ISPFLOW_SAGA_IN ")), "
-            "tin AS (SELECT * FROM json_to_recordset($5::json)"
-            " AS x(" ISPFLOW_STEP_IN ")), "
-            + detail::fence_ctes(7, 8, 3) + ", ";
+            " AS x(" ISPFLOW_SAGA_IN ")), ";
+    if (has(part_steps))
+      head += "tin AS (SELECT * FROM json_to_recordset($5::json)"
+              " AS x(" ISPFLOW_STEP_IN ")), ";
+    head += detail::fence_ctes(7, 8, 3) + ", ";
     where = " WHERE NOT EXISTS (SELECT 1 FROM bad)";
     and_fenced = " AND NOT EXISTS (SELECT 1 FROM bad)";
   }
@@ -122,20 +144,24 @@ std::string write_statement(bool one_statement) {
     replay_of = COALESCE(excluded.replay_of, t.replay_of),
     owner = excluded.owner
   RETURNING 1
-), i AS (
+))sql";
+  if (has(part_inbox))
+    sql += R"sql(, i AS (
   -- The ANY makes the planner look the events up by index: without
   -- statistics on the staging table it hashed the batch against a
   -- sequential scan of the whole inbox (below some 46,000 events).
   UPDATE inbox SET saga_id = x.id
-    FROM )sql" + sagas_in
-                    + R"sql( x
+    FROM )sql"
+           + sagas_in + R"sql( x
    WHERE x.inbox IS NOT NULL AND inbox.id = x.inbox
      AND inbox.id = ANY (ARRAY(SELECT inbox FROM )sql"
-                    + sagas_in + R"sql(
+           + sagas_in + R"sql(
                                 WHERE inbox IS NOT NULL)))sql"
-                    + and_fenced + R"sql(
+           + and_fenced + R"sql(
   RETURNING 1
-), st AS (
+))sql";
+  if (has(part_steps))
+    sql += R"sql(, st AS (
   INSERT INTO saga_steps AS t (saga_id, idx, name, state, attempts,
                                last_error, output, first_attempt_at,
                                next_attempt_at, reconcile, generation,
@@ -147,8 +173,8 @@ std::string write_statement(bool one_statement) {
          reconcile, gen, cattempts,
          )sql" ISPFLOW_FROM_US("cstarted") R"sql(,
          NULLIF($3::text, '')
-    FROM )sql" + steps_in
-                    + where + R"sql(
+    FROM )sql"
+           + steps_in + where + R"sql(
   ON CONFLICT (saga_id, idx) DO UPDATE SET
     name = excluded.name, state = excluded.state,
     attempts = excluded.attempts, last_error = excluded.last_error,
@@ -167,12 +193,14 @@ std::string write_statement(bool one_statement) {
          excluded.next_attempt_at, excluded.reconcile, excluded.generation,
          excluded.compensation_attempts, excluded.compensation_started_at)
   RETURNING 1
-), ts AS (
+))sql";
+  if (has(part_timers))
+    sql += R"sql(, ts AS (
   INSERT INTO timers (saga_id, step, generation, due_at)
   SELECT saga, step, gen, )sql" ISPFLOW_FROM_US("due") R"sql(
     FROM json_to_recordset($1::json) AS x(
       saga text, step int, gen bigint, due bigint))sql"
-                    + where + R"sql(
+           + where + R"sql(
   ON CONFLICT (saga_id, step, generation) DO UPDATE SET due_at = excluded.due_at
   RETURNING 1
 ), tc AS (
@@ -181,10 +209,10 @@ std::string write_statement(bool one_statement) {
    WHERE t.saga_id = x.saga AND t.step = x.step AND t.generation = x.gen
      AND t.saga_id = ANY (ARRAY(SELECT y.saga FROM json_to_recordset($2::json)
                                                  AS y(saga text))))sql"
-                    + and_fenced + R"sql(
+           + and_fenced + R"sql(
   RETURNING 1
 ))sql";
-  if (one_statement)
+  if (one_statement && has(part_outbox))
     // In the order of their ids, as COPY stores them.
     sql += R"sql(, o AS (
   INSERT INTO outbox (topic, key, value, headers)
@@ -195,16 +223,64 @@ std::string write_statement(bool one_statement) {
    ORDER BY y.k
   RETURNING 1
 ))sql";
-  sql += R"sql(
-SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM i),
-       (SELECT count(*) FROM st), (SELECT count(*) FROM ts),
-       (SELECT count(*) FROM tc))sql";
+  auto count = [](bool present, const char* cte) {
+    return present ? std::string{"(SELECT count(*) FROM "} + cte + ")"
+                   : std::string{"0"};
+  };
+  sql += "\nSELECT (SELECT count(*) FROM s), " + count(has(part_inbox), "i")
+         + ", " + count(has(part_steps), "st") + ", "
+         + count(has(part_timers), "ts") + ", " + count(has(part_timers), "tc");
   if (one_statement)
-    sql += R"sql(, (SELECT count(*) FROM o), b.p, b.ep, b.claimed,
+    sql += ", " + count(has(part_outbox), "o") + R"sql(, b.p, b.ep, b.claimed,
        b.instance_id, b.epoch
   FROM (SELECT 1) AS one
   LEFT JOIN (SELECT * FROM bad ORDER BY p LIMIT 1) AS b ON true)sql";
   return sql;
+}
+
+// The parameters (of write_statement's eight) that the one-statement
+// variant with `parts` takes, in order.
+std::vector<int> one_statement_params(unsigned parts) {
+  std::vector<int> res;
+  for (int n = 1; n <= 8; ++n) {
+    bool used = n == 3 || n == 4 || n == 7 || n == 8
+                || ((n == 1 || n == 2) && (parts & part_timers) != 0)
+                || (n == 5 && (parts & part_steps) != 0)
+                || (n == 6 && (parts & part_outbox) != 0);
+    if (used)
+      res.push_back(n);
+  }
+  return res;
+}
+
+// The one-statement variant with `parts`, its parameters numbered as
+// one_statement_params lists them (a prepared statement cannot leave one of
+// its parameters unused: its type would be unknown).
+std::string one_statement_sql(unsigned parts) {
+  auto sql = write_statement(true, parts);
+  auto params = one_statement_params(parts);
+  std::string res;
+  res.reserve(sql.size());
+  for (size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] != '$' || i + 1 >= sql.size() || sql[i + 1] < '0'
+        || sql[i + 1] > '9') {
+      res += sql[i];
+      continue;
+    }
+    size_t end = i + 1;
+    int n = 0;
+    while (end < sql.size() && sql[end] >= '0' && sql[end] <= '9')
+      n = n * 10 + (sql[end++] - '0');
+    auto at = std::find(params.begin(), params.end(), n);
+    res += '$';
+    res += std::to_string(at - params.begin() + 1);
+    i = end - 1;
+  }
+  return res;
+}
+
+std::string one_statement_name(unsigned parts) {
+  return "ispflow_saga_write_one_" + std::to_string(parts);
 }
 
 // An unstarted event whose subscriber has no open saga and no older
@@ -313,7 +389,9 @@ void prepare(pqxx::connection& conn) {
     tx.exec("SET idle_in_transaction_session_timeout = '5s'");
   }
   conn.prepare("ispflow_saga_write", write_statement(false));
-  conn.prepare("ispflow_saga_write_one", write_statement(true));
+  // Registered only: libpqxx prepares each on its first use.
+  for (unsigned parts = 0; parts <= all_write_parts; ++parts)
+    conn.prepare(one_statement_name(parts), one_statement_sql(parts));
   detail::prepare_fence(conn);
   conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
   conn.prepare("ispflow_saga_startable_in",
@@ -960,6 +1038,17 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   }
   timers_set += ']';
   timers_cleared += ']';
+  // What the one-statement write leaves out (see write_part).
+  unsigned write_parts = 0;
+  if (std::any_of(order.begin(), order.end(),
+                  [&](auto& id) { return sagas_seen[id].inbox_id > 0; }))
+    write_parts |= part_inbox;
+  if (step_rows.size() > 2)
+    write_parts |= part_steps;
+  if (timers_set.size() > 2 || timers_cleared.size() > 2)
+    write_parts |= part_timers;
+  if (outbox.size() > 2)
+    write_parts |= part_outbox;
   // A constraint the batch breaks (a second saga for one inbox event, a
   // missing inbox row) fails the same way on every retry: it is refused as
   // invalid input, not reported as a database error worth retrying.
@@ -969,10 +1058,16 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       if (one_statement) {
         auto [parts, epochs] = detail::fence_arrays(fences);
         auto apply = [&](pqxx::transaction_base& tx) -> std::string {
-          auto row = tx.exec_prepared1("ispflow_saga_write_one", timers_set,
-                                       timers_cleared, impl_->instance_id,
-                                       saga_rows, step_rows, outbox, parts,
-                                       epochs);
+          const std::string* all[]
+            = {&timers_set, &timers_cleared, &impl_->instance_id,
+               &saga_rows,  &step_rows,      &outbox,
+               &parts,      &epochs};
+          std::vector<std::string> args;
+          for (int n : one_statement_params(write_parts))
+            args.push_back(*all[n - 1]);
+          auto row
+            = tx.exec_prepared1(one_statement_name(write_parts),
+                                pqxx::prepare::make_dynamic_params(args));
           if (row[6].is_null())
             return {};
           auto holder = row[9].is_null() ? std::string{}

@@ -268,6 +268,37 @@ TEST_F(saga_store, later_writes_keep_the_input_link_and_partition) {
             std::to_string(inbox[0]) + ":3");
 }
 
+// A one-statement write leaves out what its batch has nothing for (the
+// inbox link, step rows, timers, outbox records): each such write still
+// stores what it has, and leaves the rest as it was.
+TEST_F(saga_store,
+       a_write_with_only_some_parts_stores_those_and_keeps_the_rest) {
+  auto inbox = receive({event("e1", "sub-1", 3)});
+  auto inst = instance("s-1");
+  inst.traceparent = event("e1", "sub-1", 3).traceparent;
+  write({{inst, inbox[0], 3, {}, {record("created")}, {}, {}, {}}});
+  // The saga row alone: its steps are stored unchanged, nothing else.
+  inst.cancel_requested = true;
+  write({{inst, 0, -1, {}, {}, {}, {}, {}}});
+  EXPECT_EQ(load("s-1"), inst);
+  // An outbox record alone.
+  write({{inst, 0, -1, {}, {record("noted")}, {}, {}, {}}});
+  EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ',' "
+                     "ORDER BY id) FROM outbox"),
+            "created,noted");
+  // A timer alone, then a step row with its clearing.
+  write({{inst, 0, -1, {}, {}, {{"s-1", 0, 0, t0 + 30s}}, {}}});
+  EXPECT_EQ(db.value("SELECT count(*) FROM timers"), "1");
+  feed(inst, sg::start_saga{sg::full_tenant_profile()}, t0 + 1s);
+  write({{inst, 0, -1, {}, {}, {}, {{"s-1", 0, 0}}}});
+  EXPECT_EQ(load("s-1"), inst);
+  EXPECT_EQ(db.value("SELECT count(*) FROM timers"), "0");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "2");
+  EXPECT_EQ(db.value("SELECT saga_id || ':' || (SELECT inbox_id FROM sagas)"
+                     " FROM inbox"),
+            "s-1:" + std::to_string(inbox[0]));
+}
+
 TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
   std::vector<ev::accepted_event> events;
   for (int i = 0; i < 200; ++i)
