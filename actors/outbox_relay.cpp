@@ -22,11 +22,19 @@ namespace kafka = adapters::kafka;
 namespace pg = adapters::postgres;
 using namespace std::chrono_literals;
 
+/// How long the marks of a round wait for the next round (ms).
+constexpr int64_t mark_wait = 20;
+
 struct relay_state {
   outbox_relay_settings cfg;
   std::unique_ptr<kafka::producer> producer;
   std::optional<pg::outbox_store> db;
   bool reconciled = false;
+  /// Rows whose records Kafka has acknowledged, not marked published yet:
+  /// the next round's fetch marks them in the same statement. Kept across
+  /// a lost connection (marking a row whose record was sent is never
+  /// wrong; the `published_at IS NULL` guard makes a second mark a no-op).
+  std::vector<int64_t> unmarked;
   /// The server process id of the session holding the relay lease (0 =
   /// standing by).
   int64_t lease_pid = 0;
@@ -140,9 +148,10 @@ struct relay_state {
     if (!reconciled)
       if (auto err = reconcile())
         return err;
-    auto rows = db->fetch_unsent(cfg.batch);
+    auto rows = db->mark_then_fetch(unmarked, cfg.batch);
     if (!rows)
       return std::move(rows.error());
+    unmarked.clear();
     if (rows->empty())
       return size_t{0};
     std::vector<events::kafka_record> records;
@@ -164,11 +173,26 @@ struct relay_state {
     reconciled = false;
     if (auto res = producer->produce_all(records, cfg.produce_timeout); !res)
       return std::move(res.error());
-    if (auto res = db->mark_published(ids); !res)
-      return std::move(res.error());
+    // In Kafka, and known: the next fetch marks them (one round trip a
+    // round instead of two; idle, that fetch comes `mark_wait` later).
     reconciled = true;
     published += ids.size();
-    return std::optional<size_t>{ids.size()};
+    auto n = ids.size();
+    unmarked = std::move(ids);
+    return std::optional<size_t>{n};
+  }
+
+  // Marks what the last round sent (before a stop or a count of the
+  // backlog).
+  caf::error mark_sent() {
+    if (unmarked.empty())
+      return caf::none;
+    if (auto err = ensure_connected())
+      return err;
+    if (auto res = db->mark_published(unmarked); !res)
+      return std::move(res.error());
+    unmarked.clear();
+    return caf::none;
   }
 };
 
@@ -187,6 +211,12 @@ void run(relay_ptr self) {
     return;
   }
   st.backoff = 0ms;
+  // Marks of the last round wait for the next round's fetch this long at
+  // most: under load a commit rings the doorbell sooner; idle, one more
+  // round marks them.
+  auto pause = st.cfg.poll_interval;
+  if (!st.unmarked.empty())
+    pause = std::min(pause, std::chrono::milliseconds{mark_wait});
   if (!*n)
     self->delayed_send(self, st.cfg.standby_poll, relay_atom_v);
   else if (**n == st.cfg.batch)
@@ -194,10 +224,10 @@ void run(relay_ptr self) {
   else if (st.cfg.doorbell) {
     // On the relay's own thread: the pause ends with the next commit of a
     // writer of this process (a stop waits at most poll_interval).
-    st.cfg.doorbell->wait_for(st.cfg.poll_interval);
+    st.cfg.doorbell->wait_for(pause);
     self->send(self, relay_atom_v);
   } else
-    self->delayed_send(self, st.cfg.poll_interval, relay_atom_v);
+    self->delayed_send(self, pause, relay_atom_v);
 }
 
 outbox_relay_actor::behavior_type
@@ -218,9 +248,14 @@ relay(relay_ptr self, outbox_relay_settings cfg,
           break;
       }
       int64_t backlog = -1;
-      if (!st.ensure_connected())
+      if (auto err = st.mark_sent()) {
+        common::log_warn("outbox", "could not mark the last records sent",
+                         {{"rows", std::to_string(st.unmarked.size())},
+                          {"error", render_error(err)}});
+      } else if (!st.ensure_connected()) {
         if (auto b = st.db->backlog())
           backlog = *b;
+      }
       st.producer->flush(5s);
       // Hand the lease over at once (not when the process ends).
       st.disconnect(true);

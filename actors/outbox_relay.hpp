@@ -22,7 +22,8 @@ namespace ispflow::actors {
 inline constexpr const char* outbox_id_header = "ispflow_outbox_id";
 
 /// The outbox relay: publishes outbox rows to Kafka in id order and marks
-/// them published once their delivery reports arrived.
+/// them published once their delivery reports arrived, in the statement
+/// that fetches its next batch (or before it stops).
 ///
 /// In a cluster one relay publishes: the one holding the relay lease (a
 /// session-level advisory lock on its own connection); the others stand

@@ -37,6 +37,16 @@ public:
   /// Up to `limit` unpublished rows, oldest (lowest id) first.
   caf::expected<std::vector<outbox_entry>> fetch_unsent(size_t limit);
 
+  /// Marks the rows `published` as mark_published does, then fetches as
+  /// fetch_unsent does (without them): the relay's round trip for the
+  /// marks of its last round. One statement for up to
+  /// `mark_then_fetch_rows` rows, two above.
+  caf::expected<std::vector<outbox_entry>>
+  mark_then_fetch(const std::vector<int64_t>& published, size_t limit);
+
+  /// See mark_then_fetch.
+  static constexpr size_t mark_then_fetch_rows = 64;
+
   /// Marks the rows with these ids published (now). Unknown or already
   /// published ids are ignored.
   caf::expected<void> mark_published(const std::vector<int64_t>& ids);

@@ -310,6 +310,57 @@ TEST_F(postgres_store, mark_published_shrinks_the_backlog) {
             "2");
 }
 
+// The relay's round: the rows it sent last are marked and the next ones
+// fetched in one statement, which never hands out a row it marks.
+TEST_F(postgres_store,
+       mark_then_fetch_marks_the_sent_rows_and_fetches_the_next) {
+  ev::intake_batch batch;
+  for (int i = 0; i < 5; ++i)
+    batch.accepted.push_back(event("e" + std::to_string(i)));
+  write(batch);
+  auto sent = unsent(2);
+  ASSERT_EQ(sent.size(), 2u);
+  auto next = outbox->mark_then_fetch({sent[0].id, sent[1].id}, 2);
+  ASSERT_TRUE(next) << ispflow::render_error(next.error());
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ(next->at(0).record.value, "accepted e2");
+  EXPECT_EQ(next->at(1).record.value, "accepted e3");
+  EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ','"
+                     " ORDER BY id) FROM outbox WHERE published_at IS NULL"),
+            "accepted e2,accepted e3,accepted e4");
+  EXPECT_NE(outbox->fetched_by(), 0);
+  // Marking the rest: nothing is left; marking again changes nothing.
+  auto rest
+    = outbox->mark_then_fetch({next->at(0).id, next->at(1).id, sent[0].id}, 10);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ(rest->at(0).record.value, "accepted e4");
+  auto none = outbox->mark_then_fetch({rest->at(0).id}, 10);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto backlog = outbox->backlog();
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(*backlog, 0);
+  // A round larger than one statement takes is marked the same way.
+  constexpr auto many = pg::outbox_store::mark_then_fetch_rows + 6;
+  batch.accepted.clear();
+  for (size_t i = 0; i < many + 1; ++i)
+    batch.accepted.push_back(event("f" + std::to_string(i)));
+  write(batch);
+  auto big = unsent(many);
+  ASSERT_EQ(big.size(), many);
+  std::vector<int64_t> ids;
+  for (auto& e : big)
+    ids.push_back(e.id);
+  auto last = outbox->mark_then_fetch(ids, many);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ(last->at(0).record.value, "accepted f" + std::to_string(many));
+  backlog = outbox->backlog();
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(*backlog, 1);
+}
+
 TEST_F(postgres_store, broken_connection_is_unavailable_then_write_reconnects) {
   ev::intake_batch batch;
   batch.accepted = {event("e1")};
