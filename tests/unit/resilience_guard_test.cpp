@@ -262,12 +262,17 @@ TEST_F(guard_test, a_failed_half_open_probe_parks_its_call_instead_of_failing) {
   EXPECT_EQ(r1.outcome, adapter_outcome::retryable_failure);
   EXPECT_EQ(r1.error, "HTTP 503");
   fail_once("acme", "awx");
-  clock.advance(30s);
+  // The breaker's open wait passes; the next call is its half-open trial.
+  auto next_probe = [&] {
+    clock.advance(30s);
+    auto adm = g.admit("acme", "awx", "default", clock.now());
+    EXPECT_TRUE(adm);
+    EXPECT_TRUE(adm.ticket.permit.trial);
+    return adm;
+  };
   // Half-open: the trial fails, the breaker opens again, and the call comes
   // back parked until the next probe.
-  auto probe = g.admit("acme", "awx", "default", clock.now());
-  ASSERT_TRUE(probe);
-  ASSERT_TRUE(probe.ticket.permit.trial);
+  auto probe = next_probe();
   clock.advance(2s);
   auto r2 = g.settle(probe.ticket, call_outcome::failure, fast, clock.now(),
                      failed("HTTP 503"));
@@ -279,20 +284,14 @@ TEST_F(guard_test, a_failed_half_open_probe_parks_its_call_instead_of_failing) {
   EXPECT_EQ(g.tenant_limits().in_flight("acme"), 0);
   // A probe whose request may have taken effect stays unknown: the next
   // attempt must look first, and it counts.
-  clock.advance(30s);
-  auto unsure = g.admit("acme", "awx", "default", clock.now());
-  ASSERT_TRUE(unsure);
-  ASSERT_TRUE(unsure.ticket.permit.trial);
+  auto unsure = next_probe();
   auto r3 = g.settle(unsure.ticket, call_outcome::failure, fast, clock.now(),
                      events::reply_failed(adapter_outcome::unknown_outcome,
                                           "no answer"));
   EXPECT_EQ(r3.outcome, adapter_outcome::unknown_outcome);
   // A probe that succeeds, or that the system answered (a 4xx counted as
   // success), is returned as given.
-  clock.advance(30s);
-  auto healthy = g.admit("acme", "awx", "default", clock.now());
-  ASSERT_TRUE(healthy);
-  ASSERT_TRUE(healthy.ticket.permit.trial);
+  auto healthy = next_probe();
   auto r4 = g.settle(healthy.ticket, call_outcome::success, fast, clock.now(),
                      events::reply_failed(adapter_outcome::permanent_failure,
                                           "HTTP 400"));
