@@ -31,6 +31,19 @@ void append_json_text(std::string& out, std::string_view s);
 /// `\` escaped.
 std::string text_array(const std::vector<std::string>& xs);
 
+/// A PostgreSQL integer array literal, e.g. "{1,2,3}" (int[] or bigint[]).
+template <class Int>
+std::string int_array(const std::vector<Int>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += std::to_string(xs[i]);
+  }
+  out += '}';
+  return out;
+}
+
 /// Appends a JSON array of headers in the stored format: per header
 /// {"key":<text>,"text":<value>} when the value is clean text, else
 /// {"key":<text>,"value":<base64>}, and {"key":<text>,"value":"",

@@ -65,21 +65,6 @@ caf::expected<outbox_store> outbox_store::connect(const std::string& dsn) {
   return outbox_store{std::move(ptr)};
 }
 
-namespace {
-
-std::string id_array(const std::vector<int64_t>& ids) {
-  std::string array = "{";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i > 0)
-      array += ',';
-    array += std::to_string(ids[i]);
-  }
-  array += '}';
-  return array;
-}
-
-} // namespace
-
 caf::expected<std::vector<outbox_entry>>
 outbox_store::fetch_unsent(size_t limit) {
   return mark_then_fetch({}, limit);
@@ -104,7 +89,8 @@ outbox_store::mark_then_fetch(const std::vector<int64_t>& published,
     }
     detail::single_write w{conn};
     return w.exec_prepared("ispflow_outbox_mark_fetch",
-                           static_cast<int64_t>(limit), id_array(published));
+                           static_cast<int64_t>(limit),
+                           detail::int_array(published));
   });
   if (!rows)
     return std::move(rows.error());
@@ -154,7 +140,7 @@ outbox_store::mark_published(const std::vector<int64_t>& ids) {
     return {};
   return impl_->db.run([&](pqxx::connection& conn) {
     detail::single_write w{conn};
-    w.exec_prepared("ispflow_outbox_mark", id_array(ids));
+    w.exec_prepared("ispflow_outbox_mark", detail::int_array(ids));
   });
 }
 

@@ -776,17 +776,6 @@ assemble(const pqxx::result& saga_rows, const pqxx::result& step_rows) {
   return result;
 }
 
-std::string int_array(const std::vector<int32_t>& xs) {
-  std::string out = "{";
-  for (size_t i = 0; i < xs.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    out += std::to_string(xs[i]);
-  }
-  out += '}';
-  return out;
-}
-
 using snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 // -- fencing (schema/0010_cluster.sql) ----------------------------------------
@@ -854,7 +843,7 @@ saga_store::next_startable(const startable_query& q) {
     if (q.partitions.empty())
       return r.exec_prepared("ispflow_saga_startable", n, skip);
     return r.exec_prepared("ispflow_saga_startable_in", n, skip,
-                           int_array(q.partitions));
+                           detail::int_array(q.partitions));
   });
   if (!rows)
     return std::move(rows.error());
@@ -1197,7 +1186,7 @@ saga_store::load_active(const std::vector<int32_t>& partitions) {
     if (partitions.empty())
       return std::pair{r.exec_prepared("ispflow_saga_active"),
                        r.exec_prepared("ispflow_saga_active_steps")};
-    auto parts = int_array(partitions);
+    auto parts = detail::int_array(partitions);
     return std::pair{r.exec_prepared("ispflow_saga_active_in", parts),
                      r.exec_prepared("ispflow_saga_active_steps_in", parts)};
   });

@@ -89,6 +89,14 @@ protected:
     return res ? *res : ev::intake_outcome{};
   }
 
+  // Writes `n` accepted events, <prefix>0 to <prefix>n-1, in one batch.
+  void write_events(size_t n, const std::string& prefix = "e") {
+    ev::intake_batch batch;
+    for (size_t i = 0; i < n; ++i)
+      batch.accepted.push_back(event(prefix + std::to_string(i)));
+    write(batch);
+  }
+
   std::vector<pg::outbox_entry> unsent(size_t limit = 1000) {
     auto res = outbox->fetch_unsent(limit);
     EXPECT_TRUE(res) << ispflow::render_error(res.error());
@@ -253,10 +261,7 @@ TEST_F(postgres_store, bytes_round_trip_from_write_to_fetch_unsent) {
 }
 
 TEST_F(postgres_store, fetch_unsent_orders_by_id_and_respects_the_limit) {
-  ev::intake_batch batch;
-  for (int i = 0; i < 5; ++i)
-    batch.accepted.push_back(event("e" + std::to_string(i)));
-  write(batch);
+  write_events(5);
   auto first = unsent(3);
   ASSERT_EQ(first.size(), 3u);
   EXPECT_EQ(first[0].record.value, "accepted e0");
@@ -288,10 +293,7 @@ TEST_F(postgres_store, append_adds_records_in_order_byte_for_byte) {
 }
 
 TEST_F(postgres_store, mark_published_shrinks_the_backlog) {
-  ev::intake_batch batch;
-  for (int i = 0; i < 4; ++i)
-    batch.accepted.push_back(event("e" + std::to_string(i)));
-  write(batch);
+  write_events(4);
   auto backlog = outbox->backlog();
   ASSERT_TRUE(backlog);
   EXPECT_EQ(*backlog, 4);
@@ -314,10 +316,7 @@ TEST_F(postgres_store, mark_published_shrinks_the_backlog) {
 // fetched in one statement, which never hands out a row it marks.
 TEST_F(postgres_store,
        mark_then_fetch_marks_the_sent_rows_and_fetches_the_next) {
-  ev::intake_batch batch;
-  for (int i = 0; i < 5; ++i)
-    batch.accepted.push_back(event("e" + std::to_string(i)));
-  write(batch);
+  write_events(5);
   auto sent = unsent(2);
   ASSERT_EQ(sent.size(), 2u);
   auto next = outbox->mark_then_fetch({sent[0].id, sent[1].id}, 2);
@@ -343,10 +342,7 @@ TEST_F(postgres_store,
   EXPECT_EQ(*backlog, 0);
   // A round larger than one statement takes is marked the same way.
   constexpr auto many = pg::outbox_store::mark_then_fetch_rows + 6;
-  batch.accepted.clear();
-  for (size_t i = 0; i < many + 1; ++i)
-    batch.accepted.push_back(event("f" + std::to_string(i)));
-  write(batch);
+  write_events(many + 1, "f");
   auto big = unsent(many);
   ASSERT_EQ(big.size(), many);
   std::vector<int64_t> ids;
