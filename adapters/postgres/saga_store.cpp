@@ -967,8 +967,12 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   std::string step;
   std::string scratch;
   std::hash<std::string> hash;
+  // What the one-statement write leaves out (see write_part).
+  unsigned write_parts = 0;
   for (size_t k = 0; k < order.size(); ++k) {
     auto& l = sagas_seen[order[k]];
+    if (l.inbox_id > 0)
+      write_parts |= part_inbox;
     auto& inst = batch[l.last]->instance;
     if (saga_rows.size() > first_row)
       saga_rows += separator;
@@ -1027,11 +1031,6 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   }
   timers_set += ']';
   timers_cleared += ']';
-  // What the one-statement write leaves out (see write_part).
-  unsigned write_parts = 0;
-  if (std::any_of(order.begin(), order.end(),
-                  [&](auto& id) { return sagas_seen[id].inbox_id > 0; }))
-    write_parts |= part_inbox;
   if (step_rows.size() > 2)
     write_parts |= part_steps;
   if (timers_set.size() > 2 || timers_cleared.size() > 2)
