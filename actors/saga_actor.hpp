@@ -43,9 +43,11 @@ struct saga_actor_deps {
   std::chrono::milliseconds write_retry{100};
   /// While adapter calls that ran ahead are still out, the next write
   /// waits up to this long for their answers, so that a saga whose steps
-  /// answer at once writes them together; it is how far at most the
-  /// database trails the saga, beyond the write in flight.
-  std::chrono::milliseconds write_linger{5};
+  /// answer within it writes them together (an activation through five
+  /// systems answering in ~40 ms: its start and its end); it is how far at
+  /// most the database trails the saga, beyond the write in flight (config
+  /// sagas.write_linger_ms).
+  std::chrono::milliseconds write_linger{50};
   /// Told about every adapter call when its answer (or silence) is known:
   /// system, operation, outcome and how long it took (e.g. for metrics).
   /// Runs on the saga actor's thread: keep it quick and thread-safe.

@@ -62,7 +62,7 @@ struct saga_router_settings {
   /// First delay before a saga actor writes a transition again.
   std::chrono::milliseconds write_retry{100};
   /// Passed to every saga actor (saga_actor_deps::write_linger).
-  std::chrono::milliseconds write_linger{5};
+  std::chrono::milliseconds write_linger{50};
   /// Passed to every saga actor (saga_actor_deps::on_step_call).
   step_call_observer on_step_call;
   /// Told about every saga the router starts and every saga that ends (its

@@ -210,6 +210,8 @@ const root_spec root_keys[] = {
    [](config& c, const parsed& v) { c.runtime.scheduler = static_cast<scheduler_policy>(v.choice); }},
   {"sagas.tenant_max_running", value_kind::integer, false, "2000", 0, 10000000, {},
    [](config& c, const parsed& v) { c.sagas.tenant_max_running = static_cast<int>(v.integer); }},
+  {"sagas.write_linger_ms", value_kind::integer, false, "50", 0, 10000, {},
+   [](config& c, const parsed& v) { c.sagas.write_linger_ms = static_cast<int>(v.integer); }},
   {"retention.enabled", value_kind::boolean, false, "true", 0, 0, {},
    [](config& c, const parsed& v) { c.retention.enabled = v.boolean; }},
   {"retention.inbox_seconds", value_kind::integer, false, "1209600", 0, 3153600000, {},

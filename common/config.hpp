@@ -173,6 +173,11 @@ struct saga_settings {
   /// Most sagas one tenant runs at once on this instance, 0..10000000;
   /// 0 = no limit. Its further events wait in the inbox.
   int tenant_max_running = 2'000;
+  /// How long a saga whose calls are out waits for their answers before it
+  /// writes its transitions, in milliseconds, 0..10000: how far at most
+  /// the database trails the saga, beyond the write in flight. A saga's
+  /// first write and its end never wait (actors/README.md, run ahead).
+  int write_linger_ms = 50;
 
   friend bool operator==(const saga_settings&, const saga_settings&) = default;
 };

@@ -326,6 +326,8 @@ int main(int argc, char** argv) {
   router_cfg.leases = leases;
   router_cfg.tenant_max_running
     = static_cast<size_t>(cfg->sagas.tenant_max_running);
+  router_cfg.write_linger
+    = std::chrono::milliseconds{cfg->sagas.write_linger_ms};
   for (auto& t : cfg->tenants) {
     std::set<std::string> policies;
     if (t.suspend_disable_onu)

@@ -4,6 +4,7 @@
 
 #include <caf/fwd.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,6 +61,9 @@ struct fake_adapter_state {
   /// Outputs of applied effects, found by reconcile calls.
   std::map<std::pair<std::string, std::string>, adapters::api::string_map>
     effects;
+  /// How long after a call its answer arrives (the actor system's clock:
+  /// under a test coordinator, when the test moves it); 0 = at once.
+  std::chrono::milliseconds answer_delay{0};
   /// Promises never delivered (never_answer).
   std::vector<caf::typed_response_promise<adapters::api::adapter_reply>> held;
 

@@ -102,6 +102,7 @@ TEST(config, applies_defaults_to_keys_not_set) {
   EXPECT_EQ(c.runtime.worker_threads, 0);
   EXPECT_EQ(c.runtime.scheduler, ispflow::common::scheduler_policy::sharing);
   EXPECT_EQ(c.sagas.tenant_max_running, 2000);
+  EXPECT_EQ(c.sagas.write_linger_ms, 50);
   EXPECT_EQ(c.intake.linger_ms, 5);
   EXPECT_EQ(c.outbox.batch, 1000);
   EXPECT_EQ(c.outbox.poll_interval_ms, 50);
@@ -179,7 +180,7 @@ postgres:
 intake: {max_batch: 100000, linger_ms: 0, allow_any_source: true}
 outbox: {batch: 1, poll_interval_ms: 60000, tail_scan: 0}
 runtime: {worker_threads: 3, scheduler: stealing}
-sagas: {tenant_max_running: 0}
+sagas: {tenant_max_running: 0, write_linger_ms: 0}
 log: {level: debug, format: text}
 admin: {listen: "[::1]:9000"}
 tenants:
@@ -208,6 +209,7 @@ tenants:
   EXPECT_EQ(c.runtime.worker_threads, 3);
   EXPECT_EQ(c.runtime.scheduler, ispflow::common::scheduler_policy::stealing);
   EXPECT_EQ(c.sagas.tenant_max_running, 0);
+  EXPECT_EQ(c.sagas.write_linger_ms, 0);
   EXPECT_EQ(c.log.level, log_level::debug);
   EXPECT_EQ(c.log.format, log_format::text);
   EXPECT_EQ(c.admin.listen, "[::1]:9000");

@@ -169,6 +169,8 @@ struct saga_actors_test : ::testing::Test {
   /// Router settings of the next boot().
   uint64_t batch = 500;
   size_t tenant_max_running = 2'000;
+  std::chrono::milliseconds write_linger
+    = actors::saga_router_settings{}.write_linger;
   /// Tenants whose adapter calls are saturated (router setting
   /// tenant_saturated of the next boot()).
   std::shared_ptr<std::set<std::string>> saturated
@@ -256,6 +258,7 @@ struct saga_actors_test : ::testing::Test {
                            sagas::tenant_profile{{target_system::radius}, {}});
     rs.batch = batch;
     rs.tenant_max_running = tenant_max_running;
+    rs.write_linger = write_linger;
     rs.tenant_saturated = [set = saturated](const std::string& tenant) {
       return set->count(tenant) > 0;
     };
@@ -394,6 +397,35 @@ TEST_F(saga_actors_test,
     EXPECT_EQ(outbox_count("subscriber.activated_failed"), 1u);
     EXPECT_EQ(db->status("t1", "s1").first, sagas::subscriber_state::none);
   }
+}
+
+// Calls run ahead of the writes, and a saga with calls out waits up to
+// write_linger for their answers before it writes: with every answer
+// inside the linger, an activation is two transactions (its start, which
+// fixes its id and keys, and its end); with a linger shorter than the
+// answers, its steps are written as they go.
+TEST_F(saga_actors_test,
+       a_saga_whose_answers_come_within_the_linger_writes_twice) {
+  fake->answer_delay = 5ms;
+  write_linger = 50ms;
+  auto id = add_event(activated, "s1", activate_payload);
+  boot();
+  run_all();
+  ASSERT_NE(saga_of(id), nullptr);
+  EXPECT_EQ(saga_of(id)->state, sagas::saga_state::completed);
+  EXPECT_EQ(fake->calls.size(), 5u);
+  EXPECT_EQ(db->transactions, 2u);
+
+  crash();
+  reset();
+  fake->answer_delay = 5ms;
+  write_linger = 2ms;
+  id = add_event(activated, "s1", activate_payload);
+  boot();
+  run_all();
+  ASSERT_NE(saga_of(id), nullptr);
+  EXPECT_EQ(saga_of(id)->state, sagas::saga_state::completed);
+  EXPECT_GE(db->transactions, 5u);
 }
 
 TEST_F(saga_actors_test, crash_after_every_transition_ends_completed_once) {
