@@ -221,13 +221,18 @@ adapter_reply provision(const tenant_settings& s, device_client& dc,
   if (enabled.outcome != adapter_outcome::succeeded)
     return enabled;
   adapter_reply done = reply_succeeded({{"onu_id", onu.value.id}});
-  // Reads first: a service already programmed (an earlier attempt, or the
-  // poll after a park) needs no POST.
-  auto before = programmed(s, dc, onu.value, svc, req.traceparent);
-  if (auto* failed = std::get_if<adapter_reply>(&before))
-    return std::move(*failed);
-  if (std::get<bool>(before))
-    return done;
+  // A reconciling attempt reads first: a service already programmed (by an
+  // earlier attempt whose outcome is unknown, or the POST a park waited
+  // for) needs no POST. A first attempt posts at once: the olt app skips a
+  // port that already has the service and answers 204 for tags already
+  // provisioned (contracts.md), so a repeat does nothing twice.
+  if (req.reconcile) {
+    auto before = programmed(s, dc, onu.value, svc, req.traceparent);
+    if (auto* failed = std::get_if<adapter_reply>(&before))
+      return std::move(*failed);
+    if (std::get<bool>(before))
+      return done;
+  }
   auto answer = detail::onos_request(s, "POST", svc.path, req.traceparent);
   if (answer.transport == http_transport::completed && answer.status == 500
       && is_connect_point_not_found(answer.body)) {
@@ -255,10 +260,15 @@ adapter_reply provision(const tenant_settings& s, device_client& dc,
     return std::move(*failed);
   if (std::get<bool>(after))
     return done;
-  return parked(s, "olt app has not programmed " + svc.describe()
-                     + " yet (POST answered HTTP "
-                     + std::to_string(answer.status)
-                     + "; 204 may mean no SADIS uniTag has these tags)");
+  // The park names its effect under way (the ONU): the engine's next
+  // attempt reconciles, so it looks before it posts again.
+  auto waiting = parked(s, "olt app has not programmed " + svc.describe()
+                             + " yet (POST answered HTTP "
+                             + std::to_string(answer.status)
+                             + "; 204 may mean no SADIS uniTag has these"
+                               " tags)");
+  waiting.outputs = done.outputs;
+  return waiting;
 }
 
 adapter_reply remove(const tenant_settings& s, device_client& dc,

@@ -147,10 +147,17 @@ TEST_F(voltha_adapter, provision_then_remove_a_service) {
 TEST_F(voltha_adapter, repeated_provision_is_success_without_a_second_service) {
   ASSERT_EQ(invoke("voltha.provision_service", "BBSM00000002").outcome,
             adapter_outcome::succeeded);
+  // A first attempt posts without reading first; the olt app skips the
+  // port that has its service already.
+  EXPECT_EQ(srv->contract_check("programmed_subscribers_reads"), 1);
   auto again = invoke("voltha.provision_service", "BBSM00000002");
   EXPECT_EQ(again.outcome, adapter_outcome::succeeded) << again.error;
-  // Reads first: the second attempt finds the service programmed.
-  EXPECT_EQ(srv->calls("POST services"), 1);
+  EXPECT_EQ(srv->calls("POST services"), 2);
+  EXPECT_EQ(subscribers(), 1u);
+  // A reconciling attempt reads first and finds the service programmed.
+  auto reconciled = invoke("voltha.provision_service", "BBSM00000002", true);
+  EXPECT_EQ(reconciled.outcome, adapter_outcome::succeeded) << reconciled.error;
+  EXPECT_EQ(srv->calls("POST services"), 2);
   EXPECT_EQ(subscribers(), 1u);
 }
 
@@ -263,9 +270,11 @@ TEST_F(voltha_adapter,
   auto first = invoke("voltha.provision_service", "BBSM00000003");
   EXPECT_EQ(first.outcome, adapter_outcome::parked) << first.error;
   EXPECT_EQ(first.retry_after_ms, 250);
+  // It names its effect under way: the engine's next attempt reconciles.
+  EXPECT_EQ(first.outputs["onu_id"], onu("BBSM00000003").id);
   EXPECT_EQ(srv->calls("POST services"), 1);
   srv->program_pending();
-  auto done = invoke("voltha.provision_service", "BBSM00000003");
+  auto done = invoke("voltha.provision_service", "BBSM00000003", true);
   ASSERT_EQ(done.outcome, adapter_outcome::succeeded) << done.error;
   EXPECT_EQ(done.outputs["onu_id"], onu("BBSM00000003").id);
   EXPECT_EQ(srv->calls("POST services"), 1);
