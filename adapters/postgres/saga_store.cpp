@@ -393,6 +393,7 @@ void prepare(pqxx::connection& conn) {
   for (unsigned parts = 0; parts <= all_write_parts; ++parts)
     conn.prepare(one_statement_name(parts), one_statement_sql(parts));
   detail::prepare_fence(conn);
+  detail::prepare_subscriber_record(conn);
   conn.prepare("ispflow_saga_startable", ISPFLOW_STARTABLE_SQL(""));
   conn.prepare("ispflow_saga_startable_in",
                ISPFLOW_STARTABLE_SQL("AND i.\"partition\" = ANY($3::int[])"));
@@ -794,7 +795,11 @@ fences_of(const std::vector<const saga_write*>& batch) {
 struct saga_store::impl {
   impl(std::string dsn, const sagas::saga_registry& reg)
     : db(std::move(dsn), prepare), registry(reg) {
-    // nop
+    // The new saga's write linked its inbox event by a sequential scan
+    // of the inbox, 1.5-2.9 ms a call and growing, when its generic plan
+    // was made in a benchmark's first second (docs/benchmarks.md, tenth
+    // round).
+    db.replan(std::chrono::seconds{1}, std::chrono::seconds{64});
   }
   detail::session db;
   sagas::saga_registry registry;

@@ -102,6 +102,13 @@ WITH ie AS MATERIALIZED (
 SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM s)
 )sql";
 
+// Prepared on each saga store connection (prepare_subscriber_record),
+// whose session replans now and then (saga_store.cpp): it ran once per
+// activation, planned every time (0.5 ms at 100/s). The scrub is not:
+// PostgreSQL keeps choosing a custom plan for it, and its generic one
+// cost more (docs/benchmarks.md, tenth round).
+constexpr const char* record_name = "ispflow_subscriber_record";
+
 bool finished(sagas::saga_state x) {
   using sagas::saga_state;
   return x == saga_state::completed || x == saga_state::compensated
@@ -267,11 +274,15 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
       rows += '}';
     }
     rows += ']';
-    tx.exec_params(record_sql, rows);
+    tx.exec_prepared(record_name, rows);
     changes = std::move(later);
   }
   if (!scrub.empty())
     tx.exec_params(scrub_sql, detail::text_array(scrub));
+}
+
+void prepare_subscriber_record(pqxx::connection& conn) {
+  conn.prepare(record_name, record_sql);
 }
 
 const char* subscriber_record_statement() noexcept {

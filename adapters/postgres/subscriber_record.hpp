@@ -29,6 +29,10 @@ bool is_secret_key(std::string_view key) noexcept;
 void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                         const std::vector<const saga_write*>& batch);
 
+/// Registers record_subscribers' record statement on `conn` (a saga store
+/// connection); libpqxx prepares each on its first use.
+void prepare_subscriber_record(pqxx::connection& conn);
+
 /// Whether record_subscribers has anything to do for `batch` (a write that
 /// has nothing for it needs no transaction of its own).
 bool records_subscribers(const sagas::saga_registry& registry,

@@ -1,12 +1,15 @@
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/outbox_store.hpp"
+#include "adapters/postgres/session.hpp"
 #include "events/errc.hpp"
 #include "tests/support/scratch_database.hpp"
 
+#include <chrono>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pg = ispflow::adapters::postgres;
@@ -443,6 +446,43 @@ TEST_F(postgres_store, sql_failure_is_a_database_error_with_the_message) {
   EXPECT_TRUE(has_code(res.error(), errc::database_error))
     << ispflow::render_error(res.error());
   EXPECT_THAT(ispflow::render_error(res.error()), HasSubstr("inbox"));
+}
+
+// A prepared statement settles on a generic plan after five executions and
+// keeps it while its table grows unanalyzed: a plan made for five rows
+// reads 100,000 sequentially. The session's replan drops the cached plan
+// (the statement stays prepared), and the next one sees the table's size.
+TEST_F(postgres_store, replan_lets_a_grown_table_be_read_by_index) {
+  db.query("CREATE TABLE grows (id int PRIMARY KEY, v text)"
+           " WITH (autovacuum_enabled = false);"
+           " INSERT INTO grows SELECT i, 'x' FROM generate_series(1, 5) i;"
+           " ANALYZE grows");
+  pg::detail::session s{db.dsn(), [](pqxx::connection& c) {
+                          c.prepare("grows_one",
+                                    "SELECT v FROM grows WHERE id = $1");
+                        }};
+  auto plan = [&s] {
+    auto res = s.run([](pqxx::connection& c) {
+      pqxx::nontransaction tx{c};
+      for (int i = 0; i < 6; ++i)
+        tx.exec_prepared("grows_one", i);
+      std::string text;
+      for (const auto& row : tx.exec("EXPLAIN EXECUTE grows_one(3)"))
+        text += row[0].as<std::string>() + "\n";
+      return text;
+    });
+    EXPECT_TRUE(res) << ispflow::render_error(res.error());
+    return res ? *res : std::string{};
+  };
+  EXPECT_THAT(plan(), HasSubstr("Seq Scan on grows"));
+  db.query("INSERT INTO grows SELECT i, 'x' FROM generate_series(6, 100000) i");
+  EXPECT_THAT(plan(), HasSubstr("Seq Scan on grows"));
+  EXPECT_EQ(s.replans(), 0u);
+
+  s.replan(std::chrono::milliseconds{1}, std::chrono::milliseconds{1});
+  std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  EXPECT_THAT(plan(), HasSubstr("Index Scan using grows_pkey"));
+  EXPECT_EQ(s.replans(), 1u);
 }
 
 TEST(postgres_store_connect, unreachable_database_is_unavailable) {
