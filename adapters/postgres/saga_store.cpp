@@ -4,6 +4,7 @@
 #include "adapters/postgres/fence.hpp"
 #include "adapters/postgres/session.hpp"
 #include "adapters/postgres/subscriber_record.hpp"
+#include "sagas/instance.hpp"
 #include "sagas/states.hpp"
 
 #include <algorithm>
@@ -457,10 +458,15 @@ void append_int(std::string& out, int64_t x) {
   out += std::to_string(x);
 }
 
-void append_field_map(std::string& out, const sagas::field_map& xs) {
+// `xs` as a JSON object; without its secret fields (sagas::
+// is_secret_field) unless `secrets`.
+void append_field_map(std::string& out, const sagas::field_map& xs,
+                      bool secrets = true) {
   out += '{';
   bool first = true;
   for (auto& [k, v] : xs) {
+    if (!secrets && sagas::is_secret_field(k))
+      continue;
     if (!first)
       out += ',';
     first = false;
@@ -562,10 +568,13 @@ void put_time(Row& f, const std::optional<sagas::time_point>& t) {
 }
 
 // Appends one row of ispflow_saga_in to `f` (a copy_line or json_row).
+// The payload of a saga that no longer needs its secrets (sagas::
+// secrets_needed) is written without them: the engine drops them from the
+// instance then, but for a saga stopped in needs_attention.
 template <class Row>
 void append_saga(Row&& f, std::string& scratch, const sagas::saga_instance& x,
-                 int64_t inbox_id, int32_t partition,
-                 const std::string& replay_of) {
+                 const sagas::saga_definition& def, int64_t inbox_id,
+                 int32_t partition, const std::string& replay_of) {
   f.text(x.id);
   f.text(x.name);
   f.number(x.version);
@@ -574,7 +583,7 @@ void append_saga(Row&& f, std::string& scratch, const sagas::saga_instance& x,
   f.text(x.service_type);
   f.text(x.causation);
   scratch.clear();
-  append_field_map(scratch, x.payload);
+  append_field_map(scratch, x.payload, sagas::secrets_needed(def, x));
   f.json(scratch);
   f.text(sagas::to_string(x.state));
   f.number(static_cast<int64_t>(x.cursor));
@@ -983,13 +992,13 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       saga_rows += separator;
     static const std::string no_replay;
     auto& replay_of = l.replay_of != nullptr ? *l.replay_of : no_replay;
-    if (one_statement)
-      append_saga(json_row{saga_rows, saga_keys}, scratch, inst, l.inbox_id,
-                  l.partition, replay_of);
-    else
-      append_saga(copy_line{saga_rows}, scratch, inst, l.inbox_id, l.partition,
-                  replay_of);
     auto def = impl_->registry.find(inst.name, inst.version);
+    if (one_statement)
+      append_saga(json_row{saga_rows, saga_keys}, scratch, inst, *def,
+                  l.inbox_id, l.partition, replay_of);
+    else
+      append_saga(copy_line{saga_rows}, scratch, inst, *def, l.inbox_id,
+                  l.partition, replay_of);
     auto known = impl_->written_steps.find(inst.id);
     std::vector<size_t> hashes(inst.steps.size());
     for (size_t s = 0; s < inst.steps.size(); ++s) {

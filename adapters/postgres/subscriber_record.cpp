@@ -72,34 +72,21 @@ SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
 ON CONFLICT (tenant_id, id) DO NOTHING
 )sql";
 
-// Secrets out of the input event and the saga row of sagas that no longer
-// need them. The predicates make it a no-op (no new row version) once done.
-// Each payload that may hold one is stripped once (MATERIALIZED: inlined,
-// the recursive ispflow_strip_secrets ran again for the comparison, as it
-// did through ispflow_has_secrets).
+// Secrets out of the input event of sagas that no longer need them (their
+// own rows are written without them: saga_store.cpp, append_saga). The
+// predicates make it a no-op (no new row version) once done. Each payload
+// that may hold one is stripped once (MATERIALIZED: inlined, the recursive
+// ispflow_strip_secrets ran again for the comparison).
 constexpr const char* scrub_sql = R"sql(
 WITH ie AS MATERIALIZED (
   SELECT e.id, ispflow_strip_secrets(e.payload) AS clean
     FROM inbox e JOIN sagas s ON e.id = s.inbox_id
    WHERE s.id = ANY($1::text[])
      AND e.payload::text ~* '(password|secret|token|psk)'
-), i AS (
-  UPDATE inbox e SET payload = ie.clean
-    FROM ie
-   WHERE e.id = ie.id AND ie.clean IS DISTINCT FROM e.payload
-  RETURNING 1
-), se AS MATERIALIZED (
-  SELECT s.id, ispflow_strip_secrets(s.payload) AS clean
-    FROM sagas s
-   WHERE s.id = ANY($1::text[])
-     AND s.payload::text ~* '(password|secret|token|psk)'
-), s AS (
-  UPDATE sagas s SET payload = se.clean
-    FROM se
-   WHERE s.id = se.id AND se.clean IS DISTINCT FROM s.payload
-  RETURNING 1
 )
-SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM s)
+UPDATE inbox e SET payload = ie.clean
+  FROM ie
+ WHERE e.id = ie.id AND ie.clean IS DISTINCT FROM e.payload
 )sql";
 
 // Prepared on each saga store connection (prepare_subscriber_record),
