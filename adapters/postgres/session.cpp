@@ -1,6 +1,5 @@
 #include "adapters/postgres/session.hpp"
 
-#include <algorithm>
 #include <string_view>
 
 namespace ispflow::adapters::postgres::detail {
@@ -62,8 +61,7 @@ caf::error session::open() {
     if (setup_)
       setup_(*conn);
     conn_ = std::move(conn);
-    replan_wait_ = replan_first_;
-    replan_at_ = std::chrono::steady_clock::now() + replan_wait_;
+    replan_.restart();
     return {};
   } catch (...) {
     bool broken = false;
@@ -73,25 +71,7 @@ caf::error session::open() {
 
 void session::replan(std::chrono::milliseconds first,
                      std::chrono::milliseconds most) {
-  replan_first_ = first;
-  replan_most_ = std::max(most, first);
-  replan_wait_ = first;
-  replan_at_ = std::chrono::steady_clock::now() + first;
-}
-
-void session::replan_if_due() {
-  if (replan_first_.count() <= 0)
-    return;
-  auto now = std::chrono::steady_clock::now();
-  if (now < replan_at_)
-    return;
-  {
-    pqxx::nontransaction tx{*conn_};
-    tx.exec0("DISCARD PLANS");
-  }
-  ++replans_;
-  replan_wait_ = std::min(replan_wait_ * 2, replan_most_);
-  replan_at_ = now + replan_wait_;
+  replan_ = replan_schedule{first, most};
 }
 
 caf::error session::translate(std::exception_ptr ep) {

@@ -2,6 +2,7 @@
 
 // Internal to ispflow_adapters_postgres: not a public header.
 
+#include "adapters/postgres/replan.hpp"
 #include "events/errc.hpp"
 
 #include <caf/error.hpp>
@@ -43,19 +44,13 @@ public:
   /// Opens the connection if needed; fails as `run` does.
   caf::error open();
 
-  /// Makes `run` drop the connection's cached plans (DISCARD PLANS; its
-  /// prepared statements stay) `first` after the connection opened, then
-  /// after twice as long each time, at most every `most`. A prepared
-  /// statement keeps the generic plan it settled on after five executions
-  /// until its tables are analyzed; made while they were nearly empty (a
-  /// new database, a benchmark's first seconds) that plan scans them
-  /// sequentially as they grow. Replanned, it sees their size: the
-  /// planner scales a table's row estimate by its pages now.
+  /// Makes `run` drop the connection's cached plans on `replan_schedule`
+  /// (first, most).
   void replan(std::chrono::milliseconds first, std::chrono::milliseconds most);
 
   /// How often `run` dropped the cached plans.
   uint64_t replans() const noexcept {
-    return replans_;
+    return replan_.count();
   }
 
   /// Runs `f(conn)` and returns its result, translating exceptions.
@@ -65,7 +60,7 @@ public:
     if (auto err = open())
       return err;
     try {
-      replan_if_due();
+      replan_.run_if_due(*conn_);
       if constexpr (std::is_void_v<decltype(f(*conn_))>) {
         f(*conn_);
         return caf::expected<void>{};
@@ -80,16 +75,11 @@ public:
 private:
   caf::error translate(std::exception_ptr ep);
   caf::error reset_unavailable(caf::error err);
-  void replan_if_due();
 
   std::string dsn_;
   setup_fn setup_;
   std::unique_ptr<pqxx::connection> conn_;
-  std::chrono::milliseconds replan_first_{0};
-  std::chrono::milliseconds replan_most_{0};
-  std::chrono::milliseconds replan_wait_{0};
-  std::chrono::steady_clock::time_point replan_at_;
-  uint64_t replans_ = 0;
+  replan_schedule replan_;
 };
 
 /// Maps a libpqxx (or other) exception to our error category. Sets `broken`
