@@ -61,6 +61,7 @@ struct saga_actor_state {
   sagas::saga_instance inst;
   int64_t inbox_id = 0;
   int32_t partition = -1;
+  std::string inbox_payload;
   sagas::uniform_random_source random;
   /// The saga has a committed row, of generation `durable_generation`.
   bool durable = false;
@@ -388,8 +389,10 @@ void apply_input(self_ptr self, sagas::saga_input input) {
   if (u.empty) {
     u.write.inbox_id = st.inbox_id;
     u.write.partition = st.partition;
+    u.write.inbox_payload = std::move(st.inbox_payload);
     st.inbox_id = 0;
     st.partition = -1;
+    st.inbox_payload.clear();
     u.empty = false;
   }
   auto records = sagas::output_records(cmds, next, st.deps->outputs);
@@ -437,6 +440,7 @@ saga_actor::behavior_type saga(self_ptr self,
   });
   st.inbox_id = start.inbox_id;
   st.partition = start.partition;
+  st.inbox_payload = std::move(start.inbox_payload);
   st.random = sagas::make_seeded_source(start.seed);
   st.retry_delay = st.deps->write_retry;
   st.fence = start.fence;

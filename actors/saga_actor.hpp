@@ -68,6 +68,10 @@ struct saga_start {
   int64_t inbox_id = 0;
   /// On a new saga: the event's Kafka partition.
   int32_t partition = -1;
+  /// On a new saga: the event's payload without its secrets, stored in its
+  /// inbox row by the first write (saga_write::inbox_payload); empty when
+  /// it holds none.
+  std::string inbox_payload;
   /// Seed of the backoff jitter.
   uint64_t seed = 0;
   /// The partition ownership every write of the saga is made under

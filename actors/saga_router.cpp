@@ -377,6 +377,10 @@ void decide(self_ptr self, const pg::startable_event& ev,
   start.first_input = sagas::start_saga{*profile};
   start.inbox_id = ev.inbox_id;
   start.partition = ev.partition;
+  // Parsed again only when the flattened payload shows a secret.
+  if (std::any_of(start.instance.payload.begin(), start.instance.payload.end(),
+                  [](auto& kv) { return sagas::is_secret_field(kv.first); }))
+    start.inbox_payload = payload_without_secrets(ev.payload);
   ++st.counts.started;
   common::log_debug("saga_router", "saga started",
                     {{"saga_id", start.instance.id},
@@ -823,7 +827,40 @@ void flatten_into(const rapidjson::Value& v, const std::string& prefix,
   }
 }
 
+// Removes the members of `v` that is_secret_field names, at any depth;
+// true if there were any.
+bool erase_secrets(rapidjson::Value& v) {
+  bool erased = false;
+  if (v.IsObject()) {
+    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
+      if (sagas::is_secret_field(
+            {m->name.GetString(), m->name.GetStringLength()})) {
+        m = v.EraseMember(m);
+        erased = true;
+      } else {
+        erased = erase_secrets(m->value) || erased;
+        ++m;
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& x : v.GetArray())
+      erased = erase_secrets(x) || erased;
+  }
+  return erased;
+}
+
 } // namespace
+
+std::string payload_without_secrets(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject() || !erase_secrets(doc))
+    return {};
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  doc.Accept(w);
+  return {buf.GetString(), buf.GetSize()};
+}
 
 sagas::field_map flatten_payload(const std::string& json) {
   rapidjson::Document doc;

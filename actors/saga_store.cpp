@@ -161,8 +161,12 @@ memory_saga_db::write(const std::vector<const pg::saga_write*>& refs) {
     sagas[w.instance.id] = w.instance;
     if (w.partition >= 0)
       partitions[w.instance.id] = w.partition;
-    if (w.inbox_id != 0)
-      inbox[static_cast<size_t>(w.inbox_id - 1)].saga_id = w.instance.id;
+    if (w.inbox_id != 0) {
+      auto& row = inbox[static_cast<size_t>(w.inbox_id - 1)];
+      row.saga_id = w.instance.id;
+      if (!w.inbox_payload.empty())
+        row.event.payload = w.inbox_payload;
+    }
     outbox.insert(outbox.end(), w.outbox.begin(), w.outbox.end());
     for (auto& t : w.timers_set) {
       auto i = std::find_if(timers.begin(), timers.end(),

@@ -166,7 +166,7 @@ void strip_secrets(rapidjson::Value& v) {
 }
 
 // True for a stored payload whose credentials have lost their password
-// (the saga that needed it has run: ispflow_strip_secrets).
+// (its saga started: schema/0019).
 bool lost_credentials(const std::string& payload) {
   rapidjson::Document doc;
   events::json::parse_bounded(doc, payload);
@@ -1253,12 +1253,13 @@ struct admin_server::impl {
       return from_error(row.error());
     if (!*row)
       return error_reply(409, "no_input_event", "the input event is gone");
-    // A password is removed from the stored event once no step of its saga
-    // needs it: replaying it would only fail RADIUS provisioning later.
+    // A password is removed from the stored event when its saga starts
+    // (the saga's own row keeps it while its steps need it): replaying the
+    // event would only fail RADIUS provisioning later.
     if (lost_credentials((*row)->payload))
       return error_reply(409, "secrets_removed",
-                         "the input event's password was removed once its "
-                         "saga had used it; send the event again from billing");
+                         "the input event's password was removed when its "
+                         "saga started; send the event again from billing");
     auto new_id = uuid_v4();
     auto checked = check_records({record_of(**row, replay_source, new_id)});
     if (!checked)

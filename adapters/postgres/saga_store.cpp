@@ -46,7 +46,8 @@ namespace {
   "id text, name text, version int, tenant text, subscriber text,"             \
   " service_type text, causation text, payload jsonb, state text,"             \
   " \"cursor\" int, gen bigint, cancel boolean, failed_step text, error text," \
-  " created bigint, updated bigint, inbox bigint, part int, replay_of text"
+  " created bigint, updated bigint, inbox bigint, part int, replay_of text,"   \
+  " inbox_payload jsonb"
 #define ISPFLOW_STEP_IN                                                        \
   "saga text, idx int, name text, state text, attempts int, last_error text,"  \
   " output jsonb, first bigint, next bigint, reconcile boolean, gen bigint,"   \
@@ -61,7 +62,7 @@ constexpr const char* staging_sql
 constexpr const char* saga_in_columns
   = "id, name, version, tenant, subscriber, service_type, causation, "
     "payload, state, \"cursor\", gen, cancel, failed_step, error, created, "
-    "updated, inbox, part, replay_of";
+    "updated, inbox, part, replay_of, inbox_payload";
 constexpr const char* step_in_columns
   = "saga, idx, name, state, attempts, last_error, output, first, next, "
     "reconcile, gen, cattempts, cstarted";
@@ -151,7 +152,9 @@ std::string write_statement(bool one_statement,
   -- The ANY makes the planner look the events up by index: without
   -- statistics on the staging table it hashed the batch against a
   -- sequential scan of the whole inbox (below some 46,000 events).
-  UPDATE inbox SET saga_id = x.id
+  -- The event's secrets go (inbox_payload): the saga's row has them.
+  UPDATE inbox SET saga_id = x.id,
+                   payload = COALESCE(x.inbox_payload, inbox.payload)
     FROM )sql"
            + sagas_in + R"sql( x
    WHERE x.inbox IS NOT NULL AND inbox.id = x.inbox
@@ -567,14 +570,22 @@ void put_time(Row& f, const std::optional<sagas::time_point>& t) {
     f.null();
 }
 
+// What a saga's first write links: its input event, partition and the
+// saga an operator replay replays (saga_write's fields of the same names).
+struct first_links {
+  int64_t inbox_id = 0;
+  int32_t partition = -1;
+  const std::string* replay_of = nullptr;
+  const std::string* inbox_payload = nullptr;
+};
+
 // Appends one row of ispflow_saga_in to `f` (a copy_line or json_row).
 // The payload of a saga that no longer needs its secrets (sagas::
 // secrets_needed) is written without them: the engine drops them from the
 // instance then, but for a saga stopped in needs_attention.
 template <class Row>
 void append_saga(Row&& f, std::string& scratch, const sagas::saga_instance& x,
-                 const sagas::saga_definition& def, int64_t inbox_id,
-                 int32_t partition, const std::string& replay_of) {
+                 const sagas::saga_definition& def, const first_links& l) {
   f.text(x.id);
   f.text(x.name);
   f.number(x.version);
@@ -593,18 +604,22 @@ void append_saga(Row&& f, std::string& scratch, const sagas::saga_instance& x,
   f.text(x.error);
   f.number(to_us(x.created_at));
   f.number(to_us(x.updated_at));
-  if (inbox_id > 0)
-    f.number(inbox_id);
+  if (l.inbox_id > 0)
+    f.number(l.inbox_id);
   else
     f.null();
-  if (partition >= 0)
-    f.number(partition);
+  if (l.partition >= 0)
+    f.number(l.partition);
   else
     f.null();
-  if (replay_of.empty())
+  if (l.replay_of == nullptr || l.replay_of->empty())
     f.null();
   else
-    f.text(replay_of);
+    f.text(*l.replay_of);
+  if (l.inbox_id > 0 && l.inbox_payload != nullptr && !l.inbox_payload->empty())
+    f.json(*l.inbox_payload);
+  else
+    f.null();
   f.end();
 }
 
@@ -896,11 +911,8 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
     return {};
   // One row per saga (its last element wins; first-write links are taken
   // from whichever element carries them) and the net effect per timer key.
-  struct links {
+  struct links : first_links {
     size_t last = 0;
-    int64_t inbox_id = 0;
-    int32_t partition = -1;
-    const std::string* replay_of = nullptr;
   };
   std::unordered_map<std::string, links> sagas_seen;
   std::vector<std::string> order;
@@ -927,6 +939,8 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       l.partition = w.partition;
     if (!w.replay_of.empty())
       l.replay_of = &w.replay_of;
+    if (!w.inbox_payload.empty())
+      l.inbox_payload = &w.inbox_payload;
     for (auto& t : w.timers_set)
       timers[{t.saga_id, t.step, t.generation}] = t.due_at;
     for (auto& t : w.timers_cleared)
@@ -990,15 +1004,11 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
     auto& inst = batch[l.last]->instance;
     if (saga_rows.size() > first_row)
       saga_rows += separator;
-    static const std::string no_replay;
-    auto& replay_of = l.replay_of != nullptr ? *l.replay_of : no_replay;
     auto def = impl_->registry.find(inst.name, inst.version);
     if (one_statement)
-      append_saga(json_row{saga_rows, saga_keys}, scratch, inst, *def,
-                  l.inbox_id, l.partition, replay_of);
+      append_saga(json_row{saga_rows, saga_keys}, scratch, inst, *def, l);
     else
-      append_saga(copy_line{saga_rows}, scratch, inst, *def, l.inbox_id,
-                  l.partition, replay_of);
+      append_saga(copy_line{saga_rows}, scratch, inst, *def, l);
     auto known = impl_->written_steps.find(inst.id);
     std::vector<size_t> hashes(inst.steps.size());
     for (size_t s = 0; s < inst.steps.size(); ++s) {

@@ -108,6 +108,13 @@ struct saga_write {
   std::vector<timer_key> timers_cleared;
   /// The ownership the write is made under.
   write_fence fence;
+  /// On the first write: the input event's payload (JSON) without its
+  /// secrets, stored in the inbox row in place of the one with them; empty
+  /// = the row keeps its payload (schema/0019's trigger strips what it
+  /// still holds). From then on the saga's own row holds the secrets its
+  /// steps still need (sagas::secrets_needed). Last, so that positional
+  /// initializers of the fields above stay valid.
+  std::string inbox_payload;
 };
 
 /// Durable state of the saga engine (tables sagas, saga_steps, timers; the

@@ -72,28 +72,9 @@ SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
 ON CONFLICT (tenant_id, id) DO NOTHING
 )sql";
 
-// Secrets out of the input event of sagas that no longer need them (their
-// own rows are written without them: saga_store.cpp, append_saga). The
-// predicates make it a no-op (no new row version) once done. Each payload
-// that may hold one is stripped once (MATERIALIZED: inlined, the recursive
-// ispflow_strip_secrets ran again for the comparison).
-constexpr const char* scrub_sql = R"sql(
-WITH ie AS MATERIALIZED (
-  SELECT e.id, ispflow_strip_secrets(e.payload) AS clean
-    FROM inbox e JOIN sagas s ON e.id = s.inbox_id
-   WHERE s.id = ANY($1::text[])
-     AND e.payload::text ~* '(password|secret|token|psk)'
-)
-UPDATE inbox e SET payload = ie.clean
-  FROM ie
- WHERE e.id = ie.id AND ie.clean IS DISTINCT FROM e.payload
-)sql";
-
 // Prepared on each saga store connection (prepare_subscriber_record),
 // whose session replans now and then (saga_store.cpp): it ran once per
-// activation, planned every time (0.5 ms at 100/s). The scrub is not:
-// PostgreSQL keeps choosing a custom plan for it, and its generic one
-// cost more (docs/benchmarks.md, tenth round).
+// activation, planned every time (0.5 ms at 100/s).
 constexpr const char* record_name = "ispflow_subscriber_record";
 
 bool finished(sagas::saga_state x) {
@@ -151,11 +132,6 @@ void append_delta(std::string& out, const sagas::saga_definition& def,
   out += '}';
 }
 
-bool needs_no_secrets(const sagas::saga_definition& def,
-                      const sagas::saga_instance& inst) {
-  return !sagas::secrets_needed(def, inst);
-}
-
 } // namespace
 
 bool is_secret_key(std::string_view key) noexcept {
@@ -164,16 +140,10 @@ bool is_secret_key(std::string_view key) noexcept {
 
 namespace {
 
-// What record_subscribers does for `batch`: the sagas whose outcome goes
-// into their subscriber's record, and the sagas whose input event loses its
-// secrets.
-struct record_work {
-  std::vector<const sagas::saga_instance*> changes;
-  std::vector<std::string> scrub;
-};
-
-record_work work_of(const sagas::saga_registry& registry,
-                    const std::vector<const saga_write*>& batch) {
+// The sagas of `batch` whose outcome goes into their subscriber's record.
+std::vector<const sagas::saga_instance*>
+changes_of(const sagas::saga_registry& registry,
+           const std::vector<const saga_write*>& batch) {
   // The last element of each saga, in batch order of first appearance.
   std::unordered_map<std::string, size_t> last;
   std::vector<std::string> order;
@@ -182,17 +152,14 @@ record_work work_of(const sagas::saga_registry& registry,
     if (added)
       order.push_back(batch[i]->instance.id);
   }
-  record_work out;
+  std::vector<const sagas::saga_instance*> out;
   for (auto& id : order) {
     auto& inst = batch[last[id]]->instance;
-    auto def = registry.find(inst.name, inst.version);
-    if (def == nullptr)
+    if (registry.find(inst.name, inst.version) == nullptr)
       continue; // write() refused it already
-    if (needs_no_secrets(*def, inst))
-      out.scrub.push_back(inst.id);
     if (finished(inst.state)
         || inst.state == sagas::saga_state::needs_attention)
-      out.changes.push_back(&inst);
+      out.push_back(&inst);
   }
   return out;
 }
@@ -201,13 +168,12 @@ record_work work_of(const sagas::saga_registry& registry,
 
 bool records_subscribers(const sagas::saga_registry& registry,
                          const std::vector<const saga_write*>& batch) {
-  auto w = work_of(registry, batch);
-  return !w.changes.empty() || !w.scrub.empty();
+  return !changes_of(registry, batch).empty();
 }
 
 void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                         const std::vector<const saga_write*>& batch) {
-  auto [changes, scrub] = work_of(registry, batch);
+  auto changes = changes_of(registry, batch);
   // Oldest first; a subscriber appearing twice waits for the next round.
   std::sort(changes.begin(), changes.end(), [](auto* x, auto* y) {
     return std::tie(x->created_at, x->id) < std::tie(y->created_at, y->id);
@@ -264,8 +230,6 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
     tx.exec_prepared(record_name, rows);
     changes = std::move(later);
   }
-  if (!scrub.empty())
-    tx.exec_params(scrub_sql, detail::text_array(scrub));
 }
 
 void prepare_subscriber_record(pqxx::connection& conn) {

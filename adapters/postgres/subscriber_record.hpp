@@ -13,8 +13,7 @@
 namespace ispflow::adapters::postgres::detail {
 
 /// True for a flattened payload or output key that may hold a secret
-/// (e.g. "credentials.password"): never part of the record, and removed
-/// from stored payloads once the saga needed it.
+/// (e.g. "credentials.password"): never part of the record.
 bool is_secret_key(std::string_view key) noexcept;
 
 /// Called by `saga_store::write` inside its transaction, after the saga
@@ -22,9 +21,7 @@ bool is_secret_key(std::string_view key) noexcept;
 /// (completed, compensated, cancelled) or stopped in needs_attention,
 /// applies the saga to its subscriber's record, as sagas::next_state and
 /// the profile fold do; applying the same saga outcome twice changes
-/// nothing. Then removes secrets from the input event of every saga that
-/// no longer needs them (its RADIUS provisioning step succeeded, or it
-/// finished). Throws what libpqxx throws; the caller's transaction rolls
+/// nothing. Throws what libpqxx throws; the caller's transaction rolls
 /// back.
 void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                         const std::vector<const saga_write*>& batch);

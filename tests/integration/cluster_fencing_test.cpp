@@ -59,7 +59,7 @@ protected:
       in = sg::step_result{0, 0, sg::step_succeeded{{{"ip", "100.64.0.7"}}}};
     started = true;
     sg::transition(activate, inst, in, now, random);
-    pg::saga_write w{inst, 0, 3, {}, {}, {}, {}, {}};
+    pg::saga_write w{inst, 0, 3, {}, {}, {}, {}, {}, {}};
     w.fence = fence;
     return w;
   }
@@ -129,7 +129,7 @@ TEST_F(cluster_fencing, one_stale_element_refuses_the_whole_group_commit) {
   // A second saga of partition 4, written under an epoch node-a lost.
   auto other = sg::make_instance(
     activate, {"s-2", "acme", "sub-2", "ftth", "ce-2", {}}, t0);
-  pg::saga_write w2{other, 0, 4, {}, {}, {}, {}, {}};
+  pg::saga_write w2{other, 0, 4, {}, {}, {}, {}, {}, {}};
   w2.fence = {4, 1};
   auto res = a->write({w, w2});
   ASSERT_FALSE(res);
@@ -151,6 +151,7 @@ TEST_F(cluster_fencing, a_batch_large_enough_to_be_copied_is_fenced_too) {
                        activate, {id, "acme", id, "ftth", "ce-" + id, {}}, t0),
                      0,
                      3,
+                     {},
                      {},
                      {},
                      {},

@@ -31,7 +31,7 @@ std::string table_exists_sql(const std::string& table) {
 
 TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   auto& ms = pg::embedded_migrations();
-  ASSERT_EQ(ms.size(), 17u);
+  ASSERT_EQ(ms.size(), 18u);
   EXPECT_EQ(ms[0].name, "0001_freeradius.sql");
   EXPECT_EQ(ms[1].name, "0002_core.sql");
   EXPECT_EQ(ms[2].name, "0003_sagas.sql");
@@ -49,6 +49,7 @@ TEST(postgres_migrations, embeds_the_schema_files_in_order) {
   EXPECT_EQ(ms[14].name, "0016_drift_repair.sql");
   EXPECT_EQ(ms[15].name, "0017_radius_stored_password.sql");
   EXPECT_EQ(ms[16].name, "0018_sealed_credentials.sql");
+  EXPECT_EQ(ms[17].name, "0019_inbox_without_secrets.sql");
 }
 
 TEST(postgres_migrations,
@@ -72,19 +73,17 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
   scratch_database db;
   auto report = pg::apply_migrations(db.dsn());
   ASSERT_TRUE(report) << ispflow::render_error(report.error());
-  EXPECT_THAT(report->applied,
-              ElementsAre("0001_freeradius.sql", "0002_core.sql",
-                          "0003_sagas.sql", "0004_radius.sql", "0005_admin.sql",
-                          "0006_saga_lookups.sql", "0007_genieacs_intents.sql",
-                          "0008_inbox_per_tenant.sql",
-                          "0009_tenant_fair_startable.sql",
-                          "0010_cluster.sql",
-                          "0011_subscriber_record.sql",
-                          "0012_operator_commands.sql", "0013_drift.sql",
-                          "0015_radacct_open_by_username.sql",
-                          "0016_drift_repair.sql",
-                          "0017_radius_stored_password.sql",
-                          "0018_sealed_credentials.sql"));
+  EXPECT_THAT(
+    report->applied,
+    ElementsAre("0001_freeradius.sql", "0002_core.sql", "0003_sagas.sql",
+                "0004_radius.sql", "0005_admin.sql", "0006_saga_lookups.sql",
+                "0007_genieacs_intents.sql", "0008_inbox_per_tenant.sql",
+                "0009_tenant_fair_startable.sql", "0010_cluster.sql",
+                "0011_subscriber_record.sql", "0012_operator_commands.sql",
+                "0013_drift.sql", "0015_radacct_open_by_username.sql",
+                "0016_drift_repair.sql", "0017_radius_stored_password.sql",
+                "0018_sealed_credentials.sql",
+                "0019_inbox_without_secrets.sql"));
   EXPECT_THAT(report->already_applied, IsEmpty());
   for (auto table :
        {"radacct",    "radcheck",     "radgroupcheck",   "radgroupreply",
@@ -107,7 +106,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "15:0015_radacct_open_by_username.sql,"
             "16:0016_drift_repair.sql,"
             "17:0017_radius_stored_password.sql,"
-            "18:0018_sealed_credentials.sql");
+            "18:0018_sealed_credentials.sql,"
+            "19:0019_inbox_without_secrets.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {
@@ -119,19 +119,17 @@ TEST(postgres_migrations, applying_twice_changes_nothing) {
   auto report = pg::apply_migrations(db.dsn());
   ASSERT_TRUE(report) << ispflow::render_error(report.error());
   EXPECT_THAT(report->applied, IsEmpty());
-  EXPECT_THAT(report->already_applied,
-              ElementsAre("0001_freeradius.sql", "0002_core.sql",
-                          "0003_sagas.sql", "0004_radius.sql", "0005_admin.sql",
-                          "0006_saga_lookups.sql", "0007_genieacs_intents.sql",
-                          "0008_inbox_per_tenant.sql",
-                          "0009_tenant_fair_startable.sql",
-                          "0010_cluster.sql",
-                          "0011_subscriber_record.sql",
-                          "0012_operator_commands.sql", "0013_drift.sql",
-                          "0015_radacct_open_by_username.sql",
-                          "0016_drift_repair.sql",
-                          "0017_radius_stored_password.sql",
-                          "0018_sealed_credentials.sql"));
+  EXPECT_THAT(
+    report->already_applied,
+    ElementsAre("0001_freeradius.sql", "0002_core.sql", "0003_sagas.sql",
+                "0004_radius.sql", "0005_admin.sql", "0006_saga_lookups.sql",
+                "0007_genieacs_intents.sql", "0008_inbox_per_tenant.sql",
+                "0009_tenant_fair_startable.sql", "0010_cluster.sql",
+                "0011_subscriber_record.sql", "0012_operator_commands.sql",
+                "0013_drift.sql", "0015_radacct_open_by_username.sql",
+                "0016_drift_repair.sql", "0017_radius_stored_password.sql",
+                "0018_sealed_credentials.sql",
+                "0019_inbox_without_secrets.sql"));
   EXPECT_EQ(db.value("SELECT string_agg(version || checksum || applied_at, "
                      "',' ORDER BY version) FROM schema_migrations"),
             before);

@@ -299,6 +299,67 @@ TEST_F(saga_store,
             "s-1:" + std::to_string(inbox[0]));
 }
 
+// An input event keeps no secret once its saga exists (schema/0019): the
+// first write stores the payload the router stripped (inbox_payload), in
+// the one-statement and the COPY write alike; of an event whose writer sent
+// none (an earlier version's), the database strips the secrets itself.
+TEST_F(saga_store, a_started_event_keeps_no_secret) {
+  std::vector<ev::accepted_event> events;
+  auto data = [](int i, bool password) {
+    auto n = std::to_string(i);
+    return R"({"subscriber_id":"sub-)" + n + R"(","credentials":{"username":"u)"
+           + n + R"(@acme.example")"
+           + (password ? R"(,"password":"pw-)" + n + R"(")" : "") + "}}";
+  };
+  for (int i = 0; i < 202; ++i) {
+    events.push_back(
+      event("e" + std::to_string(i), "sub-" + std::to_string(i), 0));
+    events.back().data = data(i, true);
+  }
+  auto inbox = receive(events);
+  auto first_write = [&](int i, bool stripped) {
+    pg::saga_write w{instance("s-" + std::to_string(i),
+                              "sub-" + std::to_string(i)),
+                     inbox[i],
+                     0,
+                     {},
+                     {},
+                     {},
+                     {},
+                     {}};
+    if (stripped)
+      w.inbox_payload = data(i, false);
+    return w;
+  };
+  auto payload = [&](int i) {
+    return db.value("SELECT payload::text FROM inbox WHERE event_id = 'e"
+                    + std::to_string(i) + "'");
+  };
+  write({first_write(0, true)});
+  write({first_write(1, false)});
+  std::vector<pg::saga_write> group;
+  for (int i = 2; i < 202; ++i)
+    group.push_back(first_write(i, true));
+  write(group);
+  EXPECT_EQ(payload(0), R"({"credentials": {"username": "u0@acme.example"},)"
+                        R"( "subscriber_id": "sub-0"})");
+  EXPECT_EQ(payload(1), R"({"credentials": {"username": "u1@acme.example"},)"
+                        R"( "subscriber_id": "sub-1"})");
+  EXPECT_EQ(payload(150),
+            R"({"credentials": {"username": "u150@acme.example"},)"
+            R"( "subscriber_id": "sub-150"})");
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE saga_id IS NOT NULL"
+                     " AND payload::text NOT LIKE '%password%'"),
+            202);
+  // An event that starts no saga keeps them: an operator may re-drive it.
+  auto refused = event("e-refused", "sub-refused", 0);
+  refused.data = data(7, true);
+  ASSERT_TRUE(store->skip_event(receive({refused})[0], "not activated", {}));
+  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE event_id = 'e-refused'"
+                     " AND payload->'credentials'->>'password' = 'pw-7'"),
+            1);
+}
+
 TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
   std::vector<ev::accepted_event> events;
   for (int i = 0; i < 200; ++i)
@@ -704,6 +765,36 @@ TEST_F(saga_store, a_broken_connection_fails_one_call_and_the_next_reconnects) {
   auto second = store->load("s-1");
   ASSERT_TRUE(second) << ispflow::render_error(second.error());
   EXPECT_TRUE(second->has_value());
+}
+
+// Events whose sagas started before schema/0019 lose their secrets in the
+// migration; unstarted ones keep them.
+TEST(saga_store_migration, started_events_lose_their_secrets_on_upgrade) {
+  scratch_database db;
+  auto& all = pg::embedded_migrations();
+  auto strip = std::find_if(all.begin(), all.end(), [](auto& m) {
+    return m.name == "0019_inbox_without_secrets.sql";
+  });
+  ASSERT_NE(strip, all.end());
+  ASSERT_TRUE(pg::apply_migrations(
+    db.dsn(), std::vector<pg::migration>(all.begin(), strip)));
+  db.query(R"sql(
+    INSERT INTO inbox (source, event_id, type, tenant_id, subscriber_id,
+                       payload, topic, partition, "offset", saga_id)
+    VALUES ('billing', 'started', 't', 'acme', 'a',
+            '{"credentials": {"username": "a@x", "password": "pw-1"},
+              "wifi": [{"psk": "k-1"}]}', 'b', 0, 1, 's-a'),
+           ('billing', 'waiting', 't', 'acme', 'b',
+            '{"credentials": {"username": "b@x", "password": "pw-2"}}',
+            'b', 0, 2, NULL)
+  )sql");
+  ASSERT_TRUE(pg::apply_migrations(db.dsn()));
+  EXPECT_EQ(db.value("SELECT payload::text FROM inbox"
+                     " WHERE event_id = 'started'"),
+            R"({"wifi": [{}], "credentials": {"username": "a@x"}})");
+  EXPECT_EQ(db.value("SELECT payload->'credentials'->>'password' FROM inbox"
+                     " WHERE event_id = 'waiting'"),
+            "pw-2");
 }
 
 TEST(saga_store_migration,

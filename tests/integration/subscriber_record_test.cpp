@@ -78,7 +78,7 @@ protected:
 
   void write(const sg::saga_instance& inst, int64_t inbox_id = 0) {
     auto res = store->write(
-      {{inst, inbox_id, inbox_id > 0 ? 0 : -1, {}, {}, {}, {}, {}}});
+      {{inst, inbox_id, inbox_id > 0 ? 0 : -1, {}, {}, {}, {}, {}, {}}});
     ASSERT_TRUE(res) << ispflow::render_error(res.error());
   }
 
@@ -316,14 +316,19 @@ TEST_F(subscriber_record, no_password_is_left_once_no_step_needs_it) {
               R"({"subscriber_id":"a","plan_id":"p100","credentials":)"
               R"({"username":"sub@acme.example","password":")"
                 + password + R"("}})");
-  // Up to RADIUS provisioning the saga still needs the password.
+  // Up to RADIUS provisioning the saga still needs the password: its row
+  // holds it. The input event loses it when the saga starts, though its
+  // writer (an earlier version's) left the payload as it was: schema/0019's
+  // trigger strips it.
   auto def = registry.current("activate");
   auto inst = sg::make_instance(
     *def, {"s-1", "acme", "a", "ftth", "ce-1", activation("p100")}, tick());
   write(inst, inbox_id);
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE '%"
                      + password + "%'"),
-            1);
+            0);
+  EXPECT_EQ(db.value("SELECT payload->'credentials'->>'username' FROM inbox"),
+            "sub@acme.example");
   EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE payload::text LIKE '%"
                      + password + "%'"),
             1);
@@ -338,20 +343,14 @@ TEST_F(subscriber_record, no_password_is_left_once_no_step_needs_it) {
             1);
   ASSERT_EQ(def->steps[3].action, "genieacs.configure_cpe");
   // Once the CPE is configured too (even with the instance still carrying
-  // it), the stored input event and saga row lose it, in the same
-  // transaction.
+  // it), the saga row loses it.
   inst.steps[2].state = sg::step_state::succeeded;
   inst.steps[3].state = sg::step_state::succeeded;
   inst.cursor = 4;
   write(inst);
-  EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE '%"
-                     + password + "%'"),
-            0);
   EXPECT_EQ(db.count("SELECT count(*) FROM sagas WHERE payload::text LIKE '%"
                      + password + "%'"),
             0);
-  EXPECT_EQ(db.value("SELECT payload->'credentials'->>'username' FROM inbox"),
-            "sub@acme.example");
   EXPECT_EQ(db.value("SELECT payload->>'credentials.username' FROM sagas"),
             "sub@acme.example");
 

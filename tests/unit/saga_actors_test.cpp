@@ -612,6 +612,28 @@ TEST_F(saga_actors_test,
     std::string::npos);
 }
 
+// The stored event loses its secrets in the saga's first write; the saga
+// keeps them in its own instance until the steps that need them ran.
+TEST_F(saga_actors_test, a_started_events_stored_payload_keeps_no_secret) {
+  fake->set("radius.provision", fake_mode::never_answer);
+  auto id = add_event(
+    activated, "s1",
+    R"({"service_type":"ftth","plan_id":"p100","access":{"onu_serial":)"
+    R"("ALCL1"},"credentials":{"username":"s1@t1.example","Password":)"
+    R"("pw-Start-91c2"},"wifi":[{"ssid":"home","psk":"k-5b0d"}]})");
+  boot();
+  sched.run();
+  ASSERT_NE(saga_of(id), nullptr);
+  EXPECT_EQ(saga_of(id)->payload.at("credentials.Password"), "pw-Start-91c2");
+  EXPECT_EQ(db->inbox.at(static_cast<size_t>(id - 1)).event.payload,
+            R"({"service_type":"ftth","plan_id":"p100","access":{"onu_serial":)"
+            R"("ALCL1"},"credentials":{"username":"s1@t1.example"},"wifi":)"
+            R"([{"ssid":"home"}]})");
+  ASSERT_EQ(fake->count("radius.provision"), 1u);
+  EXPECT_EQ(fake->calls.back().input.at("credentials.Password"),
+            "pw-Start-91c2");
+}
+
 TEST_F(saga_actors_test, backoff_timers_fire_when_the_clock_advances) {
   fake->set("netbox.allocate_ip", fake_mode::fail_retryably,
             {{"ip_address", "100.64.0.7"}}, 2);
