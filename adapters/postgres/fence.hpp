@@ -24,7 +24,7 @@ using partition_fences = std::map<int32_t, int64_t>;
 /// transaction is refused.
 void add_fence(partition_fences& fences, int32_t partition, int64_t epoch);
 
-/// Prepares the fence's statement on `conn`, with the connection's others.
+/// Prepares the fence's statements on `conn`, with the connection's others.
 void prepare_fence(pqxx::connection_base& conn);
 
 /// Share-locks the owner rows of `fences` until `tx` ends and checks that
