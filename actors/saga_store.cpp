@@ -450,11 +450,35 @@ caf::error connect_store(const pg_saga_store_settings& cfg,
   return caf::none;
 }
 
+// Appends what admission needs of the record `x` to `res`.
+void add_state(subscriber_states& res, const pg::subscriber_view& x) {
+  res.states.emplace_back(std::string{sagas::to_string(pg::admission_state(x))},
+                          x.service_type);
+  res.profiles.push_back(x.profile);
+}
+
 struct pg_reader_state {
   pg_saga_store_settings cfg;
   std::optional<pg::saga_store> db;
   std::optional<pg::subscriber_reader> records_db;
+  /// The records that came with the last startable events, by subscriber.
+  /// The router asks for them next, before it starts a saga for any of
+  /// them, and none changes meanwhile: a record changes only with a saga of
+  /// its subscriber, and these have none open.
+  std::map<std::pair<std::string, std::string>, pg::subscriber_view> polled;
   static inline const char* name = "ispflow.saga_store.reader";
+
+  // The answer from `polled`, if it has every key of `q`.
+  std::optional<subscriber_states> from_poll(const subscriber_keys& q) const {
+    subscriber_states res;
+    for (auto& key : q.keys) {
+      auto i = polled.find(key);
+      if (i == polled.end())
+        return std::nullopt;
+      add_state(res, i->second);
+    }
+    return res;
+  }
 
   // Each subscriber's record (schema/0011_subscriber_record.sql): the
   // state admission decides on, service type and the profile later sagas
@@ -471,12 +495,8 @@ struct pg_reader_state {
     if (!views)
       return std::move(views.error());
     subscriber_states res;
-    for (auto& x : *views) {
-      res.states.emplace_back(
-        std::string{sagas::to_string(pg::admission_state(x))},
-        std::move(x.service_type));
-      res.profiles.push_back(std::move(x.profile));
-    }
+    for (auto& x : *views)
+      add_state(res, x);
     return res;
   }
 };
@@ -495,10 +515,15 @@ pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
       auto res = st.db->next_startable(q);
       if (!res)
         return std::move(res.error());
+      st.polled.clear();
+      for (auto& e : *res)
+        st.polled.insert_or_assign({e.tenant_id, e.subscriber_id}, e.record);
       return std::move(*res);
     },
     [self](status_atom,
            const subscriber_keys& q) -> caf::result<subscriber_states> {
+      if (auto polled = self->state.from_poll(q))
+        return std::move(*polled);
       auto res = self->state.records(q);
       if (!res)
         return std::move(res.error());

@@ -294,7 +294,11 @@ std::string one_statement_name(unsigned parts) {
 // $2 then gives up to ceil($1 / tenants) of its oldest startable events,
 // scanned in id order through the same index; the result takes every
 // tenant's first event, then every tenant's second, and so on, so that one
-// tenant's burst does not hide another's events behind it.
+// tenant's burst does not hide another's events behind it. Each event
+// comes with its subscriber's record (subscriber_view_of), looked up by key
+// (`OFFSET 0` keeps the LATERAL a subquery per event: pulled up into a
+// join, planned while the table was small, it scanned every record), which
+// spares the router's admission a statement of its own.
 // `OFFSET 0` keeps each NOT EXISTS a correlated subplan, looked up through
 // its index by (tenant, subscriber) whatever the statistics say: as an
 // anti-join, with statistics that still saw an empty inbox (a burst
@@ -337,9 +341,16 @@ std::string one_statement_name(unsigned parts) {
   "     ORDER BY i.id"                                                          \
   "     LIMIT (SELECT ($1 + count(*) - 1) / count(*) FROM w)) c"                \
   ")"                                                                           \
-  "SELECT id, source, event_id, type, tenant_id, subscriber_id, payload,"       \
-  "       traceparent, \"partition\""                                           \
-  "  FROM x ORDER BY rn, id LIMIT $1"
+  ", y AS (SELECT * FROM x ORDER BY rn, id LIMIT $1)"                           \
+  "SELECT y.id, y.source, y.event_id, y.type, y.tenant_id, y.subscriber_id,"    \
+  "       y.payload, y.traceparent, y.\"partition\", r.state,"                  \
+  "       COALESCE(r.service_type, ''), r.profile::text,"                       \
+  "       COALESCE(r.last_outcome, '')"                                         \
+  "  FROM y LEFT JOIN LATERAL (SELECT * FROM subscribers r"                     \
+  "        WHERE r.tenant_id = y.tenant_id AND r.id = y.subscriber_id"          \
+  "        OFFSET 0) r"                                                         \
+  "    ON true"                                                                 \
+  " ORDER BY y.rn, y.id"
 
 // The billing event's trace context, for a saga loaded to resume.
 #define ISPFLOW_SAGA_TRACE                                                     \
@@ -889,6 +900,7 @@ saga_store::next_startable(const startable_query& q) {
       e.payload = row[6].as<std::string>();
       e.traceparent = row[7].as<std::string>();
       e.partition = row[8].as<int32_t>();
+      e.record = detail::subscriber_view_of(row, 9);
       result.push_back(std::move(e));
     }
   } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "adapters/postgres/subscriber_reader.hpp"
 #include "events/records.hpp"
 #include "sagas/definition.hpp"
 #include "sagas/instance.hpp"
@@ -29,6 +30,10 @@ struct startable_event {
   std::string traceparent;
   /// The Kafka partition the event was read from.
   int32_t partition = -1;
+  /// The subscriber's record, read by the same statement, as
+  /// subscriber_reader reads it: the subscriber has no open saga, so it
+  /// stays so until the router starts one.
+  subscriber_view record;
 
   friend bool operator==(const startable_event&, const startable_event&)
     = default;

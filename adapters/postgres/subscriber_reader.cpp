@@ -2,6 +2,7 @@
 
 #include "adapters/postgres/codec.hpp"
 #include "adapters/postgres/session.hpp"
+#include "adapters/postgres/subscriber_record.hpp"
 
 #include <rapidjson/document.h>
 
@@ -92,26 +93,8 @@ subscriber_reader::read(const subscriber_key_list& keys) {
     auto rows = tx.exec_prepared("ispflow_subscriber_records", json);
     std::vector<subscriber_view> out;
     out.reserve(rows.size());
-    for (auto row : rows) {
-      subscriber_view x;
-      if (row[0].is_null()) {
-        x.state = sagas::to_string(sagas::subscriber_state::none);
-        out.push_back(std::move(x));
-        continue;
-      }
-      x.state = row[0].as<std::string>();
-      x.service_type = row[1].as<std::string>();
-      x.last_outcome = row[3].as<std::string>();
-      rapidjson::Document doc;
-      doc.Parse(row[2].c_str());
-      if (doc.IsObject())
-        for (auto& m : doc.GetObject())
-          if (m.value.IsString())
-            x.profile.emplace(
-              std::string{m.name.GetString(), m.name.GetStringLength()},
-              std::string{m.value.GetString(), m.value.GetStringLength()});
-      out.push_back(std::move(x));
-    }
+    for (auto row : rows)
+      out.push_back(detail::subscriber_view_of(row, 0));
     return out;
   });
 }
@@ -119,6 +102,26 @@ subscriber_reader::read(const subscriber_key_list& keys) {
 } // namespace ispflow::adapters::postgres
 
 namespace ispflow::adapters::postgres::detail {
+
+subscriber_view subscriber_view_of(const pqxx::row& row, int first) {
+  subscriber_view x;
+  if (row[first].is_null()) {
+    x.state = sagas::to_string(sagas::subscriber_state::none);
+    return x;
+  }
+  x.state = row[first].as<std::string>();
+  x.service_type = row[first + 1].as<std::string>();
+  x.last_outcome = row[first + 3].as<std::string>();
+  rapidjson::Document doc;
+  doc.Parse(row[first + 2].c_str());
+  if (doc.IsObject())
+    for (auto& m : doc.GetObject())
+      if (m.value.IsString())
+        x.profile.emplace(
+          std::string{m.name.GetString(), m.name.GetStringLength()},
+          std::string{m.value.GetString(), m.value.GetStringLength()});
+  return x;
+}
 
 const char* subscriber_read_statement() noexcept {
   return read_sql;

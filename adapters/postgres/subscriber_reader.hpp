@@ -27,6 +27,9 @@ struct subscriber_view {
   /// The state of the last saga that finished or stopped in
   /// needs_attention ("" without a record).
   std::string last_outcome;
+
+  friend bool operator==(const subscriber_view&, const subscriber_view&)
+    = default;
 };
 
 /// The state admission decides on: the record's, or `unknown` while the

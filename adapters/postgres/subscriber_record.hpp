@@ -35,6 +35,11 @@ void prepare_subscriber_record(pqxx::connection& conn);
 bool records_subscribers(const sagas::saga_registry& registry,
                          const std::vector<const saga_write*>& batch);
 
+/// The record in the columns state, service_type, profile::text and
+/// last_outcome of `row`, from column `first` on (a NULL state: no record),
+/// as subscriber_reader and the startable query read it.
+subscriber_view subscriber_view_of(const pqxx::row& row, int first);
+
 /// The statement that applies one round of changes to the records ($1: a
 /// JSON array of {t, s, saga, name, outcome, target, service_type, delta,
 /// at}); for tests of its plan.

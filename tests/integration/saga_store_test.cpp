@@ -636,6 +636,8 @@ TEST_F(saga_store, a_subscribers_next_event_waits_until_its_saga_ends) {
   EXPECT_EQ(e1.traceparent,
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   EXPECT_EQ(e1.partition, 3);
+  // With its subscriber's record: none yet.
+  EXPECT_EQ(e1.record, (pg::subscriber_view{"none", "", {}, ""}));
 
   auto s1 = instance("s-1");
   write_in_state(s1, sg::saga_state::pending, inbox[0], 3);
@@ -652,6 +654,23 @@ TEST_F(saga_store, a_subscribers_next_event_waits_until_its_saga_ends) {
   EXPECT_THAT(startable({3, 5}), ElementsAre("e2", "e3"));
   EXPECT_THAT(startable({7}), IsEmpty());
   EXPECT_THAT(startable({}, 1), ElementsAre("e2"));
+  // Each event comes with its subscriber's record, as the subscriber
+  // reader reads it: sub-1's written as s-1 ended, sub-2's as billed.
+  db.query("INSERT INTO subscribers (tenant_id, id, state, service_type,"
+           " profile, last_outcome) VALUES ('acme', 'sub-2', 'active',"
+           " 'ftth', '{\"plan_id\": \"p9\"}', 'completed')");
+  auto again = store->next_startable(pg::startable_query{10, {}, {}});
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_EQ(again->at(0).record.last_outcome, "compensated");
+  EXPECT_EQ(
+    again->at(1).record,
+    (pg::subscriber_view{"active", "ftth", {{"plan_id", "p9"}}, "completed"}));
+  auto reader = pg::subscriber_reader::connect(db.dsn());
+  ASSERT_TRUE(reader);
+  auto read = reader->read({{"acme", "sub-1"}, {"acme", "sub-2"}});
+  ASSERT_TRUE(read);
+  EXPECT_THAT(*read, ElementsAre(again->at(0).record, again->at(1).record));
 }
 
 TEST_F(saga_store, tenants_share_each_batch_of_startable_events) {
@@ -825,7 +844,9 @@ TEST(saga_store_migration,
                           "0003_sagas.sql"));
   EXPECT_EQ(db.value("SELECT count(*) FROM sagas"), "0");
   EXPECT_EQ(db.value("SELECT count(*) FROM timers"), "0");
-  // An event received before the upgrade is unstarted afterwards.
+  // An event received before the upgrade is unstarted afterwards (the
+  // store runs on the whole schema, as ispflowd migrates it at start-up).
+  ASSERT_TRUE(pg::apply_migrations(db.dsn()));
   sg::saga_registry registry;
   ASSERT_FALSE(sg::register_lifecycle_sagas(registry));
   auto store = pg::saga_store::connect(db.dsn(), registry);
