@@ -6,10 +6,11 @@
 -- this spares a statement that stripped them later, with the recursive
 -- ispflow_strip_secrets, in most writes of an activation.
 --
--- The trigger strips them when the writer did not: an instance of an
--- earlier version during a rolling upgrade, or a payload the router found
--- nothing to strip in. Its condition is false for a payload already
--- stripped, so it costs a regular expression per started event.
+-- The trigger strips them when the writer did not, e.g. an instance of an
+-- earlier version during a rolling upgrade. Its condition is false for a
+-- payload already stripped (unless a value names a secret word: the strip
+-- then changes nothing), so it costs a regular expression per started
+-- event.
 CREATE FUNCTION ispflow_inbox_started() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
