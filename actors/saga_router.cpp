@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "sagas/admission.hpp"
+#include "sagas/json_secrets.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <map>
+#include <optional>
 #include <random>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -222,38 +224,29 @@ void release(self_ptr self, const running_saga& saga) {
     st.unclaim(saga.inbox_id);
 }
 
-// Removes secret-looking keys (sagas::is_secret_field), at any depth.
-void strip_secret_members(rapidjson::Value& v) {
-  if (v.IsObject()) {
-    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
-      if (m->name.IsString()
-          && sagas::is_secret_field(
-            {m->name.GetString(), m->name.GetStringLength()})) {
-        m = v.EraseMember(m);
-      } else {
-        strip_secret_members(m->value);
-        ++m;
-      }
-    }
-  } else if (v.IsArray()) {
-    for (auto& x : v.GetArray())
-      strip_secret_members(x);
-  }
+// `json` written again without its secret members (sagas::
+// erase_secret_members); nothing when it does not parse or, unless
+// `always`, has none.
+std::optional<std::string> rewrite_without_secrets(const std::string& json,
+                                                   bool always) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError())
+    return std::nullopt;
+  if (!sagas::erase_secret_members(doc) && !always)
+    return std::nullopt;
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+  doc.Accept(w);
+  return std::string{buf.GetString(), buf.GetSize()};
 }
 
 // The refused event's payload without its secrets: the copy goes to the
 // dead-letter topic, while the inbox row (what an operator re-drives)
 // keeps them until it is re-driven or retention deletes it.
 std::string without_secrets(const std::string& payload) {
-  rapidjson::Document doc;
-  doc.Parse(payload.c_str(), payload.size());
-  if (doc.HasParseError())
-    return payload; // stored as jsonb: always parses
-  strip_secret_members(doc);
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
-  doc.Accept(w);
-  return {buf.GetString(), buf.GetSize()};
+  // Stored as jsonb: it always parses.
+  return rewrite_without_secrets(payload, true).value_or(payload);
 }
 
 events::kafka_record dead_letter_record(const router_state& st,
@@ -827,39 +820,10 @@ void flatten_into(const rapidjson::Value& v, const std::string& prefix,
   }
 }
 
-// Removes the members of `v` that is_secret_field names, at any depth;
-// true if there were any.
-bool erase_secrets(rapidjson::Value& v) {
-  bool erased = false;
-  if (v.IsObject()) {
-    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
-      if (sagas::is_secret_field(
-            {m->name.GetString(), m->name.GetStringLength()})) {
-        m = v.EraseMember(m);
-        erased = true;
-      } else {
-        erased = erase_secrets(m->value) || erased;
-        ++m;
-      }
-    }
-  } else if (v.IsArray()) {
-    for (auto& x : v.GetArray())
-      erased = erase_secrets(x) || erased;
-  }
-  return erased;
-}
-
 } // namespace
 
 std::string payload_without_secrets(const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject() || !erase_secrets(doc))
-    return {};
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w{buf};
-  doc.Accept(w);
-  return {buf.GetString(), buf.GetSize()};
+  return rewrite_without_secrets(json, false).value_or(std::string{});
 }
 
 sagas::field_map flatten_payload(const std::string& json) {

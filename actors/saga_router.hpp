@@ -120,7 +120,7 @@ sagas::field_map flatten_payload(const std::string& json);
 
 /// The billing payload (JSON text) without the members that
 /// sagas::is_secret_field names, at any depth, as JSON text; empty when it
-/// has none (or is not a JSON object). A new saga's first write stores it
+/// has none (or is not JSON). A new saga's first write stores it
 /// in the event's inbox row: the saga's own row holds the secrets while its
 /// steps need them, so the event keeps none once its saga exists.
 std::string payload_without_secrets(const std::string& json);

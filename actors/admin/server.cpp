@@ -12,6 +12,7 @@
 #include "events/intake_check.hpp"
 #include "events/json/bounded_parse.hpp"
 #include "sagas/admission.hpp"
+#include "sagas/json_secrets.hpp"
 #include "sagas/states.hpp"
 
 #include <algorithm>
@@ -147,24 +148,6 @@ void redact(rapidjson::Value& v, rapidjson::Document::AllocatorType& alloc) {
   }
 }
 
-// Removes secret-looking keys, at any depth.
-void strip_secrets(rapidjson::Value& v) {
-  if (v.IsObject()) {
-    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
-      if (m->name.IsString()
-          && secret_key({m->name.GetString(), m->name.GetStringLength()})) {
-        m = v.EraseMember(m);
-      } else {
-        strip_secrets(m->value);
-        ++m;
-      }
-    }
-  } else if (v.IsArray()) {
-    for (auto& x : v.GetArray())
-      strip_secrets(x);
-  }
-}
-
 // True for a stored payload whose credentials have lost their password
 // (its saga started: schema/0019).
 bool lost_credentials(const std::string& payload) {
@@ -185,10 +168,7 @@ std::optional<std::string> settled_value(const std::string& value) {
   rapidjson::Document doc;
   events::json::parse_bounded(doc, value);
   if (!doc.HasParseError() && is_utf8(value)) {
-    rapidjson::Document before;
-    before.CopyFrom(doc, before.GetAllocator());
-    strip_secrets(doc);
-    if (doc == before)
+    if (!sagas::erase_secret_members(doc))
       return std::nullopt;
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w{buf};

@@ -4,8 +4,6 @@
 #include "adapters/postgres/session.hpp"
 #include "adapters/postgres/subscriber_record.hpp"
 
-#include <rapidjson/document.h>
-
 namespace ispflow::adapters::postgres {
 
 namespace {
@@ -102,26 +100,6 @@ subscriber_reader::read(const subscriber_key_list& keys) {
 } // namespace ispflow::adapters::postgres
 
 namespace ispflow::adapters::postgres::detail {
-
-subscriber_view subscriber_view_of(const pqxx::row& row, int first) {
-  subscriber_view x;
-  if (row[first].is_null()) {
-    x.state = sagas::to_string(sagas::subscriber_state::none);
-    return x;
-  }
-  x.state = row[first].as<std::string>();
-  x.service_type = row[first + 1].as<std::string>();
-  x.last_outcome = row[first + 3].as<std::string>();
-  rapidjson::Document doc;
-  doc.Parse(row[first + 2].c_str());
-  if (doc.IsObject())
-    for (auto& m : doc.GetObject())
-      if (m.value.IsString())
-        x.profile.emplace(
-          std::string{m.name.GetString(), m.name.GetStringLength()},
-          std::string{m.value.GetString(), m.value.GetStringLength()});
-  return x;
-}
 
 const char* subscriber_read_statement() noexcept {
   return read_sql;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <rapidjson/document.h>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -230,6 +231,26 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
     tx.exec_prepared(record_name, rows);
     changes = std::move(later);
   }
+}
+
+subscriber_view subscriber_view_of(const pqxx::row& row, int first) {
+  subscriber_view x;
+  if (row[first].is_null()) {
+    x.state = sagas::to_string(sagas::subscriber_state::none);
+    return x;
+  }
+  x.state = row[first].as<std::string>();
+  x.service_type = row[first + 1].as<std::string>();
+  x.last_outcome = row[first + 3].as<std::string>();
+  rapidjson::Document doc;
+  doc.Parse(row[first + 2].c_str());
+  if (doc.IsObject())
+    for (auto& m : doc.GetObject())
+      if (m.value.IsString())
+        x.profile.emplace(
+          std::string{m.name.GetString(), m.name.GetStringLength()},
+          std::string{m.value.GetString(), m.value.GetStringLength()});
+  return x;
 }
 
 void prepare_subscriber_record(pqxx::connection& conn) {
