@@ -205,7 +205,8 @@ struct retention_settings {
   /// Inbox events (the dedupe window: an event id is forgotten after it, so
   /// it must exceed the billing topic's Kafka retention). 14 days.
   int64_t inbox_seconds = 14 * 86'400;
-  /// Published outbox rows. 7 days.
+  /// Outbox rows an earlier version marked published by setting
+  /// `published_at` (the relay now deletes a row once Kafka has it). 7 days.
   int64_t outbox_seconds = 7 * 86'400;
   /// Re-driven or dismissed dead letters. 90 days.
   int64_t dead_letters_seconds = 90 * 86'400;

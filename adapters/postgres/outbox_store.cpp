@@ -11,18 +11,20 @@ void prepare(pqxx::connection& conn) {
   conn.prepare("ispflow_outbox_fetch",
                "SELECT id, topic, key, value, headers::text, pg_backend_pid()"
                " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1");
-  // The marks first; the fetch, which sees the rows as they were before
-  // the statement, leaves the rows just marked out itself (a hashed
-  // subplan).
+  // A published row is deleted (outbox_store::mark_published). The marks
+  // first; the fetch, which sees the rows as they were before the
+  // statement, leaves the rows just marked out itself (a hashed subplan).
+  // Rows whose published_at an earlier version set are neither fetched
+  // nor marked: retention deletes them.
   conn.prepare("ispflow_outbox_mark_fetch",
-               "WITH m AS (UPDATE outbox SET published_at = now()"
+               "WITH m AS (DELETE FROM outbox"
                " WHERE id = ANY($2::bigint[]) AND published_at IS NULL"
                " RETURNING id)"
                " SELECT id, topic, key, value, headers::text, pg_backend_pid()"
                " FROM outbox WHERE published_at IS NULL"
                " AND id NOT IN (SELECT id FROM m) ORDER BY id LIMIT $1");
   conn.prepare("ispflow_outbox_mark",
-               "UPDATE outbox SET published_at = now() "
+               "DELETE FROM outbox "
                "WHERE id = ANY($1::bigint[]) AND published_at IS NULL");
   conn.prepare("ispflow_outbox_backlog",
                "SELECT count(*) FROM outbox WHERE published_at IS NULL");

@@ -47,8 +47,11 @@ public:
   /// See mark_then_fetch.
   static constexpr size_t mark_then_fetch_rows = 64;
 
-  /// Marks the rows with these ids published (now). Unknown or already
-  /// published ids are ignored.
+  /// Marks the rows with these ids published by deleting them: Kafka holds
+  /// what was published, and a deleted row costs PostgreSQL a small record
+  /// where setting `published_at` wrote the whole row again. Unknown ids,
+  /// and rows an earlier version marked by setting `published_at` (left to
+  /// retention), are ignored.
   caf::expected<void> mark_published(const std::vector<int64_t>& ids);
 
   /// The number of unpublished rows.

@@ -3,7 +3,7 @@
 // run by the saga store, timer and router with no-op adapters, while the
 // retention actor deletes history older than a short period. No Kafka: the
 // events go straight into the inbox (as intake records them) and outbox
-// rows are marked published in bulk (as the relay would).
+// rows are deleted in bulk (as the relay does once Kafka has them).
 //
 // Every --report seconds it prints one line: sagas finished in the interval
 // and per second, the database size and the row counts of the growing
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
   auto retention = actors::spawn_retention(sys, ret);
 
   // The feeder: `rate` events per second in 10 slices; the relay stand-in:
-  // marks outbox rows published.
+  // deletes the outbox rows, as the relay does with what it published.
   std::atomic<bool> stop{false};
   std::atomic<int64_t> fed{0};
   std::thread feeder{[&] {
@@ -267,8 +267,7 @@ int main(int argc, char** argv) {
         fed = k;
       }
       pqxx::nontransaction tx{c};
-      tx.exec("UPDATE outbox SET published_at = now()"
-              " WHERE published_at IS NULL");
+      tx.exec("DELETE FROM outbox WHERE published_at IS NULL");
       next += 100ms;
       std::this_thread::sleep_until(next);
     }

@@ -148,8 +148,6 @@ stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'publish to inbox', 
   from inbox where event_id like 'e2e-%'" || true
 stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'inbox to saga created', count(*), $(pcts "extract(epoch from s.created_at - i.received_at) * 1000"))
   from inbox i join sagas s on s.id = i.saga_id where s.name = 'activate'" || true
-stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'outbox row to published', count(*), $(pcts "extract(epoch from published_at - created_at) * 1000"))
-  from outbox where topic = 'lifecycle.events.v1' and published_at is not null" || true
 echo "   sagas: $(stack_sql "select string_agg(format('%s %s', state, n), ', ') from (select state, count(*) n from sagas group by state) x")"
 echo "   steps retried: $(stack_sql "select coalesce(string_agg(format('%s %s', name, n), ', '), 'none') from (select name, count(*) n from saga_steps where attempts > 1 group by name) x")"
 

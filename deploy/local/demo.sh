@@ -509,8 +509,10 @@ $(stack_sql "select case when count(*) = 0 then '  none' else '' end from inbox 
 Subscriber records against the saga history (deploy/local/record_check.sql):
 $(record_summary)
 
-Published through the outbox, by topic:
-$(stack_sql "select format('  %-28s %s', topic, count(*)) from outbox where published_at is not null group by topic order by topic")
+Published through the outbox, by topic (records on the bus; the relay deletes a row once Kafka has it, $(stack_sql "select count(*) from outbox") row(s) left):
+$(for t in billing.events.v1.dlq lifecycle.events.v1 saga.events.v1; do
+    printf '  %-28s %s\n' "$t" "$(kcat -b "$STACK_BOOTSTRAP" -C -t "$t" -o beginning -e -q -f 'x\n' 2>/dev/null | wc -l)"
+  done)
 
 What billing reads back (lifecycle.events.v1, first record) and a dead letter (billing.events.v1.dlq):
 $(kcat -b "$STACK_BOOTSTRAP" -C -t lifecycle.events.v1 -p 0 -o beginning -c 1 -e -q -f '  key %k  %h\n  %s\n' 2>/dev/null)
