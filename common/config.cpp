@@ -368,6 +368,8 @@ const tenant_spec tenant_keys[] = {
    [](tenant_settings& t, const parsed& v) { t.netbox.max_pages = static_cast<int>(v.integer); }},
   {"netbox.keep_alive", value_kind::boolean, false, "true", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.netbox.keep_alive = v.boolean; }},
+  {"netbox.prefix_cache_ms", value_kind::integer, false, "60000", 0, 86400000, {},
+   [](tenant_settings& t, const parsed& v) { t.netbox.prefix_cache_ms = static_cast<int>(v.integer); }},
   {"genieacs.url", value_kind::path, false, "", 0, 0, {},
    [](tenant_settings& t, const parsed& v) { t.genieacs.url = v.text; }},
   {"genieacs.connection_request_timeout_ms", value_kind::integer, false, "4000", 1, 600000, {},

@@ -484,6 +484,9 @@ struct tenant_netbox_settings {
   int max_pages = 50;
   /// Keep connections open between requests (false: `Connection: close`).
   bool keep_alive = true;
+  /// How long an allocation reuses the prefix list it read (0 = read it
+  /// for every allocation).
+  int prefix_cache_ms = 60'000;
   http_tls_settings tls;
 
   friend bool

@@ -12,6 +12,7 @@
 #include <caf/typed_response_promise.hpp>
 #include <charconv>
 #include <functional>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -31,12 +32,20 @@ constexpr std::string_view op_release = "netbox.release_ip";
 constexpr std::string_view op_assign = "netbox.assign_ip";
 constexpr std::string_view op_release_stray = "netbox.release_stray_ips";
 
+// A prefix list read for allocations (tenant_settings::prefix_cache).
+struct cached_prefixes {
+  std::vector<prefix_ref> prefixes;
+  resilience::time_point read_at;
+};
+
 struct netbox_state {
   adapter_settings cfg;
   http::http_actor http;
   std::shared_ptr<resilience::guard> guard;
   // Calls that found their tenant at its limit, waiting for a slot.
   resilience::slot_queue slots;
+  // By ispflow tenant and the request's site.
+  std::map<std::pair<std::string, std::string>, cached_prefixes> prefixes;
   static inline const char* name = "ispflow.netbox";
 };
 
@@ -55,6 +64,10 @@ struct call {
   // a failure only then.
   bool system_failed = false;
   std::vector<prefix_ref> prefixes;
+  // `prefixes` came from the cache: read again before giving up on them.
+  bool cached_prefixes = false;
+  // Prefixes that answered full in this call (skipped after a new read).
+  std::vector<int64_t> full_prefixes;
   // Addresses of the look-up, every page.
   std::vector<address_ref> found;
   size_t next_prefix = 0;
@@ -313,24 +326,63 @@ void list_tenant_prefixes(self_ptr self, const call_ptr& c,
     std::move(then));
 }
 
+std::pair<std::string, std::string> prefix_cache_key(const call_ptr& c) {
+  auto* site = input_of(c->req, "site");
+  return {c->req.tenant_id, site ? *site : std::string{}};
+}
+
+// The allocation's prefixes: the tenant's cached list while it is fresh
+// (tenant_settings::prefix_cache), else read (and cached).
 void list_prefixes(self_ptr self, const call_ptr& c) {
-  list_tenant_prefixes(self, c, [self, c] {
+  auto& cache = self->state.prefixes;
+  auto key = prefix_cache_key(c);
+  if (c->ts.prefix_cache.count() > 0) {
+    if (auto i = cache.find(key); i != cache.end()) {
+      if (now_of(self) - i->second.read_at < c->ts.prefix_cache) {
+        c->prefixes = i->second.prefixes;
+        c->cached_prefixes = true;
+        c->next_prefix = 0;
+        return try_next_prefix(self, c);
+      }
+      cache.erase(i);
+    }
+  }
+  c->prefixes.clear();
+  c->cached_prefixes = false;
+  list_tenant_prefixes(self, c, [self, c, key = std::move(key)] {
     if (c->prefixes.empty())
       return finish(self, c,
                     reply_failed(adapter_outcome::permanent_failure,
                                  "netbox: no active prefix with role '"
                                    + c->ts.prefix_role
                                    + "' for this tenant and site"));
+    if (c->ts.prefix_cache.count() > 0)
+      self->state.prefixes[key] = cached_prefixes{c->prefixes, now_of(self)};
+    // Those this call found full before the new read stay skipped.
+    std::erase_if(c->prefixes, [c](const prefix_ref& p) {
+      return std::find(c->full_prefixes.begin(), c->full_prefixes.end(), p.id)
+             != c->full_prefixes.end();
+    });
+    c->next_prefix = 0;
     try_next_prefix(self, c);
   });
 }
 
+// A cached list failed the allocation (every prefix full, or one gone):
+// read it again and go on with what it holds.
+void reread_prefixes(self_ptr self, const call_ptr& c) {
+  self->state.prefixes.erase(prefix_cache_key(c));
+  list_prefixes(self, c);
+}
+
 void try_next_prefix(self_ptr self, const call_ptr& c) {
+  if (c->next_prefix >= c->prefixes.size() && c->cached_prefixes)
+    return reread_prefixes(self, c);
   if (c->next_prefix >= c->prefixes.size())
     return finish(
       self, c,
       reply_failed(adapter_outcome::permanent_failure,
-                   "netbox: all " + std::to_string(c->prefixes.size())
+                   "netbox: all " + std::to_string(c->full_prefixes.size())
                      + " prefixes are full; last: " + c->last_conflict));
   const auto& p = c->prefixes[c->next_prefix];
   auto url = api_url(c->ts.base_url, "/ipam/prefixes/" + std::to_string(p.id)
@@ -350,9 +402,13 @@ void try_next_prefix(self_ptr self, const call_ptr& c) {
            common::log_debug(log_name, "prefix full",
                              {{"tenant", c->req.tenant_id},
                               {"prefix", px.prefix}});
+           c->full_prefixes.push_back(px.id);
            ++c->next_prefix;
            return try_next_prefix(self, c);
          }
+         // A cached prefix deleted since: read the list again.
+         if (res.status == 404 && c->cached_prefixes)
+           return reread_prefixes(self, c);
          if (res.status != 201 && res.status != 200)
            return finish(self, c,
                          status_failure(res, "allocate in " + px.prefix));

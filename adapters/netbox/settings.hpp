@@ -65,6 +65,14 @@ struct tenant_settings {
   /// every request says `Connection: close` and opens a connection of its
   /// own. `tenants[i].netbox.keep_alive`.
   bool reuse_connections = true;
+  /// How long `allocate_ip` reuses the prefix list it read (per tenant and
+  /// site), sparing NetBox a list query per allocation; 0 = read it every
+  /// time. A cached list is read again before the allocation gives up on
+  /// it: when every prefix in it answered full (a prefix added since may
+  /// have room) or one of them is gone (404). A prefix that changed role
+  /// or status is used until the period ends.
+  /// `tenants[i].netbox.prefix_cache_ms`.
+  std::chrono::milliseconds prefix_cache{60'000};
 };
 
 /// What the NetBox adapter actor needs.

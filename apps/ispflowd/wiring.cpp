@@ -164,6 +164,7 @@ netbox_tenant(const common::tenant_settings& t) {
   out.call_timeout = milliseconds{t.netbox.timeout_ms};
   out.max_pages = t.netbox.max_pages;
   out.reuse_connections = t.netbox.keep_alive;
+  out.prefix_cache = milliseconds{t.netbox.prefix_cache_ms};
   return out;
 }
 

@@ -13,7 +13,8 @@
 #   E2E_PERF_ARGS="--call-graph dwarf -F 200"  other perf record options (default -g)
 #                                           (report in STACK_DIR/perf.data)
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
-#                                           that cost PostgreSQL the most time
+#                                           that cost PostgreSQL the most time;
+#                                           pg_stat_wal: WAL per activation
 #   E2E_KEEP_ALIVE=0                        a connection per NetBox and GenieACS
 #                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
@@ -119,7 +120,7 @@ if ((warmup > 0)); then
     || { cat "$STACK_DIR/warmup.out" >&2; echo "bench-e2e: the warm-up did not complete" >&2; exit 1; }
 fi
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
-  stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset()" >/dev/null
+  stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset(); select pg_stat_reset_shared('wal')" >/dev/null
 fi
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
@@ -177,6 +178,9 @@ if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
                from pg_stat_statements order by $order desc limit 15" || true
   done
   echo "   in all: $(stack_sql "select format('%s calls, %s ms of execution and %s plans, %s ms of planning per activation', round(sum(calls)::numeric / $measured, 1), round((sum(total_exec_time) / $measured)::numeric, 2), round(sum(plans)::numeric / $measured, 1), round((sum(total_plan_time) / $measured)::numeric, 2)) from pg_stat_statements")"
+  # What the writes cost the WAL (every statement of the run, the bench's
+  # own queries above included), per measured activation.
+  echo "   WAL: $(stack_sql "select format('%s records, %s bytes, %s full-page images, %s syncs per activation', round(wal_records::numeric / $measured, 1), round(wal_bytes / $measured), round(wal_fpi::numeric / $measured, 2), round(wal_sync::numeric / $measured, 2)) from pg_stat_wal")"
 fi
 
 # The activations are real: a few subscribers log in through the NAS

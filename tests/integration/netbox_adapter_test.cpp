@@ -216,6 +216,56 @@ TEST_F(netbox_adapter, every_prefix_full_is_a_permanent_failure) {
   EXPECT_EQ(srv->allocation_count(), 0u);
 }
 
+// Each allocation looks the subscriber up; the prefix list is read once per
+// prefix_cache period (a list request each: checks().lookups).
+TEST_F(netbox_adapter, allocations_reuse_the_prefix_list_for_the_cache_period) {
+  ASSERT_EQ(allocate("a").outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(srv->checks().lookups, 2u);
+  ASSERT_EQ(allocate("b").outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(srv->checks().lookups, 3u);
+  // Another site is another list.
+  auto other = request("netbox.allocate_ip", "x");
+  other.input["site"] = "pop-2";
+  EXPECT_EQ(ask(other).outcome, adapter_outcome::permanent_failure);
+  EXPECT_EQ(srv->checks().lookups, 5u);
+  clock->advance(settings.prefix_cache);
+  auto third = allocate("c");
+  ASSERT_EQ(third.outcome, adapter_outcome::succeeded) << third.error;
+  EXPECT_EQ(third.outputs["prefix"], "100.64.0.8/29");
+  EXPECT_EQ(srv->checks().lookups, 7u);
+  // 0: read for every allocation.
+  settings.prefix_cache = 0ms;
+  respawn();
+  ASSERT_EQ(allocate("d").outcome, adapter_outcome::succeeded);
+  ASSERT_EQ(allocate("e").outcome, adapter_outcome::succeeded);
+  EXPECT_EQ(srv->checks().lookups, 11u);
+  EXPECT_EQ(srv->allocation_count(), 5u);
+}
+
+// A cached list is read again before the allocation gives up: every prefix
+// in it full, or one of them gone.
+TEST_F(netbox_adapter, a_cached_prefix_list_is_read_again_before_giving_up) {
+  ASSERT_EQ(allocate("a").outcome, adapter_outcome::succeeded);
+  srv->set_prefix_full(1, true);
+  srv->set_prefix_full(2, true);
+  auto full = allocate("b");
+  EXPECT_EQ(full.outcome, adapter_outcome::permanent_failure);
+  EXPECT_NE(full.error.find("all 2 prefixes are full"), std::string::npos)
+    << full.error;
+  EXPECT_EQ(srv->checks().lookups, 4u); // a: 2; b: look-up and the new read
+  srv->set_prefix_full(1, false);
+  srv->set_prefix_full(2, false);
+  // The first prefix answers 404 once, as a deleted one would.
+  auto f = fault(404, "/api/ipam/prefixes/1/available-ips/", "POST");
+  f.count = 1;
+  srv->set_faults(f);
+  auto gone = allocate("c");
+  ASSERT_EQ(gone.outcome, adapter_outcome::succeeded) << gone.error;
+  EXPECT_EQ(gone.outputs["prefix"], "100.64.0.0/30");
+  EXPECT_EQ(srv->checks().lookups, 6u);
+  EXPECT_EQ(srv->allocation_count(), 2u);
+}
+
 TEST_F(netbox_adapter, no_prefix_for_the_site_is_a_permanent_failure) {
   auto req = request("netbox.allocate_ip");
   req.input["site"] = "pop-2"; // a site, but none of tenant demo's prefixes
