@@ -474,18 +474,39 @@ void reconcile(self_ptr self, const call_ptr& c, bool have_intent) {
        });
 }
 
-void post_task(self_ptr self, const call_ptr& c) {
-  // The intent is durable before the POST leaves: whatever happens after,
-  // a restart finds it.
+// The call's intent about to be recorded `posting` (fields as save_intent
+// sets them), posted now.
+void stamp_posting(const call_ptr& c) {
+  c->intent.operation = c->req.operation;
+  c->intent.idempotency_key = c->req.idempotency_key;
+  c->intent.tenant_id = c->req.tenant_id;
+  c->intent.device = c->device;
+  c->intent.unique_key = c->unique_key;
+  c->intent.state = intent_state::posting;
   c->intent.task_id.clear();
   c->intent.detail.clear();
   c->intent.posted_at_ms = wall_ms();
+}
+
+void send_task(self_ptr self, const call_ptr& c);
+
+void post_task(self_ptr self, const call_ptr& c) {
+  // The intent is durable before the POST leaves: whatever happens after,
+  // a restart finds it.
+  stamp_posting(c);
   save_intent(self, c, intent_state::posting, {}, [self, c](bool ok) {
     if (!ok)
       return finish(self, c,
                     reply_failed(adapter_outcome::retryable_failure,
                                  "genieacs: the task intent could not be"
                                  " recorded; nothing was posted"));
+    send_task(self, c);
+  });
+}
+
+// Posts the task whose `posting` intent is durable.
+void send_task(self_ptr self, const call_ptr& c) {
+  {
     auto req = make_request(c->ts, "POST",
                             task_url(c->ts.base_url, c->device,
                                      c->ts.connection_request_timeout),
@@ -542,7 +563,7 @@ void post_task(self_ptr self, const call_ptr& c) {
           return finish(self, c, status_failure(res, "task"));
       }
     });
-  });
+  }
 }
 
 // The task body for the chosen data model, or a failure reply.
@@ -585,43 +606,61 @@ std::optional<adapter_reply> prepare_task(const call_ptr& c) {
   return std::nullopt;
 }
 
+// What the intent of a call found on record decides (see with_device).
+void with_intent(self_ptr self, const call_ptr& c, intent_lookup& found) {
+  bool mine = found.found && found.intent.device == c->device;
+  if (!mine) {
+    if (c->req.reconcile)
+      return reconcile(self, c, false);
+    return post_task(self, c);
+  }
+  c->intent = std::move(found.intent);
+  switch (c->intent.state) {
+    case intent_state::done:
+      return task_done(self, c);
+    case intent_state::faulted:
+      return finish(self, c,
+                    reply_failed(adapter_outcome::permanent_failure,
+                                 c->intent.detail));
+    case intent_state::unsent:
+      return post_task(self, c);
+    case intent_state::queued:
+    case intent_state::posting:
+      if (!c->intent.task_id.empty())
+        return poll_task(self, c, c->intent.task_id);
+      return reconcile(self, c, true);
+  }
+}
+
+// The intent of (operation, key) decides: none means post. Except on a
+// reconcile, the look-up records the `posting` intent when there is none,
+// in the same round trip, and the task is posted at once.
 void with_device(self_ptr self, const call_ptr& c) {
   if (auto failed = prepare_task(c))
     return finish(self, c, std::move(*failed));
-  self
-    ->request(self->state.intents, caf::infinite, load_atom_v, c->req.operation,
-              c->req.idempotency_key)
+  auto unreadable = [self, c](caf::error& err) {
+    finish(
+      self, c,
+      reply_failed(adapter_outcome::retryable_failure,
+                   "genieacs: task intents unreadable: " + to_string(err)));
+  };
+  if (c->req.reconcile) {
+    self
+      ->request(self->state.intents, caf::infinite, load_atom_v,
+                c->req.operation, c->req.idempotency_key)
+      .then([self, c](intent_lookup& found) { with_intent(self, c, found); },
+            unreadable);
+    return;
+  }
+  stamp_posting(c);
+  self->request(self->state.intents, caf::infinite, load_atom_v, c->intent)
     .then(
       [self, c](intent_lookup& found) {
-        bool mine = found.found && found.intent.device == c->device;
-        if (!mine) {
-          if (c->req.reconcile)
-            return reconcile(self, c, false);
-          return post_task(self, c);
-        }
-        c->intent = std::move(found.intent);
-        switch (c->intent.state) {
-          case intent_state::done:
-            return task_done(self, c);
-          case intent_state::faulted:
-            return finish(self, c,
-                          reply_failed(adapter_outcome::permanent_failure,
-                                       c->intent.detail));
-          case intent_state::unsent:
-            return post_task(self, c);
-          case intent_state::queued:
-          case intent_state::posting:
-            if (!c->intent.task_id.empty())
-              return poll_task(self, c, c->intent.task_id);
-            return reconcile(self, c, true);
-        }
+        if (!found.found)
+          return send_task(self, c);
+        with_intent(self, c, found);
       },
-      [self, c](caf::error& err) {
-        finish(
-          self, c,
-          reply_failed(adapter_outcome::retryable_failure,
-                       "genieacs: task intents unreadable: " + to_string(err)));
-      });
+      unreadable);
 }
 
 void find_device(self_ptr self, const call_ptr& c) {

@@ -67,9 +67,44 @@ constexpr const char* save_sql
     " state = EXCLUDED.state, detail = EXCLUDED.detail,"
     " posted_at = EXCLUDED.posted_at, updated_at = now()";
 
+// save_sql's insert when the key has no intent; else the stored intent, as
+// load_sql reads it. The select's snapshot predates the insert: it sees the
+// row only when the insert found it there. A row committed by another
+// session while the insert waited is seen by neither (no row, nothing
+// inserted): the store then reads it with load_sql.
+constexpr const char* load_or_insert_sql
+  = "WITH ins AS (INSERT INTO genieacs_task_intents (operation,"
+    " idempotency_key, tenant_id, device_id, unique_key, task_id, state,"
+    " detail, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+    " to_timestamp($9::double precision / 1000))"
+    " ON CONFLICT (operation, idempotency_key) DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM ins), tenant_id, device_id, unique_key,"
+    " task_id, state, detail,"
+    " (extract(epoch FROM posted_at) * 1000)::bigint"
+    " FROM (SELECT 1) AS one LEFT JOIN genieacs_task_intents"
+    " ON operation = $1 AND idempotency_key = $2";
+
 constexpr const char* purge_sql
   = "DELETE FROM genieacs_task_intents"
     " WHERE updated_at < now() - make_interval(hours => $1)";
+
+// An intent from columns first.. of `r` (tenant_id, device_id, unique_key,
+// task_id, state, detail, posted_at in ms).
+task_intent intent_of(const pqxx::row& r, int first, std::string operation,
+                      std::string key) {
+  task_intent x;
+  x.operation = std::move(operation);
+  x.idempotency_key = std::move(key);
+  x.tenant_id = r[first].as<std::string>();
+  x.device = r[first + 1].as<std::string>();
+  x.unique_key = r[first + 2].as<std::string>();
+  x.task_id = r[first + 3].as<std::string>();
+  if (!parse_intent_state(r[first + 4].as<std::string>(), x.state))
+    x.state = intent_state::posting;
+  x.detail = r[first + 5].as<std::string>();
+  x.posted_at_ms = r[first + 6].as<int64_t>();
+  return x;
+}
 
 struct pg_state {
   /// One lazily (re)opened connection; its error translation is the
@@ -100,6 +135,7 @@ pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
     std::move(dsn), [retention_hours](pqxx::connection& conn) {
       conn.prepare("genieacs_intent_load", load_sql);
       conn.prepare("genieacs_intent_save", save_sql);
+      conn.prepare("genieacs_intent_load_or_insert", load_or_insert_sql);
       conn.prepare("genieacs_intent_purge", purge_sql);
       pqxx::work purge{conn};
       purge.exec_prepared("genieacs_intent_purge",
@@ -114,19 +150,38 @@ pg_store(intent_store_actor::stateful_pointer<pg_state> self, std::string dsn,
         auto rows = w.exec_prepared("genieacs_intent_load", operation, key);
         if (rows.empty())
           return out;
-        const auto& r = rows[0];
         out.found = true;
-        auto& x = out.intent;
-        x.operation = operation;
-        x.idempotency_key = key;
-        x.tenant_id = r[0].as<std::string>();
-        x.device = r[1].as<std::string>();
-        x.unique_key = r[2].as<std::string>();
-        x.task_id = r[3].as<std::string>();
-        if (!parse_intent_state(r[4].as<std::string>(), x.state))
-          x.state = intent_state::posting;
-        x.detail = r[5].as<std::string>();
-        x.posted_at_ms = r[6].as<int64_t>();
+        out.intent = intent_of(rows[0], 0, operation, key);
+        return out;
+      });
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [self](load_atom, task_intent& x) -> caf::result<intent_lookup> {
+      auto res = self->state.single([&](pqxx::nontransaction& w) {
+        intent_lookup out;
+        auto row = w.exec_prepared1("genieacs_intent_load_or_insert",
+                                    x.operation, x.idempotency_key, x.tenant_id,
+                                    x.device, x.unique_key, x.task_id,
+                                    std::string{to_string(x.state)}, x.detail,
+                                    x.posted_at_ms);
+        if (row[0].as<int64_t>() == 1)
+          return out;
+        if (row[1].is_null()) {
+          // Committed by another session while the insert waited.
+          auto rows = w.exec_prepared("genieacs_intent_load", x.operation,
+                                      x.idempotency_key);
+          if (rows.empty())
+            throw pqxx::failure{"genieacs task intent " + x.operation + " "
+                                + x.idempotency_key
+                                + ": neither inserted nor found"};
+          out.found = true;
+          out.intent = intent_of(rows[0], 0, x.operation, x.idempotency_key);
+          return out;
+        }
+        out.found = true;
+        out.intent = intent_of(row, 1, x.operation, x.idempotency_key);
         return out;
       });
       if (!res)
@@ -178,6 +233,10 @@ shards_front(intent_store_actor::stateful_pointer<shards_state> self,
       const auto& to = self->state.of(x.operation, x.idempotency_key);
       return self->delegate(to, save_atom_v, std::move(x));
     },
+    [self](load_atom, task_intent& x) {
+      const auto& to = self->state.of(x.operation, x.idempotency_key);
+      return self->delegate(to, load_atom_v, std::move(x));
+    },
   };
 }
 
@@ -189,6 +248,18 @@ struct memory_state {
   std::deque<std::pair<std::string, std::string>> order;
   static inline const char* name = "ispflow.genieacs.intents";
 };
+
+void memory_save(memory_state& st, task_intent x) {
+  std::pair<std::string, std::string> k{x.operation, x.idempotency_key};
+  if (st.rows.count(k) == 0) {
+    while (st.rows.size() >= st.capacity && !st.order.empty()) {
+      st.rows.erase(st.order.front());
+      st.order.pop_front();
+    }
+    st.order.push_back(k);
+  }
+  st.rows[k] = std::move(x);
+}
 
 intent_store_actor::behavior_type
 memory_store(intent_store_actor::stateful_pointer<memory_state> self,
@@ -205,17 +276,20 @@ memory_store(intent_store_actor::stateful_pointer<memory_state> self,
       return out;
     },
     [self](save_atom, task_intent& x) {
-      auto& st = self->state;
-      std::pair<std::string, std::string> k{x.operation, x.idempotency_key};
-      if (st.rows.count(k) == 0) {
-        while (st.rows.size() >= st.capacity && !st.order.empty()) {
-          st.rows.erase(st.order.front());
-          st.order.pop_front();
-        }
-        st.order.push_back(k);
-      }
-      st.rows[k] = std::move(x);
+      memory_save(self->state, std::move(x));
       return true;
+    },
+    [self](load_atom, task_intent& x) {
+      intent_lookup out;
+      auto& rows = self->state.rows;
+      if (auto i = rows.find({x.operation, x.idempotency_key});
+          i != rows.end()) {
+        out.found = true;
+        out.intent = i->second;
+        return out;
+      }
+      memory_save(self->state, std::move(x));
+      return out;
     },
   };
 }

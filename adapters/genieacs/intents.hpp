@@ -80,13 +80,18 @@ namespace ispflow::adapters::genieacs {
 ///   /// Inserts or replaces the intent of its (operation, key); answers
 ///   /// true once it is durable.
 ///   (save_atom, task_intent) -> (bool)
+///   /// The intent of x's (operation, key), as the first form; when there
+///   /// is none, x is recorded (durably) in one round trip and the answer
+///   /// says not found: a first attempt's look-up and `posting` save.
+///   (load_atom, task_intent x) -> (intent_lookup)
 /// }
 ///
 /// Failures answer a `caf::error` (`errc::database_unavailable` or
 /// `errc::database_error`).
 using intent_store_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::string, std::string>::with<intent_lookup>,
-  caf::replies_to<save_atom, task_intent>::with<bool>>;
+  caf::replies_to<save_atom, task_intent>::with<bool>,
+  caf::replies_to<load_atom, task_intent>::with<intent_lookup>>;
 
 /// A store in PostgreSQL (table `genieacs_task_intents`, schema/0007):
 /// `connections` detached actors (libpqxx blocks), each with one lazily

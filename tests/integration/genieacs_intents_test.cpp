@@ -150,6 +150,53 @@ TEST_F(genieacs_intents, saved_intents_are_loaded_and_replaced) {
   EXPECT_EQ(db.count("SELECT count(*) FROM genieacs_task_intents"), 1);
 }
 
+// A first attempt's look-up records its `posting` intent when the key has
+// none (one round trip); a key with one answers it, untouched. The memory
+// store does the same.
+TEST_F(genieacs_intents, a_look_up_records_the_intent_only_when_none_exists) {
+  auto memory = genieacs::spawn_memory_intent_store(*sys);
+  caf::scoped_actor self{*sys};
+  task_intent x;
+  x.operation = "genieacs.configure_cpe";
+  x.idempotency_key = "k/2/0";
+  x.tenant_id = "t1";
+  x.device = dev_a;
+  x.unique_key = "ispflow:genieacs.configure_cpe:k/2/0";
+  x.posted_at_ms = 1'796'280'628'456;
+  for (const auto& to : {store, memory}) {
+    auto look = [&](const task_intent& y) {
+      genieacs::intent_lookup out;
+      self->request(to, 10s, load_atom_v, y)
+        .receive([&](genieacs::intent_lookup& got) { out = std::move(got); },
+                 [](caf::error& err) { FAIL() << to_string(err); });
+      return out;
+    };
+    EXPECT_FALSE(look(x).found);
+    // The second look-up finds the first's row, not its own.
+    auto later = x;
+    later.device = "other-device";
+    later.posted_at_ms += 5000;
+    auto got = look(later);
+    ASSERT_TRUE(got.found);
+    EXPECT_EQ(got.intent.device, dev_a);
+    EXPECT_EQ(got.intent.state, intent_state::posting);
+    EXPECT_EQ(got.intent.unique_key, x.unique_key);
+    EXPECT_EQ(got.intent.posted_at_ms, x.posted_at_ms);
+    self->request(to, 10s, load_atom_v, x.operation, x.idempotency_key)
+      .receive(
+        [&](genieacs::intent_lookup& y) {
+          ASSERT_TRUE(y.found);
+          EXPECT_EQ(y.intent.device, dev_a);
+        },
+        [](caf::error& err) { FAIL() << to_string(err); });
+  }
+  EXPECT_EQ(db.count("SELECT count(*) FROM genieacs_task_intents WHERE"
+                     " state = 'posting' AND device_id = '"
+                     + dev_a + "'"),
+            1);
+  caf::anon_send_exit(memory, caf::exit_reason::user_shutdown);
+}
+
 TEST_F(genieacs_intents, operations_spread_over_connections_each_in_order) {
   // 40 operations, each saved twice (posting, then queued) without waiting,
   // then read back: each sees its own last save, and the saves went out on
