@@ -506,64 +506,58 @@ void post_task(self_ptr self, const call_ptr& c) {
 
 // Posts the task whose `posting` intent is durable.
 void send_task(self_ptr self, const call_ptr& c) {
-  {
-    auto req = make_request(c->ts, "POST",
-                            task_url(c->ts.base_url, c->device,
-                                     c->ts.connection_request_timeout),
-                            c->task_body);
-    req.timeout = c->ts.connection_request_timeout + c->ts.session_allowance;
-    send(self, c, std::move(req), [self, c](http::response& res) {
-      if (!res.has_response()) {
-        auto rep = transport_failure(res, true, "task");
-        if (res.request_sent)
-          return finish(self, c, std::move(rep));
+  auto req = make_request(c->ts, "POST",
+                          task_url(c->ts.base_url, c->device,
+                                   c->ts.connection_request_timeout),
+                          c->task_body);
+  req.timeout = c->ts.connection_request_timeout + c->ts.session_allowance;
+  send(self, c, std::move(req), [self, c](http::response& res) {
+    if (!res.has_response()) {
+      auto rep = transport_failure(res, true, "task");
+      if (res.request_sent)
+        return finish(self, c, std::move(rep));
+      return save_intent(self, c, intent_state::unsent, {},
+                         [self, c, rep](bool) { finish(self, c, rep); });
+    }
+    auto result = classify_task_reply(res.status, res.reason);
+    auto task_id = parse_id(res.body).value_or(std::string{});
+    auto queued = [self, c, task_id](std::string why) {
+      return [self, c, task_id, why](bool) {
+        finish(self, c, queued_reply(c, task_id, why));
+      };
+    };
+    switch (result) {
+      case task_result::done:
+        return save_intent(self, c, intent_state::done, task_id,
+                           [self, c](bool) { task_done(self, c); });
+      case task_result::queued:
+        return save_intent(self, c, intent_state::queued, task_id, queued({}));
+      case task_result::offline:
+        return save_intent(self, c, intent_state::queued, task_id,
+                           queued("device is offline: GenieACS could not"
+                                  " reach it with a connection request"));
+      case task_result::connection_error:
+        return save_intent(self, c, intent_state::queued, task_id,
+                           queued("connection request failed: " + res.reason));
+      case task_result::faulted:
+        return check_fault(self, c, task_id, true);
+      case task_result::no_device:
+        return save_intent(self, c, intent_state::unsent, {}, [self, c](bool) {
+          finish(self, c,
+                 reply_failed(adapter_outcome::permanent_failure,
+                              "genieacs: task: no such device " + c->device));
+        });
+      case task_result::rejected: {
+        auto rep = status_failure(res, "task");
         return save_intent(self, c, intent_state::unsent, {},
                            [self, c, rep](bool) { finish(self, c, rep); });
       }
-      auto result = classify_task_reply(res.status, res.reason);
-      auto task_id = parse_id(res.body).value_or(std::string{});
-      auto queued = [self, c, task_id](std::string why) {
-        return [self, c, task_id, why](bool) {
-          finish(self, c, queued_reply(c, task_id, why));
-        };
-      };
-      switch (result) {
-        case task_result::done:
-          return save_intent(self, c, intent_state::done, task_id,
-                             [self, c](bool) { task_done(self, c); });
-        case task_result::queued:
-          return save_intent(self, c, intent_state::queued, task_id,
-                             queued({}));
-        case task_result::offline:
-          return save_intent(self, c, intent_state::queued, task_id,
-                             queued("device is offline: GenieACS could not"
-                                    " reach it with a connection request"));
-        case task_result::connection_error:
-          return save_intent(
-            self, c, intent_state::queued, task_id,
-            queued("connection request failed: " + res.reason));
-        case task_result::faulted:
-          return check_fault(self, c, task_id, true);
-        case task_result::no_device:
-          return save_intent(
-            self, c, intent_state::unsent, {}, [self, c](bool) {
-              finish(
-                self, c,
-                reply_failed(adapter_outcome::permanent_failure,
-                             "genieacs: task: no such device " + c->device));
-            });
-        case task_result::rejected: {
-          auto rep = status_failure(res, "task");
-          return save_intent(self, c, intent_state::unsent, {},
-                             [self, c, rep](bool) { finish(self, c, rep); });
-        }
-        default:
-          // 5xx and the unexpected: the task may exist; the intent stays
-          // "posting" and the next attempt reconciles.
-          return finish(self, c, status_failure(res, "task"));
-      }
-    });
-  }
+      default:
+        // 5xx and the unexpected: the task may exist; the intent stays
+        // "posting" and the next attempt reconciles.
+        return finish(self, c, status_failure(res, "task"));
+    }
+  });
 }
 
 // The task body for the chosen data model, or a failure reply.
