@@ -109,6 +109,19 @@ struct genieacs_intents : ::testing::Test {
     return res;
   }
 
+  // A `posting` intent of tenant t1 for dev_a.
+  static task_intent intent(std::string operation, std::string key,
+                            int64_t posted_at_ms) {
+    task_intent x;
+    x.unique_key = "ispflow:" + operation + ":" + key;
+    x.operation = std::move(operation);
+    x.idempotency_key = std::move(key);
+    x.tenant_id = "t1";
+    x.device = dev_a;
+    x.posted_at_ms = posted_at_ms;
+    return x;
+  }
+
   size_t resets() {
     auto xs = srv->executed(dev_a);
     return static_cast<size_t>(
@@ -118,13 +131,7 @@ struct genieacs_intents : ::testing::Test {
 
 TEST_F(genieacs_intents, saved_intents_are_loaded_and_replaced) {
   caf::scoped_actor self{*sys};
-  task_intent x;
-  x.operation = "genieacs.factory_reset";
-  x.idempotency_key = "k/1/0";
-  x.tenant_id = "t1";
-  x.device = dev_a;
-  x.unique_key = "ispflow:genieacs.factory_reset:k/1/0";
-  x.posted_at_ms = 1'796'280'628'123;
+  auto x = intent("genieacs.factory_reset", "k/1/0", 1'796'280'628'123);
   self->request(store, 10s, save_atom_v, x)
     .receive([](bool ok) { EXPECT_TRUE(ok); },
              [](caf::error& err) { FAIL() << to_string(err); });
@@ -156,13 +163,7 @@ TEST_F(genieacs_intents, saved_intents_are_loaded_and_replaced) {
 TEST_F(genieacs_intents, a_look_up_records_the_intent_only_when_none_exists) {
   auto memory = genieacs::spawn_memory_intent_store(*sys);
   caf::scoped_actor self{*sys};
-  task_intent x;
-  x.operation = "genieacs.configure_cpe";
-  x.idempotency_key = "k/2/0";
-  x.tenant_id = "t1";
-  x.device = dev_a;
-  x.unique_key = "ispflow:genieacs.configure_cpe:k/2/0";
-  x.posted_at_ms = 1'796'280'628'456;
+  auto x = intent("genieacs.configure_cpe", "k/2/0", 1'796'280'628'456);
   for (const auto& to : {store, memory}) {
     auto look = [&](const task_intent& y) {
       genieacs::intent_lookup out;
