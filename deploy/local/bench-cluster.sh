@@ -3,9 +3,9 @@
 #  1. take-over: three ispflowd instances on the demo's simulated network
 #     under a steady feed of activations (BENCH_RATE/s); one instance is
 #     stopped with SIGKILL (then, after a restart, another with SIGTERM) and
-#     the take-over time is kill -> the first saga transition (an outbox row
-#     of saga.events.v1) on one of its partitions written by another
-#     instance; also when the others held all its partitions
+#     the take-over time is kill -> the first saga transition (a saga row
+#     it wrote, sagas.updated_at) on one of its partitions written by
+#     another instance; also when the others held all its partitions
 #     (partition_owners). Consumer group session 4 s (stack.sh).
 #  2. activation sagas/s with 1, 2 and 3 instances, no network systems (a
 #     tenant with every system off: every step is skipped, so only intake,
@@ -94,13 +94,15 @@ takeover() {
   t_owned=$(now_ms)
   [[ "$sig" == TERM ]] && cluster_signal "$i" TERM
   for _ in $(seq 300); do
-    first=$(stack_sql "select floor(extract(epoch from min(o.created_at)) * 1000)::bigint
-      from outbox o
-      join sagas s on s.id::text = convert_from(o.value, 'UTF8')::jsonb->>'saga_id'
+    # A saga row keeps its last write only (the relay deletes published
+    # outbox rows): polled every 0.1 s, the earliest is the first write.
+    first=$(stack_sql "select floor(extract(epoch from min(s.updated_at)) * 1000)::bigint
+      from sagas s
       join partition_owners po on po.partition = s.kafka_partition
-      where o.topic = 'saga.events.v1' and o.created_at > to_timestamp($t_kill / 1000.0)
-        and s.kafka_partition in ($held) and po.instance_id not in ('', 'node-$i')
-        and o.created_at >= po.claimed_at")
+      where s.updated_at > to_timestamp($t_kill / 1000.0)
+        and s.kafka_partition in ($held) and s.owner = po.instance_id
+        and po.instance_id not in ('', 'node-$i')
+        and s.updated_at >= po.claimed_at")
     [[ -n "$first" ]] && break
     sleep 0.1
   done

@@ -393,12 +393,25 @@ radius_check() {
     "$(stack_sql "select string_agg(format('%s %s', name, state), ', ' order by created_at) from sagas where tenant_id = 'demo' and subscriber_id = '$s'")"
 }
 pick() { stack_sql "$1" | head -n1; }
-# Outbox header values: "text", or base64 in "value" (adapters/postgres/README.md).
-breaker_sql="select format('  %s %-22s %s/%s: %s -> %s (%s, failure rate %s%% of %s calls)', to_char(o.created_at, 'HH24:MI:SS.MS'), t.v,
-    d->>'tenant_id', d->>'adapter', d->>'from', d->>'to', d->>'reason', d->>'failure_rate', d->>'calls')
-  from outbox o, lateral (select convert_from(o.value, 'UTF8')::jsonb d) j, lateral (select coalesce(h->>'text', convert_from(decode(h->>'value', 'base64'), 'UTF8')) v
-    from jsonb_array_elements(o.headers) h where h->>'key' = 'ce_type') t
-  where t.v like 'saga.breaker%' order by o.id"
+# The breakers' transitions as published (saga.breaker_* on saga.events.v1,
+# binary-mode CloudEvents; the outbox keeps no row once Kafka has it), in
+# the order of their ce_time: time, type, tenant/adapter, from -> to, why.
+breaker_lines() {
+  kcat -b "$STACK_BOOTSTRAP" -C -t saga.events.v1 -o beginning -e -q -f '%h\t%s\n' 2>/dev/null | awk -F'\t' '
+    function hdr(k,   m) {
+      if (!match($1, "(^|,)" k "=[^,]*")) return ""
+      m = substr($1, RSTART, RLENGTH); sub(/^,/, "", m); return substr(m, length(k) + 2)
+    }
+    function val(k,   m) {
+      if (!match($2, "\"" k "\":(\"[^\"]*\"|[-0-9.eE+]+)")) return ""
+      m = substr($2, RSTART + length(k) + 3, RLENGTH - length(k) - 3); gsub(/"/, "", m); return m
+    }
+    hdr("ce_type") ~ /^saga[.]breaker/ {
+      t = hdr("ce_time")
+      printf "%s\t  %s %-22s %s/%s: %s -> %s (%s, failure rate %s%% of %s calls)\n", t, substr(t, 12, 12),
+        hdr("ce_type"), val("tenant_id"), val("adapter"), val("from"), val("to"), val("reason"), val("failure_rate"), val("calls")
+    }' | sort | cut -f2-
+}
 # Subscribers whose last saga is of a given type (first by id).
 last_saga_of() {
   pick "select s.subscriber_id from sagas s where s.name = '$1' and s.tenant_id = 'demo'
@@ -492,9 +505,8 @@ Steps that needed a retry (step, sagas, attempts):
 $(stack_sql "select format('  %-28s %5s %6s', name, count(*), sum(attempts)) from saga_steps where attempts > 1 group by name order by name")
 $(stack_sql "select case when count(*) = 0 then '  none' else '' end from saga_steps where attempts > 1")
 
-Circuit breakers (saga.breaker_* events in the outbox):
-$(stack_sql "$breaker_sql")
-$(stack_sql "select case when count(*) = 0 then '  no breaker changed state' else '' end from ($breaker_sql) x")
+Circuit breakers (saga.breaker_* events on saga.events.v1):
+$(breakers=$(breaker_lines); echo "${breakers:-  no breaker changed state}")
 
 The breakers now (ispflowctl breakers list):
 $(ISPFLOW_TOKEN=demo-operator-token "$(stack_program ispflowctl)" --url "$admin" breakers list 2>&1 | sed 's/^/  /')
