@@ -216,16 +216,22 @@ const std::string* input_of(const adapter_request& req, const char* key) {
 
 // -- intents ------------------------------------------------------------------
 
-// Records the call's intent in `state`; `k(true)` once durable. A failure
-// is logged and `k(false)` called: before a POST that means "do not post".
-void save_intent(self_ptr self, const call_ptr& c, intent_state state,
-                 std::string task_id, std::function<void(bool)> k) {
+// The call's intent names its operation, key, tenant, device and
+// `uniqueKey`, and is in `state`.
+void name_intent(const call_ptr& c, intent_state state) {
   c->intent.operation = c->req.operation;
   c->intent.idempotency_key = c->req.idempotency_key;
   c->intent.tenant_id = c->req.tenant_id;
   c->intent.device = c->device;
   c->intent.unique_key = c->unique_key;
   c->intent.state = state;
+}
+
+// Records the call's intent in `state`; `k(true)` once durable. A failure
+// is logged and `k(false)` called: before a POST that means "do not post".
+void save_intent(self_ptr self, const call_ptr& c, intent_state state,
+                 std::string task_id, std::function<void(bool)> k) {
+  name_intent(c, state);
   if (!task_id.empty())
     c->intent.task_id = std::move(task_id);
   self->request(self->state.intents, caf::infinite, save_atom_v, c->intent)
@@ -474,15 +480,9 @@ void reconcile(self_ptr self, const call_ptr& c, bool have_intent) {
        });
 }
 
-// The call's intent about to be recorded `posting` (fields as save_intent
-// sets them), posted now.
+// The call's intent about to be recorded `posting`, posted now.
 void stamp_posting(const call_ptr& c) {
-  c->intent.operation = c->req.operation;
-  c->intent.idempotency_key = c->req.idempotency_key;
-  c->intent.tenant_id = c->req.tenant_id;
-  c->intent.device = c->device;
-  c->intent.unique_key = c->unique_key;
-  c->intent.state = intent_state::posting;
+  name_intent(c, intent_state::posting);
   c->intent.task_id.clear();
   c->intent.detail.clear();
   c->intent.posted_at_ms = wall_ms();

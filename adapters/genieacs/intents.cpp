@@ -50,22 +50,28 @@ namespace {
 
 // -- PostgreSQL ---------------------------------------------------------------
 
+// An intent's columns as load_sql reads them (intent_of), and its insert
+// from parameters $1..$9 (save_atom's order).
+#define ISPFLOW_INTENT_COLUMNS                                                 \
+  "tenant_id, device_id, unique_key, task_id, state, detail,"                  \
+  " (extract(epoch FROM posted_at) * 1000)::bigint"
+#define ISPFLOW_INTENT_INSERT                                                  \
+  "INSERT INTO genieacs_task_intents (operation, idempotency_key,"             \
+  " tenant_id, device_id, unique_key, task_id, state, detail, posted_at)"      \
+  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"                                   \
+  " to_timestamp($9::double precision / 1000))"                                \
+  " ON CONFLICT (operation, idempotency_key)"
+
 constexpr const char* load_sql
-  = "SELECT tenant_id, device_id, unique_key, task_id, state, detail,"
-    " (extract(epoch FROM posted_at) * 1000)::bigint"
-    " FROM genieacs_task_intents"
+  = "SELECT " ISPFLOW_INTENT_COLUMNS " FROM genieacs_task_intents"
     " WHERE operation = $1 AND idempotency_key = $2";
 
-constexpr const char* save_sql
-  = "INSERT INTO genieacs_task_intents (operation, idempotency_key,"
-    " tenant_id, device_id, unique_key, task_id, state, detail, posted_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-    " to_timestamp($9::double precision / 1000))"
-    " ON CONFLICT (operation, idempotency_key) DO UPDATE SET"
-    " tenant_id = EXCLUDED.tenant_id, device_id = EXCLUDED.device_id,"
-    " unique_key = EXCLUDED.unique_key, task_id = EXCLUDED.task_id,"
-    " state = EXCLUDED.state, detail = EXCLUDED.detail,"
-    " posted_at = EXCLUDED.posted_at, updated_at = now()";
+constexpr const char* save_sql = ISPFLOW_INTENT_INSERT
+  " DO UPDATE SET"
+  " tenant_id = EXCLUDED.tenant_id, device_id = EXCLUDED.device_id,"
+  " unique_key = EXCLUDED.unique_key, task_id = EXCLUDED.task_id,"
+  " state = EXCLUDED.state, detail = EXCLUDED.detail,"
+  " posted_at = EXCLUDED.posted_at, updated_at = now()";
 
 // save_sql's insert when the key has no intent; else the stored intent, as
 // load_sql reads it. The select's snapshot predates the insert: it sees the
@@ -73,16 +79,13 @@ constexpr const char* save_sql
 // session while the insert waited is seen by neither (no row, nothing
 // inserted): the store then reads it with load_sql.
 constexpr const char* load_or_insert_sql
-  = "WITH ins AS (INSERT INTO genieacs_task_intents (operation,"
-    " idempotency_key, tenant_id, device_id, unique_key, task_id, state,"
-    " detail, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-    " to_timestamp($9::double precision / 1000))"
-    " ON CONFLICT (operation, idempotency_key) DO NOTHING RETURNING 1)"
-    " SELECT (SELECT count(*) FROM ins), tenant_id, device_id, unique_key,"
-    " task_id, state, detail,"
-    " (extract(epoch FROM posted_at) * 1000)::bigint"
+  = "WITH ins AS (" ISPFLOW_INTENT_INSERT " DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM ins), " ISPFLOW_INTENT_COLUMNS
     " FROM (SELECT 1) AS one LEFT JOIN genieacs_task_intents"
     " ON operation = $1 AND idempotency_key = $2";
+
+#undef ISPFLOW_INTENT_INSERT
+#undef ISPFLOW_INTENT_COLUMNS
 
 constexpr const char* purge_sql
   = "DELETE FROM genieacs_task_intents"

@@ -65,7 +65,7 @@ struct call {
   bool system_failed = false;
   std::vector<prefix_ref> prefixes;
   // `prefixes` came from the cache: read again before giving up on them.
-  bool cached_prefixes = false;
+  bool from_cache = false;
   // Prefixes that answered full in this call (skipped after a new read).
   std::vector<int64_t> full_prefixes;
   // Addresses of the look-up, every page.
@@ -340,7 +340,7 @@ void list_prefixes(self_ptr self, const call_ptr& c) {
     if (auto i = cache.find(key); i != cache.end()) {
       if (now_of(self) - i->second.read_at < c->ts.prefix_cache) {
         c->prefixes = i->second.prefixes;
-        c->cached_prefixes = true;
+        c->from_cache = true;
         c->next_prefix = 0;
         return try_next_prefix(self, c);
       }
@@ -348,7 +348,7 @@ void list_prefixes(self_ptr self, const call_ptr& c) {
     }
   }
   c->prefixes.clear();
-  c->cached_prefixes = false;
+  c->from_cache = false;
   list_tenant_prefixes(self, c, [self, c, key = std::move(key)] {
     if (c->prefixes.empty())
       return finish(self, c,
@@ -376,7 +376,7 @@ void reread_prefixes(self_ptr self, const call_ptr& c) {
 }
 
 void try_next_prefix(self_ptr self, const call_ptr& c) {
-  if (c->next_prefix >= c->prefixes.size() && c->cached_prefixes)
+  if (c->next_prefix >= c->prefixes.size() && c->from_cache)
     return reread_prefixes(self, c);
   if (c->next_prefix >= c->prefixes.size())
     return finish(
@@ -407,7 +407,7 @@ void try_next_prefix(self_ptr self, const call_ptr& c) {
            return try_next_prefix(self, c);
          }
          // A cached prefix deleted since: read the list again.
-         if (res.status == 404 && c->cached_prefixes)
+         if (res.status == 404 && c->from_cache)
            return reread_prefixes(self, c);
          if (res.status != 201 && res.status != 200)
            return finish(self, c,
