@@ -9,9 +9,14 @@
 //     answers `parked` (breaker open) with a long retry_after. Prints the
 //     process's VmRSS before they start and once all M are parked (each has
 //     its timer row), and the difference per parked saga.
+// (c) the startable poll under a backlog: the saga store prepares its poll
+//     on empty tables (as a process started on a new database does), then
+//     R subscriber records and a backlog of B unstarted events (one per
+//     subscriber) are inserted. Prints ms per poll of `batch` events and
+//     the index entries each poll read.
 //
 //   saga_throughput --dsn "host=... dbname=..." [--sagas N] [--parked M]
-//                   [--batch B]
+//                   [--batch B] [--backlog B --records R]
 
 #include "actors/saga_router.hpp"
 #include "actors/saga_store.hpp"
@@ -19,6 +24,7 @@
 #include "actors/timer.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/saga_store.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
@@ -186,6 +192,77 @@ bool await_count(const std::string& dsn, const std::string& sql, int64_t want,
 
 } // namespace
 
+// Index entries read so far from the indexes of inbox and subscribers, as
+// the statistics report them once the reading sessions are idle (within a
+// second or two).
+int64_t index_entries_read(const std::string& dsn, int64_t before = -1) {
+  const std::string sql
+    = "select coalesce(sum(idx_tup_read), 0) from pg_stat_user_indexes"
+      " where relname in ('inbox', 'subscribers')";
+  auto last = scalar(dsn, sql);
+  for (int i = 0; i < 40 && last == before; ++i) {
+    std::this_thread::sleep_for(250ms);
+    last = scalar(dsn, sql);
+  }
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(500ms);
+    auto now = scalar(dsn, sql);
+    if (now == last)
+      break;
+    last = now;
+  }
+  return last;
+}
+
+// (c): returns false when the store fails.
+bool startable_backlog(const std::string& dsn,
+                       const sagas::saga_registry& registry, int backlog,
+                       int records, uint64_t batch) {
+  namespace pg = adapters::postgres;
+  auto store = pg::saga_store::connect(dsn, registry);
+  if (!store)
+    return false;
+  pg::startable_query q{batch, {}, {}};
+  // Planned on empty tables: one by one at first, then a generic plan.
+  for (int i = 0; i < 6; ++i)
+    if (!store->next_startable(q))
+      return false;
+  {
+    pqxx::connection c{dsn};
+    pqxx::nontransaction tx{c};
+    tx.exec0("insert into subscribers (tenant_id, id, state, plan_id,"
+             " service_type) select 'bench', 'bk-' || g, 'active', 'p100',"
+             " 'ftth' from generate_series(1, "
+             + std::to_string(records) + ") g");
+    tx.exec0("insert into inbox (source, event_id, type, tenant_id,"
+             " subscriber_id, payload, topic, \"partition\", \"offset\")"
+             " select 'billing', 'bk-' || g,"
+             " 'billing.subscription.activated', 'bench', 'bk-' || g, '{}',"
+             " 'billing.events.v1', 0, g from generate_series(1, "
+             + std::to_string(backlog) + ") g");
+  }
+  auto read_before = index_entries_read(dsn);
+  constexpr int polls = 20;
+  size_t got = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < polls; ++i) {
+    auto res = store->next_startable(q);
+    if (!res)
+      return false;
+    got = res->size();
+  }
+  auto secs
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+        .count();
+  auto read = index_entries_read(dsn, read_before) - read_before;
+  std::printf("startable poll: %d subscriber records, backlog of %d events:"
+              " %zu events per poll, %.2f ms per poll, %lld index entries"
+              " read per poll\n",
+              records, backlog, got, secs * 1000 / polls,
+              static_cast<long long>(read / polls));
+  return true;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"Saga engine throughput and parked-saga memory"};
   std::string dsn;
@@ -194,6 +271,8 @@ int main(int argc, char** argv) {
   uint64_t batch = actors::saga_router_settings{}.batch;
   size_t threads = 0;
   size_t writers = 2;
+  int backlog = 0;
+  int records = 100'000;
   app.add_option("--dsn", dsn, "PostgreSQL connection string (empty db)")
     ->required();
   app.add_option("--sagas", n, "activation sagas to run (0 skips)");
@@ -201,6 +280,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch,
                  "startable events fetched per poll (default: ispflowd's)");
   app.add_option("--writers", writers, "saga store writer connections");
+  app.add_option("--backlog", backlog,
+                 "unstarted events for the startable poll (0 skips)");
+  app.add_option("--records", records,
+                 "subscriber records for the startable poll");
   app.add_option("--threads", threads,
                  "actor scheduler threads (0: one per core, as ispflowd)");
   CLI11_PARSE(app, argc, argv);
@@ -273,6 +356,12 @@ int main(int argc, char** argv) {
                   static_cast<long long>(commits),
                   static_cast<double>(commits) / secs);
     }
+  }
+
+  if (backlog > 0
+      && !startable_backlog(dsn, registry, backlog, records, batch)) {
+    std::cerr << "the startable poll failed\n";
+    return 1;
   }
 
   if (parked > 0) {

@@ -39,6 +39,9 @@ done
 for run in 1 2 3; do
   "$(stack_program saga_throughput)" --dsn "$(fresh_db saga_parked)" --sagas 0 --parked 10000
 done
+echo "== the saga router's startable poll under a backlog of 2,000 events, 100,000 subscriber records"
+"$(stack_program saga_throughput)" --dsn "$(fresh_db saga_backlog)" --sagas 0 --parked 0 \
+  --backlog 2000 --records 100000
 
 # The soak: mixed lifecycle sagas at a steady rate with retention at a short
 # period; the database size must level off and the rate stay flat. The full

@@ -44,7 +44,8 @@ const std::vector<std::string> schema_files{"0001_freeradius.sql",
                                             "0016_drift_repair.sql",
                                             "0017_radius_stored_password.sql",
                                             "0018_sealed_credentials.sql",
-                                            "0019_inbox_without_secrets.sql"};
+                                            "0019_inbox_without_secrets.sql",
+                                            "0020_subscriber_lookups.sql"};
 
 std::string table_exists_sql(const std::string& table) {
   return "SELECT to_regclass('public." + table + "') IS NOT NULL";
@@ -104,7 +105,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "16:0016_drift_repair.sql,"
             "17:0017_radius_stored_password.sql,"
             "18:0018_sealed_credentials.sql,"
-            "19:0019_inbox_without_secrets.sql");
+            "19:0019_inbox_without_secrets.sql,"
+            "20:0020_subscriber_lookups.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {

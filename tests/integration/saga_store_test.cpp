@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 // The saga_write initialisers below leave the trailing members (e.g. the
@@ -695,6 +696,66 @@ TEST_F(saga_store, tenants_share_each_batch_of_startable_events) {
   EXPECT_THAT(startable({}, 10, {"acme", "beta"}), IsEmpty());
   // Partitions filter within each tenant's share.
   EXPECT_THAT(startable({1}, 4), ElementsAre("a1", "a3"));
+}
+
+// Under a backlog each candidate of the startable poll costs probes of
+// its own indexes (an older unstarted event of its subscriber, its
+// subscriber's record), not a read of every older event or record of its
+// tenant; also in a plan made while the tables were empty, as a process
+// started on a new database makes it (schema/0020).
+TEST_F(saga_store, a_backlog_costs_the_startable_poll_a_probe_per_candidate) {
+  // The first executions are planned one by one; from the sixth on the
+  // session keeps a generic plan, made here on empty tables.
+  for (int i = 0; i < 6; ++i)
+    EXPECT_THAT(startable(), IsEmpty());
+  constexpr int backlog = 1'500;
+  constexpr int records = 3'000;
+  db.query("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')"
+           " ON CONFLICT DO NOTHING");
+  db.query("INSERT INTO subscribers (tenant_id, id, state, plan_id,"
+           " service_type) SELECT 'acme', 'sub-' || g, 'active', 'p100',"
+           " 'ftth' FROM generate_series(1, "
+           + std::to_string(records) + ") g");
+  db.query("INSERT INTO inbox (source, event_id, type, tenant_id,"
+           " subscriber_id, payload, topic, \"partition\", \"offset\")"
+           " SELECT 'billing', 'bk-' || g, 'billing.subscription.activated',"
+           " 'acme', 'sub-' || g, '{}', 'billing.events.v1', 0, g"
+           " FROM generate_series(1, "
+           + std::to_string(backlog) + ") g");
+  // Index entries read so far, per index of the two tables.
+  auto reads = [this] {
+    std::map<std::string, int64_t> res;
+    for (auto& row : db.query("SELECT indexrelname, idx_tup_read"
+                              " FROM pg_stat_user_indexes"
+                              " WHERE relname IN ('inbox', 'subscribers')"))
+      res[*row[0]] = std::stoll(*row[1]);
+    return res;
+  };
+  auto before = reads();
+  // Counted once the store's session reports them (within a second of
+  // going idle): the main scan's entries.
+  auto lookups_of = [&](const std::map<std::string, int64_t>& now) {
+    return now.at("inbox_unstarted_tenant_idx")
+           - before.at("inbox_unstarted_tenant_idx");
+  };
+  EXPECT_EQ(startable({}, 500).size(), 500u);
+  auto after = reads();
+  for (int i = 0; i < 100 && lookups_of(after) < 500; ++i) {
+    std::this_thread::sleep_for(100ms);
+    after = reads();
+  }
+  auto read = [&](const std::string& index) {
+    return after.at(index) - before.at(index);
+  };
+  // Each candidate's record by its key (or its id alone, as unique): one
+  // entry each, not the tenant's 3,000 from the state or plan index.
+  EXPECT_EQ(read("subscribers_pkey") + read("subscribers_id_idx"), 500);
+  EXPECT_EQ(read("subscribers_state_idx"), 0);
+  EXPECT_EQ(read("subscribers_plan_idx"), 0);
+  // The candidates in id order (500 and the tenant look-ups), not also
+  // every older event per candidate (about 125,000).
+  EXPECT_LT(read("inbox_unstarted_tenant_idx"), 2 * 500);
+  EXPECT_LT(read("inbox_unstarted_subscriber_idx"), 2 * 500);
 }
 
 TEST_F(saga_store, terminal_states_release_the_subscriber) {
