@@ -102,7 +102,9 @@ WITH r AS (
            SELECT 1 FROM inbox e
             WHERE e.tenant_id = x.tenant_id
               AND e.subscriber_id = x.subscriber_id AND e.type = $8
-              AND e.saga_id IS NULL AND e.skipped_reason IS NULL)
+              -- Unstarted, as inbox_unstarted_subscriber_idx's predicate
+              -- says it (schema/0020): a probe of that index.
+              AND COALESCE(e.saga_id, e.skipped_reason) IS NULL)
      AND NOT EXISTS (
            SELECT 1 FROM sagas s
             WHERE s.tenant_id = x.tenant_id

@@ -732,15 +732,15 @@ TEST_F(saga_store, a_backlog_costs_the_startable_poll_a_probe_per_candidate) {
     return res;
   };
   auto before = reads();
-  // Counted once the store's session reports them (within a second of
-  // going idle): the main scan's entries.
-  auto lookups_of = [&](const std::map<std::string, int64_t>& now) {
+  // The store's session reports its counts once idle (within a second):
+  // wait for the entries of the poll's main scan.
+  auto main_scan = [&](const std::map<std::string, int64_t>& now) {
     return now.at("inbox_unstarted_tenant_idx")
            - before.at("inbox_unstarted_tenant_idx");
   };
   EXPECT_EQ(startable({}, 500).size(), 500u);
   auto after = reads();
-  for (int i = 0; i < 100 && lookups_of(after) < 500; ++i) {
+  for (int i = 0; i < 100 && main_scan(after) < 500; ++i) {
     std::this_thread::sleep_for(100ms);
     after = reads();
   }
