@@ -190,11 +190,10 @@ bool await_count(const std::string& dsn, const std::string& sql, int64_t want,
   return true;
 }
 
-} // namespace
-
 // Index entries read so far from the indexes of inbox and subscribers, as
 // the statistics report them once the reading sessions are idle (within a
-// second or two).
+// second or two): waits for a count other than `before`, then for it to
+// settle.
 int64_t index_entries_read(const std::string& dsn, int64_t before = -1) {
   const std::string sql
     = "select coalesce(sum(idx_tup_read), 0) from pg_stat_user_indexes"
@@ -262,6 +261,8 @@ bool startable_backlog(const std::string& dsn,
               static_cast<long long>(read / polls));
   return true;
 }
+
+} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Saga engine throughput and parked-saga memory"};

@@ -2,7 +2,8 @@
 -- small, answered from an index that is cheap only while they are small.
 --
 -- A subscriber's record is read by its key (tenant_id, id) with every
--- started event (the saga router's startable poll) and every saga write.
+-- started event (the saga router's startable poll) and when a saga's
+-- outcome is recorded.
 -- With the state and plan indexes led by tenant_id, the planner could
 -- answer such a look-up from either (tenant_id as the only bound, id as a
 -- filter), and did: each look-up then read every index entry of the
