@@ -443,43 +443,15 @@ constexpr const char* count_open_sql
   = "SELECT count(*) FROM radacct WHERE username = $1 "
     "AND acctstoptime IS NULL";
 
-// A username's first provision in one statement: every row (radcheck,
-// radreply, radusergroup, radius_accounts) when neither the username nor
-// the subscriber has any yet, read under the username's lock. Answers
-// whether it wrote; a username or subscriber with rows is left to the
-// general path, which reads what is there. Activations take this path:
-// one round trip instead of six. Prepared like the rest; the connection
-// drops its cached plans now and then (store::impl::replan), so the
-// generic plan made while the tables were small is remade as they grow.
-constexpr const char* first_provision_sql = R"sql(
-WITH fresh AS (
-  SELECT NOT EXISTS (SELECT 1 FROM radius_accounts
-                      WHERE username = $1
-                         OR (tenant_id = $2 AND subscriber_id = $3))
-     AND NOT EXISTS (SELECT 1 FROM radcheck WHERE username = $1)
-     AND NOT EXISTS (SELECT 1 FROM radreply WHERE username = $1)
-     AND NOT EXISTS (SELECT 1 FROM radusergroup WHERE username = $1) AS yes
-), c AS (
-  INSERT INTO radcheck (username, attribute, op, value)
-  SELECT $1, $4, $5, $6 FROM fresh WHERE yes
-  RETURNING 1
-), r AS (
-  INSERT INTO radreply (username, attribute, op, value)
-  SELECT $1, 'Framed-IP-Address', ':=', $7 FROM fresh WHERE yes AND $7 <> ''
-  RETURNING 1
-), g AS (
-  INSERT INTO radusergroup (username, groupname, priority)
-  SELECT $1, $8, 1 FROM fresh WHERE yes
-  RETURNING 1
-), a AS (
-  INSERT INTO radius_accounts (tenant_id, subscriber_id, username,
-                               plan_group, denied, password_attribute,
-                               password_op, password_value, password_sealed)
-  SELECT $2, $3, $1, $8, false, $9, $10, $11, $12 FROM fresh WHERE yes
-  RETURNING 1
-)
-SELECT yes FROM fresh
-)sql";
+// A username's first provision (every activation takes this path) in one
+// round trip: schema/0021's function takes the username's lock, checks the
+// partition fence, and writes every row (radcheck, radreply, radusergroup,
+// radius_accounts) when neither the username nor the subscriber has any
+// yet. The statement commits on its own.
+constexpr const char* first_provision_sql
+  = "SELECT outcome, claimed, holder, held_epoch"
+    " FROM ispflow_radius_first_provision($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+    " $10, $11, $12, $13, $14, $15)";
 
 // Prepared once per connection (parsed and planned once, not per call).
 void prepare(pqxx::connection& c) {
@@ -611,9 +583,11 @@ struct stale_lease : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Runs first_provision_sql for `spec`; whether it wrote (false: the
-// username or the subscriber has rows, nothing written).
-bool provision_first(pqxx::work& w, const account_spec& spec) {
+// Runs first_provision_sql for `spec` under `leases` (at most one
+// partition); whether it wrote (false: the username or the subscriber has
+// rows, nothing written). A write the fence refuses throws stale_lease.
+bool provision_first(pqxx::nontransaction& w, const account_spec& spec,
+                     const lease_set& leases) {
   auto pw = password_check_item(spec.password, spec.storage);
   if (!pw)
     throw input_error(spec.password.empty() ? "empty password"
@@ -634,12 +608,25 @@ bool provision_first(pqxx::work& w, const account_spec& spec) {
                         + render_error(fresh.error()));
     sealed = std::move(*fresh);
   }
+  int32_t partition = -1;
+  int64_t epoch = 0;
+  if (!leases.epochs.empty()) {
+    partition = leases.epochs.begin()->first;
+    epoch = leases.epochs.begin()->second;
+  }
   auto row = w.exec_prepared1("radius_first_provision", spec.username,
                               spec.tenant_id, spec.subscriber_id, pw->name,
                               pw->op, pw->value, spec.framed_ip,
                               spec.plan_group, kept_attr, kept_op, kept_value,
-                              sealed);
-  return row[0].as<bool>();
+                              sealed, partition, epoch, leases.instance);
+  auto outcome = row[0].as<std::string>();
+  if (outcome == "stale") {
+    auto holder = row[2].is_null() ? std::string{} : row[2].as<std::string>();
+    auto held = row[3].is_null() ? int64_t{0} : row[3].as<int64_t>();
+    throw stale_lease{pg::detail::stale_reason(
+      partition, epoch, row[1].as<bool>() ? &holder : nullptr, held)};
+  }
+  return outcome == "written";
 }
 
 } // namespace
@@ -669,6 +656,19 @@ struct store::impl {
   auto read(F&& f)
     -> caf::expected<std::invoke_result_t<F, pqxx::nontransaction&>> {
     return run<pqxx::nontransaction>(std::forward<F>(f));
+  }
+
+  // Runs `f` on one write statement that commits on its own (no BEGIN and
+  // COMMIT round trips) and fences itself. The effect gate is checked
+  // before it is sent, since no commit of ours follows it.
+  template <class F>
+  auto single_write(F&& f)
+    -> caf::expected<std::invoke_result_t<F, pqxx::nontransaction&>> {
+    return run<pqxx::nontransaction>([&](pqxx::nontransaction& w) {
+      if (!common::effect_gate::open())
+        throw pqxx::broken_connection{common::effect_gate::closed_text};
+      return f(w);
+    });
   }
 
   template <class Tx, class F>
@@ -751,10 +751,14 @@ caf::expected<bool> store::provision(const account_spec& spec) {
   if (!spec.framed_ip.empty() && !valid_ip(spec.framed_ip))
     return caf::make_error(errc::invalid_input,
                            "invalid Framed-IP-Address " + spec.framed_ip);
-  return impl_->fenced(leases_of(spec.lease), [&](pqxx::work& w) {
+  auto leases = leases_of(spec.lease);
+  auto first = impl_->single_write(
+    [&](pqxx::nontransaction& w) { return provision_first(w, spec, leases); });
+  if (!first || *first)
+    return first;
+  // The username or the subscriber has rows: read them under the lock.
+  return impl_->fenced(leases, [&](pqxx::work& w) {
     lock_user(w, spec.username);
-    if (provision_first(w, spec))
-      return true;
     auto u = load_user(w, spec.username);
     // Rows without an account (written outside ispflow) are taken over.
     if (u.acc)

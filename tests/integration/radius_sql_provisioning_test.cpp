@@ -455,6 +455,47 @@ TEST_F(radius_sql_provisioning,
   EXPECT_NE(rows("alice").find("Auth-Type|:=|Reject"), std::string::npos);
 }
 
+// A username's first provision is one statement (schema/0021) that checks
+// the fence itself: under a lease claimed over, or a partition nobody
+// claimed, it writes no row and names who holds the partition; under the
+// current lease it writes them all.
+TEST_F(radius_sql_provisioning,
+       a_first_provision_under_a_stale_lease_writes_nothing) {
+  auto owners = adapters::postgres::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners) << render_error(owners.error());
+  auto e1 = owners->claim("node-a", 5);
+  ASSERT_TRUE(e1) << render_error(e1.error());
+  auto e2 = owners->claim("node-b", 5);
+  ASSERT_TRUE(e2) << render_error(e2.error());
+  auto spec = alice();
+  spec.lease = {"node-a", 5, *e1};
+  auto stale = sql->provision(spec);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error(), errc::stale_epoch);
+  EXPECT_NE(render_error(stale.error())
+              .find("partition 5 written under epoch " + std::to_string(*e1)
+                    + ", but node-b holds epoch " + std::to_string(*e2)),
+            std::string::npos)
+    << render_error(stale.error());
+  spec.lease = {"node-a", 6, 1};
+  auto unclaimed = sql->provision(spec);
+  ASSERT_FALSE(unclaimed);
+  EXPECT_NE(render_error(unclaimed.error()).find("nobody claimed it"),
+            std::string::npos)
+    << render_error(unclaimed.error());
+  EXPECT_EQ(rows("alice"), "");
+  EXPECT_EQ(db.value("SELECT count(*) FROM radius_accounts"), "0");
+  spec.lease = {"node-b", 5, *e2};
+  auto ok = sql->provision(spec);
+  ASSERT_TRUE(ok) << render_error(ok.error());
+  EXPECT_TRUE(*ok);
+  EXPECT_EQ(db.value("SELECT username || plan_group FROM radius_accounts"),
+            "aliceacme.gold");
+  EXPECT_EQ(rows("alice"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                           "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                           "radusergroup|acme.gold|1\n");
+}
+
 // One stale lease in a deny batch refuses the whole batch: nothing is
 // written, and every deny of it may be retried.
 TEST_F(radius_sql_provisioning, one_stale_lease_refuses_a_whole_deny_batch) {
