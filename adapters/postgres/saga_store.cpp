@@ -81,13 +81,17 @@ enum write_part : unsigned {
   part_timers = 4,
   /// `o`: outbox records.
   part_outbox = 8,
+  /// `rx`, `ru`, `ri`: finished sagas' subscriber records
+  /// (detail::record_ctes).
+  part_record = 16,
 };
-constexpr unsigned all_write_parts = 15;
+constexpr unsigned all_write_parts = 31;
 
 // The write statement. Parameters: $1 timers set, $2 timers cleared (json),
 // $3 this instance's id; one statement also takes $4 the saga rows, $5 the
 // step rows, $6 the outbox records (json), $7 and $8 the fence
-// (fence_arrays), and answers five more columns: the first partition the
+// (fence_arrays), $9 the subscriber records (records_in_one_round's
+// array), and answers five more columns: the first partition the
 // fence refuses, if any (see fence_ctes' `bad`). A part left out answers
 // 0 for its count; `one_statement_sql` numbers the parameters a variant
 // still takes.
@@ -227,6 +231,8 @@ std::string write_statement(bool one_statement,
    ORDER BY y.k
   RETURNING 1
 ))sql";
+  if (one_statement && has(part_record))
+    sql += ", " + detail::record_ctes(9, " AND NOT EXISTS (SELECT 1 FROM bad)");
   auto count = [](bool present, const char* cte) {
     return present ? std::string{"(SELECT count(*) FROM "} + cte + ")"
                    : std::string{"0"};
@@ -246,11 +252,12 @@ std::string write_statement(bool one_statement,
 // variant with `parts` takes, in order.
 std::vector<int> one_statement_params(unsigned parts) {
   std::vector<int> res;
-  for (int n = 1; n <= 8; ++n) {
+  for (int n = 1; n <= 9; ++n) {
     bool used = n == 3 || n == 4 || n == 7 || n == 8
                 || ((n == 1 || n == 2) && (parts & part_timers) != 0)
                 || (n == 5 && (parts & part_steps) != 0)
-                || (n == 6 && (parts & part_outbox) != 0);
+                || (n == 6 && (parts & part_outbox) != 0)
+                || (n == 9 && (parts & part_record) != 0);
     if (used)
       res.push_back(n);
   }
@@ -1079,6 +1086,16 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
     write_parts |= part_timers;
   if (outbox.size() > 2)
     write_parts |= part_outbox;
+  // Finished sagas' subscriber records are written by the same statement,
+  // unless they need more than one round (a subscriber twice in the batch):
+  // then a transaction applies them round by round after it.
+  std::optional<std::string> records;
+  if (one_statement) {
+    records = detail::records_in_one_round(impl_->registry, batch);
+    if (records && !records->empty())
+      write_parts |= part_record;
+  }
+  auto record_rows = records.value_or(std::string{});
   // A constraint the batch breaks (a second saga for one inbox event, a
   // missing inbox row) fails the same way on every retry: it is refused as
   // invalid input, not reported as a database error worth retrying.
@@ -1091,7 +1108,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
           const std::string* all[]
             = {&timers_set, &timers_cleared, &impl_->instance_id,
                &saga_rows,  &step_rows,      &outbox,
-               &parts,      &epochs};
+               &parts,      &epochs,         &record_rows};
           std::vector<std::string> args;
           for (int n : one_statement_params(write_parts))
             args.push_back(*all[n - 1]);
@@ -1107,7 +1124,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
             row[8].as<bool>() ? &holder : nullptr,
             row[10].is_null() ? 0 : row[10].as<int64_t>());
         };
-        if (!detail::records_subscribers(impl_->registry, batch)) {
+        if (records) {
           // Autocommitted: a refused write has written nothing.
           detail::single_write w{conn};
           return apply(w);

@@ -18,20 +18,29 @@ namespace ispflow::adapters::postgres::detail {
 namespace {
 
 // Applies one round of subscriber changes (at most one per subscriber: one
-// statement cannot touch a row twice). The update skips a record that
-// already holds this saga's outcome, so a write repeated after an unknown
-// commit outcome changes nothing; a new subscriber gets its row.
+// statement cannot touch a row twice), as common table expressions: `rx`
+// the changes, `ru` the update of existing records, `ri` the insert of new
+// ones. The update skips a record that already holds this saga's outcome,
+// so a write repeated after an unknown commit outcome changes nothing; a
+// new subscriber gets its row. `guard` (" AND ..." or empty) conditions
+// every write, e.g. on the partition fence of the statement they are part
+// of (saga_store.cpp).
 //
-// `r.id = ANY (ARRAY(SELECT s FROM x))` makes the planner look the
+// `r.id = ANY (ARRAY(SELECT s FROM rx))` makes the planner look the
 // subscribers up by index: it takes json_to_recordset for 100 rows, and
-// below some 24,000 subscribers hashed x against a sequential scan of the
-// whole table, twice per write (docs/benchmarks.md, fifth round).
-constexpr const char* record_sql = R"sql(
-WITH x AS (
-  SELECT * FROM json_to_recordset($1::json) AS x(
+// below some 24,000 subscribers hashed the changes against a sequential
+// scan of the whole table, twice per write (docs/benchmarks.md, fifth
+// round).
+} // namespace
+
+std::string record_ctes(int rows_param, std::string_view guard) {
+  std::string g{guard};
+  return R"sql(rx AS (
+  SELECT * FROM json_to_recordset($)sql"
+         + std::to_string(rows_param) + R"sql(::json) AS x(
     t text, s text, saga text, name text, outcome text, target text,
     service_type text, delta jsonb, at bigint)
-), u AS (
+), ru AS (
   UPDATE subscribers r SET
     state = COALESCE(x.target, r.state),
     service_type = COALESCE(NULLIF(x.service_type, ''), r.service_type),
@@ -48,30 +57,45 @@ WITH x AS (
     last_outcome = x.outcome,
     updated_at = 'epoch'::timestamptz + x.at * interval '1 microsecond',
     version = r.version + 1
-    FROM x
+    FROM rx x
    WHERE r.tenant_id = x.t AND r.id = x.s
-     AND r.id = ANY (ARRAY(SELECT x.s FROM x))
+     AND r.id = ANY (ARRAY(SELECT rx.s FROM rx))
      AND (r.last_saga_id IS DISTINCT FROM x.saga
-          OR r.last_outcome IS DISTINCT FROM x.outcome)
+          OR r.last_outcome IS DISTINCT FROM x.outcome))sql"
+         + g + R"sql(
   RETURNING 1
-)
-INSERT INTO subscribers (tenant_id, id, state, plan_id, service_type,
-                         profile, radius_username, ip_address, onu_id,
-                         cpe_id, nas_identifier, last_saga_id,
-                         last_saga_name, last_outcome, created_at,
-                         updated_at, version)
-SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
-       NULLIF(x.service_type, ''), x.delta, x.delta->>'credentials.username',
-       x.delta->>'ip_address', x.delta->>'onu_id', x.delta->>'cpe_id',
-       x.delta->>'access.nas_identifier', x.saga, x.name, x.outcome,
-       'epoch'::timestamptz + x.at * interval '1 microsecond',
-       'epoch'::timestamptz + x.at * interval '1 microsecond', 1
-  FROM x
- WHERE NOT EXISTS (SELECT 1 FROM subscribers r
-                    WHERE r.tenant_id = x.t AND r.id = x.s
-                      AND r.id = ANY (ARRAY(SELECT x.s FROM x)))
-ON CONFLICT (tenant_id, id) DO NOTHING
-)sql";
+), ri AS (
+  INSERT INTO subscribers (tenant_id, id, state, plan_id, service_type,
+                           profile, radius_username, ip_address, onu_id,
+                           cpe_id, nas_identifier, last_saga_id,
+                           last_saga_name, last_outcome, created_at,
+                           updated_at, version)
+  SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
+         NULLIF(x.service_type, ''), x.delta,
+         x.delta->>'credentials.username', x.delta->>'ip_address',
+         x.delta->>'onu_id', x.delta->>'cpe_id',
+         x.delta->>'access.nas_identifier', x.saga, x.name, x.outcome,
+         'epoch'::timestamptz + x.at * interval '1 microsecond',
+         'epoch'::timestamptz + x.at * interval '1 microsecond', 1
+    FROM rx x
+   WHERE NOT EXISTS (SELECT 1 FROM subscribers r
+                      WHERE r.tenant_id = x.t AND r.id = x.s
+                        AND r.id = ANY (ARRAY(SELECT rx.s FROM rx))))sql"
+         + g + R"sql(
+  ON CONFLICT (tenant_id, id) DO NOTHING
+  RETURNING 1
+))sql";
+}
+
+namespace {
+
+// The record's own statement: one round of changes in $1.
+const std::string& record_sql() {
+  static const std::string sql = "WITH " + record_ctes(1, "")
+                                 + "\nSELECT (SELECT count(*) FROM ru)"
+                                   " + (SELECT count(*) FROM ri)";
+  return sql;
+}
 
 // Prepared on each saga store connection (prepare_subscriber_record),
 // whose session replans now and then (saga_store.cpp): it ran once per
@@ -172,65 +196,95 @@ bool records_subscribers(const sagas::saga_registry& registry,
   return !changes_of(registry, batch).empty();
 }
 
-void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
-                        const std::vector<const saga_write*>& batch) {
+namespace {
+
+// changes_of, oldest first.
+std::vector<const sagas::saga_instance*>
+sorted_changes(const sagas::saga_registry& registry,
+               const std::vector<const saga_write*>& batch) {
   auto changes = changes_of(registry, batch);
-  // Oldest first; a subscriber appearing twice waits for the next round.
   std::sort(changes.begin(), changes.end(), [](auto* x, auto* y) {
     return std::tie(x->created_at, x->id) < std::tie(y->created_at, y->id);
   });
-  while (!changes.empty()) {
-    std::set<std::pair<std::string, std::string>> seen;
-    std::vector<const sagas::saga_instance*> later;
-    std::string rows = "[";
-    for (auto* inst : changes) {
-      if (!seen.emplace(inst->tenant_id, inst->subscriber_id).second) {
-        later.push_back(inst);
-        continue;
-      }
-      auto def = registry.find(inst->name, inst->version);
-      auto outcome = sagas::settled_outcome(*def, *inst);
-      // A saga in needs_attention has not ended: the subscriber's state
-      // stays what admission saw until an operator settles it.
-      auto settles = finished(inst->state);
-      auto target = settles && !restores_record(*inst)
-                      ? target_of(inst->name, outcome)
-                      : std::nullopt;
-      if (rows.size() > 1)
-        rows += ',';
-      rows += "{\"t\":";
-      append_json_text(rows, inst->tenant_id);
-      rows += ",\"s\":";
-      append_json_text(rows, inst->subscriber_id);
-      rows += ",\"saga\":";
-      append_json_text(rows, inst->id);
-      rows += ",\"name\":";
-      append_json_text(rows, inst->name);
-      // The saga's own state: a cancel of a saga in needs_attention is a
-      // change even though both settle as needs_attention.
-      rows += ",\"outcome\":";
-      append_json_text(rows, sagas::to_string(inst->state));
-      rows += ",\"target\":";
-      if (target)
-        append_json_text(rows, sagas::to_string(*target));
-      else
-        rows += "null";
-      rows += ",\"service_type\":";
-      append_json_text(rows, settles && !restores_record(*inst)
-                               ? inst->service_type
-                               : std::string{});
-      rows += ",\"delta\":";
-      append_delta(rows, *def, *inst);
-      rows += ",\"at\":";
-      rows += std::to_string(std::chrono::floor<std::chrono::microseconds>(
-                               inst->updated_at.time_since_epoch())
-                               .count());
-      rows += '}';
+  return changes;
+}
+
+// One round of `changes` as the JSON array record_ctes reads, into `rows`;
+// answers the changes left for a later round (a subscriber met twice).
+std::vector<const sagas::saga_instance*>
+one_round(std::string& rows, const sagas::saga_registry& registry,
+          const std::vector<const sagas::saga_instance*>& changes) {
+  std::set<std::pair<std::string, std::string>> seen;
+  std::vector<const sagas::saga_instance*> later;
+  rows = "[";
+  for (auto* inst : changes) {
+    if (!seen.emplace(inst->tenant_id, inst->subscriber_id).second) {
+      later.push_back(inst);
+      continue;
     }
-    rows += ']';
-    tx.exec_prepared(record_name, rows);
-    changes = std::move(later);
+    auto def = registry.find(inst->name, inst->version);
+    auto outcome = sagas::settled_outcome(*def, *inst);
+    // A saga in needs_attention has not ended: the subscriber's state
+    // stays what admission saw until an operator settles it.
+    auto settles = finished(inst->state);
+    auto target = settles && !restores_record(*inst)
+                    ? target_of(inst->name, outcome)
+                    : std::nullopt;
+    if (rows.size() > 1)
+      rows += ',';
+    rows += "{\"t\":";
+    append_json_text(rows, inst->tenant_id);
+    rows += ",\"s\":";
+    append_json_text(rows, inst->subscriber_id);
+    rows += ",\"saga\":";
+    append_json_text(rows, inst->id);
+    rows += ",\"name\":";
+    append_json_text(rows, inst->name);
+    // The saga's own state: a cancel of a saga in needs_attention is a
+    // change even though both settle as needs_attention.
+    rows += ",\"outcome\":";
+    append_json_text(rows, sagas::to_string(inst->state));
+    rows += ",\"target\":";
+    if (target)
+      append_json_text(rows, sagas::to_string(*target));
+    else
+      rows += "null";
+    rows += ",\"service_type\":";
+    append_json_text(rows, settles && !restores_record(*inst)
+                             ? inst->service_type
+                             : std::string{});
+    rows += ",\"delta\":";
+    append_delta(rows, *def, *inst);
+    rows += ",\"at\":";
+    rows += std::to_string(std::chrono::floor<std::chrono::microseconds>(
+                             inst->updated_at.time_since_epoch())
+                             .count());
+    rows += '}';
   }
+  rows += ']';
+  return later;
+}
+
+} // namespace
+
+void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
+                        const std::vector<const saga_write*>& batch) {
+  auto changes = sorted_changes(registry, batch);
+  while (!changes.empty()) {
+    std::string rows;
+    changes = one_round(rows, registry, changes);
+    tx.exec_prepared(record_name, rows);
+  }
+}
+
+std::optional<std::string>
+records_in_one_round(const sagas::saga_registry& registry,
+                     const std::vector<const saga_write*>& batch) {
+  std::string rows;
+  auto changes = sorted_changes(registry, batch);
+  if (!changes.empty() && !one_round(rows, registry, changes).empty())
+    return std::nullopt;
+  return rows;
 }
 
 subscriber_view subscriber_view_of(const pqxx::row& row, int first) {
@@ -254,11 +308,11 @@ subscriber_view subscriber_view_of(const pqxx::row& row, int first) {
 }
 
 void prepare_subscriber_record(pqxx::connection& conn) {
-  conn.prepare(record_name, record_sql);
+  conn.prepare(record_name, record_sql());
 }
 
 const char* subscriber_record_statement() noexcept {
-  return record_sql;
+  return record_sql().c_str();
 }
 
 } // namespace ispflow::adapters::postgres::detail

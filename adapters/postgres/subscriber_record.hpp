@@ -6,7 +6,9 @@
 
 #include "adapters/postgres/saga_store.hpp"
 
+#include <optional>
 #include <pqxx/pqxx>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +31,21 @@ void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
 /// Registers record_subscribers' record statement on `conn` (a saga store
 /// connection); libpqxx prepares each on its first use.
 void prepare_subscriber_record(pqxx::connection& conn);
+
+/// The changes record_subscribers would apply for `batch`, as one round
+/// (a JSON array of {t, s, saga, name, outcome, target, service_type,
+/// delta, at}) for record_ctes; "" when there is nothing to record, and
+/// nullopt when they need more than one round (a subscriber twice in the
+/// batch): record_subscribers applies those.
+std::optional<std::string>
+records_in_one_round(const sagas::saga_registry& registry,
+                     const std::vector<const saga_write*>& batch);
+
+/// The common table expressions (`rx`, `ru`, `ri`) that apply one round of
+/// changes, read from parameter `rows_param` (records_in_one_round's
+/// array), for a statement of the caller's; `guard` (" AND <condition>",
+/// or "") conditions both of their writes.
+std::string record_ctes(int rows_param, std::string_view guard);
 
 /// Whether record_subscribers has anything to do for `batch` (a write that
 /// has nothing for it needs no transaction of its own).

@@ -5,6 +5,7 @@
 
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/partition_owners.hpp"
 #include "adapters/postgres/saga_store.hpp"
 #include "adapters/postgres/subscriber_reader.hpp"
 #include "adapters/postgres/subscriber_record.hpp"
@@ -308,6 +309,62 @@ TEST_F(subscriber_record, writing_the_same_outcome_again_changes_nothing) {
   write(a);
   EXPECT_EQ(column("a", "version"), "1");
   EXPECT_EQ(column("a", "updated_at"), before);
+}
+
+// A finished saga's record is written by the saga write's own statement,
+// under its partition fence: a write the fence refuses leaves the record as
+// it was, and the current owner's write applies it.
+TEST_F(subscriber_record, a_write_refused_by_its_fence_leaves_the_record) {
+  auto a = run("activate", "a", activation("p100"));
+  ASSERT_EQ(column("a", "version"), "1");
+  auto owners = pg::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners) << ispflow::render_error(owners.error());
+  auto e1 = owners->claim("node-a", 2);
+  ASSERT_TRUE(e1) << ispflow::render_error(e1.error());
+  auto e2 = owners->claim("node-b", 2);
+  ASSERT_TRUE(e2) << ispflow::render_error(e2.error());
+  // Another completed activation of the subscriber, as a new saga.
+  auto again = a;
+  again.id = "s-again";
+  again.created_at = tick();
+  again.updated_at = tick();
+  store->set_instance_id("node-a");
+  auto refused = store->write(
+    {{again, 0, -1, {}, {}, {}, {}, pg::write_fence{2, *e1}, {}}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), ispflow::errc::stale_epoch);
+  EXPECT_EQ(column("a", "version"), "1");
+  EXPECT_EQ(column("a", "last_saga_id"), a.id);
+  store->set_instance_id("node-b");
+  auto ok = store->write(
+    {{again, 0, -1, {}, {}, {}, {}, pg::write_fence{2, *e2}, {}}});
+  ASSERT_TRUE(ok) << ispflow::render_error(ok.error());
+  EXPECT_EQ(column("a", "version"), "2");
+  EXPECT_EQ(column("a", "last_saga_id"), "s-again");
+}
+
+// Two finished sagas of one subscriber in one write cannot be one
+// statement's changes (it cannot touch a row twice): they are applied
+// oldest first, and the record ends with the newer one.
+TEST_F(subscriber_record, two_finished_sagas_of_one_subscriber_in_one_write) {
+  auto a = run("activate", "a", activation("p100"));
+  auto older = a;
+  older.id = "s-older";
+  older.created_at = tick();
+  older.updated_at = tick();
+  older.payload["plan_id"] = "p200";
+  auto newer = a;
+  newer.id = "s-newer";
+  newer.created_at = tick();
+  newer.updated_at = tick();
+  newer.payload["plan_id"] = "p300";
+  // The newer first in the batch: the order of their creation decides.
+  auto res = store->write({{newer, 0, -1, {}, {}, {}, {}, {}, {}},
+                           {older, 0, -1, {}, {}, {}, {}, {}, {}}});
+  ASSERT_TRUE(res) << ispflow::render_error(res.error());
+  EXPECT_EQ(column("a", "version"), "3");
+  EXPECT_EQ(column("a", "last_saga_id"), "s-newer");
+  EXPECT_EQ(column("a", "plan_id"), "p300");
 }
 
 TEST_F(subscriber_record, no_password_is_left_once_no_step_needs_it) {
