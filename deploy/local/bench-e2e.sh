@@ -12,6 +12,9 @@
 #   E2E_PERF=1                              perf record -g ispflowd during the run
 #   E2E_PERF_ARGS="--call-graph dwarf -F 200"  other perf record options (default -g)
 #                                           (report in STACK_DIR/perf.data)
+#   E2E_SWITCHES=1                          context switches and CPU per process
+#                                           and per ispflowd thread, over 10 s in
+#                                           the middle of the first step
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
 #                                           that cost PostgreSQL the most time;
 #                                           pg_stat_wal: WAL per activation
@@ -122,6 +125,14 @@ fi
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
   stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset(); select pg_stat_reset_shared('wal')" >/dev/null
 fi
+switches_pid=
+if [[ "${E2E_SWITCHES:-0}" == 1 ]]; then
+  window=$(awk -v s="$seconds" 'BEGIN { print (s < 10 ? s : 10) }')
+  delay=$(awk -v s="$seconds" -v w="$window" 'BEGIN { print (s - w) / 2 }')
+  (sleep "$delay" && python3 "$here/switches.py" "$window" "$STACK_ISPFLOWD_PID") \
+    >"$STACK_DIR/switches.out" 2>&1 &
+  switches_pid=$!
+fi
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
 "$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
@@ -129,6 +140,11 @@ if [[ -n "$perf_pid" ]]; then
   kill -INT "$perf_pid" 2>/dev/null || true
   wait "$perf_pid" 2>/dev/null || true
   echo "   perf: perf report -i $STACK_DIR/perf.data --no-children"
+fi
+if [[ -n "$switches_pid" ]]; then
+  wait "$switches_pid" 2>/dev/null || true
+  echo "== context switches and CPU (CPU in % of one core), $window s from $delay s into the first step"
+  cat "$STACK_DIR/switches.out"
 fi
 
 # Where the time went: when each activation step first started, in ms

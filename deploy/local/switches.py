@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Context switches and CPU per process, and per thread of one process.
+
+  switches.py SECONDS [PID]
+
+Reads /proc twice, SECONDS apart, and prints per process name (all the
+processes of one name together, e.g. every PostgreSQL backend) the context
+switches per second (voluntary and not), the involuntary ones, and the CPU
+in % of one core; then the machine's CPU split and its context switches;
+then, with PID, the same per thread name of that process. bench-e2e.sh runs
+it with E2E_SWITCHES=1, where a thread hop or a round trip costs more than
+the work it carries (docs/benchmarks.md, fourteenth round).
+"""
+
+import os
+import sys
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def task_counts(task_dir):
+    """(voluntary, involuntary, cpu ticks) of one task, or None if gone."""
+    status = read(task_dir + "/status")
+    stat = read(task_dir + "/stat")
+    if status is None or stat is None:
+        return None
+    vol = invol = 0
+    for line in status.splitlines():
+        if line.startswith("voluntary_ctxt_switches"):
+            vol = int(line.split()[1])
+        elif line.startswith("nonvoluntary_ctxt_switches"):
+            invol = int(line.split()[1])
+    fields = stat[stat.rfind(")") + 2:].split()
+    return vol, invol, int(fields[11]) + int(fields[12])
+
+
+def add(table, key, counts):
+    row = table.setdefault(key, [0, 0, 0, 0])
+    for i in range(3):
+        row[i] += counts[i]
+    row[3] += 1
+
+
+def snapshot(pid):
+    processes, threads = {}, {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        comm = read("/proc/%s/comm" % p)
+        if comm is None:
+            continue
+        try:
+            tasks = os.listdir("/proc/%s/task" % p)
+        except OSError:
+            continue
+        for t in tasks:
+            counts = task_counts("/proc/%s/task/%s" % (p, t))
+            if counts is None:
+                continue
+            add(processes, comm.strip(), counts)
+            if p == pid:
+                name = read("/proc/%s/task/%s/comm" % (p, t)) or "?"
+                add(threads, name.strip(), counts)
+    stat = read("/proc/stat").splitlines()
+    cpu = [int(x) for x in stat[0].split()[1:]]
+    ctxt = next(int(l.split()[1]) for l in stat if l.startswith("ctxt "))
+    return processes, threads, cpu, ctxt
+
+
+def report(before, after, seconds, least):
+    rows = []
+    for name, b in after.items():
+        a = before.get(name)
+        if a is None:
+            continue
+        switches = (b[0] + b[1] - a[0] - a[1]) / seconds
+        invol = (b[1] - a[1]) / seconds
+        cpu = 100.0 * (b[2] - a[2]) / TICKS / seconds
+        if switches >= least or cpu >= 0.5:
+            rows.append((switches, name, invol, cpu, b[3]))
+    for switches, name, invol, cpu, count in sorted(rows, reverse=True):
+        print("   %-20s x%-3d %8.0f switches/s (%6.0f involuntary)  CPU %5.1f %%"
+              % (name, count, switches, invol, cpu))
+
+
+def main():
+    seconds = float(sys.argv[1])
+    pid = sys.argv[2] if len(sys.argv) > 2 else None
+    p0, t0, c0, x0 = snapshot(pid)
+    time.sleep(seconds)
+    p1, t1, c1, x1 = snapshot(pid)
+    print("   per process:")
+    report(p0, p1, seconds, 20)
+    d = [b - a for a, b in zip(c0, c1)]
+    total = float(sum(d)) or 1.0
+    print("   machine: user %.0f %%, system %.0f %%, idle %.0f %%, softirq %.0f %%;"
+          " %.0f context switches/s"
+          % (100 * (d[0] + d[1]) / total, 100 * d[2] / total,
+             100 * d[3] / total, 100 * d[6] / total, (x1 - x0) / seconds))
+    if pid:
+        print("   threads of %s:" % pid)
+        report(t0, t1, seconds, 10)
+
+
+if __name__ == "__main__":
+    main()
