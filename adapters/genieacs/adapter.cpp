@@ -249,6 +249,16 @@ void save_intent(self_ptr self, const call_ptr& c, intent_state state,
           });
 }
 
+// Records that the call's task ran (`done`) without holding the call up:
+// only a `posting` intent must be durable before what follows it. A later
+// call with the same key still reads it (the store applies one key's saves
+// and look-ups in the order the adapter sends them), and if it is lost a
+// reconcile finds the task done (the configuration reads back, the reset
+// CPE booted). A failure is logged.
+void note_done(self_ptr self, const call_ptr& c, std::string task_id) {
+  save_intent(self, c, intent_state::done, std::move(task_id), [](bool) {});
+}
+
 // -- outcomes -----------------------------------------------------------------
 
 void post_task(self_ptr self, const call_ptr& c);
@@ -388,9 +398,10 @@ void poll_task(self_ptr self, const call_ptr& c, std::string task_id) {
            return finish(self, c,
                          reply_failed(adapter_outcome::retryable_failure,
                                       "genieacs: poll: unreadable answer"));
-         if (ids->empty())
-           return save_intent(self, c, intent_state::done, task_id,
-                              [self, c](bool) { task_done(self, c); });
+         if (ids->empty()) {
+           note_done(self, c, task_id);
+           return task_done(self, c);
+         }
          check_fault(self, c, task_id, false);
        });
 }
@@ -440,9 +451,10 @@ void decide_from_record(self_ptr self, const call_ptr& c) {
            return post_task(self, c);
          if (!is_reset(c))
            return read_back(self, c, true);
-         if (std::max(t.last_boot, t.last_bootstrap) >= since)
-           return save_intent(self, c, intent_state::done, {},
-                              [self, c](bool) { task_done(self, c); });
+         if (std::max(t.last_boot, t.last_bootstrap) >= since) {
+           note_done(self, c, {});
+           return task_done(self, c);
+         }
          finish(self, c,
                 reply_failed(adapter_outcome::retryable_failure,
                              "genieacs: the factory reset of " + c->device
@@ -528,8 +540,8 @@ void send_task(self_ptr self, const call_ptr& c) {
     };
     switch (result) {
       case task_result::done:
-        return save_intent(self, c, intent_state::done, task_id,
-                           [self, c](bool) { task_done(self, c); });
+        note_done(self, c, task_id);
+        return task_done(self, c);
       case task_result::queued:
         return save_intent(self, c, intent_state::queued, task_id, queued({}));
       case task_result::offline:
