@@ -15,8 +15,6 @@
 
 namespace ispflow::adapters::postgres::detail {
 
-namespace {
-
 // Applies one round of subscriber changes (at most one per subscriber: one
 // statement cannot touch a row twice), as common table expressions: `rx`
 // the changes, `ru` the update of existing records, `ri` the insert of new
@@ -31,8 +29,6 @@ namespace {
 // below some 24,000 subscribers hashed the changes against a sequential
 // scan of the whole table, twice per write (docs/benchmarks.md, fifth
 // round).
-} // namespace
-
 std::string record_ctes(int rows_param, std::string_view guard) {
   std::string g{guard};
   return R"sql(rx AS (
@@ -190,11 +186,6 @@ changes_of(const sagas::saga_registry& registry,
 }
 
 } // namespace
-
-bool records_subscribers(const sagas::saga_registry& registry,
-                         const std::vector<const saga_write*>& batch) {
-  return !changes_of(registry, batch).empty();
-}
 
 namespace {
 

@@ -1,8 +1,8 @@
 #pragma once
 
 // Internal to ispflow_adapters_postgres: not a public header. The subscriber
-// record (schema/0011_subscriber_record.sql), kept by the saga store's write
-// transaction.
+// record (schema/0011_subscriber_record.sql), kept by the saga store's
+// writes.
 
 #include "adapters/postgres/saga_store.hpp"
 
@@ -19,12 +19,13 @@ namespace ispflow::adapters::postgres::detail {
 bool is_secret_key(std::string_view key) noexcept;
 
 /// Called by `saga_store::write` inside its transaction, after the saga
-/// rows: for every saga of `batch` (its last element) that finished
-/// (completed, compensated, cancelled) or stopped in needs_attention,
-/// applies the saga to its subscriber's record, as sagas::next_state and
-/// the profile fold do; applying the same saga outcome twice changes
-/// nothing. Throws what libpqxx throws; the caller's transaction rolls
-/// back.
+/// rows, when its statement cannot write the records itself (a copied
+/// batch, or one that needs more than one round): for every saga of `batch`
+/// (its last element) that finished (completed, compensated, cancelled) or
+/// stopped in needs_attention, applies the saga to its subscriber's record, as
+/// sagas::next_state and the profile fold do; applying the same saga outcome
+/// twice changes nothing. Throws what libpqxx throws; the caller's transaction
+/// rolls back.
 void record_subscribers(pqxx::work& tx, const sagas::saga_registry& registry,
                         const std::vector<const saga_write*>& batch);
 
@@ -46,11 +47,6 @@ records_in_one_round(const sagas::saga_registry& registry,
 /// array), for a statement of the caller's; `guard` (" AND <condition>",
 /// or "") conditions both of their writes.
 std::string record_ctes(int rows_param, std::string_view guard);
-
-/// Whether record_subscribers has anything to do for `batch` (a write that
-/// has nothing for it needs no transaction of its own).
-bool records_subscribers(const sagas::saga_registry& registry,
-                         const std::vector<const saga_write*>& batch);
 
 /// The record in the columns state, service_type, profile::text and
 /// last_outcome of `row`, from column `first` on (a NULL state: no record),
