@@ -17,14 +17,14 @@ using events::adapter_outcome;
 using events::adapter_reply;
 using events::adapter_request;
 
-struct opener_state {
-  static inline const char* name = "ispflow.credential_opener";
+struct reader_state {
+  static inline const char* name = "ispflow.credential_reader";
   api::adapter_actor inner;
   std::unique_ptr<store> db;
   std::shared_ptr<const common::keyring> keys;
 };
 
-using opener_ptr = api::adapter_actor::stateful_pointer<opener_state>;
+using reader_ptr = api::adapter_actor::stateful_pointer<reader_state>;
 
 adapter_reply failed(adapter_outcome outcome, std::string why) {
   adapter_reply out;
@@ -34,7 +34,7 @@ adapter_reply failed(adapter_outcome outcome, std::string why) {
 }
 
 // The request with the account's username and password, or why not.
-std::optional<adapter_reply> unseal(opener_state& st, adapter_request& req) {
+std::optional<adapter_reply> unseal(reader_state& st, adapter_request& req) {
   auto who = "subscriber " + req.subscriber_id + " of tenant " + req.tenant_id;
   if (!st.keys)
     return failed(adapter_outcome::permanent_failure,
@@ -67,8 +67,10 @@ std::optional<adapter_reply> unseal(opener_state& st, adapter_request& req) {
   return std::nullopt;
 }
 
+// The reader: opens the sealed password of each request it is given
+// (detached: it reads PostgreSQL) and passes the request on to `inner`.
 api::adapter_actor::behavior_type
-opener(opener_ptr self, api::adapter_actor inner, opener_config cfg) {
+reader(reader_ptr self, api::adapter_actor inner, opener_config cfg) {
   common::name_this_thread("isp.rad.seal");
   self->state.inner = std::move(inner);
   self->state.db = std::make_unique<store>(std::move(cfg.dsn));
@@ -76,24 +78,41 @@ opener(opener_ptr self, api::adapter_actor inner, opener_config cfg) {
   return {
     [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
       auto& st = self->state;
+      if (auto refused = unseal(st, req))
+        return std::move(*refused);
+      return self->delegate(st.inner, invoke_atom_v, std::move(req));
+    },
+  };
+}
+
+struct front_state {
+  static inline const char* name = "ispflow.credential_opener";
+  api::adapter_actor inner;
+  api::adapter_actor reader;
+};
+
+// The front: a request without `credentials.sealed` goes straight on to
+// `inner`; only one with it crosses to the reader's thread (every GenieACS
+// call passes here, and a hop to a thread of its own cost each of them two
+// context switches).
+api::adapter_actor::behavior_type
+front(api::adapter_actor::stateful_pointer<front_state> self,
+      api::adapter_actor inner, opener_config cfg) {
+  self->state.inner = inner;
+  self->state.reader = self->home_system().spawn<caf::detached>(
+    reader, std::move(inner), std::move(cfg));
+  self->link_to(self->state.reader);
+  return {
+    [self](invoke_atom, adapter_request& req) -> caf::result<adapter_reply> {
+      auto& st = self->state;
       auto i = req.input.find(std::string{sealed_input_key});
-      if (i != req.input.end()) {
-        if (i->second != sealed_from_account)
-          return failed(adapter_outcome::permanent_failure,
-                        "unknown credentials.sealed source " + i->second);
-        req.input.erase(i);
-        if (auto refused = unseal(st, req))
-          return std::move(*refused);
-      }
-      auto rp = self->make_response_promise<adapter_reply>();
-      self->request(st.inner, caf::infinite, invoke_atom_v, std::move(req))
-        .then([rp](adapter_reply& x) mutable { rp.deliver(std::move(x)); },
-              [rp](caf::error& err) mutable {
-                rp.deliver(
-                  failed(adapter_outcome::unknown_outcome,
-                         "adapter did not answer: " + render_error(err)));
-              });
-      return rp;
+      if (i == req.input.end())
+        return self->delegate(st.inner, invoke_atom_v, std::move(req));
+      if (i->second != sealed_from_account)
+        return failed(adapter_outcome::permanent_failure,
+                      "unknown credentials.sealed source " + i->second);
+      req.input.erase(i);
+      return self->delegate(st.reader, invoke_atom_v, std::move(req));
     },
   };
 }
@@ -103,7 +122,7 @@ opener(opener_ptr self, api::adapter_actor inner, opener_config cfg) {
 api::adapter_actor spawn_credential_opener(caf::actor_system& sys,
                                            api::adapter_actor inner,
                                            opener_config cfg) {
-  return sys.spawn<caf::detached>(opener, std::move(inner), std::move(cfg));
+  return sys.spawn(front, std::move(inner), std::move(cfg));
 }
 
 } // namespace ispflow::adapters::radius

@@ -48,7 +48,9 @@ struct opener_config {
   std::shared_ptr<const common::keyring> keys;
 };
 
-/// Spawns the opener in front of `inner` (detached: it reads PostgreSQL).
+/// Spawns the opener in front of `inner`. A request without
+/// `credentials.sealed` goes straight on; one with it is opened by a
+/// detached actor of the opener's (it reads PostgreSQL).
 api::adapter_actor spawn_credential_opener(caf::actor_system& sys,
                                            api::adapter_actor inner,
                                            opener_config cfg);
