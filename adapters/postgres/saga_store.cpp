@@ -81,7 +81,7 @@ enum write_part : unsigned {
   part_timers = 4,
   /// `o`: outbox records.
   part_outbox = 8,
-  /// `rx`, `ru`, `ri`: finished sagas' subscriber records
+  /// `rx`, `rw`: finished sagas' subscriber records
   /// (detail::record_ctes).
   part_record = 16,
 };

@@ -17,18 +17,22 @@ namespace ispflow::adapters::postgres::detail {
 
 // Applies one round of subscriber changes (at most one per subscriber: one
 // statement cannot touch a row twice), as common table expressions: `rx`
-// the changes, `ru` the update of existing records, `ri` the insert of new
-// ones. The update skips a record that already holds this saga's outcome,
-// so a write repeated after an unknown commit outcome changes nothing; a
-// new subscriber gets its row. `guard` (" AND ..." or empty) conditions
-// every write, e.g. on the partition fence of the statement they are part
-// of (saga_store.cpp).
+// the changes, `rw` their upsert. A new subscriber gets its row; an
+// existing record is updated unless it already holds this saga's outcome,
+// so a write repeated after an unknown commit outcome changes nothing.
+// `guard` (" AND ..." or empty) conditions the write, e.g. on the partition
+// fence of the statement it is part of (saga_store.cpp).
 //
-// `r.id = ANY (ARRAY(SELECT s FROM rx))` makes the planner look the
-// subscribers up by index: it takes json_to_recordset for 100 rows, and
-// below some 24,000 subscribers hashed the changes against a sequential
-// scan of the whole table, twice per write (docs/benchmarks.md, fifth
-// round).
+// One INSERT ... ON CONFLICT finds each subscriber through the primary key
+// (the conflict arbiter), whatever the planner thinks of the table. An
+// UPDATE joined to the changes, with an insert of the rest, left that to
+// the planner: it takes json_to_recordset for 100 rows, and below some
+// 24,000 subscribers (a tenant's first months, and the end-to-end bench)
+// its generic plan hashed the changes against two sequential scans of the
+// whole table per write (docs/benchmarks.md, fifth and fifteenth rounds).
+// The inserted row carries a change's values as a new record takes them;
+// an update reads the one value it cannot get from `excluded` (the target
+// state, NULL for "keep the state") from rx.
 std::string record_ctes(int rows_param, std::string_view guard) {
   std::string g{guard};
   return R"sql(rx AS (
@@ -36,36 +40,12 @@ std::string record_ctes(int rows_param, std::string_view guard) {
          + std::to_string(rows_param) + R"sql(::json) AS x(
     t text, s text, saga text, name text, outcome text, target text,
     service_type text, delta jsonb, at bigint)
-), ru AS (
-  UPDATE subscribers r SET
-    state = COALESCE(x.target, r.state),
-    service_type = COALESCE(NULLIF(x.service_type, ''), r.service_type),
-    profile = r.profile || x.delta,
-    plan_id = COALESCE(x.delta->>'plan_id', r.plan_id),
-    radius_username = COALESCE(x.delta->>'credentials.username',
-                               r.radius_username),
-    ip_address = COALESCE(x.delta->>'ip_address', r.ip_address),
-    onu_id = COALESCE(x.delta->>'onu_id', r.onu_id),
-    cpe_id = COALESCE(x.delta->>'cpe_id', r.cpe_id),
-    nas_identifier = COALESCE(x.delta->>'access.nas_identifier',
-                              r.nas_identifier),
-    last_saga_id = x.saga, last_saga_name = x.name,
-    last_outcome = x.outcome,
-    updated_at = 'epoch'::timestamptz + x.at * interval '1 microsecond',
-    version = r.version + 1
-    FROM rx x
-   WHERE r.tenant_id = x.t AND r.id = x.s
-     AND r.id = ANY (ARRAY(SELECT rx.s FROM rx))
-     AND (r.last_saga_id IS DISTINCT FROM x.saga
-          OR r.last_outcome IS DISTINCT FROM x.outcome))sql"
-         + g + R"sql(
-  RETURNING 1
-), ri AS (
-  INSERT INTO subscribers (tenant_id, id, state, plan_id, service_type,
-                           profile, radius_username, ip_address, onu_id,
-                           cpe_id, nas_identifier, last_saga_id,
-                           last_saga_name, last_outcome, created_at,
-                           updated_at, version)
+), rw AS (
+  INSERT INTO subscribers AS r (tenant_id, id, state, plan_id, service_type,
+                                profile, radius_username, ip_address, onu_id,
+                                cpe_id, nas_identifier, last_saga_id,
+                                last_saga_name, last_outcome, created_at,
+                                updated_at, version)
   SELECT x.t, x.s, COALESCE(x.target, 'none'), x.delta->>'plan_id',
          NULLIF(x.service_type, ''), x.delta,
          x.delta->>'credentials.username', x.delta->>'ip_address',
@@ -74,11 +54,27 @@ std::string record_ctes(int rows_param, std::string_view guard) {
          'epoch'::timestamptz + x.at * interval '1 microsecond',
          'epoch'::timestamptz + x.at * interval '1 microsecond', 1
     FROM rx x
-   WHERE NOT EXISTS (SELECT 1 FROM subscribers r
-                      WHERE r.tenant_id = x.t AND r.id = x.s
-                        AND r.id = ANY (ARRAY(SELECT rx.s FROM rx))))sql"
+   WHERE true)sql"
          + g + R"sql(
-  ON CONFLICT (tenant_id, id) DO NOTHING
+  ON CONFLICT (tenant_id, id) DO UPDATE SET
+    state = COALESCE((SELECT y.target FROM rx y
+                       WHERE y.t = excluded.tenant_id AND y.s = excluded.id),
+                     r.state),
+    service_type = COALESCE(excluded.service_type, r.service_type),
+    profile = r.profile || excluded.profile,
+    plan_id = COALESCE(excluded.plan_id, r.plan_id),
+    radius_username = COALESCE(excluded.radius_username, r.radius_username),
+    ip_address = COALESCE(excluded.ip_address, r.ip_address),
+    onu_id = COALESCE(excluded.onu_id, r.onu_id),
+    cpe_id = COALESCE(excluded.cpe_id, r.cpe_id),
+    nas_identifier = COALESCE(excluded.nas_identifier, r.nas_identifier),
+    last_saga_id = excluded.last_saga_id,
+    last_saga_name = excluded.last_saga_name,
+    last_outcome = excluded.last_outcome,
+    updated_at = excluded.updated_at,
+    version = r.version + 1
+  WHERE r.last_saga_id IS DISTINCT FROM excluded.last_saga_id
+     OR r.last_outcome IS DISTINCT FROM excluded.last_outcome
   RETURNING 1
 ))sql";
 }
@@ -88,8 +84,7 @@ namespace {
 // The record's own statement: one round of changes in $1.
 const std::string& record_sql() {
   static const std::string sql = "WITH " + record_ctes(1, "")
-                                 + "\nSELECT (SELECT count(*) FROM ru)"
-                                   " + (SELECT count(*) FROM ri)";
+                                 + "\nSELECT count(*) FROM rw";
   return sql;
 }
 

@@ -42,10 +42,10 @@ std::optional<std::string>
 records_in_one_round(const sagas::saga_registry& registry,
                      const std::vector<const saga_write*>& batch);
 
-/// The common table expressions (`rx`, `ru`, `ri`) that apply one round of
+/// The common table expressions (`rx`, `rw`) that apply one round of
 /// changes, read from parameter `rows_param` (records_in_one_round's
 /// array), for a statement of the caller's; `guard` (" AND <condition>",
-/// or "") conditions both of their writes.
+/// or "") conditions their write.
 std::string record_ctes(int rows_param, std::string_view guard);
 
 /// The record in the columns state, service_type, profile::text and
