@@ -26,10 +26,11 @@ namespace ispflow::adapters::postgres::detail {
 // One INSERT ... ON CONFLICT finds each subscriber through the primary key
 // (the conflict arbiter), whatever the planner thinks of the table. An
 // UPDATE joined to the changes, with an insert of the rest, left that to
-// the planner: it takes json_to_recordset for 100 rows, and below some
-// 24,000 subscribers (a tenant's first months, and the end-to-end bench)
-// its generic plan hashed the changes against two sequential scans of the
-// whole table per write (docs/benchmarks.md, fifth and fifteenth rounds).
+// the planner, which takes json_to_recordset for 100 rows: its generic plan
+// hashed the changes against two sequential scans of the whole table per
+// write, below some 24,000 subscribers at first, and still at a thousand
+// or so (a tenant's first weeks, and the end-to-end bench) once a key
+// condition was added (docs/benchmarks.md, fifth and fifteenth rounds).
 // The inserted row carries a change's values as a new record takes them;
 // an update reads the one value it cannot get from `excluded` (the target
 // state, NULL for "keep the state") from rx.

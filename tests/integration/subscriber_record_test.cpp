@@ -456,9 +456,9 @@ generic_plan_among_many(scratch_database& db, const std::string& statement,
 // The record's write finds subscribers by their key however many there
 // are. json_to_recordset counts as 100 rows to the planner: an UPDATE
 // joined to the changes, with the insert of new records beside it, hashed
-// the batch against two sequential scans of the whole table per write below
-// some 24,000 subscribers (1,000 in the end-to-end bench). The upsert's
-// conflict arbiter is the primary key at any size.
+// the batch against two sequential scans of the whole table per write (at
+// 1,000 subscribers, as in the end-to-end bench, though not at 10,000).
+// The upsert's conflict arbiter is the primary key at any size.
 TEST_F(subscriber_record, its_write_looks_subscribers_up_by_key) {
   for (int count : {1000, 10000}) {
     auto plan = generic_plan_among_many(
