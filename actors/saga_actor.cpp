@@ -1,5 +1,6 @@
 #include "actors/saga_actor.hpp"
 
+#include "actors/deadline_watch.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
@@ -11,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -93,10 +95,91 @@ struct saga_actor_state {
   bool fenced = false;
   /// The instance is stopping: no new call; stop once quiet.
   bool draining = false;
+  /// Requests bounded by deps->deadlines, by token: the deadline's id and
+  /// what a timeout does. Answered or timed out, a request leaves; what
+  /// comes for a token no longer here is late, and dropped.
+  struct bounded_call {
+    uint64_t deadline = 0;
+    std::function<void(caf::error&)> on_error;
+  };
+  std::unordered_map<uint64_t, bounded_call> bounded;
+  uint64_t next_token = 1;
   static inline const char* name = "ispflow.saga";
+
+  saga_actor_state() = default;
+  saga_actor_state(const saga_actor_state&) = delete;
+  saga_actor_state& operator=(const saga_actor_state&) = delete;
+
+  ~saga_actor_state() {
+    // An actor that ends with requests out leaves no deadline behind.
+    if (deps && deps->deadlines)
+      for (auto& [token, call] : bounded)
+        deps->deadlines->disarm(call.deadline);
+  }
 };
 
 using self_ptr = saga_actor::stateful_pointer<saga_actor_state>;
+
+// Requests `xs` of `dest`, bounded by `timeout`: `on_value` gets the
+// answer (R), `on_error` an error, or caf::sec::request_timeout when no
+// answer came in time. With deps->deadlines the bound is kept by the
+// deadline watch (the request itself has none: CAF's clock thread would
+// wake for it twice, see deadline_watch.hpp); without, by CAF's request
+// timeout, so that tests on CAF's test coordinator advance it.
+template <class R, class Handle, class OnValue, class OnError, class... Ts>
+void bounded_request(self_ptr self, const Handle& dest,
+                     std::chrono::milliseconds timeout, OnValue on_value,
+                     OnError on_error, Ts&&... xs) {
+  auto& st = self->state;
+  auto* watch = st.deps->deadlines.get();
+  if (watch == nullptr) {
+    self->request(dest, timeout, std::forward<Ts>(xs)...)
+      .then([on_value](R& x) mutable { on_value(x); },
+            [on_error](caf::error& err) mutable { on_error(err); });
+    return;
+  }
+  auto token = st.next_token++;
+  caf::weak_actor_ptr weak{self->ctrl()};
+  auto id = watch->arm(deadline_watch::clock_type::now() + timeout,
+                       [weak, token] {
+                         if (auto strong = weak.lock())
+                           caf::anon_send(caf::actor_cast<saga_actor>(strong),
+                                          timeout_atom_v, token);
+                       });
+  st.bounded.emplace(token, saga_actor_state::bounded_call{id, on_error});
+  // Whether the request is still waiting: if so, it is settled now.
+  auto settle = [self, token] {
+    auto& bounded = self->state.bounded;
+    auto i = bounded.find(token);
+    if (i == bounded.end())
+      return false;
+    self->state.deps->deadlines->disarm(i->second.deadline);
+    bounded.erase(i);
+    return true;
+  };
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [settle, on_value](R& x) mutable {
+        if (settle())
+          on_value(x);
+      },
+      [settle, on_error](caf::error& err) mutable {
+        if (settle())
+          on_error(err);
+      });
+}
+
+// A bounded request's deadline fell due (bounded_request).
+void timed_out(self_ptr self, uint64_t token) {
+  auto& bounded = self->state.bounded;
+  auto i = bounded.find(token);
+  if (i == bounded.end())
+    return; // answered meanwhile
+  auto on_error = std::move(i->second.on_error);
+  bounded.erase(i);
+  caf::error err = caf::make_error(caf::sec::request_timeout);
+  on_error(err);
+}
 
 sagas::time_point fresh_now(self_ptr self) {
   auto& st = self->state;
@@ -222,30 +305,31 @@ void call_adapter(self_ptr self, const sagas::operation_call& call) {
     ++st.deps->leases->calls_in_flight;
     ++*st.counted_calls;
   }
-  self->request(handle, timeout, invoke_atom_v, std::move(req))
-    .then(
-      [self, step, gen, observe](api::adapter_reply& reply) {
-        --self->state.calls_out;
-        if (self->state.deps->leases) {
-          --self->state.deps->leases->calls_in_flight;
-          --*self->state.counted_calls;
-        }
-        observe(reply.outcome);
-        apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
-      },
-      [self, step, gen, observe](caf::error& err) {
-        --self->state.calls_out;
-        if (self->state.deps->leases) {
-          --self->state.deps->leases->calls_in_flight;
-          --*self->state.counted_calls;
-        }
-        observe(api::adapter_outcome::unknown_outcome);
-        // The request may have been delivered: the effect is unknown.
-        apply_input(self,
-                    sagas::step_result{step, gen,
-                                       sagas::step_unknown_outcome{
-                                         "no answer: " + render_error(err)}});
-      });
+  bounded_request<api::adapter_reply>(
+    self, handle, timeout,
+    [self, step, gen, observe](api::adapter_reply& reply) {
+      --self->state.calls_out;
+      if (self->state.deps->leases) {
+        --self->state.deps->leases->calls_in_flight;
+        --*self->state.counted_calls;
+      }
+      observe(reply.outcome);
+      apply_input(self, sagas::step_result{step, gen, to_outcome(reply)});
+    },
+    [self, step, gen, observe](caf::error& err) {
+      --self->state.calls_out;
+      if (self->state.deps->leases) {
+        --self->state.deps->leases->calls_in_flight;
+        --*self->state.counted_calls;
+      }
+      observe(api::adapter_outcome::unknown_outcome);
+      // The request may have been delivered: the effect is unknown.
+      apply_input(self,
+                  sagas::step_result{step, gen,
+                                     sagas::step_unknown_outcome{
+                                       "no answer: " + render_error(err)}});
+    },
+    invoke_atom_v, std::move(req));
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -327,49 +411,48 @@ void committed(self_ptr self) {
 void write_inflight(self_ptr self) {
   auto& st = self->state;
   std::vector<pg::saga_write> batch{st.inflight.write};
-  self
-    ->request(st.deps->store, st.deps->store_timeout, save_atom_v,
-              std::move(batch))
-    .then([self](uint64_t) { committed(self); },
-          [self](caf::error& err) {
-            auto& rs = self->state;
-            if (err == errc::stale_epoch) {
-              auto p = rs.fence.partition;
-              // Refused under the epoch the board still holds: the
-              // partition is lost, every saga of it stops here. Refused
-              // under an older one (this instance claimed it again
-              // since): only this actor stops.
-              auto lost = true;
-              if (rs.deps->leases) {
-                ++rs.deps->leases->stale_writes_refused;
-                lost = rs.deps->leases->drop_if(p, rs.fence.epoch);
-              }
-              if (lost && rs.deps->router)
-                self->send(rs.deps->router, close_atom_v,
-                           std::vector<int32_t>{p});
-              stop_fenced(self,
-                          "saga write refused: another instance owns the"
-                          " partition now",
-                          render_error(err));
-              return;
-            }
-            if (err == errc::invalid_input) {
-              common::log_error("saga", "store refused a saga transition",
-                                {{"saga_id", rs.inst.id},
-                                 {"trace_id", sagas::trace_id(rs.inst)},
-                                 {"error", render_error(err)}});
-              self->quit(err);
-              return;
-            }
-            common::log_warn("saga", "saga transition not written, retrying",
-                             {{"saga_id", rs.inst.id},
-                              {"trace_id", sagas::trace_id(rs.inst)},
-                              {"error", render_error(err)}});
-            rs.held = true;
-            self->delayed_send(self, rs.retry_delay, rewrite_atom_v);
-            rs.retry_delay = std::min(rs.retry_delay * 2,
-                                      std::chrono::milliseconds{5'000});
-          });
+  bounded_request<uint64_t>(
+    self, st.deps->store, st.deps->store_timeout,
+    [self](uint64_t) { committed(self); },
+    [self](caf::error& err) {
+      auto& rs = self->state;
+      if (err == errc::stale_epoch) {
+        auto p = rs.fence.partition;
+        // Refused under the epoch the board still holds: the
+        // partition is lost, every saga of it stops here. Refused
+        // under an older one (this instance claimed it again
+        // since): only this actor stops.
+        auto lost = true;
+        if (rs.deps->leases) {
+          ++rs.deps->leases->stale_writes_refused;
+          lost = rs.deps->leases->drop_if(p, rs.fence.epoch);
+        }
+        if (lost && rs.deps->router)
+          self->send(rs.deps->router, close_atom_v, std::vector<int32_t>{p});
+        stop_fenced(self,
+                    "saga write refused: another instance owns the"
+                    " partition now",
+                    render_error(err));
+        return;
+      }
+      if (err == errc::invalid_input) {
+        common::log_error("saga", "store refused a saga transition",
+                          {{"saga_id", rs.inst.id},
+                           {"trace_id", sagas::trace_id(rs.inst)},
+                           {"error", render_error(err)}});
+        self->quit(err);
+        return;
+      }
+      common::log_warn("saga", "saga transition not written, retrying",
+                       {{"saga_id", rs.inst.id},
+                        {"trace_id", sagas::trace_id(rs.inst)},
+                        {"error", render_error(err)}});
+      rs.held = true;
+      self->delayed_send(self, rs.retry_delay, rewrite_atom_v);
+      rs.retry_delay = std::min(rs.retry_delay * 2,
+                                std::chrono::milliseconds{5'000});
+    },
+    save_atom_v, std::move(batch));
 }
 
 void apply_input(self_ptr self, sagas::saga_input input) {
@@ -466,6 +549,7 @@ saga_actor::behavior_type saga(self_ptr self,
       [](cancel_atom, const std::string&) {},
       [](rewrite_atom) {},
       [](timeout_atom) {},
+      [](timeout_atom, uint64_t) {},
       [](stop_atom) {},
       [self](caf::get_atom) { return self->state.inst; },
     };
@@ -487,6 +571,7 @@ saga_actor::behavior_type saga(self_ptr self,
       self->state.lingering = false;
       flush(self, true);
     },
+    [self](timeout_atom, uint64_t token) { timed_out(self, token); },
     [self](stop_atom) {
       self->state.draining = true;
       flush(self, true);

@@ -16,6 +16,8 @@
 
 namespace ispflow::actors {
 
+class deadline_watch;
+
 /// See saga_actor_deps::on_step_call.
 using step_call_observer = std::function<void(
   std::string_view system, std::string_view operation,
@@ -56,6 +58,11 @@ struct saga_actor_deps {
   /// saga with a fence makes an adapter call only while its partition's
   /// lease is held at its epoch and runs.
   std::shared_ptr<lease_board> leases;
+  /// Keeps the bounds of adapter calls and store writes (store_timeout,
+  /// each call's attempt timeout) instead of CAF's request timeouts, which
+  /// wake CAF's clock thread twice per request (deadline_watch.hpp).
+  /// Empty: CAF's timeouts, which CAF's test coordinator advances.
+  std::shared_ptr<deadline_watch> deadlines;
 };
 
 /// How a saga actor begins.

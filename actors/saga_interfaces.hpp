@@ -117,7 +117,8 @@ using saga_store_actor = caf::typed_actor<
 using saga_actor = caf::typed_actor<
   caf::reacts_to<fire_atom, uint64_t, int64_t>,
   caf::reacts_to<cancel_atom, std::string>, caf::reacts_to<rewrite_atom>,
-  caf::reacts_to<timeout_atom>, caf::reacts_to<stop_atom>,
+  caf::reacts_to<timeout_atom>, caf::reacts_to<timeout_atom, uint64_t>,
+  caf::reacts_to<stop_atom>,
   caf::replies_to<caf::get_atom>::with<sagas::saga_instance>>;
 
 /// Delivers durable timers to saga actors, driven by the actor clock (so

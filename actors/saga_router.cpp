@@ -644,6 +644,7 @@ saga_router_actor::behavior_type router(self_ptr self,
   deps->write_linger = st.cfg.write_linger;
   deps->on_step_call = st.cfg.on_step_call;
   deps->leases = st.cfg.leases;
+  deps->deadlines = st.cfg.deadlines;
   st.deps = std::move(deps);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& rs = self->state;

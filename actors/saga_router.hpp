@@ -59,6 +59,8 @@ struct saga_router_settings {
   uint64_t seed = 0;
   /// Bound of one store request.
   std::chrono::milliseconds store_timeout{30'000};
+  /// Passed to every saga actor (saga_actor_deps::deadlines).
+  std::shared_ptr<deadline_watch> deadlines;
   /// First delay before a saga actor writes a transition again.
   std::chrono::milliseconds write_retry{100};
   /// Passed to every saga actor (saga_actor_deps::write_linger).

@@ -5,6 +5,7 @@
 
 #include "actors/admin/commands.hpp"
 #include "actors/admin/server.hpp"
+#include "actors/deadline_watch.hpp"
 #include "actors/event_sink.hpp"
 #include "actors/intake.hpp"
 #include "actors/outbox_relay.hpp"
@@ -328,6 +329,7 @@ int main(int argc, char** argv) {
     = static_cast<size_t>(cfg->sagas.tenant_max_running);
   router_cfg.write_linger
     = std::chrono::milliseconds{cfg->sagas.write_linger_ms};
+  router_cfg.deadlines = std::make_shared<actors::deadline_watch>();
   for (auto& t : cfg->tenants) {
     std::set<std::string> policies;
     if (t.suspend_disable_onu)

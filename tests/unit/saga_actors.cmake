@@ -9,3 +9,9 @@ ispflow_add_gtest(NAME actors_scheduler_test
   SOURCES unit/actors_scheduler_test.cpp
   LIBS ispflow::actors
   LABELS unit)
+# The deadline watch (actors/deadline_watch), and saga actors whose request
+# bounds it keeps, on CAF's threaded scheduler as ispflowd runs them.
+ispflow_add_gtest(NAME deadline_watch_test
+  SOURCES unit/deadline_watch_test.cpp
+  LIBS ispflow::actors ispflow::test_fake_adapter
+  LABELS unit)
