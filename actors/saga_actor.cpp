@@ -140,12 +140,17 @@ void bounded_request(self_ptr self, const Handle& dest,
   }
   auto token = st.next_token++;
   caf::weak_actor_ptr weak{self->ctrl()};
-  auto id = watch->arm(deadline_watch::clock_type::now() + timeout,
-                       [weak, token] {
-                         if (auto strong = weak.lock())
-                           caf::anon_send(caf::actor_cast<saga_actor>(strong),
-                                          timeout_atom_v, token);
-                       });
+  // A bound too far to add (a configured "forever") never falls due.
+  using clock_type = deadline_watch::clock_type;
+  auto now = clock_type::now();
+  auto due = timeout >= clock_type::time_point::max() - now
+               ? clock_type::time_point::max()
+               : now + timeout;
+  auto id = watch->arm(due, [weak, token] {
+    if (auto strong = weak.lock())
+      caf::anon_send(caf::actor_cast<saga_actor>(strong), timeout_atom_v,
+                     token);
+  });
   st.bounded.emplace(token, saga_actor_state::bounded_call{id, on_error});
   // Whether the request is still waiting: if so, it is settled now.
   auto settle = [self, token] {
