@@ -4,6 +4,7 @@
 #include "events/type_ids.hpp"
 #include "sagas/lifecycle_sagas.hpp"
 #include "tests/support/fake_adapter.hpp"
+#include "tests/support/forwarding_store.hpp"
 
 #include <atomic>
 #include <caf/actor_system.hpp>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -137,41 +139,32 @@ actors::saga_store_actor::behavior_type holding_store(
   namespace pg = adapters::postgres;
   self->state.inner = std::move(inner);
   self->state.saves = std::move(saves);
-  return {
-    [self](save_atom,
-           std::vector<pg::saga_write>& batch) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      ++*st.saves;
-      if (!st.held_one) {
-        st.held_one = true;
-        st.held = self->make_response_promise<uint64_t>();
-        return st.held;
-      }
-      return self->delegate(st.inner, save_atom_v, std::move(batch));
+  return std::apply(
+    [&](auto... forwards) {
+      return actors::saga_store_actor::behavior_type{
+        [self](save_atom,
+               std::vector<pg::saga_write>& batch) -> caf::result<uint64_t> {
+          auto& st = self->state;
+          ++*st.saves;
+          if (!st.held_one) {
+            st.held_one = true;
+            st.held = self->make_response_promise<uint64_t>();
+            return st.held;
+          }
+          return self->delegate(st.inner, save_atom_v, std::move(batch));
+        },
+        [self](next_atom, pg::startable_query& q) {
+          return self->delegate(self->state.inner, next_atom_v, std::move(q));
+        },
+        forwards...,
+        [self](gc_flush_atom) {
+          auto& st = self->state;
+          if (st.held.pending())
+            st.held.deliver(uint64_t{1});
+        },
+      };
     },
-    [self](next_atom, pg::startable_query& q) {
-      return self->delegate(self->state.inner, next_atom_v, std::move(q));
-    },
-    [self](skip_atom, int64_t id, std::string& reason,
-           std::vector<events::kafka_record>& records, pg::write_fence fence) {
-      return self->delegate(self->state.inner, skip_atom_v, id,
-                            std::move(reason), std::move(records), fence);
-    },
-    [self](load_atom, std::vector<int32_t>& parts) {
-      return self->delegate(self->state.inner, load_atom_v, std::move(parts));
-    },
-    [self](load_atom, std::string& id) {
-      return self->delegate(self->state.inner, load_atom_v, std::move(id));
-    },
-    [self](status_atom, actors::subscriber_keys& q) {
-      return self->delegate(self->state.inner, status_atom_v, std::move(q));
-    },
-    [self](gc_flush_atom) {
-      auto& st = self->state;
-      if (st.held.pending())
-        st.held.deliver(uint64_t{1});
-    },
-  };
+    ispflow::testing::forwarded_reads(self));
 }
 
 // A saga whose first write gets no answer within the store bound writes

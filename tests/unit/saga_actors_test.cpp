@@ -6,6 +6,7 @@
 #include "sagas/lifecycle_sagas.hpp"
 #include "sagas/repair_saga.hpp"
 #include "tests/support/fake_adapter.hpp"
+#include "tests/support/forwarding_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -21,6 +22,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 
 namespace {
 
@@ -79,69 +81,61 @@ late_reader(actors::saga_store_actor::stateful_pointer<late_reader_state> self,
     st.held_event = 0;
     self->delayed_send(self, 1ms, gc_flush_atom_v);
   };
-  return {
-    [self, deliver_if_ended](
-      save_atom, std::vector<pg::saga_write>& batch) -> caf::result<uint64_t> {
-      auto rp = self->make_response_promise<uint64_t>();
-      self
-        ->request(self->state.inner, caf::infinite, save_atom_v,
-                  std::move(batch))
-        .then(
-          [rp, deliver_if_ended](uint64_t n) mutable {
-            rp.deliver(n);
-            deliver_if_ended();
-          },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+  return std::apply(
+    [&](auto... forwards) {
+      return actors::saga_store_actor::behavior_type{
+        [self, deliver_if_ended](save_atom, std::vector<pg::saga_write>& batch)
+          -> caf::result<uint64_t> {
+          auto rp = self->make_response_promise<uint64_t>();
+          self
+            ->request(self->state.inner, caf::infinite, save_atom_v,
+                      std::move(batch))
+            .then(
+              [rp, deliver_if_ended](uint64_t n) mutable {
+                rp.deliver(n);
+                deliver_if_ended();
+              },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          return rp;
+        },
+        [self](next_atom, pg::startable_query& q)
+          -> caf::result<std::vector<pg::startable_event>> {
+          auto& st = self->state;
+          if (st.held_event == 0)
+            for (auto id : st.answered) {
+              auto& row = st.db->inbox.at(static_cast<size_t>(id - 1));
+              auto i = st.db->sagas.find(row.saga_id);
+              // Suspends only: admitted again, one would run twice.
+              if (i == st.db->sagas.end() || st.replayed.count(id) > 0
+                  || i->second.state != sagas::saga_state::running
+                  || row.event.type != "billing.subscription.suspended")
+                continue;
+              // Its saga runs: answer with the event as it was before.
+              st.replayed.insert(id);
+              st.held_event = id;
+              st.stale = {row.event};
+              st.held
+                = self
+                    ->make_response_promise<std::vector<pg::startable_event>>();
+              return st.held;
+            }
+          auto events = st.db->next_startable(q);
+          for (auto& ev : events)
+            st.answered.insert(ev.inbox_id);
+          return events;
+        },
+        forwards...,
+        [self](gc_flush_atom) {
+          auto& st = self->state;
+          if (st.stale.empty())
+            return;
+          ++late_answers;
+          st.held.deliver(std::move(st.stale));
+          st.stale.clear();
+        },
+      };
     },
-    [self](next_atom, pg::startable_query& q)
-      -> caf::result<std::vector<pg::startable_event>> {
-      auto& st = self->state;
-      if (st.held_event == 0)
-        for (auto id : st.answered) {
-          auto& row = st.db->inbox.at(static_cast<size_t>(id - 1));
-          auto i = st.db->sagas.find(row.saga_id);
-          // Suspends only: admitted again, one would run twice.
-          if (i == st.db->sagas.end() || st.replayed.count(id) > 0
-              || i->second.state != sagas::saga_state::running
-              || row.event.type != "billing.subscription.suspended")
-            continue;
-          // Its saga runs: answer with the event as it was before.
-          st.replayed.insert(id);
-          st.held_event = id;
-          st.stale = {row.event};
-          st.held
-            = self->make_response_promise<std::vector<pg::startable_event>>();
-          return st.held;
-        }
-      auto events = st.db->next_startable(q);
-      for (auto& ev : events)
-        st.answered.insert(ev.inbox_id);
-      return events;
-    },
-    [self](skip_atom, int64_t id, std::string& reason,
-           std::vector<events::kafka_record>& records, pg::write_fence fence) {
-      return self->delegate(self->state.inner, skip_atom_v, id,
-                            std::move(reason), std::move(records), fence);
-    },
-    [self](load_atom, std::vector<int32_t>& parts) {
-      return self->delegate(self->state.inner, load_atom_v, std::move(parts));
-    },
-    [self](load_atom, std::string& id) {
-      return self->delegate(self->state.inner, load_atom_v, std::move(id));
-    },
-    [self](status_atom, actors::subscriber_keys& q) {
-      return self->delegate(self->state.inner, status_atom_v, std::move(q));
-    },
-    [self](gc_flush_atom) {
-      auto& st = self->state;
-      if (st.stale.empty())
-        return;
-      ++late_answers;
-      st.held.deliver(std::move(st.stale));
-      st.stale.clear();
-    },
-  };
+    ispflow::testing::forwarded_reads(self));
 }
 
 struct saga_actors_test : ::testing::Test {
