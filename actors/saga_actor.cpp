@@ -1,5 +1,6 @@
 #include "actors/saga_actor.hpp"
 
+#include "actors/bounded_requests.hpp"
 #include "actors/deadline_watch.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
@@ -95,95 +96,27 @@ struct saga_actor_state {
   bool fenced = false;
   /// The instance is stopping: no new call; stop once quiet.
   bool draining = false;
-  /// Requests bounded by deps->deadlines, by token: the deadline's id and
-  /// what a timeout does. Answered or timed out, a request leaves; what
-  /// comes for a token no longer here is late, and dropped.
-  struct bounded_call {
-    uint64_t deadline = 0;
-    std::function<void(caf::error&)> on_error;
-  };
-  std::unordered_map<uint64_t, bounded_call> bounded;
-  uint64_t next_token = 1;
+  /// Requests bounded by deps->deadlines (bounded_requests.hpp).
+  bounded_requests calls;
   static inline const char* name = "ispflow.saga";
 
   saga_actor_state() = default;
   saga_actor_state(const saga_actor_state&) = delete;
   saga_actor_state& operator=(const saga_actor_state&) = delete;
-
-  ~saga_actor_state() {
-    // An actor that ends with requests out leaves no deadline behind.
-    if (deps && deps->deadlines)
-      for (auto& [token, call] : bounded)
-        deps->deadlines->disarm(call.deadline);
-  }
 };
 
 using self_ptr = saga_actor::stateful_pointer<saga_actor_state>;
 
-// Requests `xs` of `dest`, bounded by `timeout`: `on_value` gets the
-// answer (R), `on_error` an error, or caf::sec::request_timeout when no
-// answer came in time. With deps->deadlines the bound is kept by the
-// deadline watch (the request itself has none: CAF's clock thread would
-// wake for it twice, see deadline_watch.hpp); without, by CAF's request
-// timeout, so that tests on CAF's test coordinator advance it.
+// Requests `xs` of `dest`, bounded by `timeout` (bounded_requests.hpp):
+// with deps->deadlines the bound is kept by the deadline watch, without by
+// CAF's request timeout, so that tests on CAF's test coordinator advance it.
 template <class R, class Handle, class OnValue, class OnError, class... Ts>
 void bounded_request(self_ptr self, const Handle& dest,
                      std::chrono::milliseconds timeout, OnValue on_value,
                      OnError on_error, Ts&&... xs) {
-  auto& st = self->state;
-  auto* watch = st.deps->deadlines.get();
-  if (watch == nullptr) {
-    self->request(dest, timeout, std::forward<Ts>(xs)...)
-      .then([on_value](R& x) mutable { on_value(x); },
-            [on_error](caf::error& err) mutable { on_error(err); });
-    return;
-  }
-  auto token = st.next_token++;
-  caf::weak_actor_ptr weak{self->ctrl()};
-  // A bound too far to add (a configured "forever") never falls due.
-  using clock_type = deadline_watch::clock_type;
-  auto now = clock_type::now();
-  auto due = timeout >= clock_type::time_point::max() - now
-               ? clock_type::time_point::max()
-               : now + timeout;
-  auto id = watch->arm(due, [weak, token] {
-    if (auto strong = weak.lock())
-      caf::anon_send(caf::actor_cast<saga_actor>(strong), timeout_atom_v,
-                     token);
-  });
-  st.bounded.emplace(token, saga_actor_state::bounded_call{id, on_error});
-  // Whether the request is still waiting: if so, it is settled now.
-  auto settle = [self, token] {
-    auto& bounded = self->state.bounded;
-    auto i = bounded.find(token);
-    if (i == bounded.end())
-      return false;
-    self->state.deps->deadlines->disarm(i->second.deadline);
-    bounded.erase(i);
-    return true;
-  };
-  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
-    .then(
-      [settle, on_value](R& x) mutable {
-        if (settle())
-          on_value(x);
-      },
-      [settle, on_error](caf::error& err) mutable {
-        if (settle())
-          on_error(err);
-      });
-}
-
-// A bounded request's deadline fell due (bounded_request).
-void timed_out(self_ptr self, uint64_t token) {
-  auto& bounded = self->state.bounded;
-  auto i = bounded.find(token);
-  if (i == bounded.end())
-    return; // answered meanwhile
-  auto on_error = std::move(i->second.on_error);
-  bounded.erase(i);
-  caf::error err = caf::make_error(caf::sec::request_timeout);
-  on_error(err);
+  actors::bounded_request<R>(self, self->state.calls, dest, timeout,
+                             std::move(on_value), std::move(on_error),
+                             std::forward<Ts>(xs)...);
 }
 
 sagas::time_point fresh_now(self_ptr self) {
@@ -521,6 +454,7 @@ saga_actor::behavior_type saga(self_ptr self,
                                saga_start start) {
   auto& st = self->state;
   st.deps = std::move(deps);
+  st.calls.use(st.deps->deadlines);
   st.inst = std::move(start.instance);
   self->attach_functor([deps = st.deps, counted = st.counted_calls] {
     if (deps->leases && *counted > 0)
@@ -576,7 +510,9 @@ saga_actor::behavior_type saga(self_ptr self,
       self->state.lingering = false;
       flush(self, true);
     },
-    [self](timeout_atom, uint64_t token) { timed_out(self, token); },
+    [self](timeout_atom, uint64_t token) {
+      self->state.calls.timed_out(token);
+    },
     [self](stop_atom) {
       self->state.draining = true;
       flush(self, true);

@@ -141,6 +141,9 @@ using timer_actor
 ///   (nudge_atom) -> ()
 ///   /// Periodic poll (self-sent every poll_interval).
 ///   (tick_atom) -> ()
+///   /// Internal: the deadline of store request `token` fell due
+///   /// (bounded_requests.hpp).
+///   (timeout_atom, uint64_t token) -> ()
 ///   /// A saga actor's saga ended (completed, compensated, cancelled or
 ///   /// needs_attention); carries the committed instance.
 ///   (done_atom, saga_instance) -> ()
@@ -167,6 +170,7 @@ using timer_actor
 /// }
 using saga_router_actor = caf::typed_actor<
   caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
+  caf::reacts_to<timeout_atom, uint64_t>,
   caf::reacts_to<done_atom, sagas::saga_instance>,
   caf::replies_to<caf::get_atom>::with<saga_router_counts>,
   caf::replies_to<retry_atom, std::string, std::string>::with<std::string>,

@@ -1,5 +1,6 @@
 #include "actors/saga_router.hpp"
 
+#include "actors/bounded_requests.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 #include "sagas/admission.hpp"
@@ -159,6 +160,8 @@ struct router_state {
                         [&](auto& kv) { return kv.second.saga_id == id; });
   }
   saga_router_counts counts;
+  /// The store requests, bounded by cfg.deadlines (bounded_requests.hpp).
+  bounded_requests calls;
   static inline const char* name = "ispflow.saga_router";
 
   std::string new_saga_id() {
@@ -293,34 +296,32 @@ void skip(self_ptr self, const pg::startable_event& ev,
     fence = pg::write_fence{ev.partition, *epoch};
   }
   std::vector<events::kafka_record> records{dead_letter_record(st, ev, d)};
-  self
-    ->request(st.cfg.store, st.cfg.store_timeout, skip_atom_v, inbox_id,
-              d.reason, std::move(records), fence)
-    .then(
-      [self, key, inbox_id](int64_t) {
-        auto& rs = self->state;
-        ++rs.counts.skipped;
-        rs.unhold(key);
-        rs.unclaim(inbox_id);
-        poll(self);
-      },
-      [self, key, inbox_id, fence](caf::error& err) {
-        auto& rs = self->state;
-        common::log_warn("saga_router", "billing event not skipped",
-                         {{"inbox_id", std::to_string(inbox_id)},
-                          {"error", render_error(err)}});
-        rs.unhold(key);
-        rs.unclaim(inbox_id);
-        if (err == errc::stale_epoch && rs.cfg.leases) {
-          // Another instance claimed the partition: stop its sagas here.
-          ++rs.cfg.leases->stale_writes_refused;
-          // Refused under the epoch still held: the partition is lost.
-          // Under an older one (claimed again since): nothing more.
-          if (rs.cfg.leases->drop_if(fence.partition, fence.epoch))
-            self->send(self, close_atom_v,
-                       std::vector<int32_t>{fence.partition});
-        }
-      });
+  bounded_request<int64_t>(
+    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+    [self, key, inbox_id](int64_t) {
+      auto& rs = self->state;
+      ++rs.counts.skipped;
+      rs.unhold(key);
+      rs.unclaim(inbox_id);
+      poll(self);
+    },
+    [self, key, inbox_id, fence](caf::error& err) {
+      auto& rs = self->state;
+      common::log_warn("saga_router", "billing event not skipped",
+                       {{"inbox_id", std::to_string(inbox_id)},
+                        {"error", render_error(err)}});
+      rs.unhold(key);
+      rs.unclaim(inbox_id);
+      if (err == errc::stale_epoch && rs.cfg.leases) {
+        // Another instance claimed the partition: stop its sagas here.
+        ++rs.cfg.leases->stale_writes_refused;
+        // Refused under the epoch still held: the partition is lost.
+        // Under an older one (claimed again since): nothing more.
+        if (rs.cfg.leases->drop_if(fence.partition, fence.epoch))
+          self->send(self, close_atom_v, std::vector<int32_t>{fence.partition});
+      }
+    },
+    skip_atom_v, inbox_id, d.reason, std::move(records), fence);
 }
 
 void decide(self_ptr self, const pg::startable_event& ev,
@@ -393,26 +394,27 @@ void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
   q.keys.reserve(evs.size());
   for (auto& ev : evs)
     q.keys.emplace_back(ev.tenant_id, ev.subscriber_id);
-  self->request(st.cfg.store, st.cfg.store_timeout, status_atom_v, std::move(q))
-    .then(
-      [self, evs](subscriber_states& res) {
-        for (size_t i = 0; i < evs.size(); ++i) {
-          static const sagas::field_map none;
-          if (i < res.states.size())
-            decide(self, evs[i], res.states[i].first, res.states[i].second,
-                   i < res.profiles.size() ? res.profiles[i] : none);
-        }
-      },
-      [self, evs](caf::error& err) {
-        auto& rs = self->state;
-        common::log_warn("saga_router", "subscriber states not read",
-                         {{"events", std::to_string(evs.size())},
-                          {"error", render_error(err)}});
-        for (auto& ev : evs) {
-          rs.unhold(subscriber_key{ev.tenant_id, ev.subscriber_id});
-          rs.unclaim(ev.inbox_id);
-        }
-      });
+  bounded_request<subscriber_states>(
+    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+    [self, evs](subscriber_states& res) {
+      for (size_t i = 0; i < evs.size(); ++i) {
+        static const sagas::field_map none;
+        if (i < res.states.size())
+          decide(self, evs[i], res.states[i].first, res.states[i].second,
+                 i < res.profiles.size() ? res.profiles[i] : none);
+      }
+    },
+    [self, evs](caf::error& err) {
+      auto& rs = self->state;
+      common::log_warn("saga_router", "subscriber states not read",
+                       {{"events", std::to_string(evs.size())},
+                        {"error", render_error(err)}});
+      for (auto& ev : evs) {
+        rs.unhold(subscriber_key{ev.tenant_id, ev.subscriber_id});
+        rs.unclaim(ev.inbox_id);
+      }
+    },
+    status_atom_v, std::move(q));
 }
 
 void poll(self_ptr self) {
@@ -441,41 +443,42 @@ void poll(self_ptr self) {
   q.limit = st.cfg.batch;
   q.partitions = st.partitions();
   q.skip_tenants = st.full_tenants();
-  self->request(st.cfg.store, st.cfg.store_timeout, next_atom_v, std::move(q))
-    .then(
-      [self](std::vector<pg::startable_event>& events) {
-        auto& rs = self->state;
-        // Claim each event (and its subscriber) before deciding on it.
-        std::vector<pg::startable_event> taken;
-        for (auto& ev : events) {
-          auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
-          if (rs.claimed.count(ev.inbox_id) > 0 || rs.busy.count(key) > 0
-              || rs.released_while_polling.count(ev.inbox_id) > 0)
-            continue;
-          // A tenant at its limit waits for one of its sagas to end (which
-          // polls again); the others' events are taken meanwhile.
-          if (rs.tenant_full(ev.tenant_id))
-            continue;
-          rs.claimed.insert(ev.inbox_id);
-          rs.hold(key);
-          taken.push_back(std::move(ev));
-        }
-        bool stale = !rs.released_while_polling.empty();
-        rs.released_while_polling.clear();
-        if (!taken.empty())
-          admit_all(self, std::move(taken));
-        else if (!stale)
-          rs.quiet_until = self->clock().now() + rs.cfg.poll_quiet;
-        self->state.polling = false;
-        if (self->state.poll_again)
-          poll(self);
-      },
-      [self](caf::error& err) {
-        common::log_warn("saga_router", "startable events not read",
-                         {{"error", render_error(err)}});
-        self->state.released_while_polling.clear();
-        self->state.polling = false;
-      });
+  bounded_request<std::vector<pg::startable_event>>(
+    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+    [self](std::vector<pg::startable_event>& events) {
+      auto& rs = self->state;
+      // Claim each event (and its subscriber) before deciding on it.
+      std::vector<pg::startable_event> taken;
+      for (auto& ev : events) {
+        auto key = subscriber_key{ev.tenant_id, ev.subscriber_id};
+        if (rs.claimed.count(ev.inbox_id) > 0 || rs.busy.count(key) > 0
+            || rs.released_while_polling.count(ev.inbox_id) > 0)
+          continue;
+        // A tenant at its limit waits for one of its sagas to end (which
+        // polls again); the others' events are taken meanwhile.
+        if (rs.tenant_full(ev.tenant_id))
+          continue;
+        rs.claimed.insert(ev.inbox_id);
+        rs.hold(key);
+        taken.push_back(std::move(ev));
+      }
+      bool stale = !rs.released_while_polling.empty();
+      rs.released_while_polling.clear();
+      if (!taken.empty())
+        admit_all(self, std::move(taken));
+      else if (!stale)
+        rs.quiet_until = self->clock().now() + rs.cfg.poll_quiet;
+      self->state.polling = false;
+      if (self->state.poll_again)
+        poll(self);
+    },
+    [self](caf::error& err) {
+      common::log_warn("saga_router", "startable events not read",
+                       {{"error", render_error(err)}});
+      self->state.released_while_polling.clear();
+      self->state.polling = false;
+    },
+    next_atom_v, std::move(q));
 }
 
 // Starts an actor for each loaded saga that has none yet.
@@ -498,27 +501,26 @@ void resume_loaded(self_ptr self, std::vector<sagas::saga_instance>& active,
 // Resumes the open sagas of one newly assigned partition.
 void resume_partition(self_ptr self, int32_t partition) {
   auto& st = self->state;
-  self
-    ->request(st.cfg.store, st.cfg.store_timeout, load_atom_v,
-              std::vector<int32_t>{partition})
-    .then(
-      [self, partition](std::vector<sagas::saga_instance>& active) {
-        // Revoked again meanwhile: the next owner resumes them.
-        if (self->state.owned.count(partition) == 0)
-          return;
-        resume_loaded(self, active, partition);
-        poll(self);
-      },
-      [self, partition](caf::error& err) {
-        common::log_warn("saga_router", "active sagas not loaded",
-                         {{"partition", std::to_string(partition)},
-                          {"error", render_error(err)}});
-        // Try again: its sagas must not wait for the next rebalance.
-        auto& rs = self->state;
-        self->delayed_send(self, rs.cfg.write_retry * 10, open_atom_v,
-                           std::vector<int32_t>{partition});
-        rs.owned.erase(partition);
-      });
+  bounded_request<std::vector<sagas::saga_instance>>(
+    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+    [self, partition](std::vector<sagas::saga_instance>& active) {
+      // Revoked again meanwhile: the next owner resumes them.
+      if (self->state.owned.count(partition) == 0)
+        return;
+      resume_loaded(self, active, partition);
+      poll(self);
+    },
+    [self, partition](caf::error& err) {
+      common::log_warn("saga_router", "active sagas not loaded",
+                       {{"partition", std::to_string(partition)},
+                        {"error", render_error(err)}});
+      // Try again: its sagas must not wait for the next rebalance.
+      auto& rs = self->state;
+      self->delayed_send(self, rs.cfg.write_retry * 10, open_atom_v,
+                         std::vector<int32_t>{partition});
+      rs.owned.erase(partition);
+    },
+    load_atom_v, std::vector<int32_t>{partition});
 }
 
 void resume_all(self_ptr self) {
@@ -526,24 +528,23 @@ void resume_all(self_ptr self) {
   if (st.loading || st.ready)
     return;
   st.loading = true;
-  self
-    ->request(st.cfg.store, st.cfg.store_timeout, load_atom_v,
-              st.cfg.partitions)
-    .then(
-      [self](std::vector<sagas::saga_instance>& active) {
-        auto& rs = self->state;
-        rs.loading = false;
-        resume_loaded(self, active, -1);
-        rs.ready = true;
-        poll(self);
-      },
-      [self](caf::error& err) {
-        // Without the active sagas, starting new ones could break the
-        // per-subscriber order: retry on the next tick.
-        self->state.loading = false;
-        common::log_warn("saga_router", "active sagas not loaded",
-                         {{"error", render_error(err)}});
-      });
+  bounded_request<std::vector<sagas::saga_instance>>(
+    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+    [self](std::vector<sagas::saga_instance>& active) {
+      auto& rs = self->state;
+      rs.loading = false;
+      resume_loaded(self, active, -1);
+      rs.ready = true;
+      poll(self);
+    },
+    [self](caf::error& err) {
+      // Without the active sagas, starting new ones could break the
+      // per-subscriber order: retry on the next tick.
+      self->state.loading = false;
+      common::log_warn("saga_router", "active sagas not loaded",
+                       {{"error", render_error(err)}});
+    },
+    load_atom_v, st.cfg.partitions);
 }
 
 caf::error operator_refused(std::string detail) {
@@ -574,51 +575,50 @@ caf::result<std::string> operator_request(self_ptr self, std::string id,
     return std::string{"cancel_requested"};
   }
   auto rp = self->make_response_promise<std::string>();
-  self->request(st.cfg.store, st.cfg.store_timeout, load_atom_v, id)
-    .then(
-      [self, rp, reason, retry, partition](sagas::saga_instance& inst) mutable {
-        auto& rs = self->state;
-        if (inst.state != sagas::saga_state::needs_attention) {
-          rp.deliver(operator_refused(
-            "saga " + inst.id + " is "
-            + std::string{sagas::to_string(inst.state)}
-            + (retry ? "; only a saga in needs_attention can be retried"
-                     : "; only a running saga or one in needs_attention can"
-                       " be cancelled")));
-          return;
-        }
-        if (rs.find_running(inst.id) != rs.running.end()) {
-          rp.deliver(
-            operator_refused("saga " + inst.id + " is already being retried"));
-          return;
-        }
-        auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
-        rs.hold(key);
-        std::string answer = "cancelled";
-        if (retry) {
-          bool undoing = !inst.steps.empty() && inst.cursor < inst.steps.size()
-                         && inst.steps[inst.cursor].state
-                              == sagas::step_state::compensating;
-          answer = undoing ? "compensating" : "running";
-        }
-        saga_start start;
-        start.instance = std::move(inst);
-        if (retry)
-          start.first_input = sagas::retry_requested{std::move(reason)};
-        else
-          start.first_input = sagas::cancel_requested{std::move(reason)};
-        if (rs.cfg.leases && partition >= 0
-            && !rs.cfg.leases->epoch(partition)) {
-          rs.unhold(key);
-          rp.deliver(caf::make_error(errc::stale_epoch,
-                                     "partition " + std::to_string(partition)
-                                       + " is not held by this instance"));
-          return;
-        }
-        launch(self, std::move(start), std::move(key), partition);
-        rp.deliver(std::move(answer));
-      },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  bounded_request<sagas::saga_instance>(
+    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+    [self, rp, reason, retry, partition](sagas::saga_instance& inst) mutable {
+      auto& rs = self->state;
+      if (inst.state != sagas::saga_state::needs_attention) {
+        rp.deliver(operator_refused(
+          "saga " + inst.id + " is " + std::string{sagas::to_string(inst.state)}
+          + (retry ? "; only a saga in needs_attention can be retried"
+                   : "; only a running saga or one in needs_attention can"
+                     " be cancelled")));
+        return;
+      }
+      if (rs.find_running(inst.id) != rs.running.end()) {
+        rp.deliver(
+          operator_refused("saga " + inst.id + " is already being retried"));
+        return;
+      }
+      auto key = subscriber_key{inst.tenant_id, inst.subscriber_id};
+      rs.hold(key);
+      std::string answer = "cancelled";
+      if (retry) {
+        bool undoing = !inst.steps.empty() && inst.cursor < inst.steps.size()
+                       && inst.steps[inst.cursor].state
+                            == sagas::step_state::compensating;
+        answer = undoing ? "compensating" : "running";
+      }
+      saga_start start;
+      start.instance = std::move(inst);
+      if (retry)
+        start.first_input = sagas::retry_requested{std::move(reason)};
+      else
+        start.first_input = sagas::cancel_requested{std::move(reason)};
+      if (rs.cfg.leases && partition >= 0 && !rs.cfg.leases->epoch(partition)) {
+        rs.unhold(key);
+        rp.deliver(caf::make_error(errc::stale_epoch,
+                                   "partition " + std::to_string(partition)
+                                     + " is not held by this instance"));
+        return;
+      }
+      launch(self, std::move(start), std::move(key), partition);
+      rp.deliver(std::move(answer));
+    },
+    [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, load_atom_v,
+    id);
   return rp;
 }
 
@@ -626,6 +626,7 @@ saga_router_actor::behavior_type router(self_ptr self,
                                         saga_router_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
+  st.calls.use(st.cfg.deadlines);
   if (st.cfg.seed == 0)
     st.cfg.seed = std::random_device{}();
   st.rng.seed(st.cfg.seed);
@@ -679,6 +680,9 @@ saga_router_actor::behavior_type router(self_ptr self,
     [self](nudge_atom) {
       self->state.quiet_nudge = false;
       poll(self);
+    },
+    [self](timeout_atom, uint64_t token) {
+      self->state.calls.timed_out(token);
     },
     [self](tick_atom) {
       auto& rs = self->state;

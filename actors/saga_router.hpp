@@ -59,7 +59,9 @@ struct saga_router_settings {
   uint64_t seed = 0;
   /// Bound of one store request.
   std::chrono::milliseconds store_timeout{30'000};
-  /// Passed to every saga actor (saga_actor_deps::deadlines).
+  /// Keeps the bounds of the router's store requests and, passed to every
+  /// saga actor (saga_actor_deps::deadlines), theirs; without, CAF's
+  /// request timeouts do.
   std::shared_ptr<deadline_watch> deadlines;
   /// First delay before a saga actor writes a transition again.
   std::chrono::milliseconds write_retry{100};

@@ -122,12 +122,16 @@ http::request make_request(const tenant_settings& ts, std::string method,
 }
 
 // Sends `r` and calls `f` with its response; a CAF error (the HTTP actor is
-// gone, or it missed its own timeout) becomes a transport failure that may
-// have been sent.
+// gone) becomes a transport failure that may have been sent. The request
+// has no CAF timeout, as the NetBox and GenieACS adapters' have none: the
+// HTTP actor answers every request within its own bounds (`timeout` and
+// `connect_timeout`, which libcurl enforces), and CAF 0.17 never withdraws
+// a request's timeout, so each would wake CAF's clock thread and this
+// actor once more when it fell due, long after the answer
+// (docs/benchmarks.md, sixteenth round).
 template <class F>
-void send_http(self_ptr self, const tenant_settings& ts, http::request r, F f) {
-  auto wait = ts.call_timeout + ts.connect_timeout + std::chrono::seconds{5};
-  self->request(self->state.http, wait, http_atom_v, std::move(r))
+void send_http(self_ptr self, http::request r, F f) {
+  self->request(self->state.http, caf::infinite, http_atom_v, std::move(r))
     .then([f](http::response& res) mutable { f(res); },
           [f](caf::error& err) mutable {
             http::response res;
@@ -143,7 +147,7 @@ void send_http(self_ptr self, const tenant_settings& ts, http::request r, F f) {
 template <class F>
 void send_traced(self_ptr self, const op_ptr& op, http::request r, F f) {
   r.traceparent = op->req.traceparent;
-  send_http(self, op->ts, std::move(r), std::move(f));
+  send_http(self, std::move(r), std::move(f));
 }
 
 // -- completion ---------------------------------------------------------------
@@ -566,7 +570,7 @@ awx_behavior(self_ptr self, awx_settings settings, http::http_actor http,
                                     "no AWX settings for tenant " + tenant);
       auto promise = self->make_response_promise<adapter_reply>();
       const auto& ts = t->second;
-      send_http(self, ts, make_request(ts, "GET", join_url(ts.base_url, "me/")),
+      send_http(self, make_request(ts, "GET", join_url(ts.base_url, "me/")),
                 [promise](http::response& res) mutable {
                   if (res.status == 200)
                     promise.deliver(events::reply_succeeded());

@@ -170,15 +170,30 @@ echo "   steps retried: $(stack_sql "select coalesce(string_agg(format('%s %s', 
 
 # What each adapter call took inside ispflowd (admission to reply), and
 # the calls the breakers' per-tenant concurrency limit parked.
-echo "== adapter calls (ispflow_step_call_duration_seconds: calls, mean ms)"
+echo "== adapter calls (ispflow_step_call_duration_seconds: calls, mean ms, p99 at most ms: the bucket bound it falls in)"
 stack_http GET "$STACK_ADMIN_PORT" /metrics 2>/dev/null | awk '
-  /^ispflow_step_call_duration_seconds_(sum|count)\{/ {
+  /^ispflow_step_call_duration_seconds_(sum|count|bucket)\{/ {
     match($0, /operation="[^"]*"/); op = substr($0, RSTART + 11, RLENGTH - 12)
     match($0, /outcome="[^"]*"/); oc = substr($0, RSTART + 9, RLENGTH - 10)
     k = op " " oc
-    if ($0 ~ /_sum\{/) sum[k] = $NF; else cnt[k] = $NF
+    if ($0 ~ /_sum\{/) sum[k] = $NF
+    else if ($0 ~ /_count\{/) cnt[k] = $NF
+    else {
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      n[k]++; bound[k, n[k]] = le; below[k, n[k]] = $NF
+    }
   }
-  END { for (k in cnt) if (cnt[k] > 0) printf "   %-44s %7d %9.1f\n", k, cnt[k], 1000 * sum[k] / cnt[k] }' | sort || true
+  END {
+    for (k in cnt) {
+      if (cnt[k] == 0) continue
+      p99 = "-"
+      for (i = 1; i <= n[k]; i++)
+        if (below[k, i] >= 0.99 * cnt[k]) {
+          p99 = bound[k, i] == "+Inf" ? "inf" : sprintf("%g", 1000 * bound[k, i]); break
+        }
+      printf "   %-44s %7d %9.1f %8s\n", k, cnt[k], 1000 * sum[k] / cnt[k], p99
+    }
+  }' | sort || true
 
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
   # Per measured activation: calls, ms of execution, plans made, ms of

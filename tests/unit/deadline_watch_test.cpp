@@ -123,22 +123,31 @@ TEST(deadline_watch, a_watch_may_be_destroyed_by_its_own_fire) {
 
 // -- saga actors with the watch -------------------------------------------
 
-// A saga store that leaves the first save unanswered until it is told
-// (gc_flush_atom), then answers it as if it had been written; everything
-// else, and every later save, goes to the memory store.
+// A saga store that leaves the first save (or the first startable query)
+// unanswered until it is told (gc_flush_atom), then answers it: a save as
+// if it had been written, a query with what the store answered when it was
+// asked. Everything else goes to the memory store.
+enum class held_request { first_save, first_query };
+
 struct holding_store_state {
   actors::saga_store_actor inner;
   std::shared_ptr<std::atomic<int>> saves;
+  held_request what = held_request::first_save;
   bool held_one = false;
-  caf::typed_response_promise<uint64_t> held;
+  caf::typed_response_promise<uint64_t> held_save;
+  caf::typed_response_promise<std::vector<adapters::postgres::startable_event>>
+    held_query;
+  std::vector<adapters::postgres::startable_event> stale;
 };
 
 actors::saga_store_actor::behavior_type holding_store(
   actors::saga_store_actor::stateful_pointer<holding_store_state> self,
-  actors::saga_store_actor inner, std::shared_ptr<std::atomic<int>> saves) {
+  actors::saga_store_actor inner, std::shared_ptr<std::atomic<int>> saves,
+  held_request what) {
   namespace pg = adapters::postgres;
   self->state.inner = std::move(inner);
   self->state.saves = std::move(saves);
+  self->state.what = what;
   return std::apply(
     [&](auto... forwards) {
       return actors::saga_store_actor::behavior_type{
@@ -146,97 +155,141 @@ actors::saga_store_actor::behavior_type holding_store(
                std::vector<pg::saga_write>& batch) -> caf::result<uint64_t> {
           auto& st = self->state;
           ++*st.saves;
-          if (!st.held_one) {
+          if (st.what == held_request::first_save && !st.held_one) {
             st.held_one = true;
-            st.held = self->make_response_promise<uint64_t>();
-            return st.held;
+            st.held_save = self->make_response_promise<uint64_t>();
+            return st.held_save;
           }
           return self->delegate(st.inner, save_atom_v, std::move(batch));
         },
-        [self](next_atom, pg::startable_query& q) {
-          return self->delegate(self->state.inner, next_atom_v, std::move(q));
+        [self](next_atom, pg::startable_query& q)
+          -> caf::result<std::vector<pg::startable_event>> {
+          auto& st = self->state;
+          if (st.what != held_request::first_query || st.held_one)
+            return self->delegate(st.inner, next_atom_v, std::move(q));
+          st.held_one = true;
+          st.held_query
+            = self->make_response_promise<std::vector<pg::startable_event>>();
+          self->request(st.inner, caf::infinite, next_atom_v, std::move(q))
+            .then([self](std::vector<pg::startable_event>& events) {
+              self->state.stale = std::move(events);
+            });
+          return st.held_query;
         },
         forwards...,
         [self](gc_flush_atom) {
           auto& st = self->state;
-          if (st.held.pending())
-            st.held.deliver(uint64_t{1});
+          if (st.held_save.pending())
+            st.held_save.deliver(uint64_t{1});
+          if (st.held_query.pending())
+            st.held_query.deliver(std::move(st.stale));
         },
       };
     },
     ispflow::testing::forwarded_reads(self));
 }
 
+// A router and its saga actors over `store`, bounded by `watch` (store
+// requests 200 ms), with every system faked; `finished` hears of the first
+// saga that ends, `finishes` counts them.
+struct watched_engine {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  sagas::saga_registry registry;
+  std::shared_ptr<actors::memory_saga_db> db
+    = std::make_shared<actors::memory_saga_db>();
+  std::shared_ptr<std::atomic<int>> saves
+    = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<deadline_watch> watch = std::make_shared<deadline_watch>();
+  std::promise<sagas::saga_instance> finished;
+  std::atomic<int> finishes{0};
+  std::vector<caf::actor> actors;
+
+  explicit watched_engine(held_request what) {
+    cfg.add_message_types<caf::id_block::ispflow>();
+    cfg.set("scheduler.max-threads", 2);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    EXPECT_FALSE(sagas::register_lifecycle_sagas(registry).has_value());
+    db->registry = &registry;
+    adapters::postgres::startable_event ev;
+    ev.source = "billing";
+    ev.event_id = "ev-1";
+    ev.type = "billing.subscription.activated";
+    ev.tenant_id = "t1";
+    ev.subscriber_id = "s1";
+    ev.payload = R"({"service_type":"ftth","plan_id":"p100",)"
+                 R"("access":{"onu_serial":"ALCL1"}})";
+    ev.partition = 0;
+    db->add_event(std::move(ev));
+    auto fake = std::make_shared<ispflow::testing::fake_adapter_state>();
+    auto fake_actor = ispflow::testing::spawn_fake_adapter(*sys, fake);
+    auto inner = actors::spawn_memory_saga_store(*sys, db);
+    store = sys->spawn(holding_store, inner, saves, what);
+    actors::saga_router_settings rs;
+    rs.registry = &registry;
+    rs.store = store;
+    using sagas::target_system;
+    for (auto s :
+         {target_system::radius, target_system::netbox, target_system::voltha,
+          target_system::genieacs, target_system::awx})
+      rs.adapters.set_actor(s, fake_actor);
+    rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
+    rs.store_timeout = 200ms;
+    rs.write_retry = 10ms;
+    rs.poll_interval = 100ms;
+    rs.deadlines = watch;
+    rs.seed = 42;
+    rs.on_saga_finished = [this](const sagas::saga_instance& inst) {
+      if (finishes++ == 0)
+        finished.set_value(inst);
+    };
+    auto router = actors::spawn_saga_router(*sys, std::move(rs));
+    actors = {caf::actor_cast<caf::actor>(router),
+              caf::actor_cast<caf::actor>(store),
+              caf::actor_cast<caf::actor>(inner),
+              caf::actor_cast<caf::actor>(fake_actor)};
+  }
+
+  // Whatever a test found, the actors end, so that the actor system can.
+  ~watched_engine() {
+    for (auto& a : actors)
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+    sys.reset();
+  }
+
+  actors::saga_store_actor store;
+};
+
 // A saga whose first write gets no answer within the store bound writes
 // it again and completes; the late answer of the first is dropped, and no
 // deadline is left armed.
 TEST(saga_deadlines, a_write_without_an_answer_in_time_is_written_again) {
-  caf::actor_system_config cfg;
-  cfg.add_message_types<caf::id_block::ispflow>();
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
-  sagas::saga_registry registry;
-  ASSERT_FALSE(sagas::register_lifecycle_sagas(registry).has_value());
-  auto db = std::make_shared<actors::memory_saga_db>();
-  db->registry = &registry;
-  adapters::postgres::startable_event ev;
-  ev.source = "billing";
-  ev.event_id = "ev-1";
-  ev.type = "billing.subscription.activated";
-  ev.tenant_id = "t1";
-  ev.subscriber_id = "s1";
-  ev.payload = R"({"service_type":"ftth","plan_id":"p100",)"
-               R"("access":{"onu_serial":"ALCL1"}})";
-  ev.partition = 0;
-  db->add_event(std::move(ev));
-  auto fake = std::make_shared<ispflow::testing::fake_adapter_state>();
-  auto fake_actor = ispflow::testing::spawn_fake_adapter(sys, fake);
-  auto saves = std::make_shared<std::atomic<int>>(0);
-  auto inner = actors::spawn_memory_saga_store(sys, db);
-  auto store = sys.spawn(holding_store, inner, saves);
-  auto watch = std::make_shared<deadline_watch>();
-  std::promise<sagas::saga_instance> finished;
-  auto final_state = finished.get_future();
-  std::atomic<int> finishes{0};
-  actors::saga_router_settings rs;
-  rs.registry = &registry;
-  rs.store = store;
-  using sagas::target_system;
-  for (auto s :
-       {target_system::radius, target_system::netbox, target_system::voltha,
-        target_system::genieacs, target_system::awx})
-    rs.adapters.set_actor(s, fake_actor);
-  rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
-  rs.store_timeout = 200ms;
-  rs.write_retry = 10ms;
-  rs.deadlines = watch;
-  rs.seed = 42;
-  rs.on_saga_finished = [&](const sagas::saga_instance& inst) {
-    if (finishes++ == 0)
-      finished.set_value(inst);
-  };
-  auto router = actors::spawn_saga_router(sys, std::move(rs));
-  // Whatever happens below, the actors end, so that the actor system can.
-  struct stop_all {
-    std::vector<caf::actor> actors;
-    ~stop_all() {
-      for (auto& a : actors)
-        caf::anon_send_exit(a, caf::exit_reason::kill);
-    }
-  } stopper{{caf::actor_cast<caf::actor>(router),
-             caf::actor_cast<caf::actor>(store),
-             caf::actor_cast<caf::actor>(inner),
-             caf::actor_cast<caf::actor>(fake_actor)}};
+  watched_engine engine{held_request::first_save};
+  auto final_state = engine.finished.get_future();
   ASSERT_EQ(final_state.wait_for(10s), std::future_status::ready);
   auto inst = final_state.get();
   EXPECT_EQ(inst.state, sagas::saga_state::completed);
   // The held write, then the same again and the saga's later writes.
-  EXPECT_GE(saves->load(), 2);
+  EXPECT_GE(engine.saves->load(), 2);
   // The first write's answer, long after its deadline: dropped.
-  caf::anon_send(store, gc_flush_atom_v);
+  caf::anon_send(engine.store, gc_flush_atom_v);
   std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(finishes.load(), 1);
-  EXPECT_EQ(watch->armed(), 0u);
+  EXPECT_EQ(engine.finishes.load(), 1);
+  EXPECT_EQ(engine.watch->armed(), 0u);
 }
 
+// A router whose startable query gets no answer within the store bound
+// polls again and starts the event; the late answer of the first query
+// (the event as it was before its saga) is dropped, so it starts nothing
+// twice.
+TEST(saga_deadlines, a_query_without_an_answer_in_time_is_made_again) {
+  watched_engine engine{held_request::first_query};
+  auto final_state = engine.finished.get_future();
+  ASSERT_EQ(final_state.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(final_state.get().state, sagas::saga_state::completed);
+  caf::anon_send(engine.store, gc_flush_atom_v);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(engine.finishes.load(), 1);
+  EXPECT_EQ(engine.db->sagas.size(), 1u);
+}
 } // namespace
