@@ -126,4 +126,13 @@ spawn_fake_adapter(caf::actor_system& sys,
   return sys.spawn(fake, std::move(state));
 }
 
+void fake_every_system(api::adapter_set& adapters,
+                       const api::adapter_actor& fake) {
+  using sagas::target_system;
+  for (auto s :
+       {target_system::radius, target_system::netbox, target_system::voltha,
+        target_system::genieacs, target_system::awx})
+    adapters.set_actor(s, fake);
+}
+
 } // namespace ispflow::testing

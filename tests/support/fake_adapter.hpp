@@ -86,4 +86,9 @@ adapters::api::adapter_actor
 spawn_fake_adapter(caf::actor_system& sys,
                    std::shared_ptr<fake_adapter_state> state);
 
+/// Lets `fake` serve every system of `adapters` (RADIUS, NetBox, VOLTHA,
+/// GenieACS and AWX).
+void fake_every_system(adapters::api::adapter_set& adapters,
+                       const adapters::api::adapter_actor& fake);
+
 } // namespace ispflow::testing

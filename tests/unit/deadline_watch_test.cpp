@@ -228,11 +228,7 @@ struct watched_engine {
     actors::saga_router_settings rs;
     rs.registry = &registry;
     rs.store = store;
-    using sagas::target_system;
-    for (auto s :
-         {target_system::radius, target_system::netbox, target_system::voltha,
-          target_system::genieacs, target_system::awx})
-      rs.adapters.set_actor(s, fake_actor);
+    ispflow::testing::fake_every_system(rs.adapters, fake_actor);
     rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
     rs.store_timeout = 200ms;
     rs.write_retry = 10ms;

@@ -241,15 +241,11 @@ struct saga_actors_test : ::testing::Test {
     rs.registry = &registry;
     rs.store = store;
     rs.timer = timer;
-    using sagas::target_system;
-    for (auto s :
-         {target_system::radius, target_system::netbox, target_system::voltha,
-          target_system::genieacs, target_system::awx})
-      rs.adapters.set_actor(s, fake_actor);
+    ispflow::testing::fake_every_system(rs.adapters, fake_actor);
     rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
     // A second tenant that runs RADIUS only.
-    rs.adapters.set_tenant("t2",
-                           sagas::tenant_profile{{target_system::radius}, {}});
+    rs.adapters.set_tenant(
+      "t2", sagas::tenant_profile{{sagas::target_system::radius}, {}});
     rs.batch = batch;
     rs.tenant_max_running = tenant_max_running;
     rs.write_linger = write_linger;
@@ -803,10 +799,7 @@ TEST_F(saga_actors_test, sagas_resume_when_their_partition_is_assigned) {
   rs.registry = &registry;
   rs.store = store;
   rs.timer = timer;
-  for (auto s : {sagas::target_system::radius, sagas::target_system::netbox,
-                 sagas::target_system::voltha, sagas::target_system::genieacs,
-                 sagas::target_system::awx})
-    rs.adapters.set_actor(s, fake_actor);
+  ispflow::testing::fake_every_system(rs.adapters, fake_actor);
   rs.adapters.set_tenant("t1", sagas::full_tenant_profile());
   rs.clock = clock();
   rs.poll_interval = 0ms;
