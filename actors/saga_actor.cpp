@@ -1,7 +1,6 @@
 #include "actors/saga_actor.hpp"
 
 #include "actors/bounded_requests.hpp"
-#include "actors/deadline_watch.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
 
@@ -13,7 +12,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 

@@ -189,6 +189,17 @@ struct router_state {
 
 using self_ptr = saga_router_actor::stateful_pointer<router_state>;
 
+// Requests `xs` of the saga store, bounded by cfg.store_timeout
+// (bounded_requests.hpp: by cfg.deadlines when set, else by CAF).
+template <class R, class OnValue, class OnError, class... Ts>
+void store_request(self_ptr self, OnValue on_value, OnError on_error,
+                   Ts&&... xs) {
+  auto& st = self->state;
+  bounded_request<R>(self, st.calls, st.cfg.store, st.cfg.store_timeout,
+                     std::move(on_value), std::move(on_error),
+                     std::forward<Ts>(xs)...);
+}
+
 void poll(self_ptr self);
 
 void launch(self_ptr self, saga_start start, subscriber_key key,
@@ -296,8 +307,8 @@ void skip(self_ptr self, const pg::startable_event& ev,
     fence = pg::write_fence{ev.partition, *epoch};
   }
   std::vector<events::kafka_record> records{dead_letter_record(st, ev, d)};
-  bounded_request<int64_t>(
-    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+  store_request<int64_t>(
+    self,
     [self, key, inbox_id](int64_t) {
       auto& rs = self->state;
       ++rs.counts.skipped;
@@ -389,13 +400,12 @@ void decide(self_ptr self, const pg::startable_event& ev,
 
 // Decides every event of one poll with one subscriber-state request.
 void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
-  auto& st = self->state;
   subscriber_keys q;
   q.keys.reserve(evs.size());
   for (auto& ev : evs)
     q.keys.emplace_back(ev.tenant_id, ev.subscriber_id);
-  bounded_request<subscriber_states>(
-    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+  store_request<subscriber_states>(
+    self,
     [self, evs](subscriber_states& res) {
       for (size_t i = 0; i < evs.size(); ++i) {
         static const sagas::field_map none;
@@ -443,8 +453,8 @@ void poll(self_ptr self) {
   q.limit = st.cfg.batch;
   q.partitions = st.partitions();
   q.skip_tenants = st.full_tenants();
-  bounded_request<std::vector<pg::startable_event>>(
-    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+  store_request<std::vector<pg::startable_event>>(
+    self,
     [self](std::vector<pg::startable_event>& events) {
       auto& rs = self->state;
       // Claim each event (and its subscriber) before deciding on it.
@@ -500,9 +510,8 @@ void resume_loaded(self_ptr self, std::vector<sagas::saga_instance>& active,
 
 // Resumes the open sagas of one newly assigned partition.
 void resume_partition(self_ptr self, int32_t partition) {
-  auto& st = self->state;
-  bounded_request<std::vector<sagas::saga_instance>>(
-    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+  store_request<std::vector<sagas::saga_instance>>(
+    self,
     [self, partition](std::vector<sagas::saga_instance>& active) {
       // Revoked again meanwhile: the next owner resumes them.
       if (self->state.owned.count(partition) == 0)
@@ -528,8 +537,8 @@ void resume_all(self_ptr self) {
   if (st.loading || st.ready)
     return;
   st.loading = true;
-  bounded_request<std::vector<sagas::saga_instance>>(
-    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+  store_request<std::vector<sagas::saga_instance>>(
+    self,
     [self](std::vector<sagas::saga_instance>& active) {
       auto& rs = self->state;
       rs.loading = false;
@@ -575,8 +584,8 @@ caf::result<std::string> operator_request(self_ptr self, std::string id,
     return std::string{"cancel_requested"};
   }
   auto rp = self->make_response_promise<std::string>();
-  bounded_request<sagas::saga_instance>(
-    self, st.calls, st.cfg.store, st.cfg.store_timeout,
+  store_request<sagas::saga_instance>(
+    self,
     [self, rp, reason, retry, partition](sagas::saga_instance& inst) mutable {
       auto& rs = self->state;
       if (inst.state != sagas::saga_state::needs_attention) {
