@@ -6,7 +6,6 @@
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,11 +54,6 @@ public:
   /// The deadline of `token` fell due: its error handler gets
   /// caf::sec::request_timeout, unless the answer came first.
   void timed_out(uint64_t token);
-
-  /// Requests still waiting.
-  size_t waiting() const noexcept {
-    return calls_.size();
-  }
 
 private:
   struct call {
