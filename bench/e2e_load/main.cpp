@@ -52,6 +52,7 @@ struct options {
   double keep_up = 0.95;
   double max_p99_ms = 0;
   bool keep_going = false;
+  bool timeline = false;
   std::vector<std::string> watch;
 };
 
@@ -244,6 +245,19 @@ double percentile(std::vector<double>& xs, double p) {
   return xs[std::min(k, xs.size() - 1)];
 }
 
+// One line per second of a step's publishing: how many activations were
+// published in it and their latency (p50, p99, max), so that a warm-up
+// transient or a stall shows where a step's p99 came from.
+void print_timeline(int rate, std::map<long, std::vector<double>>& by_second) {
+  std::printf("timeline rate=%d: second n p50 p99 max (ms, by publish time)\n",
+              rate);
+  for (auto& [second, xs] : by_second) {
+    std::sort(xs.begin(), xs.end());
+    std::printf("  %4ld %5zu %7.1f %7.1f %7.1f\n", second, xs.size(),
+                percentile(xs, 0.50), percentile(xs, 0.99), xs.back());
+  }
+}
+
 struct step_result {
   int rate = 0;
   size_t published = 0;
@@ -310,6 +324,8 @@ int main(int argc, char** argv) {
                  "a step with a larger p99 does not keep up (0: no limit)");
   app.add_flag("--keep-going", o.keep_going,
                "run every rate even after one falls behind");
+  app.add_flag("--timeline", o.timeline,
+               "also print each step's latency per second of publishing");
   app
     .add_option("--watch", o.watch,
                 "name=pid of a process whose CPU use is printed per step")
@@ -492,6 +508,8 @@ int main(int argc, char** argv) {
     }
     std::vector<double> lat;
     std::vector<double> fetch;
+    // Latencies by the second of the step in which they were published.
+    std::map<long, std::vector<double>> by_second;
     std::optional<clock_type::time_point> first_end, last_end;
     {
       std::lock_guard<std::mutex> guard{st.mtx};
@@ -511,6 +529,10 @@ int main(int argc, char** argv) {
         fetch.push_back(x.fetch_ms);
         lat.push_back(duration_cast<microseconds>(x.ended - x.published).count()
                       / 1000.0);
+        if (o.timeline)
+          by_second[duration_cast<std::chrono::seconds>(x.published - start)
+                      .count()]
+            .push_back(lat.back());
       }
     }
     r.produce_errors += dr.errors.load() - errors_before;
@@ -554,6 +576,8 @@ int main(int argc, char** argv) {
                     : 0.0);
     }
     std::printf("\n");
+    if (o.timeline)
+      print_timeline(rate, by_second);
     std::fflush(stdout);
     results.push_back(r);
     if (!r.kept_up && !o.keep_going)

@@ -8,7 +8,11 @@
 #   E2E_RATES=100,200,400,800,1600          offered activations/s, one step each
 #   E2E_SECONDS=5                           length of a step
 #   E2E_KEEP_GOING=1                        run every rate even after one falls behind
-#   E2E_WARMUP=15                           activations at 5/s first, not reported
+#   E2E_WARMUP=15                           activations at E2E_WARMUP_RATE first, not reported
+#   E2E_WARMUP_RATE=5                       their rate (e.g. 500 at 100/s: every pool
+#                                           connection and PostgreSQL backend warm,
+#                                           to measure a step's steady state)
+#   E2E_TIMELINE=1                          each step's latency per second as well
 #   E2E_PERF=1                              perf record -g ispflowd during the run
 #   E2E_PERF_ARGS="--call-graph dwarf -F 200"  other perf record options (default -g)
 #                                           (report in STACK_DIR/perf.data)
@@ -45,7 +49,7 @@ load=$(stack_program ispflow-e2e-load)
 total=$(awk -v r="$rates" -v s="$seconds" 'BEGIN { n = split(r, a, ","); for (i = 1; i <= n; i++) t += int(a[i] * s); print t }')
 # A warm-up before the measured steps (connections, caches, the planner's
 # statistics), with subscribers of its own after the measured ones:
-# E2E_WARMUP activations at 5/s, not reported. 0: none.
+# E2E_WARMUP activations at E2E_WARMUP_RATE/s, not reported. 0: none.
 warmup=${E2E_WARMUP:-15}
 measured=$total
 total=$((total + warmup))
@@ -116,9 +120,10 @@ if [[ "${E2E_PERF:-0}" == 1 ]]; then
   perf record ${E2E_PERF_ARGS:--g} -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
   perf_pid=$!
 fi
+warmup_rate=${E2E_WARMUP_RATE:-5}
 if ((warmup > 0)); then
-  echo "   warm-up: $warmup activations at 5/s (subscribers $((measured + 1))-$total, not reported)"
-  "$load" --bootstrap "$STACK_BOOTSTRAP" --rates 5 --seconds "$(awk -v n="$warmup" 'BEGIN { print n / 5 }')" \
+  echo "   warm-up: $warmup activations at $warmup_rate/s (subscribers $((measured + 1))-$total, not reported)"
+  "$load" --bootstrap "$STACK_BOOTSTRAP" --rates "$warmup_rate" --seconds "$(awk -v n="$warmup" -v r="$warmup_rate" 'BEGIN { print n / r }')" \
     --first $((measured + 1)) >"$STACK_DIR/warmup.out" 2>&1 \
     || { cat "$STACK_DIR/warmup.out" >&2; echo "bench-e2e: the warm-up did not complete" >&2; exit 1; }
 fi
@@ -135,6 +140,7 @@ if [[ "${E2E_SWITCHES:-0}" == 1 ]]; then
 fi
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
+[[ "${E2E_TIMELINE:-0}" == 1 ]] && args+=(--timeline)
 "$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
 if [[ -n "$perf_pid" ]]; then
   kill -INT "$perf_pid" 2>/dev/null || true
