@@ -78,12 +78,16 @@ namespace ispflow::adapters::genieacs {
 ///   /// The intent of (operation, idempotency key), if any.
 ///   (load_atom, string operation, string key) -> (intent_lookup)
 ///   /// Inserts or replaces the intent of its (operation, key); answers
-///   /// true once it is durable.
+///   /// true once it is durable. A store may hold a `done` intent back to
+///   /// write it with others (see spawn_pg_intent_store): look-ups of its
+///   /// key answer it meanwhile, and the answer waits for the write.
 ///   (save_atom, task_intent) -> (bool)
 ///   /// The intent of x's (operation, key), as the first form; when there
 ///   /// is none, x is recorded (durably) in one round trip and the answer
 ///   /// says not found: a first attempt's look-up and `posting` save.
 ///   (load_atom, task_intent x) -> (intent_lookup)
+///   /// Writes the `done` intents held back (the store sends it to itself).
+///   (tick_atom)
 /// }
 ///
 /// Failures answer a `caf::error` (`errc::database_unavailable` or
@@ -91,7 +95,8 @@ namespace ispflow::adapters::genieacs {
 using intent_store_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::string, std::string>::with<intent_lookup>,
   caf::replies_to<save_atom, task_intent>::with<bool>,
-  caf::replies_to<load_atom, task_intent>::with<intent_lookup>>;
+  caf::replies_to<load_atom, task_intent>::with<intent_lookup>,
+  caf::reacts_to<tick_atom>>;
 
 /// A store in PostgreSQL (table `genieacs_task_intents`, schema/0007):
 /// `connections` detached actors (libpqxx blocks), each with one lazily
@@ -101,10 +106,20 @@ using intent_store_actor = caf::typed_actor<
 /// connects it deletes the rows untouched for `retention` (far longer than
 /// any step deadline: an operator's retry runs under a new generation,
 /// hence a new key).
+///
+/// A `done` intent (a task that ran) is held back up to `done_linger` and
+/// written with the others held meanwhile, in one statement: nothing
+/// waits for it (the adapter's call has answered), and one that a crash
+/// loses leaves the row in its earlier state (`posting` or `queued`), from
+/// which a later call reconciles it (the device record; a task gone
+/// without a fault). Every other state is written at once. The held
+/// intents are written when the store exits. 0: none held back.
 intent_store_actor
 spawn_pg_intent_store(caf::actor_system& sys, std::string dsn,
                       std::chrono::hours retention = std::chrono::hours{720},
-                      size_t connections = 4);
+                      size_t connections = 4,
+                      std::chrono::milliseconds done_linger
+                      = std::chrono::milliseconds{200});
 
 /// A store in memory (tests, or a process without PostgreSQL): it survives
 /// the adapter actor but not the process. Holds at most `capacity` intents

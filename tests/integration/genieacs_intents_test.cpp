@@ -232,6 +232,82 @@ TEST_F(genieacs_intents, operations_spread_over_connections_each_in_order) {
             1);
 }
 
+// `done` intents (tasks that ran) are held back and written together in one
+// statement; a look-up meanwhile answers the held intent, a save of another
+// state for its key replaces it, and an exit writes what is held.
+TEST_F(genieacs_intents, done_intents_are_written_together) {
+  auto lazy = genieacs::spawn_pg_intent_store(*sys, db.dsn(), 720h, 1, 2s);
+  caf::scoped_actor self{*sys};
+  auto op = std::string{"genieacs.configure_cpe"};
+  auto key = [](int i) { return "saga-" + std::to_string(i) + "/c/0"; };
+  auto done = [&](int i) {
+    auto x = intent(op, key(i), 1'796'280'628'000 + i);
+    x.state = intent_state::done;
+    x.task_id = "task-" + std::to_string(i);
+    return x;
+  };
+  // Each key's `posting` row, written at once by the look-up.
+  for (int i = 0; i < 7; ++i)
+    self->request(lazy, 10s, load_atom_v, intent(op, key(i), 1'796'280'628'000))
+      .receive([](genieacs::intent_lookup& got) { EXPECT_FALSE(got.found); },
+               [](caf::error& err) { FAIL() << to_string(err); });
+  auto rows_in = [&](const std::string& state) {
+    return db.count("SELECT count(*) FROM genieacs_task_intents WHERE state = '"
+                    + state + "'");
+  };
+  for (int i = 0; i < 6; ++i)
+    caf::anon_send(lazy, save_atom_v, done(i));
+  // Held, not written; the store answers them as saved.
+  EXPECT_EQ(rows_in("done"), 0);
+  self->request(lazy, 10s, load_atom_v, op, key(2))
+    .receive(
+      [](genieacs::intent_lookup& got) {
+        ASSERT_TRUE(got.found);
+        EXPECT_EQ(got.intent.state, intent_state::done);
+        EXPECT_EQ(got.intent.task_id, "task-2");
+      },
+      [](caf::error& err) { FAIL() << to_string(err); });
+  self->request(lazy, 10s, load_atom_v, intent(op, key(3), 1'796'280'629'000))
+    .receive(
+      [](genieacs::intent_lookup& got) {
+        ASSERT_TRUE(got.found);
+        EXPECT_EQ(got.intent.state, intent_state::done);
+      },
+      [](caf::error& err) { FAIL() << to_string(err); });
+  // A later save of another state for a held key is written at once and
+  // wins over the held one.
+  auto queued = done(5);
+  queued.state = intent_state::queued;
+  self->request(lazy, 10s, save_atom_v, queued)
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(rows_in("queued"), 1);
+  // A save's answer waits for the write: all held ones in one statement
+  // (one transaction: one xmin).
+  self->request(lazy, 10s, save_atom_v, done(6))
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  EXPECT_EQ(rows_in("done"), 6);
+  EXPECT_EQ(db.count("SELECT count(DISTINCT xmin::text)"
+                     " FROM genieacs_task_intents WHERE state = 'done'"),
+            1);
+  EXPECT_EQ(db.value("SELECT state FROM genieacs_task_intents"
+                     " WHERE idempotency_key = '"
+                     + key(5) + "'"),
+            "queued");
+  // An exit writes what is held.
+  self->request(lazy, 10s, load_atom_v, intent(op, key(7), 1'796'280'628'000))
+    .receive([](genieacs::intent_lookup& got) { EXPECT_FALSE(got.found); },
+             [](caf::error& err) { FAIL() << to_string(err); });
+  caf::anon_send(lazy, save_atom_v, done(7));
+  caf::anon_send_exit(lazy, caf::exit_reason::user_shutdown);
+  EXPECT_EQ(db.await_count("SELECT count(*) FROM genieacs_task_intents"
+                           " WHERE state = 'done' AND idempotency_key = '"
+                             + key(7) + "'",
+                           1, 10s),
+            1);
+}
+
 TEST_F(genieacs_intents, rows_untouched_for_the_retention_are_purged) {
   db.query("INSERT INTO genieacs_task_intents (operation, idempotency_key,"
            " tenant_id, device_id, unique_key, state, posted_at, updated_at)"
