@@ -257,7 +257,7 @@ TEST_F(genieacs_intents, done_intents_are_written_together) {
   };
   for (int i = 0; i < 6; ++i)
     caf::anon_send(lazy, save_atom_v, done(i));
-  // Held, not written; the store answers them as saved.
+  // Held, not written yet; look-ups of their keys answer them.
   EXPECT_EQ(rows_in("done"), 0);
   self->request(lazy, 10s, load_atom_v, op, key(2))
     .receive(
