@@ -311,6 +311,20 @@ struct radius_e2e : ::testing::Test {
     return *res;
   }
 
+  // What a login that was not accepted got, and FreeRADIUS's log: for the
+  // message of a failed expectation.
+  static std::string refusal(const caf::expected<nas_sim::login_result>& r) {
+    std::string out;
+    if (!r) {
+      out = "no answer: " + render_error(r.error());
+    } else {
+      out = r->accepted ? "accepted" : "not accepted, reply:";
+      for (const auto& [k, v] : r->reply)
+        out += " " + k + "=" + v;
+    }
+    return out + "\nFreeRADIUS log:\n" + radius->log_tail();
+  }
+
   int64_t count_open(const std::string& user) {
     return db->count("SELECT count(*) FROM radacct WHERE username = "
                      + sql_text(user) + " AND acctstoptime IS NULL");
@@ -943,9 +957,10 @@ TEST_F(radius_e2e, a_dead_nas_opens_its_own_breaker_while_the_other_goes_on) {
               adapter_outcome::succeeded);
     ASSERT_EQ(provision(ub, "100.64.9." + std::to_string(i + 1)).outcome,
               adapter_outcome::succeeded);
-    ASSERT_TRUE(login(ua).accepted);
+    auto ain = login(ua);
+    ASSERT_TRUE(ain.accepted) << refusal(ain);
     auto bin = b.login(ub, "pw-" + ub);
-    ASSERT_TRUE(bin && bin->accepted);
+    ASSERT_TRUE(bin && bin->accepted) << refusal(bin);
     ASSERT_EQ(open_sessions(ub, 1), 1);
     on_a.push_back(ua);
     on_b.push_back(ub);
