@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -63,6 +64,9 @@ struct outcome {
   bool done = false;
   bool failed = false;
   double fetch_ms = 0; // record's timestamp to its arrival here
+  // The record's event time (ispflowd's saga end) to its Kafka time stamp
+  // (the relay's produce); -1 when the record had no time.
+  double relay_ms = -1;
 };
 
 struct shared_state {
@@ -172,9 +176,34 @@ std::string subscriber_name(int n) {
   return buf;
 }
 
-// The CloudEvent type and subject of a lifecycle record, from its ce_type
-// header (binary mode) or its JSON (structured mode).
-void classify(RdKafka::Message& msg, std::string& type, std::string& sub) {
+// An RFC 3339 UTC time ("...T..:..:..[.frac]Z") in ms since the epoch, or
+// -1.
+double rfc3339_ms(const std::string& x) {
+  std::tm tm{};
+  int frac_at = 0;
+  if (std::sscanf(x.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year,
+                  &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+                  &frac_at)
+        != 6
+      || frac_at <= 0)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  double ms = static_cast<double>(timegm(&tm)) * 1000.0;
+  auto i = static_cast<size_t>(frac_at);
+  if (i < x.size() && x[i] == '.') {
+    double scale = 100.0;
+    for (++i; i < x.size() && std::isdigit(static_cast<unsigned char>(x[i]));
+         ++i, scale /= 10)
+      ms += (x[i] - '0') * scale;
+  }
+  return i < x.size() && x[i] == 'Z' ? ms : -1;
+}
+
+// The CloudEvent type, subject and time of a lifecycle record, from its
+// ce_* headers (binary mode) or its JSON (structured mode).
+void classify(RdKafka::Message& msg, std::string& type, std::string& sub,
+              std::string& time) {
   if (auto* hdrs = msg.headers()) {
     for (const auto& h : hdrs->get_all()) {
       std::string value{static_cast<const char*>(h.value()), h.value_size()};
@@ -182,6 +211,8 @@ void classify(RdKafka::Message& msg, std::string& type, std::string& sub) {
         type = value;
       else if (h.key() == "ce_subject")
         sub = value;
+      else if (h.key() == "ce_time")
+        time = value;
     }
   }
   rapidjson::Document doc;
@@ -190,6 +221,8 @@ void classify(RdKafka::Message& msg, std::string& type, std::string& sub) {
     return;
   if (type.empty() && doc.HasMember("type") && doc["type"].IsString())
     type = doc["type"].GetString();
+  if (time.empty() && doc.HasMember("time") && doc["time"].IsString())
+    time = doc["time"].GetString();
   const rapidjson::Value* data = &doc;
   if (doc.HasMember("data") && doc["data"].IsObject())
     data = &doc["data"];
@@ -218,8 +251,14 @@ void consume(const options& o, RdKafka::KafkaConsumer& c, shared_state& st) {
       = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE
           ? 0.0
           : static_cast<double>(wall_ms - ts.timestamp);
-    std::string type, sub;
-    classify(*msg, type, sub);
+    std::string type, sub, time;
+    classify(*msg, type, sub, time);
+    auto time_ms = rfc3339_ms(time);
+    double relay_ms
+      = time_ms < 0
+            || ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE
+          ? -1.0
+          : static_cast<double>(ts.timestamp) - time_ms;
     bool ok = type == "subscriber.activated";
     bool failed = type == "subscriber.activated_failed";
     if (!ok && !failed)
@@ -234,6 +273,7 @@ void consume(const options& o, RdKafka::KafkaConsumer& c, shared_state& st) {
     i->second.failed = failed;
     i->second.ended = now;
     i->second.fetch_ms = fetch_ms;
+    i->second.relay_ms = relay_ms;
   }
   static_cast<void>(o);
 }
@@ -245,16 +285,34 @@ double percentile(std::vector<double>& xs, double p) {
   return xs[std::min(k, xs.size() - 1)];
 }
 
+// Latencies of the activations published in one second of a step: publish
+// to here, the saga's end (the lifecycle record's event time) to the
+// record's Kafka time stamp (the relay's produce), and that time stamp to
+// here.
+struct second_latencies {
+  std::vector<double> total;
+  std::vector<double> relay;
+  std::vector<double> fetch;
+};
+
 // One line per second of a step's publishing: how many activations were
-// published in it and their latency (p50, p99, max), so that a warm-up
-// transient or a stall shows where a step's p99 came from.
-void print_timeline(int rate, std::map<long, std::vector<double>>& by_second) {
-  std::printf("timeline rate=%d: second n p50 p99 max (ms, by publish time)\n",
+// published in it, their latency (p50, p99, max), and two parts of it
+// (p50, p99): the saga's end to the relay's produce, and the produce to
+// here. So a warm-up transient or a stall shows where a step's p99 came
+// from, and in which part.
+void print_timeline(int rate, std::map<long, second_latencies>& by_second) {
+  std::printf("timeline rate=%d: second n p50 p99 max, saga end to relay "
+              "p50 p99, record to here p50 p99 (ms, by publish time)\n",
               rate);
-  for (auto& [second, xs] : by_second) {
-    std::sort(xs.begin(), xs.end());
-    std::printf("  %4ld %5zu %7.1f %7.1f %7.1f\n", second, xs.size(),
-                percentile(xs, 0.50), percentile(xs, 0.99), xs.back());
+  for (auto& [second, x] : by_second) {
+    std::sort(x.total.begin(), x.total.end());
+    std::sort(x.relay.begin(), x.relay.end());
+    std::sort(x.fetch.begin(), x.fetch.end());
+    std::printf("  %4ld %5zu %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f\n",
+                second, x.total.size(), percentile(x.total, 0.50),
+                percentile(x.total, 0.99), x.total.back(),
+                percentile(x.relay, 0.50), percentile(x.relay, 0.99),
+                percentile(x.fetch, 0.50), percentile(x.fetch, 0.99));
   }
 }
 
@@ -269,6 +327,7 @@ struct step_result {
   double sustained = 0; // activations per second, first to last completion
   double p50 = 0, p90 = 0, p99 = 0, max = 0;
   double fetch_p50 = 0, fetch_p99 = 0;
+  double relay_p50 = 0, relay_p99 = 0;
   bool kept_up = false;
 };
 
@@ -508,8 +567,9 @@ int main(int argc, char** argv) {
     }
     std::vector<double> lat;
     std::vector<double> fetch;
+    std::vector<double> relay;
     // Latencies by the second of the step in which they were published.
-    std::map<long, std::vector<double>> by_second;
+    std::map<long, second_latencies> by_second;
     std::optional<clock_type::time_point> first_end, last_end;
     {
       std::lock_guard<std::mutex> guard{st.mtx};
@@ -527,12 +587,19 @@ int main(int argc, char** argv) {
         first_end = std::min(first_end.value_or(x.ended), x.ended);
         last_end = std::max(last_end.value_or(x.ended), x.ended);
         fetch.push_back(x.fetch_ms);
+        if (x.relay_ms >= 0)
+          relay.push_back(x.relay_ms);
         lat.push_back(duration_cast<microseconds>(x.ended - x.published).count()
                       / 1000.0);
-        if (o.timeline)
-          by_second[duration_cast<std::chrono::seconds>(x.published - start)
-                      .count()]
-            .push_back(lat.back());
+        if (o.timeline) {
+          auto& sec
+            = by_second[duration_cast<std::chrono::seconds>(x.published - start)
+                          .count()];
+          sec.total.push_back(lat.back());
+          sec.fetch.push_back(x.fetch_ms);
+          if (x.relay_ms >= 0)
+            sec.relay.push_back(x.relay_ms);
+        }
       }
     }
     r.produce_errors += dr.errors.load() - errors_before;
@@ -544,6 +611,9 @@ int main(int argc, char** argv) {
     std::sort(fetch.begin(), fetch.end());
     r.fetch_p50 = percentile(fetch, 0.50);
     r.fetch_p99 = percentile(fetch, 0.99);
+    std::sort(relay.begin(), relay.end());
+    r.relay_p50 = percentile(relay, 0.50);
+    r.relay_p99 = percentile(relay, 0.99);
     // Completions per second between the first and the last one: a step
     // that falls behind stretches its completions over a longer time.
     auto span
@@ -557,11 +627,12 @@ int main(int argc, char** argv) {
     std::printf("rate=%d offered=%.1f/s published=%zu activated=%zu failed=%zu "
                 "missing=%zu produce_errors=%zu sustained=%.1f/s "
                 "p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms "
+                "saga_end_to_relay_p50=%.1fms p99=%.1fms "
                 "lifecycle_record_to_here_p50=%.1fms p99=%.1fms load=%s %s",
                 rate, r.offered, r.published, r.activated, r.failed, r.missing,
                 r.produce_errors, r.sustained, r.p50, r.p90, r.p99, r.max,
-                r.fetch_p50, r.fetch_p99, load_average().c_str(),
-                r.kept_up ? "kept_up" : "BEHIND");
+                r.relay_p50, r.relay_p99, r.fetch_p50, r.fetch_p99,
+                load_average().c_str(), r.kept_up ? "kept_up" : "BEHIND");
     auto step_s
       = std::chrono::duration<double>(clock_type::now() - start).count();
     for (auto& [name, pid] : watched) {

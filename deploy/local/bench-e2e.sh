@@ -12,7 +12,11 @@
 #   E2E_WARMUP_RATE=5                       their rate (e.g. 500 at 100/s: every pool
 #                                           connection and PostgreSQL backend warm,
 #                                           to measure a step's steady state)
-#   E2E_TIMELINE=1                          each step's latency per second as well
+#   E2E_TIMELINE=1                          each step's latency per second as well,
+#                                           with the saga's end to the relay's produce
+#                                           and the produce to the bench (the load
+#                                           tool), and split by stage before the
+#                                           saga's end (the database's timestamps)
 #   E2E_PERF=1                              perf record -g ispflowd during the run
 #   E2E_PERF_ARGS="--call-graph dwarf -F 200"  other perf record options (default -g)
 #                                           (report in STACK_DIR/perf.data)
@@ -107,6 +111,9 @@ stack_network_up "$here/ispflow.yaml" "$total" >"$STACK_DIR/stack.log" 2>&1 \
   || { cat "$STACK_DIR/stack.log" >&2; echo "bench-e2e: the stack did not start (logs in $STACK_DIR)" >&2; exit 1; }
 
 echo "== end-to-end activations: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# The kernel's writeback of dirty pages shows in the latency (a burst
+# every dirty_expire_centisecs: docs/benchmarks.md, eighteenth round).
+echo "   vm: dirty_background_bytes $(cat /proc/sys/vm/dirty_background_bytes) ratio $(cat /proc/sys/vm/dirty_background_ratio), dirty_expire_centisecs $(cat /proc/sys/vm/dirty_expire_centisecs)"
 echo "   rates $rates/s, $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
 echo "   systems: $systems; NetBox/GenieACS keep-alive ${ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE:-true}; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms, fetch.wait.max.ms ${ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS:-500}"
 watch="ispflowd=$STACK_ISPFLOWD_PID,bus=$STACK_BUS_PID"
@@ -138,6 +145,7 @@ if [[ "${E2E_SWITCHES:-0}" == 1 ]]; then
     >"$STACK_DIR/switches.out" 2>&1 &
   switches_pid=$!
 fi
+measured_from=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
 [[ "${E2E_TIMELINE:-0}" == 1 ]] && args+=(--timeline)
@@ -153,6 +161,26 @@ if [[ -n "$switches_pid" ]]; then
   cat "$STACK_DIR/switches.out"
 fi
 
+pcts() { echo "round(percentile_cont(0.5) within group (order by $1)::numeric), round(percentile_cont(0.99) within group (order by $1)::numeric)"; }
+
+# With the timeline, the same seconds split by stage (from the
+# database's timestamps, by the second of the step the event was
+# published in, as the load tool counts them): a slow second shows which
+# stage it was slow in.
+if [[ "${E2E_TIMELINE:-0}" == 1 ]]; then
+  echo "== the measured steps per second by stage (ms, p50 / p99): publish to inbox, inbox to saga created, the saga"
+  stack_sql "select format('   %5s %5s  %7s %7s  %7s %7s  %7s %7s', sec, n, a50, a99, b50, b99, c50, c99) from (
+      select floor(extract(epoch from i.event_time - (select min(event_time) from inbox
+                                                       where event_time >= timestamptz '$measured_from')))::int sec,
+        count(*) n,
+        $(pcts "extract(epoch from i.received_at - i.event_time) * 1000") ,
+        $(pcts "extract(epoch from s.created_at - i.received_at) * 1000"),
+        $(pcts "extract(epoch from s.updated_at - s.created_at) * 1000")
+      from inbox i join sagas s on s.id = i.saga_id
+      where s.name = 'activate' and i.event_time >= timestamptz '$measured_from'
+      group by 1 order by 1) x(sec, n, a50, a99, b50, b99, c50, c99)" || true
+fi
+
 # Where the time went: when each activation step first started, in ms
 # after its saga was created, and the sagas' own duration.
 echo "== activation sagas (the warm-up's too): ms from saga created to each step's first attempt (p50 / p99), then to the saga's end"
@@ -165,8 +193,7 @@ stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', '(saga ended)', coun
     round(percentile_cont(0.5) within group (order by extract(epoch from updated_at - created_at) * 1000)::numeric),
     round(percentile_cont(0.99) within group (order by extract(epoch from updated_at - created_at) * 1000)::numeric))
   from sagas where name = 'activate' and state = 'completed'" || true
-pcts() { echo "round(percentile_cont(0.5) within group (order by $1)::numeric), round(percentile_cont(0.99) within group (order by $1)::numeric)"; }
-echo "== latency outside the sagas (ms, p50 / p99; lifecycle record to the bench: see lifecycle_record_to_here)"
+echo "== latency outside the sagas (ms, p50 / p99; saga end to the relay's produce, and on to the bench: see saga_end_to_relay and lifecycle_record_to_here)"
 stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'publish to inbox', count(*), $(pcts "extract(epoch from received_at - event_time) * 1000"))
   from inbox where event_id like 'e2e-%'" || true
 stack_sql "select format('   %-24s n=%-6s p50=%-6s p99=%s', 'inbox to saga created', count(*), $(pcts "extract(epoch from s.created_at - i.received_at) * 1000"))
