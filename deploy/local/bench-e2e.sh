@@ -168,7 +168,7 @@ pcts() { echo "round(percentile_cont(0.5) within group (order by $1)::numeric), 
 # published in, as the load tool counts them): a slow second shows which
 # stage it was slow in.
 if [[ "${E2E_TIMELINE:-0}" == 1 ]]; then
-  echo "== the measured steps per second by stage (ms, p50 / p99): publish to inbox, inbox to saga created, the saga"
+  echo "== the measured steps per second by stage (seconds from the first measured publish, across steps; ms, p50 / p99): publish to inbox, inbox to saga created, the saga"
   stack_sql "select format('   %5s %5s  %7s %7s  %7s %7s  %7s %7s', sec, n, a50, a99, b50, b99, c50, c99) from (
       select floor(extract(epoch from i.event_time - (select min(event_time) from inbox
                                                        where event_time >= timestamptz '$measured_from')))::int sec,
