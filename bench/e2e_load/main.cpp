@@ -8,10 +8,11 @@
 // Subscriber n is `sub-<n, 6 digits>`, its ONU ALCL<n, 8 digits>, its CPE
 // OUI 00259E / HG8245 / CPE<n, 8 digits>, as deploy/local/stack.sh's
 // stack_activation_payload names them (the simulators are seeded alike).
+#include "events/cloud_event.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -176,30 +177,6 @@ std::string subscriber_name(int n) {
   return buf;
 }
 
-// An RFC 3339 UTC time ("...T..:..:..[.frac]Z") in ms since the epoch, or
-// -1.
-double rfc3339_ms(const std::string& x) {
-  std::tm tm{};
-  int frac_at = 0;
-  if (std::sscanf(x.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year,
-                  &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-                  &frac_at)
-        != 6
-      || frac_at <= 0)
-    return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  double ms = static_cast<double>(timegm(&tm)) * 1000.0;
-  auto i = static_cast<size_t>(frac_at);
-  if (i < x.size() && x[i] == '.') {
-    double scale = 100.0;
-    for (++i; i < x.size() && std::isdigit(static_cast<unsigned char>(x[i]));
-         ++i, scale /= 10)
-      ms += (x[i] - '0') * scale;
-  }
-  return i < x.size() && x[i] == 'Z' ? ms : -1;
-}
-
 // The CloudEvent type, subject and time of a lifecycle record, from its
 // ce_* headers (binary mode) or its JSON (structured mode).
 void classify(RdKafka::Message& msg, std::string& type, std::string& sub,
@@ -253,12 +230,12 @@ void consume(const options& o, RdKafka::KafkaConsumer& c, shared_state& st) {
           : static_cast<double>(wall_ms - ts.timestamp);
     std::string type, sub, time;
     classify(*msg, type, sub, time);
-    auto time_ms = rfc3339_ms(time);
+    auto time_ms = ispflow::events::rfc3339_to_unix_ms(time);
     double relay_ms
-      = time_ms < 0
+      = !time_ms
             || ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE
           ? -1.0
-          : static_cast<double>(ts.timestamp) - time_ms;
+          : static_cast<double>(ts.timestamp - *time_ms);
     bool ok = type == "subscriber.activated";
     bool failed = type == "subscriber.activated_failed";
     if (!ok && !failed)
