@@ -221,12 +221,16 @@ std::string write_statement(bool one_statement,
   RETURNING 1
 ))sql";
   if (one_statement && has(part_outbox))
-    // In the order of their ids, as COPY stores them.
+    // In the order of their ids, as COPY stores them. json_to_recordset
+    // parses each record once, where `->>` on a json element parses the
+    // whole element again for every field (its value among them).
     sql += R"sql(, o AS (
   INSERT INTO outbox (topic, key, value, headers)
-  SELECT m->>'topic', decode(m->>'key', 'base64'),
-         decode(m->>'value', 'base64'), (m->'headers')::jsonb
-    FROM json_array_elements($6::json) WITH ORDINALITY AS y(m, k)
+  SELECT y.topic, decode(y.key, 'base64'), decode(y.value, 'base64'),
+         y.headers
+    FROM ROWS FROM (json_to_recordset($6::json)
+                      AS (topic text, key text, value text, headers jsonb))
+         WITH ORDINALITY AS y(topic, key, value, headers, k)
    WHERE NOT EXISTS (SELECT 1 FROM bad)
    ORDER BY y.k
   RETURNING 1
