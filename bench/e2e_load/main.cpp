@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -54,6 +55,9 @@ struct options {
   double keep_up = 0.95;
   double max_p99_ms = 0;
   bool keep_going = false;
+  // After the steps, one more at half the ceiling (the latency
+  // goal is stated at half the sustained rate).
+  bool then_half = false;
   bool timeline = false;
   std::vector<std::string> watch;
 };
@@ -308,6 +312,17 @@ struct step_result {
   bool kept_up = false;
 };
 
+// The highest rate the steps sustained: what a step that kept up
+// completed (at most what was offered), or what one that fell behind
+// completed per second.
+double ceiling_of(const std::vector<step_result>& steps) {
+  double best = 0;
+  for (auto& r : steps)
+    best = std::max(best,
+                    r.kept_up ? std::min(r.sustained, r.offered) : r.sustained);
+  return best;
+}
+
 class delivery_counter : public RdKafka::DeliveryReportCb {
 public:
   std::atomic<size_t> errors{0};
@@ -360,6 +375,11 @@ int main(int argc, char** argv) {
                  "a step with a larger p99 does not keep up (0: no limit)");
   app.add_flag("--keep-going", o.keep_going,
                "run every rate even after one falls behind");
+  app.add_flag("--then-half", o.then_half,
+               "after the steps, one more at half the highest rate "
+               "sustained (a step that fell behind counts with what it "
+               "sustained); it needs rates x seconds / 2 subscribers of "
+               "its own, after the steps'");
   app.add_flag("--timeline", o.timeline,
                "also print each step's latency per second of publishing");
   app
@@ -477,7 +497,11 @@ int main(int argc, char** argv) {
                        .count());
   int next = o.first;
   std::vector<step_result> results;
-  for (auto rate : o.rates) {
+  auto rates = o.rates;
+  // The half step's index in rates, once it is added.
+  std::optional<size_t> half_step;
+  for (size_t step = 0; step < rates.size(); ++step) {
+    auto rate = rates[step];
     step_result r;
     r.rate = rate;
     auto count = static_cast<int>(rate * o.seconds);
@@ -628,6 +652,21 @@ int main(int argc, char** argv) {
       print_timeline(rate, by_second);
     std::fflush(stdout);
     results.push_back(r);
+    auto last = step + 1 == rates.size();
+    if (o.then_half && !half_step && (last || (!r.kept_up && !o.keep_going))) {
+      auto half = static_cast<int>(std::lround(ceiling_of(results) / 2));
+      if (half > 0) {
+        // The rates after a step that fell behind are not run.
+        rates.resize(step + 1);
+        rates.push_back(half);
+        half_step = rates.size() - 1;
+        // The remaining subscribers of the steps not run are skipped:
+        // the half step's follow every step's.
+        for (size_t k = step + 1; k < o.rates.size(); ++k)
+          next += static_cast<int>(o.rates[k] * o.seconds);
+        continue;
+      }
+    }
     if (!r.kept_up && !o.keep_going)
       break;
   }
@@ -648,5 +687,13 @@ int main(int argc, char** argv) {
               " load=%s\n",
               sustained, best_rate, st.foreign.load(), st.consume_errors.load(),
               load_average().c_str());
+  if (half_step && results.size() > *half_step) {
+    auto& h = results[*half_step];
+    auto ceiling = ceiling_of({results.begin(), results.begin() + *half_step});
+    std::printf("half_step: %d/s, half the ceiling of %.1f/s: kept up %s, "
+                "p50=%.1fms p99=%.1fms (goal p99 < 100 ms: %s)\n",
+                h.rate, ceiling, h.kept_up ? "yes" : "no", h.p50, h.p99,
+                h.kept_up && h.p99 < 100 ? "met" : "missed");
+  }
   return results.empty() ? 1 : 0;
 }

@@ -8,6 +8,9 @@
 #   E2E_RATES=100,200,400,800,1600          offered activations/s, one step each
 #   E2E_SECONDS=5                           length of a step
 #   E2E_KEEP_GOING=1                        run every rate even after one falls behind
+#   E2E_HALF=0                              no last step at half the highest rate sustained
+#                                           (the latency goal's rate; default: one,
+#                                           after the first step that falls behind)
 #   E2E_WARMUP=15                           activations at E2E_WARMUP_RATE first, not reported
 #   E2E_WARMUP_RATE=5                       their rate (e.g. 500 at 100/s: every pool
 #                                           connection and PostgreSQL backend warm,
@@ -49,8 +52,13 @@ for tool in kcat psql freeradius awk; do
 done
 load=$(stack_program ispflow-e2e-load)
 
-# Every subscriber of every step, and a NetBox prefix large enough for them.
-total=$(awk -v r="$rates" -v s="$seconds" 'BEGIN { n = split(r, a, ","); for (i = 1; i <= n; i++) t += int(a[i] * s); print t }')
+# Every subscriber of every step, and a NetBox prefix large enough for them;
+# with the half step, as many as it can need (half the highest rate) after
+# them.
+half=${E2E_HALF:-1}
+total=$(awk -v r="$rates" -v s="$seconds" -v h="$half" 'BEGIN {
+  n = split(r, a, ","); for (i = 1; i <= n; i++) { t += int(a[i] * s); if (a[i] > m) m = a[i] }
+  if (h == 1) t += int((int(m / 2) + 1) * s); print t }')
 # A warm-up before the measured steps (connections, caches, the planner's
 # statistics), with subscribers of its own after the measured ones:
 # E2E_WARMUP activations at E2E_WARMUP_RATE/s, not reported. 0: none.
@@ -114,7 +122,7 @@ echo "== end-to-end activations: $(nproc) cores, $(uname -r), load average $(cut
 # The kernel's writeback of dirty pages shows in the latency (a burst
 # every dirty_expire_centisecs: docs/benchmarks.md, eighteenth round).
 echo "   vm: dirty_background_bytes $(cat /proc/sys/vm/dirty_background_bytes) ratio $(cat /proc/sys/vm/dirty_background_ratio), dirty_expire_centisecs $(cat /proc/sys/vm/dirty_expire_centisecs)"
-echo "   rates $rates/s, $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
+echo "   rates $rates/s$([[ $half == 1 ]] && echo ", then half the highest sustained"), $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
 echo "   systems: $systems; NetBox/GenieACS keep-alive ${ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE:-true}; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms, fetch.wait.max.ms ${ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS:-500}"
 watch="ispflowd=$STACK_ISPFLOWD_PID,bus=$STACK_BUS_PID"
 for name in "${!STACK_SIM_PIDS[@]}"; do watch+=",$name=${STACK_SIM_PIDS[$name]}"; done
@@ -148,6 +156,7 @@ fi
 measured_from=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
+[[ "$half" == 1 ]] && args+=(--then-half)
 [[ "${E2E_TIMELINE:-0}" == 1 ]] && args+=(--timeline)
 "$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
 if [[ -n "$perf_pid" ]]; then
