@@ -143,6 +143,12 @@ struct server::impl final : pb::VolthaService::Service {
   // until then `advance` has nothing to do and visits no device.
   std::optional<clock_type::time_point> next_due;
   std::vector<service_entry> services;
+  // Indexes into `services`, in its order: by port name, and by location
+  // (what programmed-subscribers/<device>/<port> filters on). A long run
+  // requests tens of thousands of services, and every POST and read of one
+  // port scanned them all. Rebuilt when withdrawn entries are dropped.
+  std::unordered_map<std::string, std::vector<size_t>> services_at_port;
+  std::unordered_map<std::string, std::vector<size_t>> services_at_location;
   // The earliest `gone_at` of any service entry, or later (never earlier).
   std::optional<clock_type::time_point> next_gone;
   faults active;
@@ -768,19 +774,33 @@ struct server::impl final : pb::VolthaService::Service {
     return res;
   }
 
+  // The entries of `port`, in request order (none: an empty list).
+  const std::vector<size_t>& at_port(const std::string& port) const {
+    static const std::vector<size_t> none;
+    auto i = services_at_port.find(port);
+    return i == services_at_port.end() ? none : i->second;
+  }
+
   service_entry* requested(const std::string& port, const sadis_service& t) {
-    for (auto& x : services)
-      if (!x.gone_at && x.port == port && x.s_tag == t.s_tag
-          && x.c_tag == t.c_tag && x.tp_id == t.tp_id)
+    for (auto k : at_port(port)) {
+      auto& x = services[k];
+      if (!x.gone_at && x.s_tag == t.s_tag && x.c_tag == t.c_tag
+          && x.tp_id == t.tp_id)
         return &x;
+    }
     return nullptr;
   }
 
   bool any_requested(const std::string& port) {
-    for (auto& x : services)
-      if (!x.gone_at && x.port == port)
+    for (auto k : at_port(port))
+      if (!services[k].gone_at)
         return true;
     return false;
+  }
+
+  void index_service(size_t k) {
+    services_at_port[services[k].port].push_back(k);
+    services_at_location[services[k].location].push_back(k);
   }
 
   // Adds the ServiceKey: requested now, listed once its flows are being
@@ -800,6 +820,7 @@ struct server::impl final : pb::VolthaService::Service {
     e.location = e.device_id + "/" + std::to_string(e.port_no);
     e.visible_at = clock_type::now() + opts.program_delay;
     services.push_back(std::move(e));
+    index_service(services.size() - 1);
   }
 
   void withdraw(service_entry& e) {
@@ -859,9 +880,9 @@ struct server::impl final : pb::VolthaService::Service {
     if (onu == nullptr)
       return connect_point_not_found(res, port);
     if (!tags) {
-      for (auto& x : services)
-        if (!x.gone_at && x.port == port)
-          withdraw(x);
+      for (auto k : at_port(port))
+        if (!services[k].gone_at)
+          withdraw(services[k]);
       res.status = 200;
       return;
     }
@@ -886,6 +907,10 @@ struct server::impl final : pb::VolthaService::Service {
     std::erase_if(services, [now](const service_entry& e) {
       return e.gone_at && now >= *e.gone_at;
     });
+    services_at_port.clear();
+    services_at_location.clear();
+    for (size_t k = 0; k < services.size(); ++k)
+      index_service(k);
     next_gone.reset();
     for (auto& e : services)
       if (e.gone_at && (!next_gone || *e.gone_at < *next_gone))
@@ -903,13 +928,7 @@ struct server::impl final : pb::VolthaService::Service {
     w.StartObject();
     w.Key("entries");
     w.StartArray();
-    for (auto& e : services) {
-      if (!listed(e, now))
-        continue;
-      if (!device_id.empty() && e.device_id != device_id)
-        continue;
-      if (!port.empty() && std::to_string(e.port_no) != port)
-        continue;
+    auto entry = [&](const service_entry& e) {
       w.StartObject();
       w.Key("location");
       w.String(e.location);
@@ -935,6 +954,19 @@ struct server::impl final : pb::VolthaService::Service {
       w.Bool(false);
       w.EndObject();
       w.EndObject();
+    };
+    if (!device_id.empty() && !port.empty()) {
+      // One port of one device: its location ("<device>/<port number>").
+      if (auto i = services_at_location.find(device_id + "/" + port);
+          i != services_at_location.end())
+        for (auto k : i->second)
+          if (listed(services[k], now))
+            entry(services[k]);
+    } else {
+      for (auto& e : services)
+        if (listed(e, now) && (device_id.empty() || e.device_id == device_id)
+            && (port.empty() || std::to_string(e.port_no) == port))
+          entry(e);
     }
     w.EndArray();
     w.EndObject();

@@ -291,6 +291,67 @@ TEST_F(voltha_sim, olt_app_answers_are_not_proof_of_programming) {
   EXPECT_EQ(srv->contract_check("programmed_subscribers_filtered_reads"), 5);
 }
 
+// The olt app's services are looked up by port and by connect point; once
+// removed entries go, every other port's entries are still found, and a
+// removed port takes a new request again.
+TEST_F(voltha_sim, services_of_other_ports_survive_the_removal_of_one) {
+  sim::options opts;
+  opts.program_delay = 0ms;
+  start(opts);
+  auto cli = rest();
+  std::vector<std::string> serials;
+  for (int i = 1; i <= 4; ++i) {
+    char serial[32];
+    std::snprintf(serial, sizeof serial, "BBSM%08d", i);
+    serials.emplace_back(serial);
+    auto res = cli.Post("/onos/olt/oltapp/services/" + serials.back() + "-1");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+  }
+  auto olt = dc->list_devices(2s).value.front();
+  auto listed = [&](const std::string& serial) {
+    auto cp = dc->find_uni_port(olt.id, serial + "-1", 2s);
+    EXPECT_TRUE(cp.status.ok()) << cp.status.message;
+    auto list = cli.Get(programmed_path(cp.value));
+    EXPECT_TRUE(list);
+    if (!list)
+      return std::string{};
+    rapidjson::Document doc;
+    doc.Parse(list->body.c_str());
+    EXPECT_TRUE(doc.IsObject() && doc["entries"].IsArray()) << list->body;
+    if (!doc.IsObject() || doc["entries"].Size() != 1)
+      return "entries: " + list->body;
+    return std::string{doc["entries"][0]["location"].GetString()};
+  };
+  auto del = cli.Delete("/onos/olt/oltapp/services/" + serials[1] + "-1");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  srv->program_pending(); // the removed entry goes
+  for (size_t i : {0u, 2u, 3u}) {
+    auto cp = dc->find_uni_port(olt.id, serials[i] + "-1", 2s);
+    ASSERT_TRUE(cp.status.ok()) << cp.status.message;
+    EXPECT_EQ(listed(serials[i]),
+              cp.value.device_id + "/" + std::to_string(cp.value.port_no))
+      << serials[i];
+    // Still requested: the tagged route says "already provisioned".
+    auto again = cli.Post("/onos/olt/oltapp/services/" + serials[i] + "-1/900/"
+                            + std::to_string(100 + i + 1) + "/64",
+                          "", "application/json");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 204) << serials[i];
+  }
+  auto gone = cli.Get(
+    programmed_path(dc->find_uni_port(olt.id, serials[1] + "-1", 2s).value));
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->body.find("location"), std::string::npos) << gone->body;
+  auto back = cli.Post("/onos/olt/oltapp/services/" + serials[1] + "-1");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, 200);
+  auto cp = dc->find_uni_port(olt.id, serials[1] + "-1", 2s);
+  EXPECT_EQ(listed(serials[1]),
+            cp.value.device_id + "/" + std::to_string(cp.value.port_no));
+}
+
 // A UNI port exists (in VOLTHA's logical device and so in ONOS) only once
 // its ONU has activated.
 TEST_F(voltha_sim, uni_ports_exist_only_after_the_onu_activated) {
