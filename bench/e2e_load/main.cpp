@@ -378,8 +378,8 @@ int main(int argc, char** argv) {
   app.add_flag("--then-half", o.then_half,
                "after the steps, one more at half the highest rate "
                "sustained (a step that fell behind counts with what it "
-               "sustained); it needs rates x seconds / 2 subscribers of "
-               "its own, after the steps'");
+               "sustained); its subscribers, at most the highest rate x "
+               "seconds / 2, follow those of every step given");
   app.add_flag("--timeline", o.timeline,
                "also print each step's latency per second of publishing");
   app
