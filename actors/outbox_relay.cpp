@@ -54,33 +54,48 @@ struct relay_state {
 
   // Marks rows whose records are already in Kafka as published. Reads the
   // last `tail_scan` records of every partition of every topic that has
-  // unpublished rows.
+  // unpublished rows, and looks at the oldest unpublished rows
+  // `tail_scan` at a time for as long as all of them are there: a server
+  // crash can bring back more rows than one look covers (the marks commit
+  // asynchronously: outbox_store::mark_published), and across partitions
+  // the tails hold more than `tail_scan` records.
   caf::error reconcile() {
-    auto rows = db->fetch_unsent(static_cast<size_t>(cfg.tail_scan));
-    if (!rows)
-      return std::move(rows.error());
-    std::set<std::string> topics;
-    for (auto& row : *rows)
-      topics.insert(row.record.topic);
+    std::set<std::string> topics_read;
     std::unordered_set<int64_t> in_kafka;
-    for (auto& topic : topics) {
-      auto tail = kafka::read_tail(cfg.kafka, topic, cfg.tail_scan);
-      if (!tail)
-        return std::move(tail.error());
-      for (auto& rec : *tail)
-        if (auto* h = rec.header(outbox_id_header))
-          in_kafka.insert(std::strtoll(h->value.c_str(), nullptr, 10));
+    size_t marked = 0;
+    for (;;) {
+      auto rows = db->fetch_unsent(static_cast<size_t>(cfg.tail_scan));
+      if (!rows)
+        return std::move(rows.error());
+      for (auto& row : *rows) {
+        auto& topic = row.record.topic;
+        if (!topics_read.insert(topic).second)
+          continue;
+        auto tail = kafka::read_tail(cfg.kafka, topic, cfg.tail_scan);
+        if (!tail)
+          return std::move(tail.error());
+        for (auto& rec : *tail)
+          if (auto* h = rec.header(outbox_id_header))
+            in_kafka.insert(std::strtoll(h->value.c_str(), nullptr, 10));
+      }
+      std::vector<int64_t> found;
+      for (auto& row : *rows)
+        if (in_kafka.count(row.id) > 0)
+          found.push_back(row.id);
+      if (!found.empty()) {
+        if (auto res = db->mark_published(found); !res)
+          return std::move(res.error());
+        marked += found.size();
+      }
+      // Rows not in Kafka from here on are sent in id order; a look that
+      // found all it fetched may have more behind it.
+      if (found.empty() || found.size() < rows->size()
+          || rows->size() < static_cast<size_t>(cfg.tail_scan))
+        break;
     }
-    std::vector<int64_t> found;
-    for (auto& row : *rows)
-      if (in_kafka.count(row.id) > 0)
-        found.push_back(row.id);
-    if (!found.empty()) {
-      if (auto res = db->mark_published(found); !res)
-        return std::move(res.error());
+    if (marked > 0)
       common::log_info("outbox", "reconciled rows already in Kafka",
-                       {{"rows", std::to_string(found.size())}});
-    }
+                       {{"rows", std::to_string(marked)}});
     reconciled = true;
     return caf::none;
   }

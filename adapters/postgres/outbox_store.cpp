@@ -8,6 +8,13 @@ namespace ispflow::adapters::postgres {
 namespace {
 
 void prepare(pqxx::connection& conn) {
+  // The marks commit without waiting for their WAL flush (see
+  // outbox_store::mark_published); append turns it back on for its own
+  // transaction.
+  {
+    pqxx::nontransaction tx{conn};
+    tx.exec("SET synchronous_commit = off");
+  }
   conn.prepare("ispflow_outbox_fetch",
                "SELECT id, topic, key, value, headers::text, pg_backend_pid()"
                " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1");
@@ -131,6 +138,7 @@ outbox_store::append(const std::vector<events::kafka_record>& records) {
   detail::append_records_json(json, records);
   return impl_->db.run([&](pqxx::connection& conn) {
     pqxx::work w{conn};
+    w.exec("SET LOCAL synchronous_commit = on");
     w.exec_prepared("ispflow_outbox_append", json);
     w.commit();
   });

@@ -52,6 +52,14 @@ public:
   /// where setting `published_at` wrote the whole row again. Unknown ids,
   /// and rows an earlier version marked by setting `published_at` (left to
   /// retention), are ignored.
+  ///
+  /// Marks (here and in mark_then_fetch) commit with `synchronous_commit`
+  /// off: the call does not wait for the WAL flush, which made every relay
+  /// round queue behind the other commits' flushes. Other sessions see a
+  /// mark at once; a server crash can lose the marks of its last moments
+  /// (at most three times `wal_writer_delay`), and the rows come back
+  /// unpublished: the relay finds their records in Kafka before sending
+  /// anything again, as after its own crash. `append` commits durably.
   caf::expected<void> mark_published(const std::vector<int64_t>& ids);
 
   /// The number of unpublished rows.
