@@ -9,8 +9,8 @@ namespace {
 
 void prepare(pqxx::connection& conn) {
   // The marks commit without waiting for their WAL flush (see
-  // outbox_store::mark_published); append turns it back on for its own
-  // transaction.
+  // outbox_store::mark_published); append restores the server's setting
+  // for its own transaction.
   {
     pqxx::nontransaction tx{conn};
     tx.exec("SET synchronous_commit = off");
@@ -138,7 +138,9 @@ outbox_store::append(const std::vector<events::kafka_record>& records) {
   detail::append_records_json(json, records);
   return impl_->db.run([&](pqxx::connection& conn) {
     pqxx::work w{conn};
-    w.exec("SET LOCAL synchronous_commit = on");
+    // The server's own setting (what it would be without the SET above),
+    // whatever it is (on, remote_apply, ...).
+    w.exec("SET LOCAL synchronous_commit TO DEFAULT");
     w.exec_prepared("ispflow_outbox_append", json);
     w.commit();
   });

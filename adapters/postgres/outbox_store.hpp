@@ -59,7 +59,8 @@ public:
   /// mark at once; a server crash can lose the marks of its last moments
   /// (at most three times `wal_writer_delay`), and the rows come back
   /// unpublished: the relay finds their records in Kafka before sending
-  /// anything again, as after its own crash. `append` commits durably.
+  /// anything again, as after its own crash. `append` commits with the
+  /// server's setting.
   caf::expected<void> mark_published(const std::vector<int64_t>& ids);
 
   /// The number of unpublished rows.
