@@ -96,6 +96,53 @@ struct pipeline_test : ::testing::Test {
     tx.commit();
   }
 
+  // Produces the records of the first `n` outbox rows (by id) to
+  // saga.events.v1 with their outbox ids, as a relay that died before
+  // marking them did, round robin over `partitions` partitions.
+  void produce_first_rows(pqxx::connection& c, int n, int partitions) {
+    std::vector<events::kafka_record> already;
+    pqxx::nontransaction tx{c};
+    auto rows = tx.exec("select id from outbox order by id limit "
+                        + std::to_string(n));
+    for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
+      events::kafka_record rec;
+      rec.topic = "saga.events.v1";
+      rec.partition = partitions > 1 ? i % partitions : -1;
+      rec.key = "k";
+      rec.value = "v";
+      rec.headers.push_back(events::kafka_header{
+        actors::outbox_id_header, rows[i][0].as<std::string>(), false});
+      already.push_back(rec);
+    }
+    produce(already);
+  }
+
+  // Runs a relay (batches of 3, `tail_scan`) until the outbox is empty,
+  // then checks that saga.events.v1 holds each of the `rows` rows once.
+  void relay_publishes_each_row_once(size_t rows, int64_t tail_scan) {
+    actors::outbox_relay_settings rs;
+    rs.kafka = kafka;
+    rs.dsn = db.dsn();
+    rs.batch = 3;
+    rs.tail_scan = tail_scan;
+    auto relay = actors::spawn_outbox_relay(*sys, rs);
+    ASSERT_TRUE(relay);
+    EXPECT_EQ(await_count("select count(*) from outbox where published_at "
+                          "is null",
+                          0),
+              0);
+    auto saga = read_all("saga.events.v1");
+    std::map<std::string, int> per_id;
+    for (auto& rec : saga)
+      per_id[rec.header(actors::outbox_id_header)->value]++;
+    EXPECT_EQ(saga.size(), rows);
+    EXPECT_EQ(per_id.size(), rows);
+    caf::scoped_actor self{*sys};
+    self->request(*relay, 30s, stop_atom_v)
+      .receive([](int64_t backlog) { EXPECT_EQ(backlog, 0); },
+               [](caf::error& err) { FAIL() << caf::to_string(err); });
+  }
+
   int64_t count(const std::string& sql) {
     return db.count(sql);
   }
@@ -222,42 +269,8 @@ TEST_F(pipeline_test, relay_does_not_republish_rows_already_in_kafka) {
   // their outbox id in Kafka but are still unpublished in the database.
   pqxx::connection c{db.dsn()};
   add_outbox_rows(c, 10);
-  std::vector<events::kafka_record> already;
-  {
-    pqxx::nontransaction tx{c};
-    for (auto row : tx.exec("select id from outbox order by id limit 4")) {
-      events::kafka_record rec;
-      rec.topic = "saga.events.v1";
-      rec.key = "k";
-      rec.value = "v";
-      rec.headers.push_back(events::kafka_header{
-        actors::outbox_id_header, row[0].as<std::string>(), false});
-      already.push_back(rec);
-    }
-  }
-  produce(already);
-
-  actors::outbox_relay_settings rs;
-  rs.kafka = kafka;
-  rs.dsn = db.dsn();
-  rs.batch = 3;
-  rs.tail_scan = 50;
-  auto relay = actors::spawn_outbox_relay(*sys, rs);
-  ASSERT_TRUE(relay);
-  EXPECT_EQ(await_count("select count(*) from outbox where published_at is "
-                        "null",
-                        0),
-            0);
-  auto saga = read_all("saga.events.v1");
-  std::map<std::string, int> per_id;
-  for (auto& rec : saga)
-    per_id[rec.header(actors::outbox_id_header)->value]++;
-  EXPECT_EQ(saga.size(), 10u);
-  EXPECT_EQ(per_id.size(), 10u);
-  caf::scoped_actor self{*sys};
-  self->request(*relay, 30s, stop_atom_v)
-    .receive([](int64_t backlog) { EXPECT_EQ(backlog, 0); },
-             [](caf::error& err) { FAIL() << caf::to_string(err); });
+  produce_first_rows(c, 4, 1);
+  relay_publishes_each_row_once(10, 50);
 }
 
 // More rows already in Kafka than one look of the reconciliation covers
@@ -266,44 +279,10 @@ TEST_F(pipeline_test, relay_does_not_republish_rows_already_in_kafka) {
 TEST_F(pipeline_test, relay_reconciles_more_rows_than_one_tail_scan) {
   pqxx::connection c{db.dsn()};
   add_outbox_rows(c, 12);
-  std::vector<events::kafka_record> already;
-  {
-    pqxx::nontransaction tx{c};
-    int i = 0;
-    for (auto row : tx.exec("select id from outbox order by id limit 9")) {
-      events::kafka_record rec;
-      rec.topic = "saga.events.v1";
-      rec.partition = i++ % 4; // an auto-created topic: the mock's four
-      rec.key = "k";
-      rec.value = "v";
-      rec.headers.push_back(events::kafka_header{
-        actors::outbox_id_header, row[0].as<std::string>(), false});
-      already.push_back(rec);
-    }
-  }
-  produce(already);
-
-  actors::outbox_relay_settings rs;
-  rs.kafka = kafka;
-  rs.dsn = db.dsn();
-  rs.batch = 3;
-  rs.tail_scan = 3; // at most three per partition: all nine in the tails
-  auto relay = actors::spawn_outbox_relay(*sys, rs);
-  ASSERT_TRUE(relay);
-  EXPECT_EQ(await_count("select count(*) from outbox where published_at is "
-                        "null",
-                        0),
-            0);
-  auto saga = read_all("saga.events.v1");
-  std::map<std::string, int> per_id;
-  for (auto& rec : saga)
-    per_id[rec.header(actors::outbox_id_header)->value]++;
-  EXPECT_EQ(saga.size(), 12u);
-  EXPECT_EQ(per_id.size(), 12u);
-  caf::scoped_actor self{*sys};
-  self->request(*relay, 30s, stop_atom_v)
-    .receive([](int64_t backlog) { EXPECT_EQ(backlog, 0); },
-             [](caf::error& err) { FAIL() << caf::to_string(err); });
+  // An auto-created topic has the mock's four partitions: at most three
+  // of the nine per partition, so all are in tails of three.
+  produce_first_rows(c, 9, 4);
+  relay_publishes_each_row_once(12, 3);
 }
 
 // Rows committed by a writer of this process ring the doorbell: the relay
