@@ -1,6 +1,7 @@
 #include "adapters/voltha/device_client.hpp"
 
 #include "adapters/http/trace.hpp"
+#include "adapters/voltha/grpc_runtime.hpp"
 #include "common/effect_gate.hpp"
 #include "common/log.hpp"
 #include "events/errc.hpp"
@@ -150,6 +151,7 @@ device_client::make(const std::string& address, client_options opts) {
     return caf::make_error(errc::invalid_config,
                            std::string{"voltha: max_receive_bytes below the "
                                        "gRPC default of 4 MiB"});
+  prepare_grpc_runtime();
   try {
     auto ptr = std::make_unique<impl>();
     grpc::ChannelArguments args;

@@ -1,5 +1,6 @@
 #include "sim/voltha/server.hpp"
 
+#include "adapters/voltha/grpc_runtime.hpp"
 #include "events/errc.hpp"
 #include "sim/common/call_log.hpp"
 #include "sim/common/host.hpp"
@@ -1331,6 +1332,7 @@ server::~server() {
 }
 
 caf::expected<std::unique_ptr<server>> server::start(options opts) {
+  adapters::voltha::prepare_grpc_runtime();
   try {
     auto ptr = std::make_unique<impl>();
     ptr->opts = std::move(opts);

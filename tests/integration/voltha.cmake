@@ -10,3 +10,10 @@ ispflow_add_gtest(NAME voltha_adapter_test
   SOURCES integration/voltha_adapter_test.cpp
   LIBS ispflow::sim_voltha ispflow::voltha ispflow::common
   LABELS "integration;voltha")
+
+# The gRPC runtime's set-up (abseil's deadlock detection off) by the client
+# and the simulator; death tests.
+ispflow_add_gtest(NAME voltha_grpc_runtime_test
+  SOURCES integration/voltha_grpc_runtime_test.cpp
+  LIBS ispflow::sim_voltha ispflow::voltha ispflow::voltha_proto
+  LABELS "integration;voltha")
