@@ -63,6 +63,10 @@ echo "   (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
   --subscribers 10000 --nas 5 --max-rate 500 --max-in-flight 32 \
   || echo "dunning run: incomplete or above a NAS limit (see above)"
 
+echo "== VOLTHA client: GetDevice from 4 threads against the simulator, abseil's deadlock detection off and on (3 rounds each)"
+"$(stack_program ispflow-voltha-bench)" --threads 4 --calls 20000 --rounds 6 \
+  || echo "voltha-bench: calls failed (see above)"
+
 echo "== drift scan: 100,000 subscribers against the NetBox, GenieACS and VOLTHA simulators and FreeRADIUS's tables, 100 changed per kind"
 "$(stack_program ispflow-drift-bench)" --dsn "$(fresh_db drift_bench)" \
   --subscribers "${DRIFT_SUBSCRIBERS:-100000}" --drift 100 \
