@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <spawn.h>
 #include <string>
 #include <sys/resource.h>
@@ -211,10 +212,12 @@ int main(int argc, char** argv) {
                             o.data(),    const_cast<char*>("--detection"),
                             mode.data(), nullptr};
     pid_t pid = 0;
-    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, args.data(),
-                    environ)
-        != 0) {
-      std::perror("posix_spawn");
+    // posix_spawn returns its error; it does not set errno.
+    if (auto rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr,
+                              args.data(), environ);
+        rc != 0) {
+      std::fprintf(stderr, "voltha-bench: cannot start a round: %s\n",
+                   std::strerror(rc));
       return 1;
     }
     int status = 0;
