@@ -453,6 +453,24 @@ constexpr const char* first_provision_sql
     " FROM ispflow_radius_first_provision($1, $2, $3, $4, $5, $6, $7, $8, $9,"
     " $10, $11, $12, $13, $14, $15)";
 
+// first_provision_sql for many usernames in one statement (one round trip,
+// one commit): each account's function call takes its own username's
+// lock, in the order every statement that takes several takes them
+// (lock_users_sql), so two such statements never wait for each other in a
+// cycle. The calls are independent: one finding rows ('taken') or a stale
+// lease writes nothing for its account and the others go on.
+constexpr const char* first_batch_sql
+  = "SELECT x.n, f.outcome, f.claimed, f.holder, f.held_epoch"
+    " FROM (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(n int,"
+    " username text, tenant text, subscriber text, attribute text, op text,"
+    " value text, framed_ip text, grp text, kept_attribute text,"
+    " kept_op text, kept_value text, sealed text, part int, epoch bigint,"
+    " instance text) ORDER BY hashtext(r.username), r.username OFFSET 0) x"
+    " CROSS JOIN LATERAL ispflow_radius_first_provision(x.username,"
+    " x.tenant, x.subscriber, x.attribute, x.op, x.value, x.framed_ip, x.grp,"
+    " x.kept_attribute, x.kept_op, x.kept_value, x.sealed, x.part, x.epoch,"
+    " x.instance) f";
+
 // Prepared once per connection (parsed and planned once, not per call).
 void prepare(pqxx::connection& c) {
   {
@@ -478,6 +496,7 @@ void prepare(pqxx::connection& c) {
             std::string{account_columns}
               + "WHERE tenant_id = $1 AND subscriber_id = $2");
   c.prepare("radius_first_provision", first_provision_sql);
+  c.prepare("radius_first_provisions", first_batch_sql);
 }
 
 bool valid_ip(const std::string& text) {
@@ -583,22 +602,31 @@ struct stale_lease : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Runs first_provision_sql for `spec` under `leases` (at most one
-// partition); whether it wrote (false: the username or the subscriber has
-// rows, nothing written). A write the fence refuses throws stale_lease.
-bool provision_first(pqxx::nontransaction& w, const account_spec& spec,
-                     const lease_set& leases) {
+// What first_provision_sql takes for one account, besides its spec: the
+// password row as radcheck keeps it, the row the account keeps (a hash;
+// none for a cleartext password), the sealed password, and the lease.
+struct first_provision_args {
+  sql_attribute pw;
+  std::optional<std::string> kept_attr, kept_op, kept_value, sealed;
+  int32_t partition = -1;
+  int64_t epoch = 0;
+  std::string instance;
+};
+
+first_provision_args first_args(const account_spec& spec,
+                                const lease_set& leases) {
   auto pw = password_check_item(spec.password, spec.storage);
   if (!pw)
     throw input_error(spec.password.empty() ? "empty password"
                                             : "cannot store the password");
+  first_provision_args a;
   // As the general path keeps them: a hash, never a cleartext password.
-  std::optional<std::string> kept_attr, kept_op, kept_value, sealed;
   if (pw->name != "Cleartext-Password") {
-    kept_attr = pw->name;
-    kept_op = pw->op;
-    kept_value = pw->value;
+    a.kept_attr = pw->name;
+    a.kept_op = pw->op;
+    a.kept_value = pw->value;
   }
+  a.pw = std::move(*pw);
   if (spec.seal) {
     auto fresh = spec.seal->seal(
       spec.password,
@@ -606,27 +634,86 @@ bool provision_first(pqxx::nontransaction& w, const account_spec& spec,
     if (!fresh)
       throw input_error("cannot seal the password: "
                         + render_error(fresh.error()));
-    sealed = std::move(*fresh);
+    a.sealed = std::move(*fresh);
   }
-  int32_t partition = -1;
-  int64_t epoch = 0;
   if (!leases.epochs.empty()) {
-    partition = leases.epochs.begin()->first;
-    epoch = leases.epochs.begin()->second;
+    a.partition = leases.epochs.begin()->first;
+    a.epoch = leases.epochs.begin()->second;
   }
-  auto row = w.exec_prepared1("radius_first_provision", spec.username,
-                              spec.tenant_id, spec.subscriber_id, pw->name,
-                              pw->op, pw->value, spec.framed_ip,
-                              spec.plan_group, kept_attr, kept_op, kept_value,
-                              sealed, partition, epoch, leases.instance);
-  auto outcome = row[0].as<std::string>();
+  a.instance = leases.instance;
+  return a;
+}
+
+// What first_provision_sql answered: whether it wrote (false: the username
+// or the subscriber has rows, nothing written). A write the fence refused
+// throws stale_lease.
+bool first_outcome(const pqxx::row& row, const first_provision_args& a) {
+  auto outcome = row["outcome"].as<std::string>();
   if (outcome == "stale") {
-    auto holder = row[2].is_null() ? std::string{} : row[2].as<std::string>();
-    auto held = row[3].is_null() ? int64_t{0} : row[3].as<int64_t>();
+    auto holder = row["holder"].is_null() ? std::string{}
+                                          : row["holder"].as<std::string>();
+    auto held = row["held_epoch"].is_null() ? int64_t{0}
+                                            : row["held_epoch"].as<int64_t>();
     throw stale_lease{pg::detail::stale_reason(
-      partition, epoch, row[1].as<bool>() ? &holder : nullptr, held)};
+      a.partition, a.epoch, row["claimed"].as<bool>() ? &holder : nullptr,
+      held)};
   }
   return outcome == "written";
+}
+
+// Runs first_provision_sql for `spec` with `a` (first_args).
+bool provision_first(pqxx::nontransaction& w, const account_spec& spec,
+                     const first_provision_args& a) {
+  auto row = w.exec_prepared1("radius_first_provision", spec.username,
+                              spec.tenant_id, spec.subscriber_id, a.pw.name,
+                              a.pw.op, a.pw.value, spec.framed_ip,
+                              spec.plan_group, a.kept_attr, a.kept_op,
+                              a.kept_value, a.sealed, a.partition, a.epoch,
+                              a.instance);
+  return first_outcome(row, a);
+}
+
+void json_field(std::string& out, std::string_view name,
+                const std::optional<std::string>& value) {
+  out += ',';
+  json_string(out, name);
+  out += ':';
+  if (value)
+    json_string(out, *value);
+  else
+    out += "null";
+}
+
+// The accounts of first_batch_sql, as its json array (n: the index).
+std::string first_batch_json(
+  const std::vector<std::pair<const account_spec*, first_provision_args>>&
+    items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& spec = *items[i].first;
+    const auto& a = items[i].second;
+    if (i > 0)
+      out += ',';
+    out += "{\"n\":" + std::to_string(i);
+    json_field(out, "username", spec.username);
+    json_field(out, "tenant", spec.tenant_id);
+    json_field(out, "subscriber", spec.subscriber_id);
+    json_field(out, "attribute", a.pw.name);
+    json_field(out, "op", a.pw.op);
+    json_field(out, "value", a.pw.value);
+    json_field(out, "framed_ip", spec.framed_ip);
+    json_field(out, "grp", spec.plan_group);
+    json_field(out, "kept_attribute", a.kept_attr);
+    json_field(out, "kept_op", a.kept_op);
+    json_field(out, "kept_value", a.kept_value);
+    json_field(out, "sealed", a.sealed);
+    out += ",\"part\":" + std::to_string(a.partition);
+    out += ",\"epoch\":" + std::to_string(a.epoch);
+    json_field(out, "instance", a.instance);
+    out += '}';
+  }
+  out += ']';
+  return out;
 }
 
 } // namespace
@@ -741,7 +828,10 @@ store::~store() = default;
 store::store(store&&) noexcept = default;
 store& store::operator=(store&&) noexcept = default;
 
-caf::expected<bool> store::provision(const account_spec& spec) {
+namespace {
+
+// What `provision` refuses before it writes anything.
+caf::error check_spec(const account_spec& spec) {
   if (auto err = check_username(spec.username))
     return err;
   if (auto err = check_password(spec.password, spec.storage))
@@ -751,11 +841,105 @@ caf::expected<bool> store::provision(const account_spec& spec) {
   if (!spec.framed_ip.empty() && !valid_ip(spec.framed_ip))
     return caf::make_error(errc::invalid_input,
                            "invalid Framed-IP-Address " + spec.framed_ip);
+  return {};
+}
+
+} // namespace
+
+caf::expected<bool> store::provision(const account_spec& spec) {
+  if (auto err = check_spec(spec))
+    return err;
   auto leases = leases_of(spec.lease);
-  auto first = impl_->single_write(
-    [&](pqxx::nontransaction& w) { return provision_first(w, spec, leases); });
+  auto first = impl_->single_write([&](pqxx::nontransaction& w) {
+    return provision_first(w, spec, first_args(spec, leases));
+  });
   if (!first || *first)
     return first;
+  return provision_rows(spec);
+}
+
+std::vector<caf::expected<bool>>
+store::provision_batch(const std::vector<account_spec>& specs) {
+  std::vector<caf::expected<bool>> out(specs.size(), false);
+  // The accounts that pass check_spec, with their arguments, and where
+  // each answer goes.
+  std::vector<std::pair<const account_spec*, first_provision_args>> items;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (auto err = check_spec(specs[i])) {
+      out[i] = std::move(err);
+      continue;
+    }
+    try {
+      items.emplace_back(&specs[i],
+                         first_args(specs[i], leases_of(specs[i].lease)));
+      index.push_back(i);
+    } catch (const input_error& e) {
+      out[i] = caf::make_error(errc::invalid_input, std::string{e.what()});
+    }
+  }
+  if (items.size() < 2) {
+    for (auto i : index)
+      out[i] = provision(specs[i]);
+    return out;
+  }
+  // Per account: 1 written, 0 taken (rows exist), 2 stale (the reason in
+  // `why`), -1 no answer.
+  struct answers {
+    std::vector<int> outcome;
+    std::vector<std::string> why;
+  };
+  auto json = first_batch_json(items);
+  auto res = impl_->single_write([&](pqxx::nontransaction& w) {
+    answers a{std::vector<int>(items.size(), -1),
+              std::vector<std::string>(items.size())};
+    for (const auto& row : w.exec_prepared("radius_first_provisions", json)) {
+      auto n = row["n"].as<size_t>();
+      if (n >= items.size())
+        continue;
+      try {
+        a.outcome[n] = first_outcome(row, items[n].second) ? 1 : 0;
+      } catch (const stale_lease& e) {
+        a.outcome[n] = 2;
+        a.why[n] = e.what();
+      }
+    }
+    return a;
+  });
+  OPENSSL_cleanse(json.data(), json.size());
+  if (!res) {
+    if (res.error() == errc::database_unavailable) {
+      for (auto i : index)
+        out[i] = res.error();
+      return out;
+    }
+    // The statement failed as a whole and wrote nothing (a deadlock with a
+    // writer that takes its locks in another order, say): each on its own.
+    for (auto i : index)
+      out[i] = provision(specs[i]);
+    return out;
+  }
+  for (size_t k = 0; k < items.size(); ++k) {
+    auto i = index[k];
+    switch (res->outcome[k]) {
+      case 1:
+        out[i] = true;
+        break;
+      case 0:
+        out[i] = provision_rows(specs[i]);
+        break;
+      case 2:
+        out[i] = caf::make_error(errc::stale_epoch, std::move(res->why[k]));
+        break;
+      default:
+        out[i] = provision(specs[i]);
+    }
+  }
+  return out;
+}
+
+caf::expected<bool> store::provision_rows(const account_spec& spec) {
+  auto leases = leases_of(spec.lease);
   // The username or the subscriber has rows: read them under the lock.
   return impl_->fenced(leases, [&](pqxx::work& w) {
     lock_user(w, spec.username);

@@ -182,6 +182,15 @@ public:
   /// has another username. Returns whether any row changed.
   caf::expected<bool> provision(const account_spec& spec);
 
+  /// `provision` for many accounts, answered each as `provision` would:
+  /// first provisions (neither the username nor the subscriber has rows
+  /// yet, every activation) share one statement and its commit; an
+  /// account that has rows, or a batch that fails as a whole other than
+  /// by a lost database, goes on its own. Usernames, and subscribers, must
+  /// be distinct.
+  std::vector<caf::expected<bool>>
+  provision_batch(const std::vector<account_spec>& specs);
+
   /// Makes `group` the plan group of `username` and returns the group it
   /// replaced ("" if none). A denied account keeps its walled-garden or
   /// reject state; the group applies at `restore_plan`. With a non-empty
@@ -307,6 +316,10 @@ public:
                       const std::optional<owner>& who = std::nullopt);
 
 private:
+  /// `provision` once its first-provision statement found rows: reads and
+  /// writes them in a transaction under the username's lock.
+  caf::expected<bool> provision_rows(const account_spec& spec);
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

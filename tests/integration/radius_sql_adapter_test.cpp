@@ -12,6 +12,7 @@
 #include <caf/scoped_actor.hpp>
 #include <chrono>
 #include <future>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -391,6 +392,73 @@ TEST_F(radius_sql_adapter, queued_denies_each_deny_their_user) {
               "Reject")
       << u;
   EXPECT_EQ(access_request(auth_port, "bat5", "pw-bat5").code, "Access-Reject");
+}
+
+// Provisions that queue up for one SQL worker go in one statement; each
+// account is written and answered on its own.
+TEST_F(radius_sql_adapter, queued_provisions_each_write_their_account) {
+  spawn(suspend_policy::reject, da, 1);
+  caf::scoped_actor self{*sys};
+  auto provision = [&](const std::string& user) {
+    adapter_request req;
+    req.tenant_id = "acme";
+    req.subscriber_id = "sub-" + user;
+    req.system = "radius";
+    req.operation = "radius.provision";
+    req.idempotency_key = "saga-" + user + "/step/1";
+    req.input = {{"credentials.username", user},
+                 {"credentials.password", "pw-" + user},
+                 {"plan_id", user == "qp3" ? "nope" : "gold"},
+                 {"ip_address", "100.64.2.3"}};
+    return req;
+  };
+  // All sent before any answer: the worker runs the first alone and the
+  // rest, queued meanwhile, as a batch.
+  std::vector<std::string> users;
+  for (int i = 0; i < 8; ++i)
+    users.push_back("qp" + std::to_string(i));
+  std::vector<decltype(self->request(adapter, 30s, invoke_atom_v,
+                                     provision("")))>
+    handles;
+  for (const auto& u : users)
+    handles.push_back(self->request(adapter, 30s, invoke_atom_v, provision(u)));
+  for (size_t i = 0; i < handles.size(); ++i)
+    handles[i].receive(
+      [&](adapter_reply& r) {
+        if (users[i] == "qp3") {
+          EXPECT_EQ(r.outcome, adapter_outcome::permanent_failure);
+          EXPECT_THAT(r.error, ::testing::HasSubstr("unknown plan nope"));
+          return;
+        }
+        ASSERT_EQ(r.outcome, adapter_outcome::succeeded) << users[i] << r.error;
+        EXPECT_EQ(r.outputs["changed"], "true") << users[i];
+      },
+      [&](caf::error& err) { ADD_FAILURE() << to_string(err); });
+  EXPECT_EQ(db->count("SELECT count(*) FROM radius_accounts WHERE username"
+                      " LIKE 'qp%'"),
+            7);
+  EXPECT_EQ(db->count("SELECT count(*) FROM radius_accounts WHERE username"
+                      " = 'qp3'"),
+            0);
+  // Fewer commits than accounts: some shared one.
+  EXPECT_LT(db->count("SELECT count(DISTINCT xmin::text) FROM radius_accounts"
+                      " WHERE username LIKE 'qp%'"),
+            7);
+  EXPECT_EQ(access_request(auth_port, "qp7", "pw-qp7").code, "Access-Accept");
+  // A repeat of the whole lot changes nothing.
+  std::vector<decltype(self->request(adapter, 30s, invoke_atom_v,
+                                     provision("")))>
+    again;
+  for (const auto& u : users)
+    again.push_back(self->request(adapter, 30s, invoke_atom_v, provision(u)));
+  for (size_t i = 0; i < again.size(); ++i)
+    again[i].receive(
+      [&](adapter_reply& r) {
+        if (users[i] != "qp3") {
+          EXPECT_EQ(r.outputs["changed"], "false") << users[i];
+        }
+      },
+      [&](caf::error& err) { ADD_FAILURE() << to_string(err); });
 }
 
 TEST_F(radius_sql_adapter, walled_garden_tenant_walls_the_subscriber) {

@@ -242,6 +242,96 @@ TEST_F(radius_sql_provisioning,
                            "radusergroup|acme.gold|1\n");
 }
 
+// A provision batch answers each account as `provision` would; the first
+// provisions among them share one transaction (their rows one xmin).
+TEST_F(radius_sql_provisioning, a_provision_batch_answers_each_account) {
+  ASSERT_TRUE(sql->provision(alice(password_storage::ssha2_512)));
+  std::vector<account_spec> specs;
+  auto add = [&](const std::string& user, const std::string& sub) {
+    auto spec = alice(password_storage::ssha2_512);
+    spec.username = user;
+    spec.subscriber_id = sub;
+    specs.push_back(spec);
+  };
+  add("b0", "sub-b0");
+  add("alice", "sub-1"); // a repeat: changes nothing
+  add("b1", "sub-b1");
+  add("alice", "sub-x");  // alice is sub-1's: refused
+  add("b bad", "sub-b2"); // refused by check_username
+  add("b3", "sub-b3");
+  specs.back().framed_ip.clear();
+  add("b4", "sub-1"); // sub-1 has a username already: refused
+  auto res = sql->provision_batch(specs);
+  ASSERT_EQ(res.size(), specs.size());
+  for (size_t i : {0, 2, 5}) {
+    ASSERT_TRUE(res[i]) << i << ": " << render_error(res[i].error());
+    EXPECT_TRUE(*res[i]) << i;
+  }
+  ASSERT_TRUE(res[1]) << render_error(res[1].error());
+  EXPECT_FALSE(*res[1]);
+  for (size_t i : {3, 4, 6}) {
+    ASSERT_FALSE(res[i]) << i;
+    EXPECT_EQ(res[i].error(), errc::invalid_input) << i;
+  }
+  EXPECT_THAT(render_error(res[6].error()),
+              ::testing::HasSubstr("already has RADIUS"));
+  // The same rows as `provision` writes, the password hashed.
+  for (const auto& user : {"b0", "b1"}) {
+    auto stored = db.query("SELECT attribute, op, value FROM radcheck"
+                           " WHERE username = '"
+                           + std::string{user} + "'");
+    ASSERT_EQ(stored.size(), 1u) << user;
+    sql_attribute a{*stored[0][0], *stored[0][1], *stored[0][2]};
+    EXPECT_EQ(a.name, "SSHA2-512-Password");
+    EXPECT_TRUE(password_matches(a, "s3cret"));
+    EXPECT_EQ(db.value("SELECT groupname FROM radusergroup WHERE username = '"
+                       + std::string{user} + "'"),
+              "acme.gold");
+    EXPECT_EQ(db.value("SELECT value FROM radreply WHERE username = '"
+                       + std::string{user} + "'"),
+              "100.64.0.7");
+    EXPECT_EQ(db.value("SELECT password_value FROM radius_accounts WHERE"
+                       " username = '"
+                       + std::string{user} + "'"),
+              a.value);
+  }
+  EXPECT_EQ(rows("b3").find("radreply"), std::string::npos);
+  EXPECT_EQ(db.value("SELECT subscriber_id FROM radius_accounts"
+                     " WHERE username = 'alice'"),
+            "sub-1");
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts WHERE username IN"
+                     " ('b bad', 'b4')"),
+            0);
+  EXPECT_EQ(db.count("SELECT count(DISTINCT xmin::text) FROM radius_accounts"
+                     " WHERE username IN ('b0', 'b1', 'b3')"),
+            1);
+}
+
+// A stale lease refuses its own account's first provision; the others of
+// the batch are written.
+TEST_F(radius_sql_provisioning, a_stale_lease_refuses_only_its_own_provision) {
+  auto owners = adapters::postgres::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners) << render_error(owners.error());
+  auto e3 = owners->claim("node-a", 3);
+  auto e4 = owners->claim("node-a", 4);
+  ASSERT_TRUE(e3 && e4);
+  ASSERT_TRUE(owners->claim("node-b", 4));
+  auto a = alice();
+  a.lease = {"node-a", 3, *e3};
+  auto b = alice();
+  b.username = "bob";
+  b.subscriber_id = "sub-2";
+  b.lease = {"node-a", 4, *e4};
+  auto res = sql->provision_batch({a, b});
+  ASSERT_EQ(res.size(), 2u);
+  ASSERT_TRUE(res[0]) << render_error(res[0].error());
+  EXPECT_TRUE(*res[0]);
+  ASSERT_FALSE(res[1]);
+  EXPECT_EQ(res[1].error(), errc::stale_epoch);
+  EXPECT_EQ(rows("bob"), "");
+  EXPECT_NE(rows("alice"), "");
+}
+
 TEST_F(radius_sql_provisioning, refuses_an_invalid_framed_ip) {
   auto spec = alice();
   spec.framed_ip = "100.64.0.999";

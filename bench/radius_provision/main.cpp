@@ -1,0 +1,263 @@
+// ispflow-radius-provision-bench: first provisions of RADIUS accounts, one
+// statement (and commit) each against batches of them in one statement
+// (store::provision_batch, what the radius adapter's SQL workers run for
+// provisions that queued up while they were busy).
+//
+// Set-up (not timed): migrations, a tenant's plans, partitions 0-15 claimed
+// by this program (every account is written under a lease, as a saga's
+// call is). Timed: `--accounts` new accounts per round from `--workers`
+// threads, each with its own store (connection), taking `--batch`
+// accounts at a time; the rounds alternate the batch sizes given, so a
+// drift of the machine hits all of them alike. Printed per round:
+// provisions/s, and CPU per provision of PostgreSQL's processes (read from
+// /proc: the server must run on this machine) and of this program.
+#include "adapters/postgres/migrations.hpp"
+#include "adapters/postgres/partition_owners.hpp"
+#include "adapters/radius/provisioning.hpp"
+#include "events/errc.hpp"
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <dirent.h>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace ispflow;
+namespace radius = ispflow::adapters::radius;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int32_t partitions = 16;
+
+std::string loadavg() {
+  std::ifstream in{"/proc/loadavg"};
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+// utime + stime of process `pid` and its parent's pid, from /proc/PID/stat.
+bool proc_stat(long pid, long& ppid, double& cpu_s) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(in, line))
+    return false;
+  // The command may hold spaces: the fields follow the last ')'.
+  auto close = line.rfind(')');
+  if (close == std::string::npos)
+    return false;
+  std::istringstream rest{line.substr(close + 2)};
+  std::string field;
+  std::vector<std::string> f;
+  while (rest >> field)
+    f.push_back(field);
+  // f[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+  if (f.size() < 13)
+    return false;
+  ppid = std::stol(f[1]);
+  cpu_s = static_cast<double>(std::stoll(f[11]) + std::stoll(f[12]))
+          / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return true;
+}
+
+// CPU seconds of the postmaster `server` and all its children.
+double server_cpu(long server) {
+  double sum = 0;
+  if (long ppid = 0; proc_stat(server, ppid, sum) == false)
+    return 0;
+  DIR* d = opendir("/proc");
+  if (d == nullptr)
+    return sum;
+  while (auto* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0')
+      continue;
+    long ppid = 0;
+    double cpu = 0;
+    if (proc_stat(pid, ppid, cpu) && ppid == server)
+      sum += cpu;
+  }
+  closedir(d);
+  return sum;
+}
+
+double own_cpu() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+         + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct options {
+  std::string dsn;
+  size_t accounts = 4000;
+  int workers = 4;
+  std::vector<size_t> batches = {1, 16};
+  int rounds = 6;
+};
+
+int run(const options& o) {
+  std::printf("== RADIUS first provisions: %zu accounts per round, %d "
+              "workers, batch sizes alternating",
+              o.accounts, o.workers);
+  for (auto b : o.batches)
+    std::printf(" %zu", b);
+  std::printf(", %d rounds\n== machine: %u cores, load average %s\n", o.rounds,
+              std::thread::hardware_concurrency(), loadavg().c_str());
+  std::fflush(stdout);
+  if (auto res = adapters::postgres::apply_migrations(o.dsn); !res) {
+    std::fprintf(stderr, "migrations: %s\n", render_error(res.error()).c_str());
+    return 1;
+  }
+  long server = 0;
+  {
+    pqxx::connection c{o.dsn};
+    pqxx::nontransaction tx{c};
+    long backend = tx.exec1("SELECT pg_backend_pid()")[0].as<long>();
+    double ignored = 0;
+    if (!proc_stat(backend, server, ignored)) {
+      std::fprintf(stderr, "PostgreSQL is not on this machine: /proc/%ld\n",
+                   backend);
+      return 1;
+    }
+  }
+  radius::tenant_settings tenant;
+  tenant.tenant_id = "bench";
+  tenant.plans = {radius::plan{"home", 100000, 20000, "", "", "", ""}};
+  radius::store setup{o.dsn};
+  if (auto err = setup.sync_plans(tenant)) {
+    std::fprintf(stderr, "sync_plans: %s\n", render_error(err).c_str());
+    return 1;
+  }
+  auto owners = adapters::postgres::partition_owners::connect(o.dsn);
+  if (!owners) {
+    std::fprintf(stderr, "partition_owners: %s\n",
+                 render_error(owners.error()).c_str());
+    return 1;
+  }
+  std::vector<int64_t> epochs;
+  for (int32_t p = 0; p < partitions; ++p) {
+    auto e = owners->claim("bench", p);
+    if (!e) {
+      std::fprintf(stderr, "claim %d: %s\n", p,
+                   render_error(e.error()).c_str());
+      return 1;
+    }
+    epochs.push_back(*e);
+  }
+  const auto group = tenant.group_of(tenant.plans[0]);
+  // One store per worker, connected before the first round.
+  std::vector<radius::store> stores;
+  for (int w = 0; w < o.workers; ++w) {
+    stores.emplace_back(o.dsn);
+    radius::account_spec warm{"bench",
+                              "warm-" + std::to_string(w),
+                              "warm-" + std::to_string(w),
+                              "pw-warm",
+                              radius::password_storage::ssha2_512,
+                              group,
+                              "",
+                              nullptr};
+    if (auto res = stores.back().provision(warm); !res) {
+      std::fprintf(stderr, "warm-up: %s\n", render_error(res.error()).c_str());
+      return 1;
+    }
+  }
+  int failed_rounds = 0;
+  for (int r = 0; r < o.rounds; ++r) {
+    auto batch = o.batches[static_cast<size_t>(r) % o.batches.size()];
+    std::atomic<size_t> next{0};
+    std::atomic<size_t> failures{0};
+    auto spec_of = [&](size_t i) {
+      auto id = std::to_string(r) + "-" + std::to_string(i);
+      radius::account_spec s{"bench",
+                             "sub-" + id,
+                             "rp" + id + "@bench.example",
+                             "pw-" + id,
+                             radius::password_storage::ssha2_512,
+                             group,
+                             "100.64." + std::to_string(i / 250 % 250) + "."
+                               + std::to_string(i % 250 + 1),
+                             nullptr};
+      auto p = static_cast<int32_t>(i % partitions);
+      s.lease = {"bench", p, epochs[static_cast<size_t>(p)]};
+      return s;
+    };
+    auto pg0 = server_cpu(server);
+    auto me0 = own_cpu();
+    auto t0 = clock_type::now();
+    std::vector<std::thread> threads;
+    for (int w = 0; w < o.workers; ++w)
+      threads.emplace_back([&, w] {
+        auto& st = stores[static_cast<size_t>(w)];
+        for (;;) {
+          auto first = next.fetch_add(batch);
+          if (first >= o.accounts)
+            return;
+          std::vector<radius::account_spec> specs;
+          for (auto i = first; i < std::min(first + batch, o.accounts); ++i)
+            specs.push_back(spec_of(i));
+          for (auto& res : st.provision_batch(specs))
+            if (!res || !*res)
+              failures.fetch_add(1);
+        }
+      });
+    for (auto& t : threads)
+      t.join();
+    auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto pg = server_cpu(server) - pg0;
+    auto me = own_cpu() - me0;
+    auto n = static_cast<double>(o.accounts);
+    std::printf("round %d batch=%zu: %zu accounts in %.2f s, %.0f "
+                "provisions/s, PostgreSQL CPU %.3f ms and bench CPU %.3f ms "
+                "per provision, failures %zu, load %s\n",
+                r + 1, batch, o.accounts, secs, n / secs, pg * 1e3 / n,
+                me * 1e3 / n, failures.load(), loadavg().c_str());
+    std::fflush(stdout);
+    if (failures.load() != 0)
+      ++failed_rounds;
+  }
+  // Every account of every round is there, once.
+  pqxx::connection c{o.dsn};
+  pqxx::nontransaction tx{c};
+  auto written
+    = tx.exec1("SELECT count(*) FROM radius_accounts a JOIN radcheck c USING"
+               " (username) WHERE a.username LIKE 'rp%'")[0]
+        .as<size_t>();
+  auto want = o.accounts * static_cast<size_t>(o.rounds);
+  std::printf("accounts written: %zu of %zu\n", written, want);
+  return failed_rounds == 0 && written == want ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"First provisions of RADIUS accounts, one by one and batched"};
+  options o;
+  app.add_option("--dsn", o.dsn, "libpq connection string (a fresh database)")
+    ->required();
+  app.add_option("--accounts", o.accounts, "New accounts per round")
+    ->check(CLI::Range(1, 10'000'000));
+  app.add_option("--workers", o.workers, "Threads, each with its connection")
+    ->check(CLI::Range(1, 64));
+  app.add_option("--batch", o.batches, "Batch sizes, alternated by round")
+    ->check(CLI::Range(1, 1024));
+  app.add_option("--rounds", o.rounds, "Rounds")->check(CLI::Range(1, 1000));
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ispflow-radius-provision-bench: %s\n", e.what());
+    return 1;
+  }
+}
