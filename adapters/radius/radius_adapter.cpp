@@ -127,10 +127,12 @@ struct worker_queue {
 constexpr size_t max_sql_batch = 64;
 
 /// The most first provisions one statement carries (store::provision_batch):
-/// ispflow-radius-provision-bench measured PostgreSQL's CPU per provision
-/// at 8 and 16 a half to two thirds of one by one, and at 32 more than at
-/// 8 (docs/benchmarks.md).
-constexpr size_t max_provisions_per_statement = 8;
+/// the statement holds its usernames' locks and its partitions' share locks
+/// until it commits. ispflow-radius-provision-bench (4 connections)
+/// measured PostgreSQL's CPU per provision at 0.09-0.10 ms with 8 or 16 per
+/// statement, 0.16-0.24 ms with 32 and 0.22-0.27 ms one by one
+/// (docs/benchmarks.md).
+constexpr size_t max_provisions_per_statement = 16;
 
 struct adapter_state {
   static inline const char* name = "ispflow.radius";

@@ -8,9 +8,10 @@
 // call is). Timed: `--accounts` new accounts per round from `--workers`
 // threads, each with its own store (connection), taking `--batch`
 // accounts at a time; the rounds alternate the batch sizes given, so a
-// drift of the machine hits all of them alike. Printed per round:
-// provisions/s, and CPU per provision of PostgreSQL's processes (read from
-// /proc: the server must run on this machine) and of this program.
+// drift of the machine hits all of them alike, and the tables are vacuumed
+// between rounds (autovacuum off for them), so its work lands in none. Printed
+// per round: provisions/s, and CPU per provision of PostgreSQL's processes
+// (read from /proc: the server must run on this machine) and of this program.
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/partition_owners.hpp"
 #include "adapters/radius/provisioning.hpp"
@@ -156,6 +157,15 @@ int run(const options& o) {
     epochs.push_back(*e);
   }
   const auto group = tenant.group_of(tenant.plans[0]);
+  {
+    // Vacuumed between the rounds instead (below).
+    pqxx::connection c{o.dsn};
+    pqxx::nontransaction tx{c};
+    for (const char* t :
+         {"radius_accounts", "radcheck", "radreply", "radusergroup"})
+      tx.exec(std::string{"ALTER TABLE "} + t
+              + " SET (autovacuum_enabled = false)");
+  }
   // One store per worker, connected before the first round.
   std::vector<radius::store> stores;
   for (int w = 0; w < o.workers; ++w) {
@@ -193,6 +203,14 @@ int run(const options& o) {
       s.lease = {"bench", p, epochs[static_cast<size_t>(p)]};
       return s;
     };
+    // Not timed: the tables' vacuum and analyze, which autovacuum would
+    // otherwise run in whichever round crosses its thresholds.
+    {
+      pqxx::connection c{o.dsn};
+      pqxx::nontransaction tx{c};
+      tx.exec("VACUUM (ANALYZE) radius_accounts, radcheck, radreply,"
+              " radusergroup");
+    }
     auto pg0 = server_cpu(server);
     auto me0 = own_cpu();
     auto t0 = clock_type::now();

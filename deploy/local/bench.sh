@@ -63,6 +63,11 @@ echo "   (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
   --subscribers 10000 --nas 5 --max-rate 500 --max-in-flight 32 \
   || echo "dunning run: incomplete or above a NAS limit (see above)"
 
+echo "== RADIUS first provisions: one statement each against 16 per statement, from 4 connections (4 rounds each)"
+"$(stack_program ispflow-radius-provision-bench)" --dsn "$(fresh_db radius_provision_bench)" \
+  --accounts 10000 --workers 4 --batch 1 --batch 16 --rounds 8 \
+  || echo "radius-provision-bench: provisions failed (see above)"
+
 echo "== VOLTHA client: GetDevice from 4 threads against the simulator, abseil's deadlock detection off and on (3 rounds each)"
 "$(stack_program ispflow-voltha-bench)" --threads 4 --calls 20000 --rounds 6 \
   || echo "voltha-bench: calls failed (see above)"
