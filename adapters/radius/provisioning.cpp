@@ -456,9 +456,13 @@ constexpr const char* first_provision_sql
 // first_provision_sql for many usernames in one statement (one round trip,
 // one commit): each account's function call takes its own username's
 // lock, in the order every statement that takes several takes them
-// (lock_users_sql), so two such statements never wait for each other in a
-// cycle. The calls are independent: one finding rows ('taken') or a stale
-// lease writes nothing for its account and the others go on.
+// (lock_users_sql), so two of them never wait for each other's username
+// locks in a cycle. Each call also share-locks its partition's owner row,
+// held to the commit: should that close a cycle with another writer,
+// PostgreSQL ends one of them, and store::provision_batch then runs each
+// account on its own. The calls are independent: one finding rows
+// ('taken') or a stale lease writes nothing for its account and the others
+// go on.
 constexpr const char* first_batch_sql
   = "SELECT x.n, f.outcome, f.claimed, f.holder, f.held_epoch"
     " FROM (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(n int,"

@@ -332,6 +332,40 @@ TEST_F(radius_sql_provisioning, a_stale_lease_refuses_only_its_own_provision) {
   EXPECT_NE(rows("alice"), "");
 }
 
+// A batch whose statement fails as a whole (here a trigger refuses one
+// username's row) wrote nothing; each account then goes on its own, and
+// only the refused one fails.
+TEST_F(radius_sql_provisioning,
+       a_failed_batch_statement_provisions_one_by_one) {
+  db.query("CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS"
+           " $$ BEGIN IF NEW.username = 'boom' THEN RAISE EXCEPTION"
+           " 'refused by the test'; END IF; RETURN NEW; END $$");
+  db.query("CREATE TRIGGER refuse_boom BEFORE INSERT ON radcheck FOR EACH ROW"
+           " EXECUTE FUNCTION refuse_boom()");
+  std::vector<account_spec> specs;
+  for (const std::string user : {"c0", "boom", "c1"}) {
+    auto spec = alice();
+    spec.username = user;
+    spec.subscriber_id = "sub-" + user;
+    specs.push_back(spec);
+  }
+  auto res = sql->provision_batch(specs);
+  ASSERT_EQ(res.size(), 3u);
+  ASSERT_TRUE(res[0]) << render_error(res[0].error());
+  EXPECT_TRUE(*res[0]);
+  ASSERT_TRUE(res[2]) << render_error(res[2].error());
+  EXPECT_TRUE(*res[2]);
+  ASSERT_FALSE(res[1]);
+  EXPECT_EQ(res[1].error(), errc::database_error);
+  EXPECT_THAT(render_error(res[1].error()),
+              ::testing::HasSubstr("refused by the test"));
+  EXPECT_EQ(rows("boom"), "");
+  EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts"), 2);
+  // One by one: two commits.
+  EXPECT_EQ(db.count("SELECT count(DISTINCT xmin::text) FROM radius_accounts"),
+            2);
+}
+
 TEST_F(radius_sql_provisioning, refuses_an_invalid_framed_ip) {
   auto spec = alice();
   spec.framed_ip = "100.64.0.999";
