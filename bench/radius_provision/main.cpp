@@ -18,9 +18,11 @@
 #include "events/errc.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <dirent.h>
 #include <fstream>
 #include <pqxx/pqxx>
@@ -73,7 +75,8 @@ bool proc_stat(long pid, long& ppid, double& cpu_s) {
 // CPU seconds of the postmaster `server` and all its children.
 double server_cpu(long server) {
   double sum = 0;
-  if (long ppid = 0; proc_stat(server, ppid, sum) == false)
+  long parent = 0;
+  if (!proc_stat(server, parent, sum))
     return 0;
   DIR* d = opendir("/proc");
   if (d == nullptr)

@@ -246,6 +246,11 @@ TEST_F(radius_sql_provisioning,
 // provisions among them share one transaction (their rows one xmin).
 TEST_F(radius_sql_provisioning, a_provision_batch_answers_each_account) {
   ASSERT_TRUE(sql->provision(alice(password_storage::ssha2_512)));
+  auto dave = alice(password_storage::ssha2_512);
+  dave.username = "dave";
+  dave.subscriber_id = "sub-d";
+  ASSERT_TRUE(sql->provision(dave));
+  // Usernames and subscribers distinct, as the adapter hands them over.
   std::vector<account_spec> specs;
   auto add = [&](const std::string& user, const std::string& sub) {
     auto spec = alice(password_storage::ssha2_512);
@@ -256,11 +261,11 @@ TEST_F(radius_sql_provisioning, a_provision_batch_answers_each_account) {
   add("b0", "sub-b0");
   add("alice", "sub-1"); // a repeat: changes nothing
   add("b1", "sub-b1");
-  add("alice", "sub-x");  // alice is sub-1's: refused
+  add("dave", "sub-x");   // dave is sub-d's: refused
   add("b bad", "sub-b2"); // refused by check_username
   add("b3", "sub-b3");
   specs.back().framed_ip.clear();
-  add("b4", "sub-1"); // sub-1 has a username already: refused
+  add("b4", "sub-d"); // sub-d has a username already: refused
   auto res = sql->provision_batch(specs);
   ASSERT_EQ(res.size(), specs.size());
   for (size_t i : {0, 2, 5}) {
@@ -297,8 +302,8 @@ TEST_F(radius_sql_provisioning, a_provision_batch_answers_each_account) {
   }
   EXPECT_EQ(rows("b3").find("radreply"), std::string::npos);
   EXPECT_EQ(db.value("SELECT subscriber_id FROM radius_accounts"
-                     " WHERE username = 'alice'"),
-            "sub-1");
+                     " WHERE username = 'dave'"),
+            "sub-d");
   EXPECT_EQ(db.count("SELECT count(*) FROM radius_accounts WHERE username IN"
                      " ('b bad', 'b4')"),
             0);
