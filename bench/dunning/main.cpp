@@ -19,6 +19,7 @@
 #include "adapters/radius/coa_authorization.hpp"
 #include "adapters/radius/provisioning.hpp"
 #include "adapters/radius/radius_adapter.hpp"
+#include "bench/support/proc_stats.hpp"
 #include "events/errc.hpp"
 #include "events/type_ids.hpp"
 #include "sim/nas/simulator.hpp"
@@ -32,7 +33,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <future>
 #include <pqxx/pqxx>
@@ -54,13 +54,6 @@ std::string shell_quote(const std::string& s) {
   for (char c : s)
     out += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
   return out + "'";
-}
-
-std::string loadavg() {
-  std::ifstream in{"/proc/loadavg"};
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 double seconds_since(clock_type::time_point t) {
@@ -97,7 +90,8 @@ int run(const options& o) {
               o.reply_delay_ms, o.adapters, o.sql_connections);
   std::printf("== machine: %u cores, load average %s (shared machine: other "
               "builds may run)\n",
-              std::thread::hardware_concurrency(), loadavg().c_str());
+              std::thread::hardware_concurrency(),
+              ispflow::bench::load_average().c_str());
   std::fflush(stdout);
   if (auto res = adapters::postgres::apply_migrations(o.dsn); !res) {
     std::fprintf(stderr, "migrations: %s\n", render_error(res.error()).c_str());
@@ -237,7 +231,7 @@ int run(const options& o) {
   }
   std::atomic<size_t> failed{0};
   std::promise<void> all_done;
-  auto load_start = loadavg();
+  auto load_start = ispflow::bench::load_average();
   t0 = clock_type::now();
   sys.spawn([&](caf::event_based_actor* self) {
     auto next = std::make_shared<size_t>(0);
@@ -308,7 +302,7 @@ int run(const options& o) {
     still_open = count(db, open_sql);
   }
   auto total = seconds_since(t0);
-  auto load_end = loadavg();
+  auto load_end = ispflow::bench::load_average();
   auto reset = count(db, "SELECT count(*) FROM radacct WHERE username LIKE"
                          " '%@dunning.example' AND acctterminatecause ="
                          " 'Admin-Reset'");

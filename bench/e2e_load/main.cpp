@@ -8,6 +8,7 @@
 // Subscriber n is `sub-<n, 6 digits>`, its ONU ALCL<n, 8 digits>, its CPE
 // OUI 00259E / HG8245 / CPE<n, 8 digits>, as deploy/local/stack.sh's
 // stack_activation_payload names them (the simulators are seeded alike).
+#include "bench/support/proc_stats.hpp"
 #include "events/cloud_event.hpp"
 
 #include <CLI/CLI.hpp>
@@ -19,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <dirent.h>
 #include <fstream>
 #include <librdkafka/rdkafkacpp.h>
 #include <map>
@@ -27,7 +27,6 @@
 #include <mutex>
 #include <optional>
 #include <rapidjson/document.h>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -81,65 +80,6 @@ struct shared_state {
   std::atomic<uint64_t> foreign{0};
   std::atomic<uint64_t> consume_errors{0};
 };
-
-std::string load_average() {
-  std::ifstream in{"/proc/loadavg"};
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + "/" + b + "/" + c;
-}
-
-// utime + stime of a process in clock ticks, -1 when it is gone.
-long cpu_ticks(int pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string line;
-  if (!std::getline(in, line))
-    return -1;
-  auto close = line.rfind(')');
-  if (close == std::string::npos)
-    return -1;
-  std::istringstream rest{line.substr(close + 2)};
-  std::string field;
-  long utime = 0, stime = 0;
-  // Fields 3.. after the command name; utime is 14, stime 15.
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14)
-      utime = std::stol(field);
-    if (i == 15)
-      stime = std::stol(field);
-  }
-  return utime + stime;
-}
-
-// cpu_ticks of a process plus its direct children (PostgreSQL's backends).
-long cpu_ticks_with_children(int pid) {
-  auto total = cpu_ticks(pid);
-  if (total < 0)
-    return total;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr)
-    return total;
-  while (auto* entry = readdir(dir)) {
-    int child = std::atoi(entry->d_name);
-    if (child <= 0 || child == pid)
-      continue;
-    std::ifstream in{"/proc/" + std::to_string(child) + "/stat"};
-    std::string line;
-    if (!std::getline(in, line))
-      continue;
-    auto close = line.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    std::istringstream rest{line.substr(close + 2)};
-    std::string state;
-    int ppid = 0;
-    if (rest >> state >> ppid && ppid == pid)
-      if (auto t = cpu_ticks(child); t > 0)
-        total += t;
-  }
-  closedir(dir);
-  return total;
-}
 
 std::string payload(const options& o, int n, const std::string& sub) {
   char buf[1024];
@@ -485,7 +425,7 @@ int main(int argc, char** argv) {
   std::printf("# e2e load: %d cores, load average %s at start, %.1f s per "
               "step, rates",
               static_cast<int>(std::thread::hardware_concurrency()),
-              load_average().c_str(), o.seconds);
+              ispflow::bench::load_average("/").c_str(), o.seconds);
   for (auto r : o.rates)
     std::printf(" %d", r);
   std::printf("/s\n");
@@ -509,7 +449,7 @@ int main(int argc, char** argv) {
     subs.reserve(static_cast<size_t>(count));
     std::map<std::string, long> cpu_before;
     for (auto& [name, pid] : watched)
-      cpu_before[name] = cpu_ticks_with_children(pid);
+      cpu_before[name] = ispflow::bench::cpu_ticks_with_children(pid);
     auto errors_before = dr.errors.load();
     auto interval = std::chrono::duration<double>(1.0 / rate);
     auto start = clock_type::now();
@@ -633,15 +573,15 @@ int main(int argc, char** argv) {
                 rate, r.offered, r.published, r.activated, r.failed, r.missing,
                 r.produce_errors, r.sustained, r.p50, r.p90, r.p99, r.max,
                 r.relay_p50, r.relay_p99, r.fetch_p50, r.fetch_p99,
-                load_average().c_str(), r.kept_up ? "kept_up" : "BEHIND");
+                ispflow::bench::load_average("/").c_str(),
+                r.kept_up ? "kept_up" : "BEHIND");
     auto step_s
       = std::chrono::duration<double>(clock_type::now() - start).count();
     for (auto& [name, pid] : watched) {
-      auto after = cpu_ticks_with_children(pid);
+      auto after = ispflow::bench::cpu_ticks_with_children(pid);
       if (after < 0 || cpu_before[name] < 0)
         continue;
-      auto cpu_s = static_cast<double>(after - cpu_before[name])
-                   / static_cast<double>(sysconf(_SC_CLK_TCK));
+      auto cpu_s = ispflow::bench::ticks_to_seconds(after - cpu_before[name]);
       std::printf(" cpu_%s=%.0f%%/%.1fms", name.c_str(), 100.0 * cpu_s / step_s,
                   r.activated > 0
                     ? 1000.0 * cpu_s / static_cast<double>(r.activated)
@@ -686,7 +626,7 @@ int main(int argc, char** argv) {
               "%d/s) foreign_records=%" PRIu64 " consume_errors=%" PRIu64
               " load=%s\n",
               sustained, best_rate, st.foreign.load(), st.consume_errors.load(),
-              load_average().c_str());
+              ispflow::bench::load_average("/").c_str());
   if (half_step && results.size() > *half_step) {
     auto& h = results[*half_step];
     auto ceiling = ceiling_of({results.begin(), results.begin() + *half_step});

@@ -15,6 +15,7 @@
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/partition_owners.hpp"
 #include "adapters/radius/provisioning.hpp"
+#include "bench/support/proc_stats.hpp"
 #include "events/errc.hpp"
 
 #include <CLI/CLI.hpp>
@@ -22,15 +23,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <dirent.h>
-#include <fstream>
 #include <pqxx/pqxx>
-#include <sstream>
 #include <string>
 #include <sys/resource.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 using namespace ispflow;
@@ -41,58 +37,10 @@ namespace {
 
 constexpr int32_t partitions = 16;
 
-std::string loadavg() {
-  std::ifstream in{"/proc/loadavg"};
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// utime + stime of process `pid` and its parent's pid, from /proc/PID/stat.
-bool proc_stat(long pid, long& ppid, double& cpu_s) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string line;
-  if (!std::getline(in, line))
-    return false;
-  // The command may hold spaces: the fields follow the last ')'.
-  auto close = line.rfind(')');
-  if (close == std::string::npos)
-    return false;
-  std::istringstream rest{line.substr(close + 2)};
-  std::string field;
-  std::vector<std::string> f;
-  while (rest >> field)
-    f.push_back(field);
-  // f[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-  if (f.size() < 13)
-    return false;
-  ppid = std::stol(f[1]);
-  cpu_s = static_cast<double>(std::stoll(f[11]) + std::stoll(f[12]))
-          / static_cast<double>(sysconf(_SC_CLK_TCK));
-  return true;
-}
-
-// CPU seconds of the postmaster `server` and all its children.
-double server_cpu(long server) {
-  double sum = 0;
-  long parent = 0;
-  if (!proc_stat(server, parent, sum))
-    return 0;
-  DIR* d = opendir("/proc");
-  if (d == nullptr)
-    return sum;
-  while (auto* e = readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0')
-      continue;
-    long ppid = 0;
-    double cpu = 0;
-    if (proc_stat(pid, ppid, cpu) && ppid == server)
-      sum += cpu;
-  }
-  closedir(d);
-  return sum;
+// CPU seconds of the postmaster `server` and its backends.
+double server_cpu(int server) {
+  auto ticks = ispflow::bench::cpu_ticks_with_children(server);
+  return ticks < 0 ? 0.0 : ispflow::bench::ticks_to_seconds(ticks);
 }
 
 double own_cpu() {
@@ -117,20 +65,21 @@ int run(const options& o) {
   for (auto b : o.batches)
     std::printf(" %zu", b);
   std::printf(", %d rounds\n== machine: %u cores, load average %s\n", o.rounds,
-              std::thread::hardware_concurrency(), loadavg().c_str());
+              std::thread::hardware_concurrency(),
+              ispflow::bench::load_average().c_str());
   std::fflush(stdout);
   if (auto res = adapters::postgres::apply_migrations(o.dsn); !res) {
     std::fprintf(stderr, "migrations: %s\n", render_error(res.error()).c_str());
     return 1;
   }
-  long server = 0;
+  int server = -1;
   {
     pqxx::connection c{o.dsn};
     pqxx::nontransaction tx{c};
-    long backend = tx.exec1("SELECT pg_backend_pid()")[0].as<long>();
-    double ignored = 0;
-    if (!proc_stat(backend, server, ignored)) {
-      std::fprintf(stderr, "PostgreSQL is not on this machine: /proc/%ld\n",
+    int backend = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+    server = ispflow::bench::parent_pid(backend);
+    if (server <= 0) {
+      std::fprintf(stderr, "PostgreSQL is not on this machine: /proc/%d\n",
                    backend);
       return 1;
     }
@@ -243,7 +192,8 @@ int run(const options& o) {
                 "provisions/s, PostgreSQL CPU %.3f ms and bench CPU %.3f ms "
                 "per provision, failures %zu, load %s\n",
                 r + 1, batch, o.accounts, secs, n / secs, pg * 1e3 / n,
-                me * 1e3 / n, failures.load(), loadavg().c_str());
+                me * 1e3 / n, failures.load(),
+                ispflow::bench::load_average().c_str());
     std::fflush(stdout);
     if (failures.load() != 0)
       ++failed_rounds;
