@@ -175,12 +175,22 @@ struct pickup_state {
 
 using self_ptr = command_pickup_actor::stateful_pointer<pickup_state>;
 
-// Takes and runs the open commands of every partition held.
+// Takes and runs the open commands of every partition held. One read
+// finds the partitions that have any; only those are taken from (each
+// take is a fenced write transaction of its own).
 void scan(self_ptr self) {
   auto& st = self->state;
   if (!st.cfg.held || !st.cfg.sagas)
     return;
-  for (auto& [partition, epoch] : st.cfg.held()) {
+  auto held = st.cfg.held();
+  auto open = st.db->with_open_commands(held);
+  if (!open) {
+    common::log_warn("operator_commands", "open commands not read",
+                     {{"error", render_error(open.error())}});
+    return;
+  }
+  for (auto partition : *open) {
+    auto epoch = held.at(partition);
     auto taken = st.db->take(st.cfg.instance_id, partition, epoch,
                              st.cfg.batch);
     if (!taken) {

@@ -1,5 +1,6 @@
 #include "adapters/postgres/operator_commands.hpp"
 
+#include "adapters/postgres/fence.hpp"
 #include "adapters/postgres/session.hpp"
 #include "events/errc.hpp"
 
@@ -62,6 +63,15 @@ constexpr const char* take_sql
     "  ORDER BY requested_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
     " RETURNING " ISPFLOW_COMMAND_COLUMNS;
 
+// The same condition as take_sql's, per held partition and epoch, without
+// the fence and the row locks.
+constexpr const char* open_sql
+  = "SELECT h.p FROM unnest($1::int[], $2::bigint[]) AS h(p, e)"
+    " WHERE EXISTS (SELECT 1 FROM operator_commands c"
+    "  WHERE c.kafka_partition = h.p AND c.kind IN ('retry', 'cancel')"
+    "    AND (c.state = 'queued' OR (c.state = 'taken' AND c.epoch < h.e)))"
+    " ORDER BY h.p";
+
 constexpr const char* lock_one_sql
   = "SELECT coalesce(kafka_partition, -1) FROM operator_commands"
     " WHERE id = $1 AND state = 'queued' FOR UPDATE";
@@ -121,6 +131,7 @@ void prepare(pqxx::connection& conn, bool listen) {
   conn.prepare("ispflow_cmd_get", get_sql);
   conn.prepare("ispflow_cmd_fence", fence_sql);
   conn.prepare("ispflow_cmd_take", take_sql);
+  conn.prepare("ispflow_cmd_open", open_sql);
   conn.prepare("ispflow_cmd_lock_one", lock_one_sql);
   conn.prepare("ispflow_cmd_take_one", take_one_sql);
   conn.prepare("ispflow_cmd_finish", finish_sql);
@@ -243,6 +254,20 @@ operator_command_store::take(const std::string& instance, int32_t partition,
   std::sort(res->second.begin(), res->second.end(),
             [](auto& a, auto& b) { return a.requested_at < b.requested_at; });
   return std::move(res->second);
+}
+
+caf::expected<std::vector<int32_t>> operator_command_store::with_open_commands(
+  const std::map<int32_t, int64_t>& held) {
+  if (held.empty())
+    return std::vector<int32_t>{};
+  auto [parts, epochs] = detail::fence_arrays(held);
+  return impl_->db.run([&](pqxx::connection& conn) {
+    pqxx::nontransaction n{conn};
+    std::vector<int32_t> out;
+    for (auto row : n.exec_prepared("ispflow_cmd_open", parts, epochs))
+      out.push_back(row[0].as<int32_t>());
+    return out;
+  });
 }
 
 caf::expected<std::optional<operator_command>>

@@ -3,6 +3,7 @@
 #include <caf/expected.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +90,14 @@ public:
   caf::expected<std::vector<operator_command>>
   take(const std::string& instance, int32_t partition, int64_t epoch,
        size_t limit);
+
+  /// Of the partitions `held` (partition -> epoch), those with a command
+  /// `take` would take, in partition order. A plain read: it locks and
+  /// writes nothing, so a scan that finds nothing open costs no transaction
+  /// and no WAL flush (a take share-locks the owner row and commits). A
+  /// command that commits after the read notifies the channel.
+  caf::expected<std::vector<int32_t>>
+  with_open_commands(const std::map<int32_t, int64_t>& held);
 
   /// Takes the queued command `id` for `instance` under `epoch` of the
   /// command's partition (epoch 0: unfenced, for a command without a

@@ -14,7 +14,7 @@ if(TARGET ispflowctl)
     SOURCES integration/cluster_commands_test.cpp
     LIBS ispflow::actors ispflow::admin ispflow::postgres ispflow::events
          ispflow::sagas ispflow::test_support ispflow::rapidjson
-         PkgConfig::HTTPLIB
+         PkgConfig::HTTPLIB PkgConfig::PQXX
     LABELS integration PG)
   target_compile_definitions(cluster_commands_test PRIVATE
     ISPFLOWCTL="$<TARGET_FILE:ispflowctl>")

@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <rapidjson/document.h>
 #include <string>
 #include <sys/wait.h>
@@ -613,6 +614,109 @@ TEST_F(cluster_commands, a_take_under_a_stale_epoch_is_refused) {
   EXPECT_FALSE(*fin);
   EXPECT_EQ(db.value("SELECT state || ':' || taken_by FROM operator_commands"),
             "taken:node-b");
+}
+
+// The pickup's scan first reads which held partitions have a command to
+// take, and takes (a fenced write transaction each) only from those: an
+// idle instance commits nothing. The read names exactly what a take would
+// take, and locks nothing: a claim in flight does not hold it up.
+TEST_F(cluster_commands,
+       the_scan_reads_which_partitions_have_a_command_to_take) {
+  auto owners = pg::partition_owners::connect(db.dsn());
+  ASSERT_TRUE(owners);
+  std::map<int32_t, int64_t> held;
+  for (int32_t p = 0; p < 5; ++p) {
+    // Partition 2 had another owner before (its epoch is 2).
+    if (p == 2) {
+      ASSERT_TRUE(owners->claim("node-b", p));
+    }
+    auto e = owners->claim("node-a", p);
+    ASSERT_TRUE(e);
+    held[p] = *e;
+  }
+  ASSERT_EQ(held[2], 2);
+  saga_row("needs_attention");
+  auto command = [&](const std::string& id, const std::string& kind,
+                     int32_t partition, const std::string& state,
+                     int64_t epoch) {
+    db.value("INSERT INTO operator_commands (id, tenant_id, saga_id, kind,"
+             " kafka_partition, requested_by, state, taken_by, epoch)"
+             " VALUES ('"
+             + id + "', 'acme', 's-9', '" + kind + "', "
+             + std::to_string(partition) + ", 'ops', '" + state + "', "
+             + (state == "queued" ? "NULL" : "'node-x'") + ", "
+             + std::to_string(epoch) + ") RETURNING id");
+  };
+  command("c-queued", "retry", 0, "queued", 0);
+  command("c-orphan", "cancel", 2, "taken", 1); // its taker lost partition 2
+  command("c-running", "retry", 3, "taken", held[3]);
+  command("c-done", "retry", 4, "done", held[4]);
+  command("c-replay", "replay", 1, "done", 0);
+  command("c-elsewhere", "retry", 7, "queued", 0); // not held
+  auto store = pg::operator_command_store::connect(db.dsn());
+  ASSERT_TRUE(store);
+  // Another session holds every owner row, as a claim does while it
+  // commits; a take would wait for it.
+  pqxx::connection claimer{db.dsn()};
+  pqxx::work lock{claimer};
+  lock.exec("SELECT * FROM partition_owners FOR UPDATE");
+  auto open = std::async(std::launch::async,
+                         [&] { return store->with_open_commands(held); });
+  ASSERT_EQ(open.wait_for(5s), std::future_status::ready)
+    << "the read waited for the owner rows' lock";
+  auto parts = open.get();
+  ASSERT_TRUE(parts) << render_error(parts.error());
+  EXPECT_EQ(*parts, (std::vector<int32_t>{0, 2}));
+  lock.abort();
+  // A take agrees partition by partition.
+  for (auto& [partition, epoch] : held) {
+    auto taken = store->take("node-a", partition, epoch, 10);
+    ASSERT_TRUE(taken) << render_error(taken.error());
+    std::string ids;
+    for (auto& c : *taken)
+      ids += c.id;
+    EXPECT_EQ(ids, partition == 0   ? "c-queued"
+                   : partition == 2 ? "c-orphan"
+                                    : "")
+      << "partition " << partition;
+  }
+  // Once taken under the epoch held, nothing is open any more.
+  auto after = store->with_open_commands(held);
+  ASSERT_TRUE(after) << render_error(after.error());
+  EXPECT_TRUE(after->empty());
+  auto none = store->with_open_commands({});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+// An owner with nothing to do does not take the owner rows' lock to find
+// that out: a claim in flight (here: every owner row locked) sees no scan
+// of it waiting.
+TEST_F(cluster_commands, an_idle_owner_locks_nothing_to_look_for_commands) {
+  auto& a = start("node-a");
+  assign(a, {0, 1});
+  ASSERT_EQ(await("SELECT count(*) FROM partition_owners"
+                  " WHERE instance_id = 'node-a'",
+                  "2"),
+            "2");
+  // The pickup (a scan every 200 ms) sees the partitions held.
+  std::this_thread::sleep_for(500ms);
+  pqxx::connection claimer{db.dsn()};
+  pqxx::work lock{claimer};
+  lock.exec("SELECT * FROM partition_owners FOR UPDATE");
+  int waiting = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(100ms);
+    waiting = std::max(
+      waiting,
+      std::stoi(db.value("SELECT count(*) FROM pg_stat_activity"
+                         " WHERE datname = current_database()"
+                         " AND wait_event_type = 'Lock' AND query LIKE"
+                         " '%FROM partition_owners WHERE partition = $1"
+                         " FOR KEY SHARE%'")));
+  }
+  lock.abort();
+  EXPECT_EQ(waiting, 0) << "a scan waited for the owner rows";
 }
 
 // A replay is run by the instance that received it and recorded once it
