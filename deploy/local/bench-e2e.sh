@@ -33,6 +33,10 @@
 #                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
+#   E2E_IDLE=30                             first, 10 s after the start, the stack idle for that many
+#                                           seconds: CPU per process and WAL per
+#                                           second with no load (what every
+#                                           activation's share shrinks with the rate)
 # Ports: STACK_PORT_BASE (default 18300) + 1..13 (see stack.sh), admin API
 # STACK_ADMIN_PORT (default 8389), PostgreSQL STACK_PG_PORT (default 55436):
 # apart from the demo's, so both can run on one machine.
@@ -134,6 +138,36 @@ perf_pid=
 if [[ "${E2E_PERF:-0}" == 1 ]]; then
   perf record ${E2E_PERF_ARGS:--g} -o "$STACK_DIR/perf.data" -p "$STACK_ISPFLOWD_PID" >"$STACK_DIR/perf.log" 2>&1 &
   perf_pid=$!
+fi
+# CPU ticks of a process, its threads and its children (PostgreSQL's
+# backends), the exited ones included.
+cpu_ticks() {
+  local t c
+  t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  for c in $(pgrep -P "$1"); do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+idle=${E2E_IDLE:-0}
+if ((idle > 0)); then
+  wal="select wal_records || ' ' || wal_bytes || ' ' || wal_sync from pg_stat_wal"
+  sleep 10 # the start-up's own writes (migrations, first checkpoints) settle
+  declare -A idle_before
+  for pair in ${watch//,/ }; do idle_before[${pair%%=*}]=$(cpu_ticks "${pair#*=}"); done
+  read -r wr0 wb0 ws0 <<<"$(stack_sql "$wal")"
+  sleep "$idle"
+  read -r wr1 wb1 ws1 <<<"$(stack_sql "$wal")"
+  hz=$(getconf CLK_TCK)
+  line=
+  for pair in ${watch//,/ }; do
+    name=${pair%%=*}
+    line+=" $name=$(awk -v a="${idle_before[$name]}" -v b="$(cpu_ticks "${pair#*=}")" -v hz="$hz" -v s="$idle" \
+      'BEGIN { printf "%.1f", (b - a) * 1000 / hz / s }')"
+  done
+  echo "== idle for $idle s, no load: CPU in ms per second:$line"
+  awk -v r=$((wr1 - wr0)) -v b=$((wb1 - wb0)) -v f=$((ws1 - ws0)) -v s="$idle" \
+    'BEGIN { printf "   WAL per second: %.1f records, %.0f bytes, %.1f syncs\n", r / s, b / s, f / s }'
 fi
 warmup_rate=${E2E_WARMUP_RATE:-5}
 if ((warmup > 0)); then
