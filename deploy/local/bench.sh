@@ -79,7 +79,7 @@ echo "== drift scan: 100,000 subscribers against the NetBox, GenieACS and VOLTHA
 
 echo "== end-to-end: activations through the simulated network and FreeRADIUS (deploy/local/bench-e2e.sh)"
 # Its own stack: PostgreSQL on 55436, not this script's.
-STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"
+E2E_IDLE=${E2E_IDLE:-15} STACK_PG_PORT=55436 STACK_DB=ispflow "$(dirname "$0")/bench-e2e.sh" "$build"
 
 echo "== cluster: take-over after SIGKILL and SIGTERM, activation sagas/s with 1, 2 and 3 instances (deploy/local/bench-cluster.sh)"
 # Its own stacks: PostgreSQL on 22170, ports 22140-22199.
