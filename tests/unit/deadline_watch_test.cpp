@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <gtest/gtest.h>
 #include <memory>
@@ -127,7 +128,7 @@ TEST(deadline_watch, a_watch_may_be_destroyed_by_its_own_fire) {
 // unanswered until it is told (gc_flush_atom), then answers it: a save as
 // if it had been written, a query with what the store answered when it was
 // asked. Everything else goes to the memory store.
-enum class held_request { first_save, first_query };
+enum class held_request { first_save, first_query, none };
 
 struct holding_store_state {
   actors::saga_store_actor inner;
@@ -205,7 +206,13 @@ struct watched_engine {
   std::atomic<int> finishes{0};
   std::vector<caf::actor> actors;
 
-  explicit watched_engine(held_request what) {
+  /// `linger`: the router's write_linger; `script` sets up the fake
+  /// adapter before the engine starts.
+  explicit watched_engine(
+    held_request what,
+    std::chrono::milliseconds linger
+    = actors::saga_router_settings{}.write_linger,
+    std::function<void(ispflow::testing::fake_adapter_state&)> script = {}) {
     cfg.add_message_types<caf::id_block::ispflow>();
     cfg.set("scheduler.max-threads", 2);
     sys = std::make_unique<caf::actor_system>(cfg);
@@ -222,6 +229,8 @@ struct watched_engine {
     ev.partition = 0;
     db->add_event(std::move(ev));
     auto fake = std::make_shared<ispflow::testing::fake_adapter_state>();
+    if (script)
+      script(*fake);
     auto fake_actor = ispflow::testing::spawn_fake_adapter(*sys, fake);
     auto inner = actors::spawn_memory_saga_store(*sys, db);
     store = sys->spawn(holding_store, inner, saves, what);
@@ -234,6 +243,7 @@ struct watched_engine {
     rs.write_retry = 10ms;
     rs.poll_interval = 100ms;
     rs.deadlines = watch;
+    rs.write_linger = linger;
     rs.seed = 42;
     rs.on_saga_finished = [this](const sagas::saga_instance& inst) {
       if (finishes++ == 0)
@@ -293,5 +303,45 @@ TEST(saga_deadlines, a_query_without_an_answer_in_time_is_made_again) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(engine.finishes.load(), 1);
   EXPECT_EQ(engine.db->sagas.size(), 1u);
+}
+
+// With a watch, a saga's linger (the wait for its calls' answers before it
+// writes) is one of its deadlines, withdrawn when the saga writes before
+// it falls due. Here provision_onu_service parks (its breaker is open):
+// the saga, lingering since provision_radius went out, writes with no
+// call left out and waits, alive, with nothing armed however long the
+// linger.
+TEST(saga_deadlines, a_linger_the_answers_end_is_withdrawn) {
+  watched_engine engine{held_request::none, 10s, [](auto& fake) {
+                          fake.set("voltha.provision_service",
+                                   ispflow::testing::fake_mode::park);
+                        }};
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (engine.saves->load() < 2 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(engine.saves->load(), 2) << "the parked saga did not write";
+  // The router's poll tick arms one while its query is out: the fewest
+  // armed over a while.
+  auto fewest = engine.watch->armed();
+  for (int i = 0; i < 60; ++i) {
+    std::this_thread::sleep_for(5ms);
+    fewest = std::min(fewest, engine.watch->armed());
+  }
+  EXPECT_EQ(fewest, 0u) << "the linger was left armed";
+}
+
+// A call that does not answer ends the linger at its deadline: the saga
+// writes what it did meanwhile, and the database trails it by no more.
+TEST(saga_deadlines, a_linger_without_answers_writes_at_its_deadline) {
+  watched_engine engine{held_request::none, 300ms, [](auto& fake) {
+                          fake.set("radius.provision",
+                                   ispflow::testing::fake_mode::never_answer);
+                        }};
+  // The saga's first write, then (allocate_ip answered, provision_radius
+  // out for good) the write the linger's deadline lets go.
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (engine.saves->load() < 2 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(engine.saves->load(), 2);
 }
 } // namespace
