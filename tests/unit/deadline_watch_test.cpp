@@ -263,6 +263,14 @@ struct watched_engine {
     sys.reset();
   }
 
+  /// The saves so far, once there are `n` or after `max`.
+  int await_saves(int n, std::chrono::milliseconds max = 5s) {
+    auto until = std::chrono::steady_clock::now() + max;
+    while (saves->load() < n && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(5ms);
+    return saves->load();
+  }
+
   actors::saga_store_actor store;
 };
 
@@ -316,10 +324,7 @@ TEST(saga_deadlines, a_linger_the_answers_end_is_withdrawn) {
                           fake.set("voltha.provision_service",
                                    ispflow::testing::fake_mode::park);
                         }};
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (engine.saves->load() < 2 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(5ms);
-  ASSERT_EQ(engine.saves->load(), 2) << "the parked saga did not write";
+  ASSERT_EQ(engine.await_saves(2), 2) << "the parked saga did not write";
   // The router's poll tick arms one while its query is out: the fewest
   // armed over a while.
   auto fewest = engine.watch->armed();
@@ -339,9 +344,6 @@ TEST(saga_deadlines, a_linger_without_answers_writes_at_its_deadline) {
                         }};
   // The saga's first write, then (allocate_ip answered, provision_radius
   // out for good) the write the linger's deadline lets go.
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (engine.saves->load() < 2 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(engine.saves->load(), 2);
+  EXPECT_EQ(engine.await_saves(2), 2);
 }
 } // namespace
