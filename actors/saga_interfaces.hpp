@@ -137,8 +137,13 @@ using timer_actor
 /// Starts one saga per startable inbox event, in per-subscriber order.
 ///
 /// interface saga_router_actor {
-///   /// Poll the store for startable events now (e.g. after intake wrote).
+///   /// New events are in the inbox (intake wrote): poll the store for
+///   /// startable events now, even within the quiet period that follows a
+///   /// poll that found nothing.
 ///   (nudge_atom) -> ()
+///   /// Internal: the quiet period ended; poll if asked for meanwhile and
+///   /// no poll has been made since (`generation` names the request).
+///   (nudge_atom, uint64_t generation) -> ()
 ///   /// Periodic poll (self-sent every poll_interval).
 ///   (tick_atom) -> ()
 ///   /// Internal: the deadline of store request `token` fell due
@@ -169,8 +174,8 @@ using timer_actor
 ///   (close_atom, vector<int32_t> partitions) -> ()
 /// }
 using saga_router_actor = caf::typed_actor<
-  caf::reacts_to<nudge_atom>, caf::reacts_to<tick_atom>,
-  caf::reacts_to<timeout_atom, uint64_t>,
+  caf::reacts_to<nudge_atom>, caf::reacts_to<nudge_atom, uint64_t>,
+  caf::reacts_to<tick_atom>, caf::reacts_to<timeout_atom, uint64_t>,
   caf::reacts_to<done_atom, sagas::saga_instance>,
   caf::replies_to<caf::get_atom>::with<saga_router_counts>,
   caf::replies_to<retry_atom, std::string, std::string>::with<std::string>,

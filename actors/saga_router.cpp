@@ -73,6 +73,11 @@ struct router_state {
   /// nudge is pending meanwhile if one was asked for).
   caf::actor_clock::time_point quiet_until;
   bool quiet_nudge = false;
+  /// Names the pending quiet nudge; a poll for new events voids it.
+  uint64_t quiet_generation = 0;
+  /// New events were written (an outside nudge): the next poll goes out
+  /// without waiting for the quiet period.
+  bool fresh = false;
   /// Claimed subscribers and inbox events (taken, saga not ended yet).
   std::set<subscriber_key> busy;
   std::set<int64_t> claimed;
@@ -440,13 +445,21 @@ void poll(self_ptr self) {
     return;
   // Sagas that end ask for a poll each; while every startable event is
   // already claimed, polling back to back only repeats the same query.
-  if (auto now = self->clock().now(); now < st.quiet_until) {
+  // Events just written are new to every earlier poll: they do not wait.
+  if (auto now = self->clock().now(); !st.fresh && now < st.quiet_until) {
     if (!st.quiet_nudge) {
       st.quiet_nudge = true;
-      self->delayed_send(self, st.quiet_until - now, nudge_atom_v);
+      self->delayed_send(self, st.quiet_until - now, nudge_atom_v,
+                         st.quiet_generation);
     }
     return;
   }
+  if (st.quiet_nudge) {
+    // This poll answers whoever asked for the pending one.
+    st.quiet_nudge = false;
+    ++st.quiet_generation;
+  }
+  st.fresh = false;
   st.polling = true;
   st.poll_again = false;
   pg::startable_query q;
@@ -687,7 +700,14 @@ saga_router_actor::behavior_type router(self_ptr self,
     self->delayed_send(self, st.cfg.poll_interval, tick_atom_v);
   return {
     [self](nudge_atom) {
-      self->state.quiet_nudge = false;
+      self->state.fresh = true;
+      poll(self);
+    },
+    [self](nudge_atom, uint64_t generation) {
+      auto& rs = self->state;
+      if (!rs.quiet_nudge || generation != rs.quiet_generation)
+        return;
+      rs.quiet_nudge = false;
       poll(self);
     },
     [self](timeout_atom, uint64_t token) {

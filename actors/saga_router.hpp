@@ -49,7 +49,8 @@ struct saga_router_settings {
   /// Poll period besides nudges; zero disables the periodic poll.
   std::chrono::milliseconds poll_interval{1'000};
   /// After a poll that found no event to start, the next waits this long
-  /// (nudges, ticks and ending sagas meanwhile are folded into one poll).
+  /// (ticks and ending sagas meanwhile are folded into one poll); a nudge
+  /// for newly written events does not wait.
   std::chrono::milliseconds poll_quiet{10};
   /// Topic of dead letters for refused billing events.
   std::string dead_letter_topic = "billing.events.v1.dlq";

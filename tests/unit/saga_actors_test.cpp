@@ -568,6 +568,24 @@ TEST_F(saga_actors_test, a_saturated_tenant_starts_no_saga_until_it_drains) {
   EXPECT_EQ(fake->count("netbox.allocate_ip"), 1u);
 }
 
+TEST_F(saga_actors_test, a_nudge_for_new_events_does_not_wait_out_the_quiet) {
+  // The first poll finds nothing, which holds the next for poll_quiet
+  // (10 ms): that folds the polls of ending sagas. Intake's nudge says
+  // events were written since: its poll goes out at once, on a test clock
+  // that stands still.
+  boot();
+  sched.run();
+  auto a = add_event(activated, "a1", activate_payload);
+  caf::anon_send(router, nudge_atom_v);
+  sched.run();
+  EXPECT_EQ(fake->count("netbox.allocate_ip"), 1u)
+    << "the nudge's poll waited for the quiet period";
+  run_all();
+  ASSERT_NE(saga_of(a), nullptr);
+  EXPECT_EQ(saga_of(a)->state, sagas::saga_state::completed);
+  EXPECT_EQ(fake->count("netbox.allocate_ip"), 1u);
+}
+
 TEST_F(saga_actors_test, refused_event_is_dead_lettered_with_its_reason) {
   auto id = add_event(suspended, "s9", R"({"reason":"fraud"})");
   boot();
