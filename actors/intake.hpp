@@ -69,8 +69,9 @@ struct intake_settings {
                      const events::intake_batch&)>
     on_batch;
   /// Told the consumer lag of every assigned partition at most once per
-  /// `lag_interval` (asking costs broker round trips); runs on the
-  /// intake's thread.
+  /// `lag_interval` (kafka::consumer::lag: from what the consumer knows,
+  /// broker round trips only after an assignment); runs on the intake's
+  /// thread.
   std::function<void(std::vector<adapters::kafka::partition_lag>)> on_lag;
   std::chrono::milliseconds lag_interval{5'000};
 };

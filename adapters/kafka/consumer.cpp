@@ -5,6 +5,8 @@
 #include "events/errc.hpp"
 
 #include <exception>
+#include <map>
+#include <utility>
 
 namespace ispflow::adapters::kafka {
 
@@ -27,19 +29,44 @@ rebalance_listener::~rebalance_listener() {
   // nop
 }
 
-struct consumer::impl : RdKafka::RebalanceCb {
+struct consumer::impl : RdKafka::RebalanceCb, RdKafka::OffsetCommitCb {
   detail::event_sink events;
   std::shared_ptr<rebalance_listener> listener;
   caf::error pending;
   bool closed = false;
+  /// The group's committed offset of each assigned partition as this member
+  /// knows it (-1: none): read from the group once after the assignment,
+  /// then moved by this member's own acknowledged commits, the only ones
+  /// the group takes for a partition while it is assigned here.
+  std::map<std::pair<std::string, int32_t>, int64_t> committed;
   // Declared last, so destroyed first: no callback outlives the state.
   std::unique_ptr<RdKafka::KafkaConsumer> handle;
+
+  void forget(const std::vector<RdKafka::TopicPartition*>& parts) {
+    for (auto* p : parts)
+      committed.erase({p->topic(), p->partition()});
+  }
+
+  void note_committed(const std::vector<RdKafka::TopicPartition*>& parts) {
+    for (auto* p : parts)
+      if (p->err() == RdKafka::ERR_NO_ERROR && p->offset() >= 0)
+        committed[{p->topic(), p->partition()}] = p->offset();
+  }
+
+  // Runs inside poll_batch (the owner thread), for every commit answered.
+  void offset_commit_cb(RdKafka::ErrorCode err,
+                        std::vector<RdKafka::TopicPartition*>& parts) override {
+    if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET)
+      note_committed(parts);
+  }
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     // Exceptions must not unwind through librdkafka's C frames.
     try {
       bool cooperative = c->rebalance_protocol() == "COOPERATIVE";
+      // Another member may have committed while they were not ours.
+      forget(parts);
       if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
         if (cooperative) {
           std::unique_ptr<RdKafka::Error> e{c->incremental_assign(parts)};
@@ -108,6 +135,11 @@ consumer::make(const client_settings& settings,
       != RdKafka::Conf::CONF_OK)
     return caf::make_error(errc::invalid_config,
                            "kafka property rebalance_cb: " + errstr);
+  if ((*conf)->set("offset_commit_cb",
+                   static_cast<RdKafka::OffsetCommitCb*>(st.get()), errstr)
+      != RdKafka::Conf::CONF_OK)
+    return caf::make_error(errc::invalid_config,
+                           "kafka property offset_commit_cb: " + errstr);
   st->handle.reset(RdKafka::KafkaConsumer::create(conf->get(), errstr));
   if (!st->handle)
     return caf::make_error(errc::kafka_error,
@@ -189,6 +221,8 @@ consumer::commit_offsets(const std::vector<events::topic_offset>& offsets,
       return detail::kafka_error("commit " + p->topic() + "["
                                    + std::to_string(p->partition()) + "]",
                                  p->err());
+  if (wait)
+    st.note_committed(parts.items);
   return caf::unit;
 }
 
@@ -216,22 +250,39 @@ consumer::lag(std::chrono::milliseconds timeout) {
   if (parts.items.empty())
     return out;
   auto timeout_ms = static_cast<int>(timeout.count());
-  if (auto err = st.handle->committed(parts.items, timeout_ms);
-      err != RdKafka::ERR_NO_ERROR)
-    return detail::kafka_error("committed offsets", err);
+  // Only partitions whose committed offset this member does not know yet
+  // (newly assigned) cost a round trip to the group coordinator.
+  detail::partition_list unknown;
+  for (auto* p : parts.items)
+    if (st.committed.count({p->topic(), p->partition()}) == 0)
+      unknown.add(p->topic(), p->partition(), RdKafka::Topic::OFFSET_INVALID);
+  if (!unknown.items.empty()) {
+    if (auto err = st.handle->committed(unknown.items, timeout_ms);
+        err != RdKafka::ERR_NO_ERROR)
+      return detail::kafka_error("committed offsets", err);
+    for (auto* p : unknown.items)
+      st.committed[{p->topic(), p->partition()}]
+        = p->offset() >= 0 ? p->offset() : -1;
+  }
   for (auto* p : parts.items) {
+    // The watermarks the last fetch answer brought (librdkafka keeps them);
+    // a partition not fetched yet is asked for.
+    auto committed = st.committed[{p->topic(), p->partition()}];
     int64_t low = -1;
     int64_t high = -1;
-    if (auto err = st.handle->query_watermark_offsets(
-          p->topic(), p->partition(), &low, &high, timeout_ms);
-        err != RdKafka::ERR_NO_ERROR)
+    auto err = st.handle->get_watermark_offsets(p->topic(), p->partition(),
+                                                &low, &high);
+    if (err != RdKafka::ERR_NO_ERROR || high < 0 || (committed < 0 && low < 0))
+      err = st.handle->query_watermark_offsets(p->topic(), p->partition(), &low,
+                                               &high, timeout_ms);
+    if (err != RdKafka::ERR_NO_ERROR)
       return detail::kafka_error("watermarks of " + p->topic() + "["
                                    + std::to_string(p->partition()) + "]",
                                  err);
     partition_lag x;
     x.topic = p->topic();
     x.partition = p->partition();
-    x.committed = p->offset() >= 0 ? p->offset() : -1;
+    x.committed = committed;
     x.high_watermark = high;
     x.lag = high - (x.committed >= 0 ? x.committed : low);
     out.push_back(std::move(x));

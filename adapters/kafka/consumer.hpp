@@ -89,7 +89,12 @@ public:
   /// Partitions currently assigned to this member.
   caf::expected<std::vector<topic_partition>> assignment();
 
-  /// Committed offset versus high watermark for every assigned partition.
+  /// Committed offset versus high watermark for every assigned partition,
+  /// from what this member knows: its own acknowledged commits (the group's
+  /// committed offset is asked for once per newly assigned partition) and
+  /// the watermarks of the last fetch answer (asked for while a partition
+  /// has none). In the steady state it waits for no broker, so the owner
+  /// thread can call it between polls; `timeout` bounds those first asks.
   caf::expected<std::vector<partition_lag>>
   lag(std::chrono::milliseconds timeout);
 

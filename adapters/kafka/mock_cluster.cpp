@@ -108,4 +108,16 @@ caf::expected<void> mock_cluster::create_topic(const std::string& name,
   return caf::unit;
 }
 
+caf::expected<void> mock_cluster::set_rtt(std::chrono::milliseconds rtt) {
+  // The mock numbers its brokers from 1.
+  for (int id = 1; id <= impl_->brokers; ++id)
+    if (auto err = rd_kafka_mock_broker_set_rtt(impl_->cluster.get(), id,
+                                                static_cast<int>(rtt.count()));
+        err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return caf::make_error(errc::kafka_error, "rtt of broker "
+                                                  + std::to_string(id) + ": "
+                                                  + rd_kafka_err2str(err));
+  return caf::unit;
+}
+
 } // namespace ispflow::adapters::kafka

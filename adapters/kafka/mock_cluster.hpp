@@ -1,6 +1,7 @@
 #pragma once
 
 #include <caf/expected.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ public:
   /// of min(`replication_factor`, brokers). Fails for an existing topic.
   caf::expected<void> create_topic(const std::string& name, int partitions,
                                    int replication_factor = 1);
+
+  /// Delays every broker's answers by `rtt` (0: answers at once again),
+  /// e.g. to show what waits for a broker and what does not.
+  caf::expected<void> set_rtt(std::chrono::milliseconds rtt);
 
   /// Implementation details, defined in mock_cluster.cpp.
   struct impl;

@@ -239,6 +239,43 @@ TEST_F(kafka_adapter, an_async_commit_reaches_the_group) {
   EXPECT_FALSE(closed);
 }
 
+// The intake reads the lag between polls, on the thread that consumes:
+// once it knows the committed offset (its own acknowledged commit) and
+// the watermarks (from fetch answers), it asks no broker, so a slow
+// coordinator does not hold up consumption.
+TEST_F(kafka_adapter, lag_waits_for_no_broker_once_it_knows_the_offsets) {
+  auto topic = unique_name("lag-known");
+  ASSERT_TRUE(cluster->create_topic(topic, 1));
+  std::vector<kafka_record> sent;
+  for (int i = 0; i < 10; ++i)
+    sent.push_back(make_record(topic, -1, "k", "m" + std::to_string(i)));
+  produce(sent);
+  auto cons = kafka::consumer::make(settings(unique_name("g")), {topic});
+  ASSERT_TRUE(cons);
+  ASSERT_EQ(poll_n(**cons, 10).size(), 10u);
+  ASSERT_TRUE((*cons)->commit_async({topic_offset{topic, 0, 7}}));
+  int64_t committed = -1;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (committed != 7 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE((*cons)->poll_batch(10, 100ms));
+    auto lag = (*cons)->lag(5s);
+    ASSERT_TRUE(lag) << ispflow::render_error(lag.error());
+    if (lag->size() == 1)
+      committed = lag->at(0).committed;
+  }
+  ASSERT_EQ(committed, 7);
+  // Every answer of the cluster now takes 3 s; the lag takes none of them.
+  ASSERT_TRUE(cluster->set_rtt(3s));
+  auto lag = (*cons)->lag(500ms);
+  ASSERT_TRUE(cluster->set_rtt(0ms));
+  ASSERT_TRUE(lag) << ispflow::render_error(lag.error());
+  ASSERT_EQ(lag->size(), 1u);
+  EXPECT_EQ(lag->at(0).committed, 7);
+  EXPECT_EQ(lag->at(0).high_watermark, 10);
+  EXPECT_EQ(lag->at(0).lag, 3);
+  ASSERT_TRUE((*cons)->close());
+}
+
 TEST_F(kafka_adapter, rebalance_listener_sees_assign_and_revoke) {
   auto topic = unique_name("rebalance");
   ASSERT_TRUE(cluster->create_topic(topic, 3));
