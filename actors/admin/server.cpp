@@ -650,8 +650,11 @@ struct admin_server::impl {
          "ispflow_dead_letters",
          "Dead letters neither re-driven nor dismissed, by tenant and error.",
          &detail::store::dead_letters_open},
-       cb_def{"ispflow_sagas", "Sagas by tenant, type and state.",
-              &detail::store::sagas_by_state},
+       cb_def{"ispflow_sagas",
+              "Open sagas (pending, running, compensating, needs_attention)"
+              " by tenant, type and state; finished ones are counted by"
+              " ispflow_sagas_finished_total.",
+              &detail::store::open_sagas_by_state},
        cb_def{"ispflow_outbox_oldest_age_seconds",
               "Age of the oldest outbox record not yet published, by topic"
               " (the relay's lag; no sample when nothing is pending).",

@@ -495,11 +495,13 @@ caf::expected<std::vector<sample>> store::dead_letters_open() {
   });
 }
 
-caf::expected<std::vector<sample>> store::sagas_by_state() {
+caf::expected<std::vector<sample>> store::open_sagas_by_state() {
   return impl_->run([](pqxx::connection& c) {
     pqxx::read_transaction w{c};
+    // The predicate of sagas_subscriber_open_idx (schema/0003_sagas.sql).
     auto rows = w.exec("SELECT tenant_id, name, state, count(*) FROM sagas"
-                       " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+                       " WHERE state IN ('pending', 'running', 'compensating',"
+                       " 'needs_attention') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
     std::vector<sample> out;
     for (const auto& r : rows)
       out.push_back(sample{{{"tenant", r[0].as<std::string>()},

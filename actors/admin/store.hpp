@@ -183,10 +183,14 @@ public:
   caf::expected<void> audit(const audit_entry& entry);
 
   /// Samples for the scrape-time gauges: outbox backlog, dead letters not
-  /// re-driven, sagas by (tenant, type, state).
+  /// re-driven, open sagas (pending, running, compensating,
+  /// needs_attention) by (tenant, type, state). Open sagas only: they are
+  /// read through the partial index of open sagas, while counting the
+  /// finished ones (kept `retention.sagas_seconds`, a year by default) would
+  /// read the whole table at every refresh.
   caf::expected<std::vector<sample>> outbox_backlog();
   caf::expected<std::vector<sample>> dead_letters_open();
-  caf::expected<std::vector<sample>> sagas_by_state();
+  caf::expected<std::vector<sample>> open_sagas_by_state();
   /// Age in seconds of the oldest unpublished outbox record, by topic (the
   /// relay's lag); topics with nothing pending have no sample.
   caf::expected<std::vector<sample>> outbox_oldest_age();

@@ -426,14 +426,18 @@ protected:
 };
 
 TEST_F(admin_metrics_refresh, gauges_follow_the_database) {
+  // A saga that becomes open is counted; one that finishes is no longer.
+  db.query("UPDATE sagas SET state = 'compensating' WHERE id = 'p-0002'");
   db.query("UPDATE sagas SET state = 'cancelled' WHERE id = 's-t2'");
-  const std::string want
-    = R"(ispflow_sagas{tenant="t2",type="activate",state="cancelled"} 1)";
+  const std::string opened
+    = R"(ispflow_sagas{tenant="t1",type="activate",state="compensating"} 1)";
+  const std::string gone = R"(ispflow_sagas{tenant="t2",)";
   bool seen = false;
   for (auto limit = clock_type::now() + 30s; !seen && clock_type::now() < limit;
        std::this_thread::sleep_for(50ms)) {
     auto res = client->Get("/metrics");
-    seen = res && res->body.find(want) != std::string::npos;
+    seen = res && res->body.find(opened) != std::string::npos
+           && res->body.find(gone) == std::string::npos;
   }
   EXPECT_TRUE(seen);
 }
