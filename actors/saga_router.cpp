@@ -31,7 +31,8 @@
 //   nudge / tick / saga done ----------> poll next_startable
 //                                             |  per event (claimed)
 //                                             v
-//                       status (subscriber states, one request)
+//     status (subscriber states, one request; none when the events came
+//             with their records, as the PostgreSQL store's do)
 //                                     |                 |
 //                               admit: starts      admit: refused
 //                                     v                 v
@@ -432,6 +433,18 @@ void admit_all(self_ptr self, std::vector<pg::startable_event> evs) {
     status_atom_v, std::move(q));
 }
 
+// Decides the events on the records they came with (the PostgreSQL
+// store's startable query reads them), or else asks the store.
+void admit(self_ptr self, std::vector<pg::startable_event> evs) {
+  auto with = [](const pg::startable_event& ev) { return ev.with_record; };
+  if (!std::all_of(evs.begin(), evs.end(), with))
+    return admit_all(self, std::move(evs));
+  for (auto& ev : evs)
+    decide(self, ev,
+           std::string{sagas::to_string(pg::admission_state(ev.record))},
+           ev.record.service_type, ev.record.profile);
+}
+
 void poll(self_ptr self) {
   auto& st = self->state;
   if (st.draining)
@@ -488,7 +501,7 @@ void poll(self_ptr self) {
       bool stale = !rs.released_while_polling.empty();
       rs.released_while_polling.clear();
       if (!taken.empty())
-        admit_all(self, std::move(taken));
+        admit(self, std::move(taken));
       else if (!stale)
         rs.quiet_until = self->clock().now() + rs.cfg.poll_quiet;
       self->state.polling = false;

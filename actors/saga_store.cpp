@@ -461,24 +461,7 @@ struct pg_reader_state {
   pg_saga_store_settings cfg;
   std::optional<pg::saga_store> db;
   std::optional<pg::subscriber_reader> records_db;
-  /// The records that came with the last startable events, by subscriber.
-  /// The router asks for them next, before it starts a saga for any of
-  /// them, and none changes meanwhile: a record changes only with a saga of
-  /// its subscriber, and these have none open.
-  std::map<std::pair<std::string, std::string>, pg::subscriber_view> polled;
   static inline const char* name = "ispflow.saga_store.reader";
-
-  // The answer from `polled`, if it has every key of `q`.
-  std::optional<subscriber_states> from_poll(const subscriber_keys& q) const {
-    subscriber_states res;
-    for (auto& key : q.keys) {
-      auto i = polled.find(key);
-      if (i == polled.end())
-        return std::nullopt;
-      add_state(res, i->second);
-    }
-    return res;
-  }
 
   // Each subscriber's record (schema/0011_subscriber_record.sql): the
   // state admission decides on, service type and the profile later sagas
@@ -512,18 +495,15 @@ pg_reader(saga_reader_actor::stateful_pointer<pg_reader_state> self,
       auto& st = self->state;
       if (auto err = connect_store(st.cfg, st.db))
         return err;
+      // Each event comes with its subscriber's record (with_record), which
+      // the router decides on without asking for it (status_atom).
       auto res = st.db->next_startable(q);
       if (!res)
         return std::move(res.error());
-      st.polled.clear();
-      for (auto& e : *res)
-        st.polled.insert_or_assign({e.tenant_id, e.subscriber_id}, e.record);
       return std::move(*res);
     },
     [self](status_atom,
            const subscriber_keys& q) -> caf::result<subscriber_states> {
-      if (auto polled = self->state.from_poll(q))
-        return std::move(*polled);
       auto res = self->state.records(q);
       if (!res)
         return std::move(res.error());

@@ -918,6 +918,7 @@ saga_store::next_startable(const startable_query& q) {
       e.traceparent = row[7].as<std::string>();
       e.partition = row[8].as<int32_t>();
       e.record = detail::subscriber_view_of(row, 9);
+      e.with_record = true;
       result.push_back(std::move(e));
     }
   } catch (const std::exception& e) {

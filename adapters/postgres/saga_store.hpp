@@ -34,6 +34,9 @@ struct startable_event {
   /// subscriber_reader reads it: the subscriber has no open saga, so it
   /// stays so until the router starts one.
   subscriber_view record;
+  /// Whether `record` was read with the event (next_startable does);
+  /// otherwise the router asks the store for the record before admission.
+  bool with_record = false;
 
   friend bool operator==(const startable_event&, const startable_event&)
     = default;

@@ -138,6 +138,62 @@ late_reader(actors::saga_store_actor::stateful_pointer<late_reader_state> self,
     ispflow::testing::forwarded_reads(self));
 }
 
+// A store whose startable events come with their subscribers' records, as
+// the PostgreSQL store's do (state `record_state` for every one), and which
+// refuses to be asked for records (status_atom): admission must decide on
+// what came with the events. Everything else goes to the memory store.
+struct with_records_state {
+  actors::saga_store_actor inner;
+  std::string record_state;
+};
+
+actors::saga_store_actor::behavior_type with_records(
+  actors::saga_store_actor::stateful_pointer<with_records_state> self,
+  actors::saga_store_actor inner, std::string record_state) {
+  namespace pg = adapters::postgres;
+  self->state.inner = std::move(inner);
+  self->state.record_state = std::move(record_state);
+  return {
+    [self](save_atom, std::vector<pg::saga_write>& batch) {
+      return self->delegate(self->state.inner, save_atom_v, std::move(batch));
+    },
+    [self](next_atom, pg::startable_query& q)
+      -> caf::result<std::vector<pg::startable_event>> {
+      auto rp = self->make_response_promise<std::vector<pg::startable_event>>();
+      self->request(self->state.inner, caf::infinite, next_atom_v, std::move(q))
+        .then(
+          [self, rp](std::vector<pg::startable_event>& evs) mutable {
+            for (auto& ev : evs) {
+              ev.record.state = self->state.record_state;
+              ev.with_record = true;
+            }
+            rp.deliver(std::move(evs));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](skip_atom, int64_t id, std::string& reason,
+           std::vector<events::kafka_record>& records, pg::write_fence fence) {
+      return self->delegate(self->state.inner, skip_atom_v, id,
+                            std::move(reason), std::move(records), fence);
+    },
+    [self](load_atom, std::vector<int32_t>& parts) {
+      return self->delegate(self->state.inner, load_atom_v, std::move(parts));
+    },
+    [self](load_atom, std::string& id) {
+      return self->delegate(self->state.inner, load_atom_v, std::move(id));
+    },
+    [](status_atom,
+       actors::subscriber_keys&) -> caf::result<actors::subscriber_states> {
+      return caf::make_error(ispflow::errc::database_unavailable,
+                             std::string{"records come with the events"});
+    },
+    [](gc_flush_atom) {
+      // The inner store flushes its own queue.
+    },
+  };
+}
+
 struct saga_actors_test : ::testing::Test {
   caf::actor_system_config cfg;
   caf::actor_system sys{testing_config(cfg)};
@@ -151,6 +207,9 @@ struct saga_actors_test : ::testing::Test {
   /// With `late_reads`, the memory store behind the late reader.
   actors::saga_store_actor inner_store;
   bool late_reads = false;
+  /// Non-empty: the store's startable events come with records in this
+  /// state (with_records above).
+  std::string records_with_events;
   // The router follows the group's assignment (open/close of partitions).
   bool follow_assignment = false;
   /// The router's poll tick (0: polls only when a saga ends).
@@ -235,6 +294,9 @@ struct saga_actors_test : ::testing::Test {
     if (late_reads) {
       inner_store = store;
       store = sys.spawn(late_reader, inner_store, db);
+    } else if (!records_with_events.empty()) {
+      inner_store = store;
+      store = sys.spawn(with_records, inner_store, records_with_events);
     }
     timer = actors::spawn_timer(sys, clock());
     actors::saga_router_settings rs;
@@ -584,6 +646,24 @@ TEST_F(saga_actors_test, a_nudge_for_new_events_does_not_wait_out_the_quiet) {
   ASSERT_NE(saga_of(a), nullptr);
   EXPECT_EQ(saga_of(a)->state, sagas::saga_state::completed);
   EXPECT_EQ(fake->count("netbox.allocate_ip"), 1u);
+}
+
+TEST_F(saga_actors_test, admission_decides_on_the_records_read_with_events) {
+  // The records that come with the events say "active"; the memory store
+  // would say "none" for both subscribers and refuses to be asked. The
+  // activation is refused as already_active and the suspension runs: the
+  // router decided on the records, without asking for them.
+  records_with_events = "active";
+  auto a = add_event(activated, "a1", activate_payload);
+  auto b = add_event(suspended, "s1", R"({"reason":"unpaid"})");
+  boot();
+  run_all();
+  auto& row = db->inbox.at(static_cast<size_t>(a - 1));
+  EXPECT_EQ(row.skip_reason, "already_active");
+  EXPECT_TRUE(row.saga_id.empty());
+  ASSERT_NE(saga_of(b), nullptr);
+  EXPECT_EQ(saga_of(b)->name, "suspend");
+  EXPECT_EQ(saga_of(b)->state, sagas::saga_state::completed);
 }
 
 TEST_F(saga_actors_test, refused_event_is_dead_lettered_with_its_reason) {
