@@ -92,6 +92,39 @@ struct kafka_adapter : ::testing::Test {
     }
     return out;
   }
+
+  // A consumer of `topic` (new, one partition, ten records) that has read
+  // them all and sent an asynchronous commit of offset 7, which the group
+  // acknowledged: its lag reports 7 as committed. Null (and a failure
+  // recorded) otherwise.
+  std::unique_ptr<kafka::consumer>
+  read_ten_and_commit_seven(const std::string& topic) {
+    EXPECT_TRUE(cluster->create_topic(topic, 1));
+    std::vector<kafka_record> sent;
+    for (int i = 0; i < 10; ++i)
+      sent.push_back(make_record(topic, -1, "k", "m" + std::to_string(i)));
+    produce(sent);
+    auto cons = kafka::consumer::make(settings(unique_name("g")), {topic});
+    if (!cons) {
+      ADD_FAILURE() << ispflow::render_error(cons.error());
+      return nullptr;
+    }
+    EXPECT_EQ(poll_n(**cons, 10).size(), 10u);
+    auto res = (*cons)->commit_async({topic_offset{topic, 0, 7}});
+    EXPECT_TRUE(res) << ispflow::render_error(res.error());
+    int64_t committed = -1;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (committed != 7 && std::chrono::steady_clock::now() < deadline) {
+      if (!(*cons)->poll_batch(10, 100ms))
+        break;
+      auto lag = (*cons)->lag(5s);
+      EXPECT_TRUE(lag) << ispflow::render_error(lag.error());
+      if (lag && lag->size() == 1)
+        committed = lag->at(0).committed;
+    }
+    EXPECT_EQ(committed, 7);
+    return committed == 7 ? std::move(*cons) : nullptr;
+  }
 };
 
 struct recording_listener : kafka::rebalance_listener {
@@ -214,28 +247,11 @@ TEST_F(kafka_adapter, new_consumer_resumes_after_committed_offsets) {
 // (the committed offset the group reports moves to it).
 TEST_F(kafka_adapter, an_async_commit_reaches_the_group) {
   auto topic = unique_name("async-commit");
-  ASSERT_TRUE(cluster->create_topic(topic, 1));
-  std::vector<kafka_record> sent;
-  for (int i = 0; i < 10; ++i)
-    sent.push_back(make_record(topic, -1, "k", "m" + std::to_string(i)));
-  produce(sent);
-  auto cons = kafka::consumer::make(settings(unique_name("g")), {topic});
+  // Null unless the group acknowledged offset 7 within 30 s.
+  auto cons = read_ten_and_commit_seven(topic);
   ASSERT_TRUE(cons);
-  ASSERT_EQ(poll_n(**cons, 10).size(), 10u);
-  auto res = (*cons)->commit_async({topic_offset{topic, 0, 7}});
-  ASSERT_TRUE(res) << ispflow::render_error(res.error());
-  int64_t committed = -1;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (committed != 7 && std::chrono::steady_clock::now() < deadline) {
-    ASSERT_TRUE((*cons)->poll_batch(10, 100ms));
-    auto lag = (*cons)->lag(5s);
-    ASSERT_TRUE(lag) << ispflow::render_error(lag.error());
-    if (lag->size() == 1)
-      committed = lag->at(0).committed;
-  }
-  EXPECT_EQ(committed, 7);
-  ASSERT_TRUE((*cons)->close());
-  auto closed = (*cons)->commit_async({topic_offset{topic, 0, 8}});
+  ASSERT_TRUE(cons->close());
+  auto closed = cons->commit_async({topic_offset{topic, 0, 8}});
   EXPECT_FALSE(closed);
 }
 
@@ -244,36 +260,18 @@ TEST_F(kafka_adapter, an_async_commit_reaches_the_group) {
 // the watermarks (from fetch answers), it asks no broker, so a slow
 // coordinator does not hold up consumption.
 TEST_F(kafka_adapter, lag_waits_for_no_broker_once_it_knows_the_offsets) {
-  auto topic = unique_name("lag-known");
-  ASSERT_TRUE(cluster->create_topic(topic, 1));
-  std::vector<kafka_record> sent;
-  for (int i = 0; i < 10; ++i)
-    sent.push_back(make_record(topic, -1, "k", "m" + std::to_string(i)));
-  produce(sent);
-  auto cons = kafka::consumer::make(settings(unique_name("g")), {topic});
+  auto cons = read_ten_and_commit_seven(unique_name("lag-known"));
   ASSERT_TRUE(cons);
-  ASSERT_EQ(poll_n(**cons, 10).size(), 10u);
-  ASSERT_TRUE((*cons)->commit_async({topic_offset{topic, 0, 7}}));
-  int64_t committed = -1;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (committed != 7 && std::chrono::steady_clock::now() < deadline) {
-    ASSERT_TRUE((*cons)->poll_batch(10, 100ms));
-    auto lag = (*cons)->lag(5s);
-    ASSERT_TRUE(lag) << ispflow::render_error(lag.error());
-    if (lag->size() == 1)
-      committed = lag->at(0).committed;
-  }
-  ASSERT_EQ(committed, 7);
   // Every answer of the cluster now takes 3 s; the lag takes none of them.
   ASSERT_TRUE(cluster->set_rtt(3s));
-  auto lag = (*cons)->lag(500ms);
+  auto lag = cons->lag(500ms);
   ASSERT_TRUE(cluster->set_rtt(0ms));
   ASSERT_TRUE(lag) << ispflow::render_error(lag.error());
   ASSERT_EQ(lag->size(), 1u);
   EXPECT_EQ(lag->at(0).committed, 7);
   EXPECT_EQ(lag->at(0).high_watermark, 10);
   EXPECT_EQ(lag->at(0).lag, 3);
-  ASSERT_TRUE((*cons)->close());
+  ASSERT_TRUE(cons->close());
 }
 
 TEST_F(kafka_adapter, rebalance_listener_sees_assign_and_revoke) {

@@ -17,7 +17,7 @@ namespace ispflow::testing {
 ///     return behavior_type{own handlers..., forwards...};
 ///   }, forwarded_reads(self));
 template <class Self>
-auto forwarded_reads(Self self) {
+auto forwarded_skip_and_loads(Self self) {
   namespace pg = adapters::postgres;
   return std::make_tuple(
     [self](skip_atom, int64_t id, std::string& reason,
@@ -30,10 +30,17 @@ auto forwarded_reads(Self self) {
     },
     [self](load_atom, std::string& id) {
       return self->delegate(self->state.inner, load_atom_v, std::move(id));
-    },
-    [self](status_atom, actors::subscriber_keys& q) {
-      return self->delegate(self->state.inner, status_atom_v, std::move(q));
     });
+}
+
+/// forwarded_skip_and_loads and the status request.
+template <class Self>
+auto forwarded_reads(Self self) {
+  return std::tuple_cat(
+    forwarded_skip_and_loads(self),
+    std::make_tuple([self](status_atom, actors::subscriber_keys& q) {
+      return self->delegate(self->state.inner, status_atom_v, std::move(q));
+    }));
 }
 
 } // namespace ispflow::testing

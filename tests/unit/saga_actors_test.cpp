@@ -153,45 +153,43 @@ actors::saga_store_actor::behavior_type with_records(
   namespace pg = adapters::postgres;
   self->state.inner = std::move(inner);
   self->state.record_state = std::move(record_state);
-  return {
-    [self](save_atom, std::vector<pg::saga_write>& batch) {
-      return self->delegate(self->state.inner, save_atom_v, std::move(batch));
+  return std::apply(
+    [&](auto... forwards) {
+      return actors::saga_store_actor::behavior_type{
+        [self](save_atom, std::vector<pg::saga_write>& batch) {
+          return self->delegate(self->state.inner, save_atom_v,
+                                std::move(batch));
+        },
+        [self](next_atom, pg::startable_query& q)
+          -> caf::result<std::vector<pg::startable_event>> {
+          auto rp
+            = self->make_response_promise<std::vector<pg::startable_event>>();
+          self
+            ->request(self->state.inner, caf::infinite, next_atom_v,
+                      std::move(q))
+            .then(
+              [self, rp](std::vector<pg::startable_event>& evs) mutable {
+                for (auto& ev : evs) {
+                  ev.record.state = self->state.record_state;
+                  ev.with_record = true;
+                }
+                rp.deliver(std::move(evs));
+              },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          return rp;
+        },
+        forwards...,
+        [](status_atom,
+           actors::subscriber_keys&) -> caf::result<actors::subscriber_states> {
+          return caf::make_error(ispflow::errc::database_unavailable,
+                                 std::string{"records come with the events"});
+        },
+        [](gc_flush_atom) {
+          // The inner store flushes its own queue.
+        },
+      };
     },
-    [self](next_atom, pg::startable_query& q)
-      -> caf::result<std::vector<pg::startable_event>> {
-      auto rp = self->make_response_promise<std::vector<pg::startable_event>>();
-      self->request(self->state.inner, caf::infinite, next_atom_v, std::move(q))
-        .then(
-          [self, rp](std::vector<pg::startable_event>& evs) mutable {
-            for (auto& ev : evs) {
-              ev.record.state = self->state.record_state;
-              ev.with_record = true;
-            }
-            rp.deliver(std::move(evs));
-          },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [self](skip_atom, int64_t id, std::string& reason,
-           std::vector<events::kafka_record>& records, pg::write_fence fence) {
-      return self->delegate(self->state.inner, skip_atom_v, id,
-                            std::move(reason), std::move(records), fence);
-    },
-    [self](load_atom, std::vector<int32_t>& parts) {
-      return self->delegate(self->state.inner, load_atom_v, std::move(parts));
-    },
-    [self](load_atom, std::string& id) {
-      return self->delegate(self->state.inner, load_atom_v, std::move(id));
-    },
-    [](status_atom,
-       actors::subscriber_keys&) -> caf::result<actors::subscriber_states> {
-      return caf::make_error(ispflow::errc::database_unavailable,
-                             std::string{"records come with the events"});
-    },
-    [](gc_flush_atom) {
-      // The inner store flushes its own queue.
-    },
-  };
+    ispflow::testing::forwarded_skip_and_loads(self));
 }
 
 struct saga_actors_test : ::testing::Test {
