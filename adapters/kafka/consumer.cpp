@@ -260,14 +260,17 @@ consumer::lag(std::chrono::milliseconds timeout) {
     if (auto err = st.handle->committed(unknown.items, timeout_ms);
         err != RdKafka::ERR_NO_ERROR)
       return detail::kafka_error("committed offsets", err);
+    // A partition the coordinator did not answer for is asked again.
     for (auto* p : unknown.items)
-      st.committed[{p->topic(), p->partition()}]
-        = p->offset() >= 0 ? p->offset() : -1;
+      if (p->err() == RdKafka::ERR_NO_ERROR)
+        st.committed[{p->topic(), p->partition()}]
+          = p->offset() >= 0 ? p->offset() : -1;
   }
   for (auto* p : parts.items) {
     // The watermarks the last fetch answer brought (librdkafka keeps them);
     // a partition not fetched yet is asked for.
-    auto committed = st.committed[{p->topic(), p->partition()}];
+    auto known = st.committed.find({p->topic(), p->partition()});
+    auto committed = known != st.committed.end() ? known->second : -1;
     int64_t low = -1;
     int64_t high = -1;
     auto err = st.handle->get_watermark_offsets(p->topic(), p->partition(),

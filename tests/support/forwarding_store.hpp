@@ -7,11 +7,11 @@
 
 namespace ispflow::testing {
 
-/// The saga store's read handlers (skip, both loads, status) of a stand-in
-/// store that forwards them to the real store in `self->state.inner`. A
-/// stand-in that changes only how it saves or answers the startable query
-/// lists its own handlers and these, as CAF 0.17's typed behaviours cannot
-/// be composed:
+/// The saga store's skip and both loads of a stand-in store that forwards
+/// them to the real store in `self->state.inner` (forwarded_reads adds the
+/// status request). A stand-in that changes only how it saves or answers
+/// the startable query lists its own handlers and these, as CAF 0.17's
+/// typed behaviours cannot be composed:
 ///
 ///   return std::apply([&](auto... forwards) {
 ///     return behavior_type{own handlers..., forwards...};
