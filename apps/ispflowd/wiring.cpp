@@ -565,7 +565,8 @@ caf::error add_lag_metric(actors::admin::metrics_registry& metrics,
   auto id = metrics.add_callback(
     "ispflow_consumer_lag",
     "Billing records not yet consumed, per assigned input partition (as"
-    " intake last asked the brokers, at most every 5 s)",
+    " intake last sampled it, at most every 5 s: the high watermark of the"
+    " last fetch answer against the last acknowledged commit)",
     actors::admin::metric_kind::gauge,
     [board]() -> caf::expected<std::vector<actors::admin::sample>> {
       std::vector<actors::admin::sample> out;
