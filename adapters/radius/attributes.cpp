@@ -62,18 +62,43 @@ bool sha512(std::string_view a, std::string_view b,
          && len == sha512_size;
 }
 
-caf::expected<std::string> ssha512(std::string_view password,
-                                   std::string_view salt) {
+// SHA-512(password || salt) || salt, the octets of an SSHA2-512-Password.
+caf::expected<std::string> ssha512_octets(std::string_view password,
+                                          std::string_view salt) {
   std::array<unsigned char, sha512_size> digest{};
   if (!sha512(password, salt, digest))
     return caf::make_error(errc::unspecified, "SHA-512 failed");
   std::string raw(reinterpret_cast<const char*>(digest.data()), digest.size());
-  raw.append(salt);
-  auto out = base64_encode(reinterpret_cast<const unsigned char*>(raw.data()),
-                           raw.size());
-  OPENSSL_cleanse(raw.data(), raw.size());
   OPENSSL_cleanse(digest.data(), digest.size());
-  return out;
+  raw.append(salt);
+  return raw;
+}
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+// The octets of a stored SSHA2-512-Password: "0x" and hex, as ispflow
+// writes it, or base64, as earlier versions did.
+bool ssha512_decode(std::string_view text, std::string& out) {
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')
+      && text.size() % 2 == 0) {
+    out.clear();
+    for (size_t i = 2; i < text.size(); i += 2) {
+      auto hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
+      if (hi < 0 || lo < 0)
+        return base64_decode(text, out);
+      out += static_cast<char>(hi * 16 + lo);
+    }
+    return true;
+  }
+  return base64_decode(text, out);
 }
 
 // crypt_r with `setting` ("$6$salt$..." or a full hash); "" on failure.
@@ -162,12 +187,25 @@ caf::expected<sql_attribute> password_check_item(std::string_view password,
   if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1)
     return caf::make_error(errc::unspecified, "no random salt");
   if (storage == password_storage::ssha2_512) {
-    auto value = ssha512(
+    auto raw = ssha512_octets(
       password, std::string_view{reinterpret_cast<const char*>(salt.data()),
                                  salt.size()});
-    if (!value)
-      return value.error();
-    return sql_attribute{std::string{ssha512_attr}, ":=", std::move(*value)};
+    if (!raw)
+      return raw.error();
+    // FreeRADIUS reads the value of an octets attribute as hex when it
+    // starts with "0x" (either case), and as-is otherwise, after which PAP
+    // tries base64. A base64 value begins with "0x" or "0X" once in 2,048
+    // salts, and FreeRADIUS then rejects every login of the account:
+    // written as hex, every value means what it says.
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string value = "0x";
+    value.reserve(2 + 2 * raw->size());
+    for (unsigned char c : *raw) {
+      value += digits[c >> 4];
+      value += digits[c & 0x0f];
+    }
+    OPENSSL_cleanse(raw->data(), raw->size());
+    return sql_attribute{std::string{ssha512_attr}, ":=", std::move(value)};
   }
   // crypt(3) salts use the alphabet [./0-9A-Za-z]: base64 with '+' -> '.'.
   auto text = base64_encode(salt.data(), salt.size()).substr(0, 16);
@@ -188,10 +226,12 @@ bool password_matches(const sql_attribute& stored, std::string_view password) {
                 == 0;
   if (stored.name == ssha512_attr) {
     std::string raw;
-    if (!base64_decode(stored.value, raw) || raw.size() <= sha512_size)
+    if (!ssha512_decode(stored.value, raw) || raw.size() <= sha512_size)
       return false;
-    auto want = ssha512(password, std::string_view{raw}.substr(sha512_size));
-    return want && *want == stored.value;
+    auto want = ssha512_octets(password,
+                               std::string_view{raw}.substr(sha512_size));
+    return want && want->size() == raw.size()
+           && CRYPTO_memcmp(want->data(), raw.data(), raw.size()) == 0;
   }
   if (stored.name == crypt_attr) {
     if (!stored.value.starts_with("$6$"))

@@ -49,8 +49,9 @@ enum class disconnect_mode : uint8_t {
 enum class password_storage : uint8_t {
   /// `Cleartext-Password`: PAP, CHAP and MS-CHAP work.
   cleartext,
-  /// `SSHA2-512-Password`: base64(SHA-512(password || salt) || salt), 16
-  /// random salt bytes; PAP only.
+  /// `SSHA2-512-Password`: SHA-512(password || salt) || salt in hex after
+  /// "0x" (FreeRADIUS's form for octets), 16 random salt bytes; PAP only.
+  /// Values earlier versions wrote in base64 are read as well.
   ssha2_512,
   /// `Crypt-Password` with a SHA-512 crypt hash ("$6$<salt>$..."); PAP only.
   crypt_sha512,

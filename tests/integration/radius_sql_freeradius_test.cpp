@@ -1,11 +1,15 @@
 #include "adapters/postgres/migrations.hpp"
+#include "adapters/radius/attributes.hpp"
 #include "adapters/radius/provisioning.hpp"
 #include "events/errc.hpp"
 #include "tests/integration/radius_sql_support.hpp"
 #include "tests/support/scratch_database.hpp"
 
+#include <array>
+#include <cstdint>
 #include <gtest/gtest.h>
 #include <memory>
+#include <openssl/evp.h>
 
 // Provisioning checked by real FreeRADIUS 3.2 (deploy/local/freeradius.sh)
 // reading the rows from PostgreSQL: Access-Accept with Framed-IP-Address and
@@ -39,6 +43,47 @@ tenant_settings make_tenant(std::string id, vendor v) {
   t.walled_garden = make_plan("walled", 1024, 512);
   t.plans = {make_plan("gold", 50000, 10000), make_plan("silver", 20000, 5000)};
   return t;
+}
+
+// An SSHA2-512-Password as versions before schema 0022 wrote it:
+// base64(SHA-512(password || salt) || salt), with the first salt (counting
+// up from 0) whose value begins with "0x" or "0X" (`reads_as_hex`), or does
+// not. `raw` receives the octets.
+std::string base64_ssha512(const std::string& password, bool reads_as_hex,
+                           std::string& raw) {
+  for (uint32_t n = 0;; ++n) {
+    std::array<unsigned char, 16> salt{};
+    for (size_t i = 0; i < 4; ++i)
+      salt[i] = static_cast<unsigned char>(n >> (8 * i));
+    std::array<unsigned char, 64> digest{};
+    unsigned int len = 0;
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{
+      EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+    EVP_DigestInit_ex(ctx.get(), EVP_sha512(), nullptr);
+    EVP_DigestUpdate(ctx.get(), password.data(), password.size());
+    EVP_DigestUpdate(ctx.get(), salt.data(), salt.size());
+    EVP_DigestFinal_ex(ctx.get(), digest.data(), &len);
+    raw.assign(reinterpret_cast<const char*>(digest.data()), len);
+    raw.append(reinterpret_cast<const char*>(salt.data()), salt.size());
+    std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
+    auto k = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                             reinterpret_cast<const unsigned char*>(raw.data()),
+                             static_cast<int>(raw.size()));
+    out.resize(static_cast<size_t>(k));
+    bool hex_like = out[0] == '0' && (out[1] == 'x' || out[1] == 'X');
+    if (hex_like == reads_as_hex)
+      return out;
+  }
+}
+
+std::string lower_hex(const std::string& raw) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += digits[c >> 4];
+    out += digits[c & 0x0f];
+  }
+  return out;
 }
 
 // One database and one FreeRADIUS for the whole suite; each test uses its
@@ -231,4 +276,55 @@ TEST_F(radius_sql_freeradius, a_start_on_ports_another_server_holds_fails) {
   provision("mikrotik", "busy1");
   EXPECT_EQ(access_request(auth_port, "busy1", "pw-busy1").code,
             "Access-Accept");
+}
+
+// FreeRADIUS reads the text of an octets attribute as hex when it begins
+// with "0x": a base64 hash beginning so (one salt in 2,048) made every
+// login of its account fail. Schema 0022 writes those as hex, in radcheck
+// and in the copy drift repair restores; other base64 hashes stay.
+TEST_F(radius_sql_freeradius, schema_0022_mends_a_base64_hash_read_as_hex) {
+  provision("mikrotik", "b64x", password_storage::ssha2_512);
+  provision("mikrotik", "b64ok", password_storage::ssha2_512);
+  std::string raw_x, raw_ok;
+  auto old_x = base64_ssha512("pw-b64x", true, raw_x);
+  auto old_ok = base64_ssha512("pw-b64ok", false, raw_ok);
+  // What a version before 0022 could have written.
+  auto write = [&](const std::string& user, const std::string& value) {
+    db->query("UPDATE radcheck SET value = '" + value
+              + "' WHERE attribute = 'SSHA2-512-Password' AND username = '"
+              + user + "'; UPDATE radius_accounts SET password_value = '"
+              + value + "' WHERE username = '" + user + "'");
+  };
+  write("b64x", old_x);
+  write("b64ok", old_ok);
+  EXPECT_EQ(access_request(auth_port, "b64x", "pw-b64x").code, "Access-Reject");
+  EXPECT_EQ(access_request(auth_port, "b64ok", "pw-b64ok").code,
+            "Access-Accept");
+  // Provisioning reads either form as the hash it is.
+  EXPECT_TRUE(password_matches({"SSHA2-512-Password", ":=", old_x}, "pw-b64x"));
+  const adapters::postgres::migration* mend = nullptr;
+  for (const auto& m : adapters::postgres::embedded_migrations())
+    if (m.name == "0022_radius_ssha_hex.sql")
+      mend = &m;
+  ASSERT_NE(mend, nullptr);
+  db->query(mend->sql);
+  auto stored = [&](const std::string& user) {
+    return db->value("SELECT value FROM radcheck WHERE username = '" + user
+                     + "' AND attribute = 'SSHA2-512-Password'")
+           + " "
+           + db->value("SELECT password_value FROM radius_accounts"
+                       " WHERE username = '"
+                       + user + "'");
+  };
+  auto hex_x = "0x" + lower_hex(raw_x);
+  EXPECT_EQ(stored("b64x"), hex_x + " " + hex_x);
+  EXPECT_EQ(stored("b64ok"), old_ok + " " + old_ok);
+  EXPECT_EQ(access_request(auth_port, "b64x", "pw-b64x").code, "Access-Accept");
+  EXPECT_EQ(access_request(auth_port, "b64x", "pw-b64ok").code,
+            "Access-Reject");
+  EXPECT_EQ(access_request(auth_port, "b64ok", "pw-b64ok").code,
+            "Access-Accept");
+  // Run again, it changes nothing.
+  db->query(mend->sql);
+  EXPECT_EQ(stored("b64x"), hex_x + " " + hex_x);
 }

@@ -4,9 +4,12 @@
 #include "common/config.hpp"
 #include "events/errc.hpp"
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <regex>
 #include <string>
 #include <unistd.h>
 
@@ -21,6 +24,23 @@ namespace {
 
 std::string refusal(const caf::error& err) {
   return err ? render_error(err) : std::string{};
+}
+
+// The octets of "0x" and hex digits.
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+std::string to_base64(const std::string& raw) {
+  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
+  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                           reinterpret_cast<const unsigned char*>(raw.data()),
+                           static_cast<int>(raw.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
 }
 
 } // namespace
@@ -161,4 +181,36 @@ TEST(radius_credentials, nas_message_authenticator_setting_is_per_nas) {
     render_error(bad.error()).find("nas[1].require_message_authenticator"),
     std::string::npos)
     << render_error(bad.error());
+}
+
+// FreeRADIUS takes the text of an octets attribute for hex when it begins
+// with "0x" (either case): a base64 hash that began so, once in 2,048
+// salts, made every login of its account fail. Written as hex, a value
+// always means what it says; values earlier versions wrote in base64 are
+// still read (provisioning again compares the password with them).
+TEST(radius_credentials, ssha2_512_is_written_as_hex_and_read_in_both_forms) {
+  auto item = password_check_item("s3cret", password_storage::ssha2_512);
+  ASSERT_TRUE(item);
+  EXPECT_EQ(item->name, "SSHA2-512-Password");
+  // 64 bytes of SHA-512 and a 16-byte salt.
+  EXPECT_TRUE(std::regex_match(item->value, std::regex{"0x[0-9a-f]{160}"}))
+    << item->value;
+  EXPECT_TRUE(password_matches(*item, "s3cret"));
+  EXPECT_FALSE(password_matches(*item, "s3cret!"));
+  auto raw = from_hex(item->value.substr(2));
+  ASSERT_EQ(raw.size(), 80u);
+  auto with = [&](std::string value) {
+    return sql_attribute{item->name, item->op, std::move(value)};
+  };
+  auto upper = item->value;
+  for (auto& c : upper)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto base64 = to_base64(raw);
+  for (const auto& form : {upper, base64}) {
+    EXPECT_TRUE(password_matches(with(form), "s3cret")) << form;
+    EXPECT_FALSE(password_matches(with(form), "s3cret!")) << form;
+  }
+  // Cut short, or not hex after "0x" and not base64 either.
+  EXPECT_FALSE(password_matches(with(item->value.substr(0, 100)), "s3cret"));
+  EXPECT_FALSE(password_matches(with("0x" + std::string(160, 'g')), "s3cret"));
 }
