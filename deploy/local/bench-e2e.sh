@@ -28,7 +28,8 @@
 #                                           the middle of the first step
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
 #                                           that cost PostgreSQL the most time;
-#                                           pg_stat_wal: WAL per activation
+#                                           pg_stat_wal: WAL per activation;
+#                                           pg_stat_user_tables: row writes
 #   E2E_KEEP_ALIVE=0                        a connection per NetBox and GenieACS
 #                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
@@ -177,7 +178,7 @@ if ((warmup > 0)); then
     || { cat "$STACK_DIR/warmup.out" >&2; echo "bench-e2e: the warm-up did not complete" >&2; exit 1; }
 fi
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
-  stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset(); select pg_stat_reset_shared('wal')" >/dev/null
+  stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset(); select pg_stat_reset_shared('wal'); select pg_stat_reset()" >/dev/null
 fi
 switches_pid=
 if [[ "${E2E_SWITCHES:-0}" == 1 ]]; then
@@ -288,6 +289,16 @@ if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
   # What the writes cost the WAL (every statement of the run, the bench's
   # own queries above included), per measured activation.
   echo "   WAL: $(stack_sql "select format('%s records, %s bytes, %s full-page images, %s syncs per activation', round(wal_records::numeric / $measured, 1), round(wal_bytes / $measured), round(wal_fpi::numeric / $measured, 2), round(wal_sync::numeric / $measured, 2)) from pg_stat_wal")"
+  # Row versions written per table: an update that is not HOT writes an
+  # entry into every index of the table as well.
+  echo "== PostgreSQL row writes by table (pg_stat_user_tables, per measured activation: inserted, updated, of them HOT, deleted; indexes)"
+  stack_sql "select format('   %6s %6s %6s %6s %3s  %s', round(n_tup_ins::numeric / $measured, 2),
+                           round(n_tup_upd::numeric / $measured, 2),
+                           round(n_tup_hot_upd::numeric / $measured, 2),
+                           round(n_tup_del::numeric / $measured, 2),
+                           (select count(*) from pg_index i where i.indrelid = t.relid), relname)
+             from pg_stat_user_tables t where n_tup_ins + n_tup_upd + n_tup_del > 0
+             order by n_tup_ins + n_tup_upd + n_tup_del desc" || true
 fi
 
 # The activations are real: a few subscribers log in through the NAS
