@@ -101,8 +101,12 @@ case "$cmd" in
       LOCAL_SECRET "$(conf_quote "$secret")"
 
     # No proxying (it would bind a wildcard port); logs and pid under DIR.
+    # Each authentication's outcome and reason goes to the log ("Login
+    # incorrect (sql: ...): [user]"), never a password (auth_badpass and
+    # auth_goodpass stay off).
     sed -i -E \
       -e 's/^proxy_requests\s*=.*/proxy_requests = no/' \
+      -e 's/^(\s*)auth = no/\1auth = yes/' \
       -e "s|^logdir = .*|logdir = $dir/log|" \
       -e "s|^run_dir = .*|run_dir = $dir/run|" \
       "$raddb/radiusd.conf"
