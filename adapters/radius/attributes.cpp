@@ -84,16 +84,21 @@ int hex_digit(char c) noexcept {
   return -1;
 }
 
-// The octets of a stored SSHA2-512-Password: "0x" and hex, as ispflow
-// writes it, or base64, as earlier versions did.
+// The octets of a stored SSHA2-512-Password as FreeRADIUS reads them:
+// after "0x" (either case) hex, as ispflow writes it, and nothing else
+// (FreeRADIUS fails the row, so a base64 value of earlier versions that
+// happens to begin so accepts no password); otherwise base64, as earlier
+// versions wrote it.
 bool ssha512_decode(std::string_view text, std::string& out) {
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')
-      && text.size() % 2 == 0) {
+  if (text.size() >= 2 && text[0] == '0'
+      && (text[1] == 'x' || text[1] == 'X')) {
+    if (text.size() % 2 != 0)
+      return false;
     out.clear();
     for (size_t i = 2; i < text.size(); i += 2) {
       auto hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
       if (hi < 0 || lo < 0)
-        return base64_decode(text, out);
+        return false;
       out += static_cast<char>(hi * 16 + lo);
     }
     return true;

@@ -53,7 +53,10 @@ caf::expected<sql_attribute> password_check_item(std::string_view password,
                                                  password_storage storage);
 
 /// True if the radcheck row `stored` (Cleartext-Password,
-/// SSHA2-512-Password or Crypt-Password) accepts `password`.
+/// SSHA2-512-Password or Crypt-Password) accepts `password`, as FreeRADIUS
+/// reads it: an SSHA2-512-Password is hex after "0x" (the form
+/// password_check_item writes), else base64 (earlier versions' form); a
+/// value beginning with "0x" that is not hex accepts nothing.
 bool password_matches(const sql_attribute& stored, std::string_view password);
 
 /// True for the attribute names that hold a password in radcheck.

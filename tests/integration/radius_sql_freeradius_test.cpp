@@ -300,8 +300,11 @@ TEST_F(radius_sql_freeradius, schema_0022_mends_a_base64_hash_read_as_hex) {
   EXPECT_EQ(access_request(auth_port, "b64x", "pw-b64x").code, "Access-Reject");
   EXPECT_EQ(access_request(auth_port, "b64ok", "pw-b64ok").code,
             "Access-Accept");
-  // Provisioning reads either form as the hash it is.
-  EXPECT_TRUE(password_matches({"SSHA2-512-Password", ":=", old_x}, "pw-b64x"));
+  // Provisioning reads the hashes as FreeRADIUS does.
+  EXPECT_FALSE(
+    password_matches({"SSHA2-512-Password", ":=", old_x}, "pw-b64x"));
+  EXPECT_TRUE(
+    password_matches({"SSHA2-512-Password", ":=", old_ok}, "pw-b64ok"));
   const adapters::postgres::migration* mend = nullptr;
   for (const auto& m : adapters::postgres::embedded_migrations())
     if (m.name == "0022_radius_ssha_hex.sql")
@@ -327,4 +330,25 @@ TEST_F(radius_sql_freeradius, schema_0022_mends_a_base64_hash_read_as_hex) {
   // Run again, it changes nothing.
   db->query(mend->sql);
   EXPECT_EQ(stored("b64x"), hex_x + " " + hex_x);
+  // Such a value written after 0022 ran (by an instance of an earlier
+  // version during an upgrade) is mended when the account is provisioned
+  // again: the stored row accepts no password, so it is written anew.
+  write("b64x", old_x);
+  account_spec again{"mikrotik",
+                     "sub-b64x",
+                     "b64x",
+                     "pw-b64x",
+                     password_storage::ssha2_512,
+                     "mikrotik.gold",
+                     "100.64.1.2",
+                     nullptr};
+  auto res = sql->provision(again);
+  ASSERT_TRUE(res) << render_error(res.error());
+  EXPECT_TRUE(*res) << "the unreadable hash is rewritten";
+  auto now = db->value("SELECT value FROM radcheck WHERE username = 'b64x'"
+                       " AND attribute = 'SSHA2-512-Password'");
+  EXPECT_EQ(now.substr(0, 2), "0x");
+  EXPECT_EQ(now.size(), 162u);
+  EXPECT_NE(now, hex_x) << "a fresh salt";
+  EXPECT_EQ(access_request(auth_port, "b64x", "pw-b64x").code, "Access-Accept");
 }
