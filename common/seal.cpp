@@ -1,5 +1,6 @@
 #include "common/seal.hpp"
 
+#include "common/hex.hpp"
 #include "events/errc.hpp"
 
 #include <algorithm>
@@ -61,22 +62,11 @@ std::optional<std::string> unbase64(std::string_view text) {
   return out;
 }
 
-std::string hex(const unsigned char* data, size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 0x0f];
-  }
-  return out;
-}
-
 std::string id_of(const std::string& key) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> md{};
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(),
          md.data());
-  return hex(md.data(), 8);
+  return hex_encode({reinterpret_cast<const char*>(md.data()), 8});
 }
 
 // Length-prefixed fields, so that ("a", "bc") and ("ab", "c") differ.
@@ -133,17 +123,9 @@ keyring::~keyring() {
 }
 
 caf::expected<std::string> keyring::parse_key(std::string_view text) {
-  auto is_hex = text.size() == 2 * seal_key_bytes
-                && std::all_of(text.begin(), text.end(), [](char c) {
-                     return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-                   });
-  if (is_hex) {
-    std::string out;
-    for (size_t i = 0; i < text.size(); i += 2)
-      out += static_cast<char>(
-        std::stoi(std::string{text.substr(i, 2)}, nullptr, 16));
-    return out;
-  }
+  if (text.size() == 2 * seal_key_bytes)
+    if (auto raw = hex_decode(text))
+      return std::move(*raw);
   if (auto raw = unbase64(text)) {
     if (raw->size() == seal_key_bytes)
       return std::move(*raw);

@@ -1,5 +1,6 @@
 #include "events/intake_check.hpp"
 
+#include "common/hex.hpp"
 #include "events/cloud_event.hpp"
 #include "events/detail/envelope.hpp"
 #include "events/detail/schema_access.hpp"
@@ -148,13 +149,9 @@ std::string announcement_id(const cloud_event& ev) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(identity.data()),
          identity.size(), digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  auto out = prefix + "sha256:";
-  for (auto b : digest) {
-    out += hex[b >> 4];
-    out += hex[b & 0xf];
-  }
-  return out;
+  return prefix + "sha256:"
+         + common::hex_encode(
+           {reinterpret_cast<const char*>(digest), sizeof digest});
 }
 
 } // namespace

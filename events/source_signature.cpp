@@ -1,5 +1,8 @@
 #include "events/source_signature.hpp"
 
+#include "common/hex.hpp"
+
+#include <algorithm>
 #include <array>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -24,28 +27,15 @@ mac hmac_sha256(std::string_view key, std::string_view text) {
   return out;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 // The 32 bytes of 64 hex digits, or nothing.
 std::optional<mac> parse_hex(std::string_view hex) {
   if (hex.size() != hex_bytes)
     return std::nullopt;
+  auto raw = common::hex_decode(hex);
+  if (!raw)
+    return std::nullopt;
   mac out{};
-  for (size_t i = 0; i < mac_bytes; ++i) {
-    auto hi = hex_digit(hex[2 * i]);
-    auto lo = hex_digit(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return std::nullopt;
-    out[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
+  std::copy(raw->begin(), raw->end(), out.begin());
   return out;
 }
 
@@ -75,14 +65,10 @@ std::string signature_base(const cloud_event& ev, std::string_view value) {
 }
 
 std::string sign_v1(std::string_view key, std::string_view base) {
-  static constexpr char digits[] = "0123456789abcdef";
   auto m = hmac_sha256(key, base);
-  std::string out{version_prefix};
-  for (auto b : m) {
-    out += digits[b >> 4];
-    out += digits[b & 0xf];
-  }
-  return out;
+  return std::string{version_prefix}
+         + common::hex_encode(
+           {reinterpret_cast<const char*>(m.data()), m.size()});
 }
 
 std::optional<std::string>

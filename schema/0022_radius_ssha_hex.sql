@@ -7,19 +7,24 @@
 -- is needed), in radcheck and in the copy that drift repair puts back
 -- (radius_accounts, 0017). A value of this form cannot work in FreeRADIUS
 -- whoever wrote it, so every radcheck row is mended, not only ispflow's.
--- Other base64 values work and stay as they are.
-UPDATE radcheck
-   SET value = '0x' || encode(decode(value, 'base64'), 'hex')
+-- Other values (base64 that works, hex) stay as they are.
+CREATE FUNCTION pg_temp.ssha_as_hex(v text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+           WHEN v ~ '^0[xX][A-Za-z0-9+/]+={0,2}$' AND length(v) % 4 = 0
+                AND length(v) > 88 AND v !~ '^0[xX]([0-9A-Fa-f]{2})+$'
+           THEN '0x' || encode(decode(v, 'base64'), 'hex')
+           ELSE v
+         END
+$$;
+
+UPDATE radcheck SET value = pg_temp.ssha_as_hex(value)
  WHERE attribute = 'SSHA2-512-Password'
-   AND value ~ '^0[xX][A-Za-z0-9+/]+={0,2}$'
-   AND length(value) % 4 = 0
-   AND length(value) > 88
-   AND value !~ '^0[xX]([0-9A-Fa-f]{2})+$';
+   AND pg_temp.ssha_as_hex(value) <> value;
 
 UPDATE radius_accounts
-   SET password_value = '0x' || encode(decode(password_value, 'base64'), 'hex')
+   SET password_value = pg_temp.ssha_as_hex(password_value)
  WHERE password_attribute = 'SSHA2-512-Password'
-   AND password_value ~ '^0[xX][A-Za-z0-9+/]+={0,2}$'
-   AND length(password_value) % 4 = 0
-   AND length(password_value) > 88
-   AND password_value !~ '^0[xX]([0-9A-Fa-f]{2})+$';
+   AND pg_temp.ssha_as_hex(password_value) <> password_value;
+
+DROP FUNCTION pg_temp.ssha_as_hex(text);

@@ -1,5 +1,7 @@
 #include "actors/admin/auth.hpp"
 
+#include "common/hex.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -52,14 +54,7 @@ std::string sha256_hex(std::string_view data) {
       || EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1
       || EVP_DigestFinal_ex(ctx.get(), md.data(), &len) != 1)
     return {};
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += digits[md[i] >> 4];
-    out += digits[md[i] & 0x0f];
-  }
-  return out;
+  return common::hex_encode({reinterpret_cast<const char*>(md.data()), len});
 }
 
 std::optional<std::string> check_token(const token_settings& token) {

@@ -1,5 +1,6 @@
 #include "adapters/radius/attributes.hpp"
 
+#include "common/hex.hpp"
 #include "events/errc.hpp"
 
 #include <array>
@@ -74,16 +75,6 @@ caf::expected<std::string> ssha512_octets(std::string_view password,
   return raw;
 }
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 // The octets of a stored SSHA2-512-Password as FreeRADIUS reads them:
 // after "0x" (either case) hex, as ispflow writes it, and nothing else
 // (FreeRADIUS fails the row, so a base64 value of earlier versions that
@@ -92,15 +83,10 @@ int hex_digit(char c) noexcept {
 bool ssha512_decode(std::string_view text, std::string& out) {
   if (text.size() >= 2 && text[0] == '0'
       && (text[1] == 'x' || text[1] == 'X')) {
-    if (text.size() % 2 != 0)
+    auto raw = common::hex_decode(text.substr(2));
+    if (!raw)
       return false;
-    out.clear();
-    for (size_t i = 2; i < text.size(); i += 2) {
-      auto hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
-      if (hi < 0 || lo < 0)
-        return false;
-      out += static_cast<char>(hi * 16 + lo);
-    }
+    out = std::move(*raw);
     return true;
   }
   return base64_decode(text, out);
@@ -202,13 +188,7 @@ caf::expected<sql_attribute> password_check_item(std::string_view password,
     // tries base64. A base64 value begins with "0x" or "0X" once in 2,048
     // salts, and FreeRADIUS then rejects every login of the account:
     // written as hex, every value means what it says.
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string value = "0x";
-    value.reserve(2 + 2 * raw->size());
-    for (unsigned char c : *raw) {
-      value += digits[c >> 4];
-      value += digits[c & 0x0f];
-    }
+    auto value = "0x" + common::hex_encode(*raw);
     OPENSSL_cleanse(raw->data(), raw->size());
     return sql_attribute{std::string{ssha512_attr}, ":=", std::move(value)};
   }

@@ -1,6 +1,7 @@
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/radius/attributes.hpp"
 #include "adapters/radius/provisioning.hpp"
+#include "common/hex.hpp"
 #include "events/errc.hpp"
 #include "tests/integration/radius_sql_support.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -74,16 +75,6 @@ std::string base64_ssha512(const std::string& password, bool reads_as_hex,
     if (hex_like == reads_as_hex)
       return out;
   }
-}
-
-std::string lower_hex(const std::string& raw) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += digits[c >> 4];
-    out += digits[c & 0x0f];
-  }
-  return out;
 }
 
 // One database and one FreeRADIUS for the whole suite; each test uses its
@@ -319,7 +310,7 @@ TEST_F(radius_sql_freeradius, schema_0022_mends_a_base64_hash_read_as_hex) {
                        " WHERE username = '"
                        + user + "'");
   };
-  auto hex_x = "0x" + lower_hex(raw_x);
+  auto hex_x = "0x" + common::hex_encode(raw_x);
   EXPECT_EQ(stored("b64x"), hex_x + " " + hex_x);
   EXPECT_EQ(stored("b64ok"), old_ok + " " + old_ok);
   EXPECT_EQ(access_request(auth_port, "b64x", "pw-b64x").code, "Access-Accept");

@@ -25,3 +25,8 @@ ispflow_add_gtest(NAME common_seal_test
                   SOURCES unit/common_seal_test.cpp
                   LIBS ispflow::common
                   LABELS unit)
+
+ispflow_add_gtest(NAME common_hex_test
+                  SOURCES unit/common_hex_test.cpp
+                  LIBS ispflow::common
+                  LABELS unit)

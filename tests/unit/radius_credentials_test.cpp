@@ -2,6 +2,7 @@
 #include "adapters/radius/provisioning.hpp"
 #include "adapters/radius/settings.hpp"
 #include "common/config.hpp"
+#include "common/hex.hpp"
 #include "events/errc.hpp"
 
 #include <cctype>
@@ -24,14 +25,6 @@ namespace {
 
 std::string refusal(const caf::error& err) {
   return err ? render_error(err) : std::string{};
-}
-
-// The octets of "0x" and hex digits.
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-  return out;
 }
 
 std::string to_base64(const std::string& raw) {
@@ -197,7 +190,7 @@ TEST(radius_credentials, ssha2_512_is_written_as_hex_and_read_in_both_forms) {
     << item->value;
   EXPECT_TRUE(password_matches(*item, "s3cret"));
   EXPECT_FALSE(password_matches(*item, "s3cret!"));
-  auto raw = from_hex(item->value.substr(2));
+  auto raw = common::hex_decode(item->value.substr(2)).value_or("");
   ASSERT_EQ(raw.size(), 80u);
   auto with = [&](std::string value) {
     return sql_attribute{item->name, item->op, std::move(value)};
