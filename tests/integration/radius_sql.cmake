@@ -8,6 +8,7 @@ target_include_directories(ispflow_test_radius_sql PUBLIC
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>)
 target_compile_definitions(ispflow_test_radius_sql PRIVATE
   ISPFLOW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(ispflow_test_radius_sql PRIVATE GTest::gtest)
 
 ispflow_add_gtest(NAME radius_sql_provisioning_test
   SOURCES integration/radius_sql_provisioning_test.cpp

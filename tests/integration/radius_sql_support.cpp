@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <gtest/gtest.h>
 #include <sstream>
 #include <stdexcept>
 #include <unistd.h>
@@ -62,6 +63,14 @@ freeradius_server::freeradius_server(const std::string& dsn, int auth_port)
 }
 
 freeradius_server::~freeradius_server() {
+  // A failed test gets FreeRADIUS's own account (each authentication's
+  // outcome and reason) before the directory goes with its log.
+  auto* unit = ::testing::UnitTest::GetInstance();
+  if (unit->failed_test_count() > 0
+      || (unit->current_test_info() != nullptr
+          && ::testing::Test::HasFailure()))
+    std::fprintf(stderr, "FreeRADIUS log (%s), the last lines:\n%s",
+                 dir_.c_str(), log_tail().c_str());
   auto cmd = script() + " stop " + shell_quote(dir_) + " >/dev/null 2>&1";
   [[maybe_unused]] auto rc = std::system(cmd.c_str());
   [[maybe_unused]] auto rm
