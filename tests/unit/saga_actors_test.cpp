@@ -371,9 +371,13 @@ struct saga_actors_test : ::testing::Test {
     }
   }
 
+  // The memory store's inbox row of event `inbox_id` (ids count from 1).
+  const auto& inbox_row(int64_t inbox_id) const {
+    return db->inbox.at(static_cast<size_t>(inbox_id - 1));
+  }
+
   const sagas::saga_instance* saga_of(int64_t inbox_id) const {
-    auto& row = db->inbox.at(static_cast<size_t>(inbox_id - 1));
-    auto i = db->sagas.find(row.saga_id);
+    auto i = db->sagas.find(inbox_row(inbox_id).saga_id);
     return i == db->sagas.end() ? nullptr : &i->second;
   }
 
@@ -563,7 +567,7 @@ TEST_F(saga_actors_test, a_late_startable_answer_never_starts_an_event_again) {
     if (key.first == "radius.deny")
       denies += static_cast<size_t>(n);
   EXPECT_EQ(denies, 1u);
-  EXPECT_EQ(db->inbox.at(static_cast<size_t>(s - 1)).skip_reason, "");
+  EXPECT_EQ(inbox_row(s).skip_reason, "");
   expect_no_effect_applied_twice();
   // Nor did the router try: two sagas started, none stopped unfinished (a
   // second saga's first write is refused by the store, or in PostgreSQL
@@ -618,7 +622,7 @@ TEST_F(saga_actors_test, a_saturated_tenant_starts_no_saga_until_it_drains) {
   ASSERT_NE(saga_of(b), nullptr);
   EXPECT_EQ(saga_of(b)->state, sagas::saga_state::completed);
   EXPECT_EQ(saga_of(a), nullptr);
-  EXPECT_TRUE(db->inbox.at(static_cast<size_t>(a - 1)).saga_id.empty());
+  EXPECT_TRUE(inbox_row(a).saga_id.empty());
   EXPECT_EQ(fake->count("netbox.allocate_ip"), 0u);
   saturated->clear();
   caf::anon_send(router, nudge_atom_v);
@@ -656,7 +660,7 @@ TEST_F(saga_actors_test, admission_decides_on_the_records_read_with_events) {
   auto b = add_event(suspended, "s1", R"({"reason":"unpaid"})");
   boot();
   run_all();
-  auto& row = db->inbox.at(static_cast<size_t>(a - 1));
+  auto& row = inbox_row(a);
   EXPECT_EQ(row.skip_reason, "already_active");
   EXPECT_TRUE(row.saga_id.empty());
   ASSERT_NE(saga_of(b), nullptr);
@@ -668,7 +672,7 @@ TEST_F(saga_actors_test, refused_event_is_dead_lettered_with_its_reason) {
   auto id = add_event(suspended, "s9", R"({"reason":"fraud"})");
   boot();
   run_all();
-  auto& row = db->inbox.at(static_cast<size_t>(id - 1));
+  auto& row = inbox_row(id);
   EXPECT_EQ(row.skip_reason, "subscriber_not_active");
   EXPECT_TRUE(row.saga_id.empty());
   ASSERT_EQ(db->outbox.size(), 1u);
@@ -693,9 +697,7 @@ TEST_F(saga_actors_test,
   EXPECT_NE(value.find("s9@t1.example"), std::string::npos) << value;
   EXPECT_NE(value.find("fraud"), std::string::npos) << value;
   // The inbox row, which an operator may re-drive, keeps it.
-  EXPECT_NE(
-    db->inbox.at(static_cast<size_t>(id - 1)).event.payload.find("pw-Dlq-4d2a"),
-    std::string::npos);
+  EXPECT_NE(inbox_row(id).event.payload.find("pw-Dlq-4d2a"), std::string::npos);
 }
 
 // The stored event loses its secrets in the saga's first write; the saga
@@ -711,7 +713,7 @@ TEST_F(saga_actors_test, a_started_events_stored_payload_keeps_no_secret) {
   sched.run();
   ASSERT_NE(saga_of(id), nullptr);
   EXPECT_EQ(saga_of(id)->payload.at("credentials.Password"), "pw-Start-91c2");
-  EXPECT_EQ(db->inbox.at(static_cast<size_t>(id - 1)).event.payload,
+  EXPECT_EQ(inbox_row(id).event.payload,
             R"({"service_type":"ftth","plan_id":"p100","access":{"onu_serial":)"
             R"("ALCL1"},"credentials":{"username":"s1@t1.example"},"wifi":)"
             R"([{"ssid":"home"}]})");
