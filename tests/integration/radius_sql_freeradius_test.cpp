@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <memory>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 // Provisioning checked by real FreeRADIUS 3.2 (deploy/local/freeradius.sh)
 // reading the rows from PostgreSQL: Access-Accept with Framed-IP-Address and
@@ -53,19 +54,15 @@ tenant_settings make_tenant(std::string id, vendor v) {
 std::string base64_ssha512(const std::string& password, bool reads_as_hex,
                            std::string& raw) {
   for (uint32_t n = 0;; ++n) {
-    std::array<unsigned char, 16> salt{};
+    std::string salt(16, '\0');
     for (size_t i = 0; i < 4; ++i)
-      salt[i] = static_cast<unsigned char>(n >> (8 * i));
-    std::array<unsigned char, 64> digest{};
-    unsigned int len = 0;
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{
-      EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-    EVP_DigestInit_ex(ctx.get(), EVP_sha512(), nullptr);
-    EVP_DigestUpdate(ctx.get(), password.data(), password.size());
-    EVP_DigestUpdate(ctx.get(), salt.data(), salt.size());
-    EVP_DigestFinal_ex(ctx.get(), digest.data(), &len);
-    raw.assign(reinterpret_cast<const char*>(digest.data()), len);
-    raw.append(reinterpret_cast<const char*>(salt.data()), salt.size());
+      salt[i] = static_cast<char>(n >> (8 * i));
+    auto input = password + salt;
+    std::array<unsigned char, SHA512_DIGEST_LENGTH> digest{};
+    SHA512(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+           digest.data());
+    raw.assign(reinterpret_cast<const char*>(digest.data()), digest.size());
+    raw += salt;
     std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
     auto k = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                              reinterpret_cast<const unsigned char*>(raw.data()),
