@@ -56,6 +56,10 @@ for tool in kcat psql freeradius awk; do
   command -v "$tool" >/dev/null || { echo "bench-e2e: $tool missing; run deploy/local/deps.sh" >&2; exit 1; }
 done
 load=$(stack_program ispflow-e2e-load)
+# This machine's cost of a system call, a wake-up round trip and a fixed
+# piece of work, right before and right after the measured steps: how fast
+# the machine ran for the run (a shared VM's speed changes by the hour).
+host_cost=$(stack_program ispflow-host-cost 2>/dev/null || true)
 
 # Every subscriber of every step, and a NetBox prefix large enough for them;
 # with the half step, as many as it can need (half the highest rate) after
@@ -188,12 +192,14 @@ if [[ "${E2E_SWITCHES:-0}" == 1 ]]; then
     >"$STACK_DIR/switches.out" 2>&1 &
   switches_pid=$!
 fi
+[[ -n "$host_cost" ]] && echo "   before: $("$host_cost")"
 measured_from=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
 [[ "$half" == 1 ]] && args+=(--then-half)
 [[ "${E2E_TIMELINE:-0}" == 1 ]] && args+=(--timeline)
 "$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
+[[ -n "$host_cost" ]] && echo "   after: $("$host_cost")"
 if [[ -n "$perf_pid" ]]; then
   kill -INT "$perf_pid" 2>/dev/null || true
   wait "$perf_pid" 2>/dev/null || true

@@ -12,6 +12,7 @@ trap stack_pg_stop EXIT
 stack_pg_start
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+echo "   $("$(stack_program ispflow-host-cost)")"
 echo "== PostgreSQL: fsync=$(stack_sql 'show fsync'), synchronous_commit=$(stack_sql 'show synchronous_commit')"
 
 fresh_db() {
