@@ -26,6 +26,8 @@
 #   E2E_SWITCHES=1                          context switches and CPU per process
 #                                           and per ispflowd thread, over 10 s in
 #                                           the middle of the first step
+#   E2E_SYSCALLS=1                          the same, with each one's system calls
+#                                           (perf stat)
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
 #                                           that cost PostgreSQL the most time;
 #                                           pg_stat_wal: WAL per activation;
@@ -184,15 +186,17 @@ fi
 if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
   stack_sql "create extension if not exists pg_stat_statements; select pg_stat_statements_reset(); select pg_stat_reset_shared('wal'); select pg_stat_reset()" >/dev/null
 fi
+[[ -n "$host_cost" ]] && echo "   before: $("$host_cost")"
 switches_pid=
-if [[ "${E2E_SWITCHES:-0}" == 1 ]]; then
+if [[ "${E2E_SWITCHES:-0}" == 1 || "${E2E_SYSCALLS:-0}" == 1 ]]; then
   window=$(awk -v s="$seconds" 'BEGIN { print (s < 10 ? s : 10) }')
   delay=$(awk -v s="$seconds" -v w="$window" 'BEGIN { print (s - w) / 2 }')
-  (sleep "$delay" && python3 "$here/switches.py" "$window" "$STACK_ISPFLOWD_PID") \
+  switches_args=("$window" "$STACK_ISPFLOWD_PID")
+  [[ "${E2E_SYSCALLS:-0}" == 1 ]] && switches_args+=(--syscalls)
+  (sleep "$delay" && python3 "$here/switches.py" "${switches_args[@]}") \
     >"$STACK_DIR/switches.out" 2>&1 &
   switches_pid=$!
 fi
-[[ -n "$host_cost" ]] && echo "   before: $("$host_cost")"
 measured_from=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
