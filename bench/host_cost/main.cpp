@@ -46,16 +46,23 @@ double per_syscall_ns(long n) {
   return seconds_since(start) / static_cast<double>(n) * 1e9;
 }
 
-void pin_to(int core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  sched_setaffinity(0, sizeof set, &set);
-}
-
-// Microseconds per round trip; `core` >= 0 puts both threads on that core.
-// Returns -1 if the pipes cannot be made or a transfer fails.
-double per_round_trip_us(long n, int core) {
+// Microseconds per round trip; `one_core` puts both threads on the first
+// core this process may use. Returns -1 if the pipes cannot be made or a
+// transfer fails.
+double per_round_trip_us(long n, bool one_core) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  cpu_set_t pinned;
+  CPU_ZERO(&pinned);
+  if (one_core) {
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+      return -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) {
+        CPU_SET(c, &pinned);
+        break;
+      }
+  }
   int ping[2];
   int pong[2];
   if (pipe(ping) != 0)
@@ -65,36 +72,31 @@ double per_round_trip_us(long n, int core) {
     close(ping[1]);
     return -1;
   }
-  bool ok = true;
+  // Each side closes its write end when it stops, so that a failure on
+  // either side ends the other's read.
   std::thread echo{[&] {
-    if (core >= 0)
-      pin_to(core);
+    if (one_core)
+      sched_setaffinity(0, sizeof pinned, &pinned);
     char byte = 0;
     for (long i = 0; i < n; ++i)
       if (read(ping[0], &byte, 1) != 1 || write(pong[1], &byte, 1) != 1)
-        return;
+        break;
+    close(pong[1]);
   }};
-  if (core >= 0)
-    pin_to(core);
+  if (one_core)
+    sched_setaffinity(0, sizeof pinned, &pinned);
+  bool ok = true;
   char byte = 0;
   auto start = steady::now();
   for (long i = 0; i < n && ok; ++i)
     ok = write(ping[1], &byte, 1) == 1 && read(pong[0], &byte, 1) == 1;
   auto elapsed = seconds_since(start);
-  // A failed transfer ends the echo thread too: closing the write ends
-  // makes its read see the end of the pipe.
   close(ping[1]);
-  close(pong[1]);
   echo.join();
   close(ping[0]);
   close(pong[0]);
-  if (core >= 0) {
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c)
-      CPU_SET(c, &all);
-    sched_setaffinity(0, sizeof all, &all);
-  }
+  if (one_core)
+    sched_setaffinity(0, sizeof allowed, &allowed);
   return ok ? elapsed / static_cast<double>(n) * 1e6 : -1;
 }
 
@@ -141,8 +143,9 @@ int main(int argc, char** argv) {
   std::vector<double> cpu;
   for (int r = 0; r < rounds; ++r) {
     sys.push_back(per_syscall_ns(syscalls));
-    one_core.push_back(several_cores ? per_round_trip_us(round_trips, 0) : 0);
-    any_core.push_back(per_round_trip_us(round_trips, -1));
+    one_core.push_back(several_cores ? per_round_trip_us(round_trips, true)
+                                     : 0);
+    any_core.push_back(per_round_trip_us(round_trips, false));
     cpu.push_back(work_ms(work));
   }
   if (median(one_core) < 0 || median(any_core) < 0) {
