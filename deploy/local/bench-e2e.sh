@@ -8,9 +8,16 @@
 #   E2E_RATES=100,200,400,800,1600          offered activations/s, one step each
 #   E2E_SECONDS=5                           length of a step
 #   E2E_KEEP_GOING=1                        run every rate even after one falls behind
-#   E2E_HALF=0                              no last step at half the highest rate sustained
-#                                           (the latency goal's rate; default: one,
-#                                           after the first step that falls behind)
+#   E2E_HALF=fresh                          (default) after the steps, one more at half
+#                                           the highest rate sustained (the latency
+#                                           goal's rate), in a stack of its own with
+#                                           the same warm-up: a step right after a
+#                                           saturated one pays what that one left
+#                                           behind (docs/benchmarks.md, nineteenth
+#                                           and twenty-sixth rounds)
+#   E2E_HALF=1                              that step in the same stack, right after
+#                                           the first step that falls behind (or the last)
+#   E2E_HALF=0                              no such step
 #   E2E_WARMUP=15                           activations at E2E_WARMUP_RATE first, not reported
 #   E2E_WARMUP_RATE=5                       their rate (e.g. 500 at 100/s: every pool
 #                                           connection and PostgreSQL backend warm,
@@ -47,6 +54,23 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-build/ci}" && pwd)
+
+# The half step in a stack of its own: this script twice, the steps first,
+# then half their ceiling (ispflow-e2e-load's ceiling_activations_per_second)
+# with --half-of, which prints the goal's line for it.
+if [[ "${E2E_HALF:-fresh}" == fresh ]]; then
+  steps_out=$(mktemp)
+  E2E_HALF=0 "$0" "$build" | tee "$steps_out"
+  ceiling=$(sed -n 's/^ceiling_activations_per_second=\([0-9.]*\)$/\1/p' "$steps_out" | tail -n1)
+  rm -f "$steps_out"
+  half_rate=$(awk -v c="${ceiling:-0}" 'BEGIN { printf "%d", c / 2 + 0.5 }')
+  if ((half_rate < 1)); then
+    echo "bench-e2e: no ceiling to halve (${ceiling:-none})" >&2
+    exit 1
+  fi
+  echo "== half the ceiling of $ceiling/s: $half_rate/s, in a stack of its own"
+  E2E_HALF=0 E2E_IDLE=0 E2E_RATES=$half_rate E2E_HALF_OF=$ceiling exec "$0" "$build"
+fi
 export STACK_BIN=$build STACK_DIR=$build/bench-e2e
 export STACK_PORT_BASE=${STACK_PORT_BASE:-18300} STACK_ADMIN_PORT=${STACK_ADMIN_PORT:-8389}
 export STACK_PG_PORT=${STACK_PG_PORT:-55436}
@@ -66,7 +90,8 @@ host_cost=$(stack_program ispflow-host-cost 2>/dev/null || true)
 # Every subscriber of every step, and a NetBox prefix large enough for them;
 # with the half step, as many as it can need (half the highest rate) after
 # them.
-half=${E2E_HALF:-1}
+half=$E2E_HALF
+[[ "$half" == 0 || "$half" == 1 ]] || { echo "bench-e2e: E2E_HALF is fresh, 1 or 0, not $half" >&2; exit 1; }
 total=$(awk -v r="$rates" -v s="$seconds" -v h="$half" 'BEGIN {
   n = split(r, a, ","); for (i = 1; i <= n; i++) { t += int(a[i] * s); if (a[i] > m) m = a[i] }
   if (h == 1) t += int((int(m / 2) + 1) * s); print t }')
@@ -201,6 +226,7 @@ measured_from=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
 [[ "$half" == 1 ]] && args+=(--then-half)
+[[ -n "${E2E_HALF_OF:-}" ]] && args+=(--half-of "$E2E_HALF_OF")
 [[ "${E2E_TIMELINE:-0}" == 1 ]] && args+=(--timeline)
 "$load" "${args[@]}" | tee "$STACK_DIR/e2e-load.out"
 [[ -n "$host_cost" ]] && echo "   after: $("$host_cost")"
