@@ -60,7 +60,10 @@ build=$(cd "${1:-build/ci}" && pwd)
 # with --half-of, which prints the goal's line for it.
 if [[ "${E2E_HALF:-fresh}" == fresh ]]; then
   steps_out=$(mktemp)
-  E2E_HALF=0 "$0" "$build" | tee "$steps_out"
+  if ! E2E_HALF=0 "$0" "$build" | tee "$steps_out"; then
+    rm -f "$steps_out"
+    exit 1
+  fi
   ceiling=$(sed -n 's/^ceiling_activations_per_second=\([0-9.]*\)$/\1/p' "$steps_out" | tail -n1)
   rm -f "$steps_out"
   half_rate=$(awk -v c="${ceiling:-0}" 'BEGIN { printf "%d", c / 2 + 0.5 }')
