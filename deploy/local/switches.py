@@ -135,7 +135,12 @@ def main():
     p0, t0, c0, x0 = snapshot(pid)
     sp = st = None
     if with_syscalls:
-        sp, st = count_syscalls(seconds, pid)
+        try:
+            sp, st = count_syscalls(seconds, pid)
+        except (OSError, subprocess.CalledProcessError) as err:
+            print("   (no system calls: perf stat failed: %s)" % err)
+            p0, t0, c0, x0 = snapshot(pid)
+            time.sleep(seconds)
     else:
         time.sleep(seconds)
     p1, t1, c1, x1 = snapshot(pid)
