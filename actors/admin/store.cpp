@@ -515,7 +515,7 @@ caf::expected<std::vector<sample>> store::open_sagas_by_state() {
 caf::expected<std::vector<sample>> store::outbox_oldest_age() {
   return impl_->run([](pqxx::connection& c) {
     pqxx::read_transaction w{c};
-    // outbox_unsent_idx covers published_at IS NULL.
+    // The outbox holds only what is still to publish (schema 0023).
     auto rows = w.exec("SELECT topic, EXTRACT(EPOCH FROM now() -"
                        " min(created_at))::float8 FROM outbox WHERE"
                        " published_at IS NULL GROUP BY topic ORDER BY topic");

@@ -47,7 +47,8 @@ const std::vector<std::string> schema_files{"0001_freeradius.sql",
                                             "0019_inbox_without_secrets.sql",
                                             "0020_subscriber_lookups.sql",
                                             "0021_radius_first_provision.sql",
-                                            "0022_radius_ssha_hex.sql"};
+                                            "0022_radius_ssha_hex.sql",
+                                            "0023_outbox_primary_key_only.sql"};
 
 std::string table_exists_sql(const std::string& table) {
   return "SELECT to_regclass('public." + table + "') IS NOT NULL";
@@ -110,7 +111,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "19:0019_inbox_without_secrets.sql,"
             "20:0020_subscriber_lookups.sql,"
             "21:0021_radius_first_provision.sql,"
-            "22:0022_radius_ssha_hex.sql");
+            "22:0022_radius_ssha_hex.sql,"
+            "23:0023_outbox_primary_key_only.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {

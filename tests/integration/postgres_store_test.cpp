@@ -17,6 +17,7 @@ namespace ev = ispflow::events;
 using ispflow::errc;
 using ispflow::testing::scratch_database;
 using testing::HasSubstr;
+using testing::Not;
 
 namespace {
 
@@ -371,6 +372,52 @@ TEST_F(postgres_store,
   backlog = outbox->backlog();
   ASSERT_TRUE(backlog);
   EXPECT_EQ(*backlog, 1);
+}
+
+// Every outbox row the relay looks for is unpublished (it deletes what it
+// published), so the primary key is the one index the table needs: the
+// relay's fetch walks it in id order and stops at its limit.
+TEST_F(postgres_store, the_relay_reads_the_outbox_by_its_primary_key) {
+  EXPECT_EQ(db.value("SELECT string_agg(indexname, ',') FROM pg_indexes"
+                     " WHERE tablename = 'outbox'"),
+            "outbox_pkey");
+  write_events(3000);
+  db.query("ANALYZE outbox");
+  std::string plan;
+  for (const auto& line :
+       db.query("EXPLAIN SELECT id, topic, key, value FROM outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT 100"))
+    plan += line[0].value_or("") + "\n";
+  EXPECT_THAT(plan, HasSubstr("Index Scan using outbox_pkey on outbox"));
+  EXPECT_THAT(plan, Not(HasSubstr("Sort")));
+  auto first = unsent(100);
+  ASSERT_EQ(first.size(), 100u);
+  EXPECT_EQ(first[99].record.value, "accepted e99");
+}
+
+// Schema 0023 deletes the rows an earlier version marked published (Kafka
+// has them) and keeps every unpublished one; run again, it changes nothing.
+TEST_F(postgres_store, schema_0023_deletes_rows_an_earlier_version_marked) {
+  write_events(3);
+  auto rows = unsent();
+  ASSERT_EQ(rows.size(), 3u);
+  db.query("UPDATE outbox SET published_at = now() WHERE id = "
+           + std::to_string(rows[1].id));
+  const pg::migration* cleanup = nullptr;
+  for (const auto& m : pg::embedded_migrations())
+    if (m.name == "0023_outbox_primary_key_only.sql")
+      cleanup = &m;
+  ASSERT_NE(cleanup, nullptr);
+  for (int run = 0; run < 2; ++run) {
+    db.query(cleanup->sql);
+    EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ','"
+                       " ORDER BY id) FROM outbox"),
+              "accepted e0,accepted e2");
+    auto left = unsent();
+    ASSERT_EQ(left.size(), 2u);
+    EXPECT_EQ(left[0].id, rows[0].id);
+    EXPECT_EQ(left[1].id, rows[2].id);
+  }
 }
 
 TEST_F(postgres_store, broken_connection_is_unavailable_then_write_reconnects) {
