@@ -38,7 +38,8 @@
 #   E2E_PG_STATS=1                          pg_stat_statements: the statements
 #                                           that cost PostgreSQL the most time;
 #                                           pg_stat_wal: WAL per activation;
-#                                           pg_stat_user_tables: row writes
+#                                           pg_stat_user_tables: row writes;
+#                                           pg_stat_user_indexes: index reads
 #   E2E_KEEP_ALIVE=0                        a connection per NetBox and GenieACS
 #                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
@@ -338,6 +339,20 @@ if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
                            (select count(*) from pg_index i where i.indrelid = t.relid), relname)
              from pg_stat_user_tables t where n_tup_ins + n_tup_upd + n_tup_del > 0
              order by n_tup_ins + n_tup_upd + n_tup_del desc" || true
+  # Every index of those tables costs each insertion (and each update that
+  # is not HOT) an entry, and each statement that writes the table its
+  # opening; an index no scan read in the steps is a candidate to drop
+  # (docs/benchmarks.md, twenty-seventh round), unless it enforces a
+  # constraint or serves operators' look-ups the bench does not make.
+  echo "== PostgreSQL index reads on those tables (pg_stat_user_indexes, per measured activation: scans, entries read)"
+  stack_sql "select format('   %8s %8s  %s.%s%s', round(s.idx_scan::numeric / $measured, 2),
+                           round(s.idx_tup_read::numeric / $measured, 2), s.relname, s.indexrelname,
+                           case when i.indisunique then ' (unique)' else '' end)
+             from pg_stat_user_indexes s
+             join pg_index i on i.indexrelid = s.indexrelid
+             join pg_stat_user_tables t on t.relid = s.relid
+            where t.n_tup_ins + t.n_tup_upd + t.n_tup_del > 0
+            order by s.relname, s.idx_scan desc, s.indexrelname" || true
 fi
 
 # The activations are real: a few subscribers log in through the NAS
