@@ -468,11 +468,10 @@ struct post_route {
   std::string name;
 };
 
-// A gauge family of /metrics computed by the background refresh.
-struct gauge_source {
-  std::string name;
-  caf::expected<std::vector<sample>> (detail::store::*query)();
-};
+// The gauge families of /metrics that one query of the background refresh
+// computes, by name.
+using gauge_values = std::vector<std::pair<std::string, std::vector<sample>>>;
+using gauge_source = caf::expected<gauge_values> (*)(detail::store&);
 
 using read_handler
   = std::function<reply(const httplib::Request&, const principal&)>;
@@ -562,10 +561,10 @@ struct admin_server::impl {
       ok = ok && why.empty();
     }
     ready_gauge->with({}).set(ok ? 1 : 0);
-    for (auto& src : gauge_sources) {
-      caf::expected<std::vector<sample>> xs = std::vector<sample>{};
+    for (auto src : gauge_sources) {
+      caf::expected<gauge_values> xs = gauge_values{};
       try {
-        xs = (db.*src.query)();
+        xs = src(db);
       } catch (...) {
         xs = caf::make_error(errc::database_error, "gauge refresh failed");
       }
@@ -574,7 +573,8 @@ struct admin_server::impl {
         continue;
       }
       std::lock_guard<std::mutex> guard{gauges_mtx};
-      gauges[src.name] = std::move(*xs);
+      for (auto& [name, samples] : *xs)
+        gauges[name] = std::move(samples);
     }
   }
 
@@ -620,8 +620,8 @@ struct admin_server::impl {
     refused = *rf;
     auto gf = metrics->counters(
       "ispflow_admin_metrics_refresh_failures_total",
-      "Background refreshes of a database gauge of /metrics that failed (the"
-      " last values stay).");
+      "Queries of the background refresh of /metrics' database gauges that"
+      " failed (their gauges keep the last values).");
     if (!gf)
       return gf.error();
     refresh_failures = &(*gf)->with({});
@@ -639,34 +639,52 @@ struct admin_server::impl {
     struct cb_def {
       const char* name;
       const char* help;
-      caf::expected<std::vector<sample>> (detail::store::*fn)();
+    };
+    // Two of the refresh's three queries compute two gauges each.
+    gauge_sources = {
+      [](detail::store& st) -> caf::expected<gauge_values> {
+        auto xs = st.outbox_gauges();
+        if (!xs)
+          return xs.error();
+        return gauge_values{{"ispflow_outbox_backlog", std::move(xs->backlog)},
+                            {"ispflow_outbox_oldest_age_seconds",
+                             std::move(xs->oldest_age)}};
+      },
+      [](detail::store& st) -> caf::expected<gauge_values> {
+        auto xs = st.dead_letters_open();
+        if (!xs)
+          return xs.error();
+        return gauge_values{{"ispflow_dead_letters", std::move(*xs)}};
+      },
+      [](detail::store& st) -> caf::expected<gauge_values> {
+        auto xs = st.open_saga_gauges();
+        if (!xs)
+          return xs.error();
+        return gauge_values{{"ispflow_sagas", std::move(xs->by_state)},
+                            {"ispflow_saga_oldest_active_seconds",
+                             std::move(xs->oldest_active)}};
+      },
     };
     for (
       auto& def :
       {cb_def{"ispflow_outbox_backlog",
-              "Outbox records not yet published, by topic.",
-              &detail::store::outbox_backlog},
+              "Outbox records not yet published, by topic."},
        cb_def{
          "ispflow_dead_letters",
-         "Dead letters neither re-driven nor dismissed, by tenant and error.",
-         &detail::store::dead_letters_open},
+         "Dead letters neither re-driven nor dismissed, by tenant and error."},
        cb_def{"ispflow_sagas",
               "Open sagas (pending, running, compensating, needs_attention)"
               " by tenant, type and state; finished ones are counted by"
-              " ispflow_sagas_finished_total.",
-              &detail::store::open_sagas_by_state},
+              " ispflow_sagas_finished_total."},
        cb_def{"ispflow_outbox_oldest_age_seconds",
               "Age of the oldest outbox record not yet published, by topic"
-              " (the relay's lag; no sample when nothing is pending).",
-              &detail::store::outbox_oldest_age},
+              " (the relay's lag; no sample when nothing is pending)."},
        cb_def{"ispflow_saga_oldest_active_seconds",
               "Seconds since the last transition of the longest-idle saga"
               " in pending, running or compensating, by tenant, type and"
-              " state.",
-              &detail::store::sagas_oldest_active}}) {
+              " state."}}) {
       // Scrapes read the last refresh: a scrape never queries the database.
       std::string name = def.name;
-      gauge_sources.push_back({name, def.fn});
       auto id = metrics->add_callback(
         def.name, def.help, metric_kind::gauge,
         [this, name]() -> caf::expected<std::vector<sample>> {

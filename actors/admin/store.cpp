@@ -466,15 +466,42 @@ caf::expected<void> store::audit(const audit_entry& e) {
   });
 }
 
-caf::expected<std::vector<sample>> store::outbox_backlog() {
+// Only a plan that walks an index reads no more than the gauges count:
+// the planner prices a table scan by the table's pages and live rows, and
+// cannot know that the index entries of the rows deleted since the last
+// vacuum are mostly marked dead already. A refresh is one read-only
+// transaction per statement; the setting ends with it.
+const char* const store::gauge_plan_setting = "SET LOCAL enable_seqscan = off";
+
+// In the relay's order (ORDER BY id), so that the walk is the primary key.
+// The outbox holds only what is still to publish (schema 0023); rows an
+// earlier version marked published wait for retention and are not counted.
+const char* const store::outbox_gauges_sql
+  = "SELECT topic, count(*), EXTRACT(EPOCH FROM now() - min(created_at))"
+    "::float8 FROM (SELECT topic, created_at FROM outbox WHERE published_at"
+    " IS NULL ORDER BY id) AS o GROUP BY topic ORDER BY topic";
+
+// The predicate of sagas_subscriber_open_idx (schema/0003_sagas.sql), so
+// that only that index can serve it: the index of active sagas by partition
+// (sagas_partition_active_idx) holds the entries of as many finished sagas,
+// which no lookup of the saga store marks dead between vacuums.
+const char* const store::open_saga_gauges_sql
+  = "SELECT tenant_id, name, state, count(*), EXTRACT(EPOCH FROM now() -"
+    " min(updated_at))::float8 FROM sagas WHERE state IN ('pending',"
+    " 'running', 'compensating', 'needs_attention') GROUP BY 1, 2, 3"
+    " ORDER BY 1, 2, 3";
+
+caf::expected<store::outbox_samples> store::outbox_gauges() {
   return impl_->run([](pqxx::connection& c) {
     pqxx::read_transaction w{c};
-    auto rows = w.exec("SELECT topic, count(*) FROM outbox WHERE published_at"
-                       " IS NULL GROUP BY topic ORDER BY topic");
-    std::vector<sample> out;
-    for (const auto& r : rows)
-      out.push_back(
-        sample{{{"topic", r[0].as<std::string>()}}, r[1].as<double>()});
+    w.exec(gauge_plan_setting);
+    outbox_samples out;
+    for (const auto& r : w.exec(outbox_gauges_sql)) {
+      label_pairs topic{{"topic", r[0].as<std::string>()}};
+      out.backlog.push_back(sample{topic, r[1].as<double>()});
+      out.oldest_age.push_back(
+        sample{std::move(topic), std::max(0.0, r[2].as<double>())});
+    }
     return out;
   });
 }
@@ -495,51 +522,22 @@ caf::expected<std::vector<sample>> store::dead_letters_open() {
   });
 }
 
-caf::expected<std::vector<sample>> store::open_sagas_by_state() {
+caf::expected<store::open_saga_samples> store::open_saga_gauges() {
   return impl_->run([](pqxx::connection& c) {
     pqxx::read_transaction w{c};
-    // The predicate of sagas_subscriber_open_idx (schema/0003_sagas.sql).
-    auto rows = w.exec("SELECT tenant_id, name, state, count(*) FROM sagas"
-                       " WHERE state IN ('pending', 'running', 'compensating',"
-                       " 'needs_attention') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
-    std::vector<sample> out;
-    for (const auto& r : rows)
-      out.push_back(sample{{{"tenant", r[0].as<std::string>()},
-                            {"type", r[1].as<std::string>()},
-                            {"state", r[2].as<std::string>()}},
-                           r[3].as<double>()});
-    return out;
-  });
-}
-
-caf::expected<std::vector<sample>> store::outbox_oldest_age() {
-  return impl_->run([](pqxx::connection& c) {
-    pqxx::read_transaction w{c};
-    // The outbox holds only what is still to publish (schema 0023).
-    auto rows = w.exec("SELECT topic, EXTRACT(EPOCH FROM now() -"
-                       " min(created_at))::float8 FROM outbox WHERE"
-                       " published_at IS NULL GROUP BY topic ORDER BY topic");
-    std::vector<sample> out;
-    for (const auto& r : rows)
-      out.push_back(sample{{{"topic", r[0].as<std::string>()}},
-                           std::max(0.0, r[1].as<double>())});
-    return out;
-  });
-}
-
-caf::expected<std::vector<sample>> store::sagas_oldest_active() {
-  return impl_->run([](pqxx::connection& c) {
-    pqxx::read_transaction w{c};
-    auto rows = w.exec(
-      "SELECT tenant_id, name, state, EXTRACT(EPOCH FROM now() -"
-      " min(updated_at))::float8 FROM sagas WHERE state IN ('pending',"
-      " 'running', 'compensating') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
-    std::vector<sample> out;
-    for (const auto& r : rows)
-      out.push_back(sample{{{"tenant", r[0].as<std::string>()},
-                            {"type", r[1].as<std::string>()},
-                            {"state", r[2].as<std::string>()}},
-                           std::max(0.0, r[3].as<double>())});
+    w.exec(gauge_plan_setting);
+    open_saga_samples out;
+    for (const auto& r : w.exec(open_saga_gauges_sql)) {
+      auto state = r[2].as<std::string>();
+      label_pairs labels{{"tenant", r[0].as<std::string>()},
+                         {"type", r[1].as<std::string>()},
+                         {"state", state}};
+      out.by_state.push_back(sample{labels, r[3].as<double>()});
+      // Waiting for an operator is not idling: ispflow_sagas counts those.
+      if (state != "needs_attention")
+        out.oldest_active.push_back(
+          sample{std::move(labels), std::max(0.0, r[4].as<double>())});
+    }
     return out;
   });
 }

@@ -182,21 +182,40 @@ public:
 
   caf::expected<void> audit(const audit_entry& entry);
 
-  /// Samples for the scrape-time gauges: outbox backlog, dead letters not
-  /// re-driven, open sagas (pending, running, compensating,
-  /// needs_attention) by (tenant, type, state). Open sagas only: they are
-  /// read through the partial index of open sagas, while counting the
-  /// finished ones (kept `retention.sagas_seconds`, a year by default) would
-  /// read the whole table at every refresh.
-  caf::expected<std::vector<sample>> outbox_backlog();
+  /// Samples for the scrape-time gauges, recomputed in the background.
+  /// Each query reads only what its gauges count, not the rows that the
+  /// relay or finished sagas left dead until the next vacuum.
+  ///
+  /// Outbox records not yet published, by topic: how many, and the age in
+  /// seconds of the oldest (the relay's lag; a topic with nothing pending
+  /// has no sample). One walk of the outbox's primary key, the relay's
+  /// order: its scans mark the entries of published (deleted) rows dead in
+  /// the index, so the walk skips them without reading the table, where a
+  /// scan of the table would read every page those rows still hold.
+  struct outbox_samples {
+    std::vector<sample> backlog;
+    std::vector<sample> oldest_age;
+  };
+  caf::expected<outbox_samples> outbox_gauges();
   caf::expected<std::vector<sample>> dead_letters_open();
-  caf::expected<std::vector<sample>> open_sagas_by_state();
-  /// Age in seconds of the oldest unpublished outbox record, by topic (the
-  /// relay's lag); topics with nothing pending have no sample.
-  caf::expected<std::vector<sample>> outbox_oldest_age();
-  /// Age in seconds since the last transition of the longest-idle saga in
-  /// pending, running or compensating, by tenant, type and state.
-  caf::expected<std::vector<sample>> sagas_oldest_active();
+  /// Open sagas (pending, running, compensating, needs_attention) by
+  /// (tenant, type, state), and for the first three the seconds since the
+  /// last transition of the longest-idle one. One read through the partial
+  /// index of open sagas: counting the finished ones (kept
+  /// `retention.sagas_seconds`, a year by default) would read the whole
+  /// table at every refresh.
+  struct open_saga_samples {
+    std::vector<sample> by_state;
+    std::vector<sample> oldest_active;
+  };
+  caf::expected<open_saga_samples> open_saga_gauges();
+
+  /// The statements behind outbox_gauges and open_saga_gauges, as they run
+  /// (after `gauge_plan_setting` in the same read-only transaction), for
+  /// tests of their plans.
+  static const char* const outbox_gauges_sql;
+  static const char* const open_saga_gauges_sql;
+  static const char* const gauge_plan_setting;
 
 private:
   struct impl;

@@ -1,6 +1,8 @@
+#include "actors/admin/store.hpp"
 #include "adapters/postgres/retention_store.hpp"
 #include "tests/integration/admin_fixture.hpp"
 
+#include <gmock/gmock.h>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -8,6 +10,8 @@
 using namespace ispflow;
 using namespace ispflow::actors::admin;
 using namespace admin_fixture;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 
@@ -719,6 +723,20 @@ TEST_F(admin_api, metrics_parse_and_include_database_gauges) {
     (values[R"(ispflow_dead_letters{tenant="t1",error="schema_violation"})"]),
     5.0);
   EXPECT_EQ((values[R"(ispflow_outbox_backlog{topic="saga.events.v1"})"]), 4.0);
+  EXPECT_GE(
+    (values.at(R"(ispflow_outbox_oldest_age_seconds{topic="saga.events.v1"})")),
+    0.0);
+  // The running saga last moved in 2024; the one waiting for an operator
+  // is counted above but is not idle.
+  EXPECT_GT(
+    (values.at(
+      R"(ispflow_saga_oldest_active_seconds{tenant="t2",type="activate",state="running"})")),
+    3600.0 * 24 * 300);
+  for (auto& [key, value] : values) {
+    if (key.starts_with("ispflow_saga_oldest_active_seconds{")) {
+      EXPECT_EQ(key.find("needs_attention"), std::string::npos) << key;
+    }
+  }
   EXPECT_EQ(
     (values
        [R"(ispflow_admin_requests_total{route="sagas.list",status="200"})"]),
@@ -727,6 +745,88 @@ TEST_F(admin_api, metrics_parse_and_include_database_gauges) {
     (values
        [R"(ispflow_admin_requests_total{route="sagas.list",status="401"})"]),
     1.0);
+}
+
+namespace {
+
+// The plan of `sql` as the metrics refresh runs it (with the store's
+// setting), or as the planner would choose alone.
+std::string gauge_plan(const ispflow::testing::scratch_database& db,
+                       const std::string& sql, bool as_refreshed,
+                       const std::string& options = "") {
+  std::string text;
+  auto rows = db.query(
+    std::string{as_refreshed ? detail::store::gauge_plan_setting : "SELECT 1"}
+    + "; EXPLAIN " + options + " " + sql);
+  for (const auto& row : rows)
+    text += row[0].value_or("") + "\n";
+  return text;
+}
+
+// The buffers the top node of an EXPLAIN (ANALYZE, BUFFERS) read.
+int64_t buffers_read(const std::string& plan) {
+  std::smatch m;
+  std::regex re{R"(Buffers: shared hit=(\d+)(?: read=(\d+))?)"};
+  if (!std::regex_search(plan, m, re))
+    return -1;
+  return std::stoll(m[1].str()) + (m[2].matched ? std::stoll(m[2].str()) : 0);
+}
+
+} // namespace
+
+// The relay deletes what it publishes, and a deleted row keeps its page
+// until vacuum: the metrics refresh walks the outbox's primary key instead
+// of reading the table, so it reads the pages of what is still to publish
+// and skips the index entries of published rows, which index scans (the
+// relay's, or its own) mark dead. The planner, which prices a table by
+// its pages and cannot know how many entries are marked, would read every
+// page at every refresh.
+TEST_F(admin_api, the_outbox_gauges_skip_the_pages_of_published_rows) {
+  auto before = db.count("SELECT max(id) FROM outbox");
+  db.query("INSERT INTO outbox (topic, key, value, headers) SELECT"
+           " 'lifecycle.events.v1', 'k', convert_to(repeat('x', 1000),"
+           " 'UTF8'), '{}' FROM generate_series(1, 20000)");
+  // Not analysed yet, as in the end-to-end benchmark's runs, where the
+  // planner chose to read the table.
+  db.query("DELETE FROM outbox WHERE id > " + std::to_string(before)
+           + " AND id <= " + std::to_string(before + 19997));
+  const std::string sql = detail::store::outbox_gauges_sql;
+  EXPECT_THAT(gauge_plan(db, sql, false), HasSubstr("Seq Scan on outbox"));
+  auto plan = gauge_plan(db, sql, true);
+  EXPECT_THAT(plan, HasSubstr("Index Scan using outbox_pkey on outbox"));
+  EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
+
+  detail::store st{db.dsn(), 1};
+  auto first = st.outbox_gauges();
+  ASSERT_TRUE(first) << ispflow::render_error(first.error());
+  std::map<std::string, double> backlog;
+  for (const auto& s : first->backlog)
+    backlog[s.labels.at(0).second] = s.value;
+  EXPECT_EQ(backlog["saga.events.v1"], 4.0);
+  EXPECT_EQ(backlog["lifecycle.events.v1"], 3.0);
+  ASSERT_EQ(first->oldest_age.size(), first->backlog.size());
+  auto pages = db.count("SELECT pg_relation_size('outbox') / 8192");
+  ASSERT_GT(pages, 2000);
+  auto again
+    = buffers_read(gauge_plan(db, sql, true, "(ANALYZE, BUFFERS, TIMING OFF)"));
+  EXPECT_GT(again, 0);
+  EXPECT_LT(again, pages / 10) << "of " << pages << " pages";
+}
+
+// The open sagas' gauges read the partial index whose predicate they
+// share, not the table and not the index of active sagas by partition.
+TEST_F(admin_api, the_saga_gauges_read_the_index_of_open_sagas) {
+  db.query("ANALYZE sagas");
+  auto plan = gauge_plan(db, detail::store::open_saga_gauges_sql, true);
+  EXPECT_THAT(plan, HasSubstr("sagas_subscriber_open_idx"));
+  EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
+  EXPECT_THAT(plan, Not(HasSubstr("sagas_partition_active_idx")));
+  detail::store st{db.dsn(), 1};
+  auto xs = st.open_saga_gauges();
+  ASSERT_TRUE(xs) << ispflow::render_error(xs.error());
+  EXPECT_EQ(xs->by_state.size(), 2u);
+  ASSERT_EQ(xs->oldest_active.size(), 1u);
+  EXPECT_EQ(xs->oldest_active[0].labels.at(2).second, "running");
 }
 
 TEST_F(admin_api_metrics_token, metrics_require_the_configured_token) {
