@@ -39,7 +39,9 @@
 #                                           that cost PostgreSQL the most time;
 #                                           pg_stat_wal: WAL per activation;
 #                                           pg_stat_user_tables: row writes;
-#                                           pg_stat_user_indexes: index reads
+#                                           pg_stat_user_indexes: index reads;
+#                                           and the statements called less than
+#                                           once per 100 activations (background)
 #   E2E_KEEP_ALIVE=0                        a connection per NetBox and GenieACS
 #                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
@@ -329,6 +331,17 @@ if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
   # What the writes cost the WAL (every statement of the run, the bench's
   # own queries above included), per measured activation.
   echo "   WAL: $(stack_sql "select format('%s records, %s bytes, %s full-page images, %s syncs per activation', round(wal_records::numeric / $measured, 1), round(wal_bytes / $measured), round(wal_fpi::numeric / $measured, 2), round(wal_sync::numeric / $measured, 2)) from pg_stat_wal")"
+  # Work that is not per activation (the metrics refresh, retention, lease
+  # renewals) falls below both lists however long each call takes; the
+  # bench's own queries (lower case) are left out.
+  echo "== PostgreSQL statements called less than once per 100 activations, by time (pg_stat_statements, in the measured steps: calls, ms in all, buffers per call)"
+  stack_sql "select format('   %6s %8s %8s  %s', calls,
+                           round((total_exec_time + total_plan_time)::numeric, 1),
+                           round((shared_blks_hit + shared_blks_read)::numeric / calls),
+                           left(regexp_replace(query, '\s+', ' ', 'g'), 100))
+             from pg_stat_statements
+             where calls * 100 < $measured and query !~ '^(select|create|with) '
+             order by total_exec_time + total_plan_time desc limit 10" || true
   # Row versions written per table: an update that is not HOT writes an
   # entry into every index of the table as well.
   echo "== PostgreSQL row writes by table (pg_stat_user_tables, per measured activation: inserted, updated, of them HOT, deleted; indexes)"
