@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using namespace ispflow;
 using namespace ispflow::actors::admin;
@@ -796,9 +797,26 @@ TEST_F(admin_api, the_outbox_gauges_skip_the_pages_of_published_rows) {
   EXPECT_THAT(plan, HasSubstr("Index Scan using outbox_pkey on outbox"));
   EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
 
+  // The store runs it so: the table's scan counters (flushed by the
+  // store's session within a second or so of going idle) gain an index
+  // scan and no sequential one.
+  auto scans = [&] {
+    auto rows = db.query("SELECT seq_scan, idx_scan FROM pg_stat_user_tables"
+                         " WHERE relname = 'outbox'");
+    return std::pair{std::stoll(*rows.at(0).at(0)),
+                     std::stoll(*rows.at(0).at(1))};
+  };
+  auto scans_before = scans();
   detail::store st{db.dsn(), 1};
   auto first = st.outbox_gauges();
   ASSERT_TRUE(first) << ispflow::render_error(first.error());
+  auto scans_after = scans();
+  for (int i = 0; i < 150 && scans_after.second == scans_before.second; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    scans_after = scans();
+  }
+  EXPECT_GT(scans_after.second, scans_before.second);
+  EXPECT_EQ(scans_after.first, scans_before.first);
   std::map<std::string, double> backlog;
   for (const auto& s : first->backlog)
     backlog[s.labels.at(0).second] = s.value;
