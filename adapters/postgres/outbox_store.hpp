@@ -63,8 +63,12 @@ public:
   /// server's setting.
   caf::expected<void> mark_published(const std::vector<int64_t>& ids);
 
-  /// The number of unpublished rows.
+  /// The number of unpublished rows (the relay's at its stop): a walk of
+  /// the primary key, `backlog_sql` after `backlog_setting` in one
+  /// read-only transaction (public for tests of its plan).
   caf::expected<int64_t> backlog();
+  static const char* const backlog_sql;
+  static const char* const backlog_setting;
 
   /// Appends `records` in order, in one transaction (for events that are
   /// not part of a saga transition, e.g. circuit breaker transitions).

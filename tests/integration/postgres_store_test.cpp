@@ -395,6 +395,52 @@ TEST_F(postgres_store, the_relay_reads_the_outbox_by_its_primary_key) {
   EXPECT_EQ(first[99].record.value, "accepted e99");
 }
 
+// At its stop the relay counts what it leaves unpublished. The table also
+// holds the pages of the rows published (deleted) since the last vacuum:
+// the count walks the primary key instead of reading them all.
+TEST_F(postgres_store, the_stop_time_backlog_walks_the_primary_key) {
+  // No autovacuum: its vacuum would take the deleted rows' pages away.
+  db.query("ALTER TABLE outbox SET (autovacuum_enabled = false)");
+  write_events(2000);
+  // Published but for the last three; through the index, so that no
+  // sequential scan of this test's own can reach the counters below.
+  db.query("SET LOCAL enable_seqscan = off; DELETE FROM outbox WHERE id NOT IN"
+           " (SELECT id FROM outbox ORDER BY id DESC LIMIT 3)");
+  auto plan = [&](bool as_run) {
+    std::string text;
+    for (const auto& line : db.query(
+           std::string{as_run ? pg::outbox_store::backlog_setting : "SELECT 1"}
+           + "; EXPLAIN " + pg::outbox_store::backlog_sql))
+      text += line[0].value_or("") + "\n";
+    return text;
+  };
+  EXPECT_THAT(plan(false), HasSubstr("Seq Scan on outbox"));
+  EXPECT_THAT(plan(true), HasSubstr("Index Scan using outbox_pkey on outbox"));
+  EXPECT_THAT(plan(true), Not(HasSubstr("Seq Scan")));
+
+  // The store runs it so: the table's scan counters gain an index scan and
+  // no sequential one. A session flushes its counters as it ends, so the
+  // store's session ends before they are read.
+  auto scans = [&] {
+    auto rows = db.query("SELECT seq_scan, idx_scan FROM pg_stat_user_tables"
+                         " WHERE relname = 'outbox'");
+    return std::pair{std::stoll(*rows.at(0).at(0)),
+                     std::stoll(*rows.at(0).at(1))};
+  };
+  auto before = scans();
+  auto backlog = outbox->backlog();
+  ASSERT_TRUE(backlog) << ispflow::render_error(backlog.error());
+  EXPECT_EQ(*backlog, 3);
+  outbox.reset();
+  auto after = scans();
+  for (int i = 0; i < 300 && after.second == before.second; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    after = scans();
+  }
+  EXPECT_GT(after.second, before.second);
+  EXPECT_EQ(after.first, before.first);
+}
+
 // Schema 0023 deletes the rows an earlier version marked published (Kafka
 // has them) and keeps every unpublished one; run again, it changes nothing.
 // Unstarted events keep the indexes the startable poll reads (saga_store's
