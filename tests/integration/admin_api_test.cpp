@@ -806,28 +806,17 @@ TEST_F(admin_api, the_outbox_gauges_skip_the_pages_of_published_rows) {
   EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
 
   // The store runs it so: the table's scan counters gain an index scan and
-  // no sequential one. A session that flushed its counters less than a
-  // second before keeps the next ones up to ten seconds, or longer when
-  // the flush meets a lock; it flushes all as it ends, so the store's
-  // session ends here, and the counters are read once its server process
-  // has exited.
-  auto scans = [&] {
-    auto rows = db.query("SELECT seq_scan, idx_scan FROM pg_stat_user_tables"
-                         " WHERE relname = 'outbox'");
-    return std::pair{std::stoll(*rows.at(0).at(0)),
-                     std::stoll(*rows.at(0).at(1))};
-  };
-  auto scans_before = scans();
+  // no sequential one. The store's session ends before they are read: a
+  // session that flushed its counters less than a second before keeps
+  // the next ones until it has been idle for ten seconds, or longer when
+  // the flush meets a lock, but flushes them all as it ends.
+  auto scans_before = db.scan_counts("outbox");
   auto first = [&] {
     detail::store st{db.dsn(), 1};
     return st.outbox_gauges();
   }();
   ASSERT_TRUE(first) << ispflow::render_error(first.error());
-  auto scans_after = scans();
-  for (int i = 0; i < 300 && scans_after.second == scans_before.second; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-    scans_after = scans();
-  }
+  auto scans_after = db.await_index_scan("outbox", scans_before);
   EXPECT_GT(scans_after.second, scans_before.second);
   EXPECT_EQ(scans_after.first, scans_before.first);
   std::map<std::string, double> backlog;

@@ -421,22 +421,12 @@ TEST_F(postgres_store, the_stop_time_backlog_walks_the_primary_key) {
   // The store runs it so: the table's scan counters gain an index scan and
   // no sequential one. A session flushes its counters as it ends, so the
   // store's session ends before they are read.
-  auto scans = [&] {
-    auto rows = db.query("SELECT seq_scan, idx_scan FROM pg_stat_user_tables"
-                         " WHERE relname = 'outbox'");
-    return std::pair{std::stoll(*rows.at(0).at(0)),
-                     std::stoll(*rows.at(0).at(1))};
-  };
-  auto before = scans();
+  auto before = db.scan_counts("outbox");
   auto backlog = outbox->backlog();
   ASSERT_TRUE(backlog) << ispflow::render_error(backlog.error());
   EXPECT_EQ(*backlog, 3);
   outbox.reset();
-  auto after = scans();
-  for (int i = 0; i < 300 && after.second == before.second; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-    after = scans();
-  }
+  auto after = db.await_index_scan("outbox", before);
   EXPECT_GT(after.second, before.second);
   EXPECT_EQ(after.first, before.first);
 }

@@ -106,6 +106,30 @@ int64_t scratch_database::await_count(const std::string& sql, int64_t want,
   return n;
 }
 
+std::pair<int64_t, int64_t>
+scratch_database::scan_counts(const std::string& table) const {
+  pqxx::connection conn{dsn_};
+  pqxx::read_transaction r{conn};
+  auto row = r.exec_params1("SELECT seq_scan, idx_scan FROM"
+                            " pg_stat_user_tables WHERE relname = $1",
+                            table);
+  return {row[0].as<int64_t>(), row[1].as<int64_t>()};
+}
+
+std::pair<int64_t, int64_t>
+scratch_database::await_index_scan(const std::string& table,
+                                   std::pair<int64_t, int64_t> before,
+                                   std::chrono::seconds limit) const {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  auto now = scan_counts(table);
+  while (now.second == before.second
+         && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    now = scan_counts(table);
+  }
+  return now;
+}
+
 std::set<std::string>
 scratch_database::tables_holding(const std::string& needle) const {
   std::string hex;

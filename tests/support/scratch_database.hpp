@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ispflow::testing {
@@ -51,6 +52,19 @@ public:
   int64_t
   await_count(const std::string& sql, int64_t want,
               std::chrono::seconds limit = std::chrono::seconds{60}) const;
+
+  /// The scans of `table` counted so far (`pg_stat_user_tables`):
+  /// sequential first, then index.
+  std::pair<int64_t, int64_t> scan_counts(const std::string& table) const;
+
+  /// Polls `scan_counts(table)` every 100 ms until its index scans differ
+  /// from `before`'s or `limit` passes; returns the last counts. A session
+  /// reports its scans when it flushes its counters, which may wait until
+  /// it has been idle for ten seconds, and always happens as it ends: end
+  /// the session whose scans are awaited first.
+  std::pair<int64_t, int64_t>
+  await_index_scan(const std::string& table, std::pair<int64_t, int64_t> before,
+                   std::chrono::seconds limit = std::chrono::seconds{30}) const;
 
   /// The tables whose rows in a `pg_dump --data-only` of the database hold
   /// `needle`, as text or inside a bytea column (which the dump writes as
