@@ -25,11 +25,32 @@ using namespace std::chrono_literals;
 /// How long the marks of a round wait for the next round (ms).
 constexpr int64_t mark_wait = 20;
 
+/// The value of `outbox_id_header` for an entry: the row's id, and for a
+/// record of a packed row `<id>.<pos>`.
+std::string outbox_label(const pg::outbox_entry& e) {
+  auto label = std::to_string(e.id);
+  if (e.pos >= 0) {
+    label += '.';
+    label += std::to_string(e.pos);
+  }
+  return label;
+}
+
+/// Whether a round that fetched `records` may have left rows behind: the
+/// next row would not have fitted in `batch` (a row holds up to
+/// records_per_row records).
+bool full(size_t records, size_t batch) {
+  return records > 0 && records + pg::outbox_store::records_per_row > batch;
+}
+
 struct relay_state {
   outbox_relay_settings cfg;
   std::unique_ptr<kafka::producer> producer;
   std::optional<pg::outbox_store> db;
   bool reconciled = false;
+  /// Records of partly published rows that the last reconciliation found
+  /// in Kafka (by outbox_label): the next round leaves them out.
+  std::unordered_set<std::string> in_kafka;
   /// Rows whose records Kafka has acknowledged, not marked published yet:
   /// the next round's fetch marks them in the same statement. Kept across
   /// a lost connection (marking a row whose record was sent is never
@@ -55,13 +76,16 @@ struct relay_state {
   // Marks rows whose records are already in Kafka as published. Reads the
   // last `tail_scan` records of every partition of every topic that has
   // unpublished rows, and looks at the oldest unpublished rows
-  // `tail_scan` at a time for as long as all of them are there: a server
-  // crash can bring back more rows than one look covers (the marks commit
-  // asynchronously: outbox_store::mark_published), and across partitions
-  // the tails hold more than `tail_scan` records.
+  // `tail_scan` records at a time for as long as all of them are there: a
+  // server crash can bring back more rows than one look covers (the marks
+  // commit asynchronously: outbox_store::mark_published), and across
+  // partitions the tails hold more than `tail_scan` records. Of a packed
+  // row only part of which is there, the next round sends the rest
+  // (`in_kafka`).
   caf::error reconcile() {
     std::set<std::string> topics_read;
-    std::unordered_set<int64_t> in_kafka;
+    in_kafka.clear();
+    std::unordered_set<std::string> seen;
     size_t marked = 0;
     for (;;) {
       auto rows = db->fetch_unsent(static_cast<size_t>(cfg.tail_scan));
@@ -76,12 +100,26 @@ struct relay_state {
           return std::move(tail.error());
         for (auto& rec : *tail)
           if (auto* h = rec.header(outbox_id_header))
-            in_kafka.insert(std::strtoll(h->value.c_str(), nullptr, 10));
+            seen.insert(h->value);
       }
+      // Rows all of whose records are there.
       std::vector<int64_t> found;
-      for (auto& row : *rows)
-        if (in_kafka.count(row.id) > 0)
-          found.push_back(row.id);
+      bool all_there = true;
+      for (size_t i = 0; i < rows->size();) {
+        auto id = (*rows)[i].id;
+        bool whole = true;
+        for (; i < rows->size() && (*rows)[i].id == id; ++i) {
+          auto label = outbox_label((*rows)[i]);
+          if (seen.count(label) > 0)
+            in_kafka.insert(std::move(label));
+          else
+            whole = false;
+        }
+        if (whole)
+          found.push_back(id);
+        else
+          all_there = false;
+      }
       if (!found.empty()) {
         if (auto res = db->mark_published(found); !res)
           return std::move(res.error());
@@ -89,8 +127,9 @@ struct relay_state {
       }
       // Rows not in Kafka from here on are sent in id order; a look that
       // found all it fetched may have more behind it.
-      if (found.empty() || found.size() < rows->size()
-          || rows->size() < static_cast<size_t>(cfg.tail_scan))
+      if (!all_there || rows->empty()
+          || rows->size() + pg::outbox_store::records_per_row
+               <= static_cast<size_t>(cfg.tail_scan))
         break;
     }
     if (marked > 0)
@@ -150,7 +189,7 @@ struct relay_state {
     }
   }
 
-  // Publishes one batch; returns how many rows it published, or nothing
+  // Publishes one batch; returns how many records it fetched, or nothing
   // while another relay holds the lease.
   caf::expected<std::optional<size_t>> publish_batch() {
     if (auto err = ensure_connected())
@@ -172,12 +211,15 @@ struct relay_state {
     std::vector<events::kafka_record> records;
     std::vector<int64_t> ids;
     records.reserve(rows->size());
-    ids.reserve(rows->size());
     for (auto& row : *rows) {
+      if (ids.empty() || ids.back() != row.id)
+        ids.push_back(row.id);
+      auto label = outbox_label(row);
+      if (!in_kafka.empty() && in_kafka.count(label) > 0)
+        continue;
       row.record.headers.push_back(
-        events::kafka_header{outbox_id_header, std::to_string(row.id), false});
+        events::kafka_header{outbox_id_header, std::move(label), false});
       records.push_back(std::move(row.record));
-      ids.push_back(row.id);
     }
     // Before sending: still the lease holder (a relay paused before the
     // fetch, whose session the server ended, fetched through a new one).
@@ -191,10 +233,10 @@ struct relay_state {
     // In Kafka, and known: the next fetch marks them (one round trip a
     // round instead of two; idle, that fetch comes `mark_wait` later).
     reconciled = true;
-    published += ids.size();
-    auto n = ids.size();
+    in_kafka.clear();
+    published += records.size();
     unmarked = std::move(ids);
-    return std::optional<size_t>{n};
+    return std::optional<size_t>{rows->size()};
   }
 
   // Marks what the last round sent (before a stop or a count of the
@@ -234,7 +276,7 @@ void run(relay_ptr self) {
     pause = std::min(pause, std::chrono::milliseconds{mark_wait});
   if (!*n)
     self->delayed_send(self, st.cfg.standby_poll, relay_atom_v);
-  else if (**n == st.cfg.batch)
+  else if (full(**n, st.cfg.batch))
     self->send(self, relay_atom_v);
   else if (st.cfg.doorbell) {
     // On the relay's own thread: the pause ends with the next commit of a
@@ -259,7 +301,7 @@ relay(relay_ptr self, outbox_relay_settings cfg,
       auto deadline = std::chrono::steady_clock::now() + st.cfg.drain_timeout;
       while (std::chrono::steady_clock::now() < deadline) {
         auto n = st.publish_batch();
-        if (!n || !*n || **n == 0)
+        if (!n || !*n || !full(**n, st.cfg.batch))
           break;
       }
       int64_t backlog = -1;
@@ -287,10 +329,13 @@ relay(relay_ptr self, outbox_relay_settings cfg,
 
 caf::expected<outbox_relay_actor>
 spawn_outbox_relay(caf::actor_system& sys, outbox_relay_settings cfg) {
-  if (cfg.tail_scan < static_cast<int64_t>(cfg.batch))
+  if (cfg.tail_scan < static_cast<int64_t>(cfg.batch)
+      || cfg.tail_scan
+           < static_cast<int64_t>(pg::outbox_store::records_per_row))
     return caf::make_error(errc::invalid_config,
-                           std::string{"outbox.tail_scan must be at least "
-                                       "outbox.batch"});
+                           "outbox.tail_scan must be at least outbox.batch and "
+                             + std::to_string(pg::outbox_store::records_per_row)
+                             + " (the records of one outbox row)");
   auto producer = kafka::producer::make(cfg.kafka);
   if (!producer)
     return std::move(producer.error());

@@ -16,9 +16,11 @@
 
 namespace ispflow::actors {
 
-/// Header that carries an outbox row's id on every record the relay
-/// publishes; it is how a restarted relay recognises rows that reached
-/// Kafka before the crash but were not yet marked published.
+/// Header that carries an outbox record's label on every record the relay
+/// publishes: its row's id, and for a record of a packed row (a saga
+/// write's records of one topic, schema/0024) `<id>.<pos>`. It is how a
+/// restarted relay recognises records that reached Kafka before the crash
+/// but whose rows were not yet marked published.
 inline constexpr const char* outbox_id_header = "ispflow_outbox_id";
 
 /// The outbox relay: publishes outbox rows to Kafka in id order and marks
@@ -50,7 +52,8 @@ struct outbox_relay_settings {
   adapters::kafka::client_settings kafka;
   /// libpq connection string (never logged).
   std::string dsn;
-  /// Rows published per produce round.
+  /// Records published per produce round, in whole rows (a packed row of
+  /// more records is sent alone).
   size_t batch = 1000;
   /// Pause between polls when the outbox is empty.
   std::chrono::milliseconds poll_interval{50};
@@ -59,7 +62,8 @@ struct outbox_relay_settings {
   /// `poll_interval`). May be null.
   std::shared_ptr<common::doorbell> doorbell;
   /// Records read back from the end of each partition when reconciling;
-  /// must be at least `batch`.
+  /// must be at least `batch` and the records of one packed row
+  /// (outbox_store::records_per_row).
   int64_t tail_scan = 2000;
   /// How long a batch may wait for its delivery reports.
   std::chrono::milliseconds produce_timeout{std::chrono::seconds{30}};

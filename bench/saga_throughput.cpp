@@ -329,11 +329,11 @@ int main(int argc, char** argv) {
       auto transitions = scalar(
         dsn, "select count(distinct regexp_replace(coalesce(h->>'text', "
              "convert_from(decode(h->>'value', 'base64'), 'UTF8')), "
-             "'/[0-9]+$', '')) from outbox "
+             "'/[0-9]+$', '')) from outbox_records "
              "o, jsonb_array_elements(o.headers) h where o.topic = "
              "'saga.events.v1' and h->>'key' = 'ce_id'");
-      auto saga_events = scalar(dsn, "select count(*) from outbox where "
-                                     "topic = 'saga.events.v1'");
+      auto saga_events = scalar(dsn, "select count(*) from outbox_records "
+                                     "where topic = 'saga.events.v1'");
       auto commits = scalar(dsn, xacts) - xact_before;
       std::printf("throughput: %d activation sagas in %.2f s: %.0f sagas/s, "
                   "%lld transitions (%.0f/s), %lld saga events, %lld "

@@ -476,10 +476,12 @@ const char* const store::gauge_plan_setting = "SET LOCAL enable_seqscan = off";
 // In the relay's order (ORDER BY id), so that the walk is the primary key.
 // The outbox holds only what is still to publish (schema 0023); rows an
 // earlier version marked published wait for retention and are not counted.
+// Counted in records: a row of a saga write packs several (schema 0024).
 const char* const store::outbox_gauges_sql
-  = "SELECT topic, count(*), EXTRACT(EPOCH FROM now() - min(created_at))"
-    "::float8 FROM (SELECT topic, created_at FROM outbox WHERE published_at"
-    " IS NULL ORDER BY id) AS o GROUP BY topic ORDER BY topic";
+  = "SELECT topic, sum(record_count), EXTRACT(EPOCH FROM now() -"
+    " min(created_at))::float8 FROM (SELECT topic, record_count, created_at"
+    " FROM outbox WHERE published_at IS NULL ORDER BY id) AS o GROUP BY topic"
+    " ORDER BY topic";
 
 // The predicate of sagas_subscriber_open_idx (schema/0003_sagas.sql), so
 // that only that index can serve it: the index of active sagas by partition

@@ -1,7 +1,9 @@
 #include "adapters/postgres/codec.hpp"
 
+#include "adapters/postgres/outbox_store.hpp"
 #include "events/errc.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -243,30 +245,68 @@ void append_headers_json(std::string& out,
   out += ']';
 }
 
+namespace {
+
+void append_record_json(std::string& out, const events::kafka_record& r) {
+  out += "{\"topic\":";
+  append_json_text(out, r.topic);
+  if (r.null_key) {
+    out += ",\"key\":null";
+  } else {
+    out += ",\"key\":\"";
+    append_base64(out, r.key);
+    out += '"';
+  }
+  out += ",\"value\":\"";
+  append_base64(out, r.value);
+  out += "\",\"headers\":";
+  append_headers_json(out, r.headers);
+  out += '}';
+}
+
+} // namespace
+
 void append_records_json(std::string& out,
                          const std::vector<events::kafka_record>& records) {
   out += '[';
-  bool first = true;
-  for (auto& r : records) {
-    if (!first)
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (i > 0)
       out += ',';
-    first = false;
-    out += "{\"topic\":";
-    append_json_text(out, r.topic);
-    if (r.null_key) {
-      out += ",\"key\":null";
-    } else {
-      out += ",\"key\":\"";
-      append_base64(out, r.key);
-      out += '"';
-    }
-    out += ",\"value\":\"";
-    append_base64(out, r.value);
-    out += "\",\"headers\":";
-    append_headers_json(out, r.headers);
-    out += '}';
+    append_record_json(out, records[i]);
   }
   out += ']';
+}
+
+void append_records_json(std::string& out, const packed_row& row) {
+  out += '[';
+  for (size_t i = 0; i < row.records.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_record_json(out, *row.records[i]);
+  }
+  out += ']';
+}
+
+std::vector<packed_row>
+pack_records(const std::vector<const std::vector<events::kafka_record>*>& in) {
+  std::vector<packed_row> rows;
+  // Per topic, the row that still takes records (a handful of topics).
+  std::vector<std::pair<std::string_view, size_t>> open;
+  for (auto* records : in) {
+    for (auto& r : *records) {
+      auto at = std::find_if(open.begin(), open.end(),
+                             [&](auto& x) { return x.first == r.topic; });
+      if (at == open.end()
+          || rows[at->second].records.size() >= outbox_store::records_per_row) {
+        if (at == open.end())
+          at = open.emplace(open.end(), r.topic, 0);
+        at->second = rows.size();
+        rows.push_back(packed_row{r.topic, {}});
+      }
+      rows[at->second].records.push_back(&r);
+    }
+  }
+  return rows;
 }
 
 void append_copy_text(std::string& out, std::string_view s) {
@@ -290,55 +330,31 @@ void append_copy_text(std::string& out, std::string_view s) {
   });
 }
 
-void append_copy_bytea(std::string& out, std::string_view bytes) {
-  // bytea's escape input format, then COPY's escaping of its backslashes:
-  // printable ASCII stays as it is (outbox values are mostly JSON text, so
-  // this is about half the size of the hex format), a backslash becomes
-  // four, any other byte a doubled backslash and three octal digits.
-  for (char ch : bytes) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '\\') {
-      out += "\\\\\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\\\";
-      out += static_cast<char>('0' + (c >> 6));
-      out += static_cast<char>('0' + ((c >> 3) & 7));
-      out += static_cast<char>('0' + (c & 7));
-    }
-  }
-}
-
-void append_copy_records(std::string& out,
-                         const std::vector<events::kafka_record>& records) {
-  std::string headers;
-  for (auto& r : records) {
-    append_copy_text(out, r.topic);
+void append_copy_rows(std::string& out, const std::vector<packed_row>& rows) {
+  std::string records;
+  for (auto& row : rows) {
+    append_copy_text(out, row.topic);
     out += '\t';
-    if (r.null_key)
-      out += "\\N";
-    else
-      append_copy_bytea(out, r.key);
+    records.clear();
+    append_records_json(records, row);
+    append_copy_text(out, records);
     out += '\t';
-    append_copy_bytea(out, r.value);
-    out += '\t';
-    headers.clear();
-    append_headers_json(headers, r.headers);
-    append_copy_text(out, headers);
+    out += std::to_string(row.records.size());
     out += '\n';
   }
 }
 
+namespace {
+
+caf::error malformed_headers(const char* what) {
+  return caf::make_error(errc::database_error,
+                         std::string{"malformed stored headers: "} + what);
+}
+
 caf::expected<std::vector<events::kafka_header>>
-parse_headers_json(std::string_view json) {
-  auto bad = [](const char* what) {
-    return caf::make_error(errc::database_error,
-                           std::string{"malformed stored headers: "} + what);
-  };
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsArray())
+headers_of(const rapidjson::Value& doc) {
+  auto bad = malformed_headers;
+  if (!doc.IsArray())
     return bad("not a JSON array");
   std::vector<events::kafka_header> result;
   result.reserve(doc.Size());
@@ -376,6 +392,68 @@ parse_headers_json(std::string_view json) {
       h.value = std::move(*value);
     }
     result.push_back(std::move(h));
+  }
+  return result;
+}
+
+} // namespace
+
+caf::expected<std::vector<events::kafka_header>>
+parse_headers_json(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError())
+    return malformed_headers("not a JSON array");
+  return headers_of(doc);
+}
+
+caf::expected<std::vector<events::kafka_record>>
+parse_records_json(std::string_view json) {
+  auto bad = [](const char* what) {
+    return caf::make_error(errc::database_error,
+                           std::string{"malformed stored records: "} + what);
+  };
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsArray())
+    return bad("not a JSON array");
+  std::vector<events::kafka_record> result;
+  result.reserve(doc.Size());
+  for (auto& item : doc.GetArray()) {
+    if (!item.IsObject())
+      return bad("element is not an object");
+    events::kafka_record r;
+    auto topic = item.FindMember("topic");
+    if (topic == item.MemberEnd() || !topic->value.IsString())
+      return bad("record without topic");
+    r.topic.assign(topic->value.GetString(), topic->value.GetStringLength());
+    auto key = item.FindMember("key");
+    r.null_key = key == item.MemberEnd() || key->value.IsNull();
+    if (!r.null_key) {
+      if (!key->value.IsString())
+        return bad("key is not a string");
+      auto bytes
+        = decode_base64({key->value.GetString(), key->value.GetStringLength()});
+      if (!bytes)
+        return bad("key is not base64");
+      r.key = std::move(*bytes);
+    }
+    auto value = item.FindMember("value");
+    if (value == item.MemberEnd() || !value->value.IsString())
+      return bad("record without value");
+    auto bytes = decode_base64(
+      {value->value.GetString(), value->value.GetStringLength()});
+    if (!bytes)
+      return bad("value is not base64");
+    r.value = std::move(*bytes);
+    auto headers = item.FindMember("headers");
+    if (headers == item.MemberEnd())
+      return bad("record without headers");
+    auto hs = headers_of(headers->value);
+    if (!hs)
+      return std::move(hs.error());
+    r.headers = std::move(*hs);
+    result.push_back(std::move(r));
   }
   return result;
 }

@@ -60,6 +60,23 @@ void append_headers_json(std::string& out,
 void append_records_json(std::string& out,
                          const std::vector<events::kafka_record>& records);
 
+/// The records of a saga write, packed for the outbox: one row per topic
+/// and up to `outbox_store::records_per_row` records, in the order of each
+/// row's first record (a topic's records keep their order across rows).
+struct packed_row {
+  std::string_view topic;
+  std::vector<const events::kafka_record*> records;
+};
+std::vector<packed_row>
+pack_records(const std::vector<const std::vector<events::kafka_record>*>& in);
+
+/// Appends a packed row's records in the format of append_records_json.
+void append_records_json(std::string& out, const packed_row& row);
+
+/// Parses the format of append_records_json back into records.
+caf::expected<std::vector<events::kafka_record>>
+parse_records_json(std::string_view json);
+
 // -- COPY text format ---------------------------------------------------------
 // Fields of a `COPY ... FROM STDIN` line (text format): tab-separated, `\N`
 // for NULL, backslash escapes for backslash, tab, newline and return.
@@ -68,14 +85,9 @@ void append_records_json(std::string& out,
 /// become U+FFFD, as in append_json_text.
 void append_copy_text(std::string& out, std::string_view s);
 
-/// Appends `bytes` as a COPY field of a bytea column (escape format).
-void append_copy_bytea(std::string& out, std::string_view bytes);
-
-/// Appends one COPY line per record for the outbox columns (topic, key,
-/// value, headers), each line ended by a newline; headers in the stored
-/// format of append_headers_json.
-void append_copy_records(std::string& out,
-                         const std::vector<events::kafka_record>& records);
+/// Appends one COPY line per packed row for the outbox columns (topic,
+/// records, record_count), each line ended by a newline.
+void append_copy_rows(std::string& out, const std::vector<packed_row>& rows);
 
 /// Parses the stored header format back into headers.
 caf::expected<std::vector<events::kafka_header>>

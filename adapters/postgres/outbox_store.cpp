@@ -7,6 +7,17 @@ namespace ispflow::adapters::postgres {
 
 namespace {
 
+// The rows to publish next, in id order, whole, up to $1 records: the ids
+// are chosen by a walk of the primary key that reads no record (a running
+// count of records; the first row always), then read by their id.
+#define ISPFLOW_OUTBOX_FETCH(head, filter)                                     \
+  head "SELECT id, topic, key, value, headers::text, records::text,"           \
+       " pg_backend_pid() FROM outbox WHERE id = ANY (ARRAY("                  \
+       "SELECT id FROM (SELECT id, record_count, sum(record_count)"            \
+       " OVER (ORDER BY id) AS upto FROM outbox"                               \
+       " WHERE published_at IS NULL" filter " ORDER BY id LIMIT $1) AS c"      \
+       " WHERE upto <= $1 OR upto = record_count)) ORDER BY id"
+
 void prepare(pqxx::connection& conn) {
   // The marks commit without waiting for their WAL flush (see
   // outbox_store::mark_published); append restores the server's setting
@@ -15,21 +26,17 @@ void prepare(pqxx::connection& conn) {
     pqxx::nontransaction tx{conn};
     tx.exec("SET synchronous_commit = off");
   }
-  conn.prepare("ispflow_outbox_fetch",
-               "SELECT id, topic, key, value, headers::text, pg_backend_pid()"
-               " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1");
+  conn.prepare("ispflow_outbox_fetch", outbox_store::fetch_sql);
   // A published row is deleted (outbox_store::mark_published). The marks
   // first; the fetch, which sees the rows as they were before the
   // statement, leaves the rows just marked out itself (a hashed subplan).
   // Rows whose published_at an earlier version set are neither fetched
   // nor marked: retention deletes them.
   conn.prepare("ispflow_outbox_mark_fetch",
-               "WITH m AS (DELETE FROM outbox"
-               " WHERE id = ANY($2::bigint[]) AND published_at IS NULL"
-               " RETURNING id)"
-               " SELECT id, topic, key, value, headers::text, pg_backend_pid()"
-               " FROM outbox WHERE published_at IS NULL"
-               " AND id NOT IN (SELECT id FROM m) ORDER BY id LIMIT $1");
+               ISPFLOW_OUTBOX_FETCH("WITH m AS (DELETE FROM outbox"
+                                    " WHERE id = ANY($2::bigint[])"
+                                    " AND published_at IS NULL RETURNING id) ",
+                                    " AND id NOT IN (SELECT id FROM m)"));
   conn.prepare("ispflow_outbox_mark",
                "DELETE FROM outbox "
                "WHERE id = ANY($1::bigint[]) AND published_at IS NULL");
@@ -106,20 +113,33 @@ outbox_store::mark_then_fetch(const std::vector<int64_t>& published,
   result.reserve(rows->size());
   try {
     for (auto row : *rows) {
+      auto id = row[0].as<int64_t>();
+      impl_->fetched_by = row[6].as<int64_t>();
+      auto bad = [id](const caf::error& err) {
+        return caf::make_error(errc::database_error,
+                               "outbox row " + std::to_string(id) + ": "
+                                 + render_error(err));
+      };
+      if (!row[5].is_null()) {
+        auto records = detail::parse_records_json(row[5].c_str());
+        if (!records)
+          return bad(records.error());
+        int32_t pos = 0;
+        for (auto& r : *records)
+          result.push_back(outbox_entry{id, pos++, std::move(r)});
+        continue;
+      }
       outbox_entry e;
-      e.id = row[0].as<int64_t>();
+      e.id = id;
       e.record.topic = row[1].as<std::string>();
       e.record.null_key = row[2].is_null();
       if (!e.record.null_key)
         e.record.key = bytes_of(row[2]);
       if (!row[3].is_null())
         e.record.value = bytes_of(row[3]);
-      impl_->fetched_by = row[5].as<int64_t>();
       auto headers = detail::parse_headers_json(row[4].c_str());
       if (!headers)
-        return caf::make_error(errc::database_error,
-                               "outbox row " + std::to_string(e.id) + ": "
-                                 + render_error(headers.error()));
+        return bad(headers.error());
       e.record.headers = std::move(*headers);
       result.push_back(std::move(e));
     }
@@ -173,13 +193,15 @@ int64_t outbox_store::fetched_by() const {
   return impl_->fetched_by;
 }
 
+const char* const outbox_store::fetch_sql = ISPFLOW_OUTBOX_FETCH("", "");
+
 // In the relay's order, so that the count walks the primary key: the
 // table also holds the pages of every row published (deleted) since the
 // last vacuum, which a sequential scan would read, and the planner, which
 // prices the table by its pages, would choose one.
 const char* const outbox_store::backlog_sql
-  = "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL"
-    " ORDER BY id) AS o";
+  = "SELECT COALESCE(sum(n), 0) FROM (SELECT record_count AS n FROM outbox"
+    " WHERE published_at IS NULL ORDER BY id) AS o";
 const char* const outbox_store::backlog_setting
   = "SET LOCAL enable_seqscan = off";
 

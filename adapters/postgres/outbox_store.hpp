@@ -12,11 +12,14 @@
 
 namespace ispflow::adapters::postgres {
 
-/// One unpublished outbox row. `record` has topic, key/null_key, value and
-/// headers exactly as written; partition is -1 (the producer partitions by
-/// key), offset -1 and timestamp_ms 0.
+/// One unpublished outbox record. `record` has topic, key/null_key, value
+/// and headers exactly as written; partition is -1 (the producer partitions
+/// by key), offset -1 and timestamp_ms 0. A row of a saga write packs the
+/// records of one topic (schema/0024): its entries share the row's `id`
+/// and count up from `pos` 0; a row of one record has `pos` -1.
 struct outbox_entry {
   int64_t id = 0;
+  int32_t pos = -1;
   events::kafka_record record;
 
   friend bool operator==(const outbox_entry&, const outbox_entry&) = default;
@@ -34,7 +37,11 @@ public:
   outbox_store& operator=(outbox_store&&) noexcept;
   ~outbox_store();
 
-  /// Up to `limit` unpublished rows, oldest (lowest id) first.
+  /// The most records a packed row holds.
+  static constexpr size_t records_per_row = 64;
+
+  /// The records of the oldest (lowest id) unpublished rows, whole rows
+  /// only, up to `limit` records (the first row even if it holds more).
   caf::expected<std::vector<outbox_entry>> fetch_unsent(size_t limit);
 
   /// Marks the rows `published` as mark_published does, then fetches as
@@ -63,7 +70,10 @@ public:
   /// server's setting.
   caf::expected<void> mark_published(const std::vector<int64_t>& ids);
 
-  /// The number of unpublished rows (the relay's at its stop): a walk of
+  /// The fetch of fetch_unsent, for tests of its plan ($1 the limit).
+  static const char* const fetch_sql;
+
+  /// The number of unpublished records (the relay's at its stop): a walk of
   /// the primary key, `backlog_sql` after `backlog_setting` in one
   /// read-only transaction (public for tests of its plan).
   caf::expected<int64_t> backlog();

@@ -221,16 +221,15 @@ std::string write_statement(bool one_statement,
   RETURNING 1
 ))sql";
   if (one_statement && has(part_outbox))
-    // In the order of their ids, as COPY stores them. json_to_recordset
-    // parses each record once, where `->>` on a json element parses the
-    // whole element again for every field (its value among them).
+    // Packed rows (schema/0024), in the order of their ids, as COPY stores
+    // them. The records stay json text: the server reads them only to
+    // check them.
     sql += R"sql(, o AS (
-  INSERT INTO outbox (topic, key, value, headers)
-  SELECT y.topic, decode(y.key, 'base64'), decode(y.value, 'base64'),
-         y.headers
+  INSERT INTO outbox (topic, records, record_count)
+  SELECT y.topic, y.records, y.n
     FROM ROWS FROM (json_to_recordset($6::json)
-                      AS (topic text, key text, value text, headers jsonb))
-         WITH ORDINALITY AS y(topic, key, value, headers, k)
+                      AS (topic text, n int, records json))
+         WITH ORDINALITY AS y(topic, n, records, k)
    WHERE NOT EXISTS (SELECT 1 FROM bad)
    ORDER BY y.k
   RETURNING 1
@@ -979,28 +978,32 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
   auto one_statement = order.size() <= one_statement_sagas;
   auto& outbox = impl_->outbox_lines;
   outbox.clear();
-  if (one_statement) {
-    // One json array of the records of every element, in order.
-    outbox += '[';
-    for (auto* w : batch) {
-      if (w->outbox.empty())
-        continue;
-      auto at = outbox.size();
-      detail::append_records_json(outbox, w->outbox);
-      // Spliced into the outer array: its '[' becomes a comma (none before
-      // the first records), its ']' goes.
-      outbox.pop_back();
-      if (at == 1)
-        outbox.erase(at, 1);
-      else
-        outbox[at] = ',';
-    }
-    outbox += ']';
-  } else {
+  {
+    // One row per topic of the batch (see detail::pack_records).
+    std::vector<const std::vector<events::kafka_record>*> records;
+    records.reserve(batch.size());
     for (auto* w : batch)
-      detail::append_copy_records(outbox, w->outbox);
-    if (!outbox.empty())
-      outbox.pop_back(); // the last newline
+      records.push_back(&w->outbox);
+    auto rows = detail::pack_records(records);
+    if (one_statement) {
+      outbox += '[';
+      for (auto& row : rows) {
+        if (outbox.size() > 1)
+          outbox += ',';
+        outbox += "{\"topic\":";
+        detail::append_json_text(outbox, row.topic);
+        outbox += ",\"n\":";
+        append_int(outbox, static_cast<int64_t>(row.records.size()));
+        outbox += ",\"records\":";
+        detail::append_records_json(outbox, row);
+        outbox += '}';
+      }
+      outbox += ']';
+    } else {
+      detail::append_copy_rows(outbox, rows);
+      if (!outbox.empty())
+        outbox.pop_back(); // the last newline
+    }
   }
   auto& saga_rows = impl_->saga_lines;
   auto& step_rows = impl_->step_lines;
@@ -1151,7 +1154,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       // nothing more from this process before the commit.
       copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
       copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
-      copy_in(w, "outbox", "topic, key, value, headers", outbox);
+      copy_in(w, "outbox", "topic, records, record_count", outbox);
       // Refused: the transaction rolls back with `w`.
       if (auto stale = detail::check_fences(w, fences, impl_->instance_id);
           !stale.empty())

@@ -214,7 +214,7 @@ TEST_F(admin_api, replay_inserts_a_new_event_linked_to_the_saga) {
                        " event_id = 'e1')"),
             1);
   // intake.accepted for the new event, as intake writes it.
-  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE topic ="
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox_records WHERE topic ="
                      " 'saga.events.v1'"),
             5);
   a = get("/v1/sagas/s-t1", reader_token);
@@ -474,7 +474,7 @@ TEST_F(admin_api, a_password_stays_only_where_an_operator_still_needs_it) {
   EXPECT_EQ(db.count("SELECT count(*) FROM inbox WHERE payload::text LIKE '%"
                      + pw + "%' AND source <> 'ispflow/redrive'"),
             0);
-  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE position('" + pw
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox_records WHERE position('" + pw
                      + "' in encode(value, 'escape')) > 0 AND topic <>"
                        " 'billing.events.v1.dlq'"),
             0);

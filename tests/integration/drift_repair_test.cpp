@@ -531,7 +531,7 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
                      "WHERE i.saga_id = s.id)"),
             8);
   // One drift.repaired per repair, on saga.events.v1, as its schema says.
-  auto rows = db.query("SELECT convert_from(value, 'UTF8') FROM outbox "
+  auto rows = db.query("SELECT convert_from(value, 'UTF8') FROM outbox_records "
                        "WHERE headers::text LIKE '%drift.repaired%'");
   EXPECT_EQ(rows.size(), 8u);
   for (auto& row : rows)
@@ -539,12 +539,12 @@ TEST_F(drift_repair, a_scan_with_repair_restores_the_network_to_the_records) {
                                                           *row[0]),
               std::nullopt)
       << *row[0];
-  EXPECT_EQ(db.count("SELECT count(*) FROM outbox WHERE topic <> "
+  EXPECT_EQ(db.count("SELECT count(*) FROM outbox_records WHERE topic <> "
                      "'saga.events.v1'"),
             0);
   // The repairs' saga.* events as their schemas say.
   auto saga_events = db.query(
-    "SELECT h->>'text', convert_from(o.value, 'UTF8') FROM outbox o, "
+    "SELECT h->>'text', convert_from(o.value, 'UTF8') FROM outbox_records o, "
     "jsonb_array_elements(o.headers) h WHERE h->>'key' = 'ce_type' "
     "AND h->>'text' LIKE 'saga.%'");
   EXPECT_GE(saga_events.size(), 8u * 3);

@@ -48,7 +48,8 @@ const std::vector<std::string> schema_files{"0001_freeradius.sql",
                                             "0020_subscriber_lookups.sql",
                                             "0021_radius_first_provision.sql",
                                             "0022_radius_ssha_hex.sql",
-                                            "0023_indexes_nothing_reads.sql"};
+                                            "0023_indexes_nothing_reads.sql",
+                                            "0024_outbox_packed_rows.sql"};
 
 std::string table_exists_sql(const std::string& table) {
   return "SELECT to_regclass('public." + table + "') IS NOT NULL";
@@ -112,7 +113,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "20:0020_subscriber_lookups.sql,"
             "21:0021_radius_first_provision.sql,"
             "22:0022_radius_ssha_hex.sql,"
-            "23:0023_indexes_nothing_reads.sql");
+            "23:0023_indexes_nothing_reads.sql,"
+            "24:0024_outbox_packed_rows.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {

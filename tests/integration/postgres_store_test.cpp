@@ -329,6 +329,48 @@ TEST_F(postgres_store, mark_published_shrinks_the_backlog) {
   EXPECT_EQ(left[0].id, rest[1].id);
 }
 
+// A saga write's row packs records (schema/0024): the relay gets whole
+// rows, up to its limit of records, the first row even when it holds
+// more; the backlog counts records.
+TEST_F(postgres_store, the_fetch_takes_whole_packed_rows_up_to_its_limit) {
+  write_events(2);
+  db.query("INSERT INTO outbox (topic, records, record_count) SELECT"
+           " 'saga.events.v1', json_agg(json_build_object('topic',"
+           " 'saga.events.v1', 'key', NULL, 'value', encode(convert_to('p' ||"
+           " g, 'UTF8'), 'base64'), 'headers', '[]'::json) ORDER BY g),"
+           " count(*) FROM generate_series(1, 5) AS g");
+  write_events(1, "f");
+  auto values = [](const std::vector<pg::outbox_entry>& xs) {
+    std::string out;
+    for (auto& x : xs)
+      out += (out.empty() ? "" : ",") + x.record.value + "@"
+             + std::to_string(x.pos);
+    return out;
+  };
+  EXPECT_EQ(values(unsent(6)), "accepted e0@-1,accepted e1@-1");
+  EXPECT_EQ(values(unsent(7)), "accepted e0@-1,accepted e1@-1,p1@0,p2@1,p3@2,"
+                               "p4@3,p5@4");
+  auto all = unsent(100);
+  ASSERT_EQ(all.size(), 8u);
+  EXPECT_EQ(all[2].id, all[6].id);
+  EXPECT_TRUE(all[4].record.null_key);
+  EXPECT_EQ(all[4].record.topic, "saga.events.v1");
+  EXPECT_EQ(all[7].record.value, "accepted f0");
+  auto backlog = outbox->backlog();
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(*backlog, 8);
+  ASSERT_TRUE(outbox->mark_published({all[0].id, all[1].id}));
+  EXPECT_EQ(values(unsent(1)), "p1@0,p2@1,p3@2,p4@3,p5@4");
+  backlog = outbox->backlog();
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(*backlog, 6);
+  // What operators read: one row per record.
+  EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8') || '@' ||"
+                     " COALESCE(pos, -1), ',' ORDER BY id, pos)"
+                     " FROM outbox_records"),
+            "p1@0,p2@1,p3@2,p4@3,p5@4,accepted f0@-1");
+}
+
 // The relay's round: the rows it sent last are marked and the next ones
 // fetched in one statement, which never hands out a row it marks.
 TEST_F(postgres_store,
@@ -384,11 +426,14 @@ TEST_F(postgres_store, the_relay_reads_the_outbox_by_its_primary_key) {
   write_events(3000);
   db.query("ANALYZE outbox");
   std::string plan;
-  for (const auto& line :
-       db.query("EXPLAIN SELECT id, topic, key, value FROM outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT 100"))
+  for (const auto& line : db.query(
+         std::string{"PREPARE relay_fetch(bigint) AS "}
+         + pg::outbox_store::fetch_sql + "; EXPLAIN EXECUTE relay_fetch(100)"))
     plan += line[0].value_or("") + "\n";
+  // The walk that chooses the rows, and the read of them by id.
   EXPECT_THAT(plan, HasSubstr("Index Scan using outbox_pkey on outbox"));
+  EXPECT_THAT(plan, HasSubstr("Index Cond: (id = ANY ($0))"));
+  EXPECT_THAT(plan, Not(HasSubstr("Seq Scan")));
   EXPECT_THAT(plan, Not(HasSubstr("Sort")));
   auto first = unsent(100);
   ASSERT_EQ(first.size(), 100u);

@@ -285,7 +285,7 @@ TEST_F(saga_store,
   // An outbox record alone.
   write({{inst, 0, -1, {}, {record("noted")}, {}, {}, {}}});
   EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ',' "
-                     "ORDER BY id) FROM outbox"),
+                     "ORDER BY id, pos) FROM outbox_records"),
             "created,noted");
   // A timer alone, then a step row with its clearing.
   write({{inst, 0, -1, {}, {}, {{"s-1", 0, 0, t0 + 30s}}, {}}});
@@ -294,7 +294,7 @@ TEST_F(saga_store,
   write({{inst, 0, -1, {}, {}, {}, {{"s-1", 0, 0}}}});
   EXPECT_EQ(load("s-1"), inst);
   EXPECT_EQ(db.value("SELECT count(*) FROM timers"), "0");
-  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "2");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox_records"), "2");
   EXPECT_EQ(db.value("SELECT saga_id || ':' || (SELECT inbox_id FROM sagas)"
                      " FROM inbox"),
             "s-1:" + std::to_string(inbox[0]));
@@ -385,7 +385,16 @@ TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
   EXPECT_EQ(db.value("SELECT count(*) FROM sagas WHERE state = 'running'"),
             "200");
   EXPECT_EQ(db.value("SELECT count(*) FROM saga_steps"), "1000");
-  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "200");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox_records"), "200");
+  // One topic: packed in rows of up to 64 records, in order.
+  EXPECT_EQ(db.value("SELECT string_agg(record_count::text, ',' ORDER BY id)"
+                     " FROM outbox"),
+            "64,64,64,8");
+  EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ','"
+                     " ORDER BY id, pos) = (SELECT string_agg('started ' || g,"
+                     " ',' ORDER BY g) FROM generate_series(0, 199) AS g)"
+                     " FROM outbox_records"),
+            "t");
   EXPECT_EQ(db.value("SELECT count(*) FROM inbox WHERE saga_id IS NULL"), "0");
   EXPECT_EQ(load("s-123"), batch[123].instance);
 }
@@ -420,7 +429,7 @@ TEST_F(saga_store, a_bad_row_fails_the_whole_group_write) {
     << ispflow::render_error(res.error());
   EXPECT_EQ(db.value("SELECT count(*) FROM sagas"), "0");
   EXPECT_EQ(db.value("SELECT count(*) FROM saga_steps"), "0");
-  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "0");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox_records"), "0");
   EXPECT_EQ(db.value("SELECT count(*) FROM timers"), "0");
   EXPECT_EQ(db.value("SELECT count(*) FROM inbox WHERE saga_id IS NOT NULL"),
             "0");
@@ -429,7 +438,7 @@ TEST_F(saga_store, a_bad_row_fails_the_whole_group_write) {
   batch.pop_back();
   write(batch);
   EXPECT_EQ(db.value("SELECT count(*) FROM sagas"), "2");
-  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "2");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox_records"), "2");
 }
 
 TEST_F(saga_store, an_inbox_event_starts_at_most_one_saga) {
@@ -483,7 +492,7 @@ TEST_F(saga_store, a_saga_twice_in_one_batch_ends_as_its_last_element_says) {
   ASSERT_TRUE(due);
   EXPECT_THAT(*due, ElementsAre(pg::timer_row{"s-1", 1, 0, t0 + 9s}));
   EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ',' "
-                     "ORDER BY id) FROM outbox"),
+                     "ORDER BY id, pos) FROM outbox_records"),
             "a,b");
 }
 
@@ -536,10 +545,18 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
     EXPECT_EQ((*rows)[0].record, binary);
     EXPECT_EQ((*rows)[1].record, null_key);
     EXPECT_EQ((*rows)[2].record, third);
+    // One row per topic (schema/0024): the lifecycle record first, then
+    // the saga events of both sagas, in order, in one row.
     EXPECT_LT((*rows)[0].id, (*rows)[1].id);
-    EXPECT_LT((*rows)[1].id, (*rows)[2].id);
-    ASSERT_TRUE(
-      relay->mark_published({(*rows)[0].id, (*rows)[1].id, (*rows)[2].id}));
+    EXPECT_EQ((*rows)[1].id, (*rows)[2].id);
+    EXPECT_EQ((*rows)[0].pos, 0);
+    EXPECT_EQ((*rows)[1].pos, 0);
+    EXPECT_EQ((*rows)[2].pos, 1);
+    EXPECT_EQ(db.value("SELECT string_agg(topic || ':' || record_count, ','"
+                       " ORDER BY id) FROM outbox WHERE published_at IS NULL"),
+              "lifecycle.events.v1:1,saga.events.v1:2");
+    ASSERT_TRUE(relay->mark_published({(*rows)[0].id, (*rows)[1].id}));
+    EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "0");
   }
 }
 
@@ -798,11 +815,12 @@ TEST_F(saga_store, a_skipped_event_lets_the_next_one_start) {
   EXPECT_THAT(startable(), ElementsAre("e2"));
   EXPECT_EQ(db.value("SELECT skipped_reason FROM inbox WHERE event_id = 'e1'"),
             "not activated");
-  EXPECT_EQ(db.value("SELECT topic FROM outbox"), "billing.events.v1.dlq");
+  EXPECT_EQ(db.value("SELECT topic FROM outbox_records"),
+            "billing.events.v1.dlq");
 
   // Skipping again is a no-op; an event with a saga cannot be skipped.
   ASSERT_TRUE(store->skip_event(inbox[0], "not activated", {dlq}));
-  EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "1");
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox_records"), "1");
   write({{instance("s-2"), inbox[1], 0, {}, {}, {}, {}, {}}});
   auto res = store->skip_event(inbox[1], "late", {});
   ASSERT_FALSE(res);

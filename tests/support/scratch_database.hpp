@@ -67,8 +67,9 @@ public:
                    std::chrono::seconds limit = std::chrono::seconds{30}) const;
 
   /// The tables whose rows in a `pg_dump --data-only` of the database hold
-  /// `needle`, as text or inside a bytea column (which the dump writes as
-  /// hex). Fails the test if pg_dump fails.
+  /// `needle`, as text, inside a bytea column (which the dump writes as
+  /// hex), or base64-encoded at any offset (as a packed outbox row holds
+  /// its records' values, schema/0024). Fails the test if pg_dump fails.
   std::set<std::string> tables_holding(const std::string& needle) const;
 
   /// The superuser DSN from ISPFLOW_TEST_PG_DSN (fails the test if unset).

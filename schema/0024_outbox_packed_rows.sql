@@ -1,0 +1,42 @@
+-- A saga write's records travel as one outbox row per topic, not one row
+-- per record.
+--
+-- An activation appends some 14 records to saga.events.v1 and
+-- lifecycle.events.v1, in about 1.6 saga writes. As rows of their own,
+-- each record was an insertion into the table and its primary key, a
+-- deletion once the relay published it, and vacuum's work after that: a
+-- third of the WAL records of an activation. A packed row holds up to 64
+-- records of one topic in `records` (a JSON array in the format of the
+-- rows' own columns: {"topic", "key" and "value" in base64, "headers"}),
+-- and `record_count` says how many; a row of one record keeps `records`
+-- NULL and its record in topic, key, value and headers, as every row
+-- before this migration and every row of intake and the drift scanner.
+-- The relay publishes a packed row's records in order and deletes the row
+-- once Kafka has all of them.
+ALTER TABLE outbox
+  ADD COLUMN records json,
+  ADD COLUMN record_count int NOT NULL DEFAULT 1;
+
+-- Kept uncompressed, and in the row up to the page's size: the relay reads
+-- each row once, soon after it was written, and deletes it; compressing it,
+-- or moving it out to the TOAST table, would cost more than it saves.
+ALTER TABLE outbox ALTER COLUMN records SET STORAGE EXTERNAL;
+ALTER TABLE outbox SET (toast_tuple_target = 8160);
+
+-- One row per record, packed or not, in the order the relay publishes them
+-- (id, then pos; pos is NULL for a row of one record): what operators and
+-- tests read.
+CREATE VIEW outbox_records AS
+SELECT o.id, NULL::int AS pos, o.topic, o.key, o.value, o.headers,
+       o.created_at, o.published_at
+  FROM outbox o
+ WHERE o.records IS NULL
+UNION ALL
+SELECT o.id, (r.k - 1)::int, r.topic, decode(r.key, 'base64'),
+       decode(r.value, 'base64'), r.headers, o.created_at, o.published_at
+  FROM outbox o
+ CROSS JOIN LATERAL
+       ROWS FROM (json_to_recordset(o.records)
+                    AS (topic text, key text, value text, headers jsonb))
+       WITH ORDINALITY AS r(topic, key, value, headers, k)
+ WHERE o.records IS NOT NULL;
