@@ -6,9 +6,10 @@
 -- each record was an insertion into the table and its primary key, a
 -- deletion once the relay published it, and vacuum's work after that: a
 -- third of the WAL records of an activation. A packed row holds up to 64
--- records of one topic in `records` (a JSON array in the format of the
--- rows' own columns: {"topic", "key" and "value" in base64, "headers"}),
--- and `record_count` says how many; a row of one record keeps `records`
+-- records of one topic, about 7 kB of them, in `records` (a JSON array:
+-- {"topic", "key" in base64, "text" (a value that is UTF-8 text) or
+-- "value" in base64, "headers" as in the column}), and `record_count`
+-- says how many; a row of one record keeps `records`
 -- NULL and its record in topic, key, value and headers, as every row
 -- before this migration and every row of intake and the drift scanner.
 -- The relay publishes a packed row's records in order and deletes the row
@@ -33,10 +34,12 @@ SELECT o.id, NULL::int AS pos, o.topic, o.key, o.value, o.headers,
  WHERE o.records IS NULL
 UNION ALL
 SELECT o.id, (r.k - 1)::int, r.topic, decode(r.key, 'base64'),
-       decode(r.value, 'base64'), r.headers, o.created_at, o.published_at
+       COALESCE(convert_to(r.text, 'UTF8'), decode(r.value, 'base64')),
+       r.headers, o.created_at, o.published_at
   FROM outbox o
  CROSS JOIN LATERAL
        ROWS FROM (json_to_recordset(o.records)
-                    AS (topic text, key text, value text, headers jsonb))
-       WITH ORDINALITY AS r(topic, key, value, headers, k)
+                    AS (topic text, key text, text text, value text,
+                        headers jsonb))
+       WITH ORDINALITY AS r(topic, key, text, value, headers, k)
  WHERE o.records IS NOT NULL;

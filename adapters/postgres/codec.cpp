@@ -247,7 +247,10 @@ void append_headers_json(std::string& out,
 
 namespace {
 
-void append_record_json(std::string& out, const events::kafka_record& r) {
+// `text_value`: a value that is clean text goes as "text" (a packed row's
+// form), not base64 in "value".
+void append_record_json(std::string& out, const events::kafka_record& r,
+                        bool text_value) {
   out += "{\"topic\":";
   append_json_text(out, r.topic);
   if (r.null_key) {
@@ -257,11 +260,26 @@ void append_record_json(std::string& out, const events::kafka_record& r) {
     append_base64(out, r.key);
     out += '"';
   }
-  out += ",\"value\":\"";
-  append_base64(out, r.value);
-  out += "\",\"headers\":";
+  if (text_value && is_clean_text(r.value)) {
+    out += ",\"text\":";
+    append_json_text(out, r.value);
+  } else {
+    out += ",\"value\":\"";
+    append_base64(out, r.value);
+    out += '"';
+  }
+  out += ",\"headers\":";
   append_headers_json(out, r.headers);
   out += '}';
+}
+
+// About the size of a record in a packed row (append_record_json with
+// text values, before JSON escapes).
+size_t packed_size(const events::kafka_record& r) {
+  size_t n = 64 + r.topic.size() + (r.key.size() + 2) / 3 * 4 + r.value.size();
+  for (auto& h : r.headers)
+    n += 24 + h.key.size() + h.value.size();
+  return n;
 }
 
 } // namespace
@@ -272,7 +290,7 @@ void append_records_json(std::string& out,
   for (size_t i = 0; i < records.size(); ++i) {
     if (i > 0)
       out += ',';
-    append_record_json(out, records[i]);
+    append_record_json(out, records[i], false);
   }
   out += ']';
 }
@@ -282,7 +300,7 @@ void append_records_json(std::string& out, const packed_row& row) {
   for (size_t i = 0; i < row.records.size(); ++i) {
     if (i > 0)
       out += ',';
-    append_record_json(out, *row.records[i]);
+    append_record_json(out, *row.records[i], true);
   }
   out += ']';
 }
@@ -294,16 +312,19 @@ pack_records(const std::vector<const std::vector<events::kafka_record>*>& in) {
   std::vector<std::pair<std::string_view, size_t>> open;
   for (auto* records : in) {
     for (auto& r : *records) {
+      auto size = packed_size(r);
       auto at = std::find_if(open.begin(), open.end(),
                              [&](auto& x) { return x.first == r.topic; });
       if (at == open.end()
-          || rows[at->second].records.size() >= outbox_store::records_per_row) {
+          || rows[at->second].records.size() >= outbox_store::records_per_row
+          || rows[at->second].bytes + size > packed_row::max_bytes) {
         if (at == open.end())
           at = open.emplace(open.end(), r.topic, 0);
         at->second = rows.size();
-        rows.push_back(packed_row{r.topic, {}});
+        rows.push_back(packed_row{r.topic, {}, 0});
       }
       rows[at->second].records.push_back(&r);
+      rows[at->second].bytes += size;
     }
   }
   return rows;
@@ -438,14 +459,19 @@ parse_records_json(std::string_view json) {
         return bad("key is not base64");
       r.key = std::move(*bytes);
     }
-    auto value = item.FindMember("value");
-    if (value == item.MemberEnd() || !value->value.IsString())
-      return bad("record without value");
-    auto bytes = decode_base64(
-      {value->value.GetString(), value->value.GetStringLength()});
-    if (!bytes)
-      return bad("value is not base64");
-    r.value = std::move(*bytes);
+    if (auto text = item.FindMember("text");
+        text != item.MemberEnd() && text->value.IsString()) {
+      r.value.assign(text->value.GetString(), text->value.GetStringLength());
+    } else {
+      auto value = item.FindMember("value");
+      if (value == item.MemberEnd() || !value->value.IsString())
+        return bad("record without value");
+      auto bytes = decode_base64(
+        {value->value.GetString(), value->value.GetStringLength()});
+      if (!bytes)
+        return bad("value is not base64");
+      r.value = std::move(*bytes);
+    }
     auto headers = item.FindMember("headers");
     if (headers == item.MemberEnd())
       return bad("record without headers");

@@ -60,20 +60,30 @@ void append_headers_json(std::string& out,
 void append_records_json(std::string& out,
                          const std::vector<events::kafka_record>& records);
 
-/// The records of a saga write, packed for the outbox: one row per topic
-/// and up to `outbox_store::records_per_row` records, in the order of each
-/// row's first record (a topic's records keep their order across rows).
+/// The records of a saga write, packed for the outbox: one row per topic,
+/// up to `outbox_store::records_per_row` records and about `max_bytes` of
+/// them, in the order of each row's first record (a topic's records keep
+/// their order across rows).
 struct packed_row {
+  /// What stays in the row's own page (toast_tuple_target, schema/0024)
+  /// with the other columns and some room for JSON escapes: a larger row
+  /// would go to the TOAST table in chunks of 2 kB, and cost the server
+  /// about what a row per record does.
+  static constexpr size_t max_bytes = 7000;
   std::string_view topic;
   std::vector<const events::kafka_record*> records;
+  /// About the size of `records` in the row.
+  size_t bytes = 0;
 };
 std::vector<packed_row>
 pack_records(const std::vector<const std::vector<events::kafka_record>*>& in);
 
-/// Appends a packed row's records in the format of append_records_json.
+/// Appends a packed row's records in the format of append_records_json,
+/// but for a value that is clean text: {"text":<value>} instead of base64
+/// in "value".
 void append_records_json(std::string& out, const packed_row& row);
 
-/// Parses the format of append_records_json back into records.
+/// Parses the formats of both append_records_json back into records.
 caf::expected<std::vector<events::kafka_record>>
 parse_records_json(std::string_view json);
 

@@ -386,10 +386,11 @@ TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
             "200");
   EXPECT_EQ(db.value("SELECT count(*) FROM saga_steps"), "1000");
   EXPECT_EQ(db.value("SELECT count(*) FROM outbox_records"), "200");
-  // One topic: packed in rows of up to 64 records, in order.
+  // One topic: packed in rows of up to 64 records and about 7 kB (here
+  // the size decides), in order.
   EXPECT_EQ(db.value("SELECT string_agg(record_count::text, ',' ORDER BY id)"
                      " FROM outbox"),
-            "64,64,64,8");
+            "50,50,50,50");
   EXPECT_EQ(db.value("SELECT string_agg(convert_from(value, 'UTF8'), ','"
                      " ORDER BY id, pos) = (SELECT string_agg('started ' || g,"
                      " ',' ORDER BY g) FROM generate_series(0, 199) AS g)"
@@ -397,6 +398,47 @@ TEST_F(saga_store, a_group_write_stores_every_saga_of_the_batch) {
             "t");
   EXPECT_EQ(db.value("SELECT count(*) FROM inbox WHERE saga_id IS NULL"), "0");
   EXPECT_EQ(load("s-123"), batch[123].instance);
+}
+
+// A packed row stays in its page (schema/0024): records of a topic fill a
+// row up to about 7 kB, and none goes to the TOAST table.
+TEST_F(saga_store, large_records_pack_into_rows_that_stay_in_their_page) {
+  std::vector<ev::kafka_record> records;
+  for (int i = 0; i < 20; ++i)
+    records.push_back(record(std::string(1500, static_cast<char>('a' + i))));
+  write({{instance("s-1"), 0, -1, {}, records, {}, {}, {}}});
+  EXPECT_EQ(db.value("SELECT string_agg(record_count::text, ',' ORDER BY id)"
+                     " FROM outbox"),
+            "4,4,4,4,4");
+  EXPECT_EQ(db.value("SELECT bool_and(pg_column_size(o.*) < 8160) FROM"
+                     " outbox o"),
+            "t");
+  EXPECT_EQ(db.value("SELECT pg_relation_size(reltoastrelid) FROM pg_class"
+                     " WHERE relname = 'outbox'"),
+            "0");
+  // Text values are stored as text, and read back as they were.
+  EXPECT_EQ(db.value("SELECT count(*) FROM outbox, json_array_elements(records)"
+                     " AS r WHERE r->>'text' IS NOT NULL"),
+            "20");
+  auto relay = pg::outbox_store::connect(db.dsn());
+  ASSERT_TRUE(relay) << ispflow::render_error(relay.error());
+  auto rows = relay->fetch_unsent(100);
+  ASSERT_TRUE(rows) << ispflow::render_error(rows.error());
+  ASSERT_EQ(rows->size(), 20u);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ((*rows)[i].record, records[i]) << i;
+  std::vector<int64_t> ids;
+  for (auto& r : *rows)
+    ids.push_back(r.id);
+  ASSERT_TRUE(relay->mark_published(ids));
+  // Small records: 64 at most in a row.
+  std::vector<ev::kafka_record> small(100, record("x"));
+  for (auto& r : small)
+    r.headers.clear();
+  write({{instance("s-2", "sub-2"), 0, -1, {}, small, {}, {}, {}}});
+  EXPECT_EQ(db.value("SELECT string_agg(record_count::text, ',' ORDER BY id)"
+                     " FROM outbox"),
+            "64,36");
 }
 
 TEST_F(saga_store, a_bad_row_fails_the_whole_group_write) {
