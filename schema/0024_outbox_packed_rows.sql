@@ -14,6 +14,13 @@
 -- before this migration and every row of intake and the drift scanner.
 -- The relay publishes a packed row's records in order and deletes the row
 -- once Kafka has all of them.
+--
+-- A packed row's `headers` is the object {"packed": true}. The relay of an
+-- earlier version reads every row as one record, and refuses headers that
+-- are not an array: during a rolling upgrade, an older instance that holds
+-- the relay lease fails its round on the first packed row (and lets the
+-- lease go with its connection) instead of publishing the row as an empty
+-- record and deleting it; a relay of this version takes the lease over.
 ALTER TABLE outbox
   ADD COLUMN records json,
   ADD COLUMN record_count int NOT NULL DEFAULT 1;

@@ -361,6 +361,8 @@ void append_copy_rows(std::string& out, const std::vector<packed_row>& rows) {
     append_copy_text(out, records);
     out += '\t';
     out += std::to_string(row.records.size());
+    out += '\t';
+    append_copy_text(out, packed_row_headers);
     out += '\n';
   }
 }

@@ -95,8 +95,13 @@ parse_records_json(std::string_view json);
 /// become U+FFFD, as in append_json_text.
 void append_copy_text(std::string& out, std::string_view s);
 
+/// The `headers` of a packed row: not an array, so that the relay of a
+/// version before schema/0024, which reads every row as one record, fails
+/// its round on the row instead of publishing it as an empty record.
+inline constexpr const char* packed_row_headers = R"({"packed": true})";
+
 /// Appends one COPY line per packed row for the outbox columns (topic,
-/// records, record_count), each line ended by a newline.
+/// records, record_count, headers), each line ended by a newline.
 void append_copy_rows(std::string& out, const std::vector<packed_row>& rows);
 
 /// Parses the stored header format back into headers.

@@ -225,8 +225,9 @@ std::string write_statement(bool one_statement,
     // them. The records stay json text: the server reads them only to
     // check them.
     sql += R"sql(, o AS (
-  INSERT INTO outbox (topic, records, record_count)
-  SELECT y.topic, y.records, y.n
+  INSERT INTO outbox (topic, records, record_count, headers)
+  SELECT y.topic, y.records, y.n, ')sql"
+           + std::string{detail::packed_row_headers} + R"sql('
     FROM ROWS FROM (json_to_recordset($6::json)
                       AS (topic text, n int, records json))
          WITH ORDINALITY AS y(topic, n, records, k)
@@ -1154,7 +1155,7 @@ saga_store::write(const std::vector<const saga_write*>& batch) {
       // nothing more from this process before the commit.
       copy_in(w, "ispflow_saga_in", saga_in_columns, saga_rows);
       copy_in(w, "ispflow_step_in", step_in_columns, step_rows);
-      copy_in(w, "outbox", "topic, records, record_count", outbox);
+      copy_in(w, "outbox", "topic, records, record_count, headers", outbox);
       // Refused: the transaction rolls back with `w`.
       if (auto stale = detail::check_fences(w, fences, impl_->instance_id);
           !stale.empty())

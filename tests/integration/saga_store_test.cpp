@@ -1,3 +1,4 @@
+#include "adapters/postgres/codec.hpp"
 #include "adapters/postgres/intake_store.hpp"
 #include "adapters/postgres/migrations.hpp"
 #include "adapters/postgres/outbox_store.hpp"
@@ -416,6 +417,13 @@ TEST_F(saga_store, large_records_pack_into_rows_that_stay_in_their_page) {
   EXPECT_EQ(db.value("SELECT pg_relation_size(reltoastrelid) FROM pg_class"
                      " WHERE relname = 'outbox'"),
             "0");
+  // An earlier version's relay reads each row as one record: it refuses a
+  // packed row's headers (not an array) instead of publishing the row as
+  // an empty record and deleting it.
+  for (const auto& row : db.query("SELECT headers::text FROM outbox")) {
+    ASSERT_TRUE(row[0]);
+    EXPECT_FALSE(pg::detail::parse_headers_json(*row[0])) << *row[0];
+  }
   // Text values are stored as text, and read back as they were.
   EXPECT_EQ(db.value("SELECT count(*) FROM outbox, json_array_elements(records)"
                      " AS r WHERE r->>'text' IS NOT NULL"),
@@ -597,6 +605,9 @@ TEST_F(saga_store, outbox_records_of_a_saga_write_are_relayed_byte_faithfully) {
     EXPECT_EQ(db.value("SELECT string_agg(topic || ':' || record_count, ','"
                        " ORDER BY id) FROM outbox WHERE published_at IS NULL"),
               "lifecycle.events.v1:1,saga.events.v1:2");
+    EXPECT_EQ(db.value("SELECT string_agg(DISTINCT headers::text, ',')"
+                       " FROM outbox"),
+              pg::detail::packed_row_headers);
     ASSERT_TRUE(relay->mark_published({(*rows)[0].id, (*rows)[1].id}));
     EXPECT_EQ(db.value("SELECT count(*) FROM outbox"), "0");
   }
