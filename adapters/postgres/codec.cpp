@@ -374,6 +374,25 @@ caf::error malformed_headers(const char* what) {
                          std::string{"malformed stored headers: "} + what);
 }
 
+// Sets `out` to `item`'s "text" as it is, else to its "value" decoded
+// from base64. Returns what is wrong, or nullptr.
+const char* text_or_base64(const rapidjson::Value& item, std::string& out) {
+  if (auto t = item.FindMember("text");
+      t != item.MemberEnd() && t->value.IsString()) {
+    out.assign(t->value.GetString(), t->value.GetStringLength());
+    return nullptr;
+  }
+  auto v = item.FindMember("value");
+  if (v == item.MemberEnd() || !v->value.IsString())
+    return "without value";
+  auto bytes
+    = decode_base64({v->value.GetString(), v->value.GetStringLength()});
+  if (!bytes)
+    return "value is not base64";
+  out = std::move(*bytes);
+  return nullptr;
+}
+
 caf::expected<std::vector<events::kafka_header>>
 headers_of(const rapidjson::Value& doc) {
   auto bad = malformed_headers;
@@ -401,19 +420,9 @@ headers_of(const rapidjson::Value& doc) {
     if (auto n = item.FindMember("null");
         n != item.MemberEnd() && n->value.IsBool())
       h.null_value = n->value.GetBool();
-    if (auto t = item.FindMember("text");
-        !h.null_value && t != item.MemberEnd() && t->value.IsString()) {
-      h.value.assign(t->value.GetString(), t->value.GetStringLength());
-    } else if (!h.null_value) {
-      auto v = item.FindMember("value");
-      if (v == item.MemberEnd() || !v->value.IsString())
-        return bad("header without value");
-      auto value
-        = decode_base64({v->value.GetString(), v->value.GetStringLength()});
-      if (!value)
-        return bad("value is not base64");
-      h.value = std::move(*value);
-    }
+    if (!h.null_value)
+      if (auto why = text_or_base64(item, h.value))
+        return bad(why);
     result.push_back(std::move(h));
   }
   return result;
@@ -461,19 +470,8 @@ parse_records_json(std::string_view json) {
         return bad("key is not base64");
       r.key = std::move(*bytes);
     }
-    if (auto text = item.FindMember("text");
-        text != item.MemberEnd() && text->value.IsString()) {
-      r.value.assign(text->value.GetString(), text->value.GetStringLength());
-    } else {
-      auto value = item.FindMember("value");
-      if (value == item.MemberEnd() || !value->value.IsString())
-        return bad("record without value");
-      auto bytes = decode_base64(
-        {value->value.GetString(), value->value.GetStringLength()});
-      if (!bytes)
-        return bad("value is not base64");
-      r.value = std::move(*bytes);
-    }
+    if (auto why = text_or_base64(item, r.value))
+      return bad(why);
     auto headers = item.FindMember("headers");
     if (headers == item.MemberEnd())
       return bad("record without headers");
