@@ -1,5 +1,7 @@
 #include "tests/support/scratch_database.hpp"
 
+#include "adapters/postgres/codec.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -142,18 +144,13 @@ scratch_database::tables_holding(const std::string& needle) const {
   // The base64 text of `needle` after 0, 1 or 2 other bytes: the
   // characters that only its own bytes decide.
   std::vector<std::string> forms{needle, hex};
-  static constexpr char alphabet[]
-    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   for (size_t lead = 0; lead < 3; ++lead) {
     auto bytes = std::string(lead, '\0') + needle;
+    // Whole groups of three bytes only: a padded last group depends on
+    // what follows the needle.
+    bytes.resize(bytes.size() / 3 * 3);
     std::string b64;
-    for (size_t i = 0; i + 3 <= bytes.size(); i += 3) {
-      uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16)
-                   | (static_cast<unsigned char>(bytes[i + 1]) << 8)
-                   | static_cast<unsigned char>(bytes[i + 2]);
-      for (int shift = 18; shift >= 0; shift -= 6)
-        b64 += alphabet[(n >> shift) & 63];
-    }
+    adapters::postgres::detail::append_base64(b64, bytes);
     size_t skip = lead == 0 ? 0 : lead + 1;
     if (b64.size() > skip + 4)
       forms.push_back(b64.substr(skip));
