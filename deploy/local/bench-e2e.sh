@@ -46,6 +46,9 @@
 #                                           request (Connection: close)
 #   E2E_SYSTEMS="netbox voltha genieacs awx radius"  the systems the tenant uses
 #                                           (fewer: to see what one of them costs)
+#   E2E_CALLS=1                             each simulator's requests per measured
+#                                           activation, by method and path (a segment
+#                                           with a digit as :id), from GET /_sim/calls
 #   E2E_IDLE=30                             first, 10 s after the start, the stack idle for that many
 #                                           seconds: CPU per process and WAL per
 #                                           second with no load (what every
@@ -229,6 +232,7 @@ if [[ "${E2E_SWITCHES:-0}" == 1 || "${E2E_SYSCALLS:-0}" == 1 ]]; then
   switches_pid=$!
 fi
 measured_from=$(date -u '+%Y-%m-%d %H:%M:%S.%N+00')
+measured_from_ms=$(date '+%s%3N')
 args=(--bootstrap "$STACK_BOOTSTRAP" --rates "$rates" --seconds "$seconds" --watch "$watch")
 [[ "${E2E_KEEP_GOING:-0}" == 1 ]] && args+=(--keep-going)
 [[ "$half" == 1 ]] && args+=(--then-half)
@@ -366,6 +370,16 @@ if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
              join pg_stat_user_tables t on t.relid = s.relid
             where t.n_tup_ins + t.n_tup_upd + t.n_tup_del > 0
             order by s.relname, s.idx_scan desc, s.indexrelname" || true
+fi
+
+# The requests behind an activation, as each simulator counted them
+# (VOLTHA's gRPC calls and ONOS's REST calls share the ONOS port's log).
+if [[ "${E2E_CALLS:-0}" == 1 ]]; then
+  echo "== simulator requests per measured activation (method, path with every segment that holds a digit as :id)"
+  for sim in netbox:$STACK_NETBOX_PORT genieacs:$STACK_GENIEACS_PORT awx:$STACK_AWX_PORT voltha:$STACK_ONOS_PORT; do
+    stack_http GET "${sim#*:}" "/_sim/calls?from_ms=$measured_from_ms" 2>/dev/null \
+      | python3 "$here/sim_calls.py" "${sim%%:*}" "$measured" || true
+  done
 fi
 
 # The activations are real: a few subscribers log in through the NAS
