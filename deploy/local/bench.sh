@@ -69,6 +69,10 @@ echo "== RADIUS first provisions: one statement each against 16 per statement, f
   --accounts 10000 --workers 4 --batch 1 --batch 16 --rounds 8 \
   || echo "radius-provision-bench: provisions failed (see above)"
 
+echo "== outbox encoding: an activation's records as the saga store writes them (JSON, then COPY text)"
+"$(stack_program ispflow-codec-bench)" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  || echo "codec-bench: failed (see above)"
+
 echo "== VOLTHA client: GetDevice from 4 threads against the simulator, abseil's deadlock detection off and on (3 rounds each)"
 "$(stack_program ispflow-voltha-bench)" --threads 4 --calls 20000 --rounds 6 \
   || echo "voltha-bench: calls failed (see above)"
