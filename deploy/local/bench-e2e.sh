@@ -356,6 +356,13 @@ if [[ "${E2E_PG_STATS:-0}" == 1 ]]; then
                            (select count(*) from pg_index i where i.indrelid = t.relid), relname)
              from pg_stat_user_tables t where n_tup_ins + n_tup_upd + n_tup_del > 0
              order by n_tup_ins + n_tup_upd + n_tup_del desc" || true
+  # A sequential scan in a step reads every row of its table: one that
+  # comes back once per activation grows with the table.
+  echo "== PostgreSQL sequential scans (pg_stat_user_tables, per measured activation: scans, rows read; the table's rows)"
+  stack_sql "select format('   %8s %10s %8s  %s', round(seq_scan::numeric / $measured, 2),
+                           round(seq_tup_read::numeric / $measured, 1), n_live_tup, relname)
+             from pg_stat_user_tables where seq_scan > 0
+             order by seq_tup_read desc limit 12" || true
   # Every index of those tables costs each insertion (and each update that
   # is not HOT) an entry, and each statement that writes the table its
   # opening; an index no scan read in the steps is a candidate to drop

@@ -27,29 +27,31 @@ bool has_code(const caf::error& err, errc code) {
 }
 
 // Every file of schema/, in the order they apply.
-const std::vector<std::string> schema_files{"0001_freeradius.sql",
-                                            "0002_core.sql",
-                                            "0003_sagas.sql",
-                                            "0004_radius.sql",
-                                            "0005_admin.sql",
-                                            "0006_saga_lookups.sql",
-                                            "0007_genieacs_intents.sql",
-                                            "0008_inbox_per_tenant.sql",
-                                            "0009_tenant_fair_startable.sql",
-                                            "0010_cluster.sql",
-                                            "0011_subscriber_record.sql",
-                                            "0012_operator_commands.sql",
-                                            "0013_drift.sql",
-                                            "0015_radacct_open_by_username.sql",
-                                            "0016_drift_repair.sql",
-                                            "0017_radius_stored_password.sql",
-                                            "0018_sealed_credentials.sql",
-                                            "0019_inbox_without_secrets.sql",
-                                            "0020_subscriber_lookups.sql",
-                                            "0021_radius_first_provision.sql",
-                                            "0022_radius_ssha_hex.sql",
-                                            "0023_indexes_nothing_reads.sql",
-                                            "0024_outbox_packed_rows.sql"};
+const std::vector<std::string> schema_files{
+  "0001_freeradius.sql",
+  "0002_core.sql",
+  "0003_sagas.sql",
+  "0004_radius.sql",
+  "0005_admin.sql",
+  "0006_saga_lookups.sql",
+  "0007_genieacs_intents.sql",
+  "0008_inbox_per_tenant.sql",
+  "0009_tenant_fair_startable.sql",
+  "0010_cluster.sql",
+  "0011_subscriber_record.sql",
+  "0012_operator_commands.sql",
+  "0013_drift.sql",
+  "0015_radacct_open_by_username.sql",
+  "0016_drift_repair.sql",
+  "0017_radius_stored_password.sql",
+  "0018_sealed_credentials.sql",
+  "0019_inbox_without_secrets.sql",
+  "0020_subscriber_lookups.sql",
+  "0021_radius_first_provision.sql",
+  "0022_radius_ssha_hex.sql",
+  "0023_indexes_nothing_reads.sql",
+  "0024_outbox_packed_rows.sql",
+  "0025_radius_first_provision_by_index.sql"};
 
 std::string table_exists_sql(const std::string& table) {
   return "SELECT to_regclass('public." + table + "') IS NOT NULL";
@@ -114,7 +116,8 @@ TEST(postgres_migrations, apply_on_an_empty_database_creates_all_tables) {
             "21:0021_radius_first_provision.sql,"
             "22:0022_radius_ssha_hex.sql,"
             "23:0023_indexes_nothing_reads.sql,"
-            "24:0024_outbox_packed_rows.sql");
+            "24:0024_outbox_packed_rows.sql,"
+            "25:0025_radius_first_provision_by_index.sql");
 }
 
 TEST(postgres_migrations, applying_twice_changes_nothing) {

@@ -8,6 +8,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
 
 // SQL provisioning against real PostgreSQL: exact rows in FreeRADIUS's
 // tables, idempotence, suspension by both policies, plan changes, session
@@ -240,6 +243,51 @@ TEST_F(radius_sql_provisioning,
   ASSERT_TRUE(sql->provision(carol));
   EXPECT_EQ(rows("carol"), "radcheck|Cleartext-Password|:=|s3cret\n"
                            "radusergroup|acme.gold|1\n");
+}
+
+// A first provision looks for rows already there by index, whatever the
+// statistics say. The session plans the function's look-ups while the
+// tables are a page or two, never analyzed: a sequential scan of
+// radusergroup is the cheapest way then, and the plan is kept as the
+// table grows, reading every row of it on each activation (schema/0025).
+TEST_F(radius_sql_provisioning, a_first_provision_reads_by_index_unanalyzed) {
+  db.query("ALTER TABLE radusergroup SET (autovacuum_enabled = false)");
+  pqxx::connection conn{db.dsn()};
+  auto first_provision = [&](pqxx::transaction_base& tx,
+                             const std::string& user) {
+    return tx
+      .exec_params1("SELECT outcome FROM ispflow_radius_first_provision("
+                    "$1, 'acme', $1, 'Cleartext-Password', ':=', 's3cret',"
+                    " '100.64.0.7', 'acme.gold', NULL, NULL, NULL, NULL, 0,"
+                    " 0, 'node-a')",
+                    user)[0]
+      .as<std::string>();
+  };
+  // Past the five custom plans, to the generic one the session keeps.
+  for (int i = 0; i < 6; ++i) {
+    pqxx::nontransaction tx{conn};
+    EXPECT_EQ(first_provision(tx, "early-" + std::to_string(i)), "written");
+  }
+  db.query("INSERT INTO radusergroup (username, groupname, priority)"
+           " SELECT 'later-' || i, 'acme.gold', 1"
+           " FROM generate_series(1, 5000) i");
+  pqxx::work tx{conn};
+  // This transaction's own scans, counted before they are reported.
+  auto scans = [&tx] {
+    auto row = tx.exec1("SELECT seq_scan, idx_scan FROM"
+                        " pg_stat_xact_user_tables"
+                        " WHERE relname = 'radusergroup'");
+    return std::pair{row[0].as<int64_t>(), row[1].as<int64_t>()};
+  };
+  auto before = scans();
+  EXPECT_EQ(first_provision(tx, "late"), "written");
+  auto after = scans();
+  EXPECT_EQ(after.first - before.first, 0) << "sequential scans";
+  EXPECT_EQ(after.second - before.second, 1) << "index scans";
+  tx.commit();
+  EXPECT_EQ(rows("late"), "radcheck|Cleartext-Password|:=|s3cret\n"
+                          "radreply|Framed-IP-Address|:=|100.64.0.7\n"
+                          "radusergroup|acme.gold|1\n");
 }
 
 // A provision batch answers each account as `provision` would; the first
