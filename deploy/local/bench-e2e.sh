@@ -49,6 +49,9 @@
 #   E2E_CALLS=1                             each simulator's requests per measured
 #                                           activation, by method and path (a segment
 #                                           with a digit as :id), from GET /_sim/calls
+#   E2E_SQL="..."                           SQL run on the stack's database once it is
+#                                           up, before the warm-up (an A/B of a schema
+#                                           change with one build: undo it on one side)
 #   E2E_IDLE=30                             first, 10 s after the start, the stack idle for that many
 #                                           seconds: CPU per process and WAL per
 #                                           second with no load (what every
@@ -169,6 +172,10 @@ echo "== end-to-end activations: $(nproc) cores, $(uname -r), load average $(cut
 echo "   vm: dirty_background_bytes $(cat /proc/sys/vm/dirty_background_bytes) ratio $(cat /proc/sys/vm/dirty_background_ratio), dirty_expire_centisecs $(cat /proc/sys/vm/dirty_expire_centisecs)"
 echo "   rates $rates/s$([[ $half == 1 ]] && echo ", then half the highest sustained"), $seconds s each, $total subscribers; simulators' delays 0; ispflowd: $here/ispflow.yaml"
 echo "   systems: $systems; NetBox/GenieACS keep-alive ${ISPFLOW_TENANTS_0_NETBOX_KEEP_ALIVE:-true}; with AWX poll ${ISPFLOW_TENANTS_0_AWX_POLL_INTERVAL_MS} ms, olt app confirm ${ISPFLOW_TENANTS_0_VOLTHA_CONFIRM_INTERVAL_MS} ms, fetch.wait.max.ms ${ISPFLOW_KAFKA_PROPERTIES_FETCH_WAIT_MAX_MS:-500}"
+if [[ -n "${E2E_SQL:-}" ]]; then
+  stack_sql "$E2E_SQL" >/dev/null || { echo "bench-e2e: E2E_SQL failed" >&2; exit 1; }
+  echo "   E2E_SQL: $E2E_SQL"
+fi
 watch="ispflowd=$STACK_ISPFLOWD_PID,bus=$STACK_BUS_PID"
 for name in "${!STACK_SIM_PIDS[@]}"; do watch+=",$name=${STACK_SIM_PIDS[$name]}"; done
 pg_pid=$(head -n1 "$STACK_DIR/pg/data/postmaster.pid" 2>/dev/null || true)
